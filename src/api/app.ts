@@ -1,0 +1,154 @@
+/**
+ * buildApp(deps): the Fastify instance. HTTP only: parse, authenticate, call a service, map.
+ * Request ids, one JSON parser that keeps the raw bytes for the signature check (D10), the
+ * DWS error handler, x-language, and the per-route auth rule (public, read, mutate).
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import sjson from 'secure-json-parse';
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../errors/app-error.js';
+import { parseLanguage, type Lang } from '../domain/step-names.js';
+import type { Logger } from '../log/logger.js';
+import type { AuthService, Principal } from '../auth/auth-service.js';
+import type { ClusterService } from '../services/cluster-service.js';
+import type { TaskService } from '../services/task-service.js';
+import type { FaultService } from '../services/fault-service.js';
+import { errorHandler } from './error-handler.js';
+import { authRoutes } from './routes/auth.js';
+import { clusterRoutes } from './routes/clusters.js';
+import { taskRoutes } from './routes/tasks.js';
+import { miscRoutes } from './routes/misc.js';
+
+export type AuthRule = 'public' | 'read' | 'mutate';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthRule;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+    lang: Lang;
+    rawBody: Buffer | undefined;
+    jsonError: string | null;
+    startedAt: number;
+  }
+}
+
+export interface Readiness {
+  /** false while the service starts or stops: every API route answers 503 */
+  accepting: boolean;
+  /** store reachable, migrations current, binaries found */
+  check(): Promise<{ ready: boolean; reason: string | null; checks: Record<string, string> }>;
+}
+
+export interface AppDeps {
+  log: Logger;
+  auth: AuthService;
+  clusters: ClusterService;
+  tasks: TaskService;
+  faults: FaultService;
+  readiness: Readiness;
+  /** Prometheus text, when metrics are served on the API listener */
+  metrics?: { contentType: string; text(): Promise<string> };
+  /** directory of the built web console, served at /console */
+  consoleDir?: string | null;
+  /** extra hooks (metrics) */
+  onResponse?: (route: string, method: string, status: number, durationMs: number) => void;
+}
+
+const BODY_LIMIT = 1024 * 1024;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log.pino,
+    disableRequestLogging: true,
+    genReqId: () => randomUUID(),
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 256 },
+    requestTimeout: 120_000,
+    ajv: { customOptions: { coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Bodies are validated strictly (no type coercion, D10); query strings and path
+  // parameters arrive as text and are coerced.
+  const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict.compile(schema) : coercing.compile(schema)));
+
+  app.decorateRequest('principal', null);
+  app.decorateRequest('lang', 'en');
+  app.decorateRequest('rawBody', undefined);
+  app.decorateRequest('jsonError', null);
+  app.decorateRequest('startedAt', 0);
+
+  app.removeAllContentTypeParsers();
+  // One JSON parser (D10): the raw bytes feed the signature check; an empty body is accepted
+  // (clients send Content-Type: application/json with none); a malformed one is reported
+  // only after authentication, so an unauthenticated caller learns nothing from it.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (req: FastifyRequest, body: Buffer, done) => {
+    req.rawBody = body;
+    if (body.length === 0) return done(null, undefined);
+    try {
+      done(null, sjson.parse(utf8.decode(body), undefined, { protoAction: 'remove', constructorAction: 'remove' }));
+    } catch (e) {
+      req.jsonError = e instanceof TypeError ? 'the body is not valid UTF-8' : `the body is not valid JSON (${(e as Error).message.slice(0, 120)})`;
+      done(null, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    req.startedAt = performance.now();
+    void reply.header('X-Request-Id', req.id);
+    req.lang = parseLanguage(req.headers['x-language']);
+    const rule = req.routeOptions.config?.auth ?? 'public';
+    if (!deps.readiness.accepting && rule !== 'public') throw new AppError('SERVICE_UNAVAILABLE', { args: ['the service is starting or stopping; retry shortly'] });
+  });
+
+  app.addHook('preValidation', async (req) => {
+    const rule = req.routeOptions.config?.auth ?? 'public';
+    if (rule !== 'public') {
+      req.principal = await deps.auth.authenticate({ method: req.method, url: req.raw.url ?? req.url, headers: req.headers, rawBody: req.rawBody });
+      const projectId = (req.params as { project_id?: string } | undefined)?.project_id;
+      if (projectId !== undefined) deps.auth.authorize(req.principal, projectId, rule === 'mutate');
+    }
+    if (req.jsonError) throw new AppError('VALIDATION', { args: [req.jsonError] });
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const durationMs = Math.round((performance.now() - req.startedAt) * 10) / 10;
+    const route = req.routeOptions.url ?? 'unknown';
+    req.log.info({
+      reqId: req.id, method: req.method, route, url: req.url.slice(0, 300), statusCode: reply.statusCode, durationMs,
+      projectId: (req.params as { project_id?: string } | undefined)?.project_id, principal: req.principal?.id,
+      clusterId: (req.params as { cluster_id?: string } | undefined)?.cluster_id,
+    }, 'request');
+    deps.onResponse?.(route, req.method, reply.statusCode, durationMs);
+  });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => {
+    errorHandler(new AppError('ROUTE_NOT_FOUND', { args: [req.method, req.url.split('?')[0]!.slice(0, 200)] }), req, reply);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'dwsbox: GaussDB(DWS) management API', version: '0.1.0', description: 'The DWS REST API, served by dwsbox over real PostgreSQL clusters. Authenticate with AK/SK (SDK-HMAC-SHA256) or X-Auth-Token.' },
+      components: { securitySchemes: { aksk: { type: 'apiKey', in: 'header', name: 'Authorization' }, token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
+      security: [{ aksk: [] }, { token: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(authRoutes(deps));
+  await app.register(clusterRoutes(deps));
+  await app.register(taskRoutes(deps));
+  await app.register(miscRoutes(deps));
+  await app.ready();
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,75 @@
+/**
+ * The HTTP edge's one error path: AppError → its status and `{error_code, error_msg}`; schema
+ * failures → 400 through the field-to-code table (D9), naming the field; Fastify's own
+ * errors → their 4xx; anything else → 500 with a generic message (the real one is logged,
+ * never sent). 4xx are logged at info, 5xx at error with the stack.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, coerceError, isAppError } from '../errors/app-error.js';
+import type { ErrorCode } from '../errors/codes.js';
+
+/** Schema failures of these fields carry the DWS code the reference names for them. */
+const FIELD_CODES: Record<string, ErrorCode> = {
+  '/cluster/name': 'INVALID_NAME',
+  '/cluster/number_of_node': 'INVALID_NODE_COUNT',
+  '/cluster/num_node': 'INVALID_NODE_COUNT',
+  '/cluster/user_name': 'INVALID_USER_NAME',
+  '/cluster/db_name': 'INVALID_USER_NAME',
+  '/cluster/user_pwd': 'INVALID_PASSWORD',
+  '/cluster/db_password': 'INVALID_PASSWORD',
+  '/new_password': 'INVALID_PASSWORD',
+  '/cluster/node_type': 'INVALID_NODE_TYPE',
+  '/cluster/flavor': 'INVALID_NODE_TYPE',
+  '/cluster/availability_zone': 'INVALID_AVAILABILITY_ZONE',
+  '/snapshot/name': 'INVALID_NAME',
+  '/restore/name': 'INVALID_NAME',
+  '/scale_out/count': 'INVALID_NODE_COUNT',
+  '/shrink_number': 'INVALID_NODE_COUNT',
+};
+
+interface AjvIssue { instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }
+
+export function validationError(context: string, issues: AjvIssue[]): AppError {
+  const first = issues[0];
+  if (!first) return new AppError('VALIDATION', { args: [`invalid ${context}`] });
+  let path = first.instancePath;
+  if (first.keyword === 'required') path = `${path}/${String(first.params['missingProperty'])}`;
+  if (context === 'body' && path === '' && first.keyword === 'type') {
+    return new AppError('EMPTY_REQUEST', { args: ['a JSON object body is required'] });
+  }
+  const field = `${context}${path.replace(/\//g, '.')}`;
+  const what = first.keyword === 'required' ? 'is required' : first.message ?? 'is invalid';
+  const code = (context === 'body' && FIELD_CODES[path]) || 'VALIDATION';
+  return new AppError(code, { message: `Invalid request: ${field} ${what}`, details: { field } });
+}
+
+export function toAppError(e: unknown, requestId: string): AppError {
+  if (isAppError(e)) return e;
+  const fe = e as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
+  if (fe && Array.isArray(fe.validation)) return validationError(fe.validationContext ?? 'request', fe.validation);
+  switch (fe?.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', { args: ['(not JSON)'] });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('PAYLOAD_TOO_LARGE', { args: ['the limit is 1 MiB'] });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('EMPTY_REQUEST', { args: ['empty JSON body'] });
+    default:
+      break;
+  }
+  if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new AppError('VALIDATION', { args: [fe.message] });
+  }
+  return new AppError('INTERNAL_ERROR', { args: [requestId], cause: e });
+}
+
+export function errorHandler(e: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const err = toAppError(e, request.id);
+  if (err.httpStatus >= 500) {
+    const cause = err.code === 'INTERNAL_ERROR' ? coerceError(err.cause) : err;
+    request.log.error({ err: cause, errorCode: err.wireCode }, 'request failed');
+  } else {
+    request.log.info({ errorCode: err.wireCode, error: err.message }, 'request refused');
+  }
+  void reply.code(err.httpStatus).type('application/json').send({ error_code: err.wireCode, error_msg: err.message });
+}

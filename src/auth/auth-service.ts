@@ -1,0 +1,137 @@
+/**
+ * Authentication and tenancy: AK/SK signatures and X-Auth-Token tokens, projects, roles
+ * (design D9, D17). Every failure to authenticate is 401 APIGW.0301; a credential used on
+ * another project, or a read-only one on a mutating call, is 403 APIGW.0302.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../domain/clock.js';
+import { newAccessKey, newId, newProjectId, newSecretKey } from '../domain/ids.js';
+import type { Role } from '../domain/records.js';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/store.js';
+import { hashPassword, sha256Hex, verifyPassword, type Secrets } from './secrets.js';
+import { canonicalRequest, hmacHex, MAX_CLOCK_SKEW_MS, parseAuthorization, parseSdkDate, signaturesEqual, stringToSign } from './signer.js';
+
+export interface Principal {
+  projectId: string;
+  role: Role;
+  /** access key or user name, for logs */
+  id: string;
+  method: 'aksk' | 'token';
+}
+
+export interface IncomingAuth {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  rawBody: Buffer | undefined;
+}
+
+export const TOKEN_TTL_MS = 24 * 3600_000;
+
+const fail = (why: string): AppError => new AppError('AUTH_FAILED', { args: [why] });
+
+export class AuthService {
+  constructor(private readonly store: Store, private readonly secrets: Secrets, private readonly clock: Clock, private readonly log: Logger) {}
+
+  async authenticate(r: IncomingAuth): Promise<Principal> {
+    const header = (name: string): string | undefined => {
+      const v = r.headers[name];
+      return Array.isArray(v) ? v.join(',') : v;
+    };
+    const token = header('x-auth-token');
+    if (token) return this.authenticateToken(token);
+    const authz = header('authorization');
+    if (!authz) throw fail('no credentials: sign the request with AK/SK (Authorization, X-Sdk-Date) or send X-Auth-Token');
+    const parsed = parseAuthorization(authz);
+    if (!parsed) throw fail('malformed Authorization header: expected "SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…"');
+    const date = header('x-sdk-date');
+    if (!date) throw fail('X-Sdk-Date header missing');
+    const at = parseSdkDate(date);
+    if (at === null) throw fail('X-Sdk-Date must be YYYYMMDDTHHMMSSZ');
+    if (Math.abs(this.clock.now() - at) > MAX_CLOCK_SKEW_MS) throw fail('X-Sdk-Date is more than 15 minutes from the server time');
+    if (!parsed.signedHeaders.includes('x-sdk-date')) throw fail('x-sdk-date must be a signed header');
+    const cred = await this.store.getCredential(parsed.accessKey);
+    if (!cred) throw fail('unknown access key');
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+    const canonical = canonicalRequest({ method: r.method, url: r.url, headers, body: r.rawBody }, parsed.signedHeaders);
+    const expected = hmacHex(this.secrets.decrypt(cred.secretEnc), stringToSign(date, canonical));
+    if (!signaturesEqual(expected, parsed.signature)) throw fail('signature mismatch');
+    return { projectId: cred.projectId, role: cred.role, id: cred.accessKey, method: 'aksk' };
+  }
+
+  private async authenticateToken(token: string): Promise<Principal> {
+    if (token.length > 512) throw fail('malformed token');
+    const t = await this.store.getToken(sha256Hex(token));
+    if (!t) throw fail('invalid token');
+    if (t.expiresAt <= this.clock.now()) throw fail('token expired');
+    return { projectId: t.projectId, role: t.role, id: `user:${t.userId}`, method: 'token' };
+  }
+
+  /** 403 unless the principal may act on this project (and mutate, when `mutating`). */
+  authorize(p: Principal, projectId: string, mutating: boolean): void {
+    if (p.projectId !== projectId) throw new AppError('FORBIDDEN', { args: [`the credential belongs to another project than ${projectId.slice(0, 64)}`] });
+    if (mutating && p.role !== 'admin') throw new AppError('FORBIDDEN', { args: ['a read-only credential cannot change resources'] });
+  }
+
+  /** Keystone-style password authentication with project scope. */
+  async issueToken(userName: string, password: string, scope: { projectId?: string; projectName?: string }): Promise<{ token: string; expiresAt: number; issuedAt: number; userId: string; projectId: string; projectName: string; role: Role }> {
+    const u = await this.store.getUserByName(userName);
+    if (!u || !verifyPassword(password, u.passwordHash)) throw fail('wrong user name or password');
+    const project = await this.store.getProject(u.projectId);
+    if (!project) throw fail('the user has no project');
+    if ((scope.projectId && scope.projectId !== project.id) || (scope.projectName && scope.projectName !== project.name)) {
+      throw new AppError('FORBIDDEN', { args: ['the user has no role in the requested project'] });
+    }
+    const token = randomBytes(32).toString('base64url');
+    const now = this.clock.now();
+    await this.store.insertToken({ tokenHash: sha256Hex(token), userId: u.id, projectId: u.projectId, role: u.role, expiresAt: now + TOKEN_TTL_MS, createdAt: now });
+    await this.store.deleteExpiredTokens(now);
+    return { token, expiresAt: now + TOKEN_TTL_MS, issuedAt: now, userId: u.id, projectId: project.id, projectName: project.name, role: u.role };
+  }
+
+  // ------------------------------------------------------------------ administration (CLI, bootstrap)
+  async createCredential(projectId: string, role: Role, ak?: string, sk?: string, description: string | null = null): Promise<{ accessKey: string; secretKey: string; projectId: string; role: Role }> {
+    await this.store.ensureProject({ id: projectId, name: projectId, createdAt: this.clock.now() });
+    const accessKey = ak ?? newAccessKey();
+    const secretKey = sk ?? newSecretKey();
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(accessKey)) throw new AppError('VALIDATION', { args: ['an access key is 8 to 64 letters, digits, _ or -'] });
+    if (secretKey.length < 16 || secretKey.length > 128) throw new AppError('VALIDATION', { args: ['a secret key is 16 to 128 characters'] });
+    await this.store.insertCredential({ accessKey, projectId, role, secretEnc: this.secrets.encrypt(secretKey), description, createdAt: this.clock.now() });
+    return { accessKey, secretKey, projectId, role };
+  }
+
+  async createUser(projectId: string, name: string, password: string, role: Role): Promise<{ id: string; name: string; projectId: string; role: Role }> {
+    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new AppError('VALIDATION', { args: ['a user name is 1 to 64 letters, digits, _ . @ or -'] });
+    if (password.length < 8) throw new AppError('VALIDATION', { args: ['a password has at least 8 characters'] });
+    await this.store.ensureProject({ id: projectId, name: projectId, createdAt: this.clock.now() });
+    const id = newId();
+    await this.store.insertUser({ id, projectId, name, role, passwordHash: hashPassword(password), createdAt: this.clock.now() });
+    return { id, name, projectId, role };
+  }
+
+  /**
+   * Start-up credentials: the configured project and admin key pair exist; or, on a first
+   * start with none configured and no credentials stored, a new project and admin key pair
+   * are created and returned (to be printed once).
+   */
+  async bootstrap(cfg: { projectId: string | null; accessKey: string | null; secretKey: string | null }): Promise<{ accessKey: string; secretKey: string; projectId: string } | null> {
+    if (cfg.projectId && cfg.accessKey && cfg.secretKey) {
+      const existing = await this.store.getCredential(cfg.accessKey);
+      if (existing) {
+        if (existing.projectId !== cfg.projectId || this.secrets.decrypt(existing.secretEnc) !== cfg.secretKey) {
+          throw new Error(`access key ${cfg.accessKey} already exists with another project or secret; delete it (npx dwsbox credentials delete) or choose another DWSBOX_ACCESS_KEY`);
+        }
+        return null;
+      }
+      await this.createCredential(cfg.projectId, 'admin', cfg.accessKey, cfg.secretKey, 'bootstrap');
+      this.log.info('bootstrap credential created', { projectId: cfg.projectId, accessKey: cfg.accessKey });
+      return null;
+    }
+    if ((await this.store.listCredentials()).length > 0) return null;
+    const projectId = newProjectId();
+    return this.createCredential(projectId, 'admin', undefined, undefined, 'first start');
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The `dwsbox` command. `serve`, `migrate`, `credentials`, `users` and `clusters stop-all`
+ * act locally; the resource commands are HTTP clients of the REST API (cli/commands/api.ts).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { join } from 'node:path';
+import { SETTINGS, flagName, loadConfig, ConfigError, type Config } from '../config/config.js';
+import { createLogger } from '../log/logger.js';
+import { systemClock } from '../domain/clock.js';
+import { openStore } from '../store/open-store.js';
+import { migrate } from '../store/migrate.js';
+import { Secrets } from '../auth/secrets.js';
+import { AuthService } from '../auth/auth-service.js';
+import { findBinaries } from '../engine/binaries.js';
+import { LocalEngine } from '../engine/local-engine.js';
+import type { Role } from '../domain/records.js';
+import { createService, stopAllNodes } from '../main.js';
+import { isAppError } from '../errors/app-error.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const SETTING_OPTIONS: Options = Object.fromEntries(SETTINGS.map((s) => [flagName(s.key), { type: s.kind === 'bool' ? 'boolean' : 'string' }]));
+
+const HELP = `dwsbox: a GaussDB(DWS) management service over real PostgreSQL clusters
+
+Usage: npx dwsbox <command> [options]
+
+Service (local):
+  serve [--port P] [--host H] [--data-dir DIR] [--store URL] [--enable-crash-faults] [--stop-clusters-on-exit] [--config FILE]
+                            run the service in the foreground (SIGTERM/SIGINT stop it cleanly)
+  migrate [--dry-run]       bring the metadata store to this version's schema
+  clusters stop-all         stop every PostgreSQL node of every cluster
+  credentials create --project-id ID [--role admin|readonly] [--access-key AK --secret-key SK]
+  credentials list [--project-id ID]
+  credentials delete AK
+  users create --project-id ID --name NAME --password PW [--role admin|readonly]
+  users list [--project-id ID]
+  users delete NAME
+
+Every setting is also a flag (see docs/configuration.md), e.g. --data-dir, --store, --log-level.
+`;
+
+function flagsToSettings(values: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const v = values[flagName(s.key)];
+    if (v !== undefined) out[s.key] = v;
+  }
+  if (values['config'] !== undefined) out['config'] = values['config'];
+  return out;
+}
+
+function parse(argv: string[], extra: Options = {}): { values: Record<string, unknown>; positionals: string[] } {
+  const r = parseArgs({ args: argv, options: { ...SETTING_OPTIONS, config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra }, allowPositionals: true, strict: true });
+  return { values: r.values as Record<string, unknown>, positionals: r.positionals };
+}
+
+function out(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+async function withLocalStore<T>(config: Config, fn: (o: { auth: AuthService; store: ReturnType<typeof openStore> }) => Promise<T>): Promise<T> {
+  const store = openStore(config.store);
+  try {
+    await migrate(store.adapter);
+    const secrets = Secrets.load(config.masterKey, join(config.dataDir, 'master.key'));
+    const auth = new AuthService(store, secrets, systemClock, createLogger({ level: 'warn' }));
+    return await fn({ auth, store });
+  } finally {
+    await store.close();
+  }
+}
+
+function role(v: unknown): Role {
+  if (v === undefined) return 'admin';
+  if (v !== 'admin' && v !== 'readonly') throw new ConfigError(`--role must be admin or readonly, got ${String(v)}`);
+  return v;
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parse(argv);
+  if (values['help']) return void process.stdout.write(HELP);
+  const config = loadConfig({ flags: flagsToSettings(values) });
+  const service = await createService(config);
+  if (service.firstStartCredentials) {
+    const c = service.firstStartCredentials;
+    process.stdout.write(
+      `dwsbox: first start: created project ${c.projectId} and an admin key pair. It is shown only this once:\n` +
+      `  DWSBOX_PROJECT_ID=${c.projectId}\n  DWSBOX_ACCESS_KEY=${c.accessKey}\n  DWSBOX_SECRET_KEY=${c.secretKey}\n`,
+    );
+  }
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) {
+      service.log.warn('second signal: exiting now', { signal: sig });
+      process.exit(1);
+    }
+    stopping = true;
+    service.log.info('signal received', { signal: sig });
+    service.stop().then(() => process.exit(0), (e: unknown) => {
+      service.log.error('stop failed', { error: (e as Error).message });
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  const addr = await service.start();
+  process.stdout.write(`dwsbox: serving the DWS API on http://${addr.host}:${addr.port} (data directory ${config.dataDir})\n`);
+}
+
+async function credentials(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { 'project-id': { type: 'string' }, role: { type: 'string' }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' } });
+  const config = loadConfig({ flags: flagsToSettings(values) });
+  const sub = positionals[0];
+  await withLocalStore(config, async ({ auth, store }) => {
+    if (sub === 'create') {
+      const pid = values['project-id'] as string | undefined;
+      if (!pid) throw new ConfigError('credentials create needs --project-id');
+      out(await auth.createCredential(pid, role(values['role']), values['access-key'] as string | undefined, values['secret-key'] as string | undefined, 'cli'));
+    } else if (sub === 'list') {
+      out((await store.listCredentials(values['project-id'] as string | undefined)).map((c) => ({ access_key: c.accessKey, project_id: c.projectId, role: c.role, created: new Date(c.createdAt).toISOString() })));
+    } else if (sub === 'delete') {
+      const ak = positionals[1];
+      if (!ak) throw new ConfigError('credentials delete needs the access key');
+      if (!(await store.deleteCredential(ak))) throw new ConfigError(`no access key ${ak}`);
+      out({ deleted: ak });
+    } else throw new ConfigError('credentials: use create, list or delete');
+  });
+}
+
+async function users(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv, { 'project-id': { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' } });
+  const config = loadConfig({ flags: flagsToSettings(values) });
+  const sub = positionals[0];
+  await withLocalStore(config, async ({ auth, store }) => {
+    if (sub === 'create') {
+      const pid = values['project-id'] as string | undefined;
+      const name = values['name'] as string | undefined;
+      const pw = (values['password'] as string | undefined) ?? process.env['DWSBOX_USER_PASSWORD'];
+      if (!pid || !name || !pw) throw new ConfigError('users create needs --project-id, --name and --password (or DWSBOX_USER_PASSWORD)');
+      out(await auth.createUser(pid, name, pw, role(values['role'])));
+    } else if (sub === 'list') {
+      out((await store.listUsers(values['project-id'] as string | undefined)).map((u) => ({ name: u.name, project_id: u.projectId, role: u.role, created: new Date(u.createdAt).toISOString() })));
+    } else if (sub === 'delete') {
+      const name = positionals[1];
+      if (!name) throw new ConfigError('users delete needs the user name');
+      if (!(await store.deleteUser(name))) throw new ConfigError(`no user ${name}`);
+      out({ deleted: name });
+    } else throw new ConfigError('users: use create, list or delete');
+  });
+}
+
+async function migrateCmd(argv: string[]): Promise<void> {
+  const { values } = parse(argv, { 'dry-run': { type: 'boolean' } });
+  const config = loadConfig({ flags: flagsToSettings(values) });
+  const store = openStore(config.store);
+  try {
+    out(await migrate(store.adapter, { dryRun: values['dry-run'] === true }));
+  } finally {
+    await store.close();
+  }
+}
+
+async function clustersLocal(argv: string[]): Promise<boolean> {
+  if (argv[0] !== 'stop-all') return false;
+  const { values } = parse(argv.slice(1));
+  const config = loadConfig({ flags: flagsToSettings(values) });
+  const log = createLogger({ level: config.logLevel });
+  const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: false }, findBinaries(config.pgBinDir), log);
+  const store = openStore(config.store);
+  try {
+    await migrate(store.adapter);
+    out({ stopped: await stopAllNodes(store, engine, log) });
+  } finally {
+    await store.close();
+  }
+  return true;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'serve': await serve(rest); return -1;
+      case 'migrate': await migrateCmd(rest); return 0;
+      case 'credentials': await credentials(rest); return 0;
+      case 'users': await users(rest); return 0;
+      case 'clusters':
+        if (await clustersLocal(rest)) return 0;
+        break;
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(HELP);
+        return cmd === undefined ? 2 : 0;
+      default:
+        break;
+    }
+    const { runApiCommand } = await import('./commands/api.js');
+    return await runApiCommand(argv);
+  } catch (e) {
+    const err = e as Error;
+    if (isAppError(e)) process.stderr.write(`dwsbox: ${e.wireCode}: ${e.message}\n`);
+    else if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) process.stderr.write(`dwsbox: ${err.message}\n`);
+    else process.stderr.write(`dwsbox: ${err.message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Configuration: one table of settings, each with a flag, an environment variable and a
+ * config-file key. `loadConfig` is the only code that reads `process.env`; it merges
+ * defaults < file < env < flags, validates loudly (naming the setting and the value), and
+ * returns a frozen object.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const SECOND = 1000;
+export const MINUTE = 60 * SECOND;
+
+type Kind = 'string' | 'int' | 'bool' | 'list';
+
+interface SettingSpec {
+  /** config-file key and property name */
+  key: string;
+  kind: Kind;
+  description: string;
+  /** default value, or a function of the partially resolved config */
+  default: unknown;
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+  /** never printed (secrets) */
+  secret?: boolean;
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+export function defaultDataDir(): string {
+  return isRoot() ? '/var/lib/dwsbox' : join(homedir(), '.local', 'share', 'dwsbox');
+}
+
+/** Every setting dwsbox has. docs/configuration.md is checked against this table by a test. */
+export const SETTINGS: readonly SettingSpec[] = [
+  { key: 'host', kind: 'string', default: '127.0.0.1', description: 'Address the API listens on.' },
+  { key: 'port', kind: 'int', default: 7480, min: 0, max: 65535, description: 'Port the API listens on (0 picks a free port).' },
+  { key: 'dataDir', kind: 'string', default: null, description: 'Data directory: clusters, repository, SQLite store, keys. Default /var/lib/dwsbox as root, ~/.local/share/dwsbox otherwise.' },
+  { key: 'store', kind: 'string', default: null, secret: true, description: 'Metadata store: a postgres:// URL, or a SQLite file path. Default <dataDir>/dwsbox.sqlite.' },
+  { key: 'repoPath', kind: 'string', default: null, description: 'pgBackRest repository directory. Default <dataDir>/repo.' },
+  { key: 'pgBinDir', kind: 'string', default: null, description: 'Directory of the PostgreSQL 15 binaries. Default: pg_config --bindir, else /usr/lib/postgresql/15/bin.' },
+  { key: 'logLevel', kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'Log level.' },
+  { key: 'logPretty', kind: 'bool', default: false, description: 'Human-readable logs instead of JSON lines.' },
+  { key: 'enableCrashFaults', kind: 'bool', default: false, description: 'Accept faults of mode "crash" (they kill the service with SIGKILL). For tests only.' },
+  { key: 'stopClustersOnExit', kind: 'bool', default: false, description: 'Stop every cluster node when the service stops.' },
+  { key: 'maxNodes', kind: 'int', default: 64, min: 3, max: 254 * 254, description: 'Most PostgreSQL nodes this host runs, over all clusters.' },
+  { key: 'projectNodeQuota', kind: 'int', default: 48, min: 3, max: 100000, description: 'Most nodes one project may have (DWS.5091 beyond it).' },
+  { key: 'taskConcurrency', kind: 'int', default: 4, min: 1, max: 64, description: 'Tasks this process runs at once.' },
+  { key: 'leaseMs', kind: 'int', default: 15 * SECOND, min: 1000, max: 10 * MINUTE, description: 'Task lease: a task whose owner has not renewed it for this long is taken over by another process.' },
+  { key: 'pollMs', kind: 'int', default: 250, min: 10, max: MINUTE, description: 'How often an idle engine looks for new tasks.' },
+  { key: 'shutdownTimeoutMs', kind: 'int', default: 10 * SECOND, min: 0, max: 10 * MINUTE, description: 'How long a stopping service lets running steps finish before aborting them.' },
+  { key: 'stepTimeoutMs', kind: 'int', default: 2 * 60 * MINUTE, min: 1000, max: 48 * 60 * MINUTE, description: 'Longest any single step may run before it fails.' },
+  { key: 'stepIdleTimeoutMs', kind: 'int', default: 10 * MINUTE, min: 500, max: 24 * 60 * MINUTE, description: 'A step (or an injected hang) with no progress for this long fails, saying what it waited for.' },
+  { key: 'monitorIntervalMs', kind: 'int', default: 2 * SECOND, min: 100, max: 10 * MINUTE, description: 'How often the health monitor checks every node.' },
+  { key: 'snapshotFullEvery', kind: 'int', default: 7, min: 1, max: 1000, description: 'Take a new full backup every N snapshots of a cluster (the rest are differential).' },
+  { key: 'masterKey', kind: 'string', default: null, secret: true, description: 'Master key (64 hex chars) that encrypts secret keys. Default: a key file in the data directory.' },
+  { key: 'projectId', kind: 'string', default: null, description: 'Bootstrap project id (with accessKey and secretKey).' },
+  { key: 'accessKey', kind: 'string', default: null, description: 'Bootstrap admin access key for projectId.' },
+  { key: 'secretKey', kind: 'string', default: null, secret: true, description: 'Bootstrap admin secret key for projectId.' },
+  { key: 'metricsHost', kind: 'string', default: null, description: 'Serve /metrics on a separate address (with metricsPort) instead of the API listener.' },
+  { key: 'metricsPort', kind: 'int', default: null, min: 0, max: 65535, description: 'Port for the separate /metrics listener.' },
+  { key: 'unsafeNoFsync', kind: 'bool', default: false, description: 'TEST ONLY: run new nodes with fsync=off. Never use for data you keep.' },
+] as const;
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly store: string;
+  readonly repoPath: string;
+  readonly pgBinDir: string | null;
+  readonly logLevel: string;
+  readonly logPretty: boolean;
+  readonly enableCrashFaults: boolean;
+  readonly stopClustersOnExit: boolean;
+  readonly maxNodes: number;
+  readonly projectNodeQuota: number;
+  readonly taskConcurrency: number;
+  readonly leaseMs: number;
+  readonly pollMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly stepTimeoutMs: number;
+  readonly stepIdleTimeoutMs: number;
+  readonly monitorIntervalMs: number;
+  readonly snapshotFullEvery: number;
+  readonly masterKey: string | null;
+  readonly projectId: string | null;
+  readonly accessKey: string | null;
+  readonly secretKey: string | null;
+  readonly metricsHost: string | null;
+  readonly metricsPort: number | null;
+  readonly unsafeNoFsync: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** `dataDir` → `--data-dir` */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+/** `dataDir` → `DWSBOX_DATA_DIR`; `store` → `DWSBOX_STORE_URL` (the documented name) */
+export function envName(key: string): string {
+  if (key === 'store') return 'DWSBOX_STORE_URL';
+  return 'DWSBOX_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+function coerce(spec: SettingSpec, raw: unknown, source: string): unknown {
+  const bad = (why: string): never => {
+    const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
+    throw new ConfigError(`invalid value ${shown} for setting ${spec.key} (${source}): ${why}`);
+  };
+  if (raw === null || raw === undefined) return null;
+  switch (spec.kind) {
+    case 'string': {
+      if (typeof raw !== 'string') bad('expected a string');
+      const s = raw as string;
+      if (spec.choices && !spec.choices.includes(s)) bad(`expected one of ${spec.choices.join(', ')}`);
+      return s;
+    }
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isInteger(n)) bad('expected an integer');
+      if (spec.min !== undefined && n < spec.min) bad(`must be at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) bad(`must be at most ${spec.max}`);
+      return n;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string') {
+        const v = raw.trim().toLowerCase();
+        if (['1', 'true', 'yes', 'on', ''].includes(v)) return true;
+        if (['0', 'false', 'no', 'off'].includes(v)) return false;
+      }
+      return bad('expected true or false');
+    }
+    case 'list':
+      return Array.isArray(raw) ? raw.map(String) : String(raw).split(',');
+  }
+}
+
+export interface LoadConfigInput {
+  env?: Record<string, string | undefined>;
+  /** parsed flags, keyed by setting key (camelCase) */
+  flags?: Record<string, unknown>;
+  /** a JSON config file; its keys are the setting keys */
+  file?: string | undefined;
+}
+
+export function loadConfig(input: LoadConfigInput = {}): Config {
+  const env = input.env ?? process.env;
+  const flags = input.flags ?? {};
+  const fileName = (flags['config'] as string | undefined) ?? input.file ?? env['DWSBOX_CONFIG'];
+  let fileValues: Record<string, unknown> = {};
+  if (fileName) {
+    try {
+      fileValues = JSON.parse(readFileSync(fileName, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${fileName}: ${(e as Error).message}`);
+    }
+    if (typeof fileValues !== 'object' || fileValues === null || Array.isArray(fileValues)) {
+      throw new ConfigError(`config file ${fileName} must hold a JSON object`);
+    }
+    for (const k of Object.keys(fileValues)) {
+      if (!SETTINGS.some((s) => s.key === k)) throw new ConfigError(`unknown setting ${k} in config file ${fileName}`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const spec of SETTINGS) {
+    let v: unknown = spec.default;
+    if (fileValues[spec.key] !== undefined) v = coerce(spec, fileValues[spec.key], `config file ${fileName}`);
+    const e = env[envName(spec.key)];
+    if (e !== undefined && e !== '') v = coerce(spec, e, `environment ${envName(spec.key)}`);
+    if (flags[spec.key] !== undefined) v = coerce(spec, flags[spec.key], `flag --${flagName(spec.key)}`);
+    out[spec.key] = v;
+  }
+  out['dataDir'] = resolve((out['dataDir'] as string | null) ?? defaultDataDir());
+  const dataDir = out['dataDir'] as string;
+  if (!out['store']) out['store'] = join(dataDir, 'dwsbox.sqlite');
+  out['repoPath'] = resolve((out['repoPath'] as string | null) ?? join(dataDir, 'repo'));
+  const mk = out['masterKey'] as string | null;
+  if (mk !== null && !/^[0-9a-fA-F]{64}$/.test(mk)) throw new ConfigError('invalid value (hidden) for setting masterKey: expected 64 hex characters');
+  const boot = ['projectId', 'accessKey', 'secretKey'].filter((k) => out[k]);
+  if (boot.length !== 0 && boot.length !== 3) {
+    throw new ConfigError('settings projectId, accessKey and secretKey must be given together (DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY)');
+  }
+  if ((out['metricsHost'] === null) !== (out['metricsPort'] === null)) {
+    throw new ConfigError('settings metricsHost and metricsPort must be given together');
+  }
+  return Object.freeze(out) as unknown as Config;
+}
+
+/** Is this store setting a PostgreSQL URL? */
+export function isPostgresUrl(store: string): boolean {
+  return /^postgres(ql)?:\/\//.test(store);
+}

@@ -1,0 +1,126 @@
+/**
+ * Cluster states (design D8): one table, enforced by one pure function per transition.
+ * docs/states.md shows the same table for users.
+ */
+import type { TaskKind } from './task.js';
+import { ACTION_OF_KIND } from './task.js';
+
+export const ClusterStatus = {
+  Creating: 'CREATING',
+  Available: 'AVAILABLE',
+  Unavailable: 'UNAVAILABLE',
+  CreationFailed: 'CREATION FAILED',
+  Deleting: 'DELETING',
+  DeleteFailed: 'DELETE_FAILED',
+} as const;
+export type ClusterStatus = (typeof ClusterStatus)[keyof typeof ClusterStatus];
+
+export const SubStatus = { Normal: 'NORMAL', Degraded: 'DEGRADED' } as const;
+export type SubStatus = (typeof SubStatus)[keyof typeof SubStatus];
+
+/** What the stored cluster row holds of its state. `task_status` while a task runs is derived from the task. */
+export interface ClusterState {
+  status: ClusterStatus;
+  /** A failure value that stays until the next accepted operation (RESIZE_FAILURE, REBOOT_FAILURE, CLUSTER_SHRINK_FAILED), or null. */
+  stickyTaskStatus: string | null;
+  /** Whether the user stopped the cluster (then neither the monitor nor a restart of the service starts it). */
+  stopped: boolean;
+}
+
+interface Transition {
+  /** status while the task runs (null: unchanged) */
+  running: ClusterStatus | null;
+  /** `task_status` while it runs ('' for create, as D8 says) */
+  runningTaskStatus: string;
+  success: Partial<ClusterState> | 'gone';
+  failure: Partial<ClusterState>;
+}
+
+const T: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
+  'cluster.create': { running: 'CREATING', runningTaskStatus: '', success: { status: 'AVAILABLE' }, failure: { status: 'CREATION FAILED' } },
+  'cluster.restore': { running: 'CREATING', runningTaskStatus: 'RESTORING', success: { status: 'AVAILABLE' }, failure: { status: 'CREATION FAILED' } },
+  'snapshot.create': { running: null, runningTaskStatus: 'SNAPSHOTTING', success: {}, failure: {} },
+  'snapshot.table_restore': { running: null, runningTaskStatus: 'FINE_GRAINED_RESTORING', success: {}, failure: {} },
+  'cluster.scale_out': { running: null, runningTaskStatus: 'GROWING', success: {}, failure: { stickyTaskStatus: 'RESIZE_FAILURE' } },
+  'cluster.scale_in': { running: null, runningTaskStatus: 'CLUSTER_SHRINKING', success: {}, failure: { stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' } },
+  'cluster.restart': { running: null, runningTaskStatus: 'REBOOTING', success: { status: 'AVAILABLE', stopped: false }, failure: { stickyTaskStatus: 'REBOOT_FAILURE' } },
+  'cluster.stop': { running: null, runningTaskStatus: 'STOPPING', success: { status: 'UNAVAILABLE', stopped: true }, failure: {} },
+  'cluster.start': { running: null, runningTaskStatus: 'STARTING', success: { status: 'AVAILABLE', stopped: false }, failure: {} },
+  'cluster.delete': { running: 'DELETING', runningTaskStatus: '', success: 'gone', failure: { status: 'DELETE_FAILED' } },
+};
+
+function transition(kind: TaskKind): Transition | undefined {
+  return kind === 'snapshot.expire' ? undefined : T[kind];
+}
+
+/** The state the moment an operation is accepted: any sticky failure value is cleared. */
+export function acceptedState(kind: TaskKind, s: ClusterState): ClusterState {
+  const t = transition(kind);
+  if (!t) return s;
+  return { ...s, status: t.running ?? s.status, stickyTaskStatus: null };
+}
+
+/** `task_status` shown while a task of this kind is active. */
+export function runningTaskStatus(kind: TaskKind): string {
+  return transition(kind)?.runningTaskStatus ?? '';
+}
+
+/** `action_progress` key while a task of this kind is active. */
+export function actionProgressKey(kind: TaskKind): string {
+  return ACTION_OF_KIND[kind];
+}
+
+export function succeededState(kind: TaskKind, s: ClusterState): ClusterState | 'gone' {
+  const t = transition(kind);
+  if (!t) return s;
+  return t.success === 'gone' ? 'gone' : { ...s, ...t.success };
+}
+
+export function failedState(kind: TaskKind, s: ClusterState): ClusterState {
+  const t = transition(kind);
+  if (!t) return s;
+  return { ...s, ...t.failure };
+}
+
+/** Operations a cluster in this status accepts. */
+export function canAccept(kind: TaskKind, s: ClusterState): { ok: true } | { ok: false; why: string } {
+  switch (kind) {
+    case 'cluster.delete':
+      return s.status === 'DELETING' ? { ok: false, why: 'it is being deleted' } : { ok: true };
+    case 'cluster.start':
+      return s.status === 'AVAILABLE' || s.status === 'UNAVAILABLE' ? { ok: true } : { ok: false, why: `its status is ${s.status}` };
+    case 'cluster.restart':
+      return s.status === 'AVAILABLE' || s.status === 'UNAVAILABLE' ? { ok: true } : { ok: false, why: `its status is ${s.status}` };
+    case 'cluster.stop':
+      return s.status === 'AVAILABLE' || s.status === 'UNAVAILABLE' ? { ok: true } : { ok: false, why: `its status is ${s.status}` };
+    case 'cluster.create':
+    case 'cluster.restore':
+      return { ok: true };
+    default:
+      if (s.stopped) return { ok: false, why: 'it is stopped; start it first' };
+      return s.status === 'AVAILABLE' ? { ok: true } : { ok: false, why: `its status is ${s.status}` };
+  }
+}
+
+/** Cluster names: 4–64 chars, a letter first, then letters, digits, `-` and `_`. */
+export const CLUSTER_NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{3,63}$/;
+/** Admin user: 1–63, a lower-case letter or `_` first, then lower-case letters, digits, `_`. */
+export const USER_NAME_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+const PASSWORD_SPECIAL = "~!?,.:;-_'\"(){}[]/<>@#%^&*+|\\=";
+
+/** Password rules of the DWS API; returns why it is refused, or null. */
+export function passwordProblem(pwd: string, user: string): { code: 'INVALID_PASSWORD' | 'PASSWORD_CONTAINS_USER_NAME'; why: string } | null {
+  if (pwd.length < 12 || pwd.length > 32) return { code: 'INVALID_PASSWORD', why: 'it must be 12 to 32 characters long' };
+  let classes = 0;
+  if (/[a-z]/.test(pwd)) classes++;
+  if (/[A-Z]/.test(pwd)) classes++;
+  if (/[0-9]/.test(pwd)) classes++;
+  if ([...pwd].some((c) => PASSWORD_SPECIAL.includes(c))) classes++;
+  if ([...pwd].some((c) => !/[A-Za-z0-9]/.test(c) && !PASSWORD_SPECIAL.includes(c))) {
+    return { code: 'INVALID_PASSWORD', why: `it may contain only letters, digits and ${PASSWORD_SPECIAL}` };
+  }
+  if (classes < 3) return { code: 'INVALID_PASSWORD', why: 'it must contain at least three of: lower-case letters, upper-case letters, digits, special characters' };
+  const lower = pwd.toLowerCase();
+  if (lower === user.toLowerCase() || lower === [...user].reverse().join('').toLowerCase()) return { code: 'PASSWORD_CONTAINS_USER_NAME', why: '' };
+  return null;
+}

@@ -1,0 +1,207 @@
+/**
+ * The shapes the store keeps (camelCase, parsed). The wire shapes (snake_case) live in
+ * api/schemas and are mapped from these.
+ */
+import type { ClusterStatus, SubStatus } from './cluster.js';
+import type { StepStatus, TaskKind, TaskStatus } from './task.js';
+
+export type Role = 'admin' | 'readonly';
+
+export interface ProjectRecord { id: string; name: string; createdAt: number }
+export interface CredentialRecord { accessKey: string; projectId: string; role: Role; secretEnc: string; description: string | null; createdAt: number }
+export interface UserRecord { id: string; projectId: string; name: string; role: Role; passwordHash: string; createdAt: number }
+export interface TokenRecord { tokenHash: string; userId: string; projectId: string; role: Role; expiresAt: number; createdAt: number }
+
+export interface Tag { key: string; value: string }
+
+/** Metadata real clients send and read back (D19); echoed, with no local effect. */
+export interface ClusterSpec {
+  availabilityZone: string;
+  vpcId: string;
+  subnetId: string;
+  securityGroupId: string;
+  enterpriseProjectId: string;
+  tags: Tag[];
+  description: string;
+  version: string;
+  numberOfCn: number | null;
+  publicIp: { public_bind_type: string; eip_id: string } | null;
+  volume: { volume: string; capacity: string } | null;
+}
+
+export interface FailedReason { error_code: string; error_msg: string }
+
+export interface ClusterRecord {
+  id: string;
+  projectId: string;
+  name: string;
+  status: ClusterStatus;
+  subStatus: SubStatus;
+  stickyTaskStatus: string | null;
+  stopped: boolean;
+  nodeType: string;
+  numberOfNode: number;
+  port: number;
+  /** c of 127.0.c.i (D6); null once the cluster's addresses are released */
+  subnetIndex: number | null;
+  userName: string;
+  adminPasswordEnc: string;
+  replPasswordEnc: string;
+  stanza: string;
+  spec: ClusterSpec;
+  failedReasons: FailedReason[] | null;
+  healthNote: string | null;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+}
+
+export type NodeRole = 'primary' | 'standby';
+/** building: being added (not yet listed); active: part of the cluster; removing: being taken out */
+export type NodeMembership = 'building' | 'active' | 'removing';
+export type NodeHealth = 'unknown' | 'up' | 'down' | 'stopped';
+
+export interface NodeRecord {
+  id: string;
+  clusterId: string;
+  ordinal: number;
+  role: NodeRole;
+  host: string;
+  port: number;
+  dataDir: string;
+  membership: NodeMembership;
+  pid: number | null;
+  /** /proc/<pid>/stat start time (clock ticks since boot), to tell a reused PID from ours */
+  pidStart: number | null;
+  health: NodeHealth;
+  slotName: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type SnapshotStatus = 'CREATING' | 'AVAILABLE' | 'UNAVAILABLE';
+
+/** What a restore needs of the source cluster, kept with the snapshot (D16). */
+export interface SourceSpec {
+  nodeType: string;
+  numberOfNode: number;
+  userName: string;
+  port: number;
+  clusterSpec: ClusterSpec;
+  adminPasswordEnc: string;
+  pgVersion: string;
+}
+
+/** Databases → schemas → tables, recorded at snapshot time (D16). */
+export interface SchemaInfo {
+  databases: { name: string; sizeBytes: number; tables: { schema: string; name: string; rows: number; bytes: number }[] }[];
+}
+
+export interface SnapshotRecord {
+  id: string;
+  projectId: string;
+  clusterId: string;
+  clusterName: string;
+  name: string;
+  description: string;
+  status: SnapshotStatus;
+  type: 'MANUAL' | 'AUTO';
+  stanza: string;
+  backupLabel: string | null;
+  backupKey: string | null;
+  priorBackupKey: string | null;
+  backupType: 'full' | 'diff' | null;
+  sizeBytes: number | null;
+  totalBackupSize: number | null;
+  sourceBytes: number | null;
+  sourceSpec: SourceSpec;
+  schemaInfo: SchemaInfo | null;
+  taskId: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+  expiredAt: number | null;
+}
+
+export type TaskPhase = 'run' | 'undo' | 'done';
+
+export interface TaskRecord {
+  id: string;
+  projectId: string;
+  clusterId: string | null;
+  clusterName: string;
+  snapshotId: string | null;
+  kind: TaskKind;
+  lockKey: string;
+  status: TaskStatus;
+  phase: TaskPhase;
+  params: Record<string, unknown>;
+  /** scratch state shared by the task's steps (e.g. ids chosen by an earlier step) */
+  state: Record<string, unknown>;
+  progress: number;
+  attempt: number;
+  maxAttempts: number;
+  runAt: number;
+  lockedBy: string | null;
+  leaseEpoch: number;
+  leaseExpiresAt: number | null;
+  ranBy: string[];
+  errorCode: string | null;
+  errorMsg: string | null;
+  failedStep: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  updatedAt: number;
+}
+
+export interface StepRecord {
+  taskId: string;
+  stepId: string;
+  seq: number;
+  itemKey: string;
+  phase: 'run' | 'undo';
+  status: StepStatus;
+  weight: number;
+  beginAt: number | null;
+  endAt: number | null;
+  estimatedTime: number;
+  progress: number;
+  /** the inner progressInfo object (D14) */
+  progressInfo: Record<string, unknown>;
+  checkpoint: unknown;
+  errorCode: string | null;
+  errorMsg: string | null;
+  attempts: number;
+}
+
+export interface ProgressSample {
+  id?: number;
+  taskId: string;
+  stepId: string;
+  at: number;
+  source: string;
+  bytesDone: number | null;
+  bytesTotal: number | null;
+  percent: number | null;
+  data: Record<string, unknown>;
+}
+
+export type FaultMode = 'fail' | 'delay' | 'hang' | 'crash';
+export type FaultPoint = 'before' | 'during' | 'after';
+
+export interface FaultRecord {
+  id: string;
+  projectId: string;
+  clusterId: string | null;
+  actionName: string;
+  step: string;
+  mode: FaultMode;
+  point: FaultPoint;
+  delayMs: number | null;
+  /** null: every time */
+  timesLeft: number | null;
+  createdAt: number;
+}

@@ -1,0 +1,96 @@
+/**
+ * The names users see for items and sub-items (design's step catalog), in English and
+ * Chinese. Step ids are stable (they appear in `currentStep`/`failedStep` and address
+ * faults); per-node steps end in `_<node number>` and their names carry `{n}`.
+ */
+export type Lang = 'en' | 'zh';
+export interface I18n { en: string; zh: string }
+
+export const ITEM_NAMES: Record<string, I18n> = {
+  CREATE_NODES: { en: 'Create nodes', zh: '创建节点' },
+  BUILD_STANDBYS: { en: 'Build standby nodes', zh: '构建备节点' },
+  FINISH: { en: 'Finish', zh: '完成' },
+  DELETE_CLUSTER: { en: 'Delete the cluster', zh: '删除集群' },
+  RESTART_CLUSTER: { en: 'Restart the cluster', zh: '重启集群' },
+  START_CLUSTER: { en: 'Start the cluster', zh: '启动集群' },
+  STOP_CLUSTER: { en: 'Stop the cluster', zh: '停止集群' },
+  CREATE_SNAPSHOT: { en: 'Create a snapshot', zh: '创建快照' },
+  PREPARE_CLUSTER: { en: 'Prepare the cluster', zh: '准备集群' },
+  RESTORE_DATA: { en: 'Restore data', zh: '恢复数据' },
+  ENABLE_ARCHIVING: { en: 'Enable archiving', zh: '启用归档' },
+  VERIFY_CLUSTER: { en: 'Verify the cluster', zh: '校验集群' },
+  PREPARE_TEMP: { en: 'Prepare a temporary instance', zh: '准备临时实例' },
+  RESTORE_TABLES: { en: 'Restore tables', zh: '恢复表' },
+  CLEAN_UP: { en: 'Clean up', zh: '清理' },
+  PRE_CHECK: { en: 'Pre-check', zh: '扩容前检查' },
+  ADD_NODES: { en: 'Add nodes', zh: '添加节点' },
+  SYNC_DATA: { en: 'Synchronize data', zh: '数据同步' },
+  UPDATE_TOPOLOGY: { en: 'Update the cluster topology', zh: '更新集群拓扑' },
+  SCALE_IN: { en: 'Scale in', zh: '缩容' },
+  ROLLBACK: { en: 'Roll back', zh: '回滚' },
+  EXPIRE: { en: 'Expire backups', zh: '清理过期备份' },
+};
+
+export const STEP_NAMES: Record<string, I18n> = {
+  CHECK_CAPACITY: { en: 'Check capacity', zh: '检查资源' },
+  INIT_PRIMARY: { en: 'Initialize the primary', zh: '初始化主节点' },
+  START_PRIMARY: { en: 'Start the primary', zh: '启动主节点' },
+  ENABLE_ARCHIVING: { en: 'Enable archiving', zh: '启用归档' },
+  BUILD_STANDBY: { en: 'Build standby node {n}', zh: '构建备节点 {n}' },
+  CREATE_ADMIN: { en: 'Create the administrator', zh: '创建管理员用户' },
+  VERIFY_CLUSTER: { en: 'Verify the cluster', zh: '校验集群' },
+  STOP_NODES: { en: 'Stop the nodes', zh: '停止节点' },
+  KEEP_SNAPSHOTS: { en: 'Keep the requested snapshots', zh: '保留指定快照' },
+  REMOVE_DATA: { en: 'Remove the data', zh: '删除数据' },
+  STOP_NODE: { en: 'Stop node {n}', zh: '停止节点 {n}' },
+  START_NODE: { en: 'Start node {n}', zh: '启动节点 {n}' },
+  CHECK_REPLICATION: { en: 'Check replication', zh: '检查复制' },
+  CHECK_CLUSTER: { en: 'Check the cluster', zh: '检查集群状态' },
+  BACKUP: { en: 'Perform a backup', zh: '执行备份' },
+  VERIFY_BACKUP: { en: 'Verify the backup', zh: '校验备份' },
+  RECORD_SNAPSHOT: { en: 'Record the snapshot', zh: '记录快照信息' },
+  ALLOCATE_NODES: { en: 'Allocate nodes', zh: '分配节点' },
+  RESTORE_PRIMARY: { en: 'Restore the primary node', zh: '恢复主节点' },
+  RECOVER_PRIMARY: { en: 'Start and recover', zh: '启动并完成恢复' },
+  ENABLE_NEW_ARCHIVING: { en: 'Enable archiving to the new cluster\'s stanza', zh: '启用新集群归档' },
+  CHECK_CONNECTIONS: { en: 'Check connections and replication', zh: '检查连接与复制' },
+  RESTORE_TEMP: { en: 'Restore the snapshot to a temporary instance', zh: '将快照恢复到临时实例' },
+  START_TEMP: { en: 'Start the temporary instance', zh: '启动临时实例' },
+  EXPORT_TABLES: { en: 'Export the tables', zh: '导出表' },
+  IMPORT_TABLES: { en: 'Import the tables', zh: '导入表' },
+  VERIFY_ROWS: { en: 'Verify row counts', zh: '校验行数' },
+  REMOVE_TEMP: { en: 'Remove the temporary instance', zh: '删除临时实例' },
+  CHECK_GROW: { en: 'Check cluster status and capacity', zh: '检查集群状态与资源' },
+  COPY_DATA: { en: 'Copy data to node {n}', zh: '向节点 {n} 复制数据' },
+  CATCH_UP: { en: 'Catch up with the primary', zh: '追平主节点' },
+  PUBLISH_NODES: { en: 'Publish the new nodes', zh: '发布新节点' },
+  REMOVE_ADDED_NODES: { en: 'Remove the added nodes', zh: '移除新增节点' },
+  CHECK_SHRINK: { en: 'Check', zh: '缩容前检查' },
+  REMOVE_NODE: { en: 'Remove node {n}', zh: '移除节点 {n}' },
+  CLEAN_UP_CLUSTER: { en: 'Remove what was built', zh: '清理已创建的资源' },
+  EXPIRE_BACKUPS: { en: 'Expire backup sets', zh: '清理过期备份集' },
+};
+
+/** Split a step id into its base and node number: `BUILD_STANDBY_2` → [`BUILD_STANDBY`, 2]. */
+export function splitStepId(stepId: string): [string, number | null] {
+  const m = /^(.*)_(\d+)$/.exec(stepId);
+  if (m && STEP_NAMES[m[1]!]) return [m[1]!, Number(m[2])];
+  return [stepId, null];
+}
+
+export function stepName(stepId: string, lang: Lang): string {
+  const [base, n] = splitStepId(stepId);
+  const names = STEP_NAMES[base];
+  if (!names) return stepId;
+  return names[lang].replace('{n}', n === null ? '' : String(n));
+}
+
+export function itemName(itemKey: string, lang: Lang): string {
+  return ITEM_NAMES[itemKey]?.[lang] ?? itemKey;
+}
+
+/** `x-language`: en-us/en_us/zh-cn/zh_cn in any case; English by default. */
+export function parseLanguage(header: string | string[] | undefined): Lang {
+  const v = (Array.isArray(header) ? header[0] : header)?.trim().toLowerCase().replace('-', '_');
+  return v === 'zh_cn' || v === 'zh' ? 'zh' : 'en';
+}

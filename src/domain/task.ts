@@ -1,0 +1,109 @@
+/**
+ * Tasks: statuses (the wire vocabulary itself), kinds, and the action names of the
+ * task-details endpoint.
+ */
+export const TaskStatus = {
+  Waiting: 'WAITING',
+  Running: 'RUNNING',
+  Success: 'SUCCESS',
+  Failed: 'FAILED',
+  RollbackRunning: 'ROLLBACK_RUNNING',
+  RollbackSuccess: 'ROLLBACK_SUCCESS',
+  RollbackFail: 'ROLLBACK_FAIL',
+} as const;
+export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
+
+export const isTaskActive = (s: TaskStatus): boolean => s === 'WAITING' || s === 'RUNNING' || s === 'ROLLBACK_RUNNING';
+export const isTaskDone = (s: TaskStatus): boolean => !isTaskActive(s);
+export const isTaskFailure = (s: TaskStatus): boolean => s === 'FAILED' || s === 'ROLLBACK_SUCCESS' || s === 'ROLLBACK_FAIL';
+
+/** Sub-item (step) status uses the same vocabulary. */
+export type StepStatus = TaskStatus;
+
+/** Task kinds: dotted resource.verb. */
+export const TaskKind = {
+  ClusterCreate: 'cluster.create',
+  ClusterRestore: 'cluster.restore',
+  ClusterDelete: 'cluster.delete',
+  ClusterRestart: 'cluster.restart',
+  ClusterStart: 'cluster.start',
+  ClusterStop: 'cluster.stop',
+  ClusterScaleOut: 'cluster.scale_out',
+  ClusterScaleIn: 'cluster.scale_in',
+  SnapshotCreate: 'snapshot.create',
+  TableRestore: 'snapshot.table_restore',
+  SnapshotExpire: 'snapshot.expire',
+} as const;
+export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
+
+/**
+ * The D8 key of each kind: the `task_status` / `action_progress` key while it runs, and the
+ * `action_name` faults use.
+ */
+export const ACTION_OF_KIND: Record<TaskKind, string> = {
+  'cluster.create': 'CREATING',
+  'cluster.restore': 'RESTORING',
+  'cluster.delete': 'DELETING',
+  'cluster.restart': 'REBOOTING',
+  'cluster.start': 'STARTING',
+  'cluster.stop': 'STOPPING',
+  'cluster.scale_out': 'GROWING',
+  'cluster.scale_in': 'CLUSTER_SHRINKING',
+  'snapshot.create': 'SNAPSHOTTING',
+  'snapshot.table_restore': 'FINE_GRAINED_RESTORING',
+  'snapshot.expire': 'SNAPSHOT_EXPIRING',
+};
+
+/** `progressInfo.actionType` of each kind. */
+export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
+  'cluster.create': 'Create',
+  'cluster.restore': 'Restore',
+  'cluster.delete': 'Delete',
+  'cluster.restart': 'Restart',
+  'cluster.start': 'Start',
+  'cluster.stop': 'Stop',
+  'cluster.scale_out': 'Expand',
+  'cluster.scale_in': 'Shrink',
+  'snapshot.create': 'Backup',
+  'snapshot.table_restore': 'TableRestore',
+  'snapshot.expire': 'Expire',
+};
+
+/** The eight action names of GET …/actions/{action_name}: in-progress name → kind, failure name → kind. */
+export const ACTION_NAMES = {
+  GROWING: { kind: 'cluster.scale_out', failure: false },
+  RESIZE_FAILURE: { kind: 'cluster.scale_out', failure: true },
+  RESTORING: { kind: 'cluster.restore', failure: false },
+  RESTORING_FAILED: { kind: 'cluster.restore', failure: true },
+  SNAPSHOTTING: { kind: 'snapshot.create', failure: false },
+  SNAPSHOTTING_FAILED: { kind: 'snapshot.create', failure: true },
+  FINE_GRAINED_RESTORING: { kind: 'snapshot.table_restore', failure: false },
+  FINE_GRAINED_RESTORING_FAILED: { kind: 'snapshot.table_restore', failure: true },
+} as const satisfies Record<string, { kind: TaskKind; failure: boolean }>;
+export type ActionName = keyof typeof ACTION_NAMES;
+export const isActionName = (s: string): s is ActionName => Object.prototype.hasOwnProperty.call(ACTION_NAMES, s);
+
+/** Fault `action_name`s: the eight action names plus the D8 keys of the other kinds. */
+export const FAULT_ACTION_NAMES: readonly string[] = [
+  ...Object.keys(ACTION_NAMES),
+  'CREATING', 'DELETING', 'REBOOTING', 'STARTING', 'STOPPING', 'CLUSTER_SHRINKING',
+];
+
+/** Which kinds a fault `action_name` addresses. */
+export function kindsOfFaultAction(name: string): TaskKind[] {
+  if (isActionName(name)) return [ACTION_NAMES[name].kind];
+  return (Object.keys(ACTION_OF_KIND) as TaskKind[]).filter((k) => ACTION_OF_KIND[k] === name);
+}
+
+/** D12: ListJobDetails status. */
+export function jobStatusOf(s: TaskStatus): 'WAITING' | 'RUNNING' | 'SUCCESS' | 'FAIL' {
+  switch (s) {
+    case 'WAITING': return 'WAITING';
+    case 'RUNNING':
+    case 'ROLLBACK_RUNNING': return 'RUNNING';
+    case 'SUCCESS': return 'SUCCESS';
+    case 'FAILED':
+    case 'ROLLBACK_SUCCESS':
+    case 'ROLLBACK_FAIL': return 'FAIL';
+  }
+}

@@ -1,0 +1,447 @@
+/**
+ * The local engine: a cluster's nodes are PostgreSQL 15 servers on this host, on the
+ * cluster's own loopback addresses (D6), node 1 the primary and the rest hot standbys fed by
+ * streaming replication through a slot each (D5), archiving into the cluster's own
+ * pgBackRest stanza from birth (D3). Its methods are intentions (init the primary, build a
+ * standby, …) and each is idempotent: run again after a crash, it finishes or finds the work
+ * done.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { ClusterRecord, NodeRecord } from '../domain/records.js';
+import { findNodeType } from '../domain/node-types.js';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Binaries } from './binaries.js';
+import { osIdentity } from './os-user.js';
+import { baseEnv, holdLock, startTool } from './pg-exec.js';
+import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
+import { PgBackRest, type StanzaTarget } from './pgbackrest.js';
+
+export interface ProgressSampleIn {
+  source: string;
+  bytesDone?: number | null;
+  bytesTotal?: number | null;
+  percent?: number | null;
+  data?: Record<string, unknown>;
+}
+export type OnProgress = (s: ProgressSampleIn) => void;
+
+export interface EngineSettings {
+  dataDir: string;
+  repoPath: string;
+  unsafeNoFsync: boolean;
+}
+
+export const REPLICATION_ROLE = 'dwsbox_repl';
+export const slotNameFor = (ordinal: number): string => `dwsbox_node${ordinal}`;
+export const appNameFor = (ordinal: number): string => `node${ordinal}`;
+
+export interface HostCapacity {
+  memAvailableBytes: number;
+  dataDiskFreeBytes: number;
+  repoDiskFreeBytes: number;
+}
+
+/** Passwords the engine needs, decrypted by the caller. */
+export interface ClusterSecrets { replPassword: string }
+
+export class LocalEngine {
+  readonly backrest: PgBackRest;
+
+  constructor(
+    readonly settings: EngineSettings,
+    readonly bins: Binaries,
+    private readonly log: Logger,
+  ) {
+    this.backrest = new PgBackRest(bins, {
+      repoPath: settings.repoPath,
+      logPath: join(settings.dataDir, 'log', 'pgbackrest'),
+      lockPath: join(settings.dataDir, 'run', 'pgbackrest-lock'),
+      spoolPath: join(settings.dataDir, 'run', 'pgbackrest-spool'),
+    }, log);
+  }
+
+  // ------------------------------------------------------------------ layout
+  clusterDir(clusterId: string): string {
+    return join(this.settings.dataDir, 'clusters', clusterId);
+  }
+  nodeDir(clusterId: string, ordinal: number): string {
+    return join(this.clusterDir(clusterId), `node${ordinal}`);
+  }
+  /** The lock file every step on this cluster holds (D1). */
+  lockFile(clusterId: string): string {
+    return join(this.settings.dataDir, 'locks', `${clusterId}.lock`);
+  }
+  nodePaths(clusterId: string, ordinal: number): { dataDir: string; sockDir: string; logFile: string } {
+    const d = this.nodeDir(clusterId, ordinal);
+    return { dataDir: join(d, 'data'), sockDir: join(d, 'sock'), logFile: join(d, 'postgres.log') };
+  }
+  static hostFor(subnetIndex: number, ordinal: number): string {
+    return `127.0.${subnetIndex}.${ordinal}`;
+  }
+  stanzaTarget(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+    return {
+      stanza: cluster.stanza, configFile: join(this.clusterDir(cluster.id), 'pgbackrest.conf'), pgPath: primary.dataDir, pgPort: cluster.port,
+      pgSocket: this.nodePaths(cluster.id, primary.ordinal).sockDir,
+    };
+  }
+  instance(cluster: Pick<ClusterRecord, 'id'>, node: Pick<NodeRecord, 'ordinal' | 'host' | 'port' | 'dataDir'>): PgInstance {
+    const p = this.nodePaths(cluster.id, node.ordinal);
+    return new PgInstance({ dataDir: node.dataDir, sockDir: p.sockDir, host: node.host, port: node.port, logFile: p.logFile }, this.bins, this.log);
+  }
+
+  /** Data directory, lock and log directories exist and `postgres` can reach them (D20). */
+  prepareHost(): void {
+    const id = osIdentity();
+    mkdirSync(this.settings.dataDir, { recursive: true, mode: 0o711 });
+    for (const d of ['clusters', 'locks', 'log', 'run', 'tmp']) mkdirOwned(join(this.settings.dataDir, d), 0o750);
+    chmodSync(join(this.settings.dataDir, 'locks'), 0o770);
+    this.backrest.ensureRepoDirs();
+    if (id.runAsPostgres) this.assertReachableByPostgres(this.settings.dataDir);
+  }
+
+  private assertReachableByPostgres(dir: string): void {
+    // Every directory on the path must be traversable by postgres (postgres-ops §1: /root is 0700).
+    let p = dir;
+    for (;;) {
+      const st = modeOf(p);
+      if (st !== null && (st & 0o001) === 0) {
+        throw new Error(`the postgres OS user cannot reach the data directory ${dir}: ${p} is not traversable (mode ${st.toString(8)}). Fix: chmod o+x ${p}, or choose --data-dir outside it (default /var/lib/dwsbox)`);
+      }
+      const parent = join(p, '..');
+      if (parent === p) break;
+      p = parent;
+    }
+  }
+
+  prepareClusterDir(cluster: Pick<ClusterRecord, 'id'>): void {
+    mkdirOwned(this.clusterDir(cluster.id), 0o750);
+    ensureLockFile(this.lockFile(cluster.id));
+  }
+
+  /** Keep a lock file (a cluster's, or a stanza's) for a step that runs no tool (D1). */
+  holdLockFile(lockFile: string, o: { signal?: AbortSignal; timeoutMs?: number; label: string }): Promise<{ release(): Promise<void> }> {
+    ensureLockFile(lockFile);
+    return holdLock(lockFile, { timeoutMs: o.timeoutMs ?? 120_000, label: o.label, ...(o.signal ? { signal: o.signal } : {}) });
+  }
+
+  // ------------------------------------------------------------------ capacity and addresses
+  hostCapacity(): HostCapacity {
+    const mem = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'));
+    const free = (p: string): number => {
+      try {
+        const s = statfsSync(p);
+        return s.bavail * s.bsize;
+      } catch {
+        return 0;
+      }
+    };
+    mkdirSync(this.settings.repoPath, { recursive: true });
+    return { memAvailableBytes: mem ? Number(mem[1]) * 1024 : 0, dataDiskFreeBytes: free(this.settings.dataDir), repoDiskFreeBytes: free(this.settings.repoPath) };
+  }
+
+  /** Is something listening on the wildcard address on this port (it would block every 127.0.c.i:port)? */
+  wildcardListener(port: number): boolean {
+    for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text = '';
+      try {
+        text = readFileSync(f, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[3] !== '0A') continue; // LISTEN
+        const [addr, p] = (cols[1] ?? '').split(':');
+        if (parseInt(p ?? '', 16) === port && /^0+$/.test(addr ?? '')) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Can we listen on host:port right now? */
+  async isAddressFree(host: string, port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen({ host, port, exclusive: true }, () => s.close(() => resolve(true)));
+    });
+  }
+
+  // ------------------------------------------------------------------ settings
+  clusterSettings(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port' | 'nodeType'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, archive: boolean): Record<string, string | number | boolean> {
+    const nt = findNodeType(cluster.nodeType);
+    if (!nt) throw new AppError('INVALID_NODE_TYPE', { args: [cluster.nodeType, 'unknown node type'] });
+    const s: Record<string, string | number | boolean> = {
+      ...nt.settings,
+      wal_level: 'replica', max_wal_senders: 40, max_replication_slots: 40, hot_standby: 'on', wal_log_hints: 'on',
+      hot_standby_feedback: 'on', wal_sender_timeout: '30s', wal_receiver_status_interval: '1s',
+      archive_mode: archive ? 'on' : 'off',
+      archive_command: archive ? this.backrest.archiveCommand(this.stanzaTarget(cluster, primary)) : '',
+      log_destination: 'stderr', logging_collector: 'off', log_line_prefix: '%m [%p] ', log_timezone: 'UTC', timezone: 'UTC',
+      password_encryption: 'scram-sha-256', unix_socket_permissions: '0700', dynamic_shared_memory_type: 'posix',
+    };
+    if (this.settings.unsafeNoFsync) Object.assign(s, { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' });
+    return s;
+  }
+
+  writeStanzaConfig(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+    this.prepareClusterDir(cluster);
+    const t = this.stanzaTarget(cluster, primary);
+    this.backrest.writeConfig(t);
+    return t;
+  }
+
+  // ------------------------------------------------------------------ node lifecycle
+  /** initdb the primary and write its configuration (idempotent). */
+  async initPrimary(cluster: ClusterRecord, node: NodeRecord, o: { signal?: AbortSignal }): Promise<void> {
+    this.prepareClusterDir(cluster);
+    const paths = this.nodePaths(cluster.id, node.ordinal);
+    mkdirOwned(this.nodeDir(cluster.id, node.ordinal), 0o750);
+    const inst = this.instance(cluster, node);
+    await inst.initdb({ lockFile: this.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) });
+    this.writeStanzaConfig(cluster, node);
+    inst.writeConfig(this.clusterSettings(cluster, node, true));
+    if (!existsSync(paths.logFile)) writeOwned(paths.logFile, '', 0o640);
+  }
+
+  async startNode(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RunningInfo> {
+    const inst = this.instance(cluster, node);
+    if (!inst.isInitialized()) throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, `no data directory at ${node.dataDir}`] });
+    const paths = this.nodePaths(cluster.id, node.ordinal);
+    if (!existsSync(paths.logFile)) writeOwned(paths.logFile, '', 0o640);
+    inst.writeNodeConfig();
+    return inst.start(o);
+  }
+
+  async stopNode(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord, mode: ShutdownMode = 'fast'): Promise<void> {
+    await this.instance(cluster, node).stop({ mode });
+  }
+
+  nodeStatus(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord): RunningInfo | null {
+    return this.instance(cluster, node).status();
+  }
+
+  /** The replication role with the cluster's own password (D7); idempotent. */
+  async ensureReplicationRole(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets): Promise<void> {
+    const inst = this.instance(cluster, primary);
+    const exists = await inst.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [REPLICATION_ROLE]);
+    const verb = exists[0]?.n ? 'alter' : 'create';
+    await inst.query(`${verb} role ${ident(REPLICATION_ROLE)} with replication login password ${literal(secrets.replPassword)}`);
+  }
+
+  /** The administrator (D7): a superuser that logs in with its password over TCP only. */
+  async ensureAdmin(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void> {
+    const inst = this.instance(cluster, primary);
+    const exists = await inst.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [user]);
+    const verb = exists[0]?.n ? 'alter' : 'create';
+    await inst.query(`${verb} role ${ident(user)} with login superuser createdb createrole password ${literal(password)}`);
+  }
+
+  async setAdminPassword(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void> {
+    await this.instance(cluster, primary).query(`alter role ${ident(user)} with password ${literal(password)}`);
+  }
+
+  /** Create the stanza and prove archiving works (`pgbackrest check`). */
+  async enableArchiving(cluster: ClusterRecord, primary: NodeRecord, o: { signal?: AbortSignal }): Promise<void> {
+    const t = this.writeStanzaConfig(cluster, primary);
+    const lock = this.lockFile(cluster.id);
+    await this.backrest.stanzaCreate(t, { lockFile: lock, ...(o.signal ? { signal: o.signal } : {}) });
+    await this.backrest.check(t, { lockFile: lock, ...(o.signal ? { signal: o.signal } : {}) });
+  }
+
+  /**
+   * Build a hot standby with `pg_basebackup -X stream -c fast -R -C -S <slot>` (D5), measuring
+   * progress from the primary's pg_stat_progress_basebackup. Idempotent: a finished copy is
+   * kept; a partial one (crash mid-copy) and its slot are removed and the copy starts over.
+   */
+  async buildStandby(cluster: ClusterRecord, primary: NodeRecord, node: NodeRecord, secrets: ClusterSecrets, o: { signal?: AbortSignal; onProgress?: OnProgress }): Promise<{ bytes: number }> {
+    const nodeDir = this.nodeDir(cluster.id, node.ordinal);
+    const doneMarker = join(nodeDir, 'copy.done');
+    const inst = this.instance(cluster, node);
+    if (existsSync(doneMarker) && inst.isInitialized()) {
+      return { bytes: Number(readFileSync(doneMarker, 'utf8')) || 0 };
+    }
+    if (inst.status()) await inst.stop({ mode: 'immediate' });
+    rmSync(node.dataDir, { recursive: true, force: true });
+    mkdirOwned(nodeDir, 0o750);
+    const slot = slotNameFor(node.ordinal);
+    const p = this.instance(cluster, primary);
+    await this.dropSlotIfInactive(cluster, primary, slot);
+    const conninfo = `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=${appNameFor(node.ordinal)}`;
+    const tool = startTool({
+      cmd: join(this.bins.binDir, 'pg_basebackup'),
+      args: ['-d', conninfo, '-D', node.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', slot, '-P', '--no-password'],
+      env: baseEnv({ PGPASSWORD: secrets.replPassword }), asPostgres: true, lockFile: this.lockFile(cluster.id), logger: this.log,
+      label: 'pg_basebackup', timeoutMs: 6 * 60 * 60_000, idleTimeoutMs: 5 * 60_000, waitingFor: 'data from the primary',
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    let last = -1;
+    let total = 0;
+    const poll = setInterval(() => {
+      void p.query<{ streamed: string; total: string; phase: string }>(
+        `select backup_streamed::text as streamed, backup_total::text as total, phase from pg_stat_progress_basebackup where pid in (select pid from pg_stat_replication where application_name = $1)`,
+        [appNameFor(node.ordinal)], 'postgres', 2000,
+      ).then((rows) => {
+        const r = rows[0];
+        if (!r) return;
+        const done = Number(r.streamed);
+        total = Number(r.total) || total;
+        if (done !== last) {
+          last = done;
+          tool.touch();
+          o.onProgress?.({ source: 'pg_stat_progress_basebackup', bytesDone: done, bytesTotal: total || null, percent: total ? (100 * done) / total : null, data: { phase: r.phase } });
+        }
+      }).catch(() => {});
+    }, 500);
+    try {
+      await tool.done;
+    } finally {
+      clearInterval(poll);
+    }
+    const bytes = inst.dataDirSize();
+    o.onProgress?.({ source: 'pg_basebackup', bytesDone: total || bytes, bytesTotal: total || bytes, percent: 100, data: { phase: 'done' } });
+    // The copy carries the primary's node file; this node gets its own address before it starts.
+    inst.writeNodeConfig();
+    writeFileSync(doneMarker, String(total || bytes));
+    return { bytes: total || bytes };
+  }
+
+  async dropSlotIfInactive(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, slot: string): Promise<void> {
+    const inst = this.instance(cluster, primary);
+    const rows = await inst.query<{ active: boolean; pid: number | null }>('select active, active_pid as pid from pg_replication_slots where slot_name = $1', [slot]);
+    const r = rows[0];
+    if (!r) return;
+    if (r.active && r.pid) await inst.query('select pg_terminate_backend($1)', [r.pid]);
+    for (let i = 0; i < 50; i++) {
+      try {
+        await inst.query('select pg_drop_replication_slot($1) where exists (select 1 from pg_replication_slots where slot_name = $1)', [slot]);
+        return;
+      } catch (e) {
+        if (!/is active/.test((e as Error).message)) throw e;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+  }
+
+  /** The primary's current WAL position. */
+  async currentLsn(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<string> {
+    const r = await this.instance(cluster, primary).query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+    return r[0]!.lsn;
+  }
+
+  /** A standby's replication state as the primary sees it, with its lag behind `targetLsn` in bytes. */
+  async replicationState(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<{ state: string | null; replayLsn: string | null; lagBytes: number | null }> {
+    const r = await this.instance(cluster, primary).query<{ state: string; replay: string | null; lag: string | null }>(
+      `select state, replay_lsn::text as replay, pg_wal_lsn_diff($2::pg_lsn, replay_lsn)::text as lag from pg_stat_replication where application_name = $1 order by backend_start desc limit 1`,
+      [appNameFor(ordinal), targetLsn],
+    );
+    const row = r[0];
+    if (!row) return { state: null, replayLsn: null, lagBytes: null };
+    return { state: row.state, replayLsn: row.replay, lagBytes: row.lag === null ? null : Math.max(0, Number(row.lag)) };
+  }
+
+  /**
+   * Wait until a standby has caught up in D5's sense: `streaming`, and `replay_lsn` at or past
+   * the primary's LSN read when the wait began. Reports the falling lag.
+   */
+  async waitCaughtUp(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, ordinal: number, o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string }): Promise<void> {
+    const target = o.targetLsn ?? (await this.currentLsn(cluster, primary));
+    const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
+    let first: number | null = null;
+    let lastLag: number | null = -1;
+    for (;;) {
+      if (o.signal?.aborted) throw o.signal.reason as Error;
+      const st = await this.replicationState(cluster, primary, ordinal, target);
+      if (st.lagBytes !== null && first === null) first = Math.max(st.lagBytes, 1);
+      if (st.lagBytes !== lastLag) {
+        lastLag = st.lagBytes;
+        const done = first !== null && st.lagBytes !== null ? first - st.lagBytes : null;
+        o.onProgress?.({ source: 'pg_stat_replication', bytesDone: done, bytesTotal: first, percent: first && done !== null ? (100 * done) / first : null, data: { state: st.state, lagBytes: st.lagBytes, targetLsn: target, replayLsn: st.replayLsn } });
+      }
+      if (st.state === 'streaming' && st.lagBytes === 0) return;
+      if (Date.now() > deadline) {
+        throw new AppError('STEP_TIMEOUT', { args: [`catch up node ${ordinal}`, Math.round((o.timeoutMs ?? 600_000) / 1000), `node ${ordinal} to stream and replay up to ${target} (state ${st.state ?? 'not connected'}, lag ${st.lagBytes ?? '?'} bytes)`] });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Log in as the administrator over TCP at the primary's endpoint (what a user does). */
+  async checkAdminLogin(primary: NodeRecord, user: string, password: string): Promise<void> {
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ host: primary.host, port: primary.port, user, password, database: 'postgres', connectionTimeoutMillis: 10_000 });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      await c.query('select 1');
+    } catch (e) {
+      throw new AppError('VERIFY_FAILED', { args: [`the administrator cannot log in at ${primary.host}:${primary.port}: ${(e as Error).message}`] });
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+
+  /** Archiving state (D3): failures since the last success. */
+  async archiverState(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<{ failing: boolean; lastFailed: string | null; lastArchived: string | null }> {
+    const r = await this.instance(cluster, primary).query<{ failed: string | null; archived: string | null; failing: boolean }>(
+      `select last_failed_wal as failed, last_archived_wal as archived,
+              coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'::timestamptz), false) as failing from pg_stat_archiver`,
+    );
+    const row = r[0];
+    return { failing: !!row?.failing, lastFailed: row?.failed ?? null, lastArchived: row?.archived ?? null };
+  }
+
+  /**
+   * Remove a stanza and everything in the repository under it: `stop`, then
+   * `stanza-delete` (D16: pgBackRest never expires a stanza's last full, so this is the only way).
+   */
+  async removeStanza(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<void> {
+    if (!this.backrest.stanzaExists(cluster.stanza) && !existsSync(this.backrest.archiveDir(cluster.stanza))) return;
+    const t = this.writeStanzaConfig(cluster, primary);
+    const lockFile = o.lockFile ?? this.lockFile(cluster.id);
+    const opts = { lockFile, ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 300_000 };
+    await this.backrest.run(t, 'stop', opts);
+    await this.backrest.run(t, 'stanza-delete', { ...opts, extra: ['--force'] });
+    rmSync(join(this.backrest.repo.lockPath, `${cluster.stanza}.stop`), { force: true });
+  }
+
+  /** Remove a node's files (the server must be stopped). */
+  removeNodeFiles(cluster: Pick<ClusterRecord, 'id'>, ordinal: number): void {
+    rmSync(this.nodeDir(cluster.id, ordinal), { recursive: true, force: true });
+  }
+
+  /** Remove everything of a cluster on this host but its repository. */
+  removeClusterFiles(clusterId: string): void {
+    rmSync(this.clusterDir(clusterId), { recursive: true, force: true });
+    rmSync(this.lockFile(clusterId), { force: true });
+  }
+
+  /** Clusters that have files here (for doctor and the leak checks). */
+  clusterDirs(): string[] {
+    try {
+      return readdirSync(join(this.settings.dataDir, 'clusters'));
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** Lock files are opened by tools running as postgres: world-writable, in a 0770 directory. */
+function ensureLockFile(path: string): void {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, '', { mode: 0o666 });
+  chmodSync(path, 0o666);
+}
+
+/** Permission bits of a path, or null when it cannot be read. */
+function modeOf(p: string): number | null {
+  try {
+    return statSync(p).mode & 0o777;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,306 @@
+/**
+ * The ONLY module that starts processes. Never through a shell: every argument is passed as
+ * an argv element.
+ *
+ * Two kinds of process (design D1):
+ * - short-lived tools (initdb, pg_basebackup, pgbackrest, pg_dump, …) run as
+ *   `setpriv [--reuid=postgres …] --pdeathsig=KILL -- [flock --no-fork <lock>] tool …`, so they
+ *   die with the service and, while they run, hold the cluster's lock file;
+ * - postmasters are started detached, output to a log file, and outlive the service.
+ *
+ * Every tool child is tracked in `liveTools` until it exits; `killAllTools` ends them at
+ * shutdown, and the tests' leak check reads the same registry.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../log/logger.js';
+import { osIdentity } from './os-user.js';
+
+export interface ToolOptions {
+  cmd: string;
+  args: readonly string[];
+  /** explicit environment (never the service's: HOME=/root would leak into pg_basebackup -R, postgres-ops §1) */
+  env?: Record<string, string>;
+  signal?: AbortSignal;
+  /** hard limit for the whole run */
+  timeoutMs?: number;
+  /** fail when neither stdout nor stderr nor `touch()` shows life for this long */
+  idleTimeoutMs?: number;
+  /** what the tool waits for, for the idle-timeout message */
+  waitingFor?: string;
+  logger?: Logger;
+  /** hold this lock file (flock) while the tool runs */
+  lockFile?: string;
+  /** run as the postgres OS user (when the service is root) */
+  asPostgres?: boolean;
+  stdin?: string | Buffer;
+  /** called for each line (stderr lines also split on \r, for progress output) */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  cwd?: string;
+  /** label in errors and logs; default the command's base name */
+  label?: string;
+  /** keep at most this many bytes of stdout in the result (default 64 MiB) */
+  maxStdoutBytes?: number;
+}
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface ToolHandle {
+  pid: number | undefined;
+  /** mark activity for the idle timeout (e.g. progress seen by polling the server) */
+  touch(): void;
+  done: Promise<ToolResult>;
+}
+
+const liveTools = new Set<ChildProcess>();
+
+/** Tool processes this service started that are still running. */
+export function liveToolPids(): number[] {
+  return [...liveTools].map((c) => c.pid).filter((p): p is number => p !== undefined);
+}
+
+/** SIGKILL every tool still running (shutdown; they are idempotent steps and will be re-run). */
+export function killAllTools(): void {
+  for (const c of liveTools) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const id = osIdentity();
+  return {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: id.runAsPostgres ? id.postgres.home : (process.env['HOME'] ?? '/tmp'),
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    TZ: 'UTC',
+    ...extra,
+  };
+}
+
+function wrapArgv(o: { cmd: string; args: readonly string[]; lockFile?: string | undefined; asPostgres?: boolean | undefined; deathSignal: boolean }): [string, string[]] {
+  const id = osIdentity();
+  const argv: string[] = [];
+  if (o.asPostgres && id.runAsPostgres) argv.push(`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups');
+  if (o.deathSignal) argv.push('--pdeathsig=KILL');
+  argv.push('--');
+  if (o.lockFile) argv.push('flock', '--no-fork', o.lockFile);
+  argv.push(o.cmd, ...o.args);
+  return ['setpriv', argv];
+}
+
+function tail(s: string, lines = 12): string {
+  return s.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+}
+
+/** Start a tool; see ToolOptions. The returned `done` rejects with ENGINE_COMMAND_FAILED on a non-zero exit. */
+export function startTool(o: ToolOptions): ToolHandle {
+  const label = o.label ?? o.cmd.split('/').pop() ?? o.cmd;
+  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: o.lockFile, asPostgres: o.asPostgres, deathSignal: true });
+  const started = Date.now();
+  const child = spawn(cmd, argv, { env: o.env ?? baseEnv(), stdio: ['pipe', 'pipe', 'pipe'], cwd: o.cwd ?? '/' });
+  liveTools.add(child);
+  o.logger?.debug('tool started', { tool: label, pid: child.pid, args: o.args });
+  let lastActivity = Date.now();
+  const touch = (): void => {
+    lastActivity = Date.now();
+  };
+  const maxOut = o.maxStdoutBytes ?? 64 * 1024 * 1024;
+  let stdout = '';
+  let stderr = '';
+  const lineBuf = { stdout: '', stderr: '' };
+  const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  const feed = (stream: 'stdout' | 'stderr', chunk: Buffer): void => {
+    touch();
+    const text = decoders[stream].write(chunk);
+    if (stream === 'stdout') {
+      if (stdout.length < maxOut) stdout += text;
+    } else {
+      stderr = (stderr + text).slice(-256 * 1024);
+    }
+    if (!o.onLine) return;
+    lineBuf[stream] += text;
+    const parts = lineBuf[stream].split(/\r\n|\n|\r/);
+    lineBuf[stream] = parts.pop() ?? '';
+    for (const line of parts) if (line !== '') o.onLine(line, stream);
+  };
+  child.stdout!.on('data', (c: Buffer) => feed('stdout', c));
+  child.stderr!.on('data', (c: Buffer) => feed('stderr', c));
+  child.stdin!.on('error', () => {});
+  if (o.stdin !== undefined) child.stdin!.end(o.stdin);
+  else child.stdin!.end();
+
+  const done = new Promise<ToolResult>((resolve, reject) => {
+    let failure: AppError | null = null;
+    const kill = (why: AppError): void => {
+      if (failure) return;
+      failure = why;
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    };
+    const onAbort = (): void => {
+      const reason = o.signal?.reason;
+      kill(reason instanceof AppError ? reason : new AppError('TASK_CANCELLED', { args: [label, String(reason ?? 'aborted')] }));
+    };
+    if (o.signal?.aborted) onAbort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setInterval(() => {
+      const now = Date.now();
+      if (o.timeoutMs && now - started > o.timeoutMs) {
+        kill(new AppError('STEP_TIMEOUT', { args: [label, Math.round(o.timeoutMs / 1000), o.waitingFor ?? `${label} to finish`] }));
+      } else if (o.idleTimeoutMs && now - lastActivity > o.idleTimeoutMs) {
+        kill(new AppError('STEP_TIMEOUT', { args: [label, Math.round(o.idleTimeoutMs / 1000), o.waitingFor ?? `output from ${label}`] }));
+      }
+    }, 250);
+    child.on('error', (e) => {
+      failure ??= new AppError('ENGINE_COMMAND_FAILED', { args: [label, `cannot start ${o.cmd}: ${e.message}`], cause: e });
+    });
+    child.on('close', (code, sig) => {
+      liveTools.delete(child);
+      clearInterval(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+      for (const s of ['stdout', 'stderr'] as const) {
+        const rest = decoders[s].end();
+        if (s === 'stdout') stdout += rest;
+        else stderr += rest;
+        if (o.onLine && lineBuf[s] + rest !== '') o.onLine(lineBuf[s] + rest, s);
+      }
+      const durationMs = Date.now() - started;
+      o.logger?.debug('tool exited', { tool: label, pid: child.pid, code, signal: sig, durationMs });
+      if (failure) return reject(failure);
+      if (code === 0) return resolve({ code: 0, stdout, stderr, durationMs });
+      const msg = tail(stderr) || tail(stdout) || `exit code ${code ?? sig}`;
+      reject(new AppError('ENGINE_COMMAND_FAILED', { args: [label, msg], details: { exitCode: code, signal: sig, stderr: tail(stderr, 40) } }));
+    });
+  });
+  return { pid: child.pid, touch, done };
+}
+
+/** Run a tool to completion. */
+export async function runTool(o: ToolOptions): Promise<ToolResult> {
+  return startTool(o).done;
+}
+
+/**
+ * Start a long-lived server (a postmaster) detached from the service: its own session, its
+ * output appended to `logFile`, no death signal, so it keeps running when the service stops
+ * or crashes (D1). Returns its PID (setpriv execs in place, so it is the postmaster's).
+ */
+export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Record<string, string>; logFile: string; asPostgres: boolean }): number {
+  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, asPostgres: o.asPostgres, deathSignal: false });
+  const fd = openSync(o.logFile, 'a');
+  try {
+    const child = spawn(cmd, argv, { env: o.env, detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
+    if (child.pid === undefined) throw new AppError('ENGINE_COMMAND_FAILED', { args: [o.cmd, 'could not start the process'] });
+    // Reap it if it exits while we live; never keep the event loop alive for it.
+    child.on('error', () => {});
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A process that holds a cluster's lock file for a step that runs no tool (D1):
+ * `setpriv --pdeathsig=KILL -- flock --no-fork <lock> cat`. `cat` echoes a probe byte only
+ * once flock has the lock and exec'd it, which is how we know we hold it. Releasing closes
+ * its stdin; a crash of the service kills it through the death signal.
+ */
+export async function holdLock(lockFile: string, opts: { signal?: AbortSignal; timeoutMs: number; label: string }): Promise<{ release(): Promise<void> }> {
+  const [cmd, argv] = wrapArgv({ cmd: 'cat', args: [], lockFile, asPostgres: false, deathSignal: true });
+  const child = spawn(cmd, argv, { env: baseEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  liveTools.add(child);
+  const exited = new Promise<void>((r) => child.on('close', () => {
+    liveTools.delete(child);
+    r();
+  }));
+  child.stdin!.on('error', () => {});
+  child.on('error', () => {});
+  child.stdin!.write('L\n');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new AppError('STEP_TIMEOUT', { args: [opts.label, Math.round(opts.timeoutMs / 1000), `the cluster lock ${lockFile} (another process is working on this cluster)`] })), opts.timeoutMs);
+      const onAbort = (): void => reject(opts.signal?.reason as Error);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      child.stdout!.once('data', () => {
+        clearTimeout(t);
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      child.once('close', (code) => {
+        clearTimeout(t);
+        reject(new AppError('ENGINE_COMMAND_FAILED', { args: ['flock', `lock holder exited (${code}) before taking ${lockFile}`] }));
+      });
+    });
+  } catch (e) {
+    child.kill('SIGKILL');
+    await exited;
+    throw e;
+  }
+  return {
+    async release() {
+      child.stdin!.end();
+      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Is `pid` alive and, when `startTime` is given, the same process we recorded? */
+export function isProcessAlive(pid: number, startTime?: number | null): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const st = processStartTime(pid);
+  if (st === null) return false;
+  if (startTime !== undefined && startTime !== null && st !== startTime) return false;
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** Field 22 of /proc/<pid>/stat: start time in clock ticks after boot. */
+export function processStartTime(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[19]);
+  } catch {
+    return null;
+  }
+}
+
+function processState(pid: number): string | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function signalProcess(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}

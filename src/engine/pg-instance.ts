@@ -1,0 +1,282 @@
+/**
+ * One PostgreSQL server (after CloudNativePG's `Instance`): its data directory, socket
+ * directory, address and port; initdb, start, stop, status, SQL over the unix socket.
+ */
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Binaries } from './binaries.js';
+import { osIdentity } from './os-user.js';
+import { baseEnv, isProcessAlive, processStartTime, runTool, signalProcess, spawnDetached } from './pg-exec.js';
+
+export type ShutdownMode = 'smart' | 'fast' | 'immediate';
+
+export interface PgInstanceSpec {
+  dataDir: string;
+  sockDir: string;
+  host: string;
+  port: number;
+  logFile: string;
+}
+
+export interface RunningInfo { pid: number; startTime: number }
+
+/** Create a directory (and parents) owned by the PostgreSQL OS user, mode 0700 by default. */
+export function mkdirOwned(path: string, mode = 0o700): void {
+  mkdirSync(path, { recursive: true, mode });
+  chmodSync(path, mode);
+  const id = osIdentity();
+  if (id.runAsPostgres) chownSync(path, id.postgres.uid, id.postgres.gid);
+}
+
+/** Write a file owned by the PostgreSQL OS user. */
+export function writeOwned(path: string, content: string, mode = 0o600): void {
+  writeFileSync(path, content, { mode });
+  chmodSync(path, mode);
+  const id = osIdentity();
+  if (id.runAsPostgres) chownSync(path, id.postgres.uid, id.postgres.gid);
+}
+
+export const quoteConf = (v: string | number | boolean): string => (typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
+
+/** Quote an SQL identifier. */
+export const ident = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
+/** Quote an SQL string literal (standard_conforming_strings is on in PostgreSQL 15). */
+export const literal = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
+
+const SQL_RETRY = new Set(['57P03', 'ECONNREFUSED', 'ENOENT', '08006']);
+
+export class PgInstance {
+  constructor(
+    readonly spec: PgInstanceSpec,
+    private readonly bins: Binaries,
+    private readonly log: Logger,
+  ) {}
+
+  get dataDir(): string {
+    return this.spec.dataDir;
+  }
+
+  private bin(name: string): string {
+    return join(this.bins.binDir, name);
+  }
+
+  /** Has initdb (or a copy) produced a complete data directory here? */
+  isInitialized(): boolean {
+    return existsSync(join(this.dataDir, 'PG_VERSION')) && existsSync(join(this.dataDir, 'global', 'pg_control'));
+  }
+
+  /**
+   * initdb, idempotently: a complete data directory is kept; a partial one (a crash during
+   * initdb) is removed first.
+   */
+  async initdb(o: { signal?: AbortSignal; lockFile?: string; timeoutMs?: number }): Promise<void> {
+    if (this.isInitialized()) return;
+    rmSync(this.dataDir, { recursive: true, force: true });
+    mkdirOwned(this.dataDir);
+    const id = osIdentity();
+    await runTool({
+      cmd: this.bin('initdb'),
+      args: ['-D', this.dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--auth-local=peer', '--auth-host=scram-sha-256', '--no-instructions'],
+      asPostgres: true, env: baseEnv(), logger: this.log, label: 'initdb', timeoutMs: o.timeoutMs ?? 120_000,
+      ...(o.signal ? { signal: o.signal } : {}), ...(o.lockFile ? { lockFile: o.lockFile } : {}),
+    });
+    this.writeAccessRules(id.serviceUser);
+  }
+
+  /**
+   * pg_hba.conf and pg_ident.conf (design D7): the service reaches `postgres` over the unix
+   * socket by peer authentication through the `dwsbox` map (without the map a root service is
+   * refused); everything over TCP needs a password (scram-sha-256), replication included.
+   */
+  writeAccessRules(serviceUser: string): void {
+    const users = new Set(['root', 'postgres', serviceUser]);
+    writeOwned(join(this.dataDir, 'pg_ident.conf'), [...users].map((u) => `dwsbox ${u} postgres`).join('\n') + '\n');
+    writeOwned(join(this.dataDir, 'pg_hba.conf'), [
+      '# written by dwsbox (design D7)',
+      'local   all          postgres                peer map=dwsbox',
+      'local   all          all                     peer',
+      'host    replication  all       127.0.0.0/8   scram-sha-256',
+      'host    all          all       127.0.0.0/8   scram-sha-256',
+      '',
+    ].join('\n'));
+  }
+
+  /**
+   * Write dwsbox.conf (the cluster-wide settings) and dwsbox-node.conf (this node's address,
+   * port and socket), both included at the end of postgresql.conf. Physical copies
+   * (pg_basebackup, pgBackRest restore) bring the source's files along, so every copy gets
+   * its node file rewritten before its first start.
+   */
+  writeConfig(settings: Record<string, string | number | boolean>): void {
+    const conf = join(this.dataDir, 'postgresql.conf');
+    const text = readFileSync(conf, 'utf8');
+    if (!text.includes("include_if_exists = 'dwsbox.conf'")) {
+      writeOwned(conf, text + "\n# dwsbox\ninclude_if_exists = 'dwsbox.conf'\ninclude_if_exists = 'dwsbox-node.conf'\n");
+    }
+    writeOwned(join(this.dataDir, 'dwsbox.conf'), '# written by dwsbox; changes are overwritten\n' +
+      Object.entries(settings).map(([k, v]) => `${k} = ${quoteConf(v)}`).join('\n') + '\n');
+    this.writeNodeConfig();
+  }
+
+  writeNodeConfig(): void {
+    mkdirOwned(this.spec.sockDir);
+    writeOwned(join(this.dataDir, 'dwsbox-node.conf'), [
+      '# this node; written by dwsbox',
+      `listen_addresses = ${quoteConf(this.spec.host)}`,
+      `port = ${this.spec.port}`,
+      `unix_socket_directories = ${quoteConf(this.spec.sockDir)}`,
+      '',
+    ].join('\n'));
+  }
+
+  /** The postmaster's PID from postmaster.pid, when that process is alive. */
+  status(): RunningInfo | null {
+    const pidFile = join(this.dataDir, 'postmaster.pid');
+    let pid: number;
+    try {
+      pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    } catch {
+      return null;
+    }
+    if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return null;
+    const startTime = processStartTime(pid);
+    return startTime === null ? null : { pid, startTime };
+  }
+
+  /**
+   * Start the postmaster detached (it outlives the service, D1) and wait until it accepts
+   * connections. Already running: returns it. `expectRecovery`: a restored copy, which may
+   * take longer.
+   */
+  async start(o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RunningInfo> {
+    const running = this.status();
+    if (running) {
+      await this.waitReady(o.timeoutMs ?? 60_000, running.pid, o.signal);
+      return running;
+    }
+    // A stale postmaster.pid (after a crash or a reboot) is harmless: postgres checks the PID itself.
+    const pid = spawnDetached({
+      cmd: this.bin('postgres'), args: ['-D', this.dataDir], env: baseEnv(), logFile: this.spec.logFile, asPostgres: true,
+    });
+    const startTime = processStartTime(pid);
+    await this.waitReady(o.timeoutMs ?? 60_000, pid, o.signal);
+    return { pid, startTime: startTime ?? 0 };
+  }
+
+  /** Wait until the server answers `select 1`; fail early, with its log, when it dies. */
+  async waitReady(timeoutMs: number, pid: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let lastErr = '';
+    for (;;) {
+      if (signal?.aborted) throw signal.reason as Error;
+      try {
+        await this.query('select 1', [], 'postgres', 2000);
+        return;
+      } catch (e) {
+        lastErr = (e as Error).message;
+        const code = (e as { code?: string }).code ?? '';
+        if (!SQL_RETRY.has(code) && !/starting up|not yet accepting|No such file|ECONNREFUSED|shutting down/.test(lastErr)) {
+          // A real error (authentication, config): report it, no point waiting.
+          if (!/recovery/.test(lastErr)) throw new AppError('ENGINE_NODE_FAILED', { args: [this.spec.host, `server does not accept connections: ${lastErr}`] });
+        }
+      }
+      if (!isProcessAlive(pid) && !this.status()) {
+        throw new AppError('ENGINE_NODE_FAILED', { args: [this.spec.host, `PostgreSQL exited during start-up: ${this.logTail()}`] });
+      }
+      if (Date.now() > deadline) {
+        throw new AppError('STEP_TIMEOUT', { args: [`start ${this.spec.host}:${this.spec.port}`, Math.round(timeoutMs / 1000), `PostgreSQL to accept connections (last error: ${lastErr}; log: ${this.logTail(3)})`] });
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  logTail(lines = 8): string {
+    try {
+      return readFileSync(this.spec.logFile, 'utf8').split('\n').filter((l) => l.trim()).slice(-lines).join(' | ');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /**
+   * Stop the postmaster and wait for it to exit. `fast` rolls back open transactions and
+   * checkpoints (no data loss); after `timeoutMs` it escalates to `immediate`, which skips
+   * the checkpoint (crash recovery at the next start, still no loss of committed data).
+   */
+  async stop(o: { mode?: ShutdownMode; timeoutMs?: number } = {}): Promise<void> {
+    const running = this.status();
+    if (!running) return;
+    const mode = o.mode ?? 'fast';
+    const sig: NodeJS.Signals = mode === 'smart' ? 'SIGTERM' : mode === 'fast' ? 'SIGINT' : 'SIGQUIT';
+    signalProcess(running.pid, sig);
+    if (await waitExit(running.pid, o.timeoutMs ?? 30_000)) return;
+    if (mode !== 'immediate') {
+      this.log.warn('postmaster did not stop in time; escalating to immediate shutdown', { pid: running.pid, host: this.spec.host });
+      signalProcess(running.pid, 'SIGQUIT');
+      if (await waitExit(running.pid, 10_000)) return;
+    }
+    signalProcess(running.pid, 'SIGKILL');
+    await waitExit(running.pid, 5000);
+  }
+
+  /** Run one statement over the unix socket as `postgres`. */
+  async query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[] = [], database = 'postgres', timeoutMs = 30_000): Promise<R[]> {
+    const c = this.client(database, timeoutMs);
+    await c.connect();
+    try {
+      return (await c.query<R>(text, params)).rows;
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+
+  client(database = 'postgres', timeoutMs = 30_000): pg.Client {
+    const c = new pg.Client({
+      host: this.spec.sockDir, port: this.spec.port, user: 'postgres', database,
+      connectionTimeoutMillis: Math.min(timeoutMs, 10_000), statement_timeout: timeoutMs, application_name: 'dwsbox',
+    });
+    c.on('error', () => {});
+    return c;
+  }
+
+  /** Remove the data directory (the server must be stopped). */
+  removeData(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  dataDirSize(): number {
+    return dirSize(this.dataDir);
+  }
+}
+
+async function waitExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isProcessAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return !isProcessAlive(pid);
+}
+
+/** Bytes under a directory (what `du -sb` counts for files, without following links). */
+export function dirSize(path: string): number {
+  let total = 0;
+  const walk = (p: string): void => {
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isDirectory()) {
+      let names: string[];
+      try {
+        names = readdirSync(p);
+      } catch {
+        return;
+      }
+      for (const n of names) walk(join(p, n));
+    } else if (st.isFile()) total += st.size;
+  };
+  walk(path);
+  return total;
+}

@@ -1,0 +1,83 @@
+/**
+ * THE error catalog. Every error dwsbox reports has one entry here: its HTTP status, the DWS
+ * wire code clients see in `error_code`, a message template (`%s` placeholders) and whether a
+ * task step that fails with it may be retried. docs/errors.md lists every entry; a test keeps
+ * the two in step. Codes in the DWS.99xx range are dwsbox's own (the real service has no
+ * equivalent); every other wire code is the one the DWS API documents.
+ */
+export interface ErrorSpec {
+  readonly httpStatus: number;
+  readonly wireCode: string;
+  readonly message: string;
+  readonly retryable: boolean;
+}
+
+const e = (httpStatus: number, wireCode: string, message: string, retryable = false): ErrorSpec => ({ httpStatus, wireCode, message, retryable });
+
+export const ERROR_CODES = {
+  // --- request validation (400)
+  VALIDATION: e(400, 'DWS.0001', 'Invalid request: %s'),
+  EMPTY_REQUEST: e(400, 'DWS.0006', 'The request body is empty: %s'),
+  INVALID_NAME: e(400, 'DWS.5057', 'Invalid %s: %s'),
+  INVALID_STRING_LENGTH: e(400, 'DWS.5056', 'Invalid length of %s: %s'),
+  INVALID_NODE_TYPE: e(400, 'DWS.5006', 'Invalid node type %s: %s'),
+  INVALID_NODE_COUNT: e(400, 'DWS.5047', 'Invalid number of nodes: %s'),
+  INVALID_AVAILABILITY_ZONE: e(400, 'DWS.5011', 'Invalid availability zone %s: %s'),
+  INVALID_USER_NAME: e(400, 'DWS.5059', 'Invalid administrator user name: %s'),
+  INVALID_PASSWORD: e(400, 'DWS.5144', 'Invalid password: %s'),
+  PASSWORD_CONTAINS_USER_NAME: e(400, 'DWS.5145', 'The password must not be the user name or the user name reversed.'),
+  INVALID_UUID: e(400, 'DWS.5064', 'Invalid UUID in %s: %s'),
+  NODE_QUOTA_EXCEEDED: e(400, 'DWS.5091', 'Node quota exceeded: %s'),
+  DATABASE_NOT_FOUND: e(400, 'DWS.5172', 'Database %s does not exist in the snapshot.'),
+  SCHEMA_NOT_FOUND: e(400, 'DWS.5173', 'Schema %s does not exist.'),
+  TABLE_NOT_FOUND: e(400, 'DWS.5174', 'Table does not exist: %s'),
+  TARGET_TABLE_EXISTS: e(400, 'DWS.9910', 'Target table already exists in the cluster: %s. Choose another target name or drop the table first.'),
+  NOT_SUPPORTED: e(400, 'DWS.9901', '%s is not supported by dwsbox: %s'),
+  CAPACITY_EXCEEDED: e(400, 'DWS.9906', 'This host cannot hold the request: %s'),
+  INVALID_ACTION_NAME: e(400, 'DWS.9907', 'Invalid action_name %s: expected one of %s.'),
+  CRASH_FAULTS_DISABLED: e(400, 'DWS.9908', 'Faults of mode "crash" need the service to run with --enable-crash-faults.'),
+  SNAPSHOT_NOT_RESTORABLE: e(400, 'DWS.9909', 'Snapshot %s cannot be restored: %s'),
+  PAYLOAD_TOO_LARGE: e(413, 'DWS.0001', 'Request body too large: %s'),
+  UNSUPPORTED_MEDIA_TYPE: e(415, 'DWS.0001', 'Unsupported content type %s: send application/json.'),
+
+  // --- authentication and authorization
+  AUTH_FAILED: e(401, 'APIGW.0301', 'Incorrect IAM authentication information: %s'),
+  FORBIDDEN: e(403, 'APIGW.0302', 'The IAM user is not authorized to access this API: %s'),
+
+  // --- not found (404)
+  ROUTE_NOT_FOUND: e(404, 'APIGW.0101', 'The API does not exist or has not been published: %s %s'),
+  CLUSTER_NOT_FOUND: e(404, 'DWS.0047', 'The cluster %s does not exist.'),
+  SNAPSHOT_NOT_FOUND: e(404, 'DWS.5149', 'The snapshot %s does not exist.'),
+  ACTION_TASK_NOT_FOUND: e(404, 'DWS.9902', 'Cluster %s has no %s task.'),
+  JOB_NOT_FOUND: e(404, 'DWS.9903', 'The job %s does not exist.'),
+  FAULT_NOT_FOUND: e(404, 'DWS.9904', 'The fault %s does not exist.'),
+
+  // --- conflicts (409)
+  CLUSTER_BUSY: e(409, 'DWS.0011', 'Another operation is in progress on cluster %s: %s (task %s). Try again when it has finished.'),
+  CLUSTER_STATE_CONFLICT: e(409, 'DWS.0011', 'The operation cannot run on cluster %s: %s'),
+  CLUSTER_NAME_EXISTS: e(409, 'DWS.5050', 'The cluster name %s already exists.'),
+  SNAPSHOT_NAME_EXISTS: e(409, 'DWS.9905', 'The snapshot name %s already exists.'),
+  STORE_CONFLICT: e(409, 'DWS.0011', 'A concurrent change was made: %s', true),
+
+  // --- server side
+  INTERNAL_ERROR: e(500, 'DWS.0005', 'Internal server error (request %s).'),
+  SERVICE_UNAVAILABLE: e(503, 'DWS.9503', 'Service unavailable: %s', true),
+  STORE_UNAVAILABLE: e(503, 'DWS.9504', 'The metadata store is unreachable: %s', true),
+
+  // --- task failures (reported in task details and job failed_code, not as HTTP errors)
+  ENGINE_COMMAND_FAILED: e(500, 'DWS.9920', '%s failed: %s', false),
+  ENGINE_NODE_FAILED: e(500, 'DWS.9921', 'Node %s: %s', false),
+  INJECTED_FAULT: e(500, 'DWS.9922', 'Injected fault (%s %s at %s): this failure was requested through the faults API.'),
+  STEP_TIMEOUT: e(500, 'DWS.9923', 'Step %s made no progress for %s s while waiting for %s; it was stopped.'),
+  LEASE_LOST: e(500, 'DWS.9924', 'Task %s is now run by another process (lease epoch %s superseded).', true),
+  TASK_CANCELLED: e(500, 'DWS.9925', 'Task %s was cancelled: %s', true),
+  VERIFY_FAILED: e(500, 'DWS.9926', 'Verification failed: %s'),
+  DISK_FULL: e(500, 'DWS.9927', 'No space left on device: %s'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function formatMessage(template: string, args: readonly unknown[]): string {
+  let i = 0;
+  return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : ''));
+}

@@ -1,0 +1,172 @@
+/**
+ * Composition root: the only file that knows every concrete class. loadConfig → store →
+ * migrate → engine → tasks → services → API; start and stop in order.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/config.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { Secrets } from './auth/secrets.js';
+import { AuthService } from './auth/auth-service.js';
+import { openStore } from './store/open-store.js';
+import { codeVersion, currentVersion, migrate } from './store/migrate.js';
+import type { Store } from './store/store.js';
+import { findBinaries, type Binaries } from './engine/binaries.js';
+import { LocalEngine } from './engine/local-engine.js';
+import { holdLock } from './engine/pg-exec.js';
+import { TaskEvents } from './tasks/events.js';
+import { FaultInjector } from './tasks/faults.js';
+import { TaskRunner } from './tasks/runner.js';
+import { TaskEngine } from './tasks/engine.js';
+import { TaskQueue } from './tasks/queue.js';
+import { createRegistry } from './tasks/registry.js';
+import { ClusterService } from './services/cluster-service.js';
+import { TaskService } from './services/task-service.js';
+import { FaultService } from './services/fault-service.js';
+import { HealthMonitor } from './services/health-monitor.js';
+import { buildApp, type Readiness } from './api/app.js';
+
+export interface Service {
+  config: Config;
+  app: FastifyInstance;
+  store: Store;
+  engine: LocalEngine;
+  tasks: TaskEngine;
+  events: TaskEvents;
+  log: Logger;
+  owner: string;
+  /** credentials created on a first start, to print once */
+  firstStartCredentials: { projectId: string; accessKey: string; secretKey: string } | null;
+  /** listen and start work; returns the bound address */
+  start(): Promise<{ host: string; port: number }>;
+  /** idempotent */
+  stop(): Promise<void>;
+}
+
+export interface CreateServiceOptions {
+  log?: Logger;
+  clock?: Clock;
+  /** replace how a `crash` fault kills the process (tests) */
+  crash?: () => void;
+}
+
+export async function createService(config: Config, o: CreateServiceOptions = {}): Promise<Service> {
+  const log = o.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
+  const clock = o.clock ?? systemClock;
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+
+  let bins: Binaries;
+  try {
+    bins = findBinaries(config.pgBinDir);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}`);
+  }
+  const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'engine' }));
+  engine.prepareHost();
+
+  const store = openStore(config.store);
+  let serveLock = null as { release(): Promise<void> } | null;
+  try {
+    if (!store.capabilities.multiProcess) {
+      // D1: with the SQLite store, one `serve` per data directory.
+      try {
+        serveLock = await holdLock(join(config.dataDir, 'locks', 'serve.lock'), { timeoutMs: 1500, label: 'serve' });
+      } catch {
+        throw new Error(`another dwsbox serve is already running on ${config.dataDir}; stop it first, or use a PostgreSQL store (--store postgres://…) to run several`);
+      }
+    }
+    await migrate(store.adapter, { now: clock.now() });
+  } catch (e) {
+    await serveLock?.release();
+    await store.close();
+    throw e;
+  }
+
+  const secrets = Secrets.load(config.masterKey, join(config.dataDir, 'master.key'));
+  const auth = new AuthService(store, secrets, clock, log.scope({ component: 'auth' }));
+  const firstStartCredentials = await auth.bootstrap({ projectId: config.projectId, accessKey: config.accessKey, secretKey: config.secretKey });
+
+  const events = new TaskEvents(log);
+  const registry = createRegistry();
+  const faults = new FaultInjector(store, log.scope({ component: 'faults' }), o.crash);
+  const runner = new TaskRunner({ store, engine, secrets, config, clock, log: log.scope({ component: 'tasks' }), faults, events, owner, registry });
+  const tasks = new TaskEngine({ store, runner, clock, log: log.scope({ component: 'tasks' }), owner, concurrency: config.taskConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs });
+  const queue = new TaskQueue(registry, clock, () => tasks.notify());
+
+  const clusters = new ClusterService({ store, queue, engine, secrets, clock, config, log: log.scope({ component: 'clusters' }) });
+  const taskService = new TaskService(store, clock);
+  const faultService = new FaultService(store, clock, config.enableCrashFaults);
+  const monitor = new HealthMonitor(store, engine, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
+
+  const readiness: Readiness = {
+    accepting: false,
+    async check() {
+      const checks: Record<string, string> = {};
+      let reason: string | null = null;
+      try {
+        await store.ping();
+        checks['store'] = 'ok';
+        const have = await currentVersion(store.adapter);
+        const want = codeVersion(store.adapter);
+        checks['migrations'] = have === want ? `current (${have})` : `at ${have}, code wants ${want}`;
+        if (have !== want) reason = 'store migrations are not current; run npx dwsbox migrate';
+      } catch (e) {
+        checks['store'] = `unreachable: ${(e as Error).message}`;
+        reason = 'the metadata store is unreachable';
+      }
+      checks['binaries'] = `postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}`;
+      return { ready: reason === null, reason, checks };
+    },
+  };
+
+  const app = await buildApp({ log, auth, clusters, tasks: taskService, faults: faultService, readiness });
+
+  let stopped: Promise<void> | null = null;
+  return {
+    config, app, store, engine, tasks, events, log, owner, firstStartCredentials,
+    async start() {
+      await app.listen({ host: config.host, port: config.port });
+      const addr = app.server.address();
+      const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host: config.host, port: config.port };
+      const r = await monitor.adopt();
+      log.info('nodes adopted', r);
+      readiness.accepting = true;
+      tasks.start();
+      monitor.start();
+      log.info('dwsbox serving', { ...bound, dataDir: config.dataDir, store: store.adapter.name, owner });
+      return bound;
+    },
+    stop() {
+      stopped ??= (async () => {
+        readiness.accepting = false;
+        log.info('stopping');
+        await monitor.stop();
+        await tasks.stop(config.shutdownTimeoutMs);
+        await app.close();
+        if (config.stopClustersOnExit) await stopAllNodes(store, engine, log);
+        await store.close();
+        await serveLock?.release();
+        log.info('stopped');
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Stop every node of every cluster (serve --stop-clusters-on-exit, clusters stop-all). */
+export async function stopAllNodes(store: Store, engine: LocalEngine, log: Logger): Promise<number> {
+  let n = 0;
+  for (const c of await store.listClusters()) {
+    const nodes = await store.listNodes(c.id);
+    for (const node of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) {
+      if (!engine.nodeStatus(c, node)) continue;
+      await engine.stopNode(c, node, 'fast');
+      n++;
+      log.info('node stopped', { clusterId: c.id, node: node.ordinal });
+    }
+  }
+  return n;
+}

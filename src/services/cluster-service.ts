@@ -1,0 +1,327 @@
+/**
+ * Cluster use cases: validate against rules and state, allocate addresses, enqueue tasks,
+ * and build the read model the API shows (status, task_status and action_progress derived
+ * from the active task, D8).
+ */
+import { CLUSTER_NAME_RE, USER_NAME_RE, passwordProblem, runningTaskStatus, actionProgressKey } from '../domain/cluster.js';
+import type { Clock } from '../domain/clock.js';
+import { newId, newPassword, isUuid } from '../domain/ids.js';
+import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
+import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
+import { isTaskActive } from '../domain/task.js';
+import { AppError } from '../errors/app-error.js';
+import type { Config } from '../config/config.js';
+import { LocalEngine } from '../engine/local-engine.js';
+import type { Logger } from '../log/logger.js';
+import type { Secrets } from '../auth/secrets.js';
+import type { Store } from '../store/store.js';
+import type { TaskQueue } from '../tasks/queue.js';
+
+export interface ClusterView {
+  cluster: ClusterRecord;
+  nodes: NodeRecord[];
+  activeTask: TaskRecord | null;
+  taskStatus: string;
+  actionProgress: Record<string, string>;
+  recentEvents: number;
+  resize: { status: string; startTime: number; target: number; origin: number } | null;
+}
+
+export interface CreateClusterInput {
+  name: string;
+  nodeType: string;
+  numberOfNode: number;
+  port: number;
+  userName: string;
+  password: string;
+  spec: ClusterSpec;
+}
+
+export const MIN_NODES = 3;
+export const MAX_NODES_API = 256;
+/** D6: node i listens on 127.0.c.i, i in 1..254. */
+export const MAX_NODES_LOCAL = 254;
+export const PORT_MIN = 8000;
+export const PORT_MAX = 30000;
+
+export interface ClusterServiceDeps {
+  store: Store;
+  queue: TaskQueue;
+  engine: LocalEngine;
+  secrets: Secrets;
+  clock: Clock;
+  config: Config;
+  log: Logger;
+}
+
+export function validateName(name: string, what = 'cluster name'): void {
+  if (name.length < 4 || name.length > 64) throw new AppError('INVALID_STRING_LENGTH', { args: [what, `"${name.slice(0, 80)}" must be 4 to 64 characters long`] });
+  if (!CLUSTER_NAME_RE.test(name)) throw new AppError('INVALID_NAME', { args: [what, `"${name}" must start with a letter and contain only letters, digits, - and _`] });
+}
+
+export function validateUuidField(field: string, v: string | null | undefined, required: boolean): void {
+  if (v === undefined || v === null || v === '') {
+    if (required) throw new AppError('VALIDATION', { args: [`${field} is required`] });
+    return;
+  }
+  if (!isUuid(v)) throw new AppError('INVALID_UUID', { args: [field, `"${v.slice(0, 80)}" is not a UUID`] });
+}
+
+export function validatePort(port: number, field = 'port'): void {
+  if (!Number.isInteger(port) || port < PORT_MIN || port > PORT_MAX) throw new AppError('VALIDATION', { args: [`${field} must be an integer from ${PORT_MIN} to ${PORT_MAX}, got ${port}`] });
+}
+
+export function validateTags(tags: Tag[]): void {
+  const seen = new Set<string>();
+  for (const t of tags) {
+    if (!t.key || t.key.length > 128) throw new AppError('VALIDATION', { args: ['tags: every key must be 1 to 128 characters'] });
+    if (t.value.length > 255) throw new AppError('VALIDATION', { args: [`tags: the value of ${t.key} must be at most 255 characters`] });
+    if (seen.has(t.key)) throw new AppError('VALIDATION', { args: [`tags: key ${t.key} appears twice`] });
+    seen.add(t.key);
+  }
+}
+
+export class ClusterService {
+  constructor(private readonly d: ClusterServiceDeps) {}
+
+  // ------------------------------------------------------------------ reads
+  async view(c: ClusterRecord): Promise<ClusterView> {
+    const [nodes, tasks] = await Promise.all([this.d.store.listNodes(c.id), this.d.store.listTasks(c.id, { limit: 50 })]);
+    const active = tasks.find((t) => isTaskActive(t.status) && t.kind !== 'snapshot.expire') ?? null;
+    const taskStatus = active ? runningTaskStatus(active.kind) : c.stickyTaskStatus ?? '';
+    const actionProgress: Record<string, string> = active ? { [actionProgressKey(active.kind)]: `${Math.floor(active.progress)}%` } : {};
+    const dayAgo = this.d.clock.now() - 24 * 3600_000;
+    let resize: ClusterView['resize'] = null;
+    if (active?.kind === 'cluster.scale_out') {
+      resize = { status: 'GROWING', startTime: active.createdAt, target: c.numberOfNode + Number(active.params['count'] ?? 0), origin: c.numberOfNode };
+    } else if (c.stickyTaskStatus === 'RESIZE_FAILURE') {
+      const last = tasks.find((t) => t.kind === 'cluster.scale_out');
+      if (last) resize = { status: 'RESIZE_FAILURE', startTime: last.createdAt, target: c.numberOfNode + Number(last.params['count'] ?? 0), origin: c.numberOfNode };
+    }
+    return { cluster: c, nodes, activeTask: active, taskStatus, actionProgress, recentEvents: tasks.filter((t) => t.createdAt > dayAgo).length, resize };
+  }
+
+  async get(projectId: string, clusterId: string): Promise<ClusterRecord> {
+    const c = await this.d.store.getCluster(projectId, clusterId);
+    if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+    return c;
+  }
+
+  async getView(projectId: string, clusterId: string): Promise<ClusterView> {
+    return this.view(await this.get(projectId, clusterId));
+  }
+
+  async list(projectId: string): Promise<ClusterView[]> {
+    const cs = await this.d.store.listClusters(projectId);
+    return Promise.all(cs.map((c) => this.view(c)));
+  }
+
+  // ------------------------------------------------------------------ create
+  validateCreate(i: CreateClusterInput): void {
+    validateName(i.name);
+    if (!findNodeType(i.nodeType)) throw new AppError('INVALID_NODE_TYPE', { args: [i.nodeType, 'see GET /v2/{project_id}/node-types for the node types'] });
+    if (!Number.isInteger(i.numberOfNode) || i.numberOfNode < MIN_NODES || i.numberOfNode > MAX_NODES_API) {
+      throw new AppError('INVALID_NODE_COUNT', { args: [`number_of_node must be from ${MIN_NODES} to ${MAX_NODES_API}, got ${i.numberOfNode}`] });
+    }
+    validatePort(i.port);
+    if (!USER_NAME_RE.test(i.userName)) throw new AppError('INVALID_USER_NAME', { args: [`"${i.userName.slice(0, 80)}" must be 1 to 63 characters: a lower-case letter or _ first, then lower-case letters, digits or _`] });
+    if (['postgres', 'dwsbox_repl'].includes(i.userName) || i.userName.startsWith('pg_')) {
+      throw new AppError('INVALID_USER_NAME', { args: [`"${i.userName}" is reserved`] });
+    }
+    const pw = passwordProblem(i.password, i.userName);
+    if (pw) throw new AppError(pw.code, { args: [pw.why] });
+    validateUuidField('vpc_id', i.spec.vpcId, true);
+    validateUuidField('subnet_id', i.spec.subnetId, true);
+    validateUuidField('security_group_id', i.spec.securityGroupId, false);
+    validateTags(i.spec.tags);
+    if (i.spec.publicIp && i.spec.publicIp.public_bind_type !== 'not_use') {
+      throw new AppError('NOT_SUPPORTED', { args: ['Elastic IP binding', `public_bind_type ${i.spec.publicIp.public_bind_type}; use "not_use": the cluster listens on loopback addresses of this host`] });
+    }
+    if (i.spec.version !== DATASTORE_VERSION) throw new AppError('VALIDATION', { args: [`datastore_version ${i.spec.version} is not available; use ${DATASTORE_VERSION}`] });
+    if (i.spec.numberOfCn !== null && (i.spec.numberOfCn < 2 || i.spec.numberOfCn > Math.min(20, i.numberOfNode))) {
+      throw new AppError('VALIDATION', { args: [`number_of_cn must be from 2 to ${Math.min(20, i.numberOfNode)}`] });
+    }
+  }
+
+  /**
+   * What this host and the project's quota allow (D18); checked before anything is built.
+   * `nodeType` is the type of the new nodes.
+   */
+  async checkCapacity(projectId: string, nodeTypeName: string, newNodes: number): Promise<void> {
+    const nt = findNodeType(nodeTypeName)!;
+    const [projectNodes, allNodes] = await Promise.all([this.d.store.countNodes(projectId), this.d.store.countNodes()]);
+    if (projectNodes + newNodes > this.d.config.projectNodeQuota) {
+      throw new AppError('NODE_QUOTA_EXCEEDED', { args: [`the project has ${projectNodes} nodes; ${newNodes} more would pass its quota of ${this.d.config.projectNodeQuota}`] });
+    }
+    if (allNodes + newNodes > this.d.config.maxNodes) {
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`this host runs ${allNodes} nodes; ${newNodes} more would pass its limit of ${this.d.config.maxNodes} (setting maxNodes)`] });
+    }
+    const cap = this.d.engine.hostCapacity();
+    const mem = nt.memoryBytes * newNodes;
+    if (mem > cap.memAvailableBytes) {
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`${newNodes} nodes of type ${nt.specName} need ${Math.round(mem / 1e6)} MB of memory; ${Math.round(cap.memAvailableBytes / 1e6)} MB are available`] });
+    }
+    const disk = 64e6 * newNodes;
+    if (cap.dataDiskFreeBytes < disk) {
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`the data directory has ${Math.round(cap.dataDiskFreeBytes / 1e6)} MB free; ${newNodes} new nodes need at least ${Math.round(disk / 1e6)} MB`] });
+    }
+  }
+
+  /** A free loopback /24 for a cluster on `port` (D6): not used by a live cluster, and every node address bindable. */
+  async allocateSubnet(port: number, nodes: number, exclude: Set<number> = new Set()): Promise<number> {
+    if (this.d.engine.wildcardListener(port)) {
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${port} is held by a process listening on all addresses (0.0.0.0:${port}), which blocks every cluster address on it; stop that process or choose another port`] });
+    }
+    const used = await this.d.store.usedSubnetIndexes();
+    for (let c = 1; c <= 254; c++) {
+      if (used.has(c) || exclude.has(c)) continue;
+      let free = true;
+      for (let i = 1; i <= nodes && free; i++) free = await this.d.engine.isAddressFree(LocalEngine.hostFor(c, i), port);
+      if (free) return c;
+    }
+    throw new AppError('CAPACITY_EXCEEDED', { args: [`no free loopback address range for ${nodes} nodes on port ${port}`] });
+  }
+
+  /** Build the cluster and node rows for a new cluster (create and restore). */
+  newClusterRecords(projectId: string, i: CreateClusterInput, subnetIndex: number): { cluster: ClusterRecord; nodes: NodeRecord[] } {
+    const now = this.d.clock.now();
+    const id = newId();
+    const cluster: ClusterRecord = {
+      id, projectId, name: i.name, status: 'CREATING', subStatus: 'NORMAL', stickyTaskStatus: null, stopped: false, nodeType: i.nodeType,
+      numberOfNode: i.numberOfNode, port: i.port, subnetIndex, userName: i.userName, adminPasswordEnc: this.d.secrets.encrypt(i.password),
+      replPasswordEnc: this.d.secrets.encrypt(newPassword()), stanza: `cluster-${id}`, spec: i.spec, failedReasons: null, healthNote: null,
+      createdAt: now, updatedAt: now, deletedAt: null,
+    };
+    const nodes: NodeRecord[] = [];
+    for (let n = 1; n <= i.numberOfNode; n++) nodes.push(this.newNode(cluster, n, 'building'));
+    return { cluster, nodes };
+  }
+
+  newNode(cluster: ClusterRecord, ordinal: number, membership: NodeRecord['membership']): NodeRecord {
+    const now = this.d.clock.now();
+    return {
+      id: newId(), clusterId: cluster.id, ordinal, role: ordinal === 1 ? 'primary' : 'standby', host: LocalEngine.hostFor(cluster.subnetIndex!, ordinal),
+      port: cluster.port, dataDir: this.d.engine.nodePaths(cluster.id, ordinal).dataDir, membership, pid: null, pidStart: null, health: 'unknown',
+      slotName: ordinal === 1 ? null : `dwsbox_node${ordinal}`, createdAt: now, updatedAt: now,
+    };
+  }
+
+  /**
+   * Insert a new cluster with its nodes and its first task. Retries with another address
+   * range when a concurrent create took the chosen one.
+   */
+  async insertNewCluster(projectId: string, i: CreateClusterInput, enqueue: (tx: Store, c: ClusterRecord) => Promise<TaskRecord>): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
+    const tried = new Set<number>();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (await this.d.store.findClusterByName(projectId, i.name)) throw new AppError('CLUSTER_NAME_EXISTS', { args: [i.name] });
+      const subnet = await this.allocateSubnet(i.port, i.numberOfNode, tried);
+      tried.add(subnet);
+      const { cluster, nodes } = this.newClusterRecords(projectId, i, subnet);
+      try {
+        const task = await this.d.store.transaction(async (tx) => {
+          if (await tx.findClusterByName(projectId, i.name)) throw new AppError('CLUSTER_NAME_EXISTS', { args: [i.name] });
+          if ((await tx.usedSubnetIndexes()).has(subnet)) throw new AppError('STORE_CONFLICT', { args: ['address range taken'] });
+          await tx.insertCluster(cluster);
+          for (const n of nodes) await tx.insertNode(n);
+          return enqueue(tx, cluster);
+        });
+        this.d.queue.notify();
+        return { cluster, task };
+      } catch (e) {
+        if (e instanceof AppError && (e.code === 'STORE_CONFLICT' || (e.code === 'CLUSTER_NAME_EXISTS' && !(await this.d.store.findClusterByName(projectId, i.name))))) continue;
+        throw e;
+      }
+    }
+    throw new AppError('STORE_CONFLICT', { args: ['could not allocate addresses for the cluster; try again'] });
+  }
+
+  async create(projectId: string, i: CreateClusterInput): Promise<ClusterRecord> {
+    this.validateCreate(i);
+    if (i.numberOfNode > MAX_NODES_LOCAL) {
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`a cluster on this host has at most ${MAX_NODES_LOCAL} nodes (one loopback address each), ${i.numberOfNode} were requested`] });
+    }
+    await this.checkCapacity(projectId, i.nodeType, i.numberOfNode);
+    const { cluster } = await this.insertNewCluster(projectId, i, (tx, c) =>
+      this.d.queue.enqueue(tx, { kind: 'cluster.create', projectId, cluster: c, params: { clusterId: c.id, numberOfNode: c.numberOfNode }, checkState: false }));
+    this.d.log.info('cluster create accepted', { clusterId: cluster.id, projectId, nodes: cluster.numberOfNode });
+    return cluster;
+  }
+
+  // ------------------------------------------------------------------ operations
+  private async enqueueOn(projectId: string, clusterId: string, kind: 'cluster.restart' | 'cluster.start' | 'cluster.stop' | 'cluster.delete', params: (c: ClusterRecord, nodes: NodeRecord[]) => Record<string, unknown>): Promise<TaskRecord> {
+    const task = await this.d.store.transaction(async (tx) => {
+      const c = await tx.getCluster(projectId, clusterId);
+      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+      const nodes = (await tx.listNodes(c.id)).filter((n) => n.membership === 'active');
+      return this.d.queue.enqueue(tx, { kind, projectId, cluster: c, params: { clusterId: c.id, ...params(c, nodes) } });
+    });
+    this.d.queue.notify();
+    this.d.log.info('cluster operation accepted', { clusterId, projectId, kind, taskId: task.id });
+    return task;
+  }
+
+  restart(projectId: string, clusterId: string): Promise<TaskRecord> {
+    return this.enqueueOn(projectId, clusterId, 'cluster.restart', (_c, nodes) => ({ ordinals: nodes.map((n) => n.ordinal) }));
+  }
+  start(projectId: string, clusterId: string): Promise<TaskRecord> {
+    return this.enqueueOn(projectId, clusterId, 'cluster.start', (_c, nodes) => ({ ordinals: nodes.map((n) => n.ordinal) }));
+  }
+  stop(projectId: string, clusterId: string): Promise<TaskRecord> {
+    return this.enqueueOn(projectId, clusterId, 'cluster.stop', (_c, nodes) => ({ ordinals: nodes.map((n) => n.ordinal) }));
+  }
+
+  async delete(projectId: string, clusterId: string, keepLastManualSnapshot: number): Promise<TaskRecord> {
+    if (!Number.isInteger(keepLastManualSnapshot) || keepLastManualSnapshot < 0 || keepLastManualSnapshot > 1000) {
+      throw new AppError('VALIDATION', { args: [`keep_last_manual_snapshot must be an integer from 0 to 1000, got ${keepLastManualSnapshot}`] });
+    }
+    const readers = await this.snapshotReaders(projectId, clusterId);
+    if (readers.length) {
+      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [clusterId, `a running restore (task ${readers[0]!.id}) reads this cluster's snapshots; delete the cluster when that task has finished`] });
+    }
+    return this.enqueueOn(projectId, clusterId, 'cluster.delete', () => ({ keepLastManualSnapshot }));
+  }
+
+  /** Active restores into other clusters that read this cluster's snapshots (D16 guard). */
+  private async snapshotReaders(projectId: string, clusterId: string): Promise<TaskRecord[]> {
+    const active = await this.d.store.listActiveTasks();
+    return active.filter((t) => t.projectId === projectId && t.kind === 'cluster.restore' && t.params['sourceClusterId'] === clusterId);
+  }
+
+  async resetPassword(projectId: string, clusterId: string, newPasswordValue: string): Promise<void> {
+    const c = await this.get(projectId, clusterId);
+    const pw = passwordProblem(newPasswordValue, c.userName);
+    if (pw) throw new AppError(pw.code, { args: [pw.why] });
+    if (this.d.secrets.decrypt(c.adminPasswordEnc) === newPasswordValue) throw new AppError('INVALID_PASSWORD', { args: ['it must differ from the current password'] });
+    if (c.status !== 'AVAILABLE' || c.stopped) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, `the password can be reset only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`] });
+    const nodes = await this.d.store.listNodes(c.id);
+    const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
+    if (!primary || !this.d.engine.nodeStatus(c, primary)) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+    await this.d.engine.setAdminPassword(c, primary, c.userName, newPasswordValue);
+    await this.d.store.updateCluster(c.id, { adminPasswordEnc: this.d.secrets.encrypt(newPasswordValue), updatedAt: this.d.clock.now() });
+    this.d.log.info('administrator password reset', { clusterId, projectId });
+  }
+
+  // ------------------------------------------------------------------ metadata (D19)
+  async updateSpec(projectId: string, clusterId: string, patch: (s: ClusterSpec) => ClusterSpec): Promise<void> {
+    await this.d.store.transaction(async (tx) => {
+      const c = await tx.getCluster(projectId, clusterId);
+      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+      await tx.updateCluster(c.id, { spec: patch(c.spec), updatedAt: this.d.clock.now() });
+    });
+  }
+
+  async addTags(projectId: string, clusterId: string, tags: Tag[]): Promise<void> {
+    validateTags(tags);
+    await this.updateSpec(projectId, clusterId, (s) => {
+      const merged = new Map(s.tags.map((t) => [t.key, t.value]));
+      for (const t of tags) merged.set(t.key, t.value);
+      if (merged.size > 20) throw new AppError('VALIDATION', { args: ['a cluster has at most 20 tags'] });
+      return { ...s, tags: [...merged].map(([key, value]) => ({ key, value })) };
+    });
+  }
+
+  async removeTags(projectId: string, clusterId: string, tags: Tag[]): Promise<void> {
+    const keys = new Set(tags.map((t) => t.key));
+    await this.updateSpec(projectId, clusterId, (s) => ({ ...s, tags: s.tags.filter((t) => !keys.has(t.key)) }));
+  }
+}

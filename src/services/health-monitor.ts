@@ -1,0 +1,127 @@
+/**
+ * The health monitor: notices dead nodes and failing archives. A stopped primary makes the
+ * cluster UNAVAILABLE, a stopped standby makes it DEGRADED (design D3, issue 2); a cluster
+ * with a running task is left to its task. At start-up, `adopt` takes over the nodes that
+ * kept running while the service was down, and starts those that should run but do not
+ * (after a reboot) (D1).
+ */
+import type { Clock } from '../domain/clock.js';
+import type { ClusterRecord, NodeRecord } from '../domain/records.js';
+import { coerceError } from '../errors/app-error.js';
+import type { LocalEngine } from '../engine/local-engine.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/store.js';
+
+const WATCHED = new Set(['AVAILABLE', 'UNAVAILABLE']);
+
+export class HealthMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private archiveFailing = new Set<string>();
+
+  constructor(private readonly store: Store, private readonly engine: LocalEngine, private readonly clock: Clock, private readonly log: Logger, private readonly intervalMs: number) {}
+
+  start(): void {
+    const tick = (): void => {
+      this.running = this.checkAll().catch((e: unknown) => this.log.warn('health check failed', { error: coerceError(e).message })).finally(() => {
+        this.running = null;
+        if (this.timer) this.timer = setTimeout(tick, this.intervalMs);
+      });
+    };
+    this.timer = setTimeout(tick, this.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Start-up: adopt running nodes, start the ones that should run (D1). */
+  async adopt(): Promise<{ adopted: number; started: number; failed: number }> {
+    let adopted = 0;
+    let started = 0;
+    let failed = 0;
+    for (const c of await this.store.listClusters()) {
+      if (!WATCHED.has(c.status) || c.stopped) continue;
+      if (await this.store.activeTask(`cluster:${c.id}`)) continue; // its task resumes and owns the nodes
+      for (const n of (await this.store.listNodes(c.id)).filter((x) => x.membership === 'active')) {
+        const st = this.engine.nodeStatus(c, n);
+        if (st) {
+          if (st.pid !== n.pid || st.startTime !== n.pidStart) {
+            await this.store.updateNode(n.id, { pid: st.pid, pidStart: st.startTime, health: 'up', updatedAt: this.clock.now() });
+            this.log.info('adopted running node', { clusterId: c.id, node: n.ordinal, pid: st.pid });
+          }
+          adopted++;
+          continue;
+        }
+        try {
+          const info = await this.engine.startNode(c, n, { timeoutMs: 120_000 });
+          await this.store.updateNode(n.id, { pid: info.pid, pidStart: info.startTime, health: 'up', updatedAt: this.clock.now() });
+          this.log.info('started a node that should run', { clusterId: c.id, node: n.ordinal, pid: info.pid });
+          started++;
+        } catch (e) {
+          failed++;
+          this.log.error('could not start a node at start-up', { clusterId: c.id, node: n.ordinal, error: coerceError(e).message });
+        }
+      }
+    }
+    await this.checkAll();
+    return { adopted, started, failed };
+  }
+
+  async checkAll(): Promise<void> {
+    for (const c of await this.store.listClusters()) {
+      try {
+        await this.checkCluster(c);
+      } catch (e) {
+        this.log.warn('health check of a cluster failed', { clusterId: c.id, error: coerceError(e).message });
+      }
+    }
+  }
+
+  private async checkCluster(c: ClusterRecord): Promise<void> {
+    // A cluster with a running task is its task's to change (nodes stop and start on purpose).
+    if (await this.store.activeTask(`cluster:${c.id}`)) return;
+    const nodes = (await this.store.listNodes(c.id)).filter((n) => n.membership === 'active');
+    const now = this.clock.now();
+    const up = new Map<string, boolean>();
+    for (const n of nodes) {
+      const alive = this.engine.nodeStatus(c, n) !== null;
+      up.set(n.id, alive);
+      const health: NodeRecord['health'] = alive ? 'up' : c.stopped ? 'stopped' : 'down';
+      if (n.health !== health) {
+        await this.store.updateNode(n.id, { health, updatedAt: now });
+        if (!alive && !c.stopped) this.log.warn('node is down', { clusterId: c.id, node: n.ordinal, host: n.host });
+      }
+    }
+    if (!WATCHED.has(c.status)) return;
+    const primary = nodes.find((n) => n.role === 'primary');
+    let archiveFailing = false;
+    if (primary && up.get(primary.id)) {
+      try {
+        const a = await this.engine.archiverState(c, primary);
+        archiveFailing = a.failing;
+        if (a.failing && !this.archiveFailing.has(c.id)) this.log.error('WAL archiving is failing; the primary keeps WAL until it works again and may fill its disk', { clusterId: c.id, lastFailed: a.lastFailed });
+      } catch {
+        /* a primary that does not answer is caught by the next check */
+      }
+    }
+    if (archiveFailing) this.archiveFailing.add(c.id);
+    else this.archiveFailing.delete(c.id);
+    const primaryUp = primary ? up.get(primary.id) === true : false;
+    const standbyDown = nodes.some((n) => n.role === 'standby' && !up.get(n.id));
+    const status = c.stopped || !primaryUp ? 'UNAVAILABLE' : 'AVAILABLE';
+    const subStatus = !c.stopped && (standbyDown || archiveFailing) ? 'DEGRADED' : 'NORMAL';
+    const note = archiveFailing ? 'WAL archiving is failing' : standbyDown ? 'a standby node is down' : !primaryUp && !c.stopped ? 'the primary node is down' : null;
+    if (status === c.status && subStatus === c.subStatus && note === c.healthNote) return;
+    // Only when no task owns the cluster; checked again inside the transaction.
+    await this.store.transaction(async (tx) => {
+      if (await tx.activeTask(`cluster:${c.id}`)) return;
+      const fresh = await tx.getClusterById(c.id);
+      if (!fresh || !WATCHED.has(fresh.status) || fresh.deletedAt) return;
+      await tx.updateCluster(c.id, { status, subStatus, healthNote: note, updatedAt: now });
+    });
+    if (status !== c.status || subStatus !== c.subStatus) this.log.info('cluster health changed', { clusterId: c.id, status, subStatus, note });
+  }
+}

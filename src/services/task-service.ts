@@ -1,0 +1,164 @@
+/**
+ * Read models of tasks: the task-details endpoint (GET …/actions/{action_name}), ListJobDetails
+ * (D12) and dwsbox's own task list. One body shape for all of them.
+ */
+import type { Clock } from '../domain/clock.js';
+import type { StepRecord, TaskRecord } from '../domain/records.js';
+import { itemName, stepName, type Lang } from '../domain/step-names.js';
+import { ACTION_NAMES, ACTION_OF_KIND, ACTION_TYPE_OF_KIND, isActionName, isTaskActive, isTaskFailure, jobStatusOf, type TaskKind } from '../domain/task.js';
+import { actionTime, jobTime } from '../domain/time.js';
+import { AppError } from '../errors/app-error.js';
+import type { Store } from '../store/store.js';
+import { buildProgressInfo, estimateFromHistory } from '../tasks/progress.js';
+
+export interface SubItemOut {
+  status: string;
+  detail: string;
+  sub_item_name: string;
+  begin_time: string | null;
+  end_time: string | null;
+  estimated_time: number;
+  /** dwsbox: the stable step id (currentStep/failedStep, fault `step`) */
+  step: string;
+}
+export interface ItemOut { item_name: string; sub_items: SubItemOut[] }
+export interface TaskBody {
+  id: string;
+  action_name: string;
+  status: string;
+  cluster_name: string;
+  submit_time: string;
+  items: ItemOut[];
+  /** dwsbox extras, for the console and the CLI */
+  kind: string;
+  progress: string;
+  end_time: string | null;
+  error_code: string | null;
+  error_msg: string | null;
+  failed_step: string | null;
+}
+
+export interface JobBody {
+  job_id: string;
+  job_name: string;
+  begin_time: string;
+  end_time: string;
+  status: string;
+  failed_code: string;
+  failed_detail: string;
+  progress: string;
+}
+
+export class TaskService {
+  constructor(private readonly store: Store, private readonly clock: Clock) {}
+
+  private async requireCluster(projectId: string, clusterId: string): Promise<void> {
+    if (!(await this.store.getCluster(projectId, clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+  }
+
+  /**
+   * GET …/actions/{action_name}: an in-progress name gives the running task of that kind, or
+   * the latest one with its final status; a failure name gives the newest task of that kind
+   * that ended FAILED, ROLLBACK_SUCCESS or ROLLBACK_FAIL (D8).
+   */
+  async actionDetails(projectId: string, clusterId: string, actionName: string, lang: Lang): Promise<TaskBody> {
+    if (!isActionName(actionName)) {
+      throw new AppError('INVALID_ACTION_NAME', { args: [actionName.slice(0, 64), Object.keys(ACTION_NAMES).join(', ')] });
+    }
+    await this.requireCluster(projectId, clusterId);
+    const spec = ACTION_NAMES[actionName];
+    const tasks = await this.store.listTasks(clusterId, { kinds: [spec.kind as TaskKind], limit: 50 });
+    const task = spec.failure ? tasks.find((t) => isTaskFailure(t.status)) : tasks.find((t) => isTaskActive(t.status)) ?? tasks[0];
+    if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
+    return this.body(task, lang, actionName);
+  }
+
+  async listClusterTasks(projectId: string, clusterId: string, lang: Lang, limit = 50): Promise<TaskBody[]> {
+    await this.requireCluster(projectId, clusterId);
+    const tasks = await this.store.listTasks(clusterId, { limit });
+    return Promise.all(tasks.map((t) => this.body(t, lang, ACTION_OF_KIND[t.kind])));
+  }
+
+  async clusterTask(projectId: string, clusterId: string, taskId: string, lang: Lang): Promise<TaskBody> {
+    await this.requireCluster(projectId, clusterId);
+    const t = await this.store.getTask(taskId);
+    if (!t || t.clusterId !== clusterId || t.projectId !== projectId) throw new AppError('JOB_NOT_FOUND', { args: [taskId] });
+    return this.body(t, lang, ACTION_OF_KIND[t.kind]);
+  }
+
+  /** ListJobDetails (D12). */
+  async job(projectId: string, jobId: string): Promise<JobBody> {
+    const t = await this.store.getTask(jobId);
+    if (!t || t.projectId !== projectId) throw new AppError('JOB_NOT_FOUND', { args: [jobId] });
+    const failed = isTaskFailure(t.status);
+    return {
+      job_id: t.id,
+      job_name: t.kind,
+      begin_time: jobTime(t.startedAt ?? t.createdAt),
+      end_time: t.finishedAt ? jobTime(t.finishedAt) : '',
+      status: jobStatusOf(t.status),
+      failed_code: failed ? t.errorCode ?? '' : '',
+      failed_detail: failed ? `${t.errorCode ?? ''}:${t.errorMsg ?? ''}` : '',
+      progress: `${Math.floor(t.status === 'SUCCESS' ? 100 : t.progress)}%`,
+    };
+  }
+
+  async body(t: TaskRecord, lang: Lang, actionName: string): Promise<TaskBody> {
+    const steps = await this.store.listSteps(t.id);
+    const now = this.clock.now();
+    const items: ItemOut[] = [];
+    let cur: { key: string; out: ItemOut } | null = null;
+    for (const s of steps) {
+      if (!cur || cur.key !== s.itemKey) {
+        cur = { key: s.itemKey, out: { item_name: itemName(s.itemKey, lang), sub_items: [] } };
+        items.push(cur.out);
+      }
+      cur.out.sub_items.push(await this.subItem(t, s, lang, now));
+    }
+    return {
+      id: t.id,
+      action_name: actionName,
+      status: t.status,
+      cluster_name: t.clusterName,
+      submit_time: actionTime(t.createdAt),
+      items,
+      kind: t.kind,
+      progress: `${Math.floor(t.status === 'SUCCESS' ? 100 : t.progress)}%`,
+      end_time: t.finishedAt ? actionTime(t.finishedAt) : null,
+      error_code: t.errorCode,
+      error_msg: t.errorMsg,
+      failed_step: t.failedStep,
+    };
+  }
+
+  private async subItem(t: TaskRecord, s: StepRecord, lang: Lang, now: number): Promise<SubItemOut> {
+    let info = s.progressInfo;
+    if (Object.keys(info).length === 0) {
+      info = buildProgressInfo({
+        actionType: ACTION_TYPE_OF_KIND[t.kind], stepId: s.stepId, beginAt: s.beginAt, endAt: s.endAt, now: s.beginAt ?? t.createdAt, status: s.status,
+        figures: { percent: 0, bytesDone: null, bytesTotal: null, producerRate: null, consumerRate: null, compressRate: null, secondsLeft: null },
+      });
+      if (s.status === 'WAITING') info = { ...info, currentStep: '' };
+    }
+    let estimate = s.estimatedTime;
+    const running = s.status === 'RUNNING' || s.status === 'ROLLBACK_RUNNING';
+    if (running && !(Number(info['totalSize']) > 0) && s.beginAt !== null) {
+      // No byte measure: the median of this step's past runs on this host, less the time spent (D14).
+      estimate = estimateFromHistory(await this.store.pastStepDurations(t.kind, s.stepId), now - s.beginAt);
+    } else if (s.status === 'WAITING') {
+      const past = await this.store.pastStepDurations(t.kind, s.stepId);
+      estimate = past.length ? estimateFromHistory(past, 0) : -1;
+    } else if (s.status === 'SUCCESS') {
+      estimate = 0;
+    }
+    return {
+      status: s.status,
+      detail: JSON.stringify({ progressInfo: JSON.stringify(info) }),
+      sub_item_name: stepName(s.stepId, lang),
+      begin_time: s.beginAt ? actionTime(s.beginAt) : null,
+      end_time: s.endAt ? actionTime(s.endAt) : null,
+      estimated_time: estimate,
+      step: s.stepId,
+    };
+  }
+}

@@ -1,0 +1,559 @@
+/**
+ * The metadata store: domain-shaped methods over Kysely, one implementation for both
+ * backends. What differs between SQLite and PostgreSQL is expressed as capability flags
+ * (never `if (backend === 'sqlite')`), and raw driver errors never leave this folder.
+ */
+import { Kysely, sql, type Transaction, type Selectable } from 'kysely';
+import type { Database, ClustersTable, NodesTable, SnapshotsTable, TasksTable, TaskStepsTable, FaultsTable } from './schema.js';
+import type {
+  ClusterRecord, CredentialRecord, FaultRecord, NodeRecord, ProgressSample, ProjectRecord, Role, SnapshotRecord,
+  StepRecord, TaskRecord, TokenRecord, UserRecord,
+} from '../domain/records.js';
+import { AppError } from '../errors/app-error.js';
+import { isAlreadyExists, isRetryableDbError } from '../errors/pg-sqlstate.js';
+import type { TaskKind, TaskStatus } from '../domain/task.js';
+
+export interface StoreCapabilities {
+  /** `FOR UPDATE SKIP LOCKED` when picking a task to claim (PostgreSQL). */
+  readonly supportsSkipLocked: boolean;
+  /** `SELECT … FOR UPDATE` row locks inside a transaction (PostgreSQL); SQLite has one writer. */
+  readonly supportsRowLocks: boolean;
+  /** Several service processes may share this store. */
+  readonly multiProcess: boolean;
+}
+
+export interface StoreAdapter {
+  readonly name: 'sqlite' | 'postgres';
+  readonly capabilities: StoreCapabilities;
+  readonly db: Kysely<Database>;
+  /** Run a multi-statement SQL script inside the current migration transaction. */
+  executeScript(trx: Transaction<Database>, script: string): Promise<void>;
+  /** Serialize migrators across processes (advisory lock on PostgreSQL; no-op on SQLite, whose writer lock serializes). */
+  lockForMigration(trx: Transaction<Database>): Promise<void>;
+  /** Consistent copy of the store to a file (SQLite only). */
+  backupTo?(file: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+type Exec = Kysely<Database> | Transaction<Database>;
+
+const ACTIVE: TaskStatus[] = ['WAITING', 'RUNNING', 'ROLLBACK_RUNNING'];
+
+const j = (v: unknown): string => JSON.stringify(v ?? null);
+function pj<T>(s: string | null): T {
+  return (s === null ? null : JSON.parse(s)) as T;
+}
+const num = (v: unknown): number => (typeof v === 'string' ? Number(v) : (v as number));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+
+function toCluster(r: Selectable<ClustersTable>): ClusterRecord {
+  return {
+    id: r.id, projectId: r.project_id, name: r.name, status: r.status as ClusterRecord['status'], subStatus: r.sub_status as ClusterRecord['subStatus'],
+    stickyTaskStatus: r.sticky_task_status, stopped: num(r.stopped) === 1, nodeType: r.node_type, numberOfNode: num(r.number_of_node),
+    port: num(r.port), subnetIndex: numOrNull(r.subnet_index), userName: r.user_name, adminPasswordEnc: r.admin_password_enc,
+    replPasswordEnc: r.repl_password_enc, stanza: r.stanza, spec: pj(r.spec), failedReasons: pj(r.failed_reasons), healthNote: r.health_note,
+    createdAt: num(r.created_at), updatedAt: num(r.updated_at), deletedAt: numOrNull(r.deleted_at),
+  };
+}
+function fromCluster(c: Partial<ClusterRecord>): Partial<ClustersTable> {
+  const o: Partial<ClustersTable> = {};
+  if (c.id !== undefined) o.id = c.id;
+  if (c.projectId !== undefined) o.project_id = c.projectId;
+  if (c.name !== undefined) o.name = c.name;
+  if (c.status !== undefined) o.status = c.status;
+  if (c.subStatus !== undefined) o.sub_status = c.subStatus;
+  if (c.stickyTaskStatus !== undefined) o.sticky_task_status = c.stickyTaskStatus;
+  if (c.stopped !== undefined) o.stopped = c.stopped ? 1 : 0;
+  if (c.nodeType !== undefined) o.node_type = c.nodeType;
+  if (c.numberOfNode !== undefined) o.number_of_node = c.numberOfNode;
+  if (c.port !== undefined) o.port = c.port;
+  if (c.subnetIndex !== undefined) o.subnet_index = c.subnetIndex;
+  if (c.userName !== undefined) o.user_name = c.userName;
+  if (c.adminPasswordEnc !== undefined) o.admin_password_enc = c.adminPasswordEnc;
+  if (c.replPasswordEnc !== undefined) o.repl_password_enc = c.replPasswordEnc;
+  if (c.stanza !== undefined) o.stanza = c.stanza;
+  if (c.spec !== undefined) o.spec = j(c.spec);
+  if (c.failedReasons !== undefined) o.failed_reasons = c.failedReasons === null ? null : j(c.failedReasons);
+  if (c.healthNote !== undefined) o.health_note = c.healthNote;
+  if (c.createdAt !== undefined) o.created_at = c.createdAt;
+  if (c.updatedAt !== undefined) o.updated_at = c.updatedAt;
+  if (c.deletedAt !== undefined) o.deleted_at = c.deletedAt;
+  return o;
+}
+function toNode(r: Selectable<NodesTable>): NodeRecord {
+  return {
+    id: r.id, clusterId: r.cluster_id, ordinal: num(r.ordinal), role: r.role as NodeRecord['role'], host: r.host, port: num(r.port),
+    dataDir: r.data_dir, membership: r.membership as NodeRecord['membership'], pid: numOrNull(r.pid), pidStart: numOrNull(r.pid_start),
+    health: r.health as NodeRecord['health'], slotName: r.slot_name, createdAt: num(r.created_at), updatedAt: num(r.updated_at),
+  };
+}
+function fromNode(n: Partial<NodeRecord>): Partial<NodesTable> {
+  const o: Partial<NodesTable> = {};
+  if (n.id !== undefined) o.id = n.id;
+  if (n.clusterId !== undefined) o.cluster_id = n.clusterId;
+  if (n.ordinal !== undefined) o.ordinal = n.ordinal;
+  if (n.role !== undefined) o.role = n.role;
+  if (n.host !== undefined) o.host = n.host;
+  if (n.port !== undefined) o.port = n.port;
+  if (n.dataDir !== undefined) o.data_dir = n.dataDir;
+  if (n.membership !== undefined) o.membership = n.membership;
+  if (n.pid !== undefined) o.pid = n.pid;
+  if (n.pidStart !== undefined) o.pid_start = n.pidStart;
+  if (n.health !== undefined) o.health = n.health;
+  if (n.slotName !== undefined) o.slot_name = n.slotName;
+  if (n.createdAt !== undefined) o.created_at = n.createdAt;
+  if (n.updatedAt !== undefined) o.updated_at = n.updatedAt;
+  return o;
+}
+function toSnapshot(r: Selectable<SnapshotsTable>): SnapshotRecord {
+  return {
+    id: r.id, projectId: r.project_id, clusterId: r.cluster_id, clusterName: r.cluster_name, name: r.name, description: r.description,
+    status: r.status as SnapshotRecord['status'], type: r.type as SnapshotRecord['type'], stanza: r.stanza, backupLabel: r.backup_label,
+    backupKey: r.backup_key, priorBackupKey: r.prior_backup_key, backupType: r.backup_type as SnapshotRecord['backupType'],
+    sizeBytes: numOrNull(r.size_bytes), totalBackupSize: numOrNull(r.total_backup_size), sourceBytes: numOrNull(r.source_bytes),
+    sourceSpec: pj(r.source_spec), schemaInfo: pj(r.schema_info), taskId: r.task_id, startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at), createdAt: num(r.created_at), updatedAt: num(r.updated_at), deletedAt: numOrNull(r.deleted_at),
+    expiredAt: numOrNull(r.expired_at),
+  };
+}
+function fromSnapshot(s: Partial<SnapshotRecord>): Partial<SnapshotsTable> {
+  const o: Partial<SnapshotsTable> = {};
+  const map: [keyof SnapshotRecord, keyof SnapshotsTable][] = [
+    ['id', 'id'], ['projectId', 'project_id'], ['clusterId', 'cluster_id'], ['clusterName', 'cluster_name'], ['name', 'name'],
+    ['description', 'description'], ['status', 'status'], ['type', 'type'], ['stanza', 'stanza'], ['backupLabel', 'backup_label'],
+    ['backupKey', 'backup_key'], ['priorBackupKey', 'prior_backup_key'], ['backupType', 'backup_type'], ['sizeBytes', 'size_bytes'],
+    ['totalBackupSize', 'total_backup_size'], ['sourceBytes', 'source_bytes'], ['taskId', 'task_id'], ['startedAt', 'started_at'],
+    ['finishedAt', 'finished_at'], ['createdAt', 'created_at'], ['updatedAt', 'updated_at'], ['deletedAt', 'deleted_at'], ['expiredAt', 'expired_at'],
+  ];
+  for (const [a, b] of map) if (s[a] !== undefined) (o as Record<string, unknown>)[b] = s[a];
+  if (s.sourceSpec !== undefined) o.source_spec = j(s.sourceSpec);
+  if (s.schemaInfo !== undefined) o.schema_info = s.schemaInfo === null ? null : j(s.schemaInfo);
+  return o;
+}
+function toTask(r: Selectable<TasksTable>): TaskRecord {
+  return {
+    id: r.id, projectId: r.project_id, clusterId: r.cluster_id, clusterName: r.cluster_name, snapshotId: r.snapshot_id, kind: r.kind as TaskKind,
+    lockKey: r.lock_key, status: r.status as TaskStatus, phase: r.phase as TaskRecord['phase'], params: pj(r.params), state: pj(r.state),
+    progress: num(r.progress), attempt: num(r.attempt), maxAttempts: num(r.max_attempts), runAt: num(r.run_at), lockedBy: r.locked_by,
+    leaseEpoch: num(r.lease_epoch), leaseExpiresAt: numOrNull(r.lease_expires_at), ranBy: pj(r.ran_by), errorCode: r.error_code,
+    errorMsg: r.error_msg, failedStep: r.failed_step, createdAt: num(r.created_at), startedAt: numOrNull(r.started_at),
+    finishedAt: numOrNull(r.finished_at), updatedAt: num(r.updated_at),
+  };
+}
+export type TaskPatch = Partial<Pick<TaskRecord, 'status' | 'phase' | 'state' | 'progress' | 'attempt' | 'runAt' | 'lockedBy' | 'leaseExpiresAt' | 'errorCode' | 'errorMsg' | 'failedStep' | 'startedAt' | 'finishedAt' | 'ranBy' | 'clusterName'>>;
+function fromTaskPatch(p: TaskPatch): Partial<TasksTable> {
+  const o: Partial<TasksTable> = {};
+  if (p.status !== undefined) o.status = p.status;
+  if (p.phase !== undefined) o.phase = p.phase;
+  if (p.state !== undefined) o.state = j(p.state);
+  if (p.progress !== undefined) o.progress = p.progress;
+  if (p.attempt !== undefined) o.attempt = p.attempt;
+  if (p.runAt !== undefined) o.run_at = p.runAt;
+  if (p.lockedBy !== undefined) o.locked_by = p.lockedBy;
+  if (p.leaseExpiresAt !== undefined) o.lease_expires_at = p.leaseExpiresAt;
+  if (p.errorCode !== undefined) o.error_code = p.errorCode;
+  if (p.errorMsg !== undefined) o.error_msg = p.errorMsg;
+  if (p.failedStep !== undefined) o.failed_step = p.failedStep;
+  if (p.startedAt !== undefined) o.started_at = p.startedAt;
+  if (p.finishedAt !== undefined) o.finished_at = p.finishedAt;
+  if (p.ranBy !== undefined) o.ran_by = j(p.ranBy);
+  if (p.clusterName !== undefined) o.cluster_name = p.clusterName;
+  return o;
+}
+function toStep(r: Selectable<TaskStepsTable>): StepRecord {
+  return {
+    taskId: r.task_id, stepId: r.step_id, seq: num(r.seq), itemKey: r.item_key, phase: r.phase as StepRecord['phase'], status: r.status as TaskStatus,
+    weight: num(r.weight), beginAt: numOrNull(r.begin_at), endAt: numOrNull(r.end_at), estimatedTime: num(r.estimated_time), progress: num(r.progress),
+    progressInfo: pj(r.progress_info), checkpoint: pj(r.checkpoint), errorCode: r.error_code, errorMsg: r.error_msg, attempts: num(r.attempts),
+  };
+}
+export type StepPatch = Partial<Omit<StepRecord, 'taskId' | 'stepId' | 'seq' | 'itemKey' | 'phase' | 'weight'>>;
+function fromStepPatch(p: StepPatch): Partial<TaskStepsTable> {
+  const o: Partial<TaskStepsTable> = {};
+  if (p.status !== undefined) o.status = p.status;
+  if (p.beginAt !== undefined) o.begin_at = p.beginAt;
+  if (p.endAt !== undefined) o.end_at = p.endAt;
+  if (p.estimatedTime !== undefined) o.estimated_time = p.estimatedTime;
+  if (p.progress !== undefined) o.progress = p.progress;
+  if (p.progressInfo !== undefined) o.progress_info = j(p.progressInfo);
+  if (p.checkpoint !== undefined) o.checkpoint = j(p.checkpoint);
+  if (p.errorCode !== undefined) o.error_code = p.errorCode;
+  if (p.errorMsg !== undefined) o.error_msg = p.errorMsg;
+  if (p.attempts !== undefined) o.attempts = p.attempts;
+  return o;
+}
+function toFault(r: Selectable<FaultsTable>): FaultRecord {
+  return {
+    id: r.id, projectId: r.project_id, clusterId: r.cluster_id, actionName: r.action_name, step: r.step, mode: r.mode as FaultRecord['mode'],
+    point: r.point as FaultRecord['point'], delayMs: numOrNull(r.delay_ms), timesLeft: numOrNull(r.times_left), createdAt: num(r.created_at),
+  };
+}
+
+/** Wrap driver errors: unique violations become the given conflict, transient ones STORE_UNAVAILABLE. */
+function mapDbError(e: unknown, onConflict?: () => AppError): never {
+  if (e instanceof AppError) throw e;
+  if (onConflict && (isAlreadyExists(e) || /UNIQUE constraint failed/.test(String((e as Error)?.message)))) throw onConflict();
+  if (isRetryableDbError(e)) throw new AppError('STORE_UNAVAILABLE', { args: [(e as Error).message], cause: e });
+  throw e;
+}
+
+export interface ClaimOptions { owner: string; now: number; leaseMs: number; kinds?: readonly string[] }
+
+export class Store {
+  constructor(
+    readonly adapter: StoreAdapter,
+    private readonly exec: Exec = adapter.db,
+  ) {}
+
+  get capabilities(): StoreCapabilities {
+    return this.adapter.capabilities;
+  }
+
+  /** Run `fn` in one transaction; the store it receives writes inside it. */
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.exec !== this.adapter.db) return fn(this);
+    try {
+      return await this.adapter.db.transaction().execute((trx) => fn(new Store(this.adapter, trx)));
+    } catch (e) {
+      return mapDbError(e);
+    }
+  }
+
+  /** `select 1`: for readiness. */
+  async ping(): Promise<void> {
+    try {
+      await sql`select 1`.execute(this.exec);
+    } catch (e) {
+      throw new AppError('STORE_UNAVAILABLE', { args: [(e as Error).message], cause: e });
+    }
+  }
+
+  // ------------------------------------------------------------------ projects and credentials
+  async ensureProject(p: ProjectRecord): Promise<void> {
+    const existing = await this.exec.selectFrom('projects').select('id').where('id', '=', p.id).executeTakeFirst();
+    if (!existing) await this.exec.insertInto('projects').values({ id: p.id, name: p.name, created_at: p.createdAt }).execute();
+  }
+  async getProject(id: string): Promise<ProjectRecord | undefined> {
+    const r = await this.exec.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && { id: r.id, name: r.name, createdAt: num(r.created_at) };
+  }
+  async listProjects(): Promise<ProjectRecord[]> {
+    const rows = await this.exec.selectFrom('projects').selectAll().orderBy('created_at').execute();
+    return rows.map((r) => ({ id: r.id, name: r.name, createdAt: num(r.created_at) }));
+  }
+  async insertCredential(c: CredentialRecord): Promise<void> {
+    await this.exec.insertInto('credentials').values({
+      access_key: c.accessKey, project_id: c.projectId, role: c.role, secret_enc: c.secretEnc, description: c.description, created_at: c.createdAt,
+    }).execute().catch((e) => mapDbError(e, () => new AppError('VALIDATION', { args: [`access key ${c.accessKey} already exists`] })));
+  }
+  async getCredential(accessKey: string): Promise<CredentialRecord | undefined> {
+    const r = await this.exec.selectFrom('credentials').selectAll().where('access_key', '=', accessKey).executeTakeFirst();
+    return r && { accessKey: r.access_key, projectId: r.project_id, role: r.role as Role, secretEnc: r.secret_enc, description: r.description, createdAt: num(r.created_at) };
+  }
+  async listCredentials(projectId?: string): Promise<CredentialRecord[]> {
+    let q = this.exec.selectFrom('credentials').selectAll().orderBy('created_at');
+    if (projectId) q = q.where('project_id', '=', projectId);
+    return (await q.execute()).map((r) => ({ accessKey: r.access_key, projectId: r.project_id, role: r.role as Role, secretEnc: r.secret_enc, description: r.description, createdAt: num(r.created_at) }));
+  }
+  async deleteCredential(accessKey: string): Promise<boolean> {
+    const r = await this.exec.deleteFrom('credentials').where('access_key', '=', accessKey).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+  async insertUser(u: UserRecord): Promise<void> {
+    await this.exec.insertInto('users').values({ id: u.id, project_id: u.projectId, name: u.name, role: u.role, password_hash: u.passwordHash, created_at: u.createdAt })
+      .execute().catch((e) => mapDbError(e, () => new AppError('VALIDATION', { args: [`user ${u.name} already exists`] })));
+  }
+  async getUserByName(name: string): Promise<UserRecord | undefined> {
+    const r = await this.exec.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+    return r && { id: r.id, projectId: r.project_id, name: r.name, role: r.role as Role, passwordHash: r.password_hash, createdAt: num(r.created_at) };
+  }
+  async listUsers(projectId?: string): Promise<UserRecord[]> {
+    let q = this.exec.selectFrom('users').selectAll().orderBy('created_at');
+    if (projectId) q = q.where('project_id', '=', projectId);
+    return (await q.execute()).map((r) => ({ id: r.id, projectId: r.project_id, name: r.name, role: r.role as Role, passwordHash: r.password_hash, createdAt: num(r.created_at) }));
+  }
+  async deleteUser(name: string): Promise<boolean> {
+    const u = await this.getUserByName(name);
+    if (!u) return false;
+    await this.exec.deleteFrom('tokens').where('user_id', '=', u.id).execute();
+    await this.exec.deleteFrom('users').where('id', '=', u.id).execute();
+    return true;
+  }
+  async insertToken(t: TokenRecord): Promise<void> {
+    await this.exec.insertInto('tokens').values({ token_hash: t.tokenHash, user_id: t.userId, project_id: t.projectId, role: t.role, expires_at: t.expiresAt, created_at: t.createdAt }).execute();
+  }
+  async getToken(hash: string): Promise<TokenRecord | undefined> {
+    const r = await this.exec.selectFrom('tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
+    return r && { tokenHash: r.token_hash, userId: r.user_id, projectId: r.project_id, role: r.role as Role, expiresAt: num(r.expires_at), createdAt: num(r.created_at) };
+  }
+  async deleteExpiredTokens(now: number): Promise<void> {
+    await this.exec.deleteFrom('tokens').where('expires_at', '<', now).execute();
+  }
+
+  // ------------------------------------------------------------------ clusters and nodes
+  async insertCluster(c: ClusterRecord): Promise<void> {
+    await this.exec.insertInto('clusters').values(fromCluster(c) as ClustersTable).execute()
+      .catch((e) => mapDbError(e, () => new AppError('CLUSTER_NAME_EXISTS', { args: [c.name] })));
+  }
+  /** A live cluster of this project (deleted ones are gone). */
+  async getCluster(projectId: string, id: string): Promise<ClusterRecord | undefined> {
+    const r = await this.exec.selectFrom('clusters').selectAll().where('id', '=', id).where('project_id', '=', projectId).where('deleted_at', 'is', null).executeTakeFirst();
+    return r && toCluster(r);
+  }
+  /** Any cluster row by id, deleted or not (the engine's view). */
+  async getClusterById(id: string): Promise<ClusterRecord | undefined> {
+    const r = await this.exec.selectFrom('clusters').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toCluster(r);
+  }
+  async findClusterByName(projectId: string, name: string): Promise<ClusterRecord | undefined> {
+    const r = await this.exec.selectFrom('clusters').selectAll().where('project_id', '=', projectId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
+    return r && toCluster(r);
+  }
+  async listClusters(projectId?: string): Promise<ClusterRecord[]> {
+    let q = this.exec.selectFrom('clusters').selectAll().where('deleted_at', 'is', null).orderBy('created_at').orderBy('id');
+    if (projectId) q = q.where('project_id', '=', projectId);
+    return (await q.execute()).map(toCluster);
+  }
+  async updateCluster(id: string, patch: Partial<ClusterRecord>): Promise<void> {
+    await this.exec.updateTable('clusters').set(fromCluster(patch)).where('id', '=', id).execute()
+      .catch((e) => mapDbError(e, () => new AppError('CLUSTER_NAME_EXISTS', { args: [patch.name ?? ''] })));
+  }
+  /** Subnet indexes (c of 127.0.c.i) held by live clusters. */
+  async usedSubnetIndexes(): Promise<Set<number>> {
+    const rows = await this.exec.selectFrom('clusters').select('subnet_index').where('deleted_at', 'is', null).where('subnet_index', 'is not', null).execute();
+    return new Set(rows.map((r) => num(r.subnet_index)));
+  }
+  async insertNode(n: NodeRecord): Promise<void> {
+    await this.exec.insertInto('nodes').values(fromNode(n) as NodesTable).execute();
+  }
+  async listNodes(clusterId: string): Promise<NodeRecord[]> {
+    const rows = await this.exec.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).orderBy('ordinal').execute();
+    return rows.map(toNode);
+  }
+  /** Every node of every live cluster. */
+  async listAllNodes(): Promise<NodeRecord[]> {
+    const rows = await this.exec.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
+      .selectAll('nodes').where('clusters.deleted_at', 'is', null).orderBy('nodes.cluster_id').orderBy('nodes.ordinal').execute();
+    return rows.map(toNode);
+  }
+  async updateNode(id: string, patch: Partial<NodeRecord>): Promise<void> {
+    await this.exec.updateTable('nodes').set(fromNode(patch)).where('id', '=', id).execute();
+  }
+  async deleteNode(id: string): Promise<void> {
+    await this.exec.deleteFrom('nodes').where('id', '=', id).execute();
+  }
+  /** Nodes of live clusters, overall and for one project (capacity and quota, D18). */
+  async countNodes(projectId?: string): Promise<number> {
+    let q = this.exec.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
+      .select((eb) => eb.fn.countAll().as('n')).where('clusters.deleted_at', 'is', null);
+    if (projectId) q = q.where('clusters.project_id', '=', projectId);
+    const r = await q.executeTakeFirst();
+    return num(r?.n ?? 0);
+  }
+
+  // ------------------------------------------------------------------ snapshots
+  async insertSnapshot(s: SnapshotRecord): Promise<void> {
+    await this.exec.insertInto('snapshots').values(fromSnapshot(s) as SnapshotsTable).execute()
+      .catch((e) => mapDbError(e, () => new AppError('SNAPSHOT_NAME_EXISTS', { args: [s.name] })));
+  }
+  /** A visible (not deleted) snapshot of this project. */
+  async getSnapshot(projectId: string, id: string): Promise<SnapshotRecord | undefined> {
+    const r = await this.exec.selectFrom('snapshots').selectAll().where('id', '=', id).where('project_id', '=', projectId).where('deleted_at', 'is', null).executeTakeFirst();
+    return r && toSnapshot(r);
+  }
+  async getSnapshotById(id: string): Promise<SnapshotRecord | undefined> {
+    const r = await this.exec.selectFrom('snapshots').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toSnapshot(r);
+  }
+  async findSnapshotByName(projectId: string, name: string): Promise<SnapshotRecord | undefined> {
+    const r = await this.exec.selectFrom('snapshots').selectAll().where('project_id', '=', projectId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
+    return r && toSnapshot(r);
+  }
+  /** Visible snapshots, newest first. */
+  async listSnapshots(projectId: string, clusterId?: string): Promise<SnapshotRecord[]> {
+    let q = this.exec.selectFrom('snapshots').selectAll().where('project_id', '=', projectId).where('deleted_at', 'is', null).orderBy('created_at', 'desc').orderBy('id');
+    if (clusterId) q = q.where('cluster_id', '=', clusterId);
+    return (await q.execute()).map(toSnapshot);
+  }
+  /** Every snapshot row of a stanza whose backup set has not been expired (visible or not), oldest first. */
+  async listStanzaSnapshots(stanza: string): Promise<SnapshotRecord[]> {
+    const rows = await this.exec.selectFrom('snapshots').selectAll().where('stanza', '=', stanza).where('expired_at', 'is', null).orderBy('created_at').orderBy('id').execute();
+    return rows.map(toSnapshot);
+  }
+  async updateSnapshot(id: string, patch: Partial<SnapshotRecord>): Promise<void> {
+    await this.exec.updateTable('snapshots').set(fromSnapshot(patch)).where('id', '=', id).execute()
+      .catch((e) => mapDbError(e, () => new AppError('SNAPSHOT_NAME_EXISTS', { args: [patch.name ?? ''] })));
+  }
+
+  // ------------------------------------------------------------------ tasks
+  /**
+   * Insert a task and its planned steps. Throws CLUSTER_BUSY (through the one-active-task
+   * index) when another task holds the same lock key.
+   */
+  async insertTask(t: TaskRecord, steps: StepRecord[]): Promise<void> {
+    try {
+      await this.exec.insertInto('tasks').values({
+        id: t.id, project_id: t.projectId, cluster_id: t.clusterId, cluster_name: t.clusterName, snapshot_id: t.snapshotId, kind: t.kind,
+        lock_key: t.lockKey, status: t.status, phase: t.phase, params: j(t.params), state: j(t.state), progress: t.progress, attempt: t.attempt,
+        max_attempts: t.maxAttempts, run_at: t.runAt, locked_by: t.lockedBy, lease_epoch: t.leaseEpoch, lease_expires_at: t.leaseExpiresAt,
+        ran_by: j(t.ranBy), error_code: t.errorCode, error_msg: t.errorMsg, failed_step: t.failedStep, created_at: t.createdAt,
+        started_at: t.startedAt, finished_at: t.finishedAt, updated_at: t.updatedAt,
+      }).execute();
+    } catch (e) {
+      mapDbError(e, () => new AppError('CLUSTER_BUSY', { args: [t.clusterId ?? t.lockKey, 'another task', '?'] }));
+    }
+    await this.insertSteps(steps);
+  }
+  async insertSteps(steps: StepRecord[]): Promise<void> {
+    if (steps.length === 0) return;
+    await this.exec.insertInto('task_steps').values(steps.map((s) => ({
+      task_id: s.taskId, step_id: s.stepId, seq: s.seq, item_key: s.itemKey, phase: s.phase, status: s.status, weight: s.weight,
+      begin_at: s.beginAt, end_at: s.endAt, estimated_time: s.estimatedTime, progress: s.progress, progress_info: j(s.progressInfo),
+      checkpoint: s.checkpoint === null || s.checkpoint === undefined ? null : j(s.checkpoint), error_code: s.errorCode, error_msg: s.errorMsg, attempts: s.attempts,
+    }))).execute();
+  }
+  async getTask(id: string): Promise<TaskRecord | undefined> {
+    const r = await this.exec.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toTask(r);
+  }
+  /** The active task holding a lock key, if any. */
+  async activeTask(lockKey: string): Promise<TaskRecord | undefined> {
+    const r = await this.exec.selectFrom('tasks').selectAll().where('lock_key', '=', lockKey).where('status', 'in', ACTIVE).executeTakeFirst();
+    return r && toTask(r);
+  }
+  async listActiveTasks(): Promise<TaskRecord[]> {
+    return (await this.exec.selectFrom('tasks').selectAll().where('status', 'in', ACTIVE).orderBy('created_at').execute()).map(toTask);
+  }
+  /** Active tasks that read a snapshot (restores), for D16's delete guard. */
+  async activeTasksOfSnapshot(snapshotId: string): Promise<TaskRecord[]> {
+    return (await this.exec.selectFrom('tasks').selectAll().where('snapshot_id', '=', snapshotId).where('status', 'in', ACTIVE).execute()).map(toTask);
+  }
+  /** A cluster's tasks, newest first, optionally of some kinds and statuses. */
+  async listTasks(clusterId: string, opts: { kinds?: readonly TaskKind[]; statuses?: readonly TaskStatus[]; limit?: number } = {}): Promise<TaskRecord[]> {
+    let q = this.exec.selectFrom('tasks').selectAll().where('cluster_id', '=', clusterId).orderBy('created_at', 'desc').orderBy('id', 'desc');
+    if (opts.kinds) q = q.where('kind', 'in', opts.kinds as TaskKind[]);
+    if (opts.statuses) q = q.where('status', 'in', opts.statuses as TaskStatus[]);
+    if (opts.limit) q = q.limit(opts.limit);
+    return (await q.execute()).map(toTask);
+  }
+  async listAllTasks(opts: { statuses?: readonly TaskStatus[]; limit?: number } = {}): Promise<TaskRecord[]> {
+    let q = this.exec.selectFrom('tasks').selectAll().orderBy('created_at', 'desc');
+    if (opts.statuses) q = q.where('status', 'in', opts.statuses as TaskStatus[]);
+    if (opts.limit) q = q.limit(opts.limit);
+    return (await q.execute()).map(toTask);
+  }
+
+  /**
+   * Claim the next runnable task: one that is active, due, and not leased by a live owner.
+   * The conditional update is the fence: of several claimers only one sees its row change.
+   * The claim bumps `lease_epoch`; every later write of the owner carries it.
+   */
+  async claimNextTask(o: ClaimOptions): Promise<TaskRecord | undefined> {
+    for (let tries = 0; tries < 3; tries++) {
+      let q = this.exec.selectFrom('tasks').select(['id', 'lease_epoch'])
+        .where('status', 'in', ACTIVE).where('run_at', '<=', o.now)
+        .where((eb) => eb.or([eb('locked_by', 'is', null), eb('lease_expires_at', '<', o.now)]))
+        .orderBy('run_at').orderBy('created_at').limit(1);
+      if (o.kinds) q = q.where('kind', 'in', o.kinds as string[]);
+      if (this.capabilities.supportsSkipLocked) q = q.forUpdate().skipLocked();
+      const cand = await q.executeTakeFirst();
+      if (!cand) return undefined;
+      const r = await this.exec.updateTable('tasks')
+        .set({ locked_by: o.owner, lease_epoch: num(cand.lease_epoch) + 1, lease_expires_at: o.now + o.leaseMs, updated_at: o.now })
+        .where('id', '=', cand.id).where('lease_epoch', '=', num(cand.lease_epoch))
+        .returningAll().executeTakeFirst();
+      if (r) return toTask(r);
+    }
+    return undefined;
+  }
+
+  /** Extend the lease if it is still ours; false when another owner has taken the task. */
+  async renewLease(taskId: string, epoch: number, until: number, now: number): Promise<boolean> {
+    const r = await this.exec.updateTable('tasks').set({ lease_expires_at: until, updated_at: now })
+      .where('id', '=', taskId).where('lease_epoch', '=', epoch).where('status', 'in', ACTIVE).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Run `fn` in a transaction that first checks (and on PostgreSQL row-locks) that the task's
+   * lease epoch is still `epoch`. Every store write of a running step goes through here, so a
+   * process that lost its lease cannot overwrite its successor's work (D1).
+   */
+  async fenced<T>(taskId: string, epoch: number, fn: (tx: Store) => Promise<T>): Promise<T> {
+    return this.transaction(async (tx) => {
+      let q = tx.exec.selectFrom('tasks').select('lease_epoch').where('id', '=', taskId);
+      if (this.capabilities.supportsRowLocks) q = q.forUpdate();
+      const r = await q.executeTakeFirst();
+      if (!r || num(r.lease_epoch) !== epoch) throw new AppError('LEASE_LOST', { args: [taskId, epoch] });
+      return fn(tx);
+    });
+  }
+
+  async updateTask(id: string, patch: TaskPatch, now: number): Promise<void> {
+    await this.exec.updateTable('tasks').set({ ...fromTaskPatch(patch), updated_at: now }).where('id', '=', id).execute();
+  }
+  async listSteps(taskId: string): Promise<StepRecord[]> {
+    return (await this.exec.selectFrom('task_steps').selectAll().where('task_id', '=', taskId).orderBy('seq').execute()).map(toStep);
+  }
+  async getStep(taskId: string, stepId: string): Promise<StepRecord | undefined> {
+    const r = await this.exec.selectFrom('task_steps').selectAll().where('task_id', '=', taskId).where('step_id', '=', stepId).executeTakeFirst();
+    return r && toStep(r);
+  }
+  async updateStep(taskId: string, stepId: string, patch: StepPatch): Promise<void> {
+    await this.exec.updateTable('task_steps').set(fromStepPatch(patch)).where('task_id', '=', taskId).where('step_id', '=', stepId).execute();
+  }
+  async insertSample(s: ProgressSample): Promise<void> {
+    await this.exec.insertInto('progress_samples').values({
+      task_id: s.taskId, step_id: s.stepId, at: s.at, source: s.source, bytes_done: s.bytesDone, bytes_total: s.bytesTotal, percent: s.percent, data: j(s.data),
+    }).execute();
+  }
+  async listSamples(taskId: string, stepId?: string): Promise<ProgressSample[]> {
+    let q = this.exec.selectFrom('progress_samples').selectAll().where('task_id', '=', taskId).orderBy('id');
+    if (stepId) q = q.where('step_id', '=', stepId);
+    return (await q.execute()).map((r) => ({
+      id: num(r.id), taskId: r.task_id, stepId: r.step_id, at: num(r.at), source: r.source, bytesDone: numOrNull(r.bytes_done),
+      bytesTotal: numOrNull(r.bytes_total), percent: numOrNull(r.percent), data: pj(r.data),
+    }));
+  }
+  /** Durations (ms) of the latest successful runs of a step of a kind, for estimates (D14). */
+  async pastStepDurations(kind: TaskKind, stepId: string, limit = 15): Promise<number[]> {
+    const rows = await this.exec.selectFrom('task_steps').innerJoin('tasks', 'tasks.id', 'task_steps.task_id')
+      .select(['task_steps.begin_at', 'task_steps.end_at'])
+      .where('tasks.kind', '=', kind).where('task_steps.step_id', '=', stepId).where('task_steps.status', '=', 'SUCCESS')
+      .where('task_steps.begin_at', 'is not', null).where('task_steps.end_at', 'is not', null)
+      .orderBy('task_steps.end_at', 'desc').limit(limit).execute();
+    return rows.map((r) => num(r.end_at) - num(r.begin_at));
+  }
+
+  // ------------------------------------------------------------------ faults
+  async insertFault(f: FaultRecord): Promise<void> {
+    await this.exec.insertInto('faults').values({
+      id: f.id, project_id: f.projectId, cluster_id: f.clusterId, action_name: f.actionName, step: f.step, mode: f.mode, point: f.point,
+      delay_ms: f.delayMs, times_left: f.timesLeft, created_at: f.createdAt,
+    }).execute();
+  }
+  async listFaults(projectId?: string): Promise<FaultRecord[]> {
+    let q = this.exec.selectFrom('faults').selectAll().orderBy('created_at');
+    if (projectId) q = q.where('project_id', '=', projectId);
+    return (await q.execute()).map(toFault);
+  }
+  async deleteFaults(projectId: string, id?: string): Promise<number> {
+    let q = this.exec.deleteFrom('faults').where('project_id', '=', projectId);
+    if (id) q = q.where('id', '=', id);
+    return Number((await q.executeTakeFirst()).numDeletedRows);
+  }
+  /** Use up one firing of a fault; false when it was already used up by someone else. */
+  async consumeFault(f: FaultRecord): Promise<boolean> {
+    if (f.timesLeft === null) return true;
+    if (f.timesLeft <= 1) {
+      const r = await this.exec.deleteFrom('faults').where('id', '=', f.id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    }
+    const r = await this.exec.updateTable('faults').set({ times_left: f.timesLeft - 1 }).where('id', '=', f.id).where('times_left', '=', f.timesLeft).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async close(): Promise<void> {
+    await this.adapter.close();
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * What a task kind is: its planned items and sub-items (steps), the function run for each
+ * step, and what happens on success and on failure. Snapshot, restore and scale-out are new
+ * definitions on the same machinery.
+ */
+import type { Clock } from '../domain/clock.js';
+import type { ClusterRecord, NodeRecord, StepRecord, TaskRecord } from '../domain/records.js';
+import type { TaskKind } from '../domain/task.js';
+import type { LocalEngine, ProgressSampleIn } from '../engine/local-engine.js';
+import type { Logger } from '../log/logger.js';
+import type { Secrets } from '../auth/secrets.js';
+import type { Store } from '../store/store.js';
+import type { Config } from '../config/config.js';
+
+export interface StepSpec {
+  /** stable id: appears in currentStep/failedStep and addresses faults; per-node steps end in `_<n>` */
+  id: string;
+  /** item (first-level group) key, see domain/step-names.ts */
+  item: string;
+  /** share of the task's overall progress (default 1) */
+  weight?: number;
+  /**
+   * The step runs its tools under the cluster lock itself (`flock --no-fork`, D1); steps
+   * without tools get a lock-holder process from the runner for their duration.
+   */
+  runsTools?: boolean;
+  /** hard limit for the step (default: the runner's) */
+  timeoutMs?: number;
+}
+
+/** A progress sample from a step, with optional figures for progressInfo. */
+export interface StepProgress extends ProgressSampleIn {
+  /** extra progressInfo keys (e.g. `key`, `priorKey`, `lagBytes`) */
+  info?: Record<string, unknown>;
+  /** repository bytes written so far (consumerRate, D14) */
+  consumedBytes?: number | null;
+  /** source bytes of files finished through compression (compressRate, D14) */
+  compressedBytes?: number | null;
+}
+
+export interface StepContext<P = Record<string, unknown>> {
+  readonly task: TaskRecord;
+  readonly params: P;
+  readonly stepId: string;
+  /** node number of a per-node step, else null */
+  readonly n: number | null;
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly config: Config;
+  /** for reads; writes go through `write` */
+  readonly store: Store;
+  readonly engine: LocalEngine;
+  readonly secrets: Secrets;
+  /** the lock file this task's tools hold */
+  readonly lockFile: string;
+  /** last persisted checkpoint of this step (after a crash or retry), else null */
+  readonly checkpoint: unknown;
+  /** task-wide scratch state */
+  readonly state: Record<string, unknown>;
+  setCheckpoint(v: unknown): Promise<void>;
+  setState(patch: Record<string, unknown>): Promise<void>;
+  /** report progress; persisted (throttled) with every sample kept (D14); may fire a `during` fault */
+  progress(p: StepProgress): void;
+  /** a store transaction fenced by this owner's lease epoch (D1) */
+  write<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  cluster(): Promise<ClusterRecord>;
+  nodes(): Promise<NodeRecord[]>;
+}
+
+export type StepFn<P> = (ctx: StepContext<P>) => Promise<void>;
+
+export interface FailureHandling<P> {
+  /**
+   * `cleanup`: undo steps run, then the task is FAILED (create, restore);
+   * `rollback`: the task shows ROLLBACK_RUNNING, then ROLLBACK_SUCCESS or ROLLBACK_FAIL (scale-out).
+   */
+  mode: 'cleanup' | 'rollback';
+  /** the undo steps, appended to the task's items when the failure happens */
+  steps(task: TaskRecord, runSteps: StepRecord[]): StepSpec[];
+}
+
+export interface TaskDefinition<P = Record<string, unknown>> {
+  kind: TaskKind;
+  maxAttempts: number;
+  plan(params: P): StepSpec[];
+  /** step implementations by base step id (the id without its `_<n>` suffix) */
+  steps: Record<string, StepFn<P>>;
+  failure?: FailureHandling<P>;
+  /** Commit the result: runs inside the fenced transaction that marks the task SUCCESS. */
+  onSuccess?(ctx: OutcomeContext<P>): Promise<void>;
+  /** Record the failure: runs inside the fenced transaction that ends the task. */
+  onFailure?(ctx: OutcomeContext<P>, error: { code: string; message: string; step: string | null }): Promise<void>;
+}
+
+export interface OutcomeContext<P> {
+  readonly task: TaskRecord;
+  readonly params: P;
+  readonly state: Record<string, unknown>;
+  readonly tx: Store;
+  readonly now: number;
+  readonly config: Config;
+  readonly engine: LocalEngine;
+  readonly secrets: Secrets;
+}

@@ -1,0 +1,128 @@
+/**
+ * cluster.create (CREATING): a primary from initdb, archiving to its own stanza (D3), then a
+ * hot standby per further node (D5), the administrator, and a check that all of it works.
+ * A failure cleans up every process and file and ends CREATION FAILED with failed_reasons.
+ */
+import { failedState, succeededState } from '../../domain/cluster.js';
+import { findNodeType } from '../../domain/node-types.js';
+import { AppError } from '../../errors/app-error.js';
+import type { TaskDefinition, StepContext, OutcomeContext, StepSpec } from '../definition.js';
+import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './common.js';
+
+export interface ClusterCreateParams {
+  clusterId: string;
+  numberOfNode: number;
+}
+
+type Ctx = StepContext<ClusterCreateParams>;
+
+/** Free addresses, no wildcard listener on the port, and memory for the nodes (D6, D18). */
+export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<void> {
+  const cluster = await ctx.cluster();
+  const nodes = await ctx.nodes();
+  ctx.engine.prepareClusterDir(cluster);
+  if (ctx.engine.wildcardListener(cluster.port)) {
+    throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${cluster.port} is held by a process listening on all addresses (0.0.0.0:${cluster.port}); stop it or choose another port`] });
+  }
+  for (const n of nodes) {
+    if (ctx.engine.nodeStatus(cluster, n)) continue; // ours, already running (a resumed task)
+    if (!(await ctx.engine.isAddressFree(n.host, n.port))) {
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`address ${n.host}:${n.port} is in use by another process`] });
+    }
+  }
+  const nt = findNodeType(cluster.nodeType);
+  const cap = ctx.engine.hostCapacity();
+  const need = (nt?.memoryBytes ?? 0) * nodes.filter((n) => !ctx.engine.nodeStatus(cluster, n)).length;
+  if (need > cap.memAvailableBytes) {
+    throw new AppError('CAPACITY_EXCEEDED', { args: [`the nodes need ${Math.round(need / 1e6)} MB of memory and ${Math.round(cap.memAvailableBytes / 1e6)} MB are available`] });
+  }
+}
+
+export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[]): Promise<void> {
+  const cluster = await ctx.cluster();
+  const nodes = await ctx.nodes();
+  const primary = primaryOf(nodes);
+  await ctx.engine.checkAdminLogin(primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
+  const lsn = await ctx.engine.currentLsn(cluster, primary);
+  for (const n of ordinals.filter((o) => o !== primary.ordinal)) {
+    const st = await ctx.engine.replicationState(cluster, primary, n, lsn);
+    if (st.state !== 'streaming') throw new AppError('VERIFY_FAILED', { args: [`standby node ${n} is not streaming from the primary (state: ${st.state ?? 'not connected'})`] });
+  }
+  const arch = await ctx.engine.archiverState(cluster, primary);
+  if (arch.failing) throw new AppError('VERIFY_FAILED', { args: [`WAL archiving is failing (last failed segment ${arch.lastFailed})`] });
+  ctx.progress({ source: 'verify', percent: 100, info: { nodes: ordinals.length } });
+}
+
+/** Undo of create and restore: stop and remove every node, the files and the stanza. */
+export async function cleanUpCluster(ctx: StepContext<unknown>): Promise<void> {
+  const cluster = await ctx.cluster();
+  const nodes = await ctx.nodes();
+  for (const n of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) await ctx.engine.stopNode(cluster, n, 'immediate');
+  const primary = nodes.find((n) => n.role === 'primary');
+  if (primary && ctx.engine.backrest.stanzaExists(cluster.stanza)) {
+    await ctx.engine.removeStanza(cluster, primary, { signal: ctx.signal });
+  }
+  ctx.engine.removeClusterFiles(cluster.id);
+  await ctx.write(async (tx) => {
+    for (const n of nodes) await tx.deleteNode(n.id);
+  });
+}
+
+export function failureReasonState(o: OutcomeContext<unknown>, error: { code: string; message: string }) {
+  return { failedReasons: [{ error_code: error.code, error_msg: error.message }] };
+}
+
+export const clusterCreate: TaskDefinition<ClusterCreateParams> = {
+  kind: 'cluster.create',
+  maxAttempts: 3,
+  plan(p) {
+    const steps: StepSpec[] = [
+      { id: 'CHECK_CAPACITY', item: 'CREATE_NODES', weight: 0.2 },
+      { id: 'INIT_PRIMARY', item: 'CREATE_NODES', runsTools: true },
+      { id: 'START_PRIMARY', item: 'CREATE_NODES', weight: 0.5 },
+      { id: 'ENABLE_ARCHIVING', item: 'CREATE_NODES', runsTools: true },
+    ];
+    for (let n = 2; n <= p.numberOfNode; n++) steps.push({ id: `BUILD_STANDBY_${n}`, item: 'BUILD_STANDBYS', runsTools: true });
+    steps.push({ id: 'CREATE_ADMIN', item: 'FINISH', weight: 0.2 }, { id: 'VERIFY_CLUSTER', item: 'FINISH', weight: 0.3 });
+    return steps;
+  },
+  steps: {
+    CHECK_CAPACITY: (ctx) => checkNodeAddresses(ctx),
+    INIT_PRIMARY: async (ctx: Ctx) => {
+      const cluster = await ctx.cluster();
+      await ctx.engine.initPrimary(cluster, primaryOf(await ctx.nodes()), { signal: ctx.signal });
+    },
+    START_PRIMARY: async (ctx: Ctx) => {
+      const cluster = await ctx.cluster();
+      const primary = primaryOf(await ctx.nodes());
+      await startAndRecord(ctx, primary);
+      await ctx.engine.ensureReplicationRole(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc));
+    },
+    ENABLE_ARCHIVING: async (ctx: Ctx) => {
+      const cluster = await ctx.cluster();
+      await ctx.engine.enableArchiving(cluster, primaryOf(await ctx.nodes()), { signal: ctx.signal });
+    },
+    BUILD_STANDBY: async (ctx: Ctx) => {
+      await buildAndStartStandby(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
+    },
+    CREATE_ADMIN: async (ctx: Ctx) => {
+      const cluster = await ctx.cluster();
+      await ctx.engine.ensureAdmin(cluster, primaryOf(await ctx.nodes()), cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
+    },
+    VERIFY_CLUSTER: async (ctx: Ctx) => verifyCluster(ctx, Array.from({ length: ctx.params.numberOfNode }, (_, i) => i + 1)),
+    CLEAN_UP_CLUSTER: (ctx) => cleanUpCluster(ctx),
+  },
+  failure: { mode: 'cleanup', steps: () => [{ id: 'CLEAN_UP_CLUSTER', item: 'CLEAN_UP' }] },
+  async onSuccess(o) {
+    const c = (await o.tx.getClusterById(o.params.clusterId))!;
+    const next = succeededState('cluster.create', { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped });
+    if (next === 'gone') return;
+    await o.tx.updateCluster(c.id, { status: next.status, subStatus: 'NORMAL', updatedAt: o.now });
+    for (const n of await o.tx.listNodes(c.id)) await o.tx.updateNode(n.id, { membership: 'active', updatedAt: o.now });
+  },
+  async onFailure(o, error) {
+    const c = (await o.tx.getClusterById(o.params.clusterId))!;
+    const next = failedState('cluster.create', { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped });
+    await o.tx.updateCluster(c.id, { status: next.status, subnetIndex: null, updatedAt: o.now, ...failureReasonState(o, error) });
+  },
+};

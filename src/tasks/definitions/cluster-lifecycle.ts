@@ -1,0 +1,121 @@
+/**
+ * cluster.restart (REBOOTING), cluster.stop (STOPPING), cluster.start (STARTING) and
+ * cluster.delete (DELETING). Standbys stop before the primary; the primary starts first.
+ */
+import { failedState, succeededState } from '../../domain/cluster.js';
+import { AppError } from '../../errors/app-error.js';
+import type { TaskKind } from '../../domain/task.js';
+import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import { keepNewestSnapshots } from './snapshot-chain.js';
+import { nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './common.js';
+
+export interface NodesParams {
+  clusterId: string;
+  ordinals: number[];
+}
+
+export interface DeleteParams {
+  clusterId: string;
+  keepLastManualSnapshot: number;
+}
+
+async function checkReplication(ctx: StepContext<NodesParams>): Promise<void> {
+  const cluster = await ctx.cluster();
+  const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
+  const primary = primaryOf(nodes);
+  const lsn = await ctx.engine.currentLsn(cluster, primary);
+  const standbys = nodes.filter((n) => n.role === 'standby');
+  let i = 0;
+  for (const n of standbys) {
+    await ctx.engine.waitCaughtUp(cluster, primary, n.ordinal, { signal: ctx.signal, targetLsn: lsn, timeoutMs: 120_000 });
+    ctx.progress({ source: 'pg_stat_replication', percent: (100 * ++i) / standbys.length, info: { node: n.ordinal } });
+  }
+}
+
+const stopNode = async (ctx: StepContext<NodesParams>): Promise<void> => stopAndRecord(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
+const startNode = async (ctx: StepContext<NodesParams>): Promise<void> => startAndRecord(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
+
+const desc = (xs: number[]): number[] => [...xs].sort((a, b) => b - a);
+const asc = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
+
+function transitionDefinition(kind: TaskKind, item: string, plan: (p: NodesParams) => StepSpec[]): TaskDefinition<NodesParams> {
+  return {
+    kind,
+    maxAttempts: 3,
+    plan,
+    steps: { STOP_NODE: stopNode, START_NODE: startNode, CHECK_REPLICATION: checkReplication },
+    async onSuccess(o) {
+      await applyOutcome(o, kind, true);
+    },
+    async onFailure(o) {
+      await applyOutcome(o, kind, false);
+    },
+  };
+  void item;
+}
+
+async function applyOutcome(o: OutcomeContext<{ clusterId: string }>, kind: TaskKind, ok: boolean): Promise<void> {
+  const c = await o.tx.getClusterById(o.params.clusterId);
+  if (!c) return;
+  const s = { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped };
+  const next = ok ? succeededState(kind, s) : failedState(kind, s);
+  if (next === 'gone') return;
+  await o.tx.updateCluster(c.id, { status: next.status, stickyTaskStatus: next.stickyTaskStatus, stopped: next.stopped, ...(ok && next.status === 'AVAILABLE' ? { subStatus: 'NORMAL' } : {}), updatedAt: o.now });
+}
+
+export const clusterRestart = transitionDefinition('cluster.restart', 'RESTART_CLUSTER', (p) => [
+  ...desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'RESTART_CLUSTER' })),
+  ...asc(p.ordinals).map((n) => ({ id: `START_NODE_${n}`, item: 'RESTART_CLUSTER' })),
+  { id: 'CHECK_REPLICATION', item: 'RESTART_CLUSTER' },
+]);
+
+export const clusterStop = transitionDefinition('cluster.stop', 'STOP_CLUSTER', (p) => desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'STOP_CLUSTER' })));
+
+export const clusterStart = transitionDefinition('cluster.start', 'START_CLUSTER', (p) => [
+  ...asc(p.ordinals).map((n) => ({ id: `START_NODE_${n}`, item: 'START_CLUSTER' })),
+  { id: 'CHECK_REPLICATION', item: 'START_CLUSTER' },
+]);
+
+export const clusterDelete: TaskDefinition<DeleteParams> = {
+  kind: 'cluster.delete',
+  maxAttempts: 3,
+  plan: () => [
+    { id: 'STOP_NODES', item: 'DELETE_CLUSTER' },
+    { id: 'KEEP_SNAPSHOTS', item: 'DELETE_CLUSTER', runsTools: true },
+    { id: 'REMOVE_DATA', item: 'DELETE_CLUSTER' },
+  ],
+  steps: {
+    STOP_NODES: async (ctx) => {
+      const nodes = await ctx.nodes();
+      let i = 0;
+      for (const n of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) {
+        await stopAndRecord(ctx, n);
+        ctx.progress({ source: 'pg_ctl', percent: (100 * ++i) / nodes.length, info: { node: n.ordinal } });
+      }
+    },
+    KEEP_SNAPSHOTS: async (ctx) => {
+      const cluster = await ctx.cluster();
+      const nodes = await ctx.nodes();
+      const primary = nodes.find((n) => n.role === 'primary');
+      const kept = await keepNewestSnapshots(ctx, cluster, ctx.params.keepLastManualSnapshot);
+      if (kept === 0 && primary) await ctx.engine.removeStanza(cluster, primary, { signal: ctx.signal, lockFile: ctx.lockFile });
+    },
+    REMOVE_DATA: async (ctx) => {
+      const cluster = await ctx.cluster();
+      const nodes = await ctx.nodes();
+      for (const n of nodes) {
+        if (ctx.engine.nodeStatus(cluster, n)) throw new AppError('ENGINE_NODE_FAILED', { args: [n.host, 'still running; cannot remove its data'] });
+      }
+      ctx.engine.removeClusterFiles(cluster.id);
+    },
+  },
+  async onSuccess(o) {
+    const c = await o.tx.getClusterById(o.params.clusterId);
+    if (!c) return;
+    for (const n of await o.tx.listNodes(c.id)) await o.tx.deleteNode(n.id);
+    await o.tx.updateCluster(c.id, { deletedAt: o.now, subnetIndex: null, updatedAt: o.now });
+  },
+  async onFailure(o) {
+    await applyOutcome(o, 'cluster.delete', false);
+  },
+};

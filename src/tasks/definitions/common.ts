@@ -1,0 +1,54 @@
+/** Step helpers shared by the cluster task definitions. */
+import type { NodeRecord } from '../../domain/records.js';
+import { AppError } from '../../errors/app-error.js';
+import type { StepContext } from '../definition.js';
+
+export function primaryOf(nodes: NodeRecord[]): NodeRecord {
+  const p = nodes.find((n) => n.role === 'primary');
+  if (!p) throw new AppError('ENGINE_NODE_FAILED', { args: ['primary', 'the cluster has no primary node record'] });
+  return p;
+}
+
+export function nodeByOrdinal(nodes: NodeRecord[], n: number | null): NodeRecord {
+  const node = nodes.find((x) => x.ordinal === n);
+  if (!node) throw new AppError('ENGINE_NODE_FAILED', { args: [`node ${n}`, 'no such node in the cluster'] });
+  return node;
+}
+
+/** Start a node and record its PID and start time (D1: before spawning, the store already has its directory and port). */
+export async function startAndRecord(ctx: StepContext<unknown>, node: NodeRecord): Promise<void> {
+  const cluster = await ctx.cluster();
+  const info = await ctx.engine.startNode(cluster, node, { signal: ctx.signal });
+  await ctx.write((tx) => tx.updateNode(node.id, { pid: info.pid, pidStart: info.startTime, health: 'up', updatedAt: ctx.clock.now() }));
+}
+
+export async function stopAndRecord(ctx: StepContext<unknown>, node: NodeRecord, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+  const cluster = await ctx.cluster();
+  await ctx.engine.stopNode(cluster, node, mode);
+  await ctx.write((tx) => tx.updateNode(node.id, { pid: null, pidStart: null, health: 'stopped', updatedAt: ctx.clock.now() }));
+}
+
+export function replSecrets(ctx: StepContext<unknown>, replPasswordEnc: string): { replPassword: string } {
+  return { replPassword: ctx.secrets.decrypt(replPasswordEnc) };
+}
+
+/**
+ * Build, start and catch up one standby (D5), reporting the copy's bytes and then the
+ * falling lag. Used by create, restore and scale-out.
+ */
+export async function buildAndStartStandby(ctx: StepContext<unknown>, node: NodeRecord, opts: { catchUp: boolean } = { catchUp: true }): Promise<void> {
+  const cluster = await ctx.cluster();
+  const nodes = await ctx.nodes();
+  const primary = primaryOf(nodes);
+  await ctx.engine.buildStandby(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
+    signal: ctx.signal,
+    onProgress: (s) => ctx.progress({ ...s, percent: s.percent === null || s.percent === undefined ? null : s.percent * (opts.catchUp ? 0.9 : 1), info: { node: node.ordinal, phase: 'copy' } }),
+  });
+  await startAndRecord(ctx, node);
+  if (opts.catchUp) {
+    await ctx.engine.waitCaughtUp(cluster, primary, node.ordinal, {
+      signal: ctx.signal,
+      onProgress: (s) => ctx.progress({ source: s.source, data: s.data ?? {}, percent: 90 + (s.percent ?? 0) / 10, info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null } }),
+    });
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The claim loop: up to `taskConcurrency` tasks at once, each claimed with a lease (D1).
+ * Graceful shutdown stops claiming, lets running steps finish for up to
+ * `shutdownTimeoutMs`, then aborts them (their tools die, their checkpoints stay) and
+ * releases their leases so the next start resumes them at once.
+ */
+import type { Clock } from '../domain/clock.js';
+import { coerceError } from '../errors/app-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/store.js';
+import { killAllTools } from '../engine/pg-exec.js';
+import type { TaskRunner } from './runner.js';
+
+export interface TaskEngineOptions {
+  store: Store;
+  runner: TaskRunner;
+  clock: Clock;
+  log: Logger;
+  owner: string;
+  concurrency: number;
+  leaseMs: number;
+  pollMs: number;
+}
+
+export class TaskEngine {
+  private running = new Map<string, Promise<void>>();
+  private stopping = false;
+  private started = false;
+  private wake: (() => void) | null = null;
+  private readonly shutdown = new AbortController();
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: TaskEngineOptions) {}
+
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Look for work now (after an enqueue). */
+  notify(): void {
+    this.wake?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      let claimed = false;
+      if (this.running.size < this.o.concurrency) {
+        try {
+          const now = this.o.clock.now();
+          const t = await this.o.store.claimNextTask({ owner: this.o.owner, now, leaseMs: this.o.leaseMs });
+          if (t && !this.stopping) {
+            claimed = true;
+            const p = this.o.runner.run(t, this.shutdown.signal)
+              .catch((e: unknown) => this.o.log.error('task runner crashed', { taskId: t.id, error: coerceError(e).message }))
+              .finally(() => {
+                this.running.delete(t.id);
+                this.notify();
+              });
+            this.running.set(t.id, p);
+          }
+        } catch (e) {
+          this.o.log.warn('claiming a task failed', { error: coerceError(e).message });
+        }
+      }
+      if (claimed) continue;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.o.pollMs);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+  }
+
+  /** Idempotent. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.stopping) {
+      await this.loopDone;
+      await Promise.allSettled([...this.running.values()]);
+      return;
+    }
+    this.stopping = true;
+    this.notify();
+    await this.loopDone;
+    const all = Promise.allSettled([...this.running.values()]);
+    const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs))]);
+    if (timedOut) {
+      this.o.log.info('aborting running tasks for shutdown', { tasks: [...this.running.keys()] });
+      this.shutdown.abort();
+      await all;
+    }
+    killAllTools();
+  }
+}
