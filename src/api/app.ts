@@ -3,7 +3,7 @@
  * Request ids, one JSON parser that keeps the raw bytes for the signature check (D10), the
  * DWS error handler, x-language, and the per-route auth rule (public, read, mutate).
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -66,7 +66,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.pino,
-    disableRequestLogging: true,
+    // one line per request is written by the onResponse hook below
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 256 },

@@ -201,7 +201,7 @@ export class LocalEngine {
     const paths = this.nodePaths(cluster.id, node.ordinal);
     mkdirOwned(this.nodeDir(cluster.id, node.ordinal), 0o750);
     const inst = this.instance(cluster, node);
-    await inst.initdb({ lockFile: this.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) });
+    await inst.initdb({ lockFile: this.lockFile(cluster.id), noSync: this.settings.unsafeNoFsync, ...(o.signal ? { signal: o.signal } : {}) });
     this.writeStanzaConfig(cluster, node);
     inst.writeConfig(this.clusterSettings(cluster, node, true));
     if (!existsSync(paths.logFile)) writeOwned(paths.logFile, '', 0o640);

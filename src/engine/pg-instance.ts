@@ -72,14 +72,14 @@ export class PgInstance {
    * initdb, idempotently: a complete data directory is kept; a partial one (a crash during
    * initdb) is removed first.
    */
-  async initdb(o: { signal?: AbortSignal; lockFile?: string; timeoutMs?: number }): Promise<void> {
+  async initdb(o: { signal?: AbortSignal; lockFile?: string; timeoutMs?: number; noSync?: boolean }): Promise<void> {
     if (this.isInitialized()) return;
     rmSync(this.dataDir, { recursive: true, force: true });
     mkdirOwned(this.dataDir);
     const id = osIdentity();
     await runTool({
       cmd: this.bin('initdb'),
-      args: ['-D', this.dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--auth-local=peer', '--auth-host=scram-sha-256', '--no-instructions'],
+      args: ['-D', this.dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--auth-local=peer', '--auth-host=scram-sha-256', '--no-instructions', ...(o.noSync ? ['--no-sync'] : [])],
       asPostgres: true, env: baseEnv(), logger: this.log, label: 'initdb', timeoutMs: o.timeoutMs ?? 120_000,
       ...(o.signal ? { signal: o.signal } : {}), ...(o.lockFile ? { lockFile: o.lockFile } : {}),
     });

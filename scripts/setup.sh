@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs what dwsbox needs and is missing, then builds it. Safe to run again: it only
+# does what is not done yet. Used by `npm start` and `npm test` (the README's two commands).
+#   - Debian packages: postgresql-15 and pgbackrest (with create_main_cluster = false, so no
+#     packaged cluster appears on port 5432), build tools for better-sqlite3, util-linux.
+#   - the `postgres` OS user
+#   - npm packages (npm ci), the built code (dist/), and with --with-browser, Chromium for
+#     the console's browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WITH_BROWSER=0
+for a in "$@"; do
+  case "$a" in
+    --with-browser) WITH_BROWSER=1 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "setup: $*" >&2; }
+
+need_pkgs=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/lib/postgresql/15/bin/pg_basebackup ] || need_pkgs+=(postgresql-15 postgresql-client-15)
+command -v pgbackrest >/dev/null 2>&1 || need_pkgs+=(pgbackrest)
+command -v setpriv >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || need_pkgs+=(util-linux)
+if [ ! -d node_modules/better-sqlite3/build ]; then
+  command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_pkgs+=(build-essential)
+  command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+fi
+if [ "$WITH_BROWSER" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+fi
+
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages: ${need_pkgs[*]}"
+    say "install them as root: sudo bash scripts/setup.sh   (or: sudo apt-get install -y ${need_pkgs[*]})"
+    exit 1
+  fi
+  # No packaged cluster on 5432 (design D20): written before postgresql-15 is installed.
+  mkdir -p /etc/postgresql-common/createcluster.d
+  [ -f /etc/postgresql-common/createcluster.d/dwsbox.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/dwsbox.conf
+  say "installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/tmp/dwsbox-apt.log 2>&1; then
+    apt-get update >>/tmp/dwsbox-apt.log 2>&1
+    apt-get install -y --no-install-recommends "${need_pkgs[@]}" >>/tmp/dwsbox-apt.log 2>&1 || { cat /tmp/dwsbox-apt.log >&2; exit 1; }
+  fi
+fi
+
+if ! getent passwd postgres >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    say "creating the postgres OS user"
+    useradd --system --home-dir /var/lib/postgresql --create-home --shell /bin/bash postgres
+  else
+    say "there is no postgres OS user; run this script as root once"
+  fi
+fi
+
+# npm packages: a clean install when the lockfile changed since the last one.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Build when a source is newer than the build.
+if [ ! -f dist/cli/cli.js ] || [ -n "$(find src scripts package.json tsconfig.json tsconfig.build.json -newer dist/cli/cli.js -print -quit 2>/dev/null)" ]; then
+  say "building"
+  npm run --silent build
+fi

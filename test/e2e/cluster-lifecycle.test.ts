@@ -1,0 +1,134 @@
+/** End to end: a real 3-node cluster through the API, from create to delete. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { ADMIN_PASSWORD, createAvailableCluster, createCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import { processesUnder, waitFor } from '../helpers/env.js';
+
+let t: TestService;
+beforeAll(async () => {
+  t = await startService();
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+async function adminQuery(connectInfo: string, password: string, sql: string): Promise<unknown[]> {
+  const [host, port] = connectInfo.split(':');
+  const c = new pg.Client({ host, port: Number(port), user: 'dbadmin', password, database: 'postgres', connectionTimeoutMillis: 5000 });
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('cluster lifecycle', () => {
+  let id: string;
+
+  it('creates a 3-node cluster: CREATING at once, then AVAILABLE with a primary and two streaming standbys', async () => {
+    const c = await createCluster(t.client, { nodes: 3 });
+    id = c.id;
+    const first = await getCluster(t.client, id);
+    expect(first.status).toBe('CREATING');
+    expect(first.action_progress).toHaveProperty('CREATING');
+    const done = await waitIdle(t.client, id);
+    expect(done.status).toBe('AVAILABLE');
+    expect(done.sub_status).toBe('NORMAL');
+    expect(done.task_status).toBe('');
+    expect(done.action_progress).toEqual({});
+    expect(done.nodes.map((n) => n.role)).toEqual(['primary', 'standby', 'standby']);
+    expect(done.nodes.every((n) => n.status === '200')).toBe(true);
+    const primary = done.endpoints[0]!.connect_info;
+    expect(primary).toMatch(/^127\.0\.\d+\.1:\d+$/);
+    const rows = (await adminQuery(primary, ADMIN_PASSWORD, 'select application_name, state from pg_stat_replication order by 1')) as { application_name: string; state: string }[];
+    expect(rows).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
+    await expect(adminQuery(primary, 'Wrong-Password-1', 'select 1')).rejects.toThrow(/password authentication failed/);
+  });
+
+  it('replicates writes to the standbys, which are read-only', async () => {
+    const d = await getCluster(t.client, id);
+    await adminQuery(d.endpoints[0]!.connect_info, ADMIN_PASSWORD, 'create table t(x int); insert into t values (1),(2),(3)');
+    for (const e of d.endpoints.slice(1)) {
+      await waitFor(async () => ((await adminQuery(e.connect_info, ADMIN_PASSWORD, 'select count(*)::int as n from t')) as { n: number }[])[0]!.n === 3, { what: 'replication' });
+      await expect(adminQuery(e.connect_info, ADMIN_PASSWORD, 'insert into t values (4)')).rejects.toThrow(/read-only/);
+    }
+  });
+
+  it('refuses a second mutating operation while one runs (409 DWS.0011)', async () => {
+    await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
+    const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/clusters/${id}/restart`);
+    expect(r.status).toBe(409);
+    expect(r.body.error_code).toBe('DWS.0011');
+    expect(r.body.error_msg).toMatch(/REBOOTING/);
+    const during = await getCluster(t.client, id);
+    expect(during.task_status).toBe('REBOOTING');
+    const after = await waitIdle(t.client, id);
+    expect(after.status).toBe('AVAILABLE');
+    expect(after.task_status).toBe('');
+  });
+
+  it('resets the administrator password for real', async () => {
+    await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/reset-password`, { new_password: 'Another-Pass-22' });
+    const d = await getCluster(t.client, id);
+    await expect(adminQuery(d.endpoints[0]!.connect_info, ADMIN_PASSWORD, 'select 1')).rejects.toThrow(/password authentication failed/);
+    expect(await adminQuery(d.endpoints[0]!.connect_info, 'Another-Pass-22', 'select 1 as one')).toEqual([{ one: 1 }]);
+  });
+
+  it('notices a dead standby (DEGRADED) and a dead primary (UNAVAILABLE); restart brings it back', async () => {
+    const d = await getCluster(t.client, id);
+    const pm = (ordinal: number) => processesUnder(`${id}/node${ordinal}/data`).find((p) => /postgres -D/.test(p.cmd))!;
+    process.kill(pm(3).pid, 'SIGKILL');
+    await waitFor(async () => (await getCluster(t.client, id)).sub_status === 'DEGRADED', { what: 'DEGRADED' });
+    process.kill(pm(1).pid, 'SIGKILL');
+    await waitFor(async () => (await getCluster(t.client, id)).status === 'UNAVAILABLE', { what: 'UNAVAILABLE' });
+    expect(d.nodes.length).toBe(3);
+    await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/restart`);
+    const back = await waitIdle(t.client, id);
+    expect(back.status).toBe('AVAILABLE');
+    await waitFor(async () => (await getCluster(t.client, id)).sub_status === 'NORMAL', { what: 'NORMAL' });
+  });
+
+  it('stops and starts the cluster', async () => {
+    await t.client.call('POST', `/v1/{project_id}/clusters/${id}/stop`);
+    const stopped = await waitIdle(t.client, id);
+    expect(stopped.status).toBe('UNAVAILABLE');
+    expect(processesUnder(`${id}/node`).filter((p) => /postgres -D/.test(p.cmd))).toEqual([]);
+    await t.client.call('POST', `/v1/{project_id}/clusters/${id}/start`);
+    const started = await waitIdle(t.client, id);
+    expect(started.status).toBe('AVAILABLE');
+    expect(started.task_status).toBe('');
+  });
+
+  it('deletes the cluster: 202, then 404 DWS.0047, no process and no file left', async () => {
+    const r = await t.client.request('DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
+    expect(r.status).toBe(202);
+    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, { what: 'the cluster to be gone' });
+    const gone = await t.client.request<{ error_code: string }>('GET', `/v1.0/{project_id}/clusters/${id}`);
+    expect(gone.body.error_code).toBe('DWS.0047');
+    expect(processesUnder(id)).toEqual([]);
+  });
+
+  it('creates a cluster through the v2 API and lists it in both lists', async () => {
+    const port = 20000 + Math.floor(Math.random() * 9000);
+    const r = await t.client.call<{ cluster: { id: string } }>('POST', '/v2/{project_id}/clusters', {
+      cluster: {
+        name: 'v2-cluster', flavor: 'dwsx.small', num_node: 3, db_name: 'dbadmin', db_password: ADMIN_PASSWORD, db_port: port,
+        availability_zones: ['local-1a'], vpc_id: '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98', subnet_id: '7d6c5b4a-3f2e-4d1c-8b0a-9e8d7c6b5a43',
+        datastore_version: '15.0', volume: { volume: 'SSD', capacity: '100' }, tags: [{ key: 'team', value: 'dw' }],
+      },
+    });
+    const d = await waitIdle(t.client, r.cluster.id);
+    expect(d.status).toBe('AVAILABLE');
+    for (const path of ['/v1.0/{project_id}/clusters', '/v2/{project_id}/clusters']) {
+      const l = await t.client.call<{ clusters: { id: string; created: string; tags: unknown[] }[]; count: number }>('GET', path);
+      const mine = l.clusters.find((c) => c.id === r.cluster.id)!;
+      expect(mine.created).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+      expect(mine.tags).toEqual([{ key: 'team', value: 'dw' }]);
+    }
+    await t.client.call('DELETE', `/v2/{project_id}/clusters/${r.cluster.id}`);
+    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${r.cluster.id}`)).status === 404, { what: 'delete' });
+  });
+});
+
+void createAvailableCluster;

@@ -1,0 +1,89 @@
+/** Temp directories, free ports and waiting, for tests. */
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+/** Under /tmp, traversable by the postgres OS user (postgres-ops §1). */
+export const TEST_ROOT = '/tmp/dwsbox-test';
+
+export function tempDir(prefix: string): string {
+  mkdirSync(TEST_ROOT, { recursive: true, mode: 0o711 });
+  chmodSync(TEST_ROOT, 0o711);
+  const d = mkdtempSync(join(TEST_ROOT, `${prefix}-`));
+  chmodSync(d, 0o711);
+  return d;
+}
+
+export function removeDir(d: string): void {
+  rmSync(d, { recursive: true, force: true });
+}
+
+/** A port in 20000–29999 that is free on 127.0.0.1 now. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const p = 20000 + Math.floor(Math.random() * 10000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) return p;
+  }
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, o: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (o.timeoutMs ?? 120_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${o.what ?? 'a condition'}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, o.intervalMs ?? 100));
+  }
+}
+
+/** Processes whose command line mentions `dir` (postgres -D …, pgbackrest --config=…, flock …). */
+export function processesUnder(dir: string): { pid: number; cmd: string }[] {
+  const out: { pid: number; cmd: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (state === 'Z') continue;
+    } catch {
+      continue;
+    }
+    if (cmd.includes(dir)) out.push({ pid, cmd });
+  }
+  return out;
+}
+
+/** Stop (by PID) every postmaster whose data directory is under `dir`; for clean-up after a test. */
+export async function killPostmastersUnder(dir: string): Promise<number> {
+  const pms = processesUnder(dir).filter((p) => /postgres -D /.test(p.cmd));
+  for (const p of pms) {
+    try {
+      process.kill(p.pid, 'SIGQUIT');
+    } catch {
+      /* gone */
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && processesUnder(dir).some((p) => /postgres/.test(p.cmd))) await new Promise((r) => setTimeout(r, 50));
+  for (const p of processesUnder(dir)) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  return pms.length;
+}

@@ -1,0 +1,95 @@
+/**
+ * A dwsbox service for a test, in process: its own data directory, SQLite (or a given
+ * PostgreSQL) store, a free API port, bootstrap credentials, and a signing client. `stop`
+ * ends the service, stops (by PID) every postmaster it left under its data directory, and
+ * fails the test if any process of its remains.
+ */
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../../src/config/config.js';
+import { createService, type Service } from '../../src/main.js';
+import { createLogger } from '../../src/log/logger.js';
+import { DwsClient } from '../../src/cli/client.js';
+import { liveToolPids } from '../../src/engine/pg-exec.js';
+import { killPostmastersUnder, processesUnder, removeDir, tempDir, waitFor, freePort } from './env.js';
+
+export const PROJECT_ID = '0a1b2c3d4e5f60718293a4b5c6d7e8f9';
+export const ACCESS_KEY = 'DWSBOXTESTACCESSKEY1';
+export const SECRET_KEY = 'dwsbox-test-secret-key-0123456789';
+
+export interface TestService {
+  svc: Service;
+  client: DwsClient;
+  endpoint: string;
+  dataDir: string;
+  config: Config;
+  logFile: string;
+  stop(o?: { keepDir?: boolean }): Promise<void>;
+}
+
+export async function startService(o: { flags?: Record<string, unknown>; crash?: () => void; dataDir?: string } = {}): Promise<TestService> {
+  const dataDir = o.dataDir ?? tempDir('svc');
+  const config = loadConfig({
+    env: {},
+    flags: {
+      dataDir, host: '127.0.0.1', port: 0, logLevel: 'debug', projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY,
+      unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, shutdownTimeoutMs: 1000, leaseMs: 5000, ...o.flags,
+    },
+  });
+  const logFile = join(dataDir, 'service.log');
+  const log = createLogger({ level: 'debug', destination: createWriteStream(logFile, { flags: 'a' }) });
+  const svc = await createService(config, { log, ...(o.crash ? { crash: o.crash } : {}) });
+  const addr = await svc.start();
+  const endpoint = `http://127.0.0.1:${addr.port}`;
+  const client = new DwsClient({ endpoint, projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY });
+  return {
+    svc, client, endpoint, dataDir, config, logFile,
+    async stop(so = {}) {
+      await svc.stop();
+      const killed = await killPostmastersUnder(dataDir);
+      void killed;
+      const left = processesUnder(dataDir);
+      const tools = liveToolPids();
+      if (!so.keepDir) removeDir(dataDir);
+      if (left.length || tools.length) throw new Error(`processes left behind: ${JSON.stringify(left)} tools: ${tools.join(',')}`);
+    },
+  };
+}
+
+export const VPC = '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98';
+export const SUBNET = '7d6c5b4a-3f2e-4d1c-8b0a-9e8d7c6b5a43';
+export const ADMIN_PASSWORD = 'Dwsbox-Test-Pass1';
+
+export async function createCluster(client: DwsClient, o: { name?: string; nodes?: number; port?: number; nodeType?: string } = {}): Promise<{ id: string; port: number; name: string }> {
+  const port = o.port ?? (await freePort());
+  const name = o.name ?? `c${Math.random().toString(36).slice(2, 10)}`;
+  const r = await client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
+    cluster: { name, node_type: o.nodeType ?? 'dwsx.small', number_of_node: o.nodes ?? 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port },
+  });
+  return { id: r.cluster.id, port, name };
+}
+
+export interface ClusterDetail {
+  id: string; name: string; status: string; sub_status: string; task_status: string; action_progress: Record<string, string>;
+  number_of_node: number; endpoints: { connect_info: string }[]; nodes: { id: string; status: string; role: string; connect_info: string }[];
+  failed_reasons?: { error_code: string; error_msg: string } | null; resize_info?: unknown;
+}
+
+export async function getCluster(client: DwsClient, id: string): Promise<ClusterDetail> {
+  return (await client.call<{ cluster: ClusterDetail }>('GET', `/v1.0/{project_id}/clusters/${id}`)).cluster;
+}
+
+/** Wait until the cluster is at rest (no task) and return it. */
+export async function waitIdle(client: DwsClient, id: string, timeoutMs = 180_000): Promise<ClusterDetail> {
+  return waitFor(async () => {
+    const c = await getCluster(client, id);
+    return Object.keys(c.action_progress).length === 0 && !['CREATING', 'DELETING'].includes(c.status) ? c : null;
+  }, { timeoutMs, what: `cluster ${id} to finish its task`, intervalMs: 200 });
+}
+
+export async function createAvailableCluster(client: DwsClient, o: Parameters<typeof createCluster>[1] = {}): Promise<{ id: string; port: number; name: string; detail: ClusterDetail }> {
+  const c = await createCluster(client, o);
+  const detail = await waitIdle(client, c.id);
+  if (detail.status !== 'AVAILABLE') throw new Error(`cluster ${c.id} ended ${detail.status}: ${JSON.stringify(detail.failed_reasons)}`);
+  return { ...c, detail };
+}
