@@ -26,6 +26,7 @@ import { createRegistry } from './tasks/registry.js';
 import { ClusterService } from './services/cluster-service.js';
 import { TaskService } from './services/task-service.js';
 import { FaultService } from './services/fault-service.js';
+import { SnapshotService } from './services/snapshot-service.js';
 import { HealthMonitor } from './services/health-monitor.js';
 import { buildApp, type Readiness } from './api/app.js';
 
@@ -97,6 +98,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   const queue = new TaskQueue(registry, clock, () => tasks.notify());
 
   const clusters = new ClusterService({ store, queue, engine, secrets, clock, config, log: log.scope({ component: 'clusters' }) });
+  const snapshots = new SnapshotService({ store, queue, clock, log: log.scope({ component: 'snapshots' }) });
   const taskService = new TaskService(store, clock);
   const faultService = new FaultService(store, clock, config.enableCrashFaults);
   const monitor = new HealthMonitor(store, engine, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
@@ -122,7 +124,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     },
   };
 
-  const app = await buildApp({ log, auth, clusters, tasks: taskService, faults: faultService, readiness });
+  const app = await buildApp({ log, auth, clusters, tasks: taskService, faults: faultService, snapshots, readiness });
 
   let stopped: Promise<void> | null = null;
   return {
@@ -133,6 +135,8 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
       const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host: config.host, port: config.port };
       const r = await monitor.adopt();
       log.info('nodes adopted', r);
+      await snapshots.sweepExpirable();
+      monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);
       readiness.accepting = true;
       tasks.start();
       monitor.start();

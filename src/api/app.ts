@@ -17,11 +17,13 @@ import type { AuthService, Principal } from '../auth/auth-service.js';
 import type { ClusterService } from '../services/cluster-service.js';
 import type { TaskService } from '../services/task-service.js';
 import type { FaultService } from '../services/fault-service.js';
+import type { SnapshotService } from '../services/snapshot-service.js';
 import { errorHandler } from './error-handler.js';
 import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { taskRoutes } from './routes/tasks.js';
 import { miscRoutes } from './routes/misc.js';
+import { snapshotRoutes } from './routes/snapshots.js';
 
 export type AuthRule = 'public' | 'read' | 'mutate';
 
@@ -51,6 +53,7 @@ export interface AppDeps {
   clusters: ClusterService;
   tasks: TaskService;
   faults: FaultService;
+  snapshots: SnapshotService;
   readiness: Readiness;
   /** Prometheus text, when metrics are served on the API listener */
   metrics?: { contentType: string; text(): Promise<string> };
@@ -148,6 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(authRoutes(deps));
   await app.register(clusterRoutes(deps));
+  await app.register(snapshotRoutes(deps));
   await app.register(taskRoutes(deps));
   await app.register(miscRoutes(deps));
   await app.ready();

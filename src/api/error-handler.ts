@@ -7,6 +7,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, coerceError, isAppError } from '../errors/app-error.js';
 import type { ErrorCode } from '../errors/codes.js';
+import { isRetryableDbError } from '../errors/pg-sqlstate.js';
 
 /** Schema failures of these fields carry the DWS code the reference names for them. */
 const FIELD_CODES: Record<string, ErrorCode> = {
@@ -56,6 +57,11 @@ export function toAppError(e: unknown, requestId: string): AppError {
       return new AppError('EMPTY_REQUEST', { args: ['empty JSON body'] });
     default:
       break;
+  }
+  // The store does not answer: 503, so clients retry (the request changed nothing).
+  const code = (e as { code?: unknown } | null)?.code;
+  if (isRetryableDbError(e) || (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN)/.test(code))) {
+    return new AppError('STORE_UNAVAILABLE', { args: ['try again shortly'], cause: e });
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new AppError('VALIDATION', { args: [fe.message] });

@@ -8,6 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { findNodeType } from '../domain/node-types.js';
@@ -76,16 +77,33 @@ export class LocalEngine {
   }
   nodePaths(clusterId: string, ordinal: number): { dataDir: string; sockDir: string; logFile: string } {
     const d = this.nodeDir(clusterId, ordinal);
-    return { dataDir: join(d, 'data'), sockDir: join(d, 'sock'), logFile: join(d, 'postgres.log') };
+    return { dataDir: join(d, 'data'), sockDir: join(this.socketRoot(), `${clusterId.slice(0, 13)}${ordinal}`), logFile: join(d, 'postgres.log') };
+  }
+
+  /**
+   * Unix socket paths are limited to 107 bytes (`<dir>/.s.PGSQL.<port>`), so sockets live in
+   * a short directory: `<dataDir>/s`, or under /tmp when the data directory's path is long.
+   */
+  socketRoot(): string {
+    const inData = join(this.settings.dataDir, 's');
+    if (inData.length <= 60) return inData;
+    return join('/tmp', `dwsbox-s-${createHash('sha1').update(this.settings.dataDir).digest('hex').slice(0, 12)}`);
   }
   static hostFor(subnetIndex: number, ordinal: number): string {
     return `127.0.${subnetIndex}.${ordinal}`;
   }
   stanzaTarget(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
     return {
-      stanza: cluster.stanza, configFile: join(this.clusterDir(cluster.id), 'pgbackrest.conf'), pgPath: primary.dataDir, pgPort: cluster.port,
+      stanza: cluster.stanza, configFile: this.stanzaConfigFile(cluster.stanza), pgPath: primary.dataDir, pgPort: cluster.port,
       pgSocket: this.nodePaths(cluster.id, primary.ordinal).sockDir,
     };
+  }
+  /**
+   * A stanza's pgBackRest config lives outside its cluster's directory: snapshots (and the
+   * restores and expiries that read them) outlive the cluster (D16).
+   */
+  stanzaConfigFile(stanza: string): string {
+    return join(this.settings.dataDir, 'stanzas', `${stanza}.conf`);
   }
   instance(cluster: Pick<ClusterRecord, 'id'>, node: Pick<NodeRecord, 'ordinal' | 'host' | 'port' | 'dataDir'>): PgInstance {
     const p = this.nodePaths(cluster.id, node.ordinal);
@@ -96,7 +114,8 @@ export class LocalEngine {
   prepareHost(): void {
     const id = osIdentity();
     mkdirSync(this.settings.dataDir, { recursive: true, mode: 0o711 });
-    for (const d of ['clusters', 'locks', 'log', 'run', 'tmp']) mkdirOwned(join(this.settings.dataDir, d), 0o750);
+    for (const d of ['clusters', 'locks', 'log', 'run', 'tmp', 'stanzas']) mkdirOwned(join(this.settings.dataDir, d), 0o750);
+    mkdirOwned(this.socketRoot(), 0o750);
     chmodSync(join(this.settings.dataDir, 'locks'), 0o770);
     this.backrest.ensureRepoDirs();
     if (id.runAsPostgres) this.assertReachableByPostgres(this.settings.dataDir);
@@ -406,6 +425,7 @@ export class LocalEngine {
     await this.backrest.run(t, 'stop', opts);
     await this.backrest.run(t, 'stanza-delete', { ...opts, extra: ['--force'] });
     rmSync(join(this.backrest.repo.lockPath, `${cluster.stanza}.stop`), { force: true });
+    rmSync(this.stanzaConfigFile(cluster.stanza), { force: true });
   }
 
   /** Remove a node's files (the server must be stopped). */
@@ -416,6 +436,7 @@ export class LocalEngine {
   /** Remove everything of a cluster on this host but its repository. */
   removeClusterFiles(clusterId: string): void {
     rmSync(this.clusterDir(clusterId), { recursive: true, force: true });
+    for (const d of readdirSafe(this.socketRoot())) if (d.startsWith(clusterId.slice(0, 13))) rmSync(join(this.socketRoot(), d), { recursive: true, force: true });
     rmSync(this.lockFile(clusterId), { force: true });
   }
 
@@ -426,6 +447,14 @@ export class LocalEngine {
     } catch {
       return [];
     }
+  }
+}
+
+function readdirSafe(d: string): string[] {
+  try {
+    return readdirSync(d);
+  } catch {
+    return [];
   }
 }
 

@@ -3,7 +3,8 @@
  * (design D2, D3). Every call runs as postgres with TZ=UTC (labels use local time) and, when
  * it belongs to a cluster's step, under the cluster's lock file.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { AppError } from '../errors/app-error.js';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
@@ -48,6 +49,43 @@ export interface BackupSetInfo {
   walStart: string;
   walStop: string;
   error: boolean;
+}
+
+export interface RunOptions {
+  extra?: string[];
+  lockFile?: string | undefined;
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number;
+  onLine?: (l: string, s: 'stdout' | 'stderr') => void;
+  idleTimeoutMs?: number;
+  waitingFor?: string;
+}
+
+/**
+ * pgBackRest takes its own stanza lock; a second backup or an expire of the same stanza at
+ * the same moment fails with "unable to acquire lock" (error 050), which is worth a retry.
+ */
+function classify(e: unknown): unknown {
+  if (e instanceof AppError && e.code === 'ENGINE_COMMAND_FAILED' && /unable to acquire lock|\[050\]/.test(e.message)) {
+    return new AppError('ENGINE_COMMAND_FAILED', { message: e.message, retryable: true, details: e.details ?? {} });
+  }
+  if (e instanceof AppError && e.code === 'ENGINE_COMMAND_FAILED' && /No space left on device|\[ENOSPC\]|errno 28/i.test(e.message)) {
+    return new AppError('DISK_FULL', { args: [e.message], details: e.details ?? {} });
+  }
+  return e;
+}
+
+/** `224KB` → bytes (pgBackRest formats sizes in powers of 1024). */
+export function parseSize(n: string, unit: string): number {
+  const mult: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+  return Math.round(Number(n) * (mult[unit] ?? 1));
+}
+
+/** A `backup file …` or `restore file …` detail line: the file's size and the running percent. */
+export function parseFileLine(line: string): { bytes: number; percent: number } | null {
+  const m = /(?:backup|restore) file .* \((\d+(?:\.\d+)?)(B|KB|MB|GB|TB), (\d+(?:\.\d+)?)%\)/.exec(line);
+  if (!m) return null;
+  return { bytes: parseSize(m[1]!, m[2]!), percent: Number(m[3]) };
 }
 
 export class PgBackRest {
@@ -100,11 +138,13 @@ export class PgBackRest {
     return [`--config=${t.configFile}`, `--stanza=${t.stanza}`, ...extra, command];
   }
 
-  run(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: { extra?: string[]; lockFile?: string | undefined; signal?: AbortSignal | undefined; timeoutMs?: number; onLine?: (l: string, s: 'stdout' | 'stderr') => void; idleTimeoutMs?: number; waitingFor?: string } = {}): Promise<ToolResult> {
-    return this.start(t, command, o).done;
+  run(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions = {}): Promise<ToolResult> {
+    return this.start(t, command, o).done.catch((e: unknown) => {
+      throw classify(e);
+    });
   }
 
-  start(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: { extra?: string[]; lockFile?: string | undefined; signal?: AbortSignal | undefined; timeoutMs?: number; onLine?: (l: string, s: 'stdout' | 'stderr') => void; idleTimeoutMs?: number; waitingFor?: string } = {}): ToolHandle {
+  start(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions = {}): ToolHandle {
     return startTool({
       cmd: this.bins.pgbackrest, args: this.args(t, command, o.extra ?? []), asPostgres: true, env: baseEnv(), logger: this.log,
       label: `pgbackrest ${command}`, timeoutMs: o.timeoutMs ?? 10 * 60_000,
@@ -139,6 +179,17 @@ export class PgBackRest {
   archiveDir(stanza: string): string {
     return join(this.repo.repoPath, 'archive', stanza);
   }
+  /** Is a WAL segment in the stanza's archive (`archive/<stanza>/<db-id>/<first 16>/<segment>-<sha1>[.zst]`)? */
+  isArchived(stanza: string, segment: string): boolean {
+    const base = this.archiveDir(stanza);
+    if (!existsSync(base)) return false;
+    for (const dbv of readdirSync(base)) {
+      const dir = join(base, dbv, segment.slice(0, 16));
+      if (existsSync(dir) && readdirSync(dir).some((f) => f.startsWith(segment))) return true;
+    }
+    return false;
+  }
+
   stanzaExists(stanza: string): boolean {
     return existsSync(join(this.backupDir(stanza), 'backup.info'));
   }

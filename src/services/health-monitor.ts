@@ -18,12 +18,25 @@ export class HealthMonitor {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private archiveFailing = new Set<string>();
+  private periodic: { fn: () => Promise<unknown>; every: number }[] = [];
+  private ticks = 0;
 
   constructor(private readonly store: Store, private readonly engine: LocalEngine, private readonly clock: Clock, private readonly log: Logger, private readonly intervalMs: number) {}
 
+  /** Also run `fn` every `every` checks (e.g. the snapshot expiry sweep). */
+  addPeriodic(fn: () => Promise<unknown>, every: number): void {
+    this.periodic.push({ fn, every });
+  }
+
+  private async tick(): Promise<void> {
+    this.ticks++;
+    await this.checkAll();
+    for (const p of this.periodic) if (this.ticks % p.every === 0) await p.fn();
+  }
+
   start(): void {
     const tick = (): void => {
-      this.running = this.checkAll().catch((e: unknown) => this.log.warn('health check failed', { error: coerceError(e).message })).finally(() => {
+      this.running = this.tick().catch((e: unknown) => this.log.warn('health check failed', { error: coerceError(e).message })).finally(() => {
         this.running = null;
         if (this.timer) this.timer = setTimeout(tick, this.intervalMs);
       });

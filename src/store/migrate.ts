@@ -6,6 +6,7 @@
 import { sql } from 'kysely';
 import { MIGRATIONS, type Migration } from './generated/migrations.js';
 import type { StoreAdapter } from './store.js';
+import { isAlreadyExists } from '../errors/pg-sqlstate.js';
 
 export interface MigrationResult { version: number; name: string; status: 'applied' | 'already-applied' | 'pending' }
 
@@ -14,7 +15,14 @@ export class StoreTooNewError extends Error {
 }
 
 async function ensureTable(adapter: StoreAdapter): Promise<void> {
-  await sql`create table if not exists dwsbox_migrations (version integer primary key, name text not null, applied_at bigint not null)`.execute(adapter.db);
+  try {
+    await sql`create table if not exists dwsbox_migrations (version integer primary key, name text not null, applied_at bigint not null)`.execute(adapter.db);
+  } catch (e) {
+    // Two processes starting at once on a fresh PostgreSQL store race here: `create table if
+    // not exists` is not atomic, and the loser gets 23505 (on pg_type) or 42P07. Either way
+    // the table now exists, which is all this needs.
+    if (!isAlreadyExists(e)) throw e;
+  }
 }
 
 export async function currentVersion(adapter: StoreAdapter): Promise<number> {

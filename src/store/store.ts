@@ -380,6 +380,11 @@ export class Store {
     const rows = await this.exec.selectFrom('snapshots').selectAll().where('stanza', '=', stanza).where('expired_at', 'is', null).orderBy('created_at').orderBy('id').execute();
     return rows.map(toSnapshot);
   }
+  /** Deleted snapshots whose backup sets have not been expired yet. */
+  async listHiddenUnexpiredSnapshots(): Promise<SnapshotRecord[]> {
+    const rows = await this.exec.selectFrom('snapshots').selectAll().where('deleted_at', 'is not', null).where('expired_at', 'is', null).execute();
+    return rows.map(toSnapshot);
+  }
   async updateSnapshot(id: string, patch: Partial<SnapshotRecord>): Promise<void> {
     await this.exec.updateTable('snapshots').set(fromSnapshot(patch)).where('id', '=', id).execute()
       .catch((e) => mapDbError(e, () => new AppError('SNAPSHOT_NAME_EXISTS', { args: [patch.name ?? ''] })));

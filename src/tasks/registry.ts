@@ -2,8 +2,10 @@
 import type { TaskDefinition } from './definition.js';
 import { clusterCreate } from './definitions/cluster-create.js';
 import { clusterDelete, clusterRestart, clusterStart, clusterStop } from './definitions/cluster-lifecycle.js';
+import { snapshotCreate } from './definitions/snapshot-create.js';
+import { snapshotExpire } from './definitions/snapshot-expire.js';
 
 export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
-  const defs = [clusterCreate, clusterDelete, clusterRestart, clusterStart, clusterStop] as unknown as TaskDefinition<never>[];
+  const defs = [clusterCreate, clusterDelete, clusterRestart, clusterStart, clusterStop, snapshotCreate, snapshotExpire] as unknown as TaskDefinition<never>[];
   return new Map(defs.map((d) => [d.kind, d]));
 }

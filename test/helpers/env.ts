@@ -3,13 +3,21 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } 
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
-/** Under /tmp, traversable by the postgres OS user (postgres-ops §1). */
-export const TEST_ROOT = '/tmp/dwsbox-test';
+/**
+ * Under /tmp, traversable by the postgres OS user (postgres-ops §1); one directory per test
+ * run (set by the global setup), so runs side by side never touch each other's files.
+ */
+export const TEST_BASE = '/tmp/dwsbox-test';
+export function testRoot(): string {
+  return process.env['DWSBOX_TEST_ROOT'] ?? join(TEST_BASE, `run-${process.pid}`);
+}
 
 export function tempDir(prefix: string): string {
-  mkdirSync(TEST_ROOT, { recursive: true, mode: 0o711 });
-  chmodSync(TEST_ROOT, 0o711);
-  const d = mkdtempSync(join(TEST_ROOT, `${prefix}-`));
+  const root = testRoot();
+  mkdirSync(root, { recursive: true, mode: 0o711 });
+  chmodSync(TEST_BASE, 0o711);
+  chmodSync(root, 0o711);
+  const d = mkdtempSync(join(root, `${prefix}-`));
   chmodSync(d, 0o711);
   return d;
 }

@@ -6,7 +6,7 @@ import { failedState, succeededState } from '../../domain/cluster.js';
 import { AppError } from '../../errors/app-error.js';
 import type { TaskKind } from '../../domain/task.js';
 import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { keepNewestSnapshots } from './snapshot-chain.js';
+import { expireUnneeded, keepNewestSnapshots } from './snapshot-chain.js';
 import { nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './common.js';
 
 export interface NodesParams {
@@ -98,7 +98,11 @@ export const clusterDelete: TaskDefinition<DeleteParams> = {
       const nodes = await ctx.nodes();
       const primary = nodes.find((n) => n.role === 'primary');
       const kept = await keepNewestSnapshots(ctx, cluster, ctx.params.keepLastManualSnapshot);
-      if (kept === 0 && primary) await ctx.engine.removeStanza(cluster, primary, { signal: ctx.signal, lockFile: ctx.lockFile });
+      if (kept === 0) {
+        // pgBackRest never expires a stanza's last full: with nothing kept the stanza goes (D16).
+        if (primary) await ctx.engine.removeStanza(cluster, primary, { signal: ctx.signal, lockFile: ctx.lockFile });
+        await expireUnneeded({ store: ctx.store, engine: ctx.engine, log: ctx.log, lockFile: ctx.lockFile, signal: ctx.signal, now: () => ctx.clock.now(), write: ctx.write }, cluster.stanza);
+      }
     },
     REMOVE_DATA: async (ctx) => {
       const cluster = await ctx.cluster();

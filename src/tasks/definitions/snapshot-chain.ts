@@ -1,14 +1,116 @@
 /**
- * The snapshot chain of a stanza (design D2, D16): which snapshots a cluster delete keeps,
- * and which backup sets can be expired because no visible snapshot depends on them.
+ * The snapshot chain of a stanza (design D2, D16): which backup type the next snapshot takes,
+ * which snapshots a cluster delete keeps, and which backup sets can be expired because no
+ * visible snapshot depends on them.
  */
-import type { ClusterRecord } from '../../domain/records.js';
+import type { ClusterRecord, SnapshotRecord } from '../../domain/records.js';
+import { backupKeyTime } from '../../domain/time.js';
+import type { BackupSetInfo } from '../../engine/pgbackrest.js';
+import type { LocalEngine } from '../../engine/local-engine.js';
+import type { Store } from '../../store/store.js';
 import type { StepContext } from '../definition.js';
+import type { Logger } from '../../log/logger.js';
 
 /**
- * Cluster delete (D16): keep the newest `keep` manual AVAILABLE snapshots; hide the rest.
- * Returns how many were kept. The backup sets of hidden snapshots are expired by the
- * stanza's repository task.
+ * D2: the first snapshot is full; later ones are differential on the latest full; a new full
+ * every `fullEvery` snapshots, or when the last diff is more than half the full's size.
+ */
+export function nextBackupType(sets: BackupSetInfo[], fullEvery: number): 'full' | 'diff' {
+  const good = sets.filter((s) => !s.error);
+  const lastFullIndex = good.map((s) => s.type).lastIndexOf('full');
+  if (lastFullIndex === -1) return 'full';
+  const full = good[lastFullIndex]!;
+  const since = good.slice(lastFullIndex + 1);
+  if (since.length + 1 >= fullEvery) return 'full';
+  const lastDiff = since.at(-1);
+  if (lastDiff && lastDiff.copiedBytes > full.databaseSize / 2) return 'full';
+  return 'diff';
+}
+
+/** pgBackRest label → DWS backup_key (`yyyyMMdd_HHmmss`, UTC: every pgBackRest call runs with TZ=UTC). */
+export function backupKeyOf(label: string): string {
+  const own = label.split('_').at(-1)!;
+  const m = /^(\d{8})-(\d{6})[FDI]$/.exec(own);
+  if (!m) return backupKeyTime(Date.now());
+  return `${m[1]}_${m[2]}`;
+}
+
+/**
+ * Sets of hidden snapshots that no visible snapshot needs (a visible diff needs its full).
+ * Sets that belong to no snapshot row are never touched.
+ */
+export function expirableSets(sets: BackupSetInfo[], snapshots: SnapshotRecord[]): string[] {
+  const byLabel = new Map(sets.map((s) => [s.label, s]));
+  const needed = new Set<string>();
+  for (const snap of snapshots) {
+    if (snap.deletedAt !== null || !snap.backupLabel) continue;
+    needed.add(snap.backupLabel);
+    for (const r of byLabel.get(snap.backupLabel)?.reference ?? []) needed.add(r);
+  }
+  const hidden = new Set(snapshots.filter((s) => s.deletedAt !== null && s.backupLabel).map((s) => s.backupLabel!));
+  // Differentials first: expiring a full also expires what depends on it.
+  return sets.filter((s) => hidden.has(s.label) && !needed.has(s.label)).sort((a, b) => (a.type === 'full' ? 1 : 0) - (b.type === 'full' ? 1 : 0)).map((s) => s.label);
+}
+
+export interface ExpireDeps {
+  store: Store;
+  engine: LocalEngine;
+  log: Logger;
+  lockFile: string;
+  signal?: AbortSignal;
+  now: () => number;
+  /** fenced writes when run inside a task */
+  write: <T>(fn: (tx: Store) => Promise<T>) => Promise<T>;
+}
+
+/**
+ * Expire every backup set of a stanza that no visible snapshot needs, and mark those
+ * snapshot rows expired. pgBackRest refuses to expire a stanza's only full backup: such a
+ * set stays (and is retried by a later expiry) until a newer full exists or the stanza is
+ * deleted. Returns the labels expired.
+ */
+export async function expireUnneeded(d: ExpireDeps, stanza: string): Promise<string[]> {
+  const target = { stanza, configFile: d.engine.stanzaConfigFile(stanza) };
+  if (!d.engine.backrest.stanzaExists(stanza)) {
+    // The stanza is gone (cluster deleted with no snapshot kept): nothing to keep.
+    const rows = await d.store.listStanzaSnapshots(stanza);
+    await d.write(async (tx) => {
+      for (const r of rows) if (r.deletedAt !== null) await tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() });
+    });
+    return [];
+  }
+  const expired: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    const sets = (await d.engine.backrest.info(target, d.signal ? { signal: d.signal } : {})).sets;
+    const rows = await d.store.listStanzaSnapshots(stanza);
+    const labels = expirableSets(sets, rows).filter((l) => !expired.includes(l));
+    if (labels.length === 0) break;
+    for (const label of labels) {
+      try {
+        await d.engine.backrest.run(target, 'expire', { extra: [`--set=${label}`], lockFile: d.lockFile, signal: d.signal, timeoutMs: 600_000 });
+      } catch (e) {
+        if (/only|last|cannot be expired|retention/i.test((e as Error).message)) {
+          d.log.info('pgBackRest keeps this backup set for now', { stanza, label, reason: (e as Error).message });
+          continue;
+        }
+        throw e;
+      }
+      expired.push(label);
+    }
+    const still = new Set((await d.engine.backrest.info(target, d.signal ? { signal: d.signal } : {})).sets.map((s) => s.label));
+    await d.write(async (tx) => {
+      for (const r of rows) {
+        if (r.deletedAt !== null && r.backupLabel && !still.has(r.backupLabel)) await tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() });
+        if (r.deletedAt !== null && !r.backupLabel) await tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() });
+      }
+    });
+  }
+  return expired;
+}
+
+/**
+ * Cluster delete (D16): keep the newest `keep` manual AVAILABLE snapshots; hide the rest
+ * and expire the sets they no longer need. Returns how many were kept.
  */
 export async function keepNewestSnapshots(ctx: StepContext<unknown>, cluster: ClusterRecord, keep: number): Promise<number> {
   const visible = await ctx.store.listSnapshots(cluster.projectId, cluster.id);
@@ -18,5 +120,8 @@ export async function keepNewestSnapshots(ctx: StepContext<unknown>, cluster: Cl
   await ctx.write(async (tx) => {
     for (const s of visible) if (!keepIds.has(s.id)) await tx.updateSnapshot(s.id, { deletedAt: now, updatedAt: now });
   });
+  if (keepIds.size > 0) {
+    await expireUnneeded({ store: ctx.store, engine: ctx.engine, log: ctx.log, lockFile: ctx.lockFile, signal: ctx.signal, now: () => ctx.clock.now(), write: ctx.write }, cluster.stanza);
+  }
   return keepIds.size;
 }

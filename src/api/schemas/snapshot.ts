@@ -1,0 +1,101 @@
+/** Snapshot wire schemas (dws-api.md §4, §8) and their mapping. */
+import { Type, type Static } from '@sinclair/typebox';
+import { Nullable } from './common.js';
+import type { SnapshotRecord } from '../../domain/records.js';
+import { snapshotTime } from '../../domain/time.js';
+import { DATASTORE_VERSION } from '../../domain/node-types.js';
+
+export const CreateSnapshotBody = Type.Object({
+  snapshot: Type.Object({
+    name: Type.String({ maxLength: 200 }),
+    cluster_id: Type.String({ maxLength: 64 }),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 1000 }))),
+  }),
+});
+
+export const Snapshot = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  started: Nullable(Type.String()),
+  finished: Nullable(Type.String()),
+  size: Type.Number({ description: 'GB in the repository (decimal)' }),
+  status: Type.String(),
+  type: Type.String(),
+  cluster_id: Type.String(),
+  cluster_name: Type.String(),
+  datastore: Type.Object({ type: Type.String(), version: Type.String() }),
+  updated: Type.String(),
+  bak_expected_start_time: Nullable(Type.String()),
+  bak_keep_day: Type.Integer(),
+  bak_period: Nullable(Type.String()),
+  db_user: Type.String(),
+  progress: Type.String(),
+  backup_key: Nullable(Type.String()),
+  prior_backup_key: Nullable(Type.String()),
+  base_backup_key: Nullable(Type.String()),
+  backup_device: Type.String(),
+  total_backup_size: Type.Integer(),
+  base_backup_name: Nullable(Type.String()),
+  support_inplace_restore: Type.Boolean(),
+  fine_grained_backup: Type.Boolean(),
+  backup_level: Type.String(),
+  guest_agent_version: Type.String(),
+  cluster_status: Nullable(Type.String()),
+  cluster_task_status: Nullable(Type.String()),
+  support_fine_grained_cross_version_restore: Type.Boolean(),
+  support_fine_grained_asymmetric_restore: Type.Boolean(),
+});
+
+export const ListSnapshotsResponse = Type.Object({ snapshots: Type.Array(Snapshot), count: Type.Integer() });
+export const ListClusterSnapshotsResponse = Type.Object({ snapshots: Type.Array(Snapshot), project_id: Type.String(), cluster_id: Type.String(), count: Type.Integer() });
+export const ClusterSnapshotsQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  sort_key: Type.Optional(Type.String({ maxLength: 32 })),
+  sort_dir: Type.Optional(Type.String({ maxLength: 8 })),
+});
+
+/** Repository size in GB as a decimal, never rounded to 0 (D2). */
+export function gigabytes(bytes: number | null): number {
+  if (!bytes) return 0;
+  return Number((bytes / 1e9).toPrecision(3));
+}
+
+export interface SnapshotContext { clusterStatus: string | null; clusterTaskStatus: string | null; progress: string }
+
+export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typeof Snapshot> {
+  return {
+    id: s.id,
+    name: s.name,
+    description: s.description,
+    started: s.startedAt ? snapshotTime(s.startedAt) : null,
+    finished: s.finishedAt ? snapshotTime(s.finishedAt) : null,
+    size: gigabytes(s.sizeBytes),
+    status: s.status,
+    type: s.type,
+    cluster_id: s.clusterId,
+    cluster_name: s.clusterName,
+    datastore: { type: 'dws', version: DATASTORE_VERSION },
+    updated: snapshotTime(s.updatedAt),
+    bak_expected_start_time: null,
+    bak_keep_day: -1,
+    bak_period: null,
+    db_user: s.sourceSpec.userName,
+    progress: ctx.progress,
+    backup_key: s.backupKey,
+    prior_backup_key: s.priorBackupKey,
+    base_backup_key: s.priorBackupKey === 'FULL' ? s.backupKey : s.priorBackupKey,
+    backup_device: 'LOCAL',
+    total_backup_size: s.totalBackupSize ?? 0,
+    base_backup_name: null,
+    support_inplace_restore: false,
+    fine_grained_backup: false,
+    backup_level: 'cluster',
+    guest_agent_version: 'dwsbox',
+    cluster_status: ctx.clusterStatus,
+    cluster_task_status: ctx.clusterTaskStatus,
+    support_fine_grained_cross_version_restore: false,
+    support_fine_grained_asymmetric_restore: true,
+  };
+}

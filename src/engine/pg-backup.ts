@@ -1,0 +1,153 @@
+/**
+ * A snapshot's backup: `pgbackrest backup` with live figures measured from the tool while it
+ * runs (design D14, postgres-ops §4):
+ * - backupSize / compressRate: source bytes of the files pgBackRest reports finished
+ *   (`backup file … (224KB, 13.83%)` detail lines), with its own running percent;
+ * - producerRate: bytes its worker processes have read (/proc/<pid>/io rchar);
+ * - consumerRate: bytes written into the new backup set's directory in the repository.
+ * The final sample is pgBackRest's own figure for the finished set (`info`).
+ */
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '../errors/app-error.js';
+import type { ProgressSampleIn } from './local-engine.js';
+import { dirSize } from './pg-instance.js';
+import { parseFileLine, type BackupSetInfo, type PgBackRest, type StanzaTarget } from './pgbackrest.js';
+
+export interface BackupProgress extends ProgressSampleIn {
+  consumedBytes: number | null;
+  compressedBytes: number | null;
+}
+
+export interface BackupOptions {
+  type: 'full' | 'diff';
+  annotation: Record<string, string>;
+  lockFile: string;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+  /** how long the backup may show no progress before it is stopped */
+  idleTimeoutMs?: number;
+}
+
+/** Child processes of `pid` (pgBackRest's local workers). */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+function readChars(pid: number): number {
+  try {
+    const m = /rchar:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Labels of backup set directories under a stanza's backup directory. */
+export function setDirs(backrest: PgBackRest, stanza: string): string[] {
+  return listDir(backrest.backupDir(stanza)).filter((n) => /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(n));
+}
+
+/**
+ * Remove backup set directories that pgBackRest's own catalog does not list: what a failed
+ * or killed backup left behind. Sets listed by `info` are never touched.
+ */
+export async function removePartialSets(backrest: PgBackRest, t: StanzaTarget, signal?: AbortSignal): Promise<string[]> {
+  const listed = new Set((await backrest.info(t, signal ? { signal } : {})).sets.map((s) => s.label));
+  const removed: string[] = [];
+  for (const d of setDirs(backrest, t.stanza)) {
+    if (listed.has(d)) continue;
+    rmSync(join(backrest.backupDir(t.stanza), d), { recursive: true, force: true });
+    removed.push(d);
+  }
+  return removed;
+}
+
+export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: BackupOptions): Promise<BackupSetInfo> {
+  const before = new Set(setDirs(backrest, t.stanza));
+  let finishedBytes = 0;
+  let percent = 0;
+  let label: string | null = null;
+  let lastEmit = 0;
+  let consumed: number | null = null;
+  let produced: number | null = null;
+  const emit = (source: string, force = false): void => {
+    const now = Date.now();
+    if (!force && now - lastEmit < 200) return;
+    lastEmit = now;
+    const total = percent > 0 ? Math.round((finishedBytes * 100) / percent) : null;
+    o.onProgress?.({
+      source, bytesDone: finishedBytes, bytesTotal: total, percent: Math.min(99.99, percent), consumedBytes: consumed, compressedBytes: finishedBytes,
+      data: { producedBytes: produced, repoBytes: consumed, label },
+    });
+  };
+  const extra = [`--type=${o.type}`, '--log-level-console=detail', '--no-resume', ...Object.entries(o.annotation).map(([k, v]) => `--annotation=${k}=${v}`)];
+  const tool = backrest.start(t, 'backup', {
+    extra, lockFile: o.lockFile, signal: o.signal, timeoutMs: 24 * 3600_000, idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
+    waitingFor: 'pgBackRest to copy the next file',
+    onLine: (line) => {
+      const f = parseFileLine(line);
+      if (f) {
+        finishedBytes += f.bytes;
+        percent = f.percent;
+        emit('pgbackrest backup (detail log)');
+        return;
+      }
+      const m = /new backup label = (\S+)/.exec(line);
+      if (m) label = m[1]!;
+    },
+  });
+  const poll = setInterval(() => {
+    const fresh = setDirs(backrest, t.stanza).find((d) => !before.has(d));
+    if (fresh) {
+      consumed = dirSize(join(backrest.backupDir(t.stanza), fresh));
+      label ??= fresh;
+    }
+    if (tool.pid !== undefined) {
+      const kids = childPids(tool.pid);
+      if (kids.length) produced = kids.reduce((a, p) => a + readChars(p), 0);
+    }
+    tool.touch();
+    emit('pgbackrest backup (repository and /proc)', true);
+  }, 500);
+  try {
+    await tool.done;
+  } catch (e) {
+    clearInterval(poll);
+    // Partial files of this backup go; every earlier set stays untouched.
+    await removePartialSets(backrest, t).catch(() => []);
+    throw e;
+  }
+  clearInterval(poll);
+  const sets = (await backrest.info(t)).sets;
+  const set = (label ? sets.find((s) => s.label === label) : undefined) ?? findAnnotated(sets, o.annotation);
+  if (!set) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest reported success but lists no backup set for ${JSON.stringify(o.annotation)}`] });
+  o.onProgress?.({
+    source: 'pgbackrest info', bytesDone: set.copiedBytes, bytesTotal: set.copiedBytes, percent: 100, consumedBytes: set.repoOwnBytes,
+    compressedBytes: set.copiedBytes, data: { label: set.label, repoBytes: set.repoOwnBytes, databaseBytes: set.databaseSize },
+  });
+  return set;
+}
+
+export function findAnnotated(sets: BackupSetInfo[], annotation: Record<string, string>): BackupSetInfo | undefined {
+  return sets.find((s) => Object.entries(annotation).every(([k, v]) => s.annotation[k] === v));
+}

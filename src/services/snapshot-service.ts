@@ -1,0 +1,159 @@
+/**
+ * Snapshot use cases (dws-api.md §4, D2, D16): create (a snapshot.create task), list, show,
+ * delete (hidden at once; its backup set expired by the stanza's repository task once nothing
+ * depends on it).
+ */
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import type { ClusterRecord, SnapshotRecord } from '../domain/records.js';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../log/logger.js';
+import type { Store } from '../store/store.js';
+import type { TaskQueue } from '../tasks/queue.js';
+import { validateName } from './cluster-service.js';
+import { runningTaskStatus } from '../domain/cluster.js';
+
+export interface CreateSnapshotInput {
+  name: string;
+  clusterId: string;
+  description: string;
+}
+
+export const SNAPSHOT_SORT_KEYS = ['name', 'started', 'finished', 'size', 'status', 'created'] as const;
+export type SnapshotSortKey = (typeof SNAPSHOT_SORT_KEYS)[number];
+
+export interface SnapshotServiceDeps {
+  store: Store;
+  queue: TaskQueue;
+  clock: Clock;
+  log: Logger;
+}
+
+export class SnapshotService {
+  constructor(private readonly d: SnapshotServiceDeps) {}
+
+  async create(projectId: string, i: CreateSnapshotInput): Promise<SnapshotRecord> {
+    validateName(i.name, 'snapshot name');
+    if (i.description.length > 256) throw new AppError('VALIDATION', { args: ['description must be at most 256 characters'] });
+    if (/[!<>'=&"]/.test(i.description)) throw new AppError('VALIDATION', { args: ['description must not contain ! < > \' = & "'] });
+    const now = this.d.clock.now();
+    const snap = await this.d.store.transaction(async (tx) => {
+      const c = await tx.getCluster(projectId, i.clusterId);
+      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [i.clusterId] });
+      const clash = (await tx.listSnapshots(projectId)).find((s) => s.name.toLowerCase() === i.name.toLowerCase());
+      if (clash) throw new AppError('SNAPSHOT_NAME_EXISTS', { args: [i.name] });
+      const s = newSnapshotRecord(projectId, c, i, now);
+      await tx.insertSnapshot(s);
+      const task = await this.d.queue.enqueue(tx, { kind: 'snapshot.create', projectId, cluster: c, snapshotId: s.id, params: { clusterId: c.id, snapshotId: s.id } });
+      await tx.updateSnapshot(s.id, { taskId: task.id });
+      return { ...s, taskId: task.id };
+    });
+    this.d.queue.notify();
+    this.d.log.info('snapshot accepted', { projectId, clusterId: i.clusterId, snapshotId: snap.id });
+    return snap;
+  }
+
+  /** What a snapshot's wire form shows of its task and its cluster. */
+  async context(s: SnapshotRecord): Promise<{ progress: string; clusterStatus: string | null; clusterTaskStatus: string | null }> {
+    const task = s.taskId ? await this.d.store.getTask(s.taskId) : undefined;
+    const progress = s.status === 'AVAILABLE' ? '100%' : `${Math.floor(task?.progress ?? 0)}%`;
+    const c = await this.d.store.getCluster(s.projectId, s.clusterId);
+    if (!c) return { progress, clusterStatus: null, clusterTaskStatus: null };
+    const active = await this.d.store.activeTask(`cluster:${c.id}`);
+    return { progress, clusterStatus: c.status, clusterTaskStatus: active ? runningTaskStatus(active.kind) : c.stickyTaskStatus ?? '' };
+  }
+
+  async get(projectId: string, id: string): Promise<SnapshotRecord> {
+    const s = await this.d.store.getSnapshot(projectId, id);
+    if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [id] });
+    return s;
+  }
+
+  list(projectId: string): Promise<SnapshotRecord[]> {
+    return this.d.store.listSnapshots(projectId);
+  }
+
+  async listForCluster(projectId: string, clusterId: string, o: { limit?: number | undefined; offset?: number | undefined; sortKey?: string | undefined; sortDir?: string | undefined }): Promise<{ page: SnapshotRecord[]; count: number }> {
+    if (!(await this.d.store.getCluster(projectId, clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+    const key = (o.sortKey ?? 'created') as SnapshotSortKey;
+    if (!SNAPSHOT_SORT_KEYS.includes(key)) throw new AppError('VALIDATION', { args: [`sort_key must be one of ${SNAPSHOT_SORT_KEYS.join(', ')}`] });
+    const dir = (o.sortDir ?? 'desc').toLowerCase();
+    if (dir !== 'asc' && dir !== 'desc') throw new AppError('VALIDATION', { args: ['sort_dir must be asc or desc'] });
+    const all = await this.d.store.listSnapshots(projectId, clusterId);
+    const val = (s: SnapshotRecord): string | number => {
+      switch (key) {
+        case 'name': return s.name;
+        case 'started': return s.startedAt ?? 0;
+        case 'finished': return s.finishedAt ?? 0;
+        case 'size': return s.sizeBytes ?? 0;
+        case 'status': return s.status;
+        case 'created': return s.createdAt;
+      }
+    };
+    all.sort((a, b) => {
+      const x = val(a);
+      const y = val(b);
+      const c = x < y ? -1 : x > y ? 1 : a.id.localeCompare(b.id);
+      return dir === 'asc' ? c : -c;
+    });
+    const offset = o.offset ?? 0;
+    return { page: all.slice(offset, o.limit === undefined ? undefined : offset + o.limit), count: all.length };
+  }
+
+  /**
+   * Hide the snapshot at once (the next GET is 404), then let the stanza's repository task
+   * expire its backup set once no visible snapshot depends on it (D2). A snapshot that a
+   * running task creates or reads cannot be deleted (409, D16).
+   */
+  async delete(projectId: string, id: string): Promise<void> {
+    await this.d.store.transaction(async (tx) => {
+      const s = await tx.getSnapshot(projectId, id);
+      if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [id] });
+      const readers = await tx.activeTasksOfSnapshot(id);
+      if (readers.length) {
+        throw new AppError('CLUSTER_STATE_CONFLICT', { args: [s.clusterName, `snapshot ${s.name} is in use by a running task (${readers.map((t) => t.kind).join(', ')}, ${readers[0]!.id}); delete it when that task has finished`] });
+      }
+      const now = this.d.clock.now();
+      await tx.updateSnapshot(id, { deletedAt: now, updatedAt: now });
+      await this.enqueueExpire(tx, projectId, s.stanza);
+    });
+    this.d.queue.notify();
+    this.d.log.info('snapshot deleted', { projectId, snapshotId: id });
+  }
+
+  /** Enqueue the stanza's repository task unless one is already waiting or running (it loops until nothing is left). */
+  private async enqueueExpire(tx: Store, projectId: string, stanza: string): Promise<void> {
+    const lockKey = `stanza:${stanza}`;
+    if (await tx.activeTask(lockKey)) return;
+    await this.d.queue.enqueue(tx, { kind: 'snapshot.expire', projectId, cluster: null, lockKey, params: { stanza } });
+  }
+
+  /**
+   * Stanzas with hidden snapshots whose sets are not expired yet get a repository task.
+   * Run at start-up and now and then, so no deletion is ever forgotten.
+   */
+  async sweepExpirable(): Promise<number> {
+    let n = 0;
+    const hidden = new Map<string, string>();
+    const rows = await this.d.store.listHiddenUnexpiredSnapshots();
+    for (const r of rows) hidden.set(r.stanza, r.projectId);
+    for (const [stanza, projectId] of hidden) {
+      await this.d.store.transaction(async (tx) => {
+        if (await tx.activeTask(`stanza:${stanza}`)) return;
+        await this.enqueueExpire(tx, projectId, stanza);
+        n++;
+      });
+    }
+    if (n) this.d.queue.notify();
+    return n;
+  }
+}
+
+export function newSnapshotRecord(projectId: string, c: ClusterRecord, i: CreateSnapshotInput, now: number): SnapshotRecord {
+  return {
+    id: newId(), projectId, clusterId: c.id, clusterName: c.name, name: i.name, description: i.description, status: 'CREATING', type: 'MANUAL',
+    stanza: c.stanza, backupLabel: null, backupKey: null, priorBackupKey: null, backupType: null, sizeBytes: null, totalBackupSize: null, sourceBytes: null,
+    sourceSpec: { nodeType: c.nodeType, numberOfNode: c.numberOfNode, userName: c.userName, port: c.port, clusterSpec: c.spec, adminPasswordEnc: c.adminPasswordEnc, pgVersion: '15' },
+    schemaInfo: null, taskId: null, startedAt: now, finishedAt: null, createdAt: now, updatedAt: now, deletedAt: null, expiredAt: null,
+  };
+}

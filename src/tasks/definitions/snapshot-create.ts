@@ -1,0 +1,121 @@
+/**
+ * snapshot.create (SNAPSHOTTING, actionType "Backup"): a real pgBackRest backup of the
+ * cluster into its stanza (D2), watched live through the task-details endpoint. A failure
+ * leaves the snapshot UNAVAILABLE and the cluster AVAILABLE with an empty task_status (D8);
+ * the partial backup files are removed and every earlier snapshot stays restorable.
+ */
+import type { SchemaInfo } from '../../domain/records.js';
+import { AppError } from '../../errors/app-error.js';
+import { findAnnotated, removePartialSets, runBackup } from '../../engine/pg-backup.js';
+import type { StepContext, TaskDefinition } from '../definition.js';
+import { primaryOf } from './common.js';
+import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
+
+export interface SnapshotCreateParams {
+  clusterId: string;
+  snapshotId: string;
+}
+
+type Ctx = StepContext<SnapshotCreateParams>;
+
+async function target(ctx: Ctx) {
+  const cluster = await ctx.cluster();
+  const primary = primaryOf(await ctx.nodes());
+  return { cluster, primary, t: ctx.engine.stanzaTarget(cluster, primary) };
+}
+
+/** The databases and their tables, with row estimates and sizes (D16), read from the primary. */
+async function readSchemaInfo(ctx: Ctx): Promise<SchemaInfo> {
+  const { cluster, primary } = await target(ctx);
+  const inst = ctx.engine.instance(cluster, primary);
+  const dbs = await inst.query<{ datname: string; size: string }>(
+    `select datname, pg_database_size(datname)::text as size from pg_database where not datistemplate and datallowconn order by datname`,
+  );
+  const out: SchemaInfo = { databases: [] };
+  for (const db of dbs) {
+    const tables = await inst.query<{ schema: string; name: string; rows: string; bytes: string }>(
+      `select n.nspname as schema, c.relname as name, greatest(c.reltuples, 0)::bigint::text as rows, pg_total_relation_size(c.oid)::text as bytes
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
+        order by 1, 2`, [], db.datname,
+    );
+    out.databases.push({ name: db.datname, sizeBytes: Number(db.size), tables: tables.map((t) => ({ schema: t.schema, name: t.name, rows: Number(t.rows), bytes: Number(t.bytes) })) });
+  }
+  return out;
+}
+
+export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
+  kind: 'snapshot.create',
+  maxAttempts: 3,
+  plan: () => [
+    { id: 'CHECK_CLUSTER', item: 'CREATE_SNAPSHOT', weight: 0.1, runsTools: true },
+    { id: 'BACKUP', item: 'CREATE_SNAPSHOT', weight: 1, runsTools: true },
+    { id: 'VERIFY_BACKUP', item: 'CREATE_SNAPSHOT', weight: 0.05, runsTools: true },
+    { id: 'RECORD_SNAPSHOT', item: 'CREATE_SNAPSHOT', weight: 0.05 },
+  ],
+  steps: {
+    /** Nodes up, and archiving works (`pgbackrest check` forces a WAL switch into the repository). */
+    CHECK_CLUSTER: async (ctx) => {
+      const { cluster, t } = await target(ctx);
+      const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
+      const down = nodes.filter((n) => !ctx.engine.nodeStatus(cluster, n));
+      if (down.length) throw new AppError('ENGINE_NODE_FAILED', { args: [down.map((n) => n.host).join(', '), 'not running; restart the cluster, then take the snapshot again'] });
+      await ctx.engine.backrest.check(t, { lockFile: ctx.lockFile, signal: ctx.signal });
+      ctx.progress({ source: 'pgbackrest check', percent: 100, info: { nodes: nodes.length } });
+    },
+    BACKUP: async (ctx) => {
+      const { t } = await target(ctx);
+      const annotation = { snapshot_id: ctx.params.snapshotId };
+      // A resumed step (after a crash or a retry) finds its own finished backup (D2).
+      let set = findAnnotated((await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets, annotation);
+      if (!set) {
+        await removePartialSets(ctx.engine.backrest, t, ctx.signal);
+        const sets = (await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets;
+        const type = nextBackupType(sets, ctx.config.snapshotFullEvery);
+        const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
+        const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
+        set = await runBackup(ctx.engine.backrest, t, {
+          type, annotation, lockFile: ctx.lockFile, signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
+          onProgress: (p) => ctx.progress({ ...p, info: { ...info, ...(p.data?.['label'] ? { key: backupKeyOf(String(p.data['label'])) } : {}) } }),
+        });
+      }
+      await ctx.setState({ label: set.label, type: set.type, prior: set.prior });
+      ctx.progress({
+        source: 'pgbackrest info', bytesDone: set.copiedBytes, bytesTotal: set.copiedBytes, percent: 100, consumedBytes: set.repoOwnBytes, compressedBytes: set.copiedBytes,
+        info: { key: backupKeyOf(set.label), priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''), backupType: set.type },
+      });
+    },
+    /** The new set is in pgBackRest's catalog, without error, and the WAL it needs is archived. */
+    VERIFY_BACKUP: async (ctx) => {
+      const { t } = await target(ctx);
+      const label = String(ctx.state['label'] ?? '');
+      const set = (await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
+      if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} is not in the repository catalog`] });
+      if (set.error) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest marked backup set ${label} as having errors`] });
+      for (const seg of [set.walStart, set.walStop]) {
+        if (!ctx.engine.backrest.isArchived(t.stanza, seg)) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
+      }
+      ctx.progress({ source: 'pgbackrest info', percent: 100, info: { key: backupKeyOf(set.label) } });
+    },
+    RECORD_SNAPSHOT: async (ctx) => {
+      const { t } = await target(ctx);
+      const label = String(ctx.state['label'] ?? '');
+      const set = (await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
+      if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} disappeared from the repository`] });
+      const schemaInfo = await readSchemaInfo(ctx);
+      const now = ctx.clock.now();
+      await ctx.write((tx) => tx.updateSnapshot(ctx.params.snapshotId, {
+        backupLabel: set.label, backupKey: backupKeyOf(set.label), priorBackupKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
+        backupType: set.type === 'incr' ? 'diff' : set.type, sizeBytes: set.repoOwnBytes, totalBackupSize: set.repoSetBytes, sourceBytes: set.databaseSize,
+        schemaInfo, updatedAt: now,
+      }));
+      ctx.progress({ source: 'dwsbox', percent: 100, info: { key: backupKeyOf(set.label), priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? '') } });
+    },
+  },
+  async onSuccess(o) {
+    await o.tx.updateSnapshot(o.params.snapshotId, { status: 'AVAILABLE', finishedAt: o.now, updatedAt: o.now });
+  },
+  async onFailure(o) {
+    await o.tx.updateSnapshot(o.params.snapshotId, { status: 'UNAVAILABLE', finishedAt: o.now, updatedAt: o.now });
+  },
+};

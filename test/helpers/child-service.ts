@@ -1,0 +1,315 @@
+/**
+ * A dwsbox service run as a child process, the way a user runs it
+ * (`node --import tsx src/cli/run.ts serve …`), so a test can kill it with SIGKILL, let a
+ * crash fault kill it, or stop it with SIGTERM, and start it again on the same data directory
+ * and port. Its stdout and stderr are appended to `<dataDir>/service.log` (JSON lines, one
+ * `pid` field each, so a test can tell which process did what).
+ *
+ * The child runs under `setpriv --pdeathsig=KILL` (setpriv execs in place, so its PID is the
+ * service's): if the test runner dies, the service dies with it, and its tools with the
+ * service (D1). Postmasters are detached by design and outlive it; `cleanup` stops them.
+ * Never through a shell.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { flagName } from '../../src/config/config.js';
+import { DwsClient } from '../../src/cli/client.js';
+import { freePort, killPostmastersUnder, processesUnder, removeDir, tempDir } from './env.js';
+import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from './service.js';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ChildService {
+  client: DwsClient;
+  endpoint: string;
+  dataDir: string;
+  port: number;
+  logFile: string;
+  /** PID of the current (latest) service process */
+  readonly pid: number;
+  /** every PID that served this data directory, oldest first */
+  readonly pids: readonly number[];
+  /** is the current process still running? */
+  alive(): boolean;
+  /** send a signal to the current process (false when it is gone) */
+  kill(signal?: NodeJS.Signals): boolean;
+  /** resolves when the current process has exited */
+  waitExit(timeoutMs?: number): Promise<ExitInfo>;
+  /** start again on the same data directory and port (the previous process must have exited) */
+  restart(): Promise<void>;
+  /** the service log's JSON lines (every process of this data directory) */
+  logLines(): LogLine[];
+  /** kill the service if alive, stop every postmaster under the data directory by PID, remove it */
+  cleanup(o?: { keepDir?: boolean }): Promise<void>;
+}
+
+export interface LogLine {
+  pid: number;
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface ChildServiceOptions {
+  /** reuse a data directory (default: a new temporary one) */
+  dataDir?: string;
+  /** API port (default: a free one) */
+  port?: number;
+  /** more settings, by setting key (camelCase), e.g. { taskConcurrency: 2 } */
+  settings?: Record<string, string | number | boolean>;
+  /** how long to wait for /readyz (default 60 s) */
+  readyTimeoutMs?: number;
+}
+
+/** The settings every child service gets (tests: crash faults on, fsync off, fast polling). */
+const BASE_SETTINGS: Record<string, string | number | boolean> = {
+  host: '127.0.0.1', enableCrashFaults: true, unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, leaseMs: 4000,
+  shutdownTimeoutMs: 1000, logLevel: 'debug',
+};
+
+function settingArgs(settings: Record<string, string | number | boolean>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(settings)) {
+    if (v === false) continue;
+    out.push(`--${flagName(k)}`);
+    if (v !== true) out.push(String(v));
+  }
+  return out;
+}
+
+export async function startChildService(o: ChildServiceOptions = {}): Promise<ChildService> {
+  const dataDir = o.dataDir ?? tempDir('child');
+  mkdirSync(dataDir, { recursive: true, mode: 0o711 });
+  const port = o.port ?? (await freePort());
+  const logFile = join(dataDir, 'service.log');
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DwsClient({ endpoint, projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, timeoutMs: 30_000 });
+  const args = settingArgs({ ...BASE_SETTINGS, dataDir, port, ...o.settings });
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: process.env['HOME'] ?? '/root',
+    LANG: 'C.UTF-8',
+    DWSBOX_PROJECT_ID: PROJECT_ID,
+    DWSBOX_ACCESS_KEY: ACCESS_KEY,
+    DWSBOX_SECRET_KEY: SECRET_KEY,
+  };
+
+  let child: ChildProcess;
+  let exited: Promise<ExitInfo>;
+  let exitInfo: ExitInfo | null = null;
+  const pids: number[] = [];
+
+  const spawnOne = (): void => {
+    const fd = openSync(logFile, 'a');
+    try {
+      child = spawn('setpriv', ['--pdeathsig=KILL', '--', process.execPath, '--import', 'tsx', 'src/cli/run.ts', 'serve', ...args], {
+        cwd: REPO_ROOT, env, stdio: ['ignore', fd, fd],
+      });
+    } finally {
+      closeSync(fd);
+    }
+    if (child.pid === undefined) throw new Error('could not start the dwsbox service');
+    pids.push(child.pid);
+    exitInfo = null;
+    const c = child;
+    exited = new Promise<ExitInfo>((res) => {
+      c.once('exit', (code, signal) => {
+        exitInfo = { code, signal };
+        res(exitInfo);
+      });
+      c.once('error', () => {
+        exitInfo ??= { code: -1, signal: null };
+        res(exitInfo);
+      });
+    });
+  };
+
+  const waitReady = async (): Promise<void> => {
+    const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
+    let last = '';
+    for (;;) {
+      if (exitInfo) throw new Error(`the service exited before it was ready (${JSON.stringify(exitInfo)}); log tail:\n${tailOf(logFile)}`);
+      try {
+        const h = await fetch(`${endpoint}/healthz`, { signal: AbortSignal.timeout(2000) });
+        if (h.status === 200) {
+          const r = await fetch(`${endpoint}/readyz`, { signal: AbortSignal.timeout(2000) });
+          if (r.status === 200) return;
+          last = `readyz ${r.status}: ${await r.text()}`;
+        } else last = `healthz ${h.status}`;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      if (Date.now() > deadline) throw new Error(`the service on ${endpoint} was not ready in time (${last}); log tail:\n${tailOf(logFile)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  const alive = (): boolean => exitInfo === null;
+
+  const svc: ChildService = {
+    client, endpoint, dataDir, port, logFile,
+    get pid() {
+      return child.pid!;
+    },
+    get pids() {
+      return pids;
+    },
+    alive,
+    kill(signal = 'SIGKILL') {
+      if (!alive()) return false;
+      try {
+        process.kill(child.pid!, signal);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async waitExit(timeoutMs = 120_000) {
+      let t: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, rej) => {
+        t = setTimeout(() => rej(new Error(`the service (pid ${child.pid}) did not exit within ${timeoutMs} ms; log tail:\n${tailOf(logFile)}`)), timeoutMs);
+      });
+      try {
+        return await Promise.race([exited, timeout]);
+      } finally {
+        clearTimeout(t);
+      }
+    },
+    async restart() {
+      if (alive()) throw new Error(`restart: the service (pid ${child.pid}) is still running`);
+      spawnOne();
+      await waitReady();
+    },
+    logLines() {
+      return parseLog(logFile);
+    },
+    async cleanup(co = {}) {
+      if (alive()) {
+        svc.kill('SIGKILL');
+        await exited;
+      }
+      await killPostmastersUnder(dataDir);
+      const left = processesUnder(dataDir);
+      if (!co.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(dataDir);
+      if (left.length) throw new Error(`processes left behind under ${dataDir}: ${JSON.stringify(left)}`);
+    },
+  };
+
+  spawnOne();
+  try {
+    await waitReady();
+  } catch (e) {
+    await svc.cleanup({ keepDir: true }).catch(() => {});
+    throw e;
+  }
+  return svc;
+}
+
+function tailOf(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export function parseLog(file: string): LogLine[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: LogLine[] = [];
+  for (const l of text.split('\n')) {
+    if (!l.startsWith('{')) continue;
+    try {
+      const v = JSON.parse(l) as LogLine;
+      if (typeof v.pid === 'number' && typeof v.msg === 'string') out.push(v);
+    } catch {
+      /* a line cut short by SIGKILL */
+    }
+  }
+  return out;
+}
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  /** process group */
+  pgrp: number;
+  /** start time in clock ticks after boot (/proc/<pid>/stat field 22) */
+  start: number;
+  state: string;
+  cmd: string;
+}
+
+/** One process from /proc, or null when it is gone (zombies count as gone). */
+export function procInfo(pid: number): ProcInfo | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const state = rest[0] ?? '';
+    if (state === 'Z' || state === 'X') return null;
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+    return { pid, ppid: Number(rest[1]), pgrp: Number(rest[2]), start: Number(rest[19]), state, cmd };
+  } catch {
+    return null;
+  }
+}
+
+/** Every live process on the host. */
+export function allProcesses(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const p = procInfo(Number(name));
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+/** Is this exact process (PID and start time) still alive? */
+export function stillAlive(p: Pick<ProcInfo, 'pid' | 'start'>): boolean {
+  const now = procInfo(p.pid);
+  return now !== null && now.start === p.start;
+}
+
+/** Postmasters whose data directory is under `dir`, with that data directory. */
+export function postmastersUnder(dir: string): { pid: number; dataDir: string }[] {
+  const out: { pid: number; dataDir: string }[] = [];
+  for (const p of processesUnder(dir)) {
+    const m = /(?:^|\/)postgres -D (\S+)/.exec(p.cmd);
+    if (m?.[1]) out.push({ pid: p.pid, dataDir: m[1] });
+  }
+  return out;
+}
+
+/**
+ * Watches the service's child processes (the tools and lock holders it starts, D1) by
+ * polling /proc, so a test can check after a crash that none of them outlived it.
+ * Postmasters (children too, until detached ones are reparented) are left out: they must live.
+ */
+export function watchToolChildren(servicePid: number, intervalMs = 20): { seen: () => ProcInfo[]; stop: () => void } {
+  const seen = new Map<string, ProcInfo>();
+  const poll = (): void => {
+    for (const p of allProcesses()) {
+      if (p.ppid !== servicePid) continue;
+      if (/(?:^|\/)postgres -D /.test(p.cmd)) continue;
+      seen.set(`${p.pid}:${p.start}`, p);
+    }
+  };
+  poll();
+  const t = setInterval(poll, intervalMs);
+  return {
+    seen: () => [...seen.values()],
+    stop: () => clearInterval(t),
+  };
+}
