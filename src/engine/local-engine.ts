@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
-import { findNodeType } from '../domain/node-types.js';
+import { findNodeType, NODE_TYPES } from '../domain/node-types.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
@@ -36,6 +36,7 @@ export interface EngineSettings {
 }
 
 export const REPLICATION_ROLE = 'dwsbox_repl';
+const MAX_NODE_CONNECTIONS = Math.max(...NODE_TYPES.map((t) => t.settings.max_connections));
 export const slotNameFor = (ordinal: number): string => `dwsbox_node${ordinal}`;
 export const appNameFor = (ordinal: number): string => `node${ordinal}`;
 
@@ -426,6 +427,37 @@ export class LocalEngine {
     await this.backrest.run(t, 'stanza-delete', { ...opts, extra: ['--force'] });
     rmSync(join(this.backrest.repo.lockPath, `${cluster.stanza}.stop`), { force: true });
     rmSync(this.stanzaConfigFile(cluster.stanza), { force: true });
+  }
+
+  // ------------------------------------------------------------------ temporary instances (D4)
+  /** A temporary instance (table restore, restore checks): its own directory, a unix socket only. */
+  tempInstance(id: string): PgInstance {
+    const dir = join(this.settings.dataDir, 'tmp', id);
+    return new PgInstance({ dataDir: join(dir, 'data'), sockDir: join(this.socketRoot(), `t${id.slice(0, 13)}`), host: '', port: 30999, logFile: join(dir, 'postgres.log') }, this.bins, this.log);
+  }
+
+  /**
+   * Prepare a restored copy for its first start as a temporary instance: no TCP listener, no
+   * archiving, no replication, small memory (D4: a temporary instance never archives).
+   */
+  prepareTempInstance(inst: PgInstance): void {
+    mkdirOwned(join(inst.dataDir, '..'), 0o750);
+    if (!existsSync(inst.spec.logFile)) writeOwned(inst.spec.logFile, '', 0o640);
+    // Recovery refuses settings lower than the source's (max_connections, max_wal_senders,
+    // max_replication_slots…): these match the largest node type and the cluster settings.
+    inst.writeConfig({
+      shared_buffers: '32MB', max_connections: MAX_NODE_CONNECTIONS, work_mem: '4MB', maintenance_work_mem: '64MB', archive_mode: 'off', archive_command: '',
+      wal_level: 'replica', max_wal_senders: 40, max_replication_slots: 40, hot_standby: 'on', log_destination: 'stderr', logging_collector: 'off',
+      log_line_prefix: '%m [%p] ', timezone: 'UTC', log_timezone: 'UTC', ...(this.settings.unsafeNoFsync ? { fsync: 'off', synchronous_commit: 'off' } : {}),
+    });
+  }
+
+  /** Stop a temporary instance (immediate: its data is thrown away) and remove its files. */
+  async removeTempInstance(id: string): Promise<void> {
+    const inst = this.tempInstance(id);
+    await inst.stop({ mode: 'immediate' });
+    rmSync(join(this.settings.dataDir, 'tmp', id), { recursive: true, force: true });
+    rmSync(inst.spec.sockDir, { recursive: true, force: true });
   }
 
   /** Remove a node's files (the server must be stopped). */

@@ -3,7 +3,7 @@
  * directory, address and port; initdb, start, stop, status, SQL over the unix socket.
  */
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
@@ -23,11 +23,19 @@ export interface PgInstanceSpec {
 
 export interface RunningInfo { pid: number; startTime: number }
 
-/** Create a directory (and parents) owned by the PostgreSQL OS user, mode 0700 by default. */
+/**
+ * Create a directory owned by the PostgreSQL OS user, mode 0700 by default; missing parents
+ * are created the same way, so postgres can traverse every one of them.
+ */
 export function mkdirOwned(path: string, mode = 0o700): void {
-  mkdirSync(path, { recursive: true, mode });
-  chmodSync(path, mode);
+  const missing: string[] = [];
+  for (let p = resolve(path); !existsSync(p); p = dirname(p)) missing.unshift(p);
   const id = osIdentity();
+  for (const p of missing) {
+    mkdirSync(p, { mode: p === resolve(path) ? mode : 0o750 });
+    if (id.runAsPostgres) chownSync(p, id.postgres.uid, id.postgres.gid);
+  }
+  chmodSync(path, mode);
   if (id.runAsPostgres) chownSync(path, id.postgres.uid, id.postgres.gid);
 }
 

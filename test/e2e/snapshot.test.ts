@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { ADMIN_PASSWORD, createAvailableCluster, getCluster, startService, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/env.js';
+import { queryRestoredSnapshot } from '../helpers/restore-check.js';
 
 let t: TestService;
 let clusterId: string;
@@ -89,5 +90,9 @@ describe('snapshots', () => {
     const diff = all.find((x) => x.id === id)!;
     expect(diff.prior_backup_key).toBe(full.backup_key);
     expect(diff.size).toBeLessThan(full.size / 3);
+    const fromFull = await queryRestoredSnapshot<{ n: number }>(t.svc, full.id, `select count(*)::int as n from events_0 where payload = 'changed'`);
+    const fromDiff = await queryRestoredSnapshot<{ n: number }>(t.svc, id, `select count(*)::int as n from events_0 where payload = 'changed'`);
+    expect(fromFull[0]!.n).toBe(0);
+    expect(fromDiff[0]!.n).toBe(100);
   });
 });
