@@ -183,7 +183,9 @@ export function startTool(o: ToolOptions): ToolHandle {
       o.logger?.debug('tool exited', { tool: label, pid: child.pid, code, signal: sig, durationMs });
       if (failure) return reject(failure);
       if (code === 0) return resolve({ code: 0, stdout, stderr, durationMs });
-      const msg = tail(stderr) || tail(stdout) || `exit code ${code ?? sig}`;
+      // What the tool said: its stderr, else its ERROR/WARN lines, else its last lines.
+      const said = tail(stderr) || tail(stdout.split('\n').filter((l) => /ERROR|FATAL|WARN/.test(l)).join('\n')) || tail(stdout, 3);
+      const msg = sig ? `${label} was killed by ${sig}${said ? `; its last output: ${said}` : ''}` : said || `exit code ${code}`;
       reject(new AppError('ENGINE_COMMAND_FAILED', { args: [label, msg], details: { exitCode: code, signal: sig, stderr: tail(stderr, 40) } }));
     });
   });

@@ -85,7 +85,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
         info: { key: backupKeyOf(set.label), priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''), backupType: set.type },
       });
     },
-    /** The new set is in pgBackRest's catalog, without error, and the WAL it needs is archived. */
+    /** The new set is in pgBackRest's catalog, without error, its WAL archived, and `pgbackrest verify` passes. */
     VERIFY_BACKUP: async (ctx) => {
       const { t } = await target(ctx);
       const label = String(ctx.state['label'] ?? '');
@@ -95,7 +95,9 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
       for (const seg of [set.walStart, set.walStop]) {
         if (!ctx.engine.backrest.isArchived(t.stanza, seg)) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
       }
-      ctx.progress({ source: 'pgbackrest info', percent: 100, info: { key: backupKeyOf(set.label) } });
+      // Reads every file of the set (and the WAL it needs) back from the repository and checks its checksum.
+      await ctx.engine.backrest.run(t, 'verify', { extra: [`--set=${label}`], lockFile: ctx.lockFile, signal: ctx.signal, timeoutMs: 6 * 3600_000 });
+      ctx.progress({ source: 'pgbackrest verify', percent: 100, bytesDone: set.repoSetBytes, bytesTotal: set.repoSetBytes, info: { key: backupKeyOf(set.label) } });
     },
     RECORD_SNAPSHOT: async (ctx) => {
       const { t } = await target(ctx);
