@@ -5,13 +5,18 @@
  * Two kinds of process (design D1):
  * - short-lived tools (initdb, pg_basebackup, pgbackrest, pg_dump, …) run as
  *   `setpriv [--reuid=postgres …] --pdeathsig=KILL -- [flock --no-fork <lock>] tool …`, so they
- *   die with the service and, while they run, hold the cluster's lock file;
+ *   die with the service and, while they run, hold the cluster's lock file. The death signal
+ *   reaches only that process, not what it forks (pg_basebackup's WAL streamer, pgBackRest's
+ *   workers, initdb's bootstrap backend), and a forked child keeps the lock descriptor: so when
+ *   it can (root), each tool runs in a PID namespace of its own
+ *   (`setpriv --pdeathsig=KILL -- unshare --pid --fork --kill-child=KILL -- setpriv … tool`),
+ *   and the whole tree dies with the service;
  * - postmasters are started detached, output to a log file, and outlive the service.
  *
  * Every tool child is tracked in `liveTools` until it exits; `killAllTools` ends them at
  * shutdown, and the tests' leak check reads the same registry.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { AppError } from '../errors/app-error.js';
@@ -89,9 +94,21 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
   };
 }
 
+let isolation: boolean | undefined;
+/** Can a tool get a PID namespace of its own (root with CAP_SYS_ADMIN; not in every container)? Probed once. */
+function canIsolateTools(): boolean {
+  isolation ??= process.getuid?.() === 0 &&
+    spawnSync('unshare', ['--pid', '--fork', '--kill-child=KILL', '--', 'true'], { stdio: 'ignore', timeout: 10_000, env: baseEnv() }).status === 0;
+  return isolation;
+}
+
 function wrapArgv(o: { cmd: string; args: readonly string[]; lockFile?: string | undefined; asPostgres?: boolean | undefined; deathSignal: boolean }): [string, string[]] {
   const id = osIdentity();
   const argv: string[] = [];
+  // The service dies → unshare dies (death signal) → the namespace's first process dies
+  // (--kill-child) → the kernel kills every process left in the namespace, forks included.
+  // The inner setpriv sets the death signal again: changing the uid clears it.
+  if (o.deathSignal && canIsolateTools()) argv.push('--pdeathsig=KILL', '--', 'unshare', '--pid', '--fork', '--kill-child=KILL', '--', 'setpriv');
   if (o.asPostgres && id.runAsPostgres) argv.push(`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups');
   if (o.deathSignal) argv.push('--pdeathsig=KILL');
   argv.push('--');
@@ -189,7 +206,22 @@ export function startTool(o: ToolOptions): ToolHandle {
       reject(new AppError('ENGINE_COMMAND_FAILED', { args: [label, msg], details: { exitCode: code, signal: sig, stderr: tail(stderr, 40) } }));
     });
   });
-  return { pid: child.pid, touch, done };
+  return {
+    // The tool's own PID: in a PID namespace, the wrapper's only child.
+    get pid() {
+      return child.pid !== undefined && canIsolateTools() ? (onlyChild(child.pid) ?? child.pid) : child.pid;
+    },
+    touch, done,
+  };
+}
+
+function onlyChild(pid: number): number | undefined {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return kids.length === 1 ? Number(kids[0]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Run a tool to completion. */
@@ -223,10 +255,12 @@ export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Re
  * once flock has the lock and exec'd it, which is how we know we hold it. Releasing closes
  * its stdin; a crash of the service kills it through the death signal.
  */
-export async function holdLock(lockFile: string, opts: { signal?: AbortSignal; timeoutMs: number; label: string }): Promise<{ release(): Promise<void> }> {
+export async function holdLock(lockFile: string, opts: { signal?: AbortSignal; timeoutMs: number; label: string; track?: boolean }): Promise<{ release(): Promise<void> }> {
   const [cmd, argv] = wrapArgv({ cmd: 'cat', args: [], lockFile, asPostgres: false, deathSignal: true });
   const child = spawn(cmd, argv, { env: baseEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-  liveTools.add(child);
+  // A step's holder is a tool like any other (killed at shutdown); the service's own lock
+  // (serve.lock, `track: false`) lives until the very end of stop().
+  if (opts.track !== false) liveTools.add(child);
   const exited = new Promise<void>((r) => child.on('close', () => {
     liveTools.delete(child);
     r();

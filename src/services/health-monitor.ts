@@ -19,6 +19,8 @@ export class HealthMonitor {
   private running: Promise<void> | null = null;
   private archiveFailing = new Set<string>();
   private periodic: { fn: () => Promise<unknown>; every: number }[] = [];
+  /** standby replay lag by cluster, measured on each check (metrics) */
+  private lag = new Map<string, { node: number; bytes: number }[]>();
   private ticks = 0;
 
   constructor(private readonly store: Store, private readonly engine: LocalEngine, private readonly clock: Clock, private readonly log: Logger, private readonly intervalMs: number) {}
@@ -84,7 +86,9 @@ export class HealthMonitor {
   }
 
   async checkAll(): Promise<void> {
-    for (const c of await this.store.listClusters()) {
+    const live = await this.store.listClusters();
+    for (const id of this.lag.keys()) if (!live.some((c) => c.id === id)) this.lag.delete(id);
+    for (const c of live) {
       try {
         await this.checkCluster(c);
       } catch (e) {
@@ -93,7 +97,29 @@ export class HealthMonitor {
     }
   }
 
+  /** Replication lag of every standby of every cluster, as last measured. */
+  replicationLag(): { clusterId: string; node: number; bytes: number }[] {
+    return [...this.lag].flatMap(([clusterId, xs]) => xs.map((x) => ({ clusterId, ...x })));
+  }
+
+  private async measureLag(c: ClusterRecord): Promise<void> {
+    const primary = (await this.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
+    if (!primary || !this.engine.nodeStatus(c, primary)) {
+      this.lag.delete(c.id);
+      return;
+    }
+    try {
+      const rows = await this.engine.instance(c, primary).query<{ app: string; lag: string | null }>(
+        `select application_name as app, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text as lag from pg_stat_replication where application_name like 'node%'`, [], 'postgres', 3000,
+      );
+      this.lag.set(c.id, rows.filter((r) => r.lag !== null).map((r) => ({ node: Number(r.app.slice(4)), bytes: Math.max(0, Number(r.lag)) })));
+    } catch {
+      this.lag.delete(c.id);
+    }
+  }
+
   private async checkCluster(c: ClusterRecord): Promise<void> {
+    await this.measureLag(c);
     // A cluster with a running task is its task's to change (nodes stop and start on purpose).
     if (await this.store.activeTask(`cluster:${c.id}`)) return;
     const nodes = (await this.store.listNodes(c.id)).filter((n) => n.membership === 'active');

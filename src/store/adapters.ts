@@ -10,7 +10,17 @@ import { dirname } from 'node:path';
 import type { Database } from './schema.js';
 import type { StoreAdapter } from './store.js';
 
-export function openSqlite(file: string): StoreAdapter {
+export interface AdapterOptions {
+  /** called with each query's duration (metrics) */
+  onQuery?: (durationMs: number) => void;
+}
+
+function logOption(o: AdapterOptions) {
+  const f = o.onQuery;
+  return f ? { log: (e: { queryDurationMillis: number }) => f(e.queryDurationMillis) } : {};
+}
+
+export function openSqlite(file: string, o: AdapterOptions = {}): StoreAdapter {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const raw = new BetterSqlite3(file);
   // WAL lets the local admin commands (credentials, users, store backup) read and write
@@ -19,7 +29,7 @@ export function openSqlite(file: string): StoreAdapter {
   raw.pragma('busy_timeout = 10000');
   raw.pragma('foreign_keys = ON');
   raw.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }), ...logOption(o) });
   return {
     name: 'sqlite',
     capabilities: { supportsSkipLocked: false, supportsRowLocks: false, multiProcess: false },
@@ -40,7 +50,7 @@ export function openSqlite(file: string): StoreAdapter {
 }
 
 /** Parse `postgres://…[?schema=name]`: `schema` sets the search_path (tests use one schema each). */
-export function openPostgres(url: string): StoreAdapter {
+export function openPostgres(url: string, o: AdapterOptions = {}): StoreAdapter {
   const u = new URL(url);
   const schema = u.searchParams.get('schema');
   u.searchParams.delete('schema');
@@ -53,7 +63,7 @@ export function openPostgres(url: string): StoreAdapter {
   });
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...logOption(o) });
   return {
     name: 'postgres',
     capabilities: { supportsSkipLocked: true, supportsRowLocks: true, multiProcess: true },

@@ -1,0 +1,131 @@
+/**
+ * Prometheus metrics (prom-client). Counters and histograms are fed by the API's response
+ * hook, the task events and the store's query log; gauges are read when /metrics is scraped
+ * (tasks, nodes, lag, snapshots, repository size). Names and labels follow Prometheus
+ * conventions and are listed in docs/operations.md.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TaskEvents } from '../tasks/events.js';
+import { ACTION_OF_KIND } from '../domain/task.js';
+import type { Store } from '../store/store.js';
+import { dirSize } from '../engine/pg-instance.js';
+
+export interface MetricsSources {
+  store: Store;
+  repoPath: string;
+  /** replication lag of each standby, from the health monitor */
+  replicationLag(): { clusterId: string; node: number; bytes: number }[];
+}
+
+const REPO_SIZE_TTL_MS = 30_000;
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly httpRequests: Counter<'route' | 'method' | 'status'>;
+  private readonly httpDuration: Histogram<'route' | 'method'>;
+  private readonly tasksFinished: Counter<'action' | 'status'>;
+  private readonly taskDuration: Histogram<'action' | 'status'>;
+  private readonly stepDuration: Histogram<'action' | 'step' | 'status'>;
+  private readonly storeQuery: Histogram;
+  private readonly stepBytes: Gauge<'task_id' | 'action' | 'step'>;
+  private readonly stepRate: Gauge<'task_id' | 'action' | 'step'>;
+  private repoSize: { at: number; bytes: number } = { at: 0, bytes: 0 };
+
+  constructor(private readonly src: MetricsSources) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r });
+    this.httpRequests = new Counter({ name: 'dwsbox_http_requests_total', help: 'HTTP requests by route, method and status.', labelNames: ['route', 'method', 'status'], registers: [r] });
+    this.httpDuration = new Histogram({ name: 'dwsbox_http_request_duration_seconds', help: 'HTTP request latency.', labelNames: ['route', 'method'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [r] });
+    this.tasksFinished = new Counter({ name: 'dwsbox_tasks_finished_total', help: 'Tasks that ended, by action and final status.', labelNames: ['action', 'status'], registers: [r] });
+    this.taskDuration = new Histogram({ name: 'dwsbox_task_duration_seconds', help: 'Task duration from submission to its end, by action and final status.', labelNames: ['action', 'status'], buckets: [1, 2, 5, 10, 30, 60, 120, 300, 900, 3600], registers: [r] });
+    this.stepDuration = new Histogram({ name: 'dwsbox_task_step_duration_seconds', help: 'Step duration by action, step and result.', labelNames: ['action', 'step', 'status'], buckets: [0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300], registers: [r] });
+    this.storeQuery = new Histogram({ name: 'dwsbox_store_query_duration_seconds', help: 'Metadata store query latency.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [r] });
+    this.stepBytes = new Gauge({ name: 'dwsbox_task_step_bytes', help: 'Bytes done by running backup, restore and copy steps.', labelNames: ['task_id', 'action', 'step'], registers: [r] });
+    this.stepRate = new Gauge({ name: 'dwsbox_task_step_rate_bytes_per_second', help: 'Measured rate of running backup, restore and copy steps.', labelNames: ['task_id', 'action', 'step'], registers: [r] });
+    const store = src.store;
+    new Gauge({
+      name: 'dwsbox_tasks', help: 'Tasks waiting or running now.', labelNames: ['state'], registers: [r],
+      async collect() {
+        const active = await store.listActiveTasks();
+        this.set({ state: 'waiting' }, active.filter((t) => t.status === 'WAITING').length);
+        this.set({ state: 'running' }, active.filter((t) => t.status !== 'WAITING').length);
+      },
+    });
+    new Gauge({
+      name: 'dwsbox_node_up', help: 'Whether a node\'s PostgreSQL server runs (1) or not (0).', labelNames: ['cluster_id', 'cluster_name', 'node', 'role'], registers: [r],
+      async collect() {
+        this.reset();
+        for (const c of await store.listClusters()) {
+          for (const n of await store.listNodes(c.id)) {
+            if (n.membership !== 'active') continue;
+            this.set({ cluster_id: c.id, cluster_name: c.name, node: String(n.ordinal), role: n.role }, n.health === 'up' ? 1 : 0);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'dwsbox_replication_lag_bytes', help: 'Bytes a standby has not replayed yet, as its primary sees it.', labelNames: ['cluster_id', 'node'], registers: [r],
+      collect() {
+        this.reset();
+        for (const l of src.replicationLag()) this.set({ cluster_id: l.clusterId, node: String(l.node) }, l.bytes);
+      },
+    });
+    new Gauge({
+      name: 'dwsbox_snapshot_size_bytes', help: 'Repository bytes of each visible snapshot\'s own backup set.', labelNames: ['snapshot_id', 'cluster_id', 'type'], registers: [r],
+      async collect() {
+        this.reset();
+        for (const p of await store.listProjects()) {
+          for (const s of await store.listSnapshots(p.id)) {
+            if (s.sizeBytes !== null) this.set({ snapshot_id: s.id, cluster_id: s.clusterId, type: s.backupType ?? 'unknown' }, s.sizeBytes);
+          }
+        }
+      },
+    });
+    const self = this;
+    new Gauge({
+      name: 'dwsbox_repository_size_bytes', help: 'Bytes in the pgBackRest repository (measured at most every 30 s).', registers: [r],
+      collect() {
+        const now = Date.now();
+        if (now - self.repoSize.at > REPO_SIZE_TTL_MS) self.repoSize = { at: now, bytes: dirSize(src.repoPath) };
+        this.set(self.repoSize.bytes);
+      },
+    });
+  }
+
+  /** Subscribe to the task engine's events. */
+  watch(events: TaskEvents): void {
+    events.on('task:finished', ({ task }) => {
+      const action = ACTION_OF_KIND[task.kind];
+      this.tasksFinished.inc({ action, status: task.status });
+      if (task.finishedAt) this.taskDuration.observe({ action, status: task.status }, (task.finishedAt - task.createdAt) / 1000);
+    });
+    events.on('step:finished', ({ task, stepId, status, durationMs }) => {
+      const action = ACTION_OF_KIND[task.kind];
+      this.stepDuration.observe({ action, step: stepId.replace(/_\d+$/, ''), status }, durationMs / 1000);
+      this.stepBytes.remove({ task_id: task.id, action, step: stepId });
+      this.stepRate.remove({ task_id: task.id, action, step: stepId });
+    });
+    events.on('step:progress', ({ task, stepId, figures }) => {
+      const labels = { task_id: task.id, action: ACTION_OF_KIND[task.kind], step: stepId };
+      if (figures.bytesDone !== null) this.stepBytes.set(labels, figures.bytesDone);
+      if (figures.producerRate !== null) this.stepRate.set(labels, figures.producerRate);
+    });
+  }
+
+  observeHttp(route: string, method: string, status: number, durationMs: number): void {
+    this.httpRequests.inc({ route, method, status: String(status) });
+    this.httpDuration.observe({ route, method }, durationMs / 1000);
+  }
+
+  observeQuery(durationMs: number): void {
+    this.storeQuery.observe(durationMs / 1000);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
