@@ -16,6 +16,7 @@ import { LocalEngine } from '../engine/local-engine.js';
 import type { Role } from '../domain/records.js';
 import { createService, stopAllNodes } from '../main.js';
 import { isAppError } from '../errors/app-error.js';
+import { API_HELP, runApiCommand } from './commands/api.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -36,9 +37,14 @@ Service (local):
   users create --project-id ID --name NAME --password PW [--role admin|readonly]
   users list [--project-id ID]
   users delete NAME
+  doctor [--json]           check binaries, the postgres user, the data directory, the store, ports, and
+                            every cluster's nodes against the store; prints each problem with its fix
+  store backup FILE         copy the SQLite metadata store (safe while the service runs)
+  store restore FILE        replace the SQLite metadata store (the service must be stopped)
 
 Every setting is also a flag (see docs/configuration.md), e.g. --data-dir, --store, --log-level.
-`;
+
+${API_HELP}`;
 
 function flagsToSettings(values: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -177,6 +183,33 @@ async function clustersLocal(argv: string[]): Promise<boolean> {
   return true;
 }
 
+async function doctor(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { json: { type: 'boolean' } });
+  const config = loadConfig({ flags: flagsToSettings(values) });
+  const { runDoctor } = await import('./commands/doctor.js');
+  const findings = await runDoctor(config);
+  if (values['json']) out(findings);
+  else {
+    for (const f of findings) {
+      process.stdout.write(`${f.ok ? 'ok  ' : 'FAIL'}  ${f.check}: ${f.detail}\n`);
+      if (f.fix) process.stdout.write(`        fix: ${f.fix}\n`);
+    }
+    const bad = findings.filter((f) => !f.ok).length;
+    process.stdout.write(bad ? `\n${bad} problem(s) found\n` : '\nno problems found\n');
+  }
+  return findings.some((f) => !f.ok) ? 1 : 0;
+}
+
+async function storeCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  const config = loadConfig({ flags: flagsToSettings(values) });
+  const [sub, file] = positionals;
+  if (!file || (sub !== 'backup' && sub !== 'restore')) throw new ConfigError('use: store backup FILE | store restore FILE');
+  const { backupStore, restoreStore } = await import('./commands/store-backup.js');
+  out(sub === 'backup' ? await backupStore(config, file) : await restoreStore(config, file));
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -185,6 +218,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'migrate': await migrateCmd(rest); return 0;
       case 'credentials': await credentials(rest); return 0;
       case 'users': await users(rest); return 0;
+      case 'doctor': return await doctor(rest);
+      case 'store': return await storeCmd(rest);
       case 'clusters':
         if (await clustersLocal(rest)) return 0;
         break;
@@ -194,12 +229,10 @@ export async function main(argv: string[]): Promise<number> {
       default:
         break;
     }
-    const { runApiCommand } = await import('./commands/api.js');
     return await runApiCommand(argv);
   } catch (e) {
     const err = e as Error;
     if (isAppError(e)) process.stderr.write(`dwsbox: ${e.wireCode}: ${e.message}\n`);
-    else if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) process.stderr.write(`dwsbox: ${err.message}\n`);
     else process.stderr.write(`dwsbox: ${err.message}\n`);
     return 1;
   }

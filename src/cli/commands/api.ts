@@ -1,5 +1,379 @@
-/** Resource commands: clients of the REST API. */
-export async function runApiCommand(argv: string[]): Promise<number> {
-  process.stderr.write(`dwsbox: unknown command ${argv.join(' ')}; see npx dwsbox --help\n`);
-  return 2;
+/**
+ * Resource commands: clients of the REST API, signed with AK/SK like every other client.
+ * Endpoint and credentials come from flags, the environment, or a profile file (JSON with
+ * endpoint, project_id, access_key, secret_key; --profile FILE or DWSBOX_PROFILE, default
+ * ~/.config/dwsbox/profile.json).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Writable } from 'node:stream';
+import { ApiError, DwsClient } from '../client.js';
+import { newestTask, renderTask, watchTask, type TaskBodyOut } from '../task-view.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const CONNECTION: Options = {
+  endpoint: { type: 'string' }, 'project-id': { type: 'string' }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' },
+  profile: { type: 'string' }, json: { type: 'boolean' }, lang: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+};
+const WAIT: Options = { wait: { type: 'boolean' }, interval: { type: 'string' } };
+
+/** Placeholders for the VPC and subnet ids the DWS API requires; they are stored and echoed, nothing more. */
+const LOCAL_VPC = '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98';
+const LOCAL_SUBNET = '7d6c5b4a-3f2e-4d1c-8b0a-9e8d7c6b5a43';
+
+export const API_HELP = `Resource commands (clients of the REST API):
+  clusters list | show ID | create --name N --password PW [--nodes 3] [--node-type T] [--port 8000] [--user dbadmin]
+  clusters delete ID [--keep N] | restart ID | resize ID --count N | shrink ID --count N
+  snapshots list [--cluster ID] | show ID | create --cluster ID --name N [--description D] | delete ID
+  snapshots restore ID --name N [--port P]
+  snapshots restore-tables ID --database DB --table SCHEMA.TABLE[=SCHEMA.TARGET] … [--case-sensitive] [--check]
+  node-types
+  tasks list CLUSTER | show CLUSTER ACTION|TASK_ID | watch CLUSTER ACTION|TASK_ID
+  faults add --action A --step S --mode fail|delay|hang|crash [--point before|during|after] [--cluster ID] [--delay-ms N] [--times N]
+  faults list | clear [FAULT_ID]
+
+Connection: --endpoint URL --project-id ID --access-key AK --secret-key SK, or DWSBOX_ENDPOINT,
+DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file (--profile FILE,
+DWSBOX_PROFILE; default ~/.config/dwsbox/profile.json) with endpoint, project_id, access_key, secret_key.
+Every command takes --json (machine output); mutating ones take --wait (wait for the task, with a live
+progress view on a terminal; exits non-zero when the task fails). --lang zh-cn shows step names in Chinese.
+ACTION: GROWING, RESIZE_FAILURE, RESTORING, RESTORING_FAILED, SNAPSHOTTING, SNAPSHOTTING_FAILED,
+FINE_GRAINED_RESTORING, FINE_GRAINED_RESTORING_FAILED.
+`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+interface Ctx {
+  client: DwsClient;
+  json: boolean;
+  values: Record<string, unknown>;
+  positionals: string[];
+  out: NodeJS.WriteStream;
+}
+
+function connection(values: Record<string, unknown>, env: NodeJS.ProcessEnv): DwsClient {
+  const profileFile = (values['profile'] as string | undefined) ?? env['DWSBOX_PROFILE'] ?? join(homedir(), '.config', 'dwsbox', 'profile.json');
+  let profile: Record<string, string> = {};
+  if (existsSync(profileFile)) {
+    try {
+      profile = JSON.parse(readFileSync(profileFile, 'utf8')) as Record<string, string>;
+    } catch (e) {
+      throw new UsageError(`cannot read the profile ${profileFile}: ${(e as Error).message}`);
+    }
+  }
+  const pick = (flag: string, envName: string, key: string): string | undefined => (values[flag] as string | undefined) ?? env[envName] ?? profile[key];
+  const endpoint = pick('endpoint', 'DWSBOX_ENDPOINT', 'endpoint') ?? 'http://127.0.0.1:7480';
+  const projectId = pick('project-id', 'DWSBOX_PROJECT_ID', 'project_id');
+  const accessKey = pick('access-key', 'DWSBOX_ACCESS_KEY', 'access_key');
+  const secretKey = pick('secret-key', 'DWSBOX_SECRET_KEY', 'secret_key');
+  if (!projectId || !accessKey || !secretKey) {
+    throw new UsageError('no credentials: give --project-id, --access-key and --secret-key (or DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file)');
+  }
+  const lang = values['lang'] as string | undefined;
+  return new DwsClient({ endpoint, projectId, accessKey, secretKey, ...(lang ? { language: lang } : {}) });
+}
+
+const need = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || v === '') throw new UsageError(`${what} is required`);
+  return v;
+};
+const int = (v: unknown, what: string): number => {
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new UsageError(`${what} must be a whole number`);
+  return n;
+};
+
+/** With --json the progress lines go nowhere: stdout carries JSON only. */
+function discard(): NodeJS.WriteStream {
+  return new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
+}
+
+function print(ctx: Ctx, value: unknown, text: () => string): void {
+  ctx.out.write((ctx.json ? JSON.stringify(value, null, 2) : text()) + '\n');
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** After a mutating call: with --wait, follow the task to its end; exit code 1 when it failed. */
+async function maybeWait(ctx: Ctx, task: { clusterId?: string; jobId?: string; action?: string }): Promise<number> {
+  if (!ctx.values['wait']) return 0;
+  const intervalMs = ctx.values['interval'] ? int(ctx.values['interval'], '--interval') : 1000;
+  const clusterId = task.clusterId;
+  let taskId: string | undefined;
+  if (task.jobId) {
+    taskId = task.jobId;
+  } else if (clusterId) {
+    taskId = (await newestTask(ctx.client, clusterId))?.id;
+  }
+  if (!clusterId || !taskId) throw new UsageError('cannot find the task to wait for');
+  const cid = clusterId;
+  const tid = taskId;
+  let last: TaskBodyOut | null = null;
+  const final = await watchTask({
+    intervalMs, out: ctx.json ? discard() : ctx.out, tty: !ctx.json && ctx.out.isTTY === true,
+    fetch: async () => {
+      try {
+        last = await ctx.client.call<TaskBodyOut>('GET', `/dwsbox/v1/{project_id}/clusters/${cid}/tasks/${tid}`);
+        return last;
+      } catch (e) {
+        // A deleted cluster is gone with its task list; its job still answers.
+        if (!(e instanceof ApiError && e.status === 404 && last)) throw e;
+        const job = await ctx.client.call<{ status: string }>('GET', `/v1.0/{project_id}/job/${tid}`);
+        const prev: TaskBodyOut = last;
+        return { ...prev, status: job.status === 'SUCCESS' ? 'SUCCESS' : job.status === 'FAIL' ? 'FAILED' : prev.status, items: prev.items.map((i) => ({ ...i, sub_items: i.sub_items.map((x) => (job.status === 'SUCCESS' ? { ...x, status: 'SUCCESS' } : x)) })) };
+      }
+    },
+  });
+  if (ctx.json) ctx.out.write(JSON.stringify(final, null, 2) + '\n');
+  return final.status === 'SUCCESS' ? 0 : 1;
+}
+
+// ------------------------------------------------------------------ commands
+async function clusters(ctx: Ctx): Promise<number> {
+  const [sub, id] = ctx.positionals;
+  const c = ctx.client;
+  switch (sub) {
+    case 'list': {
+      const r = await c.call<{ clusters: { id: string; name: string; status: string; sub_status: string; task_status: string; number_of_node: number; endpoints: { connect_info: string }[] }[] }>('GET', '/v1.0/{project_id}/clusters');
+      print(ctx, r, () => table([['ID', 'NAME', 'STATUS', 'SUB_STATUS', 'TASK', 'NODES', 'ENDPOINT'], ...r.clusters.map((x) => [x.id, x.name, x.status, x.sub_status, x.task_status || '-', String(x.number_of_node), x.endpoints[0]?.connect_info ?? '-'])]));
+      return 0;
+    }
+    case 'show': {
+      const r = await c.call<{ cluster: Record<string, unknown> & { nodes: { role: string; connect_info: string; status: string }[]; user_name: string } }>('GET', `/v1.0/{project_id}/clusters/${need(id, 'the cluster id')}`);
+      print(ctx, r, () => {
+        const x = r.cluster;
+        const primary = x.nodes.find((n) => n.role === 'primary');
+        return [
+          `${String(x['name'])}  ${String(x['status'])}  ${String(x['sub_status'])}  task ${String(x['task_status']) || '-'}  ${JSON.stringify(x['action_progress'])}`,
+          `id ${String(x['id'])}  node type ${String(x['node_type'])}  nodes ${String(x['number_of_node'])}  port ${String(x['port'])}  created ${String(x['created'])}`,
+          ...x.nodes.map((n) => `  ${n.role.padEnd(8)} ${n.connect_info}  status ${n.status}`),
+          primary ? `psql "host=${primary.connect_info.split(':')[0]} port=${primary.connect_info.split(':')[1]} user=${x.user_name} dbname=postgres"` : '',
+        ].join('\n');
+      });
+      return 0;
+    }
+    case 'create': {
+      const body = {
+        cluster: {
+          name: need(ctx.values['name'], '--name'), node_type: (ctx.values['node-type'] as string | undefined) ?? 'dwsx.small',
+          number_of_node: ctx.values['nodes'] ? int(ctx.values['nodes'], '--nodes') : 3, port: ctx.values['port'] ? int(ctx.values['port'], '--port') : 8000,
+          user_name: (ctx.values['user'] as string | undefined) ?? 'dbadmin', user_pwd: need(ctx.values['password'] ?? process.env['DWSBOX_CLUSTER_PASSWORD'], '--password (or DWSBOX_CLUSTER_PASSWORD)'),
+          vpc_id: (ctx.values['vpc-id'] as string | undefined) ?? LOCAL_VPC, subnet_id: (ctx.values['subnet-id'] as string | undefined) ?? LOCAL_SUBNET,
+        },
+      };
+      const r = await c.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', body);
+      print(ctx, r, () => `cluster ${r.cluster.id} is being created`);
+      return maybeWait(ctx, { clusterId: r.cluster.id });
+    }
+    case 'delete': {
+      const cid = need(id, 'the cluster id');
+      await c.call('DELETE', `/v1.0/{project_id}/clusters/${cid}`, { keep_last_manual_snapshot: ctx.values['keep'] ? int(ctx.values['keep'], '--keep') : 0 });
+      print(ctx, { cluster_id: cid, accepted: true }, () => `cluster ${cid} is being deleted`);
+      return maybeWait(ctx, { clusterId: cid });
+    }
+    case 'restart': {
+      const cid = need(id, 'the cluster id');
+      await c.call('POST', `/v1.0/{project_id}/clusters/${cid}/restart`, { restart: {} });
+      print(ctx, { cluster_id: cid, accepted: true }, () => `cluster ${cid} is restarting`);
+      return maybeWait(ctx, { clusterId: cid });
+    }
+    case 'resize': {
+      const cid = need(id, 'the cluster id');
+      await c.call('POST', `/v1.0/{project_id}/clusters/${cid}/resize`, { scale_out: { count: int(ctx.values['count'], '--count') } });
+      print(ctx, { cluster_id: cid, accepted: true }, () => `cluster ${cid} is growing`);
+      return maybeWait(ctx, { clusterId: cid });
+    }
+    case 'shrink': {
+      const cid = need(id, 'the cluster id');
+      const r = await c.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${cid}/cluster-shrink`, { shrink_number: int(ctx.values['count'], '--count') });
+      print(ctx, r, () => `cluster ${cid} is shrinking (job ${r.job_id})`);
+      return maybeWait(ctx, { clusterId: cid, jobId: r.job_id });
+    }
+    default:
+      throw new UsageError('clusters: use list, show, create, delete, restart, resize or shrink');
+  }
+}
+
+async function snapshots(ctx: Ctx): Promise<number> {
+  const [sub, id] = ctx.positionals;
+  const c = ctx.client;
+  type Snap = { id: string; name: string; status: string; cluster_id: string; cluster_name: string; size: number; backup_key: string | null; prior_backup_key: string | null; started: string | null; finished: string | null };
+  switch (sub) {
+    case 'list': {
+      const cluster = ctx.values['cluster'] as string | undefined;
+      const r = await c.call<{ snapshots: Snap[] }>('GET', cluster ? `/v1.0/{project_id}/clusters/${cluster}/snapshots` : '/v1.0/{project_id}/snapshots');
+      print(ctx, r, () => table([['ID', 'NAME', 'STATUS', 'CLUSTER', 'SIZE_GB', 'KEY', 'PRIOR', 'FINISHED'], ...r.snapshots.map((s) => [s.id, s.name, s.status, s.cluster_name, String(s.size), s.backup_key ?? '-', s.prior_backup_key ?? '-', s.finished ?? '-'])]));
+      return 0;
+    }
+    case 'show': {
+      const r = await c.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${need(id, 'the snapshot id')}`);
+      print(ctx, r, () => Object.entries(r.snapshot).map(([k, v]) => `${k.padEnd(24)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
+      return 0;
+    }
+    case 'create': {
+      const cluster = need(ctx.values['cluster'], '--cluster');
+      const r = await c.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: need(ctx.values['name'], '--name'), cluster_id: cluster, description: (ctx.values['description'] as string | undefined) ?? '' } });
+      print(ctx, r, () => `snapshot ${r.snapshot.id} is being taken`);
+      return maybeWait(ctx, { clusterId: cluster });
+    }
+    case 'delete': {
+      const sid = need(id, 'the snapshot id');
+      await c.call('DELETE', `/v1.0/{project_id}/snapshots/${sid}`);
+      print(ctx, { snapshot_id: sid, deleted: true }, () => `snapshot ${sid} deleted`);
+      return 0;
+    }
+    case 'restore': {
+      const sid = need(id, 'the snapshot id');
+      const restore: Record<string, unknown> = { name: need(ctx.values['name'], '--name') };
+      if (ctx.values['port']) restore['port'] = int(ctx.values['port'], '--port');
+      const r = await c.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${sid}/actions`, { restore });
+      print(ctx, r, () => `snapshot ${sid} is being restored into the new cluster ${r.cluster.id}`);
+      return maybeWait(ctx, { clusterId: r.cluster.id });
+    }
+    case 'restore-tables': {
+      const sid = need(id, 'the snapshot id');
+      const specs = (ctx.values['table'] as string[] | undefined) ?? [];
+      if (specs.length === 0) throw new UsageError('give at least one --table SCHEMA.TABLE[=SCHEMA.TARGET]');
+      const parse = (s: string): { schema_name: string; table_name: string } => {
+        const m = /^([^.=]+)\.([^.=]+)$/.exec(s);
+        if (!m) throw new UsageError(`--table ${s}: expected SCHEMA.TABLE`);
+        return { schema_name: m[1]!, table_name: m[2]! };
+      };
+      const pairs = specs.map((s) => {
+        const [src, dst] = s.split('=');
+        return { src: parse(src!), dst: parse(dst ?? src!) };
+      });
+      const body = { case_sensitive: ctx.values['case-sensitive'] === true, database: need(ctx.values['database'], '--database'), restore_table_list: pairs.map((p) => p.src), target_table_list: pairs.map((p) => p.dst) };
+      if (ctx.values['check']) {
+        const r = await c.call('POST', `/v1/{project_id}/snapshots/${sid}/table-restore-check`, body);
+        print(ctx, r, () => JSON.stringify(r, null, 2));
+        return 0;
+      }
+      const r = await c.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${sid}/table-restore`, body);
+      print(ctx, r, () => `tables are being restored (job ${r.job_id})`);
+      const snap = await c.call<{ snapshot: { cluster_id: string } }>('GET', `/v1.0/{project_id}/snapshots/${sid}`);
+      return maybeWait(ctx, { clusterId: snap.snapshot.cluster_id, jobId: r.job_id });
+    }
+    default:
+      throw new UsageError('snapshots: use list, show, create, delete, restore or restore-tables');
+  }
+}
+
+async function tasks(ctx: Ctx): Promise<number> {
+  const [sub, cluster, which] = ctx.positionals;
+  const cid = need(cluster, 'the cluster id');
+  const path = (w: string): string => (/^[A-Z_]+$/.test(w) ? `/v1/{project_id}/clusters/${cid}/actions/${w}` : `/dwsbox/v1/{project_id}/clusters/${cid}/tasks/${w}`);
+  switch (sub) {
+    case 'list': {
+      const r = await ctx.client.call<{ tasks: TaskBodyOut[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${cid}/tasks`);
+      print(ctx, r, () => table([['ID', 'ACTION', 'STATUS', 'PROGRESS', 'SUBMITTED'], ...r.tasks.map((t) => [t.id, t.action_name, t.status, t.progress ?? '', t.submit_time])]));
+      return 0;
+    }
+    case 'show': {
+      const t = await ctx.client.call<TaskBodyOut>('GET', path(need(which, 'the action name or task id')));
+      print(ctx, t, () => renderTask(t));
+      return 0;
+    }
+    case 'watch': {
+      const w = need(which, 'the action name or task id');
+      const intervalMs = ctx.values['interval'] ? int(ctx.values['interval'], '--interval') : 1000;
+      // An action name picks the task once; then that task is followed by id to its end.
+      const first = await ctx.client.call<TaskBodyOut>('GET', path(w));
+      const final = await watchTask({
+        intervalMs, out: ctx.json ? discard() : ctx.out, tty: !ctx.json && ctx.out.isTTY === true,
+        fetch: () => ctx.client.call<TaskBodyOut>('GET', `/dwsbox/v1/{project_id}/clusters/${cid}/tasks/${first.id}`),
+      });
+      if (ctx.json) ctx.out.write(JSON.stringify(final, null, 2) + '\n');
+      return final.status === 'SUCCESS' ? 0 : 1;
+    }
+    default:
+      throw new UsageError('tasks: use list, show or watch');
+  }
+}
+
+async function faults(ctx: Ctx): Promise<number> {
+  const [sub, id] = ctx.positionals;
+  switch (sub) {
+    case 'add': {
+      const body: Record<string, unknown> = {
+        action_name: need(ctx.values['action'], '--action'), step: need(ctx.values['step'], '--step'), mode: need(ctx.values['mode'], '--mode'),
+      };
+      if (ctx.values['point']) body['point'] = ctx.values['point'];
+      if (ctx.values['cluster']) body['cluster_id'] = ctx.values['cluster'];
+      if (ctx.values['delay-ms']) body['delay_ms'] = int(ctx.values['delay-ms'], '--delay-ms');
+      if (ctx.values['times']) body['times'] = int(ctx.values['times'], '--times');
+      const r = await ctx.client.call<{ fault: { id: string } }>('POST', '/dwsbox/v1/{project_id}/faults', body);
+      print(ctx, r, () => `fault ${r.fault.id} added`);
+      return 0;
+    }
+    case 'list': {
+      const r = await ctx.client.call<{ faults: { id: string; action_name: string; step: string; mode: string; point: string; cluster_id: string | null; times: number | null }[] }>('GET', '/dwsbox/v1/{project_id}/faults');
+      print(ctx, r, () => table([['ID', 'ACTION', 'STEP', 'MODE', 'POINT', 'CLUSTER', 'TIMES'], ...r.faults.map((f) => [f.id, f.action_name, f.step, f.mode, f.point, f.cluster_id ?? '*', f.times === null ? '∞' : String(f.times)])]));
+      return 0;
+    }
+    case 'clear': {
+      const r = await ctx.client.call<{ deleted: number }>('DELETE', id ? `/dwsbox/v1/{project_id}/faults/${id}` : '/dwsbox/v1/{project_id}/faults');
+      print(ctx, r, () => `${r.deleted} fault(s) cleared`);
+      return 0;
+    }
+    default:
+      throw new UsageError('faults: use add, list or clear');
+  }
+}
+
+async function nodeTypes(ctx: Ctx): Promise<number> {
+  const r = await ctx.client.call<{ node_types: { spec_name: string; vcpus: number; ram: number; detail: { type: string; value: string }[] }[] }>('GET', '/v2/{project_id}/node-types');
+  print(ctx, r, () => table([['NAME', 'VCPUS', 'RAM_GB', 'POSTGRESQL'], ...r.node_types.map((t) => [t.spec_name, String(t.vcpus), String(t.ram), t.detail.find((d) => d.type === 'postgresql')?.value ?? ''])]));
+  return 0;
+}
+
+const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<number> }> = {
+  clusters: {
+    options: { ...WAIT, name: { type: 'string' }, nodes: { type: 'string' }, 'node-type': { type: 'string' }, port: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' }, 'vpc-id': { type: 'string' }, 'subnet-id': { type: 'string' }, keep: { type: 'string' }, count: { type: 'string' } },
+    run: clusters,
+  },
+  snapshots: {
+    options: { ...WAIT, cluster: { type: 'string' }, name: { type: 'string' }, description: { type: 'string' }, port: { type: 'string' }, database: { type: 'string' }, table: { type: 'string', multiple: true }, 'case-sensitive': { type: 'boolean' }, check: { type: 'boolean' } },
+    run: snapshots,
+  },
+  tasks: { options: { interval: { type: 'string' } }, run: tasks },
+  faults: { options: { action: { type: 'string' }, step: { type: 'string' }, mode: { type: 'string' }, point: { type: 'string' }, cluster: { type: 'string' }, 'delay-ms': { type: 'string' }, times: { type: 'string' } }, run: faults },
+  'node-types': { options: {}, run: nodeTypes },
+};
+
+export async function runApiCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, out: NodeJS.WriteStream = process.stdout): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const spec = cmd ? COMMANDS[cmd] : undefined;
+  if (!spec) {
+    process.stderr.write(`dwsbox: unknown command ${argv.join(' ')}\n\n${API_HELP}`);
+    return 2;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: { ...CONNECTION, ...spec.options }, allowPositionals: true, strict: true });
+    if (values['help']) {
+      out.write(API_HELP);
+      return 0;
+    }
+    const client = connection(values as Record<string, unknown>, env);
+    return await spec.run({ client, json: values['json'] === true, values: values as Record<string, unknown>, positionals, out });
+  } catch (e) {
+    if (e instanceof ApiError) {
+      process.stderr.write(`dwsbox: ${e.errorCode}: ${e.message}${e.requestId ? ` (request ${e.requestId})` : ''}\n`);
+      return 1;
+    }
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`dwsbox: ${(e as Error).message}\n`);
+      return 2;
+    }
+    process.stderr.write(`dwsbox: ${(e as Error).message}\n`);
+    return 1;
+  }
 }
