@@ -16,7 +16,7 @@ import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
 import { findBinaries, type Binaries } from './engine/binaries.js';
 import { LocalEngine } from './engine/local-engine.js';
-import { holdLock } from './engine/pg-exec.js';
+import { acquireLock } from './engine/pg-exec.js';
 import { TaskEvents } from './tasks/events.js';
 import { FaultInjector } from './tasks/faults.js';
 import { TaskRunner } from './tasks/runner.js';
@@ -27,8 +27,13 @@ import { ClusterService } from './services/cluster-service.js';
 import { TaskService } from './services/task-service.js';
 import { FaultService } from './services/fault-service.js';
 import { SnapshotService } from './services/snapshot-service.js';
+import { RestoreService } from './services/restore-service.js';
+import { ScaleService } from './services/scale-service.js';
 import { HealthMonitor } from './services/health-monitor.js';
 import { buildApp, type Readiness } from './api/app.js';
+import { defaultConsoleDir } from './api/routes/console.js';
+import { Metrics } from './metrics/metrics.js';
+import { createServer, type Server } from 'node:http';
 
 export interface Service {
   config: Config;
@@ -68,13 +73,14 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'engine' }));
   engine.prepareHost();
 
-  const store = openStore(config.store);
+  let onQuery: (ms: number) => void = () => {};
+  const store = openStore(config.store, { onQuery: (ms) => onQuery(ms) });
   let serveLock = null as { release(): Promise<void> } | null;
   try {
     if (!store.capabilities.multiProcess) {
       // D1: with the SQLite store, one `serve` per data directory.
       try {
-        serveLock = await holdLock(join(config.dataDir, 'locks', 'serve.lock'), { timeoutMs: 1500, label: 'serve' });
+        serveLock = await acquireLock(join(config.dataDir, 'locks', 'serve.lock'), { timeoutMs: 1500, label: 'serve' });
       } catch {
         throw new Error(`another dwsbox serve is already running on ${config.dataDir}; stop it first, or use a PostgreSQL store (--store postgres://…) to run several`);
       }
@@ -99,6 +105,8 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
 
   const clusters = new ClusterService({ store, queue, engine, secrets, clock, config, log: log.scope({ component: 'clusters' }) });
   const snapshots = new SnapshotService({ store, queue, clock, log: log.scope({ component: 'snapshots' }) });
+  const scale = new ScaleService({ store, queue, engine, clusters, clock, config, log: log.scope({ component: 'scale' }) });
+  const restores = new RestoreService({ store, queue, clusters, engine, secrets, clock, log: log.scope({ component: 'restores' }) });
   const taskService = new TaskService(store, clock);
   const faultService = new FaultService(store, clock, config.enableCrashFaults);
   const monitor = new HealthMonitor(store, engine, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
@@ -124,13 +132,24 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     },
   };
 
-  const app = await buildApp({ log, auth, clusters, tasks: taskService, faults: faultService, snapshots, readiness });
+  const metrics = new Metrics({ store, repoPath: config.repoPath, replicationLag: () => monitor.replicationLag() });
+  metrics.watch(events);
+  onQuery = (ms) => metrics.observeQuery(ms);
+  const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
+  const app = await buildApp({
+    log, auth, clusters, tasks: taskService, faults: faultService, snapshots, scale, restores, readiness,
+    consoleDir: defaultConsoleDir(),
+    ...(separateMetrics ? {} : { metrics }),
+    onResponse: (route, method, status, ms) => metrics.observeHttp(route, method, status, ms),
+  });
+  let metricsServer: Server | null = null;
 
   let stopped: Promise<void> | null = null;
   return {
     config, app, store, engine, tasks, events, log, owner, firstStartCredentials,
     async start() {
       await app.listen({ host: config.host, port: config.port });
+      if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);
       const addr = app.server.address();
       const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host: config.host, port: config.port };
       const r = await monitor.adopt();
@@ -150,6 +169,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
         await monitor.stop();
         await tasks.stop(config.shutdownTimeoutMs);
         await app.close();
+        if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
         if (config.stopClustersOnExit) await stopAllNodes(store, engine, log);
         await store.close();
         await serveLock?.release();
@@ -158,6 +178,21 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
       return stopped;
     },
   };
+}
+
+/** /metrics on its own listener (metricsHost:metricsPort), so it can be kept off the API's address. */
+function serveMetrics(metrics: Metrics, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    metrics.text().then((body) => res.writeHead(200, { 'content-type': metrics.contentType }).end(body), (e: unknown) => res.writeHead(500).end(String(e)));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
 }
 
 /** Stop every node of every cluster (serve --stop-clusters-on-exit, clusters stop-all). */

@@ -18,12 +18,17 @@ import type { ClusterService } from '../services/cluster-service.js';
 import type { TaskService } from '../services/task-service.js';
 import type { FaultService } from '../services/fault-service.js';
 import type { SnapshotService } from '../services/snapshot-service.js';
-import { errorHandler } from './error-handler.js';
+import type { RestoreService } from '../services/restore-service.js';
+import type { ScaleService } from '../services/scale-service.js';
+import { clientErrorHandler, errorHandler } from './error-handler.js';
 import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { taskRoutes } from './routes/tasks.js';
 import { miscRoutes } from './routes/misc.js';
 import { snapshotRoutes } from './routes/snapshots.js';
+import { restoreRoutes } from './routes/restores.js';
+import { scaleRoutes } from './routes/scale.js';
+import { consoleRoutes } from './routes/console.js';
 
 export type AuthRule = 'public' | 'read' | 'mutate';
 
@@ -54,6 +59,8 @@ export interface AppDeps {
   tasks: TaskService;
   faults: FaultService;
   snapshots: SnapshotService;
+  restores: RestoreService;
+  scale: ScaleService;
   readiness: Readiness;
   /** Prometheus text, when metrics are served on the API listener */
   metrics?: { contentType: string; text(): Promise<string> };
@@ -76,6 +83,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 256 },
     requestTimeout: 120_000,
     ajv: { customOptions: { coerceTypes: 'array', allErrors: false } },
+    // Errors the router raises before any hook runs (bad percent-encoding such as `%ff`, a path
+    // parameter over maxParamLength): the DWS body and a request id too, not Fastify's own body.
+    frameworkErrors: (err, req, reply) => {
+      void reply.header('X-Request-Id', req.id);
+      errorHandler(err, req, reply);
+    },
+    // Node's parser refusing a request (headers over 16 KiB: 431, malformed HTTP: 400): DWS body too.
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Bodies are validated strictly (no type coercion, D10); query strings and path
@@ -152,8 +167,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authRoutes(deps));
   await app.register(clusterRoutes(deps));
   await app.register(snapshotRoutes(deps));
+  await app.register(restoreRoutes(deps));
+  await app.register(scaleRoutes(deps));
   await app.register(taskRoutes(deps));
   await app.register(miscRoutes(deps));
+  await app.register(consoleRoutes(deps.consoleDir));
   await app.ready();
   return app as unknown as FastifyInstance;
 }

@@ -60,6 +60,7 @@ export const STEP_NAMES: Record<string, I18n> = {
   IMPORT_TABLES: { en: 'Import the tables', zh: '导入表' },
   VERIFY_ROWS: { en: 'Verify row counts', zh: '校验行数' },
   REMOVE_TEMP: { en: 'Remove the temporary instance', zh: '删除临时实例' },
+  DISCARD_TABLE_RESTORE: { en: 'Remove the temporary instance and the tables this restore imported', zh: '删除临时实例及本次导入的表' },
   CHECK_GROW: { en: 'Check cluster status and capacity', zh: '检查集群状态与资源' },
   COPY_DATA: { en: 'Copy data to node {n}', zh: '向节点 {n} 复制数据' },
   CATCH_UP: { en: 'Catch up with the primary', zh: '追平主节点' },
@@ -67,6 +68,7 @@ export const STEP_NAMES: Record<string, I18n> = {
   REMOVE_ADDED_NODES: { en: 'Remove the added nodes', zh: '移除新增节点' },
   CHECK_SHRINK: { en: 'Check', zh: '缩容前检查' },
   REMOVE_NODE: { en: 'Remove node {n}', zh: '移除节点 {n}' },
+  RESTORE_NODES: { en: 'Return the nodes not yet removed to service', zh: '恢复未移除的节点' },
   CLEAN_UP_CLUSTER: { en: 'Remove what was built', zh: '清理已创建的资源' },
   EXPIRE_BACKUPS: { en: 'Expire backup sets', zh: '清理过期备份集' },
 };

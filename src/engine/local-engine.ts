@@ -16,7 +16,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
 import { osIdentity } from './os-user.js';
-import { baseEnv, holdLock, startTool } from './pg-exec.js';
+import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, type HeldLock } from './pg-exec.js';
 import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { PgBackRest, type StanzaTarget } from './pgbackrest.js';
 
@@ -141,10 +141,10 @@ export class LocalEngine {
     ensureLockFile(this.lockFile(cluster.id));
   }
 
-  /** Keep a lock file (a cluster's, or a stanza's) for a step that runs no tool (D1). */
-  holdLockFile(lockFile: string, o: { signal?: AbortSignal; timeoutMs?: number; label: string }): Promise<{ release(): Promise<void> }> {
+  /** Take a lock file (a cluster's, or a stanza's) for the length of a step (D1, acquireLock). */
+  lockForStep(lockFile: string, o: { signal?: AbortSignal; timeoutMs?: number; label: string }): Promise<HeldLock> {
     ensureLockFile(lockFile);
-    return holdLock(lockFile, { timeoutMs: o.timeoutMs ?? 120_000, label: o.label, ...(o.signal ? { signal: o.signal } : {}) });
+    return acquireLock(lockFile, { timeoutMs: o.timeoutMs ?? 120_000, label: o.label, ...(o.signal ? { signal: o.signal } : {}) });
   }
 
   // ------------------------------------------------------------------ capacity and addresses
@@ -346,6 +346,59 @@ export class LocalEngine {
     }
   }
 
+  /** The replication slots on the primary (D5: one per standby; `doctor` and scale-in read them). */
+  async replicationSlots(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<{ name: string; active: boolean }[]> {
+    return this.instance(cluster, primary).query<{ name: string; active: boolean }>('select slot_name as name, active from pg_replication_slots order by 1');
+  }
+
+  /** Bytes of the primary's databases: about what a base backup copies (its WAL comes on top). */
+  async databaseBytes(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<number> {
+    const r = await this.instance(cluster, primary).query<{ n: string }>('select coalesce(sum(pg_database_size(datname)), 0)::text as n from pg_database');
+    return Number(r[0]?.n ?? 0);
+  }
+
+  /**
+   * Take a standby out for good (scale-in; undo of a scale-out): stop it (`mode`, through
+   * postmaster.pid and through the PID the store recorded, so a postmaster whose pid file is
+   * gone is found too), drop its slot on the primary, remove its files and socket directory.
+   * Idempotent. Removes what it can; then throws, naming what is left and how to remove it,
+   * when the slot could not be dropped (the primary is down) or the process would not die.
+   */
+  async removeStandby(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord | null, node: NodeRecord, mode: ShutdownMode): Promise<void> {
+    if (node.role !== 'standby' || node.ordinal === 1) throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, 'is not a standby; a primary is never removed'] });
+    const left: string[] = [];
+    await this.stopNode(cluster, node, mode);
+    if (node.pid !== null && isProcessAlive(node.pid, node.pidStart)) {
+      signalProcess(node.pid, mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
+      for (let i = 0; i < 500 && isProcessAlive(node.pid, node.pidStart); i++) await new Promise((r) => setTimeout(r, 20));
+      if (isProcessAlive(node.pid, node.pidStart)) signalProcess(node.pid, 'SIGKILL');
+      for (let i = 0; i < 250 && isProcessAlive(node.pid, node.pidStart); i++) await new Promise((r) => setTimeout(r, 20));
+      if (isProcessAlive(node.pid, node.pidStart)) left.push(`its postmaster (PID ${node.pid}) does not exit: kill -9 ${node.pid}`);
+    }
+    // A copy stopped by an abort (pg_basebackup and its wrappers) may still be exiting; its
+    // files and its slot are removed once nothing works under the node's directory.
+    const nodeDir = this.nodeDir(cluster.id, node.ordinal);
+    const busy = await waitNoProcessUnder(`${nodeDir}/`, 15_000);
+    if (busy.length) left.push(`processes still work under ${nodeDir}: ${busy.map((p) => `PID ${p}`).join(', ')} (kill them)`);
+    const slot = slotNameFor(node.ordinal);
+    if (!primary || !this.nodeStatus(cluster, primary)) {
+      left.push(`replication slot ${slot} may remain on the primary, which is not running: start the cluster, then run select pg_drop_replication_slot('${slot}') on the primary`);
+    } else {
+      try {
+        await this.dropSlotIfInactive(cluster, primary, slot);
+      } catch (e) {
+        left.push(`replication slot ${slot} could not be dropped (${(e as Error).message}): run select pg_drop_replication_slot('${slot}') on the primary`);
+      }
+    }
+    if (left.length === 0 || (!this.nodeStatus(cluster, node) && busy.length === 0)) {
+      this.removeNodeFiles(cluster, node.ordinal);
+      rmSync(this.nodePaths(cluster.id, node.ordinal).sockDir, { recursive: true, force: true });
+    } else {
+      left.push(`its files under ${this.nodeDir(cluster.id, node.ordinal)} were kept because it still runs`);
+    }
+    if (left.length) throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, `not completely removed: ${left.join('; ')}`] });
+  }
+
   /** The primary's current WAL position. */
   async currentLsn(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<string> {
     const r = await this.instance(cluster, primary).query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
@@ -479,6 +532,33 @@ export class LocalEngine {
     } catch {
       return [];
     }
+  }
+}
+
+/** PIDs of live processes whose command line mentions `path`. */
+function processesMentioning(path: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSafe('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(path)) continue;
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      out.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** Wait until no live process mentions `path`; returns the ones left after `timeoutMs`. */
+async function waitNoProcessUnder(path: string, timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pids = processesMentioning(path);
+    if (pids.length === 0 || Date.now() > deadline) return pids;
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

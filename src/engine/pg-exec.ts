@@ -17,7 +17,7 @@
  * shutdown, and the tests' leak check reads the same registry.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, constants as fsConstants } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
@@ -124,9 +124,11 @@ function tail(s: string, lines = 12): string {
 /** Start a tool; see ToolOptions. The returned `done` rejects with ENGINE_COMMAND_FAILED on a non-zero exit. */
 export function startTool(o: ToolOptions): ToolHandle {
   const label = o.label ?? o.cmd.split('/').pop() ?? o.cmd;
-  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: o.lockFile, asPostgres: o.asPostgres, deathSignal: true });
+  // A lock this process holds is passed down (fd 3); otherwise the tool takes it itself.
+  const heldFd = o.lockFile ? heldLocks.get(o.lockFile) : undefined;
+  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: heldFd === undefined ? o.lockFile : undefined, asPostgres: o.asPostgres, deathSignal: true });
   const started = Date.now();
-  const child = spawn(cmd, argv, { env: o.env ?? baseEnv(), stdio: ['pipe', 'pipe', 'pipe'], cwd: o.cwd ?? '/' });
+  const child = spawn(cmd, argv, { env: o.env ?? baseEnv(), stdio: heldFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', heldFd], cwd: o.cwd ?? '/' });
   liveTools.add(child);
   o.logger?.debug('tool started', { tool: label, pid: child.pid, args: o.args });
   let lastActivity = Date.now();
@@ -249,51 +251,61 @@ export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Re
   }
 }
 
+/** Lock files this process holds, each through one open file description (its fd). */
+const heldLocks = new Map<string, number>();
+
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
 /**
- * A process that holds a cluster's lock file for a step that runs no tool (D1):
- * `setpriv --pdeathsig=KILL -- flock --no-fork <lock> cat`. `cat` echoes a probe byte only
- * once flock has the lock and exec'd it, which is how we know we hold it. Releasing closes
- * its stdin; a crash of the service kills it through the death signal.
+ * Take a lock file (design D1), held through an open file description of this process:
+ * `setpriv --pdeathsig=KILL -- flock -w <secs> 3` locks the description passed as its fd 3
+ * and exits; the lock stays with the description, which this process keeps open. Every tool
+ * started while it is held inherits the description (as its fd 3), so the lock is released
+ * only when this process AND every tool it started are gone: a crashed service can never
+ * race the process that takes over, and a paused one (SIGSTOP) keeps the lock until it has
+ * noticed its lost lease and stopped its tools. Throws STEP_TIMEOUT when the lock stays
+ * taken for `timeoutMs`.
  */
-export async function holdLock(lockFile: string, opts: { signal?: AbortSignal; timeoutMs: number; label: string; track?: boolean }): Promise<{ release(): Promise<void> }> {
-  const [cmd, argv] = wrapArgv({ cmd: 'cat', args: [], lockFile, asPostgres: false, deathSignal: true });
-  const child = spawn(cmd, argv, { env: baseEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
-  // A step's holder is a tool like any other (killed at shutdown); the service's own lock
-  // (serve.lock, `track: false`) lives until the very end of stop().
-  if (opts.track !== false) liveTools.add(child);
-  const exited = new Promise<void>((r) => child.on('close', () => {
-    liveTools.delete(child);
-    r();
-  }));
-  child.stdin!.on('error', () => {});
-  child.on('error', () => {});
-  child.stdin!.write('L\n');
+export async function acquireLock(lockFile: string, opts: { signal?: AbortSignal; timeoutMs: number; label: string; waitingFor?: string }): Promise<HeldLock> {
+  if (heldLocks.has(lockFile)) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['lock', `${lockFile} is already held by this process`] });
+  // Created when missing; world-readable, so tools running as postgres can take it too.
+  const fd = openSync(lockFile, fsConstants.O_RDONLY | fsConstants.O_CREAT, 0o666);
+  const secs = Math.max(0.1, opts.timeoutMs / 1000).toFixed(1);
   try {
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new AppError('STEP_TIMEOUT', { args: [opts.label, Math.round(opts.timeoutMs / 1000), `the cluster lock ${lockFile} (another process is working on this cluster)`] })), opts.timeoutMs);
-      const onAbort = (): void => reject(opts.signal?.reason as Error);
+    const child = spawn('setpriv', ['--pdeathsig=KILL', '--', 'flock', '--exclusive', '--wait', secs, '3'], { env: baseEnv(), stdio: ['ignore', 'ignore', 'pipe', fd] });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const onAbort = (): void => {
+        child.kill('SIGKILL');
+        reject(opts.signal?.reason as Error);
+      };
+      if (opts.signal?.aborted) onAbort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      child.stdout!.once('data', () => {
-        clearTimeout(t);
+      child.on('error', (e) => reject(new AppError('ENGINE_COMMAND_FAILED', { args: ['flock', e.message] })));
+      child.on('close', (c) => {
         opts.signal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
-      child.once('close', (code) => {
-        clearTimeout(t);
-        reject(new AppError('ENGINE_COMMAND_FAILED', { args: ['flock', `lock holder exited (${code}) before taking ${lockFile}`] }));
+        resolve(c);
       });
     });
+    if (code !== 0) {
+      if (code === 1) throw new AppError('STEP_TIMEOUT', { args: [opts.label, Number(secs), opts.waitingFor ?? `the lock ${lockFile} (another process is working on it)`] });
+      throw new AppError('ENGINE_COMMAND_FAILED', { args: ['flock', stderr.trim() || `exit code ${code}`] });
+    }
   } catch (e) {
-    child.kill('SIGKILL');
-    await exited;
+    closeSync(fd);
     throw e;
   }
+  heldLocks.set(lockFile, fd);
+  let released = false;
   return {
     async release() {
-      child.stdin!.end();
-      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
-      await exited;
-      clearTimeout(t);
+      if (released) return;
+      released = true;
+      heldLocks.delete(lockFile);
+      closeSync(fd);
     },
   };
 }

@@ -92,11 +92,14 @@ export class ClusterService {
     const actionProgress: Record<string, string> = active ? { [actionProgressKey(active.kind)]: `${Math.floor(active.progress)}%` } : {};
     const dayAgo = this.d.clock.now() - 24 * 3600_000;
     let resize: ClusterView['resize'] = null;
+    // The origin is the count when the request was accepted: number_of_node changes while
+    // the task is still active (its topology step) and goes back on a rollback.
+    const originOf = (t: TaskRecord): number => Number(t.params['originNodeNum'] ?? c.numberOfNode);
     if (active?.kind === 'cluster.scale_out') {
-      resize = { status: 'GROWING', startTime: active.createdAt, target: c.numberOfNode + Number(active.params['count'] ?? 0), origin: c.numberOfNode };
+      resize = { status: 'GROWING', startTime: active.createdAt, target: originOf(active) + Number(active.params['count'] ?? 0), origin: originOf(active) };
     } else if (c.stickyTaskStatus === 'RESIZE_FAILURE') {
       const last = tasks.find((t) => t.kind === 'cluster.scale_out');
-      if (last) resize = { status: 'RESIZE_FAILURE', startTime: last.createdAt, target: c.numberOfNode + Number(last.params['count'] ?? 0), origin: c.numberOfNode };
+      if (last) resize = { status: 'RESIZE_FAILURE', startTime: last.createdAt, target: originOf(last) + Number(last.params['count'] ?? 0), origin: originOf(last) };
     }
     return { cluster: c, nodes, activeTask: active, taskStatus, actionProgress, recentEvents: tasks.filter((t) => t.createdAt > dayAgo).length, resize };
   }

@@ -20,8 +20,8 @@ export interface StepSpec {
   /** share of the task's overall progress (default 1) */
   weight?: number;
   /**
-   * The step runs its tools under the cluster lock itself (`flock --no-fork`, D1); steps
-   * without tools get a lock-holder process from the runner for their duration.
+   * The step runs external tools (documentation of the step; every step holds the task's
+   * lock for its whole length, and the tools it starts inherit it, D1).
    */
   runsTools?: boolean;
   /** hard limit for the step (default: the runner's) */

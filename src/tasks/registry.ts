@@ -1,11 +1,14 @@
 /** Task kind → definition. A new kind of task is a new definition here, not new machinery. */
 import type { TaskDefinition } from './definition.js';
 import { clusterCreate } from './definitions/cluster-create.js';
+import { clusterRestore } from './definitions/cluster-restore.js';
+import { tableRestore } from './definitions/table-restore.js';
 import { clusterDelete, clusterRestart, clusterStart, clusterStop } from './definitions/cluster-lifecycle.js';
+import { clusterScaleIn, clusterScaleOut } from './definitions/cluster-scale.js';
 import { snapshotCreate } from './definitions/snapshot-create.js';
 import { snapshotExpire } from './definitions/snapshot-expire.js';
 
 export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
-  const defs = [clusterCreate, clusterDelete, clusterRestart, clusterStart, clusterStop, snapshotCreate, snapshotExpire] as unknown as TaskDefinition<never>[];
+  const defs = [clusterCreate, clusterDelete, clusterRestart, clusterStart, clusterStop, snapshotCreate, snapshotExpire, clusterScaleOut, clusterScaleIn, clusterRestore, tableRestore] as unknown as TaskDefinition<never>[];
   return new Map(defs.map((d) => [d.kind, d]));
 }

@@ -232,7 +232,8 @@ export class TaskRunner {
       progress.history = past;
       progress.beginAt = beginAt;
       log.info('step started', { stepAttempt: step.attempts + 1 });
-      if (!spec.runsTools) holder = await d.engine.holdLockFile(this.lockFileFor(task), { signal: stepAc.signal, label: step.stepId });
+      // The lock is held for the whole step; its tools inherit it (D1, acquireLock).
+      holder = await d.engine.lockForStep(this.lockFileFor(task), { signal: stepAc.signal, label: step.stepId, timeoutMs: d.config.stepIdleTimeoutMs });
       let stateNow = (await d.store.getTask(task.id))!.state;
       const ctx: StepContext<Record<string, unknown>> = {
         task, params: task.params, stepId: step.stepId, n, signal: stepAc.signal, log, clock: d.clock, config: d.config, store: d.store,
@@ -257,6 +258,9 @@ export class TaskRunner {
       };
       await raceAbort(fn(ctx), stepAc.signal);
       await progress.flush();
+      // A `during` fault fired by the step's first sample can land after the step function
+      // returned (a step whose first sample is also its last): it still fails the step.
+      if (stepAc.signal.aborted) throw stepAc.signal.reason as Error;
       if (holder) {
         await holder.release();
         holder = null;

@@ -116,13 +116,14 @@ describe('failed snapshots', () => {
 
   it('a pgBackRest terminated mid-backup fails the snapshot with the tool\'s message; partial files go, earlier snapshots stay restorable', async () => {
     const id = await startSnapshot('terminated');
-    const proc = await waitFor(async () => processesUnder(t.dataDir).find((p) => /pgbackrest .* backup$/.test(p.cmd)), { intervalMs: 20, what: 'pgbackrest backup to run' });
+    await waitFor(async () => processesUnder(t.dataDir).find((p) => /pgbackrest .* backup$/.test(p.cmd)), { intervalMs: 20, what: 'pgbackrest backup to run' });
     // Wait until it is copying files (a sample from the running tool), then terminate it.
     await waitFor(async () => {
       const a = await t.client.call<Action>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
       return a.items[0]!.sub_items.find((x) => x.step === 'BACKUP' && x.status === 'RUNNING' && Number(info(x)['backupSize']) > 0);
     }, { intervalMs: 20, what: 'backup progress' });
-    process.kill(proc.pid, 'SIGTERM');
+    // pgBackRest's backup runs in a process it forks from the one we started: terminate both.
+    for (const p of processesUnder(t.dataDir).filter((x) => /pgbackrest .* backup$/.test(x.cmd))) process.kill(p.pid, 'SIGTERM');
     const s = await finished(id);
     expect(s.status).toBe('UNAVAILABLE');
     const a = await t.client.call<Action>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING_FAILED`);

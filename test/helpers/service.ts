@@ -50,7 +50,7 @@ export async function startService(o: { flags?: Record<string, unknown>; crash?:
       void killed;
       const left = processesUnder(dataDir);
       const tools = liveToolPids();
-      if (!so.keepDir) removeDir(dataDir);
+      if (!so.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(dataDir);
       if (left.length || tools.length) throw new Error(`processes left behind: ${JSON.stringify(left)} tools: ${tools.join(',')}`);
     },
   };

@@ -143,7 +143,8 @@ const NODE_STATUS: Record<string, string> = { up: '200', down: '503', stopped: '
 
 function toInfo(v: ClusterView) {
   const c = v.cluster;
-  const nodes = v.nodes.filter((n) => n.membership !== 'building');
+  // Nodes being added (building) or taken out (removing) are not part of the cluster yet / any more.
+  const nodes = v.nodes.filter((n) => n.membership === 'active');
   const endpoints = nodes.map((n) => ({ connect_info: `${n.host}:${n.port}`, jdbc_url: `jdbc:postgresql://${n.host}:${n.port}/postgres` }));
   return {
     id: c.id,
@@ -186,7 +187,7 @@ export function clusterDetailOut(v: ClusterView): Static<typeof ClusterDetail> {
   return {
     ...toInfo(v),
     node_type_id: nt?.id ?? '',
-    private_ip: v.nodes.filter((n) => n.membership !== 'building').map((n) => n.host),
+    private_ip: v.nodes.filter((n) => n.membership === 'active').map((n) => n.host),
     maintain_window: { day: 'Thu', start_time: '22:00', end_time: '02:00' },
     resize_info: v.resize ? { resize_status: v.resize.status, start_time: jobTime(v.resize.startTime), target_node_num: v.resize.target, origin_node_num: v.resize.origin } : null,
     parameter_group: null,

@@ -9,7 +9,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { isPostgresUrl, type Config } from '../../config/config.js';
 import { openStore } from '../../store/open-store.js';
 import { codeVersion } from '../../store/migrate.js';
-import { holdLock } from '../../engine/pg-exec.js';
+import { acquireLock } from '../../engine/pg-exec.js';
 
 export class StoreCommandError extends Error {
   override name = 'StoreCommandError';
@@ -35,7 +35,7 @@ export async function restoreStore(config: Config, file: string): Promise<{ rest
   // The same lock `serve` holds (D1): the service must be stopped.
   let lock: { release(): Promise<void> };
   try {
-    lock = await holdLock(join(config.dataDir, 'locks', 'serve.lock'), { timeoutMs: 1500, label: 'store restore', track: false });
+    lock = await acquireLock(join(config.dataDir, 'locks', 'serve.lock'), { timeoutMs: 1500, label: 'store restore' });
   } catch {
     throw new StoreCommandError(`dwsbox serve is running on ${config.dataDir}; stop it before restoring the store`);
   }

@@ -112,7 +112,8 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams> = {
     VERIFY_CLUSTER: async (ctx: Ctx) => verifyCluster(ctx, Array.from({ length: ctx.params.numberOfNode }, (_, i) => i + 1)),
     CLEAN_UP_CLUSTER: (ctx) => cleanUpCluster(ctx),
   },
-  failure: { mode: 'cleanup', steps: () => [{ id: 'CLEAN_UP_CLUSTER', item: 'CLEAN_UP' }] },
+  // runsTools: it runs pgbackrest (stanza removal) under the cluster lock itself; a lock holder would deadlock it.
+  failure: { mode: 'cleanup', steps: () => [{ id: 'CLEAN_UP_CLUSTER', item: 'CLEAN_UP', runsTools: true }] },
   async onSuccess(o) {
     const c = (await o.tx.getClusterById(o.params.clusterId))!;
     const next = succeededState('cluster.create', { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped });

@@ -1,0 +1,39 @@
+/** Restore wire schemas (dws-api.md §4.6 RestoreCluster, §4.7 CheckTableRestore / RestoreTable). */
+import { Type, type Static } from '@sinclair/typebox';
+import { Nullable } from './common.js';
+
+export const RestoreClusterBody = Type.Object({
+  restore: Type.Object({
+    name: Type.String({ maxLength: 200 }),
+    subnet_id: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+    security_group_id: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+    vpc_id: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+    availability_zone: Type.Optional(Nullable(Type.String({ maxLength: 128 }))),
+    port: Type.Optional(Nullable(Type.Integer())),
+    public_ip: Type.Optional(Nullable(Type.Object({ public_bind_type: Type.Optional(Type.String()), eip_id: Type.Optional(Nullable(Type.String())) }))),
+    enterprise_project_id: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+    ipv6_enable: Type.Optional(Nullable(Type.Boolean())),
+    number_of_cn: Type.Optional(Nullable(Type.Integer())),
+  }),
+});
+export type RestoreClusterBody = Static<typeof RestoreClusterBody>;
+
+export const RestoreClusterResponse = Type.Object({ cluster: Type.Object({ id: Type.String() }) });
+
+const TableDetail = Type.Object({ schema_name: Type.String({ maxLength: 256 }), table_name: Type.String({ maxLength: 256 }) });
+
+export const TableRestoreBody = Type.Object({
+  case_sensitive: Type.Boolean(),
+  database: Type.String({ maxLength: 256 }),
+  restore_table_list: Type.Array(TableDetail, { maxItems: 1000 }),
+  target_table_list: Type.Array(TableDetail, { maxItems: 1000 }),
+});
+export type TableRestoreBody = Static<typeof TableRestoreBody>;
+
+export const CheckTableRestoreResponse = Type.Object({
+  check_table_name_result: Type.Object({
+    database: Type.String(),
+    restore_table_list: Nullable(Type.Array(Type.String(), { description: 'source tables (schema.table) that the snapshot does not have; null when all exist' })),
+    target_table_list: Nullable(Type.Array(Type.String(), { description: 'target tables (schema.table) that already exist in the cluster; null when none does' })),
+  }),
+});

@@ -1,0 +1,210 @@
+/**
+ * Restore use cases (dws-api.md §4.6, §4.7; design D4, D15, D16):
+ * - restore a snapshot into a NEW cluster (a cluster.restore task on a new cluster row),
+ *   with the spec the snapshot kept, so it works after the source cluster is gone;
+ * - check and run a table-level ("fine-grained") restore into the snapshot's own cluster
+ *   (a snapshot.table_restore task on that cluster).
+ * Both tasks carry the snapshot id, so the snapshot cannot be deleted while they read it.
+ */
+import type { Clock } from '../domain/clock.js';
+import type { ClusterRecord, ClusterSpec, NodeRecord, SnapshotRecord, TaskRecord } from '../domain/records.js';
+import { AppError } from '../errors/app-error.js';
+import type { LocalEngine } from '../engine/local-engine.js';
+import type { Logger } from '../log/logger.js';
+import type { Secrets } from '../auth/secrets.js';
+import type { Store } from '../store/store.js';
+import type { TaskQueue } from '../tasks/queue.js';
+import type { ClusterRestoreParams } from '../tasks/definitions/cluster-restore.js';
+import type { TableRef, TableRestoreParams } from '../tasks/definitions/table-restore.js';
+import type { ClusterService, CreateClusterInput } from './cluster-service.js';
+
+export interface RestoreClusterInput {
+  name: string;
+  subnetId?: string | null | undefined;
+  securityGroupId?: string | null | undefined;
+  vpcId?: string | null | undefined;
+  availabilityZone?: string | null | undefined;
+  port?: number | null | undefined;
+  publicIp?: { public_bind_type: string; eip_id: string } | null | undefined;
+  enterpriseProjectId?: string | null | undefined;
+  ipv6Enable?: boolean | null | undefined;
+  numberOfCn?: number | null | undefined;
+}
+
+export interface TableRestoreInput {
+  caseSensitive: boolean;
+  database: string;
+  restoreTables: TableRef[];
+  targetTables: TableRef[];
+}
+
+export interface TableRestoreCheck {
+  database: string;
+  /** source tables the snapshot does not have */
+  missingSources: string[];
+  /** target tables that already exist in the cluster */
+  existingTargets: string[];
+}
+
+export interface RestoreServiceDeps {
+  store: Store;
+  queue: TaskQueue;
+  clusters: ClusterService;
+  engine: LocalEngine;
+  secrets: Secrets;
+  clock: Clock;
+  log: Logger;
+}
+
+/** At most this many tables per table restore. */
+export const MAX_RESTORE_TABLES = 100;
+const NAME_MAX_BYTES = 63;
+
+const show = (t: TableRef): string => `${t.schema}.${t.name}`;
+
+function checkIdentifier(field: string, v: string): void {
+  if (v.length === 0 || Buffer.byteLength(v) > NAME_MAX_BYTES) throw new AppError('VALIDATION', { args: [`${field} must be 1 to ${NAME_MAX_BYTES} bytes long, got "${v.slice(0, 80)}"`] });
+  if (v.includes('\u0000')) throw new AppError('VALIDATION', { args: [`${field} must not contain a NUL character`] });
+}
+
+export class RestoreService {
+  constructor(private readonly d: RestoreServiceDeps) {}
+
+  /** A visible snapshot with a finished backup set whose repository is here. */
+  private async restorable(projectId: string, snapshotId: string): Promise<SnapshotRecord & { backupLabel: string }> {
+    const s = await this.d.store.getSnapshot(projectId, snapshotId);
+    if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snapshotId] });
+    if (s.status !== 'AVAILABLE' || !s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
+    if (!this.d.engine.backrest.stanzaExists(s.stanza)) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
+    return s as SnapshotRecord & { backupLabel: string };
+  }
+
+  // ------------------------------------------------------------------ into a new cluster
+  /**
+   * RestoreCluster: a new cluster with the snapshot's node type and node count, the source's
+   * administrator (the restored database holds that role, with its password) and, for every
+   * field left out, the source's value as the snapshot recorded it (D16).
+   */
+  async restoreCluster(projectId: string, snapshotId: string, i: RestoreClusterInput): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
+    const snap = await this.restorable(projectId, snapshotId);
+    if (i.ipv6Enable) throw new AppError('NOT_SUPPORTED', { args: ['IPv6', 'clusters listen on IPv4 loopback addresses'] });
+    const src = snap.sourceSpec;
+    const spec: ClusterSpec = {
+      ...src.clusterSpec,
+      availabilityZone: i.availabilityZone || src.clusterSpec.availabilityZone,
+      vpcId: i.vpcId || src.clusterSpec.vpcId,
+      subnetId: i.subnetId || src.clusterSpec.subnetId,
+      securityGroupId: i.securityGroupId ?? src.clusterSpec.securityGroupId,
+      enterpriseProjectId: i.enterpriseProjectId || src.clusterSpec.enterpriseProjectId || '0',
+      numberOfCn: i.numberOfCn ?? src.clusterSpec.numberOfCn,
+      publicIp: i.publicIp ?? null,
+    };
+    const input: CreateClusterInput = {
+      name: i.name, nodeType: src.nodeType, numberOfNode: src.numberOfNode, port: i.port ?? src.port, userName: src.userName,
+      password: this.d.secrets.decrypt(src.adminPasswordEnc), spec,
+    };
+    this.d.clusters.validateCreate(input);
+    await this.d.clusters.checkCapacity(projectId, input.nodeType, input.numberOfNode);
+    const need = (snap.sourceBytes ?? 0) * input.numberOfNode;
+    const free = this.d.engine.hostCapacity().dataDiskFreeBytes;
+    if (need > free) {
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`${input.numberOfNode} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk; the data directory has ${Math.round(free / 1e6)} MB free`] });
+    }
+    const r = await this.d.clusters.insertNewCluster(projectId, input, async (tx, c) => {
+      // The snapshot may have been deleted since it was read.
+      const s = await tx.getSnapshot(projectId, snap.id);
+      if (!s || s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snap.id] });
+      const params: ClusterRestoreParams = { clusterId: c.id, snapshotId: snap.id, sourceClusterId: snap.clusterId, numberOfNode: c.numberOfNode };
+      return this.d.queue.enqueue(tx, { kind: 'cluster.restore', projectId, cluster: c, snapshotId: snap.id, params: { ...params }, checkState: false });
+    });
+    this.d.log.info('restore accepted', { projectId, snapshotId: snap.id, sourceClusterId: snap.clusterId, clusterId: r.cluster.id, taskId: r.task.id });
+    return r;
+  }
+
+  // ------------------------------------------------------------------ table restore
+  /** Validate, fold (case_sensitive false: lower case) and pair the lists; the snapshot's cluster must be alive (D16). */
+  private async tableRequest(projectId: string, snapshotId: string, i: TableRestoreInput) {
+    const snap = await this.restorable(projectId, snapshotId);
+    if (i.restoreTables.length === 0) throw new AppError('VALIDATION', { args: ['restore_table_list must name at least one table'] });
+    if (i.restoreTables.length > MAX_RESTORE_TABLES) throw new AppError('VALIDATION', { args: [`at most ${MAX_RESTORE_TABLES} tables can be restored at once`] });
+    if (i.restoreTables.length !== i.targetTables.length) {
+      throw new AppError('VALIDATION', { args: [`restore_table_list has ${i.restoreTables.length} tables and target_table_list ${i.targetTables.length}; each source needs one target`] });
+    }
+    checkIdentifier('database', i.database);
+    const fold = (s: string): string => (i.caseSensitive ? s : s.toLowerCase());
+    const pairs = i.restoreTables.map((s, k) => {
+      const t = i.targetTables[k]!;
+      checkIdentifier(`restore_table_list[${k}].schema_name`, s.schema);
+      checkIdentifier(`restore_table_list[${k}].table_name`, s.name);
+      checkIdentifier(`target_table_list[${k}].schema_name`, t.schema);
+      checkIdentifier(`target_table_list[${k}].table_name`, t.name);
+      const target = { schema: fold(t.schema), name: fold(t.name) };
+      if (/^pg_/.test(target.schema) || target.schema === 'information_schema') {
+        throw new AppError('VALIDATION', { args: [`target_table_list[${k}].schema_name: ${target.schema} is a system schema`] });
+      }
+      return { source: { schema: fold(s.schema), name: fold(s.name) }, target };
+    });
+    const dup = (xs: TableRef[]): string | undefined => xs.map(show).find((x, k, all) => all.indexOf(x) !== k);
+    const dupSource = dup(pairs.map((p) => p.source));
+    if (dupSource) throw new AppError('VALIDATION', { args: [`restore_table_list names ${dupSource} twice`] });
+    const dupTarget = dup(pairs.map((p) => p.target));
+    if (dupTarget) throw new AppError('VALIDATION', { args: [`target_table_list names ${dupTarget} twice`] });
+    const database = fold(i.database);
+    if (!snap.schemaInfo) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, 'it has no record of its tables'] });
+    const db = snap.schemaInfo.databases.find((x) => x.name === database);
+    if (!db) throw new AppError('DATABASE_NOT_FOUND', { args: [database] });
+    const cluster = await this.d.store.getCluster(projectId, snap.clusterId);
+    if (!cluster) {
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `its cluster ${snap.clusterName} was deleted: a table restore brings tables back into the snapshot's own cluster (D16); restore the snapshot into a new cluster instead`] });
+    }
+    const inSnapshot = new Set(db.tables.map((t) => `${t.schema}\u0000${t.name}`));
+    const missingSources = pairs.filter((p) => !inSnapshot.has(`${p.source.schema}\u0000${p.source.name}`)).map((p) => show(p.source));
+    return { snap, cluster, database, pairs, missingSources };
+  }
+
+  /** Which targets exist in the cluster's database now (any relation of that name blocks it). */
+  private async existingTargets(cluster: ClusterRecord, database: string, targets: TableRef[]): Promise<string[]> {
+    const nodes = await this.d.store.listNodes(cluster.id);
+    const primary = nodes.find((n: NodeRecord) => n.role === 'primary' && n.membership === 'active');
+    if (!primary || cluster.stopped || !this.d.engine.nodeStatus(cluster, primary)) {
+      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [cluster.name, 'its primary node is not running; start or restart the cluster first'] });
+    }
+    const inst = this.d.engine.instance(cluster, primary);
+    const dbs = await inst.query<{ n: number }>('select count(*)::int as n from pg_database where datname = $1 and datallowconn', [database]);
+    if (!dbs[0]?.n) {
+      throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${database} does not exist in cluster ${cluster.name} (it is in the snapshot): create it first, then restore the tables.` });
+    }
+    const rows = await inst.query<{ schema: string; name: string }>(
+      `select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         join unnest($1::text[], $2::text[]) as w(s, t) on w.s = n.nspname and w.t = c.relname`,
+      [targets.map((t) => t.schema), targets.map((t) => t.name)], database,
+    );
+    const found = new Set(rows.map((r) => `${r.schema}\u0000${r.name}`));
+    return targets.filter((t) => found.has(`${t.schema}\u0000${t.name}`)).map(show);
+  }
+
+  /** CheckTableRestore: what would stop the restore, changing nothing. */
+  async checkTables(projectId: string, snapshotId: string, i: TableRestoreInput): Promise<TableRestoreCheck> {
+    const r = await this.tableRequest(projectId, snapshotId, i);
+    const existing = await this.existingTargets(r.cluster, r.database, r.pairs.map((p) => p.target));
+    return { database: r.database, missingSources: r.missingSources, existingTargets: existing };
+  }
+
+  /** RestoreTable: a snapshot.table_restore task on the snapshot's cluster; its id is the job id. */
+  async restoreTables(projectId: string, snapshotId: string, i: TableRestoreInput): Promise<TaskRecord> {
+    const r = await this.tableRequest(projectId, snapshotId, i);
+    if (r.missingSources.length) throw new AppError('TABLE_NOT_FOUND', { args: [`${r.missingSources.join(', ')} (not in database ${r.database} of snapshot ${r.snap.name})`] });
+    const existing = await this.existingTargets(r.cluster, r.database, r.pairs.map((p) => p.target));
+    if (existing.length) throw new AppError('TARGET_TABLE_EXISTS', { args: [existing.join(', ')] });
+    const task = await this.d.store.transaction(async (tx) => {
+      const c = await tx.getCluster(projectId, r.cluster.id);
+      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.cluster.id] });
+      if (!(await tx.getSnapshot(projectId, r.snap.id))) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [r.snap.id] });
+      const params: TableRestoreParams = { clusterId: c.id, snapshotId: r.snap.id, sourceClusterId: c.id, database: r.database, tables: r.pairs };
+      return this.d.queue.enqueue(tx, { kind: 'snapshot.table_restore', projectId, cluster: c, snapshotId: r.snap.id, params: { ...params } });
+    });
+    this.d.queue.notify();
+    this.d.log.info('table restore accepted', { projectId, snapshotId: r.snap.id, clusterId: r.cluster.id, taskId: task.id, tables: r.pairs.map((p) => `${show(p.source)} -> ${show(p.target)}`) });
+    return task;
+  }
+}
