@@ -4,8 +4,9 @@
 #   - Debian packages: postgresql-15 and pgbackrest (with create_main_cluster = false, so no
 #     packaged cluster appears on port 5432), build tools for better-sqlite3, util-linux.
 #   - the `postgres` OS user
-#   - npm packages (npm ci), the built code (dist/), and with --with-browser, Chromium for
-#     the console's browser tests.
+#   - npm packages (npm ci), the built code (dist/), the built web console (console/dist),
+#     and with --with-browser, Debian's Chromium (and a CJK font for its screenshots) for the
+#     console's browser test (`npm test` passes it; no browser is ever downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,7 @@ if [ ! -d node_modules/better-sqlite3/build ]; then
 fi
 if [ "$WITH_BROWSER" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+  dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need_pkgs+=(fonts-wqy-zenhei)
 fi
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
@@ -68,3 +70,7 @@ if [ ! -f dist/cli/cli.js ] || [ -n "$(find src scripts package.json tsconfig.js
   say "building"
   npm run --silent build
 fi
+
+# The web console (console/ → console/dist) when a console source is newer than its build;
+# the same check and build as `npm run build:console` (type check, then Vite).
+node scripts/build-console.mjs --if-stale

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN, expectError, p, startApiService, type ApiHarness } from '../helpers/api.js';
 
-/** Routes served but deliberately left out of the document (the document itself, the docs UI, metrics). */
-const UNDOCUMENTED = [/^GET \/openapi\.json$/, /^GET \/metrics$/, /^GET \/docs(\/.*)?$/];
+/** Routes served but deliberately left out of the document (the document itself, the docs UI, metrics, the web console's pages). */
+const UNDOCUMENTED = [/^GET \/openapi\.json$/, /^GET \/metrics$/, /^GET \/docs(\/.*)?$/, /^GET \/console(\/?\*)?$/];
 
 /** Every method and path the app serves, from Fastify's route tree (HEAD, added automatically for GET, left out). */
 function servedRoutes(app: FastifyInstance): string[] {

@@ -1,0 +1,159 @@
+/**
+ * Pure helpers of the console (no DOM, no imports): reading a sub-item's progressInfo,
+ * formatting bytes and durations, and placing an API error message beside the form field it
+ * names. Unit-tested by test/console/model.test.ts.
+ */
+
+/** The inner progressInfo object of a sub-item's `detail` (design D14), as far as the console reads it. */
+export interface ProgressInfo {
+  progress: string;
+  percent: number;
+  backupSize: number;
+  totalSize: number;
+  producerRate: string;
+  consumerRate: string;
+  compressRate: string;
+  currentStep: string;
+  failedStep: string;
+  errorCode: string;
+  errorMsg: string;
+  actionType: string;
+  updateTime: string;
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
+const num = (v: unknown): number => {
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+};
+
+/** "NN.NN%" → NN.NN, clamped to 0–100; anything else → 0. */
+export function parsePercent(p: unknown): number {
+  const m = /^\s*(-?\d+(?:\.\d+)?)\s*%?\s*$/.exec(str(p));
+  if (!m) return 0;
+  return Math.max(0, Math.min(100, Number(m[1])));
+}
+
+/**
+ * `detail` is a JSON string `{"progressInfo": "<JSON string>"}` (the reference's shape). Both
+ * levels are parsed; an object instead of a string at the inner level is accepted too.
+ */
+export function parseProgressInfo(detail: string | null | undefined): ProgressInfo | null {
+  if (!detail) return null;
+  let inner: unknown;
+  try {
+    const outer = JSON.parse(detail) as { progressInfo?: unknown };
+    inner = typeof outer.progressInfo === 'string' ? JSON.parse(outer.progressInfo) : outer.progressInfo;
+  } catch {
+    return null;
+  }
+  if (!inner || typeof inner !== 'object') return null;
+  const o = inner as Record<string, unknown>;
+  const rate = (o['backupRate'] && typeof o['backupRate'] === 'object' ? o['backupRate'] : {}) as Record<string, unknown>;
+  return {
+    progress: str(o['progress']),
+    percent: parsePercent(o['progress']),
+    backupSize: num(o['backupSize']),
+    totalSize: num(o['totalSize']),
+    producerRate: str(rate['producerRate']),
+    consumerRate: str(rate['consumerRate']),
+    compressRate: str(rate['compressRate']),
+    currentStep: str(o['currentStep']),
+    failedStep: str(o['failedStep']),
+    errorCode: str(o['errorCode']),
+    errorMsg: str(o['errorMsg']),
+    actionType: str(o['actionType']),
+    updateTime: str(o['updateTime']),
+  };
+}
+
+/** Bytes in decimal units, as the API's rates are ("MB" is 10^6 bytes, D14). */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n <= 0) return '0 B';
+  if (n < 1e3) return `${Math.round(n)} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(1)} MB`;
+  return `${(n / 1e9).toFixed(2)} GB`;
+}
+
+/** `estimated_time` seconds → "1h 02m", "3m 05s", "12s"; -1 (no rate known yet) → null. */
+export function formatSeconds(s: number | null | undefined): string | null {
+  if (s === null || s === undefined || !Number.isFinite(s) || s < 0) return null;
+  const t = Math.round(s);
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m ${String(t % 60).padStart(2, '0')}s`;
+  return `${Math.floor(t / 3600)}h ${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** True when a rate string carries a non-zero figure ("0.0MB/s" and "" are not worth showing). */
+export function hasRate(r: string): boolean {
+  const m = /(\d+(?:\.\d+)?)/.exec(r);
+  return m !== null && Number(m[1]) > 0;
+}
+
+export const ACTIVE_STATUSES = ['WAITING', 'RUNNING', 'ROLLBACK_RUNNING'];
+export const FAILURE_STATUSES = ['FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'];
+export const isActive = (status: string): boolean => ACTIVE_STATUSES.includes(status);
+export const isFailure = (status: string): boolean => FAILURE_STATUSES.includes(status);
+
+/** What a form field answers to in the API's error messages. */
+export interface FieldMatch {
+  /** the form's field name */
+  name: string;
+  /** request paths as the API names them, e.g. `body.cluster.name` */
+  paths: string[];
+  /** words that name the field in a message, e.g. `cluster name`, `number_of_node` */
+  words?: string[];
+  /** DWS codes that are always about this field, e.g. DWS.5144 for a password */
+  codes?: string[];
+}
+
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Which field an API error is about: first a request path the message names
+ * (`body.cluster.name is required`), then a DWS code that only one field has, then a word
+ * that names the field (the longest that occurs, so `user name` beats `name`). null: show
+ * the message at the top of the form.
+ */
+export function fieldOfError(message: string, code: string, fields: FieldMatch[]): string | null {
+  const msg = message.toLowerCase();
+  for (const f of fields) {
+    for (const p of f.paths) {
+      if (new RegExp(`(^|[^\\w.])${escapeRe(p.toLowerCase())}(?![\\w])`).test(msg)) return f.name;
+    }
+  }
+  if (code) {
+    for (const f of fields) if (f.codes?.includes(code)) return f.name;
+  }
+  let best: { name: string; len: number; at: number } | null = null;
+  for (const f of fields) {
+    for (const w of f.words ?? []) {
+      const m = new RegExp(`(^|[^\\w])${escapeRe(w.toLowerCase())}(?![\\w])`).exec(msg);
+      if (!m) continue;
+      const at = m.index + m[1]!.length;
+      if (!best || w.length > best.len || (w.length === best.len && at < best.at)) best = { name: f.name, len: w.length, at };
+    }
+  }
+  return best?.name ?? null;
+}
+
+/** The primary's endpoint as a psql command line. */
+export function psqlCommand(connectInfo: string, userName: string, dbname = 'postgres'): string {
+  const i = connectInfo.lastIndexOf(':');
+  const host = i > 0 ? connectInfo.slice(0, i) : connectInfo;
+  const port = i > 0 ? connectInfo.slice(i + 1) : '';
+  return `psql "host=${host}${port ? ` port=${port}` : ''} user=${userName} dbname=${dbname}"`;
+}
+
+/** A client route of the console: path segments after /console/. */
+export function splitRoute(pathname: string, base = '/console/'): string[] {
+  const p = pathname.startsWith(base) ? pathname.slice(base.length) : pathname === base.replace(/\/$/, '') ? '' : pathname.replace(/^\//, '');
+  return p.split('/').filter((s) => s.length > 0).map((s) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  });
+}
