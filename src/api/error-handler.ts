@@ -5,6 +5,9 @@
  * never sent). 4xx are logged at info, 5xx at error with the stack.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { AppError, coerceError, isAppError } from '../errors/app-error.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { isRetryableDbError } from '../errors/pg-sqlstate.js';
@@ -55,6 +58,11 @@ export function toAppError(e: unknown, requestId: string): AppError {
       return new AppError('PAYLOAD_TOO_LARGE', { args: ['the limit is 1 MiB'] });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new AppError('EMPTY_REQUEST', { args: ['empty JSON body'] });
+    // Router errors (through frameworkErrors): a fixed message, never the hostile path echoed back.
+    case 'FST_ERR_BAD_URL':
+      return new AppError('VALIDATION', { args: ['the URL has an invalid percent-encoding'] });
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new AppError('VALIDATION', { args: ['a path parameter is too long'] });
     default:
       break;
   }
@@ -78,4 +86,24 @@ export function errorHandler(e: unknown, request: FastifyRequest, reply: Fastify
     request.log.info({ errorCode: err.wireCode, error: err.message }, 'request refused');
   }
   void reply.code(err.httpStatus).type('application/json').send({ error_code: err.wireCode, error_msg: err.message });
+}
+
+/**
+ * Node's HTTP parser refuses a request before Fastify sees it (headers over the size limit,
+ * malformed request line or headers, a request that took too long): answer in the DWS format
+ * too, with a request id, and close the connection (as Node and Fastify's default do).
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new AppError('HEADERS_TOO_LARGE', { args: ['the request line and headers exceed the server\'s limit (16 KiB unless --max-http-header-size says otherwise)'] })
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new AppError('REQUEST_TIMEOUT', { args: ['the request was not received in time'] })
+      : new AppError('VALIDATION', { args: ['malformed HTTP request'] });
+  const body = JSON.stringify({ error_code: e.wireCode, error_msg: e.message });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${e.httpStatus} ${STATUS_CODES[e.httpStatus] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+      + `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }

@@ -52,6 +52,18 @@ export class AuthService {
     if (at === null) throw fail('X-Sdk-Date must be YYYYMMDDTHHMMSSZ');
     if (Math.abs(this.clock.now() - at) > MAX_CLOCK_SKEW_MS) throw fail('X-Sdk-Date is more than 15 minutes from the server time');
     if (!parsed.signedHeaders.includes('x-sdk-date')) throw fail('x-sdk-date must be a signed header');
+    // The SDK signs host with every request; without it a signature could be sent to another endpoint.
+    if (!parsed.signedHeaders.includes('host')) throw fail('host must be a signed header');
+    // X-Sdk-Content-Sha256 replaces the body's hash in the canonical request: honoured only when
+    // it is signed and is the hash of the body sent (never UNSIGNED-PAYLOAD with a body), so no
+    // body can ride on another body's signature.
+    const declared = header('x-sdk-content-sha256');
+    if (declared !== undefined) {
+      if (!parsed.signedHeaders.includes('x-sdk-content-sha256')) throw fail('X-Sdk-Content-Sha256 must be a signed header');
+      const empty = !r.rawBody || r.rawBody.length === 0;
+      const ok = declared === 'UNSIGNED-PAYLOAD' ? empty : declared.toLowerCase() === sha256Hex(r.rawBody ?? Buffer.alloc(0));
+      if (!ok) throw fail('X-Sdk-Content-Sha256 is not the SHA-256 of the body (dwsbox needs every body signed)');
+    }
     const cred = await this.store.getCredential(parsed.accessKey);
     if (!cred) throw fail('unknown access key');
     const headers: Record<string, string> = {};

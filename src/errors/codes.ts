@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   SNAPSHOT_NOT_RESTORABLE: e(400, 'DWS.9909', 'Snapshot %s cannot be restored: %s'),
   PAYLOAD_TOO_LARGE: e(413, 'DWS.0001', 'Request body too large: %s'),
   UNSUPPORTED_MEDIA_TYPE: e(415, 'DWS.0001', 'Unsupported content type %s: send application/json.'),
+  REQUEST_TIMEOUT: e(408, 'DWS.0001', 'Request timeout: %s', true),
+  HEADERS_TOO_LARGE: e(431, 'DWS.0001', 'Request headers too large: %s'),
 
   // --- authentication and authorization
   AUTH_FAILED: e(401, 'APIGW.0301', 'Incorrect IAM authentication information: %s'),
