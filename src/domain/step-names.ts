@@ -68,6 +68,7 @@ export const STEP_NAMES: Record<string, I18n> = {
   REMOVE_ADDED_NODES: { en: 'Remove the added nodes', zh: '移除新增节点' },
   CHECK_SHRINK: { en: 'Check', zh: '缩容前检查' },
   REMOVE_NODE: { en: 'Remove node {n}', zh: '移除节点 {n}' },
+  UPDATE_TOPOLOGY: { en: 'Update the cluster topology', zh: '更新集群拓扑' },
   RESTORE_NODES: { en: 'Return the nodes not yet removed to service', zh: '恢复未移除的节点' },
   CLEAN_UP_CLUSTER: { en: 'Remove what was built', zh: '清理已创建的资源' },
   EXPIRE_BACKUPS: { en: 'Expire backup sets', zh: '清理过期备份集' },

@@ -301,7 +301,7 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
       expect(existsSync(nodeDir(n))).toBe(false);
     }
     const task = await t.client.call<TaskBody>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks/${r.job_id}`);
-    expect(subItems(task).map((s) => s.step)).toEqual(['CHECK_SHRINK', 'REMOVE_NODE_6', 'REMOVE_NODE_5', 'REMOVE_NODE_4', 'PUBLISH_NODES']);
+    expect(subItems(task).map((s) => s.step)).toEqual(['CHECK_SHRINK', 'REMOVE_NODE_6', 'REMOVE_NODE_5', 'REMOVE_NODE_4', 'UPDATE_TOPOLOGY']);
     expect(task.items.map((i) => i.item_name)).toEqual(['Scale in']);
     // The remaining nodes still hold every write.
     const count = await sql<{ n: number }>(after.endpoints[2]!.connect_info, 'select count(*)::int as n from w');

@@ -13,7 +13,7 @@
  *
  * Scale-in removes the highest-numbered standbys, never the primary and never below 3
  * nodes: each leaves nodes/endpoints first (`removing`), then is stopped, its slot dropped,
- * its files and row removed; PUBLISH_NODES sets number_of_node. A failure returns the nodes
+ * its files and row removed; UPDATE_TOPOLOGY sets number_of_node. A failure returns the nodes
  * not yet past the point of no return (slot dropped) to service, finishes removing the
  * others, and shows CLUSTER_SHRINK_FAILED.
  */
@@ -389,13 +389,13 @@ export const clusterScaleIn: TaskDefinition<ScaleInParams> = {
     return [
       { id: 'CHECK_SHRINK', item: 'SCALE_IN', weight: 0.2 },
       ...p.ordinals.map((n) => ({ id: `REMOVE_NODE_${n}`, item: 'SCALE_IN' })),
-      { id: 'PUBLISH_NODES', item: 'SCALE_IN', weight: 0.2 },
+      { id: 'UPDATE_TOPOLOGY', item: 'SCALE_IN', weight: 0.2 },
     ];
   },
   steps: {
     CHECK_SHRINK: checkShrink,
     REMOVE_NODE: removeNode,
-    PUBLISH_NODES: publishShrink,
+    UPDATE_TOPOLOGY: publishShrink,
     RESTORE_NODES: restoreNodes,
   },
   failure: { mode: 'cleanup', steps: () => [{ id: 'RESTORE_NODES', item: 'ROLLBACK' }] },
