@@ -1,0 +1,333 @@
+/**
+ * Benchmark: both restore paths through the API against the raw tool sequence on the same
+ * machine, from the same snapshot.
+ *
+ *   npx tsx bench/restore.ts [--mb 200] [--runs 3]
+ *
+ * Loads about --mb MB of random text (it does not compress away, postgres-ops §3) into a
+ * database `bench` of a 3-node cluster, with a real fsync (D20), and takes a snapshot. Then,
+ * alternating so drift on the machine hits both alike:
+ * - restore into a new cluster: API = POST …/snapshots/{id}/actions until the new 3-node
+ *   cluster is AVAILABLE (restore, recovery, its own stanza, two standbys, checks), polled
+ *   every 50 ms as a client does; raw = `pgbackrest restore --set … --type=immediate
+ *   --target-action=promote --archive-mode=off` into an empty directory, then start it and
+ *   wait until it is promoted. The API's own restore + recover steps are shown beside raw too.
+ * - table restore of the large table: API = POST …/table-restore until the job is SUCCESS;
+ *   raw = `pgbackrest restore --db-include=bench` into a temporary directory, start it on a
+ *   unix socket, rename the table (and its primary key) there, `pg_dump -Fc -Z 1 -t | pg_restore`
+ *   into the cluster's primary, stop and remove the temporary instance.
+ * After one warm-up run of each (not counted), prints each run, the medians, the ratios API/raw and the API's step medians. Removes
+ * everything it made, also when it fails.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { findBinaries } from '../src/engine/binaries.js';
+import { osIdentity } from '../src/engine/os-user.js';
+import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
+import { killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
+
+const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' }, runs: { type: 'string', default: '3' } } });
+const MB = Math.max(10, Number(values.mb));
+const RUNS = Math.max(1, Number(values.runs));
+const DB = 'bench';
+
+const bins = findBinaries(null);
+const id = osIdentity();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const secs = (ms: number): string => (ms / 1000).toFixed(2);
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+// ------------------------------------------------------------------ helpers
+
+async function adminSql(endpoint: string, text: string, database = DB): Promise<void> {
+  const [host, port] = endpoint.split(':');
+  const c = new pg.Client({ host, port: Number(port), user: 'dbadmin', password: ADMIN_PASSWORD, database });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+async function socketQuery<R>(sock: string, port: number, database: string, text: string): Promise<R[]> {
+  const c = new pg.Client({ host: sock, port, user: 'postgres', database, connectionTimeoutMillis: 2000 });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return (await c.query(text)).rows as R[];
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** argv for a tool run as the postgres OS user (setpriv as root), never through a shell. */
+function asPg(cmd: string, args: string[]): { cmd: string; args: string[]; env: Record<string, string> } {
+  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: id.postgres.home, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TZ: 'UTC' };
+  if (!id.runAsPostgres) return { cmd, args, env };
+  return { cmd: 'setpriv', args: [`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups', '--', cmd, ...args], env };
+}
+
+function run(cmd: string, args: string[]): void {
+  const w = asPg(cmd, args);
+  const r = spawnSync(w.cmd, w.args, { env: w.env, encoding: 'utf8', cwd: '/' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
+}
+
+function mkdirPg(p: string, mode = 0o700): void {
+  mkdirSync(p, { recursive: true, mode });
+  chmodSync(p, mode);
+  if (id.runAsPostgres) chownSync(p, id.postgres.uid, id.postgres.gid);
+}
+
+function exited(c: ChildProcess, what: string): Promise<void> {
+  let err = '';
+  c.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-2000);
+  });
+  return new Promise((resolve, reject) => c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${what} exited ${code}: ${err}`)))));
+}
+
+/** A restored copy started on a unix socket only, archiving off (what a temporary instance is). */
+interface RawInstance { dir: string; data: string; sock: string; port: number; pid?: number }
+
+async function startInstance(n: RawInstance): Promise<void> {
+  const w = asPg(join(bins.binDir, 'postgres'), ['-D', n.data, '-c', "listen_addresses=", '-c', `port=${n.port}`, '-c', `unix_socket_directories=${n.sock}`, '-c', 'archive_mode=off']);
+  const log = join(n.dir, 'postgres.log');
+  writeFileSync(log, '');
+  if (id.runAsPostgres) chownSync(log, id.postgres.uid, id.postgres.gid);
+  const fd = openSync(log, 'a');
+  try {
+    const c = spawn(w.cmd, w.args, { env: w.env, detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
+    c.on('error', () => {});
+    c.unref();
+    n.pid = c.pid!;
+  } finally {
+    closeSync(fd);
+  }
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    try {
+      const r = await socketQuery<{ rec: boolean }>(n.sock, n.port, 'postgres', 'select pg_is_in_recovery() as rec');
+      if (!r[0]!.rec) return;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`instance ${n.data} not ready: ${(e as Error).message}`);
+    }
+    await sleep(20);
+  }
+}
+
+async function stopInstance(n: RawInstance): Promise<void> {
+  if (!n.pid) return;
+  try {
+    process.kill(n.pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 1500; i++) {
+    try {
+      process.kill(n.pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(20);
+  }
+}
+
+interface Source { stanza: string; conf: string; label: string; primarySock: string; primaryPort: number }
+
+/** pgbackrest restore with the engine's flags (D4), into a new directory. */
+function pgbackrestRestore(src: Source, data: string, dbInclude?: string): void {
+  run(bins.pgbackrest, [`--config=${src.conf}`, `--stanza=${src.stanza}`, `--set=${src.label}`, '--type=immediate', '--target-action=promote', '--archive-mode=off',
+    `--pg1-path=${data}`, ...(dbInclude ? [`--db-include=${dbInclude}`] : []), 'restore']);
+}
+
+// ------------------------------------------------------------------ the four measurements
+
+interface Timed { ms: number; steps: Record<string, number> }
+
+async function apiClusterRestore(t: TestService, snapId: string, i: number): Promise<Timed> {
+  const started = Date.now();
+  const cid = (await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, { restore: { name: `bench-restore-${i}` } })).cluster.id;
+  for (;;) {
+    const c = (await t.client.call<{ cluster: { status: string; failed_reasons: unknown } }>('GET', `/v1.0/{project_id}/clusters/${cid}`)).cluster;
+    if (c.status === 'AVAILABLE') break;
+    if (c.status !== 'CREATING') throw new Error(`restore ended ${c.status}: ${JSON.stringify(c.failed_reasons)}`);
+    await sleep(50);
+  }
+  const ms = Date.now() - started;
+  const task = (await t.svc.store.listTasks(cid, { kinds: ['cluster.restore'], limit: 1 }))[0]!;
+  const steps = Object.fromEntries((await t.svc.store.listSteps(task.id)).filter((s) => s.phase === 'run').map((s) => [s.stepId, (s.endAt ?? 0) - (s.beginAt ?? 0)]));
+  await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${cid}`, { keep_last_manual_snapshot: 0 });
+  while ((await t.client.request('GET', `/v1.0/{project_id}/clusters/${cid}`)).status !== 404) await sleep(100);
+  return { ms, steps };
+}
+
+async function rawClusterRestore(root: string, src: Source): Promise<Timed> {
+  const dir = mkdtempSync(join(root, 'cluster-'));
+  chmodSync(dir, 0o711);
+  const n: RawInstance = { dir, data: join(dir, 'data'), sock: join(dir, 's'), port: 31000 };
+  mkdirPg(n.sock);
+  mkdirPg(n.data);
+  try {
+    const started = Date.now();
+    pgbackrestRestore(src, n.data);
+    const restored = Date.now();
+    await startInstance(n);
+    const ms = Date.now() - started;
+    return { ms, steps: { 'pgbackrest restore': restored - started, 'start until promoted': ms - (restored - started) } };
+  } finally {
+    await stopInstance(n);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function apiTableRestore(t: TestService, ep: string, snapId: string, i: number): Promise<Timed> {
+  const target = `events_api_${i}`;
+  const started = Date.now();
+  const job = (await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snapId}/table-restore`, {
+    case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: target }],
+  })).job_id;
+  for (;;) {
+    const j = await t.client.call<{ status: string; failed_detail: string }>('GET', `/v1.0/{project_id}/job/${job}`);
+    if (j.status === 'SUCCESS') break;
+    if (j.status === 'FAIL') throw new Error(`table restore failed: ${j.failed_detail}`);
+    await sleep(50);
+  }
+  const ms = Date.now() - started;
+  const steps = Object.fromEntries((await t.svc.store.listSteps(job)).filter((s) => s.phase === 'run').map((s) => [s.stepId, (s.endAt ?? 0) - (s.beginAt ?? 0)]));
+  await adminSql(ep, `drop table ${target}`);
+  return { ms, steps };
+}
+
+async function rawTableRestore(root: string, src: Source, ep: string, i: number): Promise<Timed> {
+  const target = `events_raw_${i}`;
+  const dir = mkdtempSync(join(root, 'table-'));
+  chmodSync(dir, 0o711);
+  const n: RawInstance = { dir, data: join(dir, 'data'), sock: join(dir, 's'), port: 31001 };
+  mkdirPg(n.sock);
+  mkdirPg(n.data);
+  const steps: Record<string, number> = {};
+  let lap = Date.now();
+  const mark = (s: string): void => {
+    const now = Date.now();
+    steps[s] = now - lap;
+    lap = now;
+  };
+  const started = Date.now();
+  try {
+    pgbackrestRestore(src, n.data, DB);
+    mark('pgbackrest restore --db-include');
+    await startInstance(n);
+    mark('start until promoted');
+    await socketQuery(n.sock, n.port, DB, `alter table events rename to ${target}; alter index events_pkey rename to ${target}_pkey`);
+    const dump = asPg(join(bins.binDir, 'pg_dump'), ['-h', n.sock, '-p', String(n.port), '-U', 'postgres', '-d', DB, '-Fc', '-Z', '1', '-t', `public.${target}`]);
+    const load = asPg(join(bins.binDir, 'pg_restore'), ['-h', src.primarySock, '-p', String(src.primaryPort), '-U', 'postgres', '-d', DB]);
+    const d = spawn(dump.cmd, dump.args, { env: dump.env, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
+    const r = spawn(load.cmd, load.args, { env: load.env, stdio: ['pipe', 'ignore', 'pipe'], cwd: '/' });
+    d.stdout!.pipe(r.stdin!);
+    await Promise.all([exited(d, 'pg_dump'), exited(r, 'pg_restore')]);
+    mark('rename + pg_dump | pg_restore');
+    await stopInstance(n);
+    rmSync(dir, { recursive: true, force: true });
+    mark('stop + remove');
+    return { ms: Date.now() - started, steps };
+  } finally {
+    await stopInstance(n);
+    rmSync(dir, { recursive: true, force: true });
+    await adminSql(ep, `drop table if exists ${target}`);
+  }
+}
+
+// ------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const root = mkdtempSync('/tmp/dwsbox-bench-');
+  chmodSync(root, 0o711);
+  let t: TestService | null = null;
+  try {
+    t = await startService({ dataDir: join(root, 'svc'), flags: { unsafeNoFsync: false, logLevel: 'info' } });
+    mkdirSync(join(root, 'raw'), { mode: 0o711 });
+    chmodSync(join(root, 'raw'), 0o711);
+    const c = await createAvailableCluster(t.client);
+    const ep = c.detail.endpoints[0]!.connect_info;
+    const eventsRows = Math.round((MB * 0.8 * 1e6) / 140);
+    const otherRows = Math.round((MB * 0.2 * 1e6) / 110);
+    process.stdout.write(`dwsbox bench: restores; postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}; fsync on; ${RUNS} run(s) each\n`);
+    process.stdout.write(`loading about ${MB} MB of random text into database ${DB} (events: ${eventsRows} rows, orders: ${otherRows} rows)…\n`);
+    await adminSql(ep, `create database ${DB}`, 'postgres');
+    await adminSql(ep, `create table events as select g as id, now() - (g || ' s')::interval as ts, md5(random()::text) || md5(random()::text) as payload from generate_series(1, ${eventsRows}) g`);
+    await adminSql(ep, 'alter table events add primary key (id)');
+    await adminSql(ep, `create table orders as select g as id, (random() * 1000)::int as customer, md5(random()::text) || md5(random()::text) as note from generate_series(1, ${otherRows}) g`);
+    await adminSql(ep, 'alter table orders add primary key (id)');
+    await adminSql(ep, 'vacuum analyze');
+    await adminSql(ep, 'checkpoint');
+    const snapId = (await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'bench-snap', cluster_id: c.id } })).snapshot.id;
+    for (;;) {
+      const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snapId}`)).snapshot;
+      if (s.status === 'AVAILABLE') break;
+      if (s.status !== 'CREATING') throw new Error(`snapshot ended ${s.status}`);
+      await sleep(200);
+    }
+    const snap = (await t.svc.store.getSnapshotById(snapId))!;
+    const primary = (await t.svc.store.listNodes(c.id)).find((x) => x.role === 'primary')!;
+    const src: Source = {
+      stanza: snap.stanza, conf: t.svc.engine.stanzaConfigFile(snap.stanza), label: snap.backupLabel!,
+      primarySock: t.svc.engine.nodePaths(c.id, 1).sockDir, primaryPort: primary.port,
+    };
+    const events = snap.schemaInfo!.databases.find((d) => d.name === DB)!.tables.find((x) => x.name === 'events')!;
+    process.stdout.write(`snapshot: databases ${(snap.sourceBytes! / 1e6).toFixed(1)} MB, repository ${(snap.sizeBytes! / 1e6).toFixed(1)} MB; table events ${(events.bytes / 1e6).toFixed(1)} MB, ${events.rows} rows\n`);
+
+    // A warm-up of each, not counted: the first restores after the load run beside its
+    // checkpoints and autovacuum, and read a cold page cache.
+    process.stdout.write('warm-up run (not counted)…\n');
+    await apiClusterRestore(t, snapId, 99);
+    await rawClusterRestore(join(root, 'raw'), src);
+    await apiTableRestore(t, ep, snapId, 99);
+    await rawTableRestore(join(root, 'raw'), src, ep, 99);
+    const api: Timed[] = [];
+    const raw: Timed[] = [];
+    const apiT: Timed[] = [];
+    const rawT: Timed[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      api.push(await apiClusterRestore(t, snapId, i));
+      raw.push(await rawClusterRestore(join(root, 'raw'), src));
+      apiT.push(await apiTableRestore(t, ep, snapId, i));
+      rawT.push(await rawTableRestore(join(root, 'raw'), src, ep, i));
+      process.stdout.write(`  run ${i + 1}: cluster restore API ${secs(api[i]!.ms)} s, raw ${secs(raw[i]!.ms)} s; table restore API ${secs(apiT[i]!.ms)} s, raw ${secs(rawT[i]!.ms)} s\n`);
+    }
+    const line = (what: string, xs: Timed[]): number => {
+      const m = median(xs.map((r) => r.ms));
+      process.stdout.write(`${what.padEnd(58)} median ${secs(m).padStart(7)} s  [${xs.map((r) => secs(r.ms)).join(', ')}]\n`);
+      return m;
+    };
+    const steps = (xs: Timed[]): string => Object.keys(xs[0]!.steps).map((k) => `${k} ${secs(median(xs.map((r) => r.steps[k] ?? 0)))}`).join(', ');
+    process.stdout.write('\nrestore into a new cluster\n');
+    const a = line('API: POST …/actions → 3-node cluster AVAILABLE', api);
+    const b = line('raw: pgbackrest restore + start until promoted (1 node)', raw);
+    const core = median(api.map((r) => (r.steps['RESTORE_PRIMARY'] ?? 0) + (r.steps['RECOVER_PRIMARY'] ?? 0)));
+    process.stdout.write(`${'API: its RESTORE_PRIMARY + RECOVER_PRIMARY steps'.padEnd(58)} median ${secs(core).padStart(7)} s\n`);
+    process.stdout.write(`ratio API/raw: ${(a / b).toFixed(2)} (whole task, which also builds 2 standbys and a stanza); restore+recover steps/raw: ${(core / b).toFixed(2)}\n`);
+    process.stdout.write(`API steps (median s): ${steps(api)}\nraw steps (median s): ${steps(raw)}\n`);
+    process.stdout.write('\ntable restore of events\n');
+    const at = line('API: POST …/table-restore → job SUCCESS', apiT);
+    const bt = line('raw: restore to temp + start + pg_dump | pg_restore + rm', rawT);
+    process.stdout.write(`ratio API/raw: ${(at / bt).toFixed(2)}\n`);
+    process.stdout.write(`API steps (median s): ${steps(apiT)}\nraw steps (median s): ${steps(rawT)}\n`);
+  } finally {
+    await t?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
+    await killPostmastersUnder(root);
+    const left = processesUnder(root);
+    rmSync(root, { recursive: true, force: true });
+    if (left.length) process.stderr.write(`left behind: ${JSON.stringify(left)}\n`);
+  }
+}
+
+await main();
