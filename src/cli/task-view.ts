@@ -5,32 +5,15 @@
  * (progressInfo of each sub-item).
  */
 import cliProgress from 'cli-progress';
+import type { Static } from '@sinclair/typebox';
 import type { DwsClient } from './client.js';
+import type { SubItem, TaskBody } from '../api/schemas/task.js';
 
-export interface SubItemBody {
-  status: string;
-  detail: string;
-  sub_item_name: string;
-  begin_time: string | null;
-  end_time: string | null;
-  estimated_time: number;
-  step?: string;
-}
-export interface TaskBodyOut {
-  id: string;
-  action_name: string;
-  status: string;
-  cluster_name: string;
-  submit_time: string;
-  items: { item_name: string; sub_items: SubItemBody[] }[];
-  progress?: string;
-  error_code?: string | null;
-  error_msg?: string | null;
-  failed_step?: string | null;
-}
+/** The wire shapes, from the route schemas (types only: the CLI is a client of the API). */
+export type SubItemBody = Static<typeof SubItem>;
+export type TaskBodyOut = Static<typeof TaskBody>;
 
 export const TERMINAL = new Set(['SUCCESS', 'FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL']);
-export const isTaskOk = (s: string): boolean => s === 'SUCCESS';
 
 export function progressInfoOf(s: SubItemBody): Record<string, unknown> {
   try {
