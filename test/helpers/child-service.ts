@@ -14,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { flagName } from '../../src/config/config.js';
 import { DwsClient } from '../../src/cli/client.js';
 import { freePort, killPostmastersUnder, processesUnder, removeDir, tempDir } from './env.js';
@@ -44,8 +45,15 @@ export interface ChildService {
   waitExit(timeoutMs?: number): Promise<ExitInfo>;
   /** start again on the same data directory and port (the previous process must have exited) */
   restart(): Promise<void>;
-  /** the service log's JSON lines (every process of this data directory) */
+  /**
+   * The service log's JSON lines (every process of this data directory). Lines a process
+   * wrote just before a SIGKILL may be missing: the logger writes asynchronously.
+   */
   logLines(): LogLine[];
+  /** PIDs of the processes that ran a task, from its durable `ran_by` in the SQLite store, in order */
+  ranBy(taskId: string): number[];
+  /** a read-only query on the SQLite store (for what the API no longer shows, e.g. a deleted cluster's tasks) */
+  storeQuery<R>(sql: string, ...params: unknown[]): R[];
   /** kill the service if alive, stop every postmaster under the data directory by PID, remove it */
   cleanup(o?: { keepDir?: boolean }): Promise<void>;
 }
@@ -66,6 +74,10 @@ export interface ChildServiceOptions {
   settings?: Record<string, string | number | boolean>;
   /** how long to wait for /readyz (default 60 s) */
   readyTimeoutMs?: number;
+  /** more environment variables for the service (e.g. DWSBOX_STORE_URL) */
+  env?: Record<string, string>;
+  /** log file (default `<dataDir>/service.log`); several services on one data directory each need their own */
+  logFile?: string;
 }
 
 /** The settings every child service gets (tests: crash faults on, fsync off, fast polling). */
@@ -88,7 +100,7 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
   const dataDir = o.dataDir ?? tempDir('child');
   mkdirSync(dataDir, { recursive: true, mode: 0o711 });
   const port = o.port ?? (await freePort());
-  const logFile = join(dataDir, 'service.log');
+  const logFile = o.logFile ?? join(dataDir, 'service.log');
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DwsClient({ endpoint, projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, timeoutMs: 30_000 });
   const args = settingArgs({ ...BASE_SETTINGS, dataDir, port, ...o.settings });
@@ -99,6 +111,7 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
     DWSBOX_PROJECT_ID: PROJECT_ID,
     DWSBOX_ACCESS_KEY: ACCESS_KEY,
     DWSBOX_SECRET_KEY: SECRET_KEY,
+    ...o.env,
   };
 
   let child: ChildProcess;
@@ -189,6 +202,20 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
     },
     logLines() {
       return parseLog(logFile);
+    },
+    ranBy(taskId) {
+      const row = svc.storeQuery<{ ran_by: string }>('select ran_by from tasks where id = ?', taskId)[0];
+      if (!row) throw new Error(`no task ${taskId} in the store`);
+      // An owner is `<host>:<pid>:<random>` (src/main.ts).
+      return (JSON.parse(row.ran_by) as string[]).map((o) => Number(o.split(':').at(-2)));
+    },
+    storeQuery<R>(sql: string, ...params: unknown[]): R[] {
+      const db = new Database(join(dataDir, 'dwsbox.sqlite'), { readonly: true, fileMustExist: true });
+      try {
+        return db.prepare(sql).all(...params) as R[];
+      } finally {
+        db.close();
+      }
     },
     async cleanup(co = {}) {
       if (alive()) {
@@ -282,34 +309,50 @@ export function stillAlive(p: Pick<ProcInfo, 'pid' | 'start'>): boolean {
   return now !== null && now.start === p.start;
 }
 
-/** Postmasters whose data directory is under `dir`, with that data directory. */
+/**
+ * Postmasters whose data directory is under `dir`, with that data directory. A backend the
+ * postmaster has just forked shows the same command line until it sets its title; it is
+ * told apart by its parent, the postmaster.
+ */
 export function postmastersUnder(dir: string): { pid: number; dataDir: string }[] {
-  const out: { pid: number; dataDir: string }[] = [];
+  const found = new Map<number, { pid: number; dataDir: string; ppid: number }>();
   for (const p of processesUnder(dir)) {
     const m = /(?:^|\/)postgres -D (\S+)/.exec(p.cmd);
-    if (m?.[1]) out.push({ pid: p.pid, dataDir: m[1] });
+    const info = procInfo(p.pid);
+    if (m?.[1] && info) found.set(p.pid, { pid: p.pid, dataDir: m[1], ppid: info.ppid });
   }
-  return out;
+  return [...found.values()].filter((p) => !found.has(p.ppid)).map(({ pid, dataDir }) => ({ pid, dataDir }));
 }
+
+const isPostmaster = (cmd: string): boolean => /(?:^|\/)postgres -D /.test(cmd);
 
 /**
  * Watches the service's child processes (the tools and lock holders it starts, D1) by
  * polling /proc, so a test can check after a crash that none of them outlived it.
- * Postmasters (children too, until detached ones are reparented) are left out: they must live.
+ * Postmasters (its children too, until it dies) are left out: they must live. A child seen
+ * between fork and exec still shows the service's command line, so what a child is comes
+ * from its latest command line (see `survivors`).
  */
-export function watchToolChildren(servicePid: number, intervalMs = 20): { seen: () => ProcInfo[]; stop: () => void } {
+export function watchToolChildren(servicePid: number, intervalMs = 20): { seen: () => ProcInfo[]; survivors: () => ProcInfo[]; postmasters: () => ProcInfo[]; stop: () => void } {
   const seen = new Map<string, ProcInfo>();
   const poll = (): void => {
     for (const p of allProcesses()) {
       if (p.ppid !== servicePid) continue;
-      if (/(?:^|\/)postgres -D /.test(p.cmd)) continue;
       seen.set(`${p.pid}:${p.start}`, p);
     }
   };
   poll();
   const t = setInterval(poll, intervalMs);
+  const tools = (): ProcInfo[] => [...seen.values()].filter((p) => !isPostmaster(p.cmd));
   return {
-    seen: () => [...seen.values()],
+    seen: tools,
+    /** the children seen that are still alive (same PID and start time) and are not postmasters */
+    survivors: () => [...seen.values()].flatMap((p) => {
+      const now = procInfo(p.pid);
+      return now && now.start === p.start && !isPostmaster(now.cmd) ? [now] : [];
+    }),
+    /** the postmasters it started (as last seen), alive or not */
+    postmasters: () => [...seen.values()].filter((p) => isPostmaster(p.cmd)),
     stop: () => clearInterval(t),
   };
 }

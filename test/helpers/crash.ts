@@ -1,0 +1,154 @@
+/** Helpers for the crash tests (test/e2e/crash-*.test.ts): lanes of child services, tool survivors, cluster checks. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { ApiError, type DwsClient } from '../../src/cli/client.js';
+import { allProcesses, postmastersUnder, type ChildService, type ProcInfo } from './child-service.js';
+import { processesUnder, waitFor } from './env.js';
+import { ADMIN_PASSWORD, SUBNET, VPC, waitIdle, type ClusterDetail } from './service.js';
+
+/** Short-lived tools the service runs (D1); they must die with it. */
+export const TOOL_RE = /(?:^|[/ ])(initdb|pg_basebackup|pgbackrest|flock|setpriv|unshare)(?: |$)/;
+
+/**
+ * Tool processes that outlived the service: children it was seen running that still live
+ * (postmasters aside), and any tool on its data directory whose parent is not a postgres
+ * process (archive-push, run by the archiver, is the cluster's own).
+ */
+export function survivingTools(watcher: { survivors: () => ProcInfo[] }, dataDir: string): string[] {
+  const all = allProcesses();
+  const byPid = new Map(all.map((p) => [p.pid, p]));
+  const orphans = all.filter((p) => p.cmd.includes(dataDir) && TOOL_RE.test(p.cmd) && !/^postgres/.test(byPid.get(p.ppid)?.cmd ?? ''));
+  return [...new Map([...watcher.survivors(), ...orphans].map((p) => [p.pid, `${p.pid} ${p.cmd}`])).values()];
+}
+
+/** After a crash: wait (boundedly) for the death signals to land, then list what survived. */
+export async function toolsLeftAfterCrash(watcher: { survivors: () => ProcInfo[] }, dataDir: string): Promise<string[]> {
+  await waitFor(async () => survivingTools(watcher, dataDir).length === 0, { timeoutMs: 5000, intervalMs: 50 }).catch(() => {});
+  return survivingTools(watcher, dataDir);
+}
+
+/** A fixed set of child services ("lanes"); a case takes one for its whole run, so at most that many run at once (D21). */
+export class LanePool {
+  private free: ChildService[];
+  private waiting: ((l: ChildService) => void)[] = [];
+  constructor(readonly all: ChildService[]) {
+    this.free = [...all];
+  }
+  acquire(): Promise<ChildService> {
+    const l = this.free.pop();
+    if (l) return Promise.resolve(l);
+    return new Promise((r) => this.waiting.push(r));
+  }
+  release(l: ChildService): void {
+    const w = this.waiting.shift();
+    if (w) w(l);
+    else this.free.push(l);
+  }
+  async cleanup(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const l of this.all) await l.cleanup().catch((e: unknown) => errors.push(e));
+    if (errors.length) throw errors[0];
+  }
+}
+
+/** Put a lane back in a known state after a failed case: running, no faults, no clusters. */
+export async function resetLane(svc: ChildService): Promise<void> {
+  if (!svc.alive()) await svc.restart();
+  await svc.client.call('DELETE', '/dwsbox/v1/{project_id}/faults');
+  const l = await svc.client.call<{ clusters: { id: string }[] }>('GET', '/v1.0/{project_id}/clusters');
+  for (const c of l.clusters) {
+    await waitIdle(svc.client, c.id, 120_000).catch(() => {});
+    await svc.client.request('DELETE', `/v1.0/{project_id}/clusters/${c.id}`, { keep_last_manual_snapshot: 0 });
+    await waitFor(async () => (await svc.client.request('GET', `/v1.0/{project_id}/clusters/${c.id}`)).status === 404, { timeoutMs: 60_000 }).catch(() => {});
+  }
+}
+
+export interface TaskOut {
+  id: string; kind: string; status: string; failed_step: string | null; error_code: string | null; error_msg: string | null;
+  items: { item_name: string; sub_items: { step: string; status: string }[] }[];
+}
+
+export async function clusterTasks(client: DwsClient, id: string): Promise<TaskOut[]> {
+  return (await client.call<{ tasks: TaskOut[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks`)).tasks;
+}
+
+export const subItems = (t: TaskOut): { step: string; status: string }[] => t.items.flatMap((i) => i.sub_items.map((s) => ({ step: s.step, status: s.status })));
+
+/** POST a 3-node create; null when the service died before it answered (a crash right at claim time). */
+export async function postCreate(client: DwsClient, name: string, port: number): Promise<string | null> {
+  try {
+    const r = await client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
+      cluster: { name, node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port },
+    });
+    return r.cluster.id;
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    return null;
+  }
+}
+
+/** Send a request the service may not live to answer (a crash fault fires right after it is accepted). */
+export async function requestMayDie(client: DwsClient, method: string, path: string, body?: unknown): Promise<number | null> {
+  try {
+    return (await client.request(method, path, body)).status;
+  } catch {
+    return null;
+  }
+}
+
+export async function findClusterId(client: DwsClient, name: string): Promise<string> {
+  const l = await client.call<{ clusters: { id: string; name: string }[] }>('GET', '/v1.0/{project_id}/clusters');
+  const c = l.clusters.find((x) => x.name === name);
+  if (!c) throw new Error(`no cluster named ${name}`);
+  return c.id;
+}
+
+export async function adminQuery<R>(connectInfo: string, sql: string): Promise<R[]> {
+  const [host, port] = connectInfo.split(':');
+  const c = new pg.Client({ host, port: Number(port), user: 'dbadmin', password: ADMIN_PASSWORD, database: 'postgres', connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows as R[];
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+export async function replicationOf(d: ClusterDetail): Promise<{ application_name: string; state: string }[]> {
+  return adminQuery(d.endpoints[0]!.connect_info, 'select application_name, state from pg_stat_replication order by 1');
+}
+
+/** Data directory of the node the API shows at `connectInfo` (node i listens on 127.0.c.i, D6). */
+export function nodeDataDir(dataDir: string, clusterId: string, connectInfo: string): string {
+  const ordinal = Number(connectInfo.split(':')[0]!.split('.')[3]);
+  return join(dataDir, 'clusters', clusterId, `node${ordinal}`, 'data');
+}
+
+/** Store and processes, side by side: the data directories of the API's "200" nodes, and of every running postmaster under the data directory. */
+export function nodesVsPostmasters(dataDir: string, clusterId: string, d: ClusterDetail): { up: string[]; running: string[] } {
+  return {
+    up: d.nodes.filter((n) => n.status === '200').map((n) => nodeDataDir(dataDir, clusterId, n.connect_info)).sort(),
+    running: postmastersUnder(join(dataDir, 'clusters') + '/').map((p) => p.dataDir).sort(),
+  };
+}
+
+export async function deleteCluster(client: DwsClient, id: string): Promise<void> {
+  const r = await client.request('DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
+  if (r.status !== 202) throw new Error(`delete of ${id} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  await waitForGone(client, id);
+}
+
+export async function waitForGone(client: DwsClient, id: string): Promise<void> {
+  await waitFor(async () => (await client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, { what: `cluster ${id} to be deleted`, timeoutMs: 120_000 });
+}
+
+/** What a deleted (or cleaned-up) cluster must not leave behind; an empty list when nothing is left. */
+export function leftovers(dataDir: string, id: string): string[] {
+  const out = processesUnder(join(dataDir, 'clusters', id)).map((p) => `process ${p.pid} ${p.cmd}`);
+  for (const p of [join(dataDir, 'clusters', id), join(dataDir, 'locks', `${id}.lock`), join(dataDir, 'repo', 'backup', `cluster-${id}`), join(dataDir, 'repo', 'archive', `cluster-${id}`)]) {
+    if (existsSync(p)) out.push(`path ${p}`);
+  }
+  return out;
+}
