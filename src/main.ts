@@ -16,7 +16,7 @@ import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
 import { findBinaries, type Binaries } from './engine/binaries.js';
 import { LocalEngine } from './engine/local-engine.js';
-import { acquireLock } from './engine/pg-exec.js';
+import { acquireLock, processStartTime } from './engine/pg-exec.js';
 import { TaskEvents } from './tasks/events.js';
 import { FaultInjector } from './tasks/faults.js';
 import { TaskRunner } from './tasks/runner.js';
@@ -62,7 +62,8 @@ export interface CreateServiceOptions {
 export async function createService(config: Config, o: CreateServiceOptions = {}): Promise<Service> {
   const log = o.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const clock = o.clock ?? systemClock;
-  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  // <host>:<pid>:<nonce>:<process start time>: another process on this host can tell whether the owner still runs (D1).
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}:${processStartTime(process.pid) ?? 0}`;
 
   let bins: Binaries;
   try {
@@ -74,7 +75,8 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   engine.prepareHost();
 
   let onQuery: (ms: number) => void = () => {};
-  const store = openStore(config.store, { onQuery: (ms) => onQuery(ms) });
+  // A session idle in a transaction for a whole lease is a paused or stuck process: end it, so its row locks do not block a takeover.
+  const store = openStore(config.store, { onQuery: (ms) => onQuery(ms), idleInTransactionTimeoutMs: config.leaseMs });
   let serveLock = null as { release(): Promise<void> } | null;
   try {
     if (!store.capabilities.multiProcess) {
@@ -98,7 +100,12 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
 
   const events = new TaskEvents(log);
   const registry = createRegistry();
-  const faults = new FaultInjector(store, log.scope({ component: 'faults' }), o.crash);
+  // A crash fault kills at once; the log lines before it are flushed first (at most 1 s).
+  const crash = o.crash ?? (() => {
+    log.flushSync();
+    process.kill(process.pid, 'SIGKILL');
+  });
+  const faults = new FaultInjector(store, log.scope({ component: 'faults' }), crash);
   const runner = new TaskRunner({ store, engine, secrets, config, clock, log: log.scope({ component: 'tasks' }), faults, events, owner, registry });
   const tasks = new TaskEngine({ store, runner, clock, log: log.scope({ component: 'tasks' }), owner, concurrency: config.taskConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs });
   const queue = new TaskQueue(registry, clock, () => tasks.notify());

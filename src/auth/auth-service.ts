@@ -138,7 +138,14 @@ export class AuthService {
         }
         return null;
       }
-      await this.createCredential(cfg.projectId, 'admin', cfg.accessKey, cfg.secretKey, 'bootstrap');
+      try {
+        await this.createCredential(cfg.projectId, 'admin', cfg.accessKey, cfg.secretKey, 'bootstrap');
+      } catch (e) {
+        // Another process on the same store (started at the same moment) created it first: fine if it is the same.
+        const now = await this.store.getCredential(cfg.accessKey);
+        if (!now || now.projectId !== cfg.projectId || this.secrets.decrypt(now.secretEnc) !== cfg.secretKey) throw e;
+        return null;
+      }
       this.log.info('bootstrap credential created', { projectId: cfg.projectId, accessKey: cfg.accessKey });
       return null;
     }

@@ -5,7 +5,7 @@
  * kept as SHA-256 hashes.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export class Secrets {
@@ -20,10 +20,17 @@ export class Secrets {
     if (masterKey) return Secrets.fromHex(masterKey);
     if (!existsSync(keyFile)) {
       mkdirSync(dirname(keyFile), { recursive: true });
+      // Written whole to a file of our own, then linked into place: a process starting at the
+      // same moment on the same data directory sees no key file or a complete one, never an
+      // empty one, and the first link wins (every process then uses that key).
+      const tmp = `${keyFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      writeFileSync(tmp, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
       try {
-        writeFileSync(keyFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+        linkSync(tmp, keyFile);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      } finally {
+        rmSync(tmp, { force: true });
       }
     }
     const hex = readFileSync(keyFile, 'utf8').trim();

@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { findNodeType, NODE_TYPES } from '../domain/node-types.js';
@@ -285,7 +286,7 @@ export class LocalEngine {
       return { bytes: Number(readFileSync(doneMarker, 'utf8')) || 0 };
     }
     if (inst.status()) await inst.stop({ mode: 'immediate' });
-    rmSync(node.dataDir, { recursive: true, force: true });
+    await rm(node.dataDir, { recursive: true, force: true });
     mkdirOwned(nodeDir, 0o750);
     const slot = slotNameFor(node.ordinal);
     const p = this.instance(cluster, primary);
@@ -391,7 +392,7 @@ export class LocalEngine {
       }
     }
     if (left.length === 0 || (!this.nodeStatus(cluster, node) && busy.length === 0)) {
-      this.removeNodeFiles(cluster, node.ordinal);
+      await this.removeNodeFiles(cluster, node.ordinal);
       rmSync(this.nodePaths(cluster.id, node.ordinal).sockDir, { recursive: true, force: true });
     } else {
       left.push(`its files under ${this.nodeDir(cluster.id, node.ordinal)} were kept because it still runs`);
@@ -420,13 +421,15 @@ export class LocalEngine {
    * Wait until a standby has caught up in D5's sense: `streaming`, and `replay_lsn` at or past
    * the primary's LSN read when the wait began. Reports the falling lag.
    */
-  async waitCaughtUp(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, ordinal: number, o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string }): Promise<void> {
+  async waitCaughtUp(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, ordinal: number, o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string; standby?: NodeRecord }): Promise<void> {
     const target = o.targetLsn ?? (await this.currentLsn(cluster, primary));
     const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
     let first: number | null = null;
     let lastLag: number | null = -1;
     for (;;) {
       if (o.signal?.aborted) throw o.signal.reason as Error;
+      // A standby that stopped running never catches up: say so now rather than at the deadline.
+      if (o.standby) this.assertRunning(cluster, o.standby, 'while catching up with the primary');
       const st = await this.replicationState(cluster, primary, ordinal, target);
       if (st.lagBytes !== null && first === null) first = Math.max(st.lagBytes, 1);
       if (st.lagBytes !== lastLag) {
@@ -440,6 +443,12 @@ export class LocalEngine {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** Throws ENGINE_NODE_FAILED, with the end of its log, when the node's postmaster is not running. */
+  assertRunning(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord, when: string): void {
+    const inst = this.instance(cluster, node);
+    if (!inst.status()) throw new AppError('ENGINE_NODE_FAILED', { args: [`${node.host}:${node.port}`, `PostgreSQL stopped running ${when}; the end of its log: ${inst.logTail(3)}`] });
   }
 
   /** Log in as the administrator over TCP at the primary's endpoint (what a user does). */
@@ -509,18 +518,19 @@ export class LocalEngine {
   async removeTempInstance(id: string): Promise<void> {
     const inst = this.tempInstance(id);
     await inst.stop({ mode: 'immediate' });
-    rmSync(join(this.settings.dataDir, 'tmp', id), { recursive: true, force: true });
+    await rm(join(this.settings.dataDir, 'tmp', id), { recursive: true, force: true });
     rmSync(inst.spec.sockDir, { recursive: true, force: true });
   }
 
   /** Remove a node's files (the server must be stopped). */
-  removeNodeFiles(cluster: Pick<ClusterRecord, 'id'>, ordinal: number): void {
-    rmSync(this.nodeDir(cluster.id, ordinal), { recursive: true, force: true });
+  async removeNodeFiles(cluster: Pick<ClusterRecord, 'id'>, ordinal: number): Promise<void> {
+    // Asynchronous: a data directory takes seconds to remove, and the event loop renews leases.
+    await rm(this.nodeDir(cluster.id, ordinal), { recursive: true, force: true });
   }
 
   /** Remove everything of a cluster on this host but its repository. */
-  removeClusterFiles(clusterId: string): void {
-    rmSync(this.clusterDir(clusterId), { recursive: true, force: true });
+  async removeClusterFiles(clusterId: string): Promise<void> {
+    await rm(this.clusterDir(clusterId), { recursive: true, force: true });
     for (const d of readdirSafe(this.socketRoot())) if (d.startsWith(clusterId.slice(0, 13))) rmSync(join(this.socketRoot(), d), { recursive: true, force: true });
     rmSync(this.lockFile(clusterId), { force: true });
   }

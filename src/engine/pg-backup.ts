@@ -7,7 +7,7 @@
  * - consumerRate: bytes written into the new backup set's directory in the repository.
  * The final sample is pgBackRest's own figure for the finished set (`info`).
  */
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { ProgressSampleIn } from './local-engine.js';
@@ -133,8 +133,15 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     await tool.done;
   } catch (e) {
     clearInterval(poll);
+    // Read before the partial files go: a repository that filled up is DISK_FULL, whatever
+    // pgBackRest says (2.45 reports a short write on a full disk with a stale errno, e.g.
+    // "unable to write '…': [2] No such file or directory").
+    const full = fullFilesystem(backrest.backupDir(t.stanza));
     // Partial files of this backup go; every earlier set stays untouched.
     await removePartialSets(backrest, t).catch(() => []);
+    if (full && !(e instanceof AppError && e.code === 'DISK_FULL')) {
+      throw new AppError('DISK_FULL', { args: [`the backup repository's filesystem (${full.path}) filled up: ${full.freeMb} MB free of ${full.totalMb} MB; ${(e as Error).message}`], cause: e, details: { freeBytes: full.freeBytes } });
+    }
     throw e;
   }
   clearInterval(poll);
@@ -146,6 +153,22 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     compressedBytes: set.copiedBytes, data: { label: set.label, repoBytes: set.repoOwnBytes, databaseBytes: set.databaseSize },
   });
   return set;
+}
+
+/**
+ * The filesystem holding `path`, when it is full for an unprivileged writer (less than 1 MiB
+ * or 0.1% of it left), else null.
+ */
+export function fullFilesystem(path: string): { path: string; freeBytes: number; freeMb: string; totalMb: string } | null {
+  try {
+    const st = statfsSync(path);
+    const free = st.bavail * st.bsize;
+    const total = st.blocks * st.bsize;
+    if (free >= Math.max(1024 * 1024, total / 1000)) return null;
+    return { path, freeBytes: free, freeMb: (free / 1e6).toFixed(1), totalMb: (total / 1e6).toFixed(1) };
+  } catch {
+    return null;
+  }
 }
 
 export function findAnnotated(sets: BackupSetInfo[], annotation: Record<string, string>): BackupSetInfo | undefined {

@@ -121,16 +121,41 @@ function tail(s: string, lines = 12): string {
   return s.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
 }
 
+/**
+ * Checks made before any process is started for work under a signal (D1). The task runner
+ * registers one per step: it aborts the step's signal once the step's lease can no longer be
+ * counted on (not renewed for its length). A service that was paused (SIGSTOP) past its lease
+ * and resumes runs the I/O callbacks that waited (a tool's exit, say) before its timers, so
+ * before it has heard from the store; this check is what stops it from starting the next tool
+ * or postmaster of a task that another process has taken over by then.
+ */
+const startGuards = new WeakMap<AbortSignal, () => void>();
+
+export function guardProcessStarts(signal: AbortSignal, check: () => void): void {
+  startGuards.set(signal, check);
+}
+
+/** Throws the signal's reason when the work it belongs to may no longer start processes. */
+function assertMayStart(signal: AbortSignal | undefined): void {
+  if (!signal) return;
+  startGuards.get(signal)?.();
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new AppError('TASK_CANCELLED', { args: ['process start', String(signal.reason ?? 'aborted')] });
+}
+
 /** Start a tool; see ToolOptions. The returned `done` rejects with ENGINE_COMMAND_FAILED on a non-zero exit. */
 export function startTool(o: ToolOptions): ToolHandle {
   const label = o.label ?? o.cmd.split('/').pop() ?? o.cmd;
   // A lock this process holds is passed down (fd 3); otherwise the tool takes it itself.
-  const heldFd = o.lockFile ? heldLocks.get(o.lockFile) : undefined;
+  const held = o.lockFile ? heldLocks.get(o.lockFile) : undefined;
+  const heldFd = held?.fd;
+  // Never started for work that has been aborted or whose lease is gone (a tool without a
+  // signal of its own answers to the signal of the step holding its lock).
+  assertMayStart(o.signal ?? held?.signal);
   const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: heldFd === undefined ? o.lockFile : undefined, asPostgres: o.asPostgres, deathSignal: true });
   const started = Date.now();
   const child = spawn(cmd, argv, { env: o.env ?? baseEnv(), stdio: heldFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', heldFd], cwd: o.cwd ?? '/' });
   liveTools.add(child);
-  o.logger?.debug('tool started', { tool: label, pid: child.pid, args: o.args });
+  o.logger?.debug('tool started', { tool: label, toolPid: child.pid, args: o.args });
   let lastActivity = Date.now();
   const touch = (): void => {
     lastActivity = Date.now();
@@ -199,7 +224,7 @@ export function startTool(o: ToolOptions): ToolHandle {
         if (o.onLine && lineBuf[s] + rest !== '') o.onLine(lineBuf[s] + rest, s);
       }
       const durationMs = Date.now() - started;
-      o.logger?.debug('tool exited', { tool: label, pid: child.pid, code, signal: sig, durationMs });
+      o.logger?.debug('tool exited', { tool: label, toolPid: child.pid, code, signal: sig, durationMs });
       if (failure) return reject(failure);
       if (code === 0) return resolve({ code: 0, stdout, stderr, durationMs });
       // What the tool said: its stderr, else its ERROR/WARN lines, else its last lines.
@@ -236,7 +261,8 @@ export async function runTool(o: ToolOptions): Promise<ToolResult> {
  * output appended to `logFile`, no death signal, so it keeps running when the service stops
  * or crashes (D1). Returns its PID (setpriv execs in place, so it is the postmaster's).
  */
-export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Record<string, string>; logFile: string; asPostgres: boolean }): number {
+export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Record<string, string>; logFile: string; asPostgres: boolean; signal?: AbortSignal | undefined }): number {
+  assertMayStart(o.signal);
   const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, asPostgres: o.asPostgres, deathSignal: false });
   const fd = openSync(o.logFile, 'a');
   try {
@@ -251,8 +277,8 @@ export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Re
   }
 }
 
-/** Lock files this process holds, each through one open file description (its fd). */
-const heldLocks = new Map<string, number>();
+/** Lock files this process holds, each through one open file description (its fd), with the signal of the work holding it. */
+const heldLocks = new Map<string, { fd: number; signal: AbortSignal | undefined }>();
 
 export interface HeldLock {
   release(): Promise<void>;
@@ -298,7 +324,7 @@ export async function acquireLock(lockFile: string, opts: { signal?: AbortSignal
     closeSync(fd);
     throw e;
   }
-  heldLocks.set(lockFile, fd);
+  heldLocks.set(lockFile, { fd, signal: opts.signal });
   let released = false;
   return {
     async release() {

@@ -167,7 +167,7 @@ export class PgInstance {
     }
     // A stale postmaster.pid (after a crash or a reboot) is harmless: postgres checks the PID itself.
     const pid = spawnDetached({
-      cmd: this.bin('postgres'), args: ['-D', this.dataDir], env: baseEnv(), logFile: this.spec.logFile, asPostgres: true,
+      cmd: this.bin('postgres'), args: ['-D', this.dataDir], env: baseEnv(), logFile: this.spec.logFile, asPostgres: true, signal: o.signal,
     });
     const startTime = processStartTime(pid);
     await this.waitReady(o.timeoutMs ?? 60_000, pid, o.signal);
@@ -181,7 +181,7 @@ export class PgInstance {
     for (;;) {
       if (signal?.aborted) throw signal.reason as Error;
       try {
-        await this.query('select 1', [], 'postgres', 2000);
+        await this.rawQuery('select 1', [], 'postgres', 2000);
         return;
       } catch (e) {
         lastErr = (e as Error).message;
@@ -230,8 +230,20 @@ export class PgInstance {
     await waitExit(running.pid, 5000);
   }
 
-  /** Run one statement over the unix socket as `postgres`. */
+  /**
+   * Run one statement over the unix socket as `postgres`. When it fails because the server is
+   * not running (killed, crashed), the error says so, with the end of its log, instead of a
+   * bare "connect ECONNREFUSED <socket>".
+   */
   async query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[] = [], database = 'postgres', timeoutMs = 30_000): Promise<R[]> {
+    try {
+      return await this.rawQuery<R>(text, params, database, timeoutMs);
+    } catch (e) {
+      throw this.explainFailure(e);
+    }
+  }
+
+  private async rawQuery<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[], database: string, timeoutMs: number): Promise<R[]> {
     const c = this.client(database, timeoutMs);
     await c.connect();
     try {
@@ -239,6 +251,17 @@ export class PgInstance {
     } finally {
       await c.end().catch(() => {});
     }
+  }
+
+  /** A connection lost or refused while no postmaster runs: ENGINE_NODE_FAILED naming the node; anything else as it was. */
+  private explainFailure(e: unknown): unknown {
+    const code = (e as { code?: unknown } | null)?.code;
+    const msg = e instanceof Error ? e.message : String(e);
+    const lost = (typeof code === 'string' && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03'].includes(code)) ||
+      /Connection terminated|server closed the connection|terminating connection/.test(msg);
+    if (e instanceof AppError || !lost || this.status()) return e;
+    const name = this.spec.host ? `${this.spec.host}:${this.spec.port}` : `temporary instance ${this.dataDir}`;
+    return new AppError('ENGINE_NODE_FAILED', { args: [name, `PostgreSQL is not running (${msg}); the end of its log: ${this.logTail(3)}`], cause: e, details: { code: code ?? null } });
   }
 
   client(database = 'postgres', timeoutMs = 30_000): pg.Client {

@@ -6,7 +6,8 @@
  * recovery `restore_command` reads WAL from the source stanza (read-only) and nothing is
  * archived, so the source's repository is never written.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { OnProgress } from './local-engine.js';
@@ -39,7 +40,7 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
   if (existsSync(marker) && existsSync(join(o.dataDir, 'PG_VERSION'))) {
     return { bytes: Number(readFileSync(marker, 'utf8')) || 0 };
   }
-  rmSync(o.dataDir, { recursive: true, force: true });
+  await rm(o.dataDir, { recursive: true, force: true });
   mkdirOwned(o.dataDir);
   let restored = 0;
   let percent = 0;
@@ -77,7 +78,7 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
   try {
     await tool.done;
   } catch (e) {
-    rmSync(o.dataDir, { recursive: true, force: true });
+    await rm(o.dataDir, { recursive: true, force: true });
     throw e;
   } finally {
     clearInterval(poll);
@@ -114,6 +115,8 @@ export async function waitPromoted(inst: PgInstance, o: { timeoutMs?: number; si
       }
       if (!row.rec) return;
     } catch (e) {
+      // A copy that stopped (a recovery error, a kill) never gets promoted: fail now, with its log.
+      if (!inst.status()) throw new AppError('ENGINE_NODE_FAILED', { args: [inst.spec.host || `temporary instance ${inst.dataDir}`, `PostgreSQL exited during recovery: ${inst.logTail(5)}`] });
       if (!/starting up|not yet accepting|ECONNREFUSED|ENOENT|recovery/.test((e as Error).message)) throw e;
     }
     if (Date.now() > deadline) throw new AppError('STEP_TIMEOUT', { args: ['recovery', Math.round((o.timeoutMs ?? 1_800_000) / 1000), `the restored copy to reach its consistent point and be promoted (last replayed ${last || 'nothing'}; log: ${inst.logTail(3)})`] });

@@ -139,12 +139,19 @@ export class PgBackRest {
   }
 
   run(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions = {}): Promise<ToolResult> {
-    return this.start(t, command, o).done.catch((e: unknown) => {
-      throw classify(e);
-    });
+    return this.start(t, command, o).done;
   }
 
+  /** Start a command; its `done` rejects with the classified error (DISK_FULL, a retryable lock conflict, …), like `run`. */
   start(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions = {}): ToolHandle {
+    const h = this.startRaw(t, command, o);
+    const done = h.done.catch((e: unknown) => {
+      throw classify(e);
+    });
+    return { get pid() { return h.pid; }, touch: h.touch, done };
+  }
+
+  private startRaw(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions): ToolHandle {
     return startTool({
       cmd: this.bins.pgbackrest, args: this.args(t, command, o.extra ?? []), asPostgres: true, env: baseEnv(), logger: this.log,
       label: `pgbackrest ${command}`, timeoutMs: o.timeoutMs ?? 10 * 60_000,

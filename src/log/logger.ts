@@ -12,6 +12,8 @@ export interface Logger {
   debug(msg: string, meta?: Record<string, unknown>): void;
   /** A child logger whose lines all carry `fields`. */
   scope(fields: Record<string, unknown>): Logger;
+  /** Write out buffered lines now (before the process is killed on purpose). */
+  flushSync(): void;
   /** The pino instance, for Fastify. */
   readonly pino: PinoLogger;
 }
@@ -31,6 +33,14 @@ class PinoBacked implements Logger {
   info(msg: string, meta?: Record<string, unknown>): void { this.pino.info(meta ?? {}, msg); }
   debug(msg: string, meta?: Record<string, unknown>): void { this.pino.debug(meta ?? {}, msg); }
   scope(fields: Record<string, unknown>): Logger { return new PinoBacked(this.pino.child(fields)); }
+  flushSync(): void {
+    const stream = (this.pino as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
+    try {
+      stream?.flushSync?.();
+    } catch {
+      /* nothing buffered, or the stream is not synchronous */
+    }
+  }
 }
 
 export interface CreateLoggerOptions {

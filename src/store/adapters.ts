@@ -13,6 +13,12 @@ import type { StoreAdapter } from './store.js';
 export interface AdapterOptions {
   /** called with each query's duration (metrics) */
   onQuery?: (durationMs: number) => void;
+  /**
+   * PostgreSQL: end a session left idle inside a transaction for this long (its row locks go
+   * with it). A service paused (SIGSTOP) in the middle of a fenced write would otherwise hold
+   * its task's row lock, and no other process could take the task over (D1).
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 function logOption(o: AdapterOptions) {
@@ -60,6 +66,7 @@ export function openPostgres(url: string, o: AdapterOptions = {}): StoreAdapter 
     // int8 (bigint) columns hold epoch milliseconds and byte counts: all well inside 2^53.
     types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) },
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...(o.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs } : {}),
   });
   // An idle client that loses its server must not crash the process.
   pool.on('error', () => {});

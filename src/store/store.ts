@@ -197,7 +197,14 @@ function mapDbError(e: unknown, onConflict?: () => AppError): never {
   throw e;
 }
 
-export interface ClaimOptions { owner: string; now: number; leaseMs: number; kinds?: readonly string[] }
+export interface ClaimOptions {
+  owner: string;
+  now: number;
+  leaseMs: number;
+  kinds?: readonly string[];
+  /** tasks this owner is running now: never claimed again by it, even if their lease ran out */
+  excludeIds?: readonly string[];
+}
 
 export class Store {
   constructor(
@@ -231,7 +238,8 @@ export class Store {
   // ------------------------------------------------------------------ projects and credentials
   async ensureProject(p: ProjectRecord): Promise<void> {
     const existing = await this.exec.selectFrom('projects').select('id').where('id', '=', p.id).executeTakeFirst();
-    if (!existing) await this.exec.insertInto('projects').values({ id: p.id, name: p.name, created_at: p.createdAt }).execute();
+    // Two processes starting at once on one store may both get here: the second insert does nothing.
+    if (!existing) await this.exec.insertInto('projects').values({ id: p.id, name: p.name, created_at: p.createdAt }).onConflict((oc) => oc.column('id').doNothing()).execute();
   }
   async getProject(id: string): Promise<ProjectRecord | undefined> {
     const r = await this.exec.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst();
@@ -460,6 +468,7 @@ export class Store {
         .where((eb) => eb.or([eb('locked_by', 'is', null), eb('lease_expires_at', '<', o.now)]))
         .orderBy('run_at').orderBy('created_at').limit(1);
       if (o.kinds) q = q.where('kind', 'in', o.kinds as string[]);
+      if (o.excludeIds?.length) q = q.where('id', 'not in', o.excludeIds as string[]);
       if (this.capabilities.supportsSkipLocked) q = q.forUpdate().skipLocked();
       const cand = await q.executeTakeFirst();
       if (!cand) return undefined;
@@ -470,6 +479,17 @@ export class Store {
       if (r) return toTask(r);
     }
     return undefined;
+  }
+
+  /**
+   * End the lease of a task whose owner is known to be dead, so another process takes it over
+   * at once instead of waiting for the lease to run out. Conditional on the epoch: a lease
+   * renewed or taken meanwhile is left alone.
+   */
+  async expireLease(taskId: string, epoch: number, now: number): Promise<boolean> {
+    const r = await this.exec.updateTable('tasks').set({ lease_expires_at: 0, updated_at: now })
+      .where('id', '=', taskId).where('lease_epoch', '=', epoch).where('status', 'in', ACTIVE).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   /** Extend the lease if it is still ours; false when another owner has taken the task. */

@@ -8,7 +8,8 @@ import type { Clock } from '../domain/clock.js';
 import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import { killAllTools } from '../engine/pg-exec.js';
+import { hostname } from 'node:os';
+import { isProcessAlive, killAllTools } from '../engine/pg-exec.js';
 import type { TaskRunner } from './runner.js';
 
 export interface TaskEngineOptions {
@@ -39,7 +40,29 @@ export class TaskEngine {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.loopDone = this.loop();
+    this.loopDone = this.releaseDeadOwners().catch((e: unknown) => this.o.log.warn('could not release dead owners\' tasks', { error: coerceError(e).message })).then(() => this.loop());
+  }
+
+  /**
+   * D1: a restart on the same host takes over at once. A task leased by a process of this
+   * host that no longer runs (the owner id is `<host>:<pid>:<nonce>`; its PID is gone, or is
+   * now another process) gets its lease ended now, instead of when it runs out. An owner on
+   * another host is left to its lease.
+   */
+  async releaseDeadOwners(): Promise<number> {
+    let n = 0;
+    for (const t of await this.o.store.listActiveTasks()) {
+      if (!t.lockedBy || t.lockedBy === this.o.owner || (t.leaseExpiresAt ?? 0) <= this.o.clock.now()) continue;
+      const [host, pid, , startTime] = t.lockedBy.split(':');
+      if (host !== hostname()) continue;
+      const alive = isProcessAlive(Number(pid), startTime ? Number(startTime) : null);
+      if (alive) continue;
+      if (await this.o.store.expireLease(t.id, t.leaseEpoch, this.o.clock.now())) {
+        n++;
+        this.o.log.info('took over the task of a dead process on this host at once', { taskId: t.id, deadOwner: t.lockedBy });
+      }
+    }
+    return n;
   }
 
   /** Look for work now (after an enqueue). */
@@ -53,7 +76,7 @@ export class TaskEngine {
       if (this.running.size < this.o.concurrency) {
         try {
           const now = this.o.clock.now();
-          const t = await this.o.store.claimNextTask({ owner: this.o.owner, now, leaseMs: this.o.leaseMs });
+          const t = await this.o.store.claimNextTask({ owner: this.o.owner, now, leaseMs: this.o.leaseMs, excludeIds: [...this.running.keys()] });
           if (t && !this.stopping) {
             claimed = true;
             const p = this.o.runner.run(t, this.shutdown.signal)

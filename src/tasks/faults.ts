@@ -35,17 +35,19 @@ export class FaultInjector {
 
   /**
    * Act on the faults for this point: `delay` sleeps, `fail` throws INJECTED_FAULT, `hang`
-   * waits until the step is aborted (its timeout ends it), `crash` kills the process.
+   * waits until the step is aborted (its timeout) or, like any step with no progress,
+   * `idleTimeoutMs` has passed (STEP_TIMEOUT, saying it waited for the hang), `crash` kills
+   * the process.
    */
-  async fire(task: TaskRecord, stepId: string, point: FaultPoint, signal: AbortSignal): Promise<void> {
+  async fire(task: TaskRecord, stepId: string, point: FaultPoint, signal: AbortSignal, idleTimeoutMs?: number): Promise<void> {
     for (const f of await this.matching(task, stepId, point)) {
       if (!(await this.store.consumeFault(f))) continue;
       this.log.warn('injecting fault', { faultId: f.id, mode: f.mode, point, step: stepId, taskId: task.id });
-      await this.act(f, task, stepId, signal);
+      await this.act(f, task, stepId, signal, idleTimeoutMs);
     }
   }
 
-  async act(f: FaultRecord, task: TaskRecord, stepId: string, signal: AbortSignal): Promise<void> {
+  async act(f: FaultRecord, task: TaskRecord, stepId: string, signal: AbortSignal, idleTimeoutMs?: number): Promise<void> {
     switch (f.mode) {
       case 'crash':
         this.crash();
@@ -58,8 +60,15 @@ export class FaultInjector {
         return;
       case 'hang':
         await new Promise<never>((_, reject) => {
-          if (signal.aborted) reject(signal.reason as Error);
-          signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+          if (signal.aborted) return reject(signal.reason as Error);
+          const idle = idleTimeoutMs === undefined ? undefined : setTimeout(() => reject(new AppError('STEP_TIMEOUT', {
+            args: [stepId, Math.round(idleTimeoutMs / 1000), `an injected hang (fault ${f.id}, ${f.point} the step; the faults API) to end`],
+          })), idleTimeoutMs);
+          idle?.unref();
+          signal.addEventListener('abort', () => {
+            clearTimeout(idle);
+            reject(signal.reason as Error);
+          }, { once: true });
         });
         return;
     }

@@ -24,6 +24,8 @@ import { buildProgressInfo, estimateFromHistory, RateTracker } from './progress.
 import { retryDelayMs } from './retry.js';
 import type { TaskEvents } from './events.js';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { guardProcessStarts } from '../engine/pg-exec.js';
 
 export interface RunnerDeps {
   store: Store;
@@ -45,6 +47,9 @@ const isCancelled = (e: unknown): boolean => isAppError(e) && e.code === 'TASK_C
 type StepOutcome = { ok: true } | { ok: false; error: Error };
 
 export class TaskRunner {
+  /** Per running task (by its abort signal): aborts it when its lease can no longer be counted on. */
+  private readonly leaseChecks = new WeakMap<AbortSignal, () => void>();
+
   constructor(private readonly d: RunnerDeps) {}
 
   lockFileFor(task: TaskRecord): string {
@@ -60,10 +65,21 @@ export class TaskRunner {
     const onShutdown = (): void => ac.abort(new AppError('TASK_CANCELLED', { args: [claimed.id, 'the service is stopping; the next start resumes it'] }));
     if (shutdown.aborted) onShutdown();
     shutdown.addEventListener('abort', onShutdown, { once: true });
+    // Until when the lease is surely ours, on this process's monotonic clock: the expiry the
+    // store holds for the claim or the last renewal that succeeded, counted from when it was
+    // sent. Past it (less a margin), another process may own the task: no new process is
+    // started for it (guardProcessStarts), even before the store has said so (D1).
+    let leaseUntil = performance.now() + ((claimed.leaseExpiresAt ?? d.clock.now() + d.config.leaseMs) - d.clock.now());
+    const margin = Math.min(1000, Math.floor(d.config.leaseMs / 10));
+    this.leaseChecks.set(ac.signal, () => {
+      if (!ac.signal.aborted && performance.now() > leaseUntil - margin) ac.abort(new AppError('LEASE_LOST', { args: [claimed.id, epoch] }));
+    });
     const hb = setInterval(() => {
       const now = d.clock.now();
+      const sentAt = performance.now();
       d.store.renewLease(claimed.id, epoch, now + d.config.leaseMs, now).then((ok) => {
         if (!ok) ac.abort(new AppError('LEASE_LOST', { args: [claimed.id, epoch] }));
+        else leaseUntil = Math.max(leaseUntil, sentAt + d.config.leaseMs);
       }).catch((e: unknown) => log.warn('lease renewal failed', { error: coerceError(e).message }));
     }, Math.max(200, Math.floor(d.config.leaseMs / 3)));
     try {
@@ -215,11 +231,15 @@ export class TaskRunner {
     const onTaskAbort = (): void => stepAc.abort(taskSignal.reason);
     if (taskSignal.aborted) onTaskAbort();
     taskSignal.addEventListener('abort', onTaskAbort, { once: true });
+    const leaseCheck = this.leaseChecks.get(taskSignal);
+    if (leaseCheck) guardProcessStarts(stepAc.signal, leaseCheck);
+    // The step function, while it may still run: an aborted step keeps its lock until it has settled.
+    let running: Promise<unknown> | null = null;
     const timeout = setTimeout(() => stepAc.abort(new AppError('STEP_TIMEOUT', { args: [step.stepId, Math.round((spec.timeoutMs ?? d.config.stepTimeoutMs) / 1000), 'the step to finish'] })), spec.timeoutMs ?? d.config.stepTimeoutMs);
     const started = d.clock.now();
     const actionType = ACTION_TYPE_OF_KIND[task.kind];
     let holder: { release(): Promise<void> } | null = null;
-    const progress = new ProgressWriter(d, task, step, actionType, started, log);
+    const progress = new ProgressWriter(d, task, step, actionType, started, log, (e) => stepAc.abort(e));
     try {
       if (!fn) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['task engine', `no implementation for step ${step.stepId} of ${task.kind}`] });
       await this.fireFault(task, step.stepId, 'before', stepAc.signal, log);
@@ -256,7 +276,8 @@ export class TaskRunner {
         },
         nodes: async () => (task.clusterId ? d.store.listNodes(task.clusterId) : []),
       };
-      await raceAbort(fn(ctx), stepAc.signal);
+      running = fn(ctx);
+      await raceAbort(running, stepAc.signal);
       await progress.flush();
       // A `during` fault fired by the step's first sample can land after the step function
       // returned (a step whose first sample is also its last): it still fails the step.
@@ -288,13 +309,19 @@ export class TaskRunner {
       clearTimeout(timeout);
       taskSignal.removeEventListener('abort', onTaskAbort);
       progress.stop();
-      if (holder) await holder.release().catch(() => {});
+      if (holder) {
+        // An aborted step function may still be between two awaits (its tools are killed and it
+        // can start no new process, but it may still touch files or nodes): the lock stays held
+        // until it settles, so the next owner of the cluster never overlaps it (bounded).
+        if (running) await settledWithin(running, STEP_SETTLE_MS).then((settled) => settled || log.warn('an aborted step did not settle; releasing its lock anyway', { waitedMs: STEP_SETTLE_MS }));
+        await holder.release().catch(() => {});
+      }
     }
   }
 
   private async fireFault(task: TaskRecord, stepId: string, point: 'before' | 'during' | 'after', signal: AbortSignal, log: Logger): Promise<void> {
     try {
-      await this.d.faults.fire(task, stepId, point, signal);
+      await this.d.faults.fire(task, stepId, point, signal, this.d.config.stepIdleTimeoutMs);
     } catch (e) {
       log.warn('fault fired', { point, error: coerceError(e).message });
       throw e;
@@ -324,6 +351,20 @@ export function newStepRecord(taskId: string, s: StepSpec, seq: number, phase: '
     taskId, stepId: s.id, seq, itemKey: s.item, phase, status: 'WAITING', weight: s.weight ?? 1, beginAt: null, endAt: null, estimatedTime: -1,
     progress: 0, progressInfo: {}, checkpoint: null, errorCode: null, errorMsg: null, attempts: 0,
   };
+}
+
+/** How long an aborted step function may take to settle before its lock is released regardless. */
+const STEP_SETTLE_MS = 30_000;
+
+/** true when `p` settled within `ms`. */
+function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(() => true, () => true),
+    new Promise<boolean>((r) => {
+      t = setTimeout(() => r(false), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
 }
 
 /** Settle with the abort reason as soon as the signal fires, even if `p` does not listen to it. */
@@ -357,7 +398,12 @@ class ProgressWriter {
   history: number[] = [];
   beginAt: number;
 
-  constructor(private readonly d: RunnerDeps, private readonly task: TaskRecord, private readonly step: StepRecord, private readonly actionType: string, started: number, private readonly log: Logger) {
+  /** Set when a write found the lease gone; flush() then throws it. */
+  private lost: Error | null = null;
+
+  constructor(private readonly d: RunnerDeps, private readonly task: TaskRecord, private readonly step: StepRecord, private readonly actionType: string, started: number, private readonly log: Logger,
+    /** called when a write finds the lease gone (the step is aborted) */
+    private readonly onLeaseLost: (e: Error) => void) {
     this.tracker = new RateTracker(started);
     this.beginAt = started;
   }
@@ -389,6 +435,7 @@ class ProgressWriter {
     }
     this.chain = this.chain.then(() => this.write());
     await this.chain;
+    if (this.lost) throw this.lost;
   }
 
   stop(): void {
@@ -399,7 +446,7 @@ class ProgressWriter {
   private async write(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
-    if (batch.length === 0) return;
+    if (batch.length === 0 || this.lost) return;
     const f = this.tracker.figures;
     const now = this.d.clock.now();
     const estimate = f.secondsLeft ?? estimateFromHistory(this.history, now - this.beginAt);
@@ -420,7 +467,13 @@ class ProgressWriter {
       });
       this.d.events.emit('step:progress', { task: this.task, stepId: this.step.stepId, figures: f });
     } catch (e) {
-      if (isLeaseLost(e)) throw e;
+      // Never rethrown: the chain runs from timers, where a rejection would have no handler
+      // (and an unhandled rejection ends the process). A lost lease aborts the step instead.
+      if (isLeaseLost(e)) {
+        this.lost ??= e as Error;
+        this.onLeaseLost(e as Error);
+        return;
+      }
       this.log.warn('could not store progress', { error: coerceError(e).message });
     }
   }

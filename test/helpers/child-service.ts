@@ -78,6 +78,11 @@ export interface ChildServiceOptions {
   env?: Record<string, string>;
   /** log file (default `<dataDir>/service.log`); several services on one data directory each need their own */
   logFile?: string;
+  /**
+   * A command the service runs under, one that execs it in place so the PID stays the
+   * service's (e.g. `nsenter -t <pid> -m --`, to run it in a mount namespace of the test's).
+   */
+  wrap?: string[];
 }
 
 /** The settings every child service gets (tests: crash faults on, fsync off, fast polling). */
@@ -122,7 +127,7 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
   const spawnOne = (): void => {
     const fd = openSync(logFile, 'a');
     try {
-      child = spawn('setpriv', ['--pdeathsig=KILL', '--', process.execPath, '--import', 'tsx', 'src/cli/run.ts', 'serve', ...args], {
+      child = spawn('setpriv', ['--pdeathsig=KILL', '--', ...(o.wrap ?? []), process.execPath, '--import', 'tsx', 'src/cli/run.ts', 'serve', ...args], {
         cwd: REPO_ROOT, env, stdio: ['ignore', fd, fd],
       });
     } finally {
@@ -206,8 +211,8 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
     ranBy(taskId) {
       const row = svc.storeQuery<{ ran_by: string }>('select ran_by from tasks where id = ?', taskId)[0];
       if (!row) throw new Error(`no task ${taskId} in the store`);
-      // An owner is `<host>:<pid>:<random>` (src/main.ts).
-      return (JSON.parse(row.ran_by) as string[]).map((o) => Number(o.split(':').at(-2)));
+      // An owner is `<host>:<pid>:<nonce>:<start time>` (src/main.ts).
+      return (JSON.parse(row.ran_by) as string[]).map((o) => Number(o.split(':')[1]));
     },
     storeQuery<R>(sql: string, ...params: unknown[]): R[] {
       const db = new Database(join(dataDir, 'dwsbox.sqlite'), { readonly: true, fileMustExist: true });

@@ -3,12 +3,54 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ApiError, type DwsClient } from '../../src/cli/client.js';
-import { allProcesses, postmastersUnder, type ChildService, type ProcInfo } from './child-service.js';
+import { allProcesses, postmastersUnder, procInfo, stillAlive, type ChildService, type ProcInfo } from './child-service.js';
 import { processesUnder, waitFor } from './env.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, waitIdle, type ClusterDetail } from './service.js';
+import { LocalEngine } from '../../src/engine/local-engine.js';
+import { findBinaries } from '../../src/engine/binaries.js';
+import { setDirs } from '../../src/engine/pg-backup.js';
+import { silentLogger } from '../../src/log/logger.js';
 
 /** Short-lived tools the service runs (D1); they must die with it. */
-export const TOOL_RE = /(?:^|[/ ])(initdb|pg_basebackup|pgbackrest|flock|setpriv|unshare)(?: |$)/;
+export const TOOL_RE = /(?:^|[/ ])(initdb|pg_basebackup|pgbackrest|pg_dump|pg_restore|flock|setpriv|unshare)(?: |$)/;
+/** The tools that do a step's work (not their wrappers). */
+export const WORK_TOOL_RE = /(?:^|[/ ])(initdb|pg_basebackup|pgbackrest|pg_dump|pg_restore)(?: |$)/;
+
+/** Is this process run by a PostgreSQL server (archive_command, restore_command: the cluster's own, not the service's)? */
+function runByPostgres(p: ProcInfo, byPid: Map<number, ProcInfo>): boolean {
+  for (let q = byPid.get(p.ppid), depth = 0; q && depth < 6; q = byPid.get(q.ppid), depth++) {
+    if (/^postgres(:| -D )|\/postgres -D /.test(q.cmd)) return true;
+  }
+  return false;
+}
+
+/**
+ * Watches, by polling /proc, every tool working on a data directory at any depth below the
+ * service (pgBackRest and its workers, pg_basebackup, pg_dump and pg_restore in their PID
+ * namespaces, …), the cluster's own archive-push/archive-get aside. After a crash, `survivors`
+ * lists the ones seen before it that still live (same PID and start time); `midFlight` the ones
+ * the last poll that still found the service `servicePid` alive saw running (the tools at work
+ * when it died).
+ */
+export function watchDataDirTools(dataDir: string, servicePid: number, intervalMs = 20): { seen: () => ProcInfo[]; midFlight: () => ProcInfo[]; survivors: () => ProcInfo[]; stop: () => void } {
+  const seen = new Map<string, ProcInfo>();
+  let whileAlive: ProcInfo[] = [];
+  const poll = (): void => {
+    const all = allProcesses();
+    const byPid = new Map(all.map((p) => [p.pid, p]));
+    const tools = all.filter((p) => p.cmd.includes(dataDir) && WORK_TOOL_RE.test(p.cmd) && !runByPostgres(p, byPid));
+    for (const p of tools) seen.set(`${p.pid}:${p.start}`, p);
+    if (byPid.has(servicePid) && procInfo(servicePid) !== null) whileAlive = tools;
+  };
+  poll();
+  const t = setInterval(poll, intervalMs);
+  return {
+    seen: () => [...seen.values()],
+    midFlight: () => whileAlive,
+    survivors: () => [...seen.values()].filter((p) => stillAlive(p)),
+    stop: () => clearInterval(t),
+  };
+}
 
 /**
  * Tool processes that outlived the service: children it was seen running that still live
@@ -151,4 +193,42 @@ export function leftovers(dataDir: string, id: string): string[] {
     if (existsSync(p)) out.push(`path ${p}`);
   }
   return out;
+}
+
+/**
+ * Store and processes for a whole data directory: the data directories of every node the API
+ * shows as "200", in every cluster, and of every running postmaster under the data directory
+ * (temporary instances of table restores included, which the API never shows: none may run
+ * once their task has ended).
+ */
+export async function storeVsProcesses(svc: ChildService): Promise<{ up: string[]; running: string[] }> {
+  const l = await svc.client.call<{ clusters: { id: string }[] }>('GET', '/v1.0/{project_id}/clusters');
+  const up: string[] = [];
+  for (const c of l.clusters) {
+    const d = (await svc.client.call<{ cluster: ClusterDetail }>('GET', `/v1.0/{project_id}/clusters/${c.id}`)).cluster;
+    up.push(...d.nodes.filter((n) => n.status === '200').map((n) => nodeDataDir(svc.dataDir, c.id, n.connect_info)));
+  }
+  return { up: up.sort(), running: postmastersUnder(svc.dataDir + '/').map((p) => p.dataDir).sort() };
+}
+
+/** An engine on a child service's data directory, for the test's own reads of the repository (pgbackrest info, verify). */
+export function engineOn(dataDir: string): LocalEngine {
+  return new LocalEngine({ dataDir, repoPath: join(dataDir, 'repo'), unsafeNoFsync: true }, findBinaries(null), silentLogger());
+}
+
+/** `pgbackrest verify --set=<label>`: every file of the set and the WAL it needs read back and checked; what pgBackRest reports when it is not "status: ok", else []. */
+export async function verifySet(engine: LocalEngine, stanza: string, label: string): Promise<string[]> {
+  const t = { stanza, configFile: engine.stanzaConfigFile(stanza) };
+  try {
+    const r = await engine.backrest.run(t, 'verify', { extra: [`--set=${label}`, '--output=text', '--verbose'], timeoutMs: 120_000 });
+    return /^\s*status: ok\s*$/m.test(r.stdout) ? [] : [r.stdout.trim() || r.stderr.trim() || 'no output'];
+  } catch (e) {
+    return [(e as Error).message];
+  }
+}
+
+/** Backup set directories in a stanza's repository that pgBackRest's catalog does not list (a partial backup left behind). */
+export async function unlistedSets(engine: LocalEngine, stanza: string): Promise<string[]> {
+  const listed = new Set((await engine.backrest.info({ stanza, configFile: engine.stanzaConfigFile(stanza) })).sets.map((s) => s.label));
+  return setDirs(engine.backrest, stanza).filter((d) => !listed.has(d));
 }

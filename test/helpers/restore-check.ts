@@ -3,25 +3,32 @@
  * engine's own restore (D4), start it, run a query, and remove it.
  */
 import type { Service } from '../../src/main.js';
+import type { LocalEngine } from '../../src/engine/local-engine.js';
 import { restoreSet, waitPromoted } from '../../src/engine/pg-restore.js';
 import { randomBytes } from 'node:crypto';
 
 export async function queryRestoredSnapshot<R extends Record<string, unknown>>(svc: Service, snapshotId: string, sql: string, database = 'postgres'): Promise<R[]> {
   const snap = await svc.store.getSnapshotById(snapshotId);
   if (!snap?.backupLabel) throw new Error(`snapshot ${snapshotId} has no backup set`);
+  return queryRestoredSet<R>(svc.engine, { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes }, sql, database);
+}
+
+/** The same for a backup set named by its stanza and label, with any engine on the data directory (a child service's, say). */
+export async function queryRestoredSet<R extends Record<string, unknown>>(engine: LocalEngine, set: { stanza: string; label: string; sourceBytes: number | null }, sql: string, database = 'postgres'): Promise<R[]> {
+  if (!set.label) throw new Error(`no backup set label given for stanza ${set.stanza}`);
   const id = `check-${randomBytes(4).toString('hex')}`;
-  const inst = svc.engine.tempInstance(id);
+  const inst = engine.tempInstance(id);
   try {
-    svc.engine.prepareHost();
-    await restoreSet(svc.engine.backrest, {
-      source: { stanza: snap.stanza, configFile: svc.engine.stanzaConfigFile(snap.stanza) }, label: snap.backupLabel, dataDir: inst.dataDir,
-      totalBytes: snap.sourceBytes, lockFile: `${svc.config.dataDir}/locks/${id}.lock`,
+    engine.prepareHost();
+    await restoreSet(engine.backrest, {
+      source: { stanza: set.stanza, configFile: engine.stanzaConfigFile(set.stanza) }, label: set.label, dataDir: inst.dataDir,
+      totalBytes: set.sourceBytes, lockFile: `${engine.settings.dataDir}/locks/${id}.lock`,
     });
-    svc.engine.prepareTempInstance(inst);
+    engine.prepareTempInstance(inst);
     await inst.start({ timeoutMs: 120_000 });
     await waitPromoted(inst, { timeoutMs: 120_000 });
     return await inst.query<R>(sql, [], database);
   } finally {
-    await svc.engine.removeTempInstance(id);
+    await engine.removeTempInstance(id);
   }
 }

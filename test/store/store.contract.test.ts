@@ -98,6 +98,15 @@ for (const backend of STORE_BACKENDS) describe(`${backend}: store`, () => {
       expect((await s.listProjects()).map((p) => p.id)).toEqual(['p1', 'p2']);
     });
 
+    it('projects: two processes ensuring the same project at the same moment both succeed (services starting together)', async () => {
+      const other = h.open();
+      for (let i = 0; i < 5; i++) {
+        const id = `race${i}`;
+        await Promise.all([h.store.ensureProject({ id, name: id, createdAt: T0 }), other.ensureProject({ id, name: id, createdAt: T0 }), h.store.ensureProject({ id, name: id, createdAt: T0 })]);
+        expect(await other.getProject(id)).toEqual({ id, name: id, createdAt: T0 });
+      }
+    });
+
     it('credentials: insert, get, list by project, refuse a duplicate key, delete', async () => {
       const s = h.store;
       await s.ensureProject({ id: 'p1', name: 'p1', createdAt: T0 });

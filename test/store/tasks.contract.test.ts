@@ -8,6 +8,8 @@ import { AppError } from '../../src/errors/app-error.js';
 import type { TaskRecord } from '../../src/domain/records.js';
 import { makeFault, makeSample, makeStep, makeTask, T0 } from '../helpers/records.js';
 import { STORE_BACKENDS, useStore } from '../helpers/store-backends.js';
+import { openStore } from '../../src/store/open-store.js';
+import { waitFor } from '../helpers/env.js';
 
 const LEASE = 15_000;
 
@@ -226,6 +228,36 @@ for (const backend of STORE_BACKENDS) describe(`${backend}: tasks`, () => {
         throw new Error('step crashed');
       })).rejects.toThrow('step crashed');
       expect((await h.store.getStep(t.id, 'S1'))!.status).toBe('WAITING');
+    });
+
+    it.skipIf(backend !== 'postgres')('a process paused inside a fenced write holds up a takeover only until the idle-in-transaction timeout', async () => {
+      const t = makeTask();
+      await h.store.insertTask(t, [makeStep(t, 'S1', 0)]);
+      const paused = openStore(h.location, { idleInTransactionTimeoutMs: 1000 });
+      let resume = (): void => {};
+      try {
+        const a = (await paused.claimNextTask({ owner: 'A', now: T0, leaseMs: LEASE }))!;
+        // A's fenced write row-locks the task, then A stops (SIGSTOP) before committing.
+        const write = paused.fenced(t.id, a.leaseEpoch, async (tx) => {
+          await tx.updateStep(t.id, 'S1', { status: 'RUNNING' });
+          await new Promise<void>((r) => (resume = r));
+          await tx.updateStep(t.id, 'S1', { status: 'SUCCESS' });
+        });
+        write.catch(() => {});
+        const other = h.open();
+        // The lease has run out, but the row is locked: nothing to claim yet ...
+        expect(await other.claimNextTask({ owner: 'B', now: T0 + LEASE + 1, leaseMs: LEASE })).toBeUndefined();
+        // ... until PostgreSQL ends the idle session and its locks with it.
+        const b = await waitFor(() => other.claimNextTask({ owner: 'B', now: T0 + LEASE + 1, leaseMs: LEASE }), { timeoutMs: 20_000, intervalMs: 100, what: 'the takeover' });
+        expect(b).toMatchObject({ id: t.id, lockedBy: 'B', leaseEpoch: a.leaseEpoch + 1 });
+        // A wakes up: its write fails and leaves nothing.
+        resume();
+        await expect(write).rejects.toThrow();
+        expect((await h.store.getStep(t.id, 'S1'))!.status).toBe('WAITING');
+      } finally {
+        resume();
+        await paused.close();
+      }
     });
 
     it('an unknown task is LEASE_LOST too', async () => {

@@ -62,7 +62,7 @@ export async function cleanUpCluster(ctx: StepContext<unknown>): Promise<void> {
   if (primary && ctx.engine.backrest.stanzaExists(cluster.stanza)) {
     await ctx.engine.removeStanza(cluster, primary, { signal: ctx.signal });
   }
-  ctx.engine.removeClusterFiles(cluster.id);
+  await ctx.engine.removeClusterFiles(cluster.id);
   await ctx.write(async (tx) => {
     for (const n of nodes) await tx.deleteNode(n.id);
   });

@@ -27,7 +27,7 @@ async function checkReplication(ctx: StepContext<NodesParams>): Promise<void> {
   const standbys = nodes.filter((n) => n.role === 'standby');
   let i = 0;
   for (const n of standbys) {
-    await ctx.engine.waitCaughtUp(cluster, primary, n.ordinal, { signal: ctx.signal, targetLsn: lsn, timeoutMs: 120_000 });
+    await ctx.engine.waitCaughtUp(cluster, primary, n.ordinal, { signal: ctx.signal, targetLsn: lsn, timeoutMs: 120_000, standby: n });
     ctx.progress({ source: 'pg_stat_replication', percent: (100 * ++i) / standbys.length, info: { node: n.ordinal } });
   }
 }
@@ -110,7 +110,7 @@ export const clusterDelete: TaskDefinition<DeleteParams> = {
       for (const n of nodes) {
         if (ctx.engine.nodeStatus(cluster, n)) throw new AppError('ENGINE_NODE_FAILED', { args: [n.host, 'still running; cannot remove its data'] });
       }
-      ctx.engine.removeClusterFiles(cluster.id);
+      await ctx.engine.removeClusterFiles(cluster.id);
     },
   },
   async onSuccess(o) {

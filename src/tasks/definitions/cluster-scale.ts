@@ -143,7 +143,7 @@ async function copyData(ctx: OutCtx): Promise<void> {
   const node = nodeByOrdinal(addedNodes(ctx, nodes), ctx.n);
   if (ctx.checkpoint === null) {
     if (ctx.engine.nodeStatus(cluster, node)) await ctx.engine.stopNode(cluster, node, 'immediate');
-    ctx.engine.removeNodeFiles(cluster, node.ordinal);
+    await ctx.engine.removeNodeFiles(cluster, node.ordinal);
     await ctx.setCheckpoint({ copying: true });
   }
   await ctx.engine.buildStandby(cluster, primaryOf(nodes), node, replSecrets(ctx, cluster.replPasswordEnc), {
@@ -181,6 +181,8 @@ async function catchUp(ctx: OutCtx): Promise<void> {
   let lastChange = ctx.clock.now();
   for (;;) {
     if (ctx.signal.aborted) throw ctx.signal.reason as Error;
+    // A new node that stopped running never catches up: fail now (the scale-out rolls back), not at the stall limit.
+    for (const n of added) ctx.engine.assertRunning(cluster, n, 'while catching up with the primary');
     const states = await Promise.all(added.map(async (n) => ({ node: n.ordinal, ...(await ctx.engine.replicationState(cluster, primary, n.ordinal, target)) })));
     // A node that has not connected yet counts with the largest lag seen of any node.
     const maxKnown = Math.max(0, ...states.map((s) => s.lagBytes ?? 0));
@@ -248,7 +250,7 @@ async function removeAddedNodes(ctx: OutCtx): Promise<void> {
   // Rows already gone (a resumed undo): make sure their files and slots are too.
   const primaryUp = primary !== null && ctx.engine.nodeStatus(cluster, primary) !== null;
   for (const o of ctx.params.ordinals.filter((o) => !added.some((n) => n.ordinal === o))) {
-    ctx.engine.removeNodeFiles(cluster, o);
+    await ctx.engine.removeNodeFiles(cluster, o);
     if (primaryUp) await ctx.engine.dropSlotIfInactive(cluster, primary, slotNameFor(o));
   }
   if (left.length) {
@@ -358,7 +360,7 @@ async function restoreNodes(ctx: InCtx): Promise<void> {
     const node = nodes.find((n) => n.ordinal === o);
     try {
       if (!node) {
-        ctx.engine.removeNodeFiles(cluster, o);
+        await ctx.engine.removeNodeFiles(cluster, o);
         if (primaryUp) await ctx.engine.dropSlotIfInactive(cluster, primary, slotNameFor(o));
         continue;
       }

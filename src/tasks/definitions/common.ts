@@ -47,7 +47,7 @@ export async function buildAndStartStandby(ctx: StepContext<unknown>, node: Node
   await startAndRecord(ctx, node);
   if (opts.catchUp) {
     await ctx.engine.waitCaughtUp(cluster, primary, node.ordinal, {
-      signal: ctx.signal,
+      signal: ctx.signal, standby: node,
       onProgress: (s) => ctx.progress({ source: s.source, data: s.data ?? {}, percent: 90 + (s.percent ?? 0) / 10, info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null } }),
     });
   }

@@ -468,7 +468,6 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         const f = tableProgress(tables, current, rowsDone);
         ctx.progress({ source, ...f, data: { rowsDone, copyBytes, table: tables[current] ? tableName(tables[current]!.target) : null }, info: info(current) });
       };
-      emit('pg_restore -l');
       await ctx.setCheckpoint({ started: true });
       const tool = startTool({
         cmd: bin('pg_restore'),
@@ -487,6 +486,8 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
           }
         },
       });
+      // The step's first sample, once pg_restore runs (a `during` fault then finds it mid-flight, D13).
+      emit('pg_restore -l');
       const poll = setInterval(() => {
         void live.query<{ done: string; bytes: string }>(COPY_PROGRESS, [appNameOf(ctx)], 'postgres', 2000)
           .then((rows) => {
