@@ -9,6 +9,7 @@ import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { coerceError } from '../errors/app-error.js';
 import type { LocalEngine } from '../engine/local-engine.js';
+import type { HeldLock } from '../engine/pg-exec.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 
@@ -60,28 +61,52 @@ export class HealthMonitor {
     for (const c of await this.store.listClusters()) {
       if (!WATCHED.has(c.status) || c.stopped) continue;
       if (await this.store.activeTask(`cluster:${c.id}`)) continue; // its task resumes and owns the nodes
-      for (const n of (await this.store.listNodes(c.id)).filter((x) => x.membership === 'active')) {
-        const st = this.engine.nodeStatus(c, n);
-        if (st) {
-          if (st.pid !== n.pid || st.startTime !== n.pidStart) {
-            await this.store.updateNode(n.id, { pid: st.pid, pidStart: st.startTime, health: 'up', updatedAt: this.clock.now() });
-            this.log.info('adopted running node', { clusterId: c.id, node: n.ordinal, pid: st.pid });
-          }
-          adopted++;
-          continue;
-        }
-        try {
-          const info = await this.engine.startNode(c, n, { timeoutMs: 120_000 });
-          await this.store.updateNode(n.id, { pid: info.pid, pidStart: info.startTime, health: 'up', updatedAt: this.clock.now() });
-          this.log.info('started a node that should run', { clusterId: c.id, node: n.ordinal, pid: info.pid });
-          started++;
-        } catch (e) {
-          failed++;
-          this.log.error('could not start a node at start-up', { clusterId: c.id, node: n.ordinal, error: coerceError(e).message });
-        }
+      // Under the cluster's lock, so a task another service process just started on this
+      // cluster never races it; a cluster whose lock is taken is left to that task.
+      let lock: HeldLock;
+      try {
+        lock = await this.engine.lockForStep(this.engine.lockFile(c.id), { timeoutMs: 2000, label: 'adopt nodes' });
+      } catch {
+        continue;
+      }
+      try {
+        if (await this.store.activeTask(`cluster:${c.id}`)) continue;
+        const r = await this.adoptCluster(c);
+        adopted += r.adopted;
+        started += r.started;
+        failed += r.failed;
+      } finally {
+        await lock.release();
       }
     }
     await this.checkAll();
+    return { adopted, started, failed };
+  }
+
+  private async adoptCluster(c: ClusterRecord): Promise<{ adopted: number; started: number; failed: number }> {
+    let adopted = 0;
+    let started = 0;
+    let failed = 0;
+    for (const n of (await this.store.listNodes(c.id)).filter((x) => x.membership === 'active')) {
+      const st = this.engine.nodeStatus(c, n);
+      if (st) {
+        if (st.pid !== n.pid || st.startTime !== n.pidStart) {
+          await this.store.updateNode(n.id, { pid: st.pid, pidStart: st.startTime, health: 'up', updatedAt: this.clock.now() });
+          this.log.info('adopted running node', { clusterId: c.id, node: n.ordinal, pid: st.pid });
+        }
+        adopted++;
+        continue;
+      }
+      try {
+        const info = await this.engine.startNode(c, n, { timeoutMs: 120_000 });
+        await this.store.updateNode(n.id, { pid: info.pid, pidStart: info.startTime, health: 'up', updatedAt: this.clock.now() });
+        this.log.info('started a node that should run', { clusterId: c.id, node: n.ordinal, pid: info.pid });
+        started++;
+      } catch (e) {
+        failed++;
+        this.log.error('could not start a node at start-up', { clusterId: c.id, node: n.ordinal, error: coerceError(e).message });
+      }
+    }
     return { adopted, started, failed };
   }
 
