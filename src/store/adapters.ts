@@ -68,8 +68,11 @@ export function openPostgres(url: string, o: AdapterOptions = {}): StoreAdapter 
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
     ...(o.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs } : {}),
   });
-  // An idle client that loses its server must not crash the process.
+  // A client that loses its server (restart, idle-in-transaction timeout) must not crash the
+  // process: the pool handles idle ones; a checked-out one gets its own listener, and its
+  // pending query fails on its own. The pool then drops the broken client on release.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...logOption(o) });
   return {
     name: 'postgres',
