@@ -116,17 +116,26 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
       if (m) label = m[1]!;
     },
   });
+  // Signs of life for the idle timeout: bytes written into the set, bytes read by pgBackRest
+  // (its workers and itself). Only a change counts: a pgBackRest that stalls is stopped.
+  let lastSign = '';
   const poll = setInterval(() => {
     const fresh = setDirs(backrest, t.stanza).find((d) => !before.has(d));
     if (fresh) {
       consumed = dirSize(join(backrest.backupDir(t.stanza), fresh));
       label ??= fresh;
     }
+    let main = 0;
     if (tool.pid !== undefined) {
       const kids = childPids(tool.pid);
       if (kids.length) produced = kids.reduce((a, p) => a + readChars(p), 0);
+      main = readChars(tool.pid);
     }
-    tool.touch();
+    const sign = `${consumed}:${produced}:${main}`;
+    if (sign !== lastSign) {
+      lastSign = sign;
+      tool.touch();
+    }
     emit('pgbackrest backup (repository and /proc)', true);
   }, 500);
   try {

@@ -71,8 +71,14 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
       emit('pgbackrest restore (detail log)');
     },
   });
+  // A sign of life for the idle timeout: the data directory growing (only a change counts).
+  let lastSize = -1;
   const poll = setInterval(() => {
-    tool.touch();
+    const size = dirSize(o.dataDir);
+    if (size !== lastSize) {
+      lastSize = size;
+      tool.touch();
+    }
     emit('pgbackrest restore (data directory)', true);
   }, 500);
   try {
