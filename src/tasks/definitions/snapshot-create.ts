@@ -14,6 +14,8 @@ import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
 export interface SnapshotCreateParams {
   clusterId: string;
   snapshotId: string;
+  /** a snapshot policy's `backup_type: full`: take a full backup whatever the D2 chain would choose */
+  forceFull?: boolean;
 }
 
 type Ctx = StepContext<SnapshotCreateParams>;
@@ -71,7 +73,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
       if (!set) {
         await removePartialSets(ctx.engine.backrest, t, ctx.signal);
         const sets = (await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets;
-        const type = nextBackupType(sets, ctx.config.snapshotFullEvery);
+        const type = ctx.params.forceFull ? 'full' : nextBackupType(sets, ctx.config.snapshotFullEvery);
         const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
         const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
         set = await runBackup(ctx.engine.backrest, t, {
