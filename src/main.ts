@@ -41,6 +41,8 @@ export interface Service {
   store: Store;
   engine: LocalEngine;
   tasks: TaskEngine;
+  /** snapshot use cases, e.g. `createSnapshot` of a schema- or table-level snapshot (no public route takes the level) */
+  snapshots: SnapshotService;
   events: TaskEvents;
   log: Logger;
   owner: string;
@@ -111,7 +113,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   const queue = new TaskQueue(registry, clock, () => tasks.notify());
 
   const clusters = new ClusterService({ store, queue, engine, secrets, clock, config, log: log.scope({ component: 'clusters' }) });
-  const snapshots = new SnapshotService({ store, queue, clock, log: log.scope({ component: 'snapshots' }) });
+  const snapshots = new SnapshotService({ store, queue, clock, engine, log: log.scope({ component: 'snapshots' }) });
   const scale = new ScaleService({ store, queue, engine, clusters, clock, config, log: log.scope({ component: 'scale' }) });
   const restores = new RestoreService({ store, queue, clusters, engine, secrets, clock, log: log.scope({ component: 'restores' }) });
   const taskService = new TaskService(store, clock);
@@ -153,7 +155,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
 
   let stopped: Promise<void> | null = null;
   return {
-    config, app, store, engine, tasks, events, log, owner, firstStartCredentials,
+    config, app, store, engine, tasks, events, log, owner, firstStartCredentials, snapshots,
     async start() {
       await app.listen({ host: config.host, port: config.port });
       if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);

@@ -97,6 +97,29 @@ export interface SchemaInfo {
   databases: { name: string; sizeBytes: number; tables: { schema: string; name: string; rows: number; bytes: number }[] }[];
 }
 
+export type BackupLevel = 'cluster' | 'schema' | 'table';
+
+/**
+ * What a schema- or table-level (logical) snapshot holds: a `pg_dump -Fd` of exactly these
+ * objects of one database. It is not part of the pgBackRest chain (D2).
+ */
+export interface FineGrainedDetail {
+  level: 'schema' | 'table';
+  database: string;
+  /** the schemas asked for (schema level), in request order */
+  schemas: string[];
+  /** the tables asked for (table level), `schema.table`, in request order */
+  tables: string[];
+  /** the dump directory, once the dump is complete */
+  dumpDir: string | null;
+  /**
+   * Source OIDs (as the dump's TOC shows them) of foreign keys of dumped tables whose
+   * referenced table is not in the dump: left out when the dump is loaded into a scratch
+   * database, since the table they point at is not there.
+   */
+  outsideForeignKeys: number[];
+}
+
 export interface SnapshotRecord {
   id: string;
   projectId: string;
@@ -116,6 +139,8 @@ export interface SnapshotRecord {
   sourceBytes: number | null;
   sourceSpec: SourceSpec;
   schemaInfo: SchemaInfo | null;
+  /** null (or absent): a cluster-level snapshot (a pgBackRest set) */
+  fineGrained?: FineGrainedDetail | null;
   taskId: string | null;
   startedAt: number | null;
   finishedAt: number | null;

@@ -29,6 +29,7 @@ export const ITEM_NAMES: Record<string, I18n> = {
   SCALE_IN: { en: 'Scale in', zh: '缩容' },
   ROLLBACK: { en: 'Roll back', zh: '回滚' },
   EXPIRE: { en: 'Expire backups', zh: '清理过期备份' },
+  PREPARE_SCRATCH: { en: 'Prepare a scratch database', zh: '准备临时数据库' },
 };
 
 export const STEP_NAMES: Record<string, I18n> = {
@@ -72,6 +73,15 @@ export const STEP_NAMES: Record<string, I18n> = {
   RESTORE_NODES: { en: 'Return the nodes not yet removed to service', zh: '恢复未移除的节点' },
   CLEAN_UP_CLUSTER: { en: 'Remove what was built', zh: '清理已创建的资源' },
   EXPIRE_BACKUPS: { en: 'Expire backup sets', zh: '清理过期备份集' },
+  CHECK_OBJECTS: { en: 'Check the schemas and tables to back up', zh: '检查待备份的模式和表' },
+  DUMP_OBJECTS: { en: 'Dump the schemas and tables', zh: '导出模式和表' },
+  VERIFY_DUMP: { en: 'Verify the dump', zh: '校验导出文件' },
+  RECORD_DUMP: { en: 'Record the snapshot', zh: '记录快照信息' },
+  DISCARD_DUMP: { en: 'Remove the partial dump', zh: '删除未完成的导出文件' },
+  CREATE_SCRATCH_DB: { en: 'Create the scratch database', zh: '创建临时数据库' },
+  LOAD_SCRATCH_DB: { en: 'Restore the snapshot into the scratch database', zh: '将快照恢复到临时数据库' },
+  DROP_SCRATCH_DB: { en: 'Drop the scratch database', zh: '删除临时数据库' },
+  DISCARD_SCRATCH_RESTORE: { en: 'Drop the scratch database and the tables this restore imported', zh: '删除临时数据库及本次导入的表' },
 };
 
 /** Split a step id into its base and node number: `BUILD_STANDBY_2` → [`BUILD_STANDBY`, 2]. */

@@ -17,6 +17,7 @@ import type { TaskQueue } from '../tasks/queue.js';
 import type { ClusterRestoreParams } from '../tasks/definitions/cluster-restore.js';
 import type { TableRef, TableRestoreParams } from '../tasks/definitions/table-restore.js';
 import type { ClusterService, CreateClusterInput } from './cluster-service.js';
+import { isCompleteDump } from '../engine/logical-dump.js';
 
 export interface RestoreClusterInput {
   name: string;
@@ -70,10 +71,15 @@ function checkIdentifier(field: string, v: string): void {
 export class RestoreService {
   constructor(private readonly d: RestoreServiceDeps) {}
 
-  /** A visible snapshot with a finished backup set whose repository is here. */
-  private async restorable(projectId: string, snapshotId: string): Promise<SnapshotRecord & { backupLabel: string }> {
+  /**
+   * A visible snapshot with a finished backup set whose repository is here. A schema- or
+   * table-level (logical) snapshot serves table restores only (`purpose: 'tables'`): it holds
+   * a pg_dump of some objects, not a cluster.
+   */
+  private async restorable(projectId: string, snapshotId: string, purpose: 'cluster' | 'tables' = 'cluster'): Promise<SnapshotRecord & { backupLabel: string }> {
     const s = await this.d.store.getSnapshot(projectId, snapshotId);
     if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snapshotId] });
+    if (s.fineGrained) return restorableLogical(s, purpose) as SnapshotRecord & { backupLabel: string };
     if (s.status !== 'AVAILABLE' || !s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
     if (!this.d.engine.backrest.stanzaExists(s.stanza)) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
     return s as SnapshotRecord & { backupLabel: string };
@@ -124,7 +130,7 @@ export class RestoreService {
   // ------------------------------------------------------------------ table restore
   /** Validate, fold (case_sensitive false: lower case) and pair the lists; the snapshot's cluster must be alive (D16). */
   private async tableRequest(projectId: string, snapshotId: string, i: TableRestoreInput) {
-    const snap = await this.restorable(projectId, snapshotId);
+    const snap = await this.restorable(projectId, snapshotId, 'tables');
     if (i.restoreTables.length === 0) throw new AppError('VALIDATION', { args: ['restore_table_list must name at least one table'] });
     if (i.restoreTables.length > MAX_RESTORE_TABLES) throw new AppError('VALIDATION', { args: [`at most ${MAX_RESTORE_TABLES} tables can be restored at once`] });
     if (i.restoreTables.length !== i.targetTables.length) {
@@ -200,11 +206,28 @@ export class RestoreService {
       const c = await tx.getCluster(projectId, r.cluster.id);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.cluster.id] });
       if (!(await tx.getSnapshot(projectId, r.snap.id))) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [r.snap.id] });
-      const params: TableRestoreParams = { clusterId: c.id, snapshotId: r.snap.id, sourceClusterId: c.id, database: r.database, tables: r.pairs };
+      const params: TableRestoreParams = {
+        clusterId: c.id, snapshotId: r.snap.id, sourceClusterId: c.id, database: r.database, tables: r.pairs,
+        // D15: from a logical snapshot, through a scratch database on the cluster (no temporary instance).
+        ...(r.snap.fineGrained ? { viaScratchDatabase: true } : {}),
+      };
       return this.d.queue.enqueue(tx, { kind: 'snapshot.table_restore', projectId, cluster: c, snapshotId: r.snap.id, params: { ...params } });
     });
     this.d.queue.notify();
     this.d.log.info('table restore accepted', { projectId, snapshotId: r.snap.id, clusterId: r.cluster.id, taskId: task.id, tables: r.pairs.map((p) => `${show(p.source)} -> ${show(p.target)}`) });
     return task;
   }
+}
+
+/** A logical snapshot: AVAILABLE, its dump complete on disk, and asked for its tables only. */
+function restorableLogical(s: SnapshotRecord, purpose: 'cluster' | 'tables'): SnapshotRecord {
+  const fg = s.fineGrained!;
+  if (purpose === 'cluster') {
+    throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
+      args: [s.id, `it is a ${fg.level}-level snapshot (a pg_dump of ${fg.level === 'schema' ? `schemas ${fg.schemas.join(', ')}` : `tables ${fg.tables.join(', ')}`} of database ${fg.database}), not a copy of a cluster; restore its tables with table-restore instead`],
+    });
+  }
+  if (s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
+  if (!fg.dumpDir || !isCompleteDump(fg.dumpDir)) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its dump ${fg.dumpDir ?? ''} is missing`] });
+  return s;
 }

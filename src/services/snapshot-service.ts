@@ -12,6 +12,17 @@ import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
 import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
+import type { FineGrainedDetail } from '../domain/records.js';
+import type { LocalEngine } from '../engine/local-engine.js';
+import { checkObjectsExist, fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';
+
+export type { SnapshotRequest } from './snapshot-request.js';
+
+/** A validated snapshot request, ready to be inserted (with its task) in a store transaction. */
+export interface PreparedSnapshot {
+  request: SnapshotRequest;
+  fineGrained: FineGrainedDetail | null;
+}
 
 export interface CreateSnapshotInput {
   name: string;
@@ -27,30 +38,68 @@ export interface SnapshotServiceDeps {
   queue: TaskQueue;
   clock: Clock;
   log: Logger;
+  /** reads the cluster's catalog to refuse missing schemas and tables up front (schema and table level) */
+  engine?: LocalEngine;
 }
 
 export class SnapshotService {
   constructor(private readonly d: SnapshotServiceDeps) {}
 
+  /** CreateSnapshot (the public API): a MANUAL cluster-level snapshot. */
   async create(projectId: string, i: CreateSnapshotInput): Promise<SnapshotRecord> {
-    validateName(i.name, 'snapshot name');
-    if (i.description.length > 256) throw new AppError('VALIDATION', { args: ['description must be at most 256 characters'] });
-    if (/[!<>'=&"]/.test(i.description)) throw new AppError('VALIDATION', { args: ['description must not contain ! < > \' = & "'] });
-    const now = this.d.clock.now();
-    const snap = await this.d.store.transaction(async (tx) => {
-      const c = await tx.getCluster(projectId, i.clusterId);
-      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [i.clusterId] });
-      const clash = (await tx.listSnapshots(projectId)).find((s) => s.name.toLowerCase() === i.name.toLowerCase());
-      if (clash) throw new AppError('SNAPSHOT_NAME_EXISTS', { args: [i.name] });
-      const s = newSnapshotRecord(projectId, c, i, now);
-      await tx.insertSnapshot(s);
-      const task = await this.d.queue.enqueue(tx, { kind: 'snapshot.create', projectId, cluster: c, snapshotId: s.id, params: { clusterId: c.id, snapshotId: s.id } });
-      await tx.updateSnapshot(s.id, { taskId: task.id });
-      return { ...s, taskId: task.id };
-    });
+    return this.createSnapshot(projectId, { clusterId: i.clusterId, name: i.name, description: i.description, type: 'MANUAL', level: 'cluster' });
+  }
+
+  /**
+   * Create a snapshot of any level and queue its snapshot.create task (SNAPSHOTTING):
+   * `cluster` is a pgBackRest set (D2); `schema` and `table` are a `pg_dump -Fd` of exactly
+   * those objects of `database`. Throws 400 for bad fields or missing objects, 404 for an
+   * unknown cluster, 409 for a duplicate name or a busy cluster. For callers that must insert
+   * the snapshot in a transaction of their own (a policy's fire record), `prepareSnapshot`
+   * then `insertSnapshot(tx, …)` do the same in two halves.
+   */
+  async createSnapshot(projectId: string, r: SnapshotRequest): Promise<SnapshotRecord> {
+    const prepared = await this.prepareSnapshot(projectId, r);
+    const snap = await this.d.store.transaction((tx) => this.insertSnapshot(tx, projectId, prepared));
     this.d.queue.notify();
-    this.d.log.info('snapshot accepted', { projectId, clusterId: i.clusterId, snapshotId: snap.id });
+    this.d.log.info('snapshot accepted', { projectId, clusterId: r.clusterId, snapshotId: snap.id, type: r.type, level: r.level, ...(r.policyId ? { policyId: r.policyId } : {}) });
     return snap;
+  }
+
+  /**
+   * Validate a request outside any store transaction: fields, and for schema and table level,
+   * that the database, schemas and tables exist on the cluster's running primary.
+   */
+  async prepareSnapshot(projectId: string, r: SnapshotRequest): Promise<PreparedSnapshot> {
+    validateName(r.name, 'snapshot name');
+    const description = r.description ?? '';
+    if (description.length > 256) throw new AppError('VALIDATION', { args: ['description must be at most 256 characters'] });
+    if (/[!<>'=&"]/.test(description)) throw new AppError('VALIDATION', { args: ['description must not contain ! < > \' = & "'] });
+    if (r.type !== 'MANUAL' && r.type !== 'AUTO') throw new AppError('VALIDATION', { args: ['snapshot type must be MANUAL or AUTO'] });
+    const fineGrained = fineGrainedOf(r);
+    if (fineGrained) {
+      const c = await this.d.store.getCluster(projectId, r.clusterId);
+      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
+      if (!this.d.engine) throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
+      await checkObjectsExist(this.d.engine, c, await this.d.store.listNodes(c.id), fineGrained);
+    }
+    return { request: { ...r, description }, fineGrained };
+  }
+
+  /** Insert a prepared snapshot and its task in the caller's transaction (call `queue.notify()` after it commits). */
+  async insertSnapshot(tx: Store, projectId: string, p: PreparedSnapshot): Promise<SnapshotRecord> {
+    const r = p.request;
+    const now = this.d.clock.now();
+    const c = await tx.getCluster(projectId, r.clusterId);
+    if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
+    const clash = (await tx.listSnapshots(projectId)).find((s) => s.name.toLowerCase() === r.name.toLowerCase());
+    if (clash) throw new AppError('SNAPSHOT_NAME_EXISTS', { args: [r.name] });
+    const s: SnapshotRecord = { ...newSnapshotRecord(projectId, c, { name: r.name, clusterId: c.id, description: r.description ?? '' }, now), type: r.type, fineGrained: p.fineGrained };
+    await tx.insertSnapshot(s);
+    const params = { clusterId: c.id, snapshotId: s.id, ...(p.fineGrained ? { level: p.fineGrained.level } : {}), ...(r.forceFull && !p.fineGrained ? { forceFull: true } : {}) };
+    const task = await this.d.queue.enqueue(tx, { kind: 'snapshot.create', projectId, cluster: c, snapshotId: s.id, params });
+    await tx.updateSnapshot(s.id, { taskId: task.id });
+    return { ...s, taskId: task.id };
   }
 
   /** What a snapshot's wire form shows of its task and its cluster. */

@@ -21,6 +21,8 @@ export interface SnapshotsTable {
   size_bytes: number | null; total_backup_size: number | null; source_bytes: number | null; source_spec: string; schema_info: string | null;
   task_id: string | null; started_at: number | null; finished_at: number | null; created_at: number; updated_at: number;
   deleted_at: number | null; expired_at: number | null;
+  /** 000004 */
+  backup_level: string; fine_grained_detail: string | null;
 }
 export interface TasksTable {
   id: string; project_id: string; cluster_id: string | null; cluster_name: string; snapshot_id: string | null; kind: string; lock_key: string;

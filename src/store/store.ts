@@ -114,6 +114,7 @@ function toSnapshot(r: Selectable<SnapshotsTable>): SnapshotRecord {
     sourceSpec: pj(r.source_spec), schemaInfo: pj(r.schema_info), taskId: r.task_id, startedAt: numOrNull(r.started_at),
     finishedAt: numOrNull(r.finished_at), createdAt: num(r.created_at), updatedAt: num(r.updated_at), deletedAt: numOrNull(r.deleted_at),
     expiredAt: numOrNull(r.expired_at),
+    fineGrained: r.fine_grained_detail ? pj(r.fine_grained_detail) : null,
   };
 }
 function fromSnapshot(s: Partial<SnapshotRecord>): Partial<SnapshotsTable> {
@@ -128,6 +129,10 @@ function fromSnapshot(s: Partial<SnapshotRecord>): Partial<SnapshotsTable> {
   for (const [a, b] of map) if (s[a] !== undefined) (o as Record<string, unknown>)[b] = s[a];
   if (s.sourceSpec !== undefined) o.source_spec = j(s.sourceSpec);
   if (s.schemaInfo !== undefined) o.schema_info = s.schemaInfo === null ? null : j(s.schemaInfo);
+  if (s.fineGrained !== undefined) {
+    o.fine_grained_detail = s.fineGrained === null ? null : j(s.fineGrained);
+    o.backup_level = s.fineGrained?.level ?? 'cluster';
+  }
   return o;
 }
 function toTask(r: Selectable<TasksTable>): TaskRecord {

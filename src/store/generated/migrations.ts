@@ -11,6 +11,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 2,
       "name": "000002_indexes",
       "sql": "-- dwsbox store, version 2: indexes for the reads the service does most (the restore guard\n-- on snapshots, node lists, a project's tasks).\nCREATE INDEX tasks_snapshot ON tasks(snapshot_id);\nCREATE INDEX tasks_project ON tasks(project_id, created_at);\nCREATE INDEX nodes_cluster ON nodes(cluster_id);\nCREATE INDEX snapshots_stanza ON snapshots(stanza, expired_at);\n"
+    },
+    {
+      "version": 4,
+      "name": "000004_fine_grained_snapshots",
+      "sql": "-- dwsbox store, version 4: schema- and table-level (logical, pg_dump -Fd) snapshots.\n-- backup_level: cluster (a pgBackRest set, the default for every existing row), schema or table.\n-- fine_grained_detail: JSON {level, database, schemas, tables, dumpDir, ...} of a logical snapshot.\nALTER TABLE snapshots ADD COLUMN backup_level TEXT NOT NULL DEFAULT 'cluster';\nALTER TABLE snapshots ADD COLUMN fine_grained_detail TEXT;\n"
     }
   ],
   "postgres": [
@@ -23,6 +28,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 2,
       "name": "000002_indexes",
       "sql": "-- dwsbox store, version 2: indexes for the reads the service does most (the restore guard\n-- on snapshots, node lists, a project's tasks).\nCREATE INDEX tasks_snapshot ON tasks(snapshot_id);\nCREATE INDEX tasks_project ON tasks(project_id, created_at);\nCREATE INDEX nodes_cluster ON nodes(cluster_id);\nCREATE INDEX snapshots_stanza ON snapshots(stanza, expired_at);\n"
+    },
+    {
+      "version": 4,
+      "name": "000004_fine_grained_snapshots",
+      "sql": "-- dwsbox store, version 4: schema- and table-level (logical, pg_dump -Fd) snapshots.\n-- backup_level: cluster (a pgBackRest set, the default for every existing row), schema or table.\n-- fine_grained_detail: JSON {level, database, schemas, tables, dumpDir, ...} of a logical snapshot.\nALTER TABLE snapshots ADD COLUMN backup_level TEXT NOT NULL DEFAULT 'cluster';\nALTER TABLE snapshots ADD COLUMN fine_grained_detail TEXT;\n"
     }
   ]
 };

@@ -10,6 +10,7 @@ import type { LocalEngine } from '../../engine/local-engine.js';
 import type { Store } from '../../store/store.js';
 import type { StepContext } from '../definition.js';
 import type { Logger } from '../../log/logger.js';
+import { removeDump } from '../../engine/logical-dump.js';
 
 /**
  * D2: the first snapshot is full; later ones are differential on the latest full; a new full
@@ -70,6 +71,8 @@ export interface ExpireDeps {
  * deleted. Returns the labels expired.
  */
 export async function expireUnneeded(d: ExpireDeps, stanza: string): Promise<string[]> {
+  // Schema- and table-level snapshots are dumps outside the pgBackRest chain: a hidden one's dump goes first.
+  await expireLogicalSnapshots(d, stanza);
   const target = { stanza, configFile: d.engine.stanzaConfigFile(stanza) };
   if (!d.engine.backrest.stanzaExists(stanza)) {
     // The stanza is gone (cluster deleted with no snapshot kept): nothing to keep.
@@ -124,4 +127,18 @@ export async function keepNewestSnapshots(ctx: StepContext<unknown>, cluster: Cl
     await expireUnneeded({ store: ctx.store, engine: ctx.engine, log: ctx.log, lockFile: ctx.lockFile, signal: ctx.signal, now: () => ctx.clock.now(), write: ctx.write }, cluster.stanza);
   }
   return keepIds.size;
+}
+
+/**
+ * Hidden schema- and table-level snapshots of a stanza: remove each one's dump directory,
+ * then mark it expired. No other snapshot needs a dump, so nothing else is checked.
+ */
+export async function expireLogicalSnapshots(d: ExpireDeps, stanza: string): Promise<number> {
+  const rows = (await d.store.listStanzaSnapshots(stanza)).filter((r) => r.deletedAt !== null && r.fineGrained);
+  for (const r of rows) {
+    removeDump(d.engine.settings.dataDir, stanza, r.id);
+    await d.write((tx) => tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() }));
+    d.log.info('logical snapshot dump removed', { stanza, snapshotId: r.id });
+  }
+  return rows.length;
 }

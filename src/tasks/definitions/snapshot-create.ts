@@ -10,12 +10,15 @@ import { findAnnotated, removePartialSets, runBackup } from '../../engine/pg-bac
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
+import { isLogical, LOGICAL_PLAN, logicalSteps } from './snapshot-logical.js';
 
 export interface SnapshotCreateParams {
   clusterId: string;
   snapshotId: string;
   /** a snapshot policy's `backup_type: full`: take a full backup whatever the D2 chain would choose */
   forceFull?: boolean;
+  /** schema or table: a logical snapshot (snapshot-logical.ts); absent: a cluster-level pgBackRest set */
+  level?: 'schema' | 'table' | undefined;
 }
 
 type Ctx = StepContext<SnapshotCreateParams>;
@@ -49,13 +52,14 @@ async function readSchemaInfo(ctx: Ctx): Promise<SchemaInfo> {
 export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
   kind: 'snapshot.create',
   maxAttempts: 3,
-  plan: () => [
+  plan: (p) => isLogical(p) ? LOGICAL_PLAN : [
     { id: 'CHECK_CLUSTER', item: 'CREATE_SNAPSHOT', weight: 0.1, runsTools: true },
     { id: 'BACKUP', item: 'CREATE_SNAPSHOT', weight: 1, runsTools: true },
     { id: 'VERIFY_BACKUP', item: 'CREATE_SNAPSHOT', weight: 0.05, runsTools: true },
     { id: 'RECORD_SNAPSHOT', item: 'CREATE_SNAPSHOT', weight: 0.05 },
   ],
   steps: {
+    ...logicalSteps,
     /** Nodes up, and archiving works (`pgbackrest check` forces a WAL switch into the repository). */
     CHECK_CLUSTER: async (ctx) => {
       const { cluster, t } = await target(ctx);
@@ -116,6 +120,9 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
       ctx.progress({ source: 'dwsbox', percent: 100, info: { key: backupKeyOf(set.label), priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? '') } });
     },
   },
+  // A logical snapshot's partial dump goes with it; a cluster-level one has nothing to undo
+  // (a partial pgBackRest set is removed by the next backup, and by expiry).
+  failure: { mode: 'cleanup', steps: (task) => (isLogical(task.params as { level?: string }) ? [{ id: 'DISCARD_DUMP', item: 'CREATE_SNAPSHOT' }] : []) },
   async onSuccess(o) {
     await o.tx.updateSnapshot(o.params.snapshotId, { status: 'AVAILABLE', finishedAt: o.now, updatedAt: o.now });
   },

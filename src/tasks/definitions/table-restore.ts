@@ -7,17 +7,24 @@
  * `pg_restore --single-transaction -L <filtered list>` loads them into the cluster's primary;
  * row and index counts are compared with the temporary instance before the task succeeds.
  *
+ * From a schema- or table-level (logical) snapshot (`viaScratchDatabase`), the same result is
+ * reached without a temporary instance: the snapshot's `pg_dump -Fd` is loaded into a scratch
+ * database on the cluster's own primary, the renames, the export and the import run as above
+ * with the scratch database as their source, and the scratch database is dropped.
+ *
  * MUST NOT: overwrite or drop a table that existed before this task (an existing target is
  * refused, at request time and again right before the import), write into the source stanza,
- * or leave the temporary instance behind (the last step and the undo both remove it).
+ * or leave the temporary instance or the scratch database behind (the last step and the undo
+ * both remove them).
  */
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { isCompleteDump } from '../../engine/logical-dump.js';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import { startTool, runTool, baseEnv } from '../../engine/pg-exec.js';
-import { ident, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
+import { ident, mkdirOwned, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
 import { restoreSet, waitPromoted } from '../../engine/pg-restore.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
@@ -32,6 +39,8 @@ export interface TableRestoreParams {
   database: string;
   /** source (in the snapshot) → target (in the cluster), names already folded */
   tables: { source: TableRef; target: TableRef }[];
+  /** a logical snapshot: through a scratch database on the cluster instead of a temporary instance (D15) */
+  viaScratchDatabase?: boolean;
 }
 
 /** What the export measured in the temporary instance, after the renames. */
@@ -97,12 +106,30 @@ function uniqueName(want: string, taken: Set<string>): string {
 function tempOf(ctx: Ctx): PgInstance {
   return ctx.engine.tempInstance(ctx.task.id);
 }
-const dumpFileOf = (inst: PgInstance): string => join(dirname(inst.dataDir), 'tables.dump');
-const listFileOf = (inst: PgInstance): string => join(dirname(inst.dataDir), 'tables.list');
+/** The task's work directory, `<dataDir>/tmp/<task id>` (the temporary instance's, when there is one). */
+const workDirOf = (ctx: Ctx): string => dirname(tempOf(ctx).dataDir);
+const dumpFileOf = (ctx: Ctx): string => join(workDirOf(ctx), 'tables.dump');
+const listFileOf = (ctx: Ctx): string => join(workDirOf(ctx), 'tables.list');
+
+/** The scratch database of a task (a logical snapshot's restore): named after the task, so it is always ours. */
+export const scratchDatabaseName = (taskId: string): string => `dwsbox_scratch_${taskId.replace(/[^0-9a-f]/gi, '').slice(0, 20).toLowerCase()}`;
+
+/** Where the tables are renamed and exported from: the temporary instance, or the scratch database on the primary. */
+async function exportSource(ctx: Ctx): Promise<{ inst: PgInstance; db: string }> {
+  if (ctx.params.viaScratchDatabase) return { inst: await primaryInstance(ctx), db: scratchDatabaseName(ctx.task.id) };
+  return { inst: tempOf(ctx), db: ctx.params.database };
+}
+
+/** Drop the scratch database (its sessions are ended first). Idempotent. */
+async function dropScratch(ctx: Ctx): Promise<void> {
+  const live = await primaryInstance(ctx);
+  await live.query(`drop database if exists ${ident(scratchDatabaseName(ctx.task.id))} with (force)`, [], 'postgres', 10 * 60_000);
+}
 
 async function snapshotOf(ctx: Ctx): Promise<SnapshotRecord & { backupLabel: string }> {
   const s = await ctx.store.getSnapshotById(ctx.params.snapshotId);
   if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [ctx.params.snapshotId] });
+  if (s.fineGrained) return s as SnapshotRecord & { backupLabel: string };
   if (!s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, 'it has no backup set'] });
   return s as SnapshotRecord & { backupLabel: string };
 }
@@ -310,7 +337,14 @@ function tableProgress(tables: ExportedTable[], current: number, rowsDone: numbe
 export const tableRestore: TaskDefinition<TableRestoreParams> = {
   kind: 'snapshot.table_restore',
   maxAttempts: 2,
-  plan: () => [
+  plan: (p) => p.viaScratchDatabase ? [
+    { id: 'CREATE_SCRATCH_DB', item: 'PREPARE_SCRATCH', weight: 0.1 },
+    { id: 'LOAD_SCRATCH_DB', item: 'PREPARE_SCRATCH', weight: 2, runsTools: true },
+    { id: 'EXPORT_TABLES', item: 'RESTORE_TABLES', weight: 1, runsTools: true },
+    { id: 'IMPORT_TABLES', item: 'RESTORE_TABLES', weight: 1, runsTools: true },
+    { id: 'VERIFY_ROWS', item: 'RESTORE_TABLES', weight: 0.2 },
+    { id: 'DROP_SCRATCH_DB', item: 'CLEAN_UP', weight: 0.1 },
+  ] : [
     { id: 'RESTORE_TEMP', item: 'PREPARE_TEMP', weight: 2, runsTools: true },
     { id: 'START_TEMP', item: 'PREPARE_TEMP', weight: 0.3 },
     { id: 'EXPORT_TABLES', item: 'RESTORE_TABLES', weight: 1, runsTools: true },
@@ -319,6 +353,90 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
     { id: 'REMOVE_TEMP', item: 'CLEAN_UP', weight: 0.1 },
   ],
   steps: {
+    /** A new, empty scratch database on the cluster's primary (a leftover of an interrupted run is dropped first), and the task's work directory. */
+    CREATE_SCRATCH_DB: async (ctx: Ctx) => {
+      await dropScratch(ctx);
+      const live = await primaryInstance(ctx);
+      await live.query(`create database ${ident(scratchDatabaseName(ctx.task.id))} template template0`, [], 'postgres', 10 * 60_000);
+      mkdirOwned(workDirOf(ctx), 0o750);
+      ctx.progress({ source: 'dwsbox', percent: 100, info: { scratchDatabase: scratchDatabaseName(ctx.task.id) } });
+    },
+
+    /**
+     * `pg_restore -j --exit-on-error -L <list>` of the snapshot's dump into the scratch database:
+     * everything but grants, the schemas the new database already has, and foreign keys to
+     * tables outside the dump (their tables are not there). Progress: the scratch database's
+     * size against the source bytes the snapshot recorded.
+     */
+    LOAD_SCRATCH_DB: async (ctx: Ctx) => {
+      const snap = await snapshotOf(ctx);
+      const fg = snap.fineGrained;
+      if (!fg?.dumpDir || !isCompleteDump(fg.dumpDir)) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `its dump ${fg?.dumpDir ?? ''} is missing`] });
+      const live = await primaryInstance(ctx);
+      const scratch = scratchDatabaseName(ctx.task.id);
+      const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
+      const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', fg.dumpDir], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
+      const haveSchemas = new Set((await live.query<{ n: string }>('select nspname as n from pg_namespace', [], scratch)).map((r) => r.n));
+      const roles = new Set((await live.query<{ r: string }>('select rolname as r from pg_roles')).map((r) => r.r));
+      const outside = new Set(fg.outsideForeignKeys);
+      const kept: string[] = [];
+      let missingOwner = false;
+      for (const line of toc.stdout.split('\n')) {
+        const e = parseTocLine(line);
+        if (!e) continue;
+        const words = line.replace(/^\s*\d+;\s+\d+\s+\d+\s+/, '').slice(e.desc.length + 1).split(' ');
+        if (e.desc === 'ACL' || e.desc === 'DEFAULT ACL') continue;
+        if (e.desc === 'SCHEMA' && haveSchemas.has(words.slice(1, -1).join(' '))) continue;
+        if (e.desc === 'FK CONSTRAINT' && outside.has(e.objectOid)) continue;
+        const owner = words.at(-1);
+        if (owner && !roles.has(owner) && ['TABLE', 'SEQUENCE', 'SCHEMA', 'VIEW', 'FUNCTION', 'TYPE'].includes(e.desc)) missingOwner = true;
+        kept.push(line);
+      }
+      const listFile = join(workDirOf(ctx), 'scratch.list');
+      writeOwned(listFile, kept.join('\n') + '\n', 0o600);
+      const total = Math.max(snap.sourceBytes ?? 0, 1);
+      const base = Number((await live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch]))[0]?.n ?? 0);
+      let loaded = 0;
+      const emit = (source: string): void => {
+        ctx.progress({ source, bytesDone: Math.min(loaded, total), bytesTotal: total, percent: Math.min(99.99, (100 * loaded) / total), consumedBytes: loaded, info: { scratchDatabase: scratch, tocEntries: kept.length, loadedBytes: loaded } });
+      };
+      const tool = startTool({
+        cmd: bin('pg_restore'),
+        args: ['-j', '2', '--exit-on-error', '--no-privileges', ...(missingOwner ? ['--no-owner'] : []), '-L', listFile, '-d', conninfo(live, scratch, appNameOf(ctx)), fg.dumpDir],
+        env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
+        timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the scratch database',
+      });
+      emit('pg_restore -l');
+      const poll = setInterval(() => {
+        void live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch], 'postgres', 2000)
+          .then((rows) => {
+            const n = Number(rows[0]?.n ?? base) - base;
+            if (n > loaded) tool.touch();
+            loaded = Math.max(loaded, n);
+            emit('pg_database_size');
+          }).catch(() => {});
+      }, 300);
+      try {
+        await tool.done;
+      } finally {
+        clearInterval(poll);
+      }
+      loaded = Math.max(0, Number((await live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch]))[0]?.n ?? base) - base);
+      ctx.progress({ source: 'pg_database_size', bytesDone: total, bytesTotal: total, percent: 100, consumedBytes: loaded, info: { scratchDatabase: scratch, tocEntries: kept.length, loadedBytes: loaded } });
+    },
+
+    DROP_SCRATCH_DB: async (ctx: Ctx) => {
+      await dropScratch(ctx);
+      await ctx.engine.removeTempInstance(ctx.task.id);
+      ctx.progress({ source: 'dwsbox', percent: 100 });
+    },
+
+    /** Undo of a restore through a scratch database: drop it, then what DISCARD_TABLE_RESTORE drops. */
+    DISCARD_SCRATCH_RESTORE: async (ctx: Ctx) => {
+      await dropScratch(ctx);
+      await discardImported(ctx);
+    },
+
     /** `pgbackrest restore --db-include=<database>` of the snapshot's set into a temporary instance (D4). */
     RESTORE_TEMP: async (ctx: Ctx) => {
       const snap = await snapshotOf(ctx);
@@ -351,16 +469,15 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
 
     /** Rename inside the temporary instance, then `pg_dump -Fc -t …` of the renamed tables, progress per table. */
     EXPORT_TABLES: async (ctx: Ctx) => {
-      const inst = tempOf(ctx);
-      const db = ctx.params.database;
+      const { inst, db } = await exportSource(ctx);
       const live = await primaryInstance(ctx);
-      const liveNames = await withClient(live, db, (c) => liveRelationNames(c, [...new Set(ctx.params.tables.map((t) => t.target.schema))]));
+      const liveNames = await withClient(live, ctx.params.database, (c) => liveRelationNames(c, [...new Set(ctx.params.tables.map((t) => t.target.schema))]));
       const exported = await withClient(inst, db, async (c) => {
         await renameInTemp(ctx, c, liveNames);
         return measure(ctx, c);
       });
       await ctx.setState({ exported });
-      const dump = dumpFileOf(inst);
+      const dump = dumpFileOf(ctx);
       const tables = exported.tables;
       const info = (i: number) => ({ tablesDone: Math.min(i, tables.length), tablesTotal: tables.length, table: tables[Math.min(i, tables.length - 1)] ? tableName(tables[Math.min(i, tables.length - 1)]!.target) : '' });
       if (!existsSync(dump)) {
@@ -423,8 +540,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       if (ctx.state['imported']) return;
       const exported = exportedOf(ctx);
       const tables = exported.tables;
-      const inst = tempOf(ctx);
-      const dump = dumpFileOf(inst);
+      const dump = dumpFileOf(ctx);
       if (!existsSync(dump)) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['table restore', `the dump ${dump} is missing; run the restore again`] });
       const db = ctx.params.database;
       const live = await primaryInstance(ctx);
@@ -455,7 +571,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', dump], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
       const isTarget = (r: TableRef): boolean => targets.some((t) => sameRef(t, r));
       const filtered = filterToc(toc.stdout, exported.fks, (r) => isTarget(r) || prep.existing.has(tableName(r)));
-      const listFile = listFileOf(inst);
+      const listFile = listFileOf(ctx);
       writeOwned(listFile, filtered.list, 0o600);
       const info = (i: number) => ({
         tablesDone: Math.min(i, tables.length), tablesTotal: tables.length, table: tables[Math.min(i, tables.length - 1)] ? tableName(tables[Math.min(i, tables.length - 1)]!.target) : '',
@@ -550,25 +666,33 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
      * existed before (or that someone else created since) is never touched — and the
      * schemas it created, when empty.
      */
-    DISCARD_TABLE_RESTORE: async (ctx: Ctx) => {
-      await ctx.engine.removeTempInstance(ctx.task.id);
-      // Tables that passed verification stay: only the temporary instance failed to go.
-      const verified = (await ctx.store.getStep(ctx.task.id, 'VERIFY_ROWS'))?.status === 'SUCCESS';
-      const imported = verified ? [] : (ctx.state['imported'] as Imported[] | undefined) ?? [];
-      const schemas = (ctx.state['createdSchemas'] as string[] | undefined) ?? [];
-      if (imported.length === 0 && schemas.length === 0) return;
-      const live = await primaryInstance(ctx);
-      await withClient(live, ctx.params.database, async (c) => {
-        for (const x of imported) {
-          const now = (await existingRelations(c, [x.target]))[0];
-          if (now && now.oid === x.oid) await c.query(`drop table ${qualified(x.target)}`);
-        }
-        for (const s of schemas) {
-          // RESTRICT: a schema that holds anything now is kept.
-          await c.query(`drop schema if exists ${ident(s)}`).catch(() => {});
-        }
-      });
-    },
+    DISCARD_TABLE_RESTORE: async (ctx: Ctx) => discardImported(ctx),
   },
-  failure: { mode: 'cleanup', steps: () => [{ id: 'DISCARD_TABLE_RESTORE', item: 'CLEAN_UP' }] },
+  failure: { mode: 'cleanup', steps: (task) => [{ id: (task.params as { viaScratchDatabase?: boolean }).viaScratchDatabase ? 'DISCARD_SCRATCH_RESTORE' : 'DISCARD_TABLE_RESTORE', item: 'CLEAN_UP' }] },
 };
+
+/**
+ * Remove the temporary instance (or the work directory), and drop what this task imported —
+ * only tables whose OID is the one this task recorded right after its own import, so a table
+ * that existed before (or that someone else created since) is never touched — and the schemas
+ * it created, when empty.
+ */
+async function discardImported(ctx: Ctx): Promise<void> {
+  await ctx.engine.removeTempInstance(ctx.task.id);
+  // Tables that passed verification stay: only the temporary instance failed to go.
+  const verified = (await ctx.store.getStep(ctx.task.id, 'VERIFY_ROWS'))?.status === 'SUCCESS';
+  const imported = verified ? [] : (ctx.state['imported'] as Imported[] | undefined) ?? [];
+  const schemas = (ctx.state['createdSchemas'] as string[] | undefined) ?? [];
+  if (imported.length === 0 && schemas.length === 0) return;
+  const live = await primaryInstance(ctx);
+  await withClient(live, ctx.params.database, async (c) => {
+    for (const x of imported) {
+      const now = (await existingRelations(c, [x.target]))[0];
+      if (now && now.oid === x.oid) await c.query(`drop table ${qualified(x.target)}`);
+    }
+    for (const s of schemas) {
+      // RESTRICT: a schema that holds anything now is kept.
+      await c.query(`drop schema if exists ${ident(s)}`).catch(() => {});
+    }
+  });
+}
