@@ -30,6 +30,8 @@ import { SnapshotService } from './services/snapshot-service.js';
 import { RestoreService } from './services/restore-service.js';
 import { ScaleService } from './services/scale-service.js';
 import { HealthMonitor } from './services/health-monitor.js';
+import { SnapshotPolicyService } from './services/snapshot-policy-service.js';
+import { SnapshotScheduler } from './services/snapshot-scheduler.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
 import { Metrics } from './metrics/metrics.js';
@@ -41,6 +43,8 @@ export interface Service {
   store: Store;
   engine: LocalEngine;
   tasks: TaskEngine;
+  /** fires snapshot-policy strategies and applies their retention */
+  scheduler: SnapshotScheduler;
   /** snapshot use cases, e.g. `createSnapshot` of a schema- or table-level snapshot (no public route takes the level) */
   snapshots: SnapshotService;
   events: TaskEvents;
@@ -118,6 +122,8 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   const restores = new RestoreService({ store, queue, clusters, engine, secrets, clock, log: log.scope({ component: 'restores' }) });
   const taskService = new TaskService(store, clock);
   const faultService = new FaultService(store, clock, config.enableCrashFaults);
+  const policies = new SnapshotPolicyService({ store, clock, log: log.scope({ component: 'snapshot-policies' }) });
+  const scheduler = new SnapshotScheduler({ store, snapshots, queue, clock, log: log.scope({ component: 'scheduler' }), intervalMs: config.schedulerIntervalMs, retentionEveryMs: 60_000 });
   const monitor = new HealthMonitor(store, engine, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
 
   const readiness: Readiness = {
@@ -146,7 +152,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
   const app = await buildApp({
-    log, auth, clusters, tasks: taskService, faults: faultService, snapshots, scale, restores, readiness,
+    log, auth, clusters, tasks: taskService, faults: faultService, snapshots, policies, scale, restores, readiness,
     consoleDir: defaultConsoleDir(),
     ...(separateMetrics ? {} : { metrics }),
     onResponse: (route, method, status, ms) => metrics.observeHttp(route, method, status, ms),
@@ -155,7 +161,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
 
   let stopped: Promise<void> | null = null;
   return {
-    config, app, store, engine, tasks, events, log, owner, firstStartCredentials, snapshots,
+    config, app, store, engine, tasks, scheduler, events, log, owner, firstStartCredentials, snapshots,
     async start() {
       await app.listen({ host: config.host, port: config.port });
       if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);
@@ -168,6 +174,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
       readiness.accepting = true;
       tasks.start();
       monitor.start();
+      scheduler.start();
       log.info('dwsbox serving', { ...bound, dataDir: config.dataDir, store: store.adapter.name, owner });
       return bound;
     },
@@ -175,6 +182,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
       stopped ??= (async () => {
         readiness.accepting = false;
         log.info('stopping');
+        await scheduler.stop();
         await monitor.stop();
         await tasks.stop(config.shutdownTimeoutMs);
         await app.close();

@@ -26,6 +26,8 @@ import { clusterRoutes } from './routes/clusters.js';
 import { taskRoutes } from './routes/tasks.js';
 import { miscRoutes } from './routes/misc.js';
 import { snapshotRoutes } from './routes/snapshots.js';
+import { snapshotPolicyRoutes } from './routes/snapshot-policies.js';
+import type { SnapshotPolicyService } from '../services/snapshot-policy-service.js';
 import { restoreRoutes } from './routes/restores.js';
 import { scaleRoutes } from './routes/scale.js';
 import { consoleRoutes } from './routes/console.js';
@@ -59,6 +61,7 @@ export interface AppDeps {
   tasks: TaskService;
   faults: FaultService;
   snapshots: SnapshotService;
+  policies: SnapshotPolicyService;
   restores: RestoreService;
   scale: ScaleService;
   readiness: Readiness;
@@ -167,6 +170,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authRoutes(deps));
   await app.register(clusterRoutes(deps));
   await app.register(snapshotRoutes(deps));
+  await app.register(snapshotPolicyRoutes(deps));
   await app.register(restoreRoutes(deps));
   await app.register(scaleRoutes(deps));
   await app.register(taskRoutes(deps));

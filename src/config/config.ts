@@ -57,6 +57,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'stepIdleTimeoutMs', kind: 'int', default: 10 * MINUTE, min: 500, max: 24 * 60 * MINUTE, description: 'A step (or an injected hang) with no progress for this long fails, saying what it waited for.' },
   { key: 'monitorIntervalMs', kind: 'int', default: 2 * SECOND, min: 100, max: 10 * MINUTE, description: 'How often the health monitor checks every node.' },
   { key: 'snapshotFullEvery', kind: 'int', default: 7, min: 1, max: 1000, description: 'Take a new full backup every N snapshots of a cluster (the rest are differential).' },
+  { key: 'schedulerIntervalMs', kind: 'int', default: SECOND, min: 100, max: 10 * MINUTE, description: 'How often the snapshot scheduler looks for due snapshot-policy strategies (a fire is at most this late).' },
   { key: 'masterKey', kind: 'string', default: null, secret: true, description: 'Master key (64 hex chars) that encrypts secret keys. Default: a key file in the data directory.' },
   { key: 'projectId', kind: 'string', default: null, description: 'Bootstrap project id (with accessKey and secretKey).' },
   { key: 'accessKey', kind: 'string', default: null, description: 'Bootstrap admin access key for projectId.' },
@@ -87,6 +88,7 @@ export interface Config {
   readonly stepIdleTimeoutMs: number;
   readonly monitorIntervalMs: number;
   readonly snapshotFullEvery: number;
+  readonly schedulerIntervalMs: number;
   readonly masterKey: string | null;
   readonly projectId: string | null;
   readonly accessKey: string | null;

@@ -53,12 +53,14 @@ export const ERROR_CODES = {
   ACTION_TASK_NOT_FOUND: e(404, 'DWS.9902', 'Cluster %s has no %s task.'),
   JOB_NOT_FOUND: e(404, 'DWS.9903', 'The job %s does not exist.'),
   FAULT_NOT_FOUND: e(404, 'DWS.9904', 'The fault %s does not exist.'),
+  SNAPSHOT_POLICY_NOT_FOUND: e(404, 'DWS.9940', 'The snapshot policy %s does not exist on cluster %s.'),
 
   // --- conflicts (409)
   CLUSTER_BUSY: e(409, 'DWS.0011', 'Another operation is in progress on cluster %s: %s (task %s). Try again when it has finished.'),
   CLUSTER_STATE_CONFLICT: e(409, 'DWS.0011', 'The operation cannot run on cluster %s: %s'),
   CLUSTER_NAME_EXISTS: e(409, 'DWS.5050', 'The cluster name %s already exists.'),
   SNAPSHOT_NAME_EXISTS: e(409, 'DWS.9905', 'The snapshot name %s already exists.'),
+  SNAPSHOT_POLICY_NAME_EXISTS: e(409, 'DWS.9941', 'The cluster already has a snapshot policy named %s (names are case-insensitive).'),
   STORE_CONFLICT: e(409, 'DWS.0011', 'A concurrent change was made: %s', true),
 
   // --- server side
@@ -75,6 +77,7 @@ export const ERROR_CODES = {
   TASK_CANCELLED: e(500, 'DWS.9925', 'Task %s was cancelled: %s', true),
   VERIFY_FAILED: e(500, 'DWS.9926', 'Verification failed: %s'),
   DISK_FULL: e(500, 'DWS.9927', 'No space left on device: %s'),
+  SNAPSHOT_LEVEL_NOT_AVAILABLE: e(500, 'DWS.9942', 'A %s-level snapshot cannot be taken: %s'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -45,6 +45,18 @@ export interface FaultsTable {
 }
 export interface MigrationsTable { version: number; name: string; applied_at: number }
 
+export interface SnapshotPolicySettingsTable {
+  cluster_id: string; project_id: string; keep_day: number; device_name: string; server_ips: string; server_port: string | null;
+  backup_param: string | null; auto_backup: number; created_at: number; updated_at: number;
+}
+export interface SnapshotPoliciesTable {
+  id: string; project_id: string; cluster_id: string; name: string; schedule: string; backup_type: string; backup_level: string;
+  time_zone_offset: number; backup_database: string | null; backup_schema_list: string | null; backup_table_list: string | null;
+  next_fire_at: number | null; created_at: number; updated_at: number; deleted_at: number | null;
+}
+export interface PolicyFiresTable {
+  policy_id: string; fire_time: number; outcome: string; snapshot_id: string | null; detail: string | null; created_at: number;
+}
 export interface Database {
   projects: ProjectsTable;
   credentials: CredentialsTable;
@@ -58,4 +70,7 @@ export interface Database {
   progress_samples: ProgressSamplesTable;
   faults: FaultsTable;
   dwsbox_migrations: MigrationsTable;
+  snapshot_policy_settings: SnapshotPolicySettingsTable;
+  snapshot_policies: SnapshotPoliciesTable;
+  policy_fires: PolicyFiresTable;
 }

@@ -12,6 +12,8 @@ import type {
 import { AppError } from '../errors/app-error.js';
 import { isAlreadyExists, isRetryableDbError } from '../errors/pg-sqlstate.js';
 import type { TaskKind, TaskStatus } from '../domain/task.js';
+import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
+import type { SnapshotPoliciesTable } from './schema.js';
 
 export interface StoreCapabilities {
   /** `FOR UPDATE SKIP LOCKED` when picking a task to claim (PostgreSQL). */
@@ -133,6 +135,25 @@ function fromSnapshot(s: Partial<SnapshotRecord>): Partial<SnapshotsTable> {
     o.fine_grained_detail = s.fineGrained === null ? null : j(s.fineGrained);
     o.backup_level = s.fineGrained?.level ?? 'cluster';
   }
+  return o;
+}
+function toPolicy(r: Selectable<SnapshotPoliciesTable>): SnapshotPolicyRecord {
+  return {
+    id: r.id, projectId: r.project_id, clusterId: r.cluster_id, name: r.name, schedule: r.schedule,
+    backupType: r.backup_type as SnapshotPolicyRecord['backupType'], backupLevel: r.backup_level as SnapshotPolicyRecord['backupLevel'],
+    timeZoneOffset: num(r.time_zone_offset), backupDatabase: r.backup_database, backupSchemaList: r.backup_schema_list,
+    backupTableList: r.backup_table_list, nextFireAt: numOrNull(r.next_fire_at), createdAt: num(r.created_at), updatedAt: num(r.updated_at),
+    deletedAt: numOrNull(r.deleted_at),
+  };
+}
+function fromPolicy(p: Partial<SnapshotPolicyRecord>): Partial<SnapshotPoliciesTable> {
+  const o: Partial<SnapshotPoliciesTable> = {};
+  const map: [keyof SnapshotPolicyRecord, keyof SnapshotPoliciesTable][] = [
+    ['id', 'id'], ['projectId', 'project_id'], ['clusterId', 'cluster_id'], ['name', 'name'], ['schedule', 'schedule'], ['backupType', 'backup_type'],
+    ['backupLevel', 'backup_level'], ['timeZoneOffset', 'time_zone_offset'], ['backupDatabase', 'backup_database'], ['backupSchemaList', 'backup_schema_list'],
+    ['backupTableList', 'backup_table_list'], ['nextFireAt', 'next_fire_at'], ['createdAt', 'created_at'], ['updatedAt', 'updated_at'], ['deletedAt', 'deleted_at'],
+  ];
+  for (const [a, b] of map) if (p[a] !== undefined) (o as Record<string, unknown>)[b] = p[a];
   return o;
 }
 function toTask(r: Selectable<TasksTable>): TaskRecord {
@@ -553,6 +574,91 @@ export class Store {
       .where('task_steps.begin_at', 'is not', null).where('task_steps.end_at', 'is not', null)
       .orderBy('task_steps.end_at', 'desc').limit(limit).execute();
     return rows.map((r) => num(r.end_at) - num(r.begin_at));
+  }
+
+  // ------------------------------------------------------------------ snapshot policies
+  async getPolicySettings(clusterId: string): Promise<PolicySettingsRecord | undefined> {
+    const r = await this.exec.selectFrom('snapshot_policy_settings').selectAll().where('cluster_id', '=', clusterId).executeTakeFirst();
+    return r && {
+      clusterId: r.cluster_id, projectId: r.project_id, keepDay: num(r.keep_day), deviceName: r.device_name, serverIps: pj<string[]>(r.server_ips) ?? [],
+      serverPort: r.server_port, backupParam: r.backup_param, autoBackup: num(r.auto_backup) === 1, createdAt: num(r.created_at), updatedAt: num(r.updated_at),
+    };
+  }
+  /** Every cluster's policy settings (for retention). */
+  async listPolicySettings(): Promise<PolicySettingsRecord[]> {
+    const rows = await this.exec.selectFrom('snapshot_policy_settings').select('cluster_id').execute();
+    const out: PolicySettingsRecord[] = [];
+    for (const r of rows) {
+      const s = await this.getPolicySettings(r.cluster_id);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+  /** Insert or replace a cluster's policy settings. */
+  async savePolicySettings(s: PolicySettingsRecord): Promise<void> {
+    const row = {
+      cluster_id: s.clusterId, project_id: s.projectId, keep_day: s.keepDay, device_name: s.deviceName, server_ips: j(s.serverIps), server_port: s.serverPort,
+      backup_param: s.backupParam, auto_backup: s.autoBackup ? 1 : 0, created_at: s.createdAt, updated_at: s.updatedAt,
+    };
+    await this.exec.insertInto('snapshot_policy_settings').values(row)
+      .onConflict((oc) => oc.column('cluster_id').doUpdateSet({ ...row, created_at: undefined as unknown as number }))
+      .execute();
+  }
+  /** A cluster's live (not deleted) strategies, oldest first. */
+  async listPolicies(clusterId: string): Promise<SnapshotPolicyRecord[]> {
+    const rows = await this.exec.selectFrom('snapshot_policies').selectAll().where('cluster_id', '=', clusterId).where('deleted_at', 'is', null)
+      .orderBy('created_at').orderBy('id').execute();
+    return rows.map(toPolicy);
+  }
+  /** A strategy by id, deleted or not. */
+  async getPolicy(id: string): Promise<SnapshotPolicyRecord | undefined> {
+    const r = await this.exec.selectFrom('snapshot_policies').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && toPolicy(r);
+  }
+  /** Throws SNAPSHOT_POLICY_NAME_EXISTS when the cluster already has a live strategy of that name (any case). */
+  async insertPolicy(p: SnapshotPolicyRecord): Promise<void> {
+    await this.exec.insertInto('snapshot_policies').values(fromPolicy(p) as SnapshotPoliciesTable).execute()
+      .catch((e) => mapDbError(e, () => new AppError('SNAPSHOT_POLICY_NAME_EXISTS', { args: [p.name] })));
+  }
+  async updatePolicy(id: string, patch: Partial<SnapshotPolicyRecord>): Promise<void> {
+    await this.exec.updateTable('snapshot_policies').set(fromPolicy(patch)).where('id', '=', id).execute()
+      .catch((e) => mapDbError(e, () => new AppError('SNAPSHOT_POLICY_NAME_EXISTS', { args: [patch.name ?? id] })));
+  }
+  /**
+   * Live strategies due at `now` (cursor at or before it) whose cluster exists and has
+   * automated backup on.
+   */
+  async listDuePolicies(now: number): Promise<SnapshotPolicyRecord[]> {
+    const rows = await this.exec.selectFrom('snapshot_policies')
+      .innerJoin('snapshot_policy_settings', 'snapshot_policy_settings.cluster_id', 'snapshot_policies.cluster_id')
+      .innerJoin('clusters', 'clusters.id', 'snapshot_policies.cluster_id')
+      .selectAll('snapshot_policies')
+      .where('snapshot_policies.deleted_at', 'is', null).where('snapshot_policies.next_fire_at', 'is not', null)
+      .where('snapshot_policies.next_fire_at', '<=', now).where('snapshot_policy_settings.auto_backup', '=', 1).where('clusters.deleted_at', 'is', null)
+      .orderBy('snapshot_policies.next_fire_at').execute();
+    return rows.map(toPolicy);
+  }
+  /**
+   * Record a fired slot. Returns false, writing nothing, when that slot of that strategy was
+   * already fired (by this or another process): the primary key (policy_id, fire_time) is
+   * what makes a fire time produce at most one snapshot.
+   */
+  async insertPolicyFire(f: PolicyFireRecord): Promise<boolean> {
+    const r = await this.exec.insertInto('policy_fires').values({
+      policy_id: f.policyId, fire_time: f.fireTime, outcome: f.outcome, snapshot_id: f.snapshotId, detail: f.detail, created_at: f.createdAt,
+    }).onConflict((oc) => oc.columns(['policy_id', 'fire_time']).doNothing()).executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+  async setPolicyFireSnapshot(policyId: string, fireTime: number, snapshotId: string): Promise<void> {
+    await this.exec.updateTable('policy_fires').set({ snapshot_id: snapshotId }).where('policy_id', '=', policyId).where('fire_time', '=', fireTime).execute();
+  }
+  /** Fired slots, oldest first (of one strategy, or all). */
+  async listPolicyFires(policyId?: string): Promise<PolicyFireRecord[]> {
+    let q = this.exec.selectFrom('policy_fires').selectAll().orderBy('fire_time').orderBy('policy_id');
+    if (policyId) q = q.where('policy_id', '=', policyId);
+    return (await q.execute()).map((r) => ({
+      policyId: r.policy_id, fireTime: num(r.fire_time), outcome: r.outcome as PolicyFireRecord['outcome'], snapshotId: r.snapshot_id, detail: r.detail, createdAt: num(r.created_at),
+    }));
   }
 
   // ------------------------------------------------------------------ faults

@@ -9,11 +9,12 @@ import type { Store } from '../../src/store/store.js';
 /** Every table of the schema; a new table must be added here (the type check says so). */
 const TABLES = {
   projects: true, credentials: true, users: true, tokens: true, clusters: true, nodes: true, snapshots: true, tasks: true,
-  task_steps: true, progress_samples: true, faults: true, dwsbox_migrations: true,
+  task_steps: true, progress_samples: true, faults: true, dwsbox_migrations: true, snapshot_policy_settings: true, snapshot_policies: true,
+  policy_fires: true,
 } as const satisfies Record<keyof Database, true>;
 
-/** Columns that change without any request (none today; progress samples and token clean-up would be here). */
-const VOLATILE: Partial<Record<keyof Database, string[]>> = {};
+/** Columns that change without any request (the snapshot scheduler's cursor). */
+const VOLATILE: Partial<Record<keyof Database, string[]>> = { snapshot_policies: ['next_fire_at'] };
 
 const rowText = (table: keyof Database, r: Record<string, unknown>): string => {
   const skip = VOLATILE[table] ?? [];

@@ -1,0 +1,169 @@
+/**
+ * Snapshot policies (docs/snapshot-policies.md): the records, and the schedule of a backup
+ * strategy: parsing its `backup_strategy` expression and computing its fire times. Pure code
+ * over cron-parser; no clock of its own (every function takes the time it reasons about).
+ *
+ * The DWS schedule is a Quartz-style cron expression with six fields
+ * (`second minute hour day-of-month month day-of-week`, e.g. `0 8 6 4 * ?`) in the wall time
+ * of `time_zone_offset` hours east of UTC, or a one-off local time `YYYY-MM-DDTHH:MM:SS`.
+ */
+import { CronExpressionParser } from 'cron-parser';
+import { AppError } from '../errors/app-error.js';
+
+export const BackupLevel = { Cluster: 'cluster', Schema: 'schema', Table: 'table' } as const;
+export type BackupLevel = (typeof BackupLevel)[keyof typeof BackupLevel];
+export const BACKUP_LEVELS: readonly BackupLevel[] = ['cluster', 'schema', 'table'];
+
+export const PolicyBackupType = { Full: 'full', Increment: 'increment' } as const;
+export type PolicyBackupType = (typeof PolicyBackupType)[keyof typeof PolicyBackupType];
+export const POLICY_BACKUP_TYPES: readonly PolicyBackupType[] = ['full', 'increment'];
+
+/** A cluster's policy-wide settings (one row per cluster, created by the first PUT). */
+export interface PolicySettingsRecord {
+  clusterId: string;
+  projectId: string;
+  keepDay: number;
+  deviceName: string;
+  serverIps: string[];
+  serverPort: string | null;
+  backupParam: string | null;
+  autoBackup: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One backup strategy of a cluster's snapshot policy. */
+export interface SnapshotPolicyRecord {
+  id: string;
+  projectId: string;
+  clusterId: string;
+  name: string;
+  /** the `backup_strategy` expression, as given */
+  schedule: string;
+  backupType: PolicyBackupType;
+  backupLevel: BackupLevel;
+  /** hours east of UTC of the schedule's wall time */
+  timeZoneOffset: number;
+  backupDatabase: string | null;
+  backupSchemaList: string | null;
+  backupTableList: string | null;
+  /** the scheduler's cursor: the next slot to fire (epoch ms); null once a one-off schedule has fired */
+  nextFireAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+}
+
+/** What became of a fired slot. */
+export type PolicyFireOutcome = 'CREATED' | 'REFUSED';
+
+export interface PolicyFireRecord {
+  policyId: string;
+  fireTime: number;
+  outcome: PolicyFireOutcome;
+  snapshotId: string | null;
+  detail: string | null;
+  createdAt: number;
+}
+
+/** A parsed schedule: a recurring cron expression (cron-parser syntax) or one wall-clock instant. */
+export type Schedule =
+  | { kind: 'cron'; expr: string }
+  | { kind: 'once'; wallMs: number };
+
+const HOUR_MS = 3_600_000;
+const ONCE_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/;
+
+/**
+ * Quartz numbers the days of the week 1 (Sunday) to 7 (Saturday); cron-parser 0 (Sunday) to 6.
+ * Shift every number of the field (not a step after `/`, not the week count after `#`).
+ */
+function quartzDayOfWeek(field: string): string {
+  return field.split(',').map((part) => {
+    const [range, step] = part.split('/') as [string, string | undefined];
+    const [days, nth] = range.split('#') as [string, string | undefined];
+    const shifted = days.replace(/\d+/g, (d) => {
+      const n = Number(d);
+      if (n < 1 || n > 7) throw new AppError('VALIDATION', { args: [`backup_strategy: day-of-week ${d} is out of range 1-7 (1 = Sunday, Quartz style)`] });
+      return String(n - 1);
+    });
+    return `${shifted}${nth !== undefined ? `#${nth}` : ''}${step !== undefined ? `/${step}` : ''}`;
+  }).join(',');
+}
+
+/** Parse and validate a `backup_strategy` expression. Throws `VALIDATION` (400) naming what is wrong. */
+export function parseSchedule(text: string): Schedule {
+  const s = text.trim();
+  const once = ONCE_RE.exec(s);
+  if (once) {
+    const [y, mo, d, h, mi, se] = once.slice(1).map(Number) as [number, number, number, number, number, number];
+    const wallMs = Date.UTC(y, mo - 1, d, h, mi, se);
+    const back = new Date(wallMs);
+    if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) {
+      throw new AppError('VALIDATION', { args: [`backup_strategy: "${s}" is not a valid date and time`] });
+    }
+    return { kind: 'once', wallMs };
+  }
+  const fields = s.split(/\s+/);
+  if (fields.length !== 6) {
+    throw new AppError('VALIDATION', { args: [`backup_strategy: "${s.slice(0, 100)}" must be a cron expression of 6 fields (second minute hour day-of-month month day-of-week, e.g. "0 0 2 ? * *") or a time YYYY-MM-DDTHH:MM:SS`] });
+  }
+  const [sec, min, hour, dom, mon, dow] = fields as [string, string, string, string, string, string];
+  const restricted = (f: string): boolean => f !== '?' && f !== '*';
+  if (restricted(dom) && restricted(dow)) {
+    throw new AppError('VALIDATION', { args: [`backup_strategy: "${s}" restricts both day-of-month and day-of-week; set one of them to ? (Quartz style)`] });
+  }
+  const expr = [sec, min, hour, dom, mon, /^[?*]$/.test(dow) ? dow : quartzDayOfWeek(dow)].join(' ');
+  try {
+    const c = CronExpressionParser.parse(expr, { tz: 'UTC', currentDate: new Date(0), strict: false });
+    c.next();
+  } catch (e) {
+    throw new AppError('VALIDATION', { args: [`backup_strategy: "${s}" is not a valid cron expression: ${(e as Error).message}`] });
+  }
+  return { kind: 'cron', expr };
+}
+
+/** The first fire time strictly after `afterMs` (epoch ms UTC), or null when there is none. */
+export function nextFireAfter(s: Schedule, offsetHours: number, afterMs: number): number | null {
+  const off = offsetHours * HOUR_MS;
+  if (s.kind === 'once') return s.wallMs - off > afterMs ? s.wallMs - off : null;
+  // The wall time of the offset is UTC shifted by it: compute in UTC on shifted instants.
+  const c = CronExpressionParser.parse(s.expr, { tz: 'UTC', currentDate: new Date(afterMs + off) });
+  try {
+    // cron-parser's next() is strictly after its current date.
+    return c.next().getTime() - off;
+  } catch {
+    return null;
+  }
+}
+
+/** The last fire time at or before `atMs`, or null when there is none. */
+export function latestFireAtOrBefore(s: Schedule, offsetHours: number, atMs: number): number | null {
+  const off = offsetHours * HOUR_MS;
+  if (s.kind === 'once') return s.wallMs - off <= atMs ? s.wallMs - off : null;
+  const c = CronExpressionParser.parse(s.expr, { tz: 'UTC', currentDate: new Date(atMs + off + 1) });
+  try {
+    const p = c.prev().getTime() - off;
+    return p <= atMs ? p : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The slot a due strategy fires now: the latest slot at or before `now`, so slots missed while
+ * no service ran (or while the cluster was busy) collapse into one fire, never one per slot.
+ */
+export function dueSlot(s: Schedule, offsetHours: number, cursor: number, now: number): number {
+  const latest = latestFireAtOrBefore(s, offsetHours, now);
+  return latest !== null && latest >= cursor ? latest : cursor;
+}
+
+/**
+ * What `next_fire_time` shows: a due slot not fired yet (it fires at the next scheduler pass,
+ * collapsed to the latest slot by then), else the cursor. Null when nothing will fire.
+ */
+export function shownNextFire(s: Schedule, offsetHours: number, cursor: number | null, now: number): number | null {
+  if (cursor === null) return null;
+  return cursor <= now ? dueSlot(s, offsetHours, cursor, now) : cursor;
+}
