@@ -118,7 +118,15 @@ export interface FineGrainedDetail {
    * database, since the table they point at is not there.
    */
   outsideForeignKeys: number[];
+  /**
+   * Those foreign keys as the source catalog defined them (`pg_get_constraintdef` with an
+   * empty search_path, so the referenced table is schema-qualified): a table restore adds
+   * each one to the restored table when its referenced table exists in the cluster (D15).
+   */
+  outsideForeignKeyDefs?: OutsideForeignKey[];
 }
+
+export interface OutsideForeignKey { oid: number; schema: string; table: string; name: string; definition: string }
 
 export interface SnapshotRecord {
   id: string;

@@ -11,7 +11,7 @@
  */
 import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FineGrainedDetail, SchemaInfo } from '../../domain/records.js';
+import type { FineGrainedDetail, OutsideForeignKey, SchemaInfo } from '../../domain/records.js';
 import { backupKeyTime } from '../../domain/time.js';
 import { AppError, isAppError } from '../../errors/app-error.js';
 import { baseEnv, runTool, startTool } from '../../engine/pg-exec.js';
@@ -116,10 +116,22 @@ export const logicalSteps = {
         return { schema: x.schema, name: x.name, oid: Number(x.oid), rows: Number(x.rows), bytes: Number(x.bytes) };
       });
     }
-    const fks = await inst.query<{ oid: string }>(
-      `select oid::int8::text as oid from pg_constraint where contype = 'f' and conrelid = any($1::oid[]) and not (confrelid = any($1::oid[]))`,
-      [tables.map((t) => t.oid)], detail.database);
-    await ctx.setState({ tables, outsideForeignKeys: fks.map((r) => Number(r.oid)) });
+    // Foreign keys to tables outside the dump, with their definitions written with an empty
+    // search_path (so the referenced table is schema-qualified).
+    const c = inst.client(detail.database);
+    await c.connect();
+    let fks: OutsideForeignKey[];
+    try {
+      await c.query(`set search_path = ''`);
+      fks = (await c.query<{ oid: string; schema: string; table: string; name: string; definition: string }>(
+        `select con.oid::int8::text as oid, n.nspname as schema, r.relname as table, con.conname as name, pg_get_constraintdef(con.oid) as definition
+           from pg_catalog.pg_constraint con join pg_catalog.pg_class r on r.oid = con.conrelid join pg_catalog.pg_namespace n on n.oid = r.relnamespace
+          where con.contype = 'f' and con.conrelid = any($1::oid[]) and not (con.confrelid = any($1::oid[])) order by 1`,
+        [tables.map((t) => t.oid)])).rows.map((r) => ({ oid: Number(r.oid), schema: r.schema, table: r.table, name: r.name, definition: r.definition }));
+    } finally {
+      await c.end().catch(() => {});
+    }
+    await ctx.setState({ tables, outsideForeignKeys: fks.map((r) => r.oid), outsideForeignKeyDefs: fks });
     ctx.progress({ source: 'pg_catalog', percent: 100, info: { database: detail.database, tables: tables.length, sourceBytes: tables.reduce((a, t) => a + t.bytes, 0) } });
   },
 
@@ -244,9 +256,10 @@ export const logicalSteps = {
     const s = await ctx.store.getSnapshotById(ctx.params.snapshotId);
     const key = backupKeyTime(s?.startedAt ?? ctx.clock.now());
     const outsideForeignKeys = (ctx.state['outsideForeignKeys'] as number[] | undefined) ?? [];
+    const outsideForeignKeyDefs = (ctx.state['outsideForeignKeyDefs'] as OutsideForeignKey[] | undefined) ?? [];
     await ctx.write((tx) => tx.updateSnapshot(ctx.params.snapshotId, {
       backupKey: key, priorBackupKey: 'FULL', sizeBytes: size, totalBackupSize: size, sourceBytes, schemaInfo,
-      fineGrained: { ...detail, dumpDir: dir, outsideForeignKeys }, updatedAt: ctx.clock.now(),
+      fineGrained: { ...detail, dumpDir: dir, outsideForeignKeys, outsideForeignKeyDefs }, updatedAt: ctx.clock.now(),
     }));
     ctx.progress({ source: 'dwsbox', percent: 100, info: { key, priorKey: 'FULL', dumpBytes: size } });
   },

@@ -537,7 +537,10 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
 
     /** `pg_restore -l`, the filtered list, then `pg_restore --single-transaction -L` into the cluster's primary. */
     IMPORT_TABLES: async (ctx: Ctx) => {
-      if (ctx.state['imported']) return;
+      if (ctx.state['imported']) {
+        await ensureOutsideForeignKeys(ctx);
+        return;
+      }
       const exported = exportedOf(ctx);
       const tables = exported.tables;
       const dump = dumpFileOf(ctx);
@@ -629,11 +632,16 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         });
       });
       await ctx.setState({ imported });
+      const outside = await ensureOutsideForeignKeys(ctx);
       const sizes = await live.query<{ n: string }>('select coalesce(sum(pg_total_relation_size(o)), 0)::text as n from unnest($1::oid[]) o', [imported.map((x) => x.oid)], db);
       const total = tables.reduce((a, t) => a + Math.max(t.bytes, 1), 0);
       ctx.progress({
         source: 'pg_total_relation_size', bytesDone: total, bytesTotal: total, percent: 100, data: { restoredBytes: Number(sizes[0]?.n ?? 0) },
-        info: { ...info(tables.length), restoredBytes: Number(sizes[0]?.n ?? 0), rows: tables.reduce((a, t) => a + t.rows, 0) },
+        info: {
+          ...info(tables.length), restoredBytes: Number(sizes[0]?.n ?? 0), rows: tables.reduce((a, t) => a + t.rows, 0),
+          ...(outside.dropped.length ? { droppedForeignKeys: [...filtered.droppedFks, ...outside.dropped].join('; ') } : {}),
+          ...(ctx.params.viaScratchDatabase ? { addedForeignKeys: outside.added.join('; ') || 'none' } : {}),
+        },
       });
     },
 
@@ -670,6 +678,46 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
   },
   failure: { mode: 'cleanup', steps: (task) => [{ id: (task.params as { viaScratchDatabase?: boolean }).viaScratchDatabase ? 'DISCARD_SCRATCH_RESTORE' : 'DISCARD_TABLE_RESTORE', item: 'CLEAN_UP' }] },
 };
+
+/**
+ * A logical snapshot's foreign keys to tables outside its dump were not in the scratch
+ * database, so the export could not carry them: add each one (its source definition, the
+ * referenced table schema-qualified) to the restored table when that table exists in the
+ * cluster, under a name derived like the table's other objects. One that does not hold (rows
+ * with no match) or whose table is gone is reported, not added. Idempotent: an existing
+ * constraint of that name is left alone.
+ */
+async function ensureOutsideForeignKeys(ctx: Ctx): Promise<{ added: string[]; dropped: string[] }> {
+  const out = { added: [] as string[], dropped: [] as string[] };
+  if (!ctx.params.viaScratchDatabase) return out;
+  const snap = await ctx.store.getSnapshotById(ctx.params.snapshotId);
+  const defs = snap?.fineGrained?.outsideForeignKeyDefs ?? [];
+  const imported = (ctx.state['imported'] as Imported[] | undefined) ?? [];
+  if (defs.length === 0 || imported.length === 0) return out;
+  const live = await primaryInstance(ctx);
+  await withClient(live, ctx.params.database, async (c) => {
+    for (const p of ctx.params.tables) {
+      const mine = imported.find((x) => sameRef(x.target, p.target));
+      if (!mine) continue;
+      const taken = new Set((await c.query<{ n: string }>('select conname as n from pg_constraint where conrelid = $1', [mine.oid])).rows.map((r) => r.n));
+      for (const fk of defs.filter((d) => d.schema === p.source.schema && d.table === p.source.name)) {
+        const name = derivedName(fk.name, p.source.name, p.target.name);
+        if (taken.has(name)) continue;
+        try {
+          await c.query('begin');
+          await c.query(`alter table ${qualified(p.target)} add constraint ${ident(name)} ${fk.definition}`);
+          await c.query('commit');
+          out.added.push(`${tableName(p.target)}.${name}`);
+        } catch (e) {
+          await c.query('rollback').catch(() => {});
+          out.dropped.push(`${tableName(p.target)}.${name} (${fk.definition}): ${(e as Error).message}`);
+        }
+      }
+    }
+  });
+  if (out.dropped.length) ctx.log.warn('foreign keys to tables outside the snapshot not restored', { dropped: out.dropped });
+  return out;
+}
 
 /**
  * Remove the temporary instance (or the work directory), and drop what this task imported —
