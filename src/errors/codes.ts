@@ -77,7 +77,6 @@ export const ERROR_CODES = {
   TASK_CANCELLED: e(500, 'DWS.9925', 'Task %s was cancelled: %s', true),
   VERIFY_FAILED: e(500, 'DWS.9926', 'Verification failed: %s'),
   DISK_FULL: e(500, 'DWS.9927', 'No space left on device: %s'),
-  SNAPSHOT_LEVEL_NOT_AVAILABLE: e(500, 'DWS.9942', 'A %s-level snapshot cannot be taken: %s'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -30,6 +30,10 @@ export const API_HELP = `Resource commands (clients of the REST API):
   snapshots list [--cluster ID] | show ID | create --cluster ID --name N [--description D] | delete ID
   snapshots restore ID --name N [--port P]
   snapshots restore-tables ID --database DB --table SCHEMA.TABLE[=SCHEMA.TARGET] … [--case-sensitive] [--check]
+  policies show CLUSTER | delete CLUSTER POLICY_ID
+  policies set CLUSTER [--keep-day N] [--auto-backup true|false]
+  policies add CLUSTER --name N --schedule 'S M H DOM MON DOW' [--type full|increment] [--tz-offset H]
+                       [--level cluster|schema|table --database DB --schemas A,B | --tables S.T,S.T2]
   node-types
   tasks list CLUSTER | show CLUSTER ACTION|TASK_ID | watch CLUSTER ACTION|TASK_ID
   faults add --action A --step S --mode fail|delay|hang|crash [--point before|during|after] [--cluster ID] [--delay-ms N] [--times N]
@@ -329,6 +333,62 @@ async function faults(ctx: Ctx): Promise<number> {
   }
 }
 
+interface PolicyBody {
+  keep_day: number; auto_backup: boolean; device_name: string;
+  backup_strategies: { policy_id: string; policy_name: string; backup_strategy: string; backup_type: string; backup_level: string; time_zone_offset: number; next_fire_time: string | null; backup_database: string | null; backup_schema_list: string | null; backup_table_list: string | null }[];
+}
+
+/** Snapshot policies (docs/snapshot-policies.md): `show`, `set` (keep_day, auto_backup), `add` a strategy, `delete` one. */
+async function policies(ctx: Ctx): Promise<number> {
+  const [sub, cluster, policyId] = ctx.positionals;
+  const path = `/v2/{project_id}/clusters/${need(cluster, 'the cluster id')}/snapshot-policies`;
+  switch (sub) {
+    case 'show': {
+      const r = await ctx.client.call<PolicyBody>('GET', path);
+      print(ctx, r, () => `keep_day ${r.keep_day}, auto_backup ${r.auto_backup}, device ${r.device_name}\n` + table([
+        ['POLICY_ID', 'NAME', 'SCHEDULE', 'TZ', 'TYPE', 'LEVEL', 'OBJECTS', 'NEXT_FIRE (UTC)'],
+        ...r.backup_strategies.map((x) => [x.policy_id, x.policy_name, x.backup_strategy, `+${x.time_zone_offset}`, x.backup_type, x.backup_level,
+          x.backup_level === 'cluster' ? '-' : `${x.backup_database}: ${x.backup_schema_list ?? x.backup_table_list ?? ''}`, x.next_fire_time ?? '-']),
+      ]));
+      return 0;
+    }
+    case 'set': {
+      const body: Record<string, unknown> = {};
+      if (ctx.values['keep-day'] !== undefined) body['keep_day'] = int(ctx.values['keep-day'], '--keep-day');
+      if (ctx.values['auto-backup'] !== undefined) {
+        const v = String(ctx.values['auto-backup']);
+        if (v !== 'true' && v !== 'false') throw new UsageError('--auto-backup takes true or false');
+        body['auto_backup'] = v === 'true';
+      }
+      if (Object.keys(body).length === 0) throw new UsageError('policies set: give --keep-day and/or --auto-backup');
+      const r = await ctx.client.call<Record<string, never>>('PUT', path, body);
+      print(ctx, r, () => 'snapshot policy updated');
+      return 0;
+    }
+    case 'add': {
+      const strategy: Record<string, unknown> = { policy_name: need(ctx.values['name'], '--name'), backup_strategy: need(ctx.values['schedule'], '--schedule') };
+      if (ctx.values['type'] !== undefined) strategy['backup_type'] = ctx.values['type'];
+      if (ctx.values['level'] !== undefined) strategy['backup_level'] = ctx.values['level'];
+      if (ctx.values['tz-offset'] !== undefined) strategy['time_zone_offset'] = int(ctx.values['tz-offset'], '--tz-offset');
+      if (ctx.values['database'] !== undefined) strategy['backup_database'] = ctx.values['database'];
+      if (ctx.values['schemas'] !== undefined) strategy['backup_schema_list'] = ctx.values['schemas'];
+      if (ctx.values['tables'] !== undefined) strategy['backup_table_list'] = ctx.values['tables'];
+      await ctx.client.call('PUT', path, { backup_strategies: [strategy] });
+      const r = await ctx.client.call<PolicyBody>('GET', path);
+      const added = r.backup_strategies.find((x) => x.policy_name.toLowerCase() === String(strategy['policy_name']).toLowerCase())!;
+      print(ctx, added, () => `strategy ${added.policy_id} added; next fire ${added.next_fire_time ?? 'none'} UTC`);
+      return 0;
+    }
+    case 'delete': {
+      const r = await ctx.client.call<Record<string, never>>('DELETE', `/v1.0/{project_id}/clusters/${cluster}/snapshot-policies/${need(policyId, 'the policy id')}`);
+      print(ctx, r, () => `strategy ${policyId} deleted`);
+      return 0;
+    }
+    default:
+      throw new UsageError('policies: use show, set, add or delete');
+  }
+}
+
 async function nodeTypes(ctx: Ctx): Promise<number> {
   const r = await ctx.client.call<{ node_types: { spec_name: string; vcpus: number; ram: number; detail: { type: string; value: string }[] }[] }>('GET', '/v2/{project_id}/node-types');
   print(ctx, r, () => table([['NAME', 'VCPUS', 'RAM_GB', 'POSTGRESQL'], ...r.node_types.map((t) => [t.spec_name, String(t.vcpus), String(t.ram), t.detail.find((d) => d.type === 'postgresql')?.value ?? ''])]));
@@ -346,6 +406,10 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
   },
   tasks: { options: { interval: { type: 'string' } }, run: tasks },
   faults: { options: { action: { type: 'string' }, step: { type: 'string' }, mode: { type: 'string' }, point: { type: 'string' }, cluster: { type: 'string' }, 'delay-ms': { type: 'string' }, times: { type: 'string' } }, run: faults },
+  policies: {
+    options: { 'keep-day': { type: 'string' }, 'auto-backup': { type: 'string' }, name: { type: 'string' }, schedule: { type: 'string' }, type: { type: 'string' }, level: { type: 'string' }, 'tz-offset': { type: 'string' }, database: { type: 'string' }, schemas: { type: 'string' }, tables: { type: 'string' } },
+    run: policies,
+  },
   'node-types': { options: {}, run: nodeTypes },
 };
 
