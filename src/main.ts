@@ -16,6 +16,7 @@ import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
 import { findBinaries, type Binaries } from './engine/binaries.js';
 import { LocalEngine } from './engine/local-engine.js';
+import { localRepository, RepositoryRegistry, s3Repository, type RepositoryCredentials, type RepositorySpec } from './engine/backup-repository.js';
 import { acquireLock, processStartTime } from './engine/pg-exec.js';
 import { TaskEvents } from './tasks/events.js';
 import { FaultInjector } from './tasks/faults.js';
@@ -65,6 +66,19 @@ export interface CreateServiceOptions {
   crash?: () => void;
 }
 
+/** The backup repository the settings name (local by default, or S3). */
+export function repositoryFromConfig(config: Config): { spec: RepositorySpec; creds: RepositoryCredentials | null } {
+  if (config.repoType !== 's3') return { spec: localRepository(config.repoPath), creds: null };
+  const [host, port] = config.repoS3Endpoint!.split(':');
+  return {
+    spec: s3Repository({
+      endpoint: host!, port: port ? Number(port) : 443, bucket: config.repoS3Bucket!, region: config.repoS3Region!, uriStyle: config.repoS3UriStyle,
+      verifyTls: config.repoS3VerifyTls, caFile: config.repoS3CaFile, path: config.repoS3Path,
+    }),
+    creds: { key: config.repoS3Key!, keySecret: config.repoS3KeySecret! },
+  };
+}
+
 export async function createService(config: Config, o: CreateServiceOptions = {}): Promise<Service> {
   const log = o.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const clock = o.clock ?? systemClock;
@@ -101,6 +115,9 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   }
 
   const secrets = Secrets.load(config.masterKey, join(config.dataDir, 'master.key'));
+  // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
+  const repository = repositoryFromConfig(config);
+  engine.configureRepository(new RepositoryRegistry(join(config.dataDir, 'repositories'), secrets), repository.spec, repository.creds);
   const auth = new AuthService(store, secrets, clock, log.scope({ component: 'auth' }));
   const firstStartCredentials = await auth.bootstrap({ projectId: config.projectId, accessKey: config.accessKey, secretKey: config.secretKey });
 

@@ -41,7 +41,17 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'port', kind: 'int', default: 7480, min: 0, max: 65535, description: 'Port the API listens on (0 picks a free port).' },
   { key: 'dataDir', kind: 'string', default: null, description: 'Data directory: clusters, repository, SQLite store, keys. Default /var/lib/dwsbox as root, ~/.local/share/dwsbox otherwise.' },
   { key: 'store', kind: 'string', default: null, secret: true, description: 'Metadata store: a postgres:// URL, or a SQLite file path. Default <dataDir>/dwsbox.sqlite.' },
-  { key: 'repoPath', kind: 'string', default: null, description: 'pgBackRest repository directory. Default <dataDir>/repo.' },
+  { key: 'repoPath', kind: 'string', default: null, description: 'pgBackRest repository directory (the local repository). Default <dataDir>/repo.' },
+  { key: 'repoType', kind: 'string', default: 'local', choices: ['local', 's3'], description: 'Repository of new clusters\' snapshots and WAL: local (repoPath) or s3 (an S3-compatible object store, the repoS3* settings). A cluster keeps the repository it was created with; see docs/operations.md.' },
+  { key: 'repoS3Endpoint', kind: 'string', default: null, description: 'S3 endpoint, host or host:port (port 443 when none is given; pgBackRest speaks HTTPS only).' },
+  { key: 'repoS3Bucket', kind: 'string', default: null, description: 'S3 bucket (it must exist).' },
+  { key: 'repoS3Region', kind: 'string', default: null, description: 'S3 region, e.g. us-east-1 (signed into every request).' },
+  { key: 'repoS3Key', kind: 'string', default: null, secret: true, description: 'S3 access key id.' },
+  { key: 'repoS3KeySecret', kind: 'string', default: null, secret: true, description: 'S3 secret access key. Kept encrypted under the master key in the data directory; never on a command line.' },
+  { key: 'repoS3UriStyle', kind: 'string', default: 'path', choices: ['path', 'host'], description: 'S3 URI style: path (https://endpoint/bucket/key, what most S3-compatible stores want) or host (https://bucket.endpoint/key).' },
+  { key: 'repoS3VerifyTls', kind: 'bool', default: true, description: 'Verify the S3 endpoint\'s TLS certificate (turn off only for a test store).' },
+  { key: 'repoS3CaFile', kind: 'string', default: null, description: 'CA certificate file (PEM) to verify the S3 endpoint with, e.g. a private CA. Default: the system CAs.' },
+  { key: 'repoS3Path', kind: 'string', default: '/dwsbox', description: 'Path inside the bucket under which the repository lives.' },
   { key: 'pgBinDir', kind: 'string', default: null, description: 'Directory of the PostgreSQL 15 binaries. Default: pg_config --bindir, else /usr/lib/postgresql/15/bin.' },
   { key: 'logLevel', kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'Log level.' },
   { key: 'logPretty', kind: 'bool', default: false, description: 'Human-readable logs instead of JSON lines.' },
@@ -73,6 +83,16 @@ export interface Config {
   readonly dataDir: string;
   readonly store: string;
   readonly repoPath: string;
+  readonly repoType: 'local' | 's3';
+  readonly repoS3Endpoint: string | null;
+  readonly repoS3Bucket: string | null;
+  readonly repoS3Region: string | null;
+  readonly repoS3Key: string | null;
+  readonly repoS3KeySecret: string | null;
+  readonly repoS3UriStyle: 'path' | 'host';
+  readonly repoS3VerifyTls: boolean;
+  readonly repoS3CaFile: string | null;
+  readonly repoS3Path: string;
   readonly pgBinDir: string | null;
   readonly logLevel: string;
   readonly logPretty: boolean;
@@ -185,6 +205,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   const dataDir = out['dataDir'] as string;
   if (!out['store']) out['store'] = join(dataDir, 'dwsbox.sqlite');
   out['repoPath'] = resolve((out['repoPath'] as string | null) ?? join(dataDir, 'repo'));
+  validateS3(out);
   const mk = out['masterKey'] as string | null;
   if (mk !== null && !/^[0-9a-fA-F]{64}$/.test(mk)) throw new ConfigError('invalid value (hidden) for setting masterKey: expected 64 hex characters');
   const boot = ['projectId', 'accessKey', 'secretKey'].filter((k) => out[k]);
@@ -195,6 +216,29 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
     throw new ConfigError('settings metricsHost and metricsPort must be given together');
   }
   return Object.freeze(out) as unknown as Config;
+}
+
+/** An S3 repository needs its endpoint, bucket, region and keys; values pgBackRest would refuse are refused here, naming the setting. */
+function validateS3(out: Record<string, unknown>): void {
+  if (out['repoType'] !== 's3') return;
+  const missing = ['repoS3Endpoint', 'repoS3Bucket', 'repoS3Region', 'repoS3Key', 'repoS3KeySecret'].filter((k) => !out[k]);
+  if (missing.length) {
+    throw new ConfigError(`repoType s3 needs ${missing.map((k) => `${k} (${envName(k)}, --${flagName(k)})`).join(', ')}`);
+  }
+  const ep = out['repoS3Endpoint'] as string;
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(ep)) throw new ConfigError(`invalid value ${JSON.stringify(ep)} for setting repoS3Endpoint: expected host or host:port, without a scheme (pgBackRest always uses HTTPS)`);
+  const port = Number(ep.split(':')[1] ?? 443);
+  if (port < 1 || port > 65535) throw new ConfigError(`invalid value ${JSON.stringify(ep)} for setting repoS3Endpoint: port must be 1 to 65535`);
+  const path = out['repoS3Path'] as string;
+  if (!/^\/[A-Za-z0-9._\/-]*$/.test(path)) throw new ConfigError(`invalid value ${JSON.stringify(path)} for setting repoS3Path: expected an absolute path such as /dwsbox`);
+  if (out['repoS3CaFile']) {
+    out['repoS3CaFile'] = resolve(out['repoS3CaFile'] as string);
+    try {
+      readFileSync(out['repoS3CaFile'] as string);
+    } catch (e) {
+      throw new ConfigError(`cannot read repoS3CaFile ${out['repoS3CaFile'] as string}: ${(e as Error).message}`);
+    }
+  }
 }
 
 /** Is this store setting a PostgreSQL URL? */

@@ -27,6 +27,8 @@ export interface ClusterSpec {
   numberOfCn: number | null;
   publicIp: { public_bind_type: string; eip_id: string } | null;
   volume: { volume: string; capacity: string } | null;
+  /** the backup repository of the cluster's stanza (absent: the local one); snapshots copy it */
+  repository?: { id: string; kind: 'local' | 's3' };
 }
 
 export interface FailedReason { error_code: string; error_msg: string }

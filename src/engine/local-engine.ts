@@ -20,6 +20,7 @@ import { osIdentity } from './os-user.js';
 import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, type HeldLock } from './pg-exec.js';
 import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { PgBackRest, type StanzaTarget } from './pgbackrest.js';
+import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
 
 export interface ProgressSampleIn {
   source: string;
@@ -63,7 +64,46 @@ export class LocalEngine {
       logPath: join(settings.dataDir, 'log', 'pgbackrest'),
       lockPath: join(settings.dataDir, 'run', 'pgbackrest-lock'),
       spoolPath: join(settings.dataDir, 'run', 'pgbackrest-spool'),
+      configDir: join(settings.dataDir, 'stanzas'),
     }, log);
+  }
+
+  /** The repository new clusters' stanzas go to (the service's settings; local until called). */
+  configureRepository(registry: RepositoryRegistry | null, spec: RepositorySpec, creds: RepositoryCredentials | null): void {
+    this.backrest.configure(registry, spec, creds);
+  }
+
+  /** The repository new stanzas go to, as clusters and snapshots record it. */
+  repositoryRef(): RepositoryRef {
+    return this.backrest.configuredRepository();
+  }
+
+  /**
+   * Keep a cluster's stanza in the configured repository. A stanza recorded in another one
+   * (the setting changed since the cluster was made) moves there only when it holds no
+   * backup set: then its old stanza is deleted and a new one created in the configured
+   * repository (archive_command reads the stanza's config file, so archiving follows). With
+   * backup sets it is refused (REPOSITORY_MOVE_REFUSED): moving snapshots between
+   * repositories is not something dwsbox does. Returns the repository the stanza is in.
+   */
+  async ensureStanzaRepository(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<RepositoryRef> {
+    const want = this.repositoryRef();
+    const t = this.stanzaTarget(cluster, primary);
+    const have = this.backrest.stanzaRepository(t.configFile);
+    if (!have || have.id === want.id) return want;
+    const lockFile = o.lockFile ?? this.lockFile(cluster.id);
+    const signal = o.signal ? { signal: o.signal } : {};
+    if (await this.backrest.stanzaExists(cluster.stanza)) {
+      const sets = (await this.backrest.info(t, signal)).sets;
+      if (sets.length) throw new AppError('REPOSITORY_MOVE_REFUSED', { args: [cluster.id, `${have.kind} repository ${have.id}`, `${want.kind} repository ${want.id}`, String(sets.length)] });
+    }
+    this.log.info('moving a stanza with no backup sets to the configured repository', { clusterId: cluster.id, stanza: cluster.stanza, from: have.id, to: want.id });
+    await this.removeStanza(cluster, primary, { lockFile, ...signal });
+    const spec = this.backrest.configuredSpec();
+    this.prepareClusterDir(cluster);
+    this.backrest.writeConfig(t, {}, spec);
+    await this.backrest.stanzaCreate(t, { lockFile, ...signal });
+    return want;
   }
 
   // ------------------------------------------------------------------ layout
@@ -481,7 +521,7 @@ export class LocalEngine {
    * `stanza-delete` (D16: pgBackRest never expires a stanza's last full, so this is the only way).
    */
   async removeStanza(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<void> {
-    if (!this.backrest.stanzaExists(cluster.stanza) && !existsSync(this.backrest.archiveDir(cluster.stanza))) return;
+    if (!(await this.backrest.stanzaExists(cluster.stanza)) && !(await this.backrest.archiveExists(cluster.stanza))) return;
     const t = this.writeStanzaConfig(cluster, primary);
     const lockFile = o.lockFile ?? this.lockFile(cluster.id);
     const opts = { lockFile, ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 300_000 };
@@ -489,6 +529,7 @@ export class LocalEngine {
     await this.backrest.run(t, 'stanza-delete', { ...opts, extra: ['--force'] });
     rmSync(join(this.backrest.repo.lockPath, `${cluster.stanza}.stop`), { force: true });
     rmSync(this.stanzaConfigFile(cluster.stanza), { force: true });
+    rmSync(this.backrest.includeDirOf(this.stanzaConfigFile(cluster.stanza)), { recursive: true, force: true });
   }
 
   // ------------------------------------------------------------------ temporary instances (D4)

@@ -4,7 +4,10 @@
  * - backupSize / compressRate: source bytes of the files pgBackRest reports finished
  *   (`backup file … (224KB, 13.83%)` detail lines), with its own running percent;
  * - producerRate: bytes its worker processes have read (/proc/<pid>/io rchar);
- * - consumerRate: bytes written into the new backup set's directory in the repository.
+ * - consumerRate: bytes written into the new backup set's directory in the repository: its
+ *   size on disk for a local repository; for an object store, which has no directory to
+ *   measure, the bytes pgBackRest's processes have written (/proc/<pid>/io wchar of the tool
+ *   and every process under it: what they sent to the store over TLS, HTTP framing included).
  * The final sample is pgBackRest's own figure for the finished set (`info`).
  */
 import { readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
@@ -45,13 +48,30 @@ function childPids(pid: number): number[] {
   return out;
 }
 
-function readChars(pid: number): number {
+function readChars(pid: number, field: 'rchar' | 'wchar' = 'rchar'): number {
   try {
-    const m = /rchar:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
   }
+}
+
+/** `pid` and every process under it (pgBackRest's workers may sit below wrappers). */
+function treePids(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i]) out.push(p);
+  return out;
 }
 
 function listDir(dir: string): string[] {
@@ -62,7 +82,7 @@ function listDir(dir: string): string[] {
   }
 }
 
-/** Labels of backup set directories under a stanza's backup directory. */
+/** Labels of backup set directories under a stanza's backup directory (a local repository). */
 export function setDirs(backrest: PgBackRest, stanza: string): string[] {
   return listDir(backrest.backupDir(stanza)).filter((n) => /^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$/.test(n));
 }
@@ -72,6 +92,10 @@ export function setDirs(backrest: PgBackRest, stanza: string): string[] {
  * or killed backup left behind. Sets listed by `info` are never touched.
  */
 export async function removePartialSets(backrest: PgBackRest, t: StanzaTarget, signal?: AbortSignal): Promise<string[]> {
+  // pgBackRest 2.45 has no command that removes a file from an object store: there a failed
+  // backup's leftover stays until the stanza's next backup, which (run with --no-resume)
+  // removes the partial backup it finds.
+  if (backrest.isRemote(t.stanza)) return [];
   const listed = new Set((await backrest.info(t, signal ? { signal } : {})).sets.map((s) => s.label));
   const removed: string[] = [];
   for (const d of setDirs(backrest, t.stanza)) {
@@ -83,7 +107,8 @@ export async function removePartialSets(backrest: PgBackRest, t: StanzaTarget, s
 }
 
 export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: BackupOptions): Promise<BackupSetInfo> {
-  const before = new Set(setDirs(backrest, t.stanza));
+  const remote = backrest.isRemote(t.stanza);
+  const before = new Set(remote ? [] : setDirs(backrest, t.stanza));
   let finishedBytes = 0;
   let percent = 0;
   let label: string | null = null;
@@ -119,11 +144,19 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
   // Signs of life for the idle timeout: bytes written into the set, bytes read by pgBackRest
   // (its workers and itself). Only a change counts: a pgBackRest that stalls is stopped.
   let lastSign = '';
+  // wchar only grows while a process lives: the highest sum seen is kept, so the figure
+  // never falls when a worker exits.
+  const written = new Map<number, number>();
   const poll = setInterval(() => {
-    const fresh = setDirs(backrest, t.stanza).find((d) => !before.has(d));
-    if (fresh) {
-      consumed = dirSize(join(backrest.backupDir(t.stanza), fresh));
-      label ??= fresh;
+    if (remote) {
+      if (tool.pid !== undefined) for (const p of treePids(tool.pid)) written.set(p, Math.max(written.get(p) ?? 0, readChars(p, 'wchar')));
+      if (written.size) consumed = [...written.values()].reduce((a, b) => a + b, 0);
+    } else {
+      const fresh = setDirs(backrest, t.stanza).find((d) => !before.has(d));
+      if (fresh) {
+        consumed = dirSize(join(backrest.backupDir(t.stanza), fresh));
+        label ??= fresh;
+      }
     }
     let main = 0;
     if (tool.pid !== undefined) {
@@ -145,7 +178,7 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     // Read before the partial files go: a repository that filled up is DISK_FULL, whatever
     // pgBackRest says (2.45 reports a short write on a full disk with a stale errno, e.g.
     // "unable to write '…': [2] No such file or directory").
-    const full = fullFilesystem(backrest.backupDir(t.stanza));
+    const full = remote ? null : fullFilesystem(backrest.backupDir(t.stanza));
     // Partial files of this backup go; every earlier set stays untouched.
     await removePartialSets(backrest, t).catch(() => []);
     if (full && !(e instanceof AppError && e.code === 'DISK_FULL')) {

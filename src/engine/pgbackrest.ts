@@ -1,15 +1,21 @@
 /**
- * pgBackRest 2.45: one stanza per cluster, repository under the data directory by default
- * (design D2, D3). Every call runs as postgres with TZ=UTC (labels use local time) and, when
- * it belongs to a cluster's step, under the cluster's lock file.
+ * pgBackRest 2.45: one stanza per cluster, repository under the data directory by default,
+ * or an S3-compatible object store (design D2, D3; backup-repository.ts). Every call runs as
+ * postgres with TZ=UTC (labels use local time) and, when it belongs to a cluster's step,
+ * under the cluster's lock file. A stanza's calls go to the repository its config file
+ * records, with that repository's credentials in the child's environment.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { AppError } from '../errors/app-error.js';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
+import {
+  credentialsEnv, localRepository, parseStanzaRepository, repoOptions, REPOSITORY_HEADER, RepositoryRegistry, writeCredentialsInclude,
+  type RepositoryCredentials, type RepositoryRef, type RepositorySpec,
+} from './backup-repository.js';
 import { mkdirOwned, writeOwned } from './pg-instance.js';
-import { baseEnv, runTool, startTool, type ToolHandle, type ToolResult } from './pg-exec.js';
+import { baseEnv, startTool, type ToolHandle, type ToolResult } from './pg-exec.js';
 
 export interface StanzaTarget {
   stanza: string;
@@ -21,10 +27,13 @@ export interface StanzaTarget {
 }
 
 export interface RepoSettings {
+  /** the local repository's directory */
   repoPath: string;
   logPath: string;
   lockPath: string;
   spoolPath: string;
+  /** directory of the stanzas' config files (`<stanza>.conf`, credentials in `<stanza>.d/`) */
+  configDir: string;
 }
 
 /** One pgBackRest backup set as `info --output=json` describes it. */
@@ -53,6 +62,10 @@ export interface BackupSetInfo {
 
 export interface RunOptions {
   extra?: string[];
+  /** arguments after the command (repo-ls's path) */
+  positional?: string[];
+  /** a repository command that takes no --stanza (repo-ls) */
+  noStanza?: boolean;
   lockFile?: string | undefined;
   signal?: AbortSignal | undefined;
   timeoutMs?: number;
@@ -88,21 +101,79 @@ export function parseFileLine(line: string): { bytes: number; percent: number } 
   return { bytes: parseSize(m[1]!, m[2]!), percent: Number(m[3]) };
 }
 
+/** An entry of `repo-ls --output=json`. */
+export interface RepoEntry { type: 'file' | 'path' | 'link'; size?: number }
+
 export class PgBackRest {
+  /** the repository of new stanzas (the service's settings) */
+  private configured: RepositorySpec;
+  private registry: RepositoryRegistry;
+
   constructor(
     private readonly bins: Binaries,
     readonly repo: RepoSettings,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.configured = localRepository(repo.repoPath);
+    this.registry = new RepositoryRegistry(join(repo.configDir, '..', 'repositories'), null);
+  }
+
+  /** Use `spec` for new stanzas; the registry (default: the current one) keeps it and its credentials for every later use. */
+  configure(registry: RepositoryRegistry | null, spec: RepositorySpec, creds: RepositoryCredentials | null): void {
+    if (registry) this.registry = registry;
+    this.configured = this.registry.register(spec, creds);
+  }
+
+  configuredSpec(): RepositorySpec {
+    return this.configured;
+  }
+
+  /** The repository new stanzas go to. */
+  configuredRepository(): RepositoryRef {
+    return { id: this.configured.id, kind: this.configured.kind };
+  }
 
   ensureRepoDirs(): void {
     for (const d of [this.repo.repoPath, this.repo.logPath, this.repo.lockPath, this.repo.spoolPath]) mkdirOwned(d, 0o750);
   }
 
-  /** Write a stanza's config file (idempotent). */
-  writeConfig(t: StanzaTarget, extraGlobal: Record<string, string> = {}): void {
+  configFileOf(stanza: string): string {
+    return join(this.repo.configDir, `${stanza}.conf`);
+  }
+  /** The directory of the credentials file the server's archive and restore commands include. */
+  includeDirOf(configFile: string): string {
+    return configFile.replace(/\.conf$/, '') + '.d';
+  }
+
+  /** The repository a stanza's config file records, or null when the stanza has no config file here. */
+  stanzaRepository(configFile: string): RepositoryRef | null {
+    if (!existsSync(configFile)) return null;
+    const r = parseStanzaRepository(readFileSync(configFile, 'utf8'));
+    return { id: r.id, kind: r.kind };
+  }
+
+  /** The full repository (and credentials) of a stanza: the one its config file records, else the configured one. */
+  private resolve(configFile: string): { spec: RepositorySpec; creds: RepositoryCredentials | null } {
+    if (!existsSync(configFile)) return { spec: this.configured, creds: this.registry.get(this.configured.id)?.creds ?? null };
+    const r = parseStanzaRepository(readFileSync(configFile, 'utf8'));
+    if (r.kind === 'local') return { spec: { id: r.id, kind: 'local', path: r.path || this.repo.repoPath }, creds: null };
+    const hit = this.registry.get(r.id);
+    if (!hit) {
+      throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgBackRest', `stanza config ${configFile} names S3 repository ${r.id}, which this data directory has no record (or credentials) of; start the service once with that repository's repoS3* settings`] });
+    }
+    return hit;
+  }
+
+  /**
+   * Write a stanza's config file (idempotent). The stanza stays in the repository its config
+   * file records unless `repository` names another (a move, see LocalEngine); a new stanza
+   * goes to the configured one.
+   */
+  writeConfig(t: StanzaTarget, extraGlobal: Record<string, string> = {}, repository?: RepositorySpec): void {
+    const chosen = repository ? { spec: repository, creds: this.registry.get(repository.id)?.creds ?? null } : this.resolve(t.configFile);
+    writeCredentialsInclude(this.includeDirOf(t.configFile), chosen.creds);
     const global: Record<string, string> = {
-      'repo1-path': this.repo.repoPath,
+      ...repoOptions(chosen.spec),
       // dwsbox alone decides retention (D2); this value also silences pgBackRest's warning.
       'repo1-retention-full': '9999999',
       'expire-auto': 'n',
@@ -119,14 +190,25 @@ export class PgBackRest {
       'archive-timeout': '60',
       ...extraGlobal,
     };
-    const lines = ['# written by dwsbox', '[global]', ...Object.entries(global).map(([k, v]) => `${k}=${v}`), '', `[${t.stanza}]`,
+    const lines = ['# written by dwsbox', `${REPOSITORY_HEADER}${chosen.spec.id}`, '[global]', ...Object.entries(global).map(([k, v]) => `${k}=${v}`), '', `[${t.stanza}]`,
       `pg1-path=${t.pgPath}`, `pg1-port=${t.pgPort}`, `pg1-socket-path=${t.pgSocket}`, 'pg1-user=postgres', ''];
     writeOwned(t.configFile, lines.join('\n'), 0o640);
   }
 
   /** `archive_command` for a stanza's primary. */
   archiveCommand(t: StanzaTarget): string {
-    return `${this.bins.pgbackrest} --config=${t.configFile} --stanza=${t.stanza} archive-push %p`;
+    return `${this.bins.pgbackrest} --config=${t.configFile} ${this.includeArg(t.configFile)} --stanza=${t.stanza} archive-push %p`;
+  }
+
+  /**
+   * `--config-include-path=<stanza>.d`: the server's own commands (archive-push, and the
+   * archive-get that `restore` writes into restore_command with its command-line options)
+   * read the repository's credentials from there, since they run with the server's environment.
+   */
+  private includeArg(configFile: string): string {
+    const dir = this.includeDirOf(configFile);
+    if (!existsSync(dir)) mkdirOwned(dir, 0o700);
+    return `--config-include-path=${dir}`;
   }
 
   /** `restore_command` reading WAL from a stanza (read-only, D4). */
@@ -134,8 +216,11 @@ export class PgBackRest {
     return `${this.bins.pgbackrest} --config=${t.configFile} --stanza=${t.stanza} archive-get %f "%p"`;
   }
 
-  private args(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, extra: string[] = []): string[] {
-    return [`--config=${t.configFile}`, `--stanza=${t.stanza}`, ...extra, command];
+  private args(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions): string[] {
+    return [
+      `--config=${t.configFile}`, ...(o.noStanza ? [] : [`--stanza=${t.stanza}`]), ...(command === 'restore' ? [this.includeArg(t.configFile)] : []),
+      ...(o.extra ?? []), command, ...(o.positional ?? []),
+    ];
   }
 
   run(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions = {}): Promise<ToolResult> {
@@ -152,8 +237,10 @@ export class PgBackRest {
   }
 
   private startRaw(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions): ToolHandle {
+    // The stanza's repository credentials go in the child's environment, never on its command line.
+    const { creds } = this.resolve(t.configFile);
     return startTool({
-      cmd: this.bins.pgbackrest, args: this.args(t, command, o.extra ?? []), asPostgres: true, env: baseEnv(), logger: this.log,
+      cmd: this.bins.pgbackrest, args: this.args(t, command, o), asPostgres: true, env: baseEnv(credentialsEnv(creds)), logger: this.log,
       label: `pgbackrest ${command}`, timeoutMs: o.timeoutMs ?? 10 * 60_000,
       ...(o.lockFile ? { lockFile: o.lockFile } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onLine ? { onLine: o.onLine } : {}),
       ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}), ...(o.waitingFor ? { waitingFor: o.waitingFor } : {}),
@@ -179,15 +266,49 @@ export class PgBackRest {
     return { sets, status: { code: st?.status?.code ?? -1, message: st?.status?.message ?? 'missing' }, lockHeld: !!st?.status?.lock?.backup?.held };
   }
 
-  /** Repository directory of a stanza's backups. */
+  /** Is the stanza's repository an object store (no local directory to look into)? */
+  isRemote(stanza: string): boolean {
+    return this.stanzaRepository(this.configFileOf(stanza))?.kind === 's3';
+  }
+  /** The local directory of the stanza's repository. */
+  private localRepoPath(stanza: string): string {
+    const { spec } = this.resolve(this.configFileOf(stanza));
+    return spec.kind === 'local' ? spec.path : this.repo.repoPath;
+  }
+  /** Repository directory of a stanza's backups (a local repository). */
   backupDir(stanza: string): string {
-    return join(this.repo.repoPath, 'backup', stanza);
+    return join(this.localRepoPath(stanza), 'backup', stanza);
   }
   archiveDir(stanza: string): string {
-    return join(this.repo.repoPath, 'archive', stanza);
+    return join(this.localRepoPath(stanza), 'archive', stanza);
   }
+
+  /**
+   * `repo-ls --output=json <path>` in a stanza's repository (`path` relative to the
+   * repository root): what pgBackRest itself sees there, names → type and size. An object
+   * store has no directories, so a missing path lists as empty.
+   */
+  async repoLs(stanza: string, path: string, o: { recurse?: boolean; filter?: string; signal?: AbortSignal } = {}): Promise<Map<string, RepoEntry>> {
+    const t = { stanza, configFile: this.configFileOf(stanza) };
+    const extra = ['--output=json', ...(o.recurse ? ['--recurse'] : []), ...(o.filter ? [`--filter=${o.filter}`] : [])];
+    const r = await this.run(t, 'repo-ls', { extra, positional: [path], noStanza: true, signal: o.signal, timeoutMs: 120_000 });
+    const parsed = JSON.parse(r.stdout || '{}') as Record<string, RepoEntry>;
+    return new Map(Object.entries(parsed).filter(([name]) => name !== '.'));
+  }
+
   /** Is a WAL segment in the stanza's archive (`archive/<stanza>/<db-id>/<first 16>/<segment>-<sha1>[.zst]`)? */
-  isArchived(stanza: string, segment: string): boolean {
+  async isArchived(stanza: string, segment: string): Promise<boolean> {
+    if (this.isRemote(stanza)) {
+      // The archive ids (`15-1`) come from `info`: a store's listing of a prefix holding only
+      // deeper prefixes is not something every S3-compatible store answers alike.
+      const t = { stanza, configFile: this.configFileOf(stanza) };
+      const r = await this.run(t, 'info', { extra: ['--output=json'], timeoutMs: 60_000 });
+      const ids = (JSON.parse(r.stdout) as Array<{ name: string; archive?: Array<{ id: string }> }>).find((x) => x.name === stanza)?.archive?.map((a) => a.id) ?? [];
+      for (const id of ids) {
+        if ((await this.repoLs(stanza, `archive/${stanza}/${id}/${segment.slice(0, 16)}`, { filter: `^${segment}` })).size > 0) return true;
+      }
+      return false;
+    }
     const base = this.archiveDir(stanza);
     if (!existsSync(base)) return false;
     for (const dbv of readdirSync(base)) {
@@ -197,8 +318,16 @@ export class PgBackRest {
     return false;
   }
 
-  stanzaExists(stanza: string): boolean {
+  /** Does the stanza exist in its repository (its backup.info)? */
+  async stanzaExists(stanza: string): Promise<boolean> {
+    if (this.isRemote(stanza)) return (await this.repoLs(stanza, `backup/${stanza}`)).has('backup.info');
     return existsSync(join(this.backupDir(stanza), 'backup.info'));
+  }
+
+  /** Does the stanza have anything in its WAL archive? */
+  async archiveExists(stanza: string): Promise<boolean> {
+    if (this.isRemote(stanza)) return (await this.repoLs(stanza, `archive/${stanza}`)).size > 0;
+    return existsSync(this.archiveDir(stanza));
   }
 }
 

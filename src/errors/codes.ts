@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   CLUSTER_STATE_CONFLICT: e(409, 'DWS.0011', 'The operation cannot run on cluster %s: %s'),
   CLUSTER_NAME_EXISTS: e(409, 'DWS.5050', 'The cluster name %s already exists.'),
   SNAPSHOT_NAME_EXISTS: e(409, 'DWS.9905', 'The snapshot name %s already exists.'),
+  REPOSITORY_MOVE_REFUSED: e(409, 'DWS.9950', 'Cluster %s keeps its snapshots in the %s; the service now puts new clusters in the %s. A cluster with snapshots never changes repository (it has %s backup sets there): delete its snapshots first, or start the service with its old repository settings.'),
   SNAPSHOT_POLICY_NAME_EXISTS: e(409, 'DWS.9941', 'The cluster already has a snapshot policy named %s (names are case-insensitive).'),
   STORE_CONFLICT: e(409, 'DWS.0011', 'A concurrent change was made: %s', true),
 

@@ -24,6 +24,8 @@ export const REDACT_PATHS = [
   'new_password', '*.new_password', 'secret', '*.secret', 'secretKey', '*.secretKey', 'secret_key', '*.secret_key',
   'sk', 'token', '*.token', 'authorization', '*.authorization', 'req.headers.authorization',
   'req.headers["x-auth-token"]', 'headers["x-auth-token"]', 'PGPASSWORD', '*.PGPASSWORD', 'env.PGPASSWORD',
+  'repoS3Key', '*.repoS3Key', 'repoS3KeySecret', '*.repoS3KeySecret',
+  'PGBACKREST_REPO1_S3_KEY', '*.PGBACKREST_REPO1_S3_KEY', 'PGBACKREST_REPO1_S3_KEY_SECRET', '*.PGBACKREST_REPO1_S3_KEY_SECRET',
 ];
 
 class PinoBacked implements Logger {

@@ -192,7 +192,9 @@ export class ClusterService {
     const cluster: ClusterRecord = {
       id, projectId, name: i.name, status: 'CREATING', subStatus: 'NORMAL', stickyTaskStatus: null, stopped: false, nodeType: i.nodeType,
       numberOfNode: i.numberOfNode, port: i.port, subnetIndex, userName: i.userName, adminPasswordEnc: this.d.secrets.encrypt(i.password),
-      replPasswordEnc: this.d.secrets.encrypt(newPassword()), stanza: `cluster-${id}`, spec: i.spec, failedReasons: null, healthNote: null,
+      replPasswordEnc: this.d.secrets.encrypt(newPassword()), stanza: `cluster-${id}`,
+      // Its stanza goes to the repository configured now, and stays there (backup-repository.ts).
+      spec: { ...i.spec, repository: this.d.engine.repositoryRef() }, failedReasons: null, healthNote: null,
       createdAt: now, updatedAt: now, deletedAt: null,
     };
     const nodes: NodeRecord[] = [];

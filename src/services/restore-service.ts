@@ -81,7 +81,7 @@ export class RestoreService {
     if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snapshotId] });
     if (s.fineGrained) return restorableLogical(s, purpose) as SnapshotRecord & { backupLabel: string };
     if (s.status !== 'AVAILABLE' || !s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
-    if (!this.d.engine.backrest.stanzaExists(s.stanza)) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
+    if (!(await this.d.engine.backrest.stanzaExists(s.stanza))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
     return s as SnapshotRecord & { backupLabel: string };
   }
 

@@ -91,7 +91,9 @@ export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typ
     backup_key: s.backupKey,
     prior_backup_key: s.priorBackupKey,
     base_backup_key: s.priorBackupKey === 'FULL' ? s.backupKey : s.priorBackupKey,
-    backup_device: 'LOCAL',
+    // OBS is Huawei Cloud's S3-compatible store: a backup set in an S3 repository. LOCAL: the
+    // local repository, and every logical (schema/table) dump, which is a local directory.
+    backup_device: !s.fineGrained && s.sourceSpec.clusterSpec.repository?.kind === 's3' ? 'OBS' : 'LOCAL',
     total_backup_size: s.totalBackupSize ?? 0,
     base_backup_name: null,
     support_inplace_restore: false,

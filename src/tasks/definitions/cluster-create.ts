@@ -59,7 +59,7 @@ export async function cleanUpCluster(ctx: StepContext<unknown>): Promise<void> {
   const nodes = await ctx.nodes();
   for (const n of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) await ctx.engine.stopNode(cluster, n, 'immediate');
   const primary = nodes.find((n) => n.role === 'primary');
-  if (primary && ctx.engine.backrest.stanzaExists(cluster.stanza)) {
+  if (primary && (await ctx.engine.backrest.stanzaExists(cluster.stanza))) {
     await ctx.engine.removeStanza(cluster, primary, { signal: ctx.signal });
   }
   await ctx.engine.removeClusterFiles(cluster.id);

@@ -84,7 +84,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
     /** Addresses free, memory and disk for the nodes (D6, D18), the node directories, and a readable source. */
     ALLOCATE_NODES: async (ctx: Ctx) => {
       const snap = await snapshotOf(ctx);
-      if (!existsSync(ctx.engine.stanzaConfigFile(snap.stanza)) || !ctx.engine.backrest.stanzaExists(snap.stanza)) {
+      if (!existsSync(ctx.engine.stanzaConfigFile(snap.stanza)) || !(await ctx.engine.backrest.stanzaExists(snap.stanza))) {
         throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `the repository of stanza ${snap.stanza} is missing`] });
       }
       await checkNodeAddresses(ctx);

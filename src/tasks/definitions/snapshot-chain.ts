@@ -74,7 +74,7 @@ export async function expireUnneeded(d: ExpireDeps, stanza: string): Promise<str
   // Schema- and table-level snapshots are dumps outside the pgBackRest chain: a hidden one's dump goes first.
   await expireLogicalSnapshots(d, stanza);
   const target = { stanza, configFile: d.engine.stanzaConfigFile(stanza) };
-  if (!d.engine.backrest.stanzaExists(stanza)) {
+  if (!(await d.engine.backrest.stanzaExists(stanza))) {
     // The stanza is gone (cluster deleted with no snapshot kept): nothing to keep.
     const rows = await d.store.listStanzaSnapshots(stanza);
     await d.write(async (tx) => {

@@ -11,6 +11,7 @@ import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
 import { isLogical, LOGICAL_PLAN, logicalSteps } from './snapshot-logical.js';
+import { ensureSnapshotRepository } from './repository.js';
 
 export interface SnapshotCreateParams {
   clusterId: string;
@@ -66,6 +67,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
       const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
       const down = nodes.filter((n) => !ctx.engine.nodeStatus(cluster, n));
       if (down.length) throw new AppError('ENGINE_NODE_FAILED', { args: [down.map((n) => n.host).join(', '), 'not running; restart the cluster, then take the snapshot again'] });
+      await ensureSnapshotRepository(ctx);
       await ctx.engine.backrest.check(t, { lockFile: ctx.lockFile, signal: ctx.signal });
       ctx.progress({ source: 'pgbackrest check', percent: 100, info: { nodes: nodes.length } });
     },
@@ -99,7 +101,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
       if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} is not in the repository catalog`] });
       if (set.error) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest marked backup set ${label} as having errors`] });
       for (const seg of [set.walStart, set.walStop]) {
-        if (!ctx.engine.backrest.isArchived(t.stanza, seg)) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
+        if (!(await ctx.engine.backrest.isArchived(t.stanza, seg))) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
       }
       // Reads every file of the set (and the WAL it needs) back from the repository and checks its checksum.
       await ctx.engine.backrest.run(t, 'verify', { extra: [`--set=${label}`], lockFile: ctx.lockFile, signal: ctx.signal, timeoutMs: 6 * 3600_000 });
