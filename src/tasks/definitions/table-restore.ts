@@ -374,6 +374,11 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       if (!fg?.dumpDir || !isCompleteDump(fg.dumpDir)) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `its dump ${fg?.dumpDir ?? ''} is missing`] });
       const live = await primaryInstance(ctx);
       const scratch = scratchDatabaseName(ctx.task.id);
+      // A resumed or retried load starts over in a new, empty scratch database: pg_restore cannot continue.
+      if ((ctx.checkpoint as { started?: boolean } | null)?.started) {
+        await dropScratch(ctx);
+        await live.query(`create database ${ident(scratch)} template template0`, [], 'postgres', 10 * 60_000);
+      }
       const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
       const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', fg.dumpDir], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
       const haveSchemas = new Set((await live.query<{ n: string }>('select nspname as n from pg_namespace', [], scratch)).map((r) => r.n));
@@ -396,6 +401,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       writeOwned(listFile, kept.join('\n') + '\n', 0o600);
       const total = Math.max(snap.sourceBytes ?? 0, 1);
       const base = Number((await live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch]))[0]?.n ?? 0);
+      await ctx.setCheckpoint({ started: true });
       let loaded = 0;
       const emit = (source: string): void => {
         ctx.progress({ source, bytesDone: Math.min(loaded, total), bytesTotal: total, percent: Math.min(99.99, (100 * loaded) / total), consumedBytes: loaded, info: { scratchDatabase: scratch, tocEntries: kept.length, loadedBytes: loaded } });
