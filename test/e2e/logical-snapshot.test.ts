@@ -199,6 +199,22 @@ describe('schema- and table-level snapshots', () => {
     expect(await scratchDatabases()).toEqual([]);
   });
 
+  it('a snapshot of the public schema (which every new database has) restores too', async () => {
+    const r = await snapshot({ name: 'snap-public', level: 'schema', schemas: ['public'] });
+    expect(r.job.status, r.job.failed_detail).toBe('SUCCESS');
+    expect(dumpTables(dumpDir(r.id))).toEqual(['public.customers', 'public.doomed', 'public.events', 'public.order_items', 'public.orders']);
+    const at = (await checksums(ep, { 'public.orders': 'id' }, DB))['public.orders'];
+    const res = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${r.id}/table-restore`, {
+      case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'orders' }], target_table_list: [{ schema_name: 'archive', table_name: 'orders_2026' }],
+    });
+    const j = await job(res.job_id);
+    expect(j.status, j.failed_detail).toBe('SUCCESS');
+    expect((await checksums(ep, { 'archive.orders_2026': 'id' }, DB))['archive.orders_2026']).toBe(at);
+    const fks = await sql<{ d: string }>(`select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'archive.orders_2026'::regclass and contype = 'f'`);
+    expect(fks.map((x) => x.d)).toEqual(['FOREIGN KEY (customer_id) REFERENCES customers(id)']);
+    expect(await scratchDatabases()).toEqual([]);
+  });
+
   it('a failed restore drops the scratch database and what it imported', async () => {
     await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'FINE_GRAINED_RESTORING', cluster_id: clusterId, step: 'VERIFY_ROWS', mode: 'fail' });
     const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${tableSnap}/table-restore`, {
