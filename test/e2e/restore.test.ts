@@ -115,7 +115,7 @@ describe('restore a snapshot into a new cluster', () => {
     expect(repl[0]!.n).toBe(2);
     const rec = (await t.svc.store.getClusterById(restoredId))!;
     expect(rec.stanza).not.toBe(source.stanza);
-    expect(t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(true);
+    expect(await t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(true);
     const arch = await adminSql<{ failed: number; last: string | null }>(ep, 'select failed_count::int as failed, last_archived_wal as last from pg_stat_archiver');
     expect(arch[0]!.failed).toBe(0);
     expect(arch[0]!.last).toMatch(/^00000002/);
@@ -191,7 +191,7 @@ describe('restore a snapshot into a new cluster', () => {
     // Its processes, files and stanza are gone; the source stanza got nothing.
     expect(processesUnder(id)).toEqual([]);
     expect(existsSync(t.svc.engine.clusterDir(id))).toBe(false);
-    expect(t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(false);
+    expect(await t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(false);
     expect(existsSync(t.svc.engine.backrest.archiveDir(rec.stanza))).toBe(false);
     expectNoForeignTimeline(sourceStanzaArchive(), before);
     expect((await getCluster(t.client, source.id)).status).toBe('AVAILABLE');
@@ -220,7 +220,7 @@ describe('restore a snapshot into a new cluster', () => {
     }
     expect(processesUnder(id)).toEqual([]);
     expect(existsSync(t.svc.engine.clusterDir(id))).toBe(false);
-    expect(t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(false);
+    expect(await t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(false);
   });
 
   it('restores after the source cluster was deleted (the snapshot keeps what it needs, D16)', async () => {
