@@ -41,6 +41,9 @@ const SALES_SQL = `
   create table sales.regions (id int primary key, name text not null unique);
   create table sales.targets (region_id int not null references sales.regions(id), quarter int not null, amount numeric(12,2) not null, primary key (region_id, quarter));
   create view sales.big_targets as select * from sales.targets where amount > 100;
+  create table sales.visits (id int not null, at date not null) partition by range (at);
+  create table sales.visits_2026 partition of sales.visits for values from ('2026-01-01') to ('2027-01-01');
+  insert into sales.visits select g, date '2026-01-01' + g % 300 from generate_series(1, 500) g;
   insert into sales.regions select g, 'region ' || g from generate_series(1, 50) g;
   insert into sales.targets select 1 + g % 50, g / 50, g * 1.5 from generate_series(0, 999) g;
   create table public.doomed (id int primary key);
@@ -102,7 +105,8 @@ describe('schema- and table-level snapshots', () => {
     const r = await snapshot({ name: 'snap-sales', level: 'schema', schemas: ['sales'] });
     expect(r.job.status, r.job.failed_detail).toBe('SUCCESS');
     schemaSnap = r.id;
-    expect(dumpTables(dumpDir(r.id))).toEqual(['sales.regions', 'sales.targets']);
+    // A partitioned table's definition and its partitions are in it too.
+    expect(dumpTables(dumpDir(r.id))).toEqual(['sales.regions', 'sales.targets', 'sales.visits', 'sales.visits_2026']);
     const s = await showSnapshot(r.id);
     expect(s).toMatchObject({ status: 'AVAILABLE', type: 'MANUAL', fine_grained_backup: true, backup_level: 'schema', prior_backup_key: 'FULL' });
     expect(s.fine_grained_backup_detail).toEqual({ database: DB, schema_list: ['sales'], table_list: [] });
