@@ -24,7 +24,7 @@ import type pg from 'pg';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import { startTool, runTool, baseEnv } from '../../engine/pg-exec.js';
-import { ident, mkdirOwned, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
+import { ident, literal, mkdirOwned, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
 import { restoreSet, waitPromoted } from '../../engine/pg-restore.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
@@ -118,6 +118,19 @@ export const scratchDatabaseName = (taskId: string): string => `dwsbox_scratch_$
 async function exportSource(ctx: Ctx): Promise<{ inst: PgInstance; db: string }> {
   if (ctx.params.viaScratchDatabase) return { inst: await primaryInstance(ctx), db: scratchDatabaseName(ctx.task.id) };
   return { inst: tempOf(ctx), db: ctx.params.database };
+}
+
+/**
+ * Create the (empty) scratch database with the target database's encoding and locale, so
+ * the rows and their sort order come through the scratch copy as they will be in the target.
+ */
+async function createScratch(ctx: Ctx, live: PgInstance): Promise<void> {
+  const db = (await live.query<{ enc: string; collate: string; ctype: string }>(
+    'select pg_encoding_to_char(encoding) as enc, datcollate as collate, datctype as ctype from pg_database where datname = $1', [ctx.params.database]))[0];
+  if (!db) throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${ctx.params.database} does not exist in the cluster: create it first, then restore the tables.` });
+  await live.query(
+    `create database ${ident(scratchDatabaseName(ctx.task.id))} template template0 encoding ${literal(db.enc)} lc_collate ${literal(db.collate)} lc_ctype ${literal(db.ctype)}`,
+    [], 'postgres', 10 * 60_000);
 }
 
 /** Drop the scratch database (its sessions are ended first). Idempotent. */
@@ -357,7 +370,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
     CREATE_SCRATCH_DB: async (ctx: Ctx) => {
       await dropScratch(ctx);
       const live = await primaryInstance(ctx);
-      await live.query(`create database ${ident(scratchDatabaseName(ctx.task.id))} template template0`, [], 'postgres', 10 * 60_000);
+      await createScratch(ctx, live);
       mkdirOwned(workDirOf(ctx), 0o750);
       ctx.progress({ source: 'dwsbox', percent: 100, info: { scratchDatabase: scratchDatabaseName(ctx.task.id) } });
     },
@@ -377,7 +390,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       // A resumed or retried load starts over in a new, empty scratch database: pg_restore cannot continue.
       if ((ctx.checkpoint as { started?: boolean } | null)?.started) {
         await dropScratch(ctx);
-        await live.query(`create database ${ident(scratch)} template template0`, [], 'postgres', 10 * 60_000);
+        await createScratch(ctx, live);
       }
       const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
       const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', fg.dumpDir], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
