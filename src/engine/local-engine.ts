@@ -79,6 +79,21 @@ export class LocalEngine {
   }
 
   /**
+   * The error a snapshot of this cluster meets when its stanza sits in another repository than
+   * the configured one and holds backup sets there (REPOSITORY_MOVE_REFUSED), else null. Reads
+   * only the stanza's config file unless the repositories differ.
+   */
+  async repositoryMoveRefusal(cluster: Pick<ClusterRecord, 'id' | 'stanza'>, signal?: AbortSignal): Promise<AppError | null> {
+    const want = this.repositoryRef();
+    const configFile = this.stanzaConfigFile(cluster.stanza);
+    const have = this.backrest.stanzaRepository(configFile);
+    if (!have || have.id === want.id || !(await this.backrest.stanzaExists(cluster.stanza))) return null;
+    const sets = (await this.backrest.info({ stanza: cluster.stanza, configFile }, signal ? { signal } : {})).sets;
+    if (!sets.length) return null;
+    return new AppError('REPOSITORY_MOVE_REFUSED', { args: [cluster.id, `${have.kind} repository ${have.id}`, `${want.kind} repository ${want.id}`, String(sets.length)] });
+  }
+
+  /**
    * Keep a cluster's stanza in the configured repository. A stanza recorded in another one
    * (the setting changed since the cluster was made) moves there only when it holds no
    * backup set: then its old stanza is deleted and a new one created in the configured
@@ -93,10 +108,8 @@ export class LocalEngine {
     if (!have || have.id === want.id) return want;
     const lockFile = o.lockFile ?? this.lockFile(cluster.id);
     const signal = o.signal ? { signal: o.signal } : {};
-    if (await this.backrest.stanzaExists(cluster.stanza)) {
-      const sets = (await this.backrest.info(t, signal)).sets;
-      if (sets.length) throw new AppError('REPOSITORY_MOVE_REFUSED', { args: [cluster.id, `${have.kind} repository ${have.id}`, `${want.kind} repository ${want.id}`, String(sets.length)] });
-    }
+    const refused = await this.repositoryMoveRefusal(cluster, o.signal);
+    if (refused) throw refused;
     this.log.info('moving a stanza with no backup sets to the configured repository', { clusterId: cluster.id, stanza: cluster.stanza, from: have.id, to: want.id });
     await this.removeStanza(cluster, primary, { lockFile, ...signal });
     const spec = this.backrest.configuredSpec();

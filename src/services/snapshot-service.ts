@@ -82,6 +82,12 @@ export class SnapshotService {
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
       if (!this.d.engine) throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
       await checkObjectsExist(this.d.engine, c, await this.d.store.listNodes(c.id), fineGrained);
+    } else if (this.d.engine) {
+      // A backup set goes to the cluster's repository: refused now, rather than by the task,
+      // when the settings moved new clusters elsewhere and this one has sets where it is.
+      const c = await this.d.store.getCluster(projectId, r.clusterId);
+      const refused = c ? await this.d.engine.repositoryMoveRefusal(c) : null;
+      if (refused) throw refused;
     }
     return { request: { ...r, description }, fineGrained };
   }

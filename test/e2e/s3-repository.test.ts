@@ -2,8 +2,8 @@
  * End to end: the S3 repository (pgBackRest repo1-type=s3) against s3rver over HTTPS, TLS
  * verified with a CA made in the test. The core of the snapshot and restore tests on it: a
  * cluster archives into the bucket from birth; a full, then a differential snapshot
- * (`backup_device: "OBS"`); the differential restored into a new cluster matches by
- * checksum; the credentials never reach a command line, a world-readable file or the log;
+ * (`backup_device: "OBS"`); the differential restored into a new cluster, and a table of
+ * the full restored into the cluster, match by checksum; the credentials never reach a command line, a world-readable file or the log;
  * a cluster with snapshots in S3 is refused a move to another repository, one without
  * moves; deleting snapshots and then the cluster expires their objects from the bucket.
  */
@@ -158,14 +158,42 @@ describe('an S3 repository', () => {
     expect(arch!.failed).toBe(0);
   });
 
+  it('restores a table from a snapshot in the bucket under a new name (table restore through a temporary instance)', async () => {
+    const tbl = (schema: string, table: string) => ({ schema_name: schema, table_name: table });
+    const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snaps.full!}/table-restore`, {
+      case_sensitive: true, database: 'postgres', restore_table_list: [tbl('public', 'orders')], target_table_list: [tbl('public', 'orders_from_s3')],
+    });
+    const job = await waitFor(async () => {
+      const j = await t.client.call<{ status: string; failed_detail: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+      return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+    }, { what: 'the table restore', intervalMs: 200, timeoutMs: 200_000 });
+    expect(job.status, job.failed_detail).toBe('SUCCESS');
+    const restored = await checksums(source.endpoint, { 'public.orders_from_s3': 'id' });
+    expect(restored['public.orders_from_s3']).toBe(atFull['public.orders']);
+    expect(restored['public.orders_from_s3']).not.toBe(atDiff['public.orders']);
+    await adminSql(source.endpoint, 'drop table orders_from_s3');
+  });
+
   it('refuses to move a cluster with snapshots to another repository, and moves one without', async () => {
     const restoredId = restoredClusterId;
     const s3Setting = repositoryFromConfig(t.config);
-    // As if the service were restarted with the local repository configured.
+    // A snapshot accepted while S3 was still configured (its task not yet run)…
+    const projectId = (await t.svc.store.getClusterById(source.id))!.projectId;
+    const prepared = await t.svc.snapshots.prepareSnapshot(projectId, { clusterId: source.id, name: 's3-accepted-before', type: 'MANUAL', level: 'cluster' });
+    // …then, as if the service were restarted with the local repository configured:
     t.svc.engine.configureRepository(null, localRepository(t.svc.engine.settings.repoPath), null);
     try {
-      const refused = await snapshot('s3-moved-away', source.id);
-      expect(refused.status).toBe('UNAVAILABLE');
+      const refused = await t.client.request<{ error_code: string; error_msg: string }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 's3-moved-away', cluster_id: source.id } });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error_code).toBe('DWS.9950');
+      expect(refused.body.error_msg).toMatch(/keeps its snapshots in the s3 repository .* never changes repository \(it has 2 backup sets there\)/);
+      // The snapshot accepted before the change meets the same refusal in its task's first step.
+      const accepted = await t.svc.store.transaction((tx) => t.svc.snapshots.insertSnapshot(tx, projectId, prepared));
+      const ended = await waitFor(async () => {
+        const x = (await t.client.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${accepted.id}`)).snapshot;
+        return x.status === 'CREATING' ? null : x;
+      }, { what: 'the snapshot accepted before the change', intervalMs: 200, timeoutMs: 120_000 });
+      expect(ended.status).toBe('UNAVAILABLE');
       const failed = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${source.id}/actions/SNAPSHOTTING_FAILED`);
       expect(failed.failed_step).toBe('CHECK_CLUSTER');
       expect(failed.error_msg).toMatch(/keeps its snapshots in the s3 repository .* never changes repository \(it has 2 backup sets there\)/);
