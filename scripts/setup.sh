@@ -24,6 +24,8 @@ need_pkgs=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/lib/postgresql/15/bin/pg_basebackup ] || need_pkgs+=(postgresql-15 postgresql-client-15)
 command -v pgbackrest >/dev/null 2>&1 || need_pkgs+=(pgbackrest)
 command -v setpriv >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || need_pkgs+=(util-linux)
+# The S3 repository test makes its CA and server certificate with openssl.
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if [ ! -d node_modules/better-sqlite3/build ]; then
   command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_pkgs+=(build-essential)
   command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)

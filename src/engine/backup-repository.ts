@@ -19,7 +19,7 @@
  *   `--config-include-path` (the only clear copy; PostgreSQL logs and `pg_settings` show the
  *   command, which holds only paths).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { osIdentity } from './os-user.js';
@@ -62,6 +62,7 @@ export interface Sealer {
   decrypt(sealed: string): string;
 }
 
+const tmpName = (file: string): string => `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
 const hash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 12);
 
 export function localRepository(path: string): RepositorySpec {
@@ -129,11 +130,12 @@ export class RepositoryRegistry {
     if (spec.kind === 's3' && spec.s3.caFile) {
       const copy = join(this.dir, `${spec.id}.ca.pem`);
       if (spec.s3.caFile !== copy) {
-        copyFileSync(spec.s3.caFile, `${copy}.tmp`);
-        chmodSync(`${copy}.tmp`, 0o644);
+        const tmp = tmpName(copy);
+        copyFileSync(spec.s3.caFile, tmp);
+        chmodSync(tmp, 0o644);
         const id = osIdentity();
-        if (id.runAsPostgres) chownSync(`${copy}.tmp`, id.postgres.uid, id.postgres.gid);
-        renameSync(`${copy}.tmp`, copy);
+        if (id.runAsPostgres) chownSync(tmp, id.postgres.uid, id.postgres.gid);
+        renameSync(tmp, copy);
       }
       stored = { ...spec, s3: { ...spec.s3, caFile: copy } };
     }
@@ -143,10 +145,13 @@ export class RepositoryRegistry {
       keyEnc: creds ? this.sealer!.encrypt(creds.key) : null,
       keySecretEnc: creds ? this.sealer!.encrypt(creds.keySecret) : null,
     };
+    // Written whole, then renamed into place: several processes on one data directory may
+    // register the same repository at the same moment, and each reader sees a complete file.
     const file = join(this.dir, `${spec.id}.json`);
-    writeFileSync(`${file}.tmp`, JSON.stringify(body, null, 2) + '\n', { mode: 0o600 });
-    chmodSync(`${file}.tmp`, 0o600);
-    renameSync(`${file}.tmp`, file);
+    const tmp = tmpName(file);
+    writeFileSync(tmp, JSON.stringify(body, null, 2) + '\n', { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
     this.cache.set(spec.id, { spec: stored, creds });
     return stored;
   }
