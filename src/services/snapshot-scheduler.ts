@@ -144,6 +144,11 @@ export class SnapshotScheduler {
       const err = coerceError(e);
       // Another task got the cluster between the check and the insert (one-task-per-cluster index).
       if (isAppError(err) && (err.code === 'CLUSTER_BUSY' || err.code === 'STORE_CONFLICT')) return this.busy(p, slot, log);
+      // A passing store failure is no reason to give the slot up: a later pass tries again.
+      if (isAppError(err) && err.retryable) {
+        log.warn('snapshot policy fire failed for now; retried at the next pass', { slot: new Date(slot).toISOString(), error: err.message });
+        return 'busy';
+      }
       return this.refuse(p, slot, next, err, now, log);
     }
   }

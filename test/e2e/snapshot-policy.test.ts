@@ -7,8 +7,9 @@
  * - after the strategy is deleted nothing more fires;
  * - retention, run at a chosen moment (the scheduler's `applyRetention(now)`: the injected
  *   clock of this test), hides exactly the AUTO snapshots older than keep_day; the stanza's
- *   expire task removes their backup sets, the manual snapshot and the newest AUTO one stay,
- *   and the newest AUTO one still restores.
+ *   expire task removes their backup sets except the full the newest AUTO snapshot needs (a
+ *   new full every 3 snapshots here), the manual snapshot and the newest AUTO one stay, and
+ *   the newest AUTO one still restores.
  * No assertion is on how long anything takes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ import { queryRestoredSnapshot } from '../helpers/restore-check.js';
 import { autoSnapshotName, DAY_MS } from '../../src/services/snapshot-scheduler.js';
 import { latestFireAtOrBefore, parseSchedule } from '../../src/domain/snapshot-policy.js';
 
-const FLAGS = { schedulerIntervalMs: 200 };
+const FLAGS = { schedulerIntervalMs: 200, snapshotFullEvery: 3 };
 const PERIOD_MS = 4000;
 const SCHEDULE = '*/4 * * * * ?';
 
@@ -131,12 +132,17 @@ describe('snapshot policies on a real cluster', () => {
     const visible = await clusterSnapshots();
     expect(visible.map((s) => s.id).sort()).toEqual([manual.snapshot.id, newest.id].sort());
 
-    // The stanza's repository task removes the hidden snapshots' backup sets (none is needed
-    // by a visible snapshot: the diffs all stand on the manual full).
+    // The stanza's repository task removes the hidden snapshots' backup sets, except one a
+    // visible snapshot needs (D2): the full the newest AUTO snapshot is a differential of, when
+    // that full is itself an AUTO snapshot (a new full every 3 snapshots here, so it often is).
+    const needed = newest.priorBackupKey && newest.priorBackupKey !== 'FULL' ? records.find((r) => r.backupKey === newest.priorBackupKey) : undefined;
+    const expected = hidden.filter((id) => id !== needed?.id);
     await waitFor(async () => {
-      const rows = await Promise.all(hidden.map((id) => t.svc.store.getSnapshotById(id)));
+      const rows = await Promise.all(expected.map((id) => t.svc.store.getSnapshotById(id)));
       return rows.every((r) => r?.expiredAt !== null) && !(await t.svc.store.activeTask(`stanza:${newest.stanza}`));
     }, { timeoutMs: 180_000, intervalMs: 500, what: 'the expired AUTO snapshots\' backup sets to be removed' });
+    if (needed) expect((await t.svc.store.getSnapshotById(needed.id))!.expiredAt).toBeNull();
+    console.log('snapshot-policy retention figures', JSON.stringify({ auto: records.length, hidden: hidden.length, keptForTheNewest: needed ? needed.name : null }));
     // A second pass at the same moment has nothing left to do; the manual snapshot and the newest AUTO one stay usable.
     expect(await t.svc.scheduler.applyRetention(newest.createdAt + 1 * DAY_MS)).toEqual([]);
     const rows = await queryRestoredSnapshot<{ n: number }>(t.svc, newest.id, 'select count(*)::int as n from marks');
