@@ -217,7 +217,7 @@ describe('the signed-header list', () => {
 /** Every route whose path has {project_id}, filled with the project and unknown ids. */
 function projectRoutes(): { method: string; path: string; url: string }[] {
   return servedRoutes(h.app).filter((r) => r.path.includes('{project_id}')).map((r) => ({
-    ...r, url: fillPath(r.path, { project_id: PROJECT_ID, cluster_id: UNKNOWN, snapshot_id: UNKNOWN, job_id: UNKNOWN, task_id: UNKNOWN, fault_id: UNKNOWN, eip_id: UNKNOWN, elb_id: UNKNOWN, action_name: 'SNAPSHOTTING' }),
+    ...r, url: fillPath(r.path, { project_id: PROJECT_ID, cluster_id: UNKNOWN, snapshot_id: UNKNOWN, job_id: UNKNOWN, task_id: UNKNOWN, fault_id: UNKNOWN, eip_id: UNKNOWN, elb_id: UNKNOWN, id: UNKNOWN, action_name: 'SNAPSHOTTING' }),
   }));
 }
 
