@@ -143,6 +143,14 @@ export class SnapshotPolicyService {
       };
       await tx.savePolicySettings(settings);
       const live = await tx.listPolicies(clusterId);
+      if (old && !old.autoBackup && settings.autoBackup) {
+        // Automated backup back on: every strategy starts from now; slots passed while it was off never fire.
+        for (const [k, p] of live.entries()) {
+          const nextFireAt = nextFireAfter(parseSchedule(p.schedule), p.timeZoneOffset, now);
+          await tx.updatePolicy(p.id, { nextFireAt });
+          live[k] = { ...p, nextFireAt };
+        }
+      }
       for (const [n, s] of strategies.entries()) {
         const prior = s.policyId !== undefined ? live.find((p) => p.id === s.policyId) : undefined;
         if (s.policyId !== undefined && !prior) throw new AppError('SNAPSHOT_POLICY_NOT_FOUND', { args: [s.policyId, clusterId] });

@@ -216,3 +216,22 @@ describe('snapshot policies: roles and tenants', () => {
     expect((await get()).backup_strategies.map((s) => s.policy_id)).toContain(id);
   });
 });
+
+describe('snapshot policies: automated backup switched back on', () => {
+  it('starts every strategy from its next slot: slots passed while it was off never fire', async () => {
+    expect((await h.call('PUT', PUT(), { body: { auto_backup: false } })).statusCode).toBe(200);
+    // Past every yearly slot of the strategies (the service's clock is the test's).
+    h.clock.offsetMs += 400 * 86_400_000;
+    try {
+      expect((await h.call('PUT', PUT(), { body: { auto_backup: true } })).statusCode).toBe(200);
+      const g = await get();
+      expect(g.backup_strategies.length).toBeGreaterThan(0);
+      for (const s of g.backup_strategies) expect(Date.parse(`${s.next_fire_time}Z`)).toBeGreaterThan(h.clock.now());
+      expect(await h.svc.store.listDuePolicies(h.clock.now())).toEqual([]);
+      expect(await h.svc.store.listPolicyFires()).toEqual([]);
+    } finally {
+      await h.call('PUT', PUT(), { body: { auto_backup: false } });
+      h.clock.offsetMs = 0;
+    }
+  });
+});
