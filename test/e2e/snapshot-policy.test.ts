@@ -149,22 +149,25 @@ describe('snapshot policies on a real cluster', () => {
     expect(rows[0]!.n).toBe(1000);
   });
 
-  it('a table-level strategy fires logical AUTO snapshots of exactly that table; a fire whose table does not exist is refused and recorded', { timeout: 600_000 }, async () => {
+  it('a table-level strategy fires logical AUTO snapshots of exactly that table; a fire whose table does not exist is refused and recorded; backup_type full forces full backups', { timeout: 600_000 }, async () => {
     await t.client.call('PUT', `/v2/{project_id}/clusters/${clusterId}/snapshot-policies`, {
       backup_strategies: [
         { policy_name: 'marks-table', backup_strategy: SCHEDULE, backup_level: 'table', backup_database: 'postgres', backup_table_list: 'public.marks' },
         { policy_name: 'ghost-table', backup_strategy: SCHEDULE, backup_level: 'table', backup_database: 'postgres', backup_table_list: 'public.ghost' },
+        { policy_name: 'always-full', backup_strategy: SCHEDULE, backup_level: 'cluster', backup_type: 'full' },
       ],
     });
     const strategies = (await t.client.call<{ backup_strategies: { policy_id: string; policy_name: string }[] }>('GET', `/v2/{project_id}/clusters/${clusterId}/snapshot-policies`)).backup_strategies;
     const marks = strategies.find((x) => x.policy_name === 'marks-table')!.policy_id;
     const ghost = strategies.find((x) => x.policy_name === 'ghost-table')!.policy_id;
+    const full = strategies.find((x) => x.policy_name === 'always-full')!.policy_id;
     await waitFor(async () => {
       const m = await t.svc.store.listPolicyFires(marks);
       const g = await t.svc.store.listPolicyFires(ghost);
-      return m.some((f) => f.outcome === 'CREATED') && g.length > 0;
-    }, { timeoutMs: 300_000, intervalMs: 500, what: 'a fire of each table-level strategy' });
-    for (const id of [marks, ghost]) await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${clusterId}/snapshot-policies/${id}`);
+      const f = await t.svc.store.listPolicyFires(full);
+      return m.some((x) => x.outcome === 'CREATED') && g.length > 0 && f.filter((x) => x.outcome === 'CREATED').length >= 2;
+    }, { timeoutMs: 300_000, intervalMs: 500, what: 'a fire of each table-level strategy and two of the full one' });
+    for (const id of [marks, ghost, full]) await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${clusterId}/snapshot-policies/${id}`);
     await waitIdle(t.client, clusterId);
 
     interface Detail { type: string; status: string; fine_grained_backup: boolean; backup_level: string; fine_grained_backup_detail: { database: string; table_list: string[] } | null }
@@ -177,5 +180,12 @@ describe('snapshot policies on a real cluster', () => {
     const refused = await t.svc.store.listPolicyFires(ghost);
     expect(refused.every((f) => f.outcome === 'REFUSED' && f.snapshotId === null && /ghost/.test(f.detail ?? ''))).toBe(true);
     expect((await clusterSnapshots()).filter((x) => x.name.endsWith(ghost.replace(/-/g, '').slice(0, 8)))).toEqual([]);
+    // Every snapshot of the full strategy is a full backup, one after the other (the D2 chain
+    // alone would take a differential after a full).
+    const fulls = (await t.svc.store.listPolicyFires(full)).filter((f) => f.outcome === 'CREATED');
+    for (const f of fulls) {
+      const d = (await t.client.call<{ snapshot: { prior_backup_key: string; status: string; backup_level: string } }>('GET', `/v1.0/{project_id}/snapshots/${f.snapshotId}`)).snapshot;
+      expect(d).toMatchObject({ prior_backup_key: 'FULL', status: 'AVAILABLE', backup_level: 'cluster' });
+    }
   });
 });
