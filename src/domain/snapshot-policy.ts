@@ -20,35 +20,46 @@ export const POLICY_BACKUP_TYPES: readonly PolicyBackupType[] = ['full', 'increm
 
 /** A cluster's policy-wide settings (one row per cluster, created by the first PUT). */
 export interface PolicySettingsRecord {
+  /** the cluster (primary key: one row per cluster) */
   clusterId: string;
   projectId: string;
+  /** `keep_day`: AUTO snapshots older than this many days are deleted (1–31) */
   keepDay: number;
+  /** `device_name`: always `OBS` here (NBU and NFS are refused) */
   deviceName: string;
+  /** `server_ips`, `server_port`, `backup_param`: stored and shown, no effect */
   serverIps: string[];
   serverPort: string | null;
   backupParam: string | null;
+  /** `auto_backup`: false stops every strategy of the cluster from firing */
   autoBackup: boolean;
+  /** epoch ms */
   createdAt: number;
   updatedAt: number;
 }
 
 /** One backup strategy of a cluster's snapshot policy. */
 export interface SnapshotPolicyRecord {
+  /** `policy_id` */
   id: string;
   projectId: string;
   clusterId: string;
+  /** `policy_name`: unique per cluster among live strategies, case-insensitive */
   name: string;
   /** the `backup_strategy` expression, as given */
   schedule: string;
+  /** `full` forces a full backup; `increment` follows the D2 chain */
   backupType: PolicyBackupType;
   backupLevel: BackupLevel;
   /** hours east of UTC of the schedule's wall time */
   timeZoneOffset: number;
+  /** schema and table levels: the database, and the comma-separated schemas or `schema.table` names, as given */
   backupDatabase: string | null;
   backupSchemaList: string | null;
   backupTableList: string | null;
   /** the scheduler's cursor: the next slot to fire (epoch ms); null once a one-off schedule has fired */
   nextFireAt: number | null;
+  /** epoch ms; `updatedAt` is the wire's `update_time`; a deleted strategy is kept (its fires refer to it) */
   createdAt: number;
   updatedAt: number;
   deletedAt: number | null;
@@ -58,11 +69,15 @@ export interface SnapshotPolicyRecord {
 export type PolicyFireOutcome = 'CREATED' | 'REFUSED';
 
 export interface PolicyFireRecord {
+  /** with `fireTime`, the primary key: a slot fires at most once */
   policyId: string;
+  /** the slot (epoch ms UTC) */
   fireTime: number;
+  /** CREATED: an AUTO snapshot (`snapshotId`); REFUSED: none could be taken (`detail` says why) */
   outcome: PolicyFireOutcome;
   snapshotId: string | null;
   detail: string | null;
+  /** when the fire happened (epoch ms) */
   createdAt: number;
 }
 

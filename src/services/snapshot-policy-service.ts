@@ -28,7 +28,9 @@ export const TIME_ZONE_OFFSET_MAX = 23;
 const POLICY_NAME_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const DEVICES = ['OBS', 'NBU', 'NFS'] as const;
 
+/** One `backup_strategies[]` item of a PUT, in camelCase; absent fields keep the strategy's values (or the defaults, for a new one). */
 export interface StrategyInput {
+  /** update this strategy instead of adding one */
   policyId?: string | undefined;
   policyName?: string | undefined;
   backupStrategy?: string | undefined;
@@ -40,6 +42,7 @@ export interface StrategyInput {
   backupTableList?: string | null | undefined;
 }
 
+/** A PUT body in camelCase; absent fields are left as they are. */
 export interface PolicyPutInput {
   keepDay?: number | undefined;
   strategies?: StrategyInput[] | undefined;
@@ -57,8 +60,11 @@ export interface StrategyView extends SnapshotPolicyRecord {
 }
 
 export interface PolicyView {
+  /** the cluster's settings (the defaults when no PUT has set them) */
   settings: PolicySettingsRecord;
+  /** live strategies, oldest first */
   strategies: StrategyView[];
+  /** most cluster-level strategies, and most schema- and table-level ones together, a cluster may have */
   clusterLevelLimit: number;
   schemaLevelLimit: number;
 }

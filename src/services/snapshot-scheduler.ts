@@ -36,7 +36,9 @@ export function autoSnapshotName(policyId: string, fireTime: number): string {
 
 export interface SnapshotSchedulerDeps {
   store: Store;
+  /** the snapshot path manual snapshots take too (prepareSnapshot, insertSnapshot, delete) */
   snapshots: SnapshotService;
+  /** told about a queued snapshot.create task once its transaction committed */
   queue: TaskQueue;
   clock: Clock;
   log: Logger;
