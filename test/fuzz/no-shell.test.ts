@@ -96,6 +96,7 @@ describe('names that reach SQL are quoted', () => {
     staged: /const staged = ident\(/,
     tbl: /const tbl = qualified\(/,
     verb: /const verb = [^;]*\? 'alter' : 'create';/,
+    fkDef: /const fkDef = checkedForeignKey\(/,
   };
 
   it('SQL text given to query() in the engine, tasks and services interpolates only quoted names, constants, or checked locals', () => {

@@ -1,6 +1,6 @@
 /** The pure parts of the table restore: names of renamed dependents, and the pg_restore list filter (D15). */
 import { describe, expect, it } from 'vitest';
-import { derivedName, filterToc, parseTocLine } from './table-restore.js';
+import { checkedForeignKey, derivedName, filterToc, parseTocLine } from './table-restore.js';
 
 describe('derivedName', () => {
   it('renames objects named after the table, prefixes the others, keeps everything when the name stays', () => {
@@ -54,5 +54,24 @@ describe('filterToc', () => {
     expect(parseTocLine('3345; 0 16390 TABLE DATA public t o')!.desc).toBe('TABLE DATA');
     expect(parseTocLine('3352; 0 0 SEQUENCE OWNED BY public s o')!.desc).toBe('SEQUENCE OWNED BY');
     expect(parseTocLine('; comment')).toBeNull();
+  });
+});
+
+describe('checkedForeignKey', () => {
+  it('passes what pg_get_constraintdef renders, quoted names with odd characters included', () => {
+    for (const d of [
+      'FOREIGN KEY (customer_id) REFERENCES public.customers(id)',
+      'FOREIGN KEY ("a;b") REFERENCES "s; drop table x"."t--1"(id) ON DELETE CASCADE',
+      'FOREIGN KEY (a, b) REFERENCES s.t(a, b) MATCH FULL DEFERRABLE INITIALLY DEFERRED',
+    ]) expect(checkedForeignKey(d)).toBe(d);
+  });
+  it('refuses anything that could be more than one foreign key clause', () => {
+    for (const d of [
+      'FOREIGN KEY (a) REFERENCES t(a); drop table t',
+      'FOREIGN KEY (a) REFERENCES t(a) -- x',
+      'FOREIGN KEY (a) REFERENCES t(a) /* x */',
+      'CHECK (a > 0)',
+      "FOREIGN KEY (a) REFERENCES t(a) ON DELETE SET DEFAULT; select 'x'",
+    ]) expect(() => checkedForeignKey(d), d).toThrow(/not a foreign key definition/);
   });
 });

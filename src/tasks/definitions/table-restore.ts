@@ -699,6 +699,19 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
 };
 
 /**
+ * A foreign key's definition as `pg_get_constraintdef` rendered it in the source catalog
+ * (identifiers quoted by PostgreSQL): refused unless it is one `FOREIGN KEY (…) REFERENCES …`
+ * clause with no statement separator outside quotes, so the text can only ever add that key.
+ */
+export function checkedForeignKey(def: string): string {
+  const bare = def.replace(/"(?:[^"]|"")*"/g, '""').replace(/'(?:[^']|'')*'/g, "''");
+  if (!/^FOREIGN KEY \(.+\) REFERENCES \S/.test(bare) || /[;\\]|--|\/\*/.test(bare)) {
+    throw new Error(`not a foreign key definition: ${def}`);
+  }
+  return def;
+}
+
+/**
  * A logical snapshot's foreign keys to tables outside its dump were not in the scratch
  * database, so the export could not carry them: add each one (its source definition, the
  * referenced table schema-qualified) to the restored table when that table exists in the
@@ -723,8 +736,9 @@ async function ensureOutsideForeignKeys(ctx: Ctx): Promise<{ added: string[]; dr
         const name = derivedName(fk.name, p.source.name, p.target.name);
         if (taken.has(name)) continue;
         try {
+          const fkDef = checkedForeignKey(fk.definition);
           await c.query('begin');
-          await c.query(`alter table ${qualified(p.target)} add constraint ${ident(name)} ${fk.definition}`);
+          await c.query(`alter table ${qualified(p.target)} add constraint ${ident(name)} ${fkDef}`);
           await c.query('commit');
           out.added.push(`${tableName(p.target)}.${name}`);
         } catch (e) {
