@@ -17,7 +17,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
 import { osIdentity } from './os-user.js';
-import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, type HeldLock } from './pg-exec.js';
+import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, whilePolling, type HeldLock } from './pg-exec.js';
 import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { PgBackRest, type StanzaTarget } from './pgbackrest.js';
 import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
@@ -354,7 +354,7 @@ export class LocalEngine {
     });
     let last = -1;
     let total = 0;
-    const poll = setInterval(() => {
+    const tick = (): void => {
       void p.query<{ streamed: string; total: string; phase: string }>(
         `select backup_streamed::text as streamed, backup_total::text as total, phase from pg_stat_progress_basebackup where pid in (select pid from pg_stat_replication where application_name = $1)`,
         [appNameFor(node.ordinal)], 'postgres', 2000,
@@ -369,12 +369,8 @@ export class LocalEngine {
           o.onProgress?.({ source: 'pg_stat_progress_basebackup', bytesDone: done, bytesTotal: total || null, percent: total ? (100 * done) / total : null, data: { phase: r.phase } });
         }
       }).catch(() => {});
-    }, 500);
-    try {
-      await tool.done;
-    } finally {
-      clearInterval(poll);
-    }
+    };
+    await whilePolling(tool.done, 500, tick);
     const bytes = inst.dataDirSize();
     o.onProgress?.({ source: 'pg_basebackup', bytesDone: total || bytes, bytesTotal: total || bytes, percent: 100, data: { phase: 'done' } });
     // The copy carries the primary's node file; this node gets its own address before it starts.

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { ProgressSampleIn } from './local-engine.js';
 import { dirSize } from './pg-instance.js';
+import { whilePolling } from './pg-exec.js';
 import { parseFileLine, type BackupSetInfo, type PgBackRest, type StanzaTarget } from './pgbackrest.js';
 
 export interface BackupProgress extends ProgressSampleIn {
@@ -147,7 +148,7 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
   // wchar only grows while a process lives: the highest sum seen is kept, so the figure
   // never falls when a worker exits.
   const written = new Map<number, number>();
-  const poll = setInterval(() => {
+  const tick = (): void => {
     if (remote) {
       if (tool.pid !== undefined) for (const p of treePids(tool.pid)) written.set(p, Math.max(written.get(p) ?? 0, readChars(p, 'wchar')));
       if (written.size) consumed = [...written.values()].reduce((a, b) => a + b, 0);
@@ -170,11 +171,10 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
       tool.touch();
     }
     emit('pgbackrest backup (repository and /proc)', true);
-  }, 500);
+  };
   try {
-    await tool.done;
+    await whilePolling(tool.done, 500, tick);
   } catch (e) {
-    clearInterval(poll);
     // Read before the partial files go: a repository that filled up is DISK_FULL, whatever
     // pgBackRest says (2.45 reports a short write on a full disk with a stale errno, e.g.
     // "unable to write '…': [2] No such file or directory").
@@ -186,7 +186,6 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     }
     throw e;
   }
-  clearInterval(poll);
   const sets = (await backrest.info(t)).sets;
   const set = (label ? sets.find((s) => s.label === label) : undefined) ?? findAnnotated(sets, o.annotation);
   if (!set) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest reported success but lists no backup set for ${JSON.stringify(o.annotation)}`] });

@@ -251,6 +251,16 @@ function onlyChild(pid: number): number | undefined {
   }
 }
 
+/** Wait for a running tool (its `done`), calling `tick` every `intervalMs` until it ends: progress polling. */
+export async function whilePolling<T>(done: Promise<T>, intervalMs: number, tick: () => void): Promise<T> {
+  const timer = setInterval(tick, intervalMs);
+  try {
+    return await done;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** Run a tool to completion. */
 export async function runTool(o: ToolOptions): Promise<ToolResult> {
   return startTool(o).done;

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { OnProgress } from './local-engine.js';
 import { dirSize, mkdirOwned, writeOwned, type PgInstance } from './pg-instance.js';
+import { whilePolling } from './pg-exec.js';
 import { parseFileLine, type PgBackRest } from './pgbackrest.js';
 
 export interface RestoreSetOptions {
@@ -73,21 +74,19 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
   });
   // A sign of life for the idle timeout: the data directory growing (only a change counts).
   let lastSize = -1;
-  const poll = setInterval(() => {
+  const tick = (): void => {
     const size = dirSize(o.dataDir);
     if (size !== lastSize) {
       lastSize = size;
       tool.touch();
     }
     emit('pgbackrest restore (data directory)', true);
-  }, 500);
+  };
   try {
-    await tool.done;
+    await whilePolling(tool.done, 500, tick);
   } catch (e) {
     await rm(o.dataDir, { recursive: true, force: true });
     throw e;
-  } finally {
-    clearInterval(poll);
   }
   const bytes = restored;
   o.onProgress?.({ source: 'pgbackrest restore', bytesDone: bytes, bytesTotal: o.totalBytes ?? bytes, percent: 100, data: { consumedBytes: dirSize(o.dataDir), label: o.label } });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { FineGrainedDetail, OutsideForeignKey, SchemaInfo } from '../../domain/records.js';
 import { backupKeyTime } from '../../domain/time.js';
 import { AppError, isAppError } from '../../errors/app-error.js';
-import { baseEnv, runTool, startTool } from '../../engine/pg-exec.js';
+import { baseEnv, runTool, startTool, whilePolling } from '../../engine/pg-exec.js';
 import { dirSize, ident, type PgInstance } from '../../engine/pg-instance.js';
 import { isCompleteDump, logicalDumpDir, partialDumpDir, prepareStanzaDumpDir, removeDump, tableRefsOf } from '../../engine/logical-dump.js';
 import type { StepContext, StepSpec } from '../definition.js';
@@ -192,7 +192,7 @@ export const logicalSteps = {
         },
       });
       emit('pg_dump');
-      const poll = setInterval(() => {
+      const tick = (): void => {
         void inst.query<{ relid: string; done: string }>(
           `select p.relid::int8::text as relid, p.tuples_processed::text as done from pg_stat_progress_copy p join pg_stat_activity a on a.pid = p.pid where a.application_name = $1`,
           [app], 'postgres', 2000,
@@ -201,14 +201,12 @@ export const logicalSteps = {
           for (const r of rows) if (!finished.has(Number(r.relid))) running.set(Number(r.relid), Number(r.done));
           emit('pg_stat_progress_copy');
         }).catch(() => {});
-      }, 300);
+      };
       try {
-        await tool.done;
+        await whilePolling(tool.done, 300, tick);
       } catch (e) {
         rmSync(part, { recursive: true, force: true });
         throw toolError(e);
-      } finally {
-        clearInterval(poll);
       }
       if (!isCompleteDump(part)) {
         rmSync(part, { recursive: true, force: true });

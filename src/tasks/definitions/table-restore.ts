@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
-import { startTool, runTool, baseEnv } from '../../engine/pg-exec.js';
+import { startTool, runTool, baseEnv, whilePolling } from '../../engine/pg-exec.js';
 import { ident, literal, mkdirOwned, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
 import { restoreSet, waitPromoted } from '../../engine/pg-restore.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
@@ -426,7 +426,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the scratch database',
       });
       emit('pg_restore -l');
-      const poll = setInterval(() => {
+      const tick = (): void => {
         void live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch], 'postgres', 2000)
           .then((rows) => {
             const n = Number(rows[0]?.n ?? base) - base;
@@ -434,12 +434,8 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
             loaded = Math.max(loaded, n);
             emit('pg_database_size');
           }).catch(() => {});
-      }, 300);
-      try {
-        await tool.done;
-      } finally {
-        clearInterval(poll);
-      }
+      };
+      await whilePolling(tool.done, 300, tick);
       loaded = Math.max(0, Number((await live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch]))[0]?.n ?? base) - base);
       ctx.progress({ source: 'pg_database_size', bytesDone: total, bytesTotal: total, percent: 100, consumedBytes: loaded, info: { scratchDatabase: scratch, tocEntries: kept.length, loadedBytes: loaded } });
     },
@@ -527,7 +523,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
           },
         });
         const byOid = new Map(tables.map((t, i) => [t.oid, i]));
-        const poll = setInterval(() => {
+        const tick = (): void => {
           void inst.query<{ relid: string; done: string }>(COPY_PROGRESS, [appNameOf(ctx)], 'postgres', 2000)
             .then((rows) => {
               const r = rows[0];
@@ -539,14 +535,12 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
               rowsDone = Number(r.done);
               emit('pg_stat_progress_copy');
             }).catch(() => {});
-        }, 300);
+        };
         try {
-          await tool.done;
+          await whilePolling(tool.done, 300, tick);
         } catch (e) {
           rmSync(part, { force: true });
           throw e;
-        } finally {
-          clearInterval(poll);
         }
         renameSync(part, dump);
       }
@@ -626,7 +620,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       });
       // The step's first sample, once pg_restore runs (a `during` fault then finds it mid-flight, D13).
       emit('pg_restore -l');
-      const poll = setInterval(() => {
+      const tick = (): void => {
         void live.query<{ done: string; bytes: string }>(COPY_PROGRESS, [appNameOf(ctx)], 'postgres', 2000)
           .then((rows) => {
             const r = rows[0];
@@ -636,12 +630,8 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
             copyBytes = Number(r.bytes);
             emit('pg_stat_progress_copy');
           }).catch(() => {});
-      }, 300);
-      try {
-        await tool.done;
-      } finally {
-        clearInterval(poll);
-      }
+      };
+      await whilePolling(tool.done, 300, tick);
       const imported = await withClient(live, db, async (c) => {
         const found = await existingRelations(c, targets);
         return targets.map((t) => {
