@@ -234,18 +234,24 @@ for (const backend of STORE_BACKENDS) describe(`${backend}: tasks`, () => {
     if (backend === 'postgres') it('a process paused inside a fenced write holds up a takeover only until the idle-in-transaction timeout', async () => {
       const t = makeTask();
       await h.store.insertTask(t, [makeStep(t, 'S1', 0)]);
-      const paused = openStore(h.location, { idleInTransactionTimeoutMs: 1000 });
+      // 4 s: long enough that the first claim below surely comes while A still holds the row,
+      // even on a loaded machine; the takeover then waits for it.
+      const paused = openStore(h.location, { idleInTransactionTimeoutMs: 4000 });
+      const other = h.open();
       let resume = (): void => {};
       try {
         const a = (await paused.claimNextTask({ owner: 'A', now: T0, leaseMs: LEASE }))!;
         // A's fenced write row-locks the task, then A stops (SIGSTOP) before committing.
+        let holding = (): void => {};
+        const held = new Promise<void>((r) => (holding = r));
         const write = paused.fenced(t.id, a.leaseEpoch, async (tx) => {
           await tx.updateStep(t.id, 'S1', { status: 'RUNNING' });
+          holding();
           await new Promise<void>((r) => (resume = r));
           await tx.updateStep(t.id, 'S1', { status: 'SUCCESS' });
         });
         write.catch(() => {});
-        const other = h.open();
+        await held;
         // The lease has run out, but the row is locked: nothing to claim yet ...
         expect(await other.claimNextTask({ owner: 'B', now: T0 + LEASE + 1, leaseMs: LEASE })).toBeUndefined();
         // ... until PostgreSQL ends the idle session and its locks with it.

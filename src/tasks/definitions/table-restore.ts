@@ -561,12 +561,16 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       const db = ctx.params.database;
       const live = await primaryInstance(ctx);
       const targets = tables.map((t) => t.target);
+      const cp = ctx.checkpoint as { started?: boolean; xidBefore?: string } | null;
       const prep = await withClient(live, db, async (c) => {
         const clash = await existingRelations(c, targets);
-        if (clash.length) {
-          const resumed = (ctx.checkpoint as { started?: boolean } | null)?.started;
+        // A crash after pg_restore committed but before the step's checkpoint: the targets are
+        // this task's own import when all of them came from one transaction that began after the
+        // step recorded the transaction counter (pg_restore runs as a single transaction).
+        const own = clash.length === targets.length && !!cp?.started && !!cp.xidBefore && await createdInOneTransactionSince(c, clash.map((x) => x.oid), cp.xidBefore);
+        if (clash.length && !own) {
           throw new AppError('TARGET_TABLE_EXISTS', {
-            args: [clash.map((x) => tableName(x.ref)).join(', ') + (resumed ? ' (an interrupted earlier run of this task may have created it; it is left as it is)' : '')],
+            args: [clash.map((x) => tableName(x.ref)).join(', ') + (cp?.started ? ' (an interrupted earlier run of this task may have created it; it is left as it is)' : '')],
           });
         }
         const schemas = [...new Set(targets.map((t) => t.schema))];
@@ -581,7 +585,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         const existing = new Set((await existingRelations(c, refs)).filter((x) => x.kind === 'r' || x.kind === 'p').map((x) => tableName(x.ref)));
         const owners = [...new Set(tables.map((t) => t.owner))];
         const roles = new Set((await c.query<{ r: string }>('select rolname as r from pg_roles where rolname = any($1)', [owners])).rows.map((r) => r.r));
-        return { existing, missingOwners: owners.filter((o) => !roles.has(o)) };
+        return { existing, missingOwners: owners.filter((o) => !roles.has(o)), own };
       });
       const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
       const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', dump], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
@@ -600,38 +604,46 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         const f = tableProgress(tables, current, rowsDone);
         ctx.progress({ source, ...f, data: { rowsDone, copyBytes, table: tables[current] ? tableName(tables[current]!.target) : null }, info: info(current) });
       };
-      await ctx.setCheckpoint({ started: true });
-      const tool = startTool({
-        cmd: bin('pg_restore'),
-        args: ['--single-transaction', '--verbose', '-L', listFile, ...(prep.missingOwners.length ? ['--no-owner'] : []), '-d', conninfo(live, db, appNameOf(ctx)), dump],
-        env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
-        timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the next rows',
-        onLine: (line) => {
-          // `pg_restore: processing data for table "s.t"`
-          const m = /processing data for table "(.*)"$/.exec(line);
-          if (!m) return;
-          const i = tables.findIndex((t) => tableName(t.target) === m[1]);
-          if (i >= 0) {
-            current = i;
-            rowsDone = 0;
-            emit('pg_restore --verbose');
-          }
-        },
-      });
-      // The step's first sample, once pg_restore runs (a `during` fault then finds it mid-flight, D13).
-      emit('pg_restore -l');
-      const tick = (): void => {
-        void live.query<{ done: string; bytes: string }>(COPY_PROGRESS, [appNameOf(ctx)], 'postgres', 2000)
-          .then((rows) => {
-            const r = rows[0];
-            if (!r) return;
-            tool.touch();
-            rowsDone = Number(r.done);
-            copyBytes = Number(r.bytes);
-            emit('pg_stat_progress_copy');
-          }).catch(() => {});
-      };
-      await whilePolling(tool.done, 300, tick);
+      if (prep.own) {
+        ctx.log.info('the import of an interrupted run of this step had committed: kept', { tables: targets.map(tableName) });
+      } else {
+        const xid = (await live.query<{ x: string }>('select txid_current()::text as x', [], db))[0]!.x;
+        await ctx.setCheckpoint({ started: true, xidBefore: xid });
+        await importDump();
+      }
+      async function importDump(): Promise<void> {
+        const tool = startTool({
+          cmd: bin('pg_restore'),
+          args: ['--single-transaction', '--verbose', '-L', listFile, ...(prep.missingOwners.length ? ['--no-owner'] : []), '-d', conninfo(live, db, appNameOf(ctx)), dump],
+          env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
+          timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the next rows',
+          onLine: (line) => {
+            // `pg_restore: processing data for table "s.t"`
+            const m = /processing data for table "(.*)"$/.exec(line);
+            if (!m) return;
+            const i = tables.findIndex((t) => tableName(t.target) === m[1]);
+            if (i >= 0) {
+              current = i;
+              rowsDone = 0;
+              emit('pg_restore --verbose');
+            }
+          },
+        });
+        // The step's first sample, once pg_restore runs (a `during` fault then finds it mid-flight, D13).
+        emit('pg_restore -l');
+        const tick = (): void => {
+          void live.query<{ done: string; bytes: string }>(COPY_PROGRESS, [appNameOf(ctx)], 'postgres', 2000)
+            .then((rows) => {
+              const r = rows[0];
+              if (!r) return;
+              tool.touch();
+              rowsDone = Number(r.done);
+              copyBytes = Number(r.bytes);
+              emit('pg_stat_progress_copy');
+            }).catch(() => {});
+        };
+        await whilePolling(tool.done, 300, tick);
+      }
       const imported = await withClient(live, db, async (c) => {
         const found = await existingRelations(c, targets);
         return targets.map((t) => {
@@ -687,6 +699,15 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
   },
   failure: { mode: 'cleanup', steps: (task) => [{ id: (task.params as { viaScratchDatabase?: boolean }).viaScratchDatabase ? 'DISCARD_SCRATCH_RESTORE' : 'DISCARD_TABLE_RESTORE', item: 'CLEAN_UP' }] },
 };
+
+/** Whether these relations were all created by one transaction that began after `xidBefore` (a `txid_current()`). */
+async function createdInOneTransactionSince(c: pg.Client, oids: number[], xidBefore: string): Promise<boolean> {
+  const r = await c.query<{ n: number; newer: boolean }>(
+    `select count(distinct xmin::text)::int as n, bool_and(age(xmin) < age(($2::int8 % 4294967296)::text::xid)) as newer from pg_class where oid = any($1::oid[])`,
+    [oids, xidBefore],
+  );
+  return r.rows[0]?.n === 1 && r.rows[0].newer === true;
+}
 
 /**
  * A foreign key's definition as `pg_get_constraintdef` rendered it in the source catalog
