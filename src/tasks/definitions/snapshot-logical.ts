@@ -192,11 +192,14 @@ export const logicalSteps = {
         },
       });
       emit('pg_dump');
+      let ended = false;
       const tick = (): void => {
         void inst.query<{ relid: string; done: string }>(
           `select p.relid::int8::text as relid, p.tuples_processed::text as done from pg_stat_progress_copy p join pg_stat_activity a on a.pid = p.pid where a.application_name = $1`,
           [app], 'postgres', 2000,
         ).then((rows) => {
+          // A poll answered after pg_dump ended must not follow the step's final (100 %) sample.
+          if (ended) return;
           if (rows.length) tool.touch();
           for (const r of rows) if (!finished.has(Number(r.relid))) running.set(Number(r.relid), Number(r.done));
           emit('pg_stat_progress_copy');
@@ -207,6 +210,8 @@ export const logicalSteps = {
       } catch (e) {
         rmSync(part, { recursive: true, force: true });
         throw toolError(e);
+      } finally {
+        ended = true;
       }
       if (!isCompleteDump(part)) {
         rmSync(part, { recursive: true, force: true });
