@@ -23,7 +23,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { osIdentity } from './os-user.js';
-import { mkdirOwned, writeOwned } from './pg-instance.js';
+import { mkdirSafe, serviceOwnerPgGroup, writeFileSafe } from './safe-fs.js';
 
 export type RepositoryKind = 'local' | 's3';
 
@@ -183,13 +183,15 @@ export function credentialsEnv(creds: RepositoryCredentials | null): Record<stri
  * read: postgres-owned, 0600, in a 0700 directory.
  */
 export function writeCredentialsInclude(dir: string, creds: RepositoryCredentials | null): void {
-  mkdirOwned(dir, 0o700);
+  // D32: root's directory and file, readable by the PostgreSQL user's group; never written through a planted link.
+  const owner = serviceOwnerPgGroup();
+  mkdirSafe(dir, owner, 0o750);
   const file = join(dir, 'repo-credentials.conf');
   if (!creds) {
-    if (existsSync(file)) writeOwned(file, '# written by dwsbox: this stanza\'s repository needs no credentials\n', 0o600);
+    if (existsSync(file)) writeFileSafe(file, '# written by dwsbox: this stanza\'s repository needs no credentials\n', owner, 0o640);
     return;
   }
   if (/[\r\n]/.test(creds.key + creds.keySecret)) throw new Error('repository credentials must not contain line breaks');
-  writeOwned(file, ['# written by dwsbox: the S3 credentials of this stanza\'s repository (D17)', '[global]',
-    `repo1-s3-key=${creds.key}`, `repo1-s3-key-secret=${creds.keySecret}`, ''].join('\n'), 0o600);
+  writeFileSafe(file, ['# written by dwsbox: the S3 credentials of this stanza\'s repository (D17)', '[global]',
+    `repo1-s3-key=${creds.key}`, `repo1-s3-key-secret=${creds.keySecret}`, ''].join('\n'), owner, 0o640);
 }

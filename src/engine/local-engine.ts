@@ -6,11 +6,10 @@
  * standby, …) and each is idempotent: run again after a crash, it finishes or finds the work
  * done.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync, chmodSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { findNodeType, NODE_TYPES } from '../domain/node-types.js';
 import { AppError } from '../errors/app-error.js';
@@ -19,6 +18,8 @@ import type { Binaries } from './binaries.js';
 import { osIdentity } from './os-user.js';
 import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, whilePolling, type HeldLock } from './pg-exec.js';
 import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
+import { mkdirSafe, postgresOwner, readFileSafe, removeTree, serviceOwner, serviceOwnerPgGroup, writeFileSafe } from './safe-fs.js';
+import { scramVerifier } from './scram.js';
 import { PgBackRest, type StanzaTarget } from './pgbackrest.js';
 import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
 
@@ -38,6 +39,13 @@ export interface EngineSettings {
 }
 
 export const REPLICATION_ROLE = 'dwsbox_repl';
+/** What a replication slot may hold back (D32); a standby further behind is rebuilt. */
+export const MAX_SLOT_WAL_KEEP = '4GB';
+
+/** D32: what a cluster's administrator is, and the built-in roles it holds and never holds. */
+export const ADMIN_ATTRIBUTES = 'login createdb nocreaterole nosuperuser noreplication nobypassrls inherit';
+export const ADMIN_ROLES = ['pg_read_all_data', 'pg_write_all_data', 'pg_monitor', 'pg_signal_backend', 'pg_checkpoint'];
+export const FORBIDDEN_ROLES = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
 const MAX_NODE_CONNECTIONS = Math.max(...NODE_TYPES.map((t) => t.settings.max_connections));
 export const slotNameFor = (ordinal: number): string => `dwsbox_node${ordinal}`;
 export const appNameFor = (ordinal: number): string => `node${ordinal}`;
@@ -137,12 +145,15 @@ export class LocalEngine {
 
   /**
    * Unix socket paths are limited to 107 bytes (`<dir>/.s.PGSQL.<port>`), so sockets live in
-   * a short directory: `<dataDir>/s`, or under /tmp when the data directory's path is long.
+   * a short directory: `<dataDir>/s`, or, when the data directory's path is long, under
+   * /run/dwsbox as root (D32: never in /tmp, where anyone can plant a name first), under /tmp
+   * only for a service that is not root.
    */
   socketRoot(): string {
     const inData = join(this.settings.dataDir, 's');
     if (inData.length <= 60) return inData;
-    return join('/tmp', `dwsbox-s-${createHash('sha1').update(this.settings.dataDir).digest('hex').slice(0, 12)}`);
+    const tag = `s-${createHash('sha1').update(this.settings.dataDir).digest('hex').slice(0, 12)}`;
+    return process.getuid?.() === 0 ? join('/run/dwsbox', tag) : join('/tmp', `dwsbox-${tag}`);
   }
   static hostFor(subnetIndex: number, ordinal: number): string {
     return `127.0.${subnetIndex}.${ordinal}`;
@@ -165,13 +176,23 @@ export class LocalEngine {
     return new PgInstance({ dataDir: node.dataDir, sockDir: p.sockDir, host: node.host, port: node.port, logFile: p.logFile }, this.bins, this.log);
   }
 
-  /** Data directory, lock and log directories exist and `postgres` can reach them (D20). */
+  /**
+   * Data directory, lock and log directories exist and `postgres` can reach them (D20). D32:
+   * every directory on the way to one the PostgreSQL user writes is root's (0711: traversable,
+   * not listable); the locks are root's alone (tools get them as descriptors); the stanza
+   * configs are root's, readable by the PostgreSQL user's group. Directories an older version
+   * made as postgres are taken back through descriptors (a planted link is refused).
+   */
   prepareHost(): void {
     const id = osIdentity();
     mkdirSync(this.settings.dataDir, { recursive: true, mode: 0o711 });
-    for (const d of ['clusters', 'locks', 'log', 'run', 'tmp', 'stanzas']) mkdirOwned(join(this.settings.dataDir, d), 0o750);
-    mkdirOwned(this.socketRoot(), 0o750);
-    chmodSync(join(this.settings.dataDir, 'locks'), 0o770);
+    chmodSync(this.settings.dataDir, 0o711);
+    const root = serviceOwner();
+    for (const d of ['clusters', 'log', 'run', 'tmp']) mkdirSafe(join(this.settings.dataDir, d), root, 0o711);
+    mkdirSafe(join(this.settings.dataDir, 'locks'), root, 0o700);
+    mkdirSafe(join(this.settings.dataDir, 'stanzas'), serviceOwnerPgGroup(), 0o750);
+    if (this.socketRoot().startsWith('/run/')) mkdirSafe('/run/dwsbox', root, 0o711);
+    mkdirSafe(this.socketRoot(), root, 0o711);
     this.backrest.ensureRepoDirs();
     if (id.runAsPostgres) this.assertReachableByPostgres(this.settings.dataDir);
   }
@@ -190,9 +211,22 @@ export class LocalEngine {
     }
   }
 
+  /** The cluster's directory (root's, D32) and its lock file. */
   prepareClusterDir(cluster: Pick<ClusterRecord, 'id'>): void {
-    mkdirOwned(this.clusterDir(cluster.id), 0o750);
+    mkdirSafe(this.clusterDir(cluster.id), serviceOwner(), 0o711);
     ensureLockFile(this.lockFile(cluster.id));
+  }
+
+  /**
+   * A node's directory: root's (D32), holding the node's log (root's; the postmaster writes
+   * it through an inherited descriptor), its markers and its replication passfile; the data
+   * directory inside is the PostgreSQL user's.
+   */
+  prepareNodeDir(cluster: Pick<ClusterRecord, 'id'>, ordinal: number): void {
+    this.prepareClusterDir(cluster);
+    mkdirSafe(this.nodeDir(cluster.id, ordinal), serviceOwner(), 0o711);
+    const log = this.nodePaths(cluster.id, ordinal).logFile;
+    if (!existsSync(log)) writeFileSafe(log, '', serviceOwner(), 0o640);
   }
 
   /** Take a lock file (a cluster's, or a stanza's) for the length of a step (D1, acquireLock). */
@@ -252,6 +286,8 @@ export class LocalEngine {
       ...nt.settings,
       wal_level: 'replica', max_wal_senders: 40, max_replication_slots: 40, hot_standby: 'on', wal_log_hints: 'on',
       hot_standby_feedback: 'on', wal_sender_timeout: '30s', wal_receiver_status_interval: '1s',
+      // D32: a slot of a standby that is gone keeps at most this much WAL, so a tenant's lost standby cannot fill the shared disk.
+      max_slot_wal_keep_size: MAX_SLOT_WAL_KEEP,
       archive_mode: archive ? 'on' : 'off',
       archive_command: archive ? this.backrest.archiveCommand(this.stanzaTarget(cluster, primary)) : '',
       log_destination: 'stderr', logging_collector: 'off', log_line_prefix: '%m [%p] ', log_timezone: 'UTC', timezone: 'UTC',
@@ -271,21 +307,17 @@ export class LocalEngine {
   // ------------------------------------------------------------------ node lifecycle
   /** initdb the primary and write its configuration (idempotent). */
   async initPrimary(cluster: ClusterRecord, node: NodeRecord, o: { signal?: AbortSignal }): Promise<void> {
-    this.prepareClusterDir(cluster);
-    const paths = this.nodePaths(cluster.id, node.ordinal);
-    mkdirOwned(this.nodeDir(cluster.id, node.ordinal), 0o750);
+    this.prepareNodeDir(cluster, node.ordinal);
     const inst = this.instance(cluster, node);
     await inst.initdb({ lockFile: this.lockFile(cluster.id), noSync: this.settings.unsafeNoFsync, ...(o.signal ? { signal: o.signal } : {}) });
     this.writeStanzaConfig(cluster, node);
     inst.writeConfig(this.clusterSettings(cluster, node, true));
-    if (!existsSync(paths.logFile)) writeOwned(paths.logFile, '', 0o640);
   }
 
   async startNode(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RunningInfo> {
     const inst = this.instance(cluster, node);
     if (!inst.isInitialized()) throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, `no data directory at ${node.dataDir}`] });
-    const paths = this.nodePaths(cluster.id, node.ordinal);
-    if (!existsSync(paths.logFile)) writeOwned(paths.logFile, '', 0o640);
+    this.prepareNodeDir(cluster, node.ordinal);
     inst.writeNodeConfig();
     return inst.start(o);
   }
@@ -298,24 +330,83 @@ export class LocalEngine {
     return this.instance(cluster, node).status();
   }
 
-  /** The replication role with the cluster's own password (D7); idempotent. */
+  /** The replication role with the cluster's own password (D7; D32: sent as a SCRAM verifier); idempotent. */
   async ensureReplicationRole(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets): Promise<void> {
     const inst = this.instance(cluster, primary);
     const exists = await inst.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [REPLICATION_ROLE]);
     const verb = exists[0]?.n ? 'alter' : 'create';
-    await inst.query(`${verb} role ${ident(REPLICATION_ROLE)} with replication login password ${literal(secrets.replPassword)}`);
+    await inst.query(`${verb} role ${ident(REPLICATION_ROLE)} with nosuperuser replication login password ${literal(scramVerifier(secrets.replPassword))}`);
   }
 
-  /** The administrator (D7): a superuser that logs in with its password over TCP only. */
+  /**
+   * The administrator (D7, D32): a managed service's admin without host access, after RDS's
+   * `rds_superuser` and Cloud SQL's `cloudsqlsuperuser`, fitted to PostgreSQL 15. Not a
+   * superuser and `NOCREATEROLE` (on 15 a CREATEROLE role can grant itself
+   * pg_execute_server_program); reads and writes every table, monitors, ends other sessions,
+   * checkpoints, switches WAL, creates databases and, in `postgres`, objects in `public`
+   * (and trusted extensions there). Idempotent: an older superuser admin is demoted.
+   */
   async ensureAdmin(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void> {
     const inst = this.instance(cluster, primary);
     const exists = await inst.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [user]);
     const verb = exists[0]?.n ? 'alter' : 'create';
-    await inst.query(`${verb} role ${ident(user)} with login superuser createdb createrole password ${literal(password)}`);
+    const u = ident(user);
+    await inst.query(`${verb} role ${u} with ${ADMIN_ATTRIBUTES} password ${literal(scramVerifier(password))}`);
+    await inst.query(`grant ${ADMIN_ROLES.join(', ')} to ${u}`);
+    await inst.query(`revoke ${FORBIDDEN_ROLES.join(', ')} from ${u}`);
+    await inst.query(`grant create on database postgres to ${u}`);
+    await inst.query(`grant create on schema public to ${u}`);
+    await inst.query(`grant execute on function pg_catalog.pg_switch_wal() to ${u}`);
+  }
+
+  /**
+   * D32's clean-up of a restored copy (a snapshot may come from before D32, when the
+   * administrator was a superuser and could leave anything behind): every role but the
+   * bootstrap superuser loses SUPERUSER, CREATEROLE, BYPASSRLS and (but dwsbox's replication
+   * role) REPLICATION; the server-program and server-file roles are revoked from everyone;
+   * event triggers and functions in untrusted languages that belong to no extension are
+   * dropped in every database; `ALTER SYSTEM RESET ALL` (takes effect at the next restart).
+   * Returns what it changed. Idempotent.
+   */
+  async cleanRestoredCluster(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<string[]> {
+    const inst = this.instance(cluster, primary);
+    const done: string[] = [];
+    const roles = await inst.query<{ name: string; repl: boolean }>(
+      `select rolname as name, rolreplication as repl from pg_roles
+        where oid <> 10 and rolname !~ '^pg_' and (rolsuper or rolcreaterole or rolbypassrls or (rolreplication and rolname <> $1))`, [REPLICATION_ROLE]);
+    for (const r of roles) {
+      await inst.query(`alter role ${ident(r.name)} nosuperuser nocreaterole nobypassrls${r.name === REPLICATION_ROLE ? '' : ' noreplication'}`);
+      done.push(`role ${r.name} demoted`);
+    }
+    const members = await inst.query<{ role: string; member: string }>(
+      `select r.rolname as role, m.rolname as member from pg_auth_members a join pg_roles r on r.oid = a.roleid join pg_roles m on m.oid = a.member
+        where r.rolname = any($1) and m.oid <> 10`, [FORBIDDEN_ROLES]);
+    for (const m of members) {
+      await inst.query(`revoke ${ident(m.role)} from ${ident(m.member)} cascade`);
+      done.push(`${m.role} revoked from ${m.member}`);
+    }
+    const dbs = await inst.query<{ d: string }>(`select datname as d from pg_database where datallowconn order by 1`);
+    for (const { d } of dbs) {
+      for (const t of await inst.query<{ n: string }>(`select evtname as n from pg_event_trigger`, [], d)) {
+        await inst.query(`drop event trigger ${ident(t.n)}`, [], d);
+        done.push(`event trigger ${t.n} dropped in ${d}`);
+      }
+      const fns = await inst.query<{ f: string }>(
+        `select p.oid::regprocedure::text as f from pg_proc p join pg_language l on l.oid = p.prolang
+          where not l.lanpltrusted and l.lanname <> 'internal' and p.pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+            and not exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e')`, [], d);
+      for (const f of fns) {
+        await inst.query(`drop function ${f.f} cascade`, [], d);
+        done.push(`function ${f.f} (untrusted language) dropped in ${d}`);
+      }
+    }
+    await inst.query('alter system reset all');
+    if (done.length) this.log.warn('restored copy cleaned of what a tenant superuser could have left (D32)', { clusterId: cluster.id, changes: done });
+    return done;
   }
 
   async setAdminPassword(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void> {
-    await this.instance(cluster, primary).query(`alter role ${ident(user)} with password ${literal(password)}`);
+    await this.instance(cluster, primary).query(`alter role ${ident(user)} with password ${literal(scramVerifier(password))}`);
   }
 
   /** Create the stanza and prove archiving works (`pgbackrest check`). */
@@ -336,19 +427,24 @@ export class LocalEngine {
     const doneMarker = join(nodeDir, 'copy.done');
     const inst = this.instance(cluster, node);
     if (existsSync(doneMarker) && inst.isInitialized()) {
-      return { bytes: Number(readFileSync(doneMarker, 'utf8')) || 0 };
+      return { bytes: Number(readFileSafe(doneMarker) ?? 0) || 0 };
     }
     if (inst.status()) await inst.stop({ mode: 'immediate' });
-    await rm(node.dataDir, { recursive: true, force: true });
-    mkdirOwned(nodeDir, 0o750);
+    await removeTree(node.dataDir);
+    this.prepareNodeDir(cluster, node.ordinal);
+    // pg_basebackup fills an empty directory the PostgreSQL user owns (its parent is root's).
+    mkdirOwned(node.dataDir, 0o700);
     const slot = slotNameFor(node.ordinal);
     const p = this.instance(cluster, primary);
     await this.dropSlotIfInactive(cluster, primary, slot);
-    const conninfo = `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=${appNameFor(node.ordinal)}`;
+    // D32: the password reaches pg_basebackup and the standby's walreceiver through a passfile
+    // (`-R` writes `passfile=` into primary_conninfo), never as a setting anyone can read.
+    const passfile = this.writeReplicationPassfile(cluster, node.ordinal, secrets);
+    const conninfo = `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=${appNameFor(node.ordinal)} passfile=${passfile}`;
     const tool = startTool({
       cmd: join(this.bins.binDir, 'pg_basebackup'),
       args: ['-d', conninfo, '-D', node.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', slot, '-P', '--no-password'],
-      env: baseEnv({ PGPASSWORD: secrets.replPassword }), asPostgres: true, lockFile: this.lockFile(cluster.id), logger: this.log,
+      env: baseEnv(), asPostgres: true, lockFile: this.lockFile(cluster.id), logger: this.log,
       label: 'pg_basebackup', timeoutMs: 6 * 60 * 60_000, idleTimeoutMs: 5 * 60_000, waitingFor: 'data from the primary',
       ...(o.signal ? { signal: o.signal } : {}),
     });
@@ -375,8 +471,16 @@ export class LocalEngine {
     o.onProgress?.({ source: 'pg_basebackup', bytesDone: total || bytes, bytesTotal: total || bytes, percent: 100, data: { phase: 'done' } });
     // The copy carries the primary's node file; this node gets its own address before it starts.
     inst.writeNodeConfig();
-    writeFileSync(doneMarker, String(total || bytes));
+    writeFileSafe(doneMarker, String(total || bytes), serviceOwner(), 0o644);
     return { bytes: total || bytes };
+  }
+
+  /** The replication role's passfile of a node (the PostgreSQL user's, 0600, in the node's root-owned directory). */
+  writeReplicationPassfile(cluster: Pick<ClusterRecord, 'id'>, ordinal: number, secrets: ClusterSecrets): string {
+    const file = join(this.nodeDir(cluster.id, ordinal), 'replication.pgpass');
+    const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+    writeFileSafe(file, `*:*:*:${esc(REPLICATION_ROLE)}:${esc(secrets.replPassword)}\n`, postgresOwner(), 0o600);
+    return file;
   }
 
   async dropSlotIfInactive(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, slot: string): Promise<void> {
@@ -442,7 +546,7 @@ export class LocalEngine {
     }
     if (left.length === 0 || (!this.nodeStatus(cluster, node) && busy.length === 0)) {
       await this.removeNodeFiles(cluster, node.ordinal);
-      rmSync(this.nodePaths(cluster.id, node.ordinal).sockDir, { recursive: true, force: true });
+      await removeTree(this.nodePaths(cluster.id, node.ordinal).sockDir);
     } else {
       left.push(`its files under ${this.nodeDir(cluster.id, node.ordinal)} were kept because it still runs`);
     }
@@ -553,8 +657,7 @@ export class LocalEngine {
    * archiving, no replication, small memory (D4: a temporary instance never archives).
    */
   prepareTempInstance(inst: PgInstance): void {
-    mkdirOwned(join(inst.dataDir, '..'), 0o750);
-    if (!existsSync(inst.spec.logFile)) writeOwned(inst.spec.logFile, '', 0o640);
+    this.prepareTempDir(inst);
     // Recovery refuses settings lower than the source's (max_connections, max_wal_senders,
     // max_replication_slots…): these match the largest node type and the cluster settings.
     inst.writeConfig({
@@ -564,24 +667,37 @@ export class LocalEngine {
     });
   }
 
+  /**
+   * A temporary instance's directory (root's, D32) with its log (root's) and, beside the
+   * data directory, `work/`: the PostgreSQL user's, where its dumps and lists are written.
+   */
+  prepareTempDir(inst: PgInstance): string {
+    const dir = join(inst.dataDir, '..');
+    mkdirSafe(dir, serviceOwner(), 0o711);
+    if (!existsSync(inst.spec.logFile)) writeFileSafe(inst.spec.logFile, '', serviceOwner(), 0o640);
+    const work = join(dir, 'work');
+    mkdirOwned(work, 0o750);
+    return work;
+  }
+
   /** Stop a temporary instance (immediate: its data is thrown away) and remove its files. */
   async removeTempInstance(id: string): Promise<void> {
     const inst = this.tempInstance(id);
     await inst.stop({ mode: 'immediate' });
-    await rm(join(this.settings.dataDir, 'tmp', id), { recursive: true, force: true });
-    rmSync(inst.spec.sockDir, { recursive: true, force: true });
+    await removeTree(join(this.settings.dataDir, 'tmp', id));
+    await removeTree(inst.spec.sockDir);
   }
 
   /** Remove a node's files (the server must be stopped). */
   async removeNodeFiles(cluster: Pick<ClusterRecord, 'id'>, ordinal: number): Promise<void> {
-    // Asynchronous: a data directory takes seconds to remove, and the event loop renews leases.
-    await rm(this.nodeDir(cluster.id, ordinal), { recursive: true, force: true });
+    // A child process: a data directory takes seconds to remove, and the event loop renews leases.
+    await removeTree(this.nodeDir(cluster.id, ordinal));
   }
 
   /** Remove everything of a cluster on this host but its repository. */
   async removeClusterFiles(clusterId: string): Promise<void> {
-    await rm(this.clusterDir(clusterId), { recursive: true, force: true });
-    for (const d of readdirSafe(this.socketRoot())) if (d.startsWith(clusterId.slice(0, 13))) rmSync(join(this.socketRoot(), d), { recursive: true, force: true });
+    await removeTree(this.clusterDir(clusterId));
+    for (const d of readdirSafe(this.socketRoot())) if (d.startsWith(clusterId.slice(0, 13))) await removeTree(join(this.socketRoot(), d));
     rmSync(this.lockFile(clusterId), { force: true });
   }
 
@@ -630,12 +746,10 @@ function readdirSafe(d: string): string[] {
   }
 }
 
-/** Lock files are opened by tools running as postgres: world-writable, in a 0770 directory. */
+/** Lock files are root's (0644, in root's 0700 directory); tools get them as descriptors (D32). */
 function ensureLockFile(path: string): void {
   if (existsSync(path)) return;
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, '', { mode: 0o666 });
-  chmodSync(path, 0o666);
+  writeFileSafe(path, '', serviceOwner(), 0o644);
 }
 
 /** Permission bits of a path, or null when it cannot be read. */

@@ -4,10 +4,11 @@
  * directory per stanza, `<dataDir>/logical/<stanza>/<snapshot id>`, whatever repository the
  * stanza's pgBackRest sets use: it is not part of the pgBackRest chain (D2).
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FineGrainedDetail } from '../domain/records.js';
 import { mkdirOwned } from './pg-instance.js';
+import { mkdirSafe, removeTree, serviceOwner } from './safe-fs.js';
 
 /** The root of every stanza's logical dumps. */
 export const logicalRoot = (dataDir: string): string => join(dataDir, 'logical');
@@ -23,14 +24,14 @@ export const isCompleteDump = (dir: string): boolean => existsSync(join(dir, 'to
 
 /** The stanza's directory, owned by the PostgreSQL OS user so pg_dump (run as postgres) can create the dump in it. */
 export function prepareStanzaDumpDir(dataDir: string, stanza: string): void {
-  mkdirOwned(logicalRoot(dataDir), 0o750);
+  mkdirSafe(logicalRoot(dataDir), serviceOwner(), 0o711);
   mkdirOwned(join(logicalRoot(dataDir), stanza), 0o750);
 }
 
 /** Remove a snapshot's dump, complete or partial. Idempotent. */
-export function removeDump(dataDir: string, stanza: string, snapshotId: string): void {
-  rmSync(partialDumpDir(dataDir, stanza, snapshotId), { recursive: true, force: true });
-  rmSync(logicalDumpDir(dataDir, stanza, snapshotId), { recursive: true, force: true });
+export async function removeDump(dataDir: string, stanza: string, snapshotId: string): Promise<void> {
+  await removeTree(partialDumpDir(dataDir, stanza, snapshotId));
+  await removeTree(logicalDumpDir(dataDir, stanza, snapshotId));
 }
 
 /**

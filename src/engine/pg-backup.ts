@@ -10,7 +10,8 @@
  *   and every process under it: what they sent to the store over TLS, HTTP framing included).
  * The final sample is pgBackRest's own figure for the finished set (`info`).
  */
-import { readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { removeTree } from './safe-fs.js';
 import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { ProgressSampleIn } from './local-engine.js';
@@ -101,7 +102,7 @@ export async function removePartialSets(backrest: PgBackRest, t: StanzaTarget, s
   const removed: string[] = [];
   for (const d of setDirs(backrest, t.stanza)) {
     if (listed.has(d)) continue;
-    rmSync(join(backrest.backupDir(t.stanza), d), { recursive: true, force: true });
+    await removeTree(join(backrest.backupDir(t.stanza), d));
     removed.push(d);
   }
   return removed;

@@ -112,7 +112,9 @@ function wrapArgv(o: { cmd: string; args: readonly string[]; lockFile?: string |
   if (o.asPostgres && id.runAsPostgres) argv.push(`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups');
   if (o.deathSignal) argv.push('--pdeathsig=KILL');
   argv.push('--');
-  if (o.lockFile) argv.push('flock', '--no-fork', o.lockFile);
+  // The lock reaches the tool only as its inherited descriptor 3 (D32): flock re-opens that
+  // descriptor's file through /proc, never a path a tenant could have replaced.
+  if (o.lockFile) argv.push('flock', '--no-fork', '/proc/self/fd/3');
   argv.push(o.cmd, ...o.args);
   return ['setpriv', argv];
 }
@@ -151,9 +153,16 @@ export function startTool(o: ToolOptions): ToolHandle {
   // Never started for work that has been aborted or whose lease is gone (a tool without a
   // signal of its own answers to the signal of the step holding its lock).
   assertMayStart(o.signal ?? held?.signal);
-  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: heldFd === undefined ? o.lockFile : undefined, asPostgres: o.asPostgres, deathSignal: true });
+  const ownFd = o.lockFile && heldFd === undefined ? openLockFile(o.lockFile) : undefined;
+  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: ownFd === undefined ? undefined : o.lockFile, asPostgres: o.asPostgres, deathSignal: true });
   const started = Date.now();
-  const child = spawn(cmd, argv, { env: o.env ?? baseEnv(), stdio: heldFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', heldFd], cwd: o.cwd ?? '/' });
+  const lockFd = heldFd ?? ownFd;
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, argv, { env: o.env ?? baseEnv(), stdio: lockFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', lockFd], cwd: o.cwd ?? '/' });
+  } finally {
+    if (ownFd !== undefined) closeSync(ownFd);
+  }
   liveTools.add(child);
   o.logger?.debug('tool started', { tool: label, toolPid: child.pid, args: o.args });
   let lastActivity = Date.now();
@@ -274,7 +283,8 @@ export async function runTool(o: ToolOptions): Promise<ToolResult> {
 export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Record<string, string>; logFile: string; asPostgres: boolean; signal?: AbortSignal | undefined }): number {
   assertMayStart(o.signal);
   const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, asPostgres: o.asPostgres, deathSignal: false });
-  const fd = openSync(o.logFile, 'a');
+  // Root opens the log (never through a planted link) and the postmaster inherits the descriptor.
+  const fd = openSync(o.logFile, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o640);
   try {
     const child = spawn(cmd, argv, { env: o.env, detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
     if (child.pid === undefined) throw new AppError('ENGINE_COMMAND_FAILED', { args: [o.cmd, 'could not start the process'] });
@@ -284,6 +294,19 @@ export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Re
     return child.pid;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Open a lock file for flock: created when missing, never through a link. Root-owned and
+ * readable (0644), in a directory only root can reach: a tool gets it as descriptor 3.
+ */
+function openLockFile(lockFile: string): number {
+  try {
+    return openSync(lockFile, fsConstants.O_RDONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK, 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new AppError('UNSAFE_PATH', { args: [lockFile, 'the lock file is a symbolic link'] });
+    throw e;
   }
 }
 
@@ -306,8 +329,7 @@ export interface HeldLock {
  */
 export async function acquireLock(lockFile: string, opts: { signal?: AbortSignal; timeoutMs: number; label: string; waitingFor?: string }): Promise<HeldLock> {
   if (heldLocks.has(lockFile)) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['lock', `${lockFile} is already held by this process`] });
-  // Created when missing; world-readable, so tools running as postgres can take it too.
-  const fd = openSync(lockFile, fsConstants.O_RDONLY | fsConstants.O_CREAT, 0o666);
+  const fd = openLockFile(lockFile);
   const secs = Math.max(0.1, opts.timeoutMs / 1000).toFixed(1);
   try {
     const child = spawn('setpriv', ['--pdeathsig=KILL', '--', 'flock', '--exclusive', '--wait', secs, '3'], { env: baseEnv(), stdio: ['ignore', 'ignore', 'pipe', fd] });

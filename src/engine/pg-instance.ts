@@ -2,14 +2,15 @@
  * One PostgreSQL server (after CloudNativePG's `Instance`): its data directory, socket
  * directory, address and port; initdb, start, stop, status, SQL over the unix socket.
  */
-import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readlinkSync, readFileSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
 import { osIdentity } from './os-user.js';
 import { baseEnv, isProcessAlive, processStartTime, runTool, signalProcess, spawnDetached } from './pg-exec.js';
+import { mkdirsSafe, postgresOwner, readFileSafe, removeTree, writeFileSafe } from './safe-fs.js';
 
 export type ShutdownMode = 'smart' | 'fast' | 'immediate';
 
@@ -24,27 +25,17 @@ export interface PgInstanceSpec {
 export interface RunningInfo { pid: number; startTime: number }
 
 /**
- * Create a directory owned by the PostgreSQL OS user, mode 0700 by default; missing parents
- * are created the same way, so postgres can traverse every one of them.
+ * A directory owned by the PostgreSQL OS user, mode 0700 by default (D32: made through a
+ * descriptor, never through a planted link). Missing parents are made root-owned and
+ * traversable (0711): only the last component is the PostgreSQL user's to write in.
  */
 export function mkdirOwned(path: string, mode = 0o700): void {
-  const missing: string[] = [];
-  for (let p = resolve(path); !existsSync(p); p = dirname(p)) missing.unshift(p);
-  const id = osIdentity();
-  for (const p of missing) {
-    mkdirSync(p, { mode: p === resolve(path) ? mode : 0o750 });
-    if (id.runAsPostgres) chownSync(p, id.postgres.uid, id.postgres.gid);
-  }
-  chmodSync(path, mode);
-  if (id.runAsPostgres) chownSync(path, id.postgres.uid, id.postgres.gid);
+  mkdirsSafe(resolve(path), postgresOwner(), mode);
 }
 
-/** Write a file owned by the PostgreSQL OS user. */
+/** Write a whole file owned by the PostgreSQL OS user (a new file renamed into place; a planted link is replaced, never followed). */
 export function writeOwned(path: string, content: string, mode = 0o600): void {
-  writeFileSync(path, content, { mode });
-  chmodSync(path, mode);
-  const id = osIdentity();
-  if (id.runAsPostgres) chownSync(path, id.postgres.uid, id.postgres.gid);
+  writeFileSafe(path, content, postgresOwner(), mode);
 }
 
 export const quoteConf = (v: string | number | boolean): string => (typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
@@ -82,7 +73,7 @@ export class PgInstance {
    */
   async initdb(o: { signal?: AbortSignal; lockFile?: string; timeoutMs?: number; noSync?: boolean }): Promise<void> {
     if (this.isInitialized()) return;
-    rmSync(this.dataDir, { recursive: true, force: true });
+    await removeTree(this.dataDir);
     mkdirOwned(this.dataDir);
     const id = osIdentity();
     await runTool({
@@ -120,7 +111,7 @@ export class PgInstance {
    */
   writeConfig(settings: Record<string, string | number | boolean>): void {
     const conf = join(this.dataDir, 'postgresql.conf');
-    const text = readFileSync(conf, 'utf8');
+    const text = readFileSafe(conf) ?? '';
     if (!text.includes("include_if_exists = 'dwsbox.conf'")) {
       writeOwned(conf, text + "\n# dwsbox\ninclude_if_exists = 'dwsbox.conf'\ninclude_if_exists = 'dwsbox-node.conf'\n");
     }
@@ -140,18 +131,35 @@ export class PgInstance {
     ].join('\n'));
   }
 
-  /** The postmaster's PID from postmaster.pid, when that process is alive. */
+  /**
+   * The postmaster's PID from postmaster.pid, when that process is alive and is this node's
+   * postmaster: the PostgreSQL binary, run by the PostgreSQL OS user, on this data directory
+   * (D32: postmaster.pid is writable by that user, so a PID it names is checked, never
+   * obeyed blindly; one that disagrees is reported and treated as not running).
+   */
   status(): RunningInfo | null {
-    const pidFile = join(this.dataDir, 'postmaster.pid');
-    let pid: number;
+    let text: string | null;
     try {
-      pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    } catch {
+      text = readFileSafe(join(this.dataDir, 'postmaster.pid'), 64 * 1024);
+    } catch (e) {
+      this.log.warn('postmaster.pid is not a regular file; the node is treated as not running', { dataDir: this.dataDir, error: (e as Error).message });
       return null;
     }
+    if (text === null) return null;
+    const pid = Number(text.split('\n')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return null;
+    const foreign = this.foreignReason(pid);
+    if (foreign) {
+      this.log.warn('postmaster.pid names a process that is not this node\'s postmaster; not obeyed', { dataDir: this.dataDir, pid, reason: foreign });
+      return null;
+    }
     const startTime = processStartTime(pid);
     return startTime === null ? null : { pid, startTime };
+  }
+
+  /** Why `pid` is not this node's postmaster, or null when it is. */
+  foreignReason(pid: number): string | null {
+    return foreignPostmaster(pid, this.bin('postgres'), this.dataDir, postgresOwner().uid);
   }
 
   /**
@@ -268,18 +276,39 @@ export class PgInstance {
     const c = new pg.Client({
       host: this.spec.sockDir, port: this.spec.port, user: 'postgres', database,
       connectionTimeoutMillis: Math.min(timeoutMs, 10_000), statement_timeout: timeoutMs, application_name: 'dwsbox',
+      // D32: the superuser's sessions resolve no name through a schema a tenant can create in.
+      options: '-c search_path=pg_catalog',
     });
     c.on('error', () => {});
     return c;
   }
 
   /** Remove the data directory (the server must be stopped). */
-  removeData(): void {
-    rmSync(this.dataDir, { recursive: true, force: true });
+  async removeData(): Promise<void> {
+    await removeTree(this.dataDir);
   }
 
   dataDirSize(): number {
     return dirSize(this.dataDir);
+  }
+}
+
+/**
+ * Why `pid` is not the postmaster of `dataDir` (its executable, its user, its `-D`), or null
+ * when it is. Read from /proc, which the process cannot rewrite.
+ */
+export function foreignPostmaster(pid: number, postgresBin: string, dataDir: string, uid: number): string | null {
+  try {
+    const exe = readlinkSync(`/proc/${pid}/exe`);
+    if (exe !== realpathSync(postgresBin)) return `PID ${pid} runs ${exe}, not ${postgresBin}`;
+    const owner = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    if (Number(owner) !== uid) return `PID ${pid} runs as uid ${owner}, not ${uid}`;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const d = argv.indexOf('-D');
+    if (d < 0 || resolve(argv[d + 1] ?? '') !== resolve(dataDir)) return `PID ${pid} is not started on ${dataDir} (${argv.join(' ').trim()})`;
+    return null;
+  } catch (e) {
+    return `PID ${pid} cannot be inspected (${(e as Error).message})`;
   }
 }
 

@@ -6,8 +6,8 @@
  * recovery `restore_command` reads WAL from the source stanza (read-only) and nothing is
  * archived, so the source's repository is never written.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { OnProgress } from './local-engine.js';
@@ -39,9 +39,9 @@ const DONE_MARKER = 'dwsbox-restore.done';
 export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Promise<{ bytes: number }> {
   const marker = join(o.dataDir, '..', DONE_MARKER);
   if (existsSync(marker) && existsSync(join(o.dataDir, 'PG_VERSION'))) {
-    return { bytes: Number(readFileSync(marker, 'utf8')) || 0 };
+    return { bytes: Number(readFileSafe(marker) ?? 0) || 0 };
   }
-  await rm(o.dataDir, { recursive: true, force: true });
+  await removeTree(o.dataDir);
   mkdirOwned(o.dataDir);
   let restored = 0;
   let percent = 0;
@@ -85,12 +85,12 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
   try {
     await whilePolling(tool.done, 500, tick);
   } catch (e) {
-    await rm(o.dataDir, { recursive: true, force: true });
+    await removeTree(o.dataDir);
     throw e;
   }
   const bytes = restored;
   o.onProgress?.({ source: 'pgbackrest restore', bytesDone: bytes, bytesTotal: o.totalBytes ?? bytes, percent: 100, data: { consumedBytes: dirSize(o.dataDir), label: o.label } });
-  writeFileSync(marker, String(bytes));
+  writeFileSafe(marker, String(bytes), serviceOwner(), 0o644);
   return { bytes };
 }
 
@@ -101,7 +101,7 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
 export function clearRecoverySettings(dataDir: string): void {
   const f = join(dataDir, 'postgresql.auto.conf');
   if (!existsSync(f)) return;
-  const kept = readFileSync(f, 'utf8').split('\n').filter((l) => !/^\s*(restore_command|archive_mode|recovery_target\w*)\s*=/.test(l));
+  const kept = (readFileSafe(f) ?? '').split('\n').filter((l) => !/^\s*(restore_command|archive_mode|recovery_target\w*)\s*=/.test(l));
   writeOwned(f, kept.join('\n'), 0o600);
 }
 

@@ -14,7 +14,8 @@ import {
   credentialsEnv, localRepository, parseStanzaRepository, repoOptions, REPOSITORY_HEADER, RepositoryRegistry, writeCredentialsInclude,
   type RepositoryCredentials, type RepositoryRef, type RepositorySpec,
 } from './backup-repository.js';
-import { mkdirOwned, writeOwned } from './pg-instance.js';
+import { mkdirOwned } from './pg-instance.js';
+import { mkdirSafe, serviceOwnerPgGroup, writeFileSafe } from './safe-fs.js';
 import { baseEnv, startTool, type ToolHandle, type ToolResult } from './pg-exec.js';
 
 export interface StanzaTarget {
@@ -192,7 +193,8 @@ export class PgBackRest {
     };
     const lines = ['# written by dwsbox', `${REPOSITORY_HEADER}${chosen.spec.id}`, '[global]', ...Object.entries(global).map(([k, v]) => `${k}=${v}`), '', `[${t.stanza}]`,
       `pg1-path=${t.pgPath}`, `pg1-port=${t.pgPort}`, `pg1-socket-path=${t.pgSocket}`, 'pg1-user=postgres', ''];
-    writeOwned(t.configFile, lines.join('\n'), 0o640);
+    // D32: root's, readable by the PostgreSQL user's group (pgBackRest reads it; only dwsbox writes it).
+    writeFileSafe(t.configFile, lines.join('\n'), serviceOwnerPgGroup(), 0o640);
   }
 
   /** `archive_command` for a stanza's primary. */
@@ -207,7 +209,7 @@ export class PgBackRest {
    */
   private includeArg(configFile: string): string {
     const dir = this.includeDirOf(configFile);
-    if (!existsSync(dir)) mkdirOwned(dir, 0o700);
+    if (!existsSync(dir)) mkdirSafe(dir, serviceOwnerPgGroup(), 0o750);
     return `--config-include-path=${dir}`;
   }
 

@@ -78,6 +78,7 @@ export const ERROR_CODES = {
   TASK_CANCELLED: e(500, 'DWS.9925', 'Task %s was cancelled: %s', true),
   VERIFY_FAILED: e(500, 'DWS.9926', 'Verification failed: %s'),
   DISK_FULL: e(500, 'DWS.9927', 'No space left on device: %s'),
+  UNSAFE_PATH: e(500, 'DWS.9928', 'Refused to use %s: %s. dwsbox never follows a link or opens a special file that a cluster\'s OS user could have planted; remove it (or restore the directory from a snapshot) and repeat the operation.'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -15,7 +15,7 @@ import { failedState, succeededState } from '../../domain/cluster.js';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import { osIdentity } from '../../engine/os-user.js';
-import { mkdirOwned, writeOwned } from '../../engine/pg-instance.js';
+import { writeOwned } from '../../engine/pg-instance.js';
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../../engine/pg-restore.js';
 import type { StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { checkNodeAddresses, cleanUpCluster, failureReasonState, verifyCluster } from './cluster-create.js';
@@ -96,7 +96,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
       if (need > free) {
         throw new AppError('CAPACITY_EXCEEDED', { args: [`${nodes.length} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk; ${Math.round(free / 1e6)} MB are free`] });
       }
-      for (const n of nodes) mkdirOwned(ctx.engine.nodeDir(cluster.id, n.ordinal), 0o750);
+      for (const n of nodes) ctx.engine.prepareNodeDir(cluster, n.ordinal);
       ctx.progress({ source: 'dwsbox', percent: 100, info: { nodes: nodes.length, snapshotId: snap.id, key: snap.backupKey ?? 'N/A' } });
     },
 
@@ -108,7 +108,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
       const inst = ctx.engine.instance(cluster, primary);
       // A copy that already runs (a resumed task whose later step failed) is finished.
       if (inst.status()) return;
-      mkdirOwned(ctx.engine.nodeDir(cluster.id, primary.ordinal), 0o750);
+      ctx.engine.prepareNodeDir(cluster, primary.ordinal);
       const info = { key: snap.backupKey ?? 'N/A', priorKey: snap.priorBackupKey ?? 'N/A', snapshotId: snap.id };
       await restoreSet(ctx.engine.backrest, {
         source: sourceOf(ctx, snap), label: snap.backupLabel, dataDir: primary.dataDir, totalBytes: snap.sourceBytes, lockFile: ctx.lockFile,
@@ -142,9 +142,11 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
         onProgress: (s) => ctx.progress({ ...s, percent: s.data?.['inRecovery'] ? 50 : 90, info: { phase: 'recovery', replayLsn: s.data?.['replayLsn'] ?? null } }),
       });
       const tl = await inst.query<{ tl: string; lsn: string }>(`select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) as tl, pg_current_wal_lsn()::text as lsn`);
-      // The restored database holds the source's administrator; make its password the one the new cluster's record has.
+      // D32: nothing a superuser of the snapshot's time left behind survives into the new cluster.
+      const cleaned = await ctx.engine.cleanRestoredCluster(cluster, primary);
+      // The restored database holds the source's administrator; make it the D32 administrator with the password the new cluster's record has.
       await ctx.engine.ensureAdmin(cluster, primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
-      ctx.progress({ source: 'pg_is_in_recovery', percent: 100, info: { phase: 'promoted', timeline: parseInt(tl[0]?.tl ?? '0', 16), lsn: tl[0]?.lsn ?? null } });
+      ctx.progress({ source: 'pg_is_in_recovery', percent: 100, info: { phase: 'promoted', timeline: parseInt(tl[0]?.tl ?? '0', 16), lsn: tl[0]?.lsn ?? null, cleaned: cleaned.length } });
     },
 
     /** The new cluster's own stanza, archive_mode=on pointing at it (a restart), and a passing `pgbackrest check` (D4). */

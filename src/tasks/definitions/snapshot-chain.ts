@@ -136,7 +136,7 @@ export async function keepNewestSnapshots(ctx: StepContext<unknown>, cluster: Cl
 export async function expireLogicalSnapshots(d: ExpireDeps, stanza: string): Promise<number> {
   const rows = (await d.store.listStanzaSnapshots(stanza)).filter((r) => r.deletedAt !== null && r.fineGrained);
   for (const r of rows) {
-    removeDump(d.engine.settings.dataDir, stanza, r.id);
+    await removeDump(d.engine.settings.dataDir, stanza, r.id);
     await d.write((tx) => tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() }));
     d.log.info('logical snapshot dump removed', { stanza, snapshotId: r.id });
   }

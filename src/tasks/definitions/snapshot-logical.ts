@@ -9,7 +9,8 @@
  * MUST NOT: leave a partial dump behind. pg_dump writes into `<dir>.part`, renamed only once
  * it exits 0; a failed run removes it at once, and the undo step removes both.
  */
-import { renameSync, rmSync } from 'node:fs';
+import { renameSync } from 'node:fs';
+import { removeTree } from '../../engine/safe-fs.js';
 import { join } from 'node:path';
 import type { FineGrainedDetail, OutsideForeignKey, SchemaInfo } from '../../domain/records.js';
 import { backupKeyTime } from '../../domain/time.js';
@@ -149,7 +150,7 @@ export const logicalSteps = {
     const total = tables.reduce((a, t) => a + Math.max(t.bytes, 1), 0);
     if (!isCompleteDump(dir)) {
       // A resumed step (after a crash or a retry) starts over: pg_dump cannot continue a dump.
-      removeDump(dataDir, stanza, ctx.params.snapshotId);
+      await removeDump(dataDir, stanza, ctx.params.snapshotId);
       prepareStanzaDumpDir(dataDir, stanza);
       const inst = await primaryInstance(ctx);
       const app = `dwsbox-${ctx.task.id.slice(0, 8)}-snapshot`;
@@ -208,13 +209,13 @@ export const logicalSteps = {
       try {
         await whilePolling(tool.done, 300, tick);
       } catch (e) {
-        rmSync(part, { recursive: true, force: true });
+        await removeTree(part);
         throw toolError(e);
       } finally {
         ended = true;
       }
       if (!isCompleteDump(part)) {
-        rmSync(part, { recursive: true, force: true });
+        await removeTree(part);
         throw new AppError('VERIFY_FAILED', { args: [`pg_dump exited 0 but wrote no table of contents into ${part}`] });
       }
       renameSync(part, dir);
@@ -274,7 +275,7 @@ export const logicalSteps = {
   /** Undo: remove the dump, complete or partial (the snapshot is UNAVAILABLE). */
   DISCARD_DUMP: async (ctx: Ctx): Promise<void> => {
     const s = await ctx.store.getSnapshotById(ctx.params.snapshotId);
-    if (s) removeDump(ctx.engine.settings.dataDir, s.stanza, s.id);
+    if (s) await removeDump(ctx.engine.settings.dataDir, s.stanza, s.id);
     ctx.progress({ source: 'dwsbox', percent: 100 });
   },
 };

@@ -24,7 +24,7 @@ import type pg from 'pg';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import { startTool, runTool, baseEnv, whilePolling } from '../../engine/pg-exec.js';
-import { ident, literal, mkdirOwned, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
+import { ident, literal, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
 import { restoreSet, waitPromoted } from '../../engine/pg-restore.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
@@ -106,8 +106,8 @@ function uniqueName(want: string, taken: Set<string>): string {
 function tempOf(ctx: Ctx): PgInstance {
   return ctx.engine.tempInstance(ctx.task.id);
 }
-/** The task's work directory, `<dataDir>/tmp/<task id>` (the temporary instance's, when there is one). */
-const workDirOf = (ctx: Ctx): string => dirname(tempOf(ctx).dataDir);
+/** The task's work directory, `<dataDir>/tmp/<task id>/work`, the PostgreSQL user's (beside the temporary instance's data, when there is one; D32). */
+const workDirOf = (ctx: Ctx): string => join(dirname(tempOf(ctx).dataDir), 'work');
 const dumpFileOf = (ctx: Ctx): string => join(workDirOf(ctx), 'tables.dump');
 const listFileOf = (ctx: Ctx): string => join(workDirOf(ctx), 'tables.list');
 
@@ -128,9 +128,12 @@ async function createScratch(ctx: Ctx, live: PgInstance): Promise<void> {
   const db = (await live.query<{ enc: string; collate: string; ctype: string }>(
     'select pg_encoding_to_char(encoding) as enc, datcollate as collate, datctype as ctype from pg_database where datname = $1', [ctx.params.database]))[0];
   if (!db) throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${ctx.params.database} does not exist in the cluster: create it first, then restore the tables.` });
+  const name = ident(scratchDatabaseName(ctx.task.id));
   await live.query(
-    `create database ${ident(scratchDatabaseName(ctx.task.id))} template template0 encoding ${literal(db.enc)} lc_collate ${literal(db.collate)} lc_ctype ${literal(db.ctype)}`,
+    `create database ${name} owner ${ident(await adminOf(ctx))} template template0 encoding ${literal(db.enc)} lc_collate ${literal(db.collate)} lc_ctype ${literal(db.ctype)}`,
     [], 'postgres', 10 * 60_000);
+  // D32: not open to PUBLIC (only its owner, the administrator, and dwsbox connect).
+  await live.query(`revoke all on database ${name} from public`);
 }
 
 /** Drop the scratch database (its sessions are ended first). Idempotent. */
@@ -147,6 +150,11 @@ async function snapshotOf(ctx: Ctx): Promise<SnapshotRecord & { backupLabel: str
   return s as SnapshotRecord & { backupLabel: string };
 }
 
+/** The cluster's administrator: tenant data is loaded and read with its rights (D32). */
+async function adminOf(ctx: Ctx): Promise<string> {
+  return (await ctx.cluster()).userName;
+}
+
 async function primaryInstance(ctx: Ctx): Promise<PgInstance> {
   const cluster = await ctx.cluster();
   const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
@@ -154,10 +162,16 @@ async function primaryInstance(ctx: Ctx): Promise<PgInstance> {
   return ctx.engine.instance(cluster, primary);
 }
 
-async function withClient<T>(inst: PgInstance, db: string, fn: (c: pg.Client) => Promise<T>, timeoutMs = 10 * 60_000): Promise<T> {
+/**
+ * A session on `db` as dwsbox's superuser; with `asRole`, `SET ROLE` to it first (D32: what
+ * reads or changes the tenant's tables — counts, constraints — runs with the tenant's
+ * administrator's rights, so no function, view or rule the tenant planted runs as superuser).
+ */
+async function withClient<T>(inst: PgInstance, db: string, fn: (c: pg.Client) => Promise<T>, timeoutMs = 10 * 60_000, asRole?: string): Promise<T> {
   const c = inst.client(db, timeoutMs);
   await c.connect();
   try {
+    if (asRole) await c.query(`set role ${ident(asRole)}`);
     return await fn(c);
   } finally {
     await c.end().catch(() => {});
@@ -371,7 +385,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       await dropScratch(ctx);
       const live = await primaryInstance(ctx);
       await createScratch(ctx, live);
-      mkdirOwned(workDirOf(ctx), 0o750);
+      ctx.engine.prepareTempDir(tempOf(ctx));
       ctx.progress({ source: 'dwsbox', percent: 100, info: { scratchDatabase: scratchDatabaseName(ctx.task.id) } });
     },
 
@@ -395,10 +409,8 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
       const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', fg.dumpDir], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
       const haveSchemas = new Set((await live.query<{ n: string }>('select nspname as n from pg_namespace', [], scratch)).map((r) => r.n));
-      const roles = new Set((await live.query<{ r: string }>('select rolname as r from pg_roles')).map((r) => r.r));
       const outside = new Set(fg.outsideForeignKeys);
       const kept: string[] = [];
-      let missingOwner = false;
       for (const line of toc.stdout.split('\n')) {
         const e = parseTocLine(line);
         if (!e) continue;
@@ -406,8 +418,6 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         if (e.desc === 'ACL' || e.desc === 'DEFAULT ACL') continue;
         if (e.desc === 'SCHEMA' && haveSchemas.has(words.slice(1, -1).join(' '))) continue;
         if (e.desc === 'FK CONSTRAINT' && outside.has(e.objectOid)) continue;
-        const owner = words.at(-1);
-        if (owner && !roles.has(owner) && ['TABLE', 'SEQUENCE', 'SCHEMA', 'VIEW', 'FUNCTION', 'TYPE'].includes(e.desc)) missingOwner = true;
         kept.push(line);
       }
       const listFile = join(workDirOf(ctx), 'scratch.list');
@@ -421,7 +431,8 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       };
       const tool = startTool({
         cmd: bin('pg_restore'),
-        args: ['-j', '2', '--exit-on-error', '--no-privileges', ...(missingOwner ? ['--no-owner'] : []), '-L', listFile, '-d', conninfo(live, scratch, appNameOf(ctx)), fg.dumpDir],
+        // D32: loaded as the administrator (`--role`), owning what it loads: nothing in the dump runs as superuser.
+        args: ['-j', '2', '--exit-on-error', '--no-privileges', '--no-owner', `--role=${await adminOf(ctx)}`, '-L', listFile, '-d', conninfo(live, scratch, appNameOf(ctx)), fg.dumpDir],
         env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
         timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the scratch database',
       });
@@ -560,6 +571,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       if (!existsSync(dump)) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['table restore', `the dump ${dump} is missing; run the restore again`] });
       const db = ctx.params.database;
       const live = await primaryInstance(ctx);
+      const admin = await adminOf(ctx);
       const targets = tables.map((t) => t.target);
       const cp = ctx.checkpoint as { started?: boolean; xidBefore?: string } | null;
       const prep = await withClient(live, db, async (c) => {
@@ -577,7 +589,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         const have = new Set((await c.query<{ n: string }>('select nspname as n from pg_namespace where nspname = any($1)', [schemas])).rows.map((r) => r.n));
         const created = [...((ctx.state['createdSchemas'] as string[] | undefined) ?? [])];
         for (const s of schemas.filter((x) => !have.has(x))) {
-          await c.query(`create schema ${ident(s)}`);
+          await c.query(`create schema ${ident(s)} authorization ${ident(admin)}`);
           created.push(s);
           await ctx.setState({ createdSchemas: created });
         }
@@ -614,7 +626,8 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       async function importDump(): Promise<void> {
         const tool = startTool({
           cmd: bin('pg_restore'),
-          args: ['--single-transaction', '--verbose', '-L', listFile, ...(prep.missingOwners.length ? ['--no-owner'] : []), '-d', conninfo(live, db, appNameOf(ctx)), dump],
+          // D32: imported as the administrator (`--role`), who owns the restored tables.
+          args: ['--single-transaction', '--verbose', '-L', listFile, '--no-owner', `--role=${admin}`, '-d', conninfo(live, db, appNameOf(ctx)), dump],
           env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
           timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the next rows',
           onLine: (line) => {
@@ -680,7 +693,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
           if (idx !== t.indexes) problems.push(`${tableName(t.target)} has ${idx} indexes, the snapshot ${t.indexes}`);
           ctx.progress({ source: 'count(*)', percent: (100 * ++i) / exported.tables.length, info: { table: tableName(t.target), rows: n, expectedRows: t.rows } });
         }
-      });
+      }, undefined, await adminOf(ctx));
       if (problems.length) throw new AppError('VERIFY_FAILED', { args: [problems.join('; ')] });
     },
 
@@ -758,7 +771,7 @@ async function ensureOutsideForeignKeys(ctx: Ctx): Promise<{ added: string[]; dr
         }
       }
     }
-  });
+  }, undefined, await adminOf(ctx));
   if (out.dropped.length) ctx.log.warn('foreign keys to tables outside the snapshot not restored', { dropped: out.dropped });
   return out;
 }
