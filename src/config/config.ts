@@ -58,7 +58,14 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'enableCrashFaults', kind: 'bool', default: false, description: 'Accept faults of mode "crash" (they kill the service with SIGKILL). For tests only.' },
   { key: 'stopClustersOnExit', kind: 'bool', default: false, description: 'Stop every cluster node when the service stops.' },
   { key: 'maxNodes', kind: 'int', default: 64, min: 3, max: 254 * 254, description: 'Most PostgreSQL nodes this host runs, over all clusters.' },
-  { key: 'projectNodeQuota', kind: 'int', default: 48, min: 3, max: 100000, description: 'Most nodes one project may have (DWS.5091 beyond it).' },
+  { key: 'projectNodeQuota', kind: 'int', default: 24, min: 3, max: 100000, description: 'Most nodes one project may have (DWS.5091 beyond it); below maxNodes, so one project leaves room for others (docs/security.md, fair shares).' },
+  { key: 'projectTaskConcurrency', kind: 'int', default: 2, min: 1, max: 64, description: 'Most tasks of one project running at once, over every process of the store; more of its tasks wait in the queue while other projects\' tasks run.' },
+  { key: 'projectSnapshotQuota', kind: 'int', default: 1000, min: 1, max: 1000000, description: 'Most snapshots (visible, of every level and type) one project may have; a new snapshot or policy fire beyond it is refused (DWS.9961).' },
+  { key: 'projectRepoQuotaMb', kind: 'int', default: 102400, min: 1, max: 1024 * 1024 * 1024, description: 'Most repository space (MB, 10^6 bytes) one project\'s snapshots may take: the sum of their recorded sizes plus the estimate of a new one; beyond it a snapshot is refused (DWS.9961).' },
+  { key: 'snapshotSpaceMarginMb', kind: 'int', default: 1024, min: 0, max: 1024 * 1024, description: 'Free space (MB) a backup or dump must leave in the repository (or the data directory, for schema- and table-level dumps) beyond its estimated size; below it the snapshot is refused (DWS.9962).' },
+  { key: 'policyMinIntervalMs', kind: 'int', default: 60 * MINUTE, min: SECOND, max: 31 * 24 * 60 * MINUTE, description: 'Shortest time between two fires of one snapshot-policy strategy: a schedule that fires more often is refused at PUT (DWS.9960), and the scheduler never fires a strategy sooner than this after its last fire.' },
+  { key: 'enableTenantFaults', kind: 'bool', default: false, description: 'Accept the faults API (D13) from tenants. Off: every fault request is refused (DWS.9963). For test and benchmark set-ups.' },
+  { key: 'faultMaxDelayMs', kind: 'int', default: 5 * MINUTE, min: 0, max: 60 * MINUTE, description: 'Longest delay a fault may ask for (delay_ms), and longest an injected hang holds its step before it fails.' },
   { key: 'taskConcurrency', kind: 'int', default: 4, min: 1, max: 64, description: 'Tasks this process runs at once.' },
   { key: 'leaseMs', kind: 'int', default: 15 * SECOND, min: 1000, max: 10 * MINUTE, description: 'Task lease: a task whose owner has not renewed it for this long is taken over by another process.' },
   { key: 'pollMs', kind: 'int', default: 250, min: 10, max: MINUTE, description: 'How often an idle engine looks for new tasks.' },
@@ -100,6 +107,13 @@ export interface Config {
   readonly stopClustersOnExit: boolean;
   readonly maxNodes: number;
   readonly projectNodeQuota: number;
+  readonly projectTaskConcurrency: number;
+  readonly projectSnapshotQuota: number;
+  readonly projectRepoQuotaMb: number;
+  readonly snapshotSpaceMarginMb: number;
+  readonly policyMinIntervalMs: number;
+  readonly enableTenantFaults: boolean;
+  readonly faultMaxDelayMs: number;
   readonly taskConcurrency: number;
   readonly leaseMs: number;
   readonly pollMs: number;

@@ -182,3 +182,72 @@ export function shownNextFire(s: Schedule, offsetHours: number, cursor: number |
   if (cursor === null) return null;
   return cursor <= now ? dueSlot(s, offsetHours, cursor, now) : cursor;
 }
+
+/** How far ahead `closestFireGap` looks for days the schedule fires on: eight years (two leap-year cycles), at most this many days. */
+export const GAP_WINDOW_MS = 8 * 366 * 24 * HOUR_MS;
+export const GAP_MAX_DAYS = 200;
+const DAY_MS = 24 * HOUR_MS;
+
+/**
+ * The closest two consecutive fire times of a schedule come (ms); null when it fires at most
+ * once (a one-off time). A cron schedule fires at the same times of day (seconds × minutes ×
+ * hours) on every day it fires, so the closest gap is the smaller of the closest two times of
+ * one day and, between the two closest days it fires on (found by walking its days from
+ * `fromMs` over `GAP_WINDOW_MS`, at most `GAP_MAX_DAYS` of them), the last time of the first
+ * and the first of the second. Gaps do not depend on `time_zone_offset` (a fixed shift).
+ * With `atLeastMs`, the walk over days is skipped when no two days can come closer than that
+ * (the last time of a day is more than `atLeastMs` before the first of the next): then the
+ * answer is at least `atLeastMs`, a lower bound rather than the exact closest gap.
+ */
+export function closestFireGap(s: Schedule, fromMs: number, atLeastMs?: number): number | null {
+  if (s.kind === 'once') return null;
+  const f = CronExpressionParser.parse(s.expr, { tz: 'UTC', currentDate: new Date(fromMs), strict: false }).fields;
+  const times: number[] = [];
+  for (const h of f.hour.values) for (const m of f.minute.values) for (const sec of f.second.values) times.push(((Number(h) * 60 + Number(m)) * 60 + Number(sec)) * 1000);
+  times.sort((a, b) => a - b);
+  let best: number | null = null;
+  for (let k = 1; k < times.length; k++) {
+    const g = times[k]! - times[k - 1]!;
+    if (best === null || g < best) best = g;
+  }
+  const span = times[times.length - 1]! - times[0]!;
+  if (atLeastMs !== undefined && DAY_MS - span >= atLeastMs) return best === null ? DAY_MS - span : Math.min(best, DAY_MS - span);
+  // The days it fires on: the same expression at midnight, once a day.
+  const [, , , dom, mon, dow] = s.expr.split(' ') as [string, string, string, string, string, string];
+  const days = CronExpressionParser.parse(`0 0 0 ${dom} ${mon} ${dow}`, { tz: 'UTC', currentDate: new Date(fromMs), strict: false });
+  const end = fromMs + GAP_WINDOW_MS;
+  let prev: number | null = null;
+  let closestDays: number | null = null;
+  for (let k = 0; k < GAP_MAX_DAYS; k++) {
+    let d: number;
+    try {
+      d = days.next().getTime();
+    } catch {
+      break;
+    }
+    if (d > end) break;
+    if (prev !== null && (closestDays === null || d - prev < closestDays)) closestDays = d - prev;
+    prev = d;
+    if (closestDays === DAY_MS) break;
+  }
+  if (closestDays !== null) {
+    const across = closestDays - span;
+    if (best === null || across < best) best = across;
+  }
+  return best;
+}
+
+/** A duration for a message: `5 s`, `30 min`, `1 h`, `1 h 30 min`, `2 d`. */
+export function showDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
+  if (s < 86400) {
+    const h = Math.floor(s / 3600);
+    const m = Math.round((s % 3600) / 60);
+    return m ? `${h} h ${m} min` : `${h} h`;
+  }
+  const d = Math.floor(s / 86400);
+  const h = Math.round((s % 86400) / 3600);
+  return h ? `${d} d ${h} h` : `${d} d`;
+}

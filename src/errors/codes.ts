@@ -37,6 +37,11 @@ export const ERROR_CODES = {
   INVALID_ACTION_NAME: e(400, 'DWS.9907', 'Invalid action_name %s: expected one of %s.'),
   CRASH_FAULTS_DISABLED: e(400, 'DWS.9908', 'Faults of mode "crash" need the service to run with --enable-crash-faults.'),
   SNAPSHOT_NOT_RESTORABLE: e(400, 'DWS.9909', 'Snapshot %s cannot be restored: %s'),
+  // --- fair shares between projects (docs/security.md)
+  POLICY_TOO_FREQUENT: e(400, 'DWS.9960', 'Invalid %s: the schedule fires %s apart at its closest; a strategy may fire at most once every %s on this service (setting policyMinIntervalMs).'),
+  SNAPSHOT_QUOTA_EXCEEDED: e(400, 'DWS.9961', 'Snapshot quota exceeded: %s'),
+  INSUFFICIENT_SNAPSHOT_SPACE: e(400, 'DWS.9962', 'Not enough free space for the snapshot: %s'),
+  TENANT_FAULTS_DISABLED: e(400, 'DWS.9963', 'The faults API is off on this service: the operator must enable tenant faults (setting enableTenantFaults, --enable-tenant-faults) before faults can be added.'),
   PAYLOAD_TOO_LARGE: e(413, 'DWS.0001', 'Request body too large: %s'),
   UNSUPPORTED_MEDIA_TYPE: e(415, 'DWS.0001', 'Unsupported content type %s: send application/json.'),
   REQUEST_TIMEOUT: e(408, 'DWS.0001', 'Request timeout: %s', true),

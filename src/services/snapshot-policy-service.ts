@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import {
-  BACKUP_LEVELS, POLICY_BACKUP_TYPES, nextFireAfter, parseSchedule, shownNextFire,
+  BACKUP_LEVELS, POLICY_BACKUP_TYPES, closestFireGap, nextFireAfter, parseSchedule, showDuration, shownNextFire,
   type BackupLevel, type PolicyBackupType, type PolicySettingsRecord, type SnapshotPolicyRecord,
 } from '../domain/snapshot-policy.js';
 import { AppError } from '../errors/app-error.js';
@@ -73,6 +73,16 @@ export interface SnapshotPolicyServiceDeps {
   store: Store;
   clock: Clock;
   log: Logger;
+  /** shortest time between two fires of a strategy (setting policyMinIntervalMs); a schedule that fires more often is refused at PUT */
+  minIntervalMs?: number;
+}
+
+/** Refuse a schedule whose consecutive fire times come closer than `minIntervalMs` (POLICY_TOO_FREQUENT, 400). */
+export function checkScheduleInterval(field: string, text: string, minIntervalMs: number, now: number): void {
+  const gap = closestFireGap(parseSchedule(text), now, minIntervalMs);
+  if (gap !== null && gap < minIntervalMs) {
+    throw new AppError('POLICY_TOO_FREQUENT', { args: [`${field} "${text.slice(0, 100)}"`, showDuration(gap), showDuration(minIntervalMs)] });
+  }
 }
 
 /** Split a comma-separated list, keeping commas inside double quotes (a quoted identifier may hold one). */
@@ -161,6 +171,8 @@ export class SnapshotPolicyService {
         const prior = s.policyId !== undefined ? live.find((p) => p.id === s.policyId) : undefined;
         if (s.policyId !== undefined && !prior) throw new AppError('SNAPSHOT_POLICY_NOT_FOUND', { args: [s.policyId, clusterId] });
         const rec = strategyRecord(`backup_strategies[${n}]`, s, prior, { projectId, clusterId, now });
+        // Fair shares (docs/security.md): a strategy fires at most once every policyMinIntervalMs.
+        if (this.d.minIntervalMs !== undefined) checkScheduleInterval(`backup_strategies[${n}].backup_strategy`, rec.schedule, this.d.minIntervalMs, now);
         if (prior) {
           await tx.updatePolicy(prior.id, rec);
           live.splice(live.indexOf(prior), 1, rec);

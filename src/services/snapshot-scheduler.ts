@@ -15,6 +15,11 @@
  * is superseded by it, logged, and never runs on its own). The real service documents
  * `next_fire_time` as an estimate that does not run when it conflicts with another task;
  * dwsbox runs it late instead, within its own period.
+ *
+ * Fair shares (docs/security.md): a strategy never fires sooner than `minIntervalMs` after
+ * its last snapshot (PUT already refuses schedules that would; this holds for strategies
+ * saved under a lower setting, and for a late fire followed by an on-time one): such a slot
+ * waits, like one of a busy cluster, until the interval has passed.
  */
 import type { Clock } from '../domain/clock.js';
 import { dueSlot, nextFireAfter, parseSchedule, type SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
@@ -46,6 +51,8 @@ export interface SnapshotSchedulerDeps {
   intervalMs: number;
   /** how often retention runs (at most; it runs in a pass) */
   retentionEveryMs: number;
+  /** shortest time between two snapshots of one strategy (setting policyMinIntervalMs; default none) */
+  minIntervalMs?: number;
 }
 
 /** What one strategy's fire came to. */
@@ -57,6 +64,8 @@ export class SnapshotScheduler {
   private lastRetentionAt = 0;
   /** the slot last logged as waiting for a busy cluster, per strategy (one log line per slot) */
   private readonly busyLogged = new Map<string, number>();
+  /** the slot last logged as waiting for the minimum interval, per strategy */
+  private readonly soonLogged = new Map<string, number>();
 
   constructor(private readonly d: SnapshotSchedulerDeps) {}
 
@@ -109,6 +118,10 @@ export class SnapshotScheduler {
       log.warn('snapshot policy fire superseded: the cluster stayed busy until the next slot', { slot: new Date(p.nextFireAt!).toISOString(), next: new Date(slot).toISOString() });
     }
     if (await this.d.store.activeTask(`cluster:${p.clusterId}`)) return this.busy(p, slot, log);
+    if (this.d.minIntervalMs) {
+      const last = await this.d.store.lastPolicySnapshotAt(p.id);
+      if (last !== null && now - last < this.d.minIntervalMs) return this.tooSoon(p, slot, last, log);
+    }
     const req: SnapshotRequest = {
       clusterId: p.clusterId, name: autoSnapshotName(p.id, slot), type: 'AUTO', level: p.backupLevel, policyId: p.id,
       description: `Automated snapshot of policy ${p.name} (${p.backupLevel} level, ${p.backupType}) for ${new Date(slot).toISOString().slice(0, 19).replace('T', ' ')} UTC`,
@@ -161,6 +174,17 @@ export class SnapshotScheduler {
       log.info('snapshot policy fire waits: another task is running on the cluster', { slot: new Date(slot).toISOString() });
     }
     // Keep the cursor at the waiting slot; a later pass retries (superseded by the next slot).
+    return 'busy';
+  }
+
+  /** The strategy's last snapshot is less than `minIntervalMs` old: the slot waits (a later pass fires it, or a later slot supersedes it). */
+  private tooSoon(p: SnapshotPolicyRecord, slot: number, last: number, log: Logger): FireResult {
+    if (this.soonLogged.get(p.id) !== slot) {
+      this.soonLogged.set(p.id, slot);
+      log.info('snapshot policy fire waits: the strategy fired less than the minimum interval ago (setting policyMinIntervalMs)', {
+        slot: new Date(slot).toISOString(), lastSnapshotAt: new Date(last).toISOString(), earliest: new Date(last + this.d.minIntervalMs!).toISOString(),
+      });
+    }
     return 'busy';
   }
 
