@@ -104,14 +104,14 @@ async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecor
   try {
     for (let k = 1; k <= NODES; k++) {
       const nd = join(dir, `n${k}`);
-      mkdirOwned(nd, 0o750);
-      const inst = new PgInstance({ dataDir: join(nd, 'data'), sockDir: join(nd, 's'), host: '127.0.0.1', port: await freePort(), logFile: join(nd, 'postgres.log') }, t.svc.engine.bins, log);
+      mkdirOwned(nd, primaryInst.spec.os, 0o750);
+      const inst = new PgInstance({ os: primaryInst.spec.os, dataDir: join(nd, 'data'), sockDir: join(nd, 's'), host: '127.0.0.1', port: await freePort(), logFile: join(nd, 'postgres.log') }, t.svc.engine.bins, log);
       const slot = `bench_raw${k}`;
       made.push({ inst, slot });
       await runTool({
         cmd: join(t.svc.engine.bins.binDir, 'pg_basebackup'),
         args: ['-d', `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=raw${k}`, '-D', inst.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', slot, '--no-password'],
-        env: baseEnv({ PGPASSWORD: replPassword }), asPostgres: true, logger: log, label: 'pg_basebackup', timeoutMs: 30 * 60_000,
+        env: baseEnv({ PGPASSWORD: replPassword }), runAs: primaryInst.spec.os, logger: log, label: 'pg_basebackup', timeoutMs: 30 * 60_000,
       });
       // The copy carries the primary's address; this node gets its own before it starts.
       inst.writeNodeConfig();

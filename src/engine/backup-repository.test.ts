@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secrets } from '../auth/secrets.js';
 import { credentialsEnv, localRepository, parseStanzaRepository, repoOptions, REPOSITORY_HEADER, RepositoryRegistry, s3Repository, writeCredentialsInclude } from './backup-repository.js';
-import { osIdentity } from './os-user.js';
+import { serviceUser } from './os-user.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dwsbox-repo-test-'));
 chmodSync(dir, 0o711);
@@ -52,17 +52,17 @@ describe('backup repositories', () => {
     expect(statSync(join(dir, 'repositories', `${withCa.id}.ca.pem`)).mode & 0o777).toBe(0o644);
   });
 
-  it('write the credentials file for the server\'s commands: 0600 in a 0700 directory, owned by postgres', () => {
+  it('write the credentials file for the server\'s commands: root\'s, 0640 for the project user\'s group, in a 0750 directory (D32)', () => {
     const inc = join(dir, 'stanza.d');
-    writeCredentialsInclude(inc, creds);
+    const os = serviceUser();
+    writeCredentialsInclude(inc, creds, os);
     const f = join(inc, 'repo-credentials.conf');
     expect(readFileSync(f, 'utf8')).toContain('repo1-s3-key-secret=the-secret-key');
-    expect(statSync(f).mode & 0o777).toBe(0o600);
-    expect(statSync(inc).mode & 0o777).toBe(0o700);
-    const id = osIdentity();
-    if (id.runAsPostgres) expect(statSync(f).uid).toBe(id.postgres.uid);
-    writeCredentialsInclude(inc, null);
+    expect(statSync(f).mode & 0o777).toBe(0o640);
+    expect(statSync(inc).mode & 0o777).toBe(0o750);
+    expect(statSync(f).uid).toBe(process.getuid!());
+    writeCredentialsInclude(inc, null, os);
     expect(readFileSync(f, 'utf8')).not.toContain('the-secret-key');
-    expect(() => writeCredentialsInclude(inc, { key: 'a', keySecret: 'b\nrepo1-path=/x' })).toThrow(/line breaks/);
+    expect(() => writeCredentialsInclude(inc, { key: 'a', keySecret: 'b\nrepo1-path=/x' }, os)).toThrow(/line breaks/);
   });
 });

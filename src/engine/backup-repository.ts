@@ -15,15 +15,15 @@
  *   (`PGBACKREST_REPO1_S3_KEY`, `PGBACKREST_REPO1_S3_KEY_SECRET`), never on a command line;
  * - for `archive_command` and `restore_command`, which the PostgreSQL server runs with its
  *   own environment, from `<dataDir>/stanzas/<stanza>.d/repo-credentials.conf`: a file
- *   owned by the postgres OS user, mode 0600, in a 0700 directory, passed with
+ *   root's, readable by the project user's group (0640, D32), passed with
  *   `--config-include-path` (the only clear copy; PostgreSQL logs and `pg_settings` show the
  *   command, which holds only paths).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { osIdentity } from './os-user.js';
-import { mkdirSafe, serviceOwnerPgGroup, writeFileSafe } from './safe-fs.js';
+import { mkdirSafe, rootWithGroupOf, writeFileSafe } from './safe-fs.js';
+import type { OsUser } from './os-user.js';
 
 export type RepositoryKind = 'local' | 's3';
 
@@ -41,7 +41,7 @@ export interface S3Location {
   region: string;
   uriStyle: 'path' | 'host';
   verifyTls: boolean;
-  /** PEM CA file the endpoint is verified with (a copy readable by postgres), or null for the system CAs */
+  /** PEM CA file the endpoint is verified with (a root-owned copy, 0644), or null for the system CAs */
   caFile: string | null;
   /** path inside the bucket */
   path: string;
@@ -121,7 +121,7 @@ export class RepositoryRegistry {
   /**
    * Record a repository and its credentials (idempotent; new credentials replace old ones,
    * so rotating a key is a restart with the new one). An S3 CA file is copied next to it,
-   * readable by postgres, and the stored spec names the copy.
+   * readable by every project user (0644, root's), and the stored spec names the copy.
    */
   register(spec: RepositorySpec, creds: RepositoryCredentials | null): RepositorySpec {
     mkdirSync(this.dir, { recursive: true, mode: 0o711 });
@@ -133,8 +133,6 @@ export class RepositoryRegistry {
         const tmp = tmpName(copy);
         copyFileSync(spec.s3.caFile, tmp);
         chmodSync(tmp, 0o644);
-        const id = osIdentity();
-        if (id.runAsPostgres) chownSync(tmp, id.postgres.uid, id.postgres.gid);
         renameSync(tmp, copy);
       }
       stored = { ...spec, s3: { ...spec.s3, caFile: copy } };
@@ -180,11 +178,11 @@ export function credentialsEnv(creds: RepositoryCredentials | null): Record<stri
 
 /**
  * Write (or clear) the credentials file the PostgreSQL server's archive and restore commands
- * read: postgres-owned, 0600, in a 0700 directory.
+ * read: root's, 0640 for the project user's group, in a 0750 directory (D32).
  */
-export function writeCredentialsInclude(dir: string, creds: RepositoryCredentials | null): void {
-  // D32: root's directory and file, readable by the PostgreSQL user's group; never written through a planted link.
-  const owner = serviceOwnerPgGroup();
+export function writeCredentialsInclude(dir: string, creds: RepositoryCredentials | null, os: OsUser): void {
+  // D32: root's directory and file, readable by the project user's group; never written through a planted link.
+  const owner = rootWithGroupOf(os);
   mkdirSafe(dir, owner, 0o750);
   const file = join(dir, 'repo-credentials.conf');
   if (!creds) {

@@ -15,10 +15,11 @@ import { findNodeType, NODE_TYPES } from '../domain/node-types.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
-import { osIdentity } from './os-user.js';
+import { DEFAULT_UID_RANGE, isRoot, lookupUser, osIdentity, projectUserName, serviceUser, USER_MARKER, type OsUser, type UidRange } from './os-user.js';
 import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, whilePolling, type HeldLock } from './pg-exec.js';
 import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
-import { mkdirSafe, postgresOwner, readFileSafe, removeTree, serviceOwner, serviceOwnerPgGroup, writeFileSafe } from './safe-fs.js';
+import { mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
+import { runTool } from './pg-exec.js';
 import { scramVerifier } from './scram.js';
 import { PgBackRest, type StanzaTarget } from './pgbackrest.js';
 import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
@@ -36,6 +37,16 @@ export interface EngineSettings {
   dataDir: string;
   repoPath: string;
   unsafeNoFsync: boolean;
+  /** where project users' uids come from (D32); DEFAULT_UID_RANGE when absent */
+  uidRange?: UidRange;
+}
+
+/** What the store records of project users (D32: uids never reused). */
+export interface UidRecord {
+  /** the highest uid ever recorded, or null */
+  highest(): Promise<number | null>;
+  /** record (idempotently) that this project's user has this name and uid */
+  record(projectId: string, name: string, uid: number): Promise<void>;
 }
 
 export const REPLICATION_ROLE = 'dwsbox_repl';
@@ -46,6 +57,9 @@ export const MAX_SLOT_WAL_KEEP = '4GB';
 export const ADMIN_ATTRIBUTES = 'login createdb nocreaterole nosuperuser noreplication nobypassrls inherit';
 export const ADMIN_ROLES = ['pg_read_all_data', 'pg_write_all_data', 'pg_monitor', 'pg_signal_backend', 'pg_checkpoint'];
 export const FORBIDDEN_ROLES = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+/** The same lists as SQL (constants, so no name from outside reaches the statements). */
+const ADMIN_ROLE_LIST = ADMIN_ROLES.join(', ');
+const FORBIDDEN_ROLE_LIST = FORBIDDEN_ROLES.join(', ');
 const MAX_NODE_CONNECTIONS = Math.max(...NODE_TYPES.map((t) => t.settings.max_connections));
 export const slotNameFor = (ordinal: number): string => `dwsbox_node${ordinal}`;
 export const appNameFor = (ordinal: number): string => `node${ordinal}`;
@@ -91,7 +105,7 @@ export class LocalEngine {
    * the configured one and holds backup sets there (REPOSITORY_MOVE_REFUSED), else null. Reads
    * only the stanza's config file unless the repositories differ.
    */
-  async repositoryMoveRefusal(cluster: Pick<ClusterRecord, 'id' | 'stanza'>, signal?: AbortSignal): Promise<AppError | null> {
+  async repositoryMoveRefusal(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza'>, signal?: AbortSignal): Promise<AppError | null> {
     const want = this.repositoryRef();
     const configFile = this.stanzaConfigFile(cluster.stanza);
     const have = this.backrest.stanzaRepository(configFile);
@@ -109,7 +123,7 @@ export class LocalEngine {
    * backup sets it is refused (REPOSITORY_MOVE_REFUSED): moving snapshots between
    * repositories is not something dwsbox does. Returns the repository the stanza is in.
    */
-  async ensureStanzaRepository(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<RepositoryRef> {
+  async ensureStanzaRepository(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<RepositoryRef> {
     const want = this.repositoryRef();
     const t = this.stanzaTarget(cluster, primary);
     const have = this.backrest.stanzaRepository(t.configFile);
@@ -158,8 +172,9 @@ export class LocalEngine {
   static hostFor(subnetIndex: number, ordinal: number): string {
     return `127.0.${subnetIndex}.${ordinal}`;
   }
-  stanzaTarget(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+  stanzaTarget(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
     return {
+      os: this.projectUser(cluster.projectId),
       stanza: cluster.stanza, configFile: this.stanzaConfigFile(cluster.stanza), pgPath: primary.dataDir, pgPort: cluster.port,
       pgSocket: this.nodePaths(cluster.id, primary.ordinal).sockDir,
     };
@@ -171,9 +186,73 @@ export class LocalEngine {
   stanzaConfigFile(stanza: string): string {
     return join(this.settings.dataDir, 'stanzas', `${stanza}.conf`);
   }
-  instance(cluster: Pick<ClusterRecord, 'id'>, node: Pick<NodeRecord, 'ordinal' | 'host' | 'port' | 'dataDir'>): PgInstance {
+  instance(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, node: Pick<NodeRecord, 'ordinal' | 'host' | 'port' | 'dataDir'>): PgInstance {
     const p = this.nodePaths(cluster.id, node.ordinal);
-    return new PgInstance({ dataDir: node.dataDir, sockDir: p.sockDir, host: node.host, port: node.port, logFile: p.logFile }, this.bins, this.log);
+    return new PgInstance({ os: this.projectUser(cluster.projectId), dataDir: node.dataDir, sockDir: p.sockDir, host: node.host, port: node.port, logFile: p.logFile }, this.bins, this.log);
+  }
+
+  // ------------------------------------------------------------------ project users (D32)
+  /**
+   * The OS user every process and file of a project's clusters belongs to (made by
+   * `ensureProjectUser`). The service's own user when it is not root.
+   */
+  projectUser(projectId: string): OsUser {
+    if (!isRoot()) return serviceUser();
+    const name = projectUserName(this.settings.dataDir, projectId);
+    const u = lookupUser(name);
+    if (!u) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['project user', `project ${projectId} has no OS user ${name} on this host; its clusters cannot run. Run \`dwsbox tenants migrate\` (an installation from before per-project users), or recreate the cluster`] });
+    return u;
+  }
+
+  /**
+   * Make the project's OS user when it is missing (idempotent; D32): a system user with no
+   * home, no shell and no password, its own group with the same id, a uid above every one the
+   * store has recorded (never reused) and free on this host, the dwsbox marker in its comment.
+   * The uid is recorded after `useradd` succeeded; a user made before a crash is found by name.
+   */
+  async ensureProjectUser(projectId: string, uids: UidRecord, o: { signal?: AbortSignal } = {}): Promise<OsUser> {
+    if (!isRoot()) return serviceUser();
+    const name = projectUserName(this.settings.dataDir, projectId);
+    for (let attempt = 0; ; attempt++) {
+      const have = lookupUser(name);
+      if (have) {
+        await uids.record(projectId, name, have.uid);
+        return have;
+      }
+      const uid = await this.freeUid(uids);
+      const marker = `${USER_MARKER}${projectId} ${this.settings.dataDir}`;
+      try {
+        await runTool({ cmd: 'groupadd', args: ['--system', '--gid', String(uid), name], label: 'groupadd', timeoutMs: 60_000, ...(o.signal ? { signal: o.signal } : {}) });
+        await runTool({
+          cmd: 'useradd', args: ['--system', '--uid', String(uid), '--gid', String(uid), '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', marker, name],
+          label: 'useradd', timeoutMs: 60_000, ...(o.signal ? { signal: o.signal } : {}),
+        });
+      } catch (e) {
+        // Another process on this host took the id or made the user first: look again.
+        if (attempt >= 20) throw e;
+        this.log.info('project user not made on this try; trying again', { projectId, name, uid, error: (e as Error).message });
+        continue;
+      }
+      this.log.info('project OS user made (D32)', { projectId, name, uid });
+    }
+  }
+
+  /** A uid (and gid) above every uid the store recorded and every marked one on this host, free as both. */
+  private async freeUid(uids: UidRecord): Promise<number> {
+    const range = this.settings.uidRange ?? DEFAULT_UID_RANGE;
+    let uid = Math.max(range.min, ((await uids.highest()) ?? range.min - 1) + 1);
+    const taken = new Set<number>();
+    const groups = new Set<number>();
+    try {
+      for (const l of readFileSync('/etc/passwd', 'utf8').split('\n')) taken.add(Number(l.split(':')[2]));
+      for (const l of readFileSync('/etc/group', 'utf8').split('\n')) groups.add(Number(l.split(':')[2]));
+    } catch {
+      /* no files: useradd decides */
+    }
+    for (const t of taken) if (t >= range.min && t <= range.max && t >= uid) uid = t + 1;
+    while (taken.has(uid) || groups.has(uid)) uid++;
+    if (uid > range.max) throw new AppError('CAPACITY_EXCEEDED', { args: [`the range of project uids ${range.min}-${range.max} is used up; widen it (uidRange setting)`] });
+    return uid;
   }
 
   /**
@@ -190,7 +269,7 @@ export class LocalEngine {
     const root = serviceOwner();
     for (const d of ['clusters', 'log', 'run', 'tmp']) mkdirSafe(join(this.settings.dataDir, d), root, 0o711);
     mkdirSafe(join(this.settings.dataDir, 'locks'), root, 0o700);
-    mkdirSafe(join(this.settings.dataDir, 'stanzas'), serviceOwnerPgGroup(), 0o750);
+    mkdirSafe(join(this.settings.dataDir, 'stanzas'), root, 0o711);
     if (this.socketRoot().startsWith('/run/')) mkdirSafe('/run/dwsbox', root, 0o711);
     mkdirSafe(this.socketRoot(), root, 0o711);
     this.backrest.ensureRepoDirs();
@@ -212,7 +291,7 @@ export class LocalEngine {
   }
 
   /** The cluster's directory (root's, D32) and its lock file. */
-  prepareClusterDir(cluster: Pick<ClusterRecord, 'id'>): void {
+  prepareClusterDir(cluster: Pick<ClusterRecord, 'id' | 'projectId'>): void {
     mkdirSafe(this.clusterDir(cluster.id), serviceOwner(), 0o711);
     ensureLockFile(this.lockFile(cluster.id));
   }
@@ -222,7 +301,7 @@ export class LocalEngine {
    * it through an inherited descriptor), its markers and its replication passfile; the data
    * directory inside is the PostgreSQL user's.
    */
-  prepareNodeDir(cluster: Pick<ClusterRecord, 'id'>, ordinal: number): void {
+  prepareNodeDir(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, ordinal: number): void {
     this.prepareClusterDir(cluster);
     mkdirSafe(this.nodeDir(cluster.id, ordinal), serviceOwner(), 0o711);
     const log = this.nodePaths(cluster.id, ordinal).logFile;
@@ -279,7 +358,7 @@ export class LocalEngine {
   }
 
   // ------------------------------------------------------------------ settings
-  clusterSettings(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port' | 'nodeType'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, archive: boolean): Record<string, string | number | boolean> {
+  clusterSettings(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port' | 'nodeType'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, archive: boolean): Record<string, string | number | boolean> {
     const nt = findNodeType(cluster.nodeType);
     if (!nt) throw new AppError('INVALID_NODE_TYPE', { args: [cluster.nodeType, 'unknown node type'] });
     const s: Record<string, string | number | boolean> = {
@@ -297,7 +376,7 @@ export class LocalEngine {
     return s;
   }
 
-  writeStanzaConfig(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+  writeStanzaConfig(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
     this.prepareClusterDir(cluster);
     const t = this.stanzaTarget(cluster, primary);
     this.backrest.writeConfig(t);
@@ -314,7 +393,7 @@ export class LocalEngine {
     inst.writeConfig(this.clusterSettings(cluster, node, true));
   }
 
-  async startNode(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RunningInfo> {
+  async startNode(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, node: NodeRecord, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RunningInfo> {
     const inst = this.instance(cluster, node);
     if (!inst.isInitialized()) throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, `no data directory at ${node.dataDir}`] });
     this.prepareNodeDir(cluster, node.ordinal);
@@ -322,11 +401,11 @@ export class LocalEngine {
     return inst.start(o);
   }
 
-  async stopNode(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord, mode: ShutdownMode = 'fast'): Promise<void> {
+  async stopNode(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, node: NodeRecord, mode: ShutdownMode = 'fast'): Promise<void> {
     await this.instance(cluster, node).stop({ mode });
   }
 
-  nodeStatus(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord): RunningInfo | null {
+  nodeStatus(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, node: NodeRecord): RunningInfo | null {
     return this.instance(cluster, node).status();
   }
 
@@ -350,13 +429,12 @@ export class LocalEngine {
     const inst = this.instance(cluster, primary);
     const exists = await inst.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [user]);
     const verb = exists[0]?.n ? 'alter' : 'create';
-    const u = ident(user);
-    await inst.query(`${verb} role ${u} with ${ADMIN_ATTRIBUTES} password ${literal(scramVerifier(password))}`);
-    await inst.query(`grant ${ADMIN_ROLES.join(', ')} to ${u}`);
-    await inst.query(`revoke ${FORBIDDEN_ROLES.join(', ')} from ${u}`);
-    await inst.query(`grant create on database postgres to ${u}`);
-    await inst.query(`grant create on schema public to ${u}`);
-    await inst.query(`grant execute on function pg_catalog.pg_switch_wal() to ${u}`);
+    await inst.query(`${verb} role ${ident(user)} with ${ADMIN_ATTRIBUTES} password ${literal(scramVerifier(password))}`);
+    await inst.query(`grant ${ADMIN_ROLE_LIST} to ${ident(user)}`);
+    await inst.query(`revoke ${FORBIDDEN_ROLE_LIST} from ${ident(user)}`);
+    await inst.query(`grant create on database postgres to ${ident(user)}`);
+    await inst.query(`grant create on schema public to ${ident(user)}`);
+    await inst.query(`grant execute on function pg_catalog.pg_switch_wal() to ${ident(user)}`);
   }
 
   /**
@@ -368,14 +446,15 @@ export class LocalEngine {
    * dropped in every database; `ALTER SYSTEM RESET ALL` (takes effect at the next restart).
    * Returns what it changed. Idempotent.
    */
-  async cleanRestoredCluster(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<string[]> {
+  async cleanRestoredCluster(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<string[]> {
     const inst = this.instance(cluster, primary);
     const done: string[] = [];
     const roles = await inst.query<{ name: string; repl: boolean }>(
       `select rolname as name, rolreplication as repl from pg_roles
         where oid <> 10 and rolname !~ '^pg_' and (rolsuper or rolcreaterole or rolbypassrls or (rolreplication and rolname <> $1))`, [REPLICATION_ROLE]);
     for (const r of roles) {
-      await inst.query(`alter role ${ident(r.name)} nosuperuser nocreaterole nobypassrls${r.name === REPLICATION_ROLE ? '' : ' noreplication'}`);
+      if (r.name === REPLICATION_ROLE) await inst.query(`alter role ${ident(r.name)} nosuperuser nocreaterole nobypassrls`);
+      else await inst.query(`alter role ${ident(r.name)} nosuperuser nocreaterole nobypassrls noreplication`);
       done.push(`role ${r.name} demoted`);
     }
     const members = await inst.query<{ role: string; member: string }>(
@@ -395,9 +474,10 @@ export class LocalEngine {
         `select p.oid::regprocedure::text as f from pg_proc p join pg_language l on l.oid = p.prolang
           where not l.lanpltrusted and l.lanname <> 'internal' and p.pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
             and not exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e')`, [], d);
-      for (const f of fns) {
-        await inst.query(`drop function ${f.f} cascade`, [], d);
-        done.push(`function ${f.f} (untrusted language) dropped in ${d}`);
+      // `proc` is PostgreSQL's own regprocedure output: a signature with every name quoted as needed.
+      for (const { f: proc } of fns) {
+        await inst.query(`drop function ${proc} cascade`, [], d);
+        done.push(`function ${proc} (untrusted language) dropped in ${d}`);
       }
     }
     await inst.query('alter system reset all');
@@ -433,7 +513,7 @@ export class LocalEngine {
     await removeTree(node.dataDir);
     this.prepareNodeDir(cluster, node.ordinal);
     // pg_basebackup fills an empty directory the PostgreSQL user owns (its parent is root's).
-    mkdirOwned(node.dataDir, 0o700);
+    mkdirOwned(node.dataDir, inst.spec.os, 0o700);
     const slot = slotNameFor(node.ordinal);
     const p = this.instance(cluster, primary);
     await this.dropSlotIfInactive(cluster, primary, slot);
@@ -444,7 +524,7 @@ export class LocalEngine {
     const tool = startTool({
       cmd: join(this.bins.binDir, 'pg_basebackup'),
       args: ['-d', conninfo, '-D', node.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', slot, '-P', '--no-password'],
-      env: baseEnv(), asPostgres: true, lockFile: this.lockFile(cluster.id), logger: this.log,
+      env: baseEnv(), runAs: inst.spec.os, lockFile: this.lockFile(cluster.id), logger: this.log,
       label: 'pg_basebackup', timeoutMs: 6 * 60 * 60_000, idleTimeoutMs: 5 * 60_000, waitingFor: 'data from the primary',
       ...(o.signal ? { signal: o.signal } : {}),
     });
@@ -476,14 +556,14 @@ export class LocalEngine {
   }
 
   /** The replication role's passfile of a node (the PostgreSQL user's, 0600, in the node's root-owned directory). */
-  writeReplicationPassfile(cluster: Pick<ClusterRecord, 'id'>, ordinal: number, secrets: ClusterSecrets): string {
+  writeReplicationPassfile(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, ordinal: number, secrets: ClusterSecrets): string {
     const file = join(this.nodeDir(cluster.id, ordinal), 'replication.pgpass');
     const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-    writeFileSafe(file, `*:*:*:${esc(REPLICATION_ROLE)}:${esc(secrets.replPassword)}\n`, postgresOwner(), 0o600);
+    writeFileSafe(file, `*:*:*:${esc(REPLICATION_ROLE)}:${esc(secrets.replPassword)}\n`, ownedBy(this.projectUser(cluster.projectId)), 0o600);
     return file;
   }
 
-  async dropSlotIfInactive(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, slot: string): Promise<void> {
+  async dropSlotIfInactive(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, slot: string): Promise<void> {
     const inst = this.instance(cluster, primary);
     const rows = await inst.query<{ active: boolean; pid: number | null }>('select active, active_pid as pid from pg_replication_slots where slot_name = $1', [slot]);
     const r = rows[0];
@@ -501,12 +581,12 @@ export class LocalEngine {
   }
 
   /** The replication slots on the primary (D5: one per standby; `doctor` and scale-in read them). */
-  async replicationSlots(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<{ name: string; active: boolean }[]> {
+  async replicationSlots(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ name: string; active: boolean }[]> {
     return this.instance(cluster, primary).query<{ name: string; active: boolean }>('select slot_name as name, active from pg_replication_slots order by 1');
   }
 
   /** Bytes of the primary's databases: about what a base backup copies (its WAL comes on top). */
-  async databaseBytes(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<number> {
+  async databaseBytes(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<number> {
     const r = await this.instance(cluster, primary).query<{ n: string }>('select coalesce(sum(pg_database_size(datname)), 0)::text as n from pg_database');
     return Number(r[0]?.n ?? 0);
   }
@@ -518,7 +598,7 @@ export class LocalEngine {
    * Idempotent. Removes what it can; then throws, naming what is left and how to remove it,
    * when the slot could not be dropped (the primary is down) or the process would not die.
    */
-  async removeStandby(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord | null, node: NodeRecord, mode: ShutdownMode): Promise<void> {
+  async removeStandby(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord | null, node: NodeRecord, mode: ShutdownMode): Promise<void> {
     if (node.role !== 'standby' || node.ordinal === 1) throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, 'is not a standby; a primary is never removed'] });
     const left: string[] = [];
     await this.stopNode(cluster, node, mode);
@@ -554,13 +634,13 @@ export class LocalEngine {
   }
 
   /** The primary's current WAL position. */
-  async currentLsn(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<string> {
+  async currentLsn(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<string> {
     const r = await this.instance(cluster, primary).query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
     return r[0]!.lsn;
   }
 
   /** A standby's replication state as the primary sees it, with its lag behind `targetLsn` in bytes. */
-  async replicationState(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<{ state: string | null; replayLsn: string | null; lagBytes: number | null }> {
+  async replicationState(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<{ state: string | null; replayLsn: string | null; lagBytes: number | null }> {
     const r = await this.instance(cluster, primary).query<{ state: string; replay: string | null; lag: string | null }>(
       `select state, replay_lsn::text as replay, pg_wal_lsn_diff($2::pg_lsn, replay_lsn)::text as lag from pg_stat_replication where application_name = $1 order by backend_start desc limit 1`,
       [appNameFor(ordinal), targetLsn],
@@ -574,7 +654,7 @@ export class LocalEngine {
    * Wait until a standby has caught up in D5's sense: `streaming`, and `replay_lsn` at or past
    * the primary's LSN read when the wait began. Reports the falling lag.
    */
-  async waitCaughtUp(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord, ordinal: number, o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string; standby?: NodeRecord }): Promise<void> {
+  async waitCaughtUp(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, ordinal: number, o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string; standby?: NodeRecord }): Promise<void> {
     const target = o.targetLsn ?? (await this.currentLsn(cluster, primary));
     const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
     let first: number | null = null;
@@ -599,7 +679,7 @@ export class LocalEngine {
   }
 
   /** Throws ENGINE_NODE_FAILED, with the end of its log, when the node's postmaster is not running. */
-  assertRunning(cluster: Pick<ClusterRecord, 'id'>, node: NodeRecord, when: string): void {
+  assertRunning(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, node: NodeRecord, when: string): void {
     const inst = this.instance(cluster, node);
     if (!inst.status()) throw new AppError('ENGINE_NODE_FAILED', { args: [`${node.host}:${node.port}`, `PostgreSQL stopped running ${when}; the end of its log: ${inst.logTail(3)}`] });
   }
@@ -620,7 +700,7 @@ export class LocalEngine {
   }
 
   /** Archiving state (D3): failures since the last success. */
-  async archiverState(cluster: Pick<ClusterRecord, 'id'>, primary: NodeRecord): Promise<{ failing: boolean; lastFailed: string | null; lastArchived: string | null }> {
+  async archiverState(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ failing: boolean; lastFailed: string | null; lastArchived: string | null }> {
     const r = await this.instance(cluster, primary).query<{ failed: string | null; archived: string | null; failing: boolean }>(
       `select last_failed_wal as failed, last_archived_wal as archived,
               coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'::timestamptz), false) as failing from pg_stat_archiver`,
@@ -633,7 +713,7 @@ export class LocalEngine {
    * Remove a stanza and everything in the repository under it: `stop`, then
    * `stanza-delete` (D16: pgBackRest never expires a stanza's last full, so this is the only way).
    */
-  async removeStanza(cluster: Pick<ClusterRecord, 'id' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<void> {
+  async removeStanza(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<void> {
     if (!(await this.backrest.stanzaExists(cluster.stanza)) && !(await this.backrest.archiveExists(cluster.stanza))) return;
     const t = this.writeStanzaConfig(cluster, primary);
     const lockFile = o.lockFile ?? this.lockFile(cluster.id);
@@ -646,10 +726,10 @@ export class LocalEngine {
   }
 
   // ------------------------------------------------------------------ temporary instances (D4)
-  /** A temporary instance (table restore, restore checks): its own directory, a unix socket only. */
-  tempInstance(id: string): PgInstance {
+  /** A temporary instance (table restore, restore checks): its own directory, a unix socket only; run by its project's user (a project id) or the given one. */
+  tempInstance(id: string, owner: string | OsUser): PgInstance {
     const dir = join(this.settings.dataDir, 'tmp', id);
-    return new PgInstance({ dataDir: join(dir, 'data'), sockDir: join(this.socketRoot(), `t${id.slice(0, 13)}`), host: '', port: 30999, logFile: join(dir, 'postgres.log') }, this.bins, this.log);
+    return new PgInstance({ os: typeof owner === 'string' ? this.projectUser(owner) : owner, dataDir: join(dir, 'data'), sockDir: join(this.socketRoot(), `t${id.slice(0, 13)}`), host: '', port: 30999, logFile: join(dir, 'postgres.log') }, this.bins, this.log);
   }
 
   /**
@@ -676,20 +756,20 @@ export class LocalEngine {
     mkdirSafe(dir, serviceOwner(), 0o711);
     if (!existsSync(inst.spec.logFile)) writeFileSafe(inst.spec.logFile, '', serviceOwner(), 0o640);
     const work = join(dir, 'work');
-    mkdirOwned(work, 0o750);
+    mkdirOwned(work, inst.spec.os, 0o750);
     return work;
   }
 
   /** Stop a temporary instance (immediate: its data is thrown away) and remove its files. */
-  async removeTempInstance(id: string): Promise<void> {
-    const inst = this.tempInstance(id);
+  async removeTempInstance(id: string, owner: string | OsUser): Promise<void> {
+    const inst = this.tempInstance(id, owner);
     await inst.stop({ mode: 'immediate' });
     await removeTree(join(this.settings.dataDir, 'tmp', id));
     await removeTree(inst.spec.sockDir);
   }
 
   /** Remove a node's files (the server must be stopped). */
-  async removeNodeFiles(cluster: Pick<ClusterRecord, 'id'>, ordinal: number): Promise<void> {
+  async removeNodeFiles(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, ordinal: number): Promise<void> {
     // A child process: a data directory takes seconds to remove, and the event loop renews leases.
     await removeTree(this.nodeDir(cluster.id, ordinal));
   }

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FineGrainedDetail } from '../domain/records.js';
 import { mkdirOwned } from './pg-instance.js';
+import type { OsUser } from './os-user.js';
 import { mkdirSafe, removeTree, serviceOwner } from './safe-fs.js';
 
 /** The root of every stanza's logical dumps. */
@@ -23,9 +24,9 @@ export const partialDumpDir = (dataDir: string, stanza: string, snapshotId: stri
 export const isCompleteDump = (dir: string): boolean => existsSync(join(dir, 'toc.dat'));
 
 /** The stanza's directory, owned by the PostgreSQL OS user so pg_dump (run as postgres) can create the dump in it. */
-export function prepareStanzaDumpDir(dataDir: string, stanza: string): void {
+export function prepareStanzaDumpDir(dataDir: string, stanza: string, os: OsUser): void {
   mkdirSafe(logicalRoot(dataDir), serviceOwner(), 0o711);
-  mkdirOwned(join(logicalRoot(dataDir), stanza), 0o750);
+  mkdirOwned(join(logicalRoot(dataDir), stanza), os, 0o750);
 }
 
 /** Remove a snapshot's dump, complete or partial. Idempotent. */

@@ -21,7 +21,7 @@ import { openSync, closeSync, readFileSync, constants as fsConstants } from 'nod
 import { StringDecoder } from 'node:string_decoder';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
-import { osIdentity } from './os-user.js';
+import { isRoot, type OsUser } from './os-user.js';
 
 export interface ToolOptions {
   cmd: string;
@@ -38,8 +38,8 @@ export interface ToolOptions {
   logger?: Logger;
   /** hold this lock file (flock) while the tool runs */
   lockFile?: string;
-  /** run as the postgres OS user (when the service is root) */
-  asPostgres?: boolean;
+  /** run as this OS user (a project's, D32) when the service is root; ignored otherwise */
+  runAs?: OsUser | undefined;
   stdin?: string | Buffer;
   /** called for each line (stderr lines also split on \r, for progress output) */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
@@ -83,10 +83,10 @@ export function killAllTools(): void {
 }
 
 export function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const id = osIdentity();
   return {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    HOME: id.runAsPostgres ? id.postgres.home : (process.env['HOME'] ?? '/tmp'),
+    // A project's user has no home (D32); libpq then finds no ~/.pgpass or ~/.postgresql of anyone's.
+    HOME: isRoot() ? '/nonexistent' : (process.env['HOME'] ?? '/tmp'),
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     TZ: 'UTC',
@@ -102,14 +102,14 @@ function canIsolateTools(): boolean {
   return isolation;
 }
 
-function wrapArgv(o: { cmd: string; args: readonly string[]; lockFile?: string | undefined; asPostgres?: boolean | undefined; deathSignal: boolean }): [string, string[]] {
-  const id = osIdentity();
+function wrapArgv(o: { cmd: string; args: readonly string[]; lockFile?: string | undefined; runAs?: OsUser | undefined; deathSignal: boolean }): [string, string[]] {
   const argv: string[] = [];
   // The service dies → unshare dies (death signal) → the namespace's first process dies
   // (--kill-child) → the kernel kills every process left in the namespace, forks included.
   // The inner setpriv sets the death signal again: changing the uid clears it.
   if (o.deathSignal && canIsolateTools()) argv.push('--pdeathsig=KILL', '--', 'unshare', '--pid', '--fork', '--kill-child=KILL', '--', 'setpriv');
-  if (o.asPostgres && id.runAsPostgres) argv.push(`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups');
+  // D32: the project's uid and gid and no supplementary groups (no passwd lookup needed).
+  if (o.runAs && isRoot()) argv.push(`--reuid=${o.runAs.uid}`, `--regid=${o.runAs.gid}`, '--clear-groups');
   if (o.deathSignal) argv.push('--pdeathsig=KILL');
   argv.push('--');
   // The lock reaches the tool only as its inherited descriptor 3 (D32): flock re-opens that
@@ -154,7 +154,7 @@ export function startTool(o: ToolOptions): ToolHandle {
   // signal of its own answers to the signal of the step holding its lock).
   assertMayStart(o.signal ?? held?.signal);
   const ownFd = o.lockFile && heldFd === undefined ? openLockFile(o.lockFile) : undefined;
-  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: ownFd === undefined ? undefined : o.lockFile, asPostgres: o.asPostgres, deathSignal: true });
+  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: ownFd === undefined ? undefined : o.lockFile, runAs: o.runAs, deathSignal: true });
   const started = Date.now();
   const lockFd = heldFd ?? ownFd;
   let child: ChildProcess;
@@ -280,9 +280,9 @@ export async function runTool(o: ToolOptions): Promise<ToolResult> {
  * output appended to `logFile`, no death signal, so it keeps running when the service stops
  * or crashes (D1). Returns its PID (setpriv execs in place, so it is the postmaster's).
  */
-export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Record<string, string>; logFile: string; asPostgres: boolean; signal?: AbortSignal | undefined }): number {
+export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Record<string, string>; logFile: string; runAs: OsUser; signal?: AbortSignal | undefined }): number {
   assertMayStart(o.signal);
-  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, asPostgres: o.asPostgres, deathSignal: false });
+  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, runAs: o.runAs, deathSignal: false });
   // Root opens the log (never through a planted link) and the postmaster inherits the descriptor.
   const fd = openSync(o.logFile, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o640);
   try {

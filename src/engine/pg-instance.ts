@@ -8,13 +8,15 @@ import pg from 'pg';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
-import { osIdentity } from './os-user.js';
+import { serviceUser, type OsUser } from './os-user.js';
 import { baseEnv, isProcessAlive, processStartTime, runTool, signalProcess, spawnDetached } from './pg-exec.js';
-import { mkdirsSafe, postgresOwner, readFileSafe, removeTree, writeFileSafe } from './safe-fs.js';
+import { mkdirsSafe, ownedBy, readFileSafe, removeTree, writeFileSafe } from './safe-fs.js';
 
 export type ShutdownMode = 'smart' | 'fast' | 'immediate';
 
 export interface PgInstanceSpec {
+  /** the OS user the server runs as and owns its files (its project's, D32) */
+  os: OsUser;
   dataDir: string;
   sockDir: string;
   host: string;
@@ -25,17 +27,17 @@ export interface PgInstanceSpec {
 export interface RunningInfo { pid: number; startTime: number }
 
 /**
- * A directory owned by the PostgreSQL OS user, mode 0700 by default (D32: made through a
+ * A directory owned by a project's OS user, mode 0700 by default (D32: made through a
  * descriptor, never through a planted link). Missing parents are made root-owned and
  * traversable (0711): only the last component is the PostgreSQL user's to write in.
  */
-export function mkdirOwned(path: string, mode = 0o700): void {
-  mkdirsSafe(resolve(path), postgresOwner(), mode);
+export function mkdirOwned(path: string, os: OsUser, mode = 0o700): void {
+  mkdirsSafe(resolve(path), ownedBy(os), mode);
 }
 
-/** Write a whole file owned by the PostgreSQL OS user (a new file renamed into place; a planted link is replaced, never followed). */
-export function writeOwned(path: string, content: string, mode = 0o600): void {
-  writeFileSafe(path, content, postgresOwner(), mode);
+/** Write a whole file owned by a project's OS user (a new file renamed into place; a planted link is replaced, never followed). */
+export function writeOwned(path: string, content: string, os: OsUser, mode = 0o600): void {
+  writeFileSafe(path, content, ownedBy(os), mode);
 }
 
 export const quoteConf = (v: string | number | boolean): string => (typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
@@ -74,25 +76,25 @@ export class PgInstance {
   async initdb(o: { signal?: AbortSignal; lockFile?: string; timeoutMs?: number; noSync?: boolean }): Promise<void> {
     if (this.isInitialized()) return;
     await removeTree(this.dataDir);
-    mkdirOwned(this.dataDir);
-    const id = osIdentity();
+    mkdirOwned(this.dataDir, this.spec.os);
     await runTool({
       cmd: this.bin('initdb'),
       args: ['-D', this.dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--auth-local=peer', '--auth-host=scram-sha-256', '--no-instructions', ...(o.noSync ? ['--no-sync'] : [])],
-      asPostgres: true, env: baseEnv(), logger: this.log, label: 'initdb', timeoutMs: o.timeoutMs ?? 120_000,
+      runAs: this.spec.os, env: baseEnv(), logger: this.log, label: 'initdb', timeoutMs: o.timeoutMs ?? 120_000,
       ...(o.signal ? { signal: o.signal } : {}), ...(o.lockFile ? { lockFile: o.lockFile } : {}),
     });
-    this.writeAccessRules(id.serviceUser);
+    this.writeAccessRules();
   }
 
   /**
-   * pg_hba.conf and pg_ident.conf (design D7): the service reaches `postgres` over the unix
-   * socket by peer authentication through the `dwsbox` map (without the map a root service is
-   * refused); everything over TCP needs a password (scram-sha-256), replication included.
+   * pg_hba.conf and pg_ident.conf (design D7, D32): the service reaches `postgres` over the
+   * unix socket by peer authentication through the `dwsbox` map, which maps only root (the
+   * service's own user when it is not root) and the server's own OS user; everything over
+   * TCP needs a password (scram-sha-256), replication included.
    */
-  writeAccessRules(serviceUser: string): void {
-    const users = new Set(['root', 'postgres', serviceUser]);
-    writeOwned(join(this.dataDir, 'pg_ident.conf'), [...users].map((u) => `dwsbox ${u} postgres`).join('\n') + '\n');
+  writeAccessRules(): void {
+    const users = new Set([serviceUser().name, this.spec.os.name]);
+    writeOwned(join(this.dataDir, 'pg_ident.conf'), [...users].map((u) => `dwsbox ${u} postgres`).join('\n') + '\n', this.spec.os);
     writeOwned(join(this.dataDir, 'pg_hba.conf'), [
       '# written by dwsbox (design D7)',
       'local   all          postgres                peer map=dwsbox',
@@ -100,7 +102,7 @@ export class PgInstance {
       'host    replication  all       127.0.0.0/8   scram-sha-256',
       'host    all          all       127.0.0.0/8   scram-sha-256',
       '',
-    ].join('\n'));
+    ].join('\n'), this.spec.os);
   }
 
   /**
@@ -113,22 +115,22 @@ export class PgInstance {
     const conf = join(this.dataDir, 'postgresql.conf');
     const text = readFileSafe(conf) ?? '';
     if (!text.includes("include_if_exists = 'dwsbox.conf'")) {
-      writeOwned(conf, text + "\n# dwsbox\ninclude_if_exists = 'dwsbox.conf'\ninclude_if_exists = 'dwsbox-node.conf'\n");
+      writeOwned(conf, text + "\n# dwsbox\ninclude_if_exists = 'dwsbox.conf'\ninclude_if_exists = 'dwsbox-node.conf'\n", this.spec.os);
     }
     writeOwned(join(this.dataDir, 'dwsbox.conf'), '# written by dwsbox; changes are overwritten\n' +
-      Object.entries(settings).map(([k, v]) => `${k} = ${quoteConf(v)}`).join('\n') + '\n');
+      Object.entries(settings).map(([k, v]) => `${k} = ${quoteConf(v)}`).join('\n') + '\n', this.spec.os);
     this.writeNodeConfig();
   }
 
   writeNodeConfig(): void {
-    mkdirOwned(this.spec.sockDir);
+    mkdirOwned(this.spec.sockDir, this.spec.os);
     writeOwned(join(this.dataDir, 'dwsbox-node.conf'), [
       '# this node; written by dwsbox',
       `listen_addresses = ${quoteConf(this.spec.host)}`,
       `port = ${this.spec.port}`,
       `unix_socket_directories = ${quoteConf(this.spec.sockDir)}`,
       '',
-    ].join('\n'));
+    ].join('\n'), this.spec.os);
   }
 
   /**
@@ -159,7 +161,7 @@ export class PgInstance {
 
   /** Why `pid` is not this node's postmaster, or null when it is. */
   foreignReason(pid: number): string | null {
-    return foreignPostmaster(pid, this.bin('postgres'), this.dataDir, postgresOwner().uid);
+    return foreignPostmaster(pid, this.bin('postgres'), this.dataDir, this.spec.os.uid);
   }
 
   /**
@@ -175,7 +177,7 @@ export class PgInstance {
     }
     // A stale postmaster.pid (after a crash or a reboot) is harmless: postgres checks the PID itself.
     const pid = spawnDetached({
-      cmd: this.bin('postgres'), args: ['-D', this.dataDir], env: baseEnv(), logFile: this.spec.logFile, asPostgres: true, signal: o.signal,
+      cmd: this.bin('postgres'), args: ['-D', this.dataDir], env: baseEnv(), logFile: this.spec.logFile, runAs: this.spec.os, signal: o.signal,
     });
     const startTime = processStartTime(pid);
     await this.waitReady(o.timeoutMs ?? 60_000, pid, o.signal);
@@ -252,8 +254,7 @@ export class PgInstance {
   }
 
   private async rawQuery<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[], database: string, timeoutMs: number): Promise<R[]> {
-    const c = this.client(database, timeoutMs);
-    await c.connect();
+    const c = await this.connect(database, timeoutMs);
     try {
       return (await c.query<R>(text, params)).rows;
     } finally {
@@ -272,6 +273,20 @@ export class PgInstance {
     return new AppError('ENGINE_NODE_FAILED', { args: [name, `PostgreSQL is not running (${msg}); the end of its log: ${this.logTail(3)}`], cause: e, details: { code: code ?? null } });
   }
 
+  /**
+   * A connected session as `postgres` over the unix socket, checked like libpq's
+   * `requirepeer` (D32) before it is opened: the socket directory and the socket are this
+   * server's OS user's (only that user, or root, can have bound it), neither a link. So a
+   * socket another user put in this one's place is never talked to as superuser.
+   */
+  async connect(database = 'postgres', timeoutMs = 30_000): Promise<pg.Client> {
+    assertPeerSocket(this.spec.sockDir, this.spec.port, this.spec.os);
+    const c = this.client(database, timeoutMs);
+    await c.connect();
+    return c;
+  }
+
+  /** An unconnected client as `postgres` over the unix socket; use `connect` to get one that is verified. */
   client(database = 'postgres', timeoutMs = 30_000): pg.Client {
     const c = new pg.Client({
       host: this.spec.sockDir, port: this.spec.port, user: 'postgres', database,
@@ -339,4 +354,23 @@ export function dirSize(path: string): number {
   };
   walk(path);
   return total;
+}
+
+/**
+ * `requirepeer` for a unix socket (D32): the directory and `.s.PGSQL.<port>` in it exist, are
+ * not links, and belong to `os` (a socket file belongs to the process that bound it). A
+ * missing socket passes (the connect then fails with ENOENT, as libpq's would); anything else
+ * is UNSAFE_PATH.
+ */
+export function assertPeerSocket(sockDir: string, port: number, os: OsUser): void {
+  const check = (p: string, want: 'dir' | 'socket'): boolean => {
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return false;
+    const kind = want === 'dir' ? st.isDirectory() : st.isSocket();
+    if (!kind || st.uid !== os.uid) {
+      throw new AppError('UNSAFE_PATH', { args: [p, `it should be a ${want === 'dir' ? 'directory' : 'socket'} of ${os.name} (uid ${os.uid}), and is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'another kind of file'} of uid ${st.uid}`] });
+    }
+    return true;
+  };
+  if (check(sockDir, 'dir')) check(join(sockDir, `.s.PGSQL.${port}`), 'socket');
 }

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
+import type { OsUser } from './os-user.js';
 import type { OnProgress } from './local-engine.js';
 import { dirSize, mkdirOwned, writeOwned, type PgInstance } from './pg-instance.js';
 import { whilePolling } from './pg-exec.js';
@@ -22,6 +23,8 @@ export interface RestoreSetOptions {
   dataDir: string;
   /** bytes the snapshot's database had (its total), for progress */
   totalBytes: number | null;
+  /** the OS user that owns the copy (its project's, D32) */
+  os: OsUser;
   /** restore only this database (a temporary instance, D4) */
   dbInclude?: string;
   lockFile: string;
@@ -42,7 +45,7 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
     return { bytes: Number(readFileSafe(marker) ?? 0) || 0 };
   }
   await removeTree(o.dataDir);
-  mkdirOwned(o.dataDir);
+  mkdirOwned(o.dataDir, o.os);
   let restored = 0;
   let percent = 0;
   let lastEmit = 0;
@@ -98,11 +101,11 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
  * Settings pgBackRest wrote into postgresql.auto.conf for recovery (restore_command,
  * archive_mode) are dropped once the copy is promoted, so the cluster's own settings rule.
  */
-export function clearRecoverySettings(dataDir: string): void {
+export function clearRecoverySettings(dataDir: string, os: OsUser): void {
   const f = join(dataDir, 'postgresql.auto.conf');
   if (!existsSync(f)) return;
   const kept = (readFileSafe(f) ?? '').split('\n').filter((l) => !/^\s*(restore_command|archive_mode|recovery_target\w*)\s*=/.test(l));
-  writeOwned(f, kept.join('\n'), 0o600);
+  writeOwned(f, kept.join('\n'), os, 0o600);
 }
 
 /** Wait until a restored copy has replayed to its consistent point and been promoted. */

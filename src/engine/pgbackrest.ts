@@ -14,11 +14,13 @@ import {
   credentialsEnv, localRepository, parseStanzaRepository, repoOptions, REPOSITORY_HEADER, RepositoryRegistry, writeCredentialsInclude,
   type RepositoryCredentials, type RepositoryRef, type RepositorySpec,
 } from './backup-repository.js';
-import { mkdirOwned } from './pg-instance.js';
-import { mkdirSafe, serviceOwnerPgGroup, writeFileSafe } from './safe-fs.js';
+import { isRoot, lookupUser, serviceUser, type OsUser } from './os-user.js';
+import { mkdirsSafe, mkdirSafe, ownedBy, readFileSafe, rootWithGroupOf, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { baseEnv, startTool, type ToolHandle, type ToolResult } from './pg-exec.js';
 
 export interface StanzaTarget {
+  /** the project's OS user: pgBackRest runs as it and it owns the stanza's repository, log, lock and spool directories (D32) */
+  os: OsUser;
   stanza: string;
   /** the config file of this stanza */
   configFile: string;
@@ -26,6 +28,9 @@ export interface StanzaTarget {
   pgPort: number;
   pgSocket: string;
 }
+
+/** The header line of a stanza config that names the OS user its commands run as (D32). */
+export const OS_USER_HEADER = '# dwsbox-os-user=';
 
 export interface RepoSettings {
   /** the local repository's directory */
@@ -134,8 +139,32 @@ export class PgBackRest {
     return { id: this.configured.id, kind: this.configured.kind };
   }
 
+  /** The roots of the repository, logs, locks and spools: root's, traversable (D32); each stanza has its own directory in each. */
   ensureRepoDirs(): void {
-    for (const d of [this.repo.repoPath, this.repo.logPath, this.repo.lockPath, this.repo.spoolPath]) mkdirOwned(d, 0o750);
+    for (const d of [this.repo.repoPath, this.repo.logPath, this.repo.lockPath, this.repo.spoolPath]) mkdirsSafe(d, serviceOwner(), 0o711);
+  }
+
+  /** A stanza's own log, lock and spool directories (`<root>/<stanza>`), its OS user's. */
+  private stanzaDirs(stanza: string): { logPath: string; lockPath: string; spoolPath: string } {
+    return { logPath: join(this.repo.logPath, stanza), lockPath: join(this.repo.lockPath, stanza), spoolPath: join(this.repo.spoolPath, stanza) };
+  }
+
+  /** Where a stanza's `.stop` file lives (`pgbackrest stop`). */
+  stopFileOf(stanza: string): string {
+    return join(this.stanzaDirs(stanza).lockPath, `${stanza}.stop`);
+  }
+
+  /**
+   * The OS user a stanza's commands run as: the one its config file names (a root-owned file,
+   * D32); `postgres` for a config written before per-project users.
+   */
+  stanzaUser(configFile: string): OsUser {
+    if (!isRoot()) return serviceUser();
+    const text = readFileSafe(configFile) ?? '';
+    const name = new RegExp(`^${OS_USER_HEADER}(\\S+)$`, 'm').exec(text)?.[1] ?? 'postgres';
+    const u = lookupUser(name);
+    if (!u) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgBackRest', `stanza config ${configFile} names the OS user ${name}, which does not exist on this host`] });
+    return u;
   }
 
   configFileOf(stanza: string): string {
@@ -171,16 +200,26 @@ export class PgBackRest {
    * goes to the configured one.
    */
   writeConfig(t: StanzaTarget, extraGlobal: Record<string, string> = {}, repository?: RepositorySpec): void {
+    const isNew = !existsSync(t.configFile);
     const chosen = repository ? { spec: repository, creds: this.registry.get(repository.id)?.creds ?? null } : this.resolve(t.configFile);
-    writeCredentialsInclude(this.includeDirOf(t.configFile), chosen.creds);
+    writeCredentialsInclude(this.includeDirOf(t.configFile), chosen.creds, t.os);
+    // D32: a new stanza in a local repository gets a directory of its own, its OS user's
+    // (`repo1-path=<repository>/<stanza>`); an existing one keeps the path it records.
+    const repoOpts = repoOptions(chosen.spec);
+    if (chosen.spec.kind === 'local' && (isNew || repository)) {
+      repoOpts['repo1-path'] = join(chosen.spec.path, t.stanza);
+      mkdirSafe(repoOpts['repo1-path'], ownedBy(t.os), 0o750);
+    }
+    const dirs = this.stanzaDirs(t.stanza);
+    for (const d of Object.values(dirs)) mkdirSafe(d, ownedBy(t.os), 0o750);
     const global: Record<string, string> = {
-      ...repoOptions(chosen.spec),
+      ...repoOpts,
       // dwsbox alone decides retention (D2); this value also silences pgBackRest's warning.
       'repo1-retention-full': '9999999',
       'expire-auto': 'n',
-      'log-path': this.repo.logPath,
-      'lock-path': this.repo.lockPath,
-      'spool-path': this.repo.spoolPath,
+      'log-path': dirs.logPath,
+      'lock-path': dirs.lockPath,
+      'spool-path': dirs.spoolPath,
       'start-fast': 'y',
       'compress-type': 'zst',
       'compress-level': '3',
@@ -191,10 +230,10 @@ export class PgBackRest {
       'archive-timeout': '60',
       ...extraGlobal,
     };
-    const lines = ['# written by dwsbox', `${REPOSITORY_HEADER}${chosen.spec.id}`, '[global]', ...Object.entries(global).map(([k, v]) => `${k}=${v}`), '', `[${t.stanza}]`,
+    const lines = ['# written by dwsbox', `${REPOSITORY_HEADER}${chosen.spec.id}`, `${OS_USER_HEADER}${t.os.name}`, '[global]', ...Object.entries(global).map(([k, v]) => `${k}=${v}`), '', `[${t.stanza}]`,
       `pg1-path=${t.pgPath}`, `pg1-port=${t.pgPort}`, `pg1-socket-path=${t.pgSocket}`, 'pg1-user=postgres', ''];
     // D32: root's, readable by the PostgreSQL user's group (pgBackRest reads it; only dwsbox writes it).
-    writeFileSafe(t.configFile, lines.join('\n'), serviceOwnerPgGroup(), 0o640);
+    writeFileSafe(t.configFile, lines.join('\n'), rootWithGroupOf(t.os), 0o640);
   }
 
   /** `archive_command` for a stanza's primary. */
@@ -209,7 +248,7 @@ export class PgBackRest {
    */
   private includeArg(configFile: string): string {
     const dir = this.includeDirOf(configFile);
-    if (!existsSync(dir)) mkdirSafe(dir, serviceOwnerPgGroup(), 0o750);
+    if (!existsSync(dir)) mkdirSafe(dir, rootWithGroupOf(this.stanzaUser(configFile)), 0o750);
     return `--config-include-path=${dir}`;
   }
 
@@ -242,7 +281,7 @@ export class PgBackRest {
     // The stanza's repository credentials go in the child's environment, never on its command line.
     const { creds } = this.resolve(t.configFile);
     return startTool({
-      cmd: this.bins.pgbackrest, args: this.args(t, command, o), asPostgres: true, env: baseEnv(credentialsEnv(creds)), logger: this.log,
+      cmd: this.bins.pgbackrest, args: this.args(t, command, o), runAs: this.stanzaUser(t.configFile), env: baseEnv(credentialsEnv(creds)), logger: this.log,
       label: `pgbackrest ${command}`, timeoutMs: o.timeoutMs ?? 10 * 60_000,
       ...(o.lockFile ? { lockFile: o.lockFile } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onLine ? { onLine: o.onLine } : {}),
       ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}), ...(o.waitingFor ? { waitingFor: o.waitingFor } : {}),

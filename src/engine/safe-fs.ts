@@ -20,7 +20,7 @@ import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, fsyncSync
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
-import { osIdentity } from './os-user.js';
+import type { OsUser } from './os-user.js';
 import { runTool, baseEnv } from './pg-exec.js';
 
 export interface Owner { uid: number; gid: number }
@@ -30,15 +30,14 @@ export function serviceOwner(): Owner {
   return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 }
 
-/** The OS user PostgreSQL and its tools run as. */
-export function postgresOwner(): Owner {
-  const id = osIdentity();
-  return { uid: id.postgres.uid, gid: id.postgres.gid };
+/** A project's OS user owns it (its data, sockets, repository, dumps). */
+export function ownedBy(u: OsUser): Owner {
+  return { uid: u.uid, gid: u.gid };
 }
 
-/** Root-owned, readable by the PostgreSQL OS user's group (stanza configs, credentials). */
-export function serviceOwnerPgGroup(): Owner {
-  return { uid: serviceOwner().uid, gid: postgresOwner().gid };
+/** Root's, readable by a project user's group (its stanza configs and credentials, D32). */
+export function rootWithGroupOf(u: OsUser): Owner {
+  return { uid: serviceOwner().uid, gid: u.gid };
 }
 
 const canChown = (): boolean => process.getuid?.() === 0;

@@ -57,6 +57,9 @@ export interface SnapshotPoliciesTable {
 export interface PolicyFiresTable {
   policy_id: string; fire_time: number; outcome: string; snapshot_id: string | null; detail: string | null; created_at: number;
 }
+/** 000005: each project's OS user (D32). */
+export interface ProjectOsUsersTable { project_id: string; name: string; uid: number; created_at: number }
+
 export interface Database {
   projects: ProjectsTable;
   credentials: CredentialsTable;
@@ -73,4 +76,5 @@ export interface Database {
   snapshot_policy_settings: SnapshotPolicySettingsTable;
   snapshot_policies: SnapshotPoliciesTable;
   policy_fires: PolicyFiresTable;
+  project_os_users: ProjectOsUsersTable;
 }

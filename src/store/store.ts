@@ -385,6 +385,27 @@ export class Store {
     return num(r?.n ?? 0);
   }
 
+  // ------------------------------------------------------------------ project OS users (D32)
+  /** The highest uid ever recorded for a project user (uids are never reused), or null. */
+  async highestOsUid(): Promise<number | null> {
+    const r = await this.exec.selectFrom('project_os_users').select((eb) => eb.fn.max('uid').as('m')).executeTakeFirst();
+    return r?.m === null || r?.m === undefined ? null : num(r.m);
+  }
+  /** Record a project's OS user; idempotent for the same project, name and uid. */
+  async recordOsUser(projectId: string, name: string, uid: number, now: number): Promise<void> {
+    const have = await this.exec.selectFrom('project_os_users').selectAll().where('project_id', '=', projectId).executeTakeFirst();
+    if (have && num(have.uid) === uid && have.name === name) return;
+    if (have) {
+      await this.exec.updateTable('project_os_users').set({ name, uid }).where('project_id', '=', projectId).execute();
+      return;
+    }
+    await this.exec.insertInto('project_os_users').values({ project_id: projectId, name, uid, created_at: now }).onConflict((oc) => oc.column('project_id').doNothing()).execute();
+  }
+  async listOsUsers(): Promise<{ projectId: string; name: string; uid: number }[]> {
+    const rows = await this.exec.selectFrom('project_os_users').selectAll().orderBy('uid').execute();
+    return rows.map((r) => ({ projectId: r.project_id, name: r.name, uid: num(r.uid) }));
+  }
+
   // ------------------------------------------------------------------ snapshots
   async insertSnapshot(s: SnapshotRecord): Promise<void> {
     await this.exec.insertInto('snapshots').values(fromSnapshot(s) as SnapshotsTable).execute()
@@ -659,6 +680,13 @@ export class Store {
     return (await q.execute()).map((r) => ({
       policyId: r.policy_id, fireTime: num(r.fire_time), outcome: r.outcome as PolicyFireRecord['outcome'], snapshotId: r.snapshot_id, detail: r.detail, createdAt: num(r.created_at),
     }));
+  }
+
+  /** When a strategy last made a snapshot (its latest CREATED fire's `created_at`), or null: the scheduler's minimum interval. */
+  async lastPolicySnapshotAt(policyId: string): Promise<number | null> {
+    const r = await this.exec.selectFrom('policy_fires').select((eb) => eb.fn.max('created_at').as('at'))
+      .where('policy_id', '=', policyId).where('outcome', '=', 'CREATED').executeTakeFirst();
+    return numOrNull(r?.at);
   }
 
   // ------------------------------------------------------------------ faults

@@ -18,7 +18,7 @@
  *    and pg_dump refused by its database. Each FAILED with the tool's own message.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,9 +26,8 @@ import { postmastersUnder, startChildService, type ChildService } from '../helpe
 import { clusterTasks, leftovers, replicationOf, unlistedSets, verifySet, type TaskOut } from '../helpers/crash.js';
 import { freePort, processesUnder, tempDir, waitFor } from '../helpers/env.js';
 import { adminSql, archiveFiles, archiveTimelines } from '../helpers/restore-data.js';
-import { ADMIN_PASSWORD, SUBNET, VPC, createAvailableCluster, getCluster, startService, waitIdle, type ClusterDetail, type TestService } from '../helpers/service.js';
+import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, createAvailableCluster, getCluster, startService, waitIdle, type ClusterDetail, type TestService } from '../helpers/service.js';
 import type { DwsClient } from '../../src/cli/client.js';
-import { osIdentity } from '../../src/engine/os-user.js';
 
 const DB = 'shop';
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -304,7 +303,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       const s = await snapshot('files-removed');
       expect(s.status).toBe('AVAILABLE');
       gone = { id: s.id, label: await labelOf(s.id) };
-      rmSync(join(t.svc.engine.settings.repoPath, 'backup', stanza, gone.label), { recursive: true, force: true });
+      rmSync(join(t.svc.engine.backrest.backupDir(stanza), gone.label), { recursive: true, force: true });
     });
 
     it('a restore from a set whose files are gone → RESTORE_PRIMARY FAILED with pgBackRest\'s message, CREATION FAILED, nothing left; other snapshots intact', async () => {
@@ -349,7 +348,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
         case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: 'events_refused' }],
       });
       await waitStep(t.client, id, 'snapshot.table_restore', 'START_TEMP', ['SUCCESS']);
-      const temp = t.svc.engine.tempInstance(r.job_id);
+      const temp = t.svc.engine.tempInstance(r.job_id, PROJECT_ID);
       const holder = temp.client(DB);
       await holder.connect();
       try {
@@ -407,17 +406,31 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     ns = spawn('setpriv', ['--pdeathsig=KILL', '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sleep', 'infinity'], { stdio: 'ignore' });
     await waitFor(async () => readFileSync(`/proc/${ns.pid}/cmdline`, 'utf8').startsWith('sleep'), { what: 'the namespace holder', intervalMs: 10 });
     dataDir = tempDir('diskfull');
-    backupDir = join(dataDir, 'repo', 'backup');
-    mkdirSync(backupDir, { recursive: true });
-    const id = osIdentity();
-    const m = spawnSync('nsenter', ['-t', String(ns.pid), '-m', '--', 'mount', '-t', 'tmpfs', '-o', `size=${TMPFS_MB}m,mode=0750,uid=${id.postgres.uid},gid=${id.postgres.gid}`, 'dwsbox-test-full', backupDir], { encoding: 'utf8' });
-    if (m.status !== 0) throw new Error(`mount failed: ${m.stderr}`);
-    // Only the namespace sees it.
-    expect(mountsUnder(dataDir)).toEqual([]);
-    expect(statfsSync(inNs(backupDir)).blocks * statfsSync(inNs(backupDir)).bsize).toBe(TMPFS_MB * 1024 * 1024);
     // nsenter into a mount namespace also moves to its root directory: --wd keeps the repository's.
     svc = await startChildService({ dataDir, wrap: ['nsenter', '-t', String(ns.pid), '-m', `--wd=${REPO_ROOT}`, '--'], settings: { logLevel: 'info' } });
   });
+
+  /**
+   * Put a tmpfs of TMPFS_MB under the stanza's backup directory (`<repo>/<stanza>/backup`, its
+   * project user's, D32), in the namespace only, with what the stanza already holds copied in.
+   * Its WAL archive (`<repo>/<stanza>/archive`) stays on the real disk.
+   */
+  const mountBackupTmpfs = (stanza: string): void => {
+    backupDir = join(dataDir, 'repo', stanza, 'backup');
+    const st = statSync(backupDir);
+    const held = `${backupDir}.held`;
+    const run = (args: string[]): void => {
+      const m = spawnSync('nsenter', ['-t', String(ns.pid), '-m', '--', ...args], { encoding: 'utf8' });
+      if (m.status !== 0) throw new Error(`${args.join(' ')} failed: ${m.stderr}`);
+    };
+    run(['cp', '-a', backupDir, held]);
+    run(['mount', '-t', 'tmpfs', '-o', `size=${TMPFS_MB}m,mode=0750,uid=${st.uid},gid=${st.gid}`, 'dwsbox-test-full', backupDir]);
+    run(['cp', '-a', `${held}/.`, `${backupDir}/`]);
+    rmSync(held, { recursive: true, force: true });
+    // Only the namespace sees it.
+    expect(mountsUnder(dataDir)).toEqual([]);
+    expect(statfsSync(inNs(backupDir)).blocks * statfsSync(inNs(backupDir)).bsize).toBe(TMPFS_MB * 1024 * 1024);
+  };
 
   afterAll(async () => {
     await svc?.cleanup().catch(() => {});
@@ -433,6 +446,7 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     const c = await createAvailableCluster(client, { nodes: 3 });
     const ep = c.detail.endpoints[0]!.connect_info;
     const stanza = `cluster-${c.id}`;
+    mountBackupTmpfs(stanza);
     const setsDir = join(backupDir, stanza);
     await adminSql(ep, `create database ${DB}`);
     await adminSql(ep, `create table events (id int primary key, payload text not null); insert into events select g, md5(g::text) from generate_series(1, 2000) g`, DB);

@@ -134,7 +134,7 @@ describe('failed snapshots', () => {
     expect(String(pi['errorMsg'])).toMatch(/terminated on signal \[SIGTERM\]/);
     // No partial backup set left in the repository: every set directory is in pgBackRest's catalog.
     const listed = new Set((await t.svc.engine.backrest.info({ stanza, configFile: t.svc.engine.stanzaConfigFile(stanza) })).sets.map((x) => x.label));
-    const dir = join(t.config.repoPath, 'backup', stanza);
+    const dir = t.svc.engine.backrest.backupDir(stanza);
     const onDisk = existsSync(dir) ? readdirSync(dir).filter((d) => /^\d{8}-\d{6}F/.test(d)) : [];
     expect(onDisk.filter((d) => !listed.has(d))).toEqual([]);
     expect(processesUnder(t.dataDir).filter((p) => /pgbackrest/.test(p.cmd))).toEqual([]);

@@ -97,6 +97,8 @@ describe('names that reach SQL are quoted', () => {
     tbl: /const tbl = qualified\(/,
     verb: /const verb = [^;]*\? 'alter' : 'create';/,
     fkDef: /const fkDef = checkedForeignKey\(/,
+    // a function signature as PostgreSQL's regprocedure output writes it (every name quoted as needed)
+    proc: /p\.oid::regprocedure::text as f[\s\S]*for \(const \{ f: proc \} of fns\)/,
   };
 
   it('SQL text given to query() in the engine, tasks and services interpolates only quoted names, constants, or checked locals', () => {

@@ -189,7 +189,7 @@ export async function waitForGone(client: DwsClient, id: string): Promise<void> 
 /** What a deleted (or cleaned-up) cluster must not leave behind; an empty list when nothing is left. */
 export function leftovers(dataDir: string, id: string): string[] {
   const out = processesUnder(join(dataDir, 'clusters', id)).map((p) => `process ${p.pid} ${p.cmd}`);
-  for (const p of [join(dataDir, 'clusters', id), join(dataDir, 'locks', `${id}.lock`), join(dataDir, 'repo', 'backup', `cluster-${id}`), join(dataDir, 'repo', 'archive', `cluster-${id}`)]) {
+  for (const p of [join(dataDir, 'clusters', id), join(dataDir, 'locks', `${id}.lock`), join(dataDir, 'repo', `cluster-${id}`)]) {
     if (existsSync(p)) out.push(`path ${p}`);
   }
   return out;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { findBinaries } from '../../src/engine/binaries.js';
 import { PgInstance } from '../../src/engine/pg-instance.js';
+import { osIdentity } from '../../src/engine/os-user.js';
 import { isProcessAlive } from '../../src/engine/pg-exec.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { freePort, removeDir, tempDir } from './env.js';
@@ -38,7 +39,8 @@ export async function startPgServer(prefix = 'pgstore'): Promise<PgServer> {
   const dir = tempDir(prefix);
   const port = await freePort();
   const bins = findBinaries(null);
-  const inst = new PgInstance({ dataDir: join(dir, 'data'), sockDir: join(dir, 'sock'), host: '127.0.0.1', port, logFile: join(dir, 'postgres.log') }, bins, silentLogger());
+  // The store's server is no tenant's: it runs as the `postgres` OS user (the service's own user when not root).
+  const inst = new PgInstance({ os: osIdentity().postgres, dataDir: join(dir, 'data'), sockDir: join(dir, 'sock'), host: '127.0.0.1', port, logFile: join(dir, 'postgres.log') }, bins, silentLogger());
   let pid: number | null = null;
   try {
     await inst.initdb({ noSync: true, timeoutMs: 120_000 });

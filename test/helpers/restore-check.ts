@@ -17,18 +17,26 @@ export async function queryRestoredSnapshot<R extends Record<string, unknown>>(s
 export async function queryRestoredSet<R extends Record<string, unknown>>(engine: LocalEngine, set: { stanza: string; label: string; sourceBytes: number | null }, sql: string, database = 'postgres'): Promise<R[]> {
   if (!set.label) throw new Error(`no backup set label given for stanza ${set.stanza}`);
   const id = `check-${randomBytes(4).toString('hex')}`;
-  const inst = engine.tempInstance(id);
+  const os = engine.backrest.stanzaUser(engine.stanzaConfigFile(set.stanza));
+  const inst = engine.tempInstance(id, os);
   try {
     engine.prepareHost();
     await restoreSet(engine.backrest, {
-      source: { stanza: set.stanza, configFile: engine.stanzaConfigFile(set.stanza) }, label: set.label, dataDir: inst.dataDir,
+      source: { stanza: set.stanza, configFile: engine.stanzaConfigFile(set.stanza) }, label: set.label, dataDir: inst.dataDir, os,
       totalBytes: set.sourceBytes, lockFile: `${engine.settings.dataDir}/locks/${id}.lock`,
     });
     engine.prepareTempInstance(inst);
     await inst.start({ timeoutMs: 120_000 });
     await waitPromoted(inst, { timeoutMs: 120_000 });
-    return await inst.query<R>(sql, [], database);
+    // dwsbox's own sessions resolve names only in pg_catalog (D32); the checks name the tenant's tables as a tenant would.
+    const c = await inst.connect(database, 120_000);
+    try {
+      await c.query('set search_path = "$user", public');
+      return (await c.query<R>(sql)).rows;
+    } finally {
+      await c.end().catch(() => {});
+    }
   } finally {
-    await engine.removeTempInstance(id);
+    await engine.removeTempInstance(id, os);
   }
 }

@@ -66,9 +66,9 @@ export async function tableShape(endpoint: string, schema: string, table: string
   return { indexes: idx.map((r) => norm(r.d)), constraints: con.map((r) => norm(r.d)), defaults: def.map((r) => norm(r.d)) };
 }
 
-/** Files under a stanza's WAL archive (relative names), to show that a restore wrote nothing there (D4). */
+/** Files under a stanza's WAL archive (relative names), to show that a restore wrote nothing there (D4). Each stanza has its own repo1-path, `<repository>/<stanza>` (D32). */
 export function archiveFiles(repoPath: string, stanza: string): string[] {
-  const base = join(repoPath, 'archive', stanza);
+  const base = join(repoPath, stanza, 'archive', stanza);
   const out: string[] = [];
   const walk = (d: string, rel: string): void => {
     let names: string[] = [];

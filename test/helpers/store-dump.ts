@@ -10,7 +10,7 @@ import type { Store } from '../../src/store/store.js';
 const TABLES = {
   projects: true, credentials: true, users: true, tokens: true, clusters: true, nodes: true, snapshots: true, tasks: true,
   task_steps: true, progress_samples: true, faults: true, dwsbox_migrations: true, snapshot_policy_settings: true, snapshot_policies: true,
-  policy_fires: true,
+  policy_fires: true, project_os_users: true,
 } as const satisfies Record<keyof Database, true>;
 
 /** Columns that change without any request (the snapshot scheduler's cursor). */

@@ -21,6 +21,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 4,
       "name": "000004_fine_grained_snapshots",
       "sql": "-- dwsbox store, version 4: schema- and table-level (logical, pg_dump -Fd) snapshots.\n-- backup_level: cluster (a pgBackRest set, the default for every existing row), schema or table.\n-- fine_grained_detail: JSON {level, database, schemas, tables, dumpDir, ...} of a logical snapshot.\nALTER TABLE snapshots ADD COLUMN backup_level TEXT NOT NULL DEFAULT 'cluster';\nALTER TABLE snapshots ADD COLUMN fine_grained_detail TEXT;\n"
+    },
+    {
+      "version": 5,
+      "name": "000005_project_os_users",
+      "sql": "-- dwsbox store, version 5: each project's OS user on the host (D32). A uid recorded here is\n-- never given to another project, even after its project's clusters are gone.\nCREATE TABLE project_os_users (\n  project_id TEXT PRIMARY KEY,\n  name TEXT NOT NULL,\n  uid BIGINT NOT NULL UNIQUE,\n  created_at BIGINT NOT NULL\n);\n"
     }
   ],
   "postgres": [
@@ -43,6 +48,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 4,
       "name": "000004_fine_grained_snapshots",
       "sql": "-- dwsbox store, version 4: schema- and table-level (logical, pg_dump -Fd) snapshots.\n-- backup_level: cluster (a pgBackRest set, the default for every existing row), schema or table.\n-- fine_grained_detail: JSON {level, database, schemas, tables, dumpDir, ...} of a logical snapshot.\nALTER TABLE snapshots ADD COLUMN backup_level TEXT NOT NULL DEFAULT 'cluster';\nALTER TABLE snapshots ADD COLUMN fine_grained_detail TEXT;\n"
+    },
+    {
+      "version": 5,
+      "name": "000005_project_os_users",
+      "sql": "-- dwsbox store, version 5: each project's OS user on the host (D32). A uid recorded here is\n-- never given to another project, even after its project's clusters are gone.\nCREATE TABLE project_os_users (\n  project_id TEXT PRIMARY KEY,\n  name TEXT NOT NULL,\n  uid BIGINT NOT NULL UNIQUE,\n  created_at BIGINT NOT NULL\n);\n"
     }
   ]
 };

@@ -16,10 +16,15 @@ export interface ClusterCreateParams {
 
 type Ctx = StepContext<ClusterCreateParams>;
 
-/** Free addresses, no wildcard listener on the port, and memory for the nodes (D6, D18). */
+/** The project's OS user (D32), free addresses, no wildcard listener on the port, and memory for the nodes (D6, D18). */
 export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<void> {
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
+  // D32: the project's own OS user, made at its first cluster; every process of the cluster runs as it.
+  await ctx.engine.ensureProjectUser(cluster.projectId, {
+    highest: () => ctx.store.highestOsUid(),
+    record: (projectId, name, uid) => ctx.write((tx) => tx.recordOsUser(projectId, name, uid, ctx.clock.now())),
+  }, { signal: ctx.signal });
   ctx.engine.prepareClusterDir(cluster);
   if (ctx.engine.wildcardListener(cluster.port)) {
     throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${cluster.port} is held by a process listening on all addresses (0.0.0.0:${cluster.port}); stop it or choose another port`] });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { failedState, succeededState } from '../../domain/cluster.js';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
-import { osIdentity } from '../../engine/os-user.js';
+import type { OsUser } from '../../engine/os-user.js';
 import { writeOwned } from '../../engine/pg-instance.js';
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../../engine/pg-restore.js';
 import type { StepContext, StepSpec, TaskDefinition } from '../definition.js';
@@ -55,14 +55,14 @@ async function settingsOf(ctx: Ctx, names: string[]): Promise<Record<string, str
  * `.ready` marker exists for it; mark it, so the archiver pushes it into the NEW stanza and
  * later restores of this cluster's own snapshots find their timeline's history there.
  */
-function markHistoryForArchiving(dataDir: string): void {
+function markHistoryForArchiving(dataDir: string, os: OsUser): void {
   const wal = join(dataDir, 'pg_wal');
   const status = join(wal, 'archive_status');
   if (!existsSync(status)) return;
   for (const f of readdirSync(wal)) {
     if (!/^[0-9A-F]{8}\.history$/.test(f)) continue;
     if (existsSync(join(status, `${f}.ready`)) || existsSync(join(status, `${f}.done`))) continue;
-    writeOwned(join(status, `${f}.ready`), '', 0o600);
+    writeOwned(join(status, `${f}.ready`), '', os, 0o600);
   }
 }
 
@@ -111,7 +111,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
       ctx.engine.prepareNodeDir(cluster, primary.ordinal);
       const info = { key: snap.backupKey ?? 'N/A', priorKey: snap.priorBackupKey ?? 'N/A', snapshotId: snap.id };
       await restoreSet(ctx.engine.backrest, {
-        source: sourceOf(ctx, snap), label: snap.backupLabel, dataDir: primary.dataDir, totalBytes: snap.sourceBytes, lockFile: ctx.lockFile,
+        source: sourceOf(ctx, snap), label: snap.backupLabel, dataDir: primary.dataDir, os: inst.spec.os, totalBytes: snap.sourceBytes, lockFile: ctx.lockFile,
         signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
         onProgress: (s) => {
           const written = s.data?.['consumedBytes'];
@@ -132,7 +132,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
       if (!inst.isInitialized()) throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, `no restored data directory at ${primary.dataDir}`] });
       if (!inst.status()) {
         inst.writeConfig(ctx.engine.clusterSettings(cluster, primary, false));
-        inst.writeAccessRules(osIdentity().serviceUser);
+        inst.writeAccessRules();
       }
       ctx.progress({ source: 'dwsbox', percent: 5, info: { phase: 'start' } });
       const run = await ctx.engine.startNode(cluster, primary, { signal: ctx.signal, timeoutMs: 30 * 60_000 });
@@ -160,9 +160,9 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
       const t = ctx.engine.writeStanzaConfig(cluster, primary);
       ctx.progress({ source: 'dwsbox', percent: 10, info: { phase: 'stanza-create', stanza: cluster.stanza } });
       await ctx.engine.backrest.stanzaCreate(t, tool);
-      clearRecoverySettings(primary.dataDir);
+      clearRecoverySettings(primary.dataDir, inst.spec.os);
       inst.writeConfig(settings);
-      markHistoryForArchiving(primary.dataDir);
+      markHistoryForArchiving(primary.dataDir, inst.spec.os);
       const now = await settingsOf(ctx, ['archive_mode', 'archive_command', 'restore_command']);
       if (now['archive_mode'] !== 'on' || now['archive_command'] !== settings['archive_command'] || (now['restore_command'] ?? '') !== '') {
         ctx.progress({ source: 'dwsbox', percent: 40, info: { phase: 'restart' } });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { FineGrainedDetail, OutsideForeignKey, SchemaInfo } from '../../domain/records.js';
 import { backupKeyTime } from '../../domain/time.js';
 import { AppError, isAppError } from '../../errors/app-error.js';
+import type { OsUser } from '../../engine/os-user.js';
 import { baseEnv, runTool, startTool, whilePolling } from '../../engine/pg-exec.js';
 import { dirSize, ident, type PgInstance } from '../../engine/pg-instance.js';
 import { isCompleteDump, logicalDumpDir, partialDumpDir, prepareStanzaDumpDir, removeDump, tableRefsOf } from '../../engine/logical-dump.js';
@@ -59,6 +60,9 @@ async function detailOf(ctx: Ctx): Promise<{ stanza: string; detail: FineGrained
   if (!s.fineGrained) throw new AppError('VERIFY_FAILED', { args: [`snapshot ${s.id} has no schema or table list`] });
   return { stanza: s.stanza, detail: s.fineGrained };
 }
+
+/** The OS user of the task's project (D32): its tools run as it and it owns what they write. */
+const osOf = (ctx: Ctx): OsUser => ctx.engine.projectUser(ctx.task.projectId);
 
 async function primaryInstance(ctx: Ctx): Promise<PgInstance> {
   const cluster = await ctx.cluster();
@@ -123,8 +127,7 @@ export const logicalSteps = {
     }
     // Foreign keys to tables outside the dump, with their definitions written with an empty
     // search_path (so the referenced table is schema-qualified).
-    const c = inst.client(detail.database);
-    await c.connect();
+    const c = await inst.connect(detail.database);
     let fks: OutsideForeignKey[];
     try {
       await c.query(`set search_path = ''`);
@@ -151,7 +154,7 @@ export const logicalSteps = {
     if (!isCompleteDump(dir)) {
       // A resumed step (after a crash or a retry) starts over: pg_dump cannot continue a dump.
       await removeDump(dataDir, stanza, ctx.params.snapshotId);
-      prepareStanzaDumpDir(dataDir, stanza);
+      prepareStanzaDumpDir(dataDir, stanza, osOf(ctx));
       const inst = await primaryInstance(ctx);
       const app = `dwsbox-${ctx.task.id.slice(0, 8)}-snapshot`;
       const conninfo = `host=${cv(inst.spec.sockDir)} port=${cv(inst.spec.port)} user=postgres dbname=${cv(detail.database)} application_name=${cv(app)}`;
@@ -174,7 +177,7 @@ export const logicalSteps = {
           `--lock-wait-timeout=${Math.max(1000, Math.floor(ctx.config.stepIdleTimeoutMs / 2))}`,
           '-f', part, ...objects,
         ],
-        env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_dump',
+        env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_dump',
         timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_dump to dump the next rows',
         onLine: (line) => {
           // -j: `pg_dump: finished item 3350 TABLE DATA orders` (the tag has no schema); one job: `dumping contents of table "s.t"`.
@@ -233,7 +236,7 @@ export const logicalSteps = {
     const tables = tablesOf(ctx);
     const dir = logicalDumpDir(ctx.engine.settings.dataDir, stanza, ctx.params.snapshotId);
     const toc = await runTool({
-      cmd: join(ctx.engine.bins.binDir, 'pg_restore'), args: ['-l', dir], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal,
+      cmd: join(ctx.engine.bins.binDir, 'pg_restore'), args: ['-l', dir], env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal,
       logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000,
     });
     const entries = toc.stdout.split('\n').map((l) => ({ line: l, e: parseTocLine(l) })).filter((x) => x.e);

@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
+import type { OsUser } from '../../engine/os-user.js';
 import { startTool, runTool, baseEnv, whilePolling } from '../../engine/pg-exec.js';
 import { ident, literal, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
 import { restoreSet, waitPromoted } from '../../engine/pg-restore.js';
@@ -104,7 +105,7 @@ function uniqueName(want: string, taken: Set<string>): string {
 }
 
 function tempOf(ctx: Ctx): PgInstance {
-  return ctx.engine.tempInstance(ctx.task.id);
+  return ctx.engine.tempInstance(ctx.task.id, ctx.task.projectId);
 }
 /** The task's work directory, `<dataDir>/tmp/<task id>/work`, the PostgreSQL user's (beside the temporary instance's data, when there is one; D32). */
 const workDirOf = (ctx: Ctx): string => join(dirname(tempOf(ctx).dataDir), 'work');
@@ -128,12 +129,12 @@ async function createScratch(ctx: Ctx, live: PgInstance): Promise<void> {
   const db = (await live.query<{ enc: string; collate: string; ctype: string }>(
     'select pg_encoding_to_char(encoding) as enc, datcollate as collate, datctype as ctype from pg_database where datname = $1', [ctx.params.database]))[0];
   if (!db) throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${ctx.params.database} does not exist in the cluster: create it first, then restore the tables.` });
-  const name = ident(scratchDatabaseName(ctx.task.id));
+  const scratchDb = ident(scratchDatabaseName(ctx.task.id));
   await live.query(
-    `create database ${name} owner ${ident(await adminOf(ctx))} template template0 encoding ${literal(db.enc)} lc_collate ${literal(db.collate)} lc_ctype ${literal(db.ctype)}`,
+    `create database ${scratchDb} owner ${ident(await adminOf(ctx))} template template0 encoding ${literal(db.enc)} lc_collate ${literal(db.collate)} lc_ctype ${literal(db.ctype)}`,
     [], 'postgres', 10 * 60_000);
   // D32: not open to PUBLIC (only its owner, the administrator, and dwsbox connect).
-  await live.query(`revoke all on database ${name} from public`);
+  await live.query(`revoke all on database ${scratchDb} from public`);
 }
 
 /** Drop the scratch database (its sessions are ended first). Idempotent. */
@@ -155,6 +156,9 @@ async function adminOf(ctx: Ctx): Promise<string> {
   return (await ctx.cluster()).userName;
 }
 
+/** The OS user of the task's project (D32): its tools run as it and it owns what they write. */
+const osOf = (ctx: Ctx): OsUser => ctx.engine.projectUser(ctx.task.projectId);
+
 async function primaryInstance(ctx: Ctx): Promise<PgInstance> {
   const cluster = await ctx.cluster();
   const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
@@ -168,8 +172,7 @@ async function primaryInstance(ctx: Ctx): Promise<PgInstance> {
  * administrator's rights, so no function, view or rule the tenant planted runs as superuser).
  */
 async function withClient<T>(inst: PgInstance, db: string, fn: (c: pg.Client) => Promise<T>, timeoutMs = 10 * 60_000, asRole?: string): Promise<T> {
-  const c = inst.client(db, timeoutMs);
-  await c.connect();
+  const c = await inst.connect(db, timeoutMs);
   try {
     if (asRole) await c.query(`set role ${ident(asRole)}`);
     return await fn(c);
@@ -407,7 +410,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         await createScratch(ctx, live);
       }
       const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
-      const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', fg.dumpDir], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
+      const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', fg.dumpDir], env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
       const haveSchemas = new Set((await live.query<{ n: string }>('select nspname as n from pg_namespace', [], scratch)).map((r) => r.n));
       const outside = new Set(fg.outsideForeignKeys);
       const kept: string[] = [];
@@ -421,7 +424,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         kept.push(line);
       }
       const listFile = join(workDirOf(ctx), 'scratch.list');
-      writeOwned(listFile, kept.join('\n') + '\n', 0o600);
+      writeOwned(listFile, kept.join('\n') + '\n', osOf(ctx), 0o600);
       const total = Math.max(snap.sourceBytes ?? 0, 1);
       const base = Number((await live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch]))[0]?.n ?? 0);
       await ctx.setCheckpoint({ started: true });
@@ -433,7 +436,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         cmd: bin('pg_restore'),
         // D32: loaded as the administrator (`--role`), owning what it loads: nothing in the dump runs as superuser.
         args: ['-j', '2', '--exit-on-error', '--no-privileges', '--no-owner', `--role=${await adminOf(ctx)}`, '-L', listFile, '-d', conninfo(live, scratch, appNameOf(ctx)), fg.dumpDir],
-        env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
+        env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
         timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the scratch database',
       });
       emit('pg_restore -l');
@@ -453,7 +456,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
 
     DROP_SCRATCH_DB: async (ctx: Ctx) => {
       await dropScratch(ctx);
-      await ctx.engine.removeTempInstance(ctx.task.id);
+      await ctx.engine.removeTempInstance(ctx.task.id, ctx.task.projectId);
       ctx.progress({ source: 'dwsbox', percent: 100 });
     },
 
@@ -470,7 +473,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       if (inst.status()) return;
       const info = { key: snap.backupKey ?? 'N/A', priorKey: snap.priorBackupKey ?? 'N/A', snapshotId: snap.id, database: ctx.params.database };
       await restoreSet(ctx.engine.backrest, {
-        source: { stanza: snap.stanza, configFile: ctx.engine.stanzaConfigFile(snap.stanza) }, label: snap.backupLabel, dataDir: inst.dataDir,
+        source: { stanza: snap.stanza, configFile: ctx.engine.stanzaConfigFile(snap.stanza) }, label: snap.backupLabel, dataDir: inst.dataDir, os: inst.spec.os,
         // --db-include leaves the other databases' files out, so the snapshot's total is not this restore's.
         totalBytes: null, ...(SYSTEM_DATABASES.has(ctx.params.database) ? {} : { dbInclude: ctx.params.database }), lockFile: ctx.lockFile, signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
         onProgress: (s) => {
@@ -519,7 +522,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
           cmd: join(ctx.engine.bins.binDir, 'pg_dump'),
           // Light compression: the file only lives in the temporary directory, and the CPU is the bottleneck.
           args: ['-d', conninfo(inst, db, appNameOf(ctx)), '-Fc', '-Z', '1', '--strict-names', '--verbose', '-f', part, ...tables.flatMap((t) => ['-t', qualified(t.target)])],
-          env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_dump',
+          env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_dump',
           timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_dump to dump the next rows',
           onLine: (line) => {
             // `pg_dump: dumping contents of table "s.t"`: the tables before it are done.
@@ -600,11 +603,11 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         return { existing, missingOwners: owners.filter((o) => !roles.has(o)), own };
       });
       const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
-      const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', dump], env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
+      const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', dump], env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
       const isTarget = (r: TableRef): boolean => targets.some((t) => sameRef(t, r));
       const filtered = filterToc(toc.stdout, exported.fks, (r) => isTarget(r) || prep.existing.has(tableName(r)));
       const listFile = listFileOf(ctx);
-      writeOwned(listFile, filtered.list, 0o600);
+      writeOwned(listFile, filtered.list, osOf(ctx), 0o600);
       const info = (i: number) => ({
         tablesDone: Math.min(i, tables.length), tablesTotal: tables.length, table: tables[Math.min(i, tables.length - 1)] ? tableName(tables[Math.min(i, tables.length - 1)]!.target) : '',
         droppedForeignKeys: filtered.droppedFks.join('; ') || 'none', ...(prep.missingOwners.length ? { ownersMissing: prep.missingOwners.join(', ') } : {}),
@@ -628,7 +631,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
           cmd: bin('pg_restore'),
           // D32: imported as the administrator (`--role`), who owns the restored tables.
           args: ['--single-transaction', '--verbose', '-L', listFile, '--no-owner', `--role=${admin}`, '-d', conninfo(live, db, appNameOf(ctx)), dump],
-          env: baseEnv(), asPostgres: true, lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
+          env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
           timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the next rows',
           onLine: (line) => {
             // `pg_restore: processing data for table "s.t"`
@@ -698,7 +701,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
     },
 
     REMOVE_TEMP: async (ctx: Ctx) => {
-      await ctx.engine.removeTempInstance(ctx.task.id);
+      await ctx.engine.removeTempInstance(ctx.task.id, ctx.task.projectId);
       ctx.progress({ source: 'dwsbox', percent: 100 });
     },
 
@@ -783,7 +786,7 @@ async function ensureOutsideForeignKeys(ctx: Ctx): Promise<{ added: string[]; dr
  * it created, when empty.
  */
 async function discardImported(ctx: Ctx): Promise<void> {
-  await ctx.engine.removeTempInstance(ctx.task.id);
+  await ctx.engine.removeTempInstance(ctx.task.id, ctx.task.projectId);
   // Tables that passed verification stay: only the temporary instance failed to go.
   const verified = (await ctx.store.getStep(ctx.task.id, 'VERIFY_ROWS'))?.status === 'SUCCESS';
   const imported = verified ? [] : (ctx.state['imported'] as Imported[] | undefined) ?? [];
