@@ -15,11 +15,11 @@ import { findNodeType, NODE_TYPES } from '../domain/node-types.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
-import { DEFAULT_UID_RANGE, isRoot, lookupUser, osIdentity, projectUserName, serviceUser, USER_MARKER, type OsUser, type UidRange } from './os-user.js';
+import { osIdentity, type OsUser, type UidRange } from './os-user.js';
+import { ProjectUsers, type UidRecord } from './project-users.js';
 import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, whilePolling, type HeldLock } from './pg-exec.js';
 import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
-import { runTool } from './pg-exec.js';
 import { scramVerifier } from './scram.js';
 import { PgBackRest, type StanzaTarget } from './pgbackrest.js';
 import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
@@ -39,14 +39,6 @@ export interface EngineSettings {
   unsafeNoFsync: boolean;
   /** where project users' uids come from (D32); DEFAULT_UID_RANGE when absent */
   uidRange?: UidRange;
-}
-
-/** What the store records of project users (D32: uids never reused). */
-export interface UidRecord {
-  /** the highest uid ever recorded, or null */
-  highest(): Promise<number | null>;
-  /** record (idempotently) that this project's user has this name and uid */
-  record(projectId: string, name: string, uid: number): Promise<void>;
 }
 
 export const REPLICATION_ROLE = 'dwsbox_repl';
@@ -75,6 +67,8 @@ export interface ClusterSecrets { replPassword: string }
 
 export class LocalEngine {
   readonly backrest: PgBackRest;
+  /** the project users of this data directory (D32) */
+  readonly users: ProjectUsers;
 
   constructor(
     readonly settings: EngineSettings,
@@ -88,6 +82,7 @@ export class LocalEngine {
       spoolPath: join(settings.dataDir, 'run', 'pgbackrest-spool'),
       configDir: join(settings.dataDir, 'stanzas'),
     }, log);
+    this.users = new ProjectUsers(settings.dataDir, log, settings.uidRange);
   }
 
   /** The repository new clusters' stanzas go to (the service's settings; local until called). */
@@ -192,67 +187,14 @@ export class LocalEngine {
   }
 
   // ------------------------------------------------------------------ project users (D32)
-  /**
-   * The OS user every process and file of a project's clusters belongs to (made by
-   * `ensureProjectUser`). The service's own user when it is not root.
-   */
+  /** The OS user every process and file of a project's clusters belongs to (project-users.ts). */
   projectUser(projectId: string): OsUser {
-    if (!isRoot()) return serviceUser();
-    const name = projectUserName(this.settings.dataDir, projectId);
-    const u = lookupUser(name);
-    if (!u) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['project user', `project ${projectId} has no OS user ${name} on this host; its clusters cannot run. Run \`dwsbox tenants migrate\` (an installation from before per-project users), or recreate the cluster`] });
-    return u;
+    return this.users.userOf(projectId);
   }
 
-  /**
-   * Make the project's OS user when it is missing (idempotent; D32): a system user with no
-   * home, no shell and no password, its own group with the same id, a uid above every one the
-   * store has recorded (never reused) and free on this host, the dwsbox marker in its comment.
-   * The uid is recorded after `useradd` succeeded; a user made before a crash is found by name.
-   */
-  async ensureProjectUser(projectId: string, uids: UidRecord, o: { signal?: AbortSignal } = {}): Promise<OsUser> {
-    if (!isRoot()) return serviceUser();
-    const name = projectUserName(this.settings.dataDir, projectId);
-    for (let attempt = 0; ; attempt++) {
-      const have = lookupUser(name);
-      if (have) {
-        await uids.record(projectId, name, have.uid);
-        return have;
-      }
-      const uid = await this.freeUid(uids);
-      const marker = `${USER_MARKER}${projectId} ${this.settings.dataDir}`;
-      try {
-        await runTool({ cmd: 'groupadd', args: ['--system', '--gid', String(uid), name], label: 'groupadd', timeoutMs: 60_000, ...(o.signal ? { signal: o.signal } : {}) });
-        await runTool({
-          cmd: 'useradd', args: ['--system', '--uid', String(uid), '--gid', String(uid), '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', marker, name],
-          label: 'useradd', timeoutMs: 60_000, ...(o.signal ? { signal: o.signal } : {}),
-        });
-      } catch (e) {
-        // Another process on this host took the id or made the user first: look again.
-        if (attempt >= 20) throw e;
-        this.log.info('project user not made on this try; trying again', { projectId, name, uid, error: (e as Error).message });
-        continue;
-      }
-      this.log.info('project OS user made (D32)', { projectId, name, uid });
-    }
-  }
-
-  /** A uid (and gid) above every uid the store recorded and every marked one on this host, free as both. */
-  private async freeUid(uids: UidRecord): Promise<number> {
-    const range = this.settings.uidRange ?? DEFAULT_UID_RANGE;
-    let uid = Math.max(range.min, ((await uids.highest()) ?? range.min - 1) + 1);
-    const taken = new Set<number>();
-    const groups = new Set<number>();
-    try {
-      for (const l of readFileSync('/etc/passwd', 'utf8').split('\n')) taken.add(Number(l.split(':')[2]));
-      for (const l of readFileSync('/etc/group', 'utf8').split('\n')) groups.add(Number(l.split(':')[2]));
-    } catch {
-      /* no files: useradd decides */
-    }
-    for (const t of taken) if (t >= range.min && t <= range.max && t >= uid) uid = t + 1;
-    while (taken.has(uid) || groups.has(uid)) uid++;
-    if (uid > range.max) throw new AppError('CAPACITY_EXCEEDED', { args: [`the range of project uids ${range.min}-${range.max} is used up; widen it (uidRange setting)`] });
-    return uid;
+  /** Make the project's OS user when it is missing (idempotent; project-users.ts). */
+  ensureProjectUser(projectId: string, uids: UidRecord, o: { signal?: AbortSignal } = {}): Promise<OsUser> {
+    return this.users.ensure(projectId, uids, o);
   }
 
   /**

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { flagName } from '../../src/config/config.js';
 import { DwsClient } from '../../src/cli/client.js';
-import { freePort, killPostmastersUnder, processesUnder, removeDir, tempDir } from './env.js';
+import { freePort, killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir } from './env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from './service.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -229,7 +229,10 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
       }
       await killPostmastersUnder(dataDir);
       const left = processesUnder(dataDir);
-      if (!co.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(dataDir);
+      if (!co.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) {
+        removeDir(dataDir);
+        await removeProjectUsersUnder(dataDir);
+      }
       if (left.length) throw new Error(`processes left behind under ${dataDir}: ${JSON.stringify(left)}`);
     },
   };

@@ -2,6 +2,8 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { markedUsers, parseMarker } from '../../src/engine/os-user.js';
+import { removeProjectUser } from '../../src/engine/project-users.js';
 
 /**
  * Under /tmp, traversable by the postgres OS user (postgres-ops §1); one directory per test
@@ -94,4 +96,19 @@ export async function killPostmastersUnder(dir: string): Promise<number> {
     }
   }
   return pms.length;
+}
+
+/** The dwsbox project users (D32, by their marker) whose data directory is `dir` or lies under it. */
+export function projectUsersUnder(dir: string): { name: string; dataDir: string }[] {
+  return markedUsers().flatMap((u) => {
+    const m = parseMarker(u.comment);
+    return m && (m.dataDir === dir || m.dataDir.startsWith(`${dir}/`)) ? [{ name: u.name, dataDir: m.dataDir }] : [];
+  });
+}
+
+/** Remove the project users of the data directories under `dir` (after their processes and files are gone). */
+export async function removeProjectUsersUnder(dir: string): Promise<string[]> {
+  const users = projectUsersUnder(dir);
+  for (const u of users) await removeProjectUser(u.name);
+  return users.map((u) => u.name);
 }

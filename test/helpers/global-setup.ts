@@ -1,16 +1,39 @@
 /**
  * Before the run: the binaries exist (a missing one is a set-up bug: fail, saying how to
- * install it). After the run: no process started by a test is left (the leak check).
+ * install it), and what earlier runs that died left behind is swept: their directories under
+ * TEST_BASE and the project users (D32) marked with a data directory there. After the run: no
+ * process started by a test is left, and no project user of this run (the leak checks).
  */
 import { findBinaries } from '../../src/engine/binaries.js';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { killPostmastersUnder, processesUnder, removeDir, TEST_BASE } from './env.js';
+import { killPostmastersUnder, processesUnder, projectUsersUnder, removeDir, removeProjectUsersUnder, TEST_BASE } from './env.js';
 
 let root = '';
 
-export function setup(): void {
+/** A run directory (`run-<pid>-<nonce>`) whose vitest process is gone. */
+function deadRun(dir: string): boolean {
+  const pid = /^run-(\d+)(?:-|$)/.exec(dir)?.[1];
+  return pid !== undefined && !existsSync(`/proc/${pid}`);
+}
+
+async function sweepDeadRuns(): Promise<void> {
+  const runs = existsSync(TEST_BASE) ? readdirSync(TEST_BASE).filter(deadRun) : [];
+  for (const r of runs) {
+    const dir = join(TEST_BASE, r);
+    await killPostmastersUnder(dir);
+    removeDir(dir);
+  }
+  // Users whose run is gone, whether or not its directory still was there.
+  const users = projectUsersUnder(TEST_BASE).filter((u) => deadRun(u.dataDir.slice(TEST_BASE.length + 1).split('/')[0] ?? ''));
+  for (const dir of new Set(users.map((u) => u.dataDir))) await removeProjectUsersUnder(dir);
+  if (runs.length || users.length) console.warn(`swept what earlier test runs left: ${runs.length} directories, ${users.length} project users`);
+}
+
+export async function setup(): Promise<void> {
   findBinaries(null);
+  await sweepDeadRuns();
   root = join(TEST_BASE, `run-${process.pid}-${randomBytes(3).toString('hex')}`);
   // Test workers are started after this, and inherit it.
   process.env['DWSBOX_TEST_ROOT'] = root;
@@ -22,5 +45,8 @@ export async function teardown(): Promise<void> {
     await killPostmastersUnder(root);
     throw new Error(`tests left ${left.length} processes behind:\n${left.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`);
   }
-  if (!process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(root);
+  const keep = !!process.env['DWSBOX_KEEP_TEST_DIRS'];
+  const users = keep ? [] : await removeProjectUsersUnder(root);
+  if (!keep) removeDir(root);
+  if (users.length) throw new Error(`tests left ${users.length} project OS users behind (removed now): ${users.join(', ')}`);
 }

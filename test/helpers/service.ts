@@ -11,7 +11,7 @@ import { createService, type Service } from '../../src/main.js';
 import { createLogger } from '../../src/log/logger.js';
 import { DwsClient } from '../../src/cli/client.js';
 import { liveToolPids } from '../../src/engine/pg-exec.js';
-import { killPostmastersUnder, processesUnder, removeDir, tempDir, waitFor, freePort } from './env.js';
+import { killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir, waitFor, freePort } from './env.js';
 
 export const PROJECT_ID = '0a1b2c3d4e5f60718293a4b5c6d7e8f9';
 export const ACCESS_KEY = 'DWSBOXTESTACCESSKEY1';
@@ -50,7 +50,10 @@ export async function startService(o: { flags?: Record<string, unknown>; crash?:
       void killed;
       const left = processesUnder(dataDir);
       const tools = liveToolPids();
-      if (!so.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(dataDir);
+      if (!so.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) {
+        removeDir(dataDir);
+        await removeProjectUsersUnder(dataDir);
+      }
       if (left.length || tools.length) throw new Error(`processes left behind: ${JSON.stringify(left)} tools: ${tools.join(',')}`);
     },
   };
