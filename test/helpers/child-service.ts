@@ -85,9 +85,10 @@ export interface ChildServiceOptions {
   wrap?: string[];
 }
 
-/** The settings every child service gets (tests: crash faults on, fsync off, fast polling). */
+/** The settings every child service gets (tests: faults on, crash faults too, fsync off, fast polling). */
 const BASE_SETTINGS: Record<string, string | number | boolean> = {
-  host: '127.0.0.1', enableCrashFaults: true, unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, leaseMs: 4000,
+  // The faults API is off by default (fair shares, docs/security.md); the tests inject faults.
+  host: '127.0.0.1', enableTenantFaults: true, enableCrashFaults: true, unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, leaseMs: 4000,
   shutdownTimeoutMs: 1000, logLevel: 'debug',
 };
 

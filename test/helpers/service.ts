@@ -33,7 +33,9 @@ export async function startService(o: { flags?: Record<string, unknown>; crash?:
     env: {},
     flags: {
       dataDir, host: '127.0.0.1', port: 0, logLevel: 'debug', projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY,
-      unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, shutdownTimeoutMs: 1000, leaseMs: 5000, ...o.flags,
+      unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, shutdownTimeoutMs: 1000, leaseMs: 5000,
+      // The faults API is off by default (fair shares, docs/security.md); the tests inject faults.
+      enableTenantFaults: true, ...o.flags,
     },
   });
   const logFile = join(dataDir, 'service.log');
