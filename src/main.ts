@@ -11,6 +11,7 @@ import { systemClock, type Clock } from './domain/clock.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Secrets } from './auth/secrets.js';
 import { AuthService } from './auth/auth-service.js';
+import { AuthThrottle } from './auth/throttle.js';
 import { openStore } from './store/open-store.js';
 import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
@@ -118,7 +119,8 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
   const repository = repositoryFromConfig(config);
   engine.configureRepository(new RepositoryRegistry(join(config.dataDir, 'repositories'), secrets), repository.spec, repository.creds);
-  const auth = new AuthService(store, secrets, clock, log.scope({ component: 'auth' }));
+  // Back-off for failed sign-ins and signatures, per process (docs/security.md).
+  const auth = new AuthService(store, secrets, clock, log.scope({ component: 'auth' }), new AuthThrottle(config, log.scope({ component: 'auth' })));
   const firstStartCredentials = await auth.bootstrap({ projectId: config.projectId, accessKey: config.accessKey, secretKey: config.secretKey });
 
   const events = new TaskEvents(log);

@@ -65,8 +65,11 @@ export interface AppDeps {
   restores: RestoreService;
   scale: ScaleService;
   readiness: Readiness;
-  /** Prometheus text, when metrics are served on the API listener */
-  metrics?: { contentType: string; text(): Promise<string> };
+  /**
+   * Prometheus text, when metrics are served on the API listener: every series for an
+   * operator credential, a project's own series (`project_id` label) for any other.
+   */
+  metrics?: { contentType: string; text(): Promise<string>; projectText(projectId: string): Promise<string> };
   /** directory of the built web console, served at /console */
   consoleDir?: string | null;
   /** extra hooks (metrics) */
@@ -74,6 +77,19 @@ export interface AppDeps {
 }
 
 const BODY_LIMIT = 1024 * 1024;
+
+/** The Content-Security-Policy of API answers (JSON): nothing to load, never framed. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/** Swagger UI's policy made stricter: no framing, no upgrade of the page's own plain-HTTP requests. */
+export function docsCsp(header: string): string {
+  return header
+    .split(';')
+    .map((d) => d.trim())
+    .filter((d) => d !== '' && !/^(frame-ancestors|upgrade-insecure-requests)\b/.test(d))
+    .concat("frame-ancestors 'none'", "form-action 'self'")
+    .join('; ');
+}
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -134,7 +150,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('preValidation', async (req) => {
     const rule = req.routeOptions.config?.auth ?? 'public';
     if (rule !== 'public') {
-      req.principal = await deps.auth.authenticate({ method: req.method, url: req.raw.url ?? req.url, headers: req.headers, rawBody: req.rawBody });
+      req.principal = await deps.auth.authenticate({ method: req.method, url: req.raw.url ?? req.url, headers: req.headers, rawBody: req.rawBody, ip: req.ip });
       const projectId = (req.params as { project_id?: string } | undefined)?.project_id;
       if (projectId !== undefined) deps.auth.authorize(req.principal, projectId, rule === 'mutate');
     }
@@ -152,6 +168,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.onResponse?.(route, req.method, reply.statusCode, durationMs);
   });
 
+  // Every answer, JSON or page: never framed, never sniffed, and (unless a route sets its own,
+  // as /docs and /console do) a policy that lets the body load nothing.
+  app.addHook('onSend', async (_req, reply) => {
+    void reply.header('X-Frame-Options', 'DENY').header('X-Content-Type-Options', 'nosniff');
+    if (!reply.hasHeader('Content-Security-Policy')) void reply.header('Content-Security-Policy', API_CSP);
+  });
+
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
     errorHandler(new AppError('ROUTE_NOT_FOUND', { args: [req.method, req.url.split('?')[0]!.slice(0, 200)] }), req, reply);
@@ -165,7 +188,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ aksk: [] }, { token: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Swagger UI's own policy (scripts and styles by hash), with frame-ancestors 'none' and
+  // without upgrade-insecure-requests (the service speaks plain HTTP on its own address).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, transformStaticCSP: docsCsp });
 
   await app.register(authRoutes(deps));
   await app.register(clusterRoutes(deps));

@@ -85,6 +85,8 @@ export function errorHandler(e: unknown, request: FastifyRequest, reply: Fastify
   } else {
     request.log.info({ errorCode: err.wireCode, error: err.message }, 'request refused');
   }
+  const retryAfter = err.details?.['retryAfterSec'];
+  if (typeof retryAfter === 'number') void reply.header('Retry-After', String(retryAfter));
   void reply.code(err.httpStatus).type('application/json').send({ error_code: err.wireCode, error_msg: err.message });
 }
 

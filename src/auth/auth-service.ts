@@ -1,16 +1,22 @@
 /**
  * Authentication and tenancy: AK/SK signatures and X-Auth-Token tokens, projects, roles
  * (design D9, D17). Every failure to authenticate is 401 APIGW.0301; a credential used on
- * another project, or a read-only one on a mutating call, is 403 APIGW.0302.
+ * another project, or a read-only one on a mutating call, is 403 APIGW.0302. Repeated
+ * failures (wrong passwords per user name and per address, wrong signatures per access key
+ * and per address) are throttled with back-off: 429 APIGW.0308 (throttle.ts, issue 12).
+ *
+ * Roles: `admin` changes its project; `readonly` reads it; `operator` reads its own project
+ * and sees every project's series on `/metrics` (docs/security.md).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { newAccessKey, newId, newProjectId, newSecretKey } from '../domain/ids.js';
 import type { Role } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import { hashPassword, sha256Hex, verifyPassword, type Secrets } from './secrets.js';
+import { DUMMY_PASSWORD_HASH, hashPassword, sha256Hex, verifyPassword, type Secrets } from './secrets.js';
+import { longestBlock, type AuthThrottle } from './throttle.js';
 import { canonicalRequest, hmacHex, MAX_CLOCK_SKEW_MS, parseAuthorization, parseSdkDate, signaturesEqual, stringToSign } from './signer.js';
 
 export interface Principal {
@@ -26,14 +32,34 @@ export interface IncomingAuth {
   url: string;
   headers: Record<string, string | string[] | undefined>;
   rawBody: Buffer | undefined;
+  /** the peer's address (the socket's, never a header's): failures are counted per address */
+  ip?: string | undefined;
+  /**
+   * Accept `Authorization: Basic base64(AK:SK)` (the secret key sent as is): only for
+   * `/metrics`, since Prometheus cannot sign requests; never on the API routes.
+   */
+  allowBasic?: boolean;
 }
 
 export const TOKEN_TTL_MS = 24 * 3600_000;
 
 const fail = (why: string): AppError => new AppError('AUTH_FAILED', { args: [why] });
 
+/** 429 for a blocked key: the seconds left, in the message and in Retry-After. */
+function throttled(what: string, ms: number): AppError {
+  const sec = Math.max(1, Math.ceil(ms / 1000));
+  return new AppError('TOO_MANY_AUTH_FAILURES', { args: [what, sec], details: { retryAfterSec: sec } });
+}
+
+/** The address a failure is counted against; one key for requests with none (in-process calls). */
+const addressKey = (ip: string | undefined): string => ip ?? 'unknown';
+
 export class AuthService {
-  constructor(private readonly store: Store, private readonly secrets: Secrets, private readonly clock: Clock, private readonly log: Logger) {}
+  /**
+   * `throttle`: the back-off counters (main.ts builds them from the settings); null (the
+   * local CLI, which authenticates nobody) counts nothing.
+   */
+  constructor(private readonly store: Store, private readonly secrets: Secrets, private readonly clock: Clock, private readonly log: Logger, private readonly throttle: AuthThrottle | null = null) {}
 
   async authenticate(r: IncomingAuth): Promise<Principal> {
     const header = (name: string): string | undefined => {
@@ -44,6 +70,13 @@ export class AuthService {
     if (token) return this.authenticateToken(token);
     const authz = header('authorization');
     if (!authz) throw fail('no credentials: sign the request with AK/SK (Authorization, X-Sdk-Date) or send X-Auth-Token');
+    // Keystone tokens also travel as a bearer token (what Prometheus and most HTTP tools send).
+    const bearer = /^Bearer +(\S+)$/i.exec(authz);
+    if (bearer) return this.authenticateToken(bearer[1]!);
+    if (/^Basic /i.test(authz)) {
+      if (!r.allowBasic) throw fail('Basic authentication is accepted only on /metrics; sign the request with AK/SK or send X-Auth-Token');
+      return this.authenticateBasic(authz.slice(6).trim(), r.ip);
+    }
     const parsed = parseAuthorization(authz);
     if (!parsed) throw fail('malformed Authorization header: expected "SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…"');
     const date = header('x-sdk-date');
@@ -64,14 +97,59 @@ export class AuthService {
       const ok = declared === 'UNSIGNED-PAYLOAD' ? empty : declared.toLowerCase() === sha256Hex(r.rawBody ?? Buffer.alloc(0));
       if (!ok) throw fail('X-Sdk-Content-Sha256 is not the SHA-256 of the body (dwsbox needs every body signed)');
     }
+    await this.refuseIfBlocked(parsed.accessKey, r.ip);
     const cred = await this.store.getCredential(parsed.accessKey);
-    if (!cred) throw fail('unknown access key');
+    if (!cred) {
+      await this.signatureFailed(null, r.ip);
+      throw fail('unknown access key');
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
     const canonical = canonicalRequest({ method: r.method, url: r.url, headers, body: r.rawBody }, parsed.signedHeaders);
     const expected = hmacHex(this.secrets.decrypt(cred.secretEnc), stringToSign(date, canonical));
-    if (!signaturesEqual(expected, parsed.signature)) throw fail('signature mismatch');
+    if (!signaturesEqual(expected, parsed.signature)) {
+      // A wrong signature for a known key is a guess at its secret.
+      await this.signatureFailed(cred.accessKey, r.ip);
+      throw fail('signature mismatch');
+    }
+    await this.throttle?.signatureKey.clear(cred.accessKey);
     return { projectId: cred.projectId, role: cred.role, id: cred.accessKey, method: 'aksk' };
+  }
+
+  /** `Basic base64(AK:SK)` (only where `allowBasic`): the secret compared in constant time, failures counted like signatures. */
+  private async authenticateBasic(b64: string, ip: string | undefined): Promise<Principal> {
+    const text = Buffer.from(b64, 'base64').toString('utf8');
+    const colon = text.indexOf(':');
+    const ak = colon > 0 ? text.slice(0, colon) : '';
+    const sk = colon > 0 ? text.slice(colon + 1) : '';
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(ak) || sk.length === 0 || sk.length > 256) throw fail('malformed Basic credentials: expected base64 of ACCESS_KEY:SECRET_KEY');
+    await this.refuseIfBlocked(ak, ip);
+    const cred = await this.store.getCredential(ak);
+    if (!cred) {
+      await this.signatureFailed(null, ip);
+      throw fail('unknown access key');
+    }
+    const same = timingSafeEqual(Buffer.from(sha256Hex(this.secrets.decrypt(cred.secretEnc)), 'hex'), Buffer.from(sha256Hex(sk), 'hex'));
+    if (!same) {
+      await this.signatureFailed(cred.accessKey, ip);
+      throw fail('wrong secret key');
+    }
+    await this.throttle?.signatureKey.clear(cred.accessKey);
+    return { projectId: cred.projectId, role: cred.role, id: cred.accessKey, method: 'aksk' };
+  }
+
+  /** 429 while the access key or the address is blocked: nothing is looked up or checked. */
+  private async refuseIfBlocked(accessKey: string, ip: string | undefined): Promise<void> {
+    const t = this.throttle;
+    if (!t) return;
+    const ms = await longestBlock([[t.signatureKey, accessKey], [t.signatureAddress, addressKey(ip)]]);
+    if (ms > 0) throw throttled('too many failed signatures for this access key or from this address', ms);
+  }
+
+  private async signatureFailed(accessKey: string | null, ip: string | undefined): Promise<void> {
+    const t = this.throttle;
+    if (!t) return;
+    await Promise.all([accessKey === null ? 0 : t.signatureKey.fail(accessKey), t.signatureAddress.fail(addressKey(ip))]);
   }
 
   private async authenticateToken(token: string): Promise<Principal> {
@@ -85,13 +163,29 @@ export class AuthService {
   /** 403 unless the principal may act on this project (and mutate, when `mutating`). */
   authorize(p: Principal, projectId: string, mutating: boolean): void {
     if (p.projectId !== projectId) throw new AppError('FORBIDDEN', { args: [`the credential belongs to another project than ${projectId.slice(0, 64)}`] });
-    if (mutating && p.role !== 'admin') throw new AppError('FORBIDDEN', { args: ['a read-only credential cannot change resources'] });
+    if (mutating && p.role !== 'admin') throw new AppError('FORBIDDEN', { args: [`${p.role === 'operator' ? 'an operator' : 'a read-only'} credential cannot change resources`] });
   }
 
-  /** Keystone-style password authentication with project scope. */
-  async issueToken(userName: string, password: string, scope: { projectId?: string; projectName?: string }): Promise<{ token: string; expiresAt: number; issuedAt: number; userId: string; projectId: string; projectName: string; role: Role }> {
+  /**
+   * Keystone-style password authentication with project scope. `source` is the caller's
+   * address: failures are counted per user name and per address, with back-off (429 while
+   * blocked). An unknown name is checked against a dummy hash, so it costs what a known one
+   * costs and is throttled the same way.
+   */
+  async issueToken(userName: string, password: string, scope: { projectId?: string; projectName?: string }, source?: string): Promise<{ token: string; expiresAt: number; issuedAt: number; userId: string; projectId: string; projectName: string; role: Role }> {
+    const t = this.throttle;
+    const address = addressKey(source);
+    if (t) {
+      const ms = await longestBlock([[t.loginUser, userName], [t.loginAddress, address]]);
+      if (ms > 0) throw throttled('too many failed sign-ins for this user name or from this address', ms);
+    }
     const u = await this.store.getUserByName(userName);
-    if (!u || !verifyPassword(password, u.passwordHash)) throw fail('wrong user name or password');
+    const ok = await verifyPassword(password, u?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    if (!u || !ok) {
+      if (t) await Promise.all([t.loginUser.fail(userName), t.loginAddress.fail(address)]);
+      throw fail('wrong user name or password');
+    }
+    await t?.loginUser.clear(userName);
     const project = await this.store.getProject(u.projectId);
     if (!project) throw fail('the user has no project');
     if ((scope.projectId && scope.projectId !== project.id) || (scope.projectName && scope.projectName !== project.name)) {
@@ -120,7 +214,7 @@ export class AuthService {
     if (password.length < 8) throw new AppError('VALIDATION', { args: ['a password has at least 8 characters'] });
     await this.store.ensureProject({ id: projectId, name: projectId, createdAt: this.clock.now() });
     const id = newId();
-    await this.store.insertUser({ id, projectId, name, role, passwordHash: hashPassword(password), createdAt: this.clock.now() });
+    await this.store.insertUser({ id, projectId, name, role, passwordHash: await hashPassword(password), createdAt: this.clock.now() });
     return { id, name, projectId, role };
   }
 

@@ -1,11 +1,12 @@
 /**
  * Secrets at rest (design D17): secret keys and cluster passwords are encrypted with
  * AES-256-GCM under a master key from DWSBOX_MASTER_KEY or a key file in the data directory
- * (shared by every process on one store); user passwords are hashed with scrypt; tokens are
- * kept as SHA-256 hashes.
+ * (shared by every process on one store; kept 0600 and owned by the service's user, tightened
+ * at every load); user passwords are hashed with scrypt, always off the event loop (libuv's
+ * thread pool); tokens are kept as SHA-256 hashes.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export class Secrets {
@@ -33,7 +34,7 @@ export class Secrets {
         rmSync(tmp, { force: true });
       }
     }
-    const hex = readFileSync(keyFile, 'utf8').trim();
+    const hex = readPrivateFile(keyFile).trim();
     if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error(`master key file ${keyFile} is damaged: expected 64 hex characters`);
     return Secrets.fromHex(hex);
   }
@@ -54,18 +55,53 @@ export class Secrets {
   }
 }
 
-export function hashPassword(password: string): string {
+/**
+ * The key file's text, read without following a link and only from a regular file; a file
+ * that others could read (or that belongs to another user) is tightened to 0600 and the
+ * service's user first, so the key never stays readable by a cluster's OS user.
+ */
+function readPrivateFile(file: string): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`master key file ${file} is not a regular file`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && st.uid !== uid) fchownSync(fd, uid, process.getgid?.() ?? st.gid);
+    if ((st.mode & 0o777) !== 0o600) fchmodSync(fd, 0o600);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const SCRYPT: ScryptOptions = { N: 16384, r: 8, p: 1 };
+
+/** scrypt in libuv's thread pool: a password check never holds the event loop (about 40 ms of CPU each). */
+function scryptAsync(password: string, salt: Buffer, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(password, salt, length, SCRYPT, (e, key) => (e ? reject(e) : resolve(key))));
+}
+
+export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const hash = scryptSync(password, salt, 32, { N: 16384, r: 8, p: 1 });
+  const hash = await scryptAsync(password, salt, 32);
   return `scrypt:${salt.toString('base64')}:${hash.toString('base64')}`;
 }
 
-export function verifyPassword(password: string, stored: string): boolean {
-  const [alg, salt, hash] = stored.split(':');
-  if (alg !== 'scrypt' || !salt || !hash) return false;
-  const want = Buffer.from(hash, 'base64');
-  const got = scryptSync(password, Buffer.from(salt, 'base64'), want.length, { N: 16384, r: 8, p: 1 });
-  return timingSafeEqual(want, got);
+/**
+ * A hash of a random password nobody knows, with the same parameters as every stored one: a
+ * sign-in with an unknown user name is checked against it, so it costs what a known name
+ * costs and its answer time does not tell which names exist.
+ */
+export const DUMMY_PASSWORD_HASH = 'scrypt:sLbq3ge9+T2ZBGQxwlzqYg==:PkJjzJ4yRZ9DZ17v0nt5t7Jyi9v0HVfDnySz65k10TY=';
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  let [alg, salt, hash] = stored.split(':');
+  const wellFormed = alg === 'scrypt' && !!salt && !!hash;
+  // A malformed stored hash costs a full check too (against the dummy), then fails.
+  if (!wellFormed) [alg, salt, hash] = DUMMY_PASSWORD_HASH.split(':');
+  const want = Buffer.from(hash!, 'base64');
+  const got = await scryptAsync(password, Buffer.from(salt!, 'base64'), want.length);
+  return wellFormed && timingSafeEqual(want, got);
 }
 
 export const sha256Hex = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');

@@ -79,7 +79,14 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'projectId', kind: 'string', default: null, description: 'Bootstrap project id (with accessKey and secretKey).' },
   { key: 'accessKey', kind: 'string', default: null, description: 'Bootstrap admin access key for projectId.' },
   { key: 'secretKey', kind: 'string', default: null, secret: true, description: 'Bootstrap admin secret key for projectId.' },
-  { key: 'metricsHost', kind: 'string', default: null, description: 'Serve /metrics on a separate address (with metricsPort) instead of the API listener.' },
+  { key: 'loginFailuresPerUser', kind: 'int', default: 5, min: 1, max: 1000000, description: 'Wrong passwords one user name may get at POST /v3/auth/tokens (within authFailureWindowMs) before each further one blocks the name, for authBlockFirstMs, then twice as long each time up to authBlockMaxMs (429 APIGW.0308). A successful sign-in clears the count. Per process (docs/security.md).' },
+  { key: 'loginFailuresPerAddress', kind: 'int', default: 20, min: 1, max: 1000000, description: 'Wrong sign-ins (any user name) one source address may make before each further one blocks the address, with the same back-off.' },
+  { key: 'signatureFailuresPerKey', kind: 'int', default: 20, min: 1, max: 1000000, description: 'Wrong AK/SK signatures (or wrong Basic secrets on /metrics) one access key may get before each further one blocks the key, with the same back-off. A correctly signed request clears the count.' },
+  { key: 'signatureFailuresPerAddress', kind: 'int', default: 100, min: 1, max: 1000000, description: 'Wrong signatures and unknown access keys one source address may send before each further one blocks the address, with the same back-off.' },
+  { key: 'authFailureWindowMs', kind: 'int', default: 60 * MINUTE, min: SECOND, max: 7 * 24 * 60 * MINUTE, description: 'How long failed authentications are remembered: a key\'s count is forgotten this long after its first failure.' },
+  { key: 'authBlockFirstMs', kind: 'int', default: SECOND, min: 100, max: 60 * MINUTE, description: 'The first block once a key has used its free failures; each further failure doubles it.' },
+  { key: 'authBlockMaxMs', kind: 'int', default: 15 * MINUTE, min: SECOND, max: 24 * 60 * MINUTE, description: 'The longest one block lasts.' },
+  { key: 'metricsHost', kind: 'string', default: null, description: 'Serve /metrics on a separate address (with metricsPort) instead of the API listener. That listener asks for no credentials and serves every series: bind it to a loopback or operator-only address (docs/security.md).' },
   { key: 'metricsPort', kind: 'int', default: null, min: 0, max: 65535, description: 'Port for the separate /metrics listener.' },
   { key: 'unsafeNoFsync', kind: 'bool', default: false, description: 'TEST ONLY: run new nodes with fsync=off. Never use for data you keep.' },
 ] as const;
@@ -127,6 +134,13 @@ export interface Config {
   readonly projectId: string | null;
   readonly accessKey: string | null;
   readonly secretKey: string | null;
+  readonly loginFailuresPerUser: number;
+  readonly loginFailuresPerAddress: number;
+  readonly signatureFailuresPerKey: number;
+  readonly signatureFailuresPerAddress: number;
+  readonly authFailureWindowMs: number;
+  readonly authBlockFirstMs: number;
+  readonly authBlockMaxMs: number;
   readonly metricsHost: string | null;
   readonly metricsPort: number | null;
   readonly unsafeNoFsync: boolean;

@@ -5,7 +5,8 @@
 import type { ClusterStatus, SubStatus } from './cluster.js';
 import type { StepStatus, TaskKind, TaskStatus } from './task.js';
 
-export type Role = 'admin' | 'readonly';
+/** admin: changes its project; readonly: reads it; operator: reads its project and every project's /metrics series (docs/security.md). */
+export type Role = 'admin' | 'readonly' | 'operator';
 
 export interface ProjectRecord { id: string; name: string; createdAt: number }
 export interface CredentialRecord { accessKey: string; projectId: string; role: Role; secretEnc: string; description: string | null; createdAt: number }

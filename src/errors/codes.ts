@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   // --- authentication and authorization
   AUTH_FAILED: e(401, 'APIGW.0301', 'Incorrect IAM authentication information: %s'),
   FORBIDDEN: e(403, 'APIGW.0302', 'The IAM user is not authorized to access this API: %s'),
+  /** with a Retry-After header (details.retryAfterSec); docs/security.md */
+  TOO_MANY_AUTH_FAILURES: e(429, 'APIGW.0308', 'The throttling threshold has been reached: %s. Retry after %s s.', true),
 
   // --- not found (404)
   ROUTE_NOT_FOUND: e(404, 'APIGW.0101', 'The API does not exist or has not been published: %s %s'),

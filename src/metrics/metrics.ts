@@ -3,8 +3,13 @@
  * hook, the task events and the store's query log; gauges are read when /metrics is scraped
  * (tasks, nodes, lag, snapshots, repository size). Names and labels follow Prometheus
  * conventions and are listed in docs/operations.md.
+ *
+ * Tenancy (issue 12): a series about one project's objects carries a `project_id` label;
+ * `projectText(id)` serves only those of one project (what a project's credential sees).
+ * Every other series (the process, HTTP, the store, task totals, the repository) is host-wide
+ * and only `text()`, the operator's view, has it.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { TaskEvents } from '../tasks/events.js';
 import { ACTION_OF_KIND } from '../domain/task.js';
 import type { Store } from '../store/store.js';
@@ -27,8 +32,10 @@ export class Metrics {
   private readonly taskDuration: Histogram<'action' | 'status'>;
   private readonly stepDuration: Histogram<'action' | 'step' | 'status'>;
   private readonly storeQuery: Histogram;
-  private readonly stepBytes: Gauge<'task_id' | 'action' | 'step'>;
-  private readonly stepRate: Gauge<'task_id' | 'action' | 'step'>;
+  private readonly stepBytes: Gauge<'task_id' | 'action' | 'step' | 'project_id'>;
+  private readonly stepRate: Gauge<'task_id' | 'action' | 'step' | 'project_id'>;
+  /** names of the metrics whose series carry `project_id` (the only ones a project sees) */
+  private readonly projectScoped = new Set<string>();
   private repoSize: { at: number; bytes: number } = { at: 0, bytes: 0 };
 
   constructor(private readonly src: MetricsSources) {
@@ -40,8 +47,8 @@ export class Metrics {
     this.taskDuration = new Histogram({ name: 'dwsbox_task_duration_seconds', help: 'Task duration from submission to its end, by action and final status.', labelNames: ['action', 'status'], buckets: [1, 2, 5, 10, 30, 60, 120, 300, 900, 3600], registers: [r] });
     this.stepDuration = new Histogram({ name: 'dwsbox_task_step_duration_seconds', help: 'Step duration by action, step and result.', labelNames: ['action', 'step', 'status'], buckets: [0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300], registers: [r] });
     this.storeQuery = new Histogram({ name: 'dwsbox_store_query_duration_seconds', help: 'Metadata store query latency.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [r] });
-    this.stepBytes = new Gauge({ name: 'dwsbox_task_step_bytes', help: 'Bytes done by running backup, restore and copy steps.', labelNames: ['task_id', 'action', 'step'], registers: [r] });
-    this.stepRate = new Gauge({ name: 'dwsbox_task_step_rate_bytes_per_second', help: 'Measured rate of running backup, restore and copy steps.', labelNames: ['task_id', 'action', 'step'], registers: [r] });
+    this.stepBytes = new Gauge({ name: 'dwsbox_task_step_bytes', help: 'Bytes done by running backup, restore and copy steps.', labelNames: ['task_id', 'action', 'step', 'project_id'], registers: [r] });
+    this.stepRate = new Gauge({ name: 'dwsbox_task_step_rate_bytes_per_second', help: 'Measured rate of running backup, restore and copy steps.', labelNames: ['task_id', 'action', 'step', 'project_id'], registers: [r] });
     const store = src.store;
     new Gauge({
       name: 'dwsbox_tasks', help: 'Tasks waiting or running now.', labelNames: ['state'], registers: [r],
@@ -52,35 +59,42 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'dwsbox_node_up', help: 'Whether a node\'s PostgreSQL server runs (1) or not (0).', labelNames: ['cluster_id', 'cluster_name', 'node', 'role'], registers: [r],
+      name: 'dwsbox_node_up', help: 'Whether a node\'s PostgreSQL server runs (1) or not (0).', labelNames: ['cluster_id', 'cluster_name', 'node', 'role', 'project_id'], registers: [r],
       async collect() {
         this.reset();
         for (const c of await store.listClusters()) {
           for (const n of await store.listNodes(c.id)) {
             if (n.membership !== 'active') continue;
-            this.set({ cluster_id: c.id, cluster_name: c.name, node: String(n.ordinal), role: n.role }, n.health === 'up' ? 1 : 0);
+            this.set({ cluster_id: c.id, cluster_name: c.name, node: String(n.ordinal), role: n.role, project_id: c.projectId }, n.health === 'up' ? 1 : 0);
           }
         }
       },
     });
     new Gauge({
-      name: 'dwsbox_replication_lag_bytes', help: 'Bytes a standby has not replayed yet, as its primary sees it.', labelNames: ['cluster_id', 'node'], registers: [r],
-      collect() {
+      name: 'dwsbox_replication_lag_bytes', help: 'Bytes a standby has not replayed yet, as its primary sees it.', labelNames: ['cluster_id', 'node', 'project_id'], registers: [r],
+      async collect() {
         this.reset();
-        for (const l of src.replicationLag()) this.set({ cluster_id: l.clusterId, node: String(l.node) }, l.bytes);
+        const lag = src.replicationLag();
+        if (lag.length === 0) return;
+        const projectOf = new Map((await store.listClusters()).map((c) => [c.id, c.projectId]));
+        for (const l of lag) {
+          const projectId = projectOf.get(l.clusterId);
+          if (projectId !== undefined) this.set({ cluster_id: l.clusterId, node: String(l.node), project_id: projectId }, l.bytes);
+        }
       },
     });
     new Gauge({
-      name: 'dwsbox_snapshot_size_bytes', help: 'Repository bytes of each visible snapshot\'s own backup set.', labelNames: ['snapshot_id', 'cluster_id', 'type'], registers: [r],
+      name: 'dwsbox_snapshot_size_bytes', help: 'Repository bytes of each visible snapshot\'s own backup set.', labelNames: ['snapshot_id', 'cluster_id', 'type', 'project_id'], registers: [r],
       async collect() {
         this.reset();
         for (const p of await store.listProjects()) {
           for (const s of await store.listSnapshots(p.id)) {
-            if (s.sizeBytes !== null) this.set({ snapshot_id: s.id, cluster_id: s.clusterId, type: s.backupType ?? 'unknown' }, s.sizeBytes);
+            if (s.sizeBytes !== null) this.set({ snapshot_id: s.id, cluster_id: s.clusterId, type: s.backupType ?? 'unknown', project_id: p.id }, s.sizeBytes);
           }
         }
       },
     });
+    for (const name of ['dwsbox_node_up', 'dwsbox_replication_lag_bytes', 'dwsbox_snapshot_size_bytes', 'dwsbox_task_step_bytes', 'dwsbox_task_step_rate_bytes_per_second']) this.projectScoped.add(name);
     const self = this;
     new Gauge({
       name: 'dwsbox_repository_size_bytes', help: 'Bytes in the pgBackRest repository (measured at most every 30 s).', registers: [r],
@@ -102,11 +116,11 @@ export class Metrics {
     events.on('step:finished', ({ task, stepId, status, durationMs }) => {
       const action = ACTION_OF_KIND[task.kind];
       this.stepDuration.observe({ action, step: stepId.replace(/_\d+$/, ''), status }, durationMs / 1000);
-      this.stepBytes.remove({ task_id: task.id, action, step: stepId });
-      this.stepRate.remove({ task_id: task.id, action, step: stepId });
+      this.stepBytes.remove({ task_id: task.id, action, step: stepId, project_id: task.projectId });
+      this.stepRate.remove({ task_id: task.id, action, step: stepId, project_id: task.projectId });
     });
     events.on('step:progress', ({ task, stepId, figures }) => {
-      const labels = { task_id: task.id, action: ACTION_OF_KIND[task.kind], step: stepId };
+      const labels = { task_id: task.id, action: ACTION_OF_KIND[task.kind], step: stepId, project_id: task.projectId };
       if (figures.bytesDone !== null) this.stepBytes.set(labels, figures.bytesDone);
       if (figures.producerRate !== null) this.stepRate.set(labels, figures.producerRate);
     });
@@ -125,7 +139,25 @@ export class Metrics {
     return this.registry.contentType;
   }
 
+  /** Every series: the operator's view (and the separate metrics listener's). */
   text(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /**
+   * The series of one project only: those of the project-scoped metrics whose `project_id`
+   * is `projectId`, rendered by prom-client from a registry made for this answer. A metric
+   * with none of the project's series is left out whole (no HELP or TYPE lines either).
+   */
+  async projectText(projectId: string): Promise<string> {
+    const out = new Registry();
+    for (const m of this.registry.getMetricsAsArray()) {
+      if (!this.projectScoped.has(m.name)) continue;
+      const data = await (m as unknown as Metric).get();
+      const values = data.values.filter((v) => v.labels['project_id'] === projectId);
+      if (values.length === 0) continue;
+      out.registerMetric({ name: data.name, help: data.help, type: data.type, aggregator: data.aggregator, get: async () => ({ ...data, values }) } as unknown as Metric);
+    }
+    return out.metrics();
   }
 }

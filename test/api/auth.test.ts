@@ -50,7 +50,7 @@ describe('AK/SK signatures', () => {
   });
 
   it('a malformed Authorization header: 401', async () => {
-    for (const authz of ['Bearer abc', 'SDK-HMAC-SHA256 Access=AK', `SDK-HMAC-SHA256 Access=${ADMIN.ak}, SignedHeaders=host;x-sdk-date, Signature=not-hex`]) {
+    for (const authz of ['Basic', 'SDK-HMAC-SHA256 Access=AK', `SDK-HMAC-SHA256 Access=${ADMIN.ak}, SignedHeaders=host;x-sdk-date, Signature=not-hex`]) {
       const res = await h.call('GET', p(LIST), { creds: null, headers: { authorization: authz, 'x-sdk-date': sdkDate(Date.now()) } });
       expectError(res, 401, 'APIGW.0301', /malformed/);
     }

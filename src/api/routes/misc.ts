@@ -31,7 +31,14 @@ export const miscRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0) =>
 
   if (deps.metrics) {
     const m = deps.metrics;
-    app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } }, async (_req, reply) => reply.type(m.contentType).send(await m.text()));
+    // Authenticated like any API call (AK/SK, X-Auth-Token, Authorization: Bearer), and also
+    // Basic ACCESS_KEY:SECRET_KEY, since a Prometheus scrape cannot sign. An operator sees every
+    // series; a project's credential only the series labelled with its project_id.
+    app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } }, async (req, reply) => {
+      const p = await deps.auth.authenticate({ method: req.method, url: req.raw.url ?? req.url, headers: req.headers, rawBody: req.rawBody, ip: req.ip, allowBasic: true });
+      req.principal = p;
+      return reply.type(m.contentType).send(p.role === 'operator' ? await m.text() : await m.projectText(p.projectId));
+    });
   }
 
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());

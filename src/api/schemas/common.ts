@@ -8,7 +8,7 @@ export type ErrorBody = Static<typeof ErrorBody>;
 
 /** The error responses every authenticated route documents. */
 export const errorResponses = {
-  400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 500: ErrorBody, 503: ErrorBody,
+  400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody, 500: ErrorBody, 503: ErrorBody,
 } as const;
 
 export const ProjectParams = Type.Object({ project_id: Type.String({ maxLength: 64 }) });
