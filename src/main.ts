@@ -23,6 +23,7 @@ import { TaskEvents } from './tasks/events.js';
 import { FaultInjector } from './tasks/faults.js';
 import { TaskRunner } from './tasks/runner.js';
 import { TaskEngine } from './tasks/engine.js';
+import { TaskSlots } from './tasks/slots.js';
 import { TaskQueue } from './tasks/queue.js';
 import { createRegistry } from './tasks/registry.js';
 import { ClusterService } from './services/cluster-service.js';
@@ -130,19 +131,27 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     log.flushSync();
     process.kill(process.pid, 'SIGKILL');
   });
-  const faults = new FaultInjector(store, log.scope({ component: 'faults' }), crash);
+  // Fair shares (docs/security.md): a task waiting on an injected delay or hang lends its slot out; one project runs at most projectTaskConcurrency tasks.
+  const slots = new TaskSlots(config.taskConcurrency);
+  const faults = new FaultInjector(store, log.scope({ component: 'faults' }), crash, { enabled: config.enableTenantFaults, maxDelayMs: config.faultMaxDelayMs, slots });
   const runner = new TaskRunner({ store, engine, secrets, config, clock, log: log.scope({ component: 'tasks' }), faults, events, owner, registry });
-  const tasks = new TaskEngine({ store, runner, clock, log: log.scope({ component: 'tasks' }), owner, concurrency: config.taskConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs });
+  const tasks = new TaskEngine({
+    store, runner, clock, log: log.scope({ component: 'tasks' }), owner, concurrency: config.taskConcurrency, projectConcurrency: config.projectTaskConcurrency, slots,
+    leaseMs: config.leaseMs, pollMs: config.pollMs,
+  });
   const queue = new TaskQueue(registry, clock, () => tasks.notify());
 
   const clusters = new ClusterService({ store, queue, engine, secrets, clock, config, log: log.scope({ component: 'clusters' }) });
-  const snapshots = new SnapshotService({ store, queue, clock, engine, log: log.scope({ component: 'snapshots' }) });
+  const snapshots = new SnapshotService({ store, queue, clock, engine, limits: config, log: log.scope({ component: 'snapshots' }) });
   const scale = new ScaleService({ store, queue, engine, clusters, clock, config, log: log.scope({ component: 'scale' }) });
   const restores = new RestoreService({ store, queue, clusters, engine, secrets, clock, log: log.scope({ component: 'restores' }) });
   const taskService = new TaskService(store, clock);
-  const faultService = new FaultService(store, clock, config.enableCrashFaults);
-  const policies = new SnapshotPolicyService({ store, clock, log: log.scope({ component: 'snapshot-policies' }) });
-  const scheduler = new SnapshotScheduler({ store, snapshots, queue, clock, log: log.scope({ component: 'scheduler' }), intervalMs: config.schedulerIntervalMs, retentionEveryMs: 60_000 });
+  const faultService = new FaultService(store, clock, { tenantFaults: config.enableTenantFaults, crashFaults: config.enableCrashFaults, maxDelayMs: config.faultMaxDelayMs });
+  const policies = new SnapshotPolicyService({ store, clock, log: log.scope({ component: 'snapshot-policies' }), minIntervalMs: config.policyMinIntervalMs });
+  const scheduler = new SnapshotScheduler({
+    store, snapshots, queue, clock, log: log.scope({ component: 'scheduler' }), intervalMs: config.schedulerIntervalMs, retentionEveryMs: 60_000,
+    minIntervalMs: config.policyMinIntervalMs,
+  });
   const monitor = new HealthMonitor(store, engine, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
 
   const readiness: Readiness = {

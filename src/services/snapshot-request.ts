@@ -81,8 +81,10 @@ export function fineGrainedOf(r: SnapshotRequest): FineGrainedDetail | null {
 /**
  * On the cluster's primary: the database exists and takes connections, every schema exists,
  * every table is an ordinary table. Throws 400 (DWS.5172 / 5173 / 5174) naming what is missing.
+ * Returns the bytes of the tables the dump would hold (`pg_table_size`, as the dump step
+ * measures them), for the free-space and quota checks (fair shares, tasks/snapshot-room.ts).
  */
-export async function checkObjectsExist(engine: LocalEngine, cluster: ClusterRecord, nodes: NodeRecord[], d: FineGrainedDetail): Promise<void> {
+export async function checkObjectsExist(engine: LocalEngine, cluster: ClusterRecord, nodes: NodeRecord[], d: FineGrainedDetail): Promise<{ sourceBytes: number }> {
   const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
   if (!primary || cluster.stopped || !engine.nodeStatus(cluster, primary)) {
     throw new AppError('CLUSTER_STATE_CONFLICT', { args: [cluster.name, 'its primary node is not running; start or restart the cluster first'] });
@@ -95,11 +97,14 @@ export async function checkObjectsExist(engine: LocalEngine, cluster: ClusterRec
     const have = new Set(rows.map((r) => r.s));
     const missing = d.schemas.filter((s) => !have.has(s));
     if (missing.length) throw new AppError('SCHEMA_NOT_FOUND', { message: `Schema does not exist in database ${d.database}: ${missing.join(', ')}` });
-    return;
+    const size = await inst.query<{ n: string }>(
+      `select coalesce(sum(pg_table_size(c.oid)), 0)::text as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = any($1::text[]) and c.relkind in ('r', 'p')`, [d.schemas], d.database);
+    return { sourceBytes: Number(size[0]?.n ?? 0) };
   }
   const refs = tableRefsOf(d);
-  const rows = await inst.query<{ schema: string; name: string; kind: string }>(
-    `select n.nspname as schema, c.relname as name, c.relkind::text as kind from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  const rows = await inst.query<{ schema: string; name: string; kind: string; bytes: string }>(
+    `select n.nspname as schema, c.relname as name, c.relkind::text as kind, pg_table_size(c.oid)::text as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace
        join unnest($1::text[], $2::text[]) as w(s, t) on w.s = n.nspname and w.t = c.relname`,
     [refs.map((r) => r.schema), refs.map((r) => r.name)], d.database,
   );
@@ -108,4 +113,5 @@ export async function checkObjectsExist(engine: LocalEngine, cluster: ClusterRec
   if (missing.length) throw new AppError('TABLE_NOT_FOUND', { args: [`${missing.map((r) => `${r.schema}.${r.name}`).join(', ')} (not a table in database ${d.database})`] });
   const partitioned = refs.filter((r) => kind.get(`${r.schema}\u0000${r.name}`) === 'p');
   if (partitioned.length) throw new AppError('NOT_SUPPORTED', { args: ['A table-level snapshot of a partitioned table', `${partitioned.map((r) => `${r.schema}.${r.name}`).join(', ')}: name its partitions, or take a schema-level snapshot`] });
+  return { sourceBytes: rows.reduce((a, r) => a + Number(r.bytes), 0) };
 }

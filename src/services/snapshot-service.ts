@@ -1,9 +1,11 @@
 /**
  * Snapshot use cases (dws-api.md §4, D2, D16): create (a snapshot.create task), list, show,
  * delete (hidden at once; its backup set expired by the stanza's repository task once nothing
- * depends on it).
+ * depends on it). A new snapshot must fit the project's quotas and the free space where it
+ * goes (fair shares, tasks/snapshot-room.ts), or it is refused before anything is written.
  */
 import type { Clock } from '../domain/clock.js';
+import type { Config } from '../config/config.js';
 import { newId } from '../domain/ids.js';
 import type { ClusterRecord, SnapshotRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
@@ -15,6 +17,8 @@ import { runningTaskStatus } from '../domain/cluster.js';
 import type { FineGrainedDetail } from '../domain/records.js';
 import type { LocalEngine } from '../engine/local-engine.js';
 import { checkObjectsExist, fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';
+import { chainFigures, estimateBackupBytes, predictBackupType } from '../domain/snapshot-space.js';
+import { checkFreeSpace, checkSnapshotQuota, type SnapshotLimits, type SnapshotNeed } from '../tasks/snapshot-room.js';
 
 export type { SnapshotRequest } from './snapshot-request.js';
 
@@ -22,6 +26,8 @@ export type { SnapshotRequest } from './snapshot-request.js';
 export interface PreparedSnapshot {
   request: SnapshotRequest;
   fineGrained: FineGrainedDetail | null;
+  /** what it is estimated to write (fair shares); null when it could not be estimated (no engine, unknown cluster) */
+  need: SnapshotNeed | null;
 }
 
 export interface CreateSnapshotInput {
@@ -40,6 +46,8 @@ export interface SnapshotServiceDeps {
   log: Logger;
   /** reads the cluster's catalog to refuse missing schemas and tables up front (schema and table level) */
   engine?: LocalEngine;
+  /** fair shares (tasks/snapshot-room.ts): the quotas and margin, and D2's full-backup period for the estimate; absent: no checks */
+  limits?: SnapshotLimits & Pick<Config, 'snapshotFullEvery'>;
 }
 
 export class SnapshotService {
@@ -68,7 +76,8 @@ export class SnapshotService {
 
   /**
    * Validate a request outside any store transaction: fields, and for schema and table level,
-   * that the database, schemas and tables exist on the cluster's running primary.
+   * that the database, schemas and tables exist on the cluster's running primary; then that
+   * the place the backup or dump goes has room for it (INSUFFICIENT_SNAPSHOT_SPACE).
    */
   async prepareSnapshot(projectId: string, r: SnapshotRequest): Promise<PreparedSnapshot> {
     validateName(r.name, 'snapshot name');
@@ -77,19 +86,41 @@ export class SnapshotService {
     if (/[!<>'=&"]/.test(description)) throw new AppError('VALIDATION', { args: ['description must not contain ! < > \' = & "'] });
     if (r.type !== 'MANUAL' && r.type !== 'AUTO') throw new AppError('VALIDATION', { args: ['snapshot type must be MANUAL or AUTO'] });
     const fineGrained = fineGrainedOf(r);
+    let need: SnapshotNeed | null = null;
     if (fineGrained) {
       const c = await this.d.store.getCluster(projectId, r.clusterId);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
       if (!this.d.engine) throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
-      await checkObjectsExist(this.d.engine, c, await this.d.store.listNodes(c.id), fineGrained);
+      const { sourceBytes } = await checkObjectsExist(this.d.engine, c, await this.d.store.listNodes(c.id), fineGrained);
+      need = { kind: 'dump', needBytes: estimateBackupBytes('dump', { databaseBytes: sourceBytes }) };
     } else if (this.d.engine) {
       // A backup set goes to the cluster's repository: refused now, rather than by the task,
       // when the settings moved new clusters elsewhere and this one has sets where it is.
       const c = await this.d.store.getCluster(projectId, r.clusterId);
       const refused = c ? await this.d.engine.repositoryMoveRefusal(c) : null;
       if (refused) throw refused;
+      if (c && this.d.limits) need = await this.backupNeed(c, r.forceFull === true, this.d.limits.snapshotFullEvery, this.d.engine);
     }
-    return { request: { ...r, description }, fineGrained };
+    if (need && this.d.engine && this.d.limits) checkFreeSpace(this.d.engine, this.d.limits, need);
+    return { request: { ...r, description }, fineGrained, need };
+  }
+
+  /**
+   * What a cluster-level backup is estimated to write: D2's choice made from the records of
+   * the sets still in the stanza's repository, and the primary's database size when it runs
+   * (else the last full's recorded size).
+   */
+  private async backupNeed(c: ClusterRecord, forceFull: boolean, fullEvery: number, engine: LocalEngine): Promise<SnapshotNeed> {
+    const kept = await this.d.store.listStanzaSnapshots(c.stanza);
+    const kind = predictBackupType(kept, fullEvery, forceFull);
+    const primary = (await this.d.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
+    let databaseBytes: number | null = null;
+    try {
+      if (primary && !c.stopped && engine.nodeStatus(c, primary)) databaseBytes = await engine.databaseBytes(c, primary);
+    } catch {
+      // Not measurable now (the primary is down or unreachable): the recorded figures stand in; the backup step measures again.
+    }
+    return { kind, needBytes: estimateBackupBytes(kind, { databaseBytes, ...chainFigures(kept) }) };
   }
 
   /** Insert a prepared snapshot and its task in the caller's transaction (call `queue.notify()` after it commits). */
@@ -100,6 +131,8 @@ export class SnapshotService {
     if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
     const clash = (await tx.listSnapshots(projectId)).find((s) => s.name.toLowerCase() === r.name.toLowerCase());
     if (clash) throw new AppError('SNAPSHOT_NAME_EXISTS', { args: [r.name] });
+    // Fair shares: the quotas, counted in the transaction that inserts the snapshot.
+    if (this.d.limits) await checkSnapshotQuota(tx, this.d.limits, projectId, p.need ?? { kind: 'full', needBytes: 0 });
     const s: SnapshotRecord = { ...newSnapshotRecord(projectId, c, { name: r.name, clusterId: c.id, description: r.description ?? '' }, now), type: r.type, fineGrained: p.fineGrained };
     await tx.insertSnapshot(s);
     const params = { clusterId: c.id, snapshotId: s.id, ...(p.fineGrained ? { level: p.fineGrained.level } : {}), ...(r.forceFull && !p.fineGrained ? { forceFull: true } : {}) };

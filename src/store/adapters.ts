@@ -46,6 +46,7 @@ export function openSqlite(file: string, o: AdapterOptions = {}): StoreAdapter {
       raw.exec(script);
     },
     async lockForMigration() {},
+    async lockUntilCommit() {},
     async backupTo(target: string) {
       await raw.backup(target);
     },
@@ -83,6 +84,10 @@ export function openPostgres(url: string, o: AdapterOptions = {}): StoreAdapter 
     },
     async lockForMigration(trx) {
       await sql`select pg_advisory_xact_lock(7480001)`.execute(trx);
+    },
+    async lockUntilCommit(trx, key) {
+      // Advisory locks are per database: the schema (tests give each store its own) is part of the key.
+      await sql`select pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || ${key}, 7480002))`.execute(trx);
     },
     async close() {
       await db.destroy();

@@ -3,7 +3,7 @@
  * backends. What differs between SQLite and PostgreSQL is expressed as capability flags
  * (never `if (backend === 'sqlite')`), and raw driver errors never leave this folder.
  */
-import { Kysely, sql, type Transaction, type Selectable } from 'kysely';
+import { Kysely, sql, type ExpressionBuilder, type Transaction, type Selectable } from 'kysely';
 import type { Database, ClustersTable, NodesTable, SnapshotsTable, TasksTable, TaskStepsTable, FaultsTable } from './schema.js';
 import type {
   ClusterRecord, CredentialRecord, FaultRecord, NodeRecord, ProgressSample, ProjectRecord, Role, SnapshotRecord,
@@ -32,6 +32,12 @@ export interface StoreAdapter {
   executeScript(trx: Transaction<Database>, script: string): Promise<void>;
   /** Serialize migrators across processes (advisory lock on PostgreSQL; no-op on SQLite, whose writer lock serializes). */
   lockForMigration(trx: Transaction<Database>): Promise<void>;
+  /**
+   * Hold `key` until the transaction ends, across every process of the store: an advisory
+   * transaction lock on PostgreSQL; a no-op on SQLite, where one process writes and its
+   * transactions run one at a time.
+   */
+  lockUntilCommit(trx: Transaction<Database>, key: string): Promise<void>;
   /** Consistent copy of the store to a file (SQLite only). */
   backupTo?(file: string): Promise<void>;
   close(): Promise<void>;
@@ -230,6 +236,13 @@ export interface ClaimOptions {
   kinds?: readonly string[];
   /** tasks this owner is running now: never claimed again by it, even if their lease ran out */
   excludeIds?: readonly string[];
+  /**
+   * Fair shares (docs/security.md): at most this many tasks of one project run at once, over
+   * every process of the store. A task runs while its lease is live (and the `excludeIds` of
+   * this owner run); a task whose project is at the limit is skipped, so other projects' tasks
+   * are claimed meanwhile. Absent: no limit.
+   */
+  projectLimit?: number;
 }
 
 export class Store {
@@ -440,6 +453,21 @@ export class Store {
     const rows = await this.exec.selectFrom('snapshots').selectAll().where('deleted_at', 'is not', null).where('expired_at', 'is', null).execute();
     return rows.map(toSnapshot);
   }
+  /**
+   * What a project's snapshots take, for its quotas (docs/security.md, fair shares): `count`,
+   * its visible snapshots of every level and status; `bytes`, the sizes recorded for every
+   * snapshot whose backup set or dump is still kept (visible, or deleted but not expired yet).
+   * `exceptId` leaves one snapshot out (the one being taken, when its step checks again).
+   */
+  async snapshotUsage(projectId: string, exceptId?: string): Promise<{ count: number; bytes: number }> {
+    let q = this.exec.selectFrom('snapshots').where('project_id', '=', projectId).where('expired_at', 'is', null);
+    if (exceptId !== undefined) q = q.where('id', '<>', exceptId);
+    const r = await q.select((eb) => [
+      eb.fn.sum<number | string | null>(eb.case().when('deleted_at', 'is', null).then(1).else(0).end()).as('count'),
+      eb.fn.sum<number | string | null>(eb.fn.coalesce('size_bytes', sql<number>`0`)).as('bytes'),
+    ]).executeTakeFirst();
+    return { count: num(r?.count ?? 0), bytes: num(r?.bytes ?? 0) };
+  }
   async updateSnapshot(id: string, patch: Partial<SnapshotRecord>): Promise<void> {
     await this.exec.updateTable('snapshots').set(fromSnapshot(patch)).where('id', '=', id).execute()
       .catch((e) => mapDbError(e, () => new AppError('SNAPSHOT_NAME_EXISTS', { args: [patch.name ?? ''] })));
@@ -510,22 +538,63 @@ export class Store {
    */
   async claimNextTask(o: ClaimOptions): Promise<TaskRecord | undefined> {
     for (let tries = 0; tries < 3; tries++) {
-      let q = this.exec.selectFrom('tasks').select(['id', 'lease_epoch'])
-        .where('status', 'in', ACTIVE).where('run_at', '<=', o.now)
-        .where((eb) => eb.or([eb('locked_by', 'is', null), eb('lease_expires_at', '<', o.now)]))
-        .orderBy('run_at').orderBy('created_at').limit(1);
-      if (o.kinds) q = q.where('kind', 'in', o.kinds as string[]);
-      if (o.excludeIds?.length) q = q.where('id', 'not in', o.excludeIds as string[]);
-      if (this.capabilities.supportsSkipLocked) q = q.forUpdate().skipLocked();
-      const cand = await q.executeTakeFirst();
-      if (!cand) return undefined;
-      const r = await this.exec.updateTable('tasks')
-        .set({ locked_by: o.owner, lease_epoch: num(cand.lease_epoch) + 1, lease_expires_at: o.now + o.leaseMs, updated_at: o.now })
-        .where('id', '=', cand.id).where('lease_epoch', '=', num(cand.lease_epoch))
-        .returningAll().executeTakeFirst();
-      if (r) return toTask(r);
+      // With row locks (PostgreSQL), in a transaction: the candidate's row lock and the
+      // project's lock (below) last until the claim commits. SQLite runs one writer at a
+      // time, and the claim's one UPDATE holds everything it checks.
+      const r = this.capabilities.supportsRowLocks ? await this.transaction((tx) => tx.claimOnce(o)) : await this.claimOnce(o);
+      if (r !== 'retry') return r;
     }
     return undefined;
+  }
+
+  /**
+   * One claim attempt: the earliest due, claimable task whose project is below
+   * `projectLimit`; 'retry' when another process got it (or filled its project) first. The
+   * candidate never counts as running itself: it is claimable only without a live lease (a
+   * task resumed after a crash, or a rollback taken over, waits for its project's share like
+   * any other, never for its own).
+   */
+  private async claimOnce(o: ClaimOptions): Promise<TaskRecord | 'retry' | undefined> {
+    const excluded = o.excludeIds ?? [];
+    const limit = o.projectLimit;
+    /** An ACTIVE task runs while its lease is live, or while this owner runs it (its lease may have just run out). */
+    const runs = (eb: ExpressionBuilder<Database, 'tasks'>) => eb.or([
+      eb.and([eb('locked_by', 'is not', null), eb('lease_expires_at', '>=', o.now)]),
+      ...(excluded.length ? [eb('id', 'in', excluded as string[])] : []),
+    ]);
+    let full: string[] = [];
+    if (limit !== undefined) {
+      full = (await this.exec.selectFrom('tasks').select('project_id').where('status', 'in', ACTIVE).where(runs)
+        .groupBy('project_id').having((eb) => eb.fn.countAll(), '>=', limit).execute()).map((r) => r.project_id);
+    }
+    let q = this.exec.selectFrom('tasks').select(['id', 'lease_epoch', 'project_id'])
+      .where('status', 'in', ACTIVE).where('run_at', '<=', o.now)
+      .where((eb) => eb.or([eb('locked_by', 'is', null), eb('lease_expires_at', '<', o.now)]))
+      .orderBy('run_at').orderBy('created_at').limit(1);
+    if (o.kinds) q = q.where('kind', 'in', o.kinds as string[]);
+    if (excluded.length) q = q.where('id', 'not in', excluded as string[]);
+    if (full.length) q = q.where('project_id', 'not in', full);
+    if (this.capabilities.supportsSkipLocked) q = q.forUpdate().skipLocked();
+    const cand = await q.executeTakeFirst();
+    if (!cand) return undefined;
+    // Another process may be claiming a task of the same project at this moment: one at a
+    // time (on PostgreSQL, whose claims run side by side); the UPDATE then counts again.
+    if (limit !== undefined && this.capabilities.supportsRowLocks) await this.adapter.lockUntilCommit(this.exec as Transaction<Database>, `claim:${cand.project_id}`);
+    let u = this.exec.updateTable('tasks')
+      .set({ locked_by: o.owner, lease_epoch: num(cand.lease_epoch) + 1, lease_expires_at: o.now + o.leaseMs, updated_at: o.now })
+      .where('id', '=', cand.id).where('lease_epoch', '=', num(cand.lease_epoch));
+    if (limit !== undefined) {
+      u = u.where((eb) => eb(
+        eb.selectFrom('tasks as r').select((x) => x.fn.countAll().as('n'))
+          .where('r.project_id', '=', cand.project_id).where('r.status', 'in', ACTIVE)
+          .where((x) => x.or([
+            x.and([x('r.locked_by', 'is not', null), x('r.lease_expires_at', '>=', o.now)]),
+            ...(excluded.length ? [x('r.id', 'in', excluded as string[])] : []),
+          ])),
+        '<', limit));
+    }
+    const r = await u.returningAll().executeTakeFirst();
+    return r ? toTask(r) : 'retry';
   }
 
   /**

@@ -1,8 +1,10 @@
 /**
- * The claim loop: up to `taskConcurrency` tasks at once, each claimed with a lease (D1).
- * Graceful shutdown stops claiming, lets running steps finish for up to
- * `shutdownTimeoutMs`, then aborts them (their tools die, their checkpoints stay) and
- * releases their leases so the next start resumes them at once.
+ * The claim loop: up to `taskConcurrency` tasks at once, each claimed with a lease (D1), and
+ * at most `projectConcurrency` of one project's over every process of the store (fair shares,
+ * docs/security.md: one project's queue cannot hold every slot). A task waiting on an
+ * injected delay or hang lends its slot out (slots.ts). Graceful shutdown stops claiming,
+ * lets running steps finish for up to `shutdownTimeoutMs`, then aborts them (their tools
+ * die, their checkpoints stay) and releases their leases so the next start resumes them at once.
  */
 import type { Clock } from '../domain/clock.js';
 import { coerceError } from '../errors/app-error.js';
@@ -11,6 +13,7 @@ import type { Store } from '../store/store.js';
 import { hostname } from 'node:os';
 import { isProcessAlive, killAllTools } from '../engine/pg-exec.js';
 import type { TaskRunner } from './runner.js';
+import { TaskSlots } from './slots.js';
 
 export interface TaskEngineOptions {
   store: Store;
@@ -19,9 +22,16 @@ export interface TaskEngineOptions {
   log: Logger;
   owner: string;
   concurrency: number;
+  /** most tasks of one project running at once, over every process of the store (setting projectTaskConcurrency); absent: no limit */
+  projectConcurrency?: number;
+  /** this process's slots (shared with the fault injector, which lends a waiting task's slot out); default: `concurrency` of its own */
+  slots?: TaskSlots;
   leaseMs: number;
   pollMs: number;
 }
+
+/** The id under which the claim loop holds a slot while it claims. */
+const CLAIMING = '(claiming)';
 
 export class TaskEngine {
   private running = new Map<string, Promise<void>>();
@@ -30,8 +40,12 @@ export class TaskEngine {
   private wake: (() => void) | null = null;
   private readonly shutdown = new AbortController();
   private loopDone: Promise<void> = Promise.resolve();
+  private readonly slots: TaskSlots;
 
-  constructor(private readonly o: TaskEngineOptions) {}
+  constructor(private readonly o: TaskEngineOptions) {
+    this.slots = o.slots ?? new TaskSlots(o.concurrency);
+    this.slots.onFree = () => this.notify();
+  }
 
   get activeCount(): number {
     return this.running.size;
@@ -73,22 +87,29 @@ export class TaskEngine {
   private async loop(): Promise<void> {
     while (!this.stopping) {
       let claimed = false;
-      if (this.running.size < this.o.concurrency) {
+      if (this.slots.tryTake(CLAIMING)) {
         try {
           const now = this.o.clock.now();
-          const t = await this.o.store.claimNextTask({ owner: this.o.owner, now, leaseMs: this.o.leaseMs, excludeIds: [...this.running.keys()] });
+          const t = await this.o.store.claimNextTask({
+            owner: this.o.owner, now, leaseMs: this.o.leaseMs, excludeIds: [...this.running.keys()],
+            ...(this.o.projectConcurrency !== undefined ? { projectLimit: this.o.projectConcurrency } : {}),
+          });
           if (t && !this.stopping) {
             claimed = true;
+            this.slots.swap(CLAIMING, t.id);
             const p = this.o.runner.run(t, this.shutdown.signal)
               .catch((e: unknown) => this.o.log.error('task runner crashed', { taskId: t.id, error: coerceError(e).message }))
               .finally(() => {
                 this.running.delete(t.id);
+                this.slots.release(t.id);
                 this.notify();
               });
             this.running.set(t.id, p);
           }
         } catch (e) {
           this.o.log.warn('claiming a task failed', { error: coerceError(e).message });
+        } finally {
+          this.slots.release(CLAIMING);
         }
       }
       if (claimed) continue;
@@ -113,6 +134,7 @@ export class TaskEngine {
     this.stopping = true;
     this.notify();
     await this.loopDone;
+    this.slots.close();
     const all = Promise.allSettled([...this.running.values()]);
     const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs))]);
     if (timedOut) {

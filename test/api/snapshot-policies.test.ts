@@ -164,6 +164,20 @@ describe('snapshot policies: validation (400) changes nothing', () => {
     await refused({ backup_strategies: [{ policy_name: 'valid-name' }] }, 400, 'DWS.0001', /backup_strategy is required/);
   });
 
+  it('a schedule that fires more often than the minimum interval (policyMinIntervalMs, default 1 h) is POLICY_TOO_FREQUENT, naming the gap', async () => {
+    await refused(one({ backup_strategy: '* * * * * ?' }), 400, 'DWS.9960', /backup_strategies\[0\]\.backup_strategy "\* \* \* \* \* \?": the schedule fires 1 s apart at its closest; a strategy may fire at most once every 1 h/);
+    await refused(one({ backup_strategy: '0 0,30 * * * ?' }), 400, 'DWS.9960', /fires 30 min apart/);
+    // An update of an existing strategy is held to it too; hourly and one-off schedules pass.
+    const nightly = (await get()).backup_strategies.find((x) => x.policy_name === 'Nightly')!;
+    await refused({ backup_strategies: [{ policy_id: nightly.policy_id, backup_strategy: '*/10 * * * * ?' }] }, 400, 'DWS.9960');
+    for (const [name, backup_strategy] of [['hourly-ok', '0 0 * * * ?'], ['once-ok', '2031-01-01T00:00:00']]) {
+      const r = await h.call('PUT', PUT(), { body: { backup_strategies: [{ policy_name: name, backup_strategy }] } });
+      expect(r.statusCode, r.body).toBe(200);
+      const added = (await get()).backup_strategies.find((x) => x.policy_name === name)!;
+      expect((await h.call('DELETE', DEL(added.policy_id))).statusCode).toBe(200);
+    }
+  });
+
   it('backup_type, backup_level, time_zone_offset', async () => {
     await refused(one({ backup_type: 'differential' }), 400, 'DWS.0001', /backup_type must be full or increment/);
     await refused(one({ backup_level: 'database' }), 400, 'DWS.0001', /backup_level must be cluster, schema or table/);

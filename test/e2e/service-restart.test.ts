@@ -92,7 +92,7 @@ describe('service stop and start', () => {
 
   it('SIGTERM during a create releases the task; the next start resumes it at once and finishes it', async () => {
     // Hold the create before its last standby, so the stop lands mid-task, deterministically.
-    await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'CREATING', step: 'BUILD_STANDBY_3', mode: 'delay', point: 'before', delay_ms: 600_000, times: 1 });
+    await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'CREATING', step: 'BUILD_STANDBY_3', mode: 'delay', point: 'before', delay_ms: 300_000, times: 1 });
     const c = await createCluster(svc.client, { nodes: 3 });
     type T = { id: string; kind: string; status: string; items: { sub_items: { step: string; status: string }[] }[] };
     const taskOf = async (): Promise<T> => (await svc.client.call<{ tasks: T[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${c.id}/tasks`)).tasks.find((t) => t.kind === 'cluster.create')!;

@@ -28,7 +28,7 @@ beforeAll(async () => {
   const url = pg.urlForSchema(schema);
   dataDir = tempDir('policy2p');
   const start = (name: string): Promise<ChildService> => startChildService({
-    dataDir, env: { DWSBOX_STORE_URL: url }, logFile: join(dataDir, `service-${name}.log`), settings: { taskConcurrency: 1, schedulerIntervalMs: 100 },
+    dataDir, env: { DWSBOX_STORE_URL: url }, logFile: join(dataDir, `service-${name}.log`), settings: { taskConcurrency: 1, schedulerIntervalMs: 100, policyMinIntervalMs: 1000 },
   });
   A = await start('a');
   B = await start('b');

@@ -20,7 +20,8 @@ import { queryRestoredSnapshot } from '../helpers/restore-check.js';
 import { autoSnapshotName, DAY_MS } from '../../src/services/snapshot-scheduler.js';
 import { latestFireAtOrBefore, parseSchedule } from '../../src/domain/snapshot-policy.js';
 
-const FLAGS = { schedulerIntervalMs: 200, snapshotFullEvery: 3 };
+// A strategy every 4 s: the minimum interval between fires (default 1 h, fair shares) lowered to 1 s.
+const FLAGS = { schedulerIntervalMs: 200, snapshotFullEvery: 3, policyMinIntervalMs: 1000 };
 const PERIOD_MS = 4000;
 const SCHEDULE = '*/4 * * * * ?';
 

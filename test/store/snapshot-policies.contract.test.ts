@@ -1,12 +1,15 @@
 /**
  * Snapshot-policy store methods on both backends: strategies (case-insensitive unique live
  * names), due strategies, and the policy_fires primary key that makes a fire time produce at
- * most one snapshot, also between two store connections (two service processes) racing.
+ * most one snapshot, also between two store connections (two service processes) racing;
+ * and the figures of the fair shares (docs/security.md): when a strategy last made a
+ * snapshot, and what a project's snapshots take.
  */
 import { describe, expect, it } from 'vitest';
 import { STORE_BACKENDS, useStore } from '../helpers/store-backends.js';
 import { makeCluster } from '../helpers/records.js';
 import type { SnapshotPolicyRecord } from '../../src/domain/snapshot-policy.js';
+import { newSnapshotRecord } from '../../src/services/snapshot-service.js';
 
 const policy = (clusterId: string, o: Partial<SnapshotPolicyRecord> = {}): SnapshotPolicyRecord => ({
   id: crypto.randomUUID(), projectId: 'proj-a', clusterId, name: 'nightly', schedule: '0 0 2 * * ?', backupType: 'increment', backupLevel: 'cluster',
@@ -53,5 +56,33 @@ for (const backend of STORE_BACKENDS) describe(`${backend}: snapshot policies`, 
     else for (const j of jobs) results.push(await j());
     expect(results.filter(Boolean).length).toBe(2);
     expect((await s.listPolicyFires('p2')).map((f) => f.fireTime)).toEqual([6000, 9000]);
+  });
+
+  it('lastPolicySnapshotAt: when a strategy last made a snapshot (the scheduler\'s minimum interval); refused fires do not count', async () => {
+    const s = h.store;
+    expect(await s.lastPolicySnapshotAt('p3')).toBeNull();
+    await s.insertPolicyFire({ policyId: 'p3', fireTime: 1000, outcome: 'CREATED', snapshotId: 'a', detail: null, createdAt: 1500 });
+    await s.insertPolicyFire({ policyId: 'p3', fireTime: 2000, outcome: 'CREATED', snapshotId: 'b', detail: null, createdAt: 2600 });
+    await s.insertPolicyFire({ policyId: 'p3', fireTime: 3000, outcome: 'REFUSED', snapshotId: null, detail: 'quota', createdAt: 3100 });
+    await s.insertPolicyFire({ policyId: 'p4', fireTime: 4000, outcome: 'CREATED', snapshotId: 'c', detail: null, createdAt: 4100 });
+    expect(await s.lastPolicySnapshotAt('p3')).toBe(2600);
+  });
+
+  it('snapshotUsage: the project\'s visible snapshots, and the recorded bytes of every snapshot still kept (fair shares)', async () => {
+    const s = h.store;
+    const c = makeCluster();
+    await s.insertCluster(c);
+    const mk = (name: string, o: { sizeBytes?: number | null; deletedAt?: number | null; expiredAt?: number | null; projectId?: string } = {}) => ({
+      ...newSnapshotRecord(o.projectId ?? 'proj-a', c, { name, clusterId: c.id, description: '' }, 1), sizeBytes: o.sizeBytes ?? null, deletedAt: o.deletedAt ?? null, expiredAt: o.expiredAt ?? null,
+    });
+    const visible = mk('visible', { sizeBytes: 100 });
+    const creating = mk('creating');
+    const hidden = mk('hidden-kept', { sizeBytes: 20, deletedAt: 5 });
+    const expired = mk('expired', { sizeBytes: 4000, deletedAt: 5, expiredAt: 6 });
+    const other = mk('other-project', { sizeBytes: 9000, projectId: 'proj-b' });
+    for (const x of [visible, creating, hidden, expired, other]) await s.insertSnapshot(x);
+    expect(await s.snapshotUsage('proj-a')).toEqual({ count: 2, bytes: 120 });
+    expect(await s.snapshotUsage('proj-a', visible.id)).toEqual({ count: 1, bytes: 20 });
+    expect(await s.snapshotUsage('proj-c')).toEqual({ count: 0, bytes: 0 });
   });
 });

@@ -187,6 +187,86 @@ for (const backend of STORE_BACKENDS) describe(`${backend}: tasks`, () => {
     });
   });
 
+  describe('claimNextTask: at most projectLimit running tasks per project (fair shares)', () => {
+    const claimL = (owner: string, now: number, o: { store?: typeof h.store; excludeIds?: string[]; limit?: number } = {}) =>
+      (o.store ?? h.store).claimNextTask({ owner, now, leaseMs: LEASE, projectLimit: o.limit ?? 2, ...(o.excludeIds ? { excludeIds: o.excludeIds } : {}) });
+    const ofA = (o: Partial<TaskRecord> = {}) => makeTask({ projectId: 'proj-a', ...o });
+    const ofB = (o: Partial<TaskRecord> = {}) => makeTask({ projectId: 'proj-b', ...o });
+
+    it('a project with that many live leases is skipped: a later task of another project is claimed, then its own when one ends', async () => {
+      const [a1, a2, a3] = [3, 2, 1].map((d) => ofA({ runAt: T0 - d }));
+      const b1 = ofB({ runAt: T0 });
+      for (const t of [a1!, a2!, a3!, b1]) await h.store.insertTask(t, []);
+      expect((await claimL('X', T0))!.id).toBe(a1!.id);
+      expect((await claimL('X', T0))!.id).toBe(a2!.id);
+      expect((await claimL('X', T0))!.id).toBe(b1.id); // a3 is earlier, but proj-a has 2 running
+      expect(await claimL('X', T0)).toBeUndefined();
+      expect((await h.store.getTask(a3!.id))!.lockedBy).toBeNull();
+      await h.store.updateTask(a1!.id, { status: 'SUCCESS', lockedBy: null, leaseExpiresAt: null }, T0 + 1);
+      expect((await claimL('X', T0 + 1))!.id).toBe(a3!.id);
+    });
+
+    it('without projectLimit, nothing changes: the earliest task is claimed whatever its project runs', async () => {
+      const tasks = [3, 2, 1].map((d) => ofA({ runAt: T0 - d }));
+      for (const t of tasks) await h.store.insertTask(t, []);
+      for (const t of tasks) expect((await h.store.claimNextTask({ owner: 'X', now: T0, leaseMs: LEASE }))!.id).toBe(t.id);
+    });
+
+    it('counts the leases of every process; RUNNING and ROLLBACK_RUNNING alike', async () => {
+      const other = h.open();
+      const [a1, a2, a3] = [3, 2, 1].map((d) => ofA({ runAt: T0 - d }));
+      for (const t of [a1!, a2!, a3!]) await h.store.insertTask(t, []);
+      expect((await claimL('P1', T0))!.id).toBe(a1!.id);
+      expect((await claimL('P2', T0, { store: other }))!.id).toBe(a2!.id);
+      expect(await claimL('P2', T0, { store: other })).toBeUndefined();
+      expect(await claimL('P1', T0)).toBeUndefined();
+      // a1 is rolling back (still running): a3 still waits.
+      await h.store.updateTask(a1!.id, { status: 'ROLLBACK_RUNNING', phase: 'undo' }, T0 + 1);
+      expect(await claimL('P1', T0 + 1)).toBeUndefined();
+    });
+
+    it('a lease that ran out does not count: tasks resumed after a crash are claimed, never blocked by their own count', async () => {
+      // Both of proj-a's tasks were RUNNING under a process that died; their leases ran out.
+      const dead = { lockedBy: 'dead-owner', leaseEpoch: 1, leaseExpiresAt: T0 - 1 };
+      const r1 = ofA({ status: 'RUNNING', runAt: T0 - 10, ...dead });
+      const r2 = ofA({ status: 'ROLLBACK_RUNNING', phase: 'undo', runAt: T0 - 9, ...dead });
+      const w = ofA({ runAt: T0 - 8 });
+      for (const t of [r1, r2, w]) await h.store.insertTask(t, []);
+      expect(await claimL('X', T0, { limit: 2 }).then((t) => t!.id)).toBe(r1.id);
+      expect(await claimL('X', T0, { limit: 2 }).then((t) => t!.id)).toBe(r2.id);
+      expect(await claimL('X', T0, { limit: 2 })).toBeUndefined();
+      // With a limit of 1, a lone resumed task is still claimed (it is not running while its lease is out).
+      const solo = ofB({ status: 'RUNNING', runAt: T0 - 20, ...dead });
+      await h.store.insertTask(solo, []);
+      expect((await claimL('Y', T0, { limit: 1 }))!.id).toBe(solo.id);
+    });
+
+    it('the tasks this owner runs count even when their lease has just run out (excludeIds)', async () => {
+      const mine = ofA({ status: 'RUNNING', runAt: T0 - 5, lockedBy: 'X', leaseEpoch: 1, leaseExpiresAt: T0 - 1 });
+      const next = ofA({ runAt: T0 - 4 });
+      for (const t of [mine, next]) await h.store.insertTask(t, []);
+      expect(await claimL('X', T0, { limit: 1, excludeIds: [mine.id] })).toBeUndefined();
+      expect((await claimL('X', T0, { limit: 2, excludeIds: [mine.id] }))!.id).toBe(next.id);
+    });
+
+    it('claimers racing in two processes never pass the limit, and leave other projects\' tasks to be claimed', async () => {
+      const other = h.open();
+      const as = Array.from({ length: 6 }, (_, i) => ofA({ runAt: T0 - 100 + i }));
+      const bs = Array.from({ length: 2 }, (_, i) => ofB({ runAt: T0 - 50 + i }));
+      for (const t of [...as, ...bs]) await h.store.insertTask(t, []);
+      const got = await Promise.all(Array.from({ length: 8 }, (_, i) => claimL(`C${i}`, T0, { store: i % 2 ? other : h.store })));
+      const claimed = got.filter((t) => t !== undefined).map((t) => t!);
+      expect(new Set(claimed.map((t) => t.id)).size).toBe(claimed.length);
+      const leased = (await Promise.all([...as, ...bs].map((t) => h.store.getTask(t.id)))).filter((t) => t!.lockedBy !== null);
+      expect(leased.filter((t) => t!.projectId === 'proj-a').length).toBeLessThanOrEqual(2);
+      expect(leased.filter((t) => t!.projectId === 'proj-b').length).toBeLessThanOrEqual(2);
+      // Claim until nothing is left: exactly two of each project run.
+      for (let i = 0; i < 8; i++) await claimL('Z', T0);
+      const after = (await Promise.all([...as, ...bs].map((t) => h.store.getTask(t.id)))).filter((t) => t!.lockedBy !== null);
+      expect(after.map((t) => t!.projectId).sort()).toEqual(['proj-a', 'proj-a', 'proj-b', 'proj-b']);
+    });
+  });
+
   describe('fenced writes', () => {
     it('commit with the current epoch', async () => {
       const t = makeTask();

@@ -2,7 +2,9 @@
  * snapshot.create (SNAPSHOTTING, actionType "Backup"): a real pgBackRest backup of the
  * cluster into its stanza (D2), watched live through the task-details endpoint. A failure
  * leaves the snapshot UNAVAILABLE and the cluster AVAILABLE with an empty task_status (D8);
- * the partial backup files are removed and every earlier snapshot stays restorable.
+ * the partial backup files are removed and every earlier snapshot stays restorable. Before
+ * it writes, the backup checks again that the project's quotas and the repository's free
+ * space have room for it (fair shares, tasks/snapshot-room.ts).
  */
 import type { SchemaInfo } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
@@ -12,6 +14,8 @@ import { primaryOf } from './common.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
 import { isLogical, LOGICAL_PLAN, logicalSteps } from './snapshot-logical.js';
 import { ensureSnapshotRepository } from './repository.js';
+import { chainFigures, estimateBackupBytes } from '../../domain/snapshot-space.js';
+import { checkFreeSpace, checkSnapshotQuota } from '../snapshot-room.js';
 
 export interface SnapshotCreateParams {
   clusterId: string;
@@ -50,6 +54,20 @@ async function readSchemaInfo(ctx: Ctx): Promise<SchemaInfo> {
   return out;
 }
 
+/**
+ * Fair shares, checked again as the backup starts (the request was checked when it came):
+ * the project's quotas, and the repository's free space for the backup D2 chose here, sized
+ * by the primary's database and the store's recorded sizes. Throws, writing nothing.
+ */
+async function checkBackupRoom(ctx: Ctx, type: 'full' | 'diff'): Promise<void> {
+  const { cluster, primary } = await target(ctx);
+  const kept = await ctx.store.listStanzaSnapshots(cluster.stanza);
+  const databaseBytes = await ctx.engine.databaseBytes(cluster, primary);
+  const need = { kind: type, needBytes: estimateBackupBytes(type, { databaseBytes, ...chainFigures(kept) }) };
+  await checkSnapshotQuota(ctx.store, ctx.config, cluster.projectId, need, ctx.params.snapshotId);
+  checkFreeSpace(ctx.engine, ctx.config, need);
+}
+
 export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
   kind: 'snapshot.create',
   maxAttempts: 3,
@@ -80,6 +98,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
         await removePartialSets(ctx.engine.backrest, t, ctx.signal);
         const sets = (await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets;
         const type = ctx.params.forceFull ? 'full' : nextBackupType(sets, ctx.config.snapshotFullEvery);
+        await checkBackupRoom(ctx, type);
         const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
         const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
         set = await runBackup(ctx.engine.backrest, t, {

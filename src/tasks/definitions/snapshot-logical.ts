@@ -8,6 +8,9 @@
  *
  * MUST NOT: leave a partial dump behind. pg_dump writes into `<dir>.part`, renamed only once
  * it exits 0; a failed run removes it at once, and the undo step removes both.
+ *
+ * Fair shares (tasks/snapshot-room.ts): before pg_dump starts, the project's quotas and the
+ * data directory's free space are checked again for the tables' size.
  */
 import { renameSync } from 'node:fs';
 import { removeTree } from '../../engine/safe-fs.js';
@@ -22,6 +25,8 @@ import { isCompleteDump, logicalDumpDir, partialDumpDir, prepareStanzaDumpDir, r
 import type { StepContext, StepSpec } from '../definition.js';
 import { primaryOf } from './common.js';
 import { parseTocLine } from './table-restore.js';
+import { estimateBackupBytes } from '../../domain/snapshot-space.js';
+import { checkFreeSpace, checkSnapshotQuota } from '../snapshot-room.js';
 
 export interface LogicalSnapshotParams {
   clusterId: string;
@@ -154,6 +159,9 @@ export const logicalSteps = {
     if (!isCompleteDump(dir)) {
       // A resumed step (after a crash or a retry) starts over: pg_dump cannot continue a dump.
       await removeDump(dataDir, stanza, ctx.params.snapshotId);
+      const need = { kind: 'dump' as const, needBytes: estimateBackupBytes('dump', { databaseBytes: tables.reduce((a, t) => a + t.bytes, 0) }) };
+      await checkSnapshotQuota(ctx.store, ctx.config, ctx.task.projectId, need, ctx.params.snapshotId);
+      checkFreeSpace(ctx.engine, ctx.config, need);
       prepareStanzaDumpDir(dataDir, stanza, osOf(ctx));
       const inst = await primaryInstance(ctx);
       const app = `dwsbox-${ctx.task.id.slice(0, 8)}-snapshot`;
