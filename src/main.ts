@@ -197,6 +197,10 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
       const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host: config.host, port: config.port };
       const r = await monitor.adopt();
       log.info('nodes adopted', r);
+      // D32: the S3 repositories' TLS servers (archiving needs them); the monitor restarts a dead one.
+      const servers = await engine.backrest.superviseServers();
+      if (servers.length) log.info('repository servers running', { repositories: servers });
+      monitor.addPeriodic(() => engine.backrest.superviseServers(), 5);
       await snapshots.sweepExpirable();
       monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);
       readiness.accepting = true;
@@ -252,5 +256,7 @@ export async function stopAllNodes(store: Store, engine: LocalEngine, log: Logge
       log.info('node stopped', { clusterId: c.id, node: node.ordinal });
     }
   }
+  const servers = await engine.backrest.servers.stopAll();
+  if (servers) log.info('repository servers stopped', { count: servers });
   return n;
 }

@@ -95,7 +95,8 @@ export const REPOSITORY_HEADER = '# dwsbox-repository=';
 /** The repository a stanza config file records; a file written before repositories had ids is in a local one. */
 export function parseStanzaRepository(text: string): RepositoryRef & { path: string } {
   const id = new RegExp(`^${REPOSITORY_HEADER}(\\S+)$`, 'm').exec(text)?.[1];
-  const kind: RepositoryKind = /^repo1-type=s3$/m.test(text) ? 's3' : 'local';
+  // As root an S3 stanza's config names no repo1-type: it reaches the bucket through the repository's TLS server (D32).
+  const kind: RepositoryKind = /^repo1-type=s3$/m.test(text) || id?.startsWith('s3-') ? 's3' : 'local';
   const path = /^repo1-path=(.*)$/m.exec(text)?.[1] ?? '';
   return { id: id ?? (kind === 'local' ? localRepository(path).id : 's3-unknown'), kind, path };
 }

@@ -656,15 +656,16 @@ export class LocalEngine {
    * `stanza-delete` (D16: pgBackRest never expires a stanza's last full, so this is the only way).
    */
   async removeStanza(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<void> {
-    if (!(await this.backrest.stanzaExists(cluster.stanza)) && !(await this.backrest.archiveExists(cluster.stanza))) return;
+    if (!(await this.backrest.stanzaExists(cluster.stanza)) && !(await this.backrest.archiveExists(cluster.stanza))) {
+      await this.backrest.removeStanzaFiles(cluster.stanza);
+      return;
+    }
     const t = this.writeStanzaConfig(cluster, primary);
     const lockFile = o.lockFile ?? this.lockFile(cluster.id);
     const opts = { lockFile, ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 300_000 };
     await this.backrest.run(t, 'stop', opts);
     await this.backrest.run(t, 'stanza-delete', { ...opts, extra: ['--force'] });
-    rmSync(join(this.backrest.repo.lockPath, `${cluster.stanza}.stop`), { force: true });
-    rmSync(this.stanzaConfigFile(cluster.stanza), { force: true });
-    rmSync(this.backrest.includeDirOf(this.stanzaConfigFile(cluster.stanza)), { recursive: true, force: true });
+    await this.backrest.removeStanzaFiles(cluster.stanza);
   }
 
   // ------------------------------------------------------------------ temporary instances (D4)

@@ -5,9 +5,9 @@
  * under the cluster's lock file. A stanza's calls go to the repository its config file
  * records, with that repository's credentials in the child's environment.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { AppError } from '../errors/app-error.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
 import {
@@ -15,8 +15,22 @@ import {
   type RepositoryCredentials, type RepositoryRef, type RepositorySpec,
 } from './backup-repository.js';
 import { isRoot, lookupUser, serviceUser, type OsUser } from './os-user.js';
-import { mkdirsSafe, mkdirSafe, ownedBy, readFileSafe, rootWithGroupOf, serviceOwner, writeFileSafe } from './safe-fs.js';
+import { mkdirsSafe, mkdirSafe, ownedBy, readFileSafe, removeTree, rootWithGroupOf, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { baseEnv, startTool, type ToolHandle, type ToolResult } from './pg-exec.js';
+import { freePort, listening, OS_USER_HEADER, REPO_CN, RepoServers, TLS_ADDRESS, type RepoSide } from './repo-server.js';
+import { CertificateAuthority } from './tls.js';
+
+export { OS_USER_HEADER };
+
+/**
+ * With an S3 repository and a root service, which commands run where (D32). The project's
+ * user runs PostgreSQL's own archive-push and archive-get and the restores, as clients of the
+ * repository's TLS server; every other command runs on the repository side, as the service
+ * user with the server's config, and reaches PostgreSQL (when it needs to) through a
+ * `pgbackrest server` started for that command as the project's user.
+ */
+const CLIENT_COMMANDS = new Set(['archive-push', 'archive-get', 'restore']);
+const PG_COMMANDS = new Set(['stanza-create', 'check', 'backup']);
 
 export interface StanzaTarget {
   /** the project's OS user: pgBackRest runs as it and it owns the stanza's repository, log, lock and spool directories (D32) */
@@ -28,9 +42,6 @@ export interface StanzaTarget {
   pgPort: number;
   pgSocket: string;
 }
-
-/** The header line of a stanza config that names the OS user its commands run as (D32). */
-export const OS_USER_HEADER = '# dwsbox-os-user=';
 
 export interface RepoSettings {
   /** the local repository's directory */
@@ -114,6 +125,8 @@ export class PgBackRest {
   /** the repository of new stanzas (the service's settings) */
   private configured: RepositorySpec;
   private registry: RepositoryRegistry;
+  /** the S3 repositories' TLS servers (D32) */
+  readonly servers: RepoServers;
 
   constructor(
     private readonly bins: Binaries,
@@ -121,7 +134,9 @@ export class PgBackRest {
     private readonly log: Logger,
   ) {
     this.configured = localRepository(repo.repoPath);
-    this.registry = new RepositoryRegistry(join(repo.configDir, '..', 'repositories'), null);
+    const dataDir = dirname(repo.configDir);
+    this.registry = new RepositoryRegistry(join(dataDir, 'repositories'), null);
+    this.servers = new RepoServers(dataDir, repo.configDir, bins, new CertificateAuthority(dataDir), log);
   }
 
   /** Use `spec` for new stanzas; the registry (default: the current one) keeps it and its credentials for every later use. */
@@ -149,9 +164,23 @@ export class PgBackRest {
     return { logPath: join(this.repo.logPath, stanza), lockPath: join(this.repo.lockPath, stanza), spoolPath: join(this.repo.spoolPath, stanza) };
   }
 
-  /** Where a stanza's `.stop` file lives (`pgbackrest stop`). */
-  stopFileOf(stanza: string): string {
-    return join(this.stanzaDirs(stanza).lockPath, `${stanza}.stop`);
+  /**
+   * Remove what a deleted stanza leaves outside its repository (after `stanza-delete`): its
+   * stop file, its own log, lock and spool directories, its directory in a local repository
+   * (emptied by pgBackRest), its config and include directory. The stanza's user could write
+   * some of them: removed with removeTree, which follows no link.
+   */
+  async removeStanzaFiles(stanza: string): Promise<void> {
+    const configFile = this.configFileOf(stanza);
+    const dirs = Object.values(this.stanzaDirs(stanza));
+    if (existsSync(configFile)) {
+      const r = parseStanzaRepository(readFileSafe(configFile) ?? '');
+      if (r.kind === 's3' && isRoot()) await removeTree(join(this.servers.lockDirOf(r.id), `${stanza}.stop`));
+      if (r.kind === 'local' && r.path === join(this.repo.repoPath, stanza)) dirs.push(r.path);
+    }
+    for (const d of dirs) await removeTree(d);
+    rmSync(configFile, { force: true });
+    rmSync(this.includeDirOf(configFile), { recursive: true, force: true });
   }
 
   /**
@@ -202,10 +231,13 @@ export class PgBackRest {
   writeConfig(t: StanzaTarget, extraGlobal: Record<string, string> = {}, repository?: RepositorySpec): void {
     const isNew = !existsSync(t.configFile);
     const chosen = repository ? { spec: repository, creds: this.registry.get(repository.id)?.creds ?? null } : this.resolve(t.configFile);
-    writeCredentialsInclude(this.includeDirOf(t.configFile), chosen.creds, t.os);
+    // D32: as root, an S3 repository is reached through its TLS server (repo-host.conf in the
+    // include directory, written by RepoServers): no credentials, no repo1-* options here.
+    const viaServer = isRoot() && chosen.spec.kind === 's3';
+    writeCredentialsInclude(this.includeDirOf(t.configFile), viaServer ? null : chosen.creds, t.os);
     // D32: a new stanza in a local repository gets a directory of its own, its OS user's
     // (`repo1-path=<repository>/<stanza>`); an existing one keeps the path it records.
-    const repoOpts = repoOptions(chosen.spec);
+    const repoOpts = viaServer ? {} : repoOptions(chosen.spec);
     if (chosen.spec.kind === 'local' && (isNew || repository)) {
       repoOpts['repo1-path'] = join(chosen.spec.path, t.stanza);
       mkdirSafe(repoOpts['repo1-path'], ownedBy(t.os), 0o750);
@@ -259,7 +291,7 @@ export class PgBackRest {
 
   private args(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions): string[] {
     return [
-      `--config=${t.configFile}`, ...(o.noStanza ? [] : [`--stanza=${t.stanza}`]), ...(command === 'restore' ? [this.includeArg(t.configFile)] : []),
+      `--config=${t.configFile}`, this.includeArg(t.configFile), ...(o.noStanza ? [] : [`--stanza=${t.stanza}`]),
       ...(o.extra ?? []), command, ...(o.positional ?? []),
     ];
   }
@@ -278,14 +310,128 @@ export class PgBackRest {
   }
 
   private startRaw(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions): ToolHandle {
+    const repository = this.resolve(t.configFile);
+    if (isRoot() && repository.spec.kind === 's3') return this.startViaServer(t, command, o, repository.spec, repository.creds);
     // The stanza's repository credentials go in the child's environment, never on its command line.
-    const { creds } = this.resolve(t.configFile);
+    const { creds } = repository;
     return startTool({
       cmd: this.bins.pgbackrest, args: this.args(t, command, o), runAs: this.stanzaUser(t.configFile), env: baseEnv(credentialsEnv(creds)), logger: this.log,
       label: `pgbackrest ${command}`, timeoutMs: o.timeoutMs ?? 10 * 60_000,
       ...(o.lockFile ? { lockFile: o.lockFile } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onLine ? { onLine: o.onLine } : {}),
       ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}), ...(o.waitingFor ? { waitingFor: o.waitingFor } : {}),
     });
+  }
+
+  /**
+   * A command on a stanza in an S3 repository, as root (D32): the repository's server is
+   * ensured first (running, this stanza authorised); then a client command runs as the
+   * project's user through the server, and any other on the repository side as the service
+   * user, with a `pgbackrest server` of the project's user for the time of the command when
+   * it needs PostgreSQL. The handle's `pid` is the command's own once it runs.
+   */
+  private startViaServer(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions, spec: RepositorySpec, creds: RepositoryCredentials | null): ToolHandle {
+    let main: ToolHandle | null = null;
+    let touched = false;
+    const common = {
+      cmd: this.bins.pgbackrest, env: baseEnv(), logger: this.log, label: `pgbackrest ${command}`, timeoutMs: o.timeoutMs ?? 10 * 60_000,
+      ...(o.lockFile ? { lockFile: o.lockFile } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onLine ? { onLine: o.onLine } : {}),
+      ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}), ...(o.waitingFor ? { waitingFor: o.waitingFor } : {}),
+    };
+    const done = (async (): Promise<ToolResult> => {
+      const side = await this.servers.ensure(spec, creds);
+      if (CLIENT_COMMANDS.has(command)) {
+        main = startTool({ ...common, args: this.args(t, command, o), runAs: this.stanzaUser(t.configFile) });
+        if (touched) main.touch();
+        return main.done;
+      }
+      const repoArgs = [`--config=${side.conf}`, `--config-include-path=${side.includeDir}`, ...(o.noStanza ? [] : [`--stanza=${t.stanza}`])];
+      if (!PG_COMMANDS.has(command)) {
+        // stanza-delete (always with --force here) wants pg1-path named, and reads nothing there.
+        const pgPath = command === 'stanza-delete' ? stanzaPgOptions(readFileSafe(t.configFile) ?? '', t.stanza).filter((x) => x.startsWith('--pg1-path=')) : [];
+        main = startTool({ ...common, args: [...repoArgs, ...pgPath, ...(o.extra ?? []), command, ...(o.positional ?? [])], runAs: side.user });
+        return main.done;
+      }
+      const pg = await this.startPgServer(t, side, o.signal);
+      try {
+        main = startTool({ ...common, args: [...repoArgs, ...pg.options, ...(o.extra ?? []), command, ...(o.positional ?? [])], runAs: side.user });
+        if (touched) main.touch();
+        return await main.done;
+      } finally {
+        await pg.stop();
+      }
+    })();
+    return {
+      get pid() { return main?.pid; },
+      touch: () => {
+        touched = true;
+        main?.touch();
+      },
+      done: done.catch((e: unknown) => {
+        throw classify(e);
+      }),
+    };
+  }
+
+  /**
+   * A `pgbackrest server` as the stanza's OS user on a free port, authorising only the
+   * repository side (its certificate's CN) for this stanza, for the time of one command; and
+   * the `pg1-*` options that make the repository side's command use it. Dies with the service.
+   */
+  private async startPgServer(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, side: RepoSide, signal?: AbortSignal): Promise<{ options: string[]; stop(): Promise<void> }> {
+    const user = this.stanzaUser(t.configFile);
+    const cert = await this.servers.clientCert(user);
+    const pg = stanzaPgOptions(readFileSafe(t.configFile) ?? '', t.stanza);
+    const port = await freePort();
+    const stopper = new AbortController();
+    const server = startTool({
+      cmd: this.bins.pgbackrest, env: baseEnv(), logger: this.log, label: 'pgbackrest server (PostgreSQL side)', timeoutMs: 48 * 3600_000, runAs: user,
+      signal: signal ? AbortSignal.any([signal, stopper.signal]) : stopper.signal,
+      args: [`--config=${t.configFile}`, this.includeArg(t.configFile), `--tls-server-address=${TLS_ADDRESS}`, `--tls-server-port=${port}`,
+        `--tls-server-ca-file=${side.caFile}`, `--tls-server-cert-file=${cert.crt}`, `--tls-server-key-file=${cert.key}`, `--tls-server-auth=${REPO_CN}=${t.stanza}`,
+        '--log-level-console=warn', 'server'],
+    });
+    const ended = server.done.then(() => null, (e: unknown) => e);
+    const stop = async (): Promise<void> => {
+      stopper.abort(new Error('the command it served ended'));
+      await ended;
+    };
+    const deadline = Date.now() + 15_000;
+    while (!(await listening(port))) {
+      const early = await Promise.race([ended, new Promise((r) => setTimeout(() => r(undefined), 25))]);
+      if (early !== undefined || Date.now() > deadline) {
+        await stop();
+        throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgbackrest server', `the PostgreSQL side's TLS server did not start on ${TLS_ADDRESS}:${port}${early ? `: ${(early as Error).message}` : ''}`] });
+      }
+    }
+    return {
+      options: [`--pg1-host=${TLS_ADDRESS}`, '--pg1-host-type=tls', `--pg1-host-port=${port}`, `--pg1-host-ca-file=${side.caFile}`,
+        `--pg1-host-cert-file=${side.cert.crt}`, `--pg1-host-key-file=${side.cert.key}`, `--pg1-host-config=${t.configFile}`,
+        `--pg1-host-config-include-path=${this.includeDirOf(t.configFile)}`, ...pg],
+      stop,
+    };
+  }
+
+  /**
+   * As root, the TLS server of every S3 repository a stanza here names: running (started, or
+   * restarted when it died) and authorised (D32). At start-up and from the health monitor.
+   * Returns the repositories it looked after.
+   */
+  async superviseServers(): Promise<string[]> {
+    if (!isRoot() || !existsSync(this.repo.configDir)) return [];
+    const ids = new Set<string>();
+    for (const f of readdirSync(this.repo.configDir).filter((n) => n.endsWith('.conf'))) {
+      const r = parseStanzaRepository(readFileSafe(join(this.repo.configDir, f)) ?? '');
+      if (r.kind === 's3') ids.add(r.id);
+    }
+    for (const id of ids) {
+      const hit = this.registry.get(id);
+      if (!hit) {
+        this.log.warn('a stanza names an S3 repository this data directory has no record of; its server is not started', { repository: id });
+        continue;
+      }
+      await this.servers.ensure(hit.spec, hit.creds);
+    }
+    return [...ids];
   }
 
   /** `stanza-create` is itself idempotent for an existing, matching stanza. */
@@ -392,4 +538,10 @@ function toSetInfo(b: RawBackup): BackupSetInfo {
     startTime: b.timestamp.start * 1000, stopTime: b.timestamp.stop * 1000, lsnStart: b.lsn.start, lsnStop: b.lsn.stop,
     walStart: b.archive.start, walStop: b.archive.stop, error: b.error ?? false,
   };
+}
+
+/** The `[stanza]` section's `pg1-*` settings of a stanza config, as command-line options. */
+function stanzaPgOptions(text: string, stanza: string): string[] {
+  const section = text.split(/^\[/m).find((x) => x.startsWith(`${stanza}]`)) ?? '';
+  return [...section.matchAll(/^(pg1-(?:path|port|socket-path|user))=(.*)$/gm)].map((m) => `--${m[1]}=${m[2]}`);
 }

@@ -103,6 +103,29 @@ export class ProjectUsers {
   }
 }
 
+/** The dwsbox service user: shared services (the S3 repository's pgBackRest TLS server) run as it, never as root or a project's user. */
+export const SERVICE_USER = 'dwsbox';
+
+/**
+ * The service user, made when missing (a system user with no home, no shell, no password;
+ * idempotent, and a race with another process is harmless). The service's own user when not root.
+ */
+export async function ensureServiceUser(): Promise<OsUser> {
+  if (!isRoot()) return serviceUser();
+  for (let attempt = 0; ; attempt++) {
+    const have = lookupUser(SERVICE_USER);
+    if (have) return have;
+    try {
+      await runTool({
+        cmd: 'useradd', args: ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', 'dwsbox service user (D32)', SERVICE_USER],
+        label: 'useradd', timeoutMs: 60_000,
+      });
+    } catch (e) {
+      if (attempt >= 5) throw e;
+    }
+  }
+}
+
 /**
  * Remove a marked project user and its group (`userdel`, `groupdel`): for uninstalling and for
  * tests. Refuses a user without the dwsbox marker. Its files must be gone first; its uid stays

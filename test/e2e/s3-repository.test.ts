@@ -7,17 +7,19 @@
  * a cluster with snapshots in S3 is refused a move to another repository, one without
  * moves; deleting snapshots and then the cluster expires their objects from the bucket.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAvailableCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import { createAvailableCluster, getCluster, PROJECT_ID, startService, waitIdle, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/env.js';
 import { adminSql, checksums, SCHEMA_SQL } from '../helpers/restore-data.js';
 import { queryRestoredSnapshot } from '../helpers/restore-check.js';
 import { startS3, type TestS3 } from '../helpers/s3-server.js';
 import { localRepository } from '../../src/engine/backup-repository.js';
 import { repositoryFromConfig } from '../../src/main.js';
-import { osIdentity } from '../../src/engine/os-user.js';
+import { lookupUser } from '../../src/engine/os-user.js';
+import { SERVICE_USER } from '../../src/engine/project-users.js';
 
 let s3: TestS3;
 let t: TestService;
@@ -65,28 +67,41 @@ afterAll(async () => {
 });
 
 describe('an S3 repository', () => {
-  it('archives into the bucket from birth, with the credentials only in the environment and a 0600 file', async () => {
+  it('archives into the bucket from birth through the repository\'s TLS server, whose credentials no project user can read (D32)', async () => {
     expect(s3.objects(`repo/backup/${source.stanza}/`)).toContain(`repo/backup/${source.stanza}/backup.info`);
     expect(s3.objects(`repo/archive/${source.stanza}/`).some((k) => /\/[0-9A-F]{24}-[0-9a-f]{40}/.test(k))).toBe(true);
-    // The stanza's config names the bucket and verifies TLS with the CA, but holds no key.
-    const conf = readFileSync(t.svc.engine.stanzaConfigFile(source.stanza), 'utf8');
-    expect(conf).toMatch(/^repo1-type=s3$/m);
-    expect(conf).toMatch(/^repo1-storage-verify-tls=y$/m);
-    expect(conf).toMatch(/^repo1-storage-ca-file=/m);
-    expect(conf).not.toContain(s3.secret);
-    expect(conf).not.toContain(s3.key);
-    // archive_command reads them from a postgres-owned 0600 file; the command shows only paths.
+    // The stanza's config and its include name the repository's server, never the bucket's key.
+    const configFile = t.svc.engine.stanzaConfigFile(source.stanza);
+    const includeDir = configFile.replace(/\.conf$/, '.d');
+    const clientSide = readFileSync(configFile, 'utf8') + readFileSync(join(includeDir, 'repo-host.conf'), 'utf8');
+    expect(clientSide).toMatch(/^repo1-host-type=tls$/m);
+    expect(clientSide).toMatch(/^repo1-host=127\.0\.0\.1$/m);
+    expect(clientSide).not.toMatch(/^repo1-type=s3$/m);
+    expect(clientSide).not.toContain(s3.secret);
+    expect(clientSide).not.toContain(s3.key);
+    expect(readdirSync(includeDir).map((f) => readFileSync(join(includeDir, f), 'utf8')).join('')).not.toContain(s3.secret);
     const [ac] = await adminSql<{ archive_command: string }>(source.endpoint, 'show archive_command');
     expect(ac!.archive_command).toContain('--config-include-path=');
     expect(ac!.archive_command).not.toContain(s3.secret);
-    const credFile = join(t.svc.engine.stanzaConfigFile(source.stanza).replace(/\.conf$/, '.d'), 'repo-credentials.conf');
-    const st = statSync(credFile);
-    expect(st.mode & 0o777).toBe(0o600);
-    const id = osIdentity();
-    if (id.runAsPostgres) expect(st.uid).toBe(id.postgres.uid);
-    expect(statSync(join(credFile, '..')).mode & 0o777).toBe(0o700);
-    // Sealed under the master key in the data directory's registry (D17).
+    // The server holds them: its config is root's, for the service user's group alone.
     const repoId = repositoryFromConfig(t.config).spec.id;
+    const serverConf = t.svc.engine.backrest.servers.confOf(repoId);
+    expect(readFileSync(serverConf, 'utf8')).toContain(`repo1-s3-key-secret=${s3.secret}`);
+    const st = statSync(serverConf);
+    const service = lookupUser(SERVICE_USER)!;
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, service.gid, 0o640]);
+    // It authorises the project's user for its own stanza alone.
+    const os = t.svc.engine.projectUser(PROJECT_ID);
+    expect(readFileSync(serverConf, 'utf8')).toMatch(new RegExp(`^tls-server-auth=${os.name}=${source.stanza}$`, 'm'));
+    // The project's user reads none of it (run as that user: EACCES), and its postmaster's
+    // environment holds no key.
+    const asProject = spawnSync('setpriv', [`--reuid=${os.uid}`, `--regid=${os.gid}`, '--clear-groups', '--', 'cat', serverConf, join(t.dataDir, 'repositories', `${repoId}.json`)], { encoding: 'utf8' });
+    expect(asProject.status).not.toBe(0);
+    expect(asProject.stdout).toBe('');
+    expect(asProject.stderr).toMatch(/Permission denied/);
+    const pm = (await t.svc.store.listNodes(source.id)).find((n) => n.ordinal === 1)!.pid!;
+    expect(readFileSync(`/proc/${pm}/environ`, 'utf8')).not.toContain(s3.secret);
+    // Sealed under the master key in the data directory's registry (D17).
     const sealed = readFileSync(join(t.dataDir, 'repositories', `${repoId}.json`), 'utf8');
     expect(sealed).not.toContain(s3.secret);
     expect(statSync(join(t.dataDir, 'repositories', `${repoId}.json`)).mode & 0o777).toBe(0o600);
