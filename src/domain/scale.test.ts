@@ -39,10 +39,23 @@ describe('grow-check', () => {
     expect(ps.map((p) => p.reason)).toEqual(['ADDRESS_RANGE', 'ADDRESS_IN_USE', 'NODE_QUOTA', 'HOST_NODE_LIMIT', 'HOST_MEMORY', 'HOST_DISK']);
     expect(ps.every((p) => p.required)).toBe(true);
     const mem = ps.find((p) => p.reason === 'HOST_MEMORY')!;
-    expect(growCheckText(mem, 'en')).toEqual({ type: 'capacity', desc: '252 new nodes need 252000 MB of memory; 8000 MB are available.' });
-    expect(growCheckText(mem, 'zh')).toEqual({ type: '资源', desc: '252 个新节点需要 252000 MB 内存，当前可用 8000 MB。' });
+    expect(growCheckText(mem, 'en')).toEqual({ type: 'capacity', desc: '252 new nodes need 252000 MB of memory, more than this host has free now.' });
+    expect(growCheckText(mem, 'zh')).toEqual({ type: '资源', desc: '252 个新节点需要 252000 MB 内存，超过本主机当前可用内存。' });
     const disk = ps.find((p) => p.reason === 'HOST_DISK')!;
-    expect(disk.args).toMatchObject({ need: 252 * 104, available: 1000 });
+    expect(disk.args).toEqual({ count: 252, need: 252 * 104 });
+  });
+
+  it('never shows the host\'s figures (free memory and disk, nodes of every project): only the request and the project\'s own quota', () => {
+    const ps = growProblems({ ...fits, count: 30, projectNodes: 20, hostNodes: 61, memPerNodeBytes: 1e9, diskFreeBytes: 1e9 });
+    expect(ps.map((p) => p.reason)).toEqual(['NODE_QUOTA', 'HOST_NODE_LIMIT', 'HOST_MEMORY', 'HOST_DISK']);
+    for (const lang of ['en', 'zh'] as const) {
+      const texts = ps.map((p) => growCheckText(p, lang).desc).join(' | ');
+      // the host's free memory (8000 MB) and disk (1000 MB), its node count (61) and limit (64) appear nowhere
+      for (const hostFigure of ['8000', '1000', '61', '64']) expect(texts, lang).not.toMatch(new RegExp(`\\b${hostFigure}\\b`));
+      // the project's own figures do
+      expect(growCheckText(ps[0]!, lang).desc).toMatch(/\b20\b.*\b30\b/);
+    }
+    for (const p of ps.filter((x) => x.reason.startsWith('HOST_'))) expect(Object.keys(p.args).sort()).toEqual(p.reason === 'HOST_NODE_LIMIT' ? ['count'] : ['count', 'need']);
   });
 
   it('the cluster state comes first; a busy cluster is not also reported with a down primary', () => {

@@ -124,11 +124,13 @@ export function growProblems(f: GrowFigures): GrowProblem[] {
   if (f.wildcardListener) add('PORT_WILDCARD', 'capacity', { port: f.port });
   if (f.busyAddresses.length) add('ADDRESS_IN_USE', 'capacity', { addresses: f.busyAddresses.join(', ') });
   if (f.projectNodes + f.count > f.projectQuota) add('NODE_QUOTA', 'quota', { current: f.projectNodes, count: f.count, limit: f.projectQuota });
-  if (f.hostNodes + f.count > f.hostNodeLimit) add('HOST_NODE_LIMIT', 'capacity', { current: f.hostNodes, count: f.count, limit: f.hostNodeLimit });
+  // The host's figures decide but are never shown: a tenant sees its own request and quota,
+  // not what the host or other projects use (issue 12).
+  if (f.hostNodes + f.count > f.hostNodeLimit) add('HOST_NODE_LIMIT', 'capacity', { count: f.count });
   const mem = f.memPerNodeBytes * f.count;
-  if (mem > f.memAvailableBytes) add('HOST_MEMORY', 'capacity', { count: f.count, need: MB(mem), available: MB(f.memAvailableBytes) });
+  if (mem > f.memAvailableBytes) add('HOST_MEMORY', 'capacity', { count: f.count, need: MB(mem) });
   const disk = (f.copyBytes + NODE_DISK_OVERHEAD_BYTES) * f.count;
-  if (disk > f.diskFreeBytes) add('HOST_DISK', 'capacity', { count: f.count, need: MB(disk), available: MB(f.diskFreeBytes) });
+  if (disk > f.diskFreeBytes) add('HOST_DISK', 'capacity', { count: f.count, need: MB(disk) });
   if (f.downStandbys.length) add('STANDBY_DOWN', 'status', { nodes: f.downStandbys.join(', ') }, false);
   return out;
 }
@@ -171,16 +173,16 @@ const DESC_TEXT: Record<GrowReason, Record<Lang, string>> = {
     zh: '项目已有 {current} 个节点，再增加 {count} 个将超过配额 {limit}。',
   },
   HOST_NODE_LIMIT: {
-    en: 'This host runs {current} nodes; {count} more would pass its limit of {limit}.',
-    zh: '本主机已运行 {current} 个节点，再增加 {count} 个将超过上限 {limit}。',
+    en: 'This host has no room for {count} more nodes now (the operator limits the nodes it runs); try fewer nodes or later.',
+    zh: '本主机当前无法再容纳 {count} 个节点（运维人员限制了节点总数），请减少节点数或稍后重试。',
   },
   HOST_MEMORY: {
-    en: '{count} new nodes need {need} MB of memory; {available} MB are available.',
-    zh: '{count} 个新节点需要 {need} MB 内存，当前可用 {available} MB。',
+    en: '{count} new nodes need {need} MB of memory, more than this host has free now.',
+    zh: '{count} 个新节点需要 {need} MB 内存，超过本主机当前可用内存。',
   },
   HOST_DISK: {
-    en: 'Copying the data to {count} new nodes needs about {need} MB of disk; {available} MB are free in the data directory.',
-    zh: '向 {count} 个新节点复制数据约需 {need} MB 磁盘空间，数据目录当前可用 {available} MB。',
+    en: 'Copying the data to {count} new nodes needs about {need} MB of disk, more than this host has free now.',
+    zh: '向 {count} 个新节点复制数据约需 {need} MB 磁盘空间，超过本主机当前可用空间。',
   },
   STANDBY_DOWN: {
     en: 'Standby node {nodes} is down; the scale-out can run, and the cluster stays DEGRADED until it is back.',

@@ -71,16 +71,6 @@ export function validatePort(port: number, field = 'port'): void {
   if (!Number.isInteger(port) || port < PORT_MIN || port > PORT_MAX) throw new AppError('VALIDATION', { args: [`${field} must be an integer from ${PORT_MIN} to ${PORT_MAX}, got ${port}`] });
 }
 
-export function validateTags(tags: Tag[]): void {
-  const seen = new Set<string>();
-  for (const t of tags) {
-    if (!t.key || t.key.length > 128) throw new AppError('VALIDATION', { args: ['tags: every key must be 1 to 128 characters'] });
-    if (t.value.length > 255) throw new AppError('VALIDATION', { args: [`tags: the value of ${t.key} must be at most 255 characters`] });
-    if (seen.has(t.key)) throw new AppError('VALIDATION', { args: [`tags: key ${t.key} appears twice`] });
-    seen.add(t.key);
-  }
-}
-
 export class ClusterService {
   constructor(private readonly d: ClusterServiceDeps) {}
 
@@ -136,7 +126,8 @@ export class ClusterService {
     validateUuidField('vpc_id', i.spec.vpcId, true);
     validateUuidField('subnet_id', i.spec.subnetId, true);
     validateUuidField('security_group_id', i.spec.securityGroupId, false);
-    validateTags(i.spec.tags);
+    // Tags and the description are checked where a request brings them (domain/text-fields.ts,
+    // called by the routes); a restore copies the ones its snapshot recorded.
     if (i.spec.publicIp && i.spec.publicIp.public_bind_type !== 'not_use') {
       throw new AppError('NOT_SUPPORTED', { args: ['Elastic IP binding', `public_bind_type ${i.spec.publicIp.public_bind_type}; use "not_use": the cluster listens on loopback addresses of this host`] });
     }
@@ -156,17 +147,22 @@ export class ClusterService {
     if (projectNodes + newNodes > this.d.config.projectNodeQuota) {
       throw new AppError('NODE_QUOTA_EXCEEDED', { args: [`the project has ${projectNodes} nodes; ${newNodes} more would pass its quota of ${this.d.config.projectNodeQuota}`] });
     }
+    // The host's own figures (nodes of every project, free memory and disk) decide but are
+    // never shown to a tenant (issue 12); they are logged for the operator.
     if (allNodes + newNodes > this.d.config.maxNodes) {
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`this host runs ${allNodes} nodes; ${newNodes} more would pass its limit of ${this.d.config.maxNodes} (setting maxNodes)`] });
+      this.d.log.warn('host node limit reached', { projectId, allNodes, newNodes, maxNodes: this.d.config.maxNodes });
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`this host has no room for ${newNodes} more nodes now (the operator limits the nodes it runs); try fewer nodes or later`] });
     }
     const cap = this.d.engine.hostCapacity();
     const mem = nt.memoryBytes * newNodes;
     if (mem > cap.memAvailableBytes) {
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`${newNodes} nodes of type ${nt.specName} need ${Math.round(mem / 1e6)} MB of memory; ${Math.round(cap.memAvailableBytes / 1e6)} MB are available`] });
+      this.d.log.warn('host memory short', { projectId, needBytes: mem, availableBytes: cap.memAvailableBytes });
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`${newNodes} nodes of type ${nt.specName} need ${Math.round(mem / 1e6)} MB of memory, more than this host has free now`] });
     }
     const disk = 64e6 * newNodes;
     if (cap.dataDiskFreeBytes < disk) {
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`the data directory has ${Math.round(cap.dataDiskFreeBytes / 1e6)} MB free; ${newNodes} new nodes need at least ${Math.round(disk / 1e6)} MB`] });
+      this.d.log.warn('host disk short', { projectId, needBytes: disk, freeBytes: cap.dataDiskFreeBytes });
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`${newNodes} new nodes need at least ${Math.round(disk / 1e6)} MB of disk, more than this host has free now`] });
     }
   }
 
@@ -315,8 +311,8 @@ export class ClusterService {
     });
   }
 
+  /** Tags the caller has checked (validateTags of domain/text-fields.ts); at most 20 in all. */
   async addTags(projectId: string, clusterId: string, tags: Tag[]): Promise<void> {
-    validateTags(tags);
     await this.updateSpec(projectId, clusterId, (s) => {
       const merged = new Map(s.tags.map((t) => [t.key, t.value]));
       for (const t of tags) merged.set(t.key, t.value);

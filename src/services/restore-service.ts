@@ -114,7 +114,9 @@ export class RestoreService {
     const need = (snap.sourceBytes ?? 0) * input.numberOfNode;
     const free = this.d.engine.hostCapacity().dataDiskFreeBytes;
     if (need > free) {
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`${input.numberOfNode} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk; the data directory has ${Math.round(free / 1e6)} MB free`] });
+      // The host's free space decides but is not shown to the tenant (issue 12).
+      this.d.log.warn('host disk short for a restore', { projectId, snapshotId, needBytes: need, freeBytes: free });
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`${input.numberOfNode} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk, more than this host has free now`] });
     }
     const r = await this.d.clusters.insertNewCluster(projectId, input, async (tx, c) => {
       // The snapshot may have been deleted since it was read.

@@ -12,10 +12,18 @@ import {
   DeleteClusterV2Query, ListClustersResponse, ResetPasswordBody, RestartBody, clusterDetailOut, clusterInfoOut,
 } from '../schemas/cluster.js';
 import { ClusterParams, Empty, errorResponses, ProjectParams, Tag } from '../schemas/common.js';
+import { validateDescription, validateTags } from '../../domain/text-fields.js';
 
-function tagsOf(t: TagT[] | TagT | null | undefined): TagT[] {
-  if (!t) return [];
-  return Array.isArray(t) ? t : [t];
+/** The request's tags (an array, or one tag as some clients send it), checked by the one free-text rule. */
+function tagsOf(t: TagT[] | TagT | null | undefined, field: string): TagT[] {
+  const tags = !t ? [] : Array.isArray(t) ? t : [t];
+  validateTags(tags, field);
+  return tags;
+}
+
+function describe(field: string, text: string): string {
+  validateDescription(field, text);
+  return text;
 }
 
 function checkAz(az: string): string {
@@ -32,8 +40,8 @@ export function v1Input(b: CreateClusterV1Body['cluster']): CreateClusterInput {
     subnetId: b.subnet_id,
     securityGroupId: b.security_group_id ?? '',
     enterpriseProjectId: b.enterprise_project_id ?? '0',
-    tags: tagsOf(b.tags),
-    description: b.cluster_description_info ?? '',
+    tags: tagsOf(b.tags, 'cluster.tags'),
+    description: describe('cluster.cluster_description_info', b.cluster_description_info ?? ''),
     version: DATASTORE_VERSION,
     numberOfCn: b.number_of_cn ?? null,
     publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
@@ -53,7 +61,7 @@ export function v2Input(b: CreateClusterV2Body['cluster']): CreateClusterInput {
     subnetId: b.subnet_id,
     securityGroupId: b.security_group_id ?? '',
     enterpriseProjectId: b.enterprise_project_id ?? '0',
-    tags: tagsOf(b.tags),
+    tags: tagsOf(b.tags, 'cluster.tags'),
     description: '',
     version: b.datastore_version,
     numberOfCn: b.num_cn ?? null,
@@ -154,6 +162,7 @@ export const clusterRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0)
     config: { auth: 'mutate' },
     schema: { tags, summary: 'Add tags', params: ClusterParams, body: TagsBody, response: { 200: Empty, ...errorResponses } },
   }, async (req) => {
+    validateTags(req.body.tags);
     await s.addTags(req.params.project_id, req.params.cluster_id, req.body.tags);
     return {};
   });
@@ -168,8 +177,7 @@ export const clusterRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0)
     config: { auth: 'mutate' },
     schema: { tags, summary: 'Set the description', params: ClusterParams, body: Type.Object({ description_info: Type.String({ maxLength: 256 }) }), response: { 200: Empty, ...errorResponses } },
   }, async (req) => {
-    const d = req.body.description_info;
-    if (/[!<>'=&"]/.test(d)) throw new AppError('VALIDATION', { args: ['description_info must not contain ! < > \' = & "'] });
+    const d = describe('description_info', req.body.description_info);
     await s.updateSpec(req.params.project_id, req.params.cluster_id, (sp) => ({ ...sp, description: d }));
     return {};
   });

@@ -6,6 +6,7 @@ import type { AppDeps } from '../app.js';
 import { ClusterParams, errorResponses, ProjectParams, SnapshotParams } from '../schemas/common.js';
 import { ClusterSnapshotsQuery, CreateSnapshotBody, ListClusterSnapshotsResponse, ListSnapshotsResponse, Snapshot, snapshotOut } from '../schemas/snapshot.js';
 import type { SnapshotRecord } from '../../domain/records.js';
+import { validateDescription } from '../../domain/text-fields.js';
 
 export const snapshotRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0) => {
   const app = app0.withTypeProvider<TypeBoxTypeProvider>();
@@ -18,6 +19,7 @@ export const snapshotRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0
     schema: { tags, summary: 'Create a snapshot (CreateSnapshot)', params: ProjectParams, body: CreateSnapshotBody, response: { 200: Type.Object({ snapshot: Type.Object({ id: Type.String() }) }), ...errorResponses } },
   }, async (req) => {
     const b = req.body.snapshot;
+    validateDescription('snapshot.description', b.description ?? '');
     const snap = await s.create(req.params.project_id, { name: b.name, clusterId: b.cluster_id, description: b.description ?? '' });
     return { snapshot: { id: snap.id } };
   });
