@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { isPostgresUrl, type Config } from '../../config/config.js';
 import { openStore } from '../../store/open-store.js';
+import { privateFile, privateSqliteFiles } from '../../store/private-files.js';
 import { codeVersion } from '../../store/migrate.js';
 import { acquireLock } from '../../engine/pg-exec.js';
 
@@ -22,7 +23,10 @@ export async function backupStore(config: Config, file: string): Promise<{ file:
   const store = openStore(config.store);
   try {
     if (!store.adapter.backupTo) throw new StoreCommandError('this store cannot be backed up by dwsbox');
+    // The copy holds what the store holds (sealed secrets, password hashes): 0600 like the store.
+    privateFile(file, true);
     await store.adapter.backupTo(file);
+    privateSqliteFiles(file);
   } finally {
     await store.close();
   }
@@ -55,6 +59,7 @@ export async function restoreStore(config: Config, file: string): Promise<{ rest
     if (version > mine) throw new StoreCommandError(`${file} has schema version ${version}, newer than this dwsbox supports (${mine})`);
     for (const suffix of ['-wal', '-shm']) rmSync(config.store + suffix, { force: true });
     copyFileSync(file, config.store);
+    privateSqliteFiles(config.store);
     return { restored: file, into: config.store };
   } finally {
     await lock.release();
