@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { join } from 'node:path';
-import { SETTINGS, flagName, loadConfig, ConfigError, type Config } from '../config/config.js';
+import { SETTINGS, envName, flagName, loadConfig, ConfigError, type Config } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { systemClock } from '../domain/clock.js';
 import { openStore } from '../store/open-store.js';
@@ -17,6 +17,7 @@ import type { Role } from '../domain/records.js';
 import { createService, stopAllNodes } from '../main.js';
 import { isAppError } from '../errors/app-error.js';
 import { API_HELP, runApiCommand } from './commands/api.js';
+import { readSecretFromStdin, warnSecretArgument } from './secrets.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -31,10 +32,13 @@ Service (local):
                             run the service in the foreground (SIGTERM/SIGINT stop it cleanly)
   migrate [--dry-run]       bring the metadata store to this version's schema
   clusters stop-all         stop every PostgreSQL node of every cluster
-  credentials create --project-id ID [--role admin|readonly] [--access-key AK --secret-key SK]
+  credentials create --project-id ID [--role admin|readonly|operator] [--access-key AK [--secret-key-stdin]]
+                            a key pair (the secret is generated unless given on standard input);
+                            operator: sees every project's series on /metrics
   credentials list [--project-id ID]
   credentials delete AK
-  users create --project-id ID --name NAME --password PW [--role admin|readonly]
+  users create --project-id ID --name NAME --password-stdin [--role admin|readonly|operator]
+                            (the password: --password-stdin, DWSBOX_USER_PASSWORD, or --password PW with a warning)
   users list [--project-id ID]
   users delete NAME
   doctor [--json]           check binaries, the postgres user, the data directory, the store, ports, and
@@ -42,18 +46,46 @@ Service (local):
   store backup FILE         copy the SQLite metadata store (safe while the service runs)
   store restore FILE        replace the SQLite metadata store (the service must be stopped)
 
-Every setting is also a flag (see docs/configuration.md), e.g. --data-dir, --store, --log-level.
+Every setting is also a flag (see docs/configuration.md), e.g. --data-dir, --store, --log-level. Give
+secret settings (--secret-key, --master-key, --repo-s3-key-secret, a --store URL with a password) in
+the environment or a --config file (0600) instead: arguments are visible to every user of the host.
 
 ${API_HELP}`;
 
-function flagsToSettings(values: Record<string, unknown>): Record<string, unknown> {
+/** Settings only `serve` uses: the bootstrap key pair (a local admin command neither needs nor checks it). */
+const BOOTSTRAP = ['projectId', 'accessKey', 'secretKey'];
+
+function flagsToSettings(values: Record<string, unknown>, omit: readonly string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const s of SETTINGS) {
+    if (omit.includes(s.key)) continue;
     const v = values[flagName(s.key)];
     if (v !== undefined) out[s.key] = v;
   }
   if (values['config'] !== undefined) out['config'] = values['config'];
   return out;
+}
+
+/**
+ * The configuration of a local command other than `serve`: the bootstrap settings left out
+ * of flags and environment, so `credentials create --project-id P` (whose --project-id,
+ * --access-key and --secret-key are its own) works without the bootstrap key pair set.
+ */
+function localConfig(values: Record<string, unknown>): Config {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !BOOTSTRAP.some((b) => envName(b) === k)));
+  warnSecretSettings(values, BOOTSTRAP);
+  return loadConfig({ env, flags: flagsToSettings(values, BOOTSTRAP) });
+}
+
+/** A warning for each secret setting given as a flag (a --store URL only when it holds a password). */
+function warnSecretSettings(values: Record<string, unknown>, except: readonly string[] = []): void {
+  for (const spec of SETTINGS) {
+    if (!spec.secret || except.includes(spec.key)) continue;
+    const v = values[flagName(spec.key)];
+    if (typeof v !== 'string') continue;
+    if (spec.key === 'store' && !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(v)) continue;
+    warnSecretArgument(`--${flagName(spec.key)}`, `${envName(spec.key)} or a --config file (0600)`);
+  }
 }
 
 function parse(argv: string[], extra: Options = {}): { values: Record<string, unknown>; positionals: string[] } {
@@ -79,13 +111,14 @@ async function withLocalStore<T>(config: Config, fn: (o: { auth: AuthService; st
 
 function role(v: unknown): Role {
   if (v === undefined) return 'admin';
-  if (v !== 'admin' && v !== 'readonly') throw new ConfigError(`--role must be admin or readonly, got ${String(v)}`);
+  if (v !== 'admin' && v !== 'readonly' && v !== 'operator') throw new ConfigError(`--role must be admin, readonly or operator, got ${String(v)}`);
   return v;
 }
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parse(argv);
   if (values['help']) return void process.stdout.write(HELP);
+  warnSecretSettings(values);
   const config = loadConfig({ flags: flagsToSettings(values) });
   const service = await createService(config);
   if (service.firstStartCredentials) {
@@ -115,14 +148,22 @@ async function serve(argv: string[]): Promise<void> {
 }
 
 async function credentials(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { 'project-id': { type: 'string' }, role: { type: 'string' }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' } });
-  const config = loadConfig({ flags: flagsToSettings(values) });
+  const { values, positionals } = parse(argv, { 'project-id': { type: 'string' }, role: { type: 'string' }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' }, 'secret-key-stdin': { type: 'boolean' } });
+  const config = localConfig(values);
   const sub = positionals[0];
+  let secretKey: string | undefined;
+  if (sub === 'create') {
+    if (!values['project-id']) throw new ConfigError('credentials create needs --project-id');
+    if (values['secret-key-stdin']) secretKey = await readSecretFromStdin('--secret-key-stdin');
+    else if (values['secret-key'] !== undefined) {
+      warnSecretArgument('--secret-key', '--secret-key-stdin (or leave it out: a secret key is generated and printed once)');
+      secretKey = values['secret-key'] as string;
+    }
+  }
   await withLocalStore(config, async ({ auth, store }) => {
     if (sub === 'create') {
-      const pid = values['project-id'] as string | undefined;
-      if (!pid) throw new ConfigError('credentials create needs --project-id');
-      out(await auth.createCredential(pid, role(values['role']), values['access-key'] as string | undefined, values['secret-key'] as string | undefined, 'cli'));
+      const pid = values['project-id'] as string;
+      out(await auth.createCredential(pid, role(values['role']), values['access-key'] as string | undefined, secretKey, 'cli'));
     } else if (sub === 'list') {
       out((await store.listCredentials(values['project-id'] as string | undefined)).map((c) => ({ access_key: c.accessKey, project_id: c.projectId, role: c.role, created: new Date(c.createdAt).toISOString() })));
     } else if (sub === 'delete') {
@@ -135,16 +176,22 @@ async function credentials(argv: string[]): Promise<void> {
 }
 
 async function users(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { 'project-id': { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' } });
-  const config = loadConfig({ flags: flagsToSettings(values) });
+  const { values, positionals } = parse(argv, { 'project-id': { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' } });
+  const config = localConfig(values);
   const sub = positionals[0];
+  let pw: string | undefined;
+  if (sub === 'create') {
+    if (!values['project-id'] || !values['name']) throw new ConfigError('users create needs --project-id and --name, and the password on standard input (--password-stdin) or in DWSBOX_USER_PASSWORD');
+    if (values['password-stdin']) pw = await readSecretFromStdin('--password-stdin');
+    else if (values['password'] !== undefined) {
+      warnSecretArgument('--password', 'DWSBOX_USER_PASSWORD or --password-stdin');
+      pw = values['password'] as string;
+    } else pw = process.env['DWSBOX_USER_PASSWORD'];
+    if (!pw) throw new ConfigError('users create needs the password: --password-stdin (e.g. printf \'%s\\n\' "$PW" | npx dwsbox users create …) or DWSBOX_USER_PASSWORD');
+  }
   await withLocalStore(config, async ({ auth, store }) => {
     if (sub === 'create') {
-      const pid = values['project-id'] as string | undefined;
-      const name = values['name'] as string | undefined;
-      const pw = (values['password'] as string | undefined) ?? process.env['DWSBOX_USER_PASSWORD'];
-      if (!pid || !name || !pw) throw new ConfigError('users create needs --project-id, --name and --password (or DWSBOX_USER_PASSWORD)');
-      out(await auth.createUser(pid, name, pw, role(values['role'])));
+      out(await auth.createUser(values['project-id'] as string, values['name'] as string, pw!, role(values['role'])));
     } else if (sub === 'list') {
       out((await store.listUsers(values['project-id'] as string | undefined)).map((u) => ({ name: u.name, project_id: u.projectId, role: u.role, created: new Date(u.createdAt).toISOString() })));
     } else if (sub === 'delete') {
@@ -158,7 +205,7 @@ async function users(argv: string[]): Promise<void> {
 
 async function migrateCmd(argv: string[]): Promise<void> {
   const { values } = parse(argv, { 'dry-run': { type: 'boolean' } });
-  const config = loadConfig({ flags: flagsToSettings(values) });
+  const config = localConfig(values);
   const store = openStore(config.store);
   try {
     out(await migrate(store.adapter, { dryRun: values['dry-run'] === true }));
@@ -170,7 +217,7 @@ async function migrateCmd(argv: string[]): Promise<void> {
 async function clustersLocal(argv: string[]): Promise<boolean> {
   if (argv[0] !== 'stop-all') return false;
   const { values } = parse(argv.slice(1));
-  const config = loadConfig({ flags: flagsToSettings(values) });
+  const config = localConfig(values);
   const log = createLogger({ level: config.logLevel });
   const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: false }, findBinaries(config.pgBinDir), log);
   const store = openStore(config.store);
@@ -185,7 +232,7 @@ async function clustersLocal(argv: string[]): Promise<boolean> {
 
 async function doctor(argv: string[]): Promise<number> {
   const { values } = parse(argv, { json: { type: 'boolean' } });
-  const config = loadConfig({ flags: flagsToSettings(values) });
+  const config = localConfig(values);
   const { runDoctor } = await import('./commands/doctor.js');
   const findings = await runDoctor(config);
   if (values['json']) out(findings);
@@ -202,7 +249,7 @@ async function doctor(argv: string[]): Promise<number> {
 
 async function storeCmd(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
-  const config = loadConfig({ flags: flagsToSettings(values) });
+  const config = localConfig(values);
   const [sub, file] = positionals;
   if (!file || (sub !== 'backup' && sub !== 'restore')) throw new ConfigError('use: store backup FILE | store restore FILE');
   const { backupStore, restoreStore } = await import('./commands/store-backup.js');

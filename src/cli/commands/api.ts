@@ -2,21 +2,24 @@
  * Resource commands: clients of the REST API, signed with AK/SK like every other client.
  * Endpoint and credentials come from flags, the environment, or a profile file (JSON with
  * endpoint, project_id, access_key, secret_key; --profile FILE or DWSBOX_PROFILE, default
- * ~/.config/dwsbox/profile.json).
+ * ~/.config/dwsbox/profile.json; 0600 when it holds the secret key). Secrets given as
+ * arguments (--secret-key, --password) work but draw a warning; --secret-key-stdin and
+ * --password-stdin read them from standard input (cli/secrets.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Writable } from 'node:stream';
 import { ApiError, DwsClient } from '../client.js';
 import { newestTask, renderTask, watchTask, type TaskBodyOut } from '../task-view.js';
+import { readProfile, readSecretFromStdin, SecretSourceError, warnSecretArgument } from '../secrets.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 const CONNECTION: Options = {
   endpoint: { type: 'string' }, 'project-id': { type: 'string' }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' },
-  profile: { type: 'string' }, json: { type: 'boolean' }, lang: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  'secret-key-stdin': { type: 'boolean' }, profile: { type: 'string' }, json: { type: 'boolean' }, lang: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 };
 const WAIT: Options = { wait: { type: 'boolean' }, interval: { type: 'string' } };
 
@@ -25,7 +28,8 @@ const LOCAL_VPC = '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98';
 const LOCAL_SUBNET = '7d6c5b4a-3f2e-4d1c-8b0a-9e8d7c6b5a43';
 
 export const API_HELP = `Resource commands (clients of the REST API):
-  clusters list | show ID | create --name N --password PW [--nodes 3] [--node-type T] [--port 8000] [--user dbadmin]
+  clusters list | show ID | create --name N --password-stdin [--nodes 3] [--node-type T] [--port 8000] [--user dbadmin]
+                       (the admin password: --password-stdin, DWSBOX_CLUSTER_PASSWORD, or --password PW with a warning)
   clusters delete ID [--keep N] | restart ID | resize ID --count N | shrink ID --count N
   snapshots list [--cluster ID] | show ID | create --cluster ID --name N [--description D] | delete ID
   snapshots restore ID --name N [--port P]
@@ -39,9 +43,10 @@ export const API_HELP = `Resource commands (clients of the REST API):
   faults add --action A --step S --mode fail|delay|hang|crash [--point before|during|after] [--cluster ID] [--delay-ms N] [--times N]
   faults list | clear [FAULT_ID]
 
-Connection: --endpoint URL --project-id ID --access-key AK --secret-key SK, or DWSBOX_ENDPOINT,
+Connection: --endpoint URL --project-id ID --access-key AK [--secret-key-stdin], or DWSBOX_ENDPOINT,
 DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file (--profile FILE,
-DWSBOX_PROFILE; default ~/.config/dwsbox/profile.json) with endpoint, project_id, access_key, secret_key.
+DWSBOX_PROFILE; default ~/.config/dwsbox/profile.json, mode 0600) with endpoint, project_id, access_key,
+secret_key. --secret-key SK works too, with a warning: arguments are visible to every user of the host.
 Every command takes --json (machine output); mutating ones take --wait (wait for the task, with a live
 progress view on a terminal; exits non-zero when the task fails). --lang zh-cn shows step names in Chinese.
 ACTION: GROWING, RESIZE_FAILURE, RESTORING, RESTORING_FAILED, SNAPSHOTTING, SNAPSHOTTING_FAILED,
@@ -60,21 +65,17 @@ interface Ctx {
   out: NodeJS.WriteStream;
 }
 
-function connection(values: Record<string, unknown>, env: NodeJS.ProcessEnv): DwsClient {
-  const profileFile = (values['profile'] as string | undefined) ?? env['DWSBOX_PROFILE'] ?? join(homedir(), '.config', 'dwsbox', 'profile.json');
-  let profile: Record<string, string> = {};
-  if (existsSync(profileFile)) {
-    try {
-      profile = JSON.parse(readFileSync(profileFile, 'utf8')) as Record<string, string>;
-    } catch (e) {
-      throw new UsageError(`cannot read the profile ${profileFile}: ${(e as Error).message}`);
-    }
-  }
+async function connection(values: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<DwsClient> {
+  const named = (values['profile'] as string | undefined) ?? env['DWSBOX_PROFILE'];
+  const profileFile = named ?? join(homedir(), '.config', 'dwsbox', 'profile.json');
+  // A profile named on purpose must exist; the default one is read only when it is there.
+  const profile: Record<string, string> = named !== undefined || existsSync(profileFile) ? readProfile(profileFile) : {};
   const pick = (flag: string, envName: string, key: string): string | undefined => (values[flag] as string | undefined) ?? env[envName] ?? profile[key];
   const endpoint = pick('endpoint', 'DWSBOX_ENDPOINT', 'endpoint') ?? 'http://127.0.0.1:7480';
   const projectId = pick('project-id', 'DWSBOX_PROJECT_ID', 'project_id');
   const accessKey = pick('access-key', 'DWSBOX_ACCESS_KEY', 'access_key');
-  const secretKey = pick('secret-key', 'DWSBOX_SECRET_KEY', 'secret_key');
+  if (values['secret-key'] !== undefined) warnSecretArgument('--secret-key', 'DWSBOX_SECRET_KEY, a profile file (0600) or --secret-key-stdin');
+  const secretKey = values['secret-key-stdin'] ? await readSecretFromStdin('--secret-key-stdin') : pick('secret-key', 'DWSBOX_SECRET_KEY', 'secret_key');
   if (!projectId || !accessKey || !secretKey) {
     throw new UsageError('no credentials: give --project-id, --access-key and --secret-key (or DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file)');
   }
@@ -141,6 +142,19 @@ async function maybeWait(ctx: Ctx, task: { clusterId?: string; jobId?: string; a
 }
 
 // ------------------------------------------------------------------ commands
+/** The new cluster's admin password: standard input, the environment, or (with a warning) the argument. */
+async function clusterPassword(ctx: Ctx): Promise<string | undefined> {
+  if (ctx.values['password-stdin']) {
+    if (ctx.values['secret-key-stdin']) throw new UsageError('--password-stdin and --secret-key-stdin cannot both read standard input');
+    return readSecretFromStdin('--password-stdin');
+  }
+  if (ctx.values['password'] !== undefined) {
+    warnSecretArgument('--password', 'DWSBOX_CLUSTER_PASSWORD or --password-stdin');
+    return ctx.values['password'] as string;
+  }
+  return process.env['DWSBOX_CLUSTER_PASSWORD'];
+}
+
 async function clusters(ctx: Ctx): Promise<number> {
   const [sub, id] = ctx.positionals;
   const c = ctx.client;
@@ -169,7 +183,7 @@ async function clusters(ctx: Ctx): Promise<number> {
         cluster: {
           name: need(ctx.values['name'], '--name'), node_type: (ctx.values['node-type'] as string | undefined) ?? 'dwsx.small',
           number_of_node: ctx.values['nodes'] ? int(ctx.values['nodes'], '--nodes') : 3, port: ctx.values['port'] ? int(ctx.values['port'], '--port') : 8000,
-          user_name: (ctx.values['user'] as string | undefined) ?? 'dbadmin', user_pwd: need(ctx.values['password'] ?? process.env['DWSBOX_CLUSTER_PASSWORD'], '--password (or DWSBOX_CLUSTER_PASSWORD)'),
+          user_name: (ctx.values['user'] as string | undefined) ?? 'dbadmin', user_pwd: need(await clusterPassword(ctx), '--password-stdin (or DWSBOX_CLUSTER_PASSWORD)'),
           vpc_id: (ctx.values['vpc-id'] as string | undefined) ?? LOCAL_VPC, subnet_id: (ctx.values['subnet-id'] as string | undefined) ?? LOCAL_SUBNET,
         },
       };
@@ -397,7 +411,7 @@ async function nodeTypes(ctx: Ctx): Promise<number> {
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<number> }> = {
   clusters: {
-    options: { ...WAIT, name: { type: 'string' }, nodes: { type: 'string' }, 'node-type': { type: 'string' }, port: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' }, 'vpc-id': { type: 'string' }, 'subnet-id': { type: 'string' }, keep: { type: 'string' }, count: { type: 'string' } },
+    options: { ...WAIT, name: { type: 'string' }, nodes: { type: 'string' }, 'node-type': { type: 'string' }, port: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'vpc-id': { type: 'string' }, 'subnet-id': { type: 'string' }, keep: { type: 'string' }, count: { type: 'string' } },
     run: clusters,
   },
   snapshots: {
@@ -426,14 +440,14 @@ export async function runApiCommand(argv: string[], env: NodeJS.ProcessEnv = pro
       out.write(API_HELP);
       return 0;
     }
-    const client = connection(values as Record<string, unknown>, env);
+    const client = await connection(values as Record<string, unknown>, env);
     return await spec.run({ client, json: values['json'] === true, values: values as Record<string, unknown>, positionals, out });
   } catch (e) {
     if (e instanceof ApiError) {
       process.stderr.write(`dwsbox: ${e.errorCode}: ${e.message}${e.requestId ? ` (request ${e.requestId})` : ''}\n`);
       return 1;
     }
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e instanceof SecretSourceError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`dwsbox: ${(e as Error).message}\n`);
       return 2;
     }
