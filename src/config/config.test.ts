@@ -23,7 +23,8 @@ describe('loadConfig defaults', () => {
   it('has the documented defaults', () => {
     expect(c).toMatchObject({
       host: '127.0.0.1', port: 7480, logLevel: 'info', logPretty: false, enableCrashFaults: false, stopClustersOnExit: false,
-      maxNodes: 64, projectNodeQuota: 24, taskConcurrency: 4, projectTaskConcurrency: 2, enableTenantFaults: false, policyMinIntervalMs: 60 * MINUTE, leaseMs: 15 * SECOND, pollMs: 250, shutdownTimeoutMs: 10 * SECOND,
+      maxNodes: 64, projectNodeQuota: 24, taskConcurrency: 4, projectTaskConcurrency: 2, enableTenantFaults: false, faultMaxDelayMs: 5 * MINUTE, policyMinIntervalMs: 60 * MINUTE,
+      projectSnapshotQuota: 1000, projectRepoQuotaMb: 102400, snapshotSpaceMarginMb: 1024, leaseMs: 15 * SECOND, pollMs: 250, shutdownTimeoutMs: 10 * SECOND,
       stepTimeoutMs: 120 * MINUTE, stepIdleTimeoutMs: 10 * MINUTE, monitorIntervalMs: 2 * SECOND, snapshotFullEvery: 7,
       masterKey: null, projectId: null, accessKey: null, secretKey: null, metricsHost: null, metricsPort: null, pgBinDir: null, unsafeNoFsync: false,
     });
