@@ -146,8 +146,8 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
 
   const svc: ChildService = await startChildService({
     settings: {
-      // Production-like timings and log level; crash faults off.
-      logLevel: 'info', enableCrashFaults: false, unsafeNoFsync: o.unsafeNoFsync ?? false, pollMs: 250, monitorIntervalMs: 2000, leaseMs: 15_000,
+      // Production-like timings and log level; crash and tenant faults off (it uses none).
+      logLevel: 'info', enableCrashFaults: false, enableTenantFaults: false, unsafeNoFsync: o.unsafeNoFsync ?? false, pollMs: 250, monitorIntervalMs: 2000, leaseMs: 15_000,
     },
   });
   let stop = false;
