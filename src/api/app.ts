@@ -81,13 +81,17 @@ const BODY_LIMIT = 1024 * 1024;
 /** The Content-Security-Policy of API answers (JSON): nothing to load, never framed. */
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
-/** Swagger UI's policy made stricter: no framing, no upgrade of the page's own plain-HTTP requests. */
+/**
+ * Swagger UI's policy (scripts by hash), adjusted: never framed; no upgrade of the page's own
+ * plain-HTTP requests; inline styles allowed (Swagger UI sets some, and a hash list would
+ * make a browser ignore 'unsafe-inline'), as the console's policy allows them.
+ */
 export function docsCsp(header: string): string {
   return header
     .split(';')
     .map((d) => d.trim())
-    .filter((d) => d !== '' && !/^(frame-ancestors|upgrade-insecure-requests)\b/.test(d))
-    .concat("frame-ancestors 'none'", "form-action 'self'")
+    .filter((d) => d !== '' && !/^(frame-ancestors|upgrade-insecure-requests|style-src)\b/.test(d))
+    .concat("style-src 'self' 'unsafe-inline'", "frame-ancestors 'none'", "form-action 'self'")
     .join('; ');
 }
 const utf8 = new TextDecoder('utf-8', { fatal: true });
