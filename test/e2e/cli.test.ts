@@ -1,10 +1,12 @@
 /**
  * The CLI, driven as a user drives it: a child process with credentials in the environment
- * or a profile file; `tasks watch` under a pseudo-terminal (Python's pty module).
+ * or a profile file (0600); `tasks watch` under a pseudo-terminal (Python's pty module).
+ * Secrets (issue 12): passwords and secret keys on standard input, a warning when one is an
+ * argument, a readable profile refused, and the local admin commands with --project-id alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ACCESS_KEY, ADMIN_PASSWORD, PROJECT_ID, SECRET_KEY, startService, type TestService } from '../helpers/service.js';
@@ -14,13 +16,15 @@ const run = promisify(execFile);
 let t: TestService;
 let env: Record<string, string>;
 
-async function cli(args: string[], o: { env?: Record<string, string>; pty?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string[], o: { env?: Record<string, string>; pty?: boolean; stdin?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const node = ['node', '--import', 'tsx', 'src/cli/run.ts', ...args];
   const [cmd, argv] = o.pty
     ? ['python3', ['-c', 'import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))', ...node]] as const
     : [node[0]!, node.slice(1)] as const;
   try {
-    const r = await run(cmd, [...argv], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dataDir, TERM: 'xterm', COLUMNS: '160', ...(o.env ?? env) }, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
+    const p = run(cmd, [...argv], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dataDir, TERM: 'xterm', COLUMNS: '160', ...(o.env ?? env) }, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
+    if (!o.pty) p.child.stdin?.end(o.stdin ?? '');
+    const r = await p;
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -48,7 +52,7 @@ describe('dwsbox CLI', () => {
 
   it('creates a cluster with --wait --json and lists it', async () => {
     const port = await freePort();
-    const r = await cli(['clusters', 'create', '--name', 'cli-cluster', '--password', ADMIN_PASSWORD, '--port', String(port), '--wait', '--json']);
+    const r = await cli(['clusters', 'create', '--name', 'cli-cluster', '--password-stdin', '--port', String(port), '--wait', '--json'], { stdin: `${ADMIN_PASSWORD}\n` });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const docs = r.stdout.trim().split(/\n(?=\{)/).map((x) => JSON.parse(x) as Record<string, unknown>);
@@ -62,8 +66,10 @@ describe('dwsbox CLI', () => {
 
   it('takes a snapshot with --wait (quiet without a terminal), and reads credentials from a profile file', async () => {
     const profile = join(t.dataDir, 'profile.json');
-    writeFileSync(profile, JSON.stringify({ endpoint: t.endpoint, project_id: PROJECT_ID, access_key: ACCESS_KEY, secret_key: SECRET_KEY }));
+    writeFileSync(profile, JSON.stringify({ endpoint: t.endpoint, project_id: PROJECT_ID, access_key: ACCESS_KEY, secret_key: SECRET_KEY }), { mode: 0o600 });
+    chmodSync(profile, 0o600);
     const r = await cli(['snapshots', 'create', '--cluster', clusterId, '--name', 'cli-snap', '--wait', '--profile', profile], { env: {} });
+    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/SUCCESS\s+Perform a backup/);
     expect(r.stdout).not.toMatch(/\x1b\[/);
@@ -100,6 +106,49 @@ describe('dwsbox CLI', () => {
     const u = await cli(['clusters', 'list'], { env: {} });
     expect(u.code).toBe(2);
     expect(u.stderr).toMatch(/no credentials/);
+  });
+
+  it('secrets: a profile others can read is refused; a secret key on standard input works; one as an argument works with a warning', async () => {
+    const loose = join(t.dataDir, 'loose-profile.json');
+    writeFileSync(loose, JSON.stringify({ endpoint: t.endpoint, project_id: PROJECT_ID, access_key: ACCESS_KEY, secret_key: SECRET_KEY }));
+    chmodSync(loose, 0o644);
+    const refused = await cli(['clusters', 'list', '--profile', loose], { env: {} });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`holds a secret key and others can read it (mode 0644); run: chmod 600 ${loose}`);
+    const conn = ['--endpoint', t.endpoint, '--project-id', PROJECT_ID, '--access-key', ACCESS_KEY];
+    const stdin = await cli(['clusters', 'list', '--json', ...conn, '--secret-key-stdin'], { env: {}, stdin: `${SECRET_KEY}\n` });
+    expect(stdin.stderr).toBe('');
+    expect(stdin.code).toBe(0);
+    expect(JSON.parse(stdin.stdout)).toHaveProperty('clusters');
+    const arg = await cli(['clusters', 'list', '--json', ...conn, '--secret-key', SECRET_KEY], { env: {} });
+    expect(arg.code).toBe(0);
+    expect(arg.stderr).toMatch(/warning: --secret-key on the command line can be read by other users of this host \(ps, \/proc\)/);
+  });
+
+  it('local admin commands work with --project-id alone (no bootstrap keys set), take the password on standard input, and warn for one given as an argument', async () => {
+    const local = ['--data-dir', t.dataDir];
+    // only DWSBOX_PROJECT_ID set (as after exporting one of the three lines): it used to fail
+    const only = { DWSBOX_PROJECT_ID: PROJECT_ID };
+    const cred = await cli(['credentials', 'create', '--project-id', PROJECT_ID, '--role', 'operator', ...local], { env: only });
+    expect(cred.stderr).toBe('');
+    expect(cred.code).toBe(0);
+    const op = JSON.parse(cred.stdout) as { accessKey: string; secretKey: string; role: string };
+    expect(op.role).toBe('operator');
+    const user = await cli(['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-stdin-user', '--password-stdin', ...local], { env: {}, stdin: 'Cli-Stdin-Pass-1\n' });
+    expect(user.stderr).toBe('');
+    expect(user.code).toBe(0);
+    const warned = await cli(['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-arg-user', '--password', 'Cli-Arg-Pass-12', ...local], { env: {} });
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toMatch(/warning: --password on the command line .* use DWSBOX_USER_PASSWORD or --password-stdin instead/);
+    // the running service accepts them: the user signs in, the operator scrapes every series with Basic AK:SK
+    const signIn = await fetch(`${t.endpoint}/v3/auth/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'cli-stdin-user', password: 'Cli-Stdin-Pass-1' } } } } }) });
+    expect(signIn.status).toBe(201);
+    const m = await fetch(`${t.endpoint}/metrics`, { headers: { authorization: `Basic ${Buffer.from(`${op.accessKey}:${op.secretKey}`).toString('base64')}` } });
+    expect(m.status).toBe(200);
+    expect(await m.text()).toMatch(/process_resident_memory_bytes \d/);
+    const empty = await cli(['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-empty', '--password-stdin', ...local], { env: {}, stdin: '' });
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/--password-stdin: standard input was empty/);
   });
 
   it('deletes the cluster with --wait', async () => {
