@@ -17,6 +17,7 @@ import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
 import { findBinaries, type Binaries } from './engine/binaries.js';
 import { LocalEngine } from './engine/local-engine.js';
+import { needsMigration } from './engine/tenant-migration.js';
 import { localRepository, RepositoryRegistry, s3Repository, type RepositoryCredentials, type RepositorySpec } from './engine/backup-repository.js';
 import { acquireLock, processStartTime } from './engine/pg-exec.js';
 import { TaskEvents } from './tasks/events.js';
@@ -110,6 +111,8 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
       }
     }
     await migrate(store.adapter, { now: clock.now() });
+    // D32: a data directory from before per-project OS users is migrated explicitly, never at start.
+    await refuseUnmigrated(store, engine);
   } catch (e) {
     await serveLock?.release();
     await store.close();
@@ -242,6 +245,17 @@ function serveMetrics(metrics: Metrics, host: string, port: number): Promise<Ser
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });
+}
+
+/** Refuse to serve a data directory whose clusters still run the pre-D32 way (docs/security.md#migrating). */
+async function refuseUnmigrated(store: Store, engine: LocalEngine): Promise<void> {
+  const old: string[] = [];
+  for (const c of await store.listClusters()) {
+    if (needsMigration(engine, c, (await store.listNodes(c.id)).filter((n) => n.membership === 'active'))) old.push(c.id);
+  }
+  if (!old.length) return;
+  throw new Error(`${old.length} cluster(s) of ${engine.settings.dataDir} run as the shared postgres OS user, from before per-project OS users (${old.slice(0, 5).join(', ')}${old.length > 5 ? ', …' : ''}). `
+    + 'Migrate them first: npx dwsbox tenants migrate --data-dir <dir> (each cluster restarts once; docs/security.md#migrating), then start the service.');
 }
 
 /** Stop every node of every cluster (serve --stop-clusters-on-exit, clusters stop-all). */

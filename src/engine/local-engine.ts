@@ -372,6 +372,13 @@ export class LocalEngine {
     const exists = await inst.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [user]);
     const verb = exists[0]?.n ? 'alter' : 'create';
     await inst.query(`${verb} role ${ident(user)} with ${ADMIN_ATTRIBUTES} password ${literal(scramVerifier(password))}`);
+    await this.grantAdmin(cluster, primary, user);
+  }
+
+  /** The administrator's attributes, roles and privileges of D32 (not its password); idempotent. */
+  async grantAdmin(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, user: string): Promise<void> {
+    const inst = this.instance(cluster, primary);
+    await inst.query(`alter role ${ident(user)} with ${ADMIN_ATTRIBUTES}`);
     await inst.query(`grant ${ADMIN_ROLE_LIST} to ${ident(user)}`);
     await inst.query(`revoke ${FORBIDDEN_ROLE_LIST} from ${ident(user)}`);
     await inst.query(`grant create on database postgres to ${ident(user)}`);
