@@ -23,6 +23,8 @@ say() { echo "setup: $*" >&2; }
 need_pkgs=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] && [ -x /usr/lib/postgresql/15/bin/pg_basebackup ] || need_pkgs+=(postgresql-15 postgresql-client-15)
 command -v pgbackrest >/dev/null 2>&1 || need_pkgs+=(pgbackrest)
+# D32: the untrusted extensions a cluster's administrator may create go through pgextwlist.
+[ -f /usr/lib/postgresql/15/lib/plugins/pgextwlist.so ] || need_pkgs+=(postgresql-15-pgextwlist)
 command -v setpriv >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || need_pkgs+=(util-linux)
 # The S3 repository test makes its CA and server certificate with openssl.
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)

@@ -46,6 +46,11 @@ export function findBinaries(pgBinDir: string | null): Binaries {
       throw new MissingBinaryError(`PostgreSQL 15 binary ${t} not found in ${binDir}; install it with: apt-get install -y postgresql-15 (or run bash scripts/setup.sh)`);
     }
   }
+  // D32: the untrusted extensions an administrator may create (pg_stat_statements, …) go through pgextwlist.
+  const libDir = join(binDir, '..', 'lib');
+  if (!existsSync(join(libDir, 'plugins', 'pgextwlist.so'))) {
+    throw new MissingBinaryError(`pgextwlist not found in ${join(libDir, 'plugins')}; install it with: apt-get install -y postgresql-15-pgextwlist (or run bash scripts/setup.sh)`);
+  }
   const pgbackrest = which('pgbackrest');
   if (!pgbackrest) throw new MissingBinaryError('pgbackrest not found; install it with: apt-get install -y pgbackrest (or run bash scripts/setup.sh)');
   const pgVersion = version(join(binDir, 'postgres'), ['--version']).replace(/^postgres \(PostgreSQL\) /, '');

@@ -49,6 +49,8 @@ export const MAX_SLOT_WAL_KEEP = '4GB';
 export const ADMIN_ATTRIBUTES = 'login createdb nocreaterole nosuperuser noreplication nobypassrls inherit';
 export const ADMIN_ROLES = ['pg_read_all_data', 'pg_write_all_data', 'pg_monitor', 'pg_signal_backend', 'pg_checkpoint'];
 export const FORBIDDEN_ROLES = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+/** Untrusted extensions (PostgreSQL 15) an administrator may create all the same, through pgextwlist (D32): monitoring and inspection, nothing that reaches files, programs or other servers. */
+export const ADMIN_EXTENSIONS = ['pg_stat_statements', 'pg_buffercache', 'pgstattuple', 'pg_prewarm', 'amcheck'];
 /** The same lists as SQL (constants, so no name from outside reaches the statements). */
 const ADMIN_ROLE_LIST = ADMIN_ROLES.join(', ');
 const FORBIDDEN_ROLE_LIST = FORBIDDEN_ROLES.join(', ');
@@ -313,6 +315,8 @@ export class LocalEngine {
       archive_command: archive ? this.backrest.archiveCommand(this.stanzaTarget(cluster, primary)) : '',
       log_destination: 'stderr', logging_collector: 'off', log_line_prefix: '%m [%p] ', log_timezone: 'UTC', timezone: 'UTC',
       password_encryption: 'scram-sha-256', unix_socket_permissions: '0700', dynamic_shared_memory_type: 'posix',
+      // D32: the administrator is no superuser; these untrusted extensions it may still create (pgextwlist).
+      shared_preload_libraries: 'pg_stat_statements', session_preload_libraries: 'pgextwlist', 'extwlist.extensions': ADMIN_EXTENSIONS.join(','),
     };
     if (this.settings.unsafeNoFsync) Object.assign(s, { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' });
     return s;

@@ -55,6 +55,17 @@ describe('cluster lifecycle', () => {
     }
   });
 
+  it('gives the administrator no superuser, and the untrusted extensions of D32 through pgextwlist only', async () => {
+    const primary = (await getCluster(t.client, id)).endpoints[0]!.connect_info;
+    expect(await adminQuery(primary, ADMIN_PASSWORD, `select rolsuper, rolcreaterole from pg_roles where rolname = current_user`)).toEqual([{ rolsuper: false, rolcreaterole: false }]);
+    await adminQuery(primary, ADMIN_PASSWORD, 'create extension pg_stat_statements; create extension pgcrypto');
+    const rows = (await adminQuery(primary, ADMIN_PASSWORD, `select count(*)::int as n from pg_stat_statements where query like 'create extension%'`)) as { n: number }[];
+    expect(rows[0]!.n).toBeGreaterThan(0);
+    // An untrusted extension that reaches the server's files is not on the list.
+    await expect(adminQuery(primary, ADMIN_PASSWORD, 'create extension file_fdw')).rejects.toThrow(/permission denied|must be superuser|not allowed/);
+    await adminQuery(primary, ADMIN_PASSWORD, 'drop extension pg_stat_statements; drop extension pgcrypto');
+  });
+
   it('refuses a second mutating operation while one runs (409 DWS.0011)', async () => {
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
     const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/clusters/${id}/restart`);
