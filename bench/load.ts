@@ -30,6 +30,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { DwsClient } from '../src/cli/client.js';
 import { startChildService, type ChildService } from '../test/helpers/child-service.js';
+import { freePort } from '../test/helpers/env.js';
 import { ADMIN_PASSWORD, ACCESS_KEY, PROJECT_ID, SECRET_KEY, createAvailableCluster, getCluster } from '../test/helpers/service.js';
 
 export interface LoadOptions {
@@ -144,10 +145,14 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
   const log = o.log ?? (() => {});
   if (warmupSeconds >= seconds) throw new Error('the warm-up must be shorter than the run');
 
+  // The service's own figures come from the operator's local metrics listener (every series,
+  // no credentials; on the API's address /metrics needs an operator credential: docs/security.md).
+  const metricsPort = await freePort();
   const svc: ChildService = await startChildService({
     settings: {
       // Production-like timings and log level; crash and tenant faults off (it uses none).
       logLevel: 'info', enableCrashFaults: false, enableTenantFaults: false, unsafeNoFsync: o.unsafeNoFsync ?? false, pollMs: 250, monitorIntervalMs: 2000, leaseMs: 15_000,
+      metricsHost: '127.0.0.1', metricsPort,
     },
   });
   let stop = false;
@@ -299,7 +304,7 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
     }
     const elapsed = (performance.now() - t0) / 1000;
     await Promise.all(pollers);
-    const service = await serviceFigures(svc.endpoint);
+    const service = await serviceFigures(`http://127.0.0.1:${metricsPort}`);
     // The driver stops between two requests; a task it started may still run (the service is stopped below).
     await workloadDone;
 
