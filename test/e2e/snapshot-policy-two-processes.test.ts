@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import { startChildService, type ChildService } from '../helpers/child-service.js';
-import { removeDir, tempDir, waitFor } from '../helpers/env.js';
+import { removeDir, removeProjectUsersUnder, tempDir, waitFor } from '../helpers/env.js';
 import { startPgServer, type PgServer } from '../helpers/pg-server.js';
 import { PROJECT_ID, createAvailableCluster, waitIdle } from '../helpers/service.js';
 import { autoSnapshotName } from '../../src/services/snapshot-scheduler.js';
@@ -42,7 +42,10 @@ afterAll(async () => {
   await B?.cleanup({ keepDir: true });
   await store?.close();
   await pg?.stop();
-  if (dataDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(dataDir);
+  if (dataDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) {
+    removeDir(dataDir);
+    await removeProjectUsersUnder(dataDir);
+  }
 });
 
 describe('snapshot policies, two processes on one PostgreSQL store', () => {
