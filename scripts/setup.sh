@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what dwsbox needs and is missing, then builds it. Safe to run again: it only
 # does what is not done yet. Used by `npm start` and `npm test` (the README's two commands).
-#   - Debian packages: postgresql-15 and pgbackrest (with create_main_cluster = false, so no
+#   - Debian packages: postgresql-15, postgresql-15-pgextwlist and pgbackrest (with create_main_cluster = false, so no
 #     packaged cluster appears on port 5432), build tools for better-sqlite3, util-linux.
-#   - the `postgres` OS user
+#   - the `postgres` OS user (the tests' PostgreSQL store server and the benchmarks' raw runs use it;
+#     the clusters run as per-project users the service makes, docs/security.md)
 #   - npm packages (npm ci), the built code (dist/), the built web console (console/dist),
 #     and with --with-browser, Debian's Chromium (and a CJK font for its screenshots) for the
 #     console's browser test (`npm test` passes it; no browser is ever downloaded).

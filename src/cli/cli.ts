@@ -1,5 +1,5 @@
 /**
- * The `dwsbox` command. `serve`, `migrate`, `credentials`, `users` and `clusters stop-all`
+ * The `dwsbox` command. `serve`, `migrate`, `credentials`, `users`, `tenants` and `clusters stop-all`
  * act locally; the resource commands are HTTP clients of the REST API (cli/commands/api.ts).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -31,7 +31,11 @@ Service (local):
   serve [--port P] [--host H] [--data-dir DIR] [--store URL] [--enable-crash-faults] [--stop-clusters-on-exit] [--config FILE]
                             run the service in the foreground (SIGTERM/SIGINT stop it cleanly)
   migrate [--dry-run]       bring the metadata store to this version's schema
-  clusters stop-all         stop every PostgreSQL node of every cluster
+  clusters stop-all         stop every PostgreSQL node of every cluster (and the S3 repository's TLS server)
+  tenants list              each project's OS user on this host (D32): name, uid, clusters
+  tenants migrate [--dry-run]
+                            move a data directory from before per-project OS users (the service stopped;
+                            each cluster restarts once; docs/security.md#migrating)
   credentials create --project-id ID [--role admin|readonly|operator] [--access-key AK [--secret-key-stdin]]
                             a key pair (the secret is generated unless given on standard input);
                             operator: sees every project's series on /metrics
@@ -247,6 +251,17 @@ async function doctor(argv: string[]): Promise<number> {
   return findings.some((f) => !f.ok) ? 1 : 0;
 }
 
+async function tenantsCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { 'dry-run': { type: 'boolean' } });
+  const config = localConfig(values);
+  const log = createLogger({ level: config.logLevel });
+  const { tenantsList, tenantsMigrate } = await import('./commands/tenants.js');
+  if (positionals[0] === 'list') out(await tenantsList(config, log));
+  else if (positionals[0] === 'migrate') out(await tenantsMigrate(config, log, { dryRun: values['dry-run'] === true }));
+  else throw new ConfigError('tenants: use list or migrate [--dry-run]');
+  return 0;
+}
+
 async function storeCmd(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   const config = localConfig(values);
@@ -267,6 +282,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'users': await users(rest); return 0;
       case 'doctor': return await doctor(rest);
       case 'store': return await storeCmd(rest);
+      case 'tenants': return await tenantsCmd(rest);
       case 'clusters':
         if (await clustersLocal(rest)) return 0;
         break;
