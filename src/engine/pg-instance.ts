@@ -48,6 +48,8 @@ export const ident = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
 export const literal = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
 
 const SQL_RETRY = new Set(['57P03', 'ECONNREFUSED', 'ENOENT', '08006']);
+/** postmaster.pid problems already logged (status() runs often; each is said once). */
+const warnedPidFiles = new Set<string>();
 
 export class PgInstance {
   constructor(
@@ -137,26 +139,65 @@ export class PgInstance {
    * The postmaster's PID from postmaster.pid, when that process is alive and is this node's
    * postmaster: the PostgreSQL binary, run by the PostgreSQL OS user, on this data directory
    * (D32: postmaster.pid is writable by that user, so a PID it names is checked, never
-   * obeyed blindly; one that disagrees is reported and treated as not running).
+   * obeyed blindly). When the file disagrees (names another process, or is a link or a
+   * FIFO), that is logged and the node's postmaster, if one runs, is taken from /proc.
    */
   status(): RunningInfo | null {
+    const file = this.pidFile();
+    if (file.kind !== 'pid') {
+      if (!('problem' in file)) return null;
+      // The file lies: the node's postmaster is found in /proc instead, so a stop still stops it and nothing else.
+      const real = this.postmasterByProc();
+      const key = `${this.dataDir}\0${file.problem}`;
+      if (!warnedPidFiles.has(key)) {
+        warnedPidFiles.add(key);
+        this.log.warn('postmaster.pid is not to be trusted; not obeyed', { dataDir: this.dataDir, problem: file.problem, postmasterFromProc: real?.pid ?? null });
+      }
+      return real;
+    }
+    const startTime = processStartTime(file.pid);
+    return startTime === null ? null : { pid: file.pid, startTime };
+  }
+
+  /**
+   * What postmaster.pid says (D32: the PostgreSQL user can rewrite it, so a PID it names is
+   * checked, never obeyed blindly): `pid`, this node's live postmaster; `missing`; `stale`,
+   * a PID no process has; `foreign`, a live process that is not this node's postmaster
+   * (another program, another user, another data directory); `unsafe`, a link, a FIFO or
+   * anything but a regular file.
+   */
+  private pidFile(): { kind: 'pid'; pid: number } | { kind: 'missing' | 'stale' } | { kind: 'foreign' | 'unsafe'; problem: string } {
+    const path = join(this.dataDir, 'postmaster.pid');
     let text: string | null;
     try {
-      text = readFileSafe(join(this.dataDir, 'postmaster.pid'), 64 * 1024);
-    } catch (e) {
-      this.log.warn('postmaster.pid is not a regular file; the node is treated as not running', { dataDir: this.dataDir, error: (e as Error).message });
-      return null;
+      text = readFileSafe(path, 64 * 1024);
+    } catch {
+      return { kind: 'unsafe', problem: `${path} is a symbolic link, a FIFO or another file that is not a regular one` };
     }
-    if (text === null) return null;
+    if (text === null) return { kind: 'missing' };
     const pid = Number(text.split('\n')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return null;
+    if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return { kind: 'stale' };
     const foreign = this.foreignReason(pid);
-    if (foreign) {
-      this.log.warn('postmaster.pid names a process that is not this node\'s postmaster; not obeyed', { dataDir: this.dataDir, pid, reason: foreign });
+    if (foreign) return { kind: 'foreign', problem: `${path} names PID ${pid}, which is not this node's postmaster: ${foreign}` };
+    return { kind: 'pid', pid };
+  }
+
+  /** This node's postmaster as /proc shows it (its binary, its user, its `-D`), whatever postmaster.pid says. */
+  postmasterByProc(): RunningInfo | null {
+    let names: string[] = [];
+    try {
+      names = readdirSync('/proc');
+    } catch {
       return null;
     }
-    const startTime = processStartTime(pid);
-    return startTime === null ? null : { pid, startTime };
+    for (const name of names) {
+      if (!/^\d+$/.test(name)) continue;
+      const pid = Number(name);
+      if (this.foreignReason(pid) !== null || !isProcessAlive(pid)) continue;
+      const startTime = processStartTime(pid);
+      if (startTime !== null) return { pid, startTime };
+    }
+    return null;
   }
 
   /** Why `pid` is not this node's postmaster, or null when it is. */
@@ -176,6 +217,13 @@ export class PgInstance {
       return running;
     }
     // A stale postmaster.pid (after a crash or a reboot) is harmless: postgres checks the PID itself.
+    // One that names a live process of someone else's, or is not a regular file, stops the start
+    // here, saying so: a postgres started over it would refuse to start, or hang opening a FIFO.
+    const file = this.pidFile();
+    if (file.kind === 'unsafe') throw new AppError('UNSAFE_PATH', { args: [join(this.dataDir, 'postmaster.pid'), 'it is a symbolic link, a FIFO or another file that is not a regular one, and no postmaster of this node runs: the node is not started over it'] });
+    if (file.kind === 'foreign') {
+      throw new AppError('ENGINE_NODE_FAILED', { args: [this.spec.host || `temporary instance ${this.dataDir}`, `${file.problem}. It is not obeyed: dwsbox neither signals that process nor starts a second postmaster over the file. No postmaster of this node runs; remove the file and start the node again`] });
+    }
     const pid = spawnDetached({
       cmd: this.bin('postgres'), args: ['-D', this.dataDir], env: baseEnv(), logFile: this.spec.logFile, runAs: this.spec.os, signal: o.signal,
     });
@@ -225,7 +273,8 @@ export class PgInstance {
    * the checkpoint (crash recovery at the next start, still no loss of committed data).
    */
   async stop(o: { mode?: ShutdownMode; timeoutMs?: number } = {}): Promise<void> {
-    const running = this.status();
+    // No trustworthy postmaster.pid (removed while the server runs): /proc still knows the postmaster.
+    const running = this.status() ?? this.postmasterByProc();
     if (!running) return;
     const mode = o.mode ?? 'fast';
     const sig: NodeJS.Signals = mode === 'smart' ? 'SIGTERM' : mode === 'fast' ? 'SIGINT' : 'SIGQUIT';
