@@ -17,16 +17,18 @@
  * or leave the temporary instance or the scratch database behind (the last step and the undo
  * both remove them).
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { isCompleteDump } from '../../engine/logical-dump.js';
 import { dirname, join } from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { OsUser } from '../../engine/os-user.js';
 import { startTool, runTool, baseEnv, whilePolling } from '../../engine/pg-exec.js';
 import { ident, literal, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
 import { restoreSet, waitPromoted } from '../../engine/pg-restore.js';
+import { scramVerifier } from '../../engine/scram.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
 
@@ -129,12 +131,12 @@ async function createScratch(ctx: Ctx, live: PgInstance): Promise<void> {
   const db = (await live.query<{ enc: string; collate: string; ctype: string }>(
     'select pg_encoding_to_char(encoding) as enc, datcollate as collate, datctype as ctype from pg_database where datname = $1', [ctx.params.database]))[0];
   if (!db) throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${ctx.params.database} does not exist in the cluster: create it first, then restore the tables.` });
-  const scratchDb = ident(scratchDatabaseName(ctx.task.id));
+  const scratch = scratchDatabaseName(ctx.task.id);
   await live.query(
-    `create database ${scratchDb} owner ${ident(await adminOf(ctx))} template template0 encoding ${literal(db.enc)} lc_collate ${literal(db.collate)} lc_ctype ${literal(db.ctype)}`,
+    `create database ${ident(scratch)} owner ${ident(await adminOf(ctx))} template template0 encoding ${literal(db.enc)} lc_collate ${literal(db.collate)} lc_ctype ${literal(db.ctype)}`,
     [], 'postgres', 10 * 60_000);
   // D32: not open to PUBLIC (only its owner, the administrator, and dwsbox connect).
-  await live.query(`revoke all on database ${scratchDb} from public`);
+  await live.query(`revoke all on database ${ident(scratch)} from public`);
 }
 
 /** Drop the scratch database (its sessions are ended first). Idempotent. */
@@ -167,18 +169,92 @@ async function primaryInstance(ctx: Ctx): Promise<PgInstance> {
 }
 
 /**
- * A session on `db` as dwsbox's superuser; with `asRole`, `SET ROLE` to it first (D32: what
- * reads or changes the tenant's tables — counts, constraints — runs with the tenant's
- * administrator's rights, so no function, view or rule the tenant planted runs as superuser).
+ * A session on `db` as dwsbox's superuser, for catalog reads and DDL that run no tenant code
+ * (renames, drops, relation lists). What reads or loads the tenant's tables goes through
+ * `withAdminLogin` instead.
  */
-async function withClient<T>(inst: PgInstance, db: string, fn: (c: pg.Client) => Promise<T>, timeoutMs = 10 * 60_000, asRole?: string): Promise<T> {
+async function withClient<T>(inst: PgInstance, db: string, fn: (c: pg.Client) => Promise<T>, timeoutMs = 10 * 60_000): Promise<T> {
   const c = await inst.connect(db, timeoutMs);
   try {
-    if (asRole) await c.query(`set role ${ident(asRole)}`);
     return await fn(c);
   } finally {
     await c.end().catch(() => {});
   }
+}
+
+/** A login of the task's own for the cluster's primary (see `withAdminLogin`). */
+interface AdminLogin { user: string; password: string; host: string; port: number; admin: string }
+
+/** The task's login role: named after the task, so a run interrupted before it dropped it finds it again. */
+export const loginRoleName = (taskId: string): string => `dwsbox_load_${taskId.replace(/[^0-9a-f]/gi, '').slice(0, 20).toLowerCase()}`;
+
+/**
+ * Run `fn` with a login that has the administrator's rights and nothing more (D32). Tenant
+ * data is loaded (`pg_restore --role=<admin>`) and read (row counts, constraints) by a
+ * session that authenticated as a non-superuser: a superuser's session under `SET ROLE`
+ * would not do, since code the tenant planted (a CHECK constraint, a row-security policy, a
+ * domain's check) runs inside it and can `RESET ROLE` or `SET SESSION AUTHORIZATION DEFAULT`
+ * back to the superuser that authenticated. The role is made for the task — LOGIN,
+ * NOSUPERUSER, a member of the administrator, a random password sent as a SCRAM verifier,
+ * valid for a day at most — reached over TCP at the primary's address, and dropped after
+ * `fn` (what it came to own in `db` goes to the administrator).
+ */
+async function withAdminLogin<T>(ctx: Ctx, db: string, fn: (l: AdminLogin) => Promise<T>): Promise<T> {
+  const cluster = await ctx.cluster();
+  const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
+  const live = await primaryInstance(ctx);
+  const admin = cluster.userName;
+  const user = loginRoleName(ctx.task.id);
+  const password = randomBytes(24).toString('base64url');
+  await dropLoginRole(ctx, live, user, admin, db);
+  const until = new Date(ctx.clock.now() + 24 * 3600_000).toISOString();
+  await live.query(`create role ${ident(user)} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls inherit valid until ${literal(until)} password ${literal(scramVerifier(password))}`);
+  await live.query(`grant ${ident(admin)} to ${ident(user)}`);
+  try {
+    return await fn({ user, password, host: primary.host, port: primary.port, admin });
+  } finally {
+    await dropLoginRole(ctx, live, user, admin, db);
+  }
+}
+
+/** Drop the task's login role (idempotent); one that cannot be dropped is at least made unable to log in. */
+async function dropLoginRole(ctx: Ctx, live: PgInstance, user: string, admin: string, db: string): Promise<void> {
+  if ((await live.query('select 1 from pg_roles where rolname = $1', [user])).length === 0) return;
+  try {
+    if ((await live.query('select 1 from pg_database where datname = $1', [db])).length) {
+      await live.query(`reassign owned by ${ident(user)} to ${ident(admin)}`, [], db);
+      await live.query(`drop owned by ${ident(user)}`, [], db);
+    }
+    await live.query(`drop role ${ident(user)}`);
+  } catch (e) {
+    await live.query(`alter role ${ident(user)} nologin`).catch(() => {});
+    ctx.log.warn('the task\'s login role could not be dropped; it can no longer log in', { role: user, error: (e as Error).message });
+  }
+}
+
+/** A tool's connection as the task's login (the password in a passfile of the project's user, 0600, removed with the work directory). */
+function loginConninfo(ctx: Ctx, l: AdminLogin, db: string): string {
+  const passfile = join(workDirOf(ctx), 'login.pgpass');
+  writeOwned(passfile, `*:*:*:${l.user}:${l.password}\n`, osOf(ctx), 0o600);
+  return `host=${cv(l.host)} port=${cv(l.port)} user=${cv(l.user)} dbname=${cv(db)} application_name=${cv(appNameOf(ctx))} passfile=${cv(passfile)}`;
+}
+
+/** A session on `db` with the administrator's rights (`withAdminLogin`). */
+async function withAdminClient<T>(ctx: Ctx, db: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  return withAdminLogin(ctx, db, async (l) => {
+    const c = new pg.Client({
+      host: l.host, port: l.port, user: l.user, password: l.password, database: db, application_name: 'dwsbox',
+      connectionTimeoutMillis: 10_000, statement_timeout: 10 * 60_000, options: '-c search_path=pg_catalog',
+    });
+    c.on('error', () => {});
+    await c.connect();
+    try {
+      await c.query(`set role ${ident(l.admin)}`);
+      return await fn(c);
+    } finally {
+      await c.end().catch(() => {});
+    }
+  });
 }
 
 /** Relations (of any kind) that exist under these names in a database. */
@@ -402,6 +478,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       const snap = await snapshotOf(ctx);
       const fg = snap.fineGrained;
       if (!fg?.dumpDir || !isCompleteDump(fg.dumpDir)) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `its dump ${fg?.dumpDir ?? ''} is missing`] });
+      const dumpDir = fg.dumpDir;
       const live = await primaryInstance(ctx);
       const scratch = scratchDatabaseName(ctx.task.id);
       // A resumed or retried load starts over in a new, empty scratch database: pg_restore cannot continue.
@@ -432,24 +509,26 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       const emit = (source: string): void => {
         ctx.progress({ source, bytesDone: Math.min(loaded, total), bytesTotal: total, percent: Math.min(99.99, (100 * loaded) / total), consumedBytes: loaded, info: { scratchDatabase: scratch, tocEntries: kept.length, loadedBytes: loaded } });
       };
-      const tool = startTool({
-        cmd: bin('pg_restore'),
-        // D32: loaded as the administrator (`--role`), owning what it loads: nothing in the dump runs as superuser.
-        args: ['-j', '2', '--exit-on-error', '--no-privileges', '--no-owner', `--role=${await adminOf(ctx)}`, '-L', listFile, '-d', conninfo(live, scratch, appNameOf(ctx)), fg.dumpDir],
-        env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
-        timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the scratch database',
+      await withAdminLogin(ctx, scratch, async (login) => {
+        const tool = startTool({
+          cmd: bin('pg_restore'),
+          // D32: loaded by the task's non-superuser login as the administrator (`--role`), owning what it loads: nothing in the dump runs as superuser.
+          args: ['-j', '2', '--exit-on-error', '--no-privileges', '--no-owner', `--role=${login.admin}`, '-L', listFile, '-d', loginConninfo(ctx, login, scratch), dumpDir],
+          env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
+          timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the scratch database',
+        });
+        emit('pg_restore -l');
+        const tick = (): void => {
+          void live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch], 'postgres', 2000)
+            .then((rows) => {
+              const n = Number(rows[0]?.n ?? base) - base;
+              if (n > loaded) tool.touch();
+              loaded = Math.max(loaded, n);
+              emit('pg_database_size');
+            }).catch(() => {});
+        };
+        await whilePolling(tool.done, 300, tick);
       });
-      emit('pg_restore -l');
-      const tick = (): void => {
-        void live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch], 'postgres', 2000)
-          .then((rows) => {
-            const n = Number(rows[0]?.n ?? base) - base;
-            if (n > loaded) tool.touch();
-            loaded = Math.max(loaded, n);
-            emit('pg_database_size');
-          }).catch(() => {});
-      };
-      await whilePolling(tool.done, 300, tick);
       loaded = Math.max(0, Number((await live.query<{ n: string }>('select pg_database_size($1)::text as n', [scratch]))[0]?.n ?? base) - base);
       ctx.progress({ source: 'pg_database_size', bytesDone: total, bytesTotal: total, percent: 100, consumedBytes: loaded, info: { scratchDatabase: scratch, tocEntries: kept.length, loadedBytes: loaded } });
     },
@@ -624,13 +703,13 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       } else {
         const xid = (await live.query<{ x: string }>('select txid_current()::text as x', [], db))[0]!.x;
         await ctx.setCheckpoint({ started: true, xidBefore: xid });
-        await importDump();
+        await withAdminLogin(ctx, db, importDump);
       }
-      async function importDump(): Promise<void> {
+      async function importDump(login: AdminLogin): Promise<void> {
         const tool = startTool({
           cmd: bin('pg_restore'),
-          // D32: imported as the administrator (`--role`), who owns the restored tables.
-          args: ['--single-transaction', '--verbose', '-L', listFile, '--no-owner', `--role=${admin}`, '-d', conninfo(live, db, appNameOf(ctx)), dump],
+          // D32: imported by the task's non-superuser login as the administrator (`--role`), who owns the restored tables.
+          args: ['--single-transaction', '--verbose', '-L', listFile, '--no-owner', `--role=${admin}`, '-d', loginConninfo(ctx, login, db), dump],
           env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore',
           timeoutMs: 24 * 3600_000, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, waitingFor: 'pg_restore to load the next rows',
           onLine: (line) => {
@@ -688,7 +767,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       const live = await primaryInstance(ctx);
       const problems: string[] = [];
       let i = 0;
-      await withClient(live, ctx.params.database, async (c) => {
+      await withAdminClient(ctx, ctx.params.database, async (c) => {
         for (const t of exported.tables) {
           const n = Number((await c.query<{ n: string }>(`select count(*)::text as n from ${qualified(t.target)}`)).rows[0]?.n ?? -1);
           const idx = (await c.query<{ n: number }>(`select count(*)::int as n from pg_index where indrelid = $1::regclass`, [qualified(t.target)])).rows[0]?.n ?? -1;
@@ -696,7 +775,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
           if (idx !== t.indexes) problems.push(`${tableName(t.target)} has ${idx} indexes, the snapshot ${t.indexes}`);
           ctx.progress({ source: 'count(*)', percent: (100 * ++i) / exported.tables.length, info: { table: tableName(t.target), rows: n, expectedRows: t.rows } });
         }
-      }, undefined, await adminOf(ctx));
+      });
       if (problems.length) throw new AppError('VERIFY_FAILED', { args: [problems.join('; ')] });
     },
 
@@ -753,8 +832,7 @@ async function ensureOutsideForeignKeys(ctx: Ctx): Promise<{ added: string[]; dr
   const defs = snap?.fineGrained?.outsideForeignKeyDefs ?? [];
   const imported = (ctx.state['imported'] as Imported[] | undefined) ?? [];
   if (defs.length === 0 || imported.length === 0) return out;
-  const live = await primaryInstance(ctx);
-  await withClient(live, ctx.params.database, async (c) => {
+  await withAdminClient(ctx, ctx.params.database, async (c) => {
     for (const p of ctx.params.tables) {
       const mine = imported.find((x) => sameRef(x.target, p.target));
       if (!mine) continue;
@@ -774,7 +852,7 @@ async function ensureOutsideForeignKeys(ctx: Ctx): Promise<{ added: string[]; dr
         }
       }
     }
-  }, undefined, await adminOf(ctx));
+  });
   if (out.dropped.length) ctx.log.warn('foreign keys to tables outside the snapshot not restored', { dropped: out.dropped });
   return out;
 }
