@@ -61,7 +61,8 @@ describe('refusals', () => {
     expect(spaceRefusal({ kind: 'full', needBytes: 100 * MB, freeBytes: 200 * MB, marginBytes: 100 * MB, where: 'the backup repository' })).toBeNull();
     const e = spaceRefusal({ kind: 'full', needBytes: 100 * MB, freeBytes: 200 * MB - 1, marginBytes: 100 * MB, where: 'the backup repository' })!;
     expect([e.code, e.httpStatus, e.wireCode]).toEqual(['INSUFFICIENT_SNAPSHOT_SPACE', 400, 'DWS.9962']);
-    expect(e.message).toBe('Not enough free space for the snapshot: a full backup needs about 100 MB, plus a margin of 100 MB kept free (setting snapshotSpaceMarginMb); the backup repository has 200 MB free. Delete snapshots, or ask the operator to free space');
+    // The host's free space is not the tenant's to know: only its need and the service's margin.
+    expect(e.message).toBe('Not enough free space for the snapshot: a full backup needs about 100 MB, more than the backup repository has free now beyond the 100 MB the service keeps free (setting snapshotSpaceMarginMb). Delete snapshots, or ask the operator to free space');
     expect(spaceRefusal({ kind: 'dump', needBytes: 1, freeBytes: 0, marginBytes: 0, where: 'x' })!.message).toMatch(/the dump needs about 1 MB/);
   });
 

@@ -56,13 +56,15 @@ export function chainFigures(clusterSnapshots: readonly SnapshotRecord[]): { las
 
 /**
  * INSUFFICIENT_SNAPSHOT_SPACE when `freeBytes` is less than the estimate plus the margin,
- * else null. `where` names the place (the repository, the data directory).
+ * else null. `where` names the place (the repository, the data directory). The message shows
+ * the tenant its snapshot's need and the service's margin, never the host's free space (the
+ * caller logs that for the operator).
  */
 export function spaceRefusal(o: { kind: EstimatedKind; needBytes: number; freeBytes: number; marginBytes: number; where: string }): AppError | null {
   if (o.freeBytes >= o.needBytes + o.marginBytes) return null;
   const what = o.kind === 'full' ? 'a full backup' : o.kind === 'diff' ? 'a differential backup' : 'the dump';
   return new AppError('INSUFFICIENT_SNAPSHOT_SPACE', {
-    args: [`${what} needs about ${mb(o.needBytes)}, plus a margin of ${mb(o.marginBytes)} kept free (setting snapshotSpaceMarginMb); ${o.where} has ${mb(o.freeBytes)} free. Delete snapshots, or ask the operator to free space`],
+    args: [`${what} needs about ${mb(o.needBytes)}, more than ${o.where} has free now beyond the ${mb(o.marginBytes)} the service keeps free (setting snapshotSpaceMarginMb). Delete snapshots, or ask the operator to free space`],
   });
 }
 

@@ -101,7 +101,7 @@ export class SnapshotService {
       if (refused) throw refused;
       if (c && this.d.limits) need = await this.backupNeed(c, r.forceFull === true, this.d.limits.snapshotFullEvery, this.d.engine);
     }
-    if (need && this.d.engine && this.d.limits) checkFreeSpace(this.d.engine, this.d.limits, need);
+    if (need && this.d.engine && this.d.limits) checkFreeSpace(this.d.engine, this.d.limits, need, this.d.log.scope({ projectId, clusterId: r.clusterId }));
     return { request: { ...r, description }, fineGrained, need };
   }
 

@@ -18,6 +18,7 @@
 import type { Config } from '../config/config.js';
 import { MB, quotaRefusal, spaceRefusal, type EstimatedKind } from '../domain/snapshot-space.js';
 import type { LocalEngine } from '../engine/local-engine.js';
+import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 
 export type SnapshotLimits = Pick<Config, 'projectSnapshotQuota' | 'projectRepoQuotaMb' | 'snapshotSpaceMarginMb'>;
@@ -38,12 +39,18 @@ export function freeSpaceFor(engine: LocalEngine, kind: EstimatedKind): { freeBy
   return { freeBytes: engine.hostCapacity().repoDiskFreeBytes, where: 'the backup repository' };
 }
 
-/** Throws INSUFFICIENT_SNAPSHOT_SPACE when the place the snapshot goes lacks room for it plus the margin. */
-export function checkFreeSpace(engine: LocalEngine, limits: SnapshotLimits, need: SnapshotNeed): void {
+/**
+ * Throws INSUFFICIENT_SNAPSHOT_SPACE when the place the snapshot goes lacks room for it plus
+ * the margin. The host's free space is logged for the operator, never told the tenant.
+ */
+export function checkFreeSpace(engine: LocalEngine, limits: SnapshotLimits, need: SnapshotNeed, log?: Logger): void {
   const free = freeSpaceFor(engine, need.kind);
   if (!free) return;
-  const refused = spaceRefusal({ kind: need.kind, needBytes: need.needBytes, freeBytes: free.freeBytes, marginBytes: limits.snapshotSpaceMarginMb * MB, where: free.where });
-  if (refused) throw refused;
+  const marginBytes = limits.snapshotSpaceMarginMb * MB;
+  const refused = spaceRefusal({ kind: need.kind, needBytes: need.needBytes, freeBytes: free.freeBytes, marginBytes, where: free.where });
+  if (!refused) return;
+  log?.warn('snapshot space short', { kind: need.kind, needBytes: need.needBytes, freeBytes: free.freeBytes, marginBytes, where: free.where });
+  throw refused;
 }
 
 /**

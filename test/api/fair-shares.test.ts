@@ -79,9 +79,9 @@ describe('free space before a backup (DWS.9962)', () => {
     await h?.stop();
   });
 
-  it('a snapshot whose repository has less free space than its estimate plus snapshotSpaceMarginMb is refused, naming the figures', async () => {
+  it('a snapshot whose repository has less free space than its estimate plus snapshotSpaceMarginMb is refused, naming its need and the margin (not the host\'s free space)', async () => {
     await refused(h, 'POST', '/v1.0/{project_id}/snapshots', snapshotOf(c), 400, 'DWS.9962',
-      new RegExp(`^Not enough free space for the snapshot: a full backup needs about 0 MB, plus a margin of ${marginMb} MB kept free \\(setting snapshotSpaceMarginMb\\); the backup repository has \\d+ MB free`));
+      new RegExp(`^Not enough free space for the snapshot: a full backup needs about 0 MB, more than the backup repository has free now beyond the ${marginMb} MB the service keeps free \\(setting snapshotSpaceMarginMb\\)\\. Delete snapshots`));
   });
 });
 

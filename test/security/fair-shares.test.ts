@@ -123,9 +123,9 @@ describe('fair shares between projects (issue 12)', () => {
       t = await startService({ dataDir, flags: { ...FLAGS, projectSnapshotQuota: 1000, snapshotSpaceMarginMb: marginMb } });
     }, 120_000);
 
-    it('a snapshot request is refused before anything is written (INSUFFICIENT_SNAPSHOT_SPACE, with the figures)', async () => {
+    it('a snapshot request is refused before anything is written (INSUFFICIENT_SNAPSHOT_SPACE, naming its need, not the host\'s free space)', async () => {
       await refusedWith(() => t.client.request('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'no-room', cluster_id: clusterId } }), 400, 'DWS.9962',
-        new RegExp(`^Not enough free space for the snapshot: a differential backup needs about \\d+ MB, plus a margin of ${marginMb} MB kept free \\(setting snapshotSpaceMarginMb\\); the backup repository has \\d+ MB free`));
+        new RegExp(`^Not enough free space for the snapshot: a differential backup needs about \\d+ MB, more than the backup repository has free now beyond the ${marginMb} MB the service keeps free \\(setting snapshotSpaceMarginMb\\)\\. Delete snapshots`));
     });
 
     it('a snapshot accepted earlier (e.g. by a process with other settings) fails in its backup step, before pgBackRest writes a set', async () => {

@@ -65,7 +65,7 @@ async function checkBackupRoom(ctx: Ctx, type: 'full' | 'diff'): Promise<void> {
   const databaseBytes = await ctx.engine.databaseBytes(cluster, primary);
   const need = { kind: type, needBytes: estimateBackupBytes(type, { databaseBytes, ...chainFigures(kept) }) };
   await checkSnapshotQuota(ctx.store, ctx.config, cluster.projectId, need, ctx.params.snapshotId);
-  checkFreeSpace(ctx.engine, ctx.config, need);
+  checkFreeSpace(ctx.engine, ctx.config, need, ctx.log);
 }
 
 export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {

@@ -161,7 +161,7 @@ export const logicalSteps = {
       await removeDump(dataDir, stanza, ctx.params.snapshotId);
       const need = { kind: 'dump' as const, needBytes: estimateBackupBytes('dump', { databaseBytes: tables.reduce((a, t) => a + t.bytes, 0) }) };
       await checkSnapshotQuota(ctx.store, ctx.config, ctx.task.projectId, need, ctx.params.snapshotId);
-      checkFreeSpace(ctx.engine, ctx.config, need);
+      checkFreeSpace(ctx.engine, ctx.config, need, ctx.log);
       prepareStanzaDumpDir(dataDir, stanza, osOf(ctx));
       const inst = await primaryInstance(ctx);
       const app = `dwsbox-${ctx.task.id.slice(0, 8)}-snapshot`;
