@@ -170,8 +170,9 @@ export class LocalEngine {
     return `127.0.${subnetIndex}.${ordinal}`;
   }
   stanzaTarget(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+    const users = this.users;
     return {
-      os: this.projectUser(cluster.projectId),
+      get os() { return users.userOf(cluster.projectId); },
       stanza: cluster.stanza, configFile: this.stanzaConfigFile(cluster.stanza), pgPath: primary.dataDir, pgPort: cluster.port,
       pgSocket: this.nodePaths(cluster.id, primary.ordinal).sockDir,
     };
@@ -185,7 +186,9 @@ export class LocalEngine {
   }
   instance(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, node: Pick<NodeRecord, 'ordinal' | 'host' | 'port' | 'dataDir'>): PgInstance {
     const p = this.nodePaths(cluster.id, node.ordinal);
-    return new PgInstance({ os: this.projectUser(cluster.projectId), dataDir: node.dataDir, sockDir: p.sockDir, host: node.host, port: node.port, logFile: p.logFile }, this.bins, this.log);
+    const users = this.users;
+    // The project's user is looked up when the instance needs it (a status check of a node that never ran does not).
+    return new PgInstance({ get os() { return users.userOf(cluster.projectId); }, dataDir: node.dataDir, sockDir: p.sockDir, host: node.host, port: node.port, logFile: p.logFile }, this.bins, this.log);
   }
 
   // ------------------------------------------------------------------ project users (D32)

@@ -8,7 +8,11 @@ import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { ACCESS_KEY, ADMIN_PASSWORD, SECRET_KEY, createAvailableCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import { ACCESS_KEY, ADMIN_PASSWORD, PROJECT_ID, SECRET_KEY, createAvailableCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import { AuthService } from '../../src/auth/auth-service.js';
+import { Secrets } from '../../src/auth/secrets.js';
+import { systemClock } from '../../src/domain/clock.js';
+import { createLogger } from '../../src/log/logger.js';
 import { freePort, processesUnder, waitFor } from '../helpers/env.js';
 import { startPgServer } from '../helpers/pg-server.js';
 
@@ -18,10 +22,15 @@ const NEW_PASSWORD = 'Rotated-Pass-987';
 
 let t: TestService;
 let clusterId: string;
+/** Basic credentials of an operator key pair: /metrics on the API's address needs one to see every series (docs/security.md). */
+let operator = '';
 
 beforeAll(async () => {
   t = await startService();
   clusterId = (await createAvailableCluster(t.client)).id;
+  const auth = new AuthService(t.svc.store, Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')), systemClock, createLogger({ level: 'warn' }));
+  const op = await auth.createCredential(PROJECT_ID, 'operator');
+  operator = `Basic ${Buffer.from(`${op.accessKey}:${op.secretKey}`).toString('base64')}`;
 });
 afterAll(async () => {
   await t?.stop();
@@ -39,8 +48,10 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<{ 
 
 describe('metrics', () => {
   it('serves Prometheus text with requests, tasks, nodes, lag, store latency and process figures', async () => {
-    await waitFor(async () => (await fetch(`${t.endpoint}/metrics`).then((r) => r.text())).includes('dwsbox_replication_lag_bytes{'), { what: 'a lag sample' });
-    const res = await fetch(`${t.endpoint}/metrics`);
+    expect((await fetch(`${t.endpoint}/metrics`)).status).toBe(401);
+    const scrape = (): Promise<Response> => fetch(`${t.endpoint}/metrics`, { headers: { authorization: operator } });
+    await waitFor(async () => (await scrape().then((r) => r.text())).includes('dwsbox_replication_lag_bytes{'), { what: 'a lag sample' });
+    const res = await scrape();
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
     const text = await res.text();
@@ -51,7 +62,7 @@ describe('metrics', () => {
     expect(text).toMatch(/dwsbox_task_step_duration_seconds_count\{action="CREATING",step="BUILD_STANDBY",status="SUCCESS"\} 2/);
     expect(text).toMatch(/dwsbox_tasks\{state="running"\} \d+/);
     expect((text.match(new RegExp(`dwsbox_node_up\\{cluster_id="${clusterId}"[^}]*\\} 1`, 'g')) ?? []).length).toBe(3);
-    expect(text).toMatch(new RegExp(`dwsbox_replication_lag_bytes\\{cluster_id="${clusterId}",node="2"\\} \\d+`));
+    expect(text).toMatch(new RegExp(`dwsbox_replication_lag_bytes\\{cluster_id="${clusterId}",node="2",project_id="${PROJECT_ID}"\\} \\d+`));
     expect(text).toMatch(/dwsbox_store_query_duration_seconds_count \d+/);
     expect(text).toMatch(/dwsbox_repository_size_bytes \d+/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);

@@ -42,7 +42,7 @@ import type { Store } from '../../src/store/store.js';
 import type { TaskRecord } from '../../src/domain/records.js';
 import { allProcesses, parseLog, procInfo, startChildService, type ChildService, type LogLine, type ProcInfo } from '../helpers/child-service.js';
 import { replicationOf } from '../helpers/crash.js';
-import { freePort, removeDir, tempDir, waitFor } from '../helpers/env.js';
+import { freePort, removeDir, removeProjectUsersUnder, tempDir, waitFor } from '../helpers/env.js';
 import { startPgServer, type PgServer } from '../helpers/pg-server.js';
 import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, getCluster, waitIdle } from '../helpers/service.js';
 
@@ -232,7 +232,10 @@ describe('two service processes on one PostgreSQL store', () => {
     await B?.cleanup({ keepDir: true });
     await store?.close();
     await pg?.stop();
-    if (dataDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(dataDir);
+    if (dataDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) {
+      removeDir(dataDir);
+      await removeProjectUsersUnder(dataDir);
+    }
     console.log('two-processes figures', JSON.stringify(figures));
   });
 

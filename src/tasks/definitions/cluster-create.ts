@@ -39,7 +39,9 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
   const cap = ctx.engine.hostCapacity();
   const need = (nt?.memoryBytes ?? 0) * nodes.filter((n) => !ctx.engine.nodeStatus(cluster, n)).length;
   if (need > cap.memAvailableBytes) {
-    throw new AppError('CAPACITY_EXCEEDED', { args: [`the nodes need ${Math.round(need / 1e6)} MB of memory and ${Math.round(cap.memAvailableBytes / 1e6)} MB are available`] });
+    // The host's own figures go to the log, never to a tenant (docs/security.md, capacity answers).
+    ctx.log.warn('not enough memory on the host for the nodes', { needBytes: need, memAvailableBytes: cap.memAvailableBytes });
+    throw new AppError('CAPACITY_EXCEEDED', { args: [`the nodes need ${Math.round(need / 1e6)} MB of memory, more than this host has free for them now; try fewer nodes or a smaller node type later`] });
   }
 }
 

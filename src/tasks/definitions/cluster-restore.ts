@@ -94,7 +94,9 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
       const need = (snap.sourceBytes ?? 0) * nodes.length;
       const free = ctx.engine.hostCapacity().dataDiskFreeBytes;
       if (need > free) {
-        throw new AppError('CAPACITY_EXCEEDED', { args: [`${nodes.length} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk; ${Math.round(free / 1e6)} MB are free`] });
+        // The host's own figures go to the log, never to a tenant (docs/security.md, capacity answers).
+        ctx.log.warn('not enough disk on the host for the restore', { needBytes: need, dataDiskFreeBytes: free });
+        throw new AppError('CAPACITY_EXCEEDED', { args: [`${nodes.length} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk, more than this host has free for them now`] });
       }
       for (const n of nodes) ctx.engine.prepareNodeDir(cluster, n.ordinal);
       ctx.progress({ source: 'dwsbox', percent: 100, info: { nodes: nodes.length, snapshotId: snap.id, key: snap.backupKey ?? 'N/A' } });

@@ -127,7 +127,8 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
   await ctx.setCheckpoint({ checked: true });
   ctx.progress({
     source: 'grow-check', percent: 100,
-    info: { nodes: ctx.params.ordinals, copyBytes: f.copyBytes, memAvailableBytes: f.memAvailableBytes, diskFreeBytes: f.diskFreeBytes, removedLeftovers: cleaned },
+    // The host's free memory and disk are the operator's to see, not a tenant's (docs/security.md).
+    info: { nodes: ctx.params.ordinals, copyBytes: f.copyBytes, removedLeftovers: cleaned },
   });
 }
 
