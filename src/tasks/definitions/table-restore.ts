@@ -361,18 +361,37 @@ async function renameDependents(c: pg.Client, oid: number, p: { source: TableRef
   }
 }
 
-/** Facts about the renamed tables in the temporary database: rows (exact), size, indexes, owner, and their foreign keys. */
+/**
+ * Facts about the renamed tables in the temporary database: rows (exact), size, indexes,
+ * owner, and their foreign keys. This session is dwsbox's superuser, and the scratch database
+ * is its owner's (the tenant's administrator) to connect to meanwhile: so each table is
+ * locked by name first, and counted only when the name still means that table (D32: row
+ * counts read tables, not whatever a name now points at; a view swapped in would run the
+ * tenant's functions as superuser). A name that no longer means a table fails the step.
+ */
 async function measure(ctx: Ctx, c: pg.Client): Promise<Exported> {
   const tables: ExportedTable[] = [];
   for (const p of ctx.params.tables) {
-    const r = await c.query<{ oid: string; bytes: string; indexes: number; owner: string }>(
-      `select c.oid::int8::text as oid, pg_total_relation_size(c.oid)::text as bytes, (select count(*)::int from pg_index where indrelid = c.oid) as indexes,
-              pg_get_userbyid(c.relowner) as owner
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2 and c.relkind = 'r'`, [p.target.schema, p.target.name]);
-    const row = r.rows[0];
-    if (!row) throw new AppError('VERIFY_FAILED', { args: [`table ${tableName(p.target)} is missing from the temporary instance after the renames`] });
-    const n = await c.query<{ n: string }>(`select count(*)::text as n from ${qualified(p.target)}`);
-    tables.push({ source: p.source, target: p.target, oid: Number(row.oid), rows: Number(n.rows[0]?.n ?? 0), bytes: Number(row.bytes), indexes: row.indexes, owner: row.owner });
+    await c.query('begin');
+    try {
+      // Held until commit: no one can rename, drop or replace the table while it is measured.
+      await c.query(`lock table ${qualified(p.target)} in access share mode`);
+      const r = await c.query<{ oid: string; kind: string; bytes: string; indexes: number; owner: string }>(
+        `select c.oid::int8::text as oid, c.relkind::text as kind, pg_total_relation_size(c.oid)::text as bytes,
+                (select count(*)::int from pg_index where indrelid = c.oid) as indexes, pg_get_userbyid(c.relowner) as owner
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2`, [p.target.schema, p.target.name]);
+      const row = r.rows[0];
+      if (!row) throw new AppError('VERIFY_FAILED', { args: [`table ${tableName(p.target)} is missing from the restore's source after the renames`] });
+      if (row.kind !== 'r') {
+        throw new AppError('VERIFY_FAILED', { args: [`${tableName(p.target)} is no longer a table in the restore's source (relkind ${row.kind}): it was replaced while the restore ran; nothing was imported, restore the table again`] });
+      }
+      const n = await c.query<{ n: string }>(`select count(*)::text as n from ${qualified(p.target)}`);
+      await c.query('commit');
+      tables.push({ source: p.source, target: p.target, oid: Number(row.oid), rows: Number(n.rows[0]?.n ?? 0), bytes: Number(row.bytes), indexes: row.indexes, owner: row.owner });
+    } catch (e) {
+      await c.query('rollback').catch(() => {});
+      throw e;
+    }
   }
   const fk = await c.query<{ oid: string; table: string; name: string; schema: string; ref: string }>(
     `select con.oid::int8::text as oid, con.conrelid::regclass::text as table, con.conname as name, rn.nspname as schema, rc.relname as ref
