@@ -12,7 +12,10 @@ import { readFileSync } from 'node:fs';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_UID_RANGE, isRoot, lookupUser, markedUsers, parseMarker, projectUserName, serviceUser, USER_MARKER, type OsUser, type UidRange } from './os-user.js';
+import { join } from 'node:path';
 import { runTool } from './pg-exec.js';
+import { mkdirSafe, serviceOwner } from './safe-fs.js';
+import { withLock } from './serial-lock.js';
 
 /** What the store records of project users (D32: uids never reused). */
 export interface UidRecord {
@@ -58,6 +61,17 @@ export class ProjectUsers {
   async ensure(projectId: string, uids: UidRecord, o: { signal?: AbortSignal } = {}): Promise<OsUser> {
     if (!isRoot()) return serviceUser();
     const name = this.nameOf(projectId);
+    const have = lookupUser(name);
+    if (have) {
+      await uids.record(projectId, name, have.uid);
+      return have;
+    }
+    // Ids are host-wide: one maker at a time on the host, so two projects never take one id (or group).
+    mkdirSafe(USERS_LOCK_DIR, serviceOwner(), 0o711);
+    return withLock(join(USERS_LOCK_DIR, 'users.lock'), 'project users', () => this.make(projectId, name, uids, o));
+  }
+
+  private async make(projectId: string, name: string, uids: UidRecord, o: { signal?: AbortSignal }): Promise<OsUser> {
     const signal = o.signal ? { signal: o.signal } : {};
     for (let attempt = 0; ; attempt++) {
       const have = lookupUser(name);
@@ -68,7 +82,10 @@ export class ProjectUsers {
       const uid = await this.freeUid(uids);
       try {
         if (!groupExists(name)) await runTool({ cmd: 'groupadd', args: ['--system', '--gid', String(uid), name], label: 'groupadd', timeoutMs: 60_000, ...signal });
+        // The user's group is its own: one group of that name, and no other group with its id.
         const gid = groupId(name) ?? uid;
+        const sharing = groupsWithId(gid).filter((g) => g !== name);
+        if (sharing.length) throw new Error(`group ${name} has gid ${gid}, which group ${sharing.join(', ')} has too; remove one of them`);
         await runTool({
           cmd: 'useradd',
           args: ['--system', '--uid', String(uid), '--gid', String(gid), '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin',
@@ -138,6 +155,23 @@ export async function removeProjectUser(name: string): Promise<void> {
   if (groupExists(name)) await runTool({ cmd: 'groupdel', args: [name], label: 'groupdel', timeoutMs: 60_000 });
 }
 
+/**
+ * Remove the groups a project user left behind without its user (a `useradd` that failed
+ * after its `groupadd`, before the host-wide lock): a dwsbox name, a gid in the range, no user
+ * of that name. Under the same lock as the making. Returns their names.
+ */
+export async function removeOrphanGroups(range: UidRange = DEFAULT_UID_RANGE): Promise<string[]> {
+  if (!isRoot()) return [];
+  mkdirSafe(USERS_LOCK_DIR, serviceOwner(), 0o711);
+  return withLock(join(USERS_LOCK_DIR, 'users.lock'), 'project users', async () => {
+    const orphans = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':'))
+      .filter((f) => /^dws[0-9a-f]{13}$/.test(f[0] ?? '') && Number(f[2]) >= range.min && Number(f[2]) <= range.max && !lookupUser(f[0]!))
+      .map((f) => f[0]!);
+    for (const g of orphans) await runTool({ cmd: 'groupdel', args: [g], label: 'groupdel', timeoutMs: 60_000 });
+    return orphans;
+  });
+}
+
 function ids(file: string): Set<number> {
   try {
     return new Set(readFileSync(file, 'utf8').split('\n').map((l) => Number(l.split(':')[2])).filter((n) => Number.isInteger(n)));
@@ -156,3 +190,14 @@ function groupId(name: string): number | null {
 }
 
 const groupExists = (name: string): boolean => groupId(name) !== null;
+
+function groupsWithId(gid: number): string[] {
+  try {
+    return readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).filter((f) => Number(f[2]) === gid).map((f) => f[0]!);
+  } catch {
+    return [];
+  }
+}
+
+/** Where the host-wide lock of user making lives (root's; never a world-writable directory). */
+const USERS_LOCK_DIR = '/run/dwsbox';

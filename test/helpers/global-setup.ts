@@ -5,6 +5,7 @@
  * process started by a test is left, and no project user of this run (the leak checks).
  */
 import { findBinaries } from '../../src/engine/binaries.js';
+import { removeOrphanGroups } from '../../src/engine/project-users.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +29,8 @@ async function sweepDeadRuns(): Promise<void> {
   // Users whose run is gone, whether or not its directory still was there.
   const users = projectUsersUnder(TEST_BASE).filter((u) => deadRun(u.dataDir.slice(TEST_BASE.length + 1).split('/')[0] ?? ''));
   for (const dir of new Set(users.map((u) => u.dataDir))) await removeProjectUsersUnder(dir);
-  if (runs.length || users.length) console.warn(`swept what earlier test runs left: ${runs.length} directories, ${users.length} project users`);
+  const groups = await removeOrphanGroups();
+  if (runs.length || users.length || groups.length) console.warn(`swept what earlier test runs left: ${runs.length} directories, ${users.length} project users, ${groups.length} groups without their user`);
 }
 
 export async function setup(): Promise<void> {
