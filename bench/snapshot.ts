@@ -15,8 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { osIdentity } from '../src/engine/os-user.js';
-import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
+import { isRoot, type OsUser } from '../src/engine/os-user.js';
+import { ADMIN_PASSWORD, createAvailableCluster, PROJECT_ID, startService, type TestService } from '../test/helpers/service.js';
 
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' } } });
 const MB = Math.max(10, Number(values.mb));
@@ -57,13 +57,13 @@ function loggedBackupArgs(logFile: string): string[] {
   return (JSON.parse(last) as { args: string[] }).args;
 }
 
-function replay(args: string[], annotation: string): number {
-  const id = osIdentity();
+/** Replay a backup command line as the stanza's own OS user (its project's, D32), as the engine ran it. */
+function replay(args: string[], annotation: string, os: OsUser): number {
   const argv = args.map((a) => (a.startsWith('--annotation=snapshot_id=') ? `--annotation=snapshot_id=${annotation}` : a));
-  const pre = id.runAsPostgres ? ['setpriv', `--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups', '--'] : [];
+  const pre = isRoot() ? ['setpriv', `--reuid=${os.uid}`, `--regid=${os.gid}`, '--clear-groups', '--'] : [];
   const started = Date.now();
   const r = spawnSync(pre[0] ?? 'pgbackrest', [...pre.slice(1), ...(pre.length ? ['pgbackrest'] : []), ...argv], {
-    env: { PATH: '/usr/bin:/bin', HOME: id.postgres.home, TZ: 'UTC', LANG: 'C.UTF-8' }, stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', TZ: 'UTC', LANG: 'C.UTF-8' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   if (r.status !== 0) throw new Error(`replayed backup failed: ${r.stderr.toString().slice(-500)}`);
   return Date.now() - started;
@@ -83,7 +83,7 @@ try {
 
   const fullApi = await apiSnapshot(t, c.id, 'bench-full');
   const fullArgs = loggedBackupArgs(t.logFile);
-  const fullRaw = replay(fullArgs, 'bench-raw-full');
+  const fullRaw = replay(fullArgs, 'bench-raw-full', t.svc.engine.projectUser(PROJECT_ID));
 
   await sql(ep, `update small_cfg set v = v || 'x' where k < 10`);
   await sql(ep, 'checkpoint');
@@ -91,7 +91,7 @@ try {
   const diffArgs = loggedBackupArgs(t.logFile);
   await sql(ep, `update small_cfg set v = v || 'y' where k < 10`);
   await sql(ep, 'checkpoint');
-  const diffRaw = replay(diffArgs, 'bench-raw-diff');
+  const diffRaw = replay(diffArgs, 'bench-raw-diff', t.svc.engine.projectUser(PROJECT_ID));
 
   const row = (name: string, api: { total: number; backup: number }, raw: number): string =>
     `${name.padEnd(14)} API ${secs(api.total).padStart(7)} s (backup step ${secs(api.backup)} s)   raw pgbackrest ${secs(raw).padStart(7)} s   ratio API/raw ${(api.total / raw).toFixed(2)} (backup step/raw ${(api.backup / raw).toFixed(2)})`;

@@ -499,6 +499,9 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     }, { what: 'the table restore', timeoutMs: 180_000 });
     expect(job.status, job.failed_detail).toBe('SUCCESS');
     expect(await eventsSum(ep, 'public.events_back')).toBe(sum);
+    // The tmpfs goes first: deleting the stanza removes its directory, and rm --one-file-system stops at a mount.
+    const um = spawnSync('nsenter', ['-t', String(ns.pid), '-m', '--', 'umount', backupDir], { encoding: 'utf8' });
+    expect(um.status, um.stderr).toBe(0);
     await client.call('DELETE', `/v1.0/{project_id}/clusters/${c.id}`, { keep_last_manual_snapshot: 0 });
     await waitFor(async () => (await client.request('GET', `/v1.0/{project_id}/clusters/${c.id}`)).status === 404, { what: 'the cluster to go' });
   });
