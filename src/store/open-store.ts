@@ -4,13 +4,15 @@ import { privateSqliteFiles } from './private-files.js';
 import { Store } from './store.js';
 
 /**
- * Open the store a setting names: a postgres:// URL, or a SQLite file (created 0600, and its
- * `-wal`/`-shm` files tightened to 0600 before and after SQLite opens them: private-files.ts).
+ * Open the store a setting names: a postgres:// URL, or a SQLite file (created 0600 and its
+ * `-wal`/`-shm` files tightened to 0600 before SQLite opens them; SQLite makes new ones with
+ * the database file's mode: private-files.ts). Never after: closing any descriptor of those
+ * files in this process would drop SQLite's POSIX locks on them, and the next process to open
+ * the store would take the shared-memory index for its own and truncate it under this one
+ * (a SIGBUS, seen in the crash tests).
  */
 export function openStore(location: string, o: AdapterOptions = {}): Store {
   if (isPostgresUrl(location)) return new Store(openPostgres(location, o));
   privateSqliteFiles(location);
-  const adapter = openSqlite(location, o);
-  privateSqliteFiles(location);
-  return new Store(adapter);
+  return new Store(openSqlite(location, o));
 }

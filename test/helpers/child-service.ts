@@ -11,7 +11,7 @@
  * Never through a shell.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -141,6 +141,12 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
     exited = new Promise<ExitInfo>((res) => {
       c.once('exit', (code, signal) => {
         exitInfo = { code, signal };
+        // For the post-mortem of a run: when and how each service process ended.
+        try {
+          appendFileSync(logFile, `${JSON.stringify({ time: new Date().toISOString(), pid: c.pid, msg: 'test: service process exited', code, signal })}\n`);
+        } catch {
+          /* the directory is gone */
+        }
         res(exitInfo);
       });
       c.once('error', () => {
