@@ -183,7 +183,10 @@ export class HealthMonitor {
     await this.store.transaction(async (tx) => {
       if (await tx.activeTask(`cluster:${c.id}`)) return;
       const fresh = await tx.getClusterById(c.id);
-      if (!fresh || !WATCHED.has(fresh.status) || fresh.deletedAt) return;
+      // A cluster changed since this check read it (a task that started and finished in
+      // between, a stop or start) is left for the next check: its nodes were judged against
+      // the old record.
+      if (!fresh || fresh.updatedAt !== c.updatedAt || !WATCHED.has(fresh.status) || fresh.deletedAt) return;
       await tx.updateCluster(c.id, { status, subStatus, healthNote: note, updatedAt: now });
     });
     if (status !== c.status || subStatus !== c.subStatus) this.log.info('cluster health changed', { clusterId: c.id, status, subStatus, note });
