@@ -19,8 +19,8 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSy
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { findBinaries, type Binaries } from '../src/engine/binaries.js';
-import { osIdentity } from '../src/engine/os-user.js';
+import { findBinaries, type Binaries } from '../src/dataplane/binaries.js';
+import { osIdentity } from '../src/dataplane/os-user.js';
 import { findNodeType } from '../src/domain/node-types.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, startService, type TestService } from '../test/helpers/service.js';
 import { freePort, killPostmastersUnder, processesUnder } from '../test/helpers/env.js';

@@ -24,8 +24,8 @@ import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSy
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { findBinaries } from '../src/engine/binaries.js';
-import { osIdentity } from '../src/engine/os-user.js';
+import { findBinaries } from '../src/dataplane/binaries.js';
+import { osIdentity } from '../src/dataplane/os-user.js';
 import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
 import { killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
 
@@ -279,8 +279,8 @@ async function main(): Promise<void> {
     const snap = (await t.svc.store.getSnapshotById(snapId))!;
     const primary = (await t.svc.store.listNodes(c.id)).find((x) => x.role === 'primary')!;
     const src: Source = {
-      stanza: snap.stanza, conf: t.svc.engine.stanzaConfigFile(snap.stanza), label: snap.backupLabel!,
-      primarySock: t.svc.engine.nodePaths(c.id, 1).sockDir, primaryPort: primary.port,
+      stanza: snap.stanza, conf: t.svc.dataPlane.stanzaConfigFile(snap.stanza), label: snap.backupLabel!,
+      primarySock: t.svc.dataPlane.nodePaths(c.id, 1).sockDir, primaryPort: primary.port,
     };
     const events = snap.schemaInfo!.databases.find((d) => d.name === DB)!.tables.find((x) => x.name === 'events')!;
     process.stdout.write(`snapshot: databases ${(snap.sourceBytes! / 1e6).toFixed(1)} MB, repository ${(snap.sizeBytes! / 1e6).toFixed(1)} MB; table events ${(events.bytes / 1e6).toFixed(1)} MB, ${events.rows} rows\n`);

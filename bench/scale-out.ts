@@ -24,9 +24,9 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Secrets } from '../src/auth/secrets.js';
 import { createLogger } from '../src/log/logger.js';
-import { REPLICATION_ROLE } from '../src/engine/local-engine.js';
-import { baseEnv, runTool } from '../src/engine/pg-exec.js';
-import { mkdirOwned, PgInstance } from '../src/engine/pg-instance.js';
+import { REPLICATION_ROLE } from '../src/dataplane/local-engine.js';
+import { baseEnv, runTool } from '../src/dataplane/pg-exec.js';
+import { mkdirOwned, PgInstance } from '../src/dataplane/pg-instance.js';
 import type { ClusterRecord, NodeRecord } from '../src/domain/records.js';
 import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
 import { freePort, killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
@@ -98,18 +98,18 @@ async function apiRun(t: TestService, id: string): Promise<{ ms: number; steps: 
 async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecord, replPassword: string, root: string): Promise<number> {
   const dir = mkdtempSync(join(root, 'raw-'));
   chmodSync(dir, 0o711);
-  const primaryInst = t.svc.engine.instance(cluster, primary);
+  const primaryInst = t.svc.dataPlane.instance(cluster, primary);
   const made: { inst: PgInstance; slot: string }[] = [];
   const started = Date.now();
   try {
     for (let k = 1; k <= NODES; k++) {
       const nd = join(dir, `n${k}`);
       mkdirOwned(nd, primaryInst.spec.os, 0o750);
-      const inst = new PgInstance({ os: primaryInst.spec.os, dataDir: join(nd, 'data'), sockDir: join(nd, 's'), host: '127.0.0.1', port: await freePort(), logFile: join(nd, 'postgres.log') }, t.svc.engine.bins, log);
+      const inst = new PgInstance({ os: primaryInst.spec.os, dataDir: join(nd, 'data'), sockDir: join(nd, 's'), host: '127.0.0.1', port: await freePort(), logFile: join(nd, 'postgres.log') }, t.svc.dataPlane.bins, log);
       const slot = `bench_raw${k}`;
       made.push({ inst, slot });
       await runTool({
-        cmd: join(t.svc.engine.bins.binDir, 'pg_basebackup'),
+        cmd: join(t.svc.dataPlane.bins.binDir, 'pg_basebackup'),
         args: ['-d', `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=raw${k}`, '-D', inst.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', slot, '--no-password'],
         env: baseEnv({ PGPASSWORD: replPassword }), runAs: primaryInst.spec.os, logger: log, label: 'pg_basebackup', timeoutMs: 30 * 60_000,
       });
@@ -126,7 +126,7 @@ async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecor
   } finally {
     for (const m of made.reverse()) {
       await m.inst.stop({ mode: 'immediate' });
-      await t.svc.engine.dropSlotIfInactive(cluster, primary, m.slot);
+      await t.svc.dataPlane.dropSlotIfInactive(cluster, primary, m.slot);
     }
     rmSync(dir, { recursive: true, force: true });
   }
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     const cluster = (await t.svc.store.getClusterById(c.id))!;
     const primary = (await t.svc.store.listNodes(c.id)).find((n) => n.role === 'primary')!;
     const replPassword = Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')).decrypt(cluster.replPasswordEnc);
-    process.stdout.write(`dwsbox bench: add ${NODES} standby node(s) to a 3-node cluster holding ${(size / 1e6).toFixed(0)} MB (databases), ${RUNS} run(s) each; postgres ${t.svc.engine.bins.pgVersion}; fsync on\n`);
+    process.stdout.write(`dwsbox bench: add ${NODES} standby node(s) to a 3-node cluster holding ${(size / 1e6).toFixed(0)} MB (databases), ${RUNS} run(s) each; postgres ${t.svc.dataPlane.bins.pgVersion}; fsync on\n`);
     const rawRoot = mkdtempSync(join(root, 'rawruns-'));
     chmodSync(rawRoot, 0o711);
     // A warm-up of each, not counted (page cache, first-run compile).

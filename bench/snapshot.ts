@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { isRoot, type OsUser } from '../src/engine/os-user.js';
+import { isRoot, type OsUser } from '../src/dataplane/os-user.js';
 import { ADMIN_PASSWORD, createAvailableCluster, PROJECT_ID, startService, type TestService } from '../test/helpers/service.js';
 
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' } } });
@@ -83,7 +83,7 @@ try {
 
   const fullApi = await apiSnapshot(t, c.id, 'bench-full');
   const fullArgs = loggedBackupArgs(t.logFile);
-  const fullRaw = replay(fullArgs, 'bench-raw-full', t.svc.engine.projectUser(PROJECT_ID));
+  const fullRaw = replay(fullArgs, 'bench-raw-full', t.svc.dataPlane.projectUser(PROJECT_ID));
 
   await sql(ep, `update small_cfg set v = v || 'x' where k < 10`);
   await sql(ep, 'checkpoint');
@@ -91,7 +91,7 @@ try {
   const diffArgs = loggedBackupArgs(t.logFile);
   await sql(ep, `update small_cfg set v = v || 'y' where k < 10`);
   await sql(ep, 'checkpoint');
-  const diffRaw = replay(diffArgs, 'bench-raw-diff', t.svc.engine.projectUser(PROJECT_ID));
+  const diffRaw = replay(diffArgs, 'bench-raw-diff', t.svc.dataPlane.projectUser(PROJECT_ID));
 
   const row = (name: string, api: { total: number; backup: number }, raw: number): string =>
     `${name.padEnd(14)} API ${secs(api.total).padStart(7)} s (backup step ${secs(api.backup)} s)   raw pgbackrest ${secs(raw).padStart(7)} s   ratio API/raw ${(api.total / raw).toFixed(2)} (backup step/raw ${(api.backup / raw).toFixed(2)})`;

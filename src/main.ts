@@ -15,15 +15,15 @@ import { AuthThrottle } from './auth/throttle.js';
 import { openStore } from './store/open-store.js';
 import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
-import { findBinaries, type Binaries } from './engine/binaries.js';
-import { LocalEngine } from './engine/local-engine.js';
-import { needsMigration } from './engine/tenant-migration.js';
-import { localRepository, RepositoryRegistry, s3Repository, type RepositoryCredentials, type RepositorySpec } from './engine/backup-repository.js';
-import { acquireLock, processStartTime } from './engine/pg-exec.js';
+import { findBinaries, type Binaries } from './dataplane/binaries.js';
+import { LocalEngine } from './dataplane/local-engine.js';
+import { needsMigration } from './dataplane/tenant-migration.js';
+import { localRepository, RepositoryRegistry, s3Repository, type RepositoryCredentials, type RepositorySpec } from './dataplane/backup-repository.js';
+import { acquireLock, processStartTime } from './dataplane/pg-exec.js';
 import { TaskEvents } from './tasks/events.js';
 import { FaultInjector } from './tasks/faults.js';
 import { TaskRunner } from './tasks/runner.js';
-import { TaskEngine } from './tasks/engine.js';
+import { TaskWorker } from './tasks/worker.js';
 import { TaskSlots } from './tasks/slots.js';
 import { TaskQueue } from './tasks/queue.js';
 import { createRegistry } from './tasks/registry.js';
@@ -45,8 +45,8 @@ export interface Service {
   config: Config;
   app: FastifyInstance;
   store: Store;
-  engine: LocalEngine;
-  tasks: TaskEngine;
+  dataPlane: LocalEngine;
+  tasks: TaskWorker;
   /** fires snapshot-policy strategies and applies their retention */
   scheduler: SnapshotScheduler;
   /** snapshot use cases, e.g. `createSnapshot` of a schema- or table-level snapshot (no public route takes the level) */
@@ -94,8 +94,8 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   } catch (e) {
     throw new Error(`${(e as Error).message}`);
   }
-  const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'engine' }));
-  engine.prepareHost();
+  const dataPlane = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'dataplane' }));
+  dataPlane.prepareHost();
 
   let onQuery: (ms: number) => void = () => {};
   // A session idle in a transaction for a whole lease is a paused or stuck process: end it, so its row locks do not block a takeover.
@@ -112,7 +112,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     }
     await migrate(store.adapter, { now: clock.now() });
     // D32: a data directory from before per-project OS users is migrated explicitly, never at start.
-    await refuseUnmigrated(store, engine);
+    await refuseUnmigrated(store, dataPlane);
   } catch (e) {
     await serveLock?.release();
     await store.close();
@@ -122,7 +122,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   const secrets = Secrets.load(config.masterKey, join(config.dataDir, 'master.key'));
   // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
   const repository = repositoryFromConfig(config);
-  engine.configureRepository(new RepositoryRegistry(join(config.dataDir, 'repositories'), secrets), repository.spec, repository.creds);
+  dataPlane.configureRepository(new RepositoryRegistry(join(config.dataDir, 'repositories'), secrets), repository.spec, repository.creds);
   // Back-off for failed sign-ins and signatures, per process (docs/security.md).
   const auth = new AuthService(store, secrets, clock, log.scope({ component: 'auth' }), new AuthThrottle(config, log.scope({ component: 'auth' })));
   const firstStartCredentials = await auth.bootstrap({ projectId: config.projectId, accessKey: config.accessKey, secretKey: config.secretKey });
@@ -137,17 +137,17 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   // Fair shares (docs/security.md): a task waiting on an injected delay or hang lends its slot out; one project runs at most projectTaskConcurrency tasks.
   const slots = new TaskSlots(config.taskConcurrency);
   const faults = new FaultInjector(store, log.scope({ component: 'faults' }), crash, { enabled: config.enableTenantFaults, maxDelayMs: config.faultMaxDelayMs, slots });
-  const runner = new TaskRunner({ store, engine, secrets, config, clock, log: log.scope({ component: 'tasks' }), faults, events, owner, registry });
-  const tasks = new TaskEngine({
+  const runner = new TaskRunner({ store, dataPlane, secrets, config, clock, log: log.scope({ component: 'tasks' }), faults, events, owner, registry });
+  const tasks = new TaskWorker({
     store, runner, clock, log: log.scope({ component: 'tasks' }), owner, concurrency: config.taskConcurrency, projectConcurrency: config.projectTaskConcurrency, slots,
     leaseMs: config.leaseMs, pollMs: config.pollMs,
   });
   const queue = new TaskQueue(registry, clock, () => tasks.notify());
 
-  const clusters = new ClusterService({ store, queue, engine, secrets, clock, config, log: log.scope({ component: 'clusters' }) });
-  const snapshots = new SnapshotService({ store, queue, clock, engine, limits: config, log: log.scope({ component: 'snapshots' }) });
-  const scale = new ScaleService({ store, queue, engine, clusters, clock, config, log: log.scope({ component: 'scale' }) });
-  const restores = new RestoreService({ store, queue, clusters, engine, secrets, clock, log: log.scope({ component: 'restores' }) });
+  const clusters = new ClusterService({ store, queue, dataPlane, secrets, clock, config, log: log.scope({ component: 'clusters' }) });
+  const snapshots = new SnapshotService({ store, queue, clock, dataPlane, limits: config, log: log.scope({ component: 'snapshots' }) });
+  const scale = new ScaleService({ store, queue, dataPlane, clusters, clock, config, log: log.scope({ component: 'scale' }) });
+  const restores = new RestoreService({ store, queue, clusters, dataPlane, secrets, clock, log: log.scope({ component: 'restores' }) });
   const taskService = new TaskService(store, clock);
   const faultService = new FaultService(store, clock, { tenantFaults: config.enableTenantFaults, crashFaults: config.enableCrashFaults, maxDelayMs: config.faultMaxDelayMs });
   const policies = new SnapshotPolicyService({ store, clock, log: log.scope({ component: 'snapshot-policies' }), minIntervalMs: config.policyMinIntervalMs });
@@ -155,7 +155,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     store, snapshots, queue, clock, log: log.scope({ component: 'scheduler' }), intervalMs: config.schedulerIntervalMs, retentionEveryMs: 60_000,
     minIntervalMs: config.policyMinIntervalMs,
   });
-  const monitor = new HealthMonitor(store, engine, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
+  const monitor = new HealthMonitor(store, dataPlane, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
 
   const readiness: Readiness = {
     accepting: false,
@@ -192,7 +192,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
 
   let stopped: Promise<void> | null = null;
   return {
-    config, app, store, engine, tasks, scheduler, events, log, owner, firstStartCredentials, snapshots,
+    config, app, store, dataPlane, tasks, scheduler, events, log, owner, firstStartCredentials, snapshots,
     async start() {
       await app.listen({ host: config.host, port: config.port });
       if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);
@@ -201,9 +201,9 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
       const r = await monitor.adopt();
       log.info('nodes adopted', r);
       // D32: the S3 repositories' TLS servers (archiving needs them); the monitor restarts a dead one.
-      const servers = await engine.backrest.superviseServers();
+      const servers = await dataPlane.backrest.superviseServers();
       if (servers.length) log.info('repository servers running', { repositories: servers });
-      monitor.addPeriodic(() => engine.backrest.superviseServers(), 5);
+      monitor.addPeriodic(() => dataPlane.backrest.superviseServers(), 5);
       await snapshots.sweepExpirable();
       monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);
       readiness.accepting = true;
@@ -222,7 +222,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
         await tasks.stop(config.shutdownTimeoutMs);
         await app.close();
         if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
-        if (config.stopClustersOnExit) await stopAllNodes(store, engine, log);
+        if (config.stopClustersOnExit) await stopAllNodes(store, dataPlane, log);
         await store.close();
         await serveLock?.release();
         log.info('stopped');
@@ -248,29 +248,29 @@ function serveMetrics(metrics: Metrics, host: string, port: number): Promise<Ser
 }
 
 /** Refuse to serve a data directory whose clusters still run the pre-D32 way (docs/security.md#migrating). */
-async function refuseUnmigrated(store: Store, engine: LocalEngine): Promise<void> {
+async function refuseUnmigrated(store: Store, dataPlane: LocalEngine): Promise<void> {
   const old: string[] = [];
   for (const c of await store.listClusters()) {
-    if (needsMigration(engine, c, (await store.listNodes(c.id)).filter((n) => n.membership === 'active'))) old.push(c.id);
+    if (needsMigration(dataPlane, c, (await store.listNodes(c.id)).filter((n) => n.membership === 'active'))) old.push(c.id);
   }
   if (!old.length) return;
-  throw new Error(`${old.length} cluster(s) of ${engine.settings.dataDir} run as the shared postgres OS user, from before per-project OS users (${old.slice(0, 5).join(', ')}${old.length > 5 ? ', …' : ''}). `
+  throw new Error(`${old.length} cluster(s) of ${dataPlane.settings.dataDir} run as the shared postgres OS user, from before per-project OS users (${old.slice(0, 5).join(', ')}${old.length > 5 ? ', …' : ''}). `
     + 'Migrate them first: npx dwsbox tenants migrate --data-dir <dir> (each cluster restarts once; docs/security.md#migrating), then start the service.');
 }
 
 /** Stop every node of every cluster (serve --stop-clusters-on-exit, clusters stop-all). */
-export async function stopAllNodes(store: Store, engine: LocalEngine, log: Logger): Promise<number> {
+export async function stopAllNodes(store: Store, dataPlane: LocalEngine, log: Logger): Promise<number> {
   let n = 0;
   for (const c of await store.listClusters()) {
     const nodes = await store.listNodes(c.id);
     for (const node of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) {
-      if (!engine.nodeStatus(c, node)) continue;
-      await engine.stopNode(c, node, 'fast');
+      if (!dataPlane.nodeStatus(c, node)) continue;
+      await dataPlane.stopNode(c, node, 'fast');
       n++;
       log.info('node stopped', { clusterId: c.id, node: node.ordinal });
     }
   }
-  const servers = await engine.backrest.servers.stopAll();
+  const servers = await dataPlane.backrest.servers.stopAll();
   if (servers) log.info('repository servers stopped', { count: servers });
   return n;
 }

@@ -13,7 +13,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric
 import type { TaskEvents } from '../tasks/events.js';
 import { ACTION_OF_KIND } from '../domain/task.js';
 import type { Store } from '../store/store.js';
-import { dirSize } from '../engine/pg-instance.js';
+import { dirSize } from '../dataplane/pg-instance.js';
 
 export interface MetricsSources {
   store: Store;

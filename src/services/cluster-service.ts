@@ -11,7 +11,7 @@ import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '..
 import { isTaskActive } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
 import type { Config } from '../config/config.js';
-import { LocalEngine } from '../engine/local-engine.js';
+import { LocalEngine } from '../dataplane/local-engine.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
@@ -47,7 +47,7 @@ export const PORT_MAX = 30000;
 export interface ClusterServiceDeps {
   store: Store;
   queue: TaskQueue;
-  engine: LocalEngine;
+  dataPlane: LocalEngine;
   secrets: Secrets;
   clock: Clock;
   config: Config;
@@ -153,7 +153,7 @@ export class ClusterService {
       this.d.log.warn('host node limit reached', { projectId, allNodes, newNodes, maxNodes: this.d.config.maxNodes });
       throw new AppError('CAPACITY_EXCEEDED', { args: [`this host has no room for ${newNodes} more nodes now (the operator limits the nodes it runs); try fewer nodes or later`] });
     }
-    const cap = this.d.engine.hostCapacity();
+    const cap = this.d.dataPlane.hostCapacity();
     const mem = nt.memoryBytes * newNodes;
     if (mem > cap.memAvailableBytes) {
       this.d.log.warn('host memory short', { projectId, needBytes: mem, availableBytes: cap.memAvailableBytes });
@@ -168,14 +168,14 @@ export class ClusterService {
 
   /** A free loopback /24 for a cluster on `port` (D6): not used by a live cluster, and every node address bindable. */
   async allocateSubnet(port: number, nodes: number, exclude: Set<number> = new Set()): Promise<number> {
-    if (this.d.engine.wildcardListener(port)) {
+    if (this.d.dataPlane.wildcardListener(port)) {
       throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${port} is held by a process listening on all addresses (0.0.0.0:${port}), which blocks every cluster address on it; stop that process or choose another port`] });
     }
     const used = await this.d.store.usedSubnetIndexes();
     for (let c = 1; c <= 254; c++) {
       if (used.has(c) || exclude.has(c)) continue;
       let free = true;
-      for (let i = 1; i <= nodes && free; i++) free = await this.d.engine.isAddressFree(LocalEngine.hostFor(c, i), port);
+      for (let i = 1; i <= nodes && free; i++) free = await this.d.dataPlane.isAddressFree(LocalEngine.hostFor(c, i), port);
       if (free) return c;
     }
     throw new AppError('CAPACITY_EXCEEDED', { args: [`no free loopback address range for ${nodes} nodes on port ${port}`] });
@@ -190,7 +190,7 @@ export class ClusterService {
       numberOfNode: i.numberOfNode, port: i.port, subnetIndex, userName: i.userName, adminPasswordEnc: this.d.secrets.encrypt(i.password),
       replPasswordEnc: this.d.secrets.encrypt(newPassword()), stanza: `cluster-${id}`,
       // Its stanza goes to the repository configured now, and stays there (backup-repository.ts).
-      spec: { ...i.spec, repository: this.d.engine.repositoryRef() }, failedReasons: null, healthNote: null,
+      spec: { ...i.spec, repository: this.d.dataPlane.repositoryRef() }, failedReasons: null, healthNote: null,
       createdAt: now, updatedAt: now, deletedAt: null,
     };
     const nodes: NodeRecord[] = [];
@@ -202,7 +202,7 @@ export class ClusterService {
     const now = this.d.clock.now();
     return {
       id: newId(), clusterId: cluster.id, ordinal, role: ordinal === 1 ? 'primary' : 'standby', host: LocalEngine.hostFor(cluster.subnetIndex!, ordinal),
-      port: cluster.port, dataDir: this.d.engine.nodePaths(cluster.id, ordinal).dataDir, membership, pid: null, pidStart: null, health: 'unknown',
+      port: cluster.port, dataDir: this.d.dataPlane.nodePaths(cluster.id, ordinal).dataDir, membership, pid: null, pidStart: null, health: 'unknown',
       slotName: ordinal === 1 ? null : `dwsbox_node${ordinal}`, createdAt: now, updatedAt: now,
     };
   }
@@ -296,8 +296,8 @@ export class ClusterService {
     if (c.status !== 'AVAILABLE' || c.stopped) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, `the password can be reset only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`] });
     const nodes = await this.d.store.listNodes(c.id);
     const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || !this.d.engine.nodeStatus(c, primary)) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
-    await this.d.engine.setAdminPassword(c, primary, c.userName, newPasswordValue);
+    if (!primary || !this.d.dataPlane.nodeStatus(c, primary)) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+    await this.d.dataPlane.setAdminPassword(c, primary, c.userName, newPasswordValue);
     await this.d.store.updateCluster(c.id, { adminPasswordEnc: this.d.secrets.encrypt(newPasswordValue), updatedAt: this.d.clock.now() });
     this.d.log.info('administrator password reset', { clusterId, projectId });
   }

@@ -9,7 +9,7 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, SnapshotRecord, TaskRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
-import type { LocalEngine } from '../engine/local-engine.js';
+import type { LocalEngine } from '../dataplane/local-engine.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
@@ -17,7 +17,7 @@ import type { TaskQueue } from '../tasks/queue.js';
 import type { ClusterRestoreParams } from '../tasks/definitions/cluster-restore.js';
 import type { TableRef, TableRestoreParams } from '../tasks/definitions/table-restore.js';
 import type { ClusterService, CreateClusterInput } from './cluster-service.js';
-import { isCompleteDump } from '../engine/logical-dump.js';
+import { isCompleteDump } from '../dataplane/logical-dump.js';
 
 export interface RestoreClusterInput {
   name: string;
@@ -51,7 +51,7 @@ export interface RestoreServiceDeps {
   store: Store;
   queue: TaskQueue;
   clusters: ClusterService;
-  engine: LocalEngine;
+  dataPlane: LocalEngine;
   secrets: Secrets;
   clock: Clock;
   log: Logger;
@@ -81,7 +81,7 @@ export class RestoreService {
     if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snapshotId] });
     if (s.fineGrained) return restorableLogical(s, purpose) as SnapshotRecord & { backupLabel: string };
     if (s.status !== 'AVAILABLE' || !s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
-    if (!(await this.d.engine.backrest.stanzaExists(s.stanza))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
+    if (!(await this.d.dataPlane.backrest.stanzaExists(s.stanza))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
     return s as SnapshotRecord & { backupLabel: string };
   }
 
@@ -112,7 +112,7 @@ export class RestoreService {
     this.d.clusters.validateCreate(input);
     await this.d.clusters.checkCapacity(projectId, input.nodeType, input.numberOfNode);
     const need = (snap.sourceBytes ?? 0) * input.numberOfNode;
-    const free = this.d.engine.hostCapacity().dataDiskFreeBytes;
+    const free = this.d.dataPlane.hostCapacity().dataDiskFreeBytes;
     if (need > free) {
       // The host's free space decides but is not shown to the tenant (issue 12).
       this.d.log.warn('host disk short for a restore', { projectId, snapshotId, needBytes: need, freeBytes: free });
@@ -174,10 +174,10 @@ export class RestoreService {
   private async existingTargets(cluster: ClusterRecord, database: string, targets: TableRef[]): Promise<string[]> {
     const nodes = await this.d.store.listNodes(cluster.id);
     const primary = nodes.find((n: NodeRecord) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || cluster.stopped || !this.d.engine.nodeStatus(cluster, primary)) {
+    if (!primary || cluster.stopped || !this.d.dataPlane.nodeStatus(cluster, primary)) {
       throw new AppError('CLUSTER_STATE_CONFLICT', { args: [cluster.name, 'its primary node is not running; start or restart the cluster first'] });
     }
-    const inst = this.d.engine.instance(cluster, primary);
+    const inst = this.d.dataPlane.instance(cluster, primary);
     const dbs = await inst.query<{ n: number }>('select count(*)::int as n from pg_database where datname = $1 and datallowconn', [database]);
     if (!dbs[0]?.n) {
       throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${database} does not exist in cluster ${cluster.name} (it is in the snapshot): create it first, then restore the tables.` });

@@ -13,7 +13,7 @@ import {
 } from '../domain/scale.js';
 import { AppError } from '../errors/app-error.js';
 import type { Config } from '../config/config.js';
-import { LocalEngine } from '../engine/local-engine.js';
+import { LocalEngine } from '../dataplane/local-engine.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
@@ -42,7 +42,7 @@ export interface GrowCheck {
 export interface ScaleServiceDeps {
   store: Store;
   queue: TaskQueue;
-  engine: LocalEngine;
+  dataPlane: LocalEngine;
   clusters: ClusterService;
   clock: Clock;
   config: Config;
@@ -71,7 +71,7 @@ export class ScaleService {
 
   /** What the host, the project and the cluster say about adding `count` nodes now. */
   private async growFigures(c: ClusterRecord, nodes: NodeRecord[], count: number): Promise<GrowFigures> {
-    const e = this.d.engine;
+    const e = this.d.dataPlane;
     const active = await this.d.store.activeTask(`cluster:${c.id}`);
     const members = nodes.filter((n) => n.membership === 'active');
     const primary = members.find((n) => n.role === 'primary');

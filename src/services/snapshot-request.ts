@@ -6,8 +6,8 @@
  */
 import type { BackupLevel, ClusterRecord, FineGrainedDetail, NodeRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
-import { formatQualifiedName, parseQualifiedName, tableRefsOf } from '../engine/logical-dump.js';
-import type { LocalEngine } from '../engine/local-engine.js';
+import { formatQualifiedName, parseQualifiedName, tableRefsOf } from '../dataplane/logical-dump.js';
+import type { LocalEngine } from '../dataplane/local-engine.js';
 
 /** At most this many schemas or tables in one schema- or table-level snapshot. */
 export const MAX_SNAPSHOT_OBJECTS = 100;

@@ -15,7 +15,7 @@ import type { TaskQueue } from '../tasks/queue.js';
 import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
 import type { FineGrainedDetail } from '../domain/records.js';
-import type { LocalEngine } from '../engine/local-engine.js';
+import type { LocalEngine } from '../dataplane/local-engine.js';
 import { checkObjectsExist, fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';
 import { chainFigures, estimateBackupBytes, predictBackupType } from '../domain/snapshot-space.js';
 import { checkFreeSpace, checkSnapshotQuota, type SnapshotLimits, type SnapshotNeed } from '../tasks/snapshot-room.js';
@@ -45,7 +45,7 @@ export interface SnapshotServiceDeps {
   clock: Clock;
   log: Logger;
   /** reads the cluster's catalog to refuse missing schemas and tables up front (schema and table level) */
-  engine?: LocalEngine;
+  dataPlane?: LocalEngine;
   /** fair shares (tasks/snapshot-room.ts): the quotas and margin, and D2's full-backup period for the estimate; absent: no checks */
   limits?: SnapshotLimits & Pick<Config, 'snapshotFullEvery'>;
 }
@@ -90,18 +90,18 @@ export class SnapshotService {
     if (fineGrained) {
       const c = await this.d.store.getCluster(projectId, r.clusterId);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
-      if (!this.d.engine) throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
-      const { sourceBytes } = await checkObjectsExist(this.d.engine, c, await this.d.store.listNodes(c.id), fineGrained);
+      if (!this.d.dataPlane) throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
+      const { sourceBytes } = await checkObjectsExist(this.d.dataPlane, c, await this.d.store.listNodes(c.id), fineGrained);
       need = { kind: 'dump', needBytes: estimateBackupBytes('dump', { databaseBytes: sourceBytes }) };
-    } else if (this.d.engine) {
+    } else if (this.d.dataPlane) {
       // A backup set goes to the cluster's repository: refused now, rather than by the task,
       // when the settings moved new clusters elsewhere and this one has sets where it is.
       const c = await this.d.store.getCluster(projectId, r.clusterId);
-      const refused = c ? await this.d.engine.repositoryMoveRefusal(c) : null;
+      const refused = c ? await this.d.dataPlane.repositoryMoveRefusal(c) : null;
       if (refused) throw refused;
-      if (c && this.d.limits) need = await this.backupNeed(c, r.forceFull === true, this.d.limits.snapshotFullEvery, this.d.engine);
+      if (c && this.d.limits) need = await this.backupNeed(c, r.forceFull === true, this.d.limits.snapshotFullEvery, this.d.dataPlane);
     }
-    if (need && this.d.engine && this.d.limits) checkFreeSpace(this.d.engine, this.d.limits, need, this.d.log.scope({ projectId, clusterId: r.clusterId }));
+    if (need && this.d.dataPlane && this.d.limits) checkFreeSpace(this.d.dataPlane, this.d.limits, need, this.d.log.scope({ projectId, clusterId: r.clusterId }));
     return { request: { ...r, description }, fineGrained, need };
   }
 

@@ -6,7 +6,7 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, NodeRecord, StepRecord, TaskRecord } from '../domain/records.js';
 import type { TaskKind } from '../domain/task.js';
-import type { LocalEngine, ProgressSampleIn } from '../engine/local-engine.js';
+import type { LocalEngine, ProgressSampleIn } from '../dataplane/local-engine.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
@@ -50,7 +50,7 @@ export interface StepContext<P = Record<string, unknown>> {
   readonly config: Config;
   /** for reads; writes go through `write` */
   readonly store: Store;
-  readonly engine: LocalEngine;
+  readonly dataPlane: LocalEngine;
   readonly secrets: Secrets;
   /** the lock file this task's tools hold */
   readonly lockFile: string;
@@ -100,6 +100,6 @@ export interface OutcomeContext<P> {
   readonly tx: Store;
   readonly now: number;
   readonly config: Config;
-  readonly engine: LocalEngine;
+  readonly dataPlane: LocalEngine;
   readonly secrets: Secrets;
 }

@@ -13,7 +13,7 @@ import { splitStepId } from '../domain/step-names.js';
 import { ACTION_TYPE_OF_KIND } from '../domain/task.js';
 import { progressTime } from '../domain/time.js';
 import { AppError, coerceError, isAppError } from '../errors/app-error.js';
-import type { LocalEngine } from '../engine/local-engine.js';
+import type { LocalEngine } from '../dataplane/local-engine.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
@@ -25,11 +25,11 @@ import { retryDelayMs } from './retry.js';
 import type { TaskEvents } from './events.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { guardProcessStarts } from '../engine/pg-exec.js';
+import { guardProcessStarts } from '../dataplane/pg-exec.js';
 
 export interface RunnerDeps {
   store: Store;
-  engine: LocalEngine;
+  dataPlane: LocalEngine;
   secrets: Secrets;
   config: Config;
   clock: Clock;
@@ -53,7 +53,7 @@ export class TaskRunner {
   constructor(private readonly d: RunnerDeps) {}
 
   lockFileFor(task: TaskRecord): string {
-    return task.clusterId ? this.d.engine.lockFile(task.clusterId) : join(this.d.config.dataDir, 'locks', task.lockKey.replace(/[^A-Za-z0-9_.-]/g, '_') + '.lock');
+    return task.clusterId ? this.d.dataPlane.lockFile(task.clusterId) : join(this.d.config.dataDir, 'locks', task.lockKey.replace(/[^A-Za-z0-9_.-]/g, '_') + '.lock');
   }
 
   async run(claimed: TaskRecord, shutdown: AbortSignal): Promise<void> {
@@ -145,7 +145,7 @@ export class TaskRunner {
     const final = (await d.store.getTask(task.id))!;
     await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
       await tx.updateTask(task.id, { status: 'SUCCESS', phase: 'done', progress: 100, finishedAt: now, lockedBy: null, leaseExpiresAt: null }, now);
-      await def.onSuccess?.({ task: final, params: final.params, state: final.state, tx, now, config: d.config, engine: d.engine, secrets: d.secrets });
+      await def.onSuccess?.({ task: final, params: final.params, state: final.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets });
     });
     log.info('task succeeded', { durationMs: now - (final.startedAt ?? final.createdAt) });
     d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });
@@ -176,7 +176,7 @@ export class TaskRunner {
       } else {
         await tx.updateTask(task.id, { errorCode: code, errorMsg: msg, failedStep: step.stepId, phase: 'done', status: 'FAILED', finishedAt: now, lockedBy: null, leaseExpiresAt: null }, now);
         const t = (await tx.getTask(task.id))!;
-        await def.onFailure?.({ task: t, params: t.params, state: t.state, tx, now, config: d.config, engine: d.engine, secrets: d.secrets }, { code, message: msg, step: step.stepId });
+        await def.onFailure?.({ task: t, params: t.params, state: t.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets }, { code, message: msg, step: step.stepId });
       }
     });
     if (!(failure && undoSteps.length > 0)) d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });
@@ -214,7 +214,7 @@ export class TaskRunner {
     await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
       await tx.updateTask(task.id, { status, phase: 'done', finishedAt: now, lockedBy: null, leaseExpiresAt: null, errorMsg }, now);
       const fin = (await tx.getTask(task.id))!;
-      await def.onFailure?.({ task: fin, params: fin.params, state: fin.state, tx, now, config: d.config, engine: d.engine, secrets: d.secrets },
+      await def.onFailure?.({ task: fin, params: fin.params, state: fin.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets },
         { code: t.errorCode ?? 'DWS.0005', message: errorMsg ?? '', step: t.failedStep });
     });
     log.warn('task ended after undo', { status, problems });
@@ -253,11 +253,11 @@ export class TaskRunner {
       progress.beginAt = beginAt;
       log.info('step started', { stepAttempt: step.attempts + 1 });
       // The lock is held for the whole step; its tools inherit it (D1, acquireLock).
-      holder = await d.engine.lockForStep(this.lockFileFor(task), { signal: stepAc.signal, label: step.stepId, timeoutMs: d.config.stepIdleTimeoutMs });
+      holder = await d.dataPlane.lockForStep(this.lockFileFor(task), { signal: stepAc.signal, label: step.stepId, timeoutMs: d.config.stepIdleTimeoutMs });
       let stateNow = (await d.store.getTask(task.id))!.state;
       const ctx: StepContext<Record<string, unknown>> = {
         task, params: task.params, stepId: step.stepId, n, signal: stepAc.signal, log, clock: d.clock, config: d.config, store: d.store,
-        engine: d.engine, secrets: d.secrets, lockFile: this.lockFileFor(task), checkpoint: step.checkpoint,
+        dataPlane: d.dataPlane, secrets: d.secrets, lockFile: this.lockFileFor(task), checkpoint: step.checkpoint,
         get state() { return stateNow; },
         setCheckpoint: (v) => d.store.fenced(task.id, task.leaseEpoch, (tx) => tx.updateStep(task.id, step.stepId, { checkpoint: v })),
         setState: async (patch) => {

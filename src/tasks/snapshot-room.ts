@@ -17,7 +17,7 @@
  */
 import type { Config } from '../config/config.js';
 import { MB, quotaRefusal, spaceRefusal, type EstimatedKind } from '../domain/snapshot-space.js';
-import type { LocalEngine } from '../engine/local-engine.js';
+import type { LocalEngine } from '../dataplane/local-engine.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 

@@ -52,7 +52,7 @@ import { waitFor } from '../helpers/env.js';
 import { queryRestoredSet } from '../helpers/restore-check.js';
 import { adminSql, archiveFiles, archiveTimelines } from '../helpers/restore-data.js';
 import { createAvailableCluster, waitIdle } from '../helpers/service.js';
-import type { LocalEngine } from '../../src/engine/local-engine.js';
+import type { LocalEngine } from '../../src/dataplane/local-engine.js';
 
 const FULL = process.env['DWSBOX_FULL_CRASH_MATRIX'] === '1';
 

@@ -193,15 +193,15 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     expect(pi['failedStep']).toBe('BACKUP');
     expect(pi['errorMsg']).toBe(task.error_msg);
     expect((await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot.status).toBe('UNAVAILABLE');
-    expect(await unlistedSets(t.svc.engine, stanza)).toEqual([]);
-    expect(await verifySet(t.svc.engine, stanza, base.label)).toEqual([]);
+    expect(await unlistedSets(t.svc.dataPlane, stanza)).toEqual([]);
+    expect(await verifySet(t.svc.dataPlane, stanza, base.label)).toEqual([]);
     const d = await waitHealth('UNAVAILABLE', 'NORMAL');
     expect(d.task_status).toBe('');
     await restartCluster();
   });
 
   it('restore: the new cluster\'s primary killed while standby 2 is copied → CREATION FAILED with pg_basebackup\'s message, the new cluster removed, the source untouched', async () => {
-    const before = archiveFiles(t.svc.engine.settings.repoPath, stanza);
+    const before = archiveFiles(t.svc.dataPlane.settings.repoPath, stanza);
     const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${base.id}/actions`, { restore: { name: 'restore-dies' } });
     const rid = r.cluster.id;
     await waitStep(t.client, rid, 'cluster.restore', 'BUILD_STANDBY_2', ['RUNNING']);
@@ -218,7 +218,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     expect(a.id).toBe(task.id);
     expect(subItems(task).at(-1)).toEqual(['CLEAN_UP_CLUSTER', 'SUCCESS']);
     expect(leftovers(t.dataDir, rid)).toEqual([]);
-    const after = archiveTimelines(archiveFiles(t.svc.engine.settings.repoPath, stanza));
+    const after = archiveTimelines(archiveFiles(t.svc.dataPlane.settings.repoPath, stanza));
     expect(after.histories).toEqual(archiveTimelines(before).histories);
     expect([...after.segments].filter((x) => x !== '00000001')).toEqual([]);
     expect((await getCluster(t.client, id)).status).toBe('AVAILABLE');
@@ -303,7 +303,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       const s = await snapshot('files-removed');
       expect(s.status).toBe('AVAILABLE');
       gone = { id: s.id, label: await labelOf(s.id) };
-      rmSync(join(t.svc.engine.backrest.backupDir(stanza), gone.label), { recursive: true, force: true });
+      rmSync(join(t.svc.dataPlane.backrest.backupDir(stanza), gone.label), { recursive: true, force: true });
     });
 
     it('a restore from a set whose files are gone → RESTORE_PRIMARY FAILED with pgBackRest\'s message, CREATION FAILED, nothing left; other snapshots intact', async () => {
@@ -319,7 +319,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       record('restore of a set whose files were removed', `${task.status} at ${task.failed_step}`, task.error_msg);
       expect(d.failed_reasons?.error_msg).toBe(task.error_msg);
       expect(leftovers(t.dataDir, r.cluster.id)).toEqual([]);
-      expect(await verifySet(t.svc.engine, stanza, base.label)).toEqual([]);
+      expect(await verifySet(t.svc.dataPlane, stanza, base.label)).toEqual([]);
       await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${r.cluster.id}`, { keep_last_manual_snapshot: 0 });
       await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${r.cluster.id}`)).status === 404, { what: 'the failed restore to go' });
     });
@@ -348,7 +348,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
         case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: 'events_refused' }],
       });
       await waitStep(t.client, id, 'snapshot.table_restore', 'START_TEMP', ['SUCCESS']);
-      const temp = t.svc.engine.tempInstance(r.job_id, PROJECT_ID);
+      const temp = t.svc.dataPlane.tempInstance(r.job_id, PROJECT_ID);
       const holder = temp.client(DB);
       await holder.connect();
       try {

@@ -65,7 +65,7 @@ const showSnapshot = async (id: string): Promise<SnapshotBody> => (await t.clien
 const dumpDir = (id: string): string => join(t.dataDir, 'logical', stanza, id);
 /** The tables (schema name) of a dump, from its table of contents. */
 function dumpTables(dir: string): string[] {
-  const toc = execFileSync(join(t.svc.engine.bins.binDir, 'pg_restore'), ['-l', dir], { encoding: 'utf8' });
+  const toc = execFileSync(join(t.svc.dataPlane.bins.binDir, 'pg_restore'), ['-l', dir], { encoding: 'utf8' });
   return toc.split('\n').map((l) => /^\d+; \d+ \d+ TABLE (\S+) (\S+) \S+$/.exec(l)).filter((m): m is RegExpExecArray => !!m).map((m) => `${m[1]}.${m[2]}`).sort();
 }
 const scratchDatabases = async (): Promise<string[]> => (await adminSql<{ d: string }>(ep, `select datname as d from pg_database where datname like 'dwsbox_scratch%'`)).map((r) => r.d);

@@ -39,7 +39,7 @@ async function restore(snapshotId: string, body: Record<string, unknown>): Promi
   const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapshotId}/actions`, { restore: body });
   return r.cluster.id;
 }
-const sourceStanzaArchive = (): string[] => archiveFiles(t.svc.engine.settings.repoPath, source.stanza);
+const sourceStanzaArchive = (): string[] => archiveFiles(t.svc.dataPlane.settings.repoPath, source.stanza);
 function expectNoForeignTimeline(files: string[], before: string[]): void {
   const tl = archiveTimelines(files);
   expect(tl.histories).toEqual(archiveTimelines(before).histories);
@@ -115,11 +115,11 @@ describe('restore a snapshot into a new cluster', () => {
     expect(repl[0]!.n).toBe(2);
     const rec = (await t.svc.store.getClusterById(restoredId))!;
     expect(rec.stanza).not.toBe(source.stanza);
-    expect(await t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(true);
+    expect(await t.svc.dataPlane.backrest.stanzaExists(rec.stanza)).toBe(true);
     const arch = await adminSql<{ failed: number; last: string | null }>(ep, 'select failed_count::int as failed, last_archived_wal as last from pg_stat_archiver');
     expect(arch[0]!.failed).toBe(0);
     expect(arch[0]!.last).toMatch(/^00000002/);
-    const own = archiveTimelines(archiveFiles(t.svc.engine.settings.repoPath, rec.stanza));
+    const own = archiveTimelines(archiveFiles(t.svc.dataPlane.settings.repoPath, rec.stanza));
     expect(own.histories).toContain('00000002.history');
 
     // D4: the source stanza has no new history file and no WAL from another timeline.
@@ -190,9 +190,9 @@ describe('restore a snapshot into a new cluster', () => {
     expect(sub(f, 'BUILD_STANDBY_2').status).toBe('WAITING');
     // Its processes, files and stanza are gone; the source stanza got nothing.
     expect(processesUnder(id)).toEqual([]);
-    expect(existsSync(t.svc.engine.clusterDir(id))).toBe(false);
-    expect(await t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(false);
-    expect(existsSync(t.svc.engine.backrest.archiveDir(rec.stanza))).toBe(false);
+    expect(existsSync(t.svc.dataPlane.clusterDir(id))).toBe(false);
+    expect(await t.svc.dataPlane.backrest.stanzaExists(rec.stanza)).toBe(false);
+    expect(existsSync(t.svc.dataPlane.backrest.archiveDir(rec.stanza))).toBe(false);
     expectNoForeignTimeline(sourceStanzaArchive(), before);
     expect((await getCluster(t.client, source.id)).status).toBe('AVAILABLE');
   });
@@ -219,8 +219,8 @@ describe('restore a snapshot into a new cluster', () => {
       await t.client.call('DELETE', '/dwsbox/v1/{project_id}/faults');
     }
     expect(processesUnder(id)).toEqual([]);
-    expect(existsSync(t.svc.engine.clusterDir(id))).toBe(false);
-    expect(await t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(false);
+    expect(existsSync(t.svc.dataPlane.clusterDir(id))).toBe(false);
+    expect(await t.svc.dataPlane.backrest.stanzaExists(rec.stanza)).toBe(false);
   });
 
   it('restores after the source cluster was deleted (the snapshot keeps what it needs, D16)', async () => {

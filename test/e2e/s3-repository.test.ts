@@ -16,10 +16,10 @@ import { waitFor } from '../helpers/env.js';
 import { adminSql, checksums, SCHEMA_SQL } from '../helpers/restore-data.js';
 import { queryRestoredSnapshot } from '../helpers/restore-check.js';
 import { startS3, type TestS3 } from '../helpers/s3-server.js';
-import { localRepository } from '../../src/engine/backup-repository.js';
+import { localRepository } from '../../src/dataplane/backup-repository.js';
 import { repositoryFromConfig } from '../../src/main.js';
-import { lookupUser } from '../../src/engine/os-user.js';
-import { SERVICE_USER } from '../../src/engine/project-users.js';
+import { lookupUser } from '../../src/dataplane/os-user.js';
+import { SERVICE_USER } from '../../src/dataplane/project-users.js';
 
 let s3: TestS3;
 let t: TestService;
@@ -71,7 +71,7 @@ describe('an S3 repository', () => {
     expect(s3.objects(`repo/backup/${source.stanza}/`)).toContain(`repo/backup/${source.stanza}/backup.info`);
     expect(s3.objects(`repo/archive/${source.stanza}/`).some((k) => /\/[0-9A-F]{24}-[0-9a-f]{40}/.test(k))).toBe(true);
     // The stanza's config and its include name the repository's server, never the bucket's key.
-    const configFile = t.svc.engine.stanzaConfigFile(source.stanza);
+    const configFile = t.svc.dataPlane.stanzaConfigFile(source.stanza);
     const includeDir = configFile.replace(/\.conf$/, '.d');
     const clientSide = readFileSync(configFile, 'utf8') + readFileSync(join(includeDir, 'repo-host.conf'), 'utf8');
     expect(clientSide).toMatch(/^repo1-host-type=tls$/m);
@@ -85,13 +85,13 @@ describe('an S3 repository', () => {
     expect(ac!.archive_command).not.toContain(s3.secret);
     // The server holds them: its config is root's, for the service user's group alone.
     const repoId = repositoryFromConfig(t.config).spec.id;
-    const serverConf = t.svc.engine.backrest.servers.confOf(repoId);
+    const serverConf = t.svc.dataPlane.backrest.servers.confOf(repoId);
     expect(readFileSync(serverConf, 'utf8')).toContain(`repo1-s3-key-secret=${s3.secret}`);
     const st = statSync(serverConf);
     const service = lookupUser(SERVICE_USER)!;
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, service.gid, 0o640]);
     // It authorises the project's user for its own stanza alone.
-    const os = t.svc.engine.projectUser(PROJECT_ID);
+    const os = t.svc.dataPlane.projectUser(PROJECT_ID);
     expect(readFileSync(serverConf, 'utf8')).toMatch(new RegExp(`^tls-server-auth=${os.name}=${source.stanza}$`, 'm'));
     // The project's user reads none of it (run as that user: EACCES), and its postmaster's
     // environment holds no key.
@@ -133,7 +133,7 @@ describe('an S3 repository', () => {
     const last = samples.at(-1)!;
     expect(last.source).toBe('pgbackrest info');
     expect(last.percent).toBe(100);
-    const sets = (await t.svc.engine.backrest.info({ stanza: source.stanza, configFile: t.svc.engine.stanzaConfigFile(source.stanza) })).sets;
+    const sets = (await t.svc.dataPlane.backrest.info({ stanza: source.stanza, configFile: t.svc.dataPlane.stanzaConfigFile(source.stanza) })).sets;
     const set = sets.find((x) => x.label === label)!;
     expect(last.bytesDone).toBe(set.copiedBytes);
     const done = samples.filter((x) => x.source === 'pgbackrest backup (detail log)').map((x) => x.bytesDone!);
@@ -168,7 +168,7 @@ describe('an S3 repository', () => {
     // The restored cluster archives into its own stanza in the bucket.
     const rec = (await t.svc.store.getClusterById(r.cluster.id))!;
     expect(rec.spec.repository?.kind).toBe('s3');
-    expect(await t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(true);
+    expect(await t.svc.dataPlane.backrest.stanzaExists(rec.stanza)).toBe(true);
     const [arch] = await adminSql<{ failed: number }>(ep, 'select failed_count::int as failed from pg_stat_archiver');
     expect(arch!.failed).toBe(0);
   });
@@ -196,7 +196,7 @@ describe('an S3 repository', () => {
     const projectId = (await t.svc.store.getClusterById(source.id))!.projectId;
     const prepared = await t.svc.snapshots.prepareSnapshot(projectId, { clusterId: source.id, name: 's3-accepted-before', type: 'MANUAL', level: 'cluster' });
     // …then, as if the service were restarted with the local repository configured:
-    t.svc.engine.configureRepository(null, localRepository(t.svc.engine.settings.repoPath), null);
+    t.svc.dataPlane.configureRepository(null, localRepository(t.svc.dataPlane.settings.repoPath), null);
     try {
       const refused = await t.client.request<{ error_code: string; error_msg: string }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 's3-moved-away', cluster_id: source.id } });
       expect(refused.status).toBe(409);
@@ -222,17 +222,17 @@ describe('an S3 repository', () => {
       expect(moved.status, await lastFailure(restoredId)).toBe('AVAILABLE');
       expect(moved.backup_device).toBe('LOCAL');
       expect(s3.objects(`repo/backup/${rec.stanza}/`)).toEqual([]);
-      expect(await t.svc.engine.backrest.stanzaExists(rec.stanza)).toBe(true);
+      expect(await t.svc.dataPlane.backrest.stanzaExists(rec.stanza)).toBe(true);
       expect((await t.svc.store.getClusterById(restoredId))!.spec.repository?.kind).toBe('local');
       const ep = (await getCluster(t.client, restoredId)).endpoints[0]!.connect_info;
       await adminSql(ep, 'select pg_switch_wal()');
       await waitFor(async () => {
         const [a] = await adminSql<{ failed: number; last: string | null }>(ep, 'select failed_count::int as failed, last_archived_wal as last from pg_stat_archiver');
-        return a!.last !== null && (await t.svc.engine.backrest.isArchived(rec.stanza, a!.last)) ? true : null;
+        return a!.last !== null && (await t.svc.dataPlane.backrest.isArchived(rec.stanza, a!.last)) ? true : null;
       }, { what: 'archiving into the local repository', intervalMs: 200, timeoutMs: 60_000 });
       await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${restoredId}`, { keep_last_manual_snapshot: 0 });
     } finally {
-      t.svc.engine.configureRepository(null, s3Setting.spec, s3Setting.creds);
+      t.svc.dataPlane.configureRepository(null, s3Setting.spec, s3Setting.creds);
     }
   });
 

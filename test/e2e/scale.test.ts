@@ -342,7 +342,7 @@ describe('a failed scale-out rolls back', () => {
       expect(await slotNames()).toEqual(['dwsbox_node2', 'dwsbox_node3']);
       expect(postmastersOf(4)).toEqual([]);
       expect(existsSync(nodeDir(4))).toBe(false);
-      expect(existsSync(t.svc.engine.nodePaths(id, 4).sockDir)).toBe(false);
+      expect(existsSync(t.svc.dataPlane.nodePaths(id, 4).sockDir)).toBe(false);
 
       const a = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/RESIZE_FAILURE`);
       expect(a.status).toBe('ROLLBACK_SUCCESS');

@@ -31,7 +31,7 @@ async function snapshot(name: string): Promise<string> {
   return id;
 }
 
-const target = () => ({ stanza, configFile: t.svc.engine.stanzaConfigFile(stanza) });
+const target = () => ({ stanza, configFile: t.svc.dataPlane.stanzaConfigFile(stanza) });
 
 /** Wait until the stanza's repository task is done. */
 async function expiryDone(): Promise<void> {
@@ -40,13 +40,13 @@ async function expiryDone(): Promise<void> {
 
 /** Every visible snapshot's set, and every set it references, is in pgBackRest's catalog and passes `verify`. */
 async function assertVisibleRestorable(): Promise<void> {
-  const sets = (await t.svc.engine.backrest.info(target())).sets;
+  const sets = (await t.svc.dataPlane.backrest.info(target())).sets;
   const labels = new Set(sets.map((s) => s.label));
   for (const s of await t.svc.store.listSnapshots(PROJECT_ID, clusterId)) {
     if (s.status !== 'AVAILABLE') continue;
     expect(labels.has(s.backupLabel!), `set of visible snapshot ${s.name}`).toBe(true);
     for (const r of sets.find((x) => x.label === s.backupLabel)!.reference) expect(labels.has(r), `${s.name} needs ${r}`).toBe(true);
-    await t.svc.engine.backrest.run(target(), 'verify', { extra: [`--set=${s.backupLabel}`] });
+    await t.svc.dataPlane.backrest.run(target(), 'verify', { extra: [`--set=${s.backupLabel}`] });
   }
 }
 
@@ -100,7 +100,7 @@ describe('deleting snapshots', () => {
 
   it('expires the sets of hidden snapshots that nothing needs, and keeps the stanza\'s only full', async () => {
     await expiryDone();
-    const sets = (await t.svc.engine.backrest.info(target())).sets;
+    const sets = (await t.svc.dataPlane.backrest.info(target())).sets;
     const rows = await t.svc.store.listStanzaSnapshots(stanza);
     const hiddenLabels = new Set(rows.filter((r) => r.deletedAt !== null).map((r) => r.backupLabel));
     const fulls = sets.filter((s) => s.type === 'full');

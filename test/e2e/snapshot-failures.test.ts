@@ -85,7 +85,7 @@ describe('the task-details endpoint', () => {
     expect(rises).toBeGreaterThanOrEqual(2);
     const last = samples.at(-1)!;
     expect(last.source).toBe('pgbackrest info');
-    const set = (await t.svc.engine.backrest.info({ stanza, configFile: t.svc.engine.stanzaConfigFile(stanza) })).sets.find((s) => s.annotation['snapshot_id'] === good.id)!;
+    const set = (await t.svc.dataPlane.backrest.info({ stanza, configFile: t.svc.dataPlane.stanzaConfigFile(stanza) })).sets.find((s) => s.annotation['snapshot_id'] === good.id)!;
     expect(last.bytesDone).toBe(set.copiedBytes);
     expect(samples.every((s) => typeof s.source === 'string' && s.source.length > 0)).toBe(true);
     const backup = a.items[0]!.sub_items.find((s) => s.step === 'BACKUP')!;
@@ -133,8 +133,8 @@ describe('failed snapshots', () => {
     expect(String(pi['errorMsg'])).toMatch(/pgbackrest backup/);
     expect(String(pi['errorMsg'])).toMatch(/terminated on signal \[SIGTERM\]/);
     // No partial backup set left in the repository: every set directory is in pgBackRest's catalog.
-    const listed = new Set((await t.svc.engine.backrest.info({ stanza, configFile: t.svc.engine.stanzaConfigFile(stanza) })).sets.map((x) => x.label));
-    const dir = t.svc.engine.backrest.backupDir(stanza);
+    const listed = new Set((await t.svc.dataPlane.backrest.info({ stanza, configFile: t.svc.dataPlane.stanzaConfigFile(stanza) })).sets.map((x) => x.label));
+    const dir = t.svc.dataPlane.backrest.backupDir(stanza);
     const onDisk = existsSync(dir) ? readdirSync(dir).filter((d) => /^\d{8}-\d{6}F/.test(d)) : [];
     expect(onDisk.filter((d) => !listed.has(d))).toEqual([]);
     expect(processesUnder(t.dataDir).filter((p) => /pgbackrest/.test(p.cmd))).toEqual([]);

@@ -110,8 +110,8 @@ describe('stuck work ends: step limits, idle limits, lock waits', () => {
     expect(task.error_msg).toBe(`Step pgbackrest backup made no progress for ${IDLE_LIMIT_MS / 1000} s while waiting for pgBackRest to copy the next file; it was stopped.`);
     // The frozen processes were killed with the tool (its PID namespace), and the partial set removed.
     expect(processesUnder(t.dataDir).filter((p) => /pgbackrest/.test(p.cmd) && !/archive-(push|get)/.test(p.cmd))).toEqual([]);
-    expect(await unlistedSets(t.svc.engine, stanza)).toEqual([]);
-    expect(await verifySet(t.svc.engine, stanza, (await t.svc.store.getSnapshotById(snapId))!.backupLabel!)).toEqual([]);
+    expect(await unlistedSets(t.svc.dataPlane, stanza)).toEqual([]);
+    expect(await verifySet(t.svc.dataPlane, stanza, (await t.svc.store.getSnapshotById(snapId))!.backupLabel!)).toEqual([]);
     expect((await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot.status).toBe('UNAVAILABLE');
     const d = await getCluster(t.client, id);
     expect([d.status, d.task_status]).toEqual(['AVAILABLE', '']);
@@ -196,7 +196,7 @@ describe('stuck work ends: step limits, idle limits, lock waits', () => {
   });
 
   it('the cluster\'s lock file held by another process: the step\'s lock wait ends at the idle limit, naming the lock', async () => {
-    const lockFile = t.svc.engine.lockFile(id);
+    const lockFile = t.svc.dataPlane.lockFile(id);
     // flock execs sleep holding the lock; the death signal ends it with the test if need be.
     const holder = spawn('setpriv', ['--pdeathsig=KILL', '--', 'flock', '--no-fork', lockFile, 'sleep', '600'], { stdio: 'ignore' });
     try {

@@ -103,7 +103,7 @@ describe('table restore', () => {
   });
 
   it('brings the dropped table back under its name, with its keys, indexes, defaults and sequence', async () => {
-    const before = archiveFiles(t.svc.engine.settings.repoPath, stanza);
+    const before = archiveFiles(t.svc.dataPlane.settings.repoPath, stanza);
     const job = await runRestore(body([['public', 'order_items']], [['public', 'order_items']]));
     expect(job.status, job.failed_detail).toBe('SUCCESS');
     expect(job.progress).toBe('100%');
@@ -116,7 +116,7 @@ describe('table restore', () => {
     expect(row!.id).toBeGreaterThan(seqAtSnapshot);
     await sql(`delete from order_items where id = ${row!.id}`);
     // D4: a temporary instance never archives into the source stanza.
-    const after = archiveTimelines(archiveFiles(t.svc.engine.settings.repoPath, stanza));
+    const after = archiveTimelines(archiveFiles(t.svc.dataPlane.settings.repoPath, stanza));
     expect(after.histories).toEqual(archiveTimelines(before).histories);
     expect([...after.segments].filter((x) => x !== '00000001')).toEqual([]);
 

@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { tenantsMigrate } from '../../src/cli/commands/tenants.js';
 import { createService } from '../../src/main.js';
-import { lookupUser } from '../../src/engine/os-user.js';
-import { PgInstance } from '../../src/engine/pg-instance.js';
+import { lookupUser } from '../../src/dataplane/os-user.js';
+import { PgInstance } from '../../src/dataplane/pg-instance.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { adminSql, checksums, SCHEMA_SQL } from '../helpers/restore-data.js';
 import { ACCESS_KEY, createAvailableCluster, getCluster, PROJECT_ID, SECRET_KEY, startService, waitIdle, type TestService } from '../helpers/service.js';
@@ -46,7 +46,7 @@ async function snapshot(name: string): Promise<{ id: string; status: string }> {
 
 /** Turn the service's cluster into what an installation before D32 had. */
 async function makePreD32(svc: TestService): Promise<void> {
-  const engine = svc.svc.engine;
+  const engine = svc.svc.dataPlane;
   const nodes = await svc.svc.store.listNodes(cluster.id);
   // The administrator a superuser, with what a superuser tenant could leave behind.
   await adminSqlAsDwsbox(svc, `alter role dbadmin superuser createrole; grant pg_execute_server_program to dbadmin;
@@ -81,7 +81,7 @@ async function makePreD32(svc: TestService): Promise<void> {
 async function adminSqlAsDwsbox(svc: TestService, sql: string): Promise<void> {
   const nodes = await svc.svc.store.listNodes(cluster.id);
   const rec = (await svc.svc.store.getClusterById(cluster.id))!;
-  const c = await svc.svc.engine.instance(rec, nodes.find((n) => n.role === 'primary')!).connect('postgres');
+  const c = await svc.svc.dataPlane.instance(rec, nodes.find((n) => n.role === 'primary')!).connect('postgres');
   try {
     await c.query(sql);
   } finally {

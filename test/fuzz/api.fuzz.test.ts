@@ -31,7 +31,7 @@ import fc from 'fast-check';
 import type { HTTPMethods } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALGORITHM, canonicalRequest, hmacHex, sdkDate, stringToSign } from '../../src/auth/signer.js';
-import { liveToolPids } from '../../src/engine/pg-exec.js';
+import { liveToolPids } from '../../src/dataplane/pg-exec.js';
 import { defaultConsoleDir } from '../../src/api/routes/console.js';
 import { isPostgresUrl } from '../../src/config/config.js';
 import { ADMIN, HOST, PROJECT_ID, startApiService, type ApiHarness, type Creds } from '../helpers/api.js';

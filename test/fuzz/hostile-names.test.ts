@@ -10,7 +10,7 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ident } from '../../src/engine/pg-instance.js';
+import { ident } from '../../src/dataplane/pg-instance.js';
 import { createAvailableCluster, startService, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/env.js';
 import { adminSql } from '../helpers/restore-data.js';

@@ -1,7 +1,7 @@
 /**
  * No process is ever started through a shell (issue 6, hostile input): a grep over src/.
- * Only src/engine/pg-exec.ts starts processes (spawn, with an argv array), plus the version
- * probe of src/engine/binaries.ts (execFileSync, no shell); nothing uses `shell: true`, exec(),
+ * Only src/dataplane/pg-exec.ts starts processes (spawn, with an argv array), plus the version
+ * probe of src/dataplane/binaries.ts (execFileSync, no shell); nothing uses `shell: true`, exec(),
  * execSync(), or runs `sh -c` / `bash -c`; and every identifier that pg-exec's callers put into
  * SQL goes through ident()/literal().
  */
@@ -35,15 +35,15 @@ const PROCESS_MODULE = /\b(?:from\s+|import\s*\(\s*|require\s*\(\s*)['"](?:node:
 describe('no process is started through a shell', () => {
   it('(the grep reads the source tree)', () => {
     expect(files.length).toBeGreaterThan(50);
-    expect(files.map((f) => f.file)).toContain('src/engine/pg-exec.ts');
+    expect(files.map((f) => f.file)).toContain('src/dataplane/pg-exec.ts');
   });
 
-  it('child_process is imported only by src/engine/pg-exec.ts, and by src/engine/binaries.ts for execFileSync alone', () => {
+  it('child_process is imported only by src/dataplane/pg-exec.ts, and by src/dataplane/binaries.ts for execFileSync alone', () => {
     const importers = files.filter((f) => PROCESS_MODULE.test(f.text)).map((f) => f.file).sort();
-    expect(importers).toEqual(['src/engine/binaries.ts', 'src/engine/pg-exec.ts']);
-    const bin = files.find((f) => f.file === 'src/engine/binaries.ts')!.text;
+    expect(importers).toEqual(['src/dataplane/binaries.ts', 'src/dataplane/pg-exec.ts']);
+    const bin = files.find((f) => f.file === 'src/dataplane/binaries.ts')!.text;
     expect(/import\s*\{\s*execFileSync\s*\}\s*from\s*['"]node:child_process['"]/.test(bin)).toBe(true);
-    const exec = files.find((f) => f.file === 'src/engine/pg-exec.ts')!.text;
+    const exec = files.find((f) => f.file === 'src/dataplane/pg-exec.ts')!.text;
     const named = /import\s*\{([^}]*)\}\s*from\s*['"]node:child_process['"]/.exec(exec)?.[1] ?? '';
     const imported = named.split(',').map((s) => s.trim().replace(/^type\s+/, '')).filter(Boolean).filter((s) => s !== 'ChildProcess');
     expect(imported.sort()).toEqual(['spawn', 'spawnSync']);
@@ -51,7 +51,7 @@ describe('no process is started through a shell', () => {
 
   it('nothing else reaches a process-starting API by another road', () => {
     for (const f of files) {
-      if (f.file === 'src/engine/pg-exec.ts' || f.file === 'src/engine/binaries.ts') continue;
+      if (f.file === 'src/dataplane/pg-exec.ts' || f.file === 'src/dataplane/binaries.ts') continue;
       expect(f.text, f.file).not.toMatch(/\bprocess\.binding\s*\(|\bspawn(?:Sync)?\s*\(|\bexecFile(?:Sync)?\s*\(|\bexecSync\s*\(|\bfork\s*\(\s*['"`]|worker_threads|node:cluster\b/);
     }
   });
@@ -75,7 +75,7 @@ describe('no process is started through a shell', () => {
   });
 
   it('pg-exec spawns with an argv array and an explicit environment, never a command string', () => {
-    const exec = files.find((f) => f.file === 'src/engine/pg-exec.ts')!.text;
+    const exec = files.find((f) => f.file === 'src/dataplane/pg-exec.ts')!.text;
     const calls = [...exec.matchAll(/\bspawn(?:Sync)?\s*\(([^;]*?)\)\s*[;.]/g)].map((m) => m[1]!);
     expect(calls.length).toBeGreaterThanOrEqual(2);
     for (const c of calls) {
@@ -124,7 +124,7 @@ describe('names that reach SQL are quoted', () => {
   });
 
   it('ident() and literal() double the quote they use, so no name can close it', async () => {
-    const { ident, literal } = await import('../../src/engine/pg-instance.js');
+    const { ident, literal } = await import('../../src/dataplane/pg-instance.js');
     expect(ident('a"; drop table t; --')).toBe('"a""; drop table t; --"');
     expect(literal("x'; select 1; --")).toBe("'x''; select 1; --'");
   });

@@ -19,7 +19,7 @@ import { systemClock, type Clock } from '../../src/domain/clock.js';
 import { AuthService } from '../../src/auth/auth-service.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { signRequest } from '../../src/auth/signer.js';
-import { liveToolPids } from '../../src/engine/pg-exec.js';
+import { liveToolPids } from '../../src/dataplane/pg-exec.js';
 import { killPostmastersUnder, processesUnder, removeDir, tempDir } from './env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from './service.js';
 

@@ -6,9 +6,9 @@ import { ApiError, type DwsClient } from '../../src/cli/client.js';
 import { allProcesses, postmastersUnder, procInfo, stillAlive, type ChildService, type ProcInfo } from './child-service.js';
 import { processesUnder, waitFor } from './env.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, waitIdle, type ClusterDetail } from './service.js';
-import { LocalEngine } from '../../src/engine/local-engine.js';
-import { findBinaries } from '../../src/engine/binaries.js';
-import { setDirs } from '../../src/engine/pg-backup.js';
+import { LocalEngine } from '../../src/dataplane/local-engine.js';
+import { findBinaries } from '../../src/dataplane/binaries.js';
+import { setDirs } from '../../src/dataplane/pg-backup.js';
 import { silentLogger } from '../../src/log/logger.js';
 
 /** Short-lived tools the service runs (D1); they must die with it. */

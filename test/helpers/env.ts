@@ -2,8 +2,8 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { markedUsers, parseMarker } from '../../src/engine/os-user.js';
-import { removeProjectUser } from '../../src/engine/project-users.js';
+import { markedUsers, parseMarker } from '../../src/dataplane/os-user.js';
+import { removeProjectUser } from '../../src/dataplane/project-users.js';
 
 /**
  * Under /tmp, traversable by the postgres OS user (postgres-ops §1); one directory per test

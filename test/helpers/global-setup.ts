@@ -4,8 +4,8 @@
  * TEST_BASE and the project users (D32) marked with a data directory there. After the run: no
  * process started by a test is left, and no project user of this run (the leak checks).
  */
-import { findBinaries } from '../../src/engine/binaries.js';
-import { removeOrphanGroups } from '../../src/engine/project-users.js';
+import { findBinaries } from '../../src/dataplane/binaries.js';
+import { removeOrphanGroups } from '../../src/dataplane/project-users.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -7,10 +7,10 @@
  */
 import { join } from 'node:path';
 import pg from 'pg';
-import { findBinaries } from '../../src/engine/binaries.js';
-import { PgInstance } from '../../src/engine/pg-instance.js';
-import { osIdentity } from '../../src/engine/os-user.js';
-import { isProcessAlive } from '../../src/engine/pg-exec.js';
+import { findBinaries } from '../../src/dataplane/binaries.js';
+import { PgInstance } from '../../src/dataplane/pg-instance.js';
+import { osIdentity } from '../../src/dataplane/os-user.js';
+import { isProcessAlive } from '../../src/dataplane/pg-exec.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { freePort, removeDir, tempDir } from './env.js';
 

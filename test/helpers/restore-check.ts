@@ -3,14 +3,14 @@
  * engine's own restore (D4), start it, run a query, and remove it.
  */
 import type { Service } from '../../src/main.js';
-import type { LocalEngine } from '../../src/engine/local-engine.js';
-import { restoreSet, waitPromoted } from '../../src/engine/pg-restore.js';
+import type { LocalEngine } from '../../src/dataplane/local-engine.js';
+import { restoreSet, waitPromoted } from '../../src/dataplane/pg-restore.js';
 import { randomBytes } from 'node:crypto';
 
 export async function queryRestoredSnapshot<R extends Record<string, unknown>>(svc: Service, snapshotId: string, sql: string, database = 'postgres'): Promise<R[]> {
   const snap = await svc.store.getSnapshotById(snapshotId);
   if (!snap?.backupLabel) throw new Error(`snapshot ${snapshotId} has no backup set`);
-  return queryRestoredSet<R>(svc.engine, { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes }, sql, database);
+  return queryRestoredSet<R>(svc.dataPlane, { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes }, sql, database);
 }
 
 /** The same for a backup set named by its stanza and label, with any engine on the data directory (a child service's, say). */

@@ -10,7 +10,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/main.js';
 import { createLogger } from '../../src/log/logger.js';
 import { DwsClient } from '../../src/cli/client.js';
-import { liveToolPids } from '../../src/engine/pg-exec.js';
+import { liveToolPids } from '../../src/dataplane/pg-exec.js';
 import { killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir, waitFor, freePort } from './env.js';
 
 export const PROJECT_ID = '0a1b2c3d4e5f60718293a4b5c6d7e8f9';

@@ -23,7 +23,7 @@ import { Secrets } from '../../src/auth/secrets.js';
 import { loadConfig } from '../../src/config/config.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { MB } from '../../src/domain/snapshot-space.js';
-import { setDirs } from '../../src/engine/pg-backup.js';
+import { setDirs } from '../../src/dataplane/pg-backup.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { expectError, p, startApiService } from '../helpers/api.js';
 import { waitFor } from '../helpers/env.js';
@@ -44,7 +44,7 @@ interface Snap { id: string; status: string }
 const snapshots = async (): Promise<Snap[]> => (await t.client.call<{ snapshots: Snap[] }>('GET', `/v1.0/{project_id}/clusters/${clusterId}/snapshots`)).snapshots;
 const tasksOf = async (id: string) => t.svc.store.listTasks(id);
 /** The backup set directories in the stanza's repository, listed by pgBackRest or not. */
-const setsOnDisk = (): string[] => setDirs(t.svc.engine.backrest, stanza).sort();
+const setsOnDisk = (): string[] => setDirs(t.svc.dataPlane.backrest, stanza).sort();
 
 /** What a refused request must leave as it was: the cluster's snapshots and tasks, and the repository's sets. */
 async function untouched(): Promise<string> {

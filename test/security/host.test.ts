@@ -23,7 +23,7 @@ import { Secrets } from '../../src/auth/secrets.js';
 import { DwsClient } from '../../src/cli/client.js';
 import { systemClock } from '../../src/domain/clock.js';
 import type { ClusterRecord, NodeRecord } from '../../src/domain/records.js';
-import type { OsUser } from '../../src/engine/os-user.js';
+import type { OsUser } from '../../src/dataplane/os-user.js';
 import { scratchDatabaseName } from '../../src/tasks/definitions/table-restore.js';
 import { tempDir, waitFor } from '../helpers/env.js';
 import { createAvailableCluster, getCluster, PROJECT_ID, startService, waitIdle, type TestService } from '../helpers/service.js';
@@ -53,7 +53,7 @@ const sleepers: ChildProcess[] = [];
 /** The schema-level snapshot of B's schema `planted` (section 4). */
 let schemaSnapId = '';
 
-const engine = () => t.svc.engine;
+const engine = () => t.svc.dataPlane;
 const node = (c: Cl, ordinal: number): NodeRecord => c.nodes.find((n) => n.ordinal === ordinal)!;
 const dataDirOf = (c: Cl, ordinal: number): string => node(c, ordinal).dataDir;
 const sockDirOf = (c: Cl, ordinal: number): string => engine().nodePaths(c.id, ordinal).sockDir;
@@ -175,7 +175,7 @@ afterAll(async () => {
 describe('the set-up', () => {
   it('gives each project its own OS user, and each cluster\'s files to it', () => {
     expect(osA.uid).not.toBe(osB.uid);
-    expect(osA.gid, 'A and B were given one group: their users were made at the same moment (src/engine/project-users.ts ensure: two groupadd --gid N race and both succeed), so B reads A\'s group-readable stanza config and credentials').not.toBe(osB.gid);
+    expect(osA.gid, 'A and B were given one group: their users were made at the same moment (src/dataplane/project-users.ts ensure: two groupadd --gid N race and both succeed), so B reads A\'s group-readable stanza config and credentials').not.toBe(osB.gid);
     expect([osA.uid, osB.uid].every((u) => u >= 1_000_000)).toBe(true);
     expect(facts(dataDirOf(A, 1))).toMatchObject({ kind: 'dir', uid: osA.uid, mode: '0700' });
     expect(facts(dataDirOf(B, 1))).toMatchObject({ kind: 'dir', uid: osB.uid, mode: '0700' });

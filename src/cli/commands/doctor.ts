@@ -5,9 +5,9 @@
 import { existsSync, readdirSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config/config.js';
-import { findBinaries, type Binaries } from '../../engine/binaries.js';
-import { LocalEngine } from '../../engine/local-engine.js';
-import { lookupUser, osIdentity } from '../../engine/os-user.js';
+import { findBinaries, type Binaries } from '../../dataplane/binaries.js';
+import { LocalEngine } from '../../dataplane/local-engine.js';
+import { lookupUser, osIdentity } from '../../dataplane/os-user.js';
 import { silentLogger } from '../../log/logger.js';
 import { openStore } from '../../store/open-store.js';
 import { codeVersion, currentVersion } from '../../store/migrate.js';

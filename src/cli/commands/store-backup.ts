@@ -10,7 +10,7 @@ import { isPostgresUrl, type Config } from '../../config/config.js';
 import { openStore } from '../../store/open-store.js';
 import { privateFile, privateSqliteFiles } from '../../store/private-files.js';
 import { codeVersion } from '../../store/migrate.js';
-import { acquireLock } from '../../engine/pg-exec.js';
+import { acquireLock } from '../../dataplane/pg-exec.js';
 
 export class StoreCommandError extends Error {
   override name = 'StoreCommandError';

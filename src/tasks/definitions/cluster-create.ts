@@ -21,23 +21,23 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
   // D32: the project's own OS user, made at its first cluster; every process of the cluster runs as it.
-  await ctx.engine.ensureProjectUser(cluster.projectId, {
+  await ctx.dataPlane.ensureProjectUser(cluster.projectId, {
     highest: () => ctx.store.highestOsUid(),
     record: (projectId, name, uid) => ctx.write((tx) => tx.recordOsUser(projectId, name, uid, ctx.clock.now())),
   }, { signal: ctx.signal });
-  ctx.engine.prepareClusterDir(cluster);
-  if (ctx.engine.wildcardListener(cluster.port)) {
+  ctx.dataPlane.prepareClusterDir(cluster);
+  if (ctx.dataPlane.wildcardListener(cluster.port)) {
     throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${cluster.port} is held by a process listening on all addresses (0.0.0.0:${cluster.port}); stop it or choose another port`] });
   }
   for (const n of nodes) {
-    if (ctx.engine.nodeStatus(cluster, n)) continue; // ours, already running (a resumed task)
-    if (!(await ctx.engine.isAddressFree(n.host, n.port))) {
+    if (ctx.dataPlane.nodeStatus(cluster, n)) continue; // ours, already running (a resumed task)
+    if (!(await ctx.dataPlane.isAddressFree(n.host, n.port))) {
       throw new AppError('CAPACITY_EXCEEDED', { args: [`address ${n.host}:${n.port} is in use by another process`] });
     }
   }
   const nt = findNodeType(cluster.nodeType);
-  const cap = ctx.engine.hostCapacity();
-  const need = (nt?.memoryBytes ?? 0) * nodes.filter((n) => !ctx.engine.nodeStatus(cluster, n)).length;
+  const cap = ctx.dataPlane.hostCapacity();
+  const need = (nt?.memoryBytes ?? 0) * nodes.filter((n) => !ctx.dataPlane.nodeStatus(cluster, n)).length;
   if (need > cap.memAvailableBytes) {
     // The host's own figures go to the log, never to a tenant (docs/security.md, capacity answers).
     ctx.log.warn('not enough memory on the host for the nodes', { needBytes: need, memAvailableBytes: cap.memAvailableBytes });
@@ -49,13 +49,13 @@ export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
-  await ctx.engine.checkAdminLogin(primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
-  const lsn = await ctx.engine.currentLsn(cluster, primary);
+  await ctx.dataPlane.checkAdminLogin(primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
+  const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
   for (const n of ordinals.filter((o) => o !== primary.ordinal)) {
-    const st = await ctx.engine.replicationState(cluster, primary, n, lsn);
+    const st = await ctx.dataPlane.replicationState(cluster, primary, n, lsn);
     if (st.state !== 'streaming') throw new AppError('VERIFY_FAILED', { args: [`standby node ${n} is not streaming from the primary (state: ${st.state ?? 'not connected'})`] });
   }
-  const arch = await ctx.engine.archiverState(cluster, primary);
+  const arch = await ctx.dataPlane.archiverState(cluster, primary);
   if (arch.failing) throw new AppError('VERIFY_FAILED', { args: [`WAL archiving is failing (last failed segment ${arch.lastFailed})`] });
   ctx.progress({ source: 'verify', percent: 100, info: { nodes: ordinals.length } });
 }
@@ -64,12 +64,12 @@ export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[
 export async function cleanUpCluster(ctx: StepContext<unknown>): Promise<void> {
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
-  for (const n of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) await ctx.engine.stopNode(cluster, n, 'immediate');
+  for (const n of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) await ctx.dataPlane.stopNode(cluster, n, 'immediate');
   const primary = nodes.find((n) => n.role === 'primary');
-  if (primary && (await ctx.engine.backrest.stanzaExists(cluster.stanza))) {
-    await ctx.engine.removeStanza(cluster, primary, { signal: ctx.signal });
+  if (primary && (await ctx.dataPlane.backrest.stanzaExists(cluster.stanza))) {
+    await ctx.dataPlane.removeStanza(cluster, primary, { signal: ctx.signal });
   }
-  await ctx.engine.removeClusterFiles(cluster.id);
+  await ctx.dataPlane.removeClusterFiles(cluster.id);
   await ctx.write(async (tx) => {
     for (const n of nodes) await tx.deleteNode(n.id);
   });
@@ -97,24 +97,24 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams> = {
     CHECK_CAPACITY: (ctx) => checkNodeAddresses(ctx),
     INIT_PRIMARY: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
-      await ctx.engine.initPrimary(cluster, primaryOf(await ctx.nodes()), { signal: ctx.signal });
+      await ctx.dataPlane.initPrimary(cluster, primaryOf(await ctx.nodes()), { signal: ctx.signal });
     },
     START_PRIMARY: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
       await startAndRecord(ctx, primary);
-      await ctx.engine.ensureReplicationRole(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc));
+      await ctx.dataPlane.ensureReplicationRole(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc));
     },
     ENABLE_ARCHIVING: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
-      await ctx.engine.enableArchiving(cluster, primaryOf(await ctx.nodes()), { signal: ctx.signal });
+      await ctx.dataPlane.enableArchiving(cluster, primaryOf(await ctx.nodes()), { signal: ctx.signal });
     },
     BUILD_STANDBY: async (ctx: Ctx) => {
       await buildAndStartStandby(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
     },
     CREATE_ADMIN: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
-      await ctx.engine.ensureAdmin(cluster, primaryOf(await ctx.nodes()), cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
+      await ctx.dataPlane.ensureAdmin(cluster, primaryOf(await ctx.nodes()), cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
     },
     VERIFY_CLUSTER: async (ctx: Ctx) => verifyCluster(ctx, Array.from({ length: ctx.params.numberOfNode }, (_, i) => i + 1)),
     CLEAN_UP_CLUSTER: (ctx) => cleanUpCluster(ctx),

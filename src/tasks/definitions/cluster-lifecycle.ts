@@ -23,11 +23,11 @@ async function checkReplication(ctx: StepContext<NodesParams>): Promise<void> {
   const cluster = await ctx.cluster();
   const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
   const primary = primaryOf(nodes);
-  const lsn = await ctx.engine.currentLsn(cluster, primary);
+  const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
   const standbys = nodes.filter((n) => n.role === 'standby');
   let i = 0;
   for (const n of standbys) {
-    await ctx.engine.waitCaughtUp(cluster, primary, n.ordinal, { signal: ctx.signal, targetLsn: lsn, timeoutMs: 120_000, standby: n });
+    await ctx.dataPlane.waitCaughtUp(cluster, primary, n.ordinal, { signal: ctx.signal, targetLsn: lsn, timeoutMs: 120_000, standby: n });
     ctx.progress({ source: 'pg_stat_replication', percent: (100 * ++i) / standbys.length, info: { node: n.ordinal } });
   }
 }
@@ -100,17 +100,17 @@ export const clusterDelete: TaskDefinition<DeleteParams> = {
       const kept = await keepNewestSnapshots(ctx, cluster, ctx.params.keepLastManualSnapshot);
       if (kept === 0) {
         // pgBackRest never expires a stanza's last full: with nothing kept the stanza goes (D16).
-        if (primary) await ctx.engine.removeStanza(cluster, primary, { signal: ctx.signal, lockFile: ctx.lockFile });
-        await expireUnneeded({ store: ctx.store, engine: ctx.engine, log: ctx.log, lockFile: ctx.lockFile, signal: ctx.signal, now: () => ctx.clock.now(), write: ctx.write }, cluster.stanza);
+        if (primary) await ctx.dataPlane.removeStanza(cluster, primary, { signal: ctx.signal, lockFile: ctx.lockFile });
+        await expireUnneeded({ store: ctx.store, dataPlane: ctx.dataPlane, log: ctx.log, lockFile: ctx.lockFile, signal: ctx.signal, now: () => ctx.clock.now(), write: ctx.write }, cluster.stanza);
       }
     },
     REMOVE_DATA: async (ctx) => {
       const cluster = await ctx.cluster();
       const nodes = await ctx.nodes();
       for (const n of nodes) {
-        if (ctx.engine.nodeStatus(cluster, n)) throw new AppError('ENGINE_NODE_FAILED', { args: [n.host, 'still running; cannot remove its data'] });
+        if (ctx.dataPlane.nodeStatus(cluster, n)) throw new AppError('ENGINE_NODE_FAILED', { args: [n.host, 'still running; cannot remove its data'] });
       }
-      await ctx.engine.removeClusterFiles(cluster.id);
+      await ctx.dataPlane.removeClusterFiles(cluster.id);
     },
   },
   async onSuccess(o) {

@@ -21,7 +21,7 @@ import { failedState, succeededState } from '../../domain/cluster.js';
 import { findNodeType } from '../../domain/node-types.js';
 import type { NodeRecord } from '../../domain/records.js';
 import { growProblemError, growProblems, MIN_CLUSTER_NODES, type GrowFigures } from '../../domain/scale.js';
-import { slotNameFor } from '../../engine/local-engine.js';
+import { slotNameFor } from '../../dataplane/local-engine.js';
 import { AppError, coerceError } from '../../errors/app-error.js';
 import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './common.js';
@@ -54,9 +54,9 @@ const CATCH_UP_STALL_MS = 120_000;
 
 async function primaryIsUp(ctx: StepContext<unknown>, primary: NodeRecord): Promise<boolean> {
   const cluster = await ctx.cluster();
-  if (!ctx.engine.nodeStatus(cluster, primary)) return false;
+  if (!ctx.dataPlane.nodeStatus(cluster, primary)) return false;
   try {
-    await ctx.engine.currentLsn(cluster, primary);
+    await ctx.dataPlane.currentLsn(cluster, primary);
     return true;
   } catch {
     return false;
@@ -76,7 +76,7 @@ async function removeStaleNodes(ctx: StepContext<unknown>, own: readonly string[
   const primary = nodes.find((n) => n.role === 'primary') ?? null;
   const stale = nodes.filter((n) => n.membership !== 'active' && n.role === 'standby' && !own.includes(n.id));
   for (const n of stale) {
-    await ctx.engine.removeStandby(cluster, primary, n, 'immediate');
+    await ctx.dataPlane.removeStandby(cluster, primary, n, 'immediate');
     await ctx.write((tx) => tx.deleteNode(n.id));
     ctx.log.info('removed a node left over by an earlier operation', { node: n.ordinal, membership: n.membership });
   }
@@ -99,16 +99,16 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
     throw new AppError('ENGINE_NODE_FAILED', { args: [`nodes ${ctx.params.ordinals.join(', ')}`, `${added.length} of ${ctx.params.count} node records exist`] });
   }
   const primary = primaryOf(nodes);
-  ctx.engine.prepareClusterDir(cluster);
+  ctx.dataPlane.prepareClusterDir(cluster);
   const cleaned = await removeStaleNodes(ctx, ctx.params.nodeIds);
   const resumed = (ctx.checkpoint as { checked?: boolean } | null)?.checked === true;
   const busy: string[] = [];
   for (const n of added) {
-    if (ctx.engine.nodeStatus(cluster, n)) continue; // ours, already running (a resumed task)
-    if (!(await ctx.engine.isAddressFree(n.host, n.port))) busy.push(`${n.host}:${n.port}`);
+    if (ctx.dataPlane.nodeStatus(cluster, n)) continue; // ours, already running (a resumed task)
+    if (!(await ctx.dataPlane.isAddressFree(n.host, n.port))) busy.push(`${n.host}:${n.port}`);
   }
   const up = await primaryIsUp(ctx, primary);
-  const cap = ctx.engine.hostCapacity();
+  const cap = ctx.dataPlane.hostCapacity();
   const [projectNodes, hostNodes] = await Promise.all([ctx.store.countNodes(cluster.projectId), ctx.store.countNodes()]);
   const f: GrowFigures = {
     status: cluster.status, stopped: cluster.stopped, busyWith: null, primaryUp: up,
@@ -118,8 +118,8 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
     projectNodes: projectNodes - added.length, projectQuota: ctx.config.projectNodeQuota,
     hostNodes: hostNodes - added.length, hostNodeLimit: ctx.config.maxNodes,
     memAvailableBytes: cap.memAvailableBytes, memPerNodeBytes: findNodeType(cluster.nodeType)?.memoryBytes ?? 0,
-    diskFreeBytes: cap.dataDiskFreeBytes, copyBytes: up ? await ctx.engine.databaseBytes(cluster, primary) : 0,
-    port: cluster.port, wildcardListener: ctx.engine.wildcardListener(cluster.port), busyAddresses: busy, downStandbys: [],
+    diskFreeBytes: cap.dataDiskFreeBytes, copyBytes: up ? await ctx.dataPlane.databaseBytes(cluster, primary) : 0,
+    port: cluster.port, wildcardListener: ctx.dataPlane.wildcardListener(cluster.port), busyAddresses: busy, downStandbys: [],
   };
   const capacity = new Set(['NODE_QUOTA', 'HOST_NODE_LIMIT', 'HOST_MEMORY', 'HOST_DISK']);
   const blocking = growProblems(f).filter((p) => p.required && !(resumed && capacity.has(p.reason)));
@@ -143,11 +143,11 @@ async function copyData(ctx: OutCtx): Promise<void> {
   const nodes = await ctx.nodes();
   const node = nodeByOrdinal(addedNodes(ctx, nodes), ctx.n);
   if (ctx.checkpoint === null) {
-    if (ctx.engine.nodeStatus(cluster, node)) await ctx.engine.stopNode(cluster, node, 'immediate');
-    await ctx.engine.removeNodeFiles(cluster, node.ordinal);
+    if (ctx.dataPlane.nodeStatus(cluster, node)) await ctx.dataPlane.stopNode(cluster, node, 'immediate');
+    await ctx.dataPlane.removeNodeFiles(cluster, node.ordinal);
     await ctx.setCheckpoint({ copying: true });
   }
-  await ctx.engine.buildStandby(cluster, primaryOf(nodes), node, replSecrets(ctx, cluster.replPasswordEnc), {
+  await ctx.dataPlane.buildStandby(cluster, primaryOf(nodes), node, replSecrets(ctx, cluster.replPasswordEnc), {
     signal: ctx.signal,
     onProgress: (s) => ctx.progress({ ...s, info: { node: node.ordinal } }),
   });
@@ -174,7 +174,7 @@ async function catchUp(ctx: OutCtx): Promise<void> {
   const added = addedNodes(ctx, nodes);
   let target = (ctx.checkpoint as CatchUpCheckpoint | null)?.targetLsn;
   if (!target) {
-    target = await ctx.engine.currentLsn(cluster, primary);
+    target = await ctx.dataPlane.currentLsn(cluster, primary);
     await ctx.setCheckpoint({ targetLsn: target } satisfies CatchUpCheckpoint);
   }
   let total = 0;
@@ -183,8 +183,8 @@ async function catchUp(ctx: OutCtx): Promise<void> {
   for (;;) {
     if (ctx.signal.aborted) throw ctx.signal.reason as Error;
     // A new node that stopped running never catches up: fail now (the scale-out rolls back), not at the stall limit.
-    for (const n of added) ctx.engine.assertRunning(cluster, n, 'while catching up with the primary');
-    const states = await Promise.all(added.map(async (n) => ({ node: n.ordinal, ...(await ctx.engine.replicationState(cluster, primary, n.ordinal, target)) })));
+    for (const n of added) ctx.dataPlane.assertRunning(cluster, n, 'while catching up with the primary');
+    const states = await Promise.all(added.map(async (n) => ({ node: n.ordinal, ...(await ctx.dataPlane.replicationState(cluster, primary, n.ordinal, target)) })));
     // A node that has not connected yet counts with the largest lag seen of any node.
     const maxKnown = Math.max(0, ...states.map((s) => s.lagBytes ?? 0));
     const left = states.reduce((a, s) => a + (s.lagBytes ?? maxKnown), 0);
@@ -241,7 +241,7 @@ async function removeAddedNodes(ctx: OutCtx): Promise<void> {
   let i = 0;
   for (const n of added) {
     try {
-      await ctx.engine.removeStandby(cluster, primary, n, 'immediate');
+      await ctx.dataPlane.removeStandby(cluster, primary, n, 'immediate');
       await ctx.write((tx) => tx.deleteNode(n.id));
     } catch (e) {
       left.push(coerceError(e).message);
@@ -249,10 +249,10 @@ async function removeAddedNodes(ctx: OutCtx): Promise<void> {
     ctx.progress({ source: 'rollback', percent: (100 * ++i) / Math.max(1, added.length), info: { node: n.ordinal } });
   }
   // Rows already gone (a resumed undo): make sure their files and slots are too.
-  const primaryUp = primary !== null && ctx.engine.nodeStatus(cluster, primary) !== null;
+  const primaryUp = primary !== null && ctx.dataPlane.nodeStatus(cluster, primary) !== null;
   for (const o of ctx.params.ordinals.filter((o) => !added.some((n) => n.ordinal === o))) {
-    await ctx.engine.removeNodeFiles(cluster, o);
-    if (primaryUp) await ctx.engine.dropSlotIfInactive(cluster, primary, slotNameFor(o));
+    await ctx.dataPlane.removeNodeFiles(cluster, o);
+    if (primaryUp) await ctx.dataPlane.dropSlotIfInactive(cluster, primary, slotNameFor(o));
   }
   if (left.length) {
     throw new AppError('ENGINE_NODE_FAILED', {
@@ -329,7 +329,7 @@ async function removeNode(ctx: InCtx): Promise<void> {
   const primary = primaryOf(nodes);
   if (node.membership !== 'removing') await ctx.write((tx) => tx.updateNode(node.id, { membership: 'removing', updatedAt: ctx.clock.now() }));
   ctx.progress({ source: 'pg_ctl', percent: 30, info: { node: node.ordinal, phase: 'stop' } });
-  await ctx.engine.removeStandby(cluster, primary, node, 'fast');
+  await ctx.dataPlane.removeStandby(cluster, primary, node, 'fast');
   await ctx.write((tx) => tx.deleteNode(node.id));
   ctx.progress({ source: 'store', percent: 100, info: { node: node.ordinal, phase: 'removed', slot: slotNameFor(node.ordinal) } });
 }
@@ -354,24 +354,24 @@ async function restoreNodes(ctx: InCtx): Promise<void> {
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
-  const primaryUp = ctx.engine.nodeStatus(cluster, primary) !== null;
-  const slots = primaryUp ? new Set((await ctx.engine.replicationSlots(cluster, primary)).map((s) => s.name)) : null;
+  const primaryUp = ctx.dataPlane.nodeStatus(cluster, primary) !== null;
+  const slots = primaryUp ? new Set((await ctx.dataPlane.replicationSlots(cluster, primary)).map((s) => s.name)) : null;
   const left: string[] = [];
   for (const o of ctx.params.ordinals) {
     const node = nodes.find((n) => n.ordinal === o);
     try {
       if (!node) {
-        await ctx.engine.removeNodeFiles(cluster, o);
-        if (primaryUp) await ctx.engine.dropSlotIfInactive(cluster, primary, slotNameFor(o));
+        await ctx.dataPlane.removeNodeFiles(cluster, o);
+        if (primaryUp) await ctx.dataPlane.dropSlotIfInactive(cluster, primary, slotNameFor(o));
         continue;
       }
       // With the primary down nothing can have dropped the slot (removeStandby drops it there).
       const slotKept = slots === null || slots.has(slotNameFor(o));
-      if (slotKept && ctx.engine.instance(cluster, node).isInitialized()) {
+      if (slotKept && ctx.dataPlane.instance(cluster, node).isInitialized()) {
         await startAndRecord(ctx, node);
         await ctx.write((tx) => tx.updateNode(node.id, { membership: 'active', updatedAt: ctx.clock.now() }));
       } else {
-        await ctx.engine.removeStandby(cluster, primaryUp ? primary : null, node, 'fast');
+        await ctx.dataPlane.removeStandby(cluster, primaryUp ? primary : null, node, 'fast');
         await ctx.write((tx) => tx.deleteNode(node.id));
       }
     } catch (e) {

@@ -18,13 +18,13 @@ export function nodeByOrdinal(nodes: NodeRecord[], n: number | null): NodeRecord
 /** Start a node and record its PID and start time (D1: before spawning, the store already has its directory and port). */
 export async function startAndRecord(ctx: StepContext<unknown>, node: NodeRecord): Promise<void> {
   const cluster = await ctx.cluster();
-  const info = await ctx.engine.startNode(cluster, node, { signal: ctx.signal });
+  const info = await ctx.dataPlane.startNode(cluster, node, { signal: ctx.signal });
   await ctx.write((tx) => tx.updateNode(node.id, { pid: info.pid, pidStart: info.startTime, health: 'up', updatedAt: ctx.clock.now() }));
 }
 
 export async function stopAndRecord(ctx: StepContext<unknown>, node: NodeRecord, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
   const cluster = await ctx.cluster();
-  await ctx.engine.stopNode(cluster, node, mode);
+  await ctx.dataPlane.stopNode(cluster, node, mode);
   await ctx.write((tx) => tx.updateNode(node.id, { pid: null, pidStart: null, health: 'stopped', updatedAt: ctx.clock.now() }));
 }
 
@@ -40,13 +40,13 @@ export async function buildAndStartStandby(ctx: StepContext<unknown>, node: Node
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
-  await ctx.engine.buildStandby(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
+  await ctx.dataPlane.buildStandby(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
     signal: ctx.signal,
     onProgress: (s) => ctx.progress({ ...s, percent: s.percent === null || s.percent === undefined ? null : s.percent * (opts.catchUp ? 0.9 : 1), info: { node: node.ordinal, phase: 'copy' } }),
   });
   await startAndRecord(ctx, node);
   if (opts.catchUp) {
-    await ctx.engine.waitCaughtUp(cluster, primary, node.ordinal, {
+    await ctx.dataPlane.waitCaughtUp(cluster, primary, node.ordinal, {
       signal: ctx.signal, standby: node,
       onProgress: (s) => ctx.progress({ source: s.source, data: s.data ?? {}, percent: 90 + (s.percent ?? 0) / 10, info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null } }),
     });

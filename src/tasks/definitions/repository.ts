@@ -10,7 +10,7 @@ import { primaryOf } from './common.js';
 export async function ensureSnapshotRepository(ctx: StepContext<{ clusterId: string; snapshotId: string }>): Promise<void> {
   const cluster = await ctx.cluster();
   const primary = primaryOf(await ctx.nodes());
-  const ref = await ctx.engine.ensureStanzaRepository(cluster, primary, { lockFile: ctx.lockFile, signal: ctx.signal });
+  const ref = await ctx.dataPlane.ensureStanzaRepository(cluster, primary, { lockFile: ctx.lockFile, signal: ctx.signal });
   const same = (r: { id: string } | undefined): boolean => (r?.id ?? null) === ref.id;
   const snap = await ctx.store.getSnapshotById(ctx.params.snapshotId);
   if (same(cluster.spec.repository) && (!snap || same(snap.sourceSpec.clusterSpec.repository))) return;

@@ -8,7 +8,7 @@
  */
 import type { SchemaInfo } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
-import { findAnnotated, removePartialSets, runBackup } from '../../engine/pg-backup.js';
+import { findAnnotated, removePartialSets, runBackup } from '../../dataplane/pg-backup.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
@@ -31,13 +31,13 @@ type Ctx = StepContext<SnapshotCreateParams>;
 async function target(ctx: Ctx) {
   const cluster = await ctx.cluster();
   const primary = primaryOf(await ctx.nodes());
-  return { cluster, primary, t: ctx.engine.stanzaTarget(cluster, primary) };
+  return { cluster, primary, t: ctx.dataPlane.stanzaTarget(cluster, primary) };
 }
 
 /** The databases and their tables, with row estimates and sizes (D16), read from the primary. */
 async function readSchemaInfo(ctx: Ctx): Promise<SchemaInfo> {
   const { cluster, primary } = await target(ctx);
-  const inst = ctx.engine.instance(cluster, primary);
+  const inst = ctx.dataPlane.instance(cluster, primary);
   const dbs = await inst.query<{ datname: string; size: string }>(
     `select datname, pg_database_size(datname)::text as size from pg_database where not datistemplate and datallowconn order by datname`,
   );
@@ -62,10 +62,10 @@ async function readSchemaInfo(ctx: Ctx): Promise<SchemaInfo> {
 async function checkBackupRoom(ctx: Ctx, type: 'full' | 'diff'): Promise<void> {
   const { cluster, primary } = await target(ctx);
   const kept = await ctx.store.listStanzaSnapshots(cluster.stanza);
-  const databaseBytes = await ctx.engine.databaseBytes(cluster, primary);
+  const databaseBytes = await ctx.dataPlane.databaseBytes(cluster, primary);
   const need = { kind: type, needBytes: estimateBackupBytes(type, { databaseBytes, ...chainFigures(kept) }) };
   await checkSnapshotQuota(ctx.store, ctx.config, cluster.projectId, need, ctx.params.snapshotId);
-  checkFreeSpace(ctx.engine, ctx.config, need, ctx.log);
+  checkFreeSpace(ctx.dataPlane, ctx.config, need, ctx.log);
 }
 
 export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
@@ -83,25 +83,25 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
     CHECK_CLUSTER: async (ctx) => {
       const { cluster, t } = await target(ctx);
       const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
-      const down = nodes.filter((n) => !ctx.engine.nodeStatus(cluster, n));
+      const down = nodes.filter((n) => !ctx.dataPlane.nodeStatus(cluster, n));
       if (down.length) throw new AppError('ENGINE_NODE_FAILED', { args: [down.map((n) => n.host).join(', '), 'not running; restart the cluster, then take the snapshot again'] });
       await ensureSnapshotRepository(ctx);
-      await ctx.engine.backrest.check(t, { lockFile: ctx.lockFile, signal: ctx.signal });
+      await ctx.dataPlane.backrest.check(t, { lockFile: ctx.lockFile, signal: ctx.signal });
       ctx.progress({ source: 'pgbackrest check', percent: 100, info: { nodes: nodes.length } });
     },
     BACKUP: async (ctx) => {
       const { t } = await target(ctx);
       const annotation = { snapshot_id: ctx.params.snapshotId };
       // A resumed step (after a crash or a retry) finds its own finished backup (D2).
-      let set = findAnnotated((await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets, annotation);
+      let set = findAnnotated((await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets, annotation);
       if (!set) {
-        await removePartialSets(ctx.engine.backrest, t, ctx.signal);
-        const sets = (await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets;
+        await removePartialSets(ctx.dataPlane.backrest, t, ctx.signal);
+        const sets = (await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets;
         const type = ctx.params.forceFull ? 'full' : nextBackupType(sets, ctx.config.snapshotFullEvery);
         await checkBackupRoom(ctx, type);
         const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
         const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
-        set = await runBackup(ctx.engine.backrest, t, {
+        set = await runBackup(ctx.dataPlane.backrest, t, {
           type, annotation, lockFile: ctx.lockFile, signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
           onProgress: (p) => ctx.progress({ ...p, info: { ...info, ...(p.data?.['label'] ? { key: backupKeyOf(String(p.data['label'])) } : {}) } }),
         });
@@ -116,20 +116,20 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
     VERIFY_BACKUP: async (ctx) => {
       const { t } = await target(ctx);
       const label = String(ctx.state['label'] ?? '');
-      const set = (await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
+      const set = (await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
       if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} is not in the repository catalog`] });
       if (set.error) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest marked backup set ${label} as having errors`] });
       for (const seg of [set.walStart, set.walStop]) {
-        if (!(await ctx.engine.backrest.isArchived(t.stanza, seg))) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
+        if (!(await ctx.dataPlane.backrest.isArchived(t.stanza, seg))) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
       }
       // Reads every file of the set (and the WAL it needs) back from the repository and checks its checksum.
-      await ctx.engine.backrest.run(t, 'verify', { extra: [`--set=${label}`], lockFile: ctx.lockFile, signal: ctx.signal, timeoutMs: 6 * 3600_000 });
+      await ctx.dataPlane.backrest.run(t, 'verify', { extra: [`--set=${label}`], lockFile: ctx.lockFile, signal: ctx.signal, timeoutMs: 6 * 3600_000 });
       ctx.progress({ source: 'pgbackrest verify', percent: 100, bytesDone: set.repoSetBytes, bytesTotal: set.repoSetBytes, info: { key: backupKeyOf(set.label) } });
     },
     RECORD_SNAPSHOT: async (ctx) => {
       const { t } = await target(ctx);
       const label = String(ctx.state['label'] ?? '');
-      const set = (await ctx.engine.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
+      const set = (await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
       if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} disappeared from the repository`] });
       const schemaInfo = await readSchemaInfo(ctx);
       const now = ctx.clock.now();

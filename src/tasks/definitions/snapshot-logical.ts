@@ -13,15 +13,15 @@
  * data directory's free space are checked again for the tables' size.
  */
 import { renameSync } from 'node:fs';
-import { removeTree } from '../../engine/safe-fs.js';
+import { removeTree } from '../../dataplane/safe-fs.js';
 import { join } from 'node:path';
 import type { FineGrainedDetail, OutsideForeignKey, SchemaInfo } from '../../domain/records.js';
 import { backupKeyTime } from '../../domain/time.js';
 import { AppError, isAppError } from '../../errors/app-error.js';
-import type { OsUser } from '../../engine/os-user.js';
-import { baseEnv, runTool, startTool, whilePolling } from '../../engine/pg-exec.js';
-import { dirSize, ident, type PgInstance } from '../../engine/pg-instance.js';
-import { isCompleteDump, logicalDumpDir, partialDumpDir, prepareStanzaDumpDir, removeDump, tableRefsOf } from '../../engine/logical-dump.js';
+import type { OsUser } from '../../dataplane/os-user.js';
+import { baseEnv, runTool, startTool, whilePolling } from '../../dataplane/pg-exec.js';
+import { dirSize, ident, type PgInstance } from '../../dataplane/pg-instance.js';
+import { isCompleteDump, logicalDumpDir, partialDumpDir, prepareStanzaDumpDir, removeDump, tableRefsOf } from '../../dataplane/logical-dump.js';
 import type { StepContext, StepSpec } from '../definition.js';
 import { primaryOf } from './common.js';
 import { parseTocLine } from './table-restore.js';
@@ -67,13 +67,13 @@ async function detailOf(ctx: Ctx): Promise<{ stanza: string; detail: FineGrained
 }
 
 /** The OS user of the task's project (D32): its tools run as it and it owns what they write. */
-const osOf = (ctx: Ctx): OsUser => ctx.engine.projectUser(ctx.task.projectId);
+const osOf = (ctx: Ctx): OsUser => ctx.dataPlane.projectUser(ctx.task.projectId);
 
 async function primaryInstance(ctx: Ctx): Promise<PgInstance> {
   const cluster = await ctx.cluster();
   const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
-  if (!ctx.engine.nodeStatus(cluster, primary)) throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, 'the primary is not running; restart the cluster, then take the snapshot again'] });
-  return ctx.engine.instance(cluster, primary);
+  if (!ctx.dataPlane.nodeStatus(cluster, primary)) throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, 'the primary is not running; restart the cluster, then take the snapshot again'] });
+  return ctx.dataPlane.instance(cluster, primary);
 }
 
 const tablesOf = (ctx: Ctx): DumpedTable[] => {
@@ -152,7 +152,7 @@ export const logicalSteps = {
   DUMP_OBJECTS: async (ctx: Ctx): Promise<void> => {
     const { stanza, detail } = await detailOf(ctx);
     const tables = tablesOf(ctx);
-    const dataDir = ctx.engine.settings.dataDir;
+    const dataDir = ctx.dataPlane.settings.dataDir;
     const dir = logicalDumpDir(dataDir, stanza, ctx.params.snapshotId);
     const part = partialDumpDir(dataDir, stanza, ctx.params.snapshotId);
     const total = tables.reduce((a, t) => a + Math.max(t.bytes, 1), 0);
@@ -161,7 +161,7 @@ export const logicalSteps = {
       await removeDump(dataDir, stanza, ctx.params.snapshotId);
       const need = { kind: 'dump' as const, needBytes: estimateBackupBytes('dump', { databaseBytes: tables.reduce((a, t) => a + t.bytes, 0) }) };
       await checkSnapshotQuota(ctx.store, ctx.config, ctx.task.projectId, need, ctx.params.snapshotId);
-      checkFreeSpace(ctx.engine, ctx.config, need, ctx.log);
+      checkFreeSpace(ctx.dataPlane, ctx.config, need, ctx.log);
       prepareStanzaDumpDir(dataDir, stanza, osOf(ctx));
       const inst = await primaryInstance(ctx);
       const app = `dwsbox-${ctx.task.id.slice(0, 8)}-snapshot`;
@@ -178,7 +178,7 @@ export const logicalSteps = {
         });
       };
       const tool = startTool({
-        cmd: join(ctx.engine.bins.binDir, 'pg_dump'),
+        cmd: join(ctx.dataPlane.bins.binDir, 'pg_dump'),
         args: [
           '-d', conninfo, '-Fd', '-j', String(Math.max(1, Math.min(DUMP_JOBS, tables.length))), '-Z', '1', '--strict-names', '--verbose',
           // Never wait for ever behind someone's exclusive lock: fail, and say so.
@@ -242,9 +242,9 @@ export const logicalSteps = {
   VERIFY_DUMP: async (ctx: Ctx): Promise<void> => {
     const { stanza, detail } = await detailOf(ctx);
     const tables = tablesOf(ctx);
-    const dir = logicalDumpDir(ctx.engine.settings.dataDir, stanza, ctx.params.snapshotId);
+    const dir = logicalDumpDir(ctx.dataPlane.settings.dataDir, stanza, ctx.params.snapshotId);
     const toc = await runTool({
-      cmd: join(ctx.engine.bins.binDir, 'pg_restore'), args: ['-l', dir], env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal,
+      cmd: join(ctx.dataPlane.bins.binDir, 'pg_restore'), args: ['-l', dir], env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal,
       logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000,
     });
     const entries = toc.stdout.split('\n').map((l) => ({ line: l, e: parseTocLine(l) })).filter((x) => x.e);
@@ -267,7 +267,7 @@ export const logicalSteps = {
   RECORD_DUMP: async (ctx: Ctx): Promise<void> => {
     const { stanza, detail } = await detailOf(ctx);
     const tables = tablesOf(ctx);
-    const dir = logicalDumpDir(ctx.engine.settings.dataDir, stanza, ctx.params.snapshotId);
+    const dir = logicalDumpDir(ctx.dataPlane.settings.dataDir, stanza, ctx.params.snapshotId);
     if (!isCompleteDump(dir)) throw new AppError('VERIFY_FAILED', { args: [`the dump ${dir} disappeared`] });
     const size = dirSize(dir);
     const sourceBytes = tables.reduce((a, t) => a + t.bytes, 0);
@@ -286,7 +286,7 @@ export const logicalSteps = {
   /** Undo: remove the dump, complete or partial (the snapshot is UNAVAILABLE). */
   DISCARD_DUMP: async (ctx: Ctx): Promise<void> => {
     const s = await ctx.store.getSnapshotById(ctx.params.snapshotId);
-    if (s) await removeDump(ctx.engine.settings.dataDir, s.stanza, s.id);
+    if (s) await removeDump(ctx.dataPlane.settings.dataDir, s.stanza, s.id);
     ctx.progress({ source: 'dwsbox', percent: 100 });
   },
 };

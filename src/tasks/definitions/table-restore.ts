@@ -19,16 +19,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
-import { isCompleteDump } from '../../engine/logical-dump.js';
+import { isCompleteDump } from '../../dataplane/logical-dump.js';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
-import type { OsUser } from '../../engine/os-user.js';
-import { startTool, runTool, baseEnv, whilePolling } from '../../engine/pg-exec.js';
-import { ident, literal, writeOwned, type PgInstance } from '../../engine/pg-instance.js';
-import { restoreSet, waitPromoted } from '../../engine/pg-restore.js';
-import { scramVerifier } from '../../engine/scram.js';
+import type { OsUser } from '../../dataplane/os-user.js';
+import { startTool, runTool, baseEnv, whilePolling } from '../../dataplane/pg-exec.js';
+import { ident, literal, writeOwned, type PgInstance } from '../../dataplane/pg-instance.js';
+import { restoreSet, waitPromoted } from '../../dataplane/pg-restore.js';
+import { scramVerifier } from '../../dataplane/scram.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
 
@@ -107,7 +107,7 @@ function uniqueName(want: string, taken: Set<string>): string {
 }
 
 function tempOf(ctx: Ctx): PgInstance {
-  return ctx.engine.tempInstance(ctx.task.id, ctx.task.projectId);
+  return ctx.dataPlane.tempInstance(ctx.task.id, ctx.task.projectId);
 }
 /** The task's work directory, `<dataDir>/tmp/<task id>/work`, the PostgreSQL user's (beside the temporary instance's data, when there is one; D32). */
 const workDirOf = (ctx: Ctx): string => join(dirname(tempOf(ctx).dataDir), 'work');
@@ -159,13 +159,13 @@ async function adminOf(ctx: Ctx): Promise<string> {
 }
 
 /** The OS user of the task's project (D32): its tools run as it and it owns what they write. */
-const osOf = (ctx: Ctx): OsUser => ctx.engine.projectUser(ctx.task.projectId);
+const osOf = (ctx: Ctx): OsUser => ctx.dataPlane.projectUser(ctx.task.projectId);
 
 async function primaryInstance(ctx: Ctx): Promise<PgInstance> {
   const cluster = await ctx.cluster();
   const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
-  if (!ctx.engine.nodeStatus(cluster, primary)) throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, 'the primary is not running; restart the cluster, then restore the tables again'] });
-  return ctx.engine.instance(cluster, primary);
+  if (!ctx.dataPlane.nodeStatus(cluster, primary)) throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, 'the primary is not running; restart the cluster, then restore the tables again'] });
+  return ctx.dataPlane.instance(cluster, primary);
 }
 
 /**
@@ -483,7 +483,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       await dropScratch(ctx);
       const live = await primaryInstance(ctx);
       await createScratch(ctx, live);
-      ctx.engine.prepareTempDir(tempOf(ctx));
+      ctx.dataPlane.prepareTempDir(tempOf(ctx));
       ctx.progress({ source: 'dwsbox', percent: 100, info: { scratchDatabase: scratchDatabaseName(ctx.task.id) } });
     },
 
@@ -505,7 +505,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         await dropScratch(ctx);
         await createScratch(ctx, live);
       }
-      const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
+      const bin = (n: string): string => join(ctx.dataPlane.bins.binDir, n);
       const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', fg.dumpDir], env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
       const haveSchemas = new Set((await live.query<{ n: string }>('select nspname as n from pg_namespace', [], scratch)).map((r) => r.n));
       const outside = new Set(fg.outsideForeignKeys);
@@ -554,7 +554,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
 
     DROP_SCRATCH_DB: async (ctx: Ctx) => {
       await dropScratch(ctx);
-      await ctx.engine.removeTempInstance(ctx.task.id, ctx.task.projectId);
+      await ctx.dataPlane.removeTempInstance(ctx.task.id, ctx.task.projectId);
       ctx.progress({ source: 'dwsbox', percent: 100 });
     },
 
@@ -570,8 +570,8 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
       const inst = tempOf(ctx);
       if (inst.status()) return;
       const info = { key: snap.backupKey ?? 'N/A', priorKey: snap.priorBackupKey ?? 'N/A', snapshotId: snap.id, database: ctx.params.database };
-      await restoreSet(ctx.engine.backrest, {
-        source: { stanza: snap.stanza, configFile: ctx.engine.stanzaConfigFile(snap.stanza) }, label: snap.backupLabel, dataDir: inst.dataDir, os: inst.spec.os,
+      await restoreSet(ctx.dataPlane.backrest, {
+        source: { stanza: snap.stanza, configFile: ctx.dataPlane.stanzaConfigFile(snap.stanza) }, label: snap.backupLabel, dataDir: inst.dataDir, os: inst.spec.os,
         // --db-include leaves the other databases' files out, so the snapshot's total is not this restore's.
         totalBytes: null, ...(SYSTEM_DATABASES.has(ctx.params.database) ? {} : { dbInclude: ctx.params.database }), lockFile: ctx.lockFile, signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
         onProgress: (s) => {
@@ -579,7 +579,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
           ctx.progress({ ...s, ...(typeof written === 'number' ? { consumedBytes: written } : {}), info });
         },
       });
-      ctx.engine.prepareTempInstance(inst);
+      ctx.dataPlane.prepareTempInstance(inst);
     },
 
     START_TEMP: async (ctx: Ctx) => {
@@ -617,7 +617,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
           ctx.progress({ source, ...f, data: { rowsDone, table: tables[current] ? tableName(tables[current]!.target) : null }, info: info(current) });
         };
         const tool = startTool({
-          cmd: join(ctx.engine.bins.binDir, 'pg_dump'),
+          cmd: join(ctx.dataPlane.bins.binDir, 'pg_dump'),
           // Light compression: the file only lives in the temporary directory, and the CPU is the bottleneck.
           args: ['-d', conninfo(inst, db, appNameOf(ctx)), '-Fc', '-Z', '1', '--strict-names', '--verbose', '-f', part, ...tables.flatMap((t) => ['-t', qualified(t.target)])],
           env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_dump',
@@ -700,7 +700,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
         const roles = new Set((await c.query<{ r: string }>('select rolname as r from pg_roles where rolname = any($1)', [owners])).rows.map((r) => r.r));
         return { existing, missingOwners: owners.filter((o) => !roles.has(o)), own };
       });
-      const bin = (n: string): string => join(ctx.engine.bins.binDir, n);
+      const bin = (n: string): string => join(ctx.dataPlane.bins.binDir, n);
       const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', dump], env: baseEnv(), runAs: osOf(ctx), lockFile: ctx.lockFile, signal: ctx.signal, logger: ctx.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
       const isTarget = (r: TableRef): boolean => targets.some((t) => sameRef(t, r));
       const filtered = filterToc(toc.stdout, exported.fks, (r) => isTarget(r) || prep.existing.has(tableName(r)));
@@ -799,7 +799,7 @@ export const tableRestore: TaskDefinition<TableRestoreParams> = {
     },
 
     REMOVE_TEMP: async (ctx: Ctx) => {
-      await ctx.engine.removeTempInstance(ctx.task.id, ctx.task.projectId);
+      await ctx.dataPlane.removeTempInstance(ctx.task.id, ctx.task.projectId);
       ctx.progress({ source: 'dwsbox', percent: 100 });
     },
 
@@ -883,7 +883,7 @@ async function ensureOutsideForeignKeys(ctx: Ctx): Promise<{ added: string[]; dr
  * it created, when empty.
  */
 async function discardImported(ctx: Ctx): Promise<void> {
-  await ctx.engine.removeTempInstance(ctx.task.id, ctx.task.projectId);
+  await ctx.dataPlane.removeTempInstance(ctx.task.id, ctx.task.projectId);
   // Tables that passed verification stay: only the temporary instance failed to go.
   const verified = (await ctx.store.getStep(ctx.task.id, 'VERIFY_ROWS'))?.status === 'SUCCESS';
   const imported = verified ? [] : (ctx.state['imported'] as Imported[] | undefined) ?? [];

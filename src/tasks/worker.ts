@@ -11,7 +11,7 @@ import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import { hostname } from 'node:os';
-import { isProcessAlive, killAllTools } from '../engine/pg-exec.js';
+import { isProcessAlive, killAllTools } from '../dataplane/pg-exec.js';
 import type { TaskRunner } from './runner.js';
 import { TaskSlots } from './slots.js';
 
@@ -33,7 +33,7 @@ export interface TaskEngineOptions {
 /** The id under which the claim loop holds a slot while it claims. */
 const CLAIMING = '(claiming)';
 
-export class TaskEngine {
+export class TaskWorker {
   private running = new Map<string, Promise<void>>();
   private stopping = false;
   private started = false;
