@@ -34,23 +34,27 @@ interface Transition {
   runningTaskStatus: string;
   success: Partial<ClusterState> | 'gone';
   failure: Partial<ClusterState>;
+  /** `sub_status` a success leaves (every member was just made, started or checked), else unchanged */
+  successSubStatus?: SubStatus;
+  /** the task's outcome leaves its cluster's record alone (snapshots and table restores: the cluster stays as it was) */
+  leavesCluster?: true;
 }
 
-const T: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
-  'cluster.create': { running: 'CREATING', runningTaskStatus: '', success: { status: 'AVAILABLE' }, failure: { status: 'CREATION FAILED' } },
-  'cluster.restore': { running: 'CREATING', runningTaskStatus: 'RESTORING', success: { status: 'AVAILABLE' }, failure: { status: 'CREATION FAILED' } },
-  'snapshot.create': { running: null, runningTaskStatus: 'SNAPSHOTTING', success: {}, failure: {} },
-  'snapshot.table_restore': { running: null, runningTaskStatus: 'FINE_GRAINED_RESTORING', success: {}, failure: {} },
-  'cluster.scale_out': { running: null, runningTaskStatus: 'GROWING', success: {}, failure: { stickyTaskStatus: 'RESIZE_FAILURE' } },
-  'cluster.scale_in': { running: null, runningTaskStatus: 'CLUSTER_SHRINKING', success: {}, failure: { stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' } },
-  'cluster.restart': { running: null, runningTaskStatus: 'REBOOTING', success: { status: 'AVAILABLE', stopped: false }, failure: { stickyTaskStatus: 'REBOOT_FAILURE' } },
+const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
+  'cluster.create': { running: 'CREATING', runningTaskStatus: '', success: { status: 'AVAILABLE' }, successSubStatus: 'NORMAL', failure: { status: 'CREATION FAILED' } },
+  'cluster.restore': { running: 'CREATING', runningTaskStatus: 'RESTORING', success: { status: 'AVAILABLE' }, successSubStatus: 'NORMAL', failure: { status: 'CREATION FAILED' } },
+  'snapshot.create': { running: null, runningTaskStatus: 'SNAPSHOTTING', success: {}, failure: {}, leavesCluster: true },
+  'snapshot.table_restore': { running: null, runningTaskStatus: 'FINE_GRAINED_RESTORING', success: {}, failure: {}, leavesCluster: true },
+  'cluster.scale_out': { running: null, runningTaskStatus: 'GROWING', success: {}, successSubStatus: 'NORMAL', failure: { stickyTaskStatus: 'RESIZE_FAILURE' } },
+  'cluster.scale_in': { running: null, runningTaskStatus: 'CLUSTER_SHRINKING', success: {}, successSubStatus: 'NORMAL', failure: { stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' } },
+  'cluster.restart': { running: null, runningTaskStatus: 'REBOOTING', success: { status: 'AVAILABLE', stopped: false }, successSubStatus: 'NORMAL', failure: { stickyTaskStatus: 'REBOOT_FAILURE' } },
   'cluster.stop': { running: null, runningTaskStatus: 'STOPPING', success: { status: 'UNAVAILABLE', stopped: true }, failure: {} },
-  'cluster.start': { running: null, runningTaskStatus: 'STARTING', success: { status: 'AVAILABLE', stopped: false }, failure: {} },
+  'cluster.start': { running: null, runningTaskStatus: 'STARTING', success: { status: 'AVAILABLE', stopped: false }, successSubStatus: 'NORMAL', failure: {} },
   'cluster.delete': { running: 'DELETING', runningTaskStatus: '', success: 'gone', failure: { status: 'DELETE_FAILED' } },
 };
 
 function transition(kind: TaskKind): Transition | undefined {
-  return kind === 'snapshot.expire' ? undefined : T[kind];
+  return kind === 'snapshot.expire' ? undefined : TRANSITIONS[kind];
 }
 
 /** The state the moment an operation is accepted: any sticky failure value is cleared. */
@@ -80,6 +84,28 @@ export function failedState(kind: TaskKind, s: ClusterState): ClusterState {
   const t = transition(kind);
   if (!t) return s;
   return { ...s, ...t.failure };
+}
+
+/**
+ * What a finished task writes on its cluster's record (D8), applied by the task runner in the
+ * transaction that ends the task; a task definition adds only its extras (node membership,
+ * addresses, failed_reasons), never these fields.
+ * - `unchanged`: the record is left alone (snapshots, table restores, the repository task);
+ * - `gone`: the cluster is deleted;
+ * - `state`: the new status, sticky failure value and stopped flag, and the `sub_status` a
+ *   success sets (null: unchanged).
+ */
+export type ClusterOutcome =
+  | { kind: 'unchanged' }
+  | { kind: 'gone' }
+  | { kind: 'state'; state: ClusterState; subStatus: SubStatus | null };
+
+export function clusterOutcome(kind: TaskKind, succeeded: boolean, s: ClusterState): ClusterOutcome {
+  const t = transition(kind);
+  if (!t || t.leavesCluster) return { kind: 'unchanged' };
+  if (!succeeded) return { kind: 'state', state: failedState(kind, s), subStatus: null };
+  const next = succeededState(kind, s);
+  return next === 'gone' ? { kind: 'gone' } : { kind: 'state', state: next, subStatus: t.successSubStatus ?? null };
 }
 
 /** Operations a cluster in this status accepts. */

@@ -1,7 +1,8 @@
 /**
  * What a task kind is: its planned items and sub-items (steps), the function run for each
- * step, and what happens on success and on failure. Snapshot, restore and scale-out are new
- * definitions on the same machinery.
+ * step, its undo, and its extras on success and on failure (the cluster's state itself is the
+ * runner's, from the D8 table). Snapshot, restore and scale-out are new definitions on the
+ * same machinery.
  */
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, NodeRecord, StepRecord, TaskRecord } from '../domain/records.js';
@@ -87,10 +88,19 @@ export interface TaskDefinition<P = Record<string, unknown>> {
   /** step implementations by base step id (the id without its `_<n>` suffix) */
   steps: Record<string, StepFn<P>>;
   failure?: FailureHandling<P>;
-  /** Commit the result: runs inside the fenced transaction that marks the task SUCCESS. */
-  onSuccess?(ctx: OutcomeContext<P>): Promise<void>;
-  /** Record the failure: runs inside the fenced transaction that ends the task. */
-  onFailure?(ctx: OutcomeContext<P>, error: { code: string; message: string; step: string | null }): Promise<void>;
+  /**
+   * The kind's extras on success (node membership, addresses, its snapshot's record), inside
+   * the fenced transaction that marks the task SUCCESS. The runner then applies the cluster's
+   * D8 success state itself (tasks/cluster-outcome.ts): this hook never writes the cluster's
+   * status, task_status, stopped flag or sub_status.
+   */
+  extrasOnSuccess?(ctx: OutcomeContext<P>): Promise<void>;
+  /**
+   * The kind's extras on failure (failed_reasons, released addresses, its snapshot's record),
+   * inside the fenced transaction that ends the task; the runner then applies the cluster's D8
+   * failure state. Like `extrasOnSuccess`, it never writes the cluster's state.
+   */
+  extrasOnFailure?(ctx: OutcomeContext<P>, error: { code: string; message: string; step: string | null }): Promise<void>;
 }
 
 export interface OutcomeContext<P> {

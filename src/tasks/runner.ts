@@ -11,6 +11,7 @@ import type { Clock } from '../domain/clock.js';
 import type { StepRecord, TaskRecord } from '../domain/records.js';
 import { splitStepId } from '../domain/step-names.js';
 import { ACTION_TYPE_OF_KIND } from '../domain/task.js';
+import { nextAttempt, statusAfterUndo, statusOnFailure, statusWhenClaimed, undoStepFailedStatus, undoStepRunningStatus } from '../domain/task-status.js';
 import { progressTime } from '../domain/time.js';
 import { AppError, coerceError, isAppError } from '../errors/app-error.js';
 import type { LocalEngine } from '../dataplane/local-engine.js';
@@ -23,6 +24,7 @@ import type { FaultInjector } from './faults.js';
 import { buildProgressInfo, estimateFromHistory, RateTracker } from './progress.js';
 import { retryDelayMs } from './retry.js';
 import type { TaskEvents } from './events.js';
+import { applyClusterOutcome } from './cluster-outcome.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { guardProcessStarts } from '../dataplane/pg-exec.js';
@@ -87,7 +89,7 @@ export class TaskRunner {
       const now = d.clock.now();
       let task = claimed;
       await d.store.fenced(task.id, epoch, (tx) => tx.updateTask(task.id, {
-        status: task.status === 'WAITING' ? 'RUNNING' : task.status, startedAt: task.startedAt ?? now,
+        status: statusWhenClaimed(task.status), startedAt: task.startedAt ?? now,
         ranBy: task.ranBy.includes(d.owner) ? task.ranBy : [...task.ranBy, d.owner],
       }, now));
       task = (await d.store.getTask(task.id))!;
@@ -127,14 +129,14 @@ export class TaskRunner {
       if (r.ok) continue;
       const err = r.error;
       if (isLeaseLost(err) || isCancelled(err)) throw err;
-      const retryable = isAppError(err) ? err.retryable : false;
       const fresh = (await d.store.getTask(task.id))!;
-      if (retryable && fresh.attempt + 1 < fresh.maxAttempts) {
+      const attempt = nextAttempt({ retryable: isAppError(err) ? err.retryable : false, attempt: fresh.attempt, maxAttempts: fresh.maxAttempts });
+      if (attempt !== null) {
         const runAt = d.clock.now() + retryDelayMs(fresh.attempt);
         log.warn('step failed with a retryable error; retrying the task', { step: step.stepId, error: err.message, runAt });
         await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
-          await tx.updateStep(task.id, step.stepId, { errorMsg: `attempt ${fresh.attempt + 1} failed, retrying: ${err.message}` });
-          await tx.updateTask(task.id, { attempt: fresh.attempt + 1, runAt, lockedBy: null, leaseExpiresAt: null }, d.clock.now());
+          await tx.updateStep(task.id, step.stepId, { errorMsg: `attempt ${attempt} failed, retrying: ${err.message}` });
+          await tx.updateTask(task.id, { attempt, runAt, lockedBy: null, leaseExpiresAt: null }, d.clock.now());
         });
         return;
       }
@@ -145,7 +147,8 @@ export class TaskRunner {
     const final = (await d.store.getTask(task.id))!;
     await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
       await tx.updateTask(task.id, { status: 'SUCCESS', phase: 'done', progress: 100, finishedAt: now, lockedBy: null, leaseExpiresAt: null }, now);
-      await def.onSuccess?.({ task: final, params: final.params, state: final.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets });
+      await def.extrasOnSuccess?.({ task: final, params: final.params, state: final.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets });
+      await applyClusterOutcome(tx, final, true, now);
     });
     log.info('task succeeded', { durationMs: now - (final.startedAt ?? final.createdAt) });
     d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });
@@ -161,25 +164,25 @@ export class TaskRunner {
     const cur = (await d.store.getStep(task.id, step.stepId))!;
     const failure = def.failure;
     const undoSteps = failure ? failure.steps(task, await d.store.listSteps(task.id)) : [];
+    const next = statusOnFailure(failure?.mode ?? null, undoSteps.length);
     await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
       await tx.updateStep(task.id, step.stepId, {
         status: 'FAILED', endAt: now, estimatedTime: -1, errorCode: code, errorMsg: msg,
         progressInfo: { ...cur.progressInfo, updateTime: progressTime(now), actionEndTime: progressTime(now), currentStep: step.stepId, failedStep: step.stepId, errorCode: code, errorMsg: msg },
       });
-      if (failure && undoSteps.length > 0) {
+      if (next.phase === 'undo') {
         const existing = new Set((await tx.listSteps(task.id)).map((s) => s.stepId));
         const maxSeq = Math.max(0, ...(await tx.listSteps(task.id)).map((s) => s.seq));
         await tx.insertSteps(undoSteps.filter((s) => !existing.has(s.id)).map((s, i) => newStepRecord(task.id, s, maxSeq + 1 + i, 'undo')));
-        await tx.updateTask(task.id, {
-          errorCode: code, errorMsg: msg, failedStep: step.stepId, phase: 'undo', status: failure.mode === 'rollback' ? 'ROLLBACK_RUNNING' : 'RUNNING',
-        }, now);
+        await tx.updateTask(task.id, { errorCode: code, errorMsg: msg, failedStep: step.stepId, phase: next.phase, status: next.status }, now);
       } else {
-        await tx.updateTask(task.id, { errorCode: code, errorMsg: msg, failedStep: step.stepId, phase: 'done', status: 'FAILED', finishedAt: now, lockedBy: null, leaseExpiresAt: null }, now);
+        await tx.updateTask(task.id, { errorCode: code, errorMsg: msg, failedStep: step.stepId, phase: next.phase, status: next.status, finishedAt: now, lockedBy: null, leaseExpiresAt: null }, now);
         const t = (await tx.getTask(task.id))!;
-        await def.onFailure?.({ task: t, params: t.params, state: t.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets }, { code, message: msg, step: step.stepId });
+        await def.extrasOnFailure?.({ task: t, params: t.params, state: t.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets }, { code, message: msg, step: step.stepId });
+        await applyClusterOutcome(tx, t, false, now);
       }
     });
-    if (!(failure && undoSteps.length > 0)) d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });
+    if (next.phase === 'done') d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });
   }
 
   /** Run the undo steps (best effort: one failing does not stop the others), then end the task. */
@@ -195,27 +198,28 @@ export class TaskRunner {
         problems.push(`${step.stepId}: ${step.errorMsg ?? ''}`);
         continue;
       }
-      const r = await this.runStep(task, def, step, plan.get(step.stepId) ?? { id: step.stepId, item: step.itemKey }, signal, log, failure.mode === 'rollback' ? 'ROLLBACK_RUNNING' : 'RUNNING');
+      const r = await this.runStep(task, def, step, plan.get(step.stepId) ?? { id: step.stepId, item: step.itemKey }, signal, log, undoStepRunningStatus(failure.mode));
       if (r.ok) continue;
       if (isLeaseLost(r.error) || isCancelled(r.error)) throw r.error;
       const code = isAppError(r.error) ? r.error.wireCode : 'DWS.0005';
       problems.push(`${step.stepId}: ${r.error.message}`);
       const now = d.clock.now();
       await d.store.fenced(task.id, task.leaseEpoch, (tx) => tx.updateStep(task.id, step.stepId, {
-        status: failure.mode === 'rollback' ? 'ROLLBACK_FAIL' : 'FAILED', endAt: now, errorCode: code, errorMsg: r.error.message,
+        status: undoStepFailedStatus(failure.mode), endAt: now, errorCode: code, errorMsg: r.error.message,
       }));
     }
     const now = d.clock.now();
     const t = (await d.store.getTask(task.id))!;
-    const status = failure.mode === 'rollback' ? (problems.length ? 'ROLLBACK_FAIL' : 'ROLLBACK_SUCCESS') : 'FAILED';
+    const status = statusAfterUndo(failure.mode, problems.length);
     const errorMsg = problems.length
       ? `${t.errorMsg ?? ''} Undo incomplete (${problems.join('; ')}): what is left is listed above; delete the cluster or run the operation again to clean it up.`
       : t.errorMsg;
     await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
       await tx.updateTask(task.id, { status, phase: 'done', finishedAt: now, lockedBy: null, leaseExpiresAt: null, errorMsg }, now);
       const fin = (await tx.getTask(task.id))!;
-      await def.onFailure?.({ task: fin, params: fin.params, state: fin.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets },
+      await def.extrasOnFailure?.({ task: fin, params: fin.params, state: fin.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets },
         { code: t.errorCode ?? 'DWS.0005', message: errorMsg ?? '', step: t.failedStep });
+      await applyClusterOutcome(tx, fin, false, now);
     });
     log.warn('task ended after undo', { status, problems });
     d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });

@@ -3,7 +3,6 @@
  * hot standby per further node (D5), the administrator, and a check that all of it works.
  * A failure cleans up every process and file and ends CREATION FAILED with failed_reasons.
  */
-import { failedState, succeededState } from '../../domain/cluster.js';
 import { findNodeType } from '../../domain/node-types.js';
 import { AppError } from '../../errors/app-error.js';
 import type { TaskDefinition, StepContext, OutcomeContext, StepSpec } from '../definition.js';
@@ -75,10 +74,6 @@ export async function cleanUpCluster(ctx: StepContext<unknown>): Promise<void> {
   });
 }
 
-export function failureReasonState(o: OutcomeContext<unknown>, error: { code: string; message: string }) {
-  return { failedReasons: [{ error_code: error.code, error_msg: error.message }] };
-}
-
 export const clusterCreate: TaskDefinition<ClusterCreateParams> = {
   kind: 'cluster.create',
   maxAttempts: 3,
@@ -121,16 +116,16 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams> = {
   },
   // runsTools: it runs pgbackrest (stanza removal) under the cluster lock itself; a lock holder would deadlock it.
   failure: { mode: 'cleanup', steps: () => [{ id: 'CLEAN_UP_CLUSTER', item: 'CLEAN_UP', runsTools: true }] },
-  async onSuccess(o) {
-    const c = (await o.tx.getClusterById(o.params.clusterId))!;
-    const next = succeededState('cluster.create', { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped });
-    if (next === 'gone') return;
-    await o.tx.updateCluster(c.id, { status: next.status, subStatus: 'NORMAL', updatedAt: o.now });
-    for (const n of await o.tx.listNodes(c.id)) await o.tx.updateNode(n.id, { membership: 'active', updatedAt: o.now });
-  },
-  async onFailure(o, error) {
-    const c = (await o.tx.getClusterById(o.params.clusterId))!;
-    const next = failedState('cluster.create', { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped });
-    await o.tx.updateCluster(c.id, { status: next.status, subnetIndex: null, updatedAt: o.now, ...failureReasonState(o, error) });
-  },
+  extrasOnSuccess: (o) => activateNodes(o),
+  extrasOnFailure: (o, error) => releaseFailedCluster(o, error),
 };
+
+/** Extras of a created (or restored) cluster: its nodes become members (the runner sets AVAILABLE, D8). */
+export async function activateNodes(o: OutcomeContext<{ clusterId: string }>): Promise<void> {
+  for (const n of await o.tx.listNodes(o.params.clusterId)) await o.tx.updateNode(n.id, { membership: 'active', updatedAt: o.now });
+}
+
+/** Extras of a cluster that failed to be created (or restored): its address block is freed and failed_reasons say why (the runner sets CREATION FAILED, D8). */
+export async function releaseFailedCluster(o: OutcomeContext<{ clusterId: string }>, error: { code: string; message: string }): Promise<void> {
+  await o.tx.updateCluster(o.params.clusterId, { subnetIndex: null, failedReasons: [{ error_code: error.code, error_msg: error.message }], updatedAt: o.now });
+}

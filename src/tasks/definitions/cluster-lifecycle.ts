@@ -2,10 +2,9 @@
  * cluster.restart (REBOOTING), cluster.stop (STOPPING), cluster.start (STARTING) and
  * cluster.delete (DELETING). Standbys stop before the primary; the primary starts first.
  */
-import { failedState, succeededState } from '../../domain/cluster.js';
 import { AppError } from '../../errors/app-error.js';
 import type { TaskKind } from '../../domain/task.js';
-import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import type { StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { expireUnneeded, keepNewestSnapshots } from './snapshot-chain.js';
 import { nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './common.js';
 
@@ -38,40 +37,25 @@ const startNode = async (ctx: StepContext<NodesParams>): Promise<void> => startA
 const desc = (xs: number[]): number[] => [...xs].sort((a, b) => b - a);
 const asc = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 
-function transitionDefinition(kind: TaskKind, item: string, plan: (p: NodesParams) => StepSpec[]): TaskDefinition<NodesParams> {
+/** Restart, stop and start: their outcome is the cluster's D8 state alone, applied by the runner. */
+function transitionDefinition(kind: TaskKind, plan: (p: NodesParams) => StepSpec[]): TaskDefinition<NodesParams> {
   return {
     kind,
     maxAttempts: 3,
     plan,
     steps: { STOP_NODE: stopNode, START_NODE: startNode, CHECK_REPLICATION: checkReplication },
-    async onSuccess(o) {
-      await applyOutcome(o, kind, true);
-    },
-    async onFailure(o) {
-      await applyOutcome(o, kind, false);
-    },
   };
-  void item;
 }
 
-async function applyOutcome(o: OutcomeContext<{ clusterId: string }>, kind: TaskKind, ok: boolean): Promise<void> {
-  const c = await o.tx.getClusterById(o.params.clusterId);
-  if (!c) return;
-  const s = { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped };
-  const next = ok ? succeededState(kind, s) : failedState(kind, s);
-  if (next === 'gone') return;
-  await o.tx.updateCluster(c.id, { status: next.status, stickyTaskStatus: next.stickyTaskStatus, stopped: next.stopped, ...(ok && next.status === 'AVAILABLE' ? { subStatus: 'NORMAL' } : {}), updatedAt: o.now });
-}
-
-export const clusterRestart = transitionDefinition('cluster.restart', 'RESTART_CLUSTER', (p) => [
+export const clusterRestart = transitionDefinition('cluster.restart', (p) => [
   ...desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'RESTART_CLUSTER' })),
   ...asc(p.ordinals).map((n) => ({ id: `START_NODE_${n}`, item: 'RESTART_CLUSTER' })),
   { id: 'CHECK_REPLICATION', item: 'RESTART_CLUSTER' },
 ]);
 
-export const clusterStop = transitionDefinition('cluster.stop', 'STOP_CLUSTER', (p) => desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'STOP_CLUSTER' })));
+export const clusterStop = transitionDefinition('cluster.stop', (p) => desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'STOP_CLUSTER' })));
 
-export const clusterStart = transitionDefinition('cluster.start', 'START_CLUSTER', (p) => [
+export const clusterStart = transitionDefinition('cluster.start', (p) => [
   ...asc(p.ordinals).map((n) => ({ id: `START_NODE_${n}`, item: 'START_CLUSTER' })),
   { id: 'CHECK_REPLICATION', item: 'START_CLUSTER' },
 ]);
@@ -113,13 +97,9 @@ export const clusterDelete: TaskDefinition<DeleteParams> = {
       await ctx.dataPlane.removeClusterFiles(cluster.id);
     },
   },
-  async onSuccess(o) {
-    const c = await o.tx.getClusterById(o.params.clusterId);
-    if (!c) return;
-    for (const n of await o.tx.listNodes(c.id)) await o.tx.deleteNode(n.id);
-    await o.tx.updateCluster(c.id, { deletedAt: o.now, subnetIndex: null, updatedAt: o.now });
-  },
-  async onFailure(o) {
-    await applyOutcome(o, 'cluster.delete', false);
+  /** The node records go and the address block is freed; the runner marks the cluster deleted (D8: gone). */
+  async extrasOnSuccess(o) {
+    for (const n of await o.tx.listNodes(o.params.clusterId)) await o.tx.deleteNode(n.id);
+    await o.tx.updateCluster(o.params.clusterId, { subnetIndex: null, updatedAt: o.now });
   },
 };

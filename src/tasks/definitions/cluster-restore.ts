@@ -11,14 +11,13 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { failedState, succeededState } from '../../domain/cluster.js';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { OsUser } from '../../dataplane/os-user.js';
 import { writeOwned } from '../../dataplane/pg-instance.js';
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../../dataplane/pg-restore.js';
 import type { StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { checkNodeAddresses, cleanUpCluster, failureReasonState, verifyCluster } from './cluster-create.js';
+import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster, verifyCluster } from './cluster-create.js';
 import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets } from './common.js';
 
 export interface ClusterRestoreParams {
@@ -189,16 +188,6 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
   },
   // runsTools: it removes the new stanza with pgbackrest under the cluster lock itself.
   failure: { mode: 'cleanup', steps: () => [{ id: 'CLEAN_UP_CLUSTER', item: 'CLEAN_UP', runsTools: true }] },
-  async onSuccess(o) {
-    const c = (await o.tx.getClusterById(o.params.clusterId))!;
-    const next = succeededState('cluster.restore', { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped });
-    if (next === 'gone') return;
-    await o.tx.updateCluster(c.id, { status: next.status, subStatus: 'NORMAL', updatedAt: o.now });
-    for (const n of await o.tx.listNodes(c.id)) await o.tx.updateNode(n.id, { membership: 'active', updatedAt: o.now });
-  },
-  async onFailure(o, error) {
-    const c = (await o.tx.getClusterById(o.params.clusterId))!;
-    const next = failedState('cluster.restore', { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped });
-    await o.tx.updateCluster(c.id, { status: next.status, subnetIndex: null, updatedAt: o.now, ...failureReasonState(o, error) });
-  },
+  extrasOnSuccess: (o) => activateNodes(o),
+  extrasOnFailure: (o, error) => releaseFailedCluster(o, error),
 };

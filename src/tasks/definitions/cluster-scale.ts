@@ -17,13 +17,12 @@
  * not yet past the point of no return (slot dropped) to service, finishes removing the
  * others, and shows CLUSTER_SHRINK_FAILED.
  */
-import { failedState, succeededState } from '../../domain/cluster.js';
 import { findNodeType } from '../../domain/node-types.js';
 import type { NodeRecord } from '../../domain/records.js';
 import { growProblemError, growProblems, MIN_CLUSTER_NODES, type GrowFigures } from '../../domain/scale.js';
 import { slotNameFor } from '../../dataplane/local-engine.js';
 import { AppError, coerceError } from '../../errors/app-error.js';
-import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import type { StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './common.js';
 
 export interface ScaleOutParams {
@@ -261,15 +260,6 @@ async function removeAddedNodes(ctx: OutCtx): Promise<void> {
   }
 }
 
-async function settle(o: OutcomeContext<{ clusterId: string }>, kind: 'cluster.scale_out' | 'cluster.scale_in', ok: boolean): Promise<void> {
-  const c = await o.tx.getClusterById(o.params.clusterId);
-  if (!c) return;
-  const s = { status: c.status, stickyTaskStatus: c.stickyTaskStatus, stopped: c.stopped };
-  const next = ok ? succeededState(kind, s) : failedState(kind, s);
-  if (next === 'gone') return;
-  await o.tx.updateCluster(c.id, { status: next.status, stickyTaskStatus: next.stickyTaskStatus, ...(ok ? { subStatus: 'NORMAL' } : {}), updatedAt: o.now });
-}
-
 export const clusterScaleOut: TaskDefinition<ScaleOutParams> = {
   kind: 'cluster.scale_out',
   maxAttempts: 3,
@@ -289,13 +279,8 @@ export const clusterScaleOut: TaskDefinition<ScaleOutParams> = {
     PUBLISH_NODES: publishNodes,
     REMOVE_ADDED_NODES: removeAddedNodes,
   },
+  // Its nodes were published by PUBLISH_NODES; the runner applies the D8 state (RESIZE_FAILURE on failure).
   failure: { mode: 'rollback', steps: () => [{ id: 'REMOVE_ADDED_NODES', item: 'ROLLBACK' }] },
-  async onSuccess(o) {
-    await settle(o, 'cluster.scale_out', true);
-  },
-  async onFailure(o) {
-    await settle(o, 'cluster.scale_out', false);
-  },
 };
 
 // ------------------------------------------------------------------ scale-in steps
@@ -401,11 +386,6 @@ export const clusterScaleIn: TaskDefinition<ScaleInParams> = {
     UPDATE_TOPOLOGY: publishShrink,
     RESTORE_NODES: restoreNodes,
   },
+  // The runner applies the D8 state (CLUSTER_SHRINK_FAILED on failure).
   failure: { mode: 'cleanup', steps: () => [{ id: 'RESTORE_NODES', item: 'ROLLBACK' }] },
-  async onSuccess(o) {
-    await settle(o, 'cluster.scale_in', true);
-  },
-  async onFailure(o) {
-    await settle(o, 'cluster.scale_in', false);
-  },
 };

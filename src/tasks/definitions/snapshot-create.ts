@@ -144,10 +144,11 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
   // A logical snapshot's partial dump goes with it; a cluster-level one has nothing to undo
   // (a partial pgBackRest set is removed by the next backup, and by expiry).
   failure: { mode: 'cleanup', steps: (task) => (isLogical(task.params as { level?: string }) ? [{ id: 'DISCARD_DUMP', item: 'CREATE_SNAPSHOT' }] : []) },
-  async onSuccess(o) {
+  // The snapshot's own record; the cluster stays as it was (D8), so the runner writes nothing on it.
+  async extrasOnSuccess(o) {
     await o.tx.updateSnapshot(o.params.snapshotId, { status: 'AVAILABLE', finishedAt: o.now, updatedAt: o.now });
   },
-  async onFailure(o) {
+  async extrasOnFailure(o) {
     await o.tx.updateSnapshot(o.params.snapshotId, { status: 'UNAVAILABLE', finishedAt: o.now, updatedAt: o.now });
   },
 };
