@@ -1,0 +1,182 @@
+/**
+ * The data plane (D22): everything that touches a cluster's processes, files or SQL, behind
+ * one interface of intentions. Tasks orchestrate these intentions and record checkpoints;
+ * services validate and enqueue; neither runs SQL against a cluster nor starts a process
+ * (test/fuzz/boundaries.test.ts checks it). Every intention is idempotent: run again after a
+ * crash or a retry, it finds its finished work and redoes partial work. Long ones report
+ * progress through `onProgress`, with figures measured from the running tools (D14).
+ *
+ * An engine implements it: `LocalEngine` (src/dataplane/local-engine.ts) runs every member
+ * on this host; the Patroni engine of D23 and the multi-host one of D27 will be others. The
+ * interface speaks of clusters, members (the store's node records), stanzas and backup sets,
+ * never of an engine's local paths (a member's `dataDir` is the store's, opaque here).
+ */
+import type { ClusterRecord, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
+import type { AppError } from '../errors/app-error.js';
+import type { RepositoryRef } from './backup-repository.js';
+import type { LogicalDataPlane } from './logical-plane.js';
+import type { BackupSetInfo } from './pgbackrest.js';
+
+/** One progress sample of a running intention, with its source (D14). */
+export interface ProgressSampleIn {
+  source: string;
+  bytesDone?: number | null;
+  bytesTotal?: number | null;
+  percent?: number | null;
+  data?: Record<string, unknown>;
+}
+export type OnProgress = (s: ProgressSampleIn) => void;
+
+/** What every long intention takes: its cancellation and the lock its tools hold (D1). */
+export interface RunOptions {
+  signal?: AbortSignal | undefined;
+  /** the step's lock (its tools inherit it, D1) */
+  lockFile?: string | undefined;
+  /** fail when no progress shows for this long */
+  idleTimeoutMs?: number | undefined;
+  onProgress?: OnProgress | undefined;
+}
+
+/** A running member's process identity, recorded in the store so a later start adopts it (D1). */
+export interface MemberProcess { pid: number; startTime: number }
+
+export type StopMode = 'smart' | 'fast' | 'immediate';
+
+/** What this host can hold now: the operator's figures, never shown to a tenant. */
+export interface HostCapacity {
+  memAvailableBytes: number;
+  dataDiskFreeBytes: number;
+  repoDiskFreeBytes: number;
+}
+
+/** Passwords the data plane needs, decrypted by the caller. */
+export interface ClusterSecrets { replPassword: string }
+
+/** A member of the cluster, as the cluster's `Pick`s need it. */
+export type ClusterRef = Pick<ClusterRecord, 'id' | 'projectId'>;
+export type StanzaCluster = Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>;
+export type MemberRef = Pick<NodeRecord, 'ordinal' | 'host' | 'port' | 'dataDir'>;
+
+/** A backup set of a stanza, to restore from. */
+export interface BackupSetRef { stanza: string; label: string; sourceBytes: number | null }
+
+/** The replication of one standby as its primary sees it. */
+export interface ReplicationState { state: string | null; replayLsn: string | null; lagBytes: number | null }
+
+export interface ArchiverState { failing: boolean; lastFailed: string | null; lastArchived: string | null }
+
+/** A held lock: released when the work holding it ends (D1). */
+export interface HeldLock { release(): Promise<void> }
+
+export interface DataPlane extends LogicalDataPlane {
+  // ------------------------------------------------------------------ host
+  /** Make the host ready (directories, modes); at start-up. */
+  prepareHost(): void;
+  /** Keep the host's shared services running (the S3 repositories' TLS servers); returns what it looked after. */
+  superviseHost(): Promise<string[]>;
+  /** Stop the host's shared services (clusters stop-all). */
+  stopHostServices(): Promise<number>;
+  capacity(): HostCapacity;
+  /** The address of member `ordinal` of the cluster with address block `subnetIndex` (D6). */
+  memberHost(subnetIndex: number, ordinal: number): string;
+  /** Where a new member's data will live (recorded in its node record before it is made, D1). */
+  memberDataDir(clusterId: string, ordinal: number): string;
+  /** Is something listening on every address on this port (it would block every member address)? */
+  wildcardListener(port: number): boolean;
+  isAddressFree(host: string, port: number): Promise<boolean>;
+  /** The lock every step on this cluster (or other lock key) holds (D1). */
+  lockFile(lockKey: string): string;
+  lockForStep(lockFile: string, o: { signal?: AbortSignal; timeoutMs?: number; label: string }): Promise<HeldLock>;
+
+  // ------------------------------------------------------------------ tenants (D32)
+  /** The project's OS user exists (made at its first cluster; idempotent). */
+  ensureProject(projectId: string, o?: { signal?: AbortSignal }): Promise<void>;
+  /** The cluster's own place on the host (its directory and lock). */
+  prepareCluster(cluster: ClusterRef): void;
+  /** Remove every file of a cluster (its members stopped). */
+  removeClusterFiles(clusterId: string): Promise<void>;
+  /** Remove one member's files (it is stopped). */
+  removeMemberFiles(cluster: ClusterRef, ordinal: number): Promise<void>;
+
+  // ------------------------------------------------------------------ members
+  /** Create the first member (the primary), configured for the cluster (idempotent). */
+  initPrimary(cluster: ClusterRecord, primary: NodeRecord, o?: RunOptions): Promise<void>;
+  startMember(cluster: ClusterRef, member: NodeRecord, o?: { signal?: AbortSignal; timeoutMs?: number }): Promise<MemberProcess>;
+  stopMember(cluster: ClusterRef, member: NodeRecord, mode?: StopMode): Promise<void>;
+  /** The member's running process, or null. */
+  memberStatus(cluster: ClusterRef, member: NodeRecord): MemberProcess | null;
+  /** Build a replica from the primary (D5), reporting the bytes copied. */
+  buildReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, secrets: ClusterSecrets, o?: RunOptions): Promise<{ bytes: number }>;
+  /** Stop a replica, drop its slot, remove its files; throws naming what is left. */
+  removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void>;
+  /** Drop a replica's slot on the primary when no one streams from it. */
+  dropReplicaSlot(cluster: ClusterRef, primary: NodeRecord, ordinal: number): Promise<void>;
+  /** The replication slots on the primary (D5). */
+  replicationSlots(cluster: ClusterRef, primary: NodeRecord): Promise<{ name: string; active: boolean }[]>;
+
+  // ------------------------------------------------------------------ roles
+  ensureReplicationRole(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets): Promise<void>;
+  /** The administrator of D32, with this password (idempotent; a superuser admin is demoted). */
+  ensureAdmin(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void>;
+  setAdminPassword(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void>;
+  /** The administrator can log in over TCP with this password (VERIFY_FAILED otherwise). */
+  checkAdminLogin(primary: NodeRecord, user: string, password: string): Promise<void>;
+
+  // ------------------------------------------------------------------ replication and health
+  currentLsn(cluster: ClusterRef, primary: NodeRecord): Promise<string>;
+  replicationState(cluster: ClusterRef, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<ReplicationState>;
+  /** Wait until a replica has caught up to `targetLsn` (D5), reporting the falling lag. */
+  waitCaughtUp(cluster: ClusterRef, primary: NodeRecord, ordinal: number, o: RunOptions & { timeoutMs?: number; targetLsn?: string; standby?: NodeRecord }): Promise<void>;
+  /** Bytes each streaming replica is behind its primary. */
+  replicationLag(cluster: ClusterRef, primary: NodeRecord): Promise<{ node: number; bytes: number }[]>;
+  archiverState(cluster: ClusterRef, primary: NodeRecord): Promise<ArchiverState>;
+  databaseBytes(cluster: ClusterRef, primary: NodeRecord): Promise<number>;
+  /** Databases, schemas and tables with row estimates and sizes (D16). */
+  schemaInfo(cluster: ClusterRef, primary: NodeRecord): Promise<SchemaInfo>;
+
+  // ------------------------------------------------------------------ archiving and backups (D2, D3)
+  /** The repository new stanzas go to. */
+  repositoryRef(): RepositoryRef;
+  /** The error a snapshot meets when the stanza's backup sets sit in another repository than the configured one, else null. */
+  repositoryMoveRefusal(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza'>, signal?: AbortSignal): Promise<AppError | null>;
+  /** Keep the stanza in the configured repository (a stanza with no backup sets moves; with sets, refused). */
+  ensureStanzaRepository(cluster: StanzaCluster, primary: NodeRecord, o?: RunOptions): Promise<RepositoryRef>;
+  /** The cluster's stanza exists and archiving works (`pgbackrest check`). */
+  enableArchiving(cluster: ClusterRecord, primary: NodeRecord, o?: RunOptions): Promise<void>;
+  /** Archiving works now (`pgbackrest check`: a WAL switch reaches the repository). */
+  checkArchiving(cluster: StanzaCluster, primary: NodeRecord, o?: RunOptions): Promise<void>;
+  stanzaExists(stanza: string): Promise<boolean>;
+  /** The stanza's backup sets, oldest first. */
+  backupSets(stanza: string, o?: { signal?: AbortSignal }): Promise<BackupSetInfo[]>;
+  /** Remove the files of backups of this stanza that its catalog does not list (a failed backup's). */
+  removePartialBackups(cluster: StanzaCluster, primary: NodeRecord, signal?: AbortSignal): Promise<string[]>;
+  /** Take a backup of this type, annotated, reporting measured progress; returns the new set. */
+  backup(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo>;
+  /** A set is complete: listed without error, its WAL archived, every file's checksum read back (`pgbackrest verify`). */
+  verifyBackup(stanza: string, label: string, o?: RunOptions): Promise<BackupSetInfo>;
+  /** Expire one backup set (and the WAL only it needed). */
+  expireBackup(stanza: string, label: string, o?: RunOptions): Promise<void>;
+  /** Remove the stanza and everything in its repository (D16). */
+  removeStanza(cluster: StanzaCluster, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o?: RunOptions): Promise<void>;
+
+  // ------------------------------------------------------------------ restores (D4)
+  /** Restore a backup set into the new cluster's primary (from the SOURCE stanza, read-only). */
+  restorePrimary(cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o?: RunOptions): Promise<void>;
+  /** Is the restored primary running already (a resumed task)? */
+  restoredPrimaryRunning(cluster: ClusterRef, primary: NodeRecord): boolean;
+  /**
+   * Start the restored primary with the new cluster's settings, archiving off, replay to the
+   * consistent point, promote; then clean it (D32) and make its administrator. Returns its
+   * process and where it was promoted.
+   */
+  recoverPrimary(cluster: ClusterRecord, primary: NodeRecord, adminPassword: string, o?: RunOptions): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }>;
+  /**
+   * The new cluster's own stanza, archive_mode on (a restart when needed) and a passing
+   * `pgbackrest check` (D4). Returns the primary's new process when it restarted.
+   */
+  enableRestoredArchiving(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets, o?: RunOptions): Promise<MemberProcess | null>;
+  /** D32's clean-up of a restored copy; returns what it changed. */
+  cleanRestoredCluster(cluster: ClusterRef, primary: NodeRecord): Promise<string[]>;
+}
+
+export type { BackupSetInfo, FineGrainedDetail, OutsideForeignKey };
