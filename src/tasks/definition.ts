@@ -39,8 +39,20 @@ export interface StepProgress extends ProgressSampleIn {
   compressedBytes?: number | null;
 }
 
-export interface StepContext<P = Record<string, unknown>> {
-  readonly task: TaskRecord;
+/**
+ * A task kind's types: `P` its parameters (fixed when it is enqueued), `S` its task-wide state
+ * (what steps hand on to later steps and to the outcome; it starts empty, so every field may be
+ * missing), `C` the checkpoint of its steps (what a step records to resume after a crash or a
+ * retry; null until the step sets one). A kind that keeps no state says `NoState`; one whose
+ * steps keep no checkpoint says `never`.
+ */
+export type NoState = Record<string, never>;
+
+/** The task record as a step of kind `<P, S>` sees it. */
+export type TaskOf<P, S extends object = Record<string, unknown>> = Omit<TaskRecord, 'params' | 'state'> & { readonly params: P; readonly state: Readonly<Partial<S>> };
+
+export interface StepContext<P = Record<string, unknown>, S extends object = Record<string, unknown>, C = unknown> {
+  readonly task: TaskOf<P, S>;
   readonly params: P;
   readonly stepId: string;
   /** node number of a per-node step, else null */
@@ -56,11 +68,13 @@ export interface StepContext<P = Record<string, unknown>> {
   /** the lock file this task's tools hold */
   readonly lockFile: string;
   /** last persisted checkpoint of this step (after a crash or retry), else null */
-  readonly checkpoint: unknown;
-  /** task-wide scratch state */
-  readonly state: Record<string, unknown>;
-  setCheckpoint(v: unknown): Promise<void>;
-  setState(patch: Record<string, unknown>): Promise<void>;
+  readonly checkpoint: C | null;
+  /** task-wide state, as the last `setState` of any step left it */
+  readonly state: Readonly<Partial<S>>;
+  /** record this step's checkpoint (fenced, D1) */
+  setCheckpoint(v: C): Promise<void>;
+  /** merge `patch` into the task-wide state (fenced, D1) */
+  setState(patch: Partial<S>): Promise<void>;
   /** report progress; persisted (throttled) with every sample kept (D14); may fire a `during` fault */
   progress(p: StepProgress): void;
   /** a store transaction fenced by this owner's lease epoch (D1) */
@@ -69,7 +83,7 @@ export interface StepContext<P = Record<string, unknown>> {
   nodes(): Promise<NodeRecord[]>;
 }
 
-export type StepFn<P> = (ctx: StepContext<P>) => Promise<void>;
+export type StepFn<P, S extends object = Record<string, unknown>, C = unknown> = (ctx: StepContext<P, S, C>) => Promise<void>;
 
 export interface FailureHandling<P> {
   /**
@@ -78,15 +92,15 @@ export interface FailureHandling<P> {
    */
   mode: 'cleanup' | 'rollback';
   /** the undo steps, appended to the task's items when the failure happens */
-  steps(task: TaskRecord, runSteps: StepRecord[]): StepSpec[];
+  steps(task: TaskOf<P>, runSteps: StepRecord[]): StepSpec[];
 }
 
-export interface TaskDefinition<P = Record<string, unknown>> {
+export interface TaskDefinition<P = Record<string, unknown>, S extends object = Record<string, unknown>, C = unknown> {
   kind: TaskKind;
   maxAttempts: number;
   plan(params: P): StepSpec[];
   /** step implementations by base step id (the id without its `_<n>` suffix) */
-  steps: Record<string, StepFn<P>>;
+  steps: Record<string, StepFn<P, S, C>>;
   failure?: FailureHandling<P>;
   /**
    * The kind's extras on success (node membership, addresses, its snapshot's record), inside
@@ -94,19 +108,19 @@ export interface TaskDefinition<P = Record<string, unknown>> {
    * D8 success state itself (tasks/cluster-outcome.ts): this hook never writes the cluster's
    * status, task_status, stopped flag or sub_status.
    */
-  extrasOnSuccess?(ctx: OutcomeContext<P>): Promise<void>;
+  extrasOnSuccess?(ctx: OutcomeContext<P, S>): Promise<void>;
   /**
    * The kind's extras on failure (failed_reasons, released addresses, its snapshot's record),
    * inside the fenced transaction that ends the task; the runner then applies the cluster's D8
    * failure state. Like `extrasOnSuccess`, it never writes the cluster's state.
    */
-  extrasOnFailure?(ctx: OutcomeContext<P>, error: { code: string; message: string; step: string | null }): Promise<void>;
+  extrasOnFailure?(ctx: OutcomeContext<P, S>, error: { code: string; message: string; step: string | null }): Promise<void>;
 }
 
-export interface OutcomeContext<P> {
-  readonly task: TaskRecord;
+export interface OutcomeContext<P, S extends object = Record<string, unknown>> {
+  readonly task: TaskOf<P, S>;
   readonly params: P;
-  readonly state: Record<string, unknown>;
+  readonly state: Readonly<Partial<S>>;
   readonly tx: Store;
   readonly now: number;
   readonly config: Config;

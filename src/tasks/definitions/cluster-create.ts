@@ -5,7 +5,7 @@
  */
 import { findNodeType } from '../../domain/node-types.js';
 import { AppError } from '../../errors/app-error.js';
-import type { TaskDefinition, StepContext, OutcomeContext, StepSpec } from '../definition.js';
+import type { NoState, OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './common.js';
 
 export interface ClusterCreateParams {
@@ -13,7 +13,7 @@ export interface ClusterCreateParams {
   numberOfNode: number;
 }
 
-type Ctx = StepContext<ClusterCreateParams>;
+type Ctx = StepContext<ClusterCreateParams, NoState, never>;
 
 /** The project's OS user (D32), free addresses, no wildcard listener on the port, and memory for the nodes (D6, D18). */
 export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<void> {
@@ -74,7 +74,7 @@ export async function cleanUpCluster(ctx: StepContext<unknown>): Promise<void> {
   });
 }
 
-export const clusterCreate: TaskDefinition<ClusterCreateParams> = {
+export const clusterCreate: TaskDefinition<ClusterCreateParams, NoState, never> = {
   kind: 'cluster.create',
   maxAttempts: 3,
   plan(p) {

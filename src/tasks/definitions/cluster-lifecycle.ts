@@ -4,7 +4,7 @@
  */
 import { AppError } from '../../errors/app-error.js';
 import type { TaskKind } from '../../domain/task.js';
-import type { StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { expireUnneeded, keepNewestSnapshots } from './snapshot-chain.js';
 import { nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './common.js';
 
@@ -38,7 +38,7 @@ const desc = (xs: number[]): number[] => [...xs].sort((a, b) => b - a);
 const asc = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 
 /** Restart, stop and start: their outcome is the cluster's D8 state alone, applied by the runner. */
-function transitionDefinition(kind: TaskKind, plan: (p: NodesParams) => StepSpec[]): TaskDefinition<NodesParams> {
+function transitionDefinition(kind: TaskKind, plan: (p: NodesParams) => StepSpec[]): TaskDefinition<NodesParams, NoState, never> {
   return {
     kind,
     maxAttempts: 3,
@@ -60,7 +60,7 @@ export const clusterStart = transitionDefinition('cluster.start', (p) => [
   { id: 'CHECK_REPLICATION', item: 'START_CLUSTER' },
 ]);
 
-export const clusterDelete: TaskDefinition<DeleteParams> = {
+export const clusterDelete: TaskDefinition<DeleteParams, NoState, never> = {
   kind: 'cluster.delete',
   maxAttempts: 3,
   plan: () => [

@@ -16,7 +16,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { OsUser } from '../../dataplane/os-user.js';
 import { writeOwned } from '../../dataplane/pg-instance.js';
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../../dataplane/pg-restore.js';
-import type { StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster, verifyCluster } from './cluster-create.js';
 import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets } from './common.js';
 
@@ -29,7 +29,7 @@ export interface ClusterRestoreParams {
   numberOfNode: number;
 }
 
-type Ctx = StepContext<ClusterRestoreParams>;
+type Ctx = StepContext<ClusterRestoreParams, NoState, never>;
 
 /** The snapshot this task reads (it cannot be deleted while the task runs, D16). */
 async function snapshotOf(ctx: Ctx): Promise<SnapshotRecord & { backupLabel: string }> {
@@ -65,7 +65,7 @@ function markHistoryForArchiving(dataDir: string, os: OsUser): void {
   }
 }
 
-export const clusterRestore: TaskDefinition<ClusterRestoreParams> = {
+export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never> = {
   kind: 'cluster.restore',
   maxAttempts: 3,
   plan(p) {

@@ -22,7 +22,7 @@ import type { NodeRecord } from '../../domain/records.js';
 import { growProblemError, growProblems, MIN_CLUSTER_NODES, type GrowFigures } from '../../domain/scale.js';
 import { slotNameFor } from '../../dataplane/local-engine.js';
 import { AppError, coerceError } from '../../errors/app-error.js';
-import type { StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './common.js';
 
 export interface ScaleOutParams {
@@ -45,8 +45,20 @@ export interface ScaleInParams {
   originNodeNum: number;
 }
 
-type OutCtx = StepContext<ScaleOutParams>;
-type InCtx = StepContext<ScaleInParams>;
+/**
+ * Where a scale-out step resumes from: CHECK_GROW has judged capacity once (a resumed check
+ * does not judge it again: the new nodes may already hold their memory); COPY_DATA has thrown
+ * away what an earlier task left under the node's directory; CATCH_UP waits for the LSN it read
+ * when it first began.
+ */
+interface ScaleOutCheckpoint {
+  checked?: true;
+  copying?: true;
+  targetLsn?: string;
+}
+
+type OutCtx = StepContext<ScaleOutParams, NoState, ScaleOutCheckpoint>;
+type InCtx = StepContext<ScaleInParams, NoState, never>;
 
 /** A catch-up that makes no progress for this long fails (a node that never connects, say). */
 const CATCH_UP_STALL_MS = 120_000;
@@ -100,7 +112,7 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
   const primary = primaryOf(nodes);
   ctx.dataPlane.prepareClusterDir(cluster);
   const cleaned = await removeStaleNodes(ctx, ctx.params.nodeIds);
-  const resumed = (ctx.checkpoint as { checked?: boolean } | null)?.checked === true;
+  const resumed = ctx.checkpoint?.checked === true;
   const busy: string[] = [];
   for (const n of added) {
     if (ctx.dataPlane.nodeStatus(cluster, n)) continue; // ours, already running (a resumed task)
@@ -158,8 +170,6 @@ async function startNode(ctx: OutCtx): Promise<void> {
   ctx.progress({ source: 'pg_ctl', percent: 100, info: { node: node.ordinal } });
 }
 
-interface CatchUpCheckpoint { targetLsn: string }
-
 /**
  * D5's "caught up", for every new node at once: `streaming`, and `replay_lsn` at or past the
  * primary's pg_current_wal_lsn() read when this step first began. The target is kept in the
@@ -171,10 +181,10 @@ async function catchUp(ctx: OutCtx): Promise<void> {
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
   const added = addedNodes(ctx, nodes);
-  let target = (ctx.checkpoint as CatchUpCheckpoint | null)?.targetLsn;
+  let target = ctx.checkpoint?.targetLsn;
   if (!target) {
     target = await ctx.dataPlane.currentLsn(cluster, primary);
-    await ctx.setCheckpoint({ targetLsn: target } satisfies CatchUpCheckpoint);
+    await ctx.setCheckpoint({ targetLsn: target });
   }
   let total = 0;
   let lastSig = '';
@@ -260,7 +270,7 @@ async function removeAddedNodes(ctx: OutCtx): Promise<void> {
   }
 }
 
-export const clusterScaleOut: TaskDefinition<ScaleOutParams> = {
+export const clusterScaleOut: TaskDefinition<ScaleOutParams, NoState, ScaleOutCheckpoint> = {
   kind: 'cluster.scale_out',
   maxAttempts: 3,
   plan(p) {
@@ -370,7 +380,7 @@ async function restoreNodes(ctx: InCtx): Promise<void> {
   if (left.length) throw new AppError('ENGINE_NODE_FAILED', { args: [`nodes ${ctx.params.ordinals.join(', ')}`, left.join(' | ')] });
 }
 
-export const clusterScaleIn: TaskDefinition<ScaleInParams> = {
+export const clusterScaleIn: TaskDefinition<ScaleInParams, NoState, never> = {
   kind: 'cluster.scale_in',
   maxAttempts: 3,
   plan(p) {

@@ -9,6 +9,7 @@
 import type { SchemaInfo } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import { findAnnotated, removePartialSets, runBackup } from '../../dataplane/pg-backup.js';
+import type { BackupSetInfo } from '../../dataplane/pgbackrest.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
@@ -26,7 +27,17 @@ export interface SnapshotCreateParams {
   level?: 'schema' | 'table' | undefined;
 }
 
-type Ctx = StepContext<SnapshotCreateParams>;
+/**
+ * What BACKUP hands on to VERIFY_BACKUP and RECORD_SNAPSHOT: the set it took (or found).
+ * A logical snapshot's steps keep their own (snapshot-logical.ts).
+ */
+export interface SnapshotCreateState {
+  label: string;
+  type: BackupSetInfo['type'];
+  prior: string | null;
+}
+
+type Ctx = StepContext<SnapshotCreateParams, SnapshotCreateState>;
 
 async function target(ctx: Ctx) {
   const cluster = await ctx.cluster();
@@ -68,7 +79,7 @@ async function checkBackupRoom(ctx: Ctx, type: 'full' | 'diff'): Promise<void> {
   checkFreeSpace(ctx.dataPlane, ctx.config, need, ctx.log);
 }
 
-export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
+export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreateState> = {
   kind: 'snapshot.create',
   maxAttempts: 3,
   plan: (p) => isLogical(p) ? LOGICAL_PLAN : [
@@ -115,7 +126,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
     /** The new set is in pgBackRest's catalog, without error, its WAL archived, and `pgbackrest verify` passes. */
     VERIFY_BACKUP: async (ctx) => {
       const { t } = await target(ctx);
-      const label = String(ctx.state['label'] ?? '');
+      const label = ctx.state.label ?? '';
       const set = (await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
       if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} is not in the repository catalog`] });
       if (set.error) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest marked backup set ${label} as having errors`] });
@@ -128,7 +139,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
     },
     RECORD_SNAPSHOT: async (ctx) => {
       const { t } = await target(ctx);
-      const label = String(ctx.state['label'] ?? '');
+      const label = ctx.state.label ?? '';
       const set = (await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
       if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} disappeared from the repository`] });
       const schemaInfo = await readSchemaInfo(ctx);
@@ -143,7 +154,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams> = {
   },
   // A logical snapshot's partial dump goes with it; a cluster-level one has nothing to undo
   // (a partial pgBackRest set is removed by the next backup, and by expiry).
-  failure: { mode: 'cleanup', steps: (task) => (isLogical(task.params as { level?: string }) ? [{ id: 'DISCARD_DUMP', item: 'CREATE_SNAPSHOT' }] : []) },
+  failure: { mode: 'cleanup', steps: (task) => (isLogical(task.params) ? [{ id: 'DISCARD_DUMP', item: 'CREATE_SNAPSHOT' }] : []) },
   // The snapshot's own record; the cluster stays as it was (D8), so the runner writes nothing on it.
   async extrasOnSuccess(o) {
     await o.tx.updateSnapshot(o.params.snapshotId, { status: 'AVAILABLE', finishedAt: o.now, updatedAt: o.now });

@@ -3,14 +3,14 @@
  * cluster, so it also runs after the cluster is gone; it expires every backup set that no
  * visible snapshot needs, and loops until none is left.
  */
-import type { TaskDefinition } from '../definition.js';
+import type { NoState, TaskDefinition } from '../definition.js';
 import { expireUnneeded } from './snapshot-chain.js';
 
 export interface SnapshotExpireParams {
   stanza: string;
 }
 
-export const snapshotExpire: TaskDefinition<SnapshotExpireParams> = {
+export const snapshotExpire: TaskDefinition<SnapshotExpireParams, NoState, never> = {
   kind: 'snapshot.expire',
   maxAttempts: 5,
   plan: () => [{ id: 'EXPIRE_BACKUPS', item: 'EXPIRE', runsTools: true }],
