@@ -34,13 +34,18 @@ export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;
 }
 
-/** Turn anything thrown into an Error (graphile-worker's coerceError). */
+/**
+ * Turn anything thrown into an Error (graphile-worker's coerceError). An Error is returned as
+ * it is; anything else is wrapped, with the original value kept as the new error's `cause`.
+ */
 export function coerceError(e: unknown): Error {
   if (e instanceof Error) return e;
-  if (typeof e === 'string') return new Error(e);
+  if (typeof e === 'string') return new Error(e, { cause: e });
+  let message: string;
   try {
-    return new Error(`non-error thrown: ${JSON.stringify(e)}`);
+    message = `non-error thrown: ${JSON.stringify(e)}`;
   } catch {
-    return new Error('non-error thrown');
+    message = 'non-error thrown';
   }
+  return new Error(message, { cause: e });
 }
