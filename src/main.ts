@@ -27,6 +27,7 @@ import { TaskWorker } from './tasks/worker.js';
 import { TaskSlots } from './tasks/slots.js';
 import { TaskQueue } from './tasks/queue.js';
 import { createRegistry } from './tasks/registry.js';
+import type { TaskDefinition } from './tasks/definition.js';
 import { ClusterService } from './services/cluster-service.js';
 import { TaskService } from './services/task-service.js';
 import { FaultService } from './services/fault-service.js';
@@ -67,6 +68,17 @@ export interface CreateServiceOptions {
   clock?: Clock;
   /** replace how a `crash` fault kills the process (tests) */
   crash?: () => void;
+  /**
+   * The data plane, ready to use (tests inject a fake: test/helpers/step-env.ts). Default: the
+   * local engine over the binaries of `pgBinDir`, with the configured backup repository.
+   */
+  dataPlane?: LocalEngine;
+  /** The metadata store (migrated here; the caller closes it). Default: the one `store` names, closed by `stop()`. */
+  store?: Store;
+  /** The random source of the retry back-off's jitter (tasks/retry.ts). Default: Math.random. */
+  random?: () => number;
+  /** Task kind → definition. Default: every kind's (tasks/registry.ts); tests add their own. */
+  registry?: ReadonlyMap<string, TaskDefinition<never>>;
 }
 
 /** The backup repository the settings name (local by default, or S3). */
@@ -88,18 +100,25 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   // <host>:<pid>:<nonce>:<process start time>: another process on this host can tell whether the owner still runs (D1).
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}:${processStartTime(process.pid) ?? 0}`;
 
-  let bins: Binaries;
-  try {
-    bins = findBinaries(config.pgBinDir);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}`);
+  let bins: Binaries | null = null;
+  let dataPlane: LocalEngine;
+  if (o.dataPlane) dataPlane = o.dataPlane;
+  else {
+    try {
+      bins = findBinaries(config.pgBinDir);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}`);
+    }
+    dataPlane = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'dataplane' }));
   }
-  const dataPlane = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'dataplane' }));
   dataPlane.prepareHost();
 
   let onQuery: (ms: number) => void = () => {};
   // A session idle in a transaction for a whole lease is a paused or stuck process: end it, so its row locks do not block a takeover.
-  const store = openStore(config.store, { onQuery: (ms) => onQuery(ms), idleInTransactionTimeoutMs: config.leaseMs });
+  const store = o.store ?? openStore(config.store, { onQuery: (ms) => onQuery(ms), idleInTransactionTimeoutMs: config.leaseMs });
+  const closeStore = async (): Promise<void> => {
+    if (!o.store) await store.close();
+  };
   let serveLock = null as { release(): Promise<void> } | null;
   try {
     if (!store.capabilities.multiProcess) {
@@ -115,20 +134,22 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     await refuseUnmigrated(store, dataPlane);
   } catch (e) {
     await serveLock?.release();
-    await store.close();
+    await closeStore();
     throw e;
   }
 
   const secrets = Secrets.load(config.masterKey, join(config.dataDir, 'master.key'));
   // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
-  const repository = repositoryFromConfig(config);
-  dataPlane.configureRepository(new RepositoryRegistry(join(config.dataDir, 'repositories'), secrets), repository.spec, repository.creds);
+  if (!o.dataPlane) {
+    const repository = repositoryFromConfig(config);
+    dataPlane.configureRepository(new RepositoryRegistry(join(config.dataDir, 'repositories'), secrets), repository.spec, repository.creds);
+  }
   // Back-off for failed sign-ins and signatures, per process (docs/security.md).
   const auth = new AuthService(store, secrets, clock, log.scope({ component: 'auth' }), new AuthThrottle(config, log.scope({ component: 'auth' })));
   const firstStartCredentials = await auth.bootstrap({ projectId: config.projectId, accessKey: config.accessKey, secretKey: config.secretKey });
 
   const events = new TaskEvents(log);
-  const registry = createRegistry();
+  const registry = o.registry ?? createRegistry();
   // A crash fault kills at once; the log lines before it are flushed first (at most 1 s).
   const crash = o.crash ?? (() => {
     log.flushSync();
@@ -137,7 +158,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   // Fair shares (docs/security.md): a task waiting on an injected delay or hang lends its slot out; one project runs at most projectTaskConcurrency tasks.
   const slots = new TaskSlots(config.taskConcurrency);
   const faults = new FaultInjector(store, log.scope({ component: 'faults' }), crash, { enabled: config.enableTenantFaults, maxDelayMs: config.faultMaxDelayMs, slots });
-  const runner = new TaskRunner({ store, dataPlane, secrets, config, clock, log: log.scope({ component: 'tasks' }), faults, events, owner, registry });
+  const runner = new TaskRunner({ store, dataPlane, secrets, config, clock, log: log.scope({ component: 'tasks' }), faults, events, owner, registry, ...(o.random ? { random: o.random } : {}) });
   const tasks = new TaskWorker({
     store, runner, clock, log: log.scope({ component: 'tasks' }), owner, concurrency: config.taskConcurrency, projectConcurrency: config.projectTaskConcurrency, slots,
     leaseMs: config.leaseMs, pollMs: config.pollMs,
@@ -173,7 +194,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
         checks['store'] = `unreachable: ${(e as Error).message}`;
         reason = 'the metadata store is unreachable';
       }
-      checks['binaries'] = `postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}`;
+      checks['binaries'] = bins ? `postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}` : 'an injected data plane';
       return { ready: reason === null, reason, checks };
     },
   };
@@ -223,7 +244,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
         await app.close();
         if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
         if (config.stopClustersOnExit) await stopAllNodes(store, dataPlane, log);
-        await store.close();
+        await closeStore();
         await serveLock?.release();
         log.info('stopped');
       })();

@@ -40,6 +40,8 @@ export interface RunnerDeps {
   events: TaskEvents;
   owner: string;
   registry: ReadonlyMap<string, TaskDefinition<never>>;
+  /** the random source of the retry back-off's jitter (default Math.random; tests fix it) */
+  random?: () => number;
 }
 
 /** Why a run stopped without a verdict: the lease is gone, or this process is stopping. */
@@ -106,7 +108,7 @@ export class TaskRunner {
       } else {
         const err = coerceError(e);
         log.error('task run failed unexpectedly; it will be retried', { error: err.message, stack: err.stack });
-        await this.release(claimed, epoch, d.clock.now() + retryDelayMs(claimed.attempt)).catch(() => {});
+        await this.release(claimed, epoch, d.clock.now() + retryDelayMs(claimed.attempt, d.random)).catch(() => {});
       }
     } finally {
       clearInterval(hb);
@@ -132,7 +134,7 @@ export class TaskRunner {
       const fresh = (await d.store.getTask(task.id))!;
       const attempt = nextAttempt({ retryable: isAppError(err) ? err.retryable : false, attempt: fresh.attempt, maxAttempts: fresh.maxAttempts });
       if (attempt !== null) {
-        const runAt = d.clock.now() + retryDelayMs(fresh.attempt);
+        const runAt = d.clock.now() + retryDelayMs(fresh.attempt, d.random);
         log.warn('step failed with a retryable error; retrying the task', { step: step.stepId, error: err.message, runAt });
         await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
           await tx.updateStep(task.id, step.stepId, { errorMsg: `attempt ${attempt} failed, retrying: ${err.message}` });
