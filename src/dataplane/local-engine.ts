@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync, chmo
 import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { ClusterRecord, NodeRecord } from '../domain/records.js';
+import type { ClusterRecord, NodeRecord, SchemaInfo } from '../domain/records.js';
 import { findNodeType, NODE_TYPES } from '../domain/node-types.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
@@ -21,8 +21,12 @@ import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, whilePo
 import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { scramVerifier } from './scram.js';
-import { PgBackRest, type StanzaTarget } from './pgbackrest.js';
+import { PgBackRest, type BackupSetInfo, type StanzaTarget } from './pgbackrest.js';
+import type { BackupSetRef, ClusterRef, ClusterSecrets, DataPlane, HostCapacity, MemberProcess, OnProgress, RunOptions, StanzaCluster, StopMode } from './data-plane.js';
+import * as backups from './local/backups.js';
+import * as catalog from './local/catalog.js';
 import * as probe from './local/probe.js';
+import * as restore from './local/restore.js';
 import * as layout from './local/layout.js';
 import * as roles from './local/roles.js';
 import { ADMIN_EXTENSIONS } from './local/roles.js';
@@ -32,14 +36,7 @@ import * as stanza from './local/stanza.js';
 import * as temp_instances from './local/temp-instances.js';
 import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
 
-export interface ProgressSampleIn {
-  source: string;
-  bytesDone?: number | null;
-  bytesTotal?: number | null;
-  percent?: number | null;
-  data?: Record<string, unknown>;
-}
-export type OnProgress = (s: ProgressSampleIn) => void;
+export type { ClusterSecrets, HostCapacity, OnProgress, ProgressSampleIn } from './data-plane.js';
 
 export interface EngineSettings {
   dataDir: string;
@@ -56,16 +53,7 @@ export const MAX_SLOT_WAL_KEEP = '4GB';
 export const slotNameFor = (ordinal: number): string => `dwsbox_node${ordinal}`;
 export const appNameFor = (ordinal: number): string => `node${ordinal}`;
 
-export interface HostCapacity {
-  memAvailableBytes: number;
-  dataDiskFreeBytes: number;
-  repoDiskFreeBytes: number;
-}
-
-/** Passwords the engine needs, decrypted by the caller. */
-export interface ClusterSecrets { replPassword: string }
-
-export class LocalEngine {
+export class LocalEngine implements DataPlane {
   readonly backrest: PgBackRest;
   /** the project users of this data directory (D32) */
   readonly users: ProjectUsers;
@@ -74,6 +62,8 @@ export class LocalEngine {
     readonly settings: EngineSettings,
     readonly bins: Binaries,
     readonly log: Logger,
+    /** the store's record of project users' uids (D32); `ensureProject` needs it */
+    private readonly uids: UidRecord | null = null,
   ) {
     this.backrest = new PgBackRest(bins, {
       repoPath: settings.repoPath,
@@ -343,9 +333,8 @@ export class LocalEngine {
   }
 
   /** Bytes of the primary's databases: about what a base backup copies (its WAL comes on top). */
-  async databaseBytes(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<number> {
-    const r = await this.instance(cluster, primary).query<{ n: string }>('select coalesce(sum(pg_database_size(datname)), 0)::text as n from pg_database');
-    return Number(r[0]?.n ?? 0);
+  databaseBytes(cluster: ClusterRef, primary: NodeRecord): Promise<number> {
+    return catalog.databaseBytes(this, cluster, primary);
   }
 
   /**
@@ -442,4 +431,88 @@ export class LocalEngine {
     return layout.clusterDirs(this);
   }
 
+
+  // ------------------------------------------------------------------ the DataPlane's intentions (data-plane.ts)
+  superviseHost(): Promise<string[]> {
+    return this.backrest.superviseServers();
+  }
+  stopHostServices(): Promise<number> {
+    return this.backrest.servers.stopAll();
+  }
+  capacity(): HostCapacity {
+    return this.hostCapacity();
+  }
+  memberHost(subnetIndex: number, ordinal: number): string {
+    return LocalEngine.hostFor(subnetIndex, ordinal);
+  }
+  memberDataDir(clusterId: string, ordinal: number): string {
+    return this.nodePaths(clusterId, ordinal).dataDir;
+  }
+  async ensureProject(projectId: string, o: { signal?: AbortSignal } = {}): Promise<void> {
+    if (!this.uids) throw new Error('this data plane was made without a record of project uids');
+    await this.ensureProjectUser(projectId, this.uids, o);
+  }
+  prepareCluster(cluster: ClusterRef): void {
+    this.prepareClusterDir(cluster);
+  }
+  removeMemberFiles(cluster: ClusterRef, ordinal: number): Promise<void> {
+    return this.removeNodeFiles(cluster, ordinal);
+  }
+  startMember(cluster: ClusterRef, member: NodeRecord, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<MemberProcess> {
+    return this.startNode(cluster, member, o);
+  }
+  stopMember(cluster: ClusterRef, member: NodeRecord, mode: StopMode = 'fast'): Promise<void> {
+    return this.stopNode(cluster, member, mode);
+  }
+  memberStatus(cluster: ClusterRef, member: NodeRecord): MemberProcess | null {
+    return this.nodeStatus(cluster, member);
+  }
+  buildReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, secrets: ClusterSecrets, o: RunOptions = {}): Promise<{ bytes: number }> {
+    return this.buildStandby(cluster, primary, member, secrets, { ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+  }
+  removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void> {
+    return this.removeStandby(cluster, primary, member, mode);
+  }
+  dropReplicaSlot(cluster: ClusterRef, primary: NodeRecord, ordinal: number): Promise<void> {
+    return this.dropSlotIfInactive(cluster, primary, slotNameFor(ordinal));
+  }
+  replicationLag(cluster: ClusterRef, primary: NodeRecord): Promise<{ node: number; bytes: number }[]> {
+    return catalog.replicationLag(this, cluster, primary);
+  }
+  schemaInfo(cluster: ClusterRef, primary: NodeRecord): Promise<SchemaInfo> {
+    return catalog.schemaInfo(this, cluster, primary);
+  }
+  async checkArchiving(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
+    await this.backrest.check(this.stanzaTarget(cluster, primary), { lockFile: o.lockFile ?? this.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) });
+  }
+  stanzaExists(stanzaName: string): Promise<boolean> {
+    return this.backrest.stanzaExists(stanzaName);
+  }
+  backupSets(stanzaName: string, o: { signal?: AbortSignal } = {}): Promise<BackupSetInfo[]> {
+    return backups.backupSets(this, stanzaName, o);
+  }
+  removePartialBackups(cluster: StanzaCluster, primary: NodeRecord, signal?: AbortSignal): Promise<string[]> {
+    return backups.removePartialBackups(this, cluster, primary, signal);
+  }
+  backup(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo> {
+    return backups.backup(this, cluster, primary, o);
+  }
+  verifyBackup(stanzaName: string, label: string, o: RunOptions = {}): Promise<BackupSetInfo> {
+    return backups.verifyBackup(this, stanzaName, label, o);
+  }
+  expireBackup(stanzaName: string, label: string, o: RunOptions = {}): Promise<void> {
+    return backups.expireBackup(this, stanzaName, label, o);
+  }
+  restorePrimary(cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
+    return restore.restorePrimary(this, cluster, primary, set, o);
+  }
+  restoredPrimaryRunning(cluster: ClusterRef, primary: NodeRecord): boolean {
+    return this.instance(cluster, primary).status() !== null;
+  }
+  recoverPrimary(cluster: ClusterRecord, primary: NodeRecord, adminPassword: string, o: RunOptions = {}): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
+    return restore.recoverPrimary(this, cluster, primary, adminPassword, o);
+  }
+  enableRestoredArchiving(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets, o: RunOptions = {}): Promise<MemberProcess | null> {
+    return restore.enableRestoredArchiving(this, cluster, primary, secrets, o);
+  }
 }

@@ -28,10 +28,10 @@ export interface BackupOptions {
   type: 'full' | 'diff';
   annotation: Record<string, string>;
   lockFile: string;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   onProgress?: (p: BackupProgress) => void;
   /** how long the backup may show no progress before it is stopped */
-  idleTimeoutMs?: number;
+  idleTimeoutMs?: number | undefined;
 }
 
 /** Child processes of `pid` (pgBackRest's local workers). */

@@ -28,9 +28,9 @@ export interface RestoreSetOptions {
   /** restore only this database (a temporary instance, D4) */
   dbInclude?: string;
   lockFile: string;
-  signal?: AbortSignal;
-  onProgress?: OnProgress;
-  idleTimeoutMs?: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: OnProgress | undefined;
+  idleTimeoutMs?: number | undefined;
 }
 
 const DONE_MARKER = 'dwsbox-restore.done';

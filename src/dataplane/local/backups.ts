@@ -1,0 +1,41 @@
+/** Backups of a stanza (D2): taking one with measured progress, listing, verifying and expiring sets. */
+import { AppError } from '../../errors/app-error.js';
+import type { NodeRecord } from '../../domain/records.js';
+import type { RunOptions, StanzaCluster } from '../data-plane.js';
+import type { LocalEngine } from '../local-engine.js';
+import { removePartialSets, runBackup } from '../pg-backup.js';
+import type { BackupSetInfo } from '../pgbackrest.js';
+
+const targetOf = (e: LocalEngine, stanza: string) => ({ stanza, configFile: e.stanzaConfigFile(stanza) });
+
+export async function backupSets(e: LocalEngine, stanza: string, o: { signal?: AbortSignal } = {}): Promise<BackupSetInfo[]> {
+  return (await e.backrest.info(targetOf(e, stanza), o)).sets;
+}
+
+export function removePartialBackups(e: LocalEngine, cluster: StanzaCluster, primary: NodeRecord, signal?: AbortSignal): Promise<string[]> {
+  return removePartialSets(e.backrest, e.stanzaTarget(cluster, primary), signal);
+}
+
+export function backup(e: LocalEngine, cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo> {
+  return runBackup(e.backrest, e.stanzaTarget(cluster, primary), {
+    type: o.type, annotation: o.annotation, lockFile: o.lockFile ?? e.lockFile(cluster.id), signal: o.signal, idleTimeoutMs: o.idleTimeoutMs,
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+}
+
+/** The set is listed without error, its WAL archived, and `pgbackrest verify` reads every file back with its checksum. */
+export async function verifyBackup(e: LocalEngine, stanza: string, label: string, o: RunOptions = {}): Promise<BackupSetInfo> {
+  const signal = o.signal ? { signal: o.signal } : {};
+  const set = (await backupSets(e, stanza, signal)).find((s) => s.label === label);
+  if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} is not in the repository catalog`] });
+  if (set.error) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest marked backup set ${label} as having errors`] });
+  for (const seg of [set.walStart, set.walStop]) {
+    if (!(await e.backrest.isArchived(stanza, seg))) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
+  }
+  await e.backrest.run(targetOf(e, stanza), 'verify', { extra: [`--set=${label}`], lockFile: o.lockFile, ...signal, timeoutMs: 6 * 3600_000 });
+  return set;
+}
+
+export async function expireBackup(e: LocalEngine, stanza: string, label: string, o: RunOptions = {}): Promise<void> {
+  await e.backrest.run(targetOf(e, stanza), 'expire', { extra: [`--set=${label}`], lockFile: o.lockFile, ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 600_000 });
+}
