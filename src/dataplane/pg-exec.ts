@@ -260,13 +260,41 @@ function onlyChild(pid: number): number | undefined {
   }
 }
 
-/** Wait for a running tool (its `done`), calling `tick` every `intervalMs` until it ends: progress polling. */
-export async function whilePolling<T>(done: Promise<T>, intervalMs: number, tick: () => void): Promise<T> {
-  const timer = setInterval(tick, intervalMs);
+/**
+ * Wait for a running tool (its `done`), polling it for progress: `tick` runs every
+ * `intervalMs`, one at a time (the next one is scheduled when the last has settled, so slow
+ * answers never pile up), and `whilePolling` returns only once no tick runs any more. A tick
+ * that awaits something checks `live()` before it reports: an answer that arrives after the
+ * tool ended is dropped, so no sample is ever stored after the step's final one. A tick that
+ * throws is ignored (the next one tries again).
+ */
+export async function whilePolling<T>(done: Promise<T>, intervalMs: number, tick: (live: () => boolean) => Promise<void> | void): Promise<T> {
+  let ended = false;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> = Promise.resolve();
+  const live = (): boolean => !ended;
+  const schedule = (): void => {
+    timer = setTimeout(() => {
+      timer = null;
+      if (ended) return;
+      running = (async () => {
+        try {
+          await tick(live);
+        } catch {
+          /* a failed poll is retried at the next tick */
+        }
+      })().finally(() => {
+        if (!ended) schedule();
+      });
+    }, intervalMs);
+  };
+  schedule();
   try {
     return await done;
   } finally {
-    clearInterval(timer);
+    ended = true;
+    if (timer) clearTimeout(timer);
+    await running;
   }
 }
 

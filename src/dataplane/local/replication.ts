@@ -42,21 +42,21 @@ export async function buildStandby(e: LocalEngine, cluster: ClusterRecord, prima
   });
   let last = -1;
   let total = 0;
-  const tick = (): void => {
-    void p.query<{ streamed: string; total: string; phase: string }>(
+  const tick = async (live: () => boolean): Promise<void> => {
+    const rows = await p.query<{ streamed: string; total: string; phase: string }>(
       `select backup_streamed::text as streamed, backup_total::text as total, phase from pg_stat_progress_basebackup where pid in (select pid from pg_stat_replication where application_name = $1)`,
       [appNameFor(node.ordinal)], 'postgres', 2000,
-    ).then((rows) => {
-      const r = rows[0];
-      if (!r) return;
-      const done = Number(r.streamed);
-      total = Number(r.total) || total;
-      if (done !== last) {
-        last = done;
-        tool.touch();
-        o.onProgress?.({ source: 'pg_stat_progress_basebackup', bytesDone: done, bytesTotal: total || null, percent: total ? (100 * done) / total : null, data: { phase: r.phase } });
-      }
-    }).catch(() => {});
+    );
+    const r = rows[0];
+    // An answer that arrives after pg_basebackup ended is not a sample of it.
+    if (!r || !live()) return;
+    const done = Number(r.streamed);
+    total = Number(r.total) || total;
+    if (done !== last) {
+      last = done;
+      tool.touch();
+      o.onProgress?.({ source: 'pg_stat_progress_basebackup', bytesDone: done, bytesTotal: total || null, percent: total ? (100 * done) / total : null, data: { phase: r.phase } });
+    }
   };
   await whilePolling(tool.done, 500, tick);
   const bytes = inst.dataDirSize();
