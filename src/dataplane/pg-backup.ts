@@ -182,8 +182,10 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     const full = remote ? null : fullFilesystem(backrest.backupDir(t.stanza));
     // Partial files of this backup go; every earlier set stays untouched.
     await removePartialSets(backrest, t).catch(() => []);
-    if (full && !(e instanceof AppError && e.code === 'DISK_FULL')) {
-      throw new AppError('DISK_FULL', { args: [`the backup repository's filesystem (${full.path}) filled up: ${full.freeMb} MB free of ${full.totalMb} MB; ${(e as Error).message}`], cause: e, details: { freeBytes: full.freeBytes } });
+    if (full) {
+      // The same words whether pgBackRest named the full disk itself (errno 28) or not.
+      const toolSaid = (e as Error).message.replace(/^No space left on device: /, '');
+      throw new AppError('DISK_FULL', { args: [`the backup repository's filesystem (${full.path}) filled up: ${full.freeMb} MB free of ${full.totalMb} MB; ${toolSaid}`], cause: e, details: { freeBytes: full.freeBytes } });
     }
     throw e;
   }

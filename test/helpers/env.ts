@@ -88,13 +88,17 @@ export async function killPostmastersUnder(dir: string): Promise<number> {
   }
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline && processesUnder(dir).some((p) => /postgres/.test(p.cmd))) await new Promise((r) => setTimeout(r, 50));
-  for (const p of processesUnder(dir)) {
+  const rest = processesUnder(dir);
+  for (const p of rest) {
     try {
       process.kill(p.pid, 'SIGKILL');
     } catch {
       /* gone */
     }
   }
+  // A killed process takes a moment to go (the S3 repository's TLS server, say): wait for it.
+  const until = Date.now() + 5000;
+  while (rest.length && Date.now() < until && processesUnder(dir).length) await new Promise((r) => setTimeout(r, 20));
   return pms.length;
 }
 
