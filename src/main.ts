@@ -109,7 +109,9 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     } catch (e) {
       throw new Error(`${(e as Error).message}`);
     }
-    dataPlane = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'dataplane' }));
+    // Project users' uids are recorded in the store, never given out twice (D32).
+    const uids = { highest: () => store.highestOsUid(), record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()) };
+    dataPlane = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'dataplane' }), uids);
   }
   dataPlane.prepareHost();
 
