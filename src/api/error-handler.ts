@@ -10,7 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AppError, coerceError, isAppError } from '../errors/app-error.js';
 import type { ErrorCode } from '../errors/codes.js';
-import { isRetryableDbError } from '../errors/pg-sqlstate.js';
+import { isStoreError } from '../errors/store-error.js';
 
 /** Schema failures of these fields carry the DWS code the reference names for them. */
 const FIELD_CODES: Record<string, ErrorCode> = {
@@ -66,9 +66,9 @@ export function toAppError(e: unknown, requestId: string): AppError {
     default:
       break;
   }
-  // The store does not answer: 503, so clients retry (the request changed nothing).
-  const code = (e as { code?: unknown } | null)?.code;
-  if (isRetryableDbError(e) || (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN)/.test(code))) {
+  // The store does not answer (busy, gone, a transaction that lost a race; its adapter
+  // classified the driver's error): 503, so clients retry.
+  if (isStoreError(e) && e.transient) {
     return new AppError('STORE_UNAVAILABLE', { args: ['try again shortly'], cause: e });
   }
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {

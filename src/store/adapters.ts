@@ -1,14 +1,19 @@
 /**
  * The two backends behind the Store: SQLite (default, a file in the data directory) and
- * PostgreSQL (for several service processes on one store).
+ * PostgreSQL (for several service processes on one store). Each classifies its driver's
+ * errors (StoreError, src/errors/store-error.ts): `sqliteStoreErrorKind` here,
+ * `pgStoreErrorKind` with the other SQLSTATEs in src/errors/pg-sqlstate.ts.
  */
 import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { pgStoreErrorKind } from '../errors/pg-sqlstate.js';
+import type { StoreErrorKind } from '../errors/store-error.js';
+import { classifiedDialect, toStoreError } from './classified-dialect.js';
+import { openPgPool } from './pg-pool.js';
 import type { Database } from './schema.js';
-import type { StoreAdapter } from './store.js';
+import type { StoreAdapter } from './store-adapter.js';
 
 export interface AdapterOptions {
   /** called with each query's duration (metrics) */
@@ -19,23 +24,48 @@ export interface AdapterOptions {
    * its task's row lock, and no other process could take the task over (D1).
    */
   idleInTransactionTimeoutMs?: number;
+  /** SQLite: how long a write waits for another connection's write lock before it fails as busy (default 10 s). */
+  sqliteBusyTimeoutMs?: number;
 }
 
-function logOption(o: AdapterOptions) {
-  const f = o.onQuery;
-  return f ? { log: (e: { queryDurationMillis: number }) => f(e.queryDurationMillis) } : {};
+/**
+ * What an error of better-sqlite3 means for the store, from its extended result code
+ * (https://www.sqlite.org/rescode.html): `SQLITE_CONSTRAINT_UNIQUE`, `SQLITE_BUSY_SNAPSHOT`, ….
+ */
+export function sqliteStoreErrorKind(e: unknown): StoreErrorKind {
+  if (!(e instanceof BetterSqlite3.SqliteError)) return 'other';
+  const code = e.code;
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return 'unique-violation';
+  const primary = code.split('_').slice(0, 2).join('_');
+  switch (primary) {
+    case 'SQLITE_CONSTRAINT':
+      return 'constraint-violation';
+    case 'SQLITE_BUSY':
+    case 'SQLITE_LOCKED':
+      return 'busy';
+    case 'SQLITE_IOERR':
+    case 'SQLITE_CANTOPEN':
+      return 'unavailable';
+    default:
+      return 'other';
+  }
 }
 
-export function openSqlite(file: string, o: AdapterOptions = {}): StoreAdapter {
+function logOption(options: AdapterOptions) {
+  const onQuery = options.onQuery;
+  return onQuery ? { log: (event: { queryDurationMillis: number }) => onQuery(event.queryDurationMillis) } : {};
+}
+
+export function openSqlite(file: string, options: AdapterOptions = {}): StoreAdapter {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const raw = new BetterSqlite3(file);
   // WAL lets the local admin commands (credentials, users, store backup) read and write
   // while the service runs; the busy timeout makes them wait for the writer instead of failing.
   raw.pragma('journal_mode = WAL');
-  raw.pragma('busy_timeout = 10000');
+  raw.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.sqliteBusyTimeoutMs ?? 10_000))}`);
   raw.pragma('foreign_keys = ON');
   raw.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }), ...logOption(o) });
+  const db = new Kysely<Database>({ dialect: classifiedDialect(new SqliteDialect({ database: raw }), sqliteStoreErrorKind), ...logOption(options) });
   return {
     name: 'sqlite',
     capabilities: { supportsSkipLocked: false, supportsRowLocks: false, multiProcess: false },
@@ -43,12 +73,18 @@ export function openSqlite(file: string, o: AdapterOptions = {}): StoreAdapter {
     async executeScript(_trx: Transaction<Database>, script: string) {
       // better-sqlite3 runs multi-statement scripts only through exec(); the Kysely transaction
       // holds the same (only) connection, so this runs inside it.
-      raw.exec(script);
+      try {
+        raw.exec(script);
+      } catch (e) {
+        throw toStoreError(e, sqliteStoreErrorKind);
+      }
     },
     async lockForMigration() {},
     async lockUntilCommit() {},
     async backupTo(target: string) {
-      await raw.backup(target);
+      await raw.backup(target).catch((e: unknown) => {
+        throw toStoreError(e, sqliteStoreErrorKind);
+      });
     },
     async close() {
       await db.destroy();
@@ -56,25 +92,10 @@ export function openSqlite(file: string, o: AdapterOptions = {}): StoreAdapter {
   };
 }
 
-/** Parse `postgres://…[?schema=name]`: `schema` sets the search_path (tests use one schema each). */
-export function openPostgres(url: string, o: AdapterOptions = {}): StoreAdapter {
-  const u = new URL(url);
-  const schema = u.searchParams.get('schema');
-  u.searchParams.delete('schema');
-  const pool = new pg.Pool({
-    connectionString: u.toString(),
-    max: 10,
-    // int8 (bigint) columns hold epoch milliseconds and byte counts: all well inside 2^53.
-    types: { getTypeParser: (oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) },
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    ...(o.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs } : {}),
-  });
-  // A client that loses its server (restart, idle-in-transaction timeout) must not crash the
-  // process: the pool handles idle ones; a checked-out one gets its own listener, and its
-  // pending query fails on its own. The pool then drops the broken client on release.
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), ...logOption(o) });
+/** `postgres://…[?schema=name]`: `schema` sets the search_path (tests use one schema each). */
+export function openPostgres(url: string, options: AdapterOptions = {}): StoreAdapter {
+  const pool = openPgPool({ url, idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs });
+  const db = new Kysely<Database>({ dialect: classifiedDialect(new PostgresDialect({ pool }), pgStoreErrorKind), ...logOption(options) });
   return {
     name: 'postgres',
     capabilities: { supportsSkipLocked: true, supportsRowLocks: true, multiProcess: true },

@@ -5,8 +5,8 @@
  */
 import { sql } from 'kysely';
 import { MIGRATIONS, type Migration } from './generated/migrations.js';
-import type { StoreAdapter } from './store.js';
-import { isAlreadyExists } from '../errors/pg-sqlstate.js';
+import type { StoreAdapter } from './store-adapter.js';
+import { isStoreError } from '../errors/store-error.js';
 
 export interface MigrationResult { version: number; name: string; status: 'applied' | 'already-applied' | 'pending' }
 
@@ -21,7 +21,7 @@ async function ensureTable(adapter: StoreAdapter): Promise<void> {
     // Two processes starting at once on a fresh PostgreSQL store race here: `create table if
     // not exists` is not atomic, and the loser gets 23505 (on pg_type) or 42P07. Either way
     // the table now exists, which is all this needs.
-    if (!isAlreadyExists(e)) throw e;
+    if (!(isStoreError(e) && (e.kind === 'unique-violation' || e.kind === 'already-exists'))) throw e;
   }
 }
 
