@@ -1,0 +1,378 @@
+/**
+ * A fake data plane for step and runner tests (test/helpers/step-env.ts): it implements the
+ * `DataPlane` interface of D22, starts no process and touches no cluster. Every asynchronous
+ * intention it is asked for is recorded, in order, with its arguments and how it ended; a test
+ * scripts what the next calls of an intention do: fail, hang until the step is aborted, or
+ * report progress samples first (through the intention's `onProgress`, one per macrotask, as a
+ * running tool would). It keeps a small world so that steps read back what they did: members
+ * it started run (with a PID) until stopped, members it made hold data, stanzas it made exist,
+ * backups it took are listed. The step lock of D1 is an in-process lock per lock file that
+ * honours the runner's wait limit, so a held lock times a step out the way `flock` does.
+ *
+ * An intention the interface gains is added here too (the type check says so).
+ */
+import { join } from 'node:path';
+import type {
+  ArchiverState, BackupSetInfo, BackupSetRef, ClusterRef, ClusterSecrets, DataPlane, HeldLock, HostCapacity, MemberProcess, ProgressSampleIn, ReplicationState,
+  RunOptions, StanzaCluster, StopMode,
+} from '../../src/dataplane/data-plane.js';
+import type { RepositoryRef } from '../../src/dataplane/backup-repository.js';
+import type { ClusterRecord, NodeRecord, SchemaInfo } from '../../src/domain/records.js';
+import { AppError } from '../../src/errors/app-error.js';
+
+/** What one call of an intention does; a call with nothing scripted succeeds at once. */
+export type IntentionScript =
+  | { fail: Error }
+  | { hang: true }
+  | { progress: ProgressSampleIn[]; then?: 'return' | 'hang' | { fail: Error } };
+
+export interface RecordedIntention {
+  name: string;
+  args: unknown[];
+  /** `running` until it settles; `aborted` when its step's signal ended it */
+  outcome: 'running' | 'done' | 'failed' | 'aborted';
+  /** samples it reported */
+  samples: ProgressSampleIn[];
+}
+
+const member = (cluster: ClusterRef, ordinal: number): string => `${cluster.id}/${ordinal}`;
+
+export class FakeDataPlane implements DataPlane {
+  readonly intentions: RecordedIntention[] = [];
+  private readonly scripts = new Map<string, IntentionScript[]>();
+  private readonly locks = new Map<string, { release: () => void; released: Promise<void> }>();
+  /** members running now, with their process */
+  readonly running = new Map<string, MemberProcess>();
+  /** members holding a copy of their cluster's data */
+  readonly withData = new Set<string>();
+  /** stanzas and their backup sets, oldest first */
+  readonly stanzas = new Map<string, BackupSetInfo[]>();
+  private nextPid = 40_000;
+
+  constructor(readonly dataDir: string) {}
+
+  /** What the next calls of `name` do, one script per call, in order. */
+  script(name: string, ...calls: IntentionScript[]): this {
+    this.scripts.set(name, [...(this.scripts.get(name) ?? []), ...calls]);
+    return this;
+  }
+
+  /** Forget the intentions recorded and the scripts left (between tests sharing one fake). */
+  reset(): void {
+    this.intentions.length = 0;
+    this.scripts.clear();
+  }
+
+  /** The names of the intentions asked for so far, in order. */
+  names(): string[] {
+    return this.intentions.map((i) => i.name);
+  }
+
+  /** How many step locks are held now. */
+  get locksHeld(): number {
+    return this.locks.size;
+  }
+
+  /**
+   * Carry out an intention: record it, then do what its script says, then `effect` (the
+   * change to the fake's world, when it succeeds). Long intentions report progress through
+   * `o.onProgress` and stop when `o.signal` aborts (rejecting with its reason).
+   */
+  async perform<T>(name: string, args: unknown[], o: Pick<RunOptions, 'signal' | 'onProgress'> = {}, effect: () => T = () => undefined as T): Promise<T> {
+    const rec: RecordedIntention = { name, args, outcome: 'running', samples: [] };
+    this.intentions.push(rec);
+    const script = this.scripts.get(name)?.shift();
+    try {
+      await macrotask();
+      throwIfAborted(o.signal);
+      if (script && 'fail' in script) throw script.fail;
+      if (script && 'hang' in script) await untilAborted(o.signal);
+      if (script && 'progress' in script) {
+        for (const s of script.progress) {
+          throwIfAborted(o.signal);
+          rec.samples.push(s);
+          o.onProgress?.(s);
+          await macrotask();
+        }
+        throwIfAborted(o.signal);
+        if (script.then === 'hang') await untilAborted(o.signal);
+        else if (script.then && typeof script.then === 'object') throw script.then.fail;
+      }
+      const result = effect();
+      rec.outcome = 'done';
+      return result;
+    } catch (e) {
+      rec.outcome = o.signal?.aborted ? 'aborted' : 'failed';
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------ host
+
+  prepareHost(): void {}
+  superviseHost(): Promise<string[]> {
+    return this.perform('superviseHost', [], {}, () => []);
+  }
+  stopHostServices(): Promise<number> {
+    return this.perform('stopHostServices', [], {}, () => 0);
+  }
+  capacity(): HostCapacity {
+    return { memAvailableBytes: 64e9, dataDiskFreeBytes: 1e12, repoDiskFreeBytes: 1e12 };
+  }
+  memberHost(subnetIndex: number, ordinal: number): string {
+    return `127.0.${subnetIndex}.${ordinal}`;
+  }
+  replicaSlotName(ordinal: number): string {
+    return `dwsbox_node${ordinal}`;
+  }
+  memberDataDir(clusterId: string, ordinal: number): string {
+    return join(this.dataDir, 'clusters', clusterId, `node${ordinal}`, 'data');
+  }
+  wildcardListener(): boolean {
+    return false;
+  }
+  isAddressFree(host: string, port: number): Promise<boolean> {
+    return this.perform('isAddressFree', [host, port], {}, () => true);
+  }
+  lockFile(lockKey: string): string {
+    return join(this.dataDir, 'locks', `${lockKey}.lock`);
+  }
+
+  /** The step lock (D1): waits for the holder up to `timeoutMs`, then fails as `flock` would (STEP_TIMEOUT). */
+  async lockForStep(lockFile: string, o: { signal?: AbortSignal; timeoutMs?: number; label: string }): Promise<HeldLock> {
+    const deadline = o.timeoutMs === undefined ? null : Date.now() + o.timeoutMs;
+    for (let held = this.locks.get(lockFile); held; held = this.locks.get(lockFile)) {
+      const left = deadline === null ? null : deadline - Date.now();
+      if (left !== null && left <= 0) {
+        throw new AppError('STEP_TIMEOUT', { args: [o.label, Math.max(0.1, (o.timeoutMs ?? 0) / 1000), `the lock ${lockFile} (another process is working on it)`] });
+      }
+      await Promise.race([held.released, ...(left === null ? [] : [delay(left)])]);
+      throwIfAborted(o.signal);
+    }
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    this.locks.set(lockFile, { release, released });
+    let done = false;
+    return {
+      release: async () => {
+        if (done) return;
+        done = true;
+        this.locks.delete(lockFile);
+        release();
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------ tenants (D32)
+
+  ensureProject(projectId: string, o: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.perform('ensureProject', [projectId], o);
+  }
+  prepareCluster(): void {}
+  removeClusterFiles(clusterId: string): Promise<void> {
+    return this.perform('removeClusterFiles', [clusterId], {}, () => {
+      for (const m of [...this.withData]) if (m.startsWith(`${clusterId}/`)) this.withData.delete(m);
+    });
+  }
+  removeMemberFiles(cluster: ClusterRef, ordinal: number): Promise<void> {
+    return this.perform('removeMemberFiles', [cluster.id, ordinal], {}, () => {
+      this.withData.delete(member(cluster, ordinal));
+    });
+  }
+
+  // ------------------------------------------------------------------ members
+
+  initPrimary(cluster: ClusterRecord, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
+    return this.perform('initPrimary', [cluster.id, primary.ordinal], o, () => {
+      this.withData.add(member(cluster, primary.ordinal));
+    });
+  }
+  startMember(cluster: ClusterRef, m: NodeRecord, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<MemberProcess> {
+    return this.perform('startMember', [cluster.id, m.ordinal], o, () => {
+      const key = member(cluster, m.ordinal);
+      const proc = this.running.get(key) ?? { pid: this.nextPid++, startTime: 1 };
+      this.running.set(key, proc);
+      return proc;
+    });
+  }
+  stopMember(cluster: ClusterRef, m: NodeRecord, mode: StopMode = 'fast'): Promise<void> {
+    return this.perform('stopMember', [cluster.id, m.ordinal, mode], {}, () => {
+      this.running.delete(member(cluster, m.ordinal));
+    });
+  }
+  memberStatus(cluster: ClusterRef, m: NodeRecord): MemberProcess | null {
+    return this.running.get(member(cluster, m.ordinal)) ?? null;
+  }
+  memberHasData(cluster: ClusterRef, m: NodeRecord): boolean {
+    return this.withData.has(member(cluster, m.ordinal));
+  }
+  buildReplica(cluster: ClusterRecord, primary: NodeRecord, m: NodeRecord, _secrets: ClusterSecrets, o: RunOptions = {}): Promise<{ bytes: number }> {
+    return this.perform('buildReplica', [cluster.id, primary.ordinal, m.ordinal], o, () => {
+      this.withData.add(member(cluster, m.ordinal));
+      return { bytes: 1_000_000 };
+    });
+  }
+  removeReplica(cluster: ClusterRef, primary: NodeRecord | null, m: NodeRecord, mode: StopMode): Promise<void> {
+    return this.perform('removeReplica', [cluster.id, primary?.ordinal ?? null, m.ordinal, mode], {}, () => {
+      this.running.delete(member(cluster, m.ordinal));
+      this.withData.delete(member(cluster, m.ordinal));
+    });
+  }
+  dropReplicaSlot(cluster: ClusterRef, primary: NodeRecord, ordinal: number): Promise<void> {
+    return this.perform('dropReplicaSlot', [cluster.id, primary.ordinal, ordinal]);
+  }
+  replicationSlots(cluster: ClusterRef, primary: NodeRecord): Promise<{ name: string; active: boolean; ordinal: number | null }[]> {
+    return this.perform('replicationSlots', [cluster.id, primary.ordinal], {}, () =>
+      [...this.withData].filter((m) => m.startsWith(`${cluster.id}/`)).map((m) => Number(m.split('/')[1])).filter((n) => n !== primary.ordinal)
+        .map((n) => ({ name: this.replicaSlotName(n), active: this.running.has(member(cluster, n)), ordinal: n })));
+  }
+
+  // ------------------------------------------------------------------ roles
+
+  ensureReplicationRole(cluster: ClusterRecord, primary: NodeRecord): Promise<void> {
+    return this.perform('ensureReplicationRole', [cluster.id, primary.ordinal]);
+  }
+  ensureAdmin(cluster: ClusterRecord, primary: NodeRecord, user: string): Promise<void> {
+    return this.perform('ensureAdmin', [cluster.id, primary.ordinal, user]);
+  }
+  setAdminPassword(cluster: ClusterRecord, primary: NodeRecord, user: string): Promise<void> {
+    return this.perform('setAdminPassword', [cluster.id, primary.ordinal, user]);
+  }
+  checkAdminLogin(primary: NodeRecord, user: string): Promise<void> {
+    return this.perform('checkAdminLogin', [primary.ordinal, user]);
+  }
+
+  // ------------------------------------------------------------------ replication and health
+
+  currentLsn(cluster: ClusterRef, primary: NodeRecord): Promise<string> {
+    return this.perform('currentLsn', [cluster.id, primary.ordinal], {}, () => '0/3000000');
+  }
+  replicationState(cluster: ClusterRef, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<ReplicationState> {
+    return this.perform('replicationState', [cluster.id, primary.ordinal, ordinal, targetLsn], {}, () => ({ state: 'streaming', replayLsn: targetLsn, lagBytes: 0 }));
+  }
+  waitCaughtUp(cluster: ClusterRef, primary: NodeRecord, ordinal: number, o: RunOptions & { timeoutMs?: number; targetLsn?: string; standby?: NodeRecord }): Promise<void> {
+    return this.perform('waitCaughtUp', [cluster.id, primary.ordinal, ordinal], o);
+  }
+  replicationLag(cluster: ClusterRef, primary: NodeRecord): Promise<{ node: number; bytes: number }[]> {
+    return this.perform('replicationLag', [cluster.id, primary.ordinal], {}, () => []);
+  }
+  archiverState(cluster: ClusterRef, primary: NodeRecord): Promise<ArchiverState> {
+    return this.perform('archiverState', [cluster.id, primary.ordinal], {}, () => ({ failing: false, lastFailed: null, lastArchived: null }));
+  }
+  databaseBytes(cluster: ClusterRef, primary: NodeRecord): Promise<number> {
+    return this.perform('databaseBytes', [cluster.id, primary.ordinal], {}, () => 50_000_000);
+  }
+  schemaInfo(cluster: ClusterRef, primary: NodeRecord): Promise<SchemaInfo> {
+    return this.perform('schemaInfo', [cluster.id, primary.ordinal], {}, () => ({ databases: [{ name: 'postgres', sizeBytes: 50_000_000, tables: [] }] }));
+  }
+
+  // ------------------------------------------------------------------ archiving and backups (D2, D3)
+
+  repositoryRef(): RepositoryRef {
+    return { id: 'local', kind: 'local' };
+  }
+  repositoryMoveRefusal(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza'>, signal?: AbortSignal): Promise<AppError | null> {
+    return this.perform('repositoryMoveRefusal', [cluster.stanza], { signal }, () => null);
+  }
+  ensureStanzaRepository(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions = {}): Promise<RepositoryRef> {
+    return this.perform('ensureStanzaRepository', [cluster.stanza, primary.ordinal], o, () => this.repositoryRef());
+  }
+  enableArchiving(cluster: ClusterRecord, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
+    return this.perform('enableArchiving', [cluster.stanza, primary.ordinal], o, () => {
+      if (!this.stanzas.has(cluster.stanza)) this.stanzas.set(cluster.stanza, []);
+    });
+  }
+  checkArchiving(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
+    return this.perform('checkArchiving', [cluster.stanza, primary.ordinal], o);
+  }
+  stanzaExists(stanza: string): Promise<boolean> {
+    return this.perform('stanzaExists', [stanza], {}, () => this.stanzas.has(stanza));
+  }
+  backupSets(stanza: string, o: { signal?: AbortSignal } = {}): Promise<BackupSetInfo[]> {
+    return this.perform('backupSets', [stanza], o, () => [...(this.stanzas.get(stanza) ?? [])]);
+  }
+  removePartialBackups(cluster: StanzaCluster, primary: NodeRecord, signal?: AbortSignal): Promise<string[]> {
+    return this.perform('removePartialBackups', [cluster.stanza, primary.ordinal], { signal }, () => []);
+  }
+  backup(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo> {
+    return this.perform('backup', [cluster.stanza, primary.ordinal, o.type], o, () => {
+      const sets = this.stanzas.get(cluster.stanza) ?? [];
+      const prior = o.type === 'diff' ? sets.filter((s) => s.type === 'full').at(-1)?.label ?? null : null;
+      const n = sets.length + 1;
+      const set: BackupSetInfo = {
+        label: `20250115-0800${String(n).padStart(2, '0')}F${prior ? `_20250115-0800${String(n).padStart(2, '0')}D` : ''}`, type: o.type, prior, reference: prior ? [prior] : [],
+        annotation: o.annotation, databaseSize: 50_000_000, repoOwnBytes: 5_000_000, repoSetBytes: 5_000_000, copiedBytes: 50_000_000, startTime: 0, stopTime: 1,
+        lsnStart: '0/2000028', lsnStop: '0/2000100', walStart: '000000010000000000000002', walStop: '000000010000000000000002', error: false,
+      };
+      this.stanzas.set(cluster.stanza, [...sets, set]);
+      return set;
+    });
+  }
+  verifyBackup(stanza: string, label: string, o: RunOptions = {}): Promise<BackupSetInfo> {
+    return this.perform('verifyBackup', [stanza, label], o, () => {
+      const set = this.stanzas.get(stanza)?.find((s) => s.label === label);
+      if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} is not in the repository catalog`] });
+      return set;
+    });
+  }
+  expireBackup(stanza: string, label: string, o: RunOptions = {}): Promise<void> {
+    return this.perform('expireBackup', [stanza, label], o, () => {
+      this.stanzas.set(stanza, (this.stanzas.get(stanza) ?? []).filter((s) => s.label !== label));
+    });
+  }
+  removeDump(stanza: string, snapshotId: string): Promise<void> {
+    return this.perform('removeDump', [stanza, snapshotId]);
+  }
+  removeStanza(cluster: StanzaCluster, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: RunOptions = {}): Promise<void> {
+    return this.perform('removeStanza', [cluster.stanza, primary.ordinal], o, () => {
+      this.stanzas.delete(cluster.stanza);
+    });
+  }
+
+  // ------------------------------------------------------------------ restores (D4)
+
+  restorePrimary(cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
+    return this.perform('restorePrimary', [cluster.id, primary.ordinal, set.stanza, set.label], o, () => {
+      this.withData.add(member(cluster, primary.ordinal));
+    });
+  }
+  restoredPrimaryRunning(cluster: ClusterRef, primary: NodeRecord): boolean {
+    return this.running.has(member(cluster, primary.ordinal));
+  }
+  recoverPrimary(cluster: ClusterRecord, primary: NodeRecord, _adminPassword: string, o: RunOptions = {}): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
+    return this.perform('recoverPrimary', [cluster.id, primary.ordinal], o, () => {
+      const proc = { pid: this.nextPid++, startTime: 1 };
+      this.running.set(member(cluster, primary.ordinal), proc);
+      return { process: proc, timeline: 2, lsn: '0/5000000', cleaned: 0 };
+    });
+  }
+  enableRestoredArchiving(cluster: ClusterRecord, primary: NodeRecord, _secrets: ClusterSecrets, o: RunOptions = {}): Promise<MemberProcess | null> {
+    return this.perform('enableRestoredArchiving', [cluster.stanza, primary.ordinal], o, () => {
+      if (!this.stanzas.has(cluster.stanza)) this.stanzas.set(cluster.stanza, []);
+      return null;
+    });
+  }
+  cleanRestoredCluster(cluster: ClusterRef, primary: NodeRecord): Promise<string[]> {
+    return this.perform('cleanRestoredCluster', [cluster.id, primary.ordinal], {}, () => []);
+  }
+}
+
+function macrotask(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason as Error;
+}
+
+function untilAborted(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_, reject) => {
+    if (!signal) return reject(new Error('an intention scripted to hang was given no signal to end it'));
+    if (signal.aborted) return reject(signal.reason as Error);
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+}
