@@ -79,6 +79,8 @@ export interface DataPlane extends LogicalDataPlane {
   capacity(): HostCapacity;
   /** The address of member `ordinal` of the cluster with address block `subnetIndex` (D6). */
   memberHost(subnetIndex: number, ordinal: number): string;
+  /** The replication slot a replica of this number streams through (recorded in its node record, D5). */
+  replicaSlotName(ordinal: number): string;
   /** Where a new member's data will live (recorded in its node record before it is made, D1). */
   memberDataDir(clusterId: string, ordinal: number): string;
   /** Is something listening on every address on this port (it would block every member address)? */
@@ -111,8 +113,10 @@ export interface DataPlane extends LogicalDataPlane {
   removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void>;
   /** Drop a replica's slot on the primary when no one streams from it. */
   dropReplicaSlot(cluster: ClusterRef, primary: NodeRecord, ordinal: number): Promise<void>;
-  /** The replication slots on the primary (D5). */
-  replicationSlots(cluster: ClusterRef, primary: NodeRecord): Promise<{ name: string; active: boolean }[]>;
+  /** The replication slots on the primary (D5), each with the replica it belongs to (null: none). */
+  replicationSlots(cluster: ClusterRef, primary: NodeRecord): Promise<{ name: string; active: boolean; ordinal: number | null }[]>;
+  /** Does the member hold a copy of the cluster's data (a finished replica copy)? */
+  memberHasData(cluster: ClusterRef, member: NodeRecord): boolean;
 
   // ------------------------------------------------------------------ roles
   ensureReplicationRole(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets): Promise<void>;
@@ -154,8 +158,10 @@ export interface DataPlane extends LogicalDataPlane {
   backup(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo>;
   /** A set is complete: listed without error, its WAL archived, every file's checksum read back (`pgbackrest verify`). */
   verifyBackup(stanza: string, label: string, o?: RunOptions): Promise<BackupSetInfo>;
-  /** Expire one backup set (and the WAL only it needed). */
-  expireBackup(stanza: string, label: string, o?: RunOptions): Promise<void>;
+  /** Expire one backup set (and the WAL only it needed); a set pgBackRest must keep (a stanza's only full) is kept, with its reason. */
+  expireBackup(stanza: string, label: string, o?: RunOptions): Promise<{ expired: boolean; reason: string | null }>;
+  /** Remove a schema- or table-level snapshot's dump (complete or partial; idempotent). */
+  removeDump(stanza: string, snapshotId: string): Promise<void>;
   /** Remove the stanza and everything in its repository (D16). */
   removeStanza(cluster: StanzaCluster, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o?: RunOptions): Promise<void>;
 

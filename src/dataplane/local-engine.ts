@@ -26,6 +26,7 @@ import type { BackupSetRef, ClusterRef, ClusterSecrets, DataPlane, HostCapacity,
 import * as backups from './local/backups.js';
 import * as catalog from './local/catalog.js';
 import * as probe from './local/probe.js';
+import { removeDump } from './logical-dump.js';
 import * as restore from './local/restore.js';
 import * as layout from './local/layout.js';
 import * as roles from './local/roles.js';
@@ -328,7 +329,7 @@ export class LocalEngine implements DataPlane {
   }
 
   /** The replication slots on the primary (D5: one per standby; `doctor` and scale-in read them). */
-  replicationSlots(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ name: string; active: boolean }[]> {
+  replicationSlots(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ name: string; active: boolean; ordinal: number | null }[]> {
     return replication.replicationSlots(this, cluster, primary);
   }
 
@@ -445,6 +446,9 @@ export class LocalEngine implements DataPlane {
   memberHost(subnetIndex: number, ordinal: number): string {
     return LocalEngine.hostFor(subnetIndex, ordinal);
   }
+  replicaSlotName(ordinal: number): string {
+    return slotNameFor(ordinal);
+  }
   memberDataDir(clusterId: string, ordinal: number): string {
     return this.nodePaths(clusterId, ordinal).dataDir;
   }
@@ -485,8 +489,8 @@ export class LocalEngine implements DataPlane {
   async checkArchiving(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
     await this.backrest.check(this.stanzaTarget(cluster, primary), { lockFile: o.lockFile ?? this.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) });
   }
-  stanzaExists(stanzaName: string): Promise<boolean> {
-    return this.backrest.stanzaExists(stanzaName);
+  async stanzaExists(stanzaName: string): Promise<boolean> {
+    return existsSync(this.stanzaConfigFile(stanzaName)) && (await this.backrest.stanzaExists(stanzaName));
   }
   backupSets(stanzaName: string, o: { signal?: AbortSignal } = {}): Promise<BackupSetInfo[]> {
     return backups.backupSets(this, stanzaName, o);
@@ -500,11 +504,17 @@ export class LocalEngine implements DataPlane {
   verifyBackup(stanzaName: string, label: string, o: RunOptions = {}): Promise<BackupSetInfo> {
     return backups.verifyBackup(this, stanzaName, label, o);
   }
-  expireBackup(stanzaName: string, label: string, o: RunOptions = {}): Promise<void> {
+  expireBackup(stanzaName: string, label: string, o: RunOptions = {}): Promise<{ expired: boolean; reason: string | null }> {
     return backups.expireBackup(this, stanzaName, label, o);
   }
   restorePrimary(cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
     return restore.restorePrimary(this, cluster, primary, set, o);
+  }
+  memberHasData(cluster: ClusterRef, member: NodeRecord): boolean {
+    return replication.memberHasData(this, cluster, member);
+  }
+  removeDump(stanzaName: string, snapshotId: string): Promise<void> {
+    return removeDump(this.settings.dataDir, stanzaName, snapshotId);
   }
   restoredPrimaryRunning(cluster: ClusterRef, primary: NodeRecord): boolean {
     return this.instance(cluster, primary).status() !== null;

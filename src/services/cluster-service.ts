@@ -11,7 +11,7 @@ import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '..
 import { isTaskActive } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
 import type { Config } from '../config/config.js';
-import { LocalEngine } from '../dataplane/local-engine.js';
+import type { DataPlane } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
@@ -47,7 +47,7 @@ export const PORT_MAX = 30000;
 export interface ClusterServiceDeps {
   store: Store;
   queue: TaskQueue;
-  dataPlane: LocalEngine;
+  dataPlane: DataPlane;
   secrets: Secrets;
   clock: Clock;
   config: Config;
@@ -153,7 +153,7 @@ export class ClusterService {
       this.d.log.warn('host node limit reached', { projectId, allNodes, newNodes, maxNodes: this.d.config.maxNodes });
       throw new AppError('CAPACITY_EXCEEDED', { args: [`this host has no room for ${newNodes} more nodes now (the operator limits the nodes it runs); try fewer nodes or later`] });
     }
-    const cap = this.d.dataPlane.hostCapacity();
+    const cap = this.d.dataPlane.capacity();
     const mem = nt.memoryBytes * newNodes;
     if (mem > cap.memAvailableBytes) {
       this.d.log.warn('host memory short', { projectId, needBytes: mem, availableBytes: cap.memAvailableBytes });
@@ -175,7 +175,7 @@ export class ClusterService {
     for (let c = 1; c <= 254; c++) {
       if (used.has(c) || exclude.has(c)) continue;
       let free = true;
-      for (let i = 1; i <= nodes && free; i++) free = await this.d.dataPlane.isAddressFree(LocalEngine.hostFor(c, i), port);
+      for (let i = 1; i <= nodes && free; i++) free = await this.d.dataPlane.isAddressFree(this.d.dataPlane.memberHost(c, i), port);
       if (free) return c;
     }
     throw new AppError('CAPACITY_EXCEEDED', { args: [`no free loopback address range for ${nodes} nodes on port ${port}`] });
@@ -201,9 +201,9 @@ export class ClusterService {
   newNode(cluster: ClusterRecord, ordinal: number, membership: NodeRecord['membership']): NodeRecord {
     const now = this.d.clock.now();
     return {
-      id: newId(), clusterId: cluster.id, ordinal, role: ordinal === 1 ? 'primary' : 'standby', host: LocalEngine.hostFor(cluster.subnetIndex!, ordinal),
-      port: cluster.port, dataDir: this.d.dataPlane.nodePaths(cluster.id, ordinal).dataDir, membership, pid: null, pidStart: null, health: 'unknown',
-      slotName: ordinal === 1 ? null : `dwsbox_node${ordinal}`, createdAt: now, updatedAt: now,
+      id: newId(), clusterId: cluster.id, ordinal, role: ordinal === 1 ? 'primary' : 'standby', host: this.d.dataPlane.memberHost(cluster.subnetIndex!, ordinal),
+      port: cluster.port, dataDir: this.d.dataPlane.memberDataDir(cluster.id, ordinal), membership, pid: null, pidStart: null, health: 'unknown',
+      slotName: ordinal === 1 ? null : this.d.dataPlane.replicaSlotName(ordinal), createdAt: now, updatedAt: now,
     };
   }
 
@@ -296,7 +296,7 @@ export class ClusterService {
     if (c.status !== 'AVAILABLE' || c.stopped) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, `the password can be reset only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`] });
     const nodes = await this.d.store.listNodes(c.id);
     const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || !this.d.dataPlane.nodeStatus(c, primary)) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+    if (!primary || !this.d.dataPlane.memberStatus(c, primary)) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
     await this.d.dataPlane.setAdminPassword(c, primary, c.userName, newPasswordValue);
     await this.d.store.updateCluster(c.id, { adminPasswordEnc: this.d.secrets.encrypt(newPasswordValue), updatedAt: this.d.clock.now() });
     this.d.log.info('administrator password reset', { clusterId, projectId });

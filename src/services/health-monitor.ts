@@ -8,7 +8,7 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { coerceError } from '../errors/app-error.js';
-import type { LocalEngine } from '../dataplane/local-engine.js';
+import type { DataPlane } from '../dataplane/data-plane.js';
 import type { HeldLock } from '../dataplane/pg-exec.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
@@ -24,7 +24,7 @@ export class HealthMonitor {
   private lag = new Map<string, { node: number; bytes: number }[]>();
   private ticks = 0;
 
-  constructor(private readonly store: Store, private readonly dataPlane: LocalEngine, private readonly clock: Clock, private readonly log: Logger, private readonly intervalMs: number) {}
+  constructor(private readonly store: Store, private readonly dataPlane: DataPlane, private readonly clock: Clock, private readonly log: Logger, private readonly intervalMs: number) {}
 
   /** Also run `fn` every `every` checks (e.g. the snapshot expiry sweep). */
   addPeriodic(fn: () => Promise<unknown>, every: number): void {
@@ -88,7 +88,7 @@ export class HealthMonitor {
     let started = 0;
     let failed = 0;
     for (const n of (await this.store.listNodes(c.id)).filter((x) => x.membership === 'active')) {
-      const st = this.dataPlane.nodeStatus(c, n);
+      const st = this.dataPlane.memberStatus(c, n);
       if (st) {
         if (st.pid !== n.pid || st.startTime !== n.pidStart) {
           await this.store.updateNode(n.id, { pid: st.pid, pidStart: st.startTime, health: 'up', updatedAt: this.clock.now() });
@@ -98,7 +98,7 @@ export class HealthMonitor {
         continue;
       }
       try {
-        const info = await this.dataPlane.startNode(c, n, { timeoutMs: 120_000 });
+        const info = await this.dataPlane.startMember(c, n, { timeoutMs: 120_000 });
         await this.store.updateNode(n.id, { pid: info.pid, pidStart: info.startTime, health: 'up', updatedAt: this.clock.now() });
         this.log.info('started a node that should run', { clusterId: c.id, node: n.ordinal, pid: info.pid });
         started++;
@@ -129,15 +129,12 @@ export class HealthMonitor {
 
   private async measureLag(c: ClusterRecord): Promise<void> {
     const primary = (await this.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || !this.dataPlane.nodeStatus(c, primary)) {
+    if (!primary || !this.dataPlane.memberStatus(c, primary)) {
       this.lag.delete(c.id);
       return;
     }
     try {
-      const rows = await this.dataPlane.instance(c, primary).query<{ app: string; lag: string | null }>(
-        `select application_name as app, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text as lag from pg_stat_replication where application_name like 'node%'`, [], 'postgres', 3000,
-      );
-      this.lag.set(c.id, rows.filter((r) => r.lag !== null).map((r) => ({ node: Number(r.app.slice(4)), bytes: Math.max(0, Number(r.lag)) })));
+      this.lag.set(c.id, await this.dataPlane.replicationLag(c, primary));
     } catch {
       this.lag.delete(c.id);
     }
@@ -151,7 +148,7 @@ export class HealthMonitor {
     const now = this.clock.now();
     const up = new Map<string, boolean>();
     for (const n of nodes) {
-      const alive = this.dataPlane.nodeStatus(c, n) !== null;
+      const alive = this.dataPlane.memberStatus(c, n) !== null;
       up.set(n.id, alive);
       const health: NodeRecord['health'] = alive ? 'up' : c.stopped ? 'stopped' : 'down';
       if (n.health !== health) {

@@ -13,7 +13,7 @@ import {
 } from '../domain/scale.js';
 import { AppError } from '../errors/app-error.js';
 import type { Config } from '../config/config.js';
-import { LocalEngine } from '../dataplane/local-engine.js';
+import type { DataPlane } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
@@ -42,7 +42,7 @@ export interface GrowCheck {
 export interface ScaleServiceDeps {
   store: Store;
   queue: TaskQueue;
-  dataPlane: LocalEngine;
+  dataPlane: DataPlane;
   clusters: ClusterService;
   clock: Clock;
   config: Config;
@@ -77,7 +77,7 @@ export class ScaleService {
     const primary = members.find((n) => n.role === 'primary');
     let primaryUp = false;
     let copyBytes = 0;
-    if (primary && e.nodeStatus(c, primary)) {
+    if (primary && e.memberStatus(c, primary)) {
       try {
         copyBytes = await e.databaseBytes(c, primary);
         primaryUp = true;
@@ -89,10 +89,10 @@ export class ScaleService {
     const busyAddresses: string[] = [];
     // Probing a few addresses says enough; a request for 200 nodes need not bind 200 sockets.
     for (const o of (ordinals ?? []).slice(0, 16)) {
-      const host = LocalEngine.hostFor(c.subnetIndex ?? 0, o);
+      const host = e.memberHost(c.subnetIndex ?? 0, o);
       if (!(await e.isAddressFree(host, c.port))) busyAddresses.push(`${host}:${c.port}`);
     }
-    const cap = e.hostCapacity();
+    const cap = e.capacity();
     const [projectNodes, hostNodes] = await Promise.all([this.d.store.countNodes(c.projectId), this.d.store.countNodes()]);
     return {
       status: c.status, stopped: c.stopped, busyWith: active ? ACTION_OF_KIND[active.kind] : null, primaryUp,
@@ -100,7 +100,7 @@ export class ScaleService {
       projectNodes, projectQuota: this.d.config.projectNodeQuota, hostNodes, hostNodeLimit: this.d.config.maxNodes,
       memAvailableBytes: cap.memAvailableBytes, memPerNodeBytes: findNodeType(c.nodeType)?.memoryBytes ?? 0,
       diskFreeBytes: cap.dataDiskFreeBytes, copyBytes, port: c.port, wildcardListener: e.wildcardListener(c.port), busyAddresses,
-      downStandbys: active ? [] : members.filter((n) => n.role === 'standby' && !e.nodeStatus(c, n)).map((n) => n.ordinal),
+      downStandbys: active ? [] : members.filter((n) => n.role === 'standby' && !e.memberStatus(c, n)).map((n) => n.ordinal),
     };
   }
 

@@ -15,6 +15,7 @@ import type { TaskQueue } from '../tasks/queue.js';
 import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
 import type { FineGrainedDetail } from '../domain/records.js';
+import type { DataPlane } from '../dataplane/data-plane.js';
 import type { LocalEngine } from '../dataplane/local-engine.js';
 import { checkObjectsExist, fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';
 import { chainFigures, estimateBackupBytes, predictBackupType } from '../domain/snapshot-space.js';
@@ -45,6 +46,7 @@ export interface SnapshotServiceDeps {
   clock: Clock;
   log: Logger;
   /** reads the cluster's catalog to refuse missing schemas and tables up front (schema and table level) */
+  // LocalEngine until checkObjectsExist (snapshot-request.ts) takes the DataPlane interface
   dataPlane?: LocalEngine;
   /** fair shares (tasks/snapshot-room.ts): the quotas and margin, and D2's full-backup period for the estimate; absent: no checks */
   limits?: SnapshotLimits & Pick<Config, 'snapshotFullEvery'>;
@@ -110,13 +112,13 @@ export class SnapshotService {
    * the sets still in the stanza's repository, and the primary's database size when it runs
    * (else the last full's recorded size).
    */
-  private async backupNeed(c: ClusterRecord, forceFull: boolean, fullEvery: number, engine: LocalEngine): Promise<SnapshotNeed> {
+  private async backupNeed(c: ClusterRecord, forceFull: boolean, fullEvery: number, dataPlane: DataPlane): Promise<SnapshotNeed> {
     const kept = await this.d.store.listStanzaSnapshots(c.stanza);
     const kind = predictBackupType(kept, fullEvery, forceFull);
     const primary = (await this.d.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
     let databaseBytes: number | null = null;
     try {
-      if (primary && !c.stopped && engine.nodeStatus(c, primary)) databaseBytes = await engine.databaseBytes(c, primary);
+      if (primary && !c.stopped && dataPlane.memberStatus(c, primary)) databaseBytes = await dataPlane.databaseBytes(c, primary);
     } catch {
       // Not measurable now (the primary is down or unreachable): the recorded figures stand in; the backup step measures again.
     }

@@ -17,7 +17,7 @@
  */
 import type { Config } from '../config/config.js';
 import { MB, quotaRefusal, spaceRefusal, type EstimatedKind } from '../domain/snapshot-space.js';
-import type { LocalEngine } from '../dataplane/local-engine.js';
+import type { DataPlane } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 
@@ -33,18 +33,18 @@ export interface SnapshotNeed {
  * The free bytes where a snapshot of this kind is written, and how a message names the place;
  * null when there is no figure (an S3 repository).
  */
-export function freeSpaceFor(engine: LocalEngine, kind: EstimatedKind): { freeBytes: number; where: string } | null {
-  if (kind === 'dump') return { freeBytes: engine.hostCapacity().dataDiskFreeBytes, where: 'the data directory (where schema- and table-level dumps are kept)' };
-  if (engine.repositoryRef().kind !== 'local') return null;
-  return { freeBytes: engine.hostCapacity().repoDiskFreeBytes, where: 'the backup repository' };
+export function freeSpaceFor(dataPlane: DataPlane, kind: EstimatedKind): { freeBytes: number; where: string } | null {
+  if (kind === 'dump') return { freeBytes: dataPlane.capacity().dataDiskFreeBytes, where: 'the data directory (where schema- and table-level dumps are kept)' };
+  if (dataPlane.repositoryRef().kind !== 'local') return null;
+  return { freeBytes: dataPlane.capacity().repoDiskFreeBytes, where: 'the backup repository' };
 }
 
 /**
  * Throws INSUFFICIENT_SNAPSHOT_SPACE when the place the snapshot goes lacks room for it plus
  * the margin. The host's free space is logged for the operator, never told the tenant.
  */
-export function checkFreeSpace(engine: LocalEngine, limits: SnapshotLimits, need: SnapshotNeed, log?: Logger): void {
-  const free = freeSpaceFor(engine, need.kind);
+export function checkFreeSpace(dataPlane: DataPlane, limits: SnapshotLimits, need: SnapshotNeed, log?: Logger): void {
+  const free = freeSpaceFor(dataPlane, need.kind);
   if (!free) return;
   const marginBytes = limits.snapshotSpaceMarginMb * MB;
   const refused = spaceRefusal({ kind: need.kind, needBytes: need.needBytes, freeBytes: free.freeBytes, marginBytes, where: free.where });

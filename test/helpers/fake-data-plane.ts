@@ -315,9 +315,10 @@ export class FakeDataPlane implements DataPlane {
       return set;
     });
   }
-  expireBackup(stanza: string, label: string, o: RunOptions = {}): Promise<void> {
+  expireBackup(stanza: string, label: string, o: RunOptions = {}): Promise<{ expired: boolean; reason: string | null }> {
     return this.perform('expireBackup', [stanza, label], o, () => {
       this.stanzas.set(stanza, (this.stanzas.get(stanza) ?? []).filter((s) => s.label !== label));
+      return { expired: true, reason: null };
     });
   }
   removeDump(stanza: string, snapshotId: string): Promise<void> {

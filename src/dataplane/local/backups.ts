@@ -36,6 +36,17 @@ export async function verifyBackup(e: LocalEngine, stanza: string, label: string
   return set;
 }
 
-export async function expireBackup(e: LocalEngine, stanza: string, label: string, o: RunOptions = {}): Promise<void> {
-  await e.backrest.run(targetOf(e, stanza), 'expire', { extra: [`--set=${label}`], lockFile: o.lockFile, ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 600_000 });
+/**
+ * Expire one set (and the WAL only it needed). pgBackRest refuses to expire a stanza's only
+ * full backup: then the set is kept, with pgBackRest's reason.
+ */
+export async function expireBackup(e: LocalEngine, stanza: string, label: string, o: RunOptions = {}): Promise<{ expired: boolean; reason: string | null }> {
+  try {
+    await e.backrest.run(targetOf(e, stanza), 'expire', { extra: [`--set=${label}`], lockFile: o.lockFile, ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 600_000 });
+    return { expired: true, reason: null };
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/only|last|cannot be expired|retention/i.test(message)) return { expired: false, reason: message };
+    throw err;
+  }
 }

@@ -93,8 +93,15 @@ export async function dropSlotIfInactive(e: LocalEngine, cluster: Pick<ClusterRe
 }
 
 /** The replication slots on the primary (D5: one per standby; `doctor` and scale-in read them). */
-export async function replicationSlots(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ name: string; active: boolean }[]> {
-  return e.instance(cluster, primary).query<{ name: string; active: boolean }>('select slot_name as name, active from pg_replication_slots order by 1');
+export async function replicationSlots(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ name: string; active: boolean; ordinal: number | null }[]> {
+  const rows = await e.instance(cluster, primary).query<{ name: string; active: boolean }>('select slot_name as name, active from pg_replication_slots order by 1');
+  // A replica's slot is named from its node number (D5); any other slot belongs to no member.
+  return rows.map((r) => ({ ...r, ordinal: Number(/^dwsbox_node(\d+)$/.exec(r.name)?.[1] ?? NaN) || null }));
+}
+
+/** Does the member's data directory hold a copy (a finished standby copy, or a primary's data)? */
+export function memberHasData(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, member: NodeRecord): boolean {
+  return e.instance(cluster, member).isInitialized();
 }
 
 /**

@@ -20,23 +20,20 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
   // D32: the project's own OS user, made at its first cluster; every process of the cluster runs as it.
-  await ctx.dataPlane.ensureProjectUser(cluster.projectId, {
-    highest: () => ctx.store.highestOsUid(),
-    record: (projectId, name, uid) => ctx.write((tx) => tx.recordOsUser(projectId, name, uid, ctx.clock.now())),
-  }, { signal: ctx.signal });
-  ctx.dataPlane.prepareClusterDir(cluster);
+  await ctx.dataPlane.ensureProject(cluster.projectId, { signal: ctx.signal });
+  ctx.dataPlane.prepareCluster(cluster);
   if (ctx.dataPlane.wildcardListener(cluster.port)) {
     throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${cluster.port} is held by a process listening on all addresses (0.0.0.0:${cluster.port}); stop it or choose another port`] });
   }
   for (const n of nodes) {
-    if (ctx.dataPlane.nodeStatus(cluster, n)) continue; // ours, already running (a resumed task)
+    if (ctx.dataPlane.memberStatus(cluster, n)) continue; // ours, already running (a resumed task)
     if (!(await ctx.dataPlane.isAddressFree(n.host, n.port))) {
       throw new AppError('CAPACITY_EXCEEDED', { args: [`address ${n.host}:${n.port} is in use by another process`] });
     }
   }
   const nt = findNodeType(cluster.nodeType);
-  const cap = ctx.dataPlane.hostCapacity();
-  const need = (nt?.memoryBytes ?? 0) * nodes.filter((n) => !ctx.dataPlane.nodeStatus(cluster, n)).length;
+  const cap = ctx.dataPlane.capacity();
+  const need = (nt?.memoryBytes ?? 0) * nodes.filter((n) => !ctx.dataPlane.memberStatus(cluster, n)).length;
   if (need > cap.memAvailableBytes) {
     // The host's own figures go to the log, never to a tenant (docs/security.md, capacity answers).
     ctx.log.warn('not enough memory on the host for the nodes', { needBytes: need, memAvailableBytes: cap.memAvailableBytes });
@@ -63,9 +60,9 @@ export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[
 export async function cleanUpCluster(ctx: StepContext<unknown>): Promise<void> {
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
-  for (const n of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) await ctx.dataPlane.stopNode(cluster, n, 'immediate');
+  for (const n of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) await ctx.dataPlane.stopMember(cluster, n, 'immediate');
   const primary = nodes.find((n) => n.role === 'primary');
-  if (primary && (await ctx.dataPlane.backrest.stanzaExists(cluster.stanza))) {
+  if (primary && (await ctx.dataPlane.stanzaExists(cluster.stanza))) {
     await ctx.dataPlane.removeStanza(cluster, primary, { signal: ctx.signal });
   }
   await ctx.dataPlane.removeClusterFiles(cluster.id);

@@ -9,13 +9,8 @@
  * A failure cleans up the new cluster's processes, files and stanza (never the source's) and
  * ends CREATION FAILED with failed_reasons.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
-import type { OsUser } from '../../dataplane/os-user.js';
-import { writeOwned } from '../../dataplane/pg-instance.js';
-import { clearRecoverySettings, restoreSet, waitPromoted } from '../../dataplane/pg-restore.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster, verifyCluster } from './cluster-create.js';
 import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets } from './common.js';
@@ -39,32 +34,6 @@ async function snapshotOf(ctx: Ctx): Promise<SnapshotRecord & { backupLabel: str
   return s as SnapshotRecord & { backupLabel: string };
 }
 
-const sourceOf = (ctx: Ctx, s: SnapshotRecord) => ({ stanza: s.stanza, configFile: ctx.dataPlane.stanzaConfigFile(s.stanza) });
-
-/** `show` of a few settings on a running node. */
-async function settingsOf(ctx: Ctx, names: string[]): Promise<Record<string, string>> {
-  const cluster = await ctx.cluster();
-  const primary = primaryOf(await ctx.nodes());
-  const rows = await ctx.dataPlane.instance(cluster, primary).query<{ name: string; setting: string }>('select name, setting from pg_settings where name = any($1)', [names]);
-  return Object.fromEntries(rows.map((r) => [r.name, r.setting]));
-}
-
-/**
- * The promoted copy wrote its new timeline's history file while archiving was off, so no
- * `.ready` marker exists for it; mark it, so the archiver pushes it into the NEW stanza and
- * later restores of this cluster's own snapshots find their timeline's history there.
- */
-function markHistoryForArchiving(dataDir: string, os: OsUser): void {
-  const wal = join(dataDir, 'pg_wal');
-  const status = join(wal, 'archive_status');
-  if (!existsSync(status)) return;
-  for (const f of readdirSync(wal)) {
-    if (!/^[0-9A-F]{8}\.history$/.test(f)) continue;
-    if (existsSync(join(status, `${f}.ready`)) || existsSync(join(status, `${f}.done`))) continue;
-    writeOwned(join(status, `${f}.ready`), '', os, 0o600);
-  }
-}
-
 export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never> = {
   kind: 'cluster.restore',
   maxAttempts: 3,
@@ -83,7 +52,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     /** Addresses free, memory and disk for the nodes (D6, D18), the node directories, and a readable source. */
     ALLOCATE_NODES: async (ctx: Ctx) => {
       const snap = await snapshotOf(ctx);
-      if (!existsSync(ctx.dataPlane.stanzaConfigFile(snap.stanza)) || !(await ctx.dataPlane.backrest.stanzaExists(snap.stanza))) {
+      if (!(await ctx.dataPlane.stanzaExists(snap.stanza))) {
         throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `the repository of stanza ${snap.stanza} is missing`] });
       }
       await checkNodeAddresses(ctx);
@@ -91,13 +60,13 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       const nodes = await ctx.nodes();
       // Every node holds a copy of the snapshot's databases.
       const need = (snap.sourceBytes ?? 0) * nodes.length;
-      const free = ctx.dataPlane.hostCapacity().dataDiskFreeBytes;
+      const free = ctx.dataPlane.capacity().dataDiskFreeBytes;
       if (need > free) {
         // The host's own figures go to the log, never to a tenant (docs/security.md, capacity answers).
         ctx.log.warn('not enough disk on the host for the restore', { needBytes: need, dataDiskFreeBytes: free });
         throw new AppError('CAPACITY_EXCEEDED', { args: [`${nodes.length} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk, more than this host has free for them now`] });
       }
-      for (const n of nodes) ctx.dataPlane.prepareNodeDir(cluster, n.ordinal);
+      ctx.dataPlane.prepareCluster(cluster);
       ctx.progress({ source: 'dwsbox', percent: 100, info: { nodes: nodes.length, snapshotId: snap.id, key: snap.backupKey ?? 'N/A' } });
     },
 
@@ -106,14 +75,9 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       const snap = await snapshotOf(ctx);
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
-      const inst = ctx.dataPlane.instance(cluster, primary);
-      // A copy that already runs (a resumed task whose later step failed) is finished.
-      if (inst.status()) return;
-      ctx.dataPlane.prepareNodeDir(cluster, primary.ordinal);
       const info = { key: snap.backupKey ?? 'N/A', priorKey: snap.priorBackupKey ?? 'N/A', snapshotId: snap.id };
-      await restoreSet(ctx.dataPlane.backrest, {
-        source: sourceOf(ctx, snap), label: snap.backupLabel, dataDir: primary.dataDir, os: inst.spec.os, totalBytes: snap.sourceBytes, lockFile: ctx.lockFile,
-        signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
+      await ctx.dataPlane.restorePrimary(cluster, primary, { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes }, {
+        lockFile: ctx.lockFile, signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
         onProgress: (s) => {
           const written = s.data?.['consumedBytes'];
           ctx.progress({ ...s, ...(typeof written === 'number' ? { consumedBytes: written } : {}), info });
@@ -124,57 +88,31 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     /**
      * Before the first start the copy gets the new cluster's settings with archiving off and
      * its own address (D4); it replays the snapshot's WAL (read from the source stanza) to
-     * the consistent point and is promoted on a new timeline.
+     * the consistent point and is promoted on a new timeline; then it is cleaned (D32) and
+     * gets the new cluster's administrator.
      */
     RECOVER_PRIMARY: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
-      const inst = ctx.dataPlane.instance(cluster, primary);
-      if (!inst.isInitialized()) throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, `no restored data directory at ${primary.dataDir}`] });
-      if (!inst.status()) {
-        inst.writeConfig(ctx.dataPlane.clusterSettings(cluster, primary, false));
-        inst.writeAccessRules();
-      }
-      ctx.progress({ source: 'dwsbox', percent: 5, info: { phase: 'start' } });
-      const run = await ctx.dataPlane.startNode(cluster, primary, { signal: ctx.signal, timeoutMs: 30 * 60_000 });
-      await ctx.write((tx) => tx.updateNode(primary.id, { pid: run.pid, pidStart: run.startTime, health: 'up', updatedAt: ctx.clock.now() }));
-      await waitPromoted(inst, {
-        signal: ctx.signal, timeoutMs: 30 * 60_000,
-        onProgress: (s) => ctx.progress({ ...s, percent: s.data?.['inRecovery'] ? 50 : 90, info: { phase: 'recovery', replayLsn: s.data?.['replayLsn'] ?? null } }),
+      const r = await ctx.dataPlane.recoverPrimary(cluster, primary, ctx.secrets.decrypt(cluster.adminPasswordEnc), {
+        signal: ctx.signal,
+        onProgress: (s) => ctx.progress(s.source === 'dwsbox'
+          ? { ...s, info: { phase: s.data?.['phase'] ?? null } }
+          : { ...s, percent: s.data?.['inRecovery'] ? 50 : 90, info: { phase: 'recovery', replayLsn: s.data?.['replayLsn'] ?? null } }),
       });
-      const tl = await inst.query<{ tl: string; lsn: string }>(`select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) as tl, pg_current_wal_lsn()::text as lsn`);
-      // D32: nothing a superuser of the snapshot's time left behind survives into the new cluster.
-      const cleaned = await ctx.dataPlane.cleanRestoredCluster(cluster, primary);
-      // The restored database holds the source's administrator; make it the D32 administrator with the password the new cluster's record has.
-      await ctx.dataPlane.ensureAdmin(cluster, primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
-      ctx.progress({ source: 'pg_is_in_recovery', percent: 100, info: { phase: 'promoted', timeline: parseInt(tl[0]?.tl ?? '0', 16), lsn: tl[0]?.lsn ?? null, cleaned: cleaned.length } });
+      await ctx.write((tx) => tx.updateNode(primary.id, { pid: r.process.pid, pidStart: r.process.startTime, health: 'up', updatedAt: ctx.clock.now() }));
+      ctx.progress({ source: 'pg_is_in_recovery', percent: 100, info: { phase: 'promoted', timeline: r.timeline, lsn: r.lsn, cleaned: r.cleaned } });
     },
 
     /** The new cluster's own stanza, archive_mode=on pointing at it (a restart), and a passing `pgbackrest check` (D4). */
     ENABLE_NEW_ARCHIVING: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
-      const inst = ctx.dataPlane.instance(cluster, primary);
-      const settings = ctx.dataPlane.clusterSettings(cluster, primary, true);
-      const tool = { lockFile: ctx.lockFile, signal: ctx.signal };
-      // The stanza first (it reads the running copy), so the archiver never meets a missing one.
-      const t = ctx.dataPlane.writeStanzaConfig(cluster, primary);
-      ctx.progress({ source: 'dwsbox', percent: 10, info: { phase: 'stanza-create', stanza: cluster.stanza } });
-      await ctx.dataPlane.backrest.stanzaCreate(t, tool);
-      clearRecoverySettings(primary.dataDir, inst.spec.os);
-      inst.writeConfig(settings);
-      markHistoryForArchiving(primary.dataDir, inst.spec.os);
-      const now = await settingsOf(ctx, ['archive_mode', 'archive_command', 'restore_command']);
-      if (now['archive_mode'] !== 'on' || now['archive_command'] !== settings['archive_command'] || (now['restore_command'] ?? '') !== '') {
-        ctx.progress({ source: 'dwsbox', percent: 40, info: { phase: 'restart' } });
-        await ctx.dataPlane.stopNode(cluster, primary, 'fast');
-        const run = await ctx.dataPlane.startNode(cluster, primary, { signal: ctx.signal, timeoutMs: 10 * 60_000 });
-        await ctx.write((tx) => tx.updateNode(primary.id, { pid: run.pid, pidStart: run.startTime, health: 'up', updatedAt: ctx.clock.now() }));
-      }
-      await ctx.dataPlane.ensureReplicationRole(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc));
-      ctx.progress({ source: 'dwsbox', percent: 60, info: { phase: 'check', stanza: cluster.stanza } });
-      await ctx.dataPlane.backrest.check(t, tool);
-      ctx.progress({ source: 'pgbackrest check', percent: 100, info: { phase: 'checked', stanza: cluster.stanza } });
+      const restarted = await ctx.dataPlane.enableRestoredArchiving(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc), {
+        lockFile: ctx.lockFile, signal: ctx.signal,
+        onProgress: (s) => ctx.progress({ ...s, info: { ...(s.data ?? {}) } }),
+      });
+      if (restarted) await ctx.write((tx) => tx.updateNode(primary.id, { pid: restarted.pid, pidStart: restarted.startTime, health: 'up', updatedAt: ctx.clock.now() }));
     },
 
     BUILD_STANDBY: async (ctx: Ctx) => {

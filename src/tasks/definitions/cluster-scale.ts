@@ -20,7 +20,6 @@
 import { findNodeType } from '../../domain/node-types.js';
 import type { NodeRecord } from '../../domain/records.js';
 import { growProblemError, growProblems, MIN_CLUSTER_NODES, type GrowFigures } from '../../domain/scale.js';
-import { slotNameFor } from '../../dataplane/local-engine.js';
 import { AppError, coerceError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './common.js';
@@ -65,7 +64,7 @@ const CATCH_UP_STALL_MS = 120_000;
 
 async function primaryIsUp(ctx: StepContext<unknown>, primary: NodeRecord): Promise<boolean> {
   const cluster = await ctx.cluster();
-  if (!ctx.dataPlane.nodeStatus(cluster, primary)) return false;
+  if (!ctx.dataPlane.memberStatus(cluster, primary)) return false;
   try {
     await ctx.dataPlane.currentLsn(cluster, primary);
     return true;
@@ -87,7 +86,7 @@ async function removeStaleNodes(ctx: StepContext<unknown>, own: readonly string[
   const primary = nodes.find((n) => n.role === 'primary') ?? null;
   const stale = nodes.filter((n) => n.membership !== 'active' && n.role === 'standby' && !own.includes(n.id));
   for (const n of stale) {
-    await ctx.dataPlane.removeStandby(cluster, primary, n, 'immediate');
+    await ctx.dataPlane.removeReplica(cluster, primary, n, 'immediate');
     await ctx.write((tx) => tx.deleteNode(n.id));
     ctx.log.info('removed a node left over by an earlier operation', { node: n.ordinal, membership: n.membership });
   }
@@ -110,16 +109,16 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
     throw new AppError('ENGINE_NODE_FAILED', { args: [`nodes ${ctx.params.ordinals.join(', ')}`, `${added.length} of ${ctx.params.count} node records exist`] });
   }
   const primary = primaryOf(nodes);
-  ctx.dataPlane.prepareClusterDir(cluster);
+  ctx.dataPlane.prepareCluster(cluster);
   const cleaned = await removeStaleNodes(ctx, ctx.params.nodeIds);
   const resumed = ctx.checkpoint?.checked === true;
   const busy: string[] = [];
   for (const n of added) {
-    if (ctx.dataPlane.nodeStatus(cluster, n)) continue; // ours, already running (a resumed task)
+    if (ctx.dataPlane.memberStatus(cluster, n)) continue; // ours, already running (a resumed task)
     if (!(await ctx.dataPlane.isAddressFree(n.host, n.port))) busy.push(`${n.host}:${n.port}`);
   }
   const up = await primaryIsUp(ctx, primary);
-  const cap = ctx.dataPlane.hostCapacity();
+  const cap = ctx.dataPlane.capacity();
   const [projectNodes, hostNodes] = await Promise.all([ctx.store.countNodes(cluster.projectId), ctx.store.countNodes()]);
   const f: GrowFigures = {
     status: cluster.status, stopped: cluster.stopped, busyWith: null, primaryUp: up,
@@ -154,11 +153,11 @@ async function copyData(ctx: OutCtx): Promise<void> {
   const nodes = await ctx.nodes();
   const node = nodeByOrdinal(addedNodes(ctx, nodes), ctx.n);
   if (ctx.checkpoint === null) {
-    if (ctx.dataPlane.nodeStatus(cluster, node)) await ctx.dataPlane.stopNode(cluster, node, 'immediate');
-    await ctx.dataPlane.removeNodeFiles(cluster, node.ordinal);
+    if (ctx.dataPlane.memberStatus(cluster, node)) await ctx.dataPlane.stopMember(cluster, node, 'immediate');
+    await ctx.dataPlane.removeMemberFiles(cluster, node.ordinal);
     await ctx.setCheckpoint({ copying: true });
   }
-  await ctx.dataPlane.buildStandby(cluster, primaryOf(nodes), node, replSecrets(ctx, cluster.replPasswordEnc), {
+  await ctx.dataPlane.buildReplica(cluster, primaryOf(nodes), node, replSecrets(ctx, cluster.replPasswordEnc), {
     signal: ctx.signal,
     onProgress: (s) => ctx.progress({ ...s, info: { node: node.ordinal } }),
   });
@@ -250,7 +249,7 @@ async function removeAddedNodes(ctx: OutCtx): Promise<void> {
   let i = 0;
   for (const n of added) {
     try {
-      await ctx.dataPlane.removeStandby(cluster, primary, n, 'immediate');
+      await ctx.dataPlane.removeReplica(cluster, primary, n, 'immediate');
       await ctx.write((tx) => tx.deleteNode(n.id));
     } catch (e) {
       left.push(coerceError(e).message);
@@ -258,10 +257,10 @@ async function removeAddedNodes(ctx: OutCtx): Promise<void> {
     ctx.progress({ source: 'rollback', percent: (100 * ++i) / Math.max(1, added.length), info: { node: n.ordinal } });
   }
   // Rows already gone (a resumed undo): make sure their files and slots are too.
-  const primaryUp = primary !== null && ctx.dataPlane.nodeStatus(cluster, primary) !== null;
+  const primaryUp = primary !== null && ctx.dataPlane.memberStatus(cluster, primary) !== null;
   for (const o of ctx.params.ordinals.filter((o) => !added.some((n) => n.ordinal === o))) {
-    await ctx.dataPlane.removeNodeFiles(cluster, o);
-    if (primaryUp) await ctx.dataPlane.dropSlotIfInactive(cluster, primary, slotNameFor(o));
+    await ctx.dataPlane.removeMemberFiles(cluster, o);
+    if (primaryUp) await ctx.dataPlane.dropReplicaSlot(cluster, primary, o);
   }
   if (left.length) {
     throw new AppError('ENGINE_NODE_FAILED', {
@@ -324,9 +323,9 @@ async function removeNode(ctx: InCtx): Promise<void> {
   const primary = primaryOf(nodes);
   if (node.membership !== 'removing') await ctx.write((tx) => tx.updateNode(node.id, { membership: 'removing', updatedAt: ctx.clock.now() }));
   ctx.progress({ source: 'pg_ctl', percent: 30, info: { node: node.ordinal, phase: 'stop' } });
-  await ctx.dataPlane.removeStandby(cluster, primary, node, 'fast');
+  await ctx.dataPlane.removeReplica(cluster, primary, node, 'fast');
   await ctx.write((tx) => tx.deleteNode(node.id));
-  ctx.progress({ source: 'store', percent: 100, info: { node: node.ordinal, phase: 'removed', slot: slotNameFor(node.ordinal) } });
+  ctx.progress({ source: 'store', percent: 100, info: { node: node.ordinal, phase: 'removed', slot: node.slotName } });
 }
 
 async function publishShrink(ctx: InCtx): Promise<void> {
@@ -349,24 +348,24 @@ async function restoreNodes(ctx: InCtx): Promise<void> {
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
-  const primaryUp = ctx.dataPlane.nodeStatus(cluster, primary) !== null;
-  const slots = primaryUp ? new Set((await ctx.dataPlane.replicationSlots(cluster, primary)).map((s) => s.name)) : null;
+  const primaryUp = ctx.dataPlane.memberStatus(cluster, primary) !== null;
+  const slots = primaryUp ? new Set((await ctx.dataPlane.replicationSlots(cluster, primary)).map((s) => s.ordinal)) : null;
   const left: string[] = [];
   for (const o of ctx.params.ordinals) {
     const node = nodes.find((n) => n.ordinal === o);
     try {
       if (!node) {
-        await ctx.dataPlane.removeNodeFiles(cluster, o);
-        if (primaryUp) await ctx.dataPlane.dropSlotIfInactive(cluster, primary, slotNameFor(o));
+        await ctx.dataPlane.removeMemberFiles(cluster, o);
+        if (primaryUp) await ctx.dataPlane.dropReplicaSlot(cluster, primary, o);
         continue;
       }
       // With the primary down nothing can have dropped the slot (removeStandby drops it there).
-      const slotKept = slots === null || slots.has(slotNameFor(o));
-      if (slotKept && ctx.dataPlane.instance(cluster, node).isInitialized()) {
+      const slotKept = slots === null || slots.has(o);
+      if (slotKept && ctx.dataPlane.memberHasData(cluster, node)) {
         await startAndRecord(ctx, node);
         await ctx.write((tx) => tx.updateNode(node.id, { membership: 'active', updatedAt: ctx.clock.now() }));
       } else {
-        await ctx.dataPlane.removeStandby(cluster, primaryUp ? primary : null, node, 'fast');
+        await ctx.dataPlane.removeReplica(cluster, primaryUp ? primary : null, node, 'fast');
         await ctx.write((tx) => tx.deleteNode(node.id));
       }
     } catch (e) {

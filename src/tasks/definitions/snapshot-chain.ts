@@ -6,11 +6,10 @@
 import type { ClusterRecord, SnapshotRecord } from '../../domain/records.js';
 import { backupKeyTime } from '../../domain/time.js';
 import type { BackupSetInfo } from '../../dataplane/pgbackrest.js';
-import type { LocalEngine } from '../../dataplane/local-engine.js';
+import type { DataPlane } from '../../dataplane/data-plane.js';
 import type { Store } from '../../store/store.js';
 import type { StepContext } from '../definition.js';
 import type { Logger } from '../../log/logger.js';
-import { removeDump } from '../../dataplane/logical-dump.js';
 
 /**
  * D2: the first snapshot is full; later ones are differential on the latest full; a new full
@@ -55,7 +54,7 @@ export function expirableSets(sets: BackupSetInfo[], snapshots: SnapshotRecord[]
 
 export interface ExpireDeps {
   store: Store;
-  dataPlane: LocalEngine;
+  dataPlane: DataPlane;
   log: Logger;
   lockFile: string;
   signal?: AbortSignal;
@@ -73,8 +72,7 @@ export interface ExpireDeps {
 export async function expireUnneeded(d: ExpireDeps, stanza: string): Promise<string[]> {
   // Schema- and table-level snapshots are dumps outside the pgBackRest chain: a hidden one's dump goes first.
   await expireLogicalSnapshots(d, stanza);
-  const target = { stanza, configFile: d.dataPlane.stanzaConfigFile(stanza) };
-  if (!(await d.dataPlane.backrest.stanzaExists(stanza))) {
+  if (!(await d.dataPlane.stanzaExists(stanza))) {
     // The stanza is gone (cluster deleted with no snapshot kept): nothing to keep.
     const rows = await d.store.listStanzaSnapshots(stanza);
     await d.write(async (tx) => {
@@ -84,23 +82,19 @@ export async function expireUnneeded(d: ExpireDeps, stanza: string): Promise<str
   }
   const expired: string[] = [];
   for (let round = 0; round < 5; round++) {
-    const sets = (await d.dataPlane.backrest.info(target, d.signal ? { signal: d.signal } : {})).sets;
+    const sets = await d.dataPlane.backupSets(stanza, d.signal ? { signal: d.signal } : {});
     const rows = await d.store.listStanzaSnapshots(stanza);
     const labels = expirableSets(sets, rows).filter((l) => !expired.includes(l));
     if (labels.length === 0) break;
     for (const label of labels) {
-      try {
-        await d.dataPlane.backrest.run(target, 'expire', { extra: [`--set=${label}`], lockFile: d.lockFile, signal: d.signal, timeoutMs: 600_000 });
-      } catch (e) {
-        if (/only|last|cannot be expired|retention/i.test((e as Error).message)) {
-          d.log.info('pgBackRest keeps this backup set for now', { stanza, label, reason: (e as Error).message });
-          continue;
-        }
-        throw e;
+      const r = await d.dataPlane.expireBackup(stanza, label, { lockFile: d.lockFile, signal: d.signal });
+      if (!r.expired) {
+        d.log.info('pgBackRest keeps this backup set for now', { stanza, label, reason: r.reason });
+        continue;
       }
       expired.push(label);
     }
-    const still = new Set((await d.dataPlane.backrest.info(target, d.signal ? { signal: d.signal } : {})).sets.map((s) => s.label));
+    const still = new Set((await d.dataPlane.backupSets(stanza, d.signal ? { signal: d.signal } : {})).map((s) => s.label));
     await d.write(async (tx) => {
       for (const r of rows) {
         if (r.deletedAt !== null && r.backupLabel && !still.has(r.backupLabel)) await tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() });
@@ -136,7 +130,7 @@ export async function keepNewestSnapshots(ctx: StepContext<unknown>, cluster: Cl
 export async function expireLogicalSnapshots(d: ExpireDeps, stanza: string): Promise<number> {
   const rows = (await d.store.listStanzaSnapshots(stanza)).filter((r) => r.deletedAt !== null && r.fineGrained);
   for (const r of rows) {
-    await removeDump(d.dataPlane.settings.dataDir, stanza, r.id);
+    await d.dataPlane.removeDump(stanza, r.id);
     await d.write((tx) => tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() }));
     d.log.info('logical snapshot dump removed', { stanza, snapshotId: r.id });
   }

@@ -6,9 +6,8 @@
  * it writes, the backup checks again that the project's quotas and the repository's free
  * space have room for it (fair shares, tasks/snapshot-room.ts).
  */
-import type { SchemaInfo } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
-import { findAnnotated, removePartialSets, runBackup } from '../../dataplane/pg-backup.js';
+import { findAnnotated } from '../../dataplane/pg-backup.js';
 import type { BackupSetInfo } from '../../dataplane/pgbackrest.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
@@ -42,27 +41,7 @@ type Ctx = StepContext<SnapshotCreateParams, SnapshotCreateState>;
 async function target(ctx: Ctx) {
   const cluster = await ctx.cluster();
   const primary = primaryOf(await ctx.nodes());
-  return { cluster, primary, t: ctx.dataPlane.stanzaTarget(cluster, primary) };
-}
-
-/** The databases and their tables, with row estimates and sizes (D16), read from the primary. */
-async function readSchemaInfo(ctx: Ctx): Promise<SchemaInfo> {
-  const { cluster, primary } = await target(ctx);
-  const inst = ctx.dataPlane.instance(cluster, primary);
-  const dbs = await inst.query<{ datname: string; size: string }>(
-    `select datname, pg_database_size(datname)::text as size from pg_database where not datistemplate and datallowconn order by datname`,
-  );
-  const out: SchemaInfo = { databases: [] };
-  for (const db of dbs) {
-    const tables = await inst.query<{ schema: string; name: string; rows: string; bytes: string }>(
-      `select n.nspname as schema, c.relname as name, greatest(c.reltuples, 0)::bigint::text as rows, pg_total_relation_size(c.oid)::text as bytes
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
-        order by 1, 2`, [], db.datname,
-    );
-    out.databases.push({ name: db.datname, sizeBytes: Number(db.size), tables: tables.map((t) => ({ schema: t.schema, name: t.name, rows: Number(t.rows), bytes: Number(t.bytes) })) });
-  }
-  return out;
+  return { cluster, primary };
 }
 
 /**
@@ -92,27 +71,27 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
     ...logicalSteps,
     /** Nodes up, and archiving works (`pgbackrest check` forces a WAL switch into the repository). */
     CHECK_CLUSTER: async (ctx) => {
-      const { cluster, t } = await target(ctx);
+      const { cluster, primary } = await target(ctx);
       const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
-      const down = nodes.filter((n) => !ctx.dataPlane.nodeStatus(cluster, n));
+      const down = nodes.filter((n) => !ctx.dataPlane.memberStatus(cluster, n));
       if (down.length) throw new AppError('ENGINE_NODE_FAILED', { args: [down.map((n) => n.host).join(', '), 'not running; restart the cluster, then take the snapshot again'] });
       await ensureSnapshotRepository(ctx);
-      await ctx.dataPlane.backrest.check(t, { lockFile: ctx.lockFile, signal: ctx.signal });
+      await ctx.dataPlane.checkArchiving(cluster, primary, { lockFile: ctx.lockFile, signal: ctx.signal });
       ctx.progress({ source: 'pgbackrest check', percent: 100, info: { nodes: nodes.length } });
     },
     BACKUP: async (ctx) => {
-      const { t } = await target(ctx);
+      const { cluster, primary } = await target(ctx);
       const annotation = { snapshot_id: ctx.params.snapshotId };
       // A resumed step (after a crash or a retry) finds its own finished backup (D2).
-      let set = findAnnotated((await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets, annotation);
+      let set = findAnnotated(await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal }), annotation);
       if (!set) {
-        await removePartialSets(ctx.dataPlane.backrest, t, ctx.signal);
-        const sets = (await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets;
+        await ctx.dataPlane.removePartialBackups(cluster, primary, ctx.signal);
+        const sets = await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal });
         const type = ctx.params.forceFull ? 'full' : nextBackupType(sets, ctx.config.snapshotFullEvery);
         await checkBackupRoom(ctx, type);
         const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
         const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
-        set = await runBackup(ctx.dataPlane.backrest, t, {
+        set = await ctx.dataPlane.backup(cluster, primary, {
           type, annotation, lockFile: ctx.lockFile, signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
           onProgress: (p) => ctx.progress({ ...p, info: { ...info, ...(p.data?.['label'] ? { key: backupKeyOf(String(p.data['label'])) } : {}) } }),
         });
@@ -125,24 +104,16 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
     },
     /** The new set is in pgBackRest's catalog, without error, its WAL archived, and `pgbackrest verify` passes. */
     VERIFY_BACKUP: async (ctx) => {
-      const { t } = await target(ctx);
-      const label = ctx.state.label ?? '';
-      const set = (await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
-      if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} is not in the repository catalog`] });
-      if (set.error) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest marked backup set ${label} as having errors`] });
-      for (const seg of [set.walStart, set.walStop]) {
-        if (!(await ctx.dataPlane.backrest.isArchived(t.stanza, seg))) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
-      }
-      // Reads every file of the set (and the WAL it needs) back from the repository and checks its checksum.
-      await ctx.dataPlane.backrest.run(t, 'verify', { extra: [`--set=${label}`], lockFile: ctx.lockFile, signal: ctx.signal, timeoutMs: 6 * 3600_000 });
+      const { cluster } = await target(ctx);
+      const set = await ctx.dataPlane.verifyBackup(cluster.stanza, ctx.state.label ?? '', { lockFile: ctx.lockFile, signal: ctx.signal });
       ctx.progress({ source: 'pgbackrest verify', percent: 100, bytesDone: set.repoSetBytes, bytesTotal: set.repoSetBytes, info: { key: backupKeyOf(set.label) } });
     },
     RECORD_SNAPSHOT: async (ctx) => {
-      const { t } = await target(ctx);
+      const { cluster, primary } = await target(ctx);
       const label = ctx.state.label ?? '';
-      const set = (await ctx.dataPlane.backrest.info(t, { signal: ctx.signal })).sets.find((s) => s.label === label);
+      const set = (await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal })).find((s) => s.label === label);
       if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} disappeared from the repository`] });
-      const schemaInfo = await readSchemaInfo(ctx);
+      const schemaInfo = await ctx.dataPlane.schemaInfo(cluster, primary);
       const now = ctx.clock.now();
       await ctx.write((tx) => tx.updateSnapshot(ctx.params.snapshotId, {
         backupLabel: set.label, backupKey: backupKeyOf(set.label), priorBackupKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
