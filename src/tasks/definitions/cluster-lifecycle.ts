@@ -92,7 +92,7 @@ export const clusterDelete: TaskDefinition<DeleteParams, NoState, never> = {
       const cluster = await ctx.cluster();
       const nodes = await ctx.nodes();
       for (const n of nodes) {
-        if (ctx.dataPlane.nodeStatus(cluster, n)) throw new AppError('ENGINE_NODE_FAILED', { args: [n.host, 'still running; cannot remove its data'] });
+        if (ctx.dataPlane.memberStatus(cluster, n)) throw new AppError('ENGINE_NODE_FAILED', { args: [n.host, 'still running; cannot remove its data'] });
       }
       await ctx.dataPlane.removeClusterFiles(cluster.id);
     },

@@ -18,13 +18,13 @@ export function nodeByOrdinal(nodes: NodeRecord[], n: number | null): NodeRecord
 /** Start a node and record its PID and start time (D1: before spawning, the store already has its directory and port). */
 export async function startAndRecord(ctx: StepContext<unknown>, node: NodeRecord): Promise<void> {
   const cluster = await ctx.cluster();
-  const info = await ctx.dataPlane.startNode(cluster, node, { signal: ctx.signal });
+  const info = await ctx.dataPlane.startMember(cluster, node, { signal: ctx.signal });
   await ctx.write((tx) => tx.updateNode(node.id, { pid: info.pid, pidStart: info.startTime, health: 'up', updatedAt: ctx.clock.now() }));
 }
 
 export async function stopAndRecord(ctx: StepContext<unknown>, node: NodeRecord, mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
   const cluster = await ctx.cluster();
-  await ctx.dataPlane.stopNode(cluster, node, mode);
+  await ctx.dataPlane.stopMember(cluster, node, mode);
   await ctx.write((tx) => tx.updateNode(node.id, { pid: null, pidStart: null, health: 'stopped', updatedAt: ctx.clock.now() }));
 }
 
@@ -40,7 +40,7 @@ export async function buildAndStartStandby(ctx: StepContext<unknown>, node: Node
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
-  await ctx.dataPlane.buildStandby(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
+  await ctx.dataPlane.buildReplica(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
     signal: ctx.signal,
     onProgress: (s) => ctx.progress({ ...s, percent: s.percent === null || s.percent === undefined ? null : s.percent * (opts.catchUp ? 0.9 : 1), info: { node: node.ordinal, phase: 'copy' } }),
   });
