@@ -17,6 +17,7 @@ import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
 import { findBinaries, type Binaries } from './dataplane/binaries.js';
 import { LocalEngine } from './dataplane/local-engine.js';
+import { dirSize } from './dataplane/pg-instance.js';
 import { needsMigration } from './dataplane/tenant-migration.js';
 import { localRepository, RepositoryRegistry, s3Repository, type RepositoryCredentials, type RepositorySpec } from './dataplane/backup-repository.js';
 import { acquireLock, processStartTime } from './dataplane/pg-exec.js';
@@ -201,7 +202,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     },
   };
 
-  const metrics = new Metrics({ store, repoPath: config.repoPath, replicationLag: () => monitor.replicationLag() });
+  const metrics = new Metrics({ store, repositoryBytes: () => dirSize(config.repoPath), replicationLag: () => monitor.replicationLag() });
   metrics.watch(events);
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;

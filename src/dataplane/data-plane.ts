@@ -186,3 +186,9 @@ export interface DataPlane extends LogicalDataPlane {
 }
 
 export type { BackupSetInfo, FineGrainedDetail, OutsideForeignKey };
+
+/** The backup set a snapshot's backup made, found by its annotations (D2: `--annotation snapshot_id=…`). */
+export function findAnnotated(sets: BackupSetInfo[], annotation: Record<string, string>): BackupSetInfo | undefined {
+  return sets.find((s) => Object.entries(annotation).every(([k, v]) => s.annotation[k] === v));
+}
+

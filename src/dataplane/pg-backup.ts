@@ -214,7 +214,3 @@ export function fullFilesystem(path: string): { path: string; freeBytes: number;
     return null;
   }
 }
-
-export function findAnnotated(sets: BackupSetInfo[], annotation: Record<string, string>): BackupSetInfo | undefined {
-  return sets.find((s) => Object.entries(annotation).every(([k, v]) => s.annotation[k] === v));
-}

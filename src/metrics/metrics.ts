@@ -13,11 +13,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric
 import type { TaskEvents } from '../tasks/events.js';
 import { ACTION_OF_KIND } from '../domain/task.js';
 import type { Store } from '../store/store.js';
-import { dirSize } from '../dataplane/pg-instance.js';
 
 export interface MetricsSources {
   store: Store;
-  repoPath: string;
+  /** bytes in the local backup repository (the data plane measures it) */
+  repositoryBytes(): number;
   /** replication lag of each standby, from the health monitor */
   replicationLag(): { clusterId: string; node: number; bytes: number }[];
 }
@@ -100,7 +100,7 @@ export class Metrics {
       name: 'dwsbox_repository_size_bytes', help: 'Bytes in the pgBackRest repository (measured at most every 30 s).', registers: [r],
       collect() {
         const now = Date.now();
-        if (now - self.repoSize.at > REPO_SIZE_TTL_MS) self.repoSize = { at: now, bytes: dirSize(src.repoPath) };
+        if (now - self.repoSize.at > REPO_SIZE_TTL_MS) self.repoSize = { at: now, bytes: src.repositoryBytes() };
         this.set(self.repoSize.bytes);
       },
     });

@@ -9,7 +9,7 @@ import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { coerceError } from '../errors/app-error.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
-import type { HeldLock } from '../dataplane/pg-exec.js';
+import type { HeldLock } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 

@@ -124,12 +124,11 @@ export async function runDoctor(config: Config): Promise<Finding[]> {
           else add(`cluster ${c.name} node ${n.ordinal}`, true, st ? `running, pid ${st.pid}` : 'stopped, as it should be');
         }
         const primary = nodes.find((n) => n.role === 'primary');
-        if (primary && engine.nodeStatus(c, primary)) {
+        if (primary && engine.memberStatus(c, primary)) {
           try {
-            const slots = await engine.instance(c, primary).query<{ slot_name: string }>(`select slot_name from pg_replication_slots where slot_name like 'dwsbox_node%'`);
-            const wanted = new Set(nodes.filter((n) => n.role === 'standby').map((n) => `dwsbox_node${n.ordinal}`));
-            for (const s of slots) {
-              if (!wanted.has(s.slot_name)) add(`cluster ${c.name} slot ${s.slot_name}`, false, 'replication slot with no standby: it keeps WAL on the primary', `psql on the primary: select pg_drop_replication_slot('${s.slot_name}')`);
+            const standbys = new Set(nodes.filter((n) => n.role === 'standby').map((n) => n.ordinal));
+            for (const slot of await engine.replicationSlots(c, primary)) {
+              if (slot.ordinal !== null && !standbys.has(slot.ordinal)) add(`cluster ${c.name} slot ${slot.name}`, false, 'replication slot with no standby: it keeps WAL on the primary', `psql on the primary: select pg_drop_replication_slot('${slot.name}')`);
             }
           } catch (e) {
             add(`cluster ${c.name} slots`, false, `cannot read replication slots: ${(e as Error).message}`);

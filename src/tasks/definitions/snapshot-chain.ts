@@ -5,8 +5,7 @@
  */
 import type { ClusterRecord, SnapshotRecord } from '../../domain/records.js';
 import { backupKeyTime } from '../../domain/time.js';
-import type { BackupSetInfo } from '../../dataplane/pgbackrest.js';
-import type { DataPlane } from '../../dataplane/data-plane.js';
+import type { BackupSetInfo, DataPlane } from '../../dataplane/data-plane.js';
 import type { Store } from '../../store/store.js';
 import type { StepContext } from '../definition.js';
 import type { Logger } from '../../log/logger.js';

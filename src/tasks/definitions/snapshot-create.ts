@@ -7,8 +7,7 @@
  * space have room for it (fair shares, tasks/snapshot-room.ts).
  */
 import { AppError } from '../../errors/app-error.js';
-import { findAnnotated } from '../../dataplane/pg-backup.js';
-import type { BackupSetInfo } from '../../dataplane/pgbackrest.js';
+import { findAnnotated, type BackupSetInfo } from '../../dataplane/data-plane.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './common.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
