@@ -18,6 +18,7 @@ import type { ProgressSampleIn } from './local-engine.js';
 import { dirSize } from './pg-instance.js';
 import { whilePolling } from './pg-exec.js';
 import { parseFileLine, type BackupSetInfo, type PgBackRest, type StanzaTarget } from './pgbackrest.js';
+import { findAnnotated } from './data-plane.js';
 
 export interface BackupProgress extends ProgressSampleIn {
   consumedBytes: number | null;
