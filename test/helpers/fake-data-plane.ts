@@ -20,8 +20,9 @@ import type { RepositoryRef } from '../../src/dataplane/backup-repository.js';
 import type { ClusterRecord, NodeRecord, SchemaInfo } from '../../src/domain/records.js';
 import { AppError } from '../../src/errors/app-error.js';
 
-/** What one call of an intention does; a call with nothing scripted succeeds at once. */
+/** What one call of an intention does; a call with nothing scripted succeeds at once (as `{ ok: true }` says). */
 export type IntentionScript =
+  | { ok: true }
   | { fail: Error }
   | { hang: true }
   | { progress: ProgressSampleIn[]; then?: 'return' | 'hang' | { fail: Error } };

@@ -14,6 +14,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import type { Clock } from '../../src/domain/clock.js';
 import type { ClusterRecord, NodeRecord, TaskRecord } from '../../src/domain/records.js';
 import type { TaskKind } from '../../src/domain/task.js';
+import { Secrets } from '../../src/auth/secrets.js';
 import { createLogger } from '../../src/log/logger.js';
 import { createService, type Service } from '../../src/main.js';
 import type { LocalEngine } from '../../src/dataplane/local-engine.js';
@@ -112,6 +113,8 @@ export async function createStepEnv(o: StepEnvOptions = {}): Promise<StepEnv> {
     ...(o.random ? { random: o.random } : {}),
   });
   svc.tasks.start();
+  // The service's own key (it made it in the data directory): cluster records carry passwords sealed with it.
+  const secrets = Secrets.load(null, join(dir, 'master.key'));
   const queue = new TaskQueue(registry, clock, () => svc.tasks.notify());
 
   const waitForTask = async (taskId: string, test: (t: TaskRecord) => boolean, what: string, timeoutMs = 5000): Promise<TaskRecord> => {
@@ -134,7 +137,10 @@ export async function createStepEnv(o: StepEnvOptions = {}): Promise<StepEnv> {
       const { nodes: count = 3, membership = 'active', ...fields } = co;
       // Each cluster its own address block and port: node addresses are unique in the store.
       clusters++;
-      const cluster = makeCluster({ projectId: STEP_ENV_PROJECT, subnetIndex: clusters, port: 20000 + clusters, createdAt: clock.now(), updatedAt: clock.now(), ...fields });
+      const cluster = makeCluster({
+        projectId: STEP_ENV_PROJECT, subnetIndex: clusters, port: 20000 + clusters, createdAt: clock.now(), updatedAt: clock.now(),
+        adminPasswordEnc: secrets.encrypt('Step-Env-Admin-1'), replPasswordEnc: secrets.encrypt('step-env-replication'), ...fields,
+      });
       const nodes = Array.from({ length: count }, (_, i) => makeNode(cluster, i + 1, { membership }));
       await store.insertCluster(cluster);
       for (const n of nodes) await store.insertNode(n);
