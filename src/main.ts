@@ -108,7 +108,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     try {
       bins = findBinaries(config.pgBinDir);
     } catch (e) {
-      throw new Error(`${(e as Error).message}`);
+      throw new Error((e as Error).message, { cause: e });
     }
     // Project users' uids are recorded in the store, never given out twice (D32).
     const uids = { highest: () => store.highestOsUid(), record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()) };
