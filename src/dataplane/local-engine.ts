@@ -36,6 +36,19 @@ import * as replication from './local/replication.js';
 import * as stanza from './local/stanza.js';
 import * as temp_instances from './local/temp-instances.js';
 import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
+import type { FineGrainedDetail, OutsideForeignKey } from '../domain/records.js';
+import type { TableRef } from '../domain/table-names.js';
+import type {
+  DatabaseInfo, DumpedTable, ExportSource, Exported, ExportedFk, ExportedTable, ForeignKeyToAdd, Imported, LogicalDumpRef, LogicalDumpState, RelationFacts,
+  RelationInfo, TableCount, TablePair, TableRestoreWork, TenantCluster,
+} from './logical-plane.js';
+import * as logicalCatalog from './local/logical-catalog.js';
+import * as logicalDumps from './local/logical-dumps.js';
+import * as scratch from './local/scratch-database.js';
+import * as tableExport from './local/table-export.js';
+import * as tableImport from './local/table-import.js';
+import * as tempCopy from './local/temp-copy.js';
+import { removeTableRestoreWork } from './local/restore-work.js';
 
 export type { ClusterSecrets, HostCapacity, OnProgress, ProgressSampleIn } from './data-plane.js';
 
@@ -524,5 +537,88 @@ export class LocalEngine implements DataPlane {
   }
   enableRestoredArchiving(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets, o: RunOptions = {}): Promise<MemberProcess | null> {
     return restore.enableRestoredArchiving(this, cluster, primary, secrets, o);
+  }
+
+  // ------------------------------------------------------------------ the LogicalDataPlane's intentions (logical-plane.ts)
+  databaseInfo(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<DatabaseInfo | null> {
+    return logicalCatalog.databaseInfo(this, cluster, primary, database);
+  }
+  schemasPresent(cluster: ClusterRef, primary: NodeRecord, database: string, schemas: string[]): Promise<string[]> {
+    return logicalCatalog.schemasPresent(this, cluster, primary, database, schemas);
+  }
+  relationFacts(cluster: ClusterRef, primary: NodeRecord, database: string, objects: { schemas: string[] } | { tables: TableRef[] }): Promise<RelationFacts[]> {
+    return logicalCatalog.relationFacts(this, cluster, primary, database, objects);
+  }
+  relations(cluster: ClusterRef, primary: NodeRecord, database: string, refs: TableRef[]): Promise<RelationInfo[]> {
+    return logicalCatalog.relations(this, cluster, primary, database, refs);
+  }
+  outsideForeignKeys(cluster: ClusterRef, primary: NodeRecord, database: string, tableOids: number[]): Promise<OutsideForeignKey[]> {
+    return logicalCatalog.outsideForeignKeys(this, cluster, primary, database, tableOids);
+  }
+  rolesPresent(cluster: ClusterRef, primary: NodeRecord, roleNames: string[]): Promise<string[]> {
+    return logicalCatalog.rolesPresent(this, cluster, primary, roleNames);
+  }
+  relationBytes(cluster: ClusterRef, primary: NodeRecord, database: string, oids: number[]): Promise<number> {
+    return logicalCatalog.relationBytes(this, cluster, primary, database, oids);
+  }
+  transactionCounter(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<string> {
+    return logicalCatalog.transactionCounter(this, cluster, primary, database);
+  }
+  createdInOneTransactionSince(cluster: ClusterRef, primary: NodeRecord, database: string, oids: number[], counter: string): Promise<boolean> {
+    return logicalCatalog.createdInOneTransactionSince(this, cluster, primary, database, oids, counter);
+  }
+  createSchema(cluster: TenantCluster, primary: NodeRecord, database: string, schema: string): Promise<void> {
+    return logicalCatalog.createSchema(this, cluster, primary, database, schema);
+  }
+  logicalDump(ref: LogicalDumpRef): Promise<LogicalDumpState> {
+    return logicalDumps.logicalDump(this, ref);
+  }
+  logicalDumpReadable(location: string): Promise<boolean> {
+    return logicalDumps.logicalDumpReadable(this, location);
+  }
+  dumpObjects(cluster: ClusterRef, primary: NodeRecord, ref: LogicalDumpRef, what: { detail: FineGrainedDetail; tables: DumpedTable[] }, o: RunOptions = {}): Promise<LogicalDumpState> {
+    return logicalDumps.dumpObjects(this, cluster, primary, ref, what, o);
+  }
+  verifyLogicalDump(ref: LogicalDumpRef, expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] }, o: RunOptions = {}): Promise<{ tocEntries: number }> {
+    return logicalDumps.verifyLogicalDump(this, ref, expected, o);
+  }
+  restoreTemporaryCopy(work: TableRestoreWork, set: BackupSetRef, database: string, o: RunOptions = {}): Promise<void> {
+    return tempCopy.restoreTemporaryCopy(this, work, set, database, o);
+  }
+  startTemporaryCopy(work: TableRestoreWork, o: RunOptions = {}): Promise<void> {
+    return tempCopy.startTemporaryCopy(this, work, o);
+  }
+  createScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, like: string): Promise<string> {
+    return scratch.createScratchDatabase(this, cluster, primary, work, like);
+  }
+  loadScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null }, o: RunOptions = {}): Promise<{ loadedBytes: number; tocEntries: number }> {
+    return scratch.loadScratchDatabase(this, cluster, primary, work, dump, o);
+  }
+  dropScratchDatabase(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork): Promise<void> {
+    return scratch.dropScratchDatabase(this, cluster, primary, work);
+  }
+  prepareExport(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: TablePair[] }): Promise<Exported> {
+    return tableExport.prepareExport(this, cluster, primary, work, from);
+  }
+  exportTables(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<{ dumpBytes: number }> {
+    return tableExport.exportTables(this, cluster, primary, work, from, o);
+  }
+  planTableImport(work: TableRestoreWork, fks: ExportedFk[], keepForeignKeysTo: TableRef[], o: RunOptions = {}): Promise<{ droppedForeignKeys: string[] }> {
+    return tableImport.planTableImport(this, work, fks, keepForeignKeysTo, o);
+  }
+  importTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, into: { database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<void> {
+    return tableImport.importTables(this, cluster, primary, work, into, o);
+  }
+  addForeignKeys(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fks: ForeignKeyToAdd[]): Promise<{ added: string[]; dropped: string[] }> {
+    return tableImport.addForeignKeys(this, cluster, primary, work, database, fks);
+  }
+  countTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, tables: TableRef[], o: RunOptions = {}): Promise<TableCount[]> {
+    return tableImport.countTables(this, cluster, primary, work, database, tables, o);
+  }
+  dropImportedTables(cluster: ClusterRef, primary: NodeRecord, database: string, imported: Imported[], schemas: string[]): Promise<void> {
+    return tableImport.dropImportedTables(this, cluster, primary, database, imported, schemas);
+  }
+  removeTableRestoreWork(work: TableRestoreWork): Promise<void> {
+    return removeTableRestoreWork(this, work);
   }
 }

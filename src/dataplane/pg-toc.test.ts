@@ -1,19 +1,7 @@
-/** The pure parts of the table restore: names of renamed dependents, and the pg_restore list filter (D15). */
+/** The table of contents of a dump, read and filtered (D15): the import's list, the scratch load's list, a logical dump's check; a foreign key's definition checked. */
 import { describe, expect, it } from 'vitest';
-import { checkedForeignKey, derivedName, filterToc, parseTocLine } from './table-restore.js';
-
-describe('derivedName', () => {
-  it('renames objects named after the table, prefixes the others, keeps everything when the name stays', () => {
-    expect(derivedName('orders_pkey', 'orders', 'orders_old')).toBe('orders_old_pkey');
-    expect(derivedName('orders_id_seq', 'orders', 'orders_old')).toBe('orders_old_id_seq');
-    expect(derivedName('idx_by_date', 'orders', 'orders_old')).toBe('orders_old_idx_by_date');
-    expect(derivedName('orders_pkey', 'orders', 'orders')).toBe('orders_pkey');
-    // 63 bytes at most, never splitting a character
-    const long = derivedName('t_' + 'x'.repeat(60), 't', 'é'.repeat(40));
-    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(63);
-    expect(long).toBe('é'.repeat(31));
-  });
-});
+import type { DumpedTable } from './logical-plane.js';
+import { checkedForeignKey, dumpTocProblems, filterToc, parseTocLine, scratchLoadList } from './pg-toc.js';
 
 const TOC = `;
 ; Archive created at 2026-11-26 22:43:00 UTC
@@ -73,5 +61,51 @@ describe('checkedForeignKey', () => {
       'CHECK (a > 0)',
       "FOREIGN KEY (a) REFERENCES t(a) ON DELETE SET DEFAULT; select 'x'",
     ]) expect(() => checkedForeignKey(d), d).toThrow(/not a foreign key definition/);
+  });
+});
+
+const SCHEMA_TOC = `;
+; Archive created at 2026-11-26 22:43:00 UTC
+;
+3340; 2615 16384 SCHEMA - sales dbadmin
+3341; 2615 2200 SCHEMA - public pg_database_owner
+3342; 0 0 ACL - SCHEMA public pg_database_owner
+215; 1259 16390 TABLE sales regions dbadmin
+216; 1259 16391 TABLE sales targets dbadmin
+217; 1259 16392 TABLE sales visits dbadmin
+3345; 0 16390 TABLE DATA sales regions dbadmin
+3346; 0 16391 TABLE DATA sales targets dbadmin
+3194; 2606 16395 CONSTRAINT sales regions regions_pkey dbadmin
+3198; 2606 16410 FK CONSTRAINT sales targets targets_region_id_fkey dbadmin
+3199; 2606 16411 FK CONSTRAINT sales targets targets_customer_fkey dbadmin
+3350; 0 0 DEFAULT ACL - DEFAULT PRIVILEGES FOR TABLES dbadmin
+3351; 0 0 ACL sales TABLE regions dbadmin
+`;
+
+describe('scratchLoadList', () => {
+  it('loads everything but grants, the schemas the new database has, and foreign keys to tables outside the dump', () => {
+    const kept = scratchLoadList(SCHEMA_TOC, new Set(['public', 'pg_catalog']), new Set([16411]));
+    expect(kept.map((l) => l.split(';')[0])).toEqual(['3340', '215', '216', '217', '3345', '3346', '3194', '3198']);
+  });
+  it('keeps a schema the new database does not have, and every foreign key when none points outside', () => {
+    const kept = scratchLoadList(SCHEMA_TOC, new Set(), new Set());
+    expect(kept.map((l) => l.split(';')[0])).toEqual(['3340', '3341', '215', '216', '217', '3345', '3346', '3194', '3198', '3199']);
+  });
+});
+
+describe('dumpTocProblems', () => {
+  const t = (name: string, oid: number, partitioned = false): DumpedTable => ({ schema: 'sales', name, oid, rows: 10, bytes: 8192, ...(partitioned ? { partitioned } : {}) });
+  it('passes a dump that holds exactly its tables (a partitioned one has no rows of its own)', () => {
+    expect(dumpTocProblems(SCHEMA_TOC, 'schema', [t('regions', 16390), t('targets', 16391), t('visits', 16392, true)])).toEqual({ problems: [], entries: 13 });
+  });
+  it('names a missing table, missing rows, tables not asked for, and a schema in a table-level dump', () => {
+    const r = dumpTocProblems(SCHEMA_TOC, 'table', [t('regions', 16390), t('visits', 16392), t('gone', 99999)]);
+    expect(r.problems).toEqual([
+      'the rows of sales.visits are not in the dump',
+      'table sales.gone is not in the dump',
+      'the rows of sales.gone are not in the dump',
+      'the dump holds 1 table(s) that were not asked for',
+      'a table-level dump holds a schema',
+    ]);
   });
 });

@@ -9,15 +9,15 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, SnapshotRecord, TaskRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
-import type { LocalEngine } from '../dataplane/local-engine.js';
+import type { DataPlane } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
 import type { ClusterRestoreParams } from '../tasks/definitions/cluster-restore.js';
-import type { TableRef, TableRestoreParams } from '../tasks/definitions/table-restore.js';
+import type { TableRestoreParams } from '../tasks/definitions/table-restore.js';
+import type { TableRef } from '../domain/table-names.js';
 import type { ClusterService, CreateClusterInput } from './cluster-service.js';
-import { isCompleteDump } from '../dataplane/logical-dump.js';
 
 export interface RestoreClusterInput {
   name: string;
@@ -51,7 +51,7 @@ export interface RestoreServiceDeps {
   store: Store;
   queue: TaskQueue;
   clusters: ClusterService;
-  dataPlane: LocalEngine;
+  dataPlane: DataPlane;
   secrets: Secrets;
   clock: Clock;
   log: Logger;
@@ -79,10 +79,23 @@ export class RestoreService {
   private async restorable(projectId: string, snapshotId: string, purpose: 'cluster' | 'tables' = 'cluster'): Promise<SnapshotRecord & { backupLabel: string }> {
     const s = await this.d.store.getSnapshot(projectId, snapshotId);
     if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snapshotId] });
-    if (s.fineGrained) return restorableLogical(s, purpose) as SnapshotRecord & { backupLabel: string };
+    if (s.fineGrained) return (await this.restorableLogical(s, purpose)) as SnapshotRecord & { backupLabel: string };
     if (s.status !== 'AVAILABLE' || !s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
-    if (!(await this.d.dataPlane.backrest.stanzaExists(s.stanza))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
+    if (!(await this.d.dataPlane.stanzaExists(s.stanza))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
     return s as SnapshotRecord & { backupLabel: string };
+  }
+
+  /** A logical snapshot: AVAILABLE, its dump complete, and asked for its tables only. */
+  private async restorableLogical(s: SnapshotRecord, purpose: 'cluster' | 'tables'): Promise<SnapshotRecord> {
+    const fg = s.fineGrained!;
+    if (purpose === 'cluster') {
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
+        args: [s.id, `it is a ${fg.level}-level snapshot (a pg_dump of ${fg.level === 'schema' ? `schemas ${fg.schemas.join(', ')}` : `tables ${fg.tables.join(', ')}`} of database ${fg.database}), not a copy of a cluster; restore its tables with table-restore instead`],
+      });
+    }
+    if (s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
+    if (!fg.dumpDir || !(await this.d.dataPlane.logicalDumpReadable(fg.dumpDir))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its dump ${fg.dumpDir ?? ''} is missing`] });
+    return s;
   }
 
   // ------------------------------------------------------------------ into a new cluster
@@ -112,7 +125,7 @@ export class RestoreService {
     this.d.clusters.validateCreate(input);
     await this.d.clusters.checkCapacity(projectId, input.nodeType, input.numberOfNode);
     const need = (snap.sourceBytes ?? 0) * input.numberOfNode;
-    const free = this.d.dataPlane.hostCapacity().dataDiskFreeBytes;
+    const free = this.d.dataPlane.capacity().dataDiskFreeBytes;
     if (need > free) {
       // The host's free space decides but is not shown to the tenant (issue 12).
       this.d.log.warn('host disk short for a restore', { projectId, snapshotId, needBytes: need, freeBytes: free });
@@ -174,20 +187,15 @@ export class RestoreService {
   private async existingTargets(cluster: ClusterRecord, database: string, targets: TableRef[]): Promise<string[]> {
     const nodes = await this.d.store.listNodes(cluster.id);
     const primary = nodes.find((n: NodeRecord) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || cluster.stopped || !this.d.dataPlane.nodeStatus(cluster, primary)) {
+    if (!primary || cluster.stopped || !this.d.dataPlane.memberStatus(cluster, primary)) {
       throw new AppError('CLUSTER_STATE_CONFLICT', { args: [cluster.name, 'its primary node is not running; start or restart the cluster first'] });
     }
-    const inst = this.d.dataPlane.instance(cluster, primary);
-    const dbs = await inst.query<{ n: number }>('select count(*)::int as n from pg_database where datname = $1 and datallowconn', [database]);
-    if (!dbs[0]?.n) {
+    const db = await this.d.dataPlane.databaseInfo(cluster, primary, database);
+    if (!db?.allowConnections) {
       throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${database} does not exist in cluster ${cluster.name} (it is in the snapshot): create it first, then restore the tables.` });
     }
-    const rows = await inst.query<{ schema: string; name: string }>(
-      `select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-         join unnest($1::text[], $2::text[]) as w(s, t) on w.s = n.nspname and w.t = c.relname`,
-      [targets.map((t) => t.schema), targets.map((t) => t.name)], database,
-    );
-    const found = new Set(rows.map((r) => `${r.schema}\u0000${r.name}`));
+    const rows = await this.d.dataPlane.relations(cluster, primary, database, targets);
+    const found = new Set(rows.map((r) => `${r.ref.schema}\u0000${r.ref.name}`));
     return targets.filter((t) => found.has(`${t.schema}\u0000${t.name}`)).map(show);
   }
 
@@ -219,17 +227,4 @@ export class RestoreService {
     this.d.log.info('table restore accepted', { projectId, snapshotId: r.snap.id, clusterId: r.cluster.id, taskId: task.id, tables: r.pairs.map((p) => `${show(p.source)} -> ${show(p.target)}`) });
     return task;
   }
-}
-
-/** A logical snapshot: AVAILABLE, its dump complete on disk, and asked for its tables only. */
-function restorableLogical(s: SnapshotRecord, purpose: 'cluster' | 'tables'): SnapshotRecord {
-  const fg = s.fineGrained!;
-  if (purpose === 'cluster') {
-    throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
-      args: [s.id, `it is a ${fg.level}-level snapshot (a pg_dump of ${fg.level === 'schema' ? `schemas ${fg.schemas.join(', ')}` : `tables ${fg.tables.join(', ')}`} of database ${fg.database}), not a copy of a cluster; restore its tables with table-restore instead`],
-    });
-  }
-  if (s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
-  if (!fg.dumpDir || !isCompleteDump(fg.dumpDir)) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its dump ${fg.dumpDir ?? ''} is missing`] });
-  return s;
 }

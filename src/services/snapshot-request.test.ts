@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatQualifiedName, parseQualifiedName, tableRefsOf } from '../dataplane/logical-dump.js';
+import { formatQualifiedName, parseQualifiedName, tableRefsOf } from '../domain/table-names.js';
 import { snapshotOut } from '../api/schemas/snapshot.js';
 import type { SnapshotRecord } from '../domain/records.js';
 import { fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';

@@ -6,8 +6,8 @@
  */
 import type { BackupLevel, ClusterRecord, FineGrainedDetail, NodeRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
-import { formatQualifiedName, parseQualifiedName, tableRefsOf } from '../dataplane/logical-dump.js';
-import type { LocalEngine } from '../dataplane/local-engine.js';
+import { formatQualifiedName, parseQualifiedName, tableRefsOf } from '../domain/table-names.js';
+import type { DataPlane } from '../dataplane/data-plane.js';
 
 /** At most this many schemas or tables in one schema- or table-level snapshot. */
 export const MAX_SNAPSHOT_OBJECTS = 100;
@@ -84,34 +84,26 @@ export function fineGrainedOf(r: SnapshotRequest): FineGrainedDetail | null {
  * Returns the bytes of the tables the dump would hold (`pg_table_size`, as the dump step
  * measures them), for the free-space and quota checks (fair shares, tasks/snapshot-room.ts).
  */
-export async function checkObjectsExist(engine: LocalEngine, cluster: ClusterRecord, nodes: NodeRecord[], d: FineGrainedDetail): Promise<{ sourceBytes: number }> {
+export async function checkObjectsExist(dataPlane: DataPlane, cluster: ClusterRecord, nodes: NodeRecord[], d: FineGrainedDetail): Promise<{ sourceBytes: number }> {
   const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
-  if (!primary || cluster.stopped || !engine.nodeStatus(cluster, primary)) {
+  if (!primary || cluster.stopped || !dataPlane.memberStatus(cluster, primary)) {
     throw new AppError('CLUSTER_STATE_CONFLICT', { args: [cluster.name, 'its primary node is not running; start or restart the cluster first'] });
   }
-  const inst = engine.instance(cluster, primary);
-  const db = await inst.query<{ n: number }>('select count(*)::int as n from pg_database where datname = $1 and datallowconn and not datistemplate', [d.database]);
-  if (!db[0]?.n) throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${d.database} does not exist in cluster ${cluster.name}.` });
+  const db = await dataPlane.databaseInfo(cluster, primary, d.database);
+  if (!db || !db.allowConnections || db.isTemplate) throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${d.database} does not exist in cluster ${cluster.name}.` });
   if (d.level === 'schema') {
-    const rows = await inst.query<{ s: string }>('select nspname as s from pg_namespace where nspname = any($1::text[])', [d.schemas], d.database);
-    const have = new Set(rows.map((r) => r.s));
+    const have = new Set(await dataPlane.schemasPresent(cluster, primary, d.database, d.schemas));
     const missing = d.schemas.filter((s) => !have.has(s));
     if (missing.length) throw new AppError('SCHEMA_NOT_FOUND', { message: `Schema does not exist in database ${d.database}: ${missing.join(', ')}` });
-    const size = await inst.query<{ n: string }>(
-      `select coalesce(sum(pg_table_size(c.oid)), 0)::text as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname = any($1::text[]) and c.relkind in ('r', 'p')`, [d.schemas], d.database);
-    return { sourceBytes: Number(size[0]?.n ?? 0) };
+    const tables = await dataPlane.relationFacts(cluster, primary, d.database, { schemas: d.schemas });
+    return { sourceBytes: tables.reduce((a, t) => a + t.bytes, 0) };
   }
   const refs = tableRefsOf(d);
-  const rows = await inst.query<{ schema: string; name: string; kind: string; bytes: string }>(
-    `select n.nspname as schema, c.relname as name, c.relkind::text as kind, pg_table_size(c.oid)::text as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace
-       join unnest($1::text[], $2::text[]) as w(s, t) on w.s = n.nspname and w.t = c.relname`,
-    [refs.map((r) => r.schema), refs.map((r) => r.name)], d.database,
-  );
-  const kind = new Map(rows.map((r) => [`${r.schema}\u0000${r.name}`, r.kind]));
+  const rows = await dataPlane.relationFacts(cluster, primary, d.database, { tables: refs });
+  const kind = new Map(rows.map((r) => [`${r.ref.schema}\u0000${r.ref.name}`, r.kind]));
   const missing = refs.filter((r) => kind.get(`${r.schema}\u0000${r.name}`) !== 'r' && kind.get(`${r.schema}\u0000${r.name}`) !== 'p');
   if (missing.length) throw new AppError('TABLE_NOT_FOUND', { args: [`${missing.map((r) => `${r.schema}.${r.name}`).join(', ')} (not a table in database ${d.database})`] });
   const partitioned = refs.filter((r) => kind.get(`${r.schema}\u0000${r.name}`) === 'p');
   if (partitioned.length) throw new AppError('NOT_SUPPORTED', { args: ['A table-level snapshot of a partitioned table', `${partitioned.map((r) => `${r.schema}.${r.name}`).join(', ')}: name its partitions, or take a schema-level snapshot`] });
-  return { sourceBytes: rows.reduce((a, r) => a + Number(r.bytes), 0) };
+  return { sourceBytes: rows.reduce((a, r) => a + r.bytes, 0) };
 }

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAvailableCluster, getCluster, startService, type TestService } from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
 import { adminSql, checksums, SCHEMA_SQL, tableShape } from '../helpers/restore-data.js';
+import { expectFinalSampleLast } from '../helpers/samples.js';
 import type { SnapshotRequest } from '../../src/services/snapshot-service.js';
 
 let t: TestService;
@@ -145,6 +146,8 @@ describe('schema- and table-level snapshots', () => {
     const samples = await t.svc.store.listSamples(a.id, 'DUMP_OBJECTS');
     expect(samples.some((x) => x.source === 'pg_dump --verbose')).toBe(true);
     expect(samples.at(-1)!.percent).toBe(100);
+    // pg_dump's COPYs are polled: no stored sample follows the step's final one.
+    await expectFinalSampleLast(t.svc.store, a.id, 'DUMP_OBJECTS');
     const done = samples.map((x) => x.bytesDone ?? 0);
     expect(done).toEqual([...done].sort((x, y) => x - y));
     // D14: rising figures from the tool (a table finished, then the other), the last the dump's own total.
@@ -188,6 +191,8 @@ describe('schema- and table-level snapshots', () => {
     expect(infoOf(sub(a, 'LOAD_SCRATCH_DB'))['loadedBytes'] as number).toBeGreaterThan(100_000);
     expect(infoOf(sub(a, 'IMPORT_TABLES'))['rows']).toBe(15000);
     expect(infoOf(sub(a, 'IMPORT_TABLES'))['addedForeignKeys']).toBe('public.order_items.order_items_order_id_fkey');
+    // Each step that polls a running tool (the scratch load's size, pg_dump's and pg_restore's COPY): no stored sample follows its final one.
+    for (const step of ['LOAD_SCRATCH_DB', 'EXPORT_TABLES', 'IMPORT_TABLES']) await expectFinalSampleLast(t.svc.store, a.id, step);
   });
 
   it('a table comes back from a schema-level snapshot under a new name', async () => {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAvailableCluster, getCluster, startService, type TestService } from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
 import { adminSql, archiveFiles, archiveTimelines, checksums, SCHEMA_SQL, tableShape } from '../helpers/restore-data.js';
+import { expectFinalSampleLast } from '../helpers/samples.js';
 
 let t: TestService;
 let clusterId: string;
@@ -140,6 +141,8 @@ describe('table restore', () => {
     const importSamples = await t.svc.store.listSamples(a.id, 'IMPORT_TABLES');
     expect(importSamples.some((s) => s.source === 'pg_restore --verbose')).toBe(true);
     expect(importSamples.at(-1)!.percent).toBe(100);
+    // Each step that polls a running tool (the copy, pg_dump's and pg_restore's COPY): no stored sample follows its final one.
+    for (const step of ['RESTORE_TEMP', 'EXPORT_TABLES', 'IMPORT_TABLES']) await expectFinalSampleLast(t.svc.store, a.id, step);
     const zh = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/FINE_GRAINED_RESTORING`, undefined, { 'x-language': 'zh-cn' });
     expect(zh.items.map((i) => i.item_name)).toEqual(['准备临时实例', '恢复表', '清理']);
   });

@@ -17,7 +17,12 @@ import type {
   RunOptions, StanzaCluster, StopMode,
 } from '../../src/dataplane/data-plane.js';
 import type { RepositoryRef } from '../../src/dataplane/backup-repository.js';
-import type { ClusterRecord, NodeRecord, SchemaInfo } from '../../src/domain/records.js';
+import type { ClusterRecord, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../../src/domain/records.js';
+import { scratchDatabaseName, type TableRef } from '../../src/domain/table-names.js';
+import type {
+  DatabaseInfo, DumpedTable, ExportSource, Exported, ExportedFk, ExportedTable, ForeignKeyToAdd, Imported, LogicalDumpRef, LogicalDumpState, RelationFacts,
+  RelationInfo, TableCount, TablePair, TableRestoreWork, TenantCluster,
+} from '../../src/dataplane/logical-plane.js';
 import { AppError } from '../../src/errors/app-error.js';
 
 /** What one call of an intention does; a call with nothing scripted succeeds at once (as `{ ok: true }` says). */
@@ -42,6 +47,8 @@ export class FakeDataPlane implements DataPlane {
   readonly intentions: RecordedIntention[] = [];
   private readonly scripts = new Map<string, IntentionScript[]>();
   private readonly locks = new Map<string, { release: () => void; released: Promise<void> }>();
+  /** complete logical dumps, `<stanza>/<snapshot id>` */
+  readonly dumps = new Set<string>();
   /** members running now, with their process */
   readonly running = new Map<string, MemberProcess>();
   /** members holding a copy of their cluster's data */
@@ -323,7 +330,9 @@ export class FakeDataPlane implements DataPlane {
     });
   }
   removeDump(stanza: string, snapshotId: string): Promise<void> {
-    return this.perform('removeDump', [stanza, snapshotId]);
+    return this.perform('removeDump', [stanza, snapshotId], {}, () => {
+      this.dumps.delete(`${stanza}/${snapshotId}`);
+    });
   }
   removeStanza(cluster: StanzaCluster, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: RunOptions = {}): Promise<void> {
     return this.perform('removeStanza', [cluster.stanza, primary.ordinal], o, () => {
@@ -356,6 +365,104 @@ export class FakeDataPlane implements DataPlane {
   }
   cleanRestoredCluster(cluster: ClusterRef, primary: NodeRecord): Promise<string[]> {
     return this.perform('cleanRestoredCluster', [cluster.id, primary.ordinal], {}, () => []);
+  }
+
+  // ------------------------------------------------------------------ the logical part (logical-plane.ts): every database, schema and role asked for exists, no relation does
+
+  databaseInfo(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<DatabaseInfo | null> {
+    return this.perform('databaseInfo', [cluster.id, primary.ordinal, database], {}, () => ({ name: database, allowConnections: true, isTemplate: false }));
+  }
+  schemasPresent(cluster: ClusterRef, primary: NodeRecord, database: string, schemas: string[]): Promise<string[]> {
+    return this.perform('schemasPresent', [cluster.id, database, schemas], {}, () => [...schemas]);
+  }
+  relationFacts(cluster: ClusterRef, primary: NodeRecord, database: string, objects: { schemas: string[] } | { tables: TableRef[] }): Promise<RelationFacts[]> {
+    return this.perform('relationFacts', [cluster.id, database, objects], {}, () =>
+      ('tables' in objects ? objects.tables : []).map((ref, i) => ({ ref, oid: 16384 + i, kind: 'r', rows: 1000, bytes: 65536 })));
+  }
+  relations(cluster: ClusterRef, primary: NodeRecord, database: string, refs: TableRef[]): Promise<RelationInfo[]> {
+    return this.perform('relations', [cluster.id, database, refs], {}, () => []);
+  }
+  outsideForeignKeys(cluster: ClusterRef, primary: NodeRecord, database: string, tableOids: number[]): Promise<OutsideForeignKey[]> {
+    return this.perform('outsideForeignKeys', [cluster.id, database, tableOids], {}, () => []);
+  }
+  rolesPresent(cluster: ClusterRef, primary: NodeRecord, roles: string[]): Promise<string[]> {
+    return this.perform('rolesPresent', [cluster.id, roles], {}, () => [...roles]);
+  }
+  relationBytes(cluster: ClusterRef, primary: NodeRecord, database: string, oids: number[]): Promise<number> {
+    return this.perform('relationBytes', [cluster.id, database, oids], {}, () => 65536 * oids.length);
+  }
+  transactionCounter(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<string> {
+    return this.perform('transactionCounter', [cluster.id, database], {}, () => '1000');
+  }
+  createdInOneTransactionSince(cluster: ClusterRef, primary: NodeRecord, database: string, oids: number[], counter: string): Promise<boolean> {
+    return this.perform('createdInOneTransactionSince', [cluster.id, database, oids, counter], {}, () => false);
+  }
+  createSchema(cluster: TenantCluster, primary: NodeRecord, database: string, schema: string): Promise<void> {
+    return this.perform('createSchema', [cluster.id, database, schema]);
+  }
+  logicalDump(ref: LogicalDumpRef): Promise<LogicalDumpState> {
+    return this.perform('logicalDump', [ref.stanza, ref.snapshotId], {}, () => this.dumpState(ref));
+  }
+  logicalDumpReadable(location: string): Promise<boolean> {
+    return this.perform('logicalDumpReadable', [location], {}, () => [...this.dumps].some((d) => join(this.dataDir, 'logical', d) === location));
+  }
+  dumpObjects(cluster: ClusterRef, primary: NodeRecord, ref: LogicalDumpRef, what: { detail: FineGrainedDetail; tables: DumpedTable[] }, o: RunOptions = {}): Promise<LogicalDumpState> {
+    return this.perform('dumpObjects', [ref.stanza, ref.snapshotId, what.tables.length], o, () => {
+      this.dumps.add(`${ref.stanza}/${ref.snapshotId}`);
+      return this.dumpState(ref);
+    });
+  }
+  verifyLogicalDump(ref: LogicalDumpRef, expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] }, o: RunOptions = {}): Promise<{ tocEntries: number }> {
+    return this.perform('verifyLogicalDump', [ref.stanza, ref.snapshotId], o, () => {
+      if (!this.dumps.has(`${ref.stanza}/${ref.snapshotId}`)) throw new AppError('VERIFY_FAILED', { args: ['the dump is missing'] });
+      return { tocEntries: 2 * expected.tables.length };
+    });
+  }
+  restoreTemporaryCopy(work: TableRestoreWork, set: BackupSetRef, database: string, o: RunOptions = {}): Promise<void> {
+    return this.perform('restoreTemporaryCopy', [work.taskId, set.stanza, set.label, database], o);
+  }
+  startTemporaryCopy(work: TableRestoreWork, o: RunOptions = {}): Promise<void> {
+    return this.perform('startTemporaryCopy', [work.taskId], o);
+  }
+  createScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, like: string): Promise<string> {
+    return this.perform('createScratchDatabase', [cluster.id, work.taskId, like], {}, () => scratchDatabaseName(work.taskId));
+  }
+  loadScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null }, o: RunOptions = {}): Promise<{ loadedBytes: number; tocEntries: number }> {
+    return this.perform('loadScratchDatabase', [cluster.id, work.taskId, dump.location], o, () => ({ loadedBytes: dump.sourceBytes ?? 0, tocEntries: 0 }));
+  }
+  dropScratchDatabase(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork): Promise<void> {
+    return this.perform('dropScratchDatabase', [cluster.id, work.taskId]);
+  }
+  prepareExport(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: TablePair[] }): Promise<Exported> {
+    return this.perform('prepareExport', [work.taskId, from.source, from.database], {}, () => ({
+      tables: from.tables.map((p, i) => ({ ...p, oid: 16384 + i, rows: 1000, bytes: 65536, indexes: 1, owner: 'dbadmin' })), fks: [],
+    }));
+  }
+  exportTables(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<{ dumpBytes: number }> {
+    return this.perform('exportTables', [work.taskId, from.source, from.tables.length], o, () => ({ dumpBytes: 10_000 }));
+  }
+  planTableImport(work: TableRestoreWork, fks: ExportedFk[], keepForeignKeysTo: TableRef[], o: RunOptions = {}): Promise<{ droppedForeignKeys: string[] }> {
+    return this.perform('planTableImport', [work.taskId, fks.length, keepForeignKeysTo.length], o, () => ({ droppedForeignKeys: [] }));
+  }
+  importTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, into: { database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<void> {
+    return this.perform('importTables', [cluster.id, work.taskId, into.database, into.tables.length], o);
+  }
+  addForeignKeys(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fks: ForeignKeyToAdd[]): Promise<{ added: string[]; dropped: string[] }> {
+    return this.perform('addForeignKeys', [cluster.id, database, fks.length], {}, () => ({ added: fks.map((f) => f.name), dropped: [] }));
+  }
+  countTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, tables: TableRef[], o: RunOptions = {}): Promise<TableCount[]> {
+    return this.perform('countTables', [cluster.id, database, tables.length], o, () => tables.map((target) => ({ target, rows: 1000, indexes: 1 })));
+  }
+  dropImportedTables(cluster: ClusterRef, primary: NodeRecord, database: string, imported: Imported[], schemas: string[]): Promise<void> {
+    return this.perform('dropImportedTables', [cluster.id, database, imported.length, schemas]);
+  }
+  removeTableRestoreWork(work: TableRestoreWork): Promise<void> {
+    return this.perform('removeTableRestoreWork', [work.taskId]);
+  }
+
+  private dumpState(ref: LogicalDumpRef): LogicalDumpState {
+    const complete = this.dumps.has(`${ref.stanza}/${ref.snapshotId}`);
+    return { complete, bytes: complete ? 1_000_000 : 0, location: join(this.dataDir, 'logical', ref.stanza, ref.snapshotId) };
   }
 }
 
