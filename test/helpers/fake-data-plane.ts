@@ -42,6 +42,7 @@ export interface RecordedIntention {
 }
 
 const member = (cluster: ClusterRef, ordinal: number): string => `${cluster.id}/${ordinal}`;
+const tableKey = (cluster: ClusterRef, database: string, t: TableRef): string => `${cluster.id}/${database}/${t.schema}.${t.name}`;
 
 export class FakeDataPlane implements DataPlane {
   readonly intentions: RecordedIntention[] = [];
@@ -49,6 +50,11 @@ export class FakeDataPlane implements DataPlane {
   private readonly locks = new Map<string, { release: () => void; released: Promise<void> }>();
   /** complete logical dumps, `<stanza>/<snapshot id>` */
   readonly dumps = new Set<string>();
+  /** tables in clusters' databases, `<cluster id>/<database>/<schema>.<name>` → OID (imports add theirs) */
+  readonly tables = new Map<string, number>();
+  /** schemas that do not exist (every other one does), `<cluster id>/<database>/<schema>` */
+  readonly missingSchemas = new Set<string>();
+  private nextOid = 40000;
   /** members running now, with their process */
   readonly running = new Map<string, MemberProcess>();
   /** members holding a copy of their cluster's data */
@@ -367,20 +373,23 @@ export class FakeDataPlane implements DataPlane {
     return this.perform('cleanRestoredCluster', [cluster.id, primary.ordinal], {}, () => []);
   }
 
-  // ------------------------------------------------------------------ the logical part (logical-plane.ts): every database, schema and role asked for exists, no relation does
+  // ------------------------------------------------------------------ the logical part (logical-plane.ts): every database and role asked for exists; schemas but `missingSchemas`; tables as `tables` says
 
   databaseInfo(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<DatabaseInfo | null> {
     return this.perform('databaseInfo', [cluster.id, primary.ordinal, database], {}, () => ({ name: database, allowConnections: true, isTemplate: false }));
   }
   schemasPresent(cluster: ClusterRef, primary: NodeRecord, database: string, schemas: string[]): Promise<string[]> {
-    return this.perform('schemasPresent', [cluster.id, database, schemas], {}, () => [...schemas]);
+    return this.perform('schemasPresent', [cluster.id, database, schemas], {}, () => schemas.filter((x) => !this.missingSchemas.has(`${cluster.id}/${database}/${x}`)));
   }
   relationFacts(cluster: ClusterRef, primary: NodeRecord, database: string, objects: { schemas: string[] } | { tables: TableRef[] }): Promise<RelationFacts[]> {
     return this.perform('relationFacts', [cluster.id, database, objects], {}, () =>
       ('tables' in objects ? objects.tables : []).map((ref, i) => ({ ref, oid: 16384 + i, kind: 'r', rows: 1000, bytes: 65536 })));
   }
   relations(cluster: ClusterRef, primary: NodeRecord, database: string, refs: TableRef[]): Promise<RelationInfo[]> {
-    return this.perform('relations', [cluster.id, database, refs], {}, () => []);
+    return this.perform('relations', [cluster.id, database, refs], {}, () => refs.flatMap((ref) => {
+      const oid = this.tables.get(tableKey(cluster, database, ref));
+      return oid === undefined ? [] : [{ ref, oid, kind: 'r' }];
+    }));
   }
   outsideForeignKeys(cluster: ClusterRef, primary: NodeRecord, database: string, tableOids: number[]): Promise<OutsideForeignKey[]> {
     return this.perform('outsideForeignKeys', [cluster.id, database, tableOids], {}, () => []);
@@ -398,7 +407,9 @@ export class FakeDataPlane implements DataPlane {
     return this.perform('createdInOneTransactionSince', [cluster.id, database, oids, counter], {}, () => false);
   }
   createSchema(cluster: TenantCluster, primary: NodeRecord, database: string, schema: string): Promise<void> {
-    return this.perform('createSchema', [cluster.id, database, schema]);
+    return this.perform('createSchema', [cluster.id, database, schema], {}, () => {
+      this.missingSchemas.delete(`${cluster.id}/${database}/${schema}`);
+    });
   }
   logicalDump(ref: LogicalDumpRef): Promise<LogicalDumpState> {
     return this.perform('logicalDump', [ref.stanza, ref.snapshotId], {}, () => this.dumpState(ref));
@@ -445,7 +456,9 @@ export class FakeDataPlane implements DataPlane {
     return this.perform('planTableImport', [work.taskId, fks.length, keepForeignKeysTo.length], o, () => ({ droppedForeignKeys: [] }));
   }
   importTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, into: { database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<void> {
-    return this.perform('importTables', [cluster.id, work.taskId, into.database, into.tables.length], o);
+    return this.perform('importTables', [cluster.id, work.taskId, into.database, into.tables.length], o, () => {
+      for (const t of into.tables) this.tables.set(tableKey(cluster, into.database, t.target), this.nextOid++);
+    });
   }
   addForeignKeys(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fks: ForeignKeyToAdd[]): Promise<{ added: string[]; dropped: string[] }> {
     return this.perform('addForeignKeys', [cluster.id, database, fks.length], {}, () => ({ added: fks.map((f) => f.name), dropped: [] }));
@@ -454,7 +467,10 @@ export class FakeDataPlane implements DataPlane {
     return this.perform('countTables', [cluster.id, database, tables.length], o, () => tables.map((target) => ({ target, rows: 1000, indexes: 1 })));
   }
   dropImportedTables(cluster: ClusterRef, primary: NodeRecord, database: string, imported: Imported[], schemas: string[]): Promise<void> {
-    return this.perform('dropImportedTables', [cluster.id, database, imported.length, schemas]);
+    return this.perform('dropImportedTables', [cluster.id, database, imported.map((x) => `${x.target.schema}.${x.target.name}`), schemas], {}, () => {
+      for (const x of imported) if (this.tables.get(tableKey(cluster, database, x.target)) === x.oid) this.tables.delete(tableKey(cluster, database, x.target));
+      for (const x of schemas) this.missingSchemas.add(`${cluster.id}/${database}/${x}`);
+    });
   }
   removeTableRestoreWork(work: TableRestoreWork): Promise<void> {
     return this.perform('removeTableRestoreWork', [work.taskId]);
