@@ -89,6 +89,14 @@ export interface DataPlane extends LogicalDataPlane {
   /** The lock every step on this cluster (or other lock key) holds (D1). */
   lockFile(lockKey: string): string;
   lockForStep(lockFile: string, o: { signal?: AbortSignal; timeoutMs?: number; label: string }): Promise<HeldLock>;
+  /**
+   * Before the data plane starts any process for work under `signal`, it calls `check`, which
+   * throws when the work may no longer run (its lease is gone, D1): a paused process that wakes
+   * up never starts a tool for a task another process has taken over.
+   */
+  guardWork(signal: AbortSignal, check: () => void): void;
+  /** End every tool still running for work (at shutdown; their steps are idempotent and run again). */
+  stopAllWork(): void;
 
   // ------------------------------------------------------------------ tenants (D32)
   /** The project's OS user exists (made at its first cluster; idempotent). */
@@ -107,6 +115,8 @@ export interface DataPlane extends LogicalDataPlane {
   stopMember(cluster: ClusterRef, member: NodeRecord, mode?: StopMode): Promise<void>;
   /** The member's running process, or null. */
   memberStatus(cluster: ClusterRef, member: NodeRecord): MemberProcess | null;
+  /** Throws ENGINE_NODE_FAILED, with the end of the member's log, when it is not running (`when` says during what). */
+  assertRunning(cluster: ClusterRef, member: NodeRecord, when: string): void;
   /** Build a replica from the primary (D5), reporting the bytes copied. */
   buildReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, secrets: ClusterSecrets, o?: RunOptions): Promise<{ bytes: number }>;
   /** Stop a replica, drop its slot, remove its files; throws naming what is left. */

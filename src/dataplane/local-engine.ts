@@ -17,7 +17,7 @@ import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
 import { osIdentity, type OsUser, type UidRange } from './os-user.js';
 import { ProjectUsers, type UidRecord } from './project-users.js';
-import { acquireLock, baseEnv, isProcessAlive, signalProcess, startTool, whilePolling, type HeldLock } from './pg-exec.js';
+import { acquireLock, baseEnv, guardProcessStarts, isProcessAlive, killAllTools, signalProcess, startTool, whilePolling, type HeldLock } from './pg-exec.js';
 import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { scramVerifier } from './scram.js';
@@ -447,6 +447,12 @@ export class LocalEngine implements DataPlane {
 
 
   // ------------------------------------------------------------------ the DataPlane's intentions (data-plane.ts)
+  guardWork(signal: AbortSignal, check: () => void): void {
+    guardProcessStarts(signal, check);
+  }
+  stopAllWork(): void {
+    killAllTools();
+  }
   superviseHost(): Promise<string[]> {
     return this.backrest.superviseServers();
   }

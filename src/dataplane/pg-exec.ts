@@ -22,6 +22,9 @@ import { StringDecoder } from 'node:string_decoder';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import { isRoot, type OsUser } from './os-user.js';
+import { isProcessAlive, processStartTime, signalProcess } from './process-info.js';
+
+export { isProcessAlive, processStartTime, signalProcess };
 
 export interface ToolOptions {
   cmd: string;
@@ -396,45 +399,3 @@ export async function acquireLock(lockFile: string, opts: { signal?: AbortSignal
   };
 }
 
-/** Is `pid` alive and, when `startTime` is given, the same process we recorded? */
-export function isProcessAlive(pid: number, startTime?: number | null): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const st = processStartTime(pid);
-  if (st === null) return false;
-  if (startTime !== undefined && startTime !== null && st !== startTime) return false;
-  const state = processState(pid);
-  return state !== 'Z' && state !== 'X';
-}
-
-/** Field 22 of /proc/<pid>/stat: start time in clock ticks after boot. */
-export function processStartTime(pid: number): number | null {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[19]);
-  } catch {
-    return null;
-  }
-}
-
-function processState(pid: number): string | null {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2).split(' ')[0] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-export function signalProcess(pid: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, sig);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -16,7 +16,6 @@ import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
 import type { FineGrainedDetail } from '../domain/records.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
-import type { LocalEngine } from '../dataplane/local-engine.js';
 import { checkObjectsExist, fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';
 import { chainFigures, estimateBackupBytes, predictBackupType } from '../domain/snapshot-space.js';
 import { checkFreeSpace, checkSnapshotQuota, type SnapshotLimits, type SnapshotNeed } from '../tasks/snapshot-room.js';
@@ -46,8 +45,7 @@ export interface SnapshotServiceDeps {
   clock: Clock;
   log: Logger;
   /** reads the cluster's catalog to refuse missing schemas and tables up front (schema and table level) */
-  // LocalEngine until checkObjectsExist (snapshot-request.ts) takes the DataPlane interface
-  dataPlane?: LocalEngine;
+  dataPlane?: DataPlane;
   /** fair shares (tasks/snapshot-room.ts): the quotas and margin, and D2's full-backup period for the estimate; absent: no checks */
   limits?: SnapshotLimits & Pick<Config, 'snapshotFullEvery'>;
 }

@@ -7,7 +7,7 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, NodeRecord, StepRecord, TaskRecord } from '../domain/records.js';
 import type { TaskKind } from '../domain/task.js';
-import type { LocalEngine, ProgressSampleIn } from '../dataplane/local-engine.js';
+import type { DataPlane, ProgressSampleIn } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
@@ -63,7 +63,7 @@ export interface StepContext<P = Record<string, unknown>, S extends object = Rec
   readonly config: Config;
   /** for reads; writes go through `write` */
   readonly store: Store;
-  readonly dataPlane: LocalEngine;
+  readonly dataPlane: DataPlane;
   readonly secrets: Secrets;
   /** the lock file this task's tools hold */
   readonly lockFile: string;
@@ -124,6 +124,6 @@ export interface OutcomeContext<P, S extends object = Record<string, unknown>> {
   readonly tx: Store;
   readonly now: number;
   readonly config: Config;
-  readonly dataPlane: LocalEngine;
+  readonly dataPlane: DataPlane;
   readonly secrets: Secrets;
 }

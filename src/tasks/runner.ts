@@ -14,7 +14,7 @@ import { ACTION_TYPE_OF_KIND } from '../domain/task.js';
 import { nextAttempt, statusAfterUndo, statusOnFailure, statusWhenClaimed, undoStepFailedStatus, undoStepRunningStatus } from '../domain/task-status.js';
 import { progressTime } from '../domain/time.js';
 import { AppError, coerceError, isAppError } from '../errors/app-error.js';
-import type { LocalEngine } from '../dataplane/local-engine.js';
+import type { DataPlane } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
@@ -27,11 +27,10 @@ import type { TaskEvents } from './events.js';
 import { applyClusterOutcome } from './cluster-outcome.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { guardProcessStarts } from '../dataplane/pg-exec.js';
 
 export interface RunnerDeps {
   store: Store;
-  dataPlane: LocalEngine;
+  dataPlane: DataPlane;
   secrets: Secrets;
   config: Config;
   clock: Clock;
@@ -56,6 +55,11 @@ export class TaskRunner {
 
   constructor(private readonly d: RunnerDeps) {}
 
+  /** End every tool still running for this process's tasks (shutdown). */
+  stopAllWork(): void {
+    this.d.dataPlane.stopAllWork();
+  }
+
   lockFileFor(task: TaskRecord): string {
     return task.clusterId ? this.d.dataPlane.lockFile(task.clusterId) : join(this.d.config.dataDir, 'locks', task.lockKey.replace(/[^A-Za-z0-9_.-]/g, '_') + '.lock');
   }
@@ -72,7 +76,7 @@ export class TaskRunner {
     // Until when the lease is surely ours, on this process's monotonic clock: the expiry the
     // store holds for the claim or the last renewal that succeeded, counted from when it was
     // sent. Past it (less a margin), another process may own the task: no new process is
-    // started for it (guardProcessStarts), even before the store has said so (D1).
+    // started for it (DataPlane.guardWork), even before the store has said so (D1).
     let leaseUntil = performance.now() + ((claimed.leaseExpiresAt ?? d.clock.now() + d.config.leaseMs) - d.clock.now());
     const margin = Math.min(1000, Math.floor(d.config.leaseMs / 10));
     this.leaseChecks.set(ac.signal, () => {
@@ -238,7 +242,7 @@ export class TaskRunner {
     if (taskSignal.aborted) onTaskAbort();
     taskSignal.addEventListener('abort', onTaskAbort, { once: true });
     const leaseCheck = this.leaseChecks.get(taskSignal);
-    if (leaseCheck) guardProcessStarts(stepAc.signal, leaseCheck);
+    if (leaseCheck) d.dataPlane.guardWork(stepAc.signal, leaseCheck);
     // The step function, while it may still run: an aborted step keeps its lock until it has settled.
     let running: Promise<unknown> | null = null;
     const timeout = setTimeout(() => stepAc.abort(new AppError('STEP_TIMEOUT', { args: [step.stepId, Math.round((spec.timeoutMs ?? d.config.stepTimeoutMs) / 1000), 'the step to finish'] })), spec.timeoutMs ?? d.config.stepTimeoutMs);

@@ -11,7 +11,7 @@ import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import { hostname } from 'node:os';
-import { isProcessAlive, killAllTools } from '../dataplane/pg-exec.js';
+import { isProcessAlive } from '../dataplane/process-info.js';
 import type { TaskRunner } from './runner.js';
 import { TaskSlots } from './slots.js';
 
@@ -142,6 +142,6 @@ export class TaskWorker {
       this.shutdown.abort();
       await all;
     }
-    killAllTools();
+    this.o.runner.stopAllWork();
   }
 }

@@ -148,6 +148,14 @@ export class FakeDataPlane implements DataPlane {
   isAddressFree(host: string, port: number): Promise<boolean> {
     return this.perform('isAddressFree', [host, port], {}, () => true);
   }
+  /** The runner's lease check before each process the fake "starts" (an intention it performs). */
+  private readonly guards = new WeakMap<AbortSignal, () => void>();
+  guardWork(signal: AbortSignal, check: () => void): void {
+    this.guards.set(signal, check);
+  }
+  stopAllWork(): void {
+    this.intentions.push({ name: 'stopAllWork', args: [], outcome: 'done', samples: [] });
+  }
   lockFile(lockKey: string): string {
     return join(this.dataDir, 'locks', `${lockKey}.lock`);
   }
@@ -216,6 +224,9 @@ export class FakeDataPlane implements DataPlane {
   }
   memberStatus(cluster: ClusterRef, m: NodeRecord): MemberProcess | null {
     return this.running.get(member(cluster, m.ordinal)) ?? null;
+  }
+  assertRunning(cluster: ClusterRef, m: NodeRecord, when: string): void {
+    if (!this.running.has(member(cluster, m.ordinal))) throw new AppError('ENGINE_NODE_FAILED', { args: [`${m.host}:${m.port}`, `PostgreSQL stopped running ${when}`] });
   }
   memberHasData(cluster: ClusterRef, m: NodeRecord): boolean {
     return this.withData.has(member(cluster, m.ordinal));

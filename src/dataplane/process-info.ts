@@ -1,0 +1,49 @@
+/**
+ * What /proc says of a process: alive, its start time (to tell a reused PID from the one
+ * recorded, D1), and a signal to it. Starts nothing; the task worker reads it to tell a dead
+ * lease owner on this host (and so is public to the data plane's users).
+ */
+import { readFileSync } from 'node:fs';
+
+/** Is `pid` alive and, when `startTime` is given, the same process we recorded? */
+export function isProcessAlive(pid: number, startTime?: number | null): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const st = processStartTime(pid);
+  if (st === null) return false;
+  if (startTime !== undefined && startTime !== null && st !== startTime) return false;
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** Field 22 of /proc/<pid>/stat: start time in clock ticks after boot. */
+export function processStartTime(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[19]);
+  } catch {
+    return null;
+  }
+}
+
+function processState(pid: number): string | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function signalProcess(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
