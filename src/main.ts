@@ -17,6 +17,7 @@ import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
 import { findBinaries, type Binaries } from './dataplane/binaries.js';
 import { LocalEngine } from './dataplane/local-engine.js';
+import type { DataPlane } from './dataplane/data-plane.js';
 import { dirSize } from './dataplane/pg-instance.js';
 import { needsMigration } from './dataplane/tenant-migration.js';
 import { localRepository, RepositoryRegistry, s3Repository, type RepositoryCredentials, type RepositorySpec } from './dataplane/backup-repository.js';
@@ -43,11 +44,12 @@ import { defaultConsoleDir } from './api/routes/console.js';
 import { Metrics } from './metrics/metrics.js';
 import { createServer, type Server } from 'node:http';
 
-export interface Service {
+/** The running service; `D` is its data plane (the local engine unless one was injected). */
+export interface Service<D extends DataPlane = LocalEngine> {
   config: Config;
   app: FastifyInstance;
   store: Store;
-  dataPlane: LocalEngine;
+  dataPlane: D;
   tasks: TaskWorker;
   /** fires snapshot-policy strategies and applies their retention */
   scheduler: SnapshotScheduler;
@@ -64,7 +66,7 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export interface CreateServiceOptions {
+export interface CreateServiceOptions<D extends DataPlane = LocalEngine> {
   log?: Logger;
   clock?: Clock;
   /** replace how a `crash` fault kills the process (tests) */
@@ -73,7 +75,7 @@ export interface CreateServiceOptions {
    * The data plane, ready to use (tests inject a fake: test/helpers/step-env.ts). Default: the
    * local engine over the binaries of `pgBinDir`, with the configured backup repository.
    */
-  dataPlane?: LocalEngine;
+  dataPlane?: D;
   /** The metadata store (migrated here; the caller closes it). Default: the one `store` names, closed by `stop()`. */
   store?: Store;
   /** The random source of the retry back-off's jitter (tasks/retry.ts). Default: Math.random. */
@@ -95,14 +97,17 @@ export function repositoryFromConfig(config: Config): { spec: RepositorySpec; cr
   };
 }
 
-export async function createService(config: Config, o: CreateServiceOptions = {}): Promise<Service> {
+export function createService(config: Config, o?: CreateServiceOptions): Promise<Service>;
+export function createService<D extends DataPlane>(config: Config, o: CreateServiceOptions<D> & { dataPlane: D }): Promise<Service<D>>;
+export async function createService(config: Config, o: CreateServiceOptions<DataPlane> = {}): Promise<Service<DataPlane>> {
   const log = o.log ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const clock = o.clock ?? systemClock;
   // <host>:<pid>:<nonce>:<process start time>: another process on this host can tell whether the owner still runs (D1).
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}:${processStartTime(process.pid) ?? 0}`;
 
   let bins: Binaries | null = null;
-  let dataPlane: LocalEngine;
+  let configureRepository: (secrets: Secrets) => void = () => {};
+  let dataPlane: DataPlane;
   if (o.dataPlane) dataPlane = o.dataPlane;
   else {
     try {
@@ -112,8 +117,16 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     }
     // Project users' uids are recorded in the store, never given out twice (D32).
     const uids = { highest: () => store.highestOsUid(), record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()) };
-    dataPlane = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'dataplane' }), uids);
+    const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'dataplane' }), uids);
+    // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
+    configureRepository = (secrets) => {
+      const repository = repositoryFromConfig(config);
+      engine.configureRepository(new RepositoryRegistry(join(config.dataDir, 'repositories'), secrets), repository.spec, repository.creds);
+    };
+    dataPlane = engine;
   }
+  /** What only the local engine knows: data directories from before per-project OS users (D32). */
+  const localEngine = dataPlane instanceof LocalEngine ? dataPlane : null;
   dataPlane.prepareHost();
 
   let onQuery: (ms: number) => void = () => {};
@@ -134,7 +147,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
     }
     await migrate(store.adapter, { now: clock.now() });
     // D32: a data directory from before per-project OS users is migrated explicitly, never at start.
-    await refuseUnmigrated(store, dataPlane);
+    if (localEngine) await refuseUnmigrated(store, localEngine);
   } catch (e) {
     await serveLock?.release();
     await closeStore();
@@ -142,11 +155,7 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
   }
 
   const secrets = Secrets.load(config.masterKey, join(config.dataDir, 'master.key'));
-  // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
-  if (!o.dataPlane) {
-    const repository = repositoryFromConfig(config);
-    dataPlane.configureRepository(new RepositoryRegistry(join(config.dataDir, 'repositories'), secrets), repository.spec, repository.creds);
-  }
+  configureRepository(secrets);
   // Back-off for failed sign-ins and signatures, per process (docs/security.md).
   const auth = new AuthService(store, secrets, clock, log.scope({ component: 'auth' }), new AuthThrottle(config, log.scope({ component: 'auth' })));
   const firstStartCredentials = await auth.bootstrap({ projectId: config.projectId, accessKey: config.accessKey, secretKey: config.secretKey });
@@ -225,9 +234,9 @@ export async function createService(config: Config, o: CreateServiceOptions = {}
       const r = await monitor.adopt();
       log.info('nodes adopted', r);
       // D32: the S3 repositories' TLS servers (archiving needs them); the monitor restarts a dead one.
-      const servers = await dataPlane.backrest.superviseServers();
+      const servers = await dataPlane.superviseHost();
       if (servers.length) log.info('repository servers running', { repositories: servers });
-      monitor.addPeriodic(() => dataPlane.backrest.superviseServers(), 5);
+      monitor.addPeriodic(() => dataPlane.superviseHost(), 5);
       await snapshots.sweepExpirable();
       monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);
       readiness.accepting = true;
@@ -283,18 +292,18 @@ async function refuseUnmigrated(store: Store, dataPlane: LocalEngine): Promise<v
 }
 
 /** Stop every node of every cluster (serve --stop-clusters-on-exit, clusters stop-all). */
-export async function stopAllNodes(store: Store, dataPlane: LocalEngine, log: Logger): Promise<number> {
+export async function stopAllNodes(store: Store, dataPlane: DataPlane, log: Logger): Promise<number> {
   let n = 0;
   for (const c of await store.listClusters()) {
     const nodes = await store.listNodes(c.id);
     for (const node of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) {
-      if (!dataPlane.nodeStatus(c, node)) continue;
-      await dataPlane.stopNode(c, node, 'fast');
+      if (!dataPlane.memberStatus(c, node)) continue;
+      await dataPlane.stopMember(c, node, 'fast');
       n++;
       log.info('node stopped', { clusterId: c.id, node: node.ordinal });
     }
   }
-  const servers = await dataPlane.backrest.servers.stopAll();
+  const servers = await dataPlane.stopHostServices();
   if (servers) log.info('repository servers stopped', { count: servers });
   return n;
 }

@@ -17,7 +17,6 @@ import type { TaskKind } from '../../src/domain/task.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { createLogger } from '../../src/log/logger.js';
 import { createService, type Service } from '../../src/main.js';
-import type { LocalEngine } from '../../src/dataplane/local-engine.js';
 import { migrate } from '../../src/store/migrate.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -47,7 +46,7 @@ export class TestClock implements Clock {
 }
 
 export interface StepEnv {
-  svc: Service;
+  svc: Service<FakeDataPlane>;
   store: Store;
   dataPlane: FakeDataPlane;
   clock: TestClock;
@@ -107,9 +106,7 @@ export async function createStepEnv(o: StepEnvOptions = {}): Promise<StepEnv> {
   const registry = new Map<string, TaskDefinition<never>>(createRegistry());
   for (const d of o.definitions ?? []) registry.set(d.kind, d as unknown as TaskDefinition<never>);
   const svc = await createService(config, {
-    log, clock, store, registry, crash: () => {},
-    // Until the DataPlane interface of D22 lands, createService is typed with the local engine; the fake has what the runner asks for.
-    dataPlane: dataPlane as unknown as LocalEngine,
+    log, clock, store, registry, dataPlane, crash: () => {},
     ...(o.random ? { random: o.random } : {}),
   });
   svc.tasks.start();

@@ -17,10 +17,12 @@ import { makeFault } from '../helpers/records.js';
 import { createStepEnv, STEP_ENV_PROJECT, type StepEnv } from '../helpers/step-env.js';
 import { dumpStore } from '../helpers/store-dump.js';
 
-/** The fake the runner hands every step (the environment injects it into createService). */
+/**
+ * The fake the runner hands every step (the environment injects it into createService), for
+ * the test's own intentions (`perform`), which are not part of the DataPlane interface.
+ */
 const fake = (ctx: StepContext<unknown, object, unknown>): FakeDataPlane => {
-  // Until the DataPlane interface of D22 lands, steps are typed with the local engine.
-  const dp = ctx.dataPlane as unknown;
+  const dp = ctx.dataPlane;
   if (!(dp instanceof FakeDataPlane)) throw new Error('the step was not given the injected data plane');
   return dp;
 };
