@@ -24,7 +24,7 @@ import { clientErrorHandler, errorHandler } from './error-handler.js';
 import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { taskRoutes } from './routes/tasks.js';
-import { miscRoutes } from './routes/misc.js';
+import { operationsRoutes } from './routes/operations.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { snapshotPolicyRoutes } from './routes/snapshot-policies.js';
 import type { SnapshotPolicyService } from '../services/snapshot-policy-service.js';
@@ -203,7 +203,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(restoreRoutes(deps));
   await app.register(scaleRoutes(deps));
   await app.register(taskRoutes(deps));
-  await app.register(miscRoutes(deps));
+  await app.register(operationsRoutes(deps));
   await app.register(consoleRoutes(deps.consoleDir));
   await app.ready();
   return app as unknown as FastifyInstance;

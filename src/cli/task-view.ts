@@ -23,13 +23,13 @@ export function progressInfoOf(s: SubItemBody): Record<string, unknown> {
   }
 }
 
-const mb = (n: unknown): string => (typeof n === 'number' && n > 0 ? `${(n / 1e6).toFixed(1)} MB` : '');
+const megabytes = (n: unknown): string => (typeof n === 'number' && n > 0 ? `${(n / 1e6).toFixed(1)} MB` : '');
 
 function describe(s: SubItemBody): { percent: number; text: string } {
   const pi = progressInfoOf(s);
   const percent = s.status === 'SUCCESS' ? 100 : Number(String(pi['progress'] ?? '0').replace('%', '')) || 0;
-  const done = mb(pi['backupSize']);
-  const total = mb(pi['totalSize']);
+  const done = megabytes(pi['backupSize']);
+  const total = megabytes(pi['totalSize']);
   const rate = (pi['backupRate'] as { producerRate?: string } | undefined)?.producerRate ?? '';
   const parts = [done && total ? `${done}/${total}` : done, rate && rate !== '0.0MB/s' ? rate : '', s.status === 'RUNNING' && s.estimated_time >= 0 ? `ETA ${s.estimated_time}s` : ''];
   return { percent, text: parts.filter(Boolean).join('  ') };

@@ -1,3 +1,4 @@
+/* Long by design (~600 lines): the local engine's façade, one short method per intention of DataPlane, each delegating to a module of local/, where the work is. */
 /**
  * The local engine: a cluster's nodes are PostgreSQL 15 servers on this host, on the
  * cluster's own loopback addresses (D6), node 1 the primary and the rest hot standbys fed by

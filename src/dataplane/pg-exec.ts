@@ -1,3 +1,4 @@
+/* About 400 lines: the one module that starts processes (tools, postmasters, lock holders), on purpose in one place (test/fuzz/no-shell.test.ts). */
 /**
  * The ONLY module that starts processes. Never through a shell: every argument is passed as
  * an argv element.

@@ -1,3 +1,4 @@
+/* Over 400 lines: one PostgreSQL server and everything dwsbox does to it (files, start, stop, the checked socket, SQL), after CloudNativePG's Instance. */
 /**
  * One PostgreSQL server (after CloudNativePG's `Instance`): its data directory, socket
  * directory, address and port; initdb, start, stop, status, SQL over the unix socket.

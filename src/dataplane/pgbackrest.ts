@@ -1,3 +1,4 @@
+/* Over 400 lines: pgBackRest as dwsbox drives it is one idea with three faces kept together — a stanza's config, its commands (locally, or through the S3 repository's TLS server), and what its repository holds. */
 /**
  * pgBackRest 2.45: one stanza per cluster, repository under the data directory by default,
  * or an S3-compatible object store (design D2, D3; backup-repository.ts). Every call runs as

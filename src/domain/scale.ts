@@ -107,7 +107,7 @@ export interface GrowProblem {
 /** Disk a new node needs besides its copy of the data: WAL segments and the server's own files. */
 export const NODE_DISK_OVERHEAD_BYTES = 64e6;
 
-const MB = (b: number): number => Math.round(b / 1e6);
+const toMegabytes = (b: number): number => Math.round(b / 1e6);
 
 /** Everything that stands in the way of a scale-out, blockers first, in a fixed order. */
 export function growProblems(f: GrowFigures): GrowProblem[] {
@@ -128,9 +128,9 @@ export function growProblems(f: GrowFigures): GrowProblem[] {
   // not what the host or other projects use (issue 12).
   if (f.hostNodes + f.count > f.hostNodeLimit) add('HOST_NODE_LIMIT', 'capacity', { count: f.count });
   const mem = f.memPerNodeBytes * f.count;
-  if (mem > f.memAvailableBytes) add('HOST_MEMORY', 'capacity', { count: f.count, need: MB(mem) });
+  if (mem > f.memAvailableBytes) add('HOST_MEMORY', 'capacity', { count: f.count, need: toMegabytes(mem) });
   const disk = (f.copyBytes + NODE_DISK_OVERHEAD_BYTES) * f.count;
-  if (disk > f.diskFreeBytes) add('HOST_DISK', 'capacity', { count: f.count, need: MB(disk) });
+  if (disk > f.diskFreeBytes) add('HOST_DISK', 'capacity', { count: f.count, need: toMegabytes(disk) });
   if (f.downStandbys.length) add('STANDBY_DOWN', 'status', { nodes: f.downStandbys.join(', ') }, false);
   return out;
 }

@@ -9,9 +9,9 @@ import type { SnapshotRecord } from './records.js';
 
 /** A differential with no earlier differential to go by is estimated at this share of the database. */
 export const DIFF_FRACTION = 0.1;
-export const MB = 1e6;
+export const BYTES_PER_MB = 1e6;
 
-const mb = (b: number): string => `${Math.ceil(b / MB)} MB`;
+const megabytes = (b: number): string => `${Math.ceil(b / BYTES_PER_MB)} MB`;
 
 export type EstimatedKind = 'full' | 'diff' | 'dump';
 
@@ -64,7 +64,7 @@ export function spaceRefusal(o: { kind: EstimatedKind; needBytes: number; freeBy
   if (o.freeBytes >= o.needBytes + o.marginBytes) return null;
   const what = o.kind === 'full' ? 'a full backup' : o.kind === 'diff' ? 'a differential backup' : 'the dump';
   return new AppError('INSUFFICIENT_SNAPSHOT_SPACE', {
-    args: [`${what} needs about ${mb(o.needBytes)}, more than ${o.where} has free now beyond the ${mb(o.marginBytes)} the service keeps free (setting snapshotSpaceMarginMb). Delete snapshots, or ask the operator to free space`],
+    args: [`${what} needs about ${megabytes(o.needBytes)}, more than ${o.where} has free now beyond the ${megabytes(o.marginBytes)} the service keeps free (setting snapshotSpaceMarginMb). Delete snapshots, or ask the operator to free space`],
   });
 }
 
@@ -75,7 +75,7 @@ export function quotaRefusal(o: { count: number; countQuota: number; usedBytes: 
   }
   if (o.usedBytes + o.needBytes > o.bytesQuota) {
     return new AppError('SNAPSHOT_QUOTA_EXCEEDED', {
-      args: [`the project's snapshots take ${mb(o.usedBytes)} of its ${mb(o.bytesQuota)} repository quota (setting projectRepoQuotaMb) and this one needs about ${mb(o.needBytes)} more; delete snapshots first`],
+      args: [`the project's snapshots take ${megabytes(o.usedBytes)} of its ${megabytes(o.bytesQuota)} repository quota (setting projectRepoQuotaMb) and this one needs about ${megabytes(o.needBytes)} more; delete snapshots first`],
     });
   }
   return null;

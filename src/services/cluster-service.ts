@@ -72,15 +72,15 @@ export function validatePort(port: number, field = 'port'): void {
 }
 
 export class ClusterService {
-  constructor(private readonly d: ClusterServiceDeps) {}
+  constructor(private readonly deps: ClusterServiceDeps) {}
 
   // ------------------------------------------------------------------ reads
   async view(c: ClusterRecord): Promise<ClusterView> {
-    const [nodes, tasks] = await Promise.all([this.d.store.listNodes(c.id), this.d.store.listTasks(c.id, { limit: 50 })]);
+    const [nodes, tasks] = await Promise.all([this.deps.store.listNodes(c.id), this.deps.store.listTasks(c.id, { limit: 50 })]);
     const active = tasks.find((t) => isTaskActive(t.status) && t.kind !== 'snapshot.expire') ?? null;
     const taskStatus = active ? runningTaskStatus(active.kind) : c.stickyTaskStatus ?? '';
     const actionProgress: Record<string, string> = active ? { [actionProgressKey(active.kind)]: `${Math.floor(active.progress)}%` } : {};
-    const dayAgo = this.d.clock.now() - 24 * 3600_000;
+    const dayAgo = this.deps.clock.now() - 24 * 3600_000;
     let resize: ClusterView['resize'] = null;
     // The origin is the count when the request was accepted: number_of_node changes while
     // the task is still active (its topology step) and goes back on a rollback.
@@ -95,7 +95,7 @@ export class ClusterService {
   }
 
   async get(projectId: string, clusterId: string): Promise<ClusterRecord> {
-    const c = await this.d.store.getCluster(projectId, clusterId);
+    const c = await this.deps.store.getCluster(projectId, clusterId);
     if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
     return c;
   }
@@ -105,7 +105,7 @@ export class ClusterService {
   }
 
   async list(projectId: string): Promise<ClusterView[]> {
-    const cs = await this.d.store.listClusters(projectId);
+    const cs = await this.deps.store.listClusters(projectId);
     return Promise.all(cs.map((c) => this.view(c)));
   }
 
@@ -143,39 +143,39 @@ export class ClusterService {
    */
   async checkCapacity(projectId: string, nodeTypeName: string, newNodes: number): Promise<void> {
     const nt = findNodeType(nodeTypeName)!;
-    const [projectNodes, allNodes] = await Promise.all([this.d.store.countNodes(projectId), this.d.store.countNodes()]);
-    if (projectNodes + newNodes > this.d.config.projectNodeQuota) {
-      throw new AppError('NODE_QUOTA_EXCEEDED', { args: [`the project has ${projectNodes} nodes; ${newNodes} more would pass its quota of ${this.d.config.projectNodeQuota}`] });
+    const [projectNodes, allNodes] = await Promise.all([this.deps.store.countNodes(projectId), this.deps.store.countNodes()]);
+    if (projectNodes + newNodes > this.deps.config.projectNodeQuota) {
+      throw new AppError('NODE_QUOTA_EXCEEDED', { args: [`the project has ${projectNodes} nodes; ${newNodes} more would pass its quota of ${this.deps.config.projectNodeQuota}`] });
     }
     // The host's own figures (nodes of every project, free memory and disk) decide but are
     // never shown to a tenant (issue 12); they are logged for the operator.
-    if (allNodes + newNodes > this.d.config.maxNodes) {
-      this.d.log.warn('host node limit reached', { projectId, allNodes, newNodes, maxNodes: this.d.config.maxNodes });
+    if (allNodes + newNodes > this.deps.config.maxNodes) {
+      this.deps.log.warn('host node limit reached', { projectId, allNodes, newNodes, maxNodes: this.deps.config.maxNodes });
       throw new AppError('CAPACITY_EXCEEDED', { args: [`this host has no room for ${newNodes} more nodes now (the operator limits the nodes it runs); try fewer nodes or later`] });
     }
-    const cap = this.d.dataPlane.capacity();
+    const cap = this.deps.dataPlane.capacity();
     const mem = nt.memoryBytes * newNodes;
     if (mem > cap.memAvailableBytes) {
-      this.d.log.warn('host memory short', { projectId, needBytes: mem, availableBytes: cap.memAvailableBytes });
+      this.deps.log.warn('host memory short', { projectId, needBytes: mem, availableBytes: cap.memAvailableBytes });
       throw new AppError('CAPACITY_EXCEEDED', { args: [`${newNodes} nodes of type ${nt.specName} need ${Math.round(mem / 1e6)} MB of memory, more than this host has free now`] });
     }
     const disk = 64e6 * newNodes;
     if (cap.dataDiskFreeBytes < disk) {
-      this.d.log.warn('host disk short', { projectId, needBytes: disk, freeBytes: cap.dataDiskFreeBytes });
+      this.deps.log.warn('host disk short', { projectId, needBytes: disk, freeBytes: cap.dataDiskFreeBytes });
       throw new AppError('CAPACITY_EXCEEDED', { args: [`${newNodes} new nodes need at least ${Math.round(disk / 1e6)} MB of disk, more than this host has free now`] });
     }
   }
 
   /** A free loopback /24 for a cluster on `port` (D6): not used by a live cluster, and every node address bindable. */
   async allocateSubnet(port: number, nodes: number, exclude: Set<number> = new Set()): Promise<number> {
-    if (this.d.dataPlane.wildcardListener(port)) {
+    if (this.deps.dataPlane.wildcardListener(port)) {
       throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${port} is held by a process listening on all addresses (0.0.0.0:${port}), which blocks every cluster address on it; stop that process or choose another port`] });
     }
-    const used = await this.d.store.usedSubnetIndexes();
+    const used = await this.deps.store.usedSubnetIndexes();
     for (let c = 1; c <= 254; c++) {
       if (used.has(c) || exclude.has(c)) continue;
       let free = true;
-      for (let i = 1; i <= nodes && free; i++) free = await this.d.dataPlane.isAddressFree(this.d.dataPlane.memberHost(c, i), port);
+      for (let i = 1; i <= nodes && free; i++) free = await this.deps.dataPlane.isAddressFree(this.deps.dataPlane.memberHost(c, i), port);
       if (free) return c;
     }
     throw new AppError('CAPACITY_EXCEEDED', { args: [`no free loopback address range for ${nodes} nodes on port ${port}`] });
@@ -183,14 +183,14 @@ export class ClusterService {
 
   /** Build the cluster and node rows for a new cluster (create and restore). */
   newClusterRecords(projectId: string, i: CreateClusterInput, subnetIndex: number): { cluster: ClusterRecord; nodes: NodeRecord[] } {
-    const now = this.d.clock.now();
+    const now = this.deps.clock.now();
     const id = newId();
     const cluster: ClusterRecord = {
       id, projectId, name: i.name, status: 'CREATING', subStatus: 'NORMAL', stickyTaskStatus: null, stopped: false, nodeType: i.nodeType,
-      numberOfNode: i.numberOfNode, port: i.port, subnetIndex, userName: i.userName, adminPasswordEnc: this.d.secrets.encrypt(i.password),
-      replPasswordEnc: this.d.secrets.encrypt(newPassword()), stanza: `cluster-${id}`,
+      numberOfNode: i.numberOfNode, port: i.port, subnetIndex, userName: i.userName, adminPasswordEnc: this.deps.secrets.encrypt(i.password),
+      replPasswordEnc: this.deps.secrets.encrypt(newPassword()), stanza: `cluster-${id}`,
       // Its stanza goes to the repository configured now, and stays there (backup-repository.ts).
-      spec: { ...i.spec, repository: this.d.dataPlane.repositoryRef() }, failedReasons: null, healthNote: null,
+      spec: { ...i.spec, repository: this.deps.dataPlane.repositoryRef() }, failedReasons: null, healthNote: null,
       createdAt: now, updatedAt: now, deletedAt: null,
     };
     const nodes: NodeRecord[] = [];
@@ -199,11 +199,11 @@ export class ClusterService {
   }
 
   newNode(cluster: ClusterRecord, ordinal: number, membership: NodeRecord['membership']): NodeRecord {
-    const now = this.d.clock.now();
+    const now = this.deps.clock.now();
     return {
-      id: newId(), clusterId: cluster.id, ordinal, role: ordinal === 1 ? 'primary' : 'standby', host: this.d.dataPlane.memberHost(cluster.subnetIndex!, ordinal),
-      port: cluster.port, dataDir: this.d.dataPlane.memberDataDir(cluster.id, ordinal), membership, pid: null, pidStart: null, health: 'unknown',
-      slotName: ordinal === 1 ? null : this.d.dataPlane.replicaSlotName(ordinal), createdAt: now, updatedAt: now,
+      id: newId(), clusterId: cluster.id, ordinal, role: ordinal === 1 ? 'primary' : 'standby', host: this.deps.dataPlane.memberHost(cluster.subnetIndex!, ordinal),
+      port: cluster.port, dataDir: this.deps.dataPlane.memberDataDir(cluster.id, ordinal), membership, pid: null, pidStart: null, health: 'unknown',
+      slotName: ordinal === 1 ? null : this.deps.dataPlane.replicaSlotName(ordinal), createdAt: now, updatedAt: now,
     };
   }
 
@@ -214,22 +214,22 @@ export class ClusterService {
   async insertNewCluster(projectId: string, i: CreateClusterInput, enqueue: (tx: Store, c: ClusterRecord) => Promise<TaskRecord>): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
     const tried = new Set<number>();
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (await this.d.store.findClusterByName(projectId, i.name)) throw new AppError('CLUSTER_NAME_EXISTS', { args: [i.name] });
+      if (await this.deps.store.findClusterByName(projectId, i.name)) throw new AppError('CLUSTER_NAME_EXISTS', { args: [i.name] });
       const subnet = await this.allocateSubnet(i.port, i.numberOfNode, tried);
       tried.add(subnet);
       const { cluster, nodes } = this.newClusterRecords(projectId, i, subnet);
       try {
-        const task = await this.d.store.transaction(async (tx) => {
+        const task = await this.deps.store.transaction(async (tx) => {
           if (await tx.findClusterByName(projectId, i.name)) throw new AppError('CLUSTER_NAME_EXISTS', { args: [i.name] });
           if ((await tx.usedSubnetIndexes()).has(subnet)) throw new AppError('STORE_CONFLICT', { args: ['address range taken'] });
           await tx.insertCluster(cluster);
           for (const n of nodes) await tx.insertNode(n);
           return enqueue(tx, cluster);
         });
-        this.d.queue.notify();
+        this.deps.queue.notify();
         return { cluster, task };
       } catch (e) {
-        if (e instanceof AppError && (e.code === 'STORE_CONFLICT' || (e.code === 'CLUSTER_NAME_EXISTS' && !(await this.d.store.findClusterByName(projectId, i.name))))) continue;
+        if (e instanceof AppError && (e.code === 'STORE_CONFLICT' || (e.code === 'CLUSTER_NAME_EXISTS' && !(await this.deps.store.findClusterByName(projectId, i.name))))) continue;
         throw e;
       }
     }
@@ -243,21 +243,21 @@ export class ClusterService {
     }
     await this.checkCapacity(projectId, i.nodeType, i.numberOfNode);
     const { cluster } = await this.insertNewCluster(projectId, i, (tx, c) =>
-      this.d.queue.enqueue(tx, { kind: 'cluster.create', projectId, cluster: c, params: { clusterId: c.id, numberOfNode: c.numberOfNode }, checkState: false }));
-    this.d.log.info('cluster create accepted', { clusterId: cluster.id, projectId, nodes: cluster.numberOfNode });
+      this.deps.queue.enqueue(tx, { kind: 'cluster.create', projectId, cluster: c, params: { clusterId: c.id, numberOfNode: c.numberOfNode }, checkState: false }));
+    this.deps.log.info('cluster create accepted', { clusterId: cluster.id, projectId, nodes: cluster.numberOfNode });
     return cluster;
   }
 
   // ------------------------------------------------------------------ operations
   private async enqueueOn(projectId: string, clusterId: string, kind: 'cluster.restart' | 'cluster.start' | 'cluster.stop' | 'cluster.delete', params: (c: ClusterRecord, nodes: NodeRecord[]) => Record<string, unknown>): Promise<TaskRecord> {
-    const task = await this.d.store.transaction(async (tx) => {
+    const task = await this.deps.store.transaction(async (tx) => {
       const c = await tx.getCluster(projectId, clusterId);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
       const nodes = (await tx.listNodes(c.id)).filter((n) => n.membership === 'active');
-      return this.d.queue.enqueue(tx, { kind, projectId, cluster: c, params: { clusterId: c.id, ...params(c, nodes) } });
+      return this.deps.queue.enqueue(tx, { kind, projectId, cluster: c, params: { clusterId: c.id, ...params(c, nodes) } });
     });
-    this.d.queue.notify();
-    this.d.log.info('cluster operation accepted', { clusterId, projectId, kind, taskId: task.id });
+    this.deps.queue.notify();
+    this.deps.log.info('cluster operation accepted', { clusterId, projectId, kind, taskId: task.id });
     return task;
   }
 
@@ -284,7 +284,7 @@ export class ClusterService {
 
   /** Active restores into other clusters that read this cluster's snapshots (D16 guard). */
   private async snapshotReaders(projectId: string, clusterId: string): Promise<TaskRecord[]> {
-    const active = await this.d.store.listActiveTasks();
+    const active = await this.deps.store.listActiveTasks();
     return active.filter((t) => t.projectId === projectId && t.kind === 'cluster.restore' && t.params['sourceClusterId'] === clusterId);
   }
 
@@ -292,22 +292,22 @@ export class ClusterService {
     const c = await this.get(projectId, clusterId);
     const pw = passwordProblem(newPasswordValue, c.userName);
     if (pw) throw new AppError(pw.code, { args: [pw.why] });
-    if (this.d.secrets.decrypt(c.adminPasswordEnc) === newPasswordValue) throw new AppError('INVALID_PASSWORD', { args: ['it must differ from the current password'] });
+    if (this.deps.secrets.decrypt(c.adminPasswordEnc) === newPasswordValue) throw new AppError('INVALID_PASSWORD', { args: ['it must differ from the current password'] });
     if (c.status !== 'AVAILABLE' || c.stopped) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, `the password can be reset only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`] });
-    const nodes = await this.d.store.listNodes(c.id);
+    const nodes = await this.deps.store.listNodes(c.id);
     const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || !this.d.dataPlane.memberStatus(c, primary)) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
-    await this.d.dataPlane.setAdminPassword(c, primary, c.userName, newPasswordValue);
-    await this.d.store.updateCluster(c.id, { adminPasswordEnc: this.d.secrets.encrypt(newPasswordValue), updatedAt: this.d.clock.now() });
-    this.d.log.info('administrator password reset', { clusterId, projectId });
+    if (!primary || !this.deps.dataPlane.memberStatus(c, primary)) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+    await this.deps.dataPlane.setAdminPassword(c, primary, c.userName, newPasswordValue);
+    await this.deps.store.updateCluster(c.id, { adminPasswordEnc: this.deps.secrets.encrypt(newPasswordValue), updatedAt: this.deps.clock.now() });
+    this.deps.log.info('administrator password reset', { clusterId, projectId });
   }
 
   // ------------------------------------------------------------------ metadata (D19)
   async updateSpec(projectId: string, clusterId: string, patch: (s: ClusterSpec) => ClusterSpec): Promise<void> {
-    await this.d.store.transaction(async (tx) => {
+    await this.deps.store.transaction(async (tx) => {
       const c = await tx.getCluster(projectId, clusterId);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
-      await tx.updateCluster(c.id, { spec: patch(c.spec), updatedAt: this.d.clock.now() });
+      await tx.updateCluster(c.id, { spec: patch(c.spec), updatedAt: this.deps.clock.now() });
     });
   }
 

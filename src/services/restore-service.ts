@@ -69,7 +69,7 @@ function checkIdentifier(field: string, v: string): void {
 }
 
 export class RestoreService {
-  constructor(private readonly d: RestoreServiceDeps) {}
+  constructor(private readonly deps: RestoreServiceDeps) {}
 
   /**
    * A visible snapshot with a finished backup set whose repository is here. A schema- or
@@ -77,11 +77,11 @@ export class RestoreService {
    * a pg_dump of some objects, not a cluster.
    */
   private async restorable(projectId: string, snapshotId: string, purpose: 'cluster' | 'tables' = 'cluster'): Promise<SnapshotRecord & { backupLabel: string }> {
-    const s = await this.d.store.getSnapshot(projectId, snapshotId);
+    const s = await this.deps.store.getSnapshot(projectId, snapshotId);
     if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snapshotId] });
     if (s.fineGrained) return (await this.restorableLogical(s, purpose)) as SnapshotRecord & { backupLabel: string };
     if (s.status !== 'AVAILABLE' || !s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
-    if (!(await this.d.dataPlane.stanzaExists(s.stanza))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
+    if (!(await this.deps.dataPlane.stanzaExists(s.stanza))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
     return s as SnapshotRecord & { backupLabel: string };
   }
 
@@ -94,7 +94,7 @@ export class RestoreService {
       });
     }
     if (s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
-    if (!fg.dumpDir || !(await this.d.dataPlane.logicalDumpReadable(fg.dumpDir))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its dump ${fg.dumpDir ?? ''} is missing`] });
+    if (!fg.dumpDir || !(await this.deps.dataPlane.logicalDumpReadable(fg.dumpDir))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its dump ${fg.dumpDir ?? ''} is missing`] });
     return s;
   }
 
@@ -120,25 +120,25 @@ export class RestoreService {
     };
     const input: CreateClusterInput = {
       name: i.name, nodeType: src.nodeType, numberOfNode: src.numberOfNode, port: i.port ?? src.port, userName: src.userName,
-      password: this.d.secrets.decrypt(src.adminPasswordEnc), spec,
+      password: this.deps.secrets.decrypt(src.adminPasswordEnc), spec,
     };
-    this.d.clusters.validateCreate(input);
-    await this.d.clusters.checkCapacity(projectId, input.nodeType, input.numberOfNode);
+    this.deps.clusters.validateCreate(input);
+    await this.deps.clusters.checkCapacity(projectId, input.nodeType, input.numberOfNode);
     const need = (snap.sourceBytes ?? 0) * input.numberOfNode;
-    const free = this.d.dataPlane.capacity().dataDiskFreeBytes;
+    const free = this.deps.dataPlane.capacity().dataDiskFreeBytes;
     if (need > free) {
       // The host's free space decides but is not shown to the tenant (issue 12).
-      this.d.log.warn('host disk short for a restore', { projectId, snapshotId, needBytes: need, freeBytes: free });
+      this.deps.log.warn('host disk short for a restore', { projectId, snapshotId, needBytes: need, freeBytes: free });
       throw new AppError('CAPACITY_EXCEEDED', { args: [`${input.numberOfNode} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk, more than this host has free now`] });
     }
-    const r = await this.d.clusters.insertNewCluster(projectId, input, async (tx, c) => {
+    const r = await this.deps.clusters.insertNewCluster(projectId, input, async (tx, c) => {
       // The snapshot may have been deleted since it was read.
       const s = await tx.getSnapshot(projectId, snap.id);
       if (!s || s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snap.id] });
       const params: ClusterRestoreParams = { clusterId: c.id, snapshotId: snap.id, sourceClusterId: snap.clusterId, numberOfNode: c.numberOfNode };
-      return this.d.queue.enqueue(tx, { kind: 'cluster.restore', projectId, cluster: c, snapshotId: snap.id, params: { ...params }, checkState: false });
+      return this.deps.queue.enqueue(tx, { kind: 'cluster.restore', projectId, cluster: c, snapshotId: snap.id, params: { ...params }, checkState: false });
     });
-    this.d.log.info('restore accepted', { projectId, snapshotId: snap.id, sourceClusterId: snap.clusterId, clusterId: r.cluster.id, taskId: r.task.id });
+    this.deps.log.info('restore accepted', { projectId, snapshotId: snap.id, sourceClusterId: snap.clusterId, clusterId: r.cluster.id, taskId: r.task.id });
     return r;
   }
 
@@ -174,7 +174,7 @@ export class RestoreService {
     if (!snap.schemaInfo) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, 'it has no record of its tables'] });
     const db = snap.schemaInfo.databases.find((x) => x.name === database);
     if (!db) throw new AppError('DATABASE_NOT_FOUND', { args: [database] });
-    const cluster = await this.d.store.getCluster(projectId, snap.clusterId);
+    const cluster = await this.deps.store.getCluster(projectId, snap.clusterId);
     if (!cluster) {
       throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `its cluster ${snap.clusterName} was deleted: a table restore brings tables back into the snapshot's own cluster (D16); restore the snapshot into a new cluster instead`] });
     }
@@ -185,16 +185,16 @@ export class RestoreService {
 
   /** Which targets exist in the cluster's database now (any relation of that name blocks it). */
   private async existingTargets(cluster: ClusterRecord, database: string, targets: TableRef[]): Promise<string[]> {
-    const nodes = await this.d.store.listNodes(cluster.id);
+    const nodes = await this.deps.store.listNodes(cluster.id);
     const primary = nodes.find((n: NodeRecord) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || cluster.stopped || !this.d.dataPlane.memberStatus(cluster, primary)) {
+    if (!primary || cluster.stopped || !this.deps.dataPlane.memberStatus(cluster, primary)) {
       throw new AppError('CLUSTER_STATE_CONFLICT', { args: [cluster.name, 'its primary node is not running; start or restart the cluster first'] });
     }
-    const db = await this.d.dataPlane.databaseInfo(cluster, primary, database);
+    const db = await this.deps.dataPlane.databaseInfo(cluster, primary, database);
     if (!db?.allowConnections) {
       throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${database} does not exist in cluster ${cluster.name} (it is in the snapshot): create it first, then restore the tables.` });
     }
-    const rows = await this.d.dataPlane.relations(cluster, primary, database, targets);
+    const rows = await this.deps.dataPlane.relations(cluster, primary, database, targets);
     const found = new Set(rows.map((r) => `${r.ref.schema}\u0000${r.ref.name}`));
     return targets.filter((t) => found.has(`${t.schema}\u0000${t.name}`)).map(show);
   }
@@ -212,7 +212,7 @@ export class RestoreService {
     if (r.missingSources.length) throw new AppError('TABLE_NOT_FOUND', { args: [`${r.missingSources.join(', ')} (not in database ${r.database} of snapshot ${r.snap.name})`] });
     const existing = await this.existingTargets(r.cluster, r.database, r.pairs.map((p) => p.target));
     if (existing.length) throw new AppError('TARGET_TABLE_EXISTS', { args: [existing.join(', ')] });
-    const task = await this.d.store.transaction(async (tx) => {
+    const task = await this.deps.store.transaction(async (tx) => {
       const c = await tx.getCluster(projectId, r.cluster.id);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.cluster.id] });
       if (!(await tx.getSnapshot(projectId, r.snap.id))) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [r.snap.id] });
@@ -221,10 +221,10 @@ export class RestoreService {
         // D15: from a logical snapshot, through a scratch database on the cluster (no temporary instance).
         ...(r.snap.fineGrained ? { viaScratchDatabase: true } : {}),
       };
-      return this.d.queue.enqueue(tx, { kind: 'snapshot.table_restore', projectId, cluster: c, snapshotId: r.snap.id, params: { ...params } });
+      return this.deps.queue.enqueue(tx, { kind: 'snapshot.table_restore', projectId, cluster: c, snapshotId: r.snap.id, params: { ...params } });
     });
-    this.d.queue.notify();
-    this.d.log.info('table restore accepted', { projectId, snapshotId: r.snap.id, clusterId: r.cluster.id, taskId: task.id, tables: r.pairs.map((p) => `${show(p.source)} -> ${show(p.target)}`) });
+    this.deps.queue.notify();
+    this.deps.log.info('table restore accepted', { projectId, snapshotId: r.snap.id, clusterId: r.cluster.id, taskId: task.id, tables: r.pairs.map((p) => `${show(p.source)} -> ${show(p.target)}`) });
     return task;
   }
 }

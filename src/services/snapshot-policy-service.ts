@@ -103,7 +103,7 @@ export function splitList(s: string | null | undefined): string[] {
 }
 
 export class SnapshotPolicyService {
-  constructor(private readonly d: SnapshotPolicyServiceDeps) {}
+  constructor(private readonly deps: SnapshotPolicyServiceDeps) {}
 
   private async cluster(store: Store, projectId: string, clusterId: string) {
     const c = await store.getCluster(projectId, clusterId);
@@ -113,10 +113,10 @@ export class SnapshotPolicyService {
 
   /** GET: the settings (defaults when none were set) and the live strategies, each with its true next fire time. */
   async get(projectId: string, clusterId: string): Promise<PolicyView> {
-    await this.cluster(this.d.store, projectId, clusterId);
-    const now = this.d.clock.now();
-    const settings = (await this.d.store.getPolicySettings(clusterId)) ?? defaultSettings(projectId, clusterId, now);
-    const strategies = (await this.d.store.listPolicies(clusterId)).map((p) => ({
+    await this.cluster(this.deps.store, projectId, clusterId);
+    const now = this.deps.clock.now();
+    const settings = (await this.deps.store.getPolicySettings(clusterId)) ?? defaultSettings(projectId, clusterId, now);
+    const strategies = (await this.deps.store.listPolicies(clusterId)).map((p) => ({
       ...p,
       nextFire: settings.autoBackup ? shownNextFire(parseSchedule(p.schedule), p.timeZoneOffset, p.nextFireAt, now) : null,
     }));
@@ -143,8 +143,8 @@ export class SnapshotPolicyService {
     if (i.serverPort !== undefined && i.serverPort !== '' && !/^\d{1,5}$/.test(i.serverPort)) throw new AppError('VALIDATION', { args: [`server_port must be a port number, got "${i.serverPort.slice(0, 20)}"`] });
     if (i.backupParam !== undefined && i.backupParam.length > 1024) throw new AppError('VALIDATION', { args: ['backup_param must be at most 1024 characters'] });
     const strategies = i.strategies ?? [];
-    const now = this.d.clock.now();
-    await this.d.store.transaction(async (tx) => {
+    const now = this.deps.clock.now();
+    await this.deps.store.transaction(async (tx) => {
       await this.cluster(tx, projectId, clusterId);
       const old = await tx.getPolicySettings(clusterId);
       const settings: PolicySettingsRecord = {
@@ -172,7 +172,7 @@ export class SnapshotPolicyService {
         if (s.policyId !== undefined && !prior) throw new AppError('SNAPSHOT_POLICY_NOT_FOUND', { args: [s.policyId, clusterId] });
         const rec = strategyRecord(`backup_strategies[${n}]`, s, prior, { projectId, clusterId, now });
         // Fair shares (docs/security.md): a strategy fires at most once every policyMinIntervalMs.
-        if (this.d.minIntervalMs !== undefined) checkScheduleInterval(`backup_strategies[${n}].backup_strategy`, rec.schedule, this.d.minIntervalMs, now);
+        if (this.deps.minIntervalMs !== undefined) checkScheduleInterval(`backup_strategies[${n}].backup_strategy`, rec.schedule, this.deps.minIntervalMs, now);
         if (prior) {
           await tx.updatePolicy(prior.id, rec);
           live.splice(live.indexOf(prior), 1, rec);
@@ -185,19 +185,19 @@ export class SnapshotPolicyService {
       if (live.length - fine > MAX_CLUSTER_LEVEL_STRATEGIES) throw new AppError('VALIDATION', { args: [`a cluster has at most ${MAX_CLUSTER_LEVEL_STRATEGIES} cluster-level strategies`] });
       if (fine > MAX_SCHEMA_LEVEL_STRATEGIES) throw new AppError('VALIDATION', { args: [`a cluster has at most ${MAX_SCHEMA_LEVEL_STRATEGIES} schema- and table-level strategies`] });
     });
-    this.d.log.info('snapshot policy saved', { projectId, clusterId, strategies: strategies.length, keepDay: i.keepDay });
+    this.deps.log.info('snapshot policy saved', { projectId, clusterId, strategies: strategies.length, keepDay: i.keepDay });
   }
 
   /** DELETE one strategy: it fires no more; its AUTO snapshots stay (retention still applies to them). */
   async delete(projectId: string, clusterId: string, policyId: string): Promise<void> {
-    const now = this.d.clock.now();
-    await this.d.store.transaction(async (tx) => {
+    const now = this.deps.clock.now();
+    await this.deps.store.transaction(async (tx) => {
       await this.cluster(tx, projectId, clusterId);
       const p = await tx.getPolicy(policyId);
       if (!p || p.deletedAt !== null || p.clusterId !== clusterId || p.projectId !== projectId) throw new AppError('SNAPSHOT_POLICY_NOT_FOUND', { args: [policyId, clusterId] });
       await tx.updatePolicy(policyId, { deletedAt: now, updatedAt: now, nextFireAt: null });
     });
-    this.d.log.info('snapshot policy deleted', { projectId, clusterId, policyId });
+    this.deps.log.info('snapshot policy deleted', { projectId, clusterId, policyId });
   }
 }
 

@@ -67,13 +67,13 @@ export class SnapshotScheduler {
   /** the slot last logged as waiting for the minimum interval, per strategy */
   private readonly soonLogged = new Map<string, number>();
 
-  constructor(private readonly d: SnapshotSchedulerDeps) {}
+  constructor(private readonly deps: SnapshotSchedulerDeps) {}
 
   start(): void {
     const tick = (): void => {
-      this.running = this.pass().catch((e: unknown) => this.d.log.warn('snapshot scheduler pass failed', { error: coerceError(e).message })).finally(() => {
+      this.running = this.pass().catch((e: unknown) => this.deps.log.warn('snapshot scheduler pass failed', { error: coerceError(e).message })).finally(() => {
         this.running = null;
-        if (this.timer) this.timer = setTimeout(tick, this.d.intervalMs);
+        if (this.timer) this.timer = setTimeout(tick, this.deps.intervalMs);
       });
     };
     this.timer = setTimeout(tick, 0);
@@ -88,9 +88,9 @@ export class SnapshotScheduler {
 
   /** One pass: fire what is due, then retention if it is time. */
   async pass(): Promise<void> {
-    const now = this.d.clock.now();
+    const now = this.deps.clock.now();
     await this.fireDue(now);
-    if (now - this.lastRetentionAt >= this.d.retentionEveryMs) {
+    if (now - this.lastRetentionAt >= this.deps.retentionEveryMs) {
       this.lastRetentionAt = now;
       await this.applyRetention(now);
     }
@@ -99,11 +99,11 @@ export class SnapshotScheduler {
   /** Fire every strategy due at `now`. */
   async fireDue(now: number): Promise<FireResult[]> {
     const out: FireResult[] = [];
-    for (const p of await this.d.store.listDuePolicies(now)) {
+    for (const p of await this.deps.store.listDuePolicies(now)) {
       try {
         out.push(await this.fire(p, now));
       } catch (e) {
-        this.d.log.error('snapshot policy fire failed', { policyId: p.id, clusterId: p.clusterId, error: coerceError(e).message });
+        this.deps.log.error('snapshot policy fire failed', { policyId: p.id, clusterId: p.clusterId, error: coerceError(e).message });
       }
     }
     return out;
@@ -113,14 +113,14 @@ export class SnapshotScheduler {
     const schedule = parseSchedule(p.schedule);
     const slot = dueSlot(schedule, p.timeZoneOffset, p.nextFireAt!, now);
     const next = nextFireAfter(schedule, p.timeZoneOffset, Math.max(now, slot));
-    const log = this.d.log.scope({ policyId: p.id, clusterId: p.clusterId });
+    const log = this.deps.log.scope({ policyId: p.id, clusterId: p.clusterId });
     if (p.nextFireAt! < slot && this.busyLogged.get(p.id) === p.nextFireAt) {
       log.warn('snapshot policy fire superseded: the cluster stayed busy until the next slot', { slot: new Date(p.nextFireAt!).toISOString(), next: new Date(slot).toISOString() });
     }
-    if (await this.d.store.activeTask(`cluster:${p.clusterId}`)) return this.busy(p, slot, log);
-    if (this.d.minIntervalMs) {
-      const last = await this.d.store.lastPolicySnapshotAt(p.id);
-      if (last !== null && now - last < this.d.minIntervalMs) return this.tooSoon(p, slot, last, log);
+    if (await this.deps.store.activeTask(`cluster:${p.clusterId}`)) return this.busy(p, slot, log);
+    if (this.deps.minIntervalMs) {
+      const last = await this.deps.store.lastPolicySnapshotAt(p.id);
+      if (last !== null && now - last < this.deps.minIntervalMs) return this.tooSoon(p, slot, last, log);
     }
     const req: SnapshotRequest = {
       clusterId: p.clusterId, name: autoSnapshotName(p.id, slot), type: 'AUTO', level: p.backupLevel, policyId: p.id,
@@ -132,17 +132,17 @@ export class SnapshotScheduler {
     let prepared;
     try {
       // Outside the transaction: a schema- or table-level request reads the cluster's catalog.
-      prepared = await this.d.snapshots.prepareSnapshot(p.projectId, req);
+      prepared = await this.deps.snapshots.prepareSnapshot(p.projectId, req);
     } catch (e) {
       return this.refuse(p, slot, next, coerceError(e), now, log);
     }
     try {
-      const snap = await this.d.store.transaction(async (tx) => {
+      const snap = await this.deps.store.transaction(async (tx) => {
         const cur = await tx.getPolicy(p.id);
         // Changed meanwhile: deleted, rescheduled, or fired and advanced by another process.
         if (!cur || cur.deletedAt !== null || cur.nextFireAt === null || cur.nextFireAt > now || cur.schedule !== p.schedule || cur.timeZoneOffset !== p.timeZoneOffset) return null;
         if (!(await tx.insertPolicyFire({ policyId: p.id, fireTime: slot, outcome: 'CREATED', snapshotId: null, detail: null, createdAt: now }))) return null;
-        const s = await this.d.snapshots.insertSnapshot(tx, p.projectId, prepared);
+        const s = await this.deps.snapshots.insertSnapshot(tx, p.projectId, prepared);
         await tx.setPolicyFireSnapshot(p.id, slot, s.id);
         await tx.updatePolicy(p.id, { nextFireAt: next });
         return s;
@@ -151,7 +151,7 @@ export class SnapshotScheduler {
         log.debug('snapshot policy slot already fired or changed by another process', { slot: new Date(slot).toISOString() });
         return 'taken';
       }
-      this.d.queue.notify();
+      this.deps.queue.notify();
       this.busyLogged.delete(p.id);
       log.info('snapshot policy fired', { slot: new Date(slot).toISOString(), snapshotId: snap.id, taskId: snap.taskId, level: p.backupLevel, next: next === null ? null : new Date(next).toISOString() });
       return 'created';
@@ -182,7 +182,7 @@ export class SnapshotScheduler {
     if (this.soonLogged.get(p.id) !== slot) {
       this.soonLogged.set(p.id, slot);
       log.info('snapshot policy fire waits: the strategy fired less than the minimum interval ago (setting policyMinIntervalMs)', {
-        slot: new Date(slot).toISOString(), lastSnapshotAt: new Date(last).toISOString(), earliest: new Date(last + this.d.minIntervalMs!).toISOString(),
+        slot: new Date(slot).toISOString(), lastSnapshotAt: new Date(last).toISOString(), earliest: new Date(last + this.deps.minIntervalMs!).toISOString(),
       });
     }
     return 'busy';
@@ -190,7 +190,7 @@ export class SnapshotScheduler {
 
   /** The fire cannot produce a snapshot (cluster stopped, objects missing…): record it and move on. */
   private async refuse(p: SnapshotPolicyRecord, slot: number, next: number | null, err: Error, now: number, log: Logger): Promise<FireResult> {
-    const recorded = await this.d.store.transaction(async (tx) => {
+    const recorded = await this.deps.store.transaction(async (tx) => {
       const cur = await tx.getPolicy(p.id);
       if (!cur || cur.deletedAt !== null || cur.nextFireAt === null || cur.nextFireAt > now) return false;
       if (!(await tx.insertPolicyFire({ policyId: p.id, fireTime: slot, outcome: 'REFUSED', snapshotId: null, detail: err.message.slice(0, 2000), createdAt: now }))) return false;
@@ -212,20 +212,20 @@ export class SnapshotScheduler {
    */
   async applyRetention(now: number): Promise<string[]> {
     const hidden: string[] = [];
-    for (const s of await this.d.store.listPolicySettings()) {
-      const c = await this.d.store.getCluster(s.projectId, s.clusterId);
+    for (const s of await this.deps.store.listPolicySettings()) {
+      const c = await this.deps.store.getCluster(s.projectId, s.clusterId);
       if (!c) continue;
       const cutoff = now - s.keepDay * DAY_MS;
-      const old = (await this.d.store.listSnapshots(s.projectId, s.clusterId)).filter((x) => x.type === 'AUTO' && x.status !== 'CREATING' && x.createdAt < cutoff);
+      const old = (await this.deps.store.listSnapshots(s.projectId, s.clusterId)).filter((x) => x.type === 'AUTO' && x.status !== 'CREATING' && x.createdAt < cutoff);
       for (const snap of old) {
         try {
-          await this.d.snapshots.delete(s.projectId, snap.id);
+          await this.deps.snapshots.delete(s.projectId, snap.id);
           hidden.push(snap.id);
-          this.d.log.info('AUTO snapshot past keep_day hidden; its backup set is expired once nothing needs it', { clusterId: s.clusterId, snapshotId: snap.id, keepDay: s.keepDay });
+          this.deps.log.info('AUTO snapshot past keep_day hidden; its backup set is expired once nothing needs it', { clusterId: s.clusterId, snapshotId: snap.id, keepDay: s.keepDay });
         } catch (e) {
           const err = coerceError(e);
           if (isAppError(err) && (err.code === 'CLUSTER_STATE_CONFLICT' || err.code === 'SNAPSHOT_NOT_FOUND')) {
-            this.d.log.info('AUTO snapshot past keep_day kept for now', { snapshotId: snap.id, reason: err.message });
+            this.deps.log.info('AUTO snapshot past keep_day kept for now', { snapshotId: snap.id, reason: err.message });
             continue;
           }
           throw err;

@@ -51,7 +51,7 @@ export interface SnapshotServiceDeps {
 }
 
 export class SnapshotService {
-  constructor(private readonly d: SnapshotServiceDeps) {}
+  constructor(private readonly deps: SnapshotServiceDeps) {}
 
   /** CreateSnapshot (the public API): a MANUAL cluster-level snapshot. */
   async create(projectId: string, i: CreateSnapshotInput): Promise<SnapshotRecord> {
@@ -68,9 +68,9 @@ export class SnapshotService {
    */
   async createSnapshot(projectId: string, r: SnapshotRequest): Promise<SnapshotRecord> {
     const prepared = await this.prepareSnapshot(projectId, r);
-    const snap = await this.d.store.transaction((tx) => this.insertSnapshot(tx, projectId, prepared));
-    this.d.queue.notify();
-    this.d.log.info('snapshot accepted', { projectId, clusterId: r.clusterId, snapshotId: snap.id, type: r.type, level: r.level, ...(r.policyId ? { policyId: r.policyId } : {}) });
+    const snap = await this.deps.store.transaction((tx) => this.insertSnapshot(tx, projectId, prepared));
+    this.deps.queue.notify();
+    this.deps.log.info('snapshot accepted', { projectId, clusterId: r.clusterId, snapshotId: snap.id, type: r.type, level: r.level, ...(r.policyId ? { policyId: r.policyId } : {}) });
     return snap;
   }
 
@@ -88,20 +88,20 @@ export class SnapshotService {
     const fineGrained = fineGrainedOf(r);
     let need: SnapshotNeed | null = null;
     if (fineGrained) {
-      const c = await this.d.store.getCluster(projectId, r.clusterId);
+      const c = await this.deps.store.getCluster(projectId, r.clusterId);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
-      if (!this.d.dataPlane) throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
-      const { sourceBytes } = await checkObjectsExist(this.d.dataPlane, c, await this.d.store.listNodes(c.id), fineGrained);
+      if (!this.deps.dataPlane) throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
+      const { sourceBytes } = await checkObjectsExist(this.deps.dataPlane, c, await this.deps.store.listNodes(c.id), fineGrained);
       need = { kind: 'dump', needBytes: estimateBackupBytes('dump', { databaseBytes: sourceBytes }) };
-    } else if (this.d.dataPlane) {
+    } else if (this.deps.dataPlane) {
       // A backup set goes to the cluster's repository: refused now, rather than by the task,
       // when the settings moved new clusters elsewhere and this one has sets where it is.
-      const c = await this.d.store.getCluster(projectId, r.clusterId);
-      const refused = c ? await this.d.dataPlane.repositoryMoveRefusal(c) : null;
+      const c = await this.deps.store.getCluster(projectId, r.clusterId);
+      const refused = c ? await this.deps.dataPlane.repositoryMoveRefusal(c) : null;
       if (refused) throw refused;
-      if (c && this.d.limits) need = await this.backupNeed(c, r.forceFull === true, this.d.limits.snapshotFullEvery, this.d.dataPlane);
+      if (c && this.deps.limits) need = await this.backupNeed(c, r.forceFull === true, this.deps.limits.snapshotFullEvery, this.deps.dataPlane);
     }
-    if (need && this.d.dataPlane && this.d.limits) checkFreeSpace(this.d.dataPlane, this.d.limits, need, this.d.log.scope({ projectId, clusterId: r.clusterId }));
+    if (need && this.deps.dataPlane && this.deps.limits) checkFreeSpace(this.deps.dataPlane, this.deps.limits, need, this.deps.log.scope({ projectId, clusterId: r.clusterId }));
     return { request: { ...r, description }, fineGrained, need };
   }
 
@@ -111,9 +111,9 @@ export class SnapshotService {
    * (else the last full's recorded size).
    */
   private async backupNeed(c: ClusterRecord, forceFull: boolean, fullEvery: number, dataPlane: DataPlane): Promise<SnapshotNeed> {
-    const kept = await this.d.store.listStanzaSnapshots(c.stanza);
+    const kept = await this.deps.store.listStanzaSnapshots(c.stanza);
     const kind = predictBackupType(kept, fullEvery, forceFull);
-    const primary = (await this.d.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
+    const primary = (await this.deps.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
     let databaseBytes: number | null = null;
     try {
       if (primary && !c.stopped && dataPlane.memberStatus(c, primary)) databaseBytes = await dataPlane.databaseBytes(c, primary);
@@ -126,48 +126,48 @@ export class SnapshotService {
   /** Insert a prepared snapshot and its task in the caller's transaction (call `queue.notify()` after it commits). */
   async insertSnapshot(tx: Store, projectId: string, p: PreparedSnapshot): Promise<SnapshotRecord> {
     const r = p.request;
-    const now = this.d.clock.now();
+    const now = this.deps.clock.now();
     const c = await tx.getCluster(projectId, r.clusterId);
     if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
     const clash = (await tx.listSnapshots(projectId)).find((s) => s.name.toLowerCase() === r.name.toLowerCase());
     if (clash) throw new AppError('SNAPSHOT_NAME_EXISTS', { args: [r.name] });
     // Fair shares: the quotas, counted in the transaction that inserts the snapshot.
-    if (this.d.limits) await checkSnapshotQuota(tx, this.d.limits, projectId, p.need ?? { kind: 'full', needBytes: 0 });
+    if (this.deps.limits) await checkSnapshotQuota(tx, this.deps.limits, projectId, p.need ?? { kind: 'full', needBytes: 0 });
     const s: SnapshotRecord = { ...newSnapshotRecord(projectId, c, { name: r.name, clusterId: c.id, description: r.description ?? '' }, now), type: r.type, fineGrained: p.fineGrained };
     await tx.insertSnapshot(s);
     const params = { clusterId: c.id, snapshotId: s.id, ...(p.fineGrained ? { level: p.fineGrained.level } : {}), ...(r.forceFull && !p.fineGrained ? { forceFull: true } : {}) };
-    const task = await this.d.queue.enqueue(tx, { kind: 'snapshot.create', projectId, cluster: c, snapshotId: s.id, params });
+    const task = await this.deps.queue.enqueue(tx, { kind: 'snapshot.create', projectId, cluster: c, snapshotId: s.id, params });
     await tx.updateSnapshot(s.id, { taskId: task.id });
     return { ...s, taskId: task.id };
   }
 
   /** What a snapshot's wire form shows of its task and its cluster. */
   async context(s: SnapshotRecord): Promise<{ progress: string; clusterStatus: string | null; clusterTaskStatus: string | null }> {
-    const task = s.taskId ? await this.d.store.getTask(s.taskId) : undefined;
+    const task = s.taskId ? await this.deps.store.getTask(s.taskId) : undefined;
     const progress = s.status === 'AVAILABLE' ? '100%' : `${Math.floor(task?.progress ?? 0)}%`;
-    const c = await this.d.store.getCluster(s.projectId, s.clusterId);
+    const c = await this.deps.store.getCluster(s.projectId, s.clusterId);
     if (!c) return { progress, clusterStatus: null, clusterTaskStatus: null };
-    const active = await this.d.store.activeTask(`cluster:${c.id}`);
+    const active = await this.deps.store.activeTask(`cluster:${c.id}`);
     return { progress, clusterStatus: c.status, clusterTaskStatus: active ? runningTaskStatus(active.kind) : c.stickyTaskStatus ?? '' };
   }
 
   async get(projectId: string, id: string): Promise<SnapshotRecord> {
-    const s = await this.d.store.getSnapshot(projectId, id);
+    const s = await this.deps.store.getSnapshot(projectId, id);
     if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [id] });
     return s;
   }
 
   list(projectId: string): Promise<SnapshotRecord[]> {
-    return this.d.store.listSnapshots(projectId);
+    return this.deps.store.listSnapshots(projectId);
   }
 
   async listForCluster(projectId: string, clusterId: string, o: { limit?: number | undefined; offset?: number | undefined; sortKey?: string | undefined; sortDir?: string | undefined }): Promise<{ page: SnapshotRecord[]; count: number }> {
-    if (!(await this.d.store.getCluster(projectId, clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+    if (!(await this.deps.store.getCluster(projectId, clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
     const key = (o.sortKey ?? 'created') as SnapshotSortKey;
     if (!SNAPSHOT_SORT_KEYS.includes(key)) throw new AppError('VALIDATION', { args: [`sort_key must be one of ${SNAPSHOT_SORT_KEYS.join(', ')}`] });
     const dir = (o.sortDir ?? 'desc').toLowerCase();
     if (dir !== 'asc' && dir !== 'desc') throw new AppError('VALIDATION', { args: ['sort_dir must be asc or desc'] });
-    const all = await this.d.store.listSnapshots(projectId, clusterId);
+    const all = await this.deps.store.listSnapshots(projectId, clusterId);
     const val = (s: SnapshotRecord): string | number => {
       switch (key) {
         case 'name': return s.name;
@@ -194,26 +194,26 @@ export class SnapshotService {
    * running task creates or reads cannot be deleted (409, D16).
    */
   async delete(projectId: string, id: string): Promise<void> {
-    await this.d.store.transaction(async (tx) => {
+    await this.deps.store.transaction(async (tx) => {
       const s = await tx.getSnapshot(projectId, id);
       if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [id] });
       const readers = await tx.activeTasksOfSnapshot(id);
       if (readers.length) {
         throw new AppError('CLUSTER_STATE_CONFLICT', { args: [s.clusterName, `snapshot ${s.name} is in use by a running task (${readers.map((t) => t.kind).join(', ')}, ${readers[0]!.id}); delete it when that task has finished`] });
       }
-      const now = this.d.clock.now();
+      const now = this.deps.clock.now();
       await tx.updateSnapshot(id, { deletedAt: now, updatedAt: now });
       await this.enqueueExpire(tx, projectId, s.stanza);
     });
-    this.d.queue.notify();
-    this.d.log.info('snapshot deleted', { projectId, snapshotId: id });
+    this.deps.queue.notify();
+    this.deps.log.info('snapshot deleted', { projectId, snapshotId: id });
   }
 
   /** Enqueue the stanza's repository task unless one is already waiting or running (it loops until nothing is left). */
   private async enqueueExpire(tx: Store, projectId: string, stanza: string): Promise<void> {
     const lockKey = `stanza:${stanza}`;
     if (await tx.activeTask(lockKey)) return;
-    await this.d.queue.enqueue(tx, { kind: 'snapshot.expire', projectId, cluster: null, lockKey, params: { stanza } });
+    await this.deps.queue.enqueue(tx, { kind: 'snapshot.expire', projectId, cluster: null, lockKey, params: { stanza } });
   }
 
   /**
@@ -223,16 +223,16 @@ export class SnapshotService {
   async sweepExpirable(): Promise<number> {
     let n = 0;
     const hidden = new Map<string, string>();
-    const rows = await this.d.store.listHiddenUnexpiredSnapshots();
+    const rows = await this.deps.store.listHiddenUnexpiredSnapshots();
     for (const r of rows) hidden.set(r.stanza, r.projectId);
     for (const [stanza, projectId] of hidden) {
-      await this.d.store.transaction(async (tx) => {
+      await this.deps.store.transaction(async (tx) => {
         if (await tx.activeTask(`stanza:${stanza}`)) return;
         await this.enqueueExpire(tx, projectId, stanza);
         n++;
       });
     }
-    if (n) this.d.queue.notify();
+    if (n) this.deps.queue.notify();
     return n;
   }
 }

@@ -1,3 +1,4 @@
+/* Over 400 lines: one task's run is one idea — steps forward, undo, lease checks and the progress writer share its state, and splitting them would pass that state around. */
 /**
  * Runs one claimed task: its steps in order, each idempotent and checkpointed, with progress
  * persisted as it happens; on failure, its undo steps (cleanup or rollback); a retryable
@@ -53,21 +54,21 @@ export class TaskRunner {
   /** Per running task (by its abort signal): aborts it when its lease can no longer be counted on. */
   private readonly leaseChecks = new WeakMap<AbortSignal, () => void>();
 
-  constructor(private readonly d: RunnerDeps) {}
+  constructor(private readonly deps: RunnerDeps) {}
 
   /** End every tool still running for this process's tasks (shutdown). */
   stopAllWork(): void {
-    this.d.dataPlane.stopAllWork();
+    this.deps.dataPlane.stopAllWork();
   }
 
   lockFileFor(task: TaskRecord): string {
-    return task.clusterId ? this.d.dataPlane.lockFile(task.clusterId) : join(this.d.config.dataDir, 'locks', task.lockKey.replace(/[^A-Za-z0-9_.-]/g, '_') + '.lock');
+    return task.clusterId ? this.deps.dataPlane.lockFile(task.clusterId) : join(this.deps.config.dataDir, 'locks', task.lockKey.replace(/[^A-Za-z0-9_.-]/g, '_') + '.lock');
   }
 
   async run(claimed: TaskRecord, shutdown: AbortSignal): Promise<void> {
-    const d = this.d;
-    const def = d.registry.get(claimed.kind) as TaskDefinition<Record<string, unknown>> | undefined;
-    const log = d.log.scope({ taskId: claimed.id, taskKind: claimed.kind, clusterId: claimed.clusterId, projectId: claimed.projectId, attempt: claimed.attempt });
+    const deps = this.deps;
+    const def = deps.registry.get(claimed.kind) as TaskDefinition<Record<string, unknown>> | undefined;
+    const log = deps.log.scope({ taskId: claimed.id, taskKind: claimed.kind, clusterId: claimed.clusterId, projectId: claimed.projectId, attempt: claimed.attempt });
     const ac = new AbortController();
     const epoch = claimed.leaseEpoch;
     const onShutdown = (): void => ac.abort(new AppError('TASK_CANCELLED', { args: [claimed.id, 'the service is stopping; the next start resumes it'] }));
@@ -77,42 +78,42 @@ export class TaskRunner {
     // store holds for the claim or the last renewal that succeeded, counted from when it was
     // sent. Past it (less a margin), another process may own the task: no new process is
     // started for it (DataPlane.guardWork), even before the store has said so (D1).
-    let leaseUntil = performance.now() + ((claimed.leaseExpiresAt ?? d.clock.now() + d.config.leaseMs) - d.clock.now());
-    const margin = Math.min(1000, Math.floor(d.config.leaseMs / 10));
+    let leaseUntil = performance.now() + ((claimed.leaseExpiresAt ?? deps.clock.now() + deps.config.leaseMs) - deps.clock.now());
+    const margin = Math.min(1000, Math.floor(deps.config.leaseMs / 10));
     this.leaseChecks.set(ac.signal, () => {
       if (!ac.signal.aborted && performance.now() > leaseUntil - margin) ac.abort(new AppError('LEASE_LOST', { args: [claimed.id, epoch] }));
     });
     const hb = setInterval(() => {
-      const now = d.clock.now();
+      const now = deps.clock.now();
       const sentAt = performance.now();
-      d.store.renewLease(claimed.id, epoch, now + d.config.leaseMs, now).then((ok) => {
+      deps.store.renewLease(claimed.id, epoch, now + deps.config.leaseMs, now).then((ok) => {
         if (!ok) ac.abort(new AppError('LEASE_LOST', { args: [claimed.id, epoch] }));
-        else leaseUntil = Math.max(leaseUntil, sentAt + d.config.leaseMs);
+        else leaseUntil = Math.max(leaseUntil, sentAt + deps.config.leaseMs);
       }).catch((e: unknown) => log.warn('lease renewal failed', { error: coerceError(e).message }));
-    }, Math.max(200, Math.floor(d.config.leaseMs / 3)));
+    }, Math.max(200, Math.floor(deps.config.leaseMs / 3)));
     try {
       if (!def) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['task engine', `no definition for task kind ${claimed.kind}`] });
-      const now = d.clock.now();
+      const now = deps.clock.now();
       let task = claimed;
-      await d.store.fenced(task.id, epoch, (tx) => tx.updateTask(task.id, {
+      await deps.store.fenced(task.id, epoch, (tx) => tx.updateTask(task.id, {
         status: statusWhenClaimed(task.status), startedAt: task.startedAt ?? now,
-        ranBy: task.ranBy.includes(d.owner) ? task.ranBy : [...task.ranBy, d.owner],
+        ranBy: task.ranBy.includes(deps.owner) ? task.ranBy : [...task.ranBy, deps.owner],
       }, now));
-      task = (await d.store.getTask(task.id))!;
-      if (claimed.status === 'WAITING') d.events.emit('task:started', { task });
+      task = (await deps.store.getTask(task.id))!;
+      if (claimed.status === 'WAITING') deps.events.emit('task:started', { task });
       log.info('task running', { phase: task.phase });
       if (task.phase === 'run') await this.runForward(task, def, ac.signal, log);
-      if ((await d.store.getTask(task.id))?.phase === 'undo') await this.runUndo((await d.store.getTask(task.id))!, def, ac.signal, log);
+      if ((await deps.store.getTask(task.id))?.phase === 'undo') await this.runUndo((await deps.store.getTask(task.id))!, def, ac.signal, log);
     } catch (e) {
       if (isLeaseLost(e) || ac.signal.reason && isLeaseLost(ac.signal.reason)) {
         log.warn('lease lost: another process owns this task now; stopping without writing', {});
       } else if (isCancelled(e) || (ac.signal.aborted && isCancelled(ac.signal.reason))) {
         log.info('task interrupted by shutdown; releasing it for the next owner', {});
-        await this.release(claimed, epoch, d.clock.now()).catch(() => {});
+        await this.release(claimed, epoch, deps.clock.now()).catch(() => {});
       } else {
         const err = coerceError(e);
         log.error('task run failed unexpectedly; it will be retried', { error: err.message, stack: err.stack });
-        await this.release(claimed, epoch, d.clock.now() + retryDelayMs(claimed.attempt, d.random)).catch(() => {});
+        await this.release(claimed, epoch, deps.clock.now() + retryDelayMs(claimed.attempt, deps.random)).catch(() => {});
       }
     } finally {
       clearInterval(hb);
@@ -122,56 +123,56 @@ export class TaskRunner {
 
   /** Give the task back: no owner, due at `runAt`. */
   private async release(task: TaskRecord, epoch: number, runAt: number): Promise<void> {
-    await this.d.store.fenced(task.id, epoch, (tx) => tx.updateTask(task.id, { lockedBy: null, leaseExpiresAt: null, runAt }, this.d.clock.now()));
+    await this.deps.store.fenced(task.id, epoch, (tx) => tx.updateTask(task.id, { lockedBy: null, leaseExpiresAt: null, runAt }, this.deps.clock.now()));
   }
 
   private async runForward(task: TaskRecord, def: TaskDefinition<Record<string, unknown>>, signal: AbortSignal, log: Logger): Promise<void> {
-    const d = this.d;
+    const deps = this.deps;
     const plan = new Map(def.plan(task.params).map((s) => [s.id, s]));
-    const steps = (await d.store.listSteps(task.id)).filter((s) => s.phase === 'run');
+    const steps = (await deps.store.listSteps(task.id)).filter((s) => s.phase === 'run');
     for (const step of steps) {
       if (step.status === 'SUCCESS') continue;
       const r = await this.runStep(task, def, step, plan.get(step.stepId) ?? { id: step.stepId, item: step.itemKey }, signal, log);
       if (r.ok) continue;
       const err = r.error;
       if (isLeaseLost(err) || isCancelled(err)) throw err;
-      const fresh = (await d.store.getTask(task.id))!;
+      const fresh = (await deps.store.getTask(task.id))!;
       const attempt = nextAttempt({ retryable: isAppError(err) ? err.retryable : false, attempt: fresh.attempt, maxAttempts: fresh.maxAttempts });
       if (attempt !== null) {
-        const runAt = d.clock.now() + retryDelayMs(fresh.attempt, d.random);
+        const runAt = deps.clock.now() + retryDelayMs(fresh.attempt, deps.random);
         log.warn('step failed with a retryable error; retrying the task', { step: step.stepId, error: err.message, runAt });
-        await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
+        await deps.store.fenced(task.id, task.leaseEpoch, async (tx) => {
           await tx.updateStep(task.id, step.stepId, { errorMsg: `attempt ${attempt} failed, retrying: ${err.message}` });
-          await tx.updateTask(task.id, { attempt, runAt, lockedBy: null, leaseExpiresAt: null }, d.clock.now());
+          await tx.updateTask(task.id, { attempt, runAt, lockedBy: null, leaseExpiresAt: null }, deps.clock.now());
         });
         return;
       }
       await this.fail(fresh, def, step, err, log);
       return;
     }
-    const now = d.clock.now();
-    const final = (await d.store.getTask(task.id))!;
-    await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
+    const now = deps.clock.now();
+    const final = (await deps.store.getTask(task.id))!;
+    await deps.store.fenced(task.id, task.leaseEpoch, async (tx) => {
       await tx.updateTask(task.id, { status: 'SUCCESS', phase: 'done', progress: 100, finishedAt: now, lockedBy: null, leaseExpiresAt: null }, now);
-      await def.extrasOnSuccess?.({ task: final, params: final.params, state: final.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets });
+      await def.extrasOnSuccess?.({ task: final, params: final.params, state: final.state, tx, now, config: deps.config, dataPlane: deps.dataPlane, secrets: deps.secrets });
       await applyClusterOutcome(tx, final, true, now);
     });
     log.info('task succeeded', { durationMs: now - (final.startedAt ?? final.createdAt) });
-    d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });
+    deps.events.emit('task:finished', { task: (await deps.store.getTask(task.id))! });
   }
 
   /** Record a non-retryable failure, then undo (if the kind has undo steps) or end the task. */
   private async fail(task: TaskRecord, def: TaskDefinition<Record<string, unknown>>, step: StepRecord, err: Error, log: Logger): Promise<void> {
-    const d = this.d;
-    const now = d.clock.now();
+    const deps = this.deps;
+    const now = deps.clock.now();
     const code = isAppError(err) ? err.wireCode : 'DWS.0005';
     const msg = err.message;
     log.warn('step failed', { step: step.stepId, errorCode: code, error: msg });
-    const cur = (await d.store.getStep(task.id, step.stepId))!;
+    const cur = (await deps.store.getStep(task.id, step.stepId))!;
     const failure = def.failure;
-    const undoSteps = failure ? failure.steps(task, await d.store.listSteps(task.id)) : [];
+    const undoSteps = failure ? failure.steps(task, await deps.store.listSteps(task.id)) : [];
     const next = statusOnFailure(failure?.mode ?? null, undoSteps.length);
-    await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
+    await deps.store.fenced(task.id, task.leaseEpoch, async (tx) => {
       await tx.updateStep(task.id, step.stepId, {
         status: 'FAILED', endAt: now, estimatedTime: -1, errorCode: code, errorMsg: msg,
         progressInfo: { ...cur.progressInfo, updateTime: progressTime(now), actionEndTime: progressTime(now), currentStep: step.stepId, failedStep: step.stepId, errorCode: code, errorMsg: msg },
@@ -184,19 +185,19 @@ export class TaskRunner {
       } else {
         await tx.updateTask(task.id, { errorCode: code, errorMsg: msg, failedStep: step.stepId, phase: next.phase, status: next.status, finishedAt: now, lockedBy: null, leaseExpiresAt: null }, now);
         const t = (await tx.getTask(task.id))!;
-        await def.extrasOnFailure?.({ task: t, params: t.params, state: t.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets }, { code, message: msg, step: step.stepId });
+        await def.extrasOnFailure?.({ task: t, params: t.params, state: t.state, tx, now, config: deps.config, dataPlane: deps.dataPlane, secrets: deps.secrets }, { code, message: msg, step: step.stepId });
         await applyClusterOutcome(tx, t, false, now);
       }
     });
-    if (next.phase === 'done') d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });
+    if (next.phase === 'done') deps.events.emit('task:finished', { task: (await deps.store.getTask(task.id))! });
   }
 
   /** Run the undo steps (best effort: one failing does not stop the others), then end the task. */
   private async runUndo(task: TaskRecord, def: TaskDefinition<Record<string, unknown>>, signal: AbortSignal, log: Logger): Promise<void> {
-    const d = this.d;
+    const deps = this.deps;
     const failure = def.failure!;
-    const plan = new Map(failure.steps(task, await d.store.listSteps(task.id)).map((s) => [s.id, s]));
-    const undo = (await d.store.listSteps(task.id)).filter((s) => s.phase === 'undo');
+    const plan = new Map(failure.steps(task, await deps.store.listSteps(task.id)).map((s) => [s.id, s]));
+    const undo = (await deps.store.listSteps(task.id)).filter((s) => s.phase === 'undo');
     const problems: string[] = [];
     for (const step of undo) {
       if (step.status === 'SUCCESS') continue;
@@ -209,31 +210,31 @@ export class TaskRunner {
       if (isLeaseLost(r.error) || isCancelled(r.error)) throw r.error;
       const code = isAppError(r.error) ? r.error.wireCode : 'DWS.0005';
       problems.push(`${step.stepId}: ${r.error.message}`);
-      const now = d.clock.now();
-      await d.store.fenced(task.id, task.leaseEpoch, (tx) => tx.updateStep(task.id, step.stepId, {
+      const now = deps.clock.now();
+      await deps.store.fenced(task.id, task.leaseEpoch, (tx) => tx.updateStep(task.id, step.stepId, {
         status: undoStepFailedStatus(failure.mode), endAt: now, errorCode: code, errorMsg: r.error.message,
       }));
     }
-    const now = d.clock.now();
-    const t = (await d.store.getTask(task.id))!;
+    const now = deps.clock.now();
+    const t = (await deps.store.getTask(task.id))!;
     const status = statusAfterUndo(failure.mode, problems.length);
     const errorMsg = problems.length
       ? `${t.errorMsg ?? ''} Undo incomplete (${problems.join('; ')}): what is left is listed above; delete the cluster or run the operation again to clean it up.`
       : t.errorMsg;
-    await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
+    await deps.store.fenced(task.id, task.leaseEpoch, async (tx) => {
       await tx.updateTask(task.id, { status, phase: 'done', finishedAt: now, lockedBy: null, leaseExpiresAt: null, errorMsg }, now);
       const fin = (await tx.getTask(task.id))!;
-      await def.extrasOnFailure?.({ task: fin, params: fin.params, state: fin.state, tx, now, config: d.config, dataPlane: d.dataPlane, secrets: d.secrets },
+      await def.extrasOnFailure?.({ task: fin, params: fin.params, state: fin.state, tx, now, config: deps.config, dataPlane: deps.dataPlane, secrets: deps.secrets },
         { code: t.errorCode ?? 'DWS.0005', message: errorMsg ?? '', step: t.failedStep });
       await applyClusterOutcome(tx, fin, false, now);
     });
     log.warn('task ended after undo', { status, problems });
-    d.events.emit('task:finished', { task: (await d.store.getTask(task.id))! });
+    deps.events.emit('task:finished', { task: (await deps.store.getTask(task.id))! });
   }
 
   /** One step: faults, status, lock, the step function, progress, checkpoint. Never throws. */
   private async runStep(task: TaskRecord, def: TaskDefinition<Record<string, unknown>>, step: StepRecord, spec: StepSpec, taskSignal: AbortSignal, taskLog: Logger, runningStatus: 'RUNNING' | 'ROLLBACK_RUNNING' = 'RUNNING'): Promise<StepOutcome> {
-    const d = this.d;
+    const deps = this.deps;
     const [base, n] = splitStepId(step.stepId);
     const fn = def.steps[base];
     const log = taskLog.scope({ step: step.stepId });
@@ -242,20 +243,20 @@ export class TaskRunner {
     if (taskSignal.aborted) onTaskAbort();
     taskSignal.addEventListener('abort', onTaskAbort, { once: true });
     const leaseCheck = this.leaseChecks.get(taskSignal);
-    if (leaseCheck) d.dataPlane.guardWork(stepAc.signal, leaseCheck);
+    if (leaseCheck) deps.dataPlane.guardWork(stepAc.signal, leaseCheck);
     // The step function, while it may still run: an aborted step keeps its lock until it has settled.
     let running: Promise<unknown> | null = null;
-    const timeout = setTimeout(() => stepAc.abort(new AppError('STEP_TIMEOUT', { args: [step.stepId, Math.round((spec.timeoutMs ?? d.config.stepTimeoutMs) / 1000), 'the step to finish'] })), spec.timeoutMs ?? d.config.stepTimeoutMs);
-    const started = d.clock.now();
+    const timeout = setTimeout(() => stepAc.abort(new AppError('STEP_TIMEOUT', { args: [step.stepId, Math.round((spec.timeoutMs ?? deps.config.stepTimeoutMs) / 1000), 'the step to finish'] })), spec.timeoutMs ?? deps.config.stepTimeoutMs);
+    const started = deps.clock.now();
     const actionType = ACTION_TYPE_OF_KIND[task.kind];
     let holder: { release(): Promise<void> } | null = null;
-    const progress = new ProgressWriter(d, task, step, actionType, started, log, (e) => stepAc.abort(e));
+    const progress = new ProgressWriter(deps, task, step, actionType, started, log, (e) => stepAc.abort(e));
     try {
       if (!fn) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['task engine', `no implementation for step ${step.stepId} of ${task.kind}`] });
       await this.fireFault(task, step.stepId, 'before', stepAc.signal, log);
-      const past = await d.store.pastStepDurations(task.kind, step.stepId);
+      const past = await deps.store.pastStepDurations(task.kind, step.stepId);
       const beginAt = step.beginAt ?? started;
-      await d.store.fenced(task.id, task.leaseEpoch, (tx) => tx.updateStep(task.id, step.stepId, {
+      await deps.store.fenced(task.id, task.leaseEpoch, (tx) => tx.updateStep(task.id, step.stepId, {
         status: runningStatus, beginAt, endAt: null, attempts: step.attempts + 1, estimatedTime: estimateFromHistory(past, started - beginAt),
         progressInfo: buildProgressInfo({ actionType, stepId: step.stepId, beginAt, endAt: null, now: started, status: runningStatus, figures: progress.figures, extra: (step.progressInfo['key'] ? pickKeys(step.progressInfo) : {}) }),
       }));
@@ -263,28 +264,28 @@ export class TaskRunner {
       progress.beginAt = beginAt;
       log.info('step started', { stepAttempt: step.attempts + 1 });
       // The lock is held for the whole step; its tools inherit it (D1, acquireLock).
-      holder = await d.dataPlane.lockForStep(this.lockFileFor(task), { signal: stepAc.signal, label: step.stepId, timeoutMs: d.config.stepIdleTimeoutMs });
-      let stateNow = (await d.store.getTask(task.id))!.state;
+      holder = await deps.dataPlane.lockForStep(this.lockFileFor(task), { signal: stepAc.signal, label: step.stepId, timeoutMs: deps.config.stepIdleTimeoutMs });
+      let stateNow = (await deps.store.getTask(task.id))!.state;
       const ctx: StepContext<Record<string, unknown>> = {
-        task, params: task.params, stepId: step.stepId, n, signal: stepAc.signal, log, clock: d.clock, config: d.config, store: d.store,
-        dataPlane: d.dataPlane, secrets: d.secrets, lockFile: this.lockFileFor(task), checkpoint: step.checkpoint,
+        task, params: task.params, stepId: step.stepId, n, signal: stepAc.signal, log, clock: deps.clock, config: deps.config, store: deps.store,
+        dataPlane: deps.dataPlane, secrets: deps.secrets, lockFile: this.lockFileFor(task), checkpoint: step.checkpoint,
         get state() { return stateNow; },
-        setCheckpoint: (v) => d.store.fenced(task.id, task.leaseEpoch, (tx) => tx.updateStep(task.id, step.stepId, { checkpoint: v })),
+        setCheckpoint: (v) => deps.store.fenced(task.id, task.leaseEpoch, (tx) => tx.updateStep(task.id, step.stepId, { checkpoint: v })),
         setState: async (patch) => {
-          await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
+          await deps.store.fenced(task.id, task.leaseEpoch, async (tx) => {
             const cur = (await tx.getTask(task.id))!;
             stateNow = { ...cur.state, ...patch };
-            await tx.updateTask(task.id, { state: stateNow }, d.clock.now());
+            await tx.updateTask(task.id, { state: stateNow }, deps.clock.now());
           });
         },
         progress: (p) => progress.add(p, async () => this.fireFault(task, step.stepId, 'during', stepAc.signal, log).catch((e: unknown) => stepAc.abort(e))),
-        write: (f) => d.store.fenced(task.id, task.leaseEpoch, f),
+        write: (f) => deps.store.fenced(task.id, task.leaseEpoch, f),
         cluster: async () => {
-          const c = task.clusterId ? await d.store.getClusterById(task.clusterId) : undefined;
+          const c = task.clusterId ? await deps.store.getClusterById(task.clusterId) : undefined;
           if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [task.clusterId ?? '(none)'] });
           return c;
         },
-        nodes: async () => (task.clusterId ? d.store.listNodes(task.clusterId) : []),
+        nodes: async () => (task.clusterId ? deps.store.listNodes(task.clusterId) : []),
       };
       running = fn(ctx);
       await raceAbort(running, stepAc.signal);
@@ -297,9 +298,9 @@ export class TaskRunner {
         holder = null;
       }
       await this.fireFault(task, step.stepId, 'after', stepAc.signal, log);
-      const now = d.clock.now();
+      const now = deps.clock.now();
       const successStatus = 'SUCCESS';
-      await d.store.fenced(task.id, task.leaseEpoch, async (tx) => {
+      await deps.store.fenced(task.id, task.leaseEpoch, async (tx) => {
         const cur = (await tx.getStep(task.id, step.stepId))!;
         await tx.updateStep(task.id, step.stepId, {
           status: successStatus, endAt: now, estimatedTime: 0, progress: 100, errorMsg: null,
@@ -308,12 +309,12 @@ export class TaskRunner {
         await tx.updateTask(task.id, { progress: await overallProgress(tx, task.id) }, now);
       });
       log.info('step succeeded', { durationMs: now - started });
-      d.events.emit('step:finished', { task, stepId: step.stepId, status: 'SUCCESS', durationMs: now - started });
+      deps.events.emit('step:finished', { task, stepId: step.stepId, status: 'SUCCESS', durationMs: now - started });
       return { ok: true };
     } catch (e) {
       await progress.flush().catch(() => {});
       const err = stepAc.signal.aborted && isAppError(stepAc.signal.reason) && !isAppError(e) ? (stepAc.signal.reason as AppError) : coerceError(e);
-      d.events.emit('step:finished', { task, stepId: step.stepId, status: 'FAILED', durationMs: d.clock.now() - started });
+      deps.events.emit('step:finished', { task, stepId: step.stepId, status: 'FAILED', durationMs: deps.clock.now() - started });
       return { ok: false, error: err };
     } finally {
       clearTimeout(timeout);
@@ -331,7 +332,7 @@ export class TaskRunner {
 
   private async fireFault(task: TaskRecord, stepId: string, point: 'before' | 'during' | 'after', signal: AbortSignal, log: Logger): Promise<void> {
     try {
-      await this.d.faults.fire(task, stepId, point, signal, this.d.config.stepIdleTimeoutMs);
+      await this.deps.faults.fire(task, stepId, point, signal, this.deps.config.stepIdleTimeoutMs);
     } catch (e) {
       log.warn('fault fired', { point, error: coerceError(e).message });
       throw e;
@@ -411,7 +412,7 @@ class ProgressWriter {
   /** Set when a write found the lease gone; flush() then throws it. */
   private lost: Error | null = null;
 
-  constructor(private readonly d: RunnerDeps, private readonly task: TaskRecord, private readonly step: StepRecord, private readonly actionType: string, started: number, private readonly log: Logger,
+  constructor(private readonly deps: RunnerDeps, private readonly task: TaskRecord, private readonly step: StepRecord, private readonly actionType: string, started: number, private readonly log: Logger,
     /** called when a write finds the lease gone (the step is aborted) */
     private readonly onLeaseLost: (e: Error) => void) {
     this.tracker = new RateTracker(started);
@@ -423,7 +424,7 @@ class ProgressWriter {
   }
 
   add(p: StepProgress, onFirst: () => Promise<void>): void {
-    const at = this.d.clock.now();
+    const at = this.deps.clock.now();
     this.tracker.add(at, p);
     if (p.info) Object.assign(this.extra, p.info);
     this.pending.push({ at, p });
@@ -458,10 +459,10 @@ class ProgressWriter {
     this.pending = [];
     if (batch.length === 0 || this.lost) return;
     const f = this.tracker.figures;
-    const now = this.d.clock.now();
+    const now = this.deps.clock.now();
     const estimate = f.secondsLeft ?? estimateFromHistory(this.history, now - this.beginAt);
     try {
-      await this.d.store.fenced(this.task.id, this.task.leaseEpoch, async (tx) => {
+      await this.deps.store.fenced(this.task.id, this.task.leaseEpoch, async (tx) => {
         for (const { at, p } of batch) {
           await tx.insertSample({
             taskId: this.task.id, stepId: this.step.stepId, at, source: p.source, bytesDone: p.bytesDone ?? null, bytesTotal: p.bytesTotal ?? null,
@@ -475,7 +476,7 @@ class ProgressWriter {
         });
         await tx.updateTask(this.task.id, { progress: await overallProgress(tx, this.task.id) }, now);
       });
-      this.d.events.emit('step:progress', { task: this.task, stepId: this.step.stepId, figures: f });
+      this.deps.events.emit('step:progress', { task: this.task, stepId: this.step.stepId, figures: f });
     } catch (e) {
       // Never rethrown: the chain runs from timers, where a rejection would have no handler
       // (and an unhandled rejection ends the process). A lost lease aborts the step instead.

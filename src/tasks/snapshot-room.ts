@@ -16,7 +16,7 @@
  * The estimates come from domain/snapshot-space.ts, over measured and recorded figures only.
  */
 import type { Config } from '../config/config.js';
-import { MB, quotaRefusal, spaceRefusal, type EstimatedKind } from '../domain/snapshot-space.js';
+import { BYTES_PER_MB, quotaRefusal, spaceRefusal, type EstimatedKind } from '../domain/snapshot-space.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
@@ -46,7 +46,7 @@ export function freeSpaceFor(dataPlane: DataPlane, kind: EstimatedKind): { freeB
 export function checkFreeSpace(dataPlane: DataPlane, limits: SnapshotLimits, need: SnapshotNeed, log?: Logger): void {
   const free = freeSpaceFor(dataPlane, need.kind);
   if (!free) return;
-  const marginBytes = limits.snapshotSpaceMarginMb * MB;
+  const marginBytes = limits.snapshotSpaceMarginMb * BYTES_PER_MB;
   const refused = spaceRefusal({ kind: need.kind, needBytes: need.needBytes, freeBytes: free.freeBytes, marginBytes, where: free.where });
   if (!refused) return;
   log?.warn('snapshot space short', { kind: need.kind, needBytes: need.needBytes, freeBytes: free.freeBytes, marginBytes, where: free.where });
@@ -60,6 +60,6 @@ export function checkFreeSpace(dataPlane: DataPlane, limits: SnapshotLimits, nee
  */
 export async function checkSnapshotQuota(store: Store, limits: SnapshotLimits, projectId: string, need: SnapshotNeed, exceptSnapshotId?: string): Promise<void> {
   const used = await store.snapshotUsage(projectId, exceptSnapshotId);
-  const refused = quotaRefusal({ count: used.count, countQuota: limits.projectSnapshotQuota, usedBytes: used.bytes, needBytes: need.needBytes, bytesQuota: limits.projectRepoQuotaMb * MB });
+  const refused = quotaRefusal({ count: used.count, countQuota: limits.projectSnapshotQuota, usedBytes: used.bytes, needBytes: need.needBytes, bytesQuota: limits.projectRepoQuotaMb * BYTES_PER_MB });
   if (refused) throw refused;
 }

@@ -14,7 +14,7 @@ import { makeCluster, makeNode } from '../helpers/records.js';
 import { dumpStore } from '../helpers/store-dump.js';
 import type { ClusterRecord } from '../../src/domain/records.js';
 import { newSnapshotRecord } from '../../src/services/snapshot-service.js';
-import { MB } from '../../src/domain/snapshot-space.js';
+import { BYTES_PER_MB } from '../../src/domain/snapshot-space.js';
 
 /** A request that must be refused with this error, leaving the store exactly as it was. */
 async function refused(h: ApiHarness, method: string, path: string, body: unknown, status: number, code: string, msg?: RegExp): Promise<string> {
@@ -46,7 +46,7 @@ describe('snapshot quotas: count and repository bytes (DWS.9961)', () => {
   });
 
   it('the recorded sizes of the project\'s kept snapshots (deleted ones not yet expired too) count against projectRepoQuotaMb', async () => {
-    const big = { ...newSnapshotRecord(PROJECT_ID, c, { name: 'big-one', clusterId: c.id, description: '' }, 1), status: 'AVAILABLE' as const, backupType: 'full' as const, sizeBytes: 4 * MB, sourceBytes: 30 * MB, deletedAt: 2 };
+    const big = { ...newSnapshotRecord(PROJECT_ID, c, { name: 'big-one', clusterId: c.id, description: '' }, 1), status: 'AVAILABLE' as const, backupType: 'full' as const, sizeBytes: 4 * BYTES_PER_MB, sourceBytes: 30 * BYTES_PER_MB, deletedAt: 2 };
     await h.svc.store.insertSnapshot(big);
     // 4 MB kept, and the next backup is a differential on that (still kept) full: a tenth of
     // the 30 MB database it recorded (no primary runs to measure). 4 + 3 > 5.
@@ -71,7 +71,7 @@ describe('free space before a backup (DWS.9962)', () => {
   beforeAll(async () => {
     // A margin larger than the disk's free space: every backup is refused, without filling a disk.
     const s = statfsSync('/tmp');
-    marginMb = Math.ceil((s.bavail * s.bsize) / MB) + 1024;
+    marginMb = Math.ceil((s.bavail * s.bsize) / BYTES_PER_MB) + 1024;
     h = await startApiService({ flags: { monitorIntervalMs: 600_000, snapshotSpaceMarginMb: marginMb } });
     c = await storeCluster(h);
   });

@@ -1,3 +1,4 @@
+/* Over 400 lines: one crash matrix over five task kinds sharing two service lanes and their clusters. */
 /**
  * Crash matrix for snapshot (SNAPSHOTTING), restore into a new cluster (RESTORING), table
  * restore (FINE_GRAINED_RESTORING), scale-out (GROWING) and scale-in (CLUSTER_SHRINKING),

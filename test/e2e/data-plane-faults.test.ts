@@ -1,3 +1,4 @@
+/* Over 400 lines: the data-plane faults on one shared cluster, plus the disk-full case in its mount namespace. */
 /**
  * Data-plane faults (issue 6): what the service does when the PostgreSQL side fails under a
  * task, as opposed to the service itself (the crash matrix).

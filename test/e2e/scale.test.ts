@@ -1,3 +1,4 @@
+/* Over 400 lines: one suite on one shared cluster (scale-out, scale-in, their failures and rollbacks); a cluster per file is the suite's time budget. */
 /**
  * End to end: scale-out (GROWING) and scale-in (CLUSTER_SHRINKING) of a real cluster through
  * the API. A 3-node cluster grows by 3 while a client writes to it; every acknowledged write

@@ -1,3 +1,4 @@
+/* Over 400 lines: one scenario of two service processes on one PostgreSQL store, its cases sharing the pair. */
 /**
  * Two service processes, one PostgreSQL store (issue 6, design D1). A private PostgreSQL
  * server holds the store; two `dwsbox serve` child processes, A and B, run on different ports

@@ -1,3 +1,4 @@
+/* Over 600 lines: one property-based suite over every route, its generators and its route table shared by its cases. */
 /**
  * Hostile input (issue 6): a property-based fuzz suite (fast-check) over EVERY route the
  * running app serves (read from its route tree and /openapi.json, never a hand-kept list).

@@ -1,3 +1,4 @@
+/* Over 400 lines: a fake of the whole DataPlane interface (one short method per intention) for the runner's and the steps' tests. */
 /**
  * A fake data plane for step and runner tests (test/helpers/step-env.ts): it implements the
  * `DataPlane` interface of D22, starts no process and touches no cluster. Every asynchronous

@@ -22,7 +22,7 @@ import { AuthService } from '../../src/auth/auth-service.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { loadConfig } from '../../src/config/config.js';
 import { systemClock } from '../../src/domain/clock.js';
-import { MB } from '../../src/domain/snapshot-space.js';
+import { BYTES_PER_MB } from '../../src/domain/snapshot-space.js';
 import { setDirs } from '../../src/dataplane/pg-backup.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { expectError, p, startApiService } from '../helpers/api.js';
@@ -115,7 +115,7 @@ describe('fair shares between projects (issue 12)', () => {
     let marginMb = 0;
     beforeAll(async () => {
       const s = statfsSync(t.dataDir);
-      marginMb = Math.ceil((s.bavail * s.bsize) / MB) + 1024;
+      marginMb = Math.ceil((s.bavail * s.bsize) / BYTES_PER_MB) + 1024;
       const dataDir = t.dataDir;
       await waitIdle(t.client, clusterId);
       // The cluster keeps running (D1); the next service adopts it.

@@ -1,3 +1,4 @@
+/* Over 700 lines: the host attack suite, one service and two projects' clusters shared by all its attacks (the suite's time budget). */
 /**
  * The attack suite for the host (issue 12, design D32): what a tenant can try with its own
  * API credentials, its own cluster's administrator login and, at worst, its own OS user —

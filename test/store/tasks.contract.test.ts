@@ -1,3 +1,4 @@
+/* Over 400 lines: the task store's contract, run on both backends; its cases share one fixture. */
 /**
  * The Store contract, part 2: tasks and their one-active-task rule, claiming with leases,
  * fencing, steps, progress samples, past durations and faults. The same suite runs against

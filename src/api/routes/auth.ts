@@ -8,7 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/app-error.js';
 import type { AppDeps } from '../app.js';
-import { ErrorBody } from '../schemas/common.js';
+import { ErrorBody } from '../schemas/primitives.js';
 import type { Role } from '../../domain/records.js';
 
 const TokenBody = Type.Object({

@@ -11,7 +11,7 @@ import {
   AVAILABILITY_ZONES, ClusterDetailResponse, CreateClusterResponse, CreateClusterV1Body, CreateClusterV2Body, DeleteClusterV1Body,
   DeleteClusterV2Query, ListClustersResponse, ResetPasswordBody, RestartBody, clusterDetailOut, clusterInfoOut,
 } from '../schemas/cluster.js';
-import { ClusterParams, Empty, errorResponses, ProjectParams, Tag } from '../schemas/common.js';
+import { ClusterParams, Empty, errorResponses, ProjectParams, Tag } from '../schemas/primitives.js';
 import { validateDescription, validateTags } from '../../domain/text-fields.js';
 
 /** The request's tags (an array, or one tag as some clients send it), checked by the one free-text rule. */

@@ -5,7 +5,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { TableRestoreInput } from '../../services/restore-service.js';
 import type { AppDeps } from '../app.js';
 import { AVAILABILITY_ZONES } from '../schemas/cluster.js';
-import { errorResponses, JobId, SnapshotParams } from '../schemas/common.js';
+import { errorResponses, JobId, SnapshotParams } from '../schemas/primitives.js';
 import { CheckTableRestoreResponse, RestoreClusterBody, RestoreClusterResponse, TableRestoreBody } from '../schemas/restore.js';
 
 function checkAz(az: string | null | undefined): string | null {

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../errors/app-error.js';
 import type { ScaleOutInput } from '../../services/scale-service.js';
 import type { AppDeps } from '../app.js';
-import { ClusterParams, Empty, errorResponses, JobId } from '../schemas/common.js';
+import { ClusterParams, Empty, errorResponses, JobId } from '../schemas/primitives.js';
 import {
   GrowCheckResponse, ResizeBody, ShrinkBody, ShrinkCheckQuery, ShrinkCheckResponse, ShrinkNumbersQuery, ShrinkNumbersResponse, growCheckOut,
 } from '../schemas/scale.js';

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
-import { ClusterParams, Empty, errorResponses } from '../schemas/common.js';
+import { ClusterParams, Empty, errorResponses } from '../schemas/primitives.js';
 import { ListSnapshotPolicyResponse, policyOut, policyPutIn, UpdateSnapshotPolicyBody } from '../schemas/snapshot-policy.js';
 
 const PolicyParams = Type.Object({ project_id: Type.String({ maxLength: 64 }), cluster_id: Type.String({ maxLength: 64 }), id: Type.String({ maxLength: 64 }) });

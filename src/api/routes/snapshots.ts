@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
-import { ClusterParams, errorResponses, ProjectParams, SnapshotParams } from '../schemas/common.js';
+import { ClusterParams, errorResponses, ProjectParams, SnapshotParams } from '../schemas/primitives.js';
 import { ClusterSnapshotsQuery, CreateSnapshotBody, ListClusterSnapshotsResponse, ListSnapshotsResponse, Snapshot, snapshotOut } from '../schemas/snapshot.js';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { validateDescription } from '../../domain/text-fields.js';

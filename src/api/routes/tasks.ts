@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { clusterTime } from '../../domain/time.js';
 import type { FaultRecord } from '../../domain/records.js';
 import type { AppDeps } from '../app.js';
-import { ClusterParams, errorResponses, ProjectParams } from '../schemas/common.js';
+import { ClusterParams, errorResponses, ProjectParams } from '../schemas/primitives.js';
 import { FaultIn, FaultOut, JobBody, TaskBody, TaskList } from '../schemas/task.js';
 
 const faultOut = (f: FaultRecord) => ({

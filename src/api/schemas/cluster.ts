@@ -1,6 +1,6 @@
 /** Cluster wire schemas (dws-api.md §3, §7) and their mapping from the domain view. */
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable, Tag } from './common.js';
+import { Nullable, Tag } from './primitives.js';
 import type { ClusterView } from '../../services/cluster-service.js';
 import { clusterTime, jobTime } from '../../domain/time.js';
 import { NODE_TYPES, DATASTORE_VERSION } from '../../domain/node-types.js';

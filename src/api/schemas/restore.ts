@@ -1,6 +1,6 @@
 /** Restore wire schemas (dws-api.md §4.6 RestoreCluster, §4.7 CheckTableRestore / RestoreTable). */
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable } from './common.js';
+import { Nullable } from './primitives.js';
 
 export const RestoreClusterBody = Type.Object({
   restore: Type.Object({

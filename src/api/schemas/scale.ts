@@ -1,6 +1,6 @@
 /** Scale-out and scale-in wire schemas (dws-api.md §3.10, §3.11, §3.13; the SDK's models). */
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable } from './common.js';
+import { Nullable } from './primitives.js';
 import { growCheckText, type GrowProblem } from '../../domain/scale.js';
 import type { Lang } from '../../domain/step-names.js';
 import type { GrowCheck } from '../../services/scale-service.js';

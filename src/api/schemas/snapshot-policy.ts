@@ -1,6 +1,6 @@
 /** Snapshot-policy wire schemas (docs/snapshot-policies.md) and their mapping. */
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable } from './common.js';
+import { Nullable } from './primitives.js';
 import { snapshotTime } from '../../domain/time.js';
 import type { PolicyPutInput, PolicyView } from '../../services/snapshot-policy-service.js';
 

@@ -1,6 +1,6 @@
 /** Snapshot wire schemas (dws-api.md §4, §8) and their mapping. */
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable } from './common.js';
+import { Nullable } from './primitives.js';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { snapshotTime } from '../../domain/time.js';
 import { DATASTORE_VERSION } from '../../domain/node-types.js';

@@ -1,6 +1,6 @@
 /** Task wire schemas: the task-details body (reference §2), jobs (§5.1), faults (D13). */
 import { Type } from '@sinclair/typebox';
-import { Nullable } from './common.js';
+import { Nullable } from './primitives.js';
 
 export const SubItem = Type.Object({
   status: Type.String(),

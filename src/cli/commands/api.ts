@@ -1,3 +1,4 @@
+/* Over 400 lines: one table of API commands (each a few lines mapping flags to a request), kept in one place so the help and the commands cannot drift apart. */
 /**
  * Resource commands: clients of the REST API, signed with AK/SK like every other client.
  * Endpoint and credentials come from flags, the environment, or a profile file (JSON with

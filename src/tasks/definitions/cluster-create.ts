@@ -6,7 +6,7 @@
 import { findNodeType } from '../../domain/node-types.js';
 import { AppError } from '../../errors/app-error.js';
 import type { NoState, OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './common.js';
+import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 
 export interface ClusterCreateParams {
   clusterId: string;

@@ -6,7 +6,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { TaskKind } from '../../domain/task.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { expireUnneeded, keepNewestSnapshots } from './snapshot-chain.js';
-import { nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './common.js';
+import { nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './member-steps.js';
 
 export interface NodesParams {
   clusterId: string;

@@ -13,7 +13,7 @@ import type { SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster, verifyCluster } from './cluster-create.js';
-import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets } from './common.js';
+import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets } from './member-steps.js';
 
 export interface ClusterRestoreParams {
   /** the new cluster */

@@ -22,7 +22,7 @@ import type { NodeRecord } from '../../domain/records.js';
 import { growProblemError, growProblems, MIN_CLUSTER_NODES, type GrowFigures } from '../../domain/scale.js';
 import { AppError, coerceError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './common.js';
+import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 
 export interface ScaleOutParams {
   clusterId: string;

@@ -5,7 +5,7 @@
  * snapshot record where the backup lands, so the snapshot reports its `backup_device`.
  */
 import type { StepContext } from '../definition.js';
-import { primaryOf } from './common.js';
+import { primaryOf } from './member-steps.js';
 
 export async function ensureSnapshotRepository(ctx: StepContext<{ clusterId: string; snapshotId: string }>): Promise<void> {
   const cluster = await ctx.cluster();

@@ -68,36 +68,36 @@ export interface ExpireDeps {
  * set stays (and is retried by a later expiry) until a newer full exists or the stanza is
  * deleted. Returns the labels expired.
  */
-export async function expireUnneeded(d: ExpireDeps, stanza: string): Promise<string[]> {
+export async function expireUnneeded(deps: ExpireDeps, stanza: string): Promise<string[]> {
   // Schema- and table-level snapshots are dumps outside the pgBackRest chain: a hidden one's dump goes first.
-  await expireLogicalSnapshots(d, stanza);
-  if (!(await d.dataPlane.stanzaExists(stanza))) {
+  await expireLogicalSnapshots(deps, stanza);
+  if (!(await deps.dataPlane.stanzaExists(stanza))) {
     // The stanza is gone (cluster deleted with no snapshot kept): nothing to keep.
-    const rows = await d.store.listStanzaSnapshots(stanza);
-    await d.write(async (tx) => {
-      for (const r of rows) if (r.deletedAt !== null) await tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() });
+    const rows = await deps.store.listStanzaSnapshots(stanza);
+    await deps.write(async (tx) => {
+      for (const r of rows) if (r.deletedAt !== null) await tx.updateSnapshot(r.id, { expiredAt: deps.now(), updatedAt: deps.now() });
     });
     return [];
   }
   const expired: string[] = [];
   for (let round = 0; round < 5; round++) {
-    const sets = await d.dataPlane.backupSets(stanza, d.signal ? { signal: d.signal } : {});
-    const rows = await d.store.listStanzaSnapshots(stanza);
+    const sets = await deps.dataPlane.backupSets(stanza, deps.signal ? { signal: deps.signal } : {});
+    const rows = await deps.store.listStanzaSnapshots(stanza);
     const labels = expirableSets(sets, rows).filter((l) => !expired.includes(l));
     if (labels.length === 0) break;
     for (const label of labels) {
-      const r = await d.dataPlane.expireBackup(stanza, label, { lockFile: d.lockFile, signal: d.signal });
+      const r = await deps.dataPlane.expireBackup(stanza, label, { lockFile: deps.lockFile, signal: deps.signal });
       if (!r.expired) {
-        d.log.info('pgBackRest keeps this backup set for now', { stanza, label, reason: r.reason });
+        deps.log.info('pgBackRest keeps this backup set for now', { stanza, label, reason: r.reason });
         continue;
       }
       expired.push(label);
     }
-    const still = new Set((await d.dataPlane.backupSets(stanza, d.signal ? { signal: d.signal } : {})).map((s) => s.label));
-    await d.write(async (tx) => {
+    const still = new Set((await deps.dataPlane.backupSets(stanza, deps.signal ? { signal: deps.signal } : {})).map((s) => s.label));
+    await deps.write(async (tx) => {
       for (const r of rows) {
-        if (r.deletedAt !== null && r.backupLabel && !still.has(r.backupLabel)) await tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() });
-        if (r.deletedAt !== null && !r.backupLabel) await tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() });
+        if (r.deletedAt !== null && r.backupLabel && !still.has(r.backupLabel)) await tx.updateSnapshot(r.id, { expiredAt: deps.now(), updatedAt: deps.now() });
+        if (r.deletedAt !== null && !r.backupLabel) await tx.updateSnapshot(r.id, { expiredAt: deps.now(), updatedAt: deps.now() });
       }
     });
   }
@@ -126,12 +126,12 @@ export async function keepNewestSnapshots(ctx: StepContext<unknown>, cluster: Cl
  * Hidden schema- and table-level snapshots of a stanza: remove each one's dump directory,
  * then mark it expired. No other snapshot needs a dump, so nothing else is checked.
  */
-export async function expireLogicalSnapshots(d: ExpireDeps, stanza: string): Promise<number> {
-  const rows = (await d.store.listStanzaSnapshots(stanza)).filter((r) => r.deletedAt !== null && r.fineGrained);
+export async function expireLogicalSnapshots(deps: ExpireDeps, stanza: string): Promise<number> {
+  const rows = (await deps.store.listStanzaSnapshots(stanza)).filter((r) => r.deletedAt !== null && r.fineGrained);
   for (const r of rows) {
-    await d.dataPlane.removeDump(stanza, r.id);
-    await d.write((tx) => tx.updateSnapshot(r.id, { expiredAt: d.now(), updatedAt: d.now() }));
-    d.log.info('logical snapshot dump removed', { stanza, snapshotId: r.id });
+    await deps.dataPlane.removeDump(stanza, r.id);
+    await deps.write((tx) => tx.updateSnapshot(r.id, { expiredAt: deps.now(), updatedAt: deps.now() }));
+    deps.log.info('logical snapshot dump removed', { stanza, snapshotId: r.id });
   }
   return rows.length;
 }

@@ -9,7 +9,7 @@
 import { AppError } from '../../errors/app-error.js';
 import { findAnnotated, type BackupSetInfo } from '../../dataplane/data-plane.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
-import { primaryOf } from './common.js';
+import { primaryOf } from './member-steps.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
 import { isLogical, LOGICAL_PLAN, logicalSteps } from './snapshot-logical.js';
 import { ensureSnapshotRepository } from './repository.js';

@@ -20,7 +20,7 @@ import type { DumpedTable, LogicalDumpRef, RelationFacts } from '../../dataplane
 import type { OutsideForeignKey } from '../../domain/records.js';
 import type { StepContext, StepSpec } from '../definition.js';
 import { checkFreeSpace, checkSnapshotQuota } from '../snapshot-room.js';
-import { primaryOf } from './common.js';
+import { primaryOf } from './member-steps.js';
 import type { SnapshotCreateState } from './snapshot-create.js';
 
 export interface LogicalSnapshotParams {

@@ -9,7 +9,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { RunOptions } from '../../dataplane/data-plane.js';
 import type { Exported, Imported, TablePair, TableRestoreWork } from '../../dataplane/logical-plane.js';
 import type { StepContext } from '../definition.js';
-import { primaryOf } from './common.js';
+import { primaryOf } from './member-steps.js';
 
 export interface TableRestoreParams {
   /** the snapshot's cluster: the tables come back into it */

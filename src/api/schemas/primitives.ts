@@ -1,4 +1,4 @@
-/** Wire schemas shared by every route (TypeBox: one schema is validation, serialization, types and OpenAPI). */
+/** The schema primitives every route uses: the DWS error body and its responses, path parameters, tags, nullable fields. */
 import { Type, type TSchema, type Static } from '@sinclair/typebox';
 
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);

@@ -1,12 +1,12 @@
-/** Node types, health, the OpenAPI document. */
+/** Operations: liveness and readiness, /metrics, the OpenAPI document; and the node types (a static list). */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
 import { NodeTypesResponse, nodeTypesOut } from '../schemas/cluster.js';
-import { errorResponses, ProjectParams } from '../schemas/common.js';
+import { errorResponses, ProjectParams } from '../schemas/primitives.js';
 
-export const miscRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0) => {
+export const operationsRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0) => {
   const app = app0.withTypeProvider<TypeBoxTypeProvider>();
 
   app.get('/v2/:project_id/node-types', {
