@@ -19,7 +19,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSy
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { findBinaries, type Binaries } from '../src/dataplane/binaries.js';
+import { findBinaries } from '../src/dataplane/binaries.js';
 import { osIdentity } from '../src/dataplane/os-user.js';
 import { findNodeType } from '../src/domain/node-types.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, startService, type TestService } from '../test/helpers/service.js';
@@ -123,7 +123,7 @@ async function waitReady(n: RawNode): Promise<void> {
       await query(n, 'select 1');
       return;
     } catch (e) {
-      if (Date.now() > deadline) throw new Error(`node on port ${n.port} not ready: ${(e as Error).message}`);
+      if (Date.now() > deadline) throw new Error(`node on port ${n.port} not ready: ${(e as Error).message}`, { cause: e });
       await sleep(20);
     }
   }

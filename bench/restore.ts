@@ -118,7 +118,7 @@ async function startInstance(n: RawInstance): Promise<void> {
       const r = await socketQuery<{ rec: boolean }>(n.sock, n.port, 'postgres', 'select pg_is_in_recovery() as rec');
       if (!r[0]!.rec) return;
     } catch (e) {
-      if (Date.now() > deadline) throw new Error(`instance ${n.data} not ready: ${(e as Error).message}`);
+      if (Date.now() > deadline) throw new Error(`instance ${n.data} not ready: ${(e as Error).message}`, { cause: e });
     }
     await sleep(20);
   }

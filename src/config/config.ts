@@ -258,7 +258,7 @@ function validateS3(out: Record<string, unknown>): void {
   const port = Number(ep.split(':')[1] ?? 443);
   if (port < 1 || port > 65535) throw new ConfigError(`invalid value ${JSON.stringify(ep)} for setting repoS3Endpoint: port must be 1 to 65535`);
   const path = out['repoS3Path'] as string;
-  if (!/^\/[A-Za-z0-9._\/-]*$/.test(path)) throw new ConfigError(`invalid value ${JSON.stringify(path)} for setting repoS3Path: expected an absolute path such as /dwsbox`);
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(path)) throw new ConfigError(`invalid value ${JSON.stringify(path)} for setting repoS3Path: expected an absolute path such as /dwsbox`);
   if (out['repoS3CaFile']) {
     out['repoS3CaFile'] = resolve(out['repoS3CaFile'] as string);
     try {

@@ -7,21 +7,17 @@
  * standby, …) and each is idempotent: run again after a crash, it finishes or finds the work
  * done.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, statSync, chmodSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord, SchemaInfo } from '../domain/records.js';
-import { findNodeType, NODE_TYPES } from '../domain/node-types.js';
+import { findNodeType } from '../domain/node-types.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
-import { osIdentity, type OsUser, type UidRange } from './os-user.js';
+import type { OsUser, UidRange } from './os-user.js';
 import { ProjectUsers, type UidRecord } from './project-users.js';
-import { acquireLock, baseEnv, guardProcessStarts, isProcessAlive, killAllTools, signalProcess, startTool, whilePolling, type HeldLock } from './pg-exec.js';
-import { ident, literal, mkdirOwned, PgInstance, writeOwned, type RunningInfo, type ShutdownMode } from './pg-instance.js';
-import { mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
-import { scramVerifier } from './scram.js';
+import { guardProcessStarts, killAllTools, type HeldLock } from './pg-exec.js';
+import { PgInstance, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { PgBackRest, type BackupSetInfo, type StanzaTarget } from './pgbackrest.js';
 import type { BackupSetRef, ClusterRef, ClusterSecrets, DataPlane, HostCapacity, MemberProcess, OnProgress, RunOptions, StanzaCluster, StopMode } from './data-plane.js';
 import * as backups from './local/backups.js';

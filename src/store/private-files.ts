@@ -23,7 +23,7 @@ export function privateFile(path: string, create: boolean): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !create) return;
-    if (code === 'ELOOP') throw new Error(`${path} is a symbolic link; the store must be a regular file`);
+    if (code === 'ELOOP') throw new Error(`${path} is a symbolic link; the store must be a regular file`, { cause: e });
     throw e;
   }
   try {

@@ -5,7 +5,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { ADMIN_PASSWORD, createAvailableCluster, getCluster, startService, type TestService } from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
 import { queryRestoredSnapshot } from '../helpers/restore-check.js';

@@ -41,7 +41,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import type { TaskRecord } from '../../src/domain/records.js';
-import { allProcesses, parseLog, procInfo, startChildService, type ChildService, type LogLine, type ProcInfo } from '../helpers/child-service.js';
+import { allProcesses, procInfo, startChildService, type ChildService, type LogLine, type ProcInfo } from '../helpers/child-service.js';
 import { replicationOf } from '../helpers/crash.js';
 import { freePort, removeDir, removeProjectUsersUnder, tempDir, waitFor } from '../helpers/env.js';
 import { startPgServer, type PgServer } from '../helpers/pg-server.js';

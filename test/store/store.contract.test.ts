@@ -16,7 +16,7 @@ async function appErrorOf(p: Promise<unknown>): Promise<AppError> {
     await p;
   } catch (e) {
     if (e instanceof AppError) return e;
-    throw new Error(`expected an AppError, got ${String(e)}`);
+    throw new Error(`expected an AppError, got ${String(e)}`, { cause: e });
   }
   throw new Error('expected an AppError, but the call succeeded');
 }
