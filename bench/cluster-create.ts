@@ -41,24 +41,39 @@ const secs = (ms: number): string => (ms / 1000).toFixed(2);
 
 // ------------------------------------------------------------------ API
 
-interface StepTiming { step: string; ms: number }
+interface StepTiming {
+  step: string;
+  ms: number;
+}
 
 async function apiRun(t: TestService): Promise<{ ms: number; steps: StepTiming[] }> {
   const port = await freePort();
   const started = Date.now();
   const r = await t.client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
-    cluster: { name: `bench-${Math.random().toString(36).slice(2, 8)}`, node_type: NODE_TYPE, number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port },
+    cluster: {
+      name: `bench-${Math.random().toString(36).slice(2, 8)}`,
+      node_type: NODE_TYPE,
+      number_of_node: 3,
+      subnet_id: SUBNET,
+      vpc_id: VPC,
+      user_name: 'dbadmin',
+      user_pwd: ADMIN_PASSWORD,
+      port,
+    },
   });
   const cid = r.cluster.id;
   for (;;) {
-    const c = (await t.client.call<{ cluster: { status: string; failed_reasons: unknown } }>('GET', `/v1.0/{project_id}/clusters/${cid}`)).cluster;
+    const c = (await t.client.call<{ cluster: { status: string; failed_reasons: unknown } }>('GET', `/v1.0/{project_id}/clusters/${cid}`))
+      .cluster;
     if (c.status === 'AVAILABLE') break;
     if (c.status !== 'CREATING') throw new Error(`create ended ${c.status}: ${JSON.stringify(c.failed_reasons)}`);
     await sleep(50);
   }
   const ms = Date.now() - started;
   const task = (await t.svc.store.listTasks(cid, { limit: 5 })).find((x) => x.kind === 'cluster.create')!;
-  const steps = (await t.svc.store.listSteps(task.id)).filter((s) => s.phase === 'run').map((s) => ({ step: s.stepId, ms: (s.endAt ?? 0) - (s.beginAt ?? 0) }));
+  const steps = (await t.svc.store.listSteps(task.id))
+    .filter((s) => s.phase === 'run')
+    .map((s) => ({ step: s.stepId, ms: (s.endAt ?? 0) - (s.beginAt ?? 0) }));
   await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${cid}`, { keep_last_manual_snapshot: 0 });
   while ((await t.client.request('GET', `/v1.0/{project_id}/clusters/${cid}`)).status !== 404) await sleep(100);
   return { ms, steps };
@@ -68,9 +83,20 @@ async function apiRun(t: TestService): Promise<{ ms: number; steps: StepTiming[]
 
 /** Run a tool as the postgres OS user (setpriv as root: initdb refuses root), no shell. */
 function asPg(cmd: string, args: string[], env: Record<string, string> = {}): { cmd: string; args: string[]; env: Record<string, string> } {
-  const e = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: id.postgres.home, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TZ: 'UTC', ...env };
+  const e = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: id.postgres.home,
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    TZ: 'UTC',
+    ...env,
+  };
   if (!id.runAsPostgres) return { cmd, args, env: e };
-  return { cmd: 'setpriv', args: [`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups', '--', cmd, ...args], env: e };
+  return {
+    cmd: 'setpriv',
+    args: [`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups', '--', cmd, ...args],
+    env: e,
+  };
 }
 
 function run(cmd: string, args: string[], env?: Record<string, string>): void {
@@ -90,7 +116,14 @@ function writePg(p: string, text: string): void {
   if (id.runAsPostgres) chownSync(p, id.postgres.uid, id.postgres.gid);
 }
 
-interface RawNode { dir: string; data: string; sock: string; port: number; log: string; pid?: number }
+interface RawNode {
+  dir: string;
+  data: string;
+  sock: string;
+  port: number;
+  log: string;
+  pid?: number;
+}
 
 function startPostmaster(n: RawNode): void {
   const w = asPg(join(bins.binDir, 'postgres'), ['-D', n.data]);
@@ -177,17 +210,63 @@ async function rawRun(root: string): Promise<{ ms: number; steps: StepTiming[] }
   const started = Date.now();
   try {
     mkdirPg(p.data);
-    run(join(bins.binDir, 'initdb'), ['-D', p.data, '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-instructions']);
-    writePg(conf, [
-      '[global]', `repo1-path=${repo}`, 'repo1-retention-full=9999999', 'expire-auto=n', `log-path=${join(dir, 'pgbr-log')}`, `lock-path=${join(dir, 'pgbr-lock')}`,
-      `spool-path=${join(dir, 'pgbr-spool')}`, 'start-fast=y', 'compress-type=zst', 'compress-level=3', 'process-max=2', 'log-level-file=off', 'log-level-console=warn',
-      'archive-timeout=60', '', `[${stanza}]`, `pg1-path=${p.data}`, `pg1-port=${p.port}`, `pg1-socket-path=${p.sock}`, 'pg1-user=postgres', '',
-    ].join('\n'));
+    run(join(bins.binDir, 'initdb'), [
+      '-D',
+      p.data,
+      '-U',
+      'postgres',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '--no-instructions',
+    ]);
+    writePg(
+      conf,
+      [
+        '[global]',
+        `repo1-path=${repo}`,
+        'repo1-retention-full=9999999',
+        'expire-auto=n',
+        `log-path=${join(dir, 'pgbr-log')}`,
+        `lock-path=${join(dir, 'pgbr-lock')}`,
+        `spool-path=${join(dir, 'pgbr-spool')}`,
+        'start-fast=y',
+        'compress-type=zst',
+        'compress-level=3',
+        'process-max=2',
+        'log-level-file=off',
+        'log-level-console=warn',
+        'archive-timeout=60',
+        '',
+        `[${stanza}]`,
+        `pg1-path=${p.data}`,
+        `pg1-port=${p.port}`,
+        `pg1-socket-path=${p.sock}`,
+        'pg1-user=postgres',
+        '',
+      ].join('\n'),
+    );
     const settings: Record<string, string | number> = {
-      ...findNodeType(NODE_TYPE)!.settings, wal_level: 'replica', max_wal_senders: 40, max_replication_slots: 40, hot_standby: 'on', wal_log_hints: 'on',
-      hot_standby_feedback: 'on', archive_mode: 'on', archive_command: `${bins.pgbackrest} --config=${conf} --stanza=${stanza} archive-push %p`,
+      ...findNodeType(NODE_TYPE)!.settings,
+      wal_level: 'replica',
+      max_wal_senders: 40,
+      max_replication_slots: 40,
+      hot_standby: 'on',
+      wal_log_hints: 'on',
+      hot_standby_feedback: 'on',
+      archive_mode: 'on',
+      archive_command: `${bins.pgbackrest} --config=${conf} --stanza=${stanza} archive-push %p`,
     };
-    appendFileSync(join(p.data, 'postgresql.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v}'`}`).join('\n') + '\n' + nodeConf(p));
+    appendFileSync(
+      join(p.data, 'postgresql.conf'),
+      Object.entries(settings)
+        .map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v}'`}`)
+        .join('\n') +
+        '\n' +
+        nodeConf(p),
+    );
     lap('initdb');
     startPostmaster(p);
     await waitReady(p);
@@ -197,7 +276,26 @@ async function rawRun(root: string): Promise<{ ms: number; steps: StepTiming[] }
     lap('stanza-create + check');
     for (const [i, s] of standbys.entries()) {
       const ord = i + 2;
-      run(join(bins.binDir, 'pg_basebackup'), ['-h', p.sock, '-p', String(p.port), '-U', 'postgres', '-D', s.data, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', `raw_node${ord}`, `-d`, `application_name=node${ord}`]);
+      run(join(bins.binDir, 'pg_basebackup'), [
+        '-h',
+        p.sock,
+        '-p',
+        String(p.port),
+        '-U',
+        'postgres',
+        '-D',
+        s.data,
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+        '-R',
+        '-C',
+        '-S',
+        `raw_node${ord}`,
+        `-d`,
+        `application_name=node${ord}`,
+      ]);
       // The copy carries the primary's address; this node gets its own before it starts.
       appendFileSync(join(s.data, 'postgresql.conf'), nodeConf(s));
       lap(`pg_basebackup node${ord}`);
@@ -228,7 +326,9 @@ async function main(): Promise<void> {
     t = await startService({ dataDir: join(root, 'svc'), flags: { unsafeNoFsync: false, logLevel: 'info' } });
     mkdirSync(join(root, 'raw'), { mode: 0o711 });
     chmodSync(join(root, 'raw'), 0o711);
-    process.stdout.write(`dwsbox bench: create a 3-node ${NODE_TYPE} cluster, ${RUNS} run(s) each; postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}; fsync on\n`);
+    process.stdout.write(
+      `dwsbox bench: create a 3-node ${NODE_TYPE} cluster, ${RUNS} run(s) each; postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}; fsync on\n`,
+    );
     // A warm-up of each, not counted (first-run page cache, tsx compile).
     await apiRun(t);
     await rawRun(join(root, 'raw'));
@@ -243,7 +343,9 @@ async function main(): Promise<void> {
     const b = median(raw.map((r) => r.ms));
     process.stdout.write(`API (POST → AVAILABLE, polled every 50 ms): median ${secs(a)} s  [${api.map((r) => secs(r.ms)).join(', ')}]\n`);
     process.stdout.write(`raw binaries:                               median ${secs(b)} s  [${raw.map((r) => secs(r.ms)).join(', ')}]\n`);
-    process.stdout.write(`ratio API/raw: ${(a / b).toFixed(2)} (of the medians); best runs ${secs(Math.min(...api.map((r) => r.ms)))} s / ${secs(Math.min(...raw.map((r) => r.ms)))} s = ${(Math.min(...api.map((r) => r.ms)) / Math.min(...raw.map((r) => r.ms))).toFixed(2)}\n`);
+    process.stdout.write(
+      `ratio API/raw: ${(a / b).toFixed(2)} (of the medians); best runs ${secs(Math.min(...api.map((r) => r.ms)))} s / ${secs(Math.min(...raw.map((r) => r.ms)))} s = ${(Math.min(...api.map((r) => r.ms)) / Math.min(...raw.map((r) => r.ms))).toFixed(2)}\n`,
+    );
     const stepMedians = (rs: { steps: StepTiming[] }[]): string =>
       rs[0]!.steps.map((s) => `${s.step} ${secs(median(rs.map((r) => r.steps.find((x) => x.step === s.step)?.ms ?? 0)))}`).join(', ');
     process.stdout.write(`API steps (median s): ${stepMedians(api)}\n`);

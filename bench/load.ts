@@ -86,7 +86,11 @@ async function serviceFigures(endpoint: string): Promise<LoadResult['service']> 
     };
     const gc = [...text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} ([0-9.eE+-]+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
     const ms = (v: number | null): number | null => (v === null ? null : round(v * 1000));
-    return { eventLoopLagMaxMs: ms(one('nodejs_eventloop_lag_max_seconds')), eventLoopLagP99Ms: ms(one('nodejs_eventloop_lag_p99_seconds')), gcSeconds: round(gc, 2) };
+    return {
+      eventLoopLagMaxMs: ms(one('nodejs_eventloop_lag_max_seconds')),
+      eventLoopLagP99Ms: ms(one('nodejs_eventloop_lag_p99_seconds')),
+      gcSeconds: round(gc, 2),
+    };
   } catch {
     return { eventLoopLagMaxMs: null, eventLoopLagP99Ms: null, gcSeconds: null };
   }
@@ -131,7 +135,9 @@ async function loadData(connectInfo: string, mb: number): Promise<void> {
   try {
     // About 250 bytes a row.
     const rows = Math.ceil((mb * 1e6) / 250);
-    await c.query(`create table load_data as select g as id, md5(g::text) || repeat('x', 200) as payload from generate_series(1, ${rows}) g`);
+    await c.query(
+      `create table load_data as select g as id, md5(g::text) || repeat('x', 200) as payload from generate_series(1, ${rows}) g`,
+    );
     await c.query('alter table load_data add primary key (id)');
   } finally {
     await c.end();
@@ -151,8 +157,15 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
   const svc: ChildService = await startChildService({
     settings: {
       // Production-like timings and log level; crash and tenant faults off (it uses none).
-      logLevel: 'info', enableCrashFaults: false, enableTenantFaults: false, unsafeNoFsync: o.unsafeNoFsync ?? false, pollMs: 250, monitorIntervalMs: 2000, leaseMs: 15_000,
-      metricsHost: '127.0.0.1', metricsPort,
+      logLevel: 'info',
+      enableCrashFaults: false,
+      enableTenantFaults: false,
+      unsafeNoFsync: o.unsafeNoFsync ?? false,
+      pollMs: 250,
+      monitorIntervalMs: 2000,
+      leaseMs: 15_000,
+      metricsHost: '127.0.0.1',
+      metricsPort,
     },
   });
   let stop = false;
@@ -181,7 +194,8 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
       { name: 'GET actions/GROWING', path: `/v1/{project_id}/clusters/${id}/actions/GROWING`, action: 'GROWING' },
       { name: 'GET clusters', path: '/v1.0/{project_id}/clusters' },
     ];
-    const client = (): DwsClient => new DwsClient({ endpoint: svc.endpoint, projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, timeoutMs: 30_000 });
+    const client = (): DwsClient =>
+      new DwsClient({ endpoint: svc.endpoint, projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, timeoutMs: 30_000 });
 
     const poller = async (k: number): Promise<void> => {
       const c = client();
@@ -218,15 +232,22 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
     const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
       workloadRequests++;
       const res = await wl.request<T>(method, path, body);
-      if (res.status < 200 || res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+      if (res.status < 200 || res.status >= 300)
+        throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
       return res.body;
     };
-    interface Detail { status: string; task_status: string; number_of_node: number; action_progress: Record<string, string> }
+    interface Detail {
+      status: string;
+      task_status: string;
+      number_of_node: number;
+      action_progress: Record<string, string>;
+    }
     const idle = async (until: (d: Detail) => boolean): Promise<Detail | null> => {
       for (;;) {
         if (stop) return null;
         const d = (await call<{ cluster: Detail }>('GET', `/v1.0/{project_id}/clusters/${id}`)).cluster;
-        if (Object.keys(d.action_progress).length === 0 && d.task_status !== 'GROWING' && d.task_status !== 'CLUSTER_SHRINKING' && until(d)) return d;
+        if (Object.keys(d.action_progress).length === 0 && d.task_status !== 'GROWING' && d.task_status !== 'CLUSTER_SHRINKING' && until(d))
+          return d;
         await sleep(250);
       }
     };
@@ -238,7 +259,9 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
       try {
         for (let n = 1; !stop; n++) {
           let began = performance.now();
-          const snap = await call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: `load-${n}`, cluster_id: id } });
+          const snap = await call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+            snapshot: { name: `load-${n}`, cluster_id: id },
+          });
           acceptedAt.SNAPSHOTTING = Math.min(acceptedAt.SNAPSHOTTING, performance.now());
           for (;;) {
             if (stop) return;
@@ -256,17 +279,21 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
           acceptedAt.GROWING = Math.min(acceptedAt.GROWING, performance.now());
           const grown = await idle((d) => d.number_of_node !== before || d.task_status === 'RESIZE_FAILURE');
           if (!grown) return;
-          if (grown.number_of_node !== before + 1) throw new Error(`scale-out ended with ${grown.number_of_node} nodes, task_status ${grown.task_status}`);
+          if (grown.number_of_node !== before + 1)
+            throw new Error(`scale-out ended with ${grown.number_of_node} nodes, task_status ${grown.task_status}`);
           scaleOuts++;
           took.scaleOut.push(performance.now() - began);
           began = performance.now();
           await call('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, { shrink_number: 1 });
           const shrunk = await idle((d) => d.number_of_node !== before + 1 || d.task_status === 'CLUSTER_SHRINK_FAILED');
           if (!shrunk) return;
-          if (shrunk.number_of_node !== before) throw new Error(`scale-in ended with ${shrunk.number_of_node} nodes, task_status ${shrunk.task_status}`);
+          if (shrunk.number_of_node !== before)
+            throw new Error(`scale-in ended with ${shrunk.number_of_node} nodes, task_status ${shrunk.task_status}`);
           scaleIns++;
           took.scaleIn.push(performance.now() - began);
-          log(`workload: ${snapshots} snapshots, ${scaleOuts} scale-outs, ${scaleIns} scale-ins; ${requests} requests, ${errors} errors, RSS ${rssMb(svc.pid).toFixed(1)} MB`);
+          log(
+            `workload: ${snapshots} snapshots, ${scaleOuts} scale-outs, ${scaleIns} scale-ins; ${requests} requests, ${errors} errors, RSS ${rssMb(svc.pid).toFixed(1)} MB`,
+          );
         }
       } catch (e) {
         if (!stop) fail(`workload: ${(e as Error).message}`);
@@ -275,7 +302,12 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
 
     log(`load: ${clients} clients for ${seconds} s (RSS warm-up reading at ${warmupSeconds} s)`);
     const t0 = performance.now();
-    const timeline: LoadResult['timeline'] = Array.from({ length: seconds + 1 }, (_, second) => ({ second, requests: 0, maxMs: 0, rssMb: 0 }));
+    const timeline: LoadResult['timeline'] = Array.from({ length: seconds + 1 }, (_, second) => ({
+      second,
+      requests: 0,
+      maxMs: 0,
+      rssMb: 0,
+    }));
     const workloadDone = workload();
     const pollers = Array.from({ length: clients }, (_, k) => poller(k));
     let rssMax = rssMb(svc.pid);
@@ -314,12 +346,27 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
     const ratio = rssEnd / rssWarm;
     const rssOk = ratio <= 1.2;
     const result: LoadResult = {
-      seconds, clients, requests, workloadRequests, errors, errorSamples, expected404,
+      seconds,
+      clients,
+      requests,
+      workloadRequests,
+      errors,
+      errorSamples,
+      expected404,
       requestsPerSecond: round(requests / elapsed),
-      latencyMs: { p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1] ?? 0) },
+      latencyMs: {
+        p50: round(percentile(sorted, 50)),
+        p95: round(percentile(sorted, 95)),
+        p99: round(percentile(sorted, 99)),
+        max: round(sorted[sorted.length - 1] ?? 0),
+      },
       byRoute,
       rssMb: { warmup: round(rssWarm), end: round(rssEnd), max: round(rssMax), ratio: round(ratio, 3) },
-      rssOk, snapshots, scaleOuts, scaleIns, service,
+      rssOk,
+      snapshots,
+      scaleOuts,
+      scaleIns,
+      service,
       timeline: timeline.filter((x) => x.second < seconds).map((x) => ({ ...x, maxMs: round(x.maxMs) })),
       workloadSeconds: { snapshot: meanSeconds(took.snapshot), scaleOut: meanSeconds(took.scaleOut), scaleIn: meanSeconds(took.scaleIn) },
       ok: errors === 0 && rssOk && requests > 0,
@@ -349,15 +396,29 @@ export function summary(r: LoadResult): string {
     `RSS:        warm-up ${r.rssMb.warmup} MB, end ${r.rssMb.end} MB (x${r.rssMb.ratio}; limit x1.2: ${r.rssOk ? 'ok' : 'EXCEEDED'}), max ${r.rssMb.max} MB`,
     `service:    event-loop delay max ${r.service.eventLoopLagMaxMs ?? '?'} ms (p99 ${r.service.eventLoopLagP99Ms ?? '?'} ms), GC ${r.service.gcSeconds ?? '?'} s in all`,
     `workload:   ${r.snapshots} snapshots, ${r.scaleOuts} scale-outs, ${r.scaleIns} scale-ins (mean ${r.workloadSeconds.snapshot ?? '-'} s, ${r.workloadSeconds.scaleOut ?? '-'} s, ${r.workloadSeconds.scaleIn ?? '-'} s)`,
-    `slowest seconds: ${[...r.timeline].sort((a, b) => b.maxMs - a.maxMs).slice(0, 3).map((x) => `${x.second}s (max ${x.maxMs} ms, ${x.requests} requests)`).join(', ')}`,
+    `slowest seconds: ${[...r.timeline]
+      .sort((a, b) => b.maxMs - a.maxMs)
+      .slice(0, 3)
+      .map((x) => `${x.second}s (max ${x.maxMs} ms, ${x.requests} requests)`)
+      .join(', ')}`,
     `result:     ${r.ok ? 'PASS' : 'FAIL'}`,
   ].join('\n');
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '120' }, warmup: { type: 'string', default: '30' }, clients: { type: 'string', default: '50' }, mb: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '120' },
+      warmup: { type: 'string', default: '30' },
+      clients: { type: 'string', default: '50' },
+      mb: { type: 'string', default: '20' },
+    },
+  });
   const r = await runLoad({
-    seconds: Number(values.seconds), warmupSeconds: Number(values.warmup), clients: Number(values.clients), dataMb: Number(values.mb),
+    seconds: Number(values.seconds),
+    warmupSeconds: Number(values.warmup),
+    clients: Number(values.clients),
+    dataMb: Number(values.mb),
     log: (l) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${l}\n`),
   });
   process.stdout.write(summary(r) + '\n' + JSON.stringify(r) + '\n');

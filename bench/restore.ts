@@ -70,7 +70,13 @@ async function socketQuery<R>(sock: string, port: number, database: string, text
 
 /** argv for a tool run as the postgres OS user (setpriv as root), never through a shell. */
 function asPg(cmd: string, args: string[]): { cmd: string; args: string[]; env: Record<string, string> } {
-  const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: id.postgres.home, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TZ: 'UTC' };
+  const env = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: id.postgres.home,
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    TZ: 'UTC',
+  };
   if (!id.runAsPostgres) return { cmd, args, env };
   return { cmd: 'setpriv', args: [`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups', '--', cmd, ...args], env };
 }
@@ -92,14 +98,33 @@ function exited(c: ChildProcess, what: string): Promise<void> {
   c.stderr?.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-2000);
   });
-  return new Promise((resolve, reject) => c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${what} exited ${code}: ${err}`)))));
+  return new Promise((resolve, reject) =>
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${what} exited ${code}: ${err}`)))),
+  );
 }
 
 /** A restored copy started on a unix socket only, archiving off (what a temporary instance is). */
-interface RawInstance { dir: string; data: string; sock: string; port: number; pid?: number }
+interface RawInstance {
+  dir: string;
+  data: string;
+  sock: string;
+  port: number;
+  pid?: number;
+}
 
 async function startInstance(n: RawInstance): Promise<void> {
-  const w = asPg(join(bins.binDir, 'postgres'), ['-D', n.data, '-c', "listen_addresses=", '-c', `port=${n.port}`, '-c', `unix_socket_directories=${n.sock}`, '-c', 'archive_mode=off']);
+  const w = asPg(join(bins.binDir, 'postgres'), [
+    '-D',
+    n.data,
+    '-c',
+    'listen_addresses=',
+    '-c',
+    `port=${n.port}`,
+    '-c',
+    `unix_socket_directories=${n.sock}`,
+    '-c',
+    'archive_mode=off',
+  ]);
   const log = join(n.dir, 'postgres.log');
   writeFileSync(log, '');
   if (id.runAsPostgres) chownSync(log, id.postgres.uid, id.postgres.gid);
@@ -141,30 +166,55 @@ async function stopInstance(n: RawInstance): Promise<void> {
   }
 }
 
-interface Source { stanza: string; conf: string; label: string; primarySock: string; primaryPort: number }
+interface Source {
+  stanza: string;
+  conf: string;
+  label: string;
+  primarySock: string;
+  primaryPort: number;
+}
 
 /** pgbackrest restore with the engine's flags (D4), into a new directory. */
 function pgbackrestRestore(src: Source, data: string, dbInclude?: string): void {
-  run(bins.pgbackrest, [`--config=${src.conf}`, `--stanza=${src.stanza}`, `--set=${src.label}`, '--type=immediate', '--target-action=promote', '--archive-mode=off',
-    `--pg1-path=${data}`, ...(dbInclude ? [`--db-include=${dbInclude}`] : []), 'restore']);
+  run(bins.pgbackrest, [
+    `--config=${src.conf}`,
+    `--stanza=${src.stanza}`,
+    `--set=${src.label}`,
+    '--type=immediate',
+    '--target-action=promote',
+    '--archive-mode=off',
+    `--pg1-path=${data}`,
+    ...(dbInclude ? [`--db-include=${dbInclude}`] : []),
+    'restore',
+  ]);
 }
 
 // ------------------------------------------------------------------ the four measurements
 
-interface Timed { ms: number; steps: Record<string, number> }
+interface Timed {
+  ms: number;
+  steps: Record<string, number>;
+}
 
 async function apiClusterRestore(t: TestService, snapId: string, i: number): Promise<Timed> {
   const started = Date.now();
-  const cid = (await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, { restore: { name: `bench-restore-${i}` } })).cluster.id;
+  const cid = (
+    await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, {
+      restore: { name: `bench-restore-${i}` },
+    })
+  ).cluster.id;
   for (;;) {
-    const c = (await t.client.call<{ cluster: { status: string; failed_reasons: unknown } }>('GET', `/v1.0/{project_id}/clusters/${cid}`)).cluster;
+    const c = (await t.client.call<{ cluster: { status: string; failed_reasons: unknown } }>('GET', `/v1.0/{project_id}/clusters/${cid}`))
+      .cluster;
     if (c.status === 'AVAILABLE') break;
     if (c.status !== 'CREATING') throw new Error(`restore ended ${c.status}: ${JSON.stringify(c.failed_reasons)}`);
     await sleep(50);
   }
   const ms = Date.now() - started;
   const task = (await t.svc.store.listTasks(cid, { kinds: ['cluster.restore'], limit: 1 }))[0]!;
-  const steps = Object.fromEntries((await t.svc.store.listSteps(task.id)).filter((s) => s.phase === 'run').map((s) => [s.stepId, (s.endAt ?? 0) - (s.beginAt ?? 0)]));
+  const steps = Object.fromEntries(
+    (await t.svc.store.listSteps(task.id)).filter((s) => s.phase === 'run').map((s) => [s.stepId, (s.endAt ?? 0) - (s.beginAt ?? 0)]),
+  );
   await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${cid}`, { keep_last_manual_snapshot: 0 });
   while ((await t.client.request('GET', `/v1.0/{project_id}/clusters/${cid}`)).status !== 404) await sleep(100);
   return { ms, steps };
@@ -192,9 +242,14 @@ async function rawClusterRestore(root: string, src: Source): Promise<Timed> {
 async function apiTableRestore(t: TestService, ep: string, snapId: string, i: number): Promise<Timed> {
   const target = `events_api_${i}`;
   const started = Date.now();
-  const job = (await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snapId}/table-restore`, {
-    case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: target }],
-  })).job_id;
+  const job = (
+    await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snapId}/table-restore`, {
+      case_sensitive: true,
+      database: DB,
+      restore_table_list: [{ schema_name: 'public', table_name: 'events' }],
+      target_table_list: [{ schema_name: 'public', table_name: target }],
+    })
+  ).job_id;
   for (;;) {
     const j = await t.client.call<{ status: string; failed_detail: string }>('GET', `/v1.0/{project_id}/job/${job}`);
     if (j.status === 'SUCCESS') break;
@@ -202,7 +257,9 @@ async function apiTableRestore(t: TestService, ep: string, snapId: string, i: nu
     await sleep(50);
   }
   const ms = Date.now() - started;
-  const steps = Object.fromEntries((await t.svc.store.listSteps(job)).filter((s) => s.phase === 'run').map((s) => [s.stepId, (s.endAt ?? 0) - (s.beginAt ?? 0)]));
+  const steps = Object.fromEntries(
+    (await t.svc.store.listSteps(job)).filter((s) => s.phase === 'run').map((s) => [s.stepId, (s.endAt ?? 0) - (s.beginAt ?? 0)]),
+  );
   await adminSql(ep, `drop table ${target}`);
   return { ms, steps };
 }
@@ -228,7 +285,21 @@ async function rawTableRestore(root: string, src: Source, ep: string, i: number)
     await startInstance(n);
     mark('start until promoted');
     await socketQuery(n.sock, n.port, DB, `alter table events rename to ${target}; alter index events_pkey rename to ${target}_pkey`);
-    const dump = asPg(join(bins.binDir, 'pg_dump'), ['-h', n.sock, '-p', String(n.port), '-U', 'postgres', '-d', DB, '-Fc', '-Z', '1', '-t', `public.${target}`]);
+    const dump = asPg(join(bins.binDir, 'pg_dump'), [
+      '-h',
+      n.sock,
+      '-p',
+      String(n.port),
+      '-U',
+      'postgres',
+      '-d',
+      DB,
+      '-Fc',
+      '-Z',
+      '1',
+      '-t',
+      `public.${target}`,
+    ]);
     const load = asPg(join(bins.binDir, 'pg_restore'), ['-h', src.primarySock, '-p', String(src.primaryPort), '-U', 'postgres', '-d', DB]);
     const d = spawn(dump.cmd, dump.args, { env: dump.env, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
     const r = spawn(load.cmd, load.args, { env: load.env, stdio: ['pipe', 'ignore', 'pipe'], cwd: '/' });
@@ -260,16 +331,30 @@ async function main(): Promise<void> {
     const ep = c.detail.endpoints[0]!.connect_info;
     const eventsRows = Math.round((MB * 0.8 * 1e6) / 140);
     const otherRows = Math.round((MB * 0.2 * 1e6) / 110);
-    process.stdout.write(`dwsbox bench: restores; postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}; fsync on; ${RUNS} run(s) each\n`);
-    process.stdout.write(`loading about ${MB} MB of random text into database ${DB} (events: ${eventsRows} rows, orders: ${otherRows} rows)…\n`);
+    process.stdout.write(
+      `dwsbox bench: restores; postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}; fsync on; ${RUNS} run(s) each\n`,
+    );
+    process.stdout.write(
+      `loading about ${MB} MB of random text into database ${DB} (events: ${eventsRows} rows, orders: ${otherRows} rows)…\n`,
+    );
     await adminSql(ep, `create database ${DB}`, 'postgres');
-    await adminSql(ep, `create table events as select g as id, now() - (g || ' s')::interval as ts, md5(random()::text) || md5(random()::text) as payload from generate_series(1, ${eventsRows}) g`);
+    await adminSql(
+      ep,
+      `create table events as select g as id, now() - (g || ' s')::interval as ts, md5(random()::text) || md5(random()::text) as payload from generate_series(1, ${eventsRows}) g`,
+    );
     await adminSql(ep, 'alter table events add primary key (id)');
-    await adminSql(ep, `create table orders as select g as id, (random() * 1000)::int as customer, md5(random()::text) || md5(random()::text) as note from generate_series(1, ${otherRows}) g`);
+    await adminSql(
+      ep,
+      `create table orders as select g as id, (random() * 1000)::int as customer, md5(random()::text) || md5(random()::text) as note from generate_series(1, ${otherRows}) g`,
+    );
     await adminSql(ep, 'alter table orders add primary key (id)');
     await adminSql(ep, 'vacuum analyze');
     await adminSql(ep, 'checkpoint');
-    const snapId = (await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'bench-snap', cluster_id: c.id } })).snapshot.id;
+    const snapId = (
+      await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+        snapshot: { name: 'bench-snap', cluster_id: c.id },
+      })
+    ).snapshot.id;
     for (;;) {
       const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snapId}`)).snapshot;
       if (s.status === 'AVAILABLE') break;
@@ -279,11 +364,16 @@ async function main(): Promise<void> {
     const snap = (await t.svc.store.getSnapshotById(snapId))!;
     const primary = (await t.svc.store.listNodes(c.id)).find((x) => x.role === 'primary')!;
     const src: Source = {
-      stanza: snap.stanza, conf: t.svc.dataPlane.stanzaConfigFile(snap.stanza), label: snap.backupLabel!,
-      primarySock: t.svc.dataPlane.nodePaths(c.id, 1).sockDir, primaryPort: primary.port,
+      stanza: snap.stanza,
+      conf: t.svc.dataPlane.stanzaConfigFile(snap.stanza),
+      label: snap.backupLabel!,
+      primarySock: t.svc.dataPlane.nodePaths(c.id, 1).sockDir,
+      primaryPort: primary.port,
     };
     const events = snap.schemaInfo!.databases.find((d) => d.name === DB)!.tables.find((x) => x.name === 'events')!;
-    process.stdout.write(`snapshot: databases ${(snap.sourceBytes! / 1e6).toFixed(1)} MB, repository ${(snap.sizeBytes! / 1e6).toFixed(1)} MB; table events ${(events.bytes / 1e6).toFixed(1)} MB, ${events.rows} rows\n`);
+    process.stdout.write(
+      `snapshot: databases ${(snap.sourceBytes! / 1e6).toFixed(1)} MB, repository ${(snap.sizeBytes! / 1e6).toFixed(1)} MB; table events ${(events.bytes / 1e6).toFixed(1)} MB, ${events.rows} rows\n`,
+    );
 
     // A warm-up of each, not counted: the first restores after the load run beside its
     // checkpoints and autovacuum, and read a cold page cache.
@@ -301,20 +391,27 @@ async function main(): Promise<void> {
       raw.push(await rawClusterRestore(join(root, 'raw'), src));
       apiT.push(await apiTableRestore(t, ep, snapId, i));
       rawT.push(await rawTableRestore(join(root, 'raw'), src, ep, i));
-      process.stdout.write(`  run ${i + 1}: cluster restore API ${secs(api[i]!.ms)} s, raw ${secs(raw[i]!.ms)} s; table restore API ${secs(apiT[i]!.ms)} s, raw ${secs(rawT[i]!.ms)} s\n`);
+      process.stdout.write(
+        `  run ${i + 1}: cluster restore API ${secs(api[i]!.ms)} s, raw ${secs(raw[i]!.ms)} s; table restore API ${secs(apiT[i]!.ms)} s, raw ${secs(rawT[i]!.ms)} s\n`,
+      );
     }
     const line = (what: string, xs: Timed[]): number => {
       const m = median(xs.map((r) => r.ms));
       process.stdout.write(`${what.padEnd(58)} median ${secs(m).padStart(7)} s  [${xs.map((r) => secs(r.ms)).join(', ')}]\n`);
       return m;
     };
-    const steps = (xs: Timed[]): string => Object.keys(xs[0]!.steps).map((k) => `${k} ${secs(median(xs.map((r) => r.steps[k] ?? 0)))}`).join(', ');
+    const steps = (xs: Timed[]): string =>
+      Object.keys(xs[0]!.steps)
+        .map((k) => `${k} ${secs(median(xs.map((r) => r.steps[k] ?? 0)))}`)
+        .join(', ');
     process.stdout.write('\nrestore into a new cluster\n');
     const a = line('API: POST …/actions → 3-node cluster AVAILABLE', api);
     const b = line('raw: pgbackrest restore + start until promoted (1 node)', raw);
     const core = median(api.map((r) => (r.steps['RESTORE_PRIMARY'] ?? 0) + (r.steps['RECOVER_PRIMARY'] ?? 0)));
     process.stdout.write(`${'API: its RESTORE_PRIMARY + RECOVER_PRIMARY steps'.padEnd(58)} median ${secs(core).padStart(7)} s\n`);
-    process.stdout.write(`ratio API/raw: ${(a / b).toFixed(2)} (whole task, which also builds 2 standbys and a stanza); restore+recover steps/raw: ${(core / b).toFixed(2)}\n`);
+    process.stdout.write(
+      `ratio API/raw: ${(a / b).toFixed(2)} (whole task, which also builds 2 standbys and a stanza); restore+recover steps/raw: ${(core / b).toFixed(2)}\n`,
+    );
     process.stdout.write(`API steps (median s): ${steps(api)}\nraw steps (median s): ${steps(raw)}\n`);
     process.stdout.write('\ntable restore of events\n');
     const at = line('API: POST …/table-restore → job SUCCESS', apiT);

@@ -31,7 +31,14 @@ import type { ClusterRecord, NodeRecord } from '../src/domain/records.js';
 import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
 import { freePort, killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, nodes: { type: 'string', default: '2' }, mb: { type: 'string', default: '150' }, 'poll-ms': { type: 'string', default: '50' } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    nodes: { type: 'string', default: '2' },
+    mb: { type: 'string', default: '150' },
+    'poll-ms': { type: 'string', default: '50' },
+  },
+});
 const RUNS = Math.max(1, Number(values.runs));
 const NODES = Math.max(1, Number(values.nodes));
 const MB = Math.max(10, Number(values.mb));
@@ -46,7 +53,12 @@ const median = (xs: number[]): number => {
 const secs = (ms: number): string => (ms / 1000).toFixed(2);
 const log = createLogger({ level: 'warn' });
 
-interface Detail { status: string; task_status: string; number_of_node: number; endpoints: { connect_info: string }[] }
+interface Detail {
+  status: string;
+  task_status: string;
+  number_of_node: number;
+  endpoints: { connect_info: string }[];
+}
 
 async function detail(t: TestService, id: string): Promise<Detail> {
   return (await t.client.call<{ cluster: Detail }>('GET', `/v1.0/{project_id}/clusters/${id}`)).cluster;
@@ -105,19 +117,50 @@ async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecor
     for (let k = 1; k <= NODES; k++) {
       const nd = join(dir, `n${k}`);
       mkdirOwned(nd, primaryInst.spec.os, 0o750);
-      const inst = new PgInstance({ os: primaryInst.spec.os, dataDir: join(nd, 'data'), sockDir: join(nd, 's'), host: '127.0.0.1', port: await freePort(), logFile: join(nd, 'postgres.log') }, t.svc.dataPlane.bins, log);
+      const inst = new PgInstance(
+        {
+          os: primaryInst.spec.os,
+          dataDir: join(nd, 'data'),
+          sockDir: join(nd, 's'),
+          host: '127.0.0.1',
+          port: await freePort(),
+          logFile: join(nd, 'postgres.log'),
+        },
+        t.svc.dataPlane.bins,
+        log,
+      );
       const slot = `bench_raw${k}`;
       made.push({ inst, slot });
       await runTool({
         cmd: join(t.svc.dataPlane.bins.binDir, 'pg_basebackup'),
-        args: ['-d', `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=raw${k}`, '-D', inst.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', slot, '--no-password'],
-        env: baseEnv({ PGPASSWORD: replPassword }), runAs: primaryInst.spec.os, logger: log, label: 'pg_basebackup', timeoutMs: 30 * 60_000,
+        args: [
+          '-d',
+          `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=raw${k}`,
+          '-D',
+          inst.dataDir,
+          '-X',
+          'stream',
+          '-c',
+          'fast',
+          '-R',
+          '-C',
+          '-S',
+          slot,
+          '--no-password',
+        ],
+        env: baseEnv({ PGPASSWORD: replPassword }),
+        runAs: primaryInst.spec.os,
+        logger: log,
+        label: 'pg_basebackup',
+        timeoutMs: 30 * 60_000,
       });
       // The copy carries the primary's address; this node gets its own before it starts.
       inst.writeNodeConfig();
       await inst.start({ timeoutMs: 120_000 });
       for (;;) {
-        const r = await primaryInst.query<{ state: string }>('select state from pg_stat_replication where application_name = $1', [`raw${k}`]);
+        const r = await primaryInst.query<{ state: string }>('select state from pg_stat_replication where application_name = $1', [
+          `raw${k}`,
+        ]);
         if (r[0]?.state === 'streaming') break;
         await sleep(20);
       }
@@ -153,12 +196,17 @@ async function main(): Promise<void> {
     const primaryAddr = c.detail.endpoints[0]!.connect_info;
     // ~230 bytes a row.
     const rows = Math.round((MB * 1e6) / 230);
-    await adminSql(primaryAddr, `create table big as select g as id, repeat(md5(g::text), 6) as v from generate_series(1, ${rows}) g; checkpoint`);
+    await adminSql(
+      primaryAddr,
+      `create table big as select g as id, repeat(md5(g::text), 6) as v from generate_series(1, ${rows}) g; checkpoint`,
+    );
     const size = Number((await adminSql(primaryAddr, 'select sum(pg_database_size(datname))::bigint as n from pg_database'))[0]!['n']);
     const cluster = (await t.svc.store.getClusterById(c.id))!;
     const primary = (await t.svc.store.listNodes(c.id)).find((n) => n.role === 'primary')!;
     const replPassword = Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')).decrypt(cluster.replPasswordEnc);
-    process.stdout.write(`dwsbox bench: add ${NODES} standby node(s) to a 3-node cluster holding ${(size / 1e6).toFixed(0)} MB (databases), ${RUNS} run(s) each; postgres ${t.svc.dataPlane.bins.pgVersion}; fsync on\n`);
+    process.stdout.write(
+      `dwsbox bench: add ${NODES} standby node(s) to a 3-node cluster holding ${(size / 1e6).toFixed(0)} MB (databases), ${RUNS} run(s) each; postgres ${t.svc.dataPlane.bins.pgVersion}; fsync on\n`,
+    );
     const rawRoot = mkdtempSync(join(root, 'rawruns-'));
     chmodSync(rawRoot, 0o711);
     // A warm-up of each, not counted (page cache, first-run compile).
@@ -175,15 +223,21 @@ async function main(): Promise<void> {
     }
     const a = median(api.map((r) => r.ms));
     const b = median(raw);
-    process.stdout.write(`API (POST resize → number_of_node grown, task_status empty; polled every ${POLL_MS} ms): median ${secs(a)} s  [${api.map((r) => secs(r.ms)).join(', ')}]\n`);
-    process.stdout.write(`raw (pg_basebackup -X stream -c fast -R -C -S, start, wait streaming; per node): median ${secs(b)} s  [${raw.map(secs).join(', ')}]\n`);
+    process.stdout.write(
+      `API (POST resize → number_of_node grown, task_status empty; polled every ${POLL_MS} ms): median ${secs(a)} s  [${api.map((r) => secs(r.ms)).join(', ')}]\n`,
+    );
+    process.stdout.write(
+      `raw (pg_basebackup -X stream -c fast -R -C -S, start, wait streaming; per node): median ${secs(b)} s  [${raw.map(secs).join(', ')}]\n`,
+    );
     process.stdout.write(`ratio API/raw: ${(a / b).toFixed(2)}\n`);
     // What the API spends outside its steps (accepting, claiming, bookkeeping between steps,
     // the client's polling granularity): the least noisy measure of its own overhead.
     const outside = api.map((r) => r.ms - [...r.steps.values()].reduce((x, y) => x + y, 0));
     process.stdout.write(`API time outside its steps: median ${secs(median(outside))} s  [${outside.map(secs).join(', ')}]\n`);
     const bases = [...api[0]!.steps.keys()];
-    process.stdout.write(`API steps (median s, summed over nodes): ${bases.map((k) => `${k} ${secs(median(api.map((r) => r.steps.get(k) ?? 0)))}`).join(', ')}\n`);
+    process.stdout.write(
+      `API steps (median s, summed over nodes): ${bases.map((k) => `${k} ${secs(median(api.map((r) => r.steps.get(k) ?? 0)))}`).join(', ')}\n`,
+    );
   } finally {
     await t?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
     await killPostmastersUnder(root);

@@ -36,7 +36,9 @@ async function sql(endpoint: string, text: string): Promise<void> {
 
 async function apiSnapshot(t: TestService, clusterId: string, name: string): Promise<{ total: number; backup: number; taskId: string }> {
   const started = Date.now();
-  const id = (await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: clusterId } })).snapshot.id;
+  const id = (
+    await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: clusterId } })
+  ).snapshot.id;
   for (;;) {
     const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
     if (s.status === 'AVAILABLE') break;
@@ -51,7 +53,9 @@ async function apiSnapshot(t: TestService, clusterId: string, name: string): Pro
 
 /** The last `pgbackrest … backup` command line the engine logged (tool started, args). */
 function loggedBackupArgs(logFile: string): string[] {
-  const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"tool started"') && l.includes('"pgbackrest backup"'));
+  const lines = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"tool started"') && l.includes('"pgbackrest backup"'));
   const last = lines.at(-1);
   if (!last) throw new Error('no pgbackrest backup command in the service log');
   return (JSON.parse(last) as { args: string[] }).args;
@@ -63,7 +67,8 @@ function replay(args: string[], annotation: string, os: OsUser): number {
   const pre = isRoot() ? ['setpriv', `--reuid=${os.uid}`, `--regid=${os.gid}`, '--clear-groups', '--'] : [];
   const started = Date.now();
   const r = spawnSync(pre[0] ?? 'pgbackrest', [...pre.slice(1), ...(pre.length ? ['pgbackrest'] : []), ...argv], {
-    env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', TZ: 'UTC', LANG: 'C.UTF-8' }, stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', TZ: 'UTC', LANG: 'C.UTF-8' },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   if (r.status !== 0) throw new Error(`replayed backup failed: ${r.stderr.toString().slice(-500)}`);
   return Date.now() - started;
@@ -75,7 +80,10 @@ try {
   const ep = c.detail.endpoints[0]!.connect_info;
   const rows = Math.round((MB * 1e6) / 140);
   process.stdout.write(`loading about ${MB} MB (${rows} rows of random text)…\n`);
-  await sql(ep, `create table events as select g as id, now() - (g || ' s')::interval as ts, md5(random()::text) || md5(random()::text) as payload from generate_series(1, ${rows}) g`);
+  await sql(
+    ep,
+    `create table events as select g as id, now() - (g || ' s')::interval as ts, md5(random()::text) || md5(random()::text) as payload from generate_series(1, ${rows}) g`,
+  );
   await sql(ep, 'alter table events add primary key (id)');
   await sql(ep, `create table small_cfg as select g as k, 'v' || g as v from generate_series(1, 100) g`);
   await sql(ep, 'vacuum (freeze, analyze)');

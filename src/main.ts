@@ -20,7 +20,13 @@ import { LocalEngine } from './dataplane/local-engine.js';
 import type { DataPlane } from './dataplane/data-plane.js';
 import { dirSize } from './dataplane/pg-instance.js';
 import { needsMigration } from './dataplane/tenant-migration.js';
-import { localRepository, RepositoryRegistry, s3Repository, type RepositoryCredentials, type RepositorySpec } from './dataplane/backup-repository.js';
+import {
+  localRepository,
+  RepositoryRegistry,
+  s3Repository,
+  type RepositoryCredentials,
+  type RepositorySpec,
+} from './dataplane/backup-repository.js';
 import { acquireLock, processStartTime } from './dataplane/pg-exec.js';
 import { TaskEvents } from './tasks/events.js';
 import { FaultInjector } from './tasks/faults.js';
@@ -90,8 +96,14 @@ export function repositoryFromConfig(config: Config): { spec: RepositorySpec; cr
   const [host, port] = config.repoS3Endpoint!.split(':');
   return {
     spec: s3Repository({
-      endpoint: host!, port: port ? Number(port) : 443, bucket: config.repoS3Bucket!, region: config.repoS3Region!, uriStyle: config.repoS3UriStyle,
-      verifyTls: config.repoS3VerifyTls, caFile: config.repoS3CaFile, path: config.repoS3Path,
+      endpoint: host!,
+      port: port ? Number(port) : 443,
+      bucket: config.repoS3Bucket!,
+      region: config.repoS3Region!,
+      uriStyle: config.repoS3UriStyle,
+      verifyTls: config.repoS3VerifyTls,
+      caFile: config.repoS3CaFile,
+      path: config.repoS3Path,
     }),
     creds: { key: config.repoS3Key!, keySecret: config.repoS3KeySecret! },
   };
@@ -116,8 +128,16 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       throw new Error((e as Error).message, { cause: e });
     }
     // Project users' uids are recorded in the store, never given out twice (D32).
-    const uids = { highest: () => store.highestOsUid(), record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()) };
-    const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync }, bins, log.scope({ component: 'dataplane' }), uids);
+    const uids = {
+      highest: () => store.highestOsUid(),
+      record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()),
+    };
+    const engine = new LocalEngine(
+      { dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync },
+      bins,
+      log.scope({ component: 'dataplane' }),
+      uids,
+    );
     // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
     configureRepository = (secrets) => {
       const repository = repositoryFromConfig(config);
@@ -142,7 +162,9 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       try {
         serveLock = await acquireLock(join(config.dataDir, 'locks', 'serve.lock'), { timeoutMs: 1500, label: 'serve' });
       } catch {
-        throw new Error(`another dwsbox serve is already running on ${config.dataDir}; stop it first, or use a PostgreSQL store (--store postgres://…) to run several`);
+        throw new Error(
+          `another dwsbox serve is already running on ${config.dataDir}; stop it first, or use a PostgreSQL store (--store postgres://…) to run several`,
+        );
       }
     }
     await migrate(store.adapter, { now: clock.now() });
@@ -157,23 +179,59 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
   const secrets = Secrets.load(config.masterKey, join(config.dataDir, 'master.key'));
   configureRepository(secrets);
   // Back-off for failed sign-ins and signatures, per process (docs/security.md).
-  const auth = new AuthService(store, secrets, clock, log.scope({ component: 'auth' }), new AuthThrottle(config, log.scope({ component: 'auth' })));
-  const firstStartCredentials = await auth.bootstrap({ projectId: config.projectId, accessKey: config.accessKey, secretKey: config.secretKey });
+  const auth = new AuthService(
+    store,
+    secrets,
+    clock,
+    log.scope({ component: 'auth' }),
+    new AuthThrottle(config, log.scope({ component: 'auth' })),
+  );
+  const firstStartCredentials = await auth.bootstrap({
+    projectId: config.projectId,
+    accessKey: config.accessKey,
+    secretKey: config.secretKey,
+  });
 
   const events = new TaskEvents(log);
   const registry = o.registry ?? createRegistry();
   // A crash fault kills at once; the log lines before it are flushed first (at most 1 s).
-  const crash = o.crash ?? (() => {
-    log.flushSync();
-    process.kill(process.pid, 'SIGKILL');
-  });
+  const crash =
+    o.crash ??
+    (() => {
+      log.flushSync();
+      process.kill(process.pid, 'SIGKILL');
+    });
   // Fair shares (docs/security.md): a task waiting on an injected delay or hang lends its slot out; one project runs at most projectTaskConcurrency tasks.
   const slots = new TaskSlots(config.taskConcurrency);
-  const faults = new FaultInjector(store, log.scope({ component: 'faults' }), crash, { enabled: config.enableTenantFaults, maxDelayMs: config.faultMaxDelayMs, slots });
-  const runner = new TaskRunner({ store, dataPlane, secrets, config, clock, log: log.scope({ component: 'tasks' }), faults, events, owner, registry, ...(o.random ? { random: o.random } : {}) });
+  const faults = new FaultInjector(store, log.scope({ component: 'faults' }), crash, {
+    enabled: config.enableTenantFaults,
+    maxDelayMs: config.faultMaxDelayMs,
+    slots,
+  });
+  const runner = new TaskRunner({
+    store,
+    dataPlane,
+    secrets,
+    config,
+    clock,
+    log: log.scope({ component: 'tasks' }),
+    faults,
+    events,
+    owner,
+    registry,
+    ...(o.random ? { random: o.random } : {}),
+  });
   const tasks = new TaskWorker({
-    store, runner, clock, log: log.scope({ component: 'tasks' }), owner, concurrency: config.taskConcurrency, projectConcurrency: config.projectTaskConcurrency, slots,
-    leaseMs: config.leaseMs, pollMs: config.pollMs,
+    store,
+    runner,
+    clock,
+    log: log.scope({ component: 'tasks' }),
+    owner,
+    concurrency: config.taskConcurrency,
+    projectConcurrency: config.projectTaskConcurrency,
+    slots,
+    leaseMs: config.leaseMs,
+    pollMs: config.pollMs,
   });
   const queue = new TaskQueue(registry, clock, () => tasks.notify());
 
@@ -182,10 +240,25 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
   const scale = new ScaleService({ store, queue, dataPlane, clusters, clock, config, log: log.scope({ component: 'scale' }) });
   const restores = new RestoreService({ store, queue, clusters, dataPlane, secrets, clock, log: log.scope({ component: 'restores' }) });
   const taskService = new TaskService(store, clock);
-  const faultService = new FaultService(store, clock, { tenantFaults: config.enableTenantFaults, crashFaults: config.enableCrashFaults, maxDelayMs: config.faultMaxDelayMs });
-  const policies = new SnapshotPolicyService({ store, clock, log: log.scope({ component: 'snapshot-policies' }), minIntervalMs: config.policyMinIntervalMs });
+  const faultService = new FaultService(store, clock, {
+    tenantFaults: config.enableTenantFaults,
+    crashFaults: config.enableCrashFaults,
+    maxDelayMs: config.faultMaxDelayMs,
+  });
+  const policies = new SnapshotPolicyService({
+    store,
+    clock,
+    log: log.scope({ component: 'snapshot-policies' }),
+    minIntervalMs: config.policyMinIntervalMs,
+  });
   const scheduler = new SnapshotScheduler({
-    store, snapshots, queue, clock, log: log.scope({ component: 'scheduler' }), intervalMs: config.schedulerIntervalMs, retentionEveryMs: 60_000,
+    store,
+    snapshots,
+    queue,
+    clock,
+    log: log.scope({ component: 'scheduler' }),
+    intervalMs: config.schedulerIntervalMs,
+    retentionEveryMs: 60_000,
     minIntervalMs: config.policyMinIntervalMs,
   });
   const monitor = new HealthMonitor(store, dataPlane, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
@@ -216,7 +289,16 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
   const app = await buildApp({
-    log, auth, clusters, tasks: taskService, faults: faultService, snapshots, policies, scale, restores, readiness,
+    log,
+    auth,
+    clusters,
+    tasks: taskService,
+    faults: faultService,
+    snapshots,
+    policies,
+    scale,
+    restores,
+    readiness,
     consoleDir: defaultConsoleDir(),
     ...(separateMetrics ? {} : { metrics }),
     onResponse: (route, method, status, ms) => metrics.observeHttp(route, method, status, ms),
@@ -225,7 +307,17 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
 
   let stopped: Promise<void> | null = null;
   return {
-    config, app, store, dataPlane, tasks, scheduler, events, log, owner, firstStartCredentials, snapshots,
+    config,
+    app,
+    store,
+    dataPlane,
+    tasks,
+    scheduler,
+    events,
+    log,
+    owner,
+    firstStartCredentials,
+    snapshots,
     async start() {
       await app.listen({ host: config.host, port: config.port });
       if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);
@@ -272,7 +364,10 @@ function serveMetrics(metrics: Metrics, host: string, port: number): Promise<Ser
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    metrics.text().then((body) => res.writeHead(200, { 'content-type': metrics.contentType }).end(body), (e: unknown) => res.writeHead(500).end(String(e)));
+    metrics.text().then(
+      (body) => res.writeHead(200, { 'content-type': metrics.contentType }).end(body),
+      (e: unknown) => res.writeHead(500).end(String(e)),
+    );
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -284,11 +379,20 @@ function serveMetrics(metrics: Metrics, host: string, port: number): Promise<Ser
 async function refuseUnmigrated(store: Store, dataPlane: LocalEngine): Promise<void> {
   const old: string[] = [];
   for (const c of await store.listClusters()) {
-    if (needsMigration(dataPlane, c, (await store.listNodes(c.id)).filter((n) => n.membership === 'active'))) old.push(c.id);
+    if (
+      needsMigration(
+        dataPlane,
+        c,
+        (await store.listNodes(c.id)).filter((n) => n.membership === 'active'),
+      )
+    )
+      old.push(c.id);
   }
   if (!old.length) return;
-  throw new Error(`${old.length} cluster(s) of ${dataPlane.settings.dataDir} run as the shared postgres OS user, from before per-project OS users (${old.slice(0, 5).join(', ')}${old.length > 5 ? ', …' : ''}). `
-    + 'Migrate them first: npx dwsbox tenants migrate --data-dir <dir> (each cluster restarts once; docs/security.md#migrating), then start the service.');
+  throw new Error(
+    `${old.length} cluster(s) of ${dataPlane.settings.dataDir} run as the shared postgres OS user, from before per-project OS users (${old.slice(0, 5).join(', ')}${old.length > 5 ? ', …' : ''}). ` +
+      'Migrate them first: npx dwsbox tenants migrate --data-dir <dir> (each cluster restarts once; docs/security.md#migrating), then start the service.',
+  );
 }
 
 /** Stop every node of every cluster (serve --stop-clusters-on-exit, clusters stop-all). */

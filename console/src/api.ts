@@ -35,7 +35,11 @@ export function saveSession(s: Session | null): void {
 
 /** An answer of the API that is not 2xx: its DWS body, as the service wrote it. */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, readonly msg: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly msg: string,
+  ) {
     super(msg ? `${code ? `${code}: ` : ''}${msg}` : `HTTP ${status}`);
   }
 }
@@ -45,7 +49,10 @@ type Listener = () => void;
 export class Api {
   private onUnauthorized: Listener = () => {};
 
-  constructor(private session: Session | null, private lang: Lang) {}
+  constructor(
+    private session: Session | null,
+    private lang: Lang,
+  ) {}
 
   setSession(s: Session | null): void {
     this.session = s;
@@ -107,7 +114,8 @@ export class Api {
       }),
     });
     const body = (await res.json().catch(() => ({}))) as {
-      error_code?: string; error_msg?: string;
+      error_code?: string;
+      error_msg?: string;
       token?: { expires_at: string; project: { id: string }; user: { name: string }; roles: { name: string }[] };
     };
     const token = res.headers.get('X-Subject-Token');
@@ -124,7 +132,12 @@ export class Api {
 
 // ---------------------------------------------------------------- wire types (the parts the console reads)
 
-export interface ClusterNode { id: string; status: string; role: string; connect_info: string }
+export interface ClusterNode {
+  id: string;
+  status: string;
+  role: string;
+  connect_info: string;
+}
 export interface Cluster {
   id: string;
   name: string;
@@ -172,7 +185,10 @@ export interface SubItem {
   estimated_time: number;
   step: string;
 }
-export interface Item { item_name: string; sub_items: SubItem[] }
+export interface Item {
+  item_name: string;
+  sub_items: SubItem[];
+}
 export interface Task {
   id: string;
   action_name: string;

@@ -30,16 +30,36 @@ function useCluster(id: string): { cluster: Cluster | null; error: Error | null;
 
 function useSnapshot(id: string): { snapshot: Snapshot | null; error: Error | null; refresh(): void } {
   const { api, lang } = useApp();
-  const poll = usePoll(() => api.call<{ snapshot: Snapshot }>('GET', `/v1.0/{project_id}/snapshots/${encodeURIComponent(id)}`), [id, lang], 0);
+  const poll = usePoll(
+    () => api.call<{ snapshot: Snapshot }>('GET', `/v1.0/{project_id}/snapshots/${encodeURIComponent(id)}`),
+    [id, lang],
+    0,
+  );
   return { snapshot: poll.data?.snapshot ?? null, error: poll.error, refresh: poll.refresh };
 }
 
-function Buttons(p: { busy: boolean; label: string; cancelTo: string; danger?: boolean; testid?: string; disabled?: boolean }): JSX.Element {
+function Buttons(p: {
+  busy: boolean;
+  label: string;
+  cancelTo: string;
+  danger?: boolean;
+  testid?: string;
+  disabled?: boolean;
+}): JSX.Element {
   const { t } = useApp();
   return (
     <div class="buttons">
-      <button type="submit" class={`btn ${p.danger ? 'btn-danger' : 'btn-primary'}`} disabled={p.busy || p.disabled} data-testid={p.testid ?? 'submit'}>{p.label}</button>
-      <Link to={p.cancelTo} class="btn">{t('cancel')}</Link>
+      <button
+        type="submit"
+        class={`btn ${p.danger ? 'btn-danger' : 'btn-primary'}`}
+        disabled={p.busy || p.disabled}
+        data-testid={p.testid ?? 'submit'}
+      >
+        {p.label}
+      </button>
+      <Link to={p.cancelTo} class="btn">
+        {t('cancel')}
+      </Link>
     </div>
   );
 }
@@ -49,11 +69,21 @@ function Buttons(p: { busy: boolean; label: string; cancelTo: string; danger?: b
 const CLUSTER_FIELDS: FieldMatch[] = [
   { name: 'name', paths: ['body.cluster.name'], words: ['cluster name'], codes: ['DWS.5050', 'DWS.5057', 'DWS.5056'] },
   { name: 'node_type', paths: ['body.cluster.node_type'], words: ['node type', 'node_type'], codes: ['DWS.5006'] },
-  { name: 'number_of_node', paths: ['body.cluster.number_of_node'], words: ['number_of_node', 'number of nodes'], codes: ['DWS.5047', 'DWS.5091'] },
+  {
+    name: 'number_of_node',
+    paths: ['body.cluster.number_of_node'],
+    words: ['number_of_node', 'number of nodes'],
+    codes: ['DWS.5047', 'DWS.5091'],
+  },
   { name: 'port', paths: ['body.cluster.port'], words: ['port'] },
   { name: 'user_name', paths: ['body.cluster.user_name'], words: ['administrator user name', 'user_name'], codes: ['DWS.5059'] },
   { name: 'user_pwd', paths: ['body.cluster.user_pwd'], words: ['password', 'user_pwd'], codes: ['DWS.5144', 'DWS.5145'] },
-  { name: 'availability_zone', paths: ['body.cluster.availability_zone'], words: ['availability zone', 'availability_zone'], codes: ['DWS.5011'] },
+  {
+    name: 'availability_zone',
+    paths: ['body.cluster.availability_zone'],
+    words: ['availability zone', 'availability_zone'],
+    codes: ['DWS.5011'],
+  },
   { name: 'vpc_id', paths: ['body.cluster.vpc_id'], words: ['vpc_id'] },
   { name: 'subnet_id', paths: ['body.cluster.subnet_id'], words: ['subnet_id'] },
   { name: 'description', paths: ['body.cluster.cluster_description_info'], words: ['cluster_description_info', 'description'] },
@@ -63,8 +93,16 @@ export function CreateClusterForm(): JSX.Element {
   const { api, t, lang, navigate } = useApp();
   const types = usePoll(() => api.call<{ node_types: NodeType[] }>('GET', '/v2/{project_id}/node-types'), [lang], 0);
   const [v, setV] = useState({
-    name: '', node_type: '', number_of_node: '3', port: '8000', user_name: 'dbadmin', user_pwd: '', availability_zone: ZONES[0]!,
-    vpc_id: uuid(), subnet_id: uuid(), description: '',
+    name: '',
+    node_type: '',
+    number_of_node: '3',
+    port: '8000',
+    user_name: 'dbadmin',
+    user_pwd: '',
+    availability_zone: ZONES[0]!,
+    vpc_id: uuid(),
+    subnet_id: uuid(),
+    description: '',
   });
   const set = (k: keyof typeof v) => (x: string) => setV((o) => ({ ...o, [k]: x }));
   const form = useForm(CLUSTER_FIELDS);
@@ -74,13 +112,22 @@ export function CreateClusterForm(): JSX.Element {
   }, [types.data]);
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
-    const r = await form.run(() => api.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
-      cluster: {
-        name: v.name, node_type: v.node_type, number_of_node: toNumber(v.number_of_node), port: toNumber(v.port),
-        user_name: v.user_name, user_pwd: v.user_pwd, availability_zone: v.availability_zone, vpc_id: v.vpc_id, subnet_id: v.subnet_id,
-        ...(v.description ? { cluster_description_info: v.description } : {}),
-      },
-    }));
+    const r = await form.run(() =>
+      api.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
+        cluster: {
+          name: v.name,
+          node_type: v.node_type,
+          number_of_node: toNumber(v.number_of_node),
+          port: toNumber(v.port),
+          user_name: v.user_name,
+          user_pwd: v.user_pwd,
+          availability_zone: v.availability_zone,
+          vpc_id: v.vpc_id,
+          subnet_id: v.subnet_id,
+          ...(v.description ? { cluster_description_info: v.description } : {}),
+        },
+      }),
+    );
     if (r) navigate(`clusters/${r.cluster.id}`);
   };
   const f = form.fields;
@@ -89,22 +136,50 @@ export function CreateClusterForm(): JSX.Element {
       <PageTitle>{t('createClusterTitle')}</PageTitle>
       <form class="form" onSubmit={(e) => void submit(e)} noValidate data-testid="create-cluster-form">
         <FormError msg={form.top} />
-        <Field name="name" label={t('clusterName')} error={f['name']}><TextInput name="name" value={v.name} onInput={set('name')} /></Field>
+        <Field name="name" label={t('clusterName')} error={f['name']}>
+          <TextInput name="name" value={v.name} onInput={set('name')} />
+        </Field>
         <Field name="node_type" label={t('nodeType')} error={f['node_type']}>
           {types.data ? (
-            <Select name="node_type" value={v.node_type} onChange={set('node_type')} options={types.data.node_types.map((n) => ({ value: n.spec_name, label: `${n.spec_name} (${n.vcpus} vCPU, ${n.ram} GB)` }))} />
-          ) : <Loading error={types.error} onRetry={types.refresh} />}
+            <Select
+              name="node_type"
+              value={v.node_type}
+              onChange={set('node_type')}
+              options={types.data.node_types.map((n) => ({ value: n.spec_name, label: `${n.spec_name} (${n.vcpus} vCPU, ${n.ram} GB)` }))}
+            />
+          ) : (
+            <Loading error={types.error} onRetry={types.refresh} />
+          )}
         </Field>
-        <Field name="number_of_node" label={t('numberOfNodes')} error={f['number_of_node']}><TextInput name="number_of_node" value={v.number_of_node} onInput={set('number_of_node')} inputMode="numeric" /></Field>
-        <Field name="port" label={t('port')} error={f['port']}><TextInput name="port" value={v.port} onInput={set('port')} inputMode="numeric" /></Field>
-        <Field name="user_name" label={t('adminUser')} error={f['user_name']}><TextInput name="user_name" value={v.user_name} onInput={set('user_name')} autoComplete="off" /></Field>
-        <Field name="user_pwd" label={t('adminPassword')} error={f['user_pwd']}><TextInput name="user_pwd" type="password" value={v.user_pwd} onInput={set('user_pwd')} autoComplete="new-password" /></Field>
+        <Field name="number_of_node" label={t('numberOfNodes')} error={f['number_of_node']}>
+          <TextInput name="number_of_node" value={v.number_of_node} onInput={set('number_of_node')} inputMode="numeric" />
+        </Field>
+        <Field name="port" label={t('port')} error={f['port']}>
+          <TextInput name="port" value={v.port} onInput={set('port')} inputMode="numeric" />
+        </Field>
+        <Field name="user_name" label={t('adminUser')} error={f['user_name']}>
+          <TextInput name="user_name" value={v.user_name} onInput={set('user_name')} autoComplete="off" />
+        </Field>
+        <Field name="user_pwd" label={t('adminPassword')} error={f['user_pwd']}>
+          <TextInput name="user_pwd" type="password" value={v.user_pwd} onInput={set('user_pwd')} autoComplete="new-password" />
+        </Field>
         <Field name="availability_zone" label={t('availabilityZone')} error={f['availability_zone']}>
-          <Select name="availability_zone" value={v.availability_zone} onChange={set('availability_zone')} options={ZONES.map((z) => ({ value: z, label: z }))} />
+          <Select
+            name="availability_zone"
+            value={v.availability_zone}
+            onChange={set('availability_zone')}
+            options={ZONES.map((z) => ({ value: z, label: z }))}
+          />
         </Field>
-        <Field name="vpc_id" label={t('vpcId')} error={f['vpc_id']} hint={t('metadataHint')}><TextInput name="vpc_id" value={v.vpc_id} onInput={set('vpc_id')} /></Field>
-        <Field name="subnet_id" label={t('subnetId')} error={f['subnet_id']}><TextInput name="subnet_id" value={v.subnet_id} onInput={set('subnet_id')} /></Field>
-        <Field name="description" label={`${t('description')} (${t('optional')})`} error={f['description']}><TextInput name="description" value={v.description} onInput={set('description')} /></Field>
+        <Field name="vpc_id" label={t('vpcId')} error={f['vpc_id']} hint={t('metadataHint')}>
+          <TextInput name="vpc_id" value={v.vpc_id} onInput={set('vpc_id')} />
+        </Field>
+        <Field name="subnet_id" label={t('subnetId')} error={f['subnet_id']}>
+          <TextInput name="subnet_id" value={v.subnet_id} onInput={set('subnet_id')} />
+        </Field>
+        <Field name="description" label={`${t('description')} (${t('optional')})`} error={f['description']}>
+          <TextInput name="description" value={v.description} onInput={set('description')} />
+        </Field>
         <Buttons busy={form.busy} label={t('create')} cancelTo="" />
       </form>
     </div>
@@ -132,7 +207,11 @@ export function CreateSnapshotForm(p: { clusterId: string }): JSX.Element {
   const form = useForm(SNAPSHOT_FIELDS);
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
-    const r = await form.run(() => api.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: p.clusterId, description: desc } }));
+    const r = await form.run(() =>
+      api.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+        snapshot: { name, cluster_id: p.clusterId, description: desc },
+      }),
+    );
     if (r) navigate(`clusters/${p.clusterId}`);
   };
   return (
@@ -140,8 +219,12 @@ export function CreateSnapshotForm(p: { clusterId: string }): JSX.Element {
       <PageTitle>{t('createSnapshotTitle', { cluster: cluster?.name ?? p.clusterId })}</PageTitle>
       <form class="form" onSubmit={(e) => void submit(e)} noValidate data-testid="create-snapshot-form">
         <FormError msg={form.top} />
-        <Field name="name" label={t('snapshotName')} error={form.fields['name']}><TextInput name="name" value={name} onInput={setName} /></Field>
-        <Field name="description" label={`${t('description')} (${t('optional')})`} error={form.fields['description']}><TextInput name="description" value={desc} onInput={setDesc} /></Field>
+        <Field name="name" label={t('snapshotName')} error={form.fields['name']}>
+          <TextInput name="name" value={name} onInput={setName} />
+        </Field>
+        <Field name="description" label={`${t('description')} (${t('optional')})`} error={form.fields['description']}>
+          <TextInput name="description" value={desc} onInput={setDesc} />
+        </Field>
         <Buttons busy={form.busy} label={t('create')} cancelTo={`clusters/${p.clusterId}`} />
       </form>
     </div>
@@ -153,7 +236,12 @@ export function CreateSnapshotForm(p: { clusterId: string }): JSX.Element {
 const RESTORE_FIELDS: FieldMatch[] = [
   { name: 'name', paths: ['body.restore.name'], words: ['cluster name'], codes: ['DWS.5050', 'DWS.5057', 'DWS.5056'] },
   { name: 'port', paths: ['body.restore.port'], words: ['port'] },
-  { name: 'availability_zone', paths: ['body.restore.availability_zone'], words: ['availability zone', 'availability_zone'], codes: ['DWS.5011'] },
+  {
+    name: 'availability_zone',
+    paths: ['body.restore.availability_zone'],
+    words: ['availability zone', 'availability_zone'],
+    codes: ['DWS.5011'],
+  },
   { name: 'vpc_id', paths: ['body.restore.vpc_id'], words: ['vpc_id'] },
   { name: 'subnet_id', paths: ['body.restore.subnet_id'], words: ['subnet_id'] },
 ];
@@ -171,7 +259,11 @@ export function RestoreForm(p: { snapshotId: string }): JSX.Element {
     if (v.availability_zone) restore['availability_zone'] = v.availability_zone;
     if (v.vpc_id.trim()) restore['vpc_id'] = v.vpc_id.trim();
     if (v.subnet_id.trim()) restore['subnet_id'] = v.subnet_id.trim();
-    const r = await form.run(() => api.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${encodeURIComponent(p.snapshotId)}/actions`, { restore }));
+    const r = await form.run(() =>
+      api.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${encodeURIComponent(p.snapshotId)}/actions`, {
+        restore,
+      }),
+    );
     if (r) navigate(`clusters/${r.cluster.id}`);
   };
   if (!snapshot) return <Loading error={error} onRetry={refresh} />;
@@ -182,13 +274,26 @@ export function RestoreForm(p: { snapshotId: string }): JSX.Element {
       <p class="hint">{t('restoreHint')}</p>
       <form class="form" onSubmit={(e) => void submit(e)} noValidate data-testid="restore-form">
         <FormError msg={form.top} />
-        <Field name="name" label={t('newClusterName')} error={f['name']}><TextInput name="name" value={v.name} onInput={set('name')} /></Field>
-        <Field name="port" label={`${t('port')} (${t('optional')})`} error={f['port']}><TextInput name="port" value={v.port} onInput={set('port')} inputMode="numeric" /></Field>
-        <Field name="availability_zone" label={`${t('availabilityZone')} (${t('optional')})`} error={f['availability_zone']}>
-          <Select name="availability_zone" value={v.availability_zone} onChange={set('availability_zone')} options={[{ value: '', label: '—' }, ...ZONES.map((z) => ({ value: z, label: z }))]} />
+        <Field name="name" label={t('newClusterName')} error={f['name']}>
+          <TextInput name="name" value={v.name} onInput={set('name')} />
         </Field>
-        <Field name="vpc_id" label={`${t('vpcId')} (${t('optional')})`} error={f['vpc_id']}><TextInput name="vpc_id" value={v.vpc_id} onInput={set('vpc_id')} /></Field>
-        <Field name="subnet_id" label={`${t('subnetId')} (${t('optional')})`} error={f['subnet_id']}><TextInput name="subnet_id" value={v.subnet_id} onInput={set('subnet_id')} /></Field>
+        <Field name="port" label={`${t('port')} (${t('optional')})`} error={f['port']}>
+          <TextInput name="port" value={v.port} onInput={set('port')} inputMode="numeric" />
+        </Field>
+        <Field name="availability_zone" label={`${t('availabilityZone')} (${t('optional')})`} error={f['availability_zone']}>
+          <Select
+            name="availability_zone"
+            value={v.availability_zone}
+            onChange={set('availability_zone')}
+            options={[{ value: '', label: '—' }, ...ZONES.map((z) => ({ value: z, label: z }))]}
+          />
+        </Field>
+        <Field name="vpc_id" label={`${t('vpcId')} (${t('optional')})`} error={f['vpc_id']}>
+          <TextInput name="vpc_id" value={v.vpc_id} onInput={set('vpc_id')} />
+        </Field>
+        <Field name="subnet_id" label={`${t('subnetId')} (${t('optional')})`} error={f['subnet_id']}>
+          <TextInput name="subnet_id" value={v.subnet_id} onInput={set('subnet_id')} />
+        </Field>
         <Buttons busy={form.busy} label={t('actRestore')} cancelTo={`clusters/${snapshot.cluster_id}`} />
       </form>
     </div>
@@ -197,11 +302,21 @@ export function RestoreForm(p: { snapshotId: string }): JSX.Element {
 
 // ---------------------------------------------------------------- restore tables
 
-interface TableRow { ss: string; st: string; ts: string; tt: string }
+interface TableRow {
+  ss: string;
+  st: string;
+  ts: string;
+  tt: string;
+}
 
 const TABLE_FIELDS: FieldMatch[] = [
   { name: 'database', paths: ['body.database'], words: ['database'], codes: ['DWS.5172'] },
-  { name: 'restore_table_list', paths: ['body.restore_table_list'], words: ['restore_table_list', 'schema', 'table does not exist'], codes: ['DWS.5173', 'DWS.5174'] },
+  {
+    name: 'restore_table_list',
+    paths: ['body.restore_table_list'],
+    words: ['restore_table_list', 'schema', 'table does not exist'],
+    codes: ['DWS.5173', 'DWS.5174'],
+  },
   { name: 'target_table_list', paths: ['body.target_table_list'], words: ['target_table_list', 'target table'], codes: ['DWS.9910'] },
 ];
 
@@ -213,7 +328,10 @@ export function TableRestoreForm(p: { snapshotId: string }): JSX.Element {
   const [rows, setRows] = useState<TableRow[]>([{ ss: 'public', st: '', ts: 'public', tt: '' }]);
   const [check, setCheck] = useState<{ missing: string[]; existing: string[] } | null>(null);
   const form = useForm(TABLE_FIELDS);
-  const setRow = (i: number, k: keyof TableRow) => (x: string): void => setRows((rs) => rs.map((r, j) => (j === i ? { ...r, [k]: x } : r)));
+  const setRow =
+    (i: number, k: keyof TableRow) =>
+    (x: string): void =>
+      setRows((rs) => rs.map((r, j) => (j === i ? { ...r, [k]: x } : r)));
   const body = () => ({
     case_sensitive: cs,
     database: db,
@@ -222,51 +340,121 @@ export function TableRestoreForm(p: { snapshotId: string }): JSX.Element {
   });
   const runCheck = async (): Promise<void> => {
     setCheck(null);
-    const r = await form.run(() => api.call<{ check_table_name_result: { restore_table_list: string[] | null; target_table_list: string[] | null } }>(
-      'POST', `/v1/{project_id}/snapshots/${encodeURIComponent(p.snapshotId)}/table-restore-check`, body()));
-    if (r) setCheck({ missing: r.check_table_name_result.restore_table_list ?? [], existing: r.check_table_name_result.target_table_list ?? [] });
+    const r = await form.run(() =>
+      api.call<{ check_table_name_result: { restore_table_list: string[] | null; target_table_list: string[] | null } }>(
+        'POST',
+        `/v1/{project_id}/snapshots/${encodeURIComponent(p.snapshotId)}/table-restore-check`,
+        body(),
+      ),
+    );
+    if (r)
+      setCheck({
+        missing: r.check_table_name_result.restore_table_list ?? [],
+        existing: r.check_table_name_result.target_table_list ?? [],
+      });
   };
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
-    const r = await form.run(() => api.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${encodeURIComponent(p.snapshotId)}/table-restore`, body()));
+    const r = await form.run(() =>
+      api.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${encodeURIComponent(p.snapshotId)}/table-restore`, body()),
+    );
     if (r && snapshot) navigate(`clusters/${snapshot.cluster_id}/tasks/${r.job_id}`);
   };
   if (!snapshot) return <Loading error={error} onRetry={refresh} />;
   const f = form.fields;
-  const targetErr = f['target_table_list'] ?? (check?.existing.length ? `${t('existingTargets')}: ${check.existing.join(', ')}` : undefined);
+  const targetErr =
+    f['target_table_list'] ?? (check?.existing.length ? `${t('existingTargets')}: ${check.existing.join(', ')}` : undefined);
   return (
     <div>
       <PageTitle>{t('tableRestoreTitle', { snapshot: snapshot.name })}</PageTitle>
-      <p class="hint">{t('tableRestoreHint')} ({snapshot.cluster_name})</p>
+      <p class="hint">
+        {t('tableRestoreHint')} ({snapshot.cluster_name})
+      </p>
       <form class="form form-wide" onSubmit={(e) => void submit(e)} noValidate data-testid="table-restore-form">
         <FormError msg={form.top} />
-        <Field name="database" label={t('database')} error={f['database']}><TextInput name="database" value={db} onInput={setDb} /></Field>
+        <Field name="database" label={t('database')} error={f['database']}>
+          <TextInput name="database" value={db} onInput={setDb} />
+        </Field>
         <div class="field field-inline">
-          <label><input type="checkbox" name="case_sensitive" checked={cs} onChange={(e) => setCs((e.currentTarget as HTMLInputElement).checked)} /> {t('caseSensitive')}</label>
+          <label>
+            <input
+              type="checkbox"
+              name="case_sensitive"
+              checked={cs}
+              onChange={(e) => setCs((e.currentTarget as HTMLInputElement).checked)}
+            />{' '}
+            {t('caseSensitive')}
+          </label>
         </div>
-        <Field name="restore_table_list" label={t('tablesToRestore')} error={f['restore_table_list'] ?? (check?.missing.length ? `${t('missingSources')}: ${check.missing.join(', ')}` : undefined)}>
+        <Field
+          name="restore_table_list"
+          label={t('tablesToRestore')}
+          error={f['restore_table_list'] ?? (check?.missing.length ? `${t('missingSources')}: ${check.missing.join(', ')}` : undefined)}
+        >
           <table class="table table-inputs">
-            <thead><tr><th>{t('sourceSchema')}</th><th>{t('sourceTable')}</th><th>{t('targetSchema')}</th><th>{t('targetTable')}</th><th /></tr></thead>
+            <thead>
+              <tr>
+                <th>{t('sourceSchema')}</th>
+                <th>{t('sourceTable')}</th>
+                <th>{t('targetSchema')}</th>
+                <th>{t('targetTable')}</th>
+                <th />
+              </tr>
+            </thead>
             <tbody>
               {rows.map((r, i) => (
                 <tr key={i}>
-                  <td><TextInput name={`ss${i}`} value={r.ss} onInput={setRow(i, 'ss')} /></td>
-                  <td><TextInput name={`st${i}`} value={r.st} onInput={setRow(i, 'st')} /></td>
-                  <td><TextInput name={`ts${i}`} value={r.ts} onInput={setRow(i, 'ts')} /></td>
-                  <td><TextInput name={`tt${i}`} value={r.tt} onInput={setRow(i, 'tt')} placeholder={r.st} /></td>
-                  <td>{rows.length > 1 ? <button type="button" class="btn btn-small" onClick={() => setRows((rs) => rs.filter((_, j) => j !== i))}>{t('removeTable')}</button> : null}</td>
+                  <td>
+                    <TextInput name={`ss${i}`} value={r.ss} onInput={setRow(i, 'ss')} />
+                  </td>
+                  <td>
+                    <TextInput name={`st${i}`} value={r.st} onInput={setRow(i, 'st')} />
+                  </td>
+                  <td>
+                    <TextInput name={`ts${i}`} value={r.ts} onInput={setRow(i, 'ts')} />
+                  </td>
+                  <td>
+                    <TextInput name={`tt${i}`} value={r.tt} onInput={setRow(i, 'tt')} placeholder={r.st} />
+                  </td>
+                  <td>
+                    {rows.length > 1 ? (
+                      <button type="button" class="btn btn-small" onClick={() => setRows((rs) => rs.filter((_, j) => j !== i))}>
+                        {t('removeTable')}
+                      </button>
+                    ) : null}
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
-          <button type="button" class="btn btn-small" onClick={() => setRows((rs) => [...rs, { ss: 'public', st: '', ts: 'public', tt: '' }])}>{t('addTable')}</button>
-          {targetErr ? <div class="field-error" role="alert" data-error-for="target_table_list">{targetErr}</div> : null}
+          <button
+            type="button"
+            class="btn btn-small"
+            onClick={() => setRows((rs) => [...rs, { ss: 'public', st: '', ts: 'public', tt: '' }])}
+          >
+            {t('addTable')}
+          </button>
+          {targetErr ? (
+            <div class="field-error" role="alert" data-error-for="target_table_list">
+              {targetErr}
+            </div>
+          ) : null}
         </Field>
-        {check && !check.missing.length && !check.existing.length ? <div class="alert alert-ok" data-testid="check-ok">{t('checkPassed')}</div> : null}
+        {check && !check.missing.length && !check.existing.length ? (
+          <div class="alert alert-ok" data-testid="check-ok">
+            {t('checkPassed')}
+          </div>
+        ) : null}
         <div class="buttons">
-          <button type="button" class="btn" disabled={form.busy} onClick={() => void runCheck()} data-testid="check">{t('check')}</button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy} data-testid="submit">{t('actTableRestore')}</button>
-          <Link to={`clusters/${snapshot.cluster_id}`} class="btn">{t('cancel')}</Link>
+          <button type="button" class="btn" disabled={form.busy} onClick={() => void runCheck()} data-testid="check">
+            {t('check')}
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={form.busy} data-testid="submit">
+            {t('actTableRestore')}
+          </button>
+          <Link to={`clusters/${snapshot.cluster_id}`} class="btn">
+            {t('cancel')}
+          </Link>
         </div>
       </form>
     </div>
@@ -276,7 +464,12 @@ export function TableRestoreForm(p: { snapshotId: string }): JSX.Element {
 // ---------------------------------------------------------------- scale out (grow-check first)
 
 const SCALE_OUT_FIELDS: FieldMatch[] = [
-  { name: 'count', paths: ['body.scale_out.count', 'body.scale_out'], words: ['scale_out.count', 'count'], codes: ['DWS.5047', 'DWS.5091'] },
+  {
+    name: 'count',
+    paths: ['body.scale_out.count', 'body.scale_out'],
+    words: ['scale_out.count', 'count'],
+    codes: ['DWS.5047', 'DWS.5091'],
+  },
 ];
 
 export function ScaleOutForm(p: { clusterId: string }): JSX.Element {
@@ -287,7 +480,11 @@ export function ScaleOutForm(p: { clusterId: string }): JSX.Element {
   const form = useForm(SCALE_OUT_FIELDS);
   const runCheck = async (n: string): Promise<void> => {
     setCheck(null);
-    const r = await form.run(() => api.call<GrowCheck>('POST', `/v2/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/grow-check`, { scale_out: { count: toNumber(n) } }));
+    const r = await form.run(() =>
+      api.call<GrowCheck>('POST', `/v2/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/grow-check`, {
+        scale_out: { count: toNumber(n) },
+      }),
+    );
     if (r) setCheck({ count: n, result: r });
   };
   useEffect(() => {
@@ -301,7 +498,9 @@ export function ScaleOutForm(p: { clusterId: string }): JSX.Element {
       await runCheck(count);
       return;
     }
-    const r = await form.run(() => api.call('POST', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/resize`, { scale_out: { count: toNumber(count) } }));
+    const r = await form.run(() =>
+      api.call('POST', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/resize`, { scale_out: { count: toNumber(count) } }),
+    );
     if (r !== undefined) navigate(`clusters/${p.clusterId}`);
   };
   return (
@@ -315,22 +514,38 @@ export function ScaleOutForm(p: { clusterId: string }): JSX.Element {
         </Field>
         <div class="check-result" data-testid="grow-check">
           <h3>{t('growCheck')}</h3>
-          {!fresh ? <p class="hint">{t('runCheckFirst')}</p> : check.result.data.length === 0 ? (
-            <div class="alert alert-ok">{t('growCheckOk', { from: check.result.note.bucket_split_info.current_dn_num, to: check.result.note.bucket_split_info.after_scale_out_dn_num })}</div>
+          {!fresh ? (
+            <p class="hint">{t('runCheckFirst')}</p>
+          ) : check.result.data.length === 0 ? (
+            <div class="alert alert-ok">
+              {t('growCheckOk', {
+                from: check.result.note.bucket_split_info.current_dn_num,
+                to: check.result.note.bucket_split_info.after_scale_out_dn_num,
+              })}
+            </div>
           ) : (
             <ul class="problems">
               {check.result.data.map((d) => (
                 <li key={d.reason} class={d.required ? 'problem-blocking' : 'problem-warning'} data-reason={d.reason}>
-                  <b>{d.type}</b> · {d.desc} <span class="mono">({d.reason}, {d.required ? t('growCheckBlocking') : t('growCheckWarning')})</span>
+                  <b>{d.type}</b> · {d.desc}{' '}
+                  <span class="mono">
+                    ({d.reason}, {d.required ? t('growCheckBlocking') : t('growCheckWarning')})
+                  </span>
                 </li>
               ))}
             </ul>
           )}
         </div>
         <div class="buttons">
-          <button type="button" class="btn" disabled={form.busy} onClick={() => void runCheck(count)} data-testid="check">{t('check')}</button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy || blocked || !fresh} data-testid="submit">{t('actScaleOut')}</button>
-          <Link to={`clusters/${p.clusterId}`} class="btn">{t('cancel')}</Link>
+          <button type="button" class="btn" disabled={form.busy} onClick={() => void runCheck(count)} data-testid="check">
+            {t('check')}
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={form.busy || blocked || !fresh} data-testid="submit">
+            {t('actScaleOut')}
+          </button>
+          <Link to={`clusters/${p.clusterId}`} class="btn">
+            {t('cancel')}
+          </Link>
         </div>
       </form>
     </div>
@@ -340,24 +555,42 @@ export function ScaleOutForm(p: { clusterId: string }): JSX.Element {
 // ---------------------------------------------------------------- scale in
 
 const SCALE_IN_FIELDS: FieldMatch[] = [
-  { name: 'shrink_number', paths: ['body.shrink_number', 'querystring.shrink_count'], words: ['shrink_number', 'shrink_count'], codes: ['DWS.5047'] },
+  {
+    name: 'shrink_number',
+    paths: ['body.shrink_number', 'querystring.shrink_count'],
+    words: ['shrink_number', 'shrink_count'],
+    codes: ['DWS.5047'],
+  },
 ];
 
 export function ScaleInForm(p: { clusterId: string }): JSX.Element {
   const { api, t, lang, navigate } = useApp();
   const { cluster } = useCluster(p.clusterId);
-  const numbers = usePoll(() => api.call<{ shrink_sequence: string[] }>('GET', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/shrink-numbers`), [p.clusterId, lang], 0);
+  const numbers = usePoll(
+    () => api.call<{ shrink_sequence: string[] }>('GET', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/shrink-numbers`),
+    [p.clusterId, lang],
+    0,
+  );
   const [n, setN] = useState('1');
   const [check, setCheck] = useState<{ n: string; passed: boolean; reason: string } | null>(null);
   const form = useForm(SCALE_IN_FIELDS);
   const runCheck = async (): Promise<void> => {
     setCheck(null);
-    const r = await form.run(() => api.call<{ is_passed: boolean; reason: string }>('GET', `/v1/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/shrink-check?shrink_count=${encodeURIComponent(n)}`));
+    const r = await form.run(() =>
+      api.call<{ is_passed: boolean; reason: string }>(
+        'GET',
+        `/v1/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/shrink-check?shrink_count=${encodeURIComponent(n)}`,
+      ),
+    );
     if (r) setCheck({ n, passed: r.is_passed, reason: r.reason });
   };
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
-    const r = await form.run(() => api.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/cluster-shrink`, { shrink_number: toNumber(n) }));
+    const r = await form.run(() =>
+      api.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/cluster-shrink`, {
+        shrink_number: toNumber(n),
+      }),
+    );
     if (r) navigate(`clusters/${p.clusterId}`);
   };
   return (
@@ -368,16 +601,32 @@ export function ScaleInForm(p: { clusterId: string }): JSX.Element {
         <FormError msg={form.top} />
         <p>
           {t('acceptedCounts')}:{' '}
-          {numbers.data ? (numbers.data.shrink_sequence.length ? numbers.data.shrink_sequence.join(', ') : t('noneAccepted')) : numbers.error ? numbers.error.message : t('loading')}
+          {numbers.data
+            ? numbers.data.shrink_sequence.length
+              ? numbers.data.shrink_sequence.join(', ')
+              : t('noneAccepted')
+            : numbers.error
+              ? numbers.error.message
+              : t('loading')}
         </p>
-        <Field name="shrink_number" label={t('nodesToRemove')} error={form.fields['shrink_number'] ?? (check && check.n === n && !check.passed ? check.reason : undefined)}>
+        <Field
+          name="shrink_number"
+          label={t('nodesToRemove')}
+          error={form.fields['shrink_number'] ?? (check && check.n === n && !check.passed ? check.reason : undefined)}
+        >
           <TextInput name="shrink_number" value={n} onInput={setN} inputMode="numeric" />
         </Field>
         {check && check.n === n && check.passed ? <div class="alert alert-ok">{t('shrinkCheckOk')}</div> : null}
         <div class="buttons">
-          <button type="button" class="btn" disabled={form.busy} onClick={() => void runCheck()} data-testid="check">{t('check')}</button>
-          <button type="submit" class="btn btn-primary" disabled={form.busy} data-testid="submit">{t('actScaleIn')}</button>
-          <Link to={`clusters/${p.clusterId}`} class="btn">{t('cancel')}</Link>
+          <button type="button" class="btn" disabled={form.busy} onClick={() => void runCheck()} data-testid="check">
+            {t('check')}
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={form.busy} data-testid="submit">
+            {t('actScaleIn')}
+          </button>
+          <Link to={`clusters/${p.clusterId}`} class="btn">
+            {t('cancel')}
+          </Link>
         </div>
       </form>
     </div>
@@ -392,7 +641,9 @@ export function RestartForm(p: { clusterId: string }): JSX.Element {
   const form = useForm([]);
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
-    const r = await form.run(() => api.call('POST', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/restart`, { restart: {} }));
+    const r = await form.run(() =>
+      api.call('POST', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/restart`, { restart: {} }),
+    );
     if (r !== undefined) navigate(`clusters/${p.clusterId}`);
   };
   return (
@@ -407,9 +658,7 @@ export function RestartForm(p: { clusterId: string }): JSX.Element {
   );
 }
 
-const DELETE_FIELDS: FieldMatch[] = [
-  { name: 'keep', paths: ['body.keep_last_manual_snapshot'], words: ['keep_last_manual_snapshot'] },
-];
+const DELETE_FIELDS: FieldMatch[] = [{ name: 'keep', paths: ['body.keep_last_manual_snapshot'], words: ['keep_last_manual_snapshot'] }];
 
 export function DeleteForm(p: { clusterId: string }): JSX.Element {
   const { api, t, navigate } = useApp();
@@ -423,7 +672,9 @@ export function DeleteForm(p: { clusterId: string }): JSX.Element {
       form.setField('confirm', t('nameMismatch'));
       return;
     }
-    const r = await form.run(() => api.call('DELETE', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}`, { keep_last_manual_snapshot: toNumber(keep) }));
+    const r = await form.run(() =>
+      api.call('DELETE', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}`, { keep_last_manual_snapshot: toNumber(keep) }),
+    );
     if (r !== undefined) navigate(`clusters/${p.clusterId}`);
   };
   if (!cluster) return <Loading error={error} onRetry={refresh} />;
@@ -433,8 +684,12 @@ export function DeleteForm(p: { clusterId: string }): JSX.Element {
       <form class="form" onSubmit={(e) => void submit(e)} noValidate data-testid="delete-form">
         <FormError msg={form.top} />
         <p>{t('deleteHint')}</p>
-        <Field name="keep" label={t('keepSnapshots')} error={form.fields['keep']}><TextInput name="keep" value={keep} onInput={setKeep} inputMode="numeric" /></Field>
-        <Field name="confirm" label={`${t('typeNameToConfirm')}: ${cluster.name}`} error={form.fields['confirm']}><TextInput name="confirm" value={confirm} onInput={setConfirm} autoComplete="off" /></Field>
+        <Field name="keep" label={t('keepSnapshots')} error={form.fields['keep']}>
+          <TextInput name="keep" value={keep} onInput={setKeep} inputMode="numeric" />
+        </Field>
+        <Field name="confirm" label={`${t('typeNameToConfirm')}: ${cluster.name}`} error={form.fields['confirm']}>
+          <TextInput name="confirm" value={confirm} onInput={setConfirm} autoComplete="off" />
+        </Field>
         <Buttons busy={form.busy} label={t('actDelete')} cancelTo={`clusters/${p.clusterId}`} danger />
       </form>
     </div>
@@ -444,13 +699,31 @@ export function DeleteForm(p: { clusterId: string }): JSX.Element {
 // ---------------------------------------------------------------- faults
 
 const FAULT_ACTIONS = [
-  'SNAPSHOTTING', 'GROWING', 'RESTORING', 'FINE_GRAINED_RESTORING', 'CREATING', 'DELETING', 'REBOOTING', 'STARTING', 'STOPPING', 'CLUSTER_SHRINKING',
+  'SNAPSHOTTING',
+  'GROWING',
+  'RESTORING',
+  'FINE_GRAINED_RESTORING',
+  'CREATING',
+  'DELETING',
+  'REBOOTING',
+  'STARTING',
+  'STOPPING',
+  'CLUSTER_SHRINKING',
 ];
 
 /** Step ids of each action (the `step` of a fault, `currentStep`/`failedStep` of the task); `_N` is a node number. */
 const STEPS_OF: Record<string, string[]> = {
   SNAPSHOTTING: ['CHECK_CLUSTER', 'BACKUP', 'VERIFY_BACKUP', 'RECORD_SNAPSHOT'],
-  CREATING: ['CHECK_CAPACITY', 'INIT_PRIMARY', 'START_PRIMARY', 'ENABLE_ARCHIVING', 'BUILD_STANDBY_2', 'BUILD_STANDBY_3', 'CREATE_ADMIN', 'VERIFY_CLUSTER'],
+  CREATING: [
+    'CHECK_CAPACITY',
+    'INIT_PRIMARY',
+    'START_PRIMARY',
+    'ENABLE_ARCHIVING',
+    'BUILD_STANDBY_2',
+    'BUILD_STANDBY_3',
+    'CREATE_ADMIN',
+    'VERIFY_CLUSTER',
+  ],
   RESTORING: ['ALLOCATE_NODES', 'RESTORE_PRIMARY', 'RECOVER_PRIMARY', 'ENABLE_NEW_ARCHIVING', 'BUILD_STANDBY_2', 'CHECK_CONNECTIONS'],
   FINE_GRAINED_RESTORING: ['RESTORE_TEMP', 'START_TEMP', 'EXPORT_TABLES', 'IMPORT_TABLES', 'VERIFY_ROWS', 'REMOVE_TEMP'],
   GROWING: ['CHECK_GROW', 'COPY_DATA_4', 'START_NODE_4', 'CATCH_UP', 'PUBLISH_NODES'],
@@ -475,7 +748,15 @@ export function FaultsPage(p: { clusterId: string | null }): JSX.Element {
   const { api, t, lang } = useApp();
   const clusters = usePoll(() => api.call<{ clusters: Cluster[] }>('GET', '/v1.0/{project_id}/clusters'), [lang], 0);
   const faults = usePoll(() => api.call<{ faults: Fault[] }>('GET', '/dwsbox/v1/{project_id}/faults'), [lang], 3000);
-  const [v, setV] = useState({ cluster_id: p.clusterId ?? '', action_name: 'SNAPSHOTTING', step: 'BACKUP', mode: 'fail', point: 'before', delay_ms: '', times: '1' });
+  const [v, setV] = useState({
+    cluster_id: p.clusterId ?? '',
+    action_name: 'SNAPSHOTTING',
+    step: 'BACKUP',
+    mode: 'fail',
+    point: 'before',
+    delay_ms: '',
+    times: '1',
+  });
   const set = (k: keyof typeof v) => (x: string) => setV((o) => ({ ...o, [k]: x }));
   const [added, setAdded] = useState<string | null>(null);
   const [listErr, setListErr] = useState<string | null>(null);
@@ -502,7 +783,7 @@ export function FaultsPage(p: { clusterId: string | null }): JSX.Element {
       setListErr((e as Error).message);
     }
   };
-  const nameOf = (id: string | null): string => (id ? clusters.data?.clusters.find((c) => c.id === id)?.name ?? id : t('anyCluster'));
+  const nameOf = (id: string | null): string => (id ? (clusters.data?.clusters.find((c) => c.id === id)?.name ?? id) : t('anyCluster'));
   const f = form.fields;
   return (
     <div>
@@ -510,35 +791,99 @@ export function FaultsPage(p: { clusterId: string | null }): JSX.Element {
       <p class="hint">{t('faultsHint')}</p>
       <form class="form" onSubmit={(e) => void submit(e)} noValidate data-testid="fault-form">
         <FormError msg={form.top} />
-        {added ? <div class="alert alert-ok" data-testid="fault-added">{t('faultAdded', { id: added })}</div> : null}
+        {added ? (
+          <div class="alert alert-ok" data-testid="fault-added">
+            {t('faultAdded', { id: added })}
+          </div>
+        ) : null}
         <Field name="cluster_id" label={t('faultCluster')} error={f['cluster_id']}>
-          <Select name="cluster_id" value={v.cluster_id} onChange={set('cluster_id')} options={[{ value: '', label: t('anyCluster') }, ...(clusters.data?.clusters ?? []).map((c) => ({ value: c.id, label: c.name })), ...(v.cluster_id && !clusters.data?.clusters.some((c) => c.id === v.cluster_id) ? [{ value: v.cluster_id, label: v.cluster_id }] : [])]} />
+          <Select
+            name="cluster_id"
+            value={v.cluster_id}
+            onChange={set('cluster_id')}
+            options={[
+              { value: '', label: t('anyCluster') },
+              ...(clusters.data?.clusters ?? []).map((c) => ({ value: c.id, label: c.name })),
+              ...(v.cluster_id && !clusters.data?.clusters.some((c) => c.id === v.cluster_id)
+                ? [{ value: v.cluster_id, label: v.cluster_id }]
+                : []),
+            ]}
+          />
         </Field>
         <Field name="action_name" label={t('actionName')} error={f['action_name']}>
-          <Select name="action_name" value={v.action_name} onChange={(x) => setV((o) => ({ ...o, action_name: x, step: STEPS_OF[x]?.[0] ?? o.step }))} options={FAULT_ACTIONS.map((a) => ({ value: a, label: a }))} />
+          <Select
+            name="action_name"
+            value={v.action_name}
+            onChange={(x) => setV((o) => ({ ...o, action_name: x, step: STEPS_OF[x]?.[0] ?? o.step }))}
+            options={FAULT_ACTIONS.map((a) => ({ value: a, label: a }))}
+          />
         </Field>
         <Field name="step" label={t('step')} error={f['step']}>
-          <input id="f-step" name="step" list="fault-steps" value={v.step} onInput={(e) => set('step')((e.currentTarget as HTMLInputElement).value)} />
-          <datalist id="fault-steps">{(STEPS_OF[v.action_name] ?? []).map((s) => <option key={s} value={s} />)}<option value="*" /></datalist>
+          <input
+            id="f-step"
+            name="step"
+            list="fault-steps"
+            value={v.step}
+            onInput={(e) => set('step')((e.currentTarget as HTMLInputElement).value)}
+          />
+          <datalist id="fault-steps">
+            {(STEPS_OF[v.action_name] ?? []).map((s) => (
+              <option key={s} value={s} />
+            ))}
+            <option value="*" />
+          </datalist>
         </Field>
         <Field name="mode" label={t('mode')} error={f['mode']}>
-          <Select name="mode" value={v.mode} onChange={set('mode')} options={['fail', 'delay', 'hang', 'crash'].map((m) => ({ value: m, label: m }))} />
+          <Select
+            name="mode"
+            value={v.mode}
+            onChange={set('mode')}
+            options={['fail', 'delay', 'hang', 'crash'].map((m) => ({ value: m, label: m }))}
+          />
         </Field>
         <Field name="point" label={t('point')} error={f['point']}>
-          <Select name="point" value={v.point} onChange={set('point')} options={['before', 'during', 'after'].map((m) => ({ value: m, label: m }))} />
+          <Select
+            name="point"
+            value={v.point}
+            onChange={set('point')}
+            options={['before', 'during', 'after'].map((m) => ({ value: m, label: m }))}
+          />
         </Field>
-        <Field name="delay_ms" label={`${t('delayMs')} (${t('optional')})`} error={f['delay_ms']}><TextInput name="delay_ms" value={v.delay_ms} onInput={set('delay_ms')} inputMode="numeric" /></Field>
-        <Field name="times" label={t('times')} error={f['times']} hint={t('timesHint')}><TextInput name="times" value={v.times} onInput={set('times')} inputMode="numeric" /></Field>
+        <Field name="delay_ms" label={`${t('delayMs')} (${t('optional')})`} error={f['delay_ms']}>
+          <TextInput name="delay_ms" value={v.delay_ms} onInput={set('delay_ms')} inputMode="numeric" />
+        </Field>
+        <Field name="times" label={t('times')} error={f['times']} hint={t('timesHint')}>
+          <TextInput name="times" value={v.times} onInput={set('times')} inputMode="numeric" />
+        </Field>
         <Buttons busy={form.busy} label={t('actInjectFault')} cancelTo={p.clusterId ? `clusters/${p.clusterId}` : ''} testid="submit" />
       </form>
       <div class="title-row">
         <h2>{t('faultsTitle')}</h2>
-        <button type="button" class="btn btn-small btn-danger" onClick={() => void remove(null)}>{t('clearAll')}</button>
+        <button type="button" class="btn btn-small btn-danger" onClick={() => void remove(null)}>
+          {t('clearAll')}
+        </button>
       </div>
       <FormError msg={listErr} />
-      {!faults.data ? <Loading error={faults.error} onRetry={faults.refresh} /> : faults.data.faults.length === 0 ? <p class="empty">{t('noFaults')}</p> : (
+      {!faults.data ? (
+        <Loading error={faults.error} onRetry={faults.refresh} />
+      ) : faults.data.faults.length === 0 ? (
+        <p class="empty">{t('noFaults')}</p>
+      ) : (
         <table class="table" data-testid="faults-table">
-          <thead><tr><th>ID</th><th>{t('faultCluster')}</th><th>{t('actionName')}</th><th>{t('step')}</th><th>{t('mode')}</th><th>{t('point')}</th><th>{t('delayMs')}</th><th>{t('times')}</th><th>{t('created')}</th><th /></tr></thead>
+          <thead>
+            <tr>
+              <th>ID</th>
+              <th>{t('faultCluster')}</th>
+              <th>{t('actionName')}</th>
+              <th>{t('step')}</th>
+              <th>{t('mode')}</th>
+              <th>{t('point')}</th>
+              <th>{t('delayMs')}</th>
+              <th>{t('times')}</th>
+              <th>{t('created')}</th>
+              <th />
+            </tr>
+          </thead>
           <tbody>
             {faults.data.faults.map((x) => (
               <tr key={x.id} data-fault-id={x.id}>
@@ -551,7 +896,11 @@ export function FaultsPage(p: { clusterId: string | null }): JSX.Element {
                 <td class="num">{x.delay_ms ?? '—'}</td>
                 <td class="num">{x.times ?? '∞'}</td>
                 <td class="mono">{x.created}</td>
-                <td><button type="button" class="btn btn-small" onClick={() => void remove(x.id)}>{t('remove')}</button></td>
+                <td>
+                  <button type="button" class="btn btn-small" onClick={() => void remove(x.id)}>
+                    {t('remove')}
+                  </button>
+                </td>
               </tr>
             ))}
           </tbody>

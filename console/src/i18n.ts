@@ -123,10 +123,11 @@ const en = {
   createSnapshotTitle: 'Create a snapshot of {cluster}',
   snapshotName: 'Snapshot name',
   restoreTitle: 'Restore snapshot {snapshot} into a new cluster',
-  restoreHint: 'The new cluster gets the node type and node count the snapshot recorded. Fields left empty take the source cluster\'s values.',
+  restoreHint:
+    "The new cluster gets the node type and node count the snapshot recorded. Fields left empty take the source cluster's values.",
   newClusterName: 'New cluster name',
   tableRestoreTitle: 'Restore tables from snapshot {snapshot}',
-  tableRestoreHint: 'The tables come back into the snapshot\'s own cluster under the target names.',
+  tableRestoreHint: "The tables come back into the snapshot's own cluster under the target names.",
   database: 'Database',
   caseSensitive: 'Case-sensitive names',
   sourceSchema: 'Source schema',
@@ -161,7 +162,8 @@ const en = {
   typeNameToConfirm: 'Type the cluster name to confirm',
   nameMismatch: 'Type the cluster name exactly.',
   faultsTitle: 'Injected faults',
-  faultsHint: 'A fault makes a chosen step of a chosen action fail, wait, hang or crash the service, so clients can be tested against failures and roll-backs.',
+  faultsHint:
+    'A fault makes a chosen step of a chosen action fail, wait, hang or crash the service, so clients can be tested against failures and roll-backs.',
   noFaults: 'No faults.',
   injectFaultTitle: 'Inject a fault',
   faultCluster: 'Cluster',

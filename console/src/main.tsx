@@ -5,7 +5,17 @@
 import { render, type JSX } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Api, loadSession, saveSession, type Session } from './api';
-import { CreateClusterForm, CreateSnapshotForm, DeleteForm, FaultsPage, RestartForm, RestoreForm, ScaleInForm, ScaleOutForm, TableRestoreForm } from './forms';
+import {
+  CreateClusterForm,
+  CreateSnapshotForm,
+  DeleteForm,
+  FaultsPage,
+  RestartForm,
+  RestoreForm,
+  ScaleInForm,
+  ScaleOutForm,
+  TableRestoreForm,
+} from './forms';
 import { loadLang, saveLang, translator, type Lang } from './i18n';
 import { splitRoute } from './model';
 import { ClusterPage, ClustersPage, LoginPage, NodeTypesPage } from './pages';
@@ -13,7 +23,10 @@ import { TaskPage } from './tasks';
 import { AppContext, Link, type Ctx } from './ui';
 import './style.css';
 
-interface Location { path: string; search: string }
+interface Location {
+  path: string;
+  search: string;
+}
 const here = (): Location => ({ path: window.location.pathname, search: window.location.search });
 
 function Routes(p: { loc: Location }): JSX.Element {
@@ -83,27 +96,53 @@ function App(): JSX.Element {
   return (
     <AppContext.Provider value={ctx}>
       <header class="topbar">
-        <Link to="" class="brand">{t('appName')}</Link>
+        <Link to="" class="brand">
+          {t('appName')}
+        </Link>
         {session ? (
           <nav class="nav">
             <Link to="">{t('navClusters')}</Link>
             <Link to="node-types">{t('navNodeTypes')}</Link>
             <Link to="faults">{t('navFaults')}</Link>
           </nav>
-        ) : <span class="nav" />}
+        ) : (
+          <span class="nav" />
+        )}
         <span class="lang-switch" role="group" aria-label={t('language')}>
-          <button type="button" class={`btn btn-small${lang === 'en' ? ' active' : ''}`} aria-pressed={lang === 'en'} data-lang="en" onClick={() => switchLang('en')}>English</button>
-          <button type="button" class={`btn btn-small${lang === 'zh' ? ' active' : ''}`} aria-pressed={lang === 'zh'} data-lang="zh" onClick={() => switchLang('zh')}>中文</button>
+          <button
+            type="button"
+            class={`btn btn-small${lang === 'en' ? ' active' : ''}`}
+            aria-pressed={lang === 'en'}
+            data-lang="en"
+            onClick={() => switchLang('en')}
+          >
+            English
+          </button>
+          <button
+            type="button"
+            class={`btn btn-small${lang === 'zh' ? ' active' : ''}`}
+            aria-pressed={lang === 'zh'}
+            data-lang="zh"
+            onClick={() => switchLang('zh')}
+          >
+            中文
+          </button>
         </span>
         {session ? (
           <span class="who">
-            <span class="hint" data-testid="signed-in">{t('signedInAs', { user: session.userName, project: session.projectId.slice(0, 8) + '…' })}</span>
-            <button type="button" class="btn btn-small" data-testid="sign-out" onClick={() => signOut(null)}>{t('signOut')}</button>
+            <span class="hint" data-testid="signed-in">
+              {t('signedInAs', { user: session.userName, project: session.projectId.slice(0, 8) + '…' })}
+            </span>
+            <button type="button" class="btn btn-small" data-testid="sign-out" onClick={() => signOut(null)}>
+              {t('signOut')}
+            </button>
           </span>
         ) : null}
       </header>
       <main class="main">
-        {session ? <Routes loc={loc} /> : (
+        {session ? (
+          <Routes loc={loc} />
+        ) : (
           <LoginPage
             notice={notice}
             onSignedIn={(s) => {

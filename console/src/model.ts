@@ -148,12 +148,19 @@ export function psqlCommand(connectInfo: string, userName: string, dbname = 'pos
 
 /** A client route of the console: path segments after /console/. */
 export function splitRoute(pathname: string, base = '/console/'): string[] {
-  const p = pathname.startsWith(base) ? pathname.slice(base.length) : pathname === base.replace(/\/$/, '') ? '' : pathname.replace(/^\//, '');
-  return p.split('/').filter((s) => s.length > 0).map((s) => {
-    try {
-      return decodeURIComponent(s);
-    } catch {
-      return s;
-    }
-  });
+  const p = pathname.startsWith(base)
+    ? pathname.slice(base.length)
+    : pathname === base.replace(/\/$/, '')
+      ? ''
+      : pathname.replace(/^\//, '');
+  return p
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
 }

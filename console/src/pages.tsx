@@ -53,7 +53,9 @@ export function LoginPage(p: { onSignedIn(s: Session): void; notice: string | nu
           <TextInput name="project" value={project} onInput={setProject} />
         </Field>
         <div class="buttons">
-          <button type="submit" class="btn btn-primary" disabled={form.busy}>{t('signIn')}</button>
+          <button type="submit" class="btn btn-primary" disabled={form.busy}>
+            {t('signIn')}
+          </button>
         </div>
         <p class="hint">{t('signInHint')}</p>
       </form>
@@ -71,7 +73,11 @@ function nodeStatusLabel(status: string, t: ReturnType<typeof useApp>['t']): str
 function ActionProgress(p: { value: Record<string, string> }): JSX.Element | null {
   const e = Object.entries(p.value);
   if (e.length === 0) return null;
-  return <span class="mono" data-testid="action-progress">{e.map(([k, v]) => `${k} ${v}`).join(', ')}</span>;
+  return (
+    <span class="mono" data-testid="action-progress">
+      {e.map(([k, v]) => `${k} ${v}`).join(', ')}
+    </span>
+  );
 }
 
 function NodeList(p: { c: Cluster }): JSX.Element {
@@ -81,8 +87,7 @@ function NodeList(p: { c: Cluster }): JSX.Element {
       {p.c.nodes.map((n) => (
         <li key={n.id} data-role={n.role}>
           <span class={`role role-${n.role}`}>{n.role === 'primary' ? t('primary') : n.role === 'standby' ? t('standby') : n.role}</span>{' '}
-          <span class="mono">{n.connect_info}</span>{' '}
-          <span class={`node-status node-${n.status}`}>{nodeStatusLabel(n.status, t)}</span>
+          <span class="mono">{n.connect_info}</span> <span class={`node-status node-${n.status}`}>{nodeStatusLabel(n.status, t)}</span>
         </li>
       ))}
     </ul>
@@ -101,13 +106,25 @@ export function ClustersPage(): JSX.Element {
     <div>
       <div class="title-row">
         <PageTitle live>{t('clustersTitle')}</PageTitle>
-        <Link to="clusters/new" class="btn btn-primary" data-testid="create-cluster">{t('createCluster')}</Link>
+        <Link to="clusters/new" class="btn btn-primary" data-testid="create-cluster">
+          {t('createCluster')}
+        </Link>
       </div>
-      {!poll.data ? <Loading error={poll.error} onRetry={poll.refresh} /> : poll.data.clusters.length === 0 ? <p class="empty">{t('noClusters')}</p> : (
+      {!poll.data ? (
+        <Loading error={poll.error} onRetry={poll.refresh} />
+      ) : poll.data.clusters.length === 0 ? (
+        <p class="empty">{t('noClusters')}</p>
+      ) : (
         <table class="table" data-testid="clusters-table">
           <thead>
             <tr>
-              <th>{t('name')}</th><th>{t('status')}</th><th>{t('subStatus')}</th><th>{t('taskStatus')}</th><th>{t('actionProgress')}</th><th>{t('nodes')}</th><th>{t('connect')}</th>
+              <th>{t('name')}</th>
+              <th>{t('status')}</th>
+              <th>{t('subStatus')}</th>
+              <th>{t('taskStatus')}</th>
+              <th>{t('actionProgress')}</th>
+              <th>{t('nodes')}</th>
+              <th>{t('connect')}</th>
             </tr>
           </thead>
           <tbody>
@@ -115,12 +132,27 @@ export function ClustersPage(): JSX.Element {
               const psql = primaryPsql(c);
               return (
                 <tr key={c.id} data-cluster-id={c.id} data-cluster-name={c.name}>
-                  <td><Link to={`clusters/${c.id}`} class="cluster-link">{c.name}</Link><div class="hint mono">{c.node_type}</div></td>
-                  <td><Badge value={c.status} /></td>
-                  <td><Badge value={c.sub_status} /></td>
-                  <td><Badge value={c.task_status} /></td>
-                  <td><ActionProgress value={c.action_progress} /></td>
-                  <td><NodeList c={c} /></td>
+                  <td>
+                    <Link to={`clusters/${c.id}`} class="cluster-link">
+                      {c.name}
+                    </Link>
+                    <div class="hint mono">{c.node_type}</div>
+                  </td>
+                  <td>
+                    <Badge value={c.status} />
+                  </td>
+                  <td>
+                    <Badge value={c.sub_status} />
+                  </td>
+                  <td>
+                    <Badge value={c.task_status} />
+                  </td>
+                  <td>
+                    <ActionProgress value={c.action_progress} />
+                  </td>
+                  <td>
+                    <NodeList c={c} />
+                  </td>
                   <td>{psql ? <CopyText text={psql} testid="psql" /> : null}</td>
                 </tr>
               );
@@ -136,7 +168,11 @@ function SnapshotTable(p: { clusterId: string }): JSX.Element {
   const { api, t, lang } = useApp();
   const [err, setErr] = useState<string | null>(null);
   const poll = usePoll(
-    () => api.call<{ snapshots: Snapshot[] }>('GET', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/snapshots?sort_key=created&sort_dir=desc`),
+    () =>
+      api.call<{ snapshots: Snapshot[] }>(
+        'GET',
+        `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/snapshots?sort_key=created&sort_dir=desc`,
+      ),
     [p.clusterId, lang],
     2000,
   );
@@ -157,13 +193,29 @@ function SnapshotTable(p: { clusterId: string }): JSX.Element {
       <FormError msg={err} />
       <table class="table" data-testid="snapshots-table">
         <thead>
-          <tr><th>{t('name')}</th><th>{t('status')}</th><th>{t('snapshotType')}</th><th>{t('started')}</th><th>{t('finished')}</th><th>{t('sizeGb')}</th><th>{t('backupKey')}</th><th>{t('priorBackupKey')}</th><th>{t('actions')}</th></tr>
+          <tr>
+            <th>{t('name')}</th>
+            <th>{t('status')}</th>
+            <th>{t('snapshotType')}</th>
+            <th>{t('started')}</th>
+            <th>{t('finished')}</th>
+            <th>{t('sizeGb')}</th>
+            <th>{t('backupKey')}</th>
+            <th>{t('priorBackupKey')}</th>
+            <th>{t('actions')}</th>
+          </tr>
         </thead>
         <tbody>
           {poll.data.snapshots.map((s) => (
             <tr key={s.id} data-snapshot-id={s.id} data-snapshot-name={s.name}>
-              <td>{s.name}{s.description ? <div class="hint">{s.description}</div> : null}</td>
-              <td><Badge value={s.status} />{s.status === 'CREATING' && s.progress ? <span class="mono"> {s.progress}</span> : null}</td>
+              <td>
+                {s.name}
+                {s.description ? <div class="hint">{s.description}</div> : null}
+              </td>
+              <td>
+                <Badge value={s.status} />
+                {s.status === 'CREATING' && s.progress ? <span class="mono"> {s.progress}</span> : null}
+              </td>
               <td>{s.type}</td>
               <td class="mono">{s.started ?? '—'}</td>
               <td class="mono">{s.finished ?? '—'}</td>
@@ -173,11 +225,17 @@ function SnapshotTable(p: { clusterId: string }): JSX.Element {
               <td class="row-actions">
                 {s.status === 'AVAILABLE' ? (
                   <>
-                    <Link to={`snapshots/${s.id}/restore`} class="btn btn-small">{t('actRestore')}</Link>
-                    <Link to={`snapshots/${s.id}/table-restore`} class="btn btn-small">{t('actTableRestore')}</Link>
+                    <Link to={`snapshots/${s.id}/restore`} class="btn btn-small">
+                      {t('actRestore')}
+                    </Link>
+                    <Link to={`snapshots/${s.id}/table-restore`} class="btn btn-small">
+                      {t('actTableRestore')}
+                    </Link>
                   </>
                 ) : null}
-                <button type="button" class="btn btn-small btn-danger" onClick={() => void del(s)}>{t('actDeleteSnapshot')}</button>
+                <button type="button" class="btn btn-small btn-danger" onClick={() => void del(s)}>
+                  {t('actDeleteSnapshot')}
+                </button>
               </td>
             </tr>
           ))}
@@ -189,12 +247,18 @@ function SnapshotTable(p: { clusterId: string }): JSX.Element {
 
 export function ClusterPage(p: { id: string }): JSX.Element {
   const { api, t, lang } = useApp();
-  const poll = usePoll(() => api.call<{ cluster: Cluster }>('GET', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.id)}`), [p.id, lang], 1000);
+  const poll = usePoll(
+    () => api.call<{ cluster: Cluster }>('GET', `/v1.0/{project_id}/clusters/${encodeURIComponent(p.id)}`),
+    [p.id, lang],
+    1000,
+  );
   const gone = poll.error instanceof ApiError && poll.error.status === 404;
   if (gone) {
     return (
       <div>
-        <div class="alert alert-warn" data-testid="cluster-gone">{t('clusterGone')}</div>
+        <div class="alert alert-warn" data-testid="cluster-gone">
+          {t('clusterGone')}
+        </div>
         <Link to="">{t('backToClusters')}</Link>
       </div>
     );
@@ -204,46 +268,92 @@ export function ClusterPage(p: { id: string }): JSX.Element {
   const psql = primaryPsql(c);
   return (
     <div data-testid="cluster-page" data-cluster-id={c.id}>
-      <p><Link to="">← {t('backToClusters')}</Link></p>
+      <p>
+        <Link to="">← {t('backToClusters')}</Link>
+      </p>
       <div class="title-row">
         <PageTitle live>{c.name}</PageTitle>
         <span class="status-row" data-testid="cluster-status">
-          <Badge value={c.status} /> <Badge value={c.sub_status} /> <Badge value={c.task_status} /> <ActionProgress value={c.action_progress} />
+          <Badge value={c.status} /> <Badge value={c.sub_status} /> <Badge value={c.task_status} />{' '}
+          <ActionProgress value={c.action_progress} />
         </span>
       </div>
       {c.failed_reasons ? (
-        <div class="alert alert-error" role="alert"><b>{t('failedReasons')}:</b> {c.failed_reasons.error_msg} <span class="mono">[{c.failed_reasons.error_code}]</span></div>
+        <div class="alert alert-error" role="alert">
+          <b>{t('failedReasons')}:</b> {c.failed_reasons.error_msg} <span class="mono">[{c.failed_reasons.error_code}]</span>
+        </div>
       ) : null}
       <nav class="toolbar" aria-label={t('actions')}>
-        <Link to={`clusters/${c.id}/snapshot`} class="btn" data-testid="act-snapshot">{t('actCreateSnapshot')}</Link>
-        <Link to={`clusters/${c.id}/scale-out`} class="btn" data-testid="act-scale-out">{t('actScaleOut')}</Link>
-        <Link to={`clusters/${c.id}/scale-in`} class="btn" data-testid="act-scale-in">{t('actScaleIn')}</Link>
-        <Link to={`clusters/${c.id}/restart`} class="btn" data-testid="act-restart">{t('actRestart')}</Link>
-        <Link to={`faults?cluster=${c.id}`} class="btn" data-testid="act-fault">{t('actInjectFault')}</Link>
-        <Link to={`clusters/${c.id}/delete`} class="btn btn-danger" data-testid="act-delete">{t('actDelete')}</Link>
+        <Link to={`clusters/${c.id}/snapshot`} class="btn" data-testid="act-snapshot">
+          {t('actCreateSnapshot')}
+        </Link>
+        <Link to={`clusters/${c.id}/scale-out`} class="btn" data-testid="act-scale-out">
+          {t('actScaleOut')}
+        </Link>
+        <Link to={`clusters/${c.id}/scale-in`} class="btn" data-testid="act-scale-in">
+          {t('actScaleIn')}
+        </Link>
+        <Link to={`clusters/${c.id}/restart`} class="btn" data-testid="act-restart">
+          {t('actRestart')}
+        </Link>
+        <Link to={`faults?cluster=${c.id}`} class="btn" data-testid="act-fault">
+          {t('actInjectFault')}
+        </Link>
+        <Link to={`clusters/${c.id}/delete`} class="btn btn-danger" data-testid="act-delete">
+          {t('actDelete')}
+        </Link>
       </nav>
       <dl class="summary">
-        <dt>{t('clusterId')}</dt><dd class="mono">{c.id}</dd>
-        <dt>{t('nodeType')}</dt><dd>{c.node_type}</dd>
-        <dt>{t('numberOfNodes')}</dt><dd>{c.number_of_node}</dd>
-        <dt>{t('port')}</dt><dd>{c.port}</dd>
-        <dt>{t('adminUser')}</dt><dd>{c.user_name}</dd>
-        <dt>{t('availabilityZone')}</dt><dd>{c.availability_zone}</dd>
-        <dt>{t('created')}</dt><dd class="mono">{c.created}</dd>
-        <dt>{t('updated')}</dt><dd class="mono">{c.updated}</dd>
-        {c.cluster_description_info ? <><dt>{t('description')}</dt><dd>{c.cluster_description_info}</dd></> : null}
-        {psql ? <><dt>{t('connect')}</dt><dd><CopyText text={psql} testid="psql" /></dd></> : null}
+        <dt>{t('clusterId')}</dt>
+        <dd class="mono">{c.id}</dd>
+        <dt>{t('nodeType')}</dt>
+        <dd>{c.node_type}</dd>
+        <dt>{t('numberOfNodes')}</dt>
+        <dd>{c.number_of_node}</dd>
+        <dt>{t('port')}</dt>
+        <dd>{c.port}</dd>
+        <dt>{t('adminUser')}</dt>
+        <dd>{c.user_name}</dd>
+        <dt>{t('availabilityZone')}</dt>
+        <dd>{c.availability_zone}</dd>
+        <dt>{t('created')}</dt>
+        <dd class="mono">{c.created}</dd>
+        <dt>{t('updated')}</dt>
+        <dd class="mono">{c.updated}</dd>
+        {c.cluster_description_info ? (
+          <>
+            <dt>{t('description')}</dt>
+            <dd>{c.cluster_description_info}</dd>
+          </>
+        ) : null}
+        {psql ? (
+          <>
+            <dt>{t('connect')}</dt>
+            <dd>
+              <CopyText text={psql} testid="psql" />
+            </dd>
+          </>
+        ) : null}
       </dl>
       <h2>{t('nodes')}</h2>
       <table class="table" data-testid="nodes-table">
-        <thead><tr><th>{t('nodeId')}</th><th>{t('role')}</th><th>{t('endpoint')}</th><th>{t('nodeStatus')}</th></tr></thead>
+        <thead>
+          <tr>
+            <th>{t('nodeId')}</th>
+            <th>{t('role')}</th>
+            <th>{t('endpoint')}</th>
+            <th>{t('nodeStatus')}</th>
+          </tr>
+        </thead>
         <tbody>
           {c.nodes.map((n) => (
             <tr key={n.id} data-role={n.role}>
               <td class="mono">{n.id}</td>
               <td>{n.role === 'primary' ? t('primary') : n.role === 'standby' ? t('standby') : n.role}</td>
               <td class="mono">{n.connect_info}</td>
-              <td><span class={`node-status node-${n.status}`}>{nodeStatusLabel(n.status, t)}</span></td>
+              <td>
+                <span class={`node-status node-${n.status}`}>{nodeStatusLabel(n.status, t)}</span>
+              </td>
             </tr>
           ))}
         </tbody>
@@ -268,7 +378,17 @@ export function NodeTypesPage(): JSX.Element {
     <div>
       <PageTitle>{t('nodeTypesTitle')}</PageTitle>
       <table class="table" data-testid="node-types-table">
-        <thead><tr><th>{t('specName')}</th><th>{t('vcpus')}</th><th>{t('ramGb')}</th><th>{t('disk')}</th><th>{t('settings')}</th><th>{t('zones')}</th><th>{t('version')}</th></tr></thead>
+        <thead>
+          <tr>
+            <th>{t('specName')}</th>
+            <th>{t('vcpus')}</th>
+            <th>{t('ramGb')}</th>
+            <th>{t('disk')}</th>
+            <th>{t('settings')}</th>
+            <th>{t('zones')}</th>
+            <th>{t('version')}</th>
+          </tr>
+        </thead>
         <tbody>
           {poll.data.node_types.map((n) => (
             <tr key={n.id} data-spec={n.spec_name}>

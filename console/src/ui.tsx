@@ -124,13 +124,18 @@ export function useForm(matches: FieldMatch[]): FormState {
     }
   };
   return {
-    busy, top, fields, clear, setTop,
-    setField: (name, msg) => setFields((old) => {
-      const n = { ...old };
-      if (msg === null) delete n[name];
-      else n[name] = msg;
-      return n;
-    }),
+    busy,
+    top,
+    fields,
+    clear,
+    setTop,
+    setField: (name, msg) =>
+      setFields((old) => {
+        const n = { ...old };
+        if (msg === null) delete n[name];
+        else n[name] = msg;
+        return n;
+      }),
     async run(fn) {
       clear();
       setBusy(true);
@@ -148,17 +153,31 @@ export function useForm(matches: FieldMatch[]): FormState {
 
 export function FormError(p: { msg: string | null }): JSX.Element | null {
   if (!p.msg) return null;
-  return <div class="alert alert-error form-error" role="alert" data-testid="form-error">{p.msg}</div>;
+  return (
+    <div class="alert alert-error form-error" role="alert" data-testid="form-error">
+      {p.msg}
+    </div>
+  );
 }
 
 /** A labelled field with the API's message for it underneath. */
-export function Field(p: { name: string; label: string; error?: string | undefined; hint?: string; children: ComponentChildren }): JSX.Element {
+export function Field(p: {
+  name: string;
+  label: string;
+  error?: string | undefined;
+  hint?: string;
+  children: ComponentChildren;
+}): JSX.Element {
   return (
     <div class={`field${p.error ? ' has-error' : ''}`} data-field={p.name}>
       <label for={`f-${p.name}`}>{p.label}</label>
       {p.children}
       {p.hint ? <div class="hint">{p.hint}</div> : null}
-      {p.error ? <div class="field-error" role="alert" data-error-for={p.name}>{p.error}</div> : null}
+      {p.error ? (
+        <div class="field-error" role="alert" data-error-for={p.name}>
+          {p.error}
+        </div>
+      ) : null}
     </div>
   );
 }
@@ -170,7 +189,15 @@ export function ProgressBar(p: { value: string | number; status?: string; label?
   const cls = `bar${p.small ? ' bar-small' : ''} bar-${(p.status ?? '').toLowerCase()}`;
   return (
     <div class="bar-wrap">
-      <div class={cls} role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct} aria-label={p.label} data-progress={text}>
+      <div
+        class={cls}
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct}
+        aria-label={p.label}
+        data-progress={text}
+      >
         <div class="bar-fill" style={{ width: `${pct}%` }} />
       </div>
       <span class="bar-text">{text}</span>
@@ -179,16 +206,34 @@ export function ProgressBar(p: { value: string | number; status?: string; label?
 }
 
 const STATUS_CLASS: Record<string, string> = {
-  AVAILABLE: 'ok', SUCCESS: 'ok', NORMAL: 'ok',
-  RUNNING: 'run', WAITING: 'wait', CREATING: 'run', ROLLBACK_RUNNING: 'warn', DELETING: 'run',
-  FAILED: 'bad', ROLLBACK_FAIL: 'bad', ROLLBACK_SUCCESS: 'warn', UNAVAILABLE: 'bad', 'CREATION FAILED': 'bad', DELETE_FAILED: 'bad',
-  DEGRADED: 'warn', RESIZE_FAILURE: 'bad', REBOOT_FAILURE: 'bad', CLUSTER_SHRINK_FAILED: 'bad',
+  AVAILABLE: 'ok',
+  SUCCESS: 'ok',
+  NORMAL: 'ok',
+  RUNNING: 'run',
+  WAITING: 'wait',
+  CREATING: 'run',
+  ROLLBACK_RUNNING: 'warn',
+  DELETING: 'run',
+  FAILED: 'bad',
+  ROLLBACK_FAIL: 'bad',
+  ROLLBACK_SUCCESS: 'warn',
+  UNAVAILABLE: 'bad',
+  'CREATION FAILED': 'bad',
+  DELETE_FAILED: 'bad',
+  DEGRADED: 'warn',
+  RESIZE_FAILURE: 'bad',
+  REBOOT_FAILURE: 'bad',
+  CLUSTER_SHRINK_FAILED: 'bad',
 };
 
 export function Badge(p: { value: string; title?: string }): JSX.Element | null {
   if (!p.value) return null;
   const cls = STATUS_CLASS[p.value] ?? (/ING$/.test(p.value) ? 'run' : 'plain');
-  return <span class={`badge badge-${cls}`} title={p.title} data-status={p.value}>{p.value}</span>;
+  return (
+    <span class={`badge badge-${cls}`} title={p.title} data-status={p.value}>
+      {p.value}
+    </span>
+  );
 }
 
 export function CopyText(p: { text: string; testid?: string }): JSX.Element {
@@ -208,8 +253,18 @@ export function CopyText(p: { text: string; testid?: string }): JSX.Element {
   };
   return (
     <span class="copy">
-      <input ref={ref} class="mono copy-text" readOnly value={p.text} size={Math.min(60, p.text.length)} data-testid={p.testid} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
-      <button type="button" class="btn btn-small" onClick={() => void copy()}>{done ? t('copied') : t('copy')}</button>
+      <input
+        ref={ref}
+        class="mono copy-text"
+        readOnly
+        value={p.text}
+        size={Math.min(60, p.text.length)}
+        data-testid={p.testid}
+        onFocus={(e) => (e.currentTarget as HTMLInputElement).select()}
+      />
+      <button type="button" class="btn btn-small" onClick={() => void copy()}>
+        {done ? t('copied') : t('copy')}
+      </button>
     </span>
   );
 }
@@ -220,7 +275,11 @@ export function Loading(p: { error?: Error | null; onRetry?: () => void }): JSX.
     return (
       <div class="alert alert-error" role="alert">
         {p.error.message}
-        {p.onRetry ? <button type="button" class="btn btn-small" onClick={p.onRetry}>{t('retry')}</button> : null}
+        {p.onRetry ? (
+          <button type="button" class="btn btn-small" onClick={p.onRetry}>
+            {t('retry')}
+          </button>
+        ) : null}
       </div>
     );
   }
@@ -228,7 +287,15 @@ export function Loading(p: { error?: Error | null; onRetry?: () => void }): JSX.
 }
 
 /** Text input bound to a string state. */
-export function TextInput(p: { name: string; value: string; onInput(v: string): void; type?: 'text' | 'password'; placeholder?: string; autoComplete?: string; inputMode?: 'numeric' | 'text' }): JSX.Element {
+export function TextInput(p: {
+  name: string;
+  value: string;
+  onInput(v: string): void;
+  type?: 'text' | 'password';
+  placeholder?: string;
+  autoComplete?: string;
+  inputMode?: 'numeric' | 'text';
+}): JSX.Element {
   const common = {
     id: `f-${p.name}`,
     name: p.name,
@@ -240,10 +307,19 @@ export function TextInput(p: { name: string; value: string; onInput(v: string): 
   return p.type === 'password' ? <input type="password" {...common} /> : <input type="text" inputMode={p.inputMode} {...common} />;
 }
 
-export function Select(p: { name: string; value: string; onChange(v: string): void; options: { value: string; label: string }[] }): JSX.Element {
+export function Select(p: {
+  name: string;
+  value: string;
+  onChange(v: string): void;
+  options: { value: string; label: string }[];
+}): JSX.Element {
   return (
     <select id={`f-${p.name}`} name={p.name} value={p.value} onChange={(e) => p.onChange((e.currentTarget as HTMLSelectElement).value)}>
-      {p.options.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
+      {p.options.map((o) => (
+        <option key={o.value} value={o.value}>
+          {o.label}
+        </option>
+      ))}
     </select>
   );
 }
@@ -256,7 +332,11 @@ export function PageTitle(p: { children: ComponentChildren; live?: boolean }): J
   return (
     <h1>
       {p.children}
-      {p.live ? <span class="live" title={t('refreshing')}>● {t('refreshing')}</span> : null}
+      {p.live ? (
+        <span class="live" title={t('refreshing')}>
+          ● {t('refreshing')}
+        </span>
+      ) : null}
     </h1>
   );
 }

@@ -138,7 +138,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     try {
       done(null, sjson.parse(utf8.decode(body), undefined, { protoAction: 'remove', constructorAction: 'remove' }));
     } catch (e) {
-      req.jsonError = e instanceof TypeError ? 'the body is not valid UTF-8' : `the body is not valid JSON (${(e as Error).message.slice(0, 120)})`;
+      req.jsonError =
+        e instanceof TypeError ? 'the body is not valid UTF-8' : `the body is not valid JSON (${(e as Error).message.slice(0, 120)})`;
       done(null, undefined);
     }
   });
@@ -148,13 +149,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.header('X-Request-Id', req.id);
     req.lang = parseLanguage(req.headers['x-language']);
     const rule = req.routeOptions.config?.auth ?? 'public';
-    if (!deps.readiness.accepting && rule !== 'public') throw new AppError('SERVICE_UNAVAILABLE', { args: ['the service is starting or stopping; retry shortly'] });
+    if (!deps.readiness.accepting && rule !== 'public')
+      throw new AppError('SERVICE_UNAVAILABLE', { args: ['the service is starting or stopping; retry shortly'] });
   });
 
   app.addHook('preValidation', async (req) => {
     const rule = req.routeOptions.config?.auth ?? 'public';
     if (rule !== 'public') {
-      req.principal = await deps.auth.authenticate({ method: req.method, url: req.raw.url ?? req.url, headers: req.headers, rawBody: req.rawBody, ip: req.ip });
+      req.principal = await deps.auth.authenticate({
+        method: req.method,
+        url: req.raw.url ?? req.url,
+        headers: req.headers,
+        rawBody: req.rawBody,
+        ip: req.ip,
+      });
       const projectId = (req.params as { project_id?: string } | undefined)?.project_id;
       if (projectId !== undefined) deps.auth.authorize(req.principal, projectId, rule === 'mutate');
     }
@@ -164,11 +172,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', async (req, reply) => {
     const durationMs = Math.round((performance.now() - req.startedAt) * 10) / 10;
     const route = req.routeOptions.url ?? 'unknown';
-    req.log.info({
-      reqId: req.id, method: req.method, route, url: req.url.slice(0, 300), statusCode: reply.statusCode, durationMs,
-      projectId: (req.params as { project_id?: string } | undefined)?.project_id, principal: req.principal?.id,
-      clusterId: (req.params as { cluster_id?: string } | undefined)?.cluster_id,
-    }, 'request');
+    req.log.info(
+      {
+        reqId: req.id,
+        method: req.method,
+        route,
+        url: req.url.slice(0, 300),
+        statusCode: reply.statusCode,
+        durationMs,
+        projectId: (req.params as { project_id?: string } | undefined)?.project_id,
+        principal: req.principal?.id,
+        clusterId: (req.params as { cluster_id?: string } | undefined)?.cluster_id,
+      },
+      'request',
+    );
     deps.onResponse?.(route, req.method, reply.statusCode, durationMs);
   });
 
@@ -187,8 +204,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'dwsbox: GaussDB(DWS) management API', version: '0.1.0', description: 'The DWS REST API, served by dwsbox over real PostgreSQL clusters. Authenticate with AK/SK (SDK-HMAC-SHA256) or X-Auth-Token.' },
-      components: { securitySchemes: { aksk: { type: 'apiKey', in: 'header', name: 'Authorization' }, token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' } } },
+      info: {
+        title: 'dwsbox: GaussDB(DWS) management API',
+        version: '0.1.0',
+        description:
+          'The DWS REST API, served by dwsbox over real PostgreSQL clusters. Authenticate with AK/SK (SDK-HMAC-SHA256) or X-Auth-Token.',
+      },
+      components: {
+        securitySchemes: {
+          aksk: { type: 'apiKey', in: 'header', name: 'Authorization' },
+          token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' },
+        },
+      },
       security: [{ aksk: [] }, { token: [] }],
     },
   });

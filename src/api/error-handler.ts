@@ -31,7 +31,12 @@ const FIELD_CODES: Record<string, ErrorCode> = {
   '/shrink_number': 'INVALID_NODE_COUNT',
 };
 
-interface AjvIssue { instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }
+interface AjvIssue {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
 
 export function validationError(context: string, issues: AjvIssue[]): AppError {
   const first = issues[0];
@@ -42,7 +47,7 @@ export function validationError(context: string, issues: AjvIssue[]): AppError {
     return new AppError('EMPTY_REQUEST', { args: ['a JSON object body is required'] });
   }
   const field = `${context}${path.replace(/\//g, '.')}`;
-  const what = first.keyword === 'required' ? 'is required' : first.message ?? 'is invalid';
+  const what = first.keyword === 'required' ? 'is required' : (first.message ?? 'is invalid');
   const code = (context === 'body' && FIELD_CODES[path]) || 'VALIDATION';
   return new AppError(code, { message: `Invalid request: ${field} ${what}`, details: { field } });
 }
@@ -97,15 +102,20 @@ export function errorHandler(e: unknown, request: FastifyRequest, reply: Fastify
  */
 export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const e = err.code === 'HPE_HEADER_OVERFLOW'
-    ? new AppError('HEADERS_TOO_LARGE', { args: ['the request line and headers exceed the server\'s limit (16 KiB unless --max-http-header-size says otherwise)'] })
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new AppError('REQUEST_TIMEOUT', { args: ['the request was not received in time'] })
-      : new AppError('VALIDATION', { args: ['malformed HTTP request'] });
+  const e =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('HEADERS_TOO_LARGE', {
+          args: ["the request line and headers exceed the server's limit (16 KiB unless --max-http-header-size says otherwise)"],
+        })
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('REQUEST_TIMEOUT', { args: ['the request was not received in time'] })
+        : new AppError('VALIDATION', { args: ['malformed HTTP request'] });
   const body = JSON.stringify({ error_code: e.wireCode, error_msg: e.message });
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${e.httpStatus} ${STATUS_CODES[e.httpStatus] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
-      + `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${e.httpStatus} ${STATUS_CODES[e.httpStatus] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy(err);
 }

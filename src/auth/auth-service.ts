@@ -59,7 +59,13 @@ export class AuthService {
    * `throttle`: the back-off counters (main.ts builds them from the settings); null (the
    * local CLI, which authenticates nobody) counts nothing.
    */
-  constructor(private readonly store: Store, private readonly secrets: Secrets, private readonly clock: Clock, private readonly log: Logger, private readonly throttle: AuthThrottle | null = null) {}
+  constructor(
+    private readonly store: Store,
+    private readonly secrets: Secrets,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly throttle: AuthThrottle | null = null,
+  ) {}
 
   async authenticate(r: IncomingAuth): Promise<Principal> {
     const header = (name: string): string | undefined => {
@@ -122,7 +128,8 @@ export class AuthService {
     const colon = text.indexOf(':');
     const ak = colon > 0 ? text.slice(0, colon) : '';
     const sk = colon > 0 ? text.slice(colon + 1) : '';
-    if (!/^[A-Za-z0-9_-]{8,64}$/.test(ak) || sk.length === 0 || sk.length > 256) throw fail('malformed Basic credentials: expected base64 of ACCESS_KEY:SECRET_KEY');
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(ak) || sk.length === 0 || sk.length > 256)
+      throw fail('malformed Basic credentials: expected base64 of ACCESS_KEY:SECRET_KEY');
     await this.refuseIfBlocked(ak, ip);
     const cred = await this.store.getCredential(ak);
     if (!cred) {
@@ -142,7 +149,10 @@ export class AuthService {
   private async refuseIfBlocked(accessKey: string, ip: string | undefined): Promise<void> {
     const t = this.throttle;
     if (!t) return;
-    const ms = await longestBlock([[t.signatureKey, accessKey], [t.signatureAddress, addressKey(ip)]]);
+    const ms = await longestBlock([
+      [t.signatureKey, accessKey],
+      [t.signatureAddress, addressKey(ip)],
+    ]);
     if (ms > 0) throw throttled('too many failed signatures for this access key or from this address', ms);
   }
 
@@ -162,8 +172,12 @@ export class AuthService {
 
   /** 403 unless the principal may act on this project (and mutate, when `mutating`). */
   authorize(p: Principal, projectId: string, mutating: boolean): void {
-    if (p.projectId !== projectId) throw new AppError('FORBIDDEN', { args: [`the credential belongs to another project than ${projectId.slice(0, 64)}`] });
-    if (mutating && p.role !== 'admin') throw new AppError('FORBIDDEN', { args: [`${p.role === 'operator' ? 'an operator' : 'a read-only'} credential cannot change resources`] });
+    if (p.projectId !== projectId)
+      throw new AppError('FORBIDDEN', { args: [`the credential belongs to another project than ${projectId.slice(0, 64)}`] });
+    if (mutating && p.role !== 'admin')
+      throw new AppError('FORBIDDEN', {
+        args: [`${p.role === 'operator' ? 'an operator' : 'a read-only'} credential cannot change resources`],
+      });
   }
 
   /**
@@ -172,11 +186,19 @@ export class AuthService {
    * blocked). An unknown name is checked against a dummy hash, so it costs what a known one
    * costs and is throttled the same way.
    */
-  async issueToken(userName: string, password: string, scope: { projectId?: string; projectName?: string }, source?: string): Promise<{ token: string; expiresAt: number; issuedAt: number; userId: string; projectId: string; projectName: string; role: Role }> {
+  async issueToken(
+    userName: string,
+    password: string,
+    scope: { projectId?: string; projectName?: string },
+    source?: string,
+  ): Promise<{ token: string; expiresAt: number; issuedAt: number; userId: string; projectId: string; projectName: string; role: Role }> {
     const t = this.throttle;
     const address = addressKey(source);
     if (t) {
-      const ms = await longestBlock([[t.loginUser, userName], [t.loginAddress, address]]);
+      const ms = await longestBlock([
+        [t.loginUser, userName],
+        [t.loginAddress, address],
+      ]);
       if (ms > 0) throw throttled('too many failed sign-ins for this user name or from this address', ms);
     }
     const u = await this.store.getUserByName(userName);
@@ -193,24 +215,60 @@ export class AuthService {
     }
     const token = randomBytes(32).toString('base64url');
     const now = this.clock.now();
-    await this.store.insertToken({ tokenHash: sha256Hex(token), userId: u.id, projectId: u.projectId, role: u.role, expiresAt: now + TOKEN_TTL_MS, createdAt: now });
+    await this.store.insertToken({
+      tokenHash: sha256Hex(token),
+      userId: u.id,
+      projectId: u.projectId,
+      role: u.role,
+      expiresAt: now + TOKEN_TTL_MS,
+      createdAt: now,
+    });
     await this.store.deleteExpiredTokens(now);
-    return { token, expiresAt: now + TOKEN_TTL_MS, issuedAt: now, userId: u.id, projectId: project.id, projectName: project.name, role: u.role };
+    return {
+      token,
+      expiresAt: now + TOKEN_TTL_MS,
+      issuedAt: now,
+      userId: u.id,
+      projectId: project.id,
+      projectName: project.name,
+      role: u.role,
+    };
   }
 
   // ------------------------------------------------------------------ administration (CLI, bootstrap)
-  async createCredential(projectId: string, role: Role, ak?: string, sk?: string, description: string | null = null): Promise<{ accessKey: string; secretKey: string; projectId: string; role: Role }> {
+  async createCredential(
+    projectId: string,
+    role: Role,
+    ak?: string,
+    sk?: string,
+    description: string | null = null,
+  ): Promise<{ accessKey: string; secretKey: string; projectId: string; role: Role }> {
     await this.store.ensureProject({ id: projectId, name: projectId, createdAt: this.clock.now() });
     const accessKey = ak ?? newAccessKey();
     const secretKey = sk ?? newSecretKey();
-    if (!/^[A-Za-z0-9_-]{8,64}$/.test(accessKey)) throw new AppError('VALIDATION', { args: ['an access key is 8 to 64 letters, digits, _ or -'] });
-    if (secretKey.length < 16 || secretKey.length > 128) throw new AppError('VALIDATION', { args: ['a secret key is 16 to 128 characters'] });
-    await this.store.insertCredential({ accessKey, projectId, role, secretEnc: this.secrets.encrypt(secretKey), description, createdAt: this.clock.now() });
+    if (!/^[A-Za-z0-9_-]{8,64}$/.test(accessKey))
+      throw new AppError('VALIDATION', { args: ['an access key is 8 to 64 letters, digits, _ or -'] });
+    if (secretKey.length < 16 || secretKey.length > 128)
+      throw new AppError('VALIDATION', { args: ['a secret key is 16 to 128 characters'] });
+    await this.store.insertCredential({
+      accessKey,
+      projectId,
+      role,
+      secretEnc: this.secrets.encrypt(secretKey),
+      description,
+      createdAt: this.clock.now(),
+    });
     return { accessKey, secretKey, projectId, role };
   }
 
-  async createUser(projectId: string, name: string, password: string, role: Role): Promise<{ id: string; name: string; projectId: string; role: Role }> {
-    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new AppError('VALIDATION', { args: ['a user name is 1 to 64 letters, digits, _ . @ or -'] });
+  async createUser(
+    projectId: string,
+    name: string,
+    password: string,
+    role: Role,
+  ): Promise<{ id: string; name: string; projectId: string; role: Role }> {
+    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name))
+      throw new AppError('VALIDATION', { args: ['a user name is 1 to 64 letters, digits, _ . @ or -'] });
     if (password.length < 8) throw new AppError('VALIDATION', { args: ['a password has at least 8 characters'] });
     await this.store.ensureProject({ id: projectId, name: projectId, createdAt: this.clock.now() });
     const id = newId();
@@ -223,12 +281,18 @@ export class AuthService {
    * start with none configured and no credentials stored, a new project and admin key pair
    * are created and returned (to be printed once).
    */
-  async bootstrap(cfg: { projectId: string | null; accessKey: string | null; secretKey: string | null }): Promise<{ accessKey: string; secretKey: string; projectId: string } | null> {
+  async bootstrap(cfg: {
+    projectId: string | null;
+    accessKey: string | null;
+    secretKey: string | null;
+  }): Promise<{ accessKey: string; secretKey: string; projectId: string } | null> {
     if (cfg.projectId && cfg.accessKey && cfg.secretKey) {
       const existing = await this.store.getCredential(cfg.accessKey);
       if (existing) {
         if (existing.projectId !== cfg.projectId || this.secrets.decrypt(existing.secretEnc) !== cfg.secretKey) {
-          throw new Error(`access key ${cfg.accessKey} already exists with another project or secret; delete it (npx dwsbox credentials delete) or choose another DWSBOX_ACCESS_KEY`);
+          throw new Error(
+            `access key ${cfg.accessKey} already exists with another project or secret; delete it (npx dwsbox credentials delete) or choose another DWSBOX_ACCESS_KEY`,
+          );
         }
         return null;
       }

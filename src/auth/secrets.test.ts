@@ -10,13 +10,15 @@ describe('passwords (scrypt)', () => {
     expect(stored).toMatch(/^scrypt:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
     // A synchronous scrypt would finish before setImmediate's turn: the flag would still be false.
     let ticked = false;
-    setImmediate(() => { ticked = true; });
+    setImmediate(() => {
+      ticked = true;
+    });
     expect(await verifyPassword('Alice-Pass-123', stored)).toBe(true);
     expect(ticked).toBe(true);
     expect(await verifyPassword('alice-pass-123', stored)).toBe(false);
   });
 
-  it('the dummy hash has the stored hashes\' form (so checking it costs the same) and matches no password tried', async () => {
+  it("the dummy hash has the stored hashes' form (so checking it costs the same) and matches no password tried", async () => {
     const real = (await hashPassword('x-Password-1')).split(':');
     const dummy = DUMMY_PASSWORD_HASH.split(':');
     expect(dummy[0]).toBe('scrypt');

@@ -12,8 +12,18 @@ import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js
 import type { ICredential } from '@huaweicloud/huaweicloud-sdk-core/auth/ICredential.js';
 import type { IHttpRequest } from '@huaweicloud/huaweicloud-sdk-core/http/IHttpRequest.js';
 import {
-  canonicalQuery, canonicalRequest, canonicalUri, EMPTY_BODY_SHA256, hmacHex, parseAuthorization, parseSdkDate, rfc3986, sdkDate,
-  signaturesEqual, signRequest, stringToSign,
+  canonicalQuery,
+  canonicalRequest,
+  canonicalUri,
+  EMPTY_BODY_SHA256,
+  hmacHex,
+  parseAuthorization,
+  parseSdkDate,
+  rfc3986,
+  sdkDate,
+  signaturesEqual,
+  signRequest,
+  stringToSign,
 } from './signer.js';
 
 const AK = 'HPUAXXXXEXAMPLEAK123';
@@ -54,7 +64,10 @@ interface SdkCall {
 /** Sign as the SDK does, then describe the request the way the server receives it. */
 function signedBySdk(c: SdkCall): { method: string; url: string; headers: Record<string, string>; body: string | undefined } {
   const query = c.query ?? {};
-  const out = sdk.sign({ method: c.method, endpoint: `${ENDPOINT}${c.path}`, headers: { ...c.headers }, queryParams: query, data: c.data }, credential);
+  const out = sdk.sign(
+    { method: c.method, endpoint: `${ENDPOINT}${c.path}`, headers: { ...c.headers }, queryParams: query, data: c.data },
+    credential,
+  );
   // DefaultHttpClient sends the query through querystring.stringify and the body through JSON.stringify.
   const qs = qsStringify(query);
   const url = c.path + (qs ? `?${qs}` : '');
@@ -78,15 +91,56 @@ describe('requests signed by the official SDK verify with our canonical request'
   const cases: [string, SdkCall][] = [
     ['GET without query or body', { method: 'GET', path: '/v1.0/0a1b2c3d/clusters', headers: { 'Content-Type': 'application/json' } }],
     ['GET with a trailing slash', { method: 'GET', path: '/v1.0/0a1b2c3d/clusters/', headers: { 'Content-Type': 'application/json' } }],
-    ['query sorted by key', { method: 'GET', path: '/v1.0/p/snapshots', query: { offset: '10', limit: '5', Zeta: 'z', alpha: 'a' }, headers: json }],
-    ['repeated keys, values sorted', { method: 'GET', path: '/v1.0/p/clusters', query: { tag: ['zz', 'aa', 'mm'], a: '1' }, headers: json }],
-    ['encoded query values', { method: 'GET', path: '/v1.0/p/clusters', query: { q: 'a b+c/d?e=f&g', star: "*!'()", tilde: '~._-', cjk: '集群 名称', empty: '' }, headers: json }],
+    [
+      'query sorted by key',
+      { method: 'GET', path: '/v1.0/p/snapshots', query: { offset: '10', limit: '5', Zeta: 'z', alpha: 'a' }, headers: json },
+    ],
+    [
+      'repeated keys, values sorted',
+      { method: 'GET', path: '/v1.0/p/clusters', query: { tag: ['zz', 'aa', 'mm'], a: '1' }, headers: json },
+    ],
+    [
+      'encoded query values',
+      {
+        method: 'GET',
+        path: '/v1.0/p/clusters',
+        query: { q: 'a b+c/d?e=f&g', star: "*!'()", tilde: '~._-', cjk: '集群 名称', empty: '' },
+        headers: json,
+      },
+    ],
     ['encoded path segments', { method: 'GET', path: '/v1.0/p/clusters/my%20cluster/a%2Fb/%E9%9B%86%E7%BE%A4/x~y.z_-', headers: json }],
-    ['JSON body', { method: 'POST', path: '/v1.0/p/clusters', headers: json, data: { cluster: { name: 'dws-demo', number_of_node: 3, tags: [{ key: 'k', value: '值' }] } } }],
+    [
+      'JSON body',
+      {
+        method: 'POST',
+        path: '/v1.0/p/clusters',
+        headers: json,
+        data: { cluster: { name: 'dws-demo', number_of_node: 3, tags: [{ key: 'k', value: '值' }] } },
+      },
+    ],
     ['empty JSON object body', { method: 'POST', path: '/v1.0/p/clusters/c1/restart', headers: json, data: {} }],
-    ['body and query together', { method: 'DELETE', path: '/v2/p/clusters/c1', query: { keep_last_manual_backup: '2' }, headers: json, data: { x: 1 } }],
-    ['X-Sdk-Content-Sha256 UNSIGNED-PAYLOAD', { method: 'PUT', path: '/v1/p/clusters/c1/security-group', headers: { ...json, 'X-Sdk-Content-Sha256': 'UNSIGNED-PAYLOAD' }, data: { a: 1 } }],
-    ['a caller-set X-Sdk-Date and extra headers', { method: 'POST', path: '/v1.0/p/snapshots', headers: { ...json, 'X-Sdk-Date': DATE, 'X-Language': 'zh-cn', 'X-Security-Token': 'sts-token' }, data: { snapshot: { name: 's1' } } }],
+    [
+      'body and query together',
+      { method: 'DELETE', path: '/v2/p/clusters/c1', query: { keep_last_manual_backup: '2' }, headers: json, data: { x: 1 } },
+    ],
+    [
+      'X-Sdk-Content-Sha256 UNSIGNED-PAYLOAD',
+      {
+        method: 'PUT',
+        path: '/v1/p/clusters/c1/security-group',
+        headers: { ...json, 'X-Sdk-Content-Sha256': 'UNSIGNED-PAYLOAD' },
+        data: { a: 1 },
+      },
+    ],
+    [
+      'a caller-set X-Sdk-Date and extra headers',
+      {
+        method: 'POST',
+        path: '/v1.0/p/snapshots',
+        headers: { ...json, 'X-Sdk-Date': DATE, 'X-Language': 'zh-cn', 'X-Security-Token': 'sts-token' },
+        data: { snapshot: { name: 's1' } },
+      },
+    ],
   ];
 
   for (const [name, call] of cases) {
@@ -98,12 +152,24 @@ describe('requests signed by the official SDK verify with our canonical request'
 
   it('every header present at signing time is signed, with host', () => {
     const wire = signedBySdk({ method: 'GET', path: '/v1.0/p/clusters', headers: { ...json, 'X-Language': 'en-us' } });
-    expect(parseAuthorization(wire.headers['authorization']!)!.signedHeaders).toEqual(['content-type', 'host', 'x-language', 'x-project-id', 'x-sdk-date']);
+    expect(parseAuthorization(wire.headers['authorization']!)!.signedHeaders).toEqual([
+      'content-type',
+      'host',
+      'x-language',
+      'x-project-id',
+      'x-sdk-date',
+    ]);
     expect(wire.headers['host']).toBe(HOST);
   });
 
   describe('and the check can fail', () => {
-    const call: SdkCall = { method: 'POST', path: '/v1.0/p/clusters', query: { a: '1' }, headers: json, data: { cluster: { name: 'one' } } };
+    const call: SdkCall = {
+      method: 'POST',
+      path: '/v1.0/p/clusters',
+      query: { a: '1' },
+      headers: json,
+      data: { cluster: { name: 'one' } },
+    };
 
     it('a different body', () => {
       const wire = signedBySdk(call);
@@ -144,18 +210,32 @@ describe('the pieces match the SDK exactly', () => {
   });
 
   it('canonical URI of odd paths (segments encoded again, trailing slash)', () => {
-    for (const p of ['/', '/v1.0/p/clusters', '/v1.0/p/clusters/', '/a%20b/c%2Fd', "/x!'()*y/", '/集群/名称', '/a b/~._-', '//double//slash', '/%E4%B8%AD']) {
+    for (const p of [
+      '/',
+      '/v1.0/p/clusters',
+      '/v1.0/p/clusters/',
+      '/a%20b/c%2Fd',
+      "/x!'()*y/",
+      '/集群/名称',
+      '/a b/~._-',
+      '//double//slash',
+      '/%E4%B8%AD',
+    ]) {
       expect(canonicalUri(p), p).toBe(sdk.CanonicalURI(p));
     }
   });
 
   it('canonical query of any parameters, as sent by the SDK and parsed by the server', () => {
     const value = oddString({ maxLength: 12 });
-    const params = fc.dictionary(oddString({ minLength: 1, maxLength: 8 }), fc.oneof(value, fc.array(value, { maxLength: 4 })), { maxKeys: 6 });
-    fc.assert(fc.property(params, (q) => {
-      const copy = JSON.parse(JSON.stringify(q)) as Query; // the SDK sorts arrays in place
-      return canonicalQuery(new URLSearchParams(qsStringify(q))) === sdk.CanonicalQueryString({ queryParams: copy });
-    }));
+    const params = fc.dictionary(oddString({ minLength: 1, maxLength: 8 }), fc.oneof(value, fc.array(value, { maxLength: 4 })), {
+      maxKeys: 6,
+    });
+    fc.assert(
+      fc.property(params, (q) => {
+        const copy = JSON.parse(JSON.stringify(q)) as Query; // the SDK sorts arrays in place
+        return canonicalQuery(new URLSearchParams(qsStringify(q))) === sdk.CanonicalQueryString({ queryParams: copy });
+      }),
+    );
   });
 
   it('canonical query examples', () => {
@@ -175,7 +255,16 @@ describe('our signRequest', () => {
     const query = { limit: '10', tag: ['b', 'a'] };
     const headers = { 'content-type': 'application/json;charset=UTF-8', 'x-project-id': 'p' };
     const mine = signRequest({ method: 'POST', url: `${path}?${qsStringify(query)}`, headers, body, host: HOST }, AK, SK, now);
-    const theirs = sdk.sign({ method: 'POST', endpoint: `${ENDPOINT}${path}`, headers: { ...headers, 'X-Sdk-Date': sdkDate(now) }, queryParams: query, data: JSON.parse(body) }, credential);
+    const theirs = sdk.sign(
+      {
+        method: 'POST',
+        endpoint: `${ENDPOINT}${path}`,
+        headers: { ...headers, 'X-Sdk-Date': sdkDate(now) },
+        queryParams: query,
+        data: JSON.parse(body),
+      },
+      credential,
+    );
     expect(mine['X-Sdk-Date']).toBe(DATE);
     expect(mine['Authorization']).toBe(theirs['Authorization']);
   });
@@ -206,14 +295,23 @@ describe('small parts', () => {
   it('X-Sdk-Date round trip, and refusing other forms', () => {
     expect(sdkDate(Date.UTC(2024, 3, 16, 9, 53, 41, 999))).toBe(DATE);
     expect(parseSdkDate(DATE)).toBe(Date.UTC(2024, 3, 16, 9, 53, 41));
-    for (const bad of ['2024-04-16T09:53:41Z', '20240416T095341', '20240416095341Z', '', 'Tue, 16 Apr 2024 09:53:41 GMT']) expect(parseSdkDate(bad)).toBeNull();
+    for (const bad of ['2024-04-16T09:53:41Z', '20240416T095341', '20240416095341Z', '', 'Tue, 16 Apr 2024 09:53:41 GMT'])
+      expect(parseSdkDate(bad)).toBeNull();
   });
 
   it('parses the Authorization header the SDK writes, and nothing else', () => {
     expect(parseAuthorization('SDK-HMAC-SHA256 Access=AK1, SignedHeaders=Host;X-Sdk-Date, Signature=ABCdef01')).toEqual({
-      accessKey: 'AK1', signedHeaders: ['host', 'x-sdk-date'], signature: 'abcdef01',
+      accessKey: 'AK1',
+      signedHeaders: ['host', 'x-sdk-date'],
+      signature: 'abcdef01',
     });
-    for (const bad of ['', 'Bearer abc', 'SDK-HMAC-SHA256 Access=AK1, Signature=abcd', 'SDK-HMAC-SHA256 Access=AK1, SignedHeaders=host, Signature=xyz', 'AWS4-HMAC-SHA256 Access=a, SignedHeaders=h, Signature=ab']) {
+    for (const bad of [
+      '',
+      'Bearer abc',
+      'SDK-HMAC-SHA256 Access=AK1, Signature=abcd',
+      'SDK-HMAC-SHA256 Access=AK1, SignedHeaders=host, Signature=xyz',
+      'AWS4-HMAC-SHA256 Access=a, SignedHeaders=h, Signature=ab',
+    ]) {
       expect(parseAuthorization(bad), bad).toBeNull();
     }
   });

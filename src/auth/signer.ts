@@ -55,7 +55,14 @@ export function canonicalRequest(r: SignableRequest, signedHeaders: string[]): s
   const lower: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.headers)) lower[k.toLowerCase()] = v;
   const headerBlock = signedHeaders.map((h) => `${h}:${lower[h] ?? ''}\n`).join('');
-  return [r.method.toUpperCase(), canonicalUri(path), canonicalQuery(query), headerBlock, signedHeaders.join(';'), payloadHash(r.headers, r.body)].join('\n');
+  return [
+    r.method.toUpperCase(),
+    canonicalUri(path),
+    canonicalQuery(query),
+    headerBlock,
+    signedHeaders.join(';'),
+    payloadHash(r.headers, r.body),
+  ].join('\n');
 }
 
 export function stringToSign(sdkDate: string, canonical: string): string {
@@ -66,7 +73,10 @@ export const hmacHex = (key: string, data: string): string => createHmac('sha256
 
 /** `YYYYMMDDTHHMMSSZ` */
 export function sdkDate(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 export function parseSdkDate(s: string): number | null {
@@ -79,7 +89,12 @@ export function parseSdkDate(s: string): number | null {
  * Sign a request: returns the headers to add (X-Sdk-Date, Authorization). Signs every
  * header given plus `host`, as the SDK does.
  */
-export function signRequest(r: SignableRequest & { host: string }, ak: string, sk: string, now: number = Date.now()): Record<string, string> {
+export function signRequest(
+  r: SignableRequest & { host: string },
+  ak: string,
+  sk: string,
+  now: number = Date.now(),
+): Record<string, string> {
   const date = sdkDate(now);
   const headers: Record<string, string> = { ...r.headers, host: r.host, 'x-sdk-date': date };
   const names = [...new Set(Object.keys(headers).map((h) => h.toLowerCase()))].sort();
@@ -90,7 +105,11 @@ export function signRequest(r: SignableRequest & { host: string }, ak: string, s
   return { 'X-Sdk-Date': date, Authorization: `${ALGORITHM} Access=${ak}, SignedHeaders=${names.join(';')}, Signature=${sig}` };
 }
 
-export interface ParsedAuthorization { accessKey: string; signedHeaders: string[]; signature: string }
+export interface ParsedAuthorization {
+  accessKey: string;
+  signedHeaders: string[];
+  signature: string;
+}
 
 export function parseAuthorization(h: string): ParsedAuthorization | null {
   const m = /^SDK-HMAC-SHA256\s+Access=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-fA-F]+)\s*$/.exec(h);

@@ -41,12 +41,28 @@ describe('FailureCounter', () => {
 
 describe('AuthThrottle', () => {
   it('builds its four counters from the settings; longestBlock is the longest over several keys', async () => {
-    const t = new AuthThrottle({ loginFailuresPerUser: 1, loginFailuresPerAddress: 5, signatureFailuresPerKey: 2, signatureFailuresPerAddress: 9, authFailureWindowMs: HOUR, authBlockFirstMs: 30_000, authBlockMaxMs: HOUR });
+    const t = new AuthThrottle({
+      loginFailuresPerUser: 1,
+      loginFailuresPerAddress: 5,
+      signatureFailuresPerKey: 2,
+      signatureFailuresPerAddress: 9,
+      authFailureWindowMs: HOUR,
+      authBlockFirstMs: 30_000,
+      authBlockMaxMs: HOUR,
+    });
     await t.loginUser.fail('alice');
     await t.loginUser.fail('alice');
     expect(await t.loginAddress.fail('127.0.0.9')).toBe(0);
-    const ms = await longestBlock([[t.loginUser, 'alice'], [t.loginAddress, '127.0.0.9']]);
+    const ms = await longestBlock([
+      [t.loginUser, 'alice'],
+      [t.loginAddress, '127.0.0.9'],
+    ]);
     expect(ms).toBeGreaterThan(25_000);
-    expect(await longestBlock([[t.loginUser, 'bob'], [t.signatureKey, 'alice']])).toBe(0);
+    expect(
+      await longestBlock([
+        [t.loginUser, 'bob'],
+        [t.signatureKey, 'alice'],
+      ]),
+    ).toBe(0);
   });
 });

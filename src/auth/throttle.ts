@@ -34,10 +34,18 @@ export class FailureCounter {
   private readonly blocks: RateLimiterMemory;
 
   constructor(
-    private readonly kind: string, private readonly freeFailures: number, windowMs: number,
-    private readonly firstBlockMs: number, private readonly maxBlockMs: number, private readonly log: Logger | null,
+    private readonly kind: string,
+    private readonly freeFailures: number,
+    windowMs: number,
+    private readonly firstBlockMs: number,
+    private readonly maxBlockMs: number,
+    private readonly log: Logger | null,
   ) {
-    this.failures = new RateLimiterMemory({ keyPrefix: `${kind}-failures`, points: freeFailures, duration: Math.max(1, Math.ceil(windowMs / 1000)) });
+    this.failures = new RateLimiterMemory({
+      keyPrefix: `${kind}-failures`,
+      points: freeFailures,
+      duration: Math.max(1, Math.ceil(windowMs / 1000)),
+    });
     // points 0: any recorded value is a block; its expiry is the block's end.
     this.blocks = new RateLimiterMemory({ keyPrefix: `${kind}-block`, points: 0, duration: Math.max(1, Math.ceil(maxBlockMs / 1000)) });
   }
@@ -72,7 +80,8 @@ export class AuthThrottle {
   readonly signatureAddress: FailureCounter;
 
   constructor(s: ThrottleSettings, log: Logger | null = null) {
-    const c = (kind: string, free: number): FailureCounter => new FailureCounter(kind, free, s.authFailureWindowMs, s.authBlockFirstMs, s.authBlockMaxMs, log);
+    const c = (kind: string, free: number): FailureCounter =>
+      new FailureCounter(kind, free, s.authFailureWindowMs, s.authBlockFirstMs, s.authBlockMaxMs, log);
     this.loginUser = c('login-user', s.loginFailuresPerUser);
     this.loginAddress = c('login-address', s.loginFailuresPerAddress);
     this.signatureKey = c('signature-key', s.signatureFailuresPerKey);

@@ -21,7 +21,9 @@ import { readSecretFromStdin, warnSecretArgument } from './secrets.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-const SETTING_OPTIONS: Options = Object.fromEntries(SETTINGS.map((s) => [flagName(s.key), { type: s.kind === 'bool' ? 'boolean' : 'string' }]));
+const SETTING_OPTIONS: Options = Object.fromEntries(
+  SETTINGS.map((s) => [flagName(s.key), { type: s.kind === 'bool' ? 'boolean' : 'string' }]),
+);
 
 const HELP = `dwsbox: a GaussDB(DWS) management service over real PostgreSQL clusters
 
@@ -93,7 +95,12 @@ function warnSecretSettings(values: Record<string, unknown>, except: readonly st
 }
 
 function parse(argv: string[], extra: Options = {}): { values: Record<string, unknown>; positionals: string[] } {
-  const r = parseArgs({ args: argv, options: { ...SETTING_OPTIONS, config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra }, allowPositionals: true, strict: true });
+  const r = parseArgs({
+    args: argv,
+    options: { ...SETTING_OPTIONS, config: { type: 'string' }, help: { type: 'boolean', short: 'h' }, ...extra },
+    allowPositionals: true,
+    strict: true,
+  });
   return { values: r.values as Record<string, unknown>, positionals: r.positionals };
 }
 
@@ -101,7 +108,10 @@ function out(v: unknown): void {
   process.stdout.write(JSON.stringify(v, null, 2) + '\n');
 }
 
-async function withLocalStore<T>(config: Config, fn: (o: { auth: AuthService; store: ReturnType<typeof openStore> }) => Promise<T>): Promise<T> {
+async function withLocalStore<T>(
+  config: Config,
+  fn: (o: { auth: AuthService; store: ReturnType<typeof openStore> }) => Promise<T>,
+): Promise<T> {
   const store = openStore(config.store);
   try {
     await migrate(store.adapter);
@@ -115,7 +125,8 @@ async function withLocalStore<T>(config: Config, fn: (o: { auth: AuthService; st
 
 function role(v: unknown): Role {
   if (v === undefined) return 'admin';
-  if (v !== 'admin' && v !== 'readonly' && v !== 'operator') throw new ConfigError(`--role must be admin, readonly or operator, got ${String(v)}`);
+  if (v !== 'admin' && v !== 'readonly' && v !== 'operator')
+    throw new ConfigError(`--role must be admin, readonly or operator, got ${String(v)}`);
   return v;
 }
 
@@ -129,7 +140,7 @@ async function serve(argv: string[]): Promise<void> {
     const c = service.firstStartCredentials;
     process.stdout.write(
       `dwsbox: first start: created project ${c.projectId} and an admin key pair. It is shown only this once:\n` +
-      `  DWSBOX_PROJECT_ID=${c.projectId}\n  DWSBOX_ACCESS_KEY=${c.accessKey}\n  DWSBOX_SECRET_KEY=${c.secretKey}\n`,
+        `  DWSBOX_PROJECT_ID=${c.projectId}\n  DWSBOX_ACCESS_KEY=${c.accessKey}\n  DWSBOX_SECRET_KEY=${c.secretKey}\n`,
     );
   }
   let stopping = false;
@@ -140,10 +151,13 @@ async function serve(argv: string[]): Promise<void> {
     }
     stopping = true;
     service.log.info('signal received', { signal: sig });
-    service.stop().then(() => process.exit(0), (e: unknown) => {
-      service.log.error('stop failed', { error: (e as Error).message });
-      process.exit(1);
-    });
+    service.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        service.log.error('stop failed', { error: (e as Error).message });
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -152,7 +166,13 @@ async function serve(argv: string[]): Promise<void> {
 }
 
 async function credentials(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { 'project-id': { type: 'string' }, role: { type: 'string' }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' }, 'secret-key-stdin': { type: 'boolean' } });
+  const { values, positionals } = parse(argv, {
+    'project-id': { type: 'string' },
+    role: { type: 'string' },
+    'access-key': { type: 'string' },
+    'secret-key': { type: 'string' },
+    'secret-key-stdin': { type: 'boolean' },
+  });
   const config = localConfig(values);
   const sub = positionals[0];
   let secretKey: string | undefined;
@@ -169,7 +189,14 @@ async function credentials(argv: string[]): Promise<void> {
       const pid = values['project-id'] as string;
       out(await auth.createCredential(pid, role(values['role']), values['access-key'] as string | undefined, secretKey, 'cli'));
     } else if (sub === 'list') {
-      out((await store.listCredentials(values['project-id'] as string | undefined)).map((c) => ({ access_key: c.accessKey, project_id: c.projectId, role: c.role, created: new Date(c.createdAt).toISOString() })));
+      out(
+        (await store.listCredentials(values['project-id'] as string | undefined)).map((c) => ({
+          access_key: c.accessKey,
+          project_id: c.projectId,
+          role: c.role,
+          created: new Date(c.createdAt).toISOString(),
+        })),
+      );
     } else if (sub === 'delete') {
       const ak = positionals[1];
       if (!ak) throw new ConfigError('credentials delete needs the access key');
@@ -180,24 +207,43 @@ async function credentials(argv: string[]): Promise<void> {
 }
 
 async function users(argv: string[]): Promise<void> {
-  const { values, positionals } = parse(argv, { 'project-id': { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' } });
+  const { values, positionals } = parse(argv, {
+    'project-id': { type: 'string' },
+    role: { type: 'string' },
+    name: { type: 'string' },
+    password: { type: 'string' },
+    'password-stdin': { type: 'boolean' },
+  });
   const config = localConfig(values);
   const sub = positionals[0];
   let pw: string | undefined;
   if (sub === 'create') {
-    if (!values['project-id'] || !values['name']) throw new ConfigError('users create needs --project-id and --name, and the password on standard input (--password-stdin) or in DWSBOX_USER_PASSWORD');
+    if (!values['project-id'] || !values['name'])
+      throw new ConfigError(
+        'users create needs --project-id and --name, and the password on standard input (--password-stdin) or in DWSBOX_USER_PASSWORD',
+      );
     if (values['password-stdin']) pw = await readSecretFromStdin('--password-stdin');
     else if (values['password'] !== undefined) {
       warnSecretArgument('--password', 'DWSBOX_USER_PASSWORD or --password-stdin');
       pw = values['password'] as string;
     } else pw = process.env['DWSBOX_USER_PASSWORD'];
-    if (!pw) throw new ConfigError('users create needs the password: --password-stdin (e.g. printf \'%s\\n\' "$PW" | npx dwsbox users create …) or DWSBOX_USER_PASSWORD');
+    if (!pw)
+      throw new ConfigError(
+        'users create needs the password: --password-stdin (e.g. printf \'%s\\n\' "$PW" | npx dwsbox users create …) or DWSBOX_USER_PASSWORD',
+      );
   }
   await withLocalStore(config, async ({ auth, store }) => {
     if (sub === 'create') {
       out(await auth.createUser(values['project-id'] as string, values['name'] as string, pw!, role(values['role'])));
     } else if (sub === 'list') {
-      out((await store.listUsers(values['project-id'] as string | undefined)).map((u) => ({ name: u.name, project_id: u.projectId, role: u.role, created: new Date(u.createdAt).toISOString() })));
+      out(
+        (await store.listUsers(values['project-id'] as string | undefined)).map((u) => ({
+          name: u.name,
+          project_id: u.projectId,
+          role: u.role,
+          created: new Date(u.createdAt).toISOString(),
+        })),
+      );
     } else if (sub === 'delete') {
       const name = positionals[1];
       if (!name) throw new ConfigError('users delete needs the user name');
@@ -223,7 +269,11 @@ async function clustersLocal(argv: string[]): Promise<boolean> {
   const { values } = parse(argv.slice(1));
   const config = localConfig(values);
   const log = createLogger({ level: config.logLevel });
-  const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: false }, findBinaries(config.pgBinDir), log);
+  const engine = new LocalEngine(
+    { dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: false },
+    findBinaries(config.pgBinDir),
+    log,
+  );
   const store = openStore(config.store);
   try {
     await migrate(store.adapter);
@@ -276,17 +326,31 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
-      case 'serve': await serve(rest); return -1;
-      case 'migrate': await migrateCmd(rest); return 0;
-      case 'credentials': await credentials(rest); return 0;
-      case 'users': await users(rest); return 0;
-      case 'doctor': return await doctor(rest);
-      case 'store': return await storeCmd(rest);
-      case 'tenants': return await tenantsCmd(rest);
+      case 'serve':
+        await serve(rest);
+        return -1;
+      case 'migrate':
+        await migrateCmd(rest);
+        return 0;
+      case 'credentials':
+        await credentials(rest);
+        return 0;
+      case 'users':
+        await users(rest);
+        return 0;
+      case 'doctor':
+        return await doctor(rest);
+      case 'store':
+        return await storeCmd(rest);
+      case 'tenants':
+        return await tenantsCmd(rest);
       case 'clusters':
         if (await clustersLocal(rest)) return 0;
         break;
-      case undefined: case 'help': case '--help': case '-h':
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
         process.stdout.write(HELP);
         return cmd === undefined ? 2 : 0;
       default:

@@ -24,7 +24,12 @@ export interface ApiResponse<T = unknown> {
 
 export class ApiError extends Error {
   override name = 'ApiError';
-  constructor(readonly status: number, readonly errorCode: string, message: string, readonly requestId: string | null) {
+  constructor(
+    readonly status: number,
+    readonly errorCode: string,
+    message: string,
+    readonly requestId: string | null,
+  ) {
     super(message);
   }
 }
@@ -37,16 +42,33 @@ export class DwsClient {
     return p.replace('{project_id}', encodeURIComponent(this.o.projectId));
   }
 
-  async request<T = unknown>(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
     const url = new URL(this.path(path), this.o.endpoint);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = { 'content-type': 'application/json;charset=UTF-8', 'x-project-id': this.o.projectId, ...extraHeaders };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json;charset=UTF-8',
+      'x-project-id': this.o.projectId,
+      ...extraHeaders,
+    };
     if (this.o.language) headers['x-language'] = this.o.language;
     if (this.o.token) headers['x-auth-token'] = this.o.token;
     else if (this.o.accessKey && this.o.secretKey) {
-      Object.assign(headers, signRequest({ method, url: url.pathname + url.search, headers, body: payload, host: url.host }, this.o.accessKey, this.o.secretKey));
+      Object.assign(
+        headers,
+        signRequest({ method, url: url.pathname + url.search, headers, body: payload, host: url.host }, this.o.accessKey, this.o.secretKey),
+      );
     }
-    const res = await fetch(url, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(this.o.timeoutMs ?? 60_000) });
+    const res = await fetch(url, {
+      method,
+      headers,
+      ...(payload !== undefined ? { body: payload } : {}),
+      signal: AbortSignal.timeout(this.o.timeoutMs ?? 60_000),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {

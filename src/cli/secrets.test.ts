@@ -28,11 +28,18 @@ describe('the profile file', () => {
       const file = join(dir, 'profile.json');
       const body = JSON.stringify({ endpoint: 'http://127.0.0.1:7480', project_id: 'p', access_key: 'AK', secret_key: 'SK', extra: 1 });
       writeFileSync(file, body, { mode: 0o644 });
-      expect(() => readProfile(file)).toThrow(`the profile ${file} holds a secret key and others can read it (mode 0644); run: chmod 600 ${file}`);
+      expect(() => readProfile(file)).toThrow(
+        `the profile ${file} holds a secret key and others can read it (mode 0644); run: chmod 600 ${file}`,
+      );
       writeFileSync(join(dir, 'g.json'), body, { mode: 0o640 });
       expect(() => readProfile(join(dir, 'g.json'))).toThrow(/mode 0640/);
       writeFileSync(join(dir, 'ok.json'), body, { mode: 0o600 });
-      expect(readProfile(join(dir, 'ok.json'))).toEqual({ endpoint: 'http://127.0.0.1:7480', project_id: 'p', access_key: 'AK', secret_key: 'SK' });
+      expect(readProfile(join(dir, 'ok.json'))).toEqual({
+        endpoint: 'http://127.0.0.1:7480',
+        project_id: 'p',
+        access_key: 'AK',
+        secret_key: 'SK',
+      });
       // no secret in it: any mode
       writeFileSync(join(dir, 'public.json'), JSON.stringify({ endpoint: 'http://x' }), { mode: 0o644 });
       expect(readProfile(join(dir, 'public.json'))).toEqual({ endpoint: 'http://x' });
@@ -58,7 +65,14 @@ describe('the profile file', () => {
 
 it('the warning for a secret argument names the flag and the better ways', () => {
   let text = '';
-  const err = new Writable({ write: (c: Buffer, _e, cb) => { text += c.toString(); cb(); } });
+  const err = new Writable({
+    write: (c: Buffer, _e, cb) => {
+      text += c.toString();
+      cb();
+    },
+  });
   warnSecretArgument('--password', 'DWSBOX_USER_PASSWORD or --password-stdin', err);
-  expect(text).toBe('dwsbox: warning: --password on the command line can be read by other users of this host (ps, /proc) and stays in the shell history; use DWSBOX_USER_PASSWORD or --password-stdin instead\n');
+  expect(text).toBe(
+    'dwsbox: warning: --password on the command line can be read by other users of this host (ps, /proc) and stays in the shell history; use DWSBOX_USER_PASSWORD or --password-stdin instead\n',
+  );
 });

@@ -10,7 +10,9 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs
 
 /** Warn (stderr) that `flag` carried a secret as an argument, naming the better ways. */
 export function warnSecretArgument(flag: string, instead: string, err: NodeJS.WritableStream = process.stderr): void {
-  err.write(`dwsbox: warning: ${flag} on the command line can be read by other users of this host (ps, /proc) and stays in the shell history; use ${instead} instead\n`);
+  err.write(
+    `dwsbox: warning: ${flag} on the command line can be read by other users of this host (ps, /proc) and stays in the shell history; use ${instead} instead\n`,
+  );
 }
 
 /**
@@ -20,7 +22,9 @@ export function warnSecretArgument(flag: string, instead: string, err: NodeJS.Wr
 export async function readSecretFromStdin(what: string, input: NodeJS.ReadableStream = process.stdin): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of input) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const text = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (text === '') throw new SecretSourceError(`${what}: standard input was empty`);
   if (text.includes('\n')) throw new SecretSourceError(`${what}: standard input holds more than one line`);
   return text;
@@ -60,10 +64,13 @@ export function readProfile(file: string): Record<string, string> {
   } catch (e) {
     throw new SecretSourceError(`cannot read the profile ${file}: ${(e as Error).message}`);
   }
-  if (typeof profile !== 'object' || profile === null || Array.isArray(profile)) throw new SecretSourceError(`the profile ${file} must hold a JSON object`);
+  if (typeof profile !== 'object' || profile === null || Array.isArray(profile))
+    throw new SecretSourceError(`the profile ${file} must hold a JSON object`);
   const p = profile as Record<string, unknown>;
   if (p['secret_key'] !== undefined && (mode & 0o077) !== 0) {
-    throw new SecretSourceError(`the profile ${file} holds a secret key and others can read it (mode ${mode.toString(8).padStart(4, '0')}); run: chmod 600 ${file}`);
+    throw new SecretSourceError(
+      `the profile ${file} holds a secret key and others can read it (mode ${mode.toString(8).padStart(4, '0')}); run: chmod 600 ${file}`,
+    );
   }
   return Object.fromEntries(Object.entries(p).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
 }

@@ -31,7 +31,11 @@ function describe(s: SubItemBody): { percent: number; text: string } {
   const done = megabytes(pi['backupSize']);
   const total = megabytes(pi['totalSize']);
   const rate = (pi['backupRate'] as { producerRate?: string } | undefined)?.producerRate ?? '';
-  const parts = [done && total ? `${done}/${total}` : done, rate && rate !== '0.0MB/s' ? rate : '', s.status === 'RUNNING' && s.estimated_time >= 0 ? `ETA ${s.estimated_time}s` : ''];
+  const parts = [
+    done && total ? `${done}/${total}` : done,
+    rate && rate !== '0.0MB/s' ? rate : '',
+    s.status === 'RUNNING' && s.estimated_time >= 0 ? `ETA ${s.estimated_time}s` : '',
+  ];
   return { percent, text: parts.filter(Boolean).join('  ') };
 }
 
@@ -45,7 +49,9 @@ export function renderTask(t: TaskBodyOut): string {
       lines.push(`    ${s.status.padEnd(16)} ${d.percent.toFixed(2).padStart(6)}%  ${s.sub_item_name}${d.text ? '  ' + d.text : ''}`);
       if (s.status === 'FAILED' || s.status === 'ROLLBACK_FAIL') {
         const pi = progressInfoOf(s);
-        lines.push(`      failed step ${String(pi['failedStep'] ?? s.step ?? '')}: ${String(pi['errorCode'] ?? '')} ${String(pi['errorMsg'] ?? '')}`);
+        lines.push(
+          `      failed step ${String(pi['failedStep'] ?? s.step ?? '')}: ${String(pi['errorCode'] ?? '')} ${String(pi['errorMsg'] ?? '')}`,
+        );
       }
     }
   }
@@ -64,17 +70,28 @@ export interface WatchOptions {
 /** Poll the task until it ends; returns its final body. */
 export async function watchTask(o: WatchOptions): Promise<TaskBodyOut> {
   if (!o.tty) return watchPlain(o);
-  const multi = new cliProgress.MultiBar({
-    stream: o.out, hideCursor: true, clearOnComplete: false, stopOnComplete: false, forceRedraw: true, noTTYOutput: false, fps: 5,
-    barsize: 24, barCompleteChar: '█', barIncompleteChar: '░',
-    format: (options, params, payload: { name: string; status: string; text: string; header?: boolean }) => {
-      if (payload.header) return payload.name;
-      const size = options.barsize ?? 24;
-      const filled = Math.round((params.progress ?? 0) * size);
-      const bar = (options.barCompleteChar ?? '#').repeat(filled) + (options.barIncompleteChar ?? '-').repeat(size - filled);
-      return `  ${bar} ${(params.value).toFixed(2).padStart(6)}%  ${payload.status.padEnd(16)} ${payload.name}${payload.text ? '  ' + payload.text : ''}`;
+  const multi = new cliProgress.MultiBar(
+    {
+      stream: o.out,
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      forceRedraw: true,
+      noTTYOutput: false,
+      fps: 5,
+      barsize: 24,
+      barCompleteChar: '█',
+      barIncompleteChar: '░',
+      format: (options, params, payload: { name: string; status: string; text: string; header?: boolean }) => {
+        if (payload.header) return payload.name;
+        const size = options.barsize ?? 24;
+        const filled = Math.round((params.progress ?? 0) * size);
+        const bar = (options.barCompleteChar ?? '#').repeat(filled) + (options.barIncompleteChar ?? '-').repeat(size - filled);
+        return `  ${bar} ${params.value.toFixed(2).padStart(6)}%  ${payload.status.padEnd(16)} ${payload.name}${payload.text ? '  ' + payload.text : ''}`;
+      },
     },
-  }, cliProgress.Presets.shades_classic);
+    cliProgress.Presets.shades_classic,
+  );
   const bars = new Map<string, cliProgress.SingleBar>();
   let last: TaskBodyOut;
   try {
@@ -105,7 +122,9 @@ export async function watchTask(o: WatchOptions): Promise<TaskBodyOut> {
   const failed = last.items.flatMap((x) => x.sub_items).find((s) => s.status === 'FAILED' || s.status === 'ROLLBACK_FAIL');
   if (failed) {
     const pi = progressInfoOf(failed);
-    o.out.write(`failed step ${String(pi['failedStep'] ?? failed.step ?? '')} (${failed.sub_item_name}): ${String(pi['errorCode'] ?? '')} ${String(pi['errorMsg'] ?? '')}\n`);
+    o.out.write(
+      `failed step ${String(pi['failedStep'] ?? failed.step ?? '')} (${failed.sub_item_name}): ${String(pi['errorCode'] ?? '')} ${String(pi['errorMsg'] ?? '')}\n`,
+    );
   }
   return last;
 }

@@ -22,11 +22,37 @@ describe('loadConfig defaults', () => {
 
   it('has the documented defaults', () => {
     expect(c).toMatchObject({
-      host: '127.0.0.1', port: 7480, logLevel: 'info', logPretty: false, enableCrashFaults: false, stopClustersOnExit: false,
-      maxNodes: 64, projectNodeQuota: 24, taskConcurrency: 4, projectTaskConcurrency: 2, enableTenantFaults: false, faultMaxDelayMs: 5 * MINUTE, policyMinIntervalMs: 60 * MINUTE,
-      projectSnapshotQuota: 1000, projectRepoQuotaMb: 102400, snapshotSpaceMarginMb: 1024, leaseMs: 15 * SECOND, pollMs: 250, shutdownTimeoutMs: 10 * SECOND,
-      stepTimeoutMs: 120 * MINUTE, stepIdleTimeoutMs: 10 * MINUTE, monitorIntervalMs: 2 * SECOND, snapshotFullEvery: 7,
-      masterKey: null, projectId: null, accessKey: null, secretKey: null, metricsHost: null, metricsPort: null, pgBinDir: null, unsafeNoFsync: false,
+      host: '127.0.0.1',
+      port: 7480,
+      logLevel: 'info',
+      logPretty: false,
+      enableCrashFaults: false,
+      stopClustersOnExit: false,
+      maxNodes: 64,
+      projectNodeQuota: 24,
+      taskConcurrency: 4,
+      projectTaskConcurrency: 2,
+      enableTenantFaults: false,
+      faultMaxDelayMs: 5 * MINUTE,
+      policyMinIntervalMs: 60 * MINUTE,
+      projectSnapshotQuota: 1000,
+      projectRepoQuotaMb: 102400,
+      snapshotSpaceMarginMb: 1024,
+      leaseMs: 15 * SECOND,
+      pollMs: 250,
+      shutdownTimeoutMs: 10 * SECOND,
+      stepTimeoutMs: 120 * MINUTE,
+      stepIdleTimeoutMs: 10 * MINUTE,
+      monitorIntervalMs: 2 * SECOND,
+      snapshotFullEvery: 7,
+      masterKey: null,
+      projectId: null,
+      accessKey: null,
+      secretKey: null,
+      metricsHost: null,
+      metricsPort: null,
+      pgBinDir: null,
+      unsafeNoFsync: false,
     });
   });
 
@@ -103,7 +129,10 @@ describe('environment variable and flag names', () => {
   });
 
   it('reads every setting from its environment variable', () => {
-    const c = loadConfig({ env: { DWSBOX_DATA_DIR: '/srv/x', DWSBOX_LOG_PRETTY: 'yes', DWSBOX_TASK_CONCURRENCY: '2', DWSBOX_HOST: '0.0.0.0' }, flags: {} });
+    const c = loadConfig({
+      env: { DWSBOX_DATA_DIR: '/srv/x', DWSBOX_LOG_PRETTY: 'yes', DWSBOX_TASK_CONCURRENCY: '2', DWSBOX_HOST: '0.0.0.0' },
+      flags: {},
+    });
     expect(c).toMatchObject({ dataDir: '/srv/x', logPretty: true, taskConcurrency: 2, host: '0.0.0.0' });
   });
 
@@ -173,7 +202,10 @@ describe('bad values throw, naming the setting and the value', () => {
     expect(e.message).toMatch(/projectId, accessKey and secretKey/);
     expect(e.message).toContain('DWSBOX_SECRET_KEY');
     expect(() => loadConfig({ env: {}, flags: { ...base, secretKey: 'only-the-secret-key' } })).toThrow(ConfigError);
-    const ok = loadConfig({ env: { DWSBOX_PROJECT_ID: 'p1', DWSBOX_ACCESS_KEY: 'AKAKAKAKAK' }, flags: { ...base, secretKey: 'sk-0123456789abcdef' } });
+    const ok = loadConfig({
+      env: { DWSBOX_PROJECT_ID: 'p1', DWSBOX_ACCESS_KEY: 'AKAKAKAKAK' },
+      flags: { ...base, secretKey: 'sk-0123456789abcdef' },
+    });
     expect(ok).toMatchObject({ projectId: 'p1', accessKey: 'AKAKAKAKAK', secretKey: 'sk-0123456789abcdef' });
   });
 
@@ -185,7 +217,14 @@ describe('bad values throw, naming the setting and the value', () => {
 
 describe('value forms', () => {
   it('booleans accept the usual spellings, and a bare flag means true', () => {
-    for (const [v, want] of [['1', true], ['TRUE', true], ['on', true], ['0', false], ['off', false], ['No', false]] as const) {
+    for (const [v, want] of [
+      ['1', true],
+      ['TRUE', true],
+      ['on', true],
+      ['0', false],
+      ['off', false],
+      ['No', false],
+    ] as const) {
       expect(loadConfig({ env: { DWSBOX_LOG_PRETTY: v }, flags: base }).logPretty).toBe(want);
     }
     expect(loadConfig({ env: {}, flags: { ...base, logPretty: '' } }).logPretty).toBe(true);

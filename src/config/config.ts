@@ -39,56 +39,311 @@ export function defaultDataDir(): string {
 export const SETTINGS: readonly SettingSpec[] = [
   { key: 'host', kind: 'string', default: '127.0.0.1', description: 'Address the API listens on.' },
   { key: 'port', kind: 'int', default: 7480, min: 0, max: 65535, description: 'Port the API listens on (0 picks a free port).' },
-  { key: 'dataDir', kind: 'string', default: null, description: 'Data directory: clusters, repository, SQLite store, keys. Default /var/lib/dwsbox as root, ~/.local/share/dwsbox otherwise.' },
-  { key: 'store', kind: 'string', default: null, secret: true, description: 'Metadata store: a postgres:// URL, or a SQLite file path. Default <dataDir>/dwsbox.sqlite.' },
-  { key: 'repoPath', kind: 'string', default: null, description: 'pgBackRest repository directory (the local repository). Default <dataDir>/repo.' },
-  { key: 'repoType', kind: 'string', default: 'local', choices: ['local', 's3'], description: 'Repository of new clusters\' snapshots and WAL: local (repoPath) or s3 (an S3-compatible object store, the repoS3* settings). A cluster keeps the repository it was created with; see docs/operations.md.' },
-  { key: 'repoS3Endpoint', kind: 'string', default: null, description: 'S3 endpoint, host or host:port (port 443 when none is given; pgBackRest speaks HTTPS only).' },
+  {
+    key: 'dataDir',
+    kind: 'string',
+    default: null,
+    description:
+      'Data directory: clusters, repository, SQLite store, keys. Default /var/lib/dwsbox as root, ~/.local/share/dwsbox otherwise.',
+  },
+  {
+    key: 'store',
+    kind: 'string',
+    default: null,
+    secret: true,
+    description: 'Metadata store: a postgres:// URL, or a SQLite file path. Default <dataDir>/dwsbox.sqlite.',
+  },
+  {
+    key: 'repoPath',
+    kind: 'string',
+    default: null,
+    description: 'pgBackRest repository directory (the local repository). Default <dataDir>/repo.',
+  },
+  {
+    key: 'repoType',
+    kind: 'string',
+    default: 'local',
+    choices: ['local', 's3'],
+    description:
+      "Repository of new clusters' snapshots and WAL: local (repoPath) or s3 (an S3-compatible object store, the repoS3* settings). A cluster keeps the repository it was created with; see docs/operations.md.",
+  },
+  {
+    key: 'repoS3Endpoint',
+    kind: 'string',
+    default: null,
+    description: 'S3 endpoint, host or host:port (port 443 when none is given; pgBackRest speaks HTTPS only).',
+  },
   { key: 'repoS3Bucket', kind: 'string', default: null, description: 'S3 bucket (it must exist).' },
   { key: 'repoS3Region', kind: 'string', default: null, description: 'S3 region, e.g. us-east-1 (signed into every request).' },
   { key: 'repoS3Key', kind: 'string', default: null, secret: true, description: 'S3 access key id.' },
-  { key: 'repoS3KeySecret', kind: 'string', default: null, secret: true, description: 'S3 secret access key. Kept encrypted under the master key in the data directory; never on a command line.' },
-  { key: 'repoS3UriStyle', kind: 'string', default: 'path', choices: ['path', 'host'], description: 'S3 URI style: path (https://endpoint/bucket/key, what most S3-compatible stores want) or host (https://bucket.endpoint/key).' },
-  { key: 'repoS3VerifyTls', kind: 'bool', default: true, description: 'Verify the S3 endpoint\'s TLS certificate (turn off only for a test store).' },
-  { key: 'repoS3CaFile', kind: 'string', default: null, description: 'CA certificate file (PEM) to verify the S3 endpoint with, e.g. a private CA. Default: the system CAs.' },
+  {
+    key: 'repoS3KeySecret',
+    kind: 'string',
+    default: null,
+    secret: true,
+    description: 'S3 secret access key. Kept encrypted under the master key in the data directory; never on a command line.',
+  },
+  {
+    key: 'repoS3UriStyle',
+    kind: 'string',
+    default: 'path',
+    choices: ['path', 'host'],
+    description:
+      'S3 URI style: path (https://endpoint/bucket/key, what most S3-compatible stores want) or host (https://bucket.endpoint/key).',
+  },
+  {
+    key: 'repoS3VerifyTls',
+    kind: 'bool',
+    default: true,
+    description: "Verify the S3 endpoint's TLS certificate (turn off only for a test store).",
+  },
+  {
+    key: 'repoS3CaFile',
+    kind: 'string',
+    default: null,
+    description: 'CA certificate file (PEM) to verify the S3 endpoint with, e.g. a private CA. Default: the system CAs.',
+  },
   { key: 'repoS3Path', kind: 'string', default: '/dwsbox', description: 'Path inside the bucket under which the repository lives.' },
-  { key: 'pgBinDir', kind: 'string', default: null, description: 'Directory of the PostgreSQL 15 binaries. Default: pg_config --bindir, else /usr/lib/postgresql/15/bin.' },
-  { key: 'logLevel', kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'Log level.' },
+  {
+    key: 'pgBinDir',
+    kind: 'string',
+    default: null,
+    description: 'Directory of the PostgreSQL 15 binaries. Default: pg_config --bindir, else /usr/lib/postgresql/15/bin.',
+  },
+  {
+    key: 'logLevel',
+    kind: 'string',
+    default: 'info',
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    description: 'Log level.',
+  },
   { key: 'logPretty', kind: 'bool', default: false, description: 'Human-readable logs instead of JSON lines.' },
-  { key: 'enableCrashFaults', kind: 'bool', default: false, description: 'Accept faults of mode "crash" (they kill the service with SIGKILL). For tests only.' },
+  {
+    key: 'enableCrashFaults',
+    kind: 'bool',
+    default: false,
+    description: 'Accept faults of mode "crash" (they kill the service with SIGKILL). For tests only.',
+  },
   { key: 'stopClustersOnExit', kind: 'bool', default: false, description: 'Stop every cluster node when the service stops.' },
-  { key: 'maxNodes', kind: 'int', default: 64, min: 3, max: 254 * 254, description: 'Most PostgreSQL nodes this host runs, over all clusters.' },
-  { key: 'projectNodeQuota', kind: 'int', default: 24, min: 3, max: 100000, description: 'Most nodes one project may have (DWS.5091 beyond it); below maxNodes, so one project leaves room for others (docs/security.md, fair shares).' },
-  { key: 'projectTaskConcurrency', kind: 'int', default: 2, min: 1, max: 64, description: 'Most tasks of one project running at once, over every process of the store; more of its tasks wait in the queue while other projects\' tasks run.' },
-  { key: 'projectSnapshotQuota', kind: 'int', default: 1000, min: 1, max: 1000000, description: 'Most snapshots (visible, of every level and type) one project may have; a new snapshot or policy fire beyond it is refused (DWS.9961).' },
-  { key: 'projectRepoQuotaMb', kind: 'int', default: 102400, min: 1, max: 1024 * 1024 * 1024, description: 'Most repository space (MB, 10^6 bytes) one project\'s snapshots may take: the sum of their recorded sizes plus the estimate of a new one; beyond it a snapshot is refused (DWS.9961).' },
-  { key: 'snapshotSpaceMarginMb', kind: 'int', default: 1024, min: 0, max: 1024 * 1024, description: 'Free space (MB) a backup or dump must leave in the repository (or the data directory, for schema- and table-level dumps) beyond its estimated size; below it the snapshot is refused (DWS.9962).' },
-  { key: 'policyMinIntervalMs', kind: 'int', default: 60 * MINUTE, min: SECOND, max: 31 * 24 * 60 * MINUTE, description: 'Shortest time between two fires of one snapshot-policy strategy: a schedule that fires more often is refused at PUT (DWS.9960), and the scheduler never fires a strategy sooner than this after its last fire.' },
-  { key: 'enableTenantFaults', kind: 'bool', default: false, description: 'Accept the faults API (D13) from tenants. Off: every fault request is refused (DWS.9963). For test and benchmark set-ups.' },
-  { key: 'faultMaxDelayMs', kind: 'int', default: 5 * MINUTE, min: 0, max: 60 * MINUTE, description: 'Longest delay a fault may ask for (delay_ms), and longest an injected hang holds its step before it fails.' },
+  {
+    key: 'maxNodes',
+    kind: 'int',
+    default: 64,
+    min: 3,
+    max: 254 * 254,
+    description: 'Most PostgreSQL nodes this host runs, over all clusters.',
+  },
+  {
+    key: 'projectNodeQuota',
+    kind: 'int',
+    default: 24,
+    min: 3,
+    max: 100000,
+    description:
+      'Most nodes one project may have (DWS.5091 beyond it); below maxNodes, so one project leaves room for others (docs/security.md, fair shares).',
+  },
+  {
+    key: 'projectTaskConcurrency',
+    kind: 'int',
+    default: 2,
+    min: 1,
+    max: 64,
+    description:
+      "Most tasks of one project running at once, over every process of the store; more of its tasks wait in the queue while other projects' tasks run.",
+  },
+  {
+    key: 'projectSnapshotQuota',
+    kind: 'int',
+    default: 1000,
+    min: 1,
+    max: 1000000,
+    description:
+      'Most snapshots (visible, of every level and type) one project may have; a new snapshot or policy fire beyond it is refused (DWS.9961).',
+  },
+  {
+    key: 'projectRepoQuotaMb',
+    kind: 'int',
+    default: 102400,
+    min: 1,
+    max: 1024 * 1024 * 1024,
+    description:
+      "Most repository space (MB, 10^6 bytes) one project's snapshots may take: the sum of their recorded sizes plus the estimate of a new one; beyond it a snapshot is refused (DWS.9961).",
+  },
+  {
+    key: 'snapshotSpaceMarginMb',
+    kind: 'int',
+    default: 1024,
+    min: 0,
+    max: 1024 * 1024,
+    description:
+      'Free space (MB) a backup or dump must leave in the repository (or the data directory, for schema- and table-level dumps) beyond its estimated size; below it the snapshot is refused (DWS.9962).',
+  },
+  {
+    key: 'policyMinIntervalMs',
+    kind: 'int',
+    default: 60 * MINUTE,
+    min: SECOND,
+    max: 31 * 24 * 60 * MINUTE,
+    description:
+      'Shortest time between two fires of one snapshot-policy strategy: a schedule that fires more often is refused at PUT (DWS.9960), and the scheduler never fires a strategy sooner than this after its last fire.',
+  },
+  {
+    key: 'enableTenantFaults',
+    kind: 'bool',
+    default: false,
+    description:
+      'Accept the faults API (D13) from tenants. Off: every fault request is refused (DWS.9963). For test and benchmark set-ups.',
+  },
+  {
+    key: 'faultMaxDelayMs',
+    kind: 'int',
+    default: 5 * MINUTE,
+    min: 0,
+    max: 60 * MINUTE,
+    description: 'Longest delay a fault may ask for (delay_ms), and longest an injected hang holds its step before it fails.',
+  },
   { key: 'taskConcurrency', kind: 'int', default: 4, min: 1, max: 64, description: 'Tasks this process runs at once.' },
-  { key: 'leaseMs', kind: 'int', default: 15 * SECOND, min: 1000, max: 10 * MINUTE, description: 'Task lease: a task whose owner has not renewed it for this long is taken over by another process.' },
+  {
+    key: 'leaseMs',
+    kind: 'int',
+    default: 15 * SECOND,
+    min: 1000,
+    max: 10 * MINUTE,
+    description: 'Task lease: a task whose owner has not renewed it for this long is taken over by another process.',
+  },
   { key: 'pollMs', kind: 'int', default: 250, min: 10, max: MINUTE, description: 'How often an idle engine looks for new tasks.' },
-  { key: 'shutdownTimeoutMs', kind: 'int', default: 10 * SECOND, min: 0, max: 10 * MINUTE, description: 'How long a stopping service lets running steps finish before aborting them.' },
-  { key: 'stepTimeoutMs', kind: 'int', default: 2 * 60 * MINUTE, min: 1000, max: 48 * 60 * MINUTE, description: 'Longest any single step may run before it fails.' },
-  { key: 'stepIdleTimeoutMs', kind: 'int', default: 10 * MINUTE, min: 500, max: 24 * 60 * MINUTE, description: 'A step (or an injected hang) with no progress for this long fails, saying what it waited for.' },
-  { key: 'monitorIntervalMs', kind: 'int', default: 2 * SECOND, min: 100, max: 10 * MINUTE, description: 'How often the health monitor checks every node.' },
-  { key: 'snapshotFullEvery', kind: 'int', default: 7, min: 1, max: 1000, description: 'Take a new full backup every N snapshots of a cluster (the rest are differential).' },
-  { key: 'schedulerIntervalMs', kind: 'int', default: SECOND, min: 100, max: 10 * MINUTE, description: 'How often the snapshot scheduler looks for due snapshot-policy strategies (a fire is at most this late).' },
-  { key: 'masterKey', kind: 'string', default: null, secret: true, description: 'Master key (64 hex chars) that encrypts secret keys. Default: a key file in the data directory.' },
+  {
+    key: 'shutdownTimeoutMs',
+    kind: 'int',
+    default: 10 * SECOND,
+    min: 0,
+    max: 10 * MINUTE,
+    description: 'How long a stopping service lets running steps finish before aborting them.',
+  },
+  {
+    key: 'stepTimeoutMs',
+    kind: 'int',
+    default: 2 * 60 * MINUTE,
+    min: 1000,
+    max: 48 * 60 * MINUTE,
+    description: 'Longest any single step may run before it fails.',
+  },
+  {
+    key: 'stepIdleTimeoutMs',
+    kind: 'int',
+    default: 10 * MINUTE,
+    min: 500,
+    max: 24 * 60 * MINUTE,
+    description: 'A step (or an injected hang) with no progress for this long fails, saying what it waited for.',
+  },
+  {
+    key: 'monitorIntervalMs',
+    kind: 'int',
+    default: 2 * SECOND,
+    min: 100,
+    max: 10 * MINUTE,
+    description: 'How often the health monitor checks every node.',
+  },
+  {
+    key: 'snapshotFullEvery',
+    kind: 'int',
+    default: 7,
+    min: 1,
+    max: 1000,
+    description: 'Take a new full backup every N snapshots of a cluster (the rest are differential).',
+  },
+  {
+    key: 'schedulerIntervalMs',
+    kind: 'int',
+    default: SECOND,
+    min: 100,
+    max: 10 * MINUTE,
+    description: 'How often the snapshot scheduler looks for due snapshot-policy strategies (a fire is at most this late).',
+  },
+  {
+    key: 'masterKey',
+    kind: 'string',
+    default: null,
+    secret: true,
+    description: 'Master key (64 hex chars) that encrypts secret keys. Default: a key file in the data directory.',
+  },
   { key: 'projectId', kind: 'string', default: null, description: 'Bootstrap project id (with accessKey and secretKey).' },
   { key: 'accessKey', kind: 'string', default: null, description: 'Bootstrap admin access key for projectId.' },
   { key: 'secretKey', kind: 'string', default: null, secret: true, description: 'Bootstrap admin secret key for projectId.' },
-  { key: 'loginFailuresPerUser', kind: 'int', default: 5, min: 1, max: 1000000, description: 'Wrong passwords one user name may get at POST /v3/auth/tokens (within authFailureWindowMs) before each further one blocks the name, for authBlockFirstMs, then twice as long each time up to authBlockMaxMs (429 APIGW.0308). A successful sign-in clears the count. Per process (docs/security.md).' },
-  { key: 'loginFailuresPerAddress', kind: 'int', default: 20, min: 1, max: 1000000, description: 'Wrong sign-ins (any user name) one source address may make before each further one blocks the address, with the same back-off.' },
-  { key: 'signatureFailuresPerKey', kind: 'int', default: 20, min: 1, max: 1000000, description: 'Wrong AK/SK signatures (or wrong Basic secrets on /metrics) one access key may get before each further one blocks the key, with the same back-off. A correctly signed request clears the count.' },
-  { key: 'signatureFailuresPerAddress', kind: 'int', default: 100, min: 1, max: 1000000, description: 'Wrong signatures and unknown access keys one source address may send before each further one blocks the address, with the same back-off.' },
-  { key: 'authFailureWindowMs', kind: 'int', default: 60 * MINUTE, min: SECOND, max: 7 * 24 * 60 * MINUTE, description: 'How long failed authentications are remembered: a key\'s count is forgotten this long after its first failure.' },
-  { key: 'authBlockFirstMs', kind: 'int', default: SECOND, min: 100, max: 60 * MINUTE, description: 'The first block once a key has used its free failures; each further failure doubles it.' },
-  { key: 'authBlockMaxMs', kind: 'int', default: 15 * MINUTE, min: SECOND, max: 24 * 60 * MINUTE, description: 'The longest one block lasts.' },
-  { key: 'metricsHost', kind: 'string', default: null, description: 'Serve /metrics on a separate address (with metricsPort) instead of the API listener. That listener asks for no credentials and serves every series: bind it to a loopback or operator-only address (docs/security.md).' },
+  {
+    key: 'loginFailuresPerUser',
+    kind: 'int',
+    default: 5,
+    min: 1,
+    max: 1000000,
+    description:
+      'Wrong passwords one user name may get at POST /v3/auth/tokens (within authFailureWindowMs) before each further one blocks the name, for authBlockFirstMs, then twice as long each time up to authBlockMaxMs (429 APIGW.0308). A successful sign-in clears the count. Per process (docs/security.md).',
+  },
+  {
+    key: 'loginFailuresPerAddress',
+    kind: 'int',
+    default: 20,
+    min: 1,
+    max: 1000000,
+    description:
+      'Wrong sign-ins (any user name) one source address may make before each further one blocks the address, with the same back-off.',
+  },
+  {
+    key: 'signatureFailuresPerKey',
+    kind: 'int',
+    default: 20,
+    min: 1,
+    max: 1000000,
+    description:
+      'Wrong AK/SK signatures (or wrong Basic secrets on /metrics) one access key may get before each further one blocks the key, with the same back-off. A correctly signed request clears the count.',
+  },
+  {
+    key: 'signatureFailuresPerAddress',
+    kind: 'int',
+    default: 100,
+    min: 1,
+    max: 1000000,
+    description:
+      'Wrong signatures and unknown access keys one source address may send before each further one blocks the address, with the same back-off.',
+  },
+  {
+    key: 'authFailureWindowMs',
+    kind: 'int',
+    default: 60 * MINUTE,
+    min: SECOND,
+    max: 7 * 24 * 60 * MINUTE,
+    description: "How long failed authentications are remembered: a key's count is forgotten this long after its first failure.",
+  },
+  {
+    key: 'authBlockFirstMs',
+    kind: 'int',
+    default: SECOND,
+    min: 100,
+    max: 60 * MINUTE,
+    description: 'The first block once a key has used its free failures; each further failure doubles it.',
+  },
+  {
+    key: 'authBlockMaxMs',
+    kind: 'int',
+    default: 15 * MINUTE,
+    min: SECOND,
+    max: 24 * 60 * MINUTE,
+    description: 'The longest one block lasts.',
+  },
+  {
+    key: 'metricsHost',
+    kind: 'string',
+    default: null,
+    description:
+      'Serve /metrics on a separate address (with metricsPort) instead of the API listener. That listener asks for no credentials and serves every series: bind it to a loopback or operator-only address (docs/security.md).',
+  },
   { key: 'metricsPort', kind: 'int', default: null, min: 0, max: 65535, description: 'Port for the separate /metrics listener.' },
-  { key: 'unsafeNoFsync', kind: 'bool', default: false, description: 'TEST ONLY: run new nodes with fsync=off. Never use for data you keep.' },
+  {
+    key: 'unsafeNoFsync',
+    kind: 'bool',
+    default: false,
+    description: 'TEST ONLY: run new nodes with fsync=off. Never use for data you keep.',
+  },
 ] as const;
 
 export interface Config {
@@ -235,10 +490,13 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   out['repoPath'] = resolve((out['repoPath'] as string | null) ?? join(dataDir, 'repo'));
   validateS3(out);
   const mk = out['masterKey'] as string | null;
-  if (mk !== null && !/^[0-9a-fA-F]{64}$/.test(mk)) throw new ConfigError('invalid value (hidden) for setting masterKey: expected 64 hex characters');
+  if (mk !== null && !/^[0-9a-fA-F]{64}$/.test(mk))
+    throw new ConfigError('invalid value (hidden) for setting masterKey: expected 64 hex characters');
   const boot = ['projectId', 'accessKey', 'secretKey'].filter((k) => out[k]);
   if (boot.length !== 0 && boot.length !== 3) {
-    throw new ConfigError('settings projectId, accessKey and secretKey must be given together (DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY)');
+    throw new ConfigError(
+      'settings projectId, accessKey and secretKey must be given together (DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY)',
+    );
   }
   if ((out['metricsHost'] === null) !== (out['metricsPort'] === null)) {
     throw new ConfigError('settings metricsHost and metricsPort must be given together');
@@ -254,11 +512,16 @@ function validateS3(out: Record<string, unknown>): void {
     throw new ConfigError(`repoType s3 needs ${missing.map((k) => `${k} (${envName(k)}, --${flagName(k)})`).join(', ')}`);
   }
   const ep = out['repoS3Endpoint'] as string;
-  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(ep)) throw new ConfigError(`invalid value ${JSON.stringify(ep)} for setting repoS3Endpoint: expected host or host:port, without a scheme (pgBackRest always uses HTTPS)`);
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(ep))
+    throw new ConfigError(
+      `invalid value ${JSON.stringify(ep)} for setting repoS3Endpoint: expected host or host:port, without a scheme (pgBackRest always uses HTTPS)`,
+    );
   const port = Number(ep.split(':')[1] ?? 443);
-  if (port < 1 || port > 65535) throw new ConfigError(`invalid value ${JSON.stringify(ep)} for setting repoS3Endpoint: port must be 1 to 65535`);
+  if (port < 1 || port > 65535)
+    throw new ConfigError(`invalid value ${JSON.stringify(ep)} for setting repoS3Endpoint: port must be 1 to 65535`);
   const path = out['repoS3Path'] as string;
-  if (!/^\/[A-Za-z0-9._/-]*$/.test(path)) throw new ConfigError(`invalid value ${JSON.stringify(path)} for setting repoS3Path: expected an absolute path such as /dwsbox`);
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(path))
+    throw new ConfigError(`invalid value ${JSON.stringify(path)} for setting repoS3Path: expected an absolute path such as /dwsbox`);
   if (out['repoS3CaFile']) {
     out['repoS3CaFile'] = resolve(out['repoS3CaFile'] as string);
     try {

@@ -3,14 +3,32 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secrets } from '../auth/secrets.js';
-import { credentialsEnv, localRepository, parseStanzaRepository, repoOptions, REPOSITORY_HEADER, RepositoryRegistry, s3Repository, writeCredentialsInclude } from './backup-repository.js';
+import {
+  credentialsEnv,
+  localRepository,
+  parseStanzaRepository,
+  repoOptions,
+  REPOSITORY_HEADER,
+  RepositoryRegistry,
+  s3Repository,
+  writeCredentialsInclude,
+} from './backup-repository.js';
 import { serviceUser } from './os-user.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dwsbox-repo-test-'));
 chmodSync(dir, 0o711);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const s3 = s3Repository({ endpoint: '127.0.0.1', port: 9443, bucket: 'b', region: 'us-east-1', uriStyle: 'path', verifyTls: true, caFile: null, path: '/repo' });
+const s3 = s3Repository({
+  endpoint: '127.0.0.1',
+  port: 9443,
+  bucket: 'b',
+  region: 'us-east-1',
+  uriStyle: 'path',
+  verifyTls: true,
+  caFile: null,
+  path: '/repo',
+});
 const creds = { key: 'AKTEST', keySecret: 'the-secret-key' };
 
 describe('backup repositories', () => {
@@ -19,14 +37,26 @@ describe('backup repositories', () => {
     expect(localRepository('/a').id).not.toBe(localRepository('/b').id);
     expect(s3.id).toMatch(/^s3-[0-9a-f]{12}$/);
     const o = repoOptions(s3);
-    expect(o).toMatchObject({ 'repo1-type': 's3', 'repo1-s3-endpoint': '127.0.0.1', 'repo1-storage-port': '9443', 'repo1-s3-uri-style': 'path', 'repo1-storage-verify-tls': 'y', 'repo1-path': '/repo' });
+    expect(o).toMatchObject({
+      'repo1-type': 's3',
+      'repo1-s3-endpoint': '127.0.0.1',
+      'repo1-storage-port': '9443',
+      'repo1-s3-uri-style': 'path',
+      'repo1-storage-verify-tls': 'y',
+      'repo1-path': '/repo',
+    });
     expect(JSON.stringify(o)).not.toContain('key');
     expect(repoOptions(localRepository('/r'))).toEqual({ 'repo1-path': '/r' });
   });
 
   it('are read back from a stanza config file; an old file without an id is in a local repository', () => {
-    expect(parseStanzaRepository(`# written by dwsbox\n${REPOSITORY_HEADER}${s3.id}\n[global]\nrepo1-type=s3\nrepo1-path=/repo\n`)).toMatchObject({ id: s3.id, kind: 's3' });
-    expect(parseStanzaRepository('# written by dwsbox\n[global]\nrepo1-path=/var/lib/dwsbox/repo\n')).toEqual({ ...localRepository('/var/lib/dwsbox/repo'), path: '/var/lib/dwsbox/repo' });
+    expect(
+      parseStanzaRepository(`# written by dwsbox\n${REPOSITORY_HEADER}${s3.id}\n[global]\nrepo1-type=s3\nrepo1-path=/repo\n`),
+    ).toMatchObject({ id: s3.id, kind: 's3' });
+    expect(parseStanzaRepository('# written by dwsbox\n[global]\nrepo1-path=/var/lib/dwsbox/repo\n')).toEqual({
+      ...localRepository('/var/lib/dwsbox/repo'),
+      path: '/var/lib/dwsbox/repo',
+    });
   });
 
   it('keep credentials sealed under the master key, in a 0600 file, readable by another registry', () => {
@@ -52,7 +82,7 @@ describe('backup repositories', () => {
     expect(statSync(join(dir, 'repositories', `${withCa.id}.ca.pem`)).mode & 0o777).toBe(0o644);
   });
 
-  it('write the credentials file for the server\'s commands: root\'s, 0640 for the project user\'s group, in a 0750 directory (D32)', () => {
+  it("write the credentials file for the server's commands: root's, 0640 for the project user's group, in a 0750 directory (D32)", () => {
     const inc = join(dir, 'stanza.d');
     const os = serviceUser();
     writeCredentialsInclude(inc, creds, os);

@@ -47,9 +47,7 @@ export interface S3Location {
   path: string;
 }
 
-export type RepositorySpec =
-  | { id: string; kind: 'local'; path: string }
-  | { id: string; kind: 's3'; s3: S3Location };
+export type RepositorySpec = { id: string; kind: 'local'; path: string } | { id: string; kind: 's3'; s3: S3Location };
 
 export interface RepositoryCredentials {
   key: string;
@@ -162,9 +160,10 @@ export class RepositoryRegistry {
     const file = join(this.dir, `${id}.json`);
     if (!existsSync(file)) return null;
     const body = JSON.parse(readFileSync(file, 'utf8')) as StoredRepository;
-    const creds = body.keyEnc && body.keySecretEnc && this.sealer
-      ? { key: this.sealer.decrypt(body.keyEnc), keySecret: this.sealer.decrypt(body.keySecretEnc) }
-      : null;
+    const creds =
+      body.keyEnc && body.keySecretEnc && this.sealer
+        ? { key: this.sealer.decrypt(body.keyEnc), keySecret: this.sealer.decrypt(body.keySecretEnc) }
+        : null;
     const out = { spec: body.spec, creds };
     this.cache.set(id, out);
     return out;
@@ -187,10 +186,20 @@ export function writeCredentialsInclude(dir: string, creds: RepositoryCredential
   mkdirSafe(dir, owner, 0o750);
   const file = join(dir, 'repo-credentials.conf');
   if (!creds) {
-    if (existsSync(file)) writeFileSafe(file, '# written by dwsbox: this stanza\'s repository needs no credentials\n', owner, 0o640);
+    if (existsSync(file)) writeFileSafe(file, "# written by dwsbox: this stanza's repository needs no credentials\n", owner, 0o640);
     return;
   }
   if (/[\r\n]/.test(creds.key + creds.keySecret)) throw new Error('repository credentials must not contain line breaks');
-  writeFileSafe(file, ['# written by dwsbox: the S3 credentials of this stanza\'s repository (D17)', '[global]',
-    `repo1-s3-key=${creds.key}`, `repo1-s3-key-secret=${creds.keySecret}`, ''].join('\n'), owner, 0o640);
+  writeFileSafe(
+    file,
+    [
+      "# written by dwsbox: the S3 credentials of this stanza's repository (D17)",
+      '[global]',
+      `repo1-s3-key=${creds.key}`,
+      `repo1-s3-key-secret=${creds.keySecret}`,
+      '',
+    ].join('\n'),
+    owner,
+    0o640,
+  );
 }

@@ -43,16 +43,21 @@ export function findBinaries(pgBinDir: string | null): Binaries {
     try {
       accessSync(join(binDir, t), constants.X_OK);
     } catch {
-      throw new MissingBinaryError(`PostgreSQL 15 binary ${t} not found in ${binDir}; install it with: apt-get install -y postgresql-15 (or run bash scripts/setup.sh)`);
+      throw new MissingBinaryError(
+        `PostgreSQL 15 binary ${t} not found in ${binDir}; install it with: apt-get install -y postgresql-15 (or run bash scripts/setup.sh)`,
+      );
     }
   }
   // D32: the untrusted extensions an administrator may create (pg_stat_statements, …) go through pgextwlist.
   const libDir = join(binDir, '..', 'lib');
   if (!existsSync(join(libDir, 'plugins', 'pgextwlist.so'))) {
-    throw new MissingBinaryError(`pgextwlist not found in ${join(libDir, 'plugins')}; install it with: apt-get install -y postgresql-15-pgextwlist (or run bash scripts/setup.sh)`);
+    throw new MissingBinaryError(
+      `pgextwlist not found in ${join(libDir, 'plugins')}; install it with: apt-get install -y postgresql-15-pgextwlist (or run bash scripts/setup.sh)`,
+    );
   }
   const pgbackrest = which('pgbackrest');
-  if (!pgbackrest) throw new MissingBinaryError('pgbackrest not found; install it with: apt-get install -y pgbackrest (or run bash scripts/setup.sh)');
+  if (!pgbackrest)
+    throw new MissingBinaryError('pgbackrest not found; install it with: apt-get install -y pgbackrest (or run bash scripts/setup.sh)');
   const pgVersion = version(join(binDir, 'postgres'), ['--version']).replace(/^postgres \(PostgreSQL\) /, '');
   if (!pgVersion.startsWith('15')) throw new MissingBinaryError(`PostgreSQL 15 is required, found ${pgVersion} in ${binDir}`);
   const pgbackrestVersion = version(pgbackrest, ['version']).replace(/^pgBackRest /, '');

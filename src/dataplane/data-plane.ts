@@ -38,7 +38,10 @@ export interface RunOptions {
 }
 
 /** A running member's process identity, recorded in the store so a later start adopts it (D1). */
-export interface MemberProcess { pid: number; startTime: number }
+export interface MemberProcess {
+  pid: number;
+  startTime: number;
+}
 
 export type StopMode = 'smart' | 'fast' | 'immediate';
 
@@ -50,7 +53,9 @@ export interface HostCapacity {
 }
 
 /** Passwords the data plane needs, decrypted by the caller. */
-export interface ClusterSecrets { replPassword: string }
+export interface ClusterSecrets {
+  replPassword: string;
+}
 
 /** A member of the cluster, as the cluster's `Pick`s need it. */
 export type ClusterRef = Pick<ClusterRecord, 'id' | 'projectId'>;
@@ -58,15 +63,29 @@ export type StanzaCluster = Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 
 export type MemberRef = Pick<NodeRecord, 'ordinal' | 'host' | 'port' | 'dataDir'>;
 
 /** A backup set of a stanza, to restore from. */
-export interface BackupSetRef { stanza: string; label: string; sourceBytes: number | null }
+export interface BackupSetRef {
+  stanza: string;
+  label: string;
+  sourceBytes: number | null;
+}
 
 /** The replication of one standby as its primary sees it. */
-export interface ReplicationState { state: string | null; replayLsn: string | null; lagBytes: number | null }
+export interface ReplicationState {
+  state: string | null;
+  replayLsn: string | null;
+  lagBytes: number | null;
+}
 
-export interface ArchiverState { failing: boolean; lastFailed: string | null; lastArchived: string | null }
+export interface ArchiverState {
+  failing: boolean;
+  lastFailed: string | null;
+  lastArchived: string | null;
+}
 
 /** A held lock: released when the work holding it ends (D1). */
-export interface HeldLock { release(): Promise<void> }
+export interface HeldLock {
+  release(): Promise<void>;
+}
 
 export interface DataPlane extends LogicalDataPlane {
   // ------------------------------------------------------------------ host
@@ -118,7 +137,13 @@ export interface DataPlane extends LogicalDataPlane {
   /** Throws ENGINE_NODE_FAILED, with the end of the member's log, when it is not running (`when` says during what). */
   assertRunning(cluster: ClusterRef, member: NodeRecord, when: string): void;
   /** Build a replica from the primary (D5), reporting the bytes copied. */
-  buildReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, secrets: ClusterSecrets, o?: RunOptions): Promise<{ bytes: number }>;
+  buildReplica(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    member: NodeRecord,
+    secrets: ClusterSecrets,
+    o?: RunOptions,
+  ): Promise<{ bytes: number }>;
   /** Stop a replica, drop its slot, remove its files; throws naming what is left. */
   removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void>;
   /** Drop a replica's slot on the primary when no one streams from it. */
@@ -140,7 +165,12 @@ export interface DataPlane extends LogicalDataPlane {
   currentLsn(cluster: ClusterRef, primary: NodeRecord): Promise<string>;
   replicationState(cluster: ClusterRef, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<ReplicationState>;
   /** Wait until a replica has caught up to `targetLsn` (D5), reporting the falling lag. */
-  waitCaughtUp(cluster: ClusterRef, primary: NodeRecord, ordinal: number, o: RunOptions & { timeoutMs?: number; targetLsn?: string; standby?: NodeRecord }): Promise<void>;
+  waitCaughtUp(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    ordinal: number,
+    o: RunOptions & { timeoutMs?: number; targetLsn?: string; standby?: NodeRecord },
+  ): Promise<void>;
   /** Bytes each streaming replica is behind its primary. */
   replicationLag(cluster: ClusterRef, primary: NodeRecord): Promise<{ node: number; bytes: number }[]>;
   archiverState(cluster: ClusterRef, primary: NodeRecord): Promise<ArchiverState>;
@@ -165,7 +195,11 @@ export interface DataPlane extends LogicalDataPlane {
   /** Remove the files of backups of this stanza that its catalog does not list (a failed backup's). */
   removePartialBackups(cluster: StanzaCluster, primary: NodeRecord, signal?: AbortSignal): Promise<string[]>;
   /** Take a backup of this type, annotated, reporting measured progress; returns the new set. */
-  backup(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo>;
+  backup(
+    cluster: StanzaCluster,
+    primary: NodeRecord,
+    o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> },
+  ): Promise<BackupSetInfo>;
   /** A set is complete: listed without error, its WAL archived, every file's checksum read back (`pgbackrest verify`). */
   verifyBackup(stanza: string, label: string, o?: RunOptions): Promise<BackupSetInfo>;
   /** Expire one backup set (and the WAL only it needed); a set pgBackRest must keep (a stanza's only full) is kept, with its reason. */
@@ -185,12 +219,22 @@ export interface DataPlane extends LogicalDataPlane {
    * consistent point, promote; then clean it (D32) and make its administrator. Returns its
    * process and where it was promoted.
    */
-  recoverPrimary(cluster: ClusterRecord, primary: NodeRecord, adminPassword: string, o?: RunOptions): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }>;
+  recoverPrimary(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    adminPassword: string,
+    o?: RunOptions,
+  ): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }>;
   /**
    * The new cluster's own stanza, archive_mode on (a restart when needed) and a passing
    * `pgbackrest check` (D4). Returns the primary's new process when it restarted.
    */
-  enableRestoredArchiving(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets, o?: RunOptions): Promise<MemberProcess | null>;
+  enableRestoredArchiving(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    secrets: ClusterSecrets,
+    o?: RunOptions,
+  ): Promise<MemberProcess | null>;
   /** D32's clean-up of a restored copy; returns what it changed. */
   cleanRestoredCluster(cluster: ClusterRef, primary: NodeRecord): Promise<string[]>;
 }
@@ -201,4 +245,3 @@ export type { BackupSetInfo, FineGrainedDetail, OutsideForeignKey };
 export function findAnnotated(sets: BackupSetInfo[], annotation: Record<string, string>): BackupSetInfo | undefined {
   return sets.find((s) => Object.entries(annotation).every(([k, v]) => s.annotation[k] === v));
 }
-

@@ -19,7 +19,18 @@ import { ProjectUsers, type UidRecord } from './project-users.js';
 import { guardProcessStarts, killAllTools, type HeldLock } from './pg-exec.js';
 import { PgInstance, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { PgBackRest, type BackupSetInfo, type StanzaTarget } from './pgbackrest.js';
-import type { BackupSetRef, ClusterRef, ClusterSecrets, DataPlane, HostCapacity, MemberProcess, OnProgress, RunOptions, StanzaCluster, StopMode } from './data-plane.js';
+import type {
+  BackupSetRef,
+  ClusterRef,
+  ClusterSecrets,
+  DataPlane,
+  HostCapacity,
+  MemberProcess,
+  OnProgress,
+  RunOptions,
+  StanzaCluster,
+  StopMode,
+} from './data-plane.js';
 import * as backups from './local/backups.js';
 import * as catalog from './local/catalog.js';
 import * as probe from './local/probe.js';
@@ -36,8 +47,22 @@ import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, Reposito
 import type { FineGrainedDetail, OutsideForeignKey } from '../domain/records.js';
 import type { TableRef } from '../domain/table-names.js';
 import type {
-  DatabaseInfo, DumpedTable, ExportSource, Exported, ExportedFk, ExportedTable, ForeignKeyToAdd, Imported, LogicalDumpRef, LogicalDumpState, RelationFacts,
-  RelationInfo, TableCount, TablePair, TableRestoreWork, TenantCluster,
+  DatabaseInfo,
+  DumpedTable,
+  ExportSource,
+  Exported,
+  ExportedFk,
+  ExportedTable,
+  ForeignKeyToAdd,
+  Imported,
+  LogicalDumpRef,
+  LogicalDumpState,
+  RelationFacts,
+  RelationInfo,
+  TableCount,
+  TablePair,
+  TableRestoreWork,
+  TenantCluster,
 } from './logical-plane.js';
 import * as logicalCatalog from './local/logical-catalog.js';
 import * as logicalDumps from './local/logical-dumps.js';
@@ -76,13 +101,17 @@ export class LocalEngine implements DataPlane {
     /** the store's record of project users' uids (D32); `ensureProject` needs it */
     private readonly uids: UidRecord | null = null,
   ) {
-    this.backrest = new PgBackRest(bins, {
-      repoPath: settings.repoPath,
-      logPath: join(settings.dataDir, 'log', 'pgbackrest'),
-      lockPath: join(settings.dataDir, 'run', 'pgbackrest-lock'),
-      spoolPath: join(settings.dataDir, 'run', 'pgbackrest-spool'),
-      configDir: join(settings.dataDir, 'stanzas'),
-    }, log);
+    this.backrest = new PgBackRest(
+      bins,
+      {
+        repoPath: settings.repoPath,
+        logPath: join(settings.dataDir, 'log', 'pgbackrest'),
+        lockPath: join(settings.dataDir, 'run', 'pgbackrest-lock'),
+        spoolPath: join(settings.dataDir, 'run', 'pgbackrest-spool'),
+        configDir: join(settings.dataDir, 'stanzas'),
+      },
+      log,
+    );
     this.users = new ProjectUsers(settings.dataDir, log, settings.uidRange);
   }
 
@@ -113,7 +142,11 @@ export class LocalEngine implements DataPlane {
    * backup sets it is refused (REPOSITORY_MOVE_REFUSED): moving snapshots between
    * repositories is not something dwsbox does. Returns the repository the stanza is in.
    */
-  ensureStanzaRepository(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<RepositoryRef> {
+  ensureStanzaRepository(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+    primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+    o: { signal?: AbortSignal; lockFile?: string } = {},
+  ): Promise<RepositoryRef> {
     return stanza.ensureStanzaRepository(this, cluster, primary, o);
   }
 
@@ -148,7 +181,10 @@ export class LocalEngine implements DataPlane {
   static hostFor(subnetIndex: number, ordinal: number): string {
     return `127.0.${subnetIndex}.${ordinal}`;
   }
-  stanzaTarget(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+  stanzaTarget(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+    primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+  ): StanzaTarget {
     return stanza.stanzaTarget(this, cluster, primary);
   }
 
@@ -164,7 +200,20 @@ export class LocalEngine implements DataPlane {
     const p = this.nodePaths(cluster.id, node.ordinal);
     const users = this.users;
     // The project's user is looked up when the instance needs it (a status check of a node that never ran does not).
-    return new PgInstance({ get os() { return users.userOf(cluster.projectId); }, dataDir: node.dataDir, sockDir: p.sockDir, host: node.host, port: node.port, logFile: p.logFile }, this.bins, this.log);
+    return new PgInstance(
+      {
+        get os() {
+          return users.userOf(cluster.projectId);
+        },
+        dataDir: node.dataDir,
+        sockDir: p.sockDir,
+        host: node.host,
+        port: node.port,
+        logFile: p.logFile,
+      },
+      this.bins,
+      this.log,
+    );
   }
 
   // ------------------------------------------------------------------ project users (D32)
@@ -188,8 +237,6 @@ export class LocalEngine implements DataPlane {
   prepareHost(): void {
     return layout.prepareHost(this);
   }
-
-
 
   /** The cluster's directory (root's, D32) and its lock file. */
   prepareClusterDir(cluster: Pick<ClusterRecord, 'id' | 'projectId'>): void {
@@ -226,27 +273,48 @@ export class LocalEngine implements DataPlane {
   }
 
   // ------------------------------------------------------------------ settings
-  clusterSettings(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port' | 'nodeType'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, archive: boolean): Record<string, string | number | boolean> {
+  clusterSettings(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port' | 'nodeType'>,
+    primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+    archive: boolean,
+  ): Record<string, string | number | boolean> {
     const nt = findNodeType(cluster.nodeType);
     if (!nt) throw new AppError('INVALID_NODE_TYPE', { args: [cluster.nodeType, 'unknown node type'] });
     const s: Record<string, string | number | boolean> = {
       ...nt.settings,
-      wal_level: 'replica', max_wal_senders: 40, max_replication_slots: 40, hot_standby: 'on', wal_log_hints: 'on',
-      hot_standby_feedback: 'on', wal_sender_timeout: '30s', wal_receiver_status_interval: '1s',
+      wal_level: 'replica',
+      max_wal_senders: 40,
+      max_replication_slots: 40,
+      hot_standby: 'on',
+      wal_log_hints: 'on',
+      hot_standby_feedback: 'on',
+      wal_sender_timeout: '30s',
+      wal_receiver_status_interval: '1s',
       // D32: a slot of a standby that is gone keeps at most this much WAL, so a tenant's lost standby cannot fill the shared disk.
       max_slot_wal_keep_size: MAX_SLOT_WAL_KEEP,
       archive_mode: archive ? 'on' : 'off',
       archive_command: archive ? this.backrest.archiveCommand(this.stanzaTarget(cluster, primary)) : '',
-      log_destination: 'stderr', logging_collector: 'off', log_line_prefix: '%m [%p] ', log_timezone: 'UTC', timezone: 'UTC',
-      password_encryption: 'scram-sha-256', unix_socket_permissions: '0700', dynamic_shared_memory_type: 'posix',
+      log_destination: 'stderr',
+      logging_collector: 'off',
+      log_line_prefix: '%m [%p] ',
+      log_timezone: 'UTC',
+      timezone: 'UTC',
+      password_encryption: 'scram-sha-256',
+      unix_socket_permissions: '0700',
+      dynamic_shared_memory_type: 'posix',
       // D32: the administrator is no superuser; these untrusted extensions it may still create (pgextwlist).
-      shared_preload_libraries: 'pg_stat_statements', session_preload_libraries: 'pgextwlist', 'extwlist.extensions': ADMIN_EXTENSIONS.join(','),
+      shared_preload_libraries: 'pg_stat_statements',
+      session_preload_libraries: 'pgextwlist',
+      'extwlist.extensions': ADMIN_EXTENSIONS.join(','),
     };
     if (this.settings.unsafeNoFsync) Object.assign(s, { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' });
     return s;
   }
 
-  writeStanzaConfig(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+  writeStanzaConfig(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+    primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+  ): StanzaTarget {
     return stanza.writeStanzaConfig(this, cluster, primary);
   }
 
@@ -255,12 +323,20 @@ export class LocalEngine implements DataPlane {
   async initPrimary(cluster: ClusterRecord, node: NodeRecord, o: { signal?: AbortSignal }): Promise<void> {
     this.prepareNodeDir(cluster, node.ordinal);
     const inst = this.instance(cluster, node);
-    await inst.initdb({ lockFile: this.lockFile(cluster.id), noSync: this.settings.unsafeNoFsync, ...(o.signal ? { signal: o.signal } : {}) });
+    await inst.initdb({
+      lockFile: this.lockFile(cluster.id),
+      noSync: this.settings.unsafeNoFsync,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
     this.writeStanzaConfig(cluster, node);
     inst.writeConfig(this.clusterSettings(cluster, node, true));
   }
 
-  async startNode(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, node: NodeRecord, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RunningInfo> {
+  async startNode(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+    node: NodeRecord,
+    o: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<RunningInfo> {
     const inst = this.instance(cluster, node);
     if (!inst.isInitialized()) throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, `no data directory at ${node.dataDir}`] });
     this.prepareNodeDir(cluster, node.ordinal);
@@ -325,7 +401,13 @@ export class LocalEngine implements DataPlane {
    * progress from the primary's pg_stat_progress_basebackup. Idempotent: a finished copy is
    * kept; a partial one (crash mid-copy) and its slot are removed and the copy starts over.
    */
-  buildStandby(cluster: ClusterRecord, primary: NodeRecord, node: NodeRecord, secrets: ClusterSecrets, o: { signal?: AbortSignal; onProgress?: OnProgress }): Promise<{ bytes: number }> {
+  buildStandby(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    node: NodeRecord,
+    secrets: ClusterSecrets,
+    o: { signal?: AbortSignal; onProgress?: OnProgress },
+  ): Promise<{ bytes: number }> {
     return replication.buildStandby(this, cluster, primary, node, secrets, o);
   }
 
@@ -339,7 +421,10 @@ export class LocalEngine implements DataPlane {
   }
 
   /** The replication slots on the primary (D5: one per standby; `doctor` and scale-in read them). */
-  replicationSlots(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ name: string; active: boolean; ordinal: number | null }[]> {
+  replicationSlots(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+    primary: NodeRecord,
+  ): Promise<{ name: string; active: boolean; ordinal: number | null }[]> {
     return replication.replicationSlots(this, cluster, primary);
   }
 
@@ -355,7 +440,12 @@ export class LocalEngine implements DataPlane {
    * Idempotent. Removes what it can; then throws, naming what is left and how to remove it,
    * when the slot could not be dropped (the primary is down) or the process would not die.
    */
-  removeStandby(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord | null, node: NodeRecord, mode: ShutdownMode): Promise<void> {
+  removeStandby(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+    primary: NodeRecord | null,
+    node: NodeRecord,
+    mode: ShutdownMode,
+  ): Promise<void> {
     return replication.removeStandby(this, cluster, primary, node, mode);
   }
 
@@ -365,7 +455,12 @@ export class LocalEngine implements DataPlane {
   }
 
   /** A standby's replication state as the primary sees it, with its lag behind `targetLsn` in bytes. */
-  replicationState(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<{ state: string | null; replayLsn: string | null; lagBytes: number | null }> {
+  replicationState(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+    primary: NodeRecord,
+    ordinal: number,
+    targetLsn: string,
+  ): Promise<{ state: string | null; replayLsn: string | null; lagBytes: number | null }> {
     return replication.replicationState(this, cluster, primary, ordinal, targetLsn);
   }
 
@@ -373,7 +468,12 @@ export class LocalEngine implements DataPlane {
    * Wait until a standby has caught up in D5's sense: `streaming`, and `replay_lsn` at or past
    * the primary's LSN read when the wait began. Reports the falling lag.
    */
-  waitCaughtUp(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, ordinal: number, o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string; standby?: NodeRecord }): Promise<void> {
+  waitCaughtUp(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+    primary: NodeRecord,
+    ordinal: number,
+    o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string; standby?: NodeRecord },
+  ): Promise<void> {
     return replication.waitCaughtUp(this, cluster, primary, ordinal, o);
   }
 
@@ -388,7 +488,10 @@ export class LocalEngine implements DataPlane {
   }
 
   /** Archiving state (D3): failures since the last success. */
-  archiverState(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ failing: boolean; lastFailed: string | null; lastArchived: string | null }> {
+  archiverState(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+    primary: NodeRecord,
+  ): Promise<{ failing: boolean; lastFailed: string | null; lastArchived: string | null }> {
     return replication.archiverState(this, cluster, primary);
   }
 
@@ -396,7 +499,11 @@ export class LocalEngine implements DataPlane {
    * Remove a stanza and everything in the repository under it: `stop`, then
    * `stanza-delete` (D16: pgBackRest never expires a stanza's last full, so this is the only way).
    */
-  removeStanza(cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<void> {
+  removeStanza(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+    primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+    o: { signal?: AbortSignal; lockFile?: string } = {},
+  ): Promise<void> {
     return stanza.removeStanza(this, cluster, primary, o);
   }
 
@@ -442,7 +549,6 @@ export class LocalEngine implements DataPlane {
     return layout.clusterDirs(this);
   }
 
-
   // ------------------------------------------------------------------ the DataPlane's intentions (data-plane.ts)
   guardWork(signal: AbortSignal, check: () => void): void {
     guardProcessStarts(signal, check);
@@ -487,8 +593,17 @@ export class LocalEngine implements DataPlane {
   memberStatus(cluster: ClusterRef, member: NodeRecord): MemberProcess | null {
     return this.nodeStatus(cluster, member);
   }
-  buildReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, secrets: ClusterSecrets, o: RunOptions = {}): Promise<{ bytes: number }> {
-    return this.buildStandby(cluster, primary, member, secrets, { ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+  buildReplica(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    member: NodeRecord,
+    secrets: ClusterSecrets,
+    o: RunOptions = {},
+  ): Promise<{ bytes: number }> {
+    return this.buildStandby(cluster, primary, member, secrets, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    });
   }
   removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void> {
     return this.removeStandby(cluster, primary, member, mode);
@@ -503,7 +618,10 @@ export class LocalEngine implements DataPlane {
     return catalog.schemaInfo(this, cluster, primary);
   }
   async checkArchiving(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
-    await this.backrest.check(this.stanzaTarget(cluster, primary), { lockFile: o.lockFile ?? this.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) });
+    await this.backrest.check(this.stanzaTarget(cluster, primary), {
+      lockFile: o.lockFile ?? this.lockFile(cluster.id),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   }
   async stanzaExists(stanzaName: string): Promise<boolean> {
     return existsSync(this.stanzaConfigFile(stanzaName)) && (await this.backrest.stanzaExists(stanzaName));
@@ -514,7 +632,11 @@ export class LocalEngine implements DataPlane {
   removePartialBackups(cluster: StanzaCluster, primary: NodeRecord, signal?: AbortSignal): Promise<string[]> {
     return backups.removePartialBackups(this, cluster, primary, signal);
   }
-  backup(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo> {
+  backup(
+    cluster: StanzaCluster,
+    primary: NodeRecord,
+    o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> },
+  ): Promise<BackupSetInfo> {
     return backups.backup(this, cluster, primary, o);
   }
   verifyBackup(stanzaName: string, label: string, o: RunOptions = {}): Promise<BackupSetInfo> {
@@ -535,10 +657,20 @@ export class LocalEngine implements DataPlane {
   restoredPrimaryRunning(cluster: ClusterRef, primary: NodeRecord): boolean {
     return this.instance(cluster, primary).status() !== null;
   }
-  recoverPrimary(cluster: ClusterRecord, primary: NodeRecord, adminPassword: string, o: RunOptions = {}): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
+  recoverPrimary(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    adminPassword: string,
+    o: RunOptions = {},
+  ): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
     return restore.recoverPrimary(this, cluster, primary, adminPassword, o);
   }
-  enableRestoredArchiving(cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets, o: RunOptions = {}): Promise<MemberProcess | null> {
+  enableRestoredArchiving(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    secrets: ClusterSecrets,
+    o: RunOptions = {},
+  ): Promise<MemberProcess | null> {
     return restore.enableRestoredArchiving(this, cluster, primary, secrets, o);
   }
 
@@ -549,7 +681,12 @@ export class LocalEngine implements DataPlane {
   schemasPresent(cluster: ClusterRef, primary: NodeRecord, database: string, schemas: string[]): Promise<string[]> {
     return logicalCatalog.schemasPresent(this, cluster, primary, database, schemas);
   }
-  relationFacts(cluster: ClusterRef, primary: NodeRecord, database: string, objects: { schemas: string[] } | { tables: TableRef[] }): Promise<RelationFacts[]> {
+  relationFacts(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    database: string,
+    objects: { schemas: string[] } | { tables: TableRef[] },
+  ): Promise<RelationFacts[]> {
     return logicalCatalog.relationFacts(this, cluster, primary, database, objects);
   }
   relations(cluster: ClusterRef, primary: NodeRecord, database: string, refs: TableRef[]): Promise<RelationInfo[]> {
@@ -567,7 +704,13 @@ export class LocalEngine implements DataPlane {
   transactionCounter(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<string> {
     return logicalCatalog.transactionCounter(this, cluster, primary, database);
   }
-  createdInOneTransactionSince(cluster: ClusterRef, primary: NodeRecord, database: string, oids: number[], counter: string): Promise<boolean> {
+  createdInOneTransactionSince(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    database: string,
+    oids: number[],
+    counter: string,
+  ): Promise<boolean> {
     return logicalCatalog.createdInOneTransactionSince(this, cluster, primary, database, oids, counter);
   }
   createSchema(cluster: TenantCluster, primary: NodeRecord, database: string, schema: string): Promise<void> {
@@ -579,10 +722,20 @@ export class LocalEngine implements DataPlane {
   logicalDumpReadable(location: string): Promise<boolean> {
     return logicalDumps.logicalDumpReadable(this, location);
   }
-  dumpObjects(cluster: ClusterRef, primary: NodeRecord, ref: LogicalDumpRef, what: { detail: FineGrainedDetail; tables: DumpedTable[] }, o: RunOptions = {}): Promise<LogicalDumpState> {
+  dumpObjects(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    ref: LogicalDumpRef,
+    what: { detail: FineGrainedDetail; tables: DumpedTable[] },
+    o: RunOptions = {},
+  ): Promise<LogicalDumpState> {
     return logicalDumps.dumpObjects(this, cluster, primary, ref, what, o);
   }
-  verifyLogicalDump(ref: LogicalDumpRef, expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] }, o: RunOptions = {}): Promise<{ tocEntries: number }> {
+  verifyLogicalDump(
+    ref: LogicalDumpRef,
+    expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] },
+    o: RunOptions = {},
+  ): Promise<{ tocEntries: number }> {
     return logicalDumps.verifyLogicalDump(this, ref, expected, o);
   }
   restoreTemporaryCopy(work: TableRestoreWork, set: BackupSetRef, database: string, o: RunOptions = {}): Promise<void> {
@@ -594,28 +747,69 @@ export class LocalEngine implements DataPlane {
   createScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, like: string): Promise<string> {
     return scratch.createScratchDatabase(this, cluster, primary, work, like);
   }
-  loadScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null }, o: RunOptions = {}): Promise<{ loadedBytes: number; tocEntries: number }> {
+  loadScratchDatabase(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null },
+    o: RunOptions = {},
+  ): Promise<{ loadedBytes: number; tocEntries: number }> {
     return scratch.loadScratchDatabase(this, cluster, primary, work, dump, o);
   }
   dropScratchDatabase(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork): Promise<void> {
     return scratch.dropScratchDatabase(this, cluster, primary, work);
   }
-  prepareExport(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: TablePair[] }): Promise<Exported> {
+  prepareExport(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    from: { source: ExportSource; database: string; tables: TablePair[] },
+  ): Promise<Exported> {
     return tableExport.prepareExport(this, cluster, primary, work, from);
   }
-  exportTables(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<{ dumpBytes: number }> {
+  exportTables(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    from: { source: ExportSource; database: string; tables: ExportedTable[] },
+    o: RunOptions = {},
+  ): Promise<{ dumpBytes: number }> {
     return tableExport.exportTables(this, cluster, primary, work, from, o);
   }
-  planTableImport(work: TableRestoreWork, fks: ExportedFk[], keepForeignKeysTo: TableRef[], o: RunOptions = {}): Promise<{ droppedForeignKeys: string[] }> {
+  planTableImport(
+    work: TableRestoreWork,
+    fks: ExportedFk[],
+    keepForeignKeysTo: TableRef[],
+    o: RunOptions = {},
+  ): Promise<{ droppedForeignKeys: string[] }> {
     return tableImport.planTableImport(this, work, fks, keepForeignKeysTo, o);
   }
-  importTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, into: { database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<void> {
+  importTables(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    into: { database: string; tables: ExportedTable[] },
+    o: RunOptions = {},
+  ): Promise<void> {
     return tableImport.importTables(this, cluster, primary, work, into, o);
   }
-  addForeignKeys(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fks: ForeignKeyToAdd[]): Promise<{ added: string[]; dropped: string[] }> {
+  addForeignKeys(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    database: string,
+    fks: ForeignKeyToAdd[],
+  ): Promise<{ added: string[]; dropped: string[] }> {
     return tableImport.addForeignKeys(this, cluster, primary, work, database, fks);
   }
-  countTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, tables: TableRef[], o: RunOptions = {}): Promise<TableCount[]> {
+  countTables(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    database: string,
+    tables: TableRef[],
+    o: RunOptions = {},
+  ): Promise<TableCount[]> {
     return tableImport.countTables(this, cluster, primary, work, database, tables, o);
   }
   dropImportedTables(cluster: ClusterRef, primary: NodeRecord, database: string, imported: Imported[], schemas: string[]): Promise<void> {

@@ -15,10 +15,12 @@ import { mkdirSafe, removeTree, serviceOwner } from './safe-fs.js';
 export const logicalRoot = (dataDir: string): string => join(dataDir, 'logical');
 
 /** The finished dump directory of a snapshot. */
-export const logicalDumpDir = (dataDir: string, stanza: string, snapshotId: string): string => join(logicalRoot(dataDir), stanza, snapshotId);
+export const logicalDumpDir = (dataDir: string, stanza: string, snapshotId: string): string =>
+  join(logicalRoot(dataDir), stanza, snapshotId);
 
 /** Where pg_dump writes until the dump is complete (then renamed to `logicalDumpDir`). */
-export const partialDumpDir = (dataDir: string, stanza: string, snapshotId: string): string => `${logicalDumpDir(dataDir, stanza, snapshotId)}.part`;
+export const partialDumpDir = (dataDir: string, stanza: string, snapshotId: string): string =>
+  `${logicalDumpDir(dataDir, stanza, snapshotId)}.part`;
 
 /** A directory pg_dump finished: its table of contents is written last. */
 export const isCompleteDump = (dir: string): boolean => existsSync(join(dir, 'toc.dat'));

@@ -29,49 +29,105 @@ export type TenantCluster = Pick<ClusterRecord, 'id' | 'projectId' | 'userName'>
  * login role. Removed by `removeTableRestoreWork` (and `dropScratchDatabase`); nothing of it
  * outlives the task. Its tools hold the cluster's lock unless told another.
  */
-export interface TableRestoreWork { taskId: string; projectId: string; clusterId: string }
+export interface TableRestoreWork {
+  taskId: string;
+  projectId: string;
+  clusterId: string;
+}
 
 /** Where a table restore renames and exports the tables: its temporary copy, or its scratch database on the cluster's primary. */
 export type ExportSource = 'temporary-copy' | 'scratch-database';
 
 /** A source table and the name it comes back under (names already folded). */
-export interface TablePair { source: TableRef; target: TableRef }
+export interface TablePair {
+  source: TableRef;
+  target: TableRef;
+}
 
 /** A database of a cluster, as its catalog shows it. */
-export interface DatabaseInfo { name: string; allowConnections: boolean; isTemplate: boolean }
+export interface DatabaseInfo {
+  name: string;
+  allowConnections: boolean;
+  isTemplate: boolean;
+}
 
 /** A relation under a name, with its catalog kind (`r` table, `p` partitioned table, `v` view, …). */
-export interface RelationInfo { ref: TableRef; oid: number; kind: string }
+export interface RelationInfo {
+  ref: TableRef;
+  oid: number;
+  kind: string;
+}
 
 /** A relation with the figures a dump is sized by: estimated rows and `pg_table_size`. */
-export interface RelationFacts extends RelationInfo { rows: number; bytes: number }
+export interface RelationFacts extends RelationInfo {
+  rows: number;
+  bytes: number;
+}
 
 /** A table a logical dump holds, as the primary's catalog showed it right before the dump. */
 export interface DumpedTable {
-  schema: string; name: string; oid: number; rows: number; bytes: number;
+  schema: string;
+  name: string;
+  oid: number;
+  rows: number;
+  bytes: number;
   /** a partitioned table (schema level): a definition in the dump, its rows are in its partitions */
   partitioned?: boolean;
 }
 
 /** A schema- or table-level snapshot's dump: its project (whose OS user owns it, D32), stanza and snapshot. */
-export interface LogicalDumpRef { projectId: string; stanza: string; snapshotId: string }
+export interface LogicalDumpRef {
+  projectId: string;
+  stanza: string;
+  snapshotId: string;
+}
 
 /** A dump as it is now: complete or not, its bytes, and where the engine keeps it (opaque; the snapshot records it). */
-export interface LogicalDumpState { complete: boolean; bytes: number; location: string }
+export interface LogicalDumpState {
+  complete: boolean;
+  bytes: number;
+  location: string;
+}
 
 /** A renamed table in the restore's source, measured (exact rows) before the export. */
-export interface ExportedTable extends TablePair { oid: number; rows: number; bytes: number; indexes: number; owner: string }
+export interface ExportedTable extends TablePair {
+  oid: number;
+  rows: number;
+  bytes: number;
+  indexes: number;
+  owner: string;
+}
 /** A foreign key of an exported table (`table` as the source's catalog shows it). */
-export interface ExportedFk { oid: number; table: string; name: string; ref: TableRef }
-export interface Exported { tables: ExportedTable[]; fks: ExportedFk[] }
+export interface ExportedFk {
+  oid: number;
+  table: string;
+  name: string;
+  ref: TableRef;
+}
+export interface Exported {
+  tables: ExportedTable[];
+  fks: ExportedFk[];
+}
 /** A table the import created, by the OID it got (the undo drops only a table that still has it). */
-export interface Imported { target: TableRef; oid: number }
+export interface Imported {
+  target: TableRef;
+  oid: number;
+}
 
 /** A foreign key to add to a restored table: its name there, and its source definition (FOREIGN KEY … REFERENCES …). */
-export interface ForeignKeyToAdd { table: TableRef; oid: number; name: string; definition: string }
+export interface ForeignKeyToAdd {
+  table: TableRef;
+  oid: number;
+  name: string;
+  definition: string;
+}
 
 /** A restored table counted in the cluster. */
-export interface TableCount { target: TableRef; rows: number; indexes: number }
+export interface TableCount {
+  target: TableRef;
+  rows: number;
+  indexes: number;
+}
 
 export interface LogicalDataPlane {
   // ------------------------------------------------------------------ catalog reads (on a running primary)
@@ -83,7 +139,12 @@ export interface LogicalDataPlane {
    * Relations with their sizes: every table (ordinary or partitioned) of these schemas, by
    * schema and name; or the relations (of any kind) under these table names.
    */
-  relationFacts(cluster: ClusterRef, primary: NodeRecord, database: string, objects: { schemas: string[] } | { tables: TableRef[] }): Promise<RelationFacts[]>;
+  relationFacts(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    database: string,
+    objects: { schemas: string[] } | { tables: TableRef[] },
+  ): Promise<RelationFacts[]>;
   /** Relations (of any kind) that exist under these names. */
   relations(cluster: ClusterRef, primary: NodeRecord, database: string, refs: TableRef[]): Promise<RelationInfo[]>;
   /** Foreign keys of these tables whose referenced table is not among them, defined with every name schema-qualified. */
@@ -95,7 +156,13 @@ export interface LogicalDataPlane {
   /** The database's transaction counter now (`txid_current()`), to recognise later what a transaction begun after it created. */
   transactionCounter(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<string>;
   /** Whether these relations were all created by one transaction that began after `counter`. */
-  createdInOneTransactionSince(cluster: ClusterRef, primary: NodeRecord, database: string, oids: number[], counter: string): Promise<boolean>;
+  createdInOneTransactionSince(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    database: string,
+    oids: number[],
+    counter: string,
+  ): Promise<boolean>;
   /** Create a schema owned by the administrator (one that exists is left alone). */
   createSchema(cluster: TenantCluster, primary: NodeRecord, database: string, schema: string): Promise<void>;
 
@@ -110,9 +177,19 @@ export interface LogicalDataPlane {
    * ones by their rows copied; `data.dumpBytes` written so far, `data.compressedBytes`,
    * `data.tablesDone`). A complete dump is kept; a partial one never survives a failure.
    */
-  dumpObjects(cluster: ClusterRef, primary: NodeRecord, ref: LogicalDumpRef, what: { detail: FineGrainedDetail; tables: DumpedTable[] }, o?: RunOptions): Promise<LogicalDumpState>;
+  dumpObjects(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    ref: LogicalDumpRef,
+    what: { detail: FineGrainedDetail; tables: DumpedTable[] },
+    o?: RunOptions,
+  ): Promise<LogicalDumpState>;
   /** The dump holds exactly these tables (with their rows) and, at table level, no schema; VERIFY_FAILED naming what is wrong. */
-  verifyLogicalDump(ref: LogicalDumpRef, expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] }, o?: RunOptions): Promise<{ tocEntries: number }>;
+  verifyLogicalDump(
+    ref: LogicalDumpRef,
+    expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] },
+    o?: RunOptions,
+  ): Promise<{ tocEntries: number }>;
 
   // ------------------------------------------------------------------ table restores (D15): the two ways to a source
   /**
@@ -134,7 +211,13 @@ export interface LogicalDataPlane {
    * foreign keys to tables outside the dump. Reports the scratch database's growth against
    * `sourceBytes` (`data.loadedBytes`, `data.tocEntries`). Returns the bytes loaded.
    */
-  loadScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null }, o?: RunOptions): Promise<{ loadedBytes: number; tocEntries: number }>;
+  loadScratchDatabase(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null },
+    o?: RunOptions,
+  ): Promise<{ loadedBytes: number; tocEntries: number }>;
   /** Drop the work's scratch database, ending its sessions (idempotent). */
   dropScratchDatabase(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork): Promise<void>;
 
@@ -146,33 +229,68 @@ export interface LogicalDataPlane {
    * lock, counted only while its name still means that table (D32). TABLE_NOT_FOUND for a
    * source that is no table; NOT_SUPPORTED for a partitioned one.
    */
-  prepareExport(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: TablePair[] }): Promise<Exported>;
+  prepareExport(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    from: { source: ExportSource; database: string; tables: TablePair[] },
+  ): Promise<Exported>;
   /**
    * Dump the renamed tables from the source into the work's files, reporting per table
    * (`data.tableIndex`, `data.rowsDone`). A finished dump is kept. Returns its bytes.
    */
-  exportTables(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: ExportedTable[] }, o?: RunOptions): Promise<{ dumpBytes: number }>;
+  exportTables(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    from: { source: ExportSource; database: string; tables: ExportedTable[] },
+    o?: RunOptions,
+  ): Promise<{ dumpBytes: number }>;
   /**
    * Read the exported dump's table of contents and keep (D15) the tables' definitions, data,
    * sequences, defaults, constraints and indexes, and their foreign keys only to tables in
    * `keepForeignKeysTo`. Returns the foreign keys left out. ENGINE_COMMAND_FAILED when the
    * work has no dump.
    */
-  planTableImport(work: TableRestoreWork, fks: ExportedFk[], keepForeignKeysTo: TableRef[], o?: RunOptions): Promise<{ droppedForeignKeys: string[] }>;
+  planTableImport(
+    work: TableRestoreWork,
+    fks: ExportedFk[],
+    keepForeignKeysTo: TableRef[],
+    o?: RunOptions,
+  ): Promise<{ droppedForeignKeys: string[] }>;
   /**
    * Load the planned import into the cluster's `database` in one transaction, as the
    * administrator (who owns the tables), reporting per table (`data.tableIndex`,
    * `data.rowsDone`, `data.copyBytes`).
    */
-  importTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, into: { database: string; tables: ExportedTable[] }, o?: RunOptions): Promise<void>;
+  importTables(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    into: { database: string; tables: ExportedTable[] },
+    o?: RunOptions,
+  ): Promise<void>;
   /**
    * Add each foreign key, as the administrator, unless the table has a constraint of that
    * name already; one that does not hold (rows with no match, the referenced table gone) is
    * left out and reported.
    */
-  addForeignKeys(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fks: ForeignKeyToAdd[]): Promise<{ added: string[]; dropped: string[] }>;
+  addForeignKeys(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    database: string,
+    fks: ForeignKeyToAdd[],
+  ): Promise<{ added: string[]; dropped: string[] }>;
   /** Count the tables' rows and indexes as the administrator (D32), reporting each table counted (`data.tableIndex`). */
-  countTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, tables: TableRef[], o?: RunOptions): Promise<TableCount[]>;
+  countTables(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    database: string,
+    tables: TableRef[],
+    o?: RunOptions,
+  ): Promise<TableCount[]>;
   /**
    * Drop the tables the import created — each only while it still has the OID it got, so a
    * table that existed before or that someone made since is never touched — and these

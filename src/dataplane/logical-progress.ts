@@ -4,12 +4,19 @@
  */
 
 /** A table as progress weighs it. */
-export interface WeighedTable { rows: number; bytes: number }
+export interface WeighedTable {
+  rows: number;
+  bytes: number;
+}
 
 const weight = (t: WeighedTable): number => Math.max(t.bytes, 1);
 
 /** Tables done in order: those before `current` whole, `current` by `rowsDone` of its rows. */
-export function tableProgress(tables: WeighedTable[], current: number, rowsDone: number): { bytesDone: number; bytesTotal: number; percent: number } {
+export function tableProgress(
+  tables: WeighedTable[],
+  current: number,
+  rowsDone: number,
+): { bytesDone: number; bytesTotal: number; percent: number } {
   const total = tables.reduce((a, t) => a + weight(t), 0);
   let done = 0;
   for (const [i, t] of tables.entries()) {
@@ -20,7 +27,11 @@ export function tableProgress(tables: WeighedTable[], current: number, rowsDone:
 }
 
 /** Tables done in any order (parallel jobs): `finished` whole, `running` (OID → rows copied) up to 99 % each. */
-export function parallelProgress(tables: (WeighedTable & { oid: number })[], finished: Set<number>, running: Map<number, number>): { done: number; total: number } {
+export function parallelProgress(
+  tables: (WeighedTable & { oid: number })[],
+  finished: Set<number>,
+  running: Map<number, number>,
+): { done: number; total: number } {
   let done = 0;
   let total = 0;
   for (const t of tables) {

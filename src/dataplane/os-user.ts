@@ -10,7 +10,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { userInfo } from 'node:os';
 
-export interface OsUser { name: string; uid: number; gid: number; home: string }
+export interface OsUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
 
 export interface OsIdentity {
   /** the service runs as root and switches to a project's user for PostgreSQL and its tools */
@@ -25,7 +30,10 @@ let cached: OsIdentity | undefined;
 
 function passwd(): string[][] {
   try {
-    return readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).filter((f) => f.length >= 7);
+    return readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
+      .filter((f) => f.length >= 7);
   } catch {
     return [];
   }
@@ -45,7 +53,9 @@ export function lookupUid(uid: number): OsUser | undefined {
 
 /** Every user with the dwsbox marker in its comment field: name, uid, the comment. */
 export function markedUsers(): { name: string; uid: number; comment: string }[] {
-  return passwd().filter((f) => (f[4] ?? '').startsWith(USER_MARKER)).map((f) => ({ name: f[0]!, uid: Number(f[2]), comment: f[4]! }));
+  return passwd()
+    .filter((f) => (f[4] ?? '').startsWith(USER_MARKER))
+    .map((f) => ({ name: f[0]!, uid: Number(f[2]), comment: f[4]! }));
 }
 
 export function isRoot(): boolean {
@@ -95,5 +105,8 @@ export function projectUserName(dataDir: string, projectId: string): string {
 }
 
 /** The range project users' uids (and gids) come from: above the 16-bit ids and below 2^31. */
-export interface UidRange { min: number; max: number }
+export interface UidRange {
+  min: number;
+  max: number;
+}
 export const DEFAULT_UID_RANGE: UidRange = { min: 1_610_000_000, max: 1_619_999_999 };

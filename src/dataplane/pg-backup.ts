@@ -124,13 +124,27 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     lastEmit = now;
     const total = percent > 0 ? Math.round((finishedBytes * 100) / percent) : null;
     o.onProgress?.({
-      source, bytesDone: finishedBytes, bytesTotal: total, percent: Math.min(99.99, percent), consumedBytes: consumed, compressedBytes: finishedBytes,
+      source,
+      bytesDone: finishedBytes,
+      bytesTotal: total,
+      percent: Math.min(99.99, percent),
+      consumedBytes: consumed,
+      compressedBytes: finishedBytes,
       data: { producedBytes: produced, repoBytes: consumed, label },
     });
   };
-  const extra = [`--type=${o.type}`, '--log-level-console=detail', '--no-resume', ...Object.entries(o.annotation).map(([k, v]) => `--annotation=${k}=${v}`)];
+  const extra = [
+    `--type=${o.type}`,
+    '--log-level-console=detail',
+    '--no-resume',
+    ...Object.entries(o.annotation).map(([k, v]) => `--annotation=${k}=${v}`),
+  ];
   const tool = backrest.start(t, 'backup', {
-    extra, lockFile: o.lockFile, signal: o.signal, timeoutMs: 24 * 3600_000, idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
+    extra,
+    lockFile: o.lockFile,
+    signal: o.signal,
+    timeoutMs: 24 * 3600_000,
+    idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
     waitingFor: 'pgBackRest to copy the next file',
     onLine: (line) => {
       const f = parseFileLine(line);
@@ -186,16 +200,28 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     if (full) {
       // The same words whether pgBackRest named the full disk itself (errno 28) or not.
       const toolSaid = (e as Error).message.replace(/^No space left on device: /, '');
-      throw new AppError('DISK_FULL', { args: [`the backup repository's filesystem (${full.path}) filled up: ${full.freeMb} MB free of ${full.totalMb} MB; ${toolSaid}`], cause: e, details: { freeBytes: full.freeBytes } });
+      throw new AppError('DISK_FULL', {
+        args: [`the backup repository's filesystem (${full.path}) filled up: ${full.freeMb} MB free of ${full.totalMb} MB; ${toolSaid}`],
+        cause: e,
+        details: { freeBytes: full.freeBytes },
+      });
     }
     throw e;
   }
   const sets = (await backrest.info(t)).sets;
   const set = (label ? sets.find((s) => s.label === label) : undefined) ?? findAnnotated(sets, o.annotation);
-  if (!set) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest reported success but lists no backup set for ${JSON.stringify(o.annotation)}`] });
+  if (!set)
+    throw new AppError('VERIFY_FAILED', {
+      args: [`pgBackRest reported success but lists no backup set for ${JSON.stringify(o.annotation)}`],
+    });
   o.onProgress?.({
-    source: 'pgbackrest info', bytesDone: set.copiedBytes, bytesTotal: set.copiedBytes, percent: 100, consumedBytes: set.repoOwnBytes,
-    compressedBytes: set.copiedBytes, data: { label: set.label, repoBytes: set.repoOwnBytes, databaseBytes: set.databaseSize },
+    source: 'pgbackrest info',
+    bytesDone: set.copiedBytes,
+    bytesTotal: set.copiedBytes,
+    percent: 100,
+    consumedBytes: set.repoOwnBytes,
+    compressedBytes: set.copiedBytes,
+    data: { label: set.label, repoBytes: set.repoOwnBytes, databaseBytes: set.databaseSize },
   });
   return set;
 }

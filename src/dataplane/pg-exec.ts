@@ -101,17 +101,26 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
 let isolation: boolean | undefined;
 /** Can a tool get a PID namespace of its own (root with CAP_SYS_ADMIN; not in every container)? Probed once. */
 function canIsolateTools(): boolean {
-  isolation ??= process.getuid?.() === 0 &&
-    spawnSync('unshare', ['--pid', '--fork', '--kill-child=KILL', '--', 'true'], { stdio: 'ignore', timeout: 10_000, env: baseEnv() }).status === 0;
+  isolation ??=
+    process.getuid?.() === 0 &&
+    spawnSync('unshare', ['--pid', '--fork', '--kill-child=KILL', '--', 'true'], { stdio: 'ignore', timeout: 10_000, env: baseEnv() })
+      .status === 0;
   return isolation;
 }
 
-function wrapArgv(o: { cmd: string; args: readonly string[]; lockFile?: string | undefined; runAs?: OsUser | undefined; deathSignal: boolean }): [string, string[]] {
+function wrapArgv(o: {
+  cmd: string;
+  args: readonly string[];
+  lockFile?: string | undefined;
+  runAs?: OsUser | undefined;
+  deathSignal: boolean;
+}): [string, string[]] {
   const argv: string[] = [];
   // The service dies → unshare dies (death signal) → the namespace's first process dies
   // (--kill-child) → the kernel kills every process left in the namespace, forks included.
   // The inner setpriv sets the death signal again: changing the uid clears it.
-  if (o.deathSignal && canIsolateTools()) argv.push('--pdeathsig=KILL', '--', 'unshare', '--pid', '--fork', '--kill-child=KILL', '--', 'setpriv');
+  if (o.deathSignal && canIsolateTools())
+    argv.push('--pdeathsig=KILL', '--', 'unshare', '--pid', '--fork', '--kill-child=KILL', '--', 'setpriv');
   // D32: the project's uid and gid and no supplementary groups (no passwd lookup needed).
   if (o.runAs && isRoot()) argv.push(`--reuid=${o.runAs.uid}`, `--regid=${o.runAs.gid}`, '--clear-groups');
   if (o.deathSignal) argv.push('--pdeathsig=KILL');
@@ -124,7 +133,11 @@ function wrapArgv(o: { cmd: string; args: readonly string[]; lockFile?: string |
 }
 
 function tail(s: string, lines = 12): string {
-  return s.split('\n').filter((l) => l.trim() !== '').slice(-lines).join('\n');
+  return s
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(-lines)
+    .join('\n');
 }
 
 /**
@@ -145,7 +158,10 @@ export function guardProcessStarts(signal: AbortSignal, check: () => void): void
 function assertMayStart(signal: AbortSignal | undefined): void {
   if (!signal) return;
   startGuards.get(signal)?.();
-  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new AppError('TASK_CANCELLED', { args: ['process start', String(signal.reason ?? 'aborted')] });
+  if (signal.aborted)
+    throw signal.reason instanceof Error
+      ? signal.reason
+      : new AppError('TASK_CANCELLED', { args: ['process start', String(signal.reason ?? 'aborted')] });
 }
 
 /** Start a tool; see ToolOptions. The returned `done` rejects with ENGINE_COMMAND_FAILED on a non-zero exit. */
@@ -158,12 +174,22 @@ export function startTool(o: ToolOptions): ToolHandle {
   // signal of its own answers to the signal of the step holding its lock).
   assertMayStart(o.signal ?? held?.signal);
   const ownFd = o.lockFile && heldFd === undefined ? openLockFile(o.lockFile) : undefined;
-  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, lockFile: ownFd === undefined ? undefined : o.lockFile, runAs: o.runAs, deathSignal: true });
+  const [cmd, argv] = wrapArgv({
+    cmd: o.cmd,
+    args: o.args,
+    lockFile: ownFd === undefined ? undefined : o.lockFile,
+    runAs: o.runAs,
+    deathSignal: true,
+  });
   const started = Date.now();
   const lockFd = heldFd ?? ownFd;
   let child: ChildProcess;
   try {
-    child = spawn(cmd, argv, { env: o.env ?? baseEnv(), stdio: lockFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', lockFd], cwd: o.cwd ?? '/' });
+    child = spawn(cmd, argv, {
+      env: o.env ?? baseEnv(),
+      stdio: lockFd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', lockFd],
+      cwd: o.cwd ?? '/',
+    });
   } finally {
     if (ownFd !== undefined) closeSync(ownFd);
   }
@@ -241,9 +267,19 @@ export function startTool(o: ToolOptions): ToolHandle {
       if (failure) return reject(failure);
       if (code === 0) return resolve({ code: 0, stdout, stderr, durationMs });
       // What the tool said: its stderr, else its ERROR/WARN lines, else its last lines.
-      const said = tail(stderr) || tail(stdout.split('\n').filter((l) => /ERROR|FATAL|WARN/.test(l)).join('\n')) || tail(stdout, 3);
+      const said =
+        tail(stderr) ||
+        tail(
+          stdout
+            .split('\n')
+            .filter((l) => /ERROR|FATAL|WARN/.test(l))
+            .join('\n'),
+        ) ||
+        tail(stdout, 3);
       const msg = sig ? `${label} was killed by ${sig}${said ? `; its last output: ${said}` : ''}` : said || `exit code ${code}`;
-      reject(new AppError('ENGINE_COMMAND_FAILED', { args: [label, msg], details: { exitCode: code, signal: sig, stderr: tail(stderr, 40) } }));
+      reject(
+        new AppError('ENGINE_COMMAND_FAILED', { args: [label, msg], details: { exitCode: code, signal: sig, stderr: tail(stderr, 40) } }),
+      );
     });
   });
   return {
@@ -251,7 +287,8 @@ export function startTool(o: ToolOptions): ToolHandle {
     get pid() {
       return child.pid !== undefined && canIsolateTools() ? (onlyChild(child.pid) ?? child.pid) : child.pid;
     },
-    touch, done,
+    touch,
+    done,
   };
 }
 
@@ -272,7 +309,11 @@ function onlyChild(pid: number): number | undefined {
  * tool ended is dropped, so no sample is ever stored after the step's final one. A tick that
  * throws is ignored (the next one tries again).
  */
-export async function whilePolling<T>(done: Promise<T>, intervalMs: number, tick: (live: () => boolean) => Promise<void> | void): Promise<T> {
+export async function whilePolling<T>(
+  done: Promise<T>,
+  intervalMs: number,
+  tick: (live: () => boolean) => Promise<void> | void,
+): Promise<T> {
   let ended = false;
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> = Promise.resolve();
@@ -312,7 +353,14 @@ export async function runTool(o: ToolOptions): Promise<ToolResult> {
  * output appended to `logFile`, no death signal, so it keeps running when the service stops
  * or crashes (D1). Returns its PID (setpriv execs in place, so it is the postmaster's).
  */
-export function spawnDetached(o: { cmd: string; args: readonly string[]; env: Record<string, string>; logFile: string; runAs: OsUser; signal?: AbortSignal | undefined }): number {
+export function spawnDetached(o: {
+  cmd: string;
+  args: readonly string[];
+  env: Record<string, string>;
+  logFile: string;
+  runAs: OsUser;
+  signal?: AbortSignal | undefined;
+}): number {
   assertMayStart(o.signal);
   const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, runAs: o.runAs, deathSignal: false });
   // Root opens the log (never through a planted link) and the postmaster inherits the descriptor.
@@ -337,7 +385,8 @@ function openLockFile(lockFile: string): number {
   try {
     return openSync(lockFile, fsConstants.O_RDONLY | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK, 0o644);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new AppError('UNSAFE_PATH', { args: [lockFile, 'the lock file is a symbolic link'] });
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new AppError('UNSAFE_PATH', { args: [lockFile, 'the lock file is a symbolic link'] });
     throw e;
   }
 }
@@ -359,12 +408,19 @@ export interface HeldLock {
  * noticed its lost lease and stopped its tools. Throws STEP_TIMEOUT when the lock stays
  * taken for `timeoutMs`.
  */
-export async function acquireLock(lockFile: string, opts: { signal?: AbortSignal; timeoutMs: number; label: string; waitingFor?: string }): Promise<HeldLock> {
-  if (heldLocks.has(lockFile)) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['lock', `${lockFile} is already held by this process`] });
+export async function acquireLock(
+  lockFile: string,
+  opts: { signal?: AbortSignal; timeoutMs: number; label: string; waitingFor?: string },
+): Promise<HeldLock> {
+  if (heldLocks.has(lockFile))
+    throw new AppError('ENGINE_COMMAND_FAILED', { args: ['lock', `${lockFile} is already held by this process`] });
   const fd = openLockFile(lockFile);
   const secs = Math.max(0.1, opts.timeoutMs / 1000).toFixed(1);
   try {
-    const child = spawn('setpriv', ['--pdeathsig=KILL', '--', 'flock', '--exclusive', '--wait', secs, '3'], { env: baseEnv(), stdio: ['ignore', 'ignore', 'pipe', fd] });
+    const child = spawn('setpriv', ['--pdeathsig=KILL', '--', 'flock', '--exclusive', '--wait', secs, '3'], {
+      env: baseEnv(),
+      stdio: ['ignore', 'ignore', 'pipe', fd],
+    });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((resolve, reject) => {
@@ -381,7 +437,10 @@ export async function acquireLock(lockFile: string, opts: { signal?: AbortSignal
       });
     });
     if (code !== 0) {
-      if (code === 1) throw new AppError('STEP_TIMEOUT', { args: [opts.label, Number(secs), opts.waitingFor ?? `the lock ${lockFile} (another process is working on it)`] });
+      if (code === 1)
+        throw new AppError('STEP_TIMEOUT', {
+          args: [opts.label, Number(secs), opts.waitingFor ?? `the lock ${lockFile} (another process is working on it)`],
+        });
       throw new AppError('ENGINE_COMMAND_FAILED', { args: ['flock', stderr.trim() || `exit code ${code}`] });
     }
   } catch (e) {
@@ -399,4 +458,3 @@ export async function acquireLock(lockFile: string, opts: { signal?: AbortSignal
     },
   };
 }
-

@@ -25,7 +25,10 @@ export interface PgInstanceSpec {
   logFile: string;
 }
 
-export interface RunningInfo { pid: number; startTime: number }
+export interface RunningInfo {
+  pid: number;
+  startTime: number;
+}
 
 /**
  * A directory owned by a project's OS user, mode 0700 by default (D32: made through a
@@ -41,7 +44,8 @@ export function writeOwned(path: string, content: string, os: OsUser, mode = 0o6
   writeFileSafe(path, content, ownedBy(os), mode);
 }
 
-export const quoteConf = (v: string | number | boolean): string => (typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
+export const quoteConf = (v: string | number | boolean): string =>
+  typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`;
 
 /** Quote an SQL identifier. */
 export const ident = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
@@ -82,9 +86,26 @@ export class PgInstance {
     mkdirOwned(this.dataDir, this.spec.os);
     await runTool({
       cmd: this.bin('initdb'),
-      args: ['-D', this.dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--auth-local=peer', '--auth-host=scram-sha-256', '--no-instructions', ...(o.noSync ? ['--no-sync'] : [])],
-      runAs: this.spec.os, env: baseEnv(), logger: this.log, label: 'initdb', timeoutMs: o.timeoutMs ?? 120_000,
-      ...(o.signal ? { signal: o.signal } : {}), ...(o.lockFile ? { lockFile: o.lockFile } : {}),
+      args: [
+        '-D',
+        this.dataDir,
+        '-U',
+        'postgres',
+        '-E',
+        'UTF8',
+        '--locale=C.UTF-8',
+        '--auth-local=peer',
+        '--auth-host=scram-sha-256',
+        '--no-instructions',
+        ...(o.noSync ? ['--no-sync'] : []),
+      ],
+      runAs: this.spec.os,
+      env: baseEnv(),
+      logger: this.log,
+      label: 'initdb',
+      timeoutMs: o.timeoutMs ?? 120_000,
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.lockFile ? { lockFile: o.lockFile } : {}),
     });
     this.writeAccessRules();
   }
@@ -98,14 +119,18 @@ export class PgInstance {
   writeAccessRules(): void {
     const users = new Set([serviceUser().name, this.spec.os.name]);
     writeOwned(join(this.dataDir, 'pg_ident.conf'), [...users].map((u) => `dwsbox ${u} postgres`).join('\n') + '\n', this.spec.os);
-    writeOwned(join(this.dataDir, 'pg_hba.conf'), [
-      '# written by dwsbox (design D7)',
-      'local   all          postgres                peer map=dwsbox',
-      'local   all          all                     peer',
-      'host    replication  all       127.0.0.0/8   scram-sha-256',
-      'host    all          all       127.0.0.0/8   scram-sha-256',
-      '',
-    ].join('\n'), this.spec.os);
+    writeOwned(
+      join(this.dataDir, 'pg_hba.conf'),
+      [
+        '# written by dwsbox (design D7)',
+        'local   all          postgres                peer map=dwsbox',
+        'local   all          all                     peer',
+        'host    replication  all       127.0.0.0/8   scram-sha-256',
+        'host    all          all       127.0.0.0/8   scram-sha-256',
+        '',
+      ].join('\n'),
+      this.spec.os,
+    );
   }
 
   /**
@@ -120,20 +145,31 @@ export class PgInstance {
     if (!text.includes("include_if_exists = 'dwsbox.conf'")) {
       writeOwned(conf, text + "\n# dwsbox\ninclude_if_exists = 'dwsbox.conf'\ninclude_if_exists = 'dwsbox-node.conf'\n", this.spec.os);
     }
-    writeOwned(join(this.dataDir, 'dwsbox.conf'), '# written by dwsbox; changes are overwritten\n' +
-      Object.entries(settings).map(([k, v]) => `${k} = ${quoteConf(v)}`).join('\n') + '\n', this.spec.os);
+    writeOwned(
+      join(this.dataDir, 'dwsbox.conf'),
+      '# written by dwsbox; changes are overwritten\n' +
+        Object.entries(settings)
+          .map(([k, v]) => `${k} = ${quoteConf(v)}`)
+          .join('\n') +
+        '\n',
+      this.spec.os,
+    );
     this.writeNodeConfig();
   }
 
   writeNodeConfig(): void {
     mkdirOwned(this.spec.sockDir, this.spec.os);
-    writeOwned(join(this.dataDir, 'dwsbox-node.conf'), [
-      '# this node; written by dwsbox',
-      `listen_addresses = ${quoteConf(this.spec.host)}`,
-      `port = ${this.spec.port}`,
-      `unix_socket_directories = ${quoteConf(this.spec.sockDir)}`,
-      '',
-    ].join('\n'), this.spec.os);
+    writeOwned(
+      join(this.dataDir, 'dwsbox-node.conf'),
+      [
+        '# this node; written by dwsbox',
+        `listen_addresses = ${quoteConf(this.spec.host)}`,
+        `port = ${this.spec.port}`,
+        `unix_socket_directories = ${quoteConf(this.spec.sockDir)}`,
+        '',
+      ].join('\n'),
+      this.spec.os,
+    );
   }
 
   /**
@@ -152,7 +188,11 @@ export class PgInstance {
       const key = `${this.dataDir}\0${file.problem}`;
       if (!warnedPidFiles.has(key)) {
         warnedPidFiles.add(key);
-        this.log.warn('postmaster.pid is not to be trusted; not obeyed', { dataDir: this.dataDir, problem: file.problem, postmasterFromProc: real?.pid ?? null });
+        this.log.warn('postmaster.pid is not to be trusted; not obeyed', {
+          dataDir: this.dataDir,
+          problem: file.problem,
+          postmasterFromProc: real?.pid ?? null,
+        });
       }
       return real;
     }
@@ -221,12 +261,28 @@ export class PgInstance {
     // One that names a live process of someone else's, or is not a regular file, stops the start
     // here, saying so: a postgres started over it would refuse to start, or hang opening a FIFO.
     const file = this.pidFile();
-    if (file.kind === 'unsafe') throw new AppError('UNSAFE_PATH', { args: [join(this.dataDir, 'postmaster.pid'), 'it is a symbolic link, a FIFO or another file that is not a regular one, and no postmaster of this node runs: the node is not started over it'] });
+    if (file.kind === 'unsafe')
+      throw new AppError('UNSAFE_PATH', {
+        args: [
+          join(this.dataDir, 'postmaster.pid'),
+          'it is a symbolic link, a FIFO or another file that is not a regular one, and no postmaster of this node runs: the node is not started over it',
+        ],
+      });
     if (file.kind === 'foreign') {
-      throw new AppError('ENGINE_NODE_FAILED', { args: [this.spec.host || `temporary instance ${this.dataDir}`, `${file.problem}. It is not obeyed: dwsbox neither signals that process nor starts a second postmaster over the file. No postmaster of this node runs; remove the file and start the node again`] });
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: [
+          this.spec.host || `temporary instance ${this.dataDir}`,
+          `${file.problem}. It is not obeyed: dwsbox neither signals that process nor starts a second postmaster over the file. No postmaster of this node runs; remove the file and start the node again`,
+        ],
+      });
     }
     const pid = spawnDetached({
-      cmd: this.bin('postgres'), args: ['-D', this.dataDir], env: baseEnv(), logFile: this.spec.logFile, runAs: this.spec.os, signal: o.signal,
+      cmd: this.bin('postgres'),
+      args: ['-D', this.dataDir],
+      env: baseEnv(),
+      logFile: this.spec.logFile,
+      runAs: this.spec.os,
+      signal: o.signal,
     });
     const startTime = processStartTime(pid);
     await this.waitReady(o.timeoutMs ?? 60_000, pid, o.signal);
@@ -247,14 +303,21 @@ export class PgInstance {
         const code = (e as { code?: string }).code ?? '';
         if (!SQL_RETRY.has(code) && !/starting up|not yet accepting|No such file|ECONNREFUSED|shutting down/.test(lastErr)) {
           // A real error (authentication, config): report it, no point waiting.
-          if (!/recovery/.test(lastErr)) throw new AppError('ENGINE_NODE_FAILED', { args: [this.spec.host, `server does not accept connections: ${lastErr}`] });
+          if (!/recovery/.test(lastErr))
+            throw new AppError('ENGINE_NODE_FAILED', { args: [this.spec.host, `server does not accept connections: ${lastErr}`] });
         }
       }
       if (!isProcessAlive(pid) && !this.status()) {
         throw new AppError('ENGINE_NODE_FAILED', { args: [this.spec.host, `PostgreSQL exited during start-up: ${this.logTail()}`] });
       }
       if (Date.now() > deadline) {
-        throw new AppError('STEP_TIMEOUT', { args: [`start ${this.spec.host}:${this.spec.port}`, Math.round(timeoutMs / 1000), `PostgreSQL to accept connections (last error: ${lastErr}; log: ${this.logTail(3)})`] });
+        throw new AppError('STEP_TIMEOUT', {
+          args: [
+            `start ${this.spec.host}:${this.spec.port}`,
+            Math.round(timeoutMs / 1000),
+            `PostgreSQL to accept connections (last error: ${lastErr}; log: ${this.logTail(3)})`,
+          ],
+        });
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -262,7 +325,11 @@ export class PgInstance {
 
   logTail(lines = 8): string {
     try {
-      return readFileSync(this.spec.logFile, 'utf8').split('\n').filter((l) => l.trim()).slice(-lines).join(' | ');
+      return readFileSync(this.spec.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .slice(-lines)
+        .join(' | ');
     } catch {
       return '(no log)';
     }
@@ -295,7 +362,12 @@ export class PgInstance {
    * not running (killed, crashed), the error says so, with the end of its log, instead of a
    * bare "connect ECONNREFUSED <socket>".
    */
-  async query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[] = [], database = 'postgres', timeoutMs = 30_000): Promise<R[]> {
+  async query<R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string,
+    params: unknown[] = [],
+    database = 'postgres',
+    timeoutMs = 30_000,
+  ): Promise<R[]> {
     try {
       return await this.rawQuery<R>(text, params, database, timeoutMs);
     } catch (e) {
@@ -303,7 +375,12 @@ export class PgInstance {
     }
   }
 
-  private async rawQuery<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[], database: string, timeoutMs: number): Promise<R[]> {
+  private async rawQuery<R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string,
+    params: unknown[],
+    database: string,
+    timeoutMs: number,
+  ): Promise<R[]> {
     const c = await this.connect(database, timeoutMs);
     try {
       return (await c.query<R>(text, params)).rows;
@@ -316,11 +393,16 @@ export class PgInstance {
   private explainFailure(e: unknown): unknown {
     const code = (e as { code?: unknown } | null)?.code;
     const msg = e instanceof Error ? e.message : String(e);
-    const lost = (typeof code === 'string' && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03'].includes(code)) ||
+    const lost =
+      (typeof code === 'string' && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03'].includes(code)) ||
       /Connection terminated|server closed the connection|terminating connection/.test(msg);
     if (e instanceof AppError || !lost || this.status()) return e;
     const name = this.spec.host ? `${this.spec.host}:${this.spec.port}` : `temporary instance ${this.dataDir}`;
-    return new AppError('ENGINE_NODE_FAILED', { args: [name, `PostgreSQL is not running (${msg}); the end of its log: ${this.logTail(3)}`], cause: e, details: { code: code ?? null } });
+    return new AppError('ENGINE_NODE_FAILED', {
+      args: [name, `PostgreSQL is not running (${msg}); the end of its log: ${this.logTail(3)}`],
+      cause: e,
+      details: { code: code ?? null },
+    });
   }
 
   /**
@@ -339,8 +421,13 @@ export class PgInstance {
   /** An unconnected client as `postgres` over the unix socket; use `connect` to get one that is verified. */
   client(database = 'postgres', timeoutMs = 30_000): pg.Client {
     const c = new pg.Client({
-      host: this.spec.sockDir, port: this.spec.port, user: 'postgres', database,
-      connectionTimeoutMillis: Math.min(timeoutMs, 10_000), statement_timeout: timeoutMs, application_name: 'dwsbox',
+      host: this.spec.sockDir,
+      port: this.spec.port,
+      user: 'postgres',
+      database,
+      connectionTimeoutMillis: Math.min(timeoutMs, 10_000),
+      statement_timeout: timeoutMs,
+      application_name: 'dwsbox',
       // D32: the superuser's sessions resolve no name through a schema a tenant can create in.
       options: '-c search_path=pg_catalog',
     });
@@ -370,7 +457,8 @@ export function foreignPostmaster(pid: number, postgresBin: string, dataDir: str
     if (Number(owner) !== uid) return `PID ${pid} runs as uid ${owner}, not ${uid}`;
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const d = argv.indexOf('-D');
-    if (d < 0 || resolve(argv[d + 1] ?? '') !== resolve(dataDir)) return `PID ${pid} is not started on ${dataDir} (${argv.join(' ').trim()})`;
+    if (d < 0 || resolve(argv[d + 1] ?? '') !== resolve(dataDir))
+      return `PID ${pid} is not started on ${dataDir} (${argv.join(' ').trim()})`;
     return null;
   } catch (e) {
     return `PID ${pid} cannot be inspected (${(e as Error).message})`;
@@ -418,7 +506,12 @@ export function assertPeerSocket(sockDir: string, port: number, os: OsUser): voi
     if (!st) return false;
     const kind = want === 'dir' ? st.isDirectory() : st.isSocket();
     if (!kind || st.uid !== os.uid) {
-      throw new AppError('UNSAFE_PATH', { args: [p, `it should be a ${want === 'dir' ? 'directory' : 'socket'} of ${os.name} (uid ${os.uid}), and is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'another kind of file'} of uid ${st.uid}`] });
+      throw new AppError('UNSAFE_PATH', {
+        args: [
+          p,
+          `it should be a ${want === 'dir' ? 'directory' : 'socket'} of ${os.name} (uid ${os.uid}), and is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'another kind of file'} of uid ${st.uid}`,
+        ],
+      });
     }
     return true;
   };

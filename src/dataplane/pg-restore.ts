@@ -56,16 +56,28 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
     const onDisk = dirSize(o.dataDir);
     const total = o.totalBytes ?? (percent > 0 ? Math.round((restored * 100) / percent) : null);
     o.onProgress?.({
-      source, bytesDone: restored, bytesTotal: total, percent: Math.min(99.99, percent),
+      source,
+      bytesDone: restored,
+      bytesTotal: total,
+      percent: Math.min(99.99, percent),
       data: { consumedBytes: onDisk, restoredBytes: restored, label: o.label },
     });
   };
   const extra = [
-    `--set=${o.label}`, '--type=immediate', '--target-action=promote', '--archive-mode=off', `--pg1-path=${o.dataDir}`,
-    '--log-level-console=detail', ...(o.dbInclude ? [`--db-include=${o.dbInclude}`] : []),
+    `--set=${o.label}`,
+    '--type=immediate',
+    '--target-action=promote',
+    '--archive-mode=off',
+    `--pg1-path=${o.dataDir}`,
+    '--log-level-console=detail',
+    ...(o.dbInclude ? [`--db-include=${o.dbInclude}`] : []),
   ];
   const tool = backrest.start(o.source, 'restore', {
-    extra, lockFile: o.lockFile, signal: o.signal, timeoutMs: 24 * 3600_000, idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
+    extra,
+    lockFile: o.lockFile,
+    signal: o.signal,
+    timeoutMs: 24 * 3600_000,
+    idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
     waitingFor: 'pgBackRest to restore the next file',
     onLine: (line) => {
       const f = parseFileLine(line);
@@ -92,7 +104,13 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
     throw e;
   }
   const bytes = restored;
-  o.onProgress?.({ source: 'pgbackrest restore', bytesDone: bytes, bytesTotal: o.totalBytes ?? bytes, percent: 100, data: { consumedBytes: dirSize(o.dataDir), label: o.label } });
+  o.onProgress?.({
+    source: 'pgbackrest restore',
+    bytesDone: bytes,
+    bytesTotal: o.totalBytes ?? bytes,
+    percent: 100,
+    data: { consumedBytes: dirSize(o.dataDir), label: o.label },
+  });
   writeFileSafe(marker, String(bytes), serviceOwner(), 0o644);
   return { bytes };
 }
@@ -109,13 +127,21 @@ export function clearRecoverySettings(dataDir: string, os: OsUser): void {
 }
 
 /** Wait until a restored copy has replayed to its consistent point and been promoted. */
-export async function waitPromoted(inst: PgInstance, o: { timeoutMs?: number; signal?: AbortSignal; onProgress?: OnProgress } = {}): Promise<void> {
+export async function waitPromoted(
+  inst: PgInstance,
+  o: { timeoutMs?: number; signal?: AbortSignal; onProgress?: OnProgress } = {},
+): Promise<void> {
   const deadline = Date.now() + (o.timeoutMs ?? 30 * 60_000);
   let last = '';
   for (;;) {
     if (o.signal?.aborted) throw o.signal.reason as Error;
     try {
-      const r = await inst.query<{ rec: boolean; lsn: string | null }>(`select pg_is_in_recovery() as rec, coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text as lsn`, [], 'postgres', 5000);
+      const r = await inst.query<{ rec: boolean; lsn: string | null }>(
+        `select pg_is_in_recovery() as rec, coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text as lsn`,
+        [],
+        'postgres',
+        5000,
+      );
       const row = r[0]!;
       if (row.lsn && row.lsn !== last) {
         last = row.lsn;
@@ -124,10 +150,20 @@ export async function waitPromoted(inst: PgInstance, o: { timeoutMs?: number; si
       if (!row.rec) return;
     } catch (e) {
       // A copy that stopped (a recovery error, a kill) never gets promoted: fail now, with its log.
-      if (!inst.status()) throw new AppError('ENGINE_NODE_FAILED', { args: [inst.spec.host || `temporary instance ${inst.dataDir}`, `PostgreSQL exited during recovery: ${inst.logTail(5)}`] });
+      if (!inst.status())
+        throw new AppError('ENGINE_NODE_FAILED', {
+          args: [inst.spec.host || `temporary instance ${inst.dataDir}`, `PostgreSQL exited during recovery: ${inst.logTail(5)}`],
+        });
       if (!/starting up|not yet accepting|ECONNREFUSED|ENOENT|recovery/.test((e as Error).message)) throw e;
     }
-    if (Date.now() > deadline) throw new AppError('STEP_TIMEOUT', { args: ['recovery', Math.round((o.timeoutMs ?? 1_800_000) / 1000), `the restored copy to reach its consistent point and be promoted (last replayed ${last || 'nothing'}; log: ${inst.logTail(3)})`] });
+    if (Date.now() > deadline)
+      throw new AppError('STEP_TIMEOUT', {
+        args: [
+          'recovery',
+          Math.round((o.timeoutMs ?? 1_800_000) / 1000),
+          `the restored copy to reach its consistent point and be promoted (last replayed ${last || 'nothing'}; log: ${inst.logTail(3)})`,
+        ],
+      });
     await new Promise((r) => setTimeout(r, 100));
   }
 }

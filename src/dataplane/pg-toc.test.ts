@@ -32,7 +32,10 @@ describe('filterToc', () => {
       { oid: 16411, table: 'order_items', name: 'order_items_gone_fkey', ref: { schema: 'public', name: 'gone' } },
     ];
     const r = filterToc(TOC, fks, (t) => t.name === 'orders');
-    const ids = r.list.trim().split('\n').map((l) => l.split(';')[0]);
+    const ids = r.list
+      .trim()
+      .split('\n')
+      .map((l) => l.split(';')[0]);
     expect(ids).toEqual(['215', '214', '3352', '3190', '3345', '3353', '3194', '3195', '3198']);
     expect(r.droppedFks).toEqual(['order_items.order_items_gone_fkey → public.gone']);
   });
@@ -51,7 +54,8 @@ describe('checkedForeignKey', () => {
       'FOREIGN KEY (customer_id) REFERENCES public.customers(id)',
       'FOREIGN KEY ("a;b") REFERENCES "s; drop table x"."t--1"(id) ON DELETE CASCADE',
       'FOREIGN KEY (a, b) REFERENCES s.t(a, b) MATCH FULL DEFERRABLE INITIALLY DEFERRED',
-    ]) expect(checkedForeignKey(d)).toBe(d);
+    ])
+      expect(checkedForeignKey(d)).toBe(d);
   });
   it('refuses anything that could be more than one foreign key clause', () => {
     for (const d of [
@@ -60,7 +64,8 @@ describe('checkedForeignKey', () => {
       'FOREIGN KEY (a) REFERENCES t(a) /* x */',
       'CHECK (a > 0)',
       "FOREIGN KEY (a) REFERENCES t(a) ON DELETE SET DEFAULT; select 'x'",
-    ]) expect(() => checkedForeignKey(d), d).toThrow(/not a foreign key definition/);
+    ])
+      expect(() => checkedForeignKey(d), d).toThrow(/not a foreign key definition/);
   });
 });
 
@@ -94,9 +99,19 @@ describe('scratchLoadList', () => {
 });
 
 describe('dumpTocProblems', () => {
-  const t = (name: string, oid: number, partitioned = false): DumpedTable => ({ schema: 'sales', name, oid, rows: 10, bytes: 8192, ...(partitioned ? { partitioned } : {}) });
+  const t = (name: string, oid: number, partitioned = false): DumpedTable => ({
+    schema: 'sales',
+    name,
+    oid,
+    rows: 10,
+    bytes: 8192,
+    ...(partitioned ? { partitioned } : {}),
+  });
   it('passes a dump that holds exactly its tables (a partitioned one has no rows of its own)', () => {
-    expect(dumpTocProblems(SCHEMA_TOC, 'schema', [t('regions', 16390), t('targets', 16391), t('visits', 16392, true)])).toEqual({ problems: [], entries: 13 });
+    expect(dumpTocProblems(SCHEMA_TOC, 'schema', [t('regions', 16390), t('targets', 16391), t('visits', 16392, true)])).toEqual({
+      problems: [],
+      entries: 13,
+    });
   });
   it('names a missing table, missing rows, tables not asked for, and a schema in a table-level dump', () => {
     const r = dumpTocProblems(SCHEMA_TOC, 'table', [t('regions', 16390), t('visits', 16392), t('gone', 99999)]);

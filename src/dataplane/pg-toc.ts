@@ -8,12 +8,45 @@ import { tableName, type TableRef } from '../domain/table-names.js';
 import type { DumpedTable, ExportedFk } from './logical-plane.js';
 
 /** pg_restore -l entries that make up a table with what D15 restores. */
-const KEPT_DESCS = new Set(['TABLE', 'TABLE DATA', 'SEQUENCE', 'SEQUENCE SET', 'SEQUENCE OWNED BY', 'DEFAULT', 'CONSTRAINT', 'CHECK CONSTRAINT', 'INDEX', 'FK CONSTRAINT']);
+const KEPT_DESCS = new Set([
+  'TABLE',
+  'TABLE DATA',
+  'SEQUENCE',
+  'SEQUENCE SET',
+  'SEQUENCE OWNED BY',
+  'DEFAULT',
+  'CONSTRAINT',
+  'CHECK CONSTRAINT',
+  'INDEX',
+  'FK CONSTRAINT',
+]);
 /** Every TOC description a dump may hold, longest first, so `TABLE ATTACH` is never read as `TABLE`. */
 const KNOWN_DESCS = [
-  'MATERIALIZED VIEW DATA', 'SEQUENCE OWNED BY', 'CONSTRAINT TRIGGER', 'MATERIALIZED VIEW', 'CHECK CONSTRAINT', 'STATISTICS DATA', 'FK CONSTRAINT',
-  'SEQUENCE SET', 'TABLE ATTACH', 'INDEX ATTACH', 'ROW SECURITY', 'DEFAULT ACL', 'TABLE DATA', 'STATISTICS', 'CONSTRAINT', 'SEQUENCE', 'DEFAULT',
-  'COMMENT', 'TRIGGER', 'POLICY', 'INDEX', 'TABLE', 'RULE', 'VIEW', 'ACL',
+  'MATERIALIZED VIEW DATA',
+  'SEQUENCE OWNED BY',
+  'CONSTRAINT TRIGGER',
+  'MATERIALIZED VIEW',
+  'CHECK CONSTRAINT',
+  'STATISTICS DATA',
+  'FK CONSTRAINT',
+  'SEQUENCE SET',
+  'TABLE ATTACH',
+  'INDEX ATTACH',
+  'ROW SECURITY',
+  'DEFAULT ACL',
+  'TABLE DATA',
+  'STATISTICS',
+  'CONSTRAINT',
+  'SEQUENCE',
+  'DEFAULT',
+  'COMMENT',
+  'TRIGGER',
+  'POLICY',
+  'INDEX',
+  'TABLE',
+  'RULE',
+  'VIEW',
+  'ACL',
 ];
 
 /** One TOC line of `pg_restore -l`: `<dump id>; <catalog oid> <object oid> <desc> <schema> <name> <owner>`. */
@@ -30,7 +63,11 @@ export function parseTocLine(line: string): { objectOid: number; desc: string } 
  * defaults, constraints and indexes; foreign keys only where the referenced table exists in
  * the cluster or is restored along. Nothing else (grants, comments, triggers, policies).
  */
-export function filterToc(toc: string, fks: ExportedFk[], refExists: (t: TableRef) => boolean): { list: string; kept: number; droppedFks: string[] } {
+export function filterToc(
+  toc: string,
+  fks: ExportedFk[],
+  refExists: (t: TableRef) => boolean,
+): { list: string; kept: number; droppedFks: string[] } {
   const fkByOid = new Map(fks.map((f) => [f.oid, f]));
   const out: string[] = [];
   const dropped: string[] = [];
@@ -60,7 +97,10 @@ export function scratchLoadList(toc: string, haveSchemas: Set<string>, outsideFk
   for (const line of toc.split('\n')) {
     const e = parseTocLine(line);
     if (!e) continue;
-    const words = line.replace(/^\s*\d+;\s+\d+\s+\d+\s+/, '').slice(e.desc.length + 1).split(' ');
+    const words = line
+      .replace(/^\s*\d+;\s+\d+\s+\d+\s+/, '')
+      .slice(e.desc.length + 1)
+      .split(' ');
     if (e.desc === 'ACL' || e.desc === 'DEFAULT ACL') continue;
     if (e.desc === 'SCHEMA' && haveSchemas.has(words.slice(1, -1).join(' '))) continue;
     if (e.desc === 'FK CONSTRAINT' && outsideFks.has(e.objectOid)) continue;
@@ -75,7 +115,10 @@ export function scratchLoadList(toc: string, haveSchemas: Set<string>, outsideFk
  * table-level dump. Empty when it holds exactly what it should.
  */
 export function dumpTocProblems(toc: string, level: 'schema' | 'table', tables: DumpedTable[]): { problems: string[]; entries: number } {
-  const entries = toc.split('\n').map((l) => parseTocLine(l)).filter((e): e is NonNullable<typeof e> => e !== null);
+  const entries = toc
+    .split('\n')
+    .map((l) => parseTocLine(l))
+    .filter((e): e is NonNullable<typeof e> => e !== null);
   const tableOids = new Set(entries.filter((e) => e.desc === 'TABLE').map((e) => e.objectOid));
   const dataOids = new Set(entries.filter((e) => e.desc === 'TABLE DATA').map((e) => e.objectOid));
   const want = new Set(tables.map((t) => t.oid));

@@ -12,8 +12,16 @@ import { dirname, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
 import {
-  credentialsEnv, localRepository, parseStanzaRepository, repoOptions, REPOSITORY_HEADER, RepositoryRegistry, writeCredentialsInclude,
-  type RepositoryCredentials, type RepositoryRef, type RepositorySpec,
+  credentialsEnv,
+  localRepository,
+  parseStanzaRepository,
+  repoOptions,
+  REPOSITORY_HEADER,
+  RepositoryRegistry,
+  writeCredentialsInclude,
+  type RepositoryCredentials,
+  type RepositoryRef,
+  type RepositorySpec,
 } from './backup-repository.js';
 import { isRoot, lookupUser, serviceUser, type OsUser } from './os-user.js';
 import { mkdirsSafe, mkdirSafe, ownedBy, readFileSafe, removeTree, rootWithGroupOf, serviceOwner, writeFileSafe } from './safe-fs.js';
@@ -120,7 +128,10 @@ export function parseFileLine(line: string): { bytes: number; percent: number } 
 }
 
 /** An entry of `repo-ls --output=json`. */
-export interface RepoEntry { type: 'file' | 'path' | 'link'; size?: number }
+export interface RepoEntry {
+  type: 'file' | 'path' | 'link';
+  size?: number;
+}
 
 export class PgBackRest {
   /** the repository of new stanzas (the service's settings) */
@@ -162,7 +173,11 @@ export class PgBackRest {
 
   /** A stanza's own log, lock and spool directories (`<root>/<stanza>`), its OS user's. */
   private stanzaDirs(stanza: string): { logPath: string; lockPath: string; spoolPath: string } {
-    return { logPath: join(this.repo.logPath, stanza), lockPath: join(this.repo.lockPath, stanza), spoolPath: join(this.repo.spoolPath, stanza) };
+    return {
+      logPath: join(this.repo.logPath, stanza),
+      lockPath: join(this.repo.lockPath, stanza),
+      spoolPath: join(this.repo.spoolPath, stanza),
+    };
   }
 
   /**
@@ -193,7 +208,10 @@ export class PgBackRest {
     const text = readFileSafe(configFile) ?? '';
     const name = new RegExp(`^${OS_USER_HEADER}(\\S+)$`, 'm').exec(text)?.[1] ?? 'postgres';
     const u = lookupUser(name);
-    if (!u) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgBackRest', `stanza config ${configFile} names the OS user ${name}, which does not exist on this host`] });
+    if (!u)
+      throw new AppError('ENGINE_COMMAND_FAILED', {
+        args: ['pgBackRest', `stanza config ${configFile} names the OS user ${name}, which does not exist on this host`],
+      });
     return u;
   }
 
@@ -219,7 +237,12 @@ export class PgBackRest {
     if (r.kind === 'local') return { spec: { id: r.id, kind: 'local', path: r.path || this.repo.repoPath }, creds: null };
     const hit = this.registry.get(r.id);
     if (!hit) {
-      throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgBackRest', `stanza config ${configFile} names S3 repository ${r.id}, which this data directory has no record (or credentials) of; start the service once with that repository's repoS3* settings`] });
+      throw new AppError('ENGINE_COMMAND_FAILED', {
+        args: [
+          'pgBackRest',
+          `stanza config ${configFile} names S3 repository ${r.id}, which this data directory has no record (or credentials) of; start the service once with that repository's repoS3* settings`,
+        ],
+      });
     }
     return hit;
   }
@@ -263,8 +286,20 @@ export class PgBackRest {
       'archive-timeout': '60',
       ...extraGlobal,
     };
-    const lines = ['# written by dwsbox', `${REPOSITORY_HEADER}${chosen.spec.id}`, `${OS_USER_HEADER}${t.os.name}`, '[global]', ...Object.entries(global).map(([k, v]) => `${k}=${v}`), '', `[${t.stanza}]`,
-      `pg1-path=${t.pgPath}`, `pg1-port=${t.pgPort}`, `pg1-socket-path=${t.pgSocket}`, 'pg1-user=postgres', ''];
+    const lines = [
+      '# written by dwsbox',
+      `${REPOSITORY_HEADER}${chosen.spec.id}`,
+      `${OS_USER_HEADER}${t.os.name}`,
+      '[global]',
+      ...Object.entries(global).map(([k, v]) => `${k}=${v}`),
+      '',
+      `[${t.stanza}]`,
+      `pg1-path=${t.pgPath}`,
+      `pg1-port=${t.pgPort}`,
+      `pg1-socket-path=${t.pgSocket}`,
+      'pg1-user=postgres',
+      '',
+    ];
     // D32: root's, readable by the PostgreSQL user's group (pgBackRest reads it; only dwsbox writes it).
     writeFileSafe(t.configFile, lines.join('\n'), rootWithGroupOf(t.os), 0o640);
   }
@@ -292,8 +327,12 @@ export class PgBackRest {
 
   private args(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions): string[] {
     return [
-      `--config=${t.configFile}`, this.includeArg(t.configFile), ...(o.noStanza ? [] : [`--stanza=${t.stanza}`]),
-      ...(o.extra ?? []), command, ...(o.positional ?? []),
+      `--config=${t.configFile}`,
+      this.includeArg(t.configFile),
+      ...(o.noStanza ? [] : [`--stanza=${t.stanza}`]),
+      ...(o.extra ?? []),
+      command,
+      ...(o.positional ?? []),
     ];
   }
 
@@ -307,7 +346,13 @@ export class PgBackRest {
     const done = h.done.catch((e: unknown) => {
       throw classify(e);
     });
-    return { get pid() { return h.pid; }, touch: h.touch, done };
+    return {
+      get pid() {
+        return h.pid;
+      },
+      touch: h.touch,
+      done,
+    };
   }
 
   private startRaw(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions): ToolHandle {
@@ -316,10 +361,18 @@ export class PgBackRest {
     // The stanza's repository credentials go in the child's environment, never on its command line.
     const { creds } = repository;
     return startTool({
-      cmd: this.bins.pgbackrest, args: this.args(t, command, o), runAs: this.stanzaUser(t.configFile), env: baseEnv(credentialsEnv(creds)), logger: this.log,
-      label: `pgbackrest ${command}`, timeoutMs: o.timeoutMs ?? 10 * 60_000,
-      ...(o.lockFile ? { lockFile: o.lockFile } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onLine ? { onLine: o.onLine } : {}),
-      ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}), ...(o.waitingFor ? { waitingFor: o.waitingFor } : {}),
+      cmd: this.bins.pgbackrest,
+      args: this.args(t, command, o),
+      runAs: this.stanzaUser(t.configFile),
+      env: baseEnv(credentialsEnv(creds)),
+      logger: this.log,
+      label: `pgbackrest ${command}`,
+      timeoutMs: o.timeoutMs ?? 10 * 60_000,
+      ...(o.lockFile ? { lockFile: o.lockFile } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onLine ? { onLine: o.onLine } : {}),
+      ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
+      ...(o.waitingFor ? { waitingFor: o.waitingFor } : {}),
     });
   }
 
@@ -330,13 +383,26 @@ export class PgBackRest {
    * user, with a `pgbackrest server` of the project's user for the time of the command when
    * it needs PostgreSQL. The handle's `pid` is the command's own once it runs.
    */
-  private startViaServer(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions, spec: RepositorySpec, creds: RepositoryCredentials | null): ToolHandle {
+  private startViaServer(
+    t: Pick<StanzaTarget, 'configFile' | 'stanza'>,
+    command: string,
+    o: RunOptions,
+    spec: RepositorySpec,
+    creds: RepositoryCredentials | null,
+  ): ToolHandle {
     let main: ToolHandle | null = null;
     let touched = false;
     const common = {
-      cmd: this.bins.pgbackrest, env: baseEnv(), logger: this.log, label: `pgbackrest ${command}`, timeoutMs: o.timeoutMs ?? 10 * 60_000,
-      ...(o.lockFile ? { lockFile: o.lockFile } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onLine ? { onLine: o.onLine } : {}),
-      ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}), ...(o.waitingFor ? { waitingFor: o.waitingFor } : {}),
+      cmd: this.bins.pgbackrest,
+      env: baseEnv(),
+      logger: this.log,
+      label: `pgbackrest ${command}`,
+      timeoutMs: o.timeoutMs ?? 10 * 60_000,
+      ...(o.lockFile ? { lockFile: o.lockFile } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onLine ? { onLine: o.onLine } : {}),
+      ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
+      ...(o.waitingFor ? { waitingFor: o.waitingFor } : {}),
     };
     const done = (async (): Promise<ToolResult> => {
       const side = await this.servers.ensure(spec, creds);
@@ -345,16 +411,31 @@ export class PgBackRest {
         if (touched) main.touch();
         return main.done;
       }
-      const repoArgs = [`--config=${side.conf}`, `--config-include-path=${side.includeDir}`, ...(o.noStanza ? [] : [`--stanza=${t.stanza}`])];
+      const repoArgs = [
+        `--config=${side.conf}`,
+        `--config-include-path=${side.includeDir}`,
+        ...(o.noStanza ? [] : [`--stanza=${t.stanza}`]),
+      ];
       if (!PG_COMMANDS.has(command)) {
         // stanza-delete (always with --force here) wants pg1-path named, and reads nothing there.
-        const pgPath = command === 'stanza-delete' ? stanzaPgOptions(readFileSafe(t.configFile) ?? '', t.stanza).filter((x) => x.startsWith('--pg1-path=')) : [];
-        main = startTool({ ...common, args: [...repoArgs, ...pgPath, ...(o.extra ?? []), command, ...(o.positional ?? [])], runAs: side.user });
+        const pgPath =
+          command === 'stanza-delete'
+            ? stanzaPgOptions(readFileSafe(t.configFile) ?? '', t.stanza).filter((x) => x.startsWith('--pg1-path='))
+            : [];
+        main = startTool({
+          ...common,
+          args: [...repoArgs, ...pgPath, ...(o.extra ?? []), command, ...(o.positional ?? [])],
+          runAs: side.user,
+        });
         return main.done;
       }
       const pg = await this.startPgServer(t, side, o.signal);
       try {
-        main = startTool({ ...common, args: [...repoArgs, ...pg.options, ...(o.extra ?? []), command, ...(o.positional ?? [])], runAs: side.user });
+        main = startTool({
+          ...common,
+          args: [...repoArgs, ...pg.options, ...(o.extra ?? []), command, ...(o.positional ?? [])],
+          runAs: side.user,
+        });
         if (touched) main.touch();
         return await main.done;
       } finally {
@@ -362,7 +443,9 @@ export class PgBackRest {
       }
     })();
     return {
-      get pid() { return main?.pid; },
+      get pid() {
+        return main?.pid;
+      },
       touch: () => {
         touched = true;
         main?.touch();
@@ -378,20 +461,41 @@ export class PgBackRest {
    * repository side (its certificate's CN) for this stanza, for the time of one command; and
    * the `pg1-*` options that make the repository side's command use it. Dies with the service.
    */
-  private async startPgServer(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, side: RepoSide, signal?: AbortSignal): Promise<{ options: string[]; stop(): Promise<void> }> {
+  private async startPgServer(
+    t: Pick<StanzaTarget, 'configFile' | 'stanza'>,
+    side: RepoSide,
+    signal?: AbortSignal,
+  ): Promise<{ options: string[]; stop(): Promise<void> }> {
     const user = this.stanzaUser(t.configFile);
     const cert = await this.servers.clientCert(user);
     const pg = stanzaPgOptions(readFileSafe(t.configFile) ?? '', t.stanza);
     const port = await freePort();
     const stopper = new AbortController();
     const server = startTool({
-      cmd: this.bins.pgbackrest, env: baseEnv(), logger: this.log, label: 'pgbackrest server (PostgreSQL side)', timeoutMs: 48 * 3600_000, runAs: user,
+      cmd: this.bins.pgbackrest,
+      env: baseEnv(),
+      logger: this.log,
+      label: 'pgbackrest server (PostgreSQL side)',
+      timeoutMs: 48 * 3600_000,
+      runAs: user,
       signal: signal ? AbortSignal.any([signal, stopper.signal]) : stopper.signal,
-      args: [`--config=${t.configFile}`, this.includeArg(t.configFile), `--tls-server-address=${TLS_ADDRESS}`, `--tls-server-port=${port}`,
-        `--tls-server-ca-file=${side.caFile}`, `--tls-server-cert-file=${cert.crt}`, `--tls-server-key-file=${cert.key}`, `--tls-server-auth=${REPO_CN}=${t.stanza}`,
-        '--log-level-console=warn', 'server'],
+      args: [
+        `--config=${t.configFile}`,
+        this.includeArg(t.configFile),
+        `--tls-server-address=${TLS_ADDRESS}`,
+        `--tls-server-port=${port}`,
+        `--tls-server-ca-file=${side.caFile}`,
+        `--tls-server-cert-file=${cert.crt}`,
+        `--tls-server-key-file=${cert.key}`,
+        `--tls-server-auth=${REPO_CN}=${t.stanza}`,
+        '--log-level-console=warn',
+        'server',
+      ],
     });
-    const ended = server.done.then(() => null, (e: unknown) => e);
+    const ended = server.done.then(
+      () => null,
+      (e: unknown) => e,
+    );
     const stop = async (): Promise<void> => {
       stopper.abort(new Error('the command it served ended'));
       await ended;
@@ -401,13 +505,26 @@ export class PgBackRest {
       const early = await Promise.race([ended, new Promise((r) => setTimeout(() => r(undefined), 25))]);
       if (early !== undefined || Date.now() > deadline) {
         await stop();
-        throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgbackrest server', `the PostgreSQL side's TLS server did not start on ${TLS_ADDRESS}:${port}${early ? `: ${(early as Error).message}` : ''}`] });
+        throw new AppError('ENGINE_COMMAND_FAILED', {
+          args: [
+            'pgbackrest server',
+            `the PostgreSQL side's TLS server did not start on ${TLS_ADDRESS}:${port}${early ? `: ${(early as Error).message}` : ''}`,
+          ],
+        });
       }
     }
     return {
-      options: [`--pg1-host=${TLS_ADDRESS}`, '--pg1-host-type=tls', `--pg1-host-port=${port}`, `--pg1-host-ca-file=${side.caFile}`,
-        `--pg1-host-cert-file=${side.cert.crt}`, `--pg1-host-key-file=${side.cert.key}`, `--pg1-host-config=${t.configFile}`,
-        `--pg1-host-config-include-path=${this.includeDirOf(t.configFile)}`, ...pg],
+      options: [
+        `--pg1-host=${TLS_ADDRESS}`,
+        '--pg1-host-type=tls',
+        `--pg1-host-port=${port}`,
+        `--pg1-host-ca-file=${side.caFile}`,
+        `--pg1-host-cert-file=${side.cert.crt}`,
+        `--pg1-host-key-file=${side.cert.key}`,
+        `--pg1-host-config=${t.configFile}`,
+        `--pg1-host-config-include-path=${this.includeDirOf(t.configFile)}`,
+        ...pg,
+      ],
       stop,
     };
   }
@@ -427,7 +544,9 @@ export class PgBackRest {
     for (const id of ids) {
       const hit = this.registry.get(id);
       if (!hit) {
-        this.log.warn('a stanza names an S3 repository this data directory has no record of; its server is not started', { repository: id });
+        this.log.warn('a stanza names an S3 repository this data directory has no record of; its server is not started', {
+          repository: id,
+        });
         continue;
       }
       await this.servers.ensure(hit.spec, hit.creds);
@@ -446,12 +565,23 @@ export class PgBackRest {
   }
 
   /** The stanza's backup sets, oldest first. */
-  async info(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, o: { signal?: AbortSignal } = {}): Promise<{ sets: BackupSetInfo[]; status: { code: number; message: string }; lockHeld: boolean }> {
+  async info(
+    t: Pick<StanzaTarget, 'configFile' | 'stanza'>,
+    o: { signal?: AbortSignal } = {},
+  ): Promise<{ sets: BackupSetInfo[]; status: { code: number; message: string }; lockHeld: boolean }> {
     const r = await this.run(t, 'info', { extra: ['--output=json'], signal: o.signal, timeoutMs: 60_000 });
-    const parsed = JSON.parse(r.stdout) as Array<{ name: string; backup?: RawBackup[]; status?: { code: number; message: string; lock?: { backup?: { held?: boolean } } } }>;
+    const parsed = JSON.parse(r.stdout) as Array<{
+      name: string;
+      backup?: RawBackup[];
+      status?: { code: number; message: string; lock?: { backup?: { held?: boolean } } };
+    }>;
     const st = parsed.find((s) => s.name === t.stanza);
     const sets = (st?.backup ?? []).map(toSetInfo);
-    return { sets, status: { code: st?.status?.code ?? -1, message: st?.status?.message ?? 'missing' }, lockHeld: !!st?.status?.lock?.backup?.held };
+    return {
+      sets,
+      status: { code: st?.status?.code ?? -1, message: st?.status?.message ?? 'missing' },
+      lockHeld: !!st?.status?.lock?.backup?.held,
+    };
   }
 
   /** Is the stanza's repository an object store (no local directory to look into)? */
@@ -476,7 +606,11 @@ export class PgBackRest {
    * repository root): what pgBackRest itself sees there, names → type and size. An object
    * store has no directories, so a missing path lists as empty.
    */
-  async repoLs(stanza: string, path: string, o: { recurse?: boolean; filter?: string; signal?: AbortSignal } = {}): Promise<Map<string, RepoEntry>> {
+  async repoLs(
+    stanza: string,
+    path: string,
+    o: { recurse?: boolean; filter?: string; signal?: AbortSignal } = {},
+  ): Promise<Map<string, RepoEntry>> {
     const t = { stanza, configFile: this.configFileOf(stanza) };
     const extra = ['--output=json', ...(o.recurse ? ['--recurse'] : []), ...(o.filter ? [`--filter=${o.filter}`] : [])];
     const r = await this.run(t, 'repo-ls', { extra, positional: [path], noStanza: true, signal: o.signal, timeoutMs: 120_000 });
@@ -491,7 +625,10 @@ export class PgBackRest {
       // deeper prefixes is not something every S3-compatible store answers alike.
       const t = { stanza, configFile: this.configFileOf(stanza) };
       const r = await this.run(t, 'info', { extra: ['--output=json'], timeoutMs: 60_000 });
-      const ids = (JSON.parse(r.stdout) as Array<{ name: string; archive?: Array<{ id: string }> }>).find((x) => x.name === stanza)?.archive?.map((a) => a.id) ?? [];
+      const ids =
+        (JSON.parse(r.stdout) as Array<{ name: string; archive?: Array<{ id: string }> }>)
+          .find((x) => x.name === stanza)
+          ?.archive?.map((a) => a.id) ?? [];
       for (const id of ids) {
         if ((await this.repoLs(stanza, `archive/${stanza}/${id}/${segment.slice(0, 16)}`, { filter: `^${segment}` })).size > 0) return true;
       }
@@ -534,10 +671,22 @@ interface RawBackup {
 
 function toSetInfo(b: RawBackup): BackupSetInfo {
   return {
-    label: b.label, type: b.type, prior: b.prior, reference: b.reference ?? [], annotation: b.annotation ?? {},
-    databaseSize: b.info.size, repoOwnBytes: b.info.repository.delta, repoSetBytes: b.info.repository.size, copiedBytes: b.info.delta,
-    startTime: b.timestamp.start * 1000, stopTime: b.timestamp.stop * 1000, lsnStart: b.lsn.start, lsnStop: b.lsn.stop,
-    walStart: b.archive.start, walStop: b.archive.stop, error: b.error ?? false,
+    label: b.label,
+    type: b.type,
+    prior: b.prior,
+    reference: b.reference ?? [],
+    annotation: b.annotation ?? {},
+    databaseSize: b.info.size,
+    repoOwnBytes: b.info.repository.delta,
+    repoSetBytes: b.info.repository.size,
+    copiedBytes: b.info.delta,
+    startTime: b.timestamp.start * 1000,
+    stopTime: b.timestamp.stop * 1000,
+    lsnStart: b.lsn.start,
+    lsnStop: b.lsn.stop,
+    walStart: b.archive.start,
+    walStop: b.archive.stop,
+    error: b.error ?? false,
   };
 }
 

@@ -22,31 +22,37 @@ describe('whilePolling (progress polling of a running tool)', () => {
   it('returns only when no tick runs any more, and an answer that arrives after the tool ended is not reported', async () => {
     const reported: string[] = [];
     let inFlight = false;
-    const result = await whilePolling((async () => {
-      await sleep(30);
-      return 'done';
-    })(), 10, async (live) => {
-      inFlight = true;
-      await sleep(60); // the answer comes after the tool ended
-      inFlight = false;
-      if (live()) reported.push('sample');
-    });
+    const result = await whilePolling(
+      (async () => {
+        await sleep(30);
+        return 'done';
+      })(),
+      10,
+      async (live) => {
+        inFlight = true;
+        await sleep(60); // the answer comes after the tool ended
+        inFlight = false;
+        if (live()) reported.push('sample');
+      },
+    );
     reported.push('final');
     expect(result).toBe('done');
     expect(inFlight).toBe(false);
     expect(reported).toEqual(['final']);
   });
 
-  it('keeps polling after a tick that throws, and passes the tool\'s failure on', async () => {
+  it("keeps polling after a tick that throws, and passes the tool's failure on", async () => {
     let ticks = 0;
     const failing = (async () => {
       await sleep(60);
       throw new Error('tool failed');
     })();
-    await expect(whilePolling(failing, 5, () => {
-      ticks++;
-      throw new Error('poll failed');
-    })).rejects.toThrow('tool failed');
+    await expect(
+      whilePolling(failing, 5, () => {
+        ticks++;
+        throw new Error('poll failed');
+      }),
+    ).rejects.toThrow('tool failed');
     expect(ticks).toBeGreaterThan(2);
   });
 });

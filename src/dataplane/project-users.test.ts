@@ -16,7 +16,10 @@ function record(): UidRecord & { rows: Map<string, number> } {
 }
 
 const dataDir = tempDir('users');
-const groups = (): string[][] => readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':'));
+const groups = (): string[][] =>
+  readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':'));
 
 afterAll(async () => {
   for (const u of markedUsers().filter((x) => parseMarker(x.comment)?.dataDir === dataDir)) await removeProjectUser(u.name);
@@ -32,10 +35,19 @@ describe('project users (D32)', () => {
     expect(new Set(made.map((u) => u.gid)).size).toBe(4);
     for (const u of made) {
       expect(u.gid).toBe(u.uid);
-      expect(groups().filter((g) => Number(g[2]) === u.gid).map((g) => g[0])).toEqual([u.name]);
+      expect(
+        groups()
+          .filter((g) => Number(g[2]) === u.gid)
+          .map((g) => g[0]),
+      ).toEqual([u.name]);
     }
     expect([...uids.rows.values()].sort()).toEqual(made.map((u) => u.uid).sort());
-    expect(users.list().map((u) => u.projectId).sort()).toEqual(['p1', 'p2', 'p3', 'p4']);
+    expect(
+      users
+        .list()
+        .map((u) => u.projectId)
+        .sort(),
+    ).toEqual(['p1', 'p2', 'p3', 'p4']);
     // Asked again, the same user; a new project gets an id above every recorded one, even after a user is gone.
     expect((await users.ensure('p2', uids)).uid).toBe(made[1]!.uid);
     const top = Math.max(...made.map((u) => u.uid));

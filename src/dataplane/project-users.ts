@@ -11,7 +11,18 @@
 import { readFileSync } from 'node:fs';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
-import { DEFAULT_UID_RANGE, isRoot, lookupUser, markedUsers, parseMarker, projectUserName, serviceUser, USER_MARKER, type OsUser, type UidRange } from './os-user.js';
+import {
+  DEFAULT_UID_RANGE,
+  isRoot,
+  lookupUser,
+  markedUsers,
+  parseMarker,
+  projectUserName,
+  serviceUser,
+  USER_MARKER,
+  type OsUser,
+  type UidRange,
+} from './os-user.js';
 import { join } from 'node:path';
 import { runTool } from './pg-exec.js';
 import { mkdirSafe, serviceOwner } from './safe-fs.js';
@@ -47,7 +58,10 @@ export class ProjectUsers {
     const u = lookupUser(name);
     if (!u) {
       throw new AppError('ENGINE_COMMAND_FAILED', {
-        args: ['project user', `project ${projectId} has no OS user ${name} on this host; its clusters cannot run. On an installation from before per-project users run \`dwsbox tenants migrate\` (docs/security.md); otherwise recreate the cluster from a snapshot`],
+        args: [
+          'project user',
+          `project ${projectId} has no OS user ${name} on this host; its clusters cannot run. On an installation from before per-project users run \`dwsbox tenants migrate\` (docs/security.md); otherwise recreate the cluster from a snapshot`,
+        ],
       });
     }
     return u;
@@ -81,21 +95,48 @@ export class ProjectUsers {
       }
       const uid = await this.freeUid(uids);
       try {
-        if (!groupExists(name)) await runTool({ cmd: 'groupadd', args: ['--system', '--gid', String(uid), name], label: 'groupadd', timeoutMs: 60_000, ...signal });
+        if (!groupExists(name))
+          await runTool({
+            cmd: 'groupadd',
+            args: ['--system', '--gid', String(uid), name],
+            label: 'groupadd',
+            timeoutMs: 60_000,
+            ...signal,
+          });
         // The user's group is its own: one group of that name, and no other group with its id.
         const gid = groupId(name) ?? uid;
         const sharing = groupsWithId(gid).filter((g) => g !== name);
         if (sharing.length) throw new Error(`group ${name} has gid ${gid}, which group ${sharing.join(', ')} has too; remove one of them`);
         await runTool({
           cmd: 'useradd',
-          args: ['--system', '--uid', String(uid), '--gid', String(gid), '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin',
-            '--comment', `${USER_MARKER}${projectId} ${this.dataDir}`, name],
-          label: 'useradd', timeoutMs: 60_000, ...signal,
+          args: [
+            '--system',
+            '--uid',
+            String(uid),
+            '--gid',
+            String(gid),
+            '--no-create-home',
+            '--home-dir',
+            '/nonexistent',
+            '--shell',
+            '/usr/sbin/nologin',
+            '--comment',
+            `${USER_MARKER}${projectId} ${this.dataDir}`,
+            name,
+          ],
+          label: 'useradd',
+          timeoutMs: 60_000,
+          ...signal,
         });
         this.log.info('project OS user made (D32)', { projectId, name, uid });
       } catch (e) {
         if (attempt >= 20) throw e;
-        this.log.info('project user not made on this try (another process took the id or the name); looking again', { projectId, name, uid, error: (e as Error).message });
+        this.log.info('project user not made on this try (another process took the id or the name); looking again', {
+          projectId,
+          name,
+          uid,
+          error: (e as Error).message,
+        });
       }
     }
   }
@@ -107,7 +148,8 @@ export class ProjectUsers {
     const groups = ids('/etc/group');
     for (const t of users) if (t <= this.range.max && t >= uid) uid = t + 1;
     while (users.has(uid) || groups.has(uid)) uid++;
-    if (uid > this.range.max) throw new AppError('CAPACITY_EXCEEDED', { args: [`the range of project uids ${this.range.min}-${this.range.max} is used up`] });
+    if (uid > this.range.max)
+      throw new AppError('CAPACITY_EXCEEDED', { args: [`the range of project uids ${this.range.min}-${this.range.max} is used up`] });
     return uid;
   }
 
@@ -134,8 +176,21 @@ export async function ensureServiceUser(): Promise<OsUser> {
     if (have) return have;
     try {
       await runTool({
-        cmd: 'useradd', args: ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', 'dwsbox service user (D32)', SERVICE_USER],
-        label: 'useradd', timeoutMs: 60_000,
+        cmd: 'useradd',
+        args: [
+          '--system',
+          '--user-group',
+          '--no-create-home',
+          '--home-dir',
+          '/nonexistent',
+          '--shell',
+          '/usr/sbin/nologin',
+          '--comment',
+          'dwsbox service user (D32)',
+          SERVICE_USER,
+        ],
+        label: 'useradd',
+        timeoutMs: 60_000,
       });
     } catch (e) {
       if (attempt >= 5) throw e;
@@ -164,7 +219,9 @@ export async function removeOrphanGroups(range: UidRange = DEFAULT_UID_RANGE): P
   if (!isRoot()) return [];
   mkdirSafe(USERS_LOCK_DIR, serviceOwner(), 0o711);
   return withLock(join(USERS_LOCK_DIR, 'users.lock'), 'project users', async () => {
-    const orphans = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':'))
+    const orphans = readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
       .filter((f) => /^dws[0-9a-f]{13}$/.test(f[0] ?? '') && Number(f[2]) >= range.min && Number(f[2]) <= range.max && !lookupUser(f[0]!))
       .map((f) => f[0]!);
     for (const g of orphans) await runTool({ cmd: 'groupdel', args: [g], label: 'groupdel', timeoutMs: 60_000 });
@@ -174,7 +231,12 @@ export async function removeOrphanGroups(range: UidRange = DEFAULT_UID_RANGE): P
 
 function ids(file: string): Set<number> {
   try {
-    return new Set(readFileSync(file, 'utf8').split('\n').map((l) => Number(l.split(':')[2])).filter((n) => Number.isInteger(n)));
+    return new Set(
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .map((l) => Number(l.split(':')[2]))
+        .filter((n) => Number.isInteger(n)),
+    );
   } catch {
     return new Set();
   }
@@ -182,7 +244,10 @@ function ids(file: string): Set<number> {
 
 function groupId(name: string): number | null {
   try {
-    const f = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).find((x) => x[0] === name);
+    const f = readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
+      .find((x) => x[0] === name);
     return f ? Number(f[2]) : null;
   } catch {
     return null;
@@ -193,7 +258,11 @@ const groupExists = (name: string): boolean => groupId(name) !== null;
 
 function groupsWithId(gid: number): string[] {
   try {
-    return readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).filter((f) => Number(f[2]) === gid).map((f) => f[0]!);
+    return readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
+      .filter((f) => Number(f[2]) === gid)
+      .map((f) => f[0]!);
   } catch {
     return [];
   }

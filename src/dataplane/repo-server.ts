@@ -42,7 +42,11 @@ export const TLS_ADDRESS = '127.0.0.1';
 /** The header line of a stanza config that names the OS user its commands run as (D32). */
 export const OS_USER_HEADER = '# dwsbox-os-user=';
 
-interface State { pid: number; startTime: number; port: number }
+interface State {
+  pid: number;
+  startTime: number;
+  port: number;
+}
 
 /** What the repository side of a command needs: its config, its user, its certificate. */
 export interface RepoSide {
@@ -97,7 +101,13 @@ export class RepoServers {
 
   private async ensureAlone(spec: RepositorySpec, creds: RepositoryCredentials | null): Promise<RepoSide> {
     if (spec.kind !== 's3') throw new Error('a repository server is only for an S3 repository');
-    if (!creds) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgBackRest', `S3 repository ${spec.id} has no credentials recorded in this data directory; start the service with its repoS3* settings`] });
+    if (!creds)
+      throw new AppError('ENGINE_COMMAND_FAILED', {
+        args: [
+          'pgBackRest',
+          `S3 repository ${spec.id} has no credentials recorded in this data directory; start the service with its repoS3* settings`,
+        ],
+      });
     const user = await ensureServiceUser();
     const cert = await this.ca.ensureCert(REPO_CN, user);
     const dir = this.dir(spec.id);
@@ -127,7 +137,9 @@ export class RepoServers {
   private stanzasOf(repoId: string): { stanza: string; user: string; configFile: string }[] {
     if (!existsSync(this.configDir)) return [];
     const out: { stanza: string; user: string; configFile: string }[] = [];
-    for (const f of readdirSync(this.configDir).filter((n) => n.endsWith('.conf')).sort()) {
+    for (const f of readdirSync(this.configDir)
+      .filter((n) => n.endsWith('.conf'))
+      .sort()) {
       const configFile = join(this.configDir, f);
       const text = readFileSafe(configFile) ?? '';
       if (new RegExp(`^${REPOSITORY_HEADER}(\\S+)$`, 'm').exec(text)?.[1] !== repoId) continue;
@@ -137,13 +149,19 @@ export class RepoServers {
     return out;
   }
 
-  private configText(spec: RepositorySpec, creds: RepositoryCredentials, cert: CertPaths, port: number, stanzas: { stanza: string; user: string }[]): string {
+  private configText(
+    spec: RepositorySpec,
+    creds: RepositoryCredentials,
+    cert: CertPaths,
+    port: number,
+    stanzas: { stanza: string; user: string }[],
+  ): string {
     if (/[\r\n]/.test(creds.key + creds.keySecret)) throw new Error('repository credentials must not contain line breaks');
     const byUser = new Map<string, string[]>();
     for (const s of stanzas) byUser.set(s.user, [...(byUser.get(s.user) ?? []), s.stanza]);
     const dir = this.dir(spec.id);
     return [
-      '# written by dwsbox: the S3 repository\'s pgBackRest TLS server (D32); changes are overwritten',
+      "# written by dwsbox: the S3 repository's pgBackRest TLS server (D32); changes are overwritten",
       `${REPOSITORY_HEADER}${spec.id}`,
       '[global]',
       ...Object.entries(repoOptions(spec)).map(([k, v]) => `${k}=${v}`),
@@ -176,10 +194,19 @@ export class RepoServers {
 
   /** A stanza's client include: where its repository's server is, and the project user's certificate (root's, readable by the project user's group). */
   private writeClientInclude(configFile: string, cert: CertPaths, u: OsUser, side: RepoSide): void {
-    const text = ['# written by dwsbox: this stanza\'s S3 repository through its TLS server (D32)', '[global]',
-      `repo1-host=${TLS_ADDRESS}`, 'repo1-host-type=tls', `repo1-host-port=${side.port}`, `repo1-host-ca-file=${side.caFile}`,
-      `repo1-host-cert-file=${cert.crt}`, `repo1-host-key-file=${cert.key}`, `repo1-host-config=${side.conf}`,
-      `repo1-host-config-include-path=${side.includeDir}`, ''].join('\n');
+    const text = [
+      "# written by dwsbox: this stanza's S3 repository through its TLS server (D32)",
+      '[global]',
+      `repo1-host=${TLS_ADDRESS}`,
+      'repo1-host-type=tls',
+      `repo1-host-port=${side.port}`,
+      `repo1-host-ca-file=${side.caFile}`,
+      `repo1-host-cert-file=${cert.crt}`,
+      `repo1-host-key-file=${cert.key}`,
+      `repo1-host-config=${side.conf}`,
+      `repo1-host-config-include-path=${side.includeDir}`,
+      '',
+    ].join('\n');
     const file = join(configFile.replace(/\.conf$/, '.d'), 'repo-host.conf');
     if (readFileSafe(file) !== text) writeFileSafe(file, text, rootWithGroupOf(u), 0o640);
   }
@@ -224,18 +251,31 @@ export class RepoServers {
     if (!(await portFree(port))) {
       port = await freePort();
       const conf = this.confOf(repoId);
-      writeFileSafe(conf, (readFileSafe(conf) ?? '').replace(/^tls-server-port=\d+$/m, `tls-server-port=${port}`), rootWithGroupOf(user), 0o640);
+      writeFileSafe(
+        conf,
+        (readFileSafe(conf) ?? '').replace(/^tls-server-port=\d+$/m, `tls-server-port=${port}`),
+        rootWithGroupOf(user),
+        0o640,
+      );
     }
     const pid = spawnDetached({
-      cmd: this.bins.pgbackrest, args: [`--config=${this.confOf(repoId)}`, `--config-include-path=${join(this.dir(repoId), 'conf.d')}`, 'server'],
-      env: baseEnv(), logFile, runAs: user,
+      cmd: this.bins.pgbackrest,
+      args: [`--config=${this.confOf(repoId)}`, `--config-include-path=${join(this.dir(repoId), 'conf.d')}`, 'server'],
+      env: baseEnv(),
+      logFile,
+      runAs: user,
     });
     const state: State = { pid, startTime: processStartTime(pid) ?? 0, port };
     writeFileSafe(this.stateFile(repoId), JSON.stringify(state) + '\n', serviceOwner(), 0o600);
     const deadline = Date.now() + 15_000;
     while (!(await listening(port))) {
       if (!isProcessAlive(pid) || Date.now() > deadline) {
-        throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgbackrest server', `the S3 repository's TLS server did not start listening on ${TLS_ADDRESS}:${port}: ${tailOf(logFile)}`] });
+        throw new AppError('ENGINE_COMMAND_FAILED', {
+          args: [
+            'pgbackrest server',
+            `the S3 repository's TLS server did not start listening on ${TLS_ADDRESS}:${port}: ${tailOf(logFile)}`,
+          ],
+        });
       }
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -252,7 +292,9 @@ export class RepoServers {
     const deadline = Date.now() + 10_000;
     while (count() <= before) {
       if (!isProcessAlive(s.pid, s.startTime) || Date.now() > deadline) {
-        throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgbackrest server', `the S3 repository's TLS server did not reload its authorisations: ${tailOf(logFile)}`] });
+        throw new AppError('ENGINE_COMMAND_FAILED', {
+          args: ['pgbackrest server', `the S3 repository's TLS server did not reload its authorisations: ${tailOf(logFile)}`],
+        });
       }
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -16,14 +16,30 @@
  * - a tree is removed by GNU `rm -rf --one-file-system`, which walks with descriptors and
  *   never follows a link (Node's recursive `rm` walks by path and can be raced).
  */
-import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as C,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { OsUser } from './os-user.js';
 import { runTool, baseEnv } from './pg-exec.js';
 
-export interface Owner { uid: number; gid: number }
+export interface Owner {
+  uid: number;
+  gid: number;
+}
 
 /** Root's own files (the service's user when it does not run as root). */
 export function serviceOwner(): Owner {
@@ -161,7 +177,11 @@ export function readFileSafe(path: string, cap = READ_CAP): string | null {
 export async function removeTree(path: string, o: { signal?: AbortSignal } = {}): Promise<void> {
   if (!exists(path)) return;
   await runTool({
-    cmd: 'rm', args: ['-rf', '--one-file-system', '--', path], env: baseEnv(), label: 'rm', timeoutMs: 30 * 60_000,
+    cmd: 'rm',
+    args: ['-rf', '--one-file-system', '--', path],
+    env: baseEnv(),
+    label: 'rm',
+    timeoutMs: 30 * 60_000,
     ...(o.signal ? { signal: o.signal } : {}),
   });
 }

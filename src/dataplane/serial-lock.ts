@@ -17,7 +17,10 @@ export function withLock<T>(lockFile: string, label: string, fn: () => Promise<T
   };
   const prev = queues.get(lockFile) ?? Promise.resolve();
   const r = prev.then(run, run);
-  const tail = r.then(() => {}, () => {});
+  const tail = r.then(
+    () => {},
+    () => {},
+  );
   queues.set(lockFile, tail);
   void tail.then(() => {
     if (queues.get(lockFile) === tail) queues.delete(lockFile);

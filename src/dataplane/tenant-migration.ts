@@ -51,7 +51,13 @@ export function needsMigration(engine: LocalEngine, cluster: ClusterRecord, node
 /** `chown -R` without following a link anywhere (`-P`, `-h`): the tree becomes `os`'s. */
 async function chownTree(path: string, os: OsUser): Promise<void> {
   if (!existsSync(path)) return;
-  await runTool({ cmd: 'chown', args: ['-R', '-P', '-h', `${os.uid}:${os.gid}`, '--', path], env: baseEnv(), label: 'chown', timeoutMs: 6 * 3600_000 });
+  await runTool({
+    cmd: 'chown',
+    args: ['-R', '-P', '-h', `${os.uid}:${os.gid}`, '--', path],
+    env: baseEnv(),
+    label: 'chown',
+    timeoutMs: 6 * 3600_000,
+  });
 }
 
 /**
@@ -60,7 +66,12 @@ async function chownTree(path: string, os: OsUser): Promise<void> {
  * its config rewritten for its user (D32). S3 stanzas keep their objects; their config moves
  * to the repository's TLS server. Returns what changed.
  */
-export async function migrateStanza(engine: LocalEngine, stanza: string, os: OsUser, target: { pgPath: string; pgPort: number; pgSocket: string }): Promise<string[]> {
+export async function migrateStanza(
+  engine: LocalEngine,
+  stanza: string,
+  os: OsUser,
+  target: { pgPath: string; pgPort: number; pgSocket: string },
+): Promise<string[]> {
   const configFile = engine.stanzaConfigFile(stanza);
   const text = readFileSafe(configFile);
   if (text === null) return [];
@@ -101,12 +112,20 @@ export async function migrateStanza(engine: LocalEngine, stanza: string, os: OsU
  * Migrate one cluster (see the module's comment). The nodes must be the cluster's active ones;
  * `secrets` decrypted by the caller. The cluster is down from the first stop to the last start.
  */
-export async function migrateCluster(engine: LocalEngine, log: Logger, cluster: ClusterRecord, nodes: NodeRecord[], secrets: ClusterSecrets, uids: UidRecord): Promise<ClusterMigration> {
+export async function migrateCluster(
+  engine: LocalEngine,
+  log: Logger,
+  cluster: ClusterRecord,
+  nodes: NodeRecord[],
+  secrets: ClusterSecrets,
+  uids: UidRecord,
+): Promise<ClusterMigration> {
   const os = await engine.ensureProjectUser(cluster.projectId, uids);
   const out: ClusterMigration = { clusterId: cluster.id, osUser: os.name, changes: [], downtimeMs: null, running: [] };
   if (!needsMigration(engine, cluster, nodes)) return out;
   const primary = nodes.find((n) => n.role === 'primary');
-  if (!primary) throw new AppError('ENGINE_NODE_FAILED', { args: [cluster.id, 'the cluster has no primary node in the store; it cannot be migrated'] });
+  if (!primary)
+    throw new AppError('ENGINE_NODE_FAILED', { args: [cluster.id, 'the cluster has no primary node in the store; it cannot be migrated'] });
   const ordered = [...nodes].sort((a, b) => (a.role === b.role ? b.ordinal - a.ordinal : a.role === 'standby' ? -1 : 1));
 
   // 1. Stop every node: a standby first, the primary last, as whichever user runs it now.
@@ -116,7 +135,11 @@ export async function migrateCluster(engine: LocalEngine, log: Logger, cluster: 
     const owner = lookupUid(lstatSync(n.dataDir).uid);
     if (!owner) continue;
     const p = engine.nodePaths(cluster.id, n.ordinal);
-    const old = new PgInstance({ os: owner, dataDir: n.dataDir, sockDir: p.sockDir, host: n.host, port: n.port, logFile: p.logFile }, engine.bins, log);
+    const old = new PgInstance(
+      { os: owner, dataDir: n.dataDir, sockDir: p.sockDir, host: n.host, port: n.port, logFile: p.logFile },
+      engine.bins,
+      log,
+    );
     if (old.status()) {
       wasRunning = true;
       await old.stop({ mode: 'fast' });
@@ -142,7 +165,10 @@ export async function migrateCluster(engine: LocalEngine, log: Logger, cluster: 
     inst.writeAccessRules();
     if (n.role === 'standby') {
       const passfile = engine.writeReplicationPassfile(cluster, n.ordinal, secrets);
-      rewritePrimaryConninfo(inst, `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=${appNameFor(n.ordinal)} passfile=${passfile}`);
+      rewritePrimaryConninfo(
+        inst,
+        `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=${appNameFor(n.ordinal)} passfile=${passfile}`,
+      );
     }
   }
 
@@ -194,4 +220,3 @@ export function recordedTarget(engine: LocalEngine, stanza: string): { pgPath: s
   const get = (k: string): string => new RegExp(`^${k}=(.*)$`, 'm').exec(text)?.[1] ?? '';
   return { pgPath: get('pg1-path'), pgPort: Number(get('pg1-port')) || 5432, pgSocket: get('pg1-socket-path') };
 }
-

@@ -22,7 +22,10 @@ import { mkdirSafe, serviceOwner } from './safe-fs.js';
 const DAYS = '3650';
 const KEY_ARGS = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-export interface CertPaths { crt: string; key: string }
+export interface CertPaths {
+  crt: string;
+  key: string;
+}
 
 export class CertificateAuthority {
   readonly dir: string;
@@ -52,8 +55,23 @@ export class CertificateAuthority {
     if (existsSync(this.caFile)) return;
     const key = join(this.dir, 'ca.key');
     const tmp = temps({ key, crt: this.caFile });
-    await openssl(['req', '-x509', ...KEY_ARGS, '-keyout', tmp.key, '-out', tmp.crt, '-days', DAYS, '-subj', '/CN=dwsbox CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    await openssl([
+      'req',
+      '-x509',
+      ...KEY_ARGS,
+      '-keyout',
+      tmp.key,
+      '-out',
+      tmp.crt,
+      '-days',
+      DAYS,
+      '-subj',
+      '/CN=dwsbox CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
     chmodSync(tmp.key, 0o600);
     chmodSync(tmp.crt, 0o644);
     renameSync(tmp.key, key);
@@ -81,10 +99,31 @@ export class CertificateAuthority {
     const tmp = temps(out);
     // pgBackRest 2.45 matches a server's host against DNS names only: each address is both.
     const san = addresses.flatMap((a) => [`IP:${a}`, `DNS:${a}`]).join(',');
-    await openssl(['req', '-x509', ...KEY_ARGS, '-keyout', tmp.key, '-out', tmp.crt, '-days', DAYS, '-subj', `/CN=${name}`,
-      '-CA', this.caFile, '-CAkey', join(this.dir, 'ca.key'),
-      '-addext', `subjectAltName=${san}`, '-addext', 'basicConstraints=critical,CA:FALSE',
-      '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment', '-addext', 'extendedKeyUsage=serverAuth,clientAuth']);
+    await openssl([
+      'req',
+      '-x509',
+      ...KEY_ARGS,
+      '-keyout',
+      tmp.key,
+      '-out',
+      tmp.crt,
+      '-days',
+      DAYS,
+      '-subj',
+      `/CN=${name}`,
+      '-CA',
+      this.caFile,
+      '-CAkey',
+      join(this.dir, 'ca.key'),
+      '-addext',
+      `subjectAltName=${san}`,
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      '-addext',
+      'extendedKeyUsage=serverAuth,clientAuth',
+    ]);
     chownSync(tmp.key, serviceOwner().uid, owner.gid);
     chmodSync(tmp.key, 0o640);
     chmodSync(tmp.crt, 0o644);

@@ -10,7 +10,10 @@ const ALL_KINDS = Object.values(TaskKind) as TaskKindT[];
  * out independently of src/domain/cluster.ts, from an idle AVAILABLE cluster that accepted the
  * task. `sub` is the sub_status a success sets (null: left as it is).
  */
-const OUTCOMES: Record<TaskKindT, { success: 'unchanged' | 'gone' | { state: ClusterState; sub: 'NORMAL' | null }; failure: 'unchanged' | ClusterState }> = {
+const OUTCOMES: Record<
+  TaskKindT,
+  { success: 'unchanged' | 'gone' | { state: ClusterState; sub: 'NORMAL' | null }; failure: 'unchanged' | ClusterState }
+> = {
   'cluster.create': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, status: 'CREATION FAILED' } },
   'cluster.restore': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, status: 'CREATION FAILED' } },
   'snapshot.create': { success: 'unchanged', failure: 'unchanged' },
@@ -24,7 +27,7 @@ const OUTCOMES: Record<TaskKindT, { success: 'unchanged' | 'gone' | { state: Clu
   'cluster.delete': { success: 'gone', failure: { ...idle, status: 'DELETE_FAILED' } },
 };
 
-describe('clusterOutcome: the one rule for a finished task\'s cluster (D8)', () => {
+describe("clusterOutcome: the one rule for a finished task's cluster (D8)", () => {
   for (const kind of ALL_KINDS) {
     const row = OUTCOMES[kind];
     it(`${kind}: success and failure`, () => {

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  acceptedState, actionProgressKey, canAccept, CLUSTER_NAME_RE, failedState, passwordProblem, runningTaskStatus, succeededState,
-  USER_NAME_RE, type ClusterState, type ClusterStatus,
+  acceptedState,
+  actionProgressKey,
+  canAccept,
+  CLUSTER_NAME_RE,
+  failedState,
+  passwordProblem,
+  runningTaskStatus,
+  succeededState,
+  USER_NAME_RE,
+  type ClusterState,
+  type ClusterStatus,
 } from './cluster.js';
 import { TaskKind, type TaskKind as TaskKindT } from './task.js';
 
@@ -17,19 +26,74 @@ const stale: ClusterState = { status: 'AVAILABLE', stickyTaskStatus: 'REBOOT_FAI
  * status while it runs, its task_status / action_progress key, and what success and failure
  * leave behind (starting from an idle AVAILABLE cluster).
  */
-const D8: Record<Exclude<TaskKindT, 'snapshot.expire'>, {
-  running: ClusterStatus; taskStatus: string; key: string; success: ClusterState | 'gone'; failure: ClusterState;
-}> = {
-  'cluster.create': { running: 'CREATING', taskStatus: '', key: 'CREATING', success: idle, failure: { ...idle, status: 'CREATION FAILED' } },
-  'cluster.restore': { running: 'CREATING', taskStatus: 'RESTORING', key: 'RESTORING', success: idle, failure: { ...idle, status: 'CREATION FAILED' } },
+const D8: Record<
+  Exclude<TaskKindT, 'snapshot.expire'>,
+  {
+    running: ClusterStatus;
+    taskStatus: string;
+    key: string;
+    success: ClusterState | 'gone';
+    failure: ClusterState;
+  }
+> = {
+  'cluster.create': {
+    running: 'CREATING',
+    taskStatus: '',
+    key: 'CREATING',
+    success: idle,
+    failure: { ...idle, status: 'CREATION FAILED' },
+  },
+  'cluster.restore': {
+    running: 'CREATING',
+    taskStatus: 'RESTORING',
+    key: 'RESTORING',
+    success: idle,
+    failure: { ...idle, status: 'CREATION FAILED' },
+  },
   'snapshot.create': { running: 'AVAILABLE', taskStatus: 'SNAPSHOTTING', key: 'SNAPSHOTTING', success: idle, failure: idle },
-  'snapshot.table_restore': { running: 'AVAILABLE', taskStatus: 'FINE_GRAINED_RESTORING', key: 'FINE_GRAINED_RESTORING', success: idle, failure: idle },
-  'cluster.scale_out': { running: 'AVAILABLE', taskStatus: 'GROWING', key: 'GROWING', success: idle, failure: { ...idle, stickyTaskStatus: 'RESIZE_FAILURE' } },
-  'cluster.scale_in': { running: 'AVAILABLE', taskStatus: 'CLUSTER_SHRINKING', key: 'CLUSTER_SHRINKING', success: idle, failure: { ...idle, stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' } },
-  'cluster.restart': { running: 'AVAILABLE', taskStatus: 'REBOOTING', key: 'REBOOTING', success: idle, failure: { ...idle, stickyTaskStatus: 'REBOOT_FAILURE' } },
-  'cluster.stop': { running: 'AVAILABLE', taskStatus: 'STOPPING', key: 'STOPPING', success: { status: 'UNAVAILABLE', stickyTaskStatus: null, stopped: true }, failure: idle },
+  'snapshot.table_restore': {
+    running: 'AVAILABLE',
+    taskStatus: 'FINE_GRAINED_RESTORING',
+    key: 'FINE_GRAINED_RESTORING',
+    success: idle,
+    failure: idle,
+  },
+  'cluster.scale_out': {
+    running: 'AVAILABLE',
+    taskStatus: 'GROWING',
+    key: 'GROWING',
+    success: idle,
+    failure: { ...idle, stickyTaskStatus: 'RESIZE_FAILURE' },
+  },
+  'cluster.scale_in': {
+    running: 'AVAILABLE',
+    taskStatus: 'CLUSTER_SHRINKING',
+    key: 'CLUSTER_SHRINKING',
+    success: idle,
+    failure: { ...idle, stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' },
+  },
+  'cluster.restart': {
+    running: 'AVAILABLE',
+    taskStatus: 'REBOOTING',
+    key: 'REBOOTING',
+    success: idle,
+    failure: { ...idle, stickyTaskStatus: 'REBOOT_FAILURE' },
+  },
+  'cluster.stop': {
+    running: 'AVAILABLE',
+    taskStatus: 'STOPPING',
+    key: 'STOPPING',
+    success: { status: 'UNAVAILABLE', stickyTaskStatus: null, stopped: true },
+    failure: idle,
+  },
   'cluster.start': { running: 'AVAILABLE', taskStatus: 'STARTING', key: 'STARTING', success: idle, failure: idle },
-  'cluster.delete': { running: 'DELETING', taskStatus: '', key: 'DELETING', success: 'gone', failure: { ...idle, status: 'DELETE_FAILED' } },
+  'cluster.delete': {
+    running: 'DELETING',
+    taskStatus: '',
+    key: 'DELETING',
+    success: 'gone',
+    failure: { ...idle, status: 'DELETE_FAILED' },
+  },
 };
 
 describe('D8 transitions', () => {
@@ -71,8 +135,16 @@ describe('D8 transitions', () => {
 
   it('restart and start of a stopped cluster leave it running; stop leaves it stopped', () => {
     const stopped: ClusterState = { status: 'UNAVAILABLE', stickyTaskStatus: null, stopped: true };
-    expect(succeededState('cluster.restart', acceptedState('cluster.restart', stopped))).toEqual({ status: 'AVAILABLE', stickyTaskStatus: null, stopped: false });
-    expect(succeededState('cluster.start', acceptedState('cluster.start', stopped))).toEqual({ status: 'AVAILABLE', stickyTaskStatus: null, stopped: false });
+    expect(succeededState('cluster.restart', acceptedState('cluster.restart', stopped))).toEqual({
+      status: 'AVAILABLE',
+      stickyTaskStatus: null,
+      stopped: false,
+    });
+    expect(succeededState('cluster.start', acceptedState('cluster.start', stopped))).toEqual({
+      status: 'AVAILABLE',
+      stickyTaskStatus: null,
+      stopped: false,
+    });
     // a failed start changes nothing: the cluster is still stopped
     expect(failedState('cluster.start', stopped)).toEqual(stopped);
   });
@@ -114,7 +186,8 @@ describe('canAccept', () => {
 
   it('a stopped cluster accepts start, restart, stop and delete, and refuses data operations with "start it first"', () => {
     const stopped: ClusterState = { status: 'AVAILABLE', stickyTaskStatus: null, stopped: true };
-    for (const k of ['cluster.start', 'cluster.restart', 'cluster.stop', 'cluster.delete'] as const) expect(canAccept(k, stopped).ok).toBe(true);
+    for (const k of ['cluster.start', 'cluster.restart', 'cluster.stop', 'cluster.delete'] as const)
+      expect(canAccept(k, stopped).ok).toBe(true);
     for (const k of ['snapshot.create', 'snapshot.table_restore', 'cluster.scale_out', 'cluster.scale_in'] as const) {
       const r = canAccept(k, stopped);
       expect(r.ok).toBe(false);
@@ -139,7 +212,10 @@ describe('passwordProblem (DWS password rules)', () => {
 
   it('refuses passwords shorter than 12 or longer than 32 (DWS.5144)', () => {
     expect(passwordProblem('Abcdefgh12!', 'dbadmin')).toMatchObject({ code: 'INVALID_PASSWORD', why: expect.stringMatching(/12 to 32/) });
-    expect(passwordProblem('Aa1!' + 'x'.repeat(29), 'dbadmin')).toMatchObject({ code: 'INVALID_PASSWORD', why: expect.stringMatching(/12 to 32/) });
+    expect(passwordProblem('Aa1!' + 'x'.repeat(29), 'dbadmin')).toMatchObject({
+      code: 'INVALID_PASSWORD',
+      why: expect.stringMatching(/12 to 32/),
+    });
     expect(passwordProblem('', 'dbadmin')?.code).toBe('INVALID_PASSWORD');
   });
 

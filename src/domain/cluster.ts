@@ -41,15 +41,51 @@ interface Transition {
 }
 
 const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
-  'cluster.create': { running: 'CREATING', runningTaskStatus: '', success: { status: 'AVAILABLE' }, successSubStatus: 'NORMAL', failure: { status: 'CREATION FAILED' } },
-  'cluster.restore': { running: 'CREATING', runningTaskStatus: 'RESTORING', success: { status: 'AVAILABLE' }, successSubStatus: 'NORMAL', failure: { status: 'CREATION FAILED' } },
+  'cluster.create': {
+    running: 'CREATING',
+    runningTaskStatus: '',
+    success: { status: 'AVAILABLE' },
+    successSubStatus: 'NORMAL',
+    failure: { status: 'CREATION FAILED' },
+  },
+  'cluster.restore': {
+    running: 'CREATING',
+    runningTaskStatus: 'RESTORING',
+    success: { status: 'AVAILABLE' },
+    successSubStatus: 'NORMAL',
+    failure: { status: 'CREATION FAILED' },
+  },
   'snapshot.create': { running: null, runningTaskStatus: 'SNAPSHOTTING', success: {}, failure: {}, leavesCluster: true },
   'snapshot.table_restore': { running: null, runningTaskStatus: 'FINE_GRAINED_RESTORING', success: {}, failure: {}, leavesCluster: true },
-  'cluster.scale_out': { running: null, runningTaskStatus: 'GROWING', success: {}, successSubStatus: 'NORMAL', failure: { stickyTaskStatus: 'RESIZE_FAILURE' } },
-  'cluster.scale_in': { running: null, runningTaskStatus: 'CLUSTER_SHRINKING', success: {}, successSubStatus: 'NORMAL', failure: { stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' } },
-  'cluster.restart': { running: null, runningTaskStatus: 'REBOOTING', success: { status: 'AVAILABLE', stopped: false }, successSubStatus: 'NORMAL', failure: { stickyTaskStatus: 'REBOOT_FAILURE' } },
+  'cluster.scale_out': {
+    running: null,
+    runningTaskStatus: 'GROWING',
+    success: {},
+    successSubStatus: 'NORMAL',
+    failure: { stickyTaskStatus: 'RESIZE_FAILURE' },
+  },
+  'cluster.scale_in': {
+    running: null,
+    runningTaskStatus: 'CLUSTER_SHRINKING',
+    success: {},
+    successSubStatus: 'NORMAL',
+    failure: { stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' },
+  },
+  'cluster.restart': {
+    running: null,
+    runningTaskStatus: 'REBOOTING',
+    success: { status: 'AVAILABLE', stopped: false },
+    successSubStatus: 'NORMAL',
+    failure: { stickyTaskStatus: 'REBOOT_FAILURE' },
+  },
   'cluster.stop': { running: null, runningTaskStatus: 'STOPPING', success: { status: 'UNAVAILABLE', stopped: true }, failure: {} },
-  'cluster.start': { running: null, runningTaskStatus: 'STARTING', success: { status: 'AVAILABLE', stopped: false }, successSubStatus: 'NORMAL', failure: {} },
+  'cluster.start': {
+    running: null,
+    runningTaskStatus: 'STARTING',
+    success: { status: 'AVAILABLE', stopped: false },
+    successSubStatus: 'NORMAL',
+    failure: {},
+  },
   'cluster.delete': { running: 'DELETING', runningTaskStatus: '', success: 'gone', failure: { status: 'DELETE_FAILED' } },
 };
 
@@ -95,10 +131,7 @@ export function failedState(kind: TaskKind, s: ClusterState): ClusterState {
  * - `state`: the new status, sticky failure value and stopped flag, and the `sub_status` a
  *   success sets (null: unchanged).
  */
-export type ClusterOutcome =
-  | { kind: 'unchanged' }
-  | { kind: 'gone' }
-  | { kind: 'state'; state: ClusterState; subStatus: SubStatus | null };
+export type ClusterOutcome = { kind: 'unchanged' } | { kind: 'gone' } | { kind: 'state'; state: ClusterState; subStatus: SubStatus | null };
 
 export function clusterOutcome(kind: TaskKind, succeeded: boolean, s: ClusterState): ClusterOutcome {
   const t = transition(kind);
@@ -132,10 +165,13 @@ export function canAccept(kind: TaskKind, s: ClusterState): { ok: true } | { ok:
 export const CLUSTER_NAME_RE = /^[A-Za-z][A-Za-z0-9_-]{3,63}$/;
 /** Admin user: 1–63, a lower-case letter or `_` first, then lower-case letters, digits, `_`. */
 export const USER_NAME_RE = /^[a-z_][a-z0-9_]{0,62}$/;
-const PASSWORD_SPECIAL = "~!?,.:;-_'\"(){}[]/<>@#%^&*+|\\=";
+const PASSWORD_SPECIAL = '~!?,.:;-_\'"(){}[]/<>@#%^&*+|\\=';
 
 /** Password rules of the DWS API; returns why it is refused, or null. */
-export function passwordProblem(pwd: string, user: string): { code: 'INVALID_PASSWORD' | 'PASSWORD_CONTAINS_USER_NAME'; why: string } | null {
+export function passwordProblem(
+  pwd: string,
+  user: string,
+): { code: 'INVALID_PASSWORD' | 'PASSWORD_CONTAINS_USER_NAME'; why: string } | null {
   if (pwd.length < 12 || pwd.length > 32) return { code: 'INVALID_PASSWORD', why: 'it must be 12 to 32 characters long' };
   let classes = 0;
   if (/[a-z]/.test(pwd)) classes++;
@@ -145,8 +181,13 @@ export function passwordProblem(pwd: string, user: string): { code: 'INVALID_PAS
   if ([...pwd].some((c) => !/[A-Za-z0-9]/.test(c) && !PASSWORD_SPECIAL.includes(c))) {
     return { code: 'INVALID_PASSWORD', why: `it may contain only letters, digits and ${PASSWORD_SPECIAL}` };
   }
-  if (classes < 3) return { code: 'INVALID_PASSWORD', why: 'it must contain at least three of: lower-case letters, upper-case letters, digits, special characters' };
+  if (classes < 3)
+    return {
+      code: 'INVALID_PASSWORD',
+      why: 'it must contain at least three of: lower-case letters, upper-case letters, digits, special characters',
+    };
   const lower = pwd.toLowerCase();
-  if (lower === user.toLowerCase() || lower === [...user].reverse().join('').toLowerCase()) return { code: 'PASSWORD_CONTAINS_USER_NAME', why: '' };
+  if (lower === user.toLowerCase() || lower === [...user].reverse().join('').toLowerCase())
+    return { code: 'PASSWORD_CONTAINS_USER_NAME', why: '' };
   return null;
 }

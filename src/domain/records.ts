@@ -8,12 +8,40 @@ import type { StepStatus, TaskKind, TaskStatus } from './task.js';
 /** admin: changes its project; readonly: reads it; operator: reads its project and every project's /metrics series (docs/security.md). */
 export type Role = 'admin' | 'readonly' | 'operator';
 
-export interface ProjectRecord { id: string; name: string; createdAt: number }
-export interface CredentialRecord { accessKey: string; projectId: string; role: Role; secretEnc: string; description: string | null; createdAt: number }
-export interface UserRecord { id: string; projectId: string; name: string; role: Role; passwordHash: string; createdAt: number }
-export interface TokenRecord { tokenHash: string; userId: string; projectId: string; role: Role; expiresAt: number; createdAt: number }
+export interface ProjectRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+export interface CredentialRecord {
+  accessKey: string;
+  projectId: string;
+  role: Role;
+  secretEnc: string;
+  description: string | null;
+  createdAt: number;
+}
+export interface UserRecord {
+  id: string;
+  projectId: string;
+  name: string;
+  role: Role;
+  passwordHash: string;
+  createdAt: number;
+}
+export interface TokenRecord {
+  tokenHash: string;
+  userId: string;
+  projectId: string;
+  role: Role;
+  expiresAt: number;
+  createdAt: number;
+}
 
-export interface Tag { key: string; value: string }
+export interface Tag {
+  key: string;
+  value: string;
+}
 
 /** Metadata real clients send and read back (D19); echoed, with no local effect. */
 export interface ClusterSpec {
@@ -32,7 +60,10 @@ export interface ClusterSpec {
   repository?: { id: string; kind: 'local' | 's3' };
 }
 
-export interface FailedReason { error_code: string; error_msg: string }
+export interface FailedReason {
+  error_code: string;
+  error_msg: string;
+}
 
 export interface ClusterRecord {
   id: string;
@@ -129,7 +160,13 @@ export interface FineGrainedDetail {
   outsideForeignKeyDefs?: OutsideForeignKey[];
 }
 
-export interface OutsideForeignKey { oid: number; schema: string; table: string; name: string; definition: string }
+export interface OutsideForeignKey {
+  oid: number;
+  schema: string;
+  table: string;
+  name: string;
+  definition: string;
+}
 
 export interface SnapshotRecord {
   id: string;

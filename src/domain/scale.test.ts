@@ -2,9 +2,25 @@ import { describe, expect, it } from 'vitest';
 import { growCheckText, growProblems, maxShrink, newOrdinals, shrinkOrdinals, shrinkProblem, type GrowFigures } from './scale.js';
 
 const fits: GrowFigures = {
-  status: 'AVAILABLE', stopped: false, busyWith: null, primaryUp: true, existingOrdinals: [1, 2, 3], activeNodes: 3, count: 2,
-  projectNodes: 3, projectQuota: 48, hostNodes: 3, hostNodeLimit: 64, memAvailableBytes: 8e9, memPerNodeBytes: 100e6,
-  diskFreeBytes: 50e9, copyBytes: 40e6, port: 8000, wildcardListener: false, busyAddresses: [], downStandbys: [],
+  status: 'AVAILABLE',
+  stopped: false,
+  busyWith: null,
+  primaryUp: true,
+  existingOrdinals: [1, 2, 3],
+  activeNodes: 3,
+  count: 2,
+  projectNodes: 3,
+  projectQuota: 48,
+  hostNodes: 3,
+  hostNodeLimit: 64,
+  memAvailableBytes: 8e9,
+  memPerNodeBytes: 100e6,
+  diskFreeBytes: 50e9,
+  copyBytes: 40e6,
+  port: 8000,
+  wildcardListener: false,
+  busyAddresses: [],
+  downStandbys: [],
 };
 
 describe('node numbers', () => {
@@ -36,16 +52,26 @@ describe('grow-check', () => {
 
   it('names every blocker with its figures, in English and Chinese', () => {
     const ps = growProblems({ ...fits, count: 252, memPerNodeBytes: 1e9, diskFreeBytes: 1e9, busyAddresses: ['127.0.1.4:8000'] });
-    expect(ps.map((p) => p.reason)).toEqual(['ADDRESS_RANGE', 'ADDRESS_IN_USE', 'NODE_QUOTA', 'HOST_NODE_LIMIT', 'HOST_MEMORY', 'HOST_DISK']);
+    expect(ps.map((p) => p.reason)).toEqual([
+      'ADDRESS_RANGE',
+      'ADDRESS_IN_USE',
+      'NODE_QUOTA',
+      'HOST_NODE_LIMIT',
+      'HOST_MEMORY',
+      'HOST_DISK',
+    ]);
     expect(ps.every((p) => p.required)).toBe(true);
     const mem = ps.find((p) => p.reason === 'HOST_MEMORY')!;
-    expect(growCheckText(mem, 'en')).toEqual({ type: 'capacity', desc: '252 new nodes need 252000 MB of memory, more than this host has free now.' });
+    expect(growCheckText(mem, 'en')).toEqual({
+      type: 'capacity',
+      desc: '252 new nodes need 252000 MB of memory, more than this host has free now.',
+    });
     expect(growCheckText(mem, 'zh')).toEqual({ type: '资源', desc: '252 个新节点需要 252000 MB 内存，超过本主机当前可用内存。' });
     const disk = ps.find((p) => p.reason === 'HOST_DISK')!;
     expect(disk.args).toEqual({ count: 252, need: 252 * 104 });
   });
 
-  it('never shows the host\'s figures (free memory and disk, nodes of every project): only the request and the project\'s own quota', () => {
+  it("never shows the host's figures (free memory and disk, nodes of every project): only the request and the project's own quota", () => {
     const ps = growProblems({ ...fits, count: 30, projectNodes: 20, hostNodes: 61, memPerNodeBytes: 1e9, diskFreeBytes: 1e9 });
     expect(ps.map((p) => p.reason)).toEqual(['NODE_QUOTA', 'HOST_NODE_LIMIT', 'HOST_MEMORY', 'HOST_DISK']);
     for (const lang of ['en', 'zh'] as const) {
@@ -55,7 +81,8 @@ describe('grow-check', () => {
       // the project's own figures do
       expect(growCheckText(ps[0]!, lang).desc).toMatch(/\b20\b.*\b30\b/);
     }
-    for (const p of ps.filter((x) => x.reason.startsWith('HOST_'))) expect(Object.keys(p.args).sort()).toEqual(p.reason === 'HOST_NODE_LIMIT' ? ['count'] : ['count', 'need']);
+    for (const p of ps.filter((x) => x.reason.startsWith('HOST_')))
+      expect(Object.keys(p.args).sort()).toEqual(p.reason === 'HOST_NODE_LIMIT' ? ['count'] : ['count', 'need']);
   });
 
   it('the cluster state comes first; a busy cluster is not also reported with a down primary', () => {

@@ -43,7 +43,11 @@ export function shrinkProblem(activeNodes: number, n: number): string | null {
  * primary is never among them.
  */
 export function shrinkOrdinals(active: readonly { ordinal: number; role: string }[], n: number): number[] {
-  return active.filter((x) => x.role === 'standby' && x.ordinal !== 1).map((x) => x.ordinal).sort((a, b) => b - a).slice(0, n);
+  return active
+    .filter((x) => x.role === 'standby' && x.ordinal !== 1)
+    .map((x) => x.ordinal)
+    .sort((a, b) => b - a)
+    .slice(0, n);
 }
 
 // ------------------------------------------------------------------ grow-check
@@ -120,10 +124,17 @@ export function growProblems(f: GrowFigures): GrowProblem[] {
   else if (f.status !== 'AVAILABLE') add('CLUSTER_STATUS', 'status', { status: f.status });
   else if (!f.primaryUp && !f.busyWith) add('PRIMARY_DOWN', 'status');
   const ordinals = newOrdinals(f.existingOrdinals, f.count);
-  if (!ordinals) add('ADDRESS_RANGE', 'limit', { current: f.existingOrdinals.length, count: f.count, total: f.existingOrdinals.length + f.count, max: MAX_NODE_ORDINAL });
+  if (!ordinals)
+    add('ADDRESS_RANGE', 'limit', {
+      current: f.existingOrdinals.length,
+      count: f.count,
+      total: f.existingOrdinals.length + f.count,
+      max: MAX_NODE_ORDINAL,
+    });
   if (f.wildcardListener) add('PORT_WILDCARD', 'capacity', { port: f.port });
   if (f.busyAddresses.length) add('ADDRESS_IN_USE', 'capacity', { addresses: f.busyAddresses.join(', ') });
-  if (f.projectNodes + f.count > f.projectQuota) add('NODE_QUOTA', 'quota', { current: f.projectNodes, count: f.count, limit: f.projectQuota });
+  if (f.projectNodes + f.count > f.projectQuota)
+    add('NODE_QUOTA', 'quota', { current: f.projectNodes, count: f.count, limit: f.projectQuota });
   // The host's figures decide but are never shown: a tenant sees its own request and quota,
   // not what the host or other projects use (issue 12).
   if (f.hostNodes + f.count > f.hostNodeLimit) add('HOST_NODE_LIMIT', 'capacity', { count: f.count });
@@ -161,11 +172,11 @@ const DESC_TEXT: Record<GrowReason, Record<Lang, string>> = {
     zh: '本主机上的集群最多有 {max} 个节点（每个节点一个回环地址）：{current} + {count} = {total}。',
   },
   PORT_WILDCARD: {
-    en: 'Port {port} is held by a process listening on all addresses (0.0.0.0:{port}), which blocks the new nodes\' addresses; stop that process.',
+    en: "Port {port} is held by a process listening on all addresses (0.0.0.0:{port}), which blocks the new nodes' addresses; stop that process.",
     zh: '端口 {port} 被监听所有地址（0.0.0.0:{port}）的进程占用，新节点的地址无法使用，请停止该进程。',
   },
   ADDRESS_IN_USE: {
-    en: 'The new nodes\' addresses are in use by another process: {addresses}.',
+    en: "The new nodes' addresses are in use by another process: {addresses}.",
     zh: '新节点的地址已被其他进程占用：{addresses}。',
   },
   NODE_QUOTA: {

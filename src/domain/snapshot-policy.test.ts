@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { closestFireGap, dueSlot, latestFireAtOrBefore, nextFireAfter, parseSchedule, showDuration, shownNextFire } from './snapshot-policy.js';
+import {
+  closestFireGap,
+  dueSlot,
+  latestFireAtOrBefore,
+  nextFireAfter,
+  parseSchedule,
+  showDuration,
+  shownNextFire,
+} from './snapshot-policy.js';
 
 const T = (s: string): number => Date.parse(`${s}Z`);
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString().slice(0, 19));
@@ -12,7 +20,18 @@ describe('parseSchedule', () => {
   });
 
   it('refuses what is not a 6-field expression or a valid time, naming backup_strategy', () => {
-    for (const bad of ['', '0 0 * * *', '0 0 0 * * ? 2030', 'every day', '0 0 25 * * ?', '0 61 * * * ?', '0 0 0 ? * 8', '0 0 0 ? * 0', '2023-02-30T00:00:00', '0 0 0 1 * 2']) {
+    for (const bad of [
+      '',
+      '0 0 * * *',
+      '0 0 0 * * ? 2030',
+      'every day',
+      '0 0 25 * * ?',
+      '0 61 * * * ?',
+      '0 0 0 ? * 8',
+      '0 0 0 ? * 0',
+      '2023-02-30T00:00:00',
+      '0 0 0 1 * 2',
+    ]) {
       expect(() => parseSchedule(bad), bad).toThrow(/backup_strategy/);
     }
   });
@@ -61,7 +80,7 @@ describe('fire times', () => {
   });
 });
 
-describe('closestFireGap (the minimum interval between a strategy\'s fires)', () => {
+describe("closestFireGap (the minimum interval between a strategy's fires)", () => {
   const from = T('2026-01-01T00:00:00');
   const HOUR = 3_600_000;
   const DAY = 24 * HOUR;

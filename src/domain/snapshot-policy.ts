@@ -82,9 +82,7 @@ export interface PolicyFireRecord {
 }
 
 /** A parsed schedule: a recurring cron expression (cron-parser syntax) or one wall-clock instant. */
-export type Schedule =
-  | { kind: 'cron'; expr: string }
-  | { kind: 'once'; wallMs: number };
+export type Schedule = { kind: 'cron'; expr: string } | { kind: 'once'; wallMs: number };
 
 const HOUR_MS = 3_600_000;
 const ONCE_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/;
@@ -94,16 +92,20 @@ const ONCE_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/;
  * Shift every number of the field (not a step after `/`, not the week count after `#`).
  */
 function quartzDayOfWeek(field: string): string {
-  return field.split(',').map((part) => {
-    const [range, step] = part.split('/') as [string, string | undefined];
-    const [days, nth] = range.split('#') as [string, string | undefined];
-    const shifted = days.replace(/\d+/g, (d) => {
-      const n = Number(d);
-      if (n < 1 || n > 7) throw new AppError('VALIDATION', { args: [`backup_strategy: day-of-week ${d} is out of range 1-7 (1 = Sunday, Quartz style)`] });
-      return String(n - 1);
-    });
-    return `${shifted}${nth !== undefined ? `#${nth}` : ''}${step !== undefined ? `/${step}` : ''}`;
-  }).join(',');
+  return field
+    .split(',')
+    .map((part) => {
+      const [range, step] = part.split('/') as [string, string | undefined];
+      const [days, nth] = range.split('#') as [string, string | undefined];
+      const shifted = days.replace(/\d+/g, (d) => {
+        const n = Number(d);
+        if (n < 1 || n > 7)
+          throw new AppError('VALIDATION', { args: [`backup_strategy: day-of-week ${d} is out of range 1-7 (1 = Sunday, Quartz style)`] });
+        return String(n - 1);
+      });
+      return `${shifted}${nth !== undefined ? `#${nth}` : ''}${step !== undefined ? `/${step}` : ''}`;
+    })
+    .join(',');
 }
 
 /** Parse and validate a `backup_strategy` expression. Throws `VALIDATION` (400) naming what is wrong. */
@@ -121,12 +123,18 @@ export function parseSchedule(text: string): Schedule {
   }
   const fields = s.split(/\s+/);
   if (fields.length !== 6) {
-    throw new AppError('VALIDATION', { args: [`backup_strategy: "${s.slice(0, 100)}" must be a cron expression of 6 fields (second minute hour day-of-month month day-of-week, e.g. "0 0 2 ? * *") or a time YYYY-MM-DDTHH:MM:SS`] });
+    throw new AppError('VALIDATION', {
+      args: [
+        `backup_strategy: "${s.slice(0, 100)}" must be a cron expression of 6 fields (second minute hour day-of-month month day-of-week, e.g. "0 0 2 ? * *") or a time YYYY-MM-DDTHH:MM:SS`,
+      ],
+    });
   }
   const [sec, min, hour, dom, mon, dow] = fields as [string, string, string, string, string, string];
   const restricted = (f: string): boolean => f !== '?' && f !== '*';
   if (restricted(dom) && restricted(dow)) {
-    throw new AppError('VALIDATION', { args: [`backup_strategy: "${s}" restricts both day-of-month and day-of-week; set one of them to ? (Quartz style)`] });
+    throw new AppError('VALIDATION', {
+      args: [`backup_strategy: "${s}" restricts both day-of-month and day-of-week; set one of them to ? (Quartz style)`],
+    });
   }
   const expr = [sec, min, hour, dom, mon, /^[?*]$/.test(dow) ? dow : quartzDayOfWeek(dow)].join(' ');
   try {
@@ -203,7 +211,9 @@ export function closestFireGap(s: Schedule, fromMs: number, atLeastMs?: number):
   if (s.kind === 'once') return null;
   const f = CronExpressionParser.parse(s.expr, { tz: 'UTC', currentDate: new Date(fromMs), strict: false }).fields;
   const times: number[] = [];
-  for (const h of f.hour.values) for (const m of f.minute.values) for (const sec of f.second.values) times.push(((Number(h) * 60 + Number(m)) * 60 + Number(sec)) * 1000);
+  for (const h of f.hour.values)
+    for (const m of f.minute.values)
+      for (const sec of f.second.values) times.push(((Number(h) * 60 + Number(m)) * 60 + Number(sec)) * 1000);
   times.sort((a, b) => a - b);
   let best: number | null = null;
   for (let k = 1; k < times.length; k++) {

@@ -40,14 +40,20 @@ export function predictBackupType(clusterSnapshots: readonly SnapshotRecord[], f
  * errs on the safe side); a differential, the last differential's size, at least
  * `DIFF_FRACTION` of the database; a dump, the size of the tables it dumps.
  */
-export function estimateBackupBytes(kind: EstimatedKind, o: { databaseBytes: number | null; lastDiffBytes?: number | null; lastFullSourceBytes?: number | null }): number {
+export function estimateBackupBytes(
+  kind: EstimatedKind,
+  o: { databaseBytes: number | null; lastDiffBytes?: number | null; lastFullSourceBytes?: number | null },
+): number {
   const db = o.databaseBytes ?? o.lastFullSourceBytes ?? 0;
   if (kind === 'diff') return Math.max(o.lastDiffBytes ?? 0, Math.ceil(db * DIFF_FRACTION));
   return db;
 }
 
 /** The last differential of a cluster's chain (its recorded size), for `estimateBackupBytes`. */
-export function chainFigures(clusterSnapshots: readonly SnapshotRecord[]): { lastDiffBytes: number | null; lastFullSourceBytes: number | null } {
+export function chainFigures(clusterSnapshots: readonly SnapshotRecord[]): {
+  lastDiffBytes: number | null;
+  lastFullSourceBytes: number | null;
+} {
   const chain = clusterSnapshots.filter((s) => !s.fineGrained && s.status === 'AVAILABLE').sort((a, b) => a.createdAt - b.createdAt);
   const lastDiff = chain.filter((s) => s.backupType === 'diff').at(-1);
   const lastFull = chain.filter((s) => s.backupType === 'full').at(-1);
@@ -60,22 +66,42 @@ export function chainFigures(clusterSnapshots: readonly SnapshotRecord[]): { las
  * the tenant its snapshot's need and the service's margin, never the host's free space (the
  * caller logs that for the operator).
  */
-export function spaceRefusal(o: { kind: EstimatedKind; needBytes: number; freeBytes: number; marginBytes: number; where: string }): AppError | null {
+export function spaceRefusal(o: {
+  kind: EstimatedKind;
+  needBytes: number;
+  freeBytes: number;
+  marginBytes: number;
+  where: string;
+}): AppError | null {
   if (o.freeBytes >= o.needBytes + o.marginBytes) return null;
   const what = o.kind === 'full' ? 'a full backup' : o.kind === 'diff' ? 'a differential backup' : 'the dump';
   return new AppError('INSUFFICIENT_SNAPSHOT_SPACE', {
-    args: [`${what} needs about ${megabytes(o.needBytes)}, more than ${o.where} has free now beyond the ${megabytes(o.marginBytes)} the service keeps free (setting snapshotSpaceMarginMb). Delete snapshots, or ask the operator to free space`],
+    args: [
+      `${what} needs about ${megabytes(o.needBytes)}, more than ${o.where} has free now beyond the ${megabytes(o.marginBytes)} the service keeps free (setting snapshotSpaceMarginMb). Delete snapshots, or ask the operator to free space`,
+    ],
   });
 }
 
 /** SNAPSHOT_QUOTA_EXCEEDED when one more snapshot passes the project's count or bytes quota, else null. */
-export function quotaRefusal(o: { count: number; countQuota: number; usedBytes: number; needBytes: number; bytesQuota: number }): AppError | null {
+export function quotaRefusal(o: {
+  count: number;
+  countQuota: number;
+  usedBytes: number;
+  needBytes: number;
+  bytesQuota: number;
+}): AppError | null {
   if (o.count >= o.countQuota) {
-    return new AppError('SNAPSHOT_QUOTA_EXCEEDED', { args: [`the project has ${o.count} snapshots, its quota is ${o.countQuota} (setting projectSnapshotQuota); delete snapshots (or lower keep_day) first`] });
+    return new AppError('SNAPSHOT_QUOTA_EXCEEDED', {
+      args: [
+        `the project has ${o.count} snapshots, its quota is ${o.countQuota} (setting projectSnapshotQuota); delete snapshots (or lower keep_day) first`,
+      ],
+    });
   }
   if (o.usedBytes + o.needBytes > o.bytesQuota) {
     return new AppError('SNAPSHOT_QUOTA_EXCEEDED', {
-      args: [`the project's snapshots take ${megabytes(o.usedBytes)} of its ${megabytes(o.bytesQuota)} repository quota (setting projectRepoQuotaMb) and this one needs about ${megabytes(o.needBytes)} more; delete snapshots first`],
+      args: [
+        `the project's snapshots take ${megabytes(o.usedBytes)} of its ${megabytes(o.bytesQuota)} repository quota (setting projectRepoQuotaMb) and this one needs about ${megabytes(o.needBytes)} more; delete snapshots first`,
+      ],
     });
   }
   return null;

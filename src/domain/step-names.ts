@@ -4,7 +4,10 @@
  * faults); per-node steps end in `_<node number>` and their names carry `{n}`.
  */
 export type Lang = 'en' | 'zh';
-export interface I18n { en: string; zh: string }
+export interface I18n {
+  en: string;
+  zh: string;
+}
 
 export const ITEM_NAMES: Record<string, I18n> = {
   CREATE_NODES: { en: 'Create nodes', zh: '创建节点' },
@@ -53,7 +56,7 @@ export const STEP_NAMES: Record<string, I18n> = {
   ALLOCATE_NODES: { en: 'Allocate nodes', zh: '分配节点' },
   RESTORE_PRIMARY: { en: 'Restore the primary node', zh: '恢复主节点' },
   RECOVER_PRIMARY: { en: 'Start and recover', zh: '启动并完成恢复' },
-  ENABLE_NEW_ARCHIVING: { en: 'Enable archiving to the new cluster\'s stanza', zh: '启用新集群归档' },
+  ENABLE_NEW_ARCHIVING: { en: "Enable archiving to the new cluster's stanza", zh: '启用新集群归档' },
   CHECK_CONNECTIONS: { en: 'Check connections and replication', zh: '检查连接与复制' },
   RESTORE_TEMP: { en: 'Restore the snapshot to a temporary instance', zh: '将快照恢复到临时实例' },
   START_TEMP: { en: 'Start the temporary instance', zh: '启动临时实例' },

@@ -15,7 +15,6 @@ describe('derivedName', () => {
   });
 });
 
-
 describe('uniqueName', () => {
   it('adds _1, _2, … to a taken name, within 63 bytes, and takes the result', () => {
     const taken = new Set(['t_pkey', 't_pkey_1']);
@@ -29,8 +28,8 @@ describe('uniqueName', () => {
   });
 });
 
-describe('the task\'s own objects', () => {
-  it('are named after the task\'s hex digits, so a rerun finds them, and fit an identifier', () => {
+describe("the task's own objects", () => {
+  it("are named after the task's hex digits, so a rerun finds them, and fit an identifier", () => {
     const id = '0F1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
     expect(scratchDatabaseName(id)).toBe('dwsbox_scratch_0f1e2d3c4b5a69788796');
     expect(loginRoleName(id)).toBe('dwsbox_load_0f1e2d3c4b5a69788796');

@@ -8,7 +8,10 @@
 import type { FineGrainedDetail } from './records.js';
 
 /** A table by schema and name, as the catalog spells them (already case-folded when asked). */
-export interface TableRef { schema: string; name: string }
+export interface TableRef {
+  schema: string;
+  name: string;
+}
 
 export const tableName = (t: TableRef): string => `${t.schema}.${t.name}`;
 export const sameTable = (a: TableRef, b: TableRef): boolean => a.schema === b.schema && a.name === b.name;
@@ -42,7 +45,11 @@ export function uniqueName(want: string, taken: Set<string>): string {
 }
 
 /** The hex digits of a task id, the part its own objects are named from. */
-const taskTag = (taskId: string): string => taskId.replace(/[^0-9a-f]/gi, '').slice(0, 20).toLowerCase();
+const taskTag = (taskId: string): string =>
+  taskId
+    .replace(/[^0-9a-f]/gi, '')
+    .slice(0, 20)
+    .toLowerCase();
 
 /** The scratch database of a task (a logical snapshot's restore): named after the task, so it is always ours. */
 export const scratchDatabaseName = (taskId: string): string => `dwsbox_scratch_${taskTag(taskId)}`;

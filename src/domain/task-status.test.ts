@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { nextAttempt, statusAfterUndo, statusOnFailure, statusWhenClaimed, undoStepFailedStatus, undoStepRunningStatus } from './task-status.js';
+import {
+  nextAttempt,
+  statusAfterUndo,
+  statusOnFailure,
+  statusWhenClaimed,
+  undoStepFailedStatus,
+  undoStepRunningStatus,
+} from './task-status.js';
 import { isTaskActive, isTaskFailure, TaskStatus, type TaskStatus as TaskStatusT } from './task.js';
 
 const ALL: TaskStatusT[] = Object.values(TaskStatus);
@@ -24,15 +31,23 @@ describe('task status transitions', () => {
   });
 
   it('an error that is not retryable never retries', () => {
-    fc.assert(fc.property(fc.nat(20), fc.integer({ min: 1, max: 20 }), (attempt, maxAttempts) => nextAttempt({ retryable: false, attempt, maxAttempts }) === null));
+    fc.assert(
+      fc.property(
+        fc.nat(20),
+        fc.integer({ min: 1, max: 20 }),
+        (attempt, maxAttempts) => nextAttempt({ retryable: false, attempt, maxAttempts }) === null,
+      ),
+    );
   });
 
   it('a task runs at most maxAttempts times, whatever its errors', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 10 }), (maxAttempts) => {
-      let runs = 1;
-      for (let a: number | null = 0; (a = nextAttempt({ retryable: true, attempt: a, maxAttempts })) !== null;) runs++;
-      return runs === maxAttempts;
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10 }), (maxAttempts) => {
+        let runs = 1;
+        for (let a: number | null = 0; (a = nextAttempt({ retryable: true, attempt: a, maxAttempts })) !== null;) runs++;
+        return runs === maxAttempts;
+      }),
+    );
   });
 
   it('a final failure with undo steps enters the undo phase: RUNNING to clean up, ROLLBACK_RUNNING to roll back', () => {

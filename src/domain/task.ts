@@ -86,7 +86,12 @@ export const isActionName = (s: string): s is ActionName => Object.prototype.has
 /** Fault `action_name`s: the eight action names plus the D8 keys of the other kinds. */
 export const FAULT_ACTION_NAMES: readonly string[] = [
   ...Object.keys(ACTION_NAMES),
-  'CREATING', 'DELETING', 'REBOOTING', 'STARTING', 'STOPPING', 'CLUSTER_SHRINKING',
+  'CREATING',
+  'DELETING',
+  'REBOOTING',
+  'STARTING',
+  'STOPPING',
+  'CLUSTER_SHRINKING',
 ];
 
 /** Which kinds a fault `action_name` addresses. */
@@ -98,12 +103,16 @@ export function kindsOfFaultAction(name: string): TaskKind[] {
 /** D12: ListJobDetails status. */
 export function jobStatusOf(s: TaskStatus): 'WAITING' | 'RUNNING' | 'SUCCESS' | 'FAIL' {
   switch (s) {
-    case 'WAITING': return 'WAITING';
+    case 'WAITING':
+      return 'WAITING';
     case 'RUNNING':
-    case 'ROLLBACK_RUNNING': return 'RUNNING';
-    case 'SUCCESS': return 'SUCCESS';
+    case 'ROLLBACK_RUNNING':
+      return 'RUNNING';
+    case 'SUCCESS':
+      return 'SUCCESS';
     case 'FAILED':
     case 'ROLLBACK_SUCCESS':
-    case 'ROLLBACK_FAIL': return 'FAIL';
+    case 'ROLLBACK_FAIL':
+      return 'FAIL';
   }
 }

@@ -40,7 +40,8 @@ export function validateTags(tags: readonly Tag[], field = 'tags'): void {
   if (tags.length > TAGS_MAX) throw new AppError('VALIDATION', { args: [`${field}: at most ${TAGS_MAX} tags`] });
   const seen = new Set<string>();
   for (const t of tags) {
-    if (!t.key || t.key.length > TAG_KEY_MAX_LENGTH) throw new AppError('VALIDATION', { args: [`${field}: every key must be 1 to ${TAG_KEY_MAX_LENGTH} characters`] });
+    if (!t.key || t.key.length > TAG_KEY_MAX_LENGTH)
+      throw new AppError('VALIDATION', { args: [`${field}: every key must be 1 to ${TAG_KEY_MAX_LENGTH} characters`] });
     if (t.key.trim() !== t.key) throw new AppError('VALIDATION', { args: [`${field}: a key must not start or end with a space`] });
     const keyWhy = freeTextProblem(t.key, TAG_KEY_MAX_LENGTH);
     if (keyWhy) throw new AppError('VALIDATION', { args: [`${field}: a key ${keyWhy}`] });

@@ -12,7 +12,12 @@ export interface ErrorSpec {
   readonly retryable: boolean;
 }
 
-const spec = (httpStatus: number, wireCode: string, message: string, retryable = false): ErrorSpec => ({ httpStatus, wireCode, message, retryable });
+const spec = (httpStatus: number, wireCode: string, message: string, retryable = false): ErrorSpec => ({
+  httpStatus,
+  wireCode,
+  message,
+  retryable,
+});
 
 export const ERROR_CODES = {
   // --- request validation (400)
@@ -31,17 +36,29 @@ export const ERROR_CODES = {
   DATABASE_NOT_FOUND: spec(400, 'DWS.5172', 'Database %s does not exist in the snapshot.'),
   SCHEMA_NOT_FOUND: spec(400, 'DWS.5173', 'Schema %s does not exist.'),
   TABLE_NOT_FOUND: spec(400, 'DWS.5174', 'Table does not exist: %s'),
-  TARGET_TABLE_EXISTS: spec(400, 'DWS.9910', 'Target table already exists in the cluster: %s. Choose another target name or drop the table first.'),
+  TARGET_TABLE_EXISTS: spec(
+    400,
+    'DWS.9910',
+    'Target table already exists in the cluster: %s. Choose another target name or drop the table first.',
+  ),
   NOT_SUPPORTED: spec(400, 'DWS.9901', '%s is not supported by dwsbox: %s'),
   CAPACITY_EXCEEDED: spec(400, 'DWS.9906', 'This host cannot hold the request: %s'),
   INVALID_ACTION_NAME: spec(400, 'DWS.9907', 'Invalid action_name %s: expected one of %s.'),
   CRASH_FAULTS_DISABLED: spec(400, 'DWS.9908', 'Faults of mode "crash" need the service to run with --enable-crash-faults.'),
   SNAPSHOT_NOT_RESTORABLE: spec(400, 'DWS.9909', 'Snapshot %s cannot be restored: %s'),
   // --- fair shares between projects (docs/security.md)
-  POLICY_TOO_FREQUENT: spec(400, 'DWS.9960', 'Invalid %s: the schedule fires %s apart at its closest; a strategy may fire at most once every %s on this service (setting policyMinIntervalMs).'),
+  POLICY_TOO_FREQUENT: spec(
+    400,
+    'DWS.9960',
+    'Invalid %s: the schedule fires %s apart at its closest; a strategy may fire at most once every %s on this service (setting policyMinIntervalMs).',
+  ),
   SNAPSHOT_QUOTA_EXCEEDED: spec(400, 'DWS.9961', 'Snapshot quota exceeded: %s'),
   INSUFFICIENT_SNAPSHOT_SPACE: spec(400, 'DWS.9962', 'Not enough free space for the snapshot: %s'),
-  TENANT_FAULTS_DISABLED: spec(400, 'DWS.9963', 'The faults API is off on this service: the operator must enable tenant faults (setting enableTenantFaults, --enable-tenant-faults) before faults can be added.'),
+  TENANT_FAULTS_DISABLED: spec(
+    400,
+    'DWS.9963',
+    'The faults API is off on this service: the operator must enable tenant faults (setting enableTenantFaults, --enable-tenant-faults) before faults can be added.',
+  ),
   PAYLOAD_TOO_LARGE: spec(413, 'DWS.0001', 'Request body too large: %s'),
   UNSUPPORTED_MEDIA_TYPE: spec(415, 'DWS.0001', 'Unsupported content type %s: send application/json.'),
   REQUEST_TIMEOUT: spec(408, 'DWS.0001', 'Request timeout: %s', true),
@@ -67,7 +84,11 @@ export const ERROR_CODES = {
   CLUSTER_STATE_CONFLICT: spec(409, 'DWS.0011', 'The operation cannot run on cluster %s: %s'),
   CLUSTER_NAME_EXISTS: spec(409, 'DWS.5050', 'The cluster name %s already exists.'),
   SNAPSHOT_NAME_EXISTS: spec(409, 'DWS.9905', 'The snapshot name %s already exists.'),
-  REPOSITORY_MOVE_REFUSED: spec(409, 'DWS.9950', 'Cluster %s keeps its snapshots in the %s; the service now puts new clusters in the %s. A cluster with snapshots never changes repository (it has %s backup sets there): delete its snapshots first, or start the service with its old repository settings.'),
+  REPOSITORY_MOVE_REFUSED: spec(
+    409,
+    'DWS.9950',
+    'Cluster %s keeps its snapshots in the %s; the service now puts new clusters in the %s. A cluster with snapshots never changes repository (it has %s backup sets there): delete its snapshots first, or start the service with its old repository settings.',
+  ),
   SNAPSHOT_POLICY_NAME_EXISTS: spec(409, 'DWS.9941', 'The cluster already has a snapshot policy named %s (names are case-insensitive).'),
   STORE_CONFLICT: spec(409, 'DWS.0011', 'A concurrent change was made: %s', true),
 
@@ -85,7 +106,11 @@ export const ERROR_CODES = {
   TASK_CANCELLED: spec(500, 'DWS.9925', 'Task %s was cancelled: %s', true),
   VERIFY_FAILED: spec(500, 'DWS.9926', 'Verification failed: %s'),
   DISK_FULL: spec(500, 'DWS.9927', 'No space left on device: %s'),
-  UNSAFE_PATH: spec(500, 'DWS.9928', 'Refused to use %s: %s. dwsbox never follows a link or opens a special file that a cluster\'s OS user could have planted; remove it (or restore the directory from a snapshot) and repeat the operation.'),
+  UNSAFE_PATH: spec(
+    500,
+    'DWS.9928',
+    "Refused to use %s: %s. dwsbox never follows a link or opens a special file that a cluster's OS user could have planted; remove it (or restore the directory from a snapshot) and repeat the operation.",
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -20,21 +20,58 @@ export interface Logger {
 
 /** Field paths that must never be logged in clear. */
 export const REDACT_PATHS = [
-  'password', '*.password', 'user_pwd', '*.user_pwd', 'db_password', '*.db_password',
-  'new_password', '*.new_password', 'secret', '*.secret', 'secretKey', '*.secretKey', 'secret_key', '*.secret_key',
-  'sk', 'token', '*.token', 'authorization', '*.authorization', 'req.headers.authorization',
-  'req.headers["x-auth-token"]', 'headers["x-auth-token"]', 'PGPASSWORD', '*.PGPASSWORD', 'env.PGPASSWORD',
-  'repoS3Key', '*.repoS3Key', 'repoS3KeySecret', '*.repoS3KeySecret',
-  'PGBACKREST_REPO1_S3_KEY', '*.PGBACKREST_REPO1_S3_KEY', 'PGBACKREST_REPO1_S3_KEY_SECRET', '*.PGBACKREST_REPO1_S3_KEY_SECRET',
+  'password',
+  '*.password',
+  'user_pwd',
+  '*.user_pwd',
+  'db_password',
+  '*.db_password',
+  'new_password',
+  '*.new_password',
+  'secret',
+  '*.secret',
+  'secretKey',
+  '*.secretKey',
+  'secret_key',
+  '*.secret_key',
+  'sk',
+  'token',
+  '*.token',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'req.headers["x-auth-token"]',
+  'headers["x-auth-token"]',
+  'PGPASSWORD',
+  '*.PGPASSWORD',
+  'env.PGPASSWORD',
+  'repoS3Key',
+  '*.repoS3Key',
+  'repoS3KeySecret',
+  '*.repoS3KeySecret',
+  'PGBACKREST_REPO1_S3_KEY',
+  '*.PGBACKREST_REPO1_S3_KEY',
+  'PGBACKREST_REPO1_S3_KEY_SECRET',
+  '*.PGBACKREST_REPO1_S3_KEY_SECRET',
 ];
 
 class PinoBacked implements Logger {
   constructor(readonly pino: PinoLogger) {}
-  error(msg: string, meta?: Record<string, unknown>): void { this.pino.error(meta ?? {}, msg); }
-  warn(msg: string, meta?: Record<string, unknown>): void { this.pino.warn(meta ?? {}, msg); }
-  info(msg: string, meta?: Record<string, unknown>): void { this.pino.info(meta ?? {}, msg); }
-  debug(msg: string, meta?: Record<string, unknown>): void { this.pino.debug(meta ?? {}, msg); }
-  scope(fields: Record<string, unknown>): Logger { return new PinoBacked(this.pino.child(fields)); }
+  error(msg: string, meta?: Record<string, unknown>): void {
+    this.pino.error(meta ?? {}, msg);
+  }
+  warn(msg: string, meta?: Record<string, unknown>): void {
+    this.pino.warn(meta ?? {}, msg);
+  }
+  info(msg: string, meta?: Record<string, unknown>): void {
+    this.pino.info(meta ?? {}, msg);
+  }
+  debug(msg: string, meta?: Record<string, unknown>): void {
+    this.pino.debug(meta ?? {}, msg);
+  }
+  scope(fields: Record<string, unknown>): Logger {
+    return new PinoBacked(this.pino.child(fields));
+  }
   flushSync(): void {
     const stream = (this.pino as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
     try {

@@ -41,17 +41,63 @@ export class Metrics {
   constructor(private readonly src: MetricsSources) {
     const r = this.registry;
     collectDefaultMetrics({ register: r });
-    this.httpRequests = new Counter({ name: 'dwsbox_http_requests_total', help: 'HTTP requests by route, method and status.', labelNames: ['route', 'method', 'status'], registers: [r] });
-    this.httpDuration = new Histogram({ name: 'dwsbox_http_request_duration_seconds', help: 'HTTP request latency.', labelNames: ['route', 'method'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [r] });
-    this.tasksFinished = new Counter({ name: 'dwsbox_tasks_finished_total', help: 'Tasks that ended, by action and final status.', labelNames: ['action', 'status'], registers: [r] });
-    this.taskDuration = new Histogram({ name: 'dwsbox_task_duration_seconds', help: 'Task duration from submission to its end, by action and final status.', labelNames: ['action', 'status'], buckets: [1, 2, 5, 10, 30, 60, 120, 300, 900, 3600], registers: [r] });
-    this.stepDuration = new Histogram({ name: 'dwsbox_task_step_duration_seconds', help: 'Step duration by action, step and result.', labelNames: ['action', 'step', 'status'], buckets: [0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300], registers: [r] });
-    this.storeQuery = new Histogram({ name: 'dwsbox_store_query_duration_seconds', help: 'Metadata store query latency.', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [r] });
-    this.stepBytes = new Gauge({ name: 'dwsbox_task_step_bytes', help: 'Bytes done by running backup, restore and copy steps.', labelNames: ['task_id', 'action', 'step', 'project_id'], registers: [r] });
-    this.stepRate = new Gauge({ name: 'dwsbox_task_step_rate_bytes_per_second', help: 'Measured rate of running backup, restore and copy steps.', labelNames: ['task_id', 'action', 'step', 'project_id'], registers: [r] });
+    this.httpRequests = new Counter({
+      name: 'dwsbox_http_requests_total',
+      help: 'HTTP requests by route, method and status.',
+      labelNames: ['route', 'method', 'status'],
+      registers: [r],
+    });
+    this.httpDuration = new Histogram({
+      name: 'dwsbox_http_request_duration_seconds',
+      help: 'HTTP request latency.',
+      labelNames: ['route', 'method'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [r],
+    });
+    this.tasksFinished = new Counter({
+      name: 'dwsbox_tasks_finished_total',
+      help: 'Tasks that ended, by action and final status.',
+      labelNames: ['action', 'status'],
+      registers: [r],
+    });
+    this.taskDuration = new Histogram({
+      name: 'dwsbox_task_duration_seconds',
+      help: 'Task duration from submission to its end, by action and final status.',
+      labelNames: ['action', 'status'],
+      buckets: [1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
+      registers: [r],
+    });
+    this.stepDuration = new Histogram({
+      name: 'dwsbox_task_step_duration_seconds',
+      help: 'Step duration by action, step and result.',
+      labelNames: ['action', 'step', 'status'],
+      buckets: [0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [r],
+    });
+    this.storeQuery = new Histogram({
+      name: 'dwsbox_store_query_duration_seconds',
+      help: 'Metadata store query latency.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: [r],
+    });
+    this.stepBytes = new Gauge({
+      name: 'dwsbox_task_step_bytes',
+      help: 'Bytes done by running backup, restore and copy steps.',
+      labelNames: ['task_id', 'action', 'step', 'project_id'],
+      registers: [r],
+    });
+    this.stepRate = new Gauge({
+      name: 'dwsbox_task_step_rate_bytes_per_second',
+      help: 'Measured rate of running backup, restore and copy steps.',
+      labelNames: ['task_id', 'action', 'step', 'project_id'],
+      registers: [r],
+    });
     const store = src.store;
     new Gauge({
-      name: 'dwsbox_tasks', help: 'Tasks waiting or running now.', labelNames: ['state'], registers: [r],
+      name: 'dwsbox_tasks',
+      help: 'Tasks waiting or running now.',
+      labelNames: ['state'],
+      registers: [r],
       async collect() {
         const active = await store.listActiveTasks();
         this.set({ state: 'waiting' }, active.filter((t) => t.status === 'WAITING').length);
@@ -59,19 +105,28 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'dwsbox_node_up', help: 'Whether a node\'s PostgreSQL server runs (1) or not (0).', labelNames: ['cluster_id', 'cluster_name', 'node', 'role', 'project_id'], registers: [r],
+      name: 'dwsbox_node_up',
+      help: "Whether a node's PostgreSQL server runs (1) or not (0).",
+      labelNames: ['cluster_id', 'cluster_name', 'node', 'role', 'project_id'],
+      registers: [r],
       async collect() {
         this.reset();
         for (const c of await store.listClusters()) {
           for (const n of await store.listNodes(c.id)) {
             if (n.membership !== 'active') continue;
-            this.set({ cluster_id: c.id, cluster_name: c.name, node: String(n.ordinal), role: n.role, project_id: c.projectId }, n.health === 'up' ? 1 : 0);
+            this.set(
+              { cluster_id: c.id, cluster_name: c.name, node: String(n.ordinal), role: n.role, project_id: c.projectId },
+              n.health === 'up' ? 1 : 0,
+            );
           }
         }
       },
     });
     new Gauge({
-      name: 'dwsbox_replication_lag_bytes', help: 'Bytes a standby has not replayed yet, as its primary sees it.', labelNames: ['cluster_id', 'node', 'project_id'], registers: [r],
+      name: 'dwsbox_replication_lag_bytes',
+      help: 'Bytes a standby has not replayed yet, as its primary sees it.',
+      labelNames: ['cluster_id', 'node', 'project_id'],
+      registers: [r],
       async collect() {
         this.reset();
         const lag = src.replicationLag();
@@ -84,20 +139,33 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'dwsbox_snapshot_size_bytes', help: 'Repository bytes of each visible snapshot\'s own backup set.', labelNames: ['snapshot_id', 'cluster_id', 'type', 'project_id'], registers: [r],
+      name: 'dwsbox_snapshot_size_bytes',
+      help: "Repository bytes of each visible snapshot's own backup set.",
+      labelNames: ['snapshot_id', 'cluster_id', 'type', 'project_id'],
+      registers: [r],
       async collect() {
         this.reset();
         for (const p of await store.listProjects()) {
           for (const s of await store.listSnapshots(p.id)) {
-            if (s.sizeBytes !== null) this.set({ snapshot_id: s.id, cluster_id: s.clusterId, type: s.backupType ?? 'unknown', project_id: p.id }, s.sizeBytes);
+            if (s.sizeBytes !== null)
+              this.set({ snapshot_id: s.id, cluster_id: s.clusterId, type: s.backupType ?? 'unknown', project_id: p.id }, s.sizeBytes);
           }
         }
       },
     });
-    for (const name of ['dwsbox_node_up', 'dwsbox_replication_lag_bytes', 'dwsbox_snapshot_size_bytes', 'dwsbox_task_step_bytes', 'dwsbox_task_step_rate_bytes_per_second']) this.projectScoped.add(name);
+    for (const name of [
+      'dwsbox_node_up',
+      'dwsbox_replication_lag_bytes',
+      'dwsbox_snapshot_size_bytes',
+      'dwsbox_task_step_bytes',
+      'dwsbox_task_step_rate_bytes_per_second',
+    ])
+      this.projectScoped.add(name);
     const self = this;
     new Gauge({
-      name: 'dwsbox_repository_size_bytes', help: 'Bytes in the pgBackRest repository (measured at most every 30 s).', registers: [r],
+      name: 'dwsbox_repository_size_bytes',
+      help: 'Bytes in the pgBackRest repository (measured at most every 30 s).',
+      registers: [r],
       collect() {
         const now = Date.now();
         if (now - self.repoSize.at > REPO_SIZE_TTL_MS) self.repoSize = { at: now, bytes: src.repositoryBytes() };
@@ -156,7 +224,13 @@ export class Metrics {
       const data = await (m as unknown as Metric).get();
       const values = data.values.filter((v) => v.labels['project_id'] === projectId);
       if (values.length === 0) continue;
-      out.registerMetric({ name: data.name, help: data.help, type: data.type, aggregator: data.aggregator, get: async () => ({ ...data, values }) } as unknown as Metric);
+      out.registerMetric({
+        name: data.name,
+        help: data.help,
+        type: data.type,
+        aggregator: data.aggregator,
+        get: async () => ({ ...data, values }),
+      } as unknown as Metric);
     }
     return out.metrics();
   }

@@ -55,8 +55,10 @@ export interface ClusterServiceDeps {
 }
 
 export function validateName(name: string, what = 'cluster name'): void {
-  if (name.length < 4 || name.length > 64) throw new AppError('INVALID_STRING_LENGTH', { args: [what, `"${name.slice(0, 80)}" must be 4 to 64 characters long`] });
-  if (!CLUSTER_NAME_RE.test(name)) throw new AppError('INVALID_NAME', { args: [what, `"${name}" must start with a letter and contain only letters, digits, - and _`] });
+  if (name.length < 4 || name.length > 64)
+    throw new AppError('INVALID_STRING_LENGTH', { args: [what, `"${name.slice(0, 80)}" must be 4 to 64 characters long`] });
+  if (!CLUSTER_NAME_RE.test(name))
+    throw new AppError('INVALID_NAME', { args: [what, `"${name}" must start with a letter and contain only letters, digits, - and _`] });
 }
 
 export function validateUuidField(field: string, v: string | null | undefined, required: boolean): void {
@@ -68,7 +70,8 @@ export function validateUuidField(field: string, v: string | null | undefined, r
 }
 
 export function validatePort(port: number, field = 'port'): void {
-  if (!Number.isInteger(port) || port < PORT_MIN || port > PORT_MAX) throw new AppError('VALIDATION', { args: [`${field} must be an integer from ${PORT_MIN} to ${PORT_MAX}, got ${port}`] });
+  if (!Number.isInteger(port) || port < PORT_MIN || port > PORT_MAX)
+    throw new AppError('VALIDATION', { args: [`${field} must be an integer from ${PORT_MIN} to ${PORT_MAX}, got ${port}`] });
 }
 
 export class ClusterService {
@@ -78,7 +81,7 @@ export class ClusterService {
   async view(c: ClusterRecord): Promise<ClusterView> {
     const [nodes, tasks] = await Promise.all([this.deps.store.listNodes(c.id), this.deps.store.listTasks(c.id, { limit: 50 })]);
     const active = tasks.find((t) => isTaskActive(t.status) && t.kind !== 'snapshot.expire') ?? null;
-    const taskStatus = active ? runningTaskStatus(active.kind) : c.stickyTaskStatus ?? '';
+    const taskStatus = active ? runningTaskStatus(active.kind) : (c.stickyTaskStatus ?? '');
     const actionProgress: Record<string, string> = active ? { [actionProgressKey(active.kind)]: `${Math.floor(active.progress)}%` } : {};
     const dayAgo = this.deps.clock.now() - 24 * 3600_000;
     let resize: ClusterView['resize'] = null;
@@ -86,12 +89,31 @@ export class ClusterService {
     // the task is still active (its topology step) and goes back on a rollback.
     const originOf = (t: TaskRecord): number => Number(t.params['originNodeNum'] ?? c.numberOfNode);
     if (active?.kind === 'cluster.scale_out') {
-      resize = { status: 'GROWING', startTime: active.createdAt, target: originOf(active) + Number(active.params['count'] ?? 0), origin: originOf(active) };
+      resize = {
+        status: 'GROWING',
+        startTime: active.createdAt,
+        target: originOf(active) + Number(active.params['count'] ?? 0),
+        origin: originOf(active),
+      };
     } else if (c.stickyTaskStatus === 'RESIZE_FAILURE') {
       const last = tasks.find((t) => t.kind === 'cluster.scale_out');
-      if (last) resize = { status: 'RESIZE_FAILURE', startTime: last.createdAt, target: originOf(last) + Number(last.params['count'] ?? 0), origin: originOf(last) };
+      if (last)
+        resize = {
+          status: 'RESIZE_FAILURE',
+          startTime: last.createdAt,
+          target: originOf(last) + Number(last.params['count'] ?? 0),
+          origin: originOf(last),
+        };
     }
-    return { cluster: c, nodes, activeTask: active, taskStatus, actionProgress, recentEvents: tasks.filter((t) => t.createdAt > dayAgo).length, resize };
+    return {
+      cluster: c,
+      nodes,
+      activeTask: active,
+      taskStatus,
+      actionProgress,
+      recentEvents: tasks.filter((t) => t.createdAt > dayAgo).length,
+      resize,
+    };
   }
 
   async get(projectId: string, clusterId: string): Promise<ClusterRecord> {
@@ -112,12 +134,20 @@ export class ClusterService {
   // ------------------------------------------------------------------ create
   validateCreate(i: CreateClusterInput): void {
     validateName(i.name);
-    if (!findNodeType(i.nodeType)) throw new AppError('INVALID_NODE_TYPE', { args: [i.nodeType, 'see GET /v2/{project_id}/node-types for the node types'] });
+    if (!findNodeType(i.nodeType))
+      throw new AppError('INVALID_NODE_TYPE', { args: [i.nodeType, 'see GET /v2/{project_id}/node-types for the node types'] });
     if (!Number.isInteger(i.numberOfNode) || i.numberOfNode < MIN_NODES || i.numberOfNode > MAX_NODES_API) {
-      throw new AppError('INVALID_NODE_COUNT', { args: [`number_of_node must be from ${MIN_NODES} to ${MAX_NODES_API}, got ${i.numberOfNode}`] });
+      throw new AppError('INVALID_NODE_COUNT', {
+        args: [`number_of_node must be from ${MIN_NODES} to ${MAX_NODES_API}, got ${i.numberOfNode}`],
+      });
     }
     validatePort(i.port);
-    if (!USER_NAME_RE.test(i.userName)) throw new AppError('INVALID_USER_NAME', { args: [`"${i.userName.slice(0, 80)}" must be 1 to 63 characters: a lower-case letter or _ first, then lower-case letters, digits or _`] });
+    if (!USER_NAME_RE.test(i.userName))
+      throw new AppError('INVALID_USER_NAME', {
+        args: [
+          `"${i.userName.slice(0, 80)}" must be 1 to 63 characters: a lower-case letter or _ first, then lower-case letters, digits or _`,
+        ],
+      });
     if (['postgres', 'dwsbox_repl'].includes(i.userName) || i.userName.startsWith('pg_')) {
       throw new AppError('INVALID_USER_NAME', { args: [`"${i.userName}" is reserved`] });
     }
@@ -129,9 +159,15 @@ export class ClusterService {
     // Tags and the description are checked where a request brings them (domain/text-fields.ts,
     // called by the routes); a restore copies the ones its snapshot recorded.
     if (i.spec.publicIp && i.spec.publicIp.public_bind_type !== 'not_use') {
-      throw new AppError('NOT_SUPPORTED', { args: ['Elastic IP binding', `public_bind_type ${i.spec.publicIp.public_bind_type}; use "not_use": the cluster listens on loopback addresses of this host`] });
+      throw new AppError('NOT_SUPPORTED', {
+        args: [
+          'Elastic IP binding',
+          `public_bind_type ${i.spec.publicIp.public_bind_type}; use "not_use": the cluster listens on loopback addresses of this host`,
+        ],
+      });
     }
-    if (i.spec.version !== DATASTORE_VERSION) throw new AppError('VALIDATION', { args: [`datastore_version ${i.spec.version} is not available; use ${DATASTORE_VERSION}`] });
+    if (i.spec.version !== DATASTORE_VERSION)
+      throw new AppError('VALIDATION', { args: [`datastore_version ${i.spec.version} is not available; use ${DATASTORE_VERSION}`] });
     if (i.spec.numberOfCn !== null && (i.spec.numberOfCn < 2 || i.spec.numberOfCn > Math.min(20, i.numberOfNode))) {
       throw new AppError('VALIDATION', { args: [`number_of_cn must be from 2 to ${Math.min(20, i.numberOfNode)}`] });
     }
@@ -145,31 +181,43 @@ export class ClusterService {
     const nt = findNodeType(nodeTypeName)!;
     const [projectNodes, allNodes] = await Promise.all([this.deps.store.countNodes(projectId), this.deps.store.countNodes()]);
     if (projectNodes + newNodes > this.deps.config.projectNodeQuota) {
-      throw new AppError('NODE_QUOTA_EXCEEDED', { args: [`the project has ${projectNodes} nodes; ${newNodes} more would pass its quota of ${this.deps.config.projectNodeQuota}`] });
+      throw new AppError('NODE_QUOTA_EXCEEDED', {
+        args: [`the project has ${projectNodes} nodes; ${newNodes} more would pass its quota of ${this.deps.config.projectNodeQuota}`],
+      });
     }
     // The host's own figures (nodes of every project, free memory and disk) decide but are
     // never shown to a tenant (issue 12); they are logged for the operator.
     if (allNodes + newNodes > this.deps.config.maxNodes) {
       this.deps.log.warn('host node limit reached', { projectId, allNodes, newNodes, maxNodes: this.deps.config.maxNodes });
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`this host has no room for ${newNodes} more nodes now (the operator limits the nodes it runs); try fewer nodes or later`] });
+      throw new AppError('CAPACITY_EXCEEDED', {
+        args: [`this host has no room for ${newNodes} more nodes now (the operator limits the nodes it runs); try fewer nodes or later`],
+      });
     }
     const cap = this.deps.dataPlane.capacity();
     const mem = nt.memoryBytes * newNodes;
     if (mem > cap.memAvailableBytes) {
       this.deps.log.warn('host memory short', { projectId, needBytes: mem, availableBytes: cap.memAvailableBytes });
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`${newNodes} nodes of type ${nt.specName} need ${Math.round(mem / 1e6)} MB of memory, more than this host has free now`] });
+      throw new AppError('CAPACITY_EXCEEDED', {
+        args: [`${newNodes} nodes of type ${nt.specName} need ${Math.round(mem / 1e6)} MB of memory, more than this host has free now`],
+      });
     }
     const disk = 64e6 * newNodes;
     if (cap.dataDiskFreeBytes < disk) {
       this.deps.log.warn('host disk short', { projectId, needBytes: disk, freeBytes: cap.dataDiskFreeBytes });
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`${newNodes} new nodes need at least ${Math.round(disk / 1e6)} MB of disk, more than this host has free now`] });
+      throw new AppError('CAPACITY_EXCEEDED', {
+        args: [`${newNodes} new nodes need at least ${Math.round(disk / 1e6)} MB of disk, more than this host has free now`],
+      });
     }
   }
 
   /** A free loopback /24 for a cluster on `port` (D6): not used by a live cluster, and every node address bindable. */
   async allocateSubnet(port: number, nodes: number, exclude: Set<number> = new Set()): Promise<number> {
     if (this.deps.dataPlane.wildcardListener(port)) {
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${port} is held by a process listening on all addresses (0.0.0.0:${port}), which blocks every cluster address on it; stop that process or choose another port`] });
+      throw new AppError('CAPACITY_EXCEEDED', {
+        args: [
+          `port ${port} is held by a process listening on all addresses (0.0.0.0:${port}), which blocks every cluster address on it; stop that process or choose another port`,
+        ],
+      });
     }
     const used = await this.deps.store.usedSubnetIndexes();
     for (let c = 1; c <= 254; c++) {
@@ -186,12 +234,28 @@ export class ClusterService {
     const now = this.deps.clock.now();
     const id = newId();
     const cluster: ClusterRecord = {
-      id, projectId, name: i.name, status: 'CREATING', subStatus: 'NORMAL', stickyTaskStatus: null, stopped: false, nodeType: i.nodeType,
-      numberOfNode: i.numberOfNode, port: i.port, subnetIndex, userName: i.userName, adminPasswordEnc: this.deps.secrets.encrypt(i.password),
-      replPasswordEnc: this.deps.secrets.encrypt(newPassword()), stanza: `cluster-${id}`,
+      id,
+      projectId,
+      name: i.name,
+      status: 'CREATING',
+      subStatus: 'NORMAL',
+      stickyTaskStatus: null,
+      stopped: false,
+      nodeType: i.nodeType,
+      numberOfNode: i.numberOfNode,
+      port: i.port,
+      subnetIndex,
+      userName: i.userName,
+      adminPasswordEnc: this.deps.secrets.encrypt(i.password),
+      replPasswordEnc: this.deps.secrets.encrypt(newPassword()),
+      stanza: `cluster-${id}`,
       // Its stanza goes to the repository configured now, and stays there (backup-repository.ts).
-      spec: { ...i.spec, repository: this.deps.dataPlane.repositoryRef() }, failedReasons: null, healthNote: null,
-      createdAt: now, updatedAt: now, deletedAt: null,
+      spec: { ...i.spec, repository: this.deps.dataPlane.repositoryRef() },
+      failedReasons: null,
+      healthNote: null,
+      createdAt: now,
+      updatedAt: now,
+      deletedAt: null,
     };
     const nodes: NodeRecord[] = [];
     for (let n = 1; n <= i.numberOfNode; n++) nodes.push(this.newNode(cluster, n, 'building'));
@@ -201,9 +265,20 @@ export class ClusterService {
   newNode(cluster: ClusterRecord, ordinal: number, membership: NodeRecord['membership']): NodeRecord {
     const now = this.deps.clock.now();
     return {
-      id: newId(), clusterId: cluster.id, ordinal, role: ordinal === 1 ? 'primary' : 'standby', host: this.deps.dataPlane.memberHost(cluster.subnetIndex!, ordinal),
-      port: cluster.port, dataDir: this.deps.dataPlane.memberDataDir(cluster.id, ordinal), membership, pid: null, pidStart: null, health: 'unknown',
-      slotName: ordinal === 1 ? null : this.deps.dataPlane.replicaSlotName(ordinal), createdAt: now, updatedAt: now,
+      id: newId(),
+      clusterId: cluster.id,
+      ordinal,
+      role: ordinal === 1 ? 'primary' : 'standby',
+      host: this.deps.dataPlane.memberHost(cluster.subnetIndex!, ordinal),
+      port: cluster.port,
+      dataDir: this.deps.dataPlane.memberDataDir(cluster.id, ordinal),
+      membership,
+      pid: null,
+      pidStart: null,
+      health: 'unknown',
+      slotName: ordinal === 1 ? null : this.deps.dataPlane.replicaSlotName(ordinal),
+      createdAt: now,
+      updatedAt: now,
     };
   }
 
@@ -211,7 +286,11 @@ export class ClusterService {
    * Insert a new cluster with its nodes and its first task. Retries with another address
    * range when a concurrent create took the chosen one.
    */
-  async insertNewCluster(projectId: string, i: CreateClusterInput, enqueue: (tx: Store, c: ClusterRecord) => Promise<TaskRecord>): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
+  async insertNewCluster(
+    projectId: string,
+    i: CreateClusterInput,
+    enqueue: (tx: Store, c: ClusterRecord) => Promise<TaskRecord>,
+  ): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
     const tried = new Set<number>();
     for (let attempt = 0; attempt < 5; attempt++) {
       if (await this.deps.store.findClusterByName(projectId, i.name)) throw new AppError('CLUSTER_NAME_EXISTS', { args: [i.name] });
@@ -229,7 +308,12 @@ export class ClusterService {
         this.deps.queue.notify();
         return { cluster, task };
       } catch (e) {
-        if (e instanceof AppError && (e.code === 'STORE_CONFLICT' || (e.code === 'CLUSTER_NAME_EXISTS' && !(await this.deps.store.findClusterByName(projectId, i.name))))) continue;
+        if (
+          e instanceof AppError &&
+          (e.code === 'STORE_CONFLICT' ||
+            (e.code === 'CLUSTER_NAME_EXISTS' && !(await this.deps.store.findClusterByName(projectId, i.name))))
+        )
+          continue;
         throw e;
       }
     }
@@ -239,17 +323,31 @@ export class ClusterService {
   async create(projectId: string, i: CreateClusterInput): Promise<ClusterRecord> {
     this.validateCreate(i);
     if (i.numberOfNode > MAX_NODES_LOCAL) {
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`a cluster on this host has at most ${MAX_NODES_LOCAL} nodes (one loopback address each), ${i.numberOfNode} were requested`] });
+      throw new AppError('CAPACITY_EXCEEDED', {
+        args: [`a cluster on this host has at most ${MAX_NODES_LOCAL} nodes (one loopback address each), ${i.numberOfNode} were requested`],
+      });
     }
     await this.checkCapacity(projectId, i.nodeType, i.numberOfNode);
     const { cluster } = await this.insertNewCluster(projectId, i, (tx, c) =>
-      this.deps.queue.enqueue(tx, { kind: 'cluster.create', projectId, cluster: c, params: { clusterId: c.id, numberOfNode: c.numberOfNode }, checkState: false }));
+      this.deps.queue.enqueue(tx, {
+        kind: 'cluster.create',
+        projectId,
+        cluster: c,
+        params: { clusterId: c.id, numberOfNode: c.numberOfNode },
+        checkState: false,
+      }),
+    );
     this.deps.log.info('cluster create accepted', { clusterId: cluster.id, projectId, nodes: cluster.numberOfNode });
     return cluster;
   }
 
   // ------------------------------------------------------------------ operations
-  private async enqueueOn(projectId: string, clusterId: string, kind: 'cluster.restart' | 'cluster.start' | 'cluster.stop' | 'cluster.delete', params: (c: ClusterRecord, nodes: NodeRecord[]) => Record<string, unknown>): Promise<TaskRecord> {
+  private async enqueueOn(
+    projectId: string,
+    clusterId: string,
+    kind: 'cluster.restart' | 'cluster.start' | 'cluster.stop' | 'cluster.delete',
+    params: (c: ClusterRecord, nodes: NodeRecord[]) => Record<string, unknown>,
+  ): Promise<TaskRecord> {
     const task = await this.deps.store.transaction(async (tx) => {
       const c = await tx.getCluster(projectId, clusterId);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
@@ -273,11 +371,18 @@ export class ClusterService {
 
   async delete(projectId: string, clusterId: string, keepLastManualSnapshot: number): Promise<TaskRecord> {
     if (!Number.isInteger(keepLastManualSnapshot) || keepLastManualSnapshot < 0 || keepLastManualSnapshot > 1000) {
-      throw new AppError('VALIDATION', { args: [`keep_last_manual_snapshot must be an integer from 0 to 1000, got ${keepLastManualSnapshot}`] });
+      throw new AppError('VALIDATION', {
+        args: [`keep_last_manual_snapshot must be an integer from 0 to 1000, got ${keepLastManualSnapshot}`],
+      });
     }
     const readers = await this.snapshotReaders(projectId, clusterId);
     if (readers.length) {
-      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [clusterId, `a running restore (task ${readers[0]!.id}) reads this cluster's snapshots; delete the cluster when that task has finished`] });
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [
+          clusterId,
+          `a running restore (task ${readers[0]!.id}) reads this cluster's snapshots; delete the cluster when that task has finished`,
+        ],
+      });
     }
     return this.enqueueOn(projectId, clusterId, 'cluster.delete', () => ({ keepLastManualSnapshot }));
   }
@@ -292,13 +397,21 @@ export class ClusterService {
     const c = await this.get(projectId, clusterId);
     const pw = passwordProblem(newPasswordValue, c.userName);
     if (pw) throw new AppError(pw.code, { args: [pw.why] });
-    if (this.deps.secrets.decrypt(c.adminPasswordEnc) === newPasswordValue) throw new AppError('INVALID_PASSWORD', { args: ['it must differ from the current password'] });
-    if (c.status !== 'AVAILABLE' || c.stopped) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, `the password can be reset only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`] });
+    if (this.deps.secrets.decrypt(c.adminPasswordEnc) === newPasswordValue)
+      throw new AppError('INVALID_PASSWORD', { args: ['it must differ from the current password'] });
+    if (c.status !== 'AVAILABLE' || c.stopped)
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [c.name, `the password can be reset only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`],
+      });
     const nodes = await this.deps.store.listNodes(c.id);
     const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || !this.deps.dataPlane.memberStatus(c, primary)) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+    if (!primary || !this.deps.dataPlane.memberStatus(c, primary))
+      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
     await this.deps.dataPlane.setAdminPassword(c, primary, c.userName, newPasswordValue);
-    await this.deps.store.updateCluster(c.id, { adminPasswordEnc: this.deps.secrets.encrypt(newPasswordValue), updatedAt: this.deps.clock.now() });
+    await this.deps.store.updateCluster(c.id, {
+      adminPasswordEnc: this.deps.secrets.encrypt(newPasswordValue),
+      updatedAt: this.deps.clock.now(),
+    });
     this.deps.log.info('administrator password reset', { clusterId, projectId });
   }
 

@@ -34,26 +34,46 @@ export interface FaultSettings {
 }
 
 export class FaultService {
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly settings: FaultSettings) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly settings: FaultSettings,
+  ) {}
 
   async add(projectId: string, i: AddFaultInput): Promise<FaultRecord> {
     if (!this.settings.tenantFaults) throw new AppError('TENANT_FAULTS_DISABLED');
-    if (!FAULT_ACTION_NAMES.includes(i.actionName)) throw new AppError('VALIDATION', { args: [`action_name must be one of ${FAULT_ACTION_NAMES.join(', ')}`] });
-    if (!/^(\*|[A-Z][A-Z0-9_]{0,63})$/.test(i.step)) throw new AppError('VALIDATION', { args: ['step must be a step id such as BACKUP or BUILD_STANDBY_2 (see currentStep in the task details), or *'] });
+    if (!FAULT_ACTION_NAMES.includes(i.actionName))
+      throw new AppError('VALIDATION', { args: [`action_name must be one of ${FAULT_ACTION_NAMES.join(', ')}`] });
+    if (!/^(\*|[A-Z][A-Z0-9_]{0,63})$/.test(i.step))
+      throw new AppError('VALIDATION', {
+        args: ['step must be a step id such as BACKUP or BUILD_STANDBY_2 (see currentStep in the task details), or *'],
+      });
     if (!MODES.includes(i.mode as FaultMode)) throw new AppError('VALIDATION', { args: [`mode must be one of ${MODES.join(', ')}`] });
     const point = (i.point ?? 'before') as FaultPoint;
     if (!POINTS.includes(point)) throw new AppError('VALIDATION', { args: [`point must be one of ${POINTS.join(', ')}`] });
     if (i.mode === 'crash' && !this.settings.crashFaults) throw new AppError('CRASH_FAULTS_DISABLED');
-    if (i.mode === 'delay' && point !== 'before') throw new AppError('VALIDATION', { args: ['a delay may only postpone the start of a step: use point "before" (D14)'] });
-    if (i.mode === 'hang' && point === 'during') throw new AppError('VALIDATION', { args: ['a hang stops a step before it starts or after its work: use point "before" or "after"'] });
+    if (i.mode === 'delay' && point !== 'before')
+      throw new AppError('VALIDATION', { args: ['a delay may only postpone the start of a step: use point "before" (D14)'] });
+    if (i.mode === 'hang' && point === 'during')
+      throw new AppError('VALIDATION', { args: ['a hang stops a step before it starts or after its work: use point "before" or "after"'] });
     const maxDelay = this.settings.maxDelayMs;
     if (i.mode === 'delay' && (i.delayMs === undefined || i.delayMs === null || i.delayMs < 0 || i.delayMs > maxDelay)) {
-      throw new AppError('VALIDATION', { args: [`delay_ms must be given for a delay, from 0 to ${maxDelay} (the service's setting faultMaxDelayMs)`] });
+      throw new AppError('VALIDATION', {
+        args: [`delay_ms must be given for a delay, from 0 to ${maxDelay} (the service's setting faultMaxDelayMs)`],
+      });
     }
-    if (i.times !== undefined && i.times !== null && (!Number.isInteger(i.times) || i.times < 1 || i.times > 1000)) throw new AppError('VALIDATION', { args: ['times must be an integer from 1 to 1000'] });
-    if (i.clusterId && !(await this.store.getCluster(projectId, i.clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [i.clusterId] });
+    if (i.times !== undefined && i.times !== null && (!Number.isInteger(i.times) || i.times < 1 || i.times > 1000))
+      throw new AppError('VALIDATION', { args: ['times must be an integer from 1 to 1000'] });
+    if (i.clusterId && !(await this.store.getCluster(projectId, i.clusterId)))
+      throw new AppError('CLUSTER_NOT_FOUND', { args: [i.clusterId] });
     const f: FaultRecord = {
-      id: newId(), projectId, clusterId: i.clusterId ?? null, actionName: i.actionName, step: i.step, mode: i.mode as FaultMode, point,
+      id: newId(),
+      projectId,
+      clusterId: i.clusterId ?? null,
+      actionName: i.actionName,
+      step: i.step,
+      mode: i.mode as FaultMode,
+      point,
       delayMs: i.delayMs ?? null,
       // A crash fault fires once unless told otherwise: every restart would otherwise crash again.
       timesLeft: i.times ?? (i.mode === 'crash' ? 1 : null),

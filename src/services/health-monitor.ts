@@ -24,7 +24,13 @@ export class HealthMonitor {
   private lag = new Map<string, { node: number; bytes: number }[]>();
   private ticks = 0;
 
-  constructor(private readonly store: Store, private readonly dataPlane: DataPlane, private readonly clock: Clock, private readonly log: Logger, private readonly intervalMs: number) {}
+  constructor(
+    private readonly store: Store,
+    private readonly dataPlane: DataPlane,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+  ) {}
 
   /** Also run `fn` every `every` checks (e.g. the snapshot expiry sweep). */
   addPeriodic(fn: () => Promise<unknown>, every: number): void {
@@ -39,10 +45,12 @@ export class HealthMonitor {
 
   start(): void {
     const tick = (): void => {
-      this.running = this.tick().catch((e: unknown) => this.log.warn('health check failed', { error: coerceError(e).message })).finally(() => {
-        this.running = null;
-        if (this.timer) this.timer = setTimeout(tick, this.intervalMs);
-      });
+      this.running = this.tick()
+        .catch((e: unknown) => this.log.warn('health check failed', { error: coerceError(e).message }))
+        .finally(() => {
+          this.running = null;
+          if (this.timer) this.timer = setTimeout(tick, this.intervalMs);
+        });
     };
     this.timer = setTimeout(tick, this.intervalMs);
   }
@@ -163,7 +171,11 @@ export class HealthMonitor {
       try {
         const a = await this.dataPlane.archiverState(c, primary);
         archiveFailing = a.failing;
-        if (a.failing && !this.archiveFailing.has(c.id)) this.log.error('WAL archiving is failing; the primary keeps WAL until it works again and may fill its disk', { clusterId: c.id, lastFailed: a.lastFailed });
+        if (a.failing && !this.archiveFailing.has(c.id))
+          this.log.error('WAL archiving is failing; the primary keeps WAL until it works again and may fill its disk', {
+            clusterId: c.id,
+            lastFailed: a.lastFailed,
+          });
       } catch {
         /* a primary that does not answer is caught by the next check */
       }
@@ -174,7 +186,13 @@ export class HealthMonitor {
     const standbyDown = nodes.some((n) => n.role === 'standby' && !up.get(n.id));
     const status = c.stopped || !primaryUp ? 'UNAVAILABLE' : 'AVAILABLE';
     const subStatus = !c.stopped && (standbyDown || archiveFailing) ? 'DEGRADED' : 'NORMAL';
-    const note = archiveFailing ? 'WAL archiving is failing' : standbyDown ? 'a standby node is down' : !primaryUp && !c.stopped ? 'the primary node is down' : null;
+    const note = archiveFailing
+      ? 'WAL archiving is failing'
+      : standbyDown
+        ? 'a standby node is down'
+        : !primaryUp && !c.stopped
+          ? 'the primary node is down'
+          : null;
     if (status === c.status && subStatus === c.subStatus && note === c.healthNote) return;
     // Only when no task owns the cluster; checked again inside the transaction.
     await this.store.transaction(async (tx) => {
@@ -186,6 +204,7 @@ export class HealthMonitor {
       if (!fresh || fresh.updatedAt !== c.updatedAt || !WATCHED.has(fresh.status) || fresh.deletedAt) return;
       await tx.updateCluster(c.id, { status, subStatus, healthNote: note, updatedAt: now });
     });
-    if (status !== c.status || subStatus !== c.subStatus) this.log.info('cluster health changed', { clusterId: c.id, status, subStatus, note });
+    if (status !== c.status || subStatus !== c.subStatus)
+      this.log.info('cluster health changed', { clusterId: c.id, status, subStatus, note });
   }
 }

@@ -64,7 +64,8 @@ const NAME_MAX_BYTES = 63;
 const show = (t: TableRef): string => `${t.schema}.${t.name}`;
 
 function checkIdentifier(field: string, v: string): void {
-  if (v.length === 0 || Buffer.byteLength(v) > NAME_MAX_BYTES) throw new AppError('VALIDATION', { args: [`${field} must be 1 to ${NAME_MAX_BYTES} bytes long, got "${v.slice(0, 80)}"`] });
+  if (v.length === 0 || Buffer.byteLength(v) > NAME_MAX_BYTES)
+    throw new AppError('VALIDATION', { args: [`${field} must be 1 to ${NAME_MAX_BYTES} bytes long, got "${v.slice(0, 80)}"`] });
   if (v.includes('\u0000')) throw new AppError('VALIDATION', { args: [`${field} must not contain a NUL character`] });
 }
 
@@ -76,12 +77,20 @@ export class RestoreService {
    * table-level (logical) snapshot serves table restores only (`purpose: 'tables'`): it holds
    * a pg_dump of some objects, not a cluster.
    */
-  private async restorable(projectId: string, snapshotId: string, purpose: 'cluster' | 'tables' = 'cluster'): Promise<SnapshotRecord & { backupLabel: string }> {
+  private async restorable(
+    projectId: string,
+    snapshotId: string,
+    purpose: 'cluster' | 'tables' = 'cluster',
+  ): Promise<SnapshotRecord & { backupLabel: string }> {
     const s = await this.deps.store.getSnapshot(projectId, snapshotId);
     if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snapshotId] });
     if (s.fineGrained) return (await this.restorableLogical(s, purpose)) as SnapshotRecord & { backupLabel: string };
-    if (s.status !== 'AVAILABLE' || !s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
-    if (!(await this.deps.dataPlane.stanzaExists(s.stanza))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
+    if (s.status !== 'AVAILABLE' || !s.backupLabel)
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
+        args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`],
+      });
+    if (!(await this.deps.dataPlane.stanzaExists(s.stanza)))
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `the repository of stanza ${s.stanza} is missing`] });
     return s as SnapshotRecord & { backupLabel: string };
   }
 
@@ -90,11 +99,18 @@ export class RestoreService {
     const fg = s.fineGrained!;
     if (purpose === 'cluster') {
       throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
-        args: [s.id, `it is a ${fg.level}-level snapshot (a pg_dump of ${fg.level === 'schema' ? `schemas ${fg.schemas.join(', ')}` : `tables ${fg.tables.join(', ')}`} of database ${fg.database}), not a copy of a cluster; restore its tables with table-restore instead`],
+        args: [
+          s.id,
+          `it is a ${fg.level}-level snapshot (a pg_dump of ${fg.level === 'schema' ? `schemas ${fg.schemas.join(', ')}` : `tables ${fg.tables.join(', ')}`} of database ${fg.database}), not a copy of a cluster; restore its tables with table-restore instead`,
+        ],
       });
     }
-    if (s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`] });
-    if (!fg.dumpDir || !(await this.deps.dataPlane.logicalDumpReadable(fg.dumpDir))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its dump ${fg.dumpDir ?? ''} is missing`] });
+    if (s.status !== 'AVAILABLE')
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
+        args: [s.id, `its status is ${s.status}; only an AVAILABLE snapshot can be restored`],
+      });
+    if (!fg.dumpDir || !(await this.deps.dataPlane.logicalDumpReadable(fg.dumpDir)))
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, `its dump ${fg.dumpDir ?? ''} is missing`] });
     return s;
   }
 
@@ -104,7 +120,11 @@ export class RestoreService {
    * administrator (the restored database holds that role, with its password) and, for every
    * field left out, the source's value as the snapshot recorded it (D16).
    */
-  async restoreCluster(projectId: string, snapshotId: string, i: RestoreClusterInput): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
+  async restoreCluster(
+    projectId: string,
+    snapshotId: string,
+    i: RestoreClusterInput,
+  ): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
     const snap = await this.restorable(projectId, snapshotId);
     if (i.ipv6Enable) throw new AppError('NOT_SUPPORTED', { args: ['IPv6', 'clusters listen on IPv4 loopback addresses'] });
     const src = snap.sourceSpec;
@@ -119,8 +139,13 @@ export class RestoreService {
       publicIp: i.publicIp ?? null,
     };
     const input: CreateClusterInput = {
-      name: i.name, nodeType: src.nodeType, numberOfNode: src.numberOfNode, port: i.port ?? src.port, userName: src.userName,
-      password: this.deps.secrets.decrypt(src.adminPasswordEnc), spec,
+      name: i.name,
+      nodeType: src.nodeType,
+      numberOfNode: src.numberOfNode,
+      port: i.port ?? src.port,
+      userName: src.userName,
+      password: this.deps.secrets.decrypt(src.adminPasswordEnc),
+      spec,
     };
     this.deps.clusters.validateCreate(input);
     await this.deps.clusters.checkCapacity(projectId, input.nodeType, input.numberOfNode);
@@ -129,16 +154,38 @@ export class RestoreService {
     if (need > free) {
       // The host's free space decides but is not shown to the tenant (issue 12).
       this.deps.log.warn('host disk short for a restore', { projectId, snapshotId, needBytes: need, freeBytes: free });
-      throw new AppError('CAPACITY_EXCEEDED', { args: [`${input.numberOfNode} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk, more than this host has free now`] });
+      throw new AppError('CAPACITY_EXCEEDED', {
+        args: [
+          `${input.numberOfNode} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk, more than this host has free now`,
+        ],
+      });
     }
     const r = await this.deps.clusters.insertNewCluster(projectId, input, async (tx, c) => {
       // The snapshot may have been deleted since it was read.
       const s = await tx.getSnapshot(projectId, snap.id);
       if (!s || s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snap.id] });
-      const params: ClusterRestoreParams = { clusterId: c.id, snapshotId: snap.id, sourceClusterId: snap.clusterId, numberOfNode: c.numberOfNode };
-      return this.deps.queue.enqueue(tx, { kind: 'cluster.restore', projectId, cluster: c, snapshotId: snap.id, params: { ...params }, checkState: false });
+      const params: ClusterRestoreParams = {
+        clusterId: c.id,
+        snapshotId: snap.id,
+        sourceClusterId: snap.clusterId,
+        numberOfNode: c.numberOfNode,
+      };
+      return this.deps.queue.enqueue(tx, {
+        kind: 'cluster.restore',
+        projectId,
+        cluster: c,
+        snapshotId: snap.id,
+        params: { ...params },
+        checkState: false,
+      });
     });
-    this.deps.log.info('restore accepted', { projectId, snapshotId: snap.id, sourceClusterId: snap.clusterId, clusterId: r.cluster.id, taskId: r.task.id });
+    this.deps.log.info('restore accepted', {
+      projectId,
+      snapshotId: snap.id,
+      sourceClusterId: snap.clusterId,
+      clusterId: r.cluster.id,
+      taskId: r.task.id,
+    });
     return r;
   }
 
@@ -147,9 +194,14 @@ export class RestoreService {
   private async tableRequest(projectId: string, snapshotId: string, i: TableRestoreInput) {
     const snap = await this.restorable(projectId, snapshotId, 'tables');
     if (i.restoreTables.length === 0) throw new AppError('VALIDATION', { args: ['restore_table_list must name at least one table'] });
-    if (i.restoreTables.length > MAX_RESTORE_TABLES) throw new AppError('VALIDATION', { args: [`at most ${MAX_RESTORE_TABLES} tables can be restored at once`] });
+    if (i.restoreTables.length > MAX_RESTORE_TABLES)
+      throw new AppError('VALIDATION', { args: [`at most ${MAX_RESTORE_TABLES} tables can be restored at once`] });
     if (i.restoreTables.length !== i.targetTables.length) {
-      throw new AppError('VALIDATION', { args: [`restore_table_list has ${i.restoreTables.length} tables and target_table_list ${i.targetTables.length}; each source needs one target`] });
+      throw new AppError('VALIDATION', {
+        args: [
+          `restore_table_list has ${i.restoreTables.length} tables and target_table_list ${i.targetTables.length}; each source needs one target`,
+        ],
+      });
     }
     checkIdentifier('database', i.database);
     const fold = (s: string): string => (i.caseSensitive ? s : s.toLowerCase());
@@ -176,7 +228,12 @@ export class RestoreService {
     if (!db) throw new AppError('DATABASE_NOT_FOUND', { args: [database] });
     const cluster = await this.deps.store.getCluster(projectId, snap.clusterId);
     if (!cluster) {
-      throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `its cluster ${snap.clusterName} was deleted: a table restore brings tables back into the snapshot's own cluster (D16); restore the snapshot into a new cluster instead`] });
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
+        args: [
+          snap.id,
+          `its cluster ${snap.clusterName} was deleted: a table restore brings tables back into the snapshot's own cluster (D16); restore the snapshot into a new cluster instead`,
+        ],
+      });
     }
     const inSnapshot = new Set(db.tables.map((t) => `${t.schema}\u0000${t.name}`));
     const missingSources = pairs.filter((p) => !inSnapshot.has(`${p.source.schema}\u0000${p.source.name}`)).map((p) => show(p.source));
@@ -188,11 +245,15 @@ export class RestoreService {
     const nodes = await this.deps.store.listNodes(cluster.id);
     const primary = nodes.find((n: NodeRecord) => n.role === 'primary' && n.membership === 'active');
     if (!primary || cluster.stopped || !this.deps.dataPlane.memberStatus(cluster, primary)) {
-      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [cluster.name, 'its primary node is not running; start or restart the cluster first'] });
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [cluster.name, 'its primary node is not running; start or restart the cluster first'],
+      });
     }
     const db = await this.deps.dataPlane.databaseInfo(cluster, primary, database);
     if (!db?.allowConnections) {
-      throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${database} does not exist in cluster ${cluster.name} (it is in the snapshot): create it first, then restore the tables.` });
+      throw new AppError('DATABASE_NOT_FOUND', {
+        message: `Database ${database} does not exist in cluster ${cluster.name} (it is in the snapshot): create it first, then restore the tables.`,
+      });
     }
     const rows = await this.deps.dataPlane.relations(cluster, primary, database, targets);
     const found = new Set(rows.map((r) => `${r.ref.schema}\u0000${r.ref.name}`));
@@ -202,29 +263,56 @@ export class RestoreService {
   /** CheckTableRestore: what would stop the restore, changing nothing. */
   async checkTables(projectId: string, snapshotId: string, i: TableRestoreInput): Promise<TableRestoreCheck> {
     const r = await this.tableRequest(projectId, snapshotId, i);
-    const existing = await this.existingTargets(r.cluster, r.database, r.pairs.map((p) => p.target));
+    const existing = await this.existingTargets(
+      r.cluster,
+      r.database,
+      r.pairs.map((p) => p.target),
+    );
     return { database: r.database, missingSources: r.missingSources, existingTargets: existing };
   }
 
   /** RestoreTable: a snapshot.table_restore task on the snapshot's cluster; its id is the job id. */
   async restoreTables(projectId: string, snapshotId: string, i: TableRestoreInput): Promise<TaskRecord> {
     const r = await this.tableRequest(projectId, snapshotId, i);
-    if (r.missingSources.length) throw new AppError('TABLE_NOT_FOUND', { args: [`${r.missingSources.join(', ')} (not in database ${r.database} of snapshot ${r.snap.name})`] });
-    const existing = await this.existingTargets(r.cluster, r.database, r.pairs.map((p) => p.target));
+    if (r.missingSources.length)
+      throw new AppError('TABLE_NOT_FOUND', {
+        args: [`${r.missingSources.join(', ')} (not in database ${r.database} of snapshot ${r.snap.name})`],
+      });
+    const existing = await this.existingTargets(
+      r.cluster,
+      r.database,
+      r.pairs.map((p) => p.target),
+    );
     if (existing.length) throw new AppError('TARGET_TABLE_EXISTS', { args: [existing.join(', ')] });
     const task = await this.deps.store.transaction(async (tx) => {
       const c = await tx.getCluster(projectId, r.cluster.id);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.cluster.id] });
       if (!(await tx.getSnapshot(projectId, r.snap.id))) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [r.snap.id] });
       const params: TableRestoreParams = {
-        clusterId: c.id, snapshotId: r.snap.id, sourceClusterId: c.id, database: r.database, tables: r.pairs,
+        clusterId: c.id,
+        snapshotId: r.snap.id,
+        sourceClusterId: c.id,
+        database: r.database,
+        tables: r.pairs,
         // D15: from a logical snapshot, through a scratch database on the cluster (no temporary instance).
         ...(r.snap.fineGrained ? { viaScratchDatabase: true } : {}),
       };
-      return this.deps.queue.enqueue(tx, { kind: 'snapshot.table_restore', projectId, cluster: c, snapshotId: r.snap.id, params: { ...params } });
+      return this.deps.queue.enqueue(tx, {
+        kind: 'snapshot.table_restore',
+        projectId,
+        cluster: c,
+        snapshotId: r.snap.id,
+        params: { ...params },
+      });
     });
     this.deps.queue.notify();
-    this.deps.log.info('table restore accepted', { projectId, snapshotId: r.snap.id, clusterId: r.cluster.id, taskId: task.id, tables: r.pairs.map((p) => `${show(p.source)} -> ${show(p.target)}`) });
+    this.deps.log.info('table restore accepted', {
+      projectId,
+      snapshotId: r.snap.id,
+      clusterId: r.cluster.id,
+      taskId: task.id,
+      tables: r.pairs.map((p) => `${show(p.source)} -> ${show(p.target)}`),
+    });
     return task;
   }
 }

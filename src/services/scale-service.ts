@@ -9,7 +9,14 @@ import { ACTION_OF_KIND } from '../domain/task.js';
 import { findNodeType } from '../domain/node-types.js';
 import type { ClusterRecord, NodeRecord, TaskRecord } from '../domain/records.js';
 import {
-  growProblemError, growProblems, maxShrink, newOrdinals, shrinkOrdinals, shrinkProblem, type GrowFigures, type GrowProblem,
+  growProblemError,
+  growProblems,
+  maxShrink,
+  newOrdinals,
+  shrinkOrdinals,
+  shrinkProblem,
+  type GrowFigures,
+  type GrowProblem,
 } from '../domain/scale.js';
 import { AppError } from '../errors/app-error.js';
 import type { Config } from '../config/config.js';
@@ -54,19 +61,33 @@ export class ScaleService {
 
   /** The request fields that have no local meaning are refused, not ignored (D9). */
   validateScaleOut(i: ScaleOutInput): void {
-    if (!Number.isInteger(i.count) || i.count < 1) throw new AppError('INVALID_NODE_COUNT', { args: [`scale_out.count must be an integer of at least 1, got ${i.count}`] });
+    if (!Number.isInteger(i.count) || i.count < 1)
+      throw new AppError('INVALID_NODE_COUNT', { args: [`scale_out.count must be an integer of at least 1, got ${i.count}`] });
     validateUuidField('scale_out.subnet_id', i.subnetId, false);
     if (i.createNodeOnly) {
-      throw new AppError('NOT_SUPPORTED', { args: ['create_node_only (adding idle nodes)', 'every node added is a hot standby of the cluster at once; leave create_node_only false'] });
+      throw new AppError('NOT_SUPPORTED', {
+        args: [
+          'create_node_only (adding idle nodes)',
+          'every node added is a hot standby of the cluster at once; leave create_node_only false',
+        ],
+      });
     }
     if (i.autoRedistribute === false) {
-      throw new AppError('NOT_SUPPORTED', { args: ['auto_redistribute: false', 'the new nodes are standbys holding a full copy, so there is no data to redistribute; leave auto_redistribute true'] });
+      throw new AppError('NOT_SUPPORTED', {
+        args: [
+          'auto_redistribute: false',
+          'the new nodes are standbys holding a full copy, so there is no data to redistribute; leave auto_redistribute true',
+        ],
+      });
     }
     const w = i.waitingForKilling;
     if (w !== undefined && w !== null && w !== 0 && (!Number.isInteger(w) || w < 30 || w > 1200)) {
       throw new AppError('VALIDATION', { args: [`waiting_for_killing must be 0 or an integer from 30 to 1200, got ${w}`] });
     }
-    if (i.logicalClusterName) throw new AppError('NOT_SUPPORTED', { args: ['Logical clusters', 'each cluster is one PostgreSQL primary with standbys; leave logical_cluster_name empty'] });
+    if (i.logicalClusterName)
+      throw new AppError('NOT_SUPPORTED', {
+        args: ['Logical clusters', 'each cluster is one PostgreSQL primary with standbys; leave logical_cluster_name empty'],
+      });
   }
 
   /** What the host, the project and the cluster say about adding `count` nodes now. */
@@ -85,7 +106,10 @@ export class ScaleService {
         primaryUp = false;
       }
     }
-    const ordinals = newOrdinals(nodes.map((n) => n.ordinal), count);
+    const ordinals = newOrdinals(
+      nodes.map((n) => n.ordinal),
+      count,
+    );
     const busyAddresses: string[] = [];
     // Probing a few addresses says enough; a request for 200 nodes need not bind 200 sockets.
     for (const o of (ordinals ?? []).slice(0, 16)) {
@@ -95,11 +119,24 @@ export class ScaleService {
     const cap = e.capacity();
     const [projectNodes, hostNodes] = await Promise.all([this.deps.store.countNodes(c.projectId), this.deps.store.countNodes()]);
     return {
-      status: c.status, stopped: c.stopped, busyWith: active ? ACTION_OF_KIND[active.kind] : null, primaryUp,
-      existingOrdinals: nodes.map((n) => n.ordinal), activeNodes: members.length, count,
-      projectNodes, projectQuota: this.deps.config.projectNodeQuota, hostNodes, hostNodeLimit: this.deps.config.maxNodes,
-      memAvailableBytes: cap.memAvailableBytes, memPerNodeBytes: findNodeType(c.nodeType)?.memoryBytes ?? 0,
-      diskFreeBytes: cap.dataDiskFreeBytes, copyBytes, port: c.port, wildcardListener: e.wildcardListener(c.port), busyAddresses,
+      status: c.status,
+      stopped: c.stopped,
+      busyWith: active ? ACTION_OF_KIND[active.kind] : null,
+      primaryUp,
+      existingOrdinals: nodes.map((n) => n.ordinal),
+      activeNodes: members.length,
+      count,
+      projectNodes,
+      projectQuota: this.deps.config.projectNodeQuota,
+      hostNodes,
+      hostNodeLimit: this.deps.config.maxNodes,
+      memAvailableBytes: cap.memAvailableBytes,
+      memPerNodeBytes: findNodeType(c.nodeType)?.memoryBytes ?? 0,
+      diskFreeBytes: cap.dataDiskFreeBytes,
+      copyBytes,
+      port: c.port,
+      wildcardListener: e.wildcardListener(c.port),
+      busyAddresses,
       downStandbys: active ? [] : members.filter((n) => n.role === 'standby' && !e.memberStatus(c, n)).map((n) => n.ordinal),
     };
   }
@@ -122,7 +159,9 @@ export class ScaleService {
     const figures = await this.growFigures(c, await this.deps.store.listNodes(c.id), i.count);
     const blocking = growProblems(figures).filter((p) => p.required);
     // A busy or stopped cluster gets the enqueue's own answer (409 naming the running task).
-    const stateProblem = blocking.find((p) => p.reason === 'CLUSTER_BUSY' || p.reason === 'CLUSTER_STATUS' || p.reason === 'CLUSTER_STOPPED');
+    const stateProblem = blocking.find(
+      (p) => p.reason === 'CLUSTER_BUSY' || p.reason === 'CLUSTER_STATUS' || p.reason === 'CLUSTER_STOPPED',
+    );
     if (!stateProblem) {
       // D18: the host and project capacity, as create checks it, then what only a scale-out needs.
       await this.deps.clusters.checkCapacity(projectId, c.nodeType, i.count);
@@ -132,10 +171,22 @@ export class ScaleService {
       const cur = await tx.getCluster(projectId, clusterId);
       if (!cur) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
       const nodes = await tx.listNodes(cur.id);
-      const ordinals = newOrdinals(nodes.map((n) => n.ordinal), i.count);
-      if (!ordinals) throw new AppError('CAPACITY_EXCEEDED', { args: [`a cluster has at most 254 nodes on this host (one loopback address each); ${nodes.length} + ${i.count} do not fit`] });
+      const ordinals = newOrdinals(
+        nodes.map((n) => n.ordinal),
+        i.count,
+      );
+      if (!ordinals)
+        throw new AppError('CAPACITY_EXCEEDED', {
+          args: [`a cluster has at most 254 nodes on this host (one loopback address each); ${nodes.length} + ${i.count} do not fit`],
+        });
       const added = ordinals.map((o) => this.deps.clusters.newNode(cur, o, 'building'));
-      const params: ScaleOutParams = { clusterId: cur.id, count: i.count, ordinals, nodeIds: added.map((n) => n.id), originNodeNum: cur.numberOfNode };
+      const params: ScaleOutParams = {
+        clusterId: cur.id,
+        count: i.count,
+        ordinals,
+        nodeIds: added.map((n) => n.id),
+        originNodeNum: cur.numberOfNode,
+      };
       // The enqueue refuses a busy or stopped cluster: then nothing here is written.
       const t = await this.deps.queue.enqueue(tx, { kind: 'cluster.scale_out', projectId, cluster: cur, params: { ...params } });
       for (const n of added) await tx.insertNode(n);
@@ -176,7 +227,8 @@ export class ScaleService {
   /** POST …/cluster-shrink: the highest-numbered standbys go; returns the task (its id is the job id). */
   async scaleIn(projectId: string, clusterId: string, i: ScaleInInput): Promise<TaskRecord> {
     const p = i.parallelJobs;
-    if (p !== undefined && p !== null && (!Number.isInteger(p) || p < 1 || p > 200)) throw new AppError('VALIDATION', { args: [`parallel_jobs must be an integer from 1 to 200, got ${p}`] });
+    if (p !== undefined && p !== null && (!Number.isInteger(p) || p < 1 || p > 200))
+      throw new AppError('VALIDATION', { args: [`parallel_jobs must be an integer from 1 to 200, got ${p}`] });
     const c0 = await this.deps.clusters.get(projectId, clusterId);
     const refused = shrinkProblem((await this.members(c0)).length, i.shrinkNumber);
     if (refused) throw new AppError('INVALID_NODE_COUNT', { args: [refused] });
@@ -186,7 +238,12 @@ export class ScaleService {
       const members = (await tx.listNodes(c.id)).filter((n) => n.membership === 'active');
       const why = shrinkProblem(members.length, i.shrinkNumber);
       if (why) throw new AppError('INVALID_NODE_COUNT', { args: [why] });
-      const params: ScaleInParams = { clusterId: c.id, count: i.shrinkNumber, ordinals: shrinkOrdinals(members, i.shrinkNumber), originNodeNum: c.numberOfNode };
+      const params: ScaleInParams = {
+        clusterId: c.id,
+        count: i.shrinkNumber,
+        ordinals: shrinkOrdinals(members, i.shrinkNumber),
+        originNodeNum: c.numberOfNode,
+      };
       return this.deps.queue.enqueue(tx, { kind: 'cluster.scale_in', projectId, cluster: c, params: { ...params } });
     });
     this.deps.queue.notify();

@@ -8,8 +8,17 @@ import { isIP } from 'node:net';
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import {
-  BACKUP_LEVELS, POLICY_BACKUP_TYPES, closestFireGap, nextFireAfter, parseSchedule, showDuration, shownNextFire,
-  type BackupLevel, type PolicyBackupType, type PolicySettingsRecord, type SnapshotPolicyRecord,
+  BACKUP_LEVELS,
+  POLICY_BACKUP_TYPES,
+  closestFireGap,
+  nextFireAfter,
+  parseSchedule,
+  showDuration,
+  shownNextFire,
+  type BackupLevel,
+  type PolicyBackupType,
+  type PolicySettingsRecord,
+  type SnapshotPolicyRecord,
 } from '../domain/snapshot-policy.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
@@ -81,7 +90,9 @@ export interface SnapshotPolicyServiceDeps {
 export function checkScheduleInterval(field: string, text: string, minIntervalMs: number, now: number): void {
   const gap = closestFireGap(parseSchedule(text), now, minIntervalMs);
   if (gap !== null && gap < minIntervalMs) {
-    throw new AppError('POLICY_TOO_FREQUENT', { args: [`${field} "${text.slice(0, 100)}"`, showDuration(gap), showDuration(minIntervalMs)] });
+    throw new AppError('POLICY_TOO_FREQUENT', {
+      args: [`${field} "${text.slice(0, 100)}"`, showDuration(gap), showDuration(minIntervalMs)],
+    });
   }
 }
 
@@ -134,14 +145,23 @@ export class SnapshotPolicyService {
     }
     if (i.deviceName !== undefined) {
       const dev = i.deviceName.toUpperCase();
-      if (!(DEVICES as readonly string[]).includes(dev)) throw new AppError('VALIDATION', { args: [`device_name must be one of ${DEVICES.join(', ')}, got "${i.deviceName.slice(0, 40)}"`] });
-      if (dev !== 'OBS') throw new AppError('NOT_SUPPORTED', { args: [`device_name ${dev}`, 'snapshots go to the cluster\'s pgBackRest repository; use OBS (or leave device_name out)'] });
+      if (!(DEVICES as readonly string[]).includes(dev))
+        throw new AppError('VALIDATION', {
+          args: [`device_name must be one of ${DEVICES.join(', ')}, got "${i.deviceName.slice(0, 40)}"`],
+        });
+      if (dev !== 'OBS')
+        throw new AppError('NOT_SUPPORTED', {
+          args: [`device_name ${dev}`, "snapshots go to the cluster's pgBackRest repository; use OBS (or leave device_name out)"],
+        });
     }
     for (const [n, ip] of (i.serverIps ?? []).entries()) {
-      if (!isIP(ip)) throw new AppError('VALIDATION', { args: [`server_ips[${n}] must be an IP address, got "${String(ip).slice(0, 60)}"`] });
+      if (!isIP(ip))
+        throw new AppError('VALIDATION', { args: [`server_ips[${n}] must be an IP address, got "${String(ip).slice(0, 60)}"`] });
     }
-    if (i.serverPort !== undefined && i.serverPort !== '' && !/^\d{1,5}$/.test(i.serverPort)) throw new AppError('VALIDATION', { args: [`server_port must be a port number, got "${i.serverPort.slice(0, 20)}"`] });
-    if (i.backupParam !== undefined && i.backupParam.length > 1024) throw new AppError('VALIDATION', { args: ['backup_param must be at most 1024 characters'] });
+    if (i.serverPort !== undefined && i.serverPort !== '' && !/^\d{1,5}$/.test(i.serverPort))
+      throw new AppError('VALIDATION', { args: [`server_port must be a port number, got "${i.serverPort.slice(0, 20)}"`] });
+    if (i.backupParam !== undefined && i.backupParam.length > 1024)
+      throw new AppError('VALIDATION', { args: ['backup_param must be at most 1024 characters'] });
     const strategies = i.strategies ?? [];
     const now = this.deps.clock.now();
     await this.deps.store.transaction(async (tx) => {
@@ -172,7 +192,8 @@ export class SnapshotPolicyService {
         if (s.policyId !== undefined && !prior) throw new AppError('SNAPSHOT_POLICY_NOT_FOUND', { args: [s.policyId, clusterId] });
         const rec = strategyRecord(`backup_strategies[${n}]`, s, prior, { projectId, clusterId, now });
         // Fair shares (docs/security.md): a strategy fires at most once every policyMinIntervalMs.
-        if (this.deps.minIntervalMs !== undefined) checkScheduleInterval(`backup_strategies[${n}].backup_strategy`, rec.schedule, this.deps.minIntervalMs, now);
+        if (this.deps.minIntervalMs !== undefined)
+          checkScheduleInterval(`backup_strategies[${n}].backup_strategy`, rec.schedule, this.deps.minIntervalMs, now);
         if (prior) {
           await tx.updatePolicy(prior.id, rec);
           live.splice(live.indexOf(prior), 1, rec);
@@ -182,8 +203,12 @@ export class SnapshotPolicyService {
         }
       }
       const fine = live.filter((p) => p.backupLevel !== 'cluster').length;
-      if (live.length - fine > MAX_CLUSTER_LEVEL_STRATEGIES) throw new AppError('VALIDATION', { args: [`a cluster has at most ${MAX_CLUSTER_LEVEL_STRATEGIES} cluster-level strategies`] });
-      if (fine > MAX_SCHEMA_LEVEL_STRATEGIES) throw new AppError('VALIDATION', { args: [`a cluster has at most ${MAX_SCHEMA_LEVEL_STRATEGIES} schema- and table-level strategies`] });
+      if (live.length - fine > MAX_CLUSTER_LEVEL_STRATEGIES)
+        throw new AppError('VALIDATION', { args: [`a cluster has at most ${MAX_CLUSTER_LEVEL_STRATEGIES} cluster-level strategies`] });
+      if (fine > MAX_SCHEMA_LEVEL_STRATEGIES)
+        throw new AppError('VALIDATION', {
+          args: [`a cluster has at most ${MAX_SCHEMA_LEVEL_STRATEGIES} schema- and table-level strategies`],
+        });
     });
     this.deps.log.info('snapshot policy saved', { projectId, clusterId, strategies: strategies.length, keepDay: i.keepDay });
   }
@@ -194,7 +219,8 @@ export class SnapshotPolicyService {
     await this.deps.store.transaction(async (tx) => {
       await this.cluster(tx, projectId, clusterId);
       const p = await tx.getPolicy(policyId);
-      if (!p || p.deletedAt !== null || p.clusterId !== clusterId || p.projectId !== projectId) throw new AppError('SNAPSHOT_POLICY_NOT_FOUND', { args: [policyId, clusterId] });
+      if (!p || p.deletedAt !== null || p.clusterId !== clusterId || p.projectId !== projectId)
+        throw new AppError('SNAPSHOT_POLICY_NOT_FOUND', { args: [policyId, clusterId] });
       await tx.updatePolicy(policyId, { deletedAt: now, updatedAt: now, nextFireAt: null });
     });
     this.deps.log.info('snapshot policy deleted', { projectId, clusterId, policyId });
@@ -202,30 +228,61 @@ export class SnapshotPolicyService {
 }
 
 function defaultSettings(projectId: string, clusterId: string, now: number): PolicySettingsRecord {
-  return { clusterId, projectId, keepDay: DEFAULT_KEEP_DAY, deviceName: 'OBS', serverIps: [], serverPort: null, backupParam: null, autoBackup: true, createdAt: now, updatedAt: now };
+  return {
+    clusterId,
+    projectId,
+    keepDay: DEFAULT_KEEP_DAY,
+    deviceName: 'OBS',
+    serverIps: [],
+    serverPort: null,
+    backupParam: null,
+    autoBackup: true,
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 /** Validate one strategy of a PUT (a new one, or changes to `prior`) and build its record, cursor included. */
 function strategyRecord(
-  field: string, s: StrategyInput, prior: SnapshotPolicyRecord | undefined, o: { projectId: string; clusterId: string; now: number },
+  field: string,
+  s: StrategyInput,
+  prior: SnapshotPolicyRecord | undefined,
+  o: { projectId: string; clusterId: string; now: number },
 ): SnapshotPolicyRecord {
   const name = s.policyName ?? prior?.name;
   if (name === undefined) throw new AppError('VALIDATION', { args: [`${field}.policy_name is required for a new strategy`] });
-  if (name.length < 4 || name.length > 92) throw new AppError('INVALID_STRING_LENGTH', { args: [`${field}.policy_name`, `"${name.slice(0, 100)}" must be 4 to 92 characters long`] });
-  if (!POLICY_NAME_RE.test(name)) throw new AppError('INVALID_NAME', { args: [`${field}.policy_name`, `"${name}" must start with a letter and contain only letters, digits, - and _`] });
+  if (name.length < 4 || name.length > 92)
+    throw new AppError('INVALID_STRING_LENGTH', {
+      args: [`${field}.policy_name`, `"${name.slice(0, 100)}" must be 4 to 92 characters long`],
+    });
+  if (!POLICY_NAME_RE.test(name))
+    throw new AppError('INVALID_NAME', {
+      args: [`${field}.policy_name`, `"${name}" must start with a letter and contain only letters, digits, - and _`],
+    });
   const scheduleText = s.backupStrategy ?? prior?.schedule;
   if (scheduleText === undefined) throw new AppError('VALIDATION', { args: [`${field}.backup_strategy is required for a new strategy`] });
   if (scheduleText.length > 256) throw new AppError('VALIDATION', { args: [`${field}.backup_strategy must be at most 256 characters`] });
   const schedule = parseSchedule(scheduleText);
   const backupType = (s.backupType ?? prior?.backupType ?? 'increment') as PolicyBackupType;
-  if (!POLICY_BACKUP_TYPES.includes(backupType)) throw new AppError('VALIDATION', { args: [`${field}.backup_type must be full or increment, got "${String(s.backupType).slice(0, 40)}"`] });
+  if (!POLICY_BACKUP_TYPES.includes(backupType))
+    throw new AppError('VALIDATION', {
+      args: [`${field}.backup_type must be full or increment, got "${String(s.backupType).slice(0, 40)}"`],
+    });
   const level = (s.backupLevel ?? prior?.backupLevel ?? 'cluster') as BackupLevel;
-  if (!BACKUP_LEVELS.includes(level)) throw new AppError('VALIDATION', { args: [`${field}.backup_level must be cluster, schema or table, got "${String(s.backupLevel).slice(0, 40)}"`] });
+  if (!BACKUP_LEVELS.includes(level))
+    throw new AppError('VALIDATION', {
+      args: [`${field}.backup_level must be cluster, schema or table, got "${String(s.backupLevel).slice(0, 40)}"`],
+    });
   const tz = s.timeZoneOffset ?? prior?.timeZoneOffset ?? 0;
   if (!Number.isInteger(tz) || tz < TIME_ZONE_OFFSET_MIN || tz > TIME_ZONE_OFFSET_MAX) {
-    throw new AppError('VALIDATION', { args: [`${field}.time_zone_offset must be an integer from ${TIME_ZONE_OFFSET_MIN} to ${TIME_ZONE_OFFSET_MAX} (hours east of UTC), got ${tz}`] });
+    throw new AppError('VALIDATION', {
+      args: [
+        `${field}.time_zone_offset must be an integer from ${TIME_ZONE_OFFSET_MIN} to ${TIME_ZONE_OFFSET_MAX} (hours east of UTC), got ${tz}`,
+      ],
+    });
   }
-  const pick = (v: string | null | undefined, old: string | null | undefined): string | null => (v !== undefined ? (v === '' ? null : v) : (old ?? null));
+  const pick = (v: string | null | undefined, old: string | null | undefined): string | null =>
+    v !== undefined ? (v === '' ? null : v) : (old ?? null);
   let database = pick(s.backupDatabase, prior?.backupDatabase);
   let schemaList = pick(s.backupSchemaList, prior?.backupSchemaList);
   let tableList = pick(s.backupTableList, prior?.backupTableList);
@@ -239,17 +296,36 @@ function strategyRecord(
   if (level === 'table' && s.backupLevel !== undefined && !s.backupSchemaList) schemaList = null;
   // The same rules as a schema- or table-level snapshot request (names, counts, system schemas).
   try {
-    fineGrainedOf({ clusterId: o.clusterId, name: 'policy', type: 'AUTO', level, database: database ?? undefined, schemas: splitList(schemaList), tables: splitList(tableList) });
+    fineGrainedOf({
+      clusterId: o.clusterId,
+      name: 'policy',
+      type: 'AUTO',
+      level,
+      database: database ?? undefined,
+      schemas: splitList(schemaList),
+      tables: splitList(tableList),
+    });
   } catch (e) {
     if (e instanceof AppError) throw new AppError('VALIDATION', { args: [`${field}: ${e.message.replace(/^Invalid request: /, '')}`] });
     throw e;
   }
   const scheduleChanged = !prior || prior.schedule !== scheduleText || prior.timeZoneOffset !== tz;
   return {
-    id: prior?.id ?? newId(), projectId: o.projectId, clusterId: o.clusterId, name, schedule: scheduleText, backupType, backupLevel: level, timeZoneOffset: tz,
-    backupDatabase: database, backupSchemaList: schemaList, backupTableList: tableList,
+    id: prior?.id ?? newId(),
+    projectId: o.projectId,
+    clusterId: o.clusterId,
+    name,
+    schedule: scheduleText,
+    backupType,
+    backupLevel: level,
+    timeZoneOffset: tz,
+    backupDatabase: database,
+    backupSchemaList: schemaList,
+    backupTableList: tableList,
     // A new or rescheduled strategy starts from now: slots before the change never fire.
     nextFireAt: scheduleChanged ? nextFireAfter(schedule, tz, o.now) : prior.nextFireAt,
-    createdAt: prior?.createdAt ?? o.now, updatedAt: o.now, deletedAt: null,
+    createdAt: prior?.createdAt ?? o.now,
+    updatedAt: o.now,
+    deletedAt: null,
   };
 }

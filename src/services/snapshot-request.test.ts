@@ -12,7 +12,11 @@ describe('schema.table names', () => {
     expect(parseQualifiedName('Sales."Line.Items"')).toEqual({ schema: 'Sales', name: 'Line.Items' });
     expect(parseQualifiedName('"a""b".c')).toEqual({ schema: 'a"b', name: 'c' });
     for (const bad of ['orders', 'a.b.c', '.a', 'a.', '"a.b', 'a"b.c', '""."x"', 'a..b']) expect(parseQualifiedName(bad), bad).toBeNull();
-    for (const t of [{ schema: 'public', name: 'orders' }, { schema: 'x.y', name: 'q"t' }]) expect(parseQualifiedName(formatQualifiedName(t))).toEqual(t);
+    for (const t of [
+      { schema: 'public', name: 'orders' },
+      { schema: 'x.y', name: 'q"t' },
+    ])
+      expect(parseQualifiedName(formatQualifiedName(t))).toEqual(t);
   });
 });
 
@@ -22,7 +26,14 @@ describe('fineGrainedOf', () => {
     expect(() => fineGrainedOf(req({ database: 'db' }))).toThrow(/cluster takes no database/);
   });
   it('schema level: a database and 1..100 distinct, non-system schemas', () => {
-    expect(fineGrainedOf(req({ level: 'schema', database: 'db', schemas: ['sales', 'Audit'] }))).toEqual({ level: 'schema', database: 'db', schemas: ['sales', 'Audit'], tables: [], dumpDir: null, outsideForeignKeys: [] });
+    expect(fineGrainedOf(req({ level: 'schema', database: 'db', schemas: ['sales', 'Audit'] }))).toEqual({
+      level: 'schema',
+      database: 'db',
+      schemas: ['sales', 'Audit'],
+      tables: [],
+      dumpDir: null,
+      outsideForeignKeys: [],
+    });
     expect(() => fineGrainedOf(req({ level: 'schema', schemas: ['sales'] }))).toThrow(/needs backup_database/);
     expect(() => fineGrainedOf(req({ level: 'schema', database: 'db', schemas: [] }))).toThrow(/1 to 100 schemas/);
     expect(() => fineGrainedOf(req({ level: 'schema', database: 'db', schemas: ['pg_catalog'] }))).toThrow(/system schema/);
@@ -32,7 +43,10 @@ describe('fineGrainedOf', () => {
   it('table level: schema.table names, kept as written', () => {
     const d = fineGrainedOf(req({ level: 'table', database: 'db', tables: ['public.Orders', 'sales."Line.Items"'] }))!;
     expect(d.tables).toEqual(['public.Orders', 'sales."Line.Items"']);
-    expect(tableRefsOf(d)).toEqual([{ schema: 'public', name: 'Orders' }, { schema: 'sales', name: 'Line.Items' }]);
+    expect(tableRefsOf(d)).toEqual([
+      { schema: 'public', name: 'Orders' },
+      { schema: 'sales', name: 'Line.Items' },
+    ]);
     expect(() => fineGrainedOf(req({ level: 'table', database: 'db', tables: ['orders'] }))).toThrow(/schema\.table/);
     expect(() => fineGrainedOf(req({ level: 'table', database: 'db', tables: ['public.a', 'public.a'] }))).toThrow(/twice/);
     expect(() => fineGrainedOf(req({ level: 'table', database: 'db', tables: ['information_schema.tables'] }))).toThrow(/system schema/);
@@ -42,17 +56,66 @@ describe('fineGrainedOf', () => {
 
 describe('wire form', () => {
   const base = {
-    id: 's1', projectId: 'p', clusterId: 'c', clusterName: 'cn', name: 'snap', description: '', status: 'AVAILABLE', type: 'AUTO', stanza: 'st',
-    backupLabel: null, backupKey: '20260101_000000', priorBackupKey: 'FULL', backupType: null, sizeBytes: 41_000_000, totalBackupSize: 41_000_000, sourceBytes: 1,
-    sourceSpec: { nodeType: 'n', numberOfNode: 3, userName: 'dbadmin', port: 8000, clusterSpec: { availabilityZone: '', vpcId: '', subnetId: '', securityGroupId: '', enterpriseProjectId: '0', tags: [], description: '', version: '', numberOfCn: null, publicIp: null, volume: null }, adminPasswordEnc: '', pgVersion: '15' },
-    schemaInfo: null, taskId: null, startedAt: 0, finishedAt: 0, createdAt: 0, updatedAt: 0, deletedAt: null, expiredAt: null,
+    id: 's1',
+    projectId: 'p',
+    clusterId: 'c',
+    clusterName: 'cn',
+    name: 'snap',
+    description: '',
+    status: 'AVAILABLE',
+    type: 'AUTO',
+    stanza: 'st',
+    backupLabel: null,
+    backupKey: '20260101_000000',
+    priorBackupKey: 'FULL',
+    backupType: null,
+    sizeBytes: 41_000_000,
+    totalBackupSize: 41_000_000,
+    sourceBytes: 1,
+    sourceSpec: {
+      nodeType: 'n',
+      numberOfNode: 3,
+      userName: 'dbadmin',
+      port: 8000,
+      clusterSpec: {
+        availabilityZone: '',
+        vpcId: '',
+        subnetId: '',
+        securityGroupId: '',
+        enterpriseProjectId: '0',
+        tags: [],
+        description: '',
+        version: '',
+        numberOfCn: null,
+        publicIp: null,
+        volume: null,
+      },
+      adminPasswordEnc: '',
+      pgVersion: '15',
+    },
+    schemaInfo: null,
+    taskId: null,
+    startedAt: 0,
+    finishedAt: 0,
+    createdAt: 0,
+    updatedAt: 0,
+    deletedAt: null,
+    expiredAt: null,
   } satisfies SnapshotRecord;
   const ctx = { clusterStatus: null, clusterTaskStatus: null, progress: '100%' };
   it('a cluster-level snapshot is unchanged', () => {
     expect(snapshotOut(base, ctx)).toMatchObject({ fine_grained_backup: false, backup_level: 'cluster', fine_grained_backup_detail: null });
   });
-  it('a table-level snapshot shows its database and tables, and its dump\'s size', () => {
-    const s: SnapshotRecord = { ...base, fineGrained: { level: 'table', database: 'shop', schemas: [], tables: ['public.orders'], dumpDir: '/x', outsideForeignKeys: [] } };
-    expect(snapshotOut(s, ctx)).toMatchObject({ fine_grained_backup: true, backup_level: 'table', fine_grained_backup_detail: { database: 'shop', schema_list: [], table_list: ['public.orders'] }, size: 0.041 });
+  it("a table-level snapshot shows its database and tables, and its dump's size", () => {
+    const s: SnapshotRecord = {
+      ...base,
+      fineGrained: { level: 'table', database: 'shop', schemas: [], tables: ['public.orders'], dumpDir: '/x', outsideForeignKeys: [] },
+    };
+    expect(snapshotOut(s, ctx)).toMatchObject({
+      fine_grained_backup: true,
+      backup_level: 'table',
+      fine_grained_backup_detail: { database: 'shop', schema_list: [], table_list: ['public.orders'] },
+      size: 0.041,
+    });
   });
 });

@@ -71,10 +71,12 @@ export class SnapshotScheduler {
 
   start(): void {
     const tick = (): void => {
-      this.running = this.pass().catch((e: unknown) => this.deps.log.warn('snapshot scheduler pass failed', { error: coerceError(e).message })).finally(() => {
-        this.running = null;
-        if (this.timer) this.timer = setTimeout(tick, this.deps.intervalMs);
-      });
+      this.running = this.pass()
+        .catch((e: unknown) => this.deps.log.warn('snapshot scheduler pass failed', { error: coerceError(e).message }))
+        .finally(() => {
+          this.running = null;
+          if (this.timer) this.timer = setTimeout(tick, this.deps.intervalMs);
+        });
     };
     this.timer = setTimeout(tick, 0);
   }
@@ -115,7 +117,10 @@ export class SnapshotScheduler {
     const next = nextFireAfter(schedule, p.timeZoneOffset, Math.max(now, slot));
     const log = this.deps.log.scope({ policyId: p.id, clusterId: p.clusterId });
     if (p.nextFireAt! < slot && this.busyLogged.get(p.id) === p.nextFireAt) {
-      log.warn('snapshot policy fire superseded: the cluster stayed busy until the next slot', { slot: new Date(p.nextFireAt!).toISOString(), next: new Date(slot).toISOString() });
+      log.warn('snapshot policy fire superseded: the cluster stayed busy until the next slot', {
+        slot: new Date(p.nextFireAt!).toISOString(),
+        next: new Date(slot).toISOString(),
+      });
     }
     if (await this.deps.store.activeTask(`cluster:${p.clusterId}`)) return this.busy(p, slot, log);
     if (this.deps.minIntervalMs) {
@@ -123,7 +128,11 @@ export class SnapshotScheduler {
       if (last !== null && now - last < this.deps.minIntervalMs) return this.tooSoon(p, slot, last, log);
     }
     const req: SnapshotRequest = {
-      clusterId: p.clusterId, name: autoSnapshotName(p.id, slot), type: 'AUTO', level: p.backupLevel, policyId: p.id,
+      clusterId: p.clusterId,
+      name: autoSnapshotName(p.id, slot),
+      type: 'AUTO',
+      level: p.backupLevel,
+      policyId: p.id,
       description: `Automated snapshot of policy ${p.name} (${p.backupLevel} level, ${p.backupType}) for ${new Date(slot).toISOString().slice(0, 19).replace('T', ' ')} UTC`,
       ...(p.backupLevel === 'cluster'
         ? { forceFull: p.backupType === 'full' }
@@ -140,8 +149,26 @@ export class SnapshotScheduler {
       const snap = await this.deps.store.transaction(async (tx) => {
         const cur = await tx.getPolicy(p.id);
         // Changed meanwhile: deleted, rescheduled, or fired and advanced by another process.
-        if (!cur || cur.deletedAt !== null || cur.nextFireAt === null || cur.nextFireAt > now || cur.schedule !== p.schedule || cur.timeZoneOffset !== p.timeZoneOffset) return null;
-        if (!(await tx.insertPolicyFire({ policyId: p.id, fireTime: slot, outcome: 'CREATED', snapshotId: null, detail: null, createdAt: now }))) return null;
+        if (
+          !cur ||
+          cur.deletedAt !== null ||
+          cur.nextFireAt === null ||
+          cur.nextFireAt > now ||
+          cur.schedule !== p.schedule ||
+          cur.timeZoneOffset !== p.timeZoneOffset
+        )
+          return null;
+        if (
+          !(await tx.insertPolicyFire({
+            policyId: p.id,
+            fireTime: slot,
+            outcome: 'CREATED',
+            snapshotId: null,
+            detail: null,
+            createdAt: now,
+          }))
+        )
+          return null;
         const s = await this.deps.snapshots.insertSnapshot(tx, p.projectId, prepared);
         await tx.setPolicyFireSnapshot(p.id, slot, s.id);
         await tx.updatePolicy(p.id, { nextFireAt: next });
@@ -153,7 +180,13 @@ export class SnapshotScheduler {
       }
       this.deps.queue.notify();
       this.busyLogged.delete(p.id);
-      log.info('snapshot policy fired', { slot: new Date(slot).toISOString(), snapshotId: snap.id, taskId: snap.taskId, level: p.backupLevel, next: next === null ? null : new Date(next).toISOString() });
+      log.info('snapshot policy fired', {
+        slot: new Date(slot).toISOString(),
+        snapshotId: snap.id,
+        taskId: snap.taskId,
+        level: p.backupLevel,
+        next: next === null ? null : new Date(next).toISOString(),
+      });
       return 'created';
     } catch (e) {
       const err = coerceError(e);
@@ -161,7 +194,10 @@ export class SnapshotScheduler {
       if (isAppError(err) && (err.code === 'CLUSTER_BUSY' || err.code === 'STORE_CONFLICT')) return this.busy(p, slot, log);
       // A passing store failure is no reason to give the slot up: a later pass tries again.
       if (isAppError(err) && err.retryable) {
-        log.warn('snapshot policy fire failed for now; retried at the next pass', { slot: new Date(slot).toISOString(), error: err.message });
+        log.warn('snapshot policy fire failed for now; retried at the next pass', {
+          slot: new Date(slot).toISOString(),
+          error: err.message,
+        });
         return 'busy';
       }
       return this.refuse(p, slot, next, err, now, log);
@@ -182,24 +218,47 @@ export class SnapshotScheduler {
     if (this.soonLogged.get(p.id) !== slot) {
       this.soonLogged.set(p.id, slot);
       log.info('snapshot policy fire waits: the strategy fired less than the minimum interval ago (setting policyMinIntervalMs)', {
-        slot: new Date(slot).toISOString(), lastSnapshotAt: new Date(last).toISOString(), earliest: new Date(last + this.deps.minIntervalMs!).toISOString(),
+        slot: new Date(slot).toISOString(),
+        lastSnapshotAt: new Date(last).toISOString(),
+        earliest: new Date(last + this.deps.minIntervalMs!).toISOString(),
       });
     }
     return 'busy';
   }
 
   /** The fire cannot produce a snapshot (cluster stopped, objects missing…): record it and move on. */
-  private async refuse(p: SnapshotPolicyRecord, slot: number, next: number | null, err: Error, now: number, log: Logger): Promise<FireResult> {
+  private async refuse(
+    p: SnapshotPolicyRecord,
+    slot: number,
+    next: number | null,
+    err: Error,
+    now: number,
+    log: Logger,
+  ): Promise<FireResult> {
     const recorded = await this.deps.store.transaction(async (tx) => {
       const cur = await tx.getPolicy(p.id);
       if (!cur || cur.deletedAt !== null || cur.nextFireAt === null || cur.nextFireAt > now) return false;
-      if (!(await tx.insertPolicyFire({ policyId: p.id, fireTime: slot, outcome: 'REFUSED', snapshotId: null, detail: err.message.slice(0, 2000), createdAt: now }))) return false;
+      if (
+        !(await tx.insertPolicyFire({
+          policyId: p.id,
+          fireTime: slot,
+          outcome: 'REFUSED',
+          snapshotId: null,
+          detail: err.message.slice(0, 2000),
+          createdAt: now,
+        }))
+      )
+        return false;
       await tx.updatePolicy(p.id, { nextFireAt: next });
       return true;
     });
     if (!recorded) return 'taken';
     this.busyLogged.delete(p.id);
-    log.warn('snapshot policy fire refused: no snapshot was taken', { slot: new Date(slot).toISOString(), error: err.message, errorCode: isAppError(err) ? err.code : undefined });
+    log.warn('snapshot policy fire refused: no snapshot was taken', {
+      slot: new Date(slot).toISOString(),
+      error: err.message,
+      errorCode: isAppError(err) ? err.code : undefined,
+    });
     return 'refused';
   }
 
@@ -216,12 +275,18 @@ export class SnapshotScheduler {
       const c = await this.deps.store.getCluster(s.projectId, s.clusterId);
       if (!c) continue;
       const cutoff = now - s.keepDay * DAY_MS;
-      const old = (await this.deps.store.listSnapshots(s.projectId, s.clusterId)).filter((x) => x.type === 'AUTO' && x.status !== 'CREATING' && x.createdAt < cutoff);
+      const old = (await this.deps.store.listSnapshots(s.projectId, s.clusterId)).filter(
+        (x) => x.type === 'AUTO' && x.status !== 'CREATING' && x.createdAt < cutoff,
+      );
       for (const snap of old) {
         try {
           await this.deps.snapshots.delete(s.projectId, snap.id);
           hidden.push(snap.id);
-          this.deps.log.info('AUTO snapshot past keep_day hidden; its backup set is expired once nothing needs it', { clusterId: s.clusterId, snapshotId: snap.id, keepDay: s.keepDay });
+          this.deps.log.info('AUTO snapshot past keep_day hidden; its backup set is expired once nothing needs it', {
+            clusterId: s.clusterId,
+            snapshotId: snap.id,
+            keepDay: s.keepDay,
+          });
         } catch (e) {
           const err = coerceError(e);
           if (isAppError(err) && (err.code === 'CLUSTER_STATE_CONFLICT' || err.code === 'SNAPSHOT_NOT_FOUND')) {

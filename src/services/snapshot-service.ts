@@ -55,7 +55,13 @@ export class SnapshotService {
 
   /** CreateSnapshot (the public API): a MANUAL cluster-level snapshot. */
   async create(projectId: string, i: CreateSnapshotInput): Promise<SnapshotRecord> {
-    return this.createSnapshot(projectId, { clusterId: i.clusterId, name: i.name, description: i.description, type: 'MANUAL', level: 'cluster' });
+    return this.createSnapshot(projectId, {
+      clusterId: i.clusterId,
+      name: i.name,
+      description: i.description,
+      type: 'MANUAL',
+      level: 'cluster',
+    });
   }
 
   /**
@@ -70,7 +76,14 @@ export class SnapshotService {
     const prepared = await this.prepareSnapshot(projectId, r);
     const snap = await this.deps.store.transaction((tx) => this.insertSnapshot(tx, projectId, prepared));
     this.deps.queue.notify();
-    this.deps.log.info('snapshot accepted', { projectId, clusterId: r.clusterId, snapshotId: snap.id, type: r.type, level: r.level, ...(r.policyId ? { policyId: r.policyId } : {}) });
+    this.deps.log.info('snapshot accepted', {
+      projectId,
+      clusterId: r.clusterId,
+      snapshotId: snap.id,
+      type: r.type,
+      level: r.level,
+      ...(r.policyId ? { policyId: r.policyId } : {}),
+    });
     return snap;
   }
 
@@ -90,7 +103,8 @@ export class SnapshotService {
     if (fineGrained) {
       const c = await this.deps.store.getCluster(projectId, r.clusterId);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.clusterId] });
-      if (!this.deps.dataPlane) throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
+      if (!this.deps.dataPlane)
+        throw new AppError('NOT_SUPPORTED', { args: ['A schema- or table-level snapshot', 'this service was built without an engine'] });
       const { sourceBytes } = await checkObjectsExist(this.deps.dataPlane, c, await this.deps.store.listNodes(c.id), fineGrained);
       need = { kind: 'dump', needBytes: estimateBackupBytes('dump', { databaseBytes: sourceBytes }) };
     } else if (this.deps.dataPlane) {
@@ -99,9 +113,11 @@ export class SnapshotService {
       const c = await this.deps.store.getCluster(projectId, r.clusterId);
       const refused = c ? await this.deps.dataPlane.repositoryMoveRefusal(c) : null;
       if (refused) throw refused;
-      if (c && this.deps.limits) need = await this.backupNeed(c, r.forceFull === true, this.deps.limits.snapshotFullEvery, this.deps.dataPlane);
+      if (c && this.deps.limits)
+        need = await this.backupNeed(c, r.forceFull === true, this.deps.limits.snapshotFullEvery, this.deps.dataPlane);
     }
-    if (need && this.deps.dataPlane && this.deps.limits) checkFreeSpace(this.deps.dataPlane, this.deps.limits, need, this.deps.log.scope({ projectId, clusterId: r.clusterId }));
+    if (need && this.deps.dataPlane && this.deps.limits)
+      checkFreeSpace(this.deps.dataPlane, this.deps.limits, need, this.deps.log.scope({ projectId, clusterId: r.clusterId }));
     return { request: { ...r, description }, fineGrained, need };
   }
 
@@ -133,9 +149,18 @@ export class SnapshotService {
     if (clash) throw new AppError('SNAPSHOT_NAME_EXISTS', { args: [r.name] });
     // Fair shares: the quotas, counted in the transaction that inserts the snapshot.
     if (this.deps.limits) await checkSnapshotQuota(tx, this.deps.limits, projectId, p.need ?? { kind: 'full', needBytes: 0 });
-    const s: SnapshotRecord = { ...newSnapshotRecord(projectId, c, { name: r.name, clusterId: c.id, description: r.description ?? '' }, now), type: r.type, fineGrained: p.fineGrained };
+    const s: SnapshotRecord = {
+      ...newSnapshotRecord(projectId, c, { name: r.name, clusterId: c.id, description: r.description ?? '' }, now),
+      type: r.type,
+      fineGrained: p.fineGrained,
+    };
     await tx.insertSnapshot(s);
-    const params = { clusterId: c.id, snapshotId: s.id, ...(p.fineGrained ? { level: p.fineGrained.level } : {}), ...(r.forceFull && !p.fineGrained ? { forceFull: true } : {}) };
+    const params = {
+      clusterId: c.id,
+      snapshotId: s.id,
+      ...(p.fineGrained ? { level: p.fineGrained.level } : {}),
+      ...(r.forceFull && !p.fineGrained ? { forceFull: true } : {}),
+    };
     const task = await this.deps.queue.enqueue(tx, { kind: 'snapshot.create', projectId, cluster: c, snapshotId: s.id, params });
     await tx.updateSnapshot(s.id, { taskId: task.id });
     return { ...s, taskId: task.id };
@@ -148,7 +173,7 @@ export class SnapshotService {
     const c = await this.deps.store.getCluster(s.projectId, s.clusterId);
     if (!c) return { progress, clusterStatus: null, clusterTaskStatus: null };
     const active = await this.deps.store.activeTask(`cluster:${c.id}`);
-    return { progress, clusterStatus: c.status, clusterTaskStatus: active ? runningTaskStatus(active.kind) : c.stickyTaskStatus ?? '' };
+    return { progress, clusterStatus: c.status, clusterTaskStatus: active ? runningTaskStatus(active.kind) : (c.stickyTaskStatus ?? '') };
   }
 
   async get(projectId: string, id: string): Promise<SnapshotRecord> {
@@ -161,21 +186,32 @@ export class SnapshotService {
     return this.deps.store.listSnapshots(projectId);
   }
 
-  async listForCluster(projectId: string, clusterId: string, o: { limit?: number | undefined; offset?: number | undefined; sortKey?: string | undefined; sortDir?: string | undefined }): Promise<{ page: SnapshotRecord[]; count: number }> {
+  async listForCluster(
+    projectId: string,
+    clusterId: string,
+    o: { limit?: number | undefined; offset?: number | undefined; sortKey?: string | undefined; sortDir?: string | undefined },
+  ): Promise<{ page: SnapshotRecord[]; count: number }> {
     if (!(await this.deps.store.getCluster(projectId, clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
     const key = (o.sortKey ?? 'created') as SnapshotSortKey;
-    if (!SNAPSHOT_SORT_KEYS.includes(key)) throw new AppError('VALIDATION', { args: [`sort_key must be one of ${SNAPSHOT_SORT_KEYS.join(', ')}`] });
+    if (!SNAPSHOT_SORT_KEYS.includes(key))
+      throw new AppError('VALIDATION', { args: [`sort_key must be one of ${SNAPSHOT_SORT_KEYS.join(', ')}`] });
     const dir = (o.sortDir ?? 'desc').toLowerCase();
     if (dir !== 'asc' && dir !== 'desc') throw new AppError('VALIDATION', { args: ['sort_dir must be asc or desc'] });
     const all = await this.deps.store.listSnapshots(projectId, clusterId);
     const val = (s: SnapshotRecord): string | number => {
       switch (key) {
-        case 'name': return s.name;
-        case 'started': return s.startedAt ?? 0;
-        case 'finished': return s.finishedAt ?? 0;
-        case 'size': return s.sizeBytes ?? 0;
-        case 'status': return s.status;
-        case 'created': return s.createdAt;
+        case 'name':
+          return s.name;
+        case 'started':
+          return s.startedAt ?? 0;
+        case 'finished':
+          return s.finishedAt ?? 0;
+        case 'size':
+          return s.sizeBytes ?? 0;
+        case 'status':
+          return s.status;
+        case 'created':
+          return s.createdAt;
       }
     };
     all.sort((a, b) => {
@@ -199,7 +235,12 @@ export class SnapshotService {
       if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [id] });
       const readers = await tx.activeTasksOfSnapshot(id);
       if (readers.length) {
-        throw new AppError('CLUSTER_STATE_CONFLICT', { args: [s.clusterName, `snapshot ${s.name} is in use by a running task (${readers.map((t) => t.kind).join(', ')}, ${readers[0]!.id}); delete it when that task has finished`] });
+        throw new AppError('CLUSTER_STATE_CONFLICT', {
+          args: [
+            s.clusterName,
+            `snapshot ${s.name} is in use by a running task (${readers.map((t) => t.kind).join(', ')}, ${readers[0]!.id}); delete it when that task has finished`,
+          ],
+        });
       }
       const now = this.deps.clock.now();
       await tx.updateSnapshot(id, { deletedAt: now, updatedAt: now });
@@ -239,9 +280,38 @@ export class SnapshotService {
 
 export function newSnapshotRecord(projectId: string, c: ClusterRecord, i: CreateSnapshotInput, now: number): SnapshotRecord {
   return {
-    id: newId(), projectId, clusterId: c.id, clusterName: c.name, name: i.name, description: i.description, status: 'CREATING', type: 'MANUAL',
-    stanza: c.stanza, backupLabel: null, backupKey: null, priorBackupKey: null, backupType: null, sizeBytes: null, totalBackupSize: null, sourceBytes: null,
-    sourceSpec: { nodeType: c.nodeType, numberOfNode: c.numberOfNode, userName: c.userName, port: c.port, clusterSpec: c.spec, adminPasswordEnc: c.adminPasswordEnc, pgVersion: '15' },
-    schemaInfo: null, taskId: null, startedAt: now, finishedAt: null, createdAt: now, updatedAt: now, deletedAt: null, expiredAt: null,
+    id: newId(),
+    projectId,
+    clusterId: c.id,
+    clusterName: c.name,
+    name: i.name,
+    description: i.description,
+    status: 'CREATING',
+    type: 'MANUAL',
+    stanza: c.stanza,
+    backupLabel: null,
+    backupKey: null,
+    priorBackupKey: null,
+    backupType: null,
+    sizeBytes: null,
+    totalBackupSize: null,
+    sourceBytes: null,
+    sourceSpec: {
+      nodeType: c.nodeType,
+      numberOfNode: c.numberOfNode,
+      userName: c.userName,
+      port: c.port,
+      clusterSpec: c.spec,
+      adminPasswordEnc: c.adminPasswordEnc,
+      pgVersion: '15',
+    },
+    schemaInfo: null,
+    taskId: null,
+    startedAt: now,
+    finishedAt: null,
+    createdAt: now,
+    updatedAt: now,
+    deletedAt: null,
+    expiredAt: null,
   };
 }

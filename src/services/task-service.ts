@@ -5,7 +5,16 @@
 import type { Clock } from '../domain/clock.js';
 import type { StepRecord, TaskRecord } from '../domain/records.js';
 import { itemName, stepName, type Lang } from '../domain/step-names.js';
-import { ACTION_NAMES, ACTION_OF_KIND, ACTION_TYPE_OF_KIND, isActionName, isTaskActive, isTaskFailure, jobStatusOf, type TaskKind } from '../domain/task.js';
+import {
+  ACTION_NAMES,
+  ACTION_OF_KIND,
+  ACTION_TYPE_OF_KIND,
+  isActionName,
+  isTaskActive,
+  isTaskFailure,
+  jobStatusOf,
+  type TaskKind,
+} from '../domain/task.js';
 import { actionTime, jobTime } from '../domain/time.js';
 import { AppError } from '../errors/app-error.js';
 import type { Store } from '../store/store.js';
@@ -21,7 +30,10 @@ export interface SubItemOut {
   /** dwsbox: the stable step id (currentStep/failedStep, fault `step`) */
   step: string;
 }
-export interface ItemOut { item_name: string; sub_items: SubItemOut[] }
+export interface ItemOut {
+  item_name: string;
+  sub_items: SubItemOut[];
+}
 export interface TaskBody {
   id: string;
   action_name: string;
@@ -50,7 +62,10 @@ export interface JobBody {
 }
 
 export class TaskService {
-  constructor(private readonly store: Store, private readonly clock: Clock) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
 
   private async requireCluster(projectId: string, clusterId: string): Promise<void> {
     if (!(await this.store.getCluster(projectId, clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
@@ -68,7 +83,7 @@ export class TaskService {
     await this.requireCluster(projectId, clusterId);
     const spec = ACTION_NAMES[actionName];
     const tasks = await this.store.listTasks(clusterId, { kinds: [spec.kind as TaskKind], limit: 50 });
-    const task = spec.failure ? tasks.find((t) => isTaskFailure(t.status)) : tasks.find((t) => isTaskActive(t.status)) ?? tasks[0];
+    const task = spec.failure ? tasks.find((t) => isTaskFailure(t.status)) : (tasks.find((t) => isTaskActive(t.status)) ?? tasks[0]);
     if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
     return this.body(task, lang, actionName);
   }
@@ -97,7 +112,7 @@ export class TaskService {
       begin_time: jobTime(t.startedAt ?? t.createdAt),
       end_time: t.finishedAt ? jobTime(t.finishedAt) : '',
       status: jobStatusOf(t.status),
-      failed_code: failed ? t.errorCode ?? '' : '',
+      failed_code: failed ? (t.errorCode ?? '') : '',
       failed_detail: failed ? `${t.errorCode ?? ''}:${t.errorMsg ?? ''}` : '',
       progress: `${Math.floor(t.status === 'SUCCESS' ? 100 : t.progress)}%`,
     };
@@ -135,8 +150,21 @@ export class TaskService {
     let info = s.progressInfo;
     if (Object.keys(info).length === 0) {
       info = buildProgressInfo({
-        actionType: ACTION_TYPE_OF_KIND[t.kind], stepId: s.stepId, beginAt: s.beginAt, endAt: s.endAt, now: s.beginAt ?? t.createdAt, status: s.status,
-        figures: { percent: 0, bytesDone: null, bytesTotal: null, producerRate: null, consumerRate: null, compressRate: null, secondsLeft: null },
+        actionType: ACTION_TYPE_OF_KIND[t.kind],
+        stepId: s.stepId,
+        beginAt: s.beginAt,
+        endAt: s.endAt,
+        now: s.beginAt ?? t.createdAt,
+        status: s.status,
+        figures: {
+          percent: 0,
+          bytesDone: null,
+          bytesTotal: null,
+          producerRate: null,
+          consumerRate: null,
+          compressRate: null,
+          secondsLeft: null,
+        },
       });
       if (s.status === 'WAITING') info = { ...info, currentStep: '' };
     }

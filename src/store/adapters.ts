@@ -65,7 +65,10 @@ export function openSqlite(file: string, options: AdapterOptions = {}): StoreAda
   raw.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.sqliteBusyTimeoutMs ?? 10_000))}`);
   raw.pragma('foreign_keys = ON');
   raw.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: classifiedDialect(new SqliteDialect({ database: raw }), sqliteStoreErrorKind), ...logOption(options) });
+  const db = new Kysely<Database>({
+    dialect: classifiedDialect(new SqliteDialect({ database: raw }), sqliteStoreErrorKind),
+    ...logOption(options),
+  });
   return {
     name: 'sqlite',
     capabilities: { supportsSkipLocked: false, supportsRowLocks: false, multiProcess: false },

@@ -7,9 +7,7 @@
  * Kysely has no hook that can change an error (its `log` option only observes), so the wrap
  * sits at its documented extension point, the Dialect → Driver → DatabaseConnection trio.
  */
-import type {
-  CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings,
-} from 'kysely';
+import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely';
 import { StoreError, type StoreErrorKind } from '../errors/store-error.js';
 
 /** Tells what an error of one driver means for the store. */

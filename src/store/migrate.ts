@@ -8,7 +8,11 @@ import { MIGRATIONS, type Migration } from './generated/migrations.js';
 import type { StoreAdapter } from './store-adapter.js';
 import { isStoreError } from '../errors/store-error.js';
 
-export interface MigrationResult { version: number; name: string; status: 'applied' | 'already-applied' | 'pending' }
+export interface MigrationResult {
+  version: number;
+  name: string;
+  status: 'applied' | 'already-applied' | 'pending';
+}
 
 export class StoreTooNewError extends Error {
   override name = 'StoreTooNewError';
@@ -16,7 +20,9 @@ export class StoreTooNewError extends Error {
 
 async function ensureTable(adapter: StoreAdapter): Promise<void> {
   try {
-    await sql`create table if not exists dwsbox_migrations (version integer primary key, name text not null, applied_at bigint not null)`.execute(adapter.db);
+    await sql`create table if not exists dwsbox_migrations (version integer primary key, name text not null, applied_at bigint not null)`.execute(
+      adapter.db,
+    );
   } catch (e) {
     // Two processes starting at once on a fresh PostgreSQL store race here: `create table if
     // not exists` is not atomic, and the loser gets 23505 (on pg_type) or 42P07. Either way
@@ -27,7 +33,10 @@ async function ensureTable(adapter: StoreAdapter): Promise<void> {
 
 export async function currentVersion(adapter: StoreAdapter): Promise<number> {
   await ensureTable(adapter);
-  const r = await adapter.db.selectFrom('dwsbox_migrations').select((eb) => eb.fn.max('version').as('v')).executeTakeFirst();
+  const r = await adapter.db
+    .selectFrom('dwsbox_migrations')
+    .select((eb) => eb.fn.max('version').as('v'))
+    .executeTakeFirst();
   return Number(r?.v ?? 0);
 }
 
@@ -39,7 +48,10 @@ export function codeVersion(adapter: StoreAdapter): number {
  * Bring the store to the code's schema. `upTo` stops early (tests migrate from an older
  * schema); `dryRun` only reports what would run.
  */
-export async function migrate(adapter: StoreAdapter, opts: { upTo?: number; dryRun?: boolean; now?: number } = {}): Promise<MigrationResult[]> {
+export async function migrate(
+  adapter: StoreAdapter,
+  opts: { upTo?: number; dryRun?: boolean; now?: number } = {},
+): Promise<MigrationResult[]> {
   const all: Migration[] = MIGRATIONS[adapter.name];
   const have = await currentVersion(adapter);
   const mine = codeVersion(adapter);
@@ -65,7 +77,10 @@ export async function migrate(adapter: StoreAdapter, opts: { upTo?: number; dryR
       const again = await trx.selectFrom('dwsbox_migrations').select('version').where('version', '=', m.version).executeTakeFirst();
       if (again) return false;
       await adapter.executeScript(trx, m.sql);
-      await trx.insertInto('dwsbox_migrations').values({ version: m.version, name: m.name, applied_at: opts.now ?? Date.now() }).execute();
+      await trx
+        .insertInto('dwsbox_migrations')
+        .values({ version: m.version, name: m.name, applied_at: opts.now ?? Date.now() })
+        .execute();
       return true;
     });
     results.push({ version: m.version, name: m.name, status: applied ? 'applied' : 'already-applied' });

@@ -29,7 +29,7 @@ export function openPgPool(options: PgPoolOptions): PostgresPool {
     max: 10,
     types: {
       getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-        (oid === INT8_OID ? (text: string) => Number(text) : pg.types.getTypeParser(oid, format as 'text')),
+        oid === INT8_OID ? (text: string) => Number(text) : pg.types.getTypeParser(oid, format as 'text'),
     },
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
     ...(options.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs } : {}),
@@ -45,7 +45,7 @@ export function openPgPool(options: PgPoolOptions): PostgresPool {
   });
 
   const lostOrAsItIs = (client: pg.PoolClient, e: unknown): unknown =>
-    (gone.has(client) && pgStoreErrorKind(e) === 'other' ? new StoreError('connection-lost', e) : e);
+    gone.has(client) && pgStoreErrorKind(e) === 'other' ? new StoreError('connection-lost', e) : e;
 
   const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   const wrap = (client: pg.PoolClient): PostgresPoolClient => {

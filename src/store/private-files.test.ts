@@ -8,7 +8,7 @@ import { privateFile, sqliteFiles } from './private-files.js';
 
 const mode = (f: string): number => statSync(f).mode & 0o777;
 
-describe('the SQLite store\'s files', () => {
+describe("the SQLite store's files", () => {
   it('a new store and its -wal and -shm files are 0600', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dwsbox-store-'));
     try {

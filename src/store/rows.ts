@@ -8,13 +8,35 @@
  */
 import type { Insertable, Selectable } from 'kysely';
 import type {
-  ClusterRecord, CredentialRecord, FaultRecord, NodeRecord, ProgressSample, ProjectRecord, SnapshotRecord, StepRecord, TaskRecord, TokenRecord,
+  ClusterRecord,
+  CredentialRecord,
+  FaultRecord,
+  NodeRecord,
+  ProgressSample,
+  ProjectRecord,
+  SnapshotRecord,
+  StepRecord,
+  TaskRecord,
+  TokenRecord,
   UserRecord,
 } from '../domain/records.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type {
-  ClustersTable, CredentialsTable, FaultsTable, NodesTable, PolicyFiresTable, ProgressSamplesTable, ProjectOsUsersTable, ProjectsTable,
-  SnapshotPoliciesTable, SnapshotPolicySettingsTable, SnapshotsTable, TasksTable, TaskStepsTable, TokensTable, UsersTable,
+  ClustersTable,
+  CredentialsTable,
+  FaultsTable,
+  NodesTable,
+  PolicyFiresTable,
+  ProgressSamplesTable,
+  ProjectOsUsersTable,
+  ProjectsTable,
+  SnapshotPoliciesTable,
+  SnapshotPolicySettingsTable,
+  SnapshotsTable,
+  TasksTable,
+  TaskStepsTable,
+  TokensTable,
+  UsersTable,
 } from './schema.js';
 
 // ------------------------------------------------------------------ codecs
@@ -107,116 +129,249 @@ export class RowMapping<Rec, Row> {
 // ------------------------------------------------------------------ projects, credentials, users, tokens
 
 export const projectRows = new RowMapping<ProjectRecord, ProjectsTable>({
-  id: ['id', text()], name: ['name', text()], createdAt: ['created_at', numeric],
+  id: ['id', text()],
+  name: ['name', text()],
+  createdAt: ['created_at', numeric],
 });
 
 export const credentialRows = new RowMapping<CredentialRecord, CredentialsTable>({
-  accessKey: ['access_key', text()], projectId: ['project_id', text()], role: ['role', text()], secretEnc: ['secret_enc', text()],
-  description: ['description', text()], createdAt: ['created_at', numeric],
+  accessKey: ['access_key', text()],
+  projectId: ['project_id', text()],
+  role: ['role', text()],
+  secretEnc: ['secret_enc', text()],
+  description: ['description', text()],
+  createdAt: ['created_at', numeric],
 });
 
 export const userRows = new RowMapping<UserRecord, UsersTable>({
-  id: ['id', text()], projectId: ['project_id', text()], name: ['name', text()], role: ['role', text()], passwordHash: ['password_hash', text()],
+  id: ['id', text()],
+  projectId: ['project_id', text()],
+  name: ['name', text()],
+  role: ['role', text()],
+  passwordHash: ['password_hash', text()],
   createdAt: ['created_at', numeric],
 });
 
 export const tokenRows = new RowMapping<TokenRecord, TokensTable>({
-  tokenHash: ['token_hash', text()], userId: ['user_id', text()], projectId: ['project_id', text()], role: ['role', text()],
-  expiresAt: ['expires_at', numeric], createdAt: ['created_at', numeric],
+  tokenHash: ['token_hash', text()],
+  userId: ['user_id', text()],
+  projectId: ['project_id', text()],
+  role: ['role', text()],
+  expiresAt: ['expires_at', numeric],
+  createdAt: ['created_at', numeric],
 });
 
 /** A project's OS user (D32). */
-export interface OsUserRecord { projectId: string; name: string; uid: number }
+export interface OsUserRecord {
+  projectId: string;
+  name: string;
+  uid: number;
+}
 
 export const osUserRows = new RowMapping<OsUserRecord, ProjectOsUsersTable>({
-  projectId: ['project_id', text()], name: ['name', text()], uid: ['uid', numeric],
+  projectId: ['project_id', text()],
+  name: ['name', text()],
+  uid: ['uid', numeric],
 });
 
 // ------------------------------------------------------------------ clusters and nodes
 
 export const clusterRows = new RowMapping<ClusterRecord, ClustersTable>({
-  id: ['id', text()], projectId: ['project_id', text()], name: ['name', text()], status: ['status', text()], subStatus: ['sub_status', text()],
-  stickyTaskStatus: ['sticky_task_status', text()], stopped: ['stopped', flag], nodeType: ['node_type', text()],
-  numberOfNode: ['number_of_node', numeric], port: ['port', numeric], subnetIndex: ['subnet_index', numericOrNull], userName: ['user_name', text()],
-  adminPasswordEnc: ['admin_password_enc', text()], replPasswordEnc: ['repl_password_enc', text()], stanza: ['stanza', text()],
-  spec: ['spec', json()], failedReasons: ['failed_reasons', jsonOrNull()], healthNote: ['health_note', text()],
-  createdAt: ['created_at', numeric], updatedAt: ['updated_at', numeric], deletedAt: ['deleted_at', numericOrNull],
+  id: ['id', text()],
+  projectId: ['project_id', text()],
+  name: ['name', text()],
+  status: ['status', text()],
+  subStatus: ['sub_status', text()],
+  stickyTaskStatus: ['sticky_task_status', text()],
+  stopped: ['stopped', flag],
+  nodeType: ['node_type', text()],
+  numberOfNode: ['number_of_node', numeric],
+  port: ['port', numeric],
+  subnetIndex: ['subnet_index', numericOrNull],
+  userName: ['user_name', text()],
+  adminPasswordEnc: ['admin_password_enc', text()],
+  replPasswordEnc: ['repl_password_enc', text()],
+  stanza: ['stanza', text()],
+  spec: ['spec', json()],
+  failedReasons: ['failed_reasons', jsonOrNull()],
+  healthNote: ['health_note', text()],
+  createdAt: ['created_at', numeric],
+  updatedAt: ['updated_at', numeric],
+  deletedAt: ['deleted_at', numericOrNull],
 });
 
 export const nodeRows = new RowMapping<NodeRecord, NodesTable>({
-  id: ['id', text()], clusterId: ['cluster_id', text()], ordinal: ['ordinal', numeric], role: ['role', text()], host: ['host', text()],
-  port: ['port', numeric], dataDir: ['data_dir', text()], membership: ['membership', text()], pid: ['pid', numericOrNull],
-  pidStart: ['pid_start', numericOrNull], health: ['health', text()], slotName: ['slot_name', text()], createdAt: ['created_at', numeric],
+  id: ['id', text()],
+  clusterId: ['cluster_id', text()],
+  ordinal: ['ordinal', numeric],
+  role: ['role', text()],
+  host: ['host', text()],
+  port: ['port', numeric],
+  dataDir: ['data_dir', text()],
+  membership: ['membership', text()],
+  pid: ['pid', numericOrNull],
+  pidStart: ['pid_start', numericOrNull],
+  health: ['health', text()],
+  slotName: ['slot_name', text()],
+  createdAt: ['created_at', numeric],
   updatedAt: ['updated_at', numeric],
 });
 
 // ------------------------------------------------------------------ snapshots
 
-export const snapshotRows = new RowMapping<SnapshotRecord, SnapshotsTable>({
-  id: ['id', text()], projectId: ['project_id', text()], clusterId: ['cluster_id', text()], clusterName: ['cluster_name', text()],
-  name: ['name', text()], description: ['description', text()], status: ['status', text()], type: ['type', text()], stanza: ['stanza', text()],
-  backupLabel: ['backup_label', text()], backupKey: ['backup_key', text()], priorBackupKey: ['prior_backup_key', text()],
-  backupType: ['backup_type', text()], sizeBytes: ['size_bytes', numericOrNull], totalBackupSize: ['total_backup_size', numericOrNull],
-  sourceBytes: ['source_bytes', numericOrNull], sourceSpec: ['source_spec', json()], schemaInfo: ['schema_info', jsonOrNull()],
-  fineGrained: ['fine_grained_detail', jsonOrNull()], taskId: ['task_id', text()], startedAt: ['started_at', numericOrNull],
-  finishedAt: ['finished_at', numericOrNull], createdAt: ['created_at', numeric], updatedAt: ['updated_at', numeric],
-  deletedAt: ['deleted_at', numericOrNull], expiredAt: ['expired_at', numericOrNull],
-}, {
-  // 000004: the level column follows the detail (a cluster-level snapshot has none).
-  derived: (written) => (written.fineGrained === undefined ? {} : { backup_level: written.fineGrained?.level ?? 'cluster' }),
-});
+export const snapshotRows = new RowMapping<SnapshotRecord, SnapshotsTable>(
+  {
+    id: ['id', text()],
+    projectId: ['project_id', text()],
+    clusterId: ['cluster_id', text()],
+    clusterName: ['cluster_name', text()],
+    name: ['name', text()],
+    description: ['description', text()],
+    status: ['status', text()],
+    type: ['type', text()],
+    stanza: ['stanza', text()],
+    backupLabel: ['backup_label', text()],
+    backupKey: ['backup_key', text()],
+    priorBackupKey: ['prior_backup_key', text()],
+    backupType: ['backup_type', text()],
+    sizeBytes: ['size_bytes', numericOrNull],
+    totalBackupSize: ['total_backup_size', numericOrNull],
+    sourceBytes: ['source_bytes', numericOrNull],
+    sourceSpec: ['source_spec', json()],
+    schemaInfo: ['schema_info', jsonOrNull()],
+    fineGrained: ['fine_grained_detail', jsonOrNull()],
+    taskId: ['task_id', text()],
+    startedAt: ['started_at', numericOrNull],
+    finishedAt: ['finished_at', numericOrNull],
+    createdAt: ['created_at', numeric],
+    updatedAt: ['updated_at', numeric],
+    deletedAt: ['deleted_at', numericOrNull],
+    expiredAt: ['expired_at', numericOrNull],
+  },
+  {
+    // 000004: the level column follows the detail (a cluster-level snapshot has none).
+    derived: (written) => (written.fineGrained === undefined ? {} : { backup_level: written.fineGrained?.level ?? 'cluster' }),
+  },
+);
 
 // ------------------------------------------------------------------ tasks, steps, progress samples
 
 export const taskRows = new RowMapping<TaskRecord, TasksTable>({
-  id: ['id', text()], projectId: ['project_id', text()], clusterId: ['cluster_id', text()], clusterName: ['cluster_name', text()],
-  snapshotId: ['snapshot_id', text()], kind: ['kind', text()], lockKey: ['lock_key', text()], status: ['status', text()], phase: ['phase', text()],
-  params: ['params', json()], state: ['state', json()], progress: ['progress', numeric], attempt: ['attempt', numeric],
-  maxAttempts: ['max_attempts', numeric], runAt: ['run_at', numeric], lockedBy: ['locked_by', text()], leaseEpoch: ['lease_epoch', numeric],
-  leaseExpiresAt: ['lease_expires_at', numericOrNull], ranBy: ['ran_by', json()], errorCode: ['error_code', text()],
-  errorMsg: ['error_msg', text()], failedStep: ['failed_step', text()], createdAt: ['created_at', numeric],
-  startedAt: ['started_at', numericOrNull], finishedAt: ['finished_at', numericOrNull], updatedAt: ['updated_at', numeric],
+  id: ['id', text()],
+  projectId: ['project_id', text()],
+  clusterId: ['cluster_id', text()],
+  clusterName: ['cluster_name', text()],
+  snapshotId: ['snapshot_id', text()],
+  kind: ['kind', text()],
+  lockKey: ['lock_key', text()],
+  status: ['status', text()],
+  phase: ['phase', text()],
+  params: ['params', json()],
+  state: ['state', json()],
+  progress: ['progress', numeric],
+  attempt: ['attempt', numeric],
+  maxAttempts: ['max_attempts', numeric],
+  runAt: ['run_at', numeric],
+  lockedBy: ['locked_by', text()],
+  leaseEpoch: ['lease_epoch', numeric],
+  leaseExpiresAt: ['lease_expires_at', numericOrNull],
+  ranBy: ['ran_by', json()],
+  errorCode: ['error_code', text()],
+  errorMsg: ['error_msg', text()],
+  failedStep: ['failed_step', text()],
+  createdAt: ['created_at', numeric],
+  startedAt: ['started_at', numericOrNull],
+  finishedAt: ['finished_at', numericOrNull],
+  updatedAt: ['updated_at', numeric],
 });
 
 export const stepRows = new RowMapping<StepRecord, TaskStepsTable>({
-  taskId: ['task_id', text()], stepId: ['step_id', text()], seq: ['seq', numeric], itemKey: ['item_key', text()], phase: ['phase', text()],
-  status: ['status', text()], weight: ['weight', numeric], beginAt: ['begin_at', numericOrNull], endAt: ['end_at', numericOrNull],
-  estimatedTime: ['estimated_time', numeric], progress: ['progress', numeric], progressInfo: ['progress_info', json()],
-  checkpoint: ['checkpoint', jsonOrNull()], errorCode: ['error_code', text()], errorMsg: ['error_msg', text()], attempts: ['attempts', numeric],
+  taskId: ['task_id', text()],
+  stepId: ['step_id', text()],
+  seq: ['seq', numeric],
+  itemKey: ['item_key', text()],
+  phase: ['phase', text()],
+  status: ['status', text()],
+  weight: ['weight', numeric],
+  beginAt: ['begin_at', numericOrNull],
+  endAt: ['end_at', numericOrNull],
+  estimatedTime: ['estimated_time', numeric],
+  progress: ['progress', numeric],
+  progressInfo: ['progress_info', json()],
+  checkpoint: ['checkpoint', jsonOrNull()],
+  errorCode: ['error_code', text()],
+  errorMsg: ['error_msg', text()],
+  attempts: ['attempts', numeric],
 });
 
-export const sampleRows = new RowMapping<ProgressSample, ProgressSamplesTable>({
-  id: ['id', numeric], taskId: ['task_id', text()], stepId: ['step_id', text()], at: ['at', numeric], source: ['source', text()],
-  bytesDone: ['bytes_done', numericOrNull], bytesTotal: ['bytes_total', numericOrNull], percent: ['percent', numericOrNull],
-  data: ['data', json()],
-}, { readOnly: ['id'] });
+export const sampleRows = new RowMapping<ProgressSample, ProgressSamplesTable>(
+  {
+    id: ['id', numeric],
+    taskId: ['task_id', text()],
+    stepId: ['step_id', text()],
+    at: ['at', numeric],
+    source: ['source', text()],
+    bytesDone: ['bytes_done', numericOrNull],
+    bytesTotal: ['bytes_total', numericOrNull],
+    percent: ['percent', numericOrNull],
+    data: ['data', json()],
+  },
+  { readOnly: ['id'] },
+);
 
 // ------------------------------------------------------------------ faults
 
 export const faultRows = new RowMapping<FaultRecord, FaultsTable>({
-  id: ['id', text()], projectId: ['project_id', text()], clusterId: ['cluster_id', text()], actionName: ['action_name', text()],
-  step: ['step', text()], mode: ['mode', text()], point: ['point', text()], delayMs: ['delay_ms', numericOrNull],
-  timesLeft: ['times_left', numericOrNull], createdAt: ['created_at', numeric],
+  id: ['id', text()],
+  projectId: ['project_id', text()],
+  clusterId: ['cluster_id', text()],
+  actionName: ['action_name', text()],
+  step: ['step', text()],
+  mode: ['mode', text()],
+  point: ['point', text()],
+  delayMs: ['delay_ms', numericOrNull],
+  timesLeft: ['times_left', numericOrNull],
+  createdAt: ['created_at', numeric],
 });
 
 // ------------------------------------------------------------------ snapshot policies
 
 export const policySettingsRows = new RowMapping<PolicySettingsRecord, SnapshotPolicySettingsTable>({
-  clusterId: ['cluster_id', text()], projectId: ['project_id', text()], keepDay: ['keep_day', numeric], deviceName: ['device_name', text()],
+  clusterId: ['cluster_id', text()],
+  projectId: ['project_id', text()],
+  keepDay: ['keep_day', numeric],
+  deviceName: ['device_name', text()],
   serverIps: ['server_ips', { read: (stored) => (fromJson(stored) as string[] | null) ?? [], write: toJson }],
-  serverPort: ['server_port', text()], backupParam: ['backup_param', text()], autoBackup: ['auto_backup', flag],
-  createdAt: ['created_at', numeric], updatedAt: ['updated_at', numeric],
+  serverPort: ['server_port', text()],
+  backupParam: ['backup_param', text()],
+  autoBackup: ['auto_backup', flag],
+  createdAt: ['created_at', numeric],
+  updatedAt: ['updated_at', numeric],
 });
 
 export const policyRows = new RowMapping<SnapshotPolicyRecord, SnapshotPoliciesTable>({
-  id: ['id', text()], projectId: ['project_id', text()], clusterId: ['cluster_id', text()], name: ['name', text()], schedule: ['schedule', text()],
-  backupType: ['backup_type', text()], backupLevel: ['backup_level', text()], timeZoneOffset: ['time_zone_offset', numeric],
-  backupDatabase: ['backup_database', text()], backupSchemaList: ['backup_schema_list', text()], backupTableList: ['backup_table_list', text()],
-  nextFireAt: ['next_fire_at', numericOrNull], createdAt: ['created_at', numeric], updatedAt: ['updated_at', numeric],
+  id: ['id', text()],
+  projectId: ['project_id', text()],
+  clusterId: ['cluster_id', text()],
+  name: ['name', text()],
+  schedule: ['schedule', text()],
+  backupType: ['backup_type', text()],
+  backupLevel: ['backup_level', text()],
+  timeZoneOffset: ['time_zone_offset', numeric],
+  backupDatabase: ['backup_database', text()],
+  backupSchemaList: ['backup_schema_list', text()],
+  backupTableList: ['backup_table_list', text()],
+  nextFireAt: ['next_fire_at', numericOrNull],
+  createdAt: ['created_at', numeric],
+  updatedAt: ['updated_at', numeric],
   deletedAt: ['deleted_at', numericOrNull],
 });
 
 export const policyFireRows = new RowMapping<PolicyFireRecord, PolicyFiresTable>({
-  policyId: ['policy_id', text()], fireTime: ['fire_time', numeric], outcome: ['outcome', text()], snapshotId: ['snapshot_id', text()],
-  detail: ['detail', text()], createdAt: ['created_at', numeric],
+  policyId: ['policy_id', text()],
+  fireTime: ['fire_time', numeric],
+  outcome: ['outcome', text()],
+  snapshotId: ['snapshot_id', text()],
+  detail: ['detail', text()],
+  createdAt: ['created_at', numeric],
 });

@@ -1,64 +1,223 @@
 /** Kysely table types: the rows as the databases hold them (snake_case, JSON as text). */
 import type { Generated } from 'kysely';
 
-export interface ProjectsTable { id: string; name: string; created_at: number }
-export interface CredentialsTable { access_key: string; project_id: string; role: string; secret_enc: string; description: string | null; created_at: number }
-export interface UsersTable { id: string; project_id: string; name: string; role: string; password_hash: string; created_at: number }
-export interface TokensTable { token_hash: string; user_id: string; project_id: string; role: string; expires_at: number; created_at: number }
+export interface ProjectsTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+export interface CredentialsTable {
+  access_key: string;
+  project_id: string;
+  role: string;
+  secret_enc: string;
+  description: string | null;
+  created_at: number;
+}
+export interface UsersTable {
+  id: string;
+  project_id: string;
+  name: string;
+  role: string;
+  password_hash: string;
+  created_at: number;
+}
+export interface TokensTable {
+  token_hash: string;
+  user_id: string;
+  project_id: string;
+  role: string;
+  expires_at: number;
+  created_at: number;
+}
 export interface ClustersTable {
-  id: string; project_id: string; name: string; status: string; sub_status: string; sticky_task_status: string | null;
-  stopped: number; node_type: string; number_of_node: number; port: number; subnet_index: number | null; user_name: string;
-  admin_password_enc: string; repl_password_enc: string; stanza: string; spec: string; failed_reasons: string | null;
-  health_note: string | null; created_at: number; updated_at: number; deleted_at: number | null;
+  id: string;
+  project_id: string;
+  name: string;
+  status: string;
+  sub_status: string;
+  sticky_task_status: string | null;
+  stopped: number;
+  node_type: string;
+  number_of_node: number;
+  port: number;
+  subnet_index: number | null;
+  user_name: string;
+  admin_password_enc: string;
+  repl_password_enc: string;
+  stanza: string;
+  spec: string;
+  failed_reasons: string | null;
+  health_note: string | null;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
 }
 export interface NodesTable {
-  id: string; cluster_id: string; ordinal: number; role: string; host: string; port: number; data_dir: string; membership: string;
-  pid: number | null; pid_start: number | null; health: string; slot_name: string | null; created_at: number; updated_at: number;
+  id: string;
+  cluster_id: string;
+  ordinal: number;
+  role: string;
+  host: string;
+  port: number;
+  data_dir: string;
+  membership: string;
+  pid: number | null;
+  pid_start: number | null;
+  health: string;
+  slot_name: string | null;
+  created_at: number;
+  updated_at: number;
 }
 export interface SnapshotsTable {
-  id: string; project_id: string; cluster_id: string; cluster_name: string; name: string; description: string; status: string; type: string;
-  stanza: string; backup_label: string | null; backup_key: string | null; prior_backup_key: string | null; backup_type: string | null;
-  size_bytes: number | null; total_backup_size: number | null; source_bytes: number | null; source_spec: string; schema_info: string | null;
-  task_id: string | null; started_at: number | null; finished_at: number | null; created_at: number; updated_at: number;
-  deleted_at: number | null; expired_at: number | null;
+  id: string;
+  project_id: string;
+  cluster_id: string;
+  cluster_name: string;
+  name: string;
+  description: string;
+  status: string;
+  type: string;
+  stanza: string;
+  backup_label: string | null;
+  backup_key: string | null;
+  prior_backup_key: string | null;
+  backup_type: string | null;
+  size_bytes: number | null;
+  total_backup_size: number | null;
+  source_bytes: number | null;
+  source_spec: string;
+  schema_info: string | null;
+  task_id: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+  expired_at: number | null;
   /** 000004 */
-  backup_level: string; fine_grained_detail: string | null;
+  backup_level: string;
+  fine_grained_detail: string | null;
 }
 export interface TasksTable {
-  id: string; project_id: string; cluster_id: string | null; cluster_name: string; snapshot_id: string | null; kind: string; lock_key: string;
-  status: string; phase: string; params: string; state: string; progress: number; attempt: number; max_attempts: number; run_at: number;
-  locked_by: string | null; lease_epoch: number; lease_expires_at: number | null; ran_by: string; error_code: string | null;
-  error_msg: string | null; failed_step: string | null; created_at: number; started_at: number | null; finished_at: number | null; updated_at: number;
+  id: string;
+  project_id: string;
+  cluster_id: string | null;
+  cluster_name: string;
+  snapshot_id: string | null;
+  kind: string;
+  lock_key: string;
+  status: string;
+  phase: string;
+  params: string;
+  state: string;
+  progress: number;
+  attempt: number;
+  max_attempts: number;
+  run_at: number;
+  locked_by: string | null;
+  lease_epoch: number;
+  lease_expires_at: number | null;
+  ran_by: string;
+  error_code: string | null;
+  error_msg: string | null;
+  failed_step: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
 }
 export interface TaskStepsTable {
-  task_id: string; step_id: string; seq: number; item_key: string; phase: string; status: string; weight: number; begin_at: number | null;
-  end_at: number | null; estimated_time: number; progress: number; progress_info: string; checkpoint: string | null; error_code: string | null;
-  error_msg: string | null; attempts: number;
+  task_id: string;
+  step_id: string;
+  seq: number;
+  item_key: string;
+  phase: string;
+  status: string;
+  weight: number;
+  begin_at: number | null;
+  end_at: number | null;
+  estimated_time: number;
+  progress: number;
+  progress_info: string;
+  checkpoint: string | null;
+  error_code: string | null;
+  error_msg: string | null;
+  attempts: number;
 }
 export interface ProgressSamplesTable {
-  id: Generated<number>; task_id: string; step_id: string; at: number; source: string; bytes_done: number | null; bytes_total: number | null;
-  percent: number | null; data: string;
+  id: Generated<number>;
+  task_id: string;
+  step_id: string;
+  at: number;
+  source: string;
+  bytes_done: number | null;
+  bytes_total: number | null;
+  percent: number | null;
+  data: string;
 }
 export interface FaultsTable {
-  id: string; project_id: string; cluster_id: string | null; action_name: string; step: string; mode: string; point: string;
-  delay_ms: number | null; times_left: number | null; created_at: number;
+  id: string;
+  project_id: string;
+  cluster_id: string | null;
+  action_name: string;
+  step: string;
+  mode: string;
+  point: string;
+  delay_ms: number | null;
+  times_left: number | null;
+  created_at: number;
 }
-export interface MigrationsTable { version: number; name: string; applied_at: number }
+export interface MigrationsTable {
+  version: number;
+  name: string;
+  applied_at: number;
+}
 
 export interface SnapshotPolicySettingsTable {
-  cluster_id: string; project_id: string; keep_day: number; device_name: string; server_ips: string; server_port: string | null;
-  backup_param: string | null; auto_backup: number; created_at: number; updated_at: number;
+  cluster_id: string;
+  project_id: string;
+  keep_day: number;
+  device_name: string;
+  server_ips: string;
+  server_port: string | null;
+  backup_param: string | null;
+  auto_backup: number;
+  created_at: number;
+  updated_at: number;
 }
 export interface SnapshotPoliciesTable {
-  id: string; project_id: string; cluster_id: string; name: string; schedule: string; backup_type: string; backup_level: string;
-  time_zone_offset: number; backup_database: string | null; backup_schema_list: string | null; backup_table_list: string | null;
-  next_fire_at: number | null; created_at: number; updated_at: number; deleted_at: number | null;
+  id: string;
+  project_id: string;
+  cluster_id: string;
+  name: string;
+  schedule: string;
+  backup_type: string;
+  backup_level: string;
+  time_zone_offset: number;
+  backup_database: string | null;
+  backup_schema_list: string | null;
+  backup_table_list: string | null;
+  next_fire_at: number | null;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
 }
 export interface PolicyFiresTable {
-  policy_id: string; fire_time: number; outcome: string; snapshot_id: string | null; detail: string | null; created_at: number;
+  policy_id: string;
+  fire_time: number;
+  outcome: string;
+  snapshot_id: string | null;
+  detail: string | null;
+  created_at: number;
 }
 /** 000005: each project's OS user (D32). */
-export interface ProjectOsUsersTable { project_id: string; name: string; uid: number; created_at: number }
+export interface ProjectOsUsersTable {
+  project_id: string;
+  name: string;
+  uid: number;
+  created_at: number;
+}
 
 export interface Database {
   projects: ProjectsTable;

@@ -7,7 +7,16 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type {
-  ClusterRecord, CredentialRecord, FaultRecord, NodeRecord, ProgressSample, ProjectRecord, SnapshotRecord, StepRecord, TaskRecord, TokenRecord,
+  ClusterRecord,
+  CredentialRecord,
+  FaultRecord,
+  NodeRecord,
+  ProgressSample,
+  ProjectRecord,
+  SnapshotRecord,
+  StepRecord,
+  TaskRecord,
+  TokenRecord,
   UserRecord,
 } from '../domain/records.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';

@@ -9,11 +9,20 @@ import type { TaskRecord } from '../domain/records.js';
 import type { Store } from '../store/store.js';
 
 /** Apply the D8 success or failure state of `task` to its cluster (nothing when it has none, or it is gone). */
-export async function applyClusterOutcome(tx: Store, task: Pick<TaskRecord, 'kind' | 'clusterId'>, succeeded: boolean, now: number): Promise<void> {
+export async function applyClusterOutcome(
+  tx: Store,
+  task: Pick<TaskRecord, 'kind' | 'clusterId'>,
+  succeeded: boolean,
+  now: number,
+): Promise<void> {
   if (!task.clusterId) return;
   const cluster = await tx.getClusterById(task.clusterId);
   if (!cluster) return;
-  const outcome = clusterOutcome(task.kind, succeeded, { status: cluster.status, stickyTaskStatus: cluster.stickyTaskStatus, stopped: cluster.stopped });
+  const outcome = clusterOutcome(task.kind, succeeded, {
+    status: cluster.status,
+    stickyTaskStatus: cluster.stickyTaskStatus,
+    stopped: cluster.stopped,
+  });
   switch (outcome.kind) {
     case 'unchanged':
       return;
@@ -22,7 +31,13 @@ export async function applyClusterOutcome(tx: Store, task: Pick<TaskRecord, 'kin
       return;
     case 'state': {
       const { status, stickyTaskStatus, stopped } = outcome.state;
-      await tx.updateCluster(cluster.id, { status, stickyTaskStatus, stopped, ...(outcome.subStatus ? { subStatus: outcome.subStatus } : {}), updatedAt: now });
+      await tx.updateCluster(cluster.id, {
+        status,
+        stickyTaskStatus,
+        stopped,
+        ...(outcome.subStatus ? { subStatus: outcome.subStatus } : {}),
+        updatedAt: now,
+      });
     }
   }
 }

@@ -7,14 +7,23 @@ import type { NoState, OutcomeContext, StepContext, TaskDefinition } from './def
 import { clusterScaleOut } from './definitions/cluster-scale.js';
 import { snapshotCreate } from './definitions/snapshot-create.js';
 
-interface Params { clusterId: string }
-interface State { label: string; count: number }
-interface Checkpoint { targetLsn?: string }
+interface Params {
+  clusterId: string;
+}
+interface State {
+  label: string;
+  count: number;
+}
+interface Checkpoint {
+  targetLsn?: string;
+}
 
 describe('typed task definitions', () => {
-  it('a step sees its kind\'s parameters, its state (every field may be missing) and its checkpoint (null until set)', () => {
+  it("a step sees its kind's parameters, its state (every field may be missing) and its checkpoint (null until set)", () => {
     const def: TaskDefinition<Params, State, Checkpoint> = {
-      kind: 'snapshot.create', maxAttempts: 1, plan: () => [{ id: 'A', item: 'X' }],
+      kind: 'snapshot.create',
+      maxAttempts: 1,
+      plan: () => [{ id: 'A', item: 'X' }],
       steps: {
         A: async (ctx) => {
           expectTypeOf(ctx.params).toEqualTypeOf<Params>();
@@ -46,7 +55,7 @@ describe('typed task definitions', () => {
     expect(typeof step).toBe('function');
   });
 
-  it('helpers shared by several kinds take any kind\'s context', () => {
+  it("helpers shared by several kinds take any kind's context", () => {
     const shared = (ctx: StepContext<unknown>): string => ctx.stepId;
     const outcome = (o: OutcomeContext<{ clusterId: string }>): string => o.params.clusterId;
     expectTypeOf(shared).toBeCallableWith({} as StepContext<Params, State, Checkpoint>);

@@ -49,7 +49,10 @@ export interface StepProgress extends ProgressSampleIn {
 export type NoState = Record<string, never>;
 
 /** The task record as a step of kind `<P, S>` sees it. */
-export type TaskOf<P, S extends object = Record<string, unknown>> = Omit<TaskRecord, 'params' | 'state'> & { readonly params: P; readonly state: Readonly<Partial<S>> };
+export type TaskOf<P, S extends object = Record<string, unknown>> = Omit<TaskRecord, 'params' | 'state'> & {
+  readonly params: P;
+  readonly state: Readonly<Partial<S>>;
+};
 
 export interface StepContext<P = Record<string, unknown>, S extends object = Record<string, unknown>, C = unknown> {
   readonly task: TaskOf<P, S>;

@@ -7,7 +7,8 @@ import { FaultInjector } from './faults.js';
 import { TaskSlots } from './slots.js';
 
 /** A store holding these faults (every firing allowed). */
-const storeWith = (faults: FaultRecord[]): Store => ({ listFaults: async () => faults, consumeFault: async () => true }) as unknown as Store;
+const storeWith = (faults: FaultRecord[]): Store =>
+  ({ listFaults: async () => faults, consumeFault: async () => true }) as unknown as Store;
 const task = makeTask({ kind: 'cluster.restart' });
 const fault = (o: Partial<FaultRecord>): FaultRecord => makeFault({ projectId: task.projectId, actionName: 'REBOOTING', step: '*', ...o });
 const never = new AbortController().signal;
@@ -22,7 +23,10 @@ describe('FaultInjector: fair shares (docs/security.md)', () => {
 
   it('a hang fails its step after faultMaxDelayMs when that comes before the idle limit', async () => {
     const f = new FaultInjector(storeWith([fault({ mode: 'hang' })]), silentLogger(), () => {}, { maxDelayMs: 1000 });
-    const e = await f.fire(task, 'STOP_NODE_1', 'before', never, 600_000).then(() => null, (x: unknown) => x as { code: string; message: string });
+    const e = await f.fire(task, 'STOP_NODE_1', 'before', never, 600_000).then(
+      () => null,
+      (x: unknown) => x as { code: string; message: string },
+    );
     expect(e?.code).toBe('STEP_TIMEOUT');
     expect(e?.message).toMatch(/^Step STOP_NODE_1 made no progress for 1 s while waiting for an injected hang/);
   });
@@ -35,7 +39,10 @@ describe('FaultInjector: fair shares (docs/security.md)', () => {
   it('a delayed task lends its slot out: another task takes it meanwhile; the delayed one takes a slot back once one is free', async () => {
     const slots = new TaskSlots(1);
     expect(slots.tryTake(task.id)).toBe(true);
-    const f = new FaultInjector(storeWith([fault({ mode: 'delay', delayMs: 50 })]), silentLogger(), () => {}, { maxDelayMs: 60_000, slots });
+    const f = new FaultInjector(storeWith([fault({ mode: 'delay', delayMs: 50 })]), silentLogger(), () => {}, {
+      maxDelayMs: 60_000,
+      slots,
+    });
     let done = false;
     const fired = f.fire(task, 'STOP_NODE_1', 'before', never).then(() => {
       done = true;

@@ -41,11 +41,12 @@ export class FaultInjector {
     const [base] = splitStepId(stepId);
     const clusters = new Set([task.clusterId, task.params['sourceClusterId'] as string | undefined].filter(Boolean));
     const all = await this.store.listFaults(task.projectId);
-    return all.filter((f) =>
-      f.point === point &&
-      (f.step === stepId || f.step === base || f.step === '*') &&
-      (f.clusterId === null || clusters.has(f.clusterId)) &&
-      kindsOfFaultAction(f.actionName).includes(task.kind),
+    return all.filter(
+      (f) =>
+        f.point === point &&
+        (f.step === stepId || f.step === base || f.step === '*') &&
+        (f.clusterId === null || clusters.has(f.clusterId)) &&
+        kindsOfFaultAction(f.actionName).includes(task.kind),
     );
   }
 
@@ -78,17 +79,38 @@ export class FaultInjector {
         return;
       case 'hang': {
         const limit = idleTimeoutMs === undefined ? this.o.maxDelayMs : this.capped(idleTimeoutMs);
-        await this.withSlotLent(task, () => new Promise<never>((_, reject) => {
-          if (signal.aborted) return reject(signal.reason as Error);
-          const idle = limit === undefined ? undefined : setTimeout(() => reject(new AppError('STEP_TIMEOUT', {
-            args: [stepId, Math.round(limit / 1000), `an injected hang (fault ${f.id}, ${f.point} the step; the faults API) to end`],
-          })), limit);
-          idle?.unref();
-          signal.addEventListener('abort', () => {
-            clearTimeout(idle);
-            reject(signal.reason as Error);
-          }, { once: true });
-        }));
+        await this.withSlotLent(
+          task,
+          () =>
+            new Promise<never>((_, reject) => {
+              if (signal.aborted) return reject(signal.reason as Error);
+              const idle =
+                limit === undefined
+                  ? undefined
+                  : setTimeout(
+                      () =>
+                        reject(
+                          new AppError('STEP_TIMEOUT', {
+                            args: [
+                              stepId,
+                              Math.round(limit / 1000),
+                              `an injected hang (fault ${f.id}, ${f.point} the step; the faults API) to end`,
+                            ],
+                          }),
+                        ),
+                      limit,
+                    );
+              idle?.unref();
+              signal.addEventListener(
+                'abort',
+                () => {
+                  clearTimeout(idle);
+                  reject(signal.reason as Error);
+                },
+                { once: true },
+              );
+            }),
+        );
         return;
       }
     }
@@ -118,9 +140,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason as Error);
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(signal.reason as Error);
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
   });
 }

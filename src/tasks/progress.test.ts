@@ -66,7 +66,15 @@ describe('RateTracker', () => {
   it('without byte figures there is no rate and no estimate', () => {
     const t = new RateTracker(T0);
     const f = t.add(s(1000), { source: 'tool', percent: 40 });
-    expect(f).toEqual({ percent: 40, bytesDone: null, bytesTotal: null, producerRate: null, consumerRate: null, compressRate: null, secondsLeft: null });
+    expect(f).toEqual({
+      percent: 40,
+      bytesDone: null,
+      bytesTotal: null,
+      producerRate: null,
+      consumerRate: null,
+      compressRate: null,
+      secondsLeft: null,
+    });
   });
 
   it('when the window rate is unknown (samples at the same instant), the estimate uses the overall rate', () => {
@@ -125,26 +133,68 @@ describe('estimates from history (D14)', () => {
 });
 
 describe('buildProgressInfo', () => {
-  const figures: StepFigures = { percent: 37.5, bytesDone: 3e6, bytesTotal: 8e6, producerRate: 1.5e6, consumerRate: 0.5e6, compressRate: 1e6, secondsLeft: 4 };
+  const figures: StepFigures = {
+    percent: 37.5,
+    bytesDone: 3e6,
+    bytesTotal: 8e6,
+    producerRate: 1.5e6,
+    consumerRate: 0.5e6,
+    compressRate: 1e6,
+    secondsLeft: 4,
+  };
   const begin = Date.UTC(2025, 4, 19, 9, 6, 18, 300);
   const now = Date.UTC(2025, 4, 19, 9, 7, 29, 900);
 
   it('has exactly the documented keys, in their documented forms, while running', () => {
     const p = buildProgressInfo({ actionType: 'Backup', stepId: 'BACKUP', beginAt: begin, endAt: null, now, status: 'RUNNING', figures });
     expect(Object.keys(p).sort()).toEqual([
-      'actionEndTime', 'actionStartTime', 'actionType', 'backupRate', 'backupSize', 'currentStep', 'errorCode', 'errorMsg', 'failedStep',
-      'key', 'partialPassKeys', 'priorKey', 'progress', 'totalSize', 'unrestoreKeys', 'updateTime',
+      'actionEndTime',
+      'actionStartTime',
+      'actionType',
+      'backupRate',
+      'backupSize',
+      'currentStep',
+      'errorCode',
+      'errorMsg',
+      'failedStep',
+      'key',
+      'partialPassKeys',
+      'priorKey',
+      'progress',
+      'totalSize',
+      'unrestoreKeys',
+      'updateTime',
     ]);
     expect(p).toEqual({
-      actionType: 'Backup', actionStartTime: '2025-05-19 09:06:18', actionEndTime: '', updateTime: '2025-05-19 09:07:29',
-      currentStep: 'BACKUP', failedStep: '', progress: '37.50%', key: 'N/A', priorKey: 'N/A', partialPassKeys: 'N/A', unrestoreKeys: 'N/A',
-      backupSize: 3e6, totalSize: 8e6, backupRate: { compressRate: '1.0MB/s', consumerRate: '0.5MB/s', producerRate: '1.5MB/s' },
-      errorCode: '', errorMsg: '',
+      actionType: 'Backup',
+      actionStartTime: '2025-05-19 09:06:18',
+      actionEndTime: '',
+      updateTime: '2025-05-19 09:07:29',
+      currentStep: 'BACKUP',
+      failedStep: '',
+      progress: '37.50%',
+      key: 'N/A',
+      priorKey: 'N/A',
+      partialPassKeys: 'N/A',
+      unrestoreKeys: 'N/A',
+      backupSize: 3e6,
+      totalSize: 8e6,
+      backupRate: { compressRate: '1.0MB/s', consumerRate: '0.5MB/s', producerRate: '1.5MB/s' },
+      errorCode: '',
+      errorMsg: '',
     });
   });
 
   it('a finished step is at FINISH and 100%', () => {
-    const p = buildProgressInfo({ actionType: 'Create', stepId: 'INIT_PRIMARY', beginAt: begin, endAt: now, now, status: 'SUCCESS', figures: { ...figures, percent: 60 } });
+    const p = buildProgressInfo({
+      actionType: 'Create',
+      stepId: 'INIT_PRIMARY',
+      beginAt: begin,
+      endAt: now,
+      now,
+      status: 'SUCCESS',
+      figures: { ...figures, percent: 60 },
+    });
     expect(p['currentStep']).toBe('FINISH');
     expect(p['progress']).toBe('100.00%');
     expect(p['actionEndTime']).toBe('2025-05-19 09:07:29');
@@ -153,19 +203,65 @@ describe('buildProgressInfo', () => {
 
   it('a failed step names itself in failedStep and carries the error', () => {
     const p = buildProgressInfo({
-      actionType: 'Expand', stepId: 'COPY_DATA_4', beginAt: begin, endAt: now, now, status: 'FAILED', figures, errorCode: 'DWS.9920', errorMsg: 'pg_basebackup failed',
+      actionType: 'Expand',
+      stepId: 'COPY_DATA_4',
+      beginAt: begin,
+      endAt: now,
+      now,
+      status: 'FAILED',
+      figures,
+      errorCode: 'DWS.9920',
+      errorMsg: 'pg_basebackup failed',
     });
-    expect(p).toMatchObject({ currentStep: 'COPY_DATA_4', failedStep: 'COPY_DATA_4', errorCode: 'DWS.9920', errorMsg: 'pg_basebackup failed', progress: '37.50%' });
+    expect(p).toMatchObject({
+      currentStep: 'COPY_DATA_4',
+      failedStep: 'COPY_DATA_4',
+      errorCode: 'DWS.9920',
+      errorMsg: 'pg_basebackup failed',
+      progress: '37.50%',
+    });
   });
 
   it('a step not yet started has empty times and zero figures', () => {
-    const none: StepFigures = { percent: null, bytesDone: null, bytesTotal: null, producerRate: null, consumerRate: null, compressRate: null, secondsLeft: null };
-    const p = buildProgressInfo({ actionType: 'Restore', stepId: 'RESTORE_PRIMARY', beginAt: null, endAt: null, now, status: 'WAITING', figures: none });
-    expect(p).toMatchObject({ actionStartTime: '', actionEndTime: '', progress: '0.00%', backupSize: 0, totalSize: 0, backupRate: { compressRate: '0.0MB/s', consumerRate: '0.0MB/s', producerRate: '0.0MB/s' } });
+    const none: StepFigures = {
+      percent: null,
+      bytesDone: null,
+      bytesTotal: null,
+      producerRate: null,
+      consumerRate: null,
+      compressRate: null,
+      secondsLeft: null,
+    };
+    const p = buildProgressInfo({
+      actionType: 'Restore',
+      stepId: 'RESTORE_PRIMARY',
+      beginAt: null,
+      endAt: null,
+      now,
+      status: 'WAITING',
+      figures: none,
+    });
+    expect(p).toMatchObject({
+      actionStartTime: '',
+      actionEndTime: '',
+      progress: '0.00%',
+      backupSize: 0,
+      totalSize: 0,
+      backupRate: { compressRate: '0.0MB/s', consumerRate: '0.0MB/s', producerRate: '0.0MB/s' },
+    });
   });
 
   it('extra keys (the backup key) override the N/A defaults', () => {
-    const p = buildProgressInfo({ actionType: 'Backup', stepId: 'BACKUP', beginAt: begin, endAt: null, now, status: 'RUNNING', figures, extra: { key: '20250519_090729', priorKey: '20250518_010000' } });
+    const p = buildProgressInfo({
+      actionType: 'Backup',
+      stepId: 'BACKUP',
+      beginAt: begin,
+      endAt: null,
+      now,
+      status: 'RUNNING',
+      figures,
+      extra: { key: '20250519_090729', priorKey: '20250518_010000' },
+    });
     expect(p['key']).toBe('20250519_090729');
     expect(p['priorKey']).toBe('20250518_010000');
   });

@@ -11,7 +11,12 @@ const WINDOW_MS = 5000;
 export const formatRate = (bytesPerSec: number | null): string => `${bytesPerSec === null ? '0.0' : (bytesPerSec / 1e6).toFixed(1)}MB/s`;
 export const formatPercent = (p: number): string => `${Math.max(0, Math.min(100, p)).toFixed(2)}%`;
 
-interface Point { at: number; done: number | null; consumed: number | null; compressed: number | null }
+interface Point {
+  at: number;
+  done: number | null;
+  consumed: number | null;
+  compressed: number | null;
+}
 
 export interface StepFigures {
   percent: number | null;
@@ -26,7 +31,15 @@ export interface StepFigures {
 
 export class RateTracker {
   private points: Point[] = [];
-  private last: StepFigures = { percent: null, bytesDone: null, bytesTotal: null, producerRate: null, consumerRate: null, compressRate: null, secondsLeft: null };
+  private last: StepFigures = {
+    percent: null,
+    bytesDone: null,
+    bytesTotal: null,
+    producerRate: null,
+    consumerRate: null,
+    compressRate: null,
+    secondsLeft: null,
+  };
 
   constructor(private readonly startedAt: number) {}
 
@@ -58,7 +71,13 @@ export class RateTracker {
       else if (r && r > 0) secondsLeft = Math.ceil(remaining / r);
     }
     this.last = {
-      percent, bytesDone, bytesTotal, producerRate, consumerRate: rate((x) => x.consumed), compressRate: rate((x) => x.compressed), secondsLeft,
+      percent,
+      bytesDone,
+      bytesTotal,
+      producerRate,
+      consumerRate: rate((x) => x.consumed),
+      compressRate: rate((x) => x.compressed),
+      secondsLeft,
     };
     return this.last;
   }
@@ -100,7 +119,7 @@ export interface ProgressInfoInput {
 export function buildProgressInfo(i: ProgressInfoInput): Record<string, unknown> {
   const done = i.status === 'SUCCESS';
   const failed = i.status === 'FAILED' || i.status === 'ROLLBACK_FAIL';
-  const pct = done ? 100 : i.figures.percent ?? 0;
+  const pct = done ? 100 : (i.figures.percent ?? 0);
   return {
     actionType: i.actionType,
     actionStartTime: i.beginAt ? progressTime(i.beginAt) : '',

@@ -40,23 +40,55 @@ export class TaskQueue {
     const lockKey = r.lockKey ?? (r.cluster ? `cluster:${r.cluster.id}` : `project:${r.projectId}`);
     const active = await tx.activeTask(lockKey);
     if (active) {
-      throw new AppError('CLUSTER_BUSY', { args: [r.cluster?.name ?? lockKey, ACTION_OF_KIND[active.kind], active.id], details: { blockingTaskId: active.id } });
+      throw new AppError('CLUSTER_BUSY', {
+        args: [r.cluster?.name ?? lockKey, ACTION_OF_KIND[active.kind], active.id],
+        details: { blockingTaskId: active.id },
+      });
     }
     if (r.cluster && r.checkState !== false) {
       const ok = canAccept(r.kind, { status: r.cluster.status, stickyTaskStatus: r.cluster.stickyTaskStatus, stopped: r.cluster.stopped });
-      if (!ok.ok) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [r.cluster.name, `${ACTION_OF_KIND[r.kind]} is not possible while ${ok.why}`] });
+      if (!ok.ok)
+        throw new AppError('CLUSTER_STATE_CONFLICT', {
+          args: [r.cluster.name, `${ACTION_OF_KIND[r.kind]} is not possible while ${ok.why}`],
+        });
     }
     const now = this.clock.now();
     const task: TaskRecord = {
-      id: newId(), projectId: r.projectId, clusterId: r.cluster?.id ?? null, clusterName: r.cluster?.name ?? '', snapshotId: r.snapshotId ?? null,
-      kind: r.kind, lockKey, status: 'WAITING', phase: 'run', params: r.params, state: {}, progress: 0, attempt: 0, maxAttempts: def.maxAttempts,
-      runAt: now, lockedBy: null, leaseEpoch: 0, leaseExpiresAt: null, ranBy: [], errorCode: null, errorMsg: null, failedStep: null,
-      createdAt: now, startedAt: null, finishedAt: null, updatedAt: now,
+      id: newId(),
+      projectId: r.projectId,
+      clusterId: r.cluster?.id ?? null,
+      clusterName: r.cluster?.name ?? '',
+      snapshotId: r.snapshotId ?? null,
+      kind: r.kind,
+      lockKey,
+      status: 'WAITING',
+      phase: 'run',
+      params: r.params,
+      state: {},
+      progress: 0,
+      attempt: 0,
+      maxAttempts: def.maxAttempts,
+      runAt: now,
+      lockedBy: null,
+      leaseEpoch: 0,
+      leaseExpiresAt: null,
+      ranBy: [],
+      errorCode: null,
+      errorMsg: null,
+      failedStep: null,
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+      updatedAt: now,
     };
     const steps = def.plan(r.params).map((s, i) => newStepRecord(task.id, s, i, 'run'));
     await tx.insertTask(task, steps);
     if (r.cluster) {
-      const next = acceptedState(r.kind, { status: r.cluster.status, stickyTaskStatus: r.cluster.stickyTaskStatus, stopped: r.cluster.stopped });
+      const next = acceptedState(r.kind, {
+        status: r.cluster.status,
+        stickyTaskStatus: r.cluster.stickyTaskStatus,
+        stopped: r.cluster.stopped,
+      });
       await tx.updateCluster(r.cluster.id, { status: next.status, stickyTaskStatus: next.stickyTaskStatus, updatedAt: now });
     }
     return task;

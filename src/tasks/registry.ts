@@ -9,6 +9,18 @@ import { snapshotCreate } from './definitions/snapshot-create.js';
 import { snapshotExpire } from './definitions/snapshot-expire.js';
 
 export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
-  const defs = [clusterCreate, clusterDelete, clusterRestart, clusterStart, clusterStop, snapshotCreate, snapshotExpire, clusterScaleOut, clusterScaleIn, clusterRestore, tableRestore] as unknown as TaskDefinition<never>[];
+  const defs = [
+    clusterCreate,
+    clusterDelete,
+    clusterRestart,
+    clusterStart,
+    clusterStop,
+    snapshotCreate,
+    snapshotExpire,
+    clusterScaleOut,
+    clusterScaleIn,
+    clusterRestore,
+    tableRestore,
+  ] as unknown as TaskDefinition<never>[];
   return new Map(defs.map((d) => [d.kind, d]));
 }

@@ -20,16 +20,23 @@ describe('retryDelayMs: exponential back-off with jitter, capped', () => {
   });
 
   it('is within [base/2, base] for any attempt and any random value', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 64 }), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), (attempt, r) => {
-      const base = Math.min(CAP_MS, 1000 * 2 ** attempt);
-      const d = retryDelayMs(attempt, () => r);
-      return Number.isInteger(d) && d >= base / 2 && d <= base;
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 64 }), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), (attempt, r) => {
+        const base = Math.min(CAP_MS, 1000 * 2 ** attempt);
+        const d = retryDelayMs(attempt, () => r);
+        return Number.isInteger(d) && d >= base / 2 && d <= base;
+      }),
+    );
   });
 
   it('never shrinks as attempts grow, for the same jitter', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 40 }), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), (attempt, r) =>
-      retryDelayMs(attempt + 1, () => r) >= retryDelayMs(attempt, () => r)));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 40 }),
+        fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+        (attempt, r) => retryDelayMs(attempt + 1, () => r) >= retryDelayMs(attempt, () => r),
+      ),
+    );
   });
 
   it('uses Math.random by default, so two workers do not retry in lockstep', () => {

@@ -34,7 +34,11 @@ export interface SnapshotNeed {
  * null when there is no figure (an S3 repository).
  */
 export function freeSpaceFor(dataPlane: DataPlane, kind: EstimatedKind): { freeBytes: number; where: string } | null {
-  if (kind === 'dump') return { freeBytes: dataPlane.capacity().dataDiskFreeBytes, where: 'the data directory (where schema- and table-level dumps are kept)' };
+  if (kind === 'dump')
+    return {
+      freeBytes: dataPlane.capacity().dataDiskFreeBytes,
+      where: 'the data directory (where schema- and table-level dumps are kept)',
+    };
   if (dataPlane.repositoryRef().kind !== 'local') return null;
   return { freeBytes: dataPlane.capacity().repoDiskFreeBytes, where: 'the backup repository' };
 }
@@ -49,7 +53,13 @@ export function checkFreeSpace(dataPlane: DataPlane, limits: SnapshotLimits, nee
   const marginBytes = limits.snapshotSpaceMarginMb * BYTES_PER_MB;
   const refused = spaceRefusal({ kind: need.kind, needBytes: need.needBytes, freeBytes: free.freeBytes, marginBytes, where: free.where });
   if (!refused) return;
-  log?.warn('snapshot space short', { kind: need.kind, needBytes: need.needBytes, freeBytes: free.freeBytes, marginBytes, where: free.where });
+  log?.warn('snapshot space short', {
+    kind: need.kind,
+    needBytes: need.needBytes,
+    freeBytes: free.freeBytes,
+    marginBytes,
+    where: free.where,
+  });
   throw refused;
 }
 
@@ -58,8 +68,20 @@ export function checkFreeSpace(dataPlane: DataPlane, limits: SnapshotLimits, nee
  * bytes quota. `exceptSnapshotId`: the snapshot being taken, already in the store (its step
  * checks again), left out of the figures.
  */
-export async function checkSnapshotQuota(store: Store, limits: SnapshotLimits, projectId: string, need: SnapshotNeed, exceptSnapshotId?: string): Promise<void> {
+export async function checkSnapshotQuota(
+  store: Store,
+  limits: SnapshotLimits,
+  projectId: string,
+  need: SnapshotNeed,
+  exceptSnapshotId?: string,
+): Promise<void> {
   const used = await store.snapshotUsage(projectId, exceptSnapshotId);
-  const refused = quotaRefusal({ count: used.count, countQuota: limits.projectSnapshotQuota, usedBytes: used.bytes, needBytes: need.needBytes, bytesQuota: limits.projectRepoQuotaMb * BYTES_PER_MB });
+  const refused = quotaRefusal({
+    count: used.count,
+    countQuota: limits.projectSnapshotQuota,
+    usedBytes: used.bytes,
+    needBytes: need.needBytes,
+    bytesQuota: limits.projectRepoQuotaMb * BYTES_PER_MB,
+  });
   if (refused) throw refused;
 }

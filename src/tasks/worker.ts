@@ -54,7 +54,9 @@ export class TaskWorker {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.loopDone = this.releaseDeadOwners().catch((e: unknown) => this.o.log.warn('could not release dead owners\' tasks', { error: coerceError(e).message })).then(() => this.loop());
+    this.loopDone = this.releaseDeadOwners()
+      .catch((e: unknown) => this.o.log.warn("could not release dead owners' tasks", { error: coerceError(e).message }))
+      .then(() => this.loop());
   }
 
   /**
@@ -91,13 +93,17 @@ export class TaskWorker {
         try {
           const now = this.o.clock.now();
           const t = await this.o.store.claimNextTask({
-            owner: this.o.owner, now, leaseMs: this.o.leaseMs, excludeIds: [...this.running.keys()],
+            owner: this.o.owner,
+            now,
+            leaseMs: this.o.leaseMs,
+            excludeIds: [...this.running.keys()],
             ...(this.o.projectConcurrency !== undefined ? { projectLimit: this.o.projectConcurrency } : {}),
           });
           if (t && !this.stopping) {
             claimed = true;
             this.slots.swap(CLAIMING, t.id);
-            const p = this.o.runner.run(t, this.shutdown.signal)
+            const p = this.o.runner
+              .run(t, this.shutdown.signal)
               .catch((e: unknown) => this.o.log.error('task runner crashed', { taskId: t.id, error: coerceError(e).message }))
               .finally(() => {
                 this.running.delete(t.id);

@@ -31,7 +31,10 @@ const MINUTE = 60_000;
 const FAULTS = '/dwsbox/v1/{project_id}/faults';
 const LIST = '/v1.0/{project_id}/clusters';
 /** D17: the only non-GET routes a read-only caller may call (shrink-check is a GET). */
-const READONLY_ALLOWED = new Set(['POST /v2/{project_id}/clusters/{cluster_id}/grow-check', 'POST /v1/{project_id}/snapshots/{snapshot_id}/table-restore-check']);
+const READONLY_ALLOWED = new Set([
+  'POST /v2/{project_id}/clusters/{cluster_id}/grow-check',
+  'POST /v1/{project_id}/snapshots/{snapshot_id}/table-restore-check',
+]);
 
 beforeAll(async () => {
   h = await startApiService();
@@ -67,14 +70,28 @@ interface Signed {
 function signed(s: Signed): InjectOptions {
   const creds = s.creds ?? ADMIN;
   const date = sdkDate(s.at ?? h.clock.now());
-  const headers: Record<string, string> = { host: HOST, ...(s.body !== undefined ? { 'content-type': 'application/json;charset=UTF-8' } : {}), ...s.headers, 'x-sdk-date': date };
-  const names = s.signedHeaders ?? Object.keys(headers).map((k) => k.toLowerCase()).sort();
+  const headers: Record<string, string> = {
+    host: HOST,
+    ...(s.body !== undefined ? { 'content-type': 'application/json;charset=UTF-8' } : {}),
+    ...s.headers,
+    'x-sdk-date': date,
+  };
+  const names =
+    s.signedHeaders ??
+    Object.keys(headers)
+      .map((k) => k.toLowerCase())
+      .sort();
   const body = s.signAs?.body ?? s.body;
   const canonical = canonicalRequest({ method: s.signAs?.method ?? s.method, url: s.signAs?.url ?? s.url, headers, body }, names);
   const sig = hmacHex(creds.sk, stringToSign(date, canonical));
   return {
-    method: s.method as HTTPMethods, url: s.url,
-    headers: { ...headers, ...s.unsigned, authorization: `${ALGORITHM} Access=${creds.ak}, SignedHeaders=${names.join(';')}, Signature=${sig}` },
+    method: s.method as HTTPMethods,
+    url: s.url,
+    headers: {
+      ...headers,
+      ...s.unsigned,
+      authorization: `${ALGORITHM} Access=${creds.ak}, SignedHeaders=${names.join(';')}, Signature=${sig}`,
+    },
     ...(s.body !== undefined ? { payload: s.body } : {}),
   };
 }
@@ -84,7 +101,10 @@ const faultCount = async (): Promise<number> => (await h.svc.store.adapter.db.se
 const FAULT_BODY = JSON.stringify({ action_name: 'SNAPSHOTTING', step: 'BACKUP', mode: 'fail', times: 1 });
 
 async function token(name: string, password: string): Promise<string> {
-  const res = await h.call('POST', '/v3/auth/tokens', { creds: null, body: { auth: { identity: { methods: ['password'], password: { user: { name, password } } } } } });
+  const res = await h.call('POST', '/v3/auth/tokens', {
+    creds: null,
+    body: { auth: { identity: { methods: ['password'], password: { user: { name, password } } } } },
+  });
   expect(res.statusCode).toBe(201);
   return res.headers['x-subject-token'] as string;
 }
@@ -92,7 +112,8 @@ async function token(name: string, password: string): Promise<string> {
 /** Run the real CLI (a second process on the same data directory, D1) while the service runs. */
 async function cli(args: string[]): Promise<string> {
   const r = await run('node', ['--import', 'tsx', 'src/cli/run.ts', ...args, '--data-dir', h.dataDir], {
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: h.dataDir }, timeout: 60_000,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: h.dataDir },
+    timeout: 60_000,
   });
   return r.stdout;
 }
@@ -129,14 +150,26 @@ describe('replay outside the 15-minute window', () => {
 
 describe('a signature stretched over another request', () => {
   it('the same JSON re-formatted: the signature covers the bytes, not the meaning', async () => {
-    expectError(await send(signed({ method: 'POST', url: p(FAULTS), body: JSON.stringify(JSON.parse(FAULT_BODY), null, 2), signAs: { body: FAULT_BODY } })), 401, 'APIGW.0301', /signature/);
+    expectError(
+      await send(
+        signed({ method: 'POST', url: p(FAULTS), body: JSON.stringify(JSON.parse(FAULT_BODY), null, 2), signAs: { body: FAULT_BODY } }),
+      ),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
     expect(await faultCount()).toBe(0);
   });
 
   it('a body added to, or removed from, a signed request', async () => {
     const path = p(`/v1.0/{project_id}/clusters/${UNKNOWN}`);
     // signed with no body, sent with one
-    expectError(await send(signed({ method: 'DELETE', url: path, body: '{"keep_last_manual_snapshot":5}', signAs: { body: '' } })), 401, 'APIGW.0301', /signature/);
+    expectError(
+      await send(signed({ method: 'DELETE', url: path, body: '{"keep_last_manual_snapshot":5}', signAs: { body: '' } })),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
     // signed with a body, sent without
     const req = signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY });
     expectError(await send({ ...req, payload: '' }), 401, 'APIGW.0301', /signature/);
@@ -146,7 +179,19 @@ describe('a signature stretched over another request', () => {
   it('another body with X-Sdk-Content-Sha256 (unsigned) claiming the hash of the signed one', async () => {
     const other = JSON.stringify({ action_name: 'GROWING', step: '*', mode: 'fail' });
     const claimed = createHash('sha256').update(FAULT_BODY).digest('hex');
-    expectError(await send(signed({ method: 'POST', url: p(FAULTS), body: other, signAs: { body: FAULT_BODY }, unsigned: { 'x-sdk-content-sha256': claimed } })), 401, 'APIGW.0301');
+    expectError(
+      await send(
+        signed({
+          method: 'POST',
+          url: p(FAULTS),
+          body: other,
+          signAs: { body: FAULT_BODY },
+          unsigned: { 'x-sdk-content-sha256': claimed },
+        }),
+      ),
+      401,
+      'APIGW.0301',
+    );
     expect(await faultCount()).toBe(0);
   });
 
@@ -156,7 +201,12 @@ describe('a signature stretched over another request', () => {
     const res = await send(signed({ method: 'POST', url: p(FAULTS), body: other, headers: { 'x-sdk-content-sha256': claimed } }));
     expectError(res, 401, 'APIGW.0301', /X-Sdk-Content-Sha256/);
     // UNSIGNED-PAYLOAD with a body: dwsbox signs every body
-    expectError(await send(signed({ method: 'POST', url: p(FAULTS), body: other, headers: { 'x-sdk-content-sha256': 'UNSIGNED-PAYLOAD' } })), 401, 'APIGW.0301', /X-Sdk-Content-Sha256/);
+    expectError(
+      await send(signed({ method: 'POST', url: p(FAULTS), body: other, headers: { 'x-sdk-content-sha256': 'UNSIGNED-PAYLOAD' } })),
+      401,
+      'APIGW.0301',
+      /X-Sdk-Content-Sha256/,
+    );
     expect(await faultCount()).toBe(0);
     // the honest use of the header still works: the real hash, signed
     const honest = await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, headers: { 'x-sdk-content-sha256': claimed } }));
@@ -165,32 +215,85 @@ describe('a signature stretched over another request', () => {
   });
 
   it('another query: the query dropped, or a key in another case', async () => {
-    expectError(await send(signed({ method: 'GET', url: p(LIST), signAs: { url: `${p(LIST)}?enterprise_project_id=a` } })), 401, 'APIGW.0301', /signature/);
-    expectError(await send(signed({ method: 'GET', url: `${p(LIST)}?Enterprise_project_id=a`, signAs: { url: `${p(LIST)}?enterprise_project_id=a` } })), 401, 'APIGW.0301', /signature/);
-    expectError(await send(signed({ method: 'DELETE', url: p(`/v2/{project_id}/clusters/${UNKNOWN}?keep_last_manual_backup=9`), signAs: { url: p(`/v2/{project_id}/clusters/${UNKNOWN}?keep_last_manual_backup=0`) } })), 401, 'APIGW.0301', /signature/);
+    expectError(
+      await send(signed({ method: 'GET', url: p(LIST), signAs: { url: `${p(LIST)}?enterprise_project_id=a` } })),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
+    expectError(
+      await send(
+        signed({ method: 'GET', url: `${p(LIST)}?Enterprise_project_id=a`, signAs: { url: `${p(LIST)}?enterprise_project_id=a` } }),
+      ),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
+    expectError(
+      await send(
+        signed({
+          method: 'DELETE',
+          url: p(`/v2/{project_id}/clusters/${UNKNOWN}?keep_last_manual_backup=9`),
+          signAs: { url: p(`/v2/{project_id}/clusters/${UNKNOWN}?keep_last_manual_backup=0`) },
+        }),
+      ),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
   });
 
   it('another path: another cluster, another project, or a path encoded differently', async () => {
     const a = p(`/v1.0/{project_id}/clusters/${UNKNOWN}`);
     const b = p('/v1.0/{project_id}/clusters/11111111-1111-4111-8111-111111111111');
     expectError(await send(signed({ method: 'DELETE', url: b, signAs: { url: a } })), 401, 'APIGW.0301', /signature/);
-    expectError(await send(signed({ method: 'GET', url: `/v1.0/${OTHER_PROJECT}/clusters`, signAs: { url: p(LIST) } })), 401, 'APIGW.0301', /signature/);
-    expectError(await send(signed({ method: 'GET', url: p(LIST).replace('clusters', 'clu%73ters'), signAs: { url: p(LIST) } })), 401, 'APIGW.0301', /signature/);
+    expectError(
+      await send(signed({ method: 'GET', url: `/v1.0/${OTHER_PROJECT}/clusters`, signAs: { url: p(LIST) } })),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
+    expectError(
+      await send(signed({ method: 'GET', url: p(LIST).replace('clusters', 'clu%73ters'), signAs: { url: p(LIST) } })),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
   });
 
   it('another method: a signed GET replayed as DELETE or POST', async () => {
     const path = p(`/v1.0/{project_id}/clusters/${UNKNOWN}`);
     expectError(await send(signed({ method: 'DELETE', url: path, signAs: { method: 'GET' } })), 401, 'APIGW.0301', /signature/);
     expectError(await send(signed({ method: 'DELETE', url: p(FAULTS), signAs: { method: 'GET' } })), 401, 'APIGW.0301', /signature/);
-    expectError(await send(signed({ method: 'POST', url: p(`/v1.0/{project_id}/clusters/${UNKNOWN}/restart`), signAs: { method: 'GET' } })), 401, 'APIGW.0301', /signature/);
+    expectError(
+      await send(signed({ method: 'POST', url: p(`/v1.0/{project_id}/clusters/${UNKNOWN}/restart`), signAs: { method: 'GET' } })),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
   });
 });
 
 describe('the right access key with a wrong secret', () => {
-  it('another real credential\'s secret, either way round (no borrowing of a role)', async () => {
-    expectError(await send(signed({ method: 'GET', url: p(LIST), creds: { ak: ADMIN.ak, sk: readonly.sk } })), 401, 'APIGW.0301', /signature/);
-    expectError(await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, creds: { ak: readonly.ak, sk: ADMIN.sk } })), 401, 'APIGW.0301', /signature/);
-    expectError(await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, creds: { ak: ADMIN.ak, sk: otherProject.sk } })), 401, 'APIGW.0301', /signature/);
+  it("another real credential's secret, either way round (no borrowing of a role)", async () => {
+    expectError(
+      await send(signed({ method: 'GET', url: p(LIST), creds: { ak: ADMIN.ak, sk: readonly.sk } })),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
+    expectError(
+      await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, creds: { ak: readonly.ak, sk: ADMIN.sk } })),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
+    expectError(
+      await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, creds: { ak: ADMIN.ak, sk: otherProject.sk } })),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
     expectError(await send(signed({ method: 'GET', url: p(LIST), creds: { ak: ADMIN.ak, sk: '' } })), 401, 'APIGW.0301', /signature/);
     expect(await faultCount()).toBe(0);
   });
@@ -199,16 +302,26 @@ describe('the right access key with a wrong secret', () => {
 describe('the signed-header list', () => {
   it('leaving out x-sdk-date (the date could then be changed at will): 401', async () => {
     expectError(await send(signed({ method: 'GET', url: p(LIST), signedHeaders: ['host'] })), 401, 'APIGW.0301', /x-sdk-date/);
-    expectError(await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, signedHeaders: ['content-type', 'host'] })), 401, 'APIGW.0301', /x-sdk-date/);
+    expectError(
+      await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, signedHeaders: ['content-type', 'host'] })),
+      401,
+      'APIGW.0301',
+      /x-sdk-date/,
+    );
   });
 
   it('leaving out host (the request could be sent to another endpoint): 401', async () => {
     expectError(await send(signed({ method: 'GET', url: p(LIST), signedHeaders: ['x-sdk-date'] })), 401, 'APIGW.0301', /host/);
-    expectError(await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, signedHeaders: ['content-type', 'x-sdk-date'] })), 401, 'APIGW.0301', /host/);
+    expectError(
+      await send(signed({ method: 'POST', url: p(FAULTS), body: FAULT_BODY, signedHeaders: ['content-type', 'x-sdk-date'] })),
+      401,
+      'APIGW.0301',
+      /host/,
+    );
     expect(await faultCount()).toBe(0);
   });
 
-  it('(control: the SDK\'s list, and the minimal host;x-sdk-date, are accepted)', async () => {
+  it("(control: the SDK's list, and the minimal host;x-sdk-date, are accepted)", async () => {
     expect((await send(signed({ method: 'GET', url: p(LIST) }))).statusCode).toBe(200);
     expect((await send(signed({ method: 'GET', url: p(LIST), signedHeaders: ['host', 'x-sdk-date'] }))).statusCode).toBe(200);
   });
@@ -216,18 +329,39 @@ describe('the signed-header list', () => {
 
 /** Every route whose path has {project_id}, filled with the project and unknown ids. */
 function projectRoutes(): { method: string; path: string; url: string }[] {
-  return servedRoutes(h.app).filter((r) => r.path.includes('{project_id}')).map((r) => ({
-    ...r, url: fillPath(r.path, { project_id: PROJECT_ID, cluster_id: UNKNOWN, snapshot_id: UNKNOWN, job_id: UNKNOWN, task_id: UNKNOWN, fault_id: UNKNOWN, eip_id: UNKNOWN, elb_id: UNKNOWN, id: UNKNOWN, action_name: 'SNAPSHOTTING' }),
-  }));
+  return servedRoutes(h.app)
+    .filter((r) => r.path.includes('{project_id}'))
+    .map((r) => ({
+      ...r,
+      url: fillPath(r.path, {
+        project_id: PROJECT_ID,
+        cluster_id: UNKNOWN,
+        snapshot_id: UNKNOWN,
+        job_id: UNKNOWN,
+        task_id: UNKNOWN,
+        fault_id: UNKNOWN,
+        eip_id: UNKNOWN,
+        elb_id: UNKNOWN,
+        id: UNKNOWN,
+        action_name: 'SNAPSHOTTING',
+      }),
+    }));
 }
 
-describe('another project\'s credential on every route of this project: 403, never 401 or 404', () => {
+describe("another project's credential on every route of this project: 403, never 401 or 404", () => {
   it('its AK/SK, correctly signed', async () => {
     const routes = projectRoutes();
     expect(routes.length).toBeGreaterThan(40);
     const before = await dumpStore(h.svc.store);
     for (const r of routes) {
-      const res = await send(signed({ method: r.method, url: r.url, creds: otherProject, ...(r.method === 'GET' || r.method === 'DELETE' ? {} : { body: '{}' }) }));
+      const res = await send(
+        signed({
+          method: r.method,
+          url: r.url,
+          creds: otherProject,
+          ...(r.method === 'GET' || r.method === 'DELETE' ? {} : { body: '{}' }),
+        }),
+      );
       expectError(res, 403, 'APIGW.0302', /another project/);
     }
     expect(dumpDiff(before, await dumpStore(h.svc.store))).toBe('');
@@ -246,14 +380,19 @@ describe('another project\'s credential on every route of this project: 403, nev
 });
 
 describe('the read-only role on every mutating route (D17)', () => {
-  const mutating = (): { method: string; path: string; url: string }[] => projectRoutes().filter((r) => ['POST', 'PUT', 'DELETE', 'PATCH'].includes(r.method));
+  const mutating = (): { method: string; path: string; url: string }[] =>
+    projectRoutes().filter((r) => ['POST', 'PUT', 'DELETE', 'PATCH'].includes(r.method));
 
   it('the app has the mutating routes this test expects to see (the list is read from the app)', () => {
     const m = mutating();
     expect(m.length).toBeGreaterThan(30);
     for (const allowed of READONLY_ALLOWED) expect(m.map((r) => `${r.method} ${r.path}`)).toContain(allowed);
     // the only non-GET route without {project_id} is the public token issuer
-    expect(servedRoutes(h.app).filter((r) => r.method !== 'GET' && !r.path.includes('{project_id}')).map((r) => `${r.method} ${r.path}`)).toEqual(['POST /v3/auth/tokens']);
+    expect(
+      servedRoutes(h.app)
+        .filter((r) => r.method !== 'GET' && !r.path.includes('{project_id}'))
+        .map((r) => `${r.method} ${r.path}`),
+    ).toEqual(['POST /v3/auth/tokens']);
   });
 
   for (const who of ['AK/SK', 'token'] as const) {
@@ -263,9 +402,10 @@ describe('the read-only role on every mutating route (D17)', () => {
       const refused: string[] = [];
       for (const r of mutating()) {
         const body = r.method === 'DELETE' ? undefined : '{}';
-        const res = who === 'token'
-          ? await h.call(r.method, r.url, { token: t, ...(body ? { raw: body } : {}) })
-          : await send(signed({ method: r.method, url: r.url, creds: readonly, ...(body ? { body } : {}) }));
+        const res =
+          who === 'token'
+            ? await h.call(r.method, r.url, { token: t, ...(body ? { raw: body } : {}) })
+            : await send(signed({ method: r.method, url: r.url, creds: readonly, ...(body ? { body } : {}) }));
         const key = `${r.method} ${r.path}`;
         if (READONLY_ALLOWED.has(key)) {
           // allowed: it gets past authorization, to validation (an empty body) or to the unknown id
@@ -283,14 +423,32 @@ describe('the read-only role on every mutating route (D17)', () => {
   }
 
   it('the allowed checks answer a read-only caller for real (unknown cluster and snapshot: 404 with their DWS codes)', async () => {
-    const grow = await send(signed({ method: 'POST', url: p(`/v2/{project_id}/clusters/${UNKNOWN}/grow-check`), creds: readonly, body: JSON.stringify({ scale_out: { count: 1 } }) }));
+    const grow = await send(
+      signed({
+        method: 'POST',
+        url: p(`/v2/{project_id}/clusters/${UNKNOWN}/grow-check`),
+        creds: readonly,
+        body: JSON.stringify({ scale_out: { count: 1 } }),
+      }),
+    );
     expectError(grow, 404, 'DWS.0047');
-    const check = await send(signed({
-      method: 'POST', url: p(`/v1/{project_id}/snapshots/${UNKNOWN}/table-restore-check`), creds: readonly,
-      body: JSON.stringify({ case_sensitive: true, database: 'db', restore_table_list: [{ schema_name: 'public', table_name: 't' }], target_table_list: [{ schema_name: 'public', table_name: 't2' }] }),
-    }));
+    const check = await send(
+      signed({
+        method: 'POST',
+        url: p(`/v1/{project_id}/snapshots/${UNKNOWN}/table-restore-check`),
+        creds: readonly,
+        body: JSON.stringify({
+          case_sensitive: true,
+          database: 'db',
+          restore_table_list: [{ schema_name: 'public', table_name: 't' }],
+          target_table_list: [{ schema_name: 'public', table_name: 't2' }],
+        }),
+      }),
+    );
     expectError(check, 404, 'DWS.5149');
-    const shrink = await send(signed({ method: 'GET', url: p(`/v1/{project_id}/clusters/${UNKNOWN}/shrink-check?shrink_count=1`), creds: readonly }));
+    const shrink = await send(
+      signed({ method: 'GET', url: p(`/v1/{project_id}/clusters/${UNKNOWN}/shrink-check?shrink_count=1`), creds: readonly }),
+    );
     expectError(shrink, 404, 'DWS.0047');
   });
 
@@ -327,7 +485,10 @@ describe('credentials and users removed while the service runs', () => {
     expectError(await h.call('POST', p(FAULTS), { token: t, raw: FAULT_BODY }), 401, 'APIGW.0301');
     expect(await faultCount()).toBe(0);
     // and the user cannot get a new one
-    const res = await h.call('POST', '/v3/auth/tokens', { creds: null, body: { auth: { identity: { methods: ['password'], password: { user: { name: 'dora', password: 'Dora-Password-12' } } } } } });
+    const res = await h.call('POST', '/v3/auth/tokens', {
+      creds: null,
+      body: { auth: { identity: { methods: ['password'], password: { user: { name: 'dora', password: 'Dora-Password-12' } } } } },
+    });
     expectError(res, 401, 'APIGW.0301');
   });
 });

@@ -26,8 +26,12 @@ const LIST = '/v1.0/{project_id}/clusters';
 beforeAll(async () => {
   h = await startApiService({
     flags: {
-      loginFailuresPerUser: FREE_USER, loginFailuresPerAddress: FREE_ADDRESS, signatureFailuresPerKey: FREE_KEY, signatureFailuresPerAddress: FREE_SIG_ADDRESS,
-      authBlockFirstMs: 60_000, authBlockMaxMs: 600_000,
+      loginFailuresPerUser: FREE_USER,
+      loginFailuresPerAddress: FREE_ADDRESS,
+      signatureFailuresPerKey: FREE_KEY,
+      signatureFailuresPerAddress: FREE_SIG_ADDRESS,
+      authBlockFirstMs: 60_000,
+      authBlockMaxMs: 600_000,
     },
   });
   for (const name of ['amy', 'ben', 'cid', 'dora']) await h.auth.createUser(PROJECT_ID, name, `${name}-Password-1`, 'admin');
@@ -36,11 +40,19 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const tokenBody = (name: string, password: string) => ({ auth: { identity: { methods: ['password'], password: { user: { name, password } } }, scope: { project: { id: PROJECT_ID } } } });
+const tokenBody = (name: string, password: string) => ({
+  auth: { identity: { methods: ['password'], password: { user: { name, password } } }, scope: { project: { id: PROJECT_ID } } },
+});
 
 /** POST /v3/auth/tokens from `address`. */
 function signIn(name: string, password: string, address: string): Promise<LightMyRequestResponse> {
-  return h.app.inject({ method: 'POST', url: '/v3/auth/tokens', remoteAddress: address, headers: { host: HOST, 'content-type': 'application/json' }, payload: JSON.stringify(tokenBody(name, password)) });
+  return h.app.inject({
+    method: 'POST',
+    url: '/v3/auth/tokens',
+    remoteAddress: address,
+    headers: { host: HOST, 'content-type': 'application/json' },
+    payload: JSON.stringify(tokenBody(name, password)),
+  });
 }
 
 /** GET the cluster list signed with `creds` (or with a wrong secret), from `address`. */
@@ -63,7 +75,8 @@ function expectThrottled(res: LightMyRequestResponse, what: RegExp): number {
 describe('POST /v3/auth/tokens', () => {
   it('wrong passwords for one user name: free ones 401, then 429 with Retry-After, even for the right password; nothing stored', async () => {
     const from = '127.0.0.11';
-    for (let i = 0; i <= FREE_USER; i++) expectError(await signIn('amy', 'wrong-Password-1', from), 401, 'APIGW.0301', /wrong user name or password/);
+    for (let i = 0; i <= FREE_USER; i++)
+      expectError(await signIn('amy', 'wrong-Password-1', from), 401, 'APIGW.0301', /wrong user name or password/);
     const before = await dumpStore(h.svc.store);
     const retry = expectThrottled(await signIn('amy', 'wrong-Password-2', from), /too many failed sign-ins/);
     expect(retry).toBeGreaterThan(30);
@@ -75,10 +88,12 @@ describe('POST /v3/auth/tokens', () => {
     // another user from the same address is not blocked (its address has failures to spare)
     expect((await signIn('ben', 'ben-Password-1', from)).statusCode).toBe(201);
     // the block is logged for the operator
-    await waitFor(async () => readFileSync(join(h.dataDir, 'service.log'), 'utf8').includes('authentication back-off'), { what: 'the back-off log line' });
+    await waitFor(async () => readFileSync(join(h.dataDir, 'service.log'), 'utf8').includes('authentication back-off'), {
+      what: 'the back-off log line',
+    });
   });
 
-  it('a successful sign-in clears the user\'s count', async () => {
+  it("a successful sign-in clears the user's count", async () => {
     const from = '127.0.0.13';
     for (let i = 0; i < FREE_USER; i++) expectError(await signIn('cid', 'wrong-Password-1', from), 401, 'APIGW.0301');
     expect((await signIn('cid', 'cid-Password-1', from)).statusCode).toBe(201);
@@ -93,8 +108,12 @@ describe('POST /v3/auth/tokens', () => {
     for (let i = 0; i <= FREE_USER + 1; i++) {
       const k = await signIn('dora', 'wrong-Password-1', from);
       const u = await signIn('nobody-here', 'wrong-Password-1', '127.0.0.16');
-      known.push(`${k.statusCode} ${k.json<{ error_code: string; error_msg: string }>().error_code} ${k.json<{ error_msg: string }>().error_msg.replace(/\d+ s\./, 'N s.')}`);
-      unknown.push(`${u.statusCode} ${u.json<{ error_code: string; error_msg: string }>().error_code} ${u.json<{ error_msg: string }>().error_msg.replace(/\d+ s\./, 'N s.')}`);
+      known.push(
+        `${k.statusCode} ${k.json<{ error_code: string; error_msg: string }>().error_code} ${k.json<{ error_msg: string }>().error_msg.replace(/\d+ s\./, 'N s.')}`,
+      );
+      unknown.push(
+        `${u.statusCode} ${u.json<{ error_code: string; error_msg: string }>().error_code} ${u.json<{ error_msg: string }>().error_msg.replace(/\d+ s\./, 'N s.')}`,
+      );
     }
     expect(unknown).toEqual(known);
     expect(known.at(-1)).toMatch(/^429 APIGW\.0308/);
@@ -125,7 +144,13 @@ describe('AK/SK signatures', () => {
 
   it('unknown access keys and wrong signatures from one address: past its free failures the address is blocked', async () => {
     const from = '127.0.0.24';
-    for (let i = 0; i <= FREE_SIG_ADDRESS; i++) expectError(await signed({ ak: `UNKNOWNKEY${String(i).padStart(4, '0')}`, sk: 'whatever-secret-1' }, from), 401, 'APIGW.0301', /unknown access key/);
+    for (let i = 0; i <= FREE_SIG_ADDRESS; i++)
+      expectError(
+        await signed({ ak: `UNKNOWNKEY${String(i).padStart(4, '0')}`, sk: 'whatever-secret-1' }, from),
+        401,
+        'APIGW.0301',
+        /unknown access key/,
+      );
     const c = await h.auth.createCredential(PROJECT_ID, 'readonly');
     expectThrottled(await signed({ ak: c.accessKey, sk: c.secretKey }, from), /from this address/);
     expect((await signed({ ak: c.accessKey, sk: c.secretKey }, '127.0.0.25')).statusCode).toBe(200);
@@ -138,8 +163,18 @@ describe('bearer tokens and Basic credentials', () => {
     const token = t.headers['x-subject-token'] as string;
     const ok = await h.app.inject({ method: 'GET', url: p(LIST), headers: { host: HOST, authorization: `Bearer ${token}` } });
     expect(ok.statusCode).toBe(200);
-    expectError(await h.app.inject({ method: 'GET', url: p(LIST), headers: { host: HOST, authorization: 'Bearer not-a-token' } }), 401, 'APIGW.0301', /invalid token/);
+    expectError(
+      await h.app.inject({ method: 'GET', url: p(LIST), headers: { host: HOST, authorization: 'Bearer not-a-token' } }),
+      401,
+      'APIGW.0301',
+      /invalid token/,
+    );
     const basic = Buffer.from(`${'A'.repeat(20)}:secret`).toString('base64');
-    expectError(await h.app.inject({ method: 'GET', url: p(LIST), headers: { host: HOST, authorization: `Basic ${basic}` } }), 401, 'APIGW.0301', /only on \/metrics/);
+    expectError(
+      await h.app.inject({ method: 'GET', url: p(LIST), headers: { host: HOST, authorization: `Basic ${basic}` } }),
+      401,
+      'APIGW.0301',
+      /only on \/metrics/,
+    );
   });
 });

@@ -37,7 +37,9 @@ describe('AK/SK signatures', () => {
     const res = await h.sdkCall('GET', p(LIST), { query: { enterprise_project_id: 'all_granted_eps' } });
     expect(res.statusCode).toBe(200);
     // a body and a query on a mutating route: the signature verifies, then the handler answers 404 for the unknown cluster
-    const del = await h.sdkCall('DELETE', p('/v1.0/{project_id}/clusters/00000000-0000-4000-8000-000000000000'), { data: { keep_last_manual_snapshot: 0 } });
+    const del = await h.sdkCall('DELETE', p('/v1.0/{project_id}/clusters/00000000-0000-4000-8000-000000000000'), {
+      data: { keep_last_manual_snapshot: 0 },
+    });
     expectError(del, 404, 'DWS.0047');
   });
 
@@ -50,7 +52,11 @@ describe('AK/SK signatures', () => {
   });
 
   it('a malformed Authorization header: 401', async () => {
-    for (const authz of ['Basic', 'SDK-HMAC-SHA256 Access=AK', `SDK-HMAC-SHA256 Access=${ADMIN.ak}, SignedHeaders=host;x-sdk-date, Signature=not-hex`]) {
+    for (const authz of [
+      'Basic',
+      'SDK-HMAC-SHA256 Access=AK',
+      `SDK-HMAC-SHA256 Access=${ADMIN.ak}, SignedHeaders=host;x-sdk-date, Signature=not-hex`,
+    ]) {
       const res = await h.call('GET', p(LIST), { creds: null, headers: { authorization: authz, 'x-sdk-date': sdkDate(Date.now()) } });
       expectError(res, 401, 'APIGW.0301', /malformed/);
     }
@@ -58,8 +64,22 @@ describe('AK/SK signatures', () => {
 
   it('a missing or malformed X-Sdk-Date: 401', async () => {
     const signed = signRequest({ method: 'GET', url: p(LIST), headers: {}, body: undefined, host: HOST }, ADMIN.ak, ADMIN.sk);
-    expectError(await h.app.inject({ method: 'GET', url: p(LIST), headers: { host: HOST, authorization: signed['Authorization']! } }), 401, 'APIGW.0301', /X-Sdk-Date/);
-    expectError(await h.app.inject({ method: 'GET', url: p(LIST), headers: { host: HOST, authorization: signed['Authorization']!, 'x-sdk-date': '2024-04-16T09:53:41Z' } }), 401, 'APIGW.0301', /X-Sdk-Date/);
+    expectError(
+      await h.app.inject({ method: 'GET', url: p(LIST), headers: { host: HOST, authorization: signed['Authorization']! } }),
+      401,
+      'APIGW.0301',
+      /X-Sdk-Date/,
+    );
+    expectError(
+      await h.app.inject({
+        method: 'GET',
+        url: p(LIST),
+        headers: { host: HOST, authorization: signed['Authorization']!, 'x-sdk-date': '2024-04-16T09:53:41Z' },
+      }),
+      401,
+      'APIGW.0301',
+      /X-Sdk-Date/,
+    );
   });
 
   it('an X-Sdk-Date more than 15 minutes from the server time: 401, either way', async () => {
@@ -76,7 +96,12 @@ describe('AK/SK signatures', () => {
   });
 
   it('an unknown access key: 401', async () => {
-    expectError(await h.call('GET', p(LIST), { creds: { ak: 'UNKNOWNACCESSKEY0001', sk: ADMIN.sk } }), 401, 'APIGW.0301', /unknown access key/);
+    expectError(
+      await h.call('GET', p(LIST), { creds: { ak: 'UNKNOWNACCESSKEY0001', sk: ADMIN.sk } }),
+      401,
+      'APIGW.0301',
+      /unknown access key/,
+    );
   });
 
   it('a signature over a different body is refused, and the request does nothing', async () => {
@@ -89,8 +114,17 @@ describe('AK/SK signatures', () => {
   });
 
   it('a signature over a different query is refused', async () => {
-    expectError(await h.call('GET', `${p(LIST)}?enterprise_project_id=b`, { signAs: { url: `${p(LIST)}?enterprise_project_id=a` } }), 401, 'APIGW.0301', /signature/);
-    expectError(await h.call('GET', `${p(LIST)}?enterprise_project_id=a&x=1`, { signAs: { url: `${p(LIST)}?enterprise_project_id=a` } }), 401, 'APIGW.0301');
+    expectError(
+      await h.call('GET', `${p(LIST)}?enterprise_project_id=b`, { signAs: { url: `${p(LIST)}?enterprise_project_id=a` } }),
+      401,
+      'APIGW.0301',
+      /signature/,
+    );
+    expectError(
+      await h.call('GET', `${p(LIST)}?enterprise_project_id=a&x=1`, { signAs: { url: `${p(LIST)}?enterprise_project_id=a` } }),
+      401,
+      'APIGW.0301',
+    );
   });
 
   it('a signature for another path is refused', async () => {
@@ -105,7 +139,11 @@ describe('AK/SK signatures', () => {
 describe('authorization (403 APIGW.0302)', () => {
   it('a credential of another project: 403, never 401 or 404', async () => {
     expectError(await h.call('GET', p(LIST), { creds: otherProject }), 403, 'APIGW.0302', /another project/);
-    expectError(await h.call('GET', p('/v1.0/{project_id}/clusters/00000000-0000-4000-8000-000000000000'), { creds: otherProject }), 403, 'APIGW.0302');
+    expectError(
+      await h.call('GET', p('/v1.0/{project_id}/clusters/00000000-0000-4000-8000-000000000000'), { creds: otherProject }),
+      403,
+      'APIGW.0302',
+    );
     // it works on its own project
     expect((await h.call('GET', `/v1.0/${OTHER_PROJECT}/clusters`, { creds: otherProject })).statusCode).toBe(200);
   });
@@ -114,16 +152,31 @@ describe('authorization (403 APIGW.0302)', () => {
     expect((await h.call('GET', p(LIST), { creds: readonly })).statusCode).toBe(200);
     expect((await h.call('GET', p('/v2/{project_id}/node-types'), { creds: readonly })).statusCode).toBe(200);
     const id = '00000000-0000-4000-8000-000000000000';
-    expectError(await h.call('POST', p(`/v1.0/{project_id}/clusters/${id}/restart`), { creds: readonly, body: { restart: {} } }), 403, 'APIGW.0302', /read-only/);
+    expectError(
+      await h.call('POST', p(`/v1.0/{project_id}/clusters/${id}/restart`), { creds: readonly, body: { restart: {} } }),
+      403,
+      'APIGW.0302',
+      /read-only/,
+    );
     expectError(await h.call('DELETE', p(`/v1.0/{project_id}/clusters/${id}`), { creds: readonly }), 403, 'APIGW.0302', /read-only/);
-    expectError(await h.call('POST', p('/dwsbox/v1/{project_id}/faults'), { creds: readonly, body: { action_name: 'SNAPSHOTTING', step: 'BACKUP', mode: 'fail' } }), 403, 'APIGW.0302');
+    expectError(
+      await h.call('POST', p('/dwsbox/v1/{project_id}/faults'), {
+        creds: readonly,
+        body: { action_name: 'SNAPSHOTTING', step: 'BACKUP', mode: 'fail' },
+      }),
+      403,
+      'APIGW.0302',
+    );
     expect((await h.call('GET', p('/dwsbox/v1/{project_id}/faults'))).json()).toMatchObject({ count: 0 });
   });
 });
 
 describe('tokens (POST /v3/auth/tokens, X-Auth-Token)', () => {
   const tokenBody = (name: string, password: string, project?: { id?: string; name?: string }) => ({
-    auth: { identity: { methods: ['password'], password: { user: { name, password, domain: { name: 'acct' } } } }, ...(project ? { scope: { project } } : {}) },
+    auth: {
+      identity: { methods: ['password'], password: { user: { name, password, domain: { name: 'acct' } } } },
+      ...(project ? { scope: { project } } : {}),
+    },
   });
   let adminToken = '';
 
@@ -138,7 +191,9 @@ describe('tokens (POST /v3/auth/tokens, X-Auth-Token)', () => {
     expect(res.statusCode).toBe(201);
     adminToken = res.headers['x-subject-token'] as string;
     expect(adminToken).toMatch(/^[A-Za-z0-9_-]{40,}$/);
-    const t = res.json<{ token: { expires_at: string; issued_at: string; project: { id: string }; user: { name: string }; roles: { name: string }[] } }>().token;
+    const t = res.json<{
+      token: { expires_at: string; issued_at: string; project: { id: string }; user: { name: string }; roles: { name: string }[] };
+    }>().token;
     expect(t.project.id).toBe(PROJECT_ID);
     expect(t.user.name).toBe('alice');
     expect(Date.parse(t.expires_at) - Date.parse(t.issued_at)).toBe(24 * 3600_000);
@@ -148,16 +203,24 @@ describe('tokens (POST /v3/auth/tokens, X-Auth-Token)', () => {
   it('the token authenticates reads and writes of its project', async () => {
     expect((await h.call('GET', p(LIST), { token: adminToken })).statusCode).toBe(200);
     // a mutating call gets past authorization (then 404 for the unknown cluster)
-    expectError(await h.call('POST', p('/v1.0/{project_id}/clusters/00000000-0000-4000-8000-000000000000/restart'), { token: adminToken }), 404, 'DWS.0047');
+    expectError(
+      await h.call('POST', p('/v1.0/{project_id}/clusters/00000000-0000-4000-8000-000000000000/restart'), { token: adminToken }),
+      404,
+      'DWS.0047',
+    );
     expectError(await h.call('GET', `/v1.0/${OTHER_PROJECT}/clusters`, { token: adminToken }), 403, 'APIGW.0302');
   });
 
-  it('a read-only user\'s token reads but does not mutate', async () => {
+  it("a read-only user's token reads but does not mutate", async () => {
     const res = await h.call('POST', '/v3/auth/tokens', { creds: null, body: tokenBody('rita', 'Rita-Password-1') });
     expect(res.statusCode).toBe(201);
     const token = res.headers['x-subject-token'] as string;
     expect((await h.call('GET', p(LIST), { token })).statusCode).toBe(200);
-    expectError(await h.call('POST', p('/v1.0/{project_id}/clusters/00000000-0000-4000-8000-000000000000/restart'), { token }), 403, 'APIGW.0302');
+    expectError(
+      await h.call('POST', p('/v1.0/{project_id}/clusters/00000000-0000-4000-8000-000000000000/restart'), { token }),
+      403,
+      'APIGW.0302',
+    );
   });
 
   it('a wrong password or unknown user: 401, and no token', async () => {
@@ -169,8 +232,16 @@ describe('tokens (POST /v3/auth/tokens, X-Auth-Token)', () => {
   });
 
   it('a scope naming another project: 403', async () => {
-    expectError(await h.call('POST', '/v3/auth/tokens', { creds: null, body: tokenBody('alice', 'Alice-Password-1', { id: OTHER_PROJECT }) }), 403, 'APIGW.0302');
-    expectError(await h.call('POST', '/v3/auth/tokens', { creds: null, body: tokenBody('oscar', 'Oscar-Password-1', { name: PROJECT_ID }) }), 403, 'APIGW.0302');
+    expectError(
+      await h.call('POST', '/v3/auth/tokens', { creds: null, body: tokenBody('alice', 'Alice-Password-1', { id: OTHER_PROJECT }) }),
+      403,
+      'APIGW.0302',
+    );
+    expectError(
+      await h.call('POST', '/v3/auth/tokens', { creds: null, body: tokenBody('oscar', 'Oscar-Password-1', { name: PROJECT_ID }) }),
+      403,
+      'APIGW.0302',
+    );
   });
 
   it('an unknown or malformed token: 401', async () => {

@@ -22,12 +22,31 @@ const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 
 type V1 = Record<string, unknown>;
 const v1 = (o: V1 = {}): { cluster: V1 } => ({
-  cluster: { name: 'valid-name', node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port: 8000, ...o },
+  cluster: {
+    name: 'valid-name',
+    node_type: 'dwsx.small',
+    number_of_node: 3,
+    subnet_id: SUBNET,
+    vpc_id: VPC,
+    user_name: 'dbadmin',
+    user_pwd: ADMIN_PASSWORD,
+    port: 8000,
+    ...o,
+  },
 });
 const v2 = (o: V1 = {}): { cluster: V1 } => ({
   cluster: {
-    name: 'valid-v2', flavor: 'dwsx.small', num_node: 3, db_name: 'dbadmin', db_password: ADMIN_PASSWORD, db_port: 8000, availability_zones: ['local-1a'],
-    vpc_id: VPC, subnet_id: SUBNET, datastore_version: '15.0', ...o,
+    name: 'valid-v2',
+    flavor: 'dwsx.small',
+    num_node: 3,
+    db_name: 'dbadmin',
+    db_password: ADMIN_PASSWORD,
+    db_port: 8000,
+    availability_zones: ['local-1a'],
+    vpc_id: VPC,
+    subnet_id: SUBNET,
+    datastore_version: '15.0',
+    ...o,
   },
 });
 
@@ -56,7 +75,8 @@ describe('create: validation (400, one code per field, D9)', () => {
   });
 
   it('a name with a bad pattern: DWS.5057', async () => {
-    for (const name of ['1cluster', '_cluster', 'my cluster', 'clu$ter', '集群名称abc']) await refusedCreate(CREATE_V1, v1({ name }), 400, 'DWS.5057');
+    for (const name of ['1cluster', '_cluster', 'my cluster', 'clu$ter', '集群名称abc'])
+      await refusedCreate(CREATE_V1, v1({ name }), 400, 'DWS.5057');
   });
 
   it('number_of_node below 3 or above 256: DWS.5047', async () => {
@@ -71,12 +91,14 @@ describe('create: validation (400, one code per field, D9)', () => {
   });
 
   it('a bad administrator user name: DWS.5059', async () => {
-    for (const user_name of ['DbAdmin', '1admin', 'db-admin', 'a'.repeat(64), 'postgres', 'pg_admin']) await refusedCreate(CREATE_V1, v1({ user_name }), 400, 'DWS.5059');
+    for (const user_name of ['DbAdmin', '1admin', 'db-admin', 'a'.repeat(64), 'postgres', 'pg_admin'])
+      await refusedCreate(CREATE_V1, v1({ user_name }), 400, 'DWS.5059');
     await refusedCreate(CREATE_V2, v2({ db_name: 'Admin' }), 400, 'DWS.5059');
   });
 
   it('a weak password: DWS.5144', async () => {
-    for (const user_pwd of ['password', 'short-A1', 'alllowercaseletters', 'NoDigitsOrSpecials', 'Spaces are 1 bad']) await refusedCreate(CREATE_V1, v1({ user_pwd }), 400, 'DWS.5144');
+    for (const user_pwd of ['password', 'short-A1', 'alllowercaseletters', 'NoDigitsOrSpecials', 'Spaces are 1 bad'])
+      await refusedCreate(CREATE_V1, v1({ user_pwd }), 400, 'DWS.5144');
   });
 
   it('the user name, or the user name reversed, as password: DWS.5145', async () => {
@@ -106,14 +128,16 @@ describe('create: validation (400, one code per field, D9)', () => {
     await refusedCreate(CREATE_V2, v2({ db_port: 80 }), 400, 'DWS.0001', /8000 to 30000/);
   });
 
-  it('wrong JSON types: 400 naming the field (and the field\'s own code where it has one)', async () => {
+  it("wrong JSON types: 400 naming the field (and the field's own code where it has one)", async () => {
     expect(await refusedCreate(CREATE_V1, v1({ number_of_node: '3' }), 400, 'DWS.5047')).toContain('body.cluster.number_of_node');
     expect(await refusedCreate(CREATE_V1, v1({ port: '8000' }), 400, 'DWS.0001')).toContain('body.cluster.port');
     expect(await refusedCreate(CREATE_V1, v1({ number_of_node: 3.5 }), 400, 'DWS.5047')).toContain('body.cluster.number_of_node');
     expect(await refusedCreate(CREATE_V1, v1({ name: 12345 }), 400, 'DWS.5057')).toContain('body.cluster.name');
     expect(await refusedCreate(CREATE_V1, v1({ tags: 'team=dw' }), 400, 'DWS.0001')).toContain('body.cluster.tags');
     expect(await refusedCreate(CREATE_V1, { cluster: 'not an object' }, 400, 'DWS.0001')).toContain('body.cluster');
-    expect(await refusedCreate(CREATE_V2, v2({ availability_zones: 'local-1a' }), 400, 'DWS.0001')).toContain('body.cluster.availability_zones');
+    expect(await refusedCreate(CREATE_V2, v2({ availability_zones: 'local-1a' }), 400, 'DWS.0001')).toContain(
+      'body.cluster.availability_zones',
+    );
   });
 
   it('a missing required field: 400 naming it', async () => {
@@ -134,7 +158,13 @@ describe('create: validation (400, one code per field, D9)', () => {
   });
 
   it('a public IP to assign: 400 DWS.9901, not supported', async () => {
-    await refusedCreate(CREATE_V1, v1({ public_ip: { public_bind_type: 'auto_assign', eip_id: '' } }), 400, 'DWS.9901', /not supported by dwsbox/);
+    await refusedCreate(
+      CREATE_V1,
+      v1({ public_ip: { public_bind_type: 'auto_assign', eip_id: '' } }),
+      400,
+      'DWS.9901',
+      /not supported by dwsbox/,
+    );
     await refusedCreate(CREATE_V1, v1({ public_ip: { public_bind_type: 'bind_existing', eip_id: UNKNOWN } }), 400, 'DWS.9901');
   });
 
@@ -155,14 +185,20 @@ describe('content types and bodies (D10)', () => {
   it('a non-JSON content type on POST: 415', async () => {
     const res = await h.call('POST', p(CREATE_V1), { raw: 'name=abcd', headers: { 'content-type': 'text/plain' } });
     expectError(res, 415, 'DWS.0001', /application\/json/);
-    const form = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/restart`), { raw: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/restart`), {
+      raw: 'a=1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expectError(form, 415, 'DWS.0001');
     expect(await clusterCount()).toBe(0);
   });
 
   it('an empty body with Content-Type: application/json is accepted where the body is optional', async () => {
     // restart of an unknown cluster: the body passes, the cluster does not exist
-    const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/restart`), { raw: '', headers: { 'content-type': 'application/json' } });
+    const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/restart`), {
+      raw: '',
+      headers: { 'content-type': 'application/json' },
+    });
     expectError(res, 404, 'DWS.0047');
     const noType = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/restart`));
     expectError(noType, 404, 'DWS.0047');
@@ -179,8 +215,16 @@ describe('not found and not supported', () => {
     expectError(await h.call('GET', p(`/v1.0/{project_id}/clusters/${UNKNOWN}`)), 404, 'DWS.0047', new RegExp(UNKNOWN));
     expectError(await h.call('DELETE', p(`/v2/{project_id}/clusters/${UNKNOWN}`)), 404, 'DWS.0047');
     expectError(await h.call('POST', p(`/v1/{project_id}/clusters/${UNKNOWN}/stop`)), 404, 'DWS.0047');
-    expectError(await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/reset-password`), { body: { new_password: 'Another-Pass-22' } }), 404, 'DWS.0047');
-    expectError(await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/tags/batch-create`), { body: { tags: [{ key: 'k', value: 'v' }] } }), 404, 'DWS.0047');
+    expectError(
+      await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/reset-password`), { body: { new_password: 'Another-Pass-22' } }),
+      404,
+      'DWS.0047',
+    );
+    expectError(
+      await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/tags/batch-create`), { body: { tags: [{ key: 'k', value: 'v' }] } }),
+      404,
+      'DWS.0047',
+    );
   });
 
   it('an unknown route: 404 APIGW.0101, with or without credentials', async () => {
@@ -211,7 +255,16 @@ describe('node types (D19)', () => {
     for (const path of ['/v2/{project_id}/node-types', '/v1.0/{project_id}/node_types']) {
       const res = await h.call('GET', p(path));
       expect(res.statusCode).toBe(200);
-      const body = res.json<{ count: number; node_types: { spec_name: string; id: string; datastore_type: string; available_zones: { code: string }[]; availability_zones: { code: string }[] }[] }>();
+      const body = res.json<{
+        count: number;
+        node_types: {
+          spec_name: string;
+          id: string;
+          datastore_type: string;
+          available_zones: { code: string }[];
+          availability_zones: { code: string }[];
+        }[];
+      }>();
       expect(body.count).toBe(body.node_types.length);
       expect(body.node_types.map((t) => t.spec_name)).toContain('dwsx.small');
       for (const t of body.node_types) {
@@ -229,7 +282,9 @@ describe('a real create (its build held by a fault, so no PostgreSQL starts)', (
   const name = 'duplicate-me';
 
   beforeAll(async () => {
-    const f = await h.call('POST', p('/dwsbox/v1/{project_id}/faults'), { body: { action_name: 'CREATING', step: 'CHECK_CAPACITY', mode: 'hang', point: 'before' } });
+    const f = await h.call('POST', p('/dwsbox/v1/{project_id}/faults'), {
+      body: { action_name: 'CREATING', step: 'CHECK_CAPACITY', mode: 'hang', point: 'before' },
+    });
     expect(f.statusCode).toBe(200);
   });
 
@@ -238,7 +293,10 @@ describe('a real create (its build held by a fault, so no PostgreSQL starts)', (
     expect(res.statusCode).toBe(200);
     id = res.json<{ cluster: { id: string } }>().cluster.id;
     const d = await h.call('GET', p(`/v1.0/{project_id}/clusters/${id}`));
-    expect(d.json<{ cluster: { status: string; action_progress: Record<string, string> } }>().cluster).toMatchObject({ status: 'CREATING', action_progress: { CREATING: expect.any(String) } });
+    expect(d.json<{ cluster: { status: string; action_progress: Record<string, string> } }>().cluster).toMatchObject({
+      status: 'CREATING',
+      action_progress: { CREATING: expect.any(String) },
+    });
   });
 
   it('a second cluster of the same name: 409 DWS.5050, and nothing is added', async () => {
@@ -248,7 +306,10 @@ describe('a real create (its build held by a fault, so no PostgreSQL starts)', (
   });
 
   it('an empty JSON body on restart is not a 400: the busy cluster answers 409 DWS.0011', async () => {
-    const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${id}/restart`), { raw: '', headers: { 'content-type': 'application/json' } });
+    const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${id}/restart`), {
+      raw: '',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.statusCode).not.toBe(400);
     expectError(res, 409, 'DWS.0011', /CREATING/);
     const withBody = await h.call('POST', p(`/v1.0/{project_id}/clusters/${id}/restart`), { body: { restart: {} } });

@@ -10,7 +10,14 @@ import { ERROR_CODES, type ErrorCode } from '../../src/errors/codes.js';
 
 const doc = readFileSync(fileURLToPath(new URL('../../docs/errors.md', import.meta.url)), 'utf8');
 
-interface Row { code: string; http: number; wire: string; retryable: string; meaning: string; todo: string }
+interface Row {
+  code: string;
+  http: number;
+  wire: string;
+  retryable: string;
+  meaning: string;
+  todo: string;
+}
 
 /** Table rows whose first cell is a back-quoted code. */
 function rows(): Row[] {
@@ -19,7 +26,14 @@ function rows(): Row[] {
     const m = /^\|\s*`([A-Z][A-Z0-9_]*)`\s*\|(.*)\|\s*$/.exec(line);
     if (!m) continue;
     const cells = m[2]!.split('|').map((c) => c.trim());
-    out.push({ code: m[1]!, http: Number(cells[0]), wire: (cells[1] ?? '').replace(/`/g, ''), retryable: cells[2] ?? '', meaning: cells[3] ?? '', todo: cells[4] ?? '' });
+    out.push({
+      code: m[1]!,
+      http: Number(cells[0]),
+      wire: (cells[1] ?? '').replace(/`/g, ''),
+      retryable: cells[2] ?? '',
+      meaning: cells[3] ?? '',
+      todo: cells[4] ?? '',
+    });
   }
   return out;
 }
@@ -40,10 +54,15 @@ describe('docs/errors.md', () => {
     expect(table.length).toBe(catalog.length);
   });
 
-  it('gives each code the catalog\'s HTTP status, wire code and retryability', () => {
+  it("gives each code the catalog's HTTP status, wire code and retryability", () => {
     for (const r of table) {
       const spec = ERROR_CODES[r.code as ErrorCode];
-      expect({ code: r.code, http: r.http, wire: r.wire, retryable: r.retryable }).toEqual({ code: r.code, http: spec.httpStatus, wire: spec.wireCode, retryable: spec.retryable ? 'yes' : 'no' });
+      expect({ code: r.code, http: r.http, wire: r.wire, retryable: r.retryable }).toEqual({
+        code: r.code,
+        http: spec.httpStatus,
+        wire: spec.wireCode,
+        retryable: spec.retryable ? 'yes' : 'no',
+      });
     }
   });
 

@@ -27,7 +27,10 @@ beforeAll(async () => {
   readonly = { ak: r.accessKey, sk: r.secretKey };
   const x = await h.auth.createCredential(OTHER_PROJECT, 'admin');
   other = { ak: x.accessKey, sk: x.secretKey };
-  for (const [project, name] of [[PROJECT_ID, 'mine-cluster'], [OTHER_PROJECT, 'their-secret-name']] as const) {
+  for (const [project, name] of [
+    [PROJECT_ID, 'mine-cluster'],
+    [OTHER_PROJECT, 'their-secret-name'],
+  ] as const) {
     const c = makeCluster({ projectId: project, name });
     await h.svc.store.insertCluster(c);
     for (const i of [1, 2, 3]) await h.svc.store.insertNode(makeNode(c, i, { health: 'up' }));
@@ -42,7 +45,8 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const scrape = (o: { creds?: Creds | null; headers?: Record<string, string> } = {}): Promise<LightMyRequestResponse> => h.call('GET', '/metrics', { creds: o.creds ?? null, ...(o.headers ? { headers: o.headers } : {}) });
+const scrape = (o: { creds?: Creds | null; headers?: Record<string, string> } = {}): Promise<LightMyRequestResponse> =>
+  h.call('GET', '/metrics', { creds: o.creds ?? null, ...(o.headers ? { headers: o.headers } : {}) });
 const samples = (text: string): string[] => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 
 function expectProjectView(text: string, projectId: string, clusterId: string, hidden: string[]): void {
@@ -50,7 +54,17 @@ function expectProjectView(text: string, projectId: string, clusterId: string, h
   expect(lines.length).toBeGreaterThanOrEqual(3);
   for (const l of lines) expect(l).toContain(`project_id="${projectId}"`);
   expect(lines.filter((l) => l.startsWith('dwsbox_node_up{') && l.includes(`cluster_id="${clusterId}"`))).toHaveLength(3);
-  for (const word of [...hidden, 'process_', 'nodejs_', 'dwsbox_http_requests_total', 'dwsbox_store_query', 'dwsbox_repository_size_bytes', 'dwsbox_tasks{', 'dwsbox_tasks_finished_total']) expect(text).not.toContain(word);
+  for (const word of [
+    ...hidden,
+    'process_',
+    'nodejs_',
+    'dwsbox_http_requests_total',
+    'dwsbox_store_query',
+    'dwsbox_repository_size_bytes',
+    'dwsbox_tasks{',
+    'dwsbox_tasks_finished_total',
+  ])
+    expect(text).not.toContain(word);
 }
 
 describe('GET /metrics', () => {
@@ -58,10 +72,15 @@ describe('GET /metrics', () => {
     const res = expectError(await scrape(), 401, 'APIGW.0301', /no credentials/);
     expect(res.error_msg).not.toContain('dwsbox_');
     expectError(await scrape({ headers: { authorization: 'Bearer nope' } }), 401, 'APIGW.0301');
-    expectError(await scrape({ headers: { authorization: `Basic ${Buffer.from(`${ADMIN.ak}:wrong-secret`).toString('base64')}` } }), 401, 'APIGW.0301', /wrong secret key/);
+    expectError(
+      await scrape({ headers: { authorization: `Basic ${Buffer.from(`${ADMIN.ak}:wrong-secret`).toString('base64')}` } }),
+      401,
+      'APIGW.0301',
+      /wrong secret key/,
+    );
   });
 
-  it('an operator credential sees every series: every project\'s and the host\'s', async () => {
+  it("an operator credential sees every series: every project's and the host's", async () => {
     const res = await scrape({ creds: operator });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
@@ -70,10 +89,14 @@ describe('GET /metrics', () => {
     expect(text).toContain(`cluster_id="${theirs}"`);
     expect(text).toMatch(/dwsbox_http_requests_total\{/);
     expect(text).toMatch(/process_resident_memory_bytes \d/);
-    expect(text).toMatch(new RegExp(`dwsbox_node_up\\{cluster_id="${theirs}",cluster_name="their-secret-name",node="1",role="primary",project_id="${OTHER_PROJECT}"\\} 1`));
+    expect(text).toMatch(
+      new RegExp(
+        `dwsbox_node_up\\{cluster_id="${theirs}",cluster_name="their-secret-name",node="1",role="primary",project_id="${OTHER_PROJECT}"\\} 1`,
+      ),
+    );
   });
 
-  it('a project\'s credential (admin, read-only, the other project\'s) sees its own series only', async () => {
+  it("a project's credential (admin, read-only, the other project's) sees its own series only", async () => {
     for (const creds of [ADMIN, readonly]) {
       const res = await scrape({ creds });
       expect(res.statusCode).toBe(200);
@@ -83,10 +106,17 @@ describe('GET /metrics', () => {
     expectProjectView(res.body, OTHER_PROJECT, theirs, [mine, 'mine-cluster', PROJECT_ID]);
   });
 
-  it('Prometheus\' ways: Authorization: Bearer <token>, X-Auth-Token, Basic ACCESS_KEY:SECRET_KEY', async () => {
-    const t = await h.call('POST', '/v3/auth/tokens', { creds: null, body: { auth: { identity: { methods: ['password'], password: { user: { name: 'prom', password: 'Prom-Password-1' } } } } } });
+  it("Prometheus' ways: Authorization: Bearer <token>, X-Auth-Token, Basic ACCESS_KEY:SECRET_KEY", async () => {
+    const t = await h.call('POST', '/v3/auth/tokens', {
+      creds: null,
+      body: { auth: { identity: { methods: ['password'], password: { user: { name: 'prom', password: 'Prom-Password-1' } } } } },
+    });
     const token = t.headers['x-subject-token'] as string;
-    for (const headers of [{ authorization: `Bearer ${token}` }, { 'x-auth-token': token }, { authorization: `Basic ${Buffer.from(`${ADMIN.ak}:${ADMIN.sk}`).toString('base64')}` }]) {
+    for (const headers of [
+      { authorization: `Bearer ${token}` },
+      { 'x-auth-token': token },
+      { authorization: `Basic ${Buffer.from(`${ADMIN.ak}:${ADMIN.sk}`).toString('base64')}` },
+    ]) {
       const res = await scrape({ headers });
       expect(res.statusCode, JSON.stringify(Object.keys(headers))).toBe(200);
       expectProjectView(res.body, PROJECT_ID, mine, [theirs, OTHER_PROJECT]);
@@ -97,7 +127,12 @@ describe('GET /metrics', () => {
 
   it('an operator credential reads its own project but changes nothing, and no other project', async () => {
     expect((await h.call('GET', `/v1.0/${PROJECT_ID}/clusters`, { creds: operator })).statusCode).toBe(200);
-    expectError(await h.call('POST', `/v1/${PROJECT_ID}/clusters/${mine}/description`, { creds: operator, body: { description_info: 'x' } }), 403, 'APIGW.0302', /operator/);
+    expectError(
+      await h.call('POST', `/v1/${PROJECT_ID}/clusters/${mine}/description`, { creds: operator, body: { description_info: 'x' } }),
+      403,
+      'APIGW.0302',
+      /operator/,
+    );
     expectError(await h.call('GET', `/v1.0/${OTHER_PROJECT}/clusters`, { creds: operator }), 403, 'APIGW.0302');
   });
 

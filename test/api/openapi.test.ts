@@ -20,7 +20,10 @@ function servedRoutes(app: FastifyInstance): string[] {
     stack.length = depth;
     const path = (stack[depth - 1] ?? '') + m[2]!;
     stack.push(path);
-    for (const method of (m[3] ?? '').split(',').map((x) => x.trim()).filter((x) => x && x !== 'HEAD')) {
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x && x !== 'HEAD')) {
       out.push(`${method} ${path.replace(/:([a-z_]+)/g, '{$1}')}`);
     }
   }
@@ -39,9 +42,14 @@ describe('GET /openapi.json', () => {
   it('is public, OpenAPI 3, and lists every route the service serves', async () => {
     const res = await h.call('GET', '/openapi.json', { creds: null });
     expect(res.statusCode).toBe(200);
-    const doc = res.json<{ openapi: string; paths: Record<string, Record<string, { summary?: string; responses?: Record<string, unknown> }>> }>();
+    const doc = res.json<{
+      openapi: string;
+      paths: Record<string, Record<string, { summary?: string; responses?: Record<string, unknown> }>>;
+    }>();
     expect(doc.openapi).toMatch(/^3\./);
-    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .sort();
     const served = servedRoutes(h.app).filter((r) => !UNDOCUMENTED.some((re) => re.test(r)));
     // sanity: the route tree was read (a parser returning nothing must not pass)
     expect(served.length).toBeGreaterThan(30);
@@ -52,16 +60,26 @@ describe('GET /openapi.json', () => {
     const doc = (await h.call('GET', '/openapi.json', { creds: null })).json<{ paths: Record<string, Record<string, unknown>> }>();
     const has = (method: string, path: string): boolean => doc.paths[path]?.[method] !== undefined;
     for (const [method, path] of [
-      ['post', '/v1.0/{project_id}/clusters'], ['post', '/v2/{project_id}/clusters'], ['get', '/v1.0/{project_id}/clusters'],
-      ['get', '/v1.0/{project_id}/clusters/{cluster_id}'], ['delete', '/v1.0/{project_id}/clusters/{cluster_id}'], ['delete', '/v2/{project_id}/clusters/{cluster_id}'],
-      ['post', '/v1.0/{project_id}/clusters/{cluster_id}/restart'], ['post', '/v1.0/{project_id}/clusters/{cluster_id}/reset-password'],
-      ['get', '/v2/{project_id}/node-types'], ['get', '/v1/{project_id}/clusters/{cluster_id}/actions/{action_name}'], ['get', '/v1.0/{project_id}/job/{job_id}'],
+      ['post', '/v1.0/{project_id}/clusters'],
+      ['post', '/v2/{project_id}/clusters'],
+      ['get', '/v1.0/{project_id}/clusters'],
+      ['get', '/v1.0/{project_id}/clusters/{cluster_id}'],
+      ['delete', '/v1.0/{project_id}/clusters/{cluster_id}'],
+      ['delete', '/v2/{project_id}/clusters/{cluster_id}'],
+      ['post', '/v1.0/{project_id}/clusters/{cluster_id}/restart'],
+      ['post', '/v1.0/{project_id}/clusters/{cluster_id}/reset-password'],
+      ['get', '/v2/{project_id}/node-types'],
+      ['get', '/v1/{project_id}/clusters/{cluster_id}/actions/{action_name}'],
+      ['get', '/v1.0/{project_id}/job/{job_id}'],
       ['post', '/v3/auth/tokens'],
-    ] as const) expect(has(method, path), `${method} ${path}`).toBe(true);
+    ] as const)
+      expect(has(method, path), `${method} ${path}`).toBe(true);
   });
 
   it('every documented operation has a summary, and every authenticated one documents the DWS error body', async () => {
-    const doc = (await h.call('GET', '/openapi.json', { creds: null })).json<{ paths: Record<string, Record<string, { summary?: string; responses?: Record<string, unknown> }>> }>();
+    const doc = (await h.call('GET', '/openapi.json', { creds: null })).json<{
+      paths: Record<string, Record<string, { summary?: string; responses?: Record<string, unknown> }>>;
+    }>();
     for (const [path, ops] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {
         expect(op.summary, `${method} ${path}`).toBeTruthy();

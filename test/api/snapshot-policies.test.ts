@@ -37,12 +37,28 @@ const DEL = (id: string) => `/v1.0/${PROJECT_ID}/clusters/${cluster.id}/snapshot
 const YEARLY = '0 0 3 1 1 ?';
 
 interface Strategy {
-  policy_id: string; policy_name: string; backup_strategy: string; backup_type: string; backup_level: string; next_fire_time: string | null;
-  update_time: string; time_zone_offset: number; backup_database: string | null; backup_schema_list: string | null; backup_table_list: string | null;
+  policy_id: string;
+  policy_name: string;
+  backup_strategy: string;
+  backup_type: string;
+  backup_level: string;
+  next_fire_time: string | null;
+  update_time: string;
+  time_zone_offset: number;
+  backup_database: string | null;
+  backup_schema_list: string | null;
+  backup_table_list: string | null;
 }
 interface Policy {
-  keep_day: number; backup_strategies: Strategy[]; device_name: string; server_ips: string[]; server_port: string | null; backup_param: string | null;
-  auto_backup: boolean; backup_strategy_cluster_type_limit_num: number; backup_strategy_schema_type_limit_num: number;
+  keep_day: number;
+  backup_strategies: Strategy[];
+  device_name: string;
+  server_ips: string[];
+  server_port: string | null;
+  backup_param: string | null;
+  auto_backup: boolean;
+  backup_strategy_cluster_type_limit_num: number;
+  backup_strategy_schema_type_limit_num: number;
 }
 
 async function get(creds: Creds = ADMIN): Promise<Policy> {
@@ -62,22 +78,44 @@ describe('snapshot policies: round trip', () => {
   it('a cluster with no policy shows the defaults and no strategy', async () => {
     const g = await get();
     expect(g).toEqual({
-      keep_day: 7, backup_strategies: [], device_name: 'OBS', server_ips: [], server_port: null, backup_param: null, auto_backup: true,
-      backup_strategy_cluster_type_limit_num: 5, backup_strategy_schema_type_limit_num: 5,
+      keep_day: 7,
+      backup_strategies: [],
+      device_name: 'OBS',
+      server_ips: [],
+      server_port: null,
+      backup_param: null,
+      auto_backup: true,
+      backup_strategy_cluster_type_limit_num: 5,
+      backup_strategy_schema_type_limit_num: 5,
     });
   });
 
   it('PUT adds strategies (as Terraform does: one per call) and GET shows them with their next fire time', async () => {
-    const r1 = await h.call('PUT', PUT(), { body: { backup_strategies: [{ policy_name: 'Nightly', backup_strategy: '0 30 2 * * ?', backup_type: 'full', backup_level: 'cluster' }] } });
+    const r1 = await h.call('PUT', PUT(), {
+      body: {
+        backup_strategies: [{ policy_name: 'Nightly', backup_strategy: '0 30 2 * * ?', backup_type: 'full', backup_level: 'cluster' }],
+      },
+    });
     expect(r1.statusCode).toBe(200);
     expect(r1.json()).toEqual({});
-    const r2 = await h.call('PUT', PUT(), { body: { keep_day: 3, backup_strategies: [{ policy_name: 'weekly-sun', backup_strategy: '0 0 4 ? * 1', backup_type: 'increment', time_zone_offset: 8 }] } });
+    const r2 = await h.call('PUT', PUT(), {
+      body: {
+        keep_day: 3,
+        backup_strategies: [{ policy_name: 'weekly-sun', backup_strategy: '0 0 4 ? * 1', backup_type: 'increment', time_zone_offset: 8 }],
+      },
+    });
     expect(r2.statusCode).toBe(200);
     const g = await get();
     expect(g.keep_day).toBe(3);
     expect(g.backup_strategies.map((s) => s.policy_name)).toEqual(['Nightly', 'weekly-sun']);
     const [nightly, weekly] = g.backup_strategies as [Strategy, Strategy];
-    expect(nightly).toMatchObject({ backup_strategy: '0 30 2 * * ?', backup_type: 'full', backup_level: 'cluster', time_zone_offset: 0, backup_database: null });
+    expect(nightly).toMatchObject({
+      backup_strategy: '0 30 2 * * ?',
+      backup_type: 'full',
+      backup_level: 'cluster',
+      time_zone_offset: 0,
+      backup_database: null,
+    });
     expect(nightly.policy_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(nightly.update_time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/);
     // 02:30:00 UTC, the first one after now.
@@ -106,15 +144,35 @@ describe('snapshot policies: round trip', () => {
     const r = await h.call('PUT', PUT(), {
       body: {
         backup_strategies: [
-          { policy_name: 'sales-schemas', backup_strategy: YEARLY, backup_level: 'schema', backup_database: 'postgres', backup_schema_list: 'sales,audit' },
-          { policy_name: 'orders-table', backup_strategy: YEARLY, backup_level: 'table', backup_database: 'postgres', backup_table_list: 'public.orders,sales."Line,Items"' },
+          {
+            policy_name: 'sales-schemas',
+            backup_strategy: YEARLY,
+            backup_level: 'schema',
+            backup_database: 'postgres',
+            backup_schema_list: 'sales,audit',
+          },
+          {
+            policy_name: 'orders-table',
+            backup_strategy: YEARLY,
+            backup_level: 'table',
+            backup_database: 'postgres',
+            backup_table_list: 'public.orders,sales."Line,Items"',
+          },
         ],
       },
     });
     expect(r.statusCode).toBe(200);
     const g = await get();
-    expect(g.backup_strategies.find((s) => s.policy_name === 'sales-schemas')).toMatchObject({ backup_level: 'schema', backup_database: 'postgres', backup_schema_list: 'sales,audit', backup_table_list: null });
-    expect(g.backup_strategies.find((s) => s.policy_name === 'orders-table')).toMatchObject({ backup_level: 'table', backup_table_list: 'public.orders,sales."Line,Items"' });
+    expect(g.backup_strategies.find((s) => s.policy_name === 'sales-schemas')).toMatchObject({
+      backup_level: 'schema',
+      backup_database: 'postgres',
+      backup_schema_list: 'sales,audit',
+      backup_table_list: null,
+    });
+    expect(g.backup_strategies.find((s) => s.policy_name === 'orders-table')).toMatchObject({
+      backup_level: 'table',
+      backup_table_list: 'public.orders,sales."Line,Items"',
+    });
   });
 
   it('auto_backup false: nothing will fire, so next_fire_time is null; true brings it back', async () => {
@@ -122,7 +180,10 @@ describe('snapshot policies: round trip', () => {
     let g = await get();
     expect(g.auto_backup).toBe(false);
     expect(g.backup_strategies.every((s) => s.next_fire_time === null)).toBe(true);
-    expect((await h.call('PUT', PUT(), { body: { auto_backup: true, device_name: 'obs', server_ips: ['10.0.0.1'], server_port: '8080' } })).statusCode).toBe(200);
+    expect(
+      (await h.call('PUT', PUT(), { body: { auto_backup: true, device_name: 'obs', server_ips: ['10.0.0.1'], server_port: '8080' } }))
+        .statusCode,
+    ).toBe(200);
     g = await get();
     expect(g.backup_strategies.every((s) => s.next_fire_time !== null)).toBe(true);
     expect(g).toMatchObject({ device_name: 'OBS', server_ips: ['10.0.0.1'], server_port: '8080', keep_day: 3 });
@@ -137,7 +198,9 @@ describe('snapshot policies: round trip', () => {
     expect((await get()).backup_strategies.map((s) => s.policy_id)).not.toContain(victim.policy_id);
     expectError(await h.call('DELETE', DEL(victim.policy_id)), 404, 'DWS.9940');
     // The name is free again.
-    expect((await h.call('PUT', PUT(), { body: { backup_strategies: [{ policy_name: 'WEEKLY-SUN', backup_strategy: YEARLY }] } })).statusCode).toBe(200);
+    expect(
+      (await h.call('PUT', PUT(), { body: { backup_strategies: [{ policy_name: 'WEEKLY-SUN', backup_strategy: YEARLY }] } })).statusCode,
+    ).toBe(200);
   });
 });
 
@@ -165,12 +228,20 @@ describe('snapshot policies: validation (400) changes nothing', () => {
   });
 
   it('a schedule that fires more often than the minimum interval (policyMinIntervalMs, default 1 h) is POLICY_TOO_FREQUENT, naming the gap', async () => {
-    await refused(one({ backup_strategy: '* * * * * ?' }), 400, 'DWS.9960', /backup_strategies\[0\]\.backup_strategy "\* \* \* \* \* \?": the schedule fires 1 s apart at its closest; a strategy may fire at most once every 1 h/);
+    await refused(
+      one({ backup_strategy: '* * * * * ?' }),
+      400,
+      'DWS.9960',
+      /backup_strategies\[0\]\.backup_strategy "\* \* \* \* \* \?": the schedule fires 1 s apart at its closest; a strategy may fire at most once every 1 h/,
+    );
     await refused(one({ backup_strategy: '0 0,30 * * * ?' }), 400, 'DWS.9960', /fires 30 min apart/);
     // An update of an existing strategy is held to it too; hourly and one-off schedules pass.
     const nightly = (await get()).backup_strategies.find((x) => x.policy_name === 'Nightly')!;
     await refused({ backup_strategies: [{ policy_id: nightly.policy_id, backup_strategy: '*/10 * * * * ?' }] }, 400, 'DWS.9960');
-    for (const [name, backup_strategy] of [['hourly-ok', '0 0 * * * ?'], ['once-ok', '2031-01-01T00:00:00']]) {
+    for (const [name, backup_strategy] of [
+      ['hourly-ok', '0 0 * * * ?'],
+      ['once-ok', '2031-01-01T00:00:00'],
+    ]) {
       const r = await h.call('PUT', PUT(), { body: { backup_strategies: [{ policy_name: name, backup_strategy }] } });
       expect(r.statusCode, r.body).toBe(200);
       const added = (await get()).backup_strategies.find((x) => x.policy_name === name)!;
@@ -181,14 +252,25 @@ describe('snapshot policies: validation (400) changes nothing', () => {
   it('backup_type, backup_level, time_zone_offset', async () => {
     await refused(one({ backup_type: 'differential' }), 400, 'DWS.0001', /backup_type must be full or increment/);
     await refused(one({ backup_level: 'database' }), 400, 'DWS.0001', /backup_level must be cluster, schema or table/);
-    for (const time_zone_offset of [-1, 24]) await refused(one({ time_zone_offset }), 400, 'DWS.0001', /time_zone_offset must be an integer from 0 to 23/);
+    for (const time_zone_offset of [-1, 24])
+      await refused(one({ time_zone_offset }), 400, 'DWS.0001', /time_zone_offset must be an integer from 0 to 23/);
   });
 
   it('per-level objects: schema level needs a database and schemas, table level schema.table names, cluster level none', async () => {
     await refused(one({ backup_level: 'schema', backup_schema_list: 'sales' }), 400, 'DWS.0001', /needs backup_database/);
     await refused(one({ backup_level: 'schema', backup_database: 'postgres' }), 400, 'DWS.0001', /schema needs 1 to/);
-    await refused(one({ backup_level: 'table', backup_database: 'postgres', backup_table_list: 'orders' }), 400, 'DWS.0001', /schema\.table/);
-    await refused(one({ backup_level: 'schema', backup_database: 'postgres', backup_schema_list: 'pg_catalog' }), 400, 'DWS.0001', /system schema/);
+    await refused(
+      one({ backup_level: 'table', backup_database: 'postgres', backup_table_list: 'orders' }),
+      400,
+      'DWS.0001',
+      /schema\.table/,
+    );
+    await refused(
+      one({ backup_level: 'schema', backup_database: 'postgres', backup_schema_list: 'pg_catalog' }),
+      400,
+      'DWS.0001',
+      /system schema/,
+    );
     await refused(one({ backup_level: 'cluster', backup_database: 'postgres' }), 400, 'DWS.0001', /cluster takes no database/);
   });
 
@@ -206,10 +288,32 @@ describe('snapshot policies: validation (400) changes nothing', () => {
 
   it('a duplicate policy_name (any case) is 409; an unknown policy_id or cluster is 404; one bad strategy refuses the whole PUT', async () => {
     await refused(one({ policy_name: 'nightly' }), 409, 'DWS.9941');
-    await refused({ keep_day: 9, backup_strategies: [{ policy_id: '00000000-0000-4000-8000-000000000000', backup_strategy: YEARLY }] }, 404, 'DWS.9940');
-    await refused({ keep_day: 9, backup_strategies: [{ policy_name: 'fine-one', backup_strategy: YEARLY }, { policy_name: 'bad', backup_strategy: YEARLY }] }, 400, 'DWS.5056');
-    expectError(await h.call('PUT', p('/v2/{project_id}/clusters/00000000-0000-4000-8000-000000000000/snapshot-policies'), { body: { keep_day: 2 } }), 404, 'DWS.0047');
-    expectError(await h.call('GET', p('/v2/{project_id}/clusters/00000000-0000-4000-8000-000000000000/snapshot-policies')), 404, 'DWS.0047');
+    await refused(
+      { keep_day: 9, backup_strategies: [{ policy_id: '00000000-0000-4000-8000-000000000000', backup_strategy: YEARLY }] },
+      404,
+      'DWS.9940',
+    );
+    await refused(
+      {
+        keep_day: 9,
+        backup_strategies: [
+          { policy_name: 'fine-one', backup_strategy: YEARLY },
+          { policy_name: 'bad', backup_strategy: YEARLY },
+        ],
+      },
+      400,
+      'DWS.5056',
+    );
+    expectError(
+      await h.call('PUT', p('/v2/{project_id}/clusters/00000000-0000-4000-8000-000000000000/snapshot-policies'), { body: { keep_day: 2 } }),
+      404,
+      'DWS.0047',
+    );
+    expectError(
+      await h.call('GET', p('/v2/{project_id}/clusters/00000000-0000-4000-8000-000000000000/snapshot-policies')),
+      404,
+      'DWS.0047',
+    );
   });
 });
 

@@ -21,7 +21,11 @@ beforeAll(async () => {
   h = await startApiService({ flags: { monitorIntervalMs: 600_000 } });
   // A cluster record in the store (no PostgreSQL behind it: these routes only change metadata),
   // with a tag stored before the rule existed.
-  const c = makeCluster({ projectId: PROJECT_ID, name: 'text-fields', spec: { ...makeCluster().spec, tags: [{ key: '<legacy>', value: '"x"' }], description: '' } });
+  const c = makeCluster({
+    projectId: PROJECT_ID,
+    name: 'text-fields',
+    spec: { ...makeCluster().spec, tags: [{ key: '<legacy>', value: '"x"' }], description: '' },
+  });
   await h.svc.store.insertCluster(c);
   clusterId = c.id;
 });
@@ -30,12 +34,31 @@ afterAll(async () => {
 });
 
 const v1 = (o: Record<string, unknown>): unknown => ({
-  cluster: { name: 'text-fields-new', node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port: 8000, ...o },
+  cluster: {
+    name: 'text-fields-new',
+    node_type: 'dwsx.small',
+    number_of_node: 3,
+    subnet_id: SUBNET,
+    vpc_id: VPC,
+    user_name: 'dbadmin',
+    user_pwd: ADMIN_PASSWORD,
+    port: 8000,
+    ...o,
+  },
 });
 const v2 = (o: Record<string, unknown>): unknown => ({
   cluster: {
-    name: 'text-fields-v2', flavor: 'dwsx.small', num_node: 3, db_name: 'dbadmin', db_password: ADMIN_PASSWORD, db_port: 8000, availability_zones: ['local-1a'],
-    vpc_id: VPC, subnet_id: SUBNET, datastore_version: '15.0', ...o,
+    name: 'text-fields-v2',
+    flavor: 'dwsx.small',
+    num_node: 3,
+    db_name: 'dbadmin',
+    db_password: ADMIN_PASSWORD,
+    db_port: 8000,
+    availability_zones: ['local-1a'],
+    vpc_id: VPC,
+    subnet_id: SUBNET,
+    datastore_version: '15.0',
+    ...o,
   },
 });
 
@@ -43,15 +66,60 @@ const v2 = (o: Record<string, unknown>): unknown => ({
 function cases(text: string): { route: string; path: string; field: RegExp; body: unknown }[] {
   const cid = (x: string): string => x.replace('{cluster_id}', clusterId);
   return [
-    { route: 'POST /v1.0/{project_id}/clusters', path: '/v1.0/{project_id}/clusters', field: /cluster\.cluster_description_info/, body: v1({ cluster_description_info: text }) },
-    { route: 'POST /v1.0/{project_id}/clusters', path: '/v1.0/{project_id}/clusters', field: /cluster\.tags: a key/, body: v1({ tags: [{ key: text, value: 'v' }] }) },
-    { route: 'POST /v1.0/{project_id}/clusters', path: '/v1.0/{project_id}/clusters', field: /cluster\.tags: the value of k/, body: v1({ tags: { key: 'k', value: text } }) },
-    { route: 'POST /v2/{project_id}/clusters', path: '/v2/{project_id}/clusters', field: /cluster\.tags: the value of k/, body: v2({ tags: [{ key: 'k', value: text }] }) },
-    { route: 'POST /v2/{project_id}/clusters', path: '/v2/{project_id}/clusters', field: /cluster\.tags: a key/, body: v2({ tags: [{ key: text, value: '' }] }) },
-    { route: 'POST …/tags/batch-create', path: cid('/v1.0/{project_id}/clusters/{cluster_id}/tags/batch-create'), field: /tags: the value of k/, body: { tags: [{ key: 'k', value: text }] } },
-    { route: 'POST …/tags/batch-create', path: cid('/v1.0/{project_id}/clusters/{cluster_id}/tags/batch-create'), field: /tags: a key/, body: { tags: [{ key: text, value: 'v' }] } },
-    { route: 'POST …/description', path: cid('/v1/{project_id}/clusters/{cluster_id}/description'), field: /description_info/, body: { description_info: text } },
-    { route: 'POST /v1.0/{project_id}/snapshots', path: '/v1.0/{project_id}/snapshots', field: /snapshot\.description/, body: { snapshot: { name: 'snap-text', cluster_id: clusterId, description: text } } },
+    {
+      route: 'POST /v1.0/{project_id}/clusters',
+      path: '/v1.0/{project_id}/clusters',
+      field: /cluster\.cluster_description_info/,
+      body: v1({ cluster_description_info: text }),
+    },
+    {
+      route: 'POST /v1.0/{project_id}/clusters',
+      path: '/v1.0/{project_id}/clusters',
+      field: /cluster\.tags: a key/,
+      body: v1({ tags: [{ key: text, value: 'v' }] }),
+    },
+    {
+      route: 'POST /v1.0/{project_id}/clusters',
+      path: '/v1.0/{project_id}/clusters',
+      field: /cluster\.tags: the value of k/,
+      body: v1({ tags: { key: 'k', value: text } }),
+    },
+    {
+      route: 'POST /v2/{project_id}/clusters',
+      path: '/v2/{project_id}/clusters',
+      field: /cluster\.tags: the value of k/,
+      body: v2({ tags: [{ key: 'k', value: text }] }),
+    },
+    {
+      route: 'POST /v2/{project_id}/clusters',
+      path: '/v2/{project_id}/clusters',
+      field: /cluster\.tags: a key/,
+      body: v2({ tags: [{ key: text, value: '' }] }),
+    },
+    {
+      route: 'POST …/tags/batch-create',
+      path: cid('/v1.0/{project_id}/clusters/{cluster_id}/tags/batch-create'),
+      field: /tags: the value of k/,
+      body: { tags: [{ key: 'k', value: text }] },
+    },
+    {
+      route: 'POST …/tags/batch-create',
+      path: cid('/v1.0/{project_id}/clusters/{cluster_id}/tags/batch-create'),
+      field: /tags: a key/,
+      body: { tags: [{ key: text, value: 'v' }] },
+    },
+    {
+      route: 'POST …/description',
+      path: cid('/v1/{project_id}/clusters/{cluster_id}/description'),
+      field: /description_info/,
+      body: { description_info: text },
+    },
+    {
+      route: 'POST /v1.0/{project_id}/snapshots',
+      path: '/v1.0/{project_id}/snapshots',
+      field: /snapshot\.description/,
+      body: { snapshot: { name: 'snap-text', cluster_id: clusterId, description: text } },
+    },
   ];
 }
 
@@ -73,15 +141,25 @@ describe('free text on every route that stores it', () => {
 
   it('what one route stores, every other accepts: ordinary text, Chinese and punctuation pass everywhere', async () => {
     const text = 'Nightly reports (EU) v2.1; owner: ops@example, 数据仓库 #7';
-    expect((await h.call('POST', p(`/v1/{project_id}/clusters/${clusterId}/description`), { body: { description_info: text } })).statusCode).toBe(200);
-    expect((await h.call('POST', p(`/v1.0/{project_id}/clusters/${clusterId}/tags/batch-create`), { body: { tags: [{ key: 'owner', value: text }] } })).statusCode).toBe(200);
+    expect(
+      (await h.call('POST', p(`/v1/{project_id}/clusters/${clusterId}/description`), { body: { description_info: text } })).statusCode,
+    ).toBe(200);
+    expect(
+      (
+        await h.call('POST', p(`/v1.0/{project_id}/clusters/${clusterId}/tags/batch-create`), {
+          body: { tags: [{ key: 'owner', value: text }] },
+        })
+      ).statusCode,
+    ).toBe(200);
     const c = await h.svc.store.getCluster(PROJECT_ID, clusterId);
     expect(c?.spec.description).toBe(text);
     expect(c?.spec.tags).toContainEqual({ key: 'owner', value: text });
   });
 
   it('a tag stored before the rule can still be deleted', async () => {
-    const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${clusterId}/tags/batch-delete`), { body: { tags: [{ key: '<legacy>', value: '"x"' }] } });
+    const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${clusterId}/tags/batch-delete`), {
+      body: { tags: [{ key: '<legacy>', value: '"x"' }] },
+    });
     expect(res.statusCode).toBe(200);
     expect((await h.svc.store.getCluster(PROJECT_ID, clusterId))?.spec.tags.map((t) => t.key)).not.toContain('<legacy>');
   });

@@ -1,12 +1,39 @@
 /** The web console's pure helpers: progressInfo parsing, formatting, and placing API errors beside fields. */
 import { describe, expect, it } from 'vitest';
-import { fieldOfError, formatBytes, formatSeconds, hasRate, parsePercent, parseProgressInfo, psqlCommand, splitRoute, type FieldMatch } from '../../console/src/model.js';
+import {
+  fieldOfError,
+  formatBytes,
+  formatSeconds,
+  hasRate,
+  parsePercent,
+  parseProgressInfo,
+  psqlCommand,
+  splitRoute,
+  type FieldMatch,
+} from '../../console/src/model.js';
 
 describe('parseProgressInfo', () => {
   it('reads the double-encoded detail of the reference example', () => {
-    const info = { progress: '42.50%', backupSize: 157661926, totalSize: 300000000, backupRate: { producerRate: '12.3MB/s', consumerRate: '4.0MB/s', compressRate: '0.0MB/s' }, currentStep: 'BACKUP', failedStep: '', errorMsg: '', actionType: 'Backup' };
+    const info = {
+      progress: '42.50%',
+      backupSize: 157661926,
+      totalSize: 300000000,
+      backupRate: { producerRate: '12.3MB/s', consumerRate: '4.0MB/s', compressRate: '0.0MB/s' },
+      currentStep: 'BACKUP',
+      failedStep: '',
+      errorMsg: '',
+      actionType: 'Backup',
+    };
     const p = parseProgressInfo(JSON.stringify({ progressInfo: JSON.stringify(info) }));
-    expect(p).toMatchObject({ percent: 42.5, progress: '42.50%', backupSize: 157661926, totalSize: 300000000, producerRate: '12.3MB/s', currentStep: 'BACKUP', actionType: 'Backup' });
+    expect(p).toMatchObject({
+      percent: 42.5,
+      progress: '42.50%',
+      backupSize: 157661926,
+      totalSize: 300000000,
+      producerRate: '12.3MB/s',
+      currentStep: 'BACKUP',
+      actionType: 'Backup',
+    });
   });
   it('tolerates a missing or broken detail', () => {
     expect(parseProgressInfo('')).toBeNull();

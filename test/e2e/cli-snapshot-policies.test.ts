@@ -16,7 +16,10 @@ const cluster = makeCluster({ projectId: PROJECT_ID });
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run('node', ['--import', 'tsx', 'src/cli/run.ts', ...args], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dataDir, ...env }, timeout: 120_000 });
+    const r = await run('node', ['--import', 'tsx', 'src/cli/run.ts', ...args], {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dataDir, ...env },
+      timeout: 120_000,
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -34,8 +37,21 @@ afterAll(async () => {
 });
 
 describe('dwsbox policies', () => {
-  it('adds a strategy, sets keep_day, shows them, refuses a bad schedule with the API\'s message, deletes', async () => {
-    const add = await cli(['policies', 'add', cluster.id, '--name', 'yearly-cli', '--schedule', '0 0 3 1 1 ?', '--type', 'full', '--tz-offset', '8', '--json']);
+  it("adds a strategy, sets keep_day, shows them, refuses a bad schedule with the API's message, deletes", async () => {
+    const add = await cli([
+      'policies',
+      'add',
+      cluster.id,
+      '--name',
+      'yearly-cli',
+      '--schedule',
+      '0 0 3 1 1 ?',
+      '--type',
+      'full',
+      '--tz-offset',
+      '8',
+      '--json',
+    ]);
     expect(add.stderr).toBe('');
     expect(add.code).toBe(0);
     const s = JSON.parse(add.stdout) as { policy_id: string; next_fire_time: string; time_zone_offset: number; backup_type: string };
@@ -55,7 +71,10 @@ describe('dwsbox policies', () => {
 
     const del = await cli(['policies', 'delete', cluster.id, s.policy_id]);
     expect(del.code).toBe(0);
-    expect((await t.client.call<{ backup_strategies: unknown[] }>('GET', `/v2/{project_id}/clusters/${cluster.id}/snapshot-policies`)).backup_strategies).toEqual([]);
+    expect(
+      (await t.client.call<{ backup_strategies: unknown[] }>('GET', `/v2/{project_id}/clusters/${cluster.id}/snapshot-policies`))
+        .backup_strategies,
+    ).toEqual([]);
     expect((await cli(['policies', 'delete', cluster.id, s.policy_id])).stderr).toMatch(/DWS\.9940/);
   });
 });

@@ -16,13 +16,20 @@ const run = promisify(execFile);
 let t: TestService;
 let env: Record<string, string>;
 
-async function cli(args: string[], o: { env?: Record<string, string>; pty?: boolean; stdin?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  o: { env?: Record<string, string>; pty?: boolean; stdin?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const node = ['node', '--import', 'tsx', 'src/cli/run.ts', ...args];
   const [cmd, argv] = o.pty
-    ? ['python3', ['-c', 'import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))', ...node]] as const
-    : [node[0]!, node.slice(1)] as const;
+    ? (['python3', ['-c', 'import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))', ...node]] as const)
+    : ([node[0]!, node.slice(1)] as const);
   try {
-    const p = run(cmd, [...argv], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dataDir, TERM: 'xterm', COLUMNS: '160', ...(o.env ?? env) }, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
+    const p = run(cmd, [...argv], {
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dataDir, TERM: 'xterm', COLUMNS: '160', ...(o.env ?? env) },
+      timeout: 300_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     if (!o.pty) p.child.stdin?.end(o.stdin ?? '');
     const r = await p;
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
@@ -52,21 +59,32 @@ describe('dwsbox CLI', () => {
 
   it('creates a cluster with --wait --json and lists it', async () => {
     const port = await freePort();
-    const r = await cli(['clusters', 'create', '--name', 'cli-cluster', '--password-stdin', '--port', String(port), '--wait', '--json'], { stdin: `${ADMIN_PASSWORD}\n` });
+    const r = await cli(['clusters', 'create', '--name', 'cli-cluster', '--password-stdin', '--port', String(port), '--wait', '--json'], {
+      stdin: `${ADMIN_PASSWORD}\n`,
+    });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const docs = r.stdout.trim().split(/\n(?=\{)/).map((x) => JSON.parse(x) as Record<string, unknown>);
+    const docs = r.stdout
+      .trim()
+      .split(/\n(?=\{)/)
+      .map((x) => JSON.parse(x) as Record<string, unknown>);
     clusterId = (docs[0] as { cluster: { id: string } }).cluster.id;
     expect((docs.at(-1) as { status: string; action_name: string }).status).toBe('SUCCESS');
     const l = await cli(['clusters', 'list', '--json']);
-    expect((JSON.parse(l.stdout) as { clusters: { id: string; status: string }[] }).clusters.find((c) => c.id === clusterId)?.status).toBe('AVAILABLE');
+    expect((JSON.parse(l.stdout) as { clusters: { id: string; status: string }[] }).clusters.find((c) => c.id === clusterId)?.status).toBe(
+      'AVAILABLE',
+    );
     const show = await cli(['clusters', 'show', clusterId]);
     expect(show.stdout).toMatch(/psql "host=127\.0\.\d+\.1 port=\d+ user=dbadmin dbname=postgres"/);
   });
 
   it('takes a snapshot with --wait (quiet without a terminal), and reads credentials from a profile file', async () => {
     const profile = join(t.dataDir, 'profile.json');
-    writeFileSync(profile, JSON.stringify({ endpoint: t.endpoint, project_id: PROJECT_ID, access_key: ACCESS_KEY, secret_key: SECRET_KEY }), { mode: 0o600 });
+    writeFileSync(
+      profile,
+      JSON.stringify({ endpoint: t.endpoint, project_id: PROJECT_ID, access_key: ACCESS_KEY, secret_key: SECRET_KEY }),
+      { mode: 0o600 },
+    );
     chmodSync(profile, 0o600);
     const r = await cli(['snapshots', 'create', '--cluster', clusterId, '--name', 'cli-snap', '--wait', '--profile', profile], { env: {} });
     expect(r.stderr).toBe('');
@@ -78,7 +96,9 @@ describe('dwsbox CLI', () => {
   });
 
   it('watches a task under a terminal with a live progress view, in Chinese', async () => {
-    const snap = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'watched-snap', cluster_id: clusterId } });
+    const snap = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'watched-snap', cluster_id: clusterId },
+    });
     expect(snap.snapshot.id).toBeTruthy();
     const r = await cli(['tasks', 'watch', clusterId, 'SNAPSHOTTING', '--interval', '300', '--lang', 'zh-cn'], { pty: true });
     expect(r.code).toBe(0);
@@ -89,7 +109,20 @@ describe('dwsbox CLI', () => {
   });
 
   it('exits non-zero when the watched task fails, naming the failed step', async () => {
-    const f = await cli(['faults', 'add', '--action', 'SNAPSHOTTING', '--step', 'VERIFY_BACKUP', '--mode', 'fail', '--cluster', clusterId, '--times', '1']);
+    const f = await cli([
+      'faults',
+      'add',
+      '--action',
+      'SNAPSHOTTING',
+      '--step',
+      'VERIFY_BACKUP',
+      '--mode',
+      'fail',
+      '--cluster',
+      clusterId,
+      '--times',
+      '1',
+    ]);
     expect(f.code).toBe(0);
     const r = await cli(['snapshots', 'create', '--cluster', clusterId, '--name', 'doomed-snap', '--wait']);
     expect(r.code).toBe(1);
@@ -134,19 +167,36 @@ describe('dwsbox CLI', () => {
     expect(cred.code).toBe(0);
     const op = JSON.parse(cred.stdout) as { accessKey: string; secretKey: string; role: string };
     expect(op.role).toBe('operator');
-    const user = await cli(['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-stdin-user', '--password-stdin', ...local], { env: {}, stdin: 'Cli-Stdin-Pass-1\n' });
+    const user = await cli(['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-stdin-user', '--password-stdin', ...local], {
+      env: {},
+      stdin: 'Cli-Stdin-Pass-1\n',
+    });
     expect(user.stderr).toBe('');
     expect(user.code).toBe(0);
-    const warned = await cli(['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-arg-user', '--password', 'Cli-Arg-Pass-12', ...local], { env: {} });
+    const warned = await cli(
+      ['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-arg-user', '--password', 'Cli-Arg-Pass-12', ...local],
+      { env: {} },
+    );
     expect(warned.code).toBe(0);
     expect(warned.stderr).toMatch(/warning: --password on the command line .* use DWSBOX_USER_PASSWORD or --password-stdin instead/);
     // the running service accepts them: the user signs in, the operator scrapes every series with Basic AK:SK
-    const signIn = await fetch(`${t.endpoint}/v3/auth/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'cli-stdin-user', password: 'Cli-Stdin-Pass-1' } } } } }) });
+    const signIn = await fetch(`${t.endpoint}/v3/auth/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        auth: { identity: { methods: ['password'], password: { user: { name: 'cli-stdin-user', password: 'Cli-Stdin-Pass-1' } } } },
+      }),
+    });
     expect(signIn.status).toBe(201);
-    const m = await fetch(`${t.endpoint}/metrics`, { headers: { authorization: `Basic ${Buffer.from(`${op.accessKey}:${op.secretKey}`).toString('base64')}` } });
+    const m = await fetch(`${t.endpoint}/metrics`, {
+      headers: { authorization: `Basic ${Buffer.from(`${op.accessKey}:${op.secretKey}`).toString('base64')}` },
+    });
     expect(m.status).toBe(200);
     expect(await m.text()).toMatch(/process_resident_memory_bytes \d/);
-    const empty = await cli(['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-empty', '--password-stdin', ...local], { env: {}, stdin: '' });
+    const empty = await cli(['users', 'create', '--project-id', PROJECT_ID, '--name', 'cli-empty', '--password-stdin', ...local], {
+      env: {},
+      stdin: '',
+    });
     expect(empty.code).toBe(1);
     expect(empty.stderr).toMatch(/--password-stdin: standard input was empty/);
   });

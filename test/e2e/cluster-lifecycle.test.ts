@@ -1,7 +1,15 @@
 /** End to end: a real 3-node cluster through the API, from create to delete. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { ADMIN_PASSWORD, createAvailableCluster, createCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import {
+  ADMIN_PASSWORD,
+  createAvailableCluster,
+  createCluster,
+  getCluster,
+  startService,
+  waitIdle,
+  type TestService,
+} from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
 
 let t: TestService;
@@ -41,8 +49,14 @@ describe('cluster lifecycle', () => {
     expect(done.nodes.every((n) => n.status === '200')).toBe(true);
     const primary = done.endpoints[0]!.connect_info;
     expect(primary).toMatch(/^127\.0\.\d+\.1:\d+$/);
-    const rows = (await adminQuery(primary, ADMIN_PASSWORD, 'select application_name, state from pg_stat_replication order by 1')) as { application_name: string; state: string }[];
-    expect(rows).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
+    const rows = (await adminQuery(primary, ADMIN_PASSWORD, 'select application_name, state from pg_stat_replication order by 1')) as {
+      application_name: string;
+      state: string;
+    }[];
+    expect(rows).toEqual([
+      { application_name: 'node2', state: 'streaming' },
+      { application_name: 'node3', state: 'streaming' },
+    ]);
     await expect(adminQuery(primary, 'Wrong-Password-1', 'select 1')).rejects.toThrow(/password authentication failed/);
   });
 
@@ -50,19 +64,30 @@ describe('cluster lifecycle', () => {
     const d = await getCluster(t.client, id);
     await adminQuery(d.endpoints[0]!.connect_info, ADMIN_PASSWORD, 'create table t(x int); insert into t values (1),(2),(3)');
     for (const e of d.endpoints.slice(1)) {
-      await waitFor(async () => ((await adminQuery(e.connect_info, ADMIN_PASSWORD, 'select count(*)::int as n from t')) as { n: number }[])[0]!.n === 3, { what: 'replication' });
+      await waitFor(
+        async () => ((await adminQuery(e.connect_info, ADMIN_PASSWORD, 'select count(*)::int as n from t')) as { n: number }[])[0]!.n === 3,
+        { what: 'replication' },
+      );
       await expect(adminQuery(e.connect_info, ADMIN_PASSWORD, 'insert into t values (4)')).rejects.toThrow(/read-only/);
     }
   });
 
   it('gives the administrator no superuser, and the untrusted extensions of D32 through pgextwlist only', async () => {
     const primary = (await getCluster(t.client, id)).endpoints[0]!.connect_info;
-    expect(await adminQuery(primary, ADMIN_PASSWORD, `select rolsuper, rolcreaterole from pg_roles where rolname = current_user`)).toEqual([{ rolsuper: false, rolcreaterole: false }]);
+    expect(await adminQuery(primary, ADMIN_PASSWORD, `select rolsuper, rolcreaterole from pg_roles where rolname = current_user`)).toEqual([
+      { rolsuper: false, rolcreaterole: false },
+    ]);
     await adminQuery(primary, ADMIN_PASSWORD, 'create extension pg_stat_statements; create extension pgcrypto');
-    const rows = (await adminQuery(primary, ADMIN_PASSWORD, `select count(*)::int as n from pg_stat_statements where query like 'create extension%'`)) as { n: number }[];
+    const rows = (await adminQuery(
+      primary,
+      ADMIN_PASSWORD,
+      `select count(*)::int as n from pg_stat_statements where query like 'create extension%'`,
+    )) as { n: number }[];
     expect(rows[0]!.n).toBeGreaterThan(0);
     // An untrusted extension that reaches the server's files is not on the list.
-    await expect(adminQuery(primary, ADMIN_PASSWORD, 'create extension file_fdw')).rejects.toThrow(/permission denied|must be superuser|not allowed/);
+    await expect(adminQuery(primary, ADMIN_PASSWORD, 'create extension file_fdw')).rejects.toThrow(
+      /permission denied|must be superuser|not allowed/,
+    );
     await adminQuery(primary, ADMIN_PASSWORD, 'drop extension pg_stat_statements; drop extension pgcrypto');
   });
 
@@ -114,7 +139,9 @@ describe('cluster lifecycle', () => {
   it('deletes the cluster: 202, then 404 DWS.0047, no process and no file left', async () => {
     const r = await t.client.request('DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
     expect(r.status).toBe(202);
-    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, { what: 'the cluster to be gone' });
+    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, {
+      what: 'the cluster to be gone',
+    });
     const gone = await t.client.request<{ error_code: string }>('GET', `/v1.0/{project_id}/clusters/${id}`);
     expect(gone.body.error_code).toBe('DWS.0047');
     expect(processesUnder(id)).toEqual([]);
@@ -124,9 +151,18 @@ describe('cluster lifecycle', () => {
     const port = 20000 + Math.floor(Math.random() * 9000);
     const r = await t.client.call<{ cluster: { id: string } }>('POST', '/v2/{project_id}/clusters', {
       cluster: {
-        name: 'v2-cluster', flavor: 'dwsx.small', num_node: 3, db_name: 'dbadmin', db_password: ADMIN_PASSWORD, db_port: port,
-        availability_zones: ['local-1a'], vpc_id: '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98', subnet_id: '7d6c5b4a-3f2e-4d1c-8b0a-9e8d7c6b5a43',
-        datastore_version: '15.0', volume: { volume: 'SSD', capacity: '100' }, tags: [{ key: 'team', value: 'dw' }],
+        name: 'v2-cluster',
+        flavor: 'dwsx.small',
+        num_node: 3,
+        db_name: 'dbadmin',
+        db_password: ADMIN_PASSWORD,
+        db_port: port,
+        availability_zones: ['local-1a'],
+        vpc_id: '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98',
+        subnet_id: '7d6c5b4a-3f2e-4d1c-8b0a-9e8d7c6b5a43',
+        datastore_version: '15.0',
+        volume: { volume: 'SSD', capacity: '100' },
+        tags: [{ key: 'team', value: 'dw' }],
       },
     });
     const d = await waitIdle(t.client, r.cluster.id);
@@ -138,7 +174,9 @@ describe('cluster lifecycle', () => {
       expect(mine.tags).toEqual([{ key: 'team', value: 'dw' }]);
     }
     await t.client.call('DELETE', `/v2/{project_id}/clusters/${r.cluster.id}`);
-    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${r.cluster.id}`)).status === 404, { what: 'delete' });
+    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${r.cluster.id}`)).status === 404, {
+      what: 'delete',
+    });
   });
 });
 

@@ -43,20 +43,35 @@ async function shot(name: string): Promise<void> {
 const newestTask = (action: string) => page.locator(`[data-testid=task-list] [data-action="${action}"]`).first();
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\` (it installs Debian's chromium)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\` (it installs Debian's chromium)`);
   // The same build as `npm run build:console` / the set-up, when console/dist is missing or older than its sources.
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
   mkdirSync(SHOTS, { recursive: true });
 
   t = await startService();
-  const auth = new AuthService(t.svc.store, Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')), systemClock, createLogger({ level: 'warn' }));
+  const auth = new AuthService(
+    t.svc.store,
+    Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
+    systemClock,
+    createLogger({ level: 'warn' }),
+  );
   await auth.createUser(PROJECT_ID, USER, PASSWORD, 'admin');
 
   profileDir = tempDir('chromium');
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1400, height: 1000 },
     locale: 'en-US',
     timeout: 60_000,
@@ -113,7 +128,7 @@ describe('web console', () => {
     await shot('01-signed-in');
   });
 
-  it('shows the API\'s validation message beside the field it names', async () => {
+  it("shows the API's validation message beside the field it names", async () => {
     await page.click('[data-testid=create-cluster]');
     await page.locator('[data-testid=create-cluster-form]').waitFor();
     await page.fill('#f-name', 'ab');
@@ -157,7 +172,9 @@ describe('web console', () => {
     const c = new pg.Client({ host: m![1], port: Number(m![2]), user: 'dbadmin', password: ADMIN_PASSWORD, database: 'postgres' });
     await c.connect();
     try {
-      await c.query(`create table console_events as select g as id, md5(g::text) || md5((g * 7)::text) as payload from generate_series(1, 40000) g`);
+      await c.query(
+        `create table console_events as select g as id, md5(g::text) || md5((g * 7)::text) as payload from generate_series(1, 40000) g`,
+      );
       await c.query('checkpoint');
     } finally {
       await c.end();
@@ -200,7 +217,9 @@ describe('web console', () => {
     expect(await task.locator('[data-step=BACKUP] [data-status=SUCCESS]').count()).toBe(1);
 
     // it was polled about once a second, with the token header (not EventSource)
-    const taskPolls = apiRequests.slice(pollsBefore).filter((r) => r.url.startsWith(`/dwsbox/v1/${PROJECT_ID}/clusters/${clusterId}/tasks`));
+    const taskPolls = apiRequests
+      .slice(pollsBefore)
+      .filter((r) => r.url.startsWith(`/dwsbox/v1/${PROJECT_ID}/clusters/${clusterId}/tasks`));
     expect(taskPolls.length).toBeGreaterThanOrEqual(2);
     expect(taskPolls.every((r) => r.headers['x-auth-token'])).toBe(true);
     const snap = page.locator('[data-testid=snapshots-table] tr[data-snapshot-name=console-snap-1]');

@@ -28,17 +28,38 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postmastersUnder, startChildService, stillAlive, watchToolChildren } from '../helpers/child-service.js';
 import {
-  LanePool, clusterTasks, deleteCluster, findClusterId, leftovers, nodesVsPostmasters, postCreate, replicationOf, resetLane, subItems, toolsLeftAfterCrash,
+  LanePool,
+  clusterTasks,
+  deleteCluster,
+  findClusterId,
+  leftovers,
+  nodesVsPostmasters,
+  postCreate,
+  replicationOf,
+  resetLane,
+  subItems,
+  toolsLeftAfterCrash,
 } from '../helpers/crash.js';
 import { freePort } from '../helpers/env.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, startService, waitIdle, type TestService } from '../helpers/service.js';
 
-const STEPS = ['CHECK_CAPACITY', 'INIT_PRIMARY', 'START_PRIMARY', 'ENABLE_ARCHIVING', 'BUILD_STANDBY_2', 'BUILD_STANDBY_3', 'CREATE_ADMIN', 'VERIFY_CLUSTER'] as const;
+const STEPS = [
+  'CHECK_CAPACITY',
+  'INIT_PRIMARY',
+  'START_PRIMARY',
+  'ENABLE_ARCHIVING',
+  'BUILD_STANDBY_2',
+  'BUILD_STANDBY_3',
+  'CREATE_ADMIN',
+  'VERIFY_CLUSTER',
+] as const;
 /** The create steps that call ctx.progress, where a `during` fault can fire. */
 const REPORTS_PROGRESS = new Set<string>(['BUILD_STANDBY_2', 'BUILD_STANDBY_3', 'VERIFY_CLUSTER']);
-const CASES = STEPS.flatMap((step) => (['before', 'during', 'after'] as const)
-  .filter((point) => point !== 'during' || REPORTS_PROGRESS.has(step))
-  .map((point) => ({ step, point })));
+const CASES = STEPS.flatMap((step) =>
+  (['before', 'during', 'after'] as const)
+    .filter((point) => point !== 'during' || REPORTS_PROGRESS.has(step))
+    .map((point) => ({ step, point })),
+);
 
 describe('cluster create survives a SIGKILL of the service at every step (crash faults)', () => {
   let pool: LanePool;
@@ -67,7 +88,12 @@ describe('cluster create survives a SIGKILL of the service at every step (crash 
         expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
         // Nothing it started outlives it; its postmasters do (D1).
         expect(await toolsLeftAfterCrash(watcher, svc.dataDir)).toEqual([]);
-        expect(watcher.postmasters().filter((p) => !stillAlive(p)).map((p) => p.cmd)).toEqual([]);
+        expect(
+          watcher
+            .postmasters()
+            .filter((p) => !stillAlive(p))
+            .map((p) => p.cmd),
+        ).toEqual([]);
 
         await svc.restart();
         id ??= await findClusterId(svc.client, name);
@@ -76,10 +102,17 @@ describe('cluster create survives a SIGKILL of the service at every step (crash 
         expect(done.status, JSON.stringify(done.failed_reasons)).toBe('AVAILABLE');
         expect(done.sub_status).toBe('NORMAL');
         expect(done.task_status).toBe('');
-        expect(done.nodes.map((n) => [n.role, n.status])).toEqual([['primary', '200'], ['standby', '200'], ['standby', '200']]);
+        expect(done.nodes.map((n) => [n.role, n.status])).toEqual([
+          ['primary', '200'],
+          ['standby', '200'],
+          ['standby', '200'],
+        ]);
         const agree = nodesVsPostmasters(svc.dataDir, id, done);
         expect(agree.running).toEqual(agree.up);
-        expect(await replicationOf(done)).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
+        expect(await replicationOf(done)).toEqual([
+          { application_name: 'node2', state: 'streaming' },
+          { application_name: 'node3', state: 'streaming' },
+        ]);
 
         // The task: SUCCESS, every planned sub-item SUCCESS, no undo step.
         const create = (await clusterTasks(svc.client, id)).find((t) => t.kind === 'cluster.create')!;
@@ -113,9 +146,23 @@ describe('an injected failure at BUILD_STANDBY_3 (in process)', () => {
   });
 
   it('ends CREATION FAILED with the fault in failed_reasons, cleaned up: no postmaster, data or stanza left', async () => {
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'CREATING', step: 'BUILD_STANDBY_3', mode: 'fail', point: 'before' });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      action_name: 'CREATING',
+      step: 'BUILD_STANDBY_3',
+      mode: 'fail',
+      point: 'before',
+    });
     const r = await t.client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
-      cluster: { name: 'fails-at-standby-3', node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port: await freePort() },
+      cluster: {
+        name: 'fails-at-standby-3',
+        node_type: 'dwsx.small',
+        number_of_node: 3,
+        subnet_id: SUBNET,
+        vpc_id: VPC,
+        user_name: 'dbadmin',
+        user_pwd: ADMIN_PASSWORD,
+        port: await freePort(),
+      },
     });
     const id = r.cluster.id;
     const d = await waitIdle(t.client, id);

@@ -22,25 +22,41 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { postmastersUnder, startChildService, watchToolChildren, type ChildService } from '../helpers/child-service.js';
 import {
-  LanePool, clusterTasks, deleteCluster, leftovers, nodesVsPostmasters, replicationOf, requestMayDie, resetLane, subItems, toolsLeftAfterCrash, waitForGone,
+  LanePool,
+  clusterTasks,
+  deleteCluster,
+  leftovers,
+  nodesVsPostmasters,
+  replicationOf,
+  requestMayDie,
+  resetLane,
+  subItems,
+  toolsLeftAfterCrash,
+  waitForGone,
 } from '../helpers/crash.js';
 import { waitFor } from '../helpers/env.js';
 import { createAvailableCluster, getCluster, waitIdle } from '../helpers/service.js';
 
 const RESTART_STEPS = ['STOP_NODE_3', 'STOP_NODE_2', 'STOP_NODE_1', 'START_NODE_1', 'START_NODE_2', 'START_NODE_3', 'CHECK_REPLICATION'];
 const RESTART_CASES = [
-  { step: 'STOP_NODE_3', point: 'before' }, { step: 'STOP_NODE_2', point: 'after' }, { step: 'STOP_NODE_1', point: 'after' },
-  { step: 'START_NODE_1', point: 'after' }, { step: 'START_NODE_3', point: 'before' }, { step: 'CHECK_REPLICATION', point: 'during' },
+  { step: 'STOP_NODE_3', point: 'before' },
+  { step: 'STOP_NODE_2', point: 'after' },
+  { step: 'STOP_NODE_1', point: 'after' },
+  { step: 'START_NODE_1', point: 'after' },
+  { step: 'START_NODE_3', point: 'before' },
+  { step: 'CHECK_REPLICATION', point: 'during' },
   { step: 'CHECK_REPLICATION', point: 'after' },
 ] as const;
 const DELETE_STEPS = ['STOP_NODES', 'KEEP_SNAPSHOTS', 'REMOVE_DATA'];
-const DELETE_CASES = DELETE_STEPS.flatMap((step) => (['before', 'during', 'after'] as const)
-  .filter((point) => point !== 'during' || step === 'STOP_NODES')
-  .map((point) => ({ step, point })));
+const DELETE_CASES = DELETE_STEPS.flatMap((step) =>
+  (['before', 'during', 'after'] as const).filter((point) => point !== 'during' || step === 'STOP_NODES').map((point) => ({ step, point })),
+);
 
 /** ordinal → postmaster PID under a cluster's directory */
 function postmasterPids(svc: ChildService, id: string): Map<number, number> {
-  return new Map(postmastersUnder(join(svc.dataDir, 'clusters', id) + '/').map((p) => [Number(/\/node(\d+)\/data$/.exec(p.dataDir)![1]), p.pid]));
+  return new Map(
+    postmastersUnder(join(svc.dataDir, 'clusters', id) + '/').map((p) => [Number(/\/node(\d+)\/data$/.exec(p.dataDir)![1]), p.pid]),
+  );
 }
 
 describe('cluster restart and delete survive a SIGKILL of the service (crash faults)', () => {
@@ -56,52 +72,68 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
   });
 
   const restartCase = (step: string, point: string): void => {
-    it.concurrent(`restart: crash ${point} ${step}, the restarted service finishes the restart`, { timeout: 300_000 }, async ({ expect }) => {
-      const svc = await pool.acquire();
-      try {
-        let id = restartCluster.get(svc);
-        if (!id) {
-          id = (await createAvailableCluster(svc.client, { nodes: 3 })).id;
-          restartCluster.set(svc, id);
+    it.concurrent(
+      `restart: crash ${point} ${step}, the restarted service finishes the restart`,
+      { timeout: 300_000 },
+      async ({ expect }) => {
+        const svc = await pool.acquire();
+        try {
+          let id = restartCluster.get(svc);
+          if (!id) {
+            id = (await createAvailableCluster(svc.client, { nodes: 3 })).id;
+            restartCluster.set(svc, id);
+          }
+          const before = postmasterPids(svc, id);
+          expect(before.size).toBe(3);
+          await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+            cluster_id: id,
+            action_name: 'REBOOTING',
+            step,
+            mode: 'crash',
+            point,
+          });
+          const crashedPid = svc.pid;
+          const watcher = watchToolChildren(crashedPid);
+          await requestMayDie(svc.client, 'POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
+          const exit = await svc.waitExit(120_000);
+          watcher.stop();
+          expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
+          expect(await toolsLeftAfterCrash(watcher, svc.dataDir)).toEqual([]);
+
+          await svc.restart();
+          const done = await waitIdle(svc.client, id, 120_000);
+          expect(done.status).toBe('AVAILABLE');
+          expect(done.task_status).toBe('');
+          const task = (await clusterTasks(svc.client, id)).find((t) => t.kind === 'cluster.restart')!;
+          expect(task.status).toBe('SUCCESS');
+          expect(subItems(task)).toEqual(RESTART_STEPS.map((s) => ({ step: s, status: 'SUCCESS' })));
+          expect(svc.ranBy(task.id)).toEqual([crashedPid, svc.pid]);
+
+          // Every node really restarted, runs, streams; the store agrees with the processes.
+          const healthy = await waitFor(
+            async () => {
+              const d = await getCluster(svc.client, id);
+              return d.sub_status === 'NORMAL' && d.nodes.every((n) => n.status === '200') ? d : null;
+            },
+            { what: 'every node up', timeoutMs: 30_000 },
+          );
+          const after = postmasterPids(svc, id);
+          expect([...after.keys()].sort()).toEqual([1, 2, 3]);
+          for (const n of [1, 2, 3]) expect(after.get(n)).not.toBe(before.get(n));
+          const agree = nodesVsPostmasters(svc.dataDir, id, healthy);
+          expect(agree.running).toEqual(agree.up);
+          expect(await replicationOf(healthy)).toEqual([
+            { application_name: 'node2', state: 'streaming' },
+            { application_name: 'node3', state: 'streaming' },
+          ]);
+          expect((await svc.client.call<{ count: number }>('GET', '/dwsbox/v1/{project_id}/faults')).count).toBe(0);
+        } finally {
+          if (!svc.alive()) await svc.restart().catch(() => {});
+          await svc.client.request('DELETE', '/dwsbox/v1/{project_id}/faults').catch(() => {});
+          pool.release(svc);
         }
-        const before = postmasterPids(svc, id);
-        expect(before.size).toBe(3);
-        await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'REBOOTING', step, mode: 'crash', point });
-        const crashedPid = svc.pid;
-        const watcher = watchToolChildren(crashedPid);
-        await requestMayDie(svc.client, 'POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
-        const exit = await svc.waitExit(120_000);
-        watcher.stop();
-        expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
-        expect(await toolsLeftAfterCrash(watcher, svc.dataDir)).toEqual([]);
-
-        await svc.restart();
-        const done = await waitIdle(svc.client, id, 120_000);
-        expect(done.status).toBe('AVAILABLE');
-        expect(done.task_status).toBe('');
-        const task = (await clusterTasks(svc.client, id)).find((t) => t.kind === 'cluster.restart')!;
-        expect(task.status).toBe('SUCCESS');
-        expect(subItems(task)).toEqual(RESTART_STEPS.map((s) => ({ step: s, status: 'SUCCESS' })));
-        expect(svc.ranBy(task.id)).toEqual([crashedPid, svc.pid]);
-
-        // Every node really restarted, runs, streams; the store agrees with the processes.
-        const healthy = await waitFor(async () => {
-          const d = await getCluster(svc.client, id);
-          return d.sub_status === 'NORMAL' && d.nodes.every((n) => n.status === '200') ? d : null;
-        }, { what: 'every node up', timeoutMs: 30_000 });
-        const after = postmasterPids(svc, id);
-        expect([...after.keys()].sort()).toEqual([1, 2, 3]);
-        for (const n of [1, 2, 3]) expect(after.get(n)).not.toBe(before.get(n));
-        const agree = nodesVsPostmasters(svc.dataDir, id, healthy);
-        expect(agree.running).toEqual(agree.up);
-        expect(await replicationOf(healthy)).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
-        expect((await svc.client.call<{ count: number }>('GET', '/dwsbox/v1/{project_id}/faults')).count).toBe(0);
-      } finally {
-        if (!svc.alive()) await svc.restart().catch(() => {});
-        await svc.client.request('DELETE', '/dwsbox/v1/{project_id}/faults').catch(() => {});
-        pool.release(svc);
-      }
-    });
+      },
+    );
   };
 
   const deleteCase = (step: string, point: string): void => {
@@ -110,7 +142,13 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
       let ok = false;
       try {
         const { id } = await createAvailableCluster(svc.client, { nodes: 3 });
-        await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'DELETING', step, mode: 'crash', point });
+        await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+          cluster_id: id,
+          action_name: 'DELETING',
+          step,
+          mode: 'crash',
+          point,
+        });
         const crashedPid = svc.pid;
         const watcher = watchToolChildren(crashedPid);
         await requestMayDie(svc.client, 'DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
@@ -123,9 +161,15 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
         await waitForGone(svc.client, id);
         expect(leftovers(svc.dataDir, id)).toEqual([]);
         // The API no longer shows the cluster; the store keeps its finished task.
-        const [task] = svc.storeQuery<{ id: string; status: string }>("select id, status from tasks where cluster_id = ? and kind = 'cluster.delete'", id);
+        const [task] = svc.storeQuery<{ id: string; status: string }>(
+          "select id, status from tasks where cluster_id = ? and kind = 'cluster.delete'",
+          id,
+        );
         expect(task?.status).toBe('SUCCESS');
-        const steps = svc.storeQuery<{ step_id: string; status: string }>('select step_id, status from task_steps where task_id = ? order by seq', task!.id);
+        const steps = svc.storeQuery<{ step_id: string; status: string }>(
+          'select step_id, status from task_steps where task_id = ? order by seq',
+          task!.id,
+        );
         expect(steps).toEqual(DELETE_STEPS.map((s) => ({ step_id: s, status: 'SUCCESS' })));
         expect(svc.ranBy(task!.id)).toEqual([crashedPid, svc.pid]);
         ok = true;

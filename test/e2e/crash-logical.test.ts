@@ -21,17 +21,31 @@ let clusterId: string;
 let ep: string;
 const DB = 'shop';
 
-interface Job { job_id: string; status: string; failed_detail: string }
+interface Job {
+  job_id: string;
+  status: string;
+  failed_detail: string;
+}
 async function job(id: string): Promise<Job> {
-  return waitFor(async () => {
-    const j = await svc.client.call<Job>('GET', `/v1.0/{project_id}/job/${id}`);
-    return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
-  }, { what: `job ${id}`, intervalMs: 200, timeoutMs: 300_000 });
+  return waitFor(
+    async () => {
+      const j = await svc.client.call<Job>('GET', `/v1.0/{project_id}/job/${id}`);
+      return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+    },
+    { what: `job ${id}`, intervalMs: 200, timeoutMs: 300_000 },
+  );
 }
 
 /** Arm a crash fault, let `start` run into it, see the service die by SIGKILL with no tool left, restart it. */
 async function crashThenRestart(action: string, step: string, start: () => Promise<unknown>): Promise<number> {
-  await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: clusterId, action_name: action, step, mode: 'crash', point: 'during', times: 1 });
+  await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+    cluster_id: clusterId,
+    action_name: action,
+    step,
+    mode: 'crash',
+    point: 'during',
+    times: 1,
+  });
   const crashed = svc.pid;
   const children = watchToolChildren(crashed);
   await start();
@@ -39,7 +53,10 @@ async function crashThenRestart(action: string, step: string, start: () => Promi
   children.stop();
   expect(exit.signal).toBe('SIGKILL');
   // D1: the pg_dump / pg_restore it was running died with it.
-  await waitFor(async () => (children.survivors().length === 0 ? true : null), { what: 'the crashed service\'s tools to die', timeoutMs: 10_000 });
+  await waitFor(async () => (children.survivors().length === 0 ? true : null), {
+    what: "the crashed service's tools to die",
+    timeoutMs: 10_000,
+  });
   await svc.restart();
   return crashed;
 }
@@ -47,7 +64,16 @@ async function crashThenRestart(action: string, step: string, start: () => Promi
 beforeAll(async () => {
   svc = await startChildService({ settings: { leaseMs: 60_000 } });
   const r = await svc.client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
-    cluster: { name: `crashlogical${Math.random().toString(36).slice(2, 7)}`, node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port: await freePort() },
+    cluster: {
+      name: `crashlogical${Math.random().toString(36).slice(2, 7)}`,
+      node_type: 'dwsx.small',
+      number_of_node: 3,
+      subnet_id: SUBNET,
+      vpc_id: VPC,
+      user_name: 'dbadmin',
+      user_pwd: ADMIN_PASSWORD,
+      port: await freePort(),
+    },
   });
   clusterId = r.cluster.id;
   const c = await waitIdle(svc.client, clusterId, 300_000);
@@ -68,14 +94,30 @@ describe('crashes in logical snapshots', () => {
     itemsAtSnapshot = (await checksums(ep, { 'public.order_items': 'id' }, DB))['public.order_items']!;
     // A one-off strategy a few seconds from now (UTC wall time, time_zone_offset 0).
     const at = new Date(Date.now() + 5000).toISOString().slice(0, 19);
-    const crashed = await crashThenRestart('SNAPSHOTTING', 'DUMP_OBJECTS', () => svc.client.call('PUT', `/v2/{project_id}/clusters/${clusterId}/snapshot-policies`, {
-      backup_strategies: [{ policy_name: 'items-once', backup_strategy: at, backup_level: 'table', backup_database: DB, backup_table_list: 'public.order_items,public.orders' }],
-    }));
-    const snap = await waitFor(async () => {
-      const l = await svc.client.call<{ snapshots: { id: string; status: string; backup_level: string }[] }>('GET', `/v1.0/{project_id}/clusters/${clusterId}/snapshots`);
-      const s = l.snapshots.find((x) => x.backup_level === 'table');
-      return s && s.status !== 'CREATING' ? s : null;
-    }, { what: 'the logical snapshot', intervalMs: 300, timeoutMs: 300_000 });
+    const crashed = await crashThenRestart('SNAPSHOTTING', 'DUMP_OBJECTS', () =>
+      svc.client.call('PUT', `/v2/{project_id}/clusters/${clusterId}/snapshot-policies`, {
+        backup_strategies: [
+          {
+            policy_name: 'items-once',
+            backup_strategy: at,
+            backup_level: 'table',
+            backup_database: DB,
+            backup_table_list: 'public.order_items,public.orders',
+          },
+        ],
+      }),
+    );
+    const snap = await waitFor(
+      async () => {
+        const l = await svc.client.call<{ snapshots: { id: string; status: string; backup_level: string }[] }>(
+          'GET',
+          `/v1.0/{project_id}/clusters/${clusterId}/snapshots`,
+        );
+        const s = l.snapshots.find((x) => x.backup_level === 'table');
+        return s && s.status !== 'CREATING' ? s : null;
+      },
+      { what: 'the logical snapshot', intervalMs: 300, timeoutMs: 300_000 },
+    );
     expect(snap.status).toBe('AVAILABLE');
     snapshotId = snap.id;
     const [task] = svc.storeQuery<{ id: string }>(`select id from tasks where snapshot_id = ? and kind = 'snapshot.create'`, snapshotId);
@@ -90,9 +132,14 @@ describe('crashes in logical snapshots', () => {
     await adminSql(ep, 'drop table order_items', DB);
     let jobId = '';
     const crashed = await crashThenRestart('FINE_GRAINED_RESTORING', 'LOAD_SCRATCH_DB', async () => {
-      jobId = (await svc.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snapshotId}/table-restore`, {
-        case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'order_items' }], target_table_list: [{ schema_name: 'public', table_name: 'order_items' }],
-      })).job_id;
+      jobId = (
+        await svc.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snapshotId}/table-restore`, {
+          case_sensitive: true,
+          database: DB,
+          restore_table_list: [{ schema_name: 'public', table_name: 'order_items' }],
+          target_table_list: [{ schema_name: 'public', table_name: 'order_items' }],
+        })
+      ).job_id;
     });
     const j = await job(jobId);
     expect(j.status, j.failed_detail).toBe('SUCCESS');

@@ -27,15 +27,35 @@ import { postmastersUnder, startChildService, type ChildService } from '../helpe
 import { clusterTasks, leftovers, replicationOf, unlistedSets, verifySet, type TaskOut } from '../helpers/crash.js';
 import { freePort, processesUnder, tempDir, waitFor } from '../helpers/env.js';
 import { adminSql, archiveFiles, archiveTimelines } from '../helpers/restore-data.js';
-import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, createAvailableCluster, getCluster, startService, waitIdle, type ClusterDetail, type TestService } from '../helpers/service.js';
+import {
+  ADMIN_PASSWORD,
+  PROJECT_ID,
+  SUBNET,
+  VPC,
+  createAvailableCluster,
+  getCluster,
+  startService,
+  waitIdle,
+  type ClusterDetail,
+  type TestService,
+} from '../helpers/service.js';
 import type { DwsClient } from '../../src/cli/client.js';
 
 const DB = 'shop';
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-type Task = Omit<TaskOut, 'items'> & { action_name: string; items: { item_name: string; sub_items: { step: string; status: string; detail: string }[] }[] };
+type Task = Omit<TaskOut, 'items'> & {
+  action_name: string;
+  items: { item_name: string; sub_items: { step: string; status: string; detail: string }[] }[];
+};
 
 const eventsSum = async (endpoint: string, table = 'public.events'): Promise<string> =>
-  (await adminSql<{ h: string }>(endpoint, `select count(*)::text || ':' || md5(coalesce(string_agg(x::text, ',' order by x.id), '')) as h from ${table} x`, DB))[0]!.h;
+  (
+    await adminSql<{ h: string }>(
+      endpoint,
+      `select count(*)::text || ':' || md5(coalesce(string_agg(x::text, ',' order by x.id), '')) as h from ${table} x`,
+      DB,
+    )
+  )[0]!.h;
 
 async function newestTask(client: DwsClient, clusterId: string, kind: string): Promise<Task | undefined> {
   return (await clusterTasks(client, clusterId)).find((t) => t.kind === kind) as Task | undefined;
@@ -43,23 +63,33 @@ async function newestTask(client: DwsClient, clusterId: string, kind: string): P
 
 /** Wait until the newest task of `kind` on the cluster has `step` in one of `statuses`. */
 async function waitStep(client: DwsClient, clusterId: string, kind: string, step: string, statuses: string[]): Promise<Task> {
-  return waitFor(async () => {
-    const t = await newestTask(client, clusterId, kind);
-    const s = t?.items.flatMap((i) => i.sub_items).find((x) => x.step === step);
-    return s && statuses.includes(s.status) ? t : null;
-  }, { what: `${kind} step ${step} to be ${statuses.join('/')}`, intervalMs: 20, timeoutMs: 180_000 });
+  return waitFor(
+    async () => {
+      const t = await newestTask(client, clusterId, kind);
+      const s = t?.items.flatMap((i) => i.sub_items).find((x) => x.step === step);
+      return s && statuses.includes(s.status) ? t : null;
+    },
+    { what: `${kind} step ${step} to be ${statuses.join('/')}`, intervalMs: 20, timeoutMs: 180_000 },
+  );
 }
 
 async function waitTaskDone(client: DwsClient, clusterId: string, taskId: string): Promise<Task> {
-  return waitFor(async () => {
-    const t = await client.call<Task>('GET', `/dwsbox/v1/{project_id}/clusters/${clusterId}/tasks/${taskId}`);
-    return ['SUCCESS', 'FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'].includes(t.status) ? t : null;
-  }, { what: `task ${taskId} to end`, timeoutMs: 240_000, intervalMs: 100 });
+  return waitFor(
+    async () => {
+      const t = await client.call<Task>('GET', `/dwsbox/v1/{project_id}/clusters/${clusterId}/tasks/${taskId}`);
+      return ['SUCCESS', 'FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'].includes(t.status) ? t : null;
+    },
+    { what: `task ${taskId} to end`, timeoutMs: 240_000, intervalMs: 100 },
+  );
 }
 
 /** A tool working under `dir` (its command line matches `re`), as soon as it runs. */
 async function waitTool(dir: string, re: RegExp): Promise<{ pid: number; cmd: string }> {
-  return waitFor(async () => processesUnder(dir).find((p) => re.test(p.cmd)), { what: `a process matching ${re} under ${dir}`, intervalMs: 10, timeoutMs: 180_000 });
+  return waitFor(async () => processesUnder(dir).find((p) => re.test(p.cmd)), {
+    what: `a process matching ${re} under ${dir}`,
+    intervalMs: 10,
+    timeoutMs: 180_000,
+  });
 }
 
 /** SIGKILL the postmaster of node `ordinal` of a cluster, by PID, and wait until it is gone. */
@@ -68,7 +98,10 @@ async function killNode(dataDir: string, clusterId: string, ordinal: number): Pr
   const pm = postmastersUnder(nodeData).find((p) => p.dataDir === nodeData);
   if (!pm) throw new Error(`no postmaster runs on ${nodeData}`);
   process.kill(pm.pid, 'SIGKILL');
-  await waitFor(async () => !existsSync(`/proc/${pm.pid}/stat`) || /\) Z /.test(readFileSync(`/proc/${pm.pid}/stat`, 'utf8')), { what: `postmaster ${pm.pid} to die`, intervalMs: 10 });
+  await waitFor(async () => !existsSync(`/proc/${pm.pid}/stat`) || /\) Z /.test(readFileSync(`/proc/${pm.pid}/stat`, 'utf8')), {
+    what: `postmaster ${pm.pid} to die`,
+    intervalMs: 10,
+  });
   return pm.pid;
 }
 
@@ -78,10 +111,14 @@ const record = (fault: string, status: string, message: string | null | undefine
   outcomes.push({ fault, status, message: (message ?? '').replace(/\s+/g, ' ').slice(0, 300) });
 };
 afterAll(() => {
-  if (outcomes.length) console.log(`[data-plane faults] ${outcomes.length} faults, ${outcomes.length} ended as expected\n${outcomes.map((o) => `  ${o.fault}: ${o.status} — ${o.message}`).join('\n')}`);
+  if (outcomes.length)
+    console.log(
+      `[data-plane faults] ${outcomes.length} faults, ${outcomes.length} ended as expected\n${outcomes.map((o) => `  ${o.fault}: ${o.status} — ${o.message}`).join('\n')}`,
+    );
 });
 
-const subItems = (t: Pick<TaskOut, 'items'>): [string, string][] => t.items.flatMap((i) => i.sub_items.map((s): [string, string] => [s.step, s.status]));
+const subItems = (t: Pick<TaskOut, 'items'>): [string, string][] =>
+  t.items.flatMap((i) => i.sub_items.map((s): [string, string] => [s.step, s.status]));
 
 describe('data-plane faults: postmasters killed under tasks, tools failing', () => {
   let t: TestService;
@@ -91,20 +128,28 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
   let base: { id: string; label: string; events: string };
 
   const snapshot = async (name: string): Promise<{ id: string; status: string }> => {
-    const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: id } });
-    const status = await waitFor(async () => {
-      const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot;
-      return s.status === 'CREATING' ? null : s.status;
-    }, { what: `snapshot ${name}`, timeoutMs: 180_000 });
+    const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name, cluster_id: id },
+    });
+    const status = await waitFor(
+      async () => {
+        const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot;
+        return s.status === 'CREATING' ? null : s.status;
+      },
+      { what: `snapshot ${name}`, timeoutMs: 180_000 },
+    );
     return { id: r.snapshot.id, status };
   };
   const labelOf = async (snapshotId: string): Promise<string> => (await t.svc.store.getSnapshotById(snapshotId))!.backupLabel!;
   /** The health monitor's verdict (it waits for the task to end, then looks at the processes). */
   const waitHealth = (status: string, subStatus: string): Promise<ClusterDetail> =>
-    waitFor(async () => {
-      const d = await getCluster(t.client, id);
-      return d.status === status && d.sub_status === subStatus ? d : null;
-    }, { what: `the cluster to be ${status}/${subStatus}`, timeoutMs: 60_000 });
+    waitFor(
+      async () => {
+        const d = await getCluster(t.client, id);
+        return d.status === status && d.sub_status === subStatus ? d : null;
+      },
+      { what: `the cluster to be ${status}/${subStatus}`, timeoutMs: 60_000 },
+    );
   /** Restart the cluster through the API and wait until every node is up again. */
   const restartCluster = async (): Promise<ClusterDetail> => {
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
@@ -121,8 +166,12 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     endpoint = c.detail.endpoints[0]!.connect_info;
     stanza = (await t.svc.store.getClusterById(id))!.stanza;
     await adminSql(endpoint, `create database ${DB}`);
-    await adminSql(endpoint, `create table events (id int primary key, kind text not null, payload text not null);
-      insert into events select g, 'k' || (g % 7), md5(g::text) from generate_series(1, 2000) g`, DB);
+    await adminSql(
+      endpoint,
+      `create table events (id int primary key, kind text not null, payload text not null);
+      insert into events select g, 'k' || (g % 7), md5(g::text) from generate_series(1, 2000) g`,
+      DB,
+    );
     const events = await eventsSum(endpoint);
     const s = await snapshot('base');
     expect(s.status).toBe('AVAILABLE');
@@ -132,9 +181,18 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     await t?.stop();
   });
 
-  it('create: the primary killed while pg_basebackup copies standby 2 → CREATION FAILED with pg_basebackup\'s message, everything removed', async () => {
+  it("create: the primary killed while pg_basebackup copies standby 2 → CREATION FAILED with pg_basebackup's message, everything removed", async () => {
     const r = await t.client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
-      cluster: { name: 'dies-while-copying', node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port: await freePort() },
+      cluster: {
+        name: 'dies-while-copying',
+        node_type: 'dwsx.small',
+        number_of_node: 3,
+        subnet_id: SUBNET,
+        vpc_id: VPC,
+        user_name: 'dbadmin',
+        user_pwd: ADMIN_PASSWORD,
+        port: await freePort(),
+      },
     });
     const cid = r.cluster.id;
     await waitStep(t.client, cid, 'cluster.create', 'BUILD_STANDBY_2', ['RUNNING']);
@@ -151,12 +209,22 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     expect(subItems(task).at(-1)).toEqual(['CLEAN_UP_CLUSTER', 'SUCCESS']);
     expect(leftovers(t.dataDir, cid)).toEqual([]);
     await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${cid}`, { keep_last_manual_snapshot: 0 });
-    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${cid}`)).status === 404, { what: 'the failed cluster to go' });
+    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${cid}`)).status === 404, {
+      what: 'the failed cluster to go',
+    });
   });
 
   it('restart: the primary killed right after it restarted → REBOOT_FAILURE naming node 1 as not running, the cluster UNAVAILABLE; a second restart brings it back', async () => {
     // The window between START_NODE_1 and the rest is held open by a delay on START_NODE_2.
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'REBOOTING', step: 'START_NODE_2', mode: 'delay', point: 'before', delay_ms: 3000, times: 1 });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: id,
+      action_name: 'REBOOTING',
+      step: 'START_NODE_2',
+      mode: 'delay',
+      point: 'before',
+      delay_ms: 3000,
+      times: 1,
+    });
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
     const running = await waitStep(t.client, id, 'cluster.restart', 'START_NODE_1', ['SUCCESS']);
     await killNode(t.dataDir, id, 1);
@@ -175,11 +243,16 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     expect(d.nodes.map((n) => n.status)).toEqual(['503', '200', '200']);
     const back = await restartCluster();
     expect(back.task_status).toBe('');
-    expect(await replicationOf(back)).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
+    expect(await replicationOf(back)).toEqual([
+      { application_name: 'node2', state: 'streaming' },
+      { application_name: 'node3', state: 'streaming' },
+    ]);
   });
 
-  it('snapshot: the primary killed mid-backup → FAILED with pgBackRest\'s message, no partial set, earlier snapshots still verify; UNAVAILABLE until a restart', async () => {
-    const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'primary-dies', cluster_id: id } });
+  it("snapshot: the primary killed mid-backup → FAILED with pgBackRest's message, no partial set, earlier snapshots still verify; UNAVAILABLE until a restart", async () => {
+    const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'primary-dies', cluster_id: id },
+    });
     const running = await waitStep(t.client, id, 'snapshot.create', 'BACKUP', ['RUNNING']);
     await waitTool(t.dataDir, /pgbackrest .*backup$/);
     await killNode(t.dataDir, id, 1);
@@ -190,10 +263,15 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     record('snapshot, primary killed during BACKUP', `${task.status} at ${task.failed_step}`, task.error_msg);
     const a = await t.client.call<Task>('GET', `/v1/{project_id}/clusters/${id}/actions/SNAPSHOTTING_FAILED`);
     expect(a.id).toBe(running.id);
-    const pi = JSON.parse(JSON.parse(a.items[0]!.sub_items.find((s) => s.status === 'FAILED')!.detail).progressInfo as string) as Record<string, unknown>;
+    const pi = JSON.parse(JSON.parse(a.items[0]!.sub_items.find((s) => s.status === 'FAILED')!.detail).progressInfo as string) as Record<
+      string,
+      unknown
+    >;
     expect(pi['failedStep']).toBe('BACKUP');
     expect(pi['errorMsg']).toBe(task.error_msg);
-    expect((await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot.status).toBe('UNAVAILABLE');
+    expect(
+      (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot.status,
+    ).toBe('UNAVAILABLE');
     expect(await unlistedSets(t.svc.dataPlane, stanza)).toEqual([]);
     expect(await verifySet(t.svc.dataPlane, stanza, base.label)).toEqual([]);
     const d = await waitHealth('UNAVAILABLE', 'NORMAL');
@@ -201,9 +279,11 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     await restartCluster();
   });
 
-  it('restore: the new cluster\'s primary killed while standby 2 is copied → CREATION FAILED with pg_basebackup\'s message, the new cluster removed, the source untouched', async () => {
+  it("restore: the new cluster's primary killed while standby 2 is copied → CREATION FAILED with pg_basebackup's message, the new cluster removed, the source untouched", async () => {
     const before = archiveFiles(t.svc.dataPlane.settings.repoPath, stanza);
-    const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${base.id}/actions`, { restore: { name: 'restore-dies' } });
+    const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${base.id}/actions`, {
+      restore: { name: 'restore-dies' },
+    });
     const rid = r.cluster.id;
     await waitStep(t.client, rid, 'cluster.restore', 'BUILD_STANDBY_2', ['RUNNING']);
     await waitTool(join(t.dataDir, 'clusters', rid), /pg_basebackup .*node2\/data/);
@@ -224,12 +304,17 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     expect([...after.segments].filter((x) => x !== '00000001')).toEqual([]);
     expect((await getCluster(t.client, id)).status).toBe('AVAILABLE');
     await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${rid}`, { keep_last_manual_snapshot: 0 });
-    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${rid}`)).status === 404, { what: 'the failed restore to go' });
+    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${rid}`)).status === 404, {
+      what: 'the failed restore to go',
+    });
   });
 
   it('table restore: the primary killed while the snapshot is restored into the temporary instance → FAILED saying the primary is not running; the temporary instance removed', async () => {
     const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${base.id}/table-restore`, {
-      case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: 'events_back' }],
+      case_sensitive: true,
+      database: DB,
+      restore_table_list: [{ schema_name: 'public', table_name: 'events' }],
+      target_table_list: [{ schema_name: 'public', table_name: 'events_back' }],
     });
     await waitStep(t.client, id, 'snapshot.table_restore', 'RESTORE_TEMP', ['RUNNING']);
     await waitTool(join(t.dataDir, 'tmp'), /pgbackrest .*restore$/);
@@ -240,7 +325,10 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     expect(task.error_msg).toMatch(/the primary is not running; restart the cluster, then restore the tables again/);
     record('table restore, primary killed during RESTORE_TEMP', `${task.status} at ${task.failed_step}`, task.error_msg);
     expect(subItems(task).at(-1)).toEqual(['DISCARD_TABLE_RESTORE', 'SUCCESS']);
-    const job = await t.client.call<{ status: string; failed_code: string; failed_detail: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+    const job = await t.client.call<{ status: string; failed_code: string; failed_detail: string }>(
+      'GET',
+      `/v1.0/{project_id}/job/${r.job_id}`,
+    );
     expect(job.status).toBe('FAIL');
     expect(job.failed_detail).toBe(`${task.error_code}:${task.error_msg}`);
     expect(existsSync(join(t.dataDir, 'tmp')) ? readdirSync(join(t.dataDir, 'tmp')) : []).toEqual([]);
@@ -251,7 +339,15 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
   });
 
   it('scale-out: the new node killed once started → CATCH_UP fails at once naming node 4, rolled back (ROLLBACK_SUCCESS), the original nodes untouched', async () => {
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'GROWING', step: 'CATCH_UP', mode: 'delay', point: 'before', delay_ms: 3000, times: 1 });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: id,
+      action_name: 'GROWING',
+      step: 'CATCH_UP',
+      mode: 'delay',
+      point: 'before',
+      delay_ms: 3000,
+      times: 1,
+    });
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
     const running = await waitStep(t.client, id, 'cluster.scale_out', 'START_NODE_4', ['SUCCESS']);
     const node4 = (await t.svc.store.listNodes(id)).find((n) => n.ordinal === 4)!;
@@ -269,7 +365,10 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     expect(d.task_status).toBe('RESIZE_FAILURE');
     expect(d.number_of_node).toBe(3);
     expect(d.nodes.map((n) => n.status)).toEqual(['200', '200', '200']);
-    expect(await replicationOf(d)).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
+    expect(await replicationOf(d)).toEqual([
+      { application_name: 'node2', state: 'streaming' },
+      { application_name: 'node3', state: 'streaming' },
+    ]);
     const slots = await adminSql<{ s: string }>(endpoint, 'select slot_name as s from pg_replication_slots order by 1');
     expect(slots.map((x) => x.s)).toEqual(['dwsbox_node2', 'dwsbox_node3']);
     expect(existsSync(join(t.dataDir, 'clusters', id, 'node4'))).toBe(false);
@@ -278,7 +377,15 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
   it('scale-in: a standby that stays killed during the scale-in → SUCCESS (the removal does not need it), then honestly DEGRADED until a restart', async () => {
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
     expect((await waitIdle(t.client, id, 180_000)).number_of_node).toBe(4);
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'CLUSTER_SHRINKING', step: 'REMOVE_NODE_4', mode: 'delay', point: 'before', delay_ms: 3000, times: 1 });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: id,
+      action_name: 'CLUSTER_SHRINKING',
+      step: 'REMOVE_NODE_4',
+      mode: 'delay',
+      point: 'before',
+      delay_ms: 3000,
+      times: 1,
+    });
     const r = await t.client.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, { shrink_number: 1 });
     await waitStep(t.client, id, 'cluster.scale_in', 'CHECK_SHRINK', ['SUCCESS']);
     await killNode(t.dataDir, id, 2);
@@ -286,12 +393,19 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     expect(task.status, `${task.failed_step}: ${task.error_msg}`).toBe('SUCCESS');
     expect(subItems(task).every(([, s]) => s === 'SUCCESS')).toBe(true);
     const d = await waitHealth('AVAILABLE', 'DEGRADED');
-    record('scale-in, standby 2 killed before REMOVE_NODE_4', `${task.status}, then the cluster ${d.status}/${d.sub_status}`, 'node 2 shown 503 until a restart');
+    record(
+      'scale-in, standby 2 killed before REMOVE_NODE_4',
+      `${task.status}, then the cluster ${d.status}/${d.sub_status}`,
+      'node 2 shown 503 until a restart',
+    );
     expect(d.number_of_node).toBe(3);
     expect(d.nodes.map((n) => n.status)).toEqual(['200', '503', '200']);
     expect(await replicationOf(d)).toEqual([{ application_name: 'node3', state: 'streaming' }]);
     const back = await restartCluster();
-    expect(await replicationOf(back)).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
+    expect(await replicationOf(back)).toEqual([
+      { application_name: 'node2', state: 'streaming' },
+      { application_name: 'node3', state: 'streaming' },
+    ]);
     expect(postmastersUnder(join(t.dataDir, 'clusters', id, 'node4') + '/')).toEqual([]);
   });
 
@@ -307,8 +421,10 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       rmSync(join(t.svc.dataPlane.backrest.backupDir(stanza), gone.label), { recursive: true, force: true });
     });
 
-    it('a restore from a set whose files are gone → RESTORE_PRIMARY FAILED with pgBackRest\'s message, CREATION FAILED, nothing left; other snapshots intact', async () => {
-      const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${gone.id}/actions`, { restore: { name: 'restore-missing-set' } });
+    it("a restore from a set whose files are gone → RESTORE_PRIMARY FAILED with pgBackRest's message, CREATION FAILED, nothing left; other snapshots intact", async () => {
+      const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${gone.id}/actions`, {
+        restore: { name: 'restore-missing-set' },
+      });
       const d = await waitIdle(t.client, r.cluster.id, 180_000);
       expect(d.status).toBe('CREATION FAILED');
       const task = (await newestTask(t.client, r.cluster.id, 'cluster.restore'))!;
@@ -322,12 +438,17 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       expect(leftovers(t.dataDir, r.cluster.id)).toEqual([]);
       expect(await verifySet(t.svc.dataPlane, stanza, base.label)).toEqual([]);
       await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${r.cluster.id}`, { keep_last_manual_snapshot: 0 });
-      await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${r.cluster.id}`)).status === 404, { what: 'the failed restore to go' });
+      await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${r.cluster.id}`)).status === 404, {
+        what: 'the failed restore to go',
+      });
     });
 
-    it('a table restore from that set → RESTORE_TEMP FAILED with pgBackRest\'s message; no temporary instance left; the cluster AVAILABLE', async () => {
+    it("a table restore from that set → RESTORE_TEMP FAILED with pgBackRest's message; no temporary instance left; the cluster AVAILABLE", async () => {
       const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${gone.id}/table-restore`, {
-        case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: 'events_missing' }],
+        case_sensitive: true,
+        database: DB,
+        restore_table_list: [{ schema_name: 'public', table_name: 'events' }],
+        target_table_list: [{ schema_name: 'public', table_name: 'events_missing' }],
       });
       const task = await waitTaskDone(t.client, id, r.job_id);
       expect(task.status).toBe('FAILED');
@@ -340,13 +461,24 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       expect([d.status, d.sub_status, d.task_status]).toEqual(['AVAILABLE', 'NORMAL', '']);
     });
 
-    it('pg_dump refused by its database mid-export → EXPORT_TABLES FAILED with pg_dump\'s message; the temporary instance removed', async () => {
+    it("pg_dump refused by its database mid-export → EXPORT_TABLES FAILED with pg_dump's message; the temporary instance removed", async () => {
       // Hold the step at EXPORT_TABLES until the test holds a lock on the table in the temporary
       // instance: the step's renames then wait for it, and while they wait the database stops
       // taking new connections, which is what pg_dump, started after the renames, then meets.
-      await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'FINE_GRAINED_RESTORING', step: 'EXPORT_TABLES', mode: 'delay', point: 'before', delay_ms: 5000, times: 1 });
+      await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+        cluster_id: id,
+        action_name: 'FINE_GRAINED_RESTORING',
+        step: 'EXPORT_TABLES',
+        mode: 'delay',
+        point: 'before',
+        delay_ms: 5000,
+        times: 1,
+      });
       const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${base.id}/table-restore`, {
-        case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: 'events_refused' }],
+        case_sensitive: true,
+        database: DB,
+        restore_table_list: [{ schema_name: 'public', table_name: 'events' }],
+        target_table_list: [{ schema_name: 'public', table_name: 'events_refused' }],
       });
       await waitStep(t.client, id, 'snapshot.table_restore', 'START_TEMP', ['SUCCESS']);
       const temp = t.svc.dataPlane.tempInstance(r.job_id, PROJECT_ID);
@@ -355,11 +487,22 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       try {
         await holder.query('begin');
         await holder.query('lock table public.events in access share mode');
-        const step = (await newestTask(t.client, id, 'snapshot.table_restore'))!.items.flatMap((i) => i.sub_items).find((s) => s.step === 'EXPORT_TABLES')!;
+        const step = (await newestTask(t.client, id, 'snapshot.table_restore'))!.items
+          .flatMap((i) => i.sub_items)
+          .find((s) => s.step === 'EXPORT_TABLES')!;
         // The lock was taken while the step still waited for its delay.
         expect(step.status).toBe('WAITING');
-        await waitFor(async () => (await temp.query<{ n: number }>(`select count(*)::int as n from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'events' and not l.granted`, [], DB))[0]!.n > 0,
-          { what: 'the renames to wait for the lock', intervalMs: 50, timeoutMs: 60_000 });
+        await waitFor(
+          async () =>
+            (
+              await temp.query<{ n: number }>(
+                `select count(*)::int as n from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'events' and not l.granted`,
+                [],
+                DB,
+              )
+            )[0]!.n > 0,
+          { what: 'the renames to wait for the lock', intervalMs: 50, timeoutMs: 60_000 },
+        );
         await temp.query(`alter database ${DB} allow_connections false`);
         await holder.query('commit');
       } finally {
@@ -379,7 +522,10 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       expect([d.status, d.sub_status, d.task_status]).toEqual(['AVAILABLE', 'NORMAL', '']);
       // The same restore without the interference works: the snapshot is fine.
       const ok = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${base.id}/table-restore`, {
-        case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: 'events_refused' }],
+        case_sensitive: true,
+        database: DB,
+        restore_table_list: [{ schema_name: 'public', table_name: 'events' }],
+        target_table_list: [{ schema_name: 'public', table_name: 'events_refused' }],
       });
       expect((await waitTaskDone(t.client, id, ok.job_id)).status).toBe('SUCCESS');
       expect(await eventsSum(endpoint, 'public.events_refused')).toBe(base.events);
@@ -390,7 +536,10 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
 // ------------------------------------------------------------------ disk full
 
 /** Mounts under `dir` in the test's own mount namespace (must stay none). */
-const mountsUnder = (dir: string): string[] => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
+const mountsUnder = (dir: string): string[] =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(dir));
 
 describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namespace of the test)', () => {
   const TMPFS_MB = 24;
@@ -404,11 +553,20 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
   beforeAll(async () => {
     // A mount namespace held by a `sleep` that dies with the test process (setpriv's death
     // signal survives unshare's exec); every mount made in it vanishes with it.
-    ns = spawn('setpriv', ['--pdeathsig=KILL', '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sleep', 'infinity'], { stdio: 'ignore' });
-    await waitFor(async () => readFileSync(`/proc/${ns.pid}/cmdline`, 'utf8').startsWith('sleep'), { what: 'the namespace holder', intervalMs: 10 });
+    ns = spawn('setpriv', ['--pdeathsig=KILL', '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sleep', 'infinity'], {
+      stdio: 'ignore',
+    });
+    await waitFor(async () => readFileSync(`/proc/${ns.pid}/cmdline`, 'utf8').startsWith('sleep'), {
+      what: 'the namespace holder',
+      intervalMs: 10,
+    });
     dataDir = tempDir('diskfull');
     // nsenter into a mount namespace also moves to its root directory: --wd keeps the repository's.
-    svc = await startChildService({ dataDir, wrap: ['nsenter', '-t', String(ns.pid), '-m', `--wd=${REPO_ROOT}`, '--'], settings: { logLevel: 'info' } });
+    svc = await startChildService({
+      dataDir,
+      wrap: ['nsenter', '-t', String(ns.pid), '-m', `--wd=${REPO_ROOT}`, '--'],
+      settings: { logLevel: 'info' },
+    });
   });
 
   /**
@@ -436,13 +594,17 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
   afterAll(async () => {
     await svc?.cleanup().catch(() => {});
     ns?.kill('SIGKILL');
-    await waitFor(async () => !existsSync(`/proc/${ns.pid}/stat`), { what: 'the namespace holder to go', intervalMs: 20, timeoutMs: 10_000 }).catch(() => {});
+    await waitFor(async () => !existsSync(`/proc/${ns.pid}/stat`), {
+      what: 'the namespace holder to go',
+      intervalMs: 20,
+      timeoutMs: 10_000,
+    }).catch(() => {});
     // Nothing left behind: no mount (there never was one here), no process.
     expect(mountsUnder(dataDir)).toEqual([]);
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('dwsbox-test-full');
   });
 
-  it('the snapshot FAILED with DISK_FULL (DWS.9927) and the tool\'s message, its partial files removed, the earlier snapshot restorable, the cluster AVAILABLE', async () => {
+  it("the snapshot FAILED with DISK_FULL (DWS.9927) and the tool's message, its partial files removed, the earlier snapshot restorable, the cluster AVAILABLE", async () => {
     const { client } = svc;
     const c = await createAvailableCluster(client, { nodes: 3 });
     const ep = c.detail.endpoints[0]!.connect_info;
@@ -450,13 +612,23 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     mountBackupTmpfs(stanza);
     const setsDir = join(backupDir, stanza);
     await adminSql(ep, `create database ${DB}`);
-    await adminSql(ep, `create table events (id int primary key, payload text not null); insert into events select g, md5(g::text) from generate_series(1, 2000) g`, DB);
+    await adminSql(
+      ep,
+      `create table events (id int primary key, payload text not null); insert into events select g, md5(g::text) from generate_series(1, 2000) g`,
+      DB,
+    );
     const sum = await eventsSum(ep);
-    const s0 = await client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'fits', cluster_id: c.id } });
-    const snapStatus = (sid: string) => waitFor(async () => {
-      const s = (await client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${sid}`)).snapshot;
-      return s.status === 'CREATING' ? null : s.status;
-    }, { what: `snapshot ${sid}`, timeoutMs: 180_000 });
+    const s0 = await client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'fits', cluster_id: c.id },
+    });
+    const snapStatus = (sid: string) =>
+      waitFor(
+        async () => {
+          const s = (await client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${sid}`)).snapshot;
+          return s.status === 'CREATING' ? null : s.status;
+        },
+        { what: `snapshot ${sid}`, timeoutMs: 180_000 },
+      );
     expect(await snapStatus(s0.snapshot.id)).toBe('AVAILABLE');
     const setsBefore = readdirSync(inNs(setsDir)).filter((n) => /^\d{8}-\d{6}F/.test(n));
     const usedBefore = (() => {
@@ -465,10 +637,16 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     })();
     // Then about 40 MB that no compression shrinks: the next (differential) backup must copy
     // all of it into what is left of the 24 MB. (Its WAL goes to the archive, not on the tmpfs.)
-    await adminSql(ep, `create extension pgcrypto; create table big (id int primary key, b bytea not null);
-      insert into big select g, gen_random_bytes(1024) from generate_series(1, 40000) g; checkpoint`, DB);
+    await adminSql(
+      ep,
+      `create extension pgcrypto; create table big (id int primary key, b bytea not null);
+      insert into big select g, gen_random_bytes(1024) from generate_series(1, 40000) g; checkpoint`,
+      DB,
+    );
 
-    const s1 = await client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'overflows', cluster_id: c.id } });
+    const s1 = await client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'overflows', cluster_id: c.id },
+    });
     expect(await snapStatus(s1.snapshot.id)).toBe('UNAVAILABLE');
     const a = await client.call<Task>('GET', `/v1/{project_id}/clusters/${c.id}/actions/SNAPSHOTTING_FAILED`);
     expect(a.status).toBe('FAILED');
@@ -476,7 +654,12 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     expect(a.error_code, a.error_msg ?? '').toBe('DWS.9927');
     // The filesystem named, with what pgBackRest itself said (2.45 reports the short write on a
     // full disk with a stale errno, so its own text does not say ENOSPC).
-    expect(a.error_msg).toMatch(new RegExp(`^No space left on device: the backup repository's filesystem \\(${backupDir}/${stanza}\\) filled up: 0\\.\\d MB free of 25\\.2 MB; pgbackrest backup failed: ERROR: \\[\\d+\\]: .*unable to write`, 's'));
+    expect(a.error_msg).toMatch(
+      new RegExp(
+        `^No space left on device: the backup repository's filesystem \\(${backupDir}/${stanza}\\) filled up: 0\\.\\d MB free of 25\\.2 MB; pgbackrest backup failed: ERROR: \\[\\d+\\]: .*unable to write`,
+        's',
+      ),
+    );
     record('repository tmpfs full during BACKUP', `${a.status} at ${a.failed_step}`, a.error_msg);
     const failed = a.items.flatMap((i) => i.sub_items).find((x) => x.status === 'FAILED')!;
     expect(failed.step).toBe('BACKUP');
@@ -492,18 +675,26 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     const d = await getCluster(client, c.id);
     expect([d.status, d.sub_status, d.task_status]).toEqual(['AVAILABLE', 'NORMAL', '']);
     const tr = await client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${s0.snapshot.id}/table-restore`, {
-      case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'events' }], target_table_list: [{ schema_name: 'public', table_name: 'events_back' }],
+      case_sensitive: true,
+      database: DB,
+      restore_table_list: [{ schema_name: 'public', table_name: 'events' }],
+      target_table_list: [{ schema_name: 'public', table_name: 'events_back' }],
     });
-    const job = await waitFor(async () => {
-      const j = await client.call<{ status: string; failed_detail: string }>('GET', `/v1.0/{project_id}/job/${tr.job_id}`);
-      return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
-    }, { what: 'the table restore', timeoutMs: 180_000 });
+    const job = await waitFor(
+      async () => {
+        const j = await client.call<{ status: string; failed_detail: string }>('GET', `/v1.0/{project_id}/job/${tr.job_id}`);
+        return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+      },
+      { what: 'the table restore', timeoutMs: 180_000 },
+    );
     expect(job.status, job.failed_detail).toBe('SUCCESS');
     expect(await eventsSum(ep, 'public.events_back')).toBe(sum);
     // The tmpfs goes first: deleting the stanza removes its directory, and rm --one-file-system stops at a mount.
     const um = spawnSync('nsenter', ['-t', String(ns.pid), '-m', '--', 'umount', backupDir], { encoding: 'utf8' });
     expect(um.status, um.stderr).toBe(0);
     await client.call('DELETE', `/v1.0/{project_id}/clusters/${c.id}`, { keep_last_manual_snapshot: 0 });
-    await waitFor(async () => (await client.request('GET', `/v1.0/{project_id}/clusters/${c.id}`)).status === 404, { what: 'the cluster to go' });
+    await waitFor(async () => (await client.request('GET', `/v1.0/{project_id}/clusters/${c.id}`)).status === 404, {
+      what: 'the cluster to go',
+    });
   });
 });

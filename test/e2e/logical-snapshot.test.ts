@@ -24,12 +24,39 @@ let clusterId: string;
 let ep: string;
 let stanza: string;
 
-interface SubItem { sub_item_name: string; status: string; detail: string; estimated_time: number; step: string }
-interface TaskBody { id: string; status: string; action_name: string; items: { item_name: string; sub_items: SubItem[] }[]; error_msg: string | null; failed_step: string | null }
-interface Job { job_id: string; status: string; progress: string; failed_code: string; failed_detail: string }
+interface SubItem {
+  sub_item_name: string;
+  status: string;
+  detail: string;
+  estimated_time: number;
+  step: string;
+}
+interface TaskBody {
+  id: string;
+  status: string;
+  action_name: string;
+  items: { item_name: string; sub_items: SubItem[] }[];
+  error_msg: string | null;
+  failed_step: string | null;
+}
+interface Job {
+  job_id: string;
+  status: string;
+  progress: string;
+  failed_code: string;
+  failed_detail: string;
+}
 interface SnapshotBody {
-  id: string; status: string; type: string; size: number; total_backup_size: number; fine_grained_backup: boolean; backup_level: string;
-  fine_grained_backup_detail: { database: string; schema_list: string[]; table_list: string[] } | null; backup_key: string | null; prior_backup_key: string | null;
+  id: string;
+  status: string;
+  type: string;
+  size: number;
+  total_backup_size: number;
+  fine_grained_backup: boolean;
+  backup_level: string;
+  fine_grained_backup_detail: { database: string; schema_list: string[]; table_list: string[] } | null;
+  backup_key: string | null;
+  prior_backup_key: string | null;
 }
 const infoOf = (s: SubItem): Record<string, unknown> => JSON.parse(JSON.parse(s.detail).progressInfo as string) as Record<string, unknown>;
 const sub = (b: TaskBody, step: string): SubItem => b.items.flatMap((i) => i.sub_items).find((s) => s.step === step)!;
@@ -51,25 +78,37 @@ const SALES_SQL = `
 `;
 
 async function job(id: string): Promise<Job> {
-  return waitFor(async () => {
-    const j = await t.client.call<Job>('GET', `/v1.0/{project_id}/job/${id}`);
-    return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
-  }, { what: `job ${id}`, intervalMs: 150, timeoutMs: 200_000 });
+  return waitFor(
+    async () => {
+      const j = await t.client.call<Job>('GET', `/v1.0/{project_id}/job/${id}`);
+      return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+    },
+    { what: `job ${id}`, intervalMs: 150, timeoutMs: 200_000 },
+  );
 }
 
-async function snapshot(r: Omit<SnapshotRequest, 'clusterId' | 'type' | 'database'> & { database?: string }): Promise<{ id: string; job: Job }> {
+async function snapshot(
+  r: Omit<SnapshotRequest, 'clusterId' | 'type' | 'database'> & { database?: string },
+): Promise<{ id: string; job: Job }> {
   const s = await t.svc.snapshots.createSnapshot(t.svc.config.projectId ?? '', { clusterId, type: 'MANUAL', database: DB, ...r });
   return { id: s.id, job: await job(s.taskId!) };
 }
 
-const showSnapshot = async (id: string): Promise<SnapshotBody> => (await t.client.call<{ snapshot: SnapshotBody }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
+const showSnapshot = async (id: string): Promise<SnapshotBody> =>
+  (await t.client.call<{ snapshot: SnapshotBody }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
 const dumpDir = (id: string): string => join(t.dataDir, 'logical', stanza, id);
 /** The tables (schema name) of a dump, from its table of contents. */
 function dumpTables(dir: string): string[] {
   const toc = execFileSync(join(t.svc.dataPlane.bins.binDir, 'pg_restore'), ['-l', dir], { encoding: 'utf8' });
-  return toc.split('\n').map((l) => /^\d+; \d+ \d+ TABLE (\S+) (\S+) \S+$/.exec(l)).filter((m): m is RegExpExecArray => !!m).map((m) => `${m[1]}.${m[2]}`).sort();
+  return toc
+    .split('\n')
+    .map((l) => /^\d+; \d+ \d+ TABLE (\S+) (\S+) \S+$/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => `${m[1]}.${m[2]}`)
+    .sort();
 }
-const scratchDatabases = async (): Promise<string[]> => (await adminSql<{ d: string }>(ep, `select datname as d from pg_database where datname like 'dwsbox_scratch%'`)).map((r) => r.d);
+const scratchDatabases = async (): Promise<string[]> =>
+  (await adminSql<{ d: string }>(ep, `select datname as d from pg_database where datname like 'dwsbox_scratch%'`)).map((r) => r.d);
 const tempDirs = (): string[] => (existsSync(join(t.dataDir, 'tmp')) ? readdirSync(join(t.dataDir, 'tmp')) : []);
 
 beforeAll(async () => {
@@ -94,22 +133,42 @@ describe('schema- and table-level snapshots', () => {
 
   it('refuses missing objects before queuing anything', async () => {
     const before = (await t.svc.store.listSnapshots(t.svc.config.projectId ?? '', clusterId)).length;
-    await expect(snapshot({ name: 'no-table', level: 'table', tables: ['public.orders', 'public.nope'] })).rejects.toMatchObject({ code: 'TABLE_NOT_FOUND', httpStatus: 400 });
-    await expect(snapshot({ name: 'no-schema', level: 'schema', schemas: ['sales', 'nope'] })).rejects.toMatchObject({ code: 'SCHEMA_NOT_FOUND', httpStatus: 400 });
-    await expect(snapshot({ name: 'no-db', level: 'schema', schemas: ['sales'], database: 'nodb' })).rejects.toMatchObject({ code: 'DATABASE_NOT_FOUND', httpStatus: 400 });
-    await expect(snapshot({ name: 'bad-name', level: 'table', tables: ['orders'] })).rejects.toMatchObject({ code: 'VALIDATION', httpStatus: 400 });
-    await expect(snapshot({ name: 'mixed', level: 'schema', schemas: ['sales'], tables: ['public.orders'] })).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(snapshot({ name: 'no-table', level: 'table', tables: ['public.orders', 'public.nope'] })).rejects.toMatchObject({
+      code: 'TABLE_NOT_FOUND',
+      httpStatus: 400,
+    });
+    await expect(snapshot({ name: 'no-schema', level: 'schema', schemas: ['sales', 'nope'] })).rejects.toMatchObject({
+      code: 'SCHEMA_NOT_FOUND',
+      httpStatus: 400,
+    });
+    await expect(snapshot({ name: 'no-db', level: 'schema', schemas: ['sales'], database: 'nodb' })).rejects.toMatchObject({
+      code: 'DATABASE_NOT_FOUND',
+      httpStatus: 400,
+    });
+    await expect(snapshot({ name: 'bad-name', level: 'table', tables: ['orders'] })).rejects.toMatchObject({
+      code: 'VALIDATION',
+      httpStatus: 400,
+    });
+    await expect(snapshot({ name: 'mixed', level: 'schema', schemas: ['sales'], tables: ['public.orders'] })).rejects.toMatchObject({
+      code: 'VALIDATION',
+    });
     expect((await t.svc.store.listSnapshots(t.svc.config.projectId ?? '', clusterId)).length).toBe(before);
   });
 
-  it('a schema-level snapshot holds exactly the schema\'s tables, and says so on the wire', async () => {
+  it("a schema-level snapshot holds exactly the schema's tables, and says so on the wire", async () => {
     const r = await snapshot({ name: 'snap-sales', level: 'schema', schemas: ['sales'] });
     expect(r.job.status, r.job.failed_detail).toBe('SUCCESS');
     schemaSnap = r.id;
     // A partitioned table's definition and its partitions are in it too.
     expect(dumpTables(dumpDir(r.id))).toEqual(['sales.regions', 'sales.targets', 'sales.visits', 'sales.visits_2026']);
     const s = await showSnapshot(r.id);
-    expect(s).toMatchObject({ status: 'AVAILABLE', type: 'MANUAL', fine_grained_backup: true, backup_level: 'schema', prior_backup_key: 'FULL' });
+    expect(s).toMatchObject({
+      status: 'AVAILABLE',
+      type: 'MANUAL',
+      fine_grained_backup: true,
+      backup_level: 'schema',
+      prior_backup_key: 'FULL',
+    });
     expect(s.fine_grained_backup_detail).toEqual({ database: DB, schema_list: ['sales'], table_list: [] });
     expect(s.backup_key).toMatch(/^\d{8}_\d{6}$/);
     const rec = (await t.svc.store.getSnapshotById(r.id))!;
@@ -129,7 +188,11 @@ describe('schema- and table-level snapshots', () => {
     tableSnap = r.id;
     expect(dumpTables(dumpDir(r.id))).toEqual(['public.customers', 'public.order_items']);
     const s = await showSnapshot(r.id);
-    expect(s).toMatchObject({ fine_grained_backup: true, backup_level: 'table', fine_grained_backup_detail: { database: DB, schema_list: [], table_list: ['public.order_items', 'public.customers'] } });
+    expect(s).toMatchObject({
+      fine_grained_backup: true,
+      backup_level: 'table',
+      fine_grained_backup_detail: { database: DB, schema_list: [], table_list: ['public.order_items', 'public.customers'] },
+    });
 
     const a = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
     expect(a.id).toBe(r.job.job_id);
@@ -156,22 +219,48 @@ describe('schema- and table-level snapshots', () => {
   });
 
   it('restore into a new cluster is refused for a logical snapshot', async () => {
-    const res = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/snapshots/${tableSnap}/actions`, { restore: { name: 'from-logical' } });
+    const res = await t.client.request<{ error_code: string; error_msg: string }>(
+      'POST',
+      `/v1.0/{project_id}/snapshots/${tableSnap}/actions`,
+      { restore: { name: 'from-logical' } },
+    );
     expect(res.status).toBe(400);
     expect(res.body.error_code).toBe('DWS.9909');
     expect(res.body.error_msg).toMatch(/table-level snapshot.*table-restore/);
   });
 
   it('the check names the tables the dump does not hold', async () => {
-    const body = { case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'order_items' }, { schema_name: 'public', table_name: 'orders' }], target_table_list: [{ schema_name: 'public', table_name: 'x1' }, { schema_name: 'public', table_name: 'customers' }] };
-    const c = await t.client.call<{ check_table_name_result: unknown }>('POST', `/v1/{project_id}/snapshots/${tableSnap}/table-restore-check`, body);
-    expect(c.check_table_name_result).toEqual({ database: DB, restore_table_list: ['public.orders'], target_table_list: ['public.customers'] });
+    const body = {
+      case_sensitive: true,
+      database: DB,
+      restore_table_list: [
+        { schema_name: 'public', table_name: 'order_items' },
+        { schema_name: 'public', table_name: 'orders' },
+      ],
+      target_table_list: [
+        { schema_name: 'public', table_name: 'x1' },
+        { schema_name: 'public', table_name: 'customers' },
+      ],
+    };
+    const c = await t.client.call<{ check_table_name_result: unknown }>(
+      'POST',
+      `/v1/{project_id}/snapshots/${tableSnap}/table-restore-check`,
+      body,
+    );
+    expect(c.check_table_name_result).toEqual({
+      database: DB,
+      restore_table_list: ['public.orders'],
+      target_table_list: ['public.customers'],
+    });
   });
 
   it('a table comes back from a table-level snapshot through a scratch database, matching by checksum', async () => {
     await sql(`update order_items set qty = qty + 1 where id % 3 = 0; drop table order_items;`);
     const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${tableSnap}/table-restore`, {
-      case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'order_items' }], target_table_list: [{ schema_name: 'public', table_name: 'order_items' }],
+      case_sensitive: true,
+      database: DB,
+      restore_table_list: [{ schema_name: 'public', table_name: 'order_items' }],
+      target_table_list: [{ schema_name: 'public', table_name: 'order_items' }],
     });
     const j = await job(r.job_id);
     expect(j.status, j.failed_detail).toBe('SUCCESS');
@@ -198,12 +287,17 @@ describe('schema- and table-level snapshots', () => {
   it('a table comes back from a schema-level snapshot under a new name', async () => {
     const at = (await checksums(ep, { 'sales.targets': 'region_id, x.quarter' }, DB))['sales.targets'];
     const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${schemaSnap}/table-restore`, {
-      case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'sales', table_name: 'targets' }], target_table_list: [{ schema_name: 'sales', table_name: 'targets_copy' }],
+      case_sensitive: true,
+      database: DB,
+      restore_table_list: [{ schema_name: 'sales', table_name: 'targets' }],
+      target_table_list: [{ schema_name: 'sales', table_name: 'targets_copy' }],
     });
     const j = await job(r.job_id);
     expect(j.status, j.failed_detail).toBe('SUCCESS');
     expect((await checksums(ep, { 'sales.targets_copy': 'region_id, x.quarter' }, DB))['sales.targets_copy']).toBe(at);
-    const fks = await sql<{ d: string }>(`select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'sales.targets_copy'::regclass and contype = 'f'`);
+    const fks = await sql<{ d: string }>(
+      `select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'sales.targets_copy'::regclass and contype = 'f'`,
+    );
     expect(fks.map((x) => x.d)).toEqual(['FOREIGN KEY (region_id) REFERENCES sales.regions(id)']);
     expect(await scratchDatabases()).toEqual([]);
   });
@@ -211,23 +305,42 @@ describe('schema- and table-level snapshots', () => {
   it('a snapshot of the public schema (which every new database has) restores too', async () => {
     const r = await snapshot({ name: 'snap-public', level: 'schema', schemas: ['public'] });
     expect(r.job.status, r.job.failed_detail).toBe('SUCCESS');
-    expect(dumpTables(dumpDir(r.id))).toEqual(['public.customers', 'public.doomed', 'public.events', 'public.order_items', 'public.orders']);
+    expect(dumpTables(dumpDir(r.id))).toEqual([
+      'public.customers',
+      'public.doomed',
+      'public.events',
+      'public.order_items',
+      'public.orders',
+    ]);
     const at = (await checksums(ep, { 'public.orders': 'id' }, DB))['public.orders'];
     const res = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${r.id}/table-restore`, {
-      case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'orders' }], target_table_list: [{ schema_name: 'archive', table_name: 'orders_2026' }],
+      case_sensitive: true,
+      database: DB,
+      restore_table_list: [{ schema_name: 'public', table_name: 'orders' }],
+      target_table_list: [{ schema_name: 'archive', table_name: 'orders_2026' }],
     });
     const j = await job(res.job_id);
     expect(j.status, j.failed_detail).toBe('SUCCESS');
     expect((await checksums(ep, { 'archive.orders_2026': 'id' }, DB))['archive.orders_2026']).toBe(at);
-    const fks = await sql<{ d: string }>(`select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'archive.orders_2026'::regclass and contype = 'f'`);
+    const fks = await sql<{ d: string }>(
+      `select pg_get_constraintdef(oid) as d from pg_constraint where conrelid = 'archive.orders_2026'::regclass and contype = 'f'`,
+    );
     expect(fks.map((x) => x.d)).toEqual(['FOREIGN KEY (customer_id) REFERENCES customers(id)']);
     expect(await scratchDatabases()).toEqual([]);
   });
 
   it('a failed restore drops the scratch database and what it imported', async () => {
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'FINE_GRAINED_RESTORING', cluster_id: clusterId, step: 'VERIFY_ROWS', mode: 'fail' });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      action_name: 'FINE_GRAINED_RESTORING',
+      cluster_id: clusterId,
+      step: 'VERIFY_ROWS',
+      mode: 'fail',
+    });
     const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${tableSnap}/table-restore`, {
-      case_sensitive: true, database: DB, restore_table_list: [{ schema_name: 'public', table_name: 'order_items' }], target_table_list: [{ schema_name: 'public', table_name: 'order_items_fail' }],
+      case_sensitive: true,
+      database: DB,
+      restore_table_list: [{ schema_name: 'public', table_name: 'order_items' }],
+      target_table_list: [{ schema_name: 'public', table_name: 'order_items_fail' }],
     });
     const j = await job(r.job_id);
     await t.client.call('DELETE', '/dwsbox/v1/{project_id}/faults');
@@ -240,14 +353,30 @@ describe('schema- and table-level snapshots', () => {
     expect(tempDirs()).toEqual([]);
   });
 
-  it('a failed pg_dump ends SNAPSHOTTING_FAILED with pg_dump\'s message and leaves no partial dump', async () => {
+  it("a failed pg_dump ends SNAPSHOTTING_FAILED with pg_dump's message and leaves no partial dump", async () => {
     // The table goes away between the check and the dump: pg_dump --strict-names refuses.
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'SNAPSHOTTING', cluster_id: clusterId, step: 'DUMP_OBJECTS', mode: 'delay', delay_ms: 3000 });
-    const s = await t.svc.snapshots.createSnapshot(t.svc.config.projectId ?? '', { clusterId, type: 'MANUAL', name: 'snap-doomed', level: 'table', database: DB, tables: ['public.doomed', 'public.customers'] });
-    await waitFor(async () => {
-      const a = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
-      return a.id === s.taskId && sub(a, 'CHECK_OBJECTS').status === 'SUCCESS';
-    }, { what: 'the object check', intervalMs: 50 });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      action_name: 'SNAPSHOTTING',
+      cluster_id: clusterId,
+      step: 'DUMP_OBJECTS',
+      mode: 'delay',
+      delay_ms: 3000,
+    });
+    const s = await t.svc.snapshots.createSnapshot(t.svc.config.projectId ?? '', {
+      clusterId,
+      type: 'MANUAL',
+      name: 'snap-doomed',
+      level: 'table',
+      database: DB,
+      tables: ['public.doomed', 'public.customers'],
+    });
+    await waitFor(
+      async () => {
+        const a = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
+        return a.id === s.taskId && sub(a, 'CHECK_OBJECTS').status === 'SUCCESS';
+      },
+      { what: 'the object check', intervalMs: 50 },
+    );
     await sql('drop table public.doomed');
     const j = await job(s.taskId!);
     await t.client.call('DELETE', '/dwsbox/v1/{project_id}/faults');
@@ -269,7 +398,10 @@ describe('schema- and table-level snapshots', () => {
     await t.client.call('DELETE', `/v1.0/{project_id}/snapshots/${schemaSnap}`);
     const gone = await t.client.request('GET', `/v1.0/{project_id}/snapshots/${schemaSnap}`);
     expect(gone.status).toBe(404);
-    await waitFor(async () => (await t.svc.store.getSnapshotById(schemaSnap))?.expiredAt ?? null, { what: 'the dump to be removed', intervalMs: 200 });
+    await waitFor(async () => (await t.svc.store.getSnapshotById(schemaSnap))?.expiredAt ?? null, {
+      what: 'the dump to be removed',
+      intervalMs: 200,
+    });
     expect(existsSync(dumpDir(schemaSnap))).toBe(false);
     // The other snapshot's dump is untouched.
     expect(existsSync(dumpDir(tableSnap))).toBe(true);

@@ -8,7 +8,16 @@ import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { ACCESS_KEY, ADMIN_PASSWORD, PROJECT_ID, SECRET_KEY, createAvailableCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import {
+  ACCESS_KEY,
+  ADMIN_PASSWORD,
+  PROJECT_ID,
+  SECRET_KEY,
+  createAvailableCluster,
+  startService,
+  waitIdle,
+  type TestService,
+} from '../helpers/service.js';
 import { AuthService } from '../../src/auth/auth-service.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { systemClock } from '../../src/domain/clock.js';
@@ -28,7 +37,12 @@ let operator = '';
 beforeAll(async () => {
   t = await startService();
   clusterId = (await createAvailableCluster(t.client)).id;
-  const auth = new AuthService(t.svc.store, Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')), systemClock, createLogger({ level: 'warn' }));
+  const auth = new AuthService(
+    t.svc.store,
+    Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
+    systemClock,
+    createLogger({ level: 'warn' }),
+  );
   const op = await auth.createCredential(PROJECT_ID, 'operator');
   operator = `Basic ${Buffer.from(`${op.accessKey}:${op.secretKey}`).toString('base64')}`;
 });
@@ -62,7 +76,9 @@ describe('metrics', () => {
     expect(text).toMatch(/dwsbox_task_step_duration_seconds_count\{action="CREATING",step="BUILD_STANDBY",status="SUCCESS"\} 2/);
     expect(text).toMatch(/dwsbox_tasks\{state="running"\} \d+/);
     expect((text.match(new RegExp(`dwsbox_node_up\\{cluster_id="${clusterId}"[^}]*\\} 1`, 'g')) ?? []).length).toBe(3);
-    expect(text).toMatch(new RegExp(`dwsbox_replication_lag_bytes\\{cluster_id="${clusterId}",node="2",project_id="${PROJECT_ID}"\\} \\d+`));
+    expect(text).toMatch(
+      new RegExp(`dwsbox_replication_lag_bytes\\{cluster_id="${clusterId}",node="2",project_id="${PROJECT_ID}"\\} \\d+`),
+    );
     expect(text).toMatch(/dwsbox_store_query_duration_seconds_count \d+/);
     expect(text).toMatch(/dwsbox_repository_size_bytes \d+/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
@@ -156,14 +172,24 @@ describe('diagnostics and metadata backups', () => {
 describe('logs', () => {
   it('never contain the secret key, passwords or tokens of a full run', async () => {
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${clusterId}/reset-password`, { new_password: NEW_PASSWORD });
-    const snap = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'log-check', cluster_id: clusterId } });
-    await waitFor(async () => (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snap.snapshot.id}`)).snapshot.status === 'AVAILABLE', { what: 'snapshot' });
-    await t.client.request('POST', '/v1.0/{project_id}/clusters', { cluster: { name: 'badpw', user_pwd: 'Leaky-Secret-42', user_name: 'dbadmin' } });
+    const snap = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'log-check', cluster_id: clusterId },
+    });
+    await waitFor(
+      async () =>
+        (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snap.snapshot.id}`)).snapshot
+          .status === 'AVAILABLE',
+      { what: 'snapshot' },
+    );
+    await t.client.request('POST', '/v1.0/{project_id}/clusters', {
+      cluster: { name: 'badpw', user_pwd: 'Leaky-Secret-42', user_name: 'dbadmin' },
+    });
     const log = readFileSync(t.logFile, 'utf8');
     expect(log.length).toBeGreaterThan(10_000);
     expect(log).toMatch(/"msg":"request"/);
     expect(log).toMatch(/"step":"BACKUP"/);
-    for (const secret of [SECRET_KEY, ADMIN_PASSWORD, NEW_PASSWORD, 'Leaky-Secret-42']) expect(log.includes(secret), `log contains ${secret}`).toBe(false);
+    for (const secret of [SECRET_KEY, ADMIN_PASSWORD, NEW_PASSWORD, 'Leaky-Secret-42'])
+      expect(log.includes(secret), `log contains ${secret}`).toBe(false);
     // The access key is an identifier, not a secret: it may appear; the master key never.
     expect(log.includes(readFileSync(join(t.dataDir, 'master.key'), 'utf8').trim())).toBe(false);
     void ACCESS_KEY;

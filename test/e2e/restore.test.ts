@@ -20,23 +20,45 @@ let atSnapshot: Record<string, string>;
 let afterChanges: Record<string, string>;
 let snap1: string;
 
-interface SubItem { sub_item_name: string; status: string; detail: string; estimated_time: number; step: string; begin_time: string | null; end_time: string | null }
-interface TaskBody { id: string; status: string; action_name: string; items: { item_name: string; sub_items: SubItem[] }[]; error_msg: string | null; failed_step: string | null }
+interface SubItem {
+  sub_item_name: string;
+  status: string;
+  detail: string;
+  estimated_time: number;
+  step: string;
+  begin_time: string | null;
+  end_time: string | null;
+}
+interface TaskBody {
+  id: string;
+  status: string;
+  action_name: string;
+  items: { item_name: string; sub_items: SubItem[] }[];
+  error_msg: string | null;
+  failed_step: string | null;
+}
 const infoOf = (s: SubItem): Record<string, unknown> => JSON.parse(JSON.parse(s.detail).progressInfo as string) as Record<string, unknown>;
 const sub = (b: TaskBody, step: string): SubItem => b.items.flatMap((i) => i.sub_items).find((s) => s.step === step)!;
 
 async function snapshot(name: string, clusterId: string): Promise<string> {
-  const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: clusterId } });
+  const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+    snapshot: { name, cluster_id: clusterId },
+  });
   return r.snapshot.id;
 }
 async function waitSnapshot(id: string): Promise<string> {
-  return waitFor(async () => {
-    const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
-    return s.status === 'CREATING' ? null : s.status;
-  }, { what: `snapshot ${id}`, intervalMs: 200 });
+  return waitFor(
+    async () => {
+      const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
+      return s.status === 'CREATING' ? null : s.status;
+    },
+    { what: `snapshot ${id}`, intervalMs: 200 },
+  );
 }
 async function restore(snapshotId: string, body: Record<string, unknown>): Promise<string> {
-  const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapshotId}/actions`, { restore: body });
+  const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapshotId}/actions`, {
+    restore: body,
+  });
   return r.cluster.id;
 }
 const sourceStanzaArchive = (): string[] => archiveFiles(t.svc.dataPlane.settings.repoPath, source.stanza);
@@ -56,10 +78,13 @@ beforeAll(async () => {
   snap1 = await snapshot('snap-before', source.id);
   expect(await waitSnapshot(snap1)).toBe('AVAILABLE');
   // After the snapshot: rows changed, added and deleted, and a table dropped.
-  await adminSql(source.endpoint, `update orders set amount = amount + 1 where id % 3 = 0;
+  await adminSql(
+    source.endpoint,
+    `update orders set amount = amount + 1 where id % 3 = 0;
     insert into customers (name) values ('late customer');
     delete from events where id > 19000;
-    drop table order_items;`);
+    drop table order_items;`,
+  );
   afterChanges = await checksums(source.endpoint, { 'public.customers': 'id', 'public.orders': 'id', 'public.events': 'id' });
 });
 afterAll(async () => {
@@ -69,7 +94,7 @@ afterAll(async () => {
 describe('restore a snapshot into a new cluster', () => {
   let restoredId: string;
 
-  it('builds a new cluster with the snapshot\'s content, own stanza and streaming standbys; the source keeps working', async () => {
+  it("builds a new cluster with the snapshot's content, own stanza and streaming standbys; the source keeps working", async () => {
     const before = sourceStanzaArchive();
     restoredId = await restore(snap1, { name: 'restored-one' });
     // The running values appear at once (D8).
@@ -81,18 +106,23 @@ describe('restore a snapshot into a new cluster', () => {
     const delSnap = await t.client.request<{ error_code: string }>('DELETE', `/v1.0/{project_id}/snapshots/${snap1}`);
     expect(delSnap.status).toBe(409);
     expect(delSnap.body.error_code).toBe('DWS.0011');
-    const delSource = await t.client.request<{ error_code: string }>('DELETE', `/v1.0/{project_id}/clusters/${source.id}`, { keep_last_manual_snapshot: 0 });
+    const delSource = await t.client.request<{ error_code: string }>('DELETE', `/v1.0/{project_id}/clusters/${source.id}`, {
+      keep_last_manual_snapshot: 0,
+    });
     expect(delSource.status).toBe(409);
     expect(delSource.body.error_code).toBe('DWS.0011');
     // The source stays usable meanwhile: another snapshot of it.
     const snap2 = await snapshot('snap-during', source.id);
     const polls: TaskBody[] = [];
-    const done = await waitFor(async () => {
-      const a = await t.client.request<TaskBody>('GET', `/v1/{project_id}/clusters/${restoredId}/actions/RESTORING`);
-      if (a.status === 200) polls.push(a.body);
-      const c = await getCluster(t.client, restoredId);
-      return c.status === 'CREATING' ? null : c;
-    }, { what: 'the restore', intervalMs: 150, timeoutMs: 200_000 });
+    const done = await waitFor(
+      async () => {
+        const a = await t.client.request<TaskBody>('GET', `/v1/{project_id}/clusters/${restoredId}/actions/RESTORING`);
+        if (a.status === 200) polls.push(a.body);
+        const c = await getCluster(t.client, restoredId);
+        return c.status === 'CREATING' ? null : c;
+      },
+      { what: 'the restore', intervalMs: 150, timeoutMs: 200_000 },
+    );
     expect(done.status, JSON.stringify(done.failed_reasons)).toBe('AVAILABLE');
     expect(done.task_status).toBe('');
     expect(done.action_progress).toEqual({});
@@ -104,7 +134,9 @@ describe('restore a snapshot into a new cluster', () => {
     expect(ep).not.toBe(source.endpoint);
     expect(await checksums(ep)).toEqual(atSnapshot);
     // The source still has its changes.
-    expect(await checksums(source.endpoint, { 'public.customers': 'id', 'public.orders': 'id', 'public.events': 'id' })).toEqual(afterChanges);
+    expect(await checksums(source.endpoint, { 'public.customers': 'id', 'public.orders': 'id', 'public.events': 'id' })).toEqual(
+      afterChanges,
+    );
     // The serial columns go on from the snapshot's positions.
     const [row] = await adminSql<{ id: number }>(ep, `insert into customers (name) values ('new after restore') returning id`);
     expect(row!.id).toBeGreaterThan(500);
@@ -116,7 +148,10 @@ describe('restore a snapshot into a new cluster', () => {
     const rec = (await t.svc.store.getClusterById(restoredId))!;
     expect(rec.stanza).not.toBe(source.stanza);
     expect(await t.svc.dataPlane.backrest.stanzaExists(rec.stanza)).toBe(true);
-    const arch = await adminSql<{ failed: number; last: string | null }>(ep, 'select failed_count::int as failed, last_archived_wal as last from pg_stat_archiver');
+    const arch = await adminSql<{ failed: number; last: string | null }>(
+      ep,
+      'select failed_count::int as failed, last_archived_wal as last from pg_stat_archiver',
+    );
     expect(arch[0]!.failed).toBe(0);
     expect(arch[0]!.last).toMatch(/^00000002/);
     const own = archiveTimelines(archiveFiles(t.svc.dataPlane.settings.repoPath, rec.stanza));
@@ -129,8 +164,22 @@ describe('restore a snapshot into a new cluster', () => {
     const a = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${restoredId}/actions/RESTORING`);
     expect(a.status).toBe('SUCCESS');
     expect(a.action_name).toBe('RESTORING');
-    expect(a.items.map((i) => i.item_name)).toEqual(['Prepare the cluster', 'Restore data', 'Enable archiving', 'Build standby nodes', 'Verify the cluster']);
-    expect(a.items.flatMap((i) => i.sub_items.map((s) => s.step))).toEqual(['ALLOCATE_NODES', 'RESTORE_PRIMARY', 'RECOVER_PRIMARY', 'ENABLE_NEW_ARCHIVING', 'BUILD_STANDBY_2', 'BUILD_STANDBY_3', 'CHECK_CONNECTIONS']);
+    expect(a.items.map((i) => i.item_name)).toEqual([
+      'Prepare the cluster',
+      'Restore data',
+      'Enable archiving',
+      'Build standby nodes',
+      'Verify the cluster',
+    ]);
+    expect(a.items.flatMap((i) => i.sub_items.map((s) => s.step))).toEqual([
+      'ALLOCATE_NODES',
+      'RESTORE_PRIMARY',
+      'RECOVER_PRIMARY',
+      'ENABLE_NEW_ARCHIVING',
+      'BUILD_STANDBY_2',
+      'BUILD_STANDBY_3',
+      'CHECK_CONNECTIONS',
+    ]);
     for (const s of a.items.flatMap((i) => i.sub_items)) {
       expect(s.status).toBe('SUCCESS');
       expect(s.estimated_time).toBe(0);
@@ -142,7 +191,9 @@ describe('restore a snapshot into a new cluster', () => {
     expect(rp['backupSize'] as number).toBeGreaterThan(1_000_000);
     expect(rp['currentStep']).toBe('FINISH');
     expect(rp['key']).toMatch(/^\d{8}_\d{6}$/);
-    const zh = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${restoredId}/actions/RESTORING`, undefined, { 'x-language': 'zh-cn' });
+    const zh = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${restoredId}/actions/RESTORING`, undefined, {
+      'x-language': 'zh-cn',
+    });
     expect(zh.items.map((i) => i.item_name)).toEqual(['准备集群', '恢复数据', '启用归档', '构建备节点', '校验集群']);
     // D14: the restore's samples come from the tool, rising, the last at 100%.
     const samples = await t.svc.store.listSamples(a.id, 'RESTORE_PRIMARY');
@@ -154,16 +205,26 @@ describe('restore a snapshot into a new cluster', () => {
   });
 
   it('refuses an unknown snapshot (404 DWS.5149), a duplicate name (409) and a snapshot that is not AVAILABLE (400 DWS.9909)', async () => {
-    const unknown = await t.client.request<{ error_code: string }>('POST', '/v1.0/{project_id}/snapshots/2b0a7c1e-0000-4000-8000-000000000000/actions', { restore: { name: 'nope-nope' } });
+    const unknown = await t.client.request<{ error_code: string }>(
+      'POST',
+      '/v1.0/{project_id}/snapshots/2b0a7c1e-0000-4000-8000-000000000000/actions',
+      { restore: { name: 'nope-nope' } },
+    );
     expect(unknown.status).toBe(404);
     expect(unknown.body.error_code).toBe('DWS.5149');
-    const dup = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/snapshots/${snap1}/actions`, { restore: { name: 'restored-one' } });
+    const dup = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/snapshots/${snap1}/actions`, {
+      restore: { name: 'restored-one' },
+    });
     expect(dup.status).toBe(409);
     expect(dup.body.error_code).toBe('DWS.5050');
-    const badName = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/snapshots/${snap1}/actions`, { restore: { name: '1bad' } });
+    const badName = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/snapshots/${snap1}/actions`, {
+      restore: { name: '1bad' },
+    });
     expect(badName.status).toBe(400);
     const snapId = await snapshot('snap-creating', source.id);
-    const creating = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, { restore: { name: 'too-early' } });
+    const creating = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, {
+      restore: { name: 'too-early' },
+    });
     expect(creating.status).toBe(400);
     expect(creating.body.error_code).toBe('DWS.9909');
     expect(await waitSnapshot(snapId)).toBe('AVAILABLE');
@@ -171,7 +232,13 @@ describe('restore a snapshot into a new cluster', () => {
 
   it('a failure ends CREATION FAILED, RESTORING_FAILED tells where and why, and nothing of the new cluster is left', async () => {
     const before = sourceStanzaArchive();
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'RESTORING', cluster_id: source.id, step: 'ENABLE_NEW_ARCHIVING', mode: 'fail', point: 'after' });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      action_name: 'RESTORING',
+      cluster_id: source.id,
+      step: 'ENABLE_NEW_ARCHIVING',
+      mode: 'fail',
+      point: 'after',
+    });
     const id = await restore(snap1, { name: 'restored-fails' });
     const rec = (await t.svc.store.getClusterById(id))!;
     const d = await waitIdle(t.client, id);
@@ -199,11 +266,23 @@ describe('restore a snapshot into a new cluster', () => {
 
   it('a real failure (the new primary cannot bind its address) is cleaned up the same way', async () => {
     // Hold the restore before its primary starts, take the primary's address, let it go on.
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'RESTORING', cluster_id: source.id, step: 'RECOVER_PRIMARY', mode: 'delay', delay_ms: 3000, times: 1 });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      action_name: 'RESTORING',
+      cluster_id: source.id,
+      step: 'RECOVER_PRIMARY',
+      mode: 'delay',
+      delay_ms: 3000,
+      times: 1,
+    });
     const id = await restore(snap1, { name: 'restored-no-bind' });
     const rec = (await t.svc.store.getClusterById(id))!;
     const primary = (await t.svc.store.listNodes(id)).find((n) => n.ordinal === 1)!;
-    await waitFor(async () => sub(await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/RESTORING`), 'RESTORE_PRIMARY').status === 'SUCCESS', { what: 'the restore step', intervalMs: 50 });
+    await waitFor(
+      async () =>
+        sub(await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/RESTORING`), 'RESTORE_PRIMARY').status ===
+        'SUCCESS',
+      { what: 'the restore step', intervalMs: 50 },
+    );
     const squatter = createServer();
     await new Promise<void>((r) => squatter.listen({ host: primary.host, port: primary.port }, r));
     try {
@@ -228,7 +307,9 @@ describe('restore a snapshot into a new cluster', () => {
     const last = await snapshot('snap-last', source.id);
     expect(await waitSnapshot(last)).toBe('AVAILABLE');
     await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${source.id}`, { keep_last_manual_snapshot: 1 });
-    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${source.id}`)).status === 404, { what: 'the source to be deleted' });
+    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${source.id}`)).status === 404, {
+      what: 'the source to be deleted',
+    });
     const before = sourceStanzaArchive();
     const id = await restore(last, { name: 'restored-orphan', port: source.endpoint.split(':').map(Number)[1]! + 1 });
     const d: ClusterDetail = await waitIdle(t.client, id, 200_000);
@@ -240,7 +321,10 @@ describe('restore a snapshot into a new cluster', () => {
     expectNoForeignTimeline(sourceStanzaArchive(), before);
     // Clean up the restored clusters.
     for (const c of [restoredId, id]) await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${c}`, { keep_last_manual_snapshot: 0 });
-    for (const c of [restoredId, id]) await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${c}`)).status === 404, { what: `cluster ${c} deleted` });
+    for (const c of [restoredId, id])
+      await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${c}`)).status === 404, {
+        what: `cluster ${c} deleted`,
+      });
     expect(readdirSync(join(t.dataDir, 'clusters'))).toEqual([]);
   });
 });

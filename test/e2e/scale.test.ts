@@ -14,25 +14,59 @@ import { AuthService } from '../../src/auth/auth-service.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { DwsClient } from '../../src/cli/client.js';
 import { systemClock } from '../../src/domain/clock.js';
-import { ADMIN_PASSWORD, PROJECT_ID, createAvailableCluster, getCluster, startService, waitIdle, type ClusterDetail, type TestService } from '../helpers/service.js';
+import {
+  ADMIN_PASSWORD,
+  PROJECT_ID,
+  createAvailableCluster,
+  getCluster,
+  startService,
+  waitIdle,
+  type ClusterDetail,
+  type TestService,
+} from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
 
 let t: TestService;
 let id: string;
 let readonly: DwsClient;
 
-interface SubItem { status: string; detail: string; sub_item_name: string; estimated_time: number; step: string; begin_time: string | null; end_time: string | null }
-interface TaskBody { id: string; status: string; items: { item_name: string; sub_items: SubItem[] }[]; failed_step: string | null; error_msg: string | null; progress: string }
-interface Detail extends ClusterDetail { resize_info: { resize_status: string; start_time: string; target_node_num: number; origin_node_num: number } | null }
+interface SubItem {
+  status: string;
+  detail: string;
+  sub_item_name: string;
+  estimated_time: number;
+  step: string;
+  begin_time: string | null;
+  end_time: string | null;
+}
+interface TaskBody {
+  id: string;
+  status: string;
+  items: { item_name: string; sub_items: SubItem[] }[];
+  failed_step: string | null;
+  error_msg: string | null;
+  progress: string;
+}
+interface Detail extends ClusterDetail {
+  resize_info: { resize_status: string; start_time: string; target_node_num: number; origin_node_num: number } | null;
+}
 
-const info = (s: SubItem): Record<string, unknown> => JSON.parse((JSON.parse(s.detail) as { progressInfo: string }).progressInfo) as Record<string, unknown>;
+const info = (s: SubItem): Record<string, unknown> =>
+  JSON.parse((JSON.parse(s.detail) as { progressInfo: string }).progressInfo) as Record<string, unknown>;
 const subItems = (b: TaskBody): SubItem[] => b.items.flatMap((i) => i.sub_items);
 const detail = async (): Promise<Detail> => (await getCluster(t.client, id)) as Detail;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function sql<R = Record<string, unknown>>(connectInfo: string, text: string, params: unknown[] = []): Promise<R[]> {
   const [host, port] = connectInfo.split(':');
-  const c = new pg.Client({ host, port: Number(port), user: 'dbadmin', password: ADMIN_PASSWORD, database: 'postgres', connectionTimeoutMillis: 5000 });
+  const c = new pg.Client({
+    host,
+    port: Number(port),
+    user: 'dbadmin',
+    password: ADMIN_PASSWORD,
+    database: 'postgres',
+    connectionTimeoutMillis: 5000,
+  });
   c.on('error', () => {});
   await c.connect();
   try {
@@ -43,7 +77,8 @@ async function sql<R = Record<string, unknown>>(connectInfo: string, text: strin
 }
 
 const primaryOf = async (): Promise<string> => (await detail()).endpoints[0]!.connect_info;
-const slotNames = async (): Promise<string[]> => (await sql<{ slot_name: string }>(await primaryOf(), 'select slot_name from pg_replication_slots order by 1')).map((r) => r.slot_name);
+const slotNames = async (): Promise<string[]> =>
+  (await sql<{ slot_name: string }>(await primaryOf(), 'select slot_name from pg_replication_slots order by 1')).map((r) => r.slot_name);
 const postmastersOf = (ordinal: number) => processesUnder(`${id}/node${ordinal}/`).filter((p) => /postgres -D/.test(p.cmd));
 const nodeDir = (ordinal: number): string => join(t.dataDir, 'clusters', id, `node${ordinal}`);
 
@@ -75,7 +110,11 @@ async function startWriter(connectInfo: string) {
     }
   })();
   return {
-    acked, errors, get reads() { return reads; },
+    acked,
+    errors,
+    get reads() {
+      return reads;
+    },
     async stop() {
       stopping = true;
       await loop;
@@ -89,7 +128,10 @@ beforeAll(async () => {
   const c = await createAvailableCluster(t.client, { nodes: 3 });
   id = c.id;
   // Some data, so the copies take measurable time (a few MB; tests stay small).
-  await sql(c.detail.endpoints[0]!.connect_info, 'create table w(seq int primary key); create table filler as select g as id, md5(g::text) as v from generate_series(1, 60000) g');
+  await sql(
+    c.detail.endpoints[0]!.connect_info,
+    'create table w(seq int primary key); create table filler as select g as id, md5(g::text) as v from generate_series(1, 60000) g',
+  );
   const auth = new AuthService(t.svc.store, Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')), systemClock, t.svc.log);
   const ro = await auth.createCredential(PROJECT_ID, 'readonly');
   readonly = new DwsClient({ endpoint: t.endpoint, projectId: PROJECT_ID, accessKey: ro.accessKey, secretKey: ro.secretKey });
@@ -101,13 +143,27 @@ afterAll(async () => {
 
 describe('scale-out pre-check and validation', () => {
   it('grow-check answers without changing anything: empty for a scale-out that fits; localized items for one that does not', async () => {
-    const ok = await readonly.call<{ data: unknown[]; note: { bucket_split_info: Record<string, unknown> } }>('POST', `/v2/{project_id}/clusters/${id}/grow-check`, { scale_out: { count: 3 } });
+    const ok = await readonly.call<{ data: unknown[]; note: { bucket_split_info: Record<string, unknown> } }>(
+      'POST',
+      `/v2/{project_id}/clusters/${id}/grow-check`,
+      { scale_out: { count: 3 } },
+    );
     expect(ok.data).toEqual([]);
     expect(ok.note.bucket_split_info).toEqual({ current_dn_num: 3, after_scale_out_dn_num: 6, is_bucket_split: false });
 
     type Item = { pass: boolean; reason: string; required: boolean; desc: string; type: string };
-    const en = await t.client.call<{ data: Item[] }>('POST', `/v2/{project_id}/clusters/${id}/grow-check`, { scale_out: { count: 252 } }, { 'x-language': 'en-us' });
-    const zh = await t.client.call<{ data: Item[] }>('POST', `/v2/{project_id}/clusters/${id}/grow-check`, { scale_out: { count: 252 } }, { 'x-language': 'zh_CN' });
+    const en = await t.client.call<{ data: Item[] }>(
+      'POST',
+      `/v2/{project_id}/clusters/${id}/grow-check`,
+      { scale_out: { count: 252 } },
+      { 'x-language': 'en-us' },
+    );
+    const zh = await t.client.call<{ data: Item[] }>(
+      'POST',
+      `/v2/{project_id}/clusters/${id}/grow-check`,
+      { scale_out: { count: 252 } },
+      { 'x-language': 'zh_CN' },
+    );
     const reasons = en.data.map((d) => d.reason);
     expect(reasons).toEqual(expect.arrayContaining(['ADDRESS_RANGE', 'NODE_QUOTA', 'HOST_NODE_LIMIT']));
     expect(zh.data.map((d) => d.reason)).toEqual(reasons);
@@ -143,7 +199,9 @@ describe('scale-out pre-check and validation', () => {
     await bad({ scale_out: { count: 1 }, auto_redistribute: false }, 400, 'DWS.9901', /not supported/);
     await bad({ scale_out: { count: 1 }, waiting_for_killing: 5 }, 400, 'DWS.0001', /waiting_for_killing/);
     await bad({}, 400, 'DWS.0001', /scale_out/);
-    const ro = await readonly.request<{ error_code: string }>('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
+    const ro = await readonly.request<{ error_code: string }>('POST', `/v1.0/{project_id}/clusters/${id}/resize`, {
+      scale_out: { count: 1 },
+    });
     expect(ro.status).toBe(403);
     expect(ro.body.error_code).toBe('APIGW.0302');
     const d = await detail();
@@ -170,7 +228,9 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     expect(first.resize_info!.start_time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/);
     expect(first.number_of_node).toBe(3);
     expect(first.nodes).toHaveLength(3);
-    const busy = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
+    const busy = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/clusters/${id}/resize`, {
+      scale_out: { count: 1 },
+    });
     expect(busy.status).toBe(409);
     expect(busy.body.error_code).toBe('DWS.0011');
 
@@ -209,13 +269,25 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     }
     expect(running.some((s) => s.d.number_of_node === 3)).toBe(true);
     // Sub-items progressed: some answer had finished and waiting sub-items side by side.
-    expect(seen.some((s) => subItems(s.a).some((x) => x.status === 'SUCCESS') && subItems(s.a).some((x) => x.status === 'WAITING'))).toBe(true);
+    expect(seen.some((s) => subItems(s.a).some((x) => x.status === 'SUCCESS') && subItems(s.a).some((x) => x.status === 'WAITING'))).toBe(
+      true,
+    );
     expect(seen.some((s) => subItems(s.a).some((x) => x.status === 'RUNNING' && x.step.startsWith('COPY_DATA_')))).toBe(true);
 
     // The steps, in order, with their names and measured figures.
     expect(final.items.map((i) => i.item_name)).toEqual(['Pre-check', 'Add nodes', 'Synchronize data', 'Update the cluster topology']);
     const subs = subItems(final);
-    expect(subs.map((s) => s.step)).toEqual(['CHECK_GROW', 'COPY_DATA_4', 'START_NODE_4', 'COPY_DATA_5', 'START_NODE_5', 'COPY_DATA_6', 'START_NODE_6', 'CATCH_UP', 'PUBLISH_NODES']);
+    expect(subs.map((s) => s.step)).toEqual([
+      'CHECK_GROW',
+      'COPY_DATA_4',
+      'START_NODE_4',
+      'COPY_DATA_5',
+      'START_NODE_5',
+      'COPY_DATA_6',
+      'START_NODE_6',
+      'CATCH_UP',
+      'PUBLISH_NODES',
+    ]);
     expect(subs.every((s) => s.status === 'SUCCESS' && s.estimated_time === 0 && s.end_time !== null)).toBe(true);
     expect(subs.find((s) => s.step === 'COPY_DATA_5')!.sub_item_name).toBe('Copy data to node 5');
     for (const n of [4, 5, 6]) {
@@ -242,9 +314,14 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     expect((after as Detail).resize_info).toBeNull();
     expect(after.nodes.map((n) => n.role)).toEqual(['primary', 'standby', 'standby', 'standby', 'standby', 'standby']);
     expect(after.endpoints.map((e) => e.connect_info.split(':')[0]!.split('.')[3])).toEqual(['1', '2', '3', '4', '5', '6']);
-    const repl = await sql<{ application_name: string; state: string }>(after.endpoints[0]!.connect_info, 'select application_name, state from pg_stat_replication order by 1');
+    const repl = await sql<{ application_name: string; state: string }>(
+      after.endpoints[0]!.connect_info,
+      'select application_name, state from pg_stat_replication order by 1',
+    );
     expect(repl).toEqual(['node2', 'node3', 'node4', 'node5', 'node6'].map((a) => ({ application_name: a, state: 'streaming' })));
-    const started = (await sql<{ started: string }>(after.endpoints[0]!.connect_info, 'select pg_postmaster_start_time()::text as started'))[0]!.started;
+    const started = (
+      await sql<{ started: string }>(after.endpoints[0]!.connect_info, 'select pg_postmaster_start_time()::text as started')
+    )[0]!.started;
     expect(started).toBe(pmStart);
   });
 
@@ -254,11 +331,14 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     const want = new Set(acked);
     for (const e of d.endpoints) {
       // A standby replays what the primary acknowledged after the catch-up a moment later.
-      const rows = await waitFor(async () => {
-        const r = await sql<{ seq: number }>(e.connect_info, 'select seq from w');
-        const have = new Set(r.map((x) => x.seq));
-        return acked.every((s) => have.has(s)) ? r : null;
-      }, { what: `every acknowledged write on ${e.connect_info}`, timeoutMs: 60_000 });
+      const rows = await waitFor(
+        async () => {
+          const r = await sql<{ seq: number }>(e.connect_info, 'select seq from w');
+          const have = new Set(r.map((x) => x.seq));
+          return acked.every((s) => have.has(s)) ? r : null;
+        },
+        { what: `every acknowledged write on ${e.connect_info}`, timeoutMs: 60_000 },
+      );
       expect(rows.filter((r) => want.has(r.seq))).toHaveLength(acked.length);
     }
     for (const e of d.endpoints.slice(3)) await expect(sql(e.connect_info, 'insert into w values (-1)')).rejects.toThrow(/read-only/);
@@ -266,11 +346,21 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
 
   it('scale-in: shrink-numbers and shrink-check say what is allowed; below 3 nodes is refused', async () => {
     expect(await readonly.call('GET', `/v1.0/{project_id}/clusters/${id}/shrink-numbers`)).toEqual({ shrink_sequence: ['1', '2', '3'] });
-    expect(await readonly.call('GET', `/v1/{project_id}/clusters/${id}/shrink-check?shrink_count=3`)).toEqual({ is_passed: true, reason: '' });
-    const no = await readonly.call<{ is_passed: boolean; reason: string }>('GET', `/v1/{project_id}/clusters/${id}/shrink-check?shrink_count=4`);
+    expect(await readonly.call('GET', `/v1/{project_id}/clusters/${id}/shrink-check?shrink_count=3`)).toEqual({
+      is_passed: true,
+      reason: '',
+    });
+    const no = await readonly.call<{ is_passed: boolean; reason: string }>(
+      'GET',
+      `/v1/{project_id}/clusters/${id}/shrink-check?shrink_count=4`,
+    );
     expect(no.is_passed).toBe(false);
     expect(no.reason).toMatch(/at least 3 nodes: this one has 6, so at most 3 nodes can be removed, not 4/);
-    const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, { shrink_number: 4, force_backup: true, type: 'dws' });
+    const r = await t.client.request<{ error_code: string; error_msg: string }>(
+      'POST',
+      `/v1.0/{project_id}/clusters/${id}/cluster-shrink`,
+      { shrink_number: 4, force_backup: true, type: 'dws' },
+    );
     expect(r.status).toBe(400);
     expect(r.body.error_code).toBe('DWS.5047');
     expect(r.body.error_msg).toMatch(/at least 3 nodes/);
@@ -279,17 +369,24 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
 
   it('shrinks 6 → 3: job_id, CLUSTER_SHRINKING, then the highest standbys gone with their slots, processes and files', async () => {
     const before = await detail();
-    const r = await t.client.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, { shrink_number: 3, force_backup: true, type: 'dws' });
+    const r = await t.client.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, {
+      shrink_number: 3,
+      force_backup: true,
+      type: 'dws',
+    });
     expect(r.job_id).toMatch(/^[0-9a-f-]{36}$/);
     const during = await detail();
     expect(during.task_status).toBe('CLUSTER_SHRINKING');
     expect(during.action_progress).toHaveProperty('CLUSTER_SHRINKING');
     const statuses = new Set<string>();
-    const job = await waitFor(async () => {
-      const j = await t.client.call<{ status: string; progress: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
-      statuses.add(j.status);
-      return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
-    }, { what: 'the scale-in job', timeoutMs: 120_000 });
+    const job = await waitFor(
+      async () => {
+        const j = await t.client.call<{ status: string; progress: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+        statuses.add(j.status);
+        return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+      },
+      { what: 'the scale-in job', timeoutMs: 120_000 },
+    );
     expect(job).toMatchObject({ status: 'SUCCESS', progress: '100%' });
     expect([...statuses].every((s) => ['WAITING', 'RUNNING', 'SUCCESS'].includes(s))).toBe(true);
     const after = await waitIdle(t.client, id);
@@ -302,7 +399,13 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
       expect(existsSync(nodeDir(n))).toBe(false);
     }
     const task = await t.client.call<TaskBody>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks/${r.job_id}`);
-    expect(subItems(task).map((s) => s.step)).toEqual(['CHECK_SHRINK', 'REMOVE_NODE_6', 'REMOVE_NODE_5', 'REMOVE_NODE_4', 'UPDATE_TOPOLOGY']);
+    expect(subItems(task).map((s) => s.step)).toEqual([
+      'CHECK_SHRINK',
+      'REMOVE_NODE_6',
+      'REMOVE_NODE_5',
+      'REMOVE_NODE_4',
+      'UPDATE_TOPOLOGY',
+    ]);
     expect(task.items.map((i) => i.item_name)).toEqual(['Scale in']);
     // The remaining nodes still hold every write.
     const count = await sql<{ n: number }>(after.endpoints[2]!.connect_info, 'select count(*)::int as n from w');
@@ -311,11 +414,21 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
 
   it('a 3-node cluster cannot shrink: no allowed count, a failing check and a clear 400', async () => {
     expect(await t.client.call('GET', `/v1.0/{project_id}/clusters/${id}/shrink-numbers`)).toEqual({ shrink_sequence: [] });
-    const c = await t.client.call<{ is_passed: boolean; reason: string }>('GET', `/v1/{project_id}/clusters/${id}/shrink-check?shrink_count=1`);
+    const c = await t.client.call<{ is_passed: boolean; reason: string }>(
+      'GET',
+      `/v1/{project_id}/clusters/${id}/shrink-check?shrink_count=1`,
+    );
     expect(c.is_passed).toBe(false);
-    const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, { shrink_number: 1 });
+    const r = await t.client.request<{ error_code: string; error_msg: string }>(
+      'POST',
+      `/v1.0/{project_id}/clusters/${id}/cluster-shrink`,
+      { shrink_number: 1 },
+    );
     expect(r.status).toBe(400);
-    expect(r.body).toEqual({ error_code: 'DWS.5047', error_msg: 'Invalid number of nodes: a cluster keeps at least 3 nodes: this one has 3, so no node can be removed, not 1' });
+    expect(r.body).toEqual({
+      error_code: 'DWS.5047',
+      error_msg: 'Invalid number of nodes: a cluster keeps at least 3 nodes: this one has 3, so no node can be removed, not 1',
+    });
   });
 });
 
@@ -332,7 +445,14 @@ describe('a failed scale-out rolls back', () => {
     it(`a failure at ${step} (${point}) leaves the cluster exactly as it was: ROLLBACK_SUCCESS, RESIZE_FAILURE`, async () => {
       const before = await detail();
       const nodesBefore = (await t.svc.store.listNodes(id)).map((n) => n.id).sort();
-      await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'GROWING', step, mode: 'fail', point, times: 1 });
+      await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+        cluster_id: id,
+        action_name: 'GROWING',
+        step,
+        mode: 'fail',
+        point,
+        times: 1,
+      });
       await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
       const after = (await waitIdle(t.client, id)) as Detail;
       expect(after).toMatchObject({ status: 'AVAILABLE', task_status: 'RESIZE_FAILURE', action_progress: {}, number_of_node: 3 });
@@ -353,16 +473,25 @@ describe('a failed scale-out rolls back', () => {
       expect(failed.status).toBe('FAILED');
       expect(info(failed)).toMatchObject({ failedStep: step, errorCode: 'DWS.9922' });
       expect(info(failed)['errorMsg']).toMatch(/Injected fault \(fail/);
-      expect(a.items.at(-1)).toMatchObject({ item_name: 'Roll back', sub_items: [expect.objectContaining({ step: 'REMOVE_ADDED_NODES', status: 'SUCCESS' })] });
+      expect(a.items.at(-1)).toMatchObject({
+        item_name: 'Roll back',
+        sub_items: [expect.objectContaining({ step: 'REMOVE_ADDED_NODES', status: 'SUCCESS' })],
+      });
       const job = await t.client.call<{ status: string; failed_code: string }>('GET', `/v1.0/{project_id}/job/${a.id}`);
       expect(job).toMatchObject({ status: 'FAIL', failed_code: 'DWS.9922' });
       // The original nodes kept serving.
-      expect(await sql(after.endpoints[0]!.connect_info, 'insert into w values (-100 - $1::int) returning seq', [cases.findIndex((c) => c[0] === step)])).toHaveLength(1);
+      expect(
+        await sql(after.endpoints[0]!.connect_info, 'insert into w values (-100 - $1::int) returning seq', [
+          cases.findIndex((c) => c[0] === step),
+        ]),
+      ).toHaveLength(1);
     });
   }
 
   it('RESIZE_FAILURE stays until the next accepted operation: a restart clears it', async () => {
-    const zh = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/RESIZE_FAILURE`, undefined, { 'x-language': 'zh-cn' });
+    const zh = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/RESIZE_FAILURE`, undefined, {
+      'x-language': 'zh-cn',
+    });
     expect(zh.items.at(-1)!.item_name).toBe('回滚');
     expect(zh.items.at(-1)!.sub_items[0]!.sub_item_name).toBe('移除新增节点');
     expect((await detail()).task_status).toBe('RESIZE_FAILURE');
@@ -376,8 +505,21 @@ describe('a failed scale-out rolls back', () => {
 
   it('a rollback that cannot finish ends ROLLBACK_FAIL, saying so; running the scale-out again removes what was left; a failed scale-in keeps its nodes', async () => {
     const before = await detail();
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'GROWING', step: 'COPY_DATA_4', mode: 'fail', point: 'during', times: 1 });
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'GROWING', step: 'REMOVE_ADDED_NODES', mode: 'fail', times: 1 });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: id,
+      action_name: 'GROWING',
+      step: 'COPY_DATA_4',
+      mode: 'fail',
+      point: 'during',
+      times: 1,
+    });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: id,
+      action_name: 'GROWING',
+      step: 'REMOVE_ADDED_NODES',
+      mode: 'fail',
+      times: 1,
+    });
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
     const failed = await waitIdle(t.client, id);
     expect(failed).toMatchObject({ status: 'AVAILABLE', task_status: 'RESIZE_FAILURE', number_of_node: 3 });
@@ -401,12 +543,24 @@ describe('a failed scale-out rolls back', () => {
     expect(info(subItems(g)[0]!)['removedLeftovers']).toEqual([4]);
 
     // A scale-in that fails before removing anything: CLUSTER_SHRINK_FAILED, every node kept.
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: id, action_name: 'CLUSTER_SHRINKING', step: 'REMOVE_NODE_5', mode: 'fail', times: 1 });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: id,
+      action_name: 'CLUSTER_SHRINKING',
+      step: 'REMOVE_NODE_5',
+      mode: 'fail',
+      times: 1,
+    });
     const f = await t.client.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, { shrink_number: 1 });
-    const fj = await waitFor(async () => {
-      const j = await t.client.call<{ status: string; failed_code: string; failed_detail: string }>('GET', `/v1.0/{project_id}/job/${f.job_id}`);
-      return j.status === 'FAIL' || j.status === 'SUCCESS' ? j : null;
-    }, { what: 'the failing scale-in' });
+    const fj = await waitFor(
+      async () => {
+        const j = await t.client.call<{ status: string; failed_code: string; failed_detail: string }>(
+          'GET',
+          `/v1.0/{project_id}/job/${f.job_id}`,
+        );
+        return j.status === 'FAIL' || j.status === 'SUCCESS' ? j : null;
+      },
+      { what: 'the failing scale-in' },
+    );
     expect(fj).toMatchObject({ status: 'FAIL', failed_code: 'DWS.9922' });
     const kept = await waitIdle(t.client, id);
     expect(kept).toMatchObject({ status: 'AVAILABLE', task_status: 'CLUSTER_SHRINK_FAILED', number_of_node: 4 });
@@ -414,11 +568,16 @@ describe('a failed scale-out rolls back', () => {
     const ft = await t.client.call<TaskBody>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks/${f.job_id}`);
     expect(ft.status).toBe('FAILED');
     expect(subItems(ft).at(-1)).toMatchObject({ step: 'RESTORE_NODES', status: 'SUCCESS' });
-    const repl = await sql<{ application_name: string; state: string }>(kept.endpoints[0]!.connect_info, "select application_name, state from pg_stat_replication where application_name = 'node5'");
+    const repl = await sql<{ application_name: string; state: string }>(
+      kept.endpoints[0]!.connect_info,
+      "select application_name, state from pg_stat_replication where application_name = 'node5'",
+    );
     expect(repl).toEqual([{ application_name: 'node5', state: 'streaming' }]);
 
     const r = await t.client.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, { shrink_number: 1 });
-    await waitFor(async () => (await t.client.call<{ status: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`)).status === 'SUCCESS', { what: 'the scale-in' });
+    await waitFor(async () => (await t.client.call<{ status: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`)).status === 'SUCCESS', {
+      what: 'the scale-in',
+    });
     const back = await waitIdle(t.client, id);
     expect(back).toMatchObject({ number_of_node: 3, task_status: '' });
     expect(back.nodes.map((n) => n.id)).toEqual(before.nodes.map((n) => n.id));

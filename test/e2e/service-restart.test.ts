@@ -29,11 +29,21 @@ function postmasterPids(id: string): Map<number, number> {
 
 async function replication(d: ClusterDetail): Promise<{ application_name: string; state: string }[]> {
   const [host, port] = d.endpoints[0]!.connect_info.split(':');
-  const c = new pg.Client({ host, port: Number(port), user: 'dbadmin', password: ADMIN_PASSWORD, database: 'postgres', connectionTimeoutMillis: 5000 });
+  const c = new pg.Client({
+    host,
+    port: Number(port),
+    user: 'dbadmin',
+    password: ADMIN_PASSWORD,
+    database: 'postgres',
+    connectionTimeoutMillis: 5000,
+  });
   c.on('error', () => {});
   await c.connect();
   try {
-    return (await c.query('select application_name, state from pg_stat_replication order by 1')).rows as { application_name: string; state: string }[];
+    return (await c.query('select application_name, state from pg_stat_replication order by 1')).rows as {
+      application_name: string;
+      state: string;
+    }[];
   } finally {
     await c.end().catch(() => {});
   }
@@ -41,7 +51,9 @@ async function replication(d: ClusterDetail): Promise<{ application_name: string
 
 async function deleteCluster(id: string): Promise<void> {
   await svc.client.call('DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
-  await waitFor(async () => (await svc.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, { what: `cluster ${id} to be deleted` });
+  await waitFor(async () => (await svc.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, {
+    what: `cluster ${id} to be deleted`,
+  });
   expect(postmastersUnder(clusterDir(id))).toEqual([]);
 }
 
@@ -65,7 +77,10 @@ describe('service stop and start', () => {
     // While the service is down, standby 3 stops (its postmaster and every backend it had).
     const victim = before.get(3)!;
     process.kill(victim, 'SIGKILL');
-    await waitFor(async () => !allProcesses().some((p) => p.pid === victim || p.pgrp === victim), { what: 'node 3 to be gone', timeoutMs: 30_000 });
+    await waitFor(async () => !allProcesses().some((p) => p.pid === victim || p.pgrp === victim), {
+      what: 'node 3 to be gone',
+      timeoutMs: 30_000,
+    });
 
     await svc.restart();
     const after = postmasterPids(c.id);
@@ -73,31 +88,64 @@ describe('service stop and start', () => {
     expect(after.get(2)).toBe(before.get(2));
     expect(after.get(3)).toBeDefined();
     expect(after.get(3)).not.toBe(victim);
-    await waitFor(async () => svc.logLines().find((l) => l.pid === svc.pid && l.msg === 'nodes adopted'), { what: 'the adoption log line', timeoutMs: 10_000 });
+    await waitFor(async () => svc.logLines().find((l) => l.pid === svc.pid && l.msg === 'nodes adopted'), {
+      what: 'the adoption log line',
+      timeoutMs: 10_000,
+    });
     const adopted = svc.logLines().find((l) => l.pid === svc.pid && l.msg === 'nodes adopted')!;
-    expect({ adopted: adopted['adopted'], started: adopted['started'], failed: adopted['failed'] }).toEqual({ adopted: 2, started: 1, failed: 0 });
+    expect({ adopted: adopted['adopted'], started: adopted['started'], failed: adopted['failed'] }).toEqual({
+      adopted: 2,
+      started: 1,
+      failed: 0,
+    });
 
-    const d = await waitFor(async () => {
-      const x = await getCluster(svc.client, c.id);
-      return x.status === 'AVAILABLE' && x.sub_status === 'NORMAL' && x.nodes.every((n) => n.status === '200') ? x : null;
-    }, { what: 'the cluster to be AVAILABLE/NORMAL with every node up', timeoutMs: 60_000 });
+    const d = await waitFor(
+      async () => {
+        const x = await getCluster(svc.client, c.id);
+        return x.status === 'AVAILABLE' && x.sub_status === 'NORMAL' && x.nodes.every((n) => n.status === '200') ? x : null;
+      },
+      { what: 'the cluster to be AVAILABLE/NORMAL with every node up', timeoutMs: 60_000 },
+    );
     expect(d.task_status).toBe('');
-    await waitFor(async () => (await replication(d)).filter((r) => r.state === 'streaming').length === 2, { what: 'both standbys to stream', timeoutMs: 60_000 });
-    expect(await replication(d)).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
+    await waitFor(async () => (await replication(d)).filter((r) => r.state === 'streaming').length === 2, {
+      what: 'both standbys to stream',
+      timeoutMs: 60_000,
+    });
+    expect(await replication(d)).toEqual([
+      { application_name: 'node2', state: 'streaming' },
+      { application_name: 'node3', state: 'streaming' },
+    ]);
     // Nothing else runs on the cluster's directories.
-    expect(postmastersUnder(clusterDir(c.id)).map((p) => p.pid).sort()).toEqual([...after.values()].sort());
+    expect(
+      postmastersUnder(clusterDir(c.id))
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual([...after.values()].sort());
 
     await deleteCluster(c.id);
   });
 
   it('SIGTERM during a create releases the task; the next start resumes it at once and finishes it', async () => {
     // Hold the create before its last standby, so the stop lands mid-task, deterministically.
-    await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'CREATING', step: 'BUILD_STANDBY_3', mode: 'delay', point: 'before', delay_ms: 300_000, times: 1 });
+    await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      action_name: 'CREATING',
+      step: 'BUILD_STANDBY_3',
+      mode: 'delay',
+      point: 'before',
+      delay_ms: 300_000,
+      times: 1,
+    });
     const c = await createCluster(svc.client, { nodes: 3 });
     type T = { id: string; kind: string; status: string; items: { sub_items: { step: string; status: string }[] }[] };
-    const taskOf = async (): Promise<T> => (await svc.client.call<{ tasks: T[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${c.id}/tasks`)).tasks.find((t) => t.kind === 'cluster.create')!;
-    const steps = (t: T): { step: string; status: string }[] => t.items.flatMap((i) => i.sub_items.map((s) => ({ step: s.step, status: s.status })));
-    await waitFor(async () => steps(await taskOf()).find((s) => s.step === 'BUILD_STANDBY_2')?.status === 'SUCCESS', { what: 'standby 2 to be built' });
+    const taskOf = async (): Promise<T> =>
+      (await svc.client.call<{ tasks: T[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${c.id}/tasks`)).tasks.find(
+        (t) => t.kind === 'cluster.create',
+      )!;
+    const steps = (t: T): { step: string; status: string }[] =>
+      t.items.flatMap((i) => i.sub_items.map((s) => ({ step: s.step, status: s.status })));
+    await waitFor(async () => steps(await taskOf()).find((s) => s.step === 'BUILD_STANDBY_2')?.status === 'SUCCESS', {
+      what: 'standby 2 to be built',
+    });
 
     const stoppedPid = svc.pid;
     const watcher = watchToolChildren(stoppedPid);
@@ -116,7 +164,11 @@ describe('service stop and start', () => {
     expect(steps(t).every((s) => s.status === 'SUCCESS')).toBe(true);
     // Released, not left to expire: the next process took it over.
     expect(svc.ranBy(t.id)).toEqual([stoppedPid, svc.pid]);
-    expect(postmastersUnder(clusterDir(c.id)).map((p) => p.dataDir).sort()).toEqual([1, 2, 3].map((n) => join(clusterDir(c.id), `node${n}`, 'data')));
+    expect(
+      postmastersUnder(clusterDir(c.id))
+        .map((p) => p.dataDir)
+        .sort(),
+    ).toEqual([1, 2, 3].map((n) => join(clusterDir(c.id), `node${n}`, 'data')));
     await deleteCluster(c.id);
   });
 });

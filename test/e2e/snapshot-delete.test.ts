@@ -26,8 +26,14 @@ async function sql(text: string): Promise<void> {
 }
 
 async function snapshot(name: string): Promise<string> {
-  const id = (await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: clusterId } })).snapshot.id;
-  await waitFor(async () => (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot.status === 'AVAILABLE', { what: name });
+  const id = (
+    await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: clusterId } })
+  ).snapshot.id;
+  await waitFor(
+    async () =>
+      (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot.status === 'AVAILABLE',
+    { what: name },
+  );
   return id;
 }
 
@@ -50,7 +56,14 @@ async function assertVisibleRestorable(): Promise<void> {
   }
 }
 
-const ORDERS = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+const ORDERS = [
+  [0, 1, 2],
+  [0, 2, 1],
+  [1, 0, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [2, 1, 0],
+];
 
 beforeAll(async () => {
   t = await startService();
@@ -86,19 +99,25 @@ describe('deleting snapshots', () => {
         await assertVisibleRestorable();
       }
       // A real restore of the newest remaining visible snapshot shows its own data.
-      const visible = (await t.client.call<{ snapshots: { id: string; name: string }[] }>('GET', `/v1.0/{project_id}/clusters/${clusterId}/snapshots`)).snapshots;
+      const visible = (
+        await t.client.call<{ snapshots: { id: string; name: string }[] }>('GET', `/v1.0/{project_id}/clusters/${clusterId}/snapshots`)
+      ).snapshots;
       const newest = visible[0];
       if (newest) {
         const [, r, s] = /^r(\d+)-s(\d+)$/.exec(newest.name) ?? [];
         if (r !== undefined) {
-          const rows = await queryRestoredSnapshot<{ n: number }>(t.svc, newest.id, `select count(*)::int as n from marks where round = ${r} and step = ${s}`);
+          const rows = await queryRestoredSnapshot<{ n: number }>(
+            t.svc,
+            newest.id,
+            `select count(*)::int as n from marks where round = ${r} and step = ${s}`,
+          );
           expect(rows[0]!.n).toBe(1);
         }
       }
     });
   }
 
-  it('expires the sets of hidden snapshots that nothing needs, and keeps the stanza\'s only full', async () => {
+  it("expires the sets of hidden snapshots that nothing needs, and keeps the stanza's only full", async () => {
     await expiryDone();
     const sets = (await t.svc.dataPlane.backrest.info(target())).sets;
     const rows = await t.svc.store.listStanzaSnapshots(stanza);

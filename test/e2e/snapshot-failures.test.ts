@@ -13,9 +13,25 @@ let t: TestService;
 let clusterId: string;
 let stanza: string;
 
-interface Snap { id: string; status: string; backup_key: string }
-interface SubItem { sub_item_name: string; status: string; detail: string; step: string; end_time: string | null; estimated_time: number }
-interface Action { id: string; status: string; action_name: string; items: { item_name: string; sub_items: SubItem[] }[] }
+interface Snap {
+  id: string;
+  status: string;
+  backup_key: string;
+}
+interface SubItem {
+  sub_item_name: string;
+  status: string;
+  detail: string;
+  step: string;
+  end_time: string | null;
+  estimated_time: number;
+}
+interface Action {
+  id: string;
+  status: string;
+  action_name: string;
+  items: { item_name: string; sub_items: SubItem[] }[];
+}
 
 const info = (s: SubItem): Record<string, unknown> => JSON.parse(JSON.parse(s.detail).progressInfo) as Record<string, unknown>;
 
@@ -32,14 +48,19 @@ async function sql(text: string): Promise<void> {
 }
 
 async function startSnapshot(name: string): Promise<string> {
-  return (await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: clusterId } })).snapshot.id;
+  return (
+    await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: clusterId } })
+  ).snapshot.id;
 }
 
 async function finished(id: string): Promise<Snap> {
-  return waitFor(async () => {
-    const s = (await t.client.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
-    return s.status === 'CREATING' ? null : s;
-  }, { what: `snapshot ${id}` });
+  return waitFor(
+    async () => {
+      const s = (await t.client.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
+      return s.status === 'CREATING' ? null : s;
+    },
+    { what: `snapshot ${id}` },
+  );
 }
 
 let good: Snap;
@@ -69,13 +90,19 @@ describe('the task-details endpoint', () => {
     const none = await t.client.request<{ error_code: string }>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/GROWING`);
     expect(none.status).toBe(404);
     expect(none.body.error_code).toBe('DWS.9902');
-    const noFailure = await t.client.request<{ error_code: string }>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING_FAILED`);
+    const noFailure = await t.client.request<{ error_code: string }>(
+      'GET',
+      `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING_FAILED`,
+    );
     expect(noFailure.status).toBe(404);
-    const otherCluster = await t.client.request<{ error_code: string }>('GET', '/v1/{project_id}/clusters/4a7d1ed4-1e4f-4c1a-9d5a-8c3f0e6b2a11/actions/SNAPSHOTTING');
+    const otherCluster = await t.client.request<{ error_code: string }>(
+      'GET',
+      '/v1/{project_id}/clusters/4a7d1ed4-1e4f-4c1a-9d5a-8c3f0e6b2a11/actions/SNAPSHOTTING',
+    );
     expect(otherCluster.body.error_code).toBe('DWS.0047');
   });
 
-  it('stores the backup\'s progress samples: rising, and ending on pgBackRest\'s own figure', async () => {
+  it("stores the backup's progress samples: rising, and ending on pgBackRest's own figure", async () => {
     const a = await t.client.call<Action>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
     const samples = (await t.svc.store.listSamples(a.id, 'BACKUP')).filter((s) => s.bytesDone !== null);
     expect(samples.length).toBeGreaterThanOrEqual(3);
@@ -84,7 +111,9 @@ describe('the task-details endpoint', () => {
     expect(rises).toBeGreaterThanOrEqual(2);
     const last = samples.at(-1)!;
     expect(last.source).toBe('pgbackrest info');
-    const set = (await t.svc.dataPlane.backrest.info({ stanza, configFile: t.svc.dataPlane.stanzaConfigFile(stanza) })).sets.find((s) => s.annotation['snapshot_id'] === good.id)!;
+    const set = (await t.svc.dataPlane.backrest.info({ stanza, configFile: t.svc.dataPlane.stanzaConfigFile(stanza) })).sets.find(
+      (s) => s.annotation['snapshot_id'] === good.id,
+    )!;
     expect(last.bytesDone).toBe(set.copiedBytes);
     expect(samples.every((s) => typeof s.source === 'string' && s.source.length > 0)).toBe(true);
     const backup = a.items[0]!.sub_items.find((s) => s.step === 'BACKUP')!;
@@ -96,7 +125,14 @@ describe('the task-details endpoint', () => {
 
 describe('failed snapshots', () => {
   it('an injected fault fails the snapshot the way a real failure does, labelled as injected', async () => {
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: clusterId, action_name: 'SNAPSHOTTING', step: 'BACKUP', mode: 'fail', point: 'before', times: 1 });
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: clusterId,
+      action_name: 'SNAPSHOTTING',
+      step: 'BACKUP',
+      mode: 'fail',
+      point: 'before',
+      times: 1,
+    });
     const s = await finished(await startSnapshot('injected'));
     expect(s.status).toBe('UNAVAILABLE');
     const a = await t.client.call<Action>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING_FAILED`);
@@ -113,14 +149,20 @@ describe('failed snapshots', () => {
     expect(c.task_status).toBe('');
   });
 
-  it('a pgBackRest terminated mid-backup fails the snapshot with the tool\'s message; partial files go, earlier snapshots stay restorable', async () => {
+  it("a pgBackRest terminated mid-backup fails the snapshot with the tool's message; partial files go, earlier snapshots stay restorable", async () => {
     const id = await startSnapshot('terminated');
-    await waitFor(async () => processesUnder(t.dataDir).find((p) => /pgbackrest .* backup$/.test(p.cmd)), { intervalMs: 20, what: 'pgbackrest backup to run' });
+    await waitFor(async () => processesUnder(t.dataDir).find((p) => /pgbackrest .* backup$/.test(p.cmd)), {
+      intervalMs: 20,
+      what: 'pgbackrest backup to run',
+    });
     // Wait until it is copying files (a sample from the running tool), then terminate it.
-    await waitFor(async () => {
-      const a = await t.client.call<Action>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
-      return a.items[0]!.sub_items.find((x) => x.step === 'BACKUP' && x.status === 'RUNNING' && Number(info(x)['backupSize']) > 0);
-    }, { intervalMs: 20, what: 'backup progress' });
+    await waitFor(
+      async () => {
+        const a = await t.client.call<Action>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
+        return a.items[0]!.sub_items.find((x) => x.step === 'BACKUP' && x.status === 'RUNNING' && Number(info(x)['backupSize']) > 0);
+      },
+      { intervalMs: 20, what: 'backup progress' },
+    );
     // pgBackRest's backup runs in a process it forks from the one we started: terminate both.
     for (const p of processesUnder(t.dataDir).filter((x) => /pgbackrest .* backup$/.test(x.cmd))) process.kill(p.pid, 'SIGTERM');
     const s = await finished(id);
@@ -132,7 +174,9 @@ describe('failed snapshots', () => {
     expect(String(pi['errorMsg'])).toMatch(/pgbackrest backup/);
     expect(String(pi['errorMsg'])).toMatch(/terminated on signal \[SIGTERM\]/);
     // No partial backup set left in the repository: every set directory is in pgBackRest's catalog.
-    const listed = new Set((await t.svc.dataPlane.backrest.info({ stanza, configFile: t.svc.dataPlane.stanzaConfigFile(stanza) })).sets.map((x) => x.label));
+    const listed = new Set(
+      (await t.svc.dataPlane.backrest.info({ stanza, configFile: t.svc.dataPlane.stanzaConfigFile(stanza) })).sets.map((x) => x.label),
+    );
     const dir = t.svc.dataPlane.backrest.backupDir(stanza);
     const onDisk = existsSync(dir) ? readdirSync(dir).filter((d) => /^\d{8}-\d{6}F/.test(d)) : [];
     expect(onDisk.filter((d) => !listed.has(d))).toEqual([]);
@@ -147,7 +191,9 @@ describe('failed snapshots', () => {
     const c = await getCluster(t.client, clusterId);
     expect(c.task_status).toBe('SNAPSHOTTING');
     expect(c.action_progress).toHaveProperty('SNAPSHOTTING');
-    const r = await t.client.request<{ error_code: string }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'second-one', cluster_id: clusterId } });
+    const r = await t.client.request<{ error_code: string }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'second-one', cluster_id: clusterId },
+    });
     expect(r.status).toBe(409);
     expect(r.body.error_code).toBe('DWS.0011');
     const restart = await t.client.request<{ error_code: string }>('POST', `/v1.0/{project_id}/clusters/${clusterId}/restart`);

@@ -27,9 +27,13 @@ beforeAll(async () => {
   const schema = await pg.createSchema('policy-two-processes');
   const url = pg.urlForSchema(schema);
   dataDir = tempDir('policy2p');
-  const start = (name: string): Promise<ChildService> => startChildService({
-    dataDir, env: { DWSBOX_STORE_URL: url }, logFile: join(dataDir, `service-${name}.log`), settings: { taskConcurrency: 1, schedulerIntervalMs: 100, policyMinIntervalMs: 1000 },
-  });
+  const start = (name: string): Promise<ChildService> =>
+    startChildService({
+      dataDir,
+      env: { DWSBOX_STORE_URL: url },
+      logFile: join(dataDir, `service-${name}.log`),
+      settings: { taskConcurrency: 1, schedulerIntervalMs: 100, policyMinIntervalMs: 1000 },
+    });
   A = await start('a');
   B = await start('b');
   store = openStore(url);
@@ -52,9 +56,20 @@ describe('snapshot policies, two processes on one PostgreSQL store', () => {
   it('each slot produces exactly one AUTO snapshot', { timeout: 600_000 }, async () => {
     const c = await createAvailableCluster(A.client);
     // Set through B, fired by whichever process gets each slot.
-    await B.client.call('PUT', `/v2/{project_id}/clusters/${c.id}/snapshot-policies`, { backup_strategies: [{ policy_name: 'every-3s', backup_strategy: '*/3 * * * * ?' }] });
-    const policyId = (await A.client.call<{ backup_strategies: { policy_id: string; next_fire_time: string }[] }>('GET', `/v2/{project_id}/clusters/${c.id}/snapshot-policies`)).backup_strategies[0]!.policy_id;
-    await waitFor(async () => (await store.listPolicyFires(policyId)).filter((f) => f.outcome === 'CREATED').length >= 4, { timeoutMs: 400_000, intervalMs: 500, what: 'four fires' });
+    await B.client.call('PUT', `/v2/{project_id}/clusters/${c.id}/snapshot-policies`, {
+      backup_strategies: [{ policy_name: 'every-3s', backup_strategy: '*/3 * * * * ?' }],
+    });
+    const policyId = (
+      await A.client.call<{ backup_strategies: { policy_id: string; next_fire_time: string }[] }>(
+        'GET',
+        `/v2/{project_id}/clusters/${c.id}/snapshot-policies`,
+      )
+    ).backup_strategies[0]!.policy_id;
+    await waitFor(async () => (await store.listPolicyFires(policyId)).filter((f) => f.outcome === 'CREATED').length >= 4, {
+      timeoutMs: 400_000,
+      intervalMs: 500,
+      what: 'four fires',
+    });
     await A.client.call('DELETE', `/v1.0/{project_id}/clusters/${c.id}/snapshot-policies/${policyId}`);
     await waitIdle(B.client, c.id);
 
@@ -76,7 +91,12 @@ describe('snapshot policies, two processes on one PostgreSQL store', () => {
     expect(fired.length).toBe(fires.length);
     const byPid = new Map<number, number>();
     for (const l of fired) byPid.set(l.pid, (byPid.get(l.pid) ?? 0) + 1);
-    const taken = [...A.logLines(), ...B.logLines()].filter((l) => l.msg === 'snapshot policy slot already fired or changed by another process').length;
-    console.log('policy two-processes figures', JSON.stringify({ fires: fires.length, firedBy: Object.fromEntries(byPid), takenByTheOther: taken }));
+    const taken = [...A.logLines(), ...B.logLines()].filter(
+      (l) => l.msg === 'snapshot policy slot already fired or changed by another process',
+    ).length;
+    console.log(
+      'policy two-processes figures',
+      JSON.stringify({ fires: fires.length, firedBy: Object.fromEntries(byPid), takenByTheOther: taken }),
+    );
   });
 });

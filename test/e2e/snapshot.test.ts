@@ -20,7 +20,17 @@ async function sql(text: string): Promise<unknown[]> {
   }
 }
 
-interface Snap { id: string; status: string; size: number; backup_key: string; prior_backup_key: string; started: string; finished: string; type: string; total_backup_size: number }
+interface Snap {
+  id: string;
+  status: string;
+  size: number;
+  backup_key: string;
+  prior_backup_key: string;
+  started: string;
+  finished: string;
+  type: string;
+  total_backup_size: number;
+}
 
 beforeAll(async () => {
   t = await startService();
@@ -41,14 +51,19 @@ afterAll(async () => {
 });
 
 async function snapshot(name: string): Promise<{ id: string; polls: { status: string; body: unknown }[] }> {
-  const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: clusterId, description: 'test' } });
+  const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+    snapshot: { name, cluster_id: clusterId, description: 'test' },
+  });
   const polls: { status: string; body: unknown }[] = [];
-  await waitFor(async () => {
-    const a = await t.client.request<{ status: string }>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
-    if (a.status === 200) polls.push({ status: a.body.status, body: a.body });
-    const s = await t.client.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`);
-    return s.snapshot.status !== 'CREATING';
-  }, { intervalMs: 100, what: 'the snapshot' });
+  await waitFor(
+    async () => {
+      const a = await t.client.request<{ status: string }>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
+      if (a.status === 200) polls.push({ status: a.body.status, body: a.body });
+      const s = await t.client.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`);
+      return s.snapshot.status !== 'CREATING';
+    },
+    { intervalMs: 100, what: 'the snapshot' },
+  );
   return { id: r.snapshot.id, polls };
 }
 
@@ -63,7 +78,14 @@ describe('snapshots', () => {
     expect(s.size).toBeGreaterThan(0);
     expect(s.started).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/);
     expect(polls.length).toBeGreaterThan(0);
-    const done = await t.client.call<{ status: string; action_name: string; items: { item_name: string; sub_items: { sub_item_name: string; status: string; detail: string; estimated_time: number; end_time: string | null }[] }[] }>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
+    const done = await t.client.call<{
+      status: string;
+      action_name: string;
+      items: {
+        item_name: string;
+        sub_items: { sub_item_name: string; status: string; detail: string; estimated_time: number; end_time: string | null }[];
+      }[];
+    }>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`);
     expect(done.status).toBe('SUCCESS');
     expect(done.action_name).toBe('SNAPSHOTTING');
     expect(done.items[0]!.item_name).toBe('Create a snapshot');
@@ -75,7 +97,12 @@ describe('snapshots', () => {
     expect(info.priorKey).toBe('FULL');
     expect(info.backupSize).toBeGreaterThan(10_000_000);
     expect(backup.estimated_time).toBe(0);
-    const zh = await t.client.call<{ items: { item_name: string; sub_items: { sub_item_name: string }[] }[] }>('GET', `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`, undefined, { 'x-language': 'zh-cn' });
+    const zh = await t.client.call<{ items: { item_name: string; sub_items: { sub_item_name: string }[] }[] }>(
+      'GET',
+      `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`,
+      undefined,
+      { 'x-language': 'zh-cn' },
+    );
     expect(zh.items[0]!.item_name).toBe('创建快照');
     expect(zh.items[0]!.sub_items.map((x) => x.sub_item_name)).toContain('执行备份');
     const c = await getCluster(t.client, clusterId);
@@ -90,8 +117,16 @@ describe('snapshots', () => {
     const diff = all.find((x) => x.id === id)!;
     expect(diff.prior_backup_key).toBe(full.backup_key);
     expect(diff.size).toBeLessThan(full.size / 3);
-    const fromFull = await queryRestoredSnapshot<{ n: number }>(t.svc, full.id, `select count(*)::int as n from events_0 where payload = 'changed'`);
-    const fromDiff = await queryRestoredSnapshot<{ n: number }>(t.svc, id, `select count(*)::int as n from events_0 where payload = 'changed'`);
+    const fromFull = await queryRestoredSnapshot<{ n: number }>(
+      t.svc,
+      full.id,
+      `select count(*)::int as n from events_0 where payload = 'changed'`,
+    );
+    const fromDiff = await queryRestoredSnapshot<{ n: number }>(
+      t.svc,
+      id,
+      `select count(*)::int as n from events_0 where payload = 'changed'`,
+    );
     expect(fromFull[0]!.n).toBe(0);
     expect(fromDiff[0]!.n).toBe(100);
   });

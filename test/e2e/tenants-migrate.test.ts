@@ -19,7 +19,16 @@ import { lookupUser } from '../../src/dataplane/os-user.js';
 import { PgInstance } from '../../src/dataplane/pg-instance.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { adminSql, checksums, SCHEMA_SQL } from '../helpers/restore-data.js';
-import { ACCESS_KEY, createAvailableCluster, getCluster, PROJECT_ID, SECRET_KEY, startService, waitIdle, type TestService } from '../helpers/service.js';
+import {
+  ACCESS_KEY,
+  createAvailableCluster,
+  getCluster,
+  PROJECT_ID,
+  SECRET_KEY,
+  startService,
+  waitIdle,
+  type TestService,
+} from '../helpers/service.js';
 import { killPostmastersUnder, removeDir, removeProjectUsersUnder, tempDir, waitFor } from '../helpers/env.js';
 
 const dataDir = tempDir('migrate');
@@ -37,11 +46,17 @@ const run = (cmd: string, args: string[]): string => {
 };
 
 async function snapshot(name: string): Promise<{ id: string; status: string }> {
-  const r = await t!.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: cluster.id } });
-  return waitFor(async () => {
-    const s = (await t!.client.call<{ snapshot: { id: string; status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot;
-    return s.status === 'CREATING' ? null : s;
-  }, { what: `snapshot ${name}`, intervalMs: 200, timeoutMs: 180_000 });
+  const r = await t!.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+    snapshot: { name, cluster_id: cluster.id },
+  });
+  return waitFor(
+    async () => {
+      const s = (await t!.client.call<{ snapshot: { id: string; status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`))
+        .snapshot;
+      return s.status === 'CREATING' ? null : s;
+    },
+    { what: `snapshot ${name}`, intervalMs: 200, timeoutMs: 180_000 },
+  );
 }
 
 /** Turn the service's cluster into what an installation before D32 had. */
@@ -49,10 +64,13 @@ async function makePreD32(svc: TestService): Promise<void> {
   const engine = svc.svc.dataPlane;
   const nodes = await svc.svc.store.listNodes(cluster.id);
   // The administrator a superuser, with what a superuser tenant could leave behind.
-  await adminSqlAsDwsbox(svc, `alter role dbadmin superuser createrole; grant pg_execute_server_program to dbadmin;
+  await adminSqlAsDwsbox(
+    svc,
+    `alter role dbadmin superuser createrole; grant pg_execute_server_program to dbadmin;
     create role leftover createrole login;
     create function public.evt() returns event_trigger language plpgsql as $$ begin null; end $$;
-    create event trigger planted on ddl_command_start execute function public.evt()`);
+    create event trigger planted on ddl_command_start execute function public.evt()`,
+  );
   await adminSqlAsDwsbox(svc, `alter system set work_mem = '77MB'`);
   // The test service runs with synchronous_commit off, and its stop ends the nodes with SIGQUIT.
   await adminSqlAsDwsbox(svc, 'checkpoint');
@@ -67,13 +85,24 @@ async function makePreD32(svc: TestService): Promise<void> {
   run('rm', ['-rf', join(repo, cluster.stanza)]);
   run('chown', ['-R', `${postgres.uid}:${postgres.gid}`, join(repo, 'backup'), join(repo, 'archive')]);
   const conf = engine.stanzaConfigFile(cluster.stanza);
-  writeFileSync(conf, readFileSync(conf, 'utf8').split('\n').filter((l) => !l.startsWith('# dwsbox-os-user=')).map((l) => (l.startsWith('repo1-path=') ? `repo1-path=${repo}` : l)).join('\n'));
+  writeFileSync(
+    conf,
+    readFileSync(conf, 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('# dwsbox-os-user='))
+      .map((l) => (l.startsWith('repo1-path=') ? `repo1-path=${repo}` : l))
+      .join('\n'),
+  );
   for (const n of nodes) {
     run('chown', ['-R', `${postgres.uid}:${postgres.gid}`, n.dataDir]);
     const p = engine.nodePaths(cluster.id, n.ordinal);
     run('chown', [`${postgres.uid}:${postgres.gid}`, p.sockDir]);
     writeFileSync(join(n.dataDir, 'pg_ident.conf'), 'dwsbox root postgres\ndwsbox postgres postgres\n');
-    const inst = new PgInstance({ os: postgres, dataDir: n.dataDir, sockDir: p.sockDir, host: n.host, port: n.port, logFile: p.logFile }, engine.bins, silentLogger());
+    const inst = new PgInstance(
+      { os: postgres, dataDir: n.dataDir, sockDir: p.sockDir, host: n.host, port: n.port, logFile: p.logFile },
+      engine.bins,
+      silentLogger(),
+    );
     await inst.start({ timeoutMs: 60_000 });
   }
 }
@@ -81,7 +110,12 @@ async function makePreD32(svc: TestService): Promise<void> {
 async function adminSqlAsDwsbox(svc: TestService, sql: string): Promise<void> {
   const nodes = await svc.svc.store.listNodes(cluster.id);
   const rec = (await svc.svc.store.getClusterById(cluster.id))!;
-  const c = await svc.svc.dataPlane.instance(rec, nodes.find((n) => n.role === 'primary')!).connect('postgres');
+  const c = await svc.svc.dataPlane
+    .instance(
+      rec,
+      nodes.find((n) => n.role === 'primary')!,
+    )
+    .connect('postgres');
   try {
     await c.query(sql);
   } finally {
@@ -89,7 +123,19 @@ async function adminSqlAsDwsbox(svc: TestService, sql: string): Promise<void> {
   }
 }
 
-const flags = { dataDir, host: '127.0.0.1', port: 0, logLevel: 'debug', projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, shutdownTimeoutMs: 1000 };
+const flags = {
+  dataDir,
+  host: '127.0.0.1',
+  port: 0,
+  logLevel: 'debug',
+  projectId: PROJECT_ID,
+  accessKey: ACCESS_KEY,
+  secretKey: SECRET_KEY,
+  unsafeNoFsync: true,
+  pollMs: 50,
+  monitorIntervalMs: 500,
+  shutdownTimeoutMs: 1000,
+};
 
 beforeAll(async () => {
   t = await startService({ dataDir });
@@ -112,30 +158,43 @@ afterAll(async () => {
 
 describe('dwsbox tenants migrate', () => {
   it('the service refuses to start on clusters from before per-project users, naming the command', async () => {
-    const e = await createService(loadConfig({ env: {}, flags }), { log: silentLogger() }).then(() => null, (x: Error) => x);
+    const e = await createService(loadConfig({ env: {}, flags }), { log: silentLogger() }).then(
+      () => null,
+      (x: Error) => x,
+    );
     expect(e?.message).toMatch(/run as the shared postgres OS user.*npx dwsbox tenants migrate/s);
     expect(e?.message).toContain(cluster.id);
   });
 
   it('--dry-run lists the cluster and changes nothing', async () => {
-    const r = await tenantsMigrate(loadConfig({ env: {}, flags }), silentLogger(), { dryRun: true }) as { clusters: { cluster_id: string }[] };
+    const r = (await tenantsMigrate(loadConfig({ env: {}, flags }), silentLogger(), { dryRun: true })) as {
+      clusters: { cluster_id: string }[];
+    };
     expect(r.clusters.map((c) => c.cluster_id)).toEqual([cluster.id]);
     expect(lstatSync(join(dataDir, 'repo', 'backup', cluster.stanza)).uid).toBe(postgres.uid);
   });
 
-  it('moves the cluster to its project\'s user, reports its downtime, and cleans what a superuser admin left', async () => {
-    migrated = await tenantsMigrate(loadConfig({ env: {}, flags }), silentLogger(), { dryRun: false }) as typeof migrated;
+  it("moves the cluster to its project's user, reports its downtime, and cleans what a superuser admin left", async () => {
+    migrated = (await tenantsMigrate(loadConfig({ env: {}, flags }), silentLogger(), { dryRun: false })) as typeof migrated;
     const m = migrated.clusters.find((c) => c.cluster_id === cluster.id)!;
     expect(m.os_user).toMatch(/^dws[0-9a-f]{13}$/);
     expect(m.downtime_s).toBeGreaterThan(0);
-    expect(m.changes).toEqual(expect.arrayContaining(['role dbadmin demoted', 'role leftover demoted', 'pg_execute_server_program revoked from dbadmin', 'event trigger planted dropped in postgres', 'archiving checked (pgbackrest check)']));
+    expect(m.changes).toEqual(
+      expect.arrayContaining([
+        'role dbadmin demoted',
+        'role leftover demoted',
+        'pg_execute_server_program revoked from dbadmin',
+        'event trigger planted dropped in postgres',
+        'archiving checked (pgbackrest check)',
+      ]),
+    );
     expect(migrated.next.join(' ')).toMatch(/rotate the master key.*compromised/s);
     const os = lookupUser(m.os_user)!;
     for (const n of await nodesOf()) expect(lstatSync(n).uid).toBe(os.uid);
     expect(lstatSync(join(dataDir, 'repo', cluster.stanza, 'backup', cluster.stanza)).uid).toBe(os.uid);
     expect(existsSync(join(dataDir, 'repo', 'backup', cluster.stanza))).toBe(false);
     // A second run finds nothing to do.
-    const again = await tenantsMigrate(loadConfig({ env: {}, flags }), silentLogger(), { dryRun: false }) as typeof migrated;
+    const again = (await tenantsMigrate(loadConfig({ env: {}, flags }), silentLogger(), { dryRun: false })) as typeof migrated;
     expect(again.clusters).toEqual([]);
   });
 
@@ -144,16 +203,23 @@ describe('dwsbox tenants migrate', () => {
     const d = await waitIdle(t.client, cluster.id);
     expect([d.status, d.sub_status]).toEqual(['AVAILABLE', 'NORMAL']);
     expect(await checksums(cluster.endpoint)).toEqual(before);
-    const [r] = await adminSql<{ su: boolean; cr: boolean; prog: boolean; wm: string; evt: number }>(cluster.endpoint,
+    const [r] = await adminSql<{ su: boolean; cr: boolean; prog: boolean; wm: string; evt: number }>(
+      cluster.endpoint,
       `select rolsuper as su, rolcreaterole as cr, pg_has_role('dbadmin', 'pg_execute_server_program', 'member') as prog,
-              current_setting('work_mem') as wm, (select count(*)::int from pg_event_trigger) as evt from pg_roles where rolname = 'dbadmin'`);
+              current_setting('work_mem') as wm, (select count(*)::int from pg_event_trigger) as evt from pg_roles where rolname = 'dbadmin'`,
+    );
     expect(r).toMatchObject({ su: false, cr: false, prog: false, evt: 0 });
     expect(r!.wm).not.toBe('77MB');
-    const restored = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, { restore: { name: 'from-before-d32' } });
-    const rc = await waitFor(async () => {
-      const c = await getCluster(t!.client, restored.cluster.id);
-      return c.status === 'CREATING' ? null : c;
-    }, { what: 'the restore', intervalMs: 200, timeoutMs: 240_000 });
+    const restored = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, {
+      restore: { name: 'from-before-d32' },
+    });
+    const rc = await waitFor(
+      async () => {
+        const c = await getCluster(t!.client, restored.cluster.id);
+        return c.status === 'CREATING' ? null : c;
+      },
+      { what: 'the restore', intervalMs: 200, timeoutMs: 240_000 },
+    );
     expect(rc.status, JSON.stringify(rc.failed_reasons)).toBe('AVAILABLE');
     expect(await checksums(rc.endpoints[0]!.connect_info)).toEqual(before);
     expect((await snapshot('after-d32')).status).toBe('AVAILABLE');

@@ -73,7 +73,16 @@ const nameOf = (s: ChildService): string => (s === A ? 'A' : 'B');
 
 async function postCreate(client: DwsClient, name: string): Promise<string> {
   const r = await client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
-    cluster: { name, node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port: await freePort() },
+    cluster: {
+      name,
+      node_type: 'dwsx.small',
+      number_of_node: 3,
+      subnet_id: SUBNET,
+      vpc_id: VPC,
+      user_name: 'dbadmin',
+      user_pwd: ADMIN_PASSWORD,
+      port: await freePort(),
+    },
   });
   return r.cluster.id;
 }
@@ -83,10 +92,13 @@ async function tasksOf(clusterId: string): Promise<TaskRecord[]> {
 }
 
 async function waitTaskDone(id: string, timeoutMs = 240_000): Promise<TaskRecord> {
-  return waitFor(async () => {
-    const t = await store.getTask(id);
-    return t && ['SUCCESS', 'FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'].includes(t.status) ? t : null;
-  }, { timeoutMs, intervalMs: 100, what: `task ${id} to end` });
+  return waitFor(
+    async () => {
+      const t = await store.getTask(id);
+      return t && ['SUCCESS', 'FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'].includes(t.status) ? t : null;
+    },
+    { timeoutMs, intervalMs: 100, what: `task ${id} to end` },
+  );
 }
 
 /** Every task step's running intervals per process, from the two logs: [start, end] of each 'step started' … 'step succeeded'. */
@@ -110,7 +122,16 @@ function stepIntervals(lines: LogLine[]): Map<string, { pid: number; step: strin
     if (l.msg === 'step started') {
       close(key, t);
       open.set(key, { pid: l.pid, step: String(l['step']), from: t });
-    } else if (['step succeeded', 'step failed', 'task succeeded', 'task ended after undo', 'task interrupted by shutdown; releasing it for the next owner'].includes(l.msg) || l.msg.startsWith('lease lost')) {
+    } else if (
+      [
+        'step succeeded',
+        'step failed',
+        'task succeeded',
+        'task ended after undo',
+        'task interrupted by shutdown; releasing it for the next owner',
+      ].includes(l.msg) ||
+      l.msg.startsWith('lease lost')
+    ) {
       close(key, t);
     }
   }
@@ -121,7 +142,15 @@ function stepIntervals(lines: LogLine[]): Map<string, { pid: number; step: strin
 
 // ------------------------------------------------------------------ processes on a cluster, by the service they descend from
 
-interface Sighting { pid: number; start: number; cmd: string; service: number; kind: 'postmaster' | 'lock-wait' | 'tool'; first: number; last: number }
+interface Sighting {
+  pid: number;
+  start: number;
+  cmd: string;
+  service: number;
+  kind: 'postmaster' | 'lock-wait' | 'tool';
+  first: number;
+  last: number;
+}
 
 const isPostmasterCmd = (cmd: string): boolean => /(?:^|\/)postgres -D /.test(cmd);
 
@@ -130,7 +159,10 @@ const isPostmasterCmd = (cmd: string): boolean => /(?:^|\/)postgres -D /.test(cm
  * a postmaster: backends and archive-push belong to the cluster) and works on a watched
  * cluster (its id on the command line, or its lock file as fd 3 of a lock-waiting flock).
  */
-function sampleClusterProcesses(clusterIds: () => string[], services: () => number[]): { all: () => Sighting[]; poll: () => void; stop: () => void; descendantsOf: (pid: number) => Sighting[] } {
+function sampleClusterProcesses(
+  clusterIds: () => string[],
+  services: () => number[],
+): { all: () => Sighting[]; poll: () => void; stop: () => void; descendantsOf: (pid: number) => Sighting[] } {
   const seen = new Map<string, Sighting>();
   const lineage = new Map<string, Sighting>();
   const poll = (): void => {
@@ -153,9 +185,16 @@ function sampleClusterProcesses(clusterIds: () => string[], services: () => numb
       }
       if (service === null || viaPostmaster) continue;
       const key = `${p.pid}:${p.start}`;
-      const kind: Sighting['kind'] = isPostmasterCmd(p.cmd) ? 'postmaster' : /^flock --exclusive --wait /.test(p.cmd) ? 'lock-wait' : 'tool';
+      const kind: Sighting['kind'] = isPostmasterCmd(p.cmd)
+        ? 'postmaster'
+        : /^flock --exclusive --wait /.test(p.cmd)
+          ? 'lock-wait'
+          : 'tool';
       const prev = lineage.get(key);
-      lineage.set(key, prev ? { ...prev, last: now, cmd: p.cmd, kind } : { pid: p.pid, start: p.start, cmd: p.cmd, service, kind, first: now, last: now });
+      lineage.set(
+        key,
+        prev ? { ...prev, last: now, cmd: p.cmd, kind } : { pid: p.pid, start: p.start, cmd: p.cmd, service, kind, first: now, last: now },
+      );
       let target = p.cmd;
       if (kind === 'lock-wait') {
         try {
@@ -166,7 +205,10 @@ function sampleClusterProcesses(clusterIds: () => string[], services: () => numb
       }
       if (!ids.some((id) => target.includes(id))) continue;
       const s = seen.get(key);
-      seen.set(key, s ? { ...s, last: now, cmd: p.cmd, kind } : { pid: p.pid, start: p.start, cmd: p.cmd, service, kind, first: now, last: now });
+      seen.set(
+        key,
+        s ? { ...s, last: now, cmd: p.cmd, kind } : { pid: p.pid, start: p.start, cmd: p.cmd, service, kind, first: now, last: now },
+      );
     }
   };
   poll();
@@ -192,15 +234,18 @@ function toolOf(servicePid: number, needle: string): ProcInfo | undefined {
 
 /** Wait until `step` of the task runs, and a `pg_basebackup` copying `nodeDir` runs under its owner; returns the owner. */
 async function waitCopyRunning(taskId: string, step: string, nodeDir: string): Promise<{ owner: string; tool: ProcInfo }> {
-  return waitFor(async () => {
-    const t = await store.getTask(taskId);
-    if (!t?.lockedBy) return null;
-    const s = await store.getStep(taskId, step);
-    if (s?.status === 'SUCCESS') throw new Error(`${step} ended before its copy was seen running`);
-    if (s?.status !== 'RUNNING') return null;
-    const tool = toolOf(pidOf(t.lockedBy), nodeDir);
-    return tool && /pg_basebackup/.test(tool.cmd) ? { owner: t.lockedBy, tool } : null;
-  }, { timeoutMs: 240_000, intervalMs: 15, what: `${step} of ${taskId} to run its pg_basebackup` });
+  return waitFor(
+    async () => {
+      const t = await store.getTask(taskId);
+      if (!t?.lockedBy) return null;
+      const s = await store.getStep(taskId, step);
+      if (s?.status === 'SUCCESS') throw new Error(`${step} ended before its copy was seen running`);
+      if (s?.status !== 'RUNNING') return null;
+      const tool = toolOf(pidOf(t.lockedBy), nodeDir);
+      return tool && /pg_basebackup/.test(tool.cmd) ? { owner: t.lockedBy, tool } : null;
+    },
+    { timeoutMs: 240_000, intervalMs: 15, what: `${step} of ${taskId} to run its pg_basebackup` },
+  );
 }
 
 describe('two service processes on one PostgreSQL store', () => {
@@ -209,10 +254,13 @@ describe('two service processes on one PostgreSQL store', () => {
     schema = await pg.createSchema('two-processes');
     const url = pg.urlForSchema(schema);
     dataDir = tempDir('two');
-    const start = (name: string): Promise<ChildService> => startChildService({
-      dataDir, env: { DWSBOX_STORE_URL: url }, logFile: join(dataDir, `service-${name}.log`),
-      settings: { taskConcurrency: 1, leaseMs: LEASE_MS },
-    });
+    const start = (name: string): Promise<ChildService> =>
+      startChildService({
+        dataDir,
+        env: { DWSBOX_STORE_URL: url },
+        logFile: join(dataDir, `service-${name}.log`),
+        settings: { taskConcurrency: 1, leaseMs: LEASE_MS },
+      });
     // At the same moment, on an empty store and an empty data directory.
     const [a, b] = await Promise.allSettled([start('a'), start('b')]);
     if (a.status === 'fulfilled') A = a.value;
@@ -224,10 +272,11 @@ describe('two service processes on one PostgreSQL store', () => {
 
   afterAll(async () => {
     // Both first (each one's command line names the shared data directory), then the files.
-    for (const s of [A, B]) if (s?.alive()) {
-      s.kill('SIGCONT');
-      s.kill('SIGKILL');
-    }
+    for (const s of [A, B])
+      if (s?.alive()) {
+        s.kill('SIGCONT');
+        s.kill('SIGKILL');
+      }
     for (const s of [A, B]) if (s) await s.waitExit(30_000).catch(() => {});
     await A?.cleanup({ keepDir: true }).catch(() => {});
     await B?.cleanup({ keepDir: true });
@@ -248,7 +297,11 @@ describe('two service processes on one PostgreSQL store', () => {
     for (const s of [A, B]) expect((await fetch(`${s.endpoint}/readyz`)).status).toBe(200);
 
     // Three creates at once, through both.
-    const [c1, c2, c3] = await Promise.all([postCreate(A.client, 'two-c1'), postCreate(B.client, 'two-c2'), postCreate(A.client, 'two-c3')]);
+    const [c1, c2, c3] = await Promise.all([
+      postCreate(A.client, 'two-c1'),
+      postCreate(B.client, 'two-c2'),
+      postCreate(A.client, 'two-c3'),
+    ]);
     Object.assign(clusters, { c1, c2, c3 });
 
     // (a) A cluster made through A is read through B, and the other way; lists agree.
@@ -260,21 +313,40 @@ describe('two service processes on one PostgreSQL store', () => {
     expect(await names(B)).toEqual(['two-c1', 'two-c2', 'two-c3']);
     // Signatures verify on both; a wrong secret fails on both; a token issued by one works on the other.
     for (const s of [A, B]) {
-      const bad = new DwsClient({ endpoint: s.endpoint, projectId: PROJECT_ID, accessKey: A.client.o.accessKey!, secretKey: 'not-the-secret-key-0123456789' });
+      const bad = new DwsClient({
+        endpoint: s.endpoint,
+        projectId: PROJECT_ID,
+        accessKey: A.client.o.accessKey!,
+        secretKey: 'not-the-secret-key-0123456789',
+      });
       expect((await bad.request('GET', '/v1.0/{project_id}/clusters')).status).toBe(401);
       expect((await fetch(`${s.endpoint}/v1.0/${PROJECT_ID}/clusters`)).status).toBe(401);
     }
     const auth = new AuthService(store, Secrets.load(null, join(dataDir, 'master.key')), systemClock, silentLogger());
     await auth.createUser(PROJECT_ID, 'two-user', 'Two-User-Password-1', 'admin');
     const tok = await fetch(`${A.endpoint}/v3/auth/tokens`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ auth: { identity: { methods: ['password'], password: { user: { name: 'two-user', password: 'Two-User-Password-1' } } }, scope: { project: { id: PROJECT_ID } } } }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        auth: {
+          identity: { methods: ['password'], password: { user: { name: 'two-user', password: 'Two-User-Password-1' } } },
+          scope: { project: { id: PROJECT_ID } },
+        },
+      }),
     });
     expect(tok.status).toBe(201);
     const byToken = new DwsClient({ endpoint: B.endpoint, projectId: PROJECT_ID, token: tok.headers.get('x-subject-token')! });
     expect((await byToken.call<{ cluster: { id: string } }>('GET', `/v1.0/{project_id}/clusters/${c3}`)).cluster.id).toBe(c3);
     // A fault made through A is listed and cleared through B.
-    await A.client.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: c1, action_name: 'SNAPSHOTTING', step: 'BACKUP', mode: 'delay', point: 'before', delay_ms: 10, times: 1 });
+    await A.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: c1,
+      action_name: 'SNAPSHOTTING',
+      step: 'BACKUP',
+      mode: 'delay',
+      point: 'before',
+      delay_ms: 10,
+      times: 1,
+    });
     expect((await B.client.call<{ count: number }>('GET', '/dwsbox/v1/{project_id}/faults')).count).toBe(1);
     await B.client.call('DELETE', '/dwsbox/v1/{project_id}/faults');
     expect((await A.client.call<{ count: number }>('GET', '/dwsbox/v1/{project_id}/faults')).count).toBe(0);
@@ -285,19 +357,35 @@ describe('two service processes on one PostgreSQL store', () => {
     }
 
     // (b) More work at once: a snapshot of c1 through B, of c2 through A, a restart of c3 through B.
-    const s1 = await B.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'two-s1', cluster_id: c1 } });
-    const s2 = await A.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'two-s2', cluster_id: c2 } });
+    const s1 = await B.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'two-s1', cluster_id: c1 },
+    });
+    const s2 = await A.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'two-s2', cluster_id: c2 },
+    });
     await B.client.call('POST', `/v1.0/{project_id}/clusters/${c3}/restart`, { restart: {} });
     for (const [i, id] of [c1!, c2!, c3!].entries()) {
       const d = await waitIdle(i % 2 ? B.client : A.client, id, 300_000);
       expect(d.status).toBe('AVAILABLE');
     }
-    for (const [s, snap] of [[A, s1], [B, s2]] as const) {
-      expect((await s.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snap.snapshot.id}`)).snapshot.status).toBe('AVAILABLE');
+    for (const [s, snap] of [
+      [A, s1],
+      [B, s2],
+    ] as const) {
+      expect(
+        (await s.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snap.snapshot.id}`)).snapshot.status,
+      ).toBe('AVAILABLE');
     }
 
     const tasks = (await Promise.all([c1!, c2!, c3!].map(tasksOf))).flat();
-    expect(tasks.map((t) => t.kind).sort()).toEqual(['cluster.create', 'cluster.create', 'cluster.create', 'cluster.restart', 'snapshot.create', 'snapshot.create']);
+    expect(tasks.map((t) => t.kind).sort()).toEqual([
+      'cluster.create',
+      'cluster.create',
+      'cluster.create',
+      'cluster.restart',
+      'snapshot.create',
+      'snapshot.create',
+    ]);
     for (const t of tasks) {
       expect(t.status, `${t.kind} ${t.id}`).toBe('SUCCESS');
       // (c) Not interrupted: exactly one owner, one of the two processes on this host.
@@ -306,7 +394,10 @@ describe('two service processes on one PostgreSQL store', () => {
       expect([A.pid, B.pid]).toContain(pidOf(t.ranBy[0]!));
       expect(t.lockedBy).toBeNull();
     }
-    const perProcess = { A: tasks.filter((t) => pidOf(t.ranBy[0]!) === A.pid).map((t) => t.kind), B: tasks.filter((t) => pidOf(t.ranBy[0]!) === B.pid).map((t) => t.kind) };
+    const perProcess = {
+      A: tasks.filter((t) => pidOf(t.ranBy[0]!) === A.pid).map((t) => t.kind),
+      B: tasks.filter((t) => pidOf(t.ranBy[0]!) === B.pid).map((t) => t.kind),
+    };
     figures['tasksPerProcess'] = perProcess;
     // (b) Each process ran some (with one task at a time each, the second of the three creates
     // queued at once is necessarily the other process's).
@@ -326,150 +417,213 @@ describe('two service processes on one PostgreSQL store', () => {
     for (const s of [A, B]) expect(s.logLines().filter((l) => l.msg === 'request').length).toBeGreaterThan(5);
   });
 
-  it('(d) SIGKILL of the owner during BUILD_STANDBY_3: the other process finishes the create after the lease expires', { timeout: 480_000 }, async () => {
-    // Fewer nodes on the machine: the first two clusters go (two more tasks, on either process).
-    const deletes = [clusters['c2']!, clusters['c3']!];
-    for (const id of deletes) await A.client.call('DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
+  it(
+    '(d) SIGKILL of the owner during BUILD_STANDBY_3: the other process finishes the create after the lease expires',
+    { timeout: 480_000 },
+    async () => {
+      // Fewer nodes on the machine: the first two clusters go (two more tasks, on either process).
+      const deletes = [clusters['c2']!, clusters['c3']!];
+      for (const id of deletes) await A.client.call('DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
 
-    const c4 = await postCreate(B.client, 'two-c4');
-    clusters['c4'] = c4;
-    const create = (await tasksOf(c4))[0]!;
-    const sampler = sampleClusterProcesses(() => [c4], () => [A.pid, B.pid]);
-    try {
-      const { owner, tool } = await waitCopyRunning(create.id, 'BUILD_STANDBY_3', join(dataDir, 'clusters', c4, 'node3'));
-      const victim = svcOfPid(pidOf(owner));
-      const survivor = other(victim);
-      const victimPid = victim.pid;
-      const stepAtKill = (await store.getStep(create.id, 'BUILD_STANDBY_3'))!;
-      expect(stepAtKill.status).toBe('RUNNING');
-      sampler.poll();
-      // The postmasters of this cluster it started (the primary, standby 2): they must outlive it.
-      const itsPostmasters = sampler.all().filter((s) => s.service === victimPid && s.kind === 'postmaster' && procInfo(s.pid)?.start === s.start);
-      expect(victim.kill('SIGKILL')).toBe(true);
-      const killedAt = Date.now();
-      expect(await victim.waitExit(30_000)).toEqual({ code: null, signal: 'SIGKILL' });
+      const c4 = await postCreate(B.client, 'two-c4');
+      clusters['c4'] = c4;
+      const create = (await tasksOf(c4))[0]!;
+      const sampler = sampleClusterProcesses(
+        () => [c4],
+        () => [A.pid, B.pid],
+      );
+      try {
+        const { owner, tool } = await waitCopyRunning(create.id, 'BUILD_STANDBY_3', join(dataDir, 'clusters', c4, 'node3'));
+        const victim = svcOfPid(pidOf(owner));
+        const survivor = other(victim);
+        const victimPid = victim.pid;
+        const stepAtKill = (await store.getStep(create.id, 'BUILD_STANDBY_3'))!;
+        expect(stepAtKill.status).toBe('RUNNING');
+        sampler.poll();
+        // The postmasters of this cluster it started (the primary, standby 2): they must outlive it.
+        const itsPostmasters = sampler
+          .all()
+          .filter((s) => s.service === victimPid && s.kind === 'postmaster' && procInfo(s.pid)?.start === s.start);
+        expect(victim.kill('SIGKILL')).toBe(true);
+        const killedAt = Date.now();
+        expect(await victim.waitExit(30_000)).toEqual({ code: null, signal: 'SIGKILL' });
 
-      // Its tools (and their wrappers) die with it (pdeathsig); its postmasters live on (D1).
-      const mine = sampler.descendantsOf(victimPid);
-      expect(mine.some((s) => s.pid === tool.pid)).toBe(true);
-      const alive = async (): Promise<Sighting[]> => mine.filter((s) => s.kind !== 'postmaster' && procInfo(s.pid)?.start === s.start);
-      await waitFor(async () => (await alive()).length === 0, { timeoutMs: 10_000, intervalMs: 50 }).catch(() => {});
-      expect((await alive()).map((s) => s.cmd)).toEqual([]);
-      expect(itsPostmasters.length).toBeGreaterThan(0);
-      for (const pm of itsPostmasters) expect(procInfo(pm.pid)?.start, pm.cmd).toBe(pm.start);
+        // Its tools (and their wrappers) die with it (pdeathsig); its postmasters live on (D1).
+        const mine = sampler.descendantsOf(victimPid);
+        expect(mine.some((s) => s.pid === tool.pid)).toBe(true);
+        const alive = async (): Promise<Sighting[]> => mine.filter((s) => s.kind !== 'postmaster' && procInfo(s.pid)?.start === s.start);
+        await waitFor(async () => (await alive()).length === 0, { timeoutMs: 10_000, intervalMs: 50 }).catch(() => {});
+        expect((await alive()).map((s) => s.cmd)).toEqual([]);
+        expect(itsPostmasters.length).toBeGreaterThan(0);
+        for (const pm of itsPostmasters) expect(procInfo(pm.pid)?.start, pm.cmd).toBe(pm.start);
 
-      // The other process claims it once the lease has expired.
-      const claimed = await waitFor(async () => {
-        const t = await store.getTask(create.id);
-        return t && t.lockedBy && pidOf(t.lockedBy) === survivor.pid ? { t, at: Date.now() } : null;
-      }, { timeoutMs: 120_000, intervalMs: 20, what: `${nameOf(survivor)} to take over ${create.id}` });
-      const takeoverMs = claimed.at - killedAt;
-      figures['killTakeoverMs'] = takeoverMs;
-      expect(takeoverMs).toBeLessThan(TAKEOVER_BOUND_MS);
+        // The other process claims it once the lease has expired.
+        const claimed = await waitFor(
+          async () => {
+            const t = await store.getTask(create.id);
+            return t && t.lockedBy && pidOf(t.lockedBy) === survivor.pid ? { t, at: Date.now() } : null;
+          },
+          { timeoutMs: 120_000, intervalMs: 20, what: `${nameOf(survivor)} to take over ${create.id}` },
+        );
+        const takeoverMs = claimed.at - killedAt;
+        figures['killTakeoverMs'] = takeoverMs;
+        expect(takeoverMs).toBeLessThan(TAKEOVER_BOUND_MS);
 
-      const done = await waitTaskDone(create.id);
-      expect(done.status, done.errorMsg ?? '').toBe('SUCCESS');
-      expect(done.ranBy.map(pidOf)).toEqual([victimPid, survivor.pid]);
-      const steps = await store.listSteps(create.id);
-      expect(steps.map((s) => [s.stepId, s.status])).toEqual(['CHECK_CAPACITY', 'INIT_PRIMARY', 'START_PRIMARY', 'ENABLE_ARCHIVING', 'BUILD_STANDBY_2', 'BUILD_STANDBY_3', 'CREATE_ADMIN', 'VERIFY_CLUSTER'].map((s) => [s, 'SUCCESS']));
-      expect(steps.find((s) => s.stepId === 'BUILD_STANDBY_3')!.attempts).toBe(2);
-      const d = await waitIdle(survivor.client, c4);
-      expect(d.status).toBe('AVAILABLE');
-      expect(d.nodes.map((n) => n.status)).toEqual(['200', '200', '200']);
-      expect(await replicationOf(d)).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
-      expect(survivor.logLines().some((l) => l['taskId'] === create.id && l.msg === 'task succeeded' && l.pid === survivor.pid)).toBe(true);
-      // While the victim lived, only it worked on the cluster; after, only the survivor.
-      const onCluster = sampler.all().filter((s) => s.kind !== 'lock-wait');
-      expect(onCluster.filter((s) => s.service === survivor.pid && s.first < killedAt).map((s) => s.cmd)).toEqual([]);
-      figures['killed'] = { victim: nameOf(victim), step: 'BUILD_STANDBY_3', stepProgressAtKill: stepAtKill.progress };
+        const done = await waitTaskDone(create.id);
+        expect(done.status, done.errorMsg ?? '').toBe('SUCCESS');
+        expect(done.ranBy.map(pidOf)).toEqual([victimPid, survivor.pid]);
+        const steps = await store.listSteps(create.id);
+        expect(steps.map((s) => [s.stepId, s.status])).toEqual(
+          [
+            'CHECK_CAPACITY',
+            'INIT_PRIMARY',
+            'START_PRIMARY',
+            'ENABLE_ARCHIVING',
+            'BUILD_STANDBY_2',
+            'BUILD_STANDBY_3',
+            'CREATE_ADMIN',
+            'VERIFY_CLUSTER',
+          ].map((s) => [s, 'SUCCESS']),
+        );
+        expect(steps.find((s) => s.stepId === 'BUILD_STANDBY_3')!.attempts).toBe(2);
+        const d = await waitIdle(survivor.client, c4);
+        expect(d.status).toBe('AVAILABLE');
+        expect(d.nodes.map((n) => n.status)).toEqual(['200', '200', '200']);
+        expect(await replicationOf(d)).toEqual([
+          { application_name: 'node2', state: 'streaming' },
+          { application_name: 'node3', state: 'streaming' },
+        ]);
+        expect(survivor.logLines().some((l) => l['taskId'] === create.id && l.msg === 'task succeeded' && l.pid === survivor.pid)).toBe(
+          true,
+        );
+        // While the victim lived, only it worked on the cluster; after, only the survivor.
+        const onCluster = sampler.all().filter((s) => s.kind !== 'lock-wait');
+        expect(onCluster.filter((s) => s.service === survivor.pid && s.first < killedAt).map((s) => s.cmd)).toEqual([]);
+        figures['killed'] = { victim: nameOf(victim), step: 'BUILD_STANDBY_3', stepProgressAtKill: stepAtKill.progress };
 
-      for (const id of deletes) await waitFor(async () => (await survivor.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, { timeoutMs: 240_000, what: `cluster ${id} deleted` });
-      // The killed one comes back (it adopts the running nodes; the task is not its any more).
-      await victim.restart();
-      expect((await fetch(`${victim.endpoint}/readyz`)).status).toBe(200);
-    } finally {
-      sampler.stop();
-    }
-  });
+        for (const id of deletes)
+          await waitFor(async () => (await survivor.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, {
+            timeoutMs: 240_000,
+            what: `cluster ${id} deleted`,
+          });
+        // The killed one comes back (it adopts the running nodes; the task is not its any more).
+        await victim.restart();
+        expect((await fetch(`${victim.endpoint}/readyz`)).status).toBe(200);
+      } finally {
+        sampler.stop();
+      }
+    },
+  );
 
-  it('(e) SIGSTOP past the lease: the other claims and waits for the lock; the resumed one writes nothing and starts nothing; the other finishes', { timeout: 480_000 }, async () => {
-    for (const s of [A, B]) if (!s.alive()) await s.restart(); // after a failed (d)
-    const c5 = await postCreate(A.client, 'two-c5');
-    clusters['c5'] = c5;
-    const create = (await tasksOf(c5))[0]!;
-    const sampler = sampleClusterProcesses(() => [c5], () => [A.pid, B.pid]);
-    let pausedRef: ChildService | null = null;
-    try {
-      const { owner, tool } = await waitCopyRunning(create.id, 'BUILD_STANDBY_2', join(dataDir, 'clusters', c5, 'node2'));
-      const paused = svcOfPid(pidOf(owner));
-      pausedRef = paused;
-      const taker = other(paused);
-      sampler.poll();
-      expect(paused.kill('SIGSTOP')).toBe(true);
-      const pausedAt = Date.now();
-      const epochAtPause = (await store.getTask(create.id))!.leaseEpoch;
+  it(
+    '(e) SIGSTOP past the lease: the other claims and waits for the lock; the resumed one writes nothing and starts nothing; the other finishes',
+    { timeout: 480_000 },
+    async () => {
+      for (const s of [A, B]) if (!s.alive()) await s.restart(); // after a failed (d)
+      const c5 = await postCreate(A.client, 'two-c5');
+      clusters['c5'] = c5;
+      const create = (await tasksOf(c5))[0]!;
+      const sampler = sampleClusterProcesses(
+        () => [c5],
+        () => [A.pid, B.pid],
+      );
+      let pausedRef: ChildService | null = null;
+      try {
+        const { owner, tool } = await waitCopyRunning(create.id, 'BUILD_STANDBY_2', join(dataDir, 'clusters', c5, 'node2'));
+        const paused = svcOfPid(pidOf(owner));
+        pausedRef = paused;
+        const taker = other(paused);
+        sampler.poll();
+        expect(paused.kill('SIGSTOP')).toBe(true);
+        const pausedAt = Date.now();
+        const epochAtPause = (await store.getTask(create.id))!.leaseEpoch;
 
-      // The taker claims it after the lease (the paused process cannot renew it) ...
-      const claimed = await waitFor(async () => {
-        const t = await store.getTask(create.id);
-        return t && t.lockedBy && pidOf(t.lockedBy) === taker.pid ? { t, at: Date.now() } : null;
-      }, { timeoutMs: 120_000, intervalMs: 20, what: `${nameOf(taker)} to claim ${create.id}` });
-      figures['pauseTakeoverMs'] = claimed.at - pausedAt;
-      expect(claimed.t.leaseEpoch).toBe(epochAtPause + 1);
-      expect(procInfo(paused.pid)?.state).toBe('T');
-      // ... starts the step, and waits for the cluster lock, which the paused process holds.
-      const waiting = await waitFor(async () => {
-        const w = sampler.all().find((s) => s.service === taker.pid && s.kind === 'lock-wait' && procInfo(s.pid)?.start === s.start);
-        return w ?? null;
-      }, { timeoutMs: 60_000, intervalMs: 40, what: `${nameOf(taker)} to wait for the lock of ${c5}` });
-      const step = (await store.getStep(create.id, 'BUILD_STANDBY_2'))!;
-      expect(step.status).toBe('RUNNING');
-      expect(step.attempts).toBe(2);
-      // Give it time to show that it waits: no tool of the taker on the cluster while the paused one holds the lock.
-      await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
-      expect(procInfo(waiting.pid)?.start).toBe(waiting.start);
-      expect(sampler.all().filter((s) => s.service === taker.pid && s.kind !== 'lock-wait').map((s) => s.cmd)).toEqual([]);
-      const copyFinishedWhilePaused = procInfo(tool.pid)?.start !== tool.start;
+        // The taker claims it after the lease (the paused process cannot renew it) ...
+        const claimed = await waitFor(
+          async () => {
+            const t = await store.getTask(create.id);
+            return t && t.lockedBy && pidOf(t.lockedBy) === taker.pid ? { t, at: Date.now() } : null;
+          },
+          { timeoutMs: 120_000, intervalMs: 20, what: `${nameOf(taker)} to claim ${create.id}` },
+        );
+        figures['pauseTakeoverMs'] = claimed.at - pausedAt;
+        expect(claimed.t.leaseEpoch).toBe(epochAtPause + 1);
+        expect(procInfo(paused.pid)?.state).toBe('T');
+        // ... starts the step, and waits for the cluster lock, which the paused process holds.
+        const waiting = await waitFor(
+          async () => {
+            const w = sampler.all().find((s) => s.service === taker.pid && s.kind === 'lock-wait' && procInfo(s.pid)?.start === s.start);
+            return w ?? null;
+          },
+          { timeoutMs: 60_000, intervalMs: 40, what: `${nameOf(taker)} to wait for the lock of ${c5}` },
+        );
+        const step = (await store.getStep(create.id, 'BUILD_STANDBY_2'))!;
+        expect(step.status).toBe('RUNNING');
+        expect(step.attempts).toBe(2);
+        // Give it time to show that it waits: no tool of the taker on the cluster while the paused one holds the lock.
+        await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
+        expect(procInfo(waiting.pid)?.start).toBe(waiting.start);
+        expect(
+          sampler
+            .all()
+            .filter((s) => s.service === taker.pid && s.kind !== 'lock-wait')
+            .map((s) => s.cmd),
+        ).toEqual([]);
+        const copyFinishedWhilePaused = procInfo(tool.pid)?.start !== tool.start;
 
-      const beforeResume = new Set(sampler.all().map((s) => `${s.pid}:${s.start}`));
-      expect(paused.kill('SIGCONT')).toBe(true);
-      const resumedAt = Date.now();
+        const beforeResume = new Set(sampler.all().map((s) => `${s.pid}:${s.start}`));
+        expect(paused.kill('SIGCONT')).toBe(true);
+        const resumedAt = Date.now();
 
-      const done = await waitTaskDone(create.id);
-      expect(done.status, done.errorMsg ?? '').toBe('SUCCESS');
-      expect(done.ranBy.map(pidOf)).toEqual([paused.pid, taker.pid]);
-      const d = await waitIdle(taker.client, c5);
-      expect(d.status).toBe('AVAILABLE');
-      expect(await replicationOf(d)).toEqual([{ application_name: 'node2', state: 'streaming' }, { application_name: 'node3', state: 'streaming' }]);
-      await waitFor(async () => paused.logLines().some((l) => l.pid === paused.pid && l['taskId'] === create.id && /^lease lost/.test(l.msg)), { timeoutMs: 30_000, what: 'the resumed process to log that it lost the lease' });
+        const done = await waitTaskDone(create.id);
+        expect(done.status, done.errorMsg ?? '').toBe('SUCCESS');
+        expect(done.ranBy.map(pidOf)).toEqual([paused.pid, taker.pid]);
+        const d = await waitIdle(taker.client, c5);
+        expect(d.status).toBe('AVAILABLE');
+        expect(await replicationOf(d)).toEqual([
+          { application_name: 'node2', state: 'streaming' },
+          { application_name: 'node3', state: 'streaming' },
+        ]);
+        await waitFor(
+          async () => paused.logLines().some((l) => l.pid === paused.pid && l['taskId'] === create.id && /^lease lost/.test(l.msg)),
+          { timeoutMs: 30_000, what: 'the resumed process to log that it lost the lease' },
+        );
 
-      // The resumed process is alive and well, and started no process on the cluster after it resumed.
-      expect(paused.alive()).toBe(true);
-      expect((await fetch(`${paused.endpoint}/readyz`)).status).toBe(200);
-      const late = sampler.all().filter((s) => s.service === paused.pid && !beforeResume.has(`${s.pid}:${s.start}`));
-      expect(late.map((s) => `${s.kind} ${s.cmd}`)).toEqual([]);
-      // Its epoch is refused by the store's fence (every write of a step goes through it), and
-      // the task's rows are the taker's: BUILD_STANDBY_2 on its second attempt, every step SUCCESS.
-      await expect(store.fenced(create.id, epochAtPause, async () => 'written')).rejects.toMatchObject({ code: 'LEASE_LOST' });
-      const steps = await store.listSteps(create.id);
-      expect(steps.every((x) => x.status === 'SUCCESS')).toBe(true);
-      expect(steps.find((x) => x.stepId === 'BUILD_STANDBY_2')!.attempts).toBe(2);
-      // Its log: after it resumed, no step of the task started or succeeded there; it said it lost the lease.
-      const after = paused.logLines().filter((l) => l.pid === paused.pid && l['taskId'] === create.id && timeOf(l) >= resumedAt);
-      expect(after.filter((l) => ['step started', 'step succeeded', 'task succeeded'].includes(l.msg))).toEqual([]);
-      expect(after.some((l) => /^lease lost/.test(l.msg))).toBe(true);
-      // Never tools of both processes on the cluster at once (postmasters live on by design, D1; lock waits aside).
-      const tools = sampler.all().filter((s) => s.kind === 'tool');
-      for (const x of tools) for (const y of tools) if (x.service !== y.service) expect(x.last < y.first || y.last < x.first, `${x.cmd} / ${y.cmd}`).toBe(true);
-      // What the taker started on the cluster (tools, postmasters) came after the paused process let the lock go.
-      const takerTools = sampler.all().filter((s) => s.service === taker.pid && s.kind !== 'lock-wait');
-      expect(takerTools.length).toBeGreaterThan(0);
-      for (const s of takerTools) expect(s.first).toBeGreaterThanOrEqual(resumedAt);
-      figures['paused'] = { paused: nameOf(paused), step: 'BUILD_STANDBY_2', copyFinishedWhilePaused, takerTools: takerTools.map((s) => s.cmd.split(' ')[0]) };
-    } finally {
-      sampler.stop();
-      // A failed case must not leave a stopped process behind.
-      if (pausedRef && procInfo(pausedRef.pid)?.state === 'T') pausedRef.kill('SIGCONT');
-    }
-  });
+        // The resumed process is alive and well, and started no process on the cluster after it resumed.
+        expect(paused.alive()).toBe(true);
+        expect((await fetch(`${paused.endpoint}/readyz`)).status).toBe(200);
+        const late = sampler.all().filter((s) => s.service === paused.pid && !beforeResume.has(`${s.pid}:${s.start}`));
+        expect(late.map((s) => `${s.kind} ${s.cmd}`)).toEqual([]);
+        // Its epoch is refused by the store's fence (every write of a step goes through it), and
+        // the task's rows are the taker's: BUILD_STANDBY_2 on its second attempt, every step SUCCESS.
+        await expect(store.fenced(create.id, epochAtPause, async () => 'written')).rejects.toMatchObject({ code: 'LEASE_LOST' });
+        const steps = await store.listSteps(create.id);
+        expect(steps.every((x) => x.status === 'SUCCESS')).toBe(true);
+        expect(steps.find((x) => x.stepId === 'BUILD_STANDBY_2')!.attempts).toBe(2);
+        // Its log: after it resumed, no step of the task started or succeeded there; it said it lost the lease.
+        const after = paused.logLines().filter((l) => l.pid === paused.pid && l['taskId'] === create.id && timeOf(l) >= resumedAt);
+        expect(after.filter((l) => ['step started', 'step succeeded', 'task succeeded'].includes(l.msg))).toEqual([]);
+        expect(after.some((l) => /^lease lost/.test(l.msg))).toBe(true);
+        // Never tools of both processes on the cluster at once (postmasters live on by design, D1; lock waits aside).
+        const tools = sampler.all().filter((s) => s.kind === 'tool');
+        for (const x of tools)
+          for (const y of tools)
+            if (x.service !== y.service) expect(x.last < y.first || y.last < x.first, `${x.cmd} / ${y.cmd}`).toBe(true);
+        // What the taker started on the cluster (tools, postmasters) came after the paused process let the lock go.
+        const takerTools = sampler.all().filter((s) => s.service === taker.pid && s.kind !== 'lock-wait');
+        expect(takerTools.length).toBeGreaterThan(0);
+        for (const s of takerTools) expect(s.first).toBeGreaterThanOrEqual(resumedAt);
+        figures['paused'] = {
+          paused: nameOf(paused),
+          step: 'BUILD_STANDBY_2',
+          copyFinishedWhilePaused,
+          takerTools: takerTools.map((s) => s.cmd.split(' ')[0]),
+        };
+      } finally {
+        sampler.stop();
+        // A failed case must not leave a stopped process behind.
+        if (pausedRef && procInfo(pausedRef.pid)?.state === 'T') pausedRef.kill('SIGCONT');
+      }
+    },
+  );
 });

@@ -29,7 +29,10 @@ const areaOf = (file: string): string => {
 };
 
 /** Source text without comments. */
-const code = (file: string): string => readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
+const code = (file: string): string =>
+  readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
 
 /** Relative imports of a file: the target file (src-relative) and whether the import is type-only. */
 function importsOf(file: string): { target: string; typeOnly: boolean }[] {
@@ -63,7 +66,13 @@ export const ALLOWED: Record<string, readonly string[]> = {
  * What of the data plane its users (services, tasks, metrics, api) may import: the interface,
  * and modules of pure code (names, parsing, formatting) that start nothing and query nothing.
  */
-export const DATAPLANE_PUBLIC = new Set(['dataplane/data-plane.ts', 'dataplane/logical-plane.ts', 'dataplane/logical-dump.ts', 'dataplane/pg-toc.ts', 'dataplane/process-info.ts']);
+export const DATAPLANE_PUBLIC = new Set([
+  'dataplane/data-plane.ts',
+  'dataplane/logical-plane.ts',
+  'dataplane/logical-dump.ts',
+  'dataplane/pg-toc.ts',
+  'dataplane/process-info.ts',
+]);
 
 const files = sources(SRC);
 
@@ -110,7 +119,8 @@ describe('the map of the code (ARCHITECTURE.md)', () => {
       if (from === 'dataplane' || from === 'store') continue;
       const text = code(f);
       if (/from\s+['"]pg['"]|import\(\s*['"]pg['"]\s*\)/.test(text)) broken.push(`${relative(ROOT, f)}: imports pg`);
-      if (/\.query(?:<[^>]*>)?\(\s*[`'"]\s*(?:select|insert|update|delete|create|drop|alter|grant|revoke|set|show|copy|with)\b/i.test(text)) broken.push(`${relative(ROOT, f)}: runs SQL`);
+      if (/\.query(?:<[^>]*>)?\(\s*[`'"]\s*(?:select|insert|update|delete|create|drop|alter|grant|revoke|set|show|copy|with)\b/i.test(text))
+        broken.push(`${relative(ROOT, f)}: runs SQL`);
     }
     expect(broken).toEqual([]);
   });

@@ -32,9 +32,16 @@ const q = (schema: string, table: string): string => `${ident(schema)}.${ident(t
 const sql = <R extends Record<string, unknown> = Record<string, unknown>>(text: string) => adminSql<R>(ep, text, DB);
 const tbl = (schema: string, table: string) => ({ schema_name: schema, table_name: table });
 const body = (src: [string, string][], dst: [string, string][], database = DB) => ({
-  case_sensitive: true, database, restore_table_list: src.map(([s, n]) => tbl(s, n)), target_table_list: dst.map(([s, n]) => tbl(s, n)),
+  case_sensitive: true,
+  database,
+  restore_table_list: src.map(([s, n]) => tbl(s, n)),
+  target_table_list: dst.map(([s, n]) => tbl(s, n)),
 });
-interface Job { job_id: string; status: string; failed_detail: string }
+interface Job {
+  job_id: string;
+  status: string;
+  failed_detail: string;
+}
 
 async function canaryIntact(): Promise<void> {
   expect(await sql<{ n: number }>('select count(*)::int as n from public.canary')).toEqual([{ n: 3 }]);
@@ -61,9 +68,16 @@ beforeAll(async () => {
     create schema ${ident(SCHEMA)};
     create table ${q(SCHEMA, TABLE)} (id serial primary key, ${ident(`v'"; --`)} text not null default 'x'';--', unique (${ident(`v'"; --`)}));
     insert into ${q(SCHEMA, TABLE)} (${ident(`v'"; --`)}) select 'row ' || g from generate_series(1, 500) g;`);
-  const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'snap-hostile', cluster_id: clusterId } });
+  const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+    snapshot: { name: 'snap-hostile', cluster_id: clusterId },
+  });
   snapId = r.snapshot.id;
-  await waitFor(async () => (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snapId}`)).snapshot.status === 'AVAILABLE', { what: 'the snapshot', timeoutMs: 200_000 });
+  await waitFor(
+    async () =>
+      (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snapId}`)).snapshot.status ===
+      'AVAILABLE',
+    { what: 'the snapshot', timeoutMs: 200_000 },
+  );
 });
 afterAll(async () => {
   await t?.stop();
@@ -74,7 +88,12 @@ describe('hostile database, schema and table names', () => {
   it('the snapshot recorded them as they are', async () => {
     const s = await t.svc.store.getSnapshotById(snapId);
     const db = s!.schemaInfo!.databases.find((d) => d.name === DB);
-    expect(db?.tables.map((x) => [x.schema, x.name])).toEqual(expect.arrayContaining([['public', 'canary'], [SCHEMA, TABLE]]));
+    expect(db?.tables.map((x) => [x.schema, x.name])).toEqual(
+      expect.arrayContaining([
+        ['public', 'canary'],
+        [SCHEMA, TABLE],
+      ]),
+    );
   });
 
   it('CheckTableRestore: quoted, never executed; the answer names them exactly', async () => {
@@ -83,9 +102,22 @@ describe('hostile database, schema and table names', () => {
     const exists = await t.client.call<{ check_table_name_result: unknown }>('POST', path, body([[SCHEMA, TABLE]], [[SCHEMA, TABLE]]));
     expect(exists.check_table_name_result).toEqual({ database: DB, restore_table_list: null, target_table_list: [`${SCHEMA}.${TABLE}`] });
     // sources the snapshot lacks, with quotes, semicolons and comments: listed, not run
-    const attempts: [string, string][] = [["public", "x'; drop table canary; --"], ['public"; drop table canary; --', 'y'], ['public', '$(touch /tmp/dwsbox-pwned)'], ['public', 'x`id`|cat /etc/passwd;&']];
-    const missing = await t.client.call<{ check_table_name_result: { restore_table_list: string[] | null; target_table_list: string[] | null } }>('POST', path,
-      body(attempts, attempts.map(([s, n]) => [s, `${n}_copy`] as [string, string])));
+    const attempts: [string, string][] = [
+      ['public', "x'; drop table canary; --"],
+      ['public"; drop table canary; --', 'y'],
+      ['public', '$(touch /tmp/dwsbox-pwned)'],
+      ['public', 'x`id`|cat /etc/passwd;&'],
+    ];
+    const missing = await t.client.call<{
+      check_table_name_result: { restore_table_list: string[] | null; target_table_list: string[] | null };
+    }>(
+      'POST',
+      path,
+      body(
+        attempts,
+        attempts.map(([s, n]) => [s, `${n}_copy`] as [string, string]),
+      ),
+    );
     expect(missing.check_table_name_result.restore_table_list).toEqual(attempts.map(([s, n]) => `${s}.${n}`));
     expect(missing.check_table_name_result.target_table_list).toBeNull();
     // a system schema as the target: refused, not looked up
@@ -97,25 +129,36 @@ describe('hostile database, schema and table names', () => {
     for (const route of ['table-restore-check', 'table-restore']) {
       const path = `/v1/{project_id}/snapshots/${snapId}/${route}`;
       for (const b of [
-        body([[SCHEMA, 'a\u0000b']], [[SCHEMA, 'c']]), body([[SCHEMA, TABLE]], [['', 'c']]), body([[SCHEMA, TABLE]], [[SCHEMA, 'x'.repeat(64)]]),
-        body([[SCHEMA, TABLE]], [[SCHEMA, 'c']], 'd\u0000b'), body([[SCHEMA, TABLE]], [[SCHEMA, 'c']], `${DB}x`),
-      ]) expectDwsError(await t.client.request('POST', path, b), 400);
+        body([[SCHEMA, 'a\u0000b']], [[SCHEMA, 'c']]),
+        body([[SCHEMA, TABLE]], [['', 'c']]),
+        body([[SCHEMA, TABLE]], [[SCHEMA, 'x'.repeat(64)]]),
+        body([[SCHEMA, TABLE]], [[SCHEMA, 'c']], 'd\u0000b'),
+        body([[SCHEMA, TABLE]], [[SCHEMA, 'c']], `${DB}x`),
+      ])
+        expectDwsError(await t.client.request('POST', path, b), 400);
     }
     await canaryIntact();
   });
 
   it('RestoreTable: unknown hostile sources are a 400 naming them; nothing is queued', async () => {
-    const r = await t.client.request('POST', `/v1/{project_id}/snapshots/${snapId}/table-restore`, body([['public', "z'; drop table canary; --"]], [['public', 'z2']]));
+    const r = await t.client.request(
+      'POST',
+      `/v1/{project_id}/snapshots/${snapId}/table-restore`,
+      body([['public', "z'; drop table canary; --"]], [['public', 'z2']]),
+    );
     expectDwsError(r, 400, /^DWS\.5174$/);
     expect((await t.svc.store.listTasks(clusterId)).filter((x) => x.kind === 'snapshot.table_restore')).toEqual([]);
   });
 
   async function restore(b: unknown): Promise<Job> {
     const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snapId}/table-restore`, b);
-    return waitFor(async () => {
-      const j = await t.client.call<Job>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
-      return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
-    }, { what: 'the table restore', intervalMs: 200, timeoutMs: 200_000 });
+    return waitFor(
+      async () => {
+        const j = await t.client.call<Job>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+        return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+      },
+      { what: 'the table restore', intervalMs: 200, timeoutMs: 200_000 },
+    );
   }
 
   it('RestoreTable brings the dropped table back under its hostile name (pgBackRest --db-include, pg_dump -t, pg_restore)', async () => {

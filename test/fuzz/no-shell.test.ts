@@ -26,7 +26,9 @@ function sources(dir: string): string[] {
 
 /** Source text without comments (so documentation may mention what the code must not do). */
 function code(file: string): string {
-  return readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
+  return readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
 }
 
 const files = sources(SRC).map((f) => ({ file: relative(ROOT, f), text: code(f) }));
@@ -39,20 +41,29 @@ describe('no process is started through a shell', () => {
   });
 
   it('child_process is imported only by src/dataplane/pg-exec.ts, and by src/dataplane/binaries.ts for execFileSync alone', () => {
-    const importers = files.filter((f) => PROCESS_MODULE.test(f.text)).map((f) => f.file).sort();
+    const importers = files
+      .filter((f) => PROCESS_MODULE.test(f.text))
+      .map((f) => f.file)
+      .sort();
     expect(importers).toEqual(['src/dataplane/binaries.ts', 'src/dataplane/pg-exec.ts']);
     const bin = files.find((f) => f.file === 'src/dataplane/binaries.ts')!.text;
     expect(/import\s*\{\s*execFileSync\s*\}\s*from\s*['"]node:child_process['"]/.test(bin)).toBe(true);
     const exec = files.find((f) => f.file === 'src/dataplane/pg-exec.ts')!.text;
     const named = /import\s*\{([^}]*)\}\s*from\s*['"]node:child_process['"]/.exec(exec)?.[1] ?? '';
-    const imported = named.split(',').map((s) => s.trim().replace(/^type\s+/, '')).filter(Boolean).filter((s) => s !== 'ChildProcess');
+    const imported = named
+      .split(',')
+      .map((s) => s.trim().replace(/^type\s+/, ''))
+      .filter(Boolean)
+      .filter((s) => s !== 'ChildProcess');
     expect(imported.sort()).toEqual(['spawn', 'spawnSync']);
   });
 
   it('nothing else reaches a process-starting API by another road', () => {
     for (const f of files) {
       if (f.file === 'src/dataplane/pg-exec.ts' || f.file === 'src/dataplane/binaries.ts') continue;
-      expect(f.text, f.file).not.toMatch(/\bprocess\.binding\s*\(|\bspawn(?:Sync)?\s*\(|\bexecFile(?:Sync)?\s*\(|\bexecSync\s*\(|\bfork\s*\(\s*['"`]|worker_threads|node:cluster\b/);
+      expect(f.text, f.file).not.toMatch(
+        /\bprocess\.binding\s*\(|\bspawn(?:Sync)?\s*\(|\bexecFile(?:Sync)?\s*\(|\bexecSync\s*\(|\bfork\s*\(\s*['"`]|worker_threads|node:cluster\b/,
+      );
     }
   });
 
@@ -71,7 +82,7 @@ describe('no process is started through a shell', () => {
     expect('spawn(cmd, argv, { shell: true })').toMatch(/\bshell\s*:\s*(?!false\b)[^,}\s]/);
     expect('spawn(cmd, argv, { shell: false })').not.toMatch(/\bshell\s*:\s*(?!false\b)[^,}\s]/);
     expect("spawn('bash', ['-c', line])").toMatch(/['"`](?:\/bin\/|\/usr\/bin\/)?(?:ba|da|z)?sh['"`]\s*,\s*\[\s*['"`]-c['"`]/);
-    expect("exec(`pg_dump ${db}`)").toMatch(/\bexec(?:Sync)?\s*\(\s*[`'"]/);
+    expect('exec(`pg_dump ${db}`)').toMatch(/\bexec(?:Sync)?\s*\(\s*[`'"]/);
   });
 
   it('pg-exec spawns with an argv array and an explicit environment, never a command string', () => {

@@ -39,7 +39,10 @@ export function shiftedClock(): ShiftedClock {
   return c;
 }
 
-export interface Creds { ak: string; sk: string }
+export interface Creds {
+  ak: string;
+  sk: string;
+}
 export const ADMIN: Creds = { ak: ACCESS_KEY, sk: SECRET_KEY };
 
 export interface CallOptions {
@@ -67,7 +70,11 @@ export interface ApiHarness {
   /** inject a request, signed per `o`; every response is checked for X-Request-Id */
   call(method: string, path: string, o?: CallOptions): Promise<LightMyRequestResponse>;
   /** inject a request signed by the official SDK's AKSKSigner (as the SDK sends it) */
-  sdkCall(method: string, path: string, o?: { query?: Record<string, string | string[]>; data?: unknown; headers?: Record<string, string>; creds?: Creds }): Promise<LightMyRequestResponse>;
+  sdkCall(
+    method: string,
+    path: string,
+    o?: { query?: Record<string, string | string[]>; data?: unknown; headers?: Record<string, string>; creds?: Creds },
+  ): Promise<LightMyRequestResponse>;
   stop(): Promise<void>;
 }
 
@@ -85,10 +92,21 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
   const config = loadConfig({
     env: {},
     flags: {
-      dataDir, host: '127.0.0.1', port: 0, logLevel: 'debug', projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY,
-      unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, shutdownTimeoutMs: 1000, leaseMs: 5000,
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'debug',
+      projectId: PROJECT_ID,
+      accessKey: ACCESS_KEY,
+      secretKey: SECRET_KEY,
+      unsafeNoFsync: true,
+      pollMs: 50,
+      monitorIntervalMs: 500,
+      shutdownTimeoutMs: 1000,
+      leaseMs: 5000,
       // The faults API is off by default (fair shares, docs/security.md); the tests inject faults.
-      enableTenantFaults: true, ...o.flags,
+      enableTenantFaults: true,
+      ...o.flags,
     },
   });
   const clock = shiftedClock();
@@ -96,12 +114,21 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
   const svc = await createService(config, { log, clock });
   if (o.start !== false) await svc.start();
   // The same master key file as the service: credentials and users made here work there.
-  const auth = new AuthService(svc.store, Secrets.load(config.masterKey, join(dataDir, 'master.key')), clock, log.scope({ component: 'test-auth' }));
+  const auth = new AuthService(
+    svc.store,
+    Secrets.load(config.masterKey, join(dataDir, 'master.key')),
+    clock,
+    log.scope({ component: 'test-auth' }),
+  );
   const app = svc.app;
 
   const call = async (method: string, path: string, c: CallOptions = {}): Promise<LightMyRequestResponse> => {
     const payload = c.raw ?? (c.body === undefined ? undefined : JSON.stringify(c.body));
-    const headers: Record<string, string> = { host: HOST, ...(payload !== undefined ? { 'content-type': 'application/json;charset=UTF-8' } : {}), ...c.headers };
+    const headers: Record<string, string> = {
+      host: HOST,
+      ...(payload !== undefined ? { 'content-type': 'application/json;charset=UTF-8' } : {}),
+      ...c.headers,
+    };
     if (c.token) headers['x-auth-token'] = c.token;
     const creds = c.creds === undefined ? (c.token ? null : ADMIN) : c.creds;
     if (creds) {
@@ -126,7 +153,9 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
     for (const [k, v] of Object.entries(query)) for (const x of Array.isArray(v) ? v : [v]) qs.append(k, x);
     const url = path + (qs.size ? `?${qs.toString()}` : '');
     const req: InjectOptions = {
-      method: method as HTTPMethods, url, headers: { ...signed, 'User-Agent': 'huaweicloud-usdk-nodejs/3.0' },
+      method: method as HTTPMethods,
+      url,
+      headers: { ...signed, 'User-Agent': 'huaweicloud-usdk-nodejs/3.0' },
       ...(s.data !== undefined ? { payload: JSON.stringify(s.data) } : {}),
     };
     const res = await app.inject(req);
@@ -135,7 +164,14 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
   };
 
   return {
-    svc, app, auth, clock, config, dataDir, call, sdkCall,
+    svc,
+    app,
+    auth,
+    clock,
+    config,
+    dataDir,
+    call,
+    sdkCall,
     async stop() {
       await svc.stop();
       await killPostmastersUnder(dataDir);
@@ -148,7 +184,12 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
 }
 
 /** The response is a DWS error: exactly `{error_code, error_msg}`, with this status and code. */
-export function expectError(res: LightMyRequestResponse, status: number, code: string, msg?: RegExp): { error_code: string; error_msg: string } {
+export function expectError(
+  res: LightMyRequestResponse,
+  status: number,
+  code: string,
+  msg?: RegExp,
+): { error_code: string; error_msg: string } {
   const body = res.json<Record<string, unknown>>();
   expect({ status: res.statusCode, body }).toMatchObject({ status, body: { error_code: code } });
   expect(Object.keys(body).sort()).toEqual(['error_code', 'error_msg']);

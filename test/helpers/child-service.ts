@@ -88,8 +88,15 @@ export interface ChildServiceOptions {
 /** The settings every child service gets (tests: faults on, crash faults too, fsync off, fast polling). */
 const BASE_SETTINGS: Record<string, string | number | boolean> = {
   // The faults API is off by default (fair shares, docs/security.md); the tests inject faults.
-  host: '127.0.0.1', enableTenantFaults: true, enableCrashFaults: true, unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, leaseMs: 4000,
-  shutdownTimeoutMs: 1000, logLevel: 'debug',
+  host: '127.0.0.1',
+  enableTenantFaults: true,
+  enableCrashFaults: true,
+  unsafeNoFsync: true,
+  pollMs: 50,
+  monitorIntervalMs: 500,
+  leaseMs: 4000,
+  shutdownTimeoutMs: 1000,
+  logLevel: 'debug',
 };
 
 function settingArgs(settings: Record<string, string | number | boolean>): string[] {
@@ -128,9 +135,15 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
   const spawnOne = (): void => {
     const fd = openSync(logFile, 'a');
     try {
-      child = spawn('setpriv', ['--pdeathsig=KILL', '--', ...(o.wrap ?? []), process.execPath, '--import', 'tsx', 'src/cli/run.ts', 'serve', ...args], {
-        cwd: REPO_ROOT, env, stdio: ['ignore', fd, fd],
-      });
+      child = spawn(
+        'setpriv',
+        ['--pdeathsig=KILL', '--', ...(o.wrap ?? []), process.execPath, '--import', 'tsx', 'src/cli/run.ts', 'serve', ...args],
+        {
+          cwd: REPO_ROOT,
+          env,
+          stdio: ['ignore', fd, fd],
+        },
+      );
     } finally {
       closeSync(fd);
     }
@@ -143,7 +156,10 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
         exitInfo = { code, signal };
         // For the post-mortem of a run: when and how each service process ended.
         try {
-          appendFileSync(logFile, `${JSON.stringify({ time: new Date().toISOString(), pid: c.pid, msg: 'test: service process exited', code, signal })}\n`);
+          appendFileSync(
+            logFile,
+            `${JSON.stringify({ time: new Date().toISOString(), pid: c.pid, msg: 'test: service process exited', code, signal })}\n`,
+          );
         } catch {
           /* the directory is gone */
         }
@@ -171,7 +187,8 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
       } catch (e) {
         last = (e as Error).message;
       }
-      if (Date.now() > deadline) throw new Error(`the service on ${endpoint} was not ready in time (${last}); log tail:\n${tailOf(logFile)}`);
+      if (Date.now() > deadline)
+        throw new Error(`the service on ${endpoint} was not ready in time (${last}); log tail:\n${tailOf(logFile)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };
@@ -179,7 +196,11 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
   const alive = (): boolean => exitInfo === null;
 
   const svc: ChildService = {
-    client, endpoint, dataDir, port, logFile,
+    client,
+    endpoint,
+    dataDir,
+    port,
+    logFile,
     get pid() {
       return child.pid!;
     },
@@ -199,7 +220,10 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
     async waitExit(timeoutMs = 120_000) {
       let t: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, rej) => {
-        t = setTimeout(() => rej(new Error(`the service (pid ${child.pid}) did not exit within ${timeoutMs} ms; log tail:\n${tailOf(logFile)}`)), timeoutMs);
+        t = setTimeout(
+          () => rej(new Error(`the service (pid ${child.pid}) did not exit within ${timeoutMs} ms; log tail:\n${tailOf(logFile)}`)),
+          timeoutMs,
+        );
       });
       try {
         return await Promise.race([exited, timeout]);
@@ -256,7 +280,11 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
 
 function tailOf(file: string, lines = 30): string {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(-lines).join('\n');
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(-lines)
+      .join('\n');
   } catch {
     return '(no log)';
   }
@@ -348,7 +376,10 @@ const isPostmaster = (cmd: string): boolean => /(?:^|\/)postgres -D /.test(cmd);
  * between fork and exec still shows the service's command line, so what a child is comes
  * from its latest command line (see `survivors`).
  */
-export function watchToolChildren(servicePid: number, intervalMs = 20): { seen: () => ProcInfo[]; survivors: () => ProcInfo[]; postmasters: () => ProcInfo[]; stop: () => void } {
+export function watchToolChildren(
+  servicePid: number,
+  intervalMs = 20,
+): { seen: () => ProcInfo[]; survivors: () => ProcInfo[]; postmasters: () => ProcInfo[]; stop: () => void } {
   const seen = new Map<string, ProcInfo>();
   const poll = (): void => {
     for (const p of allProcesses()) {
@@ -362,10 +393,11 @@ export function watchToolChildren(servicePid: number, intervalMs = 20): { seen: 
   return {
     seen: tools,
     /** the children seen that are still alive (same PID and start time) and are not postmasters */
-    survivors: () => [...seen.values()].flatMap((p) => {
-      const now = procInfo(p.pid);
-      return now && now.start === p.start && !isPostmaster(now.cmd) ? [now] : [];
-    }),
+    survivors: () =>
+      [...seen.values()].flatMap((p) => {
+        const now = procInfo(p.pid);
+        return now && now.start === p.start && !isPostmaster(now.cmd) ? [now] : [];
+      }),
     /** the postmasters it started (as last seen), alive or not */
     postmasters: () => [...seen.values()].filter((p) => isPostmaster(p.cmd)),
     stop: () => clearInterval(t),

@@ -32,7 +32,11 @@ function runByPostgres(p: ProcInfo, byPid: Map<number, ProcInfo>): boolean {
  * the last poll that still found the service `servicePid` alive saw running (the tools at work
  * when it died).
  */
-export function watchDataDirTools(dataDir: string, servicePid: number, intervalMs = 20): { seen: () => ProcInfo[]; midFlight: () => ProcInfo[]; survivors: () => ProcInfo[]; stop: () => void } {
+export function watchDataDirTools(
+  dataDir: string,
+  servicePid: number,
+  intervalMs = 20,
+): { seen: () => ProcInfo[]; midFlight: () => ProcInfo[]; survivors: () => ProcInfo[]; stop: () => void } {
   const seen = new Map<string, ProcInfo>();
   let whileAlive: ProcInfo[] = [];
   const poll = (): void => {
@@ -102,12 +106,19 @@ export async function resetLane(svc: ChildService): Promise<void> {
   for (const c of l.clusters) {
     await waitIdle(svc.client, c.id, 120_000).catch(() => {});
     await svc.client.request('DELETE', `/v1.0/{project_id}/clusters/${c.id}`, { keep_last_manual_snapshot: 0 });
-    await waitFor(async () => (await svc.client.request('GET', `/v1.0/{project_id}/clusters/${c.id}`)).status === 404, { timeoutMs: 60_000 }).catch(() => {});
+    await waitFor(async () => (await svc.client.request('GET', `/v1.0/{project_id}/clusters/${c.id}`)).status === 404, {
+      timeoutMs: 60_000,
+    }).catch(() => {});
   }
 }
 
 export interface TaskOut {
-  id: string; kind: string; status: string; failed_step: string | null; error_code: string | null; error_msg: string | null;
+  id: string;
+  kind: string;
+  status: string;
+  failed_step: string | null;
+  error_code: string | null;
+  error_msg: string | null;
   items: { item_name: string; sub_items: { step: string; status: string }[] }[];
 }
 
@@ -115,13 +126,23 @@ export async function clusterTasks(client: DwsClient, id: string): Promise<TaskO
   return (await client.call<{ tasks: TaskOut[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks`)).tasks;
 }
 
-export const subItems = (t: TaskOut): { step: string; status: string }[] => t.items.flatMap((i) => i.sub_items.map((s) => ({ step: s.step, status: s.status })));
+export const subItems = (t: TaskOut): { step: string; status: string }[] =>
+  t.items.flatMap((i) => i.sub_items.map((s) => ({ step: s.step, status: s.status })));
 
 /** POST a 3-node create; null when the service died before it answered (a crash right at claim time). */
 export async function postCreate(client: DwsClient, name: string, port: number): Promise<string | null> {
   try {
     const r = await client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
-      cluster: { name, node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port },
+      cluster: {
+        name,
+        node_type: 'dwsx.small',
+        number_of_node: 3,
+        subnet_id: SUBNET,
+        vpc_id: VPC,
+        user_name: 'dbadmin',
+        user_pwd: ADMIN_PASSWORD,
+        port,
+      },
     });
     return r.cluster.id;
   } catch (e) {
@@ -148,7 +169,14 @@ export async function findClusterId(client: DwsClient, name: string): Promise<st
 
 export async function adminQuery<R>(connectInfo: string, sql: string): Promise<R[]> {
   const [host, port] = connectInfo.split(':');
-  const c = new pg.Client({ host, port: Number(port), user: 'dbadmin', password: ADMIN_PASSWORD, database: 'postgres', connectionTimeoutMillis: 5000 });
+  const c = new pg.Client({
+    host,
+    port: Number(port),
+    user: 'dbadmin',
+    password: ADMIN_PASSWORD,
+    database: 'postgres',
+    connectionTimeoutMillis: 5000,
+  });
   c.on('error', () => {});
   await c.connect();
   try {
@@ -171,8 +199,13 @@ export function nodeDataDir(dataDir: string, clusterId: string, connectInfo: str
 /** Store and processes, side by side: the data directories of the API's "200" nodes, and of every running postmaster under the data directory. */
 export function nodesVsPostmasters(dataDir: string, clusterId: string, d: ClusterDetail): { up: string[]; running: string[] } {
   return {
-    up: d.nodes.filter((n) => n.status === '200').map((n) => nodeDataDir(dataDir, clusterId, n.connect_info)).sort(),
-    running: postmastersUnder(join(dataDir, 'clusters') + '/').map((p) => p.dataDir).sort(),
+    up: d.nodes
+      .filter((n) => n.status === '200')
+      .map((n) => nodeDataDir(dataDir, clusterId, n.connect_info))
+      .sort(),
+    running: postmastersUnder(join(dataDir, 'clusters') + '/')
+      .map((p) => p.dataDir)
+      .sort(),
   };
 }
 
@@ -183,7 +216,10 @@ export async function deleteCluster(client: DwsClient, id: string): Promise<void
 }
 
 export async function waitForGone(client: DwsClient, id: string): Promise<void> {
-  await waitFor(async () => (await client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, { what: `cluster ${id} to be deleted`, timeoutMs: 120_000 });
+  await waitFor(async () => (await client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, {
+    what: `cluster ${id} to be deleted`,
+    timeoutMs: 120_000,
+  });
 }
 
 /** What a deleted (or cleaned-up) cluster must not leave behind; an empty list when nothing is left. */
@@ -208,7 +244,12 @@ export async function storeVsProcesses(svc: ChildService): Promise<{ up: string[
     const d = (await svc.client.call<{ cluster: ClusterDetail }>('GET', `/v1.0/{project_id}/clusters/${c.id}`)).cluster;
     up.push(...d.nodes.filter((n) => n.status === '200').map((n) => nodeDataDir(svc.dataDir, c.id, n.connect_info)));
   }
-  return { up: up.sort(), running: postmastersUnder(svc.dataDir + '/').map((p) => p.dataDir).sort() };
+  return {
+    up: up.sort(),
+    running: postmastersUnder(svc.dataDir + '/')
+      .map((p) => p.dataDir)
+      .sort(),
+  };
 }
 
 /** An engine on a child service's data directory, for the test's own reads of the repository (pgbackrest info, verify). */

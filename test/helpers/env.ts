@@ -41,7 +41,10 @@ export async function freePort(): Promise<number> {
   }
 }
 
-export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>, o: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  o: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (o.timeoutMs ?? 120_000);
   let last: unknown;
   for (;;) {
@@ -51,7 +54,8 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | null | false>
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${o.what ?? 'a condition'}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${o.what ?? 'a condition'}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, o.intervalMs ?? 100));
   }
 }

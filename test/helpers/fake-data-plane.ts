@@ -14,24 +14,47 @@
  */
 import { join } from 'node:path';
 import type {
-  ArchiverState, BackupSetInfo, BackupSetRef, ClusterRef, ClusterSecrets, DataPlane, HeldLock, HostCapacity, MemberProcess, ProgressSampleIn, ReplicationState,
-  RunOptions, StanzaCluster, StopMode,
+  ArchiverState,
+  BackupSetInfo,
+  BackupSetRef,
+  ClusterRef,
+  ClusterSecrets,
+  DataPlane,
+  HeldLock,
+  HostCapacity,
+  MemberProcess,
+  ProgressSampleIn,
+  ReplicationState,
+  RunOptions,
+  StanzaCluster,
+  StopMode,
 } from '../../src/dataplane/data-plane.js';
 import type { RepositoryRef } from '../../src/dataplane/backup-repository.js';
 import type { ClusterRecord, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../../src/domain/records.js';
 import { scratchDatabaseName, type TableRef } from '../../src/domain/table-names.js';
 import type {
-  DatabaseInfo, DumpedTable, ExportSource, Exported, ExportedFk, ExportedTable, ForeignKeyToAdd, Imported, LogicalDumpRef, LogicalDumpState, RelationFacts,
-  RelationInfo, TableCount, TablePair, TableRestoreWork, TenantCluster,
+  DatabaseInfo,
+  DumpedTable,
+  ExportSource,
+  Exported,
+  ExportedFk,
+  ExportedTable,
+  ForeignKeyToAdd,
+  Imported,
+  LogicalDumpRef,
+  LogicalDumpState,
+  RelationFacts,
+  RelationInfo,
+  TableCount,
+  TablePair,
+  TableRestoreWork,
+  TenantCluster,
 } from '../../src/dataplane/logical-plane.js';
 import { AppError } from '../../src/errors/app-error.js';
 
 /** What one call of an intention does; a call with nothing scripted succeeds at once (as `{ ok: true }` says). */
 export type IntentionScript =
-  | { ok: true }
-  | { fail: Error }
-  | { hang: true }
-  | { progress: ProgressSampleIn[]; then?: 'return' | 'hang' | { fail: Error } };
+  { ok: true } | { fail: Error } | { hang: true } | { progress: ProgressSampleIn[]; then?: 'return' | 'hang' | { fail: Error } };
 
 export interface RecordedIntention {
   name: string;
@@ -93,7 +116,12 @@ export class FakeDataPlane implements DataPlane {
    * change to the fake's world, when it succeeds). Long intentions report progress through
    * `o.onProgress` and stop when `o.signal` aborts (rejecting with its reason).
    */
-  async perform<T>(name: string, args: unknown[], o: Pick<RunOptions, 'signal' | 'onProgress'> = {}, effect: () => T = () => undefined as T): Promise<T> {
+  async perform<T>(
+    name: string,
+    args: unknown[],
+    o: Pick<RunOptions, 'signal' | 'onProgress'> = {},
+    effect: () => T = () => undefined as T,
+  ): Promise<T> {
     const rec: RecordedIntention = { name, args, outcome: 'running', samples: [] };
     this.intentions.push(rec);
     const script = this.scripts.get(name)?.shift();
@@ -167,7 +195,9 @@ export class FakeDataPlane implements DataPlane {
     for (let held = this.locks.get(lockFile); held; held = this.locks.get(lockFile)) {
       const left = deadline === null ? null : deadline - Date.now();
       if (left !== null && left <= 0) {
-        throw new AppError('STEP_TIMEOUT', { args: [o.label, Math.max(0.1, (o.timeoutMs ?? 0) / 1000), `the lock ${lockFile} (another process is working on it)`] });
+        throw new AppError('STEP_TIMEOUT', {
+          args: [o.label, Math.max(0.1, (o.timeoutMs ?? 0) / 1000), `the lock ${lockFile} (another process is working on it)`],
+        });
       }
       await Promise.race([held.released, ...(left === null ? [] : [delay(left)])]);
       throwIfAborted(o.signal);
@@ -227,12 +257,19 @@ export class FakeDataPlane implements DataPlane {
     return this.running.get(member(cluster, m.ordinal)) ?? null;
   }
   assertRunning(cluster: ClusterRef, m: NodeRecord, when: string): void {
-    if (!this.running.has(member(cluster, m.ordinal))) throw new AppError('ENGINE_NODE_FAILED', { args: [`${m.host}:${m.port}`, `PostgreSQL stopped running ${when}`] });
+    if (!this.running.has(member(cluster, m.ordinal)))
+      throw new AppError('ENGINE_NODE_FAILED', { args: [`${m.host}:${m.port}`, `PostgreSQL stopped running ${when}`] });
   }
   memberHasData(cluster: ClusterRef, m: NodeRecord): boolean {
     return this.withData.has(member(cluster, m.ordinal));
   }
-  buildReplica(cluster: ClusterRecord, primary: NodeRecord, m: NodeRecord, _secrets: ClusterSecrets, o: RunOptions = {}): Promise<{ bytes: number }> {
+  buildReplica(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    m: NodeRecord,
+    _secrets: ClusterSecrets,
+    o: RunOptions = {},
+  ): Promise<{ bytes: number }> {
     return this.perform('buildReplica', [cluster.id, primary.ordinal, m.ordinal], o, () => {
       this.withData.add(member(cluster, m.ordinal));
       return { bytes: 1_000_000 };
@@ -249,8 +286,12 @@ export class FakeDataPlane implements DataPlane {
   }
   replicationSlots(cluster: ClusterRef, primary: NodeRecord): Promise<{ name: string; active: boolean; ordinal: number | null }[]> {
     return this.perform('replicationSlots', [cluster.id, primary.ordinal], {}, () =>
-      [...this.withData].filter((m) => m.startsWith(`${cluster.id}/`)).map((m) => Number(m.split('/')[1])).filter((n) => n !== primary.ordinal)
-        .map((n) => ({ name: this.replicaSlotName(n), active: this.running.has(member(cluster, n)), ordinal: n })));
+      [...this.withData]
+        .filter((m) => m.startsWith(`${cluster.id}/`))
+        .map((m) => Number(m.split('/')[1]))
+        .filter((n) => n !== primary.ordinal)
+        .map((n) => ({ name: this.replicaSlotName(n), active: this.running.has(member(cluster, n)), ordinal: n })),
+    );
   }
 
   // ------------------------------------------------------------------ roles
@@ -274,22 +315,37 @@ export class FakeDataPlane implements DataPlane {
     return this.perform('currentLsn', [cluster.id, primary.ordinal], {}, () => '0/3000000');
   }
   replicationState(cluster: ClusterRef, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<ReplicationState> {
-    return this.perform('replicationState', [cluster.id, primary.ordinal, ordinal, targetLsn], {}, () => ({ state: 'streaming', replayLsn: targetLsn, lagBytes: 0 }));
+    return this.perform('replicationState', [cluster.id, primary.ordinal, ordinal, targetLsn], {}, () => ({
+      state: 'streaming',
+      replayLsn: targetLsn,
+      lagBytes: 0,
+    }));
   }
-  waitCaughtUp(cluster: ClusterRef, primary: NodeRecord, ordinal: number, o: RunOptions & { timeoutMs?: number; targetLsn?: string; standby?: NodeRecord }): Promise<void> {
+  waitCaughtUp(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    ordinal: number,
+    o: RunOptions & { timeoutMs?: number; targetLsn?: string; standby?: NodeRecord },
+  ): Promise<void> {
     return this.perform('waitCaughtUp', [cluster.id, primary.ordinal, ordinal], o);
   }
   replicationLag(cluster: ClusterRef, primary: NodeRecord): Promise<{ node: number; bytes: number }[]> {
     return this.perform('replicationLag', [cluster.id, primary.ordinal], {}, () => []);
   }
   archiverState(cluster: ClusterRef, primary: NodeRecord): Promise<ArchiverState> {
-    return this.perform('archiverState', [cluster.id, primary.ordinal], {}, () => ({ failing: false, lastFailed: null, lastArchived: null }));
+    return this.perform('archiverState', [cluster.id, primary.ordinal], {}, () => ({
+      failing: false,
+      lastFailed: null,
+      lastArchived: null,
+    }));
   }
   databaseBytes(cluster: ClusterRef, primary: NodeRecord): Promise<number> {
     return this.perform('databaseBytes', [cluster.id, primary.ordinal], {}, () => 50_000_000);
   }
   schemaInfo(cluster: ClusterRef, primary: NodeRecord): Promise<SchemaInfo> {
-    return this.perform('schemaInfo', [cluster.id, primary.ordinal], {}, () => ({ databases: [{ name: 'postgres', sizeBytes: 50_000_000, tables: [] }] }));
+    return this.perform('schemaInfo', [cluster.id, primary.ordinal], {}, () => ({
+      databases: [{ name: 'postgres', sizeBytes: 50_000_000, tables: [] }],
+    }));
   }
 
   // ------------------------------------------------------------------ archiving and backups (D2, D3)
@@ -320,15 +376,32 @@ export class FakeDataPlane implements DataPlane {
   removePartialBackups(cluster: StanzaCluster, primary: NodeRecord, signal?: AbortSignal): Promise<string[]> {
     return this.perform('removePartialBackups', [cluster.stanza, primary.ordinal], { signal }, () => []);
   }
-  backup(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo> {
+  backup(
+    cluster: StanzaCluster,
+    primary: NodeRecord,
+    o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> },
+  ): Promise<BackupSetInfo> {
     return this.perform('backup', [cluster.stanza, primary.ordinal, o.type], o, () => {
       const sets = this.stanzas.get(cluster.stanza) ?? [];
-      const prior = o.type === 'diff' ? sets.filter((s) => s.type === 'full').at(-1)?.label ?? null : null;
+      const prior = o.type === 'diff' ? (sets.filter((s) => s.type === 'full').at(-1)?.label ?? null) : null;
       const n = sets.length + 1;
       const set: BackupSetInfo = {
-        label: `20250115-0800${String(n).padStart(2, '0')}F${prior ? `_20250115-0800${String(n).padStart(2, '0')}D` : ''}`, type: o.type, prior, reference: prior ? [prior] : [],
-        annotation: o.annotation, databaseSize: 50_000_000, repoOwnBytes: 5_000_000, repoSetBytes: 5_000_000, copiedBytes: 50_000_000, startTime: 0, stopTime: 1,
-        lsnStart: '0/2000028', lsnStop: '0/2000100', walStart: '000000010000000000000002', walStop: '000000010000000000000002', error: false,
+        label: `20250115-0800${String(n).padStart(2, '0')}F${prior ? `_20250115-0800${String(n).padStart(2, '0')}D` : ''}`,
+        type: o.type,
+        prior,
+        reference: prior ? [prior] : [],
+        annotation: o.annotation,
+        databaseSize: 50_000_000,
+        repoOwnBytes: 5_000_000,
+        repoSetBytes: 5_000_000,
+        copiedBytes: 50_000_000,
+        startTime: 0,
+        stopTime: 1,
+        lsnStart: '0/2000028',
+        lsnStop: '0/2000100',
+        walStart: '000000010000000000000002',
+        walStop: '000000010000000000000002',
+        error: false,
       };
       this.stanzas.set(cluster.stanza, [...sets, set]);
       return set;
@@ -343,7 +416,10 @@ export class FakeDataPlane implements DataPlane {
   }
   expireBackup(stanza: string, label: string, o: RunOptions = {}): Promise<{ expired: boolean; reason: string | null }> {
     return this.perform('expireBackup', [stanza, label], o, () => {
-      this.stanzas.set(stanza, (this.stanzas.get(stanza) ?? []).filter((s) => s.label !== label));
+      this.stanzas.set(
+        stanza,
+        (this.stanzas.get(stanza) ?? []).filter((s) => s.label !== label),
+      );
       return { expired: true, reason: null };
     });
   }
@@ -368,14 +444,24 @@ export class FakeDataPlane implements DataPlane {
   restoredPrimaryRunning(cluster: ClusterRef, primary: NodeRecord): boolean {
     return this.running.has(member(cluster, primary.ordinal));
   }
-  recoverPrimary(cluster: ClusterRecord, primary: NodeRecord, _adminPassword: string, o: RunOptions = {}): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
+  recoverPrimary(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    _adminPassword: string,
+    o: RunOptions = {},
+  ): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
     return this.perform('recoverPrimary', [cluster.id, primary.ordinal], o, () => {
       const proc = { pid: this.nextPid++, startTime: 1 };
       this.running.set(member(cluster, primary.ordinal), proc);
       return { process: proc, timeline: 2, lsn: '0/5000000', cleaned: 0 };
     });
   }
-  enableRestoredArchiving(cluster: ClusterRecord, primary: NodeRecord, _secrets: ClusterSecrets, o: RunOptions = {}): Promise<MemberProcess | null> {
+  enableRestoredArchiving(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    _secrets: ClusterSecrets,
+    o: RunOptions = {},
+  ): Promise<MemberProcess | null> {
     return this.perform('enableRestoredArchiving', [cluster.stanza, primary.ordinal], o, () => {
       if (!this.stanzas.has(cluster.stanza)) this.stanzas.set(cluster.stanza, []);
       return null;
@@ -388,20 +474,34 @@ export class FakeDataPlane implements DataPlane {
   // ------------------------------------------------------------------ the logical part (logical-plane.ts): every database and role asked for exists; schemas but `missingSchemas`; tables as `tables` says
 
   databaseInfo(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<DatabaseInfo | null> {
-    return this.perform('databaseInfo', [cluster.id, primary.ordinal, database], {}, () => ({ name: database, allowConnections: true, isTemplate: false }));
+    return this.perform('databaseInfo', [cluster.id, primary.ordinal, database], {}, () => ({
+      name: database,
+      allowConnections: true,
+      isTemplate: false,
+    }));
   }
   schemasPresent(cluster: ClusterRef, primary: NodeRecord, database: string, schemas: string[]): Promise<string[]> {
-    return this.perform('schemasPresent', [cluster.id, database, schemas], {}, () => schemas.filter((x) => !this.missingSchemas.has(`${cluster.id}/${database}/${x}`)));
+    return this.perform('schemasPresent', [cluster.id, database, schemas], {}, () =>
+      schemas.filter((x) => !this.missingSchemas.has(`${cluster.id}/${database}/${x}`)),
+    );
   }
-  relationFacts(cluster: ClusterRef, primary: NodeRecord, database: string, objects: { schemas: string[] } | { tables: TableRef[] }): Promise<RelationFacts[]> {
+  relationFacts(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    database: string,
+    objects: { schemas: string[] } | { tables: TableRef[] },
+  ): Promise<RelationFacts[]> {
     return this.perform('relationFacts', [cluster.id, database, objects], {}, () =>
-      ('tables' in objects ? objects.tables : []).map((ref, i) => ({ ref, oid: 16384 + i, kind: 'r', rows: 1000, bytes: 65536 })));
+      ('tables' in objects ? objects.tables : []).map((ref, i) => ({ ref, oid: 16384 + i, kind: 'r', rows: 1000, bytes: 65536 })),
+    );
   }
   relations(cluster: ClusterRef, primary: NodeRecord, database: string, refs: TableRef[]): Promise<RelationInfo[]> {
-    return this.perform('relations', [cluster.id, database, refs], {}, () => refs.flatMap((ref) => {
-      const oid = this.tables.get(tableKey(cluster, database, ref));
-      return oid === undefined ? [] : [{ ref, oid, kind: 'r' }];
-    }));
+    return this.perform('relations', [cluster.id, database, refs], {}, () =>
+      refs.flatMap((ref) => {
+        const oid = this.tables.get(tableKey(cluster, database, ref));
+        return oid === undefined ? [] : [{ ref, oid, kind: 'r' }];
+      }),
+    );
   }
   outsideForeignKeys(cluster: ClusterRef, primary: NodeRecord, database: string, tableOids: number[]): Promise<OutsideForeignKey[]> {
     return this.perform('outsideForeignKeys', [cluster.id, database, tableOids], {}, () => []);
@@ -415,7 +515,13 @@ export class FakeDataPlane implements DataPlane {
   transactionCounter(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<string> {
     return this.perform('transactionCounter', [cluster.id, database], {}, () => '1000');
   }
-  createdInOneTransactionSince(cluster: ClusterRef, primary: NodeRecord, database: string, oids: number[], counter: string): Promise<boolean> {
+  createdInOneTransactionSince(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    database: string,
+    oids: number[],
+    counter: string,
+  ): Promise<boolean> {
     return this.perform('createdInOneTransactionSince', [cluster.id, database, oids, counter], {}, () => false);
   }
   createSchema(cluster: TenantCluster, primary: NodeRecord, database: string, schema: string): Promise<void> {
@@ -427,15 +533,27 @@ export class FakeDataPlane implements DataPlane {
     return this.perform('logicalDump', [ref.stanza, ref.snapshotId], {}, () => this.dumpState(ref));
   }
   logicalDumpReadable(location: string): Promise<boolean> {
-    return this.perform('logicalDumpReadable', [location], {}, () => [...this.dumps].some((d) => join(this.dataDir, 'logical', d) === location));
+    return this.perform('logicalDumpReadable', [location], {}, () =>
+      [...this.dumps].some((d) => join(this.dataDir, 'logical', d) === location),
+    );
   }
-  dumpObjects(cluster: ClusterRef, primary: NodeRecord, ref: LogicalDumpRef, what: { detail: FineGrainedDetail; tables: DumpedTable[] }, o: RunOptions = {}): Promise<LogicalDumpState> {
+  dumpObjects(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    ref: LogicalDumpRef,
+    what: { detail: FineGrainedDetail; tables: DumpedTable[] },
+    o: RunOptions = {},
+  ): Promise<LogicalDumpState> {
     return this.perform('dumpObjects', [ref.stanza, ref.snapshotId, what.tables.length], o, () => {
       this.dumps.add(`${ref.stanza}/${ref.snapshotId}`);
       return this.dumpState(ref);
     });
   }
-  verifyLogicalDump(ref: LogicalDumpRef, expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] }, o: RunOptions = {}): Promise<{ tocEntries: number }> {
+  verifyLogicalDump(
+    ref: LogicalDumpRef,
+    expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] },
+    o: RunOptions = {},
+  ): Promise<{ tocEntries: number }> {
     return this.perform('verifyLogicalDump', [ref.stanza, ref.snapshotId], o, () => {
       if (!this.dumps.has(`${ref.stanza}/${ref.snapshotId}`)) throw new AppError('VERIFY_FAILED', { args: ['the dump is missing'] });
       return { tocEntries: 2 * expected.tables.length };
@@ -450,39 +568,92 @@ export class FakeDataPlane implements DataPlane {
   createScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, like: string): Promise<string> {
     return this.perform('createScratchDatabase', [cluster.id, work.taskId, like], {}, () => scratchDatabaseName(work.taskId));
   }
-  loadScratchDatabase(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null }, o: RunOptions = {}): Promise<{ loadedBytes: number; tocEntries: number }> {
-    return this.perform('loadScratchDatabase', [cluster.id, work.taskId, dump.location], o, () => ({ loadedBytes: dump.sourceBytes ?? 0, tocEntries: 0 }));
+  loadScratchDatabase(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null },
+    o: RunOptions = {},
+  ): Promise<{ loadedBytes: number; tocEntries: number }> {
+    return this.perform('loadScratchDatabase', [cluster.id, work.taskId, dump.location], o, () => ({
+      loadedBytes: dump.sourceBytes ?? 0,
+      tocEntries: 0,
+    }));
   }
   dropScratchDatabase(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork): Promise<void> {
     return this.perform('dropScratchDatabase', [cluster.id, work.taskId]);
   }
-  prepareExport(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: TablePair[] }): Promise<Exported> {
+  prepareExport(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    from: { source: ExportSource; database: string; tables: TablePair[] },
+  ): Promise<Exported> {
     return this.perform('prepareExport', [work.taskId, from.source, from.database], {}, () => ({
-      tables: from.tables.map((p, i) => ({ ...p, oid: 16384 + i, rows: 1000, bytes: 65536, indexes: 1, owner: 'dbadmin' })), fks: [],
+      tables: from.tables.map((p, i) => ({ ...p, oid: 16384 + i, rows: 1000, bytes: 65536, indexes: 1, owner: 'dbadmin' })),
+      fks: [],
     }));
   }
-  exportTables(cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, from: { source: ExportSource; database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<{ dumpBytes: number }> {
+  exportTables(
+    cluster: ClusterRef,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    from: { source: ExportSource; database: string; tables: ExportedTable[] },
+    o: RunOptions = {},
+  ): Promise<{ dumpBytes: number }> {
     return this.perform('exportTables', [work.taskId, from.source, from.tables.length], o, () => ({ dumpBytes: 10_000 }));
   }
-  planTableImport(work: TableRestoreWork, fks: ExportedFk[], keepForeignKeysTo: TableRef[], o: RunOptions = {}): Promise<{ droppedForeignKeys: string[] }> {
+  planTableImport(
+    work: TableRestoreWork,
+    fks: ExportedFk[],
+    keepForeignKeysTo: TableRef[],
+    o: RunOptions = {},
+  ): Promise<{ droppedForeignKeys: string[] }> {
     return this.perform('planTableImport', [work.taskId, fks.length, keepForeignKeysTo.length], o, () => ({ droppedForeignKeys: [] }));
   }
-  importTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, into: { database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<void> {
+  importTables(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    into: { database: string; tables: ExportedTable[] },
+    o: RunOptions = {},
+  ): Promise<void> {
     return this.perform('importTables', [cluster.id, work.taskId, into.database, into.tables.length], o, () => {
       for (const t of into.tables) this.tables.set(tableKey(cluster, into.database, t.target), this.nextOid++);
     });
   }
-  addForeignKeys(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fks: ForeignKeyToAdd[]): Promise<{ added: string[]; dropped: string[] }> {
+  addForeignKeys(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    database: string,
+    fks: ForeignKeyToAdd[],
+  ): Promise<{ added: string[]; dropped: string[] }> {
     return this.perform('addForeignKeys', [cluster.id, database, fks.length], {}, () => ({ added: fks.map((f) => f.name), dropped: [] }));
   }
-  countTables(cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, tables: TableRef[], o: RunOptions = {}): Promise<TableCount[]> {
-    return this.perform('countTables', [cluster.id, database, tables.length], o, () => tables.map((target) => ({ target, rows: 1000, indexes: 1 })));
+  countTables(
+    cluster: TenantCluster,
+    primary: NodeRecord,
+    work: TableRestoreWork,
+    database: string,
+    tables: TableRef[],
+    o: RunOptions = {},
+  ): Promise<TableCount[]> {
+    return this.perform('countTables', [cluster.id, database, tables.length], o, () =>
+      tables.map((target) => ({ target, rows: 1000, indexes: 1 })),
+    );
   }
   dropImportedTables(cluster: ClusterRef, primary: NodeRecord, database: string, imported: Imported[], schemas: string[]): Promise<void> {
-    return this.perform('dropImportedTables', [cluster.id, database, imported.map((x) => `${x.target.schema}.${x.target.name}`), schemas], {}, () => {
-      for (const x of imported) if (this.tables.get(tableKey(cluster, database, x.target)) === x.oid) this.tables.delete(tableKey(cluster, database, x.target));
-      for (const x of schemas) this.missingSchemas.add(`${cluster.id}/${database}/${x}`);
-    });
+    return this.perform(
+      'dropImportedTables',
+      [cluster.id, database, imported.map((x) => `${x.target.schema}.${x.target.name}`), schemas],
+      {},
+      () => {
+        for (const x of imported)
+          if (this.tables.get(tableKey(cluster, database, x.target)) === x.oid) this.tables.delete(tableKey(cluster, database, x.target));
+        for (const x of schemas) this.missingSchemas.add(`${cluster.id}/${database}/${x}`);
+      },
+    );
   }
   removeTableRestoreWork(work: TableRestoreWork): Promise<void> {
     return this.perform('removeTableRestoreWork', [work.taskId]);

@@ -30,7 +30,10 @@ async function sweepDeadRuns(): Promise<void> {
   const users = projectUsersUnder(TEST_BASE).filter((u) => deadRun(u.dataDir.slice(TEST_BASE.length + 1).split('/')[0] ?? ''));
   for (const dir of new Set(users.map((u) => u.dataDir))) await removeProjectUsersUnder(dir);
   const groups = await removeOrphanGroups();
-  if (runs.length || users.length || groups.length) console.warn(`swept what earlier test runs left: ${runs.length} directories, ${users.length} project users, ${groups.length} groups without their user`);
+  if (runs.length || users.length || groups.length)
+    console.warn(
+      `swept what earlier test runs left: ${runs.length} directories, ${users.length} project users, ${groups.length} groups without their user`,
+    );
 }
 
 export async function setup(): Promise<void> {

@@ -40,12 +40,30 @@ export async function startPgServer(prefix = 'pgstore'): Promise<PgServer> {
   const port = await freePort();
   const bins = findBinaries(null);
   // The store's server is no tenant's: it runs as the `postgres` OS user (the service's own user when not root).
-  const inst = new PgInstance({ os: osIdentity().postgres, dataDir: join(dir, 'data'), sockDir: join(dir, 'sock'), host: '127.0.0.1', port, logFile: join(dir, 'postgres.log') }, bins, silentLogger());
+  const inst = new PgInstance(
+    {
+      os: osIdentity().postgres,
+      dataDir: join(dir, 'data'),
+      sockDir: join(dir, 'sock'),
+      host: '127.0.0.1',
+      port,
+      logFile: join(dir, 'postgres.log'),
+    },
+    bins,
+    silentLogger(),
+  );
   let pid: number | null = null;
   try {
     await inst.initdb({ noSync: true, timeoutMs: 120_000 });
     // A throwaway server: speed over durability (these settings never reach a cluster node).
-    inst.writeConfig({ fsync: false, synchronous_commit: false, full_page_writes: false, max_connections: 100, shared_buffers: '32MB', log_min_messages: 'warning' });
+    inst.writeConfig({
+      fsync: false,
+      synchronous_commit: false,
+      full_page_writes: false,
+      max_connections: 100,
+      shared_buffers: '32MB',
+      log_min_messages: 'warning',
+    });
     pid = (await inst.start({ timeoutMs: 60_000 })).pid;
   } catch (e) {
     await inst.stop({ mode: 'immediate', timeoutMs: 5000 }).catch(() => {});

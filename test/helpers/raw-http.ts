@@ -17,8 +17,13 @@ export interface RawResponse {
 
 /** `METHOD target HTTP/1.1`, the headers as given (name, value; values may hold any byte), then the body. */
 export function buildRequest(method: string, target: string | Buffer, headers: [string, string | Buffer][], body?: Buffer): Buffer {
-  const parts: Buffer[] = [Buffer.from(`${method} `, 'latin1'), typeof target === 'string' ? Buffer.from(target, 'latin1') : target, Buffer.from(' HTTP/1.1\r\n', 'latin1')];
-  for (const [k, v] of headers) parts.push(Buffer.from(`${k}: `, 'latin1'), typeof v === 'string' ? Buffer.from(v, 'latin1') : v, Buffer.from('\r\n', 'latin1'));
+  const parts: Buffer[] = [
+    Buffer.from(`${method} `, 'latin1'),
+    typeof target === 'string' ? Buffer.from(target, 'latin1') : target,
+    Buffer.from(' HTTP/1.1\r\n', 'latin1'),
+  ];
+  for (const [k, v] of headers)
+    parts.push(Buffer.from(`${k}: `, 'latin1'), typeof v === 'string' ? Buffer.from(v, 'latin1') : v, Buffer.from('\r\n', 'latin1'));
   parts.push(Buffer.from('\r\n', 'latin1'));
   if (body) parts.push(body);
   return Buffer.concat(parts);
@@ -57,7 +62,8 @@ function complete(raw: Buffer): boolean {
   if (end === -1) return false;
   const head = raw.subarray(start, end).toString('latin1');
   const body = raw.subarray(end + 4);
-  if (/\r\ntransfer-encoding:[^\r]*chunked/i.test(head)) return body.indexOf('0\r\n\r\n', 0, 'latin1') === 0 || body.indexOf('\r\n0\r\n\r\n', 0, 'latin1') !== -1;
+  if (/\r\ntransfer-encoding:[^\r]*chunked/i.test(head))
+    return body.indexOf('0\r\n\r\n', 0, 'latin1') === 0 || body.indexOf('\r\n0\r\n\r\n', 0, 'latin1') !== -1;
   const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head);
   if (cl) return body.length >= Number(cl[1]);
   return / (204|304) /.test(head.split('\r\n')[0] ?? '');

@@ -9,7 +9,11 @@ import pg from 'pg';
 import { ADMIN_PASSWORD } from './service.js';
 
 /** Run SQL as the administrator at `host:port` (what a user does). */
-export async function adminSql<R extends Record<string, unknown> = Record<string, unknown>>(endpoint: string, text: string, database = 'postgres'): Promise<R[]> {
+export async function adminSql<R extends Record<string, unknown> = Record<string, unknown>>(
+  endpoint: string,
+  text: string,
+  database = 'postgres',
+): Promise<R[]> {
   const [host, port] = endpoint.split(':');
   const c = new pg.Client({ host, port: Number(port), user: 'dbadmin', password: ADMIN_PASSWORD, database });
   c.on('error', () => {});
@@ -47,22 +51,47 @@ export const SCHEMA_SQL = `
 `;
 
 /** md5 of every row of each table, in key order, and the sequences' positions. */
-export async function checksums(endpoint: string, tables: Record<string, string> = TABLES, database = 'postgres'): Promise<Record<string, string>> {
+export async function checksums(
+  endpoint: string,
+  tables: Record<string, string> = TABLES,
+  database = 'postgres',
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const [t, key] of Object.entries(tables)) {
-    const r = await adminSql<{ h: string; n: string }>(endpoint, `select md5(coalesce(string_agg(x::text, E'\\n' order by x.${key}), '')) as h, count(*)::text as n from ${t} x`, database);
+    const r = await adminSql<{ h: string; n: string }>(
+      endpoint,
+      `select md5(coalesce(string_agg(x::text, E'\\n' order by x.${key}), '')) as h, count(*)::text as n from ${t} x`,
+      database,
+    );
     out[t] = `${r[0]!.n}:${r[0]!.h}`;
   }
   return out;
 }
 
 /** Indexes and constraints of a table, with the table's own name written as `<T>` (to compare renamed copies). */
-export async function tableShape(endpoint: string, schema: string, table: string, database = 'postgres'): Promise<{ indexes: string[]; constraints: string[]; defaults: string[] }> {
+export async function tableShape(
+  endpoint: string,
+  schema: string,
+  table: string,
+  database = 'postgres',
+): Promise<{ indexes: string[]; constraints: string[]; defaults: string[] }> {
   const q = `${schema}.${table}`;
   const norm = (s: string): string => s.split(`${schema}.${table}`).join('<T>').split(table).join('<T>');
-  const idx = await adminSql<{ d: string }>(endpoint, `select indexdef as d from pg_indexes where schemaname = '${schema}' and tablename = '${table}' order by indexname`, database);
-  const con = await adminSql<{ d: string }>(endpoint, `select conname || ' ' || pg_get_constraintdef(oid) as d from pg_constraint where conrelid = '${q}'::regclass order by conname`, database);
-  const def = await adminSql<{ d: string }>(endpoint, `select a.attname || ' ' || pg_get_expr(d.adbin, d.adrelid) as d from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${q}'::regclass order by 1`, database);
+  const idx = await adminSql<{ d: string }>(
+    endpoint,
+    `select indexdef as d from pg_indexes where schemaname = '${schema}' and tablename = '${table}' order by indexname`,
+    database,
+  );
+  const con = await adminSql<{ d: string }>(
+    endpoint,
+    `select conname || ' ' || pg_get_constraintdef(oid) as d from pg_constraint where conrelid = '${q}'::regclass order by conname`,
+    database,
+  );
+  const def = await adminSql<{ d: string }>(
+    endpoint,
+    `select a.attname || ' ' || pg_get_expr(d.adbin, d.adrelid) as d from pg_attrdef d join pg_attribute a on a.attrelid = d.adrelid and a.attnum = d.adnum where d.adrelid = '${q}'::regclass order by 1`,
+    database,
+  );
   return { indexes: idx.map((r) => norm(r.d)), constraints: con.map((r) => norm(r.d)), defaults: def.map((r) => norm(r.d)) };
 }
 

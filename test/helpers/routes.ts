@@ -48,11 +48,19 @@ export function servedRoutes(app: FastifyInstance): { method: string; path: stri
     stack.length = depth;
     const path = (stack[depth - 1] ?? '') + m[2]!;
     stack.push(path);
-    for (const method of (m[3] ?? '').split(',').map((x) => x.trim()).filter((x) => x && x !== 'HEAD')) {
+    for (const method of (m[3] ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x && x !== 'HEAD')) {
       // The tree folds a '/' that has no route of its own into the wildcard below it
       // (`/console/*` prints as `/console` then `*`): ask the router which one it is.
       let route = path;
-      if (route.endsWith('*') && !app.hasRoute({ method: method as HTTPMethods, url: route }) && app.hasRoute({ method: method as HTTPMethods, url: `${route.slice(0, -1)}/*` })) route = `${route.slice(0, -1)}/*`;
+      if (
+        route.endsWith('*') &&
+        !app.hasRoute({ method: method as HTTPMethods, url: route }) &&
+        app.hasRoute({ method: method as HTTPMethods, url: `${route.slice(0, -1)}/*` })
+      )
+        route = `${route.slice(0, -1)}/*`;
       const p = route.replace(/:([a-z_]+)/g, '{$1}').replace(/\*$/, '{*}');
       out.set(`${method} ${p}`, { method, path: p });
     }
@@ -61,7 +69,16 @@ export function servedRoutes(app: FastifyInstance): { method: string; path: stri
 }
 
 interface OpenApiDoc {
-  paths: Record<string, Record<string, { parameters?: { name: string; in: string; schema?: JsonSchema }[]; requestBody?: { content?: Record<string, { schema?: JsonSchema }> } }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        parameters?: { name: string; in: string; schema?: JsonSchema }[];
+        requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
+      }
+    >
+  >;
 }
 
 /** The served routes, each with what the OpenAPI document says of its body and query. */
@@ -74,7 +91,14 @@ export async function routeCatalog(app: FastifyInstance): Promise<RouteInfo[]> {
     const query: Record<string, JsonSchema> = {};
     for (const prm of op?.parameters ?? []) if (prm.in === 'query') query[prm.name] = prm.schema ?? {};
     const body = op?.requestBody?.content?.['application/json']?.schema;
-    return { method, path, params: [...path.matchAll(/\{([a-z_*]+)\}/g)].map((m) => m[1]!), ...(body ? { body } : {}), query, documented: op !== undefined };
+    return {
+      method,
+      path,
+      params: [...path.matchAll(/\{([a-z_*]+)\}/g)].map((m) => m[1]!),
+      ...(body ? { body } : {}),
+      query,
+      documented: op !== undefined,
+    };
   });
 }
 

@@ -13,10 +13,15 @@ import { randomBytes } from 'node:crypto';
 import { removeDir, tempDir } from './env.js';
 
 const require = createRequire(import.meta.url);
-interface S3rverLike { run(): Promise<{ port: number }>; close(): Promise<void> }
+interface S3rverLike {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+}
 type S3rverCtor = new (o: Record<string, unknown>) => S3rverLike;
 const S3rver = require('s3rver') as S3rverCtor;
-const account = require('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(k: string, s: string): void; revokeAccessKey(k: string): void } };
+const account = require('s3rver/lib/models/account.js') as {
+  DUMMY_ACCOUNT: { createKeyPair(k: string, s: string): void; revokeAccessKey(k: string): void };
+};
 
 const run = promisify(execFile);
 
@@ -28,8 +33,16 @@ const run = promisify(execFile);
  * every common prefix; this gives s3rver the same answer: all keys under the prefix, grouped
  * at the delimiter.
  */
-interface Listed { objects: { key: string }[]; commonPrefixes: string[]; isTruncated: boolean }
-type ListFn = (this: unknown, bucket: string, o: { delimiter?: string; prefix?: string; maxKeys?: number; startAfter?: string }) => Promise<Listed>;
+interface Listed {
+  objects: { key: string }[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+}
+type ListFn = (
+  this: unknown,
+  bucket: string,
+  o: { delimiter?: string; prefix?: string; maxKeys?: number; startAfter?: string },
+) => Promise<Listed>;
 const store = require('s3rver/lib/stores/filesystem.js') as { prototype: { listObjects: ListFn } };
 const listAll = store.prototype.listObjects;
 store.prototype.listObjects = async function (this: unknown, bucket, o) {
@@ -68,11 +81,58 @@ export interface TestS3 {
 
 async function makeCertificates(dir: string): Promise<{ caFile: string; key: Buffer; cert: Buffer }> {
   const p = (n: string): string => join(dir, n);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', '/CN=dwsbox test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
-  writeFileSync(p('server.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:127.0.0.1\n');
-  await run('openssl', ['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.pem'), '-days', '2', '-extfile', p('server.ext')]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=dwsbox test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    p('server.key'),
+    '-out',
+    p('server.csr'),
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
+  writeFileSync(
+    p('server.ext'),
+    'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:127.0.0.1\n',
+  );
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    p('server.csr'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p('server.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    p('server.ext'),
+  ]);
   return { caFile: p('ca.pem'), key: readFileSync(p('server.key')), cert: readFileSync(p('server.pem')) };
 }
 
@@ -84,11 +144,23 @@ export async function startS3(): Promise<TestS3> {
   const secret = `s3-secret-${randomBytes(12).toString('hex')}`;
   account.DUMMY_ACCOUNT.createKeyPair(key, secret);
   const directory = join(dir, 'data');
-  const server = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true, key: certs.key, cert: certs.cert, configureBuckets: [{ name: bucket, configs: [] }] });
+  const server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    directory,
+    silent: true,
+    key: certs.key,
+    cert: certs.cert,
+    configureBuckets: [{ name: bucket, configs: [] }],
+  });
   const addr = await server.run();
   const suffix = '._S3rver_object';
   return {
-    endpoint: `127.0.0.1:${addr.port}`, bucket, caFile: certs.caFile, key, secret,
+    endpoint: `127.0.0.1:${addr.port}`,
+    bucket,
+    caFile: certs.caFile,
+    key,
+    secret,
     objects(prefix = '') {
       const out: string[] = [];
       const walk = (d: string, rel: string): void => {

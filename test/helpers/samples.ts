@@ -6,7 +6,9 @@
 import { expect } from 'vitest';
 import type { ProgressSample } from '../../src/domain/records.js';
 
-export interface SampleReader { listSamples(taskId: string, stepId?: string): Promise<ProgressSample[]> }
+export interface SampleReader {
+  listSamples(taskId: string, stepId?: string): Promise<ProgressSample[]>;
+}
 
 /** The step's samples, asserting that exactly one says 100 % and that it is the last. */
 export async function expectFinalSampleLast(store: SampleReader, taskId: string, step: string): Promise<ProgressSample[]> {

@@ -27,15 +27,28 @@ export interface TestService {
   stop(o?: { keepDir?: boolean }): Promise<void>;
 }
 
-export async function startService(o: { flags?: Record<string, unknown>; crash?: () => void; dataDir?: string } = {}): Promise<TestService> {
+export async function startService(
+  o: { flags?: Record<string, unknown>; crash?: () => void; dataDir?: string } = {},
+): Promise<TestService> {
   const dataDir = o.dataDir ?? tempDir('svc');
   const config = loadConfig({
     env: {},
     flags: {
-      dataDir, host: '127.0.0.1', port: 0, logLevel: 'debug', projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY,
-      unsafeNoFsync: true, pollMs: 50, monitorIntervalMs: 500, shutdownTimeoutMs: 1000, leaseMs: 5000,
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'debug',
+      projectId: PROJECT_ID,
+      accessKey: ACCESS_KEY,
+      secretKey: SECRET_KEY,
+      unsafeNoFsync: true,
+      pollMs: 50,
+      monitorIntervalMs: 500,
+      shutdownTimeoutMs: 1000,
+      leaseMs: 5000,
       // The faults API is off by default (fair shares, docs/security.md); the tests inject faults.
-      enableTenantFaults: true, ...o.flags,
+      enableTenantFaults: true,
+      ...o.flags,
     },
   });
   const logFile = join(dataDir, 'service.log');
@@ -45,7 +58,12 @@ export async function startService(o: { flags?: Record<string, unknown>; crash?:
   const endpoint = `http://127.0.0.1:${addr.port}`;
   const client = new DwsClient({ endpoint, projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY });
   return {
-    svc, client, endpoint, dataDir, config, logFile,
+    svc,
+    client,
+    endpoint,
+    dataDir,
+    config,
+    logFile,
     async stop(so = {}) {
       await svc.stop();
       const killed = await killPostmastersUnder(dataDir);
@@ -65,19 +83,39 @@ export const VPC = '3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98';
 export const SUBNET = '7d6c5b4a-3f2e-4d1c-8b0a-9e8d7c6b5a43';
 export const ADMIN_PASSWORD = 'Dwsbox-Test-Pass1';
 
-export async function createCluster(client: DwsClient, o: { name?: string; nodes?: number; port?: number; nodeType?: string } = {}): Promise<{ id: string; port: number; name: string }> {
+export async function createCluster(
+  client: DwsClient,
+  o: { name?: string; nodes?: number; port?: number; nodeType?: string } = {},
+): Promise<{ id: string; port: number; name: string }> {
   const port = o.port ?? (await freePort());
   const name = o.name ?? `c${Math.random().toString(36).slice(2, 10)}`;
   const r = await client.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', {
-    cluster: { name, node_type: o.nodeType ?? 'dwsx.small', number_of_node: o.nodes ?? 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, port },
+    cluster: {
+      name,
+      node_type: o.nodeType ?? 'dwsx.small',
+      number_of_node: o.nodes ?? 3,
+      subnet_id: SUBNET,
+      vpc_id: VPC,
+      user_name: 'dbadmin',
+      user_pwd: ADMIN_PASSWORD,
+      port,
+    },
   });
   return { id: r.cluster.id, port, name };
 }
 
 export interface ClusterDetail {
-  id: string; name: string; status: string; sub_status: string; task_status: string; action_progress: Record<string, string>;
-  number_of_node: number; endpoints: { connect_info: string }[]; nodes: { id: string; status: string; role: string; connect_info: string }[];
-  failed_reasons?: { error_code: string; error_msg: string } | null; resize_info?: unknown;
+  id: string;
+  name: string;
+  status: string;
+  sub_status: string;
+  task_status: string;
+  action_progress: Record<string, string>;
+  number_of_node: number;
+  endpoints: { connect_info: string }[];
+  nodes: { id: string; status: string; role: string; connect_info: string }[];
+  failed_reasons?: { error_code: string; error_msg: string } | null;
+  resize_info?: unknown;
 }
 
 export async function getCluster(client: DwsClient, id: string): Promise<ClusterDetail> {
@@ -86,13 +124,19 @@ export async function getCluster(client: DwsClient, id: string): Promise<Cluster
 
 /** Wait until the cluster is at rest (no task) and return it. */
 export async function waitIdle(client: DwsClient, id: string, timeoutMs = 180_000): Promise<ClusterDetail> {
-  return waitFor(async () => {
-    const c = await getCluster(client, id);
-    return Object.keys(c.action_progress).length === 0 && !['CREATING', 'DELETING'].includes(c.status) ? c : null;
-  }, { timeoutMs, what: `cluster ${id} to finish its task`, intervalMs: 200 });
+  return waitFor(
+    async () => {
+      const c = await getCluster(client, id);
+      return Object.keys(c.action_progress).length === 0 && !['CREATING', 'DELETING'].includes(c.status) ? c : null;
+    },
+    { timeoutMs, what: `cluster ${id} to finish its task`, intervalMs: 200 },
+  );
 }
 
-export async function createAvailableCluster(client: DwsClient, o: Parameters<typeof createCluster>[1] = {}): Promise<{ id: string; port: number; name: string; detail: ClusterDetail }> {
+export async function createAvailableCluster(
+  client: DwsClient,
+  o: Parameters<typeof createCluster>[1] = {},
+): Promise<{ id: string; port: number; name: string; detail: ClusterDetail }> {
   const c = await createCluster(client, o);
   const detail = await waitIdle(client, c.id);
   if (detail.status !== 'AVAILABLE') throw new Error(`cluster ${c.id} ended ${detail.status}: ${JSON.stringify(detail.failed_reasons)}`);

@@ -57,9 +57,15 @@ export interface StepEnv {
   /** Use these definitions for their kinds from now on (a test's own; the registry's otherwise). */
   define(...definitions: TaskDefinition<never, never, never>[]): void;
   /** A cluster of `nodes` nodes in the store (AVAILABLE and NORMAL unless `o` says otherwise). */
-  addCluster(o?: Partial<ClusterRecord> & { nodes?: number; membership?: NodeRecord['membership'] }): Promise<{ cluster: ClusterRecord; nodes: NodeRecord[] }>;
+  addCluster(
+    o?: Partial<ClusterRecord> & { nodes?: number; membership?: NodeRecord['membership'] },
+  ): Promise<{ cluster: ClusterRecord; nodes: NodeRecord[] }>;
   /** Enqueue a task through the real queue (one active task per cluster, the D8 accepted state) and wake the worker. */
-  enqueue(kind: TaskKind, params: Record<string, unknown>, o?: { cluster?: ClusterRecord | null; checkState?: boolean; snapshotId?: string }): Promise<TaskRecord>;
+  enqueue(
+    kind: TaskKind,
+    params: Record<string, unknown>,
+    o?: { cluster?: ClusterRecord | null; checkState?: boolean; snapshotId?: string },
+  ): Promise<TaskRecord>;
   /** Wait until `test` holds for the task (the store polled every few milliseconds; fails after `timeoutMs`). */
   waitForTask(taskId: string, test: (t: TaskRecord) => boolean, what: string, timeoutMs?: number): Promise<TaskRecord>;
   /** Wait until the task has ended (SUCCESS, FAILED, ROLLBACK_SUCCESS, ROLLBACK_FAIL). */
@@ -85,8 +91,17 @@ export async function createStepEnv(o: StepEnvOptions = {}): Promise<StepEnv> {
   const loaded = loadConfig({
     env: {},
     flags: {
-      dataDir: dir, host: '127.0.0.1', port: 0, logLevel: 'debug', projectId: STEP_ENV_PROJECT, accessKey: 'STEPENVACCESSKEY0001', secretKey: 'step-env-secret-key-0123456789',
-      pollMs: 10, leaseMs: 5000, shutdownTimeoutMs: 1000, enableTenantFaults: true,
+      dataDir: dir,
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'debug',
+      projectId: STEP_ENV_PROJECT,
+      accessKey: 'STEPENVACCESSKEY0001',
+      secretKey: 'step-env-secret-key-0123456789',
+      pollMs: 10,
+      leaseMs: 5000,
+      shutdownTimeoutMs: 1000,
+      enableTenantFaults: true,
     },
   });
   // Settings below their operator minimums (an idle limit of a few milliseconds) are set here, past loadConfig's checks.
@@ -106,7 +121,12 @@ export async function createStepEnv(o: StepEnvOptions = {}): Promise<StepEnv> {
   const registry = new Map<string, TaskDefinition<never>>(createRegistry());
   for (const d of o.definitions ?? []) registry.set(d.kind, d as unknown as TaskDefinition<never>);
   const svc = await createService(config, {
-    log, clock, store, registry, dataPlane, crash: () => {},
+    log,
+    clock,
+    store,
+    registry,
+    dataPlane,
+    crash: () => {},
     ...(o.random ? { random: o.random } : {}),
   });
   svc.tasks.start();
@@ -119,14 +139,23 @@ export async function createStepEnv(o: StepEnvOptions = {}): Promise<StepEnv> {
     for (;;) {
       const t = await store.getTask(taskId);
       if (t && test(t)) return t;
-      if (Date.now() > until) throw new Error(`task ${taskId} did not reach "${what}" within ${timeoutMs} ms; it is ${JSON.stringify(t && { status: t.status, phase: t.phase, attempt: t.attempt, lockedBy: t.lockedBy })}`);
+      if (Date.now() > until)
+        throw new Error(
+          `task ${taskId} did not reach "${what}" within ${timeoutMs} ms; it is ${JSON.stringify(t && { status: t.status, phase: t.phase, attempt: t.attempt, lockedBy: t.lockedBy })}`,
+        );
       await new Promise((r) => setTimeout(r, 2));
     }
   };
 
   let clusters = 0;
   return {
-    svc, store, dataPlane, clock, config, dir, logs,
+    svc,
+    store,
+    dataPlane,
+    clock,
+    config,
+    dir,
+    logs,
     define(...definitions) {
       for (const d of definitions) registry.set(d.kind, d as unknown as TaskDefinition<never>);
     },
@@ -135,8 +164,14 @@ export async function createStepEnv(o: StepEnvOptions = {}): Promise<StepEnv> {
       // Each cluster its own address block and port: node addresses are unique in the store.
       clusters++;
       const cluster = makeCluster({
-        projectId: STEP_ENV_PROJECT, subnetIndex: clusters, port: 20000 + clusters, createdAt: clock.now(), updatedAt: clock.now(),
-        adminPasswordEnc: secrets.encrypt('Step-Env-Admin-1'), replPasswordEnc: secrets.encrypt('step-env-replication'), ...fields,
+        projectId: STEP_ENV_PROJECT,
+        subnetIndex: clusters,
+        port: 20000 + clusters,
+        createdAt: clock.now(),
+        updatedAt: clock.now(),
+        adminPasswordEnc: secrets.encrypt('Step-Env-Admin-1'),
+        replPasswordEnc: secrets.encrypt('step-env-replication'),
+        ...fields,
       });
       const nodes = Array.from({ length: count }, (_, i) => makeNode(cluster, i + 1, { membership }));
       await store.insertCluster(cluster);
@@ -144,10 +179,16 @@ export async function createStepEnv(o: StepEnvOptions = {}): Promise<StepEnv> {
       return { cluster, nodes };
     },
     async enqueue(kind, params, eo = {}) {
-      const task = await store.transaction((tx) => queue.enqueue(tx, {
-        kind, projectId: STEP_ENV_PROJECT, cluster: eo.cluster ?? null, params,
-        ...(eo.checkState === undefined ? {} : { checkState: eo.checkState }), ...(eo.snapshotId ? { snapshotId: eo.snapshotId } : {}),
-      }));
+      const task = await store.transaction((tx) =>
+        queue.enqueue(tx, {
+          kind,
+          projectId: STEP_ENV_PROJECT,
+          cluster: eo.cluster ?? null,
+          params,
+          ...(eo.checkState === undefined ? {} : { checkState: eo.checkState }),
+          ...(eo.snapshotId ? { snapshotId: eo.snapshotId } : {}),
+        }),
+      );
       queue.notify();
       return task;
     },

@@ -19,9 +19,13 @@ import { startPgServer, type PgServer } from './pg-server.js';
 export type StoreBackend = 'sqlite' | 'postgres';
 
 function parseBackends(raw: string | undefined): StoreBackend[] {
-  const list = (raw ?? 'sqlite,postgres').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (raw ?? 'sqlite,postgres')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const b of list) {
-    if (b !== 'sqlite' && b !== 'postgres') throw new Error(`STORE_BACKENDS: unknown backend "${b}"; use sqlite, postgres or both, comma-separated`);
+    if (b !== 'sqlite' && b !== 'postgres')
+      throw new Error(`STORE_BACKENDS: unknown backend "${b}"; use sqlite, postgres or both, comma-separated`);
   }
   if (list.length === 0) throw new Error('STORE_BACKENDS is empty; use sqlite, postgres or both');
   return list as StoreBackend[];

@@ -8,9 +8,22 @@ import type { Store } from '../../src/store/store.js';
 
 /** Every table of the schema; a new table must be added here (the type check says so). */
 const TABLES = {
-  projects: true, credentials: true, users: true, tokens: true, clusters: true, nodes: true, snapshots: true, tasks: true,
-  task_steps: true, progress_samples: true, faults: true, dwsbox_migrations: true, snapshot_policy_settings: true, snapshot_policies: true,
-  policy_fires: true, project_os_users: true,
+  projects: true,
+  credentials: true,
+  users: true,
+  tokens: true,
+  clusters: true,
+  nodes: true,
+  snapshots: true,
+  tasks: true,
+  task_steps: true,
+  progress_samples: true,
+  faults: true,
+  dwsbox_migrations: true,
+  snapshot_policy_settings: true,
+  snapshot_policies: true,
+  policy_fires: true,
+  project_os_users: true,
 } as const satisfies Record<keyof Database, true>;
 
 /** Columns that change without any request (the snapshot scheduler's cursor). */
@@ -39,7 +52,10 @@ export function sqliteDumper(file: string): { dump(): string; close(): void } {
   const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
   const stmts = (Object.keys(TABLES) as (keyof Database)[]).map((t) => [t, db.prepare(`select * from "${t}"`)] as const);
   return {
-    dump: () => JSON.stringify(Object.fromEntries(stmts.map(([t, st]) => [t, (st.all() as Record<string, unknown>[]).map((r) => rowText(t, r)).sort()]))),
+    dump: () =>
+      JSON.stringify(
+        Object.fromEntries(stmts.map(([t, st]) => [t, (st.all() as Record<string, unknown>[]).map((r) => rowText(t, r)).sort()])),
+      ),
     close: () => db.close(),
   };
 }

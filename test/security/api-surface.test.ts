@@ -40,7 +40,10 @@ beforeAll(async () => {
   port = addr.port;
   for (const name of ['victim', 'timing', 'own-metrics']) await h.auth.createUser(PROJECT_ID, name, `${name}-Password-1`, 'readonly');
   await h.auth.createUser(OTHER_PROJECT, 'them', 'them-Password-1', 'admin');
-  for (const [project, name] of [[PROJECT_ID, 'our-cluster'], [OTHER_PROJECT, 'tenant-b-payroll']] as const) {
+  for (const [project, name] of [
+    [PROJECT_ID, 'our-cluster'],
+    [OTHER_PROJECT, 'tenant-b-payroll'],
+  ] as const) {
     const c = makeCluster({ projectId: project, name });
     await h.svc.store.insertCluster(c);
     for (const i of [1, 2, 3]) await h.svc.store.insertNode(makeNode(c, i, { health: 'up' }));
@@ -52,22 +55,46 @@ afterAll(async () => {
   await h?.stop();
 });
 
-interface Answer { status: number; headers: IncomingHttpHeaders; body: string; ms: number }
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  ms: number;
+}
 
 /** One HTTP request to the service from `from` (a loopback address), over `agent` if given. */
-function send(method: string, path: string, o: { body?: unknown; headers?: Record<string, string>; from?: string; agent?: Agent; sockets?: Set<unknown> } = {}): Promise<Answer> {
+function send(
+  method: string,
+  path: string,
+  o: { body?: unknown; headers?: Record<string, string>; from?: string; agent?: Agent; sockets?: Set<unknown> } = {},
+): Promise<Answer> {
   const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1', port, method, path, localAddress: o.from ?? '127.0.0.1', ...(o.agent ? { agent: o.agent } : {}),
-      headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - t0 }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        localAddress: o.from ?? '127.0.0.1',
+        ...(o.agent ? { agent: o.agent } : {}),
+        headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            ms: performance.now() - t0,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.on('socket', (sock) => o.sockets?.add(sock));
     req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path}: no answer in 60 s`)));
@@ -75,7 +102,9 @@ function send(method: string, path: string, o: { body?: unknown; headers?: Recor
   });
 }
 
-const tokenBody = (name: string, password: string) => ({ auth: { identity: { methods: ['password'], password: { user: { name, password } } } } });
+const tokenBody = (name: string, password: string) => ({
+  auth: { identity: { methods: ['password'], password: { user: { name, password } } } },
+});
 const signIn = (name: string, password: string, from: string, agent?: Agent, sockets?: Set<unknown>): Promise<Answer> =>
   send('POST', '/v3/auth/tokens', { body: tokenBody(name, password), from, ...(agent ? { agent } : {}), ...(sockets ? { sockets } : {}) });
 const code = (a: Answer): string => (JSON.parse(a.body) as { error_code: string }).error_code;
@@ -133,10 +162,12 @@ describe('password guessing', () => {
 
   it('16 sign-ins at once do not stall the service: /healthz, sent after them, answers before most of them', async () => {
     const order: string[] = [];
-    const logins = Array.from({ length: 16 }, (_, i) => signIn(`burst-${i}`, 'wrong-Password-1', '127.0.0.4').then((a) => {
-      order.push('login');
-      return a;
-    }));
+    const logins = Array.from({ length: 16 }, (_, i) =>
+      signIn(`burst-${i}`, 'wrong-Password-1', '127.0.0.4').then((a) => {
+        order.push('login');
+        return a;
+      }),
+    );
     await new Promise((r) => setImmediate(r));
     const health = send('GET', '/healthz', { from: '127.0.0.6' }).then((a) => {
       order.push('healthz');
@@ -151,7 +182,7 @@ describe('password guessing', () => {
 });
 
 describe('/metrics', () => {
-  it('refuses a caller without credentials (it listed every tenant\'s clusters)', async () => {
+  it("refuses a caller without credentials (it listed every tenant's clusters)", async () => {
     const a = await send('GET', '/metrics', { from: '127.0.0.7' });
     expect(a.status).toBe(401);
     expect(code(a)).toBe('APIGW.0301');
@@ -159,18 +190,22 @@ describe('/metrics', () => {
     expect(a.body).not.toContain('dwsbox_node_up');
   });
 
-  it('with a project\'s token (as Prometheus sends it) shows that project\'s series only', async () => {
+  it("with a project's token (as Prometheus sends it) shows that project's series only", async () => {
     const t = await signIn('own-metrics', 'own-metrics-Password-1', '127.0.0.8');
     expect(t.status).toBe(201);
-    const a = await send('GET', '/metrics', { from: '127.0.0.8', headers: { authorization: `Bearer ${t.headers['x-subject-token'] as string}` } });
+    const a = await send('GET', '/metrics', {
+      from: '127.0.0.8',
+      headers: { authorization: `Bearer ${t.headers['x-subject-token'] as string}` },
+    });
     expect(a.status).toBe(200);
     expect(a.body).toContain(`cluster_id="${mine}"`);
-    for (const leak of [theirs, 'tenant-b-payroll', OTHER_PROJECT, 'process_cpu', 'dwsbox_http_requests_total']) expect(a.body).not.toContain(leak);
+    for (const leak of [theirs, 'tenant-b-payroll', OTHER_PROJECT, 'process_cpu', 'dwsbox_http_requests_total'])
+      expect(a.body).not.toContain(leak);
   });
 });
 
 describe('/docs and the other pages', () => {
-  it('send a CSP with frame-ancestors \'none\', X-Frame-Options DENY and nosniff', async () => {
+  it("send a CSP with frame-ancestors 'none', X-Frame-Options DENY and nosniff", async () => {
     const pages = ['/docs/', '/docs/static/swagger-initializer.js', '/openapi.json', '/healthz', `/v1.0/${PROJECT_ID}/clusters`];
     if (existsSync(join(defaultConsoleDir(), 'index.html'))) pages.push('/console/');
     for (const path of pages) {
@@ -188,7 +223,20 @@ describe('/docs and the other pages', () => {
 
   it('Swagger UI still renders under its CSP, with no violation, and will not be framed', async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\``);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'], timeout: 60_000 });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      timeout: 60_000,
+    });
     try {
       const page = await browser.newPage();
       const violations: string[] = [];
@@ -205,7 +253,9 @@ describe('/docs and the other pages', () => {
       // shows the browser's error page, not the docs (whose HTML has #swagger-ui from the start).
       const framing = await browser.newPage();
       const framer = `http://127.0.0.1:${port}/framing-test.html`;
-      await framing.route(framer, (r) => r.fulfill({ contentType: 'text/html', body: `<iframe src="http://127.0.0.1:${port}/docs/"></iframe>` }));
+      await framing.route(framer, (r) =>
+        r.fulfill({ contentType: 'text/html', body: `<iframe src="http://127.0.0.1:${port}/docs/"></iframe>` }),
+      );
       await framing.goto(framer, { waitUntil: 'load', timeout: 60_000 });
       const child = framing.mainFrame().childFrames()[0];
       expect(child).toBeDefined();
@@ -221,8 +271,33 @@ describe('descriptions and tags', () => {
   /** Every route whose request body has a description or tags field (from /openapi.json), with a hostile body for it. */
   const HOSTILE = '<img src=x onerror="alert(1)">';
   const bodies = (clusterId: string): Record<string, unknown> => ({
-    'POST /v1.0/{project_id}/clusters': { cluster: { name: 'hostile-text', node_type: 'dwsx.small', number_of_node: 3, subnet_id: SUBNET, vpc_id: VPC, user_name: 'dbadmin', user_pwd: ADMIN_PASSWORD, cluster_description_info: HOSTILE } },
-    'POST /v2/{project_id}/clusters': { cluster: { name: 'hostile-v2', flavor: 'dwsx.small', num_node: 3, db_name: 'dbadmin', db_password: ADMIN_PASSWORD, db_port: 8000, availability_zones: ['local-1a'], vpc_id: VPC, subnet_id: SUBNET, datastore_version: '15.0', tags: [{ key: 'k', value: HOSTILE }] } },
+    'POST /v1.0/{project_id}/clusters': {
+      cluster: {
+        name: 'hostile-text',
+        node_type: 'dwsx.small',
+        number_of_node: 3,
+        subnet_id: SUBNET,
+        vpc_id: VPC,
+        user_name: 'dbadmin',
+        user_pwd: ADMIN_PASSWORD,
+        cluster_description_info: HOSTILE,
+      },
+    },
+    'POST /v2/{project_id}/clusters': {
+      cluster: {
+        name: 'hostile-v2',
+        flavor: 'dwsx.small',
+        num_node: 3,
+        db_name: 'dbadmin',
+        db_password: ADMIN_PASSWORD,
+        db_port: 8000,
+        availability_zones: ['local-1a'],
+        vpc_id: VPC,
+        subnet_id: SUBNET,
+        datastore_version: '15.0',
+        tags: [{ key: 'k', value: HOSTILE }],
+      },
+    },
     'POST /v1.0/{project_id}/clusters/{cluster_id}/tags/batch-create': { tags: [{ key: HOSTILE, value: 'v' }] },
     'POST /v1/{project_id}/clusters/{cluster_id}/description': { description_info: HOSTILE },
     'POST /v1.0/{project_id}/snapshots': { snapshot: { name: 'hostile-snap', cluster_id: clusterId, description: HOSTILE } },
@@ -233,16 +308,28 @@ describe('descriptions and tags', () => {
     if (!schema || typeof schema !== 'object') return [];
     const s = schema as Record<string, unknown>;
     const own = s['properties'] && typeof s['properties'] === 'object' ? Object.keys(s['properties']) : [];
-    return [...own, ...Object.entries(s).flatMap(([k, v]) => (k === 'properties' && v && typeof v === 'object' ? Object.values(v).flatMap(propertyNames) : propertyNames(v)))];
+    return [
+      ...own,
+      ...Object.entries(s).flatMap(([k, v]) =>
+        k === 'properties' && v && typeof v === 'object' ? Object.values(v).flatMap(propertyNames) : propertyNames(v),
+      ),
+    ];
   };
   /** Deleting tags only matches stored ones (legacy values must stay deletable): not a route that stores text. */
   const MATCH_ONLY = new Set(['POST /v1.0/{project_id}/clusters/{cluster_id}/tags/batch-delete']);
 
   it('are refused with the same rule on every route that stores them (the create stored markup the description route refused)', async () => {
-    const doc = JSON.parse((await send('GET', '/openapi.json', { from: '127.0.0.10' })).body) as { paths: Record<string, Record<string, { requestBody?: unknown }>> };
-    const takesText = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops)
-      .filter(([, op]) => propertyNames(op.requestBody).some((n) => TEXT_FIELDS.has(n)))
-      .map(([m]) => `${m.toUpperCase()} ${path}`)).filter((r) => !MATCH_ONLY.has(r)).sort();
+    const doc = JSON.parse((await send('GET', '/openapi.json', { from: '127.0.0.10' })).body) as {
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    };
+    const takesText = Object.entries(doc.paths)
+      .flatMap(([path, ops]) =>
+        Object.entries(ops)
+          .filter(([, op]) => propertyNames(op.requestBody).some((n) => TEXT_FIELDS.has(n)))
+          .map(([m]) => `${m.toUpperCase()} ${path}`),
+      )
+      .filter((r) => !MATCH_ONLY.has(r))
+      .sort();
     const table = bodies(mine);
     expect(takesText).toEqual(Object.keys(table).sort());
     const before = JSON.stringify(await h.svc.store.getCluster(PROJECT_ID, mine));
@@ -250,7 +337,10 @@ describe('descriptions and tags', () => {
       const path = route.split(' ')[1]!.replace('{project_id}', PROJECT_ID).replace('{cluster_id}', mine);
       const a = await send('POST', path, { body, from: '127.0.0.10', headers: { 'x-auth-token': await adminToken() } });
       expect(a.status, `${route}: ${a.body}`).toBe(400);
-      expect(JSON.parse(a.body)).toMatchObject({ error_code: 'DWS.0001', error_msg: expect.stringMatching(/must not contain ! < > ' = & " or control characters/) });
+      expect(JSON.parse(a.body)).toMatchObject({
+        error_code: 'DWS.0001',
+        error_msg: expect.stringMatching(/must not contain ! < > ' = & " or control characters/),
+      });
     }
     expect(JSON.stringify(await h.svc.store.getCluster(PROJECT_ID, mine))).toBe(before);
     expect(await h.svc.store.listAllTasks()).toEqual([]);
@@ -267,7 +357,7 @@ async function adminToken(): Promise<string> {
 }
 
 describe('the store on disk', () => {
-  it('the running service\'s store, its -wal and -shm, and master.key are 0600', () => {
+  it("the running service's store, its -wal and -shm, and master.key are 0600", () => {
     for (const f of [...sqliteFiles(h.config.store), join(h.dataDir, 'master.key')]) {
       expect(existsSync(f), f).toBe(true);
       expect((statSync(f).mode & 0o777).toString(8), f).toBe('600');

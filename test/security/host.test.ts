@@ -29,7 +29,17 @@ import { scratchDatabaseName } from '../../src/tasks/definitions/table-restore.j
 import { tempDir, waitFor } from '../helpers/env.js';
 import { createAvailableCluster, getCluster, PROJECT_ID, startService, waitIdle, type TestService } from '../helpers/service.js';
 import {
-  asUser, connectAs, facts, plantedCatalogShadowsSql, plantedNoteSql, plantedRuns, plantFifo, plantLink, refusal, sizeOf, Victims,
+  asUser,
+  connectAs,
+  facts,
+  plantedCatalogShadowsSql,
+  plantedNoteSql,
+  plantedRuns,
+  plantFifo,
+  plantLink,
+  refusal,
+  sizeOf,
+  Victims,
   type PlantedRun,
 } from './kit.js';
 
@@ -37,9 +47,26 @@ import {
 const PROJECT_B = 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0';
 const DB = 'shop';
 
-interface Cl { id: string; ep: string; port: number; rec: ClusterRecord; nodes: NodeRecord[] }
-interface TaskBody { id: string; status: string; error_code: string | null; error_msg: string | null; failed_step: string | null }
-interface Job { job_id: string; status: string; failed_code: string; failed_detail: string }
+interface Cl {
+  id: string;
+  ep: string;
+  port: number;
+  rec: ClusterRecord;
+  nodes: NodeRecord[];
+}
+interface TaskBody {
+  id: string;
+  status: string;
+  error_code: string | null;
+  error_msg: string | null;
+  failed_step: string | null;
+}
+interface Job {
+  job_id: string;
+  status: string;
+  failed_code: string;
+  failed_detail: string;
+}
 
 let t: TestService;
 let bc: DwsClient;
@@ -82,30 +109,46 @@ async function asAdminB<T>(fn: (c: pg.Client) => Promise<T>, database = 'postgre
 async function restart(client: DwsClient, id: string): Promise<TaskBody> {
   await client.call('POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
   await waitIdle(client, id);
-  const tasks = (await client.call<{ tasks: (TaskBody & { kind: string })[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks?limit=5`)).tasks;
+  const tasks = (
+    await client.call<{ tasks: (TaskBody & { kind: string })[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks?limit=5`)
+  ).tasks;
   return tasks.find((x) => x.kind === 'cluster.restart')!;
 }
 
 async function job(client: DwsClient, id: string): Promise<Job> {
-  return waitFor(async () => {
-    const j = await client.call<Job>('GET', `/v1.0/{project_id}/job/${id}`);
-    return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
-  }, { what: `job ${id}`, intervalMs: 150, timeoutMs: 200_000 });
+  return waitFor(
+    async () => {
+      const j = await client.call<Job>('GET', `/v1.0/{project_id}/job/${id}`);
+      return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+    },
+    { what: `job ${id}`, intervalMs: 150, timeoutMs: 200_000 },
+  );
 }
 
 async function snapshotB(name: string): Promise<string> {
   const r = await bc.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name, cluster_id: B.id } });
-  const s = await waitFor(async () => {
-    const x = (await bc.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot;
-    return x.status === 'AVAILABLE' || x.status === 'UNAVAILABLE' ? x : null;
-  }, { what: `snapshot ${name}`, timeoutMs: 200_000 });
+  const s = await waitFor(
+    async () => {
+      const x = (await bc.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot;
+      return x.status === 'AVAILABLE' || x.status === 'UNAVAILABLE' ? x : null;
+    },
+    { what: `snapshot ${name}`, timeoutMs: 200_000 },
+  );
   expect(s.status).toBe('AVAILABLE');
   return r.snapshot.id;
 }
 
 /** Postpone a step of B's next task of this action by `ms` (the window in which B plants). */
 async function delayB(action: string, step: string, ms: number): Promise<void> {
-  await bc.call('POST', '/dwsbox/v1/{project_id}/faults', { cluster_id: B.id, action_name: action, step, mode: 'delay', point: 'before', delay_ms: ms, times: 1 });
+  await bc.call('POST', '/dwsbox/v1/{project_id}/faults', {
+    cluster_id: B.id,
+    action_name: action,
+    step,
+    mode: 'delay',
+    point: 'before',
+    delay_ms: ms,
+    times: 1,
+  });
 }
 
 function tableRestoreBody(schema: string, table: string): unknown {
@@ -141,20 +184,27 @@ function rewritePid(c: Cl, ordinal: number, pid: number): void {
 /** The postmasters (by /proc) running on one of a cluster's data directories. */
 function postmastersOf(c: Cl): number[] {
   const dir = engine().clusterDir(c.id);
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((p) => {
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      const d = argv.indexOf('-D');
-      return d >= 0 && (argv[d + 1] ?? '').startsWith(`${dir}/`) && alive(Number(p)) ? [Number(p)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        const d = argv.indexOf('-D');
+        return d >= 0 && (argv[d + 1] ?? '').startsWith(`${dir}/`) && alive(Number(p)) ? [Number(p)] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 beforeAll(async () => {
   t = await startService();
-  const auth = new AuthService(t.svc.store, Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')), systemClock, t.svc.log.scope({ component: 'test-auth' }));
+  const auth = new AuthService(
+    t.svc.store,
+    Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
+    systemClock,
+    t.svc.log.scope({ component: 'test-auth' }),
+  );
   const cred = await auth.createCredential(PROJECT_B, 'admin');
   bc = new DwsClient({ endpoint: t.endpoint, projectId: PROJECT_B, accessKey: cred.accessKey, secretKey: cred.secretKey });
   const [a, b] = await Promise.all([createAvailableCluster(t.client), createAvailableCluster(bc)]);
@@ -174,16 +224,19 @@ afterAll(async () => {
 });
 
 describe('the set-up', () => {
-  it('gives each project its own OS user, and each cluster\'s files to it', () => {
+  it("gives each project its own OS user, and each cluster's files to it", () => {
     expect(osA.uid).not.toBe(osB.uid);
-    expect(osA.gid, 'A and B were given one group: their users were made at the same moment (src/dataplane/project-users.ts ensure: two groupadd --gid N race and both succeed), so B reads A\'s group-readable stanza config and credentials').not.toBe(osB.gid);
+    expect(
+      osA.gid,
+      "A and B were given one group: their users were made at the same moment (src/dataplane/project-users.ts ensure: two groupadd --gid N race and both succeed), so B reads A's group-readable stanza config and credentials",
+    ).not.toBe(osB.gid);
     expect([osA.uid, osB.uid].every((u) => u >= 1_000_000)).toBe(true);
     expect(facts(dataDirOf(A, 1))).toMatchObject({ kind: 'dir', uid: osA.uid, mode: '0700' });
     expect(facts(dataDirOf(B, 1))).toMatchObject({ kind: 'dir', uid: osB.uid, mode: '0700' });
   });
 });
 
-describe('1. project B\'s administrator, over TCP on its own cluster', () => {
+describe("1. project B's administrator, over TCP on its own cluster", () => {
   const expectRefused = async (c: pg.Client, sql: string, code = '42501'): Promise<void> => {
     const r = await refusal(c, sql);
     expect({ sql, refusal: r }).toMatchObject({ sql, refusal: { code } });
@@ -204,13 +257,14 @@ describe('1. project B\'s administrator, over TCP on its own cluster', () => {
         `select pg_stat_file('postgresql.auto.conf')`,
         `select lo_import('/etc/passwd')`,
         `select lo_export(lo_from_bytea(0, 'x'), '/tmp/dwsbox-attack')`,
-      ]) await expectRefused(c, sql);
+      ])
+        await expectRefused(c, sql);
       expect((await c.query('select count(*)::int as n from public.sink')).rows[0]).toEqual({ n: 0 });
     });
     expect(existsSync('/tmp/dwsbox-attack')).toBe(false);
   });
 
-  it('cannot change the server\'s settings: ALTER SYSTEM, superuser-only settings, reloads (42501)', async () => {
+  it("cannot change the server's settings: ALTER SYSTEM, superuser-only settings, reloads (42501)", async () => {
     await asAdminB(async (c) => {
       await expectRefused(c, `alter system set archive_command = 'id'`);
       await expectRefused(c, 'alter system reset all');
@@ -237,12 +291,25 @@ describe('1. project B\'s administrator, over TCP on its own cluster', () => {
         'grant postgres to current_user',
         'set role postgres',
         'set session authorization postgres',
-      ]) await expectRefused(c, sql);
-      const me = (await c.query(`select rolsuper, rolcreaterole, rolreplication, rolbypassrls, rolcreatedb, rolcanlogin,
+      ])
+        await expectRefused(c, sql);
+      const me = (
+        await c.query(`select rolsuper, rolcreaterole, rolreplication, rolbypassrls, rolcreatedb, rolcanlogin,
           pg_has_role(current_user, 'pg_execute_server_program', 'member') as program, pg_has_role(current_user, 'pg_read_server_files', 'member') as readf,
           pg_has_role(current_user, 'pg_write_server_files', 'member') as writef
-        from pg_roles where rolname = current_user`)).rows[0];
-      expect(me).toEqual({ rolsuper: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false, rolcreatedb: true, rolcanlogin: true, program: false, readf: false, writef: false });
+        from pg_roles where rolname = current_user`)
+      ).rows[0];
+      expect(me).toEqual({
+        rolsuper: false,
+        rolcreaterole: false,
+        rolreplication: false,
+        rolbypassrls: false,
+        rolcreatedb: true,
+        rolcanlogin: true,
+        program: false,
+        readf: false,
+        writef: false,
+      });
       expect((await c.query(`select count(*)::int as n from pg_roles where rolname = 'attacker'`)).rows[0]).toEqual({ n: 0 });
     });
   });
@@ -250,7 +317,9 @@ describe('1. project B\'s administrator, over TCP on its own cluster', () => {
   it('cannot load host code: untrusted extensions and C or internal functions (42501)', async () => {
     await asAdminB(async (c) => {
       for (const ext of ['adminpack', 'file_fdw', 'dblink']) await expectRefused(c, `create extension ${ext}`);
-      const untrusted = (await c.query<{ name: string }>(`select name from pg_available_extensions where name in ('plpython3u', 'plperlu', 'pltclu')`)).rows.map((r) => r.name);
+      const untrusted = (
+        await c.query<{ name: string }>(`select name from pg_available_extensions where name in ('plpython3u', 'plperlu', 'pltclu')`)
+      ).rows.map((r) => r.name);
       for (const ext of untrusted) await expectRefused(c, `create extension ${ext}`);
       await expectRefused(c, `create function public.from_c() returns int language c as '$libdir/dblink', 'dblink_connect'`);
       await expectRefused(c, `create function public.from_internal(int, int) returns int language internal as 'int4pl'`);
@@ -258,7 +327,7 @@ describe('1. project B\'s administrator, over TCP on its own cluster', () => {
     });
   });
 
-  it('keeps what a managed service\'s administrator needs: databases, tables in public, pgcrypto, CHECKPOINT, pg_switch_wal, everyone\'s activity, cancelling a non-superuser\'s query', async () => {
+  it("keeps what a managed service's administrator needs: databases, tables in public, pgcrypto, CHECKPOINT, pg_switch_wal, everyone's activity, cancelling a non-superuser's query", async () => {
     // Another database user, as dwsbox's database-user API would make it.
     const primaryB = engine().instance(B.rec, node(B, 1));
     await primaryB.query(`create role sec_other login password 'Other-Pass-1234'`);
@@ -266,12 +335,25 @@ describe('1. project B\'s administrator, over TCP on its own cluster', () => {
       await c.query('create database keep_db');
       await c.query('create table public.keep_t (id int primary key)');
       await c.query('create extension if not exists pgcrypto');
-      expect((await c.query(`select encode(digest('x', 'sha256'), 'hex') as h`)).rows[0]).toEqual({ h: '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881' });
+      expect((await c.query(`select encode(digest('x', 'sha256'), 'hex') as h`)).rows[0]).toEqual({
+        h: '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881',
+      });
       await c.query('checkpoint');
       expect((await c.query('select pg_switch_wal()::text as lsn')).rows[0]!.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
       const other = await connectAs(B.ep, { user: 'sec_other', password: 'Other-Pass-1234' });
-      const sleeping = other.query('select pg_sleep(60) /* sec-other-sleeps */').then(() => null, (e: { code?: string }) => e.code);
-      const seen = await waitFor(async () => (await c.query<{ pid: number; query: string }>(`select pid, query from pg_stat_activity where usename = 'sec_other' and state = 'active'`)).rows[0], { what: 'the other session in pg_stat_activity' });
+      const sleeping = other.query('select pg_sleep(60) /* sec-other-sleeps */').then(
+        () => null,
+        (e: { code?: string }) => e.code,
+      );
+      const seen = await waitFor(
+        async () =>
+          (
+            await c.query<{ pid: number; query: string }>(
+              `select pid, query from pg_stat_activity where usename = 'sec_other' and state = 'active'`,
+            )
+          ).rows[0],
+        { what: 'the other session in pg_stat_activity' },
+      );
       expect(seen.query).toMatch(/sec-other-sleeps/);
       expect((await c.query('select pg_cancel_backend($1) as ok', [seen.pid])).rows[0]).toEqual({ ok: true });
       expect(await sleeping).toBe('57014');
@@ -289,9 +371,10 @@ describe('1. project B\'s administrator, over TCP on its own cluster', () => {
   });
 });
 
-describe('2. project B\'s OS user against project A', () => {
-  it('cannot connect to A\'s unix socket, nor as postgres to A\'s TCP address without a password', () => {
-    const psql = (o: string[]) => asUser(osB, 'psql', ['-X', '-w', '-At', '-U', 'postgres', '-d', 'postgres', ...o, '-c', 'select current_user']);
+describe("2. project B's OS user against project A", () => {
+  it("cannot connect to A's unix socket, nor as postgres to A's TCP address without a password", () => {
+    const psql = (o: string[]) =>
+      asUser(osB, 'psql', ['-X', '-w', '-At', '-U', 'postgres', '-d', 'postgres', ...o, '-c', 'select current_user']);
     // Its own cluster answers it (D32: its OS user is its own cluster's superuser), so the refusals below are about A.
     const own = psql(['-h', sockDirOf(B, 1), '-p', String(B.port)]);
     expect({ code: own.code, out: own.stdout.trim() }).toEqual({ code: 0, out: 'postgres' });
@@ -303,7 +386,7 @@ describe('2. project B\'s OS user against project A', () => {
     expect(tcp.stderr).toMatch(/no password supplied|password authentication failed/);
   });
 
-  it('cannot read A\'s data directory, postgresql.auto.conf, passfile, stanza config, repository and logs, nor the store and master.key', () => {
+  it("cannot read A's data directory, postgresql.auto.conf, passfile, stanza config, repository and logs, nor the store and master.key", () => {
     const stanzaA = A.rec.stanza;
     const readers: [string, string[]][] = [
       ['ls', [dataDirOf(A, 1)]],
@@ -321,7 +404,11 @@ describe('2. project B\'s OS user against project A', () => {
     ];
     const results = readers.map(([cmd, args]) => ({ what: `${cmd} ${args.join(' ')}`, ...asUser(osB, cmd, args) }));
     for (const r of results) {
-      expect({ what: r.what, failed: r.code !== 0, denied: /Permission denied/.test(r.stderr) }).toEqual({ what: r.what, failed: true, denied: true });
+      expect({ what: r.what, failed: r.code !== 0, denied: /Permission denied/.test(r.stderr) }).toEqual({
+        what: r.what,
+        failed: true,
+        denied: true,
+      });
     }
     for (const f of readdirSync(join(t.dataDir, 'repositories'))) {
       expect(asUser(osB, 'cat', [join(t.dataDir, 'repositories', f)]).stderr).toMatch(/Permission denied/);
@@ -329,7 +416,7 @@ describe('2. project B\'s OS user against project A', () => {
   });
 });
 
-describe('3. links and FIFOs planted by project B\'s OS user', () => {
+describe("3. links and FIFOs planted by project B's OS user", () => {
   it('cannot plant anything where root creates, opens or chowns by path: locks, node and socket directories, stanza configs, dump and temporary roots', () => {
     const v = victims.file('root-paths');
     const stanzaConf = engine().stanzaConfigFile(B.rec.stanza);
@@ -350,7 +437,11 @@ describe('3. links and FIFOs planted by project B\'s OS user', () => {
     for (const p of paths) {
       // An existing directory is moved away (to put a link in its place), anything else replaced by a link.
       const r = facts(p).kind === 'dir' ? asUser(osB, 'mv', ['-T', '--', p, `${p}.moved`]) : asUser(osB, 'ln', ['-sfnT', '--', v, p]);
-      expect({ p, failed: r.code !== 0, denied: /Permission denied|No such file/.test(r.stderr) }).toEqual({ p, failed: true, denied: true });
+      expect({ p, failed: r.code !== 0, denied: /Permission denied|No such file/.test(r.stderr) }).toEqual({
+        p,
+        failed: true,
+        denied: true,
+      });
     }
     const w = asUser(osB, 'sh', ['-c', 'echo "repo1-path=/" >> "$1"', 'sh', stanzaConf]);
     expect(w.stderr).toMatch(/Permission denied/);
@@ -358,7 +449,7 @@ describe('3. links and FIFOs planted by project B\'s OS user', () => {
     expect(victims.changed()).toEqual([]);
   });
 
-  it('restart: a link and a FIFO at a node\'s dwsbox-node.conf are replaced, never followed', async () => {
+  it("restart: a link and a FIFO at a node's dwsbox-node.conf are replaced, never followed", async () => {
     const v = victims.file('dwsbox-node.conf');
     plantLink(osB, join(dataDirOf(B, 1), 'dwsbox-node.conf'), v);
     plantFifo(osB, join(dataDirOf(B, 2), 'dwsbox-node.conf'));
@@ -373,11 +464,13 @@ describe('3. links and FIFOs planted by project B\'s OS user', () => {
     expect((await getCluster(bc, B.id)).status).toBe('AVAILABLE');
   });
 
-  it('a socket replaced by a link to A\'s socket: dwsbox\'s superuser never talks through it (DWS.9928 naming the socket), A is untouched', async () => {
+  it("a socket replaced by a link to A's socket: dwsbox's superuser never talks through it (DWS.9928 naming the socket), A is untouched", async () => {
     const sock = join(sockDirOf(B, 1), `.s.PGSQL.${B.port}`);
     plantLink(osB, sock, join(sockDirOf(A, 1), `.s.PGSQL.${A.port}`));
     // Resetting B's password runs ALTER ROLE as dwsbox's superuser over B's socket: through the link it would change A's.
-    const r = await bc.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/clusters/${B.id}/reset-password`, { new_password: 'Attack-Pass-4567' });
+    const r = await bc.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/clusters/${B.id}/reset-password`, {
+      new_password: 'Attack-Pass-4567',
+    });
     expect({ status: r.status, code: r.body.error_code }).toEqual({ status: 500, code: 'DWS.9928' });
     expect(r.body.error_msg).toContain(sock);
     // A's administrator keeps its password; B's too (nothing was changed anywhere).
@@ -391,7 +484,7 @@ describe('3. links and FIFOs planted by project B\'s OS user', () => {
     expect(facts(sock)).toMatchObject({ kind: 'socket', uid: osB.uid });
   });
 
-  it('scale-out: the new node\'s paths cannot be planted, and the copy brings no link or FIFO of the primary along', async () => {
+  it("scale-out: the new node's paths cannot be planted, and the copy brings no link or FIFO of the primary along", async () => {
     const v = victims.file('scale-out');
     for (const p of [engine().nodeDir(B.id, 4), engine().nodePaths(B.id, 4).sockDir, join(engine().nodeDir(B.id, 4), 'data')]) {
       expect(asUser(osB, 'ln', ['-sfnT', '--', v, p]).code).toBe(1);
@@ -413,7 +506,7 @@ describe('3. links and FIFOs planted by project B\'s OS user', () => {
   });
 });
 
-describe('4. code B plants, and links in a table restore\'s work directory (a physical snapshot and a table restore from it)', () => {
+describe("4. code B plants, and links in a table restore's work directory (a physical snapshot and a table restore from it)", () => {
   let snapshotRuns: PlantedRun[] = [];
   let restoreRuns: PlantedRun[] = [];
   let restoreJob: Job;
@@ -431,8 +524,12 @@ describe('4. code B plants, and links in a table restore\'s work directory (a ph
       }, db);
     }
     await asAdminB(async (c) => {
-      await c.query(`create function planted.stamp() returns trigger language plpgsql as $$ begin perform planted.note('trigger'); return new; end $$`);
-      await c.query(`create table planted.guarded (id int primary key check (planted.note('check')), v text not null, tagged boolean default planted.note('default'))`);
+      await c.query(
+        `create function planted.stamp() returns trigger language plpgsql as $$ begin perform planted.note('trigger'); return new; end $$`,
+      );
+      await c.query(
+        `create table planted.guarded (id int primary key check (planted.note('check')), v text not null, tagged boolean default planted.note('default'))`,
+      );
       await c.query(`create trigger stamp before insert on planted.guarded for each row execute function planted.stamp()`);
       await c.query(`insert into planted.guarded (id, v) select g, md5(g::text) from generate_series(1, 300) g`);
     }, DB);
@@ -447,14 +544,22 @@ describe('4. code B plants, and links in a table restore\'s work directory (a ph
     await delayB('FINE_GRAINED_RESTORING', 'VERIFY_ROWS', 10_000);
     listVictim = victims.file('tables.list');
     from = sizeOf(log);
-    const r = await bc.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snapId}/table-restore`, tableRestoreBody('planted', 'guarded'));
+    const r = await bc.call<{ job_id: string }>(
+      'POST',
+      `/v1/{project_id}/snapshots/${snapId}/table-restore`,
+      tableRestoreBody('planted', 'guarded'),
+    );
     const work = join(t.dataDir, 'tmp', r.job_id, 'work');
     // While IMPORT_TABLES waits: the dump is there, the list not yet written.
     await waitFor(async () => existsSync(join(work, 'tables.dump')), { what: 'the exported dump', timeoutMs: 120_000, intervalMs: 50 });
     plantLink(osB, join(work, 'tables.list'), listVictim);
     listPlanted = true;
     // While VERIFY_ROWS waits: the table is imported; a forced row-security policy makes the row count run planted code.
-    await waitFor(async () => asAdminB(async (c) => (await c.query(`select to_regclass('planted.guarded') is not null as ok`)).rows[0]!.ok as boolean, DB), { what: 'the imported table', timeoutMs: 120_000, intervalMs: 50 });
+    await waitFor(
+      async () =>
+        asAdminB(async (c) => (await c.query(`select to_regclass('planted.guarded') is not null as ok`)).rows[0]!.ok as boolean, DB),
+      { what: 'the imported table', timeoutMs: 120_000, intervalMs: 50 },
+    );
     await asAdminB(async (c) => {
       await c.query('alter table planted.guarded enable row level security');
       await c.query('alter table planted.guarded force row level security');
@@ -468,12 +573,12 @@ describe('4. code B plants, and links in a table restore\'s work directory (a ph
 
   const byDwsbox = (runs: PlantedRun[]): PlantedRun[] => runs.filter((r) => r.su !== 'dbadmin');
 
-  it('a physical snapshot calls no function B put in public under a catalog function\'s name', () => {
+  it("a physical snapshot calls no function B put in public under a catalog function's name", () => {
     expect(snapshotRuns.filter((r) => r.tag.startsWith('pg_'))).toEqual([]);
     expect(snapshotRuns.filter((r) => r.cu === 'postgres' || r.escaped)).toEqual([]);
   });
 
-  it('table restore: a link planted at the work directory\'s list file is replaced, never followed', () => {
+  it("table restore: a link planted at the work directory's list file is replaced, never followed", () => {
     expect(listPlanted).toBe(true);
     expect(restoreJob.status, restoreJob.failed_detail).toBe('SUCCESS');
     expect(victims.changed()).toEqual([]);
@@ -482,7 +587,10 @@ describe('4. code B plants, and links in a table restore\'s work directory (a ph
   it('table restore: the planted CHECK constraint runs during the import as the administrator, never as postgres, and cannot become it', () => {
     const checks = byDwsbox(restoreRuns).filter((r) => r.tag === 'check');
     expect(checks.length).toBeGreaterThan(0);
-    expect(checks.filter((r) => r.cu === 'postgres' || r.su === 'postgres' || r.escaped), 'planted code ran as postgres during the import: pg_restore --role=<admin> on a superuser session can be left with RESET ROLE').toEqual([]);
+    expect(
+      checks.filter((r) => r.cu === 'postgres' || r.su === 'postgres' || r.escaped),
+      'planted code ran as postgres during the import: pg_restore --role=<admin> on a superuser session can be left with RESET ROLE',
+    ).toEqual([]);
     expect(escapes()).toEqual([]);
   });
 
@@ -490,7 +598,10 @@ describe('4. code B plants, and links in a table restore\'s work directory (a ph
     expect(policyPlanted).toBe(true);
     const policies = byDwsbox(restoreRuns).filter((r) => r.tag === 'policy');
     expect(policies.length).toBeGreaterThan(0);
-    expect(policies.filter((r) => r.cu === 'postgres' || r.su === 'postgres' || r.escaped), 'planted code ran as postgres during the row counts: SET ROLE on a superuser session can be left with RESET ROLE').toEqual([]);
+    expect(
+      policies.filter((r) => r.cu === 'postgres' || r.su === 'postgres' || r.escaped),
+      'planted code ran as postgres during the row counts: SET ROLE on a superuser session can be left with RESET ROLE',
+    ).toEqual([]);
     expect(escapes()).toEqual([]);
   });
 
@@ -499,7 +610,7 @@ describe('4. code B plants, and links in a table restore\'s work directory (a ph
   });
 });
 
-describe('4. code B plants, and a FIFO in a table restore\'s work directory (a schema-level snapshot and a restore through a scratch database)', () => {
+describe("4. code B plants, and a FIFO in a table restore's work directory (a schema-level snapshot and a restore through a scratch database)", () => {
   let snapshotRuns: PlantedRun[] = [];
   let restoreRuns: PlantedRun[] = [];
   let snapJob: Job;
@@ -510,14 +621,25 @@ describe('4. code B plants, and a FIFO in a table restore\'s work directory (a s
     const log = logOf(B, 1);
     // The policy of the previous restore stays: dwsbox's superuser bypasses row security, so it never runs it.
     let from = sizeOf(log);
-    const s = await t.svc.snapshots.createSnapshot(PROJECT_B, { clusterId: B.id, name: 'planted-schema', type: 'MANUAL', level: 'schema', database: DB, schemas: ['planted'] });
+    const s = await t.svc.snapshots.createSnapshot(PROJECT_B, {
+      clusterId: B.id,
+      name: 'planted-schema',
+      type: 'MANUAL',
+      level: 'schema',
+      database: DB,
+      schemas: ['planted'],
+    });
     snapJob = await job(bc, s.taskId!);
     schemaSnapId = s.id;
     snapshotRuns = plantedRuns(log, from);
     await asAdminB((c) => c.query('drop table planted.guarded'), DB);
     await delayB('FINE_GRAINED_RESTORING', 'LOAD_SCRATCH_DB', 10_000);
     from = sizeOf(log);
-    const r = await bc.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${s.id}/table-restore`, tableRestoreBody('planted', 'guarded'));
+    const r = await bc.call<{ job_id: string }>(
+      'POST',
+      `/v1/{project_id}/snapshots/${s.id}/table-restore`,
+      tableRestoreBody('planted', 'guarded'),
+    );
     const work = join(t.dataDir, 'tmp', r.job_id, 'work');
     await waitFor(async () => existsSync(work), { what: 'the work directory', timeoutMs: 120_000, intervalMs: 50 });
     plantFifo(osB, join(work, 'scratch.list'));
@@ -527,7 +649,7 @@ describe('4. code B plants, and a FIFO in a table restore\'s work directory (a s
     await bc.call('DELETE', '/dwsbox/v1/{project_id}/faults');
   });
 
-  it('a schema-level snapshot calls no function B put in public under a catalog function\'s name', () => {
+  it("a schema-level snapshot calls no function B put in public under a catalog function's name", () => {
     expect(snapJob.status, snapJob.failed_detail).toBe('SUCCESS');
     expect(snapshotRuns.filter((r) => r.tag.startsWith('pg_'))).toEqual([]);
     expect(snapshotRuns.filter((r) => r.cu === 'postgres' || r.escaped)).toEqual([]);
@@ -541,20 +663,28 @@ describe('4. code B plants, and a FIFO in a table restore\'s work directory (a s
   it('restore through a scratch database: the planted CHECK constraint (loaded with the dump, then imported) never runs as postgres', () => {
     const checks = restoreRuns.filter((r) => r.su !== 'dbadmin' && r.tag === 'check');
     expect(checks.length).toBeGreaterThan(0);
-    expect(restoreRuns.filter((r) => r.cu === 'postgres' || r.su === 'postgres' || r.escaped), 'planted code ran as postgres while the scratch database was loaded or the table imported').toEqual([]);
+    expect(
+      restoreRuns.filter((r) => r.cu === 'postgres' || r.su === 'postgres' || r.escaped),
+      'planted code ran as postgres while the scratch database was loaded or the table imported',
+    ).toEqual([]);
     expect(escapes()).toEqual([]);
   });
 });
 
-describe('4. a view swapped in for the table dwsbox\'s superuser counts in the scratch database', () => {
+describe("4. a view swapped in for the table dwsbox's superuser counts in the scratch database", () => {
   let restoreJob: Job;
   let swapped = false;
   let runs: PlantedRun[] = [];
 
   /** Sessions of B's administrator waiting on a lock: the relation, and whether dwsbox's own session waits on it. */
   const waiting = async (c: pg.Client, relation: number, app: string | null, pid?: number): Promise<boolean> =>
-    (await c.query(`select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
-        where not l.granted and l.relation = $1 and ($2::text is null or a.application_name = $2) and ($3::int is null or l.pid = $3)`, [relation, app, pid ?? null])).rows.length > 0;
+    (
+      await c.query(
+        `select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
+        where not l.granted and l.relation = $1 and ($2::text is null or a.application_name = $2) and ($3::int is null or l.pid = $3)`,
+        [relation, app, pid ?? null],
+      )
+    ).rows.length > 0;
 
   beforeAll(async () => {
     // The table is back in the live database (the previous restore); the restore's target must be free.
@@ -562,13 +692,23 @@ describe('4. a view swapped in for the table dwsbox\'s superuser counts in the s
     await delayB('FINE_GRAINED_RESTORING', 'EXPORT_TABLES', 10_000);
     const log = logOf(B, 1);
     const from = sizeOf(log);
-    const r = await bc.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${schemaSnapId}/table-restore`, tableRestoreBody('planted', 'guarded'));
+    const r = await bc.call<{ job_id: string }>(
+      'POST',
+      `/v1/{project_id}/snapshots/${schemaSnapId}/table-restore`,
+      tableRestoreBody('planted', 'guarded'),
+    );
     const scratch = scratchDatabaseName(r.job_id);
     // The scratch database is loaded (B's administrator owns it and may connect to it).
-    await waitFor(async () => {
-      const task = await bc.call<{ items: { sub_items: { step: string; status: string }[] }[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${B.id}/tasks/${r.job_id}`);
-      return task.items.flatMap((i) => i.sub_items).find((x) => x.step === 'LOAD_SCRATCH_DB')?.status === 'SUCCESS';
-    }, { what: 'the scratch database to be loaded', timeoutMs: 120_000, intervalMs: 50 });
+    await waitFor(
+      async () => {
+        const task = await bc.call<{ items: { sub_items: { step: string; status: string }[] }[] }>(
+          'GET',
+          `/dwsbox/v1/{project_id}/clusters/${B.id}/tasks/${r.job_id}`,
+        );
+        return task.items.flatMap((i) => i.sub_items).find((x) => x.step === 'LOAD_SCRATCH_DB')?.status === 'SUCCESS';
+      },
+      { what: 'the scratch database to be loaded', timeoutMs: 120_000, intervalMs: 50 },
+    );
     const watch = await connectAs(B.ep, { database: scratch });
     const s1 = await connectAs(B.ep, { database: scratch });
     const s2 = await connectAs(B.ep, { database: scratch });
@@ -586,7 +726,11 @@ describe('4. a view swapped in for the table dwsbox\'s superuser counts in the s
       await s1.query('commit');
       await locked;
       // 3. dwsbox now waits to measure the table; swap a view in under its name, calling the planted code.
-      await waitFor(() => waiting(watch, rel, 'dwsbox'), { what: 'dwsbox to wait to measure the table', timeoutMs: 60_000, intervalMs: 20 });
+      await waitFor(() => waiting(watch, rel, 'dwsbox'), {
+        what: 'dwsbox to wait to measure the table',
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      });
       await s2.query('alter table planted.guarded rename to guarded_real');
       await s2.query(`create view planted.guarded as select g.* from planted.guarded_real g where planted.note('view')`);
       await s2.query('commit');
@@ -599,9 +743,12 @@ describe('4. a view swapped in for the table dwsbox\'s superuser counts in the s
     await bc.call('DELETE', '/dwsbox/v1/{project_id}/faults');
   });
 
-  it('the view is never run by dwsbox\'s superuser: the restore reads the table it locked, or refuses, naming it', () => {
+  it("the view is never run by dwsbox's superuser: the restore reads the table it locked, or refuses, naming it", () => {
     expect(swapped).toBe(true);
-    expect(runs.filter((r) => r.tag === 'view' && (r.cu === 'postgres' || r.su === 'postgres' || r.escaped)), 'dwsbox\'s superuser counted the rows of whatever the name pointed at when it counted').toEqual([]);
+    expect(
+      runs.filter((r) => r.tag === 'view' && (r.cu === 'postgres' || r.su === 'postgres' || r.escaped)),
+      "dwsbox's superuser counted the rows of whatever the name pointed at when it counted",
+    ).toEqual([]);
     expect(runs.filter((r) => r.escaped)).toEqual([]);
     expect(escapes()).toEqual([]);
     expect(restoreJob.status).toBe('FAIL');
@@ -632,7 +779,9 @@ describe('5. a rewritten postmaster.pid', () => {
     expect(alive(real)).toBe(false);
     expect(engine().nodeStatus(B.rec, node(B, 3))!.pid).not.toBe(real);
     expect(postmastersOf(B)).toHaveLength(B.nodes.length);
-    expect(serviceLog()).toContain(`${pidFileOf(3)} names PID ${sleeper}, which is not this node's postmaster: PID ${sleeper} runs /usr/bin/sleep`);
+    expect(serviceLog()).toContain(
+      `${pidFileOf(3)} names PID ${sleeper}, which is not this node's postmaster: PID ${sleeper} runs /usr/bin/sleep`,
+    );
   });
 
   it('restart: a postmaster.pid naming the service itself is not obeyed; the service lives on', async () => {
@@ -652,7 +801,11 @@ describe('5. a rewritten postmaster.pid', () => {
     expect(r0.code, r0.stderr).toBe(0);
     const r = await restart(bc, B.id);
     expect(alive(sleeper)).toBe(true);
-    expect({ status: r.status, step: r.failed_step, code: r.error_code }).toEqual({ status: 'FAILED', step: 'START_NODE_3', code: 'DWS.9921' });
+    expect({ status: r.status, step: r.failed_step, code: r.error_code }).toEqual({
+      status: 'FAILED',
+      step: 'START_NODE_3',
+      code: 'DWS.9921',
+    });
     expect(r.error_msg).toContain(`${pidFileOf(3)} names PID ${sleeper}, which is not this node's postmaster`);
     // Nodes start in order: the ones before node 3 run, the rest wait for the repair.
     expect(postmastersOf(B)).toHaveLength(2);
@@ -666,7 +819,11 @@ describe('5. a rewritten postmaster.pid', () => {
     await tenantStops(2);
     plantFifo(osB, pidFileOf(2));
     const r = await restart(bc, B.id);
-    expect({ status: r.status, step: r.failed_step, code: r.error_code }).toEqual({ status: 'FAILED', step: 'START_NODE_2', code: 'DWS.9928' });
+    expect({ status: r.status, step: r.failed_step, code: r.error_code }).toEqual({
+      status: 'FAILED',
+      step: 'START_NODE_2',
+      code: 'DWS.9928',
+    });
     expect(r.error_msg).toContain(pidFileOf(2));
     expect(postmastersOf(B)).toHaveLength(1);
     expect((await t.client.request('GET', '/v1.0/{project_id}/clusters')).status).toBe(200);
@@ -678,14 +835,17 @@ describe('5. a rewritten postmaster.pid', () => {
 });
 
 describe('6. modes and owners', () => {
-  it('the store, its WAL and shared memory, and master.key are root\'s alone (0600); stanza configs are root\'s, readable by their project\'s group only; locks are root\'s', () => {
+  it("the store, its WAL and shared memory, and master.key are root's alone (0600); stanza configs are root's, readable by their project's group only; locks are root's", () => {
     for (const f of ['dwsbox.sqlite', 'dwsbox.sqlite-wal', 'dwsbox.sqlite-shm', 'master.key']) {
       expect({ f, ...facts(join(t.dataDir, f)), content: null }).toEqual({ f, kind: 'file', uid: 0, gid: 0, mode: '0600', content: null });
     }
     for (const f of readdirSync(join(t.dataDir, 'repositories'))) {
       expect({ f, ...facts(join(t.dataDir, 'repositories', f)), content: null }).toMatchObject({ f, kind: 'file', uid: 0, mode: '0600' });
     }
-    for (const [c, os] of [[A, osA], [B, osB]] as const) {
+    for (const [c, os] of [
+      [A, osA],
+      [B, osB],
+    ] as const) {
       const conf = engine().stanzaConfigFile(c.rec.stanza);
       expect(facts(conf)).toMatchObject({ kind: 'file', uid: 0, gid: os.gid, mode: '0640' });
       const inc = engine().backrest.includeDirOf(conf);
@@ -722,12 +882,15 @@ describe('7. delete, with links planted in every directory B owns and a rewritte
     }
     rewritePid(B, 3, sleeper);
     await bc.call('DELETE', `/v1.0/{project_id}/clusters/${B.id}`, { keep_last_manual_snapshot: 0 });
-    gone = await waitFor(async () => {
-      const r = await bc.request('GET', `/v1.0/{project_id}/clusters/${B.id}`);
-      if (r.status === 404) return { status: 404 };
-      const d = r.body as { cluster: { status: string; action_progress: Record<string, string> } };
-      return Object.keys(d.cluster.action_progress).length === 0 && d.cluster.status !== 'DELETING' ? { status: r.status } : null;
-    }, { what: 'the delete', timeoutMs: 200_000 });
+    gone = await waitFor(
+      async () => {
+        const r = await bc.request('GET', `/v1.0/{project_id}/clusters/${B.id}`);
+        if (r.status === 404) return { status: 404 };
+        const d = r.body as { cluster: { status: string; action_progress: Record<string, string> } };
+        return Object.keys(d.cluster.action_progress).length === 0 && d.cluster.status !== 'DELETING' ? { status: r.status } : null;
+      },
+      { what: 'the delete', timeoutMs: 200_000 },
+    );
   });
 
   it('removes the cluster and its files, the links with them, never what they point at', () => {

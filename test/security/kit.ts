@@ -12,8 +12,15 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { ADMIN_PASSWORD } from '../helpers/service.js';
 
-export interface Ids { uid: number; gid: number }
-export interface RunResult { code: number | null; stdout: string; stderr: string }
+export interface Ids {
+  uid: number;
+  gid: number;
+}
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * Run a command as `u` (its uid and gid, no supplementary groups, no home: what dwsbox's own
@@ -21,7 +28,9 @@ export interface RunResult { code: number | null; stdout: string; stderr: string
  */
 export function asUser(u: Ids, cmd: string, args: string[], env: Record<string, string> = {}): RunResult {
   const r = spawnSync('setpriv', [`--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups', '--', cmd, ...args], {
-    encoding: 'utf8', timeout: 30_000, cwd: '/',
+    encoding: 'utf8',
+    timeout: 30_000,
+    cwd: '/',
     env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/nonexistent', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', ...env },
   });
   return { code: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
@@ -40,12 +49,28 @@ export function plantFifo(u: Ids, path: string): void {
 }
 
 /** What is at a path, never following a link: its kind, owner, mode, and a file's content or a link's target. */
-export interface Facts { kind: string; uid: number; gid: number; mode: string; content: string | null }
+export interface Facts {
+  kind: string;
+  uid: number;
+  gid: number;
+  mode: string;
+  content: string | null;
+}
 
 export function facts(path: string): Facts {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return { kind: 'missing', uid: -1, gid: -1, mode: '', content: null };
-  const kind = st.isSymbolicLink() ? 'link' : st.isFIFO() ? 'fifo' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSocket() ? 'socket' : 'other';
+  const kind = st.isSymbolicLink()
+    ? 'link'
+    : st.isFIFO()
+      ? 'fifo'
+      : st.isDirectory()
+        ? 'dir'
+        : st.isFile()
+          ? 'file'
+          : st.isSocket()
+            ? 'socket'
+            : 'other';
   let content: string | null = null;
   if (kind === 'file') content = readFileSync(path, 'utf8');
   if (kind === 'dir') content = readdirSync(path).sort().join(',');
@@ -87,14 +112,23 @@ export class Victims {
 
   /** Every victim that changed, with what it was and what it is. */
   changed(): { path: string; was: Facts; now: Facts }[] {
-    return [...this.made].map(([path, was]) => ({ path, was, now: facts(path) })).filter((x) => JSON.stringify(x.was) !== JSON.stringify(x.now));
+    return [...this.made]
+      .map(([path, was]) => ({ path, was, now: facts(path) }))
+      .filter((x) => JSON.stringify(x.was) !== JSON.stringify(x.now));
   }
 }
 
 /** A client as `user` over TCP to `endpoint` (`host:port`). */
 export async function connectAs(endpoint: string, o: { user?: string; password?: string; database?: string } = {}): Promise<pg.Client> {
   const [host, port] = endpoint.split(':');
-  const c = new pg.Client({ host, port: Number(port), user: o.user ?? 'dbadmin', password: o.password ?? ADMIN_PASSWORD, database: o.database ?? 'postgres', connectionTimeoutMillis: 10_000 });
+  const c = new pg.Client({
+    host,
+    port: Number(port),
+    user: o.user ?? 'dbadmin',
+    password: o.password ?? ADMIN_PASSWORD,
+    database: o.database ?? 'postgres',
+    connectionTimeoutMillis: 10_000,
+  });
   c.on('error', () => {});
   await c.connect();
   return c;
@@ -171,7 +205,12 @@ export function plantedCatalogShadowsSql(noteSchema: string): string {
 }
 
 /** One line the planted code wrote into a server log. */
-export interface PlantedRun { tag: string; cu: string; su: string; escaped: boolean }
+export interface PlantedRun {
+  tag: string;
+  cu: string;
+  su: string;
+  escaped: boolean;
+}
 
 /** The planted code's lines in a server log, from byte `from` on. */
 export function plantedRuns(logFile: string, from = 0): PlantedRun[] {

@@ -37,11 +37,31 @@ describe('cluster.create', () => {
     expect((await e.finished(task.id)).status).toBe('SUCCESS');
 
     const names = e.dataPlane.names();
-    const order = ['ensureProject', 'initPrimary', 'startMember', 'ensureReplicationRole', 'enableArchiving', 'buildReplica', 'ensureAdmin', 'checkAdminLogin', 'archiverState'];
+    const order = [
+      'ensureProject',
+      'initPrimary',
+      'startMember',
+      'ensureReplicationRole',
+      'enableArchiving',
+      'buildReplica',
+      'ensureAdmin',
+      'checkAdminLogin',
+      'archiverState',
+    ];
     expect(order.map((n) => names.indexOf(n))).toEqual([...order.map((n) => names.indexOf(n))].sort((a, b) => a - b));
-    expect(memberIntentions(['buildReplica', 'startMember'])).toEqual(['startMember 1', 'buildReplica 2', 'startMember 2', 'buildReplica 3', 'startMember 3']);
+    expect(memberIntentions(['buildReplica', 'startMember'])).toEqual([
+      'startMember 1',
+      'buildReplica 2',
+      'startMember 2',
+      'buildReplica 3',
+      'startMember 3',
+    ]);
     const nodes = await e.store.listNodes(cluster.id);
-    expect(nodes.map((n) => [n.ordinal, n.membership, n.health, n.pid !== null])).toEqual([[1, 'active', 'up', true], [2, 'active', 'up', true], [3, 'active', 'up', true]]);
+    expect(nodes.map((n) => [n.ordinal, n.membership, n.health, n.pid !== null])).toEqual([
+      [1, 'active', 'up', true],
+      [2, 'active', 'up', true],
+      [3, 'active', 'up', true],
+    ]);
     expect(await e.store.getClusterById(cluster.id)).toMatchObject({ status: 'AVAILABLE', subStatus: 'NORMAL' });
   });
 
@@ -53,11 +73,21 @@ describe('cluster.create', () => {
     expect(done).toMatchObject({ status: 'FAILED', failedStep: 'BUILD_STANDBY_3', errorCode: 'DWS.9921' });
 
     const undo = e.dataPlane.names().slice(e.dataPlane.names().lastIndexOf('buildReplica') + 1);
-    expect(undo.filter((n) => n !== 'stanzaExists')).toEqual(['stopMember', 'stopMember', 'stopMember', 'removeStanza', 'removeClusterFiles']);
+    expect(undo.filter((n) => n !== 'stanzaExists')).toEqual([
+      'stopMember',
+      'stopMember',
+      'stopMember',
+      'removeStanza',
+      'removeClusterFiles',
+    ]);
     expect(memberIntentions(['stopMember'])).toEqual(['stopMember 3', 'stopMember 2', 'stopMember 1']);
     expect(e.dataPlane.stanzas.has(cluster.stanza)).toBe(false);
     expect(await e.store.listNodes(cluster.id)).toEqual([]);
-    expect(await e.store.getClusterById(cluster.id)).toMatchObject({ status: 'CREATION FAILED', subnetIndex: null, failedReasons: [{ error_code: 'DWS.9921', error_msg: done.errorMsg }] });
+    expect(await e.store.getClusterById(cluster.id)).toMatchObject({
+      status: 'CREATION FAILED',
+      subnetIndex: null,
+      failedReasons: [{ error_code: 'DWS.9921', error_msg: done.errorMsg }],
+    });
   });
 });
 
@@ -67,7 +97,14 @@ describe('restart, stop, start', () => {
     const task = await e.enqueue('cluster.restart', { clusterId: cluster.id, ordinals: [1, 2, 3] }, { cluster });
     expect((await e.finished(task.id)).status).toBe('SUCCESS');
     expect(memberIntentions(['stopMember', 'startMember', 'waitCaughtUp'])).toEqual([
-      'stopMember 3', 'stopMember 2', 'stopMember 1', 'startMember 1', 'startMember 2', 'startMember 3', 'waitCaughtUp 2', 'waitCaughtUp 3',
+      'stopMember 3',
+      'stopMember 2',
+      'stopMember 1',
+      'startMember 1',
+      'startMember 2',
+      'startMember 3',
+      'waitCaughtUp 2',
+      'waitCaughtUp 3',
     ]);
     expect((await e.store.listNodes(cluster.id)).every((n) => n.health === 'up' && n.pid !== null)).toBe(true);
   });

@@ -28,9 +28,11 @@ const fake = (ctx: StepContext<unknown, object, unknown>): FakeDataPlane => {
 };
 
 /** A step that asks the data plane for one intention, named after the step, passing its signal and progress. */
-const intend = (name: string) => async (ctx: StepContext<unknown, object, unknown>): Promise<void> => {
-  await fake(ctx).perform(name, [ctx.stepId], { signal: ctx.signal, onProgress: (s) => ctx.progress(s) });
-};
+const intend =
+  (name: string) =>
+  async (ctx: StepContext<unknown, object, unknown>): Promise<void> => {
+    await fake(ctx).perform(name, [ctx.stepId], { signal: ctx.signal, onProgress: (s) => ctx.progress(s) });
+  };
 
 const retryable = (why: string): AppError => new AppError('ENGINE_COMMAND_FAILED', { args: ['fake tool', why], retryable: true });
 const final = (why: string): AppError => new AppError('VERIFY_FAILED', { args: [why] });
@@ -67,10 +69,15 @@ afterEach(async () => {
 
 describe('retry with back-off', () => {
   it('a retryable failure runs the task again after retryDelayMs(attempt) of the injected random source, resuming at the failed step', async () => {
-    e.define(definitionOf('cluster.restart', {
-        plan: () => [{ id: 'PREPARE', item: 'RESTART_CLUSTER' }, { id: 'RESTART', item: 'RESTART_CLUSTER' }],
+    e.define(
+      definitionOf('cluster.restart', {
+        plan: () => [
+          { id: 'PREPARE', item: 'RESTART_CLUSTER' },
+          { id: 'RESTART', item: 'RESTART_CLUSTER' },
+        ],
         steps: { PREPARE: intend('prepare'), RESTART: intend('restart') },
-      }));
+      }),
+    );
     e.dataPlane.script('restart', { fail: retryable('first') }, { fail: retryable('second') });
     const { cluster } = await e.addCluster();
     const task = await e.enqueue('cluster.restart', { clusterId: cluster.id, ordinals: [1, 2, 3] }, { cluster });
@@ -101,8 +108,10 @@ describe('retry with back-off', () => {
     expect((await e.store.getStep(task.id, 'RESTART'))!).toMatchObject({ status: 'SUCCESS', attempts: 3, errorMsg: null });
   });
 
-  it('when the attempts run out, the failure is final: FAILED, and the kind\'s D8 failure state', async () => {
-    e.define(definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER' }], steps: { RESTART: intend('restart') } }));
+  it("when the attempts run out, the failure is final: FAILED, and the kind's D8 failure state", async () => {
+    e.define(
+      definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER' }], steps: { RESTART: intend('restart') } }),
+    );
     e.dataPlane.script('restart', { fail: retryable('1') }, { fail: retryable('2') }, { fail: retryable('3') });
     const { cluster } = await e.addCluster();
     const task = await e.enqueue('cluster.restart', { clusterId: cluster.id, ordinals: [1, 2, 3] }, { cluster });
@@ -119,7 +128,9 @@ describe('retry with back-off', () => {
   });
 
   it('an error that is not retryable fails the task at once', async () => {
-    e.define(definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER' }], steps: { RESTART: intend('restart') } }));
+    e.define(
+      definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER' }], steps: { RESTART: intend('restart') } }),
+    );
     e.dataPlane.script('restart', { fail: final('broken') });
     const { cluster } = await e.addCluster();
     const task = await e.enqueue('cluster.restart', { clusterId: cluster.id, ordinals: [1, 2, 3] }, { cluster });
@@ -131,14 +142,19 @@ describe('retry with back-off', () => {
 describe('undo', () => {
   /** Undo steps for the steps that succeeded, last first. */
   const reverseUndo = (_task: unknown, runSteps: StepRecord[]) =>
-    runSteps.filter((s) => s.phase === 'run' && s.status === 'SUCCESS').reverse().map((s) => ({ id: `UNDO_${s.stepId}`, item: 'CLEAN_UP' }));
+    runSteps
+      .filter((s) => s.phase === 'run' && s.status === 'SUCCESS')
+      .reverse()
+      .map((s) => ({ id: `UNDO_${s.stepId}`, item: 'CLEAN_UP' }));
 
-  it('cleanup: undo steps run in reverse order of the steps they undo, the task ends FAILED, and create\'s failure state and extras apply', async () => {
-    e.define(definitionOf('cluster.create', {
+  it("cleanup: undo steps run in reverse order of the steps they undo, the task ends FAILED, and create's failure state and extras apply", async () => {
+    e.define(
+      definitionOf('cluster.create', {
         plan: () => ['A', 'B', 'C'].map((id) => ({ id, item: 'CREATE_NODES' })),
         steps: { A: intend('do A'), B: intend('do B'), C: intend('do C'), UNDO_A: intend('undo A'), UNDO_B: intend('undo B') },
         failure: { mode: 'cleanup', steps: reverseUndo },
-      }));
+      }),
+    );
     e.dataPlane.script('do C', { fail: final('C broke') });
     const { cluster } = await e.addCluster({ membership: 'building' });
     const task = await e.enqueue('cluster.create', { clusterId: cluster.id, numberOfNode: 3 }, { cluster, checkState: false });
@@ -148,7 +164,11 @@ describe('undo', () => {
     expect(done).toMatchObject({ status: 'FAILED', phase: 'done', failedStep: 'C', errorCode: 'DWS.9926' });
     const steps = await e.store.listSteps(task.id);
     expect(steps.map((s) => [s.stepId, s.phase, s.status])).toEqual([
-      ['A', 'run', 'SUCCESS'], ['B', 'run', 'SUCCESS'], ['C', 'run', 'FAILED'], ['UNDO_B', 'undo', 'SUCCESS'], ['UNDO_A', 'undo', 'SUCCESS'],
+      ['A', 'run', 'SUCCESS'],
+      ['B', 'run', 'SUCCESS'],
+      ['C', 'run', 'FAILED'],
+      ['UNDO_B', 'undo', 'SUCCESS'],
+      ['UNDO_A', 'undo', 'SUCCESS'],
     ]);
     const after = (await e.store.getClusterById(cluster.id))!;
     expect(after).toMatchObject({ status: 'CREATION FAILED', subnetIndex: null });
@@ -158,18 +178,31 @@ describe('undo', () => {
   it('rollback: the task shows ROLLBACK_RUNNING while it undoes; an undo step that fails is ROLLBACK_FAIL, the others still run, and the task ends ROLLBACK_FAIL naming it', async () => {
     const inU2 = deferred();
     const goOn = deferred();
-    e.define(definitionOf('cluster.scale_out', {
-        plan: () => [{ id: 'A', item: 'ADD_NODES' }, { id: 'B', item: 'ADD_NODES' }],
+    e.define(
+      definitionOf('cluster.scale_out', {
+        plan: () => [
+          { id: 'A', item: 'ADD_NODES' },
+          { id: 'B', item: 'ADD_NODES' },
+        ],
         steps: {
-          A: intend('do A'), B: intend('do B'), U1: intend('undo 1'),
+          A: intend('do A'),
+          B: intend('do B'),
+          U1: intend('undo 1'),
           U2: async (ctx) => {
             inU2.resolve();
             await goOn.promise;
             await intend('undo 2')(ctx);
           },
         },
-        failure: { mode: 'rollback', steps: () => [{ id: 'U1', item: 'ROLLBACK' }, { id: 'U2', item: 'ROLLBACK' }] },
-      }));
+        failure: {
+          mode: 'rollback',
+          steps: () => [
+            { id: 'U1', item: 'ROLLBACK' },
+            { id: 'U2', item: 'ROLLBACK' },
+          ],
+        },
+      }),
+    );
     e.dataPlane.script('do B', { fail: final('B broke') });
     e.dataPlane.script('undo 1', { fail: final('U1 broke') });
     const { cluster } = await e.addCluster();
@@ -190,11 +223,13 @@ describe('undo', () => {
   });
 
   it('rollback: when every undo step succeeds the task ends ROLLBACK_SUCCESS', async () => {
-    e.define(definitionOf('cluster.scale_out', {
+    e.define(
+      definitionOf('cluster.scale_out', {
         plan: () => [{ id: 'A', item: 'ADD_NODES' }],
         steps: { A: intend('do A'), U: intend('undo') },
         failure: { mode: 'rollback', steps: () => [{ id: 'U', item: 'ROLLBACK' }] },
-      }));
+      }),
+    );
     e.dataPlane.script('do A', { fail: final('A broke') });
     const { cluster } = await e.addCluster();
     const task = await e.enqueue('cluster.scale_out', { clusterId: cluster.id }, { cluster });
@@ -207,8 +242,12 @@ describe('lease', () => {
   it('after another process takes the task over, the old owner writes nothing more: no progress, checkpoint, step status or outcome', async () => {
     const reached = deferred();
     const goOn = deferred();
-    e.define(definitionOf('snapshot.create', {
-        plan: () => [{ id: 'BACKUP', item: 'CREATE_SNAPSHOT' }, { id: 'RECORD', item: 'CREATE_SNAPSHOT' }],
+    e.define(
+      definitionOf('snapshot.create', {
+        plan: () => [
+          { id: 'BACKUP', item: 'CREATE_SNAPSHOT' },
+          { id: 'RECORD', item: 'CREATE_SNAPSHOT' },
+        ],
         steps: {
           BACKUP: async (ctx) => {
             await fake(ctx).perform('backup', [], { signal: ctx.signal, onProgress: (s) => ctx.progress(s) });
@@ -219,7 +258,8 @@ describe('lease', () => {
           },
           RECORD: intend('record'),
         },
-      }));
+      }),
+    );
     e.dataPlane.script('backup', { progress: [{ source: 'fake', bytesDone: 1, bytesTotal: 10, percent: 10 }] });
     const { cluster } = await e.addCluster();
     const task = await e.enqueue('snapshot.create', { clusterId: cluster.id, snapshotId: 'none' }, { cluster });
@@ -237,7 +277,9 @@ describe('lease', () => {
     expect(e.dataPlane.names()).toEqual(['backup']);
     expect(e.logs.some((l) => l['taskId'] === task.id && String(l['msg']).startsWith('lease lost'))).toBe(true);
     // The new owner ends it, so nothing of it is left to claim.
-    await e.store.fenced(task.id, theirs!.leaseEpoch, (tx) => tx.updateTask(task.id, { status: 'FAILED', phase: 'done', lockedBy: null, leaseExpiresAt: null }, e.clock.now()));
+    await e.store.fenced(task.id, theirs!.leaseEpoch, (tx) =>
+      tx.updateTask(task.id, { status: 'FAILED', phase: 'done', lockedBy: null, leaseExpiresAt: null }, e.clock.now()),
+    );
   });
 });
 
@@ -255,7 +297,15 @@ describe('faults', () => {
     // Without the fault the intention would never end: only the fault's abort ends it.
     e.dataPlane.script('backup', { progress: samples, then: 'hang' });
     const { cluster } = await e.addCluster();
-    const fault = makeFault({ projectId: STEP_ENV_PROJECT, clusterId: cluster.id, actionName: 'SNAPSHOTTING', step: 'BACKUP', mode: 'fail', point: 'during', timesLeft: 1 });
+    const fault = makeFault({
+      projectId: STEP_ENV_PROJECT,
+      clusterId: cluster.id,
+      actionName: 'SNAPSHOTTING',
+      step: 'BACKUP',
+      mode: 'fail',
+      point: 'during',
+      timesLeft: 1,
+    });
     await e.store.insertFault(fault);
     const task = await e.enqueue('snapshot.create', { clusterId: cluster.id, snapshotId: 'none' }, { cluster });
     const done = await e.finished(task.id);
@@ -273,7 +323,17 @@ describe('faults', () => {
   it('a `during` fault waits for a sample: a step that reports none succeeds and leaves the fault in place', async () => {
     e.define(backupKind());
     const { cluster } = await e.addCluster();
-    await e.store.insertFault(makeFault({ projectId: STEP_ENV_PROJECT, clusterId: cluster.id, actionName: 'SNAPSHOTTING', step: 'BACKUP', mode: 'fail', point: 'during', timesLeft: 1 }));
+    await e.store.insertFault(
+      makeFault({
+        projectId: STEP_ENV_PROJECT,
+        clusterId: cluster.id,
+        actionName: 'SNAPSHOTTING',
+        step: 'BACKUP',
+        mode: 'fail',
+        point: 'during',
+        timesLeft: 1,
+      }),
+    );
     const task = await e.enqueue('snapshot.create', { clusterId: cluster.id, snapshotId: 'none' }, { cluster });
     expect((await e.finished(task.id)).status).toBe('SUCCESS');
     expect(await e.store.listFaults(STEP_ENV_PROJECT)).toHaveLength(1);
@@ -282,7 +342,12 @@ describe('faults', () => {
 
 describe('timeouts', () => {
   it('a step that runs past its time limit is aborted (its intention too) and fails with STEP_TIMEOUT', async () => {
-    e.define(definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER', timeoutMs: 30 }], steps: { RESTART: intend('restart') } }));
+    e.define(
+      definitionOf('cluster.restart', {
+        plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER', timeoutMs: 30 }],
+        steps: { RESTART: intend('restart') },
+      }),
+    );
     e.dataPlane.script('restart', { hang: true });
     const { cluster } = await e.addCluster();
     const task = await e.enqueue('cluster.restart', { clusterId: cluster.id, ordinals: [1, 2, 3] }, { cluster });
@@ -293,8 +358,10 @@ describe('timeouts', () => {
     expect(e.dataPlane.locksHeld).toBe(0);
   });
 
-  it('a step that waits for its cluster\'s lock longer than the idle limit fails with STEP_TIMEOUT, never having run', async () => {
-    e.define(definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER' }], steps: { RESTART: intend('restart') } }));
+  it("a step that waits for its cluster's lock longer than the idle limit fails with STEP_TIMEOUT, never having run", async () => {
+    e.define(
+      definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER' }], steps: { RESTART: intend('restart') } }),
+    );
     const { cluster } = await e.addCluster();
     const other = await e.dataPlane.lockForStep(e.dataPlane.lockFile(cluster.id), { label: 'another process' });
     try {
@@ -309,9 +376,21 @@ describe('timeouts', () => {
   });
 
   it('an injected hang ends after the idle limit with STEP_TIMEOUT saying it waited for the hang', async () => {
-    e.define(definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER' }], steps: { RESTART: intend('restart') } }));
+    e.define(
+      definitionOf('cluster.restart', { plan: () => [{ id: 'RESTART', item: 'RESTART_CLUSTER' }], steps: { RESTART: intend('restart') } }),
+    );
     const { cluster } = await e.addCluster();
-    await e.store.insertFault(makeFault({ projectId: STEP_ENV_PROJECT, clusterId: cluster.id, actionName: 'REBOOTING', step: 'RESTART', mode: 'hang', point: 'before', timesLeft: 1 }));
+    await e.store.insertFault(
+      makeFault({
+        projectId: STEP_ENV_PROJECT,
+        clusterId: cluster.id,
+        actionName: 'REBOOTING',
+        step: 'RESTART',
+        mode: 'hang',
+        point: 'before',
+        timesLeft: 1,
+      }),
+    );
     const task = await e.enqueue('cluster.restart', { clusterId: cluster.id, ordinals: [1, 2, 3] }, { cluster });
     const done = await e.finished(task.id);
     expect(done).toMatchObject({ status: 'FAILED', errorCode: 'DWS.9923' });
@@ -320,19 +399,62 @@ describe('timeouts', () => {
   });
 });
 
-describe('the outcome rule (D8): the runner writes the cluster\'s state; a kind adds only its extras', () => {
+describe("the outcome rule (D8): the runner writes the cluster's state; a kind adds only its extras", () => {
   type Start = Partial<ClusterRecord> & { membership?: 'active' | 'building' };
   /** Expected fields after success and after failure, from the starting cluster `from` (sub_status DEGRADED shows whether a success sets NORMAL). */
-  const CASES: { kind: TaskKind; from: Start; checkState?: false; success: Partial<ClusterRecord> | 'gone' | 'untouched'; failure: Partial<ClusterRecord> | 'untouched' }[] = [
-    { kind: 'cluster.create', from: { status: 'CREATING', membership: 'building' }, checkState: false, success: { status: 'AVAILABLE', subStatus: 'NORMAL' }, failure: { status: 'CREATION FAILED', subnetIndex: null } },
-    { kind: 'cluster.restore', from: { status: 'CREATING', membership: 'building' }, checkState: false, success: { status: 'AVAILABLE', subStatus: 'NORMAL' }, failure: { status: 'CREATION FAILED', subnetIndex: null } },
+  const CASES: {
+    kind: TaskKind;
+    from: Start;
+    checkState?: false;
+    success: Partial<ClusterRecord> | 'gone' | 'untouched';
+    failure: Partial<ClusterRecord> | 'untouched';
+  }[] = [
+    {
+      kind: 'cluster.create',
+      from: { status: 'CREATING', membership: 'building' },
+      checkState: false,
+      success: { status: 'AVAILABLE', subStatus: 'NORMAL' },
+      failure: { status: 'CREATION FAILED', subnetIndex: null },
+    },
+    {
+      kind: 'cluster.restore',
+      from: { status: 'CREATING', membership: 'building' },
+      checkState: false,
+      success: { status: 'AVAILABLE', subStatus: 'NORMAL' },
+      failure: { status: 'CREATION FAILED', subnetIndex: null },
+    },
     { kind: 'snapshot.create', from: {}, success: 'untouched', failure: 'untouched' },
     { kind: 'snapshot.table_restore', from: {}, success: 'untouched', failure: 'untouched' },
-    { kind: 'cluster.scale_out', from: {}, success: { status: 'AVAILABLE', subStatus: 'NORMAL', stickyTaskStatus: null }, failure: { stickyTaskStatus: 'RESIZE_FAILURE', subStatus: 'DEGRADED' } },
-    { kind: 'cluster.scale_in', from: {}, success: { status: 'AVAILABLE', subStatus: 'NORMAL' }, failure: { stickyTaskStatus: 'CLUSTER_SHRINK_FAILED', subStatus: 'DEGRADED' } },
-    { kind: 'cluster.restart', from: { status: 'UNAVAILABLE', stopped: true }, success: { status: 'AVAILABLE', subStatus: 'NORMAL', stopped: false }, failure: { status: 'UNAVAILABLE', stopped: true, stickyTaskStatus: 'REBOOT_FAILURE' } },
-    { kind: 'cluster.stop', from: {}, success: { status: 'UNAVAILABLE', stopped: true, subStatus: 'DEGRADED' }, failure: { status: 'AVAILABLE', stopped: false, stickyTaskStatus: null } },
-    { kind: 'cluster.start', from: { status: 'UNAVAILABLE', stopped: true }, success: { status: 'AVAILABLE', subStatus: 'NORMAL', stopped: false }, failure: { status: 'UNAVAILABLE', stopped: true, stickyTaskStatus: null } },
+    {
+      kind: 'cluster.scale_out',
+      from: {},
+      success: { status: 'AVAILABLE', subStatus: 'NORMAL', stickyTaskStatus: null },
+      failure: { stickyTaskStatus: 'RESIZE_FAILURE', subStatus: 'DEGRADED' },
+    },
+    {
+      kind: 'cluster.scale_in',
+      from: {},
+      success: { status: 'AVAILABLE', subStatus: 'NORMAL' },
+      failure: { stickyTaskStatus: 'CLUSTER_SHRINK_FAILED', subStatus: 'DEGRADED' },
+    },
+    {
+      kind: 'cluster.restart',
+      from: { status: 'UNAVAILABLE', stopped: true },
+      success: { status: 'AVAILABLE', subStatus: 'NORMAL', stopped: false },
+      failure: { status: 'UNAVAILABLE', stopped: true, stickyTaskStatus: 'REBOOT_FAILURE' },
+    },
+    {
+      kind: 'cluster.stop',
+      from: {},
+      success: { status: 'UNAVAILABLE', stopped: true, subStatus: 'DEGRADED' },
+      failure: { status: 'AVAILABLE', stopped: false, stickyTaskStatus: null },
+    },
+    {
+      kind: 'cluster.start',
+      from: { status: 'UNAVAILABLE', stopped: true },
+      success: { status: 'AVAILABLE', subStatus: 'NORMAL', stopped: false },
+      failure: { status: 'UNAVAILABLE', stopped: true, stickyTaskStatus: null },
+    },
     { kind: 'cluster.delete', from: {}, success: 'gone', failure: { status: 'DELETE_FAILED' } },
   ];
 
@@ -344,7 +466,11 @@ describe('the outcome rule (D8): the runner writes the cluster\'s state; a kind 
         const { membership, ...fields } = c.from;
         const { cluster, nodes } = await e.addCluster({ subStatus: 'DEGRADED', ...fields, ...(membership ? { membership } : {}) });
         const snapshotId = c.kind === 'snapshot.create' ? (await addSnapshot(cluster)).id : 'none';
-        const task = await e.enqueue(c.kind, { clusterId: cluster.id, snapshotId, ordinals: [1, 2, 3] }, { cluster, ...(c.checkState === false ? { checkState: false } : {}) });
+        const task = await e.enqueue(
+          c.kind,
+          { clusterId: cluster.id, snapshotId, ordinals: [1, 2, 3] },
+          { cluster, ...(c.checkState === false ? { checkState: false } : {}) },
+        );
         const accepted = (await e.store.getClusterById(cluster.id))!;
         e.clock.advance(1000);
         const done = await e.finished(task.id);
@@ -368,7 +494,10 @@ describe('the outcome rule (D8): the runner writes the cluster\'s state; a kind 
           expect(after.failedReasons).toEqual([{ error_code: 'DWS.9926', error_msg: done.errorMsg }]);
         }
         if (c.kind === 'snapshot.create') {
-          expect(await e.store.getSnapshotById(snapshotId)).toMatchObject({ status: ok ? 'AVAILABLE' : 'UNAVAILABLE', finishedAt: e.clock.now() });
+          expect(await e.store.getSnapshotById(snapshotId)).toMatchObject({
+            status: ok ? 'AVAILABLE' : 'UNAVAILABLE',
+            finishedAt: e.clock.now(),
+          });
         }
       });
     }
@@ -378,11 +507,40 @@ describe('the outcome rule (D8): the runner writes the cluster\'s state; a kind 
 async function addSnapshot(cluster: ClusterRecord): Promise<SnapshotRecord> {
   const now = e.clock.now();
   const s: SnapshotRecord = {
-    id: `snap-${cluster.id.slice(0, 8)}`, projectId: cluster.projectId, clusterId: cluster.id, clusterName: cluster.name, name: `s-${cluster.id.slice(0, 8)}`, description: '',
-    status: 'CREATING', type: 'MANUAL', stanza: cluster.stanza, backupLabel: null, backupKey: null, priorBackupKey: null, backupType: null, sizeBytes: null,
-    totalBackupSize: null, sourceBytes: null,
-    sourceSpec: { nodeType: cluster.nodeType, numberOfNode: cluster.numberOfNode, userName: cluster.userName, port: cluster.port, clusterSpec: cluster.spec, adminPasswordEnc: cluster.adminPasswordEnc, pgVersion: '15' },
-    schemaInfo: null, fineGrained: null, taskId: null, startedAt: null, finishedAt: null, createdAt: now, updatedAt: now, deletedAt: null, expiredAt: null,
+    id: `snap-${cluster.id.slice(0, 8)}`,
+    projectId: cluster.projectId,
+    clusterId: cluster.id,
+    clusterName: cluster.name,
+    name: `s-${cluster.id.slice(0, 8)}`,
+    description: '',
+    status: 'CREATING',
+    type: 'MANUAL',
+    stanza: cluster.stanza,
+    backupLabel: null,
+    backupKey: null,
+    priorBackupKey: null,
+    backupType: null,
+    sizeBytes: null,
+    totalBackupSize: null,
+    sourceBytes: null,
+    sourceSpec: {
+      nodeType: cluster.nodeType,
+      numberOfNode: cluster.numberOfNode,
+      userName: cluster.userName,
+      port: cluster.port,
+      clusterSpec: cluster.spec,
+      adminPasswordEnc: cluster.adminPasswordEnc,
+      pgVersion: '15',
+    },
+    schemaInfo: null,
+    fineGrained: null,
+    taskId: null,
+    startedAt: null,
+    finishedAt: null,
+    createdAt: now,
+    updatedAt: now,
+    deletedAt: null,
+    expiredAt: null,
   };
   await e.store.insertSnapshot(s);
   return s;

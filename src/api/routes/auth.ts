@@ -23,9 +23,11 @@ const TokenBody = Type.Object({
         }),
       }),
     }),
-    scope: Type.Optional(Type.Object({
-      project: Type.Object({ id: Type.Optional(Type.String({ maxLength: 64 })), name: Type.Optional(Type.String({ maxLength: 64 })) }),
-    })),
+    scope: Type.Optional(
+      Type.Object({
+        project: Type.Object({ id: Type.Optional(Type.String({ maxLength: 64 })), name: Type.Optional(Type.String({ maxLength: 64 })) }),
+      }),
+    ),
   }),
 });
 
@@ -42,26 +44,46 @@ const TokenResponse = Type.Object({
 
 const ROLE_NAMES: Record<Role, string> = { admin: 'dws_admin', readonly: 'dws_readonly', operator: 'dwsbox_operator' };
 
-export const authRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0) => {
-  const app = app0.withTypeProvider<TypeBoxTypeProvider>();
-  app.post('/v3/auth/tokens', {
-    config: { auth: 'public' },
-    schema: { tags: ['auth'], summary: 'Get a token (password method, project scope)', body: TokenBody, response: { 201: TokenResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody } },
-  }, async (req, reply) => {
-    const a = req.body.auth;
-    if (!a.identity.methods.includes('password')) throw new AppError('AUTH_FAILED', { args: ['only the password method is supported'] });
-    const u = a.identity.password.user;
-    const t = await deps.auth.issueToken(u.name, u.password, { ...(a.scope?.project.id ? { projectId: a.scope.project.id } : {}), ...(a.scope?.project.name ? { projectName: a.scope.project.name } : {}) }, req.ip);
-    void reply.code(201).header('X-Subject-Token', t.token);
-    return {
-      token: {
-        expires_at: new Date(t.expiresAt).toISOString(),
-        issued_at: new Date(t.issuedAt).toISOString(),
-        methods: ['password'],
-        project: { id: t.projectId, name: t.projectName },
-        user: { id: t.userId, name: u.name },
-        roles: [{ name: ROLE_NAMES[t.role] }],
+export const authRoutes =
+  (deps: AppDeps): FastifyPluginAsync =>
+  async (app0) => {
+    const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+    app.post(
+      '/v3/auth/tokens',
+      {
+        config: { auth: 'public' },
+        schema: {
+          tags: ['auth'],
+          summary: 'Get a token (password method, project scope)',
+          body: TokenBody,
+          response: { 201: TokenResponse, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 429: ErrorBody },
+        },
       },
-    };
-  });
-};
+      async (req, reply) => {
+        const a = req.body.auth;
+        if (!a.identity.methods.includes('password'))
+          throw new AppError('AUTH_FAILED', { args: ['only the password method is supported'] });
+        const u = a.identity.password.user;
+        const t = await deps.auth.issueToken(
+          u.name,
+          u.password,
+          {
+            ...(a.scope?.project.id ? { projectId: a.scope.project.id } : {}),
+            ...(a.scope?.project.name ? { projectName: a.scope.project.name } : {}),
+          },
+          req.ip,
+        );
+        void reply.code(201).header('X-Subject-Token', t.token);
+        return {
+          token: {
+            expires_at: new Date(t.expiresAt).toISOString(),
+            issued_at: new Date(t.issuedAt).toISOString(),
+            methods: ['password'],
+            project: { id: t.projectId, name: t.projectName },
+            user: { id: t.userId, name: u.name },
+            roles: [{ name: ROLE_NAMES[t.role] }],
+          },
+        };
+      },
+    );
+  };

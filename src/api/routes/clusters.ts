@@ -8,8 +8,18 @@ import type { ClusterSpec, Tag as TagT } from '../../domain/records.js';
 import type { CreateClusterInput } from '../../services/cluster-service.js';
 import type { AppDeps } from '../app.js';
 import {
-  AVAILABILITY_ZONES, ClusterDetailResponse, CreateClusterResponse, CreateClusterV1Body, CreateClusterV2Body, DeleteClusterV1Body,
-  DeleteClusterV2Query, ListClustersResponse, ResetPasswordBody, RestartBody, clusterDetailOut, clusterInfoOut,
+  AVAILABILITY_ZONES,
+  ClusterDetailResponse,
+  CreateClusterResponse,
+  CreateClusterV1Body,
+  CreateClusterV2Body,
+  DeleteClusterV1Body,
+  DeleteClusterV2Query,
+  ListClustersResponse,
+  ResetPasswordBody,
+  RestartBody,
+  clusterDetailOut,
+  clusterInfoOut,
 } from '../schemas/cluster.js';
 import { ClusterParams, Empty, errorResponses, ProjectParams, Tag } from '../schemas/primitives.js';
 import { validateDescription, validateTags } from '../../domain/text-fields.js';
@@ -28,7 +38,8 @@ function describe(field: string, text: string): string {
 
 function checkAz(az: string): string {
   for (const part of az.split(',')) {
-    if (!AVAILABILITY_ZONES.includes(part)) throw new AppError('INVALID_AVAILABILITY_ZONE', { args: [part.slice(0, 64), `available zones: ${AVAILABILITY_ZONES.join(', ')}`] });
+    if (!AVAILABILITY_ZONES.includes(part))
+      throw new AppError('INVALID_AVAILABILITY_ZONE', { args: [part.slice(0, 64), `available zones: ${AVAILABILITY_ZONES.join(', ')}`] });
   }
   return az;
 }
@@ -47,14 +58,24 @@ export function v1Input(b: CreateClusterV1Body['cluster']): CreateClusterInput {
     publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
     volume: null,
   };
-  return { name: b.name, nodeType: b.node_type, numberOfNode: b.number_of_node, port: b.port ?? 8000, userName: b.user_name, password: b.user_pwd, spec };
+  return {
+    name: b.name,
+    nodeType: b.node_type,
+    numberOfNode: b.number_of_node,
+    port: b.port ?? 8000,
+    userName: b.user_name,
+    password: b.user_pwd,
+    spec,
+  };
 }
 
 export function v2Input(b: CreateClusterV2Body['cluster']): CreateClusterInput {
-  if (b.master_key_id || b.master_key_name || b.crypt_algorithm) throw new AppError('NOT_SUPPORTED', { args: ['KMS encryption', 'leave master_key_id, master_key_name and crypt_algorithm empty'] });
+  if (b.master_key_id || b.master_key_name || b.crypt_algorithm)
+    throw new AppError('NOT_SUPPORTED', { args: ['KMS encryption', 'leave master_key_id, master_key_name and crypt_algorithm empty'] });
   if (b.ipv6_enable) throw new AppError('NOT_SUPPORTED', { args: ['IPv6', 'clusters listen on IPv4 loopback addresses'] });
   if (b.dss_pool_id) throw new AppError('NOT_SUPPORTED', { args: ['dedicated storage pools', 'leave dss_pool_id empty'] });
-  if (b.availability_zones.length === 0) throw new AppError('INVALID_AVAILABILITY_ZONE', { args: ['(none)', 'availability_zones needs at least one zone'] });
+  if (b.availability_zones.length === 0)
+    throw new AppError('INVALID_AVAILABILITY_ZONE', { args: ['(none)', 'availability_zones needs at least one zone'] });
   const spec: ClusterSpec = {
     availabilityZone: checkAz(b.availability_zones.join(',')),
     vpcId: b.vpc_id,
@@ -68,146 +89,291 @@ export function v2Input(b: CreateClusterV2Body['cluster']): CreateClusterInput {
     publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
     volume: b.volume ? { volume: b.volume.volume ?? 'SSD', capacity: String(b.volume.capacity ?? '') } : null,
   };
-  return { name: b.name, nodeType: b.flavor, numberOfNode: b.num_node, port: b.db_port, userName: b.db_name, password: b.db_password, spec };
+  return {
+    name: b.name,
+    nodeType: b.flavor,
+    numberOfNode: b.num_node,
+    port: b.db_port,
+    userName: b.db_name,
+    password: b.db_password,
+    spec,
+  };
 }
 
 const notSupported = (feature: string, hint: string) => async (): Promise<never> => {
   throw new AppError('NOT_SUPPORTED', { args: [feature, hint] });
 };
 
-export const clusterRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0) => {
-  const app = app0.withTypeProvider<TypeBoxTypeProvider>();
-  const s = deps.clusters;
-  const tags = ['clusters'];
+export const clusterRoutes =
+  (deps: AppDeps): FastifyPluginAsync =>
+  async (app0) => {
+    const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+    const s = deps.clusters;
+    const tags = ['clusters'];
 
-  app.post('/v1.0/:project_id/clusters', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Create a cluster (CreateCluster)', params: ProjectParams, body: CreateClusterV1Body, response: { 200: CreateClusterResponse, ...errorResponses } },
-  }, async (req) => {
-    const c = await s.create(req.params.project_id, v1Input(req.body.cluster));
-    return { cluster: { id: c.id } };
-  });
+    app.post(
+      '/v1.0/:project_id/clusters',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Create a cluster (CreateCluster)',
+          params: ProjectParams,
+          body: CreateClusterV1Body,
+          response: { 200: CreateClusterResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const c = await s.create(req.params.project_id, v1Input(req.body.cluster));
+        return { cluster: { id: c.id } };
+      },
+    );
 
-  app.post('/v2/:project_id/clusters', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Create a cluster (CreateClusterV2)', params: ProjectParams, body: CreateClusterV2Body, response: { 200: CreateClusterResponse, ...errorResponses } },
-  }, async (req) => {
-    const c = await s.create(req.params.project_id, v2Input(req.body.cluster));
-    return { cluster: { id: c.id } };
-  });
+    app.post(
+      '/v2/:project_id/clusters',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Create a cluster (CreateClusterV2)',
+          params: ProjectParams,
+          body: CreateClusterV2Body,
+          response: { 200: CreateClusterResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const c = await s.create(req.params.project_id, v2Input(req.body.cluster));
+        return { cluster: { id: c.id } };
+      },
+    );
 
-  for (const prefix of ['/v1.0', '/v2']) {
-    app.get(`${prefix}/:project_id/clusters`, {
-      config: { auth: 'read' },
-      schema: { tags, summary: 'List clusters', params: ProjectParams, querystring: Type.Object({ enterprise_project_id: Type.Optional(Type.String()) }), response: { 200: ListClustersResponse, ...errorResponses } },
-    }, async (req) => {
-      const eps = (req.query as { enterprise_project_id?: string }).enterprise_project_id;
-      const views = (await s.list(req.params.project_id)).filter((v) => !eps || eps === 'all_granted_eps' || v.cluster.spec.enterpriseProjectId === eps);
-      return { clusters: views.map(clusterInfoOut), count: views.length };
-    });
-  }
+    for (const prefix of ['/v1.0', '/v2']) {
+      app.get(
+        `${prefix}/:project_id/clusters`,
+        {
+          config: { auth: 'read' },
+          schema: {
+            tags,
+            summary: 'List clusters',
+            params: ProjectParams,
+            querystring: Type.Object({ enterprise_project_id: Type.Optional(Type.String()) }),
+            response: { 200: ListClustersResponse, ...errorResponses },
+          },
+        },
+        async (req) => {
+          const eps = (req.query as { enterprise_project_id?: string }).enterprise_project_id;
+          const views = (await s.list(req.params.project_id)).filter(
+            (v) => !eps || eps === 'all_granted_eps' || v.cluster.spec.enterpriseProjectId === eps,
+          );
+          return { clusters: views.map(clusterInfoOut), count: views.length };
+        },
+      );
+    }
 
-  app.get('/v1.0/:project_id/clusters/:cluster_id', {
-    config: { auth: 'read' },
-    schema: { tags, summary: 'Show a cluster (ListClusterDetails)', params: ClusterParams, response: { 200: ClusterDetailResponse, ...errorResponses } },
-  }, async (req) => ({ cluster: clusterDetailOut(await s.getView(req.params.project_id, req.params.cluster_id)) }));
+    app.get(
+      '/v1.0/:project_id/clusters/:cluster_id',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: 'Show a cluster (ListClusterDetails)',
+          params: ClusterParams,
+          response: { 200: ClusterDetailResponse, ...errorResponses },
+        },
+      },
+      async (req) => ({ cluster: clusterDetailOut(await s.getView(req.params.project_id, req.params.cluster_id)) }),
+    );
 
-  app.delete('/v1.0/:project_id/clusters/:cluster_id', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Delete a cluster (DeleteCluster, JSON body)', params: ClusterParams, body: DeleteClusterV1Body, response: { 202: Empty, ...errorResponses } },
-  }, async (req, reply) => {
-    const body = req.body as Static<typeof DeleteClusterV1Body>;
-    await s.delete(req.params.project_id, req.params.cluster_id, body?.keep_last_manual_snapshot ?? 0);
-    return reply.code(202).send({});
-  });
+    app.delete(
+      '/v1.0/:project_id/clusters/:cluster_id',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Delete a cluster (DeleteCluster, JSON body)',
+          params: ClusterParams,
+          body: DeleteClusterV1Body,
+          response: { 202: Empty, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const body = req.body as Static<typeof DeleteClusterV1Body>;
+        await s.delete(req.params.project_id, req.params.cluster_id, body?.keep_last_manual_snapshot ?? 0);
+        return reply.code(202).send({});
+      },
+    );
 
-  app.delete('/v2/:project_id/clusters/:cluster_id', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Delete a cluster (DeleteDwsCluster)', params: ClusterParams, querystring: DeleteClusterV2Query, response: { 202: Empty, ...errorResponses } },
-  }, async (req, reply) => {
-    const q = req.query as Static<typeof DeleteClusterV2Query>;
-    if (q.release_eip_type && !['NO_RELEASE', 'RELEASE_BINDING'].includes(q.release_eip_type)) throw new AppError('VALIDATION', { args: ['release_eip_type must be NO_RELEASE or RELEASE_BINDING'] });
-    await s.delete(req.params.project_id, req.params.cluster_id, Number(q.keep_last_manual_backup ?? 0));
-    return reply.code(202).send({});
-  });
+    app.delete(
+      '/v2/:project_id/clusters/:cluster_id',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Delete a cluster (DeleteDwsCluster)',
+          params: ClusterParams,
+          querystring: DeleteClusterV2Query,
+          response: { 202: Empty, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const q = req.query as Static<typeof DeleteClusterV2Query>;
+        if (q.release_eip_type && !['NO_RELEASE', 'RELEASE_BINDING'].includes(q.release_eip_type))
+          throw new AppError('VALIDATION', { args: ['release_eip_type must be NO_RELEASE or RELEASE_BINDING'] });
+        await s.delete(req.params.project_id, req.params.cluster_id, Number(q.keep_last_manual_backup ?? 0));
+        return reply.code(202).send({});
+      },
+    );
 
-  app.post('/v1.0/:project_id/clusters/:cluster_id/restart', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Restart a cluster', params: ClusterParams, body: RestartBody, response: { 200: Empty, ...errorResponses } },
-  }, async (req) => {
-    await s.restart(req.params.project_id, req.params.cluster_id);
-    return {};
-  });
+    app.post(
+      '/v1.0/:project_id/clusters/:cluster_id/restart',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Restart a cluster',
+          params: ClusterParams,
+          body: RestartBody,
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.restart(req.params.project_id, req.params.cluster_id);
+        return {};
+      },
+    );
 
-  for (const [verb, fn] of [['start', s.start.bind(s)], ['stop', s.stop.bind(s)]] as const) {
-    app.post(`/v1/:project_id/clusters/:cluster_id/${verb}`, {
-      config: { auth: 'mutate' },
-      schema: { tags, summary: `${verb === 'start' ? 'Start' : 'Stop'} a cluster`, params: ClusterParams, body: Type.Optional(Type.Unknown()), response: { 200: Empty, ...errorResponses } },
-    }, async (req) => {
-      await fn(req.params.project_id, req.params.cluster_id);
-      return {};
-    });
-  }
+    for (const [verb, fn] of [
+      ['start', s.start.bind(s)],
+      ['stop', s.stop.bind(s)],
+    ] as const) {
+      app.post(
+        `/v1/:project_id/clusters/:cluster_id/${verb}`,
+        {
+          config: { auth: 'mutate' },
+          schema: {
+            tags,
+            summary: `${verb === 'start' ? 'Start' : 'Stop'} a cluster`,
+            params: ClusterParams,
+            body: Type.Optional(Type.Unknown()),
+            response: { 200: Empty, ...errorResponses },
+          },
+        },
+        async (req) => {
+          await fn(req.params.project_id, req.params.cluster_id);
+          return {};
+        },
+      );
+    }
 
-  app.post('/v1.0/:project_id/clusters/:cluster_id/reset-password', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Reset the administrator password', params: ClusterParams, body: ResetPasswordBody, response: { 200: Empty, ...errorResponses } },
-  }, async (req) => {
-    await s.resetPassword(req.params.project_id, req.params.cluster_id, req.body.new_password);
-    return {};
-  });
+    app.post(
+      '/v1.0/:project_id/clusters/:cluster_id/reset-password',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Reset the administrator password',
+          params: ClusterParams,
+          body: ResetPasswordBody,
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.resetPassword(req.params.project_id, req.params.cluster_id, req.body.new_password);
+        return {};
+      },
+    );
 
-  const TagsBody = Type.Object({ tags: Type.Array(Tag, { maxItems: 20 }) });
-  app.post('/v1.0/:project_id/clusters/:cluster_id/tags/batch-create', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Add tags', params: ClusterParams, body: TagsBody, response: { 200: Empty, ...errorResponses } },
-  }, async (req) => {
-    validateTags(req.body.tags);
-    await s.addTags(req.params.project_id, req.params.cluster_id, req.body.tags);
-    return {};
-  });
-  app.post('/v1.0/:project_id/clusters/:cluster_id/tags/batch-delete', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Remove tags', params: ClusterParams, body: TagsBody, response: { 200: Empty, ...errorResponses } },
-  }, async (req) => {
-    await s.removeTags(req.params.project_id, req.params.cluster_id, req.body.tags);
-    return {};
-  });
-  app.post('/v1/:project_id/clusters/:cluster_id/description', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Set the description', params: ClusterParams, body: Type.Object({ description_info: Type.String({ maxLength: 256 }) }), response: { 200: Empty, ...errorResponses } },
-  }, async (req) => {
-    const d = describe('description_info', req.body.description_info);
-    await s.updateSpec(req.params.project_id, req.params.cluster_id, (sp) => ({ ...sp, description: d }));
-    return {};
-  });
-  app.put('/v1/:project_id/clusters/:cluster_id/security-group', {
-    config: { auth: 'mutate' },
-    schema: { tags, summary: 'Set the security group', params: ClusterParams, body: Type.Object({ security_groups: Type.Array(Type.String(), { minItems: 1, maxItems: 1 }) }), response: { 200: Empty, ...errorResponses } },
-  }, async (req) => {
-    const sg = req.body.security_groups[0]!;
-    if (!/^[0-9a-fA-F-]{36}$/.test(sg)) throw new AppError('INVALID_UUID', { args: ['security_groups', sg.slice(0, 64)] });
-    await s.updateSpec(req.params.project_id, req.params.cluster_id, (sp) => ({ ...sp, securityGroupId: sg }));
-    return {};
-  });
+    const TagsBody = Type.Object({ tags: Type.Array(Tag, { maxItems: 20 }) });
+    app.post(
+      '/v1.0/:project_id/clusters/:cluster_id/tags/batch-create',
+      {
+        config: { auth: 'mutate' },
+        schema: { tags, summary: 'Add tags', params: ClusterParams, body: TagsBody, response: { 200: Empty, ...errorResponses } },
+      },
+      async (req) => {
+        validateTags(req.body.tags);
+        await s.addTags(req.params.project_id, req.params.cluster_id, req.body.tags);
+        return {};
+      },
+    );
+    app.post(
+      '/v1.0/:project_id/clusters/:cluster_id/tags/batch-delete',
+      {
+        config: { auth: 'mutate' },
+        schema: { tags, summary: 'Remove tags', params: ClusterParams, body: TagsBody, response: { 200: Empty, ...errorResponses } },
+      },
+      async (req) => {
+        await s.removeTags(req.params.project_id, req.params.cluster_id, req.body.tags);
+        return {};
+      },
+    );
+    app.post(
+      '/v1/:project_id/clusters/:cluster_id/description',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Set the description',
+          params: ClusterParams,
+          body: Type.Object({ description_info: Type.String({ maxLength: 256 }) }),
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const d = describe('description_info', req.body.description_info);
+        await s.updateSpec(req.params.project_id, req.params.cluster_id, (sp) => ({ ...sp, description: d }));
+        return {};
+      },
+    );
+    app.put(
+      '/v1/:project_id/clusters/:cluster_id/security-group',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Set the security group',
+          params: ClusterParams,
+          body: Type.Object({ security_groups: Type.Array(Type.String(), { minItems: 1, maxItems: 1 }) }),
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const sg = req.body.security_groups[0]!;
+        if (!/^[0-9a-fA-F-]{36}$/.test(sg)) throw new AppError('INVALID_UUID', { args: ['security_groups', sg.slice(0, 64)] });
+        await s.updateSpec(req.params.project_id, req.params.cluster_id, (sp) => ({ ...sp, securityGroupId: sg }));
+        return {};
+      },
+    );
 
-  // Features of the real service with no local meaning (D9): a clear 400, never an invented success.
-  const unsupported: [string, string, string, string][] = [
-    ['POST', '/v1.0/:project_id/clusters/:cluster_id/expand-instance-storage', 'Storage expansion', 'a node\'s storage is the host\'s disk'],
-    ['POST', '/v2/:project_id/clusters/:cluster_id/eips/:eip_id', 'Elastic IP binding', 'clusters listen on loopback addresses'],
-    ['DELETE', '/v2/:project_id/clusters/:cluster_id/eips/:eip_id', 'Elastic IP binding', 'clusters listen on loopback addresses'],
-    ['POST', '/v2/:project_id/clusters/:cluster_id/elbs/:elb_id', 'Load balancer binding', 'connect to the node endpoints directly'],
-    ['DELETE', '/v2/:project_id/clusters/:cluster_id/elbs/:elb_id', 'Load balancer binding', 'connect to the node endpoints directly'],
-    ['POST', '/v1/:project_id/clusters/:cluster_id/lts-logs/enable', 'LTS log shipping', 'node logs are under the data directory'],
-    ['POST', '/v1/:project_id/clusters/:cluster_id/lts-logs/disable', 'LTS log shipping', 'node logs are under the data directory'],
-    ['PUT', '/v2/:project_id/clusters/:cluster_id/logical-clusters/enable', 'Logical clusters', 'each cluster is one PostgreSQL primary with standbys'],
-    ['POST', '/v2/:project_id/cluster-precheck', 'Cluster pre-check', 'create the cluster; capacity is checked before anything is built'],
-  ];
-  for (const [method, url, feature, hint] of unsupported) {
-    app.route({
-      method, url, config: { auth: 'mutate' },
-      schema: { tags: ['not supported'], summary: `${feature}: not supported by dwsbox`, response: { ...errorResponses } },
-      handler: notSupported(feature, hint),
-    });
-  }
-};
+    // Features of the real service with no local meaning (D9): a clear 400, never an invented success.
+    const unsupported: [string, string, string, string][] = [
+      [
+        'POST',
+        '/v1.0/:project_id/clusters/:cluster_id/expand-instance-storage',
+        'Storage expansion',
+        "a node's storage is the host's disk",
+      ],
+      ['POST', '/v2/:project_id/clusters/:cluster_id/eips/:eip_id', 'Elastic IP binding', 'clusters listen on loopback addresses'],
+      ['DELETE', '/v2/:project_id/clusters/:cluster_id/eips/:eip_id', 'Elastic IP binding', 'clusters listen on loopback addresses'],
+      ['POST', '/v2/:project_id/clusters/:cluster_id/elbs/:elb_id', 'Load balancer binding', 'connect to the node endpoints directly'],
+      ['DELETE', '/v2/:project_id/clusters/:cluster_id/elbs/:elb_id', 'Load balancer binding', 'connect to the node endpoints directly'],
+      ['POST', '/v1/:project_id/clusters/:cluster_id/lts-logs/enable', 'LTS log shipping', 'node logs are under the data directory'],
+      ['POST', '/v1/:project_id/clusters/:cluster_id/lts-logs/disable', 'LTS log shipping', 'node logs are under the data directory'],
+      [
+        'PUT',
+        '/v2/:project_id/clusters/:cluster_id/logical-clusters/enable',
+        'Logical clusters',
+        'each cluster is one PostgreSQL primary with standbys',
+      ],
+      ['POST', '/v2/:project_id/cluster-precheck', 'Cluster pre-check', 'create the cluster; capacity is checked before anything is built'],
+    ];
+    for (const [method, url, feature, hint] of unsupported) {
+      app.route({
+        method,
+        url,
+        config: { auth: 'mutate' },
+        schema: { tags: ['not supported'], summary: `${feature}: not supported by dwsbox`, response: { ...errorResponses } },
+        handler: notSupported(feature, hint),
+      });
+    }
+  };

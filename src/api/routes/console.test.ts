@@ -81,7 +81,12 @@ describe('console route', () => {
     const head = await app.inject({ method: 'HEAD', url: '/console/assets/index-abc123.js' });
     expect(head.statusCode).toBe(200);
 
-    for (const url of ['/console/assets/missing.js', '/console/%2e%2e/secret.txt', '/console/..%2fsecret.txt', '/console/assets/..%2f..%2fsecret.txt']) {
+    for (const url of [
+      '/console/assets/missing.js',
+      '/console/%2e%2e/secret.txt',
+      '/console/..%2fsecret.txt',
+      '/console/assets/..%2f..%2fsecret.txt',
+    ]) {
       const r = await app.inject({ method: 'GET', url });
       expect(r.statusCode, url).toBe(404);
       expect(r.body).not.toContain('outside the build');

@@ -11,7 +11,8 @@ import { CheckTableRestoreResponse, RestoreClusterBody, RestoreClusterResponse, 
 function checkAz(az: string | null | undefined): string | null {
   if (!az) return null;
   for (const part of az.split(',')) {
-    if (!AVAILABILITY_ZONES.includes(part)) throw new AppError('INVALID_AVAILABILITY_ZONE', { args: [part.slice(0, 64), `available zones: ${AVAILABILITY_ZONES.join(', ')}`] });
+    if (!AVAILABILITY_ZONES.includes(part))
+      throw new AppError('INVALID_AVAILABILITY_ZONE', { args: [part.slice(0, 64), `available zones: ${AVAILABILITY_ZONES.join(', ')}`] });
   }
   return az;
 }
@@ -23,55 +24,88 @@ const tableInput = (b: TableRestoreBody): TableRestoreInput => ({
   targetTables: b.target_table_list.map((t) => ({ schema: t.schema_name, name: t.table_name })),
 });
 
-export const restoreRoutes = (deps: AppDeps): FastifyPluginAsync => async (app0) => {
-  const app = app0.withTypeProvider<TypeBoxTypeProvider>();
-  const r = deps.restores;
-  const tags = ['snapshots'];
+export const restoreRoutes =
+  (deps: AppDeps): FastifyPluginAsync =>
+  async (app0) => {
+    const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+    const r = deps.restores;
+    const tags = ['snapshots'];
 
-  app.post('/v1.0/:project_id/snapshots/:snapshot_id/actions', {
-    config: { auth: 'mutate' },
-    schema: {
-      tags, summary: 'Restore a snapshot into a new cluster (RestoreCluster)',
-      description: 'Fields left out take the source cluster\'s values, as the snapshot recorded them; the node type and count are the snapshot\'s. The new cluster shows CREATING with task_status RESTORING until it is AVAILABLE.',
-      params: SnapshotParams, body: RestoreClusterBody, response: { 200: RestoreClusterResponse, ...errorResponses },
-    },
-  }, async (req) => {
-    const b = req.body.restore;
-    const { cluster } = await r.restoreCluster(req.params.project_id, req.params.snapshot_id, {
-      name: b.name, subnetId: b.subnet_id, securityGroupId: b.security_group_id, vpcId: b.vpc_id, availabilityZone: checkAz(b.availability_zone),
-      port: b.port, enterpriseProjectId: b.enterprise_project_id, ipv6Enable: b.ipv6_enable, numberOfCn: b.number_of_cn,
-      publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
-    });
-    return { cluster: { id: cluster.id } };
-  });
-
-  app.post('/v1/:project_id/snapshots/:snapshot_id/table-restore-check', {
-    config: { auth: 'read' },
-    schema: {
-      tags, summary: 'Check the table names of a table restore (CheckTableRestore)',
-      description: 'Lists the source tables the snapshot does not have and the target tables that already exist in the cluster; changes nothing.',
-      params: SnapshotParams, body: TableRestoreBody, response: { 200: CheckTableRestoreResponse, ...errorResponses },
-    },
-  }, async (req) => {
-    const c = await r.checkTables(req.params.project_id, req.params.snapshot_id, tableInput(req.body));
-    return {
-      check_table_name_result: {
-        database: c.database,
-        restore_table_list: c.missingSources.length ? c.missingSources : null,
-        target_table_list: c.existingTargets.length ? c.existingTargets : null,
+    app.post(
+      '/v1.0/:project_id/snapshots/:snapshot_id/actions',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Restore a snapshot into a new cluster (RestoreCluster)',
+          description:
+            "Fields left out take the source cluster's values, as the snapshot recorded them; the node type and count are the snapshot's. The new cluster shows CREATING with task_status RESTORING until it is AVAILABLE.",
+          params: SnapshotParams,
+          body: RestoreClusterBody,
+          response: { 200: RestoreClusterResponse, ...errorResponses },
+        },
       },
-    };
-  });
+      async (req) => {
+        const b = req.body.restore;
+        const { cluster } = await r.restoreCluster(req.params.project_id, req.params.snapshot_id, {
+          name: b.name,
+          subnetId: b.subnet_id,
+          securityGroupId: b.security_group_id,
+          vpcId: b.vpc_id,
+          availabilityZone: checkAz(b.availability_zone),
+          port: b.port,
+          enterpriseProjectId: b.enterprise_project_id,
+          ipv6Enable: b.ipv6_enable,
+          numberOfCn: b.number_of_cn,
+          publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
+        });
+        return { cluster: { id: cluster.id } };
+      },
+    );
 
-  app.post('/v1/:project_id/snapshots/:snapshot_id/table-restore', {
-    config: { auth: 'mutate' },
-    schema: {
-      tags, summary: 'Restore tables from a snapshot into its cluster (RestoreTable)',
-      description: 'Each source table comes back under its target name with its columns, defaults, keys, constraints, indexes, owned sequences and foreign keys to existing tables (D15). Poll the job with GET /v1.0/{project_id}/job/{job_id}.',
-      params: SnapshotParams, body: TableRestoreBody, response: { 200: JobId, ...errorResponses },
-    },
-  }, async (req) => {
-    const task = await r.restoreTables(req.params.project_id, req.params.snapshot_id, tableInput(req.body));
-    return { job_id: task.id };
-  });
-};
+    app.post(
+      '/v1/:project_id/snapshots/:snapshot_id/table-restore-check',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: 'Check the table names of a table restore (CheckTableRestore)',
+          description:
+            'Lists the source tables the snapshot does not have and the target tables that already exist in the cluster; changes nothing.',
+          params: SnapshotParams,
+          body: TableRestoreBody,
+          response: { 200: CheckTableRestoreResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const c = await r.checkTables(req.params.project_id, req.params.snapshot_id, tableInput(req.body));
+        return {
+          check_table_name_result: {
+            database: c.database,
+            restore_table_list: c.missingSources.length ? c.missingSources : null,
+            target_table_list: c.existingTargets.length ? c.existingTargets : null,
+          },
+        };
+      },
+    );
+
+    app.post(
+      '/v1/:project_id/snapshots/:snapshot_id/table-restore',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Restore tables from a snapshot into its cluster (RestoreTable)',
+          description:
+            'Each source table comes back under its target name with its columns, defaults, keys, constraints, indexes, owned sequences and foreign keys to existing tables (D15). Poll the job with GET /v1.0/{project_id}/job/{job_id}.',
+          params: SnapshotParams,
+          body: TableRestoreBody,
+          response: { 200: JobId, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const task = await r.restoreTables(req.params.project_id, req.params.snapshot_id, tableInput(req.body));
+        return { job_id: task.id };
+      },
+    );
+  };

@@ -43,7 +43,9 @@ export const CreateClusterV2Body = Type.Object({
     subnet_id: Type.String(),
     security_group_id: Type.Optional(Nullable(Type.String())),
     datastore_version: Type.String(),
-    volume: Type.Optional(Nullable(Type.Object({ volume: Type.Optional(Type.String()), capacity: Type.Optional(Type.Union([Type.Integer(), Type.String()])) }))),
+    volume: Type.Optional(
+      Nullable(Type.Object({ volume: Type.Optional(Type.String()), capacity: Type.Optional(Type.Union([Type.Integer(), Type.String()])) })),
+    ),
     public_ip: Type.Optional(Nullable(PublicIpIn)),
     tags: Type.Optional(Nullable(TagsIn)),
     enterprise_project_id: Type.Optional(Nullable(Type.String())),
@@ -74,7 +76,10 @@ const NodeOut = Type.Object({
   connect_info: Type.String({ description: 'host:port of this node (dwsbox)' }),
 });
 const ResizeInfo = Type.Object({
-  resize_status: Type.String(), start_time: Type.String(), target_node_num: Type.Integer(), origin_node_num: Type.Integer(),
+  resize_status: Type.String(),
+  start_time: Type.String(),
+  target_node_num: Type.Integer(),
+  origin_node_num: Type.Integer(),
 });
 
 const clusterCommon = {
@@ -121,19 +126,29 @@ export const ListClustersResponse = Type.Object({ clusters: Type.Array(ClusterIn
 export const ClusterDetailResponse = Type.Object({ cluster: ClusterDetail });
 
 export const NodeTypesResponse = Type.Object({
-  node_types: Type.Array(Type.Object({
-    spec_name: Type.String(),
-    id: Type.String(),
-    datastore_type: Type.String(),
-    vcpus: Type.Integer(),
-    ram: Type.Integer(),
-    detail: Type.Array(Type.Object({ type: Type.String(), value: Type.String(), unit: Type.String() })),
-    available_zones: Type.Array(Type.Object({ code: Type.String(), status: Type.String() })),
-    availability_zones: Type.Array(Type.Object({ code: Type.String(), status: Type.String() })),
-    datastores: Type.Array(Type.Object({ version: Type.String(), attachments: Type.Object({ min_cn: Type.String(), max_cn: Type.String() }), role: Type.String() })),
-    volume: Nullable(Type.Object({ type: Type.String(), size: Type.Integer() })),
-    elastic_volume_specs: Type.Array(Type.Object({ type: Type.String(), step: Type.String(), min_size: Type.Integer(), max_size: Type.Integer() })),
-  })),
+  node_types: Type.Array(
+    Type.Object({
+      spec_name: Type.String(),
+      id: Type.String(),
+      datastore_type: Type.String(),
+      vcpus: Type.Integer(),
+      ram: Type.Integer(),
+      detail: Type.Array(Type.Object({ type: Type.String(), value: Type.String(), unit: Type.String() })),
+      available_zones: Type.Array(Type.Object({ code: Type.String(), status: Type.String() })),
+      availability_zones: Type.Array(Type.Object({ code: Type.String(), status: Type.String() })),
+      datastores: Type.Array(
+        Type.Object({
+          version: Type.String(),
+          attachments: Type.Object({ min_cn: Type.String(), max_cn: Type.String() }),
+          role: Type.String(),
+        }),
+      ),
+      volume: Nullable(Type.Object({ type: Type.String(), size: Type.Integer() })),
+      elastic_volume_specs: Type.Array(
+        Type.Object({ type: Type.String(), step: Type.String(), min_size: Type.Integer(), max_size: Type.Integer() }),
+      ),
+    }),
+  ),
   count: Type.Integer(),
 });
 
@@ -155,7 +170,12 @@ function toInfo(v: ClusterView) {
     created: clusterTime(c.createdAt),
     port: c.port,
     endpoints,
-    nodes: nodes.map((n) => ({ id: n.id, status: n.membership === 'active' ? (NODE_STATUS[n.health] ?? '100') : '100', role: n.role, connect_info: `${n.host}:${n.port}` })),
+    nodes: nodes.map((n) => ({
+      id: n.id,
+      status: n.membership === 'active' ? (NODE_STATUS[n.health] ?? '100') : '100',
+      role: n.role,
+      connect_info: `${n.host}:${n.port}`,
+    })),
     tags: c.spec.tags,
     user_name: c.userName,
     number_of_node: c.numberOfNode,
@@ -189,7 +209,14 @@ export function clusterDetailOut(v: ClusterView): Static<typeof ClusterDetail> {
     node_type_id: nt?.id ?? '',
     private_ip: v.nodes.filter((n) => n.membership === 'active').map((n) => n.host),
     maintain_window: { day: 'Thu', start_time: '22:00', end_time: '02:00' },
-    resize_info: v.resize ? { resize_status: v.resize.status, start_time: jobTime(v.resize.startTime), target_node_num: v.resize.target, origin_node_num: v.resize.origin } : null,
+    resize_info: v.resize
+      ? {
+          resize_status: v.resize.status,
+          start_time: jobTime(v.resize.startTime),
+          target_node_num: v.resize.target,
+          origin_node_num: v.resize.origin,
+        }
+      : null,
     parameter_group: null,
     elb: null,
   };
@@ -207,7 +234,11 @@ export function nodeTypesOut(): Static<typeof NodeTypesResponse> {
       { type: 'vCPU', value: String(t.vcpus), unit: '' },
       { type: 'mem', value: String(t.ramGb), unit: 'GB' },
       { type: 'LOCAL_DISK', value: String(t.diskGb), unit: 'GB' },
-      { type: 'postgresql', value: `shared_buffers=${t.settings.shared_buffers} max_connections=${t.settings.max_connections} work_mem=${t.settings.work_mem}`, unit: '' },
+      {
+        type: 'postgresql',
+        value: `shared_buffers=${t.settings.shared_buffers} max_connections=${t.settings.max_connections} work_mem=${t.settings.work_mem}`,
+        unit: '',
+      },
       { type: 'host_memory_budget', value: String(Math.round(t.memoryBytes / (1024 * 1024))), unit: 'MB' },
     ],
     available_zones: azs,

@@ -3,12 +3,22 @@ import { Type, type TSchema, type Static } from '@sinclair/typebox';
 
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
-export const ErrorBody = Type.Object({ error_code: Type.String(), error_msg: Type.String() }, { $id: 'ErrorBody', description: 'DWS error' });
+export const ErrorBody = Type.Object(
+  { error_code: Type.String(), error_msg: Type.String() },
+  { $id: 'ErrorBody', description: 'DWS error' },
+);
 export type ErrorBody = Static<typeof ErrorBody>;
 
 /** The error responses every authenticated route documents. */
 export const errorResponses = {
-  400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody, 500: ErrorBody, 503: ErrorBody,
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  429: ErrorBody,
+  500: ErrorBody,
+  503: ErrorBody,
 } as const;
 
 export const ProjectParams = Type.Object({ project_id: Type.String({ maxLength: 64 }) });

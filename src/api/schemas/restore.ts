@@ -10,7 +10,9 @@ export const RestoreClusterBody = Type.Object({
     vpc_id: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
     availability_zone: Type.Optional(Nullable(Type.String({ maxLength: 128 }))),
     port: Type.Optional(Nullable(Type.Integer())),
-    public_ip: Type.Optional(Nullable(Type.Object({ public_bind_type: Type.Optional(Type.String()), eip_id: Type.Optional(Nullable(Type.String())) }))),
+    public_ip: Type.Optional(
+      Nullable(Type.Object({ public_bind_type: Type.Optional(Type.String()), eip_id: Type.Optional(Nullable(Type.String())) })),
+    ),
     enterprise_project_id: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
     ipv6_enable: Type.Optional(Nullable(Type.Boolean())),
     number_of_cn: Type.Optional(Nullable(Type.Integer())),
@@ -33,7 +35,11 @@ export type TableRestoreBody = Static<typeof TableRestoreBody>;
 export const CheckTableRestoreResponse = Type.Object({
   check_table_name_result: Type.Object({
     database: Type.String(),
-    restore_table_list: Nullable(Type.Array(Type.String(), { description: 'source tables (schema.table) that the snapshot does not have; null when all exist' })),
-    target_table_list: Nullable(Type.Array(Type.String(), { description: 'target tables (schema.table) that already exist in the cluster; null when none does' })),
+    restore_table_list: Nullable(
+      Type.Array(Type.String(), { description: 'source tables (schema.table) that the snapshot does not have; null when all exist' }),
+    ),
+    target_table_list: Nullable(
+      Type.Array(Type.String(), { description: 'target tables (schema.table) that already exist in the cluster; null when none does' }),
+    ),
   }),
 });

@@ -8,26 +8,41 @@ import type { GrowCheck } from '../../services/scale-service.js';
 /** ResizeCluster and CheckGrowCluster share this body (CheckGrowCluster adds logical_cluster_name). */
 export const ResizeBody = Type.Object({
   scale_out: Type.Object({
-    count: Type.Integer({ minimum: 1, maximum: 256, description: 'nodes to add (hot standbys); at least 1 here, where each node is a full copy and no shards exist' }),
-    subnet_id: Type.Optional(Nullable(Type.String({ description: 'a UUID; echoed metadata: the new nodes use the cluster\'s own loopback range' }))),
+    count: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      description: 'nodes to add (hot standbys); at least 1 here, where each node is a full copy and no shards exist',
+    }),
+    subnet_id: Type.Optional(
+      Nullable(Type.String({ description: "a UUID; echoed metadata: the new nodes use the cluster's own loopback range" })),
+    ),
   }),
   create_node_only: Type.Optional(Nullable(Type.Boolean({ description: 'true is not supported (400)' }))),
-  waiting_for_killing: Type.Optional(Nullable(Type.Integer({ description: '0 or 30–1200; accepted, no effect: the primary is never restarted' }))),
-  auto_redistribute: Type.Optional(Nullable(Type.Boolean({ description: 'false is not supported (400): standbys hold a full copy, nothing to redistribute' }))),
+  waiting_for_killing: Type.Optional(
+    Nullable(Type.Integer({ description: '0 or 30–1200; accepted, no effect: the primary is never restarted' })),
+  ),
+  auto_redistribute: Type.Optional(
+    Nullable(Type.Boolean({ description: 'false is not supported (400): standbys hold a full copy, nothing to redistribute' })),
+  ),
   logical_cluster_name: Type.Optional(Nullable(Type.String({ description: 'grow-check only; logical clusters are not supported' }))),
 });
 export type ResizeBody = Static<typeof ResizeBody>;
 
 const GrowCheckResult = Type.Object({
   pass: Type.Boolean(),
-  reason: Type.String({ description: 'stable code of the check: CLUSTER_BUSY, CLUSTER_STATUS, CLUSTER_STOPPED, PRIMARY_DOWN, ADDRESS_RANGE, PORT_WILDCARD, ADDRESS_IN_USE, NODE_QUOTA, HOST_NODE_LIMIT, HOST_MEMORY, HOST_DISK, STANDBY_DOWN' }),
+  reason: Type.String({
+    description:
+      'stable code of the check: CLUSTER_BUSY, CLUSTER_STATUS, CLUSTER_STOPPED, PRIMARY_DOWN, ADDRESS_RANGE, PORT_WILDCARD, ADDRESS_IN_USE, NODE_QUOTA, HOST_NODE_LIMIT, HOST_MEMORY, HOST_DISK, STANDBY_DOWN',
+  }),
   required: Type.Boolean({ description: 'true: the scale-out is refused; false: a warning' }),
   desc: Type.String({ description: 'what is wrong, with the figures, in the x-language language' }),
   type: Type.String({ description: 'status, quota, capacity or limit (状态, 配额, 资源, 限制)' }),
 });
 
 export const GrowCheckResponse = Type.Object({
-  data: Type.Array(GrowCheckResult, { description: 'the checks that did not pass (passed ones are omitted, as the real service does); empty: the scale-out can run' }),
+  data: Type.Array(GrowCheckResult, {
+    description: 'the checks that did not pass (passed ones are omitted, as the real service does); empty: the scale-out can run',
+  }),
   note: Type.Object({
     bucket_split_info: Type.Object({
       current_dn_num: Type.Integer(),
@@ -41,7 +56,13 @@ export function growCheckOut(r: GrowCheck, lang: Lang): Static<typeof GrowCheckR
   const item = (p: GrowProblem) => ({ pass: false, reason: p.reason, required: p.required, ...growCheckText(p, lang) });
   return {
     data: r.problems.map(item),
-    note: { bucket_split_info: { current_dn_num: r.figures.activeNodes, after_scale_out_dn_num: r.figures.activeNodes + r.figures.count, is_bucket_split: false } },
+    note: {
+      bucket_split_info: {
+        current_dn_num: r.figures.activeNodes,
+        after_scale_out_dn_num: r.figures.activeNodes + r.figures.count,
+        is_bucket_split: false,
+      },
+    },
   };
 }
 
@@ -68,5 +89,8 @@ export const ShrinkCheckResponse = Type.Object({
 
 export const ShrinkNumbersQuery = Type.Object({ logical_cluster_name: Type.Optional(Type.String()) });
 export const ShrinkNumbersResponse = Type.Object({
-  shrink_sequence: Type.Array(Type.String(), { description: 'the node counts a scale-in accepts now, "1" to nodes − 3, as strings (the SDK\'s ListClusterScaleInNumbersResponse); empty for a 3-node cluster' }),
+  shrink_sequence: Type.Array(Type.String(), {
+    description:
+      'the node counts a scale-in accepts now, "1" to nodes − 3, as strings (the SDK\'s ListClusterScaleInNumbersResponse); empty for a 3-node cluster',
+  }),
 });

@@ -35,7 +35,9 @@ export type UpdateSnapshotPolicyBody = Static<typeof UpdateSnapshotPolicyBody>;
 export const BackupStrategyDetail = Type.Object({
   policy_id: Type.String(),
   policy_name: Type.String(),
-  backup_strategy: Type.String({ description: 'Quartz-style cron expression (6 fields) or a one-off YYYY-MM-DDTHH:MM:SS, in the wall time of time_zone_offset' }),
+  backup_strategy: Type.String({
+    description: 'Quartz-style cron expression (6 fields) or a one-off YYYY-MM-DDTHH:MM:SS, in the wall time of time_zone_offset',
+  }),
   backup_type: Type.String({ description: 'full | increment' }),
   backup_level: Type.String({ description: 'cluster | schema | table' }),
   next_fire_time: Nullable(Type.String({ description: 'UTC, YYYY-MM-DDTHH:MM:SS; null when nothing will fire' })),
@@ -64,12 +66,22 @@ const opt = <T>(v: T | null | undefined): T | undefined => (v === null ? undefin
 /** Wire → service input; `null` counts as absent. */
 export function policyPutIn(b: UpdateSnapshotPolicyBody): PolicyPutInput {
   return {
-    keepDay: opt(b.keep_day), deviceName: opt(b.device_name), serverIps: opt(b.server_ips), serverPort: opt(b.server_port),
-    backupParam: opt(b.backup_param), autoBackup: opt(b.auto_backup),
+    keepDay: opt(b.keep_day),
+    deviceName: opt(b.device_name),
+    serverIps: opt(b.server_ips),
+    serverPort: opt(b.server_port),
+    backupParam: opt(b.backup_param),
+    autoBackup: opt(b.auto_backup),
     strategies: opt(b.backup_strategies)?.map((s) => ({
-      policyId: opt(s.policy_id), policyName: opt(s.policy_name), backupStrategy: opt(s.backup_strategy), backupType: opt(s.backup_type),
-      backupLevel: opt(s.backup_level), timeZoneOffset: opt(s.time_zone_offset), backupDatabase: opt(s.backup_database),
-      backupSchemaList: opt(s.backup_schema_list), backupTableList: opt(s.backup_table_list),
+      policyId: opt(s.policy_id),
+      policyName: opt(s.policy_name),
+      backupStrategy: opt(s.backup_strategy),
+      backupType: opt(s.backup_type),
+      backupLevel: opt(s.backup_level),
+      timeZoneOffset: opt(s.time_zone_offset),
+      backupDatabase: opt(s.backup_database),
+      backupSchemaList: opt(s.backup_schema_list),
+      backupTableList: opt(s.backup_table_list),
     })),
   };
 }
@@ -78,11 +90,24 @@ export function policyOut(v: PolicyView): ListSnapshotPolicyResponse {
   return {
     keep_day: v.settings.keepDay,
     backup_strategies: v.strategies.map((p) => ({
-      policy_id: p.id, policy_name: p.name, backup_strategy: p.schedule, backup_type: p.backupType, backup_level: p.backupLevel,
-      next_fire_time: p.nextFire === null ? null : snapshotTime(p.nextFire), update_time: snapshotTime(p.updatedAt), time_zone_offset: p.timeZoneOffset,
-      backup_database: p.backupDatabase, backup_schema_list: p.backupSchemaList, backup_table_list: p.backupTableList,
+      policy_id: p.id,
+      policy_name: p.name,
+      backup_strategy: p.schedule,
+      backup_type: p.backupType,
+      backup_level: p.backupLevel,
+      next_fire_time: p.nextFire === null ? null : snapshotTime(p.nextFire),
+      update_time: snapshotTime(p.updatedAt),
+      time_zone_offset: p.timeZoneOffset,
+      backup_database: p.backupDatabase,
+      backup_schema_list: p.backupSchemaList,
+      backup_table_list: p.backupTableList,
     })),
-    device_name: v.settings.deviceName, server_ips: v.settings.serverIps, server_port: v.settings.serverPort, backup_param: v.settings.backupParam,
-    auto_backup: v.settings.autoBackup, backup_strategy_cluster_type_limit_num: v.clusterLevelLimit, backup_strategy_schema_type_limit_num: v.schemaLevelLimit,
+    device_name: v.settings.deviceName,
+    server_ips: v.settings.serverIps,
+    server_port: v.settings.serverPort,
+    backup_param: v.settings.backupParam,
+    auto_backup: v.settings.autoBackup,
+    backup_strategy_cluster_type_limit_num: v.clusterLevelLimit,
+    backup_strategy_schema_type_limit_num: v.schemaLevelLimit,
   };
 }

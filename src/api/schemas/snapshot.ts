@@ -40,11 +40,16 @@ export const Snapshot = Type.Object({
   support_inplace_restore: Type.Boolean(),
   fine_grained_backup: Type.Boolean(),
   backup_level: Type.String({ description: 'cluster, schema or table' }),
-  fine_grained_backup_detail: Nullable(Type.Object({
-    database: Type.String(),
-    schema_list: Type.Array(Type.String()),
-    table_list: Type.Array(Type.String(), { description: 'schema.table' }),
-  }, { description: 'what a schema- or table-level snapshot holds; null for a cluster-level one' })),
+  fine_grained_backup_detail: Nullable(
+    Type.Object(
+      {
+        database: Type.String(),
+        schema_list: Type.Array(Type.String()),
+        table_list: Type.Array(Type.String(), { description: 'schema.table' }),
+      },
+      { description: 'what a schema- or table-level snapshot holds; null for a cluster-level one' },
+    ),
+  ),
   guest_agent_version: Type.String(),
   cluster_status: Nullable(Type.String()),
   cluster_task_status: Nullable(Type.String()),
@@ -53,7 +58,12 @@ export const Snapshot = Type.Object({
 });
 
 export const ListSnapshotsResponse = Type.Object({ snapshots: Type.Array(Snapshot), count: Type.Integer() });
-export const ListClusterSnapshotsResponse = Type.Object({ snapshots: Type.Array(Snapshot), project_id: Type.String(), cluster_id: Type.String(), count: Type.Integer() });
+export const ListClusterSnapshotsResponse = Type.Object({
+  snapshots: Type.Array(Snapshot),
+  project_id: Type.String(),
+  cluster_id: Type.String(),
+  count: Type.Integer(),
+});
 export const ClusterSnapshotsQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
@@ -67,7 +77,11 @@ export function gigabytes(bytes: number | null): number {
   return Number((bytes / 1e9).toPrecision(3));
 }
 
-export interface SnapshotContext { clusterStatus: string | null; clusterTaskStatus: string | null; progress: string }
+export interface SnapshotContext {
+  clusterStatus: string | null;
+  clusterTaskStatus: string | null;
+  progress: string;
+}
 
 export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typeof Snapshot> {
   return {
@@ -99,7 +113,9 @@ export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typ
     support_inplace_restore: false,
     fine_grained_backup: !!s.fineGrained,
     backup_level: s.fineGrained?.level ?? 'cluster',
-    fine_grained_backup_detail: s.fineGrained ? { database: s.fineGrained.database, schema_list: s.fineGrained.schemas, table_list: s.fineGrained.tables } : null,
+    fine_grained_backup_detail: s.fineGrained
+      ? { database: s.fineGrained.database, schema_list: s.fineGrained.schemas, table_list: s.fineGrained.tables }
+      : null,
     guest_agent_version: 'dwsbox',
     cluster_status: ctx.clusterStatus,
     cluster_task_status: ctx.clusterTaskStatus,

@@ -29,8 +29,14 @@ export const TaskBody = Type.Object({
 export const TaskList = Type.Object({ tasks: Type.Array(TaskBody), count: Type.Integer() });
 
 export const JobBody = Type.Object({
-  job_id: Type.String(), job_name: Type.String(), begin_time: Type.String(), end_time: Type.String(), status: Type.String(),
-  failed_code: Type.String(), failed_detail: Type.String(), progress: Type.String(),
+  job_id: Type.String(),
+  job_name: Type.String(),
+  begin_time: Type.String(),
+  end_time: Type.String(),
+  status: Type.String(),
+  failed_code: Type.String(),
+  failed_detail: Type.String(),
+  progress: Type.String(),
 });
 
 export const FaultIn = Type.Object({
@@ -43,6 +49,13 @@ export const FaultIn = Type.Object({
   times: Type.Optional(Nullable(Type.Integer())),
 });
 export const FaultOut = Type.Object({
-  id: Type.String(), cluster_id: Nullable(Type.String()), action_name: Type.String(), step: Type.String(), mode: Type.String(), point: Type.String(),
-  delay_ms: Nullable(Type.Integer()), times: Nullable(Type.Integer()), created: Type.String(),
+  id: Type.String(),
+  cluster_id: Nullable(Type.String()),
+  action_name: Type.String(),
+  step: Type.String(),
+  mode: Type.String(),
+  point: Type.String(),
+  delay_ms: Nullable(Type.Integer()),
+  times: Nullable(Type.Integer()),
+  created: Type.String(),
 });

@@ -19,8 +19,15 @@ import { readProfile, readSecretFromStdin, SecretSourceError, warnSecretArgument
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 const CONNECTION: Options = {
-  endpoint: { type: 'string' }, 'project-id': { type: 'string' }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' },
-  'secret-key-stdin': { type: 'boolean' }, profile: { type: 'string' }, json: { type: 'boolean' }, lang: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  endpoint: { type: 'string' },
+  'project-id': { type: 'string' },
+  'access-key': { type: 'string' },
+  'secret-key': { type: 'string' },
+  'secret-key-stdin': { type: 'boolean' },
+  profile: { type: 'string' },
+  json: { type: 'boolean' },
+  lang: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 };
 const WAIT: Options = { wait: { type: 'boolean' }, interval: { type: 'string' } };
 
@@ -71,14 +78,20 @@ async function connection(values: Record<string, unknown>, env: NodeJS.ProcessEn
   const profileFile = named ?? join(homedir(), '.config', 'dwsbox', 'profile.json');
   // A profile named on purpose must exist; the default one is read only when it is there.
   const profile: Record<string, string> = named !== undefined || existsSync(profileFile) ? readProfile(profileFile) : {};
-  const pick = (flag: string, envName: string, key: string): string | undefined => (values[flag] as string | undefined) ?? env[envName] ?? profile[key];
+  const pick = (flag: string, envName: string, key: string): string | undefined =>
+    (values[flag] as string | undefined) ?? env[envName] ?? profile[key];
   const endpoint = pick('endpoint', 'DWSBOX_ENDPOINT', 'endpoint') ?? 'http://127.0.0.1:7480';
   const projectId = pick('project-id', 'DWSBOX_PROJECT_ID', 'project_id');
   const accessKey = pick('access-key', 'DWSBOX_ACCESS_KEY', 'access_key');
-  if (values['secret-key'] !== undefined) warnSecretArgument('--secret-key', 'DWSBOX_SECRET_KEY, a profile file (0600) or --secret-key-stdin');
-  const secretKey = values['secret-key-stdin'] ? await readSecretFromStdin('--secret-key-stdin') : pick('secret-key', 'DWSBOX_SECRET_KEY', 'secret_key');
+  if (values['secret-key'] !== undefined)
+    warnSecretArgument('--secret-key', 'DWSBOX_SECRET_KEY, a profile file (0600) or --secret-key-stdin');
+  const secretKey = values['secret-key-stdin']
+    ? await readSecretFromStdin('--secret-key-stdin')
+    : pick('secret-key', 'DWSBOX_SECRET_KEY', 'secret_key');
   if (!projectId || !accessKey || !secretKey) {
-    throw new UsageError('no credentials: give --project-id, --access-key and --secret-key (or DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file)');
+    throw new UsageError(
+      'no credentials: give --project-id, --access-key and --secret-key (or DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file)',
+    );
   }
   const lang = values['lang'] as string | undefined;
   return new DwsClient({ endpoint, projectId, accessKey, secretKey, ...(lang ? { language: lang } : {}) });
@@ -105,7 +118,14 @@ function print(ctx: Ctx, value: unknown, text: () => string): void {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** After a mutating call: with --wait, follow the task to its end; exit code 1 when it failed. */
@@ -124,7 +144,9 @@ async function maybeWait(ctx: Ctx, task: { clusterId?: string; jobId?: string; a
   const tid = taskId;
   let last: TaskBodyOut | null = null;
   const final = await watchTask({
-    intervalMs, out: ctx.json ? discard() : ctx.out, tty: !ctx.json && ctx.out.isTTY === true,
+    intervalMs,
+    out: ctx.json ? discard() : ctx.out,
+    tty: !ctx.json && ctx.out.isTTY === true,
     fetch: async () => {
       try {
         last = await ctx.client.call<TaskBodyOut>('GET', `/dwsbox/v1/{project_id}/clusters/${cid}/tasks/${tid}`);
@@ -134,7 +156,14 @@ async function maybeWait(ctx: Ctx, task: { clusterId?: string; jobId?: string; a
         if (!(e instanceof ApiError && e.status === 404 && last)) throw e;
         const job = await ctx.client.call<{ status: string }>('GET', `/v1.0/{project_id}/job/${tid}`);
         const prev: TaskBodyOut = last;
-        return { ...prev, status: job.status === 'SUCCESS' ? 'SUCCESS' : job.status === 'FAIL' ? 'FAILED' : prev.status, items: prev.items.map((i) => ({ ...i, sub_items: i.sub_items.map((x) => (job.status === 'SUCCESS' ? { ...x, status: 'SUCCESS' } : x)) })) };
+        return {
+          ...prev,
+          status: job.status === 'SUCCESS' ? 'SUCCESS' : job.status === 'FAIL' ? 'FAILED' : prev.status,
+          items: prev.items.map((i) => ({
+            ...i,
+            sub_items: i.sub_items.map((x) => (job.status === 'SUCCESS' ? { ...x, status: 'SUCCESS' } : x)),
+          })),
+        };
       }
     },
   });
@@ -161,12 +190,37 @@ async function clusters(ctx: Ctx): Promise<number> {
   const c = ctx.client;
   switch (sub) {
     case 'list': {
-      const r = await c.call<{ clusters: { id: string; name: string; status: string; sub_status: string; task_status: string; number_of_node: number; endpoints: { connect_info: string }[] }[] }>('GET', '/v1.0/{project_id}/clusters');
-      print(ctx, r, () => table([['ID', 'NAME', 'STATUS', 'SUB_STATUS', 'TASK', 'NODES', 'ENDPOINT'], ...r.clusters.map((x) => [x.id, x.name, x.status, x.sub_status, x.task_status || '-', String(x.number_of_node), x.endpoints[0]?.connect_info ?? '-'])]));
+      const r = await c.call<{
+        clusters: {
+          id: string;
+          name: string;
+          status: string;
+          sub_status: string;
+          task_status: string;
+          number_of_node: number;
+          endpoints: { connect_info: string }[];
+        }[];
+      }>('GET', '/v1.0/{project_id}/clusters');
+      print(ctx, r, () =>
+        table([
+          ['ID', 'NAME', 'STATUS', 'SUB_STATUS', 'TASK', 'NODES', 'ENDPOINT'],
+          ...r.clusters.map((x) => [
+            x.id,
+            x.name,
+            x.status,
+            x.sub_status,
+            x.task_status || '-',
+            String(x.number_of_node),
+            x.endpoints[0]?.connect_info ?? '-',
+          ]),
+        ]),
+      );
       return 0;
     }
     case 'show': {
-      const r = await c.call<{ cluster: Record<string, unknown> & { nodes: { role: string; connect_info: string; status: string }[]; user_name: string } }>('GET', `/v1.0/{project_id}/clusters/${need(id, 'the cluster id')}`);
+      const r = await c.call<{
+        cluster: Record<string, unknown> & { nodes: { role: string; connect_info: string; status: string }[]; user_name: string };
+      }>('GET', `/v1.0/{project_id}/clusters/${need(id, 'the cluster id')}`);
       print(ctx, r, () => {
         const x = r.cluster;
         const primary = x.nodes.find((n) => n.role === 'primary');
@@ -174,7 +228,9 @@ async function clusters(ctx: Ctx): Promise<number> {
           `${String(x['name'])}  ${String(x['status'])}  ${String(x['sub_status'])}  task ${String(x['task_status']) || '-'}  ${JSON.stringify(x['action_progress'])}`,
           `id ${String(x['id'])}  node type ${String(x['node_type'])}  nodes ${String(x['number_of_node'])}  port ${String(x['port'])}  created ${String(x['created'])}`,
           ...x.nodes.map((n) => `  ${n.role.padEnd(8)} ${n.connect_info}  status ${n.status}`),
-          primary ? `psql "host=${primary.connect_info.split(':')[0]} port=${primary.connect_info.split(':')[1]} user=${x.user_name} dbname=postgres"` : '',
+          primary
+            ? `psql "host=${primary.connect_info.split(':')[0]} port=${primary.connect_info.split(':')[1]} user=${x.user_name} dbname=postgres"`
+            : '',
         ].join('\n');
       });
       return 0;
@@ -182,10 +238,14 @@ async function clusters(ctx: Ctx): Promise<number> {
     case 'create': {
       const body = {
         cluster: {
-          name: need(ctx.values['name'], '--name'), node_type: (ctx.values['node-type'] as string | undefined) ?? 'dwsx.small',
-          number_of_node: ctx.values['nodes'] ? int(ctx.values['nodes'], '--nodes') : 3, port: ctx.values['port'] ? int(ctx.values['port'], '--port') : 8000,
-          user_name: (ctx.values['user'] as string | undefined) ?? 'dbadmin', user_pwd: need(await clusterPassword(ctx), '--password-stdin (or DWSBOX_CLUSTER_PASSWORD)'),
-          vpc_id: (ctx.values['vpc-id'] as string | undefined) ?? LOCAL_VPC, subnet_id: (ctx.values['subnet-id'] as string | undefined) ?? LOCAL_SUBNET,
+          name: need(ctx.values['name'], '--name'),
+          node_type: (ctx.values['node-type'] as string | undefined) ?? 'dwsx.small',
+          number_of_node: ctx.values['nodes'] ? int(ctx.values['nodes'], '--nodes') : 3,
+          port: ctx.values['port'] ? int(ctx.values['port'], '--port') : 8000,
+          user_name: (ctx.values['user'] as string | undefined) ?? 'dbadmin',
+          user_pwd: need(await clusterPassword(ctx), '--password-stdin (or DWSBOX_CLUSTER_PASSWORD)'),
+          vpc_id: (ctx.values['vpc-id'] as string | undefined) ?? LOCAL_VPC,
+          subnet_id: (ctx.values['subnet-id'] as string | undefined) ?? LOCAL_SUBNET,
         },
       };
       const r = await c.call<{ cluster: { id: string } }>('POST', '/v1.0/{project_id}/clusters', body);
@@ -194,7 +254,9 @@ async function clusters(ctx: Ctx): Promise<number> {
     }
     case 'delete': {
       const cid = need(id, 'the cluster id');
-      await c.call('DELETE', `/v1.0/{project_id}/clusters/${cid}`, { keep_last_manual_snapshot: ctx.values['keep'] ? int(ctx.values['keep'], '--keep') : 0 });
+      await c.call('DELETE', `/v1.0/{project_id}/clusters/${cid}`, {
+        keep_last_manual_snapshot: ctx.values['keep'] ? int(ctx.values['keep'], '--keep') : 0,
+      });
       print(ctx, { cluster_id: cid, accepted: true }, () => `cluster ${cid} is being deleted`);
       return maybeWait(ctx, { clusterId: cid });
     }
@@ -212,7 +274,9 @@ async function clusters(ctx: Ctx): Promise<number> {
     }
     case 'shrink': {
       const cid = need(id, 'the cluster id');
-      const r = await c.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${cid}/cluster-shrink`, { shrink_number: int(ctx.values['count'], '--count') });
+      const r = await c.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${cid}/cluster-shrink`, {
+        shrink_number: int(ctx.values['count'], '--count'),
+      });
       print(ctx, r, () => `cluster ${cid} is shrinking (job ${r.job_id})`);
       return maybeWait(ctx, { clusterId: cid, jobId: r.job_id });
     }
@@ -224,22 +288,60 @@ async function clusters(ctx: Ctx): Promise<number> {
 async function snapshots(ctx: Ctx): Promise<number> {
   const [sub, id] = ctx.positionals;
   const c = ctx.client;
-  type Snap = { id: string; name: string; status: string; cluster_id: string; cluster_name: string; size: number; backup_key: string | null; prior_backup_key: string | null; started: string | null; finished: string | null };
+  type Snap = {
+    id: string;
+    name: string;
+    status: string;
+    cluster_id: string;
+    cluster_name: string;
+    size: number;
+    backup_key: string | null;
+    prior_backup_key: string | null;
+    started: string | null;
+    finished: string | null;
+  };
   switch (sub) {
     case 'list': {
       const cluster = ctx.values['cluster'] as string | undefined;
-      const r = await c.call<{ snapshots: Snap[] }>('GET', cluster ? `/v1.0/{project_id}/clusters/${cluster}/snapshots` : '/v1.0/{project_id}/snapshots');
-      print(ctx, r, () => table([['ID', 'NAME', 'STATUS', 'CLUSTER', 'SIZE_GB', 'KEY', 'PRIOR', 'FINISHED'], ...r.snapshots.map((s) => [s.id, s.name, s.status, s.cluster_name, String(s.size), s.backup_key ?? '-', s.prior_backup_key ?? '-', s.finished ?? '-'])]));
+      const r = await c.call<{ snapshots: Snap[] }>(
+        'GET',
+        cluster ? `/v1.0/{project_id}/clusters/${cluster}/snapshots` : '/v1.0/{project_id}/snapshots',
+      );
+      print(ctx, r, () =>
+        table([
+          ['ID', 'NAME', 'STATUS', 'CLUSTER', 'SIZE_GB', 'KEY', 'PRIOR', 'FINISHED'],
+          ...r.snapshots.map((s) => [
+            s.id,
+            s.name,
+            s.status,
+            s.cluster_name,
+            String(s.size),
+            s.backup_key ?? '-',
+            s.prior_backup_key ?? '-',
+            s.finished ?? '-',
+          ]),
+        ]),
+      );
       return 0;
     }
     case 'show': {
       const r = await c.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${need(id, 'the snapshot id')}`);
-      print(ctx, r, () => Object.entries(r.snapshot).map(([k, v]) => `${k.padEnd(24)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
+      print(ctx, r, () =>
+        Object.entries(r.snapshot)
+          .map(([k, v]) => `${k.padEnd(24)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+          .join('\n'),
+      );
       return 0;
     }
     case 'create': {
       const cluster = need(ctx.values['cluster'], '--cluster');
-      const r = await c.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: need(ctx.values['name'], '--name'), cluster_id: cluster, description: (ctx.values['description'] as string | undefined) ?? '' } });
+      const r = await c.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+        snapshot: {
+          name: need(ctx.values['name'], '--name'),
+          cluster_id: cluster,
+          description: (ctx.values['description'] as string | undefined) ?? '',
+        },
+      });
       print(ctx, r, () => `snapshot ${r.snapshot.id} is being taken`);
       return maybeWait(ctx, { clusterId: cluster });
     }
@@ -270,7 +372,12 @@ async function snapshots(ctx: Ctx): Promise<number> {
         const [src, dst] = s.split('=');
         return { src: parse(src!), dst: parse(dst ?? src!) };
       });
-      const body = { case_sensitive: ctx.values['case-sensitive'] === true, database: need(ctx.values['database'], '--database'), restore_table_list: pairs.map((p) => p.src), target_table_list: pairs.map((p) => p.dst) };
+      const body = {
+        case_sensitive: ctx.values['case-sensitive'] === true,
+        database: need(ctx.values['database'], '--database'),
+        restore_table_list: pairs.map((p) => p.src),
+        target_table_list: pairs.map((p) => p.dst),
+      };
       if (ctx.values['check']) {
         const r = await c.call('POST', `/v1/{project_id}/snapshots/${sid}/table-restore-check`, body);
         print(ctx, r, () => JSON.stringify(r, null, 2));
@@ -289,11 +396,17 @@ async function snapshots(ctx: Ctx): Promise<number> {
 async function tasks(ctx: Ctx): Promise<number> {
   const [sub, cluster, which] = ctx.positionals;
   const cid = need(cluster, 'the cluster id');
-  const path = (w: string): string => (/^[A-Z_]+$/.test(w) ? `/v1/{project_id}/clusters/${cid}/actions/${w}` : `/dwsbox/v1/{project_id}/clusters/${cid}/tasks/${w}`);
+  const path = (w: string): string =>
+    /^[A-Z_]+$/.test(w) ? `/v1/{project_id}/clusters/${cid}/actions/${w}` : `/dwsbox/v1/{project_id}/clusters/${cid}/tasks/${w}`;
   switch (sub) {
     case 'list': {
       const r = await ctx.client.call<{ tasks: TaskBodyOut[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${cid}/tasks`);
-      print(ctx, r, () => table([['ID', 'ACTION', 'STATUS', 'PROGRESS', 'SUBMITTED'], ...r.tasks.map((t) => [t.id, t.action_name, t.status, t.progress ?? '', t.submit_time])]));
+      print(ctx, r, () =>
+        table([
+          ['ID', 'ACTION', 'STATUS', 'PROGRESS', 'SUBMITTED'],
+          ...r.tasks.map((t) => [t.id, t.action_name, t.status, t.progress ?? '', t.submit_time]),
+        ]),
+      );
       return 0;
     }
     case 'show': {
@@ -307,7 +420,9 @@ async function tasks(ctx: Ctx): Promise<number> {
       // An action name picks the task once; then that task is followed by id to its end.
       const first = await ctx.client.call<TaskBodyOut>('GET', path(w));
       const final = await watchTask({
-        intervalMs, out: ctx.json ? discard() : ctx.out, tty: !ctx.json && ctx.out.isTTY === true,
+        intervalMs,
+        out: ctx.json ? discard() : ctx.out,
+        tty: !ctx.json && ctx.out.isTTY === true,
         fetch: () => ctx.client.call<TaskBodyOut>('GET', `/dwsbox/v1/{project_id}/clusters/${cid}/tasks/${first.id}`),
       });
       if (ctx.json) ctx.out.write(JSON.stringify(final, null, 2) + '\n');
@@ -323,7 +438,9 @@ async function faults(ctx: Ctx): Promise<number> {
   switch (sub) {
     case 'add': {
       const body: Record<string, unknown> = {
-        action_name: need(ctx.values['action'], '--action'), step: need(ctx.values['step'], '--step'), mode: need(ctx.values['mode'], '--mode'),
+        action_name: need(ctx.values['action'], '--action'),
+        step: need(ctx.values['step'], '--step'),
+        mode: need(ctx.values['mode'], '--mode'),
       };
       if (ctx.values['point']) body['point'] = ctx.values['point'];
       if (ctx.values['cluster']) body['cluster_id'] = ctx.values['cluster'];
@@ -334,12 +451,38 @@ async function faults(ctx: Ctx): Promise<number> {
       return 0;
     }
     case 'list': {
-      const r = await ctx.client.call<{ faults: { id: string; action_name: string; step: string; mode: string; point: string; cluster_id: string | null; times: number | null }[] }>('GET', '/dwsbox/v1/{project_id}/faults');
-      print(ctx, r, () => table([['ID', 'ACTION', 'STEP', 'MODE', 'POINT', 'CLUSTER', 'TIMES'], ...r.faults.map((f) => [f.id, f.action_name, f.step, f.mode, f.point, f.cluster_id ?? '*', f.times === null ? '∞' : String(f.times)])]));
+      const r = await ctx.client.call<{
+        faults: {
+          id: string;
+          action_name: string;
+          step: string;
+          mode: string;
+          point: string;
+          cluster_id: string | null;
+          times: number | null;
+        }[];
+      }>('GET', '/dwsbox/v1/{project_id}/faults');
+      print(ctx, r, () =>
+        table([
+          ['ID', 'ACTION', 'STEP', 'MODE', 'POINT', 'CLUSTER', 'TIMES'],
+          ...r.faults.map((f) => [
+            f.id,
+            f.action_name,
+            f.step,
+            f.mode,
+            f.point,
+            f.cluster_id ?? '*',
+            f.times === null ? '∞' : String(f.times),
+          ]),
+        ]),
+      );
       return 0;
     }
     case 'clear': {
-      const r = await ctx.client.call<{ deleted: number }>('DELETE', id ? `/dwsbox/v1/{project_id}/faults/${id}` : '/dwsbox/v1/{project_id}/faults');
+      const r = await ctx.client.call<{ deleted: number }>(
+        'DELETE',
+        id ? `/dwsbox/v1/{project_id}/faults/${id}` : '/dwsbox/v1/{project_id}/faults',
+      );
       print(ctx, r, () => `${r.deleted} fault(s) cleared`);
       return 0;
     }
@@ -349,8 +492,21 @@ async function faults(ctx: Ctx): Promise<number> {
 }
 
 interface PolicyBody {
-  keep_day: number; auto_backup: boolean; device_name: string;
-  backup_strategies: { policy_id: string; policy_name: string; backup_strategy: string; backup_type: string; backup_level: string; time_zone_offset: number; next_fire_time: string | null; backup_database: string | null; backup_schema_list: string | null; backup_table_list: string | null }[];
+  keep_day: number;
+  auto_backup: boolean;
+  device_name: string;
+  backup_strategies: {
+    policy_id: string;
+    policy_name: string;
+    backup_strategy: string;
+    backup_type: string;
+    backup_level: string;
+    time_zone_offset: number;
+    next_fire_time: string | null;
+    backup_database: string | null;
+    backup_schema_list: string | null;
+    backup_table_list: string | null;
+  }[];
 }
 
 /** Snapshot policies (docs/snapshot-policies.md): `show`, `set` (keep_day, auto_backup), `add` a strategy, `delete` one. */
@@ -360,11 +516,25 @@ async function policies(ctx: Ctx): Promise<number> {
   switch (sub) {
     case 'show': {
       const r = await ctx.client.call<PolicyBody>('GET', path);
-      print(ctx, r, () => `keep_day ${r.keep_day}, auto_backup ${r.auto_backup}, device ${r.device_name}\n` + table([
-        ['POLICY_ID', 'NAME', 'SCHEDULE', 'TZ', 'TYPE', 'LEVEL', 'OBJECTS', 'NEXT_FIRE (UTC)'],
-        ...r.backup_strategies.map((x) => [x.policy_id, x.policy_name, x.backup_strategy, `+${x.time_zone_offset}`, x.backup_type, x.backup_level,
-          x.backup_level === 'cluster' ? '-' : `${x.backup_database}: ${x.backup_schema_list ?? x.backup_table_list ?? ''}`, x.next_fire_time ?? '-']),
-      ]));
+      print(
+        ctx,
+        r,
+        () =>
+          `keep_day ${r.keep_day}, auto_backup ${r.auto_backup}, device ${r.device_name}\n` +
+          table([
+            ['POLICY_ID', 'NAME', 'SCHEDULE', 'TZ', 'TYPE', 'LEVEL', 'OBJECTS', 'NEXT_FIRE (UTC)'],
+            ...r.backup_strategies.map((x) => [
+              x.policy_id,
+              x.policy_name,
+              x.backup_strategy,
+              `+${x.time_zone_offset}`,
+              x.backup_type,
+              x.backup_level,
+              x.backup_level === 'cluster' ? '-' : `${x.backup_database}: ${x.backup_schema_list ?? x.backup_table_list ?? ''}`,
+              x.next_fire_time ?? '-',
+            ]),
+          ]),
+      );
       return 0;
     }
     case 'set': {
@@ -381,7 +551,10 @@ async function policies(ctx: Ctx): Promise<number> {
       return 0;
     }
     case 'add': {
-      const strategy: Record<string, unknown> = { policy_name: need(ctx.values['name'], '--name'), backup_strategy: need(ctx.values['schedule'], '--schedule') };
+      const strategy: Record<string, unknown> = {
+        policy_name: need(ctx.values['name'], '--name'),
+        backup_strategy: need(ctx.values['schedule'], '--schedule'),
+      };
       if (ctx.values['type'] !== undefined) strategy['backup_type'] = ctx.values['type'];
       if (ctx.values['level'] !== undefined) strategy['backup_level'] = ctx.values['level'];
       if (ctx.values['tz-offset'] !== undefined) strategy['time_zone_offset'] = int(ctx.values['tz-offset'], '--tz-offset');
@@ -395,7 +568,10 @@ async function policies(ctx: Ctx): Promise<number> {
       return 0;
     }
     case 'delete': {
-      const r = await ctx.client.call<Record<string, never>>('DELETE', `/v1.0/{project_id}/clusters/${cluster}/snapshot-policies/${need(policyId, 'the policy id')}`);
+      const r = await ctx.client.call<Record<string, never>>(
+        'DELETE',
+        `/v1.0/{project_id}/clusters/${cluster}/snapshot-policies/${need(policyId, 'the policy id')}`,
+      );
       print(ctx, r, () => `strategy ${policyId} deleted`);
       return 0;
     }
@@ -405,30 +581,86 @@ async function policies(ctx: Ctx): Promise<number> {
 }
 
 async function nodeTypes(ctx: Ctx): Promise<number> {
-  const r = await ctx.client.call<{ node_types: { spec_name: string; vcpus: number; ram: number; detail: { type: string; value: string }[] }[] }>('GET', '/v2/{project_id}/node-types');
-  print(ctx, r, () => table([['NAME', 'VCPUS', 'RAM_GB', 'POSTGRESQL'], ...r.node_types.map((t) => [t.spec_name, String(t.vcpus), String(t.ram), t.detail.find((d) => d.type === 'postgresql')?.value ?? ''])]));
+  const r = await ctx.client.call<{
+    node_types: { spec_name: string; vcpus: number; ram: number; detail: { type: string; value: string }[] }[];
+  }>('GET', '/v2/{project_id}/node-types');
+  print(ctx, r, () =>
+    table([
+      ['NAME', 'VCPUS', 'RAM_GB', 'POSTGRESQL'],
+      ...r.node_types.map((t) => [t.spec_name, String(t.vcpus), String(t.ram), t.detail.find((d) => d.type === 'postgresql')?.value ?? '']),
+    ]),
+  );
   return 0;
 }
 
 const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<number> }> = {
   clusters: {
-    options: { ...WAIT, name: { type: 'string' }, nodes: { type: 'string' }, 'node-type': { type: 'string' }, port: { type: 'string' }, user: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'vpc-id': { type: 'string' }, 'subnet-id': { type: 'string' }, keep: { type: 'string' }, count: { type: 'string' } },
+    options: {
+      ...WAIT,
+      name: { type: 'string' },
+      nodes: { type: 'string' },
+      'node-type': { type: 'string' },
+      port: { type: 'string' },
+      user: { type: 'string' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      'vpc-id': { type: 'string' },
+      'subnet-id': { type: 'string' },
+      keep: { type: 'string' },
+      count: { type: 'string' },
+    },
     run: clusters,
   },
   snapshots: {
-    options: { ...WAIT, cluster: { type: 'string' }, name: { type: 'string' }, description: { type: 'string' }, port: { type: 'string' }, database: { type: 'string' }, table: { type: 'string', multiple: true }, 'case-sensitive': { type: 'boolean' }, check: { type: 'boolean' } },
+    options: {
+      ...WAIT,
+      cluster: { type: 'string' },
+      name: { type: 'string' },
+      description: { type: 'string' },
+      port: { type: 'string' },
+      database: { type: 'string' },
+      table: { type: 'string', multiple: true },
+      'case-sensitive': { type: 'boolean' },
+      check: { type: 'boolean' },
+    },
     run: snapshots,
   },
   tasks: { options: { interval: { type: 'string' } }, run: tasks },
-  faults: { options: { action: { type: 'string' }, step: { type: 'string' }, mode: { type: 'string' }, point: { type: 'string' }, cluster: { type: 'string' }, 'delay-ms': { type: 'string' }, times: { type: 'string' } }, run: faults },
+  faults: {
+    options: {
+      action: { type: 'string' },
+      step: { type: 'string' },
+      mode: { type: 'string' },
+      point: { type: 'string' },
+      cluster: { type: 'string' },
+      'delay-ms': { type: 'string' },
+      times: { type: 'string' },
+    },
+    run: faults,
+  },
   policies: {
-    options: { 'keep-day': { type: 'string' }, 'auto-backup': { type: 'string' }, name: { type: 'string' }, schedule: { type: 'string' }, type: { type: 'string' }, level: { type: 'string' }, 'tz-offset': { type: 'string' }, database: { type: 'string' }, schemas: { type: 'string' }, tables: { type: 'string' } },
+    options: {
+      'keep-day': { type: 'string' },
+      'auto-backup': { type: 'string' },
+      name: { type: 'string' },
+      schedule: { type: 'string' },
+      type: { type: 'string' },
+      level: { type: 'string' },
+      'tz-offset': { type: 'string' },
+      database: { type: 'string' },
+      schemas: { type: 'string' },
+      tables: { type: 'string' },
+    },
     run: policies,
   },
   'node-types': { options: {}, run: nodeTypes },
 };
 
-export async function runApiCommand(argv: string[], env: NodeJS.ProcessEnv = process.env, out: NodeJS.WriteStream = process.stdout): Promise<number> {
+export async function runApiCommand(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  out: NodeJS.WriteStream = process.stdout,
+): Promise<number> {
   const [cmd, ...rest] = argv;
   const spec = cmd ? COMMANDS[cmd] : undefined;
   if (!spec) {
@@ -436,7 +668,12 @@ export async function runApiCommand(argv: string[], env: NodeJS.ProcessEnv = pro
     return 2;
   }
   try {
-    const { values, positionals } = parseArgs({ args: rest, options: { ...CONNECTION, ...spec.options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { ...CONNECTION, ...spec.options },
+      allowPositionals: true,
+      strict: true,
+    });
     if (values['help']) {
       out.write(API_HELP);
       return 0;

@@ -18,7 +18,9 @@ export class StoreCommandError extends Error {
 
 export async function backupStore(config: Config, file: string): Promise<{ file: string }> {
   if (isPostgresUrl(config.store)) {
-    throw new StoreCommandError('the store is PostgreSQL: back it up with pg_dump (see docs/operations.md), e.g. pg_dump -Fc -f dwsbox-store.dump "<store URL>"');
+    throw new StoreCommandError(
+      'the store is PostgreSQL: back it up with pg_dump (see docs/operations.md), e.g. pg_dump -Fc -f dwsbox-store.dump "<store URL>"',
+    );
   }
   const store = openStore(config.store);
   try {
@@ -34,7 +36,8 @@ export async function backupStore(config: Config, file: string): Promise<{ file:
 }
 
 export async function restoreStore(config: Config, file: string): Promise<{ restored: string; into: string }> {
-  if (isPostgresUrl(config.store)) throw new StoreCommandError('the store is PostgreSQL: restore it with pg_restore (see docs/operations.md)');
+  if (isPostgresUrl(config.store))
+    throw new StoreCommandError('the store is PostgreSQL: restore it with pg_restore (see docs/operations.md)');
   if (!existsSync(file)) throw new StoreCommandError(`no file ${file}`);
   // The same lock `serve` holds (D1): the service must be stopped.
   let lock: { release(): Promise<void> };

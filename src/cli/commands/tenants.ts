@@ -22,7 +22,7 @@ import type { Store } from '../../store/store.js';
 
 /** What an operator must do once the migration is done (docs/security.md#migrating). */
 export const AFTER_MIGRATION = [
-  'rotate the master key (a new DWSBOX_MASTER_KEY or master.key, then re-create credentials), the S3 keys of the repository, and every cluster\'s administrator password (reset-password)',
+  "rotate the master key (a new DWSBOX_MASTER_KEY or master.key, then re-create credentials), the S3 keys of the repository, and every cluster's administrator password (reset-password)",
   'treat this host as compromised if its tenants were not all trusted: every administrator was a PostgreSQL superuser, able to run programs as the postgres OS user',
 ];
 
@@ -44,7 +44,10 @@ export async function tenantsList(config: Config, log: Logger): Promise<unknown>
     const onHost = engine.users.list();
     const clusters = await store.listClusters();
     return recorded.map((r) => ({
-      project_id: r.projectId, os_user: r.name, uid: r.uid, on_host: onHost.some((u) => u.name === r.name && u.uid === r.uid),
+      project_id: r.projectId,
+      os_user: r.name,
+      uid: r.uid,
+      on_host: onHost.some((u) => u.name === r.name && u.uid === r.uid),
       clusters: clusters.filter((c) => c.projectId === r.projectId).length,
     }));
   } finally {
@@ -56,7 +59,10 @@ export async function tenantsList(config: Config, log: Logger): Promise<unknown>
 function stanzasWithoutUser(engine: LocalEngine): string[] {
   const dir = join(engine.settings.dataDir, 'stanzas');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.conf')).map((f) => f.slice(0, -'.conf'.length)).filter((s) => stanzaWithoutUser(engine, s));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.conf'))
+    .map((f) => f.slice(0, -'.conf'.length))
+    .filter((s) => stanzaWithoutUser(engine, s));
 }
 
 export async function tenantsMigrate(config: Config, log: Logger, o: { dryRun: boolean }): Promise<unknown> {
@@ -70,7 +76,10 @@ export async function tenantsMigrate(config: Config, log: Logger, o: { dryRun: b
   try {
     await migrate(store.adapter);
     for (const c of await store.listClusters()) {
-      if (await store.activeTask(`cluster:${c.id}`)) throw new Error(`cluster ${c.id} has a task that has not finished; start the service, let it finish, stop the service, then migrate`);
+      if (await store.activeTask(`cluster:${c.id}`))
+        throw new Error(
+          `cluster ${c.id} has a task that has not finished; start the service, let it finish, stop the service, then migrate`,
+        );
     }
     const secrets = Secrets.load(config.masterKey, join(config.dataDir, 'master.key'));
     const uids = uidsOf(store);
@@ -81,17 +90,31 @@ export async function tenantsMigrate(config: Config, log: Logger, o: { dryRun: b
       done.add(c.stanza);
       if (!needsMigration(engine, c, nodes)) continue;
       if (o.dryRun) {
-        clusters.push({ cluster_id: c.id, name: c.name, project_id: c.projectId, os_user: engine.users.nameOf(c.projectId), nodes: nodes.length });
+        clusters.push({
+          cluster_id: c.id,
+          name: c.name,
+          project_id: c.projectId,
+          os_user: engine.users.nameOf(c.projectId),
+          nodes: nodes.length,
+        });
         continue;
       }
       const r = await migrateCluster(engine, log, c, nodes, { replPassword: secrets.decrypt(c.replPasswordEnc) }, uids);
-      for (const run of r.running) await store.updateNode(run.nodeId, { pid: run.pid, pidStart: run.startTime, health: 'up', updatedAt: systemClock.now() });
-      clusters.push({ cluster_id: c.id, name: c.name, os_user: r.osUser, downtime_s: r.downtimeMs === null ? null : Math.round(r.downtimeMs / 100) / 10, changes: r.changes });
+      for (const run of r.running)
+        await store.updateNode(run.nodeId, { pid: run.pid, pidStart: run.startTime, health: 'up', updatedAt: systemClock.now() });
+      clusters.push({
+        cluster_id: c.id,
+        name: c.name,
+        os_user: r.osUser,
+        downtime_s: r.downtimeMs === null ? null : Math.round(r.downtimeMs / 100) / 10,
+        changes: r.changes,
+      });
     }
     // Stanzas that outlive their cluster (kept snapshots): their project is the snapshots'.
     const stanzas: unknown[] = [];
     for (const stanza of stanzasWithoutUser(engine).filter((s) => !done.has(s))) {
-      const projectId = (await store.listStanzaSnapshots(stanza))[0]?.projectId ?? (await store.getClusterById(stanza.replace(/^cluster-/, '')))?.projectId;
+      const projectId =
+        (await store.listStanzaSnapshots(stanza))[0]?.projectId ?? (await store.getClusterById(stanza.replace(/^cluster-/, '')))?.projectId;
       if (!projectId) {
         stanzas.push({ stanza, skipped: 'no snapshot or cluster in the store names it; remove it by hand if it is not needed' });
         continue;

@@ -16,9 +16,18 @@ export function removePartialBackups(e: LocalEngine, cluster: StanzaCluster, pri
   return removePartialSets(e.backrest, e.stanzaTarget(cluster, primary), signal);
 }
 
-export function backup(e: LocalEngine, cluster: StanzaCluster, primary: NodeRecord, o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> }): Promise<BackupSetInfo> {
+export function backup(
+  e: LocalEngine,
+  cluster: StanzaCluster,
+  primary: NodeRecord,
+  o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> },
+): Promise<BackupSetInfo> {
   return runBackup(e.backrest, e.stanzaTarget(cluster, primary), {
-    type: o.type, annotation: o.annotation, lockFile: o.lockFile ?? e.lockFile(cluster.id), signal: o.signal, idleTimeoutMs: o.idleTimeoutMs,
+    type: o.type,
+    annotation: o.annotation,
+    lockFile: o.lockFile ?? e.lockFile(cluster.id),
+    signal: o.signal,
+    idleTimeoutMs: o.idleTimeoutMs,
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });
 }
@@ -30,9 +39,15 @@ export async function verifyBackup(e: LocalEngine, stanza: string, label: string
   if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} is not in the repository catalog`] });
   if (set.error) throw new AppError('VERIFY_FAILED', { args: [`pgBackRest marked backup set ${label} as having errors`] });
   for (const seg of [set.walStart, set.walStop]) {
-    if (!(await e.backrest.isArchived(stanza, seg))) throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
+    if (!(await e.backrest.isArchived(stanza, seg)))
+      throw new AppError('VERIFY_FAILED', { args: [`WAL segment ${seg} needed by backup ${label} is not in the archive`] });
   }
-  await e.backrest.run(targetOf(e, stanza), 'verify', { extra: [`--set=${label}`], lockFile: o.lockFile, ...signal, timeoutMs: 6 * 3600_000 });
+  await e.backrest.run(targetOf(e, stanza), 'verify', {
+    extra: [`--set=${label}`],
+    lockFile: o.lockFile,
+    ...signal,
+    timeoutMs: 6 * 3600_000,
+  });
   return set;
 }
 
@@ -40,9 +55,19 @@ export async function verifyBackup(e: LocalEngine, stanza: string, label: string
  * Expire one set (and the WAL only it needed). pgBackRest refuses to expire a stanza's only
  * full backup: then the set is kept, with pgBackRest's reason.
  */
-export async function expireBackup(e: LocalEngine, stanza: string, label: string, o: RunOptions = {}): Promise<{ expired: boolean; reason: string | null }> {
+export async function expireBackup(
+  e: LocalEngine,
+  stanza: string,
+  label: string,
+  o: RunOptions = {},
+): Promise<{ expired: boolean; reason: string | null }> {
   try {
-    await e.backrest.run(targetOf(e, stanza), 'expire', { extra: [`--set=${label}`], lockFile: o.lockFile, ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 600_000 });
+    await e.backrest.run(targetOf(e, stanza), 'expire', {
+      extra: [`--set=${label}`],
+      lockFile: o.lockFile,
+      ...(o.signal ? { signal: o.signal } : {}),
+      timeoutMs: 600_000,
+    });
     return { expired: true, reason: null };
   } catch (err) {
     const message = (err as Error).message;

@@ -5,7 +5,9 @@ import type { LocalEngine } from '../local-engine.js';
 
 /** Bytes of the primary's databases: about what a base backup copies (its WAL comes on top). */
 export async function databaseBytes(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord): Promise<number> {
-  const r = await e.instance(cluster, primary).query<{ n: string }>('select coalesce(sum(pg_database_size(datname)), 0)::text as n from pg_database');
+  const r = await e
+    .instance(cluster, primary)
+    .query<{ n: string }>('select coalesce(sum(pg_database_size(datname)), 0)::text as n from pg_database');
   return Number(r[0]?.n ?? 0);
 }
 
@@ -21,17 +23,28 @@ export async function schemaInfo(e: LocalEngine, cluster: ClusterRef, primary: N
       `select n.nspname as schema, c.relname as name, greatest(c.reltuples, 0)::bigint::text as rows, pg_total_relation_size(c.oid)::text as bytes
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
-        order by 1, 2`, [], db.datname,
+        order by 1, 2`,
+      [],
+      db.datname,
     );
-    out.databases.push({ name: db.datname, sizeBytes: Number(db.size), tables: tables.map((t) => ({ schema: t.schema, name: t.name, rows: Number(t.rows), bytes: Number(t.bytes) })) });
+    out.databases.push({
+      name: db.datname,
+      sizeBytes: Number(db.size),
+      tables: tables.map((t) => ({ schema: t.schema, name: t.name, rows: Number(t.rows), bytes: Number(t.bytes) })),
+    });
   }
   return out;
 }
 
 /** Bytes each streaming replica is behind its primary (pg_stat_replication). */
 export async function replicationLag(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord): Promise<{ node: number; bytes: number }[]> {
-  const rows = await e.instance(cluster, primary).query<{ app: string; lag: string | null }>(
-    `select application_name as app, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text as lag from pg_stat_replication where application_name like 'node%'`, [], 'postgres', 3000,
-  );
+  const rows = await e
+    .instance(cluster, primary)
+    .query<{ app: string; lag: string | null }>(
+      `select application_name as app, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text as lag from pg_stat_replication where application_name like 'node%'`,
+      [],
+      'postgres',
+      3000,
+    );
   return rows.filter((r) => r.lag !== null).map((r) => ({ node: Number(r.app.slice(4)), bytes: Math.max(0, Number(r.lag)) }));
 }

@@ -27,7 +27,11 @@ export function lockFile(e: LocalEngine, clusterId: string): string {
 
 export function nodePaths(e: LocalEngine, clusterId: string, ordinal: number): { dataDir: string; sockDir: string; logFile: string } {
   const d = e.nodeDir(clusterId, ordinal);
-  return { dataDir: join(d, 'data'), sockDir: join(e.socketRoot(), `${clusterId.slice(0, 13)}${ordinal}`), logFile: join(d, 'postgres.log') };
+  return {
+    dataDir: join(d, 'data'),
+    sockDir: join(e.socketRoot(), `${clusterId.slice(0, 13)}${ordinal}`),
+    logFile: join(d, 'postgres.log'),
+  };
 }
 
 /**
@@ -91,7 +95,11 @@ export function prepareNodeDir(e: LocalEngine, cluster: Pick<ClusterRecord, 'id'
 }
 
 /** Take a lock file (a cluster's, or a stanza's) for the length of a step (D1, acquireLock). */
-export function lockForStep(e: LocalEngine, lockFile: string, o: { signal?: AbortSignal; timeoutMs?: number; label: string }): Promise<HeldLock> {
+export function lockForStep(
+  e: LocalEngine,
+  lockFile: string,
+  o: { signal?: AbortSignal; timeoutMs?: number; label: string },
+): Promise<HeldLock> {
   ensureLockFile(lockFile);
   return acquireLock(lockFile, { timeoutMs: o.timeoutMs ?? 120_000, label: o.label, ...(o.signal ? { signal: o.signal } : {}) });
 }
@@ -124,7 +132,9 @@ function assertReachableByPostgres(dir: string): void {
   for (;;) {
     const st = modeOf(p);
     if (st !== null && (st & 0o001) === 0) {
-      throw new Error(`the postgres OS user cannot reach the data directory ${dir}: ${p} is not traversable (mode ${st.toString(8)}). Fix: chmod o+x ${p}, or choose --data-dir outside it (default /var/lib/dwsbox)`);
+      throw new Error(
+        `the postgres OS user cannot reach the data directory ${dir}: ${p} is not traversable (mode ${st.toString(8)}). Fix: chmod o+x ${p}, or choose --data-dir outside it (default /var/lib/dwsbox)`,
+      );
     }
     const parent = join(p, '..');
     if (parent === p) break;

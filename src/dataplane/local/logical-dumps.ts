@@ -41,7 +41,14 @@ export async function logicalDumpReadable(e: LocalEngine, location: string): Pro
 }
 
 /** `pg_dump -Fd -j` of exactly the schemas (`-n`) or tables (`-t`) asked for, `--strict-names`; a complete dump is kept. */
-export async function dumpObjects(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord, ref: LogicalDumpRef, what: { detail: FineGrainedDetail; tables: DumpedTable[] }, o: RunOptions = {}): Promise<LogicalDumpState> {
+export async function dumpObjects(
+  e: LocalEngine,
+  cluster: ClusterRef,
+  primary: NodeRecord,
+  ref: LogicalDumpRef,
+  what: { detail: FineGrainedDetail; tables: DumpedTable[] },
+  o: RunOptions = {},
+): Promise<LogicalDumpState> {
   const dataDir = e.settings.dataDir;
   const dir = logicalDumpDir(dataDir, ref.stanza, ref.snapshotId);
   if (isCompleteDump(dir)) return logicalDump(e, ref);
@@ -55,13 +62,19 @@ export async function dumpObjects(e: LocalEngine, cluster: ClusterRef, primary: 
   const app = `dwsbox-${ref.snapshotId.slice(0, 8)}-snapshot`;
   const v = conninfoValue;
   const conninfo = `host=${v(inst.spec.sockDir)} port=${v(inst.spec.port)} user=postgres dbname=${v(detail.database)} application_name=${v(app)}`;
-  const objects = detail.level === 'schema' ? detail.schemas.flatMap((s) => ['-n', ident(s)]) : tableRefsOf(detail).flatMap((t) => ['-t', `${ident(t.schema)}.${ident(t.name)}`]);
+  const objects =
+    detail.level === 'schema'
+      ? detail.schemas.flatMap((s) => ['-n', ident(s)])
+      : tableRefsOf(detail).flatMap((t) => ['-t', `${ident(t.schema)}.${ident(t.name)}`]);
   const finished = new Set<number>();
   const running = new Map<number, number>();
   const emit = (source: string): void => {
     const f = parallelProgress(tables, finished, running);
     o.onProgress?.({
-      source, bytesDone: f.done, bytesTotal: f.total, percent: Math.min(99.99, (100 * f.done) / f.total),
+      source,
+      bytesDone: f.done,
+      bytesTotal: f.total,
+      percent: Math.min(99.99, (100 * f.done) / f.total),
       data: { tablesDone: finished.size, dumpBytes: dirSize(part), compressedBytes: parallelProgress(tables, finished, new Map()).done },
     });
   };
@@ -69,13 +82,28 @@ export async function dumpObjects(e: LocalEngine, cluster: ClusterRef, primary: 
   const tool = startTool({
     cmd: join(e.bins.binDir, 'pg_dump'),
     args: [
-      '-d', conninfo, '-Fd', '-j', String(Math.max(1, Math.min(DUMP_JOBS, tables.length))), '-Z', '1', '--strict-names', '--verbose',
+      '-d',
+      conninfo,
+      '-Fd',
+      '-j',
+      String(Math.max(1, Math.min(DUMP_JOBS, tables.length))),
+      '-Z',
+      '1',
+      '--strict-names',
+      '--verbose',
       // Never wait for ever behind someone's exclusive lock: fail, and say so.
       ...(idle ? [`--lock-wait-timeout=${Math.max(1000, Math.floor(idle / 2))}`] : []),
-      '-f', part, ...objects,
+      '-f',
+      part,
+      ...objects,
     ],
-    env: baseEnv(), runAs: os, ...toolRun(o, e.lockFile(cluster.id)), logger: e.log, label: 'pg_dump',
-    timeoutMs: 24 * 3600_000, waitingFor: 'pg_dump to dump the next rows',
+    env: baseEnv(),
+    runAs: os,
+    ...toolRun(o, e.lockFile(cluster.id)),
+    logger: e.log,
+    label: 'pg_dump',
+    timeoutMs: 24 * 3600_000,
+    waitingFor: 'pg_dump to dump the next rows',
     onLine: (line) => {
       // -j: `pg_dump: finished item 3350 TABLE DATA orders` (the tag has no schema); one job: `dumping contents of table "s.t"`.
       const fin = /finished item \d+ TABLE DATA (.*)$/.exec(line);
@@ -115,11 +143,22 @@ export async function dumpObjects(e: LocalEngine, cluster: ClusterRef, primary: 
 }
 
 /** `pg_restore -l`: the dump holds exactly the tables (and, at schema level, the schemas) asked for. */
-export async function verifyLogicalDump(e: LocalEngine, ref: LogicalDumpRef, expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] }, o: RunOptions = {}): Promise<{ tocEntries: number }> {
+export async function verifyLogicalDump(
+  e: LocalEngine,
+  ref: LogicalDumpRef,
+  expected: { level: FineGrainedDetail['level']; tables: DumpedTable[] },
+  o: RunOptions = {},
+): Promise<{ tocEntries: number }> {
   const dir = logicalDumpDir(e.settings.dataDir, ref.stanza, ref.snapshotId);
   const toc = await runTool({
-    cmd: join(e.bins.binDir, 'pg_restore'), args: ['-l', dir], env: baseEnv(), runAs: e.projectUser(ref.projectId), ...toolRun(o),
-    logger: e.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000,
+    cmd: join(e.bins.binDir, 'pg_restore'),
+    args: ['-l', dir],
+    env: baseEnv(),
+    runAs: e.projectUser(ref.projectId),
+    ...toolRun(o),
+    logger: e.log,
+    label: 'pg_restore -l',
+    timeoutMs: 10 * 60_000,
   });
   const r = dumpTocProblems(toc.stdout, expected.level, expected.tables);
   if (r.problems.length) throw new AppError('VERIFY_FAILED', { args: [r.problems.join('; ')] });
@@ -130,6 +169,12 @@ export async function verifyLogicalDump(e: LocalEngine, ref: LogicalDumpRef, exp
 function toolError(err: unknown): unknown {
   if (!isAppError(err) || err.code !== 'ENGINE_COMMAND_FAILED') return err;
   const stderr = String((err.details as { stderr?: unknown } | undefined)?.stderr ?? '');
-  const said = stderr.split('\n').filter((l) => /error:|detail:|FATAL|ERROR/.test(l)).slice(-6).join('\n');
-  return said ? new AppError('ENGINE_COMMAND_FAILED', { args: ['pg_dump', said], ...(err.details ? { details: err.details } : {}), cause: err }) : err;
+  const said = stderr
+    .split('\n')
+    .filter((l) => /error:|detail:|FATAL|ERROR/.test(l))
+    .slice(-6)
+    .join('\n');
+  return said
+    ? new AppError('ENGINE_COMMAND_FAILED', { args: ['pg_dump', said], ...(err.details ? { details: err.details } : {}), cause: err })
+    : err;
 }

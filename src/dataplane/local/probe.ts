@@ -16,7 +16,11 @@ export function hostCapacity(e: LocalEngine): HostCapacity {
     }
   };
   mkdirSync(e.settings.repoPath, { recursive: true });
-  return { memAvailableBytes: mem ? Number(mem[1]) * 1024 : 0, dataDiskFreeBytes: free(e.settings.dataDir), repoDiskFreeBytes: free(e.settings.repoPath) };
+  return {
+    memAvailableBytes: mem ? Number(mem[1]) * 1024 : 0,
+    dataDiskFreeBytes: free(e.settings.dataDir),
+    repoDiskFreeBytes: free(e.settings.repoPath),
+  };
 }
 
 /** Is something listening on the wildcard address on this port (it would block every 127.0.c.i:port)? */

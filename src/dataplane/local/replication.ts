@@ -14,7 +14,14 @@ import { ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from '
  * progress from the primary's pg_stat_progress_basebackup. Idempotent: a finished copy is
  * kept; a partial one (crash mid-copy) and its slot are removed and the copy starts over.
  */
-export async function buildStandby(e: LocalEngine, cluster: ClusterRecord, primary: NodeRecord, node: NodeRecord, secrets: ClusterSecrets, o: { signal?: AbortSignal; onProgress?: OnProgress }): Promise<{ bytes: number }> {
+export async function buildStandby(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  node: NodeRecord,
+  secrets: ClusterSecrets,
+  o: { signal?: AbortSignal; onProgress?: OnProgress },
+): Promise<{ bytes: number }> {
   const nodeDir = e.nodeDir(cluster.id, node.ordinal);
   const doneMarker = join(nodeDir, 'copy.done');
   const inst = e.instance(cluster, node);
@@ -36,8 +43,14 @@ export async function buildStandby(e: LocalEngine, cluster: ClusterRecord, prima
   const tool = startTool({
     cmd: join(e.bins.binDir, 'pg_basebackup'),
     args: ['-d', conninfo, '-D', node.dataDir, '-X', 'stream', '-c', 'fast', '-R', '-C', '-S', slot, '-P', '--no-password'],
-    env: baseEnv(), runAs: inst.spec.os, lockFile: e.lockFile(cluster.id), logger: e.log,
-    label: 'pg_basebackup', timeoutMs: 6 * 60 * 60_000, idleTimeoutMs: 5 * 60_000, waitingFor: 'data from the primary',
+    env: baseEnv(),
+    runAs: inst.spec.os,
+    lockFile: e.lockFile(cluster.id),
+    logger: e.log,
+    label: 'pg_basebackup',
+    timeoutMs: 6 * 60 * 60_000,
+    idleTimeoutMs: 5 * 60_000,
+    waitingFor: 'data from the primary',
     ...(o.signal ? { signal: o.signal } : {}),
   });
   let last = -1;
@@ -45,7 +58,9 @@ export async function buildStandby(e: LocalEngine, cluster: ClusterRecord, prima
   const tick = async (live: () => boolean): Promise<void> => {
     const rows = await p.query<{ streamed: string; total: string; phase: string }>(
       `select backup_streamed::text as streamed, backup_total::text as total, phase from pg_stat_progress_basebackup where pid in (select pid from pg_stat_replication where application_name = $1)`,
-      [appNameFor(node.ordinal)], 'postgres', 2000,
+      [appNameFor(node.ordinal)],
+      'postgres',
+      2000,
     );
     const r = rows[0];
     // An answer that arrives after pg_basebackup ended is not a sample of it.
@@ -55,7 +70,13 @@ export async function buildStandby(e: LocalEngine, cluster: ClusterRecord, prima
     if (done !== last) {
       last = done;
       tool.touch();
-      o.onProgress?.({ source: 'pg_stat_progress_basebackup', bytesDone: done, bytesTotal: total || null, percent: total ? (100 * done) / total : null, data: { phase: r.phase } });
+      o.onProgress?.({
+        source: 'pg_stat_progress_basebackup',
+        bytesDone: done,
+        bytesTotal: total || null,
+        percent: total ? (100 * done) / total : null,
+        data: { phase: r.phase },
+      });
     }
   };
   await whilePolling(tool.done, 500, tick);
@@ -68,22 +89,37 @@ export async function buildStandby(e: LocalEngine, cluster: ClusterRecord, prima
 }
 
 /** The replication role's passfile of a node (the PostgreSQL user's, 0600, in the node's root-owned directory). */
-export function writeReplicationPassfile(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, ordinal: number, secrets: ClusterSecrets): string {
+export function writeReplicationPassfile(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  ordinal: number,
+  secrets: ClusterSecrets,
+): string {
   const file = join(e.nodeDir(cluster.id, ordinal), 'replication.pgpass');
   const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
   writeFileSafe(file, `*:*:*:${esc(REPLICATION_ROLE)}:${esc(secrets.replPassword)}\n`, ownedBy(e.projectUser(cluster.projectId)), 0o600);
   return file;
 }
 
-export async function dropSlotIfInactive(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, slot: string): Promise<void> {
+export async function dropSlotIfInactive(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  primary: NodeRecord,
+  slot: string,
+): Promise<void> {
   const inst = e.instance(cluster, primary);
-  const rows = await inst.query<{ active: boolean; pid: number | null }>('select active, active_pid as pid from pg_replication_slots where slot_name = $1', [slot]);
+  const rows = await inst.query<{ active: boolean; pid: number | null }>(
+    'select active, active_pid as pid from pg_replication_slots where slot_name = $1',
+    [slot],
+  );
   const r = rows[0];
   if (!r) return;
   if (r.active && r.pid) await inst.query('select pg_terminate_backend($1)', [r.pid]);
   for (let i = 0; i < 50; i++) {
     try {
-      await inst.query('select pg_drop_replication_slot($1) where exists (select 1 from pg_replication_slots where slot_name = $1)', [slot]);
+      await inst.query('select pg_drop_replication_slot($1) where exists (select 1 from pg_replication_slots where slot_name = $1)', [
+        slot,
+      ]);
       return;
     } catch (e) {
       if (!/is active/.test((e as Error).message)) throw e;
@@ -93,8 +129,14 @@ export async function dropSlotIfInactive(e: LocalEngine, cluster: Pick<ClusterRe
 }
 
 /** The replication slots on the primary (D5: one per standby; `doctor` and scale-in read them). */
-export async function replicationSlots(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ name: string; active: boolean; ordinal: number | null }[]> {
-  const rows = await e.instance(cluster, primary).query<{ name: string; active: boolean }>('select slot_name as name, active from pg_replication_slots order by 1');
+export async function replicationSlots(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  primary: NodeRecord,
+): Promise<{ name: string; active: boolean; ordinal: number | null }[]> {
+  const rows = await e
+    .instance(cluster, primary)
+    .query<{ name: string; active: boolean }>('select slot_name as name, active from pg_replication_slots order by 1');
   // A replica's slot is named from its node number (D5); any other slot belongs to no member.
   return rows.map((r) => ({ ...r, ordinal: Number(/^dwsbox_node(\d+)$/.exec(r.name)?.[1] ?? NaN) || null }));
 }
@@ -111,8 +153,15 @@ export function memberHasData(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' 
  * Idempotent. Removes what it can; then throws, naming what is left and how to remove it,
  * when the slot could not be dropped (the primary is down) or the process would not die.
  */
-export async function removeStandby(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord | null, node: NodeRecord, mode: ShutdownMode): Promise<void> {
-  if (node.role !== 'standby' || node.ordinal === 1) throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, 'is not a standby; a primary is never removed'] });
+export async function removeStandby(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  primary: NodeRecord | null,
+  node: NodeRecord,
+  mode: ShutdownMode,
+): Promise<void> {
+  if (node.role !== 'standby' || node.ordinal === 1)
+    throw new AppError('ENGINE_NODE_FAILED', { args: [node.host, 'is not a standby; a primary is never removed'] });
   const left: string[] = [];
   await e.stopNode(cluster, node, mode);
   if (node.pid !== null && isProcessAlive(node.pid, node.pidStart)) {
@@ -129,12 +178,16 @@ export async function removeStandby(e: LocalEngine, cluster: Pick<ClusterRecord,
   if (busy.length) left.push(`processes still work under ${nodeDir}: ${busy.map((p) => `PID ${p}`).join(', ')} (kill them)`);
   const slot = slotNameFor(node.ordinal);
   if (!primary || !e.nodeStatus(cluster, primary)) {
-    left.push(`replication slot ${slot} may remain on the primary, which is not running: start the cluster, then run select pg_drop_replication_slot('${slot}') on the primary`);
+    left.push(
+      `replication slot ${slot} may remain on the primary, which is not running: start the cluster, then run select pg_drop_replication_slot('${slot}') on the primary`,
+    );
   } else {
     try {
       await e.dropSlotIfInactive(cluster, primary, slot);
     } catch (e) {
-      left.push(`replication slot ${slot} could not be dropped (${(e as Error).message}): run select pg_drop_replication_slot('${slot}') on the primary`);
+      left.push(
+        `replication slot ${slot} could not be dropped (${(e as Error).message}): run select pg_drop_replication_slot('${slot}') on the primary`,
+      );
     }
   }
   if (left.length === 0 || (!e.nodeStatus(cluster, node) && busy.length === 0)) {
@@ -153,11 +206,19 @@ export async function currentLsn(e: LocalEngine, cluster: Pick<ClusterRecord, 'i
 }
 
 /** A standby's replication state as the primary sees it, with its lag behind `targetLsn` in bytes. */
-export async function replicationState(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<{ state: string | null; replayLsn: string | null; lagBytes: number | null }> {
-  const r = await e.instance(cluster, primary).query<{ state: string; replay: string | null; lag: string | null }>(
-    `select state, replay_lsn::text as replay, pg_wal_lsn_diff($2::pg_lsn, replay_lsn)::text as lag from pg_stat_replication where application_name = $1 order by backend_start desc limit 1`,
-    [appNameFor(ordinal), targetLsn],
-  );
+export async function replicationState(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  primary: NodeRecord,
+  ordinal: number,
+  targetLsn: string,
+): Promise<{ state: string | null; replayLsn: string | null; lagBytes: number | null }> {
+  const r = await e
+    .instance(cluster, primary)
+    .query<{ state: string; replay: string | null; lag: string | null }>(
+      `select state, replay_lsn::text as replay, pg_wal_lsn_diff($2::pg_lsn, replay_lsn)::text as lag from pg_stat_replication where application_name = $1 order by backend_start desc limit 1`,
+      [appNameFor(ordinal), targetLsn],
+    );
   const row = r[0];
   if (!row) return { state: null, replayLsn: null, lagBytes: null };
   return { state: row.state, replayLsn: row.replay, lagBytes: row.lag === null ? null : Math.max(0, Number(row.lag)) };
@@ -167,7 +228,13 @@ export async function replicationState(e: LocalEngine, cluster: Pick<ClusterReco
  * Wait until a standby has caught up in D5's sense: `streaming`, and `replay_lsn` at or past
  * the primary's LSN read when the wait began. Reports the falling lag.
  */
-export async function waitCaughtUp(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, ordinal: number, o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string; standby?: NodeRecord }): Promise<void> {
+export async function waitCaughtUp(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  primary: NodeRecord,
+  ordinal: number,
+  o: { signal?: AbortSignal; timeoutMs?: number; onProgress?: OnProgress; targetLsn?: string; standby?: NodeRecord },
+): Promise<void> {
   const target = o.targetLsn ?? (await e.currentLsn(cluster, primary));
   const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
   let first: number | null = null;
@@ -181,11 +248,23 @@ export async function waitCaughtUp(e: LocalEngine, cluster: Pick<ClusterRecord, 
     if (st.lagBytes !== lastLag) {
       lastLag = st.lagBytes;
       const done = first !== null && st.lagBytes !== null ? first - st.lagBytes : null;
-      o.onProgress?.({ source: 'pg_stat_replication', bytesDone: done, bytesTotal: first, percent: first && done !== null ? (100 * done) / first : null, data: { state: st.state, lagBytes: st.lagBytes, targetLsn: target, replayLsn: st.replayLsn } });
+      o.onProgress?.({
+        source: 'pg_stat_replication',
+        bytesDone: done,
+        bytesTotal: first,
+        percent: first && done !== null ? (100 * done) / first : null,
+        data: { state: st.state, lagBytes: st.lagBytes, targetLsn: target, replayLsn: st.replayLsn },
+      });
     }
     if (st.state === 'streaming' && st.lagBytes === 0) return;
     if (Date.now() > deadline) {
-      throw new AppError('STEP_TIMEOUT', { args: [`catch up node ${ordinal}`, Math.round((o.timeoutMs ?? 600_000) / 1000), `node ${ordinal} to stream and replay up to ${target} (state ${st.state ?? 'not connected'}, lag ${st.lagBytes ?? '?'} bytes)`] });
+      throw new AppError('STEP_TIMEOUT', {
+        args: [
+          `catch up node ${ordinal}`,
+          Math.round((o.timeoutMs ?? 600_000) / 1000),
+          `node ${ordinal} to stream and replay up to ${target} (state ${st.state ?? 'not connected'}, lag ${st.lagBytes ?? '?'} bytes)`,
+        ],
+      });
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -194,11 +273,18 @@ export async function waitCaughtUp(e: LocalEngine, cluster: Pick<ClusterRecord, 
 /** Throws ENGINE_NODE_FAILED, with the end of its log, when the node's postmaster is not running. */
 export function assertRunning(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, node: NodeRecord, when: string): void {
   const inst = e.instance(cluster, node);
-  if (!inst.status()) throw new AppError('ENGINE_NODE_FAILED', { args: [`${node.host}:${node.port}`, `PostgreSQL stopped running ${when}; the end of its log: ${inst.logTail(3)}`] });
+  if (!inst.status())
+    throw new AppError('ENGINE_NODE_FAILED', {
+      args: [`${node.host}:${node.port}`, `PostgreSQL stopped running ${when}; the end of its log: ${inst.logTail(3)}`],
+    });
 }
 
 /** Archiving state (D3): failures since the last success. */
-export async function archiverState(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<{ failing: boolean; lastFailed: string | null; lastArchived: string | null }> {
+export async function archiverState(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  primary: NodeRecord,
+): Promise<{ failing: boolean; lastFailed: string | null; lastArchived: string | null }> {
   const r = await e.instance(cluster, primary).query<{ failed: string | null; archived: string | null; failing: boolean }>(
     `select last_failed_wal as failed, last_archived_wal as archived,
             coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'::timestamptz), false) as failing from pg_stat_archiver`,

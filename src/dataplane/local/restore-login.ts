@@ -17,7 +17,13 @@ import { randomBytes } from 'node:crypto';
 import { workDir } from './restore-work.js';
 
 /** A login of the work's own for the cluster's primary (see `withAdminLogin`). */
-export interface AdminLogin { user: string; password: string; host: string; port: number; admin: string }
+export interface AdminLogin {
+  user: string;
+  password: string;
+  host: string;
+  port: number;
+  admin: string;
+}
 
 /** A libpq conninfo value, quoted. */
 export const conninfoValue = (v: string | number): string => `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -29,14 +35,23 @@ export const conninfoValue = (v: string | number): string => `'${String(v).repla
  * address, and dropped after `fn` (what it came to own in `database` goes to the
  * administrator).
  */
-export async function withAdminLogin<T>(e: LocalEngine, cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fn: (l: AdminLogin) => Promise<T>): Promise<T> {
+export async function withAdminLogin<T>(
+  e: LocalEngine,
+  cluster: TenantCluster,
+  primary: NodeRecord,
+  work: TableRestoreWork,
+  database: string,
+  fn: (l: AdminLogin) => Promise<T>,
+): Promise<T> {
   const live = e.instance(cluster, primary);
   const admin = cluster.userName;
   const user = loginRoleName(work.taskId);
   const password = randomBytes(24).toString('base64url');
   await dropLoginRole(e, live, user, admin, database);
   const until = new Date(Date.now() + 24 * 3600_000).toISOString();
-  await live.query(`create role ${ident(user)} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls inherit valid until ${literal(until)} password ${literal(scramVerifier(password))}`);
+  await live.query(
+    `create role ${ident(user)} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls inherit valid until ${literal(until)} password ${literal(scramVerifier(password))}`,
+  );
   await live.query(`grant ${ident(admin)} to ${ident(user)}`);
   try {
     return await fn({ user, password, host: primary.host, port: primary.port, admin });
@@ -56,7 +71,7 @@ async function dropLoginRole(e: LocalEngine, live: PgInstance, user: string, adm
     await live.query(`drop role ${ident(user)}`);
   } catch (err) {
     await live.query(`alter role ${ident(user)} nologin`).catch(() => {});
-    e.log.warn('the task\'s login role could not be dropped; it can no longer log in', { role: user, error: (err as Error).message });
+    e.log.warn("the task's login role could not be dropped; it can no longer log in", { role: user, error: (err as Error).message });
   }
 }
 
@@ -73,11 +88,25 @@ export function loginConninfo(e: LocalEngine, work: TableRestoreWork, l: AdminLo
 }
 
 /** A session on `database` with the administrator's rights (`withAdminLogin`). */
-export async function withAdminSession<T>(e: LocalEngine, cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+export async function withAdminSession<T>(
+  e: LocalEngine,
+  cluster: TenantCluster,
+  primary: NodeRecord,
+  work: TableRestoreWork,
+  database: string,
+  fn: (c: pg.Client) => Promise<T>,
+): Promise<T> {
   return withAdminLogin(e, cluster, primary, work, database, async (l) => {
     const c = new pg.Client({
-      host: l.host, port: l.port, user: l.user, password: l.password, database, application_name: 'dwsbox',
-      connectionTimeoutMillis: 10_000, statement_timeout: 10 * 60_000, options: '-c search_path=pg_catalog',
+      host: l.host,
+      port: l.port,
+      user: l.user,
+      password: l.password,
+      database,
+      application_name: 'dwsbox',
+      connectionTimeoutMillis: 10_000,
+      statement_timeout: 10 * 60_000,
+      options: '-c search_path=pg_catalog',
     });
     c.on('error', () => {});
     await c.connect();

@@ -33,7 +33,14 @@ export function prepareWorkDir(e: LocalEngine, work: TableRestoreWork): void {
 export const toolAppName = (work: TableRestoreWork, what: 'dump' | 'restore'): string => `dwsbox-${work.taskId.slice(0, 8)}-${what}`;
 
 /** The server and database the tables are renamed and exported from. */
-export function exportServer(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork, source: ExportSource, database: string): { inst: PgInstance; database: string } {
+export function exportServer(
+  e: LocalEngine,
+  cluster: ClusterRef,
+  primary: NodeRecord,
+  work: TableRestoreWork,
+  source: ExportSource,
+  database: string,
+): { inst: PgInstance; database: string } {
   return source === 'scratch-database'
     ? { inst: e.instance(cluster, primary), database: scratchDatabaseName(work.taskId) }
     : { inst: temporaryCopy(e, work), database };

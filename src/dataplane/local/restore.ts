@@ -15,13 +15,25 @@ import { writeOwned } from '../pg-instance.js';
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
 
 /** Restore the set into the primary's data directory (a copy that already runs is finished). */
-export async function restorePrimary(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
+export async function restorePrimary(
+  e: LocalEngine,
+  cluster: ClusterRef,
+  primary: NodeRecord,
+  set: BackupSetRef,
+  o: RunOptions = {},
+): Promise<void> {
   const inst = e.instance(cluster, primary);
   if (inst.status()) return;
   e.prepareNodeDir(cluster, primary.ordinal);
   await restoreSet(e.backrest, {
-    source: { stanza: set.stanza, configFile: e.stanzaConfigFile(set.stanza) }, label: set.label, dataDir: primary.dataDir, os: inst.spec.os,
-    totalBytes: set.sourceBytes, lockFile: o.lockFile ?? e.lockFile(cluster.id), signal: o.signal, idleTimeoutMs: o.idleTimeoutMs,
+    source: { stanza: set.stanza, configFile: e.stanzaConfigFile(set.stanza) },
+    label: set.label,
+    dataDir: primary.dataDir,
+    os: inst.spec.os,
+    totalBytes: set.sourceBytes,
+    lockFile: o.lockFile ?? e.lockFile(cluster.id),
+    signal: o.signal,
+    idleTimeoutMs: o.idleTimeoutMs,
     onProgress: (s) => o.onProgress?.(s),
   });
 }
@@ -30,17 +42,30 @@ export async function restorePrimary(e: LocalEngine, cluster: ClusterRef, primar
  * Start the restored copy with the new cluster's settings and archiving off (D4), wait until it
  * is promoted, clean it (D32) and make its administrator.
  */
-export async function recoverPrimary(e: LocalEngine, cluster: ClusterRecord, primary: NodeRecord, adminPassword: string, o: RunOptions = {}): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
+export async function recoverPrimary(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  adminPassword: string,
+  o: RunOptions = {},
+): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
   const inst = e.instance(cluster, primary);
-  if (!inst.isInitialized()) throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, `no restored data directory at ${primary.dataDir}`] });
+  if (!inst.isInitialized())
+    throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, `no restored data directory at ${primary.dataDir}`] });
   if (!inst.status()) {
     inst.writeConfig(e.clusterSettings(cluster, primary, false));
     inst.writeAccessRules();
   }
   o.onProgress?.({ source: 'dwsbox', percent: 5, data: { phase: 'start' } });
   const process = await e.startNode(cluster, primary, { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 30 * 60_000 });
-  await waitPromoted(inst, { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 30 * 60_000, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
-  const tl = await inst.query<{ tl: string; lsn: string }>(`select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) as tl, pg_current_wal_lsn()::text as lsn`);
+  await waitPromoted(inst, {
+    ...(o.signal ? { signal: o.signal } : {}),
+    timeoutMs: 30 * 60_000,
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  const tl = await inst.query<{ tl: string; lsn: string }>(
+    `select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) as tl, pg_current_wal_lsn()::text as lsn`,
+  );
   // D32: nothing a superuser of the snapshot's time left behind survives into the new cluster.
   const cleaned = await e.cleanRestoredCluster(cluster, primary);
   // The restored database holds the source's administrator; make it the D32 administrator with the new cluster's password.
@@ -53,7 +78,13 @@ export async function recoverPrimary(e: LocalEngine, cluster: ClusterRecord, pri
  * settings differ) and a passing `pgbackrest check` (D4). The stanza comes first (it reads the
  * running copy), so the archiver never meets a missing one.
  */
-export async function enableRestoredArchiving(e: LocalEngine, cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets, o: RunOptions = {}): Promise<MemberProcess | null> {
+export async function enableRestoredArchiving(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  secrets: ClusterSecrets,
+  o: RunOptions = {},
+): Promise<MemberProcess | null> {
   const inst = e.instance(cluster, primary);
   const settings = e.clusterSettings(cluster, primary, true);
   const tool = { lockFile: o.lockFile ?? e.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) };
@@ -63,7 +94,9 @@ export async function enableRestoredArchiving(e: LocalEngine, cluster: ClusterRe
   clearRecoverySettings(primary.dataDir, inst.spec.os);
   inst.writeConfig(settings);
   markHistoryForArchiving(primary.dataDir, inst.spec.os);
-  const rows = await inst.query<{ name: string; setting: string }>('select name, setting from pg_settings where name = any($1)', [['archive_mode', 'archive_command', 'restore_command']]);
+  const rows = await inst.query<{ name: string; setting: string }>('select name, setting from pg_settings where name = any($1)', [
+    ['archive_mode', 'archive_command', 'restore_command'],
+  ]);
   const now = Object.fromEntries(rows.map((r) => [r.name, r.setting]));
   let restarted: MemberProcess | null = null;
   if (now['archive_mode'] !== 'on' || now['archive_command'] !== settings['archive_command'] || (now['restore_command'] ?? '') !== '') {

@@ -17,11 +17,18 @@ export const ADMIN_EXTENSIONS = ['pg_stat_statements', 'pg_buffercache', 'pgstat
 const ADMIN_ROLE_LIST = ADMIN_ROLES.join(', ');
 const FORBIDDEN_ROLE_LIST = FORBIDDEN_ROLES.join(', ');
 /** The replication role with the cluster's own password (D7; D32: sent as a SCRAM verifier); idempotent. */
-export async function ensureReplicationRole(e: LocalEngine, cluster: ClusterRecord, primary: NodeRecord, secrets: ClusterSecrets): Promise<void> {
+export async function ensureReplicationRole(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  secrets: ClusterSecrets,
+): Promise<void> {
   const inst = e.instance(cluster, primary);
   const exists = await inst.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [REPLICATION_ROLE]);
   const verb = exists[0]?.n ? 'alter' : 'create';
-  await inst.query(`${verb} role ${ident(REPLICATION_ROLE)} with nosuperuser replication login password ${literal(scramVerifier(secrets.replPassword))}`);
+  await inst.query(
+    `${verb} role ${ident(REPLICATION_ROLE)} with nosuperuser replication login password ${literal(scramVerifier(secrets.replPassword))}`,
+  );
 }
 
 /**
@@ -32,7 +39,13 @@ export async function ensureReplicationRole(e: LocalEngine, cluster: ClusterReco
  * checkpoints, switches WAL, creates databases and, in `postgres`, objects in `public`
  * (and trusted extensions there). Idempotent: an older superuser admin is demoted.
  */
-export async function ensureAdmin(e: LocalEngine, cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void> {
+export async function ensureAdmin(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  user: string,
+  password: string,
+): Promise<void> {
   const inst = e.instance(cluster, primary);
   const exists = await inst.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [user]);
   const verb = exists[0]?.n ? 'alter' : 'create';
@@ -41,7 +54,12 @@ export async function ensureAdmin(e: LocalEngine, cluster: ClusterRecord, primar
 }
 
 /** The administrator's attributes, roles and privileges of D32 (not its password); idempotent. */
-export async function grantAdmin(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord, user: string): Promise<void> {
+export async function grantAdmin(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  primary: NodeRecord,
+  user: string,
+): Promise<void> {
   const inst = e.instance(cluster, primary);
   await inst.query(`alter role ${ident(user)} with ${ADMIN_ATTRIBUTES}`);
   await inst.query(`grant ${ADMIN_ROLE_LIST} to ${ident(user)}`);
@@ -60,12 +78,18 @@ export async function grantAdmin(e: LocalEngine, cluster: Pick<ClusterRecord, 'i
  * dropped in every database; `ALTER SYSTEM RESET ALL` (takes effect at the next restart).
  * Returns what it changed. Idempotent.
  */
-export async function cleanRestoredCluster(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, primary: NodeRecord): Promise<string[]> {
+export async function cleanRestoredCluster(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId'>,
+  primary: NodeRecord,
+): Promise<string[]> {
   const inst = e.instance(cluster, primary);
   const done: string[] = [];
   const roles = await inst.query<{ name: string; repl: boolean }>(
     `select rolname as name, rolreplication as repl from pg_roles
-      where oid <> 10 and rolname !~ '^pg_' and (rolsuper or rolcreaterole or rolbypassrls or (rolreplication and rolname <> $1))`, [REPLICATION_ROLE]);
+      where oid <> 10 and rolname !~ '^pg_' and (rolsuper or rolcreaterole or rolbypassrls or (rolreplication and rolname <> $1))`,
+    [REPLICATION_ROLE],
+  );
   for (const r of roles) {
     if (r.name === REPLICATION_ROLE) await inst.query(`alter role ${ident(r.name)} nosuperuser nocreaterole nobypassrls`);
     else await inst.query(`alter role ${ident(r.name)} nosuperuser nocreaterole nobypassrls noreplication`);
@@ -73,7 +97,9 @@ export async function cleanRestoredCluster(e: LocalEngine, cluster: Pick<Cluster
   }
   const members = await inst.query<{ role: string; member: string }>(
     `select r.rolname as role, m.rolname as member from pg_auth_members a join pg_roles r on r.oid = a.roleid join pg_roles m on m.oid = a.member
-      where r.rolname = any($1) and m.oid <> 10`, [FORBIDDEN_ROLES]);
+      where r.rolname = any($1) and m.oid <> 10`,
+    [FORBIDDEN_ROLES],
+  );
   for (const m of members) {
     await inst.query(`revoke ${ident(m.role)} from ${ident(m.member)} cascade`);
     done.push(`${m.role} revoked from ${m.member}`);
@@ -87,7 +113,10 @@ export async function cleanRestoredCluster(e: LocalEngine, cluster: Pick<Cluster
     const fns = await inst.query<{ f: string }>(
       `select p.oid::regprocedure::text as f from pg_proc p join pg_language l on l.oid = p.prolang
         where not l.lanpltrusted and l.lanname <> 'internal' and p.pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-          and not exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e')`, [], d);
+          and not exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e')`,
+      [],
+      d,
+    );
     // `proc` is PostgreSQL's own regprocedure output: a signature with every name quoted as needed.
     for (const { f: proc } of fns) {
       await inst.query(`drop function ${proc} cascade`, [], d);
@@ -95,24 +124,40 @@ export async function cleanRestoredCluster(e: LocalEngine, cluster: Pick<Cluster
     }
   }
   await inst.query('alter system reset all');
-  if (done.length) e.log.warn('restored copy cleaned of what a tenant superuser could have left (D32)', { clusterId: cluster.id, changes: done });
+  if (done.length)
+    e.log.warn('restored copy cleaned of what a tenant superuser could have left (D32)', { clusterId: cluster.id, changes: done });
   return done;
 }
 
-export async function setAdminPassword(e: LocalEngine, cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void> {
+export async function setAdminPassword(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  user: string,
+  password: string,
+): Promise<void> {
   await e.instance(cluster, primary).query(`alter role ${ident(user)} with password ${literal(scramVerifier(password))}`);
 }
 
 /** Log in as the administrator over TCP at the primary's endpoint (what a user does). */
 export async function checkAdminLogin(e: LocalEngine, primary: NodeRecord, user: string, password: string): Promise<void> {
   const { default: pg } = await import('pg');
-  const c = new pg.Client({ host: primary.host, port: primary.port, user, password, database: 'postgres', connectionTimeoutMillis: 10_000 });
+  const c = new pg.Client({
+    host: primary.host,
+    port: primary.port,
+    user,
+    password,
+    database: 'postgres',
+    connectionTimeoutMillis: 10_000,
+  });
   c.on('error', () => {});
   try {
     await c.connect();
     await c.query('select 1');
   } catch (e) {
-    throw new AppError('VERIFY_FAILED', { args: [`the administrator cannot log in at ${primary.host}:${primary.port}: ${(e as Error).message}`] });
+    throw new AppError('VERIFY_FAILED', {
+      args: [`the administrator cannot log in at ${primary.host}:${primary.port}: ${(e as Error).message}`],
+    });
   } finally {
     await c.end().catch(() => {});
   }

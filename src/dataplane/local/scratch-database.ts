@@ -20,7 +20,9 @@ import { join } from 'node:path';
 
 /** Drop the work's scratch database (its sessions are ended first). Idempotent. */
 export async function dropScratchDatabase(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord, work: TableRestoreWork): Promise<void> {
-  await e.instance(cluster, primary).query(`drop database if exists ${ident(scratchDatabaseName(work.taskId))} with (force)`, [], 'postgres', 10 * 60_000);
+  await e
+    .instance(cluster, primary)
+    .query(`drop database if exists ${ident(scratchDatabaseName(work.taskId))} with (force)`, [], 'postgres', 10 * 60_000);
 }
 
 /**
@@ -28,16 +30,32 @@ export async function dropScratchDatabase(e: LocalEngine, cluster: ClusterRef, p
  * `like`, so the rows and their sort order come through the scratch copy as they will be in the
  * target; and the work directory.
  */
-export async function createScratchDatabase(e: LocalEngine, cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, like: string): Promise<string> {
+export async function createScratchDatabase(
+  e: LocalEngine,
+  cluster: TenantCluster,
+  primary: NodeRecord,
+  work: TableRestoreWork,
+  like: string,
+): Promise<string> {
   await dropScratchDatabase(e, cluster, primary, work);
   const live = e.instance(cluster, primary);
-  const db = (await live.query<{ enc: string; collate: string; ctype: string }>(
-    'select pg_encoding_to_char(encoding) as enc, datcollate as collate, datctype as ctype from pg_database where datname = $1', [like]))[0];
-  if (!db) throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${like} does not exist in the cluster: create it first, then restore the tables.` });
+  const db = (
+    await live.query<{ enc: string; collate: string; ctype: string }>(
+      'select pg_encoding_to_char(encoding) as enc, datcollate as collate, datctype as ctype from pg_database where datname = $1',
+      [like],
+    )
+  )[0];
+  if (!db)
+    throw new AppError('DATABASE_NOT_FOUND', {
+      message: `Database ${like} does not exist in the cluster: create it first, then restore the tables.`,
+    });
   const scratch = scratchDatabaseName(work.taskId);
   await live.query(
     `create database ${ident(scratch)} owner ${ident(cluster.userName)} template template0 encoding ${literal(db.enc)} lc_collate ${literal(db.collate)} lc_ctype ${literal(db.ctype)}`,
-    [], 'postgres', 10 * 60_000);
+    [],
+    'postgres',
+    10 * 60_000,
+  );
   // D32: not open to PUBLIC (only its owner, the administrator, and dwsbox connect).
   await live.query(`revoke all on database ${ident(scratch)} from public`);
   prepareWorkDir(e, work);
@@ -53,15 +71,28 @@ export async function createScratchDatabase(e: LocalEngine, cluster: TenantClust
  * query at a time; an answer that comes after pg_restore ended is dropped.
  */
 export async function loadScratchDatabase(
-  e: LocalEngine, cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork,
-  dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null }, o: RunOptions = {},
+  e: LocalEngine,
+  cluster: TenantCluster,
+  primary: NodeRecord,
+  work: TableRestoreWork,
+  dump: { location: string; outsideForeignKeys: number[]; sourceBytes: number | null },
+  o: RunOptions = {},
 ): Promise<{ loadedBytes: number; tocEntries: number }> {
   const live = e.instance(cluster, primary);
   const os = e.projectUser(work.projectId);
   const scratch = scratchDatabaseName(work.taskId);
   const lockFile = e.lockFile(work.clusterId);
   const bin = (n: string): string => join(e.bins.binDir, n);
-  const toc = await runTool({ cmd: bin('pg_restore'), args: ['-l', dump.location], env: baseEnv(), runAs: os, ...toolRun(o, lockFile), logger: e.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000 });
+  const toc = await runTool({
+    cmd: bin('pg_restore'),
+    args: ['-l', dump.location],
+    env: baseEnv(),
+    runAs: os,
+    ...toolRun(o, lockFile),
+    logger: e.log,
+    label: 'pg_restore -l',
+    timeoutMs: 10 * 60_000,
+  });
   const haveSchemas = new Set((await live.query<{ n: string }>('select nspname as n from pg_namespace', [], scratch)).map((r) => r.n));
   const kept = scratchLoadList(toc.stdout, haveSchemas, new Set(dump.outsideForeignKeys));
   const listFile = scratchListFile(e, work);
@@ -72,14 +103,37 @@ export async function loadScratchDatabase(
   const base = await sizeOf();
   let loaded = 0;
   const emit = (source: string): void => {
-    o.onProgress?.({ source, bytesDone: Math.min(loaded, total), bytesTotal: total, percent: Math.min(99.99, (100 * loaded) / total), data: { loadedBytes: loaded, tocEntries: kept.length } });
+    o.onProgress?.({
+      source,
+      bytesDone: Math.min(loaded, total),
+      bytesTotal: total,
+      percent: Math.min(99.99, (100 * loaded) / total),
+      data: { loadedBytes: loaded, tocEntries: kept.length },
+    });
   };
   await withAdminLogin(e, cluster, primary, work, scratch, async (login) => {
     const tool = startTool({
       cmd: bin('pg_restore'),
-      args: ['-j', '2', '--exit-on-error', '--no-privileges', '--no-owner', `--role=${login.admin}`, '-L', listFile, '-d', loginConninfo(e, work, login, scratch, toolAppName(work, 'restore')), dump.location],
-      env: baseEnv(), runAs: os, ...toolRun(o, lockFile), logger: e.log, label: 'pg_restore',
-      timeoutMs: 24 * 3600_000, waitingFor: 'pg_restore to load the scratch database',
+      args: [
+        '-j',
+        '2',
+        '--exit-on-error',
+        '--no-privileges',
+        '--no-owner',
+        `--role=${login.admin}`,
+        '-L',
+        listFile,
+        '-d',
+        loginConninfo(e, work, login, scratch, toolAppName(work, 'restore')),
+        dump.location,
+      ],
+      env: baseEnv(),
+      runAs: os,
+      ...toolRun(o, lockFile),
+      logger: e.log,
+      label: 'pg_restore',
+      timeoutMs: 24 * 3600_000,
+      waitingFor: 'pg_restore to load the scratch database',
     });
     emit('pg_restore -l');
     await whilePolling(tool.done, 300, async (running) => {

@@ -7,7 +7,12 @@ import type { PgInstance } from '../pg-instance.js';
  * run no tenant code (renames, drops, relation lists). What reads or loads the tenant's tables
  * goes through the task's login instead (restore-login.ts).
  */
-export async function withSession<T>(inst: PgInstance, database: string, fn: (c: pg.Client) => Promise<T>, timeoutMs = 10 * 60_000): Promise<T> {
+export async function withSession<T>(
+  inst: PgInstance,
+  database: string,
+  fn: (c: pg.Client) => Promise<T>,
+  timeoutMs = 10 * 60_000,
+): Promise<T> {
   const c = await inst.connect(database, timeoutMs);
   try {
     return await fn(c);

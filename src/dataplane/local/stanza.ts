@@ -10,14 +10,20 @@ import type { StanzaTarget } from '../pgbackrest.js';
  * the configured one and holds backup sets there (REPOSITORY_MOVE_REFUSED), else null. Reads
  * only the stanza's config file unless the repositories differ.
  */
-export async function repositoryMoveRefusal(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza'>, signal?: AbortSignal): Promise<AppError | null> {
+export async function repositoryMoveRefusal(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza'>,
+  signal?: AbortSignal,
+): Promise<AppError | null> {
   const want = e.repositoryRef();
   const configFile = e.stanzaConfigFile(cluster.stanza);
   const have = e.backrest.stanzaRepository(configFile);
   if (!have || have.id === want.id || !(await e.backrest.stanzaExists(cluster.stanza))) return null;
   const sets = (await e.backrest.info({ stanza: cluster.stanza, configFile }, signal ? { signal } : {})).sets;
   if (!sets.length) return null;
-  return new AppError('REPOSITORY_MOVE_REFUSED', { args: [cluster.id, `${have.kind} repository ${have.id}`, `${want.kind} repository ${want.id}`, String(sets.length)] });
+  return new AppError('REPOSITORY_MOVE_REFUSED', {
+    args: [cluster.id, `${have.kind} repository ${have.id}`, `${want.kind} repository ${want.id}`, String(sets.length)],
+  });
 }
 
 /**
@@ -28,7 +34,12 @@ export async function repositoryMoveRefusal(e: LocalEngine, cluster: Pick<Cluste
  * backup sets it is refused (REPOSITORY_MOVE_REFUSED): moving snapshots between
  * repositories is not something dwsbox does. Returns the repository the stanza is in.
  */
-export async function ensureStanzaRepository(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<RepositoryRef> {
+export async function ensureStanzaRepository(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+  primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+  o: { signal?: AbortSignal; lockFile?: string } = {},
+): Promise<RepositoryRef> {
   const want = e.repositoryRef();
   const t = e.stanzaTarget(cluster, primary);
   const have = e.backrest.stanzaRepository(t.configFile);
@@ -37,7 +48,12 @@ export async function ensureStanzaRepository(e: LocalEngine, cluster: Pick<Clust
   const signal = o.signal ? { signal: o.signal } : {};
   const refused = await e.repositoryMoveRefusal(cluster, o.signal);
   if (refused) throw refused;
-  e.log.info('moving a stanza with no backup sets to the configured repository', { clusterId: cluster.id, stanza: cluster.stanza, from: have.id, to: want.id });
+  e.log.info('moving a stanza with no backup sets to the configured repository', {
+    clusterId: cluster.id,
+    stanza: cluster.stanza,
+    from: have.id,
+    to: want.id,
+  });
   await e.removeStanza(cluster, primary, { lockFile, ...signal });
   const spec = e.backrest.configuredSpec();
   e.prepareClusterDir(cluster);
@@ -46,16 +62,29 @@ export async function ensureStanzaRepository(e: LocalEngine, cluster: Pick<Clust
   return want;
 }
 
-export function stanzaTarget(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+export function stanzaTarget(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+  primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+): StanzaTarget {
   const users = e.users;
   return {
-    get os() { return users.userOf(cluster.projectId); },
-    stanza: cluster.stanza, configFile: e.stanzaConfigFile(cluster.stanza), pgPath: primary.dataDir, pgPort: cluster.port,
+    get os() {
+      return users.userOf(cluster.projectId);
+    },
+    stanza: cluster.stanza,
+    configFile: e.stanzaConfigFile(cluster.stanza),
+    pgPath: primary.dataDir,
+    pgPort: cluster.port,
     pgSocket: e.nodePaths(cluster.id, primary.ordinal).sockDir,
   };
 }
 
-export function writeStanzaConfig(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>): StanzaTarget {
+export function writeStanzaConfig(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+  primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+): StanzaTarget {
   e.prepareClusterDir(cluster);
   const t = e.stanzaTarget(cluster, primary);
   e.backrest.writeConfig(t);
@@ -63,7 +92,12 @@ export function writeStanzaConfig(e: LocalEngine, cluster: Pick<ClusterRecord, '
 }
 
 /** Create the stanza and prove archiving works (`pgbackrest check`). */
-export async function enableArchiving(e: LocalEngine, cluster: ClusterRecord, primary: NodeRecord, o: { signal?: AbortSignal }): Promise<void> {
+export async function enableArchiving(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  o: { signal?: AbortSignal },
+): Promise<void> {
   const t = e.writeStanzaConfig(cluster, primary);
   const lock = e.lockFile(cluster.id);
   await e.backrest.stanzaCreate(t, { lockFile: lock, ...(o.signal ? { signal: o.signal } : {}) });
@@ -74,7 +108,12 @@ export async function enableArchiving(e: LocalEngine, cluster: ClusterRecord, pr
  * Remove a stanza and everything in the repository under it: `stop`, then
  * `stanza-delete` (D16: pgBackRest never expires a stanza's last full, so this is the only way).
  */
-export async function removeStanza(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: { signal?: AbortSignal; lockFile?: string } = {}): Promise<void> {
+export async function removeStanza(
+  e: LocalEngine,
+  cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+  primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+  o: { signal?: AbortSignal; lockFile?: string } = {},
+): Promise<void> {
   if (!(await e.backrest.stanzaExists(cluster.stanza)) && !(await e.backrest.archiveExists(cluster.stanza))) {
     await e.backrest.removeStanzaFiles(cluster.stanza);
     return;

@@ -13,7 +13,15 @@ import { AppError } from '../../errors/app-error.js';
 import type { ClusterRef, RunOptions } from '../data-plane.js';
 import type { LocalEngine } from '../local-engine.js';
 import { tableProgress } from '../logical-progress.js';
-import type { ExportedFk, ExportedTable, ForeignKeyToAdd, Imported, TableCount, TableRestoreWork, TenantCluster } from '../logical-plane.js';
+import type {
+  ExportedFk,
+  ExportedTable,
+  ForeignKeyToAdd,
+  Imported,
+  TableCount,
+  TableRestoreWork,
+  TenantCluster,
+} from '../logical-plane.js';
 import { baseEnv, runTool, startTool, whilePolling } from '../pg-exec.js';
 import { ident, writeOwned } from '../pg-instance.js';
 import { checkedForeignKey, filterToc } from '../pg-toc.js';
@@ -29,17 +37,30 @@ const qualified = (t: TableRef): string => `${ident(t.schema)}.${ident(t.name)}`
 /** The work's dump, which the import needs; ENGINE_COMMAND_FAILED when it is gone. */
 function exportedDump(e: LocalEngine, work: TableRestoreWork): string {
   const dump = dumpFile(e, work);
-  if (!existsSync(dump)) throw new AppError('ENGINE_COMMAND_FAILED', { args: ['table restore', `the dump ${dump} is missing; run the restore again`] });
+  if (!existsSync(dump))
+    throw new AppError('ENGINE_COMMAND_FAILED', { args: ['table restore', `the dump ${dump} is missing; run the restore again`] });
   return dump;
 }
 
 /** `pg_restore -l` of the work's dump, filtered (pg-toc.ts) into the import's list. */
-export async function planTableImport(e: LocalEngine, work: TableRestoreWork, fks: ExportedFk[], keepForeignKeysTo: TableRef[], o: RunOptions = {}): Promise<{ droppedForeignKeys: string[] }> {
+export async function planTableImport(
+  e: LocalEngine,
+  work: TableRestoreWork,
+  fks: ExportedFk[],
+  keepForeignKeysTo: TableRef[],
+  o: RunOptions = {},
+): Promise<{ droppedForeignKeys: string[] }> {
   const dump = exportedDump(e, work);
   const os = e.projectUser(work.projectId);
   const toc = await runTool({
-    cmd: join(e.bins.binDir, 'pg_restore'), args: ['-l', dump], env: baseEnv(), runAs: os, ...toolRun(o, e.lockFile(work.clusterId)),
-    logger: e.log, label: 'pg_restore -l', timeoutMs: 10 * 60_000,
+    cmd: join(e.bins.binDir, 'pg_restore'),
+    args: ['-l', dump],
+    env: baseEnv(),
+    runAs: os,
+    ...toolRun(o, e.lockFile(work.clusterId)),
+    logger: e.log,
+    label: 'pg_restore -l',
+    timeoutMs: 10 * 60_000,
   });
   const filtered = filterToc(toc.stdout, fks, (r) => keepForeignKeysTo.some((k) => sameTable(k, r)));
   writeOwned(importListFile(e, work), filtered.list, os, 0o600);
@@ -53,7 +74,14 @@ export async function planTableImport(e: LocalEngine, work: TableRestoreWork, fk
  * at a time; an answer that comes after pg_restore ended is dropped). The first sample comes
  * once pg_restore runs (a `during` fault then finds it mid-flight, D13).
  */
-export async function importTables(e: LocalEngine, cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, into: { database: string; tables: ExportedTable[] }, o: RunOptions = {}): Promise<void> {
+export async function importTables(
+  e: LocalEngine,
+  cluster: TenantCluster,
+  primary: NodeRecord,
+  work: TableRestoreWork,
+  into: { database: string; tables: ExportedTable[] },
+  o: RunOptions = {},
+): Promise<void> {
   const dump = exportedDump(e, work);
   const live = e.instance(cluster, primary);
   const tables = into.tables;
@@ -62,14 +90,33 @@ export async function importTables(e: LocalEngine, cluster: TenantCluster, prima
   let rowsDone = 0;
   let copyBytes = 0;
   const emit = (source: string): void => {
-    o.onProgress?.({ source, ...tableProgress(tables, current, rowsDone), data: { rowsDone, copyBytes, table: tables[current] ? tableName(tables[current]!.target) : null, tableIndex: current } });
+    o.onProgress?.({
+      source,
+      ...tableProgress(tables, current, rowsDone),
+      data: { rowsDone, copyBytes, table: tables[current] ? tableName(tables[current]!.target) : null, tableIndex: current },
+    });
   };
   await withAdminLogin(e, cluster, primary, work, into.database, async (login) => {
     const tool = startTool({
       cmd: join(e.bins.binDir, 'pg_restore'),
-      args: ['--single-transaction', '--verbose', '-L', importListFile(e, work), '--no-owner', `--role=${login.admin}`, '-d', loginConninfo(e, work, login, into.database, app), dump],
-      env: baseEnv(), runAs: e.projectUser(work.projectId), ...toolRun(o, e.lockFile(work.clusterId)), logger: e.log, label: 'pg_restore',
-      timeoutMs: 24 * 3600_000, waitingFor: 'pg_restore to load the next rows',
+      args: [
+        '--single-transaction',
+        '--verbose',
+        '-L',
+        importListFile(e, work),
+        '--no-owner',
+        `--role=${login.admin}`,
+        '-d',
+        loginConninfo(e, work, login, into.database, app),
+        dump,
+      ],
+      env: baseEnv(),
+      runAs: e.projectUser(work.projectId),
+      ...toolRun(o, e.lockFile(work.clusterId)),
+      logger: e.log,
+      label: 'pg_restore',
+      timeoutMs: 24 * 3600_000,
+      waitingFor: 'pg_restore to load the next rows',
       onLine: (line) => {
         // `pg_restore: processing data for table "s.t"`
         const m = /processing data for table "(.*)"$/.exec(line);
@@ -99,7 +146,14 @@ export async function importTables(e: LocalEngine, cluster: TenantCluster, prima
  * administrator, under its name, unless the table has a constraint of that name already. One
  * that does not hold (rows with no match) or whose table is gone is reported, not added.
  */
-export async function addForeignKeys(e: LocalEngine, cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, fks: ForeignKeyToAdd[]): Promise<{ added: string[]; dropped: string[] }> {
+export async function addForeignKeys(
+  e: LocalEngine,
+  cluster: TenantCluster,
+  primary: NodeRecord,
+  work: TableRestoreWork,
+  database: string,
+  fks: ForeignKeyToAdd[],
+): Promise<{ added: string[]; dropped: string[] }> {
   const out = { added: [] as string[], dropped: [] as string[] };
   if (fks.length === 0) return out;
   await withAdminSession(e, cluster, primary, work, database, async (c) => {
@@ -122,12 +176,22 @@ export async function addForeignKeys(e: LocalEngine, cluster: TenantCluster, pri
 }
 
 /** Rows and indexes of each table, counted by the work's login as the administrator (D32). */
-export async function countTables(e: LocalEngine, cluster: TenantCluster, primary: NodeRecord, work: TableRestoreWork, database: string, tables: TableRef[], o: RunOptions = {}): Promise<TableCount[]> {
+export async function countTables(
+  e: LocalEngine,
+  cluster: TenantCluster,
+  primary: NodeRecord,
+  work: TableRestoreWork,
+  database: string,
+  tables: TableRef[],
+  o: RunOptions = {},
+): Promise<TableCount[]> {
   const out: TableCount[] = [];
   await withAdminSession(e, cluster, primary, work, database, async (c) => {
     for (const [i, t] of tables.entries()) {
       const rows = Number((await c.query<{ n: string }>(`select count(*)::text as n from ${qualified(t)}`)).rows[0]?.n ?? -1);
-      const indexes = (await c.query<{ n: number }>(`select count(*)::int as n from pg_index where indrelid = $1::regclass`, [qualified(t)])).rows[0]?.n ?? -1;
+      const indexes =
+        (await c.query<{ n: number }>(`select count(*)::int as n from pg_index where indrelid = $1::regclass`, [qualified(t)])).rows[0]
+          ?.n ?? -1;
       out.push({ target: t, rows, indexes });
       o.onProgress?.({ source: 'count(*)', percent: (100 * (i + 1)) / tables.length, data: { tableIndex: i, rows, indexes } });
     }
@@ -140,7 +204,14 @@ export async function countTables(e: LocalEngine, cluster: TenantCluster, primar
  * a table that existed before (or that someone else created since) is never touched — and the
  * schemas it created, when empty (RESTRICT: a schema that holds anything now is kept).
  */
-export async function dropImportedTables(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord, database: string, imported: Imported[], schemas: string[]): Promise<void> {
+export async function dropImportedTables(
+  e: LocalEngine,
+  cluster: ClusterRef,
+  primary: NodeRecord,
+  database: string,
+  imported: Imported[],
+  schemas: string[],
+): Promise<void> {
   await withSession(e.instance(cluster, primary), database, async (c) => {
     for (const x of imported) {
       const now = (await relationsIn(c, [x.target]))[0];

@@ -15,14 +15,27 @@ import { temporaryCopy } from './restore-work.js';
 const SYSTEM_DATABASES = new Set(['postgres', 'template0', 'template1']);
 
 /** `pgbackrest restore --db-include=<database>` of the set into the temporary copy (a copy that runs already is kept). */
-export async function restoreTemporaryCopy(e: LocalEngine, work: TableRestoreWork, set: BackupSetRef, database: string, o: RunOptions = {}): Promise<void> {
+export async function restoreTemporaryCopy(
+  e: LocalEngine,
+  work: TableRestoreWork,
+  set: BackupSetRef,
+  database: string,
+  o: RunOptions = {},
+): Promise<void> {
   const inst = temporaryCopy(e, work);
   if (inst.status()) return;
   await restoreSet(e.backrest, {
-    source: { stanza: set.stanza, configFile: e.stanzaConfigFile(set.stanza) }, label: set.label, dataDir: inst.dataDir, os: inst.spec.os,
+    source: { stanza: set.stanza, configFile: e.stanzaConfigFile(set.stanza) },
+    label: set.label,
+    dataDir: inst.dataDir,
+    os: inst.spec.os,
     // --db-include leaves the other databases' files out, so the snapshot's total is not this restore's.
-    totalBytes: null, ...(SYSTEM_DATABASES.has(database) ? {} : { dbInclude: database }), lockFile: o.lockFile ?? e.lockFile(work.clusterId),
-    signal: o.signal, idleTimeoutMs: o.idleTimeoutMs, onProgress: (s) => o.onProgress?.(s),
+    totalBytes: null,
+    ...(SYSTEM_DATABASES.has(database) ? {} : { dbInclude: database }),
+    lockFile: o.lockFile ?? e.lockFile(work.clusterId),
+    signal: o.signal,
+    idleTimeoutMs: o.idleTimeoutMs,
+    onProgress: (s) => o.onProgress?.(s),
   });
   e.prepareTempInstance(inst);
 }
@@ -30,7 +43,8 @@ export async function restoreTemporaryCopy(e: LocalEngine, work: TableRestoreWor
 /** Start the temporary copy and wait until it is promoted. */
 export async function startTemporaryCopy(e: LocalEngine, work: TableRestoreWork, o: RunOptions = {}): Promise<void> {
   const inst = temporaryCopy(e, work);
-  if (!inst.isInitialized()) throw new AppError('ENGINE_NODE_FAILED', { args: ['temporary instance', `no restored data directory at ${inst.dataDir}`] });
+  if (!inst.isInitialized())
+    throw new AppError('ENGINE_NODE_FAILED', { args: ['temporary instance', `no restored data directory at ${inst.dataDir}`] });
   o.onProgress?.({ source: 'dwsbox', percent: 5, data: { phase: 'start' } });
   const signal = o.signal ? { signal: o.signal } : {};
   await inst.start({ timeoutMs: 30 * 60_000, ...signal });

@@ -13,7 +13,18 @@ const MAX_NODE_CONNECTIONS = Math.max(...NODE_TYPES.map((t) => t.settings.max_co
 /** A temporary instance (table restore, restore checks): its own directory, a unix socket only; run by its project's user (a project id) or the given one. */
 export function tempInstance(e: LocalEngine, id: string, owner: string | OsUser): PgInstance {
   const dir = join(e.settings.dataDir, 'tmp', id);
-  return new PgInstance({ os: typeof owner === 'string' ? e.projectUser(owner) : owner, dataDir: join(dir, 'data'), sockDir: join(e.socketRoot(), `t${id.slice(0, 13)}`), host: '', port: 30999, logFile: join(dir, 'postgres.log') }, e.bins, e.log);
+  return new PgInstance(
+    {
+      os: typeof owner === 'string' ? e.projectUser(owner) : owner,
+      dataDir: join(dir, 'data'),
+      sockDir: join(e.socketRoot(), `t${id.slice(0, 13)}`),
+      host: '',
+      port: 30999,
+      logFile: join(dir, 'postgres.log'),
+    },
+    e.bins,
+    e.log,
+  );
 }
 
 /**
@@ -25,9 +36,22 @@ export function prepareTempInstance(e: LocalEngine, inst: PgInstance): void {
   // Recovery refuses settings lower than the source's (max_connections, max_wal_senders,
   // max_replication_slots…): these match the largest node type and the cluster settings.
   inst.writeConfig({
-    shared_buffers: '32MB', max_connections: MAX_NODE_CONNECTIONS, work_mem: '4MB', maintenance_work_mem: '64MB', archive_mode: 'off', archive_command: '',
-    wal_level: 'replica', max_wal_senders: 40, max_replication_slots: 40, hot_standby: 'on', log_destination: 'stderr', logging_collector: 'off',
-    log_line_prefix: '%m [%p] ', timezone: 'UTC', log_timezone: 'UTC', ...(e.settings.unsafeNoFsync ? { fsync: 'off', synchronous_commit: 'off' } : {}),
+    shared_buffers: '32MB',
+    max_connections: MAX_NODE_CONNECTIONS,
+    work_mem: '4MB',
+    maintenance_work_mem: '64MB',
+    archive_mode: 'off',
+    archive_command: '',
+    wal_level: 'replica',
+    max_wal_senders: 40,
+    max_replication_slots: 40,
+    hot_standby: 'on',
+    log_destination: 'stderr',
+    logging_collector: 'off',
+    log_line_prefix: '%m [%p] ',
+    timezone: 'UTC',
+    log_timezone: 'UTC',
+    ...(e.settings.unsafeNoFsync ? { fsync: 'off', synchronous_commit: 'off' } : {}),
   });
 }
 

@@ -7,5 +7,9 @@ import type { RunOptions } from '../data-plane.js';
  */
 export function toolRun(o: RunOptions, defaultLock?: string): { signal?: AbortSignal; idleTimeoutMs?: number; lockFile?: string } {
   const lockFile = o.lockFile ?? defaultLock;
-  return { ...(o.signal ? { signal: o.signal } : {}), ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}), ...(lockFile ? { lockFile } : {}) };
+  return {
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.idleTimeoutMs ? { idleTimeoutMs: o.idleTimeoutMs } : {}),
+    ...(lockFile ? { lockFile } : {}),
+  };
 }

@@ -9,7 +9,12 @@ import { rethrowStoreError } from '../store-errors.js';
 export async function ensureProject(db: Kysely<Database>, project: ProjectRecord): Promise<void> {
   const existing = await db.selectFrom('projects').select('id').where('id', '=', project.id).executeTakeFirst();
   // Two processes starting at once on one store may both get here: the second insert does nothing.
-  if (!existing) await db.insertInto('projects').values(projectRows.toNewRow(project)).onConflict((oc) => oc.column('id').doNothing()).execute();
+  if (!existing)
+    await db
+      .insertInto('projects')
+      .values(projectRows.toNewRow(project))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
 }
 export async function getProject(db: Kysely<Database>, id: string): Promise<ProjectRecord | undefined> {
   const row = await db.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst();
@@ -20,7 +25,10 @@ export async function listProjects(db: Kysely<Database>): Promise<ProjectRecord[
 }
 
 export async function insertCredential(db: Kysely<Database>, credential: CredentialRecord): Promise<void> {
-  await db.insertInto('credentials').values(credentialRows.toNewRow(credential)).execute()
+  await db
+    .insertInto('credentials')
+    .values(credentialRows.toNewRow(credential))
+    .execute()
     .catch((e) => rethrowStoreError(e, () => new AppError('VALIDATION', { args: [`access key ${credential.accessKey} already exists`] })));
 }
 export async function getCredential(db: Kysely<Database>, accessKey: string): Promise<CredentialRecord | undefined> {
@@ -38,7 +46,10 @@ export async function deleteCredential(db: Kysely<Database>, accessKey: string):
 }
 
 export async function insertUser(db: Kysely<Database>, user: UserRecord): Promise<void> {
-  await db.insertInto('users').values(userRows.toNewRow(user)).execute()
+  await db
+    .insertInto('users')
+    .values(userRows.toNewRow(user))
+    .execute()
     .catch((e) => rethrowStoreError(e, () => new AppError('VALIDATION', { args: [`user ${user.name} already exists`] })));
 }
 export async function getUserByName(db: Kysely<Database>, name: string): Promise<UserRecord | undefined> {

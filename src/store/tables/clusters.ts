@@ -10,11 +10,20 @@ import { rethrowStoreError } from '../store-errors.js';
 const nameTaken = (name: string) => () => new AppError('CLUSTER_NAME_EXISTS', { args: [name] });
 
 export async function insertCluster(db: Kysely<Database>, cluster: ClusterRecord): Promise<void> {
-  await db.insertInto('clusters').values(clusterRows.toNewRow(cluster)).execute().catch((e) => rethrowStoreError(e, nameTaken(cluster.name)));
+  await db
+    .insertInto('clusters')
+    .values(clusterRows.toNewRow(cluster))
+    .execute()
+    .catch((e) => rethrowStoreError(e, nameTaken(cluster.name)));
 }
 /** A live cluster of this project (deleted ones are gone). */
 export async function getCluster(db: Kysely<Database>, projectId: string, id: string): Promise<ClusterRecord | undefined> {
-  const row = await db.selectFrom('clusters').selectAll().where('id', '=', id).where('project_id', '=', projectId).where('deleted_at', 'is', null)
+  const row = await db
+    .selectFrom('clusters')
+    .selectAll()
+    .where('id', '=', id)
+    .where('project_id', '=', projectId)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   return row && clusterRows.toRecord(row);
 }
@@ -24,7 +33,12 @@ export async function getClusterById(db: Kysely<Database>, id: string): Promise<
   return row && clusterRows.toRecord(row);
 }
 export async function findClusterByName(db: Kysely<Database>, projectId: string, name: string): Promise<ClusterRecord | undefined> {
-  const row = await db.selectFrom('clusters').selectAll().where('project_id', '=', projectId).where('name', '=', name).where('deleted_at', 'is', null)
+  const row = await db
+    .selectFrom('clusters')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('name', '=', name)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   return row && clusterRows.toRecord(row);
 }
@@ -35,11 +49,21 @@ export async function listClusters(db: Kysely<Database>, projectId?: string): Pr
   return (await query.execute()).map((row) => clusterRows.toRecord(row));
 }
 export async function updateCluster(db: Kysely<Database>, id: string, patch: Partial<ClusterRecord>): Promise<void> {
-  await db.updateTable('clusters').set(clusterRows.toRow(patch)).where('id', '=', id).execute().catch((e) => rethrowStoreError(e, nameTaken(patch.name ?? '')));
+  await db
+    .updateTable('clusters')
+    .set(clusterRows.toRow(patch))
+    .where('id', '=', id)
+    .execute()
+    .catch((e) => rethrowStoreError(e, nameTaken(patch.name ?? '')));
 }
 /** Subnet indexes (c of 127.0.c.i) held by live clusters. */
 export async function usedSubnetIndexes(db: Kysely<Database>): Promise<Set<number>> {
-  const rows = await db.selectFrom('clusters').select('subnet_index').where('deleted_at', 'is', null).where('subnet_index', 'is not', null).execute();
+  const rows = await db
+    .selectFrom('clusters')
+    .select('subnet_index')
+    .where('deleted_at', 'is', null)
+    .where('subnet_index', 'is not', null)
+    .execute();
   return new Set(rows.map((row) => toNumber(row.subnet_index)));
 }
 
@@ -47,12 +71,20 @@ export async function insertNode(db: Kysely<Database>, node: NodeRecord): Promis
   await db.insertInto('nodes').values(nodeRows.toNewRow(node)).execute();
 }
 export async function listNodes(db: Kysely<Database>, clusterId: string): Promise<NodeRecord[]> {
-  return (await db.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).orderBy('ordinal').execute()).map((row) => nodeRows.toRecord(row));
+  return (await db.selectFrom('nodes').selectAll().where('cluster_id', '=', clusterId).orderBy('ordinal').execute()).map((row) =>
+    nodeRows.toRecord(row),
+  );
 }
 /** Every node of every live cluster. */
 export async function listAllNodes(db: Kysely<Database>): Promise<NodeRecord[]> {
-  const rows = await db.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
-    .selectAll('nodes').where('clusters.deleted_at', 'is', null).orderBy('nodes.cluster_id').orderBy('nodes.ordinal').execute();
+  const rows = await db
+    .selectFrom('nodes')
+    .innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
+    .selectAll('nodes')
+    .where('clusters.deleted_at', 'is', null)
+    .orderBy('nodes.cluster_id')
+    .orderBy('nodes.ordinal')
+    .execute();
   return rows.map((row) => nodeRows.toRecord(row));
 }
 export async function updateNode(db: Kysely<Database>, id: string, patch: Partial<NodeRecord>): Promise<void> {
@@ -63,8 +95,11 @@ export async function deleteNode(db: Kysely<Database>, id: string): Promise<void
 }
 /** Nodes of live clusters, overall or of one project (capacity and quota, D18). */
 export async function countNodes(db: Kysely<Database>, projectId?: string): Promise<number> {
-  let query = db.selectFrom('nodes').innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
-    .select((eb) => eb.fn.countAll().as('count')).where('clusters.deleted_at', 'is', null);
+  let query = db
+    .selectFrom('nodes')
+    .innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
+    .select((eb) => eb.fn.countAll().as('count'))
+    .where('clusters.deleted_at', 'is', null);
   if (projectId) query = query.where('clusters.project_id', '=', projectId);
   const row = await query.executeTakeFirst();
   return toNumber(row?.count ?? 0);

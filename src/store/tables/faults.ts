@@ -26,7 +26,11 @@ export async function consumeFault(db: Kysely<Database>, fault: FaultRecord): Pr
     const result = await db.deleteFrom('faults').where('id', '=', fault.id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
-  const result = await db.updateTable('faults').set({ times_left: fault.timesLeft - 1 })
-    .where('id', '=', fault.id).where('times_left', '=', fault.timesLeft).executeTakeFirst();
+  const result = await db
+    .updateTable('faults')
+    .set({ times_left: fault.timesLeft - 1 })
+    .where('id', '=', fault.id)
+    .where('times_left', '=', fault.timesLeft)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }

@@ -9,11 +9,20 @@ import { rethrowStoreError } from '../store-errors.js';
 const nameTaken = (name: string) => () => new AppError('SNAPSHOT_NAME_EXISTS', { args: [name] });
 
 export async function insertSnapshot(db: Kysely<Database>, snapshot: SnapshotRecord): Promise<void> {
-  await db.insertInto('snapshots').values(snapshotRows.toNewRow(snapshot)).execute().catch((e) => rethrowStoreError(e, nameTaken(snapshot.name)));
+  await db
+    .insertInto('snapshots')
+    .values(snapshotRows.toNewRow(snapshot))
+    .execute()
+    .catch((e) => rethrowStoreError(e, nameTaken(snapshot.name)));
 }
 /** A visible (not deleted) snapshot of this project. */
 export async function getSnapshot(db: Kysely<Database>, projectId: string, id: string): Promise<SnapshotRecord | undefined> {
-  const row = await db.selectFrom('snapshots').selectAll().where('id', '=', id).where('project_id', '=', projectId).where('deleted_at', 'is', null)
+  const row = await db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('id', '=', id)
+    .where('project_id', '=', projectId)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   return row && snapshotRows.toRecord(row);
 }
@@ -23,21 +32,37 @@ export async function getSnapshotById(db: Kysely<Database>, id: string): Promise
   return row && snapshotRows.toRecord(row);
 }
 export async function findSnapshotByName(db: Kysely<Database>, projectId: string, name: string): Promise<SnapshotRecord | undefined> {
-  const row = await db.selectFrom('snapshots').selectAll().where('project_id', '=', projectId).where('name', '=', name).where('deleted_at', 'is', null)
+  const row = await db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('name', '=', name)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   return row && snapshotRows.toRecord(row);
 }
 /** Visible snapshots, newest first, of a project or one of its clusters. */
 export async function listSnapshots(db: Kysely<Database>, projectId: string, clusterId?: string): Promise<SnapshotRecord[]> {
-  let query = db.selectFrom('snapshots').selectAll().where('project_id', '=', projectId).where('deleted_at', 'is', null)
-    .orderBy('created_at', 'desc').orderBy('id');
+  let query = db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('deleted_at', 'is', null)
+    .orderBy('created_at', 'desc')
+    .orderBy('id');
   if (clusterId) query = query.where('cluster_id', '=', clusterId);
   return (await query.execute()).map((row) => snapshotRows.toRecord(row));
 }
 /** Every snapshot row of a stanza whose backup set has not been expired (visible or not), oldest first. */
 export async function listStanzaSnapshots(db: Kysely<Database>, stanza: string): Promise<SnapshotRecord[]> {
-  const rows = await db.selectFrom('snapshots').selectAll().where('stanza', '=', stanza).where('expired_at', 'is', null)
-    .orderBy('created_at').orderBy('id').execute();
+  const rows = await db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('stanza', '=', stanza)
+    .where('expired_at', 'is', null)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
   return rows.map((row) => snapshotRows.toRecord(row));
 }
 /** Deleted snapshots whose backup sets have not been expired yet. */
@@ -54,12 +79,19 @@ export async function listHiddenUnexpiredSnapshots(db: Kysely<Database>): Promis
 export async function snapshotUsage(db: Kysely<Database>, projectId: string, exceptId?: string): Promise<{ count: number; bytes: number }> {
   let query = db.selectFrom('snapshots').where('project_id', '=', projectId).where('expired_at', 'is', null);
   if (exceptId !== undefined) query = query.where('id', '<>', exceptId);
-  const row = await query.select((eb) => [
-    eb.fn.sum<number | string | null>(eb.case().when('deleted_at', 'is', null).then(1).else(0).end()).as('count'),
-    eb.fn.sum<number | string | null>(eb.fn.coalesce('size_bytes', sql<number>`0`)).as('bytes'),
-  ]).executeTakeFirst();
+  const row = await query
+    .select((eb) => [
+      eb.fn.sum<number | string | null>(eb.case().when('deleted_at', 'is', null).then(1).else(0).end()).as('count'),
+      eb.fn.sum<number | string | null>(eb.fn.coalesce('size_bytes', sql<number>`0`)).as('bytes'),
+    ])
+    .executeTakeFirst();
   return { count: toNumber(row?.count ?? 0), bytes: toNumber(row?.bytes ?? 0) };
 }
 export async function updateSnapshot(db: Kysely<Database>, id: string, patch: Partial<SnapshotRecord>): Promise<void> {
-  await db.updateTable('snapshots').set(snapshotRows.toRow(patch)).where('id', '=', id).execute().catch((e) => rethrowStoreError(e, nameTaken(patch.name ?? '')));
+  await db
+    .updateTable('snapshots')
+    .set(snapshotRows.toRow(patch))
+    .where('id', '=', id)
+    .execute()
+    .catch((e) => rethrowStoreError(e, nameTaken(patch.name ?? '')));
 }

@@ -10,10 +10,15 @@ export type StepPatch = Partial<Omit<StepRecord, 'taskId' | 'stepId' | 'seq' | '
 
 export async function insertSteps(db: Kysely<Database>, steps: StepRecord[]): Promise<void> {
   if (steps.length === 0) return;
-  await db.insertInto('task_steps').values(steps.map((step) => stepRows.toNewRow(step))).execute();
+  await db
+    .insertInto('task_steps')
+    .values(steps.map((step) => stepRows.toNewRow(step)))
+    .execute();
 }
 export async function listSteps(db: Kysely<Database>, taskId: string): Promise<StepRecord[]> {
-  return (await db.selectFrom('task_steps').selectAll().where('task_id', '=', taskId).orderBy('seq').execute()).map((row) => stepRows.toRecord(row));
+  return (await db.selectFrom('task_steps').selectAll().where('task_id', '=', taskId).orderBy('seq').execute()).map((row) =>
+    stepRows.toRecord(row),
+  );
 }
 export async function getStep(db: Kysely<Database>, taskId: string, stepId: string): Promise<StepRecord | undefined> {
   const row = await db.selectFrom('task_steps').selectAll().where('task_id', '=', taskId).where('step_id', '=', stepId).executeTakeFirst();
@@ -35,10 +40,17 @@ export async function listSamples(db: Kysely<Database>, taskId: string, stepId?:
 
 /** Durations (ms) of the latest successful runs of a step of a kind, for estimates (D14). */
 export async function pastStepDurations(db: Kysely<Database>, kind: TaskKind, stepId: string, limit = 15): Promise<number[]> {
-  const rows = await db.selectFrom('task_steps').innerJoin('tasks', 'tasks.id', 'task_steps.task_id')
+  const rows = await db
+    .selectFrom('task_steps')
+    .innerJoin('tasks', 'tasks.id', 'task_steps.task_id')
     .select(['task_steps.begin_at', 'task_steps.end_at'])
-    .where('tasks.kind', '=', kind).where('task_steps.step_id', '=', stepId).where('task_steps.status', '=', 'SUCCESS')
-    .where('task_steps.begin_at', 'is not', null).where('task_steps.end_at', 'is not', null)
-    .orderBy('task_steps.end_at', 'desc').limit(limit).execute();
+    .where('tasks.kind', '=', kind)
+    .where('task_steps.step_id', '=', stepId)
+    .where('task_steps.status', '=', 'SUCCESS')
+    .where('task_steps.begin_at', 'is not', null)
+    .where('task_steps.end_at', 'is not', null)
+    .orderBy('task_steps.end_at', 'desc')
+    .limit(limit)
+    .execute();
   return rows.map((row) => toNumber(row.end_at) - toNumber(row.begin_at));
 }

@@ -12,17 +12,39 @@ import { insertSteps } from './task-steps.js';
 export const ACTIVE_STATUSES: TaskStatus[] = ['WAITING', 'RUNNING', 'ROLLBACK_RUNNING'];
 
 /** The fields of a task its runner changes. */
-export type TaskPatch = Partial<Pick<TaskRecord,
-  'status' | 'phase' | 'state' | 'progress' | 'attempt' | 'runAt' | 'lockedBy' | 'leaseExpiresAt' | 'errorCode' | 'errorMsg' | 'failedStep' | 'startedAt'
-  | 'finishedAt' | 'ranBy' | 'clusterName'>>;
+export type TaskPatch = Partial<
+  Pick<
+    TaskRecord,
+    | 'status'
+    | 'phase'
+    | 'state'
+    | 'progress'
+    | 'attempt'
+    | 'runAt'
+    | 'lockedBy'
+    | 'leaseExpiresAt'
+    | 'errorCode'
+    | 'errorMsg'
+    | 'failedStep'
+    | 'startedAt'
+    | 'finishedAt'
+    | 'ranBy'
+    | 'clusterName'
+  >
+>;
 
 /**
  * Insert a task and its planned steps. Throws CLUSTER_BUSY (through the one-active-task
  * index) when another task holds the same lock key.
  */
 export async function insertTask(db: Kysely<Database>, task: TaskRecord, steps: StepRecord[]): Promise<void> {
-  await db.insertInto('tasks').values(taskRows.toNewRow(task)).execute()
-    .catch((e) => rethrowStoreError(e, () => new AppError('CLUSTER_BUSY', { args: [task.clusterId ?? task.lockKey, 'another task', '?'] })));
+  await db
+    .insertInto('tasks')
+    .values(taskRows.toNewRow(task))
+    .execute()
+    .catch((e) =>
+      rethrowStoreError(e, () => new AppError('CLUSTER_BUSY', { args: [task.clusterId ?? task.lockKey, 'another task', '?'] })),
+    );
   await insertSteps(db, steps);
 }
 export async function getTask(db: Kysely<Database>, id: string): Promise<TaskRecord | undefined> {
@@ -30,23 +52,43 @@ export async function getTask(db: Kysely<Database>, id: string): Promise<TaskRec
   return row && taskRows.toRecord(row);
 }
 export async function updateTask(db: Kysely<Database>, id: string, patch: TaskPatch, now: number): Promise<void> {
-  await db.updateTable('tasks').set({ ...taskRows.toRow(patch), updated_at: now }).where('id', '=', id).execute();
+  await db
+    .updateTable('tasks')
+    .set({ ...taskRows.toRow(patch), updated_at: now })
+    .where('id', '=', id)
+    .execute();
 }
 /** The active task holding a lock key, if any. */
 export async function activeTask(db: Kysely<Database>, lockKey: string): Promise<TaskRecord | undefined> {
-  const row = await db.selectFrom('tasks').selectAll().where('lock_key', '=', lockKey).where('status', 'in', ACTIVE_STATUSES).executeTakeFirst();
+  const row = await db
+    .selectFrom('tasks')
+    .selectAll()
+    .where('lock_key', '=', lockKey)
+    .where('status', 'in', ACTIVE_STATUSES)
+    .executeTakeFirst();
   return row && taskRows.toRecord(row);
 }
 export async function listActiveTasks(db: Kysely<Database>): Promise<TaskRecord[]> {
-  return (await db.selectFrom('tasks').selectAll().where('status', 'in', ACTIVE_STATUSES).orderBy('created_at').execute()).map((row) => taskRows.toRecord(row));
+  return (await db.selectFrom('tasks').selectAll().where('status', 'in', ACTIVE_STATUSES).orderBy('created_at').execute()).map((row) =>
+    taskRows.toRecord(row),
+  );
 }
 /** Active tasks that read a snapshot (restores), for D16's delete guard. */
 export async function activeTasksOfSnapshot(db: Kysely<Database>, snapshotId: string): Promise<TaskRecord[]> {
-  const rows = await db.selectFrom('tasks').selectAll().where('snapshot_id', '=', snapshotId).where('status', 'in', ACTIVE_STATUSES).execute();
+  const rows = await db
+    .selectFrom('tasks')
+    .selectAll()
+    .where('snapshot_id', '=', snapshotId)
+    .where('status', 'in', ACTIVE_STATUSES)
+    .execute();
   return rows.map((row) => taskRows.toRecord(row));
 }
 
-export interface TaskListOptions { kinds?: readonly TaskKind[]; statuses?: readonly TaskStatus[]; limit?: number }
+export interface TaskListOptions {
+  kinds?: readonly TaskKind[];
+  statuses?: readonly TaskStatus[];
+  limit?: number;
+}
 
 /** A cluster's tasks, newest first, optionally of some kinds and statuses. */
 export async function listTasks(db: Kysely<Database>, clusterId: string, options: TaskListOptions = {}): Promise<TaskRecord[]> {
@@ -70,14 +112,24 @@ export async function listAllTasks(db: Kysely<Database>, options: Omit<TaskListO
  * renewed or taken meanwhile is left alone.
  */
 export async function expireLease(db: Kysely<Database>, taskId: string, epoch: number, now: number): Promise<boolean> {
-  const result = await db.updateTable('tasks').set({ lease_expires_at: 0, updated_at: now })
-    .where('id', '=', taskId).where('lease_epoch', '=', epoch).where('status', 'in', ACTIVE_STATUSES).executeTakeFirst();
+  const result = await db
+    .updateTable('tasks')
+    .set({ lease_expires_at: 0, updated_at: now })
+    .where('id', '=', taskId)
+    .where('lease_epoch', '=', epoch)
+    .where('status', 'in', ACTIVE_STATUSES)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
 /** Extend the lease if it is still ours; false when another owner has taken the task. */
 export async function renewLease(db: Kysely<Database>, taskId: string, epoch: number, until: number, now: number): Promise<boolean> {
-  const result = await db.updateTable('tasks').set({ lease_expires_at: until, updated_at: now })
-    .where('id', '=', taskId).where('lease_epoch', '=', epoch).where('status', 'in', ACTIVE_STATUSES).executeTakeFirst();
+  const result = await db
+    .updateTable('tasks')
+    .set({ lease_expires_at: until, updated_at: now })
+    .where('id', '=', taskId)
+    .where('lease_epoch', '=', epoch)
+    .where('status', 'in', ACTIVE_STATUSES)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }
 /** The task's lease epoch, row-locked until the transaction ends when `lockRow` (the fence of D1); undefined without the task. */

@@ -23,7 +23,11 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
   await ctx.dataPlane.ensureProject(cluster.projectId, { signal: ctx.signal });
   ctx.dataPlane.prepareCluster(cluster);
   if (ctx.dataPlane.wildcardListener(cluster.port)) {
-    throw new AppError('CAPACITY_EXCEEDED', { args: [`port ${cluster.port} is held by a process listening on all addresses (0.0.0.0:${cluster.port}); stop it or choose another port`] });
+    throw new AppError('CAPACITY_EXCEEDED', {
+      args: [
+        `port ${cluster.port} is held by a process listening on all addresses (0.0.0.0:${cluster.port}); stop it or choose another port`,
+      ],
+    });
   }
   for (const n of nodes) {
     if (ctx.dataPlane.memberStatus(cluster, n)) continue; // ours, already running (a resumed task)
@@ -37,7 +41,11 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
   if (need > cap.memAvailableBytes) {
     // The host's own figures go to the log, never to a tenant (docs/security.md, capacity answers).
     ctx.log.warn('not enough memory on the host for the nodes', { needBytes: need, memAvailableBytes: cap.memAvailableBytes });
-    throw new AppError('CAPACITY_EXCEEDED', { args: [`the nodes need ${Math.round(need / 1e6)} MB of memory, more than this host has free for them now; try fewer nodes or a smaller node type later`] });
+    throw new AppError('CAPACITY_EXCEEDED', {
+      args: [
+        `the nodes need ${Math.round(need / 1e6)} MB of memory, more than this host has free for them now; try fewer nodes or a smaller node type later`,
+      ],
+    });
   }
 }
 
@@ -49,7 +57,10 @@ export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[
   const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
   for (const n of ordinals.filter((o) => o !== primary.ordinal)) {
     const st = await ctx.dataPlane.replicationState(cluster, primary, n, lsn);
-    if (st.state !== 'streaming') throw new AppError('VERIFY_FAILED', { args: [`standby node ${n} is not streaming from the primary (state: ${st.state ?? 'not connected'})`] });
+    if (st.state !== 'streaming')
+      throw new AppError('VERIFY_FAILED', {
+        args: [`standby node ${n} is not streaming from the primary (state: ${st.state ?? 'not connected'})`],
+      });
   }
   const arch = await ctx.dataPlane.archiverState(cluster, primary);
   if (arch.failing) throw new AppError('VERIFY_FAILED', { args: [`WAL archiving is failing (last failed segment ${arch.lastFailed})`] });
@@ -106,9 +117,18 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams, NoState, never> 
     },
     CREATE_ADMIN: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
-      await ctx.dataPlane.ensureAdmin(cluster, primaryOf(await ctx.nodes()), cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
+      await ctx.dataPlane.ensureAdmin(
+        cluster,
+        primaryOf(await ctx.nodes()),
+        cluster.userName,
+        ctx.secrets.decrypt(cluster.adminPasswordEnc),
+      );
     },
-    VERIFY_CLUSTER: async (ctx: Ctx) => verifyCluster(ctx, Array.from({ length: ctx.params.numberOfNode }, (_, i) => i + 1)),
+    VERIFY_CLUSTER: async (ctx: Ctx) =>
+      verifyCluster(
+        ctx,
+        Array.from({ length: ctx.params.numberOfNode }, (_, i) => i + 1),
+      ),
     CLEAN_UP_CLUSTER: (ctx) => cleanUpCluster(ctx),
   },
   // runsTools: it runs pgbackrest (stanza removal) under the cluster lock itself; a lock holder would deadlock it.
@@ -123,6 +143,13 @@ export async function activateNodes(o: OutcomeContext<{ clusterId: string }>): P
 }
 
 /** Extras of a cluster that failed to be created (or restored): its address block is freed and failed_reasons say why (the runner sets CREATION FAILED, D8). */
-export async function releaseFailedCluster(o: OutcomeContext<{ clusterId: string }>, error: { code: string; message: string }): Promise<void> {
-  await o.tx.updateCluster(o.params.clusterId, { subnetIndex: null, failedReasons: [{ error_code: error.code, error_msg: error.message }], updatedAt: o.now });
+export async function releaseFailedCluster(
+  o: OutcomeContext<{ clusterId: string }>,
+  error: { code: string; message: string },
+): Promise<void> {
+  await o.tx.updateCluster(o.params.clusterId, {
+    subnetIndex: null,
+    failedReasons: [{ error_code: error.code, error_msg: error.message }],
+    updatedAt: o.now,
+  });
 }

@@ -53,7 +53,9 @@ export const clusterRestart = transitionDefinition('cluster.restart', (p) => [
   { id: 'CHECK_REPLICATION', item: 'RESTART_CLUSTER' },
 ]);
 
-export const clusterStop = transitionDefinition('cluster.stop', (p) => desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'STOP_CLUSTER' })));
+export const clusterStop = transitionDefinition('cluster.stop', (p) =>
+  desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'STOP_CLUSTER' })),
+);
 
 export const clusterStart = transitionDefinition('cluster.start', (p) => [
   ...asc(p.ordinals).map((n) => ({ id: `START_NODE_${n}`, item: 'START_CLUSTER' })),
@@ -85,14 +87,26 @@ export const clusterDelete: TaskDefinition<DeleteParams, NoState, never> = {
       if (kept === 0) {
         // pgBackRest never expires a stanza's last full: with nothing kept the stanza goes (D16).
         if (primary) await ctx.dataPlane.removeStanza(cluster, primary, { signal: ctx.signal, lockFile: ctx.lockFile });
-        await expireUnneeded({ store: ctx.store, dataPlane: ctx.dataPlane, log: ctx.log, lockFile: ctx.lockFile, signal: ctx.signal, now: () => ctx.clock.now(), write: ctx.write }, cluster.stanza);
+        await expireUnneeded(
+          {
+            store: ctx.store,
+            dataPlane: ctx.dataPlane,
+            log: ctx.log,
+            lockFile: ctx.lockFile,
+            signal: ctx.signal,
+            now: () => ctx.clock.now(),
+            write: ctx.write,
+          },
+          cluster.stanza,
+        );
       }
     },
     REMOVE_DATA: async (ctx) => {
       const cluster = await ctx.cluster();
       const nodes = await ctx.nodes();
       for (const n of nodes) {
-        if (ctx.dataPlane.memberStatus(cluster, n)) throw new AppError('ENGINE_NODE_FAILED', { args: [n.host, 'still running; cannot remove its data'] });
+        if (ctx.dataPlane.memberStatus(cluster, n))
+          throw new AppError('ENGINE_NODE_FAILED', { args: [n.host, 'still running; cannot remove its data'] });
       }
       await ctx.dataPlane.removeClusterFiles(cluster.id);
     },

@@ -64,7 +64,11 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       if (need > free) {
         // The host's own figures go to the log, never to a tenant (docs/security.md, capacity answers).
         ctx.log.warn('not enough disk on the host for the restore', { needBytes: need, dataDiskFreeBytes: free });
-        throw new AppError('CAPACITY_EXCEEDED', { args: [`${nodes.length} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk, more than this host has free for them now`] });
+        throw new AppError('CAPACITY_EXCEEDED', {
+          args: [
+            `${nodes.length} copies of the snapshot's ${Math.round((snap.sourceBytes ?? 0) / 1e6)} MB need ${Math.round(need / 1e6)} MB of disk, more than this host has free for them now`,
+          ],
+        });
       }
       ctx.dataPlane.prepareCluster(cluster);
       ctx.progress({ source: 'dwsbox', percent: 100, info: { nodes: nodes.length, snapshotId: snap.id, key: snap.backupKey ?? 'N/A' } });
@@ -76,13 +80,20 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
       const info = { key: snap.backupKey ?? 'N/A', priorKey: snap.priorBackupKey ?? 'N/A', snapshotId: snap.id };
-      await ctx.dataPlane.restorePrimary(cluster, primary, { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes }, {
-        lockFile: ctx.lockFile, signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
-        onProgress: (s) => {
-          const written = s.data?.['consumedBytes'];
-          ctx.progress({ ...s, ...(typeof written === 'number' ? { consumedBytes: written } : {}), info });
+      await ctx.dataPlane.restorePrimary(
+        cluster,
+        primary,
+        { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes },
+        {
+          lockFile: ctx.lockFile,
+          signal: ctx.signal,
+          idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
+          onProgress: (s) => {
+            const written = s.data?.['consumedBytes'];
+            ctx.progress({ ...s, ...(typeof written === 'number' ? { consumedBytes: written } : {}), info });
+          },
         },
-      });
+      );
     },
 
     /**
@@ -96,12 +107,21 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       const primary = primaryOf(await ctx.nodes());
       const r = await ctx.dataPlane.recoverPrimary(cluster, primary, ctx.secrets.decrypt(cluster.adminPasswordEnc), {
         signal: ctx.signal,
-        onProgress: (s) => ctx.progress(s.source === 'dwsbox'
-          ? { ...s, info: { phase: s.data?.['phase'] ?? null } }
-          : { ...s, percent: s.data?.['inRecovery'] ? 50 : 90, info: { phase: 'recovery', replayLsn: s.data?.['replayLsn'] ?? null } }),
+        onProgress: (s) =>
+          ctx.progress(
+            s.source === 'dwsbox'
+              ? { ...s, info: { phase: s.data?.['phase'] ?? null } }
+              : { ...s, percent: s.data?.['inRecovery'] ? 50 : 90, info: { phase: 'recovery', replayLsn: s.data?.['replayLsn'] ?? null } },
+          ),
       });
-      await ctx.write((tx) => tx.updateNode(primary.id, { pid: r.process.pid, pidStart: r.process.startTime, health: 'up', updatedAt: ctx.clock.now() }));
-      ctx.progress({ source: 'pg_is_in_recovery', percent: 100, info: { phase: 'promoted', timeline: r.timeline, lsn: r.lsn, cleaned: r.cleaned } });
+      await ctx.write((tx) =>
+        tx.updateNode(primary.id, { pid: r.process.pid, pidStart: r.process.startTime, health: 'up', updatedAt: ctx.clock.now() }),
+      );
+      ctx.progress({
+        source: 'pg_is_in_recovery',
+        percent: 100,
+        info: { phase: 'promoted', timeline: r.timeline, lsn: r.lsn, cleaned: r.cleaned },
+      });
     },
 
     /** The new cluster's own stanza, archive_mode=on pointing at it (a restart), and a passing `pgbackrest check` (D4). */
@@ -109,17 +129,25 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
       const restarted = await ctx.dataPlane.enableRestoredArchiving(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc), {
-        lockFile: ctx.lockFile, signal: ctx.signal,
+        lockFile: ctx.lockFile,
+        signal: ctx.signal,
         onProgress: (s) => ctx.progress({ ...s, info: { ...(s.data ?? {}) } }),
       });
-      if (restarted) await ctx.write((tx) => tx.updateNode(primary.id, { pid: restarted.pid, pidStart: restarted.startTime, health: 'up', updatedAt: ctx.clock.now() }));
+      if (restarted)
+        await ctx.write((tx) =>
+          tx.updateNode(primary.id, { pid: restarted.pid, pidStart: restarted.startTime, health: 'up', updatedAt: ctx.clock.now() }),
+        );
     },
 
     BUILD_STANDBY: async (ctx: Ctx) => {
       await buildAndStartStandby(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
     },
 
-    CHECK_CONNECTIONS: async (ctx: Ctx) => verifyCluster(ctx, Array.from({ length: ctx.params.numberOfNode }, (_, i) => i + 1)),
+    CHECK_CONNECTIONS: async (ctx: Ctx) =>
+      verifyCluster(
+        ctx,
+        Array.from({ length: ctx.params.numberOfNode }, (_, i) => i + 1),
+      ),
 
     /** Undo: the NEW cluster's processes, files and stanza; the source stanza is never touched. */
     CLEAN_UP_CLUSTER: (ctx) => cleanUpCluster(ctx),

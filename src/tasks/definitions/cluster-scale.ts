@@ -106,7 +106,9 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
   const nodes = await ctx.nodes();
   const added = addedNodes(ctx, nodes);
   if (added.length !== ctx.params.count) {
-    throw new AppError('ENGINE_NODE_FAILED', { args: [`nodes ${ctx.params.ordinals.join(', ')}`, `${added.length} of ${ctx.params.count} node records exist`] });
+    throw new AppError('ENGINE_NODE_FAILED', {
+      args: [`nodes ${ctx.params.ordinals.join(', ')}`, `${added.length} of ${ctx.params.count} node records exist`],
+    });
   }
   const primary = primaryOf(nodes);
   ctx.dataPlane.prepareCluster(cluster);
@@ -121,22 +123,34 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
   const cap = ctx.dataPlane.capacity();
   const [projectNodes, hostNodes] = await Promise.all([ctx.store.countNodes(cluster.projectId), ctx.store.countNodes()]);
   const f: GrowFigures = {
-    status: cluster.status, stopped: cluster.stopped, busyWith: null, primaryUp: up,
+    status: cluster.status,
+    stopped: cluster.stopped,
+    busyWith: null,
+    primaryUp: up,
     existingOrdinals: nodes.filter((n) => !added.includes(n)).map((n) => n.ordinal),
-    activeNodes: nodes.filter((n) => n.membership === 'active').length, count: added.length,
+    activeNodes: nodes.filter((n) => n.membership === 'active').length,
+    count: added.length,
     // the new rows are already counted by the store
-    projectNodes: projectNodes - added.length, projectQuota: ctx.config.projectNodeQuota,
-    hostNodes: hostNodes - added.length, hostNodeLimit: ctx.config.maxNodes,
-    memAvailableBytes: cap.memAvailableBytes, memPerNodeBytes: findNodeType(cluster.nodeType)?.memoryBytes ?? 0,
-    diskFreeBytes: cap.dataDiskFreeBytes, copyBytes: up ? await ctx.dataPlane.databaseBytes(cluster, primary) : 0,
-    port: cluster.port, wildcardListener: ctx.dataPlane.wildcardListener(cluster.port), busyAddresses: busy, downStandbys: [],
+    projectNodes: projectNodes - added.length,
+    projectQuota: ctx.config.projectNodeQuota,
+    hostNodes: hostNodes - added.length,
+    hostNodeLimit: ctx.config.maxNodes,
+    memAvailableBytes: cap.memAvailableBytes,
+    memPerNodeBytes: findNodeType(cluster.nodeType)?.memoryBytes ?? 0,
+    diskFreeBytes: cap.dataDiskFreeBytes,
+    copyBytes: up ? await ctx.dataPlane.databaseBytes(cluster, primary) : 0,
+    port: cluster.port,
+    wildcardListener: ctx.dataPlane.wildcardListener(cluster.port),
+    busyAddresses: busy,
+    downStandbys: [],
   };
   const capacity = new Set(['NODE_QUOTA', 'HOST_NODE_LIMIT', 'HOST_MEMORY', 'HOST_DISK']);
   const blocking = growProblems(f).filter((p) => p.required && !(resumed && capacity.has(p.reason)));
   if (blocking[0]) throw growProblemError(blocking[0], cluster.name);
   await ctx.setCheckpoint({ checked: true });
   ctx.progress({
-    source: 'grow-check', percent: 100,
+    source: 'grow-check',
+    percent: 100,
     // The host's free memory and disk are the operator's to see, not a tenant's (docs/security.md).
     info: { nodes: ctx.params.ordinals, copyBytes: f.copyBytes, removedLeftovers: cleaned },
   });
@@ -192,7 +206,9 @@ async function catchUp(ctx: OutCtx): Promise<void> {
     if (ctx.signal.aborted) throw ctx.signal.reason as Error;
     // A new node that stopped running never catches up: fail now (the scale-out rolls back), not at the stall limit.
     for (const n of added) ctx.dataPlane.assertRunning(cluster, n, 'while catching up with the primary');
-    const states = await Promise.all(added.map(async (n) => ({ node: n.ordinal, ...(await ctx.dataPlane.replicationState(cluster, primary, n.ordinal, target)) })));
+    const states = await Promise.all(
+      added.map(async (n) => ({ node: n.ordinal, ...(await ctx.dataPlane.replicationState(cluster, primary, n.ordinal, target)) })),
+    );
     // A node that has not connected yet counts with the largest lag seen of any node.
     const maxKnown = Math.max(0, ...states.map((s) => s.lagBytes ?? 0));
     const left = states.reduce((a, s) => a + (s.lagBytes ?? maxKnown), 0);
@@ -203,7 +219,10 @@ async function catchUp(ctx: OutCtx): Promise<void> {
       lastSig = sig;
       lastChange = ctx.clock.now();
       ctx.progress({
-        source: 'pg_stat_replication', bytesDone: total - left, bytesTotal: total, percent: total > 0 ? (100 * (total - left)) / total : caughtUp ? 100 : 0,
+        source: 'pg_stat_replication',
+        bytesDone: total - left,
+        bytesTotal: total,
+        percent: total > 0 ? (100 * (total - left)) / total : caughtUp ? 100 : 0,
         data: { targetLsn: target, lagBytes: left, nodes: states },
         info: { targetLsn: target, lagBytes: left, streaming: states.filter((s) => s.state === 'streaming').map((s) => s.node) },
       });
@@ -211,7 +230,9 @@ async function catchUp(ctx: OutCtx): Promise<void> {
     if (caughtUp) return;
     if (ctx.clock.now() - lastChange > CATCH_UP_STALL_MS) {
       const detail = states.map((s) => `node ${s.node}: ${s.state ?? 'not connected'}, ${s.lagBytes ?? '?'} bytes behind`).join('; ');
-      throw new AppError('STEP_TIMEOUT', { args: ['CATCH_UP', Math.round(CATCH_UP_STALL_MS / 1000), `the new nodes to stream and replay up to ${target} (${detail})`] });
+      throw new AppError('STEP_TIMEOUT', {
+        args: ['CATCH_UP', Math.round(CATCH_UP_STALL_MS / 1000), `the new nodes to stream and replay up to ${target} (${detail})`],
+      });
     }
     await ctx.clock.sleep(100, ctx.signal);
   }
@@ -222,7 +243,8 @@ async function publishNodes(ctx: OutCtx): Promise<void> {
   const now = ctx.clock.now();
   await ctx.write(async (tx) => {
     for (const n of await tx.listNodes(ctx.params.clusterId)) {
-      if (ctx.params.nodeIds.includes(n.id) && n.membership === 'building') await tx.updateNode(n.id, { membership: 'active', updatedAt: now });
+      if (ctx.params.nodeIds.includes(n.id) && n.membership === 'building')
+        await tx.updateNode(n.id, { membership: 'active', updatedAt: now });
     }
     await tx.updateCluster(ctx.params.clusterId, { numberOfNode: ctx.params.originNodeNum + ctx.params.count, updatedAt: now });
   });
@@ -264,7 +286,10 @@ async function removeAddedNodes(ctx: OutCtx): Promise<void> {
   }
   if (left.length) {
     throw new AppError('ENGINE_NODE_FAILED', {
-      args: [`added nodes ${ctx.params.ordinals.join(', ')}`, `${left.join(' | ')}. The cluster's original nodes are untouched; once this is cleaned up, the scale-out can be run again`],
+      args: [
+        `added nodes ${ctx.params.ordinals.join(', ')}`,
+        `${left.join(' | ')}. The cluster's original nodes are untouched; once this is cleaned up, the scale-out can be run again`,
+      ],
     });
   }
 }
@@ -275,7 +300,10 @@ export const clusterScaleOut: TaskDefinition<ScaleOutParams, NoState, ScaleOutCh
   plan(p) {
     const steps: StepSpec[] = [{ id: 'CHECK_GROW', item: 'PRE_CHECK', weight: 0.2 }];
     for (const n of p.ordinals) {
-      steps.push({ id: `COPY_DATA_${n}`, item: 'ADD_NODES', weight: 3, runsTools: true }, { id: `START_NODE_${n}`, item: 'ADD_NODES', weight: 0.5 });
+      steps.push(
+        { id: `COPY_DATA_${n}`, item: 'ADD_NODES', weight: 3, runsTools: true },
+        { id: `START_NODE_${n}`, item: 'ADD_NODES', weight: 0.5 },
+      );
     }
     steps.push({ id: 'CATCH_UP', item: 'SYNC_DATA', weight: 1 }, { id: 'PUBLISH_NODES', item: 'UPDATE_TOPOLOGY', weight: 0.2 });
     return steps;
@@ -301,7 +329,9 @@ async function checkShrink(ctx: InCtx): Promise<void> {
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
   if (!(await primaryIsUp(ctx, primary))) {
-    throw new AppError('CLUSTER_STATE_CONFLICT', { args: [cluster.name, 'its primary node is not running; the removed standbys\' slots are dropped on it. Restart the cluster first'] });
+    throw new AppError('CLUSTER_STATE_CONFLICT', {
+      args: [cluster.name, "its primary node is not running; the removed standbys' slots are dropped on it. Restart the cluster first"],
+    });
   }
   const members = nodes.filter((n) => n.membership !== 'building');
   for (const o of ctx.params.ordinals) {
@@ -310,7 +340,8 @@ async function checkShrink(ctx: InCtx): Promise<void> {
     if (n.role !== 'standby') throw new AppError('VERIFY_FAILED', { args: [`node ${o} is the primary; a scale-in removes standbys only`] });
   }
   const remaining = members.filter((n) => !ctx.params.ordinals.includes(n.ordinal)).length;
-  if (remaining < MIN_CLUSTER_NODES) throw new AppError('VERIFY_FAILED', { args: [`the cluster would keep ${remaining} nodes; it needs at least ${MIN_CLUSTER_NODES}`] });
+  if (remaining < MIN_CLUSTER_NODES)
+    throw new AppError('VERIFY_FAILED', { args: [`the cluster would keep ${remaining} nodes; it needs at least ${MIN_CLUSTER_NODES}`] });
   ctx.progress({ source: 'shrink-check', percent: 100, info: { nodes: ctx.params.ordinals, remaining, removedLeftovers: cleaned } });
 }
 
@@ -321,7 +352,8 @@ async function removeNode(ctx: InCtx): Promise<void> {
   const node = nodes.find((n) => n.ordinal === ctx.n);
   if (!node) return; // removed before a crash
   const primary = primaryOf(nodes);
-  if (node.membership !== 'removing') await ctx.write((tx) => tx.updateNode(node.id, { membership: 'removing', updatedAt: ctx.clock.now() }));
+  if (node.membership !== 'removing')
+    await ctx.write((tx) => tx.updateNode(node.id, { membership: 'removing', updatedAt: ctx.clock.now() }));
   ctx.progress({ source: 'pg_ctl', percent: 30, info: { node: node.ordinal, phase: 'stop' } });
   await ctx.dataPlane.removeReplica(cluster, primary, node, 'fast');
   await ctx.write((tx) => tx.deleteNode(node.id));

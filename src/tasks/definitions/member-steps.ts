@@ -36,19 +36,35 @@ export function replSecrets(ctx: StepContext<unknown>, replPasswordEnc: string):
  * Build, start and catch up one standby (D5), reporting the copy's bytes and then the
  * falling lag. Used by create, restore and scale-out.
  */
-export async function buildAndStartStandby(ctx: StepContext<unknown>, node: NodeRecord, opts: { catchUp: boolean } = { catchUp: true }): Promise<void> {
+export async function buildAndStartStandby(
+  ctx: StepContext<unknown>,
+  node: NodeRecord,
+  opts: { catchUp: boolean } = { catchUp: true },
+): Promise<void> {
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
   await ctx.dataPlane.buildReplica(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
     signal: ctx.signal,
-    onProgress: (s) => ctx.progress({ ...s, percent: s.percent === null || s.percent === undefined ? null : s.percent * (opts.catchUp ? 0.9 : 1), info: { node: node.ordinal, phase: 'copy' } }),
+    onProgress: (s) =>
+      ctx.progress({
+        ...s,
+        percent: s.percent === null || s.percent === undefined ? null : s.percent * (opts.catchUp ? 0.9 : 1),
+        info: { node: node.ordinal, phase: 'copy' },
+      }),
   });
   await startAndRecord(ctx, node);
   if (opts.catchUp) {
     await ctx.dataPlane.waitCaughtUp(cluster, primary, node.ordinal, {
-      signal: ctx.signal, standby: node,
-      onProgress: (s) => ctx.progress({ source: s.source, data: s.data ?? {}, percent: 90 + (s.percent ?? 0) / 10, info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null } }),
+      signal: ctx.signal,
+      standby: node,
+      onProgress: (s) =>
+        ctx.progress({
+          source: s.source,
+          data: s.data ?? {},
+          percent: 90 + (s.percent ?? 0) / 10,
+          info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null },
+        }),
     });
   }
 }

@@ -18,7 +18,10 @@ export async function ensureSnapshotRepository(ctx: StepContext<{ clusterId: str
   await ctx.write(async (tx) => {
     if (!same(cluster.spec.repository)) await tx.updateCluster(cluster.id, { spec: { ...cluster.spec, repository: ref }, updatedAt: now });
     if (snap && !same(snap.sourceSpec.clusterSpec.repository)) {
-      await tx.updateSnapshot(snap.id, { sourceSpec: { ...snap.sourceSpec, clusterSpec: { ...snap.sourceSpec.clusterSpec, repository: ref } }, updatedAt: now });
+      await tx.updateSnapshot(snap.id, {
+        sourceSpec: { ...snap.sourceSpec, clusterSpec: { ...snap.sourceSpec.clusterSpec, repository: ref } },
+        updatedAt: now,
+      });
     }
   });
 }

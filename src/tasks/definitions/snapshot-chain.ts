@@ -48,7 +48,10 @@ export function expirableSets(sets: BackupSetInfo[], snapshots: SnapshotRecord[]
   }
   const hidden = new Set(snapshots.filter((s) => s.deletedAt !== null && s.backupLabel).map((s) => s.backupLabel!));
   // Differentials first: expiring a full also expires what depends on it.
-  return sets.filter((s) => hidden.has(s.label) && !needed.has(s.label)).sort((a, b) => (a.type === 'full' ? 1 : 0) - (b.type === 'full' ? 1 : 0)).map((s) => s.label);
+  return sets
+    .filter((s) => hidden.has(s.label) && !needed.has(s.label))
+    .sort((a, b) => (a.type === 'full' ? 1 : 0) - (b.type === 'full' ? 1 : 0))
+    .map((s) => s.label);
 }
 
 export interface ExpireDeps {
@@ -96,7 +99,8 @@ export async function expireUnneeded(deps: ExpireDeps, stanza: string): Promise<
     const still = new Set((await deps.dataPlane.backupSets(stanza, deps.signal ? { signal: deps.signal } : {})).map((s) => s.label));
     await deps.write(async (tx) => {
       for (const r of rows) {
-        if (r.deletedAt !== null && r.backupLabel && !still.has(r.backupLabel)) await tx.updateSnapshot(r.id, { expiredAt: deps.now(), updatedAt: deps.now() });
+        if (r.deletedAt !== null && r.backupLabel && !still.has(r.backupLabel))
+          await tx.updateSnapshot(r.id, { expiredAt: deps.now(), updatedAt: deps.now() });
         if (r.deletedAt !== null && !r.backupLabel) await tx.updateSnapshot(r.id, { expiredAt: deps.now(), updatedAt: deps.now() });
       }
     });
@@ -117,7 +121,18 @@ export async function keepNewestSnapshots(ctx: StepContext<unknown>, cluster: Cl
     for (const s of visible) if (!keepIds.has(s.id)) await tx.updateSnapshot(s.id, { deletedAt: now, updatedAt: now });
   });
   if (keepIds.size > 0) {
-    await expireUnneeded({ store: ctx.store, dataPlane: ctx.dataPlane, log: ctx.log, lockFile: ctx.lockFile, signal: ctx.signal, now: () => ctx.clock.now(), write: ctx.write }, cluster.stanza);
+    await expireUnneeded(
+      {
+        store: ctx.store,
+        dataPlane: ctx.dataPlane,
+        log: ctx.log,
+        lockFile: ctx.lockFile,
+        signal: ctx.signal,
+        now: () => ctx.clock.now(),
+        write: ctx.write,
+      },
+      cluster.stanza,
+    );
   }
   return keepIds.size;
 }

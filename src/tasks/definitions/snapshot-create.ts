@@ -60,12 +60,15 @@ async function checkBackupRoom(ctx: Ctx, type: 'full' | 'diff'): Promise<void> {
 export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreateState> = {
   kind: 'snapshot.create',
   maxAttempts: 3,
-  plan: (p) => isLogical(p) ? LOGICAL_PLAN : [
-    { id: 'CHECK_CLUSTER', item: 'CREATE_SNAPSHOT', weight: 0.1, runsTools: true },
-    { id: 'BACKUP', item: 'CREATE_SNAPSHOT', weight: 1, runsTools: true },
-    { id: 'VERIFY_BACKUP', item: 'CREATE_SNAPSHOT', weight: 0.05, runsTools: true },
-    { id: 'RECORD_SNAPSHOT', item: 'CREATE_SNAPSHOT', weight: 0.05 },
-  ],
+  plan: (p) =>
+    isLogical(p)
+      ? LOGICAL_PLAN
+      : [
+          { id: 'CHECK_CLUSTER', item: 'CREATE_SNAPSHOT', weight: 0.1, runsTools: true },
+          { id: 'BACKUP', item: 'CREATE_SNAPSHOT', weight: 1, runsTools: true },
+          { id: 'VERIFY_BACKUP', item: 'CREATE_SNAPSHOT', weight: 0.05, runsTools: true },
+          { id: 'RECORD_SNAPSHOT', item: 'CREATE_SNAPSHOT', weight: 0.05 },
+        ],
   steps: {
     ...logicalSteps,
     /** Nodes up, and archiving works (`pgbackrest check` forces a WAL switch into the repository). */
@@ -73,7 +76,10 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
       const { cluster, primary } = await target(ctx);
       const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
       const down = nodes.filter((n) => !ctx.dataPlane.memberStatus(cluster, n));
-      if (down.length) throw new AppError('ENGINE_NODE_FAILED', { args: [down.map((n) => n.host).join(', '), 'not running; restart the cluster, then take the snapshot again'] });
+      if (down.length)
+        throw new AppError('ENGINE_NODE_FAILED', {
+          args: [down.map((n) => n.host).join(', '), 'not running; restart the cluster, then take the snapshot again'],
+        });
       await ensureSnapshotRepository(ctx);
       await ctx.dataPlane.checkArchiving(cluster, primary, { lockFile: ctx.lockFile, signal: ctx.signal });
       ctx.progress({ source: 'pgbackrest check', percent: 100, info: { nodes: nodes.length } });
@@ -91,13 +97,23 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
         const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
         const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
         set = await ctx.dataPlane.backup(cluster, primary, {
-          type, annotation, lockFile: ctx.lockFile, signal: ctx.signal, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
-          onProgress: (p) => ctx.progress({ ...p, info: { ...info, ...(p.data?.['label'] ? { key: backupKeyOf(String(p.data['label'])) } : {}) } }),
+          type,
+          annotation,
+          lockFile: ctx.lockFile,
+          signal: ctx.signal,
+          idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
+          onProgress: (p) =>
+            ctx.progress({ ...p, info: { ...info, ...(p.data?.['label'] ? { key: backupKeyOf(String(p.data['label'])) } : {}) } }),
         });
       }
       await ctx.setState({ label: set.label, type: set.type, prior: set.prior });
       ctx.progress({
-        source: 'pgbackrest info', bytesDone: set.copiedBytes, bytesTotal: set.copiedBytes, percent: 100, consumedBytes: set.repoOwnBytes, compressedBytes: set.copiedBytes,
+        source: 'pgbackrest info',
+        bytesDone: set.copiedBytes,
+        bytesTotal: set.copiedBytes,
+        percent: 100,
+        consumedBytes: set.repoOwnBytes,
+        compressedBytes: set.copiedBytes,
         info: { key: backupKeyOf(set.label), priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''), backupType: set.type },
       });
     },
@@ -105,7 +121,13 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
     VERIFY_BACKUP: async (ctx) => {
       const { cluster } = await target(ctx);
       const set = await ctx.dataPlane.verifyBackup(cluster.stanza, ctx.state.label ?? '', { lockFile: ctx.lockFile, signal: ctx.signal });
-      ctx.progress({ source: 'pgbackrest verify', percent: 100, bytesDone: set.repoSetBytes, bytesTotal: set.repoSetBytes, info: { key: backupKeyOf(set.label) } });
+      ctx.progress({
+        source: 'pgbackrest verify',
+        percent: 100,
+        bytesDone: set.repoSetBytes,
+        bytesTotal: set.repoSetBytes,
+        info: { key: backupKeyOf(set.label) },
+      });
     },
     RECORD_SNAPSHOT: async (ctx) => {
       const { cluster, primary } = await target(ctx);
@@ -114,12 +136,24 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
       if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} disappeared from the repository`] });
       const schemaInfo = await ctx.dataPlane.schemaInfo(cluster, primary);
       const now = ctx.clock.now();
-      await ctx.write((tx) => tx.updateSnapshot(ctx.params.snapshotId, {
-        backupLabel: set.label, backupKey: backupKeyOf(set.label), priorBackupKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
-        backupType: set.type === 'incr' ? 'diff' : set.type, sizeBytes: set.repoOwnBytes, totalBackupSize: set.repoSetBytes, sourceBytes: set.databaseSize,
-        schemaInfo, updatedAt: now,
-      }));
-      ctx.progress({ source: 'dwsbox', percent: 100, info: { key: backupKeyOf(set.label), priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? '') } });
+      await ctx.write((tx) =>
+        tx.updateSnapshot(ctx.params.snapshotId, {
+          backupLabel: set.label,
+          backupKey: backupKeyOf(set.label),
+          priorBackupKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
+          backupType: set.type === 'incr' ? 'diff' : set.type,
+          sizeBytes: set.repoOwnBytes,
+          totalBackupSize: set.repoSetBytes,
+          sourceBytes: set.databaseSize,
+          schemaInfo,
+          updatedAt: now,
+        }),
+      );
+      ctx.progress({
+        source: 'dwsbox',
+        percent: 100,
+        info: { key: backupKeyOf(set.label), priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? '') },
+      });
     },
   },
   // A logical snapshot's partial dump goes with it; a cluster-level one has nothing to undo

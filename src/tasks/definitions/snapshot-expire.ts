@@ -17,7 +17,15 @@ export const snapshotExpire: TaskDefinition<SnapshotExpireParams, NoState, never
   steps: {
     EXPIRE_BACKUPS: async (ctx) => {
       const expired = await expireUnneeded(
-        { store: ctx.store, dataPlane: ctx.dataPlane, log: ctx.log, lockFile: ctx.lockFile, signal: ctx.signal, now: () => ctx.clock.now(), write: ctx.write },
+        {
+          store: ctx.store,
+          dataPlane: ctx.dataPlane,
+          log: ctx.log,
+          lockFile: ctx.lockFile,
+          signal: ctx.signal,
+          now: () => ctx.clock.now(),
+          write: ctx.write,
+        },
         ctx.params.stanza,
       );
       ctx.progress({ source: 'pgbackrest expire', percent: 100, info: { expired: expired.join(',') || 'none' } });

@@ -62,7 +62,9 @@ async function runningPrimary(ctx: Ctx) {
   const cluster = await ctx.cluster();
   const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
   if (!ctx.dataPlane.memberStatus(cluster, primary)) {
-    throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, 'the primary is not running; restart the cluster, then take the snapshot again'] });
+    throw new AppError('ENGINE_NODE_FAILED', {
+      args: [primary.host, 'the primary is not running; restart the cluster, then take the snapshot again'],
+    });
   }
   return { cluster, primary };
 }
@@ -73,7 +75,14 @@ function tablesOf(ctx: Ctx): DumpedTable[] {
   return t;
 }
 
-const dumpedTable = (r: RelationFacts): DumpedTable => ({ schema: r.ref.schema, name: r.ref.name, oid: r.oid, rows: r.rows, bytes: r.bytes, ...(r.kind === 'p' ? { partitioned: true } : {}) });
+const dumpedTable = (r: RelationFacts): DumpedTable => ({
+  schema: r.ref.schema,
+  name: r.ref.name,
+  oid: r.oid,
+  rows: r.rows,
+  bytes: r.bytes,
+  ...(r.kind === 'p' ? { partitioned: true } : {}),
+});
 
 export const logicalSteps = {
   /**
@@ -86,12 +95,14 @@ export const logicalSteps = {
     const { cluster, primary } = await runningPrimary(ctx);
     const dp = ctx.dataPlane;
     const db = await dp.databaseInfo(cluster, primary, detail.database);
-    if (!db?.allowConnections) throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${detail.database} does not exist in the cluster any more.` });
+    if (!db?.allowConnections)
+      throw new AppError('DATABASE_NOT_FOUND', { message: `Database ${detail.database} does not exist in the cluster any more.` });
     let tables: DumpedTable[];
     if (detail.level === 'schema') {
       const have = new Set(await dp.schemasPresent(cluster, primary, detail.database, detail.schemas));
       const missing = detail.schemas.filter((s) => !have.has(s));
-      if (missing.length) throw new AppError('SCHEMA_NOT_FOUND', { message: `Schema does not exist in database ${detail.database}: ${missing.join(', ')}` });
+      if (missing.length)
+        throw new AppError('SCHEMA_NOT_FOUND', { message: `Schema does not exist in database ${detail.database}: ${missing.join(', ')}` });
       tables = (await dp.relationFacts(cluster, primary, detail.database, { schemas: detail.schemas })).map(dumpedTable);
     } else {
       const refs = tableRefsOf(detail);
@@ -99,12 +110,24 @@ export const logicalSteps = {
       const key = (t: { schema: string; name: string }): string => `${t.schema}\u0000${t.name}`;
       const byKey = new Map(facts.filter((r) => r.kind === 'r').map((r) => [key(r.ref), r]));
       const missing = refs.filter((r) => !byKey.has(key(r)));
-      if (missing.length) throw new AppError('TABLE_NOT_FOUND', { args: [`${missing.map((r) => `${r.schema}.${r.name}`).join(', ')} (not a table in database ${detail.database})`] });
+      if (missing.length)
+        throw new AppError('TABLE_NOT_FOUND', {
+          args: [`${missing.map((r) => `${r.schema}.${r.name}`).join(', ')} (not a table in database ${detail.database})`],
+        });
       tables = refs.map((r) => dumpedTable(byKey.get(key(r))!));
     }
-    const fks = await dp.outsideForeignKeys(cluster, primary, detail.database, tables.map((t) => t.oid));
+    const fks = await dp.outsideForeignKeys(
+      cluster,
+      primary,
+      detail.database,
+      tables.map((t) => t.oid),
+    );
     await ctx.setState({ tables, outsideForeignKeys: fks.map((r) => r.oid), outsideForeignKeyDefs: fks });
-    ctx.progress({ source: 'pg_catalog', percent: 100, info: { database: detail.database, tables: tables.length, sourceBytes: tables.reduce((a, t) => a + t.bytes, 0) } });
+    ctx.progress({
+      source: 'pg_catalog',
+      percent: 100,
+      info: { database: detail.database, tables: tables.length, sourceBytes: tables.reduce((a, t) => a + t.bytes, 0) },
+    });
   },
 
   /** The dump of exactly the schemas or tables asked for (a complete one, from an earlier run, is kept). */
@@ -116,26 +139,48 @@ export const logicalSteps = {
     if (!dump.complete) {
       // A resumed step (after a crash or a retry) starts over: a dump cannot be continued.
       await ctx.dataPlane.removeDump(ref.stanza, ref.snapshotId);
-      const need = { kind: 'dump' as const, needBytes: estimateBackupBytes('dump', { databaseBytes: tables.reduce((a, t) => a + t.bytes, 0) }) };
+      const need = {
+        kind: 'dump' as const,
+        needBytes: estimateBackupBytes('dump', { databaseBytes: tables.reduce((a, t) => a + t.bytes, 0) }),
+      };
       await checkSnapshotQuota(ctx.store, ctx.config, ctx.task.projectId, need, ctx.params.snapshotId);
       checkFreeSpace(ctx.dataPlane, ctx.config, need, ctx.log);
       const { cluster, primary } = await runningPrimary(ctx);
-      dump = await ctx.dataPlane.dumpObjects(cluster, primary, ref, { detail, tables }, {
-        signal: ctx.signal, lockFile: ctx.lockFile, idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
-        onProgress: (s) => {
-          const d = s.data ?? {};
-          const written = Number(d['dumpBytes'] ?? 0);
-          ctx.progress({
-            source: s.source, bytesDone: s.bytesDone ?? null, bytesTotal: s.bytesTotal ?? null, percent: s.percent ?? null, consumedBytes: written,
-            compressedBytes: Number(d['compressedBytes'] ?? 0), data: { tablesDone: d['tablesDone'] },
-            info: { tablesDone: d['tablesDone'], tablesTotal: tables.length, dumpBytes: written, key: backupKeyTime(ctx.clock.now()) },
-          });
+      dump = await ctx.dataPlane.dumpObjects(
+        cluster,
+        primary,
+        ref,
+        { detail, tables },
+        {
+          signal: ctx.signal,
+          lockFile: ctx.lockFile,
+          idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
+          onProgress: (s) => {
+            const d = s.data ?? {};
+            const written = Number(d['dumpBytes'] ?? 0);
+            ctx.progress({
+              source: s.source,
+              bytesDone: s.bytesDone ?? null,
+              bytesTotal: s.bytesTotal ?? null,
+              percent: s.percent ?? null,
+              consumedBytes: written,
+              compressedBytes: Number(d['compressedBytes'] ?? 0),
+              data: { tablesDone: d['tablesDone'] },
+              info: { tablesDone: d['tablesDone'], tablesTotal: tables.length, dumpBytes: written, key: backupKeyTime(ctx.clock.now()) },
+            });
+          },
         },
-      });
+      );
     }
     ctx.progress({
-      source: 'pg_dump', bytesDone: total, bytesTotal: total, percent: 100, consumedBytes: dump.bytes, compressedBytes: total,
-      data: { dumpBytes: dump.bytes }, info: { tablesDone: tables.length, tablesTotal: tables.length, dumpBytes: dump.bytes },
+      source: 'pg_dump',
+      bytesDone: total,
+      bytesTotal: total,
+      percent: 100,
+      consumedBytes: dump.bytes,
+      compressedBytes: total,
+      data: { dumpBytes: dump.bytes },
+      info: { tablesDone: tables.length, tablesTotal: tables.length, dumpBytes: dump.bytes },
     });
   },
 
@@ -154,15 +199,31 @@ export const logicalSteps = {
     const dump = await ctx.dataPlane.logicalDump(ref);
     if (!dump.complete) throw new AppError('VERIFY_FAILED', { args: [`the dump ${dump.location} disappeared`] });
     const sourceBytes = tables.reduce((a, t) => a + t.bytes, 0);
-    const schemaInfo: SchemaInfo = { databases: [{ name: detail.database, sizeBytes: sourceBytes, tables: tables.map((t) => ({ schema: t.schema, name: t.name, rows: t.rows, bytes: t.bytes })) }] };
+    const schemaInfo: SchemaInfo = {
+      databases: [
+        {
+          name: detail.database,
+          sizeBytes: sourceBytes,
+          tables: tables.map((t) => ({ schema: t.schema, name: t.name, rows: t.rows, bytes: t.bytes })),
+        },
+      ],
+    };
     const s = await ctx.store.getSnapshotById(ctx.params.snapshotId);
     const key = backupKeyTime(s?.startedAt ?? ctx.clock.now());
     const outsideForeignKeys = ctx.state.outsideForeignKeys ?? [];
     const outsideForeignKeyDefs = ctx.state.outsideForeignKeyDefs ?? [];
-    await ctx.write((tx) => tx.updateSnapshot(ctx.params.snapshotId, {
-      backupKey: key, priorBackupKey: 'FULL', sizeBytes: dump.bytes, totalBackupSize: dump.bytes, sourceBytes, schemaInfo,
-      fineGrained: { ...detail, dumpDir: dump.location, outsideForeignKeys, outsideForeignKeyDefs }, updatedAt: ctx.clock.now(),
-    }));
+    await ctx.write((tx) =>
+      tx.updateSnapshot(ctx.params.snapshotId, {
+        backupKey: key,
+        priorBackupKey: 'FULL',
+        sizeBytes: dump.bytes,
+        totalBackupSize: dump.bytes,
+        sourceBytes,
+        schemaInfo,
+        fineGrained: { ...detail, dumpDir: dump.location, outsideForeignKeys, outsideForeignKeyDefs },
+        updatedAt: ctx.clock.now(),
+      }),
+    );
     ctx.progress({ source: 'dwsbox', percent: 100, info: { key, priorKey: 'FULL', dumpBytes: dump.bytes } });
   },
 

@@ -45,11 +45,18 @@ export type Ctx = StepContext<TableRestoreParams, TableRestoreState, TableRestor
 export type { TableRef };
 
 /** The task's own work on the host (its temporary copy, files, scratch database, login role). */
-export const workOf = (ctx: Ctx): TableRestoreWork => ({ taskId: ctx.task.id, projectId: ctx.task.projectId, clusterId: ctx.params.clusterId });
+export const workOf = (ctx: Ctx): TableRestoreWork => ({
+  taskId: ctx.task.id,
+  projectId: ctx.task.projectId,
+  clusterId: ctx.params.clusterId,
+});
 
 /** Options of a long intention of this step: its cancellation, the task's lock, the idle limit, and where its samples go. */
 export const runOptions = (ctx: Ctx, onProgress?: RunOptions['onProgress']): RunOptions => ({
-  signal: ctx.signal, lockFile: ctx.lockFile, idleTimeoutMs: ctx.config.stepIdleTimeoutMs, ...(onProgress ? { onProgress } : {}),
+  signal: ctx.signal,
+  lockFile: ctx.lockFile,
+  idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
+  ...(onProgress ? { onProgress } : {}),
 });
 
 /** The snapshot this task reads (it cannot be deleted while the task runs, D16): a logical one, or one with a backup set. */
@@ -65,7 +72,9 @@ export async function runningPrimary(ctx: Ctx): Promise<{ cluster: ClusterRecord
   const cluster = await ctx.cluster();
   const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
   if (!ctx.dataPlane.memberStatus(cluster, primary)) {
-    throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, 'the primary is not running; restart the cluster, then restore the tables again'] });
+    throw new AppError('ENGINE_NODE_FAILED', {
+      args: [primary.host, 'the primary is not running; restart the cluster, then restore the tables again'],
+    });
   }
   return { cluster, primary };
 }

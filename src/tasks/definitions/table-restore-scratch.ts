@@ -40,7 +40,8 @@ export const scratchDatabaseSteps = {
   LOAD_SCRATCH_DB: async (ctx: Ctx): Promise<void> => {
     const snap = await snapshotOf(ctx);
     const fg = snap.fineGrained;
-    if (!fg?.dumpDir || !(await ctx.dataPlane.logicalDumpReadable(fg.dumpDir))) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `its dump ${fg?.dumpDir ?? ''} is missing`] });
+    if (!fg?.dumpDir || !(await ctx.dataPlane.logicalDumpReadable(fg.dumpDir)))
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, `its dump ${fg?.dumpDir ?? ''} is missing`] });
     const { cluster, primary } = await runningPrimary(ctx);
     const work = workOf(ctx);
     // A resumed or retried load starts over in a new, empty scratch database: pg_restore cannot continue.
@@ -48,15 +49,29 @@ export const scratchDatabaseSteps = {
     await ctx.setCheckpoint({ started: true });
     const total = Math.max(snap.sourceBytes ?? 0, 1);
     const scratch = scratchDatabaseName(ctx.task.id);
-    const loaded = await ctx.dataPlane.loadScratchDatabase(cluster, primary, work, { location: fg.dumpDir, outsideForeignKeys: fg.outsideForeignKeys, sourceBytes: snap.sourceBytes }, runOptions(ctx, (s) => {
-      const loadedBytes = Number(s.data?.['loadedBytes'] ?? 0);
-      ctx.progress({
-        source: s.source, bytesDone: s.bytesDone ?? null, bytesTotal: s.bytesTotal ?? null, percent: s.percent ?? null, consumedBytes: loadedBytes,
-        info: { scratchDatabase: scratch, tocEntries: s.data?.['tocEntries'], loadedBytes },
-      });
-    }));
+    const loaded = await ctx.dataPlane.loadScratchDatabase(
+      cluster,
+      primary,
+      work,
+      { location: fg.dumpDir, outsideForeignKeys: fg.outsideForeignKeys, sourceBytes: snap.sourceBytes },
+      runOptions(ctx, (s) => {
+        const loadedBytes = Number(s.data?.['loadedBytes'] ?? 0);
+        ctx.progress({
+          source: s.source,
+          bytesDone: s.bytesDone ?? null,
+          bytesTotal: s.bytesTotal ?? null,
+          percent: s.percent ?? null,
+          consumedBytes: loadedBytes,
+          info: { scratchDatabase: scratch, tocEntries: s.data?.['tocEntries'], loadedBytes },
+        });
+      }),
+    );
     ctx.progress({
-      source: 'pg_database_size', bytesDone: total, bytesTotal: total, percent: 100, consumedBytes: loaded.loadedBytes,
+      source: 'pg_database_size',
+      bytesDone: total,
+      bytesTotal: total,
+      percent: 100,
+      consumedBytes: loaded.loadedBytes,
       info: { scratchDatabase: scratch, tocEntries: loaded.tocEntries, loadedBytes: loaded.loadedBytes },
     });
   },

@@ -28,12 +28,32 @@ export async function exportTablesStep(ctx: Ctx): Promise<void> {
   const exported = await ctx.dataPlane.prepareExport(cluster, primary, work, { ...from, tables: ctx.params.tables });
   await ctx.setState({ exported });
   const tables = exported.tables;
-  const { dumpBytes } = await ctx.dataPlane.exportTables(cluster, primary, work, { ...from, tables }, runOptions(ctx, (s) => {
-    const i = Number(s.data?.['tableIndex'] ?? 0);
-    ctx.progress({ source: s.source, bytesDone: s.bytesDone ?? null, bytesTotal: s.bytesTotal ?? null, percent: s.percent ?? null, data: { rowsDone: s.data?.['rowsDone'], table: s.data?.['table'] }, info: tablesInfo(tables, i) });
-  }));
+  const { dumpBytes } = await ctx.dataPlane.exportTables(
+    cluster,
+    primary,
+    work,
+    { ...from, tables },
+    runOptions(ctx, (s) => {
+      const i = Number(s.data?.['tableIndex'] ?? 0);
+      ctx.progress({
+        source: s.source,
+        bytesDone: s.bytesDone ?? null,
+        bytesTotal: s.bytesTotal ?? null,
+        percent: s.percent ?? null,
+        data: { rowsDone: s.data?.['rowsDone'], table: s.data?.['table'] },
+        info: tablesInfo(tables, i),
+      });
+    }),
+  );
   const total = sourceBytesOf(tables);
-  ctx.progress({ source: 'pg_dump', bytesDone: total, bytesTotal: total, percent: 100, data: { dumpBytes }, info: { ...tablesInfo(tables, tables.length), dumpBytes, rows: tables.reduce((a, t) => a + t.rows, 0) } });
+  ctx.progress({
+    source: 'pg_dump',
+    bytesDone: total,
+    bytesTotal: total,
+    percent: 100,
+    data: { dumpBytes },
+    info: { ...tablesInfo(tables, tables.length), dumpBytes, rows: tables.reduce((a, t) => a + t.rows, 0) },
+  });
 }
 
 /**
@@ -54,18 +74,39 @@ export async function importTablesStep(ctx: Ctx): Promise<void> {
   const { cluster, primary } = await runningPrimary(ctx);
   const targets = tables.map((t) => t.target);
   // The list first (it fails at once when the work's dump is gone): foreign keys only to tables restored along or in the cluster.
-  const referenced = (await dp.relations(cluster, primary, db, exported.fks.map((f) => f.ref))).filter((x) => x.kind === 'r' || x.kind === 'p').map((x) => x.ref);
+  const referenced = (
+    await dp.relations(
+      cluster,
+      primary,
+      db,
+      exported.fks.map((f) => f.ref),
+    )
+  )
+    .filter((x) => x.kind === 'r' || x.kind === 'p')
+    .map((x) => x.ref);
   const plan = await dp.planTableImport(work, exported.fks, [...targets, ...referenced], runOptions(ctx));
   const cp = ctx.checkpoint;
   const clash = await dp.relations(cluster, primary, db, targets);
   // A crash after pg_restore committed but before the step's checkpoint: the targets are this
   // task's own import when all of them came from one transaction that began after the step
   // recorded the transaction counter (pg_restore runs as a single transaction).
-  const own = clash.length === targets.length && !!cp?.started && !!cp.xidBefore &&
-    await dp.createdInOneTransactionSince(cluster, primary, db, clash.map((x) => x.oid), cp.xidBefore);
+  const own =
+    clash.length === targets.length &&
+    !!cp?.started &&
+    !!cp.xidBefore &&
+    (await dp.createdInOneTransactionSince(
+      cluster,
+      primary,
+      db,
+      clash.map((x) => x.oid),
+      cp.xidBefore,
+    ));
   if (clash.length && !own) {
     throw new AppError('TARGET_TABLE_EXISTS', {
-      args: [clash.map((x) => tableName(x.ref)).join(', ') + (cp?.started ? ' (an interrupted earlier run of this task may have created it; it is left as it is)' : '')],
+      args: [
+        clash.map((x) => tableName(x.ref)).join(', ') +
+          (cp?.started ? ' (an interrupted earlier run of this task may have created it; it is left as it is)' : ''),
+      ],
     });
   }
   const schemas = [...new Set(targets.map((t) => t.schema))];
@@ -79,18 +120,32 @@ export async function importTablesStep(ctx: Ctx): Promise<void> {
   const owners = [...new Set(tables.map((t) => t.owner))];
   const roles = new Set(await dp.rolesPresent(cluster, primary, owners));
   const missingOwners = owners.filter((o) => !roles.has(o));
-  const info = (i: number) => ({ ...tablesInfo(tables, i), droppedForeignKeys: plan.droppedForeignKeys.join('; ') || 'none', ...(missingOwners.length ? { ownersMissing: missingOwners.join(', ') } : {}) });
+  const info = (i: number) => ({
+    ...tablesInfo(tables, i),
+    droppedForeignKeys: plan.droppedForeignKeys.join('; ') || 'none',
+    ...(missingOwners.length ? { ownersMissing: missingOwners.join(', ') } : {}),
+  });
   if (own) {
     ctx.log.info('the import of an interrupted run of this step had committed: kept', { tables: targets.map(tableName) });
   } else {
     await ctx.setCheckpoint({ started: true, xidBefore: await dp.transactionCounter(cluster, primary, db) });
-    await dp.importTables(cluster, primary, work, { database: db, tables }, runOptions(ctx, (s) => {
-      const i = Number(s.data?.['tableIndex'] ?? 0);
-      ctx.progress({
-        source: s.source, bytesDone: s.bytesDone ?? null, bytesTotal: s.bytesTotal ?? null, percent: s.percent ?? null,
-        data: { rowsDone: s.data?.['rowsDone'], copyBytes: s.data?.['copyBytes'], table: s.data?.['table'] }, info: info(i),
-      });
-    }));
+    await dp.importTables(
+      cluster,
+      primary,
+      work,
+      { database: db, tables },
+      runOptions(ctx, (s) => {
+        const i = Number(s.data?.['tableIndex'] ?? 0);
+        ctx.progress({
+          source: s.source,
+          bytesDone: s.bytesDone ?? null,
+          bytesTotal: s.bytesTotal ?? null,
+          percent: s.percent ?? null,
+          data: { rowsDone: s.data?.['rowsDone'], copyBytes: s.data?.['copyBytes'], table: s.data?.['table'] },
+          info: info(i),
+        });
+      }),
+    );
   }
   const found = await dp.relations(cluster, primary, db, targets);
   const imported = targets.map((t) => {
@@ -100,12 +155,23 @@ export async function importTablesStep(ctx: Ctx): Promise<void> {
   });
   await ctx.setState({ imported });
   const outside = await addOutsideForeignKeys(ctx);
-  const restoredBytes = await dp.relationBytes(cluster, primary, db, imported.map((x) => x.oid));
+  const restoredBytes = await dp.relationBytes(
+    cluster,
+    primary,
+    db,
+    imported.map((x) => x.oid),
+  );
   const total = sourceBytesOf(tables);
   ctx.progress({
-    source: 'pg_total_relation_size', bytesDone: total, bytesTotal: total, percent: 100, data: { restoredBytes },
+    source: 'pg_total_relation_size',
+    bytesDone: total,
+    bytesTotal: total,
+    percent: 100,
+    data: { restoredBytes },
     info: {
-      ...info(tables.length), restoredBytes, rows: tables.reduce((a, t) => a + t.rows, 0),
+      ...info(tables.length),
+      restoredBytes,
+      rows: tables.reduce((a, t) => a + t.rows, 0),
       ...(outside.dropped.length ? { droppedForeignKeys: [...plan.droppedForeignKeys, ...outside.dropped].join('; ') } : {}),
       ...(ctx.params.viaScratchDatabase ? { addedForeignKeys: outside.added.join('; ') || 'none' } : {}),
     },
@@ -128,7 +194,8 @@ async function addOutsideForeignKeys(ctx: Ctx): Promise<{ added: string[]; dropp
   const fks: ForeignKeyToAdd[] = ctx.params.tables.flatMap((p) => {
     const mine = imported.find((x) => sameTable(x.target, p.target));
     if (!mine) return [];
-    return defs.filter((d) => d.schema === p.source.schema && d.table === p.source.name)
+    return defs
+      .filter((d) => d.schema === p.source.schema && d.table === p.source.name)
       .map((d) => ({ table: p.target, oid: mine.oid, name: derivedName(d.name, p.source.name, p.target.name), definition: d.definition }));
   });
   if (fks.length === 0) return none;
@@ -143,10 +210,21 @@ export async function verifyRowsStep(ctx: Ctx): Promise<void> {
   const exported = exportedOf(ctx);
   const { cluster, primary } = await runningPrimary(ctx);
   const tables = exported.tables;
-  const counts = await ctx.dataPlane.countTables(cluster, primary, workOf(ctx), ctx.params.database, tables.map((t) => t.target), runOptions(ctx, (s) => {
-    const t = tables[Number(s.data?.['tableIndex'] ?? 0)];
-    ctx.progress({ source: s.source, percent: s.percent ?? null, info: { table: t ? tableName(t.target) : '', rows: s.data?.['rows'], expectedRows: t?.rows } });
-  }));
+  const counts = await ctx.dataPlane.countTables(
+    cluster,
+    primary,
+    workOf(ctx),
+    ctx.params.database,
+    tables.map((t) => t.target),
+    runOptions(ctx, (s) => {
+      const t = tables[Number(s.data?.['tableIndex'] ?? 0)];
+      ctx.progress({
+        source: s.source,
+        percent: s.percent ?? null,
+        info: { table: t ? tableName(t.target) : '', rows: s.data?.['rows'], expectedRows: t?.rows },
+      });
+    }),
+  );
   const problems: string[] = [];
   for (const [i, c] of counts.entries()) {
     const t = tables[i]!;
@@ -166,7 +244,7 @@ export async function discardImported(ctx: Ctx): Promise<void> {
   await ctx.dataPlane.removeTableRestoreWork(workOf(ctx));
   // Tables that passed verification stay: only the temporary copy failed to go.
   const verified = (await ctx.store.getStep(ctx.task.id, 'VERIFY_ROWS'))?.status === 'SUCCESS';
-  const imported = verified ? [] : ctx.state.imported ?? [];
+  const imported = verified ? [] : (ctx.state.imported ?? []);
   const schemas = ctx.state.createdSchemas ?? [];
   if (imported.length === 0 && schemas.length === 0) return;
   const { cluster, primary } = await runningPrimary(ctx);

@@ -26,20 +26,38 @@ export const tempCopySteps = {
   RESTORE_TEMP: async (ctx: Ctx): Promise<void> => {
     const snap = await snapshotOf(ctx);
     if (!snap.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [snap.id, 'it has no backup set'] });
-    const info = { key: snap.backupKey ?? 'N/A', priorKey: snap.priorBackupKey ?? 'N/A', snapshotId: snap.id, database: ctx.params.database };
+    const info = {
+      key: snap.backupKey ?? 'N/A',
+      priorKey: snap.priorBackupKey ?? 'N/A',
+      snapshotId: snap.id,
+      database: ctx.params.database,
+    };
     const set = { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes };
-    await ctx.dataPlane.restoreTemporaryCopy(workOf(ctx), set, ctx.params.database, runOptions(ctx, (s) => {
-      const written = s.data?.['consumedBytes'];
-      ctx.progress({ ...s, ...(typeof written === 'number' ? { consumedBytes: written } : {}), info });
-    }));
+    await ctx.dataPlane.restoreTemporaryCopy(
+      workOf(ctx),
+      set,
+      ctx.params.database,
+      runOptions(ctx, (s) => {
+        const written = s.data?.['consumedBytes'];
+        ctx.progress({ ...s, ...(typeof written === 'number' ? { consumedBytes: written } : {}), info });
+      }),
+    );
   },
 
   /** Start the temporary copy and wait until it is promoted. */
   START_TEMP: async (ctx: Ctx): Promise<void> => {
-    await ctx.dataPlane.startTemporaryCopy(workOf(ctx), runOptions(ctx, (s) => {
-      if (s.data?.['phase'] === 'start') ctx.progress({ source: s.source, percent: s.percent ?? null, info: { phase: 'start' } });
-      else ctx.progress({ ...s, percent: s.data?.['inRecovery'] ? 50 : 90, info: { phase: 'recovery', replayLsn: s.data?.['replayLsn'] ?? null } });
-    }));
+    await ctx.dataPlane.startTemporaryCopy(
+      workOf(ctx),
+      runOptions(ctx, (s) => {
+        if (s.data?.['phase'] === 'start') ctx.progress({ source: s.source, percent: s.percent ?? null, info: { phase: 'start' } });
+        else
+          ctx.progress({
+            ...s,
+            percent: s.data?.['inRecovery'] ? 50 : 90,
+            info: { phase: 'recovery', replayLsn: s.data?.['replayLsn'] ?? null },
+          });
+      }),
+    );
     ctx.progress({ source: 'pg_is_in_recovery', percent: 100, info: { phase: 'promoted' } });
   },
 
