@@ -97,6 +97,13 @@ describe('snapshots', () => {
     expect(info.priorKey).toBe('FULL');
     expect(info.backupSize).toBeGreaterThan(10_000_000);
     expect(backup.estimated_time).toBe(0);
+    // The backup's polls (repository and /proc) never store a sample after its final one: pgBackRest's own figure.
+    const taskId = (await t.svc.store.getSnapshotById(id))!.taskId!;
+    const samples = await t.svc.store.listSamples(taskId, 'BACKUP');
+    expect(samples.length).toBeGreaterThanOrEqual(3);
+    expect(samples.at(-1)!.source).toBe('pgbackrest info');
+    expect(samples.at(-1)!.percent).toBe(100);
+    expect(samples.slice(0, -1).every((x) => x.source !== 'pgbackrest info')).toBe(true);
     const zh = await t.client.call<{ items: { item_name: string; sub_items: { sub_item_name: string }[] }[] }>(
       'GET',
       `/v1/{project_id}/clusters/${clusterId}/actions/SNAPSHOTTING`,

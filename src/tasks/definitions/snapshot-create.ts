@@ -89,6 +89,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
       const annotation = { snapshot_id: ctx.params.snapshotId };
       // A resumed step (after a crash or a retry) finds its own finished backup (D2).
       let set = findAnnotated(await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal }), annotation);
+      const resumed = set !== undefined;
       if (!set) {
         await ctx.dataPlane.removePartialBackups(cluster, primary, ctx.signal);
         const sets = await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal });
@@ -107,15 +108,21 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
         });
       }
       await ctx.setState({ label: set.label, type: set.type, prior: set.prior });
-      ctx.progress({
-        source: 'pgbackrest info',
-        bytesDone: set.copiedBytes,
-        bytesTotal: set.copiedBytes,
-        percent: 100,
-        consumedBytes: set.repoOwnBytes,
-        compressedBytes: set.copiedBytes,
-        info: { key: backupKeyOf(set.label), priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''), backupType: set.type },
-      });
+      // The backup's own final sample is pgBackRest's figure; a resumed step reports the set it found.
+      if (resumed)
+        ctx.progress({
+          source: 'pgbackrest info',
+          bytesDone: set.copiedBytes,
+          bytesTotal: set.copiedBytes,
+          percent: 100,
+          consumedBytes: set.repoOwnBytes,
+          compressedBytes: set.copiedBytes,
+          info: {
+            key: backupKeyOf(set.label),
+            priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
+            backupType: set.type,
+          },
+        });
     },
     /** The new set is in pgBackRest's catalog, without error, its WAL archived, and `pgbackrest verify` passes. */
     VERIFY_BACKUP: async (ctx) => {
