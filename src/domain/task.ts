@@ -13,9 +13,14 @@ export const TaskStatus = {
 } as const;
 export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
 
-export const isTaskActive = (s: TaskStatus): boolean => s === 'WAITING' || s === 'RUNNING' || s === 'ROLLBACK_RUNNING';
+/** The statuses of a task that holds its lock key and may be claimed. */
+export const ACTIVE_TASK_STATUSES: readonly TaskStatus[] = ['WAITING', 'RUNNING', 'ROLLBACK_RUNNING'];
+/** The statuses of a task that ended in failure (the `…_FAILED` action names, D8). */
+export const FAILED_TASK_STATUSES: readonly TaskStatus[] = ['FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'];
+
+export const isTaskActive = (s: TaskStatus): boolean => ACTIVE_TASK_STATUSES.includes(s);
 export const isTaskDone = (s: TaskStatus): boolean => !isTaskActive(s);
-export const isTaskFailure = (s: TaskStatus): boolean => s === 'FAILED' || s === 'ROLLBACK_SUCCESS' || s === 'ROLLBACK_FAIL';
+export const isTaskFailure = (s: TaskStatus): boolean => FAILED_TASK_STATUSES.includes(s);
 
 /** Sub-item (step) status uses the same vocabulary. */
 export type StepStatus = TaskStatus;

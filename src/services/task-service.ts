@@ -9,11 +9,13 @@ import {
   ACTION_NAMES,
   ACTION_OF_KIND,
   ACTION_TYPE_OF_KIND,
+  ACTIVE_TASK_STATUSES,
+  FAILED_TASK_STATUSES,
   isActionName,
-  isTaskActive,
   isTaskFailure,
   jobStatusOf,
   type TaskKind,
+  type TaskStatus,
 } from '../domain/task.js';
 import { actionTime, jobTime } from '../domain/time.js';
 import { AppError } from '../errors/app-error.js';
@@ -82,8 +84,10 @@ export class TaskService {
     }
     await this.requireCluster(projectId, clusterId);
     const spec = ACTION_NAMES[actionName];
-    const tasks = await this.store.listTasks(clusterId, { kinds: [spec.kind as TaskKind], limit: 50 });
-    const task = spec.failure ? tasks.find((t) => isTaskFailure(t.status)) : (tasks.find((t) => isTaskActive(t.status)) ?? tasks[0]);
+    const kinds = [spec.kind as TaskKind];
+    const newest = (statuses?: readonly TaskStatus[]) =>
+      this.store.listTasks(clusterId, { kinds, limit: 1, ...(statuses ? { statuses } : {}) }).then((found) => found[0]);
+    const task = spec.failure ? await newest(FAILED_TASK_STATUSES) : ((await newest(ACTIVE_TASK_STATUSES)) ?? (await newest()));
     if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
     return this.body(task, lang, actionName);
   }

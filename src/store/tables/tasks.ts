@@ -1,15 +1,14 @@
 /** Tasks: their rows, the one-active-task rule (D8), leases (D1) and lists. Claiming is in task-claim.ts. */
 import type { Kysely } from 'kysely';
 import type { StepRecord, TaskRecord } from '../../domain/records.js';
-import type { TaskKind, TaskStatus } from '../../domain/task.js';
+import { ACTIVE_TASK_STATUSES, type TaskKind, type TaskStatus } from '../../domain/task.js';
 import { AppError } from '../../errors/app-error.js';
 import { taskRows } from '../rows.js';
 import type { Database } from '../schema.js';
 import { rethrowStoreError } from '../store-errors.js';
 import { insertSteps } from './task-steps.js';
 
-/** The statuses of a task that holds its lock key and may be claimed. */
-export const ACTIVE_STATUSES: TaskStatus[] = ['WAITING', 'RUNNING', 'ROLLBACK_RUNNING'];
+export const ACTIVE_STATUSES = ACTIVE_TASK_STATUSES as TaskStatus[];
 
 /** The fields of a task its runner changes. */
 export type TaskPatch = Partial<
