@@ -11,7 +11,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { newAccessKey, newId, newProjectId, newSecretKey } from '../domain/ids.js';
-import type { Role } from '../domain/records.js';
+import type { CredentialRecord, Role } from '../domain/records.js';
+import { ReadCache } from '../store/read-cache.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
@@ -59,6 +60,8 @@ const SECRET_CACHE_SIZE = 10_000;
 
 export class AuthService {
   private readonly secretKeys = new Map<string, string>();
+  /** Access keys as the store has them, while it is unchanged (a deleted key fails at once). */
+  private readonly credentials: ReadCache<CredentialRecord | undefined>;
   /**
    * `throttle`: the back-off counters (main.ts builds them from the settings); null (the
    * local CLI, which authenticates nobody) counts nothing.
@@ -69,7 +72,9 @@ export class AuthService {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly throttle: AuthThrottle | null = null,
-  ) {}
+  ) {
+    this.credentials = new ReadCache(store, clock);
+  }
 
   async authenticate(r: IncomingAuth): Promise<Principal> {
     const header = (name: string): string | undefined => {
@@ -108,7 +113,7 @@ export class AuthService {
       if (!ok) throw fail('X-Sdk-Content-Sha256 is not the SHA-256 of the body (dwsbox needs every body signed)');
     }
     await this.refuseIfBlocked(parsed.accessKey, r.ip);
-    const cred = await this.store.getCredential(parsed.accessKey);
+    const cred = await this.credential(parsed.accessKey);
     if (!cred) {
       await this.signatureFailed(null, r.ip);
       throw fail('unknown access key');
@@ -135,7 +140,7 @@ export class AuthService {
     if (!/^[A-Za-z0-9_-]{8,64}$/.test(ak) || sk.length === 0 || sk.length > 256)
       throw fail('malformed Basic credentials: expected base64 of ACCESS_KEY:SECRET_KEY');
     await this.refuseIfBlocked(ak, ip);
-    const cred = await this.store.getCredential(ak);
+    const cred = await this.credential(ak);
     if (!cred) {
       await this.signatureFailed(null, ip);
       throw fail('unknown access key');
@@ -147,6 +152,10 @@ export class AuthService {
     }
     await this.throttle?.signatureKey.clear(cred.accessKey);
     return { projectId: cred.projectId, role: cred.role, id: cred.accessKey, method: 'aksk' };
+  }
+
+  private credential(accessKey: string): Promise<CredentialRecord | undefined> {
+    return this.credentials.get(accessKey, async () => ({ value: await this.store.getCredential(accessKey) }));
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { CLUSTER_NAME_RE, USER_NAME_RE, passwordProblem, runningTaskStatus, actionProgressKey } from '../domain/cluster.js';
 import type { Clock } from '../domain/clock.js';
+import { ReadCache, type Timed } from '../store/read-cache.js';
 import { newId, newPassword, isUuid } from '../domain/ids.js';
 import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
@@ -74,16 +75,29 @@ export function validatePort(port: number, field = 'port'): void {
     throw new AppError('VALIDATION', { args: [`${field} must be an integer from ${PORT_MIN} to ${PORT_MAX}, got ${port}`] });
 }
 
+/** A cluster view counts the events of the last day. */
+const DAY_MS = 24 * 3600_000;
+
 export class ClusterService {
-  constructor(private readonly deps: ClusterServiceDeps) {}
+  /** ListClusterDetails' views, while the store is unchanged (read-cache.ts). */
+  private readonly views: ReadCache<ClusterView>;
+
+  constructor(private readonly deps: ClusterServiceDeps) {
+    this.views = new ReadCache(deps.store, deps.clock);
+  }
 
   // ------------------------------------------------------------------ reads
   async view(c: ClusterRecord): Promise<ClusterView> {
+    return (await this.timedView(c)).value;
+  }
+
+  /** The view, and until when it holds: its count of the last day's events changes as they age. */
+  private async timedView(c: ClusterRecord): Promise<Timed<ClusterView>> {
     const [nodes, tasks] = await Promise.all([this.deps.store.listNodes(c.id), this.deps.store.listTasks(c.id, { limit: 50 })]);
     const active = tasks.find((t) => isTaskActive(t.status) && t.kind !== 'snapshot.expire') ?? null;
     const taskStatus = active ? runningTaskStatus(active.kind) : (c.stickyTaskStatus ?? '');
     const actionProgress: Record<string, string> = active ? { [actionProgressKey(active.kind)]: `${Math.floor(active.progress)}%` } : {};
-    const dayAgo = this.deps.clock.now() - 24 * 3600_000;
+    const dayAgo = this.deps.clock.now() - DAY_MS;
     let resize: ClusterView['resize'] = null;
     // The origin is the count when the request was accepted: number_of_node changes while
     // the task is still active (its topology step) and goes back on a rollback.
@@ -105,15 +119,9 @@ export class ClusterService {
           origin: originOf(last),
         };
     }
-    return {
-      cluster: c,
-      nodes,
-      activeTask: active,
-      taskStatus,
-      actionProgress,
-      recentEvents: tasks.filter((t) => t.createdAt > dayAgo).length,
-      resize,
-    };
+    const recent = tasks.filter((t) => t.createdAt > dayAgo);
+    const value: ClusterView = { cluster: c, nodes, activeTask: active, taskStatus, actionProgress, recentEvents: recent.length, resize };
+    return { value, until: Math.min(...recent.map((t) => t.createdAt + DAY_MS)) };
   }
 
   async get(projectId: string, clusterId: string): Promise<ClusterRecord> {
@@ -123,7 +131,7 @@ export class ClusterService {
   }
 
   async getView(projectId: string, clusterId: string): Promise<ClusterView> {
-    return this.view(await this.get(projectId, clusterId));
+    return this.views.get(`${projectId}/${clusterId}`, async () => this.timedView(await this.get(projectId, clusterId)));
   }
 
   async list(projectId: string): Promise<ClusterView[]> {

@@ -20,6 +20,7 @@ import {
 import { actionTime, jobTime } from '../domain/time.js';
 import { AppError } from '../errors/app-error.js';
 import type { Store } from '../store/store.js';
+import { ReadCache, type Timed } from '../store/read-cache.js';
 import { buildProgressInfo, estimateFromHistory } from '../tasks/progress.js';
 
 export interface SubItemOut {
@@ -64,10 +65,15 @@ export interface JobBody {
 }
 
 export class TaskService {
+  /** The task-details endpoint's answers, while the store is unchanged (read-cache.ts). */
+  private readonly actions: ReadCache<TaskBody>;
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.actions = new ReadCache(store, clock);
+  }
 
   private async requireCluster(projectId: string, clusterId: string): Promise<void> {
     if (!(await this.store.getCluster(projectId, clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
@@ -82,14 +88,16 @@ export class TaskService {
     if (!isActionName(actionName)) {
       throw new AppError('INVALID_ACTION_NAME', { args: [actionName.slice(0, 64), Object.keys(ACTION_NAMES).join(', ')] });
     }
-    await this.requireCluster(projectId, clusterId);
     const spec = ACTION_NAMES[actionName];
-    const kinds = [spec.kind as TaskKind];
-    const newest = (statuses?: readonly TaskStatus[]) =>
-      this.store.listTasks(clusterId, { kinds, limit: 1, ...(statuses ? { statuses } : {}) }).then((found) => found[0]);
-    const task = spec.failure ? await newest(FAILED_TASK_STATUSES) : ((await newest(ACTIVE_TASK_STATUSES)) ?? (await newest()));
-    if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
-    return this.body(task, lang, actionName);
+    return this.actions.get(`${projectId}/${clusterId}/${actionName}/${lang}`, async () => {
+      await this.requireCluster(projectId, clusterId);
+      const kinds = [spec.kind as TaskKind];
+      const newest = (statuses?: readonly TaskStatus[]) =>
+        this.store.listTasks(clusterId, { kinds, limit: 1, ...(statuses ? { statuses } : {}) }).then((found) => found[0]);
+      const task = spec.failure ? await newest(FAILED_TASK_STATUSES) : ((await newest(ACTIVE_TASK_STATUSES)) ?? (await newest()));
+      if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
+      return this.timedBody(task, lang, actionName);
+    });
   }
 
   async listClusterTasks(projectId: string, clusterId: string, lang: Lang, limit = 50): Promise<TaskBody[]> {
@@ -123,8 +131,14 @@ export class TaskService {
   }
 
   async body(t: TaskRecord, lang: Lang, actionName: string): Promise<TaskBody> {
+    return (await this.timedBody(t, lang, actionName)).value;
+  }
+
+  /** The body, and until when it holds: a step estimated from the time it has run holds only now. */
+  private async timedBody(t: TaskRecord, lang: Lang, actionName: string): Promise<Timed<TaskBody>> {
     const steps = await this.store.listSteps(t.id);
     const now = this.clock.now();
+    let until = Infinity;
     const items: ItemOut[] = [];
     let cur: { key: string; out: ItemOut } | null = null;
     for (const s of steps) {
@@ -132,9 +146,11 @@ export class TaskService {
         cur = { key: s.itemKey, out: { item_name: itemName(s.itemKey, lang), sub_items: [] } };
         items.push(cur.out);
       }
-      cur.out.sub_items.push(await this.subItem(t, s, lang, now));
+      const sub = await this.subItem(t, s, lang, now);
+      cur.out.sub_items.push(sub.value);
+      until = Math.min(until, sub.until ?? Infinity);
     }
-    return {
+    const value: TaskBody = {
       id: t.id,
       action_name: actionName,
       status: t.status,
@@ -148,9 +164,10 @@ export class TaskService {
       error_msg: t.errorMsg,
       failed_step: t.failedStep,
     };
+    return { value, until };
   }
 
-  private async subItem(t: TaskRecord, s: StepRecord, lang: Lang, now: number): Promise<SubItemOut> {
+  private async subItem(t: TaskRecord, s: StepRecord, lang: Lang, now: number): Promise<Timed<SubItemOut>> {
     let info = s.progressInfo;
     if (Object.keys(info).length === 0) {
       info = buildProgressInfo({
@@ -173,17 +190,19 @@ export class TaskService {
       if (s.status === 'WAITING') info = { ...info, currentStep: '' };
     }
     let estimate = s.estimatedTime;
+    let until: number | undefined;
     const running = s.status === 'RUNNING' || s.status === 'ROLLBACK_RUNNING';
     if (running && !(Number(info['totalSize']) > 0) && s.beginAt !== null) {
       // No byte measure: the median of this step's past runs on this host, less the time spent (D14).
       estimate = estimateFromHistory(await this.store.pastStepDurations(t.kind, s.stepId), now - s.beginAt);
+      until = now;
     } else if (s.status === 'WAITING') {
       const past = await this.store.pastStepDurations(t.kind, s.stepId);
       estimate = past.length ? estimateFromHistory(past, 0) : -1;
     } else if (s.status === 'SUCCESS') {
       estimate = 0;
     }
-    return {
+    const value: SubItemOut = {
       status: s.status,
       detail: JSON.stringify({ progressInfo: JSON.stringify(info) }),
       sub_item_name: stepName(s.stepId, lang),
@@ -192,5 +211,6 @@ export class TaskService {
       estimated_time: estimate,
       step: s.stepId,
     };
+    return until === undefined ? { value } : { value, until };
   }
 }

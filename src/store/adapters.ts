@@ -66,15 +66,33 @@ const STATEMENT_CACHE_SIZE = 500;
  * its single connection for the length of a stream), and SQLite prepares it again by itself
  * after a schema change.
  */
-function withStatementCache(raw: BetterSqlite3.Database): SqliteDatabase {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+function withStatementCache(raw: BetterSqlite3.Database, onWrite: () => void): SqliteDatabase {
+  type Prepared = ReturnType<SqliteDatabase['prepare']>;
+  const cache = new Map<string, Prepared>();
+  const prepareOnce = (text: string): Prepared => {
+    const stmt = raw.prepare(text);
+    if (stmt.reader) return stmt;
+    // Every statement that may change the database counts as a write (readVersion below).
+    return {
+      reader: false,
+      all: (params) => stmt.all(params),
+      iterate: (params) => stmt.iterate(params),
+      run: (params) => {
+        try {
+          return stmt.run(params);
+        } finally {
+          onWrite();
+        }
+      },
+    };
+  };
   return {
     prepare(text: string) {
       let stmt = cache.get(text);
       if (stmt) {
         cache.delete(text);
       } else {
-        stmt = raw.prepare(text);
+        stmt = prepareOnce(text);
         if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
       }
       cache.set(text, stmt);
@@ -96,8 +114,12 @@ export function openSqlite(file: string, options: AdapterOptions = {}): StoreAda
   raw.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.sqliteBusyTimeoutMs ?? 10_000))}`);
   raw.pragma('foreign_keys = ON');
   raw.pragma('synchronous = NORMAL');
+  // The read version: this connection's own writes, and SQLite's count of commits by other
+  // connections (the CLI's admin commands while the service runs).
+  let writes = 0;
+  const dataVersion = raw.prepare('PRAGMA data_version').pluck();
   const db = new Kysely<Database>({
-    dialect: classifiedDialect(new SqliteDialect({ database: withStatementCache(raw) }), sqliteStoreErrorKind),
+    dialect: classifiedDialect(new SqliteDialect({ database: withStatementCache(raw, () => writes++) }), sqliteStoreErrorKind),
     ...logOption(options),
   });
   return {
@@ -111,8 +133,11 @@ export function openSqlite(file: string, options: AdapterOptions = {}): StoreAda
         raw.exec(script);
       } catch (e) {
         throw toStoreError(e, sqliteStoreErrorKind);
+      } finally {
+        writes++;
       }
     },
+    readVersion: () => `${writes}:${String(dataVersion.get())}`,
     async lockForMigration() {},
     async lockUntilCommit() {},
     async backupTo(target: string) {

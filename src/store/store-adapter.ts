@@ -29,6 +29,12 @@ export interface StoreAdapter {
    * transactions run one at a time.
    */
   lockUntilCommit(trx: Transaction<Database>, key: string): Promise<void>;
+  /**
+   * A value that changes whenever anything committed to the store may have changed, from this
+   * process or another, read without a query; undefined where no such value is cheap (several
+   * processes on PostgreSQL). What is read after it is at least as new as it says.
+   */
+  readVersion?(): string;
   /** Consistent copy of the store to a file (SQLite only). */
   backupTo?(file: string): Promise<void>;
   close(): Promise<void>;

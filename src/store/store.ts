@@ -70,6 +70,11 @@ export class Store {
     }
   }
 
+  /** See StoreAdapter.readVersion: null where the backend has none. */
+  readVersion(): string | null {
+    return this.adapter.readVersion?.() ?? null;
+  }
+
   /** `select 1`: for readiness. */
   async ping(): Promise<void> {
     try {

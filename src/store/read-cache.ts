@@ -1,0 +1,48 @@
+/**
+ * Answers of the hottest reads (a task's details, a cluster's), kept while nothing in the store
+ * has changed (issue 14). An entry is served only when the store's read version is the one
+ * read before the entry was built, so it is never older than the last committed write: a poll
+ * right after a step is checkpointed sees the step. An answer that depends on the clock as
+ * well says until when it holds. A store without a cheap read version (PostgreSQL, where
+ * another process may write) is read every time.
+ */
+import type { Clock } from '../domain/clock.js';
+import type { Store } from './store.js';
+
+/** What a read returns: its value, and the time (ms) from which it no longer holds, if any. */
+export interface Timed<T> {
+  value: T;
+  until?: number;
+}
+
+interface Entry<T> {
+  version: string;
+  until: number;
+  value: T;
+}
+
+export class ReadCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    /** entries kept; the least recently built goes first */
+    private readonly size = 2_000,
+  ) {}
+
+  async get(key: string, read: () => Promise<Timed<T>>): Promise<T> {
+    const version = this.store.readVersion();
+    if (version === null) return (await read()).value;
+    const hit = this.entries.get(key);
+    if (hit && hit.version === version && this.clock.now() < hit.until) return hit.value;
+    const fresh = await read();
+    const until = fresh.until ?? Infinity;
+    this.entries.delete(key);
+    if (this.clock.now() < until) {
+      if (this.entries.size >= this.size) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(key, { version, until, value: fresh.value });
+    }
+    return fresh.value;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The read cache (src/store/read-cache.ts) never serves an answer older than the last commit:
+ * on SQLite, not after a write through the same store, nor after a commit by another
+ * connection (a second process); an answer that says until when it holds is read again after;
+ * on PostgreSQL, where another process may write, every read goes to the store.
+ */
+import { describe, expect, it } from 'vitest';
+import { ReadCache } from '../../src/store/read-cache.js';
+import { makeCluster } from '../helpers/records.js';
+import { STORE_BACKENDS, useStore } from '../helpers/store-backends.js';
+
+const clock = (at: { now: number }) => ({ now: () => at.now });
+
+for (const backend of STORE_BACKENDS) {
+  describe(`${backend}: read cache`, () => {
+    const h = useStore(backend);
+
+    async function setUp() {
+      const c = makeCluster({ name: 'first' });
+      await h.store.insertCluster(c);
+      const at = { now: 1_000 };
+      const cache = new ReadCache<string | undefined>(h.store, clock(at));
+      let reads = 0;
+      const name = () =>
+        cache.get(c.id, async () => {
+          reads++;
+          return { value: (await h.store.getCluster(c.projectId, c.id))?.name };
+        });
+      return { c, at, cache, name, reads: () => reads };
+    }
+
+    it('serves an unchanged store from memory only on SQLite, and reads again after a write through the same store', async () => {
+      const t = await setUp();
+      expect(await t.name()).toBe('first');
+      expect(await t.name()).toBe('first');
+      expect(t.reads()).toBe(backend === 'sqlite' ? 1 : 2);
+      await h.store.updateCluster(t.c.id, { name: 'second' });
+      expect(await t.name()).toBe('second');
+    });
+
+    it('reads again after another connection commits', async () => {
+      const t = await setUp();
+      expect(await t.name()).toBe('first');
+      const other = h.open();
+      await other.updateCluster(t.c.id, { name: 'by-another-process' });
+      expect(await t.name()).toBe('by-another-process');
+      await other.transaction(async (tx) => tx.updateCluster(t.c.id, { name: 'in-a-transaction' }));
+      expect(await t.name()).toBe('in-a-transaction');
+    });
+
+    it('reads again once an answer no longer holds', async () => {
+      const at = { now: 5_000 };
+      const cache = new ReadCache<number>(h.store, clock(at));
+      let reads = 0;
+      const read = () => cache.get('k', async () => ({ value: ++reads, until: 6_000 }));
+      expect(await read()).toBe(1);
+      at.now = 5_999;
+      expect(await read()).toBe(backend === 'sqlite' ? 1 : 2);
+      at.now = 6_000;
+      expect(await read()).toBe(backend === 'sqlite' ? 2 : 3);
+    });
+
+    it('keeps no failed read', async () => {
+      const t = await setUp();
+      let fail = true;
+      const read = () =>
+        t.cache.get('failing', async () => {
+          if (fail) throw new Error('store down');
+          return { value: 'ok' };
+        });
+      await expect(read()).rejects.toThrow('store down');
+      fail = false;
+      expect(await read()).toBe('ok');
+    });
+  });
+}
