@@ -11,7 +11,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { newAccessKey, newId, newProjectId, newSecretKey } from '../domain/ids.js';
-import type { CredentialRecord, Role } from '../domain/records.js';
+import type { CredentialRecord, Role, TokenRecord } from '../domain/records.js';
 import { ReadCache } from '../store/read-cache.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
@@ -62,6 +62,8 @@ export class AuthService {
   private readonly secretKeys = new Map<string, string>();
   /** Access keys as the store has them, while it is unchanged (a deleted key fails at once). */
   private readonly credentials: ReadCache<CredentialRecord | undefined>;
+  /** Tokens by their hash, the same way (a revoked token fails at once; expiry is checked on each use). */
+  private readonly tokens: ReadCache<TokenRecord | undefined>;
   /**
    * `throttle`: the back-off counters (main.ts builds them from the settings); null (the
    * local CLI, which authenticates nobody) counts nothing.
@@ -74,6 +76,7 @@ export class AuthService {
     private readonly throttle: AuthThrottle | null = null,
   ) {
     this.credentials = new ReadCache(store, clock);
+    this.tokens = new ReadCache(store, clock);
   }
 
   async authenticate(r: IncomingAuth): Promise<Principal> {
@@ -192,7 +195,8 @@ export class AuthService {
 
   private async authenticateToken(token: string): Promise<Principal> {
     if (token.length > 512) throw fail('malformed token');
-    const t = await this.store.getToken(sha256Hex(token));
+    const hash = sha256Hex(token);
+    const t = await this.tokens.get(hash, async () => ({ value: await this.store.getToken(hash) }));
     if (!t) throw fail('invalid token');
     if (t.expiresAt <= this.clock.now()) throw fail('token expired');
     return { projectId: t.projectId, role: t.role, id: `user:${t.userId}`, method: 'token' };

@@ -26,7 +26,7 @@ export class ReadCache<T> {
 
   constructor(
     private readonly store: Store,
-    private readonly clock: Clock,
+    private readonly clock: Pick<Clock, 'now'>,
     /** entries kept; the least recently built goes first */
     private readonly size = 2_000,
   ) {}
