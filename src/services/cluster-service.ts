@@ -75,6 +75,8 @@ export function validatePort(port: number, field = 'port'): void {
     throw new AppError('VALIDATION', { args: [`${field} must be an integer from ${PORT_MIN} to ${PORT_MAX}, got ${port}`] });
 }
 
+const viewKey = (projectId: string, clusterId: string): string => `${projectId}/${clusterId}`;
+
 /** A cluster view counts the events of the last day. */
 const DAY_MS = 24 * 3600_000;
 
@@ -131,12 +133,34 @@ export class ClusterService {
   }
 
   async getView(projectId: string, clusterId: string): Promise<ClusterView> {
-    return this.views.get(`${projectId}/${clusterId}`, async () => this.timedView(await this.get(projectId, clusterId)));
+    return this.views.get(viewKey(projectId, clusterId), async () => this.timedView(await this.get(projectId, clusterId)));
   }
 
-  async list(projectId: string): Promise<ClusterView[]> {
-    const cs = await this.deps.store.listClusters(projectId);
-    return Promise.all(cs.map((c) => this.view(c)));
+  /**
+   * ListClusters: the project's clusters, oldest first, of one enterprise project when asked
+   * (`all_granted_eps`: all); a page of them when asked (`count` is all of them). Each view is
+   * read as ListClusterDetails reads it, and kept the same way.
+   */
+  async list(
+    projectId: string,
+    o: { enterpriseProjectId?: string | undefined; limit?: number | undefined; offset?: number | undefined } = {},
+  ): Promise<{ views: ClusterView[]; count: number }> {
+    const eps = o.enterpriseProjectId;
+    const all = (await this.deps.store.listClusters(projectId)).filter(
+      (c) => !eps || eps === 'all_granted_eps' || c.spec.enterpriseProjectId === eps,
+    );
+    const offset = o.offset ?? 0;
+    const page = all.slice(offset, o.limit === undefined ? undefined : offset + o.limit);
+    // A view kept is read after the store's version: the cluster again, not the row listed before.
+    const views = await Promise.all(
+      page.map((listed) =>
+        this.views.get(viewKey(projectId, listed.id), async () => {
+          const c = await this.deps.store.getCluster(projectId, listed.id);
+          return c ? this.timedView(c) : { value: (await this.timedView(listed)).value, until: this.deps.clock.now() };
+        }),
+      ),
+    );
+    return { views, count: all.length };
   }
 
   // ------------------------------------------------------------------ create

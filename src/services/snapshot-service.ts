@@ -7,10 +7,11 @@
 import type { Clock } from '../domain/clock.js';
 import type { Config } from '../config/config.js';
 import { newId } from '../domain/ids.js';
-import type { ClusterRecord, SnapshotRecord } from '../domain/records.js';
+import type { ClusterRecord, SnapshotRecord, TaskRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
+import { ReadCache } from '../store/read-cache.js';
 import type { TaskQueue } from '../tasks/queue.js';
 import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
@@ -50,8 +51,35 @@ export interface SnapshotServiceDeps {
   limits?: SnapshotLimits & Pick<Config, 'snapshotFullEvery'>;
 }
 
+/** What a snapshot's answer shows of its task and its cluster. */
+export interface SnapshotContext {
+  progress: string;
+  clusterStatus: string | null;
+  clusterTaskStatus: string | null;
+}
+
+function contextOf(
+  s: SnapshotRecord,
+  task: TaskRecord | undefined,
+  cluster: ClusterRecord | undefined,
+  clusterTask: TaskRecord | undefined,
+): SnapshotContext {
+  const progress = s.status === 'AVAILABLE' ? '100%' : `${Math.floor(task?.progress ?? 0)}%`;
+  if (!cluster) return { progress, clusterStatus: null, clusterTaskStatus: null };
+  return {
+    progress,
+    clusterStatus: cluster.status,
+    clusterTaskStatus: clusterTask ? runningTaskStatus(clusterTask.kind) : (cluster.stickyTaskStatus ?? ''),
+  };
+}
+
 export class SnapshotService {
-  constructor(private readonly deps: SnapshotServiceDeps) {}
+  /** ListSnapshots' rows, while the store is unchanged (read-cache.ts). */
+  private readonly lists: ReadCache<{ snapshot: SnapshotRecord; context: SnapshotContext }[]>;
+
+  constructor(private readonly deps: SnapshotServiceDeps) {
+    this.lists = new ReadCache(deps.store, deps.clock, 100);
+  }
 
   /** CreateSnapshot (the public API): a MANUAL cluster-level snapshot. */
   async create(projectId: string, i: CreateSnapshotInput): Promise<SnapshotRecord> {
@@ -167,13 +195,39 @@ export class SnapshotService {
   }
 
   /** What a snapshot's wire form shows of its task and its cluster. */
-  async context(s: SnapshotRecord): Promise<{ progress: string; clusterStatus: string | null; clusterTaskStatus: string | null }> {
-    const task = s.taskId ? await this.deps.store.getTask(s.taskId) : undefined;
-    const progress = s.status === 'AVAILABLE' ? '100%' : `${Math.floor(task?.progress ?? 0)}%`;
+  async context(s: SnapshotRecord): Promise<SnapshotContext> {
+    const task = s.status !== 'AVAILABLE' && s.taskId ? await this.deps.store.getTask(s.taskId) : undefined;
     const c = await this.deps.store.getCluster(s.projectId, s.clusterId);
-    if (!c) return { progress, clusterStatus: null, clusterTaskStatus: null };
-    const active = await this.deps.store.activeTask(`cluster:${c.id}`);
-    return { progress, clusterStatus: c.status, clusterTaskStatus: active ? runningTaskStatus(active.kind) : (c.stickyTaskStatus ?? '') };
+    return contextOf(s, task, c, c && (await this.deps.store.activeTask(`cluster:${c.id}`)));
+  }
+
+  /**
+   * ListSnapshots: the project's snapshots, newest first, each with its context; a page of them
+   * when asked (`limit`, `offset`: a dwsbox extension; `count` is all of them). Read with a
+   * query per table, not per snapshot, and kept while the store is unchanged.
+   */
+  async listWithContext(
+    projectId: string,
+    page: { limit?: number | undefined; offset?: number | undefined } = {},
+  ): Promise<{ items: { snapshot: SnapshotRecord; context: SnapshotContext }[]; count: number }> {
+    const all = await this.lists.get(projectId, async () => ({ value: await this.readWithContext(projectId) }));
+    const offset = page.offset ?? 0;
+    return { items: all.slice(offset, page.limit === undefined ? undefined : offset + page.limit), count: all.length };
+  }
+
+  private async readWithContext(projectId: string): Promise<{ snapshot: SnapshotRecord; context: SnapshotContext }[]> {
+    const store = this.deps.store;
+    const snapshots = await store.listSnapshots(projectId);
+    const clusters = new Map((await store.listClusters(projectId)).map((c) => [c.id, c]));
+    const active = new Map((await store.listActiveTasks()).filter((t) => t.projectId === projectId).map((t) => [t.lockKey, t]));
+    const out = [];
+    for (const s of snapshots) {
+      // Only a snapshot still being made shows its task's progress.
+      const task = s.status !== 'AVAILABLE' && s.taskId ? await store.getTask(s.taskId) : undefined;
+      const c = clusters.get(s.clusterId);
+      out.push({ snapshot: s, context: contextOf(s, task, c, c && active.get(`cluster:${c.id}`)) });
+    }
+    return out;
   }
 
   async get(projectId: string, id: string): Promise<SnapshotRecord> {

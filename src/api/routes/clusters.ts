@@ -21,7 +21,7 @@ import {
   clusterDetailOut,
   clusterInfoOut,
 } from '../schemas/cluster.js';
-import { ClusterParams, Empty, errorResponses, ProjectParams, Tag } from '../schemas/primitives.js';
+import { ClusterParams, Empty, errorResponses, PageQuery, ProjectParams, Tag } from '../schemas/primitives.js';
 import { validateDescription, validateTags } from '../../domain/text-fields.js';
 
 /** The request's tags (an array, or one tag as some clients send it), checked by the one free-text rule. */
@@ -155,17 +155,17 @@ export const clusterRoutes =
           schema: {
             tags,
             summary: 'List clusters',
+            description:
+              'limit and offset are a dwsbox extension (the SDK sends neither): a page of the list, oldest first; count is all of them.',
             params: ProjectParams,
-            querystring: Type.Object({ enterprise_project_id: Type.Optional(Type.String()) }),
+            querystring: Type.Composite([Type.Object({ enterprise_project_id: Type.Optional(Type.String()) }), PageQuery]),
             response: { 200: ListClustersResponse, ...errorResponses },
           },
         },
         async (req) => {
-          const eps = (req.query as { enterprise_project_id?: string }).enterprise_project_id;
-          const views = (await s.list(req.params.project_id)).filter(
-            (v) => !eps || eps === 'all_granted_eps' || v.cluster.spec.enterpriseProjectId === eps,
-          );
-          return { clusters: views.map(clusterInfoOut), count: views.length };
+          const { enterprise_project_id: eps, limit, offset } = req.query;
+          const r = await s.list(req.params.project_id, { enterpriseProjectId: eps, limit, offset });
+          return { clusters: r.views.map(clusterInfoOut), count: r.count };
         },
       );
     }

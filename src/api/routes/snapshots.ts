@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
-import { ClusterParams, errorResponses, ProjectParams, SnapshotParams } from '../schemas/primitives.js';
+import { ClusterParams, errorResponses, PageQuery, ProjectParams, SnapshotParams } from '../schemas/primitives.js';
 import {
   ClusterSnapshotsQuery,
   CreateSnapshotBody,
@@ -50,13 +50,16 @@ export const snapshotRoutes =
         schema: {
           tags,
           summary: 'List snapshots (ListSnapshots)',
+          description:
+            'limit and offset are a dwsbox extension (the SDK sends neither): a page of the list, newest first; count is all of them.',
           params: ProjectParams,
+          querystring: PageQuery,
           response: { 200: ListSnapshotsResponse, ...errorResponses },
         },
       },
       async (req) => {
-        const all = await s.list(req.params.project_id);
-        return { snapshots: await Promise.all(all.map(out)), count: all.length };
+        const r = await s.listWithContext(req.params.project_id, req.query);
+        return { snapshots: r.items.map((x) => snapshotOut(x.snapshot, x.context)), count: r.count };
       },
     );
 

@@ -22,6 +22,11 @@ export const errorResponses = {
 } as const;
 
 export const ProjectParams = Type.Object({ project_id: Type.String({ maxLength: 64 }) });
+/** A page of a list (ListClusters, ListSnapshots): a dwsbox extension, the SDK sends neither. */
+export const PageQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+});
 export const ClusterParams = Type.Object({ project_id: Type.String({ maxLength: 64 }), cluster_id: Type.String({ maxLength: 64 }) });
 export const SnapshotParams = Type.Object({ project_id: Type.String({ maxLength: 64 }), snapshot_id: Type.String({ maxLength: 64 }) });
 
