@@ -102,7 +102,7 @@ describe('list pages', () => {
     expect(shown.task_status).toBe('REBOOTING');
     const snaps = await get<SnapshotList>('/v1.0/{project_id}/snapshots');
     expect(snaps.snapshots.filter((s) => s.name === 'snap-2' || s.name === 'snap-6')).toHaveLength(2);
-    await h.svc.store.updateTask(task.id, { status: 'SUCCESS', finishedAt: 20_000 });
+    await h.svc.store.updateTask(task.id, { status: 'SUCCESS', finishedAt: 20_000 }, 20_000);
     expect((await get<ClusterList>('/v1.0/{project_id}/clusters')).clusters.find((x) => x.id === c.id)!.task_status).toBe('');
   });
 });
