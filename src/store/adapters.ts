@@ -165,6 +165,12 @@ export function openPostgres(url: string, options: AdapterOptions = {}): StoreAd
     async lockForMigration(trx) {
       await sql`select pg_advisory_xact_lock(7480001)`.execute(trx);
     },
+    // The database's current snapshot: the same text means the same transactions committed
+    // (any transaction that writes, of any process, changes it when it starts and when it ends).
+    async readVersion() {
+      const r = await sql<{ v: string }>`select pg_current_snapshot()::text as v`.execute(db);
+      return r.rows[0]!.v;
+    },
     async lockUntilCommit(trx, key) {
       // Advisory locks are per database: the schema (tests give each store its own) is part of the key.
       await sql`select pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || ${key}, 7480002))`.execute(trx);

@@ -3,8 +3,8 @@
  * has changed (issue 14). An entry is served only when the store's read version is the one
  * read before the entry was built, so it is never older than the last committed write: a poll
  * right after a step is checkpointed sees the step. An answer that depends on the clock as
- * well says until when it holds. A store without a cheap read version (PostgreSQL, where
- * another process may write) is read every time.
+ * well says until when it holds. On PostgreSQL, where another process may write, the version
+ * is the database's snapshot, one round trip instead of the several of a read.
  */
 import type { Clock } from '../domain/clock.js';
 import type { Store } from './store.js';
@@ -32,8 +32,7 @@ export class ReadCache<T> {
   ) {}
 
   async get(key: string, read: () => Promise<Timed<T>>): Promise<T> {
-    const version = this.store.readVersion();
-    if (version === null) return (await read()).value;
+    const version = await this.store.readVersion();
     const hit = this.entries.get(key);
     if (hit && hit.version === version && this.clock.now() < hit.until) return hit.value;
     const fresh = await read();

@@ -31,10 +31,11 @@ export interface StoreAdapter {
   lockUntilCommit(trx: Transaction<Database>, key: string): Promise<void>;
   /**
    * A value that changes whenever anything committed to the store may have changed, from this
-   * process or another, read without a query; undefined where no such value is cheap (several
-   * processes on PostgreSQL). What is read after it is at least as new as it says.
+   * process or another: what is read after it is at least as new as it says, and an equal
+   * value later means nothing was committed in between. SQLite: without a query; PostgreSQL:
+   * one round trip.
    */
-  readVersion?(): string;
+  readVersion(): string | Promise<string>;
   /** Consistent copy of the store to a file (SQLite only). */
   backupTo?(file: string): Promise<void>;
   close(): Promise<void>;

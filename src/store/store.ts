@@ -70,9 +70,9 @@ export class Store {
     }
   }
 
-  /** See StoreAdapter.readVersion: null where the backend has none. */
-  readVersion(): string | null {
-    return this.adapter.readVersion?.() ?? null;
+  /** See StoreAdapter.readVersion. */
+  readVersion(): string | Promise<string> {
+    return this.adapter.readVersion();
   }
 
   /** `select 1`: for readiness. */
