@@ -167,6 +167,8 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
       metricsHost: '127.0.0.1',
       metricsPort,
     },
+    // DWSBOX_BENCH_CPU_PROF=<dir>: the service writes a CPU profile there when it stops (node --cpu-prof).
+    ...(process.env['DWSBOX_BENCH_CPU_PROF'] ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env['DWSBOX_BENCH_CPU_PROF']}` } } : {}),
   });
   let stop = false;
   const errorSamples: string[] = [];

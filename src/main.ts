@@ -151,7 +151,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
 
   let onQuery: (ms: number) => void = () => {};
   // A session idle in a transaction for a whole lease is a paused or stuck process: end it, so its row locks do not block a takeover.
-  const store = o.store ?? openStore(config.store, { onQuery: (ms) => onQuery(ms), idleInTransactionTimeoutMs: config.leaseMs });
+  const store = o.store ?? openStore(config.store, { onQuery: (ms) => onQuery(ms), idleInTransactionTimeoutMs: config.leaseMs, log });
   const closeStore = async (): Promise<void> => {
     if (!o.store) await store.close();
   };

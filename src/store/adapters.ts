@@ -14,6 +14,7 @@ import { classifiedDialect, toStoreError } from './classified-dialect.js';
 import { openPgPool } from './pg-pool.js';
 import type { Database } from './schema.js';
 import type { StoreAdapter } from './store-adapter.js';
+import { startCheckpointer, type Checkpointer, type StoreLog } from './sqlite-checkpointer.js';
 
 export interface AdapterOptions {
   /** called with each query's duration (metrics) */
@@ -26,6 +27,8 @@ export interface AdapterOptions {
   idleInTransactionTimeoutMs?: number;
   /** SQLite: how long a write waits for another connection's write lock before it fails as busy (default 10 s). */
   sqliteBusyTimeoutMs?: number;
+  /** where the store reports what goes wrong beside a query (SQLite's checkpointer) */
+  log?: StoreLog;
 }
 
 /**
@@ -114,6 +117,18 @@ export function openSqlite(file: string, options: AdapterOptions = {}): StoreAda
   raw.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.sqliteBusyTimeoutMs ?? 10_000))}`);
   raw.pragma('foreign_keys = ON');
   raw.pragma('synchronous = NORMAL');
+  // Checkpoints run in a worker, never inside a commit of this connection (sqlite-checkpointer.ts).
+  let checkpointer: Checkpointer | null = null;
+  if (file !== ':memory:') {
+    raw.pragma('wal_autocheckpoint = 0');
+    checkpointer = startCheckpointer(file, {
+      ...(options.log ? { log: options.log } : {}),
+      onLost: () => {
+        options.log?.warn('store checkpointer ended: SQLite checkpoints inside commits again');
+        if (raw.open) raw.pragma('wal_autocheckpoint = 1000');
+      },
+    });
+  }
   // The read version: this connection's own writes, and SQLite's count of commits by other
   // connections (the CLI's admin commands while the service runs).
   let writes = 0;
@@ -146,6 +161,7 @@ export function openSqlite(file: string, options: AdapterOptions = {}): StoreAda
       });
     },
     async close() {
+      await checkpointer?.stop();
       await db.destroy();
     },
   };
