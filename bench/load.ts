@@ -168,7 +168,7 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
       metricsPort,
     },
     // DWSBOX_BENCH_CPU_PROF=<dir>: the service writes a CPU profile there when it stops (node --cpu-prof).
-    ...(process.env['DWSBOX_BENCH_CPU_PROF'] ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env['DWSBOX_BENCH_CPU_PROF']}` } } : {}),
+    ...(process.env['DWSBOX_BENCH_CPU_PROF'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env['DWSBOX_BENCH_CPU_PROF']}`] } : {}),
   });
   let stop = false;
   const errorSamples: string[] = [];

@@ -83,6 +83,8 @@ export interface ChildServiceOptions {
    * service's (e.g. `nsenter -t <pid> -m --`, to run it in a mount namespace of the test's).
    */
   wrap?: string[];
+  /** more arguments for node itself, before the script (e.g. `--cpu-prof`) */
+  nodeArgs?: string[];
 }
 
 /** The settings every child service gets (tests: faults on, crash faults too, fsync off, fast polling). */
@@ -137,7 +139,18 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
     try {
       child = spawn(
         'setpriv',
-        ['--pdeathsig=KILL', '--', ...(o.wrap ?? []), process.execPath, '--import', 'tsx', 'src/cli/run.ts', 'serve', ...args],
+        [
+          '--pdeathsig=KILL',
+          '--',
+          ...(o.wrap ?? []),
+          process.execPath,
+          ...(o.nodeArgs ?? []),
+          '--import',
+          'tsx',
+          'src/cli/run.ts',
+          'serve',
+          ...args,
+        ],
         {
           cwd: REPO_ROOT,
           env,
