@@ -37,13 +37,13 @@
  * request path (and no route runs in a process another route has loaded). Every other setting
  * is the default, fsync included (D20).
  *
- * Slow routes. A route is measured under `--connections` connections only when that queue is
- * short: when one warm request takes so long that the connections would queue for over a
- * minute, dwsbox is measured with one connection (marked "1 conn."); when even the first
- * request takes longer than a run, that one request is its figure (marked "1 request"). A
- * server whose work is on its one thread answers about as many requests per second either way;
- * without this, each run would end with minutes of answers nobody waits for. The bare side
- * always gets `--connections`. With bodies of megabytes the load generator, not the bare
+ * Slow routes. A route is measured under `--connections` connections only when that load
+ * lets a run count answers: when one warm request takes so long that, with a request on every
+ * connection, each would take over half a run, dwsbox is measured with one connection (marked
+ * "1 conn."); when even the first request takes longer than a run, that one request is its
+ * figure (marked "1 request"). A server whose work is on its one thread answers about as many
+ * requests per second either way; without this, a run would count few answers or none and
+ * end with minutes of answers nobody waits for. The bare side always gets `--connections`. With bodies of megabytes the load generator, not the bare
  * server, is the limit (the bare server's CPU per run is in the JSON line).
  *
  * Credentials. AK/SK: signed with the project's signer (src/auth/signer.ts, the headers
@@ -407,6 +407,16 @@ function cpuTicks(pid: number): number | null {
 const ticksOf = (pids: number[]): number => pids.reduce((a, p) => a + (cpuTicks(p) ?? 0), 0);
 
 /**
+ * CPU ticks processes have run on the whole machine (every core: user, nice and system time,
+ * from /proc/stat). Interrupt time is left out: the loopback traffic of the run itself is
+ * counted there, and no process is charged for it.
+ */
+function busyTicks(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0);
+}
+
+/**
  * Wait until the processes are idle (under 10 % of a core over 0.5 s): a server may still be
  * answering requests the load generator gave up on. Returns the ms waited.
  */
@@ -447,6 +457,10 @@ interface RunFigures {
   timeouts: number;
   /** cores the server process(es) used during the run */
   serverCpu: number;
+  /** cores the load generator (this process) used */
+  loadCpu: number;
+  /** cores everything else on the machine used: other work disturbing the run (2 cores in all) */
+  otherCpu: number;
   /** ms the server(s) took to go idle after the run */
   drainMs: number;
   /** dwsbox only: log bytes written per answered request */
@@ -462,6 +476,8 @@ async function load(
 ): Promise<RunFigures> {
   const lat = new Latencies();
   const ticks0 = ticksOf(pids);
+  const own0 = cpuTicks(process.pid) ?? 0;
+  const busy0 = busyTicks();
   const t0 = performance.now();
   const inst = autocannon({
     url: urls.length === 1 ? `${urls[0]}${path}` : urls.map((u) => `${u}${path}`),
@@ -475,17 +491,21 @@ async function load(
   });
   const r = await inst;
   const wall = (performance.now() - t0) / 1000;
-  const serverCpu = (ticksOf(pids) - ticks0) / CLOCK_TICKS / wall;
+  const serverTicks = ticksOf(pids) - ticks0;
+  const ownTicks = (cpuTicks(process.pid) ?? 0) - own0;
+  const otherTicks = busyTicks() - busy0 - serverTicks - ownTicks;
   const drainMs = await waitQuiet(pids);
   return {
-    rps: round(r['2xx'] / wall, 1),
+    rps: sig(r['2xx'] / wall),
     p50: round(lat.percentile(50), 2),
     p99: round(lat.percentile(99), 2),
     requests: r['2xx'],
     non2xx: r.non2xx,
     errors: r.errors - r.timeouts,
     timeouts: r.timeouts,
-    serverCpu: round(serverCpu, 2),
+    serverCpu: round(serverTicks / CLOCK_TICKS / wall, 2),
+    loadCpu: round(ownTicks / CLOCK_TICKS / wall, 2),
+    otherCpu: round(Math.max(0, otherTicks) / CLOCK_TICKS / wall, 2),
     drainMs,
   };
 }
@@ -494,6 +514,11 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** One decimal, or three significant digits below 10 (a route answering a request every few seconds). */
+function sig(x: number): number {
+  return x >= 10 ? round(x, 1) : Number(x.toPrecision(3));
 }
 
 function round(x: number, digits = 1): number {
@@ -545,19 +570,31 @@ interface RouteResult {
 
 /**
  * How dwsbox is loaded on a route. `load`: `--connections` connections (the normal case).
- * When one warm request takes so long that `--connections` of them would queue for more than
- * MAX_QUEUE_S, each run would end with minutes of requests the service still works through:
- * `one-connection` runs it closed-loop with one connection (a service whose work is on its
- * one thread answers about as many per second either way; its latencies then hold no queue).
- * When even the first request takes longer than a run, `single`: that request is the figure.
+ * When one warm request takes so long that, with a request on every connection, each would
+ * take over half a run, a run would count few answers or none (they all come late, together)
+ * and end with many the service still works through: `one-connection` runs it closed-loop with
+ * one connection (a service whose work is on its one thread answers about as many per second
+ * either way; its latencies then hold no queue). When even the first request takes longer
+ * than a run, `single`: that request is the figure.
  */
 interface Mode {
   kind: 'load' | 'one-connection' | 'single';
   connections: number;
   timeoutS: number;
 }
-const MAX_QUEUE_S = 60;
-const NO_RUN: RunFigures = { rps: 0, p50: NaN, p99: NaN, requests: 0, non2xx: 0, errors: 0, timeouts: 0, serverCpu: NaN, drainMs: 0 };
+const NO_RUN: RunFigures = {
+  rps: 0,
+  p50: NaN,
+  p99: NaN,
+  requests: 0,
+  non2xx: 0,
+  errors: 0,
+  timeouts: 0,
+  serverCpu: NaN,
+  loadCpu: NaN,
+  otherCpu: NaN,
+  drainMs: 0,
+};
 
 function gitInfo(): { commit: string; dirty: string[] } {
   try {
@@ -576,7 +613,7 @@ function gitInfo(): { commit: string; dirty: string[] } {
 function side(runs: RunFigures[]): SideResult {
   return {
     runs,
-    rps: round(median(runs.map((r) => r.rps)), 1),
+    rps: sig(median(runs.map((r) => r.rps))),
     p50: round(median(runs.map((r) => r.p50)), 2),
     p99: round(median(runs.map((r) => r.p99)), 2),
   };
@@ -717,7 +754,7 @@ export async function runHttpBench(
       let single: RunFigures | null = null;
       if (coldMs > o.seconds * 1000) {
         mode = { kind: 'single', connections: 1, timeoutS: o.timeoutS };
-        single = { ...NO_RUN, rps: round(1000 / coldMs, 4), p50: round(coldMs, 2), p99: round(coldMs, 2), requests: 1 };
+        single = { ...NO_RUN, rps: sig(1000 / coldMs), p50: round(coldMs, 2), p99: round(coldMs, 2), requests: 1 };
       } else {
         for (const s of services.slice(1)) {
           const other = await httpGet(`${s.endpoint}${path}`, headersFor(r, path), 3600_000);
@@ -729,13 +766,15 @@ export async function runHttpBench(
         began = performance.now();
         await httpGet(`${first.endpoint}${path}`, headersFor(r, path), 3600_000);
         const warmMs = performance.now() - began;
-        if ((o.connections * warmMs) / 1000 > MAX_QUEUE_S) mode = { kind: 'one-connection', connections: 1, timeoutS: o.timeoutS };
+        // About how long a request takes when every connection has one in the service(s).
+        const underLoadMs = (o.connections * warmMs) / count;
+        if (underLoadMs > (o.seconds * 1000) / 2) mode = { kind: 'one-connection', connections: 1, timeoutS: o.timeoutS };
         // Requests queued behind the others must not time out (a timed-out request is sent again, and the queue grows).
-        else mode.timeoutS = Math.max(o.timeoutS, Math.ceil((3 * o.connections * warmMs) / 1000));
+        else mode.timeoutS = Math.max(o.timeoutS, Math.ceil((3 * underLoadMs) / 1000));
       }
       if (mode.kind !== 'load')
         log(
-          `  dwsbox is too slow for ${o.connections} connections (a queue of over ${MAX_QUEUE_S} s): ` +
+          `  dwsbox is too slow for ${o.connections} connections (their requests would take over half a run): ` +
             (mode.kind === 'single' ? 'its figure is that one request' : 'it is measured with one connection'),
         );
       const opts = { seconds: o.seconds, connections: o.connections, timeoutS: o.timeoutS };
@@ -763,7 +802,7 @@ export async function runHttpBench(
       };
       const say = (what: string, f: RunFigures): void =>
         log(
-          `  ${what}: ${f.rps} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms, server CPU ${f.serverCpu}` +
+          `  ${what}: ${f.rps} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms, CPU server ${f.serverCpu} load ${f.loadCpu} other ${f.otherCpu}` +
             `${f.non2xx || f.errors || f.timeouts ? `, non-2xx ${f.non2xx}, errors ${f.errors}, timeouts ${f.timeouts}` : ''}` +
             `${f.drainMs > 1500 ? `, busy ${(f.drainMs / 1000).toFixed(1)} s after the run` : ''}`,
         );
@@ -877,22 +916,25 @@ export function table(results: RouteResult[], meta: Record<string, unknown>, o: 
     'ratio',
     'target (issue 14)',
     'met',
+    'other CPU',
   ];
   const rows = results.map((r) => [
     r.name,
     authName[r.auth],
     kb(r.bodyBytes),
-    r.bare ? num(r.bare.rps) : '-',
+    r.bare ? (r.bare.rps < 10 ? String(r.bare.rps) : num(r.bare.rps)) : '-',
     r.bare ? `${num(r.bare.p50, 2)} / ${num(r.bare.p99, 2)}` : '-',
-    num(r.dwsbox.rps, r.dwsbox.rps < 10 ? 3 : 0) + (r.mode === 'load' ? '' : r.mode === 'single' ? ' (1 request)' : ' (1 conn.)'),
+    (r.dwsbox.rps < 10 ? String(r.dwsbox.rps) : num(r.dwsbox.rps)) +
+      (r.mode === 'load' ? '' : r.mode === 'single' ? ' (1 request)' : ' (1 conn.)'),
     `${num(r.dwsbox.p50, 2)} / ${num(r.dwsbox.p99, 2)}`,
     r.ratio === null ? '-' : r.ratio < 0.01 ? r.ratio.toPrecision(2) : r.ratio.toFixed(3),
     r.target,
     (r.met === null ? '-' : r.met ? 'met' : 'NOT met') + (r.clean ? '' : ' (errors: see JSON)'),
+    num(Math.max(0, ...[...(r.bare?.runs ?? []), ...r.dwsbox.runs].map((x) => (Number.isNaN(x.otherCpu) ? 0 : x.otherCpu))), 2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i]!.length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i >= 2 && i <= 7 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+    cells.map((c, i) => ((i >= 2 && i <= 7) || i === 10 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
   const seeded = meta['seeded'] as SeedResult['counts'];
   const dirty = (meta['uncommitted'] as string[]).length
     ? ` + uncommitted changes (${(meta['uncommitted'] as string[]).length} files)`
@@ -905,9 +947,10 @@ export function table(results: RouteResult[], meta: Record<string, unknown>, o: 
     line(head),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
+    'other CPU: the most cores (of 2) the rest of the machine used during a run of the route, besides the server and the load generator',
     ...(results.some((r) => r.mode === 'one-connection')
       ? [
-          `(1 conn.): one request took so long that ${o.connections} connections would queue for over ${MAX_QUEUE_S} s; measured with one connection`,
+          `(1 conn.): one request took so long that with ${o.connections} connections each would take over half a run; measured with one connection`,
         ]
       : []),
     ...(results.some((r) => r.mode === 'single')
