@@ -376,6 +376,8 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
     return result;
   } finally {
     stop = true;
+    // A profiled service writes its profile when it exits by itself (SIGTERM), not when killed.
+    if (process.env['DWSBOX_BENCH_CPU_PROF'] && svc.kill('SIGTERM')) await svc.waitExit(60_000).catch(() => undefined);
     await svc.cleanup();
   }
 }
