@@ -200,7 +200,7 @@ export interface DataPlane extends LogicalDataPlane {
     primary: NodeRecord,
     o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> },
   ): Promise<BackupSetInfo>;
-  /** A set is complete: listed without error, its WAL archived, every file's checksum read back (`pgbackrest verify`). */
+  /** A set is complete: listed in the catalog without error, and every WAL segment from its start to its stop archived. */
   verifyBackup(stanza: string, label: string, o?: RunOptions): Promise<BackupSetInfo>;
   /** Expire one backup set (and the WAL only it needed); a set pgBackRest must keep (a stanza's only full) is kept, with its reason. */
   expireBackup(stanza: string, label: string, o?: RunOptions): Promise<{ expired: boolean; reason: string | null }>;

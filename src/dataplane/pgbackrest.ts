@@ -618,29 +618,60 @@ export class PgBackRest {
     return new Map(Object.entries(parsed).filter(([name]) => name !== '.'));
   }
 
-  /** Is a WAL segment in the stanza's archive (`archive/<stanza>/<db-id>/<first 16>/<segment>-<sha1>[.zst]`)? */
-  async isArchived(stanza: string, segment: string): Promise<boolean> {
+  /**
+   * Is a file of PostgreSQL's archive in the stanza's (`archive/<stanza>/<db-id>/<first 16>/…`):
+   * a segment (`<segment>-<sha1>[.zst]`, never the `.backup` file named after it), or a
+   * history or backup file by its name (`00000002.history`, `<segment>.<offset>.backup`)?
+   */
+  async isArchived(stanza: string, name: string): Promise<boolean> {
+    if (SEGMENT.test(name)) return (await this.missingWal(stanza, name, name)).length === 0;
+    return (await this.archivedNames(stanza, name.slice(0, 16), name)).some((n) => n.startsWith(name));
+  }
+
+  /**
+   * The WAL segments from `start` to `stop` (walRange) that the stanza's archive lacks: one
+   * listing per 256 segments (a directory of the archive), not a read of the segments.
+   */
+  async missingWal(stanza: string, start: string, stop: string, o: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const byDir = new Map<string, string[]>();
+    for (const seg of walRange(start, stop)) byDir.set(seg.slice(0, 16), [...(byDir.get(seg.slice(0, 16)) ?? []), seg]);
+    const missing: string[] = [];
+    for (const [dir, segs] of byDir) {
+      const have = new Set(
+        (await this.archivedNames(stanza, dir, dir, o)).filter((n) => ARCHIVED_SEGMENT.test(n)).map((n) => n.slice(0, 24)),
+      );
+      missing.push(...segs.filter((seg) => !have.has(seg)));
+    }
+    return missing;
+  }
+
+  /** The names starting with `prefix` in the archive directory `dir` (16 hex digits) of every archive id of the stanza. */
+  private async archivedNames(stanza: string, dir: string, prefix: string, o: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const names: string[] = [];
     if (this.isRemote(stanza)) {
       // The archive ids (`15-1`) come from `info`: a store's listing of a prefix holding only
       // deeper prefixes is not something every S3-compatible store answers alike.
-      const t = { stanza, configFile: this.configFileOf(stanza) };
-      const r = await this.run(t, 'info', { extra: ['--output=json'], timeoutMs: 60_000 });
-      const ids =
-        (JSON.parse(r.stdout) as Array<{ name: string; archive?: Array<{ id: string }> }>)
-          .find((x) => x.name === stanza)
-          ?.archive?.map((a) => a.id) ?? [];
-      for (const id of ids) {
-        if ((await this.repoLs(stanza, `archive/${stanza}/${id}/${segment.slice(0, 16)}`, { filter: `^${segment}` })).size > 0) return true;
-      }
-      return false;
+      for (const id of await this.archiveIds(stanza, o))
+        names.push(...(await this.repoLs(stanza, `archive/${stanza}/${id}/${dir}`, { ...o, filter: `^${prefix}` })).keys());
+      return names;
     }
     const base = this.archiveDir(stanza);
-    if (!existsSync(base)) return false;
-    for (const dbv of readdirSync(base)) {
-      const dir = join(base, dbv, segment.slice(0, 16));
-      if (existsSync(dir) && readdirSync(dir).some((f) => f.startsWith(segment))) return true;
+    for (const dbv of existsSync(base) ? readdirSync(base) : []) {
+      const d = join(base, dbv, dir);
+      if (existsSync(d)) names.push(...readdirSync(d).filter((n) => n.startsWith(prefix)));
     }
-    return false;
+    return names;
+  }
+
+  /** The ids of the stanza's archives (`15-1`), from `info`. */
+  private async archiveIds(stanza: string, o: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const t = { stanza, configFile: this.configFileOf(stanza) };
+    const r = await this.run(t, 'info', { extra: ['--output=json'], signal: o.signal, timeoutMs: 60_000 });
+    return (
+      (JSON.parse(r.stdout) as Array<{ name: string; archive?: Array<{ id: string }> }>)
+        .find((x) => x.name === stanza)
+        ?.archive?.map((a) => a.id) ?? []
+    );
   }
 
   /** Does the stanza exist in its repository (its backup.info)? */
@@ -688,6 +719,33 @@ function toSetInfo(b: RawBackup): BackupSetInfo {
     walStop: b.archive.stop,
     error: b.error ?? false,
   };
+}
+
+/**
+ * An archived segment's file (`<segment>-<sha1>[.<compression>]`), not the `.backup` history
+ * file named after a backup's first segment (`<segment>.<offset>.backup`).
+ */
+const ARCHIVED_SEGMENT = /^[0-9A-F]{24}-[0-9a-f]{40}(\.|$)/;
+/** A WAL segment's name (timeline, log, segment). */
+const SEGMENT = /^[0-9A-F]{24}$/;
+
+/** WAL segments of 16 MB (initdb's default, which dwsbox keeps): 256 to a log file (the middle 8 hex digits of a name). */
+const SEGMENTS_PER_LOG = 0x100;
+
+/**
+ * The WAL segment names from `start` to `stop`, both included (`TTTTTTTTLLLLLLLLSSSSSSSS`:
+ * timeline, log, segment). A backup starts and stops on one timeline; names on two timelines,
+ * or out of order, give just the two names.
+ */
+export function walRange(start: string, stop: string): string[] {
+  if (!SEGMENT.test(start) || !SEGMENT.test(stop) || start.slice(0, 8) !== stop.slice(0, 8) || start > stop)
+    return start === stop ? [start] : [start, stop];
+  const tli = start.slice(0, 8);
+  const toN = (s: string): number => parseInt(s.slice(8, 16), 16) * SEGMENTS_PER_LOG + parseInt(s.slice(16), 16);
+  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');
+  const out: string[] = [];
+  for (let n = toN(start); n <= toN(stop); n++) out.push(`${tli}${hex(Math.floor(n / SEGMENTS_PER_LOG))}${hex(n % SEGMENTS_PER_LOG)}`);
+  return out;
 }
 
 /** The `[stanza]` section's `pg1-*` settings of a stanza config, as command-line options. */

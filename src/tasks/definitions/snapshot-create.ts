@@ -8,6 +8,7 @@
  */
 import { AppError } from '../../errors/app-error.js';
 import { findAnnotated, type BackupSetInfo } from '../../dataplane/data-plane.js';
+import type { SchemaInfo, SnapshotRecord } from '../../domain/records.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf } from './member-steps.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
@@ -26,13 +27,19 @@ export interface SnapshotCreateParams {
 }
 
 /**
- * What BACKUP hands on to VERIFY_BACKUP and RECORD_SNAPSHOT: the set it took (or found).
- * A logical snapshot's steps keep their own (snapshot-logical.ts).
+ * What BACKUP hands on to VERIFY_BACKUP and RECORD_SNAPSHOT: the set it took (or found), with
+ * pgBackRest's figures for it as the `info` that ended the backup reported them, so the later
+ * steps need no second catalog read to record it. A logical snapshot's steps keep their own
+ * (snapshot-logical.ts).
  */
 export interface SnapshotCreateState {
   label: string;
   type: BackupSetInfo['type'];
   prior: string | null;
+  /** absent in the state of a task taken before these were kept: RECORD_SNAPSHOT reads the catalog then */
+  figures?: Pick<BackupSetInfo, 'repoOwnBytes' | 'repoSetBytes' | 'databaseSize'>;
+  /** the databases and tables, read just before the backup started; absent (a read that failed, an older task): RECORD_SNAPSHOT reads them */
+  schemaInfo?: SchemaInfo;
 }
 
 type Ctx = StepContext<SnapshotCreateParams, SnapshotCreateState>;
@@ -48,11 +55,12 @@ async function target(ctx: Ctx) {
  * the project's quotas, and the repository's free space for the backup D2 chose here, sized
  * by the primary's database and the store's recorded sizes. Throws, writing nothing.
  */
-async function checkBackupRoom(ctx: Ctx, type: 'full' | 'diff'): Promise<void> {
-  const { cluster, primary } = await target(ctx);
-  const kept = await ctx.store.listStanzaSnapshots(cluster.stanza);
-  const databaseBytes = await ctx.dataPlane.databaseBytes(cluster, primary);
-  const need = { kind: type, needBytes: estimateBackupBytes(type, { databaseBytes, ...chainFigures(kept) }) };
+async function checkBackupRoom(ctx: Ctx, type: 'full' | 'diff', figures: { databaseBytes: number; kept: SnapshotRecord[] }): Promise<void> {
+  const { cluster } = await target(ctx);
+  const need = {
+    kind: type,
+    needBytes: estimateBackupBytes(type, { databaseBytes: figures.databaseBytes, ...chainFigures(figures.kept) }),
+  };
   await checkSnapshotQuota(ctx.store, ctx.config, cluster.projectId, need, ctx.params.snapshotId);
   checkFreeSpace(ctx.dataPlane, ctx.config, need, ctx.log);
 }
@@ -71,7 +79,14 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
         ],
   steps: {
     ...logicalSteps,
-    /** Nodes up, and archiving works (`pgbackrest check` forces a WAL switch into the repository). */
+    /**
+     * Nodes up, the stanza in the configured repository, and archiving not failing now (the
+     * primary's pg_stat_archiver: a failure since the last success fails the snapshot before
+     * anything is copied). The proof that a WAL switch reaches the repository is the backup's
+     * own: pgBackRest's backup waits for every WAL segment it needs to be archived and fails
+     * otherwise (its archive check, which dwsbox never turns off), so a `pgbackrest check`
+     * here would only repeat it at the price of a WAL switch and a wait (D30).
+     */
     CHECK_CLUSTER: async (ctx) => {
       const { cluster, primary } = await target(ctx);
       const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
@@ -80,21 +95,37 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
         throw new AppError('ENGINE_NODE_FAILED', {
           args: [down.map((n) => n.host).join(', '), 'not running; restart the cluster, then take the snapshot again'],
         });
-      await ensureSnapshotRepository(ctx);
-      await ctx.dataPlane.checkArchiving(cluster, primary, { lockFile: ctx.lockFile, signal: ctx.signal });
-      ctx.progress({ source: 'pgbackrest check', percent: 100, info: { nodes: nodes.length } });
+      const [, archiver] = await Promise.all([ensureSnapshotRepository(ctx), ctx.dataPlane.archiverState(cluster, primary)]);
+      if (archiver.failing)
+        throw new AppError('VERIFY_FAILED', {
+          args: [
+            `WAL archiving of the primary is failing (last failed segment ${archiver.lastFailed}); a snapshot needs it: see the primary's log, then take the snapshot again`,
+          ],
+        });
+      ctx.progress({ source: 'pg_stat_archiver', percent: 100, info: { nodes: nodes.length } });
     },
     BACKUP: async (ctx) => {
       const { cluster, primary } = await target(ctx);
       const annotation = { snapshot_id: ctx.params.snapshotId };
+      // What the step reads is independent, so it is read at once, and before the backup starts
+      // (so that none of it runs beside pgBackRest): the catalog (one `info`), a failed backup's
+      // leftovers removed (sets the catalog does not list: never the one a resumed step looks
+      // for), the figures of the room check, and what the snapshot holds (databases, tables,
+      // sizes: D16) for RECORD_SNAPSHOT to record.
+      const databaseBytes = ctx.dataPlane.databaseBytes(cluster, primary);
+      const [sets, , kept, , schemaInfo] = await Promise.all([
+        ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal }),
+        ctx.dataPlane.removePartialBackups(cluster, primary, ctx.signal),
+        ctx.store.listStanzaSnapshots(cluster.stanza),
+        databaseBytes.catch(() => null),
+        ctx.dataPlane.schemaInfo(cluster, primary).catch(() => undefined),
+      ]);
       // A resumed step (after a crash or a retry) finds its own finished backup (D2).
-      let set = findAnnotated(await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal }), annotation);
+      let set = findAnnotated(sets, annotation);
       const resumed = set !== undefined;
       if (!set) {
-        await ctx.dataPlane.removePartialBackups(cluster, primary, ctx.signal);
-        const sets = await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal });
         const type = ctx.params.forceFull ? 'full' : nextBackupType(sets, ctx.config.snapshotFullEvery);
-        await checkBackupRoom(ctx, type);
+        await checkBackupRoom(ctx, type, { databaseBytes: await databaseBytes, kept });
         const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
         const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
         set = await ctx.dataPlane.backup(cluster, primary, {
@@ -107,7 +138,13 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
             ctx.progress({ ...p, info: { ...info, ...(p.data?.['label'] ? { key: backupKeyOf(String(p.data['label'])) } : {}) } }),
         });
       }
-      await ctx.setState({ label: set.label, type: set.type, prior: set.prior });
+      await ctx.setState({
+        label: set.label,
+        type: set.type,
+        prior: set.prior,
+        figures: { repoOwnBytes: set.repoOwnBytes, repoSetBytes: set.repoSetBytes, databaseSize: set.databaseSize },
+        ...(schemaInfo ? { schemaInfo } : {}),
+      });
       // The backup's own final sample is pgBackRest's figure; a resumed step reports the set it found.
       if (resumed)
         ctx.progress({
@@ -124,12 +161,18 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
           },
         });
     },
-    /** The new set is in pgBackRest's catalog, without error, its WAL archived, and `pgbackrest verify` passes. */
+    /**
+     * The new set is in pgBackRest's catalog without error and every WAL segment from its start
+     * to its stop is in the archive (local/backups.ts verifyBackup). Every file's checksum was
+     * computed by pgBackRest as it wrote the set, and its backup refused to finish without the
+     * WAL; `pgbackrest verify` would read back every set of the stanza and its whole archive
+     * (2.45 ignores `--set` there), a cost that grows with each snapshot kept (D30).
+     */
     VERIFY_BACKUP: async (ctx) => {
       const { cluster } = await target(ctx);
       const set = await ctx.dataPlane.verifyBackup(cluster.stanza, ctx.state.label ?? '', { lockFile: ctx.lockFile, signal: ctx.signal });
       ctx.progress({
-        source: 'pgbackrest verify',
+        source: 'pgbackrest info',
         percent: 100,
         bytesDone: set.repoSetBytes,
         bytesTotal: set.repoSetBytes,
@@ -139,9 +182,15 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
     RECORD_SNAPSHOT: async (ctx) => {
       const { cluster, primary } = await target(ctx);
       const label = ctx.state.label ?? '';
-      const set = (await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal })).find((s) => s.label === label);
+      // The set's figures as BACKUP read them (VERIFY_BACKUP has just found it in the catalog);
+      // a task whose state predates them reads the catalog.
+      const { type, prior, figures } = ctx.state;
+      const set =
+        figures && type
+          ? { label, type, prior: prior ?? null, ...figures }
+          : (await ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal })).find((s) => s.label === label);
       if (!set) throw new AppError('VERIFY_FAILED', { args: [`backup set ${label} disappeared from the repository`] });
-      const schemaInfo = await ctx.dataPlane.schemaInfo(cluster, primary);
+      const schemaInfo = ctx.state.schemaInfo ?? (await ctx.dataPlane.schemaInfo(cluster, primary));
       const now = ctx.clock.now();
       await ctx.write((tx) =>
         tx.updateSnapshot(ctx.params.snapshotId, {
