@@ -406,6 +406,21 @@ function cpuTicks(pid: number): number | null {
 }
 const ticksOf = (pids: number[]): number => pids.reduce((a, p) => a + (cpuTicks(p) ?? 0), 0);
 
+/** The PIDs of a process's children, from /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
 /**
  * CPU ticks processes have run on the whole machine (every core: user, nice and system time,
  * from /proc/stat). Interrupt time is left out: the loopback traffic of the run itself is
@@ -459,6 +474,8 @@ interface RunFigures {
   serverCpu: number;
   /** cores the load generator (this process) used */
   loadCpu: number;
+  /** cores the store's PostgreSQL server (its postmaster and backends) used; 0 with SQLite */
+  storeCpu: number;
   /** cores everything else on the machine used: other work disturbing the run (2 cores in all) */
   otherCpu: number;
   /** ms the server(s) took to go idle after the run */
@@ -473,9 +490,11 @@ async function load(
   headers: Record<string, string>,
   o: { seconds: number; connections: number; timeoutS: number },
   pids: number[],
+  storePids: () => number[],
 ): Promise<RunFigures> {
   const lat = new Latencies();
   const ticks0 = ticksOf(pids);
+  const store0 = ticksOf(storePids());
   const own0 = cpuTicks(process.pid) ?? 0;
   const busy0 = busyTicks();
   const t0 = performance.now();
@@ -493,7 +512,8 @@ async function load(
   const wall = (performance.now() - t0) / 1000;
   const serverTicks = ticksOf(pids) - ticks0;
   const ownTicks = (cpuTicks(process.pid) ?? 0) - own0;
-  const otherTicks = busyTicks() - busy0 - serverTicks - ownTicks;
+  const storeTicks = Math.max(0, ticksOf(storePids()) - store0);
+  const otherTicks = busyTicks() - busy0 - serverTicks - ownTicks - storeTicks;
   const drainMs = await waitQuiet(pids);
   return {
     rps: sig(r['2xx'] / wall),
@@ -505,6 +525,7 @@ async function load(
     timeouts: r.timeouts,
     serverCpu: round(serverTicks / CLOCK_TICKS / wall, 2),
     loadCpu: round(ownTicks / CLOCK_TICKS / wall, 2),
+    storeCpu: round(storeTicks / CLOCK_TICKS / wall, 2),
     otherCpu: round(Math.max(0, otherTicks) / CLOCK_TICKS / wall, 2),
     drainMs,
   };
@@ -592,6 +613,7 @@ const NO_RUN: RunFigures = {
   timeouts: 0,
   serverCpu: NaN,
   loadCpu: NaN,
+  storeCpu: NaN,
   otherCpu: NaN,
   drainMs: 0,
 };
@@ -732,6 +754,9 @@ export async function runHttpBench(
     if (o.cpuProf) routes = routes.slice(0, 1);
 
     const logBytes = (): number => services.reduce((a, s) => a + statSync(s.logFile).size, 0);
+    // The store's PostgreSQL server: its postmaster and the backends it forked (each service's pool).
+    const storePids = (): number[] => (pg ? [pg.pid, ...childrenOf(pg.pid)] : []);
+    const noStore = (): number[] => [];
     const results: RouteResult[] = [];
     const windows: { from: number; to: number }[] = [];
     for (const r of routes) {
@@ -795,6 +820,7 @@ export async function runHttpBench(
           headersFor(r, path),
           { ...opts, seconds, connections: mode.connections, timeoutS: mode.timeoutS },
           servicePids,
+          storePids,
         );
         const written = logBytes() - before;
         for (const s of services) truncateSync(s.logFile, 0);
@@ -802,7 +828,7 @@ export async function runHttpBench(
       };
       const say = (what: string, f: RunFigures): void =>
         log(
-          `  ${what}: ${f.rps} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms, CPU server ${f.serverCpu} load ${f.loadCpu} other ${f.otherCpu}` +
+          `  ${what}: ${f.rps} req/s, p50 ${f.p50} ms, p99 ${f.p99} ms, CPU server ${f.serverCpu}${pg ? ` store ${f.storeCpu}` : ''} load ${f.loadCpu} other ${f.otherCpu}` +
             `${f.non2xx || f.errors || f.timeouts ? `, non-2xx ${f.non2xx}, errors ${f.errors}, timeouts ${f.timeouts}` : ''}` +
             `${f.drainMs > 1500 ? `, busy ${(f.drainMs / 1000).toFixed(1)} s after the run` : ''}`,
         );
@@ -810,13 +836,14 @@ export async function runHttpBench(
         const bareRuns: RunFigures[] = [];
         const dwsboxRuns: RunFigures[] = [];
         if (o.warmup > 0) {
-          if (bares.length) say('warm-up bare', await load(bareUrls, path, headersFor(r, path), { ...opts, seconds: o.warmup }, barePids));
+          if (bares.length)
+            say('warm-up bare', await load(bareUrls, path, headersFor(r, path), { ...opts, seconds: o.warmup }, barePids, noStore));
           if (!single) say('warm-up dwsbox', await dwsboxRun(o.warmup));
         }
         const runs = o.cpuProf ? 1 : o.runs;
         for (let k = 1; k <= runs; k++) {
           if (bares.length) {
-            const f = await load(bareUrls, path, headersFor(r, path), opts, barePids);
+            const f = await load(bareUrls, path, headersFor(r, path), opts, barePids, noStore);
             say(`run ${k} bare`, f);
             bareRuns.push(f);
           }
@@ -947,7 +974,7 @@ export function table(results: RouteResult[], meta: Record<string, unknown>, o: 
     line(head),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
-    'other CPU: the most cores (of 2) the rest of the machine used during a run of the route, besides the server and the load generator',
+    'other CPU: the most cores (of 2) the rest of the machine used during a run of the route, besides the server, the store and the load generator',
     ...(results.some((r) => r.mode === 'one-connection')
       ? [
           `(1 conn.): one request took so long that with ${o.connections} connections each would take over half a run; measured with one connection`,
