@@ -52,9 +52,11 @@
  * POST /v3/auth/tokens for a user the seeding created. Routes 3–7 use AK/SK (what the SDKs
  * send); /healthz no credential. The bare route gets the same request headers.
  *
- * Paging. ListClusters (src/api/routes/clusters.ts) takes only `enterprise_project_id` and
- * ListSnapshots (src/api/routes/snapshots.ts) no query at all: neither pages, so each answer is
- * the project's whole list (1,000 clusters; 20,000 snapshots). They are measured as they are.
+ * Paging. ListClusters and ListSnapshots are asked for a page of 50 from the middle of the list
+ * (`?limit=50&offset=500` of 1,000 clusters, `?limit=50&offset=10000` of 20,000 snapshots:
+ * `limit` and `offset` are a dwsbox extension, src/api/routes/clusters.ts and snapshots.ts). A
+ * dwsbox from before they existed (before commit 0cfe870) ignores the query and answers the
+ * whole list: the body size in the table says which.
  *
  * `--store postgres`: a PostgreSQL 15 server for the store (bench/store-pg.ts, durable
  * settings), and TWO dwsbox processes on it, both serving; autocannon's connections go to the
@@ -135,14 +137,14 @@ const ROUTES: RouteDef[] = [
     name: 'ListClusters',
     auth: 'aksk',
     pattern: '/v1.0/:project_id/clusters',
-    path: (c) => `/v1.0/${c.projectId}/clusters`,
+    path: (c) => `/v1.0/${c.projectId}/clusters?limit=50&offset=500`,
   },
   {
     slug: 'snapshots',
     name: 'ListSnapshots',
     auth: 'aksk',
     pattern: '/v1.0/:project_id/snapshots',
-    path: (c) => `/v1.0/${c.projectId}/snapshots`,
+    path: (c) => `/v1.0/${c.projectId}/snapshots?limit=50&offset=10000`,
   },
   {
     slug: 'job',
