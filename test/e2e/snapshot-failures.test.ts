@@ -150,6 +150,8 @@ describe('failed snapshots', () => {
   });
 
   it("a pgBackRest terminated mid-backup fails the snapshot with the tool's message; partial files go, earlier snapshots stay restorable", async () => {
+    // Rewrite most of the data, so this differential has files to copy and is caught copying them.
+    await sql(`do $$ begin for i in 1..5 loop execute format('update t%s set payload = md5(payload) || payload', i); end loop; end $$`);
     const id = await startSnapshot('terminated');
     await waitFor(async () => processesUnder(t.dataDir).find((p) => /pgbackrest .* backup$/.test(p.cmd)), {
       intervalMs: 20,
