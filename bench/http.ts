@@ -2,8 +2,11 @@
  * HTTP: dwsbox's read routes against a bare Fastify 5 route that returns the same bytes (issue 14).
  *
  *   npx tsx bench/http.ts [--seconds 10] [--connections 50] [--runs 2] [--warmup 3]
- *                         [--store sqlite|postgres] [--only <route>] [--timeout 10]
+ *                         [--store sqlite|postgres] [--only <route>[,<route>…]] [--timeout 10]
  *                         [--cpu-prof [--prof-dir <dir>]]
+ *
+ * Routes (`--only` takes one or several, comma-separated): actions-aksk, actions-token,
+ * cluster, clusters, snapshots, job, node-types, healthz.
  *
  * What is measured. For each route, dwsbox's answer is captured once (status, Content-Type, body
  * bytes); a bare Fastify 5 server (bench/http-bare.ts: one route under the same URL pattern, no
@@ -749,9 +752,14 @@ export async function runHttpBench(
 
     let routes = ROUTES;
     if (o.only) {
-      const want = o.only.toLowerCase();
-      routes = ROUTES.filter((r) => r.slug === want || `${r.name} ${r.auth}`.toLowerCase() === want || r.name.toLowerCase() === want);
-      if (!routes.length) throw new Error(`--only ${o.only}: no such route; one of ${ROUTES.map((r) => r.slug).join(', ')}`);
+      // One route or several, comma-separated: by slug, by name, or by name and auth ("ListClusterActions token").
+      const wanted = o.only.split(',').map((w) => w.trim().toLowerCase());
+      for (const want of wanted)
+        if (!ROUTES.some((r) => r.slug === want || `${r.name} ${r.auth}`.toLowerCase() === want || r.name.toLowerCase() === want))
+          throw new Error(`--only ${want}: no such route; one of ${ROUTES.map((r) => r.slug).join(', ')}`);
+      routes = ROUTES.filter((r) =>
+        wanted.some((w) => r.slug === w || `${r.name} ${r.auth}`.toLowerCase() === w || r.name.toLowerCase() === w),
+      );
     }
     if (o.cpuProf) routes = routes.slice(0, 1);
 
