@@ -78,7 +78,18 @@
  * processes — at least 0.3×.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -253,6 +264,16 @@ function procOf(child: ChildProcess, exited: Promise<ExitInfo>, port: number): P
       return exited;
     },
   };
+}
+
+/** This process's directory under /tmp/dwsbox-test (test/helpers/env.ts), once nothing is left in it. */
+function removeRunDir(root: string): void {
+  if (process.env['DWSBOX_TEST_ROOT']) return;
+  try {
+    rmdirSync(dirname(root));
+  } catch {
+    /* not empty, or gone */
+  }
 }
 
 function tail(file: string, lines = 20): string {
@@ -664,6 +685,7 @@ export async function runHttpBench(
     void (async () => {
       for (const c of [...cleanups].reverse()) await c().catch(() => {});
       removeDir(root);
+      removeRunDir(root);
       process.exit(130);
     })();
   };
@@ -923,6 +945,7 @@ export async function runHttpBench(
     if (!process.env['DWSBOX_KEEP_TEST_DIRS']) {
       removeDir(root);
       await removeProjectUsersUnder(root);
+      removeRunDir(root);
     }
     if (left.length) log(`warning: processes left under ${root}: ${JSON.stringify(left)}`);
     log(`cleaned up in ${round((performance.now() - cleaning) / 1000)} s`);
