@@ -31,6 +31,7 @@ export interface Principal {
 export interface IncomingAuth {
   method: string;
   url: string;
+  /** names in lower case, as Node gives them */
   headers: Record<string, string | string[] | undefined>;
   rawBody: Buffer | undefined;
   /** the peer's address (the socket's, never a header's): failures are counted per address */
@@ -121,8 +122,9 @@ export class AuthService {
       await this.signatureFailed(null, r.ip);
       throw fail('unknown access key');
     }
+    // Node gives header names in lower case: only the signed ones are read.
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+    for (const h of parsed.signedHeaders) headers[h] = header(h) ?? '';
     const canonical = canonicalRequest({ method: r.method, url: r.url, headers, body: r.rawBody }, parsed.signedHeaders);
     const expected = hmacHex(this.secretKeyOf(cred.secretEnc), stringToSign(date, canonical));
     if (!signaturesEqual(expected, parsed.signature)) {

@@ -5,7 +5,7 @@
  * at every load); user passwords are hashed with scrypt, always off the event loop (libuv's
  * thread pool); tokens are kept as SHA-256 hashes.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hash as digest, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -117,4 +117,4 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return wellFormed && timingSafeEqual(want, got);
 }
 
-export const sha256Hex = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
+export const sha256Hex = (s: string | Buffer): string => digest('sha256', s, 'hex');

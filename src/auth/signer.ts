@@ -4,15 +4,18 @@
  * every signed header, the body's SHA-256 (or X-Sdk-Content-Sha256). The service verifies
  * with it and the CLI signs with it.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 
 export const ALGORITHM = 'SDK-HMAC-SHA256';
 export const EMPTY_BODY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 /** APIG refuses requests whose X-Sdk-Date is more than 15 minutes from its clock. */
 export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 
+const UNRESERVED = /^[A-Za-z0-9\-_.~]*$/;
+
 /** RFC 3986 encoding: everything but A-Z a-z 0-9 - _ . ~ */
 export function rfc3986(s: string): string {
+  if (UNRESERVED.test(s)) return s; // most path segments and query values: nothing to encode
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
@@ -45,20 +48,28 @@ export function payloadHash(headers: Record<string, string>, body: Buffer | stri
   const explicit = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-sdk-content-sha256');
   if (explicit) return explicit[1];
   if (body === undefined || body.length === 0) return EMPTY_BODY_SHA256;
-  return createHash('sha256').update(body).digest('hex');
+  return hash('sha256', body, 'hex');
 }
 
 export function canonicalRequest(r: SignableRequest, signedHeaders: string[]): string {
   const q = r.url.indexOf('?');
   const path = q === -1 ? r.url : r.url.slice(0, q);
-  const query = new URLSearchParams(q === -1 ? '' : r.url.slice(q + 1));
-  const lower: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r.headers)) lower[k.toLowerCase()] = v;
-  const headerBlock = signedHeaders.map((h) => `${h}:${lower[h] ?? ''}\n`).join('');
+  let lower: Record<string, string> | null = null;
+  const value = (h: string): string => {
+    const v = r.headers[h];
+    if (v !== undefined) return v;
+    if (lower === null) {
+      lower = {};
+      for (const [k, x] of Object.entries(r.headers)) lower[k.toLowerCase()] = x;
+    }
+    return lower[h] ?? '';
+  };
+  let headerBlock = '';
+  for (const h of signedHeaders) headerBlock += `${h}:${value(h)}\n`;
   return [
     r.method.toUpperCase(),
     canonicalUri(path),
-    canonicalQuery(query),
+    q === -1 ? '' : canonicalQuery(new URLSearchParams(r.url.slice(q + 1))),
     headerBlock,
     signedHeaders.join(';'),
     payloadHash(r.headers, r.body),
@@ -66,7 +77,7 @@ export function canonicalRequest(r: SignableRequest, signedHeaders: string[]): s
 }
 
 export function stringToSign(sdkDate: string, canonical: string): string {
-  return [ALGORITHM, sdkDate, createHash('sha256').update(canonical).digest('hex')].join('\n');
+  return `${ALGORITHM}\n${sdkDate}\n${hash('sha256', canonical, 'hex')}`;
 }
 
 export const hmacHex = (key: string, data: string): string => createHmac('sha256', key).update(data).digest('hex');
