@@ -102,6 +102,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // one line per request is written by the onResponse hook below
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
+    // No child logger per request (its bindings went through the redact list on every request,
+    // issue 14): the few lines written about a request carry its reqId themselves.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 256 },
     requestTimeout: 120_000,
@@ -144,33 +147,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
-  app.addHook('onRequest', async (req, reply) => {
+  // Hooks take a callback, not a promise, where they do not wait for anything (a promise per
+  // hook per request is measurable, issue 14).
+  app.addHook('onRequest', (req, reply, done) => {
     req.startedAt = performance.now();
     void reply.header('X-Request-Id', req.id);
     req.lang = parseLanguage(req.headers['x-language']);
     const rule = req.routeOptions.config?.auth ?? 'public';
     if (!deps.readiness.accepting && rule !== 'public')
-      throw new AppError('SERVICE_UNAVAILABLE', { args: ['the service is starting or stopping; retry shortly'] });
+      return done(new AppError('SERVICE_UNAVAILABLE', { args: ['the service is starting or stopping; retry shortly'] }));
+    done();
   });
 
-  app.addHook('preValidation', async (req) => {
+  const authenticate = async (req: FastifyRequest, rule: string): Promise<void> => {
+    req.principal = await deps.auth.authenticate({
+      method: req.method,
+      url: req.raw.url ?? req.url,
+      headers: req.headers,
+      rawBody: req.rawBody,
+      ip: req.ip,
+    });
+    const projectId = (req.params as { project_id?: string } | undefined)?.project_id;
+    if (projectId !== undefined) deps.auth.authorize(req.principal, projectId, rule === 'mutate');
+  };
+  app.addHook('preValidation', (req, _reply, done) => {
     const rule = req.routeOptions.config?.auth ?? 'public';
-    if (rule !== 'public') {
-      req.principal = await deps.auth.authenticate({
-        method: req.method,
-        url: req.raw.url ?? req.url,
-        headers: req.headers,
-        rawBody: req.rawBody,
-        ip: req.ip,
-      });
-      const projectId = (req.params as { project_id?: string } | undefined)?.project_id;
-      if (projectId !== undefined) deps.auth.authorize(req.principal, projectId, rule === 'mutate');
-    }
-    if (req.jsonError) throw new AppError('VALIDATION', { args: [req.jsonError] });
+    const bodyError = (): AppError | undefined => (req.jsonError ? new AppError('VALIDATION', { args: [req.jsonError] }) : undefined);
+    if (rule === 'public') return done(bodyError());
+    authenticate(req, rule).then(() => done(bodyError()), done);
   });
 
   const requestLog = deps.log.unredacted.pino;
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const durationMs = Math.round((performance.now() - req.startedAt) * 10) / 10;
     const route = req.routeOptions.url ?? 'unknown';
     // No field of the request line can hold a secret: it skips the redact list.
@@ -189,13 +197,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       'request',
     );
     deps.onResponse?.(route, req.method, reply.statusCode, durationMs);
+    done();
   });
 
   // Every answer, JSON or page: never framed, never sniffed, and (unless a route sets its own,
   // as /docs and /console do) a policy that lets the body load nothing.
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     void reply.header('X-Frame-Options', 'DENY').header('X-Content-Type-Options', 'nosniff');
     if (!reply.hasHeader('Content-Security-Policy')) void reply.header('Content-Security-Policy', API_CSP);
+    done(null, payload);
   });
 
   app.setErrorHandler(errorHandler);

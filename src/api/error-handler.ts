@@ -86,9 +86,9 @@ export function errorHandler(e: unknown, request: FastifyRequest, reply: Fastify
   const err = toAppError(e, request.id);
   if (err.httpStatus >= 500) {
     const cause = err.code === 'INTERNAL_ERROR' ? coerceError(err.cause) : err;
-    request.log.error({ err: cause, errorCode: err.wireCode }, 'request failed');
+    request.log.error({ reqId: request.id, err: cause, errorCode: err.wireCode }, 'request failed');
   } else {
-    request.log.info({ errorCode: err.wireCode, error: err.message }, 'request refused');
+    request.log.info({ reqId: request.id, errorCode: err.wireCode, error: err.message }, 'request refused');
   }
   const retryAfter = err.details?.['retryAfterSec'];
   if (typeof retryAfter === 'number') void reply.header('Retry-After', String(retryAfter));
