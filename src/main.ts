@@ -15,6 +15,7 @@ import { AuthThrottle } from './auth/throttle.js';
 import { openStore } from './store/open-store.js';
 import { codeVersion, currentVersion, migrate } from './store/migrate.js';
 import type { Store } from './store/store.js';
+import { ReadPoint } from './store/read-cache.js';
 import { findBinaries, type Binaries } from './dataplane/binaries.js';
 import { LocalEngine } from './dataplane/local-engine.js';
 import type { DataPlane } from './dataplane/data-plane.js';
@@ -299,6 +300,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     scale,
     restores,
     readiness,
+    readPoint: () => new ReadPoint(store),
     consoleDir: defaultConsoleDir(),
     ...(separateMetrics ? {} : { metrics }),
     onResponse: (route, method, status, ms) => metrics.observeHttp(route, method, status, ms),

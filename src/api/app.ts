@@ -31,6 +31,7 @@ import type { SnapshotPolicyService } from '../services/snapshot-policy-service.
 import { restoreRoutes } from './routes/restores.js';
 import { scaleRoutes } from './routes/scale.js';
 import { consoleRoutes } from './routes/console.js';
+import type { ReadPoint } from '../store/read-cache.js';
 
 export type AuthRule = 'public' | 'read' | 'mutate';
 
@@ -44,6 +45,8 @@ declare module 'fastify' {
     rawBody: Buffer | undefined;
     jsonError: string | null;
     startedAt: number;
+    /** the store's read version for this request's reads (read-cache.ts); null on public routes */
+    readPoint: ReadPoint | null;
   }
 }
 
@@ -65,6 +68,8 @@ export interface AppDeps {
   restores: RestoreService;
   scale: ScaleService;
   readiness: Readiness;
+  /** a new read point of the store (one per authenticated request) */
+  readPoint: () => ReadPoint;
   /**
    * Prometheus text, when metrics are served on the API listener: every series for an
    * operator credential, a project's own series (`project_id` label) for any other.
@@ -130,6 +135,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('jsonError', null);
   app.decorateRequest('startedAt', 0);
+  app.decorateRequest('readPoint', null);
 
   app.removeAllContentTypeParsers();
   // One JSON parser (D10): the raw bytes feed the signature check; an empty body is accepted
@@ -160,7 +166,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const authenticate = async (req: FastifyRequest, rule: string): Promise<void> => {
+    req.readPoint = deps.readPoint();
     req.principal = await deps.auth.authenticate({
+      at: req.readPoint,
       method: req.method,
       url: req.raw.url ?? req.url,
       headers: req.headers,

@@ -12,7 +12,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { newAccessKey, newId, newProjectId, newSecretKey } from '../domain/ids.js';
 import type { CredentialRecord, Role, TokenRecord } from '../domain/records.js';
-import { ReadCache } from '../store/read-cache.js';
+import { ReadCache, type ReadPoint } from '../store/read-cache.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
@@ -34,6 +34,8 @@ export interface IncomingAuth {
   /** names in lower case, as Node gives them */
   headers: Record<string, string | string[] | undefined>;
   rawBody: Buffer | undefined;
+  /** the request's read point (read-cache.ts), shared with the route's own reads */
+  at?: ReadPoint | undefined;
   /** the peer's address (the socket's, never a header's): failures are counted per address */
   ip?: string | undefined;
   /**
@@ -86,15 +88,15 @@ export class AuthService {
       return Array.isArray(v) ? v.join(',') : v;
     };
     const token = header('x-auth-token');
-    if (token) return this.authenticateToken(token);
+    if (token) return this.authenticateToken(token, r.at);
     const authz = header('authorization');
     if (!authz) throw fail('no credentials: sign the request with AK/SK (Authorization, X-Sdk-Date) or send X-Auth-Token');
     // Keystone tokens also travel as a bearer token (what Prometheus and most HTTP tools send).
     const bearer = /^Bearer +(\S+)$/i.exec(authz);
-    if (bearer) return this.authenticateToken(bearer[1]!);
+    if (bearer) return this.authenticateToken(bearer[1]!, r.at);
     if (/^Basic /i.test(authz)) {
       if (!r.allowBasic) throw fail('Basic authentication is accepted only on /metrics; sign the request with AK/SK or send X-Auth-Token');
-      return this.authenticateBasic(authz.slice(6).trim(), r.ip);
+      return this.authenticateBasic(authz.slice(6).trim(), r.ip, r.at);
     }
     const parsed = parseAuthorization(authz);
     if (!parsed) throw fail('malformed Authorization header: expected "SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…"');
@@ -117,7 +119,7 @@ export class AuthService {
       if (!ok) throw fail('X-Sdk-Content-Sha256 is not the SHA-256 of the body (dwsbox needs every body signed)');
     }
     await this.refuseIfBlocked(parsed.accessKey, r.ip);
-    const cred = await this.credential(parsed.accessKey);
+    const cred = await this.credential(parsed.accessKey, r.at);
     if (!cred) {
       await this.signatureFailed(null, r.ip);
       throw fail('unknown access key');
@@ -137,7 +139,7 @@ export class AuthService {
   }
 
   /** `Basic base64(AK:SK)` (only where `allowBasic`): the secret compared in constant time, failures counted like signatures. */
-  private async authenticateBasic(b64: string, ip: string | undefined): Promise<Principal> {
+  private async authenticateBasic(b64: string, ip: string | undefined, at: ReadPoint | undefined): Promise<Principal> {
     const text = Buffer.from(b64, 'base64').toString('utf8');
     const colon = text.indexOf(':');
     const ak = colon > 0 ? text.slice(0, colon) : '';
@@ -145,7 +147,7 @@ export class AuthService {
     if (!/^[A-Za-z0-9_-]{8,64}$/.test(ak) || sk.length === 0 || sk.length > 256)
       throw fail('malformed Basic credentials: expected base64 of ACCESS_KEY:SECRET_KEY');
     await this.refuseIfBlocked(ak, ip);
-    const cred = await this.credential(ak);
+    const cred = await this.credential(ak, at);
     if (!cred) {
       await this.signatureFailed(null, ip);
       throw fail('unknown access key');
@@ -159,8 +161,8 @@ export class AuthService {
     return { projectId: cred.projectId, role: cred.role, id: cred.accessKey, method: 'aksk' };
   }
 
-  private credential(accessKey: string): Promise<CredentialRecord | undefined> {
-    return this.credentials.get(accessKey, async () => ({ value: await this.store.getCredential(accessKey) }));
+  private credential(accessKey: string, at: ReadPoint | undefined): Promise<CredentialRecord | undefined> {
+    return this.credentials.get(accessKey, async () => ({ value: await this.store.getCredential(accessKey) }), at);
   }
 
   /**
@@ -195,10 +197,10 @@ export class AuthService {
     await Promise.all([accessKey === null ? 0 : t.signatureKey.fail(accessKey), t.signatureAddress.fail(addressKey(ip))]);
   }
 
-  private async authenticateToken(token: string): Promise<Principal> {
+  private async authenticateToken(token: string, at: ReadPoint | undefined): Promise<Principal> {
     if (token.length > 512) throw fail('malformed token');
     const hash = sha256Hex(token);
-    const t = await this.tokens.get(hash, async () => ({ value: await this.store.getToken(hash) }));
+    const t = await this.tokens.get(hash, async () => ({ value: await this.store.getToken(hash) }), at);
     if (!t) throw fail('invalid token');
     if (t.expiresAt <= this.clock.now()) throw fail('token expired');
     return { projectId: t.projectId, role: t.role, id: `user:${t.userId}`, method: 'token' };

@@ -5,7 +5,7 @@
  */
 import { CLUSTER_NAME_RE, USER_NAME_RE, passwordProblem, runningTaskStatus, actionProgressKey } from '../domain/cluster.js';
 import type { Clock } from '../domain/clock.js';
-import { ReadCache, type Timed } from '../store/read-cache.js';
+import { ReadCache, ReadPoint, type Timed } from '../store/read-cache.js';
 import { newId, newPassword, isUuid } from '../domain/ids.js';
 import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
@@ -83,9 +83,12 @@ const DAY_MS = 24 * 3600_000;
 export class ClusterService {
   /** ListClusterDetails' views, while the store is unchanged (read-cache.ts). */
   private readonly views: ReadCache<ClusterView>;
+  /** Each project's clusters as listed, the same way. */
+  private readonly lists: ReadCache<ClusterRecord[]>;
 
   constructor(private readonly deps: ClusterServiceDeps) {
     this.views = new ReadCache(deps.store, deps.clock);
+    this.lists = new ReadCache(deps.store, deps.clock, 100);
   }
 
   // ------------------------------------------------------------------ reads
@@ -132,34 +135,28 @@ export class ClusterService {
     return c;
   }
 
-  async getView(projectId: string, clusterId: string): Promise<ClusterView> {
-    return this.views.get(viewKey(projectId, clusterId), async () => this.timedView(await this.get(projectId, clusterId)));
+  /** `at`: the request's read point (read-cache.ts); only a request that writes nothing passes one. */
+  async getView(projectId: string, clusterId: string, at?: ReadPoint): Promise<ClusterView> {
+    return this.views.get(viewKey(projectId, clusterId), async () => this.timedView(await this.get(projectId, clusterId)), at);
   }
 
   /**
    * ListClusters: the project's clusters, oldest first, of one enterprise project when asked
-   * (`all_granted_eps`: all); a page of them when asked (`count` is all of them). Each view is
-   * read as ListClusterDetails reads it, and kept the same way.
+   * (`all_granted_eps`: all); a page of them when asked (`count` is all of them). The list and
+   * each view of the page are kept while the store is unchanged, all at one read version: a view
+   * built from a listed row is as new as the list.
    */
   async list(
     projectId: string,
     o: { enterpriseProjectId?: string | undefined; limit?: number | undefined; offset?: number | undefined } = {},
+    at: ReadPoint = new ReadPoint(this.deps.store),
   ): Promise<{ views: ClusterView[]; count: number }> {
     const eps = o.enterpriseProjectId;
-    const all = (await this.deps.store.listClusters(projectId)).filter(
-      (c) => !eps || eps === 'all_granted_eps' || c.spec.enterpriseProjectId === eps,
-    );
+    const listed = await this.lists.get(projectId, async () => ({ value: await this.deps.store.listClusters(projectId) }), at);
+    const all = !eps || eps === 'all_granted_eps' ? listed : listed.filter((c) => c.spec.enterpriseProjectId === eps);
     const offset = o.offset ?? 0;
     const page = all.slice(offset, o.limit === undefined ? undefined : offset + o.limit);
-    // A view kept is read after the store's version: the cluster again, not the row listed before.
-    const views = await Promise.all(
-      page.map((listed) =>
-        this.views.get(viewKey(projectId, listed.id), async () => {
-          const c = await this.deps.store.getCluster(projectId, listed.id);
-          return c ? this.timedView(c) : { value: (await this.timedView(listed)).value, until: this.deps.clock.now() };
-        }),
-      ),
-    );
+    const views = await Promise.all(page.map((c) => this.views.get(viewKey(projectId, c.id), () => this.timedView(c), at)));
     return { views, count: all.length };
   }
 

@@ -11,7 +11,7 @@ import type { ClusterRecord, SnapshotRecord, TaskRecord } from '../domain/record
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import { ReadCache } from '../store/read-cache.js';
+import { ReadCache, type ReadPoint } from '../store/read-cache.js';
 import type { TaskQueue } from '../tasks/queue.js';
 import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
@@ -209,8 +209,9 @@ export class SnapshotService {
   async listWithContext(
     projectId: string,
     page: { limit?: number | undefined; offset?: number | undefined } = {},
+    at?: ReadPoint,
   ): Promise<{ items: { snapshot: SnapshotRecord; context: SnapshotContext }[]; count: number }> {
-    const all = await this.lists.get(projectId, async () => ({ value: await this.readWithContext(projectId) }));
+    const all = await this.lists.get(projectId, async () => ({ value: await this.readWithContext(projectId) }), at);
     const offset = page.offset ?? 0;
     return { items: all.slice(offset, page.limit === undefined ? undefined : offset + page.limit), count: all.length };
   }

@@ -20,7 +20,7 @@ import {
 import { actionTime, jobTime } from '../domain/time.js';
 import { AppError } from '../errors/app-error.js';
 import type { Store } from '../store/store.js';
-import { ReadCache, type Timed } from '../store/read-cache.js';
+import { ReadCache, type ReadPoint, type Timed } from '../store/read-cache.js';
 import { buildProgressInfo, estimateFromHistory } from '../tasks/progress.js';
 
 export interface SubItemOut {
@@ -84,20 +84,24 @@ export class TaskService {
    * the latest one with its final status; a failure name gives the newest task of that kind
    * that ended FAILED, ROLLBACK_SUCCESS or ROLLBACK_FAIL (D8).
    */
-  async actionDetails(projectId: string, clusterId: string, actionName: string, lang: Lang): Promise<TaskBody> {
+  async actionDetails(projectId: string, clusterId: string, actionName: string, lang: Lang, at?: ReadPoint): Promise<TaskBody> {
     if (!isActionName(actionName)) {
       throw new AppError('INVALID_ACTION_NAME', { args: [actionName.slice(0, 64), Object.keys(ACTION_NAMES).join(', ')] });
     }
     const spec = ACTION_NAMES[actionName];
-    return this.actions.get(`${projectId}/${clusterId}/${actionName}/${lang}`, async () => {
-      await this.requireCluster(projectId, clusterId);
-      const kinds = [spec.kind as TaskKind];
-      const newest = (statuses?: readonly TaskStatus[]) =>
-        this.store.listTasks(clusterId, { kinds, limit: 1, ...(statuses ? { statuses } : {}) }).then((found) => found[0]);
-      const task = spec.failure ? await newest(FAILED_TASK_STATUSES) : ((await newest(ACTIVE_TASK_STATUSES)) ?? (await newest()));
-      if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
-      return this.timedBody(task, lang, actionName);
-    });
+    return this.actions.get(
+      `${projectId}/${clusterId}/${actionName}/${lang}`,
+      async () => {
+        await this.requireCluster(projectId, clusterId);
+        const kinds = [spec.kind as TaskKind];
+        const newest = (statuses?: readonly TaskStatus[]) =>
+          this.store.listTasks(clusterId, { kinds, limit: 1, ...(statuses ? { statuses } : {}) }).then((found) => found[0]);
+        const task = spec.failure ? await newest(FAILED_TASK_STATUSES) : ((await newest(ACTIVE_TASK_STATUSES)) ?? (await newest()));
+        if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
+        return this.timedBody(task, lang, actionName);
+      },
+      at,
+    );
   }
 
   async listClusterTasks(projectId: string, clusterId: string, lang: Lang, limit = 50): Promise<TaskBody[]> {

@@ -21,6 +21,22 @@ interface Entry<T> {
   value: T;
 }
 
+/**
+ * The store's read version, read once and shared by every read of one request (the
+ * signature's access key and the route's answer): on PostgreSQL each version is a round trip.
+ * Sound for a request that only reads: the version is read after the request arrived, so every
+ * write committed before it was sent is in it. A request that writes must not answer from it.
+ */
+export class ReadPoint {
+  private version: string | Promise<string> | null = null;
+
+  constructor(private readonly store: Pick<Store, 'readVersion'>) {}
+
+  read(): string | Promise<string> {
+    return (this.version ??= this.store.readVersion());
+  }
+}
+
 export class ReadCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
 
@@ -31,8 +47,9 @@ export class ReadCache<T> {
     private readonly size = 2_000,
   ) {}
 
-  async get(key: string, read: () => Promise<Timed<T>>): Promise<T> {
-    const version = await this.store.readVersion();
+  /** `at`: the request's read point (one version for all its reads); by default a version of its own. */
+  async get(key: string, read: () => Promise<Timed<T>>, at?: ReadPoint): Promise<T> {
+    const version = await (at ? at.read() : this.store.readVersion());
     const hit = this.entries.get(key);
     if (hit && hit.version === version && this.clock.now() < hit.until) return hit.value;
     const fresh = await read();

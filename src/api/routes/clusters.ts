@@ -164,7 +164,7 @@ export const clusterRoutes =
         },
         async (req) => {
           const { enterprise_project_id: eps, limit, offset } = req.query;
-          const r = await s.list(req.params.project_id, { enterpriseProjectId: eps, limit, offset });
+          const r = await s.list(req.params.project_id, { enterpriseProjectId: eps, limit, offset }, req.readPoint ?? undefined);
           return { clusters: r.views.map(clusterInfoOut), count: r.count };
         },
       );
@@ -181,7 +181,9 @@ export const clusterRoutes =
           response: { 200: ClusterDetailResponse, ...errorResponses },
         },
       },
-      async (req) => ({ cluster: clusterDetailOut(await s.getView(req.params.project_id, req.params.cluster_id)) }),
+      async (req) => ({
+        cluster: clusterDetailOut(await s.getView(req.params.project_id, req.params.cluster_id, req.readPoint ?? undefined)),
+      }),
     );
 
     app.delete(

@@ -58,7 +58,7 @@ export const snapshotRoutes =
         },
       },
       async (req) => {
-        const r = await s.listWithContext(req.params.project_id, req.query);
+        const r = await s.listWithContext(req.params.project_id, req.query, req.readPoint ?? undefined);
         return { snapshots: r.items.map((x) => snapshotOut(x.snapshot, x.context)), count: r.count };
       },
     );

@@ -43,7 +43,8 @@ export const taskRoutes =
           response: { 200: TaskBody, ...errorResponses },
         },
       },
-      async (req) => t.actionDetails(req.params.project_id, req.params.cluster_id, req.params.action_name, req.lang),
+      async (req) =>
+        t.actionDetails(req.params.project_id, req.params.cluster_id, req.params.action_name, req.lang, req.readPoint ?? undefined),
     );
 
     app.get(
