@@ -134,7 +134,7 @@ export class AuthService {
       await this.signatureFailed(cred.accessKey, r.ip);
       throw fail('signature mismatch');
     }
-    await this.throttle?.signatureKey.clear(cred.accessKey);
+    if (this.throttle?.signatureKey.mayHold(cred.accessKey)) await this.throttle.signatureKey.clear(cred.accessKey);
     return { projectId: cred.projectId, role: cred.role, id: cred.accessKey, method: 'aksk' };
   }
 
@@ -183,10 +183,11 @@ export class AuthService {
   /** 429 while the access key or the address is blocked: nothing is looked up or checked. */
   private async refuseIfBlocked(accessKey: string, ip: string | undefined): Promise<void> {
     const t = this.throttle;
-    if (!t) return;
+    const address = addressKey(ip);
+    if (!t || (!t.signatureKey.mayHold(accessKey) && !t.signatureAddress.mayHold(address))) return;
     const ms = await longestBlock([
       [t.signatureKey, accessKey],
-      [t.signatureAddress, addressKey(ip)],
+      [t.signatureAddress, address],
     ]);
     if (ms > 0) throw throttled('too many failed signatures for this access key or from this address', ms);
   }

@@ -28,6 +28,18 @@ describe('FailureCounter', () => {
     expect(await c.fail('a')).toBe(0);
   });
 
+  it('mayHold: false for a key that never failed or was cleared (no lookup then), true while a failure or block may be recorded', async () => {
+    const c = new FailureCounter('t', 1, HOUR, 60_000, 600_000, null);
+    expect(c.mayHold('k')).toBe(false);
+    await c.fail('k');
+    expect(c.mayHold('k')).toBe(true);
+    expect(await c.fail('k')).toBe(60_000);
+    expect(await c.blockedMs('k')).toBeGreaterThan(50_000);
+    await c.clear('k');
+    expect(c.mayHold('k')).toBe(false);
+    expect(await c.fail('k')).toBe(0); // the count went with it
+  });
+
   it('a block ends by itself; the count is forgotten a window after its first failure', async () => {
     const c = new FailureCounter('t', 1, 1000, 100, 100, null);
     await c.fail('k');

@@ -28,10 +28,18 @@ export interface ThrottleSettings {
   authBlockMaxMs: number;
 }
 
+/** The size of the watched keys past which the expired ones are dropped. */
+const WATCHED_PRUNE_AT = 10_000;
+
 /** One kind of key (user names, addresses, access keys): its failure counts and its blocks. */
 export class FailureCounter {
   private readonly failures: RateLimiterMemory;
   private readonly blocks: RateLimiterMemory;
+  /**
+   * Keys with a failure or a block that may still be recorded, and until when (ms): a key not
+   * here (every key that never failed, the usual case) needs no lookup at all (issue 14).
+   */
+  private readonly watched = new Map<string, number>();
 
   constructor(
     private readonly kind: string,
@@ -50,8 +58,18 @@ export class FailureCounter {
     this.blocks = new RateLimiterMemory({ keyPrefix: `${kind}-block`, points: 0, duration: Math.max(1, Math.ceil(maxBlockMs / 1000)) });
   }
 
+  /** Whether the key may have a failure or a block recorded (false: it has neither). */
+  mayHold(key: string): boolean {
+    const until = this.watched.get(key);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.watched.delete(key);
+    return false;
+  }
+
   /** Milliseconds the key stays blocked, 0 when it is not. */
   async blockedMs(key: string): Promise<number> {
+    if (!this.mayHold(key)) return 0;
     const r = await this.blocks.get(key);
     return r && r.msBeforeNext > 0 ? r.msBeforeNext : 0;
   }
@@ -59,16 +77,26 @@ export class FailureCounter {
   /** Record a failure; returns the block it starts (ms), 0 while failures are still free. */
   async fail(key: string): Promise<number> {
     const r = await this.failures.penalty(key, 1);
+    this.watch(key, r.msBeforeNext);
     const over = r.consumedPoints - this.freeFailures;
     if (over <= 0) return 0;
     const ms = Math.min(this.maxBlockMs, this.firstBlockMs * 2 ** Math.min(over - 1, 30));
     await this.blocks.block(key, ms / 1000);
+    this.watch(key, ms);
     this.log?.warn('authentication back-off', { kind: this.kind, key: key.slice(0, 80), failures: r.consumedPoints, blockMs: ms });
     return ms;
   }
 
   async clear(key: string): Promise<void> {
+    if (!this.watched.delete(key)) return;
     await Promise.all([this.failures.delete(key), this.blocks.delete(key)]);
+  }
+
+  private watch(key: string, ms: number): void {
+    const now = Date.now();
+    // A second of margin over the limiter's own rounding of its expiries.
+    this.watched.set(key, Math.max(this.watched.get(key) ?? 0, now + ms + 1000));
+    if (this.watched.size > WATCHED_PRUNE_AT) for (const [k, until] of this.watched) if (until <= now) this.watched.delete(k);
   }
 }
 

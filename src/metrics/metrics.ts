@@ -28,6 +28,8 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly httpRequests: Counter<'route' | 'method' | 'status'>;
   private readonly httpDuration: Histogram<'route' | 'method'>;
+  /** Each (route, method, status)'s series, looked up once (prom-client hashes the labels on every call). */
+  private readonly httpSeries = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<'route' | 'method'> }>();
   private readonly tasksFinished: Counter<'action' | 'status'>;
   private readonly taskDuration: Histogram<'action' | 'status'>;
   private readonly stepDuration: Histogram<'action' | 'step' | 'status'>;
@@ -195,8 +197,17 @@ export class Metrics {
   }
 
   observeHttp(route: string, method: string, status: number, durationMs: number): void {
-    this.httpRequests.inc({ route, method, status: String(status) });
-    this.httpDuration.observe({ route, method }, durationMs / 1000);
+    const key = `${route} ${method} ${status}`;
+    let series = this.httpSeries.get(key);
+    if (!series) {
+      series = {
+        count: this.httpRequests.labels({ route, method, status: String(status) }),
+        duration: this.httpDuration.labels({ route, method }),
+      };
+      this.httpSeries.set(key, series);
+    }
+    series.count.inc();
+    series.duration.observe(durationMs / 1000);
   }
 
   observeQuery(durationMs: number): void {
