@@ -2,16 +2,21 @@
  * Benchmark: both restore paths through the API against the raw tool sequence on the same
  * machine, from the same snapshot.
  *
- *   npx tsx bench/restore.ts [--mb 200] [--runs 3]
+ *   npx tsx bench/restore.ts [--mb 200] [--runs 3] [--only cluster|table]
  *
  * Loads about --mb MB of random text (it does not compress away, postgres-ops §3) into a
  * database `bench` of a 3-node cluster, with a real fsync (D20), and takes a snapshot. Then,
  * alternating so drift on the machine hits both alike:
  * - restore into a new cluster: API = POST …/snapshots/{id}/actions until the new 3-node
  *   cluster is AVAILABLE (restore, recovery, its own stanza, two standbys, checks), polled
- *   every 50 ms as a client does; raw = `pgbackrest restore --set … --type=immediate
- *   --target-action=promote --archive-mode=off` into an empty directory, then start it and
- *   wait until it is promoted. The API's own restore + recover steps are shown beside raw too.
+ *   every 50 ms as a client does; raw = the same work by hand, one tool after another:
+ *   `pgbackrest restore --set … --type=immediate --target-action=promote --archive-mode=off`
+ *   into an empty directory, start it and wait until it is promoted (the "primary only"
+ *   figure, the raw side before issue 14), then for each of the two standbys `pg_basebackup
+ *   -X stream -c fast -R -C -S <slot>` from it (the copy the API makes), its recovery
+ *   settings of the restore removed, start it and wait until it streams and has replayed
+ *   the primary's LSN read after its start (D5). The API's own restore + recover steps are
+ *   shown beside raw too.
  * - table restore of the large table: API = POST …/table-restore until the job is SUCCESS;
  *   raw = `pgbackrest restore --db-include=bench` into a temporary directory, start it on a
  *   unix socket, rename the table (and its primary key) there, `pg_dump -Fc -Z 1 -t | pg_restore`
@@ -20,22 +25,32 @@
  * everything it made, also when it fails.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { findBinaries } from '../src/dataplane/binaries.js';
-import { osIdentity } from '../src/dataplane/os-user.js';
+import { osIdentity, type OsUser } from '../src/dataplane/os-user.js';
 import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
 import { killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
 
-const { values } = parseArgs({ options: { mb: { type: 'string', default: '200' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { mb: { type: 'string', default: '200' }, runs: { type: 'string', default: '3' }, only: { type: 'string' } },
+});
 const MB = Math.max(10, Number(values.mb));
 const RUNS = Math.max(1, Number(values.runs));
+if (values.only !== undefined && values.only !== 'cluster' && values.only !== 'table') throw new Error('--only takes cluster or table');
+const CLUSTER = values.only !== 'table';
+const TABLE = values.only !== 'cluster';
 const DB = 'bench';
 
 const bins = findBinaries(null);
 const id = osIdentity();
+/**
+ * The OS user the raw tools run as: the source cluster's project user (D32: its stanza's
+ * config and repository are that user's), set once the cluster exists; as root, `postgres` before.
+ */
+let pgUser: OsUser = id.postgres;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number): string => (ms / 1000).toFixed(2);
 const median = (xs: number[]): number => {
@@ -72,13 +87,13 @@ async function socketQuery<R>(sock: string, port: number, database: string, text
 function asPg(cmd: string, args: string[]): { cmd: string; args: string[]; env: Record<string, string> } {
   const env = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    HOME: id.postgres.home,
+    HOME: pgUser.home,
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     TZ: 'UTC',
   };
   if (!id.runAsPostgres) return { cmd, args, env };
-  return { cmd: 'setpriv', args: [`--reuid=${id.postgres.uid}`, `--regid=${id.postgres.gid}`, '--init-groups', '--', cmd, ...args], env };
+  return { cmd: 'setpriv', args: [`--reuid=${pgUser.uid}`, `--regid=${pgUser.gid}`, '--clear-groups', '--', cmd, ...args], env };
 }
 
 function run(cmd: string, args: string[]): void {
@@ -90,7 +105,7 @@ function run(cmd: string, args: string[]): void {
 function mkdirPg(p: string, mode = 0o700): void {
   mkdirSync(p, { recursive: true, mode });
   chmodSync(p, mode);
-  if (id.runAsPostgres) chownSync(p, id.postgres.uid, id.postgres.gid);
+  if (id.runAsPostgres) chownSync(p, pgUser.uid, pgUser.gid);
 }
 
 function exited(c: ChildProcess, what: string): Promise<void> {
@@ -112,7 +127,8 @@ interface RawInstance {
   pid?: number;
 }
 
-async function startInstance(n: RawInstance): Promise<void> {
+/** Start a raw copy and wait until it is promoted (or, a standby, until it accepts connections). */
+async function startInstance(n: RawInstance, standby = false): Promise<void> {
   const w = asPg(join(bins.binDir, 'postgres'), [
     '-D',
     n.data,
@@ -127,7 +143,7 @@ async function startInstance(n: RawInstance): Promise<void> {
   ]);
   const log = join(n.dir, 'postgres.log');
   writeFileSync(log, '');
-  if (id.runAsPostgres) chownSync(log, id.postgres.uid, id.postgres.gid);
+  if (id.runAsPostgres) chownSync(log, pgUser.uid, pgUser.gid);
   const fd = openSync(log, 'a');
   try {
     const c = spawn(w.cmd, w.args, { env: w.env, detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
@@ -141,7 +157,7 @@ async function startInstance(n: RawInstance): Promise<void> {
   for (;;) {
     try {
       const r = await socketQuery<{ rec: boolean }>(n.sock, n.port, 'postgres', 'select pg_is_in_recovery() as rec');
-      if (!r[0]!.rec) return;
+      if (standby || !r[0]!.rec) return;
     } catch (e) {
       if (Date.now() > deadline) throw new Error(`instance ${n.data} not ready: ${(e as Error).message}`, { cause: e });
     }
@@ -212,30 +228,120 @@ async function apiClusterRestore(t: TestService, snapId: string, i: number): Pro
   }
   const ms = Date.now() - started;
   const task = (await t.svc.store.listTasks(cid, { kinds: ['cluster.restore'], limit: 1 }))[0]!;
-  const steps = Object.fromEntries(
-    (await t.svc.store.listSteps(task.id)).filter((s) => s.phase === 'run').map((s) => [s.stepId, (s.endAt ?? 0) - (s.beginAt ?? 0)]),
-  );
+  const runSteps = (await t.svc.store.listSteps(task.id)).filter((s) => s.phase === 'run');
+  const steps = Object.fromEntries(runSteps.map((s) => [s.stepId, (s.endAt ?? 0) - (s.beginAt ?? 0)]));
+  // Where the recovery step's time goes: when each of its phases first showed in its samples, from the step's start.
+  const recover = runSteps.find((s) => s.stepId === 'RECOVER_PRIMARY');
+  for (const x of await t.svc.store.listSamples(task.id, 'RECOVER_PRIMARY')) {
+    const phase = typeof x.data['phase'] === 'string' ? x.data['phase'] : x.data['inRecovery'] === true ? 'replay' : null;
+    const key = `RECOVER_PRIMARY: ${phase} seen`;
+    if (phase && recover?.beginAt && steps[key] === undefined) steps[key] = x.at - recover.beginAt;
+  }
+  // And the standbys' (when each standby's phase first showed), for a task that builds them in one step.
+  const build = runSteps.find((s) => s.stepId === 'BUILD_STANDBYS');
+  for (const x of build ? await t.svc.store.listSamples(task.id, 'BUILD_STANDBYS') : []) {
+    const key = `BUILD_STANDBYS: node ${String(x.data['node'])} ${String(x.data['phase'])} seen`;
+    if (x.data['phase'] && build?.beginAt && steps[key] === undefined) steps[key] = x.at - build.beginAt;
+  }
   await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${cid}`, { keep_last_manual_snapshot: 0 });
   while ((await t.client.request('GET', `/v1.0/{project_id}/clusters/${cid}`)).status !== 404) await sleep(100);
   return { ms, steps };
 }
 
-async function rawClusterRestore(root: string, src: Source): Promise<Timed> {
-  const dir = mkdtempSync(join(root, 'cluster-'));
+/** A raw instance's directories, made for the postgres OS user. */
+function rawInstance(root: string, prefix: string, port: number): RawInstance {
+  const dir = mkdtempSync(join(root, prefix));
   chmodSync(dir, 0o711);
-  const n: RawInstance = { dir, data: join(dir, 'data'), sock: join(dir, 's'), port: 31000 };
+  const n: RawInstance = { dir, data: join(dir, 'data'), sock: join(dir, 's'), port };
   mkdirPg(n.sock);
   mkdirPg(n.data);
+  return n;
+}
+
+/** Rewrite a file of a raw copy (as root, then given back to the postgres user). */
+function rewritePg(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 });
+  if (id.runAsPostgres) chownSync(file, pgUser.uid, pgUser.gid);
+}
+
+/**
+ * A standby by hand: `pg_basebackup` from the raw primary over its socket with the flags the
+ * API uses (D5), the restore's recovery settings that the copy brought along removed (a
+ * standby with recovery_target=immediate would promote itself), started, and waited for until
+ * the primary sees it streaming and replayed up to the primary's LSN read after its start.
+ */
+async function rawStandby(root: string, primary: RawInstance, ordinal: number, steps: Record<string, number>): Promise<RawInstance> {
+  const n = rawInstance(root, `standby${ordinal}-`, primary.port + ordinal);
+  let lap = Date.now();
+  run(join(bins.binDir, 'pg_basebackup'), [
+    '-d',
+    `host=${primary.sock} port=${primary.port} user=postgres application_name=node${ordinal}`,
+    '-D',
+    n.data,
+    '-X',
+    'stream',
+    '-c',
+    'fast',
+    '-R',
+    '-C',
+    '-S',
+    `raw_node${ordinal}`,
+  ]);
+  const auto = join(n.data, 'postgresql.auto.conf');
+  rewritePg(
+    auto,
+    readFileSync(auto, 'utf8')
+      .split('\n')
+      .filter((l) => !/^\s*(restore_command|archive_mode|recovery_target\w*)\s*=/.test(l))
+      .join('\n'),
+  );
+  steps[`standby ${ordinal} pg_basebackup`] = Date.now() - lap;
+  lap = Date.now();
+  await startInstance(n, true);
+  const [row] = await socketQuery<{ lsn: string }>(primary.sock, primary.port, 'postgres', 'select pg_current_wal_lsn()::text as lsn');
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const r = await socketQuery<{ ok: boolean }>(
+      primary.sock,
+      primary.port,
+      'postgres',
+      `select state = 'streaming' and replay_lsn >= '${row!.lsn}'::pg_lsn as ok from pg_stat_replication where application_name = 'node${ordinal}'`,
+    );
+    if (r[0]?.ok) break;
+    if (Date.now() > deadline) throw new Error(`raw standby ${ordinal} does not stream`);
+    await sleep(20);
+  }
+  steps[`standby ${ordinal} start until streaming`] = Date.now() - lap;
+  return n;
+}
+
+/**
+ * The same work as the API's restore by hand, one tool after another: the primary restored,
+ * started and promoted (`primary only`, the raw figure before issue 14), then each standby
+ * copied with pg_basebackup, started and streaming.
+ */
+async function rawClusterRestore(root: string, src: Source): Promise<Timed & { primaryMs: number }> {
+  const n = rawInstance(root, 'cluster-', 31000);
+  const standbys: RawInstance[] = [];
   try {
     const started = Date.now();
     pgbackrestRestore(src, n.data);
     const restored = Date.now();
+    // By hand, the primary needs one rule more for the standbys' copies over its socket.
+    const hba = join(n.data, 'pg_hba.conf');
+    rewritePg(hba, `local replication postgres peer map=dwsbox\n${readFileSync(hba, 'utf8')}`);
     await startInstance(n);
-    const ms = Date.now() - started;
-    return { ms, steps: { 'pgbackrest restore': restored - started, 'start until promoted': ms - (restored - started) } };
+    const primaryMs = Date.now() - started;
+    const steps: Record<string, number> = {
+      'pgbackrest restore': restored - started,
+      'start until promoted': primaryMs - (restored - started),
+    };
+    for (const ordinal of [2, 3]) standbys.push(await rawStandby(root, n, ordinal, steps));
+    return { ms: Date.now() - started, primaryMs, steps };
   } finally {
+    for (const s of standbys.reverse()) await stopInstance(s);
     await stopInstance(n);
-    rmSync(dir, { recursive: true, force: true });
+    for (const s of [...standbys, n]) rmSync(s.dir, { recursive: true, force: true });
   }
 }
 
@@ -328,6 +434,7 @@ async function main(): Promise<void> {
     mkdirSync(join(root, 'raw'), { mode: 0o711 });
     chmodSync(join(root, 'raw'), 0o711);
     const c = await createAvailableCluster(t.client);
+    if (id.runAsPostgres) pgUser = t.svc.dataPlane.projectUser((await t.svc.store.getClusterById(c.id))!.projectId);
     const ep = c.detail.endpoints[0]!.connect_info;
     const eventsRows = Math.round((MB * 0.8 * 1e6) / 140);
     const otherRows = Math.round((MB * 0.2 * 1e6) / 110);
@@ -378,46 +485,77 @@ async function main(): Promise<void> {
     // A warm-up of each, not counted: the first restores after the load run beside its
     // checkpoints and autovacuum, and read a cold page cache.
     process.stdout.write('warm-up run (not counted)…\n');
-    await apiClusterRestore(t, snapId, 99);
-    await rawClusterRestore(join(root, 'raw'), src);
-    await apiTableRestore(t, ep, snapId, 99);
-    await rawTableRestore(join(root, 'raw'), src, ep, 99);
+    if (CLUSTER) {
+      await apiClusterRestore(t, snapId, 99);
+      await rawClusterRestore(join(root, 'raw'), src);
+    }
+    if (TABLE) {
+      await apiTableRestore(t, ep, snapId, 99);
+      await rawTableRestore(join(root, 'raw'), src, ep, 99);
+    }
     const api: Timed[] = [];
-    const raw: Timed[] = [];
+    const raw: (Timed & { primaryMs: number })[] = [];
     const apiT: Timed[] = [];
     const rawT: Timed[] = [];
     for (let i = 0; i < RUNS; i++) {
-      api.push(await apiClusterRestore(t, snapId, i));
-      raw.push(await rawClusterRestore(join(root, 'raw'), src));
-      apiT.push(await apiTableRestore(t, ep, snapId, i));
-      rawT.push(await rawTableRestore(join(root, 'raw'), src, ep, i));
-      process.stdout.write(
-        `  run ${i + 1}: cluster restore API ${secs(api[i]!.ms)} s, raw ${secs(raw[i]!.ms)} s; table restore API ${secs(apiT[i]!.ms)} s, raw ${secs(rawT[i]!.ms)} s\n`,
-      );
+      const said: string[] = [];
+      if (CLUSTER) {
+        api.push(await apiClusterRestore(t, snapId, i));
+        raw.push(await rawClusterRestore(join(root, 'raw'), src));
+        said.push(
+          `cluster restore API ${secs(api[i]!.ms)} s, raw sequence ${secs(raw[i]!.ms)} s (primary only ${secs(raw[i]!.primaryMs)} s)`,
+        );
+      }
+      if (TABLE) {
+        apiT.push(await apiTableRestore(t, ep, snapId, i));
+        rawT.push(await rawTableRestore(join(root, 'raw'), src, ep, i));
+        said.push(`table restore API ${secs(apiT[i]!.ms)} s, raw ${secs(rawT[i]!.ms)} s`);
+      }
+      process.stdout.write(`  run ${i + 1}: ${said.join('; ')}\n`);
     }
-    const line = (what: string, xs: Timed[]): number => {
-      const m = median(xs.map((r) => r.ms));
-      process.stdout.write(`${what.padEnd(58)} median ${secs(m).padStart(7)} s  [${xs.map((r) => secs(r.ms)).join(', ')}]\n`);
+    const line = (what: string, ms: number[]): number => {
+      const m = median(ms);
+      process.stdout.write(`${what.padEnd(64)} median ${secs(m).padStart(7)} s  [${ms.map((x) => secs(x)).join(', ')}]\n`);
       return m;
     };
     const steps = (xs: Timed[]): string =>
       Object.keys(xs[0]!.steps)
         .map((k) => `${k} ${secs(median(xs.map((r) => r.steps[k] ?? 0)))}`)
         .join(', ');
-    process.stdout.write('\nrestore into a new cluster\n');
-    const a = line('API: POST …/actions → 3-node cluster AVAILABLE', api);
-    const b = line('raw: pgbackrest restore + start until promoted (1 node)', raw);
-    const core = median(api.map((r) => (r.steps['RESTORE_PRIMARY'] ?? 0) + (r.steps['RECOVER_PRIMARY'] ?? 0)));
-    process.stdout.write(`${'API: its RESTORE_PRIMARY + RECOVER_PRIMARY steps'.padEnd(58)} median ${secs(core).padStart(7)} s\n`);
-    process.stdout.write(
-      `ratio API/raw: ${(a / b).toFixed(2)} (whole task, which also builds 2 standbys and a stanza); restore+recover steps/raw: ${(core / b).toFixed(2)}\n`,
-    );
-    process.stdout.write(`API steps (median s): ${steps(api)}\nraw steps (median s): ${steps(raw)}\n`);
-    process.stdout.write('\ntable restore of events\n');
-    const at = line('API: POST …/table-restore → job SUCCESS', apiT);
-    const bt = line('raw: restore to temp + start + pg_dump | pg_restore + rm', rawT);
-    process.stdout.write(`ratio API/raw: ${(at / bt).toFixed(2)}\n`);
-    process.stdout.write(`API steps (median s): ${steps(apiT)}\nraw steps (median s): ${steps(rawT)}\n`);
+    if (CLUSTER) {
+      process.stdout.write('\nrestore into a new cluster\n');
+      const a = line(
+        'API: POST …/actions → 3-node cluster AVAILABLE',
+        api.map((r) => r.ms),
+      );
+      const b = line(
+        'raw sequence: primary restore + start, 2 × (pg_basebackup + start)',
+        raw.map((r) => r.ms),
+      );
+      const p = line(
+        'raw primary only: pgbackrest restore + start until promoted',
+        raw.map((r) => r.primaryMs),
+      );
+      const core = median(api.map((r) => (r.steps['RESTORE_PRIMARY'] ?? 0) + (r.steps['RECOVER_PRIMARY'] ?? 0)));
+      process.stdout.write(`${'API: its RESTORE_PRIMARY + RECOVER_PRIMARY steps'.padEnd(64)} median ${secs(core).padStart(7)} s\n`);
+      process.stdout.write(
+        `ratio API/raw sequence: ${(a / b).toFixed(2)}; API/raw primary only: ${(a / p).toFixed(2)}; restore+recover steps/raw primary only: ${(core / p).toFixed(2)}\n`,
+      );
+      process.stdout.write(`API steps (median s): ${steps(api)}\nraw steps (median s): ${steps(raw)}\n`);
+    }
+    if (TABLE) {
+      process.stdout.write('\ntable restore of events\n');
+      const at = line(
+        'API: POST …/table-restore → job SUCCESS',
+        apiT.map((r) => r.ms),
+      );
+      const bt = line(
+        'raw: restore to temp + start + pg_dump | pg_restore + rm',
+        rawT.map((r) => r.ms),
+      );
+      process.stdout.write(`ratio API/raw: ${(at / bt).toFixed(2)}\n`);
+      process.stdout.write(`API steps (median s): ${steps(apiT)}\nraw steps (median s): ${steps(rawT)}\n`);
+    }
   } finally {
     await t?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
     await killPostmastersUnder(root);

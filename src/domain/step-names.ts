@@ -57,6 +57,7 @@ export const STEP_NAMES: Record<string, I18n> = {
   RESTORE_PRIMARY: { en: 'Restore the primary node', zh: '恢复主节点' },
   RECOVER_PRIMARY: { en: 'Start and recover', zh: '启动并完成恢复' },
   ENABLE_NEW_ARCHIVING: { en: "Enable archiving to the new cluster's stanza", zh: '启用新集群归档' },
+  BUILD_STANDBYS: { en: 'Build the standby nodes at once', zh: '同时构建备节点' },
   CHECK_CONNECTIONS: { en: 'Check connections and replication', zh: '检查连接与复制' },
   RESTORE_TEMP: { en: 'Restore the snapshot to a temporary instance', zh: '将快照恢复到临时实例' },
   START_TEMP: { en: 'Start the temporary instance', zh: '启动临时实例' },

@@ -27,9 +27,9 @@
  * - no partial backup set is left in the repository, and the crash fault was consumed.
  *
  * Points. CI: every step at `before`, and at `during` the steps whose first progress sample
- * comes from a running tool (BACKUP, RESTORE_PRIMARY, BUILD_STANDBY_n, RESTORE_TEMP,
- * EXPORT_TABLES, IMPORT_TABLES, COPY_DATA_n): 33 cases. DWSBOX_FULL_CRASH_MATRIX=1: every step
- * at `before`, `during` and `after` (every step of these kinds reports progress): 75 cases.
+ * comes from a running tool (BACKUP, RESTORE_PRIMARY, BUILD_STANDBYS, RESTORE_TEMP,
+ * EXPORT_TABLES, IMPORT_TABLES, COPY_DATA_n): 31 cases. DWSBOX_FULL_CRASH_MATRIX=1: every step
+ * at `before`, `during` and `after` (every step of these kinds reports progress): 72 cases.
  * At `during` BACKUP the test also shows, before the restart, that pgBackRest had not finished:
  * no set with the snapshot's annotation is in the catalog.
  *
@@ -84,8 +84,7 @@ const KINDS: Record<Kind, { action: string; taskKind: string; steps: { step: str
       { step: 'RESTORE_PRIMARY', tool: true },
       { step: 'RECOVER_PRIMARY' },
       { step: 'ENABLE_NEW_ARCHIVING' },
-      { step: 'BUILD_STANDBY_2', tool: true },
-      { step: 'BUILD_STANDBY_3', tool: true },
+      { step: 'BUILD_STANDBYS', tool: true },
       { step: 'CHECK_CONNECTIONS' },
     ],
   },

@@ -285,16 +285,16 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       restore: { name: 'restore-dies' },
     });
     const rid = r.cluster.id;
-    await waitStep(t.client, rid, 'cluster.restore', 'BUILD_STANDBY_2', ['RUNNING']);
+    await waitStep(t.client, rid, 'cluster.restore', 'BUILD_STANDBYS', ['RUNNING']);
     await waitTool(join(t.dataDir, 'clusters', rid), /pg_basebackup .*node2\/data/);
     await killNode(t.dataDir, rid, 1);
     const d = await waitIdle(t.client, rid, 180_000);
     expect(d.status).toBe('CREATION FAILED');
     expect(d.failed_reasons?.error_msg).toMatch(/^pg_basebackup failed: /);
-    record('restore, new primary killed during BUILD_STANDBY_2', d.status, d.failed_reasons?.error_msg);
+    record('restore, new primary killed during BUILD_STANDBYS', d.status, d.failed_reasons?.error_msg);
     const task = (await newestTask(t.client, rid, 'cluster.restore'))!;
     expect(task.status).toBe('FAILED');
-    expect(task.failed_step).toBe('BUILD_STANDBY_2');
+    expect(task.failed_step).toBe('BUILD_STANDBYS');
     const a = await t.client.call<Task>('GET', `/v1/{project_id}/clusters/${rid}/actions/RESTORING_FAILED`);
     expect(a.id).toBe(task.id);
     expect(subItems(task).at(-1)).toEqual(['CLEAN_UP_CLUSTER', 'SUCCESS']);

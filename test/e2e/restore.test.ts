@@ -176,8 +176,7 @@ describe('restore a snapshot into a new cluster', () => {
       'RESTORE_PRIMARY',
       'RECOVER_PRIMARY',
       'ENABLE_NEW_ARCHIVING',
-      'BUILD_STANDBY_2',
-      'BUILD_STANDBY_3',
+      'BUILD_STANDBYS',
       'CHECK_CONNECTIONS',
     ]);
     for (const s of a.items.flatMap((i) => i.sub_items)) {
@@ -202,6 +201,14 @@ describe('restore a snapshot into a new cluster', () => {
     expect([...done2].sort((x, y) => x - y)).toEqual(done2);
     expect(samples.at(-1)!.percent).toBe(100);
     expect(samples.at(-1)!.source).toBe('pgbackrest restore');
+    // Both standbys were built at once, each with its own figures, both streaming at the end.
+    const sb = infoOf(sub(a, 'BUILD_STANDBYS'))['standbys'] as Record<string, { phase: string; percent: number; bytesDone: number }>;
+    expect(Object.keys(sb)).toEqual(['2', '3']);
+    for (const x of Object.values(sb)) expect(x).toMatchObject({ phase: 'streaming', percent: 100 });
+    for (const x of Object.values(sb)) expect(x.bytesDone).toBeGreaterThan(1_000_000);
+    // Archiving into the new stanza was proven by a switched segment of the new timeline.
+    const ar = infoOf(sub(a, 'ENABLE_NEW_ARCHIVING'));
+    expect(ar['segment']).toMatch(/^00000002[0-9A-F]{16}$/);
   });
 
   it('refuses an unknown snapshot (404 DWS.5149), a duplicate name (409) and a snapshot that is not AVAILABLE (400 DWS.9909)', async () => {
@@ -254,7 +261,7 @@ describe('restore a snapshot into a new cluster', () => {
     expect(infoOf(failed)['failedStep']).toBe('ENABLE_NEW_ARCHIVING');
     expect(infoOf(failed)['errorMsg']).toMatch(/Injected fault/);
     expect(sub(f, 'CLEAN_UP_CLUSTER').status).toBe('SUCCESS');
-    expect(sub(f, 'BUILD_STANDBY_2').status).toBe('WAITING');
+    expect(sub(f, 'BUILD_STANDBYS').status).toBe('WAITING');
     // Its processes, files and stanza are gone; the source stanza got nothing.
     expect(processesUnder(id)).toEqual([]);
     expect(existsSync(t.svc.dataPlane.clusterDir(id))).toBe(false);

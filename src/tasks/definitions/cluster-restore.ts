@@ -1,19 +1,21 @@
 /**
  * cluster.restore (RESTORING, actionType "Restore"): a snapshot into a NEW cluster (D4, D16).
- * pgBackRest restores the snapshot's set into node 1 from the SOURCE stanza (read-only), the
- * copy gets the new cluster's settings with archiving off before its first start, replays to
- * the snapshot's consistent point and is promoted; only then does it get its own stanza and
- * archive_mode=on (a restart and a passing `pgbackrest check`), and its standbys are built
- * from it. Nothing here ever writes into the source stanza: during recovery `restore_command`
- * only reads it, and archiving stays off until archive_command points at the new stanza.
+ * pgBackRest restores the snapshot's set into node 1 from the SOURCE stanza (read-only); the
+ * new cluster's own stanza is created from the copy's pg_control before its first start, so
+ * the copy starts with the new cluster's settings and archive_command pointing at the NEW
+ * stanza; it replays to the snapshot's consistent point (restore_command only reads the
+ * source stanza) and is promoted, its history file going to the new stanza. A switched WAL
+ * segment reaching the new stanza proves archiving (no restart, no `pgbackrest check`), then
+ * every standby is built from the primary at once, each caught up (D5), and the cluster is
+ * verified. Nothing here ever writes into the source stanza.
  * A failure cleans up the new cluster's processes, files and stanza (never the source's) and
  * ends CREATION FAILED with failed_reasons.
  */
-import type { SnapshotRecord } from '../../domain/records.js';
+import type { NodeRecord, SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster, verifyCluster } from './cluster-create.js';
-import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets } from './member-steps.js';
+import { primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 
 export interface ClusterRestoreParams {
   /** the new cluster */
@@ -25,6 +27,15 @@ export interface ClusterRestoreParams {
 }
 
 type Ctx = StepContext<ClusterRestoreParams, NoState, never>;
+
+/** One standby's share of BUILD_STANDBYS' progress. */
+interface StandbyProgress {
+  phase: string;
+  percent: number;
+  bytesDone: number;
+  bytesTotal: number | null;
+  lagBytes?: unknown;
+}
 
 /** The snapshot this task reads (it cannot be deleted while the task runs, D16). */
 async function snapshotOf(ctx: Ctx): Promise<SnapshotRecord & { backupLabel: string }> {
@@ -44,7 +55,8 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       { id: 'RECOVER_PRIMARY', item: 'RESTORE_DATA', weight: 0.5 },
       { id: 'ENABLE_NEW_ARCHIVING', item: 'ENABLE_ARCHIVING', weight: 0.5, runsTools: true },
     ];
-    for (let n = 2; n <= p.numberOfNode; n++) steps.push({ id: `BUILD_STANDBY_${n}`, item: 'BUILD_STANDBYS', runsTools: true });
+    // One step builds every standby at once (the runner runs steps one after another).
+    if (p.numberOfNode > 1) steps.push({ id: 'BUILD_STANDBYS', item: 'BUILD_STANDBYS', weight: p.numberOfNode - 1, runsTools: true });
     steps.push({ id: 'CHECK_CONNECTIONS', item: 'VERIFY_CLUSTER', weight: 0.2 });
     return steps;
   },
@@ -97,10 +109,11 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     },
 
     /**
-     * Before the first start the copy gets the new cluster's settings with archiving off and
-     * its own address (D4); it replays the snapshot's WAL (read from the source stanza) to
-     * the consistent point and is promoted on a new timeline; then it is cleaned (D32) and
-     * gets the new cluster's administrator.
+     * The new cluster's stanza from the copy's pg_control, then the copy's first start with the
+     * new cluster's settings and its own address, archiving into the new stanza (D4: never the
+     * source's); it replays the snapshot's WAL (read from the source stanza) to the consistent
+     * point and is promoted on a new timeline; the recovery settings are dropped, it is cleaned
+     * (D32) and gets the new cluster's administrator.
      */
     RECOVER_PRIMARY: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
@@ -124,7 +137,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       });
     },
 
-    /** The new cluster's own stanza, archive_mode=on pointing at it (a restart), and a passing `pgbackrest check` (D4). */
+    /** The replication role's password, and archiving into the new stanza proven by a switched segment that reaches it (D3, D4). */
     ENABLE_NEW_ARCHIVING: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
@@ -139,8 +152,64 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
         );
     },
 
-    BUILD_STANDBY: async (ctx: Ctx) => {
-      await buildAndStartStandby(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
+    /**
+     * Every standby at once (D5): `pg_basebackup` from the primary, start, catch up. Each
+     * standby's figures are in `standbys` of the progress info; the step's bytes are the sums.
+     * A failed build fails the step only once the others have ended (their tools never outlive
+     * the step).
+     */
+    BUILD_STANDBYS: async (ctx: Ctx) => {
+      const cluster = await ctx.cluster();
+      const nodes = await ctx.nodes();
+      const primary = primaryOf(nodes);
+      const standbys = nodes.filter((n) => n.ordinal !== primary.ordinal).sort((a, b) => a.ordinal - b.ordinal);
+      const secrets = replSecrets(ctx, cluster.replPasswordEnc);
+      const each = new Map<number, StandbyProgress>(
+        standbys.map((n) => [n.ordinal, { phase: 'waiting', percent: 0, bytesDone: 0, bytesTotal: null }]),
+      );
+      const report = (ordinal: number, source: string, p: Partial<StandbyProgress>): void => {
+        Object.assign(each.get(ordinal)!, p);
+        const all = [...each.values()];
+        const totals = all.map((x) => x.bytesTotal);
+        ctx.progress({
+          source,
+          data: { node: ordinal, phase: each.get(ordinal)!.phase },
+          bytesDone: all.reduce((s, x) => s + x.bytesDone, 0),
+          bytesTotal: totals.every((x) => x !== null) ? totals.reduce((s, x) => s! + x!, 0) : null,
+          percent: all.reduce((s, x) => s + x.percent, 0) / all.length,
+          info: {
+            standbys: Object.fromEntries([...each].map(([n, x]) => [String(n), { ...x, percent: Math.round(x.percent * 100) / 100 }])),
+          },
+        });
+      };
+      const buildOne = async (node: NodeRecord): Promise<void> => {
+        report(node.ordinal, 'dwsbox', { phase: 'copy' });
+        await ctx.dataPlane.buildReplica(cluster, primary, node, secrets, {
+          signal: ctx.signal,
+          onProgress: (s) =>
+            report(node.ordinal, s.source, {
+              percent: (s.percent ?? 0) * 0.9,
+              bytesDone: s.bytesDone ?? 0,
+              bytesTotal: s.bytesTotal ?? null,
+            }),
+        });
+        report(node.ordinal, 'dwsbox', { phase: 'start', percent: 90 });
+        await startAndRecord(ctx, node);
+        await ctx.dataPlane.waitCaughtUp(cluster, primary, node.ordinal, {
+          signal: ctx.signal,
+          standby: node,
+          onProgress: (s) =>
+            report(node.ordinal, s.source, {
+              phase: 'catch-up',
+              percent: 90 + (s.percent ?? 0) / 10,
+              lagBytes: s.data?.['lagBytes'] ?? null,
+            }),
+        });
+        report(node.ordinal, 'dwsbox', { phase: 'streaming', percent: 100 });
+      };
+      const results = await Promise.allSettled(standbys.map(buildOne));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
 
     CHECK_CONNECTIONS: async (ctx: Ctx) =>
