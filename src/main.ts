@@ -134,7 +134,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()),
     };
     const engine = new LocalEngine(
-      { dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync },
+      { dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync, initdbPool: config.initdbPool },
       bins,
       log.scope({ component: 'dataplane' }),
       uids,
@@ -347,6 +347,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
         await scheduler.stop();
         await monitor.stop();
         await tasks.stop(config.shutdownTimeoutMs);
+        await dataPlane.stopBackgroundWork?.();
         await app.close();
         if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
         if (config.stopClustersOnExit) await stopAllNodes(store, dataPlane, log);

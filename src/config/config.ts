@@ -339,6 +339,15 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   { key: 'metricsPort', kind: 'int', default: null, min: 0, max: 65535, description: 'Port for the separate /metrics listener.' },
   {
+    key: 'initdbPool',
+    kind: 'int',
+    default: 2,
+    min: 0,
+    max: 20,
+    description:
+      "Stopped, freshly initialised data directories kept ready per node type (the default one, and each one created on this host), made in the background, so that a new cluster's primary takes one instead of running initdb, and its first two standbys take the copies made with it; each costs about 120 MB of disk (docs/operations.md#the-initdb-pool). 0 disables the pool (a create runs initdb).",
+  },
+  {
     key: 'unsafeNoFsync',
     kind: 'bool',
     default: false,
@@ -398,6 +407,7 @@ export interface Config {
   readonly authBlockMaxMs: number;
   readonly metricsHost: string | null;
   readonly metricsPort: number | null;
+  readonly initdbPool: number;
   readonly unsafeNoFsync: boolean;
 }
 

@@ -95,6 +95,8 @@ export interface DataPlane extends LogicalDataPlane {
   superviseHost(): Promise<string[]>;
   /** Stop the host's shared services (clusters stop-all). */
   stopHostServices(): Promise<number>;
+  /** Stop the data plane's own background work (the local engine's initdb pool filler) and wait for its processes; at service stop. */
+  stopBackgroundWork?(): Promise<void>;
   capacity(): HostCapacity;
   /** The address of member `ordinal` of the cluster with address block `subnetIndex` (D6). */
   memberHost(subnetIndex: number, ordinal: number): string;
@@ -128,8 +130,12 @@ export interface DataPlane extends LogicalDataPlane {
   removeMemberFiles(cluster: ClusterRef, ordinal: number): Promise<void>;
 
   // ------------------------------------------------------------------ members
-  /** Create the first member (the primary), configured for the cluster (idempotent). */
-  initPrimary(cluster: ClusterRecord, primary: NodeRecord, o?: RunOptions): Promise<void>;
+  /**
+   * Create the first member (the primary), configured for the cluster (idempotent). An engine
+   * may also prepare `replicas`' data from it before its first start; `buildReplica` then
+   * finishes them.
+   */
+  initPrimary(cluster: ClusterRecord, primary: NodeRecord, o?: RunOptions & { replicas?: NodeRecord[] }): Promise<void>;
   startMember(cluster: ClusterRef, member: NodeRecord, o?: { signal?: AbortSignal; timeoutMs?: number }): Promise<MemberProcess>;
   stopMember(cluster: ClusterRef, member: NodeRecord, mode?: StopMode): Promise<void>;
   /** The member's running process, or null. */

@@ -43,6 +43,9 @@ export { ADMIN_ATTRIBUTES, ADMIN_EXTENSIONS, ADMIN_ROLES, FORBIDDEN_ROLES } from
 import * as replication from './local/replication.js';
 import * as stanza from './local/stanza.js';
 import * as temp_instances from './local/temp-instances.js';
+import { InitdbPool } from './local/initdb-pool.js';
+import * as memberCopies from './local/member-copies.js';
+import { enableNewArchiving } from './local/first-archive.js';
 import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
 import type { FineGrainedDetail, OutsideForeignKey } from '../domain/records.js';
 import type { TableRef } from '../domain/table-names.js';
@@ -80,6 +83,8 @@ export interface EngineSettings {
   unsafeNoFsync: boolean;
   /** where project users' uids come from (D32); DEFAULT_UID_RANGE when absent */
   uidRange?: UidRange;
+  /** stopped, initialised data directories kept ready per node type (local/initdb-pool.ts); 0 or absent: none */
+  initdbPool?: number;
 }
 
 export const REPLICATION_ROLE = 'dwsbox_repl';
@@ -93,6 +98,8 @@ export class LocalEngine implements DataPlane {
   readonly backrest: PgBackRest;
   /** the project users of this data directory (D32) */
   readonly users: ProjectUsers;
+  /** new primaries' data directories, made ahead of time (issue 14) */
+  readonly pool: InitdbPool;
 
   constructor(
     readonly settings: EngineSettings,
@@ -113,6 +120,20 @@ export class LocalEngine implements DataPlane {
       log,
     );
     this.users = new ProjectUsers(settings.dataDir, log, settings.uidRange);
+    this.pool = new InitdbPool(
+      {
+        dataDir: settings.dataDir,
+        size: settings.initdbPool ?? 0,
+        copies: 2,
+        noSync: settings.unsafeNoFsync,
+        controlSettings: (nodeType) =>
+          memberCopies.pick(
+            this.clusterSettings({ id: '', projectId: '', stanza: '', port: 0, nodeType }, { ordinal: 1, dataDir: '' }, false),
+          ),
+      },
+      bins,
+      log.scope({ component: 'initdb-pool' }),
+    );
   }
 
   /** The repository new clusters' stanzas go to (the service's settings; local until called). */
@@ -319,17 +340,12 @@ export class LocalEngine implements DataPlane {
   }
 
   // ------------------------------------------------------------------ node lifecycle
-  /** initdb the primary and write its configuration (idempotent). */
-  async initPrimary(cluster: ClusterRecord, node: NodeRecord, o: { signal?: AbortSignal }): Promise<void> {
-    this.prepareNodeDir(cluster, node.ordinal);
-    const inst = this.instance(cluster, node);
-    await inst.initdb({
-      lockFile: this.lockFile(cluster.id),
-      noSync: this.settings.unsafeNoFsync,
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
-    this.writeStanzaConfig(cluster, node);
-    inst.writeConfig(this.clusterSettings(cluster, node, true));
+  /**
+   * The primary's data directory, from the initdb pool or initdb, and its configuration; while
+   * it has never run, a copy of it for each of `replicas` (local/member-copies.ts). Idempotent.
+   */
+  async initPrimary(cluster: ClusterRecord, node: NodeRecord, o: { signal?: AbortSignal; replicas?: NodeRecord[] }): Promise<void> {
+    await memberCopies.initPrimary(this, cluster, node, o);
   }
 
   async startNode(
@@ -391,9 +407,9 @@ export class LocalEngine implements DataPlane {
     return roles.setAdminPassword(this, cluster, primary, user, password);
   }
 
-  /** Create the stanza and prove archiving works (`pgbackrest check`). */
+  /** Create the stanza and prove archiving works: a WAL switch reaches the stanza's archive (local/first-archive.ts). */
   enableArchiving(cluster: ClusterRecord, primary: NodeRecord, o: { signal?: AbortSignal }): Promise<void> {
-    return stanza.enableArchiving(this, cluster, primary, o);
+    return enableNewArchiving(this, cluster, primary, o);
   }
 
   /**
@@ -408,6 +424,8 @@ export class LocalEngine implements DataPlane {
     secrets: ClusterSecrets,
     o: { signal?: AbortSignal; onProgress?: OnProgress },
   ): Promise<{ bytes: number }> {
+    // A copy of the stopped primary (a new cluster's, local/member-copies.ts) needs only its slot and settings.
+    if (memberCopies.hasPendingCopy(this, cluster, node)) return memberCopies.finishCopy(this, cluster, primary, node, secrets, o);
     return replication.buildStandby(this, cluster, primary, node, secrets, o);
   }
 
@@ -557,7 +575,11 @@ export class LocalEngine implements DataPlane {
     killAllTools();
   }
   superviseHost(): Promise<string[]> {
+    this.pool.start();
     return this.backrest.superviseServers();
+  }
+  stopBackgroundWork(): Promise<void> {
+    return this.pool.stop();
   }
   stopHostServices(): Promise<number> {
     return this.backrest.servers.stopAll();

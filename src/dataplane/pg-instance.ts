@@ -52,6 +52,18 @@ export const ident = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
 /** Quote an SQL string literal (standard_conforming_strings is on in PostgreSQL 15). */
 export const literal = (s: string): string => "'" + s.replace(/'/g, "''") + "'";
 
+/** What every data directory is initialised with (the initdb pool's key hashes it: a change rebuilds the pool). */
+export const INITDB_ARGS: readonly string[] = [
+  '-U',
+  'postgres',
+  '-E',
+  'UTF8',
+  '--locale=C.UTF-8',
+  '--auth-local=peer',
+  '--auth-host=scram-sha-256',
+  '--no-instructions',
+];
+
 const SQL_RETRY = new Set(['57P03', 'ECONNREFUSED', 'ENOENT', '08006']);
 /** postmaster.pid problems already logged (status() runs often; each is said once). */
 const warnedPidFiles = new Set<string>();
@@ -86,19 +98,7 @@ export class PgInstance {
     mkdirOwned(this.dataDir, this.spec.os);
     await runTool({
       cmd: this.bin('initdb'),
-      args: [
-        '-D',
-        this.dataDir,
-        '-U',
-        'postgres',
-        '-E',
-        'UTF8',
-        '--locale=C.UTF-8',
-        '--auth-local=peer',
-        '--auth-host=scram-sha-256',
-        '--no-instructions',
-        ...(o.noSync ? ['--no-sync'] : []),
-      ],
+      args: ['-D', this.dataDir, ...INITDB_ARGS, ...(o.noSync ? ['--no-sync'] : [])],
       runAs: this.spec.os,
       env: baseEnv(),
       logger: this.log,

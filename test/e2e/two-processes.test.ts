@@ -14,12 +14,13 @@
  *     same URL) shows each process ran some.
  * (c) Each task runs on exactly one process at a time: every one of those tasks has exactly
  *     one owner in `ran_by`, and in the two logs no step of a task runs on both at once.
- * (d) SIGKILL: while BUILD_STANDBY_3 of a create runs (the owner found from the store's
- *     `locked_by`, its pg_basebackup seen in /proc), its owner is killed; the other process
+ * (d) SIGKILL: while ENABLE_ARCHIVING of a create runs (the owner found from the store's
+ *     `locked_by`, its `pgbackrest stanza-create` seen in /proc; the primary runs, the standbys,
+ *     copied from it before its first start, are starting), its owner is killed; the other process
  *     takes the task over once the lease has expired, and it ends SUCCESS with `ran_by` =
  *     [killed, other], no tool of the killed process alive, the cluster AVAILABLE.
- * (e) SIGSTOP: the owner of a create is paused during BUILD_STANDBY_2 (its pg_basebackup
- *     running) past its lease; the other claims the task, starts the step and waits for the
+ * (e) SIGSTOP: the owner of a create is paused as soon as its ENABLE_ARCHIVING is seen
+ *     running (a step with short tools since issue 14), past its lease; the other claims the task, starts the step and waits for the
  *     cluster lock, which the paused process still holds through its open file description
  *     (D1). SIGCONT: the resumed process finds its lease gone (its log says so), its late
  *     writes are refused by the lease epoch, it starts no process on the cluster (every
@@ -232,19 +233,28 @@ function toolOf(servicePid: number, needle: string): ProcInfo | undefined {
   });
 }
 
-/** Wait until `step` of the task runs, and a `pg_basebackup` copying `nodeDir` runs under its owner; returns the owner. */
-async function waitCopyRunning(taskId: string, step: string, nodeDir: string): Promise<{ owner: string; tool: ProcInfo }> {
+/**
+ * Wait until `step` of the task runs, and a `pgbackrest stanza-create` of the cluster runs under its owner; returns the owner.
+ * Without `needTool`, as soon as the step runs (the tool when it is seen then).
+ */
+async function waitCopyRunning(
+  taskId: string,
+  step: string,
+  clusterId: string,
+  needTool = true,
+): Promise<{ owner: string; tool: ProcInfo | undefined }> {
   return waitFor(
     async () => {
       const t = await store.getTask(taskId);
       if (!t?.lockedBy) return null;
       const s = await store.getStep(taskId, step);
-      if (s?.status === 'SUCCESS') throw new Error(`${step} ended before its copy was seen running`);
+      if (s?.status === 'SUCCESS') throw new Error(`${step} ended before its stanza-create was seen running`);
       if (s?.status !== 'RUNNING') return null;
-      const tool = toolOf(pidOf(t.lockedBy), nodeDir);
-      return tool && /pg_basebackup/.test(tool.cmd) ? { owner: t.lockedBy, tool } : null;
+      const tool = toolOf(pidOf(t.lockedBy), `cluster-${clusterId}`);
+      const found = tool && /pgbackrest .*stanza-create/.test(tool.cmd) ? tool : undefined;
+      return found || !needTool ? { owner: t.lockedBy, tool: found } : null;
     },
-    { timeoutMs: 240_000, intervalMs: 15, what: `${step} of ${taskId} to run its pg_basebackup` },
+    { timeoutMs: 240_000, intervalMs: 10, what: `${step} of ${taskId} to run its pgbackrest stanza-create` },
   );
 }
 
@@ -418,7 +428,7 @@ describe('two service processes on one PostgreSQL store', () => {
   });
 
   it(
-    '(d) SIGKILL of the owner during BUILD_STANDBY_3: the other process finishes the create after the lease expires',
+    '(d) SIGKILL of the owner during ENABLE_ARCHIVING: the other process finishes the create after the lease expires',
     { timeout: 480_000 },
     async () => {
       // Fewer nodes on the machine: the first two clusters go (two more tasks, on either process).
@@ -433,14 +443,14 @@ describe('two service processes on one PostgreSQL store', () => {
         () => [A.pid, B.pid],
       );
       try {
-        const { owner, tool } = await waitCopyRunning(create.id, 'BUILD_STANDBY_3', join(dataDir, 'clusters', c4, 'node3'));
+        const { owner, tool } = await waitCopyRunning(create.id, 'ENABLE_ARCHIVING', c4);
         const victim = svcOfPid(pidOf(owner));
         const survivor = other(victim);
         const victimPid = victim.pid;
-        const stepAtKill = (await store.getStep(create.id, 'BUILD_STANDBY_3'))!;
+        const stepAtKill = (await store.getStep(create.id, 'ENABLE_ARCHIVING'))!;
         expect(stepAtKill.status).toBe('RUNNING');
         sampler.poll();
-        // The postmasters of this cluster it started (the primary, standby 2): they must outlive it.
+        // The postmasters of this cluster it started (the primary, the standbys starting): they must outlive it.
         const itsPostmasters = sampler
           .all()
           .filter((s) => s.service === victimPid && s.kind === 'postmaster' && procInfo(s.pid)?.start === s.start);
@@ -450,7 +460,7 @@ describe('two service processes on one PostgreSQL store', () => {
 
         // Its tools (and their wrappers) die with it (pdeathsig); its postmasters live on (D1).
         const mine = sampler.descendantsOf(victimPid);
-        expect(mine.some((s) => s.pid === tool.pid)).toBe(true);
+        expect(mine.some((s) => s.pid === tool!.pid)).toBe(true);
         const alive = async (): Promise<Sighting[]> => mine.filter((s) => s.kind !== 'postmaster' && procInfo(s.pid)?.start === s.start);
         await waitFor(async () => (await alive()).length === 0, { timeoutMs: 10_000, intervalMs: 50 }).catch(() => {});
         expect((await alive()).map((s) => s.cmd)).toEqual([]);
@@ -485,7 +495,7 @@ describe('two service processes on one PostgreSQL store', () => {
             'VERIFY_CLUSTER',
           ].map((s) => [s, 'SUCCESS']),
         );
-        expect(steps.find((s) => s.stepId === 'BUILD_STANDBY_3')!.attempts).toBe(2);
+        expect(steps.find((s) => s.stepId === 'ENABLE_ARCHIVING')!.attempts).toBe(2);
         const d = await waitIdle(survivor.client, c4);
         expect(d.status).toBe('AVAILABLE');
         expect(d.nodes.map((n) => n.status)).toEqual(['200', '200', '200']);
@@ -499,7 +509,7 @@ describe('two service processes on one PostgreSQL store', () => {
         // While the victim lived, only it worked on the cluster; after, only the survivor.
         const onCluster = sampler.all().filter((s) => s.kind !== 'lock-wait');
         expect(onCluster.filter((s) => s.service === survivor.pid && s.first < killedAt).map((s) => s.cmd)).toEqual([]);
-        figures['killed'] = { victim: nameOf(victim), step: 'BUILD_STANDBY_3', stepProgressAtKill: stepAtKill.progress };
+        figures['killed'] = { victim: nameOf(victim), step: 'ENABLE_ARCHIVING', stepProgressAtKill: stepAtKill.progress };
 
         for (const id of deletes)
           await waitFor(async () => (await survivor.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, {
@@ -529,13 +539,17 @@ describe('two service processes on one PostgreSQL store', () => {
       );
       let pausedRef: ChildService | null = null;
       try {
-        const { owner, tool } = await waitCopyRunning(create.id, 'BUILD_STANDBY_2', join(dataDir, 'clusters', c5, 'node2'));
+        // ENABLE_ARCHIVING's tools are short (a create copies its standbys from the stopped
+        // primary, issue 14): the owner is paused as soon as the step runs, and the step it
+        // was in when it stopped (ENABLE_ARCHIVING, or the next one on a slow poll) is the one checked.
+        const { owner, tool } = await waitCopyRunning(create.id, 'ENABLE_ARCHIVING', c5, false);
         const paused = svcOfPid(pidOf(owner));
         pausedRef = paused;
         const taker = other(paused);
-        sampler.poll();
         expect(paused.kill('SIGSTOP')).toBe(true);
+        sampler.poll();
         const pausedAt = Date.now();
+        const pausedStep = (await store.listSteps(create.id)).find((x) => x.phase === 'run' && x.status !== 'SUCCESS')!.stepId;
         const epochAtPause = (await store.getTask(create.id))!.leaseEpoch;
 
         // The taker claims it after the lease (the paused process cannot renew it) ...
@@ -557,7 +571,7 @@ describe('two service processes on one PostgreSQL store', () => {
           },
           { timeoutMs: 60_000, intervalMs: 40, what: `${nameOf(taker)} to wait for the lock of ${c5}` },
         );
-        const step = (await store.getStep(create.id, 'BUILD_STANDBY_2'))!;
+        const step = (await store.getStep(create.id, pausedStep))!;
         expect(step.status).toBe('RUNNING');
         expect(step.attempts).toBe(2);
         // Give it time to show that it waits: no tool of the taker on the cluster while the paused one holds the lock.
@@ -569,7 +583,7 @@ describe('two service processes on one PostgreSQL store', () => {
             .filter((s) => s.service === taker.pid && s.kind !== 'lock-wait')
             .map((s) => s.cmd),
         ).toEqual([]);
-        const copyFinishedWhilePaused = procInfo(tool.pid)?.start !== tool.start;
+        const copyFinishedWhilePaused = tool ? procInfo(tool.pid)?.start !== tool.start : null;
 
         const beforeResume = new Set(sampler.all().map((s) => `${s.pid}:${s.start}`));
         expect(paused.kill('SIGCONT')).toBe(true);
@@ -595,11 +609,11 @@ describe('two service processes on one PostgreSQL store', () => {
         const late = sampler.all().filter((s) => s.service === paused.pid && !beforeResume.has(`${s.pid}:${s.start}`));
         expect(late.map((s) => `${s.kind} ${s.cmd}`)).toEqual([]);
         // Its epoch is refused by the store's fence (every write of a step goes through it), and
-        // the task's rows are the taker's: BUILD_STANDBY_2 on its second attempt, every step SUCCESS.
+        // the task's rows are the taker's: the paused step on its second attempt, every step SUCCESS.
         await expect(store.fenced(create.id, epochAtPause, async () => 'written')).rejects.toMatchObject({ code: 'LEASE_LOST' });
         const steps = await store.listSteps(create.id);
         expect(steps.every((x) => x.status === 'SUCCESS')).toBe(true);
-        expect(steps.find((x) => x.stepId === 'BUILD_STANDBY_2')!.attempts).toBe(2);
+        expect(steps.find((x) => x.stepId === pausedStep)!.attempts).toBe(2);
         // Its log: after it resumed, no step of the task started or succeeded there; it said it lost the lease.
         const after = paused.logLines().filter((l) => l.pid === paused.pid && l['taskId'] === create.id && timeOf(l) >= resumedAt);
         expect(after.filter((l) => ['step started', 'step succeeded', 'task succeeded'].includes(l.msg))).toEqual([]);
@@ -615,7 +629,7 @@ describe('two service processes on one PostgreSQL store', () => {
         for (const s of takerTools) expect(s.first).toBeGreaterThanOrEqual(resumedAt);
         figures['paused'] = {
           paused: nameOf(paused),
-          step: 'BUILD_STANDBY_2',
+          step: pausedStep,
           copyFinishedWhilePaused,
           takerTools: takerTools.map((s) => s.cmd.split(' ')[0]),
         };

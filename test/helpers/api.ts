@@ -100,6 +100,8 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
       accessKey: ACCESS_KEY,
       secretKey: SECRET_KEY,
       unsafeNoFsync: true,
+      // API tests hardly start a node: no initdb pool filled in the background for each of them (the e2e helpers keep the default).
+      initdbPool: 0,
       pollMs: 50,
       monitorIntervalMs: 500,
       shutdownTimeoutMs: 1000,

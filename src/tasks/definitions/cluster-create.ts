@@ -1,11 +1,16 @@
 /**
- * cluster.create (CREATING): a primary from initdb, archiving to its own stanza (D3), then a
- * hot standby per further node (D5), the administrator, and a check that all of it works.
+ * cluster.create (CREATING): a primary from a pooled, stopped, freshly initialised data
+ * directory (initdb when the pool is empty) and, before its first start, a copy of it for each
+ * standby (the local engine: local/member-copies.ts); the primary started with its
+ * replication role and the standbys' slots (made before its first checkpoint, so each copy
+ * streams from its own checkpoint); then at once its own stanza with working archiving (D3)
+ * and the standbys started; each standby caught up (D5; one that could not use its copy is
+ * built by pg_basebackup there), the administrator, and a check that all of it works.
  * A failure cleans up every process and file and ends CREATION FAILED with failed_reasons.
  */
 import { findNodeType } from '../../domain/node-types.js';
 import { AppError } from '../../errors/app-error.js';
-import type { NoState, OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 
 export interface ClusterCreateParams {
@@ -13,7 +18,12 @@ export interface ClusterCreateParams {
   numberOfNode: number;
 }
 
-type Ctx = StepContext<ClusterCreateParams, NoState, never>;
+/** Task-wide state: the administrator was made while archiving was enabled (CREATE_ADMIN then has nothing left to do). */
+export interface ClusterCreateState {
+  adminReady: boolean;
+}
+
+type Ctx = StepContext<ClusterCreateParams, ClusterCreateState, never>;
 
 /** The project's OS user (D32), free addresses, no wildcard listener on the port, and memory for the nodes (D6, D18). */
 export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<void> {
@@ -82,7 +92,7 @@ export async function cleanUpCluster(ctx: StepContext<unknown>): Promise<void> {
   });
 }
 
-export const clusterCreate: TaskDefinition<ClusterCreateParams, NoState, never> = {
+export const clusterCreate: TaskDefinition<ClusterCreateParams, ClusterCreateState, never> = {
   kind: 'cluster.create',
   maxAttempts: 3,
   plan(p) {
@@ -100,22 +110,42 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams, NoState, never> 
     CHECK_CAPACITY: (ctx) => checkNodeAddresses(ctx),
     INIT_PRIMARY: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
-      await ctx.dataPlane.initPrimary(cluster, primaryOf(await ctx.nodes()), { signal: ctx.signal });
+      const nodes = await ctx.nodes();
+      const primary = primaryOf(nodes);
+      await ctx.dataPlane.initPrimary(cluster, primary, { signal: ctx.signal, replicas: nodes.filter((n) => n.id !== primary.id) });
     },
     START_PRIMARY: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
-      const primary = primaryOf(await ctx.nodes());
+      const nodes = await ctx.nodes();
+      const primary = primaryOf(nodes);
       await startAndRecord(ctx, primary);
-      await ctx.dataPlane.ensureReplicationRole(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc));
+      const secrets = replSecrets(ctx, cluster.replPasswordEnc);
+      await ctx.dataPlane.ensureReplicationRole(cluster, primary, secrets);
+      // Standbys copied from the stopped primary get their slots now, before its first checkpoint (buildReplica checks it).
+      await settleAll(
+        nodes
+          .filter((n) => n.id !== primary.id && ctx.dataPlane.memberHasData(cluster, n))
+          .map((n) => ctx.dataPlane.buildReplica(cluster, primary, n, secrets, { signal: ctx.signal })),
+      );
     },
     ENABLE_ARCHIVING: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
-      await ctx.dataPlane.enableArchiving(cluster, primaryOf(await ctx.nodes()), { signal: ctx.signal });
+      const nodes = await ctx.nodes();
+      const primary = primaryOf(nodes);
+      // The stanza and its first archived segment (D3) take longest; the standbys with data start
+      // and the administrator is made meanwhile.
+      await settleAll([
+        ctx.dataPlane.enableArchiving(cluster, primary, { signal: ctx.signal }),
+        ...nodes.filter((n) => n.id !== primary.id && ctx.dataPlane.memberHasData(cluster, n)).map((n) => startAndRecord(ctx, n)),
+        ctx.dataPlane.ensureAdmin(cluster, primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc)),
+      ]);
+      await ctx.setState({ adminReady: true });
     },
     BUILD_STANDBY: async (ctx: Ctx) => {
       await buildAndStartStandby(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
     },
     CREATE_ADMIN: async (ctx: Ctx) => {
+      if (ctx.state.adminReady) return;
       const cluster = await ctx.cluster();
       await ctx.dataPlane.ensureAdmin(
         cluster,
@@ -136,6 +166,15 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams, NoState, never> 
   extrasOnSuccess: (o) => activateNodes(o),
   extrasOnFailure: (o, error) => releaseFailedCluster(o, error),
 };
+
+/**
+ * Wait for every one of `work` (a step never ends with its work still running), then throw the
+ * first failure.
+ */
+async function settleAll(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 /** Extras of a created (or restored) cluster: its nodes become members (the runner sets AVAILABLE, D8). */
 export async function activateNodes(o: OutcomeContext<{ clusterId: string }>): Promise<void> {
