@@ -64,9 +64,24 @@ export interface JobBody {
   progress: string;
 }
 
+/**
+ * What a task's body is made of, as read from the store: the task, its steps, and the past
+ * durations of the steps whose estimate comes from history (D14). The body is this and the
+ * clock; `bodies` keeps the ones that do not depend on the clock, by language.
+ */
+interface TaskReading {
+  task: TaskRecord;
+  steps: StepRecord[];
+  past: Map<string, number[]>;
+  bodies: Map<string, TaskBody>;
+}
+
 export class TaskService {
-  /** The task-details endpoint's answers, while the store is unchanged (read-cache.ts). */
-  private readonly actions: ReadCache<TaskBody>;
+  /**
+   * The task-details endpoint's readings, while the store is unchanged (read-cache.ts): a poll
+   * during a step reads nothing again until a write, and only the clock's part is computed.
+   */
+  private readonly actions: ReadCache<TaskReading>;
 
   constructor(
     private readonly store: Store,
@@ -89,8 +104,8 @@ export class TaskService {
       throw new AppError('INVALID_ACTION_NAME', { args: [actionName.slice(0, 64), Object.keys(ACTION_NAMES).join(', ')] });
     }
     const spec = ACTION_NAMES[actionName];
-    return this.actions.get(
-      `${projectId}/${clusterId}/${actionName}/${lang}`,
+    const reading = await this.actions.get(
+      `${projectId}/${clusterId}/${actionName}`,
       async () => {
         await this.requireCluster(projectId, clusterId);
         const kinds = [spec.kind as TaskKind];
@@ -98,10 +113,15 @@ export class TaskService {
           this.store.listTasks(clusterId, { kinds, limit: 1, ...(statuses ? { statuses } : {}) }).then((found) => found[0]);
         const task = spec.failure ? await newest(FAILED_TASK_STATUSES) : ((await newest(ACTIVE_TASK_STATUSES)) ?? (await newest()));
         if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
-        return this.timedBody(task, lang, actionName);
+        return { value: await this.read(task) };
       },
       at,
     );
+    const kept = reading.bodies.get(lang);
+    if (kept) return kept;
+    const { value, until } = this.bodyOf(reading, lang, actionName, this.clock.now());
+    if (until === Infinity) reading.bodies.set(lang, value);
+    return value;
   }
 
   async listClusterTasks(projectId: string, clusterId: string, lang: Lang, limit = 50): Promise<TaskBody[]> {
@@ -135,22 +155,31 @@ export class TaskService {
   }
 
   async body(t: TaskRecord, lang: Lang, actionName: string): Promise<TaskBody> {
-    return (await this.timedBody(t, lang, actionName)).value;
+    return this.bodyOf(await this.read(t), lang, actionName, this.clock.now()).value;
   }
 
-  /** The body, and until when it holds: a step estimated from the time it has run holds only now. */
-  private async timedBody(t: TaskRecord, lang: Lang, actionName: string): Promise<Timed<TaskBody>> {
-    const steps = await this.store.listSteps(t.id);
-    const now = this.clock.now();
+  private async read(task: TaskRecord): Promise<TaskReading> {
+    const steps = await this.store.listSteps(task.id);
+    const past = new Map<string, number[]>();
+    for (const s of steps) {
+      if (s.status === 'WAITING' || (isRunning(s) && !hasByteMeasure(s)))
+        past.set(s.stepId, await this.store.pastStepDurations(task.kind, s.stepId));
+    }
+    return { task, steps, past, bodies: new Map() };
+  }
+
+  /** The body at `now`, and until when it holds: a step estimated from the time it has run holds only now. */
+  private bodyOf(r: TaskReading, lang: Lang, actionName: string, now: number): Timed<TaskBody> {
+    const t = r.task;
     let until = Infinity;
     const items: ItemOut[] = [];
     let cur: { key: string; out: ItemOut } | null = null;
-    for (const s of steps) {
+    for (const s of r.steps) {
       if (!cur || cur.key !== s.itemKey) {
         cur = { key: s.itemKey, out: { item_name: itemName(s.itemKey, lang), sub_items: [] } };
         items.push(cur.out);
       }
-      const sub = await this.subItem(t, s, lang, now);
+      const sub = this.subItem(t, s, r.past.get(s.stepId) ?? [], lang, now);
       cur.out.sub_items.push(sub.value);
       until = Math.min(until, sub.until ?? Infinity);
     }
@@ -171,7 +200,7 @@ export class TaskService {
     return { value, until };
   }
 
-  private async subItem(t: TaskRecord, s: StepRecord, lang: Lang, now: number): Promise<Timed<SubItemOut>> {
+  private subItem(t: TaskRecord, s: StepRecord, past: number[], lang: Lang, now: number): Timed<SubItemOut> {
     let info = s.progressInfo;
     if (Object.keys(info).length === 0) {
       info = buildProgressInfo({
@@ -195,13 +224,11 @@ export class TaskService {
     }
     let estimate = s.estimatedTime;
     let until: number | undefined;
-    const running = s.status === 'RUNNING' || s.status === 'ROLLBACK_RUNNING';
-    if (running && !(Number(info['totalSize']) > 0) && s.beginAt !== null) {
+    if (isRunning(s) && !hasByteMeasure(s) && s.beginAt !== null) {
       // No byte measure: the median of this step's past runs on this host, less the time spent (D14).
-      estimate = estimateFromHistory(await this.store.pastStepDurations(t.kind, s.stepId), now - s.beginAt);
+      estimate = estimateFromHistory(past, now - s.beginAt);
       until = now;
     } else if (s.status === 'WAITING') {
-      const past = await this.store.pastStepDurations(t.kind, s.stepId);
       estimate = past.length ? estimateFromHistory(past, 0) : -1;
     } else if (s.status === 'SUCCESS') {
       estimate = 0;
@@ -218,3 +245,7 @@ export class TaskService {
     return until === undefined ? { value } : { value, until };
   }
 }
+
+const isRunning = (s: StepRecord): boolean => s.status === 'RUNNING' || s.status === 'ROLLBACK_RUNNING';
+/** A step that reports bytes has its estimate from them; the others from history. */
+const hasByteMeasure = (s: StepRecord): boolean => Number(s.progressInfo['totalSize']) > 0;

@@ -4,9 +4,10 @@
  * second process); an answer that says until when it holds is read again after. An unchanged
  * store is served from memory on both backends.
  */
-import { describe, expect, it } from 'vitest';
-import { ReadCache } from '../../src/store/read-cache.js';
-import { makeCluster } from '../helpers/records.js';
+import { describe, expect, it, vi } from 'vitest';
+import { TaskService } from '../../src/services/task-service.js';
+import { ReadCache, ReadPoint } from '../../src/store/read-cache.js';
+import { makeCluster, makeStep, makeTask } from '../helpers/records.js';
 import { STORE_BACKENDS, useStore } from '../helpers/store-backends.js';
 
 const clock = (at: { now: number }) => ({ now: () => at.now });
@@ -73,6 +74,44 @@ for (const backend of STORE_BACKENDS) {
       expect(await read()).toBe(1);
       at.now = 6_000;
       expect(await read()).toBe(2);
+    });
+
+    it('a read point reads the version once: all reads of one request see the store as it was then, the next request a later commit', async () => {
+      const t = await setUp();
+      const point = new ReadPoint(h.store);
+      const name = () => t.cache.get(t.c.id, async () => ({ value: (await h.store.getCluster(t.c.projectId, t.c.id))?.name }), point);
+      expect(await name()).toBe('first');
+      await h.open().updateCluster(t.c.id, { name: 'later' });
+      expect(await name()).toBe('first');
+      expect(await t.name()).toBe('later');
+    });
+
+    it('task details: a step estimated from history follows the clock with no read; a step written is seen by the next poll', async () => {
+      const c = makeCluster({ name: 'tasks' });
+      await h.store.insertCluster(c);
+      const base = { projectId: c.projectId, clusterId: c.id, clusterName: c.name, kind: 'snapshot.create' as const };
+      const done = makeTask({ ...base, status: 'SUCCESS', lockKey: `a:${c.id}`, createdAt: 1_000 });
+      await h.store.transaction((tx) =>
+        tx.insertTask(done, [
+          makeStep(done, 'CHECK_CLUSTER', 0, { itemKey: 'CREATE_SNAPSHOT', status: 'SUCCESS', beginAt: 1_000, endAt: 11_000 }),
+        ]),
+      );
+      const running = makeTask({ ...base, status: 'RUNNING', lockKey: `b:${c.id}`, createdAt: 20_000 });
+      await h.store.transaction((tx) =>
+        tx.insertTask(running, [makeStep(running, 'CHECK_CLUSTER', 0, { itemKey: 'CREATE_SNAPSHOT', status: 'RUNNING', beginAt: 20_000 })]),
+      );
+      const at = { now: 22_000 };
+      const tasks = new TaskService(h.store, { ...clock(at), sleep: async () => {} } as never);
+      const poll = async () => (await tasks.actionDetails(c.projectId, c.id, 'SNAPSHOTTING', 'en')).items[0]!.sub_items[0]!;
+      const reads = vi.spyOn(h.store, 'listSteps');
+      expect(await poll()).toMatchObject({ status: 'RUNNING', estimated_time: 8 });
+      at.now = 25_000;
+      expect(await poll()).toMatchObject({ status: 'RUNNING', estimated_time: 5 });
+      expect(reads).toHaveBeenCalledTimes(1);
+      await h.store.updateStep(running.id, 'CHECK_CLUSTER', { status: 'SUCCESS', endAt: 25_000 });
+      expect(await poll()).toMatchObject({ status: 'SUCCESS', estimated_time: 0 });
+      expect(reads).toHaveBeenCalledTimes(2);
+      reads.mockRestore();
     });
 
     it('keeps no failed read', async () => {
