@@ -221,19 +221,34 @@ export interface DataPlane extends LogicalDataPlane {
   /** Is the restored primary running already (a resumed task)? */
   restoredPrimaryRunning(cluster: ClusterRef, primary: NodeRecord): boolean;
   /**
-   * Start the restored primary with the new cluster's settings, archiving off, replay to the
-   * consistent point, promote; then clean it (D32) and make its administrator. Returns its
-   * process and where it was promoted.
+   * Make the new cluster's own stanza, start the restored primary with the new cluster's
+   * settings archiving into it (never into the source's), replay to the consistent point,
+   * promote; then clean it (D32) and make its administrator. An engine may also prepare
+   * `replicas`' data from the restored copy before its first start (`finishRestoredReplica`
+   * then finishes them). Returns its process and where it was promoted.
    */
   recoverPrimary(
     cluster: ClusterRecord,
     primary: NodeRecord,
     adminPassword: string,
-    o?: RunOptions,
+    o?: RunOptions & { replicas?: NodeRecord[] },
   ): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }>;
   /**
-   * The new cluster's own stanza, archive_mode on (a restart when needed) and a passing
-   * `pgbackrest check` (D4). Returns the primary's new process when it restarted.
+   * Make a replica prepared by `recoverPrimary` a standby of the promoted primary, ready to
+   * start (idempotent); null when it has no such data (then `buildReplica` builds it). An
+   * engine without this builds every standby with `buildReplica`.
+   */
+  finishRestoredReplica?(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    member: NodeRecord,
+    secrets: ClusterSecrets,
+    o: RunOptions & { sourceStanza: string },
+  ): Promise<{ bytes: number } | null>;
+  /**
+   * Archiving into the new cluster's own stanza proven (a switched segment reaches it; a
+   * restart only when the running settings differ), the replication role's password (D4).
+   * Returns the primary's new process when it restarted.
    */
   enableRestoredArchiving(
     cluster: ClusterRecord,

@@ -683,9 +683,18 @@ export class LocalEngine implements DataPlane {
     cluster: ClusterRecord,
     primary: NodeRecord,
     adminPassword: string,
-    o: RunOptions = {},
+    o: RunOptions & { replicas?: NodeRecord[] } = {},
   ): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
     return restore.recoverPrimary(this, cluster, primary, adminPassword, o);
+  }
+  finishRestoredReplica(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    member: NodeRecord,
+    secrets: ClusterSecrets,
+    o: RunOptions & { sourceStanza: string },
+  ): Promise<{ bytes: number } | null> {
+    return restore.finishRestoredCopy(this, cluster, primary, member, secrets, o);
   }
   enableRestoredArchiving(
     cluster: ClusterRecord,

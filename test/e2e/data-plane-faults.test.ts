@@ -288,19 +288,29 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     await restartCluster();
   });
 
-  it("restore: the new cluster's primary killed while standby 2 is copied → CREATION FAILED with pg_basebackup's message, the new cluster removed, the source untouched", async () => {
+  it("restore: the new cluster's primary killed before its standbys are made → CREATION FAILED naming the primary, the new cluster removed, the source untouched", async () => {
     const before = archiveFiles(t.svc.dataPlane.settings.repoPath, stanza);
+    // The standbys come from copies made before the primary's first start (no pg_basebackup to catch mid-copy):
+    // the window before BUILD_STANDBYS is held open by a delay.
+    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+      cluster_id: id,
+      action_name: 'RESTORING',
+      step: 'BUILD_STANDBYS',
+      mode: 'delay',
+      point: 'before',
+      delay_ms: 3000,
+      times: 1,
+    });
     const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${base.id}/actions`, {
       restore: { name: 'restore-dies' },
     });
     const rid = r.cluster.id;
-    await waitStep(t.client, rid, 'cluster.restore', 'BUILD_STANDBYS', ['RUNNING']);
-    await waitTool(join(t.dataDir, 'clusters', rid), /pg_basebackup .*node2\/data/);
+    await waitStep(t.client, rid, 'cluster.restore', 'ENABLE_NEW_ARCHIVING', ['SUCCESS']);
     await killNode(t.dataDir, rid, 1);
     const d = await waitIdle(t.client, rid, 180_000);
     expect(d.status).toBe('CREATION FAILED');
-    expect(d.failed_reasons?.error_msg).toMatch(/^pg_basebackup failed: /);
-    record('restore, new primary killed during BUILD_STANDBYS', d.status, d.failed_reasons?.error_msg);
+    expect(d.failed_reasons?.error_msg).toMatch(/not running|ECONNREFUSED|terminat/);
+    record('restore, new primary killed before BUILD_STANDBYS', d.status, d.failed_reasons?.error_msg);
     const task = (await newestTask(t.client, rid, 'cluster.restore'))!;
     expect(task.status).toBe('FAILED');
     expect(task.failed_step).toBe('BUILD_STANDBYS');

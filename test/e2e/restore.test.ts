@@ -206,9 +206,76 @@ describe('restore a snapshot into a new cluster', () => {
     expect(Object.keys(sb)).toEqual(['2', '3']);
     for (const x of Object.values(sb)) expect(x).toMatchObject({ phase: 'streaming', percent: 100 });
     for (const x of Object.values(sb)) expect(x.bytesDone).toBeGreaterThan(1_000_000);
+    // Each from a copy of the restored primary made before its first start, not a pg_basebackup.
+    const built = await t.svc.store.listSamples(a.id, 'BUILD_STANDBYS');
+    for (const n of [2, 3]) expect(built.some((x) => x.data['node'] === n && x.data['phase'] === 'from-copy')).toBe(true);
+    expect(built.some((x) => x.source.startsWith('pg_basebackup') || x.source === 'pg_stat_progress_basebackup')).toBe(false);
     // Archiving into the new stanza was proven by a switched segment of the new timeline.
     const ar = infoOf(sub(a, 'ENABLE_NEW_ARCHIVING'));
     expect(ar['segment']).toMatch(/^00000002[0-9A-F]{16}$/);
+  });
+
+  it('standbys from the restored copy fetch the WAL before the fork from the source stanza and never replay past it (a snapshot spanning segments)', async () => {
+    // WAL switches on the source all through the snapshot's backup: its WAL spans segments, and
+    // the source's archive goes on past the snapshot's consistent point on the old timeline.
+    const src = t.svc.dataPlane.instance(
+      { id: source.id, projectId: (await t.svc.store.getClusterById(source.id))!.projectId },
+      (await t.svc.store.listNodes(source.id)).find((n) => n.ordinal === 1)!,
+    );
+    let spinning = true;
+    const spin = (async () => {
+      while (spinning) {
+        await src.query(`select pg_create_restore_point('spin')`);
+        await src.query('select pg_switch_wal()');
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+    let snapId: string;
+    try {
+      snapId = await snapshot('snap-spanning', source.id);
+      expect(await waitSnapshot(snapId)).toBe('AVAILABLE');
+    } finally {
+      spinning = false;
+      await spin;
+    }
+    // More WAL on the old timeline after the snapshot, in the source's archive.
+    for (let i = 0; i < 3; i++) {
+      await adminSql(source.endpoint, `insert into customers (name) values ('after spanning ${i}')`);
+      await src.query('select pg_switch_wal()');
+    }
+    const before = sourceStanzaArchive();
+    const id = await restore(snapId, { name: 'restored-spanning' });
+    const d = await waitIdle(t.client, id, 200_000);
+    expect(d.status, JSON.stringify(d.failed_reasons)).toBe('AVAILABLE');
+    const ep = d.endpoints[0]!.connect_info;
+    const repl = await adminSql<{ n: number }>(ep, `select count(*)::int as n from pg_stat_replication where state = 'streaming'`);
+    expect(repl[0]!.n).toBe(2);
+    const a = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/RESTORING`);
+    const sb = infoOf(sub(a, 'BUILD_STANDBYS'))['standbys'] as Record<string, { phase: string; walFetched?: number; fork?: string }>;
+    for (const x of Object.values(sb)) {
+      expect(x.phase).toBe('streaming');
+      expect(x.walFetched).toBeGreaterThan(0);
+    }
+    // Each standby holds what the primary holds: a row written on the primary after the restore arrives on both.
+    await adminSql(ep, `insert into customers (name) values ('after restore spanning')`);
+    for (const sep of d.nodes.filter((x) => x.role !== 'primary').map((x) => x.connect_info)) {
+      await waitFor(
+        async () =>
+          (await adminSql<{ n: number }>(sep, `select count(*)::int as n from customers where name = 'after restore spanning'`))[0]!.n === 1
+            ? true
+            : null,
+        { what: `the row on standby ${sep}`, intervalMs: 100 },
+      );
+      const rows = await adminSql<{ n: number }>(sep, `select count(*)::int as n from customers where name like 'after spanning%'`);
+      expect(rows[0]!.n).toBe(0);
+    }
+    expectNoForeignTimeline(sourceStanzaArchive(), before);
+    // The source as the later cases expect it.
+    await adminSql(source.endpoint, `delete from customers where name like 'after spanning%'`);
+    await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
+    await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, {
+      what: `cluster ${id} deleted`,
+    });
   });
 
   it('refuses an unknown snapshot (404 DWS.5149), a duplicate name (409) and a snapshot that is not AVAILABLE (400 DWS.9909)', async () => {

@@ -6,16 +6,19 @@
  * consistent point reading WAL from the source stanza, is promoted (its new timeline's
  * history file goes to the new stanza), cleaned (D32), and archiving into the new stanza is
  * then proven by a switched segment reaching it. No restart, no `pgbackrest check` (issue 14).
+ * The standbys come from file copies of the restored data made before the primary's first
+ * start (the section at the end says why they never replay past the primary's fork).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { BackupSetRef, ClusterRef, ClusterSecrets, MemberProcess, RunOptions } from '../data-plane.js';
-import type { LocalEngine } from '../local-engine.js';
+import { appNameFor, REPLICATION_ROLE, slotNameFor, type LocalEngine } from '../local-engine.js';
 import type { OsUser } from '../os-user.js';
-import { writeOwned, type PgInstance } from '../pg-instance.js';
-import { readFileSafe } from '../safe-fs.js';
+import { baseEnv, runTool } from '../pg-exec.js';
+import { mkdirOwned, quoteConf, writeOwned, type PgInstance } from '../pg-instance.js';
+import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
 
 /** Restore the set into the primary's data directory (a copy that already runs is finished). */
@@ -91,17 +94,19 @@ export async function recoverPrimary(
   cluster: ClusterRecord,
   primary: NodeRecord,
   adminPassword: string,
-  o: RunOptions = {},
+  o: RunOptions & { replicas?: NodeRecord[] } = {},
 ): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
   const inst = e.instance(cluster, primary);
   if (!inst.isInitialized())
     throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, `no restored data directory at ${primary.dataDir}`] });
+  const replicas = o.replicas ?? [];
   if (!inst.status()) {
-    o.onProgress?.({ source: 'dwsbox', percent: 2, data: { phase: 'stanza-create', stanza: cluster.stanza } });
-    await ensureNewStanza(e, cluster, primary, o, false);
     inst.writeConfig(e.clusterSettings(cluster, primary, true));
     dropArchiveModeOff(primary.dataDir, inst.spec.os);
     inst.writeAccessRules();
+    o.onProgress?.({ source: 'dwsbox', percent: 2, data: { phase: 'stanza-create', stanza: cluster.stanza } });
+    // The stanza reads only pg_control, the copies only files: both while the copy has never run.
+    await settleAll([ensureNewStanza(e, cluster, primary, o, false), copyForReplicas(e, cluster, primary, replicas, o)]);
   }
   o.onProgress?.({ source: 'dwsbox', percent: 5, data: { phase: 'start' } });
   const process = await e.startNode(cluster, primary, { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 30 * 60_000 });
@@ -112,6 +117,13 @@ export async function recoverPrimary(
   });
   clearRecoverySettings(primary.dataDir, inst.spec.os);
   await inst.query('select pg_reload_conf()');
+  // The copies' slots, reserving from the promotion's checkpoint, before anything else can move it on.
+  for (const r of replicas.filter((x) => hasRestoredCopy(e, cluster, x))) {
+    await inst.query(
+      'select pg_create_physical_replication_slot($1, true) where not exists (select 1 from pg_replication_slots where slot_name = $1)',
+      [slotNameFor(r.ordinal)],
+    );
+  }
   const tl = await inst.query<{ tl: string; lsn: string }>(
     `select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) as tl, pg_current_wal_lsn()::text as lsn`,
   );
@@ -206,4 +218,197 @@ function markHistoryForArchiving(dataDir: string, os: OsUser): void {
     if (existsSync(join(status, `${f}.ready`)) || existsSync(join(status, `${f}.done`))) continue;
     writeOwned(join(status, `${f}.ready`), '', os, 0o600);
   }
+}
+
+/** Wait for every one of `work` (nothing outlives the step), then throw the first failure. */
+async function settleAll(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+// ------------------------------------------------------------------ standbys from the restored copy (issue 14)
+//
+// A standby of the restored primary can be a file copy of the restored data directory made
+// before the primary's first start (a `cp` as the project's user: no pg_basebackup of 238 MB
+// through the primary, no second restore from the repository). Such a copy holds the
+// snapshot's backup_label, so it replays from the backup's start on the SOURCE's timeline.
+// Timelines: the new primary forked off that timeline at F, where its recovery ended (the
+// snapshot's consistent point), and the source's archive goes on past F on the old timeline.
+// A standby must never replay old-timeline WAL past F, so it gets no restore_command at all:
+// it holds only the old timeline's segments strictly before the segment holding F (fetched
+// with `archive-get` from the source stanza, read-only; usually none, the backup starting in
+// F's segment) and streams everything else from the new primary, which serves the old
+// timeline only up to F (from its new timeline's copy of F's segment) and then its own. The
+// new primary keeps F's segment for it: the standby's slot is made right after the promotion
+// (reserving from the end-of-recovery checkpoint, in F's segment), and a slot that reserves
+// later (a resumed task) sends the standby to pg_basebackup instead.
+
+const COPY_PENDING = 'restored-copy.pending';
+const COPY_DONE = 'restored-copy.done';
+
+/** Has this member a copy of the restored primary (made before its first start) to become a standby? */
+export function hasRestoredCopy(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, member: NodeRecord): boolean {
+  const dir = e.nodeDir(cluster.id, member.ordinal);
+  return (existsSync(join(dir, COPY_PENDING)) || existsSync(join(dir, COPY_DONE))) && e.instance(cluster, member).isInitialized();
+}
+
+/**
+ * Copy the restored, never started primary for each replica that has no copy yet, at once,
+ * as the project's user (D32: root never follows a tenant's path), flushed (as pg_basebackup
+ * fsyncs, D20), then marked. A copy interrupted before its mark is thrown away
+ * by the standby's build.
+ */
+async function copyForReplicas(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  replicas: NodeRecord[],
+  o: RunOptions,
+): Promise<void> {
+  const want = replicas.filter((r) => !hasRestoredCopy(e, cluster, r));
+  // Only a copy that never ran holds the snapshot's backup_label (the first start renames it): one that ran is not copied.
+  if (!want.length || !existsSync(join(primary.dataDir, 'backup_label'))) return;
+  const os = e.instance(cluster, primary).spec.os;
+  const tool = { lockFile: o.lockFile ?? e.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) };
+  o.onProgress?.({ source: 'dwsbox', percent: 3, data: { phase: 'copy-for-standbys', nodes: want.map((r) => r.ordinal) } });
+  await settleAll(
+    want.map(async (r) => {
+      const inst = e.instance(cluster, r);
+      if (inst.status()) await inst.stop({ mode: 'immediate' });
+      await removeTree(r.dataDir);
+      e.prepareNodeDir(cluster, r.ordinal);
+      mkdirOwned(r.dataDir, os, 0o700);
+      await runTool({
+        cmd: 'cp',
+        args: ['-a', '--', `${primary.dataDir}/.`, r.dataDir],
+        env: baseEnv(),
+        runAs: os,
+        label: 'cp',
+        timeoutMs: 30 * 60_000,
+        ...tool,
+      });
+      // Each copy's own files flushed (`initdb --sync-only`), not the whole filesystem: a syncfs would wait for every tenant's writes.
+      if (!e.settings.unsafeNoFsync)
+        await runTool({
+          cmd: join(e.bins.binDir, 'initdb'),
+          args: ['--sync-only', '-D', r.dataDir],
+          env: baseEnv(),
+          runAs: os,
+          label: 'initdb --sync-only',
+          timeoutMs: 30 * 60_000,
+          ...tool,
+        });
+    }),
+  );
+  for (const r of want) writeFileSafe(join(e.nodeDir(cluster.id, r.ordinal), COPY_PENDING), '', serviceOwner(), 0o644);
+  o.onProgress?.({ source: 'dwsbox', percent: 4, data: { phase: 'copied', nodes: want.map((r) => r.ordinal) } });
+}
+
+const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');
+const parseLsn = (lsn: string): bigint => {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+};
+
+/**
+ * Make a member's restored copy a standby of the new primary (idempotent), or return null
+ * when it has none or cannot be one (its build then falls back to pg_basebackup, its copy
+ * removed): the old timeline's segments it needs before F's segment fetched from the source
+ * stanza, its recovery settings replaced by `primary_conninfo` (a passfile, D32),
+ * `primary_slot_name` and `recovery_target_timeline = 'latest'` with no restore_command,
+ * `standby.signal` instead of `recovery.signal`, its own address.
+ */
+export async function finishRestoredCopy(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  node: NodeRecord,
+  secrets: ClusterSecrets,
+  o: RunOptions & { sourceStanza: string },
+): Promise<{ bytes: number } | null> {
+  const nodeDir = e.nodeDir(cluster.id, node.ordinal);
+  const inst = e.instance(cluster, node);
+  if (!hasRestoredCopy(e, cluster, node)) return null;
+  if (existsSync(join(nodeDir, COPY_DONE))) return { bytes: Number(readFileSafe(join(nodeDir, COPY_DONE)) ?? 0) || 0 };
+  const giveUp = async (why: string, data: Record<string, unknown>): Promise<null> => {
+    e.log.warn(`a restored copy cannot become a standby (${why}); building it with pg_basebackup`, {
+      clusterId: cluster.id,
+      node: node.ordinal,
+      ...data,
+    });
+    rmSync(join(nodeDir, COPY_PENDING), { force: true });
+    return null;
+  };
+  const p = e.instance(cluster, primary);
+  const [tl] = await p.query<{ tli: string; seg: string }>(
+    `select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) as tli, (select setting from pg_settings where name = 'wal_segment_size') as seg`,
+  );
+  const history = (await p.query<{ h: string }>('select pg_read_file($1) as h', [`pg_wal/${tl!.tli}.history`]).catch(() => [{ h: '' }]))[0]!
+    .h;
+  const last = history
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => /^\d+$/.test(f[0] ?? '') && /^[0-9A-F]+\/[0-9A-F]+$/i.test(f[1] ?? ''))
+    .at(-1);
+  const label = readFileSafe(join(node.dataDir, 'backup_label')) ?? '';
+  const start = /START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)/.exec(label)?.[1];
+  const startTli = Number(/START TIMELINE: (\d+)/.exec(label)?.[1] ?? NaN);
+  if (!last || !start || Number(last[0]) !== startTli)
+    return giveUp("its timeline does not lead to the primary's", { history, startFile: start ?? null, startTli });
+  const segSize = BigInt(tl!.seg);
+  const perId = 0x100000000n / segSize;
+  const forkSeg = parseLsn(last[1]!) / segSize;
+  const startSeg = BigInt(`0x${start.slice(8, 16)}`) * perId + BigInt(`0x${start.slice(16, 24)}`);
+  // The slot must hold F's segment for it (made at the promotion; a later one may not).
+  const [slot] = await p.query<{ lsn: string | null }>('select restart_lsn::text as lsn from pg_replication_slots where slot_name = $1', [
+    slotNameFor(node.ordinal),
+  ]);
+  if (!slot?.lsn || parseLsn(slot.lsn) / segSize > forkSeg)
+    return giveUp('its slot reserves too late', { slot: slot?.lsn ?? null, fork: last[1] });
+  const wal = join(node.dataDir, 'pg_wal');
+  for (let seg = startSeg; seg < forkSeg; seg++) {
+    const name = `${hex8(startTli)}${hex8(Number(seg / perId))}${hex8(Number(seg % perId))}`;
+    if (existsSync(join(wal, name))) continue;
+    o.onProgress?.({ source: 'pgbackrest archive-get', data: { phase: 'wal', segment: name } });
+    // Read-only on the source stanza (D4), written by the stanza's (the project's) user into the copy's pg_wal.
+    await e.backrest.run({ configFile: e.stanzaConfigFile(o.sourceStanza), stanza: o.sourceStanza }, 'archive-get', {
+      positional: [name, join(wal, name)],
+      lockFile: o.lockFile ?? e.lockFile(cluster.id),
+      timeoutMs: 600_000,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  }
+  const passfile = e.writeReplicationPassfile(cluster, node.ordinal, secrets);
+  const conninfo = `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=${appNameFor(node.ordinal)} passfile=${passfile}`;
+  const auto = join(node.dataDir, 'postgresql.auto.conf');
+  const kept = (readFileSafe(auto) ?? '')
+    .split('\n')
+    .filter(
+      (l) => l.trim() !== '' && !/^\s*(restore_command|archive_mode|recovery_target\w*|primary_conninfo|primary_slot_name)\s*=/.test(l),
+    );
+  writeOwned(
+    auto,
+    [
+      ...kept,
+      `primary_conninfo = ${quoteConf(conninfo)}`,
+      `primary_slot_name = ${quoteConf(slotNameFor(node.ordinal))}`,
+      `recovery_target_timeline = 'latest'`,
+      '',
+    ].join('\n'),
+    inst.spec.os,
+  );
+  rmSync(join(node.dataDir, 'recovery.signal'), { force: true });
+  writeOwned(join(node.dataDir, 'standby.signal'), '', inst.spec.os);
+  inst.writeNodeConfig();
+  const bytes = inst.dataDirSize();
+  o.onProgress?.({
+    source: 'copy',
+    bytesDone: bytes,
+    bytesTotal: bytes,
+    percent: 100,
+    data: { phase: 'done', fork: last[1], walFetched: Number(forkSeg - startSeg) },
+  });
+  writeFileSafe(join(nodeDir, COPY_DONE), String(bytes), serviceOwner(), 0o644);
+  rmSync(join(nodeDir, COPY_PENDING), { force: true });
+  return { bytes };
 }

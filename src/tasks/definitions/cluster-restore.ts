@@ -6,8 +6,10 @@
  * stanza; it replays to the snapshot's consistent point (restore_command only reads the
  * source stanza) and is promoted, its history file going to the new stanza. A switched WAL
  * segment reaching the new stanza proves archiving (no restart, no `pgbackrest check`), then
- * every standby is built from the primary at once, each caught up (D5), and the cluster is
- * verified. Nothing here ever writes into the source stanza.
+ * every standby is made at once and caught up (D5): on the local engine from a file copy of
+ * the restored data made before the primary's first start (local/restore.ts says why that
+ * copy never replays past the primary's fork), else with pg_basebackup from the primary; and
+ * the cluster is verified. Nothing here ever writes into the source stanza.
  * A failure cleans up the new cluster's processes, files and stanza (never the source's) and
  * ends CREATION FAILED with failed_reasons.
  */
@@ -35,6 +37,9 @@ interface StandbyProgress {
   bytesDone: number;
   bytesTotal: number | null;
   lagBytes?: unknown;
+  /** a standby from the restored copy: where the primary forked off the snapshot's timeline, and the segments before it fetched */
+  fork?: unknown;
+  walFetched?: unknown;
 }
 
 /** The snapshot this task reads (it cannot be deleted while the task runs, D16). */
@@ -52,7 +57,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     const steps: StepSpec[] = [
       { id: 'ALLOCATE_NODES', item: 'PREPARE_CLUSTER', weight: 0.2 },
       { id: 'RESTORE_PRIMARY', item: 'RESTORE_DATA', weight: 2, runsTools: true },
-      { id: 'RECOVER_PRIMARY', item: 'RESTORE_DATA', weight: 0.5 },
+      { id: 'RECOVER_PRIMARY', item: 'RESTORE_DATA', weight: 0.5, runsTools: true },
       { id: 'ENABLE_NEW_ARCHIVING', item: 'ENABLE_ARCHIVING', weight: 0.5, runsTools: true },
     ];
     // One step builds every standby at once (the runner runs steps one after another).
@@ -109,7 +114,8 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     },
 
     /**
-     * The new cluster's stanza from the copy's pg_control, then the copy's first start with the
+     * The new cluster's stanza from the copy's pg_control and, meanwhile, a file copy of the
+     * restored data for each standby (BUILD_STANDBYS finishes them), then the copy's first start with the
      * new cluster's settings and its own address, archiving into the new stanza (D4: never the
      * source's); it replays the snapshot's WAL (read from the source stanza) to the consistent
      * point and is promoted on a new timeline; the recovery settings are dropped, it is cleaned
@@ -118,8 +124,11 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     RECOVER_PRIMARY: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
+      const nodes = await ctx.nodes();
       const r = await ctx.dataPlane.recoverPrimary(cluster, primary, ctx.secrets.decrypt(cluster.adminPasswordEnc), {
         signal: ctx.signal,
+        lockFile: ctx.lockFile,
+        replicas: nodes.filter((n) => n.ordinal !== primary.ordinal),
         onProgress: (s) =>
           ctx.progress(
             s.source === 'dwsbox'
@@ -153,7 +162,9 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     },
 
     /**
-     * Every standby at once (D5): `pg_basebackup` from the primary, start, catch up. Each
+     * Every standby at once (D5): the restored copy RECOVER_PRIMARY made for it finished as a
+     * standby (`from-copy`), or else `pg_basebackup` from the primary (`copy`); start, catch up.
+     * A copy that does not catch up within two minutes is replaced by a pg_basebackup. Each
      * standby's figures are in `standbys` of the progress info; the step's bytes are the sums.
      * A failed build fails the step only once the others have ended (their tools never outlive
      * the step).
@@ -182,8 +193,52 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
           },
         });
       };
+      const snap = await snapshotOf(ctx);
+      const startAndCatchUp = async (node: NodeRecord, timeoutMs: number): Promise<void> => {
+        report(node.ordinal, 'dwsbox', { phase: 'start', percent: 90 });
+        await startAndRecord(ctx, node);
+        await ctx.dataPlane.waitCaughtUp(cluster, primary, node.ordinal, {
+          signal: ctx.signal,
+          standby: node,
+          timeoutMs,
+          onProgress: (s) =>
+            report(node.ordinal, s.source, {
+              phase: 'catch-up',
+              percent: 90 + (s.percent ?? 0) / 10,
+              lagBytes: s.data?.['lagBytes'] ?? null,
+            }),
+        });
+        report(node.ordinal, 'dwsbox', { phase: 'streaming', percent: 100 });
+      };
       const buildOne = async (node: NodeRecord): Promise<void> => {
-        report(node.ordinal, 'dwsbox', { phase: 'copy' });
+        // A copy of the restored primary made before its first start (RECOVER_PRIMARY) needs only its settings and the WAL before the fork.
+        const copied = await ctx.dataPlane.finishRestoredReplica?.(cluster, primary, node, secrets, {
+          signal: ctx.signal,
+          lockFile: ctx.lockFile,
+          sourceStanza: snap.stanza,
+          onProgress: (s) =>
+            report(node.ordinal, s.source, {
+              phase: 'from-copy',
+              ...(s.data?.['walFetched'] !== undefined ? { walFetched: s.data['walFetched'], fork: s.data['fork'] } : {}),
+              ...(s.percent != null ? { percent: s.percent * 0.9 } : {}),
+              ...(s.bytesDone != null ? { bytesDone: s.bytesDone, bytesTotal: s.bytesTotal ?? null } : {}),
+            }),
+        });
+        if (copied) {
+          try {
+            return await startAndCatchUp(node, 120_000);
+          } catch (e) {
+            if (ctx.signal.aborted) throw e;
+            // A copy that does not stream is replaced by a pg_basebackup rather than failing the restore.
+            ctx.log.warn('a standby from the restored copy did not catch up; building it with pg_basebackup', {
+              node: node.ordinal,
+              error: (e as Error).message,
+            });
+            await ctx.dataPlane.stopMember(cluster, node, 'immediate');
+            await ctx.dataPlane.removeMemberFiles(cluster, node.ordinal);
+          }
+        }
+        report(node.ordinal, 'dwsbox', { phase: 'copy', percent: 0, bytesDone: 0 });
         await ctx.dataPlane.buildReplica(cluster, primary, node, secrets, {
           signal: ctx.signal,
           onProgress: (s) =>
@@ -193,19 +248,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
               bytesTotal: s.bytesTotal ?? null,
             }),
         });
-        report(node.ordinal, 'dwsbox', { phase: 'start', percent: 90 });
-        await startAndRecord(ctx, node);
-        await ctx.dataPlane.waitCaughtUp(cluster, primary, node.ordinal, {
-          signal: ctx.signal,
-          standby: node,
-          onProgress: (s) =>
-            report(node.ordinal, s.source, {
-              phase: 'catch-up',
-              percent: 90 + (s.percent ?? 0) / 10,
-              lagBytes: s.data?.['lagBytes'] ?? null,
-            }),
-        });
-        report(node.ordinal, 'dwsbox', { phase: 'streaming', percent: 100 });
+        await startAndCatchUp(node, 10 * 60_000);
       };
       const results = await Promise.allSettled(standbys.map(buildOne));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
