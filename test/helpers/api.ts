@@ -21,7 +21,7 @@ import { Secrets } from '../../src/auth/secrets.js';
 import { signRequest } from '../../src/auth/signer.js';
 import { liveToolPids } from '../../src/dataplane/pg-exec.js';
 import { killPostmastersUnder, processesUnder, removeDir, tempDir } from './env.js';
-import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from './service.js';
+import { ACCESS_KEY, PROJECT_ID, SECRET_KEY, otherServicePool } from './service.js';
 
 export { ACCESS_KEY, PROJECT_ID, SECRET_KEY };
 export const HOST = 'dws.dwsbox.test';
@@ -178,7 +178,8 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
       await svc.stop();
       await killPostmastersUnder(dataDir);
       const left = processesUnder(dataDir);
-      const tools = liveToolPids();
+      // A service of startService in the same process may be filling its initdb pool meanwhile.
+      const tools = liveToolPids().filter((pid) => !otherServicePool(pid, dataDir));
       removeDir(dataDir);
       if (left.length || tools.length) throw new Error(`processes left behind: ${JSON.stringify(left)} tools: ${tools.join(',')}`);
     },

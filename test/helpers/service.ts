@@ -4,7 +4,7 @@
  * ends the service, stops (by PID) every postmaster it left under its data directory, and
  * fails the test if any process of its remains.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/main.js';
@@ -69,7 +69,9 @@ export async function startService(
       const killed = await killPostmastersUnder(dataDir);
       void killed;
       const left = processesUnder(dataDir);
-      const tools = liveToolPids();
+      // Tools are counted per test process: another service of this process may be filling its
+      // initdb pool meanwhile (its tools name its own pool directory); this one's must all be gone.
+      const tools = liveToolPids().filter((pid) => !otherServicePool(pid, dataDir));
       if (!so.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) {
         removeDir(dataDir);
         await removeProjectUsersUnder(dataDir);
@@ -141,4 +143,14 @@ export async function createAvailableCluster(
   const detail = await waitIdle(client, c.id);
   if (detail.status !== 'AVAILABLE') throw new Error(`cluster ${c.id} ended ${detail.status}: ${JSON.stringify(detail.failed_reasons)}`);
   return { ...c, detail };
+}
+
+/** Is `pid` a tool working in the initdb pool of another data directory than `dataDir`? */
+export function otherServicePool(pid: number, dataDir: string): boolean {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    return cmd.includes('/pool/') && !cmd.includes(`${dataDir}/pool/`);
+  } catch {
+    return false;
+  }
 }

@@ -182,6 +182,29 @@ export async function controlData(
   return parseControlData(r.stdout);
 }
 
+/**
+ * Flush a copied data directory to disk as PostgreSQL's tools do for what they write
+ * (`initdb --sync-only`: every file and directory of it, nothing else of the filesystem;
+ * pg_basebackup does the same for its copies, D20). Run as the directory's owner.
+ */
+export async function syncDataDir(
+  bins: Binaries,
+  dataDir: string,
+  os: OsUser,
+  o: { signal?: AbortSignal; lockFile?: string } = {},
+): Promise<void> {
+  await runTool({
+    cmd: join(bins.binDir, 'initdb'),
+    args: ['--sync-only', '-D', dataDir],
+    env: baseEnv(),
+    runAs: os,
+    label: 'initdb --sync-only',
+    timeoutMs: 600_000,
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.lockFile ? { lockFile: o.lockFile } : {}),
+  });
+}
+
 /** Compare two LSNs written as `X/Y`: negative when a < b. */
 export function compareLsn(a: string, b: string): number {
   const v = (s: string): bigint => {
@@ -379,8 +402,10 @@ export class InitdbPool {
           ...sig,
         });
       }
-      if (this.settings.copies && !this.settings.noSync) {
-        await runTool({ cmd: 'sync', args: ['-f', '--', data], env: baseEnv(), runAs: owner, label: 'sync', timeoutMs: 600_000, ...sig });
+      if (!this.settings.noSync) {
+        await Promise.all(
+          Array.from({ length: this.settings.copies }, (_, i) => syncDataDir(this.bins, join(part, `copy${i + 1}`), owner, sig)),
+        );
       }
       const manifest: Manifest = {
         key: dir.split('/').pop()!,

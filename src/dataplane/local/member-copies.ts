@@ -28,7 +28,7 @@ import { appNameFor, REPLICATION_ROLE, slotNameFor, type LocalEngine } from '../
 import { baseEnv, runTool } from '../pg-exec.js';
 import { mkdirOwned, quoteConf, writeOwned } from '../pg-instance.js';
 import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
-import { bakeControl, compareLsn, CONTROL_SETTINGS, controlData, type ControlData } from './initdb-pool.js';
+import { bakeControl, compareLsn, CONTROL_SETTINGS, controlData, syncDataDir, type ControlData } from './initdb-pool.js';
 import * as replication from './replication.js';
 
 type Cluster = Pick<ClusterRecord, 'id' | 'projectId'>;
@@ -95,18 +95,8 @@ export async function initPrimary(
     if (control.state !== 'shut down' || !baked()) return { pooled, copies: 0 };
   }
   const made = await Promise.all(missing.map((r) => copyForReplica(e, cluster, node, r, tl)));
-  // pg_basebackup fsyncs what it writes; so does this copy (D20), one syncfs for all of them.
-  if (made.length && !e.settings.unsafeNoFsync) {
-    await runTool({
-      cmd: 'sync',
-      args: ['-f', '--', made[0]!],
-      env: baseEnv(),
-      runAs: inst.spec.os,
-      label: 'sync',
-      timeoutMs: 600_000,
-      ...tl,
-    });
-  }
+  // pg_basebackup fsyncs what it writes; so does this copy (D20).
+  if (!e.settings.unsafeNoFsync) await Promise.all(made.map((d) => syncDataDir(e.bins, d, inst.spec.os, tl)));
   for (const r of missing) configureCopy(e, cluster, r, settings, control);
   return { pooled, copies: replicas.length };
 }
