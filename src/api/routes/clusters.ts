@@ -7,6 +7,7 @@ import { DATASTORE_VERSION } from '../../domain/node-types.js';
 import type { ClusterSpec, Tag as TagT } from '../../domain/records.js';
 import type { CreateClusterInput } from '../../services/cluster-service.js';
 import type { AppDeps } from '../app.js';
+import { KeptAnswers } from '../kept-answers.js';
 import {
   AVAILABILITY_ZONES,
   ClusterDetailResponse,
@@ -109,6 +110,7 @@ export const clusterRoutes =
   async (app0) => {
     const app = app0.withTypeProvider<TypeBoxTypeProvider>();
     const s = deps.clusters;
+    const kept = new KeptAnswers();
     const tags = ['clusters'];
 
     app.post(
@@ -181,9 +183,10 @@ export const clusterRoutes =
           response: { 200: ClusterDetailResponse, ...errorResponses },
         },
       },
-      async (req) => ({
-        cluster: clusterDetailOut(await s.getView(req.params.project_id, req.params.cluster_id, req.readPoint ?? undefined)),
-      }),
+      async (req, reply) =>
+        kept.send(reply, await s.getView(req.params.project_id, req.params.cluster_id, req.readPoint ?? undefined), (view) => ({
+          cluster: clusterDetailOut(view),
+        })),
     );
 
     app.delete(

@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { clusterTime } from '../../domain/time.js';
 import type { FaultRecord } from '../../domain/records.js';
 import type { AppDeps } from '../app.js';
+import { KeptAnswers } from '../kept-answers.js';
 import { ClusterParams, errorResponses, ProjectParams } from '../schemas/primitives.js';
 import { FaultIn, FaultOut, JobBody, TaskBody, TaskList } from '../schemas/task.js';
 
@@ -25,6 +26,7 @@ export const taskRoutes =
   async (app0) => {
     const app = app0.withTypeProvider<TypeBoxTypeProvider>();
     const t = deps.tasks;
+    const kept = new KeptAnswers();
 
     app.get(
       '/v1/:project_id/clusters/:cluster_id/actions/:action_name',
@@ -43,8 +45,11 @@ export const taskRoutes =
           response: { 200: TaskBody, ...errorResponses },
         },
       },
-      async (req) =>
-        t.actionDetails(req.params.project_id, req.params.cluster_id, req.params.action_name, req.lang, req.readPoint ?? undefined),
+      async (req, reply) =>
+        kept.send(
+          reply,
+          await t.actionDetails(req.params.project_id, req.params.cluster_id, req.params.action_name, req.lang, req.readPoint ?? undefined),
+        ),
     );
 
     app.get(
