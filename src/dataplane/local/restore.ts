@@ -100,21 +100,34 @@ export async function recoverPrimary(
   if (!inst.isInitialized())
     throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, `no restored data directory at ${primary.dataDir}`] });
   const replicas = o.replicas ?? [];
+  let copied: NodeRecord[] = [];
   if (!inst.status()) {
     inst.writeConfig(e.clusterSettings(cluster, primary, true));
     dropArchiveModeOff(primary.dataDir, inst.spec.os);
     inst.writeAccessRules();
     o.onProgress?.({ source: 'dwsbox', percent: 2, data: { phase: 'stanza-create', stanza: cluster.stanza } });
     // The stanza reads only pg_control, the copies only files: both while the copy has never run.
-    await settleAll([ensureNewStanza(e, cluster, primary, o, false), copyForReplicas(e, cluster, primary, replicas, o)]);
+    await settleAll([
+      ensureNewStanza(e, cluster, primary, o, false),
+      copyForReplicas(e, cluster, primary, replicas, o).then((c) => {
+        copied = c;
+      }),
+    ]);
   }
   o.onProgress?.({ source: 'dwsbox', percent: 5, data: { phase: 'start' } });
-  const process = await e.startNode(cluster, primary, { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 30 * 60_000 });
-  await waitPromoted(inst, {
-    ...(o.signal ? { signal: o.signal } : {}),
-    timeoutMs: 30 * 60_000,
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-  });
+  // The copies are flushed and marked while the primary starts and recovers (they read nothing of it).
+  let process: MemberProcess | null = null;
+  await settleAll([
+    (async () => {
+      process = await e.startNode(cluster, primary, { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 30 * 60_000 });
+      await waitPromoted(inst, {
+        ...(o.signal ? { signal: o.signal } : {}),
+        timeoutMs: 30 * 60_000,
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      });
+    })(),
+    flushCopies(e, cluster, copied, o),
+  ]);
   clearRecoverySettings(primary.dataDir, inst.spec.os);
   await inst.query('select pg_reload_conf()');
   // The copies' slots, reserving from the promotion's checkpoint, before anything else can move it on.
@@ -131,7 +144,7 @@ export async function recoverPrimary(
   const cleaned = await e.cleanRestoredCluster(cluster, primary);
   // The restored database holds the source's administrator; make it the D32 administrator with the new cluster's password.
   await e.ensureAdmin(cluster, primary, cluster.userName, adminPassword);
-  return { process, timeline: parseInt(tl[0]?.tl ?? '0', 16), lsn: tl[0]?.lsn ?? null, cleaned: cleaned.length };
+  return { process: process!, timeline: parseInt(tl[0]?.tl ?? '0', 16), lsn: tl[0]?.lsn ?? null, cleaned: cleaned.length };
 }
 
 /**
@@ -254,9 +267,9 @@ export function hasRestoredCopy(e: LocalEngine, cluster: Pick<ClusterRecord, 'id
 
 /**
  * Copy the restored, never started primary for each replica that has no copy yet, at once,
- * as the project's user (D32: root never follows a tenant's path), flushed (as pg_basebackup
- * fsyncs, D20), then marked. A copy interrupted before its mark is thrown away
- * by the standby's build.
+ * as the project's user (D32: root never follows a tenant's path); flushCopies then flushes
+ * them (as pg_basebackup fsyncs, D20) and marks them. A copy without its mark is thrown away
+ * by the standby's build. Returns the replicas copied.
  */
 async function copyForReplicas(
   e: LocalEngine,
@@ -264,10 +277,10 @@ async function copyForReplicas(
   primary: NodeRecord,
   replicas: NodeRecord[],
   o: RunOptions,
-): Promise<void> {
+): Promise<NodeRecord[]> {
   const want = replicas.filter((r) => !hasRestoredCopy(e, cluster, r));
   // Only a copy that never ran holds the snapshot's backup_label (the first start renames it): one that ran is not copied.
-  if (!want.length || !existsSync(join(primary.dataDir, 'backup_label'))) return;
+  if (!want.length || !existsSync(join(primary.dataDir, 'backup_label'))) return [];
   const os = e.instance(cluster, primary).spec.os;
   const tool = { lockFile: o.lockFile ?? e.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) };
   o.onProgress?.({ source: 'dwsbox', percent: 3, data: { phase: 'copy-for-standbys', nodes: want.map((r) => r.ordinal) } });
@@ -287,21 +300,34 @@ async function copyForReplicas(
         timeoutMs: 30 * 60_000,
         ...tool,
       });
-      // Each copy's own files flushed (`initdb --sync-only`), not the whole filesystem: a syncfs would wait for every tenant's writes.
+    }),
+  );
+  o.onProgress?.({ source: 'dwsbox', percent: 4, data: { phase: 'copied', nodes: want.map((r) => r.ordinal) } });
+  return want;
+}
+
+/**
+ * Flush each copy's own files (`initdb --sync-only` as the project's user; not a syncfs, which
+ * would wait for every tenant's writes), then mark it: only a flushed copy is ever marked, so
+ * a host crash cannot leave a marked copy torn.
+ */
+async function flushCopies(e: LocalEngine, cluster: ClusterRecord, copies: NodeRecord[], o: RunOptions): Promise<void> {
+  const tool = { lockFile: o.lockFile ?? e.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) };
+  await settleAll(
+    copies.map(async (r) => {
       if (!e.settings.unsafeNoFsync)
         await runTool({
           cmd: join(e.bins.binDir, 'initdb'),
           args: ['--sync-only', '-D', r.dataDir],
           env: baseEnv(),
-          runAs: os,
+          runAs: e.instance(cluster, r).spec.os,
           label: 'initdb --sync-only',
           timeoutMs: 30 * 60_000,
           ...tool,
         });
+      writeFileSafe(join(e.nodeDir(cluster.id, r.ordinal), COPY_PENDING), '', serviceOwner(), 0o644);
     }),
   );
-  for (const r of want) writeFileSafe(join(e.nodeDir(cluster.id, r.ordinal), COPY_PENDING), '', serviceOwner(), 0o644);
-  o.onProgress?.({ source: 'dwsbox', percent: 4, data: { phase: 'copied', nodes: want.map((r) => r.ordinal) } });
 }
 
 const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');
