@@ -318,17 +318,24 @@ export class InitdbPool {
         } catch {
           continue; // taken by another
         }
+        let checked: { control: ControlData; trees: string[] };
         try {
           const { control, copies } = await this.check(nodeType, claimed, o);
           const trees = ['data', ...Array.from({ length: Math.min(copies, copyDests.length) }, (_, i) => `copy${i + 1}`)];
           if (isRoot()) for (const t of trees) chownTree(join(claimed, t), os);
-          trees.forEach((t, i) => renameSync(join(claimed, t), i === 0 ? dest : copyDests[i - 1]!));
-          await removeTree(claimed);
-          return { control, copies: trees.length - 1 };
+          checked = { control, trees };
         } catch (e) {
           this.log.warn('a pooled data directory failed its check; removed', { entry, error: (e as Error).message });
           await removeTree(claimed);
+          continue;
         }
+        // A failed rename is the caller's failure (its step runs again), never a reason to spend the next entry.
+        try {
+          checked.trees.forEach((t, i) => renameSync(join(claimed, t), i === 0 ? dest : copyDests[i - 1]!));
+        } finally {
+          await removeTree(claimed);
+        }
+        return { control: checked.control, copies: checked.trees.length - 1 };
       }
       return null;
     } finally {
