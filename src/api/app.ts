@@ -31,7 +31,7 @@ import type { SnapshotPolicyService } from '../services/snapshot-policy-service.
 import { restoreRoutes } from './routes/restores.js';
 import { scaleRoutes } from './routes/scale.js';
 import { consoleRoutes } from './routes/console.js';
-import type { ReadPoint } from '../store/read-cache.js';
+import type { ReadPoint } from '../services/task-service.js';
 
 export type AuthRule = 'public' | 'read' | 'mutate';
 

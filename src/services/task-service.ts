@@ -21,6 +21,9 @@ import { actionTime, jobTime } from '../domain/time.js';
 import { AppError } from '../errors/app-error.js';
 import type { Store } from '../store/store.js';
 import { ReadCache, type ReadPoint, type Timed } from '../store/read-cache.js';
+
+/** The API passes each read-only request's read point to the services' reads. */
+export type { ReadPoint };
 import { buildProgressInfo, estimateFromHistory } from '../tasks/progress.js';
 
 export interface SubItemOut {
