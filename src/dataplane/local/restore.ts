@@ -105,17 +105,19 @@ export async function recoverPrimary(
     inst.writeConfig(e.clusterSettings(cluster, primary, true));
     dropArchiveModeOff(primary.dataDir, inst.spec.os);
     inst.writeAccessRules();
-    o.onProgress?.({ source: 'dwsbox', percent: 2, data: { phase: 'stanza-create', stanza: cluster.stanza } });
-    // The stanza reads only pg_control, the copies only files: both while the copy has never run.
-    await settleAll([
-      ensureNewStanza(e, cluster, primary, o, false),
-      copyForReplicas(e, cluster, primary, replicas, o).then((c) => {
-        copied = c;
-      }),
-    ]);
+    // Only a copy that never ran holds the snapshot's backup_label (the first start renames it): one that ran is not copied.
+    if (existsSync(join(primary.dataDir, 'backup_label'))) copied = replicas.filter((r) => !hasRestoredCopy(e, cluster, r));
+    o.onProgress?.({
+      source: 'dwsbox',
+      percent: 2,
+      data: { phase: 'stanza-create', stanza: cluster.stanza, copies: copied.map((r) => r.ordinal) },
+    });
+    // The stanza reads only pg_control, the first copy only files: both while the restored copy has never run. Only
+    // that one copy holds the primary's start: the others are made from it (it never runs before BUILD_STANDBYS).
+    await settleAll([ensureNewStanza(e, cluster, primary, o, false), copyData(e, cluster, primary, copied.slice(0, 1), o)]);
   }
   o.onProgress?.({ source: 'dwsbox', percent: 5, data: { phase: 'start' } });
-  // The copies are flushed and marked while the primary starts and recovers (they read nothing of it).
+  // The other copies are made, and all are flushed and marked, while the primary starts and recovers.
   let process: MemberProcess | null = null;
   await settleAll([
     (async () => {
@@ -126,7 +128,11 @@ export async function recoverPrimary(
         ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       });
     })(),
-    flushCopies(e, cluster, copied, o),
+    (async () => {
+      if (copied.length > 1) await copyData(e, cluster, copied[0]!, copied.slice(1), o);
+      await flushCopies(e, cluster, copied, o);
+      if (copied.length) o.onProgress?.({ source: 'dwsbox', percent: 6, data: { phase: 'copied', nodes: copied.map((r) => r.ordinal) } });
+    })(),
   ]);
   clearRecoverySettings(primary.dataDir, inst.spec.os);
   await inst.query('select pg_reload_conf()');
@@ -266,26 +272,16 @@ export function hasRestoredCopy(e: LocalEngine, cluster: Pick<ClusterRecord, 'id
 }
 
 /**
- * Copy the restored, never started primary for each replica that has no copy yet, at once,
- * as the project's user (D32: root never follows a tenant's path); flushCopies then flushes
- * them (as pg_basebackup fsyncs, D20) and marks them. A copy without its mark is thrown away
- * by the standby's build. Returns the replicas copied.
+ * Copy a never started data directory (the restored primary's, or a replica's copy of it) for
+ * each of `targets`, at once, as the project's user (D32: root never follows a tenant's path);
+ * flushCopies then flushes them (as pg_basebackup fsyncs, D20) and marks them. A copy without
+ * its mark is thrown away by the standby's build.
  */
-async function copyForReplicas(
-  e: LocalEngine,
-  cluster: ClusterRecord,
-  primary: NodeRecord,
-  replicas: NodeRecord[],
-  o: RunOptions,
-): Promise<NodeRecord[]> {
-  const want = replicas.filter((r) => !hasRestoredCopy(e, cluster, r));
-  // Only a copy that never ran holds the snapshot's backup_label (the first start renames it): one that ran is not copied.
-  if (!want.length || !existsSync(join(primary.dataDir, 'backup_label'))) return [];
-  const os = e.instance(cluster, primary).spec.os;
+async function copyData(e: LocalEngine, cluster: ClusterRecord, source: NodeRecord, targets: NodeRecord[], o: RunOptions): Promise<void> {
+  const os = e.instance(cluster, source).spec.os;
   const tool = { lockFile: o.lockFile ?? e.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) };
-  o.onProgress?.({ source: 'dwsbox', percent: 3, data: { phase: 'copy-for-standbys', nodes: want.map((r) => r.ordinal) } });
   await settleAll(
-    want.map(async (r) => {
+    targets.map(async (r) => {
       const inst = e.instance(cluster, r);
       if (inst.status()) await inst.stop({ mode: 'immediate' });
       await removeTree(r.dataDir);
@@ -293,7 +289,7 @@ async function copyForReplicas(
       mkdirOwned(r.dataDir, os, 0o700);
       await runTool({
         cmd: 'cp',
-        args: ['-a', '--', `${primary.dataDir}/.`, r.dataDir],
+        args: ['-a', '--', `${source.dataDir}/.`, r.dataDir],
         env: baseEnv(),
         runAs: os,
         label: 'cp',
@@ -302,8 +298,6 @@ async function copyForReplicas(
       });
     }),
   );
-  o.onProgress?.({ source: 'dwsbox', percent: 4, data: { phase: 'copied', nodes: want.map((r) => r.ordinal) } });
-  return want;
 }
 
 /**
