@@ -183,9 +183,14 @@ export function openPostgres(url: string, options: AdapterOptions = {}): StoreAd
     },
     // The database's current snapshot: the same text means the same transactions committed
     // (any transaction that writes, of any process, changes it when it starts and when it ends).
+    // Every request runs it: a named statement, parsed and planned once per connection.
     async readVersion() {
-      const r = await sql<{ v: string }>`select pg_current_snapshot()::text as v`.execute(db);
-      return r.rows[0]!.v;
+      try {
+        const rows = await pool.named<{ v: string }>('dwsbox_read_version', 'select pg_current_snapshot()::text as v');
+        return rows[0]!.v;
+      } catch (e) {
+        throw toStoreError(e, pgStoreErrorKind);
+      }
     },
     async lockUntilCommit(trx, key) {
       // Advisory locks are per database: the schema (tests give each store its own) is part of the key.
