@@ -21,6 +21,15 @@ export async function enableNewArchiving(
 ): Promise<void> {
   const t = e.writeStanzaConfig(cluster, primary);
   await e.backrest.stanzaCreate(t, { lockFile: e.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) });
+  await proveArchiving(e, cluster, primary, o.signal);
+}
+
+/**
+ * What `pgbackrest check` proves, without its waits: a switched WAL segment (after a restore
+ * point, so the switch always closes a segment with WAL in it) is archived by the primary and
+ * found in the stanza's archive. Returns the segment.
+ */
+export async function proveArchiving(e: LocalEngine, cluster: ClusterRecord, primary: NodeRecord, signal?: AbortSignal): Promise<string> {
   const inst = e.instance(cluster, primary);
   // A restore point first, as pgbackrest check does: the switch then always closes a segment with WAL in it.
   const [row] = await inst.query<{ seg: string }>(
@@ -29,7 +38,7 @@ export async function enableNewArchiving(
   const seg = row!.seg;
   const deadline = Date.now() + ARCHIVE_TIMEOUT_MS;
   for (;;) {
-    if (o.signal?.aborted) throw o.signal.reason as Error;
+    if (signal?.aborted) throw signal.reason as Error;
     const [a] = await inst.query<{ archived: string | null; failed: string | null }>(
       'select last_archived_wal as archived, last_failed_wal as failed from pg_stat_archiver',
     );
@@ -50,4 +59,5 @@ export async function enableNewArchiving(
       args: ['archive check', `WAL segment ${seg} was archived by the primary but is not in stanza ${cluster.stanza}'s archive`],
     });
   }
+  return seg;
 }

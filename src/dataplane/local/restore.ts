@@ -17,9 +17,10 @@ import type { BackupSetRef, ClusterRef, ClusterSecrets, MemberProcess, RunOption
 import { appNameFor, REPLICATION_ROLE, slotNameFor, type LocalEngine } from '../local-engine.js';
 import type { OsUser } from '../os-user.js';
 import { baseEnv, runTool } from '../pg-exec.js';
-import { mkdirOwned, quoteConf, writeOwned, type PgInstance } from '../pg-instance.js';
+import { mkdirOwned, quoteConf, writeOwned } from '../pg-instance.js';
 import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
+import { proveArchiving } from './first-archive.js';
 
 /** Restore the set into the primary's data directory (a copy that already runs is finished). */
 export async function restorePrimary(
@@ -189,38 +190,9 @@ export async function enableRestoredArchiving(
   }
   await e.ensureReplicationRole(cluster, primary, secrets);
   o.onProgress?.({ source: 'dwsbox', percent: 60, data: { phase: 'wal-switch', stanza: cluster.stanza } });
-  const segment = await waitSegmentArchived(inst, o.signal);
+  const segment = await proveArchiving(e, cluster, primary, o.signal);
   o.onProgress?.({ source: 'pg_stat_archiver', percent: 100, data: { phase: 'archived', stanza: cluster.stanza, segment } });
   return restarted;
-}
-
-/**
- * Switch to a new WAL segment (after a restore point, so there is something to switch, as
- * `pgbackrest check` does) and wait until the archiver has pushed it. Fails with the
- * archiver's last failure when it does not arrive within a minute.
- */
-async function waitSegmentArchived(inst: PgInstance, signal: AbortSignal | undefined): Promise<string> {
-  await inst.query(`select pg_create_restore_point('dwsbox archive check')`);
-  const [sw] = await inst.query<{ seg: string }>('select pg_walfile_name(pg_switch_wal()) as seg');
-  const seg = sw!.seg;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (signal?.aborted) throw signal.reason as Error;
-    const [a] = await inst.query<{ last: string | null; failed: string | null; ftime: string | null }>(
-      `select last_archived_wal as last, last_failed_wal as failed, last_failed_time::text as ftime from pg_stat_archiver`,
-    );
-    // Segment names of one timeline sort by position; a history or .partial name of the same timeline sorts before its segments.
-    if (a?.last && a.last.length >= 24 && a.last.slice(0, 24) >= seg) return seg;
-    if (Date.now() > deadline)
-      throw new AppError('STEP_TIMEOUT', {
-        args: [
-          'archive check',
-          60,
-          `WAL segment ${seg} to reach the new stanza (last archived ${a?.last ?? 'none'}, last failed ${a?.failed ?? 'none'} at ${a?.ftime ?? '-'})`,
-        ],
-      });
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /**

@@ -91,19 +91,6 @@ export function writeStanzaConfig(
   return t;
 }
 
-/** Create the stanza and prove archiving works (`pgbackrest check`). */
-export async function enableArchiving(
-  e: LocalEngine,
-  cluster: ClusterRecord,
-  primary: NodeRecord,
-  o: { signal?: AbortSignal },
-): Promise<void> {
-  const t = e.writeStanzaConfig(cluster, primary);
-  const lock = e.lockFile(cluster.id);
-  await e.backrest.stanzaCreate(t, { lockFile: lock, ...(o.signal ? { signal: o.signal } : {}) });
-  await e.backrest.check(t, { lockFile: lock, ...(o.signal ? { signal: o.signal } : {}) });
-}
-
 /**
  * Remove a stanza and everything in the repository under it: `stop`, then
  * `stanza-delete` (D16: pgBackRest never expires a stanza's last full, so this is the only way).
