@@ -19,9 +19,8 @@ import { systemClock, type Clock } from '../../src/domain/clock.js';
 import { AuthService } from '../../src/auth/auth-service.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { signRequest } from '../../src/auth/signer.js';
-import { liveToolPids } from '../../src/dataplane/pg-exec.js';
 import { killPostmastersUnder, processesUnder, removeDir, tempDir } from './env.js';
-import { ACCESS_KEY, PROJECT_ID, SECRET_KEY, otherServicePool } from './service.js';
+import { ACCESS_KEY, PROJECT_ID, SECRET_KEY, toolCommand, toolsLeftBehind } from './service.js';
 
 export { ACCESS_KEY, PROJECT_ID, SECRET_KEY };
 export const HOST = 'dws.dwsbox.test';
@@ -178,10 +177,10 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
       await svc.stop();
       await killPostmastersUnder(dataDir);
       const left = processesUnder(dataDir);
-      // A service of startService in the same process may be filling its initdb pool meanwhile.
-      const tools = liveToolPids().filter((pid) => !otherServicePool(pid, dataDir));
+      const tools = await toolsLeftBehind(dataDir);
       removeDir(dataDir);
-      if (left.length || tools.length) throw new Error(`processes left behind: ${JSON.stringify(left)} tools: ${tools.join(',')}`);
+      if (left.length || tools.length)
+        throw new Error(`processes left behind: ${JSON.stringify(left)} tools: ${tools.map(toolCommand).join('; ')}`);
     },
   };
 }

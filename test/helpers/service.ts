@@ -69,14 +69,13 @@ export async function startService(
       const killed = await killPostmastersUnder(dataDir);
       void killed;
       const left = processesUnder(dataDir);
-      // Tools are counted per test process: another service of this process may be filling its
-      // initdb pool meanwhile (its tools name its own pool directory); this one's must all be gone.
-      const tools = liveToolPids().filter((pid) => !otherServicePool(pid, dataDir));
+      const tools = await toolsLeftBehind(dataDir);
       if (!so.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) {
         removeDir(dataDir);
         await removeProjectUsersUnder(dataDir);
       }
-      if (left.length || tools.length) throw new Error(`processes left behind: ${JSON.stringify(left)} tools: ${tools.join(',')}`);
+      if (left.length || tools.length)
+        throw new Error(`processes left behind: ${JSON.stringify(left)} tools: ${tools.map(toolCommand).join('; ')}`);
     },
   };
 }
@@ -146,7 +145,33 @@ export async function createAvailableCluster(
 }
 
 /** Is `pid` a tool working in the initdb pool of another data directory than `dataDir`? */
-export function otherServicePool(pid: number, dataDir: string): boolean {
+/** A tool's PID and command line, for the leak check's message. */
+export function toolCommand(pid: number): string {
+  try {
+    return `${pid} (${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 300)})`;
+  } catch {
+    return `${pid} (gone)`;
+  }
+}
+
+/**
+ * The tools of this test process still running after a service under `dataDir` stopped.
+ * Tools are counted per test process: another service of this process may be filling its
+ * initdb pool meanwhile (its tools name its own pool directory), and one of its tools that has
+ * just exited has no command line left until its exit is seen; so a tool counts only when it is
+ * still there a moment later (its exit seen, it leaves the list).
+ */
+export async function toolsLeftBehind(dataDir: string): Promise<number[]> {
+  const ours = (): number[] => liveToolPids().filter((pid) => !otherServicePool(pid, dataDir));
+  let tools = ours();
+  for (let i = 0; tools.length > 0 && i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    tools = ours();
+  }
+  return tools;
+}
+
+function otherServicePool(pid: number, dataDir: string): boolean {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
     return cmd.includes('/pool/') && !cmd.includes(`${dataDir}/pool/`);
