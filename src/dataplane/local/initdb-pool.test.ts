@@ -38,8 +38,7 @@ afterAll(() => removeDir(root));
 describe('initdb pool', () => {
   it('makes ready directories with their copies, each entry its own system identifier, baked for the node type, closed to others', async () => {
     const p = pool(join(root, 'make'));
-    await p.makeOne(DEFAULT_NODE_TYPE);
-    await p.makeOne(DEFAULT_NODE_TYPE);
+    await Promise.all([p.makeOne(DEFAULT_NODE_TYPE), p.makeOne(DEFAULT_NODE_TYPE)]);
     const ready = p.ready(DEFAULT_NODE_TYPE);
     expect(ready).toHaveLength(2);
     const ids = new Set<string>();
@@ -92,15 +91,16 @@ describe('initdb pool', () => {
         symlinkSync('/etc/shadow', join(e, 'copy2', 'postgresql.conf'));
       },
     ];
-    for (const t of tamper) {
-      await p.makeOne(DEFAULT_NODE_TYPE);
-      t(p.ready(DEFAULT_NODE_TYPE)[0]!);
-      const [d] = dests(dir, 1);
-      expect(await p.take(DEFAULT_NODE_TYPE, tenant, d!, [])).toBeNull();
-      expect(existsSync(d!)).toBe(false);
-      expect(p.ready(DEFAULT_NODE_TYPE)).toHaveLength(0);
-      expect(readdirSync(p.root).filter((n) => n.startsWith('claimed-'))).toEqual([]);
-    }
+    // One entry per change, made at once; a take tries every ready entry, so null means each was refused.
+    await Promise.all(tamper.map(() => p.makeOne(DEFAULT_NODE_TYPE)));
+    const ready = p.ready(DEFAULT_NODE_TYPE);
+    expect(ready).toHaveLength(tamper.length);
+    tamper.forEach((t, i) => t(ready[i]!));
+    const [d] = dests(dir, 1);
+    expect(await p.take(DEFAULT_NODE_TYPE, tenant, d!, [])).toBeNull();
+    expect(existsSync(d!)).toBe(false);
+    expect(p.ready(DEFAULT_NODE_TYPE)).toHaveLength(0);
+    expect(readdirSync(p.root).filter((n) => n.startsWith('claimed-'))).toEqual([]);
   });
 
   it('the filler fills to size, rebuilds after a settings change, and a stop leaves no process and no unfinished entry', async () => {
