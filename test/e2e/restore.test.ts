@@ -215,9 +215,8 @@ describe('restore a snapshot into a new cluster', () => {
     expect(ar['segment']).toMatch(/^00000002[0-9A-F]{16}$/);
   });
 
-  it('standbys from the restored copy fetch the WAL before the fork from the source stanza and never replay past it (a snapshot spanning segments)', async () => {
-    // WAL switches on the source all through the snapshot's backup: its WAL spans segments, and
-    // the source's archive goes on past the snapshot's consistent point on the old timeline.
+  /** A snapshot of the source taken while WAL switches on it all through the backup: its WAL spans segments. */
+  async function spanningSnapshot(name: string) {
     const src = t.svc.dataPlane.instance(
       { id: source.id, projectId: (await t.svc.store.getClusterById(source.id))!.projectId },
       (await t.svc.store.listNodes(source.id)).find((n) => n.ordinal === 1)!,
@@ -230,14 +229,20 @@ describe('restore a snapshot into a new cluster', () => {
         await new Promise((r) => setTimeout(r, 150));
       }
     })();
-    let snapId: string;
     try {
-      snapId = await snapshot('snap-spanning', source.id);
+      const snapId = await snapshot(name, source.id);
       expect(await waitSnapshot(snapId)).toBe('AVAILABLE');
+      return { snapId, src };
     } finally {
       spinning = false;
       await spin;
     }
+  }
+
+  it('standbys from the restored copy fetch the WAL before the fork from the source stanza and never replay past it (a snapshot spanning segments)', async () => {
+    // WAL switches on the source all through the snapshot's backup: its WAL spans segments, and
+    // the source's archive goes on past the snapshot's consistent point on the old timeline.
+    const { snapId, src } = await spanningSnapshot('snap-spanning');
     // More WAL on the old timeline after the snapshot, in the source's archive.
     for (let i = 0; i < 3; i++) {
       await adminSql(source.endpoint, `insert into customers (name) values ('after spanning ${i}')`);
@@ -377,9 +382,9 @@ describe('restore a snapshot into a new cluster', () => {
   });
 
   it('restores after the source cluster was deleted (the snapshot keeps what it needs, D16)', async () => {
-    // keep_last_manual_snapshot: 1 keeps the newest manual snapshot: take one now.
-    const last = await snapshot('snap-last', source.id);
-    expect(await waitSnapshot(last)).toBe('AVAILABLE');
+    // keep_last_manual_snapshot: 1 keeps the newest manual snapshot: take one now, spanning WAL
+    // segments, so the standbys fetch WAL from the source's stanza with its data directory gone.
+    const { snapId: last } = await spanningSnapshot('snap-last');
     await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${source.id}`, { keep_last_manual_snapshot: 1 });
     await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${source.id}`)).status === 404, {
       what: 'the source to be deleted',
@@ -393,6 +398,10 @@ describe('restore a snapshot into a new cluster', () => {
     expect(await checksums(ep, { 'public.customers': 'id', 'public.orders': 'id', 'public.events': 'id' })).toEqual(afterChanges);
     expect(await adminSql(ep, `select to_regclass('public.order_items') as t`)).toEqual([{ t: null }]);
     expectNoForeignTimeline(sourceStanzaArchive(), before);
+    const a = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/RESTORING`);
+    const sb = infoOf(sub(a, 'BUILD_STANDBYS'))['standbys'] as Record<string, { phase: string; walFetched?: number }>;
+    for (const x of Object.values(sb)) expect(x).toMatchObject({ phase: 'streaming', walFetched: expect.any(Number) });
+    expect(Object.values(sb).some((x) => (x.walFetched ?? 0) > 0)).toBe(true);
     // Clean up the restored clusters.
     for (const c of [restoredId, id]) await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${c}`, { keep_last_manual_snapshot: 0 });
     for (const c of [restoredId, id])

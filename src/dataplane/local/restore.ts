@@ -363,7 +363,10 @@ export async function finishRestoredCopy(
     if (existsSync(join(wal, name))) continue;
     o.onProgress?.({ source: 'pgbackrest archive-get', data: { phase: 'wal', segment: name } });
     // Read-only on the source stanza (D4), written by the stanza's (the project's) user into the copy's pg_wal.
+    // pg1-path is the copy itself (the source's system identifier): the source's own data
+    // directory, which the stanza's configuration names, is gone once the source is deleted (D16).
     await e.backrest.run({ configFile: e.stanzaConfigFile(o.sourceStanza), stanza: o.sourceStanza }, 'archive-get', {
+      extra: [`--pg1-path=${node.dataDir}`],
       positional: [name, join(wal, name)],
       lockFile: o.lockFile ?? e.lockFile(cluster.id),
       timeoutMs: 600_000,
