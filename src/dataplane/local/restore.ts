@@ -14,13 +14,14 @@ import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { BackupSetRef, ClusterRef, ClusterSecrets, MemberProcess, RunOptions } from '../data-plane.js';
-import { appNameFor, REPLICATION_ROLE, slotNameFor, type LocalEngine } from '../local-engine.js';
+import { slotNameFor, type LocalEngine } from '../local-engine.js';
 import type { OsUser } from '../os-user.js';
 import { baseEnv, runTool } from '../pg-exec.js';
-import { mkdirOwned, quoteConf, writeOwned } from '../pg-instance.js';
+import { mkdirOwned, writeOwned } from '../pg-instance.js';
 import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
 import { proveArchiving } from './first-archive.js';
+import { makeStandbyOf } from './member-copies.js';
 
 /** Restore the set into the primary's data directory (a copy that already runs is finished). */
 export async function restorePrimary(
@@ -373,28 +374,7 @@ export async function finishRestoredCopy(
       ...(o.signal ? { signal: o.signal } : {}),
     });
   }
-  const passfile = e.writeReplicationPassfile(cluster, node.ordinal, secrets);
-  const conninfo = `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=${appNameFor(node.ordinal)} passfile=${passfile}`;
-  const auto = join(node.dataDir, 'postgresql.auto.conf');
-  const kept = (readFileSafe(auto) ?? '')
-    .split('\n')
-    .filter(
-      (l) => l.trim() !== '' && !/^\s*(restore_command|archive_mode|recovery_target\w*|primary_conninfo|primary_slot_name)\s*=/.test(l),
-    );
-  writeOwned(
-    auto,
-    [
-      ...kept,
-      `primary_conninfo = ${quoteConf(conninfo)}`,
-      `primary_slot_name = ${quoteConf(slotNameFor(node.ordinal))}`,
-      `recovery_target_timeline = 'latest'`,
-      '',
-    ].join('\n'),
-    inst.spec.os,
-  );
-  rmSync(join(node.dataDir, 'recovery.signal'), { force: true });
-  writeOwned(join(node.dataDir, 'standby.signal'), '', inst.spec.os);
-  inst.writeNodeConfig();
+  makeStandbyOf(e, cluster, primary, node, secrets, [`recovery_target_timeline = 'latest'`]);
   const bytes = inst.dataDirSize();
   o.onProgress?.({
     source: 'copy',
