@@ -105,12 +105,11 @@ import { openStore } from '../src/store/open-store.js';
 import { freePort, processesUnder, removeDir, removeProjectUsersUnder, tempDir } from '../test/helpers/env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from '../test/helpers/service.js';
 import { BENCH_PASSWORD, BENCH_USER, seedStore, type SeedResult } from './http-seed.js';
+import { busyTicks, CLOCK_TICKS, cpuTicks, ticksOf } from './cpu.js';
 import { startStorePg, type StorePg } from './store-pg.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OTHER_PROJECT_ID = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
-/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
-const CLOCK_TICKS = 100;
 
 type Auth = 'aksk' | 'token' | 'none';
 
@@ -420,18 +419,6 @@ function httpPostJson(
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** CPU ticks (user + system) a process has used, or null when it is gone. */
-function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return null;
-  }
-}
-const ticksOf = (pids: number[]): number => pids.reduce((a, p) => a + (cpuTicks(p) ?? 0), 0);
-
 /** The PIDs of a process's children, from /proc. */
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
@@ -445,16 +432,6 @@ function childrenOf(pid: number): number[] {
     }
   }
   return out;
-}
-
-/**
- * CPU ticks processes have run on the whole machine (every core: user, nice and system time,
- * from /proc/stat). Interrupt time is left out: the loopback traffic of the run itself is
- * counted there, and no process is charged for it.
- */
-function busyTicks(): number {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0);
 }
 
 /**

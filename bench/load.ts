@@ -24,11 +24,13 @@
  * `runLoad` is also what test/e2e/load.test.ts runs (15 s, 5 s warm-up).
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { DwsClient } from '../src/cli/client.js';
+import { busyTicks, CLOCK_TICKS, cpuTicks } from './cpu.js';
 import { startChildService, type ChildService } from '../test/helpers/child-service.js';
 import { freePort } from '../test/helpers/env.js';
 import { ADMIN_PASSWORD, ACCESS_KEY, PROJECT_ID, SECRET_KEY, createAvailableCluster, getCluster } from '../test/helpers/service.js';
@@ -70,6 +72,11 @@ export interface LoadResult {
   workloadSeconds: { snapshot: number | null; scaleOut: number | null; scaleIn: number | null };
   /** the service's own view, from its /metrics at the end (prom-client's Node.js metrics, over the whole run) */
   service: { eventLoopLagMaxMs: number | null; eventLoopLagP99Ms: number | null; gcSeconds: number | null };
+  /**
+   * cores used over the run, from /proc: the service's own process, this process (the 50
+   * pollers and the driver: the load generator), and the whole machine (the tasks' tools too)
+   */
+  cpu: { service: number; generator: number; machine: number };
   snapshots: number;
   scaleOuts: number;
   scaleIns: number;
@@ -304,6 +311,7 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
 
     log(`load: ${clients} clients for ${seconds} s (RSS warm-up reading at ${warmupSeconds} s)`);
     const t0 = performance.now();
+    const cpu0 = { service: cpuTicks(svc.pid) ?? 0, generator: cpuTicks(process.pid) ?? 0, machine: busyTicks() };
     const timeline: LoadResult['timeline'] = Array.from({ length: seconds + 1 }, (_, second) => ({
       second,
       requests: 0,
@@ -337,6 +345,12 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
       clearInterval(rssTimer);
     }
     const elapsed = (performance.now() - t0) / 1000;
+    const cores = (ticks: number): number => round(ticks / CLOCK_TICKS / elapsed, 2);
+    const cpu = {
+      service: cores((cpuTicks(svc.pid) ?? 0) - cpu0.service),
+      generator: cores((cpuTicks(process.pid) ?? 0) - cpu0.generator),
+      machine: cores(busyTicks() - cpu0.machine),
+    };
     await Promise.all(pollers);
     const service = await serviceFigures(`http://127.0.0.1:${metricsPort}`);
     // The driver stops between two requests; a task it started may still run (the service is stopped below).
@@ -369,6 +383,7 @@ export async function runLoad(o: LoadOptions = {}): Promise<LoadResult> {
       scaleOuts,
       scaleIns,
       service,
+      cpu,
       timeline: timeline.filter((x) => x.second < seconds).map((x) => ({ ...x, maxMs: round(x.maxMs) })),
       workloadSeconds: { snapshot: meanSeconds(took.snapshot), scaleOut: meanSeconds(took.scaleOut), scaleIn: meanSeconds(took.scaleIn) },
       ok: errors === 0 && rssOk && requests > 0,
@@ -399,6 +414,7 @@ export function summary(r: LoadResult): string {
     ...Object.entries(r.byRoute).map(([k, v]) => `            ${k}: ${v.requests} requests, p99 ${v.p99} ms`),
     `RSS:        warm-up ${r.rssMb.warmup} MB, end ${r.rssMb.end} MB (x${r.rssMb.ratio}; limit x1.2: ${r.rssOk ? 'ok' : 'EXCEEDED'}), max ${r.rssMb.max} MB`,
     `service:    event-loop delay max ${r.service.eventLoopLagMaxMs ?? '?'} ms (p99 ${r.service.eventLoopLagP99Ms ?? '?'} ms), GC ${r.service.gcSeconds ?? '?'} s in all`,
+    `CPU:        service ${r.cpu.service} cores, load generator ${r.cpu.generator} (this process), whole machine ${r.cpu.machine} of ${availableParallelism()}`,
     `workload:   ${r.snapshots} snapshots, ${r.scaleOuts} scale-outs, ${r.scaleIns} scale-ins (mean ${r.workloadSeconds.snapshot ?? '-'} s, ${r.workloadSeconds.scaleOut ?? '-'} s, ${r.workloadSeconds.scaleIn ?? '-'} s)`,
     `slowest seconds: ${[...r.timeline]
       .sort((a, b) => b.maxMs - a.maxMs)
