@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { ProgressSampleIn } from './local-engine.js';
 import { dirSize } from './pg-instance.js';
+import { childProcesses, processTree } from './process-info.js';
 import { whilePolling } from './pg-exec.js';
 import { parseFileLine, type BackupSetInfo, type PgBackRest, type StanzaTarget } from './pgbackrest.js';
 import { findAnnotated } from './data-plane.js';
@@ -35,22 +36,6 @@ export interface BackupOptions {
   idleTimeoutMs?: number | undefined;
 }
 
-/** Child processes of `pid` (pgBackRest's local workers). */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(name));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
 function readChars(pid: number, field: 'rchar' | 'wchar' = 'rchar'): number {
   try {
     const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
@@ -58,23 +43,6 @@ function readChars(pid: number, field: 'rchar' | 'wchar' = 'rchar'): number {
   } catch {
     return 0;
   }
-}
-
-/** `pid` and every process under it (pgBackRest's workers may sit below wrappers). */
-function treePids(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* gone */
-    }
-  }
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i]) out.push(p);
-  return out;
 }
 
 function listDir(dir: string): string[] {
@@ -166,7 +134,7 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
   const written = new Map<number, number>();
   const tick = (): void => {
     if (remote) {
-      if (tool.pid !== undefined) for (const p of treePids(tool.pid)) written.set(p, Math.max(written.get(p) ?? 0, readChars(p, 'wchar')));
+      if (tool.pid !== undefined) for (const p of processTree(tool.pid)) written.set(p, Math.max(written.get(p) ?? 0, readChars(p, 'wchar')));
       if (written.size) consumed = [...written.values()].reduce((a, b) => a + b, 0);
     } else {
       const fresh = setDirs(backrest, t.stanza).find((d) => !before.has(d));
@@ -177,7 +145,7 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     }
     let main = 0;
     if (tool.pid !== undefined) {
-      const kids = childPids(tool.pid);
+      const kids = childProcesses(tool.pid);
       if (kids.length) produced = kids.reduce((a, p) => a + readChars(p), 0);
       main = readChars(tool.pid);
     }
