@@ -134,7 +134,13 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()),
     };
     const engine = new LocalEngine(
-      { dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: config.unsafeNoFsync, initdbPool: config.initdbPool },
+      {
+        dataDir: config.dataDir,
+        repoPath: config.repoPath,
+        unsafeNoFsync: config.unsafeNoFsync,
+        initdbPool: config.initdbPool,
+        initdbPoolDir: config.initdbPoolDir,
+      },
       bins,
       log.scope({ component: 'dataplane' }),
       uids,

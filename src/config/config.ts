@@ -348,6 +348,13 @@ export const SETTINGS: readonly SettingSpec[] = [
       "Stopped, freshly initialised data directories kept ready per node type (the default one, and each one created on this host), made in the background, so that a new cluster's primary takes one instead of running initdb, and its first two standbys take the copies made with it; each costs about 120 MB of disk (docs/operations.md#the-initdb-pool). 0 disables the pool (a create runs initdb).",
   },
   {
+    key: 'initdbPoolDir',
+    kind: 'string',
+    default: null,
+    description:
+      "The initdb pool's directory (docs/operations.md#the-initdb-pool). Default <dataDir>/pool. Several services of one host (with the same PostgreSQL and settings) may share one: takes are atomic across them and one of them fills it at a time, so the host keeps initdbPool directories per node type, not that many per service.",
+  },
+  {
     key: 'unsafeNoFsync',
     kind: 'bool',
     default: false,
@@ -408,6 +415,8 @@ export interface Config {
   readonly metricsHost: string | null;
   readonly metricsPort: number | null;
   readonly initdbPool: number;
+  /** the initdb pool's directory; several services of one host may share it */
+  readonly initdbPoolDir: string;
   readonly unsafeNoFsync: boolean;
 }
 
@@ -498,6 +507,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   const dataDir = out['dataDir'] as string;
   if (!out['store']) out['store'] = join(dataDir, 'dwsbox.sqlite');
   out['repoPath'] = resolve((out['repoPath'] as string | null) ?? join(dataDir, 'repo'));
+  out['initdbPoolDir'] = resolve((out['initdbPoolDir'] as string | null) ?? join(dataDir, 'pool'));
   validateS3(out);
   const mk = out['masterKey'] as string | null;
   if (mk !== null && !/^[0-9a-fA-F]{64}$/.test(mk))

@@ -85,6 +85,8 @@ export interface EngineSettings {
   uidRange?: UidRange;
   /** stopped, initialised data directories kept ready per node type (local/initdb-pool.ts); 0 or absent: none */
   initdbPool?: number;
+  /** the pool's directory; `<dataDir>/pool` when absent (several services of one host may share one) */
+  initdbPoolDir?: string;
 }
 
 export const REPLICATION_ROLE = 'dwsbox_repl';
@@ -124,6 +126,7 @@ export class LocalEngine implements DataPlane {
       {
         dataDir: settings.dataDir,
         size: settings.initdbPool ?? 0,
+        ...(settings.initdbPoolDir ? { dir: settings.initdbPoolDir } : {}),
         copies: 2,
         noSync: settings.unsafeNoFsync,
         controlSettings: (nodeType) =>

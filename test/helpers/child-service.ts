@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { flagName } from '../../src/config/config.js';
 import { DwsClient } from '../../src/cli/client.js';
-import { freePort, killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir } from './env.js';
+import { freePort, killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir, testPoolDir } from './env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from './service.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -118,7 +118,8 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
   const logFile = o.logFile ?? join(dataDir, 'service.log');
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DwsClient({ endpoint, projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, timeoutMs: 30_000 });
-  const args = settingArgs({ ...BASE_SETTINGS, dataDir, port, ...o.settings });
+  // One initdb pool for the whole run, shared by every service (global-setup.ts).
+  const args = settingArgs({ ...BASE_SETTINGS, initdbPoolDir: testPoolDir(), dataDir, port, ...o.settings });
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: process.env['HOME'] ?? '/root',

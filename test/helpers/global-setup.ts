@@ -3,13 +3,24 @@
  * install it), and what earlier runs that died left behind is swept: their directories under
  * TEST_BASE and the project users (D32) marked with a data directory there. After the run: no
  * process started by a test is left, and no project user of this run (the leak checks).
+ * The run's shared initdb pool is made here and removed with the run's directory; its fillers
+ * belong to the services, which stop them.
  */
 import { findBinaries } from '../../src/dataplane/binaries.js';
 import { removeOrphanGroups } from '../../src/dataplane/project-users.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { killPostmastersUnder, processesUnder, projectUsersUnder, removeDir, removeProjectUsersUnder, TEST_BASE } from './env.js';
+import { mkdirsSafe, serviceOwner } from '../../src/dataplane/safe-fs.js';
+import {
+  killPostmastersUnder,
+  processesUnder,
+  projectUsersUnder,
+  removeDir,
+  removeProjectUsersUnder,
+  TEST_BASE,
+  testPoolDir,
+} from './env.js';
 
 let root = '';
 
@@ -42,6 +53,8 @@ export async function setup(): Promise<void> {
   root = join(TEST_BASE, `run-${process.pid}-${randomBytes(3).toString('hex')}`);
   // Test workers are started after this, and inherit it.
   process.env['DWSBOX_TEST_ROOT'] = root;
+  // The run's one initdb pool (testPoolDir), shared by every service: root's, traversable, not listable (D32).
+  mkdirsSafe(testPoolDir(), serviceOwner(), 0o711);
 }
 
 export async function teardown(): Promise<void> {

@@ -11,7 +11,16 @@ import { createService, type Service } from '../../src/main.js';
 import { createLogger } from '../../src/log/logger.js';
 import { DwsClient } from '../../src/cli/client.js';
 import { liveToolPids } from '../../src/dataplane/pg-exec.js';
-import { killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir, waitFor, freePort } from './env.js';
+import {
+  killPostmastersUnder,
+  processesUnder,
+  removeDir,
+  removeProjectUsersUnder,
+  tempDir,
+  testPoolDir,
+  waitFor,
+  freePort,
+} from './env.js';
 
 export const PROJECT_ID = '0a1b2c3d4e5f60718293a4b5c6d7e8f9';
 export const ACCESS_KEY = 'DWSBOXTESTACCESSKEY1';
@@ -48,6 +57,8 @@ export async function startService(
       leaseMs: 5000,
       // The faults API is off by default (fair shares, docs/security.md); the tests inject faults.
       enableTenantFaults: true,
+      // One initdb pool for the whole run, shared by every service (global-setup.ts).
+      initdbPoolDir: testPoolDir(),
       ...o.flags,
     },
   });
@@ -144,7 +155,6 @@ export async function createAvailableCluster(
   return { ...c, detail };
 }
 
-/** Is `pid` a tool working in the initdb pool of another data directory than `dataDir`? */
 /** A tool's PID and command line, for the leak check's message. */
 export function toolCommand(pid: number): string {
   try {
@@ -156,8 +166,9 @@ export function toolCommand(pid: number): string {
 
 /**
  * The tools of this test process still running after a service under `dataDir` stopped.
- * Tools are counted per test process: another service of this process may be filling its
- * initdb pool meanwhile (its tools name its own pool directory), and one of its tools that has
+ * Tools are counted per test process: another service of this process may be filling the
+ * run's shared initdb pool (or its own) meanwhile (its tools name that pool's directory; this
+ * service's filler was stopped and waited for with it), and one of its tools that has
  * just exited has no command line left until its exit is seen; so a tool counts only when it is
  * still there a moment later (its exit seen, it leaves the list).
  */
@@ -171,10 +182,11 @@ export async function toolsLeftBehind(dataDir: string): Promise<number[]> {
   return tools;
 }
 
+/** Is `pid` a tool working in the run's shared initdb pool, or in the pool of another data directory than `dataDir`? */
 function otherServicePool(pid: number, dataDir: string): boolean {
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-    return cmd.includes('/pool/') && !cmd.includes(`${dataDir}/pool/`);
+    return cmd.includes(`${testPoolDir()}/`) || (cmd.includes('/pool/') && !cmd.includes(`${dataDir}/pool/`));
   } catch {
     return false;
   }

@@ -3,6 +3,7 @@
  * it makes, what a take hands over, what its check refuses, what a key change and a stop leave.
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_NODE_TYPE } from '../../domain/node-types.js';
@@ -123,6 +124,44 @@ describe('initdb pool', () => {
     expect(liveToolPids()).toEqual([]);
     expect(existsSync(oldKey)).toBe(false);
     expect(readdirSync(b.keyDir(DEFAULT_NODE_TYPE)).filter((n) => n.endsWith('.part'))).toEqual([]);
+  });
+
+  it('services sharing one pool directory: one fills at a time and never past the size, each entry is taken once, only a gone process leaves leftovers to remove', async () => {
+    const dir = join(root, 'shared');
+    const shared = join(dir, 'pool');
+    const services = [0, 1, 2].map((i) => pool(join(dir, `svc${i}`), { size: 2, copies: 1, dir: shared }));
+    const key = services[0]!.keyDir(DEFAULT_NODE_TYPE);
+    // Leftovers: an unfinished entry and a claimed one of a process that is gone (removed), and
+    // an unfinished entry of a live process (this one: work in flight, kept).
+    const gonePid = spawnSync('true').pid;
+    mkdirSync(key, { recursive: true });
+    const goneParts = [join(key, `00000000000000aa-${gonePid}.part`), join(shared, `claimed-${gonePid}-00000000000000bb`)];
+    const livePart = join(key, `00000000000000cc-${process.pid}.part`);
+    for (const d of [...goneParts, livePart]) mkdirSync(d);
+    for (const s of services) s.start();
+    const deadline = Date.now() + 120_000;
+    while (services[0]!.ready(DEFAULT_NODE_TYPE).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // Every filler has looked again since (each looks every second): still two, not two per service.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(services.map((s) => s.ready(DEFAULT_NODE_TYPE).length)).toEqual([2, 2, 2]);
+    expect(goneParts.filter((d) => existsSync(d))).toEqual([]);
+    expect(existsSync(livePart)).toBe(true);
+    rmSync(livePart, { recursive: true });
+    // Four takes at once from three services: each entry goes to one taker (its own system identifier).
+    const taken = await Promise.all(
+      [0, 1, 2, 0].map((i, n) => {
+        const [d, c] = dests(join(dir, `take${n}`), 2);
+        return services[i]!.take(DEFAULT_NODE_TYPE, tenant, d!, [c!]);
+      }),
+    );
+    const ids = taken.filter((t) => t !== null).map((t) => t.control.systemIdentifier);
+    expect(ids.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const s of services) await s.stop();
+    expect(liveToolPids()).toEqual([]);
+    expect(readdirSync(shared).filter((n) => n.startsWith('claimed-'))).toEqual([]);
+    expect(readdirSync(key).filter((n) => n.endsWith('.part'))).toEqual([]);
+    expect(services[0]!.ready(DEFAULT_NODE_TYPE).length).toBeLessThanOrEqual(2);
   });
 
   it('size 0: nothing is made and a take returns null', async () => {

@@ -5,19 +5,21 @@
  * from its own `initdb`, so no two clusters share a system identifier (PostgreSQL 15 cannot
  * change one).
  *
- * Layout, under `<dataDir>/pool/` (root's, 0711: traversable, not listable):
+ * Layout, under the pool's directory (`<dataDir>/pool/` unless `initdbPoolDir` names another;
+ * root's, 0711: traversable, not listable):
  *   `<node type>-<key>/`               root's, 0711; the key hashes what initdb bakes in (the
  *                                      PostgreSQL version, initdb's arguments, the node type,
  *                                      fsync): a change of any of them makes a new key, and the
  *                                      filler removes directories of keys no longer current
- *   `<node type>-<key>/<id>.part/data` being made: `initdb` as the pool's OS user (the dwsbox
- *                                      service user, D32; no tenant's), parent 0711 so it can
- *                                      reach it
+ *   `<node type>-<key>/<id>-<pid>.part/data` being made by process `pid`: `initdb` as the
+ *                                      pool's OS user (the dwsbox service user, D32; no
+ *                                      tenant's), parent 0711 so it can reach it
  *   `<node type>-<key>/<id>/`          ready: root's, 0700 (nobody else can enter), holding
  *                                      `data/` (the pool user's, 0700) and `manifest.json`
  *                                      (every path, its kind, size and mode, and pg_controldata's
  *                                      identifier and checkpoint)
- *   `claimed-<id>/`                    one being taken (root's, 0700)
+ *   `claimed-<pid>-<id>/`              one being taken by process `pid` (root's, 0700)
+ *   `filler.lock`                      held (flock) by the one filler at work
  *
  * Taking one (`take`): a ready entry is renamed to `claimed-<id>` (atomic), checked (its files
  * against the manifest, every one owned by the pool user and none a link, pg_controldata:
@@ -28,11 +30,18 @@
  *
  * The filler: started with the service (`start`), it tops up each wanted node type's pool
  * to `size` one `initdb` at a time (the default node type, those that have a pool directory
- * here, and any a create asked for), wakes after each take, and is stopped with the
- * service (`stop`: its initdb is killed, waited for, and unfinished entries removed).
- * `size` 0 disables it all. Its initdb runs like every tool (pg-exec: `--pdeathsig=KILL`),
- * so it dies with the service; a crash leaves at most a `.part` or `claimed-` directory,
- * which the next start removes.
+ * here, and any a create asked for), wakes after each take and looks again every second, and
+ * is stopped with the service (`stop`: its initdb is killed, waited for, and unfinished
+ * entries removed). `size` 0 disables it all. Its initdb runs like every tool (pg-exec:
+ * `--pdeathsig=KILL`), so it dies with the service; a crash leaves at most a `.part` or
+ * `claimed-` directory, which the next filler removes.
+ *
+ * One pool per host: several services (the processes of a test run, or of one host) may
+ * share one directory. Takes are atomic across them (the rename out of the key directory
+ * succeeds for one taker only); the fillers take turns under `filler.lock` (an flock held
+ * through a descriptor, so a crashed holder releases it), each checking again under the lock
+ * what is short, so the pool never grows past `size`; leftovers are removed only when their
+ * process is gone, never another live process's work in flight.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, lchownSync, lstatSync, readdirSync, renameSync } from 'node:fs';
@@ -41,16 +50,18 @@ import { DEFAULT_NODE_TYPE, NODE_TYPES, findNodeType } from '../../domain/node-t
 import type { Logger } from '../../log/logger.js';
 import type { Binaries } from '../binaries.js';
 import { isRoot, type OsUser } from '../os-user.js';
-import { baseEnv, runTool } from '../pg-exec.js';
+import { acquireLock, baseEnv, runTool } from '../pg-exec.js';
 import { INITDB_ARGS, PgInstance } from '../pg-instance.js';
 import { ensureServiceUser } from '../project-users.js';
-import { mkdirSafe, readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
+import { mkdirSafe, mkdirsSafe, readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
 
 /** Bump when what a pooled directory holds changes (its key changes, old entries are rebuilt). */
 const POOL_FORMAT = 1;
 
 export interface PoolSettings {
   dataDir: string;
+  /** the pool's directory; `<dataDir>/pool` when absent. Several services of one host may share one. */
+  dir?: string;
   /** ready directories kept per node type; 0 disables the pool */
   size: number;
   /** copies of each ready directory made with it, for a new cluster's standbys (2: a 3-node cluster's) */
@@ -231,7 +242,7 @@ export class InitdbPool {
   ) {}
 
   get root(): string {
-    return join(this.settings.dataDir, 'pool');
+    return this.settings.dir ?? join(this.settings.dataDir, 'pool');
   }
 
   /** The pool directory of a node type: its name, then a hash of what initdb bakes in. */
@@ -305,14 +316,9 @@ export class InitdbPool {
     if (this.settings.size <= 0) return null;
     try {
       // None ready but one being made: waiting for it costs less than making another beside it (the same work, already begun).
-      const making = this.inflight.get(nodeType);
-      if (!this.ready(nodeType).length && making)
-        await abortable(
-          making.catch(() => {}),
-          o.signal,
-        );
+      if (!this.ready(nodeType).length) await this.waitForOneInMaking(nodeType, o.signal);
       for (const entry of this.ready(nodeType)) {
-        const claimed = join(this.root, `claimed-${randomBytes(8).toString('hex')}`);
+        const claimed = join(this.root, `claimed-${process.pid}-${randomBytes(8).toString('hex')}`);
         try {
           renameSync(entry, claimed);
         } catch {
@@ -340,6 +346,26 @@ export class InitdbPool {
       return null;
     } finally {
       this.kick(nodeType);
+    }
+  }
+
+  /**
+   * Wait (at most two minutes) while an entry of this node type is being made: by this
+   * process's filler (its promise), or by another process's on a shared pool (a `.part` of a
+   * live process in the key directory).
+   */
+  private async waitForOneInMaking(nodeType: string, signal?: AbortSignal): Promise<void> {
+    const making = this.inflight.get(nodeType);
+    if (making)
+      return abortable(
+        making.catch(() => {}),
+        signal,
+      );
+    const dir = this.keyDir(nodeType);
+    const deadline = Date.now() + 120_000;
+    while (!this.ready(nodeType).length && Date.now() < deadline) {
+      if (!readdirSafe(dir).some((n) => n.endsWith('.part') && processAlive(pidOf(n)))) return;
+      await abortable(sleep(100), signal);
     }
   }
 
@@ -382,11 +408,11 @@ export class InitdbPool {
   async makeOne(nodeType: string, signal?: AbortSignal): Promise<void> {
     const owner = await this.owner();
     const root = serviceOwner();
-    mkdirSafe(this.root, root, 0o711);
+    mkdirsSafe(this.root, root, 0o711);
     const dir = this.keyDir(nodeType);
     mkdirSafe(dir, root, 0o711);
     const id = randomBytes(8).toString('hex');
-    const part = join(dir, `${id}.part`);
+    const part = join(dir, `${id}-${process.pid}.part`);
     mkdirSafe(part, root, 0o711);
     try {
       const data = join(part, 'data');
@@ -431,61 +457,138 @@ export class InitdbPool {
     }
   }
 
+  /** A wanted node type whose pool is short of `size`, if any. */
+  private short(): string | undefined {
+    return [...this.wanted].find((nt) => this.ready(nt).length < this.settings.size);
+  }
+
+  /** Wait for a kick, a stop, or `ms` (another process's take on a shared pool wakes no one here). */
+  private async idle(ms: number): Promise<void> {
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+    this.wake = null;
+  }
+
+  /**
+   * Run `fn` as the pool's one filler: first in this process (services in one process may share
+   * the pool), then across processes (`filler.lock`, an flock through a descriptor: a crashed
+   * holder's lock is released with it).
+   */
+  private async asTheFiller<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const prev = localFillers.get(this.root) ?? Promise.resolve();
+    let done!: () => void;
+    const turn = new Promise<void>((r) => (done = r));
+    // The next filler waits for the one before this and for this one, even when this one gives up waiting.
+    const mine = prev.then(() => turn);
+    localFillers.set(this.root, mine);
+    try {
+      await abortable(prev, signal);
+      mkdirsSafe(this.root, serviceOwner(), 0o711);
+      const lock = await acquireLock(join(this.root, FILLER_LOCK), { signal, timeoutMs: 3_600_000, label: 'initdb pool filler' });
+      try {
+        return await fn();
+      } finally {
+        await lock.release();
+      }
+    } finally {
+      done();
+      void mine.then(() => {
+        if (localFillers.get(this.root) === mine) localFillers.delete(this.root);
+      });
+    }
+  }
+
   private async fillLoop(signal: AbortSignal): Promise<void> {
-    await this.sweep(true);
+    try {
+      await this.asTheFiller(signal, () => this.sweep(true));
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    }
     for (const n of readdirSafe(this.root)) {
       const nt = NODE_TYPES.find((t) => n.startsWith(`${t.specName}-`));
       if (nt) this.wanted.add(nt.specName);
     }
     let failures = 0;
     while (!signal.aborted) {
-      const short = [...this.wanted].find((nt) => this.ready(nt).length < this.settings.size);
-      if (!short) {
-        await new Promise<void>((r) => (this.wake = r));
-        this.wake = null;
+      if (!this.short()) {
+        await this.idle(LOOK_AGAIN_MS);
         continue;
       }
-      const making = this.makeOne(short, signal);
-      this.inflight.set(short, making);
+      let nodeType: string | undefined;
       try {
-        await making;
+        await this.asTheFiller(signal, async () => {
+          // Again under the lock: another process's filler may have filled it meanwhile.
+          nodeType = this.short();
+          if (!nodeType) return;
+          const making = this.makeOne(nodeType, signal);
+          this.inflight.set(nodeType, making);
+          try {
+            await making;
+          } finally {
+            this.inflight.delete(nodeType);
+          }
+        });
         failures = 0;
       } catch (e) {
         if (signal.aborted) break;
         failures++;
-        this.log.warn('initdb pool: could not make a data directory', { nodeType: short, error: (e as Error).message });
+        this.log.warn('initdb pool: could not make a data directory', { nodeType, error: (e as Error).message });
         // Back off (at most a minute) so a broken host does not spin; a stop ends the wait.
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, Math.min(60_000, 1000 * 2 ** failures));
-          this.wake = () => {
-            clearTimeout(t);
-            r();
-          };
-        });
-        this.wake = null;
-      } finally {
-        this.inflight.delete(short);
+        await this.idle(Math.min(60_000, 1000 * 2 ** failures));
       }
     }
   }
 
   /**
-   * Remove what is not a ready entry of a current key: `.part` and `claimed-` leftovers, and
-   * (`keys`) the directories of keys that are no longer current (PostgreSQL or the settings
-   * changed).
+   * Remove what is not a ready entry of a current key: `.part` and `claimed-` leftovers of
+   * processes that are gone (never this process's or another live one's: their work is in
+   * flight), and (`keys`, run by the filler under its lock) the directories of keys that are
+   * no longer current (PostgreSQL or the settings changed).
    */
   private async sweep(keys: boolean): Promise<void> {
     if (!existsSync(this.root)) return;
     const current = new Set(NODE_TYPES.map((t) => this.keyDir(t.specName).split('/').pop()));
     for (const n of readdirSafe(this.root)) {
+      if (n === FILLER_LOCK) continue;
       const p = join(this.root, n);
-      if (n.startsWith('claimed-') || (keys && !current.has(n))) {
+      if (n.startsWith('claimed-')) {
+        if (!processAlive(pidOf(n))) await removeTree(p);
+        continue;
+      }
+      if (keys && !current.has(n)) {
         await removeTree(p);
         continue;
       }
-      for (const e of readdirSafe(p)) if (e.endsWith('.part')) await removeTree(join(p, e));
+      for (const e of readdirSafe(p)) if (e.endsWith('.part') && !processAlive(pidOf(e))) await removeTree(join(p, e));
     }
   }
+}
+
+const FILLER_LOCK = 'filler.lock';
+/** How often an idle filler looks at its pool again (another process may have taken from it). */
+const LOOK_AGAIN_MS = 1000;
+/** The filler's turn in this process, by pool directory (services of one process may share a pool). */
+const localFillers = new Map<string, Promise<void>>();
+
+/** The PID a `claimed-<pid>-<id>` or `<id>-<pid>.part` name carries; null for a name without one (made before names carried it). */
+function pidOf(name: string): number | null {
+  const m = /^claimed-(\d+)-[0-9a-f]+$/.exec(name) ?? /^[0-9a-f]+-(\d+)\.part$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/** Is this process, or another one still alive, the one with this PID? (null: no PID, so a leftover) */
+function processAlive(pid: number | null): boolean {
+  return pid !== null && (pid === process.pid || existsSync(`/proc/${pid}`));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**
