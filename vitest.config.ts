@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SlowestFirst } from './test/helpers/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -9,6 +10,8 @@ export default defineConfig({
     testTimeout: 240_000,
     hookTimeout: 240_000,
     globalSetup: ['test/helpers/global-setup.ts'],
+    // The longest files start first (test/durations.json), so no slow file starts last.
+    sequence: { sequencer: SlowestFirst },
     reporters: process.env['CI'] ? ['default'] : ['default'],
   },
 });
