@@ -21,7 +21,7 @@
  *   `claimed-<pid>-<id>/`              one being taken by process `pid` (root's, 0700)
  *   `filler.lock`                      held (flock) by the one filler at work
  *
- * Taking one (`take`): a ready entry is renamed to `claimed-<id>` (atomic), checked (its files
+ * Taking one (`take`): a ready entry is renamed to `claimed-<pid>-<id>` (atomic), checked (its files
  * against the manifest, every one owned by the pool user and none a link, pg_controldata:
  * `shut down`, the same identifier and checkpoint, the same version), given to the project's
  * user by `lchown` while only root can reach it (root never follows a tenant's path, D32),
