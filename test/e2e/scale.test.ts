@@ -296,7 +296,7 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
       expect(pi['backupSize'] as number).toBeGreaterThan(5e6);
       expect(pi['progress']).toBe('100.00%');
       const samples = await t.svc.store.listSamples(taskId, `COPY_DATA_${n}`);
-      expect(samples.at(-1)!.source).toBe('pg_basebackup');
+      expect(samples.at(-1)!.source).toBe('copy');
       expect(samples.at(-1)!.bytesDone).toBe(pi['backupSize']);
     }
     const cu = info(subs.find((s) => s.step === 'CATCH_UP')!);

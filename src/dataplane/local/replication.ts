@@ -5,14 +5,18 @@ import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ClusterSecrets, OnProgress } from '../data-plane.js';
 import { appNameFor, REPLICATION_ROLE, slotNameFor, type LocalEngine } from '../local-engine.js';
-import { baseEnv, isProcessAlive, signalProcess, startTool, whilePolling } from '../pg-exec.js';
-import { mkdirOwned, type ShutdownMode } from '../pg-instance.js';
+import { baseEnv, isProcessAlive, runTool, signalProcess, startTool, whilePolling } from '../pg-exec.js';
+import { mkdirOwned, writeOwned, type ShutdownMode } from '../pg-instance.js';
 import { ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
+import { syncDataDir } from './initdb-pool.js';
+import { makeStandbyOf } from './member-copies.js';
 
 /**
- * Build a hot standby with `pg_basebackup -X stream -c fast -R -C -S <slot>` (D5), measuring
- * progress from the primary's pg_stat_progress_basebackup. Idempotent: a finished copy is
- * kept; a partial one (crash mid-copy) and its slot are removed and the copy starts over.
+ * Build a hot standby of the running primary (D5): a file copy of it under the low-level
+ * backup API (`copyFromPrimary`, issue 14: faster than pg_basebackup on this host), or, when
+ * the primary's directory holds links (tablespaces), `pg_basebackup -X stream -c fast -R -C -S
+ * <slot>` with progress from the primary's pg_stat_progress_basebackup. Idempotent: a finished
+ * copy is kept; a partial one (crash mid-copy) and its slot are removed and the copy starts over.
  */
 export async function buildStandby(
   e: LocalEngine,
@@ -35,6 +39,15 @@ export async function buildStandby(
   mkdirOwned(node.dataDir, inst.spec.os, 0o700);
   const slot = slotNameFor(node.ordinal);
   const p = e.instance(cluster, primary);
+  await e.dropSlotIfInactive(cluster, primary, slot);
+  // On this host the primary's files are at hand: a file copy of them is faster than pg_basebackup (issue 14).
+  const copied = await copyFromPrimary(e, cluster, primary, node, secrets, o);
+  if (copied) {
+    writeFileSafe(doneMarker, String(copied.bytes), serviceOwner(), 0o644);
+    return copied;
+  }
+  await removeTree(node.dataDir);
+  mkdirOwned(node.dataDir, inst.spec.os, 0o700);
   await e.dropSlotIfInactive(cluster, primary, slot);
   // D32: the password reaches pg_basebackup and the standby's walreceiver through a passfile
   // (`-R` writes `passfile=` into primary_conninfo), never as a setting anyone can read.
@@ -86,6 +99,169 @@ export async function buildStandby(
   inst.writeNodeConfig();
   writeFileSafe(doneMarker, String(total || bytes), serviceOwner(), 0o644);
   return { bytes: total || bytes };
+}
+
+/** What pg_basebackup leaves out of a copy (PostgreSQL 15, basebackup.c), by path relative to the data directory. */
+const SKIP_FILES = new Set([
+  'postmaster.pid',
+  'postmaster.opts',
+  'backup_label',
+  'backup_label.old',
+  'tablespace_map',
+  'tablespace_map.old',
+  'backup_manifest',
+  'standby.signal',
+  'recovery.signal',
+  'postgresql.auto.conf.tmp',
+  'current_logfiles.tmp',
+]);
+/** Directories copied empty (their contents are the running server's, or WAL, which the standby streams). */
+const EMPTY_DIRS = ['pg_wal', 'pg_stat_tmp', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_subtrans'];
+const skipped = (rel: string): boolean =>
+  SKIP_FILES.has(rel) ||
+  EMPTY_DIRS.some((d) => rel.startsWith(`${d}/`) && !(d === 'pg_wal' && rel === 'pg_wal/archive_status')) ||
+  rel.split('/').some((part) => part.startsWith('pgsql_tmp') || part.startsWith('pg_internal.init'));
+
+/** cp and find exit 1 when a file vanished under them (a dropped table, a temporary file): PostgreSQL's backup mode allows that. */
+async function allowVanished(run: Promise<unknown>): Promise<void> {
+  try {
+    await run;
+  } catch (err) {
+    const d = (err as AppError).details as { exitCode?: number; stderr?: string } | undefined;
+    const lines = (d?.stderr ?? '').split('\n').filter((l) => l.trim() !== '');
+    if (d?.exitCode !== 1 || !lines.length || !lines.every((l) => /No such file or directory/.test(l))) throw err;
+  }
+}
+
+/**
+ * A standby as a file copy of the RUNNING primary (issue 14): PostgreSQL's low-level backup,
+ * which is what pg_basebackup does over a connection, done on this host. Its slot is made
+ * first (`immediately_reserve`, from the primary's latest checkpoint), so the primary keeps
+ * every WAL segment from before the backup's checkpoint; then `pg_backup_start(fast)` in a
+ * session held open, the files copied by the project's OS user (D32) with two `cp` processes
+ * at once (pg_basebackup's exclusions; pg_wal copied empty: the standby streams its WAL from
+ * the slot, the backup's checkpoint included), `pg_backup_stop(false)`'s label written as
+ * `backup_label`, the copy fsynced (D20: `initdb --sync-only`), and the standby's settings.
+ * A file that vanishes during the copy is allowed (the backup's WAL replay recreates or drops
+ * it, as for pg_basebackup); any other link or special file is left behind, as pg_basebackup
+ * leaves it. Returns null (the caller removes what it made) when the primary has a tablespace
+ * or a linked pg_wal: pg_basebackup maps those. A crash or an abort ends the session, which
+ * ends the backup on the primary.
+ */
+async function copyFromPrimary(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  node: NodeRecord,
+  secrets: ClusterSecrets,
+  o: { signal?: AbortSignal; onProgress?: OnProgress },
+): Promise<{ bytes: number } | null> {
+  const p = e.instance(cluster, primary);
+  const inst = e.instance(cluster, node);
+  const os = inst.spec.os;
+  const tool = {
+    env: baseEnv(),
+    runAs: os,
+    lockFile: e.lockFile(cluster.id),
+    logger: e.log,
+    timeoutMs: 6 * 60 * 60_000,
+    idleTimeoutMs: 5 * 60_000,
+    ...(o.signal ? { signal: o.signal } : {}),
+  };
+  const slot = slotNameFor(node.ordinal);
+  await p.query('select pg_create_physical_replication_slot($1, true)', [slot]);
+  const session = await p.connect('postgres', 10 * 60_000);
+  try {
+    await session.query('select pg_backup_start($1, true)', [`dwsbox ${slot}`]);
+    const listing = await runTool({
+      ...tool,
+      cmd: 'find',
+      args: [primary.dataDir, '-mindepth', '1', '-printf', '%y %s %P\\n'],
+      label: 'find',
+    }).catch((err: unknown) => {
+      if (o.signal?.aborted) throw err;
+      return null;
+    });
+    if (!listing) return null; // a directory vanished while it was listed: pg_basebackup copes
+    const dirs: string[] = [];
+    const files: { rel: string; size: number }[] = [];
+    for (const line of listing.stdout.split('\n')) {
+      const m = /^(\S) (\d+) (.+)$/.exec(line);
+      if (!m) continue;
+      const [, type, size, rel] = m as unknown as [string, string, string, string];
+      if (type === 'd') {
+        if (!EMPTY_DIRS.some((d) => rel.startsWith(`${d}/`)) || rel === 'pg_wal/archive_status') dirs.push(rel);
+      } else if (type === 'f') {
+        if (!skipped(rel)) files.push({ rel, size: Number(size) });
+      } else if (rel === 'pg_wal' || rel.startsWith('pg_tblspc/')) {
+        e.log.info('the primary has a tablespace or a linked pg_wal; the standby is built with pg_basebackup', { node: node.ordinal });
+        return null;
+      } else {
+        // Any other link or special file is left behind, as pg_basebackup leaves it (and nothing follows it).
+        e.log.warn('a link or special file in the primary is not copied', { node: node.ordinal, path: rel, type });
+      }
+    }
+    const total = files.reduce((a, f) => a + f.size, 0);
+    if (dirs.length)
+      await runTool({ ...tool, cmd: 'mkdir', args: ['-p', '-m', '0700', '--', ...dirs.map((d) => join(node.dataDir, d))], label: 'mkdir' });
+    // Two copies at once (the machine's cores), the largest files first, balanced by size.
+    const lists: { rel: string; size: number }[][] = [[], []];
+    const sums = [0, 0];
+    for (const f of [...files].sort((a, b) => b.size - a.size)) {
+      const i = sums[0]! <= sums[1]! ? 0 : 1;
+      lists[i]!.push(f);
+      sums[i]! += f.size;
+    }
+    const sizes = new Map(files.map((f) => [f.rel, f.size]));
+    let done = 0;
+    let reported = 0;
+    const report = (): void => {
+      if (Date.now() - reported < 250) return;
+      reported = Date.now();
+      o.onProgress?.({
+        source: 'copy',
+        bytesDone: done,
+        bytesTotal: total,
+        percent: total ? (100 * done) / total : 100,
+        data: { phase: 'copy' },
+      });
+    };
+    // The first sample comes from the first file copied, while the copies run.
+    await Promise.all(
+      lists
+        .filter((l) => l.length)
+        .map((l) =>
+          allowVanished(
+            runTool({
+              ...tool,
+              cmd: 'cp',
+              args: ['-a', '-v', '--parents', '-t', node.dataDir, '--', ...l.map((f) => f.rel)],
+              cwd: primary.dataDir,
+              label: 'cp',
+              maxStdoutBytes: 0,
+              onLine: (line, stream) => {
+                const m = stream === 'stdout' ? /^'([^']+)' -> /.exec(line) : null;
+                if (!m) return;
+                done += sizes.get(m[1]!) ?? 0;
+                report();
+              },
+            }),
+          ),
+        ),
+    );
+    const r = await session.query<{ label: string; spcmap: string | null }>(
+      'select labelfile as label, spcmapfile as spcmap from pg_backup_stop(false)',
+    );
+    if (r.rows[0]?.spcmap) return null; // tablespaces: pg_basebackup maps them
+    writeOwned(join(node.dataDir, 'backup_label'), r.rows[0]!.label, os);
+    if (!e.settings.unsafeNoFsync) await syncDataDir(e.bins, node.dataDir, os, tool);
+    makeStandbyOf(e, cluster, primary, node, secrets);
+    o.onProgress?.({ source: 'copy', bytesDone: total, bytesTotal: total, percent: 100, data: { phase: 'done' } });
+    return { bytes: total };
+  } finally {
+    // Ends a backup still running (an error, an abort) on the primary.
+    await session.end().catch(() => {});
+  }
 }
 
 /** The replication role's passfile of a node (the PostgreSQL user's, 0600, in the node's root-owned directory). */

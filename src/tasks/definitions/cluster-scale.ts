@@ -157,8 +157,9 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
 }
 
 /**
- * pg_basebackup -X stream -c fast -R -C -S dwsbox_node<n> (D5), with the bytes copied and
- * the rate from the primary's pg_stat_progress_basebackup. The first run in this task
+ * The node's copy of the running primary, slot dwsbox_node<n> (D5; local/replication.ts
+ * buildStandby: a file copy under pg_backup_start/pg_backup_stop, else pg_basebackup), with
+ * the bytes copied and the rate. The first run in this task
  * throws away whatever an earlier task may have left under the node's directory; a resumed
  * run keeps a finished copy (buildStandby is idempotent).
  */
@@ -202,6 +203,7 @@ async function catchUp(ctx: OutCtx): Promise<void> {
   let total = 0;
   let lastSig = '';
   let lastChange = ctx.clock.now();
+  const began = lastChange;
   for (;;) {
     if (ctx.signal.aborted) throw ctx.signal.reason as Error;
     // A new node that stopped running never catches up: fail now (the scale-out rolls back), not at the stall limit.
@@ -234,7 +236,8 @@ async function catchUp(ctx: OutCtx): Promise<void> {
         args: ['CATCH_UP', Math.round(CATCH_UP_STALL_MS / 1000), `the new nodes to stream and replay up to ${target} (${detail})`],
       });
     }
-    await ctx.clock.sleep(100, ctx.signal);
+    // New nodes usually stream within a second of their start: poll closely then, gently after.
+    await ctx.clock.sleep(ctx.clock.now() - began < 3000 ? 20 : 100, ctx.signal);
   }
 }
 
