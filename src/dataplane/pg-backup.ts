@@ -134,7 +134,8 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
   const written = new Map<number, number>();
   const tick = (): void => {
     if (remote) {
-      if (tool.pid !== undefined) for (const p of processTree(tool.pid)) written.set(p, Math.max(written.get(p) ?? 0, readChars(p, 'wchar')));
+      if (tool.pid !== undefined)
+        for (const p of processTree(tool.pid)) written.set(p, Math.max(written.get(p) ?? 0, readChars(p, 'wchar')));
       if (written.size) consumed = [...written.values()].reduce((a, b) => a + b, 0);
     } else {
       const fresh = setDirs(backrest, t.stanza).find((d) => !before.has(d));
