@@ -85,7 +85,15 @@ export class DwsClient {
     } catch {
       /* not JSON */
     }
-    return { status: res.statusCode, body: parsed as T, headers: toHeaders(res.headers) };
+    // The headers are made a Headers object only when someone reads them (most callers never do).
+    let answerHeaders: Headers | undefined;
+    return {
+      status: res.statusCode,
+      body: parsed as T,
+      get headers(): Headers {
+        return (answerHeaders ??= toHeaders(res.headers));
+      },
+    };
   }
 
   /** Like request, but throws ApiError on a non-2xx answer. */
