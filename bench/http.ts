@@ -105,6 +105,7 @@ import { openStore } from '../src/store/open-store.js';
 import { freePort, processesUnder, removeDir, removeProjectUsersUnder, tempDir } from '../test/helpers/env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from '../test/helpers/service.js';
 import { BENCH_PASSWORD, BENCH_USER, seedStore, type SeedResult } from './http-seed.js';
+import { childProcesses } from '../src/dataplane/process-info.js';
 import { busyTicks, CLOCK_TICKS, cpuTicks, ticksOf } from './cpu.js';
 import { startStorePg, type StorePg } from './store-pg.js';
 
@@ -418,21 +419,6 @@ function httpPostJson(
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** The PIDs of a process's children, from /proc. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
 
 /**
  * Wait until the processes are idle (under 10 % of a core over 0.5 s): a server may still be
@@ -764,7 +750,7 @@ export async function runHttpBench(
 
     const logBytes = (): number => services.reduce((a, s) => a + statSync(s.logFile).size, 0);
     // The store's PostgreSQL server: its postmaster and the backends it forked (each service's pool).
-    const storePids = (): number[] => (pg ? [pg.pid, ...childrenOf(pg.pid)] : []);
+    const storePids = (): number[] => (pg ? [pg.pid, ...childProcesses(pg.pid)] : []);
     const noStore = (): number[] => [];
     const results: RouteResult[] = [];
     const windows: { from: number; to: number }[] = [];

@@ -51,6 +51,7 @@ import type { Logger } from '../../log/logger.js';
 import type { Binaries } from '../binaries.js';
 import { isRoot, type OsUser } from '../os-user.js';
 import { acquireLock, baseEnv, runTool } from '../pg-exec.js';
+import { isProcessAlive } from '../process-info.js';
 import { INITDB_ARGS, PgInstance } from '../pg-instance.js';
 import { ensureServiceUser } from '../project-users.js';
 import { mkdirSafe, mkdirsSafe, readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
@@ -584,7 +585,7 @@ function pidOf(name: string): number | null {
 
 /** Is this process, or another one still alive, the one with this PID? (null: no PID, so a leftover) */
 function processAlive(pid: number | null): boolean {
-  return pid !== null && (pid === process.pid || existsSync(`/proc/${pid}`));
+  return pid !== null && (pid === process.pid || isProcessAlive(pid));
 }
 
 function sleep(ms: number): Promise<void> {
