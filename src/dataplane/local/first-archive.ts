@@ -19,8 +19,19 @@ export async function enableNewArchiving(
   primary: NodeRecord,
   o: { signal?: AbortSignal },
 ): Promise<void> {
-  const t = e.writeStanzaConfig(cluster, primary);
-  await e.backrest.stanzaCreate(t, { lockFile: e.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) });
+  const run = { lockFile: e.lockFile(cluster.id), ...(o.signal ? { signal: o.signal } : {}) };
+  try {
+    await e.backrest.stanzaCreate(e.writeStanzaConfig(cluster, primary), run);
+  } catch (err) {
+    // A stanza-create killed with its process (a crash mid-step) can leave archive.info without
+    // backup.info; the primary then archives into it, and pgBackRest refuses to create the
+    // stanza over a non-empty archive ([040]). A new cluster's stanza holds no backup yet, so no
+    // restore needs its WAL: it is removed and made again, as a repository move does.
+    if (!/\[040\]/.test((err as Error).message)) throw err;
+    e.log.warn('a half-made stanza of a new cluster is made again', { clusterId: cluster.id, stanza: cluster.stanza });
+    await e.removeStanza(cluster, primary, run);
+    await e.backrest.stanzaCreate(e.writeStanzaConfig(cluster, primary), run);
+  }
   await proveArchiving(e, cluster, primary, o.signal);
 }
 
