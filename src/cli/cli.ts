@@ -34,6 +34,9 @@ Service (local):
                             run the service in the foreground (SIGTERM/SIGINT stop it cleanly)
   migrate [--dry-run]       bring the metadata store to this version's schema
   clusters stop-all         stop every PostgreSQL node of every cluster (and the S3 repository's TLS server)
+  agent [--agent-dir DIR]   run the host agent in the foreground (serve starts one detached when needed;
+                            it supervises etcd, Patroni members and routers; docs/operations.md#the-host-agent)
+  agent stop [--stop-units] ask the running agent to leave (with --stop-units: Patroni, routers, etcd first)
   tenants list              each project's OS user on this host (D32): name, uid, clusters
   tenants migrate [--dry-run]
                             move a data directory from before per-project OS users (the service stopped;
@@ -312,6 +315,40 @@ async function tenantsCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function agentCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { 'stop-units': { type: 'boolean' } });
+  const config = localConfig(values);
+  if (positionals[0] === 'stop') {
+    const { AgentClient } = await import('../dataplane/agent/client.js');
+    const client = new AgentClient(config.agentDir);
+    try {
+      out(await client.shutdown(values['stop-units'] === true));
+    } finally {
+      await client.close();
+    }
+    return 0;
+  }
+  if (positionals.length > 0) throw new ConfigError('agent: use `agent` or `agent stop [--stop-units]`');
+  const { runAgent, AgentBusyError } = await import('../dataplane/agent/agent.js');
+  const log = createLogger({ level: config.logLevel });
+  let agent;
+  try {
+    agent = await runAgent(config.agentDir, log);
+  } catch (e) {
+    if (e instanceof AgentBusyError) {
+      log.info(e.message);
+      return 0;
+    }
+    throw e;
+  }
+  const leave = (): void => void agent.close().then(() => process.exit(0));
+  process.once('SIGTERM', leave);
+  process.once('SIGINT', leave);
+  await agent.done;
+  await agent.close();
+  return 0;
+}
+
 async function storeCmd(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv);
   const config = localConfig(values);
@@ -344,6 +381,8 @@ export async function main(argv: string[]): Promise<number> {
         return await storeCmd(rest);
       case 'tenants':
         return await tenantsCmd(rest);
+      case 'agent':
+        return await agentCmd(rest);
       case 'clusters':
         if (await clustersLocal(rest)) return 0;
         break;

@@ -355,6 +355,13 @@ export const SETTINGS: readonly SettingSpec[] = [
       "The initdb pool's directory (docs/operations.md#the-initdb-pool). Default <dataDir>/pool. Several services of one host (with the same PostgreSQL and settings) may share one: takes are atomic across them and one of them fills it at a time, so the host keeps initdbPool directories per node type, not that many per service.",
   },
   {
+    key: 'agentDir',
+    kind: 'string',
+    default: null,
+    description:
+      "The host agent's directory (design D23, docs/operations.md#the-host-agent): its lock, socket, token, units and logs. Default /var/lib/dwsbox-agent, host-wide, so every service of the host shares one agent. `dwsbox agent` runs the agent on it.",
+  },
+  {
     key: 'unsafeNoFsync',
     kind: 'bool',
     default: false,
@@ -417,8 +424,13 @@ export interface Config {
   readonly initdbPool: number;
   /** the initdb pool's directory; several services of one host may share it */
   readonly initdbPoolDir: string;
+  /** the host agent's directory (D23), host-wide by default */
+  readonly agentDir: string;
   readonly unsafeNoFsync: boolean;
 }
+
+/** The host agent's directory unless `agentDir` names another: one per host (D23). */
+export const DEFAULT_AGENT_DIR = '/var/lib/dwsbox-agent';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -508,6 +520,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   if (!out['store']) out['store'] = join(dataDir, 'dwsbox.sqlite');
   out['repoPath'] = resolve((out['repoPath'] as string | null) ?? join(dataDir, 'repo'));
   out['initdbPoolDir'] = resolve((out['initdbPoolDir'] as string | null) ?? join(dataDir, 'pool'));
+  out['agentDir'] = resolve((out['agentDir'] as string | null) ?? DEFAULT_AGENT_DIR);
   validateS3(out);
   const mk = out['masterKey'] as string | null;
   if (mk !== null && !/^[0-9a-fA-F]{64}$/.test(mk))

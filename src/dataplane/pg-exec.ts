@@ -358,11 +358,14 @@ export function spawnDetached(o: {
   args: readonly string[];
   env: Record<string, string>;
   logFile: string;
-  runAs: OsUser;
+  /** the OS user it runs as; null: as this process (the host agent, started by the service) */
+  runAs: OsUser | null;
   signal?: AbortSignal | undefined;
+  /** told how the process ended, if it ends while this process lives (the host agent's supervisor) */
+  onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
 }): number {
   assertMayStart(o.signal);
-  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, runAs: o.runAs, deathSignal: false });
+  const [cmd, argv] = wrapArgv({ cmd: o.cmd, args: o.args, runAs: o.runAs ?? undefined, deathSignal: false });
   // Root opens the log (never through a planted link) and the postmaster inherits the descriptor.
   const fd = openSync(o.logFile, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o640);
   try {
@@ -370,6 +373,7 @@ export function spawnDetached(o: {
     if (child.pid === undefined) throw new AppError('ENGINE_COMMAND_FAILED', { args: [o.cmd, 'could not start the process'] });
     // Reap it if it exits while we live; never keep the event loop alive for it.
     child.on('error', () => {});
+    if (o.onExit) child.on('exit', o.onExit);
     child.unref();
     return child.pid;
   } finally {

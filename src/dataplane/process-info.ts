@@ -77,3 +77,13 @@ export function processTree(pid: number): number[] {
   for (let i = 0; i < out.length; i++) out.push(...childProcesses(out[i]!));
   return out;
 }
+
+/** The real uid of a process, or null when it is gone. */
+export function processUid(pid: number): number | null {
+  try {
+    const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * `dwsbox agent`: the host agent (design D23). One per agent directory (an exclusive lock; the
+ * default directory is host-wide, so one per host), started detached by `serve` when none runs.
+ * It starts, supervises and adopts the long-lived processes of its host (supervisor.ts) and keeps
+ * the host-wide registry of cluster subnets (`c` of D24's `127.0.c.i`), so that services and
+ * test files sharing the host never collide.
+ *
+ * Its interface is HTTP over a Unix socket (`agent.sock`, 0600) under `/v1/`, each call carrying
+ * the agent's token (`token`, 0600, root's) as a bearer credential: small, versioned, and the
+ * same calls the several-hosts issue will carry over mutual TLS. The agent runs only the binaries
+ * of its unit kinds, never as root.
+ *
+ * Layout of the directory (root's, 0700): agent.lock, agent.sock, token, units.json,
+ * subnets.json, logs/ (one log per unit, opened by the agent), agent.log (the agent's own output
+ * when `serve` started it).
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { acquireLock, type HeldLock } from '../pg-exec.js';
+import type { Logger } from '../../log/logger.js';
+import { Supervisor, type UnitKind, type UnitSpec } from './supervisor.js';
+
+export const AGENT_API_VERSION = 1;
+
+/** The one binary each unit kind may run. */
+export const UNIT_BINARIES: Record<UnitKind, string> = {
+  etcd: '/usr/bin/etcd',
+  patroni: '/usr/bin/patroni',
+  router: '/usr/sbin/haproxy',
+};
+
+const UNIT_NAME = /^[a-z0-9][a-z0-9._-]{0,80}$/;
+
+export function agentPaths(dir: string): { lock: string; socket: string; token: string; subnets: string; logs: string; log: string } {
+  return {
+    lock: join(dir, 'agent.lock'),
+    socket: join(dir, 'agent.sock'),
+    token: join(dir, 'token'),
+    subnets: join(dir, 'subnets.json'),
+    logs: join(dir, 'logs'),
+    log: join(dir, 'agent.log'),
+  };
+}
+
+export interface RunningAgent {
+  readonly supervisor: Supervisor;
+  /** Stop serving and let go of the units (they keep running; a new agent adopts them). */
+  close(): Promise<void>;
+  /** Resolves when the agent has been asked to leave (`POST /v1/shutdown` or a signal). */
+  readonly done: Promise<void>;
+}
+
+export class AgentBusyError extends Error {}
+
+/**
+ * Run the agent on `dir`. Throws AgentBusyError when another agent holds the directory.
+ */
+export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const paths = agentPaths(dir);
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(paths.lock, { timeoutMs: 100, label: 'agent' });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'STEP_TIMEOUT') throw new AgentBusyError(`another agent runs on ${dir}`);
+    throw e;
+  }
+  mkdirSync(paths.logs, { recursive: true, mode: 0o700 });
+  const token = ensureToken(paths.token);
+  const subnets = new SubnetRegistry(paths.subnets);
+  const supervisor = new Supervisor(dir, {
+    onStart: (u) => log.info('unit started', { unit: u.name, pid: u.pid, restarts: u.restarts }),
+    onExit: (u) => log.warn('unit died; starting it again', { unit: u.name, exit: u.lastExit, restarts: u.restarts }),
+  });
+  const { adopted, restarted } = supervisor.start();
+  log.info('agent started', { dir, adopted, restarted });
+
+  let leave!: () => void;
+  const done = new Promise<void>((r) => (leave = r));
+  const app = buildApi({ supervisor, subnets, token, log, dir, leave });
+  rmSync(paths.socket, { force: true });
+  await app.listen({ path: paths.socket });
+  chmodSync(paths.socket, 0o600);
+
+  let closed = false;
+  return {
+    supervisor,
+    done,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      supervisor.close();
+      rmSync(paths.socket, { force: true });
+      await lock.release();
+      log.info('agent stopped');
+    },
+  };
+}
+
+function buildApi(o: {
+  supervisor: Supervisor;
+  subnets: SubnetRegistry;
+  token: Buffer;
+  log: Logger;
+  dir: string;
+  leave: () => void;
+}): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  const startedAt = new Date().toISOString();
+  app.addHook('onRequest', (req, reply, done) => {
+    const got = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
+    if (got.length !== o.token.length || !timingSafeEqual(got, o.token)) {
+      o.log.warn('agent call refused: no valid token', { method: req.method, url: req.url });
+      void reply.code(401).send({ error: 'a valid agent token is required' });
+      return;
+    }
+    done();
+  });
+  app.setErrorHandler((e: Error & { statusCode?: number }, req, reply) => {
+    const status = e.statusCode && e.statusCode < 500 ? e.statusCode : 500;
+    if (status >= 500) o.log.error('agent call failed', { url: req.url, err: e.message });
+    else o.log.warn('agent call refused', { url: req.url, err: e.message });
+    void reply.code(status).send({ error: e.message });
+  });
+
+  app.get('/v1/agent', () => ({ version: AGENT_API_VERSION, pid: process.pid, dir: o.dir, startedAt, units: o.supervisor.list().length }));
+  app.get('/v1/units', () => ({ units: o.supervisor.list() }));
+  app.get<{ Params: { name: string } }>('/v1/units/:name', (req, reply) => {
+    const u = o.supervisor.get(req.params.name);
+    return u ?? reply.code(404).send({ error: `no unit ${req.params.name}` });
+  });
+  app.put<{ Params: { name: string }; Body: Omit<UnitSpec, 'name'> }>('/v1/units/:name', async (req) => {
+    const spec = checkSpec(req.params.name, req.body);
+    const u = await o.supervisor.ensure(spec);
+    return u;
+  });
+  app.delete<{ Params: { name: string } }>('/v1/units/:name', async (req) => ({ stopped: await o.supervisor.stop(req.params.name) }));
+  app.post<{ Body: { owner?: unknown } }>('/v1/subnets', (req) => {
+    const owner = req.body?.owner;
+    if (typeof owner !== 'string' || !owner || owner.length > 200) throw badRequest('owner: a non-empty string is required');
+    return { subnet: o.subnets.allocate(owner), owner };
+  });
+  app.get('/v1/subnets', () => ({ subnets: o.subnets.list() }));
+  app.delete<{ Params: { subnet: string } }>('/v1/subnets/:subnet', (req) => ({ released: o.subnets.release(Number(req.params.subnet)) }));
+  app.post<{ Body: { stopUnits?: unknown } }>('/v1/shutdown', async (req) => {
+    const stopped = req.body?.stopUnits === true ? await o.supervisor.stopAll() : [];
+    setImmediate(o.leave);
+    return { stopped };
+  });
+  return app;
+}
+
+function badRequest(message: string): Error & { statusCode: number } {
+  return Object.assign(new Error(message), { statusCode: 400 });
+}
+
+/** A unit spec from a caller: only the kinds' own binaries, never as root, absolute paths. */
+function checkSpec(name: string, b: Omit<UnitSpec, 'name'> | undefined): UnitSpec {
+  if (!UNIT_NAME.test(name)) throw badRequest(`unit name ${JSON.stringify(name)}: use lower-case letters, digits, '.', '_' and '-'`);
+  if (!b || typeof b !== 'object') throw badRequest('a unit spec is required');
+  if (!(b.kind in UNIT_BINARIES)) throw badRequest(`kind: one of ${Object.keys(UNIT_BINARIES).join(', ')}`);
+  if (!Array.isArray(b.argv) || b.argv.length === 0 || !b.argv.every((a) => typeof a === 'string'))
+    throw badRequest('argv: a non-empty list of strings');
+  if (b.argv[0] !== UNIT_BINARIES[b.kind]) throw badRequest(`argv[0]: a ${b.kind} unit runs ${UNIT_BINARIES[b.kind]}`);
+  for (const k of ['uid', 'gid'] as const)
+    if (!Number.isInteger(b[k]) || b[k] <= 0) throw badRequest(`${k}: a positive integer (units never run as root)`);
+  if (typeof b.log !== 'string' || !isAbsolute(b.log)) throw badRequest('log: an absolute path');
+  if (!b.env || typeof b.env !== 'object' || !Object.values(b.env).every((v) => typeof v === 'string'))
+    throw badRequest('env: an object of strings');
+  if (!['SIGTERM', 'SIGINT', 'SIGUSR1'].includes(b.stopSignal)) throw badRequest('stopSignal: SIGTERM, SIGINT or SIGUSR1');
+  if (!Number.isInteger(b.stopTimeoutMs) || b.stopTimeoutMs < 0 || b.stopTimeoutMs > 600_000)
+    throw badRequest('stopTimeoutMs: 0 to 600000');
+  return {
+    name,
+    kind: b.kind,
+    argv: b.argv,
+    uid: b.uid,
+    gid: b.gid,
+    env: b.env,
+    log: b.log,
+    stopSignal: b.stopSignal,
+    stopTimeoutMs: b.stopTimeoutMs,
+  };
+}
+
+function ensureToken(file: string): Buffer {
+  if (!existsSync(file)) {
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, randomBytes(32).toString('base64url'), { mode: 0o600 });
+    renameSync(tmp, file);
+  }
+  return Buffer.from(readFileSync(file, 'utf8').trim());
+}
+
+/**
+ * Cluster subnets on this host (D24: `c` of 127.0.c.i, 127.1.c.x, 127.2.c.i), 1–254, each
+ * held by an owner (a cluster id) until released. Kept in `subnets.json`; only the agent writes
+ * it, so its own single thread is the registry's lock.
+ */
+export class SubnetRegistry {
+  private held: Record<string, string>;
+
+  constructor(private readonly file: string) {
+    try {
+      this.held = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    } catch {
+      this.held = {};
+    }
+  }
+
+  /** The owner's subnet: the one it already holds, else the lowest free one. */
+  allocate(owner: string): number {
+    for (const [c, o] of Object.entries(this.held)) if (o === owner) return Number(c);
+    for (let c = 1; c <= 254; c++) {
+      if (this.held[c] === undefined) {
+        this.held[c] = owner;
+        this.save();
+        return c;
+      }
+    }
+    throw Object.assign(new Error('every cluster subnet of this host (254) is taken'), { statusCode: 409 });
+  }
+
+  release(c: number): boolean {
+    if (this.held[c] === undefined) return false;
+    delete this.held[c];
+    this.save();
+    return true;
+  }
+
+  list(): { subnet: number; owner: string }[] {
+    return Object.entries(this.held).map(([c, owner]) => ({ subnet: Number(c), owner }));
+  }
+
+  private save(): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.held), { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The host agent's client, for `serve` and the tests: its calls over the agent's Unix socket
+ * with the agent's token, and `ensureAgent`, which starts a detached agent when none answers
+ * (design D23: `serve` starts it when none runs, and starts it again when it died; the new
+ * agent adopts the units that kept running).
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Client } from 'undici';
+import { spawnDetached } from '../pg-exec.js';
+import { agentPaths, AGENT_API_VERSION } from './agent.js';
+import type { UnitSpec, UnitView } from './supervisor.js';
+
+export class AgentCallError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface AgentInfo {
+  version: number;
+  pid: number;
+  dir: string;
+  startedAt: string;
+  units: number;
+}
+
+export class AgentClient {
+  private readonly client: Client;
+  private token: string | null = null;
+
+  constructor(readonly dir: string) {
+    this.client = new Client('http://agent', { socketPath: agentPaths(dir).socket, pipelining: 0 });
+  }
+
+  info(): Promise<AgentInfo> {
+    return this.call('GET', '/v1/agent');
+  }
+
+  units(): Promise<UnitView[]> {
+    return this.call<{ units: UnitView[] }>('GET', '/v1/units').then((r) => r.units);
+  }
+
+  unit(name: string): Promise<UnitView | null> {
+    return this.call<UnitView>('GET', `/v1/units/${encodeURIComponent(name)}`).catch((e: unknown) => {
+      if (e instanceof AgentCallError && e.status === 404) return null;
+      throw e;
+    });
+  }
+
+  ensureUnit(spec: UnitSpec): Promise<UnitView> {
+    const { name, ...body } = spec;
+    return this.call('PUT', `/v1/units/${encodeURIComponent(name)}`, body);
+  }
+
+  stopUnit(name: string): Promise<{ stopped: boolean }> {
+    return this.call('DELETE', `/v1/units/${encodeURIComponent(name)}`);
+  }
+
+  allocateSubnet(owner: string): Promise<number> {
+    return this.call<{ subnet: number }>('POST', '/v1/subnets', { owner }).then((r) => r.subnet);
+  }
+
+  releaseSubnet(subnet: number): Promise<boolean> {
+    return this.call<{ released: boolean }>('DELETE', `/v1/subnets/${subnet}`).then((r) => r.released);
+  }
+
+  /** Ask the agent to leave; with `stopUnits` it first stops every unit (Patroni, routers, etcd). */
+  shutdown(stopUnits: boolean): Promise<{ stopped: string[] }> {
+    return this.call('POST', '/v1/shutdown', { stopUnits });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private async call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    this.token ??= readFileSync(agentPaths(this.dir).token, 'utf8').trim();
+    const res = await this.client.request({
+      method,
+      path,
+      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.body.text();
+    const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    if (res.statusCode >= 400) throw new AgentCallError(res.statusCode, String(parsed['error'] ?? `HTTP ${res.statusCode}`));
+    return parsed as T;
+  }
+}
+
+/**
+ * How an agent is started: the built code (bin/dwsbox.js) normally; from the sources through
+ * tsx when this module itself runs from them (the tests), so an agent runs the same code.
+ */
+const AGENT_COMMAND = import.meta.url.endsWith('.ts')
+  ? [process.execPath, '--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../../cli/run.ts', import.meta.url))]
+  : [process.execPath, fileURLToPath(new URL('../../../bin/dwsbox.js', import.meta.url))];
+
+/**
+ * An agent that answers on `dir`: the running one, or a new one started detached (its output
+ * appended to `agent.log`). Two callers at once may both start one; the loser of the agent's
+ * lock exits, and both callers reach the winner.
+ */
+export async function ensureAgent(dir: string, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<AgentClient> {
+  const client = new AgentClient(dir);
+  const answers = async (): Promise<boolean> => {
+    try {
+      const info = await client.info();
+      if (info.version !== AGENT_API_VERSION)
+        throw new Error(`the agent on ${dir} speaks version ${info.version}, this service ${AGENT_API_VERSION}`);
+      return true;
+    } catch (e) {
+      if (e instanceof Error && /speaks version/.test(e.message)) throw e;
+      return false;
+    }
+  };
+  if (await answers()) return client;
+  const paths = agentPaths(dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const [cmd, ...args] = AGENT_COMMAND;
+  // As root, with no death signal: it outlives the service (D23). Its output goes to agent.log.
+  spawnDetached({
+    cmd: cmd!,
+    args: [...args, 'agent', '--agent-dir', dir],
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    logFile: paths.log,
+    runAs: null,
+  });
+  const deadline = Date.now() + (o.timeoutMs ?? 15_000);
+  while (Date.now() < deadline) {
+    o.signal?.throwIfAborted();
+    await new Promise((r) => setTimeout(r, 50));
+    if (await answers()) return client;
+  }
+  await client.close();
+  throw new Error(`the host agent on ${dir} did not answer within ${(o.timeoutMs ?? 15_000) / 1000} s (see ${paths.log})`);
+}

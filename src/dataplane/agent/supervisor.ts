@@ -1,0 +1,305 @@
+/**
+ * The host agent's supervisor (design D23): it starts the long-lived processes of its host
+ * (etcd, Patroni members, routers), restarts one within about a second of its death, and adopts
+ * the ones that were already running when the agent itself (re)started, so a restart of the
+ * agent never restarts a healthy process.
+ *
+ * Each unit runs detached (its own session), under the uid and gid its spec names, with its
+ * output appended to a log file the agent opens (root's, outside any tenant's directory, D32:
+ * the process inherits the descriptor and never opens the path). What runs is written to
+ * `units.json` in the agent's directory (atomically, on every change): the spec, the PID and the
+ * PID's start time, so a new agent tells its units from a reused PID. A unit is stopped with its
+ * stop signal, and its process tree is killed by PID only when it outlives its stop timeout.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnDetached } from '../pg-exec.js';
+import { isProcessAlive, processStartTime, processTree, processUid, signalProcess } from '../process-info.js';
+
+export type UnitKind = 'etcd' | 'patroni' | 'router';
+
+export interface UnitSpec {
+  /** unique on the host: letters, digits, `.`, `_`, `-` */
+  name: string;
+  kind: UnitKind;
+  /** argv[0] is the absolute path of the binary */
+  argv: string[];
+  uid: number;
+  gid: number;
+  env: Record<string, string>;
+  /** absolute path of the unit's log (appended to; opened by the agent) */
+  log: string;
+  stopSignal: 'SIGTERM' | 'SIGINT' | 'SIGUSR1';
+  /** how long a stop waits before the unit's process tree is killed */
+  stopTimeoutMs: number;
+}
+
+export type UnitStatus = 'running' | 'restarting' | 'stopping';
+
+export interface UnitView {
+  name: string;
+  kind: UnitKind;
+  status: UnitStatus;
+  pid: number | null;
+  /** when the current process started (ISO) */
+  startedAt: string | null;
+  /** restarts since the agent first started the unit (adoptions are not restarts) */
+  restarts: number;
+  /** how the last process ended, if one did */
+  lastExit: { code: number | null; signal: string | null; at: string } | null;
+  adopted: boolean;
+}
+
+interface Unit {
+  spec: UnitSpec;
+  status: UnitStatus;
+  pid: number | null;
+  startTime: number | null;
+  startedAt: string | null;
+  restarts: number;
+  lastExit: UnitView['lastExit'];
+  adopted: boolean;
+  /** consecutive deaths within `QUICK_DEATH_MS` of a start: the back-off grows with them */
+  quickDeaths: number;
+  timer: NodeJS.Timeout | null;
+  /** set while `stop` runs: death is expected, no restart */
+  stopping: Promise<void> | null;
+}
+
+/** A unit that dies within this long of its start counts as crash-looping. */
+const QUICK_DEATH_MS = 10_000;
+/** Restart delays: the first at once (D23: within about 1 s), then growing up to 5 s while it keeps dying. */
+const BACKOFF_MS = [100, 500, 1000, 2000, 5000];
+/** Adopted units are not this agent's children (no exit event): their PIDs are checked this often. */
+const POLL_MS = 200;
+
+const STOP_ORDER: UnitKind[] = ['patroni', 'router', 'etcd'];
+
+export interface SupervisorEvents {
+  onStart?(u: UnitView): void;
+  onExit?(u: UnitView): void;
+}
+
+export class Supervisor {
+  private readonly units = new Map<string, Unit>();
+  private readonly stateFile: string;
+  private poller: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly events: SupervisorEvents = {},
+  ) {
+    this.stateFile = join(dir, 'units.json');
+  }
+
+  /** Adopt what `units.json` says runs (PID and start time checked); start again what died meanwhile. */
+  start(): { adopted: string[]; restarted: string[] } {
+    const adopted: string[] = [];
+    const restarted: string[] = [];
+    for (const saved of this.readState()) {
+      const u = this.newUnit(saved.spec);
+      u.restarts = saved.restarts;
+      this.units.set(u.spec.name, u);
+      if (saved.pid !== null && isProcessAlive(saved.pid, saved.startTime) && processUid(saved.pid) === saved.spec.uid) {
+        Object.assign(u, { pid: saved.pid, startTime: saved.startTime, startedAt: saved.startedAt, adopted: true, status: 'running' });
+        adopted.push(u.spec.name);
+      } else {
+        this.launch(u);
+        restarted.push(u.spec.name);
+      }
+    }
+    this.save();
+    this.poller = setInterval(() => this.poll(), POLL_MS);
+    this.poller.unref();
+    return { adopted, restarted };
+  }
+
+  list(): UnitView[] {
+    return [...this.units.values()].map(view);
+  }
+
+  get(name: string): UnitView | null {
+    const u = this.units.get(name);
+    return u ? view(u) : null;
+  }
+
+  /**
+   * Make the unit run with this spec. A running unit with the same spec is left alone
+   * (idempotent); with another spec it is stopped and started with the new one.
+   */
+  async ensure(spec: UnitSpec): Promise<UnitView> {
+    const cur = this.units.get(spec.name);
+    if (cur?.stopping) await cur.stopping;
+    const now = this.units.get(spec.name);
+    if (now && sameSpec(now.spec, spec)) return view(now);
+    if (now) await this.stop(spec.name);
+    const u = this.newUnit(spec);
+    this.units.set(spec.name, u);
+    this.launch(u);
+    this.save();
+    return view(u);
+  }
+
+  /** Stop a unit (its stop signal, then its process tree killed after the stop timeout) and forget it. */
+  async stop(name: string): Promise<boolean> {
+    const u = this.units.get(name);
+    if (!u) return false;
+    if (!u.stopping) u.stopping = this.stopUnit(u);
+    await u.stopping;
+    if (this.units.get(name) === u) this.units.delete(name);
+    this.save();
+    return true;
+  }
+
+  /** Stop every unit: Patroni members first, then routers, then etcd (D23). */
+  async stopAll(): Promise<string[]> {
+    const stopped: string[] = [];
+    for (const kind of STOP_ORDER) {
+      const names = [...this.units.values()].filter((u) => u.spec.kind === kind).map((u) => u.spec.name);
+      await Promise.all(names.map((n) => this.stop(n)));
+      stopped.push(...names);
+    }
+    return stopped;
+  }
+
+  /** Let go of the units (they keep running) and stop watching: the agent is leaving. */
+  close(): void {
+    this.closed = true;
+    if (this.poller) clearInterval(this.poller);
+    for (const u of this.units.values()) if (u.timer) clearTimeout(u.timer);
+  }
+
+  private newUnit(spec: UnitSpec): Unit {
+    return {
+      spec,
+      status: 'restarting',
+      pid: null,
+      startTime: null,
+      startedAt: null,
+      restarts: 0,
+      lastExit: null,
+      adopted: false,
+      quickDeaths: 0,
+      timer: null,
+      stopping: null,
+    };
+  }
+
+  private launch(u: Unit): void {
+    if (this.closed || u.stopping) return;
+    u.timer = null;
+    try {
+      const pid = spawnDetached({
+        cmd: u.spec.argv[0]!,
+        args: u.spec.argv.slice(1),
+        env: u.spec.env,
+        logFile: u.spec.log,
+        runAs: { name: u.spec.name, uid: u.spec.uid, gid: u.spec.gid, home: '/nonexistent' },
+        onExit: (code, signal) => {
+          if (u.pid === pid) this.died(u, code, signal, null);
+        },
+      });
+      Object.assign(u, { pid, startTime: processStartTime(pid), startedAt: new Date().toISOString(), status: 'running', adopted: false });
+      this.save();
+      this.events.onStart?.(view(u));
+    } catch (e) {
+      this.died(u, null, null, (e as Error).message);
+    }
+  }
+
+  /** A unit's process is gone: record it and start it again unless it is being stopped. */
+  private died(u: Unit, code: number | null, signal: string | null, error: string | null): void {
+    const livedMs = u.startedAt ? Date.now() - Date.parse(u.startedAt) : 0;
+    u.lastExit = { code, signal: signal ?? (error ? `error: ${error}` : null), at: new Date().toISOString() };
+    u.pid = null;
+    u.startTime = null;
+    if (u.stopping || this.closed || this.units.get(u.spec.name) !== u) return;
+    u.quickDeaths = livedMs < QUICK_DEATH_MS ? u.quickDeaths + 1 : 0;
+    u.status = 'restarting';
+    u.restarts++;
+    this.save();
+    this.events.onExit?.(view(u));
+    const delay = BACKOFF_MS[Math.min(u.quickDeaths, BACKOFF_MS.length) - 1] ?? BACKOFF_MS[0]!;
+    u.timer = setTimeout(() => this.launch(u), delay);
+  }
+
+  private poll(): void {
+    for (const u of this.units.values()) {
+      if (u.adopted && u.pid !== null && !u.stopping && !isProcessAlive(u.pid, u.startTime)) this.died(u, null, null, null);
+    }
+  }
+
+  private async stopUnit(u: Unit): Promise<void> {
+    if (u.timer) clearTimeout(u.timer);
+    u.timer = null;
+    u.status = 'stopping';
+    const pid = u.pid;
+    const startTime = u.startTime;
+    if (pid === null || !isProcessAlive(pid, startTime)) return;
+    // The tree is read before the signal: children of a unit (a Patroni's postmaster) that are
+    // still alive after the timeout are killed by the PIDs seen here, never by a group.
+    const tree = processTree(pid).map((p) => ({ pid: p, startTime: processStartTime(p) }));
+    signalProcess(pid, u.spec.stopSignal);
+    const deadline = Date.now() + u.spec.stopTimeoutMs;
+    while (Date.now() < deadline && tree.some((p) => isProcessAlive(p.pid, p.startTime))) await sleep(50);
+    const left = tree.filter((p) => isProcessAlive(p.pid, p.startTime));
+    for (const p of left) signalProcess(p.pid, 'SIGKILL');
+    while (left.some((p) => isProcessAlive(p.pid, p.startTime))) await sleep(20);
+    u.pid = null;
+    u.startTime = null;
+  }
+
+  private readState(): { spec: UnitSpec; pid: number | null; startTime: number | null; startedAt: string | null; restarts: number }[] {
+    try {
+      const raw = JSON.parse(readFileSync(this.stateFile, 'utf8')) as { version: number; units: unknown[] };
+      if (raw.version !== 1 || !Array.isArray(raw.units)) return [];
+      return raw.units as ReturnType<Supervisor['readState']>;
+    } catch {
+      return [];
+    }
+  }
+
+  private save(): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // A unit being stopped stays listed until it is gone: an agent that dies meanwhile adopts it.
+    const units = [...this.units.values()].map((u) => ({
+      spec: u.spec,
+      pid: u.pid,
+      startTime: u.startTime,
+      startedAt: u.startedAt,
+      restarts: u.restarts,
+    }));
+    const tmp = `${this.stateFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ version: 1, units }, null, 1), { mode: 0o600 });
+    renameSync(tmp, this.stateFile);
+  }
+}
+
+function view(u: Unit): UnitView {
+  return {
+    name: u.spec.name,
+    kind: u.spec.kind,
+    status: u.status,
+    pid: u.pid,
+    startedAt: u.startedAt,
+    restarts: u.restarts,
+    lastExit: u.lastExit,
+    adopted: u.adopted,
+  };
+}
+
+function sameSpec(a: UnitSpec, b: UnitSpec): boolean {
+  return canonical(a) === canonical(b);
+}
+
+/** JSON with object keys sorted, so two equal specs compare equal whatever order their keys came in. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

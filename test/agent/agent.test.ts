@@ -1,0 +1,183 @@
+/**
+ * The host agent (D23, issue 15): one per directory, started detached by `ensureAgent`, its
+ * calls refused without its token, its units supervised (a dead one started again), adopted by
+ * a new agent (a healthy one never restarted), and stopped in order on request. Real
+ * processes: the agent runs from the sources in its own process; its unit is a real etcd run
+ * as the dwsbox service user.
+ */
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentPaths } from '../../src/dataplane/agent/agent.js';
+import { AgentCallError, ensureAgent, type AgentClient } from '../../src/dataplane/agent/client.js';
+import type { UnitSpec } from '../../src/dataplane/agent/supervisor.js';
+import { isProcessAlive, processUid } from '../../src/dataplane/process-info.js';
+import { ensureServiceUser } from '../../src/dataplane/project-users.js';
+import { freePort, processesUnder, removeDir, tempDir, waitFor } from '../helpers/env.js';
+
+let dir = '';
+let agent: AgentClient;
+let etcd: UnitSpec;
+
+async function etcdSpec(name: string): Promise<UnitSpec> {
+  const user = await ensureServiceUser();
+  const data = join(dir, '..', `${name}-data`);
+  mkdirSync(data, { mode: 0o700 });
+  chownSync(data, user.uid, user.gid);
+  const [client, peer] = [await freePort(), await freePort()];
+  return {
+    name,
+    kind: 'etcd',
+    argv: [
+      '/usr/bin/etcd',
+      `--name=${name}`,
+      `--data-dir=${data}`,
+      `--listen-client-urls=http://127.0.0.1:${client}`,
+      `--advertise-client-urls=http://127.0.0.1:${client}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-cluster=${name}=http://127.0.0.1:${peer}`,
+      '--log-level=error',
+    ],
+    uid: user.uid,
+    gid: user.gid,
+    env: { PATH: '/usr/bin:/bin' },
+    log: join(agentPaths(dir).logs, `${name}.log`),
+    stopSignal: 'SIGTERM',
+    stopTimeoutMs: 10_000,
+  };
+}
+
+function agentPid(): Promise<number> {
+  return agent.info().then((i) => i.pid);
+}
+
+beforeAll(async () => {
+  dir = tempDir('agent');
+  agent = await ensureAgent(join(dir, 'agent'));
+  dir = join(dir, 'agent');
+  etcd = await etcdSpec('etcd-a');
+});
+
+afterAll(async () => {
+  try {
+    await agent.shutdown(true);
+  } catch {
+    /* already gone */
+  }
+  await agent.close();
+  await waitFor(async () => processesUnder(dir).length === 0, { timeoutMs: 30_000, what: 'the agent and its units to leave' });
+  if (!process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(join(dir, '..'));
+});
+
+describe('host agent', () => {
+  it('refuses calls without its token, and unit specs it must not run', async () => {
+    const raw = new Client('http://agent', { socketPath: agentPaths(dir).socket });
+    try {
+      const res = await raw.request({ method: 'GET', path: '/v1/units' });
+      expect(res.statusCode).toBe(401);
+      await res.body.text();
+      const bad = await raw.request({ method: 'GET', path: '/v1/units', headers: { authorization: 'Bearer nope' } });
+      expect(bad.statusCode).toBe(401);
+      await bad.body.text();
+    } finally {
+      await raw.close();
+    }
+    const refused = async (spec: UnitSpec): Promise<string> => {
+      try {
+        await agent.ensureUnit(spec);
+      } catch (e) {
+        expect(e).toBeInstanceOf(AgentCallError);
+        expect((e as AgentCallError).status).toBe(400);
+        return (e as Error).message;
+      }
+      throw new Error('the agent accepted a spec it must refuse');
+    };
+    expect(await refused({ ...etcd, name: 'x1', argv: ['/bin/sh', '-c', 'id'] })).toMatch(/runs \/usr\/bin\/etcd/);
+    expect(await refused({ ...etcd, name: 'x2', uid: 0 })).toMatch(/never run as root/);
+    expect(await refused({ ...etcd, name: 'X/../y' })).toMatch(/unit name/);
+    expect(await agent.units()).toEqual([]);
+  });
+
+  it('is one per directory: a second start leaves the first', async () => {
+    const first = await agentPid();
+    const again = await ensureAgent(dir);
+    expect((await again.info()).pid).toBe(first);
+    await again.close();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', 'agent', '--agent-dir', dir], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/another agent runs/);
+    expect(await agentPid()).toBe(first);
+  });
+
+  it('runs a unit as its user, starts it again when it dies, and a new agent adopts it', async () => {
+    const u = await agent.ensureUnit(etcd);
+    expect(u.status).toBe('running');
+    const pid = u.pid!;
+    expect(processUid(pid)).toBe(etcd.uid);
+    // The same spec again changes nothing.
+    expect((await agent.ensureUnit(etcd)).pid).toBe(pid);
+
+    process.kill(pid, 'SIGKILL');
+    const back = await waitFor(
+      async () => {
+        const v = await agent.unit(etcd.name);
+        return v && v.pid !== null && v.pid !== pid && v.status === 'running' ? v : null;
+      },
+      { timeoutMs: 20_000, what: 'etcd started again' },
+    );
+    expect(back.restarts).toBe(1);
+    expect(back.lastExit?.signal).toBe('SIGKILL');
+
+    // The agent dies; the unit keeps running; a new agent adopts it without restarting it.
+    const oldAgent = await agentPid();
+    process.kill(oldAgent, 'SIGKILL');
+    await waitFor(async () => !isProcessAlive(oldAgent), { timeoutMs: 10_000, what: 'the agent gone' });
+    expect(isProcessAlive(back.pid!)).toBe(true);
+    await agent.close();
+    agent = await ensureAgent(dir);
+    expect(await agentPid()).not.toBe(oldAgent);
+    const adopted = await agent.unit(etcd.name);
+    expect(adopted).toMatchObject({ pid: back.pid, adopted: true, restarts: 1, status: 'running' });
+
+    // An adopted unit is not the new agent's child: its death is seen by polling.
+    process.kill(back.pid!, 'SIGKILL');
+    const again = await waitFor(
+      async () => {
+        const v = await agent.unit(etcd.name);
+        return v && v.pid !== null && v.pid !== back.pid && v.status === 'running' ? v : null;
+      },
+      { timeoutMs: 20_000, what: 'the adopted etcd started again' },
+    );
+    expect(again.restarts).toBe(2);
+    expect(again.adopted).toBe(false);
+    const log = readFileSync(join(agentPaths(dir).logs, `${etcd.name}.log`), 'utf8');
+    expect(log.length).toBeGreaterThan(0);
+  });
+
+  it('gives each owner its own cluster subnet, the same one when asked again', async () => {
+    const a = await agent.allocateSubnet('cluster-a');
+    const b = await agent.allocateSubnet('cluster-b');
+    expect(a).not.toBe(b);
+    expect(await agent.allocateSubnet('cluster-a')).toBe(a);
+    expect(await agent.releaseSubnet(a)).toBe(true);
+    expect(await agent.releaseSubnet(a)).toBe(false);
+    expect(await agent.allocateSubnet('cluster-c')).toBe(a);
+  });
+
+  it('stops a unit by request, and on shutdown stops every unit before it leaves', async () => {
+    const other = await agent.ensureUnit(await etcdSpec('etcd-b'));
+    expect(await agent.stopUnit('etcd-b')).toEqual({ stopped: true });
+    expect(isProcessAlive(other.pid!)).toBe(false);
+    expect(await agent.unit('etcd-b')).toBeNull();
+
+    const running = (await agent.unit(etcd.name))!;
+    const pid = await agentPid();
+    expect((await agent.shutdown(true)).stopped).toEqual([etcd.name]);
+    await waitFor(async () => !isProcessAlive(pid), { timeoutMs: 10_000, what: 'the agent gone' });
+    expect(isProcessAlive(running.pid!)).toBe(false);
+    expect(processesUnder(dir)).toEqual([]);
+  });
+});
