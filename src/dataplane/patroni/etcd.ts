@@ -1,0 +1,360 @@
+/**
+ * etcd, the DCS of the Patroni engine (D23): the command line of a single etcd 3.4 member, and
+ * a small client of etcd's v3 JSON gateway (`POST /v3/...`, keys and values base64) for what
+ * dwsbox itself does there: switch authentication on, give each Patroni scope a user of its
+ * own limited to the scope's prefix (D32: one cluster's credentials cannot change another's
+ * configuration), remove a scope, defragment. Patroni talks to etcd itself (its `etcd3:`
+ * section); this client never touches a scope's keys except to remove them.
+ *
+ * Why the settings (patroni-ops.md, "Read in the sources"): etcd 3.4 keeps all history by
+ * default (`--auto-compaction-retention 0`) and stops every write at its 2 GB default quota
+ * ("database space exceeded"), and Patroni rewrites each member key every `loop_wait`, so an
+ * uncompacted etcd under many clusters fills up and every cluster loses its DCS at once.
+ */
+import { AppError } from '../../errors/app-error.js';
+import { httpCall, type HttpAnswer } from './http.js';
+
+/** The etcd binary of Debian's `etcd-server`. */
+export const ETCD_BIN = '/usr/bin/etcd';
+
+/** Patroni's default namespace: a scope's keys live under `/service/<scope>/`. */
+export const PATRONI_NAMESPACE = '/service/';
+
+export interface EtcdSpec {
+  /** the member's name (also its cluster token) */
+  name: string;
+  dataDir: string;
+  /** the one address it listens on (client and peer): an IP literal, never a wildcard */
+  clientHost: string;
+  clientPort: number;
+  peerPort: number;
+  /** the backend quota; default 512 MiB (`ETCD_QUOTA_BYTES`) */
+  quotaBackendBytes?: number;
+}
+
+/** Default backend quota: far above what Patroni's keys need once history is compacted, far below 3.4's 2 GB default. */
+export const ETCD_QUOTA_BYTES = 512 * 1024 * 1024;
+/**
+ * Revisions kept by compaction. Revision mode, not periodic: what fills the backend is the
+ * number of revisions kept, and Patroni writes up to one revision per member per `loop_wait`
+ * (a member key carries its WAL position, so a busy member changes it every loop: 0.5 a
+ * second at loop_wait 2), so a time window (periodic) keeps a history that grows with the
+ * number of clusters on the host (254 busy clusters of 3 members: up to ~1.4 M revisions in
+ * an hour, over a 512 MiB quota), while a revision window bounds it whatever the
+ * rate: 3.4 compacts every 5 minutes down to the last N. Patroni only watches from its last
+ * read, so a short history is enough; a watcher that falls behind re-reads the keys.
+ */
+export const ETCD_COMPACTION_REVISIONS = 10_000;
+
+/** The argv (after the binary) of a single-member etcd 3.4 that listens only on `clientHost`. */
+export function etcdArgs(o: EtcdSpec): string[] {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(o.clientHost) || o.clientHost === '0.0.0.0')
+    throw new Error(`etcd must listen on one IPv4 address, not ${JSON.stringify(o.clientHost)} (never a wildcard or a name)`);
+  const client = `http://${o.clientHost}:${o.clientPort}`;
+  const peer = `http://${o.clientHost}:${o.peerPort}`;
+  return [
+    '--name',
+    o.name,
+    '--data-dir',
+    o.dataDir,
+    '--listen-client-urls',
+    client,
+    '--advertise-client-urls',
+    client,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    // Read only when the data directory is new; a restarted member keeps its own.
+    '--initial-cluster',
+    `${o.name}=${peer}`,
+    '--initial-cluster-state',
+    'new',
+    '--initial-cluster-token',
+    `dwsbox-${o.name}`,
+    '--auto-compaction-mode',
+    'revision',
+    '--auto-compaction-retention',
+    String(ETCD_COMPACTION_REVISIONS),
+    '--quota-backend-bytes',
+    String(o.quotaBackendBytes ?? ETCD_QUOTA_BYTES),
+    // 3.4's default keeps 100,000 raft entries in memory before a snapshot; a DCS needs far fewer.
+    '--snapshot-count',
+    '10000',
+    // Patroni must use the v3 API (`etcd3:`); no v2 API and no v2 proxy.
+    '--enable-v2=false',
+    '--proxy',
+    'off',
+    '--logger',
+    'zap',
+    '--log-level',
+    'warn',
+  ];
+}
+
+/** The key prefix of a Patroni scope. */
+export function scopePrefix(scope: string): string {
+  return `${PATRONI_NAMESPACE}${checkScope(scope)}/`;
+}
+
+/** The etcd user (and role) of a Patroni scope. */
+export function scopeUser(scope: string): string {
+  return `patroni-${checkScope(scope)}`;
+}
+
+/** Scopes are dwsbox's names: they become a key prefix and an etcd user, so only a safe alphabet. */
+function checkScope(scope: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(scope))
+    throw new Error(`invalid Patroni scope ${JSON.stringify(scope)}: [a-z0-9_-], 1-63 characters`);
+  return scope;
+}
+
+/** The first key after every key that starts with `prefix` (etcd's `range_end` for a prefix). */
+export function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const end = Buffer.from(b.subarray(0, i + 1));
+      end[i] = b[i]! + 1;
+      return end;
+    }
+  }
+  return Buffer.from([0]);
+}
+
+const b64 = (s: string | Buffer): string => (typeof s === 'string' ? Buffer.from(s) : s).toString('base64');
+const unb64 = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
+
+/** gRPC codes etcd's gateway answers with (in the body's `code`). */
+export const EtcdCode = {
+  INVALID_ARGUMENT: 3,
+  FAILED_PRECONDITION: 9,
+  PERMISSION_DENIED: 7,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** The gRPC code of an etcd call's failure (`details.grpcCode` of the AppError), or undefined. */
+export function etcdErrorCode(e: unknown): number | undefined {
+  return e instanceof AppError && typeof e.details?.['grpcCode'] === 'number' ? e.details['grpcCode'] : undefined;
+}
+
+export interface EtcdCredentials {
+  username: string;
+  password: string;
+}
+
+/**
+ * A client of one etcd endpoint, as one user (or none while authentication is off). It
+ * authenticates on first use and again when etcd says the token expired (simple tokens last
+ * `--auth-token-ttl`, 300 s). Every failure is an AppError `ENGINE_COMMAND_FAILED` whose
+ * details carry `httpStatus` and etcd's `grpcCode`.
+ */
+export class EtcdClient {
+  private token: string | undefined;
+
+  constructor(
+    /** `http://host:port` */
+    readonly endpoint: string,
+    private readonly credentials?: EtcdCredentials,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  /** Call a v3 gateway method (`path` like `/v3/kv/put`) as this client's user. */
+  async call<T = Record<string, unknown>>(path: string, body: unknown, o: { signal?: AbortSignal | undefined } = {}): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.credentials && !this.token) this.token = await this.authenticate(o.signal);
+      const a = await httpCall({
+        method: 'POST',
+        url: `${this.endpoint}${path}`,
+        body,
+        headers: this.token ? { authorization: this.token } : {},
+        timeoutMs: this.timeoutMs,
+        signal: o.signal,
+      });
+      if (a.status === 200) return (a.json ?? {}) as T;
+      const err = etcdError(path, a);
+      // An expired or revoked token: authenticate again once.
+      if (this.credentials && attempt === 0 && etcdErrorCode(err) === EtcdCode.UNAUTHENTICATED) {
+        this.token = undefined;
+        continue;
+      }
+      throw err;
+    }
+  }
+
+  private async authenticate(signal: AbortSignal | undefined): Promise<string> {
+    const c = this.credentials!;
+    const a = await httpCall({
+      method: 'POST',
+      url: `${this.endpoint}/v3/auth/authenticate`,
+      body: { name: c.username, password: c.password },
+      timeoutMs: this.timeoutMs,
+      signal,
+    });
+    const token = (a.json as { token?: unknown } | undefined)?.token;
+    if (a.status !== 200 || typeof token !== 'string') throw etcdError('/v3/auth/authenticate', a);
+    return token;
+  }
+
+  /** Write one key. */
+  async put(key: string, value: string, o: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.call('/v3/kv/put', { key: b64(key), value: b64(value) }, o);
+  }
+
+  /** Read one key (null when missing). */
+  async get(key: string, o: { signal?: AbortSignal } = {}): Promise<string | null> {
+    const r = await this.call<{ kvs?: { value?: string }[] }>('/v3/kv/range', { key: b64(key) }, o);
+    const kv = r.kvs?.[0];
+    return kv ? unb64(kv.value) : null;
+  }
+
+  /** Every key under a prefix, with its value. */
+  async list(prefix: string, o: { signal?: AbortSignal } = {}): Promise<{ key: string; value: string }[]> {
+    const r = await this.call<{ kvs?: { key?: string; value?: string }[] }>(
+      '/v3/kv/range',
+      { key: b64(prefix), range_end: b64(prefixEnd(prefix)) },
+      o,
+    );
+    return (r.kvs ?? []).map((kv) => ({ key: unb64(kv.key), value: unb64(kv.value) }));
+  }
+
+  /** Delete every key under a prefix; returns how many went. */
+  async deletePrefix(prefix: string, o: { signal?: AbortSignal } = {}): Promise<number> {
+    const r = await this.call<{ deleted?: string }>('/v3/kv/deleterange', { key: b64(prefix), range_end: b64(prefixEnd(prefix)) }, o);
+    return Number(r.deleted ?? 0);
+  }
+}
+
+function etcdError(path: string, a: HttpAnswer): AppError {
+  const j = a.json as { message?: unknown; error?: unknown; code?: unknown } | undefined;
+  const message = typeof j?.message === 'string' ? j.message : a.text.slice(0, 200) || `HTTP ${a.status}`;
+  const grpcCode = typeof j?.code === 'number' ? j.code : undefined;
+  return new AppError('ENGINE_COMMAND_FAILED', { args: [`etcd ${path}`, message], details: { httpStatus: a.status, grpcCode } });
+}
+
+const isAlready = (e: unknown): boolean => etcdErrorCode(e) === EtcdCode.FAILED_PRECONDITION && /already exists/.test((e as Error).message);
+const isNotFound = (e: unknown): boolean => etcdErrorCode(e) === EtcdCode.FAILED_PRECONDITION && /not found/.test((e as Error).message);
+
+/**
+ * What dwsbox does to etcd as its `root` user. Every method is idempotent: it finds what is
+ * already done and does the rest, so a resumed step calls it again.
+ */
+export class EtcdAdmin {
+  private root: EtcdClient;
+
+  constructor(
+    /** `http://host:port` */
+    readonly endpoint: string,
+    private rootPassword: string,
+    private readonly timeoutMs = 5000,
+  ) {
+    this.root = new EtcdClient(endpoint, { username: 'root', password: rootPassword }, timeoutMs);
+  }
+
+  /** Wait until etcd answers its health check (`GET /health`), or throw at the deadline or on abort. */
+  async waitReady(signal?: AbortSignal, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        const a = await httpCall({ method: 'GET', url: `${this.endpoint}/health`, timeoutMs: 1000, signal });
+        if (a.status === 200 && (a.json as { health?: unknown } | undefined)?.health === 'true') return;
+        last = `HTTP ${a.status} ${a.text.slice(0, 100)}`;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      if (Date.now() > deadline)
+        throw new AppError('ENGINE_COMMAND_FAILED', { args: [`etcd at ${this.endpoint}`, `not ready after ${timeoutMs} ms: ${last}`] });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * Switch authentication on, with `root` (role root) holding `rootPassword`. Done already
+   * (root can sign in with that password): nothing to do. Authentication on with another
+   * root password: throws (the caller holds the wrong secret; never guessed around).
+   */
+  async enableAuth(rootPassword: string = this.rootPassword, o: { signal?: AbortSignal } = {}): Promise<void> {
+    if (rootPassword !== this.rootPassword) {
+      this.rootPassword = rootPassword;
+      this.root = new EtcdClient(this.endpoint, { username: 'root', password: rootPassword }, this.timeoutMs);
+    }
+    try {
+      await this.root.call('/v3/auth/user/get', { name: 'root' }, o);
+      return;
+    } catch (e) {
+      if (!/authentication is not enabled/.test((e as Error).message)) throw e;
+    }
+    // Authentication is off: anyone may administer, so do it without a token.
+    const open = new EtcdClient(this.endpoint, undefined, this.timeoutMs);
+    try {
+      await open.call('/v3/auth/user/add', { name: 'root', password: rootPassword }, o);
+    } catch (e) {
+      if (!isAlready(e)) throw e;
+      await open.call('/v3/auth/user/changepw', { name: 'root', password: rootPassword }, o);
+    }
+    await open.call('/v3/auth/user/grant', { user: 'root', role: 'root' }, o);
+    await open.call('/v3/auth/enable', {}, o);
+  }
+
+  /**
+   * The scope's user `patroni-<scope>` with `password`, holding only the role of the same
+   * name, which may read and write the keys under `/service/<scope>/` and nothing else. An
+   * existing user gets the given password (so the secret dwsbox holds is the one that works).
+   */
+  async ensureScopeUser(scope: string, password: string, o: { signal?: AbortSignal } = {}): Promise<EtcdCredentials> {
+    const name = scopeUser(scope);
+    const prefix = scopePrefix(scope);
+    try {
+      await this.root.call('/v3/auth/role/add', { name }, o);
+    } catch (e) {
+      if (!isAlready(e)) throw e;
+    }
+    // Granting the same key range again replaces it: idempotent.
+    await this.root.call(
+      '/v3/auth/role/grant',
+      { name, perm: { permType: 'READWRITE', key: b64(prefix), range_end: b64(prefixEnd(prefix)) } },
+      o,
+    );
+    try {
+      await this.root.call('/v3/auth/user/add', { name, password }, o);
+    } catch (e) {
+      if (!isAlready(e)) throw e;
+      await this.root.call('/v3/auth/user/changepw', { name, password }, o);
+    }
+    await this.root.call('/v3/auth/user/grant', { user: name, role: name }, o);
+    return { username: name, password };
+  }
+
+  /** Remove a scope: its keys (Patroni's whole state of that cluster), its user and its role. Returns the keys deleted. */
+  async removeScope(scope: string, o: { signal?: AbortSignal } = {}): Promise<number> {
+    const name = scopeUser(scope);
+    const deleted = await this.root.deletePrefix(scopePrefix(scope), o);
+    try {
+      await this.root.call('/v3/auth/user/delete', { name }, o);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    try {
+      await this.root.call('/v3/auth/role/delete', { role: name }, o);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    return deleted;
+  }
+
+  /**
+   * Defragment the backend (D23: compaction frees pages, only defragmentation gives them back
+   * to the file system). It blocks the member's reads and writes while it runs; the agent runs
+   * it rarely, off the members' busy moments.
+   */
+  async defragment(o: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.root.call('/v3/maintenance/defragment', {}, o);
+  }
+
+  /** A client as root, for reads a control plane may need (watching a scope's members). */
+  rootClient(): EtcdClient {
+    return this.root;
+  }
+}
