@@ -48,9 +48,9 @@ export interface PatroniTimings {
  * 3.7 s with ttl 10 / loop_wait 2 / retry_timeout 4 and `primary_start_timeout: 0`, against
  * 7.3 s at Patroni's defaults (30/10/10), and 2.7 s with no failover but the old primary
  * restarted in place at `primary_start_timeout` 300; the router's checks add under a second
- * (haproxy-config.ts). Through the router (test/e2e/patroni-failover.test.ts, 16 runs with the
- * final router settings): the first write came 2.2–2.4 s after the kill (9 runs) when the old
- * leader's next HA loop saw the crash, and 4.0–4.4 s (7 runs) when 3.0.2 spent that loop on
+ * (haproxy-config.ts). Through the router (test/e2e/patroni-failover.test.ts, 19 runs with the
+ * final router settings): the first write came 1.9–2.4 s after the kill (11 runs) when the old
+ * leader's next HA loop saw the crash, and 4.0–4.4 s (8 runs) when 3.0.2 spent that loop on
  * the lost connection ("Error communicating with PostgreSQL. Will try again later") and saw
  * the crash one loop later; loop_wait 1 would shorten that case by about a second (not
  * measured) at about twice Patroni's CPU. They keep Patroni's rule `loop_wait + 2 ×
