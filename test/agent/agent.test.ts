@@ -6,13 +6,16 @@
  * as the dwsbox service user.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
 import { AgentCallError, ensureAgent, type AgentClient } from '../../src/dataplane/agent/client.js';
+import { ETCD_UNIT } from '../../src/dataplane/agent/host-etcd.js';
 import type { UnitSpec } from '../../src/dataplane/agent/supervisor.js';
+import { EtcdClient, scopePrefix, scopeUser } from '../../src/dataplane/patroni/etcd.js';
 import { isProcessAlive, processUid } from '../../src/dataplane/process-info.js';
 import { ensureServiceUser } from '../../src/dataplane/project-users.js';
 import { freePort, processesUnder, removeDir, tempDir, waitFor } from '../helpers/env.js';
@@ -167,6 +170,46 @@ describe('host agent', () => {
     expect(await agent.allocateSubnet('cluster-c')).toBe(a);
   });
 
+  it("runs the host's etcd with authentication on, and gives each Patroni scope a user limited to its prefix", async () => {
+    const endpoint = await agent.ensureEtcd();
+    expect(endpoint).toMatch(/^http:\/\/127\.2\.0\.1:\d+$/);
+    const first = (await agent.unit(ETCD_UNIT))!;
+    expect(processUid(first.pid!)).toBe((await ensureServiceUser()).uid);
+    expect(await agent.ensureEtcd()).toBe(endpoint);
+    expect((await agent.unit(ETCD_UNIT))!.pid).toBe(first.pid);
+
+    const [pa, pb] = [randomBytes(18).toString('base64url'), randomBytes(18).toString('base64url')];
+    const a = await agent.ensureEtcdScope('scope-a', pa);
+    expect(a).toEqual({ endpoint, username: scopeUser('scope-a') });
+    await agent.ensureEtcdScope('scope-b', pb);
+    const asA = new EtcdClient(endpoint, { username: a.username, password: pa });
+    await asA.put(`${scopePrefix('scope-a')}config`, '{}');
+    expect(await asA.get(`${scopePrefix('scope-a')}config`)).toBe('{}');
+    await expect(asA.put(`${scopePrefix('scope-b')}config`, '{"evil":1}')).rejects.toThrow(/permission denied/);
+    // Without credentials nothing is readable: authentication is on.
+    await expect(new EtcdClient(endpoint).get(`${scopePrefix('scope-a')}config`)).rejects.toThrow();
+
+    // Killed, etcd is started again by the agent, with its keys and users.
+    process.kill(first.pid!, 'SIGKILL');
+    await waitFor(
+      async () => {
+        const v = await agent.unit(ETCD_UNIT);
+        return v?.status === 'running' && v.pid !== first.pid;
+      },
+      { timeoutMs: 20_000, what: 'etcd started again' },
+    );
+    await waitFor(async () => (await asA.get(`${scopePrefix('scope-a')}config`).catch(() => null)) === '{}', {
+      timeoutMs: 30_000,
+      what: 'the scope key read again',
+    });
+
+    await agent.removeEtcdScope('scope-a');
+    await expect(new EtcdClient(endpoint, { username: a.username, password: pa }).get(`${scopePrefix('scope-a')}config`)).rejects.toThrow();
+    const bad = await agent.ensureEtcdScope('../x', pa).catch((e: AgentCallError) => e);
+    expect(bad).toBeInstanceOf(AgentCallError);
+    expect((bad as AgentCallError).status).toBe(400);
+  });
+
   it('stops a unit by request, and on shutdown stops every unit before it leaves', async () => {
     const other = await agent.ensureUnit(await etcdSpec('etcd-b'));
     expect(await agent.stopUnit('etcd-b')).toEqual({ stopped: true });
@@ -175,7 +218,7 @@ describe('host agent', () => {
 
     const running = (await agent.unit(etcd.name))!;
     const pid = await agentPid();
-    expect((await agent.shutdown(true)).stopped).toEqual([etcd.name]);
+    expect((await agent.shutdown(true)).stopped.sort()).toEqual([ETCD_UNIT, etcd.name].sort());
     await waitFor(async () => !isProcessAlive(pid), { timeoutMs: 10_000, what: 'the agent gone' });
     expect(isProcessAlive(running.pid!)).toBe(false);
     expect(processesUnder(dir)).toEqual([]);

@@ -10,9 +10,10 @@
  * same calls the several-hosts issue will carry over mutual TLS. The agent runs only the binaries
  * of its unit kinds, never as root.
  *
- * Layout of the directory (root's, 0700): agent.lock, agent.sock, token, units.json,
- * subnets.json, logs/ (one log per unit, opened by the agent), agent.log (the agent's own output
- * when `serve` started it).
+ * Layout of the directory (root's, 0711: traversable, not listable): agent.lock, agent.sock,
+ * token, units.json, subnets.json, etcd.json and etcd-root (host-etcd.ts), all 0600; logs/ (0700,
+ * one log per unit, opened by the agent); etcd/ (the etcd member's data, the service user's);
+ * agent.log (the agent's own output when `serve` started it).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { isAbsolute, join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { acquireLock, type HeldLock } from '../pg-exec.js';
 import type { Logger } from '../../log/logger.js';
+import { HostEtcd } from './host-etcd.js';
 import { Supervisor, type UnitKind, type UnitSpec } from './supervisor.js';
 
 export const AGENT_API_VERSION = 1;
@@ -32,6 +34,7 @@ export const UNIT_BINARIES: Record<UnitKind, string> = {
 };
 
 const UNIT_NAME = /^[a-z0-9][a-z0-9._-]{0,80}$/;
+const SCOPE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 export function agentPaths(dir: string): { lock: string; socket: string; token: string; subnets: string; logs: string; log: string } {
   return {
@@ -58,8 +61,9 @@ export class AgentBusyError extends Error {}
  * Run the agent on `dir`. Throws AgentBusyError when another agent holds the directory.
  */
 export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  // Traversable, not listable: the etcd member (the service user) reaches its data directory in it.
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  chmodSync(dir, 0o711);
   const paths = agentPaths(dir);
   let lock: HeldLock;
   try {
@@ -80,7 +84,8 @@ export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> 
 
   let leave!: () => void;
   const done = new Promise<void>((r) => (leave = r));
-  const app = buildApi({ supervisor, subnets, token, log, dir, leave });
+  const etcd = new HostEtcd(dir, supervisor);
+  const app = buildApi({ supervisor, subnets, etcd, token, log, dir, leave });
   rmSync(paths.socket, { force: true });
   await app.listen({ path: paths.socket });
   chmodSync(paths.socket, 0o600);
@@ -104,6 +109,7 @@ export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> 
 function buildApi(o: {
   supervisor: Supervisor;
   subnets: SubnetRegistry;
+  etcd: HostEtcd;
   token: Buffer;
   log: Logger;
   dir: string;
@@ -146,6 +152,18 @@ function buildApi(o: {
   });
   app.get('/v1/subnets', () => ({ subnets: o.subnets.list() }));
   app.delete<{ Params: { subnet: string } }>('/v1/subnets/:subnet', (req) => ({ released: o.subnets.release(Number(req.params.subnet)) }));
+  app.post('/v1/etcd', async () => ({ endpoint: await o.etcd.ensure() }));
+  app.put<{ Params: { scope: string }; Body: { password?: unknown } }>('/v1/etcd/scopes/:scope', async (req) => {
+    const password = req.body?.password;
+    if (typeof password !== 'string' || password.length < 16) throw badRequest('password: a string of at least 16 characters');
+    if (!SCOPE.test(req.params.scope)) throw badRequest(`scope ${JSON.stringify(req.params.scope)}: [a-z0-9_-], 1-63 characters`);
+    return o.etcd.ensureScope(req.params.scope, password);
+  });
+  app.delete<{ Params: { scope: string } }>('/v1/etcd/scopes/:scope', async (req) => {
+    if (!SCOPE.test(req.params.scope)) throw badRequest(`scope ${JSON.stringify(req.params.scope)}: [a-z0-9_-], 1-63 characters`);
+    await o.etcd.removeScope(req.params.scope);
+    return { removed: true };
+  });
   app.post<{ Body: { stopUnits?: unknown } }>('/v1/shutdown', async (req) => {
     const stopped = req.body?.stopUnits === true ? await o.supervisor.stopAll() : [];
     setImmediate(o.leave);

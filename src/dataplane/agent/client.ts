@@ -68,6 +68,21 @@ export class AgentClient {
     return this.call<{ released: boolean }>('DELETE', `/v1/subnets/${subnet}`).then((r) => r.released);
   }
 
+  /** The host's etcd runs (started when it does not), authentication on; its client endpoint. */
+  ensureEtcd(): Promise<string> {
+    return this.call<{ endpoint: string }>('POST', '/v1/etcd', {}).then((r) => r.endpoint);
+  }
+
+  /** The Patroni scope's own etcd user, limited to its prefix, with this password. */
+  ensureEtcdScope(scope: string, password: string): Promise<{ endpoint: string; username: string }> {
+    return this.call('PUT', `/v1/etcd/scopes/${encodeURIComponent(scope)}`, { password });
+  }
+
+  /** The scope's keys, etcd user and role removed. */
+  removeEtcdScope(scope: string): Promise<{ removed: boolean }> {
+    return this.call('DELETE', `/v1/etcd/scopes/${encodeURIComponent(scope)}`);
+  }
+
   /** Ask the agent to leave; with `stopUnits` it first stops every unit (Patroni, routers, etcd). */
   shutdown(stopUnits: boolean): Promise<{ stopped: string[] }> {
     return this.call('POST', '/v1/shutdown', { stopUnits });

@@ -44,6 +44,11 @@ export function wildcardListener(e: LocalEngine, port: number): boolean {
 
 /** Can we listen on host:port right now? */
 export async function isAddressFree(e: LocalEngine, host: string, port: number): Promise<boolean> {
+  return canListen(host, port);
+}
+
+/** Can this process listen on host:port right now (nothing else has it)? */
+export function canListen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(false));
