@@ -23,6 +23,15 @@ export function testPoolDir(): string {
   return join(testRoot(), 'initdb-pool');
 }
 
+/**
+ * The host agent every HA test of this run shares (D23: one per host; D24: its subnet registry is
+ * what keeps parallel test files from colliding). The first file that needs it starts it
+ * (`ensureAgent`); the global teardown stops it with its units, then checks for leftovers.
+ */
+export function testAgentDir(): string {
+  return join(testRoot(), 'agent');
+}
+
 export function tempDir(prefix: string): string {
   const root = testRoot();
   mkdirSync(root, { recursive: true, mode: 0o711 });

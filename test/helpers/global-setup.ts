@@ -4,7 +4,8 @@
  * TEST_BASE and the project users (D32) marked with a data directory there. After the run: no
  * process started by a test is left, and no project user of this run (the leak checks).
  * The run's shared initdb pool is made here and removed with the run's directory; its fillers
- * belong to the services, which stop them.
+ * belong to the services, which stop them. The run's host agent (`testAgentDir`), when a test
+ * started it, is stopped here with every unit it runs.
  */
 import { findBinaries } from '../../src/dataplane/binaries.js';
 import { removeOrphanGroups } from '../../src/dataplane/project-users.js';
@@ -19,8 +20,11 @@ import {
   removeDir,
   removeProjectUsersUnder,
   TEST_BASE,
+  testAgentDir,
   testPoolDir,
 } from './env.js';
+import { agentPaths } from '../../src/dataplane/agent/agent.js';
+import { AgentClient } from '../../src/dataplane/agent/client.js';
 
 let root = '';
 
@@ -58,6 +62,20 @@ export async function setup(): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
+  // The run's host agent, if a test started one: its units first (Patroni, routers, etcd), then it.
+  if (existsSync(agentPaths(testAgentDir()).socket)) {
+    const agent = new AgentClient(testAgentDir());
+    try {
+      const pid = (await agent.info()).pid;
+      await agent.shutdown(true);
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 50));
+    } catch (e) {
+      console.warn(`the run's host agent did not answer at teardown: ${(e as Error).message}`);
+    } finally {
+      await agent.close();
+    }
+  }
   const left = processesUnder(root);
   if (left.length) {
     await killPostmastersUnder(root);

@@ -21,6 +21,8 @@ import { isAbsolute, join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { acquireLock, type HeldLock } from '../pg-exec.js';
 import type { Logger } from '../../log/logger.js';
+import { canListen } from '../local/probe.js';
+import { PATRONI_REST_PORT } from '../patroni/patroni-config.js';
 import { HostEtcd } from './host-etcd.js';
 import { Supervisor, type UnitKind, type UnitSpec } from './supervisor.js';
 
@@ -145,10 +147,15 @@ function buildApi(o: {
     return u;
   });
   app.delete<{ Params: { name: string } }>('/v1/units/:name', async (req) => ({ stopped: await o.supervisor.stop(req.params.name) }));
-  app.post<{ Body: { owner?: unknown } }>('/v1/subnets', (req) => {
-    const owner = req.body?.owner;
+  app.post<{ Body: { owner?: unknown; port?: unknown; members?: unknown } }>('/v1/subnets', async (req) => {
+    const { owner, port, members } = req.body ?? {};
     if (typeof owner !== 'string' || !owner || owner.length > 200) throw badRequest('owner: a non-empty string is required');
-    return { subnet: o.subnets.allocate(owner), owner };
+    if (port !== undefined && (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535))
+      throw badRequest('port: 1-65535');
+    if (members !== undefined && (!Number.isInteger(members) || (members as number) < 1 || (members as number) > 254))
+      throw badRequest('members: 1-254');
+    const probe = port === undefined ? undefined : { port: port as number, members: (members as number | undefined) ?? 1 };
+    return { subnet: await o.subnets.allocate(owner, probe), owner };
   });
   app.get('/v1/subnets', () => ({ subnets: o.subnets.list() }));
   app.delete<{ Params: { subnet: string } }>('/v1/subnets/:subnet', (req) => ({ released: o.subnets.release(Number(req.params.subnet)) }));
@@ -205,6 +212,16 @@ function checkSpec(name: string, b: Omit<UnitSpec, 'name'> | undefined): UnitSpe
   };
 }
 
+async function subnetFree(c: number, p: { port: number; members: number }): Promise<boolean> {
+  const want: [string, number][] = [
+    [`127.1.${c}.1`, p.port],
+    [`127.1.${c}.2`, p.port],
+  ];
+  for (let i = 1; i <= p.members; i++) want.push([`127.0.${c}.${i}`, p.port], [`127.2.${c}.${i}`, PATRONI_REST_PORT]);
+  for (const [h, port] of want) if (!(await canListen(h, port))) return false;
+  return true;
+}
+
 function ensureToken(file: string): Buffer {
   if (!existsSync(file)) {
     const tmp = `${file}.${process.pid}.tmp`;
@@ -230,15 +247,21 @@ export class SubnetRegistry {
     }
   }
 
-  /** The owner's subnet: the one it already holds, else the lowest free one. */
-  allocate(owner: string): number {
+  /**
+   * The owner's subnet: the one it already holds, else the lowest free one. With `probe`, a
+   * subnet is taken only when its addresses on the cluster's port are free now (members
+   * `127.0.c.1..n`, their REST `127.2.c.i:8008`, the endpoints `127.1.c.1` and `.2`): clusters
+   * of the local engine, which number their subnets per store, or anything else on the host may
+   * hold some.
+   */
+  async allocate(owner: string, probe?: { port: number; members: number }): Promise<number> {
     for (const [c, o] of Object.entries(this.held)) if (o === owner) return Number(c);
     for (let c = 1; c <= 254; c++) {
-      if (this.held[c] === undefined) {
-        this.held[c] = owner;
-        this.save();
-        return c;
-      }
+      if (this.held[c] !== undefined) continue;
+      if (probe && !(await subnetFree(c, probe))) continue;
+      this.held[c] = owner;
+      this.save();
+      return c;
     }
     throw Object.assign(new Error('every cluster subnet of this host (254) is taken'), { statusCode: 409 });
   }

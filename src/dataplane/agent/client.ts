@@ -60,8 +60,9 @@ export class AgentClient {
     return this.call('DELETE', `/v1/units/${encodeURIComponent(name)}`);
   }
 
-  allocateSubnet(owner: string): Promise<number> {
-    return this.call<{ subnet: number }>('POST', '/v1/subnets', { owner }).then((r) => r.subnet);
+  /** The owner's cluster subnet (`c`, D24); with `probe`, one whose addresses on that port are free now. */
+  allocateSubnet(owner: string, probe?: { port: number; members: number }): Promise<number> {
+    return this.call<{ subnet: number }>('POST', '/v1/subnets', { owner, ...probe }).then((r) => r.subnet);
   }
 
   releaseSubnet(subnet: number): Promise<boolean> {

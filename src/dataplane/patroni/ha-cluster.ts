@@ -1,0 +1,258 @@
+/**
+ * One highly available cluster on this host (issue 15, D23–D25): its Patroni members and its
+ * router, run as units of the host agent, on the host's etcd with the scope's own etcd user.
+ * This is what the Patroni engine drives; it holds no state of its own: everything it needs
+ * is in the spec (from the store) and in what the agent and Patroni report.
+ *
+ * Layout under the cluster's directory `dir` (root's, 0711, D32):
+ *   conf/m<i>.yml      the member's Patroni configuration (root's, readable by the project's group: it holds secrets)
+ *   conf/router.cfg    the router's HAProxy configuration (root's, readable by the service user's group)
+ *   m<i>/              the member's own directory (the project user's, 0700): data/, sock/, pgpass
+ *   router/            the router's stats socket (the service user's, 0700)
+ *   log/               the units' logs (root's; the agent opens them, the processes inherit the descriptors)
+ *
+ * Addresses (D24): member i at `127.0.c.i` on the cluster's port, its REST API at
+ * `127.2.c.i:8008`, the read-write endpoint `127.1.c.1` and the read-only one `127.1.c.2` on
+ * the cluster's port; `c` is the subnet the agent allocated to the scope.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { OsUser } from '../os-user.js';
+import { mkdirSafe, ownedBy, removeTree, rootWithGroupOf, serviceOwner, writeFileSafe } from '../safe-fs.js';
+import type { AgentClient } from '../agent/client.js';
+import type { UnitSpec } from '../agent/supervisor.js';
+import { HAPROXY_BIN, haproxyArgs, haproxyConfig, HaproxyRuntime, routerSocketPath } from './haproxy-config.js';
+import {
+  memberName,
+  PATRONI_BIN,
+  PATRONI_REST_PORT,
+  patroniConfigText,
+  type Credentials,
+  type PatroniTimings,
+  type PgParameters,
+  type SyncMode,
+} from './patroni-config.js';
+import { PatroniRest, type PatroniStatus } from './patroni-rest.js';
+
+export interface HaClusterSecrets {
+  superuser: Credentials;
+  replication: Credentials;
+  /** Patroni's REST API: basic auth on every non-GET call (D23) */
+  rest: Credentials;
+  /** the scope's etcd user's password (D32) */
+  etcd: string;
+}
+
+export interface HaClusterSpec {
+  /** the Patroni scope (also the etcd prefix `/service/<scope>/` and the units' names) */
+  scope: string;
+  /** `c` of the address plan, allocated by the agent */
+  subnet: number;
+  port: number;
+  /** the members' ordinals */
+  ordinals: readonly number[];
+  /** the cluster's directory (root's, 0711) */
+  dir: string;
+  /** the project's OS user: every member runs as it (D32) */
+  member: OsUser;
+  /** the dwsbox service user: the router runs as it (D32) */
+  service: OsUser;
+  secrets: HaClusterSecrets;
+  syncMode?: SyncMode;
+  timings?: Partial<PatroniTimings>;
+  parameters?: PgParameters;
+}
+
+export const memberHost = (subnet: number, ordinal: number): string => `127.0.${subnet}.${ordinal}`;
+export const restHost = (subnet: number, ordinal: number): string => `127.2.${subnet}.${ordinal}`;
+export const readWriteHost = (subnet: number): string => `127.1.${subnet}.1`;
+export const readOnlyHost = (subnet: number): string => `127.1.${subnet}.2`;
+
+export const memberUnit = (scope: string, ordinal: number): string => `patroni-${scope}-${memberName(ordinal)}`;
+export const routerUnit = (scope: string): string => `router-${scope}`;
+
+/** The healthy shape of a cluster: a running leader and every other member streaming from it, one of them synchronous (D25). */
+export interface HaHealth {
+  leader: string | null;
+  streaming: string[];
+  sync: string[];
+  /** members Patroni lists, by name, with their role and state */
+  members: { name: string; role: string; state: string; lag: number | null; timeline: number | null }[];
+}
+
+export class HaCluster {
+  readonly rest: PatroniRest;
+
+  constructor(
+    private readonly agent: AgentClient,
+    readonly spec: HaClusterSpec,
+  ) {
+    this.rest = new PatroniRest({
+      members: Object.fromEntries(spec.ordinals.map((i) => [memberName(i), restUrl(spec.subnet, i)])),
+      auth: spec.secrets.rest,
+    });
+  }
+
+  memberDir(ordinal: number): string {
+    return join(this.spec.dir, memberName(ordinal));
+  }
+
+  dataDir(ordinal: number): string {
+    return join(this.memberDir(ordinal), 'data');
+  }
+
+  socketDir(ordinal: number): string {
+    return join(this.memberDir(ordinal), 'sock');
+  }
+
+  logFile(unit: 'router' | number): string {
+    return join(this.spec.dir, 'log', unit === 'router' ? 'router.log' : `${memberName(unit)}.log`);
+  }
+
+  router(): HaproxyRuntime {
+    return new HaproxyRuntime(routerSocketPath(join(this.spec.dir, 'router')));
+  }
+
+  /**
+   * Everything runs: the scope's etcd user, each member's Patroni, the router. Idempotent: a
+   * unit that runs with the same spec is left alone, so calling it again never restarts a
+   * healthy member. Patroni itself bootstraps the first member (initdb) and builds the others
+   * (`pg_basebackup` with a fast checkpoint).
+   */
+  async ensure(): Promise<void> {
+    const s = this.spec;
+    const { endpoint, username } = await this.agent.ensureEtcdScope(s.scope, s.secrets.etcd);
+    const etcdHost = endpoint.replace(/^https?:\/\//, '');
+    const root = serviceOwner();
+    mkdirSafe(s.dir, root, 0o711);
+    for (const d of ['conf', 'log']) mkdirSafe(join(s.dir, d), root, 0o711);
+    for (const i of s.ordinals) {
+      mkdirSafe(this.memberDir(i), ownedBy(s.member), 0o700);
+      mkdirSafe(this.socketDir(i), ownedBy(s.member), 0o700);
+      const conf = join(s.dir, 'conf', `${memberName(i)}.yml`);
+      writeFileSafe(
+        conf,
+        patroniConfigText({
+          scope: s.scope,
+          ordinal: i,
+          host: memberHost(s.subnet, i),
+          port: s.port,
+          restHost: restHost(s.subnet, i),
+          restAuth: s.secrets.rest,
+          etcd: { hosts: [etcdHost], username, password: s.secrets.etcd },
+          dataDir: this.dataDir(i),
+          pgpass: join(this.memberDir(i), 'pgpass'),
+          socketDir: this.socketDir(i),
+          superuser: s.secrets.superuser,
+          replication: s.secrets.replication,
+          ...(s.syncMode ? { syncMode: s.syncMode } : {}),
+          ...(s.timings ? { timings: s.timings } : {}),
+          ...(s.parameters ? { parameters: s.parameters } : {}),
+        }),
+        rootWithGroupOf(s.member),
+        0o640,
+      );
+      await this.agent.ensureUnit(
+        this.unitSpec(memberUnit(s.scope, i), 'patroni', [PATRONI_BIN, conf], s.member, this.logFile(i), this.memberDir(i)),
+      );
+    }
+    const runDir = join(s.dir, 'router');
+    mkdirSafe(runDir, ownedBy(s.service), 0o700);
+    const cfg = join(s.dir, 'conf', 'router.cfg');
+    writeFileSafe(
+      cfg,
+      haproxyConfig({
+        cluster: s.scope,
+        rwHost: readWriteHost(s.subnet),
+        roHost: readOnlyHost(s.subnet),
+        port: s.port,
+        runDir,
+        members: s.ordinals.map((i) => ({ ordinal: i, host: memberHost(s.subnet, i), port: s.port, restHost: restHost(s.subnet, i) })),
+      }),
+      rootWithGroupOf(s.service),
+      0o640,
+    );
+    await this.agent.ensureUnit(
+      this.unitSpec(routerUnit(s.scope), 'router', [HAPROXY_BIN, ...haproxyArgs(cfg)], s.service, this.logFile('router'), '/nonexistent'),
+    );
+  }
+
+  /** What Patroni says of the cluster now (any member that answers). */
+  async health(): Promise<HaHealth> {
+    const cl = await this.rest.cluster();
+    const leader = cl.members.find((m) => m.role === 'leader' && m.state === 'running')?.name ?? null;
+    let status: PatroniStatus | null = null;
+    if (leader) status = await this.rest.patroni(leader).catch(() => null);
+    const rows = status?.replication ?? [];
+    return {
+      leader,
+      streaming: rows.filter((r) => r.state === 'streaming').map((r) => r.application_name),
+      sync: rows.filter((r) => r.sync_state === 'sync').map((r) => r.application_name),
+      members: cl.members.map((m) => ({
+        name: m.name,
+        role: m.role,
+        state: m.state,
+        lag: typeof m.lag === 'number' ? m.lag : null,
+        timeline: m.timeline ?? null,
+      })),
+    };
+  }
+
+  /**
+   * Wait until the cluster is healthy (a leader, every other member streaming, one
+   * synchronous unless the cluster is asynchronous); throws with the last state seen at the
+   * deadline or on abort.
+   */
+  async waitHealthy(o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<HaHealth> {
+    const deadline = Date.now() + (o.timeoutMs ?? 120_000);
+    let last: HaHealth | string = 'no answer yet';
+    for (;;) {
+      o.signal?.throwIfAborted();
+      try {
+        const h = await this.health();
+        last = h;
+        const others = this.spec.ordinals.length - 1;
+        const wantSync = this.spec.syncMode !== 'async' && others > 0;
+        const roles = h.members.map((m) => m.role);
+        if (h.leader && h.streaming.length === others && (!wantSync || (h.sync.length === 1 && roles.includes('sync_standby')))) return h;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`cluster ${this.spec.scope} not healthy after ${(o.timeoutMs ?? 120_000) / 1000} s: ${JSON.stringify(last)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Stop the members (each Patroni stops its PostgreSQL, D23), then the router. The data stays. */
+  async stop(): Promise<void> {
+    await Promise.all(this.spec.ordinals.map((i) => this.agent.stopUnit(memberUnit(this.spec.scope, i))));
+    await this.agent.stopUnit(routerUnit(this.spec.scope));
+  }
+
+  /** Stop everything and remove the cluster: its etcd keys and user, its files. */
+  async remove(): Promise<void> {
+    await this.stop();
+    await this.agent.removeEtcdScope(this.spec.scope);
+    if (existsSync(this.spec.dir)) await removeTree(this.spec.dir);
+  }
+
+  private unitSpec(name: string, kind: 'patroni' | 'router', argv: string[], user: OsUser, log: string, home: string): UnitSpec {
+    return {
+      name,
+      kind,
+      argv,
+      uid: user.uid,
+      gid: user.gid,
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: home },
+      log,
+      // Patroni stops its PostgreSQL (fast) on SIGTERM and releases the leader key; HAProxy stops at once.
+      stopSignal: 'SIGTERM',
+      stopTimeoutMs: kind === 'patroni' ? 60_000 : 5000,
+    };
+  }
+}
+
+function restUrl(subnet: number, ordinal: number): string {
+  return `http://${restHost(subnet, ordinal)}:${PATRONI_REST_PORT}`;
+}
