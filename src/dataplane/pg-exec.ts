@@ -361,6 +361,8 @@ export function spawnDetached(o: {
   /** the OS user it runs as; null: as this process (the host agent, started by the service) */
   runAs: OsUser | null;
   signal?: AbortSignal | undefined;
+  /** its working directory; default `/` */
+  cwd?: string;
   /** told how the process ended, if it ends while this process lives (the host agent's supervisor) */
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
 }): number {
@@ -369,7 +371,7 @@ export function spawnDetached(o: {
   // Root opens the log (never through a planted link) and the postmaster inherits the descriptor.
   const fd = openSync(o.logFile, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, 0o640);
   try {
-    const child = spawn(cmd, argv, { env: o.env, detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
+    const child = spawn(cmd, argv, { env: o.env, detached: true, stdio: ['ignore', fd, fd], cwd: o.cwd ?? '/' });
     if (child.pid === undefined) throw new AppError('ENGINE_COMMAND_FAILED', { args: [o.cmd, 'could not start the process'] });
     // Reap it if it exits while we live; never keep the event loop alive for it.
     child.on('error', () => {});

@@ -112,9 +112,12 @@ export class AgentClient {
  * How an agent is started: the built code (bin/dwsbox.js) normally; from the sources through
  * tsx when this module itself runs from them (the tests), so an agent runs the same code.
  */
-const AGENT_COMMAND = import.meta.url.endsWith('.ts')
-  ? [process.execPath, '--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../../cli/run.ts', import.meta.url))]
-  : [process.execPath, fileURLToPath(new URL('../../../bin/dwsbox.js', import.meta.url))];
+function agentCommand(): { argv: string[]; cwd: string } {
+  const repo = fileURLToPath(new URL('../../..', import.meta.url));
+  return import.meta.url.endsWith('.ts')
+    ? { argv: [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../../cli/run.ts', import.meta.url))], cwd: repo }
+    : { argv: [process.execPath, fileURLToPath(new URL('../../../bin/dwsbox.js', import.meta.url))], cwd: '/' };
+}
 
 /**
  * An agent that answers on `dir`: the running one, or a new one started detached (its output
@@ -137,7 +140,8 @@ export async function ensureAgent(dir: string, o: { timeoutMs?: number; signal?:
   if (await answers()) return client;
   const paths = agentPaths(dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const [cmd, ...args] = AGENT_COMMAND;
+  const { argv, cwd } = agentCommand();
+  const [cmd, ...args] = argv;
   // As root, with no death signal: it outlives the service (D23). Its output goes to agent.log.
   spawnDetached({
     cmd: cmd!,
@@ -145,6 +149,7 @@ export async function ensureAgent(dir: string, o: { timeoutMs?: number; signal?:
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     logFile: paths.log,
     runAs: null,
+    cwd,
   });
   const deadline = Date.now() + (o.timeoutMs ?? 15_000);
   while (Date.now() < deadline) {
