@@ -3,6 +3,7 @@
  * One PostgreSQL server (after CloudNativePG's `Instance`): its data directory, socket
  * directory, address and port; initdb, start, stop, status, SQL over the unix socket.
  */
+import { accessRules } from './access-rules.js';
 import { existsSync, lstatSync, readdirSync, readlinkSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -111,26 +112,15 @@ export class PgInstance {
   }
 
   /**
-   * pg_hba.conf and pg_ident.conf (design D7, D32): the service reaches `postgres` over the
-   * unix socket by peer authentication through the `dwsbox` map, which maps only root (the
-   * service's own user when it is not root) and the server's own OS user; everything over
-   * TCP needs a password (scram-sha-256), replication included.
+   * pg_hba.conf and pg_ident.conf (design D7, D32; access-rules.ts): the service reaches
+   * `postgres` over the unix socket by peer authentication through the `dwsbox` map, which
+   * maps only root (the service's own user when it is not root) and the server's own OS user;
+   * everything over TCP needs a password (scram-sha-256), replication included.
    */
   writeAccessRules(): void {
-    const users = new Set([serviceUser().name, this.spec.os.name]);
-    writeOwned(join(this.dataDir, 'pg_ident.conf'), [...users].map((u) => `dwsbox ${u} postgres`).join('\n') + '\n', this.spec.os);
-    writeOwned(
-      join(this.dataDir, 'pg_hba.conf'),
-      [
-        '# written by dwsbox (design D7)',
-        'local   all          postgres                peer map=dwsbox',
-        'local   all          all                     peer',
-        'host    replication  all       127.0.0.0/8   scram-sha-256',
-        'host    all          all       127.0.0.0/8   scram-sha-256',
-        '',
-      ].join('\n'),
-      this.spec.os,
-    );
+    const rules = accessRules({ peerUsers: [serviceUser().name, this.spec.os.name] });
+    writeOwned(join(this.dataDir, 'pg_ident.conf'), rules.ident.join('\n') + '\n', this.spec.os);
+    writeOwned(join(this.dataDir, 'pg_hba.conf'), ['# written by dwsbox (design D7)', ...rules.hba, ''].join('\n'), this.spec.os);
   }
 
   /**

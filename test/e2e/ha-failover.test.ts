@@ -139,6 +139,14 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
       { timeoutMs: 30_000, what: 'a replica through the read-only endpoint' },
     );
     expect(ro.a).not.toBe(server);
+    // The service reaches each member's superuser over its socket by peer, as on every dwsbox member (access-rules.ts, D32); over TCP only with the password.
+    for (const i of ORDINALS) {
+      const [row] = await query<{ u: string }>({ ...rw, host: cluster.socketDir(i), password: '' }, 'SELECT current_user AS u');
+      expect(row?.u).toBe('postgres');
+    }
+    await expect(query({ ...rw, host: memberHost(subnet, 1), password: 'wrong' }, 'SELECT 1')).rejects.toThrow(
+      /password authentication failed/,
+    );
     // Every member runs as the project's user, the router as the service user (D32).
     for (const i of ORDINALS)
       expect(readFileSync(`/proc/${await unitPid(memberUnit(SCOPE, i))}/status`, 'utf8')).toMatch(

@@ -17,7 +17,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OsUser } from '../os-user.js';
+import { serviceUser, type OsUser } from '../os-user.js';
 import { mkdirSafe, ownedBy, removeTree, rootWithGroupOf, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import type { AgentClient } from '../agent/client.js';
 import type { UnitSpec } from '../agent/supervisor.js';
@@ -145,6 +145,7 @@ export class HaCluster {
           socketDir: this.socketDir(i),
           superuser: s.secrets.superuser,
           replication: s.secrets.replication,
+          peerUsers: [serviceUser().name, s.member.name],
           ...(s.syncMode ? { syncMode: s.syncMode } : {}),
           ...(s.timings ? { timings: s.timings } : {}),
           ...(s.parameters ? { parameters: s.parameters } : {}),

@@ -13,6 +13,7 @@
  * the local layer holds only what differs per member (names, addresses, paths, secrets,
  * socket directory) and the pg_hba rules, which depend on the host's addresses.
  */
+import { accessRules } from '../access-rules.js';
 import { PATRONI_NAMESPACE, scopePrefix } from './etcd.js';
 
 /** PostgreSQL 15's binaries (Debian's `postgresql-15`). */
@@ -97,6 +98,13 @@ export interface PatroniMemberSpec {
   replication: Credentials;
   /** source networks of connections (trap 3: replicas connect from 127.0.0.1 whatever their own address); default 127.0.0.0/8 */
   hbaSources?: readonly string[];
+  /**
+   * OS users that reach the superuser over the unix socket by peer (the service's and the
+   * member's own, D32), with every local role by peer as itself: the rules of every dwsbox
+   * member (access-rules.ts), so the engine's SQL reaches a Patroni member as it reaches any.
+   * Absent: password authentication on the socket too.
+   */
+  peerUsers?: readonly string[];
   timings?: Partial<PatroniTimings>;
   /** default `sync` (D25) */
   syncMode?: SyncMode;
@@ -157,7 +165,7 @@ export function postgresParameters(o: { maxSlotWalKeepSize?: string | undefined;
   };
 }
 
-/** pg_hba lines: scram everywhere; replication only for the replication user; TCP only from the given sources. */
+/** pg_hba lines of a member with no `peerUsers`: scram everywhere; replication only for the replication user; TCP only from the given sources. */
 export function pgHba(replicationUser: string, sources: readonly string[] = ['127.0.0.0/8']): string[] {
   for (const s of sources)
     if (!/^[0-9a-f.:]+\/\d{1,3}$/i.test(s)) throw new Error(`pg_hba source must be an address/prefix, not ${JSON.stringify(s)}`);
@@ -227,7 +235,12 @@ export function patroniConfig(m: PatroniMemberSpec): Record<string, unknown> {
       // Trap 4: without a fast checkpoint a new replica waited 213 s for the leader's spread one.
       basebackup: [{ checkpoint: 'fast' }],
       parameters: { unix_socket_directories: m.socketDir },
-      pg_hba: pgHba(m.replication.username, m.hbaSources),
+      ...(m.peerUsers
+        ? // The same rules as every dwsbox member (access-rules.ts): the service's SQL reaches the superuser by peer.
+          (({ hba, ident }) => ({ pg_hba: hba, pg_ident: ident }))(
+            accessRules({ peerUsers: m.peerUsers, superuser: m.superuser.username, ...(m.hbaSources ? { sources: m.hbaSources } : {}) }),
+          )
+        : { pg_hba: pgHba(m.replication.username, m.hbaSources) }),
     },
     // No /dev/watchdog here (trap 7); the agent's fast restart is the fence.
     watchdog: { mode: 'off' },
