@@ -51,8 +51,14 @@ async function sweepDeadRuns(): Promise<void> {
     );
 }
 
+/** What highly available clusters run (issue 15): installed by scripts/setup.sh like PostgreSQL. */
+const HA_BINARIES = ['/usr/bin/patroni', '/usr/bin/etcd', '/usr/sbin/haproxy'];
+
 export async function setup(): Promise<void> {
   findBinaries(null);
+  const missing = HA_BINARIES.filter((b) => !existsSync(b));
+  if (missing.length)
+    throw new Error(`missing ${missing.join(', ')}: run \`bash scripts/setup.sh\` as root (it installs patroni, etcd-server and haproxy)`);
   await sweepDeadRuns();
   root = join(TEST_BASE, `run-${process.pid}-${randomBytes(3).toString('hex')}`);
   // Test workers are started after this, and inherit it.
