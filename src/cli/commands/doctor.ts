@@ -71,6 +71,16 @@ export async function runDoctor(config: Config): Promise<Finding[]> {
     add(`tool ${tool}`, found, found ? 'found' : 'not found', 'apt-get install -y util-linux');
   }
 
+  // Highly available clusters (issue 15, D23): Patroni, etcd and HAProxy, run by the host agent.
+  for (const [pkg, bin] of [
+    ['patroni', '/usr/bin/patroni'],
+    ['etcd-server', '/usr/bin/etcd'],
+    ['haproxy', '/usr/sbin/haproxy'],
+  ] as const) {
+    const found = existsSync(bin);
+    add(`tool ${bin.split('/').pop()}`, found, found ? bin : 'not found', `bash scripts/setup.sh (or apt-get install -y ${pkg})`);
+  }
+
   const root = process.getuid?.() === 0;
   if (root) {
     const pg = lookupUser('postgres');
