@@ -50,6 +50,12 @@ export interface StanzaTarget {
   pgPath: string;
   pgPort: number;
   pgSocket: string;
+  /**
+   * The cluster's other members on this host (a highly available cluster, D23), on the same
+   * port: written as pg2…, so pgBackRest finds whichever member leads now for a backup or a
+   * check, and any member may archive.
+   */
+  otherMembers?: readonly { path: string; socket: string }[];
 }
 
 export interface RepoSettings {
@@ -294,10 +300,12 @@ export class PgBackRest {
       ...Object.entries(global).map(([k, v]) => `${k}=${v}`),
       '',
       `[${t.stanza}]`,
-      `pg1-path=${t.pgPath}`,
-      `pg1-port=${t.pgPort}`,
-      `pg1-socket-path=${t.pgSocket}`,
-      'pg1-user=postgres',
+      ...[{ path: t.pgPath, socket: t.pgSocket }, ...(t.otherMembers ?? [])].flatMap((m, i) => [
+        `pg${i + 1}-path=${m.path}`,
+        `pg${i + 1}-port=${t.pgPort}`,
+        `pg${i + 1}-socket-path=${m.socket}`,
+        `pg${i + 1}-user=postgres`,
+      ]),
       '',
     ];
     // D32: root's, readable by the PostgreSQL user's group (pgBackRest reads it; only dwsbox writes it).

@@ -219,6 +219,12 @@ export class EtcdClient {
   }
 
   /** Delete every key under a prefix; returns how many went. */
+  /** Delete one key; true when it was there. */
+  async delete(key: string, o: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const r = await this.call<{ deleted?: string }>('/v3/kv/deleterange', { key: b64(key) }, o);
+    return Number(r.deleted ?? 0) > 0;
+  }
+
   async deletePrefix(prefix: string, o: { signal?: AbortSignal } = {}): Promise<number> {
     const r = await this.call<{ deleted?: string }>('/v3/kv/deleterange', { key: b64(prefix), range_end: b64(prefixEnd(prefix)) }, o);
     return Number(r.deleted ?? 0);

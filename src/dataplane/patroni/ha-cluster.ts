@@ -21,12 +21,14 @@ import { serviceUser, type OsUser } from '../os-user.js';
 import { mkdirSafe, ownedBy, removeTree, rootWithGroupOf, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import type { AgentClient } from '../agent/client.js';
 import type { UnitSpec } from '../agent/supervisor.js';
+import { EtcdClient, scopePrefix, scopeUser } from './etcd.js';
 import { HAPROXY_BIN, haproxyArgs, haproxyConfig, HaproxyRuntime, routerSocketPath } from './haproxy-config.js';
 import {
   memberName,
   PATRONI_BIN,
   PATRONI_REST_PORT,
   patroniConfigText,
+  patroniTimings,
   type Credentials,
   type PatroniTimings,
   type PgParameters,
@@ -60,7 +62,10 @@ export interface HaClusterSpec {
   secrets: HaClusterSecrets;
   syncMode?: SyncMode;
   timings?: Partial<PatroniTimings>;
+  /** cluster-wide PostgreSQL parameters over the defaults (archiving: archive_mode, pgBackRest's archive_command) */
   parameters?: PgParameters;
+  /** recovery settings of replicas (pgBackRest's restore_command) */
+  recoveryConf?: Record<string, string>;
 }
 
 export const memberHost = (subnet: number, ordinal: number): string => `127.0.${subnet}.${ordinal}`;
@@ -149,12 +154,20 @@ export class HaCluster {
           ...(s.syncMode ? { syncMode: s.syncMode } : {}),
           ...(s.timings ? { timings: s.timings } : {}),
           ...(s.parameters ? { parameters: s.parameters } : {}),
+          ...(s.recoveryConf ? { recoveryConf: s.recoveryConf } : {}),
         }),
         rootWithGroupOf(s.member),
         0o640,
       );
       await this.agent.ensureUnit(
-        this.unitSpec(memberUnit(s.scope, i), 'patroni', [PATRONI_BIN, conf], s.member, this.logFile(i), this.memberDir(i)),
+        this.unitSpec(memberUnit(s.scope, i), 'patroni', [PATRONI_BIN, conf], s.member, this.logFile(i), this.memberDir(i), {
+          // pgBackRest's archive-push and archive-get refuse to run for a data directory other than
+          // pg1-path; the stanza's config names the first member's, so each member's Patroni passes
+          // its own to PostgreSQL's archive and restore commands through the environment (which
+          // pgBackRest reads over its config file). Harmless where nothing runs pgBackRest.
+          PGBACKREST_PG1_PATH: this.dataDir(i),
+          PGBACKREST_PG1_SOCKET_PATH: this.socketDir(i),
+        }),
       );
     }
     const runDir = join(s.dir, 'router');
@@ -225,6 +238,40 @@ export class HaCluster {
     }
   }
 
+  /**
+   * Mend Patroni 3.0.2's lost synchronous standby (D25). When a leader's Patroni restarts while
+   * its PostgreSQL runs (the agent restarts a dead one within a second, which keeps leadership),
+   * it rewrites postgresql.conf without `synchronous_standby_names`, while the DCS's `sync` key
+   * still names the old synchronous standby; since the standby it would pick is the one the key
+   * names, it never sets the parameter again (ha.py `process_sync_replication` compares the key
+   * with its pick, never with PostgreSQL's setting). Commits are then acknowledged without a
+   * synchronous standby while a failover would still trust the key: an acknowledged write could
+   * be lost. Measured here: the state lasted for as long as it was watched (40 s).
+   *
+   * Seen twice a loop apart (so a change in flight is not mistaken for it), the leader streams
+   * to no member the key names as synchronous: the key is deleted (as the scope's own etcd user).
+   * That is the truth (no member is known to hold every commit), and Patroni, now seeing its
+   * pick differ from the key, sets `synchronous_standby_names` first and the key after, as it
+   * should. Returns whether it mended. The engine's health monitor calls it on every round.
+   */
+  async repairSync(o: { signal?: AbortSignal } = {}): Promise<boolean> {
+    if (this.spec.syncMode === 'async') return false;
+    const broken = async (): Promise<boolean> => {
+      const h = await this.health();
+      if (!h.leader) return false;
+      const named = h.members.filter((m) => m.role === 'sync_standby').map((m) => m.name);
+      return named.length > 0 && !named.some((n) => h.sync.includes(n));
+    };
+    if (!(await broken())) return false;
+    const loopWait = patroniTimings(this.spec.timings).loopWait;
+    await new Promise((r) => setTimeout(r, loopWait * 1000 + 500));
+    o.signal?.throwIfAborted();
+    if (!(await broken())) return false;
+    const endpoint = await this.agent.ensureEtcd();
+    const etcd = new EtcdClient(endpoint, { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
+    return etcd.delete(`${scopePrefix(this.spec.scope)}sync`, o);
+  }
+
   /** Stop the members (each Patroni stops its PostgreSQL, D23), then the router. The data stays. */
   async stop(): Promise<void> {
     await Promise.all(this.spec.ordinals.map((i) => this.agent.stopUnit(memberUnit(this.spec.scope, i))));
@@ -238,14 +285,22 @@ export class HaCluster {
     if (existsSync(this.spec.dir)) await removeTree(this.spec.dir);
   }
 
-  private unitSpec(name: string, kind: 'patroni' | 'router', argv: string[], user: OsUser, log: string, home: string): UnitSpec {
+  private unitSpec(
+    name: string,
+    kind: 'patroni' | 'router',
+    argv: string[],
+    user: OsUser,
+    log: string,
+    home: string,
+    env: Record<string, string> = {},
+  ): UnitSpec {
     return {
       name,
       kind,
       argv,
       uid: user.uid,
       gid: user.gid,
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: home },
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: home, ...env },
       log,
       // Patroni stops its PostgreSQL (fast) on SIGTERM and releases the leader key; HAProxy stops at once.
       stopSignal: 'SIGTERM',
