@@ -41,6 +41,8 @@ let projectUser: OsUser | undefined;
 let subnet = 0;
 let rw: Endpoint;
 let writer: Writer;
+/** the first leader: the preferred primary a switchback returns to */
+let preferred = '';
 
 const ordinalOf = (name: string): number => Number(name.slice(1));
 const at = (host: string): Endpoint => ({ ...rw, host });
@@ -226,6 +228,7 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
 
   it("the leader's postmaster killed: writes return through the same endpoint on another member, the old primary rejoins, no acknowledged row lost", async () => {
     const old = (await cluster.waitHealthy()).leader!;
+    preferred = old;
     const oldHost = memberHost(subnet, ordinalOf(old));
     const postmaster = Number(readFileSync(join(cluster.dataDir(ordinalOf(old)), 'postmaster.pid'), 'utf8').split('\n')[0]);
     expect(isProcessAlive(postmaster)).toBe(true);
@@ -258,6 +261,28 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
     expect(states.filter((s) => s === false)).toHaveLength(1);
     expect(states[ordinalOf(now) - 1]).toBe(false);
     console.log(`failover ${old} -> ${now}: first write on ${now} ${((back.at - killedAt) / 1000).toFixed(2)} s after the SIGKILL`);
+  });
+
+  it('switches back to the preferred primary (made the synchronous standby first, D25), writes going on', async () => {
+    const before = await cluster.waitHealthy();
+    expect(before.leader).not.toBe(preferred);
+    const wasSync = before.members.some((m) => m.name === preferred && m.role === 'sync_standby');
+    const started = Date.now();
+    expect(await cluster.switchover(preferred)).toEqual({ from: before.leader, to: preferred });
+    await waitFor(async () => writer.firstAfter(started, memberHost(subnet, ordinalOf(before.leader!))), {
+      timeoutMs: 60_000,
+      what: `a write on ${preferred}`,
+    });
+    const after = await cluster.waitHealthy({ timeoutMs: 180_000 });
+    expect(after.leader).toBe(preferred);
+    // The nosync tags given for the switchover are gone: every member may be synchronous again.
+    for (const i of ORDINALS)
+      expect(readFileSync(join(cluster.spec.dir, 'conf', `${memberName(i)}.yml`), 'utf8')).toMatch(/"nosync": false/);
+    console.log(
+      `switchback to ${preferred} (${wasSync ? 'already' : 'made'} synchronous first): ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    // A switchover to a member that is not streaming is refused.
+    await expect(cluster.switchover('m9')).rejects.toThrow(/not a streaming replica/);
   });
 
   it('lost no acknowledged row through all of the above', async () => {

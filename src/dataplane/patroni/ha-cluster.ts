@@ -87,6 +87,8 @@ export interface HaHealth {
 
 export class HaCluster {
   readonly rest: PatroniRest;
+  /** members written with Patroni's `nosync` tag (during a switchover, D25) */
+  private readonly noSync = new Set<number>();
 
   constructor(
     private readonly agent: AgentClient,
@@ -134,31 +136,7 @@ export class HaCluster {
     for (const i of s.ordinals) {
       mkdirSafe(this.memberDir(i), ownedBy(s.member), 0o700);
       mkdirSafe(this.socketDir(i), ownedBy(s.member), 0o700);
-      const conf = join(s.dir, 'conf', `${memberName(i)}.yml`);
-      writeFileSafe(
-        conf,
-        patroniConfigText({
-          scope: s.scope,
-          ordinal: i,
-          host: memberHost(s.subnet, i),
-          port: s.port,
-          restHost: restHost(s.subnet, i),
-          restAuth: s.secrets.rest,
-          etcd: { hosts: [etcdHost], username, password: s.secrets.etcd },
-          dataDir: this.dataDir(i),
-          pgpass: join(this.memberDir(i), 'pgpass'),
-          socketDir: this.socketDir(i),
-          superuser: s.secrets.superuser,
-          replication: s.secrets.replication,
-          peerUsers: [serviceUser().name, s.member.name],
-          ...(s.syncMode ? { syncMode: s.syncMode } : {}),
-          ...(s.timings ? { timings: s.timings } : {}),
-          ...(s.parameters ? { parameters: s.parameters } : {}),
-          ...(s.recoveryConf ? { recoveryConf: s.recoveryConf } : {}),
-        }),
-        rootWithGroupOf(s.member),
-        0o640,
-      );
+      const conf = this.writeMemberConfig(i, etcdHost, username);
       await this.agent.ensureUnit(
         this.unitSpec(memberUnit(s.scope, i), 'patroni', [PATRONI_BIN, conf], s.member, this.logFile(i), this.memberDir(i), {
           // pgBackRest's archive-push and archive-get refuse to run for a data directory other than
@@ -189,6 +167,38 @@ export class HaCluster {
     await this.agent.ensureUnit(
       this.unitSpec(routerUnit(s.scope), 'router', [HAPROXY_BIN, ...haproxyArgs(cfg)], s.service, this.logFile('router'), '/nonexistent'),
     );
+  }
+
+  /** Write member i's Patroni configuration (root's, readable by the project's group: it holds secrets); returns its path. */
+  private writeMemberConfig(i: number, etcdHost: string, etcdUser: string): string {
+    const s = this.spec;
+    const conf = join(s.dir, 'conf', `${memberName(i)}.yml`);
+    writeFileSafe(
+      conf,
+      patroniConfigText({
+        scope: s.scope,
+        ordinal: i,
+        host: memberHost(s.subnet, i),
+        port: s.port,
+        restHost: restHost(s.subnet, i),
+        restAuth: s.secrets.rest,
+        etcd: { hosts: [etcdHost], username: etcdUser, password: s.secrets.etcd },
+        dataDir: this.dataDir(i),
+        pgpass: join(this.memberDir(i), 'pgpass'),
+        socketDir: this.socketDir(i),
+        superuser: s.secrets.superuser,
+        replication: s.secrets.replication,
+        peerUsers: [serviceUser().name, s.member.name],
+        noSync: this.noSync.has(i),
+        ...(s.syncMode ? { syncMode: s.syncMode } : {}),
+        ...(s.timings ? { timings: s.timings } : {}),
+        ...(s.parameters ? { parameters: s.parameters } : {}),
+        ...(s.recoveryConf ? { recoveryConf: s.recoveryConf } : {}),
+      }),
+      rootWithGroupOf(s.member),
+      0o640,
+    );
+    return conf;
   }
 
   /** What Patroni says of the cluster now (any member that answers). */
@@ -272,6 +282,59 @@ export class HaCluster {
     return etcd.delete(`${scopePrefix(this.spec.scope)}sync`, o);
   }
 
+  /**
+   * A planned switchover to `candidate` (a member name), e.g. the switchback to the preferred
+   * primary after a failover. Patroni 3.0.2 accepts only the synchronous standby as the
+   * candidate (D25; HTTP 412 otherwise), and after a failover the old primary rejoins as an
+   * asynchronous replica: so, unless it already is, the candidate is made the synchronous
+   * standby first, by giving the other replicas Patroni's `nosync` tag for the while (their
+   * configuration rewritten and reloaded), and the tags are taken off again whatever happens.
+   * Refused (throws) when the candidate is not streaming. Returns the old and new leader.
+   */
+  async switchover(candidate: string, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<{ from: string; to: string }> {
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const h = await this.health();
+    if (!h.leader) throw new Error(`cluster ${this.spec.scope} has no running leader to switch over from`);
+    if (h.leader === candidate) return { from: candidate, to: candidate };
+    if (!h.streaming.includes(candidate)) throw new Error(`${candidate} is not a streaming replica of ${h.leader}; no switchover to it`);
+    const from = h.leader;
+    const ordinal = Number(candidate.slice(1));
+    const others = this.spec.ordinals.filter((i) => i !== ordinal && memberName(i) !== from);
+    const needSync = this.spec.syncMode !== 'async' && !h.members.some((m) => m.name === candidate && m.role === 'sync_standby');
+    try {
+      if (needSync) {
+        await this.setNoSync(others);
+        await waitUntil(
+          async () => {
+            const now = await this.health();
+            return now.members.some((m) => m.name === candidate && m.role === 'sync_standby') && now.sync.includes(candidate);
+          },
+          timeoutMs,
+          `${candidate} the synchronous standby`,
+          o.signal,
+        );
+      }
+      await this.rest.switchover(from, candidate);
+      await waitUntil(async () => (await this.health()).leader === candidate, timeoutMs, `${candidate} the leader`, o.signal);
+    } finally {
+      if (needSync) await this.setNoSync([]);
+    }
+    return { from, to: candidate };
+  }
+
+  /** Give exactly these members Patroni's `nosync` tag: their configuration rewritten, each member whose tag changed reloaded. */
+  private async setNoSync(ordinals: readonly number[]): Promise<void> {
+    const changed = this.spec.ordinals.filter((i) => this.noSync.has(i) !== ordinals.includes(i));
+    if (!changed.length) return;
+    this.noSync.clear();
+    for (const i of ordinals) this.noSync.add(i);
+    const { endpoint, username } = await this.agent.ensureEtcdScope(this.spec.scope, this.spec.secrets.etcd);
+    for (const i of changed) {
+      this.writeMemberConfig(i, endpoint.replace(/^https?:\/\//, ''), username);
+      await this.rest.reload(memberName(i));
+    }
+  }
+
   /** Stop the members (each Patroni stops its PostgreSQL, D23), then the router. The data stays. */
   async stop(): Promise<void> {
     await Promise.all(this.spec.ordinals.map((i) => this.agent.stopUnit(memberUnit(this.spec.scope, i))));
@@ -306,6 +369,16 @@ export class HaCluster {
       stopSignal: 'SIGTERM',
       stopTimeoutMs: kind === 'patroni' ? 60_000 : 5000,
     };
+  }
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    signal?.throwIfAborted();
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs / 1000} s for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

@@ -112,6 +112,12 @@ export interface PatroniMemberSpec {
   maxSlotWalKeepSize?: string;
   /** more cluster-wide PostgreSQL parameters (e.g. archive_mode and pgBackRest's archive_command), over the defaults */
   parameters?: PgParameters;
+  /**
+   * Patroni's `nosync` tag: never the synchronous standby. Set for a while on the other
+   * replicas when a switchover needs a given one to become synchronous first (D25: 3.0.2
+   * accepts only the synchronous standby as a switchover's candidate).
+   */
+  noSync?: boolean;
   /** recovery settings for replicas (e.g. pgBackRest's restore_command) */
   recoveryConf?: Record<string, string>;
 }
@@ -244,7 +250,7 @@ export function patroniConfig(m: PatroniMemberSpec): Record<string, unknown> {
     },
     // No /dev/watchdog here (trap 7); the agent's fast restart is the fence.
     watchdog: { mode: 'off' },
-    tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false },
+    tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: m.noSync ?? false },
   };
 }
 
