@@ -14,7 +14,7 @@
  * - every acknowledged row is on the primary at the end; removal leaves no unit, key or file.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAgent, type AgentClient } from '../../src/dataplane/agent/client.js';
@@ -283,6 +283,30 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
     );
     // A switchover to a member that is not streaming is refused.
     await expect(cluster.switchover('m9')).rejects.toThrow(/not a streaming replica/);
+  });
+
+  it('rebuilds a replica whose data directory broke (Patroni leaves it stopped) from the leader', async () => {
+    const h = await cluster.waitHealthy();
+    const victim = h.streaming.find((n) => !h.sync.includes(n)) ?? h.streaming[0]!;
+    const unit = memberUnit(SCOPE, ordinalOf(victim));
+    // Its Patroni stopped (it stops PostgreSQL), its pg_control removed, its Patroni started again.
+    const spec = (await agent.unit(unit))!;
+    await agent.stopUnit(unit);
+    rmSync(join(cluster.dataDir(ordinalOf(victim)), 'global', 'pg_control'));
+    await cluster.ensure();
+    expect((await agent.unit(unit))!.pid).not.toBe(spec.pid);
+    const asked = await waitFor(
+      async () => {
+        const r = await cluster.reinitStopped();
+        return r.length ? r : null;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: `${victim} seen stopped and rebuilt` },
+    );
+    expect(asked).toEqual([victim]);
+    const after = await cluster.waitHealthy({ timeoutMs: 180_000 });
+    expect(after.streaming).toContain(victim);
+    expect(existsSync(join(cluster.dataDir(ordinalOf(victim)), 'global', 'pg_control'))).toBe(true);
+    expect(await cluster.reinitStopped()).toEqual([]);
   });
 
   it('lost no acknowledged row through all of the above', async () => {

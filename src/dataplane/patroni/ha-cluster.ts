@@ -207,7 +207,9 @@ export class HaCluster {
     const leader = cl.members.find((m) => m.role === 'leader' && m.state === 'running')?.name ?? null;
     let status: PatroniStatus | null = null;
     if (leader) status = await this.rest.patroni(leader).catch(() => null);
-    const rows = status?.replication ?? [];
+    // Only the members' own walsenders: a replica being rebuilt streams its copy as `pg_basebackup`.
+    const names = new Set(this.spec.ordinals.map(memberName));
+    const rows = (status?.replication ?? []).filter((r) => names.has(r.application_name));
     return {
       leader,
       streaming: rows.filter((r) => r.state === 'streaming').map((r) => r.application_name),
@@ -280,6 +282,31 @@ export class HaCluster {
     const endpoint = await this.agent.ensureEtcd();
     const etcd = new EtcdClient(endpoint, { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
     return etcd.delete(`${scopePrefix(this.spec.scope)}sync`, o);
+  }
+
+  /**
+   * Members Patroni leaves `stopped` (patroni-ops trap 10: a broken data directory, e.g. a lost
+   * `pg_control`, is only logged, "consider doing reinitialize") are rebuilt from the leader:
+   * a replica seen stopped twice, a Patroni loop apart, while a leader runs, gets
+   * `POST /reinitialize` (Patroni wipes its data and copies the leader's again). Never the
+   * leader. Returns the members it asked to rebuild. The engine's health monitor calls it every
+   * round, and records an event for each.
+   */
+  async reinitStopped(o: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const stopped = async (): Promise<string[]> => {
+      const h = await this.health();
+      if (!h.leader) return [];
+      return h.members
+        .filter((m) => m.name !== h.leader && m.role !== 'leader' && /^(stopped|crashed|start failed)$/.test(m.state))
+        .map((m) => m.name);
+    };
+    const first = await stopped();
+    if (!first.length) return [];
+    await new Promise((r) => setTimeout(r, patroniTimings(this.spec.timings).loopWait * 1000 + 500));
+    o.signal?.throwIfAborted();
+    const again = (await stopped()).filter((n) => first.includes(n));
+    for (const m of again) await this.rest.reinitialize(m);
+    return again;
   }
 
   /**
