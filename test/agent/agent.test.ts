@@ -7,15 +7,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
 import { AgentCallError, ensureAgent, type AgentClient } from '../../src/dataplane/agent/client.js';
 import { ETCD_UNIT } from '../../src/dataplane/agent/host-etcd.js';
-import type { UnitSpec } from '../../src/dataplane/agent/supervisor.js';
-import { EtcdClient, scopePrefix, scopeUser } from '../../src/dataplane/patroni/etcd.js';
+import { LOG_MAX_BYTES, Supervisor, type UnitSpec } from '../../src/dataplane/agent/supervisor.js';
+import { EtcdAdmin, EtcdClient, scopePrefix, scopeUser } from '../../src/dataplane/patroni/etcd.js';
 import { isProcessAlive, processUid } from '../../src/dataplane/process-info.js';
 import { ensureServiceUser } from '../../src/dataplane/project-users.js';
 import { freePort, processesUnder, removeDir, tempDir, waitFor } from '../helpers/env.js';
@@ -119,7 +119,8 @@ describe('host agent', () => {
     const u = await agent.ensureUnit(etcd);
     expect(u.status).toBe('running');
     const pid = u.pid!;
-    expect(processUid(pid)).toBe(etcd.uid);
+    // setpriv (root) execs the binary in place after changing the uid: asked at once, the PID may still be setpriv's.
+    await waitFor(async () => processUid(pid) === etcd.uid, { timeoutMs: 10_000, what: 'the unit running as the service user' });
     // The same spec again changes nothing.
     expect((await agent.ensureUnit(etcd)).pid).toBe(pid);
 
@@ -174,7 +175,8 @@ describe('host agent', () => {
     const endpoint = await agent.ensureEtcd();
     expect(endpoint).toMatch(/^http:\/\/127\.2\.0\.1:\d+$/);
     const first = (await agent.unit(ETCD_UNIT))!;
-    expect(processUid(first.pid!)).toBe((await ensureServiceUser()).uid);
+    const uid = (await ensureServiceUser()).uid;
+    await waitFor(async () => processUid(first.pid!) === uid, { timeoutMs: 10_000, what: 'etcd running as the service user' });
     expect(await agent.ensureEtcd()).toBe(endpoint);
     expect((await agent.unit(ETCD_UNIT))!.pid).toBe(first.pid);
 
@@ -203,6 +205,10 @@ describe('host agent', () => {
       what: 'the scope key read again',
     });
 
+    // Defragmentation (the agent runs it every 6 hours) works on the running member.
+    await new EtcdAdmin(endpoint, readFileSync(join(dir, 'etcd-root'), 'utf8').trim()).defragment();
+    expect(await asA.get(`${scopePrefix('scope-a')}config`)).toBe('{}');
+
     await agent.removeEtcdScope('scope-a');
     await expect(new EtcdClient(endpoint, { username: a.username, password: pa }).get(`${scopePrefix('scope-a')}config`)).rejects.toThrow();
     const bad = await agent.ensureEtcdScope('../x', pa).catch((e: AgentCallError) => e);
@@ -222,5 +228,44 @@ describe('host agent', () => {
     await waitFor(async () => !isProcessAlive(pid), { timeoutMs: 10_000, what: 'the agent gone' });
     expect(isProcessAlive(running.pid!)).toBe(false);
     expect(processesUnder(dir)).toEqual([]);
+  });
+});
+
+describe('supervisor logs', () => {
+  it("trims a unit's log past its limit, keeping its end in <log>.1, while the unit writes on", async () => {
+    const d = tempDir('supervisor');
+    const sup = new Supervisor(join(d, 'state'));
+    sup.start();
+    const user = await ensureServiceUser();
+    const log = join(d, 'unit.log');
+    try {
+      await sup.ensure({
+        name: 'writer',
+        kind: 'etcd',
+        // A unit that writes a line every 20 ms to its log (its stdout).
+        argv: ['/usr/bin/perl', '-e', '$|=1; while (1) { print "line\\n"; select(undef, undef, undef, 0.02) }'],
+        uid: user.uid,
+        gid: user.gid,
+        env: { PATH: '/usr/bin:/bin' },
+        log,
+        stopSignal: 'SIGTERM',
+        stopTimeoutMs: 5000,
+      });
+      await waitFor(async () => existsSync(log) && statSync(log).size > 0, { timeoutMs: 10_000, what: 'the unit writing' });
+      appendFileSync(log, Buffer.alloc(LOG_MAX_BYTES + 1024, 'x'));
+      expect(sup.trimLogs()).toEqual([log]);
+      expect(statSync(`${log}.1`).size).toBe(4 * 1024 * 1024);
+      const after = statSync(log).size;
+      expect(after).toBeLessThan(1024);
+      await waitFor(async () => statSync(log).size > after && /^line$/m.test(readFileSync(log, 'utf8')), {
+        timeoutMs: 10_000,
+        what: 'the unit writing at the start of its trimmed log',
+      });
+      expect(sup.trimLogs()).toEqual([]);
+    } finally {
+      await sup.stopAll();
+      sup.close();
+      removeDir(d);
+    }
   });
 });

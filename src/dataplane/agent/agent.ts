@@ -23,7 +23,7 @@ import { acquireLock, type HeldLock } from '../pg-exec.js';
 import type { Logger } from '../../log/logger.js';
 import { canListen } from '../local/probe.js';
 import { PATRONI_REST_PORT } from '../patroni/patroni-config.js';
-import { HostEtcd } from './host-etcd.js';
+import { DEFRAG_EVERY_MS, HostEtcd } from './host-etcd.js';
 import { Supervisor, type UnitKind, type UnitSpec } from './supervisor.js';
 
 export const AGENT_API_VERSION = 1;
@@ -87,6 +87,13 @@ export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> 
   let leave!: () => void;
   const done = new Promise<void>((r) => (leave = r));
   const etcd = new HostEtcd(dir, supervisor);
+  const defrag = setInterval(() => {
+    etcd.defragment().then(
+      (done) => done && log.info('etcd defragmented'),
+      (e: unknown) => log.warn('etcd defragmentation failed; tried again later', { err: (e as Error).message }),
+    );
+  }, DEFRAG_EVERY_MS);
+  defrag.unref();
   const app = buildApi({ supervisor, subnets, etcd, token, log, dir, leave });
   rmSync(paths.socket, { force: true });
   await app.listen({ path: paths.socket });
@@ -99,6 +106,7 @@ export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> 
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(defrag);
       await app.close();
       supervisor.close();
       rmSync(paths.socket, { force: true });

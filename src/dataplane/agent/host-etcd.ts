@@ -18,6 +18,8 @@ import type { Supervisor, UnitSpec } from './supervisor.js';
 
 export const ETCD_UNIT = 'etcd';
 export const ETCD_HOST = '127.2.0.1';
+/** How often the agent defragments the host's etcd. */
+export const DEFRAG_EVERY_MS = 6 * 3600_000;
 
 interface EtcdPlace {
   clientHost: string;
@@ -51,6 +53,17 @@ export class HostEtcd {
   async removeScope(scope: string): Promise<void> {
     await this.ensure();
     await this.admin!.removeScope(scope);
+  }
+
+  /**
+   * Defragment etcd's backend when it runs (compaction frees revisions inside the file; only a
+   * defragmentation gives the space back under the quota). The agent calls it every
+   * `DEFRAG_EVERY_MS`; a member that is down is left alone (the next round tries again).
+   */
+  async defragment(): Promise<boolean> {
+    if (!this.admin || this.supervisor.get(ETCD_UNIT)?.status !== 'running') return false;
+    await this.admin.defragment();
+    return true;
   }
 
   private async doEnsure(): Promise<string> {

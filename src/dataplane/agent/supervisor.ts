@@ -11,7 +11,7 @@
  * PID's start time, so a new agent tells its units from a reused PID. A unit is stopped with its
  * stop signal, and its process tree is killed by PID only when it outlives its stop timeout.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnDetached } from '../pg-exec.js';
 import { isProcessAlive, processStartTime, processTree, processUid, signalProcess } from '../process-info.js';
@@ -73,6 +73,11 @@ const BACKOFF_MS = [100, 500, 1000, 2000, 5000];
 /** Adopted units are not this agent's children (no exit event): their PIDs are checked this often. */
 const POLL_MS = 200;
 
+/** A unit's log is trimmed past this size, keeping its last `LOG_KEEP_BYTES` in `<log>.1`; checked every `LOG_CHECK_MS`. */
+export const LOG_MAX_BYTES = 16 * 1024 * 1024;
+const LOG_KEEP_BYTES = 4 * 1024 * 1024;
+const LOG_CHECK_MS = 60_000;
+
 const STOP_ORDER: UnitKind[] = ['patroni', 'router', 'etcd'];
 
 export interface SupervisorEvents {
@@ -84,6 +89,7 @@ export class Supervisor {
   private readonly units = new Map<string, Unit>();
   private readonly stateFile: string;
   private poller: NodeJS.Timeout | null = null;
+  private trimmer: NodeJS.Timeout | null = null;
   private closed = false;
 
   constructor(
@@ -112,7 +118,41 @@ export class Supervisor {
     this.save();
     this.poller = setInterval(() => this.poll(), POLL_MS);
     this.poller.unref();
+    this.trimmer = setInterval(() => this.trimLogs(), LOG_CHECK_MS);
+    this.trimmer.unref();
     return { adopted, restarted };
+  }
+
+  /**
+   * Keep each unit's log under `LOG_MAX_BYTES` (a Patroni member logs a line every loop, about
+   * 4 MB a day): a log that grew past it keeps its last `LOG_KEEP_BYTES` in `<log>.1` and is
+   * truncated in place. The unit keeps writing through its descriptor (O_APPEND: the next line
+   * lands at the new end); a line written between the copy and the truncation may be lost.
+   * Returns the logs it trimmed.
+   */
+  trimLogs(): string[] {
+    const trimmed: string[] = [];
+    for (const u of this.units.values()) {
+      const log = u.spec.log;
+      try {
+        const size = statSync(log).size;
+        if (size <= LOG_MAX_BYTES) continue;
+        const keep = Math.min(size, LOG_KEEP_BYTES);
+        const fd = openSync(log, 'r');
+        try {
+          const buf = Buffer.alloc(keep);
+          readSync(fd, buf, 0, keep, size - keep);
+          writeFileSync(`${log}.1`, buf, { mode: 0o640 });
+        } finally {
+          closeSync(fd);
+        }
+        truncateSync(log, 0);
+        trimmed.push(log);
+      } catch {
+        /* no log yet, or it went away */
+      }
+    }
+    return trimmed;
   }
 
   list(): UnitView[] {
@@ -167,6 +207,7 @@ export class Supervisor {
   close(): void {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
+    if (this.trimmer) clearInterval(this.trimmer);
     for (const u of this.units.values()) if (u.timer) clearTimeout(u.timer);
   }
 
