@@ -107,7 +107,7 @@ export class Supervisor {
       const u = this.newUnit(saved.spec);
       u.restarts = saved.restarts;
       this.units.set(u.spec.name, u);
-      if (saved.pid !== null && isProcessAlive(saved.pid, saved.startTime) && processUid(saved.pid) === saved.spec.uid) {
+      if (saved.pid !== null && isProcessAlive(saved.pid, saved.startTime) && ours(saved.pid, saved.spec.uid)) {
         Object.assign(u, { pid: saved.pid, startTime: saved.startTime, startedAt: saved.startedAt, adopted: true, status: 'running' });
         adopted.push(u.spec.name);
       } else {
@@ -328,6 +328,22 @@ function view(u: Unit): UnitView {
     lastExit: u.lastExit,
     adopted: u.adopted,
   };
+}
+
+/**
+ * Is this live process the unit's: running as its uid, or still the root `setpriv` that is about
+ * to become it (an agent that died within a moment of a start)? Starting such a unit again
+ * would run two members under one name, which Patroni 3.0.2 does not guard against (D23).
+ */
+function ours(pid: number, uid: number): boolean {
+  const now = processUid(pid);
+  if (now === uid) return true;
+  if (now !== 0) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]?.endsWith('setpriv') === true;
+  } catch {
+    return false;
+  }
 }
 
 function sameSpec(a: UnitSpec, b: UnitSpec): boolean {
