@@ -7,92 +7,62 @@
  * stanza (`pgbackrest check` passes, the new timeline's history file is in the archive) and a
  * differential backup is taken from it, on top of the full one.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureAgent, type AgentClient } from '../../src/dataplane/agent/client.js';
 import { findBinaries } from '../../src/dataplane/binaries.js';
-import type { OsUser } from '../../src/dataplane/os-user.js';
 import { runBackup } from '../../src/dataplane/pg-backup.js';
 import { PgBackRest, type StanzaTarget } from '../../src/dataplane/pgbackrest.js';
-import { HaCluster, readWriteHost } from '../../src/dataplane/patroni/ha-cluster.js';
-import { ensureServiceUser, ProjectUsers, removeProjectUser, type UidRecord } from '../../src/dataplane/project-users.js';
+import type { HaCluster } from '../../src/dataplane/patroni/ha-cluster.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { query, type Endpoint } from '../helpers/ha-writer.js';
-import { freePort, processesUnder, removeDir, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
+import { waitFor } from '../helpers/env.js';
+import { startHaCluster, type HaTestCluster } from '../helpers/ha.js';
 
-const ORDINALS = [1, 2, 3];
-const secret = (): string => randomBytes(12).toString('hex');
-const SCOPE = `b${randomBytes(5).toString('hex')}`;
-
-let root = '';
-let agent: AgentClient;
+let ha: HaTestCluster;
 let cluster: HaCluster;
-let projectUser: OsUser | undefined;
-let subnet = 0;
 let rw: Endpoint;
+let root = '';
 let backrest: PgBackRest;
 let target: StanzaTarget;
 
 beforeAll(async () => {
-  root = tempDir('ha-backup');
-  agent = await ensureAgent(testAgentDir());
-  const uids: UidRecord = { highest: async () => null, record: async () => {} };
-  projectUser = await new ProjectUsers(root, silentLogger()).ensure('ha-backup', uids);
-  const port = await freePort();
-  subnet = await agent.allocateSubnet(SCOPE, { port, members: ORDINALS.length });
-
-  backrest = new PgBackRest(
-    findBinaries(null),
-    {
-      repoPath: join(root, 'repo'),
-      logPath: join(root, 'log', 'pgbackrest'),
-      lockPath: join(root, 'run', 'lock'),
-      spoolPath: join(root, 'run', 'spool'),
-      configDir: join(root, 'stanzas'),
+  ha = await startHaCluster({
+    prefix: 'ha-backup',
+    extra: (paths) => {
+      const root = join(paths.spec.dir, '..');
+      backrest = new PgBackRest(
+        findBinaries(null),
+        {
+          repoPath: join(root, 'repo'),
+          logPath: join(root, 'log', 'pgbackrest'),
+          lockPath: join(root, 'run', 'lock'),
+          spoolPath: join(root, 'run', 'spool'),
+          configDir: join(root, 'stanzas'),
+        },
+        silentLogger(),
+      );
+      backrest.ensureRepoDirs();
+      mkdirSync(join(root, 'stanzas'), { mode: 0o711 });
+      // One stanza for the cluster, its config listing every member (pg1…pgN).
+      const [first, ...others] = paths.spec.ordinals;
+      target = {
+        os: paths.spec.member,
+        stanza: paths.spec.scope,
+        configFile: join(root, 'stanzas', `${paths.spec.scope}.conf`),
+        pgPath: paths.dataDir(first!),
+        pgPort: paths.spec.port,
+        pgSocket: paths.socketDir(first!),
+        otherMembers: others.map((i) => ({ path: paths.dataDir(i), socket: paths.socketDir(i) })),
+      };
+      backrest.writeConfig(target);
+      return {
+        parameters: { archive_mode: 'on', archive_command: backrest.archiveCommand(target), archive_timeout: '60s' },
+        recoveryConf: { restore_command: backrest.restoreCommand(target) },
+      };
     },
-    silentLogger(),
-  );
-  backrest.ensureRepoDirs();
-  const dir = join(root, 'cluster');
-  const superuser = { username: 'postgres', password: secret() };
-  const spec = {
-    scope: SCOPE,
-    subnet,
-    port,
-    ordinals: ORDINALS,
-    dir,
-    member: projectUser,
-    service: await ensureServiceUser(),
-    secrets: {
-      superuser,
-      replication: { username: 'replicator', password: secret() },
-      rest: { username: 'dwsbox', password: secret() },
-      etcd: secret(),
-    },
-  };
-  // The paths HaCluster gives its members, for the stanza's config (one entry per member).
-  const paths = new HaCluster(agent, spec);
-  target = {
-    os: projectUser,
-    stanza: SCOPE,
-    configFile: join(root, 'stanzas', `${SCOPE}.conf`),
-    pgPath: paths.dataDir(1),
-    pgPort: port,
-    pgSocket: paths.socketDir(1),
-    otherMembers: ORDINALS.slice(1).map((i) => ({ path: paths.dataDir(i), socket: paths.socketDir(i) })),
-  };
-  mkdirSync(join(root, 'stanzas'), { mode: 0o711 });
-  backrest.writeConfig(target);
-  cluster = new HaCluster(agent, {
-    ...spec,
-    parameters: { archive_mode: 'on', archive_command: backrest.archiveCommand(target), archive_timeout: '60s' },
-    recoveryConf: { restore_command: backrest.restoreCommand(target) },
   });
-  rw = { host: readWriteHost(subnet), port, user: superuser.username, password: superuser.password };
-  await cluster.ensure();
-  await cluster.waitHealthy({ timeoutMs: 180_000 });
+  ({ cluster, rw, root } = ha);
   await waitFor(async () => query(rw, 'CREATE TABLE IF NOT EXISTS t (n int)').then(() => true), {
     timeoutMs: 30_000,
     what: 'the read-write endpoint',
@@ -100,16 +70,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // DWSBOX_KEEP_TEST_DIRS keeps the cluster's files (logs, data) for a look afterwards.
-  if (cluster)
-    await (process.env['DWSBOX_KEEP_TEST_DIRS'] ? cluster.stop() : cluster.remove()).catch((e: unknown) =>
-      console.warn(`removing the cluster: ${(e as Error).message}`),
-    );
-  if (subnet) await agent?.releaseSubnet(subnet);
-  await agent?.close();
-  const left = root ? processesUnder(root) : [];
-  if (root && !process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(root);
-  if (projectUser) await removeProjectUser(projectUser.name);
+  const left = ha ? await ha.close() : [];
   expect(left).toEqual([]);
 });
 
@@ -144,7 +105,7 @@ describe('pgBackRest on a highly available cluster (issue 15, D23)', () => {
     // The new leader archives into the same stanza; its timeline's history file reaches the archive.
     await backrest.check(target);
     const history = `${String(timeline).padStart(8, '0')}.history`;
-    const archive = backrest.archiveDir(SCOPE);
+    const archive = backrest.archiveDir(cluster.spec.scope);
     await waitFor(async () => readdirSync(archive).some((d) => existsSync(join(archive, d, history))), {
       timeoutMs: 60_000,
       what: `${history} in the archive`,

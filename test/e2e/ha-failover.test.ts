@@ -13,32 +13,30 @@
  *   exactly one member out of recovery, the old primary rejoins as a streaming replica;
  * - every acknowledged row is on the primary at the end; removal leaves no unit, key or file.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureAgent, type AgentClient } from '../../src/dataplane/agent/client.js';
+import type { AgentClient } from '../../src/dataplane/agent/client.js';
 import { ETCD_UNIT } from '../../src/dataplane/agent/host-etcd.js';
 import type { OsUser } from '../../src/dataplane/os-user.js';
-import { HaCluster, memberHost, memberUnit, readOnlyHost, readWriteHost, routerUnit } from '../../src/dataplane/patroni/ha-cluster.js';
+import { memberHost, memberUnit, readOnlyHost, routerUnit, type HaCluster } from '../../src/dataplane/patroni/ha-cluster.js';
 import { RouterBackend } from '../../src/dataplane/patroni/haproxy-config.js';
 import { memberName } from '../../src/dataplane/patroni/patroni-config.js';
 import { PatroniRest, restStatus } from '../../src/dataplane/patroni/patroni-rest.js';
 import { isProcessAlive } from '../../src/dataplane/process-info.js';
-import { ensureServiceUser, ProjectUsers, removeProjectUser, type UidRecord } from '../../src/dataplane/project-users.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { ensureServiceUser } from '../../src/dataplane/project-users.js';
+import { startHaCluster, type HaTestCluster } from '../helpers/ha.js';
 import { Writer, query, type Endpoint } from '../helpers/ha-writer.js';
-import { freePort, processesUnder, removeDir, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
+import { processesUnder, waitFor } from '../helpers/env.js';
 
 const ORDINALS = [1, 2, 3];
-const secret = (): string => randomBytes(12).toString('hex');
-const SCOPE = `t${randomBytes(5).toString('hex')}`;
 
-let root = '';
+let ha: HaTestCluster;
 let agent: AgentClient;
 let cluster: HaCluster;
-let projectUser: OsUser | undefined;
+let projectUser: OsUser;
 let subnet = 0;
+let SCOPE = '';
 let rw: Endpoint;
 let writer: Writer;
 /** the first leader: the preferred primary a switchback returns to */
@@ -70,31 +68,9 @@ async function unitPid(name: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  root = tempDir('ha');
-  agent = await ensureAgent(testAgentDir());
-  const uids: UidRecord = { highest: async () => null, record: async () => {} };
-  projectUser = await new ProjectUsers(root, silentLogger()).ensure('ha-e2e', uids);
-  const port = await freePort();
-  subnet = await agent.allocateSubnet(SCOPE, { port, members: ORDINALS.length });
-  const superuser = { username: 'postgres', password: secret() };
-  cluster = new HaCluster(agent, {
-    scope: SCOPE,
-    subnet,
-    port,
-    ordinals: ORDINALS,
-    dir: join(root, 'cluster'),
-    member: projectUser,
-    service: await ensureServiceUser(),
-    secrets: {
-      superuser,
-      replication: { username: 'replicator', password: secret() },
-      rest: { username: 'dwsbox', password: secret() },
-      etcd: secret(),
-    },
-  });
-  rw = { host: readWriteHost(subnet), port, user: superuser.username, password: superuser.password };
-  await cluster.ensure();
-  await cluster.waitHealthy({ timeoutMs: 180_000 });
+  ha = await startHaCluster({ prefix: 'ha-e2e', ordinals: ORDINALS });
+  ({ agent, cluster, projectUser, subnet, rw } = ha);
+  SCOPE = cluster.spec.scope;
   await waitFor(async () => Writer.createTable(rw).then(() => true), { timeoutMs: 30_000, what: 'the read-write endpoint' });
   writer = new Writer(rw, { pauseMs: 5 });
   writer.start();
@@ -102,16 +78,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await writer?.stop();
-  // DWSBOX_KEEP_TEST_DIRS keeps the cluster's files (logs, data) for a look afterwards.
-  if (cluster)
-    await (process.env['DWSBOX_KEEP_TEST_DIRS'] ? cluster.stop() : cluster.remove()).catch((e: unknown) =>
-      console.warn(`removing the cluster: ${(e as Error).message}`),
-    );
-  if (subnet) await agent?.releaseSubnet(subnet);
-  await agent?.close();
-  const left = root ? processesUnder(join(root, 'cluster')) : [];
-  if (root && !process.env['DWSBOX_KEEP_TEST_DIRS']) removeDir(root);
-  if (projectUser) await removeProjectUser(projectUser.name);
+  const left = ha ? await ha.close() : [];
   expect(left).toEqual([]);
 });
 
@@ -156,7 +123,7 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
     // Every member runs as the project's user, the router as the service user (D32).
     for (const i of ORDINALS)
       expect(readFileSync(`/proc/${await unitPid(memberUnit(SCOPE, i))}/status`, 'utf8')).toMatch(
-        new RegExp(`^Uid:\\s+${projectUser!.uid}\\s`, 'm'),
+        new RegExp(`^Uid:\\s+${projectUser.uid}\\s`, 'm'),
       );
     expect(readFileSync(`/proc/${await unitPid(routerUnit(SCOPE))}/status`, 'utf8')).toMatch(
       new RegExp(`^Uid:\\s+${(await ensureServiceUser()).uid}\\s`, 'm'),
