@@ -3,7 +3,7 @@
  * an HA cluster, measured through the cluster's read-write endpoint, as a client sees them.
  *
  *   npx tsx bench/failover.ts [--runs 5] [--only <case,...>] [--modes sync,strict,async]
- *                             [--seconds 10] [--check-cost N] [--cost-seconds 30] [--pause-ms 10]
+ *                             [--seconds 10] [--check-cost N] [--cost-seconds 30] [--pause-ms 10] [--keep-logs]
  *
  * Set-up: its own host agent on a temporary directory under /tmp (`ensureAgent`), the agent's
  * etcd, one 3-member `HaCluster` (members as a project OS user made here, the router as the
@@ -45,6 +45,8 @@
  * Prints a table and one JSON line with every run. Removes everything it made, also when it
  * fails or is interrupted: the clusters (`remove()`), the agent with its units
  * (`shutdown(true)`), any process of the project user left, the project user, the directory.
+ * The agent's and the clusters' logs are copied to `<directory>-logs` first when the run fails
+ * or with `--keep-logs`.
  * Run it under the shared lock: `flock -o /tmp/dwsbox-bench.lock npx tsx bench/failover.ts`.
  */
 import { execFileSync } from 'node:child_process';
@@ -95,6 +97,8 @@ interface Options {
   checkCost: number;
   costSeconds: number;
   pauseMs: number;
+  /** keep the agent's and the clusters' logs (copied next to the run's directory) also when the run succeeds */
+  keepLogs: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -741,30 +745,36 @@ async function setMode(cluster: HaCluster, endpoint: Endpoint, mode: SyncMode): 
   );
 }
 
-/** `writers` clients committing one-row transactions through the endpoint for `seconds` after a 2 s warm-up. */
+/**
+ * `writers` clients committing one-row transactions through the endpoint for `seconds` after a
+ * 2 s warm-up. A client whose statement fails (its session cut) connects again after 50 ms; the
+ * failures are counted.
+ */
 async function commitLoad(endpoint: Endpoint, writers: number, seconds: number): Promise<Omit<ModeRun, 'round' | 'mode'>> {
-  const clients = await Promise.all(
-    Array.from({ length: writers }, async () => {
-      const c = new pg.Client({ ...endpoint, database: 'postgres', connectionTimeoutMillis: 5000, query_timeout: 30_000 });
-      c.on('error', () => {});
-      await c.connect();
-      return c;
-    }),
-  );
+  const connect = async (): Promise<pg.Client> => {
+    const c = new pg.Client({ ...endpoint, database: 'postgres', connectionTimeoutMillis: 5000, query_timeout: 30_000 });
+    c.on('error', () => {});
+    await c.connect();
+    return c;
+  };
+  const clients = await Promise.all(Array.from({ length: writers }, connect));
   const warm = performance.now() + 2000;
   const end = warm + seconds * 1000;
   const lat: number[] = [];
   let errors = 0;
   try {
     await Promise.all(
-      clients.map(async (c, w) => {
+      clients.map(async (_, w) => {
         for (;;) {
           const t = performance.now();
           if (t >= end) return;
           try {
-            await c.query('INSERT INTO commit_bench (w) VALUES ($1)', [w]);
+            await clients[w]!.query('INSERT INTO commit_bench (w) VALUES ($1)', [w]);
           } catch {
             errors++;
+            void clients[w]!.end().catch(() => {});
+            await sleep(50);
+            clients[w] = await connect().catch(() => clients[w]!);
             continue;
           }
           if (t >= warm) lat.push(performance.now() - t);
@@ -984,19 +994,17 @@ function summary(o: Options, results: Record<string, unknown>, meta: Record<stri
 
   const modes = results['modes'] as ModeRun[] | undefined;
   if (modes?.length) {
-    lines.push('', 'synchronous mode    writers  commits/s (median, min)  p50 ms  p99 ms  (medians of the rounds)');
+    lines.push('', 'synchronous mode    writers  commits/s (median, min)  p50 ms  p99 ms  failed statements  (medians of the rounds)');
     for (const mode of o.modes)
       for (const writers of [1, 8]) {
         const rs = modes.filter((r) => r.mode === mode && r.writers === writers);
         if (!rs.length) continue;
+        const perSecond = `${median(rs.map((r) => r.perSecond)).toFixed(0)}, ${Math.min(...rs.map((r) => r.perSecond)).toFixed(0)}`;
+        const p50 = median(rs.map((r) => r.p50Ms)).toFixed(2);
+        const p99 = median(rs.map((r) => r.p99Ms)).toFixed(2);
+        const failed = String(rs.reduce((a, r) => a + r.errors, 0));
         lines.push(
-          `${mode.padEnd(18)}  ${String(writers).padStart(7)}  ${`${median(rs.map((r) => r.perSecond)).toFixed(0)}, ${Math.min(...rs.map((r) => r.perSecond)).toFixed(0)}`.padStart(23)}  ${median(
-            rs.map((r) => r.p50Ms),
-          )
-            .toFixed(2)
-            .padStart(6)}  ${median(rs.map((r) => r.p99Ms))
-            .toFixed(2)
-            .padStart(6)}`,
+          `${mode.padEnd(18)}  ${String(writers).padStart(7)}  ${perSecond.padStart(23)}  ${p50.padStart(6)}  ${p99.padStart(6)}  ${failed.padStart(17)}`,
         );
       }
   }
@@ -1030,6 +1038,7 @@ function options(): Options {
       'check-cost': { type: 'string', default: '0' },
       'cost-seconds': { type: 'string', default: '30' },
       'pause-ms': { type: 'string', default: '10' },
+      'keep-logs': { type: 'boolean', default: false },
     },
   });
   const checkCost = Number(values['check-cost']);
@@ -1052,6 +1061,7 @@ function options(): Options {
     checkCost,
     costSeconds: Number(values['cost-seconds']),
     pauseMs: Number(values['pause-ms']),
+    keepLogs: values['keep-logs'],
   };
   for (const k of ['runs', 'seconds', 'costSeconds'] as const) if (!(o[k] > 0)) throw new Error(`--${k} must be a positive number`);
   if (!(o.pauseMs >= 0) || !(o.checkCost >= 0)) throw new Error('--pause-ms and --check-cost must be 0 or more');
@@ -1083,7 +1093,7 @@ async function main(): Promise<void> {
     log(`FAILED: ${(e as Error).stack ?? String(e)}`);
   } finally {
     meta.loadAverage.push(load());
-    await world.cleanup(failed);
+    await world.cleanup(failed || o.keepLogs);
   }
   process.stdout.write(`${summary(o, results, meta)}\n`);
   process.stdout.write(`${JSON.stringify({ bench: 'failover', date: new Date().toISOString(), options: o, ...meta, results })}\n`);
