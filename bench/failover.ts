@@ -4,14 +4,16 @@
  *
  *   npx tsx bench/failover.ts [--runs 5] [--only <case,...>] [--modes sync,strict,async]
  *                             [--seconds 10] [--check-cost N] [--cost-seconds 30] [--pause-ms 10] [--keep-logs]
+ *                             [--sync-mode sync|strict|async]
  *
  * Set-up: its own host agent on a temporary directory under /tmp (`ensureAgent`), the agent's
  * etcd, one 3-member `HaCluster` (members as a project OS user made here, the router as the
  * service user, the port from the free-port helper, the subnet from the agent), with the
  * engine's defaults (synchronous mode, ttl 10 / loop_wait 2 / retry_timeout 4,
- * primary_start_timeout 0, failsafe on; fsync on, D20). A `Writer` (test/helpers/ha-writer.ts)
- * commits numbered rows through the read-write endpoint `127.1.c.1:port` the whole time the
- * failover cases run, `--pause-ms` between two commits.
+ * primary_start_timeout 0, failsafe on; fsync on, D20; `--sync-mode` sets its synchronous
+ * mode at create). A `Writer` (test/helpers/ha-writer.ts) commits numbered rows through the
+ * read-write endpoint `127.1.c.1:port` the whole time the failover cases run, `--pause-ms`
+ * between two commits.
  *
  * Cases (`--only` takes their names or numbers), each `--runs` times, the cluster healthy (a
  * leader, both replicas streaming, one synchronous) and the writer's table reachable again
@@ -97,6 +99,8 @@ interface Options {
   checkCost: number;
   costSeconds: number;
   pauseMs: number;
+  /** the synchronous mode of the failover cases' cluster (the engine's default: sync) */
+  syncMode: SyncMode;
   /** keep the agent's and the clusters' logs (copied next to the run's directory) also when the run succeeds */
   keepLogs: boolean;
 }
@@ -167,7 +171,7 @@ class World {
   }
 
   /** A new 3-member cluster: its units ensured (not waited for). */
-  async cluster(): Promise<HaCluster> {
+  async cluster(syncMode?: SyncMode): Promise<HaCluster> {
     const scope = `fb${randomBytes(5).toString('hex')}`;
     const port = await freePort();
     const subnet = await this.agent!.allocateSubnet(scope, { port, members: ORDINALS.length });
@@ -185,6 +189,7 @@ class World {
         rest: { username: 'dwsbox', password: secret() },
         etcd: secret(),
       },
+      ...(syncMode ? { syncMode } : {}),
     };
     const cluster = new HaCluster(this.agent!, spec);
     this.clusters.push({ cluster, subnet });
@@ -464,7 +469,7 @@ async function failoverCases(o: Options, world: World, results: Record<string, u
   const agent = world.agent!;
   log('making the cluster');
   const made = Date.now();
-  const cluster = await world.cluster();
+  const cluster = await world.cluster(o.syncMode);
   const s = cluster.spec;
   const endpoint = world.endpoint(cluster);
   await cluster.waitHealthy({ timeoutMs: 300_000 });
@@ -942,7 +947,7 @@ function summary(o: Options, results: Record<string, unknown>, meta: Record<stri
   const lines: string[] = [
     `dwsbox failover bench, ${new Date().toISOString().slice(0, 10)}, commit ${String(meta['commit']).slice(0, 12)}${(meta['uncommitted'] as string[]).length ? ' + uncommitted changes' : ''}`,
     `load average (1/5/15 min) at the start: ${(meta['loadAverage'] as string[])[0]}, at the end: ${(meta['loadAverage'] as string[])[1]}`,
-    `Patroni ttl ${FAST_TIMINGS.ttl} / loop_wait ${FAST_TIMINGS.loopWait} / retry_timeout ${FAST_TIMINGS.retryTimeout}, primary_start_timeout ${FAST_TIMINGS.primaryStartTimeout}; router checks inter ${ROUTER_CHECKS.inter} fastinter ${ROUTER_CHECKS.fastinter} downinter ${ROUTER_CHECKS.downinter} rise ${ROUTER_CHECKS.rise} fall ${ROUTER_CHECKS.fall}; writer pause ${o.pauseMs} ms`,
+    `cluster synchronous mode ${o.syncMode}; Patroni ttl ${FAST_TIMINGS.ttl} / loop_wait ${FAST_TIMINGS.loopWait} / retry_timeout ${FAST_TIMINGS.retryTimeout}, primary_start_timeout ${FAST_TIMINGS.primaryStartTimeout}; router checks inter ${ROUTER_CHECKS.inter} fastinter ${ROUTER_CHECKS.fastinter} downinter ${ROUTER_CHECKS.downinter} rise ${ROUTER_CHECKS.rise} fall ${ROUTER_CHECKS.fall}; writer pause ${o.pauseMs} ms`,
     '',
   ];
   const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(22) : i < 5 ? c.padStart(9) : c)).join('  ');
@@ -1039,6 +1044,7 @@ function options(): Options {
       'cost-seconds': { type: 'string', default: '30' },
       'pause-ms': { type: 'string', default: '10' },
       'keep-logs': { type: 'boolean', default: false },
+      'sync-mode': { type: 'string', default: 'sync' },
     },
   });
   const checkCost = Number(values['check-cost']);
@@ -1062,7 +1068,9 @@ function options(): Options {
     costSeconds: Number(values['cost-seconds']),
     pauseMs: Number(values['pause-ms']),
     keepLogs: values['keep-logs'],
+    syncMode: values['sync-mode'] as SyncMode,
   };
+  if (!['sync', 'strict', 'async'].includes(o.syncMode)) throw new Error(`--sync-mode: ${o.syncMode} is not sync, strict or async`);
   for (const k of ['runs', 'seconds', 'costSeconds'] as const) if (!(o[k] > 0)) throw new Error(`--${k} must be a positive number`);
   if (!(o.pauseMs >= 0) || !(o.checkCost >= 0)) throw new Error('--pause-ms and --check-cost must be 0 or more');
   return o;
