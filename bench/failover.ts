@@ -154,7 +154,11 @@ class World {
   readonly closers = new Set<() => Promise<void>>();
   private cleaned: Promise<void> | null = null;
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    /** copy each cluster's logs next to the run's directory before it is removed */
+    private readonly keepLogs: boolean,
+  ) {}
 
   get agentDir(): string {
     return join(this.root, 'agent');
@@ -201,6 +205,9 @@ class World {
     const i = this.clusters.findIndex((c) => c.cluster === cluster);
     if (i < 0) return;
     const [{ subnet }] = this.clusters.splice(i, 1) as [{ cluster: HaCluster; subnet: number }];
+    // Its members' and router's logs go with its directory: copied first when asked to keep them.
+    const logs = join(cluster.spec.dir, 'log');
+    if (this.keepLogs && existsSync(logs)) cpSync(logs, join(`${this.root}-logs`, cluster.spec.scope, 'log'), { recursive: true });
     await cluster.remove();
     await this.agent!.releaseSubnet(subnet);
   }
@@ -1081,7 +1088,7 @@ async function main(): Promise<void> {
   const meta = { ...gitInfo(), timings: FAST_TIMINGS, routerChecks: ROUTER_CHECKS, loadAverage: [] as string[] };
   const root = mkdtempSync('/tmp/dwsbox-bench-failover-');
   chmodSync(root, 0o711);
-  const world = new World(root);
+  const world = new World(root, o.keepLogs);
   let failed = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     log(`${sig}: cleaning up`);
