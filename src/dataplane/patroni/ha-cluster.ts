@@ -239,8 +239,10 @@ export class HaCluster {
         last = h;
         const others = this.spec.ordinals.length - 1;
         const wantSync = this.spec.syncMode !== 'async' && others > 0;
-        const roles = h.members.map((m) => m.role);
-        if (h.leader && h.streaming.length === others && (!wantSync || (h.sync.length === 1 && roles.includes('sync_standby')))) return h;
+        // The member the DCS names synchronous must be the one the leader really waits for (repairSync).
+        const named = h.members.filter((m) => m.role === 'sync_standby').map((m) => m.name);
+        const syncOk = h.sync.length === 1 && named.length === 1 && (this.spec.syncMode === 'strict' || h.sync[0] === named[0]);
+        if (h.leader && h.streaming.length === others && (!wantSync || syncOk)) return h;
       } catch (e) {
         last = (e as Error).message;
       }
@@ -267,7 +269,9 @@ export class HaCluster {
    * should. Returns whether it mended. The engine's health monitor calls it on every round.
    */
   async repairSync(o: { signal?: AbortSignal } = {}): Promise<boolean> {
-    if (this.spec.syncMode === 'async') return false;
+    // Strict mode is left alone: there Patroni writes `*` rather than nothing, which never
+    // acknowledges a commit without a standby (bench/failover.ts, 1,600 polls).
+    if (this.spec.syncMode === 'async' || this.spec.syncMode === 'strict') return false;
     const broken = async (): Promise<boolean> => {
       const h = await this.health();
       if (!h.leader) return false;
