@@ -60,6 +60,7 @@ import { startChildService, type ChildService } from '../test/helpers/child-serv
 import { freePort, waitFor } from '../test/helpers/env.js';
 import { createCluster, waitIdle } from '../test/helpers/service.js';
 import { busyTicks, CLOCK_TICKS } from './cpu.js';
+import { killAll, ourProcesses } from './leftovers.js';
 
 const REPO_ROOT = new URL('..', import.meta.url).pathname;
 const ENGINES = ['local', 'ha'] as const;
@@ -250,38 +251,6 @@ function postmasterPid(dataDir: string): number | null {
   } catch {
     return null;
   }
-}
-
-/** Processes whose command line names `root`, or that run as `uid` (postgres backends rename themselves). */
-function ourProcesses(root: string, uid: number | null): { pid: number; cmd: string }[] {
-  const out: { pid: number; cmd: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
-      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      const owner = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1];
-      if (cmd.includes(root) || (uid !== null && Number(owner) === uid)) out.push({ pid: Number(name), cmd });
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-async function killAll(procs: { pid: number; cmd: string }[]): Promise<void> {
-  if (!procs.length) return;
-  log(`clean-up: killing ${procs.length} processes left: ${procs.map((p) => `${p.pid} ${p.cmd.slice(0, 60)}`).join('; ')}`);
-  for (const p of procs) {
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  const until = Date.now() + 10_000;
-  while (Date.now() < until && procs.some((p) => isProcessAlive(p.pid))) await sleep(50);
 }
 
 function gitInfo(): { commit: string; uncommitted: string[] } {
@@ -483,7 +452,7 @@ class LocalHarness implements EngineHarness {
     } catch (e) {
       log(`clean-up: ${(e as Error).message}`);
     }
-    await killAll(ourProcesses(this.dir, null));
+    await killAll(ourProcesses(this.dir, null), log);
   }
 }
 
@@ -595,7 +564,7 @@ class HaHarness implements EngineHarness {
       });
       await attempt('closing the agent client', () => this.agent!.close());
     }
-    await killAll(ourProcesses(this.dir, this.projectUser?.uid ?? null));
+    await killAll(ourProcesses(this.dir, this.projectUser?.uid ?? null), log);
     if (this.projectUser)
       await attempt(`removing the project user ${this.projectUser.name}`, () => removeProjectUser(this.projectUser!.name));
   }

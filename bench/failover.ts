@@ -78,6 +78,7 @@ import { silentLogger } from '../src/log/logger.js';
 import { Writer, query, type Endpoint } from '../test/helpers/ha-writer.js';
 import { freePort, waitFor } from '../test/helpers/env.js';
 import { busyTicks, CLOCK_TICKS, cpuTicks } from './cpu.js';
+import { killAll, ourProcesses } from './leftovers.js';
 
 const REPO_ROOT = new URL('..', import.meta.url).pathname;
 const CASES = ['postmaster', 'member', 'patroni', 'etcd', 'switchover', 'modes', 'check-cost'] as const;
@@ -266,19 +267,7 @@ class World {
     }
     // Whatever is left of ours: processes of the project user (postgres backends rename
     // themselves, so their command line does not name the directory) and any naming the directory.
-    const left = ourProcesses(this.root, this.projectUser?.uid ?? null);
-    if (left.length) {
-      log(`clean-up: killing ${left.length} processes left: ${left.map((p) => `${p.pid} ${p.cmd.slice(0, 60)}`).join('; ')}`);
-      for (const p of left) {
-        try {
-          process.kill(p.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      const until = Date.now() + 10_000;
-      while (Date.now() < until && left.some((p) => isProcessAlive(p.pid))) await sleep(50);
-    }
+    await killAll(ourProcesses(this.root, this.projectUser?.uid ?? null), log);
     if (this.projectUser)
       await attempt(`removing the project user ${this.projectUser.name}`, () => removeProjectUser(this.projectUser!.name));
     await attempt(`removing ${this.root}`, async () => rmSync(this.root, { recursive: true, force: true }));
@@ -286,24 +275,6 @@ class World {
     if (still.length) log(`clean-up: processes still running: ${JSON.stringify(still)}`);
     else log('clean-up: nothing of this run is left');
   }
-}
-
-/** Processes whose command line names `root`, or that run as the bench's project user. */
-function ourProcesses(root: string, uid: number | null): { pid: number; cmd: string }[] {
-  const out: { pid: number; cmd: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
-      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      const owner = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'))?.[1];
-      if (cmd.includes(root) || (uid !== null && Number(owner) === uid)) out.push({ pid: Number(name), cmd });
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
 }
 
 /** Copy the agent's and the clusters' logs next to the run's directory (on failure, for a post-mortem). */
