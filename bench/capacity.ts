@@ -51,7 +51,7 @@ import { loadConfig } from '../src/config/config.js';
 import { ensureAgent, type AgentClient } from '../src/dataplane/agent/client.js';
 import { ETCD_UNIT } from '../src/dataplane/agent/host-etcd.js';
 import type { OsUser } from '../src/dataplane/os-user.js';
-import { HaCluster, memberUnit, routerUnit, type HaClusterSpec } from '../src/dataplane/patroni/ha-cluster.js';
+import { generateHaSecrets, HaCluster, memberUnit, routerUnit, type HaClusterSpec } from '../src/dataplane/patroni/ha-cluster.js';
 import { isProcessAlive, processTree } from '../src/dataplane/process-info.js';
 import { ensureServiceUser, ProjectUsers, removeProjectUser, type UidRecord } from '../src/dataplane/project-users.js';
 import { findNodeType, type NodeType } from '../src/domain/node-types.js';
@@ -83,7 +83,6 @@ interface Options {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (l: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${l}\n`);
-const secret = (): string => randomBytes(16).toString('hex');
 const mib = (b: number): string => (b / MIB).toFixed(1);
 const gib = (b: number): string => `${(b / (1024 * MIB)).toFixed(2)} GiB`;
 const pct = (cores: number): string => `${(cores * 100).toFixed(2)} %`;
@@ -503,12 +502,7 @@ class HaHarness implements EngineHarness {
       dir: join(this.dir, scope),
       member: this.projectUser!,
       service: this.service!,
-      secrets: {
-        superuser: { username: 'postgres', password: secret() },
-        replication: { username: 'replicator', password: secret() },
-        rest: { username: 'dwsbox', password: secret() },
-        etcd: secret(),
-      },
+      secrets: generateHaSecrets(),
       // The node type's sizing, as the local engine writes it (clusterSettings): like for like.
       parameters: { ...this.nodeType.settings },
     };

@@ -61,6 +61,7 @@ import { ensureAgent, type AgentClient } from '../src/dataplane/agent/client.js'
 import { ETCD_UNIT } from '../src/dataplane/agent/host-etcd.js';
 import type { OsUser } from '../src/dataplane/os-user.js';
 import {
+  generateHaSecrets,
   HaCluster,
   memberHost,
   memberUnit,
@@ -116,7 +117,6 @@ const median = (xs: number[]): number => {
 const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
 const log = (l: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${l}\n`);
-const secret = (): string => randomBytes(16).toString('hex');
 const ordinalOf = (member: string): number => Number(member.slice(1));
 
 function gitInfo(): { commit: string; uncommitted: string[] } {
@@ -188,12 +188,7 @@ class World {
       dir: join(this.root, scope),
       member: this.projectUser!,
       service: this.service!,
-      secrets: {
-        superuser: { username: 'postgres', password: secret() },
-        replication: { username: 'replicator', password: secret() },
-        rest: { username: 'dwsbox', password: secret() },
-        etcd: secret(),
-      },
+      secrets: generateHaSecrets(),
       ...(syncMode ? { syncMode } : {}),
     };
     const cluster = new HaCluster(this.agent!, spec);

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ensureAgent, type AgentClient } from '../../src/dataplane/agent/client.js';
 import type { OsUser } from '../../src/dataplane/os-user.js';
-import { HaCluster, readWriteHost, type HaClusterSpec } from '../../src/dataplane/patroni/ha-cluster.js';
+import { generateHaSecrets, HaCluster, readWriteHost, type HaClusterSpec } from '../../src/dataplane/patroni/ha-cluster.js';
 import { ensureServiceUser, ProjectUsers, removeProjectUser, type UidRecord } from '../../src/dataplane/project-users.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { freePort, processesUnder, removeDir, tempDir, testAgentDir } from './env.js';
@@ -25,8 +25,6 @@ export interface HaTestCluster {
   close(): Promise<{ pid: number; cmd: string }[]>;
 }
 
-const secret = (): string => randomBytes(12).toString('hex');
-
 export async function startHaCluster(o: {
   /** names its directory, its project user and its scope */
   prefix: string;
@@ -42,7 +40,7 @@ export async function startHaCluster(o: {
   const ordinals = o.ordinals ?? [1, 2, 3];
   const port = await freePort();
   const subnet = await agent.allocateSubnet(scope, { port, members: ordinals.length });
-  const superuser = { username: 'postgres', password: secret() };
+  const secrets = generateHaSecrets();
   const spec: HaClusterSpec = {
     scope,
     subnet,
@@ -51,12 +49,7 @@ export async function startHaCluster(o: {
     dir: join(root, 'cluster'),
     member: projectUser,
     service: await ensureServiceUser(),
-    secrets: {
-      superuser,
-      replication: { username: 'replicator', password: secret() },
-      rest: { username: 'dwsbox', password: secret() },
-      etcd: secret(),
-    },
+    secrets,
   };
   const cluster = new HaCluster(agent, { ...spec, ...o.extra?.(new HaCluster(agent, spec)) });
   const close = async (): Promise<{ pid: number; cmd: string }[]> => {
@@ -84,7 +77,7 @@ export async function startHaCluster(o: {
     cluster,
     projectUser,
     subnet,
-    rw: { host: readWriteHost(subnet), port, user: superuser.username, password: superuser.password },
+    rw: { host: readWriteHost(subnet), port, user: secrets.superuser.username, password: secrets.superuser.password },
     close,
   };
 }

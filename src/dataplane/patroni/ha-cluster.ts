@@ -15,6 +15,7 @@
  * `127.2.c.i:8008`, the read-write endpoint `127.1.c.1` and the read-only one `127.1.c.2` on
  * the cluster's port; `c` is the subnet the agent allocated to the scope.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { serviceUser, type OsUser } from '../os-user.js';
@@ -43,6 +44,17 @@ export interface HaClusterSecrets {
   rest: Credentials;
   /** the scope's etcd user's password (D32) */
   etcd: string;
+}
+
+/** New secrets for a cluster: the superuser, the replication role, Patroni's REST API and the scope's etcd user, each random. */
+export function generateHaSecrets(): HaClusterSecrets {
+  const secret = (): string => randomBytes(18).toString('base64url');
+  return {
+    superuser: { username: 'postgres', password: secret() },
+    replication: { username: 'replicator', password: secret() },
+    rest: { username: 'dwsbox', password: secret() },
+    etcd: secret(),
+  };
 }
 
 export interface HaClusterSpec {
