@@ -60,6 +60,7 @@ import { startChildService, type ChildService } from '../test/helpers/child-serv
 import { freePort, waitFor } from '../test/helpers/env.js';
 import { createCluster, waitIdle } from '../test/helpers/service.js';
 import { busyTicks, CLOCK_TICKS } from './cpu.js';
+import { gitInfo } from './git-info.js';
 import { killAll, ourProcesses } from './leftovers.js';
 
 const REPO_ROOT = new URL('..', import.meta.url).pathname;
@@ -249,20 +250,6 @@ function postmasterPid(dataDir: string): number | null {
     return Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) ? pid : null;
   } catch {
     return null;
-  }
-}
-
-function gitInfo(): { commit: string; uncommitted: string[] } {
-  try {
-    const commit = execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-    const uncommitted = execFileSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'test/helpers', 'bench/capacity.ts'], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .filter((l) => l.trim());
-    return { commit, uncommitted };
-  } catch {
-    return { commit: 'unknown (not a git checkout)', uncommitted: [] };
   }
 }
 
@@ -900,7 +887,7 @@ function options(): Options {
 async function main(): Promise<void> {
   const o = options();
   const nt = findNodeType(NODE_TYPE)!;
-  const meta = { ...gitInfo(), cores: availableParallelism(), loadAverage: [] as string[] };
+  const meta = { ...gitInfo(['src', 'test/helpers', 'bench/capacity.ts']), cores: availableParallelism(), loadAverage: [] as string[] };
   const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const root = mkdtempSync('/tmp/dwsbox-bench-capacity-');
   chmodSync(root, 0o711);

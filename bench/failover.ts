@@ -51,7 +51,6 @@
  * or with `--keep-logs`.
  * Run it under the shared lock: `flock -o /tmp/dwsbox-bench.lock npx tsx bench/failover.ts`.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,9 +78,9 @@ import { silentLogger } from '../src/log/logger.js';
 import { Writer, query, type Endpoint } from '../test/helpers/ha-writer.js';
 import { freePort, waitFor } from '../test/helpers/env.js';
 import { busyTicks, CLOCK_TICKS, cpuTicks } from './cpu.js';
+import { gitInfo } from './git-info.js';
 import { killAll, ourProcesses } from './leftovers.js';
 
-const REPO_ROOT = new URL('..', import.meta.url).pathname;
 const CASES = ['postmaster', 'member', 'patroni', 'etcd', 'switchover', 'modes', 'check-cost'] as const;
 type CaseName = (typeof CASES)[number];
 const FAILOVER_CASES: readonly CaseName[] = ['postmaster', 'member', 'patroni', 'etcd', 'switchover'];
@@ -118,20 +117,6 @@ const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
 const log = (l: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${l}\n`);
 const ordinalOf = (member: string): number => Number(member.slice(1));
-
-function gitInfo(): { commit: string; uncommitted: string[] } {
-  try {
-    const commit = execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-    const uncommitted = execFileSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'test/helpers', 'bench/failover.ts'], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .filter((l) => l.trim());
-    return { commit, uncommitted };
-  } catch {
-    return { commit: 'unknown (not a git checkout)', uncommitted: [] };
-  }
-}
 
 function postmasterPid(dataDir: string): number {
   const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -1051,7 +1036,12 @@ function options(): Options {
 
 async function main(): Promise<void> {
   const o = options();
-  const meta = { ...gitInfo(), timings: FAST_TIMINGS, routerChecks: ROUTER_CHECKS, loadAverage: [] as string[] };
+  const meta = {
+    ...gitInfo(['src', 'test/helpers', 'bench/failover.ts']),
+    timings: FAST_TIMINGS,
+    routerChecks: ROUTER_CHECKS,
+    loadAverage: [] as string[],
+  };
   const root = mkdtempSync('/tmp/dwsbox-bench-failover-');
   chmodSync(root, 0o711);
   const world = new World(root, o.keepLogs);

@@ -77,7 +77,7 @@
  * p99 under 10 ms, /healthz at least 0.9×, every other route at least 0.4×; PostgreSQL with two
  * processes — at least 0.3×.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
   mkdirSync,
@@ -108,6 +108,7 @@ import { BENCH_PASSWORD, BENCH_USER, seedStore, type SeedResult } from './http-s
 import { childProcesses } from '../src/dataplane/process-info.js';
 import { busyTicks, CLOCK_TICKS, cpuTicks, ticksOf } from './cpu.js';
 import { startStorePg, type StorePg } from './store-pg.js';
+import { gitInfo } from './git-info.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OTHER_PROJECT_ID = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
@@ -607,20 +608,6 @@ const NO_RUN: RunFigures = {
   drainMs: 0,
 };
 
-function gitInfo(): { commit: string; dirty: string[] } {
-  try {
-    const commit = execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['-C', REPO_ROOT, 'status', '--porcelain', '--', 'src', 'test/helpers', 'package.json'], {
-      encoding: 'utf8',
-    })
-      .split('\n')
-      .filter((l) => l.trim());
-    return { commit, dirty };
-  } catch {
-    return { commit: 'unknown (not a git checkout)', dirty: [] };
-  }
-}
-
 function side(runs: RunFigures[]): SideResult {
   return {
     runs,
@@ -634,7 +621,8 @@ export async function runHttpBench(
   o: Options,
   log: (l: string) => void,
 ): Promise<{ results: RouteResult[]; meta: Record<string, unknown> }> {
-  const git = gitInfo();
+  const { commit, uncommitted: dirty } = gitInfo(['src', 'test/helpers', 'package.json']);
+  const git = { commit, dirty };
   const root = tempDir('http-bench');
   const dataDir = join(root, 'data');
   mkdirSync(dataDir, { recursive: true, mode: 0o711 });
