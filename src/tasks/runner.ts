@@ -493,7 +493,9 @@ export class TaskRunner {
     } finally {
       clearTimeout(timeout);
       taskSignal.removeEventListener('abort', onTaskAbort);
-      progress.stop();
+      // Closed before the step's end is written: a sample the (aborted) step function still
+      // reports would otherwise rewrite its progressInfo as running after it was marked FAILED.
+      await progress.close();
       if (holder) {
         // An aborted step function may still be between two awaits (its tools are killed and it
         // can start no new process, but it may still touch files or nodes): the lock stays held
@@ -630,6 +632,8 @@ class ProgressWriter {
 
   /** Set when a write found the lease gone; flush() then throws it. */
   private lost: Error | null = null;
+  /** Set when the step has ended (close): nothing more is written. */
+  private closed = false;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -650,6 +654,7 @@ class ProgressWriter {
   }
 
   add(p: StepProgress, onFirst: () => Promise<void>): void {
+    if (this.closed) return;
     const at = this.deps.clock.now();
     this.tracker.add(at, p);
     if (p.info) Object.assign(this.extra, p.info);
@@ -675,15 +680,18 @@ class ProgressWriter {
     if (this.lost) throw this.lost;
   }
 
-  stop(): void {
+  /** No more writes: samples added later are dropped; waits for a write under way. */
+  async close(): Promise<void> {
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.chain.catch(() => {});
   }
 
   private async write(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
-    if (batch.length === 0 || this.lost) return;
+    if (batch.length === 0 || this.lost || this.closed) return;
     const f = this.tracker.figures;
     const now = this.deps.clock.now();
     const estimate = f.secondsLeft ?? estimateFromHistory(this.history, now - this.beginAt);
