@@ -15,7 +15,7 @@ import { removeTree } from './safe-fs.js';
 import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { ProgressSampleIn } from './local-engine.js';
-import { dirSize } from './pg-instance.js';
+import { connectSuperuser, dirSize } from './pg-instance.js';
 import { childProcesses, processTree } from './process-info.js';
 import { whilePolling } from './pg-exec.js';
 import { parseFileLine, type BackupSetInfo, type PgBackRest, type StanzaTarget } from './pgbackrest.js';
@@ -77,7 +77,39 @@ export async function removePartialSets(backrest: PgBackRest, t: StanzaTarget, s
   return removed;
 }
 
+/**
+ * A member promoted moments ago (a failover, D23) writes its first checkpoint on the new
+ * timeline in the background; until it ends, pg_control still names the old timeline, and
+ * pgBackRest, which reads pg_control before it starts the backup, refuses it ("WAL timeline 2
+ * does not match pg_control timeline 1"). So the member that writes (whichever of the
+ * stanza's members it is now) is asked for a checkpoint first when the two differ.
+ */
+async function checkpointNewTimeline(t: StanzaTarget, signal?: AbortSignal): Promise<void> {
+  for (const m of [{ socket: t.pgSocket }, ...(t.otherMembers ?? [])]) {
+    signal?.throwIfAborted();
+    const c = await connectSuperuser({ os: t.os, sockDir: m.socket, port: t.pgPort }, 'postgres', 60_000).catch(() => null);
+    if (!c) continue; // a member that is down is not the one that writes
+    try {
+      const [row] = (
+        await c.query<{ recovery: boolean; stale: boolean | null }>(
+          `SELECT pg_is_in_recovery() AS recovery,
+                  CASE WHEN NOT pg_is_in_recovery() THEN
+                    (SELECT timeline_id FROM pg_control_checkpoint())
+                      <> ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+                  END AS stale`,
+        )
+      ).rows;
+      if (row?.recovery) continue;
+      if (row?.stale) await c.query('CHECKPOINT');
+      return;
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+}
+
 export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: BackupOptions): Promise<BackupSetInfo> {
+  await checkpointNewTimeline(t, o.signal);
   const remote = backrest.isRemote(t.stanza);
   const before = new Set(remote ? [] : setDirs(backrest, t.stanza));
   let finishedBytes = 0;

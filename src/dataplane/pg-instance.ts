@@ -395,34 +395,14 @@ export class PgInstance {
     });
   }
 
-  /**
-   * A connected session as `postgres` over the unix socket, checked like libpq's
-   * `requirepeer` (D32) before it is opened: the socket directory and the socket are this
-   * server's OS user's (only that user, or root, can have bound it), neither a link. So a
-   * socket another user put in this one's place is never talked to as superuser.
-   */
+  /** A verified session as `postgres` over the unix socket (`connectSuperuser`). */
   async connect(database = 'postgres', timeoutMs = 30_000): Promise<pg.Client> {
-    assertPeerSocket(this.spec.sockDir, this.spec.port, this.spec.os);
-    const c = this.client(database, timeoutMs);
-    await c.connect();
-    return c;
+    return connectSuperuser(this.spec, database, timeoutMs);
   }
 
   /** An unconnected client as `postgres` over the unix socket; use `connect` to get one that is verified. */
   client(database = 'postgres', timeoutMs = 30_000): pg.Client {
-    const c = new pg.Client({
-      host: this.spec.sockDir,
-      port: this.spec.port,
-      user: 'postgres',
-      database,
-      connectionTimeoutMillis: Math.min(timeoutMs, 10_000),
-      statement_timeout: timeoutMs,
-      application_name: 'dwsbox',
-      // D32: the superuser's sessions resolve no name through a schema a tenant can create in.
-      options: '-c search_path=pg_catalog',
-    });
-    c.on('error', () => {});
-    return c;
+    return superuserClient(this.spec, database, timeoutMs);
   }
 
   /** Remove the data directory (the server must be stopped). */
@@ -506,4 +486,36 @@ export function assertPeerSocket(sockDir: string, port: number, os: OsUser): voi
     return true;
   };
   if (check(sockDir, 'dir')) check(join(sockDir, `.s.PGSQL.${port}`), 'socket');
+}
+
+/** Where a server's superuser sessions go: its unix socket's directory and port, and the OS user that must own them. */
+export type SocketOf = Pick<PgInstanceSpec, 'os' | 'sockDir' | 'port'>;
+
+/**
+ * A connected session as `postgres` over a server's unix socket, checked like libpq's
+ * `requirepeer` (D32) before it is opened: the socket directory and the socket are the
+ * server's OS user's (only that user, or root, can have bound it), neither a link. So a
+ * socket another user put in its place is never talked to as superuser.
+ */
+export async function connectSuperuser(s: SocketOf, database = 'postgres', timeoutMs = 30_000): Promise<pg.Client> {
+  assertPeerSocket(s.sockDir, s.port, s.os);
+  const c = superuserClient(s, database, timeoutMs);
+  await c.connect();
+  return c;
+}
+
+function superuserClient(s: SocketOf, database: string, timeoutMs: number): pg.Client {
+  const c = new pg.Client({
+    host: s.sockDir,
+    port: s.port,
+    user: 'postgres',
+    database,
+    connectionTimeoutMillis: Math.min(timeoutMs, 10_000),
+    statement_timeout: timeoutMs,
+    application_name: 'dwsbox',
+    // D32: the superuser's sessions resolve no name through a schema a tenant can create in.
+    options: '-c search_path=pg_catalog',
+  });
+  c.on('error', () => {});
+  return c;
 }
