@@ -71,7 +71,7 @@ import {
 } from '../src/dataplane/patroni/ha-cluster.js';
 import { ROUTER_CHECKS, RouterBackend } from '../src/dataplane/patroni/haproxy-config.js';
 import { httpCall } from '../src/dataplane/patroni/http.js';
-import { FAST_TIMINGS, memberName, type SyncMode } from '../src/dataplane/patroni/patroni-config.js';
+import { FAST_TIMINGS, memberName, memberOrdinal, type SyncMode } from '../src/dataplane/patroni/patroni-config.js';
 import { isProcessAlive, processTree } from '../src/dataplane/process-info.js';
 import { ensureServiceUser, ProjectUsers, removeProjectUser, type UidRecord } from '../src/dataplane/project-users.js';
 import { silentLogger } from '../src/log/logger.js';
@@ -116,7 +116,7 @@ const median = (xs: number[]): number => {
 const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? NaN;
 const log = (l: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${l}\n`);
-const ordinalOf = (member: string): number => Number(member.slice(1));
+const ordinalOf = (member: string): number => memberOrdinal(member)!;
 
 function postmasterPid(dataDir: string): number {
   const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);

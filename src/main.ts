@@ -18,6 +18,7 @@ import type { Store } from './store/store.js';
 import { ReadPoint } from './store/read-cache.js';
 import { findBinaries, type Binaries } from './dataplane/binaries.js';
 import { LocalEngine } from './dataplane/local-engine.js';
+import { PatroniEngine } from './dataplane/patroni-engine.js';
 import type { DataPlane } from './dataplane/data-plane.js';
 import { dirSize } from './dataplane/pg-instance.js';
 import { needsMigration } from './dataplane/tenant-migration.js';
@@ -133,18 +134,23 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       highest: () => store.highestOsUid(),
       record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()),
     };
-    const engine = new LocalEngine(
-      {
-        dataDir: config.dataDir,
-        repoPath: config.repoPath,
-        unsafeNoFsync: config.unsafeNoFsync,
-        initdbPool: config.initdbPool,
-        initdbPoolDir: config.initdbPoolDir,
-      },
-      bins,
-      log.scope({ component: 'dataplane' }),
-      uids,
-    );
+    const settings = {
+      dataDir: config.dataDir,
+      repoPath: config.repoPath,
+      unsafeNoFsync: config.unsafeNoFsync,
+      initdbPool: config.initdbPool,
+      initdbPoolDir: config.initdbPoolDir,
+    };
+    const engine =
+      config.engine === 'patroni'
+        ? new PatroniEngine(
+            // Patroni makes every data directory itself: the initdb pool has nothing to offer it.
+            { ...settings, initdbPool: 0, agentDir: config.agentDir, syncMode: config.syncMode },
+            bins,
+            log.scope({ component: 'dataplane' }),
+            uids,
+          )
+        : new LocalEngine(settings, bins, log.scope({ component: 'dataplane' }), uids);
     // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
     configureRepository = (secrets) => {
       const repository = repositoryFromConfig(config);

@@ -60,6 +60,22 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'pgBackRest repository directory (the local repository). Default <dataDir>/repo.',
   },
   {
+    key: 'engine',
+    kind: 'string',
+    default: 'local',
+    choices: ['local', 'patroni'],
+    description:
+      'How new clusters run (docs/operations.md#engines): local (each node a PostgreSQL server the service starts and watches; a dead primary is an outage until a restart) or patroni (each node a Patroni member under the host agent, with etcd and an HAProxy router: automatic failover, stable read-write and read-only endpoints). Restores into a new cluster and table restores are not on patroni yet.',
+  },
+  {
+    key: 'syncMode',
+    kind: 'string',
+    default: 'sync',
+    choices: ['sync', 'strict', 'async'],
+    description:
+      'Replication of new clusters on the patroni engine (D25): sync (a commit waits for one synchronous standby while one streams; no acknowledged write is lost in a failover), strict (commits wait even when no standby streams) or async (fastest, a failover may lose the last commits).',
+  },
+  {
     key: 'repoType',
     kind: 'string',
     default: 'local',
@@ -426,6 +442,8 @@ export interface Config {
   readonly initdbPoolDir: string;
   /** the host agent's directory (D23), host-wide by default */
   readonly agentDir: string;
+  readonly engine: 'local' | 'patroni';
+  readonly syncMode: 'sync' | 'strict' | 'async';
   readonly unsafeNoFsync: boolean;
 }
 

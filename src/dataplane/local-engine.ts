@@ -97,6 +97,7 @@ export const slotNameFor = (ordinal: number): string => `dwsbox_node${ordinal}`;
 export const appNameFor = (ordinal: number): string => `node${ordinal}`;
 
 export class LocalEngine implements DataPlane {
+  readonly engineName: 'local' | 'patroni' = 'local';
   readonly backrest: PgBackRest;
   /** the project users of this data directory (D32) */
   readonly users: ProjectUsers;

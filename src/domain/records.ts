@@ -58,6 +58,8 @@ export interface ClusterSpec {
   volume: { volume: string; capacity: string } | null;
   /** the backup repository of the cluster's stanza (absent: the local one); snapshots copy it */
   repository?: { id: string; kind: 'local' | 's3' };
+  /** a highly available cluster's router hosts (D24), on the cluster's port; absent: each node is an endpoint (the local engine) */
+  endpoints?: { readWrite: string; readOnly: string };
 }
 
 export interface FailedReason {

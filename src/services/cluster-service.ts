@@ -251,11 +251,18 @@ export class ClusterService {
     const used = await this.deps.store.usedSubnetIndexes();
     for (let c = 1; c <= 254; c++) {
       if (used.has(c) || exclude.has(c)) continue;
+      if (this.deps.dataPlane.subnetAvailable && !(await this.deps.dataPlane.subnetAvailable(c))) continue;
       let free = true;
       for (let i = 1; i <= nodes && free; i++) free = await this.deps.dataPlane.isAddressFree(this.deps.dataPlane.memberHost(c, i), port);
       if (free) return c;
     }
     throw new AppError('CAPACITY_EXCEEDED', { args: [`no free loopback address range for ${nodes} nodes on port ${port}`] });
+  }
+
+  /** The router's hosts of a cluster of a highly available engine (D24), recorded in its spec; none on the local engine. */
+  private endpointsOf(subnetIndex: number): Pick<ClusterSpec, 'endpoints'> {
+    const hosts = this.deps.dataPlane.routerHosts?.(subnetIndex);
+    return hosts ? { endpoints: hosts } : {};
   }
 
   /** Build the cluster and node rows for a new cluster (create and restore). */
@@ -279,7 +286,7 @@ export class ClusterService {
       replPasswordEnc: this.deps.secrets.encrypt(newPassword()),
       stanza: `cluster-${id}`,
       // Its stanza goes to the repository configured now, and stays there (backup-repository.ts).
-      spec: { ...i.spec, repository: this.deps.dataPlane.repositoryRef() },
+      spec: { ...withoutEndpoints(i.spec), repository: this.deps.dataPlane.repositoryRef(), ...this.endpointsOf(subnetIndex) },
       failedReasons: null,
       healthNote: null,
       createdAt: now,
@@ -467,4 +474,10 @@ export class ClusterService {
     const keys = new Set(tags.map((t) => t.key));
     await this.updateSpec(projectId, clusterId, (s) => ({ ...s, tags: s.tags.filter((t) => !keys.has(t.key)) }));
   }
+}
+
+/** A spec without its endpoints (a restore copies its source's spec; the new cluster gets its own). */
+function withoutEndpoints(spec: ClusterSpec): ClusterSpec {
+  const { endpoints: _, ...rest } = spec;
+  return rest;
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findBinaries } from '../../src/dataplane/binaries.js';
 import { runBackup } from '../../src/dataplane/pg-backup.js';
+import { memberOrdinal } from '../../src/dataplane/patroni/patroni-config.js';
 import { PgBackRest, type StanzaTarget } from '../../src/dataplane/pgbackrest.js';
 import type { HaCluster } from '../../src/dataplane/patroni/ha-cluster.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -85,7 +86,7 @@ describe('pgBackRest on a highly available cluster (issue 15, D23)', () => {
 
     // Fail over: the leader's postmaster killed; Patroni promotes another member.
     const old = (await cluster.waitHealthy()).leader!;
-    const pm = Number(readFileSync(join(cluster.dataDir(Number(old.slice(1))), 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const pm = Number(readFileSync(join(cluster.dataDir(memberOrdinal(old)!), 'postmaster.pid'), 'utf8').split('\n')[0]);
     process.kill(pm, 'SIGKILL');
     const { timeline } = await waitFor(
       async () => {

@@ -21,7 +21,7 @@ import { ETCD_UNIT } from '../../src/dataplane/agent/host-etcd.js';
 import type { OsUser } from '../../src/dataplane/os-user.js';
 import { memberHost, memberUnit, readOnlyHost, routerUnit, type HaCluster } from '../../src/dataplane/patroni/ha-cluster.js';
 import { RouterBackend } from '../../src/dataplane/patroni/haproxy-config.js';
-import { memberName } from '../../src/dataplane/patroni/patroni-config.js';
+import { memberName, memberOrdinal } from '../../src/dataplane/patroni/patroni-config.js';
 import { PatroniRest, restStatus } from '../../src/dataplane/patroni/patroni-rest.js';
 import { isProcessAlive } from '../../src/dataplane/process-info.js';
 import { ensureServiceUser } from '../../src/dataplane/project-users.js';
@@ -42,7 +42,7 @@ let writer: Writer;
 /** the first leader: the preferred primary a switchback returns to */
 let preferred = '';
 
-const ordinalOf = (name: string): number => Number(name.slice(1));
+const ordinalOf = (name: string): number => memberOrdinal(name)!;
 const at = (host: string): Endpoint => ({ ...rw, host });
 
 async function leaderName(): Promise<string | null> {
@@ -256,7 +256,7 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
       `switchback to ${preferred} (${wasSync ? 'already' : 'made'} synchronous first): ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     // A switchover to a member that is not streaming is refused.
-    await expect(cluster.switchover('m9')).rejects.toThrow(/not a streaming replica/);
+    await expect(cluster.switchover('node9')).rejects.toThrow(/not a streaming replica/);
   });
 
   it('rebuilds a replica whose data directory broke (Patroni leaves it stopped) from the leader', async () => {

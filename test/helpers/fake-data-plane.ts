@@ -69,6 +69,7 @@ const member = (cluster: ClusterRef, ordinal: number): string => `${cluster.id}/
 const tableKey = (cluster: ClusterRef, database: string, t: TableRef): string => `${cluster.id}/${database}/${t.schema}.${t.name}`;
 
 export class FakeDataPlane implements DataPlane {
+  readonly engineName = 'local' as const;
   readonly intentions: RecordedIntention[] = [];
   private readonly scripts = new Map<string, IntentionScript[]>();
   private readonly locks = new Map<string, { release: () => void; released: Promise<void> }>();

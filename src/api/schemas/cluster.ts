@@ -160,7 +160,9 @@ function toInfo(v: ClusterView) {
   const c = v.cluster;
   // Nodes being added (building) or taken out (removing) are not part of the cluster yet / any more.
   const nodes = v.nodes.filter((n) => n.membership === 'active');
-  const endpoints = nodes.map((n) => ({ connect_info: `${n.host}:${n.port}`, jdbc_url: `jdbc:postgresql://${n.host}:${n.port}/postgres` }));
+  // A highly available cluster (D24): its router's read-write endpoint first, then the read-only one; else each node.
+  const hosts = c.spec.endpoints ? [c.spec.endpoints.readWrite, c.spec.endpoints.readOnly] : nodes.map((n) => n.host);
+  const endpoints = hosts.map((h) => ({ connect_info: `${h}:${c.port}`, jdbc_url: `jdbc:postgresql://${h}:${c.port}/postgres` }));
   return {
     id: c.id,
     name: c.name,

@@ -155,14 +155,17 @@ function buildApi(o: {
     return u;
   });
   app.delete<{ Params: { name: string } }>('/v1/units/:name', async (req) => ({ stopped: await o.supervisor.stop(req.params.name) }));
-  app.post<{ Body: { owner?: unknown; port?: unknown; members?: unknown } }>('/v1/subnets', async (req) => {
-    const { owner, port, members } = req.body ?? {};
+  app.post<{ Body: { owner?: unknown; port?: unknown; members?: unknown; subnet?: unknown } }>('/v1/subnets', async (req) => {
+    const { owner, port, members, subnet } = req.body ?? {};
+    if (subnet !== undefined && (!Number.isInteger(subnet) || (subnet as number) < 1 || (subnet as number) > 254))
+      throw badRequest('subnet: 1-254');
     if (typeof owner !== 'string' || !owner || owner.length > 200) throw badRequest('owner: a non-empty string is required');
     if (port !== undefined && (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535))
       throw badRequest('port: 1-65535');
     if (members !== undefined && (!Number.isInteger(members) || (members as number) < 1 || (members as number) > 254))
       throw badRequest('members: 1-254');
     const probe = port === undefined ? undefined : { port: port as number, members: (members as number | undefined) ?? 1 };
+    if (subnet !== undefined) return { subnet: o.subnets.claim(owner, subnet as number), owner };
     return { subnet: await o.subnets.allocate(owner, probe), owner };
   });
   app.get('/v1/subnets', () => ({ subnets: o.subnets.list() }));
@@ -272,6 +275,18 @@ export class SubnetRegistry {
       return c;
     }
     throw Object.assign(new Error('every cluster subnet of this host (254) is taken'), { statusCode: 409 });
+  }
+
+  /** Subnet `c` for the owner: already its own, or free and now held (409 when another owner holds it). */
+  claim(owner: string, c: number): number {
+    const holder = this.held[c];
+    if (holder !== undefined && holder !== owner)
+      throw Object.assign(new Error(`cluster subnet ${c} of this host is held by ${holder}`), { statusCode: 409 });
+    if (holder === undefined) {
+      this.held[c] = owner;
+      this.save();
+    }
+    return c;
   }
 
   release(c: number): boolean {

@@ -65,6 +65,16 @@ export class AgentClient {
     return this.call<{ subnet: number }>('POST', '/v1/subnets', { owner, ...probe }).then((r) => r.subnet);
   }
 
+  /** Subnet `subnet` for the owner (already its own, or free); an AgentCallError with status 409 when another owner holds it. */
+  claimSubnet(owner: string, subnet: number): Promise<number> {
+    return this.call<{ subnet: number }>('POST', '/v1/subnets', { owner, subnet }).then((r) => r.subnet);
+  }
+
+  /** The subnets held on this host, by owner. */
+  subnets(): Promise<{ subnet: number; owner: string }[]> {
+    return this.call<{ subnets: { subnet: number; owner: string }[] }>('GET', '/v1/subnets').then((r) => r.subnets);
+  }
+
   releaseSubnet(subnet: number): Promise<boolean> {
     return this.call<{ released: boolean }>('DELETE', `/v1/subnets/${subnet}`).then((r) => r.released);
   }

@@ -26,6 +26,7 @@ import { EtcdClient, scopePrefix, scopeUser } from './etcd.js';
 import { HAPROXY_BIN, haproxyArgs, haproxyConfig, HaproxyRuntime, routerSocketPath } from './haproxy-config.js';
 import {
   memberName,
+  memberOrdinal,
   PATRONI_BIN,
   PATRONI_REST_PORT,
   patroniConfigText,
@@ -78,6 +79,10 @@ export interface HaClusterSpec {
   parameters?: PgParameters;
   /** recovery settings of replicas (pgBackRest's restore_command) */
   recoveryConf?: Record<string, string>;
+  /** where member i's unix socket lives (`<dir>/<member>/sock` when absent); the Patroni engine keeps its short socket paths */
+  socketDir?: (ordinal: number) => string;
+  /** the router's directory for its stats socket (`<dir>/router` when absent; a unix socket path has at most 107 bytes) */
+  routerDir?: string;
 }
 
 export const memberHost = (subnet: number, ordinal: number): string => `127.0.${subnet}.${ordinal}`;
@@ -121,7 +126,7 @@ export class HaCluster {
   }
 
   socketDir(ordinal: number): string {
-    return join(this.memberDir(ordinal), 'sock');
+    return this.spec.socketDir?.(ordinal) ?? join(this.memberDir(ordinal), 'sock');
   }
 
   logFile(unit: 'router' | number): string {
@@ -129,16 +134,21 @@ export class HaCluster {
   }
 
   router(): HaproxyRuntime {
-    return new HaproxyRuntime(routerSocketPath(join(this.spec.dir, 'router')));
+    return new HaproxyRuntime(routerSocketPath(this.routerDir()));
+  }
+
+  private routerDir(): string {
+    return this.spec.routerDir ?? join(this.spec.dir, 'router');
   }
 
   /**
    * Everything runs: the scope's etcd user, each member's Patroni, the router. Idempotent: a
    * unit that runs with the same spec is left alone, so calling it again never restarts a
    * healthy member. Patroni itself bootstraps the first member (initdb) and builds the others
-   * (`pg_basebackup` with a fast checkpoint).
+   * (`pg_basebackup` with a fast checkpoint). With `only`, just those members' units are
+   * ensured (the router and every member's configuration still are).
    */
-  async ensure(): Promise<void> {
+  async ensure(o: { only?: readonly number[] } = {}): Promise<void> {
     const s = this.spec;
     const { endpoint, username } = await this.agent.ensureEtcdScope(s.scope, s.secrets.etcd);
     const etcdHost = endpoint.replace(/^https?:\/\//, '');
@@ -149,6 +159,7 @@ export class HaCluster {
       mkdirSafe(this.memberDir(i), ownedBy(s.member), 0o700);
       mkdirSafe(this.socketDir(i), ownedBy(s.member), 0o700);
       const conf = this.writeMemberConfig(i, etcdHost, username);
+      if (o.only && !o.only.includes(i)) continue;
       await this.agent.ensureUnit(
         this.unitSpec(memberUnit(s.scope, i), 'patroni', [PATRONI_BIN, conf], s.member, this.logFile(i), this.memberDir(i), {
           // pgBackRest's archive-push and archive-get refuse to run for a data directory other than
@@ -160,7 +171,7 @@ export class HaCluster {
         }),
       );
     }
-    const runDir = join(s.dir, 'router');
+    const runDir = this.routerDir();
     mkdirSafe(runDir, ownedBy(s.service), 0o700);
     const cfg = join(s.dir, 'conf', 'router.cfg');
     writeFileSafe(
@@ -341,7 +352,8 @@ export class HaCluster {
     if (h.leader === candidate) return { from: candidate, to: candidate };
     if (!h.streaming.includes(candidate)) throw new Error(`${candidate} is not a streaming replica of ${h.leader}; no switchover to it`);
     const from = h.leader;
-    const ordinal = Number(candidate.slice(1));
+    const ordinal = memberOrdinal(candidate);
+    if (ordinal === null) throw new Error(`${candidate} is not a member of ${this.spec.scope}`);
     const others = this.spec.ordinals.filter((i) => i !== ordinal && memberName(i) !== from);
     const needSync = this.spec.syncMode !== 'async' && !h.members.some((m) => m.name === candidate && m.role === 'sync_standby');
     try {

