@@ -87,6 +87,14 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+export interface MemberRole {
+  ordinal: number;
+  role: 'primary' | 'standby';
+  running: boolean;
+  /** bytes behind the leader, as the failover manager reports it (null: unknown) */
+  lagBytes: number | null;
+}
+
 /** Operations an engine may not do (yet); the services refuse them at request time with NOT_SUPPORTED. */
 export type EngineOperation = 'restore' | 'table-restore';
 
@@ -101,6 +109,14 @@ export interface DataPlane extends LogicalDataPlane {
    * without a router (the local one) has none: each member is an endpoint.
    */
   routerHosts?(subnetIndex: number): { readWrite: string; readOnly: string };
+  /**
+   * A highly available engine's members as its failover manager sees them now (D23): each
+   * member's role and whether it runs; null when it cannot tell (no member answers). The
+   * health monitor makes the store's roles follow it.
+   */
+  memberRoles?(cluster: ClusterRef): Promise<MemberRole[] | null>;
+  /** Mend what a highly available engine's failover manager leaves broken (D25's lost synchronous standby, a member left stopped); returns what it did. */
+  mendCluster?(cluster: ClusterRef, signal?: AbortSignal): Promise<string[]>;
   /** Is a new cluster's address block free beyond this service's store (an engine that allocates blocks host-wide)? */
   subnetAvailable?(subnetIndex: number): Promise<boolean>;
   // ------------------------------------------------------------------ host

@@ -23,7 +23,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import { AgentCallError, ensureAgent, type AgentClient } from './agent/client.js';
 import type { Binaries } from './binaries.js';
-import type { ClusterRef, ClusterSecrets, EngineOperation, MemberProcess, RunOptions, StopMode } from './data-plane.js';
+import type { ClusterRef, ClusterSecrets, EngineOperation, MemberProcess, MemberRole, RunOptions, StopMode } from './data-plane.js';
 import { LocalEngine, type EngineSettings } from './local-engine.js';
 import {
   generateHaSecrets,
@@ -34,7 +34,7 @@ import {
   routerUnit,
   type HaClusterSecrets,
 } from './patroni/ha-cluster.js';
-import { memberName, type PgParameters, type SyncMode } from './patroni/patroni-config.js';
+import { memberName, memberOrdinal, type PgParameters, type SyncMode } from './patroni/patroni-config.js';
 import { dirSize } from './pg-instance.js';
 import type { StanzaTarget } from './pgbackrest.js';
 import { ensureServiceUser, type UidRecord } from './project-users.js';
@@ -362,6 +362,37 @@ export class PatroniEngine extends LocalEngine {
   /** Is the address block free host-wide (the agent's registry, D24)? REST ports are the same in every block, so blocks are allocated across services. */
   async subnetAvailable(subnet: number): Promise<boolean> {
     return !(await (await this.agent()).subnets()).some((h) => h.subnet === subnet);
+  }
+
+  // ------------------------------------------------------------------ health (D23)
+  /** Each member's role and state as Patroni reports them now (any member that answers), or null. */
+  async memberRoles(cluster: ClusterRef): Promise<MemberRole[] | null> {
+    const rec = this.readRecord(cluster.id);
+    if (!rec) return null;
+    const h = await (await this.cluster(cluster.id, rec)).health().catch(() => null);
+    if (!h) return null;
+    return h.members.flatMap((m) => {
+      const ordinal = memberOrdinal(m.name);
+      if (ordinal === null) return [];
+      return [
+        { ordinal, role: m.name === h.leader ? 'primary' : 'standby', running: /^(running|streaming)$/.test(m.state), lagBytes: m.lag },
+      ];
+    });
+  }
+
+  /**
+   * What Patroni 3.0.2 leaves broken, mended (ha-cluster.ts): a synchronous standby the leader
+   * lost (D25), a replica left stopped with a broken data directory (rebuilt from the leader).
+   */
+  async mendCluster(cluster: ClusterRef, signal?: AbortSignal): Promise<string[]> {
+    const rec = this.readRecord(cluster.id);
+    if (!rec) return [];
+    const ha = await this.cluster(cluster.id, rec);
+    const o = signal ? { signal } : {};
+    const done: string[] = [];
+    if (await ha.repairSync(o)) done.push('the lost synchronous standby was reset (Patroni picks one again)');
+    for (const m of await ha.reinitStopped(o)) done.push(`member ${m} was left stopped by Patroni and is being rebuilt from the leader`);
+    return done;
   }
 
   // ------------------------------------------------------------------ not yet on this engine

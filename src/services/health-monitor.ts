@@ -154,6 +154,7 @@ export class HealthMonitor {
     if (await this.store.activeTask(`cluster:${c.id}`)) return;
     const nodes = (await this.store.listNodes(c.id)).filter((n) => n.membership === 'active');
     const now = this.clock.now();
+    const unbalanced = c.stopped ? false : await this.followFailover(c, nodes, now);
     const up = new Map<string, boolean>();
     for (const n of nodes) {
       const alive = this.dataPlane.memberStatus(c, n) !== null;
@@ -185,14 +186,16 @@ export class HealthMonitor {
     const primaryUp = primary ? up.get(primary.id) === true : false;
     const standbyDown = nodes.some((n) => n.role === 'standby' && !up.get(n.id));
     const status = c.stopped || !primaryUp ? 'UNAVAILABLE' : 'AVAILABLE';
-    const subStatus = !c.stopped && (standbyDown || archiveFailing) ? 'DEGRADED' : 'NORMAL';
+    const subStatus = !c.stopped && (standbyDown || archiveFailing) ? 'DEGRADED' : unbalanced ? 'UNBALANCED' : 'NORMAL';
     const note = archiveFailing
       ? 'WAL archiving is failing'
       : standbyDown
         ? 'a standby node is down'
         : !primaryUp && !c.stopped
           ? 'the primary node is down'
-          : null;
+          : unbalanced
+            ? 'the primary is not the preferred node (after a failover); a switchover puts it back'
+            : null;
     if (status === c.status && subStatus === c.subStatus && note === c.healthNote) return;
     // Only when no task owns the cluster; checked again inside the transaction.
     await this.store.transaction(async (tx) => {
@@ -206,5 +209,37 @@ export class HealthMonitor {
     });
     if (status !== c.status || subStatus !== c.subStatus)
       this.log.info('cluster health changed', { clusterId: c.id, status, subStatus, note });
+  }
+
+  /**
+   * On a highly available engine (D23): the store's roles follow the failover manager's (the
+   * member that leads is the primary), and what it leaves broken is mended. Returns whether
+   * the cluster is unbalanced: its primary is not its preferred member (the lowest ordinal).
+   * `nodes` are updated in place.
+   */
+  private async followFailover(c: ClusterRecord, nodes: NodeRecord[], now: number): Promise<boolean> {
+    if (!this.dataPlane.memberRoles) return false;
+    const roles = await this.dataPlane.memberRoles(c).catch(() => null);
+    const leader = roles?.find((r) => r.role === 'primary' && r.running);
+    if (!leader || !nodes.some((n) => n.ordinal === leader.ordinal)) return false;
+    for (const n of nodes) {
+      const role = n.ordinal === leader.ordinal ? 'primary' : 'standby';
+      if (n.role === role) continue;
+      const changed = await this.store.transaction(async (tx) => {
+        if (await tx.activeTask(`cluster:${c.id}`)) return false;
+        await tx.updateNode(n.id, { role, updatedAt: now });
+        return true;
+      });
+      if (!changed) continue;
+      n.role = role;
+      if (role === 'primary')
+        this.log.warn('a new primary leads the cluster (failover or switchover)', { clusterId: c.id, node: n.ordinal, host: n.host });
+    }
+    try {
+      for (const what of (await this.dataPlane.mendCluster?.(c)) ?? []) this.log.warn('mended the cluster', { clusterId: c.id, what });
+    } catch (e) {
+      this.log.warn('mending the cluster failed', { clusterId: c.id, error: coerceError(e).message });
+    }
+    return leader.ordinal !== Math.min(...nodes.map((n) => n.ordinal));
   }
 }

@@ -5,7 +5,8 @@
  * roles in the API following Patroni and `sub_status` UNBALANCED until the switchback; the
  * cluster deleted with nothing of it left on the host.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { AgentClient } from '../../src/dataplane/agent/client.js';
@@ -89,6 +90,41 @@ describe('the Patroni engine through the API', () => {
     );
     expect(s.status).toBe('AVAILABLE');
     expect(s.size).toBeGreaterThan(0);
+  });
+
+  it('fails over by itself when the primary dies: writes come back through the same endpoint, the roles follow, UNBALANCED', async () => {
+    const pm = Number(readFileSync(join(t.dataDir, 'clusters', id, 'node1', 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(pm, 'SIGKILL');
+    await waitFor(
+      async () =>
+        adminQuery(rw, 'insert into t values (1001) returning x')
+          .then(() => true)
+          .catch(() => false),
+      { timeoutMs: 60_000, what: 'writes through the read-write endpoint again' },
+    );
+    const d = await waitFor(
+      async () => {
+        const x = await getCluster(t.client, id);
+        return x.sub_status === 'UNBALANCED' && x.nodes.every((n) => n.status === '200') ? x : null;
+      },
+      { timeoutMs: 60_000, what: 'the cluster UNBALANCED with every node up' },
+    );
+    expect(d.status).toBe('AVAILABLE');
+    expect(d.nodes[0]!.role).toBe('standby');
+    expect(d.nodes.filter((n) => n.role === 'primary')).toHaveLength(1);
+    expect(d.endpoints[0]!.connect_info).toBe(rw);
+    // The old primary rejoined as a streaming replica, and no acknowledged row is lost.
+    await waitFor(
+      async () =>
+        (
+          await adminQuery(
+            rw,
+            "select count(*)::int as n from pg_stat_replication where application_name = 'node1' and state = 'streaming'",
+          )
+        )[0]!['n'] === 1,
+      { timeoutMs: 60_000, what: 'node1 streaming from the new primary' },
+    );
+    expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1001);
   });
 
   it('deletes it: every unit, the etcd scope and the files go', async () => {
