@@ -127,6 +127,34 @@ describe('the Patroni engine through the API', () => {
     expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1001);
   });
 
+  it('restarts, stops and starts it: every member comes back, writes work through the same endpoint', async () => {
+    for (const action of ['restart', 'stop', 'start'] as const) {
+      await t.client.call(
+        'POST',
+        action === 'restart' ? `/v1.0/{project_id}/clusters/${id}/restart` : `/v1/{project_id}/clusters/${id}/${action}`,
+        action === 'restart' ? { restart: {} } : undefined,
+      );
+      const d = await waitIdle(t.client, id);
+      const units = (await new AgentClient(testAgentDir()).units()).map((u) => u.name).filter((u) => u.includes(id));
+      if (action === 'stop') {
+        expect(d.status).toBe('UNAVAILABLE');
+        expect(units).toEqual([]);
+        continue;
+      }
+      expect(d.status).toBe('AVAILABLE');
+      expect(d.nodes.filter((n) => n.role === 'primary')).toHaveLength(1);
+      expect(units).toHaveLength(4);
+      await waitFor(
+        async () =>
+          adminQuery(rw, `insert into t values (${action === 'restart' ? 1002 : 1003})`)
+            .then(() => true)
+            .catch(() => false),
+        { timeoutMs: 60_000, what: `writes after ${action}` },
+      );
+    }
+    expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1003);
+  });
+
   it('deletes it: every unit, the etcd scope and the files go', async () => {
     const d = await getCluster(t.client, id);
     await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${id}`);

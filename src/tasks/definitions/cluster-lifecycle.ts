@@ -6,7 +6,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { TaskKind } from '../../domain/task.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { expireUnneeded, keepNewestSnapshots } from './snapshot-chain.js';
-import { nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './member-steps.js';
+import { followLeader, nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './member-steps.js';
 
 export interface NodesParams {
   clusterId: string;
@@ -19,6 +19,7 @@ export interface DeleteParams {
 }
 
 async function checkReplication(ctx: StepContext<NodesParams>): Promise<void> {
+  await followLeader(ctx);
   const cluster = await ctx.cluster();
   const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
   const primary = primaryOf(nodes);

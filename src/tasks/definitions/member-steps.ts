@@ -68,3 +68,38 @@ export async function buildAndStartStandby(
     });
   }
 }
+
+/**
+ * On a highly available engine (D23) the failover manager decides who leads: wait (up to
+ * `timeoutMs`) until one member leads and runs, and record the roles it reports in the store,
+ * so the steps that follow talk to the real primary. Nothing to do on an engine without one.
+ */
+export async function followLeader(ctx: StepContext<unknown>, timeoutMs = 120_000): Promise<void> {
+  const dp = ctx.dataPlane;
+  if (!dp.memberRoles) return;
+  const cluster = await ctx.cluster();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    ctx.signal.throwIfAborted();
+    const roles = await dp.memberRoles(cluster).catch(() => null);
+    const leader = roles?.find((r) => r.role === 'primary' && r.running);
+    const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
+    if (leader && nodes.some((n) => n.ordinal === leader.ordinal)) {
+      const changed = nodes.filter((n) => (n.ordinal === leader.ordinal) !== (n.role === 'primary'));
+      if (changed.length)
+        await ctx.write(async (tx) => {
+          for (const n of changed)
+            await tx.updateNode(n.id, { role: n.ordinal === leader.ordinal ? 'primary' : 'standby', updatedAt: ctx.clock.now() });
+        });
+      return;
+    }
+    if (Date.now() > deadline)
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: [
+          'the cluster',
+          `no member leads it after ${Math.round(timeoutMs / 1000)} s (the failover manager reports ${JSON.stringify(roles)})`,
+        ],
+      });
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
