@@ -117,6 +117,13 @@ export interface DataPlane extends LogicalDataPlane {
   memberRoles?(cluster: ClusterRef): Promise<MemberRole[] | null>;
   /** Mend what a highly available engine's failover manager leaves broken (D25's lost synchronous standby, a member left stopped); returns what it did. */
   mendCluster?(cluster: ClusterRef, signal?: AbortSignal): Promise<string[]>;
+  /** The members a planned switchover may go to now: the replicas streaming from the leader (a highly available engine). */
+  switchoverCandidates?(cluster: ClusterRef): Promise<number[]>;
+  /**
+   * A planned switchover to member `candidate` (the failover manager's, D25: the candidate made
+   * the synchronous standby first); returns the ordinals of the old and the new primary.
+   */
+  switchover?(cluster: ClusterRef, candidate: number, o?: RunOptions): Promise<{ from: number; to: number }>;
   /** Is a new cluster's address block free beyond this service's store (an engine that allocates blocks host-wide)? */
   subnetAvailable?(subnetIndex: number): Promise<boolean>;
   // ------------------------------------------------------------------ host

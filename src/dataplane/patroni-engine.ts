@@ -395,6 +395,31 @@ export class PatroniEngine extends LocalEngine {
     return done;
   }
 
+  // ------------------------------------------------------------------ switchover (D25)
+  async switchoverCandidates(cluster: ClusterRef): Promise<number[]> {
+    const rec = this.readRecord(cluster.id);
+    if (!rec) return [];
+    const h = await (await this.cluster(cluster.id, rec)).health().catch(() => null);
+    return (h?.streaming ?? []).flatMap((n) => memberOrdinal(n) ?? []);
+  }
+
+  /** Patroni's planned switchover, the candidate made the synchronous standby first (HaCluster.switchover). */
+  async switchover(cluster: ClusterRef, candidate: number, o: RunOptions = {}): Promise<{ from: number; to: number }> {
+    const ha = await this.cluster(cluster.id);
+    const r = await ha
+      .switchover(memberName(candidate), { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 120_000 })
+      .catch((e: unknown) => {
+        throw new AppError('ENGINE_NODE_FAILED', { args: [`node ${candidate}`, `the switchover to it failed: ${(e as Error).message}`] });
+      });
+    // The old leader restarts as a replica (Patroni demotes it): done when every member streams again.
+    await ha.waitHealthy({ ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 120_000 }).catch((e: unknown) => {
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: [`the cluster`, `after the switchover to node ${candidate}: ${(e as Error).message}`],
+      });
+    });
+    return { from: memberOrdinal(r.from) ?? 0, to: memberOrdinal(r.to) ?? candidate };
+  }
+
   // ------------------------------------------------------------------ not yet on this engine
   /** Restores make a plain PostgreSQL primary (the local engine's) that no Patroni member could join: refused until they bootstrap through Patroni. */
   refusal(op: EngineOperation): string | null {

@@ -24,6 +24,7 @@ const OUTCOMES: Record<
   'cluster.restart': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'REBOOT_FAILURE' } },
   'cluster.stop': { success: { state: { status: 'UNAVAILABLE', stickyTaskStatus: null, stopped: true }, sub: null }, failure: idle },
   'cluster.start': { success: { state: idle, sub: 'NORMAL' }, failure: idle },
+  'cluster.switchover': { success: { state: idle, sub: null }, failure: { ...idle, stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' } },
   'cluster.delete': { success: 'gone', failure: { ...idle, status: 'DELETE_FAILED' } },
 };
 

@@ -87,6 +87,13 @@ const D8: Record<
     failure: idle,
   },
   'cluster.start': { running: 'AVAILABLE', taskStatus: 'STARTING', key: 'STARTING', success: idle, failure: idle },
+  'cluster.switchover': {
+    running: 'AVAILABLE',
+    taskStatus: 'ACTIVE_STANDY_SWITCHOVER',
+    key: 'ACTIVE_STANDY_SWITCHOVER',
+    success: idle,
+    failure: { ...idle, stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' },
+  },
   'cluster.delete': {
     running: 'DELETING',
     taskStatus: '',
@@ -168,6 +175,7 @@ describe('canAccept', () => {
     'cluster.stop': ['AVAILABLE', 'UNAVAILABLE'],
     'cluster.scale_out': ['AVAILABLE'],
     'cluster.scale_in': ['AVAILABLE'],
+    'cluster.switchover': ['AVAILABLE'],
     'snapshot.create': ['AVAILABLE'],
     'snapshot.table_restore': ['AVAILABLE'],
     'snapshot.expire': ['AVAILABLE'],

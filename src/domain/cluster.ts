@@ -87,6 +87,13 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
     successSubStatus: 'NORMAL',
     failure: {},
   },
+  // A planned switchover (issue 15): its extras set sub_status from where the primary ends (NORMAL on the preferred node, else UNBALANCED).
+  'cluster.switchover': {
+    running: null,
+    runningTaskStatus: 'ACTIVE_STANDY_SWITCHOVER',
+    success: { status: 'AVAILABLE' },
+    failure: { stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' },
+  },
   'cluster.delete': { running: 'DELETING', runningTaskStatus: '', success: 'gone', failure: { status: 'DELETE_FAILED' } },
 };
 

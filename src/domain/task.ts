@@ -35,6 +35,7 @@ export const TaskKind = {
   ClusterStop: 'cluster.stop',
   ClusterScaleOut: 'cluster.scale_out',
   ClusterScaleIn: 'cluster.scale_in',
+  ClusterSwitchover: 'cluster.switchover',
   SnapshotCreate: 'snapshot.create',
   TableRestore: 'snapshot.table_restore',
   SnapshotExpire: 'snapshot.expire',
@@ -54,6 +55,7 @@ export const ACTION_OF_KIND: Record<TaskKind, string> = {
   'cluster.stop': 'STOPPING',
   'cluster.scale_out': 'GROWING',
   'cluster.scale_in': 'CLUSTER_SHRINKING',
+  'cluster.switchover': 'ACTIVE_STANDY_SWITCHOVER',
   'snapshot.create': 'SNAPSHOTTING',
   'snapshot.table_restore': 'FINE_GRAINED_RESTORING',
   'snapshot.expire': 'SNAPSHOT_EXPIRING',
@@ -69,6 +71,7 @@ export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'cluster.stop': 'Stop',
   'cluster.scale_out': 'Expand',
   'cluster.scale_in': 'Shrink',
+  'cluster.switchover': 'Switchover',
   'snapshot.create': 'Backup',
   'snapshot.table_restore': 'TableRestore',
   'snapshot.expire': 'Expire',
@@ -97,6 +100,7 @@ export const FAULT_ACTION_NAMES: readonly string[] = [
   'STARTING',
   'STOPPING',
   'CLUSTER_SHRINKING',
+  'ACTIVE_STANDY_SWITCHOVER',
 ];
 
 /** Which kinds a fault `action_name` addresses. */

@@ -381,7 +381,7 @@ export class ClusterService {
   private async enqueueOn(
     projectId: string,
     clusterId: string,
-    kind: 'cluster.restart' | 'cluster.start' | 'cluster.stop' | 'cluster.delete',
+    kind: 'cluster.restart' | 'cluster.start' | 'cluster.stop' | 'cluster.delete' | 'cluster.switchover',
     params: (c: ClusterRecord, nodes: NodeRecord[]) => Record<string, unknown>,
   ): Promise<TaskRecord> {
     const task = await this.deps.store.transaction(async (tx) => {
@@ -403,6 +403,39 @@ export class ClusterService {
   }
   stop(projectId: string, clusterId: string): Promise<TaskRecord> {
     return this.enqueueOn(projectId, clusterId, 'cluster.stop', (_c, nodes) => ({ ordinals: nodes.map((n) => n.ordinal) }));
+  }
+
+  /**
+   * SwitchOverCluster (issue 15): a planned switchover to `candidateNodeId` (a dwsbox
+   * extension), by default to the preferred node (node 1). Refused at once when the engine has
+   * no failover manager, the cluster is not available, the candidate already leads or is not
+   * a streaming replica now.
+   */
+  async switchover(projectId: string, clusterId: string, candidateNodeId: string | null): Promise<TaskRecord> {
+    const dp = this.deps.dataPlane;
+    if (!dp.switchover || !dp.switchoverCandidates)
+      throw new AppError('NOT_SUPPORTED', {
+        args: ['A switchover', `the ${dp.engineName} engine has no standby that takes over; run the service with --engine patroni`],
+      });
+    const c = await this.get(projectId, clusterId);
+    const nodes = (await this.deps.store.listNodes(c.id)).filter((n) => n.membership === 'active');
+    const candidate = candidateNodeId
+      ? nodes.find((n) => n.id === candidateNodeId)
+      : nodes.reduce((a, b) => (b.ordinal < a.ordinal ? b : a), nodes[0]!);
+    if (!candidate) throw new AppError('VALIDATION', { args: [`node ${candidateNodeId} is not a node of cluster ${c.name}`] });
+    if (c.status !== 'AVAILABLE' || c.stopped)
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [c.name, `a switchover needs an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`],
+      });
+    if (candidate.role === 'primary')
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [c.name, `node ${candidate.ordinal} (${candidate.host}) is the primary already`],
+      });
+    if (!(await dp.switchoverCandidates(c)).includes(candidate.ordinal))
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [c.name, `node ${candidate.ordinal} (${candidate.host}) is not a streaming replica now; no switchover to it`],
+      });
+    return this.enqueueOn(projectId, clusterId, 'cluster.switchover', () => ({ candidate: candidate.ordinal }));
   }
 
   async delete(projectId: string, clusterId: string, keepLastManualSnapshot: number): Promise<TaskRecord> {

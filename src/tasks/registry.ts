@@ -5,6 +5,7 @@ import { clusterRestore } from './definitions/cluster-restore.js';
 import { tableRestore } from './definitions/table-restore.js';
 import { clusterDelete, clusterRestart, clusterStart, clusterStop } from './definitions/cluster-lifecycle.js';
 import { clusterScaleIn, clusterScaleOut } from './definitions/cluster-scale.js';
+import { clusterSwitchover } from './definitions/cluster-switchover.js';
 import { snapshotCreate } from './definitions/snapshot-create.js';
 import { snapshotExpire } from './definitions/snapshot-expire.js';
 
@@ -19,6 +20,7 @@ export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
     snapshotExpire,
     clusterScaleOut,
     clusterScaleIn,
+    clusterSwitchover,
     clusterRestore,
     tableRestore,
   ] as unknown as TaskDefinition<never>[];

@@ -211,6 +211,13 @@ describe('content types and bodies (D10)', () => {
 });
 
 describe('not found and not supported', () => {
+  it('SwitchOverCluster on the local engine: 400 NOT_SUPPORTED naming the engine to use; on an unknown cluster the same', async () => {
+    const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/switchover`));
+    expectError(res, 400, 'DWS.9901', /--engine patroni/);
+    const bad = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/switchover`), { body: { candidate_node_id: 7 } });
+    expectError(bad, 400, 'DWS.0001');
+  });
+
   it('an unknown cluster: 404 DWS.0047, on reads and writes alike', async () => {
     expectError(await h.call('GET', p(`/v1.0/{project_id}/clusters/${UNKNOWN}`)), 404, 'DWS.0047', new RegExp(UNKNOWN));
     expectError(await h.call('DELETE', p(`/v2/{project_id}/clusters/${UNKNOWN}`)), 404, 'DWS.0047');

@@ -127,6 +127,33 @@ describe('the Patroni engine through the API', () => {
     expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1001);
   });
 
+  it('switches back to the preferred node with a SwitchOverCluster task: NORMAL again, no row lost', async () => {
+    const before = await getCluster(t.client, id);
+    const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/clusters/${id}/switchover`, {
+      candidate_node_id: before.nodes.find((n) => n.role === 'primary')!.id,
+    });
+    expect(r.status).toBe(409);
+    expect(r.body.error_msg).toMatch(/is the primary already/);
+    await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/switchover`);
+    const seen = await waitFor(async () => ((await getCluster(t.client, id)).task_status === 'ACTIVE_STANDY_SWITCHOVER' ? true : null), {
+      what: 'task_status ACTIVE_STANDY_SWITCHOVER',
+      intervalMs: 50,
+    }).catch(() => false);
+    const d = await waitIdle(t.client, id);
+    expect(d.sub_status).toBe('NORMAL');
+    expect(d.task_status).toBe('');
+    expect(d.nodes.map((n) => n.role)).toEqual(['primary', 'standby', 'standby']);
+    void seen;
+    await waitFor(
+      async () =>
+        adminQuery(rw, 'select pg_is_in_recovery() as r')
+          .then((x) => x[0]!['r'] === false)
+          .catch(() => false),
+      { what: 'the read-write endpoint on the new primary' },
+    );
+    expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1001);
+  });
+
   it('restarts, stops and starts it: every member comes back, writes work through the same endpoint', async () => {
     for (const action of ['restart', 'stop', 'start'] as const) {
       await t.client.call(

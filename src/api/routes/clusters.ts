@@ -19,6 +19,7 @@ import {
   ListClustersResponse,
   ResetPasswordBody,
   RestartBody,
+  SwitchoverBody,
   clusterDetailOut,
   clusterInfoOut,
 } from '../schemas/cluster.js';
@@ -243,6 +244,26 @@ export const clusterRoutes =
       },
       async (req) => {
         await s.restart(req.params.project_id, req.params.cluster_id);
+        return {};
+      },
+    );
+
+    app.post(
+      '/v1.0/:project_id/clusters/:cluster_id/switchover',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Switch the primary over to another node (SwitchOverCluster)',
+          description:
+            'A planned switchover of a highly available cluster (--engine patroni): task_status ACTIVE_STANDY_SWITCHOVER while it runs, ACTIVE_STANDY_SWITCHOVER_FAILURE after a failure. By default to the preferred node (node 1), which puts an UNBALANCED cluster back to NORMAL; the dwsbox extension candidate_node_id names another node. Refused when no standby takes over on this engine, when the candidate is not a streaming replica, or when another task runs.',
+          params: ClusterParams,
+          body: SwitchoverBody,
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.switchover(req.params.project_id, req.params.cluster_id, req.body?.candidate_node_id ?? null);
         return {};
       },
     );

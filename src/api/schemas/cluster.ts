@@ -66,6 +66,8 @@ export const DeleteClusterV2Query = Type.Object({
   release_eip_type: Type.Optional(Type.String()),
 });
 export const RestartBody = Type.Optional(Nullable(Type.Object({ restart: Type.Optional(Nullable(Type.Object({}))) })));
+/** SwitchOverCluster's body: none in DWS; `candidate_node_id` is a dwsbox extension (default: the preferred node, node 1). */
+export const SwitchoverBody = Type.Optional(Nullable(Type.Object({ candidate_node_id: Type.Optional(Type.String({ maxLength: 64 })) })));
 export const ResetPasswordBody = Type.Object({ new_password: Type.String() });
 
 const Endpoint = Type.Object({ connect_info: Type.String(), jdbc_url: Type.String() });
