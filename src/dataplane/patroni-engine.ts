@@ -91,6 +91,40 @@ export class PatroniEngine extends LocalEngine {
     super(settings, bins, log, uids);
   }
 
+  /**
+   * The host's shared services, looked after every few health rounds (and at start): the
+   * local engine's, and the host agent, started again when it no longer answers (it adopts
+   * the units that kept running, D23).
+   */
+  override async superviseHost(): Promise<string[]> {
+    const done = await super.superviseHost();
+    const current = await this.agentClient?.catch(() => null);
+    const answers = await current?.info().catch(() => null);
+    if (current && answers) return [...done, `host agent ${current.dir}`];
+    // Gone (or never asked for): a new one; calls still on the old client failed with it.
+    this.agentClient = null;
+    await current?.close().catch(() => {});
+    const agent = await this.agent();
+    return [...done, `host agent ${agent.dir}`];
+  }
+
+  /**
+   * `clusters stop-all`: the local engine's shared services, and the host agent with etcd when
+   * no unit is left under it (after the clusters' members and routers stopped; another service
+   * of this host may still have clusters under it, and then it stays). Returns what stopped.
+   */
+  override async stopHostServices(): Promise<number> {
+    let n = await super.stopHostServices();
+    const agent = await this.agent();
+    const units = await agent.units();
+    if (units.every((u) => u.kind === 'etcd')) {
+      n += (await agent.shutdown(true)).stopped.length;
+      this.agentClient = null;
+      await agent.close();
+    }
+    return n;
+  }
+
   /** The host's agent, started when none answers (D23). */
   agent(): Promise<AgentClient> {
     this.agentClient ??= ensureAgent(this.settings.agentDir).catch((e: unknown) => {

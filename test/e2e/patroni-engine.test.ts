@@ -75,6 +75,30 @@ describe('the Patroni engine through the API', () => {
     expect((await adminQuery(ro, 'select pg_is_in_recovery() as r'))[0]!['r']).toBe(true);
   });
 
+  it('outlives its host agent: serve starts a killed agent again, which adopts every unit; no member restarts', async () => {
+    const agent = new AgentClient(testAgentDir());
+    const before = await agent.info();
+    const pids = new Map((await agent.units()).filter((u) => u.name.includes(id)).map((u) => [u.name, u.pid]));
+    process.kill(before.pid, 'SIGKILL');
+    const after = await waitFor(
+      async () =>
+        agent
+          .info()
+          .then((i) => (i.pid !== before.pid ? i : null))
+          .catch(() => null),
+      {
+        timeoutMs: 60_000,
+        what: 'a new host agent started by serve',
+      },
+    );
+    expect(after.pid).not.toBe(before.pid);
+    const units = (await agent.units()).filter((u) => u.name.includes(id));
+    expect(new Map(units.map((u) => [u.name, u.pid]))).toEqual(pids);
+    expect(units.every((u) => u.adopted && u.status === 'running')).toBe(true);
+    await adminQuery(rw, 'insert into t values (0)');
+    await adminQuery(rw, 'delete from t where x = 0');
+  });
+
   it('takes a full snapshot of it', async () => {
     const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
       snapshot: { name: 'ha-full', cluster_id: id, description: 'on the Patroni engine' },
