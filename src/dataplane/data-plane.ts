@@ -136,6 +136,8 @@ export interface DataPlane extends LogicalDataPlane {
   /** Stop the data plane's own background work (the local engine's initdb pool filler) and wait for its processes; at service stop. */
   stopBackgroundWork?(): Promise<void>;
   capacity(): HostCapacity;
+  /** What a member costs in memory beyond its node type's budget (D18): its failover manager and a share of its router; 0 on the local engine. */
+  readonly memberOverheadBytes: number;
   /** The address of member `ordinal` of the cluster with address block `subnetIndex` (D6). */
   memberHost(subnetIndex: number, ordinal: number): string;
   /** The replication slot a replica of this number streams through (recorded in its node record, D5). */

@@ -98,6 +98,7 @@ export const appNameFor = (ordinal: number): string => `node${ordinal}`;
 
 export class LocalEngine implements DataPlane {
   readonly engineName: 'local' | 'patroni' = 'local';
+  readonly memberOverheadBytes: number = 0;
   readonly backrest: PgBackRest;
   /** the project users of this data directory (D32) */
   readonly users: ProjectUsers;

@@ -80,6 +80,11 @@ const PATRONI_OWNED = new Set([
 
 export class PatroniEngine extends LocalEngine {
   override readonly engineName = 'patroni' as const;
+  /**
+   * A member's Patroni (28 MiB of PSS idle, bench/capacity.ts) and a third of its cluster's
+   * router (4.6 MiB), rounded up: what D18's budget adds to each member's node type.
+   */
+  override readonly memberOverheadBytes = 32 * 1024 * 1024;
   private agentClient: Promise<AgentClient> | null = null;
 
   constructor(

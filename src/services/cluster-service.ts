@@ -223,7 +223,7 @@ export class ClusterService {
       });
     }
     const cap = this.deps.dataPlane.capacity();
-    const mem = nt.memoryBytes * newNodes;
+    const mem = (nt.memoryBytes + this.deps.dataPlane.memberOverheadBytes) * newNodes;
     if (mem > cap.memAvailableBytes) {
       this.deps.log.warn('host memory short', { projectId, needBytes: mem, availableBytes: cap.memAvailableBytes });
       throw new AppError('CAPACITY_EXCEEDED', {

@@ -131,7 +131,7 @@ export class ScaleService {
       hostNodes,
       hostNodeLimit: this.deps.config.maxNodes,
       memAvailableBytes: cap.memAvailableBytes,
-      memPerNodeBytes: findNodeType(c.nodeType)?.memoryBytes ?? 0,
+      memPerNodeBytes: (findNodeType(c.nodeType)?.memoryBytes ?? 0) + e.memberOverheadBytes,
       diskFreeBytes: cap.dataDiskFreeBytes,
       copyBytes,
       port: c.port,

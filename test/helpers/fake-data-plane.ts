@@ -70,6 +70,7 @@ const tableKey = (cluster: ClusterRef, database: string, t: TableRef): string =>
 
 export class FakeDataPlane implements DataPlane {
   readonly engineName = 'local' as const;
+  readonly memberOverheadBytes = 0;
   readonly intentions: RecordedIntention[] = [];
   private readonly scripts = new Map<string, IntentionScript[]>();
   private readonly locks = new Map<string, { release: () => void; released: Promise<void> }>();

@@ -47,7 +47,8 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
   }
   const nt = findNodeType(cluster.nodeType);
   const cap = ctx.dataPlane.capacity();
-  const need = (nt?.memoryBytes ?? 0) * nodes.filter((n) => !ctx.dataPlane.memberStatus(cluster, n)).length;
+  const need =
+    ((nt?.memoryBytes ?? 0) + ctx.dataPlane.memberOverheadBytes) * nodes.filter((n) => !ctx.dataPlane.memberStatus(cluster, n)).length;
   if (need > cap.memAvailableBytes) {
     // The host's own figures go to the log, never to a tenant (docs/security.md, capacity answers).
     ctx.log.warn('not enough memory on the host for the nodes', { needBytes: need, memAvailableBytes: cap.memAvailableBytes });

@@ -136,7 +136,7 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
     hostNodes: hostNodes - added.length,
     hostNodeLimit: ctx.config.maxNodes,
     memAvailableBytes: cap.memAvailableBytes,
-    memPerNodeBytes: findNodeType(cluster.nodeType)?.memoryBytes ?? 0,
+    memPerNodeBytes: (findNodeType(cluster.nodeType)?.memoryBytes ?? 0) + ctx.dataPlane.memberOverheadBytes,
     diskFreeBytes: cap.dataDiskFreeBytes,
     copyBytes: up ? await ctx.dataPlane.databaseBytes(cluster, primary) : 0,
     port: cluster.port,
