@@ -47,6 +47,7 @@ import { ScaleService } from './services/scale-service.js';
 import { HealthMonitor } from './services/health-monitor.js';
 import { SnapshotPolicyService } from './services/snapshot-policy-service.js';
 import { SnapshotScheduler } from './services/snapshot-scheduler.js';
+import { EventService } from './services/events.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
 import { Metrics } from './metrics/metrics.js';
@@ -299,6 +300,9 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
 
   const metrics = new Metrics({ store, repositoryBytes: () => dirSize(config.repoPath), replicationLag: () => monitor.replicationLag() });
   metrics.watch(events);
+  // Events (D26): each task's start and end recorded once in the store.
+  const eventService = new EventService({ store, log: log.scope({ component: 'events' }) });
+  eventService.watch(events);
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
   const app = await buildApp({
@@ -311,6 +315,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     policies,
     scale,
     restores,
+    events: eventService,
     readiness,
     readPoint: () => new ReadPoint(store),
     consoleDir: defaultConsoleDir(),

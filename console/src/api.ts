@@ -159,6 +159,18 @@ export interface Cluster {
   cluster_description_info?: string;
 }
 
+/** One event of ListEvents (GET /v2/{project_id}/events, D26). */
+export interface ClusterEvent {
+  event_id: string;
+  name: string;
+  display_name: string;
+  severity: string;
+  description: string;
+  source_id: string;
+  subject: string;
+  occur_time: number;
+}
+
 export interface Snapshot {
   id: string;
   name: string;

@@ -164,3 +164,22 @@ export function splitRoute(pathname: string, base = '/console/'): string[] {
       }
     });
 }
+
+/** An event's time (epoch ms) as the console shows times: UTC, to the second. */
+export function formatEventTime(ms: number): string {
+  if (!Number.isFinite(ms)) return '';
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '');
+}
+
+/** The badge class of an event's severity: normal is fine, warning is a warning, major is bad. */
+export function severityClass(severity: string): 'ok' | 'warn' | 'bad' | 'plain' {
+  return severity === 'normal' ? 'ok' : severity === 'warning' ? 'warn' : severity === 'major' ? 'bad' : 'plain';
+}
+
+/** The path of a cluster's latest events (ListEvents with dwsbox's source_id filter), newest first. */
+export function clusterEventsPath(clusterId: string, limit: number): string {
+  return `/v2/{project_id}/events?source_id=${encodeURIComponent(clusterId)}&limit=${limit}`;
+}

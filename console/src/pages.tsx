@@ -1,8 +1,8 @@
-/** Sign-in, the clusters list, a cluster's page (nodes, tasks, snapshots) and node types. */
+/** Sign-in, the clusters list, a cluster's page (nodes, events, tasks, snapshots) and node types. */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
-import { ApiError, type Cluster, type NodeType, type Session, type Snapshot } from './api';
-import { psqlCommand } from './model';
+import { ApiError, type Cluster, type ClusterEvent, type NodeType, type Session, type Snapshot } from './api';
+import { clusterEventsPath, formatEventTime, psqlCommand, severityClass } from './model';
 import { TaskList } from './tasks';
 import { Badge, CopyText, Field, FormError, Link, Loading, PageTitle, TextInput, useApp, useForm, usePoll } from './ui';
 
@@ -245,6 +245,45 @@ function SnapshotTable(p: { clusterId: string }): JSX.Element {
   );
 }
 
+/** How many of a cluster's latest events its page shows. */
+const EVENTS_SHOWN = 20;
+
+/** The cluster's latest events (D26), newest first, as ListEvents records them. */
+function EventTable(p: { clusterId: string }): JSX.Element {
+  const { api, t, lang } = useApp();
+  const poll = usePoll(
+    () => api.call<{ events: ClusterEvent[]; count: number }>('GET', clusterEventsPath(p.clusterId, EVENTS_SHOWN)),
+    [p.clusterId, lang],
+    2000,
+  );
+  if (!poll.data) return <Loading error={poll.error} onRetry={poll.refresh} />;
+  if (poll.data.events.length === 0) return <p class="empty">{t('noEvents')}</p>;
+  return (
+    <table class="table" data-testid="events-table" data-count={poll.data.count}>
+      <thead>
+        <tr>
+          <th>{t('eventTime')}</th>
+          <th>{t('eventSeverity')}</th>
+          <th>{t('eventKind')}</th>
+          <th>{t('eventMessage')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {poll.data.events.map((e) => (
+          <tr key={e.event_id} data-event-id={e.event_id} data-kind={e.name} data-severity={e.severity}>
+            <td class="mono">{formatEventTime(e.occur_time)}</td>
+            <td>
+              <span class={`badge badge-${severityClass(e.severity)}`}>{e.severity}</span>
+            </td>
+            <td title={e.display_name}>{e.name}</td>
+            <td>{e.description}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function ClusterPage(p: { id: string }): JSX.Element {
   const { api, t, lang } = useApp();
   const poll = usePoll(
@@ -358,6 +397,8 @@ export function ClusterPage(p: { id: string }): JSX.Element {
           ))}
         </tbody>
       </table>
+      <h2 id="events">{t('eventsTitle')}</h2>
+      <EventTable clusterId={c.id} />
       <h2 id="tasks">{t('tasksTitle')}</h2>
       <TaskList clusterId={c.id} />
       <h2 id="snapshots">{t('snapshotsTitle')}</h2>

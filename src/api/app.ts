@@ -20,6 +20,7 @@ import type { FaultService } from '../services/fault-service.js';
 import type { SnapshotService } from '../services/snapshot-service.js';
 import type { RestoreService } from '../services/restore-service.js';
 import type { ScaleService } from '../services/scale-service.js';
+import type { EventService } from '../services/events.js';
 import { clientErrorHandler, errorHandler } from './error-handler.js';
 import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
@@ -30,6 +31,7 @@ import { snapshotPolicyRoutes } from './routes/snapshot-policies.js';
 import type { SnapshotPolicyService } from '../services/snapshot-policy-service.js';
 import { restoreRoutes } from './routes/restores.js';
 import { scaleRoutes } from './routes/scale.js';
+import { eventRoutes } from './routes/events.js';
 import { consoleRoutes } from './routes/console.js';
 import type { ReadPoint } from '../services/task-service.js';
 
@@ -67,6 +69,8 @@ export interface AppDeps {
   policies: SnapshotPolicyService;
   restores: RestoreService;
   scale: ScaleService;
+  /** cluster events (D26): ListEvents */
+  events: EventService;
   readiness: Readiness;
   /** a new read point of the store (one per authenticated request) */
   readPoint: () => ReadPoint;
@@ -251,6 +255,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(scaleRoutes(deps));
   await app.register(taskRoutes(deps));
   await app.register(operationsRoutes(deps));
+  await app.register(eventRoutes(deps));
   await app.register(consoleRoutes(deps.consoleDir));
   await app.ready();
   return app as unknown as FastifyInstance;

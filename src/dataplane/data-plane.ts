@@ -93,6 +93,8 @@ export interface MemberRole {
   running: boolean;
   /** bytes behind the leader, as the failover manager reports it (null: unknown) */
   lagBytes: number | null;
+  /** the member's timeline, as the failover manager reports it (null or absent: unknown); a new leader's names its promotion (events, D26) */
+  timeline?: number | null;
 }
 
 /** Operations an engine may not do (yet); the services refuse them at request time with NOT_SUPPORTED. */

@@ -414,7 +414,13 @@ export class PatroniEngine extends LocalEngine {
       const ordinal = memberOrdinal(m.name);
       if (ordinal === null) return [];
       return [
-        { ordinal, role: m.name === h.leader ? 'primary' : 'standby', running: /^(running|streaming)$/.test(m.state), lagBytes: m.lag },
+        {
+          ordinal,
+          role: m.name === h.leader ? 'primary' : 'standby',
+          running: /^(running|streaming)$/.test(m.state),
+          lagBytes: m.lag,
+          timeline: m.timeline,
+        },
       ];
     });
   }

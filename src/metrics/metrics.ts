@@ -1,8 +1,9 @@
 /**
  * Prometheus metrics (prom-client). Counters and histograms are fed by the API's response
  * hook, the task events and the store's query log; gauges are read when /metrics is scraped
- * (tasks, nodes, lag, snapshots, repository size). Names and labels follow Prometheus
- * conventions and are listed in docs/operations.md.
+ * (tasks, nodes, lag, snapshots, repository size), and so is the counter of cluster events
+ * (D26), from the store's records. Names and labels follow Prometheus conventions and are
+ * listed in docs/operations.md.
  *
  * Tenancy (issue 12): a series about one project's objects carries a `project_id` label;
  * `projectText(id)` serves only those of one project (what a project's credential sees).
@@ -155,7 +156,18 @@ export class Metrics {
         }
       },
     });
+    new Counter({
+      name: 'dwsbox_events_total',
+      help: 'Cluster events recorded (D26), by kind and severity: read from the store, so every service process reports the same.',
+      labelNames: ['kind', 'severity', 'project_id'],
+      registers: [r],
+      async collect() {
+        this.reset();
+        for (const t of await store.eventTotals()) this.inc({ kind: t.kind, severity: t.severity, project_id: t.projectId }, t.count);
+      },
+    });
     for (const name of [
+      'dwsbox_events_total',
       'dwsbox_node_up',
       'dwsbox_replication_lag_bytes',
       'dwsbox_snapshot_size_bytes',

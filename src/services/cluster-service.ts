@@ -98,11 +98,16 @@ export class ClusterService {
 
   /** The view, and until when it holds: its count of the last day's events changes as they age. */
   private async timedView(c: ClusterRecord): Promise<Timed<ClusterView>> {
-    const [nodes, tasks] = await Promise.all([this.deps.store.listNodes(c.id), this.deps.store.listTasks(c.id, { limit: 50 })]);
+    const dayAgo = this.deps.clock.now() - DAY_MS;
+    // recent_event: the cluster's events (D26) of the last day, as recorded (services/events.ts).
+    const [nodes, tasks, recent] = await Promise.all([
+      this.deps.store.listNodes(c.id),
+      this.deps.store.listTasks(c.id, { limit: 50 }),
+      this.deps.store.countEvents({ projectId: c.projectId, clusterId: c.id, since: dayAgo + 1 }),
+    ]);
     const active = tasks.find((t) => isTaskActive(t.status) && t.kind !== 'snapshot.expire') ?? null;
     const taskStatus = active ? runningTaskStatus(active.kind) : (c.stickyTaskStatus ?? '');
     const actionProgress: Record<string, string> = active ? { [actionProgressKey(active.kind)]: `${Math.floor(active.progress)}%` } : {};
-    const dayAgo = this.deps.clock.now() - DAY_MS;
     let resize: ClusterView['resize'] = null;
     // The origin is the count when the request was accepted: number_of_node changes while
     // the task is still active (its topology step) and goes back on a rollback.
@@ -124,9 +129,9 @@ export class ClusterService {
           origin: originOf(last),
         };
     }
-    const recent = tasks.filter((t) => t.createdAt > dayAgo);
-    const value: ClusterView = { cluster: c, nodes, activeTask: active, taskStatus, actionProgress, recentEvents: recent.length, resize };
-    return { value, until: Math.min(...recent.map((t) => t.createdAt + DAY_MS)) };
+    const value: ClusterView = { cluster: c, nodes, activeTask: active, taskStatus, actionProgress, recentEvents: recent.count, resize };
+    // The count holds until its oldest event is a day old.
+    return { value, until: recent.oldestAt === null ? Infinity : recent.oldestAt + DAY_MS };
   }
 
   async get(projectId: string, clusterId: string): Promise<ClusterRecord> {

@@ -12,6 +12,7 @@ import type { DataPlane } from '../dataplane/data-plane.js';
 import type { HeldLock } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
+import { failoverEvent, memberDownEvent, memberUpEvent, recordEvent } from './events.js';
 
 const WATCHED = new Set(['AVAILABLE', 'UNAVAILABLE']);
 
@@ -163,6 +164,9 @@ export class HealthMonitor {
       if (n.health !== health) {
         await this.store.updateNode(n.id, { health, updatedAt: now });
         if (!alive && !c.stopped) this.log.warn('node is down', { clusterId: c.id, node: n.ordinal, host: n.host });
+        // Events (D26): `n` is the record as read before this change, the same in every process that saw it.
+        if (health === 'down') await recordEvent(this.store, this.log, memberDownEvent(c, n, now));
+        else if (health === 'up' && n.health === 'down') await recordEvent(this.store, this.log, memberUpEvent(c, n, now));
       }
     }
     if (!WATCHED.has(c.status)) return;
@@ -232,8 +236,10 @@ export class HealthMonitor {
       });
       if (!changed) continue;
       n.role = role;
-      if (role === 'primary')
+      if (role === 'primary') {
         this.log.warn('a new primary leads the cluster (failover or switchover)', { clusterId: c.id, node: n.ordinal, host: n.host });
+        await recordEvent(this.store, this.log, failoverEvent(c, n, leader.timeline, now));
+      }
     }
     try {
       for (const what of (await this.dataPlane.mendCluster?.(c)) ?? []) this.log.warn('mended the cluster', { clusterId: c.id, what });

@@ -24,6 +24,7 @@ import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } fro
 import type {
   ClustersTable,
   CredentialsTable,
+  EventsTable,
   FaultsTable,
   NodesTable,
   PolicyFiresTable,
@@ -172,6 +173,40 @@ export const osUserRows = new RowMapping<OsUserRecord, ProjectOsUsersTable>({
   projectId: ['project_id', text()],
   name: ['name', text()],
   uid: ['uid', numeric],
+});
+
+// ------------------------------------------------------------------ events (D26)
+
+/** How much an event matters: `normal` (a task started or succeeded, a member back), `warning`, `major` (a failover). */
+export type EventSeverity = 'normal' | 'warning' | 'major';
+
+/** One happening to a cluster, recorded once (D26). */
+export interface EventRecord {
+  id: string;
+  projectId: string;
+  clusterId: string;
+  /** what happened: `failover`, `switchover`, `member_down`, `member_up`, `task_started`, `task_succeeded`, `task_failed`, … */
+  kind: string;
+  severity: EventSeverity;
+  message: string;
+  /** what it concerns within the cluster (a node's ordinal, a task's id), or null */
+  subject: string | null;
+  /** what makes the happening itself unique (a task and its transition, a Patroni timeline): a second recording of it writes nothing */
+  sourceKey: string;
+  /** when it happened (or was first observed), epoch ms */
+  occurredAt: number;
+}
+
+export const eventRows = new RowMapping<EventRecord, EventsTable>({
+  id: ['id', text()],
+  projectId: ['project_id', text()],
+  clusterId: ['cluster_id', text()],
+  kind: ['kind', text()],
+  severity: ['severity', text()],
+  message: ['message', text()],
+  subject: ['subject', text()],
+  sourceKey: ['source_key', text()],
+  occurredAt: ['occurred_at', numeric],
 });
 
 // ------------------------------------------------------------------ clusters and nodes

@@ -218,6 +218,18 @@ export interface ProjectOsUsersTable {
   uid: number;
   created_at: number;
 }
+/** 000007: cluster events (D26), each happening once by its source key. */
+export interface EventsTable {
+  id: string;
+  project_id: string;
+  cluster_id: string;
+  kind: string;
+  severity: string;
+  message: string;
+  subject: string | null;
+  source_key: string;
+  occurred_at: number;
+}
 
 export interface Database {
   projects: ProjectsTable;
@@ -236,4 +248,5 @@ export interface Database {
   snapshot_policies: SnapshotPoliciesTable;
   policy_fires: PolicyFiresTable;
   project_os_users: ProjectOsUsersTable;
+  events: EventsTable;
 }

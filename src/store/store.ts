@@ -22,12 +22,13 @@ import type {
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
-import type { OsUserRecord } from './rows.js';
+import type { EventRecord, OsUserRecord } from './rows.js';
 import type { Database } from './schema.js';
 import type { StoreAdapter, StoreCapabilities } from './store-adapter.js';
 import { rethrowStoreError } from './store-errors.js';
 import * as accounts from './tables/accounts.js';
 import * as clusters from './tables/clusters.js';
+import * as events from './tables/events.js';
 import * as faults from './tables/faults.js';
 import * as osUsers from './tables/os-users.js';
 import * as policies from './tables/snapshot-policies.js';
@@ -38,6 +39,8 @@ import * as tasks from './tables/tasks.js';
 
 export type { StoreAdapter, StoreCapabilities } from './store-adapter.js';
 export type { OsUserRecord } from './rows.js';
+export type { EventRecord, EventSeverity } from './rows.js';
+export type { EventFilter, EventListOptions, EventTotal } from './tables/events.js';
 export type { ClaimOptions } from './tables/task-claim.js';
 export type { StepPatch } from './tables/task-steps.js';
 export type { TaskListOptions, TaskPatch } from './tables/tasks.js';
@@ -371,6 +374,24 @@ export class Store {
   /** When a strategy last made a snapshot, or null: the scheduler's minimum interval. */
   lastPolicySnapshotAt(policyId: string): Promise<number | null> {
     return policies.lastPolicySnapshotAt(this.db, policyId);
+  }
+
+  // ------------------------------------------------------------------ events (D26)
+  /** Record an event; false, writing nothing, when one of the same source key was recorded already (by any process). */
+  recordEvent(event: EventRecord): Promise<boolean> {
+    return events.recordEvent(this.db, event);
+  }
+  /** A page of a project's events (of one cluster, in a time range), newest first. */
+  listEvents(options: events.EventListOptions): Promise<EventRecord[]> {
+    return events.listEvents(this.db, options);
+  }
+  /** How many events a filter covers, and when the oldest occurred. */
+  countEvents(filter: events.EventFilter): Promise<{ count: number; oldestAt: number | null }> {
+    return events.countEvents(this.db, filter);
+  }
+  /** Every project's events by kind and severity (/metrics). */
+  eventTotals(): Promise<events.EventTotal[]> {
+    return events.eventTotals(this.db);
   }
 
   // ------------------------------------------------------------------ faults (D13)

@@ -24,6 +24,7 @@ const TABLES = {
   snapshot_policies: true,
   policy_fires: true,
   project_os_users: true,
+  events: true,
 } as const satisfies Record<keyof Database, true>;
 
 /** Columns that change without any request (the snapshot scheduler's cursor). */

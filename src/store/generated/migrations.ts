@@ -31,6 +31,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 6,
       "name": "000006_read_indexes",
       "sql": "-- dwsbox store, version 6: indexes for the API's hot reads at scale (issue 14, measured on a\n-- store of 50,000 tasks): a step's past durations (the estimate of a running step, D14), read\n-- newest first by step name; a cluster's tasks newest first, of a kind or of any (the\n-- task-details endpoint and the cluster views), without a sort; a project's snapshots, newest\n-- first (ListSnapshots).\nCREATE INDEX task_steps_history ON task_steps(step_id, status, end_at);\nDROP INDEX tasks_cluster;\nCREATE INDEX tasks_cluster ON tasks(cluster_id, kind, created_at, id);\nCREATE INDEX tasks_cluster_recent ON tasks(cluster_id, created_at, id);\nCREATE INDEX snapshots_project ON snapshots(project_id, created_at);\n"
+    },
+    {
+      "version": 7,
+      "name": "000007_events",
+      "sql": "-- dwsbox store, version 7: cluster events (D26, issue 15). One row per happening, recorded\n-- once: `source_key` names the happening itself (a task and its transition, a member's health\n-- change, a Patroni timeline), so that several service processes, or one restarted, that\n-- observe it write one row. Read newest first, per project and per cluster; /metrics counts\n-- them by kind and severity.\nCREATE TABLE events (\n  id TEXT PRIMARY KEY,\n  project_id TEXT NOT NULL,\n  cluster_id TEXT NOT NULL,\n  kind TEXT NOT NULL,\n  severity TEXT NOT NULL,\n  message TEXT NOT NULL,\n  subject TEXT,\n  source_key TEXT NOT NULL UNIQUE,\n  occurred_at BIGINT NOT NULL\n);\nCREATE INDEX events_project ON events(project_id, occurred_at, id);\nCREATE INDEX events_cluster ON events(cluster_id, occurred_at, id);\nCREATE INDEX events_counts ON events(project_id, kind, severity);\n"
     }
   ],
   "postgres": [
@@ -63,6 +68,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 6,
       "name": "000006_read_indexes",
       "sql": "-- dwsbox store, version 6: indexes for the API's hot reads at scale (issue 14, measured on a\n-- store of 50,000 tasks): a step's past durations (the estimate of a running step, D14), read\n-- newest first by step name; a cluster's tasks newest first, of a kind or of any (the\n-- task-details endpoint and the cluster views), without a sort; a project's snapshots, newest\n-- first (ListSnapshots).\nCREATE INDEX task_steps_history ON task_steps(step_id, status, end_at);\nDROP INDEX tasks_cluster;\nCREATE INDEX tasks_cluster ON tasks(cluster_id, kind, created_at, id);\nCREATE INDEX tasks_cluster_recent ON tasks(cluster_id, created_at, id);\nCREATE INDEX snapshots_project ON snapshots(project_id, created_at);\n"
+    },
+    {
+      "version": 7,
+      "name": "000007_events",
+      "sql": "-- dwsbox store, version 7: cluster events (D26, issue 15). One row per happening, recorded\n-- once: `source_key` names the happening itself (a task and its transition, a member's health\n-- change, a Patroni timeline), so that several service processes, or one restarted, that\n-- observe it write one row. Read newest first, per project and per cluster; /metrics counts\n-- them by kind and severity.\nCREATE TABLE events (\n  id TEXT PRIMARY KEY,\n  project_id TEXT NOT NULL,\n  cluster_id TEXT NOT NULL,\n  kind TEXT NOT NULL,\n  severity TEXT NOT NULL,\n  message TEXT NOT NULL,\n  subject TEXT,\n  source_key TEXT NOT NULL UNIQUE,\n  occurred_at BIGINT NOT NULL\n);\nCREATE INDEX events_project ON events(project_id, occurred_at, id);\nCREATE INDEX events_cluster ON events(cluster_id, occurred_at, id);\nCREATE INDEX events_counts ON events(project_id, kind, severity);\n"
     }
   ]
 };

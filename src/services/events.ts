@@ -1,0 +1,231 @@
+/**
+ * Cluster events (D26): what happens to a cluster, recorded once in the store when it is
+ * observed — a task started, succeeded or failed, a member down or back, a failover. Each event
+ * carries a source key that names the happening itself (the task and its transition, the
+ * member's health change, the Patroni timeline), so several `serve` processes, or one
+ * restarted, that observe it write one row (the store's UNIQUE source_key). ListEvents, the
+ * cluster view's `recent_event`, the console and /metrics read these records; nothing about
+ * them is computed at read time.
+ */
+import { newId } from '../domain/ids.js';
+import type { ClusterRecord, NodeRecord, TaskRecord } from '../domain/records.js';
+import type { TaskKind } from '../domain/task.js';
+import { AppError, coerceError } from '../errors/app-error.js';
+import type { Logger } from '../log/logger.js';
+import type { EventRecord, Store } from '../store/store.js';
+import type { TaskEvents } from '../tasks/events.js';
+
+export type { EventRecord, EventSeverity } from '../store/store.js';
+
+/** An event before it is recorded (the store row's id is given when it is). */
+export type NewEvent = Omit<EventRecord, 'id'>;
+
+/** What each task kind is called in an event's message. */
+const TASK_LABEL: Record<TaskKind, string> = {
+  'cluster.create': 'Cluster creation',
+  'cluster.restore': 'Restore into a new cluster',
+  'cluster.delete': 'Cluster deletion',
+  'cluster.restart': 'Cluster restart',
+  'cluster.start': 'Cluster start',
+  'cluster.stop': 'Cluster stop',
+  'cluster.scale_out': 'Scale-out',
+  'cluster.scale_in': 'Scale-in',
+  'cluster.switchover': 'Switchover',
+  'snapshot.create': 'Snapshot',
+  'snapshot.table_restore': 'Table restore',
+  'snapshot.expire': 'Expiry of snapshots',
+};
+
+/**
+ * The event of a task's start or end, or null (a task of no cluster). Its time is the task's
+ * own (startedAt, finishedAt), so every process that sees the transition records the same.
+ */
+export function taskEvent(task: TaskRecord, transition: 'started' | 'finished'): NewEvent | null {
+  if (!task.clusterId) return null;
+  const label = TASK_LABEL[task.kind] ?? task.kind;
+  const base = { projectId: task.projectId, clusterId: task.clusterId, subject: task.id };
+  if (transition === 'started')
+    return {
+      ...base,
+      kind: 'task_started',
+      severity: 'normal',
+      message: `${label} started`,
+      sourceKey: `task:${task.id}:started`,
+      occurredAt: task.startedAt ?? task.updatedAt,
+    };
+  const at = task.finishedAt ?? task.updatedAt;
+  const why = task.errorMsg ? `: ${task.errorMsg}` : '';
+  switch (task.status) {
+    case 'SUCCESS':
+      return {
+        ...base,
+        kind: 'task_succeeded',
+        severity: 'normal',
+        message: `${label} succeeded`,
+        sourceKey: `task:${task.id}:SUCCESS`,
+        occurredAt: at,
+      };
+    case 'FAILED':
+      return {
+        ...base,
+        kind: 'task_failed',
+        severity: 'warning',
+        message: `${label} failed${why}`,
+        sourceKey: `task:${task.id}:FAILED`,
+        occurredAt: at,
+      };
+    case 'ROLLBACK_SUCCESS':
+      return {
+        ...base,
+        kind: 'task_failed',
+        severity: 'warning',
+        message: `${label} failed and was rolled back${why}`,
+        sourceKey: `task:${task.id}:ROLLBACK_SUCCESS`,
+        occurredAt: at,
+      };
+    case 'ROLLBACK_FAIL':
+      return {
+        ...base,
+        kind: 'task_failed',
+        severity: 'major',
+        message: `${label} failed and its rollback failed too${why}`,
+        sourceKey: `task:${task.id}:ROLLBACK_FAIL`,
+        occurredAt: at,
+      };
+    default:
+      return null;
+  }
+}
+
+/** A planned switchover that succeeded (a `cluster.switchover` task): the new primary's ordinal, when the task names it. */
+export function switchoverEvent(task: TaskRecord): NewEvent | null {
+  if (!task.clusterId || task.kind !== 'cluster.switchover' || task.status !== 'SUCCESS') return null;
+  const to = task.params['candidate'];
+  return {
+    projectId: task.projectId,
+    clusterId: task.clusterId,
+    kind: 'switchover',
+    severity: 'normal',
+    message: typeof to === 'number' ? `Planned switchover: node ${to} is the primary now` : 'Planned switchover done',
+    subject: typeof to === 'number' ? String(to) : null,
+    sourceKey: `switchover:${task.id}`,
+    occurredAt: task.finishedAt ?? task.updatedAt,
+  };
+}
+
+/**
+ * A member seen down. `node` is the record as read before the change: its `updatedAt` is the
+ * same in every process that saw it up, so the key names this one going down.
+ */
+export function memberDownEvent(c: ClusterRecord, node: NodeRecord, now: number): NewEvent {
+  return {
+    projectId: c.projectId,
+    clusterId: c.id,
+    kind: 'member_down',
+    severity: node.role === 'primary' ? 'major' : 'warning',
+    message: `Node ${node.ordinal} (${node.host}, ${node.role}) is down`,
+    subject: String(node.ordinal),
+    sourceKey: `member_down:${node.id}:${node.updatedAt}`,
+    occurredAt: now,
+  };
+}
+
+/** A member seen running again after it was down (`node` as read before the change, as for memberDownEvent). */
+export function memberUpEvent(c: ClusterRecord, node: NodeRecord, now: number): NewEvent {
+  return {
+    projectId: c.projectId,
+    clusterId: c.id,
+    kind: 'member_up',
+    severity: 'normal',
+    message: `Node ${node.ordinal} (${node.host}) is running again`,
+    subject: String(node.ordinal),
+    sourceKey: `member_up:${node.id}:${node.updatedAt}`,
+    occurredAt: now,
+  };
+}
+
+/**
+ * A new primary elected by the failover manager (no task of ours asked for it). The key is the
+ * Patroni timeline the new primary leads, when the engine reports it: each promotion starts a
+ * new one, and every process reads the same. Otherwise the node and its record's `updatedAt`
+ * before the change.
+ */
+export function failoverEvent(c: ClusterRecord, node: NodeRecord, timeline: number | null | undefined, now: number): NewEvent {
+  const tl = typeof timeline === 'number' ? timeline : null;
+  return {
+    projectId: c.projectId,
+    clusterId: c.id,
+    kind: 'failover',
+    severity: 'major',
+    message: `Failover: node ${node.ordinal} (${node.host}) is the primary now${tl !== null ? ` (timeline ${tl})` : ''}`,
+    subject: String(node.ordinal),
+    sourceKey: tl !== null ? `failover:${c.id}:timeline:${tl}` : `failover:${c.id}:${node.ordinal}:${node.updatedAt}`,
+    occurredAt: now,
+  };
+}
+
+/**
+ * Record an event; true when this call wrote it, false when it was recorded already (or the
+ * store refused: logged). Never throws: an event that cannot be written never stops the work
+ * that observed it.
+ */
+export async function recordEvent(store: Store, log: Logger, e: NewEvent | null): Promise<boolean> {
+  if (!e) return false;
+  try {
+    return await store.recordEvent({ id: newId(), ...e });
+  } catch (err) {
+    log.warn('could not record an event', {
+      kind: e.kind,
+      clusterId: e.clusterId,
+      sourceKey: e.sourceKey,
+      error: coerceError(err).message,
+    });
+    return false;
+  }
+}
+
+export interface EventQuery {
+  clusterId?: string | undefined;
+  since?: number | undefined;
+  until?: number | undefined;
+  limit?: number | undefined;
+  offset?: number | undefined;
+}
+
+/** ListEvents' default page: the SDK documents 1000. */
+export const DEFAULT_EVENT_LIMIT = 1000;
+
+export class EventService {
+  constructor(private readonly deps: { store: Store; log: Logger }) {}
+
+  /** Record the task engine's starts and ends as events (main.ts wires it). */
+  watch(events: TaskEvents): void {
+    events.on('task:started', ({ task }) => void this.record(taskEvent(task, 'started')));
+    events.on('task:finished', ({ task }) => {
+      void this.record(taskEvent(task, 'finished'));
+      void this.record(switchoverEvent(task));
+    });
+  }
+
+  /** See recordEvent. */
+  record(e: NewEvent | null): Promise<boolean> {
+    return recordEvent(this.deps.store, this.deps.log, e);
+  }
+
+  /** A page of a project's events, newest first, with the name of each one's cluster; `count` is all the filter covers. */
+  async list(projectId: string, q: EventQuery = {}): Promise<{ events: { event: EventRecord; clusterName: string }[]; count: number }> {
+    if (q.since !== undefined && q.until !== undefined && q.since > q.until)
+      throw new AppError('VALIDATION', { args: [`start_time (${q.since}) is after end_time (${q.until})`] });
+    const filter = { projectId, clusterId: q.clusterId, since: q.since, until: q.until };
+    const [page, { count }] = await Promise.all([
+      this.deps.store.listEvents({ ...filter, limit: q.limit ?? DEFAULT_EVENT_LIMIT, offset: q.offset ?? 0 }),
+      this.deps.store.countEvents(filter),
+    ]);
+    const names = new Map<string, string>();
+    for (const id of new Set(page.map((e) => e.clusterId))) {
+      const c = await this.deps.store.getClusterById(id);
+      names.set(id, c && c.projectId === projectId ? c.name : '');
+    }
+    return { events: page.map((event) => ({ event, clusterName: names.get(event.clusterId) ?? '' })), count };
+  }
+}
