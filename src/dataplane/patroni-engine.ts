@@ -468,7 +468,7 @@ export class PatroniEngine extends LocalEngine {
   // ------------------------------------------------------------------ not yet on this engine
   /** Restores make a plain PostgreSQL primary (the local engine's) that no Patroni member could join: refused until they bootstrap through Patroni. */
   refusal(op: EngineOperation): string | null {
-    const what = op === 'restore' ? 'restoring into a new cluster' : 'restoring tables';
-    return `the Patroni engine does not do ${what} yet (issue 15); run the service with --engine local for it`;
+    if (op !== 'restore') return null;
+    return 'the Patroni engine does not restore a snapshot into a new cluster yet (issue 15); run the service with --engine local for it';
   }
 }

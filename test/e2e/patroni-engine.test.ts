@@ -116,6 +116,29 @@ describe('the Patroni engine through the API', () => {
     expect(s.size).toBeGreaterThan(0);
   });
 
+  it('restores a table of the snapshot beside the original (a table restore on the primary)', async () => {
+    const snap = (await t.client.call<{ snapshots: { id: string; name: string }[] }>('GET', '/v1.0/{project_id}/snapshots')).snapshots.find(
+      (x) => x.name === 'ha-full',
+    )!;
+    await adminQuery(rw, 'delete from t where x > 500');
+    const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${snap.id}/table-restore`, {
+      case_sensitive: true,
+      database: 'postgres',
+      restore_table_list: [{ schema_name: 'public', table_name: 't' }],
+      target_table_list: [{ schema_name: 'public', table_name: 't_back' }],
+    });
+    const job = await waitFor(
+      async () => {
+        const j = await t.client.call<{ status: string; failed_detail: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+        return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+      },
+      { what: 'the table restore', timeoutMs: 200_000 },
+    );
+    expect(job).toMatchObject({ status: 'SUCCESS' });
+    expect((await adminQuery(rw, 'select count(*)::int as n from t_back'))[0]!['n']).toBe(1000);
+    await adminQuery(rw, 'insert into t select x from t_back where x > 500; drop table t_back');
+  });
+
   it('fails over by itself when the primary dies: writes come back through the same endpoint, the roles follow, UNBALANCED', async () => {
     const pm = Number(readFileSync(join(t.dataDir, 'clusters', id, 'node1', 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
     process.kill(pm, 'SIGKILL');
