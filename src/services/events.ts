@@ -202,8 +202,14 @@ export class EventService {
   watch(events: TaskEvents): void {
     events.on('task:started', ({ task }) => void this.record(taskEvent(task, 'started')));
     events.on('task:finished', ({ task }) => {
-      void this.record(taskEvent(task, 'finished'));
-      void this.record(switchoverEvent(task));
+      void (async () => {
+        // The start again (its key makes it a no-op when recorded): a task resumed by another
+        // process after its first owner died is not "started" there, and its start may never
+        // have been recorded.
+        if (task.startedAt !== null) await this.record(taskEvent(task, 'started'));
+        await this.record(taskEvent(task, 'finished'));
+        await this.record(switchoverEvent(task));
+      })();
     });
   }
 
