@@ -23,22 +23,33 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import { AgentCallError, ensureAgent, type AgentClient } from './agent/client.js';
 import type { Binaries } from './binaries.js';
-import type { ClusterRef, ClusterSecrets, EngineOperation, MemberProcess, MemberRole, RunOptions, StopMode } from './data-plane.js';
+import type {
+  ClusterRef,
+  ClusterSecrets,
+  EngineOperation,
+  MemberProcess,
+  MemberRef,
+  MemberRole,
+  RunOptions,
+  StanzaCluster,
+  StopMode,
+} from './data-plane.js';
 import { LocalEngine, type EngineSettings } from './local-engine.js';
 import {
   generateHaSecrets,
   HaCluster,
+  memberHost,
   memberUnit,
   readOnlyHost,
   readWriteHost,
   routerUnit,
   type HaClusterSecrets,
 } from './patroni/ha-cluster.js';
-import { memberName, memberOrdinal, type PgParameters, type SyncMode } from './patroni/patroni-config.js';
+import { memberName, memberOrdinal, patroniTimings, type PgParameters, type SyncMode } from './patroni/patroni-config.js';
 import { dirSize } from './pg-instance.js';
 import type { StanzaTarget } from './pgbackrest.js';
 import { ensureServiceUser, type UidRecord } from './project-users.js';
-import { readFileSafe, serviceOwner, writeFileSafe } from './safe-fs.js';
+import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
 
 export interface PatroniEngineSettings extends EngineSettings {
   /** the host agent's directory (one agent per host, D23) */
@@ -333,9 +344,12 @@ export class PatroniEngine extends LocalEngine {
   }
 
   /**
-   * A new member: its Patroni started, it copies the leader (`pg_basebackup` with a fast
-   * checkpoint, Patroni's) and streams. Progress is the copy's size on disk against the
-   * leader's databases. Returns the bytes of the member's data directory.
+   * A new member: the cluster's record and stanza config name it, its Patroni starts and
+   * copies the leader (`pg_basebackup` with a fast checkpoint, Patroni's), and the router
+   * routes to it once its checks pass (HaCluster.ensure sets its server slot through the
+   * runtime API). Waits until Patroni reports it running and it answers SQL (streaming is
+   * CATCH_UP's to wait for). Progress: `copyProgress`, then the copy's size on disk at 100 %.
+   * Returns the bytes of the member's data directory.
    */
   override async buildReplica(
     cluster: ClusterRecord,
@@ -350,43 +364,154 @@ export class PatroniEngine extends LocalEngine {
       this.writeRecord(cluster.id, rec);
       this.writeStanzaConfig(cluster, primary);
     }
-    const total = await this.databaseBytes(cluster, primary).catch(() => null);
     const ha = await this.cluster(cluster.id, rec);
     await ha.ensure({ only: [member.ordinal] });
-    const dataDir = this.nodePaths(cluster.id, member.ordinal).dataDir;
-    let last = 0;
+    const onWait = o.onProgress ? await this.copyProgress(cluster, primary, member, o.onProgress) : undefined;
     await this.waitMemberRunning(cluster, member, ha, {
       ...(o.signal ? { signal: o.signal } : {}),
       timeoutMs: 24 * 3600_000,
-      onWait: async () => {
-        if (!o.onProgress || Date.now() - last < 500) return;
-        last = Date.now();
-        const bytes = existsSync(dataDir) ? dirSize(dataDir) : 0;
-        o.onProgress({
-          source: 'the new member data directory (du)',
-          bytesDone: bytes,
-          bytesTotal: total,
-          percent: total ? Math.min(99, (bytes * 100) / total) : null,
-        });
-      },
+      ...(onWait ? { onWait } : {}),
     });
-    return { bytes: dirSize(dataDir) };
+    const bytes = dirSize(this.nodePaths(cluster.id, member.ordinal).dataDir);
+    o.onProgress?.({ source: 'copy', bytesDone: bytes, bytesTotal: bytes, percent: 100, data: { phase: 'done' } });
+    return { bytes };
   }
 
-  /** Scale-in: the member's Patroni stopped, it leaves the cluster's record (Patroni drops its slot when its key expires), its files go. */
+  /**
+   * Progress of a copy Patroni runs (D14: read from PostgreSQL's views and the data directory,
+   * never guessed), sampled at most every 500 ms while `buildReplica` waits: while the
+   * leader's `pg_stat_progress_basebackup` shows a base backup, its bytes streamed against its
+   * total (Patroni runs pg_basebackup without `--progress`, so PostgreSQL's total is unknown:
+   * the leader's databases' size, read when the copy began, stands for it); before it (Patroni
+   * starting, the leader's fast checkpoint) and after it (the copy's WAL replayed, PostgreSQL
+   * starting) the data directory's size on disk. Its percentage never goes back and stays
+   * under 100 until the member runs. (One copy at a time per cluster: the task holds it, and a
+   * base backup the health monitor's reinitialisation runs meanwhile would be counted too.)
+   */
+  private async copyProgress(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    member: NodeRecord,
+    onProgress: NonNullable<RunOptions['onProgress']>,
+  ): Promise<() => Promise<void>> {
+    const dataDir = this.nodePaths(cluster.id, member.ordinal).dataDir;
+    const estimate = await this.databaseBytes(cluster, primary).catch(() => null);
+    let last = 0;
+    let percent = 0;
+    // The base backup's figures once seen: after it ends, the copy counts as done at its size.
+    let copied: { done: number; total: number | null } | null = null;
+    return async () => {
+      if (Date.now() - last < 500) return;
+      last = Date.now();
+      const row = await this.instance(cluster, primary)
+        .query<{ phase: string; total: string | null; streamed: string }>(
+          `select p.phase, p.backup_total::text as total, p.backup_streamed::text as streamed
+             from pg_stat_progress_basebackup p join pg_stat_activity a using (pid)
+            where a.application_name = 'pg_basebackup' order by a.backend_start desc limit 1`,
+        )
+        .then((r) => r[0] ?? null)
+        .catch(() => null);
+      const onDisk = existsSync(dataDir) ? dirSize(dataDir) : 0;
+      const source = row
+        ? 'pg_stat_progress_basebackup'
+        : copied
+          ? 'pg_stat_progress_basebackup, ended'
+          : 'the new member data directory (du)';
+      let done: number;
+      let total: number | null;
+      let phase: string;
+      if (row) {
+        done = Number(row.streamed);
+        total = row.total ? Number(row.total) : estimate;
+        phase = row.phase;
+        copied = { done: total ?? done, total };
+      } else if (copied) {
+        ({ done, total } = copied);
+        phase = 'starting PostgreSQL';
+      } else {
+        // Not begun, or over between two samples: what is on disk (the copy's WAL included).
+        done = onDisk;
+        total = estimate === null ? null : Math.max(estimate, onDisk);
+        phase = onDisk ? 'copying or starting PostgreSQL' : 'waiting for the copy';
+      }
+      if (total) percent = Math.max(percent, Math.min(99, (100 * done) / total));
+      onProgress({
+        source,
+        bytesDone: done,
+        bytesTotal: total,
+        percent,
+        data: { phase, onDiskBytes: onDisk },
+      });
+    };
+  }
+
+  /**
+   * Scale-in, and a scale-out's undo: the member's Patroni stopped (on the way out it asks the
+   * leader to pick another synchronous standby if it was the one, `while_not_sync_standby`,
+   * and stops its PostgreSQL), then it leaves the cluster's record, the DCS and the router
+   * (HaCluster.forgetMember), its slot is gone from the leader (`waitSlotDropped`), and its
+   * files and socket directory are removed. Idempotent.
+   */
   override async removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void> {
-    await this.stopMember(cluster, member, mode);
     const rec = this.readRecord(cluster.id);
-    if (rec?.ordinals.includes(member.ordinal)) {
-      rec.ordinals = rec.ordinals.filter((i) => i !== member.ordinal);
-      this.writeRecord(cluster.id, rec);
+    await this.stopMember(cluster, member, mode);
+    // A postmaster that outlived its Patroni (killed past its stop timeout) is stopped as the local engine stops one.
+    if (this.memberStatus(cluster, member)) await super.stopMember(cluster, member, mode);
+    if (rec) {
+      if (rec.ordinals.includes(member.ordinal)) {
+        rec.ordinals = rec.ordinals.filter((i) => i !== member.ordinal);
+        this.writeRecord(cluster.id, rec);
+      }
+      const ha = await this.cluster(cluster.id, rec);
+      await ha.forgetMember(member.ordinal);
+      await this.waitSlotDropped(cluster, ha, primary, member.ordinal);
+      // pgBackRest's config names the members left (stanzaTarget reads the record).
+      if (primary && 'stanza' in cluster && 'port' in cluster) this.writeStanzaConfig(cluster as StanzaCluster, primary);
     }
-    if (primary) await this.dropReplicaSlot(cluster, primary, member.ordinal).catch(() => {});
     await this.removeMemberFiles(cluster, member.ordinal);
+    await removeTree(this.nodePaths(cluster.id, member.ordinal).sockDir);
   }
 
-  override dropReplicaSlot(cluster: ClusterRef, primary: NodeRecord, ordinal: number): Promise<void> {
-    return this.dropSlotIfInactive(cluster, primary, memberName(ordinal));
+  /**
+   * A departed member's slot gone from the leader. Patroni keeps a slot for every member key
+   * and drops the others (`_drop_incorrect_slots`) in its next loop, so once the key is deleted
+   * (forgetMember) the leader drops it within about `loop_wait`; dropping it here first would
+   * only leave Patroni's cache of slots wrong. Past a few loops it is dropped here. With no
+   * leader there is nothing to drop it on: a new leader only makes slots for the members there
+   * are. The leader is the one Patroni names (the store's primary, when Patroni cannot say).
+   */
+  private async waitSlotDropped(cluster: ClusterRef, ha: HaCluster, primary: NodeRecord | null, ordinal: number): Promise<void> {
+    const slot = memberName(ordinal);
+    const leaderOf = async (): Promise<MemberRef | null> => {
+      const name = (await ha.health().catch(() => null))?.leader;
+      const i = name ? memberOrdinal(name) : null;
+      if (i === null) return primary && this.memberStatus(cluster, primary) ? primary : null;
+      return { ordinal: i, host: memberHost(ha.spec.subnet, i), port: ha.spec.port, dataDir: this.nodePaths(cluster.id, i).dataDir };
+    };
+    const deadline = Date.now() + 4 * patroniTimings().loopWait * 1000 + 2000;
+    for (;;) {
+      const leader = await leaderOf();
+      if (!leader) return;
+      const inst = this.instance(cluster, leader);
+      const left = await inst.query('select 1 from pg_replication_slots where slot_name = $1', [slot]).catch(() => null);
+      if (left?.length === 0) return;
+      if (left && Date.now() > deadline) {
+        await inst.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [
+          slot,
+        ]);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** A departed member's slot (a scale-out's undo after its row went): forgotten in the DCS first, so Patroni does not make it again. */
+  override async dropReplicaSlot(cluster: ClusterRef, primary: NodeRecord, ordinal: number): Promise<void> {
+    const rec = this.readRecord(cluster.id);
+    if (!rec || rec.ordinals.includes(ordinal)) return this.dropSlotIfInactive(cluster, primary, memberName(ordinal));
+    const ha = await this.cluster(cluster.id, rec);
+    await ha.forgetMember(ordinal);
+    await this.waitSlotDropped(cluster, ha, primary, ordinal);
   }
 
   /** Every unit of the cluster stopped, its etcd scope and user gone, its files removed, its address block released. */

@@ -16,14 +16,14 @@
  * the cluster's port; `c` is the subnet the agent allocated to the scope.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { serviceUser, type OsUser } from '../os-user.js';
 import { mkdirSafe, ownedBy, removeTree, rootWithGroupOf, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import type { AgentClient } from '../agent/client.js';
 import type { UnitSpec } from '../agent/supervisor.js';
 import { EtcdClient, scopePrefix, scopeUser } from './etcd.js';
-import { HAPROXY_BIN, haproxyArgs, haproxyConfig, HaproxyRuntime, routerSocketPath } from './haproxy-config.js';
+import { HAPROXY_BIN, haproxyArgs, haproxyConfig, HaproxyRuntime, routerSocketPath, type RouterMember } from './haproxy-config.js';
 import {
   memberName,
   memberOrdinal,
@@ -171,6 +171,20 @@ export class HaCluster {
         }),
       );
     }
+    this.writeRouterConfig();
+    await this.agent.ensureUnit(this.routerUnitSpec());
+    await this.syncRouter();
+  }
+
+  /** The members as the router sees them (D24). */
+  private routerMembers(): RouterMember[] {
+    const s = this.spec;
+    return s.ordinals.map((i) => ({ ordinal: i, host: memberHost(s.subnet, i), port: s.port, restHost: restHost(s.subnet, i) }));
+  }
+
+  /** Write the router's configuration naming the spec's members (root's, readable by the service user's group); returns its path. */
+  private writeRouterConfig(): string {
+    const s = this.spec;
     const runDir = this.routerDir();
     mkdirSafe(runDir, ownedBy(s.service), 0o700);
     const cfg = join(s.dir, 'conf', 'router.cfg');
@@ -182,14 +196,74 @@ export class HaCluster {
         roHost: readOnlyHost(s.subnet),
         port: s.port,
         runDir,
-        members: s.ordinals.map((i) => ({ ordinal: i, host: memberHost(s.subnet, i), port: s.port, restHost: restHost(s.subnet, i) })),
+        members: this.routerMembers(),
       }),
       rootWithGroupOf(s.service),
       0o640,
     );
-    await this.agent.ensureUnit(
-      this.unitSpec(routerUnit(s.scope), 'router', [HAPROXY_BIN, ...haproxyArgs(cfg)], s.service, this.logFile('router'), '/nonexistent'),
+    return cfg;
+  }
+
+  private routerUnitSpec(): UnitSpec {
+    const s = this.spec;
+    const cfg = join(s.dir, 'conf', 'router.cfg');
+    return this.unitSpec(
+      routerUnit(s.scope),
+      'router',
+      [HAPROXY_BIN, ...haproxyArgs(cfg)],
+      s.service,
+      this.logFile('router'),
+      '/nonexistent',
     );
+  }
+
+  /**
+   * The router routes to exactly the spec's members, without a reload (D24): its configuration
+   * is rewritten (what it reads when it starts again, e.g. when the agent restarts it) and the
+   * running router's server slots are set through its runtime API (`HaproxyRuntime.syncMembers`):
+   * a new member's slot pointed at its addresses and enabled, a departed member's put into
+   * maintenance. A router that does not run is left to read its configuration when it starts.
+   * A member past the router's slots (`ROUTER_SLOTS`) can only come with a new configuration:
+   * the router is restarted then, which cuts the endpoints' sessions. Idempotent. Throws when
+   * the router runs but its runtime API does not answer.
+   */
+  async syncRouter(o: { timeoutMs?: number } = {}): Promise<{ enabled: number[]; disabled: number[]; restarted: boolean }> {
+    this.writeRouterConfig();
+    const unit = routerUnit(this.spec.scope);
+    const deadline = Date.now() + (o.timeoutMs ?? 10_000);
+    for (;;) {
+      const u = await this.agent.unit(unit);
+      if (!u || u.status !== 'running') return { enabled: [], disabled: [], restarted: false };
+      try {
+        const r = await this.router().syncMembers(this.routerMembers());
+        if (!r.missing.length) return { enabled: r.enabled, disabled: r.disabled, restarted: false };
+        await this.agent.stopUnit(unit);
+        await this.agent.ensureUnit(this.routerUnitSpec());
+        return { enabled: r.missing, disabled: r.disabled, restarted: true };
+      } catch (e) {
+        // A router just started has no stats socket for a moment; one that runs on without answering is an error.
+        if (Date.now() > deadline)
+          throw new Error(`the router of ${this.spec.scope} could not be updated: ${(e as Error).message}`, { cause: e });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /**
+   * A member that left (its unit stopped, the spec without it) is forgotten: its key in the DCS
+   * is deleted, so the leader drops its replication slot in its next loop instead of after the
+   * key's TTL (a stopped member's Patroni writes its key once more on the way out, patroni-ops
+   * trap 9, and Patroni keeps a slot for every member key), the router stops routing to it, and
+   * its configuration and logs go. Idempotent. Refused for a member still in the spec.
+   */
+  async forgetMember(ordinal: number, o: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.spec.ordinals.includes(ordinal)) throw new Error(`member ${memberName(ordinal)} is still a member of ${this.spec.scope}`);
+    const endpoint = await this.agent.ensureEtcd();
+    const etcd = new EtcdClient(endpoint, { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
+    await etcd.delete(`${scopePrefix(this.spec.scope)}members/${memberName(ordinal)}`, o);
+    await this.syncRouter();
+    const log = this.logFile(ordinal);
+    for (const f of [join(this.spec.dir, 'conf', `${memberName(ordinal)}.yml`), log, `${log}.1`]) rmSync(f, { force: true });
   }
 
   /** Write member i's Patroni configuration (root's, readable by the project's group: it holds secrets); returns its path. */

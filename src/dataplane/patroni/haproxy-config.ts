@@ -66,7 +66,13 @@ export const DEFAULT_MAX_REPLICA_LAG = 1024 * 1024;
 /** The stats socket's name in the caller's directory. */
 export const ROUTER_SOCKET = 'admin.sock';
 
-/** The backend names in the configuration (the runtime API names servers `<backend>/m<i>`). */
+/**
+ * The backend names in the configuration. The runtime API names a server `<backend>/<server>`:
+ * a member the configuration was written with is `node<i>` (`serverName`), a free slot a
+ * `server-template` made is `m<i>` (HAProxy names template servers `<prefix><number>`); both
+ * stand for ordinal i (`slotOrdinal`). A member added at run time keeps its slot's name `m<i>`
+ * until the router next starts, from a configuration that names it `node<i>`.
+ */
 export const RouterBackend = { READ_WRITE: 'rw', READ_ONLY: 'ro_replicas' } as const;
 export type RouterBackendName = (typeof RouterBackend)[keyof typeof RouterBackend];
 
@@ -131,6 +137,12 @@ export function haproxyArgs(configPath: string): string[] {
 
 /** A server name from a member's ordinal (the same as the Patroni member's name). */
 export const serverName = (ordinal: number): string => memberName(ordinal);
+
+/** The ordinal a server of the router stands for: `node<i>` (a configured member) or `m<i>` (a template slot); null for another name. */
+export function slotOrdinal(server: string): number | null {
+  const m = /^(?:node|m)([1-9]\d{0,2})$/.exec(server);
+  return m ? Number(m[1]) : null;
+}
 
 /** The router's configuration file. */
 export function haproxyConfig(s: RouterSpec): string {
@@ -225,6 +237,8 @@ export interface ServerState {
   adminState: number;
   checkAddr: string;
   checkPort: number;
+  /** in maintenance (disabled): no connection goes to it, it is not checked */
+  maintenance: boolean;
   /** up and not in maintenance: takes connections */
   up: boolean;
 }
@@ -288,9 +302,20 @@ export class HaproxyRuntime {
       throw new Error(`HAProxy refused to set ${backend}/${server}'s check address: ${b.trim()}`);
   }
 
-  /** Take a server out of maintenance: it is checked and, once up, routed to. */
-  enableServer(backend: RouterBackendName, server: string): Promise<void> {
-    return this.quiet(`enable server ${backend}/${server}`);
+  /**
+   * Take a server out of maintenance: it is checked and routed to once a check passes, never
+   * before. HAProxy 2.6 marks a server leaving maintenance up at once ("UP/READY (leaving forced
+   * maintenance)", until its checks fail: seen routing to a member whose PostgreSQL was not
+   * running yet), and a health state set during maintenance does not survive the enable; so the
+   * server leaves maintenance with weight 0 (no connection goes to it), is marked down, and gets
+   * its configured weight back: its first passing check brings it up.
+   */
+  async enableServer(backend: RouterBackendName, server: string): Promise<void> {
+    const s = `${backend}/${server}`;
+    await this.quiet(`set weight ${s} 0`);
+    await this.quiet(`enable server ${s}`);
+    await this.quiet(`set server ${s} health down`);
+    await this.quiet(`set weight ${s} 100%`);
   }
 
   /** Put a server into maintenance: no new connections, no checks. */
@@ -298,22 +323,63 @@ export class HaproxyRuntime {
     return this.quiet(`disable server ${backend}/${server}`);
   }
 
-  /** Add a member to both backends (its slot `m<ordinal>`), enabled. */
+  /** Add a member to both backends (its server or slot, `slotOrdinal`), enabled. Throws when the router has no slot for it. */
   async addMember(m: RouterMember): Promise<void> {
-    for (const b of [RouterBackend.READ_WRITE, RouterBackend.READ_ONLY]) {
-      await this.setServer(b, serverName(m.ordinal), {
-        addr: m.host,
-        port: m.port,
-        checkAddr: m.restHost,
-        checkPort: m.restPort ?? PATRONI_REST_PORT,
-      });
-      await this.enableServer(b, serverName(m.ordinal));
-    }
+    const r = await this.syncMembers([m], { only: [m.ordinal] });
+    if (r.missing.length) throw new Error(`the router at ${this.socketPath} has no server slot for member ${m.ordinal}`);
   }
 
   /** Take a member out of both backends (its slot stays, disabled, for a later member). */
   async removeMember(ordinal: number): Promise<void> {
-    for (const b of [RouterBackend.READ_WRITE, RouterBackend.READ_ONLY]) await this.disableServer(b, serverName(ordinal));
+    await this.syncMembers([], { only: [ordinal] });
+  }
+
+  /**
+   * Make both backends route to exactly `members`: each member's server (or free slot) pointed
+   * at its addresses and enabled, every other member's server put into maintenance. Idempotent:
+   * a server already as wanted gets no command. With `only`, just those ordinals are touched.
+   * Returns what changed and the members the router has no server for (past its slots: the
+   * router must start again, from a configuration naming them, to route to them).
+   */
+  async syncMembers(
+    members: readonly RouterMember[],
+    o: { only?: readonly number[] } = {},
+  ): Promise<{ enabled: number[]; disabled: number[]; missing: number[] }> {
+    const want = new Map(members.map((m) => [m.ordinal, m]));
+    const touch = (ordinal: number): boolean => !o.only || o.only.includes(ordinal);
+    const enabled = new Set<number>();
+    const disabled = new Set<number>();
+    const missing = new Set<number>();
+    const state = await this.serversState();
+    for (const b of [RouterBackend.READ_WRITE, RouterBackend.READ_ONLY]) {
+      const slots = new Map<number, ServerState>();
+      for (const r of state.filter((x) => x.backend === b)) {
+        const ordinal = slotOrdinal(r.server);
+        if (ordinal !== null) slots.set(ordinal, r);
+      }
+      for (const m of members) {
+        if (!touch(m.ordinal)) continue;
+        const r = slots.get(m.ordinal);
+        if (!r) {
+          missing.add(m.ordinal);
+          continue;
+        }
+        const checkPort = m.restPort ?? PATRONI_REST_PORT;
+        if (r.addr !== m.host || r.port !== m.port || r.checkAddr !== m.restHost || r.checkPort !== checkPort)
+          await this.setServer(b, r.server, { addr: m.host, port: m.port, checkAddr: m.restHost, checkPort });
+        if (r.maintenance) {
+          await this.enableServer(b, r.server);
+          enabled.add(m.ordinal);
+        }
+      }
+      for (const [ordinal, r] of slots) {
+        if (want.has(ordinal) || !touch(ordinal) || r.maintenance) continue;
+        await this.disableServer(b, r.server);
+        disabled.add(ordinal);
+      }
+    }
+    const sorted = (x: Set<number>): number[] => [...x].sort((a, b) => a - b);
+    return { enabled: sorted(enabled), disabled: sorted(disabled), missing: sorted(missing) };
   }
 
   /** `show servers state`, parsed (every backend, or one). */
@@ -339,6 +405,7 @@ export class HaproxyRuntime {
           adminState,
           checkAddr: col(row, 'srv_check_addr'),
           checkPort: Number(col(row, 'srv_check_port')),
+          maintenance: (adminState & MAINT_BITS) !== 0,
           up: opState === 2 && (adminState & MAINT_BITS) === 0,
         };
       });
