@@ -117,6 +117,8 @@ export interface DataPlane extends LogicalDataPlane {
    * health monitor makes the store's roles follow it.
    */
   memberRoles?(cluster: ClusterRef): Promise<MemberRole[] | null>;
+  /** Wait until a highly available cluster is whole in its failover manager's eyes: a leader, every member streaming, the synchronous standby assigned (D25). */
+  waitHealthy?(cluster: ClusterRef, o?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
   /** Mend what a highly available engine's failover manager leaves broken (D25's lost synchronous standby, a member left stopped); returns what it did. */
   mendCluster?(cluster: ClusterRef, signal?: AbortSignal): Promise<string[]>;
   /** The members a planned switchover may go to now: the replicas streaming from the leader (a highly available engine). */
@@ -126,8 +128,13 @@ export interface DataPlane extends LogicalDataPlane {
    * the synchronous standby first); returns the ordinals of the old and the new primary.
    */
   switchover?(cluster: ClusterRef, candidate: number, o?: RunOptions): Promise<{ from: number; to: number }>;
-  /** Is a new cluster's address block free beyond this service's store (an engine that allocates blocks host-wide)? */
-  subnetAvailable?(subnetIndex: number): Promise<boolean>;
+  /**
+   * An engine that allocates address blocks host-wide (across services and stores): take the
+   * block for the cluster `owner`, or false when another one holds it. Released with the
+   * cluster's files (or `releaseSubnet` when the cluster was never made).
+   */
+  claimSubnet?(subnetIndex: number, owner: string): Promise<boolean>;
+  releaseSubnet?(subnetIndex: number, owner: string): Promise<void>;
   // ------------------------------------------------------------------ host
   /** Make the host ready (directories, modes); at start-up. */
   prepareHost(): void;

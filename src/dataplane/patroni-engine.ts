@@ -16,7 +16,7 @@
  * Not yet on this engine (issue 15's list): restores into a new cluster and table restores
  * (refused with ENGINE_UNSUPPORTED), the router's reload after a scale.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
@@ -42,14 +42,24 @@ import {
   memberUnit,
   readOnlyHost,
   readWriteHost,
+  restHost,
   routerUnit,
   type HaClusterSecrets,
 } from './patroni/ha-cluster.js';
-import { memberName, memberOrdinal, patroniTimings, type PgParameters, type SyncMode } from './patroni/patroni-config.js';
-import { dirSize } from './pg-instance.js';
+import {
+  memberName,
+  memberOrdinal,
+  PATRONI_REST_PORT,
+  patroniTimings,
+  type PgParameters,
+  type SyncMode,
+} from './patroni/patroni-config.js';
+import { dirSize, ident, literal } from './pg-instance.js';
 import type { StanzaTarget } from './pgbackrest.js';
 import { ensureServiceUser, type UidRecord } from './project-users.js';
-import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
+import { mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
+import { scramVerifier } from './scram.js';
+import { proveArchiving } from './local/first-archive.js';
 
 export interface PatroniEngineSettings extends EngineSettings {
   /** the host agent's directory (one agent per host, D23) */
@@ -89,6 +99,12 @@ const PATRONI_OWNED = new Set([
   'unix_socket_directories',
 ]);
 
+/**
+ * Patroni's cache of its cluster's dynamic configuration in a member's data directory
+ * (patroni/config.py): a restored copy of a member must not take it along.
+ */
+const PATRONI_DYNAMIC_CACHE = 'patroni.dynamic.json';
+
 export class PatroniEngine extends LocalEngine {
   override readonly engineName = 'patroni' as const;
   /**
@@ -117,9 +133,9 @@ export class PatroniEngine extends LocalEngine {
     const current = await this.agentClient?.catch(() => null);
     const answers = await current?.info().catch(() => null);
     if (current && answers) return [...done, `host agent ${current.dir}`];
-    // Gone (or never asked for): a new one; calls still on the old client failed with it.
+    // Gone (or never asked for): a new client, which starts an agent when none answers. The old
+    // client is not closed: a call still on it (a slow agent, not a dead one) may finish.
     this.agentClient = null;
-    await current?.close().catch(() => {});
     const agent = await this.agent();
     return [...done, `host agent ${agent.dir}`];
   }
@@ -338,11 +354,6 @@ export class PatroniEngine extends LocalEngine {
     if (!left.length) await agent.stopUnit(routerUnit(rec.scope));
   }
 
-  /** Members are made by Patroni when they start: none holds a copy before `buildReplica`. */
-  override memberHasData(): boolean {
-    return false;
-  }
-
   /**
    * A new member: the cluster's record and stanza config name it, its Patroni starts and
    * copies the leader (`pg_basebackup` with a fast checkpoint, Patroni's), and the router
@@ -523,9 +534,22 @@ export class PatroniEngine extends LocalEngine {
     for (const h of await agent.subnets()) if (h.owner === clusterId) await agent.releaseSubnet(h.subnet);
   }
 
-  /** Is the address block free host-wide (the agent's registry, D24)? REST ports are the same in every block, so blocks are allocated across services. */
-  async subnetAvailable(subnet: number): Promise<boolean> {
-    return !(await (await this.agent()).subnets()).some((h) => h.subnet === subnet);
+  /** The address block for the cluster `owner` in the agent's host-wide registry (D24: REST ports are the same in every block), or false when another cluster holds it. */
+  async claimSubnet(subnet: number, owner: string): Promise<boolean> {
+    // Another agent's cluster (a second agent directory on this host) may hold the block's REST addresses.
+    for (const i of [1, 2, 3]) if (!(await this.isAddressFree(restHost(subnet, i), PATRONI_REST_PORT))) return false;
+    return (await this.agent()).claimSubnet(owner, subnet).then(
+      () => true,
+      (e: unknown) => {
+        if (e instanceof AgentCallError && e.status === 409) return false;
+        throw e;
+      },
+    );
+  }
+
+  async releaseSubnet(subnet: number, owner: string): Promise<void> {
+    const agent = await this.agent();
+    if ((await agent.subnets()).some((h) => h.subnet === subnet && h.owner === owner)) await agent.releaseSubnet(subnet);
   }
 
   // ------------------------------------------------------------------ health (D23)
@@ -547,6 +571,15 @@ export class PatroniEngine extends LocalEngine {
           timeline: m.timeline,
         },
       ];
+    });
+  }
+
+  /** A leader, every member streaming, one of them the synchronous standby Patroni named (unless asynchronous). */
+  async waitHealthy(cluster: ClusterRef, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+    const ha = await this.cluster(cluster.id);
+    await ha.waitHealthy({ timeoutMs: o.timeoutMs ?? 120_000, ...(o.signal ? { signal: o.signal } : {}) }).catch((e: unknown) => {
+      if (o.signal?.aborted) throw e;
+      throw new AppError('VERIFY_FAILED', { args: [(e as Error).message] });
     });
   }
 
@@ -590,10 +623,91 @@ export class PatroniEngine extends LocalEngine {
     return { from: memberOrdinal(r.from) ?? 0, to: memberOrdinal(r.to) ?? candidate };
   }
 
+  // ------------------------------------------------------------------ restores (D4, D23)
+  /**
+   * A member's directory as Patroni needs it (the project user's, 0700: Patroni removes and
+   * makes the data directory inside it), the cluster's log directory and the member's log.
+   */
+  override prepareNodeDir(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, ordinal: number): void {
+    this.prepareClusterDir(cluster);
+    mkdirSafe(join(this.clusterDir(cluster.id), 'log'), serviceOwner(), 0o711);
+    mkdirSafe(this.nodeDir(cluster.id, ordinal), ownedBy(this.projectUser(cluster.projectId)), 0o700);
+    const log = this.nodePaths(cluster.id, ordinal).logFile;
+    if (!existsSync(log)) writeFileSafe(log, '', serviceOwner(), 0o640);
+  }
+
+  /**
+   * The restored primary recovered as the local engine does it (a plain postmaster: replayed to
+   * the consistent point, promoted, cleaned (D32: `ALTER SYSTEM RESET ALL` among it, so
+   * nothing pgBackRest wrote into `postgresql.auto.conf` survives, D23), its administrator
+   * made), then handed to Patroni: the Patroni superuser's and replication role's passwords
+   * set, the postmaster stopped, and member 1's Patroni started on the data directory. With no
+   * cluster in the DCS, Patroni initialises the scope from it and leads. Standbys are Patroni's
+   * copies (`buildReplica`). Run again after a crash, a member that Patroni already runs is
+   * left alone.
+   */
+  override async recoverPrimary(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    adminPassword: string,
+    o: RunOptions & { replicas?: NodeRecord[] } = {},
+  ): Promise<{ process: MemberProcess; timeline: number; lsn: string | null; cleaned: number }> {
+    const rec = this.readRecord(cluster.id);
+    const running = rec && (await (await this.agent()).unit(memberUnit(rec.scope, primary.ordinal)))?.status === 'running';
+    let cleaned = 0;
+    if (!running) {
+      // A copy of a Patroni member carries its cluster's dynamic configuration, which Patroni
+      // loads over its own bootstrap settings when it takes the data directory over: the
+      // source's archive_command among it, which would archive into the SOURCE stanza (D4).
+      rmSync(join(primary.dataDir, PATRONI_DYNAMIC_CACHE), { force: true });
+      const r = await super.recoverPrimary(cluster, primary, adminPassword, { ...o, replicas: [] });
+      cleaned = r.cleaned;
+      await this.initPrimary(cluster, primary, { ...(o.signal ? { signal: o.signal } : {}), replicas: o.replicas ?? [] });
+      const secrets = this.record(cluster.id).secrets;
+      const inst = this.instance(cluster, primary);
+      // Patroni's own sessions (as its superuser, over TCP) and its replicas' (as its replication role) need these.
+      await inst.query(`alter role postgres with password ${literal(scramVerifier(secrets.superuser.password))}`);
+      await inst.query(
+        `do $$ begin if not exists (select 1 from pg_roles where rolname = ${literal(secrets.replication.username)}) then create role ${ident(secrets.replication.username)}; end if; end $$`,
+      );
+      await inst.query(
+        `alter role ${ident(secrets.replication.username)} with nosuperuser replication login password ${literal(scramVerifier(secrets.replication.password))}`,
+      );
+      o.onProgress?.({ source: 'dwsbox', percent: 95, data: { phase: 'handing over to Patroni' } });
+      await super.stopMember(cluster, primary, 'fast');
+    }
+    const process = await this.startMember(cluster, primary, { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 10 * 60_000 });
+    const [row] = await this.instance(cluster, primary).query<{ tl: string; lsn: string; recovery: boolean }>(
+      `select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) as tl, pg_current_wal_lsn()::text as lsn`,
+    );
+    return { process, timeline: parseInt(row?.tl ?? '0', 16), lsn: row?.lsn ?? null, cleaned };
+  }
+
+  /** Patroni builds every standby of a restored cluster from its leader (`buildReplica`). */
+  override finishRestoredReplica(): Promise<null> {
+    return Promise.resolve(null);
+  }
+
+  /**
+   * The new stanza receives the restored cluster's WAL (D3, D4): the member runs with Patroni's
+   * parameters, whose archive_command names the new stanza, so no restart; the replication
+   * role (the local engine's name, kept for the records) gets the cluster's password, and a
+   * switched segment must reach the stanza.
+   */
+  override async enableRestoredArchiving(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    secrets: ClusterSecrets,
+    o: RunOptions = {},
+  ): Promise<MemberProcess | null> {
+    await this.ensureReplicationRole(cluster, primary, secrets);
+    await proveArchiving(this, cluster, primary, o.signal);
+    return null;
+  }
+
   // ------------------------------------------------------------------ not yet on this engine
   /** Restores make a plain PostgreSQL primary (the local engine's) that no Patroni member could join: refused until they bootstrap through Patroni. */
-  refusal(op: EngineOperation): string | null {
-    if (op !== 'restore') return null;
-    return 'the Patroni engine does not restore a snapshot into a new cluster yet (issue 15); run the service with --engine local for it';
+  refusal(_op: EngineOperation): string | null {
+    return null;
   }
 }

@@ -21,7 +21,7 @@
  * files under its own stanza through the server. The credentials stay out of its reach; the
  * backups of other projects in the same bucket do not (docs/security.md).
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { AppError } from '../errors/app-error.js';
@@ -31,7 +31,7 @@ import { repoOptions, REPOSITORY_HEADER, type RepositoryCredentials, type Reposi
 import { lookupUser, type OsUser } from './os-user.js';
 import { baseEnv, isProcessAlive, processStartTime, signalProcess, spawnDetached } from './pg-exec.js';
 import { ensureServiceUser } from './project-users.js';
-import { mkdirSafe, ownedBy, readFileSafe, rootWithGroupOf, serviceOwner, writeFileSafe } from './safe-fs.js';
+import { mkdirSafe, ownedBy, readFileSafe, readTail, rootWithGroupOf, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { withLock } from './serial-lock.js';
 import type { CertificateAuthority, CertPaths } from './tls.js';
 
@@ -273,7 +273,7 @@ export class RepoServers {
         throw new AppError('ENGINE_COMMAND_FAILED', {
           args: [
             'pgbackrest server',
-            `the S3 repository's TLS server did not start listening on ${TLS_ADDRESS}:${port}: ${tailOf(logFile)}`,
+            `the S3 repository's TLS server did not start listening on ${TLS_ADDRESS}:${port}: ${readTail(logFile)}`,
           ],
         });
       }
@@ -286,14 +286,14 @@ export class RepoServers {
   /** SIGHUP, then wait until the server's log shows the reload done (so the next client meets the new authorisations). */
   private async reload(repoId: string, s: State): Promise<void> {
     const logFile = join(this.dir(repoId), 'server.log');
-    const count = (): number => (tailOf(logFile, 1 << 20).match(/configuration reload end/g) ?? []).length;
+    const count = (): number => (readTail(logFile, 1 << 20).match(/configuration reload end/g) ?? []).length;
     const before = count();
     signalProcess(s.pid, 'SIGHUP');
     const deadline = Date.now() + 10_000;
     while (count() <= before) {
       if (!isProcessAlive(s.pid, s.startTime) || Date.now() > deadline) {
         throw new AppError('ENGINE_COMMAND_FAILED', {
-          args: ['pgbackrest server', `the S3 repository's TLS server did not reload its authorisations: ${tailOf(logFile)}`],
+          args: ['pgbackrest server', `the S3 repository's TLS server did not reload its authorisations: ${readTail(logFile)}`],
         });
       }
       await new Promise((r) => setTimeout(r, 20));
@@ -314,16 +314,6 @@ export class RepoServers {
       n++;
     }
     return n;
-  }
-}
-
-function tailOf(file: string, bytes = 2000): string {
-  try {
-    const size = statSync(file).size;
-    const text = readFileSync(file, 'utf8');
-    return size > bytes ? text.slice(-bytes) : text;
-  } catch {
-    return '(no log)';
   }
 }
 

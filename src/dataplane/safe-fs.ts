@@ -185,3 +185,21 @@ export async function removeTree(path: string, o: { signal?: AbortSignal } = {})
     ...(o.signal ? { signal: o.signal } : {}),
   });
 }
+
+/** The last `bytes` of a log file (read from its end, never the whole file), or '(no log)'. */
+export function readTail(path: string, bytes = 2000): string {
+  let fd: number;
+  try {
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch {
+    return '(no log)';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.alloc(Math.min(size, bytes));
+    readSync(fd, buf, 0, buf.length, size - buf.length);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -245,7 +245,7 @@ export class ClusterService {
   }
 
   /** A free loopback /24 for a cluster on `port` (D6): not used by a live cluster, and every node address bindable. */
-  async allocateSubnet(port: number, nodes: number, exclude: Set<number> = new Set()): Promise<number> {
+  async allocateSubnet(port: number, nodes: number, exclude: Set<number> = new Set(), owner = ''): Promise<number> {
     if (this.deps.dataPlane.wildcardListener(port)) {
       throw new AppError('CAPACITY_EXCEEDED', {
         args: [
@@ -256,9 +256,10 @@ export class ClusterService {
     const used = await this.deps.store.usedSubnetIndexes();
     for (let c = 1; c <= 254; c++) {
       if (used.has(c) || exclude.has(c)) continue;
-      if (this.deps.dataPlane.subnetAvailable && !(await this.deps.dataPlane.subnetAvailable(c))) continue;
       let free = true;
       for (let i = 1; i <= nodes && free; i++) free = await this.deps.dataPlane.isAddressFree(this.deps.dataPlane.memberHost(c, i), port);
+      // Host-wide blocks (the Patroni engine): taken for the new cluster here, or another service's cluster has it.
+      if (free && this.deps.dataPlane.claimSubnet && !(await this.deps.dataPlane.claimSubnet(c, owner))) free = false;
       if (free) return c;
     }
     throw new AppError('CAPACITY_EXCEEDED', { args: [`no free loopback address range for ${nodes} nodes on port ${port}`] });
@@ -271,9 +272,13 @@ export class ClusterService {
   }
 
   /** Build the cluster and node rows for a new cluster (create and restore). */
-  newClusterRecords(projectId: string, i: CreateClusterInput, subnetIndex: number): { cluster: ClusterRecord; nodes: NodeRecord[] } {
+  newClusterRecords(
+    projectId: string,
+    i: CreateClusterInput,
+    subnetIndex: number,
+    id: string = newId(),
+  ): { cluster: ClusterRecord; nodes: NodeRecord[] } {
     const now = this.deps.clock.now();
-    const id = newId();
     const cluster: ClusterRecord = {
       id,
       projectId,
@@ -335,9 +340,10 @@ export class ClusterService {
     const tried = new Set<number>();
     for (let attempt = 0; attempt < 5; attempt++) {
       if (await this.deps.store.findClusterByName(projectId, i.name)) throw new AppError('CLUSTER_NAME_EXISTS', { args: [i.name] });
-      const subnet = await this.allocateSubnet(i.port, i.numberOfNode, tried);
+      const id = newId();
+      const subnet = await this.allocateSubnet(i.port, i.numberOfNode, tried, id);
       tried.add(subnet);
-      const { cluster, nodes } = this.newClusterRecords(projectId, i, subnet);
+      const { cluster, nodes } = this.newClusterRecords(projectId, i, subnet, id);
       try {
         const task = await this.deps.store.transaction(async (tx) => {
           if (await tx.findClusterByName(projectId, i.name)) throw new AppError('CLUSTER_NAME_EXISTS', { args: [i.name] });
@@ -349,6 +355,7 @@ export class ClusterService {
         this.deps.queue.notify();
         return { cluster, task };
       } catch (e) {
+        await this.deps.dataPlane.releaseSubnet?.(subnet, id).catch(() => {});
         if (
           e instanceof AppError &&
           (e.code === 'STORE_CONFLICT' ||

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { memberUnit, routerUnit } from '../../src/dataplane/patroni/ha-cluster.js';
 import { ADMIN_PASSWORD, createAvailableCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
-import { testAgentDir, waitFor } from '../helpers/env.js';
+import { freePort, testAgentDir, waitFor } from '../helpers/env.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -137,6 +137,39 @@ describe('the Patroni engine through the API', () => {
     expect(job).toMatchObject({ status: 'SUCCESS' });
     expect((await adminQuery(rw, 'select count(*)::int as n from t_back'))[0]!['n']).toBe(1000);
     await adminQuery(rw, 'insert into t select x from t_back where x > 500; drop table t_back');
+  });
+
+  it('restores the snapshot into a new 3-node cluster of Patroni members: its data, its own endpoints, every member streaming', async () => {
+    const snap = (await t.client.call<{ snapshots: { id: string; name: string }[] }>('GET', '/v1.0/{project_id}/snapshots')).snapshots.find(
+      (x) => x.name === 'ha-full',
+    )!;
+    const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snap.id}/actions`, {
+      restore: { name: `r${id.slice(0, 8)}`, port: await freePort() },
+    });
+    const d = await waitIdle(t.client, r.cluster.id, 300_000);
+    expect(d.status).toBe('AVAILABLE');
+    expect(d.nodes.map((n) => n.role)).toEqual(['primary', 'standby', 'standby']);
+    const [rrw] = d.endpoints.map((e) => e.connect_info) as [string];
+    expect(rrw).toMatch(/^127\.1\.\d+\.1:\d+$/);
+    expect(rrw).not.toBe(rw);
+    expect((await adminQuery(rrw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1000);
+    const rows = await adminQuery(rrw, 'select application_name, state, sync_state from pg_stat_replication order by 1');
+    expect(rows.map((x) => [x['application_name'], x['state']])).toEqual([
+      ['node2', 'streaming'],
+      ['node3', 'streaming'],
+    ]);
+    expect(rows.filter((x) => x['sync_state'] === 'sync')).toHaveLength(1);
+    // The administrator is no superuser (D32), and writes go on through the router.
+    expect((await adminQuery(rrw, 'select rolsuper from pg_roles where rolname = current_user'))[0]!['rolsuper']).toBe(false);
+    await adminQuery(rrw, 'insert into t values (2000)');
+    await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${r.cluster.id}`);
+    await waitFor(
+      async () =>
+        (await t.client.call<{ clusters: { id: string }[] }>('GET', '/v1.0/{project_id}/clusters')).clusters.every(
+          (c) => c.id !== r.cluster.id,
+        ),
+      { timeoutMs: 120_000, what: 'the restored cluster gone' },
+    );
   });
 
   it('fails over by itself when the primary dies: writes come back through the same endpoint, the roles follow, UNBALANCED', async () => {

@@ -20,6 +20,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { isAbsolute, join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { acquireLock, type HeldLock } from '../pg-exec.js';
+import { readTail } from '../safe-fs.js';
 import type { Logger } from '../../log/logger.js';
 import { canListen } from '../local/probe.js';
 import { PATRONI_REST_PORT } from '../patroni/patroni-config.js';
@@ -79,7 +80,14 @@ export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> 
   const subnets = new SubnetRegistry(paths.subnets);
   const supervisor = new Supervisor(dir, {
     onStart: (u) => log.info('unit started', { unit: u.name, pid: u.pid, restarts: u.restarts }),
-    onExit: (u) => log.warn('unit died; starting it again', { unit: u.name, exit: u.lastExit, restarts: u.restarts }),
+    onExit: (u, logFile) =>
+      log.warn('unit died; starting it again', {
+        unit: u.name,
+        exit: u.lastExit,
+        restarts: u.restarts,
+        // What it said last, so a unit that keeps dying says why here.
+        lastLines: readTail(logFile, 1500).trim().split('\n').slice(-4),
+      }),
   });
   const { adopted, restarted } = supervisor.start();
   log.info('agent started', { dir, adopted, restarted });

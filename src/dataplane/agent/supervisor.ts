@@ -82,7 +82,8 @@ const STOP_ORDER: UnitKind[] = ['patroni', 'router', 'etcd'];
 
 export interface SupervisorEvents {
   onStart?(u: UnitView): void;
-  onExit?(u: UnitView): void;
+  /** a unit died (not stopped); `logFile` is its log */
+  onExit?(u: UnitView, logFile: string): void;
 }
 
 export class Supervisor {
@@ -260,7 +261,7 @@ export class Supervisor {
     u.status = 'restarting';
     u.restarts++;
     this.save();
-    this.events.onExit?.(view(u));
+    this.events.onExit?.(view(u), u.spec.log);
     const delay = BACKOFF_MS[Math.min(u.quickDeaths, BACKOFF_MS.length) - 1] ?? BACKOFF_MS[0]!;
     u.timer = setTimeout(() => this.launch(u), delay);
   }

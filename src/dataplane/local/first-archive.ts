@@ -66,8 +66,13 @@ export async function proveArchiving(e: LocalEngine, cluster: ClusterRecord, pri
     await new Promise((r) => setTimeout(r, 20));
   }
   if (!(await e.backrest.isArchived(cluster.stanza, seg))) {
+    // What the primary archived with: an archive_command naming another stanza is the usual cause.
+    const [a] = await inst.query<{ cmd: string }>("select current_setting('archive_command') as cmd");
     throw new AppError('ENGINE_COMMAND_FAILED', {
-      args: ['archive check', `WAL segment ${seg} was archived by the primary but is not in stanza ${cluster.stanza}'s archive`],
+      args: [
+        'archive check',
+        `WAL segment ${seg} was archived by the primary but is not in stanza ${cluster.stanza}'s archive (archive_command: ${a?.cmd ?? 'unknown'})`,
+      ],
     });
   }
   return seg;

@@ -313,8 +313,12 @@ export async function replicationSlots(
   const rows = await e
     .instance(cluster, primary)
     .query<{ name: string; active: boolean }>('select slot_name as name, active from pg_replication_slots order by 1');
-  // A replica's slot is named from its node number (D5); any other slot belongs to no member.
-  return rows.map((r) => ({ ...r, ordinal: Number(/^dwsbox_node(\d+)$/.exec(r.name)?.[1] ?? NaN) || null }));
+  // A replica's slot is named from its node number by the engine (D5); any other slot belongs to no member.
+  const ordinalOf = (name: string): number | null => {
+    const n = Number(/(\d+)$/.exec(name)?.[1] ?? NaN);
+    return n > 0 && e.replicaSlotName(n) === name ? n : null;
+  };
+  return rows.map((r) => ({ ...r, ordinal: ordinalOf(r.name) }));
 }
 
 /** Does the member's data directory hold a copy (a finished standby copy, or a primary's data)? */

@@ -62,6 +62,8 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
 
 export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[]): Promise<void> {
   const cluster = await ctx.cluster();
+  // A highly available cluster is whole when its failover manager says so: every member streaming, the synchronous standby named (D25).
+  await ctx.dataPlane.waitHealthy?.(cluster, { signal: ctx.signal });
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
   await ctx.dataPlane.checkAdminLogin(primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));

@@ -21,6 +21,7 @@ export interface DeleteParams {
 async function checkReplication(ctx: StepContext<NodesParams>): Promise<void> {
   await followLeader(ctx);
   const cluster = await ctx.cluster();
+  await ctx.dataPlane.waitHealthy?.(cluster, { signal: ctx.signal });
   const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
   const primary = primaryOf(nodes);
   const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
