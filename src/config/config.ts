@@ -65,7 +65,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'local',
     choices: ['local', 'patroni'],
     description:
-      'How new clusters run (docs/operations.md#engines): local (each node a PostgreSQL server the service starts and watches; a dead primary is an outage until a restart) or patroni (each node a Patroni member under the host agent, with etcd and an HAProxy router: automatic failover, stable read-write and read-only endpoints). Restoring a snapshot into a new cluster is not on patroni yet.',
+      'How new clusters run (docs/operations.md#engines): local (each node a PostgreSQL server the service starts and watches; a dead primary is an outage until a restart) or patroni (each node a Patroni member under the host agent, with etcd and an HAProxy router: automatic failover, stable read-write and read-only endpoints).',
   },
   {
     key: 'syncMode',

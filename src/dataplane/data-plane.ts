@@ -97,14 +97,9 @@ export interface MemberRole {
   timeline?: number | null;
 }
 
-/** Operations an engine may not do (yet); the services refuse them at request time with NOT_SUPPORTED. */
-export type EngineOperation = 'restore' | 'table-restore';
-
 export interface DataPlane extends LogicalDataPlane {
   /** The engine's name, as `--engine` takes it. */
   readonly engineName: 'local' | 'patroni';
-  /** Why this engine does not do `op`, or null when it does. */
-  refusal?(op: EngineOperation): string | null;
   /**
    * A highly available engine's endpoints of a cluster with address block `subnetIndex`
    * (D24): its router's read-write and read-only hosts, on the cluster's port. An engine

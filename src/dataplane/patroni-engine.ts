@@ -11,10 +11,8 @@
  * stopping, building and removing a member go through `HaCluster`. What a cluster needs beyond
  * its store records (its scope, its member list, Patroni's, the REST API's and etcd's secrets,
  * its PostgreSQL parameters) is kept in `<cluster dir>/ha.json` (root's, 0600), written when the
- * first member is made.
- *
- * Not yet on this engine (issue 15's list): restores into a new cluster and table restores
- * (refused with ENGINE_UNSUPPORTED), the router's reload after a scale.
+ * first member is made. A restored cluster's primary recovers as on the local engine and is then
+ * handed to Patroni (`recoverPrimary`).
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +24,6 @@ import type { Binaries } from './binaries.js';
 import type {
   ClusterRef,
   ClusterSecrets,
-  EngineOperation,
   MemberProcess,
   MemberRef,
   MemberRole,
@@ -702,12 +699,6 @@ export class PatroniEngine extends LocalEngine {
   ): Promise<MemberProcess | null> {
     await this.ensureReplicationRole(cluster, primary, secrets);
     await proveArchiving(this, cluster, primary, o.signal);
-    return null;
-  }
-
-  // ------------------------------------------------------------------ not yet on this engine
-  /** Restores make a plain PostgreSQL primary (the local engine's) that no Patroni member could join: refused until they bootstrap through Patroni. */
-  refusal(_op: EngineOperation): string | null {
     return null;
   }
 }

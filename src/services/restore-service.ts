@@ -125,8 +125,6 @@ export class RestoreService {
     snapshotId: string,
     i: RestoreClusterInput,
   ): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
-    const refused = this.deps.dataPlane.refusal?.('restore');
-    if (refused) throw new AppError('NOT_SUPPORTED', { args: ['Restoring a snapshot into a new cluster', refused] });
     const snap = await this.restorable(projectId, snapshotId);
     if (i.ipv6Enable) throw new AppError('NOT_SUPPORTED', { args: ['IPv6', 'clusters listen on IPv4 loopback addresses'] });
     const src = snap.sourceSpec;
@@ -275,8 +273,6 @@ export class RestoreService {
 
   /** RestoreTable: a snapshot.table_restore task on the snapshot's cluster; its id is the job id. */
   async restoreTables(projectId: string, snapshotId: string, i: TableRestoreInput): Promise<TaskRecord> {
-    const refused = this.deps.dataPlane.refusal?.('table-restore');
-    if (refused) throw new AppError('NOT_SUPPORTED', { args: ['Restoring tables of a snapshot', refused] });
     const r = await this.tableRequest(projectId, snapshotId, i);
     if (r.missingSources.length)
       throw new AppError('TABLE_NOT_FOUND', {
