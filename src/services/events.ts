@@ -165,6 +165,24 @@ export function failoverEvent(c: ClusterRecord, node: NodeRecord, timeline: numb
 }
 
 /**
+ * Something the service mended on its own (the Patroni engine's `mendCluster`: a lost
+ * synchronous standby reset, a member Patroni left stopped rebuilt from the leader). Each is
+ * one action of one process, so the key is the cluster, the action and its moment.
+ */
+export function repairEvent(c: ClusterRecord, what: string, now: number): NewEvent {
+  return {
+    projectId: c.projectId,
+    clusterId: c.id,
+    kind: 'repair',
+    severity: 'warning',
+    message: `Repaired: ${what}`,
+    subject: null,
+    sourceKey: `repair:${c.id}:${now}:${what}`,
+    occurredAt: now,
+  };
+}
+
+/**
  * Record an event; true when this call wrote it, false when it was recorded already (or the
  * store refused: logged). Never throws: an event that cannot be written never stops the work
  * that observed it.

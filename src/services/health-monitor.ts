@@ -12,7 +12,7 @@ import type { DataPlane } from '../dataplane/data-plane.js';
 import type { HeldLock } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import { failoverEvent, memberDownEvent, memberUpEvent, recordEvent } from './events.js';
+import { failoverEvent, memberDownEvent, memberUpEvent, recordEvent, repairEvent } from './events.js';
 
 const WATCHED = new Set(['AVAILABLE', 'UNAVAILABLE']);
 
@@ -242,7 +242,10 @@ export class HealthMonitor {
       }
     }
     try {
-      for (const what of (await this.dataPlane.mendCluster?.(c)) ?? []) this.log.warn('mended the cluster', { clusterId: c.id, what });
+      for (const what of (await this.dataPlane.mendCluster?.(c)) ?? []) {
+        this.log.warn('mended the cluster', { clusterId: c.id, what });
+        await recordEvent(this.store, this.log, repairEvent(c, what, this.clock.now()));
+      }
     } catch (e) {
       this.log.warn('mending the cluster failed', { clusterId: c.id, error: coerceError(e).message });
     }

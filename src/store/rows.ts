@@ -185,7 +185,7 @@ export interface EventRecord {
   id: string;
   projectId: string;
   clusterId: string;
-  /** what happened: `failover`, `switchover`, `member_down`, `member_up`, `task_started`, `task_succeeded`, `task_failed`, … */
+  /** what happened: `failover`, `switchover`, `member_down`, `member_up`, `repair`, `task_started`, `task_succeeded`, `task_failed`, … */
   kind: string;
   severity: EventSeverity;
   message: string;

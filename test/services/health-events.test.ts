@@ -97,4 +97,21 @@ describe('health monitor events', () => {
     await checkBoth();
     expect((await eventsOf('failover')).map((x) => x.subject)).toEqual(['1', '3']);
   });
+
+  it('what the engine mended is a repair event, with its words', async () => {
+    let mended = ['the lost synchronous standby was reset (Patroni picks one again)'];
+    Object.assign(e.dataPlane, {
+      mendCluster: async () => {
+        const m = mended;
+        mended = [];
+        return m;
+      },
+    });
+    e.clock.advance(1000);
+    await checkBoth();
+    const repairs = await eventsOf('repair');
+    expect(repairs).toHaveLength(1);
+    expect(repairs[0]).toMatchObject({ severity: 'warning', occurredAt: e.clock.now() });
+    expect(repairs[0]!.message).toContain('synchronous standby');
+  });
 });

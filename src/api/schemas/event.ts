@@ -19,7 +19,7 @@ export type ListEventsQuery = Static<typeof ListEventsQuery>;
 export const EventResponse = Type.Object({
   event_id: Type.String(),
   name: Type.String({
-    description: 'what happened: failover, switchover, member_down, member_up, task_started, task_succeeded, task_failed',
+    description: 'what happened: failover, switchover, member_down, member_up, repair, task_started, task_succeeded, task_failed',
   }),
   display_name: Type.String(),
   category: Type.String({ description: 'management (tasks) or monitor (what the health monitor observed)' }),
@@ -48,6 +48,7 @@ const DISPLAY_NAMES: Record<string, string> = {
   task_started: 'Task started',
   task_succeeded: 'Task succeeded',
   task_failed: 'Task failed',
+  repair: 'Repaired',
 };
 
 export function eventOut(e: EventRecord, clusterName: string): Static<typeof EventResponse> {
