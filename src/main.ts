@@ -344,9 +344,10 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host: config.host, port: config.port };
       const r = await monitor.adopt();
       log.info('nodes adopted', r);
-      // D32: the S3 repositories' TLS servers (archiving needs them); the monitor restarts a dead one.
-      const servers = await dataPlane.superviseHost();
-      if (servers.length) log.info('repository servers running', { repositories: servers });
+      // The host's shared services: the S3 repositories' TLS servers (archiving needs them, D32) and, on the
+      // Patroni engine, the host agent (D23); the monitor starts a dead one again.
+      const services = await dataPlane.superviseHost();
+      if (services.length) log.info('host services running', { services });
       monitor.addPeriodic(() => dataPlane.superviseHost(), 5);
       await snapshots.sweepExpirable();
       monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);

@@ -133,7 +133,7 @@ export interface DataPlane extends LogicalDataPlane {
   // ------------------------------------------------------------------ host
   /** Make the host ready (directories, modes); at start-up. */
   prepareHost(): void;
-  /** Keep the host's shared services running (the S3 repositories' TLS servers); returns what it looked after. */
+  /** Keep the host's shared services running (the S3 repositories' TLS servers; the Patroni engine's host agent); returns what it looked after. */
   superviseHost(): Promise<string[]>;
   /** Stop the host's shared services (clusters stop-all). */
   stopHostServices(): Promise<number>;
