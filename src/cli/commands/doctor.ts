@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config/config.js';
 import { findBinaries, type Binaries } from '../../dataplane/binaries.js';
 import { LocalEngine } from '../../dataplane/local-engine.js';
+import { PatroniEngine } from '../../dataplane/patroni-engine.js';
 import { lookupUser, osIdentity } from '../../dataplane/os-user.js';
 import { silentLogger } from '../../log/logger.js';
 import { openStore } from '../../store/open-store.js';
@@ -149,7 +150,12 @@ export async function runDoctor(config: Config): Promise<Finding[]> {
 
   // The API port.
   if (bins) {
-    const engine = new LocalEngine({ dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: false }, bins, silentLogger());
+    const settings = { dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: false };
+    // The configured engine names slots and logs as its clusters have them (nothing is started here).
+    const engine =
+      config.engine === 'patroni'
+        ? new PatroniEngine({ ...settings, agentDir: config.agentDir }, bins, silentLogger())
+        : new LocalEngine(settings, bins, silentLogger());
     const free = await engine.isAddressFree(config.host, config.port);
     add(
       'API port',
