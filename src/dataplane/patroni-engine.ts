@@ -275,7 +275,7 @@ export class PatroniEngine extends LocalEngine {
         port: cluster.port,
         projectId: cluster.projectId,
         ordinals: [primary.ordinal, ...(o.replicas ?? []).map((r) => r.ordinal)].sort((a, b) => a - b),
-        syncMode: this.settings.syncMode ?? 'sync',
+        syncMode: cluster.spec.syncMode ?? this.settings.syncMode ?? 'sync',
         parameters,
         secrets: generateHaSecrets(),
       });

@@ -60,6 +60,8 @@ export interface ClusterSpec {
   repository?: { id: string; kind: 'local' | 's3' };
   /** a highly available cluster's router hosts (D24), on the cluster's port; absent: each node is an endpoint (the local engine) */
   endpoints?: { readWrite: string; readOnly: string };
+  /** a highly available cluster's replication (D25): chosen at create (dwsbox's `sync_mode`), else the service's `syncMode` */
+  syncMode?: 'sync' | 'strict' | 'async';
 }
 
 export interface FailedReason {

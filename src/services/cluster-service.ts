@@ -168,6 +168,13 @@ export class ClusterService {
   // ------------------------------------------------------------------ create
   validateCreate(i: CreateClusterInput): void {
     validateName(i.name);
+    if (i.spec.syncMode && !this.deps.dataPlane.routerHosts)
+      throw new AppError('NOT_SUPPORTED', {
+        args: [
+          'sync_mode',
+          `the ${this.deps.dataPlane.engineName} engine's standbys replicate asynchronously; run the service with --engine patroni`,
+        ],
+      });
     if (!findNodeType(i.nodeType))
       throw new AppError('INVALID_NODE_TYPE', { args: [i.nodeType, 'see GET /v2/{project_id}/node-types for the node types'] });
     if (!Number.isInteger(i.numberOfNode) || i.numberOfNode < MIN_NODES || i.numberOfNode > MAX_NODES_API) {
@@ -296,7 +303,13 @@ export class ClusterService {
       replPasswordEnc: this.deps.secrets.encrypt(newPassword()),
       stanza: `cluster-${id}`,
       // Its stanza goes to the repository configured now, and stays there (backup-repository.ts).
-      spec: { ...withoutEndpoints(i.spec), repository: this.deps.dataPlane.repositoryRef(), ...this.endpointsOf(subnetIndex) },
+      spec: {
+        ...withoutEngineFields(i.spec),
+        repository: this.deps.dataPlane.repositoryRef(),
+        ...this.endpointsOf(subnetIndex),
+        // A highly available cluster records the replication it runs with (D25).
+        ...(this.deps.dataPlane.routerHosts ? { syncMode: i.spec.syncMode ?? this.deps.config.syncMode } : {}),
+      },
       failedReasons: null,
       healthNote: null,
       createdAt: now,
@@ -521,8 +534,8 @@ export class ClusterService {
   }
 }
 
-/** A spec without its endpoints (a restore copies its source's spec; the new cluster gets its own). */
-function withoutEndpoints(spec: ClusterSpec): ClusterSpec {
-  const { endpoints: _, ...rest } = spec;
+/** A spec without what the engine sets (a restore copies its source's spec; the new cluster gets its own endpoints, and its replication from the request). */
+function withoutEngineFields(spec: ClusterSpec): ClusterSpec {
+  const { endpoints: _e, syncMode: _s, ...rest } = spec;
   return rest;
 }

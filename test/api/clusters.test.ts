@@ -211,6 +211,18 @@ describe('content types and bodies (D10)', () => {
 });
 
 describe('not found and not supported', () => {
+  it('sync_mode (a dwsbox extension of create) on the local engine: 400 NOT_SUPPORTED naming the engine; an unknown mode: 400', async () => {
+    const before = await clusterCount();
+    expectError(
+      await h.call('POST', p(CREATE_V1), { body: v1({ name: 'sync-mode-local', sync_mode: 'strict' }) }),
+      400,
+      'DWS.9901',
+      /--engine patroni/,
+    );
+    expectError(await h.call('POST', p(CREATE_V2), { body: v2({ name: 'sync-mode-v2', sync_mode: 'sometimes' }) }), 400, 'DWS.0001');
+    expect(await clusterCount()).toBe(before);
+  });
+
   it('SwitchOverCluster on the local engine: 400 NOT_SUPPORTED naming the engine to use; on an unknown cluster the same', async () => {
     const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/switchover`));
     expectError(res, 400, 'DWS.9901', /--engine patroni/);

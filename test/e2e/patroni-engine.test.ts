@@ -53,6 +53,7 @@ describe('the Patroni engine through the API', () => {
     const d = c.detail;
     expect(d.sub_status).toBe('NORMAL');
     expect(d.nodes.map((n) => n.role)).toEqual(['primary', 'standby', 'standby']);
+    expect((d as unknown as { sync_mode: string }).sync_mode).toBe('sync');
     expect(d.endpoints.map((e) => e.connect_info)).toEqual([
       expect.stringMatching(/^127\.1\.\d+\.1:\d+$/),
       expect.stringMatching(/^127\.1\.\d+\.2:\d+$/),

@@ -59,6 +59,7 @@ export function v1Input(b: CreateClusterV1Body['cluster']): CreateClusterInput {
     numberOfCn: b.number_of_cn ?? null,
     publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
     volume: null,
+    ...(b.sync_mode ? { syncMode: b.sync_mode } : {}),
   };
   return {
     name: b.name,
@@ -90,6 +91,7 @@ export function v2Input(b: CreateClusterV2Body['cluster']): CreateClusterInput {
     numberOfCn: b.num_cn ?? null,
     publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
     volume: b.volume ? { volume: b.volume.volume ?? 'SSD', capacity: String(b.volume.capacity ?? '') } : null,
+    ...(b.sync_mode ? { syncMode: b.sync_mode } : {}),
   };
   return {
     name: b.name,

@@ -8,6 +8,9 @@ import { NODE_TYPES, DATASTORE_VERSION } from '../../domain/node-types.js';
 const PublicIpIn = Type.Object({ public_bind_type: Type.Optional(Type.String()), eip_id: Type.Optional(Nullable(Type.String())) });
 const TagsIn = Type.Union([Type.Array(Tag, { maxItems: 20 }), Tag]);
 
+/** dwsbox extension (D25, `--engine patroni`): the cluster's replication, `sync` (default), `strict` or `async`. */
+const SyncModeIn = Type.Optional(Nullable(Type.Union([Type.Literal('sync'), Type.Literal('strict'), Type.Literal('async')])));
+
 export const CreateClusterV1Body = Type.Object({
   cluster: Type.Object({
     name: Type.String(),
@@ -25,6 +28,7 @@ export const CreateClusterV1Body = Type.Object({
     enterprise_project_id: Type.Optional(Nullable(Type.String())),
     tags: Type.Optional(Nullable(TagsIn)),
     cluster_description_info: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
+    sync_mode: SyncModeIn,
   }),
 });
 export type CreateClusterV1Body = Static<typeof CreateClusterV1Body>;
@@ -54,6 +58,7 @@ export const CreateClusterV2Body = Type.Object({
     master_key_name: Type.Optional(Nullable(Type.String())),
     crypt_algorithm: Type.Optional(Nullable(Type.String())),
     ipv6_enable: Type.Optional(Nullable(Type.Boolean())),
+    sync_mode: SyncModeIn,
   }),
 });
 export type CreateClusterV2Body = Static<typeof CreateClusterV2Body>;
@@ -112,6 +117,8 @@ const clusterCommon = {
   failed_reasons: Type.Optional(Nullable(Type.Object({ error_code: Type.String(), error_msg: Type.String() }))),
   datastore_type: Type.String(),
   cluster_description_info: Type.String(),
+  /** dwsbox extension: a highly available cluster's replication (D25); absent on the local engine */
+  sync_mode: Type.Optional(Type.String()),
 };
 
 export const ClusterInfo = Type.Object(clusterCommon);
@@ -198,6 +205,7 @@ function toInfo(v: ClusterView) {
     failed_reasons: c.failedReasons?.[0] ?? null,
     datastore_type: 'dws',
     cluster_description_info: c.spec.description,
+    ...(c.spec.syncMode ? { sync_mode: c.spec.syncMode } : {}),
   };
 }
 
