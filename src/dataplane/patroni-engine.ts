@@ -154,9 +154,12 @@ export class PatroniEngine extends LocalEngine {
     return n;
   }
 
-  /** The host's agent, started when none answers (D23). */
+  /**
+   * The host's agent, started when none answers (D23); a call that finds it gone (killed, say)
+   * starts another, which adopts the units that kept running, and is made again (`revive`).
+   */
   agent(): Promise<AgentClient> {
-    this.agentClient ??= ensureAgent(this.settings.agentDir).catch((e: unknown) => {
+    this.agentClient ??= ensureAgent(this.settings.agentDir, { revive: true }).catch((e: unknown) => {
       this.agentClient = null;
       throw new AppError('ENGINE_NODE_FAILED', { args: ['the host agent', `it could not be reached or started: ${(e as Error).message}`] });
     });

@@ -11,14 +11,16 @@
  * Never through a shell.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { flagName } from '../../src/config/config.js';
 import { DwsClient } from '../../src/cli/client.js';
+import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { freePort, killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir, testPoolDir } from './env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from './service.js';
+import { stopAgentUnitsUnder, testEngine, testEngineFlags } from './engine.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -85,6 +87,12 @@ export interface ChildServiceOptions {
   wrap?: string[];
   /** more arguments for node itself, before the script (e.g. `--cpu-prof`) */
   nodeArgs?: string[];
+  /**
+   * The host agent (D23) the service's engine runs its clusters' processes under, if any:
+   * `cleanup` then stops the agent's units of this data directory's clusters (their names
+   * carry the cluster's id) and releases their address blocks, before it stops postmasters.
+   */
+  agentDir?: string;
 }
 
 /** The settings every child service gets (tests: faults on, crash faults too, fsync off, fast polling). */
@@ -119,7 +127,8 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DwsClient({ endpoint, projectId: PROJECT_ID, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, timeoutMs: 30_000 });
   // One initdb pool for the whole run, shared by every service (global-setup.ts).
-  const args = settingArgs({ ...BASE_SETTINGS, initdbPoolDir: testPoolDir(), dataDir, port, ...o.settings });
+  // DWSBOX_TEST_ENGINE: the engine its clusters run on (local unless it says patroni, then under the run's agent).
+  const args = settingArgs({ ...BASE_SETTINGS, initdbPoolDir: testPoolDir(), dataDir, port, ...testEngineFlags(), ...o.settings });
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: process.env['HOME'] ?? '/root',
@@ -272,6 +281,9 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
         svc.kill('SIGKILL');
         await exited;
       }
+      if (o.agentDir) await stopAgentUnitsOf(o.agentDir, dataDir);
+      // A service on the test engine's agent (DWSBOX_TEST_ENGINE=patroni): the clusters it left running stopped.
+      if (testEngine() === 'patroni') await stopAgentUnitsUnder(dataDir);
       await killPostmastersUnder(dataDir);
       const left = processesUnder(dataDir);
       if (!co.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) {
@@ -290,6 +302,27 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
     throw e;
   }
   return svc;
+}
+
+/**
+ * The host agent's units of the clusters under `dataDir` (a unit's name carries its cluster's
+ * id), stopped, and their address blocks released; for clean-up after a test. Nothing to do
+ * when the agent does not answer (the global teardown stops it with every unit).
+ */
+async function stopAgentUnitsOf(agentDir: string, dataDir: string): Promise<void> {
+  const clustersDir = join(dataDir, 'clusters');
+  const ids = existsSync(clustersDir) ? readdirSync(clustersDir).filter((d) => /^[0-9a-f-]{36}$/.test(d)) : [];
+  if (!ids.length || !existsSync(join(agentDir, 'agent.sock'))) return;
+  const agent = new AgentClient(agentDir);
+  try {
+    const units = await agent.units();
+    await Promise.all(units.filter((u) => ids.some((id) => u.name.includes(id))).map((u) => agent.stopUnit(u.name)));
+    for (const h of await agent.subnets()) if (ids.includes(h.owner)) await agent.releaseSubnet(h.subnet);
+  } catch {
+    /* no agent: nothing of it runs under this data directory */
+  } finally {
+    await agent.close();
+  }
 }
 
 function tailOf(file: string, lines = 30): string {
@@ -393,6 +426,13 @@ const isPostmaster = (cmd: string): boolean => /(?:^|\/)postgres -D /.test(cmd);
 export function watchToolChildren(
   servicePid: number,
   intervalMs = 20,
+  o: {
+    /**
+     * Children that outlive the service by design besides postmasters, by command line (e.g.
+     * the host agent it starts detached, D23); never counted as survivors. Default: none.
+     */
+    longLived?: RegExp;
+  } = {},
 ): { seen: () => ProcInfo[]; survivors: () => ProcInfo[]; postmasters: () => ProcInfo[]; stop: () => void } {
   const seen = new Map<string, ProcInfo>();
   const poll = (): void => {
@@ -404,13 +444,14 @@ export function watchToolChildren(
   poll();
   const t = setInterval(poll, intervalMs);
   const tools = (): ProcInfo[] => [...seen.values()].filter((p) => !isPostmaster(p.cmd));
+  const longLived = (cmd: string): boolean => isPostmaster(cmd) || (o.longLived?.test(cmd) ?? false);
   return {
     seen: tools,
-    /** the children seen that are still alive (same PID and start time) and are not postmasters */
+    /** the children seen that are still alive (same PID and start time) and are not postmasters (nor `longLived`) */
     survivors: () =>
       [...seen.values()].flatMap((p) => {
         const now = procInfo(p.pid);
-        return now && now.start === p.start && !isPostmaster(now.cmd) ? [now] : [];
+        return now && now.start === p.start && !longLived(now.cmd) ? [now] : [];
       }),
     /** the postmasters it started (as last seen), alive or not */
     postmasters: () => [...seen.values()].filter((p) => isPostmaster(p.cmd)),

@@ -56,22 +56,45 @@ export function watchDataDirTools(
   };
 }
 
+export interface SurvivorOptions {
+  /**
+   * Processes whose tools are theirs, not the service's, by command line: a tool with such an
+   * ancestor is never counted (D23: Patroni runs initdb and pg_basebackup itself, and they
+   * survive a crash of the service by design). Default: none.
+   */
+  ownedBy?: RegExp;
+}
+
+/** Has `p` an ancestor (up to a few levels) whose command line matches `re`? */
+function hasAncestor(p: ProcInfo, byPid: Map<number, ProcInfo>, re: RegExp): boolean {
+  for (let q = byPid.get(p.ppid), depth = 0; q && depth < 6; q = byPid.get(q.ppid), depth++) if (re.test(q.cmd)) return true;
+  return false;
+}
+
 /**
  * Tool processes that outlived the service: children it was seen running that still live
  * (postmasters aside), and any tool on its data directory whose parent is not a postgres
- * process (archive-push, run by the archiver, is the cluster's own).
+ * process (archive-push, run by the archiver, is the cluster's own) nor, with `ownedBy`, one
+ * of the processes that own their tools.
  */
-export function survivingTools(watcher: { survivors: () => ProcInfo[] }, dataDir: string): string[] {
+export function survivingTools(watcher: { survivors: () => ProcInfo[] }, dataDir: string, o: SurvivorOptions = {}): string[] {
   const all = allProcesses();
   const byPid = new Map(all.map((p) => [p.pid, p]));
-  const orphans = all.filter((p) => p.cmd.includes(dataDir) && TOOL_RE.test(p.cmd) && !/^postgres/.test(byPid.get(p.ppid)?.cmd ?? ''));
-  return [...new Map([...watcher.survivors(), ...orphans].map((p) => [p.pid, `${p.pid} ${p.cmd}`])).values()];
+  const owned = (p: ProcInfo): boolean => (o.ownedBy ? hasAncestor(p, byPid, o.ownedBy) : false);
+  const orphans = all.filter(
+    (p) => p.cmd.includes(dataDir) && TOOL_RE.test(p.cmd) && !/^postgres/.test(byPid.get(p.ppid)?.cmd ?? '') && !owned(p),
+  );
+  return [...new Map([...watcher.survivors().filter((p) => !owned(p)), ...orphans].map((p) => [p.pid, `${p.pid} ${p.cmd}`])).values()];
 }
 
 /** After a crash: wait (boundedly) for the death signals to land, then list what survived. */
-export async function toolsLeftAfterCrash(watcher: { survivors: () => ProcInfo[] }, dataDir: string): Promise<string[]> {
-  await waitFor(async () => survivingTools(watcher, dataDir).length === 0, { timeoutMs: 5000, intervalMs: 50 }).catch(() => {});
-  return survivingTools(watcher, dataDir);
+export async function toolsLeftAfterCrash(
+  watcher: { survivors: () => ProcInfo[] },
+  dataDir: string,
+  o: SurvivorOptions = {},
+): Promise<string[]> {
+  await waitFor(async () => survivingTools(watcher, dataDir, o).length === 0, { timeoutMs: 5000, intervalMs: 50 }).catch(() => {});
+  return survivingTools(watcher, dataDir, o);
 }
 
 /** A fixed set of child services ("lanes"); a case takes one for its whole run, so at most that many run at once (D21). */

@@ -28,11 +28,33 @@ export interface AgentInfo {
   units: number;
 }
 
+/**
+ * Errors that say the agent is not there (no socket, nobody listening, the connection cut by
+ * its death), as opposed to an answer from it.
+ */
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+function unreachable(e: unknown): boolean {
+  for (let x = e as { code?: unknown; cause?: unknown } | undefined, depth = 0; x && depth < 4; x = x.cause as typeof x, depth++)
+    if (typeof x.code === 'string' && UNREACHABLE.has(x.code)) return true;
+  return false;
+}
+
 export class AgentClient {
   private readonly client: Client;
   private token: string | null = null;
+  private reviving: Promise<void> | null = null;
 
-  constructor(readonly dir: string) {
+  /**
+   * With `revive`, a call that finds no agent (it died: D23, `serve` starts it again) starts
+   * one (`startAgent`, which adopts the units that kept running) and is made once more: every
+   * call of the interface is idempotent, so one that the dead agent may have carried out is
+   * safe to repeat.
+   */
+  constructor(
+    readonly dir: string,
+    private readonly o: { revive?: boolean } = {},
+  ) {
     this.client = new Client('http://agent', { socketPath: agentPaths(dir).socket, pipelining: 0 });
   }
 
@@ -104,6 +126,19 @@ export class AgentClient {
   }
 
   private async call<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    try {
+      return await this.callOnce<T>(method, path, body);
+    } catch (e) {
+      if (!this.o.revive || !unreachable(e)) throw e;
+      // Calls that failed together start one agent between them.
+      this.reviving ??= startAgent(this).finally(() => (this.reviving = null));
+      await this.reviving;
+      return this.callOnce<T>(method, path, body);
+    }
+  }
+
+  /** The call, once (no agent started when none answers). */
+  async callOnce<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     this.token ??= readFileSync(agentPaths(this.dir).token, 'utf8').trim();
     const res = await this.client.request({
       method,
@@ -134,11 +169,26 @@ function agentCommand(): { argv: string[]; cwd: string } {
  * appended to `agent.log`). Two callers at once may both start one; the loser of the agent's
  * lock exits, and both callers reach the winner.
  */
-export async function ensureAgent(dir: string, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<AgentClient> {
-  const client = new AgentClient(dir);
+export async function ensureAgent(
+  dir: string,
+  o: { timeoutMs?: number; signal?: AbortSignal; revive?: boolean } = {},
+): Promise<AgentClient> {
+  const client = new AgentClient(dir, o.revive ? { revive: true } : {});
+  try {
+    await startAgent(client, o);
+  } catch (e) {
+    await client.close();
+    throw e;
+  }
+  return client;
+}
+
+/** An agent that answers on the client's directory: the running one, or a new one started detached. */
+async function startAgent(client: AgentClient, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  const dir = client.dir;
   const answers = async (): Promise<boolean> => {
     try {
-      const info = await client.info();
+      const info = await client.callOnce<AgentInfo>('GET', '/v1/agent');
       if (info.version !== AGENT_API_VERSION)
         throw new Error(`the agent on ${dir} speaks version ${info.version}, this service ${AGENT_API_VERSION}`);
       return true;
@@ -147,7 +197,7 @@ export async function ensureAgent(dir: string, o: { timeoutMs?: number; signal?:
       return false;
     }
   };
-  if (await answers()) return client;
+  if (await answers()) return;
   const paths = agentPaths(dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { argv, cwd } = agentCommand();
@@ -165,8 +215,7 @@ export async function ensureAgent(dir: string, o: { timeoutMs?: number; signal?:
   while (Date.now() < deadline) {
     o.signal?.throwIfAborted();
     await new Promise((r) => setTimeout(r, 50));
-    if (await answers()) return client;
+    if (await answers()) return;
   }
-  await client.close();
   throw new Error(`the host agent on ${dir} did not answer within ${(o.timeoutMs ?? 15_000) / 1000} s (see ${paths.log})`);
 }
