@@ -16,7 +16,12 @@ export const ClusterStatus = {
 export type ClusterStatus = (typeof ClusterStatus)[keyof typeof ClusterStatus];
 
 /** UNBALANCED (as in DWS): a highly available cluster whose primary is not its preferred member (node 1) after a failover; a switchover puts it back. */
-export const SubStatus = { Normal: 'NORMAL', Degraded: 'DEGRADED', Unbalanced: 'UNBALANCED' } as const;
+export const SubStatus = {
+  Normal: 'NORMAL',
+  Degraded: 'DEGRADED',
+  Unbalanced: 'UNBALANCED',
+  DegradedUnbalanced: 'DEGRADED | UNBALANCED',
+} as const;
 export type SubStatus = (typeof SubStatus)[keyof typeof SubStatus];
 
 /** What the stored cluster row holds of its state. `task_status` while a task runs is derived from the task. */

@@ -190,7 +190,9 @@ export class HealthMonitor {
     const primaryUp = primary ? up.get(primary.id) === true : false;
     const standbyDown = nodes.some((n) => n.role === 'standby' && !up.get(n.id));
     const status = c.stopped || !primaryUp ? 'UNAVAILABLE' : 'AVAILABLE';
-    const subStatus = !c.stopped && (standbyDown || archiveFailing) ? 'DEGRADED' : unbalanced ? 'UNBALANCED' : 'NORMAL';
+    // DWS joins the sub-states with ' | ' (dws-api.md): a failover that also left a standby down is both.
+    const degraded = !c.stopped && (standbyDown || archiveFailing);
+    const subStatus = degraded && unbalanced ? 'DEGRADED | UNBALANCED' : degraded ? 'DEGRADED' : unbalanced ? 'UNBALANCED' : 'NORMAL';
     const note = archiveFailing
       ? 'WAL archiving is failing'
       : standbyDown
