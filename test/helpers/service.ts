@@ -21,6 +21,7 @@ import {
   waitFor,
   freePort,
 } from './env.js';
+import { stopAgentUnitsUnder, testEngineFlags } from './engine.js';
 
 export const PROJECT_ID = '0a1b2c3d4e5f60718293a4b5c6d7e8f9';
 export const ACCESS_KEY = 'DWSBOXTESTACCESSKEY1';
@@ -59,6 +60,8 @@ export async function startService(
       enableTenantFaults: true,
       // One initdb pool for the whole run, shared by every service (global-setup.ts).
       initdbPoolDir: testPoolDir(),
+      // DWSBOX_TEST_ENGINE: the engine its clusters run on (local unless it says patroni).
+      ...testEngineFlags(),
       ...o.flags,
     },
   });
@@ -77,6 +80,8 @@ export async function startService(
     logFile,
     async stop(so = {}) {
       await svc.stop();
+      // Patroni members and routers outlive serve by design (D23): the clusters it left running are stopped here.
+      if (config.engine === 'patroni') await stopAgentUnitsUnder(dataDir, config.agentDir);
       const killed = await killPostmastersUnder(dataDir);
       void killed;
       const left = processesUnder(dataDir);

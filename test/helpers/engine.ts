@@ -1,0 +1,59 @@
+/**
+ * The engine test services run their clusters on (issue 15): `DWSBOX_TEST_ENGINE` = `local`
+ * (the default) or `patroni` (each node a Patroni member under the run's host agent,
+ * `testAgentDir`). Tests that assert a fact the engines show differently ask `testEngine()` and
+ * assert it each engine's way; the facts themselves (no row lost, one primary, every standby
+ * streaming, nothing left behind) hold on both.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { agentPaths } from '../../src/dataplane/agent/agent.js';
+import { testAgentDir } from './env.js';
+
+export type TestEngine = 'local' | 'patroni';
+
+/** The engine of this run's test services: `DWSBOX_TEST_ENGINE`, `local` when unset. */
+export function testEngine(): TestEngine {
+  const e = process.env['DWSBOX_TEST_ENGINE'] ?? 'local';
+  if (e !== 'local' && e !== 'patroni') throw new Error(`DWSBOX_TEST_ENGINE=${e}: expected local or patroni`);
+  return e;
+}
+
+/** The service flags of `testEngine()`: none on the local engine (its defaults), the engine and the run's agent on patroni. */
+export function testEngineFlags(): Record<string, unknown> {
+  return testEngine() === 'patroni' ? { engine: 'patroni', agentDir: testAgentDir() } : {};
+}
+
+/**
+ * The host agent's units of the clusters under a service's data directory (a unit's name carries
+ * its cluster's id: Patroni members, the router), stopped, their etcd scopes removed and their
+ * address blocks released; for clean-up after a test whose service stopped with clusters still
+ * running (they outlive `serve` by design, D23). Nothing to do without an agent.
+ */
+export async function stopAgentUnitsUnder(dataDir: string, agentDir = testAgentDir()): Promise<void> {
+  const clustersDir = join(dataDir, 'clusters');
+  const ids = existsSync(clustersDir) ? readdirSync(clustersDir).filter((d) => /^[0-9a-f-]{36}$/.test(d)) : [];
+  if (!ids.length || !existsSync(agentPaths(agentDir).socket)) return;
+  const agent = new AgentClient(agentDir);
+  try {
+    const units = await agent.units();
+    await Promise.all(units.filter((u) => ids.some((id) => u.name.includes(id))).map((u) => agent.stopUnit(u.name)));
+    for (const id of ids) {
+      const scope = haScope(clustersDir, id);
+      if (scope) await agent.removeEtcdScope(scope).catch(() => null);
+    }
+    for (const h of await agent.subnets()) if (ids.includes(h.owner)) await agent.releaseSubnet(h.subnet);
+  } finally {
+    await agent.close();
+  }
+}
+
+/** The Patroni scope of a cluster's record (`ha.json`), if it has one. */
+function haScope(clustersDir: string, id: string): string | null {
+  try {
+    return (JSON.parse(readFileSync(join(clustersDir, id, 'ha.json'), 'utf8')) as { scope?: string }).scope ?? null;
+  } catch {
+    return null;
+  }
+}
