@@ -14,7 +14,7 @@
  * first member is made. A restored cluster's primary recovers as on the local engine and is then
  * handed to Patroni (`recoverPrimary`).
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
@@ -101,6 +101,9 @@ const PATRONI_OWNED = new Set([
  * (patroni/config.py): a restored copy of a member must not take it along.
  */
 const PATRONI_DYNAMIC_CACHE = 'patroni.dynamic.json';
+
+/** What Patroni renames a member's own postgresql.conf to, writing its own beside it (postgresql/config.py). */
+const PATRONI_BASE_CONF = 'postgresql.base.conf';
 
 export class PatroniEngine extends LocalEngine {
   override readonly engineName = 'patroni' as const;
@@ -660,6 +663,14 @@ export class PatroniEngine extends LocalEngine {
       // loads over its own bootstrap settings when it takes the data directory over: the
       // source's archive_command among it, which would archive into the SOURCE stanza (D4).
       rmSync(join(primary.dataDir, PATRONI_DYNAMIC_CACHE), { force: true });
+      // Its postgresql.conf is the one Patroni wrote for the SOURCE member: it names that member's
+      // pg_hba.conf and pg_ident.conf by absolute path (hba_file, ident_file: the recovery ran on
+      // the source's files, and failed once the source was deleted), and its address, port,
+      // sockets and archive_command. The recovery runs on the member's own settings instead,
+      // initdb's, which Patroni keeps as postgresql.base.conf; Patroni writes its file again when
+      // it takes the data directory over.
+      const base = join(primary.dataDir, PATRONI_BASE_CONF);
+      if (existsSync(base)) renameSync(base, join(primary.dataDir, 'postgresql.conf'));
       const r = await super.recoverPrimary(cluster, primary, adminPassword, { ...o, replicas: [] });
       cleaned = r.cleaned;
       await this.initPrimary(cluster, primary, { ...(o.signal ? { signal: o.signal } : {}), replicas: o.replicas ?? [] });
