@@ -712,7 +712,10 @@ export class PatroniEngine extends LocalEngine {
     o: RunOptions = {},
   ): Promise<MemberProcess | null> {
     await this.ensureReplicationRole(cluster, primary, secrets);
-    await proveArchiving(this, cluster, primary, o.signal);
+    // The step's figures as on the local engine (D14): the switched segment that reached the new stanza.
+    o.onProgress?.({ source: 'dwsbox', percent: 60, data: { phase: 'wal-switch', stanza: cluster.stanza } });
+    const segment = await proveArchiving(this, cluster, primary, o.signal);
+    o.onProgress?.({ source: 'pg_stat_archiver', percent: 100, data: { phase: 'archived', stanza: cluster.stanza, segment } });
     return null;
   }
 }
