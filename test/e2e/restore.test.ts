@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAvailableCluster, getCluster, startService, waitIdle, type ClusterDetail, type TestService } from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
 import { adminSql, archiveFiles, archiveTimelines, checksums, SCHEMA_SQL } from '../helpers/restore-data.js';
+import { testEngine } from '../helpers/engine.js';
 
 let t: TestService;
 let source: { id: string; name: string; endpoint: string; stanza: string };
@@ -61,6 +62,13 @@ async function restore(snapshotId: string, body: Record<string, unknown>): Promi
   });
   return r.cluster.id;
 }
+/**
+ * The timeline a restored cluster writes after its restore: the local engine's restored primary
+ * is promoted once (timeline 2); on the Patroni engine, Patroni then starts that promoted copy as a
+ * replica and promotes it again when it takes the leader key (timeline 3). Both are new
+ * timelines of the new stanza, never the source's (D4).
+ */
+const restoredTimeline = (): string => (testEngine() === 'patroni' ? '00000003' : '00000002');
 const sourceStanzaArchive = (): string[] => archiveFiles(t.svc.dataPlane.settings.repoPath, source.stanza);
 function expectNoForeignTimeline(files: string[], before: string[]): void {
   const tl = archiveTimelines(files);
@@ -153,9 +161,10 @@ describe('restore a snapshot into a new cluster', () => {
       'select failed_count::int as failed, last_archived_wal as last from pg_stat_archiver',
     );
     expect(arch[0]!.failed).toBe(0);
-    expect(arch[0]!.last).toMatch(/^00000002/);
+    expect(arch[0]!.last).toMatch(new RegExp(`^${restoredTimeline()}`));
     const own = archiveTimelines(archiveFiles(t.svc.dataPlane.settings.repoPath, rec.stanza));
     expect(own.histories).toContain('00000002.history');
+    expect(own.histories).toContain(`${restoredTimeline()}.history`);
 
     // D4: the source stanza has no new history file and no WAL from another timeline.
     expectNoForeignTimeline(sourceStanzaArchive(), before);
@@ -206,13 +215,19 @@ describe('restore a snapshot into a new cluster', () => {
     expect(Object.keys(sb)).toEqual(['2', '3']);
     for (const x of Object.values(sb)) expect(x).toMatchObject({ phase: 'streaming', percent: 100 });
     for (const x of Object.values(sb)) expect(x.bytesDone).toBeGreaterThan(1_000_000);
-    // Each from a copy of the restored primary made before its first start, not a pg_basebackup.
     const built = await t.svc.store.listSamples(a.id, 'BUILD_STANDBYS');
-    for (const n of [2, 3]) expect(built.some((x) => x.data['node'] === n && x.data['phase'] === 'from-copy')).toBe(true);
-    expect(built.some((x) => x.source.startsWith('pg_basebackup') || x.source === 'pg_stat_progress_basebackup')).toBe(false);
+    if (testEngine() === 'local') {
+      // Each from a copy of the restored primary made before its first start, not a pg_basebackup.
+      for (const n of [2, 3]) expect(built.some((x) => x.data['node'] === n && x.data['phase'] === 'from-copy')).toBe(true);
+      expect(built.some((x) => x.source.startsWith('pg_basebackup') || x.source === 'pg_stat_progress_basebackup')).toBe(false);
+    } else {
+      // Each a copy Patroni made of the restored leader once it led (buildReplica), sampled; none a copy made before its start.
+      for (const n of [2, 3]) expect(built.some((x) => x.data['node'] === n)).toBe(true);
+      expect(built.some((x) => x.data['phase'] === 'from-copy')).toBe(false);
+    }
     // Archiving into the new stanza was proven by a switched segment of the new timeline.
     const ar = infoOf(sub(a, 'ENABLE_NEW_ARCHIVING'));
-    expect(ar['segment']).toMatch(/^00000002[0-9A-F]{16}$/);
+    expect(ar['segment']).toMatch(new RegExp(`^${restoredTimeline()}[0-9A-F]{16}$`));
   });
 
   /** A snapshot of the source taken while WAL switches on it all through the backup: its WAL spans segments. */
@@ -259,7 +274,10 @@ describe('restore a snapshot into a new cluster', () => {
     const sb = infoOf(sub(a, 'BUILD_STANDBYS'))['standbys'] as Record<string, { phase: string; walFetched?: number; fork?: string }>;
     for (const x of Object.values(sb)) {
       expect(x.phase).toBe('streaming');
-      expect(x.walFetched).toBeGreaterThan(0);
+      // The local engine's standbys start from the restored copy and fetch the WAL before the fork
+      // from the source stanza; Patroni's are copies of the running leader (nothing fetched): on
+      // both, the rows below show each standby holds the primary's data and nothing past the fork.
+      if (testEngine() === 'local') expect(x.walFetched).toBeGreaterThan(0);
     }
     // Each standby holds what the primary holds: a row written on the primary after the restore arrives on both.
     await adminSql(ep, `insert into customers (name) values ('after restore spanning')`);
@@ -400,8 +418,12 @@ describe('restore a snapshot into a new cluster', () => {
     expectNoForeignTimeline(sourceStanzaArchive(), before);
     const a = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/RESTORING`);
     const sb = infoOf(sub(a, 'BUILD_STANDBYS'))['standbys'] as Record<string, { phase: string; walFetched?: number }>;
-    for (const x of Object.values(sb)) expect(x).toMatchObject({ phase: 'streaming', walFetched: expect.any(Number) });
-    expect(Object.values(sb).some((x) => (x.walFetched ?? 0) > 0)).toBe(true);
+    for (const x of Object.values(sb)) expect(x).toMatchObject({ phase: 'streaming' });
+    // From the deleted source's stanza (the local engine's standbys; Patroni's copy the restored leader).
+    if (testEngine() === 'local') {
+      for (const x of Object.values(sb)) expect(x).toMatchObject({ walFetched: expect.any(Number) });
+      expect(Object.values(sb).some((x) => (x.walFetched ?? 0) > 0)).toBe(true);
+    }
     // Clean up the restored clusters.
     for (const c of [restoredId, id]) await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${c}`, { keep_last_manual_snapshot: 0 });
     for (const c of [restoredId, id])
