@@ -22,8 +22,11 @@ import { AuthService } from '../../src/auth/auth-service.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { createLogger } from '../../src/log/logger.js';
-import { freePort, processesUnder, waitFor } from '../helpers/env.js';
+import { freePort, processesUnder, testAgentDir, waitFor } from '../helpers/env.js';
 import { startPgServer } from '../helpers/pg-server.js';
+import { testEngine } from '../helpers/engine.js';
+import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { memberUnit } from '../../src/dataplane/patroni/ha-cluster.js';
 
 const run = promisify(execFile);
 const CLI = ['--import', 'tsx', 'src/cli/run.ts'];
@@ -142,7 +145,13 @@ describe('diagnostics and metadata backups', () => {
     expect(findings.filter((f) => !f.ok && f.check !== 'free space')).toEqual([]);
     expect(findings.some((f) => /node 3/.test(f.check) && /running/.test(f.detail))).toBe(true);
     const pm = processesUnder(`${clusterId}/node3/data`).find((p) => /postgres -D/.test(p.cmd))!;
-    process.kill(pm.pid, 'SIGKILL');
+    if (testEngine() === 'local') process.kill(pm.pid, 'SIGKILL');
+    else {
+      // Patroni starts a killed postmaster again at once: node 3 dies with its Patroni, whose unit
+      // the host agent stops (it stops its PostgreSQL, and the agent no longer restarts it).
+      const agent = new AgentClient(testAgentDir());
+      await agent.stopUnit(memberUnit(`dws-${clusterId}`, 3)).finally(() => agent.close());
+    }
     await waitFor(async () => !processesUnder(`${clusterId}/node3/data`).some((p) => /postgres -D/.test(p.cmd)), { what: 'node 3 to die' });
     const bad = await cli(['doctor', '--json', '--data-dir', t.dataDir]);
     expect(bad.code).toBe(1);
