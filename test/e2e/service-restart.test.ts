@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { allProcesses, postmastersUnder, startChildService, watchToolChildren, type ChildService } from '../helpers/child-service.js';
 import { waitFor } from '../helpers/env.js';
+import { longLivedChildren, testEngine } from '../helpers/engine.js';
 import { ADMIN_PASSWORD, createAvailableCluster, createCluster, getCluster, waitIdle, type ClusterDetail } from '../helpers/service.js';
 
 let svc: ChildService;
@@ -64,7 +65,7 @@ describe('service stop and start', () => {
     expect([...before.keys()].sort()).toEqual([1, 2, 3]);
 
     const stoppedPid = svc.pid;
-    const watcher = watchToolChildren(stoppedPid);
+    const watcher = watchToolChildren(stoppedPid, 20, longLivedChildren());
     expect(svc.kill('SIGTERM')).toBe(true);
     const exit = await svc.waitExit(60_000);
     watcher.stop();
@@ -93,11 +94,19 @@ describe('service stop and start', () => {
       timeoutMs: 10_000,
     });
     const adopted = svc.logLines().find((l) => l.pid === svc.pid && l.msg === 'nodes adopted')!;
-    expect({ adopted: adopted['adopted'], started: adopted['started'], failed: adopted['failed'] }).toEqual({
-      adopted: 2,
-      started: 1,
-      failed: 0,
-    });
+    if (testEngine() === 'local') {
+      expect({ adopted: adopted['adopted'], started: adopted['started'], failed: adopted['failed'] }).toEqual({
+        adopted: 2,
+        started: 1,
+        failed: 0,
+      });
+    } else {
+      // Node 3's Patroni, which the service's stop left running under the host agent (D23), starts
+      // its postmaster again, whether before the new service looks (adopted) or after (its unit
+      // ensured, started): every node counted once.
+      expect(adopted['failed']).toBe(0);
+      expect((adopted['adopted'] as number) + (adopted['started'] as number)).toBe(3);
+    }
 
     const d = await waitFor(
       async () => {
@@ -148,14 +157,16 @@ describe('service stop and start', () => {
     });
 
     const stoppedPid = svc.pid;
-    const watcher = watchToolChildren(stoppedPid);
+    const watcher = watchToolChildren(stoppedPid, 20, longLivedChildren());
     svc.kill('SIGTERM');
     const exit = await svc.waitExit(60_000);
     watcher.stop();
     expect(exit).toEqual({ code: 0, signal: null });
     expect(watcher.survivors()).toEqual([]);
-    // Every node was started in ENABLE_ARCHIVING (its data copied from the stopped primary, issue 14); standby 3 awaits its catch-up.
-    expect([...postmasterPids(c.id).keys()].sort()).toEqual([1, 2, 3]);
+    // Local engine: every node was started in ENABLE_ARCHIVING (its data copied from the stopped
+    // primary, issue 14); standby 3 awaits its catch-up. Patroni: standby 3 is a copy its Patroni
+    // makes of the leader in BUILD_STANDBY_3, not begun yet.
+    expect([...postmasterPids(c.id).keys()].sort()).toEqual(testEngine() === 'local' ? [1, 2, 3] : [1, 2]);
 
     await svc.restart();
     const done = await waitIdle(svc.client, c.id);

@@ -57,3 +57,12 @@ function haScope(clustersDir: string, id: string): string | null {
     return null;
   }
 }
+
+/**
+ * What a service starts that outlives it by design on the test engine, for `watchToolChildren`:
+ * on Patroni the host agent, which serve starts detached when none answers (D23); nothing on
+ * the local engine.
+ */
+export function longLivedChildren(): { longLived?: RegExp } {
+  return testEngine() === 'patroni' ? { longLived: / agent --agent-dir / } : {};
+}
