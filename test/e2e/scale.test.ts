@@ -25,6 +25,7 @@ import {
   type TestService,
 } from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
+import { testEngine } from '../helpers/engine.js';
 
 let t: TestService;
 let id: string;
@@ -81,6 +82,18 @@ const slotNames = async (): Promise<string[]> =>
   (await sql<{ slot_name: string }>(await primaryOf(), 'select slot_name from pg_replication_slots order by 1')).map((r) => r.slot_name);
 const postmastersOf = (ordinal: number) => processesUnder(`${id}/node${ordinal}/`).filter((p) => /postgres -D/.test(p.cmd));
 const nodeDir = (ordinal: number): string => join(t.dataDir, 'clusters', id, `node${ordinal}`);
+const patroni = testEngine() === 'patroni';
+/** A standby's replication slot: the local engine's `dwsbox_node<i>`; on Patroni its member's name, `node<i>`. */
+const slot = (ordinal: number): string => (patroni ? `node${ordinal}` : `dwsbox_node${ordinal}`);
+/**
+ * Each node's own address (host:port), in order: on the local engine the endpoints are the nodes'
+ * (one each, 127.0.c.i); on Patroni the endpoints are the router's read-write and read-only ones,
+ * and each node shows its member's address (127.0.c.i) in `nodes[]`.
+ */
+const nodeAddresses = (d: Pick<Detail, 'nodes' | 'endpoints'>): string[] =>
+  patroni ? d.nodes.map((n) => n.connect_info) : d.endpoints.map((e) => e.connect_info);
+/** The endpoints a cluster of `n` nodes shows: one per node on the local engine, the router's two on Patroni. */
+const endpointCount = (n: number): number => (patroni ? 2 : n);
 
 /** A client writing rows with a sequence number to the primary, recording the ones acknowledged. */
 async function startWriter(connectInfo: string) {
@@ -262,7 +275,8 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
       expect(d.resize_info).toMatchObject({ resize_status: 'GROWING', target_node_num: 6, origin_node_num: 3 });
       expect([3, 6]).toContain(d.number_of_node);
       expect(d.nodes).toHaveLength(d.number_of_node);
-      expect(d.endpoints).toHaveLength(d.number_of_node);
+      expect(d.endpoints).toHaveLength(endpointCount(d.number_of_node));
+      expect(nodeAddresses(d)).toHaveLength(d.number_of_node);
       const pct = Number(/^(\d+)%$/.exec(d.action_progress['GROWING']!)![1]);
       expect(pct).toBeGreaterThanOrEqual(last);
       last = pct;
@@ -313,7 +327,8 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     expect(after).toMatchObject({ status: 'AVAILABLE', sub_status: 'NORMAL', task_status: '', action_progress: {}, number_of_node: 6 });
     expect((after as Detail).resize_info).toBeNull();
     expect(after.nodes.map((n) => n.role)).toEqual(['primary', 'standby', 'standby', 'standby', 'standby', 'standby']);
-    expect(after.endpoints.map((e) => e.connect_info.split(':')[0]!.split('.')[3])).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(nodeAddresses(after).map((e) => e.split(':')[0]!.split('.')[3])).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(after.endpoints).toHaveLength(endpointCount(6));
     const repl = await sql<{ application_name: string; state: string }>(
       after.endpoints[0]!.connect_info,
       'select application_name, state from pg_stat_replication order by 1',
@@ -329,19 +344,19 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     expect(acked.length).toBeGreaterThan(100);
     const d = await detail();
     const want = new Set(acked);
-    for (const e of d.endpoints) {
+    for (const e of nodeAddresses(d)) {
       // A standby replays what the primary acknowledged after the catch-up a moment later.
       const rows = await waitFor(
         async () => {
-          const r = await sql<{ seq: number }>(e.connect_info, 'select seq from w');
+          const r = await sql<{ seq: number }>(e, 'select seq from w');
           const have = new Set(r.map((x) => x.seq));
           return acked.every((s) => have.has(s)) ? r : null;
         },
-        { what: `every acknowledged write on ${e.connect_info}`, timeoutMs: 60_000 },
+        { what: `every acknowledged write on ${e}`, timeoutMs: 60_000 },
       );
       expect(rows.filter((r) => want.has(r.seq))).toHaveLength(acked.length);
     }
-    for (const e of d.endpoints.slice(3)) await expect(sql(e.connect_info, 'insert into w values (-1)')).rejects.toThrow(/read-only/);
+    for (const e of nodeAddresses(d).slice(3)) await expect(sql(e, 'insert into w values (-1)')).rejects.toThrow(/read-only/);
   });
 
   it('scale-in: shrink-numbers and shrink-check say what is allowed; below 3 nodes is refused', async () => {
@@ -392,8 +407,9 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     const after = await waitIdle(t.client, id);
     expect(after).toMatchObject({ status: 'AVAILABLE', task_status: '', action_progress: {}, number_of_node: 3 });
     expect(after.nodes.map((n) => n.id)).toEqual(before.nodes.slice(0, 3).map((n) => n.id));
-    expect(after.endpoints).toHaveLength(3);
-    expect(await slotNames()).toEqual(['dwsbox_node2', 'dwsbox_node3']);
+    expect(after.endpoints).toHaveLength(endpointCount(3));
+    expect(nodeAddresses(after)).toHaveLength(3);
+    expect(await slotNames()).toEqual([slot(2), slot(3)]);
     for (const n of [4, 5, 6]) {
       expect(postmastersOf(n)).toEqual([]);
       expect(existsSync(nodeDir(n))).toBe(false);
@@ -408,7 +424,7 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     ]);
     expect(task.items.map((i) => i.item_name)).toEqual(['Scale in']);
     // The remaining nodes still hold every write.
-    const count = await sql<{ n: number }>(after.endpoints[2]!.connect_info, 'select count(*)::int as n from w');
+    const count = await sql<{ n: number }>(nodeAddresses(after)[2]!, 'select count(*)::int as n from w');
     expect(count[0]!.n).toBeGreaterThanOrEqual(acked.length);
   });
 
@@ -460,7 +476,7 @@ describe('a failed scale-out rolls back', () => {
       expect(after.nodes).toEqual(before.nodes);
       expect(after.endpoints).toEqual(before.endpoints);
       expect((await t.svc.store.listNodes(id)).map((n) => n.id).sort()).toEqual(nodesBefore);
-      expect(await slotNames()).toEqual(['dwsbox_node2', 'dwsbox_node3']);
+      expect(await slotNames()).toEqual([slot(2), slot(3)]);
       expect(postmastersOf(4)).toEqual([]);
       expect(existsSync(nodeDir(4))).toBe(false);
       expect(existsSync(t.svc.dataPlane.nodePaths(id, 4).sockDir)).toBe(false);
@@ -535,10 +551,10 @@ describe('a failed scale-out rolls back', () => {
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
     const grown = await waitIdle(t.client, id);
     expect(grown).toMatchObject({ status: 'AVAILABLE', task_status: '', number_of_node: 4 });
-    expect(grown.endpoints.map((e) => e.connect_info.split(':')[0]!.split('.')[3])).toEqual(['1', '2', '3', '5']);
+    expect(nodeAddresses(grown).map((e) => e.split(':')[0]!.split('.')[3])).toEqual(['1', '2', '3', '5']);
     expect((await t.svc.store.listNodes(id)).map((n) => n.ordinal)).toEqual([1, 2, 3, 5]);
     expect(existsSync(nodeDir(4))).toBe(false);
-    expect(await slotNames()).toEqual(['dwsbox_node2', 'dwsbox_node3', 'dwsbox_node5']);
+    expect(await slotNames()).toEqual([slot(2), slot(3), slot(5)]);
     const g = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/GROWING`);
     expect(info(subItems(g)[0]!)['removedLeftovers']).toEqual([4]);
 
@@ -565,6 +581,7 @@ describe('a failed scale-out rolls back', () => {
     const kept = await waitIdle(t.client, id);
     expect(kept).toMatchObject({ status: 'AVAILABLE', task_status: 'CLUSTER_SHRINK_FAILED', number_of_node: 4 });
     expect(kept.endpoints).toEqual(grown.endpoints);
+    expect(nodeAddresses(kept)).toEqual(nodeAddresses(grown));
     const ft = await t.client.call<TaskBody>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks/${f.job_id}`);
     expect(ft.status).toBe('FAILED');
     expect(subItems(ft).at(-1)).toMatchObject({ step: 'RESTORE_NODES', status: 'SUCCESS' });
@@ -581,7 +598,7 @@ describe('a failed scale-out rolls back', () => {
     const back = await waitIdle(t.client, id);
     expect(back).toMatchObject({ number_of_node: 3, task_status: '' });
     expect(back.nodes.map((n) => n.id)).toEqual(before.nodes.map((n) => n.id));
-    expect(await slotNames()).toEqual(['dwsbox_node2', 'dwsbox_node3']);
+    expect(await slotNames()).toEqual([slot(2), slot(3)]);
     expect(postmastersOf(5)).toEqual([]);
   });
 });
