@@ -29,7 +29,11 @@
  *    adopts every unit with its PID; nothing runs twice at any moment of the case (two
  *    top-level Patroni processes on one configuration, two routers on one, two postmasters on
  *    one data directory); the create finishes; no row is lost and every member has the same
- *    system identifier (none was made again).
+ *    system identifier (none was made again). And, in process, the moment a kill cannot be
+ *    timed from outside: an agent that died between starting a unit and recording its PID
+ *    leaves the next agent the spec (recorded first), and that one adopts the process found by
+ *    its command line instead of starting a second (Patroni 3.0.2 has no guard against two
+ *    members with one name, D23).
  * Both: at every moment of a case, no unit name has two live processes (polled from /proc).
  *
  * Budget (D21): two lanes (child services, each on its own data directory) share the file's
@@ -43,11 +47,12 @@
  * other sessions' Patroni suites beside it (load average 5-8), creates then taking 20-30 s;
  * the agent cases ~31 s each. Alone on a quieter machine it should be near 4 min.
  */
-import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type ExpectStatic } from 'vitest';
 import { AgentClient, ensureAgent } from '../../src/dataplane/agent/client.js';
-import type { UnitView } from '../../src/dataplane/agent/supervisor.js';
+import { Supervisor, type UnitSpec, type UnitView } from '../../src/dataplane/agent/supervisor.js';
 import { EtcdAdmin, scopePrefix, scopeUser } from '../../src/dataplane/patroni/etcd.js';
 import {
   allProcesses,
@@ -73,7 +78,7 @@ import {
   subItems,
   toolsLeftAfterCrash,
 } from '../helpers/crash.js';
-import { freePort, testAgentDir, waitFor } from '../helpers/env.js';
+import { freePort, removeDir, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
 import { waitIdle, type ClusterDetail } from '../helpers/service.js';
 
 const AGENT_DIR = testAgentDir();
@@ -554,6 +559,45 @@ const AGENT_CASES: AgentCase[] = [
 ];
 
 describe('the Patroni engine: the host agent killed during a create', () => {
+  it('an agent killed between starting a unit and recording it: the next one adopts that process, never starts a second', async () => {
+    // What the dead agent left: the unit recorded without a PID (recorded before the spawn), and its process.
+    const dir = tempDir('lost-unit');
+    const argv = ['/bin/sleep', `600.${process.pid}${Date.now() % 1000}`];
+    const spec: UnitSpec = {
+      name: 'lost-unit',
+      kind: 'router',
+      argv,
+      uid: 65534,
+      gid: 65534,
+      env: { PATH: '/usr/bin:/bin' },
+      log: join(dir, 'lost-unit.log'),
+      stopSignal: 'SIGTERM',
+      stopTimeoutMs: 2000,
+    };
+    writeFileSync(
+      join(dir, 'units.json'),
+      JSON.stringify({ version: 1, units: [{ spec, pid: null, startTime: null, startedAt: null, restarts: 0 }] }),
+    );
+    const lost = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', ...argv], { detached: true, stdio: 'ignore' });
+    lost.unref();
+    const sup = new Supervisor(dir);
+    try {
+      await waitFor(async () => procInfo(lost.pid!)?.cmd === argv.join(' '), { what: 'the lost unit running', intervalMs: 20 });
+      expect(sup.start()).toEqual({ adopted: ['lost-unit'], restarted: [] });
+      expect(sup.get('lost-unit')).toMatchObject({ pid: lost.pid, adopted: true, status: 'running' });
+      expect(
+        allProcesses()
+          .filter((p) => p.cmd.endsWith(argv.join(' ')))
+          .map((p) => p.pid),
+      ).toEqual([lost.pid]);
+    } finally {
+      await sup.stop('lost-unit');
+      sup.close();
+      if (procInfo(lost.pid!)) process.kill(lost.pid!, 'SIGKILL');
+      removeDir(dir);
+    }
+  });
+
   for (const c of AGENT_CASES) {
     it.concurrent(
       `agent killed ${c.what}: serve starts another, which adopts every unit; nothing runs twice, the create finishes, no row lost`,

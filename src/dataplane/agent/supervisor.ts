@@ -11,7 +11,18 @@
  * PID's start time, so a new agent tells its units from a reused PID. A unit is stopped with its
  * stop signal, and its process tree is killed by PID only when it outlives its stop timeout.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { spawnDetached } from '../pg-exec.js';
 import { isProcessAlive, processStartTime, processTree, processUid, signalProcess } from '../process-info.js';
@@ -108,8 +119,15 @@ export class Supervisor {
       const u = this.newUnit(saved.spec);
       u.restarts = saved.restarts;
       this.units.set(u.spec.name, u);
-      if (saved.pid !== null && isProcessAlive(saved.pid, saved.startTime) && ours(saved.pid, saved.spec.uid)) {
-        Object.assign(u, { pid: saved.pid, startTime: saved.startTime, startedAt: saved.startedAt, adopted: true, status: 'running' });
+      // A process the last agent started but did not live to record (it died between the spawn
+      // and the save) is found by its command line: starting another would run two members
+      // under one name.
+      const found =
+        saved.pid !== null && isProcessAlive(saved.pid, saved.startTime) && ours(saved.pid, saved.spec.uid)
+          ? { pid: saved.pid, startTime: saved.startTime, startedAt: saved.startedAt }
+          : unrecorded(saved.spec);
+      if (found) {
+        Object.assign(u, { ...found, adopted: true, status: 'running' });
         adopted.push(u.spec.name);
       } else {
         this.launch(u);
@@ -231,6 +249,9 @@ export class Supervisor {
   private launch(u: Unit): void {
     if (this.closed || u.stopping) return;
     u.timer = null;
+    // Recorded before it runs (without a PID): an agent that dies right after the spawn leaves
+    // the next one the spec to find the process by (`unrecorded`).
+    this.save();
     try {
       const pid = spawnDetached({
         cmd: u.spec.argv[0]!,
@@ -345,6 +366,42 @@ function ours(pid: number, uid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A live process of the unit that no PID on record names: running as the unit's uid (or as the
+ * root `setpriv` about to become it) with the unit's argv at the end of its command line (an
+ * interpreted binary such as Patroni runs as `python3 <argv>`), and not a fork of such a
+ * process (Patroni forks itself for a moment to start PostgreSQL).
+ */
+function unrecorded(spec: UnitSpec): { pid: number; startTime: number | null; startedAt: string | null } | null {
+  const want = spec.argv.join('\0');
+  const matches = new Map<number, number>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '');
+      if (cmd !== want && !cmd.endsWith(`\0${want}`)) continue;
+      if (!ours(pid, spec.uid) || !isProcessAlive(pid)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      matches.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  // The oldest, should there be more than one (never by this agent: it starts none meanwhile).
+  const top = [...matches.keys()]
+    .filter((pid) => !matches.has(matches.get(pid)!))
+    .map((pid) => ({ pid, startTime: processStartTime(pid) }))
+    .sort((a, b) => (a.startTime ?? 0) - (b.startTime ?? 0));
+  return top[0] ? { ...top[0], startedAt: null } : null;
 }
 
 function sameSpec(a: UnitSpec, b: UnitSpec): boolean {
