@@ -79,7 +79,18 @@ export async function waitFor<T>(
 }
 
 /** Processes whose command line mentions `dir` (postgres -D …, pgbackrest --config=…, flock …). */
+/**
+ * The leak checks and sweeps match processes and users by a directory (or a cluster id) in their
+ * command line or comment: an empty or very short one would match every process and project user
+ * of the host.
+ */
+function checkedDir(dir: string): string {
+  if (dir.length < 8) throw new Error(`refusing to match processes or users under ${JSON.stringify(dir)}: not a test directory`);
+  return dir;
+}
+
 export function processesUnder(dir: string): { pid: number; cmd: string }[] {
+  checkedDir(dir);
   const out: { pid: number; cmd: string }[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -100,6 +111,7 @@ export function processesUnder(dir: string): { pid: number; cmd: string }[] {
 
 /** Stop (by PID) every postmaster whose data directory is under `dir`; for clean-up after a test. */
 export async function killPostmastersUnder(dir: string): Promise<number> {
+  checkedDir(dir);
   const pms = processesUnder(dir).filter((p) => /postgres -D /.test(p.cmd));
   for (const p of pms) {
     try {
@@ -126,6 +138,7 @@ export async function killPostmastersUnder(dir: string): Promise<number> {
 
 /** The dwsbox project users (D32, by their marker) whose data directory is `dir` or lies under it. */
 export function projectUsersUnder(dir: string): { name: string; dataDir: string }[] {
+  checkedDir(dir);
   return markedUsers().flatMap((u) => {
     const m = parseMarker(u.comment);
     return m && (m.dataDir === dir || m.dataDir.startsWith(`${dir}/`)) ? [{ name: u.name, dataDir: m.dataDir }] : [];
@@ -134,6 +147,7 @@ export function projectUsersUnder(dir: string): { name: string; dataDir: string 
 
 /** Remove the project users of the data directories under `dir` (after their processes and files are gone). */
 export async function removeProjectUsersUnder(dir: string): Promise<string[]> {
+  checkedDir(dir);
   const users = projectUsersUnder(dir);
   for (const u of users) await removeProjectUser(u.name);
   return users.map((u) => u.name);

@@ -68,6 +68,9 @@ export async function setup(): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
+  // A setup that failed before choosing the run's directory left nothing to tear down (and an
+  // empty root would match every process and project user of the host).
+  if (!root) return;
   // The run's host agent, if a test started one: its units first (Patroni, routers, etcd), then it.
   if (existsSync(agentPaths(testAgentDir()).socket)) {
     const agent = new AgentClient(testAgentDir());
