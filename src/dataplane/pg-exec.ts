@@ -52,6 +52,13 @@ export interface ToolOptions {
   label?: string;
   /** keep at most this many bytes of stdout in the result (default 64 MiB) */
   maxStdoutBytes?: number;
+  /**
+   * false: not in a PID namespace of its own (the death signal still applies). For the account
+   * tools (useradd, groupadd, userdel, groupdel): they write their PID into /etc/passwd.lock and
+   * the like, and as PID 1 of a namespace a killed one left a lock naming PID 1, which every
+   * later account change on the host took for a live one.
+   */
+  pidNamespace?: boolean;
 }
 
 export interface ToolResult {
@@ -114,12 +121,13 @@ function wrapArgv(o: {
   lockFile?: string | undefined;
   runAs?: OsUser | undefined;
   deathSignal: boolean;
+  pidNamespace?: boolean | undefined;
 }): [string, string[]] {
   const argv: string[] = [];
   // The service dies → unshare dies (death signal) → the namespace's first process dies
   // (--kill-child) → the kernel kills every process left in the namespace, forks included.
   // The inner setpriv sets the death signal again: changing the uid clears it.
-  if (o.deathSignal && canIsolateTools())
+  if (o.deathSignal && o.pidNamespace !== false && canIsolateTools())
     argv.push('--pdeathsig=KILL', '--', 'unshare', '--pid', '--fork', '--kill-child=KILL', '--', 'setpriv');
   // D32: the project's uid and gid and no supplementary groups (no passwd lookup needed).
   if (o.runAs && isRoot()) argv.push(`--reuid=${o.runAs.uid}`, `--regid=${o.runAs.gid}`, '--clear-groups');
@@ -180,6 +188,7 @@ export function startTool(o: ToolOptions): ToolHandle {
     lockFile: ownFd === undefined ? undefined : o.lockFile,
     runAs: o.runAs,
     deathSignal: true,
+    pidNamespace: o.pidNamespace,
   });
   const started = Date.now();
   const lockFd = heldFd ?? ownFd;

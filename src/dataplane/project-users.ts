@@ -100,6 +100,7 @@ export class ProjectUsers {
             cmd: 'groupadd',
             args: ['--system', '--gid', String(uid), name],
             label: 'groupadd',
+            pidNamespace: false,
             timeoutMs: 60_000,
             ...signal,
           });
@@ -125,6 +126,7 @@ export class ProjectUsers {
             name,
           ],
           label: 'useradd',
+          pidNamespace: false,
           timeoutMs: 60_000,
           ...signal,
         });
@@ -190,6 +192,7 @@ export async function ensureServiceUser(): Promise<OsUser> {
           SERVICE_USER,
         ],
         label: 'useradd',
+        pidNamespace: false,
         timeoutMs: 60_000,
       });
     } catch (e) {
@@ -206,8 +209,8 @@ export async function ensureServiceUser(): Promise<OsUser> {
 export async function removeProjectUser(name: string): Promise<void> {
   const u = markedUsers().find((x) => x.name === name);
   if (!u) throw new Error(`${name} is not a dwsbox project user`);
-  await runTool({ cmd: 'userdel', args: [name], label: 'userdel', timeoutMs: 60_000 });
-  if (groupExists(name)) await runTool({ cmd: 'groupdel', args: [name], label: 'groupdel', timeoutMs: 60_000 });
+  await runTool({ cmd: 'userdel', args: [name], label: 'userdel', pidNamespace: false, timeoutMs: 60_000 });
+  if (groupExists(name)) await runTool({ cmd: 'groupdel', args: [name], label: 'groupdel', pidNamespace: false, timeoutMs: 60_000 });
 }
 
 /**
@@ -224,7 +227,7 @@ export async function removeOrphanGroups(range: UidRange = DEFAULT_UID_RANGE): P
       .map((l) => l.split(':'))
       .filter((f) => /^dws[0-9a-f]{13}$/.test(f[0] ?? '') && Number(f[2]) >= range.min && Number(f[2]) <= range.max && !lookupUser(f[0]!))
       .map((f) => f[0]!);
-    for (const g of orphans) await runTool({ cmd: 'groupdel', args: [g], label: 'groupdel', timeoutMs: 60_000 });
+    for (const g of orphans) await runTool({ cmd: 'groupdel', args: [g], label: 'groupdel', pidNamespace: false, timeoutMs: 60_000 });
     return orphans;
   });
 }
