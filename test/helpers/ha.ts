@@ -33,7 +33,8 @@ export async function startHaCluster(o: {
   extra?: (paths: HaCluster) => Partial<HaClusterSpec>;
 }): Promise<HaTestCluster> {
   const root = tempDir(o.prefix);
-  const agent = await ensureAgent(testAgentDir());
+  // revive: another test file may kill the run's agent on purpose (serve starts it again); calls then start one.
+  const agent = await ensureAgent(testAgentDir(), { revive: true });
   const uids: UidRecord = { highest: async () => null, record: async () => {} };
   const projectUser = await new ProjectUsers(root, silentLogger()).ensure(o.prefix, uids);
   const scope = `${o.prefix.replace(/[^a-z0-9]/g, '').slice(0, 8)}${randomBytes(4).toString('hex')}`;
