@@ -8,10 +8,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { memberUnit, routerUnit } from '../../src/dataplane/patroni/ha-cluster.js';
-import { ADMIN_PASSWORD, createAvailableCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import { adminQuery as sqlAsAdmin } from '../helpers/crash.js';
+import { createAvailableCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
 import { freePort, testAgentDir, waitFor } from '../helpers/env.js';
 
 let t: TestService;
@@ -22,24 +22,7 @@ afterAll(async () => {
   await t?.stop();
 });
 
-async function adminQuery(connectInfo: string, sql: string): Promise<Record<string, unknown>[]> {
-  const [host, port] = connectInfo.split(':');
-  const c = new pg.Client({
-    host,
-    port: Number(port),
-    user: 'dbadmin',
-    password: ADMIN_PASSWORD,
-    database: 'postgres',
-    connectionTimeoutMillis: 3000,
-  });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as Record<string, unknown>[];
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+const adminQuery = (connectInfo: string, sql: string) => sqlAsAdmin<Record<string, unknown>>(connectInfo, sql);
 
 describe('the Patroni engine through the API', () => {
   let id: string;
