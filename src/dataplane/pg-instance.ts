@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
 import { serviceUser, type OsUser } from './os-user.js';
 import { baseEnv, isProcessAlive, processStartTime, runTool, signalProcess, spawnDetached } from './pg-exec.js';
+import { allPids } from './process-info.js';
 import { mkdirsSafe, ownedBy, readFileSafe, removeTree, writeFileSafe } from './safe-fs.js';
 
 export type ShutdownMode = 'smart' | 'fast' | 'immediate';
@@ -215,15 +216,7 @@ export class PgInstance {
 
   /** This node's postmaster as /proc shows it (its binary, its user, its `-D`), whatever postmaster.pid says. */
   postmasterByProc(): RunningInfo | null {
-    let names: string[] = [];
-    try {
-      names = readdirSync('/proc');
-    } catch {
-      return null;
-    }
-    for (const name of names) {
-      if (!/^\d+$/.test(name)) continue;
-      const pid = Number(name);
+    for (const pid of allPids()) {
       if (this.foreignReason(pid) !== null || !isProcessAlive(pid)) continue;
       const startTime = processStartTime(pid);
       if (startTime !== null) return { pid, startTime };

@@ -71,6 +71,17 @@ export function childProcesses(pid: number): number[] {
   return out;
 }
 
+/** Every process of the host, by PID, as /proc lists them now (empty when /proc cannot be read). */
+export function allPids(): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** `pid` and every process below it, parents before their children. */
 export function processTree(pid: number): number[] {
   const out = [pid];

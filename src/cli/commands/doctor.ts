@@ -9,6 +9,7 @@ import { findBinaries, type Binaries } from '../../dataplane/binaries.js';
 import { LocalEngine } from '../../dataplane/local-engine.js';
 import { PatroniEngine } from '../../dataplane/patroni-engine.js';
 import { lookupUser, osIdentity } from '../../dataplane/os-user.js';
+import { allPids } from '../../dataplane/process-info.js';
 import { silentLogger } from '../../log/logger.js';
 import { openStore } from '../../store/open-store.js';
 import { codeVersion, currentVersion } from '../../store/migrate.js';
@@ -24,12 +25,11 @@ export interface Finding {
 /** Processes whose command line is a postmaster under `dir`. */
 function postmastersUnder(dir: string): { pid: number; dataDir: string }[] {
   const out: { pid: number; dataDir: string }[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const pid of allPids()) {
     try {
-      const argv = readFileArgv(Number(name));
+      const argv = readFileArgv(pid);
       const i = argv.indexOf('-D');
-      if (i > 0 && /postgres$/.test(argv[0] ?? '') && argv[i + 1]?.startsWith(dir)) out.push({ pid: Number(name), dataDir: argv[i + 1]! });
+      if (i > 0 && /postgres$/.test(argv[0] ?? '') && argv[i + 1]?.startsWith(dir)) out.push({ pid, dataDir: argv[i + 1]! });
     } catch {
       /* gone */
     }

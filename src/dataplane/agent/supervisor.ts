@@ -11,21 +11,10 @@
  * PID's start time, so a new agent tells its units from a reused PID. A unit is stopped with its
  * stop signal, and its process tree is killed by PID only when it outlives its stop timeout.
  */
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnDetached } from '../pg-exec.js';
-import { isProcessAlive, processStartTime, processTree, processUid, signalProcess } from '../process-info.js';
+import { allPids, isProcessAlive, processStartTime, processTree, processUid, signalProcess } from '../process-info.js';
 
 export type UnitKind = 'etcd' | 'patroni' | 'router';
 
@@ -377,15 +366,7 @@ function ours(pid: number, uid: number): boolean {
 function unrecorded(spec: UnitSpec): { pid: number; startTime: number | null; startedAt: string | null } | null {
   const want = spec.argv.join('\0');
   const matches = new Map<number, number>();
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return null;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
+  for (const pid of allPids()) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '');
       if (cmd !== want && !cmd.endsWith(`\0${want}`)) continue;
