@@ -31,13 +31,28 @@ export async function applyClusterOutcome(
       return;
     case 'state': {
       const { status, stickyTaskStatus, stopped } = outcome.state;
+      const subStatus = outcome.subStatus === 'NORMAL' ? await balancedSubStatus(tx, cluster.id) : outcome.subStatus;
       await tx.updateCluster(cluster.id, {
         status,
         stickyTaskStatus,
         stopped,
-        ...(outcome.subStatus ? { subStatus: outcome.subStatus } : {}),
+        ...(subStatus ? { subStatus } : {}),
         updatedAt: now,
       });
     }
   }
+}
+
+/**
+ * The NORMAL a successful task leaves, unless a member other than the preferred one (the lowest
+ * ordinal) is the primary: then UNBALANCED, as the health monitor and the switchover say (issue
+ * 15). On the Patroni engine a restart, start or scale may end with the primary a failover left
+ * elsewhere (its roles follow Patroni's); NORMAL there contradicted the roles until the next
+ * health round. On the local engine the primary is always the preferred member: NORMAL as before.
+ */
+async function balancedSubStatus(tx: Store, clusterId: string): Promise<'NORMAL' | 'UNBALANCED'> {
+  const nodes = (await tx.listNodes(clusterId)).filter((n) => n.membership === 'active');
+  const primary = nodes.find((n) => n.role === 'primary');
+  if (!primary || !nodes.length) return 'NORMAL';
+  return primary.ordinal === Math.min(...nodes.map((n) => n.ordinal)) ? 'NORMAL' : 'UNBALANCED';
 }
