@@ -184,7 +184,7 @@ function rewritePid(c: Cl, ordinal: number, pid: number): void {
 /** The postmasters (by /proc) running on one of a cluster's data directories. */
 function postmastersOf(c: Cl): number[] {
   const dir = engine().clusterDir(c.id);
-  return readdirSync('/proc')
+  const found = readdirSync('/proc')
     .filter((p) => /^\d+$/.test(p))
     .flatMap((p) => {
       try {
@@ -195,6 +195,16 @@ function postmastersOf(c: Cl): number[] {
         return [];
       }
     });
+  // A postmaster's child keeps its parent's command line for a moment after the fork, before it
+  // names itself ("postgres: checkpointer", …): one seen then is not a postmaster of its own.
+  const ppid = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] ?? 0);
+  return found.filter((pid) => {
+    try {
+      return !found.includes(ppid(pid));
+    } catch {
+      return false;
+    }
+  });
 }
 
 beforeAll(async () => {
