@@ -306,6 +306,12 @@ export interface DataPlane extends LogicalDataPlane {
 
 export type { BackupSetInfo, FineGrainedDetail, OutsideForeignKey };
 
+/** The member the failover manager says leads and runs, when it is one of `nodes` (else null): whose role the store's records follow. */
+export function runningLeader(roles: readonly MemberRole[] | null, nodes: readonly Pick<NodeRecord, 'ordinal'>[]): MemberRole | null {
+  const leader = roles?.find((r) => r.role === 'primary' && r.running);
+  return leader && nodes.some((n) => n.ordinal === leader.ordinal) ? leader : null;
+}
+
 /** The backup set a snapshot's backup made, found by its annotations (D2: `--annotation snapshot_id=…`). */
 export function findAnnotated(sets: BackupSetInfo[], annotation: Record<string, string>): BackupSetInfo | undefined {
   return sets.find((s) => Object.entries(annotation).every(([k, v]) => s.annotation[k] === v));

@@ -32,6 +32,7 @@ import type {
   StopMode,
 } from './data-plane.js';
 import { LocalEngine, type EngineSettings } from './local-engine.js';
+import type { OsUser } from './os-user.js';
 import {
   generateHaSecrets,
   HaCluster,
@@ -113,6 +114,8 @@ export class PatroniEngine extends LocalEngine {
    */
   override readonly memberOverheadBytes = 32 * 1024 * 1024;
   private agentClient: Promise<AgentClient> | null = null;
+  /** the dwsbox service user the routers run as (looked up once) */
+  private serviceUser: Promise<OsUser> | null = null;
 
   constructor(
     override readonly settings: PatroniEngineSettings,
@@ -235,7 +238,10 @@ export class PatroniEngine extends LocalEngine {
       dir: this.clusterDir(clusterId),
       member: this.projectUser(rec.projectId),
       // The router runs as the dwsbox service user, never as root (D32).
-      service: await ensureServiceUser(),
+      service: await (this.serviceUser ??= ensureServiceUser().catch((e: unknown) => {
+        this.serviceUser = null;
+        throw e;
+      })),
       secrets: rec.secrets,
       syncMode: rec.syncMode,
       parameters: rec.parameters,
@@ -594,7 +600,10 @@ export class PatroniEngine extends LocalEngine {
     const rec = this.readRecord(cluster.id);
     if (!rec) return [];
     const ha = await this.cluster(cluster.id, rec);
-    const o = signal ? { signal } : {};
+    // One read of Patroni's state for both first looks; each mend looks again only when it saw something.
+    const seen = await ha.health().catch(() => null);
+    if (!seen) return [];
+    const o = { seen, ...(signal ? { signal } : {}) };
     const done: string[] = [];
     if (await ha.repairSync(o)) done.push('the lost synchronous standby was reset (Patroni picks one again)');
     for (const m of await ha.reinitStopped(o)) done.push(`member ${m} was left stopped by Patroni and is being rebuilt from the leader`);

@@ -8,7 +8,7 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { coerceError } from '../errors/app-error.js';
-import type { DataPlane } from '../dataplane/data-plane.js';
+import { runningLeader, type DataPlane } from '../dataplane/data-plane.js';
 import type { HeldLock } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
@@ -226,8 +226,8 @@ export class HealthMonitor {
   private async followFailover(c: ClusterRecord, nodes: NodeRecord[], now: number): Promise<boolean> {
     if (!this.dataPlane.memberRoles) return false;
     const roles = await this.dataPlane.memberRoles(c).catch(() => null);
-    const leader = roles?.find((r) => r.role === 'primary' && r.running);
-    if (!leader || !nodes.some((n) => n.ordinal === leader.ordinal)) return false;
+    const leader = runningLeader(roles, nodes);
+    if (!leader) return false;
     for (const n of nodes) {
       const role = n.ordinal === leader.ordinal ? 'primary' : 'standby';
       if (n.role === role) continue;

@@ -365,12 +365,15 @@ export class HaCluster {
    * pick differ from the key, sets `synchronous_standby_names` first and the key after, as it
    * should. Returns whether it mended. The engine's health monitor calls it on every round.
    */
-  async repairSync(o: { signal?: AbortSignal } = {}): Promise<boolean> {
+  async repairSync(o: { signal?: AbortSignal; seen?: HaHealth } = {}): Promise<boolean> {
     // Strict mode too: there the restarted Patroni writes `*`, so commits wait for one standby,
     // but PostgreSQL picks which, and it need not be the one the key names (bench/failover.ts).
     if (this.spec.syncMode === 'async') return false;
+    let seen = o.seen;
     const broken = async (): Promise<boolean> => {
-      const h = await this.health();
+      // The first look may be the caller's (one health read serves every mend of a round).
+      const h = seen ?? (await this.health());
+      seen = undefined;
       if (!h.leader) return false;
       const named = h.members.filter((m) => m.role === 'sync_standby').map((m) => m.name);
       return named.length > 0 && !named.some((n) => h.sync.includes(n));
@@ -393,9 +396,11 @@ export class HaCluster {
    * leader. Returns the members it asked to rebuild. The engine's health monitor calls it every
    * round, and records an event for each.
    */
-  async reinitStopped(o: { signal?: AbortSignal } = {}): Promise<string[]> {
+  async reinitStopped(o: { signal?: AbortSignal; seen?: HaHealth } = {}): Promise<string[]> {
+    let seen = o.seen;
     const stopped = async (): Promise<string[]> => {
-      const h = await this.health();
+      const h = seen ?? (await this.health());
+      seen = undefined;
       if (!h.leader) return [];
       return h.members
         .filter((m) => m.name !== h.leader && m.role !== 'leader' && /^(stopped|crashed|start failed)$/.test(m.state))

@@ -2,6 +2,7 @@
 import type { NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { StepContext } from '../definition.js';
+import { runningLeader } from '../../dataplane/data-plane.js';
 
 export function primaryOf(nodes: NodeRecord[]): NodeRecord {
   const p = nodes.find((n) => n.role === 'primary');
@@ -82,9 +83,9 @@ export async function followLeader(ctx: StepContext<unknown>, timeoutMs = 120_00
   for (;;) {
     ctx.signal.throwIfAborted();
     const roles = await dp.memberRoles(cluster).catch(() => null);
-    const leader = roles?.find((r) => r.role === 'primary' && r.running);
     const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
-    if (leader && nodes.some((n) => n.ordinal === leader.ordinal)) {
+    const leader = runningLeader(roles, nodes);
+    if (leader) {
       const changed = nodes.filter((n) => (n.ordinal === leader.ordinal) !== (n.role === 'primary'));
       if (changed.length)
         await ctx.write(async (tx) => {
