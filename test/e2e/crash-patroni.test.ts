@@ -118,18 +118,10 @@ function haRecord(svc: ChildService, id: string): HaRecord | null {
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as HaRecord) : null;
 }
 
-/**
- * Clusters of a lane that an earlier case is deleting: a case hands its lane to the next one as
- * soon as its delete is under way, and goes on checking what the delete leaves; meanwhile the
- * next case leaves that cluster's processes and files out of its own checks.
- */
-const deletingIn = new Map<ChildService, Set<string>>();
-const deleting = (svc: ChildService): Set<string> => deletingIn.get(svc) ?? deletingIn.set(svc, new Set()).get(svc)!;
-
-/** The one cluster directory of a lane that is not being deleted (a case's cluster, before the API could name it). */
+/** The one cluster directory of a lane (a case's cluster, before the API could name it). */
 function onlyClusterDir(svc: ChildService): string | null {
   const d = join(svc.dataDir, 'clusters');
-  const ids = existsSync(d) ? readdirSync(d).filter((x) => /^[0-9a-f-]{36}$/.test(x) && !deleting(svc).has(x)) : [];
+  const ids = existsSync(d) ? readdirSync(d).filter((x) => /^[0-9a-f-]{36}$/.test(x)) : [];
   return ids.length === 1 ? ids[0]! : null;
 }
 
@@ -167,8 +159,7 @@ function haProcesses(svc: ChildService): HaProc[] {
     const p = procInfo(pm.pid);
     if (p) out.push({ ...p, what: `postmaster ${pm.dataDir}` });
   }
-  const gone = [...deleting(svc)].map((id) => `${clusters}${id}/`);
-  return out.filter((p) => !gone.some((g) => p.what.includes(g)));
+  return out;
 }
 
 /** Names (unit-like: a configuration, a data directory) that have two live processes in this snapshot. */
@@ -275,10 +266,13 @@ async function deleteAndCheckGone(expect: ExpectStatic, svc: ChildService, id: s
     },
   );
   await waitForGone(svc.client, id);
-  expect(leftovers(svc.dataDir, id)).toEqual([]);
-  expect(postmastersUnder(join(svc.dataDir, 'clusters', id) + '/')).toEqual([]);
-  expect((await agentUnits(id)).map((u) => u.name)).toEqual([]);
-  expect(await etcdScopeLeft(rec.scope)).toEqual([]);
+  expect(leftovers(svc.dataDir, id), 'files left by the delete').toEqual([]);
+  expect(postmastersUnder(join(svc.dataDir, 'clusters', id) + '/'), 'postmasters left by the delete').toEqual([]);
+  expect(
+    (await agentUnits(id)).map((u) => u.name),
+    'units left by the delete',
+  ).toEqual([]);
+  expect(await etcdScopeLeft(rec.scope), 'etcd keys and user left by the delete').toEqual([]);
   const agent = new AgentClient(AGENT_DIR);
   try {
     expect((await agent.subnets()).filter((h) => h.owner === id)).toEqual([]);
@@ -372,8 +366,6 @@ async function checkCreated(expect: ExpectStatic, svc: ChildService, id: string,
   expect(agree.a.api).toEqual(agree.a.patroni);
   expect(agree.a.api).toEqual(['node1 leader 200', 'node2 replica 200', 'node3 replica 200']);
   const pm = nodesVsPostmasters(svc.dataDir, id, agree.d);
-  // Another cluster of the lane may still be going (an earlier case's delete).
-  pm.running = pm.running.filter((d) => d.startsWith(join(svc.dataDir, 'clusters', id) + '/'));
   expect(pm.running).toEqual(pm.up);
   return agree.d;
 }
@@ -433,13 +425,14 @@ describe('the Patroni engine: serve killed at every step of a create, then start
           ha.stop();
           expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
           // D1 as amended by D23: nothing serve started outlives it; Patroni's tools are Patroni's.
-          expect(await toolsLeftAfterCrash(tools, svc.dataDir, { ownedBy: PATRONI_RE })).toEqual([]);
+          expect(await toolsLeftAfterCrash(tools, svc.dataDir, { ownedBy: PATRONI_RE }), 'tools of serve left after its crash').toEqual([]);
           // The agent, etcd, the members (Patroni and postmaster) and the router that ran still run.
           expect(
             ha
               .whileAlive()
               .filter((p) => !stillAlive(p))
               .map((p) => `${p.what} (${p.pid})`),
+            'long-lived processes that ran at the crash and died with it',
           ).toEqual([]);
 
           // While serve is down: the cluster's units, and which members Patroni reports running.
@@ -493,9 +486,15 @@ describe('the Patroni engine: serve killed at every step of a create, then start
           const units = await agentUnits(id);
           const pidNow = new Map(units.map((u) => [u.name, u.pid]));
           expect(unitsAtCrash.map((u) => [u.name, pidNow.get(u.name)])).toEqual(unitsAtCrash.map((u) => [u.name, u.pid]));
-          expect(units.filter((u) => u.status !== 'running').map((u) => `${u.name} ${u.status}`)).toEqual([]);
-          expect(runningAtCrash.filter((p) => !stillAlive(p)).map((p) => p.what)).toEqual([]);
-          expect(ha.doubles()).toEqual([]);
+          expect(
+            units.filter((u) => u.status !== 'running').map((u) => `${u.name} ${u.status}`),
+            'units not running',
+          ).toEqual([]);
+          expect(
+            runningAtCrash.filter((p) => !stillAlive(p)).map((p) => p.what),
+            'postmasters running at the crash, since restarted',
+          ).toEqual([]);
+          expect(ha.doubles(), 'units seen with two live processes').toEqual([]);
 
           T('pre-delete');
           // The delete is watched before the lane goes to the next case: that case's crash would restart
@@ -648,7 +647,7 @@ describe('the Patroni engine: the host agent killed during a create', () => {
           expect(units.map((u) => u.name).sort()).toEqual(
             [...rec.ordinals.map((i) => `patroni-dws-${id}-node${i}`), `router-dws-${id}`].sort(),
           );
-          expect(ha.doubles()).toEqual([]);
+          expect(ha.doubles(), 'units seen with two live processes').toEqual([]);
           const procs = haProcesses(svc).filter((p) => p.what.includes(`/clusters/${id}/`));
           expect(procs.map((p) => p.what.replace(`${svc.dataDir}/clusters/${id}/`, '')).sort()).toEqual([
             'patroni conf/node1.yml',
