@@ -32,6 +32,12 @@ const run = promisify(execFile);
  * level by level, never sees the objects under it (nor deletes them on expire). Real S3 lists
  * every common prefix; this gives s3rver the same answer: all keys under the prefix, grouped
  * at the delimiter.
+ *
+ * Its answers are also never cut into pages: s3rver makes a truncated list's continuation token
+ * with DES, which Node's OpenSSL 3 refuses (ERR_OSSL_EVP_UNSUPPORTED), so a list of over 1,000
+ * keys answered 500 and pgBackRest retried for 60 s and failed (a stanza-delete of a Patroni
+ * cluster's repository, whose full backup has over 1,000 files). Real S3 pages at 1,000;
+ * pgBackRest reads either.
  */
 interface Listed {
   objects: { key: string }[];
@@ -46,25 +52,17 @@ type ListFn = (
 const store = require('s3rver/lib/stores/filesystem.js') as { prototype: { listObjects: ListFn } };
 const listAll = store.prototype.listObjects;
 store.prototype.listObjects = async function (this: unknown, bucket, o) {
-  const { delimiter = '', prefix = '', maxKeys = Infinity } = o;
-  if (!delimiter) return listAll.call(this, bucket, o);
+  const { delimiter = '', prefix = '' } = o;
   const all = await listAll.call(this, bucket, { ...o, delimiter: '', maxKeys: Infinity });
+  if (!delimiter) return { ...all, isTruncated: false };
   const commonPrefixes = new Set<string>();
   const objects: { key: string }[] = [];
-  let isTruncated = false;
   for (const obj of all.objects) {
     const idx = obj.key.slice(prefix.length).indexOf(delimiter);
-    if (idx !== -1) {
-      commonPrefixes.add(obj.key.slice(0, prefix.length + idx + 1));
-      continue;
-    }
-    if (objects.length >= maxKeys) {
-      isTruncated = true;
-      break;
-    }
-    objects.push(obj);
+    if (idx !== -1) commonPrefixes.add(obj.key.slice(0, prefix.length + idx + 1));
+    else objects.push(obj);
   }
-  return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated };
+  return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated: false };
 };
 
 export interface TestS3 {
