@@ -276,6 +276,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     minIntervalMs: config.policyMinIntervalMs,
   });
   const monitor = new HealthMonitor(store, dataPlane, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
+  monitor.onStuckMembers(async (c, ordinals) => (await clusters.repair(c.projectId, c.id, ordinals)).id);
 
   const readiness: Readiness = {
     accepting: false,

@@ -386,15 +386,7 @@ export class PatroniEngine extends LocalEngine {
     }
     const ha = await this.cluster(cluster.id, rec);
     await ha.ensure({ only: [member.ordinal] });
-    const onWait = o.onProgress ? await this.copyProgress(cluster, primary, member, o.onProgress) : undefined;
-    await this.waitMemberRunning(cluster, member, ha, {
-      ...(o.signal ? { signal: o.signal } : {}),
-      timeoutMs: 24 * 3600_000,
-      ...(onWait ? { onWait } : {}),
-    });
-    const bytes = dirSize(this.nodePaths(cluster.id, member.ordinal).dataDir);
-    o.onProgress?.({ source: 'copy', bytesDone: bytes, bytesTotal: bytes, percent: 100, data: { phase: 'done' } });
-    return { bytes };
+    return this.waitCopied(cluster, primary, member, ha, o);
   }
 
   /**
@@ -405,8 +397,8 @@ export class PatroniEngine extends LocalEngine {
    * the leader's databases' size, read when the copy began, stands for it); before it (Patroni
    * starting, the leader's fast checkpoint) and after it (the copy's WAL replayed, PostgreSQL
    * starting) the data directory's size on disk. Its percentage never goes back and stays
-   * under 100 until the member runs. (One copy at a time per cluster: the task holds it, and a
-   * base backup the health monitor's reinitialisation runs meanwhile would be counted too.)
+   * under 100 until the member runs. (One copy at a time per cluster: the task that copies holds
+   * the cluster.)
    */
   private async copyProgress(
     cluster: ClusterRecord,
@@ -593,21 +585,60 @@ export class PatroniEngine extends LocalEngine {
   }
 
   /**
-   * What Patroni 3.0.2 leaves broken, mended (ha-cluster.ts): a synchronous standby the leader
-   * lost (D25), a replica left stopped with a broken data directory (rebuilt from the leader).
+   * What Patroni 3.0.2 leaves broken and is mended at once: a synchronous standby the leader
+   * lost (D25). A member left stopped is not mended here but by a repair task
+   * (`stuckMembers`, `rebuildMember`): a copy of the leader is work to show and to resume.
    */
   async mendCluster(cluster: ClusterRef, signal?: AbortSignal): Promise<string[]> {
     const rec = this.readRecord(cluster.id);
     if (!rec) return [];
     const ha = await this.cluster(cluster.id, rec);
-    // One read of Patroni's state for both first looks; each mend looks again only when it saw something.
     const seen = await ha.health().catch(() => null);
     if (!seen) return [];
-    const o = { seen, ...(signal ? { signal } : {}) };
-    const done: string[] = [];
-    if (await ha.repairSync(o)) done.push('the lost synchronous standby was reset (Patroni picks one again)');
-    for (const m of await ha.reinitStopped(o)) done.push(`member ${m} was left stopped by Patroni and is being rebuilt from the leader`);
-    return done;
+    return (await ha.repairSync({ seen, ...(signal ? { signal } : {}) }))
+      ? ['the lost synchronous standby was reset (Patroni picks one again)']
+      : [];
+  }
+
+  /** The replicas Patroni left stopped (HaCluster.stoppedMembers: seen twice, a loop apart), by ordinal. */
+  async stuckMembers(cluster: ClusterRef, signal?: AbortSignal): Promise<number[]> {
+    const rec = this.readRecord(cluster.id);
+    if (!rec) return [];
+    const ha = await this.cluster(cluster.id, rec);
+    const names = await ha.stoppedMembers(signal ? { signal } : {}).catch(() => []);
+    return names.map((n) => memberOrdinal(n)).filter((i): i is number => i !== null);
+  }
+
+  /**
+   * A replica Patroni left stopped, rebuilt from the leader (HaCluster.reinitialize: Patroni
+   * wipes its data directory and copies the leader's again; nothing is asked when it runs or is
+   * being copied already), then waited for as `buildReplica` waits for a new member, with the
+   * same progress. Returns the bytes of its data directory.
+   */
+  async rebuildMember(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, o: RunOptions = {}): Promise<{ bytes: number }> {
+    const ha = await this.cluster(cluster.id);
+    await ha.ensure({ only: [member.ordinal] });
+    await ha.reinitialize(memberName(member.ordinal));
+    return this.waitCopied(cluster, primary, member, ha, o);
+  }
+
+  /** Wait for a member Patroni is copying from the leader to run, with the copy's progress; the bytes of its data directory. */
+  private async waitCopied(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    member: NodeRecord,
+    ha: HaCluster,
+    o: RunOptions,
+  ): Promise<{ bytes: number }> {
+    const onWait = o.onProgress ? await this.copyProgress(cluster, primary, member, o.onProgress) : undefined;
+    await this.waitMemberRunning(cluster, member, ha, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      timeoutMs: 24 * 3600_000,
+      ...(onWait ? { onWait } : {}),
+    });
+    const bytes = dirSize(this.nodePaths(cluster.id, member.ordinal).dataDir);
+    o.onProgress?.({ source: 'copy', bytesDone: bytes, bytesTotal: bytes, percent: 100, data: { phase: 'done' } });
+    return { bytes };
   }
 
   // ------------------------------------------------------------------ switchover (D25)

@@ -25,6 +25,7 @@ const OUTCOMES: Record<
   'cluster.stop': { success: { state: { status: 'UNAVAILABLE', stickyTaskStatus: null, stopped: true }, sub: null }, failure: idle },
   'cluster.start': { success: { state: idle, sub: 'NORMAL' }, failure: idle },
   'cluster.switchover': { success: { state: idle, sub: null }, failure: { ...idle, stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' } },
+  'cluster.repair': { success: { state: idle, sub: null }, failure: idle },
   'cluster.delete': { success: 'gone', failure: { ...idle, status: 'DELETE_FAILED' } },
 };
 

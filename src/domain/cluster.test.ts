@@ -94,6 +94,7 @@ const D8: Record<
     success: idle,
     failure: { ...idle, stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' },
   },
+  'cluster.repair': { running: 'AVAILABLE', taskStatus: 'REPAIRING', key: 'REPAIRING', success: idle, failure: idle },
   'cluster.delete': {
     running: 'DELETING',
     taskStatus: '',
@@ -176,6 +177,7 @@ describe('canAccept', () => {
     'cluster.scale_out': ['AVAILABLE'],
     'cluster.scale_in': ['AVAILABLE'],
     'cluster.switchover': ['AVAILABLE'],
+    'cluster.repair': ['AVAILABLE'],
     'snapshot.create': ['AVAILABLE'],
     'snapshot.table_restore': ['AVAILABLE'],
     'snapshot.expire': ['AVAILABLE'],

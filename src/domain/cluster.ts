@@ -99,6 +99,9 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
     success: { status: 'AVAILABLE' },
     failure: { stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' },
   },
+  // A member the failover manager left stopped, rebuilt (issue 15): started by the health monitor, not by a request;
+  // its extras set sub_status from where the primary is, as the switchover's do.
+  'cluster.repair': { running: null, runningTaskStatus: 'REPAIRING', success: { status: 'AVAILABLE' }, failure: {} },
   'cluster.delete': { running: 'DELETING', runningTaskStatus: '', success: 'gone', failure: { status: 'DELETE_FAILED' } },
 };
 

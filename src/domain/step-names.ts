@@ -33,6 +33,8 @@ export const ITEM_NAMES: Record<string, I18n> = {
   ROLLBACK: { en: 'Roll back', zh: '回滚' },
   EXPIRE: { en: 'Expire backups', zh: '清理过期备份' },
   PREPARE_SCRATCH: { en: 'Prepare a scratch database', zh: '准备临时数据库' },
+  SWITCHOVER: { en: 'Switch over', zh: '主备切换' },
+  REPAIR: { en: 'Repair the cluster', zh: '修复集群' },
 };
 
 export const STEP_NAMES: Record<string, I18n> = {
@@ -73,6 +75,8 @@ export const STEP_NAMES: Record<string, I18n> = {
   REMOVE_ADDED_NODES: { en: 'Remove the added nodes', zh: '移除新增节点' },
   CHECK_SHRINK: { en: 'Check', zh: '缩容前检查' },
   REMOVE_NODE: { en: 'Remove node {n}', zh: '移除节点 {n}' },
+  SWITCHOVER: { en: 'Switch over to the chosen node', zh: '切换到指定节点' },
+  REBUILD_NODE: { en: 'Rebuild node {n} from the primary', zh: '从主节点重建节点 {n}' },
   UPDATE_TOPOLOGY: { en: 'Update the cluster topology', zh: '更新集群拓扑' },
   RESTORE_NODES: { en: 'Return the nodes not yet removed to service', zh: '恢复未移除的节点' },
   CLEAN_UP_CLUSTER: { en: 'Remove what was built', zh: '清理已创建的资源' },

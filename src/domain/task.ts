@@ -36,6 +36,7 @@ export const TaskKind = {
   ClusterScaleOut: 'cluster.scale_out',
   ClusterScaleIn: 'cluster.scale_in',
   ClusterSwitchover: 'cluster.switchover',
+  ClusterRepair: 'cluster.repair',
   SnapshotCreate: 'snapshot.create',
   TableRestore: 'snapshot.table_restore',
   SnapshotExpire: 'snapshot.expire',
@@ -56,6 +57,7 @@ export const ACTION_OF_KIND: Record<TaskKind, string> = {
   'cluster.scale_out': 'GROWING',
   'cluster.scale_in': 'CLUSTER_SHRINKING',
   'cluster.switchover': 'ACTIVE_STANDY_SWITCHOVER',
+  'cluster.repair': 'REPAIRING',
   'snapshot.create': 'SNAPSHOTTING',
   'snapshot.table_restore': 'FINE_GRAINED_RESTORING',
   'snapshot.expire': 'SNAPSHOT_EXPIRING',
@@ -72,6 +74,7 @@ export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'cluster.scale_out': 'Expand',
   'cluster.scale_in': 'Shrink',
   'cluster.switchover': 'Switchover',
+  'cluster.repair': 'Repair',
   'snapshot.create': 'Backup',
   'snapshot.table_restore': 'TableRestore',
   'snapshot.expire': 'Expire',
@@ -101,6 +104,7 @@ export const FAULT_ACTION_NAMES: readonly string[] = [
   'STOPPING',
   'CLUSTER_SHRINKING',
   'ACTIVE_STANDY_SWITCHOVER',
+  'REPAIRING',
 ];
 
 /** Which kinds a fault `action_name` addresses. */

@@ -406,7 +406,7 @@ export class ClusterService {
   private async enqueueOn(
     projectId: string,
     clusterId: string,
-    kind: 'cluster.restart' | 'cluster.start' | 'cluster.stop' | 'cluster.delete' | 'cluster.switchover',
+    kind: 'cluster.restart' | 'cluster.start' | 'cluster.stop' | 'cluster.delete' | 'cluster.switchover' | 'cluster.repair',
     params: (c: ClusterRecord, nodes: NodeRecord[]) => Record<string, unknown>,
   ): Promise<TaskRecord> {
     const task = await this.deps.store.transaction(async (tx) => {
@@ -461,6 +461,15 @@ export class ClusterService {
         args: [c.name, `node ${candidate.ordinal} (${candidate.host}) is not a streaming replica now; no switchover to it`],
       });
     return this.enqueueOn(projectId, clusterId, 'cluster.switchover', () => ({ candidate: candidate.ordinal }));
+  }
+
+  /**
+   * A repair task (cluster.repair, REPAIRING) for members a highly available engine's failover
+   * manager left stopped: started by the health monitor, never by a request. Refused like any
+   * operation while another task runs on the cluster.
+   */
+  repair(projectId: string, clusterId: string, ordinals: number[]): Promise<TaskRecord> {
+    return this.enqueueOn(projectId, clusterId, 'cluster.repair', () => ({ ordinals }));
   }
 
   async delete(projectId: string, clusterId: string, keepLastManualSnapshot: number): Promise<TaskRecord> {

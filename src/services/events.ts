@@ -31,6 +31,7 @@ const TASK_LABEL: Record<TaskKind, string> = {
   'cluster.scale_out': 'Scale-out',
   'cluster.scale_in': 'Scale-in',
   'cluster.switchover': 'Switchover',
+  'cluster.repair': 'Repair of a member',
   'snapshot.create': 'Snapshot',
   'snapshot.table_restore': 'Table restore',
   'snapshot.expire': 'Expiry of snapshots',
@@ -166,7 +167,7 @@ export function failoverEvent(c: ClusterRecord, node: NodeRecord, timeline: numb
 
 /**
  * Something the service mended on its own (the Patroni engine's `mendCluster`: a lost
- * synchronous standby reset, a member Patroni left stopped rebuilt from the leader). Each is
+ * synchronous standby reset; a member Patroni left stopped is rebuilt by a repair task, whose task events say so). Each is
  * one action of one process, so the key is the cluster, the action and its moment.
  */
 export function repairEvent(c: ClusterRecord, what: string, now: number): NewEvent {

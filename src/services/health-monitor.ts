@@ -16,6 +16,9 @@ import { failoverEvent, memberDownEvent, memberUpEvent, recordEvent, repairEvent
 
 const WATCHED = new Set(['AVAILABLE', 'UNAVAILABLE']);
 
+/** A repair asked for less than this long ago is not asked for again (its task may have failed). */
+const REPAIR_RETRY_MS = 5 * 60_000;
+
 export class HealthMonitor {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -24,6 +27,10 @@ export class HealthMonitor {
   /** standby replay lag by cluster, measured on each check (metrics) */
   private lag = new Map<string, { node: number; bytes: number }[]>();
   private ticks = 0;
+  /** Starts a repair task for members left stopped (set by the service; none in tests of the monitor alone). */
+  private repair: ((c: ClusterRecord, ordinals: number[]) => Promise<string>) | null = null;
+  /** When a repair was last asked for, by cluster. */
+  private repairAsked = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -32,6 +39,11 @@ export class HealthMonitor {
     private readonly log: Logger,
     private readonly intervalMs: number,
   ) {}
+
+  /** How a repair task is started (the cluster service's `repair`): returns the task's id. */
+  onStuckMembers(fn: (c: ClusterRecord, ordinals: number[]) => Promise<string>): void {
+    this.repair = fn;
+  }
 
   /** Also run `fn` every `every` checks (e.g. the snapshot expiry sweep). */
   addPeriodic(fn: () => Promise<unknown>, every: number): void {
@@ -251,6 +263,31 @@ export class HealthMonitor {
     } catch (e) {
       this.log.warn('mending the cluster failed', { clusterId: c.id, error: coerceError(e).message });
     }
+    if (c.status === 'AVAILABLE') await this.repairStuck(c);
     return leader.ordinal !== Math.min(...nodes.map((n) => n.ordinal));
+  }
+
+  /**
+   * Members the failover manager left stopped go to a repair task (cluster.repair, REPAIRING),
+   * which rebuilds them from the leader with visible progress. A cluster whose last repair
+   * request is under REPAIR_RETRY_MS old is left alone (a failed repair is not retried in a loop).
+   */
+  private async repairStuck(c: ClusterRecord): Promise<void> {
+    if (!this.repair || !this.dataPlane.stuckMembers) return;
+    const last = this.repairAsked.get(c.id);
+    if (last !== undefined && this.clock.now() - last < REPAIR_RETRY_MS) return;
+    const stuck = await this.dataPlane.stuckMembers(c).catch(() => []);
+    if (!stuck.length) return;
+    this.repairAsked.set(c.id, this.clock.now());
+    try {
+      const taskId = await this.repair(c, stuck);
+      this.log.warn('members left stopped by the failover manager: a repair task rebuilds them', {
+        clusterId: c.id,
+        members: stuck,
+        taskId,
+      });
+    } catch (e) {
+      this.log.warn('could not start a repair task', { clusterId: c.id, members: stuck, error: coerceError(e).message });
+    }
   }
 }

@@ -6,6 +6,7 @@ import { tableRestore } from './definitions/table-restore.js';
 import { clusterDelete, clusterRestart, clusterStart, clusterStop } from './definitions/cluster-lifecycle.js';
 import { clusterScaleIn, clusterScaleOut } from './definitions/cluster-scale.js';
 import { clusterSwitchover } from './definitions/cluster-switchover.js';
+import { clusterRepair } from './definitions/cluster-repair.js';
 import { snapshotCreate } from './definitions/snapshot-create.js';
 import { snapshotExpire } from './definitions/snapshot-expire.js';
 
@@ -21,6 +22,7 @@ export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
     clusterScaleOut,
     clusterScaleIn,
     clusterSwitchover,
+    clusterRepair,
     clusterRestore,
     tableRestore,
   ] as unknown as TaskDefinition<never>[];

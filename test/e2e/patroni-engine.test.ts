@@ -2,15 +2,16 @@
  * End to end on the Patroni engine (issue 15, D23–D25), through the API: a 3-node cluster whose
  * members are Patroni members under the host agent, its endpoints the router's; a snapshot of
  * it; its primary's postmaster killed, writes accepted again through the same endpoint, the
- * roles in the API following Patroni and `sub_status` UNBALANCED until the switchback; the
- * cluster deleted with nothing of it left on the host.
+ * roles in the API following Patroni and `sub_status` UNBALANCED until the switchback; a replica
+ * Patroni leaves stopped rebuilt by a repair task; the cluster deleted with nothing of it left on
+ * the host.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { memberUnit, routerUnit } from '../../src/dataplane/patroni/ha-cluster.js';
-import { adminQuery as sqlAsAdmin } from '../helpers/crash.js';
+import { clusterTasks, adminQuery as sqlAsAdmin, subItems } from '../helpers/crash.js';
 import { createAvailableCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
 import { freePort, testAgentDir, waitFor } from '../helpers/env.js';
 
@@ -216,6 +217,45 @@ describe('the Patroni engine through the API', () => {
       { what: 'the read-write endpoint on the new primary' },
     );
     expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1001);
+  });
+
+  it('rebuilds a replica Patroni leaves stopped (its pg_control lost) with a REPAIRING task the monitor starts', async () => {
+    const dataDir = join(t.dataDir, 'clusters', id, 'node3', 'data');
+    // Its pg_control removed, then its postmaster killed: Patroni cannot start it again and only logs it.
+    const pm = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    rmSync(join(dataDir, 'global', 'pg_control'));
+    process.kill(pm, 'SIGKILL');
+    const repair = await waitFor(async () => (await clusterTasks(t.client, id)).find((x) => x.kind === 'cluster.repair') ?? null, {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+      what: 'a repair task for node 3',
+    });
+    expect(subItems(repair).map((x) => x.step)).toEqual(['REBUILD_NODE_3', 'CHECK_REPLICATION']);
+    const d = await waitIdle(t.client, id, 300_000);
+    const done = (await clusterTasks(t.client, id)).find((x) => x.id === repair.id)!;
+    expect(done.status, done.error_msg ?? '').toBe('SUCCESS');
+    expect(d.status).toBe('AVAILABLE');
+    expect(d.task_status).toBe('');
+    const healthy = await waitFor(
+      async () => {
+        const x = await getCluster(t.client, id);
+        return x.sub_status === 'NORMAL' && x.nodes.every((n) => n.status === '200') ? x : null;
+      },
+      { timeoutMs: 60_000, what: 'the cluster NORMAL with every node up' },
+    );
+    expect(healthy.nodes.map((n) => n.role)).toEqual(['primary', 'standby', 'standby']);
+    expect(existsSync(join(dataDir, 'global', 'pg_control'))).toBe(true);
+    expect(await adminQuery(rw, "select application_name as a, state from pg_stat_replication where application_name = 'node3'")).toEqual([
+      { a: 'node3', state: 'streaming' },
+    ]);
+    // Its start and its end are events of the cluster (D26).
+    const events = (
+      await t.client.call<{ events: { event_type?: string; source_key?: string; message?: string; description?: string }[] }>(
+        'GET',
+        `/v2/{project_id}/events?source_id=${id}`,
+      )
+    ).events;
+    expect(JSON.stringify(events)).toMatch(/Repair of a member/);
   });
 
   it('restarts, stops and starts it: every member comes back, writes work through the same endpoint', async () => {

@@ -390,13 +390,12 @@ export class HaCluster {
 
   /**
    * Members Patroni leaves `stopped` (patroni-ops trap 10: a broken data directory, e.g. a lost
-   * `pg_control`, is only logged, "consider doing reinitialize") are rebuilt from the leader:
-   * a replica seen stopped twice, a Patroni loop apart, while a leader runs, gets
-   * `POST /reinitialize` (Patroni wipes its data and copies the leader's again). Never the
-   * leader. Returns the members it asked to rebuild. The engine's health monitor calls it every
-   * round, and records an event for each.
+   * `pg_control`, is only logged, "consider doing reinitialize"): replicas seen stopped (or
+   * crashed, or failing to start) twice, a Patroni loop apart, while a leader runs. Never the
+   * leader. The health monitor asks every round and hands what it finds to a repair task
+   * (cluster.repair), which rebuilds each with `reinitialize`.
    */
-  async reinitStopped(o: { signal?: AbortSignal; seen?: HaHealth } = {}): Promise<string[]> {
+  async stoppedMembers(o: { signal?: AbortSignal; seen?: HaHealth } = {}): Promise<string[]> {
     let seen = o.seen;
     const stopped = async (): Promise<string[]> => {
       const h = seen ?? (await this.health());
@@ -410,8 +409,26 @@ export class HaCluster {
     if (!first.length) return [];
     await new Promise((r) => setTimeout(r, patroniTimings(this.spec.timings).loopWait * 1000 + 500));
     o.signal?.throwIfAborted();
-    const again = (await stopped()).filter((n) => first.includes(n));
-    for (const m of again) await this.rest.reinitialize(m);
+    return (await stopped()).filter((n) => first.includes(n));
+  }
+
+  /**
+   * Rebuild a replica from the leader: Patroni's `POST /reinitialize` (it wipes the member's data
+   * directory and copies the leader's again), unless the member runs or is being copied already
+   * (a repeated call, e.g. a repair task resumed after a crash, never wipes a member that works).
+   * Returns false when there was nothing to ask.
+   */
+  async reinitialize(member: string): Promise<boolean> {
+    const st = await this.rest.patroni(member).catch(() => null);
+    if (st && !/^(stopped|crashed|start failed)$/.test(st.state)) return false;
+    await this.rest.reinitialize(member);
+    return true;
+  }
+
+  /** `stoppedMembers`, each rebuilt with `reinitialize` at once; the members it asked to rebuild. */
+  async reinitStopped(o: { signal?: AbortSignal; seen?: HaHealth } = {}): Promise<string[]> {
+    const again = await this.stoppedMembers(o);
+    for (const m of again) await this.reinitialize(m);
     return again;
   }
 

@@ -8,7 +8,7 @@
  */
 import { AppError } from '../../errors/app-error.js';
 import type { NoState, OutcomeContext, StepContext, TaskDefinition } from '../definition.js';
-import { followLeader, primaryOf } from './member-steps.js';
+import { followLeader, primaryOf, waitStandbysCaughtUp } from './member-steps.js';
 
 export interface SwitchoverParams {
   clusterId: string;
@@ -37,32 +37,19 @@ export const clusterSwitchover: TaskDefinition<SwitchoverParams, NoState, never>
     },
     CHECK_REPLICATION: async (ctx: Ctx) => {
       await followLeader(ctx);
-      const cluster = await ctx.cluster();
-      const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
-      const primary = primaryOf(nodes);
+      const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
       if (primary.ordinal !== ctx.params.candidate)
         throw new AppError('ENGINE_NODE_FAILED', {
           args: [`node ${ctx.params.candidate}`, `node ${primary.ordinal} leads after the switchover, not it`],
         });
-      const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
-      const standbys = nodes.filter((n) => n.id !== primary.id);
-      let i = 0;
-      for (const n of standbys) {
-        await ctx.dataPlane.waitCaughtUp(cluster, primary, n.ordinal, {
-          signal: ctx.signal,
-          targetLsn: lsn,
-          timeoutMs: 120_000,
-          standby: n,
-        });
-        ctx.progress({ source: 'pg_stat_replication', percent: (100 * ++i) / standbys.length, info: { node: n.ordinal } });
-      }
+      await waitStandbysCaughtUp(ctx);
     },
   },
   extrasOnSuccess: (o) => balance(o),
 };
 
-/** sub_status after the switchover: NORMAL when the preferred member (the lowest ordinal) leads, else UNBALANCED. */
-async function balance(o: OutcomeContext<SwitchoverParams>): Promise<void> {
+/** sub_status after a switchover or a repair: NORMAL when the preferred member (the lowest ordinal) leads, else UNBALANCED. */
+export async function balance(o: OutcomeContext<{ clusterId: string }>): Promise<void> {
   const nodes = (await o.tx.listNodes(o.params.clusterId)).filter((n) => n.membership === 'active');
   const preferred = Math.min(...nodes.map((n) => n.ordinal));
   const primary = nodes.find((n) => n.role === 'primary');

@@ -104,3 +104,17 @@ export async function followLeader(ctx: StepContext<unknown>, timeoutMs = 120_00
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Every active standby caught up with the primary's position now (pg_stat_replication), with progress per standby. */
+export async function waitStandbysCaughtUp(ctx: StepContext<unknown>): Promise<void> {
+  const cluster = await ctx.cluster();
+  const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
+  const primary = primaryOf(nodes);
+  const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
+  const standbys = nodes.filter((n) => n.id !== primary.id);
+  let i = 0;
+  for (const n of standbys) {
+    await ctx.dataPlane.waitCaughtUp(cluster, primary, n.ordinal, { signal: ctx.signal, targetLsn: lsn, timeoutMs: 120_000, standby: n });
+    ctx.progress({ source: 'pg_stat_replication', percent: (100 * ++i) / standbys.length, info: { node: n.ordinal } });
+  }
+}
