@@ -333,6 +333,15 @@ async function waitCrash(svc: ChildService, id: () => string | null): Promise<{ 
       throw new Error(`the create ended ${t.status} (${t.failed_step}: ${t.error_msg}) before the crash fault fired`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  if (svc.alive()) {
+    // Never fired: say where the create is (the service's log tail is the test's own polling).
+    const cid = id();
+    const t = cid ? (await clusterTasks(svc.client, cid).catch(() => [])).find((x) => x.kind === 'cluster.create') : undefined;
+    const at = t ? subItems(t).filter((s) => s.status !== 'SUCCESS') : null;
+    throw new Error(
+      `the crash fault did not fire within 180 s; the create is ${t?.status ?? 'not seen'}, its unfinished steps: ${JSON.stringify(at)}`,
+    );
+  }
   return svc.waitExit(10_000);
 }
 
