@@ -4,7 +4,10 @@
  * server holds the store; two `dwsbox serve` child processes, A and B, run on different ports
  * with the same DWSBOX_STORE_URL and the same data directory (one host; with a PostgreSQL
  * store no serve lock is taken), each with --task-concurrency 1 and a 4 s lease. The test
- * starts them at the same moment, on an empty store and an empty data directory.
+ * starts them at the same moment, on an empty store and an empty data directory. They run their
+ * clusters on the test engine (DWSBOX_TEST_ENGINE, test/helpers/engine.ts): `local`, or `patroni`,
+ * where both use the run's ONE host agent (started by the test first), each node a Patroni member
+ * under it, the members' postmasters Patroni's children, not the services' (D23).
  *
  * (a) Both answer the whole API: a cluster created through A is read through B, lists agree,
  *     AK/SK signatures verify on both (and a bad one fails on both), a token issued by one
@@ -19,16 +22,26 @@
  *     copied from it before its first start, are starting), its owner is killed; the other process
  *     takes the task over once the lease has expired, and it ends SUCCESS with `ran_by` =
  *     [killed, other], no tool of the killed process alive, the cluster AVAILABLE.
+ *     Patroni engine: the same moment (the step runs serve's own `pgbackrest stanza-create`; only
+ *     node1's member and the router run, under the agent; Patroni copies the standbys later, in
+ *     BUILD_STANDBY_n). No tool the killed process started outlives it, and no tool on the cluster
+ *     is left without an owner (Patroni's are Patroni's, D23); both services name the same agent
+ *     directory and one agent process runs there, the same one throughout; the cluster's units keep
+ *     their processes (same PIDs, 0 restarts in the agent's view) through the kill, the takeover and
+ *     the killed process's restart, and node1's postmaster is the same process.
  * (e) SIGSTOP: the owner of a create is paused as soon as its ENABLE_ARCHIVING is seen
  *     running (a step with short tools since issue 14), past its lease; the other claims the task, starts the step and waits for the
  *     cluster lock, which the paused process still holds through its open file description
  *     (D1). SIGCONT: the resumed process finds its lease gone (its log says so), its late
  *     writes are refused by the lease epoch, it starts no process on the cluster (every
  *     process on the cluster is sampled from /proc, with the service it descends from), and
- *     the other finishes the task.
+ *     the other finishes the task. Patroni engine: the same, and the resumed process has the
+ *     agent start nothing: the units that ran keep their processes, none is restarted, and each
+ *     unit made after the resume is a standby's, started after the taker's BUILD_STANDBY_n began.
  *
  * Time: the only timed assertion is the takeover after SIGKILL (lease 4 s; bound: lease +
- * 20 s, for a loaded 2-core machine); figures are printed. About 1–1.5 minutes on 2 cores.
+ * 20 s, for a loaded 2-core machine); figures are printed. Measured 2026-12-05 on 2 cores beside
+ * other test runs: 53 s on the local engine, 153 s on patroni (Patroni's own initdb and copies).
  */
 import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -42,14 +55,34 @@ import { silentLogger } from '../../src/log/logger.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import type { TaskRecord } from '../../src/domain/records.js';
-import { allProcesses, procInfo, startChildService, type ChildService, type LogLine, type ProcInfo } from '../helpers/child-service.js';
+import { AgentClient, ensureAgent } from '../../src/dataplane/agent/client.js';
+import type { UnitView } from '../../src/dataplane/agent/supervisor.js';
+import {
+  allProcesses,
+  postmastersUnder,
+  procInfo,
+  startChildService,
+  stillAlive,
+  type ChildService,
+  type LogLine,
+  type ProcInfo,
+} from '../helpers/child-service.js';
 import { replicationOf } from '../helpers/crash.js';
-import { freePort, removeDir, removeProjectUsersUnder, tempDir, waitFor } from '../helpers/env.js';
+import { stopAgentUnitsUnder, testEngine } from '../helpers/engine.js';
+import { freePort, removeDir, removeProjectUsersUnder, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
 import { startPgServer, type PgServer } from '../helpers/pg-server.js';
 import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, getCluster, waitIdle } from '../helpers/service.js';
 
 const LEASE_MS = 4000;
 const TAKEOVER_BOUND_MS = LEASE_MS + 20_000;
+/** The engine the services run their clusters on (DWSBOX_TEST_ENGINE; startChildService passes its flags). */
+const PATRONI = testEngine() === 'patroni';
+/** The run's host agent (Patroni engine): both services use it. */
+const AGENT_DIR = testAgentDir();
+/** The host agent's command line (`… agent --agent-dir <dir>`; serve's own `--agent-dir` flag follows another word). */
+const AGENT_RE = / agent --agent-dir /;
+/** Patroni owns the tools it runs (initdb, pg_basebackup): D23. */
+const PATRONI_RE = /\/usr\/bin\/patroni /;
 
 /** The PID inside an owner id `<host>:<pid>:<nonce>[:<start time>]` (src/main.ts). */
 const pidOf = (owner: string): number => Number(owner.split(':')[1]);
@@ -154,11 +187,19 @@ interface Sighting {
 }
 
 const isPostmasterCmd = (cmd: string): boolean => /(?:^|\/)postgres -D /.test(cmd);
+/**
+ * Processes whose descendants are their own, not a service's: a postmaster (backends,
+ * archive-push), and on the Patroni engine the host agent and Patroni (the members, their
+ * postmasters and the tools Patroni runs, D23). The agent is the test's child here (beforeAll),
+ * so this only matters when a service had to start another.
+ */
+const ownsItsChildren = (cmd: string): boolean => isPostmasterCmd(cmd) || AGENT_RE.test(cmd) || PATRONI_RE.test(cmd);
 
 /**
  * Samples /proc every 40 ms: each process that descends from one of the services (not through
- * a postmaster: backends and archive-push belong to the cluster) and works on a watched
- * cluster (its id on the command line, or its lock file as fd 3 of a lock-waiting flock).
+ * a postmaster: backends and archive-push belong to the cluster; nor through the host agent or
+ * Patroni) and works on a watched cluster (its id on the command line, or its lock file as fd 3
+ * of a lock-waiting flock).
  */
 function sampleClusterProcesses(
   clusterIds: () => string[],
@@ -173,18 +214,18 @@ function sampleClusterProcesses(
     const byPid = new Map(procs.map((p) => [p.pid, p]));
     const now = Date.now();
     for (const p of procs) {
-      if (svcs.has(p.pid)) continue;
-      // Walk up to a service; stop at a postmaster (its children are the cluster's own).
+      if (svcs.has(p.pid) || AGENT_RE.test(p.cmd)) continue;
+      // Walk up to a service; stop at a postmaster, the agent or Patroni (their children are theirs).
       let service: number | null = null;
-      let viaPostmaster = false;
+      let viaOwner = false;
       for (let q: ProcInfo | undefined = byPid.get(p.ppid), hops = 0; q && hops < 20; q = byPid.get(q.ppid), hops++) {
         if (svcs.has(q.pid)) {
           service = q.pid;
           break;
         }
-        if (isPostmasterCmd(q.cmd)) viaPostmaster = true;
+        if (ownsItsChildren(q.cmd)) viaOwner = true;
       }
-      if (service === null || viaPostmaster) continue;
+      if (service === null || viaOwner) continue;
       const key = `${p.pid}:${p.start}`;
       const kind: Sighting['kind'] = isPostmasterCmd(p.cmd)
         ? 'postmaster'
@@ -220,6 +261,58 @@ function sampleClusterProcesses(
     descendantsOf: (pid) => [...lineage.values()].filter((s) => s.service === pid),
     stop: () => clearInterval(t),
   };
+}
+
+// ------------------------------------------------------------------ the Patroni engine: the host agent and its units
+
+/** The host agent's units of a cluster (its Patroni members and its router), as the agent reports them. */
+async function agentUnits(clusterId: string): Promise<UnitView[]> {
+  const agent = new AgentClient(AGENT_DIR);
+  try {
+    return (await agent.units()).filter((u) => u.name.includes(clusterId));
+  } finally {
+    await agent.close();
+  }
+}
+
+/**
+ * The one host agent of the services: each one's command line names the run's agent directory,
+ * and exactly one agent process runs on it, the one that answers there. Its PID.
+ */
+async function sharedAgentPid(services: ChildService[]): Promise<number> {
+  for (const s of services)
+    expect(`${procInfo(s.pid)?.cmd ?? '(gone)'} `, `${nameOf(s)}'s agent directory`).toContain(` --agent-dir ${AGENT_DIR} `);
+  const agent = new AgentClient(AGENT_DIR);
+  try {
+    const pid = (await agent.info()).pid;
+    const running = allProcesses().filter((p) => p.cmd.endsWith(` agent --agent-dir ${AGENT_DIR}`) && !p.cmd.startsWith('setpriv'));
+    expect(running.map((p) => p.pid)).toEqual([pid]);
+    return pid;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** `unit pid restarts status` of each unit, sorted by name: what must not change while the agent owns them. */
+const unitLines = (units: UnitView[]): string[] => units.map((u) => `${u.name} pid=${u.pid} restarts=${u.restarts} ${u.status}`).sort();
+
+/**
+ * Tools on the cluster (its id on the command line) that no one owns any more: not under a
+ * living service (`services`), a postmaster, the agent or Patroni. What a killed service left.
+ */
+function orphanTools(clusterId: string, services: number[]): string[] {
+  const procs = allProcesses();
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  return procs
+    .filter(
+      (p) => p.cmd.includes(clusterId) && /(?:^|[/ ])(pgbackrest|pg_basebackup|initdb|pg_dump|pg_restore|flock|setpriv)(?: |$)/.test(p.cmd),
+    )
+    .filter((p) => {
+      for (let q = byPid.get(p.ppid), hops = 0; q && hops < 20; q = byPid.get(q.ppid), hops++)
+        if (services.includes(q.pid) || ownsItsChildren(q.cmd)) return false;
+      return true;
+    })
+    .map((p) => `${p.pid} ${p.cmd}`);
 }
 
 /** A live process whose command line mentions `needle`, descending from `servicePid`. */
@@ -264,11 +357,15 @@ describe('two service processes on one PostgreSQL store', () => {
     schema = await pg.createSchema('two-processes');
     const url = pg.urlForSchema(schema);
     dataDir = tempDir('two');
+    // Patroni engine: the run's agent, started here unless another file did: a child of the test, not of
+    // A or B (the one a service starts is its child until it dies), so each service's descendants are its own.
+    if (PATRONI) await (await ensureAgent(AGENT_DIR)).close();
     const start = (name: string): Promise<ChildService> =>
       startChildService({
         dataDir,
         env: { DWSBOX_STORE_URL: url },
         logFile: join(dataDir, `service-${name}.log`),
+        // The engine's flags (testEngineFlags: engine, agentDir) are merged in by startChildService.
         settings: { taskConcurrency: 1, leaseMs: LEASE_MS },
       });
     // At the same moment, on an empty store and an empty data directory.
@@ -288,6 +385,8 @@ describe('two service processes on one PostgreSQL store', () => {
         s.kill('SIGKILL');
       }
     for (const s of [A, B]) if (s) await s.waitExit(30_000).catch(() => {});
+    // Patroni engine: the clusters outlive serve by design (D23); their units go before the files.
+    if (PATRONI && dataDir) await stopAgentUnitsUnder(dataDir);
     await A?.cleanup({ keepDir: true }).catch(() => {});
     await B?.cleanup({ keepDir: true });
     await store?.close();
@@ -447,6 +546,11 @@ describe('two service processes on one PostgreSQL store', () => {
         const victim = svcOfPid(pidOf(owner));
         const survivor = other(victim);
         const victimPid = victim.pid;
+        // Patroni engine: what runs of the cluster is the host agent's, the one agent of both services:
+        // node1's Patroni (its postmaster) and the router, nothing of the standbys yet (Patroni copies
+        // them in BUILD_STANDBY_n; this step runs serve's own pgbackrest, so the moment fits both engines).
+        const agentPid = PATRONI ? await sharedAgentPid([A, B]) : null;
+        const unitsAtKill = PATRONI ? await agentUnits(c4) : [];
         const stepAtKill = (await store.getStep(create.id, 'ENABLE_ARCHIVING'))!;
         expect(stepAtKill.status).toBe('RUNNING');
         sampler.poll();
@@ -454,6 +558,9 @@ describe('two service processes on one PostgreSQL store', () => {
         const itsPostmasters = sampler
           .all()
           .filter((s) => s.service === victimPid && s.kind === 'postmaster' && procInfo(s.pid)?.start === s.start);
+        const membersAtKill = PATRONI
+          ? postmastersUnder(join(dataDir, 'clusters', c4) + '/').map((p) => ({ ...p, start: procInfo(p.pid)?.start ?? -1 }))
+          : [];
         expect(victim.kill('SIGKILL')).toBe(true);
         const killedAt = Date.now();
         expect(await victim.waitExit(30_000)).toEqual({ code: null, signal: 'SIGKILL' });
@@ -470,8 +577,23 @@ describe('two service processes on one PostgreSQL store', () => {
           });
         await waitFor(async () => (await alive()).length === 0, { timeoutMs: 10_000, intervalMs: 50 }).catch(() => {});
         expect((await alive()).map((s) => s.cmd)).toEqual([]);
-        expect(itsPostmasters.length).toBeGreaterThan(0);
-        for (const pm of itsPostmasters) expect(procInfo(pm.pid)?.start, pm.cmd).toBe(pm.start);
+        if (PATRONI) {
+          // D1 as amended by D23: no tool on the cluster is left without its owner (Patroni's are Patroni's);
+          // the members and the router are the agent's and run on, under the same agent.
+          await waitFor(async () => orphanTools(c4, [survivor.pid]).length === 0, { timeoutMs: 10_000, intervalMs: 50 }).catch(() => {});
+          expect(orphanTools(c4, [survivor.pid]), 'tools on the cluster left by the killed service').toEqual([]);
+          expect(unitsAtKill.map((u) => `${u.name} restarts=${u.restarts} ${u.status}`).sort()).toEqual([
+            `patroni-dws-${c4}-node1 restarts=0 running`,
+            `router-dws-${c4} restarts=0 running`,
+          ]);
+          expect(membersAtKill.map((p) => p.dataDir)).toEqual([join(dataDir, 'clusters', c4, 'node1', 'data')]);
+          for (const pm of membersAtKill) expect(stillAlive(pm), `the postmaster of ${pm.dataDir}`).toBe(true);
+          expect(unitLines(await agentUnits(c4)), 'units after the kill').toEqual(unitLines(unitsAtKill));
+          expect(await sharedAgentPid([survivor])).toBe(agentPid);
+        } else {
+          expect(itsPostmasters.length).toBeGreaterThan(0);
+          for (const pm of itsPostmasters) expect(procInfo(pm.pid)?.start, pm.cmd).toBe(pm.start);
+        }
 
         // The other process claims it once the lease has expired.
         const claimed = await waitFor(
@@ -516,6 +638,21 @@ describe('two service processes on one PostgreSQL store', () => {
         const onCluster = sampler.all().filter((s) => s.kind !== 'lock-wait');
         expect(onCluster.filter((s) => s.service === survivor.pid && s.first < killedAt).map((s) => s.cmd)).toEqual([]);
         figures['killed'] = { victim: nameOf(victim), step: 'ENABLE_ARCHIVING', stepProgressAtKill: stepAtKill.progress };
+        // Patroni engine: the survivor finished on the same agent and restarted no member: the units that
+        // ran at the kill keep their processes, no unit was ever restarted, node1's postmaster is the same.
+        const unitsDone = PATRONI ? await agentUnits(c4) : [];
+        if (PATRONI) {
+          expect(await sharedAgentPid([survivor])).toBe(agentPid);
+          const now = new Map(unitsDone.map((u) => [u.name, u]));
+          expect(unitsAtKill.map((u) => [u.name, now.get(u.name)?.pid])).toEqual(unitsAtKill.map((u) => [u.name, u.pid]));
+          expect(unitsDone.map((u) => `${u.name} restarts=${u.restarts} ${u.status}`).sort()).toEqual(
+            [1, 2, 3]
+              .map((i) => `patroni-dws-${c4}-node${i} restarts=0 running`)
+              .concat(`router-dws-${c4} restarts=0 running`)
+              .sort(),
+          );
+          for (const pm of membersAtKill) expect(stillAlive(pm), `the postmaster of ${pm.dataDir}`).toBe(true);
+        }
 
         for (const id of deletes)
           await waitFor(async () => (await survivor.client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, {
@@ -525,6 +662,11 @@ describe('two service processes on one PostgreSQL store', () => {
         // The killed one comes back (it adopts the running nodes; the task is not its any more).
         await victim.restart();
         expect((await fetch(`${victim.endpoint}/readyz`)).status).toBe(200);
+        if (PATRONI) {
+          // On the same agent as the other, and it restarted nothing of the cluster.
+          expect(await sharedAgentPid([A, B])).toBe(agentPid);
+          expect(unitLines(await agentUnits(c4))).toEqual(unitLines(unitsDone));
+        }
       } finally {
         sampler.stop();
       }
@@ -592,6 +734,9 @@ describe('two service processes on one PostgreSQL store', () => {
         const copyFinishedWhilePaused = tool ? procInfo(tool.pid)?.start !== tool.start : null;
 
         const beforeResume = new Set(sampler.all().map((s) => `${s.pid}:${s.start}`));
+        // Patroni engine: the cluster's units as the agent runs them (node1's Patroni and the router by now).
+        const agentPid = PATRONI ? await sharedAgentPid([taker]) : null;
+        const unitsAtResume = PATRONI ? await agentUnits(c5) : [];
         expect(paused.kill('SIGCONT')).toBe(true);
         const resumedAt = Date.now();
 
@@ -614,6 +759,35 @@ describe('two service processes on one PostgreSQL store', () => {
         expect((await fetch(`${paused.endpoint}/readyz`)).status).toBe(200);
         const late = sampler.all().filter((s) => s.service === paused.pid && !beforeResume.has(`${s.pid}:${s.start}`));
         expect(late.map((s) => `${s.kind} ${s.cmd}`)).toEqual([]);
+        if (PATRONI) {
+          // Nor did it have the agent start anything: the units that ran keep their processes and none was
+          // restarted; each unit made since is a standby's, started by the agent after the taker's
+          // BUILD_STANDBY_n began (the taker asked for it); one agent for both, the same.
+          expect(await sharedAgentPid([A, B])).toBe(agentPid);
+          const units = await agentUnits(c5);
+          const now = new Map(units.map((u) => [u.name, u]));
+          expect(unitLines(unitsAtResume.map((u) => now.get(u.name) ?? { ...u, pid: null }))).toEqual(unitLines(unitsAtResume));
+          expect(units.map((u) => `${u.name} restarts=${u.restarts} ${u.status}`).sort()).toEqual(
+            [1, 2, 3]
+              .map((i) => `patroni-dws-${c5}-node${i} restarts=0 running`)
+              .concat(`router-dws-${c5} restarts=0 running`)
+              .sort(),
+          );
+          const takerStepStart = (step: string): number =>
+            Math.min(
+              ...taker
+                .logLines()
+                .filter((l) => l.pid === taker.pid && l['taskId'] === create.id && l.msg === 'step started' && l['step'] === step)
+                .map(timeOf),
+            );
+          for (const u of units.filter((x) => !unitsAtResume.some((y) => y.name === x.name))) {
+            const n = /-node(\d+)$/.exec(u.name)?.[1];
+            expect(n, `${u.name}: a new unit that is not a standby's`).toBeDefined();
+            expect(Date.parse(u.startedAt!), `${u.name} started before the taker's BUILD_STANDBY_${n!}`).toBeGreaterThanOrEqual(
+              takerStepStart(`BUILD_STANDBY_${n!}`),
+            );
+          }
+        }
         // Its epoch is refused by the store's fence (every write of a step goes through it), and
         // the task's rows are the taker's: the paused step on its second attempt, every step SUCCESS.
         await expect(store.fenced(create.id, epochAtPause, async () => 'written')).rejects.toMatchObject({ code: 'LEASE_LOST' });
