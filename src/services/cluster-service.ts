@@ -55,6 +55,12 @@ export interface ClusterServiceDeps {
   log: Logger;
 }
 
+/** A restart's, stop's or start's params: the members, and the one that leads now (it stops last and starts first). */
+const membersOf = (_c: ClusterRecord, nodes: NodeRecord[]): { ordinals: number[]; primary?: number } => {
+  const primary = nodes.find((n) => n.role === 'primary')?.ordinal;
+  return { ordinals: nodes.map((n) => n.ordinal), ...(primary === undefined ? {} : { primary }) };
+};
+
 export function validateName(name: string, what = 'cluster name'): void {
   if (name.length < 4 || name.length > 64)
     throw new AppError('INVALID_STRING_LENGTH', { args: [what, `"${name.slice(0, 80)}" must be 4 to 64 characters long`] });
@@ -421,13 +427,13 @@ export class ClusterService {
   }
 
   restart(projectId: string, clusterId: string): Promise<TaskRecord> {
-    return this.enqueueOn(projectId, clusterId, 'cluster.restart', (_c, nodes) => ({ ordinals: nodes.map((n) => n.ordinal) }));
+    return this.enqueueOn(projectId, clusterId, 'cluster.restart', membersOf);
   }
   start(projectId: string, clusterId: string): Promise<TaskRecord> {
-    return this.enqueueOn(projectId, clusterId, 'cluster.start', (_c, nodes) => ({ ordinals: nodes.map((n) => n.ordinal) }));
+    return this.enqueueOn(projectId, clusterId, 'cluster.start', membersOf);
   }
   stop(projectId: string, clusterId: string): Promise<TaskRecord> {
-    return this.enqueueOn(projectId, clusterId, 'cluster.stop', (_c, nodes) => ({ ordinals: nodes.map((n) => n.ordinal) }));
+    return this.enqueueOn(projectId, clusterId, 'cluster.stop', membersOf);
   }
 
   /**

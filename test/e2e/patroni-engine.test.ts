@@ -192,6 +192,39 @@ describe('the Patroni engine through the API', () => {
     expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1001);
   });
 
+  it('restarts it while another node leads: that node stops last and starts first, and still leads after (no handover)', async () => {
+    const before = await getCluster(t.client, id);
+    const leader = Number(
+      before.nodes
+        .find((n) => n.role === 'primary')!
+        .connect_info.split(':')[0]!
+        .split('.')[3],
+    );
+    expect(leader).not.toBe(1);
+    await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
+    const d = await waitIdle(t.client, id);
+    expect(d.status).toBe('AVAILABLE');
+    const restart = (await clusterTasks(t.client, id)).find((x) => x.kind === 'cluster.restart')!;
+    expect(restart.status).toBe('SUCCESS');
+    const others = [3, 2, 1].filter((n) => n !== leader);
+    expect(subItems(restart).map((x) => x.step)).toEqual([
+      ...others.map((n) => `STOP_NODE_${n}`),
+      `STOP_NODE_${leader}`,
+      `START_NODE_${leader}`,
+      ...[...others].reverse().map((n) => `START_NODE_${n}`),
+      'CHECK_REPLICATION',
+    ]);
+    const after = await waitFor(
+      async () => {
+        const x = await getCluster(t.client, id);
+        return x.sub_status === 'UNBALANCED' && x.nodes.every((n) => n.status === '200') ? x : null;
+      },
+      { timeoutMs: 60_000, what: 'the cluster UNBALANCED with every node up' },
+    );
+    expect(after.nodes.find((n) => n.role === 'primary')!.connect_info).toBe(before.nodes.find((n) => n.role === 'primary')!.connect_info);
+    expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1001);
+  });
+
   it('switches back to the preferred node with a SwitchOverCluster task: NORMAL again, no row lost', async () => {
     const before = await getCluster(t.client, id);
     const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/clusters/${id}/switchover`, {

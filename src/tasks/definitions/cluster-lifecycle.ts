@@ -1,16 +1,21 @@
 /**
  * cluster.restart (REBOOTING), cluster.stop (STOPPING), cluster.start (STARTING) and
- * cluster.delete (DELETING). Standbys stop before the primary; the primary starts first.
+ * cluster.delete (DELETING). Standbys stop before the primary; the primary starts first. The
+ * primary is the member that led when the task was accepted (after a failover, not node 1): on a
+ * highly available engine, a leader stopped while others run hands over to one of them, and the
+ * member started first may take the lead, so the one with the newest data starts first.
  */
 import { AppError } from '../../errors/app-error.js';
 import type { TaskKind } from '../../domain/task.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { expireUnneeded, keepNewestSnapshots } from './snapshot-chain.js';
-import { followLeader, nodeByOrdinal, primaryOf, startAndRecord, stopAndRecord } from './member-steps.js';
+import { followLeader, nodeByOrdinal, startAndRecord, stopAndRecord, waitStandbysCaughtUp } from './member-steps.js';
 
 export interface NodesParams {
   clusterId: string;
   ordinals: number[];
+  /** the primary's ordinal when the task was accepted (absent in tasks accepted before it was kept: the lowest ordinal then) */
+  primary?: number;
 }
 
 export interface DeleteParams {
@@ -20,24 +25,20 @@ export interface DeleteParams {
 
 async function checkReplication(ctx: StepContext<NodesParams>): Promise<void> {
   await followLeader(ctx);
-  const cluster = await ctx.cluster();
-  await ctx.dataPlane.waitHealthy?.(cluster, { signal: ctx.signal });
-  const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
-  const primary = primaryOf(nodes);
-  const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
-  const standbys = nodes.filter((n) => n.role === 'standby');
-  let i = 0;
-  for (const n of standbys) {
-    await ctx.dataPlane.waitCaughtUp(cluster, primary, n.ordinal, { signal: ctx.signal, targetLsn: lsn, timeoutMs: 120_000, standby: n });
-    ctx.progress({ source: 'pg_stat_replication', percent: (100 * ++i) / standbys.length, info: { node: n.ordinal } });
-  }
+  await ctx.dataPlane.waitHealthy?.(await ctx.cluster(), { signal: ctx.signal });
+  await waitStandbysCaughtUp(ctx);
 }
 
 const stopNode = async (ctx: StepContext<NodesParams>): Promise<void> => stopAndRecord(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
 const startNode = async (ctx: StepContext<NodesParams>): Promise<void> => startAndRecord(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
 
-const desc = (xs: number[]): number[] => [...xs].sort((a, b) => b - a);
-const asc = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
+/** The order members stop in: the standbys (highest ordinal first), then the primary. */
+const stopOrder = (ordinals: number[], primary = Math.min(...ordinals)): number[] => [
+  ...ordinals.filter((n) => n !== primary).sort((a, b) => b - a),
+  ...(ordinals.includes(primary) ? [primary] : []),
+];
+/** The order members start in: the primary, then the standbys (lowest ordinal first). */
+const startOrder = (ordinals: number[], primary?: number): number[] => stopOrder(ordinals, primary).reverse();
 
 /** Restart, stop and start: their outcome is the cluster's D8 state alone, applied by the runner. */
 function transitionDefinition(kind: TaskKind, plan: (p: NodesParams) => StepSpec[]): TaskDefinition<NodesParams, NoState, never> {
@@ -50,17 +51,17 @@ function transitionDefinition(kind: TaskKind, plan: (p: NodesParams) => StepSpec
 }
 
 export const clusterRestart = transitionDefinition('cluster.restart', (p) => [
-  ...desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'RESTART_CLUSTER' })),
-  ...asc(p.ordinals).map((n) => ({ id: `START_NODE_${n}`, item: 'RESTART_CLUSTER' })),
+  ...stopOrder(p.ordinals, p.primary).map((n) => ({ id: `STOP_NODE_${n}`, item: 'RESTART_CLUSTER' })),
+  ...startOrder(p.ordinals, p.primary).map((n) => ({ id: `START_NODE_${n}`, item: 'RESTART_CLUSTER' })),
   { id: 'CHECK_REPLICATION', item: 'RESTART_CLUSTER' },
 ]);
 
 export const clusterStop = transitionDefinition('cluster.stop', (p) =>
-  desc(p.ordinals).map((n) => ({ id: `STOP_NODE_${n}`, item: 'STOP_CLUSTER' })),
+  stopOrder(p.ordinals, p.primary).map((n) => ({ id: `STOP_NODE_${n}`, item: 'STOP_CLUSTER' })),
 );
 
 export const clusterStart = transitionDefinition('cluster.start', (p) => [
-  ...asc(p.ordinals).map((n) => ({ id: `START_NODE_${n}`, item: 'START_CLUSTER' })),
+  ...startOrder(p.ordinals, p.primary).map((n) => ({ id: `START_NODE_${n}`, item: 'START_CLUSTER' })),
   { id: 'CHECK_REPLICATION', item: 'START_CLUSTER' },
 ]);
 
@@ -76,7 +77,11 @@ export const clusterDelete: TaskDefinition<DeleteParams, NoState, never> = {
     STOP_NODES: async (ctx) => {
       const nodes = await ctx.nodes();
       let i = 0;
-      for (const n of [...nodes].sort((a, b) => b.ordinal - a.ordinal)) {
+      const order = stopOrder(
+        nodes.map((n) => n.ordinal),
+        nodes.find((n) => n.role === 'primary')?.ordinal,
+      );
+      for (const n of order.map((o) => nodeByOrdinal(nodes, o))) {
         await stopAndRecord(ctx, n);
         ctx.progress({ source: 'pg_ctl', percent: (100 * ++i) / nodes.length, info: { node: n.ordinal } });
       }
