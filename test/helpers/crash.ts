@@ -238,10 +238,16 @@ export async function deleteCluster(client: DwsClient, id: string): Promise<void
   await waitForGone(client, id);
 }
 
-export async function waitForGone(client: DwsClient, id: string): Promise<void> {
+export async function waitForGone(client: DwsClient, id: string, timeoutMs = 120_000): Promise<void> {
   await waitFor(async () => (await client.request('GET', `/v1.0/{project_id}/clusters/${id}`)).status === 404, {
     what: `cluster ${id} to be deleted`,
-    timeoutMs: 120_000,
+    timeoutMs,
+  }).catch(async (e: Error) => {
+    // Where the delete is: its sub-items and error, from the task list (the cluster is still there).
+    const del = (await clusterTasks(client, id).catch(() => [])).find((t) => t.kind === 'cluster.delete');
+    throw new Error(
+      `${e.message}; the delete task: ${del ? `${del.status} ${JSON.stringify(subItems(del))} ${del.error_msg ?? ''}` : 'not found'}`,
+    );
   });
 }
 
