@@ -114,10 +114,12 @@ export interface DataPlane extends LogicalDataPlane {
   memberRoles?(cluster: ClusterRef): Promise<MemberRole[] | null>;
   /** Wait until a highly available cluster is whole in its failover manager's eyes: a leader, every member streaming, the synchronous standby assigned (D25). */
   waitHealthy?(cluster: ClusterRef, o?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
-  /** Mend at once what a highly available engine's failover manager leaves broken (D25's lost synchronous standby); returns what it did. */
-  mendCluster?(cluster: ClusterRef, signal?: AbortSignal): Promise<string[]>;
-  /** The replicas a highly available engine's failover manager left stopped (a broken data directory): ordinals, for a repair task. */
-  stuckMembers?(cluster: ClusterRef, signal?: AbortSignal): Promise<number[]>;
+  /**
+   * What a highly available engine's failover manager leaves broken: `mended` what was mended at
+   * once (D25's lost synchronous standby), `stuck` the replicas it left stopped (a broken data
+   * directory), by ordinal, for a repair task.
+   */
+  mendCluster?(cluster: ClusterRef, signal?: AbortSignal): Promise<{ mended: string[]; stuck: number[] }>;
   /** Rebuild such a replica from the leader and wait until it runs (progress as `buildReplica`'s); the bytes of its data directory. */
   rebuildMember?(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, o?: RunOptions): Promise<{ bytes: number }>;
   /** The members a planned switchover may go to now: the replicas streaming from the leader (a highly available engine). */

@@ -585,28 +585,21 @@ export class PatroniEngine extends LocalEngine {
   }
 
   /**
-   * What Patroni 3.0.2 leaves broken and is mended at once: a synchronous standby the leader
-   * lost (D25). A member left stopped is not mended here but by a repair task
-   * (`stuckMembers`, `rebuildMember`): a copy of the leader is work to show and to resume.
+   * One look at what Patroni 3.0.2 leaves broken (one read of Patroni's state for both): a
+   * synchronous standby the leader lost (D25) is mended at once; replicas left stopped
+   * (HaCluster.stoppedMembers, seen twice a loop apart) are returned for a repair task (`rebuildMember`): a copy of the leader is work to show and resume.
    */
-  async mendCluster(cluster: ClusterRef, signal?: AbortSignal): Promise<string[]> {
+  async mendCluster(cluster: ClusterRef, signal?: AbortSignal): Promise<{ mended: string[]; stuck: number[] }> {
+    const none = { mended: [], stuck: [] };
     const rec = this.readRecord(cluster.id);
-    if (!rec) return [];
+    if (!rec) return none;
     const ha = await this.cluster(cluster.id, rec);
     const seen = await ha.health().catch(() => null);
-    if (!seen) return [];
-    return (await ha.repairSync({ seen, ...(signal ? { signal } : {}) }))
-      ? ['the lost synchronous standby was reset (Patroni picks one again)']
-      : [];
-  }
-
-  /** The replicas Patroni left stopped (HaCluster.stoppedMembers: seen twice, a loop apart), by ordinal. */
-  async stuckMembers(cluster: ClusterRef, signal?: AbortSignal): Promise<number[]> {
-    const rec = this.readRecord(cluster.id);
-    if (!rec) return [];
-    const ha = await this.cluster(cluster.id, rec);
-    const names = await ha.stoppedMembers(signal ? { signal } : {}).catch(() => []);
-    return names.map((n) => memberOrdinal(n)).filter((i): i is number => i !== null);
+    if (!seen) return none;
+    const o = { seen, ...(signal ? { signal } : {}) };
+    const mended = (await ha.repairSync(o)) ? ['the lost synchronous standby was reset (Patroni picks one again)'] : [];
+    const stuck = (await ha.stoppedMembers(o)).map((n) => memberOrdinal(n)).filter((i): i is number => i !== null);
+    return { mended, stuck };
   }
 
   /**
@@ -618,7 +611,8 @@ export class PatroniEngine extends LocalEngine {
   async rebuildMember(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, o: RunOptions = {}): Promise<{ bytes: number }> {
     const ha = await this.cluster(cluster.id);
     await ha.ensure({ only: [member.ordinal] });
-    await ha.reinitialize(memberName(member.ordinal));
+    // A member whose postmaster runs is never wiped (it came back meanwhile, or Patroni only cannot reach it).
+    if (!this.memberStatus(cluster, member)) await ha.reinitialize(memberName(member.ordinal));
     return this.waitCopied(cluster, primary, member, ha, o);
   }
 

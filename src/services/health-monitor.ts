@@ -255,15 +255,22 @@ export class HealthMonitor {
         await recordEvent(this.store, this.log, failoverEvent(c, n, leader.timeline, now));
       }
     }
+    let stuck: number[] = [];
     try {
-      for (const what of (await this.dataPlane.mendCluster?.(c)) ?? []) {
+      const r = await this.dataPlane.mendCluster?.(c);
+      for (const what of r?.mended ?? []) {
         this.log.warn('mended the cluster', { clusterId: c.id, what });
         await recordEvent(this.store, this.log, repairEvent(c, what, this.clock.now()));
       }
+      // Only members whose postmaster is not running (never rebuild one that runs).
+      stuck = (r?.stuck ?? []).filter((i) => {
+        const n = nodes.find((x) => x.ordinal === i);
+        return n !== undefined && this.dataPlane.memberStatus(c, n) === null;
+      });
     } catch (e) {
       this.log.warn('mending the cluster failed', { clusterId: c.id, error: coerceError(e).message });
     }
-    if (c.status === 'AVAILABLE') await this.repairStuck(c);
+    if (stuck.length && c.status === 'AVAILABLE') await this.repairStuck(c, stuck);
     return leader.ordinal !== Math.min(...nodes.map((n) => n.ordinal));
   }
 
@@ -272,12 +279,10 @@ export class HealthMonitor {
    * which rebuilds them from the leader with visible progress. A cluster whose last repair
    * request is under REPAIR_RETRY_MS old is left alone (a failed repair is not retried in a loop).
    */
-  private async repairStuck(c: ClusterRecord): Promise<void> {
-    if (!this.repair || !this.dataPlane.stuckMembers) return;
+  private async repairStuck(c: ClusterRecord, stuck: number[]): Promise<void> {
+    if (!this.repair) return;
     const last = this.repairAsked.get(c.id);
     if (last !== undefined && this.clock.now() - last < REPAIR_RETRY_MS) return;
-    const stuck = await this.dataPlane.stuckMembers(c).catch(() => []);
-    if (!stuck.length) return;
     this.repairAsked.set(c.id, this.clock.now());
     try {
       const taskId = await this.repair(c, stuck);

@@ -254,10 +254,28 @@ describe('the Patroni engine through the API', () => {
 
   it('rebuilds a replica Patroni leaves stopped (its pg_control lost) with a REPAIRING task the monitor starts', async () => {
     const dataDir = join(t.dataDir, 'clusters', id, 'node3', 'data');
-    // Its pg_control removed, then its postmaster killed: Patroni cannot start it again and only logs it.
+    // Node 3's Patroni held still (SIGSTOP), its postmaster killed, its pg_control removed, then its
+    // Patroni killed: the agent starts Patroni again, which finds no pg_control and leaves the
+    // member stopped, only logging it (patroni-ops trap 10).
+    const agent = new AgentClient(testAgentDir());
+    const patroniPid = (await agent.unit(memberUnit(scope(), 3)))!.pid!;
     const pm = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    rmSync(join(dataDir, 'global', 'pg_control'));
+    process.kill(patroniPid, 'SIGSTOP');
     process.kill(pm, 'SIGKILL');
+    // Dead: gone, or a zombie its held Patroni cannot reap yet.
+    const dead = (): boolean => {
+      try {
+        return / Z /.test(readFileSync(`/proc/${pm}/stat`, 'utf8').replace(/^.*\)/, ')'));
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(async () => dead(), { what: "node 3's postmaster dead" });
+    rmSync(join(dataDir, 'global', 'pg_control'));
+    process.kill(patroniPid, 'SIGKILL');
+    await waitFor(async () => ((await agent.unit(memberUnit(scope(), 3)))?.pid ?? patroniPid) !== patroniPid, {
+      what: "node 3's Patroni started again by the agent",
+    });
     const repair = await waitFor(async () => (await clusterTasks(t.client, id)).find((x) => x.kind === 'cluster.repair') ?? null, {
       timeoutMs: 120_000,
       intervalMs: 250,

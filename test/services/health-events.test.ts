@@ -104,7 +104,7 @@ describe('health monitor events', () => {
       mendCluster: async () => {
         const m = mended;
         mended = [];
-        return m;
+        return { mended: m, stuck: [] };
       },
     });
     e.clock.advance(1000);

@@ -102,6 +102,9 @@ export interface HaHealth {
   members: { name: string; role: string; state: string; lag: number | null; timeline: number | null }[];
 }
 
+/** Patroni states of a member whose PostgreSQL is not running and is not being started or copied. */
+const BROKEN = /^(stopped|crashed|start failed)$/;
+
 export class HaCluster {
   readonly rest: PatroniRest;
   /** members written with Patroni's `nosync` tag (during a switchover, D25) */
@@ -391,9 +394,12 @@ export class HaCluster {
   /**
    * Members Patroni leaves `stopped` (patroni-ops trap 10: a broken data directory, e.g. a lost
    * `pg_control`, is only logged, "consider doing reinitialize"): replicas seen stopped (or
-   * crashed, or failing to start) twice, a Patroni loop apart, while a leader runs. Never the
-   * leader. The health monitor asks every round and hands what it finds to a repair task
-   * (cluster.repair), which rebuilds each with `reinitialize`.
+   * crashed, or failing to start) twice, a Patroni loop apart, while a leader runs and they do
+   * not stream: as the DCS says, or as the member's own REST API says (a Patroni started on a
+   * broken data directory never writes its member key, and a stale one says `running`). Never
+   * the leader. The caller checks that no postmaster of the member runs. The health monitor
+   * asks every round and hands what it finds to a repair task (cluster.repair), which rebuilds
+   * each with `reinitialize`.
    */
   async stoppedMembers(o: { signal?: AbortSignal; seen?: HaHealth } = {}): Promise<string[]> {
     let seen = o.seen;
@@ -401,9 +407,21 @@ export class HaCluster {
       const h = seen ?? (await this.health());
       seen = undefined;
       if (!h.leader) return [];
-      return h.members
-        .filter((m) => m.name !== h.leader && m.role !== 'leader' && /^(stopped|crashed|start failed)$/.test(m.state))
-        .map((m) => m.name);
+      const out: string[] = [];
+      for (const name of this.spec.ordinals.map(memberName)) {
+        if (name === h.leader || h.streaming.includes(name)) continue;
+        const m = h.members.find((x) => x.name === name);
+        if (m && m.role !== 'leader' && BROKEN.test(m.state)) {
+          out.push(name);
+          continue;
+        }
+        // The DCS may still say `running` (or nothing): a Patroni started on a broken data
+        // directory returns before it writes its member key. Its own REST API says `unknown`
+        // (no PostgreSQL answers) or what it left its PostgreSQL in.
+        const st = await this.rest.patroni(name).catch(() => null);
+        if (st && (BROKEN.test(st.state) || st.state === 'unknown')) out.push(name);
+      }
+      return out;
     };
     const first = await stopped();
     if (!first.length) return [];
@@ -420,7 +438,7 @@ export class HaCluster {
    */
   async reinitialize(member: string): Promise<boolean> {
     const st = await this.rest.patroni(member).catch(() => null);
-    if (st && !/^(stopped|crashed|start failed)$/.test(st.state)) return false;
+    if (st && !BROKEN.test(st.state) && st.state !== 'unknown') return false;
     await this.rest.reinitialize(member);
     return true;
   }
