@@ -193,8 +193,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', (req, reply, done) => {
     const durationMs = Math.round((performance.now() - req.startedAt) * 10) / 10;
     const route = req.routeOptions.url ?? 'unknown';
-    // No field of the request line can hold a secret: it skips the redact list.
-    requestLog.info(
+    // No field of the request line can hold a secret: it skips the redact list. A health probe
+    // that answered well is a debug line (a load balancer's every few seconds would bury the log).
+    const probe = reply.statusCode < 400 && (route === '/healthz' || route === '/readyz');
+    requestLog[probe ? 'debug' : 'info'](
       {
         reqId: req.id,
         method: req.method,
