@@ -18,8 +18,11 @@
  * autocannon's per-response event, not its 1 ms histogram), and ratio = dwsbox/bare req/s. Any
  * non-2xx answer, error or timeout is counted and printed; a run with any is marked.
  *
- * Why separate processes. dwsbox runs as `dwsbox serve` would (`node --import tsx src/cli/run.ts
- * serve`, production settings, info-level logs on stdout), in a child process, as does the bare
+ * Why separate processes. dwsbox runs as `dwsbox serve` does (`node bin/dwsbox.js serve`: the
+ * built code in dist/, which the bench builds first with `npm run build`, so what is measured is
+ * the checkout's source as users run it; production settings, info-level logs on stdout; before
+ * 2026-12-05 the bench ran the TypeScript through tsx, whose transform wraps every function
+ * made at run time in a naming helper), in a child process, as does the bare
  * server; autocannon runs in this process. So the service and the load generator never share an
  * event loop, as with a real client, and the bare route gets the same treatment. The machine has
  * 2 cores: the load generator takes a share of them on both sides alike (the per-run CPU of the
@@ -77,7 +80,7 @@
  * p99 under 10 ms, /healthz at least 0.9×, every other route at least 0.4×; PostgreSQL with two
  * processes — at least 0.3×.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
   mkdirSync,
@@ -303,9 +306,7 @@ async function startService(o: { dataDir: string; logFile: string; storeUrl: str
   };
   const args = [
     ...o.nodeFlags,
-    '--import',
-    'tsx',
-    'src/cli/run.ts',
+    'bin/dwsbox.js',
     'serve',
     '--data-dir',
     o.dataDir,
@@ -997,6 +998,8 @@ async function main(): Promise<void> {
     cpuProf: values['cpu-prof'],
     profDir: values['prof-dir'] ?? null,
   };
+  // dwsbox runs its built code (bin/dwsbox.js): built from this checkout first.
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   for (const k of ['seconds', 'connections', 'runs', 'timeoutS'] as const)
     if (!Number.isFinite(o[k]) || o[k] <= 0) throw new Error(`--${k === 'timeoutS' ? 'timeout' : k} must be a positive number`);
   const log = (l: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${l}\n`);
@@ -1008,11 +1011,8 @@ async function main(): Promise<void> {
       [
         `CPU profile of dwsbox (${results[0]?.name} ${results[0]?.auth}, ${o.seconds} s at ${o.connections} connections: ${num(results[0]?.dwsbox.rps)} req/s, p99 ${results[0]?.dwsbox.p99} ms), commit ${String(meta['commit']).slice(0, 12)}:`,
         // Node names each thread's profile CPU.<date>.<time>.<pid>.<thread>.<seq>: thread 0 is the main thread (the service);
-        // the other is the worker in which tsx's module loader runs.
-        ...profiles.map(
-          (p) =>
-            `  ${p}${/\.\d+\.0\.\d+\.cpuprofile$/.test(p) ? '  (main thread: the service)' : '  (a worker thread: the module loader)'}`,
-        ),
+        // any other is a worker thread (the service's own, if it starts any).
+        ...profiles.map((p) => `  ${p}${/\.\d+\.0\.\d+\.cpuprofile$/.test(p) ? '  (main thread: the service)' : '  (a worker thread)'}`),
         ...(w ? [`the measured run (CLOCK_MONOTONIC µs): --from ${w.from} --to ${w.to}; its summary:`] : []),
         ...profiles
           .filter((p) => /\.\d+\.0\.\d+\.cpuprofile$/.test(p))
