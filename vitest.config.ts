@@ -13,7 +13,7 @@ export default defineConfig({
     globalSetup: ['test/helpers/global-setup.ts'],
     // The longest files start first (test/durations.json), so no slow file starts last.
     sequence: { sequencer: SlowestFirst },
-    reporters: process.env['CI'] ? ['default'] : ['default'],
+    reporters: ['default'],
     // A failed expectation prints its values whole (chai shortens them to `[Array(1)]` past 40
     // characters, which told nothing of a CI failure).
     chaiConfig: { truncateThreshold: 0 },

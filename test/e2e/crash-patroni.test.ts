@@ -78,6 +78,7 @@ import {
   subItems,
   toolsLeftAfterCrash,
 } from '../helpers/crash.js';
+import { clusterUnits } from '../helpers/engine.js';
 import { freePort, removeDir, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
 import { waitIdle, type ClusterDetail } from '../helpers/service.js';
 
@@ -188,14 +189,7 @@ function watchHa(svc: ChildService, servicePid: number): { whileAlive: () => HaP
   return { whileAlive: () => last, doubles: () => [...seenDoubles], stop: () => clearInterval(t) };
 }
 
-async function agentUnits(id: string): Promise<UnitView[]> {
-  const agent = new AgentClient(AGENT_DIR);
-  try {
-    return (await agent.units()).filter((u) => u.name.includes(id));
-  } finally {
-    await agent.close();
-  }
-}
+const agentUnits = (clusterId: string): Promise<UnitView[]> => clusterUnits(clusterId, AGENT_DIR);
 
 async function agentPid(): Promise<number> {
   const agent = new AgentClient(AGENT_DIR);

@@ -68,7 +68,7 @@ import {
   type ProcInfo,
 } from '../helpers/child-service.js';
 import { replicationOf } from '../helpers/crash.js';
-import { stopAgentUnitsUnder, testEngine } from '../helpers/engine.js';
+import { stopAgentUnitsUnder, testEngine, clusterUnits } from '../helpers/engine.js';
 import { freePort, removeDir, removeProjectUsersUnder, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
 import { startPgServer, type PgServer } from '../helpers/pg-server.js';
 import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, getCluster, waitIdle } from '../helpers/service.js';
@@ -265,15 +265,7 @@ function sampleClusterProcesses(
 
 // ------------------------------------------------------------------ the Patroni engine: the host agent and its units
 
-/** The host agent's units of a cluster (its Patroni members and its router), as the agent reports them. */
-async function agentUnits(clusterId: string): Promise<UnitView[]> {
-  const agent = new AgentClient(AGENT_DIR);
-  try {
-    return (await agent.units()).filter((u) => u.name.includes(clusterId));
-  } finally {
-    await agent.close();
-  }
-}
+const agentUnits = (clusterId: string): Promise<UnitView[]> => clusterUnits(clusterId, AGENT_DIR);
 
 /**
  * The one host agent of the services: each one's command line names the run's agent directory,

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
+import type { UnitView } from '../../src/dataplane/agent/supervisor.js';
 import { testAgentDir } from './env.js';
 
 export type TestEngine = 'local' | 'patroni';
@@ -65,4 +66,14 @@ function haScope(clustersDir: string, id: string): string | null {
  */
 export function longLivedChildren(): { longLived?: RegExp } {
   return testEngine() === 'patroni' ? { longLived: / agent --agent-dir / } : {};
+}
+
+/** A cluster's units in the run's host agent (its Patroni members and its router: each unit's name carries the cluster's id). */
+export async function clusterUnits(clusterId: string, agentDir = testAgentDir()): Promise<UnitView[]> {
+  const agent = new AgentClient(agentDir);
+  try {
+    return (await agent.units()).filter((u) => u.name.includes(clusterId));
+  } finally {
+    await agent.close();
+  }
 }
