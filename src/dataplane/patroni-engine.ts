@@ -587,7 +587,8 @@ export class PatroniEngine extends LocalEngine {
   /**
    * One look at what Patroni 3.0.2 leaves broken (one read of Patroni's state for both): a
    * synchronous standby the leader lost (D25) is mended at once; replicas left stopped
-   * (HaCluster.stoppedMembers, seen twice a loop apart) are returned for a repair task (`rebuildMember`): a copy of the leader is work to show and resume.
+   * (HaCluster.stoppedMembers, seen twice a loop apart) are returned for a repair task
+   * (`rebuildMember`): a copy of the leader is work to show and to resume.
    */
   async mendCluster(cluster: ClusterRef, signal?: AbortSignal): Promise<{ mended: string[]; stuck: number[] }> {
     const none = { mended: [], stuck: [] };
