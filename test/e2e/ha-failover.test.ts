@@ -271,7 +271,8 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
     expect((await agent.unit(unit))!.pid).not.toBe(spec.pid);
     const asked = await waitFor(
       async () => {
-        const r = await cluster.reinitStopped();
+        const r = await cluster.stoppedMembers();
+        for (const m of r) await cluster.reinitialize(m);
         return r.length ? r : null;
       },
       { timeoutMs: 120_000, intervalMs: 500, what: `${victim} seen stopped and rebuilt` },
@@ -280,7 +281,7 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
     const after = await cluster.waitHealthy({ timeoutMs: 180_000 });
     expect(after.streaming).toContain(victim);
     expect(existsSync(join(cluster.dataDir(ordinalOf(victim)), 'global', 'pg_control'))).toBe(true);
-    expect(await cluster.reinitStopped()).toEqual([]);
+    expect(await cluster.stoppedMembers()).toEqual([]);
   });
 
   it('lost no acknowledged row through all of the above', async () => {

@@ -443,13 +443,6 @@ export class HaCluster {
     return true;
   }
 
-  /** `stoppedMembers`, each rebuilt with `reinitialize` at once; the members it asked to rebuild. */
-  async reinitStopped(o: { signal?: AbortSignal; seen?: HaHealth } = {}): Promise<string[]> {
-    const again = await this.stoppedMembers(o);
-    for (const m of again) await this.reinitialize(m);
-    return again;
-  }
-
   /**
    * A planned switchover to `candidate` (a member name), e.g. the switchback to the preferred
    * primary after a failover. Patroni 3.0.2 accepts only the synchronous standby as the
