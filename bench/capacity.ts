@@ -57,6 +57,7 @@ import { ensureServiceUser, ProjectUsers, removeProjectUser, type UidRecord } fr
 import { findNodeType, type NodeType } from '../src/domain/node-types.js';
 import { silentLogger } from '../src/log/logger.js';
 import { startChildService, type ChildService } from '../test/helpers/child-service.js';
+import { LOCAL_ENGINE } from '../test/helpers/engine.js';
 import { freePort, waitFor } from '../test/helpers/env.js';
 import { createCluster, waitIdle } from '../test/helpers/service.js';
 import { busyTicks, CLOCK_TICKS } from './cpu.js';
@@ -332,6 +333,8 @@ class LocalHarness implements EngineHarness {
         // The host's node limit and the project's quota raised only as far as `--clusters` needs (all in one project).
         maxNodes: Math.max(DEFAULTS.maxNodes, NODES * this.count),
         projectNodeQuota: Math.max(DEFAULTS.projectNodeQuota, NODES * this.count),
+        // This engine is the local one (the service's default is patroni, which `ha` measures).
+        ...LOCAL_ENGINE,
       },
     });
     log(`local: service pid ${this.svc.pid} on ${this.svc.endpoint}, data directory ${this.dir}`);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
+import { recordEngine } from './config/data-dir-engine.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { Secrets } from './auth/secrets.js';
@@ -162,6 +163,8 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
   /** What only the local engine knows: data directories from before per-project OS users (D32). */
   const localEngine = dataPlane instanceof LocalEngine ? dataPlane : null;
   dataPlane.prepareHost();
+  // A data directory keeps the engine its clusters were made with (data-dir-engine.ts).
+  if (!o.dataPlane) recordEngine(config.dataDir, config.engine);
 
   let onQuery: (ms: number) => void = () => {};
   // A session idle in a transaction for a whole lease is a paused or stuck process: end it, so its row locks do not block a takeover.

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { recordedEngine, type EngineName } from './data-dir-engine.js';
 
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
@@ -62,10 +63,10 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     key: 'engine',
     kind: 'string',
-    default: 'local',
+    default: null,
     choices: ['local', 'patroni'],
     description:
-      'How new clusters run (docs/operations.md#engines): local (each node a PostgreSQL server the service starts and watches; a dead primary is an outage until a restart) or patroni (each node a Patroni member under the host agent, with etcd and an HAProxy router: automatic failover, stable read-write and read-only endpoints).',
+      'How clusters run (docs/operations.md#engines). Default: the engine of the data directory (recorded in <dataDir>/engine at the first start; a data directory keeps the engine its clusters were made with), patroni for a new one. patroni (each node a Patroni member under the host agent, with etcd and an HAProxy router: automatic failover, stable read-write and read-only endpoints) or local (each node a PostgreSQL server the service starts and watches, the smallest footprint; a dead primary is an outage until a restart).',
   },
   {
     key: 'syncMode',
@@ -442,7 +443,7 @@ export interface Config {
   readonly initdbPoolDir: string;
   /** the host agent's directory (D23), host-wide by default */
   readonly agentDir: string;
-  readonly engine: 'local' | 'patroni';
+  readonly engine: EngineName;
   readonly syncMode: 'sync' | 'strict' | 'async';
   readonly unsafeNoFsync: boolean;
 }
@@ -452,6 +453,17 @@ export const DEFAULT_AGENT_DIR = '/var/lib/dwsbox-agent';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** The engine the data directory's clusters run on (data-dir-engine.ts), as a ConfigError when its record is unreadable. */
+function dataDirEngine(dataDir: string): EngineName | null {
+  try {
+    return recordedEngine(dataDir);
+  } catch (e) {
+    // A command run by a user who may not read the data directory gets the default; `serve` checks again as root (recordEngine).
+    if (['EACCES', 'EPERM'].includes((e as NodeJS.ErrnoException).code ?? '')) return null;
+    throw new ConfigError(`cannot tell the engine of data directory ${dataDir}: ${(e as Error).message}`);
+  }
 }
 
 /** `dataDir` → `--data-dir` */
@@ -539,6 +551,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   out['repoPath'] = resolve((out['repoPath'] as string | null) ?? join(dataDir, 'repo'));
   out['initdbPoolDir'] = resolve((out['initdbPoolDir'] as string | null) ?? join(dataDir, 'pool'));
   out['agentDir'] = resolve((out['agentDir'] as string | null) ?? DEFAULT_AGENT_DIR);
+  out['engine'] ??= dataDirEngine(dataDir) ?? 'patroni';
   validateS3(out);
   const mk = out['masterKey'] as string | null;
   if (mk !== null && !/^[0-9a-fA-F]{64}$/.test(mk))

@@ -178,7 +178,7 @@ export class ClusterService {
       throw new AppError('NOT_SUPPORTED', {
         args: [
           'sync_mode',
-          `the ${this.deps.dataPlane.engineName} engine's standbys replicate asynchronously; run the service with --engine patroni`,
+          `the ${this.deps.dataPlane.engineName} engine's standbys replicate asynchronously; clusters of the patroni engine (a service started with --engine patroni on a data directory of its own) choose it`,
         ],
       });
     if (!findNodeType(i.nodeType))
@@ -446,7 +446,10 @@ export class ClusterService {
     const dp = this.deps.dataPlane;
     if (!dp.switchover || !dp.switchoverCandidates)
       throw new AppError('NOT_SUPPORTED', {
-        args: ['A switchover', `the ${dp.engineName} engine has no standby that takes over; run the service with --engine patroni`],
+        args: [
+          'A switchover',
+          `the ${dp.engineName} engine has no standby that takes over; clusters of the patroni engine (a service started with --engine patroni on a data directory of its own) have one`,
+        ],
       });
     const c = await this.get(projectId, clusterId);
     const nodes = (await this.deps.store.listNodes(c.id)).filter((n) => n.membership === 'active');

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, p, startApiService, type ApiHarness } from '../helpers/api.js';
 import { ADMIN_PASSWORD, SUBNET, VPC } from '../helpers/service.js';
+import { LOCAL_ENGINE } from '../helpers/engine.js';
 import { processesUnder } from '../helpers/env.js';
 
 let h: ApiHarness;
@@ -50,8 +51,8 @@ const v2 = (o: V1 = {}): { cluster: V1 } => ({
   },
 });
 
-async function clusterCount(): Promise<number> {
-  const res = await h.call('GET', p(CREATE_V1));
+async function clusterCount(on: ApiHarness = h): Promise<number> {
+  const res = await on.call('GET', p(CREATE_V1));
   expect(res.statusCode).toBe(200);
   return res.json<{ count: number }>().count;
 }
@@ -210,26 +211,36 @@ describe('content types and bodies (D10)', () => {
   });
 });
 
-describe('not found and not supported', () => {
+describe('the local engine (--engine local)', () => {
+  let local: ApiHarness;
+  beforeAll(async () => {
+    local = await startApiService({ flags: LOCAL_ENGINE });
+  });
+  afterAll(async () => {
+    await local?.stop();
+  });
+
   it('sync_mode (a dwsbox extension of create) on the local engine: 400 NOT_SUPPORTED naming the engine; an unknown mode: 400', async () => {
-    const before = await clusterCount();
+    const before = await clusterCount(local);
     expectError(
-      await h.call('POST', p(CREATE_V1), { body: v1({ name: 'sync-mode-local', sync_mode: 'strict' }) }),
+      await local.call('POST', p(CREATE_V1), { body: v1({ name: 'sync-mode-local', sync_mode: 'strict' }) }),
       400,
       'DWS.9901',
-      /--engine patroni/,
+      /local engine.*patroni engine/,
     );
-    expectError(await h.call('POST', p(CREATE_V2), { body: v2({ name: 'sync-mode-v2', sync_mode: 'sometimes' }) }), 400, 'DWS.0001');
-    expect(await clusterCount()).toBe(before);
+    expectError(await local.call('POST', p(CREATE_V2), { body: v2({ name: 'sync-mode-v2', sync_mode: 'sometimes' }) }), 400, 'DWS.0001');
+    expect(await clusterCount(local)).toBe(before);
   });
 
   it('SwitchOverCluster on the local engine: 400 NOT_SUPPORTED naming the engine to use; on an unknown cluster the same', async () => {
-    const res = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/switchover`));
-    expectError(res, 400, 'DWS.9901', /--engine patroni/);
-    const bad = await h.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/switchover`), { body: { candidate_node_id: 7 } });
+    const res = await local.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/switchover`));
+    expectError(res, 400, 'DWS.9901', /local engine.*patroni engine/);
+    const bad = await local.call('POST', p(`/v1.0/{project_id}/clusters/${UNKNOWN}/switchover`), { body: { candidate_node_id: 7 } });
     expectError(bad, 400, 'DWS.0001');
   });
+});
 
+describe('not found and not supported', () => {
   it('an unknown cluster: 404 DWS.0047, on reads and writes alike', async () => {
     expectError(await h.call('GET', p(`/v1.0/{project_id}/clusters/${UNKNOWN}`)), 404, 'DWS.0047', new RegExp(UNKNOWN));
     expectError(await h.call('DELETE', p(`/v2/{project_id}/clusters/${UNKNOWN}`)), 404, 'DWS.0047');

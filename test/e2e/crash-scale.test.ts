@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { ExpectStatic } from 'vitest';
 import { replicationOf, requestMayDie } from '../helpers/crash.js';
 import { casesOf, checkTakenOverAndTrue, crashAndRestart, crashMatrix, newestTask, type Case, type Lane } from '../helpers/crash-matrix.js';
+import { standbySlot } from '../helpers/engine.js';
 import { adminSql } from '../helpers/restore-data.js';
 import { waitIdle } from '../helpers/service.js';
 
@@ -69,7 +70,7 @@ async function scaleCase(expect: ExpectStatic, lane: Lane, c: Case): Promise<str
   expect(done.nodes.map((n) => n.status)).toEqual(['200', ...standbys.map(() => '200')]);
   expect(await replicationOf(done)).toEqual(standbys.map((a) => ({ application_name: a, state: 'streaming' })));
   const slots = await adminSql<{ s: string }>(lane.endpoint, 'select slot_name as s from pg_replication_slots order by 1');
-  expect(slots.map((r) => r.s)).toEqual(standbys.map((a) => `dwsbox_${a}`));
+  expect(slots.map((r) => r.s)).toEqual(standbys.map((_, i) => standbySlot(i + 2)));
   if (!out) expect(existsSync(join(svc.dataDir, 'clusters', lane.id, 'node4'))).toBe(false);
   return midFlight;
 }

@@ -17,6 +17,10 @@
  * 3. The tools exiting non-zero: pgBackRest restoring a backup set whose files were removed
  *    from the repository (into a new cluster, and into a table restore's temporary instance),
  *    and pg_dump refused by its database. Each FAILED with the tool's own message.
+ *
+ * 1 and 3 run on the local engine (`LOCAL_ENGINE`): a killed postmaster is its own outage there,
+ * until a restart. On the Patroni engine (the default) Patroni restarts it or fails over, which
+ * `patroni-engine`, `ha-failover` and `crash-patroni` assert; 2 runs on the test engine.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
@@ -25,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postmastersUnder, startChildService, type ChildService } from '../helpers/child-service.js';
 import { clusterTasks, leftovers, replicationOf, unlistedSets, verifySet, type TaskOut } from '../helpers/crash.js';
+import { LOCAL_ENGINE } from '../helpers/engine.js';
 import { freePort, processesUnder, tempDir, waitFor } from '../helpers/env.js';
 import { adminSql, archiveFiles, archiveTimelines } from '../helpers/restore-data.js';
 import {
@@ -160,7 +165,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
   };
 
   beforeAll(async () => {
-    t = await startService();
+    t = await startService({ flags: LOCAL_ENGINE });
     const c = await createAvailableCluster(t.client, { nodes: 3 });
     id = c.id;
     endpoint = c.detail.endpoints[0]!.connect_info;

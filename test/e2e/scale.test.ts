@@ -25,7 +25,7 @@ import {
   type TestService,
 } from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
-import { testEngine } from '../helpers/engine.js';
+import { standbySlot, testEngine } from '../helpers/engine.js';
 
 let t: TestService;
 let id: string;
@@ -83,8 +83,7 @@ const slotNames = async (): Promise<string[]> =>
 const postmastersOf = (ordinal: number) => processesUnder(`${id}/node${ordinal}/`).filter((p) => /postgres -D/.test(p.cmd));
 const nodeDir = (ordinal: number): string => join(t.dataDir, 'clusters', id, `node${ordinal}`);
 const patroni = testEngine() === 'patroni';
-/** A standby's replication slot: the local engine's `dwsbox_node<i>`; on Patroni its member's name, `node<i>`. */
-const slot = (ordinal: number): string => (patroni ? `node${ordinal}` : `dwsbox_node${ordinal}`);
+
 /**
  * Each node's own address (host:port), in order: on the local engine the endpoints are the nodes'
  * (one each, 127.0.c.i); on Patroni the endpoints are the router's read-write and read-only ones,
@@ -409,7 +408,7 @@ describe('scale-out 3 → 6 under writes, then scale-in 6 → 3', () => {
     expect(after.nodes.map((n) => n.id)).toEqual(before.nodes.slice(0, 3).map((n) => n.id));
     expect(after.endpoints).toHaveLength(endpointCount(3));
     expect(nodeAddresses(after)).toHaveLength(3);
-    expect(await slotNames()).toEqual([slot(2), slot(3)]);
+    expect(await slotNames()).toEqual([standbySlot(2), standbySlot(3)]);
     for (const n of [4, 5, 6]) {
       expect(postmastersOf(n)).toEqual([]);
       expect(existsSync(nodeDir(n))).toBe(false);
@@ -476,7 +475,7 @@ describe('a failed scale-out rolls back', () => {
       expect(after.nodes).toEqual(before.nodes);
       expect(after.endpoints).toEqual(before.endpoints);
       expect((await t.svc.store.listNodes(id)).map((n) => n.id).sort()).toEqual(nodesBefore);
-      expect(await slotNames()).toEqual([slot(2), slot(3)]);
+      expect(await slotNames()).toEqual([standbySlot(2), standbySlot(3)]);
       expect(postmastersOf(4)).toEqual([]);
       expect(existsSync(nodeDir(4))).toBe(false);
       expect(existsSync(t.svc.dataPlane.nodePaths(id, 4).sockDir)).toBe(false);
@@ -554,7 +553,7 @@ describe('a failed scale-out rolls back', () => {
     expect(nodeAddresses(grown).map((e) => e.split(':')[0]!.split('.')[3])).toEqual(['1', '2', '3', '5']);
     expect((await t.svc.store.listNodes(id)).map((n) => n.ordinal)).toEqual([1, 2, 3, 5]);
     expect(existsSync(nodeDir(4))).toBe(false);
-    expect(await slotNames()).toEqual([slot(2), slot(3), slot(5)]);
+    expect(await slotNames()).toEqual([standbySlot(2), standbySlot(3), standbySlot(5)]);
     const g = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${id}/actions/GROWING`);
     expect(info(subItems(g)[0]!)['removedLeftovers']).toEqual([4]);
 
@@ -598,7 +597,7 @@ describe('a failed scale-out rolls back', () => {
     const back = await waitIdle(t.client, id);
     expect(back).toMatchObject({ number_of_node: 3, task_status: '' });
     expect(back.nodes.map((n) => n.id)).toEqual(before.nodes.map((n) => n.id));
-    expect(await slotNames()).toEqual([slot(2), slot(3)]);
+    expect(await slotNames()).toEqual([standbySlot(2), standbySlot(3)]);
     expect(postmastersOf(5)).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@
  * role with CREATEROLE left behind. The service refuses to start on it; the migration moves
  * it (downtime reported), cleans it, and the service then runs it as the project's user: the
  * data intact, the old snapshot restorable, a new snapshot taken, the admin no superuser.
+ * Installations from before D32 knew only the local engine, so this file runs on it (`LOCAL_ENGINE`).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ import {
   type TestService,
 } from '../helpers/service.js';
 import { killPostmastersUnder, removeDir, removeProjectUsersUnder, tempDir, waitFor } from '../helpers/env.js';
+import { LOCAL_ENGINE } from '../helpers/engine.js';
 
 const dataDir = tempDir('migrate');
 let t: TestService | null = null;
@@ -135,10 +137,11 @@ const flags = {
   pollMs: 50,
   monitorIntervalMs: 500,
   shutdownTimeoutMs: 1000,
+  ...LOCAL_ENGINE,
 };
 
 beforeAll(async () => {
-  t = await startService({ dataDir });
+  t = await startService({ dataDir, flags: LOCAL_ENGINE });
   const c = await createAvailableCluster(t.client);
   cluster = { id: c.id, endpoint: c.detail.endpoints[0]!.connect_info, stanza: (await t.svc.store.getClusterById(c.id))!.stanza };
   await adminSql(cluster.endpoint, SCHEMA_SQL);
@@ -199,7 +202,7 @@ describe('dwsbox tenants migrate', () => {
   });
 
   it('then the service runs it: data intact, the admin no superuser, the old snapshot restorable, a new one taken', async () => {
-    t = await startService({ dataDir });
+    t = await startService({ dataDir, flags: LOCAL_ENGINE });
     const d = await waitIdle(t.client, cluster.id);
     expect([d.status, d.sub_status]).toEqual(['AVAILABLE', 'NORMAL']);
     expect(await checksums(cluster.endpoint)).toEqual(before);

@@ -21,6 +21,7 @@ import { Secrets } from '../../src/auth/secrets.js';
 import { signRequest } from '../../src/auth/signer.js';
 import { killPostmastersUnder, processesUnder, removeDir, tempDir } from './env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY, toolCommand, toolsLeftBehind } from './service.js';
+import { stopAgentUnitsUnder, testEngineFlags } from './engine.js';
 
 export { ACCESS_KEY, PROJECT_ID, SECRET_KEY };
 export const HOST = 'dws.dwsbox.test';
@@ -107,6 +108,8 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
       leaseMs: 5000,
       // The faults API is off by default (fair shares, docs/security.md); the tests inject faults.
       enableTenantFaults: true,
+      // DWSBOX_TEST_ENGINE: the engine of the clusters an API test starts (never the host's own agent).
+      ...testEngineFlags(),
       ...o.flags,
     },
   });
@@ -175,6 +178,8 @@ export async function startApiService(o: { flags?: Record<string, unknown>; star
     sdkCall,
     async stop() {
       await svc.stop();
+      // Patroni members and routers outlive serve by design (D23): the clusters it left running are stopped here.
+      if (config.engine === 'patroni') await stopAgentUnitsUnder(dataDir, config.agentDir);
       await killPostmastersUnder(dataDir);
       const left = processesUnder(dataDir);
       const tools = await toolsLeftBehind(dataDir);

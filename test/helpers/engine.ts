@@ -1,9 +1,10 @@
 /**
- * The engine test services run their clusters on (issue 15): `DWSBOX_TEST_ENGINE` = `local`
- * (the default) or `patroni` (each node a Patroni member under the run's host agent,
- * `testAgentDir`). Tests that assert a fact the engines show differently ask `testEngine()` and
- * assert it each engine's way; the facts themselves (no row lost, one primary, every standby
- * streaming, nothing left behind) hold on both.
+ * The engine test services run their clusters on (issue 15): `DWSBOX_TEST_ENGINE` = `patroni`
+ * (the default, as the service's: each node a Patroni member under the run's host agent,
+ * `testAgentDir`) or `local`. Tests that assert a fact the engines show differently ask
+ * `testEngine()` and assert it each engine's way; the facts themselves (no row lost, one primary,
+ * every standby streaming, nothing left behind) hold on both. A file about the local engine
+ * itself passes `LOCAL_ENGINE` and says why.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,16 +15,24 @@ import { testAgentDir } from './env.js';
 
 export type TestEngine = 'local' | 'patroni';
 
-/** The engine of this run's test services: `DWSBOX_TEST_ENGINE`, `local` when unset. */
+/** The engine of this run's test services: `DWSBOX_TEST_ENGINE`, `patroni` when unset. */
 export function testEngine(): TestEngine {
-  const e = process.env['DWSBOX_TEST_ENGINE'] ?? 'local';
+  const e = process.env['DWSBOX_TEST_ENGINE'] ?? 'patroni';
   if (e !== 'local' && e !== 'patroni') throw new Error(`DWSBOX_TEST_ENGINE=${e}: expected local or patroni`);
   return e;
 }
 
-/** The service flags of `testEngine()`: none on the local engine (its defaults), the engine and the run's agent on patroni. */
+/** A standby's replication slot on the test engine: the local engine's `dwsbox_node<i>`; on Patroni its member's name, `node<i>`. */
+export function standbySlot(ordinal: number): string {
+  return testEngine() === 'patroni' ? `node${ordinal}` : `dwsbox_node${ordinal}`;
+}
+
+/** The flags of a test about the local engine itself (its layout, its own supervision, installations from before D32). */
+export const LOCAL_ENGINE: Readonly<Record<string, unknown>> = { engine: 'local' };
+
+/** The service flags of `testEngine()`: the engine, and on patroni the run's agent (never the host's own). */
 export function testEngineFlags(): Record<string, unknown> {
-  return testEngine() === 'patroni' ? { engine: 'patroni', agentDir: testAgentDir() } : {};
+  return testEngine() === 'patroni' ? { engine: 'patroni', agentDir: testAgentDir() } : LOCAL_ENGINE;
 }
 
 /**

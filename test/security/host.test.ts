@@ -13,6 +13,12 @@
  * its own OS user would; the code a tenant plants (kit.ts `plantedNoteSql`) reports who runs
  * it in the server log and tries to become the session's authenticated user, writing a file
  * when it is a superuser. docs/reliability.md ("Security") lists each attack and its result.
+ *
+ * It runs on the local engine (`LOCAL_ENGINE`): many attacks aim at what that engine itself
+ * does as root by path (its node configuration, `postmaster.pid`, the starts and stops it makes).
+ * On the Patroni engine, Patroni owns those; its members running as the project's user, its
+ * administrator being no superuser and its REST refusing unauthenticated actions are asserted by
+ * `ha-failover` and `patroni-engine`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -26,6 +32,7 @@ import { systemClock } from '../../src/domain/clock.js';
 import type { ClusterRecord, NodeRecord } from '../../src/domain/records.js';
 import type { OsUser } from '../../src/dataplane/os-user.js';
 import { scratchDatabaseName } from '../../src/tasks/definitions/table-restore.js';
+import { LOCAL_ENGINE } from '../helpers/engine.js';
 import { tempDir, waitFor } from '../helpers/env.js';
 import { createAvailableCluster, getCluster, PROJECT_ID, startService, waitIdle, type TestService } from '../helpers/service.js';
 import {
@@ -208,7 +215,7 @@ function postmastersOf(c: Cl): number[] {
 }
 
 beforeAll(async () => {
-  t = await startService();
+  t = await startService({ flags: LOCAL_ENGINE });
   const auth = new AuthService(
     t.svc.store,
     Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
