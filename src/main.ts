@@ -136,23 +136,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       highest: () => store.highestOsUid(),
       record: (projectId: string, name: string, uid: number) => store.recordOsUser(projectId, name, uid, clock.now()),
     };
-    const settings = {
-      dataDir: config.dataDir,
-      repoPath: config.repoPath,
-      unsafeNoFsync: config.unsafeNoFsync,
-      initdbPool: config.initdbPool,
-      initdbPoolDir: config.initdbPoolDir,
-    };
-    const engine =
-      config.engine === 'patroni'
-        ? new PatroniEngine(
-            // Patroni makes every data directory itself: the initdb pool has nothing to offer it.
-            { ...settings, initdbPool: 0, agentDir: config.agentDir, syncMode: config.syncMode },
-            bins,
-            log.scope({ component: 'dataplane' }),
-            uids,
-          )
-        : new LocalEngine(settings, bins, log.scope({ component: 'dataplane' }), uids);
+    const engine = createEngine(config, bins, log.scope({ component: 'dataplane' }), uids);
     // The repository of new clusters' stanzas; its credentials are kept sealed under the master key (D17).
     configureRepository = (secrets) => {
       const repository = repositoryFromConfig(config);
@@ -421,6 +405,26 @@ async function refuseUnmigrated(store: Store, dataPlane: LocalEngine): Promise<v
 }
 
 /** Stop every node of every cluster (serve --stop-clusters-on-exit, clusters stop-all). */
+/** The data plane of `config.engine` (the CLI's local commands build it too, without the store's uid record). */
+export function createEngine(
+  config: Config,
+  bins: Binaries,
+  log: Logger,
+  uids?: ConstructorParameters<typeof LocalEngine>[3],
+): LocalEngine | PatroniEngine {
+  const settings = {
+    dataDir: config.dataDir,
+    repoPath: config.repoPath,
+    unsafeNoFsync: config.unsafeNoFsync,
+    initdbPool: config.initdbPool,
+    initdbPoolDir: config.initdbPoolDir,
+  };
+  return config.engine === 'patroni'
+    ? // Patroni makes every data directory itself: the initdb pool has nothing to offer it.
+      new PatroniEngine({ ...settings, initdbPool: 0, agentDir: config.agentDir, syncMode: config.syncMode }, bins, log, uids)
+    : new LocalEngine(settings, bins, log, uids);
+}
+
 export async function stopAllNodes(store: Store, dataPlane: DataPlane, log: Logger): Promise<number> {
   let n = 0;
   for (const c of await store.listClusters()) {
@@ -433,6 +437,9 @@ export async function stopAllNodes(store: Store, dataPlane: DataPlane, log: Logg
     }
   }
   const servers = await dataPlane.stopHostServices();
-  if (servers) log.info('repository servers stopped', { count: servers });
+  if (servers)
+    log.info('host services stopped (S3 repository servers; the host agent and its etcd when nothing else runs on them)', {
+      count: servers,
+    });
   return n;
 }

@@ -12,9 +12,8 @@ import { migrate } from '../store/migrate.js';
 import { Secrets } from '../auth/secrets.js';
 import { AuthService } from '../auth/auth-service.js';
 import { findBinaries } from '../dataplane/binaries.js';
-import { LocalEngine } from '../dataplane/local-engine.js';
 import type { Role } from '../domain/records.js';
-import { createService, stopAllNodes } from '../main.js';
+import { createEngine, createService, stopAllNodes } from '../main.js';
 import { isAppError } from '../errors/app-error.js';
 import { API_HELP, runApiCommand } from './commands/api.js';
 import { readSecretFromStdin, warnSecretArgument } from './secrets.js';
@@ -165,7 +164,9 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   const addr = await service.start();
-  process.stdout.write(`dwsbox: serving the DWS API on http://${addr.host}:${addr.port} (data directory ${config.dataDir})\n`);
+  process.stdout.write(
+    `dwsbox: serving the DWS API on http://${addr.host}:${addr.port} (data directory ${config.dataDir}, clusters on the ${config.engine} engine)\n`,
+  );
 }
 
 async function credentials(argv: string[]): Promise<void> {
@@ -272,11 +273,8 @@ async function clustersLocal(argv: string[]): Promise<boolean> {
   const { values } = parse(argv.slice(1));
   const config = localConfig(values);
   const log = createLogger({ level: config.logLevel });
-  const engine = new LocalEngine(
-    { dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: false },
-    findBinaries(config.pgBinDir),
-    log,
-  );
+  // The data directory's engine (Patroni members are stopped through the host agent, which stops last when nothing else of the host runs on it).
+  const engine = createEngine({ ...config, unsafeNoFsync: false, initdbPool: 0 }, findBinaries(config.pgBinDir), log);
   const store = openStore(config.store);
   try {
     await migrate(store.adapter);

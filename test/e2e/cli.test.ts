@@ -6,11 +6,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ACCESS_KEY, ADMIN_PASSWORD, PROJECT_ID, SECRET_KEY, startService, type TestService } from '../helpers/service.js';
-import { freePort } from '../helpers/env.js';
+import {
+  ACCESS_KEY,
+  ADMIN_PASSWORD,
+  createAvailableCluster,
+  PROJECT_ID,
+  SECRET_KEY,
+  startService,
+  type TestService,
+} from '../helpers/service.js';
+import { agentPaths } from '../../src/dataplane/agent/agent.js';
+import { clusterUnits } from '../helpers/engine.js';
+import { freePort, processesUnder } from '../helpers/env.js';
 
 const run = promisify(execFile);
 let t: TestService;
@@ -205,5 +215,17 @@ describe('dwsbox CLI', () => {
     const r = await cli(['clusters', 'delete', clusterId, '--wait']);
     expect(r.code).toBe(0);
     expect((await t.client.request('GET', `/v1.0/{project_id}/clusters/${clusterId}`)).status).toBe(404);
+  });
+
+  it("clusters stop-all, the service stopped: every member of the data directory's engine stops, nothing of them runs", async () => {
+    const c = await createAvailableCluster(t.client, { nodes: 3 });
+    await t.svc.stop();
+    const r = await cli(['clusters', 'stop-all', '--data-dir', t.dataDir, '--agent-dir', t.config.agentDir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.slice(r.stdout.search(/^\{$/m)))).toEqual({ stopped: 3 });
+    // On Patroni through the host agent: the members' units gone (none is started again), and the agent
+    // gone with its etcd when nothing else ran on it (other files' clusters may); on the local engine its postmasters.
+    if (t.config.engine === 'patroni') expect(existsSync(agentPaths(t.config.agentDir).socket) ? await clusterUnits(c.id) : []).toEqual([]);
+    expect(processesUnder(join(t.dataDir, 'clusters', c.id))).toEqual([]);
   });
 });

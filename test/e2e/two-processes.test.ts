@@ -320,7 +320,9 @@ function toolOf(servicePid: number, needle: string): ProcInfo | undefined {
 
 /**
  * Wait until `step` of the task runs, and a `pgbackrest stanza-create` of the cluster runs under its owner; returns the owner.
- * Without `needTool`, as soon as the step runs (the tool when it is seen then).
+ * Without `needTool`, as soon as the step runs (the tool when it is seen then). Once the step runs, the
+ * processes are scanned back to back, the store asked only every 100 ms: the tool may run for a few
+ * hundred milliseconds only, and under a full suite a store query takes tens of them.
  */
 async function waitCopyRunning(
   taskId: string,
@@ -328,19 +330,32 @@ async function waitCopyRunning(
   clusterId: string,
   needTool = true,
 ): Promise<{ owner: string; tool: ProcInfo | undefined }> {
-  return waitFor(
+  const seen = await waitFor(
     async () => {
       const t = await store.getTask(taskId);
       if (!t?.lockedBy) return null;
       const s = await store.getStep(taskId, step);
-      if (s?.status === 'SUCCESS') throw new Error(`${step} ended before its stanza-create was seen running`);
-      if (s?.status !== 'RUNNING') return null;
-      const tool = toolOf(pidOf(t.lockedBy), `cluster-${clusterId}`);
-      const found = tool && /pgbackrest .*stanza-create/.test(tool.cmd) ? tool : undefined;
-      return found || !needTool ? { owner: t.lockedBy, tool: found } : null;
+      if (s?.status === 'SUCCESS') return { owner: null };
+      return s?.status === 'RUNNING' ? { owner: t.lockedBy } : null;
     },
-    { timeoutMs: 240_000, intervalMs: 10, what: `${step} of ${taskId} to run its pgbackrest stanza-create` },
+    { timeoutMs: 240_000, intervalMs: 10, what: `${step} of ${taskId} to run` },
   );
+  if (!seen.owner) throw new Error(`${step} ended before it was seen running`);
+  const owner = seen.owner;
+  const stanzaCreate = (): ProcInfo | undefined => {
+    const tool = toolOf(pidOf(owner), `cluster-${clusterId}`);
+    return tool && /pgbackrest .*stanza-create/.test(tool.cmd) ? tool : undefined;
+  };
+  if (!needTool) return { owner, tool: stanzaCreate() };
+  for (let asked = Date.now(); ;) {
+    const tool = stanzaCreate();
+    if (tool) return { owner, tool };
+    if (Date.now() - asked >= 100) {
+      const s = await store.getStep(taskId, step);
+      if (s?.status !== 'RUNNING') throw new Error(`${step} ended (${s?.status}) before its stanza-create was seen running`);
+      asked = Date.now();
+    }
+  }
 }
 
 describe('two service processes on one PostgreSQL store', () => {

@@ -34,6 +34,7 @@ export interface TestService {
   dataDir: string;
   config: Config;
   logFile: string;
+  /** `keepDir`: the data directory stays for a next service (on Patroni with its clusters running, D23). */
   stop(o?: { keepDir?: boolean }): Promise<void>;
 }
 
@@ -80,11 +81,12 @@ export async function startService(
     logFile,
     async stop(so = {}) {
       await svc.stop();
-      // Patroni members and routers outlive serve by design (D23): the clusters it left running are stopped here.
-      if (config.engine === 'patroni') await stopAgentUnitsUnder(dataDir, config.agentDir);
-      const killed = await killPostmastersUnder(dataDir);
-      void killed;
-      const left = processesUnder(dataDir);
+      // Patroni members and routers outlive serve by design (D23): a data directory kept for a next service
+      // keeps its clusters running, for that service to adopt; otherwise they are stopped here.
+      const outliving = config.engine === 'patroni' && !!so.keepDir;
+      if (config.engine === 'patroni' && !outliving) await stopAgentUnitsUnder(dataDir, config.agentDir);
+      if (!outliving) await killPostmastersUnder(dataDir);
+      const left = outliving ? [] : processesUnder(dataDir);
       const tools = await toolsLeftBehind(dataDir);
       if (!so.keepDir && !process.env['DWSBOX_KEEP_TEST_DIRS']) {
         removeDir(dataDir);
