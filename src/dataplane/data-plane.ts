@@ -11,7 +11,7 @@
  * interface speaks of clusters, members (the store's node records), stanzas and backup sets,
  * never of an engine's local paths (a member's `dataDir` is the store's, opaque here).
  */
-import type { ClusterRecord, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
+import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
 import type { AppError } from '../errors/app-error.js';
 import type { RepositoryRef } from './backup-repository.js';
 import type { LogicalDataPlane } from './logical-plane.js';
@@ -129,6 +129,8 @@ export interface DataPlane extends LogicalDataPlane {
    * the synchronous standby first); returns the ordinals of the old and the new primary.
    */
   switchover?(cluster: ClusterRef, candidate: number, o?: RunOptions): Promise<{ from: number; to: number }>;
+  /** A highly available engine's change of a running cluster's replication (D25), done when the leader shows it. */
+  setSyncMode?(cluster: ClusterRef, mode: NonNullable<ClusterSpec['syncMode']>, o?: RunOptions): Promise<void>;
   /**
    * An engine that allocates address blocks host-wide (across services and stores): take the
    * block for the cluster `owner`, or false when another one holds it. Released with the

@@ -661,6 +661,22 @@ export class PatroniEngine extends LocalEngine {
     return { from: memberOrdinal(r.from) ?? 0, to: memberOrdinal(r.to) ?? candidate };
   }
 
+  /**
+   * A running cluster's replication mode changed (D25): Patroni's dynamic configuration patched
+   * and waited for (HaCluster.applySyncMode), then the cluster's record, which members written
+   * later (a scale-out, a rebuild) take it from. Run again after a failure, it converges.
+   */
+  async setSyncMode(cluster: ClusterRef, mode: SyncMode, o: RunOptions = {}): Promise<void> {
+    const rec = this.record(cluster.id);
+    const ha = await this.cluster(cluster.id, { ...rec, syncMode: mode });
+    await ha.applySyncMode({ ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 60_000 }).catch((e: unknown) => {
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: ['the cluster', `its replication did not become ${mode}: ${(e as Error).message}`],
+      });
+    });
+    this.writeRecord(cluster.id, { ...rec, syncMode: mode });
+  }
+
   // ------------------------------------------------------------------ restores (D4, D23)
   /**
    * A member's directory as Patroni needs it (the project user's, 0700: Patroni removes and

@@ -9,7 +9,7 @@ import { ReadCache, ReadPoint, type Timed } from '../store/read-cache.js';
 import { newId, newPassword, isUuid } from '../domain/ids.js';
 import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
-import { isTaskActive } from '../domain/task.js';
+import { ACTION_OF_KIND, isTaskActive } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
 import type { Config } from '../config/config.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
@@ -174,13 +174,7 @@ export class ClusterService {
   // ------------------------------------------------------------------ create
   validateCreate(i: CreateClusterInput): void {
     validateName(i.name);
-    if (i.spec.syncMode && !this.deps.dataPlane.routerHosts)
-      throw new AppError('NOT_SUPPORTED', {
-        args: [
-          'sync_mode',
-          `the ${this.deps.dataPlane.engineName} engine's standbys replicate asynchronously; clusters of the patroni engine (a service started with --engine patroni on a data directory of its own) choose it`,
-        ],
-      });
+    if (i.spec.syncMode && !this.deps.dataPlane.setSyncMode) throw this.noSyncMode();
     if (!findNodeType(i.nodeType))
       throw new AppError('INVALID_NODE_TYPE', { args: [i.nodeType, 'see GET /v2/{project_id}/node-types for the node types'] });
     if (!Number.isInteger(i.numberOfNode) || i.numberOfNode < MIN_NODES || i.numberOfNode > MAX_NODES_API) {
@@ -525,6 +519,45 @@ export class ClusterService {
       updatedAt: this.deps.clock.now(),
     });
     this.deps.log.info('administrator password reset', { clusterId, projectId });
+  }
+
+  /**
+   * A highly available cluster's replication mode changed (D25; the dwsbox field `sync_mode` of
+   * create, changed later), at once: refused on an engine without it, on a cluster not available
+   * or stopped, and while a task runs on it. Done under the cluster's lock (no task's step runs
+   * meanwhile), once the leader shows the new mode; the cluster's detail shows it after.
+   */
+  async setSyncMode(projectId: string, clusterId: string, mode: NonNullable<ClusterSpec['syncMode']>): Promise<void> {
+    const dp = this.deps.dataPlane;
+    if (!dp.setSyncMode) throw this.noSyncMode();
+    const c = await this.get(projectId, clusterId);
+    if (c.status !== 'AVAILABLE' || c.stopped)
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [c.name, `its replication can change only while it is available (status ${c.status}${c.stopped ? ', stopped' : ''})`],
+      });
+    const busy = await this.deps.store.activeTask(`cluster:${c.id}`);
+    if (busy)
+      throw new AppError('CLUSTER_BUSY', { args: [c.name, ACTION_OF_KIND[busy.kind], busy.id], details: { blockingTaskId: busy.id } });
+    const lock = await dp.lockForStep(dp.lockFile(c.id), { timeoutMs: 5000, label: 'change the replication mode' }).catch(() => {
+      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'a step of another operation holds it now; try again in a moment'] });
+    });
+    try {
+      await dp.setSyncMode(c, mode);
+      await this.updateSpec(projectId, clusterId, (sp) => ({ ...sp, syncMode: mode }));
+    } finally {
+      await lock.release();
+    }
+    this.deps.log.info('replication mode changed', { clusterId, projectId, from: c.spec.syncMode ?? null, to: mode });
+  }
+
+  /** `sync_mode` on an engine whose standbys replicate asynchronously, always. */
+  private noSyncMode(): AppError {
+    return new AppError('NOT_SUPPORTED', {
+      args: [
+        'sync_mode',
+        `the ${this.deps.dataPlane.engineName} engine's standbys replicate asynchronously; clusters of the patroni engine (a service started with --engine patroni on a data directory of its own) choose it`,
+      ],
+    });
   }
 
   // ------------------------------------------------------------------ metadata (D19)

@@ -230,6 +230,11 @@ describe('the local engine (--engine local)', () => {
     );
     expectError(await local.call('POST', p(CREATE_V2), { body: v2({ name: 'sync-mode-v2', sync_mode: 'sometimes' }) }), 400, 'DWS.0001');
     expect(await clusterCount(local)).toBe(before);
+    // Nor changed later (the dwsbox sync-mode call): the engine is named before the cluster is looked up.
+    const later = p(`/dwsbox/v1/{project_id}/clusters/${UNKNOWN}/sync-mode`);
+    expectError(await local.call('PUT', later, { body: { sync_mode: 'async' } }), 400, 'DWS.9901', /local engine.*patroni engine/);
+    expectError(await local.call('PUT', later, { body: { sync_mode: 'sometimes' } }), 400, 'DWS.0001');
+    expectError(await local.call('PUT', later, { body: {} }), 400, 'DWS.0001');
   });
 
   it('SwitchOverCluster on the local engine: 400 NOT_SUPPORTED naming the engine to use; on an unknown cluster the same', async () => {

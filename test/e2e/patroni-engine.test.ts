@@ -60,6 +60,25 @@ describe('the Patroni engine through the API', () => {
     expect((await adminQuery(ro, 'select pg_is_in_recovery() as r'))[0]!['r']).toBe(true);
   });
 
+  it('changes its replication while it runs (the dwsbox sync-mode call): async, then sync again; the detail, the record and the leader agree', async () => {
+    const path = `/dwsbox/v1/{project_id}/clusters/${id}/sync-mode`;
+    const syncStates = async (): Promise<string[]> =>
+      (await adminQuery(rw, 'select sync_state from pg_stat_replication order by sync_state')).map((r) => String(r['sync_state']));
+    const shown = async (): Promise<unknown> => ((await getCluster(t.client, id)) as unknown as { sync_mode: string }).sync_mode;
+    const recorded = (): unknown =>
+      (JSON.parse(readFileSync(join(t.dataDir, 'clusters', id, 'ha.json'), 'utf8')) as { syncMode: string }).syncMode;
+    expect(await t.client.call('PUT', path, { sync_mode: 'async' })).toEqual({ sync_mode: 'async' });
+    // Answered once the leader shows it: it waits for no standby.
+    expect(await syncStates()).toEqual(['async', 'async']);
+    expect([await shown(), recorded()]).toEqual(['async', 'async']);
+    // An unknown mode is refused and changes nothing.
+    expect((await t.client.request('PUT', path, { sync_mode: 'sometimes' })).status).toBe(400);
+    expect(await shown()).toBe('async');
+    expect(await t.client.call('PUT', path, { sync_mode: 'sync' })).toEqual({ sync_mode: 'sync' });
+    expect(await syncStates()).toEqual(['async', 'sync']);
+    expect([await shown(), recorded()]).toEqual(['sync', 'sync']);
+  });
+
   it('outlives its host agent: serve starts a killed agent again, which adopts every unit; no member restarts', async () => {
     const agent = new AgentClient(testAgentDir());
     const before = await agent.info();

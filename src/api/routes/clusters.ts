@@ -20,6 +20,7 @@ import {
   ResetPasswordBody,
   RestartBody,
   SwitchoverBody,
+  SyncModeBody,
   clusterDetailOut,
   clusterInfoOut,
 } from '../schemas/cluster.js';
@@ -258,7 +259,7 @@ export const clusterRoutes =
           tags,
           summary: 'Switch the primary over to another node (SwitchOverCluster)',
           description:
-            'A planned switchover of a highly available cluster (--engine patroni): task_status ACTIVE_STANDY_SWITCHOVER while it runs, ACTIVE_STANDY_SWITCHOVER_FAILURE after a failure. By default to the preferred node (node 1), which puts an UNBALANCED cluster back to NORMAL; the dwsbox extension candidate_node_id names another node. Refused when no standby takes over on this engine, when the candidate is not a streaming replica, or when another task runs.',
+            'A planned switchover of a highly available cluster (the Patroni engine): task_status ACTIVE_STANDY_SWITCHOVER while it runs, ACTIVE_STANDY_SWITCHOVER_FAILURE after a failure. By default to the preferred node (node 1), which puts an UNBALANCED cluster back to NORMAL; the dwsbox extension candidate_node_id names another node. Refused when no standby takes over on this engine, when the candidate is not a streaming replica, or when another task runs.',
           params: ClusterParams,
           body: SwitchoverBody,
           response: { 200: Empty, ...errorResponses },
@@ -267,6 +268,26 @@ export const clusterRoutes =
       async (req) => {
         await s.switchover(req.params.project_id, req.params.cluster_id, req.body?.candidate_node_id ?? null);
         return {};
+      },
+    );
+
+    app.put(
+      '/dwsbox/v1/:project_id/clusters/:cluster_id/sync-mode',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: "Change a highly available cluster's replication (dwsbox extension)",
+          description:
+            "The replication a create chose with the dwsbox field sync_mode, changed on a running cluster of the Patroni engine (D25): sync (a commit waits for one synchronous standby while one streams), strict (commits wait even when none streams) or async. Answers once the leader shows it (one synchronous standby, or none); the cluster's detail shows sync_mode after. Refused on the local engine, on a cluster that is not available or is stopped, and while a task runs on it.",
+          params: ClusterParams,
+          body: SyncModeBody,
+          response: { 200: Type.Object({ sync_mode: Type.String() }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.setSyncMode(req.params.project_id, req.params.cluster_id, req.body.sync_mode);
+        return { sync_mode: req.body.sync_mode };
       },
     );
 

@@ -8,8 +8,9 @@ import { NODE_TYPES, DATASTORE_VERSION } from '../../domain/node-types.js';
 const PublicIpIn = Type.Object({ public_bind_type: Type.Optional(Type.String()), eip_id: Type.Optional(Nullable(Type.String())) });
 const TagsIn = Type.Union([Type.Array(Tag, { maxItems: 20 }), Tag]);
 
-/** dwsbox extension (D25, `--engine patroni`): the cluster's replication, `sync` (default), `strict` or `async`. */
-const SyncModeIn = Type.Optional(Nullable(Type.Union([Type.Literal('sync'), Type.Literal('strict'), Type.Literal('async')])));
+/** dwsbox extension (D25, the Patroni engine): the cluster's replication, `sync` (default), `strict` or `async`. */
+const SyncMode = Type.Union([Type.Literal('sync'), Type.Literal('strict'), Type.Literal('async')]);
+const SyncModeIn = Type.Optional(Nullable(SyncMode));
 
 export const CreateClusterV1Body = Type.Object({
   cluster: Type.Object({
@@ -74,6 +75,8 @@ export const RestartBody = Type.Optional(Nullable(Type.Object({ restart: Type.Op
 /** SwitchOverCluster's body: none in DWS; `candidate_node_id` is a dwsbox extension (default: the preferred node, node 1). */
 export const SwitchoverBody = Type.Optional(Nullable(Type.Object({ candidate_node_id: Type.Optional(Type.String({ maxLength: 64 })) })));
 export const ResetPasswordBody = Type.Object({ new_password: Type.String() });
+/** dwsbox extension: a running highly available cluster's replication changed (D25). */
+export const SyncModeBody = Type.Object({ sync_mode: SyncMode }, { additionalProperties: false });
 
 const Endpoint = Type.Object({ connect_info: Type.String(), jdbc_url: Type.String() });
 const NodeOut = Type.Object({

@@ -31,6 +31,7 @@ import {
   PATRONI_REST_PORT,
   patroniConfigText,
   patroniTimings,
+  syncSettings,
   type Credentials,
   type PatroniTimings,
   type PgParameters,
@@ -326,7 +327,7 @@ export class HaCluster {
 
   /**
    * Wait until the cluster is healthy (a leader, every other member streaming, one
-   * synchronous unless the cluster is asynchronous); throws with the last state seen at the
+   * synchronous, none when the cluster is asynchronous); throws with the last state seen at the
    * deadline or on abort.
    */
   async waitHealthy(o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<HaHealth> {
@@ -342,7 +343,8 @@ export class HaCluster {
         // The member the DCS names synchronous must be the one the leader really waits for (repairSync).
         const named = h.members.filter((m) => m.role === 'sync_standby').map((m) => m.name);
         const syncOk = h.sync.length === 1 && named.length === 1 && h.sync[0] === named[0];
-        if (h.leader && h.streaming.length === others && (!wantSync || syncOk)) return h;
+        // An asynchronous cluster's leader waits for no standby (after a change from sync, once Patroni applied it).
+        if (h.leader && h.streaming.length === others && (wantSync ? syncOk : h.sync.length === 0)) return h;
       } catch (e) {
         last = (e as Error).message;
       }
@@ -350,6 +352,16 @@ export class HaCluster {
         throw new Error(`cluster ${this.spec.scope} not healthy after ${(o.timeoutMs ?? 120_000) / 1000} s: ${JSON.stringify(last)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /**
+   * Apply the spec's replication mode (D25) to a running cluster made with another: Patroni's
+   * dynamic settings patched (every member applies them within a loop), then waited for as
+   * `waitHealthy` sees them: one synchronous standby for sync and strict, none for async.
+   */
+  async applySyncMode(o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<HaHealth> {
+    await this.rest.patchConfig(syncSettings(this.spec.syncMode ?? 'sync'));
+    return this.waitHealthy(o);
   }
 
   /**

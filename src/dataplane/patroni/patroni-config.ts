@@ -192,6 +192,11 @@ export function pgHba(replicationUser: string, sources: readonly string[] = ['12
   ];
 }
 
+/** Patroni's dynamic settings of a replication mode (D25): in `bootstrap.dcs` at create, through `PATCH /config` later. */
+export function syncSettings(mode: SyncMode): { synchronous_mode: boolean; synchronous_mode_strict: boolean } {
+  return { synchronous_mode: mode !== 'async', synchronous_mode_strict: mode === 'strict' };
+}
+
 /** The member's whole configuration, as Patroni reads it. */
 export function patroniConfig(m: PatroniMemberSpec): Record<string, unknown> {
   const t = patroniTimings(m.timings);
@@ -221,8 +226,7 @@ export function patroniConfig(m: PatroniMemberSpec): Record<string, unknown> {
         retry_timeout: t.retryTimeout,
         primary_start_timeout: t.primaryStartTimeout,
         maximum_lag_on_failover: 1048576,
-        synchronous_mode: mode !== 'async',
-        synchronous_mode_strict: mode === 'strict',
+        ...syncSettings(mode),
         // Trap 8: without it an etcd outage demotes the leader after loop_wait + retry_timeout.
         failsafe_mode: true,
         postgresql: {
