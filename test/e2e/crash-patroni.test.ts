@@ -267,7 +267,13 @@ async function deleteAndCheckGone(expect: ExpectStatic, svc: ChildService, id: s
     (await agentUnits(id)).map((u) => u.name),
     'units left by the delete',
   ).toEqual([]);
-  expect(await etcdScopeLeft(rec.scope), 'etcd keys and user left by the delete').toEqual([]);
+  // Asked again when etcd is slow to answer (a call gives up after 5 s; CI's 2 cores under a full suite).
+  const left = await waitFor(() => etcdScopeLeft(rec.scope), {
+    what: `etcd's answer on scope ${rec.scope}`,
+    timeoutMs: 60_000,
+    intervalMs: 1000,
+  });
+  expect(left, 'etcd keys and user left by the delete').toEqual([]);
   const agent = new AgentClient(AGENT_DIR);
   try {
     expect((await agent.subnets()).filter((h) => h.owner === id)).toEqual([]);

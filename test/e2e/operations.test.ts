@@ -158,7 +158,16 @@ describe('diagnostics and metadata backups', () => {
     const dead = (JSON.parse(bad.stdout) as { check: string; ok: boolean; fix?: string }[]).find((f) => /node 3/.test(f.check))!;
     expect(dead.ok).toBe(false);
     expect(dead.fix).toMatch(/restart/);
-    await t.client.call('POST', `/v1.0/{project_id}/clusters/${clusterId}/restart`);
+    // On Patroni the health monitor may have started a repair of node 3 (REPAIRING): the restart waits for it.
+    await waitFor(
+      async () => {
+        await waitIdle(t.client, clusterId);
+        const r = await t.client.request('POST', `/v1.0/{project_id}/clusters/${clusterId}/restart`);
+        if (r.status >= 300 && r.status !== 409) throw new Error(`restart: ${r.status} ${JSON.stringify(r.body)}`);
+        return r.status < 300;
+      },
+      { what: 'the restart accepted', timeoutMs: 240_000, intervalMs: 500 },
+    );
     expect((await waitIdle(t.client, clusterId)).status).toBe('AVAILABLE');
   });
 

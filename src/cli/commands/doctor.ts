@@ -6,8 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync, statfsSync } from 'nod
 import { join } from 'node:path';
 import type { Config } from '../../config/config.js';
 import { findBinaries, type Binaries } from '../../dataplane/binaries.js';
-import { LocalEngine } from '../../dataplane/local-engine.js';
-import { PatroniEngine } from '../../dataplane/patroni-engine.js';
+import { createEngine } from '../../main.js';
 import { lookupUser, osIdentity } from '../../dataplane/os-user.js';
 import { allPids } from '../../dataplane/process-info.js';
 import { silentLogger } from '../../log/logger.js';
@@ -150,12 +149,8 @@ export async function runDoctor(config: Config): Promise<Finding[]> {
 
   // The API port.
   if (bins) {
-    const settings = { dataDir: config.dataDir, repoPath: config.repoPath, unsafeNoFsync: false };
     // The configured engine names slots and logs as its clusters have them (nothing is started here).
-    const engine =
-      config.engine === 'patroni'
-        ? new PatroniEngine({ ...settings, agentDir: config.agentDir }, bins, silentLogger())
-        : new LocalEngine(settings, bins, silentLogger());
+    const engine = createEngine({ ...config, unsafeNoFsync: false, initdbPool: 0 }, bins, silentLogger());
     const free = await engine.isAddressFree(config.host, config.port);
     add(
       'API port',

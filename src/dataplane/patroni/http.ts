@@ -35,8 +35,17 @@ export async function httpCall(c: HttpCall): Promise<HttpAnswer> {
     body = JSON.stringify(c.body);
     headers['content-type'] = 'application/json';
   }
-  const res = await request(c.url, { method: c.method, headers, ...(body === undefined ? {} : { body }), signal });
-  const text = await res.body.text();
+  let res: Awaited<ReturnType<typeof request>>;
+  let text: string;
+  try {
+    res = await request(c.url, { method: c.method, headers, ...(body === undefined ? {} : { body }), signal });
+    text = await res.body.text();
+  } catch (e) {
+    // Our own limit, not the caller's abort: say which call gave no answer (a bare TimeoutError names none).
+    if (timeout.aborted && !c.signal?.aborted)
+      throw new Error(`${c.method} ${c.url}: no answer within ${(c.timeoutMs ?? 5000) / 1000} s`, { cause: e });
+    throw e;
+  }
   let json: unknown;
   try {
     json = text ? (JSON.parse(text) as unknown) : undefined;
