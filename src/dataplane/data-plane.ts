@@ -138,6 +138,8 @@ export interface DataPlane extends LogicalDataPlane {
    */
   claimSubnet?(subnetIndex: number, owner: string): Promise<boolean>;
   releaseSubnet?(subnetIndex: number, owner: string): Promise<void>;
+  /** Release the blocks claimed for clusters the store never recorded (a service that died mid-create); returns them. */
+  sweepSubnetClaims?(known: ReadonlySet<string>, graceMs?: number): Promise<number[]>;
   // ------------------------------------------------------------------ host
   /** Make the host ready (directories, modes); at start-up. */
   prepareHost(): void;

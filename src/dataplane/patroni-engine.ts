@@ -14,7 +14,7 @@
  * first member is made. A restored cluster's primary recovers as on the local engine and is then
  * handed to Patroni (`recoverPrimary`).
  */
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
@@ -535,10 +535,17 @@ export class PatroniEngine extends LocalEngine {
     for (const h of await agent.subnets()) if (h.owner === clusterId) await agent.releaseSubnet(h.subnet);
   }
 
-  /** The address block for the cluster `owner` in the agent's host-wide registry (D24: REST ports are the same in every block), or false when another cluster holds it. */
+  /**
+   * The address block for the cluster `owner` in the agent's host-wide registry (D24: REST ports
+   * are the same in every block), or false when another cluster holds it. A note of the claim is
+   * made first in this data directory (`claims/<owner>`): a service that dies before its store
+   * records the cluster leaves the note, and `sweepSubnetClaims` releases the block.
+   */
   async claimSubnet(subnet: number, owner: string): Promise<boolean> {
     // Another agent's cluster (a second agent directory on this host) may hold the block's REST addresses.
     for (const i of [1, 2, 3]) if (!(await this.isAddressFree(restHost(subnet, i), PATRONI_REST_PORT))) return false;
+    mkdirSafe(this.claimsDir(), serviceOwner(), 0o700);
+    writeFileSafe(join(this.claimsDir(), owner), `${subnet}\n`, serviceOwner(), 0o600);
     return (await this.agent()).claimSubnet(owner, subnet).then(
       () => true,
       (e: unknown) => {
@@ -551,6 +558,44 @@ export class PatroniEngine extends LocalEngine {
   async releaseSubnet(subnet: number, owner: string): Promise<void> {
     const agent = await this.agent();
     if ((await agent.subnets()).some((h) => h.subnet === subnet && h.owner === owner)) await agent.releaseSubnet(subnet);
+    rmSync(join(this.claimsDir(), owner), { force: true });
+  }
+
+  /**
+   * The claims this data directory noted (`claimSubnet`) and settled since: a note of a cluster
+   * the store knows (`known`) is dropped; one older than `graceMs` of a cluster it does not know
+   * (its service died between the claim and the store's insert) has its block released, if the
+   * agent still holds it for that cluster. Returns the blocks released. The health monitor calls
+   * it every round; `graceMs` covers a create request in flight in another service process.
+   */
+  async sweepSubnetClaims(known: ReadonlySet<string>, graceMs = 10 * 60_000): Promise<number[]> {
+    const dir = this.claimsDir();
+    if (!existsSync(dir)) return [];
+    const released: number[] = [];
+    for (const owner of readdirSync(dir)) {
+      const note = join(dir, owner);
+      if (known.has(owner)) {
+        rmSync(note, { force: true });
+        continue;
+      }
+      if (Date.now() - statSync(note).mtimeMs < graceMs) continue;
+      const subnet = Number(readFileSafe(note)?.trim());
+      const agent = await this.agent();
+      if ((await agent.subnets()).some((h) => h.subnet === subnet && h.owner === owner)) {
+        await agent.releaseSubnet(subnet);
+        released.push(subnet);
+        this.log.warn('address block released: its cluster never reached the store (the service died while creating it)', {
+          subnet,
+          owner,
+        });
+      }
+      rmSync(note, { force: true });
+    }
+    return released;
+  }
+
+  private claimsDir(): string {
+    return join(this.settings.dataDir, 'claims');
   }
 
   // ------------------------------------------------------------------ health (D23)

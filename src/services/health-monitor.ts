@@ -141,6 +141,10 @@ export class HealthMonitor {
         this.log.warn('health check of a cluster failed', { clusterId: c.id, error: coerceError(e).message });
       }
     }
+    // Address blocks claimed host-wide for clusters the store never recorded (a service that died mid-create, D24).
+    await this.dataPlane.sweepSubnetClaims?.(new Set(live.map((c) => c.id))).catch((e: unknown) => {
+      this.log.warn('sweep of address block claims failed', { error: coerceError(e).message });
+    });
   }
 
   /** Replication lag of every standby of every cluster, as last measured. */
