@@ -533,6 +533,7 @@ export class PatroniEngine extends LocalEngine {
     await super.removeClusterFiles(clusterId);
     const agent = await this.agent();
     for (const h of await agent.subnets()) if (h.owner === clusterId) await agent.releaseSubnet(h.subnet);
+    rmSync(join(this.claimsDir(), clusterId), { force: true });
   }
 
   /**
