@@ -41,7 +41,7 @@
  * `--monitor-interval-ms 600000` (the setting's maximum) and is started afresh for each route,
  * so that walk over 1,000 clusters never lands inside a measurement, which is about the
  * request path (and no route runs in a process another route has loaded). Every other setting
- * is the default, fsync included (D20).
+ * is the default, fsync included (D20), but the engine: local (the seeded clusters never run).
  *
  * Slow routes. A route is measured under `--connections` connections only when that load
  * lets a run count answers: when one warm request takes so long that, with a request on every
@@ -318,6 +318,10 @@ async function startService(o: { dataDir: string; logFile: string; storeUrl: str
     'info',
     '--monitor-interval-ms',
     '600000',
+    // The seeded clusters never run: the local engine starts nothing host-wide (the Patroni engine's
+    // serve would start the host's agent, which outlives it).
+    '--engine',
+    'local',
   ];
   const { child, exited } = spawnNode(args, { env, logFile: o.logFile });
   const p = procOf(child, exited, port);

@@ -15,9 +15,13 @@ import { testAgentDir } from './env.js';
 
 export type TestEngine = 'local' | 'patroni';
 
-/** The engine of this run's test services: `DWSBOX_TEST_ENGINE`, `patroni` when unset. */
+/**
+ * The engine of this run's test services: `DWSBOX_TEST_ENGINE`; when unset, `patroni` in the
+ * suite (the service's default) and `local` in the benchmarks under bench/ (their figures
+ * compare with the raw tools run as the local engine runs them, and no host agent outlives them).
+ */
 export function testEngine(): TestEngine {
-  const e = process.env['DWSBOX_TEST_ENGINE'] ?? 'patroni';
+  const e = process.env['DWSBOX_TEST_ENGINE'] ?? (process.env['VITEST'] ? 'patroni' : 'local');
   if (e !== 'local' && e !== 'patroni') throw new Error(`DWSBOX_TEST_ENGINE=${e}: expected local or patroni`);
   return e;
 }
