@@ -41,6 +41,7 @@ import {
   toolsLeftAfterCrash,
 } from '../helpers/crash.js';
 import { freePort } from '../helpers/env.js';
+import { longLivedChildren } from '../helpers/engine.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, startService, waitIdle, type TestService } from '../helpers/service.js';
 
 const STEPS = [
@@ -78,7 +79,7 @@ describe('cluster create survives a SIGKILL of the service at every step (crash 
       try {
         await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'CREATING', step, mode: 'crash', point });
         const crashedPid = svc.pid;
-        const watcher = watchToolChildren(crashedPid);
+        const watcher = watchToolChildren(crashedPid, 20, longLivedChildren());
         const name = `crash-${step.toLowerCase().replace(/_/g, '-')}-${point}`;
         let id = await postCreate(svc.client, name, await freePort());
 

@@ -35,6 +35,7 @@ import {
   waitForGone,
 } from '../helpers/crash.js';
 import { waitFor } from '../helpers/env.js';
+import { longLivedChildren } from '../helpers/engine.js';
 import { createAvailableCluster, getCluster, waitIdle } from '../helpers/service.js';
 
 const RESTART_STEPS = ['STOP_NODE_3', 'STOP_NODE_2', 'STOP_NODE_1', 'START_NODE_1', 'START_NODE_2', 'START_NODE_3', 'CHECK_REPLICATION'];
@@ -93,7 +94,7 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
             point,
           });
           const crashedPid = svc.pid;
-          const watcher = watchToolChildren(crashedPid);
+          const watcher = watchToolChildren(crashedPid, 20, longLivedChildren());
           await requestMayDie(svc.client, 'POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
           const exit = await svc.waitExit(120_000);
           watcher.stop();
@@ -150,7 +151,7 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
           point,
         });
         const crashedPid = svc.pid;
-        const watcher = watchToolChildren(crashedPid);
+        const watcher = watchToolChildren(crashedPid, 20, longLivedChildren());
         await requestMayDie(svc.client, 'DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
         const exit = await svc.waitExit(120_000);
         watcher.stop();

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildService, watchToolChildren, type ChildService } from '../helpers/child-service.js';
 import { freePort, waitFor } from '../helpers/env.js';
+import { longLivedChildren } from '../helpers/engine.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, waitIdle } from '../helpers/service.js';
 import { adminSql, checksums, SCHEMA_SQL } from '../helpers/restore-data.js';
 
@@ -47,7 +48,7 @@ async function crashThenRestart(action: string, step: string, start: () => Promi
     times: 1,
   });
   const crashed = svc.pid;
-  const children = watchToolChildren(crashed);
+  const children = watchToolChildren(crashed, 20, longLivedChildren());
   await start();
   const exit = await svc.waitExit(240_000);
   children.stop();

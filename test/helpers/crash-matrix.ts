@@ -51,6 +51,7 @@ import {
   watchDataDirTools,
   type TaskOut,
 } from './crash.js';
+import { longLivedChildren } from './engine.js';
 import { waitFor } from './env.js';
 import { queryRestoredSet } from './restore-check.js';
 import { adminSql } from './restore-data.js';
@@ -185,7 +186,8 @@ export async function crashAndRestart(
     times: 1,
   });
   const crashedPid = svc.pid;
-  const children = watchToolChildren(crashedPid);
+  // The host agent a service started (none answered: another file's stop-all may have stopped the run's) outlives it by design (D23).
+  const children = watchToolChildren(crashedPid, 20, longLivedChildren());
   const tools = watchDataDirTools(svc.dataDir, crashedPid);
   await start();
   const exit = await svc.waitExit(180_000);

@@ -55,18 +55,29 @@ export async function buildAndStartStandby(
       }),
   });
   await startAndRecord(ctx, node);
-  if (opts.catchUp) {
-    await ctx.dataPlane.waitCaughtUp(cluster, primary, node.ordinal, {
-      signal: ctx.signal,
-      standby: node,
-      onProgress: (s) =>
-        ctx.progress({
-          source: s.source,
-          data: s.data ?? {},
-          percent: 90 + (s.percent ?? 0) / 10,
-          info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null },
-        }),
-    });
+  if (!opts.catchUp) return;
+  // On a highly available engine the failover manager may demote the primary for a moment (its
+  // leader key lost while the host is loaded; CI saw "recovery is in progress" here) or hand it
+  // over: the catch-up is then measured again against whichever member leads.
+  for (let attempt = 1, leader = primary; ; attempt++) {
+    try {
+      await ctx.dataPlane.waitCaughtUp(cluster, leader, node.ordinal, {
+        signal: ctx.signal,
+        standby: node,
+        onProgress: (s) =>
+          ctx.progress({
+            source: s.source,
+            data: s.data ?? {},
+            percent: 90 + (s.percent ?? 0) / 10,
+            info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null },
+          }),
+      });
+      return;
+    } catch (e) {
+      if (!ctx.dataPlane.memberRoles || attempt >= 3 || ctx.signal.aborted) throw e;
+      await followLeader(ctx, 120_000, { anyMembership: true });
+      leader = primaryOf(await ctx.nodes());
+    }
   }
 }
 
@@ -75,7 +86,7 @@ export async function buildAndStartStandby(
  * `timeoutMs`) until one member leads and runs, and record the roles it reports in the store,
  * so the steps that follow talk to the real primary. Nothing to do on an engine without one.
  */
-export async function followLeader(ctx: StepContext<unknown>, timeoutMs = 120_000): Promise<void> {
+export async function followLeader(ctx: StepContext<unknown>, timeoutMs = 120_000, o: { anyMembership?: boolean } = {}): Promise<void> {
   const dp = ctx.dataPlane;
   if (!dp.memberRoles) return;
   const cluster = await ctx.cluster();
@@ -83,7 +94,8 @@ export async function followLeader(ctx: StepContext<unknown>, timeoutMs = 120_00
   for (;;) {
     ctx.signal.throwIfAborted();
     const roles = await dp.memberRoles(cluster).catch(() => null);
-    const nodes = (await ctx.nodes()).filter((n) => n.membership === 'active');
+    // A cluster being created has no active member yet: its nodes all count (`anyMembership`).
+    const nodes = (await ctx.nodes()).filter((n) => o.anyMembership || n.membership === 'active');
     const leader = runningLeader(roles, nodes);
     if (leader) {
       const changed = nodes.filter((n) => (n.ordinal === leader.ordinal) !== (n.role === 'primary'));
