@@ -300,10 +300,11 @@ export class PatroniEngine extends LocalEngine {
    * PostgreSQL; a first member bootstraps the cluster. Waits until Patroni reports it running
    * and its postmaster answers. A member that runs is left alone (never restarted).
    */
+  /** `leading`: wait until it leads, out of recovery (a data directory Patroni takes over starts as a replica, then is promoted). */
   override async startMember(
     cluster: ClusterRef,
     member: NodeRecord,
-    o: { signal?: AbortSignal; timeoutMs?: number } = {},
+    o: { signal?: AbortSignal; timeoutMs?: number; leading?: boolean } = {},
   ): Promise<MemberProcess> {
     const ha = await this.cluster(cluster.id);
     await ha.ensure({ only: [member.ordinal] });
@@ -314,7 +315,7 @@ export class PatroniEngine extends LocalEngine {
     cluster: ClusterRef,
     member: NodeRecord,
     ha: HaCluster,
-    o: { signal?: AbortSignal; timeoutMs?: number; onWait?: () => Promise<void> },
+    o: { signal?: AbortSignal; timeoutMs?: number; onWait?: () => Promise<void>; leading?: boolean },
   ): Promise<MemberProcess> {
     const name = memberName(member.ordinal);
     const deadline = Date.now() + (o.timeoutMs ?? 300_000);
@@ -328,12 +329,13 @@ export class PatroniEngine extends LocalEngine {
       if (st) said = `Patroni says ${st.state} (${st.role})`;
       const proc = this.memberStatus(cluster, member);
       if (st?.state === 'running' && proc) {
-        // The postmaster answers SQL (a replica: once it accepts read-only sessions).
+        // The postmaster answers SQL (a replica: once it accepts read-only sessions); `leading`: out of recovery too.
         const ok = await this.instance(cluster, member)
-          .query('select 1')
-          .then(() => true)
+          .query<{ r: boolean }>('select pg_is_in_recovery() as r')
+          .then((rows) => !o.leading || rows[0]?.r === false)
           .catch(() => false);
         if (ok) return proc;
+        if (o.leading) said += ', still in recovery (not yet promoted)';
       }
       await o.onWait?.();
       if (Date.now() > deadline)
@@ -784,7 +786,12 @@ export class PatroniEngine extends LocalEngine {
       o.onProgress?.({ source: 'dwsbox', percent: 95, data: { phase: 'handing over to Patroni' } });
       await super.stopMember(cluster, primary, 'fast');
     }
-    const process = await this.startMember(cluster, primary, { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 10 * 60_000 });
+    // Patroni starts the data directory it takes over as a replica and promotes it once it holds the leader key.
+    const process = await this.startMember(cluster, primary, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      timeoutMs: 10 * 60_000,
+      leading: true,
+    });
     const [row] = await this.instance(cluster, primary).query<{ tl: string; lsn: string; recovery: boolean }>(
       `select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) as tl, pg_current_wal_lsn()::text as lsn`,
     );
