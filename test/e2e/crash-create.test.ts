@@ -1,7 +1,12 @@
 /**
- * Crash matrix for cluster create (design D1, D13). The service, run as a child process the
- * way a user runs it, is killed with SIGKILL by an injected `crash` fault at each step of
- * CREATING and each point, then started again on the same data directory. After each crash:
+ * Crash matrix for cluster create on the local engine (design D1, D13). The service, run as a
+ * child process the way a user runs it, is killed with SIGKILL by an injected `crash` fault at
+ * each step of CREATING and each point, then started again on the same data directory.
+ * This matrix runs on the local engine (`LOCAL_ENGINE`): it asserts that engine's own
+ * supervision (the postmasters `serve` started outlive it, nothing else it started does). On
+ * the default engine the same 19 cases run in crash-patroni.test.ts, section 1, with Patroni's
+ * checks (the agent's units keep their PIDs, Patroni's own tools are exempt, D23); running
+ * them here a second time on Patroni would double the suite's longest file. After each crash:
  * - nothing it had started (tools, lock holders) outlived it; every postmaster it had started did;
  * - the restarted service takes the task over and the create ends AVAILABLE/NORMAL, the task
  *   SUCCESS with every sub-item SUCCESS, and the cluster works (admin login, both standbys
@@ -21,7 +26,7 @@
  * finish, delete), so the file needs about 2 min alone; measured 3.5 min on 2 cores with other
  * suites running beside it (load average 4–7), 4–5 min under heavier sharing (load 7–10).
  *
- * Also here, in process: an injected `fail` at BUILD_STANDBY_3 ends CREATION FAILED, the
+ * Also here, in process and on the test engine: an injected `fail` at BUILD_STANDBY_3 ends CREATION FAILED, the
  * cleanup undo step having removed every process, file and the pgBackRest stanza.
  */
 import { join } from 'node:path';
@@ -41,7 +46,7 @@ import {
   toolsLeftAfterCrash,
 } from '../helpers/crash.js';
 import { freePort } from '../helpers/env.js';
-import { longLivedChildren } from '../helpers/engine.js';
+import { LOCAL_ENGINE } from '../helpers/engine.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, startService, waitIdle, type TestService } from '../helpers/service.js';
 
 const STEPS = [
@@ -66,7 +71,7 @@ describe('cluster create survives a SIGKILL of the service at every step (crash 
   let pool: LanePool;
 
   beforeAll(async () => {
-    pool = new LanePool(await Promise.all([startChildService(), startChildService()]));
+    pool = new LanePool(await Promise.all([startChildService({ settings: LOCAL_ENGINE }), startChildService({ settings: LOCAL_ENGINE })]));
   });
   afterAll(async () => {
     await pool?.cleanup();
@@ -79,7 +84,7 @@ describe('cluster create survives a SIGKILL of the service at every step (crash 
       try {
         await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', { action_name: 'CREATING', step, mode: 'crash', point });
         const crashedPid = svc.pid;
-        const watcher = watchToolChildren(crashedPid, 20, longLivedChildren());
+        const watcher = watchToolChildren(crashedPid, 20);
         const name = `crash-${step.toLowerCase().replace(/_/g, '-')}-${point}`;
         let id = await postCreate(svc.client, name, await freePort());
 

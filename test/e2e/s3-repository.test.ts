@@ -217,13 +217,7 @@ describe('an S3 repository', () => {
       restore: { name: 's3-restored' },
     });
     restoredClusterId = r.cluster.id;
-    const restored = await waitFor(
-      async () => {
-        const c = await getCluster(t.client, r.cluster.id);
-        return c.status === 'CREATING' ? null : c;
-      },
-      { what: 'the restore', intervalMs: 200, timeoutMs: 240_000 },
-    );
+    const restored = await waitIdle(t.client, r.cluster.id, 180_000);
     expect(restored.status, JSON.stringify(restored.failed_reasons)).toBe('AVAILABLE');
     const ep = restored.endpoints[0]!.connect_info;
     expect(await checksums(ep)).toEqual(atDiff);

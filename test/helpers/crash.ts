@@ -5,7 +5,9 @@ import pg from 'pg';
 import { ApiError, type DwsClient } from '../../src/cli/client.js';
 import { allProcesses, postmastersUnder, procInfo, stillAlive, type ChildService, type ProcInfo } from './child-service.js';
 import { processesUnder, waitFor } from './env.js';
-import { ADMIN_PASSWORD, SUBNET, VPC, waitIdle, type ClusterDetail } from './service.js';
+import { ADMIN_PASSWORD, SUBNET, VPC, clusterTasks, subItems, waitIdle, type ClusterDetail } from './service.js';
+
+export { clusterTasks, subItems, type TaskOut } from './service.js';
 import { LocalEngine } from '../../src/dataplane/local-engine.js';
 import { findBinaries } from '../../src/dataplane/binaries.js';
 import { setDirs } from '../../src/dataplane/pg-backup.js';
@@ -134,23 +136,6 @@ export async function resetLane(svc: ChildService): Promise<void> {
     }).catch(() => {});
   }
 }
-
-export interface TaskOut {
-  id: string;
-  kind: string;
-  status: string;
-  failed_step: string | null;
-  error_code: string | null;
-  error_msg: string | null;
-  items: { item_name: string; sub_items: { step: string; status: string }[] }[];
-}
-
-export async function clusterTasks(client: DwsClient, id: string): Promise<TaskOut[]> {
-  return (await client.call<{ tasks: TaskOut[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks`)).tasks;
-}
-
-export const subItems = (t: TaskOut): { step: string; status: string }[] =>
-  t.items.flatMap((i) => i.sub_items.map((s) => ({ step: s.step, status: s.status })));
 
 /** POST a 3-node create; null when the service died before it answered (a crash right at claim time). */
 export async function postCreate(client: DwsClient, name: string, port: number): Promise<string | null> {

@@ -10,6 +10,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/main.js';
 import { createLogger } from '../../src/log/logger.js';
 import { DwsClient } from '../../src/cli/client.js';
+import { isTaskActive, type TaskStatus } from '../../src/domain/task.js';
 import { liveToolPids } from '../../src/dataplane/pg-exec.js';
 import {
   killPostmastersUnder,
@@ -142,6 +143,7 @@ export async function getCluster(client: DwsClient, id: string): Promise<Cluster
 }
 
 /** Wait until the cluster is at rest (no task) and return it. */
+/** Waits until the cluster runs no task; a timeout names the steps of the tasks still running. */
 export async function waitIdle(client: DwsClient, id: string, timeoutMs = 180_000): Promise<ClusterDetail> {
   return waitFor(
     async () => {
@@ -149,8 +151,30 @@ export async function waitIdle(client: DwsClient, id: string, timeoutMs = 180_00
       return Object.keys(c.action_progress).length === 0 && !['CREATING', 'DELETING'].includes(c.status) ? c : null;
     },
     { timeoutMs, what: `cluster ${id} to finish its task`, intervalMs: 200 },
-  );
+  ).catch(async (e: Error) => {
+    const running = (await clusterTasks(client, id).catch(() => [])).filter((t) => isTaskActive(t.status as TaskStatus));
+    throw new Error(
+      `${e.message}; running: ${running.map((t) => `${t.kind} ${t.status} ${JSON.stringify(subItems(t))}`).join(' | ') || 'none'}`,
+    );
+  });
 }
+
+export interface TaskOut {
+  id: string;
+  kind: string;
+  status: string;
+  failed_step: string | null;
+  error_code: string | null;
+  error_msg: string | null;
+  items: { item_name: string; sub_items: { step: string; status: string }[] }[];
+}
+
+export async function clusterTasks(client: DwsClient, id: string): Promise<TaskOut[]> {
+  return (await client.call<{ tasks: TaskOut[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks`)).tasks;
+}
+
+export const subItems = (t: TaskOut): { step: string; status: string }[] =>
+  t.items.flatMap((i) => i.sub_items.map((s) => ({ step: s.step, status: s.status })));
 
 export async function createAvailableCluster(
   client: DwsClient,

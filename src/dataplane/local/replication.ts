@@ -400,7 +400,13 @@ export async function replicationState(
       [appNameFor(ordinal), targetLsn],
     );
   const row = r[0];
-  if (!row) return { state: null, replayLsn: null, lagBytes: null };
+  if (!row) {
+    // A primary that a failover manager demoted (D23) never sees this standby again: say so now.
+    const [rec] = await e.instance(cluster, primary).query<{ r: boolean }>('select pg_is_in_recovery() as r');
+    if (rec?.r)
+      throw new AppError('ENGINE_NODE_FAILED', { args: [`node ${primary.ordinal}`, 'it is no longer the primary (in recovery)'] });
+    return { state: null, replayLsn: null, lagBytes: null };
+  }
   return { state: row.state, replayLsn: row.replay, lagBytes: row.lag === null ? null : Math.max(0, Number(row.lag)) };
 }
 

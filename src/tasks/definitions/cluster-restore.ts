@@ -17,7 +17,7 @@ import type { NodeRecord, SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster, verifyCluster } from './cluster-create.js';
-import { primaryOf, replSecrets, startAndRecord } from './member-steps.js';
+import { catchUpWithLeader, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 
 export interface ClusterRestoreParams {
   /** the new cluster */
@@ -197,9 +197,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       const startAndCatchUp = async (node: NodeRecord, timeoutMs: number): Promise<void> => {
         report(node.ordinal, 'dwsbox', { phase: 'start', percent: 90 });
         await startAndRecord(ctx, node);
-        await ctx.dataPlane.waitCaughtUp(cluster, primary, node.ordinal, {
-          signal: ctx.signal,
-          standby: node,
+        await catchUpWithLeader(ctx, node, {
           timeoutMs,
           onProgress: (s) =>
             report(node.ordinal, s.source, {

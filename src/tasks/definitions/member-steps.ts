@@ -2,7 +2,7 @@
 import type { NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { StepContext } from '../definition.js';
-import { runningLeader } from '../../dataplane/data-plane.js';
+import { runningLeader, type OnProgress } from '../../dataplane/data-plane.js';
 
 export function primaryOf(nodes: NodeRecord[]): NodeRecord {
   const p = nodes.find((n) => n.role === 'primary');
@@ -56,21 +56,36 @@ export async function buildAndStartStandby(
   });
   await startAndRecord(ctx, node);
   if (!opts.catchUp) return;
-  // On a highly available engine the failover manager may demote the primary for a moment (its
-  // leader key lost while the host is loaded; CI saw "recovery is in progress" here) or hand it
-  // over: the catch-up is then measured again against whichever member leads.
-  for (let attempt = 1, leader = primary; ; attempt++) {
+  await catchUpWithLeader(ctx, node, {
+    onProgress: (s) =>
+      ctx.progress({
+        source: s.source,
+        data: s.data ?? {},
+        percent: 90 + (s.percent ?? 0) / 10,
+        info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null },
+      }),
+  });
+}
+
+/**
+ * Wait until a started standby streams with no lag behind the primary. On a highly available
+ * engine the failover manager may demote the primary for a moment (its leader key lost while
+ * the host is loaded; CI saw "recovery is in progress" here) or hand it over: the catch-up is
+ * then measured again, up to 3 times, against whichever member leads.
+ */
+export async function catchUpWithLeader(
+  ctx: StepContext<unknown>,
+  node: NodeRecord,
+  o: { timeoutMs?: number; onProgress?: OnProgress } = {},
+): Promise<void> {
+  const cluster = await ctx.cluster();
+  for (let attempt = 1, leader = primaryOf(await ctx.nodes()); ; attempt++) {
     try {
       await ctx.dataPlane.waitCaughtUp(cluster, leader, node.ordinal, {
         signal: ctx.signal,
         standby: node,
-        onProgress: (s) =>
-          ctx.progress({
-            source: s.source,
-            data: s.data ?? {},
-            percent: 90 + (s.percent ?? 0) / 10,
-            info: { node: node.ordinal, phase: 'catch-up', lagBytes: s.data?.['lagBytes'] ?? null },
-          }),
+        ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       });
       return;
     } catch (e) {
