@@ -4,7 +4,7 @@
  * each step of CREATING and each point, then started again on the same data directory.
  * This matrix runs on the local engine (`LOCAL_ENGINE`): it asserts that engine's own
  * supervision (the postmasters `serve` started outlive it, nothing else it started does). On
- * the default engine the same 19 cases run in crash-patroni.test.ts, section 1, with Patroni's
+ * the default engine the same cases run in crash-patroni.test.ts, section 1, with Patroni's
  * checks (the agent's units keep their PIDs, Patroni's own tools are exempt, D23); running
  * them here a second time on Patroni would double the suite's longest file. After each crash:
  * - nothing it had started (tools, lock holders) outlived it; every postmaster it had started did;
@@ -16,9 +16,11 @@
  * - the task was taken over: its durable `ran_by` names the crashed process, then the
  *   restarted one (the crashed one's last log lines can be lost with it).
  *
- * Points: `before` and `after` for all eight steps. `during` fires at a step's first progress
- * sample (ctx.progress); of the create steps only BUILD_STANDBY_n and VERIFY_CLUSTER report
- * progress, so `during` exists for those three: 19 cases. A fresh cluster's standby copy is
+ * Points (`CREATE_CASES`, test/helpers/crash-matrix.ts): in CI `before` every step, `during`
+ * the copies (BUILD_STANDBY_n) and `after` the last step, 11 cases; with
+ * DWSBOX_FULL_CRASH_MATRIX=1 `before` and `after` every step and `during` every step that
+ * reports progress (ctx.progress: BUILD_STANDBY_n and VERIFY_CLUSTER), 19 cases. `during` fires
+ * at a step's first progress sample. A fresh cluster's standby copy is
  * short, so `during` BUILD_STANDBY_n lands mid-copy on some runs and just after it on others.
  * Budget (D21): two child services ("lanes"), each running its cases one after another on its
  * own data directory, so at most two creates run at once; each cluster is deleted after its
@@ -45,27 +47,13 @@ import {
   subItems,
   toolsLeftAfterCrash,
 } from '../helpers/crash.js';
+import { CREATE_CASES, CREATE_STEPS } from '../helpers/crash-matrix.js';
 import { freePort } from '../helpers/env.js';
 import { LOCAL_ENGINE } from '../helpers/engine.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, startService, waitIdle, type TestService } from '../helpers/service.js';
 
-const STEPS = [
-  'CHECK_CAPACITY',
-  'INIT_PRIMARY',
-  'START_PRIMARY',
-  'ENABLE_ARCHIVING',
-  'BUILD_STANDBY_2',
-  'BUILD_STANDBY_3',
-  'CREATE_ADMIN',
-  'VERIFY_CLUSTER',
-] as const;
-/** The create steps that call ctx.progress, where a `during` fault can fire. */
-const REPORTS_PROGRESS = new Set<string>(['BUILD_STANDBY_2', 'BUILD_STANDBY_3', 'VERIFY_CLUSTER']);
-const CASES = STEPS.flatMap((step) =>
-  (['before', 'during', 'after'] as const)
-    .filter((point) => point !== 'during' || REPORTS_PROGRESS.has(step))
-    .map((point) => ({ step, point })),
-);
+const STEPS = CREATE_STEPS;
+const CASES = CREATE_CASES;
 
 describe('cluster create survives a SIGKILL of the service at every step (crash faults)', () => {
   let pool: LanePool;

@@ -11,7 +11,8 @@
  * every sub-item SUCCESS, every node running under a new postmaster, both standbys streaming,
  * and the store and the postmasters in agreement.
  * Delete: a fresh cluster per case, at every step (STOP_NODES, KEEP_SNAPSHOTS, REMOVE_DATA)
- * before and after, and during STOP_NODES (which reports progress per node). Each ends 404 with
+ * before, during STOP_NODES (which reports progress per node) and after REMOVE_DATA; with
+ * DWSBOX_FULL_CRASH_MATRIX=1 after every step too (`crashPoints`). Each ends 404 with
  * no process, file, lock file or stanza left, and the task SUCCESS.
  * Both: nothing the crashed service started outlived it, and the task's durable `ran_by` names
  * the crashed process, then the restarted one.
@@ -34,6 +35,7 @@ import {
   toolsLeftAfterCrash,
   waitForGone,
 } from '../helpers/crash.js';
+import { crashPoints } from '../helpers/crash-matrix.js';
 import { waitFor } from '../helpers/env.js';
 import { longLivedChildren } from '../helpers/engine.js';
 import { createAvailableCluster, getCluster, waitIdle } from '../helpers/service.js';
@@ -49,9 +51,7 @@ const RESTART_CASES = [
   { step: 'CHECK_REPLICATION', point: 'after' },
 ] as const;
 const DELETE_STEPS = ['STOP_NODES', 'KEEP_SNAPSHOTS', 'REMOVE_DATA'];
-const DELETE_CASES = DELETE_STEPS.flatMap((step) =>
-  (['before', 'during', 'after'] as const).filter((point) => point !== 'during' || step === 'STOP_NODES').map((point) => ({ step, point })),
-);
+const DELETE_CASES = crashPoints(DELETE_STEPS, { progress: new Set(['STOP_NODES']), ci: new Set(['STOP_NODES']) });
 
 /** ordinal → postmaster PID under a cluster's directory */
 function postmasterPids(svc: ChildService, id: string): Map<number, number> {

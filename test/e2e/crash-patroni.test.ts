@@ -2,9 +2,11 @@
  * The crash matrices on the Patroni engine (issue 15, "Crash safety"; D1 as amended by D23).
  * The service runs as a child process with `--engine patroni` on the run's host agent.
  *
- * 1. `serve` killed (SIGKILL, by an injected `crash` fault) at each step of cluster create,
- *    `before` and `after` every step and `during` the steps that report progress
- *    (BUILD_STANDBY_n, VERIFY_CLUSTER): 19 cases. After each crash:
+ * 1. `serve` killed (SIGKILL, by an injected `crash` fault) at each step of cluster create
+ *    (`CREATE_CASES`, test/helpers/crash-matrix.ts): in CI `before` every step, `during` the
+ *    copies (BUILD_STANDBY_n) and `after` the last step, 11 cases; with
+ *    DWSBOX_FULL_CRASH_MATRIX=1 `before` and `after` every step and `during` every step that
+ *    reports progress, 19 cases. After each crash:
  *    - no tool `serve` started outlived it (its children, and any tool on its data directory);
  *      Patroni's own children (initdb, pg_basebackup) are Patroni's and exempt (D23), and the
  *      host agent, a child of `serve` when `serve` started it, lives on by design;
@@ -37,13 +39,13 @@
  * Both: at every moment of a case, no unit name has two live processes (polled from /proc).
  *
  * Budget (D21): two lanes (child services, each on its own data directory) share the file's
- * 22 cases, each lane one case at a time, so at most two creates run at once. A case hands its
+ * cases (14 in CI), each lane one case at a time, so at most two creates run at once. A case hands its
  * lane to the next one as soon as its cluster's delete is under way (about 10 s of Patroni
  * stopping its members) and checks what the delete leaves meanwhile; the next case leaves that
  * cluster out of its own checks. POSTs are serialised until the address block's claim (see
  * `allocationTurn`). A case: create ~15 s on a quiet machine (Patroni's own initdb and two
  * copies), the restart of serve 2-5 s, checks under 1 s, delete ~10 s overlapping the next.
- * Measured 2026-12-05 on 2 cores: 361 s for the file (wall clock; 22 cases, all passing) with
+ * Measured 2026-12-05 on 2 cores: 361 s for the file (wall clock; the 22 cases of the full matrix, all passing) with
  * other sessions' Patroni suites beside it (load average 5-8), creates then taking 20-30 s;
  * the agent cases ~31 s each. Alone on a quieter machine it should be near 4 min.
  */
@@ -78,6 +80,7 @@ import {
   subItems,
   toolsLeftAfterCrash,
 } from '../helpers/crash.js';
+import { CREATE_CASES, CREATE_STEPS } from '../helpers/crash-matrix.js';
 import { clusterUnits } from '../helpers/engine.js';
 import { freePort, removeDir, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
 import { waitIdle, type ClusterDetail } from '../helpers/service.js';
@@ -88,23 +91,8 @@ const AGENT_RE = / agent --agent-dir /;
 /** Patroni owns the tools it runs (initdb, pg_basebackup): D23. */
 const PATRONI_RE = /\/usr\/bin\/patroni /;
 
-const STEPS = [
-  'CHECK_CAPACITY',
-  'INIT_PRIMARY',
-  'START_PRIMARY',
-  'ENABLE_ARCHIVING',
-  'BUILD_STANDBY_2',
-  'BUILD_STANDBY_3',
-  'CREATE_ADMIN',
-  'VERIFY_CLUSTER',
-] as const;
-/** The create steps that call ctx.progress, where a `during` fault can fire. */
-const REPORTS_PROGRESS = new Set<string>(['BUILD_STANDBY_2', 'BUILD_STANDBY_3', 'VERIFY_CLUSTER']);
-const CASES = STEPS.flatMap((step) =>
-  (['before', 'during', 'after'] as const)
-    .filter((point) => point !== 'during' || REPORTS_PROGRESS.has(step))
-    .map((point) => ({ step, point })),
-);
+const STEPS = CREATE_STEPS;
+const CASES = CREATE_CASES;
 
 /** What the Patroni engine keeps of a cluster in `<cluster dir>/ha.json` (root's; the test runs as root). */
 interface HaRecord {

@@ -82,6 +82,43 @@ const pointsOf = (tool: boolean | undefined): Point[] => (FULL ? ['before', 'dur
 export const casesOf = (kind: string, spec: KindSpec): Case[] =>
   spec.steps.flatMap((s) => pointsOf(s.tool).map((point) => ({ kind, spec, step: s.step, point, n: 0 })));
 
+/**
+ * The crash points of a create's or a delete's matrix (crash-create on the local engine,
+ * crash-patroni on the default, crash-lifecycle). CI: as the families' above, every step
+ * `before` and `during` the steps named in `ci` (a copy's first sample, a delete's nodes half
+ * stopped), and `after` the last step (all steps done, the task not yet ended); `after` any
+ * other step is the state `before` the next one finds. Full (DWSBOX_FULL_CRASH_MATRIX=1):
+ * `before` and `after` every step, `during` every step that reports progress.
+ */
+export function crashPoints(
+  steps: readonly string[],
+  o: { progress: ReadonlySet<string>; ci: ReadonlySet<string> },
+): { step: string; point: Point }[] {
+  const last = steps[steps.length - 1];
+  return steps.flatMap((step) =>
+    (['before', 'during', 'after'] as const)
+      .filter((point) => (point === 'before' ? true : point === 'during' ? (FULL ? o.progress : o.ci).has(step) : FULL || step === last))
+      .map((point) => ({ step, point })),
+  );
+}
+
+/** The steps of a cluster create, in order. */
+export const CREATE_STEPS = [
+  'CHECK_CAPACITY',
+  'INIT_PRIMARY',
+  'START_PRIMARY',
+  'ENABLE_ARCHIVING',
+  'BUILD_STANDBY_2',
+  'BUILD_STANDBY_3',
+  'CREATE_ADMIN',
+  'VERIFY_CLUSTER',
+] as const;
+/** A create's crash cases: its steps that report progress, and of those the copies (a running tool's first sample). */
+export const CREATE_CASES = crashPoints(CREATE_STEPS, {
+  progress: new Set(['BUILD_STANDBY_2', 'BUILD_STANDBY_3', 'VERIFY_CLUSTER']),
+  ci: new Set(['BUILD_STANDBY_2', 'BUILD_STANDBY_3']),
+});
+
 export interface Lane {
   svc: ChildService;
   engine: LocalEngine;

@@ -32,7 +32,7 @@ export function standbySlot(ordinal: number): string {
 }
 
 /** The flags of a test about the local engine itself (its layout, its own supervision, installations from before D32). */
-export const LOCAL_ENGINE: Readonly<Record<string, unknown>> = { engine: 'local' };
+export const LOCAL_ENGINE = Object.freeze({ engine: 'local' as const });
 
 /** The service flags of `testEngine()`: the engine, and on patroni the run's agent (never the host's own). */
 export function testEngineFlags(): Record<string, unknown> {
