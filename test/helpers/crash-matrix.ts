@@ -86,9 +86,10 @@ export const casesOf = (kind: string, spec: KindSpec): Case[] =>
  * The crash points of a create's or a delete's matrix (crash-create on the local engine,
  * crash-patroni on the default, crash-lifecycle). CI: as the families' above, every step
  * `before` and `during` the steps named in `ci` (a copy's first sample, a delete's nodes half
- * stopped), and `after` the last step (all steps done, the task not yet ended); `after` any
- * other step is the state `before` the next one finds. Full (DWSBOX_FULL_CRASH_MATRIX=1):
- * `before` and `after` every step, `during` every step that reports progress.
+ * stopped), and `after` the last step only (`after` = the step's work done, its checkpoint not
+ * committed: the restarted service runs the step again over its own work). Full
+ * (DWSBOX_FULL_CRASH_MATRIX=1): `before` and `after` every step, `during` every step that
+ * reports progress.
  */
 export function crashPoints(
   steps: readonly string[],
