@@ -191,6 +191,25 @@ describe('host agent', () => {
     // Without credentials nothing is readable: authentication is on.
     await expect(new EtcdClient(endpoint).get(`${scopePrefix('scope-a')}config`)).rejects.toThrow();
 
+    // Asked again with the same password, nothing changes in etcd: a token issued before still
+    // works (any change of users or roles would make it stale, and every Patroni member of the
+    // host would sign in again). A new password replaces the old one.
+    const signIn = async (password: string): Promise<Response> =>
+      fetch(`${endpoint}/v3/auth/authenticate`, { method: 'POST', body: JSON.stringify({ name: a.username, password }) });
+    const { token } = (await (await signIn(pa)).json()) as { token: string };
+    await agent.ensureEtcdScope('scope-a', pa);
+    const put = await fetch(`${endpoint}/v3/kv/put`, {
+      method: 'POST',
+      headers: { authorization: token },
+      body: JSON.stringify({ key: Buffer.from(`${scopePrefix('scope-a')}x`).toString('base64'), value: '' }),
+    });
+    expect(put.status, await put.text()).toBe(200);
+    const pa2 = randomBytes(18).toString('base64url');
+    await agent.ensureEtcdScope('scope-a', pa2);
+    expect((await signIn(pa)).status).not.toBe(200);
+    expect((await signIn(pa2)).status).toBe(200);
+    await agent.ensureEtcdScope('scope-a', pa);
+
     // Killed, etcd is started again by the agent, with its keys and users.
     process.kill(first.pid!, 'SIGKILL');
     await waitFor(
