@@ -19,6 +19,7 @@ import { EtcdAdmin, EtcdClient, scopePrefix, scopeUser } from '../../src/datapla
 import { isProcessAlive, processUid } from '../../src/dataplane/process-info.js';
 import { ensureServiceUser } from '../../src/dataplane/project-users.js';
 import { freePort, processesUnder, removeDir, tempDir, waitFor } from '../helpers/env.js';
+import { cliEntry } from '../helpers/cli-entry.js';
 
 let dir = '';
 let agent: AgentClient;
@@ -109,7 +110,7 @@ describe('host agent', () => {
     const again = await ensureAgent(dir);
     expect((await again.info()).pid).toBe(first);
     await again.close();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', 'agent', '--agent-dir', dir], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...cliEntry(), 'agent', '--agent-dir', dir], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout + r.stderr).toMatch(/another agent runs/);
     expect(await agentPid()).toBe(first);

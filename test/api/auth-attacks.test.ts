@@ -19,6 +19,7 @@ import { ALGORITHM, canonicalRequest, hmacHex, sdkDate, stringToSign } from '../
 import { ADMIN, expectError, HOST, p, PROJECT_ID, startApiService, type ApiHarness, type Creds } from '../helpers/api.js';
 import { fillPath, servedRoutes } from '../helpers/routes.js';
 import { dumpDiff, dumpStore } from '../helpers/store-dump.js';
+import { cliEntry } from '../helpers/cli-entry.js';
 
 const run = promisify(execFile);
 
@@ -111,7 +112,7 @@ async function token(name: string, password: string): Promise<string> {
 
 /** Run the real CLI (a second process on the same data directory, D1) while the service runs. */
 async function cli(args: string[]): Promise<string> {
-  const r = await run('node', ['--import', 'tsx', 'src/cli/run.ts', ...args, '--data-dir', h.dataDir], {
+  const r = await run('node', [...cliEntry(), ...args, '--data-dir', h.dataDir], {
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: h.dataDir },
     timeout: 60_000,
   });

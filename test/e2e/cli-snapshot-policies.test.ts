@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY, startService, type TestService } from '../helpers/service.js';
 import { makeCluster } from '../helpers/records.js';
+import { cliEntry } from '../helpers/cli-entry.js';
 
 const run = promisify(execFile);
 let t: TestService;
@@ -16,7 +17,7 @@ const cluster = makeCluster({ projectId: PROJECT_ID });
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run('node', ['--import', 'tsx', 'src/cli/run.ts', ...args], {
+    const r = await run('node', [...cliEntry(), ...args], {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dataDir, ...env },
       timeout: 120_000,
     });

@@ -21,6 +21,7 @@ import {
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
 import { clusterUnits } from '../helpers/engine.js';
 import { freePort, processesUnder } from '../helpers/env.js';
+import { cliEntry } from '../helpers/cli-entry.js';
 
 const run = promisify(execFile);
 let t: TestService;
@@ -30,7 +31,7 @@ async function cli(
   args: string[],
   o: { env?: Record<string, string>; pty?: boolean; stdin?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const node = ['node', '--import', 'tsx', 'src/cli/run.ts', ...args];
+  const node = ['node', ...cliEntry(), ...args];
   const [cmd, argv] = o.pty
     ? (['python3', ['-c', 'import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))', ...node]] as const)
     : ([node[0]!, node.slice(1)] as const);

@@ -27,9 +27,10 @@ import { startPgServer } from '../helpers/pg-server.js';
 import { testEngine } from '../helpers/engine.js';
 import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { memberUnit } from '../../src/dataplane/patroni/ha-cluster.js';
+import { cliEntry } from '../helpers/cli-entry.js';
 
 const run = promisify(execFile);
-const CLI = ['--import', 'tsx', 'src/cli/run.ts'];
+const CLI = cliEntry();
 const NEW_PASSWORD = 'Rotated-Pass-987';
 
 let t: TestService;

@@ -1,6 +1,6 @@
 /**
- * A dwsbox service run as a child process, the way a user runs it
- * (`node --import tsx src/cli/run.ts serve …`), so a test can kill it with SIGKILL, let a
+ * A dwsbox service run as a child process, the way a user runs it (`node bin/dwsbox.js serve …`
+ * when the build is current, else the sources through tsx: `cliEntry`), so a test can kill it with SIGKILL, let a
  * crash fault kill it, or stop it with SIGTERM, and start it again on the same data directory
  * and port. Its stdout and stderr are appended to `<dataDir>/service.log` (JSON lines, one
  * `pid` field each, so a test can tell which process did what).
@@ -12,8 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { flagName } from '../../src/config/config.js';
 import { DwsClient } from '../../src/cli/client.js';
@@ -21,8 +20,7 @@ import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { freePort, killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir, testPoolDir } from './env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from './service.js';
 import { stopAgentUnitsUnder, testEngine, testEngineFlags } from './engine.js';
-
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { cliEntry, REPO_ROOT } from './cli-entry.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -149,18 +147,7 @@ export async function startChildService(o: ChildServiceOptions = {}): Promise<Ch
     try {
       child = spawn(
         'setpriv',
-        [
-          '--pdeathsig=KILL',
-          '--',
-          ...(o.wrap ?? []),
-          process.execPath,
-          ...(o.nodeArgs ?? []),
-          '--import',
-          'tsx',
-          'src/cli/run.ts',
-          'serve',
-          ...args,
-        ],
+        ['--pdeathsig=KILL', '--', ...(o.wrap ?? []), process.execPath, ...(o.nodeArgs ?? []), ...cliEntry(), 'serve', ...args],
         {
           cwd: REPO_ROOT,
           env,
