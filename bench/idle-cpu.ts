@@ -10,7 +10,9 @@
  * process), the agent, etcd, the Patroni members, the routers (HAProxy, whose health checks
  * ask every member's Patroni REST API 4 times a second), the postmasters and their backends.
  * Printed as a share of one core, in total and per cluster. `--monitor-ms` is the service's
- * health-monitor interval (its default 2000; the suite's services run at 500).
+ * health-monitor interval (its default 2000; the suite's services run at 500). Under
+ * `node --cpu-prof --import tsx bench/idle-cpu.ts` it prints the window to give
+ * bench/profile-summary.ts, for where the service's own share goes.
  * Removes everything it made, also when it fails.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -79,8 +81,11 @@ async function main(): Promise<void> {
     const before = kinds(agentDir, dataDir);
     const t0 = new Map([...before.keys()].map((p) => [p, cpuTicks(p)]));
     const wall0 = Date.now();
+    const from = process.hrtime.bigint() / 1000n;
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     const wall = (Date.now() - wall0) / 1000;
+    // For bench/profile-summary.ts --from --to, when run under node --cpu-prof.
+    console.log(`window (µs, CLOCK_MONOTONIC): --from ${from} --to ${process.hrtime.bigint() / 1000n}`);
     const after = kinds(agentDir, dataDir);
     const used = new Map<string, number>();
     for (const [pid, kind] of after) {
