@@ -13,13 +13,15 @@ import {
   ACCESS_KEY,
   ADMIN_PASSWORD,
   createAvailableCluster,
+  getCluster,
   PROJECT_ID,
   SECRET_KEY,
   startService,
+  waitIdle,
   type TestService,
 } from '../helpers/service.js';
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
-import { clusterUnits } from '../helpers/engine.js';
+import { clusterUnits, testEngine } from '../helpers/engine.js';
 import { freePort, processesUnder } from '../helpers/env.js';
 import { cliEntry } from '../helpers/cli-entry.js';
 
@@ -210,6 +212,33 @@ describe('dwsbox CLI', () => {
     });
     expect(empty.code).toBe(1);
     expect(empty.stderr).toMatch(/--password-stdin: standard input was empty/);
+  });
+
+  it('switches a highly available cluster over and back, and changes its replication (refused on the local engine)', async () => {
+    const node2 = (await getCluster(t.client, clusterId)).nodes.find((n) => n.connect_info.split(':')[0]!.endsWith('.2'))!;
+    const away = await cli(['clusters', 'switchover', clusterId, '--to', node2.id, '--wait']);
+    if (testEngine() === 'local') {
+      expect(away.code).toBe(1);
+      expect(away.stderr).toMatch(/switchover/i);
+      return;
+    }
+    expect(away.stderr).toBe('');
+    expect(away.code).toBe(0);
+    let d = await waitIdle(t.client, clusterId);
+    expect(d.nodes.find((n) => n.id === node2.id)!.role).toBe('primary');
+    expect(d.sub_status).toBe('UNBALANCED');
+    const back = await cli(['clusters', 'switchover', clusterId, '--wait']);
+    expect(back.code).toBe(0);
+    d = await waitIdle(t.client, clusterId);
+    expect(d.sub_status).toBe('NORMAL');
+    const sync = await cli(['clusters', 'sync-mode', clusterId, 'async']);
+    expect(sync.code).toBe(0);
+    expect(sync.stdout).toMatch(/replicates asynchronously/);
+    expect((await getCluster(t.client, clusterId)).sync_mode).toBe('async');
+    expect((await cli(['clusters', 'sync-mode', clusterId, 'sync'])).code).toBe(0);
+    const bad = await cli(['clusters', 'sync-mode', clusterId, 'sometimes']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/sync_mode/);
   });
 
   it('deletes the cluster with --wait', async () => {

@@ -136,6 +136,8 @@ export interface ClusterDetail {
   nodes: { id: string; status: string; role: string; connect_info: string }[];
   failed_reasons?: { error_code: string; error_msg: string } | null;
   resize_info?: unknown;
+  /** dwsbox: the replication of a highly available cluster (D25) */
+  sync_mode?: string;
 }
 
 export async function getCluster(client: DwsClient, id: string): Promise<ClusterDetail> {

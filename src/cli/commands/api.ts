@@ -39,6 +39,7 @@ export const API_HELP = `Resource commands (clients of the REST API):
   clusters list | show ID | create --name N --password-stdin [--nodes 3] [--node-type T] [--port 8000] [--user dbadmin]
                        (the admin password: --password-stdin, DWSBOX_CLUSTER_PASSWORD, or --password PW with a warning)
   clusters delete ID [--keep N] | restart ID | resize ID --count N | shrink ID --count N
+  clusters switchover ID [--to NODE_ID] | sync-mode ID sync|strict|async   (highly available clusters)
   snapshots list [--cluster ID] | show ID | create --cluster ID --name N [--description D] | delete ID
   snapshots restore ID --name N [--port P]
   snapshots restore-tables ID --database DB --table SCHEMA.TABLE[=SCHEMA.TARGET] … [--case-sensitive] [--check]
@@ -280,8 +281,23 @@ async function clusters(ctx: Ctx): Promise<number> {
       print(ctx, r, () => `cluster ${cid} is shrinking (job ${r.job_id})`);
       return maybeWait(ctx, { clusterId: cid, jobId: r.job_id });
     }
+    case 'switchover': {
+      // SwitchOverCluster: to the preferred node (node 1) unless --to names another node's id.
+      const cid = need(id, 'the cluster id');
+      const to = ctx.values['to'] as string | undefined;
+      await c.call('POST', `/v1.0/{project_id}/clusters/${cid}/switchover`, to ? { candidate_node_id: to } : {});
+      print(ctx, { cluster_id: cid, accepted: true }, () => `cluster ${cid} is switching over${to ? ` to node ${to}` : ''}`);
+      return maybeWait(ctx, { clusterId: cid });
+    }
+    case 'sync-mode': {
+      const cid = need(id, 'the cluster id');
+      const mode = need(ctx.positionals[2], 'the mode (sync, strict or async)');
+      const r = await c.call<{ sync_mode: string }>('PUT', `/dwsbox/v1/{project_id}/clusters/${cid}/sync-mode`, { sync_mode: mode });
+      print(ctx, r, () => `cluster ${cid} replicates ${r.sync_mode === 'async' ? 'asynchronously' : `synchronously (${r.sync_mode})`}`);
+      return 0;
+    }
     default:
-      throw new UsageError('clusters: use list, show, create, delete, restart, resize or shrink');
+      throw new UsageError('clusters: use list, show, create, delete, restart, resize, shrink, switchover or sync-mode');
   }
 }
 
@@ -608,6 +624,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       'subnet-id': { type: 'string' },
       keep: { type: 'string' },
       count: { type: 'string' },
+      to: { type: 'string' },
     },
     run: clusters,
   },
