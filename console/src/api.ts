@@ -157,6 +157,8 @@ export interface Cluster {
   failed_reasons?: { error_code: string; error_msg: string } | null;
   resize_info?: { resize_status: string; target_node_num: number; origin_node_num: number } | null;
   cluster_description_info?: string;
+  /** dwsbox: a highly available cluster's replication (D25) */
+  sync_mode?: string;
 }
 
 /** One event of ListEvents (GET /v2/{project_id}/events, D26). */

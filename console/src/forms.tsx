@@ -5,7 +5,7 @@
  */
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { Cluster, Fault, GrowCheck, NodeType, Snapshot } from './api';
+import type { Cluster, ClusterNode, Fault, GrowCheck, NodeType, Snapshot } from './api';
 import type { FieldMatch } from './model';
 import { Field, FormError, Link, Loading, PageTitle, Select, TextInput, toNumber, useApp, useForm, usePoll } from './ui';
 
@@ -653,6 +653,78 @@ export function RestartForm(p: { clusterId: string }): JSX.Element {
         <FormError msg={form.top} />
         <p>{t('restartHint')}</p>
         <Buttons busy={form.busy} label={t('actRestart')} cancelTo={`clusters/${p.clusterId}`} />
+      </form>
+    </div>
+  );
+}
+
+// ---------------------------------------------------------------- switchover, replication (highly available clusters)
+
+/** A node's number, from its member address 127.0.c.<n> (the address plan, D24). */
+const nodeNumber = (n: ClusterNode): string => n.connect_info.split(':')[0]!.split('.').pop() ?? '?';
+
+export function SwitchoverForm(p: { clusterId: string }): JSX.Element {
+  const { api, t, navigate } = useApp();
+  const { cluster, error, refresh } = useCluster(p.clusterId);
+  const [candidate, setCandidate] = useState('');
+  const [mode, setMode] = useState('');
+  const form = useForm([{ name: 'candidate', paths: ['body.candidate_node_id'], words: ['candidate'] }]);
+  const modeForm = useForm([{ name: 'mode', paths: ['body.sync_mode'], words: ['sync_mode'] }]);
+  if (!cluster) return <Loading error={error} onRetry={refresh} />;
+  const standbys = cluster.nodes.filter((n) => n.role !== 'primary');
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    // No candidate: the preferred node (node 1), the way back after a failover.
+    const r = await form.run(() =>
+      api.call(
+        'POST',
+        `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/switchover`,
+        candidate ? { candidate_node_id: candidate } : {},
+      ),
+    );
+    if (r !== undefined) navigate(`clusters/${p.clusterId}`);
+  };
+  const submitMode = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    const r = await modeForm.run(() =>
+      api.call('PUT', `/dwsbox/v1/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/sync-mode`, {
+        sync_mode: mode || cluster.sync_mode || 'sync',
+      }),
+    );
+    if (r !== undefined) navigate(`clusters/${p.clusterId}`);
+  };
+  return (
+    <div>
+      <PageTitle>{t('switchoverTitle', { cluster: cluster.name })}</PageTitle>
+      <form class="form" onSubmit={(e) => void submit(e)} noValidate data-testid="switchover-form">
+        <FormError msg={form.top} />
+        <p>{t('switchoverHint')}</p>
+        <Field name="candidate" label={t('switchoverTo')} error={form.fields['candidate']}>
+          <Select
+            name="candidate"
+            value={candidate}
+            onChange={setCandidate}
+            options={[
+              { value: '', label: t('preferredNode') },
+              ...standbys.map((n) => ({ value: n.id, label: `node ${nodeNumber(n)} (${n.connect_info})` })),
+            ]}
+          />
+        </Field>
+        <Buttons busy={form.busy} label={t('actSwitchover')} cancelTo={`clusters/${p.clusterId}`} />
+      </form>
+      <h2>{t('replication')}</h2>
+      <form class="form" onSubmit={(e) => void submitMode(e)} noValidate data-testid="sync-mode-form">
+        <FormError msg={modeForm.top} />
+        <p>{t('syncModeHint')}</p>
+        <Field name="mode" label={t('syncMode')} error={modeForm.fields['mode']}>
+          <Select
+            name="mode"
+            value={mode || cluster.sync_mode || 'sync'}
+            onChange={setMode}
+            options={['sync', 'strict', 'async'].map((m) => ({ value: m, label: m }))}
+          />
+        </Field>
+        <Buttons busy={modeForm.busy} label={t('save')} cancelTo={`clusters/${p.clusterId}`} testid="sync-mode-submit" />
       </form>
     </div>
   );

@@ -11,6 +11,7 @@ import {
   DeleteForm,
   FaultsPage,
   RestartForm,
+  SwitchoverForm,
   RestoreForm,
   ScaleInForm,
   ScaleOutForm,
@@ -41,6 +42,7 @@ function Routes(p: { loc: Location }): JSX.Element {
     if (c === 'scale-out' && r.length === 3) return <ScaleOutForm clusterId={b} />;
     if (c === 'scale-in' && r.length === 3) return <ScaleInForm clusterId={b} />;
     if (c === 'restart' && r.length === 3) return <RestartForm clusterId={b} />;
+    if (c === 'switchover' && r.length === 3) return <SwitchoverForm clusterId={b} />;
     if (c === 'delete' && r.length === 3) return <DeleteForm clusterId={b} />;
     if (c === 'tasks' && d && r.length === 4) return <TaskPage clusterId={b} taskId={d} />;
   }

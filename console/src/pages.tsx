@@ -335,6 +335,11 @@ export function ClusterPage(p: { id: string }): JSX.Element {
         <Link to={`clusters/${c.id}/restart`} class="btn" data-testid="act-restart">
           {t('actRestart')}
         </Link>
+        {c.sync_mode ? (
+          <Link to={`clusters/${c.id}/switchover`} class="btn" data-testid="act-switchover">
+            {t('actSwitchover')}
+          </Link>
+        ) : null}
         <Link to={`faults?cluster=${c.id}`} class="btn" data-testid="act-fault">
           {t('actInjectFault')}
         </Link>

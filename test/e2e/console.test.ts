@@ -19,7 +19,8 @@ import { Secrets } from '../../src/auth/secrets.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { createLogger } from '../../src/log/logger.js';
 import { freePort, removeDir, tempDir } from '../helpers/env.js';
-import { ADMIN_PASSWORD, PROJECT_ID, startService, type TestService } from '../helpers/service.js';
+import { ADMIN_PASSWORD, PROJECT_ID, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
+import { testEngine } from '../helpers/engine.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'console');
@@ -225,6 +226,38 @@ describe('web console', () => {
     const snap = page.locator('[data-testid=snapshots-table] tr[data-snapshot-name=console-snap-1]');
     await snap.locator('[data-status=AVAILABLE]').waitFor();
     await shot('05-snapshot-done');
+  });
+
+  it('switches a highly available cluster over to another node and back, and changes its replication', async () => {
+    if (testEngine() === 'local') return; // no switchover on the local engine: the button is not shown
+    await page.locator('[data-testid=cluster-page]').waitFor();
+    await page.click('[data-testid=act-switchover]');
+    const form = page.locator('[data-testid=switchover-form]');
+    await form.waitFor();
+    // The first standby in the list (the default is the preferred node, node 1, the primary now).
+    const to = await page.locator('#f-candidate option').nth(1).getAttribute('value');
+    await page.selectOption('#f-candidate', to!);
+    await page.click('[data-testid=switchover-form] [data-testid=submit]');
+    await page.locator('[data-testid=cluster-page]').waitFor();
+    await page.locator('[data-testid=cluster-status] [data-status=UNBALANCED]').waitFor({ timeout: 120_000 });
+    await shot('05b-switched-over');
+    expect((await getCluster(t.client, clusterId)).nodes.find((n) => n.id === to)!.role).toBe('primary');
+    // Back to the preferred node: NORMAL again.
+    await page.click('[data-testid=act-switchover]');
+    await form.waitFor();
+    await page.click('[data-testid=switchover-form] [data-testid=submit]');
+    await page.locator('[data-testid=cluster-page]').waitFor();
+    await page.locator('[data-testid=cluster-status] [data-status=NORMAL]').waitFor({ timeout: 120_000 });
+    await waitIdle(t.client, clusterId);
+    // The replication mode: asynchronous, then back to synchronous.
+    for (const mode of ['async', 'sync']) {
+      await page.click('[data-testid=act-switchover]');
+      await page.locator('[data-testid=sync-mode-form]').waitFor();
+      await page.selectOption('#f-mode', mode);
+      await page.click('[data-testid=sync-mode-submit]');
+      await page.locator('[data-testid=cluster-page]').waitFor();
+      expect((await getCluster(t.client, clusterId)).sync_mode).toBe(mode);
+    }
   });
 
   it('runs the checks of the other forms and shows their answers, changing nothing', async () => {
