@@ -162,7 +162,10 @@ function buildApi(o: {
     const u = await o.supervisor.ensure(spec);
     return u;
   });
-  app.delete<{ Params: { name: string } }>('/v1/units/:name', async (req) => ({ stopped: await o.supervisor.stop(req.params.name) }));
+  // `?immediate=1`: the unit's whole process tree killed at once (its data is thrown away next).
+  app.delete<{ Params: { name: string }; Querystring: { immediate?: string } }>('/v1/units/:name', async (req) => ({
+    stopped: await o.supervisor.stop(req.params.name, { immediate: req.query.immediate === '1' }),
+  }));
   app.post<{ Body: { owner?: unknown; port?: unknown; members?: unknown; subnet?: unknown } }>('/v1/subnets', async (req) => {
     const { owner, port, members, subnet } = req.body ?? {};
     if (subnet !== undefined && (!Number.isInteger(subnet) || (subnet as number) < 1 || (subnet as number) > 254))

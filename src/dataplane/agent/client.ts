@@ -78,8 +78,9 @@ export class AgentClient {
     return this.call('PUT', `/v1/units/${encodeURIComponent(name)}`, body);
   }
 
-  stopUnit(name: string): Promise<{ stopped: boolean }> {
-    return this.call('DELETE', `/v1/units/${encodeURIComponent(name)}`);
+  /** `immediate`: the unit's whole process tree killed at once, for a unit whose data is thrown away next. */
+  stopUnit(name: string, o: { immediate?: boolean } = {}): Promise<{ stopped: boolean }> {
+    return this.call('DELETE', `/v1/units/${encodeURIComponent(name)}${o.immediate ? '?immediate=1' : ''}`);
   }
 
   /** The owner's cluster subnet (`c`, D24); with `probe`, one whose addresses on that port are free now. */

@@ -189,11 +189,15 @@ export class Supervisor {
     return view(u);
   }
 
-  /** Stop a unit (its stop signal, then its process tree killed after the stop timeout) and forget it. */
-  async stop(name: string): Promise<boolean> {
+  /**
+   * Stop a unit (its stop signal, then its process tree killed after the stop timeout) and
+   * forget it. `immediate`: its whole process tree killed at once (SIGKILL by PID), for a unit
+   * whose data is thrown away next (a deleted cluster's members): no shutdown work at all.
+   */
+  async stop(name: string, o: { immediate?: boolean } = {}): Promise<boolean> {
     const u = this.units.get(name);
     if (!u) return false;
-    if (!u.stopping) u.stopping = this.stopUnit(u);
+    if (!u.stopping) u.stopping = this.stopUnit(u, o.immediate === true);
     await u.stopping;
     if (this.units.get(name) === u) this.units.delete(name);
     this.save();
@@ -282,7 +286,7 @@ export class Supervisor {
     }
   }
 
-  private async stopUnit(u: Unit): Promise<void> {
+  private async stopUnit(u: Unit, immediate = false): Promise<void> {
     if (u.timer) clearTimeout(u.timer);
     u.timer = null;
     u.status = 'stopping';
@@ -292,8 +296,9 @@ export class Supervisor {
     // The tree is read before the signal: children of a unit (a Patroni's postmaster) that are
     // still alive after the timeout are killed by the PIDs seen here, never by a group.
     const tree = processTree(pid).map((p) => ({ pid: p, startTime: processStartTime(p) }));
-    signalProcess(pid, u.spec.stopSignal);
-    const deadline = Date.now() + u.spec.stopTimeoutMs;
+    if (immediate) for (const p of tree) signalProcess(p.pid, 'SIGKILL');
+    else signalProcess(pid, u.spec.stopSignal);
+    const deadline = immediate ? 0 : Date.now() + u.spec.stopTimeoutMs;
     while (Date.now() < deadline && tree.some((p) => isProcessAlive(p.pid, p.startTime))) await sleep(50);
     const left = tree.filter((p) => isProcessAlive(p.pid, p.startTime));
     for (const p of left) signalProcess(p.pid, 'SIGKILL');

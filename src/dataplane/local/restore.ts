@@ -22,6 +22,7 @@ import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-f
 import { clearRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
 import { proveArchiving } from './first-archive.js';
 import { makeStandbyOf } from './member-copies.js';
+import { settleAll } from '../../errors/settle.js';
 
 /** Restore the set into the primary's data directory (a copy that already runs is finished). */
 export async function restorePrimary(
@@ -210,12 +211,6 @@ function markHistoryForArchiving(dataDir: string, os: OsUser): void {
     if (existsSync(join(status, `${f}.ready`)) || existsSync(join(status, `${f}.done`))) continue;
     writeOwned(join(status, `${f}.ready`), '', os, 0o600);
   }
-}
-
-/** Wait for every one of `work` (nothing outlives the step), then throw the first failure. */
-async function settleAll(work: Promise<unknown>[]): Promise<void> {
-  const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 // ------------------------------------------------------------------ standbys from the restored copy (issue 14)

@@ -12,6 +12,7 @@ import { findNodeType } from '../../domain/node-types.js';
 import { AppError } from '../../errors/app-error.js';
 import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
+import { settleAll } from '../../errors/settle.js';
 
 export interface ClusterCreateParams {
   clusterId: string;
@@ -169,15 +170,6 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams, ClusterCreateSta
   extrasOnSuccess: (o) => activateNodes(o),
   extrasOnFailure: (o, error) => releaseFailedCluster(o, error),
 };
-
-/**
- * Wait for every one of `work` (a step never ends with its work still running), then throw the
- * first failure.
- */
-async function settleAll(work: Promise<unknown>[]): Promise<void> {
-  const failed = (await Promise.allSettled(work)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-}
 
 /** Extras of a created (or restored) cluster: its nodes become members (the runner sets AVAILABLE, D8). */
 export async function activateNodes(o: OutcomeContext<{ clusterId: string }>): Promise<void> {

@@ -10,6 +10,7 @@ import type { TaskKind } from '../../domain/task.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { expireUnneeded, keepNewestSnapshots } from './snapshot-chain.js';
 import { followLeader, nodeByOrdinal, startAndRecord, stopAndRecord, waitStandbysCaughtUp } from './member-steps.js';
+import { settleAll } from '../../errors/settle.js';
 
 export interface NodesParams {
   clusterId: string;
@@ -74,17 +75,21 @@ export const clusterDelete: TaskDefinition<DeleteParams, NoState, never> = {
     { id: 'REMOVE_DATA', item: 'DELETE_CLUSTER' },
   ],
   steps: {
+    /**
+     * Every member at once, immediately: their data is thrown away, so no shutdown checkpoint
+     * and no hand-over (a Patroni member going away one at a time hands the synchronous standby
+     * or the leader key on first, a loop of Patroni's each, D25). Kept snapshots need nothing
+     * more of them: a backup holds the WAL it needs (`archive-check`).
+     */
     STOP_NODES: async (ctx) => {
       const nodes = await ctx.nodes();
       let i = 0;
-      const order = stopOrder(
-        nodes.map((n) => n.ordinal),
-        nodes.find((n) => n.role === 'primary')?.ordinal,
+      await settleAll(
+        nodes.map(async (n) => {
+          await stopAndRecord(ctx, n, 'immediate');
+          ctx.progress({ source: 'pg_ctl', percent: (100 * ++i) / nodes.length, info: { node: n.ordinal } });
+        }),
       );
-      for (const n of order.map((o) => nodeByOrdinal(nodes, o))) {
-        await stopAndRecord(ctx, n);
-        ctx.progress({ source: 'pg_ctl', percent: (100 * ++i) / nodes.length, info: { node: n.ordinal } });
-      }
     },
     KEEP_SNAPSHOTS: async (ctx) => {
       const cluster = await ctx.cluster();

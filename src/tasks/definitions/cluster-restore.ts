@@ -18,6 +18,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster, verifyCluster } from './cluster-create.js';
 import { catchUpWithLeader, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
+import { settleAll } from '../../errors/settle.js';
 
 export interface ClusterRestoreParams {
   /** the new cluster */
@@ -248,9 +249,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
         });
         await startAndCatchUp(node, 10 * 60_000);
       };
-      const results = await Promise.allSettled(standbys.map(buildOne));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+      await settleAll(standbys.map(buildOne));
     },
 
     CHECK_CONNECTIONS: async (ctx: Ctx) =>
