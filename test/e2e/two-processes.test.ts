@@ -72,6 +72,7 @@ import { stopAgentUnitsUnder, testEngine, clusterUnits } from '../helpers/engine
 import { freePort, removeDir, removeProjectUsersUnder, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
 import { startPgServer, type PgServer } from '../helpers/pg-server.js';
 import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, getCluster, waitIdle } from '../helpers/service.js';
+import { CREATE_STEPS } from '../helpers/crash-matrix.js';
 
 const LEASE_MS = 4000;
 const TAKEOVER_BOUND_MS = LEASE_MS + 20_000;
@@ -618,18 +619,7 @@ describe('two service processes on one PostgreSQL store', () => {
         expect(done.status, done.errorMsg ?? '').toBe('SUCCESS');
         expect(done.ranBy.map(pidOf)).toEqual([victimPid, survivor.pid]);
         const steps = await store.listSteps(create.id);
-        expect(steps.map((s) => [s.stepId, s.status])).toEqual(
-          [
-            'CHECK_CAPACITY',
-            'INIT_PRIMARY',
-            'START_PRIMARY',
-            'ENABLE_ARCHIVING',
-            'BUILD_STANDBY_2',
-            'BUILD_STANDBY_3',
-            'CREATE_ADMIN',
-            'VERIFY_CLUSTER',
-          ].map((s) => [s, 'SUCCESS']),
-        );
+        expect(steps.map((s) => [s.stepId, s.status])).toEqual(CREATE_STEPS.map((s) => [s, 'SUCCESS']));
         expect(steps.find((s) => s.stepId === 'ENABLE_ARCHIVING')!.attempts).toBe(2);
         const d = await waitIdle(survivor.client, c4);
         expect(d.status).toBe('AVAILABLE');
