@@ -75,17 +75,16 @@ function hasAncestor(p: ProcInfo, byPid: Map<number, ProcInfo>, re: RegExp): boo
 
 /**
  * Tool processes that outlived the service: children it was seen running that still live
- * (postmasters aside), and any tool on its data directory whose parent is not a postgres
- * process (archive-push, run by the archiver, is the cluster's own) nor, with `ownedBy`, one
- * of the processes that own their tools.
+ * (postmasters aside), and any tool on its data directory with no postgres process among its
+ * ancestors (archive-push, run by the archiver, directly or through `sh -c`, is the cluster's
+ * own; CI once caught one a level down, archiving the history file of a copy Patroni made)
+ * nor, with `ownedBy`, one of the processes that own their tools.
  */
 export function survivingTools(watcher: { survivors: () => ProcInfo[] }, dataDir: string, o: SurvivorOptions = {}): string[] {
   const all = allProcesses();
   const byPid = new Map(all.map((p) => [p.pid, p]));
   const owned = (p: ProcInfo): boolean => (o.ownedBy ? hasAncestor(p, byPid, o.ownedBy) : false);
-  const orphans = all.filter(
-    (p) => p.cmd.includes(dataDir) && TOOL_RE.test(p.cmd) && !/^postgres/.test(byPid.get(p.ppid)?.cmd ?? '') && !owned(p),
-  );
+  const orphans = all.filter((p) => p.cmd.includes(dataDir) && TOOL_RE.test(p.cmd) && !hasAncestor(p, byPid, /^postgres/) && !owned(p));
   return [...new Map([...watcher.survivors().filter((p) => !owned(p)), ...orphans].map((p) => [p.pid, `${p.pid} ${p.cmd}`])).values()];
 }
 

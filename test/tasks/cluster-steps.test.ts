@@ -127,12 +127,13 @@ describe('restart, stop, start', () => {
 });
 
 describe('cluster.delete', () => {
-  it('keeping no snapshot: stops the members, removes the stanza and the files; the cluster is gone with its nodes', async () => {
+  it('keeping no snapshot: stops the members (all at once, immediately), removes the stanza and the files; the cluster is gone with its nodes', async () => {
     const { cluster } = await e.addCluster();
     e.dataPlane.stanzas.set(cluster.stanza, []);
     const task = await e.enqueue('cluster.delete', { clusterId: cluster.id, keepLastManualSnapshot: 0 }, { cluster });
     expect((await e.finished(task.id)).status).toBe('SUCCESS');
-    expect(memberIntentions(['stopMember'])).toEqual(['stopMember 3', 'stopMember 2', 'stopMember 1']);
+    const stops = e.dataPlane.intentions.filter((i) => i.name === 'stopMember');
+    expect(stops.map((i) => `${String(i.args[1])} ${String(i.args[2])}`).sort()).toEqual(['1 immediate', '2 immediate', '3 immediate']);
     expect(e.dataPlane.names()).toContain('removeStanza');
     expect(e.dataPlane.names().at(-1)).toBe('removeClusterFiles');
     expect(e.dataPlane.stanzas.has(cluster.stanza)).toBe(false);
