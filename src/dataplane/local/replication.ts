@@ -393,20 +393,17 @@ export async function replicationState(
   ordinal: number,
   targetLsn: string,
 ): Promise<{ state: string | null; replayLsn: string | null; lagBytes: number | null }> {
-  const r = await e
-    .instance(cluster, primary)
-    .query<{ state: string; replay: string | null; lag: string | null }>(
-      `select state, replay_lsn::text as replay, pg_wal_lsn_diff($2::pg_lsn, replay_lsn)::text as lag from pg_stat_replication where application_name = $1 order by backend_start desc limit 1`,
-      [appNameFor(ordinal), targetLsn],
-    );
-  const row = r[0];
-  if (!row) {
-    // A primary that a failover manager demoted (D23) never sees this standby again: say so now.
-    const [rec] = await e.instance(cluster, primary).query<{ r: boolean }>('select pg_is_in_recovery() as r');
-    if (rec?.r)
-      throw new AppError('ENGINE_NODE_FAILED', { args: [`node ${primary.ordinal}`, 'it is no longer the primary (in recovery)'] });
-    return { state: null, replayLsn: null, lagBytes: null };
-  }
+  // One query each poll: the standby's row (none until it connects) and whether the primary is
+  // one still (a failover manager may have demoted it, D23: it never sees this standby again).
+  const [row] = await e.instance(cluster, primary).query<{ state: string | null; replay: string | null; lag: string | null; rec: boolean }>(
+    `select r.state, r.replay, r.lag, pg_is_in_recovery() as rec from (select 1) one left join lateral (
+       select state, replay_lsn::text as replay, pg_wal_lsn_diff($2::pg_lsn, replay_lsn)::text as lag
+         from pg_stat_replication where application_name = $1 order by backend_start desc limit 1) r on true`,
+    [appNameFor(ordinal), targetLsn],
+  );
+  if (row?.rec)
+    throw new AppError('ENGINE_NODE_FAILED', { args: [`node ${primary.ordinal}`, 'it is no longer the primary (in recovery)'] });
+  if (!row?.state) return { state: null, replayLsn: null, lagBytes: null };
   return { state: row.state, replayLsn: row.replay, lagBytes: row.lag === null ? null : Math.max(0, Number(row.lag)) };
 }
 
