@@ -299,8 +299,9 @@ export class PatroniEngine extends LocalEngine {
    * The member's Patroni runs (and the router): for a member that has data it starts its
    * PostgreSQL; a first member bootstraps the cluster. Waits until Patroni reports it running
    * and its postmaster answers. A member that runs is left alone (never restarted).
+   * `leading`: wait until it leads, out of recovery too (a data directory Patroni takes over
+   * starts as a replica, then is promoted).
    */
-  /** `leading`: wait until it leads, out of recovery (a data directory Patroni takes over starts as a replica, then is promoted). */
   override async startMember(
     cluster: ClusterRef,
     member: NodeRecord,

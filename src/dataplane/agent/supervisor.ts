@@ -293,8 +293,9 @@ export class Supervisor {
     const pid = u.pid;
     const startTime = u.startTime;
     if (pid === null || !isProcessAlive(pid, startTime)) return;
-    // The tree is read before the signal: children of a unit (a Patroni's postmaster) that are
-    // still alive after the timeout are killed by the PIDs seen here, never by a group.
+    // The tree is read before the signal: children of a unit that are still alive after the
+    // timeout are killed by the PIDs seen here, never by a group. (A Patroni's postmaster is not
+    // among them: Patroni runs it detached; the engine stops it.)
     const tree = processTree(pid).map((p) => ({ pid: p, startTime: processStartTime(p) }));
     if (immediate) for (const p of tree) signalProcess(p.pid, 'SIGKILL');
     else signalProcess(pid, u.spec.stopSignal);
