@@ -55,7 +55,7 @@ import {
 import { dirSize, ident, literal } from './pg-instance.js';
 import type { StanzaTarget } from './pgbackrest.js';
 import { ensureServiceUser, type UidRecord } from './project-users.js';
-import { mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
+import { expectOwnedDir, mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { scramVerifier } from './scram.js';
 import { proveArchiving } from './local/first-archive.js';
 
@@ -734,15 +734,18 @@ export class PatroniEngine extends LocalEngine {
 
   // ------------------------------------------------------------------ restores (D4, D23)
   /**
-   * A member's directory as Patroni needs it (the project user's, 0700: Patroni removes and
-   * makes the data directory inside it), the cluster's log directory and the member's log.
+   * A member's directory before Patroni takes it over: root's (0711) as on the local engine, with
+   * the cluster's log directory and the member's log. A restore's root steps (the restored
+   * copy's settings written, its recovery settings cleared, Patroni's files renamed) then run
+   * under directories no tenant can change (D32: the project's user could otherwise swap the
+   * data directory for a link to a root directory). `HaCluster.ensure` hands the directory to
+   * the project's user (0700: Patroni removes and makes the data directory inside it) just
+   * before the member's Patroni starts.
    */
   override prepareNodeDir(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, ordinal: number): void {
     this.prepareClusterDir(cluster);
     mkdirSafe(join(this.clusterDir(cluster.id), 'log'), serviceOwner(), 0o711);
-    mkdirSafe(this.nodeDir(cluster.id, ordinal), ownedBy(this.projectUser(cluster.projectId)), 0o700);
-    const log = this.nodePaths(cluster.id, ordinal).logFile;
-    if (!existsSync(log)) writeFileSafe(log, '', serviceOwner(), 0o640);
+    super.prepareNodeDir(cluster, ordinal);
   }
 
   /**
@@ -765,6 +768,10 @@ export class PatroniEngine extends LocalEngine {
     const running = rec && (await (await this.agent()).unit(memberUnit(rec.scope, primary.ordinal)))?.status === 'running';
     let cleaned = 0;
     if (!running) {
+      // Root's again (a run that crashed after handing it to Patroni), and its data directory the
+      // project user's own directory, not a link the user planted while it could (D32).
+      this.prepareNodeDir(cluster, primary.ordinal);
+      expectOwnedDir(primary.dataDir, ownedBy(this.projectUser(cluster.projectId)));
       // A copy of a Patroni member carries its cluster's dynamic configuration, which Patroni
       // loads over its own bootstrap settings when it takes the data directory over: the
       // source's archive_command among it, which would archive into the SOURCE stanza (D4).

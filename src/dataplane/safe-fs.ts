@@ -23,6 +23,7 @@ import {
   fchownSync,
   fstatSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readSync,
@@ -87,6 +88,17 @@ export function mkdirSafe(path: string, owner: Owner, mode: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * `path` is a directory of `owner`'s, not a link nor anything else (UNSAFE_PATH otherwise).
+ * Checked by name: meaningful where the parent is root's, so the name cannot change after.
+ */
+export function expectOwnedDir(path: string, owner: Owner): void {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) throw unsafe(path, 'it does not exist');
+  if (!st.isDirectory()) throw unsafe(path, 'it is a symbolic link or not a directory');
+  if (canChown() && st.uid !== owner.uid) throw unsafe(path, `it belongs to uid ${st.uid}, not ${owner.uid}`);
 }
 
 /** `mkdirSafe` for a path whose missing parents are made as root-owned, traversable (0711) directories. */
