@@ -12,7 +12,8 @@ import type { StepContext, TaskDefinition } from '../../src/tasks/definition.js'
 import { retryDelayMs } from '../../src/tasks/retry.js';
 import { createRegistry } from '../../src/tasks/registry.js';
 import { FakeDataPlane } from '../helpers/fake-data-plane.js';
-import type { ProgressSampleIn } from '../../src/dataplane/data-plane.js';
+import type { DataPlane, MemberRole, ProgressSampleIn } from '../../src/dataplane/data-plane.js';
+import { withLeader } from '../../src/tasks/definitions/member-steps.js';
 import { makeFault } from '../helpers/records.js';
 import { createStepEnv, STEP_ENV_PROJECT, type StepEnv } from '../helpers/step-env.js';
 import { dumpStore } from '../helpers/store-dump.js';
@@ -136,6 +137,72 @@ describe('retry with back-off', () => {
     const task = await e.enqueue('cluster.restart', { clusterId: cluster.id, ordinals: [1, 2, 3] }, { cluster });
     expect(await e.finished(task.id)).toMatchObject({ status: 'FAILED', attempt: 0, errorCode: 'DWS.9926' });
     expect(e.dataPlane.names()).toEqual(['restart']);
+  });
+});
+
+describe('a failover under a step (withLeader, D23)', () => {
+  const roles = (leader: number): MemberRole[] =>
+    [1, 2, 3].map((ordinal) => ({ ordinal, role: ordinal === leader ? 'primary' : 'standby', running: true, lagBytes: 0 }));
+  /**
+   * BACKUP fails while node 1 leads; with `kill`, node 1's postmaster went away first (pgBackRest
+   * then finds no primary), else the failure is the work's own. Node 2 leads next.
+   */
+  const onLeader = (seen: number[], kill: boolean): TaskDefinition<never, never, never> =>
+    definitionOf('snapshot.create', {
+      plan: () => [{ id: 'BACKUP', item: 'CREATE_SNAPSHOT' }],
+      steps: {
+        BACKUP: (ctx: StepContext<unknown>) =>
+          withLeader(
+            ctx,
+            async (primary) => {
+              seen.push(primary.ordinal);
+              if (primary.ordinal !== 1) return;
+              if (kill) fake(ctx).running.delete(`${primary.clusterId}/1`);
+              throw final('pgbackrest: unable to find primary cluster');
+            },
+            { again: 'lost' },
+          ),
+      },
+    });
+  const run = async (o: {
+    manager: boolean;
+    kill: boolean;
+  }): Promise<{ status: string; seen: number[]; errorMsg: string | null; clusterId: string }> => {
+    if (o.manager) Object.assign(e.dataPlane, { memberRoles: () => Promise.resolve(roles(2)) });
+    else delete (e.dataPlane as Partial<DataPlane>).memberRoles;
+    const seen: number[] = [];
+    e.define(onLeader(seen, o.kill));
+    const { cluster } = await e.addCluster();
+    for (const i of [1, 2, 3]) e.dataPlane.running.set(`${cluster.id}/${i}`, { pid: 1000 + i, startTime: 1 });
+    const task = await e.enqueue('snapshot.create', { clusterId: cluster.id, snapshotId: 'none' }, { cluster });
+    const done = await e.finished(task.id);
+    return { status: done.status, seen, errorMsg: done.errorMsg, clusterId: cluster.id };
+  };
+  afterEach(() => {
+    delete (e.dataPlane as Partial<DataPlane>).memberRoles;
+  });
+
+  it("runs the work again against the member the failover manager names once the primary's PostgreSQL went away, and records it as the primary", async () => {
+    const r = await run({ manager: true, kill: true });
+    expect(r).toMatchObject({ status: 'SUCCESS', seen: [1, 2] });
+    expect((await e.store.listNodes(r.clusterId)).map((n) => [n.ordinal, n.role])).toEqual([
+      [1, 'standby'],
+      [2, 'primary'],
+      [3, 'standby'],
+    ]);
+  });
+
+  it("lets the failure stand when the primary's PostgreSQL never went away (the work's own failure), and on an engine without a failover manager", async () => {
+    for (const o of [
+      { manager: true, kill: false },
+      { manager: false, kill: true },
+    ])
+      expect({ ...o, ...(await run(o)) }).toMatchObject({
+        ...o,
+        status: 'FAILED',
+        seen: [1],
+        errorMsg: expect.stringContaining('unable to find primary cluster'),
+      });
   });
 });
 

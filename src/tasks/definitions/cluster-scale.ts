@@ -18,11 +18,11 @@
  * others, and shows CLUSTER_SHRINK_FAILED.
  */
 import { findNodeType } from '../../domain/node-types.js';
-import type { NodeRecord } from '../../domain/records.js';
+import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { growProblemError, growProblems, MIN_CLUSTER_NODES, type GrowFigures } from '../../domain/scale.js';
 import { AppError, coerceError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
+import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord, withLeader } from './member-steps.js';
 
 export interface ScaleOutParams {
   clusterId: string;
@@ -192,14 +192,30 @@ async function startNode(ctx: OutCtx): Promise<void> {
  */
 async function catchUp(ctx: OutCtx): Promise<void> {
   const cluster = await ctx.cluster();
-  const nodes = await ctx.nodes();
-  const primary = primaryOf(nodes);
-  const added = addedNodes(ctx, nodes);
-  let target = ctx.checkpoint?.targetLsn;
-  if (!target) {
-    target = await ctx.dataPlane.currentLsn(cluster, primary);
-    await ctx.setCheckpoint({ targetLsn: target });
-  }
+  const added = addedNodes(ctx, await ctx.nodes());
+  // A failover under the step (D23): the new nodes follow the member that leads now, and the
+  // target is read again from it (the old primary's position may be past the new timeline's fork).
+  await withLeader(
+    ctx,
+    async (primary, after) => {
+      let target = after ? undefined : ctx.checkpoint?.targetLsn;
+      if (!target) {
+        target = await ctx.dataPlane.currentLsn(cluster, primary);
+        await ctx.setCheckpoint({ targetLsn: target });
+      }
+      await waitAddedCaughtUp(ctx, cluster, primary, added, target);
+    },
+    { again: 'lost' },
+  );
+}
+
+async function waitAddedCaughtUp(
+  ctx: OutCtx,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  added: NodeRecord[],
+  target: string,
+): Promise<void> {
   let total = 0;
   let lastSig = '';
   let lastChange = ctx.clock.now();

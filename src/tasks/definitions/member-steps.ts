@@ -1,5 +1,5 @@
 /** Step helpers shared by the cluster task definitions. */
-import type { NodeRecord } from '../../domain/records.js';
+import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { StepContext } from '../definition.js';
 import { runningLeader, type OnProgress } from '../../dataplane/data-plane.js';
@@ -71,7 +71,7 @@ export async function buildAndStartStandby(
  * Wait until a started standby streams with no lag behind the primary. On a highly available
  * engine the failover manager may demote the primary for a moment (its leader key lost while
  * the host is loaded; CI saw "recovery is in progress" here) or hand it over: the catch-up is
- * then measured again, up to 3 times, against whichever member leads.
+ * then measured again against whichever member leads (`withLeader`).
  */
 export async function catchUpWithLeader(
   ctx: StepContext<unknown>,
@@ -79,20 +79,79 @@ export async function catchUpWithLeader(
   o: { timeoutMs?: number; onProgress?: OnProgress } = {},
 ): Promise<void> {
   const cluster = await ctx.cluster();
-  for (let attempt = 1, leader = primaryOf(await ctx.nodes()); ; attempt++) {
-    try {
-      await ctx.dataPlane.waitCaughtUp(cluster, leader, node.ordinal, {
+  await withLeader(
+    ctx,
+    (leader) =>
+      ctx.dataPlane.waitCaughtUp(cluster, leader, node.ordinal, {
         signal: ctx.signal,
         standby: node,
         ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
         ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      });
-      return;
+      }),
+    { again: 'always', anyMembership: true },
+  );
+}
+
+/**
+ * Work against the primary that survives a failover under it (D23). On a highly available
+ * engine, when `work` fails, it runs again (up to 3 runs in all) against the member that leads
+ * once one does (`followLeader`, which records it): with `again: 'lost'`, only when the
+ * primary's PostgreSQL went away under the work (another member leads now, or the failover
+ * manager started the old one again: its postmaster is not the one the work began with), so a
+ * failure of the work's own stands; with `'always'`, whatever failed (work that a moment's
+ * demotion also breaks). On an engine without a failover manager the failure stands. `work`
+ * gets the primary, and where it runs again after a failover, the members it moved between.
+ */
+export async function withLeader<T>(
+  ctx: StepContext<unknown>,
+  work: (primary: NodeRecord, after: { from: number; to: number } | null) => Promise<T>,
+  o: { again: 'lost' | 'always'; anyMembership?: boolean },
+): Promise<T> {
+  const cluster = await ctx.cluster();
+  const live = async (): Promise<NodeRecord> => primaryOf((await ctx.nodes()).filter((n) => o.anyMembership || n.membership === 'active'));
+  const postmaster = (n: NodeRecord): string | null => {
+    const p = ctx.dataPlane.memberStatus(cluster, n);
+    return p ? `${n.ordinal}:${p.pid}:${p.startTime}` : null;
+  };
+  let primary = await live();
+  let after: { from: number; to: number } | null = null;
+  for (let run = 1; ; run++) {
+    const began = postmaster(primary);
+    try {
+      return await work(primary, after);
     } catch (e) {
-      if (!ctx.dataPlane.memberRoles || attempt >= 3 || ctx.signal.aborted) throw e;
-      await followLeader(ctx, 120_000, { anyMembership: true });
-      leader = primaryOf(await ctx.nodes());
+      if (!ctx.dataPlane.memberRoles || run >= 3 || ctx.signal.aborted) throw e;
+      if (o.again === 'lost' && postmaster(primary) === began) throw e;
+      const next = await leaderRunning(ctx, o);
+      ctx.log.warn('the primary went away under the step; running it again against the member that leads', {
+        from: primary.ordinal,
+        to: next.ordinal,
+        error: (e as Error).message,
+      });
+      after = { from: primary.ordinal, to: next.ordinal };
+      primary = next;
     }
+  }
+}
+
+/**
+ * The member that leads, recorded as the primary, once its postmaster runs (a highly available
+ * engine, D23). The failover manager's view lags its members by up to a loop: just after a
+ * primary died it may still name it, so this waits (up to 120 s) until the member it names
+ * leads with a running postmaster.
+ */
+async function leaderRunning(ctx: StepContext<unknown>, o: { anyMembership?: boolean } = {}): Promise<NodeRecord> {
+  const cluster = await ctx.cluster();
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    await followLeader(ctx, Math.max(1000, deadline - Date.now()), o.anyMembership ? { anyMembership: true } : {});
+    const leader = primaryOf((await ctx.nodes()).filter((n) => o.anyMembership || n.membership === 'active'));
+    if (ctx.dataPlane.memberStatus(cluster, leader)) return leader;
+    if (Date.now() > deadline)
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: [leader.host, 'the failover manager names it the leader, but its PostgreSQL has not run for 120 s'],
+      });
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -130,6 +189,22 @@ export async function followLeader(ctx: StepContext<unknown>, timeoutMs = 120_00
       });
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * The cluster and its primary, which must be running (the step reads or writes it). On a highly
+ * available engine that is the member that leads now: after a failover under the task (D23) the
+ * steps go on against the new leader, once there is one (`followLeader`). `then` ends the
+ * message of a primary that is not running ("…, then <then>").
+ */
+export async function livePrimary(ctx: StepContext<unknown>, then: string): Promise<{ cluster: ClusterRecord; primary: NodeRecord }> {
+  const cluster = await ctx.cluster();
+  const primary = ctx.dataPlane.memberRoles
+    ? await leaderRunning(ctx)
+    : primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
+  if (!ctx.dataPlane.memberStatus(cluster, primary))
+    throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, `the primary is not running; restart the cluster, then ${then}`] });
+  return { cluster, primary };
 }
 
 /** Every active standby caught up with the primary's position now (pg_stat_replication), with progress per standby. */

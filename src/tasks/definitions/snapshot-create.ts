@@ -10,7 +10,7 @@ import { AppError } from '../../errors/app-error.js';
 import { findAnnotated, type BackupSetInfo } from '../../dataplane/data-plane.js';
 import type { SchemaInfo, SnapshotRecord } from '../../domain/records.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
-import { primaryOf } from './member-steps.js';
+import { primaryOf, withLeader } from './member-steps.js';
 import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
 import { isLogical, LOGICAL_PLAN, logicalSteps } from './snapshot-logical.js';
 import { ensureSnapshotRepository } from './repository.js';
@@ -43,6 +43,65 @@ export interface SnapshotCreateState {
 }
 
 type Ctx = StepContext<SnapshotCreateParams, SnapshotCreateState>;
+
+/** BACKUP's work: one `pgbackrest backup` of the primary, or the set a resumed step finds (D2). */
+async function backup(ctx: Ctx): Promise<void> {
+  const { cluster, primary } = await target(ctx);
+  const annotation = { snapshot_id: ctx.params.snapshotId };
+  // What the step reads is independent, so it is read at once, and before the backup starts
+  // (so that none of it runs beside pgBackRest): the catalog (one `info`), a failed backup's
+  // leftovers removed (sets the catalog does not list: never the one a resumed step looks
+  // for), the figures of the room check, and what the snapshot holds (databases, tables,
+  // sizes: D16) for RECORD_SNAPSHOT to record.
+  const databaseBytes = ctx.dataPlane.databaseBytes(cluster, primary);
+  const [sets, , kept, , schemaInfo] = await Promise.all([
+    ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal }),
+    ctx.dataPlane.removePartialBackups(cluster, primary, ctx.signal),
+    ctx.store.listStanzaSnapshots(cluster.stanza),
+    databaseBytes.catch(() => null),
+    ctx.dataPlane.schemaInfo(cluster, primary).catch(() => undefined),
+  ]);
+  // A resumed step (after a crash or a retry) finds its own finished backup (D2).
+  let set = findAnnotated(sets, annotation);
+  const resumed = set !== undefined;
+  if (!set) {
+    const type = ctx.params.forceFull ? 'full' : nextBackupType(sets, ctx.config.snapshotFullEvery);
+    await checkBackupRoom(ctx, type, { databaseBytes: await databaseBytes, kept });
+    const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
+    const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
+    set = await ctx.dataPlane.backup(cluster, primary, {
+      type,
+      annotation,
+      lockFile: ctx.lockFile,
+      signal: ctx.signal,
+      idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
+      onProgress: (p) =>
+        ctx.progress({ ...p, info: { ...info, ...(p.data?.['label'] ? { key: backupKeyOf(String(p.data['label'])) } : {}) } }),
+    });
+  }
+  await ctx.setState({
+    label: set.label,
+    type: set.type,
+    prior: set.prior,
+    figures: { repoOwnBytes: set.repoOwnBytes, repoSetBytes: set.repoSetBytes, databaseSize: set.databaseSize },
+    ...(schemaInfo ? { schemaInfo } : {}),
+  });
+  // The backup's own final sample is pgBackRest's figure; a resumed step reports the set it found.
+  if (resumed)
+    ctx.progress({
+      source: 'pgbackrest info',
+      bytesDone: set.copiedBytes,
+      bytesTotal: set.copiedBytes,
+      percent: 100,
+      consumedBytes: set.repoOwnBytes,
+      compressedBytes: set.copiedBytes,
+      info: {
+        key: backupKeyOf(set.label),
+        priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
+        backupType: set.type,
+      },
+    });
+}
 
 async function target(ctx: Ctx) {
   const cluster = await ctx.cluster();
@@ -104,63 +163,9 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
         });
       ctx.progress({ source: 'pg_stat_archiver', percent: 100, info: { nodes: nodes.length } });
     },
-    BACKUP: async (ctx) => {
-      const { cluster, primary } = await target(ctx);
-      const annotation = { snapshot_id: ctx.params.snapshotId };
-      // What the step reads is independent, so it is read at once, and before the backup starts
-      // (so that none of it runs beside pgBackRest): the catalog (one `info`), a failed backup's
-      // leftovers removed (sets the catalog does not list: never the one a resumed step looks
-      // for), the figures of the room check, and what the snapshot holds (databases, tables,
-      // sizes: D16) for RECORD_SNAPSHOT to record.
-      const databaseBytes = ctx.dataPlane.databaseBytes(cluster, primary);
-      const [sets, , kept, , schemaInfo] = await Promise.all([
-        ctx.dataPlane.backupSets(cluster.stanza, { signal: ctx.signal }),
-        ctx.dataPlane.removePartialBackups(cluster, primary, ctx.signal),
-        ctx.store.listStanzaSnapshots(cluster.stanza),
-        databaseBytes.catch(() => null),
-        ctx.dataPlane.schemaInfo(cluster, primary).catch(() => undefined),
-      ]);
-      // A resumed step (after a crash or a retry) finds its own finished backup (D2).
-      let set = findAnnotated(sets, annotation);
-      const resumed = set !== undefined;
-      if (!set) {
-        const type = ctx.params.forceFull ? 'full' : nextBackupType(sets, ctx.config.snapshotFullEvery);
-        await checkBackupRoom(ctx, type, { databaseBytes: await databaseBytes, kept });
-        const prior = type === 'diff' ? sets.filter((s) => s.type === 'full' && !s.error).at(-1) : undefined;
-        const info = { key: 'N/A', priorKey: type === 'full' ? 'FULL' : backupKeyOf(prior!.label), backupType: type };
-        set = await ctx.dataPlane.backup(cluster, primary, {
-          type,
-          annotation,
-          lockFile: ctx.lockFile,
-          signal: ctx.signal,
-          idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
-          onProgress: (p) =>
-            ctx.progress({ ...p, info: { ...info, ...(p.data?.['label'] ? { key: backupKeyOf(String(p.data['label'])) } : {}) } }),
-        });
-      }
-      await ctx.setState({
-        label: set.label,
-        type: set.type,
-        prior: set.prior,
-        figures: { repoOwnBytes: set.repoOwnBytes, repoSetBytes: set.repoSetBytes, databaseSize: set.databaseSize },
-        ...(schemaInfo ? { schemaInfo } : {}),
-      });
-      // The backup's own final sample is pgBackRest's figure; a resumed step reports the set it found.
-      if (resumed)
-        ctx.progress({
-          source: 'pgbackrest info',
-          bytesDone: set.copiedBytes,
-          bytesTotal: set.copiedBytes,
-          percent: 100,
-          consumedBytes: set.repoOwnBytes,
-          compressedBytes: set.copiedBytes,
-          info: {
-            key: backupKeyOf(set.label),
-            priorKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
-            backupType: set.type,
-          },
-        });
-    },
+    // A failover under the backup (D23): pgBackRest stops ("unable to find primary cluster"),
+    // and the backup is taken again from the member that leads now, its partial set removed first.
+    BACKUP: (ctx) => withLeader(ctx, () => backup(ctx), { again: 'lost' }),
     /**
      * The new set is in pgBackRest's catalog without error and every WAL segment from its start
      * to its stop is in the archive (local/backups.ts verifyBackup). Every file's checksum was

@@ -20,7 +20,7 @@ import type { DumpedTable, LogicalDumpRef, RelationFacts } from '../../dataplane
 import type { OutsideForeignKey } from '../../domain/records.js';
 import type { StepContext, StepSpec } from '../definition.js';
 import { checkFreeSpace, checkSnapshotQuota } from '../snapshot-room.js';
-import { primaryOf } from './member-steps.js';
+import { livePrimary } from './member-steps.js';
 import type { SnapshotCreateState } from './snapshot-create.js';
 
 export interface LogicalSnapshotParams {
@@ -58,16 +58,7 @@ async function detailOf(ctx: Ctx): Promise<{ ref: LogicalDumpRef; detail: FineGr
   return { ref: { projectId: s.projectId, stanza: s.stanza, snapshotId: s.id }, detail: s.fineGrained };
 }
 
-async function runningPrimary(ctx: Ctx) {
-  const cluster = await ctx.cluster();
-  const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
-  if (!ctx.dataPlane.memberStatus(cluster, primary)) {
-    throw new AppError('ENGINE_NODE_FAILED', {
-      args: [primary.host, 'the primary is not running; restart the cluster, then take the snapshot again'],
-    });
-  }
-  return { cluster, primary };
-}
+const runningPrimary = (ctx: Ctx) => livePrimary(ctx, 'take the snapshot again');
 
 function tablesOf(ctx: Ctx): DumpedTable[] {
   const t = ctx.state.tables;

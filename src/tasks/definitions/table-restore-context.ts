@@ -9,7 +9,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { RunOptions } from '../../dataplane/data-plane.js';
 import type { Exported, Imported, TablePair, TableRestoreWork } from '../../dataplane/logical-plane.js';
 import type { StepContext } from '../definition.js';
-import { primaryOf } from './member-steps.js';
+import { livePrimary } from './member-steps.js';
 
 export interface TableRestoreParams {
   /** the snapshot's cluster: the tables come back into it */
@@ -67,17 +67,9 @@ export async function snapshotOf(ctx: Ctx): Promise<SnapshotRecord> {
   return s;
 }
 
-/** The cluster and its primary, which must be running: the tables come back into it. */
-export async function runningPrimary(ctx: Ctx): Promise<{ cluster: ClusterRecord; primary: NodeRecord }> {
-  const cluster = await ctx.cluster();
-  const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
-  if (!ctx.dataPlane.memberStatus(cluster, primary)) {
-    throw new AppError('ENGINE_NODE_FAILED', {
-      args: [primary.host, 'the primary is not running; restart the cluster, then restore the tables again'],
-    });
-  }
-  return { cluster, primary };
-}
+/** The cluster and its primary, which must be running: the tables come back into it (`livePrimary`). */
+export const runningPrimary = (ctx: Ctx): Promise<{ cluster: ClusterRecord; primary: NodeRecord }> =>
+  livePrimary(ctx, 'restore the tables again');
 
 /** What the export measured; the import and the verification compare against it. */
 export function exportedOf(ctx: Ctx): Exported {
