@@ -138,13 +138,8 @@ export function fieldOfError(message: string, code: string, fields: FieldMatch[]
   return best?.name ?? null;
 }
 
-/** The primary's endpoint as a psql command line. */
-export function psqlCommand(connectInfo: string, userName: string, dbname = 'postgres'): string {
-  const i = connectInfo.lastIndexOf(':');
-  const host = i > 0 ? connectInfo.slice(0, i) : connectInfo;
-  const port = i > 0 ? connectInfo.slice(i + 1) : '';
-  return `psql "host=${host}${port ? ` port=${port}` : ''} user=${userName} dbname=${dbname}"`;
-}
+// Where a client writes and the psql command for it: one rule for the console and the CLI.
+export { psqlCommand, writeEndpoint } from '../../src/domain/endpoints.js';
 
 /** A client route of the console: path segments after /console/. */
 export function splitRoute(pathname: string, base = '/console/'): string[] {

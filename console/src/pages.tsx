@@ -2,7 +2,7 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { ApiError, type Cluster, type ClusterEvent, type NodeType, type Session, type Snapshot } from './api';
-import { clusterEventsPath, formatEventTime, psqlCommand, severityClass } from './model';
+import { clusterEventsPath, formatEventTime, psqlCommand, severityClass, writeEndpoint } from './model';
 import { TaskList } from './tasks';
 import { Badge, CopyText, Field, FormError, Link, Loading, PageTitle, TextInput, useApp, useForm, usePoll } from './ui';
 
@@ -95,8 +95,8 @@ function NodeList(p: { c: Cluster }): JSX.Element {
 }
 
 function primaryPsql(c: Cluster): string | null {
-  const primary = c.nodes.find((n) => n.role === 'primary')?.connect_info ?? c.endpoints[0]?.connect_info;
-  return primary ? psqlCommand(primary, c.user_name) : null;
+  const at = writeEndpoint(c);
+  return at ? psqlCommand(at, c.user_name) : null;
 }
 
 export function ClustersPage(): JSX.Element {

@@ -8,6 +8,7 @@ import {
   parsePercent,
   parseProgressInfo,
   psqlCommand,
+  writeEndpoint,
   splitRoute,
   type FieldMatch,
 } from '../../console/src/model.js';
@@ -69,6 +70,16 @@ describe('formatting', () => {
   });
   it('builds the psql command of an endpoint', () => {
     expect(psqlCommand('127.0.1.1:8000', 'dbadmin')).toBe('psql "host=127.0.1.1 port=8000 user=dbadmin dbname=postgres"');
+  });
+  it('suggests the read-write endpoint behind a router, else the primary member', () => {
+    const nodes = [
+      { role: 'standby', connect_info: '127.0.4.1:8000' },
+      { role: 'primary', connect_info: '127.0.4.2:8000' },
+    ];
+    const router = [{ connect_info: '127.1.4.1:8000' }, { connect_info: '127.1.4.2:8000' }];
+    expect(writeEndpoint({ endpoints: router, nodes })).toBe('127.1.4.1:8000');
+    expect(writeEndpoint({ endpoints: nodes.map((n) => ({ connect_info: n.connect_info })), nodes })).toBe('127.0.4.2:8000');
+    expect(writeEndpoint({ endpoints: [], nodes: [] })).toBeNull();
   });
   it('splits console routes', () => {
     expect(splitRoute('/console/')).toEqual([]);

@@ -88,7 +88,9 @@ describe('dwsbox CLI', () => {
       'AVAILABLE',
     );
     const show = await cli(['clusters', 'show', clusterId]);
-    expect(show.stdout).toMatch(/psql "host=127\.0\.\d+\.1 port=\d+ user=dbadmin dbname=postgres"/);
+    // The read-write endpoint behind Patroni's router (it follows a failover), the primary's own address on the local engine.
+    const host = testEngine() === 'patroni' ? '127\\.1' : '127\\.0';
+    expect(show.stdout).toMatch(new RegExp(`psql "host=${host}\\.\\d+\\.1 port=\\d+ user=dbadmin dbname=postgres"`));
   });
 
   it('takes a snapshot with --wait (quiet without a terminal), and reads credentials from a profile file', async () => {

@@ -12,6 +12,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Writable } from 'node:stream';
+import { psqlCommand, writeEndpoint } from '../../domain/endpoints.js';
 import { ApiError, DwsClient } from '../client.js';
 import { newestTask, renderTask, watchTask, type TaskBodyOut } from '../task-view.js';
 import { readProfile, readSecretFromStdin, SecretSourceError, warnSecretArgument } from '../secrets.js';
@@ -220,18 +221,20 @@ async function clusters(ctx: Ctx): Promise<number> {
     }
     case 'show': {
       const r = await c.call<{
-        cluster: Record<string, unknown> & { nodes: { role: string; connect_info: string; status: string }[]; user_name: string };
+        cluster: Record<string, unknown> & {
+          nodes: { role: string; connect_info: string; status: string }[];
+          endpoints: { connect_info: string }[];
+          user_name: string;
+        };
       }>('GET', `/v1.0/{project_id}/clusters/${need(id, 'the cluster id')}`);
       print(ctx, r, () => {
         const x = r.cluster;
-        const primary = x.nodes.find((n) => n.role === 'primary');
+        const at = writeEndpoint(x);
         return [
           `${String(x['name'])}  ${String(x['status'])}  ${String(x['sub_status'])}  task ${String(x['task_status']) || '-'}  ${JSON.stringify(x['action_progress'])}`,
           `id ${String(x['id'])}  node type ${String(x['node_type'])}  nodes ${String(x['number_of_node'])}  port ${String(x['port'])}  created ${String(x['created'])}`,
           ...x.nodes.map((n) => `  ${n.role.padEnd(8)} ${n.connect_info}  status ${n.status}`),
-          primary
-            ? `psql "host=${primary.connect_info.split(':')[0]} port=${primary.connect_info.split(':')[1]} user=${x.user_name} dbname=postgres"`
-            : '',
+          at ? psqlCommand(at, x.user_name) : '',
         ].join('\n');
       });
       return 0;
