@@ -28,19 +28,25 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postmastersUnder, startChildService, type ChildService } from '../helpers/child-service.js';
-import { clusterTasks, leftovers, replicationOf, unlistedSets, verifySet, type TaskOut } from '../helpers/crash.js';
+import { leftovers, replicationOf, unlistedSets, verifySet, type TaskOut } from '../helpers/crash.js';
 import { LOCAL_ENGINE } from '../helpers/engine.js';
 import { freePort, processesUnder, tempDir, waitFor } from '../helpers/env.js';
 import { adminSql, archiveFiles, archiveTimelines } from '../helpers/restore-data.js';
 import {
   ADMIN_PASSWORD,
-  PROJECT_ID,
-  SUBNET,
-  VPC,
   createAvailableCluster,
+  delayStep,
   getCluster,
+  newestTask as newestTaskOf,
+  PROJECT_ID,
+  snapshotDone,
   startService,
+  SUBNET,
+  takeSnapshot,
+  VPC,
   waitIdle,
+  waitStep as waitStepOf,
+  waitTaskDone as waitTaskDoneOf,
   type ClusterDetail,
   type TestService,
 } from '../helpers/service.js';
@@ -62,31 +68,12 @@ const eventsSum = async (endpoint: string, table = 'public.events'): Promise<str
     )
   )[0]!.h;
 
-async function newestTask(client: DwsClient, clusterId: string, kind: string): Promise<Task | undefined> {
-  return (await clusterTasks(client, clusterId)).find((t) => t.kind === kind) as Task | undefined;
-}
-
-/** Wait until the newest task of `kind` on the cluster has `step` in one of `statuses`. */
-async function waitStep(client: DwsClient, clusterId: string, kind: string, step: string, statuses: string[]): Promise<Task> {
-  return waitFor(
-    async () => {
-      const t = await newestTask(client, clusterId, kind);
-      const s = t?.items.flatMap((i) => i.sub_items).find((x) => x.step === step);
-      return s && statuses.includes(s.status) ? t : null;
-    },
-    { what: `${kind} step ${step} to be ${statuses.join('/')}`, intervalMs: 20, timeoutMs: 180_000 },
-  );
-}
-
-async function waitTaskDone(client: DwsClient, clusterId: string, taskId: string): Promise<Task> {
-  return waitFor(
-    async () => {
-      const t = await client.call<Task>('GET', `/dwsbox/v1/{project_id}/clusters/${clusterId}/tasks/${taskId}`);
-      return ['SUCCESS', 'FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'].includes(t.status) ? t : null;
-    },
-    { what: `task ${taskId} to end`, timeoutMs: 240_000, intervalMs: 100 },
-  );
-}
+const newestTask = (client: DwsClient, clusterId: string, kind: string): Promise<Task | undefined> =>
+  newestTaskOf<Task>(client, clusterId, kind);
+const waitStep = (client: DwsClient, clusterId: string, kind: string, step: string, statuses: string[]): Promise<Task> =>
+  waitStepOf<Task>(client, clusterId, kind, step, statuses);
+const waitTaskDone = (client: DwsClient, clusterId: string, taskId: string): Promise<Task> =>
+  waitTaskDoneOf<Task>(client, clusterId, taskId);
 
 /** A tool working under `dir` (its command line matches `re`), as soon as it runs. */
 async function waitTool(dir: string, re: RegExp): Promise<{ pid: number; cmd: string }> {
@@ -132,19 +119,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
   let stanza: string;
   let base: { id: string; label: string; events: string };
 
-  const snapshot = async (name: string): Promise<{ id: string; status: string }> => {
-    const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
-      snapshot: { name, cluster_id: id },
-    });
-    const status = await waitFor(
-      async () => {
-        const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot;
-        return s.status === 'CREATING' ? null : s.status;
-      },
-      { what: `snapshot ${name}`, timeoutMs: 180_000 },
-    );
-    return { id: r.snapshot.id, status };
-  };
+  const snapshot = (name: string): Promise<{ id: string; status: string }> => takeSnapshot(t.client, id, name);
   const labelOf = async (snapshotId: string): Promise<string> => (await t.svc.store.getSnapshotById(snapshotId))!.backupLabel!;
   /** The health monitor's verdict (it waits for the task to end, then looks at the processes). */
   const waitHealth = (status: string, subStatus: string): Promise<ClusterDetail> =>
@@ -230,15 +205,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
 
   it('restart: the primary killed right after it restarted → REBOOT_FAILURE naming node 1 as not running, the cluster UNAVAILABLE; a second restart brings it back', async () => {
     // The window between START_NODE_1 and the rest is held open by a delay on START_NODE_2.
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
-      cluster_id: id,
-      action_name: 'REBOOTING',
-      step: 'START_NODE_2',
-      mode: 'delay',
-      point: 'before',
-      delay_ms: 3000,
-      times: 1,
-    });
+    await delayStep(t.client, id, 'REBOOTING', 'START_NODE_2', 3000);
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/restart`, { restart: {} });
     const running = await waitStep(t.client, id, 'cluster.restart', 'START_NODE_1', ['SUCCESS']);
     await killNode(t.dataDir, id, 1);
@@ -297,15 +264,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
     const before = archiveFiles(t.svc.dataPlane.settings.repoPath, stanza);
     // The standbys come from copies made before the primary's first start (no pg_basebackup to catch mid-copy):
     // the window before BUILD_STANDBYS is held open by a delay.
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
-      cluster_id: id,
-      action_name: 'RESTORING',
-      step: 'BUILD_STANDBYS',
-      mode: 'delay',
-      point: 'before',
-      delay_ms: 3000,
-      times: 1,
-    });
+    await delayStep(t.client, id, 'RESTORING', 'BUILD_STANDBYS', 3000);
     const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${base.id}/actions`, {
       restore: { name: 'restore-dies' },
     });
@@ -363,15 +322,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
   });
 
   it('scale-out: the new node killed once started → CATCH_UP fails at once naming node 4, rolled back (ROLLBACK_SUCCESS), the original nodes untouched', async () => {
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
-      cluster_id: id,
-      action_name: 'GROWING',
-      step: 'CATCH_UP',
-      mode: 'delay',
-      point: 'before',
-      delay_ms: 3000,
-      times: 1,
-    });
+    await delayStep(t.client, id, 'GROWING', 'CATCH_UP', 3000);
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
     const running = await waitStep(t.client, id, 'cluster.scale_out', 'START_NODE_4', ['SUCCESS']);
     const node4 = (await t.svc.store.listNodes(id)).find((n) => n.ordinal === 4)!;
@@ -401,15 +352,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
   it('scale-in: a standby that stays killed during the scale-in → SUCCESS (the removal does not need it), then honestly DEGRADED until a restart', async () => {
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
     expect((await waitIdle(t.client, id, 180_000)).number_of_node).toBe(4);
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
-      cluster_id: id,
-      action_name: 'CLUSTER_SHRINKING',
-      step: 'REMOVE_NODE_4',
-      mode: 'delay',
-      point: 'before',
-      delay_ms: 3000,
-      times: 1,
-    });
+    await delayStep(t.client, id, 'CLUSTER_SHRINKING', 'REMOVE_NODE_4', 3000);
     const r = await t.client.call<{ job_id: string }>('POST', `/v1.0/{project_id}/clusters/${id}/cluster-shrink`, { shrink_number: 1 });
     await waitStep(t.client, id, 'cluster.scale_in', 'CHECK_SHRINK', ['SUCCESS']);
     await killNode(t.dataDir, id, 2);
@@ -489,15 +432,7 @@ describe('data-plane faults: postmasters killed under tasks, tools failing', () 
       // Hold the step at EXPORT_TABLES until the test holds a lock on the table in the temporary
       // instance: the step's renames then wait for it, and while they wait the database stops
       // taking new connections, which is what pg_dump, started after the renames, then meets.
-      await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
-        cluster_id: id,
-        action_name: 'FINE_GRAINED_RESTORING',
-        step: 'EXPORT_TABLES',
-        mode: 'delay',
-        point: 'before',
-        delay_ms: 5000,
-        times: 1,
-      });
+      await delayStep(t.client, id, 'FINE_GRAINED_RESTORING', 'EXPORT_TABLES', 5000);
       const r = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/snapshots/${base.id}/table-restore`, {
         case_sensitive: true,
         database: DB,
@@ -645,15 +580,7 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     const s0 = await client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
       snapshot: { name: 'fits', cluster_id: c.id },
     });
-    const snapStatus = (sid: string) =>
-      waitFor(
-        async () => {
-          const s = (await client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${sid}`)).snapshot;
-          return s.status === 'CREATING' ? null : s.status;
-        },
-        { what: `snapshot ${sid}`, timeoutMs: 180_000 },
-      );
-    expect(await snapStatus(s0.snapshot.id)).toBe('AVAILABLE');
+    expect(await snapshotDone(client, s0.snapshot.id)).toBe('AVAILABLE');
     const setsBefore = readdirSync(inNs(setsDir)).filter((n) => /^\d{8}-\d{6}F/.test(n));
     const usedBefore = (() => {
       const st = statfsSync(inNs(backupDir));
@@ -671,7 +598,7 @@ describe('the backup repository fills up mid-snapshot (a tmpfs in a mount namesp
     const s1 = await client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
       snapshot: { name: 'overflows', cluster_id: c.id },
     });
-    expect(await snapStatus(s1.snapshot.id)).toBe('UNAVAILABLE');
+    expect(await snapshotDone(client, s1.snapshot.id)).toBe('UNAVAILABLE');
     const a = await client.call<Task>('GET', `/v1/{project_id}/clusters/${c.id}/actions/SNAPSHOTTING_FAILED`);
     expect(a.status).toBe('FAILED');
     expect(a.failed_step).toBe('BACKUP');

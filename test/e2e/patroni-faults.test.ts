@@ -15,7 +15,18 @@ import { postmastersUnder } from '../helpers/child-service.js';
 import { clusterTasks, leftovers, replicationOf, unlistedSets, verifySet, type TaskOut } from '../helpers/crash.js';
 import { processesUnder, testAgentDir, waitFor } from '../helpers/env.js';
 import { adminSql } from '../helpers/restore-data.js';
-import { createAvailableCluster, getCluster, startService, waitIdle, type ClusterDetail, type TestService } from '../helpers/service.js';
+import {
+  createAvailableCluster,
+  delayStep,
+  getCluster,
+  startService,
+  takeSnapshot,
+  waitIdle,
+  waitStep as waitStepOf,
+  waitTaskDone as waitTaskDoneOf,
+  type ClusterDetail,
+  type TestService,
+} from '../helpers/service.js';
 
 const DB = 'shop';
 
@@ -36,30 +47,8 @@ afterAll(() => {
 const count = async (table = 'public.events'): Promise<number> =>
   Number((await adminSql<{ n: string }>(rw, `select count(*)::text as n from ${table}`, DB))[0]!.n);
 
-async function newestTask(kind: string): Promise<Task | undefined> {
-  return (await clusterTasks(t.client, id)).find((x) => x.kind === kind) as Task | undefined;
-}
-
-async function waitStep(kind: string, step: string, statuses: string[]): Promise<Task> {
-  return waitFor(
-    async () => {
-      const x = await newestTask(kind);
-      const s = x?.items.flatMap((i) => i.sub_items).find((y) => y.step === step);
-      return s && statuses.includes(s.status) ? x : null;
-    },
-    { what: `${kind} step ${step} to be ${statuses.join('/')}`, intervalMs: 20, timeoutMs: 180_000 },
-  );
-}
-
-async function waitTaskDone(taskId: string): Promise<Task> {
-  return waitFor(
-    async () => {
-      const x = await t.client.call<Task>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks/${taskId}`);
-      return ['SUCCESS', 'FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'].includes(x.status) ? x : null;
-    },
-    { what: `task ${taskId} to end`, timeoutMs: 240_000, intervalMs: 100 },
-  );
-}
+const waitStep = (kind: string, step: string, statuses: string[]): Promise<Task> => waitStepOf<Task>(t.client, id, kind, step, statuses);
+const waitTaskDone = (taskId: string): Promise<Task> => waitTaskDoneOf<Task>(t.client, id, taskId);
 
 /** The member that leads now, by the API (which reads Patroni). */
 async function leaderOrdinal(): Promise<number> {
@@ -94,19 +83,7 @@ async function healed(nodes: number): Promise<ClusterDetail> {
   return d;
 }
 
-async function snapshot(name: string): Promise<{ id: string; status: string }> {
-  const r = await t.client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
-    snapshot: { name, cluster_id: id },
-  });
-  const status = await waitFor(
-    async () => {
-      const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot.id}`)).snapshot;
-      return s.status === 'CREATING' ? null : s.status;
-    },
-    { what: `snapshot ${name}`, timeoutMs: 180_000 },
-  );
-  return { id: r.snapshot.id, status };
-}
+const snapshot = (name: string): Promise<{ id: string; status: string }> => takeSnapshot(t.client, id, name);
 
 beforeAll(async () => {
   t = await startService({ flags: { engine: 'patroni', agentDir: testAgentDir() } });
@@ -178,15 +155,7 @@ describe('the leader killed under a task: Patroni fails over while it runs', () 
   });
 
   it('scale-out: the leader killed before the new member catches up → it follows the member that leads now; SUCCESS with 4 members streaming', async () => {
-    await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
-      cluster_id: id,
-      action_name: 'GROWING',
-      step: 'CATCH_UP',
-      mode: 'delay',
-      point: 'before',
-      delay_ms: 3000,
-      times: 1,
-    });
+    await delayStep(t.client, id, 'GROWING', 'CATCH_UP', 3000);
     await t.client.call('POST', `/v1.0/{project_id}/clusters/${id}/resize`, { scale_out: { count: 1 } });
     const running = await waitStep('cluster.scale_out', 'CATCH_UP', ['RUNNING', 'PENDING']);
     await waitStep('cluster.scale_out', 'START_NODE_4', ['SUCCESS']);

@@ -9,7 +9,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAvailableCluster, getCluster, startService, waitIdle, type ClusterDetail, type TestService } from '../helpers/service.js';
+import {
+  createAvailableCluster,
+  getCluster,
+  snapshotDone,
+  startService,
+  waitIdle,
+  type ClusterDetail,
+  type TestService,
+} from '../helpers/service.js';
 import { processesUnder, waitFor } from '../helpers/env.js';
 import { adminSql, archiveFiles, archiveTimelines, checksums, SCHEMA_SQL } from '../helpers/restore-data.js';
 import { testEngine } from '../helpers/engine.js';
@@ -47,15 +55,7 @@ async function snapshot(name: string, clusterId: string): Promise<string> {
   });
   return r.snapshot.id;
 }
-async function waitSnapshot(id: string): Promise<string> {
-  return waitFor(
-    async () => {
-      const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
-      return s.status === 'CREATING' ? null : s.status;
-    },
-    { what: `snapshot ${id}`, intervalMs: 200 },
-  );
-}
+const waitSnapshot = (id: string): Promise<string> => snapshotDone(t.client, id);
 async function restore(snapshotId: string, body: Record<string, unknown>): Promise<string> {
   const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapshotId}/actions`, {
     restore: body,

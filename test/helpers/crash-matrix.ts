@@ -55,7 +55,7 @@ import { longLivedChildren } from './engine.js';
 import { waitFor } from './env.js';
 import { queryRestoredSet } from './restore-check.js';
 import { adminSql } from './restore-data.js';
-import { createAvailableCluster, waitIdle } from './service.js';
+import { createAvailableCluster, snapshotDone, waitIdle } from './service.js';
 import type { LocalEngine } from '../../src/dataplane/local-engine.js';
 
 export const FULL = process.env['DWSBOX_FULL_CRASH_MATRIX'] === '1';
@@ -164,15 +164,7 @@ export async function snapshotsOf(svc: ChildService, clusterId: string): Promise
 export const labelOf = (svc: ChildService, snapshotId: string): string =>
   svc.storeQuery<{ backup_label: string | null }>('select backup_label from snapshots where id = ?', snapshotId)[0]?.backup_label ?? '';
 
-export async function waitSnapshotDone(svc: ChildService, id: string): Promise<string> {
-  return waitFor(
-    async () => {
-      const s = (await svc.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
-      return s.status === 'CREATING' ? null : s.status;
-    },
-    { what: `snapshot ${id}`, timeoutMs: 180_000, intervalMs: 100 },
-  );
-}
+export const waitSnapshotDone = (svc: ChildService, id: string): Promise<string> => snapshotDone(svc.client, id);
 
 async function taskById(svc: ChildService, clusterId: string, taskId: string): Promise<TaskOut & { action_name: string }> {
   return svc.client.call<TaskOut & { action_name: string }>('GET', `/dwsbox/v1/{project_id}/clusters/${clusterId}/tasks/${taskId}`);

@@ -10,6 +10,9 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/main.js';
 import { createLogger } from '../../src/log/logger.js';
 import { DwsClient } from '../../src/cli/client.js';
+import { AuthService } from '../../src/auth/auth-service.js';
+import { Secrets } from '../../src/auth/secrets.js';
+import { systemClock } from '../../src/domain/clock.js';
 import { isTaskActive, type TaskStatus } from '../../src/domain/task.js';
 import { liveToolPids } from '../../src/dataplane/pg-exec.js';
 import {
@@ -161,6 +164,50 @@ export async function waitIdle(client: DwsClient, id: string, timeoutMs = 180_00
   });
 }
 
+/** Hold back a step of the cluster's next task of `action` by `ms` (a `delay` fault before it, once): the window a test acts in. */
+export async function delayStep(client: DwsClient, clusterId: string, action: string, step: string, ms: number): Promise<void> {
+  await client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+    cluster_id: clusterId,
+    action_name: action,
+    step,
+    mode: 'delay',
+    point: 'before',
+    delay_ms: ms,
+    times: 1,
+  });
+}
+
+/** Wait until a snapshot is no longer CREATING; its status. */
+export async function snapshotDone(client: DwsClient, id: string, timeoutMs = 180_000): Promise<string> {
+  return waitFor(
+    async () => {
+      const s = (await client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${id}`)).snapshot;
+      return s.status === 'CREATING' ? null : s.status;
+    },
+    { what: `snapshot ${id}`, timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** Take a snapshot of a cluster through the API and wait until it ends; its id and status. */
+export async function takeSnapshot(client: DwsClient, clusterId: string, name: string): Promise<{ id: string; status: string }> {
+  const r = await client.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
+    snapshot: { name, cluster_id: clusterId },
+  });
+  return { id: r.snapshot.id, status: await snapshotDone(client, r.snapshot.id) };
+}
+
+/** An API client of another project on the test service (its own admin key pair). */
+export async function projectClient(t: TestService, projectId: string): Promise<DwsClient> {
+  const auth = new AuthService(
+    t.svc.store,
+    Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
+    systemClock,
+    t.svc.log.scope({ component: 'test-auth' }),
+  );
+  const cred = await auth.createCredential(projectId, 'admin');
+  return new DwsClient({ endpoint: t.endpoint, projectId, accessKey: cred.accessKey, secretKey: cred.secretKey });
+}
+
 export interface TaskOut {
   id: string;
   kind: string;
@@ -173,6 +220,40 @@ export interface TaskOut {
 
 export async function clusterTasks(client: DwsClient, id: string): Promise<TaskOut[]> {
   return (await client.call<{ tasks: TaskOut[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${id}/tasks`)).tasks;
+}
+
+/** The newest task of `kind` on the cluster. */
+export async function newestTask<T extends TaskOut = TaskOut>(client: DwsClient, clusterId: string, kind: string): Promise<T | undefined> {
+  return (await clusterTasks(client, clusterId)).find((t) => t.kind === kind) as T | undefined;
+}
+
+/** Wait until the newest task of `kind` on the cluster has `step` in one of `statuses`. */
+export async function waitStep<T extends TaskOut = TaskOut>(
+  client: DwsClient,
+  clusterId: string,
+  kind: string,
+  step: string,
+  statuses: string[],
+): Promise<T> {
+  return waitFor(
+    async () => {
+      const t = await newestTask<T>(client, clusterId, kind);
+      const s = t?.items.flatMap((i) => i.sub_items).find((x) => x.step === step);
+      return s && statuses.includes(s.status) ? t : null;
+    },
+    { what: `${kind} step ${step} to be ${statuses.join('/')}`, intervalMs: 20, timeoutMs: 180_000 },
+  );
+}
+
+/** Wait until a task ends (SUCCESS, FAILED or rolled back). */
+export async function waitTaskDone<T extends TaskOut = TaskOut>(client: DwsClient, clusterId: string, taskId: string): Promise<T> {
+  return waitFor(
+    async () => {
+      const t = await client.call<T>('GET', `/dwsbox/v1/{project_id}/clusters/${clusterId}/tasks/${taskId}`);
+      return ['SUCCESS', 'FAILED', 'ROLLBACK_SUCCESS', 'ROLLBACK_FAIL'].includes(t.status) ? t : null;
+    },
+    { what: `task ${taskId} to end`, timeoutMs: 240_000, intervalMs: 100 },
+  );
 }
 
 export const subItems = (t: TaskOut): { step: string; status: string }[] =>

@@ -16,10 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthService } from '../../src/auth/auth-service.js';
-import { Secrets } from '../../src/auth/secrets.js';
-import { DwsClient } from '../../src/cli/client.js';
-import { systemClock } from '../../src/domain/clock.js';
+import type { DwsClient } from '../../src/cli/client.js';
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
 import { AgentClient } from '../../src/dataplane/agent/client.js';
 import type { OsUser } from '../../src/dataplane/os-user.js';
@@ -29,8 +26,18 @@ import type { PatroniEngine } from '../../src/dataplane/patroni-engine.js';
 import { postmastersUnder } from '../helpers/child-service.js';
 import { clusterTasks, subItems } from '../helpers/crash.js';
 import { tempDir, testAgentDir, waitFor } from '../helpers/env.js';
-import { createAvailableCluster, getCluster, PROJECT_ID, startService, waitIdle, type TestService } from '../helpers/service.js';
-import { asUser, connectAs, facts, plantLink, refusal, Victims } from './kit.js';
+import {
+  createAvailableCluster,
+  delayStep,
+  getCluster,
+  PROJECT_ID,
+  projectClient,
+  startService,
+  takeSnapshot,
+  waitIdle,
+  type TestService,
+} from '../helpers/service.js';
+import { alive, asUser, connectAs, facts, plantLink, refusal, Victims } from './kit.js';
 
 const PROJECT_B = 'b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1';
 
@@ -61,14 +68,6 @@ const engine = (): PatroniEngine => t.svc.dataPlane as PatroniEngine;
 const confOf = (c: Cl, ordinal: number): string => join(engine().clusterDir(c.id), 'conf', `node${ordinal}.yml`);
 const nodeDirOf = (c: Cl, ordinal: number): string => engine().nodeDir(c.id, ordinal);
 const uidOf = (pid: number): number => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-};
 
 async function load(client: DwsClient, id: string, project: string): Promise<Cl> {
   const d = await getCluster(client, id);
@@ -85,14 +84,7 @@ function readConfAsB(ordinal: number): MemberConf {
 
 beforeAll(async () => {
   t = await startService({ flags: { engine: 'patroni', agentDir: testAgentDir() } });
-  const auth = new AuthService(
-    t.svc.store,
-    Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
-    systemClock,
-    t.svc.log.scope({ component: 'test-auth' }),
-  );
-  const cred = await auth.createCredential(PROJECT_B, 'admin');
-  bc = new DwsClient({ endpoint: t.endpoint, projectId: PROJECT_B, accessKey: cred.accessKey, secretKey: cred.secretKey });
+  bc = await projectClient(t, PROJECT_B);
   const [a, b] = await Promise.all([createAvailableCluster(t.client), createAvailableCluster(bc)]);
   A = await load(t.client, a.id, PROJECT_ID);
   B = await load(bc, b.id, PROJECT_B);
@@ -212,26 +204,11 @@ describe('3. root never follows a path B can change', () => {
   let restored = '';
 
   it("restore: the restored primary's member directory is root's until its Patroni starts, so B cannot swap the data directory for a link; a link planted inside it is replaced, never followed", async () => {
-    const snap = await bc.call<{ snapshot: { id: string } }>('POST', '/v1.0/{project_id}/snapshots', {
-      snapshot: { name: 'b-base', cluster_id: B.id },
-    });
-    await waitFor(
-      async () =>
-        (await bc.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${snap.snapshot.id}`)).snapshot.status ===
-        'AVAILABLE',
-      { what: "B's snapshot", timeoutMs: 180_000 },
-    );
+    const snap = await takeSnapshot(bc, B.id, 'b-base');
+    expect(snap.status).toBe('AVAILABLE');
     // The window between the restore of the files (as B) and the root steps that write into them.
-    await bc.call('POST', '/dwsbox/v1/{project_id}/faults', {
-      cluster_id: B.id,
-      action_name: 'RESTORING',
-      step: 'RECOVER_PRIMARY',
-      mode: 'delay',
-      point: 'before',
-      delay_ms: 4000,
-      times: 1,
-    });
-    const r = await bc.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snap.snapshot.id}/actions`, {
+    await delayStep(bc, B.id, 'RESTORING', 'RECOVER_PRIMARY', 4000);
+    const r = await bc.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snap.id}/actions`, {
       restore: { name: 'b-restored' },
     });
     restored = r.cluster.id;

@@ -25,17 +25,24 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { AuthService } from '../../src/auth/auth-service.js';
-import { Secrets } from '../../src/auth/secrets.js';
-import { DwsClient } from '../../src/cli/client.js';
-import { systemClock } from '../../src/domain/clock.js';
+import type { DwsClient } from '../../src/cli/client.js';
 import type { ClusterRecord, NodeRecord } from '../../src/domain/records.js';
 import type { OsUser } from '../../src/dataplane/os-user.js';
 import { scratchDatabaseName } from '../../src/tasks/definitions/table-restore.js';
 import { LOCAL_ENGINE } from '../helpers/engine.js';
 import { tempDir, waitFor } from '../helpers/env.js';
-import { createAvailableCluster, getCluster, PROJECT_ID, startService, waitIdle, type TestService } from '../helpers/service.js';
 import {
+  createAvailableCluster,
+  delayStep,
+  getCluster,
+  PROJECT_ID,
+  projectClient,
+  startService,
+  waitIdle,
+  type TestService,
+} from '../helpers/service.js';
+import {
+  alive,
   asUser,
   connectAs,
   facts,
@@ -146,17 +153,7 @@ async function snapshotB(name: string): Promise<string> {
 }
 
 /** Postpone a step of B's next task of this action by `ms` (the window in which B plants). */
-async function delayB(action: string, step: string, ms: number): Promise<void> {
-  await bc.call('POST', '/dwsbox/v1/{project_id}/faults', {
-    cluster_id: B.id,
-    action_name: action,
-    step,
-    mode: 'delay',
-    point: 'before',
-    delay_ms: ms,
-    times: 1,
-  });
-}
+const delayB = (action: string, step: string, ms: number): Promise<void> => delayStep(bc, B.id, action, step, ms);
 
 function tableRestoreBody(schema: string, table: string): unknown {
   const tbl = { schema_name: schema, table_name: table };
@@ -170,14 +167,6 @@ function unrelatedProcess(): number {
   sleepers.push(p);
   return p.pid!;
 }
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return !/^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-};
 
 /** As B's OS user: replace the PID on the first line of a node's postmaster.pid (the file is B's). */
 function rewritePid(c: Cl, ordinal: number, pid: number): void {
@@ -216,14 +205,7 @@ function postmastersOf(c: Cl): number[] {
 
 beforeAll(async () => {
   t = await startService({ flags: LOCAL_ENGINE });
-  const auth = new AuthService(
-    t.svc.store,
-    Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
-    systemClock,
-    t.svc.log.scope({ component: 'test-auth' }),
-  );
-  const cred = await auth.createCredential(PROJECT_B, 'admin');
-  bc = new DwsClient({ endpoint: t.endpoint, projectId: PROJECT_B, accessKey: cred.accessKey, secretKey: cred.secretKey });
+  bc = await projectClient(t, PROJECT_B);
   const [a, b] = await Promise.all([createAvailableCluster(t.client), createAvailableCluster(bc)]);
   A = await load(t.client, a.id);
   B = await load(bc, b.id);
