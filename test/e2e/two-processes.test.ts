@@ -542,15 +542,39 @@ describe('two service processes on one PostgreSQL store', () => {
       const deletes = [clusters['c2']!, clusters['c3']!];
       for (const id of deletes) await A.client.call('DELETE', `/v1.0/{project_id}/clusters/${id}`, { keep_last_manual_snapshot: 0 });
 
-      const c4 = await postCreate(B.client, 'two-c4');
-      clusters['c4'] = c4;
-      const create = (await tasksOf(c4))[0]!;
-      const sampler = sampleClusterProcesses(
-        () => [c4],
-        () => [A.pid, B.pid],
-      );
+      // The kill must land while ENABLE_ARCHIVING's stanza-create runs, a tool of a fraction of a
+      // second: on a loaded machine it can end between two looks at /proc. Then that create is
+      // left to finish, removed, and another is made (at most 3).
+      let c4 = '';
+      let create!: TaskRecord;
+      let running!: { owner: string; tool: ProcInfo | undefined };
+      let sampler!: ReturnType<typeof sampleClusterProcesses>;
+      for (let attempt = 1; ; attempt++) {
+        c4 = await postCreate(B.client, `two-c4-${attempt}`);
+        clusters['c4'] = c4;
+        create = (await tasksOf(c4))[0]!;
+        // Each attempt's own sightings: the removal of an earlier attempt's cluster is no work on this one.
+        sampler = sampleClusterProcesses(
+          () => [c4],
+          () => [A.pid, B.pid],
+        );
+        try {
+          running = await waitCopyRunning(create.id, 'ENABLE_ARCHIVING', c4);
+          break;
+        } catch (e) {
+          sampler.stop();
+          if (attempt >= 3 || !/before (its stanza-create was|it was) seen running/.test((e as Error).message)) throw e;
+          console.warn(`two-processes (d), attempt ${attempt}: ${(e as Error).message}; another create`);
+          await waitIdle(B.client, c4);
+          await B.client.call('DELETE', `/v1.0/{project_id}/clusters/${c4}`, { keep_last_manual_snapshot: 0 });
+          await waitFor(async () => (await B.client.request('GET', `/v1.0/{project_id}/clusters/${c4}`)).status === 404, {
+            timeoutMs: 120_000,
+            what: `the create of attempt ${attempt} removed`,
+          });
+        }
+      }
       try {
-        const { owner, tool } = await waitCopyRunning(create.id, 'ENABLE_ARCHIVING', c4);
+        const { owner, tool } = running;
         const victim = svcOfPid(pidOf(owner));
         const survivor = other(victim);
         const victimPid = victim.pid;
