@@ -92,6 +92,11 @@ export async function catchUpWithLeader(
   );
 }
 
+/** The node the store records as the primary, among the active members (any node of a cluster being created: `anyMembership`). */
+async function recordedPrimary(ctx: StepContext<unknown>, o: { anyMembership?: boolean } = {}): Promise<NodeRecord> {
+  return primaryOf((await ctx.nodes()).filter((n) => o.anyMembership || n.membership === 'active'));
+}
+
 /**
  * Work against the primary that survives a failover under it (D23). On a highly available
  * engine, when `work` fails, it runs again (up to 3 runs in all) against the member that leads
@@ -108,12 +113,11 @@ export async function withLeader<T>(
   o: { again: 'lost' | 'always'; anyMembership?: boolean },
 ): Promise<T> {
   const cluster = await ctx.cluster();
-  const live = async (): Promise<NodeRecord> => primaryOf((await ctx.nodes()).filter((n) => o.anyMembership || n.membership === 'active'));
   const postmaster = (n: NodeRecord): string | null => {
     const p = ctx.dataPlane.memberStatus(cluster, n);
     return p ? `${n.ordinal}:${p.pid}:${p.startTime}` : null;
   };
-  let primary = await live();
+  let primary = await recordedPrimary(ctx, o);
   let after: { from: number; to: number } | null = null;
   for (let run = 1; ; run++) {
     const began = postmaster(primary);
@@ -145,7 +149,7 @@ async function leaderRunning(ctx: StepContext<unknown>, o: { anyMembership?: boo
   const deadline = Date.now() + 120_000;
   for (;;) {
     await followLeader(ctx, Math.max(1000, deadline - Date.now()), o.anyMembership ? { anyMembership: true } : {});
-    const leader = primaryOf((await ctx.nodes()).filter((n) => o.anyMembership || n.membership === 'active'));
+    const leader = await recordedPrimary(ctx, o);
     if (ctx.dataPlane.memberStatus(cluster, leader)) return leader;
     if (Date.now() > deadline)
       throw new AppError('ENGINE_NODE_FAILED', {
@@ -199,9 +203,7 @@ export async function followLeader(ctx: StepContext<unknown>, timeoutMs = 120_00
  */
 export async function livePrimary(ctx: StepContext<unknown>, then: string): Promise<{ cluster: ClusterRecord; primary: NodeRecord }> {
   const cluster = await ctx.cluster();
-  const primary = ctx.dataPlane.memberRoles
-    ? await leaderRunning(ctx)
-    : primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
+  const primary = ctx.dataPlane.memberRoles ? await leaderRunning(ctx) : await recordedPrimary(ctx);
   if (!ctx.dataPlane.memberStatus(cluster, primary))
     throw new AppError('ENGINE_NODE_FAILED', { args: [primary.host, `the primary is not running; restart the cluster, then ${then}`] });
   return { cluster, primary };
