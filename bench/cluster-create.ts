@@ -14,6 +14,8 @@
  * check (archiving on, as the API does, D3), then for each of two standbys
  * pg_basebackup -X stream -c fast -R -C -S <slot>, start it and wait until it streams.
  * Runs alternate (API, API with an empty pool, raw, …) so drift on the machine hits all alike.
+ * With DWSBOX_TEST_ENGINE=patroni the service creates Patroni clusters (issue 15): Patroni runs
+ * initdb itself and has no pool, so there is one service, not let wait for any pool.
  * Prints each run, the medians, the ratio API/raw (of the medians, and of the best runs, which
  * a busy machine disturbs least), and the median duration of each step.
  * Removes everything it made, also when it fails.
@@ -28,6 +30,7 @@ import { osIdentity } from '../src/dataplane/os-user.js';
 import { findNodeType } from '../src/domain/node-types.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, startService, type TestService } from '../test/helpers/service.js';
 import { freePort, killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
+import { stopAgentUnitsUnder, stopTestAgent, testEngine } from '../test/helpers/engine.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const RUNS = Math.max(1, Number(values.runs));
@@ -339,23 +342,28 @@ async function main(): Promise<void> {
   let t: TestService | null = null;
   let empty: TestService | null = null;
   try {
+    // The Patroni engine has no initdb pool (Patroni runs initdb): one service, nothing to wait for.
+    const pooling = testEngine() === 'local';
     t = await startService({ dataDir: join(root, 'svc'), flags: { unsafeNoFsync: false, logLevel: 'info' } });
-    empty = await startService({ dataDir: join(root, 'svc-empty'), flags: { unsafeNoFsync: false, logLevel: 'info', initdbPool: 0 } });
+    if (pooling)
+      empty = await startService({ dataDir: join(root, 'svc-empty'), flags: { unsafeNoFsync: false, logLevel: 'info', initdbPool: 0 } });
     mkdirSync(join(root, 'raw'), { mode: 0o711 });
     chmodSync(join(root, 'raw'), 0o711);
     process.stdout.write(
-      `dwsbox bench: create a 3-node ${NODE_TYPE} cluster, ${RUNS} run(s) each; postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}; fsync on; initdb pool of ${t.svc.config.initdbPool} per node type, let fill before every timed run\n`,
+      `dwsbox bench: create a 3-node ${NODE_TYPE} cluster, ${RUNS} run(s) each; ${testEngine()} engine; postgres ${bins.pgVersion}, pgbackrest ${bins.pgbackrestVersion}; fsync on; ${pooling ? `initdb pool of ${t.svc.config.initdbPool} per node type, let fill before every timed run` : 'no initdb pool (Patroni runs initdb)'}\n`,
     );
     const pooled = t;
     const waits: number[] = [];
     const quiet = async (): Promise<void> => {
-      waits.push(await poolFull(pooled));
+      if (pooling) waits.push(await poolFull(pooled));
     };
     // A warm-up of each, not counted (first-run page cache, tsx compile).
     await quiet();
     await apiRun(pooled);
-    await quiet();
-    await apiRun(empty);
+    if (empty) {
+      await quiet();
+      await apiRun(empty);
+    }
     await quiet();
     await rawRun(join(root, 'raw'));
     waits.length = 0;
@@ -365,40 +373,47 @@ async function main(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       await quiet();
       api.push(await apiRun(pooled));
-      await quiet();
-      apiEmpty.push(await apiRun(empty));
+      if (empty) {
+        await quiet();
+        apiEmpty.push(await apiRun(empty));
+      }
       await quiet();
       raw.push(await rawRun(join(root, 'raw')));
-      process.stdout.write(
-        `  run ${i + 1}: API ${secs(api[i]!.ms)} s, API with an empty pool ${secs(apiEmpty[i]!.ms)} s, raw ${secs(raw[i]!.ms)} s\n`,
-      );
+      const e = empty ? `, API with an empty pool ${secs(apiEmpty[i]!.ms)} s` : '';
+      process.stdout.write(`  run ${i + 1}: API ${secs(api[i]!.ms)} s${e}, raw ${secs(raw[i]!.ms)} s\n`);
     }
-    process.stdout.write(
-      `waited for the pool to fill before each timed run: median ${median(waits).toFixed(1)} s, at most ${Math.max(...waits).toFixed(1)} s\n`,
-    );
+    if (pooling)
+      process.stdout.write(
+        `waited for the pool to fill before each timed run: median ${median(waits).toFixed(1)} s, at most ${Math.max(...waits).toFixed(1)} s\n`,
+      );
     const a = median(api.map((r) => r.ms));
-    const e = median(apiEmpty.map((r) => r.ms));
     const b = median(raw.map((r) => r.ms));
     const best = (rs: { ms: number }[]): number => Math.min(...rs.map((r) => r.ms));
+    const stepMedians = (rs: { steps: StepTiming[] }[]): string =>
+      rs[0]!.steps.map((s) => `${s.step} ${secs(median(rs.map((r) => r.steps.find((x) => x.step === s.step)?.ms ?? 0)))}`).join(', ');
     process.stdout.write(`API (POST → AVAILABLE, polled every 50 ms): median ${secs(a)} s  [${api.map((r) => secs(r.ms)).join(', ')}]\n`);
-    process.stdout.write(
-      `API with an empty pool (initdb in the create): median ${secs(e)} s  [${apiEmpty.map((r) => secs(r.ms)).join(', ')}]\n`,
-    );
+    if (empty) {
+      const e = median(apiEmpty.map((r) => r.ms));
+      process.stdout.write(
+        `API with an empty pool (initdb in the create): median ${secs(e)} s  [${apiEmpty.map((r) => secs(r.ms)).join(', ')}]\n`,
+      );
+      process.stdout.write(
+        `ratio API with an empty pool/raw: ${(e / b).toFixed(2)} (of the medians); best runs ${secs(best(apiEmpty))} s / ${secs(best(raw))} s = ${(best(apiEmpty) / best(raw)).toFixed(2)}\n`,
+      );
+    }
     process.stdout.write(`raw binaries:                               median ${secs(b)} s  [${raw.map((r) => secs(r.ms)).join(', ')}]\n`);
     process.stdout.write(
       `ratio API/raw: ${(a / b).toFixed(2)} (of the medians); best runs ${secs(best(api))} s / ${secs(best(raw))} s = ${(best(api) / best(raw)).toFixed(2)}\n`,
     );
-    process.stdout.write(
-      `ratio API with an empty pool/raw: ${(e / b).toFixed(2)} (of the medians); best runs ${secs(best(apiEmpty))} s / ${secs(best(raw))} s = ${(best(apiEmpty) / best(raw)).toFixed(2)}\n`,
-    );
-    const stepMedians = (rs: { steps: StepTiming[] }[]): string =>
-      rs[0]!.steps.map((s) => `${s.step} ${secs(median(rs.map((r) => r.steps.find((x) => x.step === s.step)?.ms ?? 0)))}`).join(', ');
     process.stdout.write(`API steps (median s): ${stepMedians(api)}\n`);
-    process.stdout.write(`API steps, empty pool (median s): ${stepMedians(apiEmpty)}\n`);
+    if (empty) process.stdout.write(`API steps, empty pool (median s): ${stepMedians(apiEmpty)}\n`);
     process.stdout.write(`raw steps (median s): ${stepMedians(raw)}\n`);
   } finally {
     await t?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
     await empty?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
+    // Clusters outlive the service on the Patroni engine (D23): any left by a failed run go with their units.
+    await stopAgentUnitsUnder(join(root, 'svc')).catch(() => null);
+    await stopTestAgent();
     await killPostmastersUnder(root);
     const left = processesUnder(root);
     rmSync(root, { recursive: true, force: true });

@@ -18,7 +18,7 @@ import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, sha256Hex, verifyPassword, type Secrets } from './secrets.js';
 import { longestBlock, type AuthThrottle } from './throttle.js';
-import { canonicalRequest, hmacHex, MAX_CLOCK_SKEW_MS, parseAuthorization, parseSdkDate, signaturesEqual, stringToSign } from './signer.js';
+import { canonicalRequest, hmacMatches, MAX_CLOCK_SKEW_MS, parseAuthorization, parseSdkDate, stringToSign } from './signer.js';
 
 export interface Principal {
   projectId: string;
@@ -128,8 +128,7 @@ export class AuthService {
     const headers: Record<string, string> = {};
     for (const h of parsed.signedHeaders) headers[h] = header(h) ?? '';
     const canonical = canonicalRequest({ method: r.method, url: r.url, headers, body: r.rawBody }, parsed.signedHeaders);
-    const expected = hmacHex(this.secretKeyOf(cred.secretEnc), stringToSign(date, canonical));
-    if (!signaturesEqual(expected, parsed.signature)) {
+    if (!hmacMatches(this.secretKeyOf(cred.secretEnc), stringToSign(date, canonical), parsed.signature)) {
       // A wrong signature for a known key is a guess at its secret.
       await this.signatureFailed(cred.accessKey, r.ip);
       throw fail('signature mismatch');

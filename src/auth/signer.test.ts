@@ -17,11 +17,11 @@ import {
   canonicalUri,
   EMPTY_BODY_SHA256,
   hmacHex,
+  hmacMatches,
   parseAuthorization,
   parseSdkDate,
   rfc3986,
   sdkDate,
-  signaturesEqual,
   signRequest,
   stringToSign,
 } from './signer.js';
@@ -81,8 +81,7 @@ function verify(r: { method: string; url: string; headers: Record<string, string
   const parsed = parseAuthorization(r.headers['authorization'] ?? '');
   if (!parsed) throw new Error('no parsable Authorization header');
   const canonical = canonicalRequest({ method: r.method, url: r.url, headers: r.headers, body: r.body }, parsed.signedHeaders);
-  const expected = hmacHex(sk, stringToSign(r.headers['x-sdk-date']!, canonical));
-  return signaturesEqual(expected, parsed.signature);
+  return hmacMatches(sk, stringToSign(r.headers['x-sdk-date']!, canonical), parsed.signature);
 }
 
 const json = { 'Content-Type': 'application/json;charset=UTF-8', 'X-Project-Id': '0a1b2c3d4e5f60718293a4b5c6d7e8f9' };
@@ -316,9 +315,15 @@ describe('small parts', () => {
     }
   });
 
-  it('signature comparison', () => {
-    expect(signaturesEqual('abc', 'abc')).toBe(true);
-    expect(signaturesEqual('abc', 'abd')).toBe(false);
-    expect(signaturesEqual('abc', 'abcd')).toBe(false);
+  it('signature comparison: the HMAC of the data under the key, as 32 bytes of hex in either case', () => {
+    const sig = hmacHex('key', 'data');
+    expect(hmacMatches('key', 'data', sig)).toBe(true);
+    expect(hmacMatches('key', 'data', sig.toUpperCase())).toBe(true);
+    expect(hmacMatches('key', 'datb', sig)).toBe(false);
+    expect(hmacMatches('kez', 'data', sig)).toBe(false);
+    // A signature one byte short or long, odd-length, or with a stray character never matches (and never throws).
+    for (const bad of [sig.slice(0, 62), sig + '00', sig.slice(0, 63), sig.slice(0, 40) + 'zz' + sig.slice(42), '']) {
+      expect(hmacMatches('key', 'data', bad), bad).toBe(false);
+    }
   });
 });

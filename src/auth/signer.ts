@@ -19,9 +19,12 @@ export function rfc3986(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
+/** A path with nothing to encode (every API path the SDK sends): unreserved characters and `/`. */
+const PLAIN_PATH = /^[A-Za-z0-9\-_.~/]*$/;
+
 /** The path as sent, each segment encoded again (what the SDK does to the URL it sends), with a trailing `/`. */
 export function canonicalUri(rawPath: string): string {
-  const p = rawPath.split('/').map(rfc3986).join('/');
+  const p = PLAIN_PATH.test(rawPath) ? rawPath : rawPath.split('/').map(rfc3986).join('/');
   return p.endsWith('/') ? p : p + '/';
 }
 
@@ -44,9 +47,10 @@ export interface SignableRequest {
   body: Buffer | string | undefined;
 }
 
+const CONTENT_SHA256 = 'x-sdk-content-sha256';
+
 export function payloadHash(headers: Record<string, string>, body: Buffer | string | undefined): string {
-  const explicit = Object.entries(headers).find(([k]) => k.toLowerCase() === 'x-sdk-content-sha256');
-  if (explicit) return explicit[1];
+  for (const k in headers) if (k.length === CONTENT_SHA256.length && k.toLowerCase() === CONTENT_SHA256) return headers[k]!;
   if (body === undefined || body.length === 0) return EMPTY_BODY_SHA256;
   return hash('sha256', body, 'hex');
 }
@@ -66,14 +70,8 @@ export function canonicalRequest(r: SignableRequest, signedHeaders: string[]): s
   };
   let headerBlock = '';
   for (const h of signedHeaders) headerBlock += `${h}:${value(h)}\n`;
-  return [
-    r.method.toUpperCase(),
-    canonicalUri(path),
-    q === -1 ? '' : canonicalQuery(new URLSearchParams(r.url.slice(q + 1))),
-    headerBlock,
-    signedHeaders.join(';'),
-    payloadHash(r.headers, r.body),
-  ].join('\n');
+  const query = q === -1 ? '' : canonicalQuery(new URLSearchParams(r.url.slice(q + 1)));
+  return `${r.method.toUpperCase()}\n${canonicalUri(path)}\n${query}\n${headerBlock}\n${signedHeaders.join(';')}\n${payloadHash(r.headers, r.body)}`;
 }
 
 export function stringToSign(sdkDate: string, canonical: string): string {
@@ -128,9 +126,11 @@ export function parseAuthorization(h: string): ParsedAuthorization | null {
   return { accessKey: m[1]!, signedHeaders: m[2]!.split(';').map((s) => s.toLowerCase()), signature: m[3]!.toLowerCase() };
 }
 
-/** Constant-time comparison of two hex signatures. */
-export function signaturesEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
+/**
+ * Whether `signatureHex` (hex, as parseAuthorization gives it) is the HMAC-SHA256 of `data`
+ * under `key`: compared in constant time as 32 bytes, with no hex text made of the expected one.
+ */
+export function hmacMatches(key: string, data: string, signatureHex: string): boolean {
+  const given = Buffer.from(signatureHex, 'hex');
+  return given.length === 32 && timingSafeEqual(createHmac('sha256', key).update(data).digest(), given);
 }

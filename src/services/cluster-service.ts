@@ -83,6 +83,12 @@ export function validatePort(port: number, field = 'port'): void {
 
 const viewKey = (projectId: string, clusterId: string): string => `${projectId}/${clusterId}`;
 
+/** A page of ListClusters: its views, and how many clusters the whole list has. */
+export interface ClusterPage {
+  views: ClusterView[];
+  count: number;
+}
+
 /** A cluster view counts the events of the last day. */
 const DAY_MS = 24 * 3600_000;
 
@@ -91,10 +97,16 @@ export class ClusterService {
   private readonly views: ReadCache<ClusterView>;
   /** Each project's clusters as listed, the same way. */
   private readonly lists: ReadCache<ClusterRecord[]>;
+  /**
+   * Pages of ListClusters, the same way: the same object while nothing changed, so the route
+   * serializes each page once (kept-answers.ts).
+   */
+  private readonly pages: ReadCache<ClusterPage>;
 
   constructor(private readonly deps: ClusterServiceDeps) {
     this.views = new ReadCache(deps.store, deps.clock);
     this.lists = new ReadCache(deps.store, deps.clock, 100);
+    this.pages = new ReadCache(deps.store, deps.clock, 200);
   }
 
   // ------------------------------------------------------------------ reads
@@ -155,20 +167,28 @@ export class ClusterService {
    * ListClusters: the project's clusters, oldest first, of one enterprise project when asked
    * (`all_granted_eps`: all); a page of them when asked (`count` is all of them). The list and
    * each view of the page are kept while the store is unchanged, all at one read version: a view
-   * built from a listed row is as new as the list.
+   * built from a listed row is as new as the list. The page itself is kept too, until the first
+   * of its views no longer holds.
    */
   async list(
     projectId: string,
     o: { enterpriseProjectId?: string | undefined; limit?: number | undefined; offset?: number | undefined } = {},
     at: ReadPoint = new ReadPoint(this.deps.store),
-  ): Promise<{ views: ClusterView[]; count: number }> {
+  ): Promise<ClusterPage> {
     const eps = o.enterpriseProjectId;
-    const listed = await this.lists.get(projectId, async () => ({ value: await this.deps.store.listClusters(projectId) }), at);
-    const all = !eps || eps === 'all_granted_eps' ? listed : listed.filter((c) => c.spec.enterpriseProjectId === eps);
     const offset = o.offset ?? 0;
-    const page = all.slice(offset, o.limit === undefined ? undefined : offset + o.limit);
-    const views = await Promise.all(page.map((c) => this.views.get(viewKey(projectId, c.id), () => this.timedView(c), at)));
-    return { views, count: all.length };
+    const key = `${projectId}\n${eps ?? ''}\n${offset}\n${o.limit ?? ''}`;
+    return this.pages.get(
+      key,
+      async () => {
+        const listed = await this.lists.get(projectId, async () => ({ value: await this.deps.store.listClusters(projectId) }), at);
+        const all = !eps || eps === 'all_granted_eps' ? listed : listed.filter((c) => c.spec.enterpriseProjectId === eps);
+        const page = all.slice(offset, o.limit === undefined ? undefined : offset + o.limit);
+        const timed = await Promise.all(page.map((c) => this.views.getTimed(viewKey(projectId, c.id), () => this.timedView(c), at)));
+        return { value: { views: timed.map((t) => t.value), count: all.length }, until: Math.min(...timed.map((t) => t.until)) };
+      },
+      at,
+    );
   }
 
   // ------------------------------------------------------------------ create

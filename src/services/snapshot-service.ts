@@ -11,7 +11,7 @@ import type { ClusterRecord, SnapshotRecord, TaskRecord } from '../domain/record
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import { ReadCache, type ReadPoint } from '../store/read-cache.js';
+import { ReadCache, ReadPoint } from '../store/read-cache.js';
 import type { TaskQueue } from '../tasks/queue.js';
 import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
@@ -73,12 +73,27 @@ function contextOf(
   };
 }
 
+/** A snapshot as ListSnapshots shows it, with what its answer reads of its cluster and task. */
+export interface SnapshotRow {
+  snapshot: SnapshotRecord;
+  context: SnapshotContext;
+}
+
+/** A page of ListSnapshots, and how many snapshots the whole list has. */
+export interface SnapshotPage {
+  items: SnapshotRow[];
+  count: number;
+}
+
 export class SnapshotService {
   /** ListSnapshots' rows, while the store is unchanged (read-cache.ts). */
-  private readonly lists: ReadCache<{ snapshot: SnapshotRecord; context: SnapshotContext }[]>;
+  private readonly lists: ReadCache<SnapshotRow[]>;
+  /** Its pages, the same way: the same object while nothing changed, serialized once (kept-answers.ts). */
+  private readonly pages: ReadCache<SnapshotPage>;
 
   constructor(private readonly deps: SnapshotServiceDeps) {
     this.lists = new ReadCache(deps.store, deps.clock, 100);
+    this.pages = new ReadCache(deps.store, deps.clock, 200);
   }
 
   /** CreateSnapshot (the public API): a MANUAL cluster-level snapshot. */
@@ -209,14 +224,20 @@ export class SnapshotService {
   async listWithContext(
     projectId: string,
     page: { limit?: number | undefined; offset?: number | undefined } = {},
-    at?: ReadPoint,
-  ): Promise<{ items: { snapshot: SnapshotRecord; context: SnapshotContext }[]; count: number }> {
-    const all = await this.lists.get(projectId, async () => ({ value: await this.readWithContext(projectId) }), at);
+    at: ReadPoint = new ReadPoint(this.deps.store),
+  ): Promise<SnapshotPage> {
     const offset = page.offset ?? 0;
-    return { items: all.slice(offset, page.limit === undefined ? undefined : offset + page.limit), count: all.length };
+    return this.pages.get(
+      `${projectId}\n${offset}\n${page.limit ?? ''}`,
+      async () => {
+        const all = await this.lists.get(projectId, async () => ({ value: await this.readWithContext(projectId) }), at);
+        return { value: { items: all.slice(offset, page.limit === undefined ? undefined : offset + page.limit), count: all.length } };
+      },
+      at,
+    );
   }
 
-  private async readWithContext(projectId: string): Promise<{ snapshot: SnapshotRecord; context: SnapshotContext }[]> {
+  private async readWithContext(projectId: string): Promise<SnapshotRow[]> {
     const store = this.deps.store;
     const snapshots = await store.listSnapshots(projectId);
     const clusters = new Map((await store.listClusters(projectId)).map((c) => [c.id, c]));

@@ -85,12 +85,15 @@ export class TaskService {
    * during a step reads nothing again until a write, and only the clock's part is computed.
    */
   private readonly actions: ReadCache<TaskReading>;
+  /** ListJobDetails' answers, the same way (a job's body holds no clock). */
+  private readonly jobs: ReadCache<JobBody>;
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
   ) {
     this.actions = new ReadCache(store, clock);
+    this.jobs = new ReadCache(store, clock);
   }
 
   private async requireCluster(projectId: string, clusterId: string): Promise<void> {
@@ -140,8 +143,12 @@ export class TaskService {
     return this.body(t, lang, ACTION_OF_KIND[t.kind]);
   }
 
-  /** ListJobDetails (D12). */
-  async job(projectId: string, jobId: string): Promise<JobBody> {
+  /** ListJobDetails (D12). `at`: the request's read point. */
+  job(projectId: string, jobId: string, at?: ReadPoint): Promise<JobBody> {
+    return this.jobs.get(`${projectId}/${jobId}`, async () => ({ value: await this.readJob(projectId, jobId) }), at);
+  }
+
+  private async readJob(projectId: string, jobId: string): Promise<JobBody> {
     const t = await this.store.getTask(jobId);
     if (!t || t.projectId !== projectId) throw new AppError('JOB_NOT_FOUND', { args: [jobId] });
     const failed = isTaskFailure(t.status);

@@ -49,9 +49,14 @@ export class ReadCache<T> {
 
   /** `at`: the request's read point (one version for all its reads); by default a version of its own. */
   async get(key: string, read: () => Promise<Timed<T>>, at?: ReadPoint): Promise<T> {
+    return (await this.getTimed(key, read, at)).value;
+  }
+
+  /** As `get`, with until when the value holds (for an answer built from several kept values). */
+  async getTimed(key: string, read: () => Promise<Timed<T>>, at?: ReadPoint): Promise<{ value: T; until: number }> {
     const version = await (at ? at.read() : this.store.readVersion());
     const hit = this.entries.get(key);
-    if (hit && hit.version === version && this.clock.now() < hit.until) return hit.value;
+    if (hit && hit.version === version && this.clock.now() < hit.until) return hit;
     const fresh = await read();
     const until = fresh.until ?? Infinity;
     this.entries.delete(key);
@@ -59,6 +64,6 @@ export class ReadCache<T> {
       if (this.entries.size >= this.size) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(key, { version, until, value: fresh.value });
     }
-    return fresh.value;
+    return { value: fresh.value, until };
   }
 }

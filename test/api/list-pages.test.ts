@@ -1,7 +1,7 @@
 /**
  * ListClusters and ListSnapshots: pages (limit, offset: a dwsbox extension), counts of the
- * whole list, and answers that follow the store at once (the lists and the views are kept in
- * the read cache while the store is unchanged, issue 14).
+ * whole list, and answers that follow the store at once (the lists, the views, the pages and
+ * the job answers are kept in the read cache while the store is unchanged, issue 14).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, p, startApiService, type ApiHarness } from '../helpers/api.js';
@@ -104,5 +104,49 @@ describe('list pages', () => {
     expect(snaps.snapshots.filter((s) => s.name === 'snap-2' || s.name === 'snap-6')).toHaveLength(2);
     await h.svc.store.updateTask(task.id, { status: 'SUCCESS', finishedAt: 20_000 }, 20_000);
     expect((await get<ClusterList>('/v1.0/{project_id}/clusters')).clusters.find((x) => x.id === c.id)!.task_status).toBe('');
+  });
+
+  it('a page asked again, and a job polled again, are the same answer until a commit changes them, then the new one at once', async () => {
+    // The pages and the job's answer are kept, and serialized once, while the store is unchanged.
+    const page = '/v1.0/{project_id}/clusters?limit=2&offset=3';
+    const first = await get<ClusterList>(page);
+    expect(await get<ClusterList>(page)).toEqual(first);
+    await h.svc.store.updateCluster(clusters[3]!.id, { name: 'renamed-again' });
+    expect((await get<ClusterList>(page)).clusters.map((x) => x.name)).toEqual(['renamed-again', 'cluster-4']);
+    const extra = makeCluster({ projectId: PROJECT_ID, name: 'cluster-5', createdAt: 2_000, subnetIndex: null });
+    await h.svc.store.insertCluster(extra);
+    const grown = await get<ClusterList>(page);
+    expect(grown.count).toBe(6);
+    expect(grown.clusters.map((x) => x.name)).toEqual(['renamed-again', 'cluster-4']);
+
+    const snapPage = '/v1.0/{project_id}/snapshots?limit=1&offset=0';
+    const newest = (await get<SnapshotList>(snapPage)).snapshots[0]!;
+    expect(newest.name).toBe('snap-6');
+    await h.svc.store.updateSnapshot(newest.id, { name: 'snap-6-renamed' });
+    expect((await get<SnapshotList>(snapPage)).snapshots[0]!.name).toBe('snap-6-renamed');
+
+    const job = makeTask({
+      projectId: PROJECT_ID,
+      clusterId: extra.id,
+      kind: 'cluster.restart',
+      status: 'RUNNING',
+      lockKey: `cluster:${extra.id}`,
+    });
+    await h.svc.store.insertTask(job, []);
+    const poll = () => get<{ job_id: string; status: string }>(`/v1.0/{project_id}/job/${job.id}`);
+    expect((await poll()).status).toBe('RUNNING');
+    expect((await poll()).status).toBe('RUNNING');
+    await h.svc.store.updateTask(job.id, { status: 'SUCCESS', finishedAt: 30_000 }, 30_000);
+    expect(await poll()).toMatchObject({ job_id: job.id, status: 'SUCCESS' });
+    expectError(await h.call('GET', p(`/v1.0/another-project/job/${job.id}`)), 403, 'APIGW.0302');
+  });
+
+  it('node types: one body, the same on both paths', async () => {
+    const a = await h.call('GET', p('/v2/{project_id}/node-types'));
+    const b = await h.call('GET', p('/v1.0/{project_id}/node_types'));
+    expect(a.statusCode).toBe(200);
+    expect(a.body).toBe(b.body);
+    expect((await h.call('GET', p('/v2/{project_id}/node-types'))).body).toBe(a.body);
+    expect(a.json<{ node_types: unknown[] }>().node_types.length).toBeGreaterThan(0);
   });
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
 import type { UnitView } from '../../src/dataplane/agent/supervisor.js';
-import { testAgentDir } from './env.js';
+import { ensureTestRoot, testAgentDir } from './env.js';
 
 export type TestEngine = 'local' | 'patroni';
 
@@ -36,7 +36,9 @@ export const LOCAL_ENGINE = Object.freeze({ engine: 'local' as const });
 
 /** The service flags of `testEngine()`: the engine, and on patroni the run's agent (never the host's own). */
 export function testEngineFlags(): Record<string, unknown> {
-  return testEngine() === 'patroni' ? { engine: 'patroni', agentDir: testAgentDir() } : LOCAL_ENGINE;
+  if (testEngine() !== 'patroni') return LOCAL_ENGINE;
+  ensureTestRoot();
+  return { engine: 'patroni', agentDir: testAgentDir() };
 }
 
 /**
@@ -86,6 +88,26 @@ export async function clusterUnits(clusterId: string, agentDir = testAgentDir())
   const agent = new AgentClient(agentDir);
   try {
     return (await agent.units()).filter((u) => u.name.includes(clusterId));
+  } finally {
+    await agent.close();
+  }
+}
+
+/**
+ * The run's host agent, if a test or a benchmark started one: its units first (Patroni, routers,
+ * etcd), then the agent, waited for (at most 30 s). A benchmark on the Patroni engine calls it
+ * at its end, as the suite's global teardown does.
+ */
+export async function stopTestAgent(agentDir = testAgentDir()): Promise<void> {
+  if (!existsSync(agentPaths(agentDir).socket)) return;
+  const agent = new AgentClient(agentDir);
+  try {
+    const pid = (await agent.info()).pid;
+    await agent.shutdown(true);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 50));
+  } catch (e) {
+    console.warn(`the run's host agent did not answer at teardown: ${(e as Error).message}`);
   } finally {
     await agent.close();
   }

@@ -32,12 +32,21 @@ export function testAgentDir(): string {
   return join(testRoot(), 'agent');
 }
 
-export function tempDir(prefix: string): string {
+/**
+ * This run's directory, made if missing and traversable (0711) by the users below it: postgres,
+ * the project users and the service user, which runs the agent's etcd (a benchmark has no global
+ * setup to make it).
+ */
+export function ensureTestRoot(): string {
   const root = testRoot();
   mkdirSync(root, { recursive: true, mode: 0o711 });
   chmodSync(TEST_BASE, 0o711);
   chmodSync(root, 0o711);
-  const d = mkdtempSync(join(root, `${prefix}-`));
+  return root;
+}
+
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(ensureTestRoot(), `${prefix}-`));
   chmodSync(d, 0o711);
   return d;
 }

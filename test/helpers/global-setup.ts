@@ -20,11 +20,9 @@ import {
   removeDir,
   removeProjectUsersUnder,
   TEST_BASE,
-  testAgentDir,
   testPoolDir,
 } from './env.js';
-import { agentPaths } from '../../src/dataplane/agent/agent.js';
-import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { stopTestAgent } from './engine.js';
 
 let root = '';
 
@@ -71,20 +69,7 @@ export async function teardown(): Promise<void> {
   // A setup that failed before choosing the run's directory left nothing to tear down (and an
   // empty root would match every process and project user of the host).
   if (!root) return;
-  // The run's host agent, if a test started one: its units first (Patroni, routers, etcd), then it.
-  if (existsSync(agentPaths(testAgentDir()).socket)) {
-    const agent = new AgentClient(testAgentDir());
-    try {
-      const pid = (await agent.info()).pid;
-      await agent.shutdown(true);
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 50));
-    } catch (e) {
-      console.warn(`the run's host agent did not answer at teardown: ${(e as Error).message}`);
-    } finally {
-      await agent.close();
-    }
-  }
+  await stopTestAgent();
   const left = processesUnder(root);
   if (left.length) {
     await killPostmastersUnder(root);

@@ -168,10 +168,10 @@ export const clusterRoutes =
             response: { 200: ListClustersResponse, ...errorResponses },
           },
         },
-        async (req) => {
+        async (req, reply) => {
           const { enterprise_project_id: eps, limit, offset } = req.query;
-          const r = await s.list(req.params.project_id, { enterpriseProjectId: eps, limit, offset }, req.readPoint ?? undefined);
-          return { clusters: r.views.map(clusterInfoOut), count: r.count };
+          const page = await s.list(req.params.project_id, { enterpriseProjectId: eps, limit, offset }, req.readPoint ?? undefined);
+          return kept.send(reply, page, (p) => ({ clusters: p.views.map(clusterInfoOut), count: p.count }));
         },
       );
     }

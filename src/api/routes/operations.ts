@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
+import { KeptAnswers } from '../kept-answers.js';
 import { NodeTypesResponse, nodeTypesOut } from '../schemas/cluster.js';
 import { errorResponses, ProjectParams } from '../schemas/primitives.js';
 
@@ -10,6 +11,9 @@ export const operationsRoutes =
   (deps: AppDeps): FastifyPluginAsync =>
   async (app0) => {
     const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+    // A static list: built and serialized once (kept-answers.ts).
+    const kept = new KeptAnswers();
+    const nodeTypes = nodeTypesOut();
 
     app.get(
       '/v2/:project_id/node-types',
@@ -22,7 +26,7 @@ export const operationsRoutes =
           response: { 200: NodeTypesResponse, ...errorResponses },
         },
       },
-      async () => nodeTypesOut(),
+      async (_req, reply) => kept.send(reply, nodeTypes),
     );
     app.get(
       '/v1.0/:project_id/node_types',
@@ -35,7 +39,7 @@ export const operationsRoutes =
           response: { 200: NodeTypesResponse, ...errorResponses },
         },
       },
-      async () => nodeTypesOut(),
+      async (_req, reply) => kept.send(reply, nodeTypes),
     );
 
     app.get(

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
+import { KeptAnswers } from '../kept-answers.js';
 import { ClusterParams, errorResponses, PageQuery, ProjectParams, SnapshotParams } from '../schemas/primitives.js';
 import {
   ClusterSnapshotsQuery,
@@ -21,6 +22,7 @@ export const snapshotRoutes =
     const app = app0.withTypeProvider<TypeBoxTypeProvider>();
     const s = deps.snapshots;
     const tags = ['snapshots'];
+    const kept = new KeptAnswers();
     const out = async (x: SnapshotRecord) => snapshotOut(x, await s.context(x));
 
     app.post(
@@ -57,9 +59,9 @@ export const snapshotRoutes =
           response: { 200: ListSnapshotsResponse, ...errorResponses },
         },
       },
-      async (req) => {
-        const r = await s.listWithContext(req.params.project_id, req.query, req.readPoint ?? undefined);
-        return { snapshots: r.items.map((x) => snapshotOut(x.snapshot, x.context)), count: r.count };
+      async (req, reply) => {
+        const page = await s.listWithContext(req.params.project_id, req.query, req.readPoint ?? undefined);
+        return kept.send(reply, page, (p) => ({ snapshots: p.items.map((x) => snapshotOut(x.snapshot, x.context)), count: p.count }));
       },
     );
 

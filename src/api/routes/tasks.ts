@@ -63,7 +63,7 @@ export const taskRoutes =
           response: { 200: JobBody, ...errorResponses },
         },
       },
-      async (req) => t.job(req.params.project_id, req.params.job_id),
+      async (req, reply) => kept.send(reply, await t.job(req.params.project_id, req.params.job_id, req.readPoint ?? undefined)),
     );
 
     app.get(
