@@ -30,7 +30,7 @@ import { osIdentity } from '../src/dataplane/os-user.js';
 import { findNodeType } from '../src/domain/node-types.js';
 import { ADMIN_PASSWORD, SUBNET, VPC, startService, type TestService } from '../test/helpers/service.js';
 import { freePort, killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
-import { stopAgentUnitsUnder, stopTestAgent, testEngine } from '../test/helpers/engine.js';
+import { stopTestAgent, testEngine } from '../test/helpers/engine.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const RUNS = Math.max(1, Number(values.runs));
@@ -411,8 +411,6 @@ async function main(): Promise<void> {
   } finally {
     await t?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
     await empty?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
-    // Clusters outlive the service on the Patroni engine (D23): any left by a failed run go with their units.
-    await stopAgentUnitsUnder(join(root, 'svc')).catch(() => null);
     await stopTestAgent();
     await killPostmastersUnder(root);
     const left = processesUnder(root);

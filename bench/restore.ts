@@ -33,6 +33,7 @@ import { findBinaries } from '../src/dataplane/binaries.js';
 import { osIdentity, type OsUser } from '../src/dataplane/os-user.js';
 import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
 import { killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
+import { stopTestAgent } from '../test/helpers/engine.js';
 
 const { values } = parseArgs({
   options: { mb: { type: 'string', default: '200' }, runs: { type: 'string', default: '3' }, only: { type: 'string' } },
@@ -558,6 +559,8 @@ async function main(): Promise<void> {
     }
   } finally {
     await t?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
+    // On the Patroni engine: the run's host agent, with its etcd.
+    await stopTestAgent();
     await killPostmastersUnder(root);
     const left = processesUnder(root);
     rmSync(root, { recursive: true, force: true });

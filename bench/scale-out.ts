@@ -30,6 +30,7 @@ import { mkdirOwned, PgInstance } from '../src/dataplane/pg-instance.js';
 import type { ClusterRecord, NodeRecord } from '../src/domain/records.js';
 import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
 import { freePort, killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
+import { stopTestAgent } from '../test/helpers/engine.js';
 
 const { values } = parseArgs({
   options: {
@@ -240,6 +241,8 @@ async function main(): Promise<void> {
     );
   } finally {
     await t?.stop().catch((e: unknown) => process.stderr.write(`stopping the service: ${(e as Error).message}\n`));
+    // On the Patroni engine: the run's host agent, with its etcd.
+    await stopTestAgent();
     await killPostmastersUnder(root);
     const left = processesUnder(root);
     rmSync(root, { recursive: true, force: true });

@@ -32,6 +32,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { isRoot, type OsUser } from '../src/dataplane/os-user.js';
 import { ADMIN_PASSWORD, createAvailableCluster, PROJECT_ID, startService, type TestService } from '../test/helpers/service.js';
+import { stopTestAgent } from '../test/helpers/engine.js';
 
 const { values } = parseArgs({
   options: {
@@ -283,4 +284,6 @@ try {
   process.stdout.write(`\nreplayed: pgbackrest ${args.diff.join(' ')}\n`);
 } finally {
   await t.stop();
+  // On the Patroni engine: the run's host agent, with its etcd.
+  await stopTestAgent();
 }

@@ -204,6 +204,12 @@ export interface DataPlane extends LogicalDataPlane {
     secrets: ClusterSecrets,
     o?: RunOptions,
   ): Promise<{ bytes: number }>;
+  /**
+   * Start making a replica that the engine's failover manager copies by itself (Patroni: the
+   * member's Patroni starts and copies the leader), without waiting; `buildReplica` then waits
+   * for it. Lets a create build its standbys at once.
+   */
+  beginReplica?(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord): Promise<void>;
   /** Stop a replica, drop its slot, remove its files; throws naming what is left. */
   removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void>;
   /** Drop a replica's slot on the primary when no one streams from it. */

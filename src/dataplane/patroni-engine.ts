@@ -387,6 +387,16 @@ export class PatroniEngine extends LocalEngine {
     _secrets: ClusterSecrets,
     o: RunOptions = {},
   ): Promise<{ bytes: number }> {
+    return this.waitCopied(cluster, primary, member, await this.startReplica(cluster, primary, member), o);
+  }
+
+  /** The new member's Patroni starts and copies the leader; `buildReplica` waits for it (several copies then run at once). */
+  async beginReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord): Promise<void> {
+    await this.startReplica(cluster, primary, member);
+  }
+
+  /** The cluster's record and stanza config name the member, and its Patroni runs (left alone if it does). */
+  private async startReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord): Promise<HaCluster> {
     const rec = this.record(cluster.id);
     if (!rec.ordinals.includes(member.ordinal)) {
       rec.ordinals = [...rec.ordinals, member.ordinal].sort((a, b) => a - b);
@@ -395,7 +405,7 @@ export class PatroniEngine extends LocalEngine {
     }
     const ha = await this.cluster(cluster.id, rec);
     await ha.ensure({ only: [member.ordinal] });
-    return this.waitCopied(cluster, primary, member, ha, o);
+    return ha;
   }
 
   /**
@@ -406,8 +416,9 @@ export class PatroniEngine extends LocalEngine {
    * the leader's databases' size, read when the copy began, stands for it); before it (Patroni
    * starting, the leader's fast checkpoint) and after it (the copy's WAL replayed, PostgreSQL
    * starting) the data directory's size on disk. Its percentage never goes back and stays
-   * under 100 until the member runs. (One copy at a time per cluster: the task that copies holds
-   * the cluster.)
+   * under 100 until the member runs. While several members copy at once (`beginReplica`), the
+   * leader's view cannot tell whose copy a base backup is (Patroni's pg_basebackup connects under
+   * one application name): each member's progress is then its data directory's size.
    */
   private async copyProgress(
     cluster: ClusterRecord,
@@ -425,12 +436,12 @@ export class PatroniEngine extends LocalEngine {
       if (Date.now() - last < 500) return;
       last = Date.now();
       const row = await this.instance(cluster, primary)
-        .query<{ phase: string; total: string | null; streamed: string }>(
-          `select p.phase, p.backup_total::text as total, p.backup_streamed::text as streamed
+        .query<{ phase: string; total: string | null; streamed: string; copies: string }>(
+          `select p.phase, p.backup_total::text as total, p.backup_streamed::text as streamed, count(*) over ()::text as copies
              from pg_stat_progress_basebackup p join pg_stat_activity a using (pid)
             where a.application_name = 'pg_basebackup' order by a.backend_start desc limit 1`,
         )
-        .then((r) => r[0] ?? null)
+        .then((r) => (r[0] && r[0].copies === '1' ? r[0] : null))
         .catch(() => null);
       const onDisk = existsSync(dataDir) ? dirSize(dataDir) : 0;
       const source = row

@@ -333,18 +333,28 @@ export class HaCluster {
   async waitHealthy(o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<HaHealth> {
     const deadline = Date.now() + (o.timeoutMs ?? 120_000);
     let last: HaHealth | string = 'no answer yet';
+    let woken = 0;
     for (;;) {
       o.signal?.throwIfAborted();
       try {
         const h = await this.health();
         last = h;
         const others = this.spec.ordinals.length - 1;
-        const wantSync = this.spec.syncMode !== 'async' && others > 0;
+        const mode = this.spec.syncMode ?? 'sync';
+        const wantSync = mode !== 'async' && others > 0;
         // The member the DCS names synchronous must be the one the leader really waits for (repairSync).
         const named = h.members.filter((m) => m.role === 'sync_standby').map((m) => m.name);
         const syncOk = h.sync.length === 1 && named.length === 1 && h.sync[0] === named[0];
         // An asynchronous cluster's leader waits for no standby (after a change from sync, once Patroni applied it).
         if (h.leader && h.streaming.length === others && (wantSync ? syncOk : h.sync.length === 0)) return h;
+        // Every member streams and only the synchronous standby is missing: the leader names one in
+        // its HA loop, which is woken (at most twice a second) rather than waited for, up to
+        // loop_wait (2 s). Patroni 3.0.2 then sleeps a fixed 2 s before it records its pick
+        // (ha.py `process_sync_replication`), which no one can shorten.
+        if (h.leader && h.streaming.length === others && wantSync && Date.now() - woken >= 500) {
+          woken = Date.now();
+          await this.rest.wake(h.leader, syncSettings(mode)).catch(() => null);
+        }
       } catch (e) {
         last = (e as Error).message;
       }

@@ -205,6 +205,16 @@ export class PatroniRest {
     return (await this.any('PATCH', '/config', patch)).json as Record<string, unknown>;
   }
 
+  /**
+   * Run `member`'s HA loop now rather than at its next turn (up to `loop_wait` later): Patroni
+   * 3.0.2 wakes the loop of the member that serves a `PATCH /config` whether or not the patch
+   * changed anything (api.py `do_PATCH_config`, `ha.wakeup()`), so `patch` is settings at the
+   * values they should have.
+   */
+  async wake(member: string, patch: Record<string, unknown>): Promise<void> {
+    await this.call(member, 'PATCH', '/config', patch);
+  }
+
   /** Rebuild a replica from the leader (its data directory is wiped). `force` also when it runs. */
   async reinitialize(member: string, force = true): Promise<string> {
     return (await this.call(member, 'POST', '/reinitialize', { force })).text.trim();

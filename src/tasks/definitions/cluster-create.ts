@@ -136,11 +136,15 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams, ClusterCreateSta
       const cluster = await ctx.cluster();
       const nodes = await ctx.nodes();
       const primary = primaryOf(nodes);
-      // The stanza and its first archived segment (D3) take longest; the standbys with data start
-      // and the administrator is made meanwhile.
+      // The stanza and its first archived segment (D3) take longest; the standbys with data start,
+      // those an engine copies by itself begin their copies (BUILD_STANDBY_n waits for them), and
+      // the administrator is made meanwhile.
+      const standbys = nodes.filter((n) => n.id !== primary.id);
+      const begin = ctx.dataPlane.beginReplica?.bind(ctx.dataPlane);
       await settleAll([
         ctx.dataPlane.enableArchiving(cluster, primary, { signal: ctx.signal }),
-        ...nodes.filter((n) => n.id !== primary.id && ctx.dataPlane.memberHasData(cluster, n)).map((n) => startAndRecord(ctx, n)),
+        ...standbys.filter((n) => ctx.dataPlane.memberHasData(cluster, n)).map((n) => startAndRecord(ctx, n)),
+        ...(begin ? standbys.filter((n) => !ctx.dataPlane.memberHasData(cluster, n)).map((n) => begin(cluster, primary, n)) : []),
         ctx.dataPlane.ensureAdmin(cluster, primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc)),
       ]);
       await ctx.setState({ adminReady: true });
