@@ -141,6 +141,11 @@ async function startInstance(n: RawInstance, standby = false): Promise<void> {
     `unix_socket_directories=${n.sock}`,
     '-c',
     'archive_mode=off',
+    // A Patroni member's postgresql.conf names its own access files by absolute path; the copy uses its own.
+    '-c',
+    `hba_file=${join(n.data, 'pg_hba.conf')}`,
+    '-c',
+    `ident_file=${join(n.data, 'pg_ident.conf')}`,
   ]);
   const log = join(n.dir, 'postgres.log');
   writeFileSync(log, '');

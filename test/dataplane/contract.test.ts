@@ -4,10 +4,13 @@
  * assertions. A 3-member cluster is made (primary, archiving, two replicas caught up, the
  * administrator), backed up and verified; a replica is stopped and started again; one is
  * removed (its slot gone); the stanza and the cluster's files are removed and nothing of them is
- * left running. What differs between engines stays behind the interface: the tests never look
- * at an engine's paths, processes or names beyond what `DataPlane` returns.
+ * left running; a table restore's temporary copy of the set commits on its own. What differs
+ * between engines stays behind the interface: the tests never look at an engine's paths,
+ * processes or names beyond what `DataPlane` returns (and the temporary copy's own settings).
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import pg from 'pg';
 import { findBinaries } from '../../src/dataplane/binaries.js';
 import type { DataPlane } from '../../src/dataplane/data-plane.js';
@@ -119,12 +122,38 @@ describe.each(['local', 'patroni'] as const)('the DataPlane contract on the %s e
     );
   });
 
+  let backupSet: { stanza: string; label: string; sourceBytes: number | null };
   it('backs the cluster up into its stanza and verifies the set', async () => {
     const set = await dp.backup(cluster, primary(), { type: 'full', annotation: { contract: kind } });
     expect(set.type).toBe('full');
     expect((await dp.verifyBackup(cluster.stanza, set.label)).label).toBe(set.label);
     expect((await dp.backupSets(cluster.stanza)).map((s) => s.label)).toEqual([set.label]);
     expect(await dp.databaseBytes(cluster, primary())).toBeGreaterThan(1e6);
+    backupSet = { stanza: cluster.stanza, label: set.label, sourceBytes: null };
+  });
+
+  it("a table restore's temporary copy of the set commits on its own: no synchronous standby, its own access files", async () => {
+    // A Patroni member's restored configuration named the cluster's synchronous standby: every
+    // commit in the copy (a table restore's renames) waited for it forever when synchronous
+    // commits were on (as they are in production, with fsync; these tests run without).
+    const work = { taskId: randomUUID(), projectId: cluster.projectId, clusterId: cluster.id };
+    await dp.restoreTemporaryCopy(work, backupSet, 'postgres');
+    try {
+      await dp.startTemporaryCopy(work);
+      const copy = dp.tempInstance(work.taskId, work.projectId);
+      const [row] = await copy.query<{ ssn: string; hba: string; ident: string }>(
+        "select current_setting('synchronous_standby_names') as ssn, current_setting('hba_file') as hba, current_setting('ident_file') as ident",
+      );
+      expect(row).toEqual({ ssn: '', hba: join(copy.dataDir, 'pg_hba.conf'), ident: join(copy.dataDir, 'pg_ident.conf') });
+      await copy.query(
+        'begin; set local synchronous_commit = on; create table public.contract_commit (x int); commit',
+        [],
+        'postgres',
+        15_000,
+      );
+    } finally {
+      await dp.removeTableRestoreWork(work);
+    }
   });
 
   it('stops a replica and starts it again; it catches up', async () => {

@@ -30,12 +30,19 @@ export function tempInstance(e: LocalEngine, id: string, owner: string | OsUser)
 /**
  * Prepare a restored copy for its first start as a temporary instance: no TCP listener, no
  * archiving, no replication, small memory (D4: a temporary instance never archives).
+ * A Patroni member's configuration, restored with its data, names the cluster's synchronous
+ * standby and the member's own access files by absolute path: the copy has no standby (a
+ * commit in it, such as a table restore's renames, would wait for one forever) and reads its
+ * own files.
  */
 export function prepareTempInstance(e: LocalEngine, inst: PgInstance): void {
   e.prepareTempDir(inst);
   // Recovery refuses settings lower than the source's (max_connections, max_wal_senders,
   // max_replication_slots…): these match the largest node type and the cluster settings.
   inst.writeConfig({
+    synchronous_standby_names: '',
+    hba_file: join(inst.dataDir, 'pg_hba.conf'),
+    ident_file: join(inst.dataDir, 'pg_ident.conf'),
     shared_buffers: '32MB',
     max_connections: MAX_NODE_CONNECTIONS,
     work_mem: '4MB',
