@@ -141,7 +141,10 @@ async function startInstance(n: RawInstance, standby = false): Promise<void> {
     `unix_socket_directories=${n.sock}`,
     '-c',
     'archive_mode=off',
-    // A Patroni member's postgresql.conf names its own access files by absolute path; the copy uses its own.
+    // A Patroni member's postgresql.conf names the cluster's synchronous standby (a commit in the
+    // copy would wait for it forever) and its own access files by absolute path; the copy uses its own.
+    '-c',
+    'synchronous_standby_names=',
     '-c',
     `hba_file=${join(n.data, 'pg_hba.conf')}`,
     '-c',

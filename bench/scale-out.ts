@@ -18,7 +18,7 @@
  * duration of each API step. Every process goes through src/engine (pg-exec); no shell.
  * Removes everything it made.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -30,7 +30,7 @@ import { mkdirOwned, PgInstance } from '../src/dataplane/pg-instance.js';
 import type { ClusterRecord, NodeRecord } from '../src/domain/records.js';
 import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
 import { freePort, killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
-import { stopTestAgent } from '../test/helpers/engine.js';
+import { stopTestAgent, testEngine } from '../test/helpers/engine.js';
 
 const { values } = parseArgs({
   options: {
@@ -108,7 +108,12 @@ async function apiRun(t: TestService, id: string): Promise<{ ms: number; steps: 
 
 // ------------------------------------------------------------------ raw tools
 
-async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecord, replPassword: string, root: string): Promise<number> {
+interface Login {
+  username: string;
+  password: string;
+}
+
+async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecord, repl: Login, root: string): Promise<number> {
   const dir = mkdtempSync(join(root, 'raw-'));
   chmodSync(dir, 0o711);
   const primaryInst = t.svc.dataPlane.instance(cluster, primary);
@@ -136,7 +141,7 @@ async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecor
         cmd: join(t.svc.dataPlane.bins.binDir, 'pg_basebackup'),
         args: [
           '-d',
-          `host=${primary.host} port=${primary.port} user=${REPLICATION_ROLE} application_name=raw${k}`,
+          `host=${primary.host} port=${primary.port} user=${repl.username} application_name=raw${k}`,
           '-D',
           inst.dataDir,
           '-X',
@@ -149,7 +154,7 @@ async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecor
           slot,
           '--no-password',
         ],
-        env: baseEnv({ PGPASSWORD: replPassword }),
+        env: baseEnv({ PGPASSWORD: repl.password }),
         runAs: primaryInst.spec.os,
         logger: log,
         label: 'pg_basebackup',
@@ -204,7 +209,15 @@ async function main(): Promise<void> {
     const size = Number((await adminSql(primaryAddr, 'select sum(pg_database_size(datname))::bigint as n from pg_database'))[0]!['n']);
     const cluster = (await t.svc.store.getClusterById(c.id))!;
     const primary = (await t.svc.store.listNodes(c.id)).find((n) => n.role === 'primary')!;
-    const replPassword = Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')).decrypt(cluster.replPasswordEnc);
+    // The replication login the engine's standbys use: Patroni's own (in the cluster's ha.json), or the local engine's role.
+    const repl =
+      testEngine() === 'patroni'
+        ? (JSON.parse(readFileSync(join(t.dataDir, 'clusters', c.id, 'ha.json'), 'utf8')) as { secrets: { replication: Login } }).secrets
+            .replication
+        : {
+            username: REPLICATION_ROLE,
+            password: Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')).decrypt(cluster.replPasswordEnc),
+          };
     process.stdout.write(
       `dwsbox bench: add ${NODES} standby node(s) to a 3-node cluster holding ${(size / 1e6).toFixed(0)} MB (databases), ${RUNS} run(s) each; postgres ${t.svc.dataPlane.bins.pgVersion}; fsync on\n`,
     );
@@ -212,14 +225,14 @@ async function main(): Promise<void> {
     chmodSync(rawRoot, 0o711);
     // A warm-up of each, not counted (page cache, first-run compile).
     await apiRun(t, c.id);
-    await rawRun(t, cluster, primary, replPassword, rawRoot);
+    await rawRun(t, cluster, primary, repl, rawRoot);
     const api: { ms: number; steps: Map<string, number> }[] = [];
     const raw: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       await settle();
       api.push(await apiRun(t, c.id));
       await settle();
-      raw.push(await rawRun(t, cluster, primary, replPassword, rawRoot));
+      raw.push(await rawRun(t, cluster, primary, repl, rawRoot));
       process.stdout.write(`  run ${i + 1}: API ${secs(api[i]!.ms)} s, raw ${secs(raw[i]!)} s\n`);
     }
     const a = median(api.map((r) => r.ms));
