@@ -160,7 +160,11 @@ async function rawRun(t: TestService, cluster: ClusterRecord, primary: NodeRecor
         label: 'pg_basebackup',
         timeoutMs: 30 * 60_000,
       });
-      // The copy carries the primary's address; this node gets its own before it starts.
+      // The copy carries the primary's address; this node gets its own before it starts. A
+      // Patroni member's postgresql.conf (Patroni's own) does not include dwsbox's files: the
+      // include is added, with the copy's own access files.
+      if (testEngine() === 'patroni')
+        inst.writeConfig({ hba_file: join(inst.dataDir, 'pg_hba.conf'), ident_file: join(inst.dataDir, 'pg_ident.conf') });
       inst.writeNodeConfig();
       await inst.start({ timeoutMs: 120_000 });
       for (;;) {

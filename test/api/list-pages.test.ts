@@ -83,18 +83,24 @@ describe('list pages', () => {
     }
   });
 
+  /** A restart of the cluster, running (a store record only). */
+  const runningRestart = async (clusterId: string) => {
+    const task = makeTask({
+      projectId: PROJECT_ID,
+      clusterId,
+      kind: 'cluster.restart',
+      status: 'RUNNING',
+      lockKey: `cluster:${clusterId}`,
+    });
+    await h.svc.store.insertTask(task, []);
+    return task;
+  };
+
   it('the lists follow each committed change at once', async () => {
     const c = clusters[2]!;
     await get<ClusterList>('/v1.0/{project_id}/clusters');
     await get<SnapshotList>('/v1.0/{project_id}/snapshots');
-    const task = makeTask({
-      projectId: PROJECT_ID,
-      clusterId: c.id,
-      kind: 'cluster.restart',
-      status: 'RUNNING',
-      lockKey: `cluster:${c.id}`,
-    });
-    await h.svc.store.insertTask(task, []);
+    const task = await runningRestart(c.id);
     await h.svc.store.updateCluster(c.id, { name: 'renamed' });
     const list = await get<ClusterList>('/v1.0/{project_id}/clusters');
     const shown = list.clusters.find((x) => x.id === c.id)!;
@@ -125,14 +131,7 @@ describe('list pages', () => {
     await h.svc.store.updateSnapshot(newest.id, { name: 'snap-6-renamed' });
     expect((await get<SnapshotList>(snapPage)).snapshots[0]!.name).toBe('snap-6-renamed');
 
-    const job = makeTask({
-      projectId: PROJECT_ID,
-      clusterId: extra.id,
-      kind: 'cluster.restart',
-      status: 'RUNNING',
-      lockKey: `cluster:${extra.id}`,
-    });
-    await h.svc.store.insertTask(job, []);
+    const job = await runningRestart(extra.id);
     const poll = () => get<{ job_id: string; status: string }>(`/v1.0/{project_id}/job/${job.id}`);
     expect((await poll()).status).toBe('RUNNING');
     expect((await poll()).status).toBe('RUNNING');
