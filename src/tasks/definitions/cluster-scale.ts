@@ -162,17 +162,30 @@ async function checkGrow(ctx: OutCtx): Promise<void> {
  * the bytes copied and the rate. The first run in this task
  * throws away whatever an earlier task may have left under the node's directory; a resumed
  * run keeps a finished copy (buildStandby is idempotent).
+ *
+ * An engine whose failover manager copies new members by itself (Patroni, `beginReplica`)
+ * copies every new node at once: the first node's step clears every new node's directory and
+ * begins the others' copies, and each node's step waits for its own (a scale-out by 3 took
+ * three copies one after the other, 8.5 s against 2.2 s raw).
  */
 async function copyData(ctx: OutCtx): Promise<void> {
   const cluster = await ctx.cluster();
   const nodes = await ctx.nodes();
-  const node = nodeByOrdinal(addedNodes(ctx, nodes), ctx.n);
-  if (ctx.checkpoint === null) {
-    if (ctx.dataPlane.memberStatus(cluster, node)) await ctx.dataPlane.stopMember(cluster, node, 'immediate');
-    await ctx.dataPlane.removeMemberFiles(cluster, node.ordinal);
+  const added = addedNodes(ctx, nodes);
+  const node = nodeByOrdinal(added, ctx.n);
+  const primary = primaryOf(nodes);
+  const begin = ctx.dataPlane.beginReplica?.bind(ctx.dataPlane);
+  const first = ctx.params.ordinals[0] === ctx.n;
+  if (ctx.checkpoint === null && (!begin || first)) {
+    for (const n of begin ? added : [node]) {
+      if (ctx.dataPlane.memberStatus(cluster, n)) await ctx.dataPlane.stopMember(cluster, n, 'immediate');
+      await ctx.dataPlane.removeMemberFiles(cluster, n.ordinal);
+    }
     await ctx.setCheckpoint({ copying: true });
+    // One after the other: each names its member in the cluster's record.
+    if (begin) for (const n of added.filter((x) => x.id !== node.id)) await begin(cluster, primary, n);
   }
-  await ctx.dataPlane.buildReplica(cluster, primaryOf(nodes), node, replSecrets(ctx, cluster.replPasswordEnc), {
+  await ctx.dataPlane.buildReplica(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
     signal: ctx.signal,
     onProgress: (s) => ctx.progress({ ...s, info: { node: node.ordinal } }),
   });
