@@ -147,7 +147,7 @@ describe('a failover under a step (withLeader, D23)', () => {
    * BACKUP fails while node 1 leads; with `kill`, node 1's postmaster went away first (pgBackRest
    * then finds no primary), else the failure is the work's own. Node 2 leads next.
    */
-  const onLeader = (seen: number[], kill: boolean): TaskDefinition<never, never, never> =>
+  const onLeader = (seen: number[], kill: boolean, onFail: () => void): TaskDefinition<never, never, never> =>
     definitionOf('snapshot.create', {
       plan: () => [{ id: 'BACKUP', item: 'CREATE_SNAPSHOT' }],
       steps: {
@@ -158,20 +158,24 @@ describe('a failover under a step (withLeader, D23)', () => {
               seen.push(primary.ordinal);
               if (primary.ordinal !== 1) return;
               if (kill) fake(ctx).running.delete(`${primary.clusterId}/1`);
+              onFail();
               throw final('pgbackrest: unable to find primary cluster');
             },
             { again: 'lost' },
           ),
       },
     });
+  /** `leader`: the member the failover manager names when the work has failed (null: an engine without one). */
   const run = async (o: {
-    manager: boolean;
+    leader: number | null;
     kill: boolean;
   }): Promise<{ status: string; seen: number[]; errorMsg: string | null; clusterId: string }> => {
-    if (o.manager) Object.assign(e.dataPlane, { memberRoles: () => Promise.resolve(roles(2)) });
+    let failed = false;
+    const leader = o.leader;
+    if (leader !== null) Object.assign(e.dataPlane, { memberRoles: () => Promise.resolve(roles(failed ? leader : 1)) });
     else delete (e.dataPlane as Partial<DataPlane>).memberRoles;
     const seen: number[] = [];
-    e.define(onLeader(seen, o.kill));
+    e.define(onLeader(seen, o.kill, () => (failed = true)));
     const { cluster } = await e.addCluster();
     for (const i of [1, 2, 3]) e.dataPlane.running.set(`${cluster.id}/${i}`, { pid: 1000 + i, startTime: 1 });
     const task = await e.enqueue('snapshot.create', { clusterId: cluster.id, snapshotId: 'none' }, { cluster });
@@ -183,7 +187,7 @@ describe('a failover under a step (withLeader, D23)', () => {
   });
 
   it("runs the work again against the member the failover manager names once the primary's PostgreSQL went away, and records it as the primary", async () => {
-    const r = await run({ manager: true, kill: true });
+    const r = await run({ leader: 2, kill: true });
     expect(r).toMatchObject({ status: 'SUCCESS', seen: [1, 2] });
     expect((await e.store.listNodes(r.clusterId)).map((n) => [n.ordinal, n.role])).toEqual([
       [1, 'standby'],
@@ -192,10 +196,14 @@ describe('a failover under a step (withLeader, D23)', () => {
     ]);
   });
 
-  it("lets the failure stand when the primary's PostgreSQL never went away (the work's own failure), and on an engine without a failover manager", async () => {
+  it('runs the work again when another member leads though the postmaster it began with still runs (the recorded primary lost the lead before the work began)', async () => {
+    expect(await run({ leader: 2, kill: false })).toMatchObject({ status: 'SUCCESS', seen: [1, 2] });
+  });
+
+  it("lets the failure stand when the primary's PostgreSQL never went away and still leads (the work's own failure), and on an engine without a failover manager", async () => {
     for (const o of [
-      { manager: true, kill: false },
-      { manager: false, kill: true },
+      { leader: 1, kill: false },
+      { leader: null, kill: true },
     ])
       expect({ ...o, ...(await run(o)) }).toMatchObject({
         ...o,

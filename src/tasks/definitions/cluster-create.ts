@@ -136,21 +136,27 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams, ClusterCreateSta
       const cluster = await ctx.cluster();
       const nodes = await ctx.nodes();
       const primary = primaryOf(nodes);
-      // The stanza and its first archived segment (D3) take longest; the standbys with data start,
-      // those an engine copies by itself begin their copies (BUILD_STANDBY_n waits for them), and
-      // the administrator is made meanwhile.
-      const standbys = nodes.filter((n) => n.id !== primary.id);
-      const begin = ctx.dataPlane.beginReplica?.bind(ctx.dataPlane);
+      // The stanza and its first archived segment (D3) take longest; the standbys with data start
+      // and the administrator is made meanwhile.
       await settleAll([
         ctx.dataPlane.enableArchiving(cluster, primary, { signal: ctx.signal }),
-        ...standbys.filter((n) => ctx.dataPlane.memberHasData(cluster, n)).map((n) => startAndRecord(ctx, n)),
-        ...(begin ? standbys.filter((n) => !ctx.dataPlane.memberHasData(cluster, n)).map((n) => begin(cluster, primary, n)) : []),
+        ...nodes.filter((n) => n.id !== primary.id && ctx.dataPlane.memberHasData(cluster, n)).map((n) => startAndRecord(ctx, n)),
         ctx.dataPlane.ensureAdmin(cluster, primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc)),
       ]);
       await ctx.setState({ adminReady: true });
     },
     BUILD_STANDBY: async (ctx: Ctx) => {
-      await buildAndStartStandby(ctx, nodeByOrdinal(await ctx.nodes(), ctx.n));
+      const nodes = await ctx.nodes();
+      // An engine that copies members by itself (Patroni) copies every standby at once: the first
+      // standby's step begins the later ones' copies, and each step waits for its own.
+      const begin = ctx.dataPlane.beginReplica?.bind(ctx.dataPlane);
+      if (begin && ctx.n === 2) {
+        const cluster = await ctx.cluster();
+        const primary = primaryOf(nodes);
+        for (const n of nodes.filter((x) => x.ordinal > 2 && x.id !== primary.id && !ctx.dataPlane.memberHasData(cluster, x)))
+          await begin(cluster, primary, n);
+      }
+      await buildAndStartStandby(ctx, nodeByOrdinal(nodes, ctx.n));
     },
     CREATE_ADMIN: async (ctx: Ctx) => {
       if (ctx.state.adminReady) return;

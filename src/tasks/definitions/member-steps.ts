@@ -117,6 +117,13 @@ export async function withLeader<T>(
     const p = ctx.dataPlane.memberStatus(cluster, n);
     return p ? `${n.ordinal}:${p.pid}:${p.startTime}` : null;
   };
+  // Another member leads in the failover manager's eyes: the recorded primary may have lost the
+  // lead before the work began (its postmaster already started again as a replica, so the same
+  // one throughout the work).
+  const anotherLeads = async (n: NodeRecord): Promise<boolean> =>
+    ((await ctx.dataPlane.memberRoles?.(cluster).catch(() => null)) ?? []).some(
+      (r) => r.role === 'primary' && r.running && r.ordinal !== n.ordinal,
+    );
   let primary = await recordedPrimary(ctx, o);
   let after: { from: number; to: number } | null = null;
   for (let run = 1; ; run++) {
@@ -125,7 +132,7 @@ export async function withLeader<T>(
       return await work(primary, after);
     } catch (e) {
       if (!ctx.dataPlane.memberRoles || run >= 3 || ctx.signal.aborted) throw e;
-      if (o.again === 'lost' && postmaster(primary) === began) throw e;
+      if (o.again === 'lost' && postmaster(primary) === began && !(await anotherLeads(primary))) throw e;
       const next = await leaderRunning(ctx, o);
       ctx.log.warn('the primary went away under the step; running it again against the member that leads', {
         from: primary.ordinal,
