@@ -209,7 +209,7 @@ export interface DataPlane extends LogicalDataPlane {
    * member's Patroni starts and copies the leader), without waiting; `buildReplica` then waits
    * for it. Lets a create build its standbys at once.
    */
-  beginReplica?(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord): Promise<void>;
+  beginReplica?(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, o?: { signal?: AbortSignal }): Promise<void>;
   /** Stop a replica, drop its slot, remove its files; throws naming what is left. */
   removeReplica(cluster: ClusterRef, primary: NodeRecord | null, member: NodeRecord, mode: StopMode): Promise<void>;
   /** Drop a replica's slot on the primary when no one streams from it. */

@@ -52,6 +52,7 @@ import {
   type PgParameters,
   type SyncMode,
 } from './patroni/patroni-config.js';
+import { assertMayStart } from './pg-exec.js';
 import { dirSize, ident, literal } from './pg-instance.js';
 import type { StanzaTarget } from './pgbackrest.js';
 import { ensureServiceUser, type UidRecord } from './project-users.js';
@@ -308,7 +309,7 @@ export class PatroniEngine extends LocalEngine {
     o: { signal?: AbortSignal; timeoutMs?: number; leading?: boolean } = {},
   ): Promise<MemberProcess> {
     const ha = await this.cluster(cluster.id);
-    await ha.ensure({ only: [member.ordinal] });
+    await ha.ensure({ only: [member.ordinal], mayStart: () => assertMayStart(o.signal) });
     return this.waitMemberRunning(cluster, member, ha, o);
   }
 
@@ -387,16 +388,20 @@ export class PatroniEngine extends LocalEngine {
     _secrets: ClusterSecrets,
     o: RunOptions = {},
   ): Promise<{ bytes: number }> {
-    return this.waitCopied(cluster, primary, member, await this.startReplica(cluster, primary, member), o);
+    return this.waitCopied(cluster, primary, member, await this.startReplica(cluster, primary, member, o.signal), o);
   }
 
   /** The new member's Patroni starts and copies the leader; `buildReplica` waits for it (several copies then run at once). */
-  async beginReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord): Promise<void> {
-    await this.startReplica(cluster, primary, member);
+  async beginReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, o: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.startReplica(cluster, primary, member, o.signal);
   }
 
-  /** The cluster's record and stanza config name the member, and its Patroni runs (left alone if it does). */
-  private async startReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord): Promise<HaCluster> {
+  /**
+   * The cluster's record and stanza config name the member, and its Patroni runs (left alone if
+   * it does). The agent starts it only while the work may still start processes (D1: a task
+   * whose lease is gone starts nothing).
+   */
+  private async startReplica(cluster: ClusterRecord, primary: NodeRecord, member: NodeRecord, signal?: AbortSignal): Promise<HaCluster> {
     const rec = this.record(cluster.id);
     if (!rec.ordinals.includes(member.ordinal)) {
       rec.ordinals = [...rec.ordinals, member.ordinal].sort((a, b) => a - b);
@@ -404,7 +409,7 @@ export class PatroniEngine extends LocalEngine {
       this.writeStanzaConfig(cluster, primary);
     }
     const ha = await this.cluster(cluster.id, rec);
-    await ha.ensure({ only: [member.ordinal] });
+    await ha.ensure({ only: [member.ordinal], mayStart: () => assertMayStart(signal) });
     return ha;
   }
 

@@ -162,8 +162,11 @@ export function guardProcessStarts(signal: AbortSignal, check: () => void): void
   startGuards.set(signal, check);
 }
 
-/** Throws the signal's reason when the work it belongs to may no longer start processes. */
-function assertMayStart(signal: AbortSignal | undefined): void {
+/**
+ * Throws the signal's reason when the work it belongs to may no longer start processes: before a
+ * tool or a postmaster here, and before a unit the host agent starts for the work (Patroni).
+ */
+export function assertMayStart(signal: AbortSignal | undefined): void {
   if (!signal) return;
   startGuards.get(signal)?.();
   if (signal.aborted)

@@ -152,7 +152,7 @@ export class HaCluster {
    * (`pg_basebackup` with a fast checkpoint). With `only`, just those members' units are
    * ensured (the router and every member's configuration still are).
    */
-  async ensure(o: { only?: readonly number[] } = {}): Promise<void> {
+  async ensure(o: { only?: readonly number[]; mayStart?: () => void } = {}): Promise<void> {
     const s = this.spec;
     const { endpoint, username } = await this.agent.ensureEtcdScope(s.scope, s.secrets.etcd);
     const etcdHost = endpoint.replace(/^https?:\/\//, '');
@@ -164,6 +164,7 @@ export class HaCluster {
       mkdirSafe(this.socketDir(i), ownedBy(s.member), 0o700);
       const conf = this.writeMemberConfig(i, etcdHost, username);
       if (o.only && !o.only.includes(i)) continue;
+      o.mayStart?.();
       await this.agent.ensureUnit(
         this.unitSpec(memberUnit(s.scope, i), 'patroni', [PATRONI_BIN, conf], s.member, this.logFile(i), this.memberDir(i), {
           // pgBackRest's archive-push and archive-get refuse to run for a data directory other than

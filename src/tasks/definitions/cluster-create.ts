@@ -154,7 +154,7 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams, ClusterCreateSta
         const cluster = await ctx.cluster();
         const primary = primaryOf(nodes);
         for (const n of nodes.filter((x) => x.ordinal > 2 && x.id !== primary.id && !ctx.dataPlane.memberHasData(cluster, x)))
-          await begin(cluster, primary, n);
+          await begin(cluster, primary, n, { signal: ctx.signal });
       }
       await buildAndStartStandby(ctx, nodeByOrdinal(nodes, ctx.n));
     },

@@ -183,7 +183,7 @@ async function copyData(ctx: OutCtx): Promise<void> {
     }
     await ctx.setCheckpoint({ copying: true });
     // One after the other: each names its member in the cluster's record.
-    if (begin) for (const n of added.filter((x) => x.id !== node.id)) await begin(cluster, primary, n);
+    if (begin) for (const n of added.filter((x) => x.id !== node.id)) await begin(cluster, primary, n, { signal: ctx.signal });
   }
   await ctx.dataPlane.buildReplica(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
     signal: ctx.signal,
