@@ -11,7 +11,7 @@
 import { findNodeType } from '../../domain/node-types.js';
 import { AppError } from '../../errors/app-error.js';
 import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
+import { beginCopies, buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 import { settleAll } from '../../errors/settle.js';
 
 export interface ClusterCreateParams {
@@ -147,14 +147,12 @@ export const clusterCreate: TaskDefinition<ClusterCreateParams, ClusterCreateSta
     },
     BUILD_STANDBY: async (ctx: Ctx) => {
       const nodes = await ctx.nodes();
-      // An engine that copies members by itself (Patroni) copies every standby at once: the first
-      // standby's step begins the later ones' copies, and each step waits for its own.
-      const begin = ctx.dataPlane.beginReplica?.bind(ctx.dataPlane);
-      if (begin && ctx.n === 2) {
+      // The first standby's step begins the later ones' copies where the engine makes them itself.
+      if (ctx.n === 2) {
         const cluster = await ctx.cluster();
         const primary = primaryOf(nodes);
-        for (const n of nodes.filter((x) => x.ordinal > 2 && x.id !== primary.id && !ctx.dataPlane.memberHasData(cluster, x)))
-          await begin(cluster, primary, n, { signal: ctx.signal });
+        const later = nodes.filter((x) => x.ordinal > 2 && x.id !== primary.id && !ctx.dataPlane.memberHasData(cluster, x));
+        await beginCopies(ctx, cluster, primary, later);
       }
       await buildAndStartStandby(ctx, nodeByOrdinal(nodes, ctx.n));
     },

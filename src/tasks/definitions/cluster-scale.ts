@@ -22,7 +22,7 @@ import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { growProblemError, growProblems, MIN_CLUSTER_NODES, type GrowFigures } from '../../domain/scale.js';
 import { AppError, coerceError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { nodeByOrdinal, primaryOf, replSecrets, startAndRecord, withLeader } from './member-steps.js';
+import { beginCopies, nodeByOrdinal, primaryOf, replSecrets, startAndRecord, withLeader } from './member-steps.js';
 
 export interface ScaleOutParams {
   clusterId: string;
@@ -174,16 +174,20 @@ async function copyData(ctx: OutCtx): Promise<void> {
   const added = addedNodes(ctx, nodes);
   const node = nodeByOrdinal(added, ctx.n);
   const primary = primaryOf(nodes);
-  const begin = ctx.dataPlane.beginReplica?.bind(ctx.dataPlane);
+  const together = ctx.dataPlane.beginReplica !== undefined;
   const first = ctx.params.ordinals[0] === ctx.n;
-  if (ctx.checkpoint === null && (!begin || first)) {
-    for (const n of begin ? added : [node]) {
+  if (ctx.checkpoint === null && (!together || first)) {
+    for (const n of together ? added : [node]) {
       if (ctx.dataPlane.memberStatus(cluster, n)) await ctx.dataPlane.stopMember(cluster, n, 'immediate');
       await ctx.dataPlane.removeMemberFiles(cluster, n.ordinal);
     }
     await ctx.setCheckpoint({ copying: true });
-    // One after the other: each names its member in the cluster's record.
-    if (begin) for (const n of added.filter((x) => x.id !== node.id)) await begin(cluster, primary, n, { signal: ctx.signal });
+    await beginCopies(
+      ctx,
+      cluster,
+      primary,
+      added.filter((x) => x.id !== node.id),
+    );
   }
   await ctx.dataPlane.buildReplica(cluster, primary, node, replSecrets(ctx, cluster.replPasswordEnc), {
     signal: ctx.signal,

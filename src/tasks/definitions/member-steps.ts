@@ -92,6 +92,21 @@ export async function catchUpWithLeader(
   );
 }
 
+/**
+ * Begin the copies of `members` on an engine whose failover manager copies new members by
+ * itself (Patroni, `DataPlane.beginReplica`), so they run at once; each member's own step then
+ * waits for its copy (`buildReplica`). One after the other: each names its member in the
+ * cluster's record. Nothing to do on an engine that copies members itself.
+ */
+export async function beginCopies(
+  ctx: StepContext<unknown>,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  members: NodeRecord[],
+): Promise<void> {
+  for (const n of members) await ctx.dataPlane.beginReplica?.(cluster, primary, n, { signal: ctx.signal });
+}
+
 /** The node the store records as the primary, among the active members (any node of a cluster being created: `anyMembership`). */
 async function recordedPrimary(ctx: StepContext<unknown>, o: { anyMembership?: boolean } = {}): Promise<NodeRecord> {
   return primaryOf((await ctx.nodes()).filter((n) => o.anyMembership || n.membership === 'active'));
