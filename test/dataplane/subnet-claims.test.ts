@@ -8,7 +8,7 @@
 import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { TestAgentClient } from '../helpers/engine.js';
 import { findBinaries } from '../../src/dataplane/binaries.js';
 import { PatroniEngine } from '../../src/dataplane/patroni-engine.js';
 import { newId } from '../../src/domain/ids.js';
@@ -22,7 +22,7 @@ const engine = new PatroniEngine(
   silentLogger(),
 );
 engine.prepareHost();
-const agent = new AgentClient(testAgentDir());
+const agent = new TestAgentClient(testAgentDir());
 const held: number[] = [];
 
 afterAll(async () => {

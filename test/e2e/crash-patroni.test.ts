@@ -53,7 +53,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type ExpectStatic } from 'vitest';
-import { AgentClient, ensureAgent } from '../../src/dataplane/agent/client.js';
+import { ensureAgent } from '../../src/dataplane/agent/client.js';
 import { Supervisor, type UnitSpec, type UnitView } from '../../src/dataplane/agent/supervisor.js';
 import { EtcdAdmin, scopePrefix, scopeUser } from '../../src/dataplane/patroni/etcd.js';
 import {
@@ -81,7 +81,7 @@ import {
   toolsLeftAfterCrash,
 } from '../helpers/crash.js';
 import { CREATE_CASES, CREATE_STEPS } from '../helpers/crash-matrix.js';
-import { clusterUnits } from '../helpers/engine.js';
+import { agentsKilledByTests, clusterUnits, killTestAgent, TestAgentClient } from '../helpers/engine.js';
 import { freePort, removeDir, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
 import { waitIdle, type ClusterDetail } from '../helpers/service.js';
 
@@ -180,7 +180,7 @@ function watchHa(svc: ChildService, servicePid: number): { whileAlive: () => HaP
 const agentUnits = (clusterId: string): Promise<UnitView[]> => clusterUnits(clusterId, AGENT_DIR);
 
 async function agentPid(): Promise<number> {
-  const agent = new AgentClient(AGENT_DIR);
+  const agent = new TestAgentClient(AGENT_DIR);
   try {
     return (await agent.info()).pid;
   } finally {
@@ -262,7 +262,7 @@ async function deleteAndCheckGone(expect: ExpectStatic, svc: ChildService, id: s
     intervalMs: 1000,
   });
   expect(left, 'etcd keys and user left by the delete').toEqual([]);
-  const agent = new AgentClient(AGENT_DIR);
+  const agent = new TestAgentClient(AGENT_DIR);
   try {
     expect((await agent.subnets()).filter((h) => h.owner === id)).toEqual([]);
   } finally {
@@ -302,7 +302,7 @@ function allocationTurn(): Promise<() => void> {
 async function claimed(svc: ChildService, id: string | null): Promise<boolean> {
   const owner = id ?? onlyClusterDir(svc);
   if (!owner) return false;
-  const agent = new AgentClient(AGENT_DIR);
+  const agent = new TestAgentClient(AGENT_DIR);
   try {
     return (await agent.subnets()).some((h) => h.owner === owner);
   } catch {
@@ -424,11 +424,13 @@ describe('the Patroni engine: serve killed at every step of a create, then start
           expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
           // D1 as amended by D23: nothing serve started outlives it; Patroni's tools are Patroni's.
           expect(await toolsLeftAfterCrash(tools, svc.dataDir, { ownedBy: PATRONI_RE }), 'tools of serve left after its crash').toEqual([]);
-          // The agent, etcd, the members (Patroni and postmaster) and the router that ran still run.
+          // The agent, etcd, the members (Patroni and postmaster) and the router that ran still run
+          // (an agent another case or file killed on purpose meanwhile aside).
+          const killedAgents = agentsKilledByTests();
           expect(
             ha
               .whileAlive()
-              .filter((p) => !stillAlive(p))
+              .filter((p) => !stillAlive(p) && !(p.what === 'agent' && killedAgents.has(p.pid)))
               .map((p) => `${p.what} (${p.pid})`),
             'long-lived processes that ran at the crash and died with it',
           ).toEqual([]);
@@ -623,7 +625,7 @@ describe('the Patroni engine: the host agent killed during a create', () => {
           // The kill: the agent's PID from the agent itself; every unit it runs for the cluster, as it was.
           const killed = await agentPid();
           const before = await agentUnits(id);
-          process.kill(killed, 'SIGKILL');
+          killTestAgent(killed);
           await waitFor(async () => procInfo(killed) === null, { what: 'the killed agent gone', intervalMs: 20 });
 
           // serve starts another (on demand, or every few health rounds), which adopts what runs.

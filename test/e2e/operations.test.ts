@@ -24,8 +24,7 @@ import { systemClock } from '../../src/domain/clock.js';
 import { createLogger } from '../../src/log/logger.js';
 import { freePort, processesUnder, testAgentDir, waitFor } from '../helpers/env.js';
 import { startPgServer } from '../helpers/pg-server.js';
-import { testEngine } from '../helpers/engine.js';
-import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { TestAgentClient, testEngine } from '../helpers/engine.js';
 import { memberUnit } from '../../src/dataplane/patroni/ha-cluster.js';
 import { cliEntry } from '../helpers/cli-entry.js';
 
@@ -150,7 +149,7 @@ describe('diagnostics and metadata backups', () => {
     else {
       // Patroni starts a killed postmaster again at once: node 3 dies with its Patroni, whose unit
       // the host agent stops (it stops its PostgreSQL, and the agent no longer restarts it).
-      const agent = new AgentClient(testAgentDir());
+      const agent = new TestAgentClient(testAgentDir());
       await agent.stopUnit(memberUnit(`dws-${clusterId}`, 3)).finally(() => agent.close());
     }
     await waitFor(async () => !processesUnder(`${clusterId}/node3/data`).some((p) => /postgres -D/.test(p.cmd)), { what: 'node 3 to die' });

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { killTestAgent, TestAgentClient } from '../helpers/engine.js';
 import { memberUnit, routerUnit } from '../../src/dataplane/patroni/ha-cluster.js';
 import { clusterTasks, adminQuery as sqlAsAdmin, subItems } from '../helpers/crash.js';
 import { createAvailableCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
@@ -43,7 +43,7 @@ describe('the Patroni engine through the API', () => {
       expect.stringMatching(/^127\.1\.\d+\.2:\d+$/),
     ]);
     [rw, ro] = d.endpoints.map((e) => e.connect_info) as [string, string];
-    const units = (await new AgentClient(testAgentDir()).units()).map((u) => u.name);
+    const units = (await new TestAgentClient(testAgentDir()).units()).map((u) => u.name);
     for (const i of [1, 2, 3]) expect(units).toContain(memberUnit(scope(), i));
     expect(units).toContain(routerUnit(scope()));
     await adminQuery(rw, 'create table t(x int primary key); insert into t select generate_series(1, 1000)');
@@ -80,23 +80,17 @@ describe('the Patroni engine through the API', () => {
   });
 
   it('outlives its host agent: serve starts a killed agent again, which adopts every unit; no member restarts', async () => {
-    const agent = new AgentClient(testAgentDir());
+    const agent = new TestAgentClient(testAgentDir());
     const before = await agent.info();
     const pids = new Map((await agent.units()).filter((u) => u.name.includes(id)).map((u) => [u.name, u.pid]));
-    process.kill(before.pid, 'SIGKILL');
-    const after = await waitFor(
-      async () =>
-        agent
-          .info()
-          .then((i) => (i.pid !== before.pid ? i : null))
-          .catch(() => null),
-      {
-        timeoutMs: 60_000,
-        what: 'a new host agent started by serve',
-      },
-    );
+    killTestAgent(before.pid);
+    const after = await waitFor(async () => agent.info().then((i) => (i.pid !== before.pid ? i : null)), {
+      timeoutMs: 60_000,
+      what: 'a new host agent started by serve',
+    });
     expect(after.pid).not.toBe(before.pid);
     const units = (await agent.units()).filter((u) => u.name.includes(id));
+    await agent.close();
     expect(new Map(units.map((u) => [u.name, u.pid]))).toEqual(pids);
     expect(units.every((u) => u.adopted && u.status === 'running')).toBe(true);
     await adminQuery(rw, 'insert into t values (0)');
@@ -276,7 +270,7 @@ describe('the Patroni engine through the API', () => {
     // Node 3's Patroni held still (SIGSTOP), its postmaster killed, its pg_control removed, then its
     // Patroni killed: the agent starts Patroni again, which finds no pg_control and leaves the
     // member stopped, only logging it (patroni-ops trap 10).
-    const agent = new AgentClient(testAgentDir());
+    const agent = new TestAgentClient(testAgentDir());
     const patroniPid = (await agent.unit(memberUnit(scope(), 3)))!.pid!;
     const pm = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     process.kill(patroniPid, 'SIGSTOP');
@@ -336,7 +330,7 @@ describe('the Patroni engine through the API', () => {
         action === 'restart' ? { restart: {} } : undefined,
       );
       const d = await waitIdle(t.client, id);
-      const units = (await new AgentClient(testAgentDir()).units()).map((u) => u.name).filter((u) => u.includes(id));
+      const units = (await new TestAgentClient(testAgentDir()).units()).map((u) => u.name).filter((u) => u.includes(id));
       if (action === 'stop') {
         expect(d.status).toBe('UNAVAILABLE');
         expect(units).toEqual([]);
@@ -368,7 +362,7 @@ describe('the Patroni engine through the API', () => {
       },
     );
     void d;
-    const units = (await new AgentClient(testAgentDir()).units()).map((u) => u.name);
+    const units = (await new TestAgentClient(testAgentDir()).units()).map((u) => u.name);
     expect(units.filter((u) => u.includes(id))).toEqual([]);
     expect(existsSync(`${t.dataDir}/clusters/${id}`)).toBe(false);
     void waitIdle;

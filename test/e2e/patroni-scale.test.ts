@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { TestAgentClient } from '../helpers/engine.js';
 import { memberUnit, restHost } from '../../src/dataplane/patroni/ha-cluster.js';
 import { HaproxyRuntime, RouterBackend, routerSocketPath, slotOrdinal } from '../../src/dataplane/patroni/haproxy-config.js';
 import { PATRONI_REST_PORT } from '../../src/dataplane/patroni/patroni-config.js';
@@ -24,7 +24,7 @@ import { testAgentDir, waitFor } from '../helpers/env.js';
 
 let t: TestService;
 let engine: PatroniEngine;
-let agent: AgentClient;
+let agent: TestAgentClient;
 let id = '';
 let subnet = 0;
 let rw = '';
@@ -47,7 +47,7 @@ beforeAll(async () => {
   t = await startService({ flags: { engine: 'patroni', agentDir: testAgentDir() } });
   if (!(t.svc.dataPlane instanceof PatroniEngine)) throw new Error('the service did not run the Patroni engine');
   engine = t.svc.dataPlane;
-  agent = new AgentClient(testAgentDir());
+  agent = new TestAgentClient(testAgentDir());
 });
 afterAll(async () => {
   if (id && !process.env['DWSBOX_KEEP_TEST_DIRS']) {

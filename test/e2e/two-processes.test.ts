@@ -55,7 +55,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import type { TaskRecord } from '../../src/domain/records.js';
-import { AgentClient, ensureAgent } from '../../src/dataplane/agent/client.js';
+import { ensureAgent } from '../../src/dataplane/agent/client.js';
 import type { UnitView } from '../../src/dataplane/agent/supervisor.js';
 import {
   allProcesses,
@@ -68,7 +68,7 @@ import {
   type ProcInfo,
 } from '../helpers/child-service.js';
 import { replicationOf } from '../helpers/crash.js';
-import { stopAgentUnitsUnder, testEngine, clusterUnits } from '../helpers/engine.js';
+import { stopAgentUnitsUnder, testEngine, clusterUnits, TestAgentClient } from '../helpers/engine.js';
 import { freePort, removeDir, removeProjectUsersUnder, tempDir, testAgentDir, waitFor } from '../helpers/env.js';
 import { startPgServer, type PgServer } from '../helpers/pg-server.js';
 import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, getCluster, waitIdle } from '../helpers/service.js';
@@ -275,11 +275,18 @@ const agentUnits = (clusterId: string): Promise<UnitView[]> => clusterUnits(clus
 async function sharedAgentPid(services: ChildService[]): Promise<number> {
   for (const s of services)
     expect(`${procInfo(s.pid)?.cmd ?? '(gone)'} `, `${nameOf(s)}'s agent directory`).toContain(` --agent-dir ${AGENT_DIR} `);
-  const agent = new AgentClient(AGENT_DIR);
+  const agent = new TestAgentClient(AGENT_DIR);
+  const agents = (): number[] =>
+    allProcesses()
+      .filter((p) => p.cmd.endsWith(` agent --agent-dir ${AGENT_DIR}`) && !p.cmd.startsWith('setpriv'))
+      .map((p) => p.pid);
   try {
+    await agent.info();
+    // Another file kills the agent on purpose (crash-patroni, patroni-engine): the services then
+    // start new ones, and each that finds the directory taken leaves within a moment.
+    await waitFor(async () => agents().length === 1, { what: 'one host agent', timeoutMs: 10_000, intervalMs: 50 }).catch(() => null);
     const pid = (await agent.info()).pid;
-    const running = allProcesses().filter((p) => p.cmd.endsWith(` agent --agent-dir ${AGENT_DIR}`) && !p.cmd.startsWith('setpriv'));
-    expect(running.map((p) => p.pid)).toEqual([pid]);
+    expect(agents()).toEqual([pid]);
     return pid;
   } finally {
     await agent.close();

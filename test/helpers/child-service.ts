@@ -16,10 +16,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { flagName } from '../../src/config/config.js';
 import { DwsClient } from '../../src/cli/client.js';
-import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { freePort, killPostmastersUnder, processesUnder, removeDir, removeProjectUsersUnder, tempDir, testPoolDir } from './env.js';
 import { ACCESS_KEY, PROJECT_ID, SECRET_KEY } from './service.js';
-import { stopAgentUnitsUnder, testEngine, testEngineFlags } from './engine.js';
+import { stopAgentUnitsUnder, TestAgentClient, testEngine, testEngineFlags } from './engine.js';
 import { cliEntry, REPO_ROOT } from './cli-entry.js';
 
 export interface ExitInfo {
@@ -300,7 +299,7 @@ async function stopAgentUnitsOf(agentDir: string, dataDir: string): Promise<void
   const clustersDir = join(dataDir, 'clusters');
   const ids = existsSync(clustersDir) ? readdirSync(clustersDir).filter((d) => /^[0-9a-f-]{36}$/.test(d)) : [];
   if (!ids.length || !existsSync(join(agentDir, 'agent.sock'))) return;
-  const agent = new AgentClient(agentDir);
+  const agent = new TestAgentClient(agentDir);
   try {
     const units = await agent.units();
     await Promise.all(units.filter((u) => ids.some((id) => u.name.includes(id))).map((u) => agent.stopUnit(u.name)));

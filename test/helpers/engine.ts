@@ -6,12 +6,12 @@
  * every standby streaming, nothing left behind) hold on both. A file about the local engine
  * itself passes `LOCAL_ENGINE` and says why.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { AgentClient, agentUnreachable } from '../../src/dataplane/agent/client.js';
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
 import type { UnitView } from '../../src/dataplane/agent/supervisor.js';
-import { ensureTestRoot, testAgentDir } from './env.js';
+import { ensureTestRoot, testAgentDir, testRoot } from './env.js';
 
 export type TestEngine = 'local' | 'patroni';
 
@@ -85,7 +85,7 @@ export function longLivedChildren(): { longLived?: RegExp } {
 
 /** A cluster's units in the run's host agent (its Patroni members and its router: each unit's name carries the cluster's id). */
 export async function clusterUnits(clusterId: string, agentDir = testAgentDir()): Promise<UnitView[]> {
-  const agent = new AgentClient(agentDir);
+  const agent = new TestAgentClient(agentDir);
   try {
     return (await agent.units()).filter((u) => u.name.includes(clusterId));
   } finally {
@@ -111,4 +111,46 @@ export async function stopTestAgent(agentDir = testAgentDir()): Promise<void> {
   } finally {
     await agent.close();
   }
+}
+
+/**
+ * The run's agent as a test reads it. Test files run side by side and share the agent, and two
+ * of them kill it on purpose (`killTestAgent`): a call that finds no agent waits (up to 60 s)
+ * for the one a service starts again, instead of failing the file that only looked. It never
+ * starts one itself, so a test that asserts `serve` starts it again still can fail.
+ */
+export class TestAgentClient extends AgentClient {
+  override async callOnce<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        return await super.callOnce<T>(method, path, body);
+      } catch (e) {
+        if (!agentUnreachable(e) || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+}
+
+/**
+ * SIGKILL to the run's agent, `pid` (its own answer), written down first in the run's
+ * `agent-kills` (`agentsKilledByTests`): a file that checks that nothing died with a crash of its
+ * own service leaves these out. Another file may have killed that one a moment before (two do,
+ * on purpose): the outcome is the same, a dead agent that a service starts again, so a process
+ * already gone is not an error.
+ */
+export function killTestAgent(pid: number): void {
+  appendFileSync(join(testRoot(), 'agent-kills'), `${pid}\n`);
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
+/** The agents test files of this run killed on purpose (`killTestAgent`). */
+export function agentsKilledByTests(): Set<number> {
+  const f = join(testRoot(), 'agent-kills');
+  return new Set(existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean).map(Number) : []);
 }

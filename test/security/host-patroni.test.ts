@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DwsClient } from '../../src/cli/client.js';
 import { agentPaths } from '../../src/dataplane/agent/agent.js';
-import { AgentClient } from '../../src/dataplane/agent/client.js';
+import { TestAgentClient } from '../helpers/engine.js';
 import type { OsUser } from '../../src/dataplane/os-user.js';
 import { EtcdClient, scopePrefix } from '../../src/dataplane/patroni/etcd.js';
 import { memberUnit, restHost } from '../../src/dataplane/patroni/ha-cluster.js';
@@ -62,7 +62,7 @@ let A: Cl;
 let B: Cl;
 let victims: Victims;
 const sleepers: ChildProcess[] = [];
-const agent = new AgentClient(testAgentDir());
+const agent = new TestAgentClient(testAgentDir());
 
 const engine = (): PatroniEngine => t.svc.dataPlane as PatroniEngine;
 const confOf = (c: Cl, ordinal: number): string => join(engine().clusterDir(c.id), 'conf', `node${ordinal}.yml`);

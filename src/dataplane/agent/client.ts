@@ -34,7 +34,7 @@ export interface AgentInfo {
  */
 const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
-function unreachable(e: unknown): boolean {
+export function agentUnreachable(e: unknown): boolean {
   for (let x = e as { code?: unknown; cause?: unknown } | undefined, depth = 0; x && depth < 4; x = x.cause as typeof x, depth++)
     if (typeof x.code === 'string' && UNREACHABLE.has(x.code)) return true;
   return false;
@@ -130,7 +130,7 @@ export class AgentClient {
     try {
       return await this.callOnce<T>(method, path, body);
     } catch (e) {
-      if (!this.o.revive || !unreachable(e)) throw e;
+      if (!this.o.revive || !agentUnreachable(e)) throw e;
       // Calls that failed together start one agent between them.
       this.reviving ??= startAgent(this).finally(() => (this.reviving = null));
       await this.reviving;
