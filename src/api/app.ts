@@ -3,7 +3,7 @@
  * Request ids, one JSON parser that keeps the raw bytes for the signature check (D10), the
  * DWS error handler, x-language, and the per-route auth rule (public, read, mutate).
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -105,6 +105,20 @@ export function docsCsp(header: string): string {
 }
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Every answer's headers, set as the request arrives (the answer, an error's included, keeps
+ * them; an onSend hook to add them cost a hook round per request, issue 14): its request id;
+ * never framed, never sniffed; and a policy that lets the body load nothing, which a route that
+ * serves a page (/docs, /console) replaces with its own.
+ */
+function setAnswerHeaders(req: FastifyRequest, reply: FastifyReply): void {
+  void reply
+    .header('X-Request-Id', req.id)
+    .header('X-Frame-Options', 'DENY')
+    .header('X-Content-Type-Options', 'nosniff')
+    .header('Content-Security-Policy', API_CSP);
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.pino,
@@ -121,7 +135,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Errors the router raises before any hook runs (bad percent-encoding such as `%ff`, a path
     // parameter over maxParamLength): the DWS body and a request id too, not Fastify's own body.
     frameworkErrors: (err, req, reply) => {
-      void reply.header('X-Request-Id', req.id);
+      setAnswerHeaders(req, reply);
       errorHandler(err, req, reply);
     },
     // Node's parser refusing a request (headers over 16 KiB: 431, malformed HTTP: 400): DWS body too.
@@ -161,7 +175,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // hook per request is measurable, issue 14).
   app.addHook('onRequest', (req, reply, done) => {
     req.startedAt = performance.now();
-    void reply.header('X-Request-Id', req.id);
+    setAnswerHeaders(req, reply);
     req.lang = parseLanguage(req.headers['x-language']);
     const rule = req.routeOptions.config?.auth ?? 'public';
     if (!deps.readiness.accepting && rule !== 'public')
@@ -196,30 +210,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // No field of the request line can hold a secret: it skips the redact list. A health probe
     // that answered well is a debug line (a load balancer's every few seconds would bury the log).
     const probe = reply.statusCode < 400 && (route === '/healthz' || route === '/readyz');
-    requestLog[probe ? 'debug' : 'info'](
-      {
-        reqId: req.id,
-        method: req.method,
-        route,
-        url: req.url.slice(0, 300),
-        statusCode: reply.statusCode,
-        durationMs,
-        projectId: (req.params as { project_id?: string } | undefined)?.project_id,
-        principal: req.principal?.id,
-        clusterId: (req.params as { cluster_id?: string } | undefined)?.cluster_id,
-      },
-      'request',
-    );
+    const level = probe ? 'debug' : 'info';
+    if (requestLog.isLevelEnabled(level))
+      requestLog[level](
+        {
+          reqId: req.id,
+          method: req.method,
+          route,
+          url: req.url.slice(0, 300),
+          statusCode: reply.statusCode,
+          durationMs,
+          projectId: (req.params as { project_id?: string } | undefined)?.project_id,
+          principal: req.principal?.id,
+          clusterId: (req.params as { cluster_id?: string } | undefined)?.cluster_id,
+        },
+        'request',
+      );
     deps.onResponse?.(route, req.method, reply.statusCode, durationMs);
     done();
-  });
-
-  // Every answer, JSON or page: never framed, never sniffed, and (unless a route sets its own,
-  // as /docs and /console do) a policy that lets the body load nothing.
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    void reply.header('X-Frame-Options', 'DENY').header('X-Content-Type-Options', 'nosniff');
-    if (!reply.hasHeader('Content-Security-Policy')) void reply.header('Content-Security-Policy', API_CSP);
-    done(null, payload);
   });
 
   app.setErrorHandler(errorHandler);
