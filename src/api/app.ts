@@ -33,6 +33,7 @@ import { restoreRoutes } from './routes/restores.js';
 import { scaleRoutes } from './routes/scale.js';
 import { eventRoutes } from './routes/events.js';
 import { consoleRoutes } from './routes/console.js';
+import { unsupportedRoutes } from './routes/unsupported.js';
 import type { ReadPoint } from '../services/task-service.js';
 
 export type AuthRule = 'public' | 'read' | 'mutate';
@@ -266,6 +267,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(taskRoutes(deps));
   await app.register(operationsRoutes(deps));
   await app.register(eventRoutes(deps));
+  // every other operation of the DWS v2 SDK: a clear 400 saying why (D28)
+  await app.register(unsupportedRoutes());
   await app.register(consoleRoutes(deps.consoleDir));
   await app.ready();
   return app as unknown as FastifyInstance;

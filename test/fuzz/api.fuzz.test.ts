@@ -23,7 +23,7 @@
  * no cluster or snapshot, and a cluster-create body always has at least one invalid field), so
  * no case can start real work; the state check would catch one that did.
  *
- * Scale with DWSBOX_FUZZ_SCALE (default 1: about 6000 cases); replay with DWSBOX_FUZZ_SEED.
+ * Scale with DWSBOX_FUZZ_SCALE (default 1: about 8000 cases); replay with DWSBOX_FUZZ_SEED.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -795,7 +795,9 @@ describe('hostile input on every route', () => {
             transport: 'socket',
           };
         },
-        Math.ceil(1100 / routes.length),
+        // at least 11 each: the coverage check below asks more than 10 of every route, and the SDK's
+        // unsupported operations (D28) make the routes many
+        Math.max(11, Math.ceil(1100 / routes.length)),
       );
     }
   });

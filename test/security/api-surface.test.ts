@@ -245,7 +245,15 @@ describe('/docs and the other pages', () => {
       });
       await page.goto(`http://127.0.0.1:${port}/docs/`, { timeout: 60_000 });
       await page.locator('.swagger-ui .info .title').filter({ hasText: 'dwsbox' }).waitFor({ timeout: 60_000 });
-      expect(await page.locator('.opblock').count()).toBeGreaterThan(30);
+      // A document this long (every SDK operation has a route, D28) keeps only the operations in view in the page:
+      // scroll through it, counting the ones rendered.
+      const seen = new Set<string>();
+      for (let i = 0; i < 60 && seen.size <= 30; i++) {
+        for (const t of await page.locator('.opblock-summary').allInnerTexts()) seen.add(t);
+        await page.mouse.wheel(0, 1500);
+        await page.waitForTimeout(200);
+      }
+      expect(seen.size).toBeGreaterThan(30);
       expect(violations).toEqual([]);
       // Framed (clickjacking): a page holding it in an iframe, answered inside the browser (no
       // request leaves it) at an address of the service itself, so only the docs' own headers

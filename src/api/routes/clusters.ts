@@ -105,10 +105,6 @@ export function v2Input(b: CreateClusterV2Body['cluster']): CreateClusterInput {
   };
 }
 
-const notSupported = (feature: string, hint: string) => async (): Promise<never> => {
-  throw new AppError('NOT_SUPPORTED', { args: [feature, hint] });
-};
-
 export const clusterRoutes =
   (deps: AppDeps): FastifyPluginAsync =>
   async (app0) => {
@@ -393,36 +389,5 @@ export const clusterRoutes =
         return {};
       },
     );
-
-    // Features of the real service with no local meaning (D9): a clear 400, never an invented success.
-    const unsupported: [string, string, string, string][] = [
-      [
-        'POST',
-        '/v1.0/:project_id/clusters/:cluster_id/expand-instance-storage',
-        'Storage expansion',
-        "a node's storage is the host's disk",
-      ],
-      ['POST', '/v2/:project_id/clusters/:cluster_id/eips/:eip_id', 'Elastic IP binding', 'clusters listen on loopback addresses'],
-      ['DELETE', '/v2/:project_id/clusters/:cluster_id/eips/:eip_id', 'Elastic IP binding', 'clusters listen on loopback addresses'],
-      ['POST', '/v2/:project_id/clusters/:cluster_id/elbs/:elb_id', 'Load balancer binding', 'connect to the node endpoints directly'],
-      ['DELETE', '/v2/:project_id/clusters/:cluster_id/elbs/:elb_id', 'Load balancer binding', 'connect to the node endpoints directly'],
-      ['POST', '/v1/:project_id/clusters/:cluster_id/lts-logs/enable', 'LTS log shipping', 'node logs are under the data directory'],
-      ['POST', '/v1/:project_id/clusters/:cluster_id/lts-logs/disable', 'LTS log shipping', 'node logs are under the data directory'],
-      [
-        'PUT',
-        '/v2/:project_id/clusters/:cluster_id/logical-clusters/enable',
-        'Logical clusters',
-        'each cluster is one PostgreSQL primary with standbys',
-      ],
-      ['POST', '/v2/:project_id/cluster-precheck', 'Cluster pre-check', 'create the cluster; capacity is checked before anything is built'],
-    ];
-    for (const [method, url, feature, hint] of unsupported) {
-      app.route({
-        method,
-        url,
-        config: { auth: 'mutate' },
-        schema: { tags: ['not supported'], summary: `${feature}: not supported by dwsbox`, response: { ...errorResponses } },
-        handler: notSupported(feature, hint),
-      });
-    }
+    // The SDK operations with no local meaning answer from routes/unsupported.ts (D28).
   };
