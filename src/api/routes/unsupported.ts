@@ -169,15 +169,19 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['DeleteClusterDns', 'DELETE', '/v1.0/{project_id}/clusters/{cluster_id}/dns'],
     ],
   },
-  'LTS and audit logs': {
+  'LTS logs': {
     planned: false,
     why: "there is no Log Tank Service or OBS to ship logs to; each node's log is under the data directory (clusters/<id>/node<i>/)",
     ops: [
       ['EnableLtsLogs', 'POST', '/v1/{project_id}/clusters/{cluster_id}/lts-logs/enable'],
       ['DisableLtsLogs', 'POST', '/v1/{project_id}/clusters/{cluster_id}/lts-logs/disable'],
       ['ListLtsLogs', 'GET', '/v1/{project_id}/clusters/{cluster_id}/lts-logs'],
-      ['ListAuditLog', 'GET', '/v1.0/{project_id}/clusters/{cluster_id}/audit-log-records'],
     ],
+  },
+  'audit trail': {
+    planned: true,
+    why: `${PLANNED} (D26: the record of every mutating API call on the cluster: who, what, when, the result)`,
+    ops: [['ListAuditLog', 'GET', '/v1.0/{project_id}/clusters/{cluster_id}/audit-log-records']],
   },
   'KMS encryption': {
     planned: false,
@@ -288,8 +292,8 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
     ],
   },
   'flavor changes': {
-    planned: false,
-    why: "a cluster's node type is fixed at create; add or remove nodes with ResizeCluster and ShrinkCluster",
+    planned: true,
+    why: `${PLANNED} (D28: a node type change as a rolling restart of each member with the new type's settings); until then a cluster's node type is the one it was created with`,
     ops: [
       ['ExecuteFlavorChange', 'POST', '/v1/{project_id}/clusters/{cluster_id}/flavor'],
       ['ListTargetFlavors', 'GET', '/v1/{project_id}/flavors/{flavor_id}/target-flavors'],
@@ -315,24 +319,24 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
     ],
   },
   'IAM user sync': {
-    planned: false,
-    why: "there is no IAM to sync from: dwsbox's API users are its own, and database users are PostgreSQL roles",
+    planned: true,
+    why: `${PLANNED} (D28: the project's dwsbox users will become database roles of the cluster, with a record of each sync)`,
     ops: [
       ['SyncIamUsers', 'POST', '/v1/{project_id}/clusters/{cluster_id}/db-manager/sync-iam-user'],
       ['ListSyncRecords', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/sync-records'],
     ],
   },
   'O&M account': {
-    planned: false,
-    why: "the O&M account is the cloud support team's way into a cluster; here the host's operator works on the host",
+    planned: true,
+    why: `${PLANNED} (D28: a maintenance role of the cluster with a real expiry, VALID UNTIL)`,
     ops: [
       ['ExecuteDatabaseOmUserAction', 'POST', '/v1/{project_id}/clusters/{cluster_id}/db-manager/om-user/action'],
       ['ShowDatabaseOmUserStatus', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/om-user/status'],
     ],
   },
   'notification subscriptions': {
-    planned: false,
-    why: 'subscriptions send notifications through SMN topics, which do not exist here; ListEvents reads what happened',
+    planned: true,
+    why: `${PLANNED} (D26: each matching event or alarm delivered as a signed JSON POST to the subscription's HTTP(S) endpoint); ListEvents reads what happened`,
     ops: [
       ['CreateEventSub', 'POST', '/v2/{project_id}/event-subs'],
       ['ListEventSubs', 'GET', '/v2/{project_id}/event-subs'],
@@ -345,13 +349,13 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
     ],
   },
   'maintenance window': {
-    planned: false,
-    why: 'dwsbox runs no maintenance of its own; the window in the cluster detail is a fixed value',
+    planned: true,
+    why: `${PLANNED} (D28: the window will be stored, shown in maintain_window and honoured by restarts a parameter change needs); until then the detail shows a fixed window`,
     ops: [['UpdateMaintenanceWindow', 'PUT', '/v1.0/{project_id}/clusters/{cluster_id}/maintenance-window']],
   },
   'read-only mode': {
-    planned: false,
-    why: 'dwsbox never puts a cluster into read-only mode (there is no disk-full lock), so there is nothing to cancel',
+    planned: true,
+    why: `${PLANNED} (D28: a cluster whose data disk passes a threshold will be switched to read-only, and this lifts it); until then no cluster is ever made read-only`,
     ops: [['CancelReadonlyCluster', 'POST', '/v1.0/{project_id}/clusters/{cluster_id}/cancel-readonly']],
   },
   'cluster pre-check': {
