@@ -305,8 +305,9 @@ export class SnapshotService {
    * expire its backup set once no visible snapshot depends on it (D2). A snapshot that a
    * running task creates or reads cannot be deleted (409, D16).
    */
-  async delete(projectId: string, id: string): Promise<void> {
-    await this.deps.store.transaction(async (tx) => {
+  /** Hides the snapshot at once; its backup set goes with the stanza's repository task, which it returns (the job of DeleteSnapshot). */
+  async delete(projectId: string, id: string): Promise<TaskRecord> {
+    const task = await this.deps.store.transaction(async (tx) => {
       const s = await tx.getSnapshot(projectId, id);
       if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [id] });
       const readers = await tx.activeTasksOfSnapshot(id);
@@ -320,17 +321,20 @@ export class SnapshotService {
       }
       const now = this.deps.clock.now();
       await tx.updateSnapshot(id, { deletedAt: now, updatedAt: now });
-      await this.enqueueExpire(tx, projectId, s.stanza);
+      return this.enqueueExpire(tx, projectId, s.stanza);
     });
     this.deps.queue.notify();
-    this.deps.log.info('snapshot deleted', { projectId, snapshotId: id });
+    this.deps.log.info('snapshot deleted', { projectId, snapshotId: id, taskId: task.id });
+    return task;
   }
 
-  /** Enqueue the stanza's repository task unless one is already waiting or running (it loops until nothing is left). */
-  private async enqueueExpire(tx: Store, projectId: string, stanza: string): Promise<void> {
+  /** The stanza's repository task: the one already waiting or running (it loops until nothing is left), or a new one. */
+  private async enqueueExpire(tx: Store, projectId: string, stanza: string): Promise<TaskRecord> {
     const lockKey = `stanza:${stanza}`;
-    if (await tx.activeTask(lockKey)) return;
-    await this.deps.queue.enqueue(tx, { kind: 'snapshot.expire', projectId, cluster: null, lockKey, params: { stanza } });
+    return (
+      (await tx.activeTask(lockKey)) ??
+      (await this.deps.queue.enqueue(tx, { kind: 'snapshot.expire', projectId, cluster: null, lockKey, params: { stanza } }))
+    );
   }
 
   /**

@@ -204,15 +204,18 @@ describe('cluster lifecycle', () => {
     },
   );
 
-  it('stops and starts the cluster', async () => {
-    await t.client.call('POST', `/v1/{project_id}/clusters/${id}/stop`);
+  it('stops and starts the cluster; each answers the job id of its task', async () => {
+    const job = (jobId: string) => t.client.call<{ job_name: string; status: string }>('GET', `/v1.0/{project_id}/job/${jobId}`);
+    const stop = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/clusters/${id}/stop`);
     const stopped = await waitIdle(t.client, id);
     expect(stopped.status).toBe('UNAVAILABLE');
+    expect(await job(stop.job_id)).toMatchObject({ job_name: 'cluster.stop', status: 'SUCCESS' });
     expect(processesUnder(`${id}/node`).filter((p) => /postgres -D/.test(p.cmd))).toEqual([]);
-    await t.client.call('POST', `/v1/{project_id}/clusters/${id}/start`);
+    const start = await t.client.call<{ job_id: string }>('POST', `/v1/{project_id}/clusters/${id}/start`);
     const started = await waitIdle(t.client, id);
     expect(started.status).toBe('AVAILABLE');
     expect(started.task_status).toBe('');
+    expect(await job(start.job_id)).toMatchObject({ job_name: 'cluster.start', status: 'SUCCESS' });
   });
 
   it('deletes the cluster: 202, then 404 DWS.0047, no process and no file left', async () => {
@@ -252,10 +255,16 @@ describe('cluster lifecycle', () => {
       expect(mine.created).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
       expect(mine.tags).toEqual([{ key: 'team', value: 'dw' }]);
     }
-    await t.client.call('DELETE', `/v2/{project_id}/clusters/${r.cluster.id}`);
+    const del = await t.client.call<{ job_id: string }>('DELETE', `/v2/{project_id}/clusters/${r.cluster.id}`);
     await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${r.cluster.id}`)).status === 404, {
       what: 'delete',
     });
+    // The delete's job outlives its cluster: DeleteDwsCluster's job_id is the task that did it.
+    const job = await waitFor(async () => {
+      const j = await t.client.call<{ job_name: string; status: string }>('GET', `/v1.0/{project_id}/job/${del.job_id}`);
+      return j.status === 'SUCCESS' || j.status === 'FAIL' ? j : null;
+    });
+    expect(job).toMatchObject({ job_name: 'cluster.delete', status: 'SUCCESS' });
   });
 });
 

@@ -57,9 +57,12 @@ async function snapshot(name: string, clusterId: string): Promise<string> {
 }
 const waitSnapshot = (id: string): Promise<string> => snapshotDone(t.client, id);
 async function restore(snapshotId: string, body: Record<string, unknown>): Promise<string> {
-  const r = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapshotId}/actions`, {
+  const r = await t.client.call<{ cluster: { id: string }; job_id: string }>('POST', `/v1.0/{project_id}/snapshots/${snapshotId}/actions`, {
     restore: body,
   });
+  // RestoreCluster's job_id is the restore task of the new cluster.
+  const job = await t.client.call<{ job_name: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+  expect(job.job_name).toBe('cluster.restore');
   return r.cluster.id;
 }
 /**

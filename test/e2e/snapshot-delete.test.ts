@@ -90,11 +90,20 @@ describe('deleting snapshots', () => {
       // chain spans rounds; what matters is that diffs point at a full that exists.
       for (const s of snaps) expect(s!.priorBackupKey).toBeTruthy();
       for (const i of order) {
-        const r = await t.client.request('DELETE', `/v1.0/{project_id}/snapshots/${ids[i]}`);
+        const r = await t.client.request<{ job_id: string }>('DELETE', `/v1.0/{project_id}/snapshots/${ids[i]}`);
         expect(r.status).toBe(202);
         const gone = await t.client.request<{ error_code: string }>('GET', `/v1.0/{project_id}/snapshots/${ids[i]}`);
         expect(gone.status).toBe(404);
         expect(gone.body.error_code).toBe('DWS.5149');
+        // Its job is the stanza's repository task, which removes the set: when it has succeeded, nothing is left to expire.
+        const job = await waitFor(
+          async () => {
+            const j = await t.client.call<{ job_name: string; status: string }>('GET', `/v1.0/{project_id}/job/${r.body.job_id}`);
+            return j.status === 'RUNNING' || j.status === 'WAITING' ? null : j;
+          },
+          { what: 'the delete job' },
+        );
+        expect(job).toMatchObject({ job_name: 'snapshot.expire', status: 'SUCCESS' });
         await expiryDone();
         await assertVisibleRestorable();
       }

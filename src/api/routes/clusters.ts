@@ -24,7 +24,7 @@ import {
   clusterDetailOut,
   clusterInfoOut,
 } from '../schemas/cluster.js';
-import { ClusterParams, Empty, errorResponses, PageQuery, ProjectParams, Tag } from '../schemas/primitives.js';
+import { ClusterParams, Empty, errorResponses, JobId, PageQuery, ProjectParams, Tag } from '../schemas/primitives.js';
 import { validateDescription, validateTags } from '../../domain/text-fields.js';
 
 /** The request's tags (an array, or one tag as some clients send it), checked by the one free-text rule. */
@@ -215,17 +215,18 @@ export const clusterRoutes =
         schema: {
           tags,
           summary: 'Delete a cluster (DeleteDwsCluster)',
+          description: 'job_id is the delete task (GET /v1.0/{project_id}/job/{job_id}).',
           params: ClusterParams,
           querystring: DeleteClusterV2Query,
-          response: { 202: Empty, ...errorResponses },
+          response: { 202: JobId, ...errorResponses },
         },
       },
       async (req, reply) => {
         const q = req.query as Static<typeof DeleteClusterV2Query>;
         if (q.release_eip_type && !['NO_RELEASE', 'RELEASE_BINDING'].includes(q.release_eip_type))
           throw new AppError('VALIDATION', { args: ['release_eip_type must be NO_RELEASE or RELEASE_BINDING'] });
-        await s.delete(req.params.project_id, req.params.cluster_id, Number(q.keep_last_manual_backup ?? 0));
-        return reply.code(202).send({});
+        const task = await s.delete(req.params.project_id, req.params.cluster_id, Number(q.keep_last_manual_backup ?? 0));
+        return reply.code(202).send({ job_id: task.id });
       },
     );
 
@@ -297,16 +298,14 @@ export const clusterRoutes =
           config: { auth: 'mutate' },
           schema: {
             tags,
-            summary: `${verb === 'start' ? 'Start' : 'Stop'} a cluster`,
+            summary: `${verb === 'start' ? 'Start' : 'Stop'} a cluster (${verb === 'start' ? 'StartCluster' : 'StopCluster'})`,
+            description: 'job_id is the task (GET /v1.0/{project_id}/job/{job_id}).',
             params: ClusterParams,
             body: Type.Optional(Type.Unknown()),
-            response: { 200: Empty, ...errorResponses },
+            response: { 200: JobId, ...errorResponses },
           },
         },
-        async (req) => {
-          await fn(req.params.project_id, req.params.cluster_id);
-          return {};
-        },
+        async (req) => ({ job_id: (await fn(req.params.project_id, req.params.cluster_id)).id }),
       );
     }
 

@@ -47,7 +47,7 @@ export const restoreRoutes =
       },
       async (req) => {
         const b = req.body.restore;
-        const { cluster } = await r.restoreCluster(req.params.project_id, req.params.snapshot_id, {
+        const { cluster, task } = await r.restoreCluster(req.params.project_id, req.params.snapshot_id, {
           name: b.name,
           subnetId: b.subnet_id,
           securityGroupId: b.security_group_id,
@@ -59,7 +59,7 @@ export const restoreRoutes =
           numberOfCn: b.number_of_cn,
           publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
         });
-        return { cluster: { id: cluster.id } };
+        return { cluster: { id: cluster.id }, job_id: task.id };
       },
     );
 

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
 import { KeptAnswers } from '../kept-answers.js';
-import { ClusterParams, errorResponses, PageQuery, ProjectParams, SnapshotParams } from '../schemas/primitives.js';
+import { ClusterParams, errorResponses, JobId, PageQuery, ProjectParams, SnapshotParams } from '../schemas/primitives.js';
 import {
   ClusterSnapshotsQuery,
   CreateSnapshotBody,
@@ -115,13 +115,15 @@ export const snapshotRoutes =
         schema: {
           tags,
           summary: 'Delete a snapshot (DeleteSnapshot)',
+          description:
+            'The snapshot is gone from the lists at once; its backup set is removed by the repository task whose id is job_id (GET /v1.0/{project_id}/job/{job_id}). Snapshots deleted together share one task.',
           params: SnapshotParams,
-          response: { 202: Type.Object({}), ...errorResponses },
+          response: { 202: JobId, ...errorResponses },
         },
       },
       async (req, reply) => {
-        await s.delete(req.params.project_id, req.params.snapshot_id);
-        return reply.code(202).send({});
+        const task = await s.delete(req.params.project_id, req.params.snapshot_id);
+        return reply.code(202).send({ job_id: task.id });
       },
     );
   };

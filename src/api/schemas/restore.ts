@@ -20,7 +20,7 @@ export const RestoreClusterBody = Type.Object({
 });
 export type RestoreClusterBody = Static<typeof RestoreClusterBody>;
 
-export const RestoreClusterResponse = Type.Object({ cluster: Type.Object({ id: Type.String() }) });
+export const RestoreClusterResponse = Type.Object({ cluster: Type.Object({ id: Type.String() }), job_id: Type.String() });
 
 const TableDetail = Type.Object({ schema_name: Type.String({ maxLength: 256 }), table_name: Type.String({ maxLength: 256 }) });
 
