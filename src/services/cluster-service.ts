@@ -10,6 +10,7 @@ import { newId, newPassword, isUuid } from '../domain/ids.js';
 import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
 import { ACTION_OF_KIND, isTaskActive } from '../domain/task.js';
+import { BYTES_PER_MB } from '../domain/snapshot-space.js';
 import { AppError } from '../errors/app-error.js';
 import type { Config } from '../config/config.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
@@ -89,6 +90,19 @@ export interface ClusterPage {
   count: number;
 }
 
+/**
+ * ListQuotas (D18): each per-project quota a request is checked against, and what the project
+ * uses of it, counted as that check counts it.
+ */
+export interface ProjectQuotas {
+  /** nodes of the project's live clusters, every membership (checkCapacity: projectNodeQuota) */
+  nodes: { used: number; quota: number };
+  /** visible snapshots (snapshot-room.ts: projectSnapshotQuota) */
+  snapshots: { used: number; quota: number };
+  /** bytes recorded for the project's kept snapshots (snapshot-room.ts: projectRepoQuotaMb, in bytes here) */
+  snapshotBytes: { used: number; quota: number };
+}
+
 /** A cluster view counts the events of the last day. */
 const DAY_MS = 24 * 3600_000;
 
@@ -102,11 +116,14 @@ export class ClusterService {
    * serializes each page once (kept-answers.ts).
    */
   private readonly pages: ReadCache<ClusterPage>;
+  /** Each project's quotas and usage (ListQuotas), the same way. */
+  private readonly quotaReads: ReadCache<ProjectQuotas>;
 
   constructor(private readonly deps: ClusterServiceDeps) {
     this.views = new ReadCache(deps.store, deps.clock);
     this.lists = new ReadCache(deps.store, deps.clock, 100);
     this.pages = new ReadCache(deps.store, deps.clock, 200);
+    this.quotaReads = new ReadCache(deps.store, deps.clock, 100);
   }
 
   // ------------------------------------------------------------------ reads
@@ -186,6 +203,29 @@ export class ClusterService {
         const page = all.slice(offset, o.limit === undefined ? undefined : offset + o.limit);
         const timed = await Promise.all(page.map((c) => this.views.getTimed(viewKey(projectId, c.id), () => this.timedView(c), at)));
         return { value: { views: timed.map((t) => t.value), count: all.length }, until: Math.min(...timed.map((t) => t.until)) };
+      },
+      at,
+    );
+  }
+
+  /**
+   * ListQuotas: the project's quotas (settings projectNodeQuota, projectSnapshotQuota,
+   * projectRepoQuotaMb) and its use of each, read with the same store calls as the checks that
+   * refuse a create, a scale-out or a snapshot beyond them.
+   */
+  async quotas(projectId: string, at?: ReadPoint): Promise<ProjectQuotas> {
+    const c = this.deps.config;
+    return this.quotaReads.get(
+      projectId,
+      async () => {
+        const [nodes, snapshots] = await Promise.all([this.deps.store.countNodes(projectId), this.deps.store.snapshotUsage(projectId)]);
+        return {
+          value: {
+            nodes: { used: nodes, quota: c.projectNodeQuota },
+            snapshots: { used: snapshots.count, quota: c.projectSnapshotQuota },
+            snapshotBytes: { used: snapshots.bytes, quota: c.projectRepoQuotaMb * BYTES_PER_MB },
+          },
+        };
       },
       at,
     );
