@@ -49,6 +49,16 @@ const ROUTED: Record<string, string | null> = {
   DeleteSnapshot: null,
   ListClusterActions: null,
   ListJobDetails: null,
+  ListClusterTags: null,
+  ListTags: null,
+  ListQuotas:
+    "dwsbox's per-project quotas and their use: `instances` (nodes), `snapshots` and `snapshot_storage` (MB); there is no vCPU, memory or cluster-count quota to show",
+  ListAvailabilityZones:
+    'partial: the zone codes a create accepts, `status` `available`; `name` and `public_border_group` are absent (the zones are labels: every node runs on this host)',
+  ListClusterNodes:
+    'partial: `sub_status` and `alias_name` are absent; `az_code` only for a cluster of one zone; `inst_create_type` is always `INST` (no idle nodes); `deleted` is ignored',
+  ListClusterEndpoints:
+    'partial: `private_endpoints` has `ip` and `port` only (no private DNS or load balancer); `public_endpoints` is absent and `public_ip_infos` empty (no public addresses)',
 };
 
 const BEGIN = '<!-- sdk-operations:begin -->';

@@ -56,24 +56,18 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   },
   'cluster information': {
     planned: true,
-    why: `${PLANNED} (D28: read from the cluster's record and its real members)`,
+    why: `${PLANNED} (D28: read from the cluster's record and its real members; its tags, nodes and endpoints are real, routes/cluster-info.ts)`,
     ops: [
-      ['ListClusterTags', 'GET', '/v1.0/{project_id}/clusters/{cluster_id}/tags'],
       ['ListTagsForResource', 'GET', '/v1/{project_id}/clusters/{cluster_id}/enterprise-projects'],
       ['ModifyClusterName', 'PUT', '/v1/{project_id}/clusters/{cluster_id}/cluster-name'],
       ['ShowClusterFlavor', 'GET', '/v2/{project_id}/clusters/{cluster_id}/flavor'],
-      ['ListClusterEndpoints', 'GET', '/v1/{project_id}/clusters/{cluster_id}/endpoints'],
-      ['ListClusterNodes', 'GET', '/v2/{project_id}/clusters/{cluster_id}/nodes'],
       ['ShowInstance', 'GET', '/v2/{project_id}/instances/{instance_id}'],
     ],
   },
   'project information': {
     planned: true,
-    why: `${PLANNED} (D28: the project's real quotas, zones, tags and counts)`,
+    why: `${PLANNED} (D28: the project's real counts; its quotas, zones and tags are real, routes/cluster-info.ts)`,
     ops: [
-      ['ListQuotas', 'GET', '/v1.0/{project_id}/quotas'],
-      ['ListAvailabilityZones', 'GET', '/v1.0/{project_id}/availability-zones'],
-      ['ListTags', 'GET', '/v1.0/{project_id}/tags'],
       ['ListStatistics', 'GET', '/v1.0/{project_id}/statistics'],
       ['ShowResourceStatistics', 'GET', '/v1/{project_id}/resource-statistics'],
     ],
