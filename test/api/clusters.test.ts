@@ -296,14 +296,19 @@ describe('node types (D19)', () => {
           spec_name: string;
           id: string;
           datastore_type: string;
+          architecture: string;
           available_zones: { code: string }[];
           availability_zones: { code: string }[];
+          datastores: { attachments: { min_cn: unknown; max_cn: unknown } }[];
         }[];
       }>();
       expect(body.count).toBe(body.node_types.length);
       expect(body.node_types.map((t) => t.spec_name)).toContain('dwsx.small');
       for (const t of body.node_types) {
         expect(t.datastore_type).toBe('dws');
+        // The SDK types these as numbers, and the architecture is this host's (every node runs here).
+        expect(t.architecture).toBe({ x64: 'x86', arm64: 'arm' }[process.arch as string] ?? process.arch);
+        expect(t.datastores[0]!.attachments).toEqual({ min_cn: 2, max_cn: 20 });
         expect(t.available_zones.length).toBeGreaterThan(0);
         expect(t.availability_zones).toEqual(t.available_zones);
         expect(t.available_zones.map((z) => z.code)).toContain('local-1a');

@@ -61,6 +61,8 @@ describe('cluster lifecycle', () => {
       const block = /^127\.1\.(\d+)\./.exec(primary)![1]!;
       expect(done.nodes.map((n) => n.connect_info.split(':')[0])).toEqual([1, 2, 3].map((i) => `127.0.${block}.${i}`));
     }
+    // Each node's name is its member's (node<i>): the standbys' names are what the primary lists below.
+    expect(done.nodes.map((n) => (n as { name?: string }).name)).toEqual(['node1', 'node2', 'node3']);
     const rows = (await adminQuery(primary, ADMIN_PASSWORD, 'select application_name, state from pg_stat_replication order by 1')) as {
       application_name: string;
       state: string;

@@ -81,6 +81,7 @@ export const SyncModeBody = Type.Object({ sync_mode: SyncMode }, { additionalPro
 const Endpoint = Type.Object({ connect_info: Type.String(), jdbc_url: Type.String() });
 const NodeOut = Type.Object({
   id: Type.String(),
+  name: Type.String({ description: "the member's name in its cluster: node1, node2, … (its data directory, and its Patroni member name)" }),
   status: Type.String({ description: '"200" when the node is up, "503" when it is down, "100" while it is being built' }),
   role: Type.String({ description: 'primary | standby (dwsbox)' }),
   connect_info: Type.String({ description: 'host:port of this node (dwsbox)' }),
@@ -143,6 +144,7 @@ export const NodeTypesResponse = Type.Object({
       spec_name: Type.String(),
       id: Type.String(),
       datastore_type: Type.String(),
+      architecture: Type.String(),
       vcpus: Type.Integer(),
       ram: Type.Integer(),
       detail: Type.Array(Type.Object({ type: Type.String(), value: Type.String(), unit: Type.String() })),
@@ -151,7 +153,7 @@ export const NodeTypesResponse = Type.Object({
       datastores: Type.Array(
         Type.Object({
           version: Type.String(),
-          attachments: Type.Object({ min_cn: Type.String(), max_cn: Type.String() }),
+          attachments: Type.Object({ min_cn: Type.Integer(), max_cn: Type.Integer() }),
           role: Type.String(),
         }),
       ),
@@ -186,6 +188,7 @@ function toInfo(v: ClusterView) {
     endpoints,
     nodes: nodes.map((n) => ({
       id: n.id,
+      name: `node${n.ordinal}`,
       status: n.membership === 'active' ? (NODE_STATUS[n.health] ?? '100') : '100',
       role: n.role,
       connect_info: `${n.host}:${n.port}`,
@@ -237,12 +240,16 @@ export function clusterDetailOut(v: ClusterView): Static<typeof ClusterDetail> {
   };
 }
 
+/** The host's CPU architecture as DWS names it (`x86`, `arm`): every node of a node type runs on this host. */
+const HOST_ARCHITECTURE = process.arch === 'arm64' ? 'arm' : process.arch === 'x64' ? 'x86' : process.arch;
+
 export function nodeTypesOut(): Static<typeof NodeTypesResponse> {
   const azs = AVAILABILITY_ZONES.map((code) => ({ code, status: 'normal' }));
   const node_types = NODE_TYPES.map((t) => ({
     spec_name: t.specName,
     id: t.id,
     datastore_type: 'dws',
+    architecture: HOST_ARCHITECTURE,
     vcpus: t.vcpus,
     ram: t.ramGb,
     detail: [
@@ -258,7 +265,7 @@ export function nodeTypesOut(): Static<typeof NodeTypesResponse> {
     ],
     available_zones: azs,
     availability_zones: azs,
-    datastores: [{ version: DATASTORE_VERSION, attachments: { min_cn: '2', max_cn: '20' }, role: 'STABLE' }],
+    datastores: [{ version: DATASTORE_VERSION, attachments: { min_cn: 2, max_cn: 20 }, role: 'STABLE' }],
     volume: { type: 'LOCAL_DISK', size: t.diskGb },
     elastic_volume_specs: [],
   }));
