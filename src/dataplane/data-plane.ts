@@ -12,6 +12,7 @@
  * never of an engine's local paths (a member's `dataDir` is the store's, opaque here).
  */
 import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
+import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
 import type { AppError } from '../errors/app-error.js';
 import type { RepositoryRef } from './backup-repository.js';
 import type { LogicalDataPlane } from './logical-plane.js';
@@ -226,6 +227,16 @@ export interface DataPlane extends LogicalDataPlane {
   setAdminPassword(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void>;
   /** The administrator can log in over TCP with this password (VERIFY_FAILED otherwise). */
   checkAdminLogin(primary: NodeRecord, user: string, password: string): Promise<void>;
+
+  // ------------------------------------------------------------------ database users (issue 16, D32; local/db-users.ts)
+  /** The roles named (every role when `names` is undefined) as the primary's pg_roles says, with what D32's checks need about `admin`. */
+  dbRoles(cluster: ClusterRef, primary: NodeRecord, admin: string, names?: readonly string[]): Promise<DbRoleRow[]>;
+  /** CREATE ROLE (NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS), its comment and memberships, in one transaction (DB_USER_EXISTS). */
+  createDbRole(cluster: ClusterRef, primary: NodeRecord, role: DbRoleCreate): Promise<void>;
+  /** ALTER ROLE with what changes (DB_USER_NOT_FOUND). */
+  alterDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, change: DbRoleChange): Promise<void>;
+  /** DROP ROLE; `cascade`: DROP OWNED BY in every database first (DB_USER_NOT_FOUND, DB_USER_IN_USE). */
+  dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void>;
 
   // ------------------------------------------------------------------ replication and health
   currentLsn(cluster: ClusterRef, primary: NodeRecord): Promise<string>;

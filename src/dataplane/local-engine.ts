@@ -38,6 +38,8 @@ import { removeDump } from './logical-dump.js';
 import * as restore from './local/restore.js';
 import * as layout from './local/layout.js';
 import * as roles from './local/roles.js';
+import * as dbUsers from './local/db-users.js';
+import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
 import { ADMIN_EXTENSIONS } from './local/roles.js';
 export { ADMIN_ATTRIBUTES, ADMIN_EXTENSIONS, ADMIN_ROLES, FORBIDDEN_ROLES } from './local/roles.js';
 import * as replication from './local/replication.js';
@@ -410,6 +412,19 @@ export class LocalEngine implements DataPlane {
 
   setAdminPassword(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void> {
     return roles.setAdminPassword(this, cluster, primary, user, password);
+  }
+
+  dbRoles(cluster: ClusterRef, primary: NodeRecord, admin: string, names?: readonly string[]): Promise<DbRoleRow[]> {
+    return dbUsers.dbRoles(this, cluster, primary, admin, names);
+  }
+  createDbRole(cluster: ClusterRef, primary: NodeRecord, role: DbRoleCreate): Promise<void> {
+    return dbUsers.createDbRole(this, cluster, primary, role);
+  }
+  alterDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, change: DbRoleChange): Promise<void> {
+    return dbUsers.alterDbRole(this, cluster, primary, name, change);
+  }
+  dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
+    return dbUsers.dropDbRole(this, cluster, primary, name, cascade);
   }
 
   /** Create the stanza and prove archiving works: a WAL switch reaches the stanza's archive (local/first-archive.ts). */

@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   ),
   SNAPSHOT_QUOTA_EXCEEDED: spec(400, 'DWS.9961', 'Snapshot quota exceeded: %s'),
   INSUFFICIENT_SNAPSHOT_SPACE: spec(400, 'DWS.9962', 'Not enough free space for the snapshot: %s'),
+  DB_USER_REFUSED: spec(400, 'DWS.9970', 'Database user %s refused: %s'),
   TENANT_FAULTS_DISABLED: spec(
     400,
     'DWS.9963',
@@ -77,6 +78,7 @@ export const ERROR_CODES = {
   ACTION_TASK_NOT_FOUND: spec(404, 'DWS.9902', 'Cluster %s has no %s task.'),
   JOB_NOT_FOUND: spec(404, 'DWS.9903', 'The job %s does not exist.'),
   FAULT_NOT_FOUND: spec(404, 'DWS.9904', 'The fault %s does not exist.'),
+  DB_USER_NOT_FOUND: spec(404, 'DWS.9971', 'The database user %s does not exist on cluster %s.'),
   SNAPSHOT_POLICY_NOT_FOUND: spec(404, 'DWS.9940', 'The snapshot policy %s does not exist on cluster %s.'),
 
   // --- conflicts (409)
@@ -90,6 +92,8 @@ export const ERROR_CODES = {
     'Cluster %s keeps its snapshots in the %s; the service now puts new clusters in the %s. A cluster with snapshots never changes repository (it has %s backup sets there): delete its snapshots first, or start the service with its old repository settings.',
   ),
   SNAPSHOT_POLICY_NAME_EXISTS: spec(409, 'DWS.9941', 'The cluster already has a snapshot policy named %s (names are case-insensitive).'),
+  DB_USER_EXISTS: spec(409, 'DWS.9972', 'The database user %s already exists on cluster %s.'),
+  DB_USER_IN_USE: spec(409, 'DWS.9973', 'The database user %s cannot be dropped: %s'),
   STORE_CONFLICT: spec(409, 'DWS.0011', 'A concurrent change was made: %s', true),
 
   // --- server side

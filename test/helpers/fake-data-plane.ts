@@ -31,6 +31,7 @@ import type {
 } from '../../src/dataplane/data-plane.js';
 import type { RepositoryRef } from '../../src/dataplane/backup-repository.js';
 import type { ClusterRecord, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../../src/domain/records.js';
+import type { DbRoleCreate, DbRoleRow } from '../../src/domain/db-users.js';
 import { scratchDatabaseName, type TableRef } from '../../src/domain/table-names.js';
 import type {
   DatabaseInfo,
@@ -309,6 +310,18 @@ export class FakeDataPlane implements DataPlane {
   }
   checkAdminLogin(primary: NodeRecord, user: string): Promise<void> {
     return this.perform('checkAdminLogin', [primary.ordinal, user]);
+  }
+  dbRoles(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<DbRoleRow[]> {
+    return this.perform('dbRoles', [cluster.id, primary.ordinal, admin], {}, () => []);
+  }
+  createDbRole(cluster: ClusterRef, primary: NodeRecord, role: DbRoleCreate): Promise<void> {
+    return this.perform('createDbRole', [cluster.id, primary.ordinal, role.name]);
+  }
+  alterDbRole(cluster: ClusterRef, primary: NodeRecord, name: string): Promise<void> {
+    return this.perform('alterDbRole', [cluster.id, primary.ordinal, name]);
+  }
+  dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
+    return this.perform('dropDbRole', [cluster.id, primary.ordinal, name, cascade]);
   }
 
   // ------------------------------------------------------------------ replication and health
