@@ -49,6 +49,7 @@ const ROUTED: Record<string, string | null> = {
   DeleteSnapshot: null,
   ListClusterActions: null,
   ListJobDetails: null,
+  ModifyClusterName: 'real, at once: the answer has no `job_id` (no task renames a cluster)',
   ListClusterTags: null,
   ListTags: null,
   ListQuotas:

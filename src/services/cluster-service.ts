@@ -621,6 +621,23 @@ export class ClusterService {
   }
 
   // ------------------------------------------------------------------ metadata (D19)
+  /**
+   * ModifyClusterName: the name checked as at create and free among the project's live clusters
+   * (409 DWS.5050 otherwise). Metadata only: no process, path or stanza carries a cluster's name,
+   * so it is changed at once, whatever runs on the cluster; snapshots keep the name they were
+   * taken under.
+   */
+  async rename(projectId: string, clusterId: string, name: string): Promise<void> {
+    validateName(name);
+    const old = await this.deps.store.transaction(async (tx) => {
+      const c = await tx.getCluster(projectId, clusterId);
+      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+      if (c.name !== name) await tx.updateCluster(c.id, { name, updatedAt: this.deps.clock.now() });
+      return c.name;
+    });
+    this.deps.log.info('cluster renamed', { projectId, clusterId, from: old, to: name });
+  }
+
   async updateSpec(projectId: string, clusterId: string, patch: (s: ClusterSpec) => ClusterSpec): Promise<void> {
     await this.deps.store.transaction(async (tx) => {
       const c = await tx.getCluster(projectId, clusterId);

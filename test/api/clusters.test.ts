@@ -362,6 +362,26 @@ describe('a real create (its build held by a fault, so no PostgreSQL starts)', (
     expectError(await h.call('DELETE', p(`/v1.0/{project_id}/clusters/${id}`)), 409, 'DWS.0011');
   });
 
+  it('is renamed at once, even while its create runs (ModifyClusterName); a bad or taken name changes nothing', async () => {
+    const rename = (clusterName: unknown, cid = id) =>
+      h.call('PUT', p(`/v1/{project_id}/clusters/${cid}/cluster-name`), { body: { cluster_name: clusterName } });
+    const nameNow = async () =>
+      (await h.call('GET', p(`/v1.0/{project_id}/clusters/${id}`))).json<{ cluster: { name: string } }>().cluster.name;
+    expect((await rename('renamed-one')).statusCode).toBe(200);
+    expect(await nameNow()).toBe('renamed-one');
+    const listed = (await h.call('GET', p('/v1.0/{project_id}/clusters'))).json<{ clusters: { id: string; name: string }[] }>();
+    expect(listed.clusters.find((c) => c.id === id)?.name).toBe('renamed-one');
+    expectError(await rename('1-starts-with-a-digit'), 400, 'DWS.5057');
+    expectError(await rename('abc'), 400, 'DWS.5056');
+    expectError(await rename(42), 400, 'DWS.0001');
+    expectError(await rename('renamed-two', UNKNOWN), 404, 'DWS.0047');
+    expect(await nameNow()).toBe('renamed-one');
+    // The old name is free again; the new one is taken.
+    await refusedCreate(CREATE_V1, v1({ name: 'renamed-one' }), 409, 'DWS.5050');
+    expect((await rename(name)).statusCode).toBe(200);
+    expect(await nameNow()).toBe(name);
+  });
+
   it('(the fault holds the build: no node was initialized)', async () => {
     const [task] = await h.svc.store.listTasks(id);
     expect((await h.svc.store.getStep(task!.id, 'INIT_PRIMARY'))!.status).toBe('WAITING');

@@ -327,6 +327,26 @@ export const clusterRoutes =
       },
     );
 
+    app.put(
+      '/v1/:project_id/clusters/:cluster_id/cluster-name',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Rename a cluster (ModifyClusterName)',
+          description:
+            "The name has a create's rules and must be free in the project (409 DWS.5050). It changes at once, even while a task runs: nothing on the host carries it; snapshots keep the name they were taken under.",
+          params: ClusterParams,
+          body: Type.Object({ cluster_name: Type.String({ maxLength: 256 }) }),
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.rename(req.params.project_id, req.params.cluster_id, req.body.cluster_name);
+        return {};
+      },
+    );
+
     const TagsBody = Type.Object({ tags: Type.Array(Tag, { maxItems: 20 }) });
     app.post(
       '/v1.0/:project_id/clusters/:cluster_id/tags/batch-create',

@@ -59,7 +59,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
     why: `${PLANNED} (D28: read from the cluster's record and its real members; its tags, nodes and endpoints are real, routes/cluster-info.ts)`,
     ops: [
       ['ListTagsForResource', 'GET', '/v1/{project_id}/clusters/{cluster_id}/enterprise-projects'],
-      ['ModifyClusterName', 'PUT', '/v1/{project_id}/clusters/{cluster_id}/cluster-name'],
       ['ShowClusterFlavor', 'GET', '/v2/{project_id}/clusters/{cluster_id}/flavor'],
       ['ShowInstance', 'GET', '/v2/{project_id}/instances/{instance_id}'],
     ],
