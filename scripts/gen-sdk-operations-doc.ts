@@ -60,6 +60,15 @@ const ROUTED: Record<string, string | null> = {
     'partial: `sub_status` and `alias_name` are absent; `az_code` only for a cluster of one zone; `inst_create_type` is always `INST` (no idle nodes); `deleted` is ignored',
   ListClusterEndpoints:
     'partial: `private_endpoints` has `ip` and `port` only (no private DNS or load balancer); `public_endpoints` is absent and `public_ip_infos` empty (no public addresses)',
+  CreateDatabaseUser:
+    "partial: a real role (login, create_db, inherit, conn_limit, password as a SCRAM verifier, password_disable, desc as its comment, grant_members within the administrator's memberships); `system_admin` and `create_role` are refused (400 DWS.9970, beyond the administrator), `logical_cluster` and a non-empty `grant_list` (400 DWS.9901); see api.md#database-users",
+  ListDatabaseUsers:
+    "the primary's pg_roles but the built-in (`pg_…`, `postgres`) and dwsbox's own (`dwsbox_…`); `user_type` is always `COMMON` (IAM and OneAccess list none)",
+  ShowDatabaseUser:
+    'partial: from pg_roles; `auditadmin`, `useft`, `valid_begin`, `lock` and `logical_cluster` are absent (no PostgreSQL source)',
+  UpdateDatabaseUserInfo:
+    'partial: ALTER ROLE of `login`, `createdb`, `inherit`, `conn_limit`, `valid_until` (and the dwsbox field `password`); `systemadmin`, `createrole`, `replication` are refused (400 DWS.9970), `auditadmin`, `useft`, `valid_begin` and `lock: true` (400 DWS.9901)',
+  DeleteDatabaseUser: 'DROP ROLE; `cascade=true` runs DROP OWNED BY in every database first',
 };
 
 const BEGIN = '<!-- sdk-operations:begin -->';

@@ -25,6 +25,7 @@ import { clientErrorHandler, errorHandler } from './error-handler.js';
 import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { clusterInfoRoutes } from './routes/cluster-info.js';
+import { dbUserRoutes } from './routes/db-users.js';
 import { taskRoutes } from './routes/tasks.js';
 import { operationsRoutes } from './routes/operations.js';
 import { snapshotRoutes } from './routes/snapshots.js';
@@ -262,6 +263,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authRoutes(deps));
   await app.register(clusterRoutes(deps));
   await app.register(clusterInfoRoutes(deps));
+  await app.register(dbUserRoutes(deps));
   await app.register(snapshotRoutes(deps));
   await app.register(snapshotPolicyRoutes(deps));
   await app.register(restoreRoutes(deps));

@@ -18,6 +18,7 @@ import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
+import { DbUserService } from './db-user-service.js';
 
 export interface ClusterView {
   cluster: ClusterRecord;
@@ -119,7 +120,11 @@ export class ClusterService {
   /** Each project's quotas and usage (ListQuotas), the same way. */
   private readonly quotaReads: ReadCache<ProjectQuotas>;
 
+  /** Database users (issue 16): real roles on the cluster's primary. */
+  readonly dbUsers: DbUserService;
+
   constructor(private readonly deps: ClusterServiceDeps) {
+    this.dbUsers = new DbUserService(deps, this);
     this.views = new ReadCache(deps.store, deps.clock);
     this.lists = new ReadCache(deps.store, deps.clock, 100);
     this.pages = new ReadCache(deps.store, deps.clock, 200);

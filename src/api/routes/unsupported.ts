@@ -27,13 +27,8 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   // ---- planned: PostgreSQL can make these real (D28 and the decisions named)
   'database users and objects': {
     planned: true,
-    why: `${PLANNED} (D28: database users, their rights and objects will be real PostgreSQL roles, grants and catalog entries)`,
+    why: `${PLANNED} (D28: their rights and objects will be real PostgreSQL grants and catalog entries; the users themselves are real roles, routes/db-users.ts)`,
     ops: [
-      ['CreateDatabaseUser', 'POST', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users'],
-      ['ListDatabaseUsers', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users'],
-      ['ShowDatabaseUser', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/{name}'],
-      ['UpdateDatabaseUserInfo', 'POST', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/{name}'],
-      ['DeleteDatabaseUser', 'DELETE', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/{name}'],
       ['ExportDatabaseUsers', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/export'],
       ['ListDatabaseUserAuthorities', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/{name}/authority'],
       ['ExportUserAuthority', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/{name}/authority/export'],

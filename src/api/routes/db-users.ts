@@ -1,0 +1,121 @@
+/**
+ * Database users (issue 16, D28, D32): CreateDatabaseUser, ListDatabaseUsers, ShowDatabaseUser,
+ * UpdateDatabaseUserInfo, DeleteDatabaseUser — real roles on the cluster's primary, never
+ * beyond its administrator's own power (services/db-user-service.ts, domain/db-users.ts).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { AppDeps } from '../app.js';
+import { ClusterParams, Empty, errorResponses } from '../schemas/primitives.js';
+import {
+  CreateDatabaseUserBody,
+  DbUserParams,
+  DeleteDatabaseUserQuery,
+  ListDatabaseUsersQuery,
+  ListDatabaseUsersResponse,
+  ShowDatabaseUserResponse,
+  UpdateDatabaseUserBody,
+} from '../schemas/db-users.js';
+
+const tags = ['database users'];
+const USERS = '/v1/:project_id/clusters/:cluster_id/db-manager/users';
+
+export const dbUserRoutes =
+  (deps: AppDeps): FastifyPluginAsync =>
+  async (app0) => {
+    const app = app0.withTypeProvider<TypeBoxTypeProvider>();
+    const s = deps.clusters.dbUsers;
+
+    app.post(
+      USERS,
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Create a database user or role (CreateDatabaseUser)',
+          description:
+            "A real role on the cluster's primary: login, create_db, inherit, conn_limit, password (a SCRAM verifier), password_disable, desc (its comment), grant_members (memberships the administrator holds). SUPERUSER, CREATEROLE, logical clusters and object grants are refused (docs/api.md#database-users).",
+          params: ClusterParams,
+          body: CreateDatabaseUserBody,
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.create(req.params.project_id, req.params.cluster_id, req.body);
+        return {};
+      },
+    );
+
+    app.get(
+      USERS,
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: "List a cluster's database users (ListDatabaseUsers)",
+          description:
+            "Every role of the primary's pg_roles but the built-in (pg_…, postgres) and dwsbox's own (dwsbox_…), by name; type USER (log in) or ROLE (do not); user_type IAM or OneAccess lists none.",
+          params: ClusterParams,
+          querystring: ListDatabaseUsersQuery,
+          response: { 200: ListDatabaseUsersResponse, ...errorResponses },
+        },
+      },
+      async (req) => s.list(req.params.project_id, req.params.cluster_id, req.query),
+    );
+
+    app.get(
+      `${USERS}/:name`,
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: 'Show a database user (ShowDatabaseUser)',
+          description:
+            "The role as the primary's pg_roles says; auditadmin, useft, valid_begin, lock and logical_cluster have no PostgreSQL source and are absent.",
+          params: DbUserParams,
+          response: { 200: ShowDatabaseUserResponse, ...errorResponses },
+        },
+      },
+      async (req) => s.show(req.params.project_id, req.params.cluster_id, req.params.name),
+    );
+
+    app.post(
+      `${USERS}/:name`,
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Change a database user (UpdateDatabaseUserInfo)',
+          description:
+            'ALTER ROLE: login, createdb, inherit, conn_limit, valid_until, and the dwsbox extension password. systemadmin, createrole, replication, auditadmin, useft, valid_begin and lock: true are refused; the administrator itself changes through ResetPassword.',
+          params: DbUserParams,
+          body: UpdateDatabaseUserBody,
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.update(req.params.project_id, req.params.cluster_id, req.params.name, req.body);
+        return {};
+      },
+    );
+
+    app.delete(
+      `${USERS}/:name`,
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Drop a database user (DeleteDatabaseUser)',
+          description:
+            'DROP ROLE; cascade=true first drops what it owns and revokes what it holds in every database (DROP OWNED BY), else a user that owns or holds anything is refused (409 DWS.9973).',
+          params: DbUserParams,
+          querystring: DeleteDatabaseUserQuery,
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.delete(req.params.project_id, req.params.cluster_id, req.params.name, req.query.cascade ?? false);
+        return {};
+      },
+    );
+  };

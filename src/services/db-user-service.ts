@@ -1,0 +1,99 @@
+/**
+ * Database users (issue 16, D28, D32): CreateDatabaseUser, ListDatabaseUsers, ShowDatabaseUser,
+ * UpdateDatabaseUserInfo and DeleteDatabaseUser as real roles on the cluster's primary, run at
+ * once (no task) as ResetPassword is: a change needs an available cluster whose recorded
+ * primary runs (the health monitor keeps that record on the leader Patroni names); a read
+ * needs the running primary. What may be asked is domain/db-users.ts's; the SQL is the data
+ * plane's (local/db-users.ts), so both engines run the same.
+ */
+import type { ClusterRecord, NodeRecord } from '../domain/records.js';
+import {
+  checkDbUserName,
+  checkMemberships,
+  dbRoleChange,
+  dbRoleToCreate,
+  dbUserDetail,
+  dbUserListItem,
+  isSystemRole,
+  type CreateDbUserInput,
+  type DbUserDetail,
+  type DbUserListItem,
+  type UpdateDbUserInput,
+} from '../domain/db-users.js';
+import { AppError } from '../errors/app-error.js';
+import type { ClusterService, ClusterServiceDeps } from './cluster-service.js';
+
+export interface ListDbUsersQuery {
+  offset?: number;
+  limit?: number;
+  /** USER: roles that log in; ROLE: roles that do not */
+  type?: 'USER' | 'ROLE';
+  /** COMMON: every user; IAM and OneAccess: none (no user is synchronised from an identity service) */
+  user_type?: 'COMMON' | 'IAM' | 'OneAccess';
+}
+
+export class DbUserService {
+  constructor(
+    private readonly deps: ClusterServiceDeps,
+    private readonly clusters: Pick<ClusterService, 'get'>,
+  ) {}
+
+  /** The cluster and its running primary; `change`: the cluster must be available too (ResetPassword's rule). */
+  private async primaryOf(projectId: string, clusterId: string, change: boolean): Promise<{ c: ClusterRecord; primary: NodeRecord }> {
+    const c = await this.clusters.get(projectId, clusterId);
+    if (change && (c.status !== 'AVAILABLE' || c.stopped))
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [c.name, `database users change only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`],
+      });
+    if (c.stopped) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'it is stopped; start it to read its database users'] });
+    const nodes = await this.deps.store.listNodes(c.id);
+    const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
+    if (!primary || !this.deps.dataPlane.memberStatus(c, primary))
+      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+    return { c, primary };
+  }
+
+  async create(projectId: string, clusterId: string, input: CreateDbUserInput): Promise<void> {
+    const { c, primary } = await this.primaryOf(projectId, clusterId, true);
+    const role = dbRoleToCreate(input, c.userName);
+    const dp = this.deps.dataPlane;
+    if (role.memberOf.length) checkMemberships(role.name, role.memberOf, await dp.dbRoles(c, primary, c.userName, role.memberOf));
+    await dp.createDbRole(c, primary, role);
+    this.deps.log.info('database user created', { projectId, clusterId, user: role.name, memberOf: role.memberOf });
+  }
+
+  async list(projectId: string, clusterId: string, q: ListDbUsersQuery): Promise<{ users: DbUserListItem[] }> {
+    const { c, primary } = await this.primaryOf(projectId, clusterId, false);
+    if (q.user_type === 'IAM' || q.user_type === 'OneAccess') return { users: [] };
+    const rows = (await this.deps.dataPlane.dbRoles(c, primary, c.userName))
+      .filter((r) => !isSystemRole(r.name))
+      .filter((r) => (q.type === 'USER' ? r.login : q.type === 'ROLE' ? !r.login : true));
+    const offset = q.offset ?? 0;
+    return { users: rows.slice(offset, offset + (q.limit ?? 1000)).map(dbUserListItem) };
+  }
+
+  async show(projectId: string, clusterId: string, name: string): Promise<DbUserDetail> {
+    const { c, primary } = await this.primaryOf(projectId, clusterId, false);
+    checkDbUserName(name, c.userName, false);
+    const [row] = await this.deps.dataPlane.dbRoles(c, primary, c.userName, [name]);
+    if (!row) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });
+    return dbUserDetail(row);
+  }
+
+  async update(projectId: string, clusterId: string, name: string, input: UpdateDbUserInput): Promise<void> {
+    const { c, primary } = await this.primaryOf(projectId, clusterId, true);
+    const change = dbRoleChange(name, input, c.userName);
+    const dp = this.deps.dataPlane;
+    const [row] = await dp.dbRoles(c, primary, c.userName, [name]);
+    if (!row) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });
+    await dp.alterDbRole(c, primary, name, change);
+    this.deps.log.info('database user changed', { projectId, clusterId, user: name, fields: Object.keys(change) });
+  }
+
+  async delete(projectId: string, clusterId: string, name: string, cascade: boolean): Promise<void> {
+    const { c, primary } = await this.primaryOf(projectId, clusterId, true);
+    checkDbUserName(name, c.userName, true);
+    await this.deps.dataPlane.dropDbRole(c, primary, name, cascade);
+    this.deps.log.info('database user dropped', { projectId, clusterId, user: name, cascade });
+  }
+}
