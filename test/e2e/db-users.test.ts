@@ -6,7 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { ADMIN_PASSWORD, createAvailableCluster, getCluster, startService, type TestService } from '../helpers/service.js';
+import {
+  ACCESS_KEY,
+  ADMIN_PASSWORD,
+  createAvailableCluster,
+  getCluster,
+  PROJECT_ID,
+  SECRET_KEY,
+  startService,
+  type TestService,
+} from '../helpers/service.js';
+import { runApiCommand } from '../../src/cli/commands/api.js';
 import { waitFor } from '../helpers/env.js';
 
 let t: TestService;
@@ -189,6 +199,29 @@ describe('database users (real roles)', () => {
     const gaussOnly = await t.client.request<{ error_msg: string }>('POST', `${USERS()}/report_user`, { auditadmin: true });
     expect(gaussOnly.body.error_msg).toMatch(/no PostgreSQL meaning/);
     expect(await rolesNow()).toEqual(before);
+  });
+
+  it('the CLI: db-users create, list, show and delete', async () => {
+    const lines: string[] = [];
+    const out = { write: (s: string) => lines.push(s) > 0 } as unknown as NodeJS.WriteStream;
+    const env = {
+      DWSBOX_ENDPOINT: t.endpoint,
+      DWSBOX_PROJECT_ID: PROJECT_ID,
+      DWSBOX_ACCESS_KEY: ACCESS_KEY,
+      DWSBOX_SECRET_KEY: SECRET_KEY,
+    };
+    const run = async (...a: string[]): Promise<unknown> => {
+      lines.length = 0;
+      expect(await runApiCommand(a, env, out), a.join(' ')).toBe(0);
+      return a.includes('--json') ? JSON.parse(lines.join('')) : lines.join('');
+    };
+    expect(await run('db-users', 'create', id, '--name', 'cli_role', '--role', '--conn-limit', '2')).toMatch(/role cli_role created/);
+    expect(
+      ((await run('db-users', 'list', id, '--type', 'ROLE', '--json')) as { users: { name: string }[] }).users.map((u) => u.name),
+    ).toContain('cli_role');
+    expect(await run('db-users', 'show', id, 'cli_role', '--json')).toMatchObject({ name: 'cli_role', login: false, conn_limit: 2 });
+    await run('db-users', 'delete', id, 'cli_role');
+    expect(await admin("select 1 from pg_roles where rolname = 'cli_role'")).toEqual([]);
   });
 
   it('drops a user: refused while it holds privileges, dropped with cascade=true, gone from pg_roles', async () => {

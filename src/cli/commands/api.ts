@@ -48,6 +48,9 @@ export const API_HELP = `Resource commands (clients of the REST API):
   policies set CLUSTER [--keep-day N] [--auto-backup true|false]
   policies add CLUSTER --name N --schedule 'S M H DOM MON DOW' [--type full|increment] [--tz-offset H]
                        [--level cluster|schema|table --database DB --schemas A,B | --tables S.T,S.T2]
+  db-users list CLUSTER [--type USER|ROLE] | show CLUSTER NAME | delete CLUSTER NAME [--cascade]
+  db-users create CLUSTER --name N [--role] [--password-stdin] [--conn-limit N] [--createdb] [--member-of R,R2]
+                       (a user's password: --password-stdin, DWSBOX_DB_USER_PASSWORD, or --password PW with a warning)
   node-types
   tasks list CLUSTER | show CLUSTER ACTION|TASK_ID | watch CLUSTER ACTION|TASK_ID
   faults add --action A --step S --mode fail|delay|hang|crash [--point before|during|after] [--cluster ID] [--delay-ms N] [--times N]
@@ -599,6 +602,62 @@ async function policies(ctx: Ctx): Promise<number> {
   }
 }
 
+/** Database users (issue 16): real roles of a cluster, never above its administrator (docs/api.md#database-users). */
+async function dbUsers(ctx: Ctx): Promise<number> {
+  const [sub, cluster, name] = ctx.positionals;
+  const c = ctx.client;
+  const users = `/v1/{project_id}/clusters/${encodeURIComponent(need(cluster, 'the cluster id'))}/db-manager/users`;
+  switch (sub) {
+    case 'list': {
+      const type = ctx.values['type'] as string | undefined;
+      const r = await c.call<{ users: { name: string; login: boolean; user_type: string }[] }>(
+        'GET',
+        type ? `${users}?type=${encodeURIComponent(type)}` : users,
+      );
+      print(ctx, r, () => table([['NAME', 'LOGIN'], ...r.users.map((u) => [u.name, u.login ? 'yes' : 'no'])]));
+      return 0;
+    }
+    case 'show': {
+      const r = await c.call<Record<string, unknown>>('GET', `${users}/${encodeURIComponent(need(name, 'the user name'))}`);
+      print(ctx, r, () =>
+        Object.entries(r)
+          .map(([k, v]) => `${k.padEnd(16)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+          .join('\n'),
+      );
+      return 0;
+    }
+    case 'create': {
+      const user = need(ctx.values['name'], '--name');
+      const role = !!ctx.values['role'];
+      let password: string | undefined;
+      if (ctx.values['password-stdin']) {
+        if (ctx.values['secret-key-stdin']) throw new UsageError('--password-stdin and --secret-key-stdin cannot both read standard input');
+        password = await readSecretFromStdin('--password-stdin');
+      } else if (ctx.values['password'] !== undefined) {
+        warnSecretArgument('--password', 'DWSBOX_DB_USER_PASSWORD or --password-stdin');
+        password = ctx.values['password'] as string;
+      } else password = process.env['DWSBOX_DB_USER_PASSWORD'];
+      const body: Record<string, unknown> = { name: user, type: role ? 'ROLE' : 'USER' };
+      if (password !== undefined) body['password'] = password;
+      else if (!role) throw new UsageError('a user needs a password: --password-stdin, DWSBOX_DB_USER_PASSWORD or --password');
+      if (ctx.values['conn-limit'] !== undefined) body['conn_limit'] = Number(ctx.values['conn-limit']);
+      if (ctx.values['createdb']) body['create_db'] = true;
+      if (ctx.values['member-of']) body['grant_members'] = String(ctx.values['member-of']).split(',').filter(Boolean);
+      await c.call('POST', users, body);
+      print(ctx, { name: user, created: true }, () => `${role ? 'role' : 'user'} ${user} created`);
+      return 0;
+    }
+    case 'delete': {
+      const user = need(name, 'the user name');
+      await c.call('DELETE', `${users}/${encodeURIComponent(user)}${ctx.values['cascade'] ? '?cascade=true' : ''}`);
+      print(ctx, { name: user, deleted: true }, () => `${user} dropped`);
+      return 0;
+    }
+    default:
+      throw new UsageError('db-users: use list, show, create or delete');
+  }
+}
+
 async function nodeTypes(ctx: Ctx): Promise<number> {
   const r = await ctx.client.call<{
     node_types: { spec_name: string; vcpus: number; ram: number; detail: { type: string; value: string }[] }[];
@@ -672,6 +731,20 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       tables: { type: 'string' },
     },
     run: policies,
+  },
+  'db-users': {
+    options: {
+      type: { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'boolean' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      'conn-limit': { type: 'string' },
+      createdb: { type: 'boolean' },
+      'member-of': { type: 'string' },
+      cascade: { type: 'boolean' },
+    },
+    run: dbUsers,
   },
   'node-types': { options: {}, run: nodeTypes },
 };
