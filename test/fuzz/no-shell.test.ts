@@ -110,6 +110,8 @@ describe('names that reach SQL are quoted', () => {
     tbl: /const tbl = qualified\(/,
     verb: /const verb = [^;]*\? 'alter' : 'create';/,
     fkDef: /const fkDef = checkedForeignKey\(/,
+    // CREATE/ALTER ROLE options (src/dataplane/local/db-users.ts roleOptions): keywords, an integer, literal()s
+    "opts.join(' ')": /const opts = (?:\[\.\.\.)?roleOptions\(/,
     // a function signature as PostgreSQL's regprocedure output writes it (every name quoted as needed)
     proc: /p\.oid::regprocedure::text as f[\s\S]*for \(const \{ f: proc \} of fns\)/,
   };
