@@ -13,6 +13,7 @@
  */
 import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
+import type { PgSettingRow } from '../domain/parameters.js';
 import type { AppError } from '../errors/app-error.js';
 import type { RepositoryRef } from './backup-repository.js';
 import type { LogicalDataPlane } from './logical-plane.js';
@@ -237,6 +238,30 @@ export interface DataPlane extends LogicalDataPlane {
   alterDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, change: DbRoleChange): Promise<void>;
   /** DROP ROLE; `cascade`: DROP OWNED BY in every database first (DB_USER_NOT_FOUND, DB_USER_IN_USE). */
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void>;
+
+  // ------------------------------------------------------------------ parameters (issue 16; local/parameters.ts)
+  /** The named settings of a running member, as its pg_settings says (a name PostgreSQL lacks is absent). */
+  pgSettings(cluster: ClusterRef, member: NodeRecord, names: readonly string[]): Promise<PgSettingRow[]>;
+  /**
+   * The cluster's own parameters (`params`: every one set through UpdateConfiguration, as its
+   * spec is to hold them) put where the engine keeps configuration, so every member and every
+   * member made later has them, and the running members reloaded; one that takes a restart
+   * then shows `pending_restart` (Patroni: its dynamic configuration, which Patroni applies on
+   * every member within a loop). Idempotent.
+   */
+  applyParameters(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    members: readonly NodeRecord[],
+    params: Record<string, string>,
+    o?: { signal?: AbortSignal },
+  ): Promise<void>;
+  /**
+   * Restart one running member's PostgreSQL once it holds the configuration `applyParameters`
+   * wrote (Patroni: once the member reports `pending_restart`, then its REST restart; the member
+   * keeps its role); its new process.
+   */
+  restartMember(cluster: ClusterRef, member: NodeRecord, o?: { signal?: AbortSignal }): Promise<MemberProcess>;
 
   // ------------------------------------------------------------------ replication and health
   currentLsn(cluster: ClusterRef, primary: NodeRecord): Promise<string>;

@@ -39,6 +39,8 @@ import * as restore from './local/restore.js';
 import * as layout from './local/layout.js';
 import * as roles from './local/roles.js';
 import * as dbUsers from './local/db-users.js';
+import * as parameters from './local/parameters.js';
+import type { PgSettingRow } from '../domain/parameters.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
 import { ADMIN_EXTENSIONS } from './local/roles.js';
 export { ADMIN_ATTRIBUTES, ADMIN_EXTENSIONS, ADMIN_ROLES, FORBIDDEN_ROLES } from './local/roles.js';
@@ -302,7 +304,9 @@ export class LocalEngine implements DataPlane {
 
   // ------------------------------------------------------------------ settings
   clusterSettings(
-    cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port' | 'nodeType'>,
+    cluster: Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 'port' | 'nodeType'> & {
+      spec?: Pick<ClusterRecord['spec'], 'parameters'>;
+    },
     primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>,
     archive: boolean,
   ): Record<string, string | number | boolean> {
@@ -336,6 +340,8 @@ export class LocalEngine implements DataPlane {
       'extwlist.extensions': ADMIN_EXTENSIONS.join(','),
     };
     if (this.settings.unsafeNoFsync) Object.assign(s, { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' });
+    // The parameters set through UpdateConfiguration (issue 16): only offered names reach the spec (domain/parameters.ts), never one set above.
+    for (const [k, v] of Object.entries(cluster.spec?.parameters ?? {})) if (!(k in s)) s[k] = v;
     return s;
   }
 
@@ -412,6 +418,23 @@ export class LocalEngine implements DataPlane {
 
   setAdminPassword(cluster: ClusterRecord, primary: NodeRecord, user: string, password: string): Promise<void> {
     return roles.setAdminPassword(this, cluster, primary, user, password);
+  }
+
+  pgSettings(cluster: ClusterRef, member: NodeRecord, names: readonly string[]): Promise<PgSettingRow[]> {
+    return parameters.pgSettings(this, cluster, member, names);
+  }
+  applyParameters(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    members: readonly NodeRecord[],
+    params: Record<string, string>,
+    o: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    o.signal?.throwIfAborted();
+    return parameters.applyParameters(this, cluster, primary, members, params);
+  }
+  restartMember(cluster: ClusterRef, member: NodeRecord, o: { signal?: AbortSignal } = {}): Promise<MemberProcess> {
+    return parameters.restartMember(this, cluster, member, o);
   }
 
   dbRoles(cluster: ClusterRef, primary: NodeRecord, admin: string, names?: readonly string[]): Promise<DbRoleRow[]> {

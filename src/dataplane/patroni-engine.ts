@@ -748,6 +748,54 @@ export class PatroniEngine extends LocalEngine {
     this.writeRecord(cluster.id, { ...rec, syncMode: mode });
   }
 
+  // ------------------------------------------------------------------ parameters (issue 16, D23)
+  /**
+   * The cluster's own parameters through Patroni's dynamic configuration (`PATCH /config`,
+   * `postgresql.parameters`; D23: never a member's files): every member reloads within a loop,
+   * and one that takes a restart shows `pending_restart`. Then the cluster's record, so a member
+   * Patroni writes later starts with them too (the DCS holds them for a new member anyway).
+   * Run again, it patches the same values.
+   */
+  override async applyParameters(
+    cluster: ClusterRecord,
+    _primary: NodeRecord,
+    _members: readonly NodeRecord[],
+    params: Record<string, string>,
+    o: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    o.signal?.throwIfAborted();
+    const rec = this.record(cluster.id);
+    const ha = await this.cluster(cluster.id, rec);
+    await ha.rest.patchConfig({ postgresql: { parameters: params } }).catch((e: unknown) => {
+      throw new AppError('ENGINE_NODE_FAILED', { args: ['the cluster', `Patroni refused the parameters: ${(e as Error).message}`] });
+    });
+    this.writeRecord(cluster.id, { ...rec, parameters: { ...rec.parameters, ...params } });
+  }
+
+  /**
+   * Patroni's restart of one member (`POST /restart`: it keeps its role, a leader restarts in
+   * place), once the member's Patroni has loaded the new dynamic configuration (it reports
+   * `pending_restart`; it loads it within a loop), waited for as a start is.
+   */
+  override async restartMember(cluster: ClusterRef, member: NodeRecord, o: { signal?: AbortSignal } = {}): Promise<MemberProcess> {
+    const ha = await this.cluster(cluster.id);
+    const name = memberName(member.ordinal);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      o.signal?.throwIfAborted();
+      if ((await ha.rest.patroni(name).catch(() => null))?.pending_restart) break;
+      if (Date.now() > deadline)
+        throw new AppError('ENGINE_NODE_FAILED', {
+          args: [member.host, 'its Patroni never reported the new parameters pending a restart'],
+        });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await ha.rest.restart(name, { timeoutS: 120 }).catch((e: unknown) => {
+      throw new AppError('ENGINE_NODE_FAILED', { args: [member.host, `Patroni did not restart it: ${(e as Error).message}`] });
+    });
+    return this.waitMemberRunning(cluster, member, ha, { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 120_000 });
+  }
+
   // ------------------------------------------------------------------ restores (D4, D23)
   /**
    * A member's directory before Patroni takes it over: root's (0711) as on the local engine, with

@@ -497,13 +497,14 @@ export async function connectSuperuser(s: SocketOf, database = 'postgres', timeo
   return c;
 }
 
+/** `timeoutMs` 0: no statement_timeout of the session's own (a read of pg_settings that must show the server's value). */
 function superuserClient(s: SocketOf, database: string, timeoutMs: number): pg.Client {
   const c = new pg.Client({
     host: s.sockDir,
     port: s.port,
     user: 'postgres',
     database,
-    connectionTimeoutMillis: Math.min(timeoutMs, 10_000),
+    connectionTimeoutMillis: Math.min(timeoutMs || 10_000, 10_000),
     statement_timeout: timeoutMs,
     application_name: 'dwsbox',
     // D32: the superuser's sessions resolve no name through a schema a tenant can create in.

@@ -26,6 +26,7 @@ const OUTCOMES: Record<
   'cluster.start': { success: { state: idle, sub: 'NORMAL' }, failure: idle },
   'cluster.switchover': { success: { state: idle, sub: null }, failure: { ...idle, stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' } },
   'cluster.repair': { success: { state: idle, sub: null }, failure: idle },
+  'cluster.configure': { success: { state: idle, sub: null }, failure: idle },
   'cluster.delete': { success: 'gone', failure: { ...idle, status: 'DELETE_FAILED' } },
 };
 

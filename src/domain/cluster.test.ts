@@ -95,6 +95,13 @@ const D8: Record<
     failure: { ...idle, stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' },
   },
   'cluster.repair': { running: 'AVAILABLE', taskStatus: 'REPAIRING', key: 'REPAIRING', success: idle, failure: idle },
+  'cluster.configure': {
+    running: 'AVAILABLE',
+    taskStatus: 'SETTING_CONFIGURATION',
+    key: 'SETTING_CONFIGURATION',
+    success: idle,
+    failure: idle,
+  },
   'cluster.delete': {
     running: 'DELETING',
     taskStatus: '',
@@ -178,6 +185,7 @@ describe('canAccept', () => {
     'cluster.scale_in': ['AVAILABLE'],
     'cluster.switchover': ['AVAILABLE'],
     'cluster.repair': ['AVAILABLE'],
+    'cluster.configure': ['AVAILABLE'],
     'snapshot.create': ['AVAILABLE'],
     'snapshot.table_restore': ['AVAILABLE'],
     'snapshot.expire': ['AVAILABLE'],

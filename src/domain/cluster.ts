@@ -102,6 +102,9 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
   // A member the failover manager left stopped, rebuilt (issue 15): started by the health monitor, not by a request;
   // its extras set sub_status from where the primary is, as the switchover's do.
   'cluster.repair': { running: null, runningTaskStatus: 'REPAIRING', success: { status: 'AVAILABLE' }, failure: {} },
+  // UpdateConfiguration (issue 16): the cluster stays AVAILABLE; a failure leaves no sticky value (the
+  // configuration's status and its audit record say it failed, and why), whatever members took the new values keep them.
+  'cluster.configure': { running: null, runningTaskStatus: 'SETTING_CONFIGURATION', success: {}, failure: {} },
   'cluster.delete': { running: 'DELETING', runningTaskStatus: '', success: 'gone', failure: { status: 'DELETE_FAILED' } },
 };
 

@@ -62,6 +62,8 @@ export interface ClusterSpec {
   endpoints?: { readWrite: string; readOnly: string };
   /** a highly available cluster's replication (D25): chosen at create (dwsbox's `sync_mode`), else the service's `syncMode` */
   syncMode?: 'sync' | 'strict' | 'async';
+  /** the parameters set through UpdateConfiguration (issue 16), by PostgreSQL name, as pg_settings shows them; every member's configuration carries them */
+  parameters?: Record<string, string>;
 }
 
 export interface FailedReason {

@@ -35,6 +35,7 @@ export const ITEM_NAMES: Record<string, I18n> = {
   PREPARE_SCRATCH: { en: 'Prepare a scratch database', zh: '准备临时数据库' },
   SWITCHOVER: { en: 'Switch over', zh: '主备切换' },
   REPAIR: { en: 'Repair the cluster', zh: '修复集群' },
+  SET_CONFIGURATION: { en: 'Set the parameters', zh: '修改参数' },
 };
 
 export const STEP_NAMES: Record<string, I18n> = {
@@ -76,6 +77,9 @@ export const STEP_NAMES: Record<string, I18n> = {
   CHECK_SHRINK: { en: 'Check', zh: '缩容前检查' },
   REMOVE_NODE: { en: 'Remove node {n}', zh: '移除节点 {n}' },
   SWITCHOVER: { en: 'Switch over to the chosen node', zh: '切换到指定节点' },
+  APPLY_SETTINGS: { en: 'Apply the parameters and reload', zh: '应用参数并重新加载' },
+  RESTART_NODE: { en: 'Restart node {n} for the parameters', zh: '为参数生效重启节点 {n}' },
+  VERIFY_SETTINGS: { en: 'Verify the parameters on every node', zh: '校验各节点参数' },
   REBUILD_NODE: { en: 'Rebuild node {n} from the primary', zh: '从主节点重建节点 {n}' },
   UPDATE_TOPOLOGY: { en: 'Update the cluster topology', zh: '更新集群拓扑' },
   RESTORE_NODES: { en: 'Return the nodes not yet removed to service', zh: '恢复未移除的节点' },

@@ -37,6 +37,7 @@ export const TaskKind = {
   ClusterScaleIn: 'cluster.scale_in',
   ClusterSwitchover: 'cluster.switchover',
   ClusterRepair: 'cluster.repair',
+  ClusterConfigure: 'cluster.configure',
   SnapshotCreate: 'snapshot.create',
   TableRestore: 'snapshot.table_restore',
   SnapshotExpire: 'snapshot.expire',
@@ -58,6 +59,7 @@ export const ACTION_OF_KIND: Record<TaskKind, string> = {
   'cluster.scale_in': 'CLUSTER_SHRINKING',
   'cluster.switchover': 'ACTIVE_STANDY_SWITCHOVER',
   'cluster.repair': 'REPAIRING',
+  'cluster.configure': 'SETTING_CONFIGURATION',
   'snapshot.create': 'SNAPSHOTTING',
   'snapshot.table_restore': 'FINE_GRAINED_RESTORING',
   'snapshot.expire': 'SNAPSHOT_EXPIRING',
@@ -75,6 +77,7 @@ export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'cluster.scale_in': 'Shrink',
   'cluster.switchover': 'Switchover',
   'cluster.repair': 'Repair',
+  'cluster.configure': 'Configure',
   'snapshot.create': 'Backup',
   'snapshot.table_restore': 'TableRestore',
   'snapshot.expire': 'Expire',
@@ -105,6 +108,7 @@ export const FAULT_ACTION_NAMES: readonly string[] = [
   'CLUSTER_SHRINKING',
   'ACTIVE_STANDY_SWITCHOVER',
   'REPAIRING',
+  'SETTING_CONFIGURATION',
 ];
 
 /** Which kinds a fault `action_name` addresses. */

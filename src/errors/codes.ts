@@ -79,6 +79,7 @@ export const ERROR_CODES = {
   JOB_NOT_FOUND: spec(404, 'DWS.9903', 'The job %s does not exist.'),
   FAULT_NOT_FOUND: spec(404, 'DWS.9904', 'The fault %s does not exist.'),
   DB_USER_NOT_FOUND: spec(404, 'DWS.9971', 'The database user %s does not exist on cluster %s.'),
+  CONFIGURATION_NOT_FOUND: spec(404, 'DWS.9980', 'The parameter configuration %s does not exist on cluster %s.'),
   SNAPSHOT_POLICY_NOT_FOUND: spec(404, 'DWS.9940', 'The snapshot policy %s does not exist on cluster %s.'),
 
   // --- conflicts (409)

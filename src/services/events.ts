@@ -32,6 +32,7 @@ const TASK_LABEL: Record<TaskKind, string> = {
   'cluster.scale_in': 'Scale-in',
   'cluster.switchover': 'Switchover',
   'cluster.repair': 'Repair of a member',
+  'cluster.configure': 'Parameter change',
   'snapshot.create': 'Snapshot',
   'snapshot.table_restore': 'Table restore',
   'snapshot.expire': 'Expiry of snapshots',

@@ -7,6 +7,7 @@ import { clusterDelete, clusterRestart, clusterStart, clusterStop } from './defi
 import { clusterScaleIn, clusterScaleOut } from './definitions/cluster-scale.js';
 import { clusterSwitchover } from './definitions/cluster-switchover.js';
 import { clusterRepair } from './definitions/cluster-repair.js';
+import { clusterConfigure } from './definitions/cluster-configure.js';
 import { snapshotCreate } from './definitions/snapshot-create.js';
 import { snapshotExpire } from './definitions/snapshot-expire.js';
 
@@ -23,6 +24,7 @@ export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
     clusterScaleIn,
     clusterSwitchover,
     clusterRepair,
+    clusterConfigure,
     clusterRestore,
     tableRestore,
   ] as unknown as TaskDefinition<never>[];

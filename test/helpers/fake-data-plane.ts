@@ -32,6 +32,7 @@ import type {
 import type { RepositoryRef } from '../../src/dataplane/backup-repository.js';
 import type { ClusterRecord, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../../src/domain/records.js';
 import type { DbRoleCreate, DbRoleRow } from '../../src/domain/db-users.js';
+import type { PgSettingRow } from '../../src/domain/parameters.js';
 import { scratchDatabaseName, type TableRef } from '../../src/domain/table-names.js';
 import type {
   DatabaseInfo,
@@ -322,6 +323,26 @@ export class FakeDataPlane implements DataPlane {
   }
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return this.perform('dropDbRole', [cluster.id, primary.ordinal, name, cascade]);
+  }
+
+  // ------------------------------------------------------------------ parameters (issue 16)
+  pgSettings(cluster: ClusterRef, m: NodeRecord, names: readonly string[]): Promise<PgSettingRow[]> {
+    return this.perform('pgSettings', [cluster.id, m.ordinal, names.length], {}, () => []);
+  }
+  applyParameters(
+    cluster: ClusterRecord,
+    primary: NodeRecord,
+    members: readonly NodeRecord[],
+    params: Record<string, string>,
+  ): Promise<void> {
+    return this.perform('applyParameters', [cluster.id, members.length, Object.keys(params).length]);
+  }
+  restartMember(cluster: ClusterRef, m: NodeRecord): Promise<MemberProcess> {
+    return this.perform('restartMember', [cluster.id, m.ordinal], {}, () => {
+      const proc = { pid: this.nextPid++, startTime: 1 };
+      this.running.set(member(cluster, m.ordinal), proc);
+      return proc;
+    });
   }
 
   // ------------------------------------------------------------------ replication and health

@@ -40,14 +40,8 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   },
   parameters: {
     planned: true,
-    why: `${PLANNED} (D28: parameters will be the cluster's real PostgreSQL settings)`,
-    ops: [
-      ['ListClusterConfigurations', 'GET', '/v1.0/{project_id}/clusters/{cluster_id}/configurations'],
-      ['ListClusterConfigurationsParameter', 'GET', '/v1.0/{project_id}/clusters/{cluster_id}/configurations/{configuration_id}'],
-      ['UpdateConfiguration', 'PUT', '/v2/{project_id}/clusters/{cluster_id}/configurations/{configuration_id}'],
-      ['ListConfigurationsAuditRecords', 'GET', '/v1/{project_id}/clusters/{cluster_id}/configurations/audit-records'],
-      ['ModifyClusterTimezone', 'POST', '/v2/{project_id}/clusters/{cluster_id}/timezone'],
-    ],
+    why: `${PLANNED} (D28: parameters are the cluster's real PostgreSQL settings, routes/configurations.ts; the time zone is one dwsbox sets)`,
+    ops: [['ModifyClusterTimezone', 'POST', '/v2/{project_id}/clusters/{cluster_id}/timezone']],
   },
   'cluster information': {
     planned: true,

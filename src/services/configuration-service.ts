@@ -1,0 +1,218 @@
+/**
+ * Parameter configurations (issue 16, D28): ListClusterConfigurations,
+ * ListClusterConfigurationsParameter, UpdateConfiguration and ListConfigurationsAuditRecords.
+ * A cluster has one configuration, whose id is the cluster's id. Its parameters are the offered
+ * PostgreSQL settings (domain/parameters.ts), read from the running primary's `pg_settings`; an
+ * update is checked against those rows before anything is made (400, nothing changed), then runs
+ * as a cluster.configure task (SETTING_CONFIGURATION, tasks/definitions/cluster-configure.ts).
+ * The audit records are those tasks.
+ */
+import {
+  MAX_CHANGES,
+  OFFERED_PARAMETERS,
+  SHOWN_READONLY,
+  needsRestart,
+  normalizeValue,
+  primaryFirst,
+  refusalOf,
+  upperBound,
+  valueRange,
+  type ParameterChange,
+  type PgSettingRow,
+} from '../domain/parameters.js';
+import type { ClusterRecord, NodeRecord, TaskRecord } from '../domain/records.js';
+import { jobStatusOf, isTaskActive, isTaskFailure } from '../domain/task.js';
+import { clusterTime } from '../domain/time.js';
+import { AppError } from '../errors/app-error.js';
+import type { ClusterService, ClusterServiceDeps } from './cluster-service.js';
+import type { ConfigureParams } from '../tasks/definitions/cluster-configure.js';
+
+export interface ClusterConfigurationOut {
+  id: string;
+  name: string;
+  type: string;
+  status: 'In-Sync' | 'Applying' | 'Sync-Failure';
+  fail_reason?: string;
+}
+
+export interface ConfigurationParameterOut {
+  name: string;
+  values: { type: string; value: string; default_value: string }[];
+  unit: string;
+  type: string;
+  readonly: boolean;
+  value_range: string;
+  restart_required: boolean;
+  description: string;
+}
+
+export interface ParameterValueIn {
+  type?: string;
+  name: string;
+  value: string;
+}
+
+export interface AuditRecordOut {
+  id: string;
+  start_time: string;
+  end_time?: string;
+  status: 'WAITING' | 'RUNNING' | 'SUCCESS' | 'FAIL';
+  failed_reason?: string;
+  /** dwsbox extension: what the update changed, with the values before */
+  parameters: { name: string; old_value: string; new_value: string; restart_required: boolean }[];
+}
+
+/** The one configuration's name (its id is the cluster's). */
+const configurationName = (c: ClusterRecord): string => `${c.name}-parameters`;
+
+/** Values a member of any type shows: one PostgreSQL server is the coordinator and the data node (docs/api.md#parameters). */
+const INSTANCE_TYPE = 'dn';
+
+export class ConfigurationService {
+  constructor(
+    private readonly deps: ClusterServiceDeps,
+    private readonly clusters: Pick<ClusterService, 'get'>,
+  ) {}
+
+  private async runningPrimary(c: ClusterRecord): Promise<NodeRecord> {
+    if (c.stopped)
+      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'it is stopped; start it to read or set its parameters'] });
+    const primary = (await this.deps.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
+    if (!primary || !this.deps.dataPlane.memberStatus(c, primary))
+      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+    return primary;
+  }
+
+  private async cluster(projectId: string, clusterId: string, configurationId?: string): Promise<ClusterRecord> {
+    const c = await this.clusters.get(projectId, clusterId);
+    if (configurationId !== undefined && configurationId !== c.id)
+      throw new AppError('CONFIGURATION_NOT_FOUND', { args: [configurationId, c.name] });
+    return c;
+  }
+
+  private tasks(c: ClusterRecord, limit?: number): Promise<TaskRecord[]> {
+    return this.deps.store.listTasks(c.id, { kinds: ['cluster.configure'], ...(limit ? { limit } : {}) });
+  }
+
+  async list(projectId: string, clusterId: string): Promise<{ configurations: ClusterConfigurationOut[] }> {
+    const c = await this.cluster(projectId, clusterId);
+    const [last] = await this.tasks(c, 1);
+    const status = !last ? 'In-Sync' : isTaskActive(last.status) ? 'Applying' : isTaskFailure(last.status) ? 'Sync-Failure' : 'In-Sync';
+    return {
+      configurations: [
+        {
+          id: c.id,
+          name: configurationName(c),
+          type: 'cluster',
+          status,
+          ...(status === 'Sync-Failure' && last?.errorMsg ? { fail_reason: last.errorMsg } : {}),
+        },
+      ],
+    };
+  }
+
+  async parameters(
+    projectId: string,
+    clusterId: string,
+    configurationId: string,
+  ): Promise<{ configurations: ConfigurationParameterOut[] }> {
+    const c = await this.cluster(projectId, clusterId, configurationId);
+    const primary = await this.runningPrimary(c);
+    const rows = await this.deps.dataPlane.pgSettings(c, primary, [...Object.keys(OFFERED_PARAMETERS), ...SHOWN_READONLY]);
+    return { configurations: rows.map((r) => parameterOut(r, !(r.name in OFFERED_PARAMETERS))) };
+  }
+
+  /** UpdateConfiguration: every value checked against the primary's pg_settings, then one task; none when nothing changes. */
+  async update(projectId: string, clusterId: string, configurationId: string, values: ParameterValueIn[]): Promise<TaskRecord | null> {
+    const c = await this.cluster(projectId, clusterId, configurationId);
+    if (!values.length) throw new AppError('VALIDATION', { args: ['configurations: name at least one parameter'] });
+    if (values.length > MAX_CHANGES)
+      throw new AppError('VALIDATION', { args: [`configurations: at most ${MAX_CHANGES} parameters at once`] });
+    const seen = new Set<string>();
+    for (const v of values) {
+      if (seen.has(v.name)) throw new AppError('VALIDATION', { args: [`parameter ${v.name} is named twice`] });
+      seen.add(v.name);
+      const why = refusalOf(v.name);
+      if (why) throw new AppError('VALIDATION', { args: [`parameter ${v.name} cannot be set: ${why}`] });
+    }
+    if (c.status !== 'AVAILABLE' || c.stopped)
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [c.name, `parameters change only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`],
+      });
+    const primary = await this.runningPrimary(c);
+    const rows = await this.deps.dataPlane.pgSettings(c, primary, [...seen]);
+    const changes: ParameterChange[] = [];
+    for (const v of values) {
+      const row = rows.find((r) => r.name === v.name);
+      if (!row) throw new AppError('VALIDATION', { args: [`parameter ${v.name} is not a setting of this PostgreSQL`] });
+      const newValue = normalizeValue(row, v.value);
+      if (newValue !== row.setting || row.pendingRestart)
+        changes.push({ name: row.name, oldValue: row.setting, newValue, restart: needsRestart(row) });
+    }
+    if (!changes.length) return null;
+    const task = await this.deps.store.transaction(async (tx) => {
+      const cur = await tx.getCluster(projectId, clusterId);
+      if (!cur) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+      const nodes = (await tx.listNodes(cur.id)).filter((n) => n.membership === 'active');
+      const lead = nodes.find((n) => n.role === 'primary')?.ordinal;
+      const standbys = nodes
+        .map((n) => n.ordinal)
+        .filter((n) => n !== lead)
+        .sort((a, b) => a - b);
+      const restartOrder = !changes.some((x) => x.restart)
+        ? []
+        : lead === undefined
+          ? standbys
+          : primaryFirst(changes)
+            ? [lead, ...standbys]
+            : [...standbys, lead];
+      const params: ConfigureParams = {
+        clusterId: cur.id,
+        changes,
+        parameters: { ...(cur.spec.parameters ?? {}), ...Object.fromEntries(changes.map((x) => [x.name, x.newValue])) },
+        restartOrder,
+      };
+      return this.deps.queue.enqueue(tx, { kind: 'cluster.configure', projectId, cluster: cur, params: { ...params } });
+    });
+    this.deps.queue.notify();
+    this.deps.log.info('parameter change accepted', { projectId, clusterId, taskId: task.id, parameters: changes.map((x) => x.name) });
+    return task;
+  }
+
+  async auditRecords(
+    projectId: string,
+    clusterId: string,
+    q: { offset?: number; limit?: number },
+  ): Promise<{ records: AuditRecordOut[]; count: number }> {
+    const c = await this.cluster(projectId, clusterId);
+    const all = await this.tasks(c);
+    const offset = q.offset ?? 0;
+    return { records: all.slice(offset, offset + (q.limit ?? 1000)).map(auditRecord), count: all.length };
+  }
+}
+
+function parameterOut(r: PgSettingRow, readonly: boolean): ConfigurationParameterOut {
+  const max = upperBound(r);
+  return {
+    name: r.name,
+    values: [{ type: INSTANCE_TYPE, value: r.setting, default_value: r.bootVal ?? '' }],
+    unit: r.unit ?? '',
+    type: r.vartype,
+    readonly,
+    value_range: readonly ? '' : valueRange(r),
+    restart_required: needsRestart(r),
+    description: r.shortDesc + (max !== null && r.maxVal !== null && max < Number(r.maxVal) ? ` (dwsbox: at most ${max})` : ''),
+  };
+}
+
+function auditRecord(t: TaskRecord): AuditRecordOut {
+  const changes = ((t.params as Partial<ConfigureParams>).changes ?? []) as ParameterChange[];
+  return {
+    id: t.id,
+    start_time: clusterTime(t.startedAt ?? t.createdAt),
+    ...(t.finishedAt ? { end_time: clusterTime(t.finishedAt) } : {}),
+    status: jobStatusOf(t.status),
+    ...(isTaskFailure(t.status) && t.errorMsg ? { failed_reason: t.errorMsg } : {}),
+    parameters: changes.map((x) => ({ name: x.name, old_value: x.oldValue, new_value: x.newValue, restart_required: x.restart })),
+  };
+}

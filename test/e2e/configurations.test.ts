@@ -1,0 +1,199 @@
+/**
+ * End to end (issue 16, D28, D32): parameter configurations as the cluster's real PostgreSQL
+ * settings on one real cluster — listed as the primary's pg_settings says; forbidden parameters
+ * and bad values refused with nothing changed and no task; a reload-only change on every member
+ * with no restart; a restart change on every member, each restarted; the audit records of both.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminQuery } from '../helpers/crash.js';
+import {
+  clusterTasks,
+  createAvailableCluster,
+  getCluster,
+  startService,
+  subItems,
+  waitTaskDone,
+  type TestService,
+} from '../helpers/service.js';
+
+let t: TestService;
+let id: string;
+beforeAll(async () => {
+  t = await startService();
+  id = (await createAvailableCluster(t.client, { nodes: 3 })).id;
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+const CONFIGS = (): string => `/v1.0/{project_id}/clusters/${id}/configurations`;
+const PUT = (cfg = id): string => `/v2/{project_id}/clusters/${id}/configurations/${cfg}`;
+
+interface Param {
+  name: string;
+  values: { type: string; value: string; default_value: string }[];
+  unit: string;
+  type: string;
+  readonly: boolean;
+  value_range: string;
+  restart_required: boolean;
+}
+
+/** Each member's connect address, primary first. */
+async function members(): Promise<{ role: string; at: string }[]> {
+  const nodes = (await getCluster(t.client, id)).nodes;
+  return [...nodes]
+    .sort((a, b) => (a.role === 'primary' ? -1 : b.role === 'primary' ? 1 : 0))
+    .map((n) => ({ role: n.role, at: n.connect_info }));
+}
+
+/** pg_settings of these names on a member, with its postmaster's start time. */
+async function settingsAt(
+  at: string,
+  names: string[],
+): Promise<{ start: string; s: Record<string, { setting: string; pending: boolean }> }> {
+  const list = names.map((n) => `'${n}'`).join(',');
+  const rows = await adminQuery<{ name: string; setting: string; pending_restart: boolean; start: string }>(
+    at,
+    `select name, setting, pending_restart, pg_postmaster_start_time()::text as start from pg_settings where name in (${list})`,
+  );
+  return { start: rows[0]!.start, s: Object.fromEntries(rows.map((r) => [r.name, { setting: r.setting, pending: r.pending_restart }])) };
+}
+
+const configureTasks = async (): Promise<{ id: string }[]> =>
+  (await clusterTasks(t.client, id)).filter((x) => x.kind === 'cluster.configure');
+
+async function update(values: { name: string; value: string }[]): Promise<{ status: number; body: unknown }> {
+  return t.client.request('PUT', PUT(), { configurations: values.map((v) => ({ type: 'dn', ...v })) });
+}
+
+/** The newest configure task, once it has ended. */
+async function lastTaskDone(): Promise<Awaited<ReturnType<typeof waitTaskDone>>> {
+  const [task] = await configureTasks();
+  return waitTaskDone(t.client, id, task!.id);
+}
+
+describe('parameter configurations (real PostgreSQL settings)', () => {
+  it("lists the cluster's one configuration and its parameters as the primary's pg_settings says", async () => {
+    const l = await t.client.call<{ configurations: { id: string; status: string; type: string }[] }>('GET', CONFIGS());
+    expect(l.configurations).toEqual([expect.objectContaining({ id, status: 'In-Sync' })]);
+
+    const p = await t.client.call<{ configurations: Param[] }>('GET', `${CONFIGS()}/${id}`);
+    const byName = Object.fromEntries(p.configurations.map((x) => [x.name, x]));
+    expect(byName['statement_timeout']).toMatchObject({ unit: 'ms', type: 'integer', readonly: false, restart_required: false });
+    expect(byName['max_locks_per_transaction']).toMatchObject({ restart_required: true, value_range: '10-1024' });
+    expect(byName['shared_buffers']).toMatchObject({ readonly: true });
+    for (const forbidden of ['archive_command', 'shared_preload_libraries', 'restore_command', 'dynamic_library_path', 'wal_level'])
+      expect(byName[forbidden]).toBeUndefined();
+    const [primary] = await members();
+    const onPrimary = await settingsAt(primary!.at, Object.keys(byName));
+    for (const x of p.configurations) expect(x.values[0]!.value, x.name).toBe(onPrimary.s[x.name]!.setting);
+    // `show` gives the same value in its own unit
+    const [show] = await adminQuery<{ v: string }>(primary!.at, "select current_setting('default_statistics_target') as v");
+    expect(byName['default_statistics_target']!.values[0]!.value).toBe(show!.v);
+
+    const wrong = await t.client.request('GET', `${CONFIGS()}/not-this-cluster`);
+    expect(wrong.status).toBe(404);
+    expect((wrong.body as { error_code: string }).error_code).toBe('DWS.9980');
+  });
+
+  it('refuses forbidden parameters and bad values with 400, changing nothing and making no task', async () => {
+    const all = await members();
+    const before = await Promise.all(
+      all.map((m) => settingsAt(m.at, ['statement_timeout', 'archive_command', 'max_locks_per_transaction'])),
+    );
+    const bad: [string, string, RegExp][] = [
+      ['archive_command', '/bin/true', /run code|OS user/],
+      ['shared_preload_libraries', 'auto_explain', /run code|OS user/],
+      ['max_connections', '500', /node type/],
+      ['statement_timeout', '-5', /out of range/],
+      ['statement_timeout', '5s', /not an integer/],
+      ['max_locks_per_transaction', '100000', /out of range/],
+      ['log_statement', 'everything', /not one of/],
+      ['no_such_parameter', '1', /not among/],
+    ];
+    for (const [name, value, why] of bad) {
+      const r = await update([
+        { name: 'lock_timeout', value: '1000' },
+        { name, value },
+      ]);
+      expect(r.status, `${name}=${value}`).toBe(400);
+      expect((r.body as { error_code: string }).error_code).toBe('DWS.0001');
+      expect((r.body as { error_msg: string }).error_msg).toMatch(why);
+    }
+    expect((await update([])).status).toBe(400);
+    const other = await t.client.request('PUT', PUT('not-this-cluster'), { configurations: [{ name: 'lock_timeout', value: '1000' }] });
+    expect(other.status).toBe(404);
+    expect(await configureTasks()).toEqual([]);
+    const after = await Promise.all(
+      all.map((m) => settingsAt(m.at, ['statement_timeout', 'archive_command', 'max_locks_per_transaction'])),
+    );
+    expect(after).toEqual(before);
+  });
+
+  it('applies reload-only parameters on every member at once, restarting none', async () => {
+    const all = await members();
+    const before = await Promise.all(all.map((m) => settingsAt(m.at, ['statement_timeout'])));
+    const r = await update([
+      { name: 'statement_timeout', value: '12345' },
+      { name: 'log_min_duration_statement', value: '2500' },
+    ]);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const task = await lastTaskDone();
+    expect(task.status, JSON.stringify(task)).toBe('SUCCESS');
+    expect(subItems(task).map((s) => s.step)).toEqual(['APPLY_SETTINGS', 'VERIFY_SETTINGS']);
+    for (const [i, m] of all.entries()) {
+      const now = await settingsAt(m.at, ['statement_timeout', 'log_min_duration_statement']);
+      expect(now.s['statement_timeout']).toEqual({ setting: '12345', pending: false });
+      expect(now.s['log_min_duration_statement']).toEqual({ setting: '2500', pending: false });
+      expect(now.start, `${m.role} was not restarted`).toBe(before[i]!.start);
+      const [show] = await adminQuery<{ statement_timeout: string }>(m.at, 'show statement_timeout');
+      expect(show!.statement_timeout).toBe('12345ms');
+    }
+    const c = await getCluster(t.client, id);
+    expect(c.status).toBe('AVAILABLE');
+  });
+
+  it('restarts every member, standbys first, for a parameter that takes a restart', async () => {
+    const all = await members();
+    const before = await Promise.all(all.map((m) => settingsAt(m.at, ['max_locks_per_transaction'])));
+    const old = before[0]!.s['max_locks_per_transaction']!.setting;
+    const next = String(Number(old) * 2);
+    expect((await update([{ name: 'max_locks_per_transaction', value: next }])).status).toBe(200);
+    const task = await lastTaskDone();
+    expect(task.status, JSON.stringify(task)).toBe('SUCCESS');
+    const steps = subItems(task).map((s) => s.step);
+    expect(steps[0]).toBe('APPLY_SETTINGS');
+    expect(steps.at(-1)).toBe('VERIFY_SETTINGS');
+    expect(steps.filter((s) => s.startsWith('RESTART_NODE_'))).toHaveLength(all.length);
+    for (const [i, m] of all.entries()) {
+      const now = await settingsAt(m.at, ['max_locks_per_transaction', 'statement_timeout']);
+      expect(now.s['max_locks_per_transaction']).toEqual({ setting: next, pending: false });
+      expect(now.s['statement_timeout']!.setting).toBe('12345');
+      expect(now.start, `${m.role} restarted`).not.toBe(before[i]!.start);
+    }
+  });
+
+  it('lists both updates as audit records, newest first, with what they changed', async () => {
+    const a = await t.client.call<{
+      count: number;
+      records: {
+        id: string;
+        status: string;
+        start_time: string;
+        end_time?: string;
+        parameters: { name: string; old_value: string; new_value: string }[];
+      }[];
+    }>('GET', `/v1/{project_id}/clusters/${id}/configurations/audit-records`);
+    expect(a.count).toBe(2);
+    expect(a.records.map((r) => r.status)).toEqual(['SUCCESS', 'SUCCESS']);
+    expect(a.records[0]!.parameters.map((p) => p.name)).toEqual(['max_locks_per_transaction']);
+    expect(a.records[1]!.parameters).toEqual([
+      expect.objectContaining({ name: 'statement_timeout', old_value: '0', new_value: '12345' }),
+      expect.objectContaining({ name: 'log_min_duration_statement', new_value: '2500' }),
+    ]);
+    expect(a.records[0]!.end_time).toBeTruthy();
+    const l = await t.client.call<{ configurations: { status: string }[] }>('GET', CONFIGS());
+    expect(l.configurations[0]!.status).toBe('In-Sync');
+  });
+});
