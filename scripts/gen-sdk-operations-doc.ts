@@ -69,6 +69,13 @@ const ROUTED: Record<string, string | null> = {
   UpdateDatabaseUserInfo:
     'partial: ALTER ROLE of `login`, `createdb`, `inherit`, `conn_limit`, `valid_until` (and the dwsbox field `password`); `systemadmin`, `createrole`, `replication` are refused (400 DWS.9970), `auditadmin`, `useft`, `valid_begin` and `lock: true` (400 DWS.9901)',
   DeleteDatabaseUser: 'DROP ROLE; `cascade=true` runs DROP OWNED BY in every database first',
+  ListClusterConfigurations: "the cluster's one configuration (its id is the cluster's); `status` from its SETTING_CONFIGURATION tasks",
+  ListClusterConfigurationsParameter:
+    "partial: the offered PostgreSQL parameters (and the node type's, read-only) from the primary's pg_settings; `values` has one entry, type `dn` (every member); see api.md#parameters",
+  UpdateConfiguration:
+    'a SETTING_CONFIGURATION task (reload, or a restart of every member, standbys first); values checked against pg_settings first (400 DWS.0001, nothing changed); no `job_id` in the answer (the SDK has none): the audit records name the task',
+  ListConfigurationsAuditRecords:
+    'partial: the SETTING_CONFIGURATION tasks with the parameters changed (a dwsbox field); `operator` is absent (tasks record no user), `action_time`, `filter_by` and `filter` are accepted and ignored',
 };
 
 const BEGIN = '<!-- sdk-operations:begin -->';
