@@ -50,6 +50,8 @@ const ROUTED: Record<string, string | null> = {
   ListClusterActions: null,
   ListJobDetails: null,
   ModifyClusterName: 'real, at once: the answer has no `job_id` (no task renames a cluster)',
+  ModifyClusterTimezone:
+    "real: PostgreSQL's timezone on every member by a SETTING_CONFIGURATION task (a reload, no restart), `job_id` that task; the zones the DWS API lists; the detail's `cluster_timezone` shows it",
   ListClusterTags: null,
   ListTags: null,
   ListQuotas:

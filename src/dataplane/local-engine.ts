@@ -340,8 +340,9 @@ export class LocalEngine implements DataPlane {
       'extwlist.extensions': ADMIN_EXTENSIONS.join(','),
     };
     if (this.settings.unsafeNoFsync) Object.assign(s, { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' });
-    // The parameters set through UpdateConfiguration (issue 16): only offered names reach the spec (domain/parameters.ts), never one set above.
-    for (const [k, v] of Object.entries(cluster.spec?.parameters ?? {})) if (!(k in s)) s[k] = v;
+    // The parameters set through UpdateConfiguration (issue 16): only offered names reach the spec (domain/parameters.ts), never
+    // one set above but the time zone, which dwsbox starts in UTC and ModifyClusterTimezone changes.
+    for (const [k, v] of Object.entries(cluster.spec?.parameters ?? {})) if (!(k in s) || k === 'timezone') s[k] = v;
     return s;
   }
 

@@ -22,6 +22,7 @@ import {
 } from '../domain/parameters.js';
 import type { ClusterRecord, NodeRecord, TaskRecord } from '../domain/records.js';
 import { jobStatusOf, isTaskActive, isTaskFailure } from '../domain/task.js';
+import { TIMEZONES } from '../domain/time-zones.js';
 import { clusterTime } from '../domain/time.js';
 import { AppError } from '../errors/app-error.js';
 import type { ClusterService, ClusterServiceDeps } from './cluster-service.js';
@@ -135,6 +136,32 @@ export class ConfigurationService {
       const why = refusalOf(v.name);
       if (why) throw new AppError('VALIDATION', { args: [`parameter ${v.name} cannot be set: ${why}`] });
     }
+    return this.enqueue(c, values);
+  }
+
+  /**
+   * ModifyClusterTimezone: the cluster's `timezone` (its sessions' time zone), one of the zones
+   * the DWS API names (TIMEZONES), set by the same SETTING_CONFIGURATION task as a parameter (a
+   * reload: no member restarts). `timezone` is not among UpdateConfiguration's parameters: this
+   * is its one way in. Null when the cluster is already in that zone.
+   */
+  async setTimezone(projectId: string, clusterId: string, zone: string): Promise<TaskRecord | null> {
+    if (!TIMEZONES.includes(zone))
+      throw new AppError('VALIDATION', {
+        args: [`cluster_timezone ${JSON.stringify(zone.slice(0, 64))} is not one of ${TIMEZONES.join(', ')}`],
+      });
+    // A text setting, which normalizeValue refuses: the zone was checked against the list above.
+    return this.enqueue(await this.cluster(projectId, clusterId), [{ name: 'timezone', value: zone }], (_row, v) => v);
+  }
+
+  /** The values checked against the primary's pg_settings (`normalize`), then one cluster.configure task (none when nothing changes). */
+  private async enqueue(
+    c: ClusterRecord,
+    values: ParameterValueIn[],
+    normalize: (row: PgSettingRow, value: string) => string = normalizeValue,
+  ): Promise<TaskRecord | null> {
+    const [projectId, clusterId] = [c.projectId, c.id];
+    const seen = new Set(values.map((v) => v.name));
     if (c.status !== 'AVAILABLE' || c.stopped)
       throw new AppError('CLUSTER_STATE_CONFLICT', {
         args: [c.name, `parameters change only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`],
@@ -145,7 +172,7 @@ export class ConfigurationService {
     for (const v of values) {
       const row = rows.find((r) => r.name === v.name);
       if (!row) throw new AppError('VALIDATION', { args: [`parameter ${v.name} is not a setting of this PostgreSQL`] });
-      const newValue = normalizeValue(row, v.value);
+      const newValue = normalize(row, v.value);
       if (newValue !== row.setting || row.pendingRestart)
         changes.push({ name: row.name, oldValue: row.setting, newValue, restart: needsRestart(row) });
     }

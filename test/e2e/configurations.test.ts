@@ -196,4 +196,32 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
     const l = await t.client.call<{ configurations: { status: string }[] }>('GET', CONFIGS());
     expect(l.configurations[0]!.status).toBe('In-Sync');
   });
+
+  it("sets the cluster's time zone on every member with no restart (ModifyClusterTimezone); the detail shows it", async () => {
+    const TZ = `/v2/{project_id}/clusters/${id}/timezone`;
+    expect((await getCluster(t.client, id)) as unknown).toMatchObject({ cluster_timezone: 'UTC' });
+    const bad = await t.client.request<{ error_code: string }>('POST', TZ, { cluster_timezone: "UTC'; drop table x; --" });
+    expect([bad.status, bad.body.error_code]).toEqual([400, 'DWS.0001']);
+    expect(await configureTasks()).toHaveLength(2);
+    const all = await members();
+    // The postmaster's start as an epoch (its text follows the session's zone, which changes here).
+    const started = async (at: string): Promise<string> =>
+      (await adminQuery<{ s: string }>(at, 'select extract(epoch from pg_postmaster_start_time())::text as s'))[0]!.s;
+    const before = await Promise.all(all.map((m) => started(m.at)));
+    const r = await t.client.call<{ job_id: string }>('POST', TZ, { cluster_timezone: 'Asia/Shanghai' });
+    const job = await waitTaskDone(t.client, id, r.job_id);
+    expect(job.status, JSON.stringify(job)).toBe('SUCCESS');
+    for (const [i, m] of all.entries()) {
+      const [row] = await adminQuery<{ tz: string; now_h: number }>(
+        m.at,
+        "select current_setting('TimeZone') as tz, extract(timezone_hour from now())::int as now_h",
+      );
+      expect(row).toEqual({ tz: 'Asia/Shanghai', now_h: 8 });
+      expect(await started(m.at), `${m.role} was not restarted`).toBe(before[i]);
+    }
+    expect((await getCluster(t.client, id)) as unknown).toMatchObject({ cluster_timezone: 'Asia/Shanghai' });
+    // The same zone again: nothing to do, no task.
+    expect(await t.client.call('POST', TZ, { cluster_timezone: 'Asia/Shanghai' })).toEqual({});
+    expect(await configureTasks()).toHaveLength(3);
+  });
 });

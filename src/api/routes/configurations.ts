@@ -6,6 +6,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
 import { ClusterParams, Empty, errorResponses } from '../schemas/primitives.js';
 import {
@@ -75,6 +76,26 @@ export const configurationRoutes =
       async (req) => {
         await s.update(req.params.project_id, req.params.cluster_id, req.params.configuration_id, req.body.configurations);
         return {};
+      },
+    );
+
+    app.post(
+      '/v2/:project_id/clusters/:cluster_id/timezone',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: "Set the cluster's time zone (ModifyClusterTimezone)",
+          description:
+            "PostgreSQL's timezone on every member, one of the zones the DWS API names (e.g. UTC, Asia/Shanghai, Europe/London), by a SETTING_CONFIGURATION task (a reload: no member restarts); job_id is that task. The detail's cluster_timezone shows it. Already in that zone: no task, and no job_id.",
+          params: ClusterParams,
+          body: Type.Object({ cluster_timezone: Type.String({ maxLength: 64 }) }),
+          response: { 200: Type.Object({ job_id: Type.Optional(Type.String()) }), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const task = await s.setTimezone(req.params.project_id, req.params.cluster_id, req.body.cluster_timezone);
+        return task ? { job_id: task.id } : {};
       },
     );
 

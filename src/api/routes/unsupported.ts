@@ -38,11 +38,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['ListSchemas', 'GET', '/v2/{project_id}/clusters/{cluster_id}/databases/{database_name}/schemas'],
     ],
   },
-  parameters: {
-    planned: true,
-    why: `${PLANNED} (D28: parameters are the cluster's real PostgreSQL settings, routes/configurations.ts; the time zone is one dwsbox sets)`,
-    ops: [['ModifyClusterTimezone', 'POST', '/v2/{project_id}/clusters/{cluster_id}/timezone']],
-  },
   'cluster information': {
     planned: true,
     why: `${PLANNED} (D28: read from the cluster's record and its real members; its tags, nodes and endpoints are real, routes/cluster-info.ts)`,

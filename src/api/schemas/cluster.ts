@@ -1,5 +1,6 @@
 /** Cluster wire schemas (dws-api.md §3, §7) and their mapping from the domain view. */
 import { Type, type Static } from '@sinclair/typebox';
+import { DEFAULT_TIMEZONE } from '../../domain/time-zones.js';
 import { Nullable, Tag } from './primitives.js';
 import type { ClusterView } from '../../services/cluster-service.js';
 import { clusterTime, jobTime } from '../../domain/time.js';
@@ -121,6 +122,9 @@ const clusterCommon = {
   failed_reasons: Type.Optional(Nullable(Type.Object({ error_code: Type.String(), error_msg: Type.String() }))),
   datastore_type: Type.String(),
   cluster_description_info: Type.String(),
+  cluster_timezone: Type.String({
+    description: "the members' time zone (PostgreSQL's timezone): UTC until ModifyClusterTimezone sets another",
+  }),
   /** dwsbox extension: a highly available cluster's replication (D25); absent on the local engine */
   sync_mode: Type.Optional(Type.String()),
 };
@@ -211,6 +215,7 @@ function toInfo(v: ClusterView) {
     failed_reasons: c.failedReasons?.[0] ?? null,
     datastore_type: 'dws',
     cluster_description_info: c.spec.description,
+    cluster_timezone: c.spec.parameters?.['timezone'] ?? DEFAULT_TIMEZONE,
     ...(c.spec.syncMode ? { sync_mode: c.spec.syncMode } : {}),
   };
 }

@@ -11,7 +11,7 @@ import type { PgSettingRow } from '../../domain/parameters.js';
 import type { ClusterRef, MemberProcess } from '../data-plane.js';
 import type { LocalEngine } from '../local-engine.js';
 
-/** The named settings of a running member (a name PostgreSQL lacks is absent). */
+/** The named settings of a running member, by lower-case name (a name PostgreSQL lacks is absent). */
 export async function pgSettings(
   e: LocalEngine,
   cluster: ClusterRef,
@@ -31,9 +31,10 @@ export async function pgSettings(
     short_desc: string;
     pending_restart: boolean;
   }>(
-    `select name, setting, unit, vartype, context, min_val, max_val, enumvals, boot_val, short_desc, pending_restart
-       from pg_catalog.pg_settings where name = any($1::text[]) order by name`,
-    [names],
+    // By lower-case name (PostgreSQL's names are case-insensitive; pg_settings spells a few mixed, e.g. TimeZone).
+    `select lower(name) as name, setting, unit, vartype, context, min_val, max_val, enumvals, boot_val, short_desc, pending_restart
+       from pg_catalog.pg_settings where lower(name) = any($1::text[]) order by 1`,
+    [names.map((n) => n.toLowerCase())],
     'postgres',
     // No statement_timeout of the session's own (0): pg_settings shows the server's value, not the session's.
     0,
