@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeValue, primaryFirst, refusalOf, valueRange, type PgSettingRow } from './parameters.js';
+import { normalizeValue, primaryFirst, refusalOf, sameSetting, valueRange, type PgSettingRow } from './parameters.js';
 
 const row = (p: Partial<PgSettingRow>): PgSettingRow => ({
   name: 'statement_timeout',
@@ -32,6 +32,35 @@ describe('offered parameters (issue 16, D32)', () => {
       expect(refusalOf(n)).toMatch(/replication/);
     expect(refusalOf('search_path')).toMatch(/not among/);
     expect(refusalOf('statement_timeout')).toBeNull();
+  });
+
+  it("refuses what would break the standbys or dwsbox's own sessions: serializable by default, a timeout under 1 s, idle_session_timeout", () => {
+    const iso = row({
+      name: 'default_transaction_isolation',
+      vartype: 'enum',
+      unit: null,
+      enumvals: ['serializable', 'repeatable read', 'read committed', 'read uncommitted'],
+    });
+    expect(() => normalizeValue(iso, 'SERIALIZABLE')).toThrow(/hot standby/);
+    expect(normalizeValue(iso, 'Repeatable Read')).toBe('repeatable read');
+    expect(() => normalizeValue(iso, 'snapshot')).toThrow(/not one of repeatable read, read committed, read uncommitted$/);
+    for (const name of ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout']) {
+      expect(() => normalizeValue(row({ name }), '999')).toThrow(/0 \(off\) or at least 1000 ms/);
+      expect(normalizeValue(row({ name }), '0')).toBe('0');
+      expect(normalizeValue(row({ name }), '1000')).toBe('1000');
+    }
+    expect(refusalOf('idle_session_timeout')).toMatch(/pgBackRest/);
+  });
+
+  it('a real shows with 6 significant digits: the same value, not the same text', () => {
+    expect(sameSetting('1.12346', '1.1234567')).toBe(true);
+    expect(sameSetting('1e-07', '1e-7')).toBe(true);
+    expect(sameSetting('1.1', '1.2')).toBe(false);
+    expect(sameSetting('on', 'on')).toBe(true);
+    expect(sameSetting('', '0')).toBe(false);
+    expect(sameSetting('12345678', '12345679')).toBe(false);
+    expect(sameSetting('4', '4.00001')).toBe(false);
+    expect(sameSetting('4', '4.0000001')).toBe(true);
   });
 
   it('checks a value against its pg_settings row and writes it as pg_settings shows it', () => {

@@ -28,6 +28,10 @@ export interface PgSettingRow {
 interface Offered {
   /** a tighter upper bound than PostgreSQL's (shared memory, processes, files: the host's, D18) */
   max?: number;
+  /** the least value but 0 (off): a timeout short enough to cancel dwsbox's own reads of the settings is refused */
+  minUnlessOff?: number;
+  /** choices of an enum that are refused, and why */
+  refusedChoices?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -38,12 +42,19 @@ interface Offered {
  */
 export const OFFERED_PARAMETERS: Readonly<Record<string, Offered>> = {
   // sessions and statements (reload)
-  statement_timeout: {},
-  lock_timeout: {},
-  idle_in_transaction_session_timeout: {},
-  idle_session_timeout: {},
+  // A timeout set here reaches every session without its own, dwsbox's and its tools' too: at
+  // least 1 s (or off). idle_session_timeout is not offered: it ends pgBackRest's control
+  // session while a backup copies files (every snapshot would fail).
+  statement_timeout: { minUnlessOff: 1000 },
+  lock_timeout: { minUnlessOff: 1000 },
+  idle_in_transaction_session_timeout: { minUnlessOff: 1000 },
   deadlock_timeout: {},
-  default_transaction_isolation: {},
+  default_transaction_isolation: {
+    refusedChoices: {
+      serializable:
+        'a hot standby refuses every query in serializable mode, so the standbys (and dwsbox and Patroni on them) could read nothing; set it per session or transaction',
+    },
+  },
   temp_file_limit: {},
   // planner (reload)
   default_statistics_target: {},
@@ -102,6 +113,7 @@ const STANDBY_AT_LEAST_PRIMARY = new Set([
 
 /** Not offered, and why (docs/api.md#parameters; the 400 names the reason). */
 const REFUSED: readonly [RegExp, string][] = [
+  [/^idle_session_timeout$/, "it would end pgBackRest's control session while a snapshot copies files, and every snapshot would fail"],
   [
     /^(archive_command|archive_library|restore_command|archive_cleanup_command|recovery_end_command|.*_preload_libraries|dynamic_library_path|ssl_.*|data_directory|hba_file|ident_file|config_file|external_pid_file|log_directory|unix_socket_.*|krb_server_keyfile)$/,
     "it would run code or read or write files as the cluster's OS user (D32)",
@@ -167,8 +179,12 @@ export function normalizeValue(row: PgSettingRow, raw: string): string {
       throw bad('is not a boolean (on or off)');
     }
     case 'enum': {
-      const found = (row.enumvals ?? []).find((e) => e.toLowerCase() === v.toLowerCase());
-      if (found === undefined) throw bad(`is not one of ${(row.enumvals ?? []).join(', ')}`);
+      const refused = OFFERED_PARAMETERS[row.name]?.refusedChoices ?? {};
+      const choices = (row.enumvals ?? []).filter((e) => !(e in refused));
+      const found = choices.find((e) => e.toLowerCase() === v.toLowerCase());
+      const why = Object.entries(refused).find(([e]) => e.toLowerCase() === v.toLowerCase())?.[1];
+      if (why) throw bad(`cannot be set: ${why}`);
+      if (found === undefined) throw bad(`is not one of ${choices.join(', ')}`);
       return found;
     }
     case 'integer':
@@ -181,6 +197,8 @@ export function normalizeValue(row: PgSettingRow, raw: string): string {
       const min = row.minVal === null ? null : Number(row.minVal);
       const max = upperBound(row);
       if ((min !== null && n < min) || (max !== null && n > max)) throw bad(`is out of range: ${min ?? ''} to ${max ?? ''}${unit}`);
+      const floor = OFFERED_PARAMETERS[row.name]?.minUnlessOff;
+      if (floor !== undefined && n !== 0 && n < floor) throw bad(`is too short: 0 (off) or at least ${floor}${unit}`);
       return String(n);
     }
     default:
@@ -216,3 +234,18 @@ export const SHOWN_READONLY: readonly string[] = [
 
 /** At most this many parameters in one UpdateConfiguration. */
 export const MAX_CHANGES = 50;
+
+/**
+ * Whether a member's `pg_settings.setting` shows the value asked for: the same text, or, for
+ * numbers, the same value as PostgreSQL prints it (reals with 6 significant digits: 1.1234567
+ * shows as 1.12346, 0.0000001 as 1e-07).
+ */
+export function sameSetting(shown: string, wanted: string): boolean {
+  if (shown === wanted) return true;
+  const a = Number(shown);
+  const b = Number(wanted);
+  if (shown.trim() === '' || wanted.trim() === '' || !Number.isFinite(a) || !Number.isFinite(b)) return false;
+  // An integer setting shows exactly; a real as C's %g does, 6 significant digits.
+  if (Number.isInteger(a) && Number.isInteger(b) && !/[.e]/i.test(wanted)) return a === b;
+  return Number(a.toPrecision(6)) === Number(b.toPrecision(6));
+}

@@ -15,6 +15,7 @@ import {
   normalizeValue,
   primaryFirst,
   refusalOf,
+  sameSetting,
   upperBound,
   valueRange,
   type ParameterChange,
@@ -173,7 +174,7 @@ export class ConfigurationService {
       const row = rows.find((r) => r.name === v.name);
       if (!row) throw new AppError('VALIDATION', { args: [`parameter ${v.name} is not a setting of this PostgreSQL`] });
       const newValue = normalize(row, v.value);
-      if (newValue !== row.setting || row.pendingRestart)
+      if (!sameSetting(row.setting, newValue) || row.pendingRestart)
         changes.push({ name: row.name, oldValue: row.setting, newValue, restart: needsRestart(row) });
     }
     if (!changes.length) return null;

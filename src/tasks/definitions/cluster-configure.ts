@@ -12,7 +12,7 @@
  * finds members that already show the values and leaves them alone. The cluster stays
  * AVAILABLE throughout; a failure leaves the values already applied (docs/api.md#parameters).
  */
-import type { ParameterChange, PgSettingRow } from '../../domain/parameters.js';
+import { sameSetting, type ParameterChange, type PgSettingRow } from '../../domain/parameters.js';
 import type { NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
@@ -42,7 +42,7 @@ function lacking(rows: readonly PgSettingRow[], changes: readonly ParameterChang
   const restart: string[] = [];
   for (const c of changes) {
     const row = rows.find((r) => r.name === c.name);
-    if (row?.setting === c.newValue && !row.pendingRestart) continue;
+    if (row && sameSetting(row.setting, c.newValue) && !row.pendingRestart) continue;
     (c.restart ? restart : reload).push(c.name);
   }
   return { reload, restart };
