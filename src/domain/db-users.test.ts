@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkMemberships, dbRoleChange, dbRoleToCreate, parseValidUntil, type DbRoleRow } from './db-users.js';
+import { checkChangeable, checkMemberships, dbRoleChange, dbRoleToCreate, parseValidUntil, type DbRoleRow } from './db-users.js';
 
 const ADMIN = 'dbadmin';
 const PW = 'Dwsbox-User-Pass1';
@@ -100,6 +100,17 @@ describe('database users (issue 16, D32)', () => {
       code(() => checkMemberships('u', ['pg_execute_server_program'], [row('pg_execute_server_program', { holdsForbidden: true })])),
     ).toBe('DB_USER_REFUSED');
     expect(code(() => checkMemberships('u', ['pg_read_server_files'], [row('pg_read_server_files')]))).toBe('DB_USER_REFUSED');
+    // The engine's replication role (Patroni's replicator: no reserved name), even once the administrator was made its member.
+    expect(
+      code(() =>
+        checkMemberships('u', ['replicator'], [row('replicator', { replication: true, adminIsMember: true, holdsForbidden: true })]),
+      ),
+    ).toBe('DB_USER_REFUSED');
+    // A role that reaches a strong one through others (holdsForbidden, from pg_has_role in the query).
+    expect(code(() => checkMemberships('u', ['chain'], [row('chain', { holdsForbidden: true })]))).toBe('DB_USER_REFUSED');
+    expect(code(() => checkChangeable(row('replicator', { replication: true })))).toBe('DB_USER_REFUSED');
+    expect(code(() => checkChangeable(row('postgres', { superuser: true })))).toBe('DB_USER_REFUSED');
+    expect(() => checkChangeable(row('report_user'))).not.toThrow();
     expect(code(() => checkMemberships('u', ['boss'], [row('boss', { createrole: true })]))).toBe('DB_USER_REFUSED');
     expect(code(() => checkMemberships('u', ['ghost'], []))).toBe('DB_USER_REFUSED');
   });

@@ -27,7 +27,7 @@ export interface DbRoleRow {
   memberOf: string[];
   /** the cluster's administrator is a member of it (directly or through others) */
   adminIsMember: boolean;
-  /** it is (directly or through others) a member of a role the administrator never holds (D32's FORBIDDEN_ROLES) */
+  /** it is (directly, through others, or as a superuser) a member of a role the administrator never holds (D32's FORBIDDEN_ROLES) or of one with an attribute it lacks (SUPERUSER, CREATEROLE, REPLICATION, BYPASSRLS) */
   holdsForbidden: boolean;
 }
 
@@ -57,6 +57,27 @@ export type DbUserType = 'USER' | 'ROLE';
 /** Built-in and dwsbox's own roles: never a database user of the API (not listed, never created, changed or dropped). */
 export function isSystemRole(name: string): boolean {
   return name.startsWith('pg_') || name.startsWith('dwsbox_') || name === 'postgres';
+}
+
+/**
+ * A role no database user may be, change or drop: a built-in or dwsbox name, or one holding
+ * more than the administrator (SUPERUSER, CREATEROLE, REPLICATION, BYPASSRLS, or a membership,
+ * direct or through others, that reaches such a role or a server-file or server-program role).
+ * Such a role was made by dwsbox or its engine (the bootstrap superuser, the replication role
+ * under whatever name the engine gives it: Patroni's `replicator`), never by the API: changing
+ * its password or login would hand the tenant its power or cut the replicas off.
+ */
+export function isBeyondAdmin(r: DbRoleRow): boolean {
+  return isSystemRole(r.name) || r.superuser || r.createrole || r.replication || r.bypassrls || r.holdsForbidden;
+}
+
+/** A change or a drop of `r`: refused when it is beyond the administrator (isBeyondAdmin). */
+export function checkChangeable(r: DbRoleRow): void {
+  if (isBeyondAdmin(r))
+    throw refused(
+      r.name,
+      'it is a role of dwsbox or of its engine, or holds more than the cluster administrator; it cannot be changed or dropped',
+    );
 }
 
 const refused = (name: string, why: string): AppError =>
@@ -253,8 +274,7 @@ export function checkMemberships(name: string, wanted: readonly string[], found:
     const r = byName.get(w);
     if (!r) throw refused(name, `grant_members: role ${JSON.stringify(w.slice(0, 80))} does not exist`);
     if (r.adminIsMember && !r.holdsForbidden) continue;
-    const strong = r.superuser || r.createrole || r.replication || r.bypassrls;
-    if (isSystemRole(r.name) || strong || r.holdsForbidden)
+    if (isBeyondAdmin(r))
       throw refused(
         name,
         `grant_members: ${r.name} is a membership the cluster administrator does not hold, which a database user never exceeds`,

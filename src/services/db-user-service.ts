@@ -14,7 +14,8 @@ import {
   dbRoleToCreate,
   dbUserDetail,
   dbUserListItem,
-  isSystemRole,
+  checkChangeable,
+  isBeyondAdmin,
   type CreateDbUserInput,
   type DbUserDetail,
   type DbUserListItem,
@@ -66,7 +67,8 @@ export class DbUserService {
     const { c, primary } = await this.primaryOf(projectId, clusterId, false);
     if (q.user_type === 'IAM' || q.user_type === 'OneAccess') return { users: [] };
     const rows = (await this.deps.dataPlane.dbRoles(c, primary, c.userName))
-      .filter((r) => !isSystemRole(r.name))
+      // dwsbox's and its engine's roles (the replication role among them) are not the tenant's users.
+      .filter((r) => !isBeyondAdmin(r) || r.name === c.userName)
       .filter((r) => (q.type === 'USER' ? r.login : q.type === 'ROLE' ? !r.login : true));
     const offset = q.offset ?? 0;
     return { users: rows.slice(offset, offset + (q.limit ?? 1000)).map(dbUserListItem) };
@@ -76,7 +78,7 @@ export class DbUserService {
     const { c, primary } = await this.primaryOf(projectId, clusterId, false);
     checkDbUserName(name, c.userName, false);
     const [row] = await this.deps.dataPlane.dbRoles(c, primary, c.userName, [name]);
-    if (!row) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });
+    if (!row || (isBeyondAdmin(row) && row.name !== c.userName)) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });
     return dbUserDetail(row);
   }
 
@@ -86,6 +88,7 @@ export class DbUserService {
     const dp = this.deps.dataPlane;
     const [row] = await dp.dbRoles(c, primary, c.userName, [name]);
     if (!row) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });
+    checkChangeable(row);
     await dp.alterDbRole(c, primary, name, change);
     this.deps.log.info('database user changed', { projectId, clusterId, user: name, fields: Object.keys(change) });
   }
@@ -93,6 +96,9 @@ export class DbUserService {
   async delete(projectId: string, clusterId: string, name: string, cascade: boolean): Promise<void> {
     const { c, primary } = await this.primaryOf(projectId, clusterId, true);
     checkDbUserName(name, c.userName, true);
+    const [row] = await this.deps.dataPlane.dbRoles(c, primary, c.userName, [name]);
+    if (!row) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });
+    checkChangeable(row);
     await this.deps.dataPlane.dropDbRole(c, primary, name, cascade);
     this.deps.log.info('database user dropped', { projectId, clusterId, user: name, cascade });
   }

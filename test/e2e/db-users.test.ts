@@ -192,6 +192,26 @@ describe('database users (real roles)', () => {
       ['DELETE', `${USERS()}/postgres`, undefined, 'DWS.9970'],
       ['DELETE', `${USERS()}/${encodeURIComponent('a;b')}`, undefined, 'DWS.5057'],
     ];
+    // The engine's replication role, whatever its name (dwsbox_repl; Patroni's replicator): never
+    // a user to change (its password would be a REPLICATION login for the tenant; its login or
+    // its drop would cut the replicas off), drop, show or list.
+    const replication = (await admin<{ n: string }>('select rolname::text as n from pg_roles where rolreplication and not rolsuper')).map(
+      (x) => x.n,
+    );
+    expect(replication.length).toBeGreaterThan(0);
+    for (const n of replication) {
+      cases.push(['POST', `${USERS()}/${n}`, { password: PW1 }, 'DWS.9970']);
+      cases.push(['POST', `${USERS()}/${n}`, { login: false }, 'DWS.9970']);
+      cases.push(['DELETE', `${USERS()}/${n}`, undefined, 'DWS.9970']);
+      const shown = await t.client.request<{ error_code: string }>('GET', `${USERS()}/${n}`);
+      // a reserved name (dwsbox_…) is refused as a name; another engine role is not a user to show
+      expect([
+        [400, 'DWS.9970'],
+        [404, 'DWS.9971'],
+      ]).toContainEqual([shown.status, shown.body.error_code]);
+    }
+    const listed = await t.client.call<{ users: { name: string }[] }>('GET', USERS());
+    expect(listed.users.map((u) => u.name).filter((u) => replication.includes(u))).toEqual([]);
     for (const [method, path, body, code] of cases) {
       const r = await t.client.request<{ error_code: string; error_msg: string }>(method, path, body);
       expect([r.status, r.body.error_code], `${method} ${path} ${JSON.stringify(body)}: ${JSON.stringify(r.body)}`).toEqual([400, code]);

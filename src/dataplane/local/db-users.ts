@@ -47,7 +47,11 @@ export async function dbRoles(
             coalesce((select array_agg(g.rolname::text order by g.rolname) from pg_auth_members m join pg_roles g on g.oid = m.roleid
                        where m.member = r.oid), '{}'::text[]) as member_of,
             coalesce(pg_has_role(a.oid, r.oid, 'MEMBER'), false) as admin_is_member,
-            exists (select 1 from pg_roles f where f.rolname = any($2::text[]) and pg_has_role(r.oid, f.oid, 'MEMBER')) as holds_forbidden
+            -- beyond the administrator: a member (directly, through others, or as a superuser) of a
+            -- server-file or server-program role or of any role with an attribute it lacks
+            exists (select 1 from pg_roles f
+                     where (f.rolname = any($2::text[]) or f.rolsuper or f.rolcreaterole or f.rolreplication or f.rolbypassrls)
+                       and pg_has_role(r.oid, f.oid, 'MEMBER')) as holds_forbidden
        from pg_roles r left join pg_roles a on a.rolname = $1
       where $3::text[] is null or r.rolname = any($3::text[])
       order by r.rolname`,
