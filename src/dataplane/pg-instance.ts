@@ -46,8 +46,18 @@ export function writeOwned(path: string, content: string, os: OsUser, mode = 0o6
   writeFileSafe(path, content, ownedBy(os), mode);
 }
 
-export const quoteConf = (v: string | number | boolean): string =>
-  typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`;
+/**
+ * A value as postgresql.conf quotes it. A backslash escapes inside the quotes there, and a line
+ * ends the setting, so a value with either (or another control character) is refused, never
+ * written: no value may end its quotes early or start a setting of its own.
+ */
+export const quoteConf = (v: string | number | boolean): string => {
+  if (typeof v === 'number') return String(v);
+  const s = String(v);
+  if (/[\\\x00-\x1f\x7f]/.test(s))
+    throw new Error(`a configuration value may hold no backslash or control character: ${JSON.stringify(s.slice(0, 80))}`);
+  return `'${s.replace(/'/g, "''")}'`;
+};
 
 /** Quote an SQL identifier. */
 export const ident = (s: string): string => '"' + s.replace(/"/g, '""') + '"';
