@@ -23,56 +23,26 @@ export async function dbRoles(
   admin: string,
   names?: readonly string[],
 ): Promise<DbRoleRow[]> {
-  const rows = await e.instance(cluster, primary).query<{
-    name: string;
-    login: boolean;
-    createrole: boolean;
-    createdb: boolean;
-    superuser: boolean;
-    inherit: boolean;
-    replication: boolean;
-    bypassrls: boolean;
-    conn_limit: number;
-    valid_until_ms: number | null;
-    comment: string | null;
-    member_of: string[];
-    admin_is_member: boolean;
-    holds_forbidden: boolean;
-  }>(
+  // Named as DbRoleRow's fields, so the rows are the answer as they come.
+  return e.instance(cluster, primary).query<DbRoleRow>(
     `select r.rolname::text as name, r.rolcanlogin as login, r.rolcreaterole as createrole, r.rolcreatedb as createdb,
             r.rolsuper as superuser, r.rolinherit as inherit, r.rolreplication as replication, r.rolbypassrls as bypassrls,
-            r.rolconnlimit as conn_limit,
-            case when isfinite(r.rolvaliduntil) then floor(extract(epoch from r.rolvaliduntil) * 1000)::float8 end as valid_until_ms,
+            r.rolconnlimit as "connLimit",
+            case when isfinite(r.rolvaliduntil) then floor(extract(epoch from r.rolvaliduntil) * 1000)::float8 end as "validUntilMs",
             shobj_description(r.oid, 'pg_authid') as comment,
             coalesce((select array_agg(g.rolname::text order by g.rolname) from pg_auth_members m join pg_roles g on g.oid = m.roleid
-                       where m.member = r.oid), '{}'::text[]) as member_of,
-            coalesce(pg_has_role(a.oid, r.oid, 'MEMBER'), false) as admin_is_member,
+                       where m.member = r.oid), '{}'::text[]) as "memberOf",
+            coalesce(pg_has_role(a.oid, r.oid, 'MEMBER'), false) as "adminIsMember",
             -- beyond the administrator: a member (directly, through others, or as a superuser) of a
             -- server-file or server-program role or of any role with an attribute it lacks
             exists (select 1 from pg_roles f
                      where (f.rolname = any($2::text[]) or f.rolsuper or f.rolcreaterole or f.rolreplication or f.rolbypassrls)
-                       and pg_has_role(r.oid, f.oid, 'MEMBER')) as holds_forbidden
+                       and pg_has_role(r.oid, f.oid, 'MEMBER')) as "holdsForbidden"
        from pg_roles r left join pg_roles a on a.rolname = $1
       where $3::text[] is null or r.rolname = any($3::text[])
       order by r.rolname`,
     [admin, FORBIDDEN_ROLES, names ? [...names] : null],
   );
-  return rows.map((r) => ({
-    name: r.name,
-    login: r.login,
-    createrole: r.createrole,
-    createdb: r.createdb,
-    superuser: r.superuser,
-    inherit: r.inherit,
-    replication: r.replication,
-    bypassrls: r.bypassrls,
-    connLimit: r.conn_limit,
-    validUntilMs: r.valid_until_ms,
-    comment: r.comment,
-    memberOf: r.member_of,
-    adminIsMember: r.admin_is_member,
-    holdsForbidden: r.holds_forbidden,
-  }));
 }
 
 /** The options of CREATE/ALTER ROLE for a change (constants, numbers, a literal instant, a SCRAM verifier). */

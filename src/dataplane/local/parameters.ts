@@ -18,40 +18,17 @@ export async function pgSettings(
   member: NodeRecord,
   names: readonly string[],
 ): Promise<PgSettingRow[]> {
-  const rows = await e.instance(cluster, member).query<{
-    name: string;
-    setting: string;
-    unit: string | null;
-    vartype: PgSettingRow['vartype'];
-    context: string;
-    min_val: string | null;
-    max_val: string | null;
-    enumvals: string[] | null;
-    boot_val: string | null;
-    short_desc: string;
-    pending_restart: boolean;
-  }>(
-    // By lower-case name (PostgreSQL's names are case-insensitive; pg_settings spells a few mixed, e.g. TimeZone).
-    `select lower(name) as name, setting, unit, vartype, context, min_val, max_val, enumvals, boot_val, short_desc, pending_restart
+  // Named as PgSettingRow's fields, so the rows are the answer as they come; by lower-case name
+  // (PostgreSQL's names are case-insensitive; pg_settings spells a few mixed, e.g. TimeZone).
+  return e.instance(cluster, member).query<PgSettingRow>(
+    `select lower(name) as name, setting, unit, vartype, context, min_val as "minVal", max_val as "maxVal", enumvals,
+            boot_val as "bootVal", short_desc as "shortDesc", pending_restart as "pendingRestart"
        from pg_catalog.pg_settings where lower(name) = any($1::text[]) order by 1`,
     [names.map((n) => n.toLowerCase())],
     'postgres',
     // No statement_timeout of the session's own (0): pg_settings shows the server's value, not the session's.
     0,
   );
-  return rows.map((r) => ({
-    name: r.name,
-    setting: r.setting,
-    unit: r.unit,
-    vartype: r.vartype,
-    context: r.context,
-    minVal: r.min_val,
-    maxVal: r.max_val,
-    enumvals: r.enumvals,
-    bootVal: r.boot_val,
-    shortDesc: r.short_desc,
-    pendingRestart: r.pending_restart,
-  }));
 }
 
 /**
