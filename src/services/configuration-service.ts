@@ -45,6 +45,8 @@ export interface ConfigurationParameterOut {
   readonly: boolean;
   value_range: string;
   restart_required: boolean;
+  /** dwsbox extension: the primary's pg_settings.pending_restart */
+  pending_restart: boolean;
   description: string;
 }
 
@@ -229,6 +231,7 @@ function parameterOut(r: PgSettingRow, readonly: boolean): ConfigurationParamete
     readonly,
     value_range: readonly ? '' : valueRange(r),
     restart_required: needsRestart(r),
+    pending_restart: r.pendingRestart,
     description: r.shortDesc + (max !== null && r.maxVal !== null && max < Number(r.maxVal) ? ` (dwsbox: at most ${max})` : ''),
   };
 }

@@ -37,6 +37,9 @@ export const ConfigurationParameter = Type.Object({
   readonly: Type.Boolean({ description: "true: the node type's (shown, not set here)" }),
   value_range: Type.String({ description: 'min-max for numbers (dwsbox may bound it tighter), the choices for enums and booleans' }),
   restart_required: Type.Boolean({ description: 'a change restarts every member (pg_settings.context postmaster)' }),
+  pending_restart: Type.Boolean({
+    description: "dwsbox extension: the primary's pg_settings.pending_restart (a value changed that only a restart applies)",
+  }),
   description: Type.String(),
 });
 
