@@ -4,9 +4,13 @@
  * and bad values refused with nothing changed and no task; a reload-only change on every member
  * with no restart; a restart change on every member, each restarted; the audit records of both.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminQuery } from '../helpers/crash.js';
+import { runApiCommand } from '../../src/cli/commands/api.js';
 import {
+  ACCESS_KEY,
+  PROJECT_ID,
+  SECRET_KEY,
   clusterTasks,
   createAvailableCluster,
   getCluster,
@@ -80,7 +84,13 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
 
     const p = await t.client.call<{ configurations: Param[] }>('GET', `${CONFIGS()}/${id}`);
     const byName = Object.fromEntries(p.configurations.map((x) => [x.name, x]));
-    expect(byName['statement_timeout']).toMatchObject({ unit: 'ms', type: 'integer', readonly: false, restart_required: false });
+    expect(byName['statement_timeout']).toMatchObject({
+      unit: 'ms',
+      type: 'integer',
+      readonly: false,
+      restart_required: false,
+      pending_restart: false,
+    });
     expect(byName['max_locks_per_transaction']).toMatchObject({ restart_required: true, value_range: '10-1024' });
     expect(byName['shared_buffers']).toMatchObject({ readonly: true });
     for (const forbidden of ['archive_command', 'shared_preload_libraries', 'restore_command', 'dynamic_library_path', 'wal_level'])
@@ -223,5 +233,56 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
     // The same zone again: nothing to do, no task.
     expect(await t.client.call('POST', TZ, { cluster_timezone: 'Asia/Shanghai' })).toEqual({});
     expect(await configureTasks()).toHaveLength(3);
+  });
+
+  it('the CLI: params list, show, set (the task followed with --wait; bad input refused) and history', async () => {
+    const lines: string[] = [];
+    const out = { write: (s: string) => lines.push(s) > 0 } as unknown as NodeJS.WriteStream;
+    const env = {
+      DWSBOX_ENDPOINT: t.endpoint,
+      DWSBOX_PROJECT_ID: PROJECT_ID,
+      DWSBOX_ACCESS_KEY: ACCESS_KEY,
+      DWSBOX_SECRET_KEY: SECRET_KEY,
+    };
+    const cli = async (...a: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+      lines.length = 0;
+      const err: string[] = [];
+      const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => err.push(String(s)) > 0);
+      try {
+        return { code: await runApiCommand(a, env, out), stdout: lines.join(''), stderr: err.join('') };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const list = await cli('params', 'list', id);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/-parameters {2}In-Sync/);
+    expect(list.stdout).toMatch(/^statement_timeout +12345 +0 +ms +0-2147483647 +no +no$/m);
+    expect(list.stdout).toMatch(/^shared_buffers .*\(node type; read-only\)/m);
+    const shown = JSON.parse((await cli('params', 'show', id, 'max_locks_per_transaction', '--json')).stdout) as Param;
+    expect(shown).toMatchObject({ name: 'max_locks_per_transaction', restart_required: true, pending_restart: false });
+
+    // bad input: usage errors (2) before any call, the API's refusal (1) with its code; no task
+    for (const bad of [[], ['lock_timeout'], ['=5'], ['lock_timeout=1', 'lock_timeout=2']]) {
+      const r = await cli('params', 'set', id, ...bad);
+      expect([r.code, r.stderr], bad.join(' ')).toEqual([2, expect.stringMatching(/^dwsbox: params set: /)]);
+    }
+    const refused = await cli('params', 'set', id, 'archive_command=/bin/true');
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringMatching(/^dwsbox: DWS\.0001: .*archive_command/)]);
+    expect((await cli('params', 'show', id, 'no_such_thing')).code).toBe(1);
+    expect(await configureTasks()).toHaveLength(3);
+
+    const set = await cli('params', 'set', id, 'lock_timeout=2000', 'statement_timeout=12345', '--wait', '--json');
+    expect(set.code, set.stderr).toBe(0);
+    const [started, final] = set.stdout.split(/\n(?=\{)/).map((d) => JSON.parse(d) as Record<string, unknown>);
+    expect(started).toMatchObject({ changed: true, parameters: [{ name: 'lock_timeout', old_value: '0', new_value: '2000' }] });
+    expect(final).toMatchObject({ id: started!['job_id'], status: 'SUCCESS' });
+    const [primary] = await members();
+    expect((await settingsAt(primary!.at, ['lock_timeout'])).s['lock_timeout']).toEqual({ setting: '2000', pending: false });
+    expect((await cli('params', 'set', id, 'lock_timeout=2000')).stdout).toMatch(/nothing to change/);
+
+    const history = await cli('params', 'history', id, '--limit', '2');
+    expect(history.stdout).toMatch(new RegExp(`^${String(started!['job_id'])} +SUCCESS .* lock_timeout 0→2000$`, 'm'));
+    expect(history.stdout.trim().split('\n')).toHaveLength(3);
   });
 });

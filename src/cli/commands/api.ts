@@ -51,6 +51,8 @@ export const API_HELP = `Resource commands (clients of the REST API):
   db-users list CLUSTER [--type USER|ROLE] | show CLUSTER NAME | delete CLUSTER NAME [--cascade]
   db-users create CLUSTER --name N [--role] [--password-stdin] [--conn-limit N] [--createdb] [--member-of R,R2]
                        (a user's password: --password-stdin, DWSBOX_DB_USER_PASSWORD, or --password PW with a warning)
+  params list CLUSTER | show CLUSTER NAME | history CLUSTER [--limit N]
+  params set CLUSTER NAME=VALUE … [--wait]   (values in the parameter's unit, as list shows it: a SETTING_CONFIGURATION task)
   node-types
   tasks list CLUSTER | show CLUSTER ACTION|TASK_ID | watch CLUSTER ACTION|TASK_ID
   faults add --action A --step S --mode fail|delay|hang|crash [--point before|during|after] [--cluster ID] [--delay-ms N] [--times N]
@@ -658,6 +660,146 @@ async function dbUsers(ctx: Ctx): Promise<number> {
   }
 }
 
+interface ParameterBody {
+  name: string;
+  values: { type: string; value: string; default_value: string }[];
+  unit: string;
+  type: string;
+  readonly: boolean;
+  value_range: string;
+  restart_required: boolean;
+  pending_restart?: boolean;
+  description: string;
+}
+
+interface AuditRecordBody {
+  id: string;
+  start_time: string;
+  end_time?: string;
+  status: string;
+  failed_reason?: string;
+  parameters: { name: string; old_value: string; new_value: string; restart_required: boolean }[];
+}
+
+/** `name=value` arguments of `params set`: each name once, nothing empty on the left. */
+export function parameterAssignments(args: readonly string[]): { name: string; value: string }[] {
+  if (!args.length) throw new UsageError('params set: give at least one NAME=VALUE');
+  const seen = new Set<string>();
+  return args.map((a) => {
+    const eq = a.indexOf('=');
+    if (eq <= 0) throw new UsageError(`params set: ${JSON.stringify(a)} is not NAME=VALUE`);
+    const name = a.slice(0, eq).trim();
+    if (seen.has(name)) throw new UsageError(`params set: ${name} is named twice`);
+    seen.add(name);
+    return { name, value: a.slice(eq + 1) };
+  });
+}
+
+/**
+ * Parameters (issue 16, docs/api.md#parameters): the cluster's one configuration, its parameters
+ * as the primary's pg_settings says, `set` as a SETTING_CONFIGURATION task, and the audit records.
+ */
+async function params(ctx: Ctx): Promise<number> {
+  const [sub, cluster, ...rest] = ctx.positionals;
+  const c = ctx.client;
+  const id = need(cluster, 'the cluster id');
+  const cid = encodeURIComponent(id);
+  const configurations = `/v1.0/{project_id}/clusters/${cid}/configurations`;
+  const audit = `/v1/{project_id}/clusters/${cid}/configurations/audit-records`;
+  const parameters = async (): Promise<ParameterBody[]> =>
+    (await c.call<{ configurations: ParameterBody[] }>('GET', `${configurations}/${cid}`)).configurations;
+  switch (sub) {
+    case 'list': {
+      const [conf] = (
+        await c.call<{ configurations: { id: string; name: string; status: string; fail_reason?: string }[] }>('GET', configurations)
+      ).configurations;
+      const list = await parameters();
+      print(ctx, { configuration: conf, parameters: list }, () => {
+        const pending = list.filter((p) => p.pending_restart).length;
+        return [
+          `${conf?.name ?? ''}  ${conf?.status ?? ''}${conf?.fail_reason ? `: ${conf.fail_reason}` : ''}${pending ? `  ${pending} pending restart` : ''}`,
+          table([
+            ['NAME', 'VALUE', 'DEFAULT', 'UNIT', 'RANGE', 'RESTART', 'PENDING'],
+            ...list.map((p) => [
+              p.name,
+              p.values[0]?.value ?? '',
+              p.values[0]?.default_value ?? '',
+              p.unit || '-',
+              p.readonly ? '(node type; read-only)' : p.value_range || '-',
+              p.restart_required ? 'yes' : 'no',
+              p.pending_restart ? 'yes' : 'no',
+            ]),
+          ]),
+        ].join('\n');
+      });
+      return 0;
+    }
+    case 'show': {
+      const name = need(rest[0], 'the parameter name');
+      const p = (await parameters()).find((x) => x.name === name);
+      if (!p) throw new Error(`${name} is not one of the cluster's parameters (dwsbox params list ${id} shows them)`);
+      print(ctx, p, () =>
+        [
+          ['name', p.name],
+          ['value', `${p.values[0]?.value ?? ''}${p.unit ? ` (${p.unit})` : ''}`],
+          ['default', p.values[0]?.default_value ?? ''],
+          ['type', p.type],
+          ['range', p.readonly ? "read-only: the node type's" : p.value_range],
+          ['restart', p.restart_required ? 'a change restarts every member' : 'a reload applies a change'],
+          ['pending restart', p.pending_restart ? 'yes' : 'no'],
+          ['description', p.description],
+        ]
+          .map(([k, v]) => `${k!.padEnd(16)} ${v!}`)
+          .join('\n'),
+      );
+      return 0;
+    }
+    case 'set': {
+      const values = parameterAssignments(rest);
+      // UpdateConfiguration answers {} (the SDK has no job id): the task is the newest audit record, if a new one.
+      const newest = async (): Promise<AuditRecordBody | undefined> =>
+        (await c.call<{ records: AuditRecordBody[] }>('GET', `${audit}?limit=1`)).records[0];
+      const before = (await newest())?.id;
+      await c.call('PUT', `/v2/{project_id}/clusters/${cid}/configurations/${cid}`, {
+        configurations: values.map((v) => ({ type: 'dn', ...v })),
+      });
+      const after = await newest();
+      if (!after || after.id === before) {
+        print(ctx, { changed: false }, () => 'nothing to change: every value is already set');
+        return 0;
+      }
+      print(
+        ctx,
+        { changed: true, job_id: after.id, parameters: after.parameters },
+        () =>
+          `parameters are being set (task ${after.id}): ` +
+          after.parameters.map((p) => `${p.name} ${p.old_value} → ${p.new_value}${p.restart_required ? ' (restart)' : ''}`).join(', '),
+      );
+      return maybeWait(ctx, { clusterId: id, jobId: after.id });
+    }
+    case 'history': {
+      const limit = ctx.values['limit'] !== undefined ? int(ctx.values['limit'], '--limit') : undefined;
+      const r = await c.call<{ records: AuditRecordBody[]; count: number }>('GET', limit ? `${audit}?limit=${limit}` : audit);
+      print(ctx, r, () =>
+        table([
+          ['TASK', 'STATUS', 'START', 'END', 'CHANGES'],
+          ...r.records.map((x) => [
+            x.id,
+            x.status,
+            x.start_time,
+            x.end_time ?? '-',
+            x.parameters.map((p) => `${p.name} ${p.old_value}→${p.new_value}${p.restart_required ? ' (restart)' : ''}`).join(', ') +
+              (x.failed_reason ? `  failed: ${x.failed_reason}` : ''),
+          ]),
+        ]),
+      );
+      return 0;
+    }
+    default:
+      throw new UsageError('params: use list, show, set or history');
+  }
+}
+
 async function nodeTypes(ctx: Ctx): Promise<number> {
   const r = await ctx.client.call<{
     node_types: { spec_name: string; vcpus: number; ram: number; detail: { type: string; value: string }[] }[];
@@ -746,6 +888,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
     },
     run: dbUsers,
   },
+  params: { options: { ...WAIT, limit: { type: 'string' } }, run: params },
   'node-types': { options: {}, run: nodeTypes },
 };
 
