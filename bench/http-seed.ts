@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuthService } from '../src/auth/auth-service.js';
 import type { Secrets } from '../src/auth/secrets.js';
 import { AVAILABILITY_ZONES } from '../src/api/schemas/cluster.js';
+import { DEFAULT_MAINTENANCE_WINDOW } from '../src/domain/maintenance-window.js';
 import { DATASTORE_VERSION } from '../src/domain/node-types.js';
 import type {
   ClusterRecord,
@@ -207,6 +208,7 @@ export async function seedStore(store: Store, auth: AuthService, secrets: Secret
       },
       failedReasons: null,
       healthNote: null,
+      maintainWindow: DEFAULT_MAINTENANCE_WINDOW,
       createdAt,
       updatedAt: o.now - 2 * 60 * MINUTE,
       deletedAt: null,

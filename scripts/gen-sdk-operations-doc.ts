@@ -15,7 +15,7 @@ const ROUTED: Record<string, string | null> = {
   ListClusters: null,
   ShowClusters: null,
   ListClusterDetails:
-    'partial: `maintain_window` is a fixed value, `parameter_group` and `elb` are null and `public_endpoints` is empty (no parameter groups, load balancers or public addresses)',
+    'partial: `parameter_group` and `elb` are null and `public_endpoints` is empty (no parameter groups, load balancers or public addresses)',
   DeleteCluster: null,
   DeleteDwsCluster: 'partial: `release_eip_type` is checked and has nothing to release',
   RestartCluster: null,
@@ -50,6 +50,8 @@ const ROUTED: Record<string, string | null> = {
   ListClusterActions: null,
   ListJobDetails: null,
   ModifyClusterName: 'real, at once: the answer has no `job_id` (no task renames a cluster)',
+  UpdateMaintenanceWindow:
+    "at once, by the real service's rules (Mon…Sun, HH:mm on the hour in UTC, 4 hours); stored and shown in the detail's `maintain_window`; see api.md#the-maintenance-window",
   ModifyClusterTimezone:
     "real: PostgreSQL's timezone on every member by a SETTING_CONFIGURATION task (a reload, no restart), `job_id` that task; the zones the DWS API lists; the detail's `cluster_timezone` shows it",
   ListClusterTags: null,

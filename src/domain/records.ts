@@ -3,6 +3,7 @@
  * api/schemas and are mapped from these.
  */
 import type { ClusterStatus, SubStatus } from './cluster.js';
+import type { MaintenanceWindow } from './maintenance-window.js';
 import type { StepStatus, TaskKind, TaskStatus } from './task.js';
 
 /** admin: changes its project; readonly: reads it; operator: reads its project and every project's /metrics series (docs/security.md). */
@@ -91,6 +92,8 @@ export interface ClusterRecord {
   spec: ClusterSpec;
   failedReasons: FailedReason[] | null;
   healthNote: string | null;
+  /** when dwsbox may restart it on its own (UpdateMaintenanceWindow), UTC */
+  maintainWindow: MaintenanceWindow;
   createdAt: number;
   updatedAt: number;
   deletedAt: number | null;

@@ -7,6 +7,7 @@ import { CLUSTER_NAME_RE, USER_NAME_RE, passwordProblem, runningTaskStatus, acti
 import type { Clock } from '../domain/clock.js';
 import { ReadCache, ReadPoint, type Timed } from '../store/read-cache.js';
 import { newId, newPassword, isUuid } from '../domain/ids.js';
+import { DEFAULT_MAINTENANCE_WINDOW, parseMaintenanceWindow } from '../domain/maintenance-window.js';
 import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
 import { ACTION_OF_KIND, isTaskActive } from '../domain/task.js';
@@ -381,6 +382,7 @@ export class ClusterService {
       },
       failedReasons: null,
       healthNote: null,
+      maintainWindow: DEFAULT_MAINTENANCE_WINDOW,
       createdAt: now,
       updatedAt: now,
       deletedAt: null,
@@ -645,6 +647,25 @@ export class ClusterService {
       return c.name;
     });
     this.deps.log.info('cluster renamed', { projectId, clusterId, from: old, to: name });
+  }
+
+  /**
+   * UpdateMaintenanceWindow: the window checked (domain/maintenance-window.ts; 400, nothing
+   * changed) and stored at once, whatever runs on the cluster: it is when dwsbox may restart
+   * the cluster on its own, which the detail's maintain_window shows.
+   */
+  async setMaintenanceWindow(
+    projectId: string,
+    clusterId: string,
+    input: { day: string; start_time: string; end_time: string },
+  ): Promise<void> {
+    const window = parseMaintenanceWindow(input);
+    await this.deps.store.transaction(async (tx) => {
+      const c = await tx.getCluster(projectId, clusterId);
+      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+      await tx.updateCluster(c.id, { maintainWindow: window, updatedAt: this.deps.clock.now() });
+    });
+    this.deps.log.info('maintenance window set', { projectId, clusterId, ...window });
   }
 
   async updateSpec(projectId: string, clusterId: string, patch: (s: ClusterSpec) => ClusterSpec): Promise<void> {

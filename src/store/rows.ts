@@ -230,6 +230,7 @@ export const clusterRows = new RowMapping<ClusterRecord, ClustersTable>({
   spec: ['spec', json()],
   failedReasons: ['failed_reasons', jsonOrNull()],
   healthNote: ['health_note', text()],
+  maintainWindow: ['maintain_window', json()],
   createdAt: ['created_at', numeric],
   updatedAt: ['updated_at', numeric],
   deletedAt: ['deleted_at', numericOrNull],

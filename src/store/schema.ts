@@ -49,6 +49,8 @@ export interface ClustersTable {
   spec: string;
   failed_reasons: string | null;
   health_note: string | null;
+  /** 000008: JSON of domain/maintenance-window.ts */
+  maintain_window: string;
   created_at: number;
   updated_at: number;
   deleted_at: number | null;

@@ -382,6 +382,28 @@ describe('a real create (its build held by a fault, so no PostgreSQL starts)', (
     expect(await nameNow()).toBe(name);
   });
 
+  it('has a maintenance window: Thu 22:00–02:00 UTC at first, set at once (UpdateMaintenanceWindow); bad input changes nothing', async () => {
+    const set = (body: unknown, cid = id) => h.call('PUT', p(`/v1.0/{project_id}/clusters/${cid}/maintenance-window`), { body });
+    const windowNow = async () =>
+      (await h.call('GET', p(`/v1.0/{project_id}/clusters/${id}`))).json<{ cluster: { maintain_window: unknown } }>().cluster
+        .maintain_window;
+    expect(await windowNow()).toEqual({ day: 'Thu', start_time: '22:00', end_time: '02:00' });
+    const ok = await set({ day: 'sat', start_time: '23:00', end_time: '03:00' });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toEqual({});
+    expect(await windowNow()).toEqual({ day: 'Sat', start_time: '23:00', end_time: '03:00' });
+    const refused: [unknown, RegExp][] = [
+      [{ day: 'Saturday', start_time: '01:00', end_time: '05:00' }, /day "Saturday"/],
+      [{ day: 'Mon', start_time: '01:30', end_time: '05:30' }, /start_time "01:30"/],
+      [{ day: 'Mon', start_time: '01:00', end_time: '03:00' }, /lasts 4 hours/],
+      [{ day: 'Mon', start_time: '01:00' }, /end_time/],
+      [{ day: 7, start_time: '01:00', end_time: '05:00' }, /day/],
+    ];
+    for (const [body, msg] of refused) expectError(await set(body), 400, 'DWS.0001', msg);
+    expectError(await set({ day: 'Mon', start_time: '01:00', end_time: '05:00' }, UNKNOWN), 404, 'DWS.0047');
+    expect(await windowNow()).toEqual({ day: 'Sat', start_time: '23:00', end_time: '03:00' });
+  });
+
   it('(the fault holds the build: no node was initialized)', async () => {
     const [task] = await h.svc.store.listTasks(id);
     expect((await h.svc.store.getStep(task!.id, 'INIT_PRIMARY'))!.status).toBe('WAITING');

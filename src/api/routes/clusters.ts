@@ -347,6 +347,30 @@ export const clusterRoutes =
       },
     );
 
+    app.put(
+      '/v1.0/:project_id/clusters/:cluster_id/maintenance-window',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: "Set the cluster's maintenance window (UpdateMaintenanceWindow)",
+          description:
+            "A weekly window in UTC, as the real service takes it: day Mon…Sun, start_time and end_time HH:mm on the hour, the end 4 hours after the start (it may cross midnight). Stored at once, shown in the detail's maintain_window; a restart a parameter change needs waits for it (docs/api.md#the-maintenance-window).",
+          params: ClusterParams,
+          body: Type.Object({
+            day: Type.String({ maxLength: 16 }),
+            start_time: Type.String({ maxLength: 16 }),
+            end_time: Type.String({ maxLength: 16 }),
+          }),
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.setMaintenanceWindow(req.params.project_id, req.params.cluster_id, req.body);
+        return {};
+      },
+    );
+
     const TagsBody = Type.Object({ tags: Type.Array(Tag, { maxItems: 20 }) });
     app.post(
       '/v1.0/:project_id/clusters/:cluster_id/tags/batch-create',

@@ -325,11 +325,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['DeleteAlarmSub', 'DELETE', '/v2/{project_id}/alarm-subs/{alarm_sub_id}'],
     ],
   },
-  'maintenance window': {
-    planned: true,
-    why: `${PLANNED} (D28: the window will be stored, shown in maintain_window and honoured by restarts a parameter change needs); until then the detail shows a fixed window`,
-    ops: [['UpdateMaintenanceWindow', 'PUT', '/v1.0/{project_id}/clusters/{cluster_id}/maintenance-window']],
-  },
   'read-only mode': {
     planned: true,
     why: `${PLANNED} (D28: a cluster whose data disk passes a threshold will be switched to read-only, and this lifts it); until then no cluster is ever made read-only`,

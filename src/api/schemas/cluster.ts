@@ -134,7 +134,10 @@ export const ClusterDetail = Type.Object({
   ...clusterCommon,
   node_type_id: Type.String(),
   private_ip: Type.Array(Type.String()),
-  maintain_window: Type.Object({ day: Type.String(), start_time: Type.String(), end_time: Type.String() }),
+  maintain_window: Type.Object(
+    { day: Type.String(), start_time: Type.String(), end_time: Type.String() },
+    { description: 'when dwsbox may restart the cluster on its own (UTC; UpdateMaintenanceWindow sets it; new clusters: Thu 22:00–02:00)' },
+  ),
   resize_info: Nullable(ResizeInfo),
   parameter_group: Nullable(Type.Object({ id: Type.String(), name: Type.String(), status: Type.String() })),
   elb: Nullable(Type.Object({})),
@@ -231,7 +234,7 @@ export function clusterDetailOut(v: ClusterView): Static<typeof ClusterDetail> {
     ...toInfo(v),
     node_type_id: nt?.id ?? '',
     private_ip: v.nodes.filter((n) => n.membership === 'active').map((n) => n.host),
-    maintain_window: { day: 'Thu', start_time: '22:00', end_time: '02:00' },
+    maintain_window: { day: c.maintainWindow.day, start_time: c.maintainWindow.startTime, end_time: c.maintainWindow.endTime },
     resize_info: v.resize
       ? {
           resize_status: v.resize.status,

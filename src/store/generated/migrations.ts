@@ -36,6 +36,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 7,
       "name": "000007_events",
       "sql": "-- dwsbox store, version 7: cluster events (D26, issue 15). One row per happening, recorded\n-- once: `source_key` names the happening itself (a task and its transition, a member's health\n-- change, a Patroni timeline), so that several service processes, or one restarted, that\n-- observe it write one row. Read newest first, per project and per cluster; /metrics counts\n-- them by kind and severity.\nCREATE TABLE events (\n  id TEXT PRIMARY KEY,\n  project_id TEXT NOT NULL,\n  cluster_id TEXT NOT NULL,\n  kind TEXT NOT NULL,\n  severity TEXT NOT NULL,\n  message TEXT NOT NULL,\n  subject TEXT,\n  source_key TEXT NOT NULL UNIQUE,\n  occurred_at BIGINT NOT NULL\n);\nCREATE INDEX events_project ON events(project_id, occurred_at, id);\nCREATE INDEX events_cluster ON events(cluster_id, occurred_at, id);\nCREATE INDEX events_counts ON events(project_id, kind, severity);\n"
+    },
+    {
+      "version": 8,
+      "name": "000008_maintenance_window",
+      "sql": "-- dwsbox store, version 8: each cluster's maintenance window (issue 16, UpdateMaintenanceWindow;\n-- domain/maintenance-window.ts), JSON {day, startTime, endTime} in UTC. Clusters made before\n-- it get the window the detail showed until then, which is also a new cluster's default.\nALTER TABLE clusters ADD COLUMN maintain_window TEXT NOT NULL DEFAULT '{\"day\":\"Thu\",\"startTime\":\"22:00\",\"endTime\":\"02:00\"}';\n"
     }
   ],
   "postgres": [
@@ -73,6 +78,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 7,
       "name": "000007_events",
       "sql": "-- dwsbox store, version 7: cluster events (D26, issue 15). One row per happening, recorded\n-- once: `source_key` names the happening itself (a task and its transition, a member's health\n-- change, a Patroni timeline), so that several service processes, or one restarted, that\n-- observe it write one row. Read newest first, per project and per cluster; /metrics counts\n-- them by kind and severity.\nCREATE TABLE events (\n  id TEXT PRIMARY KEY,\n  project_id TEXT NOT NULL,\n  cluster_id TEXT NOT NULL,\n  kind TEXT NOT NULL,\n  severity TEXT NOT NULL,\n  message TEXT NOT NULL,\n  subject TEXT,\n  source_key TEXT NOT NULL UNIQUE,\n  occurred_at BIGINT NOT NULL\n);\nCREATE INDEX events_project ON events(project_id, occurred_at, id);\nCREATE INDEX events_cluster ON events(cluster_id, occurred_at, id);\nCREATE INDEX events_counts ON events(project_id, kind, severity);\n"
+    },
+    {
+      "version": 8,
+      "name": "000008_maintenance_window",
+      "sql": "-- dwsbox store, version 8: each cluster's maintenance window (issue 16, UpdateMaintenanceWindow;\n-- domain/maintenance-window.ts), JSON {day, startTime, endTime} in UTC. Clusters made before\n-- it get the window the detail showed until then, which is also a new cluster's default.\nALTER TABLE clusters ADD COLUMN maintain_window TEXT NOT NULL DEFAULT '{\"day\":\"Thu\",\"startTime\":\"22:00\",\"endTime\":\"02:00\"}';\n"
     }
   ]
 };
