@@ -133,6 +133,12 @@ export interface SourceSpec {
   clusterSpec: ClusterSpec;
   adminPasswordEnc: string;
   pgVersion: string;
+  /**
+   * An AUTO snapshot: the strategy fire that took it (absent for a MANUAL one, and for an AUTO
+   * one taken before dwsbox recorded it). Kept in this JSON, which every snapshot row has, so
+   * no store migration was needed.
+   */
+  policyFire?: SnapshotPolicyFire;
 }
 
 /** Databases → schemas → tables, recorded at snapshot time (D16). */
@@ -141,6 +147,22 @@ export interface SchemaInfo {
 }
 
 export type BackupLevel = 'cluster' | 'schema' | 'table';
+
+/**
+ * What an AUTO snapshot records of the snapshot-policy strategy that fired it: its
+ * `bak_period` and `bak_expected_start_time`. Kept with the snapshot, since the strategy may be
+ * rescheduled or deleted afterwards.
+ */
+export interface SnapshotPolicyFire {
+  /** the strategy (`policy_id`) */
+  policyId: string;
+  /** the slot it was fired for (epoch ms UTC): the time it was scheduled to start */
+  fireTime: number;
+  /** the strategy's `backup_strategy` expression at the fire, as given */
+  schedule: string;
+  /** hours east of UTC of the schedule's wall time */
+  timeZoneOffset: number;
+}
 
 /**
  * What a schema- or table-level (logical) snapshot holds: a `pg_dump -Fd` of exactly these

@@ -4,7 +4,7 @@
  * cluster's primary (refused with a 400 naming the missing ones, before anything is queued).
  * The snapshot task checks again right before it dumps, since objects can go in between.
  */
-import type { BackupLevel, ClusterRecord, FineGrainedDetail, NodeRecord } from '../domain/records.js';
+import type { BackupLevel, ClusterRecord, FineGrainedDetail, NodeRecord, SnapshotPolicyFire } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
 import { formatQualifiedName, parseQualifiedName, tableRefsOf } from '../domain/table-names.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
@@ -28,6 +28,8 @@ export interface SnapshotRequest {
   tables?: string[] | undefined;
   /** the policy that fired it (AUTO), for the log */
   policyId?: string | undefined;
+  /** AUTO: the strategy fire that asks for it, recorded with the snapshot (its bak_period and bak_expected_start_time) */
+  policyFire?: SnapshotPolicyFire | undefined;
   /** cluster level: take a full backup whatever the D2 chain would choose (a snapshot policy's `backup_type: full`) */
   forceFull?: boolean | undefined;
 }

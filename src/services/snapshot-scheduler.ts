@@ -133,6 +133,7 @@ export class SnapshotScheduler {
       type: 'AUTO',
       level: p.backupLevel,
       policyId: p.id,
+      policyFire: { policyId: p.id, fireTime: slot, schedule: p.schedule, timeZoneOffset: p.timeZoneOffset },
       description: `Automated snapshot of policy ${p.name} (${p.backupLevel} level, ${p.backupType}) for ${new Date(slot).toISOString().slice(0, 19).replace('T', ' ')} UTC`,
       ...(p.backupLevel === 'cluster'
         ? { forceFull: p.backupType === 'full' }

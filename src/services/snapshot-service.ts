@@ -16,6 +16,7 @@ import type { TaskQueue } from '../tasks/queue.js';
 import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
 import type { FineGrainedDetail } from '../domain/records.js';
+import type { PolicySettingsRecord } from '../domain/snapshot-policy.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
 import { checkObjectsExist, fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';
 import { chainFigures, estimateBackupBytes, predictBackupType } from '../domain/snapshot-space.js';
@@ -51,11 +52,17 @@ export interface SnapshotServiceDeps {
   limits?: SnapshotLimits & Pick<Config, 'snapshotFullEvery'>;
 }
 
-/** What a snapshot's answer shows of its task and its cluster. */
+/** What a snapshot's answer shows of its task, its cluster and its cluster's snapshot policy. */
 export interface SnapshotContext {
   progress: string;
   clusterStatus: string | null;
   clusterTaskStatus: string | null;
+  /**
+   * The days retention keeps it: an AUTO snapshot of a live cluster with policy settings, the
+   * settings' `keep_day` now (the scheduler's retention applies the current value to every
+   * AUTO snapshot of the cluster); null when no retention ever deletes it (MANUAL).
+   */
+  keepDay: number | null;
 }
 
 function contextOf(
@@ -63,13 +70,15 @@ function contextOf(
   task: TaskRecord | undefined,
   cluster: ClusterRecord | undefined,
   clusterTask: TaskRecord | undefined,
+  settings: PolicySettingsRecord | undefined,
 ): SnapshotContext {
   const progress = s.status === 'AVAILABLE' ? '100%' : `${Math.floor(task?.progress ?? 0)}%`;
-  if (!cluster) return { progress, clusterStatus: null, clusterTaskStatus: null };
+  if (!cluster) return { progress, clusterStatus: null, clusterTaskStatus: null, keepDay: null };
   return {
     progress,
     clusterStatus: cluster.status,
     clusterTaskStatus: clusterTask ? runningTaskStatus(clusterTask.kind) : (cluster.stickyTaskStatus ?? ''),
+    keepDay: s.type === 'AUTO' && settings ? settings.keepDay : null,
   };
 }
 
@@ -192,10 +201,12 @@ export class SnapshotService {
     if (clash) throw new AppError('SNAPSHOT_NAME_EXISTS', { args: [r.name] });
     // Fair shares: the quotas, counted in the transaction that inserts the snapshot.
     if (this.deps.limits) await checkSnapshotQuota(tx, this.deps.limits, projectId, p.need ?? { kind: 'full', needBytes: 0 });
+    const fresh = newSnapshotRecord(projectId, c, { name: r.name, clusterId: c.id, description: r.description ?? '' }, now);
     const s: SnapshotRecord = {
-      ...newSnapshotRecord(projectId, c, { name: r.name, clusterId: c.id, description: r.description ?? '' }, now),
+      ...fresh,
       type: r.type,
       fineGrained: p.fineGrained,
+      ...(r.policyFire ? { sourceSpec: { ...fresh.sourceSpec, policyFire: r.policyFire } } : {}),
     };
     await tx.insertSnapshot(s);
     const params = {
@@ -213,7 +224,8 @@ export class SnapshotService {
   async context(s: SnapshotRecord): Promise<SnapshotContext> {
     const task = s.status !== 'AVAILABLE' && s.taskId ? await this.deps.store.getTask(s.taskId) : undefined;
     const c = await this.deps.store.getCluster(s.projectId, s.clusterId);
-    return contextOf(s, task, c, c && (await this.deps.store.activeTask(`cluster:${c.id}`)));
+    const settings = c && s.type === 'AUTO' ? await this.deps.store.getPolicySettings(c.id) : undefined;
+    return contextOf(s, task, c, c && (await this.deps.store.activeTask(`cluster:${c.id}`)), settings);
   }
 
   /**
@@ -242,12 +254,16 @@ export class SnapshotService {
     const snapshots = await store.listSnapshots(projectId);
     const clusters = new Map((await store.listClusters(projectId)).map((c) => [c.id, c]));
     const active = new Map((await store.listActiveTasks()).filter((t) => t.projectId === projectId).map((t) => [t.lockKey, t]));
+    // The policy settings of the clusters with AUTO snapshots (their retention), once per cluster.
+    const settings = new Map<string, PolicySettingsRecord | undefined>();
+    for (const id of new Set(snapshots.filter((s) => s.type === 'AUTO' && clusters.has(s.clusterId)).map((s) => s.clusterId)))
+      settings.set(id, await store.getPolicySettings(id));
     const out = [];
     for (const s of snapshots) {
       // Only a snapshot still being made shows its task's progress.
       const task = s.status !== 'AVAILABLE' && s.taskId ? await store.getTask(s.taskId) : undefined;
       const c = clusters.get(s.clusterId);
-      out.push({ snapshot: s, context: contextOf(s, task, c, c && active.get(`cluster:${c.id}`)) });
+      out.push({ snapshot: s, context: contextOf(s, task, c, c && active.get(`cluster:${c.id}`), settings.get(s.clusterId)) });
     }
     return out;
   }

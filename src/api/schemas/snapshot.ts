@@ -26,9 +26,13 @@ export const Snapshot = Type.Object({
   cluster_name: Type.String(),
   datastore: Type.Object({ type: Type.String(), version: Type.String() }),
   updated: Type.String(),
-  bak_expected_start_time: Nullable(Type.String()),
-  bak_keep_day: Type.Integer(),
-  bak_period: Nullable(Type.String()),
+  bak_expected_start_time: Nullable(
+    Type.String({ description: 'AUTO: the slot (UTC) its snapshot-policy strategy fired for; null for MANUAL' }),
+  ),
+  bak_keep_day: Type.Integer({
+    description: "AUTO: its cluster's policy keep_day now (the retention that deletes it); -1 when no retention deletes it (MANUAL)",
+  }),
+  bak_period: Nullable(Type.String({ description: "AUTO: its strategy's backup_strategy expression when it fired; null for MANUAL" })),
   db_user: Type.String(),
   progress: Type.String(),
   backup_key: Nullable(Type.String()),
@@ -81,6 +85,8 @@ export interface SnapshotContext {
   clusterStatus: string | null;
   clusterTaskStatus: string | null;
   progress: string;
+  /** the days retention keeps an AUTO snapshot (its cluster's policy keep_day now); null: no retention deletes it */
+  keepDay: number | null;
 }
 
 export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typeof Snapshot> {
@@ -97,9 +103,10 @@ export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typ
     cluster_name: s.clusterName,
     datastore: { type: 'dws', version: DATASTORE_VERSION },
     updated: snapshotTime(s.updatedAt),
-    bak_expected_start_time: null,
-    bak_keep_day: -1,
-    bak_period: null,
+    // AUTO: the slot its strategy fired for, the days retention keeps it, the strategy's schedule (docs/snapshot-policies.md, "How fires run").
+    bak_expected_start_time: s.sourceSpec.policyFire ? snapshotTime(s.sourceSpec.policyFire.fireTime) : null,
+    bak_keep_day: ctx.keepDay ?? -1,
+    bak_period: s.sourceSpec.policyFire?.schedule ?? null,
     db_user: s.sourceSpec.userName,
     progress: ctx.progress,
     backup_key: s.backupKey,
