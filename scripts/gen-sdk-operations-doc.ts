@@ -73,6 +73,15 @@ const ROUTED: Record<string, string | null> = {
   UpdateDatabaseUserInfo:
     'partial: ALTER ROLE of `login`, `createdb`, `inherit`, `conn_limit`, `valid_until` (and the dwsbox field `password`); `systemadmin`, `createrole`, `replication` are refused (400 DWS.9970), `auditadmin`, `useft`, `valid_begin` and `lock: true` (400 DWS.9901)',
   DeleteDatabaseUser: 'DROP ROLE; `cascade=true` runs DROP OWNED BY in every database first',
+  UpdateDatabaseAuthority:
+    "real GRANT / REVOKE (PostgreSQL 15's privileges) in one transaction, `view_sql` the statements run; objects owned by the administrator or a database user, grantees database users, the administrator or PUBLIC (D32); NODEGROUP is refused",
+  ShowDatabaseAuthority: "the objects' ACLs as aclexplode says; a grant option reads `… WITH GRANT OPTION`",
+  ListDatabaseUserAuthorities:
+    'the privileges granted to the role itself, in every database; `future` and `all_object` are absent (default privileges are not listed)',
+  ListDatabaseObjects:
+    "from the primary's catalogs; FUNCTION as name(argument types); NODEGROUP lists none; `is_fine_grained_disaster` has no meaning",
+  ListSchemas:
+    "partial: `total_value` is the schema's bytes on the primary (every fork); `perm_space` -1 (no schema limits), one data node (`dn_num` 1, `skew_percent` 0, min and max the total)",
   ListClusterConfigurations: "the cluster's one configuration (its id is the cluster's); `status` from its SETTING_CONFIGURATION tasks",
   ListClusterConfigurationsParameter:
     "partial: the offered PostgreSQL parameters (and the node type's, read-only) from the primary's pg_settings; `values` has one entry, type `dn` (every member); see api.md#parameters",

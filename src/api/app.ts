@@ -26,6 +26,7 @@ import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { clusterInfoRoutes } from './routes/cluster-info.js';
 import { dbUserRoutes } from './routes/db-users.js';
+import { dbAuthorityRoutes } from './routes/db-authority.js';
 import { configurationRoutes } from './routes/configurations.js';
 import { taskRoutes } from './routes/tasks.js';
 import { operationsRoutes } from './routes/operations.js';
@@ -265,6 +266,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(clusterRoutes(deps));
   await app.register(clusterInfoRoutes(deps));
   await app.register(dbUserRoutes(deps));
+  await app.register(dbAuthorityRoutes(deps));
   await app.register(configurationRoutes(deps));
   await app.register(snapshotRoutes(deps));
   await app.register(snapshotPolicyRoutes(deps));

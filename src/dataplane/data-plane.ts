@@ -13,6 +13,7 @@
  */
 import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
+import type { AclRow, AuthorityPlan, ObjectScope, ResolvedObject, SchemaSpaceRow } from '../domain/db-authority.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { AppError } from '../errors/app-error.js';
 import type { RepositoryRef } from './backup-repository.js';
@@ -238,6 +239,18 @@ export interface DataPlane extends LogicalDataPlane {
   alterDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, change: DbRoleChange): Promise<void>;
   /** DROP ROLE; `cascade`: DROP OWNED BY in every database first (DB_USER_NOT_FOUND, DB_USER_IN_USE). */
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void>;
+
+  // ------------------------------------------------------------------ database privileges (issue 16, D32; local/db-authority.ts)
+  /** The objects of a scope on the primary: those named, in order (DB_OBJECT_NOT_FOUND), or every one (`names` undefined). */
+  resolveDbObjects(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope, names?: readonly string[]): Promise<ResolvedObject[]>;
+  /** A plan's GRANT or REVOKE statements, in one transaction, if its objects are still `expected`; returns the statements run. */
+  applyAuthority(cluster: ClusterRef, primary: NodeRecord, plan: AuthorityPlan, expected: readonly ResolvedObject[]): Promise<string[]>;
+  /** Who holds what on the objects named in a scope, as aclexplode says. */
+  objectAcls(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope, names: readonly string[]): Promise<AclRow[]>;
+  /** Every privilege a role holds directly, in every database that takes connections. */
+  roleAcls(cluster: ClusterRef, primary: NodeRecord, role: string): Promise<AclRow[]>;
+  /** Every schema of a database with the bytes its relations take on the primary (DB_OBJECT_NOT_FOUND: no such database). */
+  schemaSpaces(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<SchemaSpaceRow[]>;
 
   // ------------------------------------------------------------------ parameters (issue 16; local/parameters.ts)
   /** The named settings of a running member, as its pg_settings says (a name PostgreSQL lacks is absent). */

@@ -39,9 +39,11 @@ import * as restore from './local/restore.js';
 import * as layout from './local/layout.js';
 import * as roles from './local/roles.js';
 import * as dbUsers from './local/db-users.js';
+import * as dbAuthority from './local/db-authority.js';
 import * as parameters from './local/parameters.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
+import type { AclRow, AuthorityPlan, ObjectScope, ResolvedObject, SchemaSpaceRow } from '../domain/db-authority.js';
 import { ADMIN_EXTENSIONS } from './local/roles.js';
 export { ADMIN_ATTRIBUTES, ADMIN_EXTENSIONS, ADMIN_ROLES, FORBIDDEN_ROLES } from './local/roles.js';
 import * as replication from './local/replication.js';
@@ -449,6 +451,22 @@ export class LocalEngine implements DataPlane {
   }
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return dbUsers.dropDbRole(this, cluster, primary, name, cascade);
+  }
+
+  resolveDbObjects(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope, names?: readonly string[]): Promise<ResolvedObject[]> {
+    return dbAuthority.resolveDbObjects(this, cluster, primary, scope, names);
+  }
+  applyAuthority(cluster: ClusterRef, primary: NodeRecord, plan: AuthorityPlan, expected: readonly ResolvedObject[]): Promise<string[]> {
+    return dbAuthority.applyAuthority(this, cluster, primary, plan, expected);
+  }
+  objectAcls(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope, names: readonly string[]): Promise<AclRow[]> {
+    return dbAuthority.objectAcls(this, cluster, primary, scope, names);
+  }
+  roleAcls(cluster: ClusterRef, primary: NodeRecord, role: string): Promise<AclRow[]> {
+    return dbAuthority.roleAcls(this, cluster, primary, role);
+  }
+  schemaSpaces(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<SchemaSpaceRow[]> {
+    return dbAuthority.schemaSpaces(this, cluster, primary, database);
   }
 
   /** Create the stanza and prove archiving works: a WAL switch reaches the stanza's archive (local/first-archive.ts). */

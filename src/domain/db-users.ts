@@ -180,7 +180,7 @@ export function dbRoleToCreate(i: CreateDbUserInput, admin: string): DbRoleCreat
   if (i.grant_list?.length)
     throw noMeaning(
       'grant_list',
-      "object privileges are UpdateDatabaseAuthority's, not implemented yet (planned, D28); create the user, then GRANT as the administrator",
+      "object privileges are UpdateDatabaseAuthority's: create the user, then grant them with it (docs/api.md#database-privileges-and-objects)",
     );
   if (i.conn_limit !== undefined) checkConnLimit(i.conn_limit);
   if (i.desc !== undefined) validateDescription('desc', i.desc);

@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   SNAPSHOT_QUOTA_EXCEEDED: spec(400, 'DWS.9961', 'Snapshot quota exceeded: %s'),
   INSUFFICIENT_SNAPSHOT_SPACE: spec(400, 'DWS.9962', 'Not enough free space for the snapshot: %s'),
   DB_USER_REFUSED: spec(400, 'DWS.9970', 'Database user %s refused: %s'),
+  DB_AUTHORITY_REFUSED: spec(400, 'DWS.9975', 'Privilege change refused: %s'),
   TENANT_FAULTS_DISABLED: spec(
     400,
     'DWS.9963',
@@ -79,6 +80,7 @@ export const ERROR_CODES = {
   JOB_NOT_FOUND: spec(404, 'DWS.9903', 'The job %s does not exist.'),
   FAULT_NOT_FOUND: spec(404, 'DWS.9904', 'The fault %s does not exist.'),
   DB_USER_NOT_FOUND: spec(404, 'DWS.9971', 'The database user %s does not exist on cluster %s.'),
+  DB_OBJECT_NOT_FOUND: spec(404, 'DWS.9974', 'The %s %s does not exist in %s.'),
   CONFIGURATION_NOT_FOUND: spec(404, 'DWS.9980', 'The parameter configuration %s does not exist on cluster %s.'),
   SNAPSHOT_POLICY_NOT_FOUND: spec(404, 'DWS.9940', 'The snapshot policy %s does not exist on cluster %s.'),
 

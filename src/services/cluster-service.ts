@@ -19,6 +19,7 @@ import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
+import { DbAuthorityService } from './db-authority-service.js';
 import { DbUserService } from './db-user-service.js';
 import { ConfigurationService } from './configuration-service.js';
 
@@ -124,11 +125,14 @@ export class ClusterService {
 
   /** Database users (issue 16): real roles on the cluster's primary. */
   readonly dbUsers: DbUserService;
+  /** Database privileges and objects (issue 16): real GRANT / REVOKE and catalog reads. */
+  readonly dbAuthority: DbAuthorityService;
   /** Parameter configurations (issue 16): the cluster's real PostgreSQL settings. */
   readonly configurations: ConfigurationService;
 
   constructor(private readonly deps: ClusterServiceDeps) {
     this.dbUsers = new DbUserService(deps, this);
+    this.dbAuthority = new DbAuthorityService(deps, this);
     this.configurations = new ConfigurationService(deps, this);
     this.views = new ReadCache(deps.store, deps.clock);
     this.lists = new ReadCache(deps.store, deps.clock, 100);

@@ -33,29 +33,42 @@ export interface ListDbUsersQuery {
   user_type?: 'COMMON' | 'IAM' | 'OneAccess';
 }
 
+/**
+ * The cluster and its running primary, for a database-user or privilege call; `change`: the
+ * cluster must be available too (ResetPassword's rule).
+ */
+export async function runningPrimary(
+  deps: ClusterServiceDeps,
+  clusters: Pick<ClusterService, 'get'>,
+  projectId: string,
+  clusterId: string,
+  change: boolean,
+): Promise<{ c: ClusterRecord; primary: NodeRecord }> {
+  const c = await clusters.get(projectId, clusterId);
+  if (change && (c.status !== 'AVAILABLE' || c.stopped))
+    throw new AppError('CLUSTER_STATE_CONFLICT', {
+      args: [
+        c.name,
+        `database users and privileges change only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`,
+      ],
+    });
+  if (c.stopped)
+    throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'it is stopped; start it to read its database users and privileges'] });
+  const nodes = await deps.store.listNodes(c.id);
+  const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
+  if (!primary || !deps.dataPlane.memberStatus(c, primary))
+    throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+  return { c, primary };
+}
+
 export class DbUserService {
   constructor(
     private readonly deps: ClusterServiceDeps,
     private readonly clusters: Pick<ClusterService, 'get'>,
   ) {}
 
-  /** The cluster and its running primary; `change`: the cluster must be available too (ResetPassword's rule). */
-  private async primaryOf(projectId: string, clusterId: string, change: boolean): Promise<{ c: ClusterRecord; primary: NodeRecord }> {
-    const c = await this.clusters.get(projectId, clusterId);
-    if (change && (c.status !== 'AVAILABLE' || c.stopped))
-      throw new AppError('CLUSTER_STATE_CONFLICT', {
-        args: [c.name, `database users change only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`],
-      });
-    if (c.stopped) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'it is stopped; start it to read its database users'] });
-    const nodes = await this.deps.store.listNodes(c.id);
-    const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || !this.deps.dataPlane.memberStatus(c, primary))
-      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
-    return { c, primary };
-  }
-
   async create(projectId: string, clusterId: string, input: CreateDbUserInput): Promise<void> {
-    const { c, primary } = await this.primaryOf(projectId, clusterId, true);
+    const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, true);
     const role = dbRoleToCreate(input, c.userName);
     const dp = this.deps.dataPlane;
     if (role.memberOf.length) checkMemberships(role.name, role.memberOf, await dp.dbRoles(c, primary, c.userName, role.memberOf));
@@ -64,7 +77,7 @@ export class DbUserService {
   }
 
   async list(projectId: string, clusterId: string, q: ListDbUsersQuery): Promise<{ users: DbUserListItem[] }> {
-    const { c, primary } = await this.primaryOf(projectId, clusterId, false);
+    const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, false);
     if (q.user_type === 'IAM' || q.user_type === 'OneAccess') return { users: [] };
     const rows = (await this.deps.dataPlane.dbRoles(c, primary, c.userName))
       // dwsbox's and its engine's roles (the replication role among them) are not the tenant's users.
@@ -75,7 +88,7 @@ export class DbUserService {
   }
 
   async show(projectId: string, clusterId: string, name: string): Promise<DbUserDetail> {
-    const { c, primary } = await this.primaryOf(projectId, clusterId, false);
+    const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, false);
     checkDbUserName(name, c.userName, false);
     const [row] = await this.deps.dataPlane.dbRoles(c, primary, c.userName, [name]);
     if (!row || (isBeyondAdmin(row) && row.name !== c.userName)) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });
@@ -83,7 +96,7 @@ export class DbUserService {
   }
 
   async update(projectId: string, clusterId: string, name: string, input: UpdateDbUserInput): Promise<void> {
-    const { c, primary } = await this.primaryOf(projectId, clusterId, true);
+    const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, true);
     const change = dbRoleChange(name, input, c.userName);
     const dp = this.deps.dataPlane;
     const [row] = await dp.dbRoles(c, primary, c.userName, [name]);
@@ -94,7 +107,7 @@ export class DbUserService {
   }
 
   async delete(projectId: string, clusterId: string, name: string, cascade: boolean): Promise<void> {
-    const { c, primary } = await this.primaryOf(projectId, clusterId, true);
+    const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, true);
     checkDbUserName(name, c.userName, true);
     const [row] = await this.deps.dataPlane.dbRoles(c, primary, c.userName, [name]);
     if (!row) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });

@@ -257,3 +257,276 @@ describe('database users (real roles)', () => {
     expect(await admin('select count(*)::int as n from dbu_t')).toEqual([{ n: 0 }]);
   });
 });
+
+describe('database privileges and objects (real GRANT, REVOKE and catalogs)', () => {
+  const MANAGER = () => `/v1/{project_id}/clusters/${id}/db-manager`;
+  const PW3 = 'Analyst-User-Pass3';
+  const grant = (body: Record<string, unknown>) =>
+    t.client.request<{ view_sql: string[]; error_code: string; error_msg: string }>('POST', `${MANAGER()}/authority`, {
+      database: 'postgres',
+      is_grant: true,
+      role_list: ['analyst'],
+      ...body,
+    });
+  /** Every ACL of the postgres database's objects and of the databases: what "nothing changed" compares. */
+  const aclsNow = (): Promise<unknown[]> =>
+    admin(
+      `select 'd' k, datname::text n, datacl::text a from pg_database
+       union all select 'n', nspname, nspacl::text from pg_namespace
+       union all select 'c', relname, relacl::text from pg_class
+       union all select 'a', attrelid::regclass::text || '.' || attname, attacl::text from pg_attribute where attacl is not null
+       union all select 'f', oid::regprocedure::text, proacl::text from pg_proc order by 1, 2`,
+    );
+
+  beforeAll(async () => {
+    const r = await t.client.request('POST', USERS(), { name: 'analyst', type: 'USER', password: PW3 });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await admin(`create schema sales;
+                 create table sales.orders(id int primary key, amount numeric, note text);
+                 insert into sales.orders select g, g * 1.5, 'n' || g from generate_series(1, 2000) g;
+                 create view sales.big_orders as select * from sales.orders where amount > 100;
+                 create sequence sales.order_ids;
+                 create function sales.tax(x numeric) returns numeric language sql immutable as 'select x * 0.2';`);
+  });
+
+  it('grants a schema, a table, a column and a function: what has_*_privilege says on the primary and, replayed, on a standby; the user can read and not write', async () => {
+    const usage = await grant({ type: 'SCHEMA', object_list: ['sales'], grant_list: [{ permission: 'USAGE' }] });
+    expect(usage.status, JSON.stringify(usage.body)).toBe(200);
+    expect(usage.body.view_sql).toEqual(['grant usage on schema sales to "analyst"']);
+    const select = await grant({
+      type: 'TABLE',
+      schema: 'sales',
+      object_list: ['orders'],
+      grant_list: [{ permission: 'select' }, { permission: 'INSERT', grant_with: true }],
+    });
+    expect(select.status, JSON.stringify(select.body)).toBe(200);
+    expect(select.body.view_sql).toEqual([
+      'grant select on table sales.orders to "analyst"',
+      'grant insert on table sales.orders to "analyst" with grant option',
+    ]);
+    const column = await grant({
+      type: 'COLUMN',
+      schema: 'sales',
+      table: 'orders',
+      object_list: ['note'],
+      grant_list: [{ permission: 'UPDATE' }],
+    });
+    expect(column.body.view_sql).toEqual(['grant update (note) on table sales.orders to "analyst"']);
+    const fn = await grant({
+      type: 'FUNCTION',
+      schema: 'sales',
+      object_list: ['tax'],
+      grant_list: [{ permission: 'EXECUTE' }],
+      role_list: ['PUBLIC'],
+    });
+    expect(fn.body.view_sql).toEqual(['grant execute on routine sales.tax(numeric) to public']);
+
+    const privileges = `select has_schema_privilege('analyst', 'sales', 'USAGE') as usage,
+                               has_table_privilege('analyst', 'sales.orders', 'SELECT') as sel,
+                               has_table_privilege('analyst', 'sales.orders', 'INSERT WITH GRANT OPTION') as ins,
+                               has_table_privilege('analyst', 'sales.orders', 'DELETE') as del,
+                               has_column_privilege('analyst', 'sales.orders', 'note', 'UPDATE') as upd_note,
+                               has_column_privilege('analyst', 'sales.orders', 'amount', 'UPDATE') as upd_amount,
+                               has_function_privilege('analyst', 'sales.tax(numeric)', 'EXECUTE') as exec`;
+    const expected = { usage: true, sel: true, ins: true, del: false, upd_note: true, upd_amount: false, exec: true };
+    expect(await admin(privileges)).toEqual([expected]);
+    const standby = (await getCluster(t.client, id)).nodes.find((n) => n.role === 'standby')!;
+    await waitFor(async () => JSON.stringify(await admin(privileges, [], standby.connect_info)) === JSON.stringify([expected]), {
+      what: 'the standby to replay the grants',
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
+    // the user itself: reads, updates the column it may, nothing else
+    expect(await query(rw, 'analyst', PW3, 'select count(*)::int as n, sales.tax(10) as t from sales.orders')).toEqual([
+      { n: 2000, t: '2.0' },
+    ]);
+    expect(await query(rw, 'analyst', PW3, "update sales.orders set note = 'seen' where id = 1 returning id")).toEqual([{ id: 1 }]);
+    await expect(query(rw, 'analyst', PW3, 'delete from sales.orders')).rejects.toThrow(/permission denied/);
+    await expect(query(rw, 'analyst', PW3, 'update sales.orders set amount = 0')).rejects.toThrow(/permission denied/);
+  });
+
+  it("shows who holds what on objects, lists a user's privileges and the objects, as the catalogs say", async () => {
+    const shown = await t.client.call<{ authorities: { name: string; role_authority: { role: string; right_list: string[] }[] }[] }>(
+      'GET',
+      `${MANAGER()}/authority?type=TABLE&database=postgres&schema=sales&name=orders`,
+    );
+    expect(shown.authorities).toHaveLength(1);
+    const byRole = Object.fromEntries(shown.authorities[0]!.role_authority.map((r) => [r.role, r.right_list]));
+    expect(byRole['analyst']).toEqual(['INSERT WITH GRANT OPTION', 'SELECT']);
+    expect(byRole['dbadmin']).toEqual(expect.arrayContaining(['SELECT', 'INSERT', 'DELETE', 'TRUNCATE']));
+
+    const mine = await t.client.call<{
+      authority_list: { type: string; schema?: string; obj_name: string; column_name?: string[]; privileges: unknown[] }[];
+      count: number;
+    }>('GET', `${MANAGER()}/users/analyst/authority`);
+    expect(mine.count).toBe(mine.authority_list.length);
+    expect(mine.authority_list).toEqual(
+      expect.arrayContaining([
+        { type: 'SCHEMA', database: 'postgres', obj_name: 'sales', privileges: [{ permission: 'USAGE', grant_with: false }] },
+        {
+          type: 'TABLE',
+          database: 'postgres',
+          schema: 'sales',
+          obj_name: 'orders',
+          privileges: [
+            { permission: 'INSERT', grant_with: true },
+            { permission: 'SELECT', grant_with: false },
+          ],
+        },
+        {
+          type: 'COLUMN',
+          database: 'postgres',
+          schema: 'sales',
+          obj_name: 'orders',
+          column_name: ['note'],
+          privileges: [{ permission: 'UPDATE', grant_with: false }],
+        },
+      ]),
+    );
+
+    const objects = async (q: string) =>
+      (await t.client.call<{ object_list: { obj_name: string }[]; count: string }>('GET', `${MANAGER()}/objects?${q}`)).object_list.map(
+        (o) => o.obj_name,
+      );
+    expect(await objects('type=TABLE&database=postgres&schema=sales')).toEqual(['orders']);
+    expect(await objects('type=VIEW&database=postgres&schema=sales')).toEqual(['big_orders']);
+    expect(await objects('type=SEQUENCE&database=postgres&schema=sales')).toEqual(['order_ids']);
+    expect(await objects('type=FUNCTION&database=postgres&schema=sales')).toEqual(['tax(numeric)']);
+    expect(await objects('type=COLUMN&database=postgres&schema=sales&table=orders')).toEqual(['id', 'amount', 'note']);
+    expect(await objects('type=SCHEMA&database=postgres&name=SAL')).toEqual(['sales']);
+    expect(await objects('type=DATABASE')).toContain('postgres');
+    expect(await objects('type=NODEGROUP')).toEqual([]);
+
+    // ListSchemas: the schema's bytes as PostgreSQL measures them
+    const schemas = await t.client.call<{ schemas: { schema_name: string; total_value: number; perm_space: number }[]; count: number }>(
+      'GET',
+      `/v2/{project_id}/clusters/${id}/databases/postgres/schemas?keywords=sales`,
+    );
+    const [measured] = await admin<{ b: number }>(
+      `select sum(pg_relation_size(c.oid, 'main') + pg_relation_size(c.oid, 'fsm') + pg_relation_size(c.oid, 'vm') + pg_relation_size(c.oid, 'init'))::float8 as b
+         from pg_class c where c.relnamespace = 'sales'::regnamespace and c.relkind in ('r', 'i', 't', 'm', 'S')`,
+    );
+    expect(schemas.schemas).toEqual([expect.objectContaining({ schema_name: 'sales', total_value: measured!.b, perm_space: -1 })]);
+    expect(measured!.b).toBeGreaterThan(8192);
+  });
+
+  it('revokes: the grant option alone, then the privilege; has_table_privilege follows', async () => {
+    const option = await t.client.request<{ view_sql: string[] }>('POST', `${MANAGER()}/authority`, {
+      type: 'TABLE',
+      is_grant: false,
+      database: 'postgres',
+      schema: 'sales',
+      object_list: ['orders'],
+      role_list: ['analyst'],
+      revoke_list: [{ permission: 'INSERT', revoke_with: true }],
+    });
+    expect(option.body.view_sql).toEqual(['revoke grant option for insert on table sales.orders from "analyst" restrict']);
+    const check =
+      "select has_table_privilege('analyst', 'sales.orders', 'INSERT') as ins, has_table_privilege('analyst', 'sales.orders', 'INSERT WITH GRANT OPTION') as opt";
+    expect(await admin(check)).toEqual([{ ins: true, opt: false }]);
+    const all = await t.client.request('POST', `${MANAGER()}/authority`, {
+      type: 'TABLE',
+      is_grant: false,
+      database: 'postgres',
+      schema: 'sales',
+      all_object: true,
+      role_list: ['analyst'],
+      revoke_list: [{ permission: 'ALL' }],
+      cascade: true,
+    });
+    expect(all.status, JSON.stringify(all.body)).toBe(200);
+    expect(await admin(check)).toEqual([{ ins: false, opt: false }]);
+  });
+
+  it("refuses, with a 4xx and nothing changed, objects or grantees beyond the administrator's power, unknown privileges and objects, and hostile names", async () => {
+    const before = await aclsNow();
+    const cases: [string, Record<string, unknown>, number, string][] = [
+      [
+        'a system catalog',
+        { type: 'TABLE', schema: 'pg_catalog', object_list: ['pg_authid'], grant_list: [{ permission: 'SELECT' }] },
+        400,
+        'DWS.9975',
+      ],
+      [
+        'the postgres database (dwsbox owns it)',
+        { type: 'DATABASE', object_list: ['postgres'], grant_list: [{ permission: 'CREATE' }] },
+        400,
+        'DWS.9975',
+      ],
+      [
+        'to postgres',
+        { type: 'SCHEMA', object_list: ['sales'], grant_list: [{ permission: 'USAGE' }], role_list: ['postgres'] },
+        400,
+        'DWS.9975',
+      ],
+      [
+        'to a built-in role',
+        { type: 'SCHEMA', object_list: ['sales'], grant_list: [{ permission: 'USAGE' }], role_list: ['pg_write_server_files'] },
+        400,
+        'DWS.9975',
+      ],
+      [
+        'to nobody',
+        { type: 'SCHEMA', object_list: ['sales'], grant_list: [{ permission: 'USAGE' }], role_list: ['nobody_here'] },
+        404,
+        'DWS.9971',
+      ],
+      [
+        'a GaussDB privilege',
+        { type: 'TABLE', schema: 'sales', object_list: ['orders'], grant_list: [{ permission: 'VACUUM' }] },
+        400,
+        'DWS.0001',
+      ],
+      ['a node group', { type: 'NODEGROUP', object_list: ['g1'], grant_list: [{ permission: 'CREATE' }] }, 400, 'DWS.9901'],
+      [
+        'an unknown table',
+        { type: 'TABLE', schema: 'sales', object_list: ['nothing'], grant_list: [{ permission: 'SELECT' }] },
+        404,
+        'DWS.9974',
+      ],
+      [
+        'an unknown database',
+        { type: 'SCHEMA', database: 'no_db', object_list: ['sales'], grant_list: [{ permission: 'USAGE' }] },
+        404,
+        'DWS.9974',
+      ],
+      [
+        'a hostile table name',
+        { type: 'TABLE', schema: 'sales', object_list: ['orders; drop table sales.orders; --'], grant_list: [{ permission: 'SELECT' }] },
+        404,
+        'DWS.9974',
+      ],
+      [
+        'a hostile role name',
+        {
+          type: 'TABLE',
+          schema: 'sales',
+          object_list: ['orders'],
+          grant_list: [{ permission: 'SELECT' }],
+          role_list: ['x" to public; --'],
+        },
+        404,
+        'DWS.9971',
+      ],
+      [
+        'a hostile privilege',
+        { type: 'TABLE', schema: 'sales', object_list: ['orders'], grant_list: [{ permission: 'SELECT ON TABLE x TO public --' }] },
+        400,
+        'DWS.0001',
+      ],
+      [
+        'cascade on a grant',
+        { type: 'TABLE', schema: 'sales', object_list: ['orders'], grant_list: [{ permission: 'SELECT' }], cascade: true },
+        400,
+        'DWS.0001',
+      ],
+      ['no schema', { type: 'TABLE', object_list: ['orders'], grant_list: [{ permission: 'SELECT' }] }, 400, 'DWS.0001'],
+    ];
+    for (const [what, body, status, code] of cases) {
+      const r = await grant(body);
+      expect([r.status, r.body.error_code], `${what}: ${r.body.error_msg}`).toEqual([status, code]);
+    }
+    expect(await admin('select count(*)::int as n from sales.orders')).toEqual([{ n: 2000 }]);
+    expect(await aclsNow()).toEqual(before);
+  });
+});

@@ -32,6 +32,7 @@ import type {
 import type { RepositoryRef } from '../../src/dataplane/backup-repository.js';
 import type { ClusterRecord, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../../src/domain/records.js';
 import type { DbRoleCreate, DbRoleRow } from '../../src/domain/db-users.js';
+import type { AclRow, AuthorityPlan, ObjectScope, ResolvedObject, SchemaSpaceRow } from '../../src/domain/db-authority.js';
 import type { PgSettingRow } from '../../src/domain/parameters.js';
 import { scratchDatabaseName, type TableRef } from '../../src/domain/table-names.js';
 import type {
@@ -323,6 +324,21 @@ export class FakeDataPlane implements DataPlane {
   }
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return this.perform('dropDbRole', [cluster.id, primary.ordinal, name, cascade]);
+  }
+  resolveDbObjects(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope): Promise<ResolvedObject[]> {
+    return this.perform('resolveDbObjects', [cluster.id, primary.ordinal, scope.type], {}, () => []);
+  }
+  applyAuthority(cluster: ClusterRef, primary: NodeRecord, plan: AuthorityPlan): Promise<string[]> {
+    return this.perform('applyAuthority', [cluster.id, primary.ordinal, plan.type], {}, () => []);
+  }
+  objectAcls(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope): Promise<AclRow[]> {
+    return this.perform('objectAcls', [cluster.id, primary.ordinal, scope.type], {}, () => []);
+  }
+  roleAcls(cluster: ClusterRef, primary: NodeRecord, role: string): Promise<AclRow[]> {
+    return this.perform('roleAcls', [cluster.id, primary.ordinal, role], {}, () => []);
+  }
+  schemaSpaces(cluster: ClusterRef, primary: NodeRecord, database: string): Promise<SchemaSpaceRow[]> {
+    return this.perform('schemaSpaces', [cluster.id, primary.ordinal, database], {}, () => []);
   }
 
   // ------------------------------------------------------------------ parameters (issue 16)

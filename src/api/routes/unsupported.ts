@@ -25,17 +25,12 @@ const PLANNED = 'not implemented yet; it is planned';
 
 export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   // ---- planned: PostgreSQL can make these real (D28 and the decisions named)
-  'database users and objects': {
+  'database user exports': {
     planned: true,
-    why: `${PLANNED} (D28: their rights and objects will be real PostgreSQL grants and catalog entries; the users themselves are real roles, routes/db-users.ts)`,
+    why: `${PLANNED} (D28: a file of the real roles and their grants; the users, their privileges and the objects are real already, routes/db-users.ts and routes/db-authority.ts)`,
     ops: [
       ['ExportDatabaseUsers', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/export'],
-      ['ListDatabaseUserAuthorities', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/{name}/authority'],
       ['ExportUserAuthority', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/{name}/authority/export'],
-      ['ShowDatabaseAuthority', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/authority'],
-      ['UpdateDatabaseAuthority', 'POST', '/v1/{project_id}/clusters/{cluster_id}/db-manager/authority'],
-      ['ListDatabaseObjects', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/objects'],
-      ['ListSchemas', 'GET', '/v2/{project_id}/clusters/{cluster_id}/databases/{database_name}/schemas'],
     ],
   },
   'cluster information': {

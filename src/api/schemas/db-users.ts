@@ -29,7 +29,10 @@ export const CreateDatabaseUserBody = Type.Object({
     Type.Array(RoleName, { maxItems: 100, description: "roles it becomes a member of: only those within the administrator's own power" }),
   ),
   grant_list: Type.Optional(
-    Type.Array(Type.Unknown(), { maxItems: 100, description: 'refused when not empty (UpdateDatabaseAuthority, planned)' }),
+    Type.Array(Type.Unknown(), {
+      maxItems: 100,
+      description: 'refused when not empty: grant with UpdateDatabaseAuthority once the user exists',
+    }),
   ),
   desc: Type.Optional(Type.String({ maxLength: 256, description: 'COMMENT ON ROLE' })),
 });
