@@ -245,3 +245,48 @@ export interface GrowCheck {
   data: { pass: boolean; reason: string; required: boolean; desc: string; type: string }[];
   note: { bucket_split_info: { current_dn_num: number; after_scale_out_dn_num: number } };
 }
+
+/** A database user or role (ListDatabaseUsers, issue 16). */
+export interface DbUser {
+  name: string;
+  login: boolean;
+  user_type: string;
+}
+
+/** The cluster's one parameter configuration (ListClusterConfigurations). */
+export interface Configuration {
+  id: string;
+  name: string;
+  type: string;
+  status: string;
+  fail_reason?: string;
+}
+
+/** One parameter (ListClusterConfigurationsParameter), as the primary's pg_settings says. */
+export interface Parameter {
+  name: string;
+  values: { type: string; value: string; default_value: string }[];
+  unit: string;
+  type: string;
+  readonly: boolean;
+  value_range: string;
+  restart_required: boolean;
+  /** dwsbox: the primary's pg_settings.pending_restart */
+  pending_restart?: boolean;
+  description: string;
+}
+
+/** One parameter change (ListConfigurationsAuditRecords): a SETTING_CONFIGURATION task. */
+export interface ConfigurationRecord {
+  id: string;
+  start_time: string;
+  end_time?: string;
+  status: string;
+  failed_reason?: string;
+  parameters: { name: string; old_value: string; new_value: string; restart_required: boolean }[];
+}
+
+export interface Tag {
+  key: string;
+  value: string;
+}

@@ -17,6 +17,7 @@ import {
   ScaleOutForm,
   TableRestoreForm,
 } from './forms';
+import { DbUsersPage, ParametersPage, TagsPage } from './cluster-tabs';
 import { loadLang, saveLang, translator, type Lang } from './i18n';
 import { splitRoute } from './model';
 import { ClusterPage, ClustersPage, LoginPage, NodeTypesPage } from './pages';
@@ -45,6 +46,9 @@ function Routes(p: { loc: Location }): JSX.Element {
     if (c === 'switchover' && r.length === 3) return <SwitchoverForm clusterId={b} />;
     if (c === 'delete' && r.length === 3) return <DeleteForm clusterId={b} />;
     if (c === 'tasks' && d && r.length === 4) return <TaskPage clusterId={b} taskId={d} />;
+    if (c === 'db-users' && r.length === 3) return <DbUsersPage key={b} clusterId={b} />;
+    if (c === 'parameters' && r.length === 3) return <ParametersPage key={b} clusterId={b} />;
+    if (c === 'tags' && r.length === 3) return <TagsPage key={b} clusterId={b} />;
   }
   if (a === 'snapshots' && b && c === 'restore' && r.length === 3) return <RestoreForm snapshotId={b} />;
   if (a === 'snapshots' && b && c === 'table-restore' && r.length === 3) return <TableRestoreForm snapshotId={b} />;

@@ -178,3 +178,47 @@ export function severityClass(severity: string): 'ok' | 'warn' | 'bad' | 'plain'
 export function clusterEventsPath(clusterId: string, limit: number): string {
   return `/v2/{project_id}/events?source_id=${encodeURIComponent(clusterId)}&limit=${limit}`;
 }
+
+/** A parameter as the console edits it (the wire Parameter's fields it reads). */
+export interface EditableParameter {
+  name: string;
+  values: { value: string }[];
+  readonly: boolean;
+  restart_required: boolean;
+}
+
+/**
+ * The values an edit changes: each draft that differs from the parameter's value (spaces at
+ * either end dropped), in the list's order; read-only parameters and unknown names are left
+ * out. The API judges the values themselves.
+ */
+export function parameterChanges(
+  params: readonly EditableParameter[],
+  drafts: Readonly<Record<string, string>>,
+): { name: string; value: string }[] {
+  const out: { name: string; value: string }[] = [];
+  for (const p of params) {
+    const d = drafts[p.name];
+    if (p.readonly || d === undefined) continue;
+    const v = d.trim();
+    if (v !== (p.values[0]?.value ?? '')) out.push({ name: p.name, value: v });
+  }
+  return out;
+}
+
+/** The changed parameters whose change restarts every member. */
+export function restartingChanges(params: readonly EditableParameter[], changes: readonly { name: string }[]): string[] {
+  const restart = new Set(params.filter((p) => p.restart_required).map((p) => p.name));
+  return changes.filter((c) => restart.has(c.name)).map((c) => c.name);
+}
+
+/** Each parameter is a field of the edit form: the API's message names the parameter. */
+export function parameterFields(params: readonly { name: string }[]): FieldMatch[] {
+  return params.map((p) => ({ name: p.name, paths: [], words: [p.name] }));
+}
+
+/** The task an update started: the newest audit record, when it is not the one seen before the update. */
+export function startedRecord<R extends { id: string }>(before: string | undefined, records: readonly R[]): R | null {
+  const first = records[0];
+  return first && first.id !== before ? first : null;
+}

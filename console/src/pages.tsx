@@ -1,8 +1,9 @@
-/** Sign-in, the clusters list, a cluster's page (nodes, events, tasks, snapshots) and node types. */
+/** Sign-in, the clusters list, a cluster's page (its overview: nodes, events, tasks, snapshots; the other tabs in cluster-tabs.tsx) and node types. */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { ApiError, type Cluster, type ClusterEvent, type NodeType, type Session, type Snapshot } from './api';
 import { clusterEventsPath, formatEventTime, psqlCommand, severityClass, writeEndpoint } from './model';
+import { ClusterTabs } from './cluster-tabs';
 import { TaskList } from './tasks';
 import { Badge, CopyText, Field, FormError, Link, Loading, PageTitle, TextInput, useApp, useForm, usePoll } from './ui';
 
@@ -317,6 +318,7 @@ export function ClusterPage(p: { id: string }): JSX.Element {
           <ActionProgress value={c.action_progress} />
         </span>
       </div>
+      <ClusterTabs clusterId={c.id} current="overview" />
       {c.failed_reasons ? (
         <div class="alert alert-error" role="alert">
           <b>{t('failedReasons')}:</b> {c.failed_reasons.error_msg} <span class="mono">[{c.failed_reasons.error_code}]</span>

@@ -24,7 +24,15 @@ export function useApp(): Ctx {
 /** A console path (`clusters/ID`) as a URL under /console/. */
 export const href = (path: string): string => `/console/${path.replace(/^\//, '')}`;
 
-export function Link(p: { to: string; children: ComponentChildren; class?: string; id?: string; 'data-testid'?: string }): JSX.Element {
+export function Link(p: {
+  to: string;
+  children: ComponentChildren;
+  class?: string;
+  id?: string;
+  'data-testid'?: string;
+  /** the page shown now (aria-current) */
+  current?: boolean;
+}): JSX.Element {
   const { navigate } = useApp();
   return (
     <a
@@ -32,6 +40,7 @@ export function Link(p: { to: string; children: ComponentChildren; class?: strin
       class={p.class}
       id={p.id}
       data-testid={p['data-testid']}
+      aria-current={p.current ? 'page' : undefined}
       onClick={(e) => {
         if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
         e.preventDefault();
@@ -228,6 +237,10 @@ const STATUS_CLASS: Record<string, string> = {
   RESIZE_FAILURE: 'bad',
   REBOOT_FAILURE: 'bad',
   CLUSTER_SHRINK_FAILED: 'bad',
+  'In-Sync': 'ok',
+  Applying: 'run',
+  'Sync-Failure': 'bad',
+  FAIL: 'bad',
 };
 
 export function Badge(p: { value: string; title?: string }): JSX.Element | null {

@@ -5,8 +5,12 @@ import {
   formatBytes,
   formatSeconds,
   hasRate,
+  parameterChanges,
+  parameterFields,
   parsePercent,
   parseProgressInfo,
+  restartingChanges,
+  startedRecord,
   psqlCommand,
   writeEndpoint,
   splitRoute,
@@ -110,5 +114,48 @@ describe('fieldOfError', () => {
   });
   it('leaves other messages for the top of the form', () => {
     expect(fieldOfError('This host cannot hold the request: 3 more nodes would pass its limit', 'DWS.9906', fields)).toBeNull();
+  });
+});
+
+describe('parameter edits (the Parameters tab)', () => {
+  const params = [
+    { name: 'statement_timeout', values: [{ value: '0' }], readonly: false, restart_required: false },
+    { name: 'max_locks_per_transaction', values: [{ value: '64' }], readonly: false, restart_required: true },
+    { name: 'shared_buffers', values: [{ value: '16384' }], readonly: true, restart_required: true },
+  ];
+
+  it('sends only the values that differ, trimmed, never a read-only or unknown one', () => {
+    expect(parameterChanges(params, {})).toEqual([]);
+    expect(parameterChanges(params, { statement_timeout: ' 0 ', max_locks_per_transaction: '64' })).toEqual([]);
+    expect(
+      parameterChanges(params, { max_locks_per_transaction: '128', statement_timeout: ' 5000', shared_buffers: '1', nope: '1' }),
+    ).toEqual([
+      { name: 'statement_timeout', value: '5000' },
+      { name: 'max_locks_per_transaction', value: '128' },
+    ]);
+    // an emptied value is a change: the API says what is wrong with it
+    expect(parameterChanges(params, { statement_timeout: '' })).toEqual([{ name: 'statement_timeout', value: '' }]);
+  });
+
+  it('names the changes that restart the members', () => {
+    expect(restartingChanges(params, [{ name: 'statement_timeout' }])).toEqual([]);
+    expect(restartingChanges(params, [{ name: 'statement_timeout' }, { name: 'max_locks_per_transaction' }])).toEqual([
+      'max_locks_per_transaction',
+    ]);
+  });
+
+  it("places the API's refusal beside the parameter it names", () => {
+    const fields = parameterFields(params);
+    expect(fieldOfError('parameter max_locks_per_transaction: 5000 is above the maximum 1024', 'DWS.0001', fields)).toBe(
+      'max_locks_per_transaction',
+    );
+    expect(fieldOfError('parameter archive_command cannot be set', 'DWS.0001', fields)).toBeNull();
+  });
+
+  it('finds the task an update started: a new newest audit record, else none', () => {
+    expect(startedRecord(undefined, [])).toBeNull();
+    expect(startedRecord('a', [{ id: 'a' }])).toBeNull();
+    expect(startedRecord('a', [{ id: 'b' }, { id: 'a' }])).toEqual({ id: 'b' });
+    expect(startedRecord(undefined, [{ id: 'b' }])).toEqual({ id: 'b' });
   });
 });

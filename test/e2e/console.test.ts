@@ -4,7 +4,9 @@
  * against a real service with real PostgreSQL clusters. It signs in with a user and password,
  * creates a cluster through the form and sees it become AVAILABLE, takes a snapshot and
  * watches the backup's progress bar reach 100%, injects a fault and sees the failed step and
- * its message, and switches to Chinese. Screenshots go to test-results/console/.
+ * its message, uses the cluster's tabs (a database user created and dropped, a parameter set
+ * with its task followed, a tag added and removed), and switches to Chinese. Screenshots go to
+ * test-results/console/.
  * One cluster, a few MB of data (2 cores, other suites running alongside).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -311,6 +313,80 @@ describe('web console', () => {
     await page.locator('[data-testid=cluster-page]').waitFor();
     const clusters = (await t.client.call<{ clusters: unknown[] }>('GET', '/v1.0/{project_id}/clusters')).clusters;
     expect(clusters.length).toBe(1);
+  });
+
+  it("the cluster's tabs: a database user created and dropped, a parameter set (its task live, a refusal beside its field), a tag added and removed", async () => {
+    const accept = (): void => void page.once('dialog', (d) => void d.accept());
+    // database users: the API's password rule beside the field, then a real role, then dropped
+    await page.click('[data-testid=tab-db-users]');
+    await page.locator('[data-testid=db-user-form]').waitFor();
+    expect(await page.locator('[data-testid=tab-db-users]').getAttribute('aria-current')).toBe('page');
+    await page.fill('#f-name', 'console_reader');
+    await page.fill('#f-password', 'short');
+    await page.click('[data-testid=db-user-form] [data-testid=submit]');
+    expect(await page.locator('[data-error-for=password]').textContent()).toMatch(/DWS\.514[45]/);
+    await page.fill('#f-password', 'Reader-Pass-123');
+    await page.click('[data-testid=db-user-form] [data-testid=submit]');
+    const user = page.locator('[data-testid=db-users-table] tr[data-db-user=console_reader]');
+    await user.waitFor();
+    expect(await user.textContent()).toContain('yes');
+    const users = `/v1/{project_id}/clusters/${clusterId}/db-manager/users`;
+    expect(await t.client.call(`GET`, `${users}/console_reader`)).toMatchObject({ name: 'console_reader', login: true });
+    // the administrator is listed, and not offered for dropping
+    expect(await page.locator('[data-testid=db-users-table] tr[data-db-user=dbadmin] button').count()).toBe(0);
+    await shot('07a-db-users');
+    accept();
+    await user.locator('button').click();
+    await page.locator('[data-testid=db-user-done]').waitFor();
+    await expect.poll(() => user.count()).toBe(0);
+    expect((await t.client.request('GET', `${users}/console_reader`)).status).toBe(404);
+
+    // parameters: the primary's values with their flags; a value above dwsbox's bound refused beside it (after the
+    // restart warning), nothing started; then a reload-only value set, its SETTING_CONFIGURATION task shown live
+    await page.click('[data-testid=tab-parameters]');
+    const lock = page.locator('[data-testid=parameters-table] tr[data-parameter=lock_timeout]');
+    await lock.waitFor();
+    expect(await lock.getAttribute('data-pending')).toBe('false');
+    expect(await page.locator('[data-testid=parameters-table] tr[data-parameter=max_locks_per_transaction]').textContent()).toContain(
+      '10-1024',
+    );
+    expect(await page.locator('[data-testid=configuration-status] [data-status]').getAttribute('data-status')).toBe('In-Sync');
+    await page.click('[data-testid=edit-parameters]');
+    await page.fill('#f-max_locks_per_transaction', '5000');
+    accept();
+    await page.click('[data-testid=save-parameters]');
+    expect(await page.locator('[data-error-for=max_locks_per_transaction]').textContent()).toMatch(/DWS\.0001/);
+    await page.click('[data-testid=cancel-parameters]');
+    await page.click('[data-testid=edit-parameters]');
+    await page.fill('#f-lock_timeout', '3000');
+    await page.click('[data-testid=save-parameters]');
+    const task = page.locator('[data-testid=parameter-task] [data-action=SETTING_CONFIGURATION]');
+    await task.waitFor();
+    await expect.poll(() => task.getAttribute('data-status'), { timeout: 60_000 }).toBe('SUCCESS');
+    await expect.poll(() => lock.locator('[data-value]').getAttribute('data-value'), { timeout: 10_000 }).toBe('3000');
+    await page.locator('[data-testid=parameter-history] tr[data-status=SUCCESS]').first().waitFor();
+    expect(await page.locator('[data-testid=parameter-history] tr').nth(1).textContent()).toContain('lock_timeout 0 → 3000');
+    await shot('07b-parameters');
+
+    // tags
+    await page.click('[data-testid=tab-tags]');
+    await page.locator('[data-testid=tag-form]').waitFor();
+    await page.fill('#f-key', 'team');
+    await page.fill('#f-value', 'analytics');
+    await page.click('[data-testid=tag-form] [data-testid=submit]');
+    const tag = page.locator('[data-testid=tags-table] tr[data-tag-key=team]');
+    await tag.waitFor();
+    const tags = async (): Promise<unknown[]> =>
+      (await t.client.call<{ tags: unknown[] }>('GET', `/v1.0/{project_id}/clusters/${clusterId}/tags`)).tags;
+    expect(await tags()).toContainEqual({ key: 'team', value: 'analytics' });
+    await shot('07c-tags');
+    accept();
+    await tag.locator('button').click();
+    await expect.poll(() => tag.count()).toBe(0);
+    expect(await tags()).not.toContainEqual({ key: 'team', value: 'analytics' });
+
+    await page.click('[data-testid=tab-overview]');
+    await page.locator('[data-testid=cluster-page]').waitFor();
   });
 
   it('injects a fault, takes another snapshot and shows the failed step and message', async () => {
