@@ -7,6 +7,8 @@
  * carried through safely quoted: the check answers with the names as given, the restore brings
  * the table back under its own hostile name and under a new one, and nothing the names
  * "say" is ever executed (a canary table and the public schema survive, no file appears).
+ * The privilege and object routes (issue 16: UpdateDatabaseAuthority, ShowDatabaseAuthority,
+ * ListDatabaseObjects, ListSchemas) carry the same names: granted, shown and listed exactly.
  */
 import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +178,56 @@ describe('hostile database, schema and table names', () => {
     // its unique key on the hostile column came along
     await expect(sql(`insert into ${q(NEW_SCHEMA, NEW_TABLE)} (${ident(`v'"; --`)}) values ('row 1')`)).rejects.toThrow(/duplicate key/);
     expect(await sql<{ n: number }>(`select count(*)::int as n from ${q(SCHEMA, TABLE)}`)).toEqual([{ n: 500 }]);
+    await canaryIntact();
+  });
+  it('the privilege and object routes: grants on them, shows and lists them exactly, quoted, never executed', async () => {
+    const M = `/v1/{project_id}/clusters/${clusterId}/db-manager`;
+    expect(
+      (await t.client.request('POST', `${M}/users`, { name: 'hostile_reader', type: 'USER', password: 'Hostile-Reader-1' })).status,
+    ).toBe(200);
+    const grant = (type: string, objects: string[], permission: string, extra: Record<string, unknown> = {}) =>
+      t.client.request<{ view_sql: string[] }>('POST', `${M}/authority`, {
+        type,
+        is_grant: true,
+        database: DB,
+        object_list: objects,
+        role_list: ['hostile_reader'],
+        grant_list: [{ permission }],
+        ...extra,
+      });
+    const usage = await grant('SCHEMA', [SCHEMA], 'USAGE');
+    expect(usage.status, JSON.stringify(usage.body)).toBe(200);
+    expect(usage.body.view_sql).toEqual([`grant usage on schema ${ident(SCHEMA)} to "hostile_reader"`]);
+    const select = await grant('TABLE', [TABLE], 'SELECT', { schema: SCHEMA });
+    expect(select.body.view_sql).toEqual([`grant select on table ${q(SCHEMA, TABLE)} to "hostile_reader"`]);
+    const column = await grant('COLUMN', [`v'"; --`], 'UPDATE', { schema: SCHEMA, table: TABLE });
+    expect(column.status, JSON.stringify(column.body)).toBe(200);
+    const [held] = await sql<{ s: boolean; u: boolean }>(
+      `select has_table_privilege('hostile_reader', '${q(SCHEMA, TABLE).replace(/'/g, "''")}', 'SELECT') as s,
+              has_column_privilege('hostile_reader', '${q(SCHEMA, TABLE).replace(/'/g, "''")}', '${`v'"; --`.replace(/'/g, "''")}', 'UPDATE') as u`,
+    );
+    expect(held).toEqual({ s: true, u: true });
+    const qs = (o: Record<string, string>) => new URLSearchParams(o).toString();
+    const shown = await t.client.call<{ authorities: { name: string; role_authority: { role: string; right_list: string[] }[] }[] }>(
+      'GET',
+      `${M}/authority?${qs({ type: 'TABLE', database: DB, schema: SCHEMA, name: TABLE })}`,
+    );
+    expect(shown.authorities[0]!.name).toBe(TABLE);
+    expect(shown.authorities[0]!.role_authority).toContainEqual({ role: 'hostile_reader', right_list: ['SELECT'] });
+    const listed = async (o: Record<string, string>) =>
+      (await t.client.call<{ object_list: { obj_name: string }[] }>('GET', `${M}/objects?${qs(o)}`)).object_list.map((x) => x.obj_name);
+    expect(await listed({ type: 'DATABASE' })).toContain(DB);
+    expect(await listed({ type: 'SCHEMA', database: DB })).toContain(SCHEMA);
+    expect(await listed({ type: 'TABLE', database: DB, schema: SCHEMA })).toContain(TABLE);
+    const schemas = await t.client.call<{ schemas: { schema_name: string; total_value: number }[] }>(
+      'GET',
+      `/v2/{project_id}/clusters/${clusterId}/databases/${encodeURIComponent(DB)}/schemas?limit=100`,
+    );
+    expect(schemas.schemas.find((x) => x.schema_name === SCHEMA)?.total_value).toBeGreaterThan(0);
+    // names that exist nowhere are a 404; a NUL is a 400; nothing they say runs
+    expectDwsError(await grant('TABLE', [`${TABLE}x`], 'SELECT', { schema: SCHEMA }), 404, /^DWS\.9974$/);
+    expectDwsError(await grant('SCHEMA', ['a\u0000b'], 'USAGE'), 400);
+    expectDwsError(await grant('SCHEMA', [SCHEMA], 'USAGE', { role_list: [NEW_TABLE] }), 404, /^DWS\.9971$/);
     await canaryIntact();
   });
 });
