@@ -47,6 +47,10 @@ const ROUTED: Record<string, string | null> = {
   ListClusterSnapshots: null,
   ListSnapshotDetails: null,
   DeleteSnapshot: null,
+  ListSnapshotStatistics:
+    "partial: `storage.used` (the cluster's kept snapshots, as measured) and `storage.free` (what the project's repository quota leaves them), in GB, and the dwsbox counts `snapshots.manual` and `snapshots.auto`; `storage.paid` is absent (nothing is paid for); see api.md#snapshot-statistics-and-flavors",
+  ListSnapshotFlavorInfo:
+    "partial: the node type and node count the snapshot was taken of (`type=restore`: and those it restores to); `classify`, `scenario`, `version`, `flavor_id`, `flavor_code`, `volume_num` and the versions' `min_cn`, `max_cn`, `version_type` are absent (no product classes, VM flavors or coordinators)",
   ListClusterActions: null,
   ListJobDetails: null,
   ModifyClusterName: 'real, at once: the answer has no `job_id` (no task renames a cluster)',

@@ -19,7 +19,7 @@ import type { FineGrainedDetail } from '../domain/records.js';
 import type { PolicySettingsRecord } from '../domain/snapshot-policy.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
 import { checkObjectsExist, fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';
-import { chainFigures, estimateBackupBytes, predictBackupType } from '../domain/snapshot-space.js';
+import { BYTES_PER_MB, chainFigures, estimateBackupBytes, predictBackupType } from '../domain/snapshot-space.js';
 import { checkFreeSpace, checkSnapshotQuota, type SnapshotLimits, type SnapshotNeed } from '../tasks/snapshot-room.js';
 
 export type { SnapshotRequest } from './snapshot-request.js';
@@ -86,6 +86,31 @@ function contextOf(
 export interface SnapshotRow {
   snapshot: SnapshotRecord;
   context: SnapshotContext;
+}
+
+/**
+ * ListSnapshotStatistics: what a cluster's snapshots take in the repository, measured (the
+ * sizes pgBackRest reported for its backup sets, the dump directories' sizes), and the room the
+ * project's repository quota leaves them.
+ */
+export interface SnapshotStatistics {
+  /** the recorded sizes of the cluster's kept snapshots (visible, or deleted and still needed; tables/snapshots.ts) */
+  usedBytes: number;
+  /**
+   * what the cluster's snapshots may take under the project's repository quota (setting
+   * projectRepoQuotaMb): the quota less what the project's other kept snapshots take, at
+   * least 0; null when this service checks no quota
+   */
+  allowanceBytes: number | null;
+  /** the cluster's visible snapshots of each type */
+  manual: number;
+  auto: number;
+}
+
+/** A node type and node count a snapshot was taken of, or can be restored to (ListSnapshotFlavorInfo). */
+export interface SnapshotFlavor {
+  nodeType: string;
+  numberOfNode: number;
 }
 
 /** A page of ListSnapshots, and how many snapshots the whole list has. */
@@ -265,6 +290,39 @@ export class SnapshotService {
       const c = clusters.get(s.clusterId);
       out.push({ snapshot: s, context: contextOf(s, task, c, c && active.get(`cluster:${c.id}`), settings.get(s.clusterId)) });
     }
+    return out;
+  }
+
+  /** ListSnapshotStatistics. 404 for an unknown cluster (or another project's). */
+  async statistics(projectId: string, clusterId: string): Promise<SnapshotStatistics> {
+    if (!(await this.deps.store.getCluster(projectId, clusterId))) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+    const [cluster, project] = await Promise.all([
+      this.deps.store.clusterSnapshotUsage(projectId, clusterId),
+      this.deps.store.snapshotUsage(projectId),
+    ]);
+    const quota = this.deps.limits ? this.deps.limits.projectRepoQuotaMb * BYTES_PER_MB : null;
+    return {
+      usedBytes: cluster.bytes,
+      allowanceBytes: quota === null ? null : Math.max(0, quota - (project.bytes - cluster.bytes)),
+      manual: cluster.manual,
+      auto: cluster.auto,
+    };
+  }
+
+  /**
+   * ListSnapshotFlavorInfo: the node type and count the snapshot was taken of; with `restore`,
+   * also those it can be restored to. A restore into a new cluster takes exactly the
+   * snapshot's (restore-service.ts), so it adds none; a table restore (`fineGrainedRestore`)
+   * goes into the snapshot's own cluster, so that cluster's node type and count now, when the
+   * snapshot is AVAILABLE and the cluster is there and differs. 404 for an unknown snapshot.
+   */
+  async flavors(projectId: string, snapshotId: string, o: { restore: boolean; fineGrainedRestore: boolean }): Promise<SnapshotFlavor[]> {
+    const s = await this.get(projectId, snapshotId);
+    const out: SnapshotFlavor[] = [{ nodeType: s.sourceSpec.nodeType, numberOfNode: s.sourceSpec.numberOfNode }];
+    if (!o.restore || !o.fineGrainedRestore || s.status !== 'AVAILABLE') return out;
+    const c = await this.deps.store.getCluster(projectId, s.clusterId);
+    if (c && (c.nodeType !== out[0]!.nodeType || c.numberOfNode !== out[0]!.numberOfNode))
+      out.push({ nodeType: c.nodeType, numberOfNode: c.numberOfNode });
     return out;
   }
 

@@ -230,6 +230,10 @@ export class Store {
   snapshotUsage(projectId: string, exceptId?: string): Promise<{ count: number; bytes: number }> {
     return snapshots.snapshotUsage(this.db, projectId, exceptId);
   }
+  /** What one cluster's snapshots take, and how many it has of each type (tables/snapshots.ts says what counts). */
+  clusterSnapshotUsage(projectId: string, clusterId: string): Promise<{ bytes: number; manual: number; auto: number }> {
+    return snapshots.clusterSnapshotUsage(this.db, projectId, clusterId);
+  }
   updateSnapshot(id: string, patch: Partial<SnapshotRecord>): Promise<void> {
     return snapshots.updateSnapshot(this.db, id, patch);
   }

@@ -3,7 +3,7 @@
  * names), due strategies, and the policy_fires primary key that makes a fire time produce at
  * most one snapshot, also between two store connections (two service processes) racing;
  * and the figures of the fair shares (docs/security.md): when a strategy last made a
- * snapshot, and what a project's snapshots take.
+ * snapshot, and what a project's snapshots take (and one cluster's share, its statistics).
  */
 import { describe, expect, it } from 'vitest';
 import { STORE_BACKENDS, useStore } from '../helpers/store-backends.js';
@@ -136,5 +136,10 @@ for (const backend of STORE_BACKENDS)
       expect(await s.snapshotUsage('proj-a')).toEqual({ count: 2, bytes: 120 });
       expect(await s.snapshotUsage('proj-a', visible.id)).toEqual({ count: 1, bytes: 20 });
       expect(await s.snapshotUsage('proj-c')).toEqual({ count: 0, bytes: 0 });
+      // One cluster's share (ListSnapshotStatistics): the same bytes, its visible snapshots by type.
+      const auto = { ...mk('auto', { sizeBytes: 3 }), type: 'AUTO' as const };
+      await s.insertSnapshot(auto);
+      expect(await s.clusterSnapshotUsage('proj-a', c.id)).toEqual({ bytes: 123, manual: 2, auto: 1 });
+      expect(await s.clusterSnapshotUsage('proj-a', 'no-such-cluster')).toEqual({ bytes: 0, manual: 0, auto: 0 });
     });
   });

@@ -1,4 +1,4 @@
-/** Snapshot routes (dws-api.md §4). */
+/** Snapshot routes (dws-api.md §4); ListSnapshotStatistics and ListSnapshotFlavorInfo from the snapshots' records (issue 16). */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -11,10 +11,24 @@ import {
   ListClusterSnapshotsResponse,
   ListSnapshotsResponse,
   Snapshot,
+  SnapshotFlavorsQuery,
+  SnapshotFlavorsResponse,
+  snapshotFlavorOut,
   snapshotOut,
+  SnapshotStatisticsResponse,
+  snapshotStatisticsOut,
 } from '../schemas/snapshot.js';
+import { AVAILABILITY_ZONES } from '../schemas/cluster.js';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { validateDescription } from '../../domain/text-fields.js';
+import { AppError } from '../../errors/app-error.js';
+
+/** `az_code` as a restore's `availability_zone` is checked: each comma-separated code one a create accepts. */
+function checkAzCode(az: string): void {
+  for (const part of az.split(','))
+    if (!AVAILABILITY_ZONES.includes(part))
+      throw new AppError('INVALID_AVAILABILITY_ZONE', { args: [part.slice(0, 64), `available zones: ${AVAILABILITY_ZONES.join(', ')}`] });
+}
 
 export const snapshotRoutes =
   (deps: AppDeps): FastifyPluginAsync =>
@@ -91,6 +105,46 @@ export const snapshotRoutes =
           cluster_id: req.params.cluster_id,
           count: r.count,
         };
+      },
+    );
+
+    app.get(
+      '/v1.0/:project_id/clusters/:cluster_id/snapshots/statistics',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: "Statistics of a cluster's snapshots (ListSnapshotStatistics)",
+          description:
+            "storage.used: GB the cluster's kept snapshots take in the repository (the sizes pgBackRest measured for its backup sets, the dump directories' sizes; deleted ones a kept set still needs count). storage.free: GB they may take under the project's repository quota (projectRepoQuotaMb less what the project's other snapshots take). snapshots.manual, snapshots.auto: its visible snapshots. storage.paid is absent: nothing is paid for.",
+          params: ClusterParams,
+          response: { 200: SnapshotStatisticsResponse, ...errorResponses },
+        },
+      },
+      async (req) => snapshotStatisticsOut(await s.statistics(req.params.project_id, req.params.cluster_id)),
+    );
+
+    app.get(
+      '/v2/:project_id/snapshots/:snapshot_id/flavors',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: 'The node type and count of a snapshot (ListSnapshotFlavorInfo)',
+          description:
+            "type snapshot (default): the node type and node count the snapshot was taken of. type restore: also those it can be restored to: a restore makes a cluster of exactly the snapshot's, and a table restore (fine_grained_restore=true) goes into the snapshot's own cluster, so that cluster's when they differ. az_code is checked as a restore's availability_zone; every node type is offered in every zone.",
+          params: SnapshotParams,
+          querystring: SnapshotFlavorsQuery,
+          response: { 200: SnapshotFlavorsResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        if (req.query.az_code !== undefined) checkAzCode(req.query.az_code);
+        const flavors = await s.flavors(req.params.project_id, req.params.snapshot_id, {
+          restore: req.query.type === 'restore',
+          fineGrainedRestore: req.query.fine_grained_restore === true,
+        });
+        return { flavors: flavors.map(snapshotFlavorOut), count: flavors.length };
       },
     );
 

@@ -53,11 +53,7 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   'snapshot extras': {
     planned: true,
     why: `${PLANNED} (D28: from the snapshots' real backup sets and repositories)`,
-    ops: [
-      ['CopySnapshot', 'POST', '/v1.0/{project_id}/snapshots/{snapshot_id}/linked-copy'],
-      ['ListSnapshotStatistics', 'GET', '/v1.0/{project_id}/clusters/{cluster_id}/snapshots/statistics'],
-      ['ListSnapshotFlavorInfo', 'GET', '/v2/{project_id}/snapshots/{snapshot_id}/flavors'],
-    ],
+    ops: [['CopySnapshot', 'POST', '/v1.0/{project_id}/snapshots/{snapshot_id}/linked-copy']],
   },
   'events and alarms': {
     planned: true,

@@ -1,9 +1,11 @@
-/** Snapshot wire schemas (dws-api.md §4, §8) and their mapping. */
+/** Snapshot wire schemas (dws-api.md §4, §8) and their mapping; ListSnapshotStatistics and ListSnapshotFlavorInfo (issue 16). */
 import { Type, type Static } from '@sinclair/typebox';
 import { Nullable } from './primitives.js';
 import type { SnapshotRecord } from '../../domain/records.js';
 import { snapshotTime } from '../../domain/time.js';
-import { DATASTORE_VERSION } from '../../domain/node-types.js';
+import { DATASTORE_VERSION, findNodeType } from '../../domain/node-types.js';
+import type { SnapshotFlavor, SnapshotStatistics } from '../../services/snapshot-service.js';
+import { nodeTypesOut } from './cluster.js';
 
 export const CreateSnapshotBody = Type.Object({
   snapshot: Type.Object({
@@ -128,5 +130,88 @@ export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typ
     cluster_task_status: ctx.clusterTaskStatus,
     support_fine_grained_cross_version_restore: false,
     support_fine_grained_asymmetric_restore: true,
+  };
+}
+
+// ---- ListSnapshotStatistics
+
+export const SnapshotStatisticsResponse = Type.Object({
+  statistics: Type.Array(
+    Type.Object({
+      name: Type.String({
+        description:
+          "storage.used (GB the cluster's kept snapshots take), storage.free (GB they may take under the project's repository quota); dwsbox adds snapshots.manual and snapshots.auto (visible snapshots). storage.paid is absent: nothing is paid for",
+      }),
+      value: Type.Number(),
+      unit: Type.String(),
+    }),
+  ),
+});
+
+/**
+ * The figures in the SDK's `{name, value, unit}` form. storage.free is absent when the
+ * service checks no quota; storage.paid always is: dwsbox charges nothing (a snapshot beyond
+ * the quota is refused, never paid for).
+ */
+export function snapshotStatisticsOut(s: SnapshotStatistics): Static<typeof SnapshotStatisticsResponse> {
+  return {
+    statistics: [
+      ...(s.allowanceBytes === null ? [] : [{ name: 'storage.free', value: gigabytes(s.allowanceBytes), unit: 'GB' }]),
+      { name: 'storage.used', value: gigabytes(s.usedBytes), unit: 'GB' },
+      { name: 'snapshots.manual', value: s.manual, unit: 'count' },
+      { name: 'snapshots.auto', value: s.auto, unit: 'count' },
+    ],
+  };
+}
+
+// ---- ListSnapshotFlavorInfo
+
+export const SnapshotFlavorsQuery = Type.Object({
+  type: Type.Optional(Type.Union([Type.Literal('snapshot'), Type.Literal('restore')], { default: 'snapshot' })),
+  az_code: Type.Optional(Type.String({ maxLength: 200, description: 'comma-separated zone codes; each must be one a create accepts' })),
+  fine_grained_restore: Type.Optional(Type.Boolean({ default: false })),
+});
+
+const ProductUnit = Type.Object({
+  id: Type.Optional(Type.String({ description: 'the node type id (ListNodeTypes)' })),
+  code: Type.String({ description: 'the node type (spec_name)' }),
+  default_capacity: Type.Optional(Type.String({ description: "GB of disk per node (the node type's, as ListNodeTypes shows it)" })),
+  status: Type.Optional(Type.String({ description: 'normal: the node type is offered (a create or restore accepts it)' })),
+  attribute: Type.Optional(Type.Array(Type.Object({ code: Type.String(), value: Type.String() }))),
+  duplicate: Type.Integer({ description: 'copies of the data: every node holds a whole copy (one primary, hot standbys)' }),
+  default_node: Type.Integer(),
+  min_node: Type.Integer(),
+  max_node: Type.Integer(),
+  product_version_list: Type.Array(Type.Object({ datastore_version: Type.String() })),
+  volume_used: Type.Optional(Type.Object({ volume_type: Type.String(), capacity: Type.Integer() })),
+});
+export const SnapshotFlavorsResponse = Type.Object({ flavors: Type.Array(ProductUnit), count: Type.Integer() });
+
+/**
+ * One flavor as the SDK's ProductUnitResp: the node type's figures as ListNodeTypes shows them,
+ * the node count (a restore makes exactly that many, so min, default and max are the same).
+ * Absent: `classify`, `scenario`, `version`, `flavor_id`, `flavor_code`, `volume_num` and the
+ * versions' `min_cn`, `max_cn`, `version_type` (no product classes, VM flavors, disks or
+ * coordinators to name).
+ */
+export function snapshotFlavorOut(f: SnapshotFlavor): Static<typeof ProductUnit> {
+  const t = findNodeType(f.nodeType);
+  const detail = nodeTypesOut().node_types.find((x) => x.spec_name === t?.specName)?.detail ?? [];
+  return {
+    ...(t
+      ? {
+          id: t.id,
+          default_capacity: String(t.diskGb),
+          status: 'normal',
+          attribute: detail.map((d) => ({ code: d.type, value: d.unit ? `${d.value} ${d.unit}` : d.value })),
+        }
+      : {}),
+    code: t?.specName ?? f.nodeType,
+    duplicate: f.numberOfNode,
+    default_node: f.numberOfNode,
+    min_node: f.numberOfNode,
+    max_node: f.numberOfNode,
+    product_version_list: [{ datastore_version: DATASTORE_VERSION }],
+    ...(t ? { volume_used: { volume_type: 'LOCAL_DISK', capacity: t.diskGb } } : {}),
   };
 }

@@ -87,6 +87,31 @@ export async function snapshotUsage(db: Kysely<Database>, projectId: string, exc
     .executeTakeFirst();
   return { count: toNumber(row?.count ?? 0), bytes: toNumber(row?.bytes ?? 0) };
 }
+/**
+ * What one cluster's snapshots take (ListSnapshotStatistics), counted as `snapshotUsage` counts
+ * them for the quota: `bytes`, the sizes recorded for its snapshots whose backup set or dump
+ * is still kept (visible, or deleted but not expired yet); `manual` and `auto`, its visible
+ * snapshots of each type, every level and status.
+ */
+export async function clusterSnapshotUsage(
+  db: Kysely<Database>,
+  projectId: string,
+  clusterId: string,
+): Promise<{ bytes: number; manual: number; auto: number }> {
+  const visibleOf = (type: 'MANUAL' | 'AUTO') => sql<number>`case when deleted_at is null and type = ${type} then 1 else 0 end`;
+  const row = await db
+    .selectFrom('snapshots')
+    .where('project_id', '=', projectId)
+    .where('cluster_id', '=', clusterId)
+    .where('expired_at', 'is', null)
+    .select((eb) => [
+      eb.fn.sum<number | string | null>(eb.fn.coalesce('size_bytes', sql<number>`0`)).as('bytes'),
+      eb.fn.sum<number | string | null>(visibleOf('MANUAL')).as('manual'),
+      eb.fn.sum<number | string | null>(visibleOf('AUTO')).as('auto'),
+    ])
+    .executeTakeFirst();
+  return { bytes: toNumber(row?.bytes ?? 0), manual: toNumber(row?.manual ?? 0), auto: toNumber(row?.auto ?? 0) };
+}
 export async function updateSnapshot(db: Kysely<Database>, id: string, patch: Partial<SnapshotRecord>): Promise<void> {
   await db
     .updateTable('snapshots')
