@@ -209,6 +209,8 @@ export async function seedStore(store: Store, auth: AuthService, secrets: Secret
       failedReasons: null,
       healthNote: null,
       maintainWindow: DEFAULT_MAINTENANCE_WINDOW,
+      pendingRestart: null,
+      restartDueAt: null,
       createdAt,
       updatedAt: o.now - 2 * 60 * MINUTE,
       deletedAt: null,

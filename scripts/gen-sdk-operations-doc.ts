@@ -55,7 +55,7 @@ const ROUTED: Record<string, string | null> = {
   ListJobDetails: null,
   ModifyClusterName: 'real, at once: the answer has no `job_id` (no task renames a cluster)',
   UpdateMaintenanceWindow:
-    "at once, by the real service's rules (Mon…Sun, HH:mm on the hour in UTC, 4 hours); stored and shown in the detail's `maintain_window`; see api.md#the-maintenance-window",
+    "at once, by the real service's rules (Mon…Sun, HH:mm on the hour in UTC, 4 hours); stored and shown in the detail's `maintain_window`; a restart a parameter change needs waits for it, as its own task; see api.md#the-maintenance-window",
   ModifyClusterTimezone:
     "real: PostgreSQL's timezone on every member by a SETTING_CONFIGURATION task (a reload, no restart), `job_id` that task; the zones the DWS API lists; the detail's `cluster_timezone` shows it",
   ListClusterTags: null,
@@ -90,7 +90,7 @@ const ROUTED: Record<string, string | null> = {
   ListClusterConfigurationsParameter:
     "partial: the offered PostgreSQL parameters (and the node type's, read-only) from the primary's pg_settings; `values` has one entry, type `dn` (every member); see api.md#parameters",
   UpdateConfiguration:
-    'a SETTING_CONFIGURATION task (reload, or a restart of every member, standbys first); values checked against pg_settings first (400 DWS.0001, nothing changed); no `job_id` in the answer (the SDK has none): the audit records name the task',
+    'a SETTING_CONFIGURATION task (reload; a restart of every member, standbys first, waits for the maintenance window as a task of its own unless the dwsbox field `restart_now` asks for it at once); values checked against pg_settings first (400 DWS.0001, nothing changed); no `job_id` in the answer (the SDK has none): the audit records name the task',
   ListConfigurationsAuditRecords:
     'partial: the SETTING_CONFIGURATION tasks with the parameters changed (a dwsbox field); `operator` is absent (tasks record no user), `action_time`, `filter_by` and `filter` are accepted and ignored',
 };

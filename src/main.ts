@@ -48,6 +48,7 @@ import { ScaleService } from './services/scale-service.js';
 import { HealthMonitor } from './services/health-monitor.js';
 import { SnapshotPolicyService } from './services/snapshot-policy-service.js';
 import { SnapshotScheduler } from './services/snapshot-scheduler.js';
+import { MaintenanceRestarts } from './services/maintenance-restarts.js';
 import { EventService } from './services/events.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
@@ -65,6 +66,8 @@ export interface Service<D extends DataPlane = LocalEngine> {
   scheduler: SnapshotScheduler;
   /** snapshot use cases, e.g. `createSnapshot` of a schema- or table-level snapshot (no public route takes the level) */
   snapshots: SnapshotService;
+  /** cluster use cases, with their parameter configurations (`clusters.configurations`) */
+  clusters: ClusterService;
   events: TaskEvents;
   log: Logger;
   owner: string;
@@ -261,6 +264,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     intervalMs: config.schedulerIntervalMs,
     retentionEveryMs: 60_000,
     minIntervalMs: config.policyMinIntervalMs,
+    maintenance: new MaintenanceRestarts({ store, queue, log: log.scope({ component: 'maintenance' }) }),
   });
   const monitor = new HealthMonitor(store, dataPlane, clock, log.scope({ component: 'monitor' }), config.monitorIntervalMs);
   monitor.onStuckMembers(async (c, ordinals) => (await clusters.repair(c.projectId, c.id, ordinals)).id);
@@ -325,6 +329,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     owner,
     firstStartCredentials,
     snapshots,
+    clusters,
     async start() {
       await app.listen({ host: config.host, port: config.port });
       if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);

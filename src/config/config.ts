@@ -275,7 +275,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: SECOND,
     min: 100,
     max: 10 * MINUTE,
-    description: 'How often the snapshot scheduler looks for due snapshot-policy strategies (a fire is at most this late).',
+    description:
+      'How often the snapshot scheduler looks for due snapshot-policy strategies and restarts waiting for a maintenance window (a fire is at most this late).',
   },
   {
     key: 'masterKey',

@@ -94,9 +94,23 @@ export interface ClusterRecord {
   healthNote: string | null;
   /** when dwsbox may restart it on its own (UpdateMaintenanceWindow), UTC */
   maintainWindow: MaintenanceWindow;
+  /** parameters set that only a restart applies, waiting for the window (null: none waits) */
+  pendingRestart: PendingRestart | null;
+  /** when the scheduler fires that restart (epoch ms); null once fired, or when none waits */
+  restartDueAt: number | null;
   createdAt: number;
   updatedAt: number;
   deletedAt: number | null;
+}
+
+/** A restart a parameter change needs, deferred to the cluster's maintenance window (docs/api.md#the-maintenance-window). */
+export interface PendingRestart {
+  /** the parameters it applies: the value set (the latest of each), and the one the members ran before (its order, D23) */
+  parameters: { name: string; value: string; running: string }[];
+  /** when the first of them was set */
+  since: number;
+  /** the SETTING_CONFIGURATION task that set the latest */
+  taskId: string;
 }
 
 export type NodeRole = 'primary' | 'standby';

@@ -78,6 +78,7 @@ export const STEP_NAMES: Record<string, I18n> = {
   REMOVE_NODE: { en: 'Remove node {n}', zh: '移除节点 {n}' },
   SWITCHOVER: { en: 'Switch over to the chosen node', zh: '切换到指定节点' },
   APPLY_SETTINGS: { en: 'Apply the parameters and reload', zh: '应用参数并重新加载' },
+  CHECK_PENDING: { en: 'Find the parameters pending a restart', zh: '检查待重启生效的参数' },
   RESTART_NODE: { en: 'Restart node {n} for the parameters', zh: '为参数生效重启节点 {n}' },
   VERIFY_SETTINGS: { en: 'Verify the parameters on every node', zh: '校验各节点参数' },
   REBUILD_NODE: { en: 'Rebuild node {n} from the primary', zh: '从主节点重建节点 {n}' },

@@ -7,7 +7,7 @@ import { CLUSTER_NAME_RE, USER_NAME_RE, passwordProblem, runningTaskStatus, acti
 import type { Clock } from '../domain/clock.js';
 import { ReadCache, ReadPoint, type Timed } from '../store/read-cache.js';
 import { newId, newPassword, isUuid } from '../domain/ids.js';
-import { DEFAULT_MAINTENANCE_WINDOW, parseMaintenanceWindow } from '../domain/maintenance-window.js';
+import { DEFAULT_MAINTENANCE_WINDOW, maintenanceDue, parseMaintenanceWindow } from '../domain/maintenance-window.js';
 import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
 import { ACTION_OF_KIND, isTaskActive } from '../domain/task.js';
@@ -387,6 +387,8 @@ export class ClusterService {
       failedReasons: null,
       healthNote: null,
       maintainWindow: DEFAULT_MAINTENANCE_WINDOW,
+      pendingRestart: null,
+      restartDueAt: null,
       createdAt: now,
       updatedAt: now,
       deletedAt: null,
@@ -656,7 +658,8 @@ export class ClusterService {
   /**
    * UpdateMaintenanceWindow: the window checked (domain/maintenance-window.ts; 400, nothing
    * changed) and stored at once, whatever runs on the cluster: it is when dwsbox may restart
-   * the cluster on its own, which the detail's maintain_window shows.
+   * the cluster on its own, which the detail's maintain_window shows. A restart waiting for the
+   * window is due at the new one.
    */
   async setMaintenanceWindow(
     projectId: string,
@@ -664,10 +667,13 @@ export class ClusterService {
     input: { day: string; start_time: string; end_time: string },
   ): Promise<void> {
     const window = parseMaintenanceWindow(input);
+    const now = this.deps.clock.now();
     await this.deps.store.transaction(async (tx) => {
       const c = await tx.getCluster(projectId, clusterId);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
-      await tx.updateCluster(c.id, { maintainWindow: window, updatedAt: this.deps.clock.now() });
+      // A restart waiting for the window moves with it (one that fired already runs on).
+      const due = c.restartDueAt === null ? {} : { restartDueAt: maintenanceDue(window, now) };
+      await tx.updateCluster(c.id, { maintainWindow: window, ...due, updatedAt: now });
     });
     this.deps.log.info('maintenance window set', { projectId, clusterId, ...window });
   }

@@ -5,7 +5,8 @@
  * PostgreSQL settings (domain/parameters.ts), read from the running primary's `pg_settings`; an
  * update is checked against those rows before anything is made (400, nothing changed), then runs
  * as a cluster.configure task (SETTING_CONFIGURATION, tasks/definitions/cluster-configure.ts).
- * The audit records are those tasks.
+ * The audit records are those tasks. A restart a change takes waits for the cluster's
+ * maintenance window unless the request says `restart_now` (maintenance-restarts.ts fires it).
  */
 import {
   MAX_CHANGES,
@@ -123,11 +124,23 @@ export class ConfigurationService {
     const c = await this.cluster(projectId, clusterId, configurationId);
     const primary = await this.runningPrimary(c);
     const rows = await this.deps.dataPlane.pgSettings(c, primary, [...Object.keys(OFFERED_PARAMETERS), ...SHOWN_READONLY]);
-    return { configurations: rows.map((r) => parameterOut(r, !(r.name in OFFERED_PARAMETERS))) };
+    // A value waiting for the window is pending even where pg_settings cannot say so (Patroni's command-line parameters).
+    const waiting = new Set((c.pendingRestart?.parameters ?? []).map((p) => p.name));
+    return {
+      configurations: rows.map((r) =>
+        parameterOut({ ...r, pendingRestart: r.pendingRestart || waiting.has(r.name) }, !(r.name in OFFERED_PARAMETERS)),
+      ),
+    };
   }
 
   /** UpdateConfiguration: every value checked against the primary's pg_settings, then one task; none when nothing changes. */
-  async update(projectId: string, clusterId: string, configurationId: string, values: ParameterValueIn[]): Promise<TaskRecord | null> {
+  async update(
+    projectId: string,
+    clusterId: string,
+    configurationId: string,
+    values: ParameterValueIn[],
+    o: { restartNow?: boolean } = {},
+  ): Promise<TaskRecord | null> {
     const c = await this.cluster(projectId, clusterId, configurationId);
     if (!values.length) throw new AppError('VALIDATION', { args: ['configurations: name at least one parameter'] });
     if (values.length > MAX_CHANGES)
@@ -139,7 +152,7 @@ export class ConfigurationService {
       const why = refusalOf(v.name);
       if (why) throw new AppError('VALIDATION', { args: [`parameter ${v.name} cannot be set: ${why}`] });
     }
-    return this.enqueue(c, values);
+    return this.enqueue(c, values, normalizeValue, o.restartNow ?? false);
   }
 
   /**
@@ -162,6 +175,7 @@ export class ConfigurationService {
     c: ClusterRecord,
     values: ParameterValueIn[],
     normalize: (row: PgSettingRow, value: string) => string = normalizeValue,
+    restartNow = false,
   ): Promise<TaskRecord | null> {
     const [projectId, clusterId] = [c.projectId, c.id];
     const seen = new Set(values.map((v) => v.name));
@@ -183,29 +197,24 @@ export class ConfigurationService {
     const task = await this.deps.store.transaction(async (tx) => {
       const cur = await tx.getCluster(projectId, clusterId);
       if (!cur) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
-      const nodes = (await tx.listNodes(cur.id)).filter((n) => n.membership === 'active');
-      const lead = nodes.find((n) => n.role === 'primary')?.ordinal;
-      const standbys = nodes
-        .map((n) => n.ordinal)
-        .filter((n) => n !== lead)
-        .sort((a, b) => a - b);
-      const restartOrder = !changes.some((x) => x.restart)
-        ? []
-        : lead === undefined
-          ? standbys
-          : primaryFirst(changes)
-            ? [lead, ...standbys]
-            : [...standbys, lead];
+      const deferRestart = !restartNow && changes.some((x) => x.restart);
       const params: ConfigureParams = {
         clusterId: cur.id,
         changes,
         parameters: { ...(cur.spec.parameters ?? {}), ...Object.fromEntries(changes.map((x) => [x.name, x.newValue])) },
-        restartOrder,
+        restartOrder: deferRestart ? [] : restartOrderOf(await tx.listNodes(cur.id), changes),
+        ...(deferRestart ? { deferRestart } : {}),
       };
       return this.deps.queue.enqueue(tx, { kind: 'cluster.configure', projectId, cluster: cur, params: { ...params } });
     });
     this.deps.queue.notify();
-    this.deps.log.info('parameter change accepted', { projectId, clusterId, taskId: task.id, parameters: changes.map((x) => x.name) });
+    this.deps.log.info('parameter change accepted', {
+      projectId,
+      clusterId,
+      taskId: task.id,
+      parameters: changes.map((x) => x.name),
+      restart: !changes.some((x) => x.restart) ? 'none' : restartNow ? 'now' : 'at the maintenance window',
+    });
     return task;
   }
 
@@ -219,6 +228,23 @@ export class ConfigurationService {
     const offset = q.offset ?? 0;
     return { records: all.slice(offset, offset + (q.limit ?? 1000)).map(auditRecord), count: all.length };
   }
+}
+
+/**
+ * The members a restart for `changes` restarts, in order: the standbys by number, then the
+ * primary — or the primary first when a hot-standby parameter goes down (primaryFirst, D23).
+ * Empty when no change takes a restart.
+ */
+export function restartOrderOf(nodes: readonly NodeRecord[], changes: readonly ParameterChange[]): number[] {
+  if (!changes.some((x) => x.restart)) return [];
+  const active = nodes.filter((n) => n.membership === 'active');
+  const lead = active.find((n) => n.role === 'primary')?.ordinal;
+  const standbys = active
+    .map((n) => n.ordinal)
+    .filter((n) => n !== lead)
+    .sort((a, b) => a - b);
+  if (lead === undefined) return standbys;
+  return primaryFirst(changes) ? [lead, ...standbys] : [...standbys, lead];
 }
 
 function parameterOut(r: PgSettingRow, readonly: boolean): ConfigurationParameterOut {

@@ -20,6 +20,9 @@
  * its last snapshot (PUT already refuses schedules that would; this holds for strategies
  * saved under a lower setting, and for a late fire followed by an on-time one): such a slot
  * waits, like one of a busy cluster, until the interval has passed.
+ *
+ * The same pass fires the restarts that waited for a cluster's maintenance window
+ * (maintenance-restarts.ts): one timer for the scheduled work of every service process.
  */
 import type { Clock } from '../domain/clock.js';
 import { dueSlot, nextFireAfter, parseSchedule, type SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
@@ -53,6 +56,8 @@ export interface SnapshotSchedulerDeps {
   retentionEveryMs: number;
   /** shortest time between two snapshots of one strategy (setting policyMinIntervalMs; default none) */
   minIntervalMs?: number;
+  /** the restarts waiting for a maintenance window, fired in each pass */
+  maintenance?: { fireDue(now: number): Promise<unknown> };
 }
 
 /** What one strategy's fire came to. */
@@ -88,10 +93,13 @@ export class SnapshotScheduler {
     await this.running;
   }
 
-  /** One pass: fire what is due, then retention if it is time. */
+  /** One pass: fire what is due (snapshots, then maintenance restarts), then retention if it is time. */
   async pass(): Promise<void> {
     const now = this.deps.clock.now();
     await this.fireDue(now);
+    await this.deps.maintenance
+      ?.fireDue(now)
+      .catch((e: unknown) => this.deps.log.warn('maintenance restarts pass failed', { error: coerceError(e).message }));
     if (now - this.lastRetentionAt >= this.deps.retentionEveryMs) {
       this.lastRetentionAt = now;
       await this.applyRetention(now);

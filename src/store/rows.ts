@@ -231,6 +231,8 @@ export const clusterRows = new RowMapping<ClusterRecord, ClustersTable>({
   failedReasons: ['failed_reasons', jsonOrNull()],
   healthNote: ['health_note', text()],
   maintainWindow: ['maintain_window', json()],
+  pendingRestart: ['pending_restart', jsonOrNull()],
+  restartDueAt: ['restart_due_at', numericOrNull],
   createdAt: ['created_at', numeric],
   updatedAt: ['updated_at', numeric],
   deletedAt: ['deleted_at', numericOrNull],

@@ -51,6 +51,9 @@ export interface ClustersTable {
   health_note: string | null;
   /** 000008: JSON of domain/maintenance-window.ts */
   maintain_window: string;
+  /** 000009: JSON of PendingRestart, or null */
+  pending_restart: string | null;
+  restart_due_at: number | null;
   created_at: number;
   updated_at: number;
   deleted_at: number | null;

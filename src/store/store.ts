@@ -161,6 +161,10 @@ export class Store {
   updateCluster(id: string, patch: Partial<ClusterRecord>): Promise<void> {
     return clusters.updateCluster(this.db, id, patch);
   }
+  /** Live clusters whose restart waiting for the maintenance window is due at `now`. */
+  listDueRestarts(now: number): Promise<ClusterRecord[]> {
+    return clusters.listDueRestarts(this.db, now);
+  }
   /** Subnet indexes (c of 127.0.c.i) held by live clusters. */
   usedSubnetIndexes(): Promise<Set<number>> {
     return clusters.usedSubnetIndexes(this.db);

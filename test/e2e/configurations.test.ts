@@ -2,7 +2,10 @@
  * End to end (issue 16, D28, D32): parameter configurations as the cluster's real PostgreSQL
  * settings on one real cluster — listed as the primary's pg_settings says; forbidden parameters
  * and bad values refused with nothing changed and no task; a reload-only change on every member
- * with no restart; a restart change on every member, each restarted; the audit records of both.
+ * with no restart; a restart change on every member, each restarted; the audit records of both;
+ * a restart change that waits for the maintenance window (no member restarted, the cluster free,
+ * the restart pending in the detail and the parameters) and fires as its own task once the
+ * window is under way.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { adminQuery } from '../helpers/crash.js';
@@ -67,8 +70,11 @@ async function settingsAt(
 const configureTasks = async (): Promise<{ id: string }[]> =>
   (await clusterTasks(t.client, id)).filter((x) => x.kind === 'cluster.configure');
 
-async function update(values: { name: string; value: string }[]): Promise<{ status: number; body: unknown }> {
-  return t.client.request('PUT', PUT(), { configurations: values.map((v) => ({ type: 'dn', ...v })) });
+async function update(values: { name: string; value: string }[], restartNow = false): Promise<{ status: number; body: unknown }> {
+  return t.client.request('PUT', PUT(), {
+    configurations: values.map((v) => ({ type: 'dn', ...v })),
+    ...(restartNow ? { restart_now: true } : {}),
+  });
 }
 
 /** The newest configure task, once it has ended. */
@@ -164,12 +170,12 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
     expect(c.status).toBe('AVAILABLE');
   });
 
-  it('restarts every member, standbys first, for a parameter that takes a restart', async () => {
+  it('restarts every member, standbys first, for a parameter that takes a restart (restart_now)', async () => {
     const all = await members();
     const before = await Promise.all(all.map((m) => settingsAt(m.at, ['max_locks_per_transaction'])));
     const old = before[0]!.s['max_locks_per_transaction']!.setting;
     const next = String(Number(old) * 2);
-    expect((await update([{ name: 'max_locks_per_transaction', value: next }])).status).toBe(200);
+    expect((await update([{ name: 'max_locks_per_transaction', value: next }], true)).status).toBe(200);
     const task = await lastTaskDone();
     expect(task.status, JSON.stringify(task)).toBe('SUCCESS');
     const steps = subItems(task).map((s) => s.step);
@@ -284,5 +290,63 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
     const history = await cli('params', 'history', id, '--limit', '2');
     expect(history.stdout).toMatch(new RegExp(`^${String(started!['job_id'])} +SUCCESS .* lock_timeout 0→2000$`, 'm'));
     expect(history.stdout.trim().split('\n')).toHaveLength(3);
+  });
+
+  it('a restart change waits for the maintenance window: no member restarts, the cluster stays free, the restart shows pending, then fires as its own task in the window', async () => {
+    const all = await members();
+    const before = await Promise.all(all.map((m) => settingsAt(m.at, ['max_locks_per_transaction'])));
+    const old = before[0]!.s['max_locks_per_transaction']!.setting;
+    const next = String(Number(old) * 2);
+    // The window starts a day ahead (Thu 22:00 UTC by default may be under way while this runs).
+    const at = new Date(Date.now() + 86_400_000);
+    const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][at.getUTCDay()]!;
+    const hour = (h: number): string => `${String(h % 24).padStart(2, '0')}:00`;
+    const WINDOW = `/v1.0/{project_id}/clusters/${id}/maintenance-window`;
+    await t.client.call('PUT', WINDOW, { day, start_time: hour(at.getUTCHours()), end_time: hour(at.getUTCHours() + 4) });
+    expect((await update([{ name: 'max_locks_per_transaction', value: next }])).status).toBe(200);
+    const deferred = await lastTaskDone();
+    expect(deferred.status, JSON.stringify(deferred)).toBe('SUCCESS');
+    expect(subItems(deferred).map((s) => s.step)).toEqual(['APPLY_SETTINGS', 'VERIFY_SETTINGS']);
+    for (const [i, m] of all.entries()) {
+      const now = await settingsAt(m.at, ['max_locks_per_transaction']);
+      expect(now.start, `${m.role} was not restarted`).toBe(before[i]!.start);
+      expect(now.s['max_locks_per_transaction']!.setting).toBe(old);
+    }
+    const detail = (await getCluster(t.client, id)) as unknown as { status: string; pending_restart?: Record<string, unknown> };
+    expect(detail.status).toBe('AVAILABLE');
+    expect(detail.pending_restart).toMatchObject({ parameters: [{ name: 'max_locks_per_transaction', value: next }], status: 'SCHEDULED' });
+    const params = await t.client.call<{ configurations: { name: string; pending_restart: boolean }[] }>('GET', `${CONFIGS()}/${id}`);
+    expect(params.configurations.find((p) => p.name === 'max_locks_per_transaction')?.pending_restart).toBe(true);
+    // The cluster is free meanwhile: another change runs at once.
+    expect((await update([{ name: 'lock_timeout', value: '3000' }])).status).toBe(200);
+    expect((await lastTaskDone()).status).toBe('SUCCESS');
+
+    // A window under way now: the scheduler fires the restart at its next pass.
+    const h = new Date().getUTCHours();
+    const today = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][new Date().getUTCDay()]!;
+    await t.client.call('PUT', WINDOW, { day: today, start_time: hour(h), end_time: hour(h + 4) });
+    const known = new Set((await configureTasks()).map((x) => x.id));
+    let fired: { id: string } | undefined;
+    for (let i = 0; i < 300 && !fired; i++) {
+      fired = (await configureTasks()).find((x) => !known.has(x.id));
+      if (!fired) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(fired, 'the scheduler fired the restart').toBeDefined();
+    const task = await waitTaskDone(t.client, id, fired!.id);
+    expect(task.status, JSON.stringify(task)).toBe('SUCCESS');
+    expect(subItems(task).map((s) => s.step)).toEqual([
+      'CHECK_PENDING',
+      'RESTART_NODE_2',
+      'RESTART_NODE_3',
+      'RESTART_NODE_1',
+      'VERIFY_SETTINGS',
+    ]);
+    for (const [i, m] of all.entries()) {
+      const now = await settingsAt(m.at, ['max_locks_per_transaction', 'lock_timeout']);
+      expect(now.s['max_locks_per_transaction']).toEqual({ setting: next, pending: false });
+      expect(now.s['lock_timeout']!.setting).toBe('3000');
+      expect(now.start, `${m.role} restarted`).not.toBe(before[i]!.start);
+    }
+    expect(((await getCluster(t.client, id)) as unknown as { pending_restart?: unknown }).pending_restart).toBeUndefined();
   });
 });

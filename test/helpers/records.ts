@@ -38,6 +38,8 @@ export function makeCluster(o: Partial<ClusterRecord> = {}): ClusterRecord {
     failedReasons: null,
     healthNote: null,
     maintainWindow: { day: 'Thu', startTime: '22:00', endTime: '02:00' },
+    pendingRestart: null,
+    restartDueAt: null,
     createdAt: T0,
     updatedAt: T0,
     deletedAt: null,

@@ -67,14 +67,16 @@ export const configurationRoutes =
           tags,
           summary: 'Set parameters (UpdateConfiguration)',
           description:
-            "Each value checked against the primary's pg_settings (type, range, choices) and the offered list before anything is made (400, nothing changed); then a SETTING_CONFIGURATION task applies reload-only values at once and restarts the members for the others, standbys first. Nothing to change: no task.",
+            "Each value checked against the primary's pg_settings (type, range, choices) and the offered list before anything is made (400, nothing changed); then a SETTING_CONFIGURATION task applies every value; reload-only ones take effect at once. A restart the others need waits for the cluster's maintenance window as a task of its own (standbys first; the detail's pending_restart shows it), unless restart_now (a dwsbox field) asks for it within this task. Nothing to change: no task.",
           params: ConfigurationParams,
           body: UpdateConfigurationBody,
           response: { 200: Empty, ...errorResponses },
         },
       },
       async (req) => {
-        await s.update(req.params.project_id, req.params.cluster_id, req.params.configuration_id, req.body.configurations);
+        await s.update(req.params.project_id, req.params.cluster_id, req.params.configuration_id, req.body.configurations, {
+          restartNow: req.body.restart_now ?? false,
+        });
         return {};
       },
     );

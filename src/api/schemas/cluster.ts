@@ -5,6 +5,7 @@ import { Nullable, Tag } from './primitives.js';
 import type { ClusterView } from '../../services/cluster-service.js';
 import { clusterTime, jobTime } from '../../domain/time.js';
 import { NODE_TYPES, DATASTORE_VERSION } from '../../domain/node-types.js';
+import type { PendingRestart } from '../../domain/records.js';
 
 const PublicIpIn = Type.Object({ public_bind_type: Type.Optional(Type.String()), eip_id: Type.Optional(Nullable(Type.String())) });
 const TagsIn = Type.Union([Type.Array(Tag, { maxItems: 20 }), Tag]);
@@ -138,6 +139,22 @@ export const ClusterDetail = Type.Object({
     { day: Type.String(), start_time: Type.String(), end_time: Type.String() },
     { description: 'when dwsbox may restart the cluster on its own (UTC; UpdateMaintenanceWindow sets it; new clusters: Thu 22:00–02:00)' },
   ),
+  /** dwsbox extension: the restart a parameter change needs, waiting for the maintenance window; absent when none waits */
+  pending_restart: Type.Optional(
+    Type.Object(
+      {
+        parameters: Type.Array(Type.Object({ name: Type.String(), value: Type.String() }), {
+          description: 'what the restart applies: each parameter with the value set (the members run the one before until then)',
+        }),
+        status: Type.Union([Type.Literal('SCHEDULED'), Type.Literal('RUNNING')], {
+          description: 'SCHEDULED: waits for start_time; RUNNING: fired, its SETTING_CONFIGURATION task restarts the members',
+        }),
+        start_time: Type.Optional(Type.String({ description: 'when it fires (SCHEDULED), as the detail writes times' })),
+        since: Type.String({ description: 'when the first of the parameters was set' }),
+      },
+      { description: 'dwsbox extension: docs/api.md#the-maintenance-window' },
+    ),
+  ),
   resize_info: Nullable(ResizeInfo),
   parameter_group: Nullable(Type.Object({ id: Type.String(), name: Type.String(), status: Type.String() })),
   elb: Nullable(Type.Object({})),
@@ -227,6 +244,15 @@ export function clusterInfoOut(v: ClusterView): Static<typeof ClusterInfo> {
   return toInfo(v);
 }
 
+function pendingRestartOut(p: PendingRestart, dueAt: number | null): NonNullable<Static<typeof ClusterDetail>['pending_restart']> {
+  return {
+    parameters: p.parameters.map((x) => ({ name: x.name, value: x.value })),
+    status: dueAt === null ? 'RUNNING' : 'SCHEDULED',
+    ...(dueAt === null ? {} : { start_time: clusterTime(dueAt) }),
+    since: clusterTime(p.since),
+  };
+}
+
 export function clusterDetailOut(v: ClusterView): Static<typeof ClusterDetail> {
   const c = v.cluster;
   const nt = NODE_TYPES.find((t) => t.specName === c.nodeType);
@@ -235,6 +261,7 @@ export function clusterDetailOut(v: ClusterView): Static<typeof ClusterDetail> {
     node_type_id: nt?.id ?? '',
     private_ip: v.nodes.filter((n) => n.membership === 'active').map((n) => n.host),
     maintain_window: { day: c.maintainWindow.day, start_time: c.maintainWindow.startTime, end_time: c.maintainWindow.endTime },
+    ...(c.pendingRestart ? { pending_restart: pendingRestartOut(c.pendingRestart, c.restartDueAt) } : {}),
     resize_info: v.resize
       ? {
           resize_status: v.resize.status,

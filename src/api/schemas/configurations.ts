@@ -54,6 +54,12 @@ export const UpdateConfigurationBody = Type.Object({
     }),
     { minItems: 1, maxItems: 50 },
   ),
+  restart_now: Type.Optional(
+    Type.Boolean({
+      description:
+        "dwsbox extension: true restarts the members at once for a parameter that takes a restart; absent or false, that restart waits for the cluster's maintenance window (docs/api.md#the-maintenance-window)",
+    }),
+  ),
 });
 
 export const ListConfigurationsAuditRecordsQuery = Type.Object({

@@ -41,6 +41,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 8,
       "name": "000008_maintenance_window",
       "sql": "-- dwsbox store, version 8: each cluster's maintenance window (issue 16, UpdateMaintenanceWindow;\n-- domain/maintenance-window.ts), JSON {day, startTime, endTime} in UTC. Clusters made before\n-- it get the window the detail showed until then, which is also a new cluster's default.\nALTER TABLE clusters ADD COLUMN maintain_window TEXT NOT NULL DEFAULT '{\"day\":\"Thu\",\"startTime\":\"22:00\",\"endTime\":\"02:00\"}';\n"
+    },
+    {
+      "version": 9,
+      "name": "000009_pending_restart",
+      "sql": "-- dwsbox store, version 9: a restart a parameter change needs, waiting for the cluster's\n-- maintenance window (issue 16; services/maintenance-restarts.ts). `pending_restart` is JSON\n-- {parameters: [{name, value}], since, taskId}: what waits, shown in the detail; `restart_due_at`\n-- (epoch ms) is when the scheduler fires it as a SETTING_CONFIGURATION task, null once fired\n-- or when nothing waits. Every scheduler pass reads the due ones by this index.\nALTER TABLE clusters ADD COLUMN pending_restart TEXT;\nALTER TABLE clusters ADD COLUMN restart_due_at BIGINT;\nCREATE INDEX clusters_restart_due ON clusters(restart_due_at);\n"
     }
   ],
   "postgres": [
@@ -83,6 +88,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 8,
       "name": "000008_maintenance_window",
       "sql": "-- dwsbox store, version 8: each cluster's maintenance window (issue 16, UpdateMaintenanceWindow;\n-- domain/maintenance-window.ts), JSON {day, startTime, endTime} in UTC. Clusters made before\n-- it get the window the detail showed until then, which is also a new cluster's default.\nALTER TABLE clusters ADD COLUMN maintain_window TEXT NOT NULL DEFAULT '{\"day\":\"Thu\",\"startTime\":\"22:00\",\"endTime\":\"02:00\"}';\n"
+    },
+    {
+      "version": 9,
+      "name": "000009_pending_restart",
+      "sql": "-- dwsbox store, version 9: a restart a parameter change needs, waiting for the cluster's\n-- maintenance window (issue 16; services/maintenance-restarts.ts). `pending_restart` is JSON\n-- {parameters: [{name, value}], since, taskId}: what waits, shown in the detail; `restart_due_at`\n-- (epoch ms) is when the scheduler fires it as a SETTING_CONFIGURATION task, null once fired\n-- or when nothing waits. Every scheduler pass reads the due ones by this index.\nALTER TABLE clusters ADD COLUMN pending_restart TEXT;\nALTER TABLE clusters ADD COLUMN restart_due_at BIGINT;\nCREATE INDEX clusters_restart_due ON clusters(restart_due_at);\n"
     }
   ]
 };

@@ -56,6 +56,17 @@ export async function updateCluster(db: Kysely<Database>, id: string, patch: Par
     .execute()
     .catch((e) => rethrowStoreError(e, nameTaken(patch.name ?? '')));
 }
+/** Live clusters whose deferred restart is due at `now` (the maintenance scheduler's read). */
+export async function listDueRestarts(db: Kysely<Database>, now: number): Promise<ClusterRecord[]> {
+  const rows = await db
+    .selectFrom('clusters')
+    .selectAll()
+    .where('restart_due_at', '<=', now)
+    .where('deleted_at', 'is', null)
+    .orderBy('restart_due_at')
+    .execute();
+  return rows.map((row) => clusterRows.toRecord(row));
+}
 /** Subnet indexes (c of 127.0.c.i) held by live clusters. */
 export async function usedSubnetIndexes(db: Kysely<Database>): Promise<Set<number>> {
   const rows = await db
