@@ -9,7 +9,9 @@
  *   clock of this test), hides exactly the AUTO snapshots older than keep_day; the stanza's
  *   expire task removes their backup sets except the full the newest AUTO snapshot needs (a
  *   new full every 3 snapshots here), the manual snapshot and the newest AUTO one stay, and
- *   the newest AUTO one still restores.
+ *   the newest AUTO one still restores;
+ * - each AUTO snapshot shows its slot, the strategy's schedule and keep_day (bak_*), and the
+ *   cluster's snapshot statistics are the sizes pgBackRest measured (issue 16).
  * No assertion is on how long anything takes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +21,8 @@ import { waitFor } from '../helpers/env.js';
 import { queryRestoredSnapshot } from '../helpers/restore-check.js';
 import { autoSnapshotName, DAY_MS } from '../../src/services/snapshot-scheduler.js';
 import { latestFireAtOrBefore, parseSchedule } from '../../src/domain/snapshot-policy.js';
+import { snapshotTime } from '../../src/domain/time.js';
+import { gigabytes } from '../../src/api/schemas/snapshot.js';
 
 // A strategy every 4 s: the minimum interval between fires (default 1 h, fair shares) lowered to 1 s.
 const FLAGS = { schedulerIntervalMs: 200, snapshotFullEvery: 3, policyMinIntervalMs: 1000 };
@@ -46,6 +50,13 @@ interface Snap {
   status: string;
   type: string;
   description: string;
+}
+
+interface BakFields {
+  id: string;
+  bak_expected_start_time: string | null;
+  bak_period: string | null;
+  bak_keep_day: number;
 }
 
 async function clusterSnapshots(): Promise<Snap[]> {
@@ -150,6 +161,48 @@ describe('snapshot policies on a real cluster', () => {
       expect(autos.every((s) => s.status === 'AVAILABLE')).toBe(true);
       expect(snaps.filter((s) => s.type === 'MANUAL').map((s) => s.id)).toEqual([manual.snapshot.id]);
       expect(autos.length).toBeGreaterThanOrEqual(4);
+
+      // Each AUTO snapshot shows its fire (issue 16): the slot, the strategy's schedule (deleted
+      // since: the snapshot kept it), the cluster's keep_day; the manual one none of these.
+      const wire = new Map(
+        (await t.client.call<{ snapshots: BakFields[] }>('GET', `/v1.0/{project_id}/clusters/${clusterId}/snapshots`)).snapshots.map(
+          (s) => [s.id, s],
+        ),
+      );
+      for (const f of fires)
+        expect(wire.get(f.snapshotId!)).toMatchObject({
+          bak_expected_start_time: snapshotTime(f.fireTime),
+          bak_period: SCHEDULE,
+          bak_keep_day: 1,
+        });
+      expect(wire.get(manual.snapshot.id)).toMatchObject({ bak_expected_start_time: null, bak_period: null, bak_keep_day: -1 });
+
+      // ListSnapshotStatistics from the sizes pgBackRest measured for these backup sets, and the counts.
+      const kept = (
+        await t.svc.store.listStanzaSnapshots((await t.svc.store.getCluster(t.svc.config.projectId!, clusterId))!.stanza)
+      ).filter((s) => s.clusterId === clusterId);
+      const measured = kept.reduce((sum, s) => sum + (s.sizeBytes ?? 0), 0);
+      expect(measured).toBeGreaterThan(0);
+      const stats = new Map(
+        (
+          await t.client.call<{ statistics: { name: string; value: number; unit: string }[] }>(
+            'GET',
+            `/v1.0/{project_id}/clusters/${clusterId}/snapshots/statistics`,
+          )
+        ).statistics.map((x) => [x.name, x]),
+      );
+      expect(stats.get('storage.used')).toEqual({ name: 'storage.used', value: gigabytes(measured), unit: 'GB' });
+      expect(stats.get('snapshots.auto')?.value).toBe(autos.length);
+      expect(stats.get('snapshots.manual')?.value).toBe(1);
+      // ListSnapshotFlavorInfo: the node type and count the snapshot was taken of, the cluster's.
+      const detail = (
+        await t.client.call<{ cluster: { node_type: string; number_of_node: number } }>('GET', `/v1.0/{project_id}/clusters/${clusterId}`)
+      ).cluster;
+      const flavors = await t.client.call<{ flavors: { code: string; default_node: number }[]; count: number }>(
+        'GET',
+        `/v2/{project_id}/snapshots/${autos[0]!.id}/flavors`,
+      );
+      expect(flavors).toMatchObject({ count: 1, flavors: [{ code: detail.node_type, default_node: detail.number_of_node }] });
 
       // Retention at a chosen moment: keep_day 1 day after the newest AUTO snapshot was created,
       // every older AUTO snapshot is past keep_day; the newest is not (strictly older only).
