@@ -12,6 +12,9 @@ import { clusterDetailOut } from '../../src/api/schemas/cluster.js';
 import type { PgSettingRow } from '../../src/domain/parameters.js';
 import type { ClusterRecord, NodeRecord } from '../../src/domain/records.js';
 import { clusterTime } from '../../src/domain/time.js';
+import { MaintenanceRestarts } from '../../src/services/maintenance-restarts.js';
+import { TaskQueue } from '../../src/tasks/queue.js';
+import { createRegistry } from '../../src/tasks/registry.js';
 import { createStepEnv, STEP_ENV_PROJECT, type StepEnv } from '../helpers/step-env.js';
 
 let e: StepEnv;
@@ -180,5 +183,39 @@ describe('a restart that waits for the maintenance window', () => {
     await e.svc.scheduler.pass();
     expect((await fresh(cluster)).restartDueAt).toBe(due + 7 * 86_400_000);
     expect(await scheduled(cluster)).toEqual([]);
+  });
+
+  it('fires once when two service processes pass at the same moment, from the store alone (a service started again finds it); a cluster restart ends the wait', async () => {
+    const { cluster } = await runningCluster();
+    const task = await cfg().update(STEP_ENV_PROJECT, cluster.id, cluster.id, [{ name: 'max_locks_per_transaction', value: '96' }]);
+    await e.finished(task!.id);
+    e.clock.advance(Math.max(0, (await fresh(cluster)).restartDueAt! - e.clock.now()));
+    // Two fresh processes' schedulers over the one store: nothing of the deferral is in their memory.
+    const process = () =>
+      new MaintenanceRestarts({
+        store: e.store,
+        queue: new TaskQueue(new Map(createRegistry()), e.clock, () => e.svc.tasks.notify()),
+        log: e.svc.log,
+      });
+    const outcomes = await Promise.all([process().fireDue(e.clock.now()), process().fireDue(e.clock.now())]);
+    // One makes the task; the other finds it fired ('taken') or the cluster busy with it ('busy').
+    expect(outcomes.flat().filter((x) => x === 'created')).toHaveLength(1);
+    expect(outcomes.flat().filter((x) => x !== 'created')).toEqual([expect.stringMatching(/^(taken|busy)$/)]);
+    const fired = await scheduled(cluster);
+    expect(fired).toHaveLength(1);
+    expect((await e.finished(fired[0]!.id)).status).toBe('SUCCESS');
+
+    // Deferred again, then the whole cluster restarted: every member started afresh, nothing waits.
+    const again = await cfg().update(STEP_ENV_PROJECT, cluster.id, cluster.id, [{ name: 'max_locks_per_transaction', value: '112' }]);
+    await e.finished(again!.id);
+    expect((await fresh(cluster)).pendingRestart).not.toBeNull();
+    const restart = await e.enqueue(
+      'cluster.restart',
+      { clusterId: cluster.id, ordinals: [1, 2, 3], primary: 1 },
+      { cluster: await fresh(cluster) },
+    );
+    expect((await e.finished(restart.id)).status).toBe('SUCCESS');
+    expect(await fresh(cluster)).toMatchObject({ pendingRestart: null, restartDueAt: null });
+    expect((await detail(cluster)).pending_restart).toBeUndefined();
   });
 });

@@ -7,7 +7,7 @@
  */
 import { AppError } from '../../errors/app-error.js';
 import type { TaskKind } from '../../domain/task.js';
-import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import type { NoState, OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { expireUnneeded, keepNewestSnapshots } from './snapshot-chain.js';
 import { followLeader, nodeByOrdinal, startAndRecord, stopAndRecord, waitStandbysCaughtUp } from './member-steps.js';
 import { settleAll } from '../../errors/settle.js';
@@ -41,13 +41,27 @@ const stopOrder = (ordinals: number[], primary = Math.min(...ordinals)): number[
 /** The order members start in: the primary, then the standbys (lowest ordinal first). */
 const startOrder = (ordinals: number[], primary?: number): number[] => stopOrder(ordinals, primary).reverse();
 
-/** Restart, stop and start: their outcome is the cluster's D8 state alone, applied by the runner. */
+/**
+ * A restart or start of every member starts each PostgreSQL afresh, with every parameter set:
+ * a restart that waited for the maintenance window (cluster-configure.ts) has nothing left to
+ * apply, so it waits no more and the detail no longer shows it.
+ */
+async function clearPendingRestart(o: OutcomeContext<NodesParams>): Promise<void> {
+  const c = await o.tx.getClusterById(o.params.clusterId);
+  if (!c?.pendingRestart) return;
+  const active = (await o.tx.listNodes(c.id)).filter((n) => n.membership === 'active');
+  if (active.every((n) => o.params.ordinals.includes(n.ordinal)))
+    await o.tx.updateCluster(c.id, { pendingRestart: null, restartDueAt: null });
+}
+
+/** Restart, stop and start: their outcome is the cluster's D8 state (applied by the runner), and for restart and start a waiting restart done. */
 function transitionDefinition(kind: TaskKind, plan: (p: NodesParams) => StepSpec[]): TaskDefinition<NodesParams, NoState, never> {
   return {
     kind,
     maxAttempts: 3,
     plan,
     steps: { STOP_NODE: stopNode, START_NODE: startNode, CHECK_REPLICATION: checkReplication },
+    ...(kind === 'cluster.stop' ? {} : { extrasOnSuccess: clearPendingRestart }),
   };
 }
 
