@@ -211,6 +211,7 @@ export async function seedStore(store: Store, auth: AuthService, secrets: Secret
       maintainWindow: DEFAULT_MAINTENANCE_WINDOW,
       pendingRestart: null,
       restartDueAt: null,
+      readOnly: null,
       createdAt,
       updatedAt: o.now - 2 * 60 * MINUTE,
       deletedAt: null,

@@ -56,6 +56,8 @@ const ROUTED: Record<string, string | null> = {
   ModifyClusterName: 'real, at once: the answer has no `job_id` (no task renames a cluster)',
   UpdateMaintenanceWindow:
     "at once, by the real service's rules (Mon…Sun, HH:mm on the hour in UTC, 4 hours); stored and shown in the detail's `maintain_window`; a restart a parameter change needs waits for it, as its own task; see api.md#the-maintenance-window",
+  CancelReadonlyCluster:
+    'lifts the data-disk read-only protection (sub_status READONLY, `default_transaction_read_only` on the primary) at once; it arms again once the data is below the threshold; see api.md#read-only-protection',
   ModifyClusterTimezone:
     "real: PostgreSQL's timezone on every member by a SETTING_CONFIGURATION task (a reload, no restart), `job_id` that task; the zones the DWS API lists; the detail's `cluster_timezone` shows it",
   ListClusterTags: null,

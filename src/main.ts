@@ -68,6 +68,8 @@ export interface Service<D extends DataPlane = LocalEngine> {
   snapshots: SnapshotService;
   /** cluster use cases, with their parameter configurations (`clusters.configurations`) */
   clusters: ClusterService;
+  /** node health, failovers and the data-disk read-only protection (`protectDisks`) */
+  monitor: HealthMonitor;
   events: TaskEvents;
   log: Logger;
   owner: string;
@@ -330,6 +332,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     firstStartCredentials,
     snapshots,
     clusters,
+    monitor,
     async start() {
       await app.listen({ host: config.host, port: config.port });
       if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);
@@ -344,6 +347,11 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       monitor.addPeriodic(() => dataPlane.superviseHost(), 5);
       await snapshots.sweepExpirable();
       monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);
+      // The read-only protection of the data disks, about every 10 s (a walk of each member's data directory).
+      monitor.addPeriodic(
+        () => monitor.protectDisks(config.readOnlyDiskPercent),
+        Math.max(1, Math.round(10_000 / config.monitorIntervalMs)),
+      );
       readiness.accepting = true;
       tasks.start();
       monitor.start();

@@ -9,7 +9,7 @@ function show(v: unknown): string {
 export function renderConfigurationDoc(): string {
   const rows = SETTINGS.map(
     (s) =>
-      `| \`--${flagName(s.key)}\` | \`${envName(s.key)}\` | \`${s.key}\` | ${s.kind === 'int' ? 'integer' : s.kind === 'bool' ? 'true/false' : 'string'} | ${show(s.default)} | ${s.description} |`,
+      `| \`--${flagName(s.key)}\` | \`${envName(s.key)}\` | \`${s.key}\` | ${s.kind === 'int' ? 'integer' : s.kind === 'number' ? 'number' : s.kind === 'bool' ? 'true/false' : 'string'} | ${show(s.default)} | ${s.description} |`,
   );
   return [
     '# Configuration',

@@ -12,7 +12,7 @@ import { recordedEngine, type EngineName } from './data-dir-engine.js';
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
 
-type Kind = 'string' | 'int' | 'bool' | 'list';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
 interface SettingSpec {
   /** config-file key and property name */
@@ -262,6 +262,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'How often the health monitor checks every node.',
   },
   {
+    key: 'readOnlyDiskPercent',
+    kind: 'number',
+    default: 90,
+    min: 0,
+    max: 100,
+    description:
+      "A cluster whose largest member's data directory passes this share of its node type's disk is made read-only (sub_status READONLY, CancelReadonlyCluster lifts it); 0 turns the protection off.",
+  },
+  {
     key: 'snapshotFullEvery',
     kind: 'int',
     default: 7,
@@ -424,6 +433,7 @@ export interface Config {
   readonly stepTimeoutMs: number;
   readonly stepIdleTimeoutMs: number;
   readonly monitorIntervalMs: number;
+  readonly readOnlyDiskPercent: number;
   readonly snapshotFullEvery: number;
   readonly schedulerIntervalMs: number;
   readonly masterKey: string | null;
@@ -493,6 +503,13 @@ function coerce(spec: SettingSpec, raw: unknown, source: string): unknown {
     case 'int': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       if (!Number.isInteger(n)) bad('expected an integer');
+      if (spec.min !== undefined && n < spec.min) bad(`must be at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) bad(`must be at most ${spec.max}`);
+      return n;
+    }
+    case 'number': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) bad('expected a number');
       if (spec.min !== undefined && n < spec.min) bad(`must be at least ${spec.min}`);
       if (spec.max !== undefined && n > spec.max) bad(`must be at most ${spec.max}`);
       return n;

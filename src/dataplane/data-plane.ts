@@ -240,6 +240,12 @@ export interface DataPlane extends LogicalDataPlane {
   /** DROP ROLE; `cascade`: DROP OWNED BY in every database first (DB_USER_NOT_FOUND, DB_USER_IN_USE). */
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void>;
 
+  // ------------------------------------------------------------------ read-only protection (issue 16; local/read-only.ts)
+  /** Bytes of a member's data directory, as on disk (the protection's measure). */
+  memberDiskBytes(cluster: ClusterRef, member: NodeRecord): number;
+  /** default_transaction_read_only on or reset on a running member (ALTER SYSTEM, reload); true when it changed. */
+  setReadOnly(cluster: ClusterRef, member: NodeRecord, on: boolean): Promise<boolean>;
+
   // ------------------------------------------------------------------ database privileges (issue 16, D32; local/db-authority.ts)
   /** The objects of a scope on the primary: those named, in order (DB_OBJECT_NOT_FOUND), or every one (`names` undefined). */
   resolveDbObjects(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope, names?: readonly string[]): Promise<ResolvedObject[]>;

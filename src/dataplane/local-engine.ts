@@ -17,7 +17,7 @@ import type { Binaries } from './binaries.js';
 import type { OsUser, UidRange } from './os-user.js';
 import { ProjectUsers, type UidRecord } from './project-users.js';
 import { guardProcessStarts, killAllTools, type HeldLock } from './pg-exec.js';
-import { PgInstance, type RunningInfo, type ShutdownMode } from './pg-instance.js';
+import { dirSize, PgInstance, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { PgBackRest, type BackupSetInfo, type StanzaTarget } from './pgbackrest.js';
 import type {
   BackupSetRef,
@@ -40,6 +40,7 @@ import * as layout from './local/layout.js';
 import * as roles from './local/roles.js';
 import * as dbUsers from './local/db-users.js';
 import * as dbAuthority from './local/db-authority.js';
+import { setReadOnly as setMemberReadOnly } from './local/read-only.js';
 import * as parameters from './local/parameters.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
@@ -451,6 +452,13 @@ export class LocalEngine implements DataPlane {
   }
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return dbUsers.dropDbRole(this, cluster, primary, name, cascade);
+  }
+
+  memberDiskBytes(_cluster: ClusterRef, member: NodeRecord): number {
+    return dirSize(member.dataDir);
+  }
+  setReadOnly(cluster: ClusterRef, member: NodeRecord, on: boolean): Promise<boolean> {
+    return setMemberReadOnly(this, cluster, member, on);
   }
 
   resolveDbObjects(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope, names?: readonly string[]): Promise<ResolvedObject[]> {

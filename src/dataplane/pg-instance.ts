@@ -518,7 +518,8 @@ function superuserClient(s: SocketOf, database: string, timeoutMs: number): pg.C
     statement_timeout: timeoutMs,
     application_name: 'dwsbox',
     // D32: the superuser's sessions resolve no name through a schema a tenant can create in.
-    options: '-c search_path=pg_catalog',
+    // They write when the read-only protection has made the cluster read-only (local/read-only.ts).
+    options: '-c search_path=pg_catalog -c default_transaction_read_only=off',
   });
   c.on('error', () => {});
   return c;

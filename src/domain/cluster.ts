@@ -21,6 +21,11 @@ export const SubStatus = {
   Degraded: 'DEGRADED',
   Unbalanced: 'UNBALANCED',
   DegradedUnbalanced: 'DEGRADED | UNBALANCED',
+  // the read-only protection of the data disk (domain/read-only.ts), joined to the others as DWS does
+  ReadOnly: 'READONLY',
+  DegradedReadOnly: 'DEGRADED | READONLY',
+  UnbalancedReadOnly: 'UNBALANCED | READONLY',
+  DegradedUnbalancedReadOnly: 'DEGRADED | UNBALANCED | READONLY',
 } as const;
 export type SubStatus = (typeof SubStatus)[keyof typeof SubStatus];
 

@@ -3,6 +3,7 @@
  * api/schemas and are mapped from these.
  */
 import type { ClusterStatus, SubStatus } from './cluster.js';
+import type { ReadOnlyState } from './read-only.js';
 import type { MaintenanceWindow } from './maintenance-window.js';
 import type { StepStatus, TaskKind, TaskStatus } from './task.js';
 
@@ -98,6 +99,8 @@ export interface ClusterRecord {
   pendingRestart: PendingRestart | null;
   /** when the scheduler fires that restart (epoch ms); null once fired, or when none waits */
   restartDueAt: number | null;
+  /** the read-only protection of its data disk (domain/read-only.ts): null armed, 'ON' read-only, 'LIFTED' by a user */
+  readOnly: ReadOnlyState;
   createdAt: number;
   updatedAt: number;
   deletedAt: number | null;

@@ -12,7 +12,9 @@ import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
 import { ACTION_OF_KIND, isTaskActive } from '../domain/task.js';
 import { BYTES_PER_MB } from '../domain/snapshot-space.js';
-import { AppError } from '../errors/app-error.js';
+import { AppError, coerceError } from '../errors/app-error.js';
+import { withoutReadOnly } from '../domain/read-only.js';
+import { readOnlyEvent, recordEvent } from './events.js';
 import type { Config } from '../config/config.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
@@ -389,6 +391,7 @@ export class ClusterService {
       maintainWindow: DEFAULT_MAINTENANCE_WINDOW,
       pendingRestart: null,
       restartDueAt: null,
+      readOnly: null,
       createdAt: now,
       updatedAt: now,
       deletedAt: null,
@@ -676,6 +679,38 @@ export class ClusterService {
       await tx.updateCluster(c.id, { maintainWindow: window, ...due, updatedAt: now });
     });
     this.deps.log.info('maintenance window set', { projectId, clusterId, ...window });
+  }
+
+  /**
+   * CancelReadonlyCluster: the read-only protection lifted (domain/read-only.ts), so the user can
+   * delete data; it arms again once the data is below the threshold. Recorded first, then every
+   * running member is made writable (the health monitor makes them hold the record on each of
+   * its runs, so a member that did not answer here follows). A cluster that is not read-only:
+   * 409, nothing changed.
+   */
+  async cancelReadOnly(projectId: string, clusterId: string): Promise<void> {
+    const now = this.deps.clock.now();
+    const c = await this.deps.store.transaction(async (tx) => {
+      const c = await tx.getCluster(projectId, clusterId);
+      if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+      if (c.readOnly !== 'ON')
+        throw new AppError('CLUSTER_STATE_CONFLICT', {
+          args: [c.name, `it is not read-only (sub_status ${c.subStatus}); only the data-disk protection makes a cluster read-only`],
+        });
+      await tx.updateCluster(c.id, { readOnly: 'LIFTED', subStatus: withoutReadOnly(c.subStatus), updatedAt: now });
+      return c;
+    });
+    for (const n of await this.deps.store.listNodes(c.id))
+      if (n.membership === 'active' && this.deps.dataPlane.memberStatus(c, n))
+        await this.deps.dataPlane.setReadOnly(c, n, false).catch((e: unknown) => {
+          this.deps.log.warn('a member could not be made writable; the health monitor tries again', {
+            clusterId,
+            node: n.ordinal,
+            error: coerceError(e).message,
+          });
+        });
+    this.deps.log.info('read-only protection lifted', { projectId, clusterId });
+    await recordEvent(this.deps.store, this.deps.log, readOnlyEvent(c, 'lifted', null, this.deps.config.readOnlyDiskPercent, now));
   }
 
   async updateSpec(projectId: string, clusterId: string, patch: (s: ClusterSpec) => ClusterSpec): Promise<void> {

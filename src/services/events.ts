@@ -184,6 +184,34 @@ export function repairEvent(c: ClusterRecord, what: string, now: number): NewEve
   };
 }
 
+/** What the read-only protection did (domain/read-only.ts), with the measure that made it. */
+export type ReadOnlyChange = 'on' | 'off' | 'armed' | 'lifted';
+
+/**
+ * The read-only protection turning on or off on its own, armed again, or lifted by a user
+ * (CancelReadonlyCluster). One process makes each change (a transaction on the cluster's
+ * state), so the key is the change and its moment.
+ */
+export function readOnlyEvent(c: ClusterRecord, change: ReadOnlyChange, percent: number | null, threshold: number, now: number): NewEvent {
+  const used = percent === null ? '' : ` (${percent.toFixed(1)} % of its node type's disk used)`;
+  const message = {
+    on: `The cluster is read-only: a member's data passed ${threshold} % of its node type's disk${used}. Delete data (CancelReadonlyCluster lifts the protection for that) or move to a larger node type`,
+    off: `The cluster is writable again: its data is back below ${threshold} %${used}`,
+    armed: `The read-only protection is armed again: the data is below ${threshold} %${used}`,
+    lifted: `The read-only protection was lifted by a user; it arms again once the data is below ${threshold} %`,
+  }[change];
+  return {
+    projectId: c.projectId,
+    clusterId: c.id,
+    kind: `read_only_${change}`,
+    severity: change === 'on' ? 'major' : change === 'lifted' ? 'warning' : 'normal',
+    message,
+    subject: null,
+    sourceKey: `read_only:${c.id}:${change}:${now}`,
+    occurredAt: now,
+  };
+}
+
 /**
  * Record an event; true when this call wrote it, false when it was recorded already (or the
  * store refused: logged). Never throws: an event that cannot be written never stops the work

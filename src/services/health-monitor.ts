@@ -12,7 +12,9 @@ import { runningLeader, type DataPlane } from '../dataplane/data-plane.js';
 import type { HeldLock } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import { failoverEvent, memberDownEvent, memberUpEvent, recordEvent, repairEvent } from './events.js';
+import { failoverEvent, memberDownEvent, memberUpEvent, readOnlyEvent, recordEvent, repairEvent } from './events.js';
+import { findNodeType } from '../domain/node-types.js';
+import { diskPercent, nextReadOnly, withReadOnly } from '../domain/read-only.js';
 
 const WATCHED = new Set(['AVAILABLE', 'UNAVAILABLE']);
 
@@ -147,6 +149,55 @@ export class HealthMonitor {
     });
   }
 
+  /**
+   * The read-only protection (domain/read-only.ts), run every few checks: each live, available
+   * cluster's largest member data directory against its node type's disk. Past `threshold`
+   * percent the cluster is made read-only; it is writable again on its own once well below,
+   * and armed again after a user lifted it once below. The change is recorded first (one
+   * process makes it), then every running member is made to hold what the record says, on each
+   * run, so a new primary after a failover, a member restarted or a run that failed midway
+   * converge. A cluster a task owns is left to it.
+   */
+  async protectDisks(threshold: number): Promise<void> {
+    for (const c of await this.store.listClusters()) {
+      try {
+        await this.protectDisk(c, threshold);
+      } catch (e) {
+        this.log.warn('read-only protection check of a cluster failed', { clusterId: c.id, error: coerceError(e).message });
+      }
+    }
+  }
+
+  private async protectDisk(c: ClusterRecord, threshold: number): Promise<void> {
+    const type = findNodeType(c.nodeType);
+    if (c.stopped || c.status !== 'AVAILABLE' || !type || (await this.store.activeTask(`cluster:${c.id}`))) return;
+    const running = (await this.store.listNodes(c.id)).filter((n) => n.membership === 'active' && this.dataPlane.memberStatus(c, n));
+    if (!running.some((n) => n.role === 'primary')) return;
+    const percent = diskPercent(Math.max(...running.map((n) => this.dataPlane.memberDiskBytes(c, n))), type.diskGb);
+    let state = c.readOnly;
+    const next = nextReadOnly(state, percent, threshold);
+    if (next) {
+      const now = this.clock.now();
+      const changed = await this.store.transaction(async (tx) => {
+        const fresh = await tx.getClusterById(c.id);
+        if (!fresh || fresh.deletedAt || fresh.readOnly !== c.readOnly || (await tx.activeTask(`cluster:${c.id}`))) return false;
+        await tx.updateCluster(c.id, { readOnly: next.state, updatedAt: now });
+        return true;
+      });
+      if (!changed) return;
+      state = next.state;
+      this.log[next.change === 'on' ? 'warn' : 'info']('read-only protection changed', {
+        clusterId: c.id,
+        change: next.change,
+        percent: Number(percent.toFixed(2)),
+        threshold,
+      });
+      await recordEvent(this.store, this.log, readOnlyEvent(c, next.change, percent, threshold, now));
+    }
+    // every running member as the record says: the primary read-only while ON; none otherwise
+    for (const n of running) await this.dataPlane.setReadOnly(c, n, state === 'ON' && n.role === 'primary');
+  }
+
   /** Replication lag of every standby of every cluster, as last measured. */
   replicationLag(): { clusterId: string; node: number; bytes: number }[] {
     return [...this.lag].flatMap(([clusterId, xs]) => xs.map((x) => ({ clusterId, ...x })));
@@ -208,7 +259,10 @@ export class HealthMonitor {
     const status = c.stopped || !primaryUp ? 'UNAVAILABLE' : 'AVAILABLE';
     // DWS joins the sub-states with ' | ' (dws-api.md): a failover that also left a standby down is both.
     const degraded = !c.stopped && (standbyDown || archiveFailing);
-    const subStatus = degraded && unbalanced ? 'DEGRADED | UNBALANCED' : degraded ? 'DEGRADED' : unbalanced ? 'UNBALANCED' : 'NORMAL';
+    const subStatus = withReadOnly(
+      degraded && unbalanced ? 'DEGRADED | UNBALANCED' : degraded ? 'DEGRADED' : unbalanced ? 'UNBALANCED' : 'NORMAL',
+      c.readOnly,
+    );
     const note = archiveFailing
       ? 'WAL archiving is failing'
       : standbyDown

@@ -233,6 +233,7 @@ export const clusterRows = new RowMapping<ClusterRecord, ClustersTable>({
   maintainWindow: ['maintain_window', json()],
   pendingRestart: ['pending_restart', jsonOrNull()],
   restartDueAt: ['restart_due_at', numericOrNull],
+  readOnly: ['read_only', text()],
   createdAt: ['created_at', numeric],
   updatedAt: ['updated_at', numeric],
   deletedAt: ['deleted_at', numericOrNull],

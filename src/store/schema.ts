@@ -54,6 +54,8 @@ export interface ClustersTable {
   /** 000009: JSON of PendingRestart, or null */
   pending_restart: string | null;
   restart_due_at: number | null;
+  /** 000010: the read-only protection, null, 'ON' or 'LIFTED' */
+  read_only: string | null;
   created_at: number;
   updated_at: number;
   deleted_at: number | null;

@@ -325,6 +325,14 @@ export class FakeDataPlane implements DataPlane {
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return this.perform('dropDbRole', [cluster.id, primary.ordinal, name, cascade]);
   }
+  /** what memberDiskBytes answers, by cluster id (tests set it) */
+  diskBytes = new Map<string, number>();
+  memberDiskBytes(cluster: ClusterRef): number {
+    return this.diskBytes.get(cluster.id) ?? 0;
+  }
+  setReadOnly(cluster: ClusterRef, member: NodeRecord, on: boolean): Promise<boolean> {
+    return this.perform('setReadOnly', [cluster.id, member.ordinal, on], {}, () => true);
+  }
   resolveDbObjects(cluster: ClusterRef, primary: NodeRecord, scope: ObjectScope): Promise<ResolvedObject[]> {
     return this.perform('resolveDbObjects', [cluster.id, primary.ordinal, scope.type], {}, () => []);
   }

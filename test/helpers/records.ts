@@ -40,6 +40,7 @@ export function makeCluster(o: Partial<ClusterRecord> = {}): ClusterRecord {
     maintainWindow: { day: 'Thu', startTime: '22:00', endTime: '02:00' },
     pendingRestart: null,
     restartDueAt: null,
+    readOnly: null,
     createdAt: T0,
     updatedAt: T0,
     deletedAt: null,

@@ -95,7 +95,7 @@ for (const backend of STORE_BACKENDS)
           const applied = [...x, ...y]
             .filter((r) => r.status === 'applied')
             .map((r) => r.version)
-            .sort();
+            .sort((a, b) => a - b);
           expect(applied).toEqual(MIGRATIONS[backend].map((m) => m.version));
           expect(await currentVersion(other.adapter)).toBe(codeVersion(other.adapter));
         });

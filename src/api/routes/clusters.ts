@@ -371,6 +371,25 @@ export const clusterRoutes =
       },
     );
 
+    app.post(
+      '/v1.0/:project_id/clusters/:cluster_id/cancel-readonly',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Lift the read-only protection (CancelReadonlyCluster)',
+          description:
+            "A cluster made read-only because a member's data passed the data-disk threshold (sub_status READONLY) is writable again at once, so that data can be deleted; the protection arms again once the data is below the threshold. A cluster that is not read-only: 409 DWS.0011 (docs/api.md#read-only-protection).",
+          params: ClusterParams,
+          response: { 200: Empty, ...errorResponses },
+        },
+      },
+      async (req) => {
+        await s.cancelReadOnly(req.params.project_id, req.params.cluster_id);
+        return {};
+      },
+    );
+
     const TagsBody = Type.Object({ tags: Type.Array(Tag, { maxItems: 20 }) });
     app.post(
       '/v1.0/:project_id/clusters/:cluster_id/tags/batch-create',

@@ -316,11 +316,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['DeleteAlarmSub', 'DELETE', '/v2/{project_id}/alarm-subs/{alarm_sub_id}'],
     ],
   },
-  'read-only mode': {
-    planned: true,
-    why: `${PLANNED} (D28: a cluster whose data disk passes a threshold will be switched to read-only, and this lifts it); until then no cluster is ever made read-only`,
-    ops: [['CancelReadonlyCluster', 'POST', '/v1.0/{project_id}/clusters/{cluster_id}/cancel-readonly']],
-  },
   'cluster pre-check': {
     planned: false,
     why: 'create the cluster instead: capacity, quotas and names are checked before anything is built',

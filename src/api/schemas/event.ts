@@ -19,7 +19,8 @@ export type ListEventsQuery = Static<typeof ListEventsQuery>;
 export const EventResponse = Type.Object({
   event_id: Type.String(),
   name: Type.String({
-    description: 'what happened: failover, switchover, member_down, member_up, repair, task_started, task_succeeded, task_failed',
+    description:
+      'what happened: failover, switchover, member_down, member_up, repair, task_started, task_succeeded, task_failed, read_only_on, read_only_off, read_only_armed, read_only_lifted',
   }),
   display_name: Type.String(),
   category: Type.String({ description: 'management (tasks) or monitor (what the health monitor observed)' }),
@@ -49,6 +50,10 @@ const DISPLAY_NAMES: Record<string, string> = {
   task_succeeded: 'Task succeeded',
   task_failed: 'Task failed',
   repair: 'Repaired',
+  read_only_on: 'Read-only protection on',
+  read_only_off: 'Read-only protection off',
+  read_only_armed: 'Read-only protection armed',
+  read_only_lifted: 'Read-only protection lifted',
 };
 
 export function eventOut(e: EventRecord, clusterName: string): Static<typeof EventResponse> {

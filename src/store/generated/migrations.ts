@@ -46,6 +46,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 9,
       "name": "000009_pending_restart",
       "sql": "-- dwsbox store, version 9: a restart a parameter change needs, waiting for the cluster's\n-- maintenance window (issue 16; services/maintenance-restarts.ts). `pending_restart` is JSON\n-- {parameters: [{name, value}], since, taskId}: what waits, shown in the detail; `restart_due_at`\n-- (epoch ms) is when the scheduler fires it as a SETTING_CONFIGURATION task, null once fired\n-- or when nothing waits. Every scheduler pass reads the due ones by this index.\nALTER TABLE clusters ADD COLUMN pending_restart TEXT;\nALTER TABLE clusters ADD COLUMN restart_due_at BIGINT;\nCREATE INDEX clusters_restart_due ON clusters(restart_due_at);\n"
+    },
+    {
+      "version": 10,
+      "name": "000010_read_only",
+      "sql": "-- dwsbox store, version 10: the read-only protection of a cluster's data disk (issue 16,\n-- CancelReadonlyCluster; domain/read-only.ts). NULL: armed (the disk is watched); 'ON': the\n-- cluster is read-only because a member's data passed the threshold; 'LIFTED': a user lifted\n-- it, and the protection arms again once the data is back below the threshold.\nALTER TABLE clusters ADD COLUMN read_only TEXT;\n"
     }
   ],
   "postgres": [
@@ -93,6 +98,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 9,
       "name": "000009_pending_restart",
       "sql": "-- dwsbox store, version 9: a restart a parameter change needs, waiting for the cluster's\n-- maintenance window (issue 16; services/maintenance-restarts.ts). `pending_restart` is JSON\n-- {parameters: [{name, value}], since, taskId}: what waits, shown in the detail; `restart_due_at`\n-- (epoch ms) is when the scheduler fires it as a SETTING_CONFIGURATION task, null once fired\n-- or when nothing waits. Every scheduler pass reads the due ones by this index.\nALTER TABLE clusters ADD COLUMN pending_restart TEXT;\nALTER TABLE clusters ADD COLUMN restart_due_at BIGINT;\nCREATE INDEX clusters_restart_due ON clusters(restart_due_at);\n"
+    },
+    {
+      "version": 10,
+      "name": "000010_read_only",
+      "sql": "-- dwsbox store, version 10: the read-only protection of a cluster's data disk (issue 16,\n-- CancelReadonlyCluster; domain/read-only.ts). NULL: armed (the disk is watched); 'ON': the\n-- cluster is read-only because a member's data passed the threshold; 'LIFTED': a user lifted\n-- it, and the protection arms again once the data is back below the threshold.\nALTER TABLE clusters ADD COLUMN read_only TEXT;\n"
     }
   ]
 };
