@@ -149,6 +149,19 @@ describe('the cluster and the project, as the SDK reads them', () => {
     expect((await sdk<{ tags: unknown[] }>('ListTags')).body.tags).toEqual([{ key: 'team', values: ['bi'] }]);
   });
 
+  it('UpdateMaintenanceWindow (MaintenanceWindow) sets the window ListClusterDetails shows in maintain_window', async () => {
+    const window = { day: 'Sat', start_time: '10:00', end_time: '14:00' };
+    expect((await sdk('UpdateMaintenanceWindow', { path: cluster(), body: window })).status).toBe(200);
+    const detail = await sdk<{ cluster: { maintain_window: unknown } }>('ListClusterDetails', { path: cluster() });
+    expect(detail.body.cluster.maintain_window).toEqual(window);
+    // the real service's rule: four hours on the hour; a refusal is the SDK exception, the window unchanged
+    const bad = await sdkError(sdk('UpdateMaintenanceWindow', { path: cluster(), body: { ...window, end_time: '12:00' } }));
+    expect([bad.httpStatusCode, bad.errorCode]).toEqual([400, 'DWS.0001']);
+    expect(
+      (await sdk<{ cluster: { maintain_window: unknown } }>('ListClusterDetails', { path: cluster() })).body.cluster.maintain_window,
+    ).toEqual(window);
+  });
+
   it('an operation dwsbox does not serve is the SDK exception 400 DWS.9901 naming it, never "does not exist"', async () => {
     const e = await sdkError(sdk('ExportDatabaseUsers', { path: cluster() }));
     expect(e).toBeInstanceOf(ClientRequestException);
@@ -402,6 +415,25 @@ describe('parameters, as the running PostgreSQL has them', () => {
       values: [expect.objectContaining({ type: 'dn', value: VALUE })],
       restart_required: false,
     });
+  });
+});
+
+describe('the time zone, as the running PostgreSQL has it', () => {
+  it('ModifyClusterTimezone (ClusterTimezoneReq): its job ends, every member shows the zone, the detail says cluster_timezone', async () => {
+    const r = await sdk<{ job_id: string }>('ModifyClusterTimezone', { path: cluster(), body: { cluster_timezone: 'Asia/Shanghai' } });
+    expect(r.body.job_id).toMatch(/^[0-9a-f-]{36}$/);
+    const job = await waitFor(
+      async () => {
+        const j = await sdk<{ status: string }>('ListJobDetails', { path: { job_id: r.body.job_id } });
+        return ['SUCCESS', 'FAIL'].includes(j.body.status) ? j.body : null;
+      },
+      { what: 'the time zone job to end', timeoutMs: 120_000, intervalMs: 200 },
+    );
+    expect(job.status).toBe('SUCCESS');
+    for (const m of members.length ? members : await memberAddresses())
+      expect(await admin('show timezone', [], m), m).toEqual([{ TimeZone: 'Asia/Shanghai' }]);
+    const detail = await sdk<{ cluster: { cluster_timezone: string } }>('ListClusterDetails', { path: cluster() });
+    expect(detail.body.cluster.cluster_timezone).toBe('Asia/Shanghai');
   });
 });
 
