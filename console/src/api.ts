@@ -159,6 +159,10 @@ export interface Cluster {
   cluster_description_info?: string;
   /** dwsbox: a highly available cluster's replication (D25) */
   sync_mode?: string;
+  /** when dwsbox may restart the cluster on its own (UTC) */
+  maintain_window?: { day: string; start_time: string; end_time: string };
+  /** dwsbox: the restart a parameter change needs, waiting for the maintenance window (or running) */
+  pending_restart?: { parameters: { name: string; value: string }[]; status: string; start_time?: string; since: string };
 }
 
 /** One event of ListEvents (GET /v2/{project_id}/events, D26). */

@@ -190,6 +190,7 @@ export function DbUsersPage(p: { clusterId: string }): JSX.Element {
 // ---------------------------------------------------------------- parameters
 
 interface ParametersView {
+  cluster: Cluster;
   configuration: Configuration | undefined;
   parameters: Parameter[];
   records: ConfigurationRecord[];
@@ -223,12 +224,18 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
   const audit = `/v1/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/configurations/audit-records`;
   const poll = usePoll(
     async (): Promise<ParametersView> => {
-      const [list, params, history] = await Promise.all([
+      const [detail, list, params, history] = await Promise.all([
+        api.call<{ cluster: Cluster }>('GET', clusterPath(p.clusterId)),
         api.call<{ configurations: Configuration[] }>('GET', base),
         api.call<{ configurations: Parameter[] }>('GET', `${base}/${encodeURIComponent(p.clusterId)}`),
         api.call<{ records: ConfigurationRecord[] }>('GET', `${audit}?limit=10`),
       ]);
-      return { configuration: list.configurations[0], parameters: params.configurations, records: history.records };
+      return {
+        cluster: detail.cluster,
+        configuration: list.configurations[0],
+        parameters: params.configurations,
+        records: history.records,
+      };
     },
     [p.clusterId, lang],
     3000,
@@ -236,6 +243,7 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
   const [editing, setEditing] = useState(false);
   const [drafts, setDrafts] = useState<Record<string, string>>({});
   const [watching, setWatching] = useState<string | null>(null);
+  const [restartNow, setRestartNow] = useState(false);
   const [note, setNote] = useState<string | null>(null);
   const view = poll.data;
   const form = useForm(view ? parameterFields(view.parameters) : []);
@@ -250,7 +258,8 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
       return;
     }
     const restarting = restartingChanges(view.parameters, changes);
-    if (restarting.length && !window.confirm(t('confirmRestartParameters', { names: restarting.join(', ') }))) return;
+    // Without restart_now a restart waits for the maintenance window: nothing restarts now, nothing to confirm.
+    if (restartNow && restarting.length && !window.confirm(t('confirmRestartParameters', { names: restarting.join(', ') }))) return;
     const started = await form.run(async () => {
       // UpdateConfiguration answers {}: the task it made is the newest audit record, if a new one.
       const before = (await api.call<{ records: ConfigurationRecord[] }>('GET', `${audit}?limit=1`)).records[0]?.id;
@@ -259,6 +268,7 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
         `/v2/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/configurations/${encodeURIComponent(p.clusterId)}`,
         {
           configurations: changes.map((c) => ({ type: 'dn', ...c })),
+          ...(restartNow ? { restart_now: true } : {}),
         },
       );
       return startedRecord(before, (await api.call<{ records: ConfigurationRecord[] }>('GET', `${audit}?limit=1`)).records) ?? false;
@@ -266,6 +276,7 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
     if (started === undefined) return;
     setEditing(false);
     setDrafts({});
+    setRestartNow(false);
     if (started) setWatching(started.id);
     else setNote(t('noParameterChanges'));
     poll.refresh();
@@ -275,6 +286,10 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
   const newest = view?.records[0];
   const shownTask = watching ?? (newest && isActive(newest.status) ? newest.id : null);
   const pending = view ? view.parameters.filter((x) => x.pending_restart).length : 0;
+  const mw = view?.cluster.maintain_window;
+  const windowText = mw ? `${mw.day} ${mw.start_time}–${mw.end_time} UTC` : '—';
+  const wait = view?.cluster.pending_restart;
+  const waitWhat = wait ? wait.parameters.map((x) => `${x.name}=${x.value}`).join(', ') : '';
   return (
     <TabFrame clusterId={p.clusterId} tab="parameters">
       <h2>{t('parametersTitle')}</h2>
@@ -287,9 +302,16 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
             {t('configurationStatus')}: <Badge value={view.configuration?.status ?? ''} />
             {view.configuration?.fail_reason ? <span class="hint"> {view.configuration.fail_reason}</span> : null}
           </p>
-          {pending ? (
-            <div class="alert alert-warn" data-testid="pending-restart">
-              {t('pendingRestartCount', { n: pending })}
+          {pending || wait ? (
+            <div class="alert alert-warn" data-testid="pending-restart" data-restart-status={wait?.status ?? ''}>
+              {pending ? <div>{t('pendingRestartCount', { n: pending })}</div> : null}
+              {wait ? (
+                <div>
+                  {wait.status === 'RUNNING'
+                    ? t('restartRunning', { what: waitWhat })
+                    : t('restartScheduled', { window: windowText, at: wait.start_time ?? '—', what: waitWhat })}
+                </div>
+              ) : null}
             </div>
           ) : null}
           {poll.error ? <div class="alert alert-warn">{poll.error.message}</div> : null}
@@ -306,6 +328,20 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
                 {note}
               </div>
             ) : null}
+            {editing ? (
+              <div class="field">
+                <label>
+                  <input
+                    type="checkbox"
+                    id="f-restart_now"
+                    name="restart_now"
+                    checked={restartNow}
+                    onChange={(e) => setRestartNow((e.currentTarget as HTMLInputElement).checked)}
+                  />{' '}
+                  {t('restartNow', { window: windowText })}
+                </label>
+              </div>
+            ) : null}
             <div class="buttons">
               {editing ? (
                 <>
@@ -319,6 +355,7 @@ export function ParametersPage(p: { clusterId: string }): JSX.Element {
                     onClick={() => {
                       setEditing(false);
                       setDrafts({});
+                      setRestartNow(false);
                       form.clear();
                     }}
                   >

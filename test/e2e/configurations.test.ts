@@ -83,6 +83,20 @@ async function lastTaskDone(): Promise<Awaited<ReturnType<typeof waitTaskDone>>>
   return waitTaskDone(t.client, id, task!.id);
 }
 
+/** The CLI's API commands in process (as db-users.test.ts runs them): exit code, standard output and error. */
+async function cli(...a: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const lines: string[] = [];
+  const out = { write: (s: string) => lines.push(s) > 0 } as unknown as NodeJS.WriteStream;
+  const env = { DWSBOX_ENDPOINT: t.endpoint, DWSBOX_PROJECT_ID: PROJECT_ID, DWSBOX_ACCESS_KEY: ACCESS_KEY, DWSBOX_SECRET_KEY: SECRET_KEY };
+  const err: string[] = [];
+  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => err.push(String(s)) > 0);
+  try {
+    return { code: await runApiCommand(a, env, out), stdout: lines.join(''), stderr: err.join('') };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 describe('parameter configurations (real PostgreSQL settings)', () => {
   it("lists the cluster's one configuration and its parameters as the primary's pg_settings says", async () => {
     const l = await t.client.call<{ configurations: { id: string; status: string; type: string }[] }>('GET', CONFIGS());
@@ -242,24 +256,6 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
   });
 
   it('the CLI: params list, show, set (the task followed with --wait; bad input refused) and history', async () => {
-    const lines: string[] = [];
-    const out = { write: (s: string) => lines.push(s) > 0 } as unknown as NodeJS.WriteStream;
-    const env = {
-      DWSBOX_ENDPOINT: t.endpoint,
-      DWSBOX_PROJECT_ID: PROJECT_ID,
-      DWSBOX_ACCESS_KEY: ACCESS_KEY,
-      DWSBOX_SECRET_KEY: SECRET_KEY,
-    };
-    const cli = async (...a: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-      lines.length = 0;
-      const err: string[] = [];
-      const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => err.push(String(s)) > 0);
-      try {
-        return { code: await runApiCommand(a, env, out), stdout: lines.join(''), stderr: err.join('') };
-      } finally {
-        spy.mockRestore();
-      }
-    };
     const list = await cli('params', 'list', id);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/-parameters {2}In-Sync/);
@@ -303,7 +299,10 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
     const hour = (h: number): string => `${String(h % 24).padStart(2, '0')}:00`;
     const WINDOW = `/v1.0/{project_id}/clusters/${id}/maintenance-window`;
     await t.client.call('PUT', WINDOW, { day, start_time: hour(at.getUTCHours()), end_time: hour(at.getUTCHours() + 4) });
-    expect((await update([{ name: 'max_locks_per_transaction', value: next }])).status).toBe(200);
+    // through the CLI: it says the restart waits for the window
+    const set = await cli('params', 'set', id, `max_locks_per_transaction=${next}`);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(new RegExp(`restart waits for the maintenance window \\(${day} ${hour(at.getUTCHours())}-`));
     const deferred = await lastTaskDone();
     expect(deferred.status, JSON.stringify(deferred)).toBe('SUCCESS');
     expect(subItems(deferred).map((s) => s.step)).toEqual(['APPLY_SETTINGS', 'VERIFY_SETTINGS']);
@@ -317,6 +316,9 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
     expect(detail.pending_restart).toMatchObject({ parameters: [{ name: 'max_locks_per_transaction', value: next }], status: 'SCHEDULED' });
     const params = await t.client.call<{ configurations: { name: string; pending_restart: boolean }[] }>('GET', `${CONFIGS()}/${id}`);
     expect(params.configurations.find((p) => p.name === 'max_locks_per_transaction')?.pending_restart).toBe(true);
+    const list = (await cli('params', 'list', id)).stdout;
+    expect(list).toMatch(new RegExp(`^restart waiting for the maintenance window .*: at .* for max_locks_per_transaction=${next}$`, 'm'));
+    expect(list).toMatch(/^max_locks_per_transaction .* yes +yes$/m);
     // The cluster is free meanwhile: another change runs at once.
     expect((await update([{ name: 'lock_timeout', value: '3000' }])).status).toBe(200);
     expect((await lastTaskDone()).status).toBe('SUCCESS');

@@ -342,7 +342,7 @@ describe('web console', () => {
     expect((await t.client.request('GET', `${users}/console_reader`)).status).toBe(404);
 
     // parameters: the primary's values with their flags; a value above dwsbox's bound refused beside it (after the
-    // restart warning), nothing started; then a reload-only value set, its SETTING_CONFIGURATION task shown live
+    // warning a restart now asks for), nothing started; then a reload-only value set, its SETTING_CONFIGURATION task shown live
     await page.click('[data-testid=tab-parameters]');
     const lock = page.locator('[data-testid=parameters-table] tr[data-parameter=lock_timeout]');
     await lock.waitFor();
@@ -353,6 +353,7 @@ describe('web console', () => {
     expect(await page.locator('[data-testid=configuration-status] [data-status]').getAttribute('data-status')).toBe('In-Sync');
     await page.click('[data-testid=edit-parameters]');
     await page.fill('#f-max_locks_per_transaction', '5000');
+    await page.check('#f-restart_now'); // a restart now is confirmed first
     accept();
     await page.click('[data-testid=save-parameters]');
     expect(await page.locator('[data-error-for=max_locks_per_transaction]').textContent()).toMatch(/DWS\.0001/);

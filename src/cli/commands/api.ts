@@ -52,7 +52,8 @@ export const API_HELP = `Resource commands (clients of the REST API):
   db-users create CLUSTER --name N [--role] [--password-stdin] [--conn-limit N] [--createdb] [--member-of R,R2]
                        (a user's password: --password-stdin, DWSBOX_DB_USER_PASSWORD, or --password PW with a warning)
   params list CLUSTER | show CLUSTER NAME | history CLUSTER [--limit N]
-  params set CLUSTER NAME=VALUE … [--wait]   (values in the parameter's unit, as list shows it: a SETTING_CONFIGURATION task)
+  params set CLUSTER NAME=VALUE … [--restart-now] [--wait]   (values in the parameter's unit, as list shows it: a SETTING_CONFIGURATION
+                       task; a restart a value needs waits for the maintenance window unless --restart-now)
   node-types
   tasks list CLUSTER | show CLUSTER ACTION|TASK_ID | watch CLUSTER ACTION|TASK_ID
   faults add --action A --step S --mode fail|delay|hang|crash [--point before|during|after] [--cluster ID] [--delay-ms N] [--times N]
@@ -681,6 +682,23 @@ interface AuditRecordBody {
   parameters: { name: string; old_value: string; new_value: string; restart_required: boolean }[];
 }
 
+/** The cluster detail's wait for the maintenance window (dwsbox field), as `params` reads it. */
+interface RestartWait {
+  maintain_window: { day: string; start_time: string; end_time: string };
+  pending_restart?: { parameters: { name: string; value: string }[]; status: string; start_time?: string; since: string };
+}
+
+/** One line on a restart that waits for the window (or runs), or '' when none does. */
+function restartWaitLine(d: RestartWait): string {
+  const p = d.pending_restart;
+  if (!p) return '';
+  const what = p.parameters.map((x) => `${x.name}=${x.value}`).join(', ');
+  const w = d.maintain_window;
+  return p.status === 'RUNNING'
+    ? `restart running for ${what}`
+    : `restart waiting for the maintenance window (${w.day} ${w.start_time}-${w.end_time} UTC): at ${p.start_time ?? '?'} for ${what}`;
+}
+
 /** `name=value` arguments of `params set`: each name once, nothing empty on the left. */
 export function parameterAssignments(args: readonly string[]): { name: string; value: string }[] {
   if (!args.length) throw new UsageError('params set: give at least one NAME=VALUE');
@@ -708,16 +726,21 @@ async function params(ctx: Ctx): Promise<number> {
   const audit = `/v1/{project_id}/clusters/${cid}/configurations/audit-records`;
   const parameters = async (): Promise<ParameterBody[]> =>
     (await c.call<{ configurations: ParameterBody[] }>('GET', `${configurations}/${cid}`)).configurations;
+  const detail = async (): Promise<RestartWait> =>
+    (await c.call<{ cluster: RestartWait }>('GET', `/v1.0/{project_id}/clusters/${cid}`)).cluster;
   switch (sub) {
     case 'list': {
       const [conf] = (
         await c.call<{ configurations: { id: string; name: string; status: string; fail_reason?: string }[] }>('GET', configurations)
       ).configurations;
       const list = await parameters();
-      print(ctx, { configuration: conf, parameters: list }, () => {
+      const d = await detail();
+      const wait = d.pending_restart ? { pending_restart: d.pending_restart, maintain_window: d.maintain_window } : {};
+      print(ctx, { configuration: conf, ...wait, parameters: list }, () => {
         const pending = list.filter((p) => p.pending_restart).length;
         return [
           `${conf?.name ?? ''}  ${conf?.status ?? ''}${conf?.fail_reason ? `: ${conf.fail_reason}` : ''}${pending ? `  ${pending} pending restart` : ''}`,
+          ...(d.pending_restart ? [restartWaitLine(d)] : []),
           table([
             ['NAME', 'VALUE', 'DEFAULT', 'UNIT', 'RANGE', 'RESTART', 'PENDING'],
             ...list.map((p) => [
@@ -762,18 +785,24 @@ async function params(ctx: Ctx): Promise<number> {
       const before = (await newest())?.id;
       await c.call('PUT', `/v2/{project_id}/clusters/${cid}/configurations/${cid}`, {
         configurations: values.map((v) => ({ type: 'dn', ...v })),
+        ...(ctx.values['restart-now'] ? { restart_now: true } : {}),
       });
       const after = await newest();
       if (!after || after.id === before) {
         print(ctx, { changed: false }, () => 'nothing to change: every value is already set');
         return 0;
       }
+      // A restart the change needs waits for the maintenance window unless --restart-now (the task records the wait).
+      const w = !ctx.values['restart-now'] && after.parameters.some((p) => p.restart_required) ? (await detail()).maintain_window : null;
       print(
         ctx,
-        { changed: true, job_id: after.id, parameters: after.parameters },
+        { changed: true, job_id: after.id, parameters: after.parameters, ...(w ? { restart_waits_for: w } : {}) },
         () =>
           `parameters are being set (task ${after.id}): ` +
-          after.parameters.map((p) => `${p.name} ${p.old_value} → ${p.new_value}${p.restart_required ? ' (restart)' : ''}`).join(', '),
+          after.parameters.map((p) => `${p.name} ${p.old_value} → ${p.new_value}${p.restart_required ? ' (restart)' : ''}`).join(', ') +
+          (w
+            ? `\nthe restart waits for the maintenance window (${w.day} ${w.start_time}-${w.end_time} UTC); --restart-now restarts the members at once`
+            : ''),
       );
       return maybeWait(ctx, { clusterId: id, jobId: after.id });
     }
@@ -888,7 +917,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
     },
     run: dbUsers,
   },
-  params: { options: { ...WAIT, limit: { type: 'string' } }, run: params },
+  params: { options: { ...WAIT, limit: { type: 'string' }, 'restart-now': { type: 'boolean' } }, run: params },
   'node-types': { options: {}, run: nodeTypes },
 };
 
