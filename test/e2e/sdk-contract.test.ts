@@ -6,8 +6,9 @@
  * names) against a running service with ONE real cluster (three members, the least a create
  * takes; made through the SDK's CreateCluster too), and each checked by its real effect:
  * in PostgreSQL (a user made through the SDK logs in with its password; a privilege granted is
- * what has_table_privilege says and lets the user read; a parameter updated is what `show`
- * says; a user deleted is gone from pg_roles; the endpoint named is the one connected through)
+ * what has_table_privilege says and lets the user read; a parameter updated and a time zone set
+ * are what `show` says on every member; a user deleted is gone from pg_roles; a password reset
+ * is the one the administrator logs in with; the endpoint named is the one connected through)
  * or in the answer's figures (the members, their roles and zone; a schema's bytes as
  * pg_relation_size sums them; the project's node quota as used). An error status arrives as the
  * SDK's own ClientRequestException with the DWS error_code. Operations that need a second
@@ -15,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { ADMIN_PASSWORD, SUBNET, VPC, startService, waitIdle, type TestService } from '../helpers/service.js';
+import { ADMIN_PASSWORD, SUBNET, VPC, startService, type TestService } from '../helpers/service.js';
 import { ClientRequestException } from '@huaweicloud/huaweicloud-sdk-core/exception/ClientRequestException.js';
 import { sdkClient, sdkError, type Sdk } from '../helpers/sdk-client.js';
 import { freePort, waitFor } from '../helpers/env.js';
@@ -66,7 +67,15 @@ beforeAll(async () => {
     },
   });
   clusterId = created.body.cluster.id;
-  const detail = await waitIdle(t.client, clusterId);
+  // followed through the SDK too: ListClusterDetails until the create's task is over
+  type Detail = { status: string; action_progress: Record<string, string>; failed_reasons?: unknown };
+  const detail = await waitFor(
+    async () => {
+      const d = (await sdk<{ cluster: Detail }>('ListClusterDetails', { path: { cluster_id: clusterId } })).body.cluster;
+      return d.status !== 'CREATING' && Object.keys(d.action_progress).length === 0 ? d : null;
+    },
+    { what: 'the cluster to be created', timeoutMs: 180_000, intervalMs: 200 },
+  );
   expect(detail.status, JSON.stringify(detail.failed_reasons)).toBe('AVAILABLE');
 });
 afterAll(async () => {
@@ -76,7 +85,7 @@ afterAll(async () => {
 const cluster = (): { cluster_id: string } => ({ cluster_id: clusterId });
 
 describe('the cluster and the project, as the SDK reads them', () => {
-  it('ListClusterEndpoints names the read-write address, and it is the primary: the administrator writes through it', async () => {
+  it('ListClusterEndpoints names the read-write address, and it is the primary: the administrator connects through it', async () => {
     const r = await sdk<{ private_endpoints: { ip: string; port: number }; public_ip_infos: unknown[] }>('ListClusterEndpoints', {
       path: cluster(),
     });
