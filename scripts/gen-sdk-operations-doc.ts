@@ -56,6 +56,11 @@ const ROUTED: Record<string, string | null> = {
   ModifyClusterName: 'real, at once: the answer has no `job_id` (no task renames a cluster)',
   UpdateMaintenanceWindow:
     "at once, by the real service's rules (Mon…Sun, HH:mm on the hour in UTC, 4 hours); stored and shown in the detail's `maintain_window`; a restart a parameter change needs waits for it, as its own task; see api.md#the-maintenance-window",
+  ShowClusterFlavor:
+    'partial: the node type, its member count and resize limits, its settings as `attribute`, its disk budget; `classify` is absent',
+  ListTargetFlavors: 'every node type, the current one marked; with `cluster_id` only those the host has the memory for',
+  ExecuteFlavorChange:
+    "a SETTING_CONFIGURATION task: the new type's settings applied and every member restarted (standbys first; the primary first when max_connections goes down); `force_backup` has no effect (deprecated in DWS); see api.md#node-type-changes",
   CancelReadonlyCluster:
     'lifts the data-disk read-only protection (sub_status READONLY, `default_transaction_read_only` on the primary) at once; it arms again once the data is below the threshold; see api.md#read-only-protection',
   ModifyClusterTimezone:

@@ -27,6 +27,7 @@ import { clusterRoutes } from './routes/clusters.js';
 import { clusterInfoRoutes } from './routes/cluster-info.js';
 import { dbUserRoutes } from './routes/db-users.js';
 import { dbAuthorityRoutes } from './routes/db-authority.js';
+import { flavorRoutes } from './routes/flavors.js';
 import { configurationRoutes } from './routes/configurations.js';
 import { taskRoutes } from './routes/tasks.js';
 import { operationsRoutes } from './routes/operations.js';
@@ -267,6 +268,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(clusterInfoRoutes(deps));
   await app.register(dbUserRoutes(deps));
   await app.register(dbAuthorityRoutes(deps));
+  await app.register(flavorRoutes(deps));
   await app.register(configurationRoutes(deps));
   await app.register(snapshotRoutes(deps));
   await app.register(snapshotPolicyRoutes(deps));

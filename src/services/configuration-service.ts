@@ -27,6 +27,9 @@ import { jobStatusOf, isTaskActive, isTaskFailure } from '../domain/task.js';
 import { TIMEZONES } from '../domain/time-zones.js';
 import { clusterTime } from '../domain/time.js';
 import { AppError } from '../errors/app-error.js';
+import { inSettingUnits, nodeTypeSettings, targetFlavors, targetNodeType } from '../domain/flavors.js';
+import { findNodeType } from '../domain/node-types.js';
+import { diskPercent } from '../domain/read-only.js';
 import type { ClusterService, ClusterServiceDeps } from './cluster-service.js';
 import type { ConfigureParams } from '../tasks/definitions/cluster-configure.js';
 
@@ -170,12 +173,74 @@ export class ConfigurationService {
     return this.enqueue(await this.cluster(projectId, clusterId), [{ name: 'timezone', value: zone }], (_row, v) => v);
   }
 
-  /** The values checked against the primary's pg_settings (`normalize`), then one cluster.configure task (none when nothing changes). */
+  /**
+   * ExecuteFlavorChange: the cluster moves to another node type. Its settings (memory,
+   * connections: SHOWN_READONLY) are applied by a SETTING_CONFIGURATION task that restarts every
+   * member at once, standbys first (the primary first when max_connections goes down), as a
+   * parameter change with `restart_now` does; the record's node type changes with them. Refused
+   * before anything is made: the same type, a host without the memory the bigger type needs, a
+   * disk budget the data would already fill past the read-only threshold. Null when the new type's
+   * settings equal the old ones (its budgets change at once, no member restarts).
+   */
+  async changeFlavor(projectId: string, clusterId: string, targetFlavorId: string): Promise<TaskRecord | null> {
+    const c = await this.cluster(projectId, clusterId);
+    const from = findNodeType(c.nodeType);
+    const to = targetNodeType(targetFlavorId);
+    if (from?.id === to.id) throw new AppError('VALIDATION', { args: [`the cluster is of node type ${to.specName} already`] });
+    const nodes = (await this.deps.store.listNodes(c.id)).filter((n) => n.membership === 'active');
+    const extra = (to.memoryBytes - (from?.memoryBytes ?? 0)) * nodes.length;
+    const cap = this.deps.dataPlane.capacity();
+    if (extra > cap.memAvailableBytes) {
+      this.deps.log.warn('host memory short for a node type change', {
+        projectId,
+        clusterId,
+        needBytes: extra,
+        availableBytes: cap.memAvailableBytes,
+      });
+      throw new AppError('CAPACITY_EXCEEDED', {
+        args: [`${nodes.length} nodes of type ${to.specName} need ${Math.round(extra / 1e6)} MB more memory than this host has free now`],
+      });
+    }
+    const threshold = this.deps.config.readOnlyDiskPercent;
+    const used = Math.max(
+      0,
+      ...nodes.filter((n) => this.deps.dataPlane.memberStatus(c, n)).map((n) => this.deps.dataPlane.memberDiskBytes(c, n)),
+    );
+    if (threshold > 0 && diskPercent(used, to.diskGb) >= threshold)
+      throw new AppError('VALIDATION', {
+        args: [
+          `its data (${Math.round(used / 1e6)} MB on the largest member) would be past the read-only threshold (${threshold} %) of ${to.specName}'s ${to.diskGb} GB disk; delete data or choose a larger node type`,
+        ],
+      });
+    const values = Object.entries(nodeTypeSettings(to)).map(([name, value]) => ({ name, value }));
+    const task = await this.enqueue(c, values, inSettingUnits, true, to.specName);
+    if (!task)
+      await this.deps.store.transaction(async (tx) => tx.updateCluster(c.id, { nodeType: to.specName, updatedAt: this.deps.clock.now() }));
+    this.deps.log.info('node type change accepted', { projectId, clusterId, from: c.nodeType, to: to.specName, taskId: task?.id ?? null });
+    return task;
+  }
+
+  /** ListTargetFlavors: every node type, `flavorId` marked; for a cluster, only those the host has the memory for, for its members, now. */
+  async targetFlavors(projectId: string, flavorId: string, clusterId?: string): Promise<ReturnType<typeof targetFlavors>> {
+    const current = targetNodeType(flavorId);
+    if (clusterId === undefined) return targetFlavors(current.id);
+    const c = await this.cluster(projectId, clusterId);
+    const from = findNodeType(c.nodeType);
+    const free = this.deps.dataPlane.capacity().memAvailableBytes;
+    return targetFlavors(current.id, (t) => (t.memoryBytes - (from?.memoryBytes ?? 0)) * c.numberOfNode <= free);
+  }
+
+  /**
+   * The values checked against the primary's pg_settings (`normalize`), then one
+   * cluster.configure task (none when nothing changes). `nodeType`: a node-type change, whose
+   * values are the type's settings, not parameters the cluster's spec keeps.
+   */
   private async enqueue(
     c: ClusterRecord,
     values: ParameterValueIn[],
     normalize: (row: PgSettingRow, value: string) => string = normalizeValue,
     restartNow = false,
+    nodeType?: string,
   ): Promise<TaskRecord | null> {
     const [projectId, clusterId] = [c.projectId, c.id];
     const seen = new Set(values.map((v) => v.name));
@@ -201,9 +266,10 @@ export class ConfigurationService {
       const params: ConfigureParams = {
         clusterId: cur.id,
         changes,
-        parameters: { ...(cur.spec.parameters ?? {}), ...Object.fromEntries(changes.map((x) => [x.name, x.newValue])) },
+        parameters: { ...(cur.spec.parameters ?? {}), ...(nodeType ? {} : Object.fromEntries(changes.map((x) => [x.name, x.newValue]))) },
         restartOrder: deferRestart ? [] : restartOrderOf(await tx.listNodes(cur.id), changes),
         ...(deferRestart ? { deferRestart } : {}),
+        ...(nodeType ? { nodeType } : {}),
       };
       return this.deps.queue.enqueue(tx, { kind: 'cluster.configure', projectId, cluster: cur, params: { ...params } });
     });

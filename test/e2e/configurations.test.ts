@@ -351,4 +351,51 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
     }
     expect(((await getCluster(t.client, id)) as unknown as { pending_restart?: unknown }).pending_restart).toBeUndefined();
   });
+
+  it("changes the node type (ExecuteFlavorChange): the new type's settings on every member, each restarted, the detail and ShowClusterFlavor say so", async () => {
+    const shown = await t.client.call<{ flavor: { spec_name: string; id: string; current_node: number } }>(
+      'GET',
+      `/v2/{project_id}/clusters/${id}/flavor`,
+    );
+    expect(shown.flavor).toMatchObject({ spec_name: 'dwsx.small', current_node: 3 });
+    const targets = await t.client.call<{ flavors: { name: string; id: string; is_current_flavor: boolean }[] }>(
+      'GET',
+      `/v1/{project_id}/flavors/${shown.flavor.id}/target-flavors?cluster_id=${id}`,
+    );
+    expect(targets.flavors.find((f) => f.is_current_flavor)?.name).toBe('dwsx.small');
+    const to = targets.flavors.find((f) => f.name === 'dws.m3.xlarge')!;
+    // bad input first: an unknown flavor, the same one; nothing is made
+    const tasksBefore = (await configureTasks()).length;
+    const unknown = await t.client.request<{ error_code: string }>('POST', `/v1/{project_id}/clusters/${id}/flavor`, {
+      target_flavor_id: 'nope',
+    });
+    const same = await t.client.request<{ error_code: string }>('POST', `/v1/{project_id}/clusters/${id}/flavor`, {
+      target_flavor_id: shown.flavor.id,
+    });
+    expect([unknown.status, unknown.body.error_code, same.status, same.body.error_code]).toEqual([400, 'DWS.0001', 400, 'DWS.0001']);
+    expect(await configureTasks()).toHaveLength(tasksBefore);
+
+    const all = await members();
+    const before = await Promise.all(all.map((m) => settingsAt(m.at, ['shared_buffers'])));
+    const r = await t.client.request<{ job_id: string }>('POST', `/v1/{project_id}/clusters/${id}/flavor`, {
+      target_flavor_id: to.id,
+      force_backup: false,
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const task = await waitTaskDone(t.client, id, r.body.job_id);
+    expect(task.status, JSON.stringify(task)).toBe('SUCCESS');
+    for (const [i, m] of all.entries()) {
+      const now = await settingsAt(m.at, ['shared_buffers', 'max_connections', 'maintenance_work_mem']);
+      // 128MB in 8 kB pages, 64MB in kB
+      expect(now.s['shared_buffers']).toEqual({ setting: '16384', pending: false });
+      expect(now.s['max_connections']!.setting).toBe('100');
+      expect(now.s['maintenance_work_mem']!.setting).toBe('65536');
+      expect(now.start, `${m.role} restarted`).not.toBe(before[i]!.start);
+    }
+    const detail = await getCluster(t.client, id);
+    expect((detail as unknown as { node_type: string }).node_type).toBe('dws.m3.xlarge');
+    expect(detail.status).toBe('AVAILABLE');
+    const after = await t.client.call<{ flavor: { spec_name: string } }>('GET', `/v2/{project_id}/clusters/${id}/flavor`);
+    expect(after.flavor.spec_name).toBe('dws.m3.xlarge');
+  });
 });

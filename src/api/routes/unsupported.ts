@@ -38,7 +38,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
     why: `${PLANNED} (D28: read from the cluster's record and its real members; its tags, nodes and endpoints are real, routes/cluster-info.ts)`,
     ops: [
       ['ListTagsForResource', 'GET', '/v1/{project_id}/clusters/{cluster_id}/enterprise-projects'],
-      ['ShowClusterFlavor', 'GET', '/v2/{project_id}/clusters/{cluster_id}/flavor'],
       ['ShowInstance', 'GET', '/v2/{project_id}/instances/{instance_id}'],
     ],
   },
@@ -257,14 +256,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['ResizePreparation', 'POST', '/v1/{project_id}/clusters/{cluster_id}/resize-with-existed-nodes/preparation'],
       ['ShowResizePreparation', 'GET', '/v1/{project_id}/clusters/{cluster_id}/resize-with-existed-nodes/preparation'],
       ['DeleteClusterNodes', 'POST', '/v2/{project_id}/clusters/{cluster_id}/nodes/delete'],
-    ],
-  },
-  'flavor changes': {
-    planned: true,
-    why: `${PLANNED} (D28: a node type change as a rolling restart of each member with the new type's settings); until then a cluster's node type is the one it was created with`,
-    ops: [
-      ['ExecuteFlavorChange', 'POST', '/v1/{project_id}/clusters/{cluster_id}/flavor'],
-      ['ListTargetFlavors', 'GET', '/v1/{project_id}/flavors/{flavor_id}/target-flavors'],
     ],
   },
   upgrades: {

@@ -22,6 +22,8 @@
  * is: a restart of the cluster meanwhile applied it), then RESTART_NODE_<n> in the same order.
  */
 import { maintenanceDue, nextWindowStart } from '../../domain/maintenance-window.js';
+import { nodeTypeSettings } from '../../domain/flavors.js';
+import { findNodeType } from '../../domain/node-types.js';
 import { OFFERED_PARAMETERS, sameSetting, type ParameterChange, type PgSettingRow } from '../../domain/parameters.js';
 import type { NodeRecord, PendingRestart } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
@@ -40,6 +42,8 @@ export interface ConfigureParams {
   deferRestart?: boolean;
   /** the restart that waited, fired at the window: `changes` are the values it applies */
   scheduled?: boolean;
+  /** a node-type change (ExecuteFlavorChange): the type the cluster moves to; `changes` are its settings */
+  nodeType?: string;
 }
 
 export interface ConfigureState {
@@ -140,13 +144,20 @@ export const clusterConfigure: TaskDefinition<ConfigureParams, ConfigureState, n
     APPLY_SETTINGS: async (ctx: Ctx) => {
       await followLeader(ctx);
       const before = await ctx.cluster();
+      const nodeType = ctx.params.nodeType ? findNodeType(ctx.params.nodeType) : undefined;
       await ctx.write((tx) =>
-        tx.updateCluster(before.id, { spec: { ...before.spec, parameters: ctx.params.parameters }, updatedAt: ctx.clock.now() }),
+        tx.updateCluster(before.id, {
+          spec: { ...before.spec, parameters: ctx.params.parameters },
+          ...(nodeType ? { nodeType: nodeType.specName } : {}),
+          updatedAt: ctx.clock.now(),
+        }),
       );
       const cluster = await ctx.cluster();
       const nodes = await active(ctx);
       const primary = primaryOf(nodes);
-      await ctx.dataPlane.applyParameters(cluster, primary, nodes, ctx.params.parameters, { signal: ctx.signal });
+      // A node-type change hands the engine the type's settings too (Patroni keeps them in its dynamic configuration).
+      const applied = nodeType ? { ...nodeTypeSettings(nodeType), ...ctx.params.parameters } : ctx.params.parameters;
+      await ctx.dataPlane.applyParameters(cluster, primary, nodes, applied, { signal: ctx.signal });
       ctx.progress({ source: 'pg_settings', percent: 20, info: { phase: 'applied' } });
       // Every running member shows each value, or flags it pending a restart (Patroni applies its configuration within a loop).
       const deadline = ctx.clock.now() + APPLY_TIMEOUT_MS;
