@@ -61,6 +61,9 @@ const ROUTED: Record<string, string | null> = {
   ListTargetFlavors: 'every node type, the current one marked; with `cluster_id` only those the host has the memory for',
   ExecuteFlavorChange:
     "a SETTING_CONFIGURATION task: the new type's settings applied and every member restarted (standbys first; the primary first when max_connections goes down); `force_backup` has no effect (deprecated in DWS); see api.md#node-type-changes",
+  ExecuteDatabaseOmUserAction:
+    "the role dwsbox_om: LOGIN, VALID UNTIL 8 hours on, a member of the administrator only; its password is the operator's (`dwsbox clusters om-password`); the answer is `om_user_info` alone; see api.md#the-om-account",
+  ShowDatabaseOmUserStatus: "`om_user_info` from the primary's pg_roles; the answer has no `error_code`",
   CancelReadonlyCluster:
     'lifts the data-disk read-only protection (sub_status READONLY, `default_transaction_read_only` on the primary) at once; it arms again once the data is below the threshold; see api.md#read-only-protection',
   ModifyClusterTimezone:

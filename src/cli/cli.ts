@@ -14,6 +14,7 @@ import { AuthService } from '../auth/auth-service.js';
 import { findBinaries } from '../dataplane/binaries.js';
 import type { Role } from '../domain/records.js';
 import { createEngine, createService, stopAllNodes } from '../main.js';
+import { omPassword } from '../services/om-password.js';
 import { isAppError } from '../errors/app-error.js';
 import { API_HELP, runApiCommand } from './commands/api.js';
 import { readSecretFromStdin, warnSecretArgument } from './secrets.js';
@@ -33,6 +34,9 @@ Service (local):
                             run the service in the foreground (SIGTERM/SIGINT stop it cleanly)
   migrate [--dry-run]       bring the metadata store to this version's schema
   clusters stop-all         stop every PostgreSQL node of every cluster (and the S3 repository's TLS server)
+  clusters om-password CLUSTER_ID
+                            a fresh password for the cluster's O&M account (dwsbox_om), printed once,
+                            while its tenant has it on (docs/api.md#the-om-account)
   agent [--agent-dir DIR]   run the host agent in the foreground (serve starts one detached when needed;
                             it supervises etcd, Patroni members and routers; docs/operations.md#the-host-agent)
   agent stop [--stop-units] ask the running agent to leave (with --stop-units: Patroni, routers, etcd first)
@@ -269,6 +273,7 @@ async function migrateCmd(argv: string[]): Promise<void> {
 }
 
 async function clustersLocal(argv: string[]): Promise<boolean> {
+  if (argv[0] === 'om-password') return omPasswordCommand(argv.slice(1));
   if (argv[0] !== 'stop-all') return false;
   const { values } = parse(argv.slice(1));
   const config = localConfig(values);
@@ -279,6 +284,23 @@ async function clustersLocal(argv: string[]): Promise<boolean> {
   try {
     await migrate(store.adapter);
     out({ stopped: await stopAllNodes(store, engine, log) });
+  } finally {
+    await store.close();
+  }
+  return true;
+}
+
+/** `clusters om-password CLUSTER_ID`: the operator's login as the cluster's O&M account, while the tenant has it on. */
+async function omPasswordCommand(argv: string[]): Promise<boolean> {
+  const { values, positionals } = parse(argv);
+  if (positionals.length !== 1) throw new ConfigError('usage: dwsbox clusters om-password CLUSTER_ID [--data-dir DIR]');
+  const config = localConfig(values);
+  const log = createLogger({ level: config.logLevel });
+  const engine = createEngine({ ...config, unsafeNoFsync: false, initdbPool: 0 }, findBinaries(config.pgBinDir), log);
+  const store = openStore(config.store);
+  try {
+    await migrate(store.adapter);
+    out(await omPassword(store, engine, positionals[0]!));
   } finally {
     await store.close();
   }

@@ -13,6 +13,7 @@
  */
 import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
+import type { OmRoleRow } from '../domain/om-user.js';
 import type { AclRow, AuthorityPlan, ObjectScope, ResolvedObject, SchemaSpaceRow } from '../domain/db-authority.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { AppError } from '../errors/app-error.js';
@@ -239,6 +240,16 @@ export interface DataPlane extends LogicalDataPlane {
   alterDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, change: DbRoleChange): Promise<void>;
   /** DROP ROLE; `cascade`: DROP OWNED BY in every database first (DB_USER_NOT_FOUND, DB_USER_IN_USE). */
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void>;
+
+  // ------------------------------------------------------------------ the O&M account (issue 16; local/om-user.ts)
+  /** `dwsbox_om` as pg_roles says, or null. */
+  omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null>;
+  /** `dwsbox_om` made or kept: LOGIN, VALID UNTIL `validUntil` (ISO), a member of `admin` only. */
+  enableOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string, validUntil: string): Promise<void>;
+  /** `dwsbox_om` gone: its sessions ended, what it owns handed to `admin`. */
+  dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void>;
+  /** The operator's password for `dwsbox_om` while it is on (CLUSTER_STATE_CONFLICT otherwise). */
+  setOmPassword(cluster: ClusterRef, primary: NodeRecord, password: string): Promise<OmRoleRow>;
 
   // ------------------------------------------------------------------ read-only protection (issue 16; local/read-only.ts)
   /** Bytes of a member's data directory, as on disk (the protection's measure). */

@@ -40,6 +40,8 @@ import * as layout from './local/layout.js';
 import * as roles from './local/roles.js';
 import * as dbUsers from './local/db-users.js';
 import * as dbAuthority from './local/db-authority.js';
+import * as omUser from './local/om-user.js';
+import type { OmRoleRow } from '../domain/om-user.js';
 import { setReadOnly as setMemberReadOnly } from './local/read-only.js';
 import * as parameters from './local/parameters.js';
 import type { PgSettingRow } from '../domain/parameters.js';
@@ -452,6 +454,19 @@ export class LocalEngine implements DataPlane {
   }
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return dbUsers.dropDbRole(this, cluster, primary, name, cascade);
+  }
+
+  omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null> {
+    return omUser.omRole(this, cluster, primary);
+  }
+  enableOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string, validUntil: string): Promise<void> {
+    return omUser.enableOmRole(this, cluster, primary, admin, validUntil);
+  }
+  dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
+    return omUser.dropOmRole(this, cluster, primary, admin);
+  }
+  setOmPassword(cluster: ClusterRef, primary: NodeRecord, password: string): Promise<OmRoleRow> {
+    return omUser.setOmPassword(this, cluster, primary, password);
   }
 
   memberDiskBytes(_cluster: ClusterRef, member: NodeRecord): number {

@@ -22,6 +22,7 @@ import {
   type UpdateDbUserInput,
 } from '../domain/db-users.js';
 import { AppError } from '../errors/app-error.js';
+import { checkOmOperation, OM_VALIDITY_MS, omUserInfo } from '../domain/om-user.js';
 import type { ClusterService, ClusterServiceDeps } from './cluster-service.js';
 
 export interface ListDbUsersQuery {
@@ -104,6 +105,33 @@ export class DbUserService {
     checkChangeable(row);
     await dp.alterDbRole(c, primary, name, change);
     this.deps.log.info('database user changed', { projectId, clusterId, user: name, fields: Object.keys(change) });
+  }
+
+  /**
+   * ExecuteDatabaseOmUserAction: the O&M account (domain/om-user.ts) switched on for
+   * OM_VALIDITY_MS (addOmUser; again: its expiry moves), its validity moved to that long from
+   * now (increaseOmUserPeriod; 409 when it is off), or dropped (deleteOmUser; nothing when there
+   * is none). Answers its state as the primary's pg_roles says after.
+   */
+  async omAction(projectId: string, clusterId: string, operation: string): Promise<{ om_user_info: ReturnType<typeof omUserInfo> }> {
+    const op = checkOmOperation(operation);
+    const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, true);
+    const dp = this.deps.dataPlane;
+    const now = this.deps.clock.now();
+    if (op === 'deleteOmUser') await dp.dropOmRole(c, primary, c.userName);
+    else {
+      if (op === 'increaseOmUserPeriod' && omUserInfo(await dp.omRole(c, primary), now).om_user_status === 'off')
+        throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its O&M account is off; switch it on with addOmUser'] });
+      await dp.enableOmRole(c, primary, c.userName, new Date(now + OM_VALIDITY_MS).toISOString());
+    }
+    this.deps.log.info('O&M account changed', { projectId, clusterId, operation: op });
+    return { om_user_info: omUserInfo(await dp.omRole(c, primary), this.deps.clock.now()) };
+  }
+
+  /** ShowDatabaseOmUserStatus: the O&M account as the primary's pg_roles says. */
+  async omStatus(projectId: string, clusterId: string): Promise<{ om_user_info: ReturnType<typeof omUserInfo> }> {
+    const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, false);
+    return { om_user_info: omUserInfo(await this.deps.dataPlane.omRole(c, primary), this.deps.clock.now()) };
   }
 
   async delete(projectId: string, clusterId: string, name: string, cascade: boolean): Promise<void> {

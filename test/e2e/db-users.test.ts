@@ -18,6 +18,7 @@ import {
 } from '../helpers/service.js';
 import { runApiCommand } from '../../src/cli/commands/api.js';
 import { waitFor } from '../helpers/env.js';
+import { omPassword } from '../../src/services/om-password.js';
 
 let t: TestService;
 let id: string;
@@ -528,5 +529,56 @@ describe('database privileges and objects (real GRANT, REVOKE and catalogs)', ()
     }
     expect(await admin('select count(*)::int as n from sales.orders')).toEqual([{ n: 2000 }]);
     expect(await aclsNow()).toEqual(before);
+  });
+});
+
+describe('the O&M account (a real role with a real VALID UNTIL)', () => {
+  const OM = () => `/v1/{project_id}/clusters/${id}/db-manager/om-user`;
+  type Info = { om_user_info: { om_user_status: string; om_user_expires_time?: number } };
+  const action = (operation: string) => t.client.request<Info & { error_code: string }>('POST', `${OM()}/action`, { operation });
+
+  it('is off, then on for 8 hours as a member of the administrator only; the operator sets its password on the host; it logs in with the administrator rights', async () => {
+    expect((await t.client.call<Info>('GET', `${OM()}/status`)).om_user_info).toEqual({ om_user_status: 'off' });
+    const before = Date.now();
+    const on = await action('addOmUser');
+    expect(on.status, JSON.stringify(on.body)).toBe(200);
+    expect(on.body.om_user_info.om_user_status).toBe('on');
+    const expires = on.body.om_user_info.om_user_expires_time!;
+    expect(expires).toBeGreaterThanOrEqual(before + 8 * 3600_000 - 1000);
+    expect(expires).toBeLessThanOrEqual(Date.now() + 8 * 3600_000 + 1000);
+    const [role] = await admin<{ login: boolean; until: number; member_of: string[]; sup: boolean }>(
+      `select rolcanlogin as login, floor(extract(epoch from rolvaliduntil) * 1000)::float8 as until, rolsuper as sup,
+              array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid) as member_of
+         from pg_roles r where rolname = 'dwsbox_om'`,
+    );
+    expect(role).toEqual({ login: true, until: expires, member_of: ['dbadmin'], sup: false });
+    // never a database user of the tenant's
+    const users = await t.client.call<{ users: { name: string }[] }>('GET', USERS());
+    expect(users.users.map((u) => u.name)).not.toContain('dwsbox_om');
+    const refused = await t.client.request<{ error_code: string }>('POST', `${USERS()}/dwsbox_om`, { password: 'Takeover-Pass-12' });
+    expect(refused.body.error_code).toBe('DWS.9970');
+    // the operator's side: a fresh password, printed once; the account logs in with it and reads what the administrator can
+    const login = await omPassword(t.svc.store, t.svc.dataPlane, id);
+    expect(login).toMatchObject({ user: 'dwsbox_om', expires: new Date(expires).toISOString() });
+    expect(await query(`${login.host}:${login.port}`, 'dwsbox_om', login.password, 'select count(*)::int as n from sales.orders')).toEqual([
+      { n: 2000 },
+    ]);
+  });
+
+  it('increaseOmUserPeriod moves its expiry; deleteOmUser ends its sessions and drops it; a bad operation is a 400', async () => {
+    const [{ until } = { until: 0 }] = await admin<{ until: number }>(
+      "select floor(extract(epoch from rolvaliduntil) * 1000)::float8 as until from pg_roles where rolname = 'dwsbox_om'",
+    );
+    await new Promise((r) => setTimeout(r, 1100));
+    const more = await action('increaseOmUserPeriod');
+    expect(more.body.om_user_info.om_user_expires_time).toBeGreaterThan(until);
+    const bad = await action('becomeSuperuser');
+    expect([bad.status, bad.body.error_code]).toEqual([400, 'DWS.0001']);
+    const off = await action('deleteOmUser');
+    expect(off.body.om_user_info).toEqual({ om_user_status: 'off' });
+    expect(await admin("select 1 from pg_roles where rolname = 'dwsbox_om'")).toEqual([]);
+    await expect(omPassword(t.svc.store, t.svc.dataPlane, id)).rejects.toThrow(/O&M account is off/);
+    const again = await action('increaseOmUserPeriod');
+    expect([again.status, again.body.error_code]).toEqual([409, 'DWS.0011']);
   });
 });

@@ -32,6 +32,7 @@ import type {
 import type { RepositoryRef } from '../../src/dataplane/backup-repository.js';
 import type { ClusterRecord, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../../src/domain/records.js';
 import type { DbRoleCreate, DbRoleRow } from '../../src/domain/db-users.js';
+import type { OmRoleRow } from '../../src/domain/om-user.js';
 import type { AclRow, AuthorityPlan, ObjectScope, ResolvedObject, SchemaSpaceRow } from '../../src/domain/db-authority.js';
 import type { PgSettingRow } from '../../src/domain/parameters.js';
 import { scratchDatabaseName, type TableRef } from '../../src/domain/table-names.js';
@@ -324,6 +325,18 @@ export class FakeDataPlane implements DataPlane {
   }
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return this.perform('dropDbRole', [cluster.id, primary.ordinal, name, cascade]);
+  }
+  omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null> {
+    return this.perform('omRole', [cluster.id, primary.ordinal], {}, () => null);
+  }
+  enableOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
+    return this.perform('enableOmRole', [cluster.id, primary.ordinal, admin]);
+  }
+  dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
+    return this.perform('dropOmRole', [cluster.id, primary.ordinal, admin]);
+  }
+  setOmPassword(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow> {
+    return this.perform('setOmPassword', [cluster.id, primary.ordinal], {}, () => ({ login: true, validUntilMs: null }));
   }
   /** what memberDiskBytes answers, by cluster id (tests set it) */
   diskBytes = new Map<string, number>();

@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
 import { ClusterParams, Empty, errorResponses } from '../schemas/primitives.js';
 import {
@@ -97,6 +98,45 @@ export const dbUserRoutes =
         await s.update(req.params.project_id, req.params.cluster_id, req.params.name, req.body);
         return {};
       },
+    );
+
+    const OmUserInfo = Type.Object({
+      om_user_info: Type.Object({
+        om_user_status: Type.Union([Type.Literal('on'), Type.Literal('off')]),
+        om_user_expires_time: Type.Optional(Type.Number({ description: 'epoch ms: its VALID UNTIL' })),
+      }),
+    });
+    const OM = '/v1/:project_id/clusters/:cluster_id/db-manager/om-user';
+    app.post(
+      `${OM}/action`,
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Switch the O&M account on or off (ExecuteDatabaseOmUserAction)',
+          description:
+            'addOmUser: the role dwsbox_om, LOGIN, VALID UNTIL 8 hours from now, a member of the administrator only (its rights, never more), no password until the operator of the service sets one on the host; increaseOmUserPeriod: 8 hours from now again; deleteOmUser: dropped, its sessions ended, what it made handed to the administrator (docs/api.md#the-om-account).',
+          params: ClusterParams,
+          body: Type.Object({ operation: Type.String({ maxLength: 64 }) }),
+          response: { 200: OmUserInfo, ...errorResponses },
+        },
+      },
+      async (req) => s.omAction(req.params.project_id, req.params.cluster_id, req.body.operation),
+    );
+
+    app.get(
+      `${OM}/status`,
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: 'Show the O&M account (ShowDatabaseOmUserStatus)',
+          description: "on while dwsbox_om can log in and has not expired, as the primary's pg_roles says; its expiry.",
+          params: ClusterParams,
+          response: { 200: OmUserInfo, ...errorResponses },
+        },
+      },
+      async (req) => s.omStatus(req.params.project_id, req.params.cluster_id),
     );
 
     app.delete(

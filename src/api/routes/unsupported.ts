@@ -285,14 +285,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['ListSyncRecords', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/sync-records'],
     ],
   },
-  'O&M account': {
-    planned: true,
-    why: `${PLANNED} (D28: a maintenance role of the cluster with a real expiry, VALID UNTIL)`,
-    ops: [
-      ['ExecuteDatabaseOmUserAction', 'POST', '/v1/{project_id}/clusters/{cluster_id}/db-manager/om-user/action'],
-      ['ShowDatabaseOmUserStatus', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/om-user/status'],
-    ],
-  },
   'notification subscriptions': {
     planned: true,
     why: `${PLANNED} (D26: each matching event or alarm delivered as a signed JSON POST to the subscription's HTTP(S) endpoint); ListEvents reads what happened`,
