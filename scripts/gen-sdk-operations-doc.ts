@@ -64,6 +64,8 @@ const ROUTED: Record<string, string | null> = {
   ExecuteDatabaseOmUserAction:
     "the role dwsbox_om: LOGIN, VALID UNTIL 8 hours on, a member of the administrator only; its password is the operator's (`dwsbox clusters om-password`); the answer is `om_user_info` alone; see api.md#the-om-account",
   ShowDatabaseOmUserStatus: "`om_user_info` from the primary's pg_roles; the answer has no `error_code`",
+  ExportDatabaseUsers: "an XLSX file (application/octet-stream) of the users ListDatabaseUsers lists, with ShowDatabaseUser's fields",
+  ExportUserAuthority: 'an XLSX file (application/octet-stream) of the privileges ListDatabaseUserAuthorities lists, one row per privilege',
   CancelReadonlyCluster:
     'lifts the data-disk read-only protection (sub_status READONLY, `default_transaction_read_only` on the primary) at once; it arms again once the data is below the threshold; see api.md#read-only-protection',
   ModifyClusterTimezone:

@@ -88,6 +88,20 @@ export class DbUserService {
     return { users: rows.slice(offset, offset + (q.limit ?? 1000)).map(dbUserListItem) };
   }
 
+  /** ExportDatabaseUsers' rows: the users ListDatabaseUsers lists, in full (a page of `limit`, default 10000). */
+  async exportRows(
+    projectId: string,
+    clusterId: string,
+    q: { offset?: number; limit?: number; type?: 'USER' | 'ROLE' },
+  ): Promise<DbUserDetail[]> {
+    const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, false);
+    const rows = (await this.deps.dataPlane.dbRoles(c, primary, c.userName))
+      .filter((r) => !isBeyondAdmin(r) || r.name === c.userName)
+      .filter((r) => (q.type === 'USER' ? r.login : q.type === 'ROLE' ? !r.login : true));
+    const offset = q.offset ?? 0;
+    return rows.slice(offset, offset + (q.limit ?? 10_000)).map(dbUserDetail);
+  }
+
   async show(projectId: string, clusterId: string, name: string): Promise<DbUserDetail> {
     const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, false);
     checkDbUserName(name, c.userName, false);

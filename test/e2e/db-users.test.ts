@@ -19,6 +19,9 @@ import {
 import { runApiCommand } from '../../src/cli/commands/api.js';
 import { waitFor } from '../helpers/env.js';
 import { omPassword } from '../../src/services/om-password.js';
+import { readSheet } from 'read-excel-file/node';
+import { request as undiciRequest } from 'undici';
+import { signRequest } from '../../src/auth/signer.js';
 
 let t: TestService;
 let id: string;
@@ -529,6 +532,37 @@ describe('database privileges and objects (real GRANT, REVOKE and catalogs)', ()
     }
     expect(await admin('select count(*)::int as n from sales.orders')).toEqual([{ n: 2000 }]);
     expect(await aclsNow()).toEqual(before);
+  });
+});
+
+describe("exports (XLSX files of the users and of a user's privileges)", () => {
+  /** A GET signed as the test client signs, its answer as bytes. */
+  async function download(path: string): Promise<{ status: number; type: string; file: Buffer }> {
+    const url = new URL(path.replace('{project_id}', PROJECT_ID), t.endpoint);
+    const headers: Record<string, string> = { 'x-project-id': PROJECT_ID };
+    Object.assign(
+      headers,
+      signRequest({ method: 'GET', url: url.pathname + url.search, headers, body: undefined, host: url.host }, ACCESS_KEY, SECRET_KEY),
+    );
+    const res = await undiciRequest(url, { headers });
+    return { status: res.statusCode, type: String(res.headers['content-type']), file: Buffer.from(await res.body.arrayBuffer()) };
+  }
+
+  it('ExportDatabaseUsers and ExportUserAuthority answer spreadsheets of what the list calls show', async () => {
+    const users = await download(`/v1/{project_id}/clusters/${id}/db-manager/users/export?type=USER`);
+    expect([users.status, users.type]).toEqual([200, 'application/octet-stream']);
+    const rows = await readSheet(users.file);
+    expect(rows[0]).toEqual(['name', 'type', 'login', 'createdb', 'inherit', 'conn_limit', 'valid_until', 'member_of', 'desc']);
+    const listed = (await t.client.call<{ users: { name: string }[] }>('GET', `${USERS()}?type=USER`)).users.map((u) => u.name);
+    expect(rows.slice(1).map((r) => r[0])).toEqual(listed);
+    expect(rows.find((r) => r[0] === 'analyst')?.slice(1, 6)).toEqual(['USER', true, false, true, -1]);
+    const rights = await download(`/v1/{project_id}/clusters/${id}/db-manager/users/analyst/authority/export`);
+    expect(rights.status).toBe(200);
+    const held = await readSheet(rights.file);
+    expect(held[0]).toEqual(['type', 'database', 'schema', 'object', 'column', 'permission', 'grant_with']);
+    expect(held.slice(1)).toContainEqual(['SCHEMA', 'postgres', null, 'sales', null, 'USAGE', false]);
+    const missing = await t.client.request<{ error_code: string }>('GET', `${USERS()}/nobody_here/authority/export`);
+    expect([missing.status, missing.body.error_code]).toEqual([404, 'DWS.9971']);
   });
 });
 

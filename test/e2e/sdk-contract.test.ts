@@ -172,11 +172,11 @@ describe('the cluster and the project, as the SDK reads them', () => {
   });
 
   it('an operation dwsbox does not serve is the SDK exception 400 DWS.9901 naming it, never "does not exist"', async () => {
-    const e = await sdkError(sdk('ExportDatabaseUsers', { path: cluster() }));
+    const e = await sdkError(sdk('ListTagsForResource', { path: cluster() }));
     expect(e).toBeInstanceOf(ClientRequestException);
     expect([e.httpStatusCode, e.errorCode]).toEqual([400, 'DWS.9901']);
     expect(e.errorMsg).toMatch(
-      /^ExportDatabaseUsers \(GET \/v1\/\{project_id\}\/clusters\/\{cluster_id\}\/db-manager\/users\/export\) is not supported by dwsbox: /,
+      /^ListTagsForResource \(GET \/v1\/\{project_id\}\/clusters\/\{cluster_id\}\/enterprise-projects\) is not supported by dwsbox: /,
     );
   });
 });

@@ -7,11 +7,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
+import { sendXlsx, xlsxOf } from '../xlsx.js';
 import { ClusterParams, Empty, errorResponses } from '../schemas/primitives.js';
 import {
   CreateDatabaseUserBody,
   DbUserParams,
   DeleteDatabaseUserQuery,
+  ExportDatabaseUsersQuery,
   ListDatabaseUsersQuery,
   ListDatabaseUsersResponse,
   ShowDatabaseUserResponse,
@@ -62,6 +64,85 @@ export const dbUserRoutes =
         },
       },
       async (req) => s.list(req.params.project_id, req.params.cluster_id, req.query),
+    );
+
+    app.get(
+      `${USERS}/export`,
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: "Export a cluster's database users as a spreadsheet (ExportDatabaseUsers)",
+          description:
+            'An XLSX file (application/octet-stream, as DWS sends it): one row per user ListDatabaseUsers lists, with what ShowDatabaseUser shows of it; type USER or ROLE filters, offset and limit (default 10000) page.',
+          params: ClusterParams,
+          querystring: ExportDatabaseUsersQuery,
+          response: errorResponses,
+        },
+      },
+      async (req, reply) => {
+        const rows = await s.exportRows(req.params.project_id, req.params.cluster_id, req.query);
+        const file = await xlsxOf(
+          ['name', 'type', 'login', 'createdb', 'inherit', 'conn_limit', 'valid_until', 'member_of', 'desc'],
+          rows.map((u) => [
+            u.name,
+            u.login ? 'USER' : 'ROLE',
+            u.login,
+            u.createdb,
+            u.inherit,
+            u.conn_limit,
+            u.valid_until === undefined ? null : new Date(u.valid_until).toISOString(),
+            u.member_of.join(', '),
+            u.desc ?? null,
+          ]),
+        );
+        return sendXlsx(reply, `${req.params.cluster_id}-database-users`, file);
+      },
+    );
+
+    app.get(
+      `${USERS}/:name/authority/export`,
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: "Export a database user's privileges as a spreadsheet (ExportUserAuthority)",
+          description:
+            'An XLSX file (application/octet-stream): one row per privilege ListDatabaseUserAuthorities lists (type, database, schema, object, column, permission, grant option); offset and limit (default 10000) page the objects.',
+          params: DbUserParams,
+          querystring: Type.Object({
+            offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          }),
+          response: errorResponses,
+        },
+      },
+      async (req, reply) => {
+        const { authority_list } = await deps.clusters.dbAuthority.userAuthorities(
+          req.params.project_id,
+          req.params.cluster_id,
+          req.params.name,
+          {
+            offset: req.query.offset ?? 0,
+            limit: req.query.limit ?? 10_000,
+          },
+        );
+        const file = await xlsxOf(
+          ['type', 'database', 'schema', 'object', 'column', 'permission', 'grant_with'],
+          authority_list.flatMap((a) =>
+            a.privileges.map((p) => [
+              a.type,
+              a.database,
+              a.schema ?? null,
+              a.obj_name,
+              a.column_name?.join(', ') ?? null,
+              p.permission,
+              p.grant_with,
+            ]),
+          ),
+        );
+        return sendXlsx(reply, `${req.params.cluster_id}-${req.params.name}-authority`, file);
+      },
     );
 
     app.get(

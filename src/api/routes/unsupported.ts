@@ -25,14 +25,6 @@ const PLANNED = 'not implemented yet; it is planned';
 
 export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   // ---- planned: PostgreSQL can make these real (D28 and the decisions named)
-  'database user exports': {
-    planned: true,
-    why: `${PLANNED} (D28: a file of the real roles and their grants; the users, their privileges and the objects are real already, routes/db-users.ts and routes/db-authority.ts)`,
-    ops: [
-      ['ExportDatabaseUsers', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/export'],
-      ['ExportUserAuthority', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/users/{name}/authority/export'],
-    ],
-  },
   'cluster information': {
     planned: true,
     why: `${PLANNED} (D28: read from the cluster's record and its real members; its tags, nodes and endpoints are real, routes/cluster-info.ts)`,

@@ -62,6 +62,12 @@ export const ListDatabaseUsersQuery = Type.Object({
   user_type: Type.Optional(Type.Union([Type.Literal('COMMON'), Type.Literal('IAM'), Type.Literal('OneAccess')])),
 });
 
+export const ExportDatabaseUsersQuery = Type.Object({
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  type: Type.Optional(Type.Union([Type.Literal('USER'), Type.Literal('ROLE')])),
+});
+
 export const DeleteDatabaseUserQuery = Type.Object({
   cascade: Type.Optional(Type.Boolean({ description: 'true: DROP OWNED BY in every database first' })),
 });
