@@ -66,6 +66,9 @@ const ROUTED: Record<string, string | null> = {
   ShowDatabaseOmUserStatus: "`om_user_info` from the primary's pg_roles; the answer has no `error_code`",
   ExportDatabaseUsers: "an XLSX file (application/octet-stream) of the users ListDatabaseUsers lists, with ShowDatabaseUser's fields",
   ExportUserAuthority: 'an XLSX file (application/octet-stream) of the privileges ListDatabaseUserAuthorities lists, one row per privilege',
+  ListStatistics:
+    "the project's clusters (all, AVAILABLE), members (all, seen up by the health monitor) and their node types' disk (GB); `unit` is `count` or `GB`",
+  ShowResourceStatistics: "the project's clusters (AVAILABLE of all) and members (up of all); `namespace` is accepted",
   CancelReadonlyCluster:
     'lifts the data-disk read-only protection (sub_status READONLY, `default_transaction_read_only` on the primary) at once; it arms again once the data is below the threshold; see api.md#read-only-protection',
   ModifyClusterTimezone:

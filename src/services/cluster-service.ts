@@ -247,6 +247,31 @@ export class ClusterService {
     );
   }
 
+  /**
+   * ListStatistics and ShowResourceStatistics (issue 16): the project's live clusters and their
+   * members as the store and the health monitor record them — AVAILABLE clusters, members it
+   * last saw up — and the disk budget of every member (its node type's), in GB.
+   */
+  async statistics(
+    projectId: string,
+  ): Promise<{ clusters: { total: number; active: number }; nodes: { total: number; active: number }; storageGb: number }> {
+    const clusters = (await this.deps.store.listClusters(projectId)).filter((c) => !c.deletedAt);
+    let nodes = 0;
+    let up = 0;
+    let storageGb = 0;
+    for (const c of clusters) {
+      const members = (await this.deps.store.listNodes(c.id)).filter((n) => n.membership === 'active');
+      nodes += members.length;
+      up += members.filter((n) => n.health === 'up').length;
+      storageGb += members.length * (findNodeType(c.nodeType)?.diskGb ?? 0);
+    }
+    return {
+      clusters: { total: clusters.length, active: clusters.filter((c) => c.status === 'AVAILABLE').length },
+      nodes: { total: nodes, active: up },
+      storageGb,
+    };
+  }
+
   // ------------------------------------------------------------------ create
   validateCreate(i: CreateClusterInput): void {
     validateName(i.name);

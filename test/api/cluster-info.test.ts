@@ -297,7 +297,13 @@ describe('refusals, as the other cluster routes give them', () => {
     `/v2/{project_id}/clusters/${id}/nodes`,
     `/v1/{project_id}/clusters/${id}/endpoints`,
   ];
-  const projectPaths = ['/v1.0/{project_id}/tags', '/v1.0/{project_id}/quotas', '/v1.0/{project_id}/availability-zones'];
+  const projectPaths = [
+    '/v1.0/{project_id}/tags',
+    '/v1.0/{project_id}/quotas',
+    '/v1.0/{project_id}/availability-zones',
+    '/v1.0/{project_id}/statistics',
+    '/v1/{project_id}/resource-statistics',
+  ];
 
   it("an unknown id, a malformed one, another project's cluster: the detail's 404 DWS.0047", async () => {
     for (const id of [UNKNOWN, 'not-a-uuid', theirs.id]) {
@@ -313,5 +319,47 @@ describe('refusals, as the other cluster routes give them', () => {
       expectError(await h.call('GET', p(path), { creds: null }), 401, 'APIGW.0301');
       expect((await h.call('GET', p(path), { creds: { ak: ro.accessKey, sk: ro.secretKey } })).statusCode, path).toBe(200);
     }
+  });
+});
+
+describe('ListStatistics and ShowResourceStatistics', () => {
+  type Stats = { statistics: { name: string; value: number; unit: string }[] };
+  type Resources = { cluster_statistics: { active: number; total: number }; node_statistics: { active: number; total: number } };
+  const figures = async (creds?: Creds) => {
+    const path = creds ? `/v1.0/${OTHER_PROJECT}/statistics` : p('/v1.0/{project_id}/statistics');
+    const rpath = creds ? `/v1/${OTHER_PROJECT}/resource-statistics` : p('/v1/{project_id}/resource-statistics');
+    const st = (await h.call('GET', path, { creds: creds ?? ADMIN })).json<Stats>();
+    const rs = (await h.call('GET', rpath, { creds: creds ?? ADMIN })).json<Resources>();
+    return { st: Object.fromEntries(st.statistics.map((x) => [x.name, x.value])), rs, units: st.statistics.map((x) => x.unit) };
+  };
+
+  it("count the project's clusters, those AVAILABLE, their members, those up, and their disk; a new cluster shows in the next read, never in another project's", async () => {
+    const before = await figures();
+    const theirsBefore = await figures(other);
+    expect(before.units).toEqual(['count', 'count', 'count', 'count', 'GB']);
+    expect(before.rs).toEqual({
+      cluster_statistics: { active: before.st['cluster.normal'], total: before.st['cluster.total'] },
+      node_statistics: { active: before.st['instance.normal'], total: before.st['instance.total'] },
+    });
+    const added = makeCluster({ projectId: PROJECT_ID, name: 'stats-new', subnetIndex: 209, status: 'AVAILABLE', nodeType: 'dwsx.small' });
+    await h.svc.store.insertCluster(added);
+    for (const [i, health] of (['up', 'up', 'down'] as const).entries()) await h.svc.store.insertNode(makeNode(added, i + 1, { health }));
+    const down = makeCluster({
+      projectId: PROJECT_ID,
+      name: 'stats-down',
+      subnetIndex: 210,
+      status: 'UNAVAILABLE',
+      nodeType: 'dwsx.small',
+    });
+    await h.svc.store.insertCluster(down);
+    const after = await figures();
+    expect({
+      clusters: after.st['cluster.total']! - before.st['cluster.total']!,
+      normal: after.st['cluster.normal']! - before.st['cluster.normal']!,
+      nodes: after.st['instance.total']! - before.st['instance.total']!,
+      up: after.st['instance.normal']! - before.st['instance.normal']!,
+      gb: after.st['storage.total']! - before.st['storage.total']!,
+    }).toEqual({ clusters: 2, normal: 1, nodes: 3, up: 2, gb: 60 });
+    expect(await figures(other)).toEqual(theirsBefore);
   });
 });

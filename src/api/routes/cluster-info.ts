@@ -7,6 +7,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../errors/app-error.js';
+import { Type } from '@sinclair/typebox';
 import type { AppDeps } from '../app.js';
 import { ClusterParams, errorResponses, ProjectParams } from '../schemas/primitives.js';
 import {
@@ -21,6 +22,8 @@ import {
   ListClusterNodesResponse,
   ListClusterTagsResponse,
   ListQuotasResponse,
+  ListStatisticsResponse,
+  ShowResourceStatisticsResponse,
   ListTagsResponse,
   NODE_STATUSES,
   projectTagsOut,
@@ -70,6 +73,53 @@ export const clusterInfoRoutes =
         },
       },
       async (req) => projectTagsOut((await s.list(req.params.project_id, {}, req.readPoint ?? undefined)).views),
+    );
+
+    app.get(
+      '/v1.0/:project_id/statistics',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags: ['project'],
+          summary: "The project's resource counts (ListStatistics)",
+          description:
+            "cluster.total and cluster.normal (its clusters, and those AVAILABLE), instance.total and instance.normal (their members, and those the health monitor last saw up), storage.total (every member's node-type disk, GB).",
+          params: ProjectParams,
+          response: { 200: ListStatisticsResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const st = await s.statistics(req.params.project_id);
+        return {
+          statistics: [
+            { name: 'cluster.total', value: st.clusters.total, unit: 'count' },
+            { name: 'cluster.normal', value: st.clusters.active, unit: 'count' },
+            { name: 'instance.total', value: st.nodes.total, unit: 'count' },
+            { name: 'instance.normal', value: st.nodes.active, unit: 'count' },
+            { name: 'storage.total', value: st.storageGb, unit: 'GB' },
+          ],
+        };
+      },
+    );
+
+    app.get(
+      '/v1/:project_id/resource-statistics',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags: ['project'],
+          summary: "The project's clusters and nodes, active and in all (ShowResourceStatistics)",
+          description:
+            'Active clusters are AVAILABLE; active nodes are members the health monitor last saw up. `namespace` is accepted (dws).',
+          params: ProjectParams,
+          querystring: Type.Object({ namespace: Type.Optional(Type.String({ maxLength: 32 })) }),
+          response: { 200: ShowResourceStatisticsResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const st = await s.statistics(req.params.project_id);
+        return { cluster_statistics: st.clusters, node_statistics: st.nodes };
+      },
     );
 
     app.get(

@@ -33,14 +33,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['ShowInstance', 'GET', '/v2/{project_id}/instances/{instance_id}'],
     ],
   },
-  'project information': {
-    planned: true,
-    why: `${PLANNED} (D28: the project's real counts; its quotas, zones and tags are real, routes/cluster-info.ts)`,
-    ops: [
-      ['ListStatistics', 'GET', '/v1.0/{project_id}/statistics'],
-      ['ShowResourceStatistics', 'GET', '/v1/{project_id}/resource-statistics'],
-    ],
-  },
   'snapshot extras': {
     planned: true,
     why: `${PLANNED} (D28: from the snapshots' real backup sets and repositories)`,

@@ -183,3 +183,10 @@ export function clusterEndpointsOut(v: ClusterView): Static<typeof ListClusterEn
     endpoints: clusterInfoOut(v).endpoints,
   };
 }
+
+export const ListStatisticsResponse = Type.Object({
+  statistics: Type.Array(Type.Object({ name: Type.String(), value: Type.Number(), unit: Type.String() })),
+});
+
+const StatusStatistics = Type.Object({ active: Type.Integer(), total: Type.Integer() });
+export const ShowResourceStatisticsResponse = Type.Object({ cluster_statistics: StatusStatistics, node_statistics: StatusStatistics });
