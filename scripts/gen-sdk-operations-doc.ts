@@ -47,6 +47,8 @@ const ROUTED: Record<string, string | null> = {
   ListClusterSnapshots: null,
   ListSnapshotDetails: null,
   DeleteSnapshot: null,
+  CopySnapshot:
+    'a SNAPSHOT_COPYING task (job_id, a dwsbox field): the snapshot restored into a temporary instance and backed up in full with its WAL (`--archive-copy`) into a stanza of its own in the configured repository; a MANUAL snapshot that restores on its own after the source, its stanza and its cluster are gone; AUTO and MANUAL sources alike (the real service copies AUTO ones); a schema- or table-level snapshot is refused (400 DWS.9911); see api.md#copying-a-snapshot',
   ListSnapshotStatistics:
     "partial: `storage.used` (the cluster's kept snapshots, as measured) and `storage.free` (what the project's repository quota leaves them), in GB, and the dwsbox counts `snapshots.manual` and `snapshots.auto`; `storage.paid` is absent (nothing is paid for); see api.md#snapshot-statistics-and-flavors",
   ListSnapshotFlavorInfo:

@@ -67,6 +67,14 @@ export type StanzaCluster = Pick<ClusterRecord, 'id' | 'projectId' | 'stanza' | 
 export type MemberRef = Pick<NodeRecord, 'ordinal' | 'host' | 'port' | 'dataDir'>;
 
 /** A backup set of a stanza, to restore from. */
+/** A snapshot copy's work (CopySnapshot): its task's temporary instance and the copy's own stanza. */
+export interface SnapshotCopyWork {
+  taskId: string;
+  projectId: string;
+  /** the copy's stanza (`copy-<copy snapshot id>`) */
+  stanza: string;
+}
+
 export interface BackupSetRef {
   stanza: string;
   label: string;
@@ -340,6 +348,25 @@ export interface DataPlane extends LogicalDataPlane {
   removeDump(stanza: string, snapshotId: string): Promise<void>;
   /** Remove the stanza and everything in its repository (D16). */
   removeStanza(cluster: StanzaCluster, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o?: RunOptions): Promise<void>;
+
+  // ------------------------------------------------------------------ snapshot copies (CopySnapshot, issue 16)
+  /**
+   * Restore the source set (whole, from its stanza, read-only) into the copy's temporary
+   * instance (`tmp/<task id>`, the project's user, a unix socket only). A finished restore is kept.
+   */
+  restoreCopySource(work: SnapshotCopyWork, set: BackupSetRef, o?: RunOptions): Promise<void>;
+  /**
+   * The copy's own stanza (in the configured repository) made from the restored instance, which
+   * is then started archiving into it (never into the source's), replays to its consistent
+   * point and is promoted. A running instance is kept (a resumed task).
+   */
+  startCopySource(work: SnapshotCopyWork, o?: RunOptions): Promise<void>;
+  /** A full backup of the promoted instance into the copy's stanza, its WAL in the set (`--archive-copy`), annotated; returns the set. */
+  backupCopy(work: SnapshotCopyWork, o: RunOptions & { annotation: Record<string, string> }): Promise<BackupSetInfo>;
+  /** Stop and remove the copy's temporary instance (idempotent). */
+  removeCopySource(work: SnapshotCopyWork): Promise<void>;
+  /** Remove a stanza no cluster archives into (a copy's) and everything of it in its repository (idempotent). */
+  removeLoneStanza(stanza: string, o?: RunOptions): Promise<void>;
 
   // ------------------------------------------------------------------ restores (D4)
   /** Restore a backup set into the new cluster's primary (from the SOURCE stanza, read-only). */

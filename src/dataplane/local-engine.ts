@@ -28,6 +28,7 @@ import type {
   MemberProcess,
   OnProgress,
   RunOptions,
+  SnapshotCopyWork,
   StanzaCluster,
   StopMode,
 } from './data-plane.js';
@@ -82,6 +83,7 @@ import * as scratch from './local/scratch-database.js';
 import * as tableExport from './local/table-export.js';
 import * as tableImport from './local/table-import.js';
 import * as tempCopy from './local/temp-copy.js';
+import * as snapshotCopy from './local/snapshot-copy.js';
 import { removeTableRestoreWork } from './local/restore-work.js';
 
 export type { ClusterSecrets, HostCapacity, OnProgress, ProgressSampleIn } from './data-plane.js';
@@ -610,6 +612,23 @@ export class LocalEngine implements DataPlane {
     return stanza.removeStanza(this, cluster, primary, o);
   }
 
+  // ------------------------------------------------------------------ snapshot copies (CopySnapshot)
+  restoreCopySource(work: SnapshotCopyWork, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
+    return snapshotCopy.restoreCopySource(this, work, set, o);
+  }
+  startCopySource(work: SnapshotCopyWork, o: RunOptions = {}): Promise<void> {
+    return snapshotCopy.startCopySource(this, work, o);
+  }
+  backupCopy(work: SnapshotCopyWork, o: RunOptions & { annotation: Record<string, string> }): Promise<BackupSetInfo> {
+    return snapshotCopy.backupCopy(this, work, o);
+  }
+  removeCopySource(work: SnapshotCopyWork): Promise<void> {
+    return snapshotCopy.removeCopySource(this, work);
+  }
+  removeLoneStanza(stanzaName: string, o: RunOptions = {}): Promise<void> {
+    return snapshotCopy.removeLoneStanza(this, stanzaName, o);
+  }
+
   // ------------------------------------------------------------------ temporary instances (D4)
   /** A temporary instance (table restore, restore checks): its own directory, a unix socket only; run by its project's user (a project id) or the given one. */
   tempInstance(id: string, owner: string | OsUser): PgInstance {
@@ -620,8 +639,8 @@ export class LocalEngine implements DataPlane {
    * Prepare a restored copy for its first start as a temporary instance: no TCP listener, no
    * archiving, no replication, small memory (D4: a temporary instance never archives).
    */
-  prepareTempInstance(inst: PgInstance): void {
-    return temp_instances.prepareTempInstance(this, inst);
+  prepareTempInstance(inst: PgInstance, extra: Record<string, string> = {}): void {
+    return temp_instances.prepareTempInstance(this, inst, extra);
   }
 
   /**

@@ -28,6 +28,8 @@ export interface BackupProgress extends ProgressSampleIn {
 
 export interface BackupOptions {
   type: 'full' | 'diff';
+  /** every WAL segment the set needs copied into it (`--archive-copy`): a set that restores with no archive (a snapshot copy) */
+  archiveCopy?: boolean;
   annotation: Record<string, string>;
   lockFile: string;
   signal?: AbortSignal | undefined;
@@ -137,6 +139,7 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     `--type=${o.type}`,
     '--log-level-console=detail',
     '--no-resume',
+    ...(o.archiveCopy ? ['--archive-copy'] : []),
     ...Object.entries(o.annotation).map(([k, v]) => `--annotation=${k}=${v}`),
   ];
   const tool = backrest.start(t, 'backup', {

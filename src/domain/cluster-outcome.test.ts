@@ -19,6 +19,7 @@ const OUTCOMES: Record<
   'snapshot.create': { success: 'unchanged', failure: 'unchanged' },
   'snapshot.table_restore': { success: 'unchanged', failure: 'unchanged' },
   'snapshot.expire': { success: 'unchanged', failure: 'unchanged' },
+  'snapshot.copy': { success: 'unchanged', failure: 'unchanged' },
   'cluster.scale_out': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'RESIZE_FAILURE' } },
   'cluster.scale_in': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' } },
   'cluster.restart': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'REBOOT_FAILURE' } },

@@ -27,7 +27,7 @@ const stale: ClusterState = { status: 'AVAILABLE', stickyTaskStatus: 'REBOOT_FAI
  * leave behind (starting from an idle AVAILABLE cluster).
  */
 const D8: Record<
-  Exclude<TaskKindT, 'snapshot.expire'>,
+  Exclude<TaskKindT, 'snapshot.expire' | 'snapshot.copy'>,
   {
     running: ClusterStatus;
     taskStatus: string;
@@ -113,7 +113,7 @@ const D8: Record<
 
 describe('D8 transitions', () => {
   it('the table above covers every task kind but the repository task', () => {
-    expect(new Set([...Object.keys(D8), 'snapshot.expire'])).toEqual(new Set(ALL_KINDS));
+    expect(new Set([...Object.keys(D8), 'snapshot.expire', 'snapshot.copy'])).toEqual(new Set(ALL_KINDS));
   });
 
   for (const [kind, row] of Object.entries(D8) as [keyof typeof D8, (typeof D8)[keyof typeof D8]][]) {
@@ -164,11 +164,11 @@ describe('D8 transitions', () => {
     expect(failedState('cluster.start', stopped)).toEqual(stopped);
   });
 
-  it('the repository task (snapshot.expire) never changes the cluster', () => {
-    expect(acceptedState('snapshot.expire', stale)).toEqual(stale);
-    expect(succeededState('snapshot.expire', stale)).toEqual(stale);
-    expect(failedState('snapshot.expire', stale)).toEqual(stale);
-    expect(runningTaskStatus('snapshot.expire')).toBe('');
+  it.each(['snapshot.expire', 'snapshot.copy'] as const)('a task of no cluster (%s) never changes the cluster', (kind) => {
+    expect(acceptedState(kind, stale)).toEqual(stale);
+    expect(succeededState(kind, stale)).toEqual(stale);
+    expect(failedState(kind, stale)).toEqual(stale);
+    expect(runningTaskStatus(kind)).toBe('');
   });
 });
 
@@ -189,6 +189,7 @@ describe('canAccept', () => {
     'snapshot.create': ['AVAILABLE'],
     'snapshot.table_restore': ['AVAILABLE'],
     'snapshot.expire': ['AVAILABLE'],
+    'snapshot.copy': ['AVAILABLE'],
   };
 
   for (const kind of ALL_KINDS) {

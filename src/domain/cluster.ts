@@ -51,7 +51,10 @@ interface Transition {
   leavesCluster?: true;
 }
 
-const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
+/** Kinds of no cluster (a stanza's repository task; a snapshot copy, which reads a backup set, never its cluster). */
+const CLUSTERLESS: readonly TaskKind[] = ['snapshot.expire', 'snapshot.copy'];
+
+const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire' | 'snapshot.copy'>, Transition> = {
   'cluster.create': {
     running: 'CREATING',
     runningTaskStatus: '',
@@ -114,7 +117,7 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire'>, Transition> = {
 };
 
 function transition(kind: TaskKind): Transition | undefined {
-  return kind === 'snapshot.expire' ? undefined : TRANSITIONS[kind];
+  return CLUSTERLESS.includes(kind) ? undefined : TRANSITIONS[kind as Exclude<TaskKind, 'snapshot.expire' | 'snapshot.copy'>];
 }
 
 /** The state the moment an operation is accepted: any sticky failure value is cleared. */

@@ -156,6 +156,11 @@ export interface SourceSpec {
    * no store migration was needed.
    */
   policyFire?: SnapshotPolicyFire;
+  /**
+   * A copy (CopySnapshot): the snapshot it was copied from. Its stanza (`copy-<id>`) is its
+   * own, archived into by no cluster: deleting the copy removes it (snapshot-chain.ts).
+   */
+  copyOf?: string;
 }
 
 /** Databases → schemas → tables, recorded at snapshot time (D16). */

@@ -36,6 +36,7 @@ export const ITEM_NAMES: Record<string, I18n> = {
   SWITCHOVER: { en: 'Switch over', zh: '主备切换' },
   REPAIR: { en: 'Repair the cluster', zh: '修复集群' },
   SET_CONFIGURATION: { en: 'Set the parameters', zh: '修改参数' },
+  COPY_SNAPSHOT: { en: 'Copy the snapshot', zh: '复制快照' },
 };
 
 export const STEP_NAMES: Record<string, I18n> = {
@@ -56,6 +57,14 @@ export const STEP_NAMES: Record<string, I18n> = {
   BACKUP: { en: 'Perform a backup', zh: '执行备份' },
   VERIFY_BACKUP: { en: 'Verify the backup', zh: '校验备份' },
   RECORD_SNAPSHOT: { en: 'Record the snapshot', zh: '记录快照信息' },
+  CHECK_SOURCE: { en: 'Check the source snapshot and the room for its copy', zh: '检查源快照及副本空间' },
+  RESTORE_SOURCE: { en: 'Restore the source snapshot to a temporary instance', zh: '将源快照恢复到临时实例' },
+  START_SOURCE: { en: "Start the temporary instance archiving to the copy's stanza", zh: '启动临时实例并归档到副本的 stanza' },
+  BACKUP_COPY: { en: 'Perform a full, self-contained backup', zh: '执行自包含的全量备份' },
+  VERIFY_COPY: { en: 'Verify the copy', zh: '校验副本' },
+  RECORD_COPY: { en: 'Record the copy', zh: '记录副本信息' },
+  REMOVE_SOURCE: { en: 'Remove the temporary instance', zh: '删除临时实例' },
+  DISCARD_COPY: { en: "Remove the temporary instance and the copy's stanza", zh: '删除临时实例及副本的 stanza' },
   ALLOCATE_NODES: { en: 'Allocate nodes', zh: '分配节点' },
   RESTORE_PRIMARY: { en: 'Restore the primary node', zh: '恢复主节点' },
   RECOVER_PRIMARY: { en: 'Start and recover', zh: '启动并完成恢复' },

@@ -41,6 +41,7 @@ export const TaskKind = {
   SnapshotCreate: 'snapshot.create',
   TableRestore: 'snapshot.table_restore',
   SnapshotExpire: 'snapshot.expire',
+  SnapshotCopy: 'snapshot.copy',
 } as const;
 export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
 
@@ -63,6 +64,7 @@ export const ACTION_OF_KIND: Record<TaskKind, string> = {
   'snapshot.create': 'SNAPSHOTTING',
   'snapshot.table_restore': 'FINE_GRAINED_RESTORING',
   'snapshot.expire': 'SNAPSHOT_EXPIRING',
+  'snapshot.copy': 'SNAPSHOT_COPYING',
 };
 
 /** `progressInfo.actionType` of each kind. */
@@ -81,6 +83,7 @@ export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'snapshot.create': 'Backup',
   'snapshot.table_restore': 'TableRestore',
   'snapshot.expire': 'Expire',
+  'snapshot.copy': 'Copy',
 };
 
 /** The eight action names of GET …/actions/{action_name}: in-progress name → kind, failure name → kind. */

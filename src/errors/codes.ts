@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   INVALID_ACTION_NAME: spec(400, 'DWS.9907', 'Invalid action_name %s: expected one of %s.'),
   CRASH_FAULTS_DISABLED: spec(400, 'DWS.9908', 'Faults of mode "crash" need the service to run with --enable-crash-faults.'),
   SNAPSHOT_NOT_RESTORABLE: spec(400, 'DWS.9909', 'Snapshot %s cannot be restored: %s'),
+  SNAPSHOT_NOT_COPYABLE: spec(400, 'DWS.9911', 'Snapshot %s cannot be copied: %s'),
   // --- fair shares between projects (docs/security.md)
   POLICY_TOO_FREQUENT: spec(
     400,

@@ -36,6 +36,7 @@ const TASK_LABEL: Record<TaskKind, string> = {
   'snapshot.create': 'Snapshot',
   'snapshot.table_restore': 'Table restore',
   'snapshot.expire': 'Expiry of snapshots',
+  'snapshot.copy': 'Copy of a snapshot',
 };
 
 /**

@@ -15,12 +15,14 @@ import { ReadCache, ReadPoint } from '../store/read-cache.js';
 import type { TaskQueue } from '../tasks/queue.js';
 import { validateName } from './cluster-service.js';
 import { runningTaskStatus } from '../domain/cluster.js';
+import { isTaskActive } from '../domain/task.js';
 import type { FineGrainedDetail } from '../domain/records.js';
 import type { PolicySettingsRecord } from '../domain/snapshot-policy.js';
 import type { DataPlane } from '../dataplane/data-plane.js';
 import { checkObjectsExist, fineGrainedOf, type SnapshotRequest } from './snapshot-request.js';
 import { BYTES_PER_MB, chainFigures, estimateBackupBytes, predictBackupType } from '../domain/snapshot-space.js';
 import { checkFreeSpace, checkSnapshotQuota, type SnapshotLimits, type SnapshotNeed } from '../tasks/snapshot-room.js';
+import { copyNeed, copyStanzaOf } from '../tasks/definitions/snapshot-copy.js';
 
 export type { SnapshotRequest } from './snapshot-request.js';
 
@@ -30,6 +32,12 @@ export interface PreparedSnapshot {
   fineGrained: FineGrainedDetail | null;
   /** what it is estimated to write (fair shares); null when it could not be estimated (no engine, unknown cluster) */
   need: SnapshotNeed | null;
+}
+
+/** CopySnapshot's body (LinkCopyReq): the copy's name and description. */
+export interface CopySnapshotInput {
+  name: string;
+  description: string;
 }
 
 export interface CreateSnapshotInput {
@@ -142,6 +150,93 @@ export class SnapshotService {
   }
 
   /**
+   * CopySnapshot: a MANUAL snapshot that copies a cluster-level one into a stanza of its own
+   * (`copy-<id>`, in the configured repository), made by a snapshot.copy task
+   * (tasks/definitions/snapshot-copy.ts); it keeps the source's cluster, spec and schema
+   * information, so it restores like the source, and on its own once the source is gone.
+   * Refused (400 SNAPSHOT_NOT_COPYABLE) for a snapshot that is not AVAILABLE, has no backup
+   * set or repository here, or is schema- or table-level (a pg_dump of some objects: copying
+   * its directory would be no backup of anything more). Fair shares as for CreateSnapshot.
+   */
+  async copy(projectId: string, sourceId: string, i: CopySnapshotInput): Promise<{ snapshot: SnapshotRecord; task: TaskRecord }> {
+    validateName(i.name, 'backup_name');
+    checkDescription(i.description);
+    const source = await this.get(projectId, sourceId);
+    await this.checkCopyable(source);
+    const need = copyNeed(source);
+    if (this.deps.dataPlane && this.deps.limits)
+      checkFreeSpace(this.deps.dataPlane, this.deps.limits, need, this.deps.log.scope({ projectId, snapshotId: sourceId }));
+    const repository = this.deps.dataPlane?.repositoryRef();
+    const out = await this.deps.store.transaction(async (tx) => {
+      const s = await tx.getSnapshot(projectId, sourceId);
+      if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [sourceId] });
+      const clash = (await tx.listSnapshots(projectId)).find((x) => x.name.toLowerCase() === i.name.toLowerCase());
+      if (clash) throw new AppError('SNAPSHOT_NAME_EXISTS', { args: [i.name] });
+      if (this.deps.limits) await checkSnapshotQuota(tx, this.deps.limits, projectId, need);
+      const now = this.deps.clock.now();
+      const id = newId();
+      const copy: SnapshotRecord = {
+        ...s,
+        id,
+        name: i.name,
+        description: i.description,
+        status: 'CREATING',
+        type: 'MANUAL',
+        stanza: copyStanzaOf(id),
+        backupLabel: null,
+        backupKey: null,
+        priorBackupKey: null,
+        backupType: null,
+        sizeBytes: null,
+        totalBackupSize: null,
+        // Its stanza goes to the repository configured now (its backup_device), whatever the source's is.
+        sourceSpec: { ...s.sourceSpec, copyOf: s.id, ...(repository ? { clusterSpec: { ...s.sourceSpec.clusterSpec, repository } } : {}) },
+        taskId: null,
+        startedAt: now,
+        finishedAt: null,
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+        expiredAt: null,
+      };
+      delete copy.sourceSpec.policyFire;
+      await tx.insertSnapshot(copy);
+      const task = await this.deps.queue.enqueue(tx, {
+        kind: 'snapshot.copy',
+        projectId,
+        cluster: null,
+        snapshotId: s.id,
+        lockKey: `stanza:${copy.stanza}`,
+        params: { sourceSnapshotId: s.id, copySnapshotId: id, stanza: copy.stanza },
+      });
+      await tx.updateSnapshot(id, { taskId: task.id });
+      return { snapshot: { ...copy, taskId: task.id }, task };
+    });
+    this.deps.queue.notify();
+    this.deps.log.info('snapshot copy accepted', {
+      projectId,
+      sourceSnapshotId: sourceId,
+      snapshotId: out.snapshot.id,
+      taskId: out.task.id,
+    });
+    return out;
+  }
+
+  /** A snapshot CopySnapshot can copy: cluster-level, AVAILABLE, its set in a stanza here. */
+  private async checkCopyable(s: SnapshotRecord): Promise<void> {
+    const refuse = (why: string): never => {
+      throw new AppError('SNAPSHOT_NOT_COPYABLE', { args: [s.id, why] });
+    };
+    if (s.fineGrained)
+      refuse(
+        `it is a ${s.fineGrained.level}-level snapshot (a pg_dump of some objects of database ${s.fineGrained.database}), not a backup set; only cluster-level snapshots are copied: take another ${s.fineGrained.level}-level snapshot instead`,
+      );
+    if (s.status !== 'AVAILABLE' || !s.backupLabel) refuse(`its status is ${s.status}; only an AVAILABLE snapshot can be copied`);
+    if (this.deps.dataPlane && !(await this.deps.dataPlane.stanzaExists(s.stanza)))
+      refuse(`the repository of stanza ${s.stanza} is missing`);
+  }
+
+  /**
    * Create a snapshot of any level and queue its snapshot.create task (SNAPSHOTTING):
    * `cluster` is a pgBackRest set (D2); `schema` and `table` are a `pg_dump -Fd` of exactly
    * those objects of `database`. Throws 400 for bad fields or missing objects, 404 for an
@@ -172,8 +267,7 @@ export class SnapshotService {
   async prepareSnapshot(projectId: string, r: SnapshotRequest): Promise<PreparedSnapshot> {
     validateName(r.name, 'snapshot name');
     const description = r.description ?? '';
-    if (description.length > 256) throw new AppError('VALIDATION', { args: ['description must be at most 256 characters'] });
-    if (/[!<>'=&"]/.test(description)) throw new AppError('VALIDATION', { args: ['description must not contain ! < > \' = & "'] });
+    checkDescription(description);
     if (r.type !== 'MANUAL' && r.type !== 'AUTO') throw new AppError('VALIDATION', { args: ['snapshot type must be MANUAL or AUTO'] });
     const fineGrained = fineGrainedOf(r);
     let need: SnapshotNeed | null = null;
@@ -385,6 +479,9 @@ export class SnapshotService {
       const s = await tx.getSnapshot(projectId, id);
       if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [id] });
       const readers = await tx.activeTasksOfSnapshot(id);
+      // A copy being made is its task's (which carries the source's id): it too waits for the task.
+      const own = s.taskId && s.status === 'CREATING' ? await tx.getTask(s.taskId) : undefined;
+      if (own && isTaskActive(own.status) && !readers.some((t) => t.id === own.id)) readers.push(own);
       if (readers.length) {
         throw new AppError('CLUSTER_STATE_CONFLICT', {
           args: [
@@ -430,6 +527,12 @@ export class SnapshotService {
     if (n) this.deps.queue.notify();
     return n;
   }
+}
+
+/** A snapshot's description: at most 256 characters, none of ! < > ' = & ". */
+function checkDescription(description: string): void {
+  if (description.length > 256) throw new AppError('VALIDATION', { args: ['description must be at most 256 characters'] });
+  if (/[!<>'=&"]/.test(description)) throw new AppError('VALIDATION', { args: ['description must not contain ! < > \' = & "'] });
 }
 
 export function newSnapshotRecord(projectId: string, c: ClusterRecord, i: CreateSnapshotInput, now: number): SnapshotRecord {

@@ -10,6 +10,7 @@ import { clusterRepair } from './definitions/cluster-repair.js';
 import { clusterConfigure } from './definitions/cluster-configure.js';
 import { snapshotCreate } from './definitions/snapshot-create.js';
 import { snapshotExpire } from './definitions/snapshot-expire.js';
+import { snapshotCopy } from './definitions/snapshot-copy.js';
 
 export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
   const defs = [
@@ -20,6 +21,7 @@ export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
     clusterStop,
     snapshotCreate,
     snapshotExpire,
+    snapshotCopy,
     clusterScaleOut,
     clusterScaleIn,
     clusterSwitchover,

@@ -3,9 +3,11 @@
  * cluster holds exactly the snapshot's content (checked by checksums), streams to its
  * standbys, archives into its own stanza, and the source stanza gets nothing from it; the
  * source keeps working meanwhile and may even be deleted first. A failure ends CREATION
- * FAILED with everything of the new cluster removed.
+ * FAILED with everything of the new cluster removed. A copy (CopySnapshot) of a snapshot
+ * restores the same content after the source snapshot and cluster are gone, with the source
+ * stanza's repository out of reach.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +30,8 @@ let source: { id: string; name: string; endpoint: string; stanza: string };
 let atSnapshot: Record<string, string>;
 let afterChanges: Record<string, string>;
 let snap1: string;
+/** CopySnapshot's copy of snap1 */
+let copyId: string;
 
 interface SubItem {
   sub_item_name: string;
@@ -403,6 +407,48 @@ describe('restore a snapshot into a new cluster', () => {
     expect(await t.svc.dataPlane.backrest.stanzaExists(rec.stanza)).toBe(false);
   });
 
+  it('CopySnapshot makes an independent copy in a stanza of its own, its WAL inside its set; deleting the source snapshot leaves it whole', async () => {
+    const r = await t.client.call<{ snapshot_id: string; job_id: string }>('POST', `/v1.0/{project_id}/snapshots/${snap1}/linked-copy`, {
+      backup_name: 'snap-before-copy',
+      description: 'a copy of snap-before',
+    });
+    copyId = r.snapshot_id;
+    const job = await t.client.call<{ job_name: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+    expect(job.job_name).toBe('snapshot.copy');
+    expect(await snapshotDone(t.client, copyId)).toBe('AVAILABLE');
+    const done = await t.client.call<{ status: string; progress: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+    expect(done).toMatchObject({ status: 'SUCCESS', progress: '100%' });
+    const shown = (
+      await t.client.call<{ snapshot: { name: string; type: string; size: number; cluster_id: string } }>(
+        'GET',
+        `/v1.0/{project_id}/snapshots/${copyId}`,
+      )
+    ).snapshot;
+    expect(shown).toMatchObject({ name: 'snap-before-copy', type: 'MANUAL', cluster_id: source.id });
+    expect(shown.size).toBeGreaterThan(0);
+    const rec = (await t.svc.store.getSnapshotById(copyId))!;
+    expect(rec.stanza).toBe(`copy-${copyId}`);
+    expect(rec.stanza).not.toBe(source.stanza);
+    const sets = await t.svc.dataPlane.backupSets(rec.stanza);
+    expect(sets.map((x) => [x.type, x.annotation['snapshot_id']])).toEqual([['full', copyId]]);
+    // --archive-copy: the WAL the set needs is inside it, so it restores with no archive at all.
+    const walDir = join(t.svc.dataPlane.settings.repoPath, rec.stanza, 'backup', rec.stanza, sets[0]!.label, 'pg_data', 'pg_wal');
+    expect(readdirSync(walDir).filter((f) => /^[0-9A-F]{24}/.test(f)).length).toBeGreaterThan(0);
+    // The temporary instance is gone.
+    expect(existsSync(join(t.dataDir, 'tmp', r.job_id))).toBe(false);
+    expect(processesUnder(r.job_id)).toEqual([]);
+    // The source snapshot goes; the copy stays.
+    const del = await t.client.call<{ job_id: string }>('DELETE', `/v1.0/{project_id}/snapshots/${snap1}`);
+    await waitFor(
+      async () => (await t.client.call<{ status: string }>('GET', `/v1.0/{project_id}/job/${del.job_id}`)).status === 'SUCCESS',
+      {
+        what: "the source snapshot's expiry",
+      },
+    );
+    expect((await t.svc.store.getSnapshotById(copyId))!.status).toBe('AVAILABLE');
+    expect(await t.svc.dataPlane.stanzaExists(rec.stanza)).toBe(true);
+  });
+
   it('restores after the source cluster was deleted (the snapshot keeps what it needs, D16)', async () => {
     // keep_last_manual_snapshot: 1 keeps the newest manual snapshot: take one now, spanning WAL
     // segments, so the standbys fetch WAL from the source's stanza with its data directory gone.
@@ -428,9 +474,36 @@ describe('restore a snapshot into a new cluster', () => {
       for (const x of Object.values(sb)) expect(x).toMatchObject({ walFetched: expect.any(Number) });
       expect(Object.values(sb).some((x) => (x.walFetched ?? 0) > 0)).toBe(true);
     }
+    // The copy outlives its cluster and restores with the source's stanza out of reach (its repository moved away meanwhile).
+    expect((await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${copyId}`)).snapshot.status).toBe(
+      'AVAILABLE',
+    );
+    const sourceRepo = join(t.svc.dataPlane.settings.repoPath, source.stanza);
+    renameSync(sourceRepo, `${sourceRepo}.away`);
+    let fromCopy: string;
+    try {
+      fromCopy = await restore(copyId, { name: 'restored-copy', port: source.endpoint.split(':').map(Number)[1]! + 2 });
+      const dc: ClusterDetail = await waitIdle(t.client, fromCopy, 200_000);
+      expect(dc.status, JSON.stringify(dc.failed_reasons)).toBe('AVAILABLE');
+      expect(await checksums(dc.endpoints[0]!.connect_info)).toEqual(atSnapshot);
+    } finally {
+      renameSync(`${sourceRepo}.away`, sourceRepo);
+    }
+    // Deleting the copy removes its stanza.
+    const copyStanza = `copy-${copyId}`;
+    const delCopy = await t.client.call<{ job_id: string }>('DELETE', `/v1.0/{project_id}/snapshots/${copyId}`);
+    await waitFor(
+      async () => (await t.client.call<{ status: string }>('GET', `/v1.0/{project_id}/job/${delCopy.job_id}`)).status === 'SUCCESS',
+      {
+        what: "the copy's expiry",
+      },
+    );
+    expect(await t.svc.dataPlane.stanzaExists(copyStanza)).toBe(false);
+    expect(existsSync(join(t.svc.dataPlane.settings.repoPath, copyStanza))).toBe(false);
     // Clean up the restored clusters.
-    for (const c of [restoredId, id]) await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${c}`, { keep_last_manual_snapshot: 0 });
-    for (const c of [restoredId, id])
+    for (const c of [restoredId, id, fromCopy])
+      await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${c}`, { keep_last_manual_snapshot: 0 });
+    for (const c of [restoredId, id, fromCopy])
       await waitFor(async () => (await t.client.request('GET', `/v1.0/{project_id}/clusters/${c}`)).status === 404, {
         what: `cluster ${c} deleted`,
       });

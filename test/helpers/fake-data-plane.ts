@@ -26,6 +26,7 @@ import type {
   ProgressSampleIn,
   ReplicationState,
   RunOptions,
+  SnapshotCopyWork,
   StanzaCluster,
   StopMode,
 } from '../../src/dataplane/data-plane.js';
@@ -91,6 +92,8 @@ export class FakeDataPlane implements DataPlane {
   readonly withData = new Set<string>();
   /** stanzas and their backup sets, oldest first */
   readonly stanzas = new Map<string, BackupSetInfo[]>();
+  /** snapshot copies' temporary instances (their task ids): restored, and running once started */
+  readonly copySources = new Map<string, 'restored' | 'running'>();
   private nextPid = 40_000;
 
   constructor(readonly dataDir: string) {}
@@ -504,6 +507,60 @@ export class FakeDataPlane implements DataPlane {
   removeStanza(cluster: StanzaCluster, primary: Pick<NodeRecord, 'ordinal' | 'dataDir'>, o: RunOptions = {}): Promise<void> {
     return this.perform('removeStanza', [cluster.stanza, primary.ordinal], o, () => {
       this.stanzas.delete(cluster.stanza);
+    });
+  }
+
+  // ------------------------------------------------------------------ snapshot copies (CopySnapshot)
+
+  restoreCopySource(work: SnapshotCopyWork, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
+    return this.perform('restoreCopySource', [work.taskId, set.stanza, set.label], o, () => {
+      if (!this.stanzas.get(set.stanza)?.some((s) => s.label === set.label))
+        throw new AppError('ENGINE_COMMAND_FAILED', { args: ['pgbackrest restore', `no backup set ${set.label} in stanza ${set.stanza}`] });
+      if (!this.copySources.has(work.taskId)) this.copySources.set(work.taskId, 'restored');
+    });
+  }
+  startCopySource(work: SnapshotCopyWork, o: RunOptions = {}): Promise<void> {
+    return this.perform('startCopySource', [work.taskId, work.stanza], o, () => {
+      if (!this.copySources.has(work.taskId))
+        throw new AppError('ENGINE_NODE_FAILED', { args: ['temporary instance', 'no restored data directory'] });
+      if (!this.stanzas.has(work.stanza)) this.stanzas.set(work.stanza, []);
+      this.copySources.set(work.taskId, 'running');
+    });
+  }
+  backupCopy(work: SnapshotCopyWork, o: RunOptions & { annotation: Record<string, string> }): Promise<BackupSetInfo> {
+    return this.perform('backupCopy', [work.taskId, work.stanza], o, () => {
+      if (this.copySources.get(work.taskId) !== 'running')
+        throw new AppError('ENGINE_NODE_FAILED', { args: ['temporary instance', 'not running'] });
+      const set: BackupSetInfo = {
+        label: '20250116-090000F',
+        type: 'full',
+        prior: null,
+        reference: [],
+        annotation: o.annotation,
+        databaseSize: 50_000_000,
+        repoOwnBytes: 6_000_000,
+        repoSetBytes: 6_000_000,
+        copiedBytes: 50_000_000,
+        startTime: 0,
+        stopTime: 1,
+        lsnStart: '0/3000028',
+        lsnStop: '0/3000100',
+        walStart: '000000020000000000000003',
+        walStop: '000000020000000000000003',
+        error: false,
+      };
+      this.stanzas.set(work.stanza, [...(this.stanzas.get(work.stanza) ?? []), set]);
+      return set;
+    });
+  }
+  removeCopySource(work: SnapshotCopyWork): Promise<void> {
+    return this.perform('removeCopySource', [work.taskId], {}, () => {
+      this.copySources.delete(work.taskId);
+    });
+  }
+  removeLoneStanza(stanza: string, o: RunOptions = {}): Promise<void> {
+    return this.perform('removeLoneStanza', [stanza], o, () => {
+      this.stanzas.delete(stanza);
     });
   }
 

@@ -1,4 +1,4 @@
-/** Snapshot routes (dws-api.md §4); ListSnapshotStatistics and ListSnapshotFlavorInfo from the snapshots' records (issue 16). */
+/** Snapshot routes (dws-api.md §4); ListSnapshotStatistics and ListSnapshotFlavorInfo from the snapshots' records, CopySnapshot as a snapshot.copy task (issue 16). */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -7,6 +7,8 @@ import { KeptAnswers } from '../kept-answers.js';
 import { ClusterParams, errorResponses, JobId, PageQuery, ProjectParams, SnapshotParams } from '../schemas/primitives.js';
 import {
   ClusterSnapshotsQuery,
+  CopySnapshotBody,
+  CopySnapshotResponse,
   CreateSnapshotBody,
   ListClusterSnapshotsResponse,
   ListSnapshotsResponse,
@@ -56,6 +58,31 @@ export const snapshotRoutes =
         validateDescription('snapshot.description', b.description ?? '');
         const snap = await s.create(req.params.project_id, { name: b.name, clusterId: b.cluster_id, description: b.description ?? '' });
         return { snapshot: { id: snap.id } };
+      },
+    );
+
+    app.post(
+      '/v1.0/:project_id/snapshots/:snapshot_id/linked-copy',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Copy a snapshot (CopySnapshot)',
+          description:
+            "An independent MANUAL copy of a cluster-level snapshot in a stanza of its own, in the service's configured repository (local or S3): the snapshot restored into a temporary instance and backed up in full with its WAL (--archive-copy). It restores on its own after the source, its stanza and its cluster are gone. snapshot_id is the copy's, CREATING until its task (job_id, GET /v1.0/{project_id}/job/{job_id}) ends. A schema- or table-level snapshot is refused (400 DWS.9911).",
+          params: SnapshotParams,
+          body: CopySnapshotBody,
+          response: { 200: CopySnapshotResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const b = req.body;
+        validateDescription('description', b.description ?? '');
+        const { snapshot, task } = await s.copy(req.params.project_id, req.params.snapshot_id, {
+          name: b.backup_name,
+          description: b.description ?? '',
+        });
+        return { snapshot_id: snapshot.id, job_id: task.id };
       },
     );
 

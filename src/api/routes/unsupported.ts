@@ -33,11 +33,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['ShowInstance', 'GET', '/v2/{project_id}/instances/{instance_id}'],
     ],
   },
-  'snapshot extras': {
-    planned: true,
-    why: `${PLANNED} (D28: from the snapshots' real backup sets and repositories)`,
-    ops: [['CopySnapshot', 'POST', '/v1.0/{project_id}/snapshots/{snapshot_id}/linked-copy']],
-  },
   'events and alarms': {
     planned: true,
     why: `${PLANNED} (D26 events, D29 metrics: alarms raised from measured thresholds; ListEvents is real)`,

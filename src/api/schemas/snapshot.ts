@@ -15,6 +15,15 @@ export const CreateSnapshotBody = Type.Object({
   }),
 });
 
+/** CopySnapshot's body (the SDK's LinkCopyReq): the copy's name (a snapshot name's rules) and description. */
+export const CopySnapshotBody = Type.Object({
+  backup_name: Type.String({ maxLength: 200 }),
+  description: Type.Optional(Nullable(Type.String({ maxLength: 1000 }))),
+});
+
+/** CopySnapshot's answer: the copy's id (the SDK's CopySnapshotResponse); job_id, its task, is a dwsbox extension. */
+export const CopySnapshotResponse = Type.Object({ snapshot_id: Type.String(), job_id: Type.String() });
+
 export const Snapshot = Type.Object({
   id: Type.String(),
   name: Type.String(),

@@ -127,6 +127,9 @@ export interface ControlData {
   catalogVersion: string;
   maxConnections: string;
   maxWalSenders: string;
+  maxWorkerProcesses: string;
+  maxPreparedXacts: string;
+  maxLocksPerXact: string;
 }
 
 interface ManifestEntry {
@@ -167,6 +170,9 @@ export function parseControlData(text: string): ControlData {
     catalogVersion: field('Catalog version number'),
     maxConnections: field('max_connections setting'),
     maxWalSenders: field('max_wal_senders setting'),
+    maxWorkerProcesses: field('max_worker_processes setting'),
+    maxPreparedXacts: field('max_prepared_xacts setting'),
+    maxLocksPerXact: field('max_locks_per_xact setting'),
   };
 }
 

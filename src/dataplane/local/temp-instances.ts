@@ -33,9 +33,9 @@ export function tempInstance(e: LocalEngine, id: string, owner: string | OsUser)
  * A Patroni member's configuration, restored with its data, names the cluster's synchronous
  * standby and the member's own access files by absolute path: the copy has no standby (a
  * commit in it, such as a table restore's renames, would wait for one forever) and reads its
- * own files.
+ * own files. `extra` overrides these (a snapshot copy's instance archives into the copy's stanza).
  */
-export function prepareTempInstance(e: LocalEngine, inst: PgInstance): void {
+export function prepareTempInstance(e: LocalEngine, inst: PgInstance, extra: Record<string, string> = {}): void {
   e.prepareTempDir(inst);
   // Recovery refuses settings lower than the source's (max_connections, max_wal_senders,
   // max_replication_slots…): these match the largest node type and the cluster settings.
@@ -59,6 +59,7 @@ export function prepareTempInstance(e: LocalEngine, inst: PgInstance): void {
     timezone: 'UTC',
     log_timezone: 'UTC',
     ...(e.settings.unsafeNoFsync ? { fsync: 'off', synchronous_commit: 'off' } : {}),
+    ...extra,
   });
 }
 

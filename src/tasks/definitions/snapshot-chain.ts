@@ -74,6 +74,7 @@ export interface ExpireDeps {
 export async function expireUnneeded(deps: ExpireDeps, stanza: string): Promise<string[]> {
   // Schema- and table-level snapshots are dumps outside the pgBackRest chain: a hidden one's dump goes first.
   await expireLogicalSnapshots(deps, stanza);
+  if (await removeDeletedCopyStanza(deps, stanza)) return [];
   if (!(await deps.dataPlane.stanzaExists(stanza))) {
     // The stanza is gone (cluster deleted with no snapshot kept): nothing to keep.
     const rows = await deps.store.listStanzaSnapshots(stanza);
@@ -109,11 +110,29 @@ export async function expireUnneeded(deps: ExpireDeps, stanza: string): Promise<
 }
 
 /**
+ * A copy's stanza (CopySnapshot) holds its copy alone and no cluster archives into it: once
+ * the copy is deleted, the whole stanza goes (pgBackRest would keep its only full forever),
+ * and the copy's row is marked expired. Returns whether the stanza was such a one.
+ */
+async function removeDeletedCopyStanza(deps: ExpireDeps, stanza: string): Promise<boolean> {
+  const rows = await deps.store.listStanzaSnapshots(stanza);
+  if (!rows.length || !rows.every((r) => r.sourceSpec.copyOf && r.deletedAt !== null)) return false;
+  await deps.dataPlane.removeLoneStanza(stanza, { lockFile: deps.lockFile, ...(deps.signal ? { signal: deps.signal } : {}) });
+  await deps.write(async (tx) => {
+    for (const r of rows) await tx.updateSnapshot(r.id, { expiredAt: deps.now(), updatedAt: deps.now() });
+  });
+  deps.log.info("a deleted copy's stanza removed", { stanza, snapshotIds: rows.map((r) => r.id) });
+  return true;
+}
+
+/**
  * Cluster delete (D16): keep the newest `keep` manual AVAILABLE snapshots; hide the rest
- * and expire the sets they no longer need. Returns how many were kept.
+ * and expire the sets they no longer need. Copies are none of these: they stay. Returns how
+ * many were kept.
  */
 export async function keepNewestSnapshots(ctx: StepContext<unknown>, cluster: ClusterRecord, keep: number): Promise<number> {
-  const visible = await ctx.store.listSnapshots(cluster.projectId, cluster.id);
+  // A copy (CopySnapshot) is in a stanza of its own and outlives its cluster whatever is kept.
+  const visible = (await ctx.store.listSnapshots(cluster.projectId, cluster.id)).filter((s) => !s.sourceSpec.copyOf);
   const candidates = visible.filter((s) => s.type === 'MANUAL' && s.status === 'AVAILABLE');
   const keepIds = new Set(candidates.slice(0, Math.max(0, keep)).map((s) => s.id));
   const now = ctx.clock.now();
