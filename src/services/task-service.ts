@@ -143,6 +143,16 @@ export class TaskService {
     return this.body(t, lang, ACTION_OF_KIND[t.kind]);
   }
 
+  /**
+   * Any task of the project by its id, with its items and steps: also a task of no cluster (a
+   * snapshot copy, a stanza's repository task), which no cluster's endpoints show.
+   */
+  async projectTask(projectId: string, taskId: string, lang: Lang): Promise<TaskBody> {
+    const t = await this.store.getTask(taskId);
+    if (!t || t.projectId !== projectId) throw new AppError('JOB_NOT_FOUND', { args: [taskId] });
+    return this.body(t, lang, ACTION_OF_KIND[t.kind]);
+  }
+
   /** ListJobDetails (D12). `at`: the request's read point. */
   job(projectId: string, jobId: string, at?: ReadPoint): Promise<JobBody> {
     return this.jobs.get(`${projectId}/${jobId}`, async () => ({ value: await this.readJob(projectId, jobId) }), at);

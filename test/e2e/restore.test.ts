@@ -415,9 +415,32 @@ describe('restore a snapshot into a new cluster', () => {
     copyId = r.snapshot_id;
     const job = await t.client.call<{ job_name: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
     expect(job.job_name).toBe('snapshot.copy');
-    expect(await snapshotDone(t.client, copyId)).toBe('AVAILABLE');
+    // Real progress while it runs: the job's percent, and its steps through the project's task endpoint.
+    const seen = new Set<string>();
+    const status = await waitFor(
+      async () => {
+        seen.add((await t.client.call<{ progress: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`)).progress);
+        const s = (await t.client.call<{ snapshot: { status: string } }>('GET', `/v1.0/{project_id}/snapshots/${copyId}`)).snapshot;
+        return s.status === 'CREATING' ? null : s.status;
+      },
+      { what: 'the copy', intervalMs: 150, timeoutMs: 180_000 },
+    );
+    expect(status).toBe('AVAILABLE');
+    expect(
+      [...seen].some((p) => p !== '0%' && p !== '100%'),
+      [...seen].join(' '),
+    ).toBe(true);
     const done = await t.client.call<{ status: string; progress: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
     expect(done).toMatchObject({ status: 'SUCCESS', progress: '100%' });
+    const steps = await t.client.call<TaskBody>('GET', `/dwsbox/v1/{project_id}/tasks/${r.job_id}`);
+    expect(steps.items.flatMap((i) => i.sub_items.map((x) => [x.step, x.status]))).toEqual(
+      ['CHECK_SOURCE', 'RESTORE_SOURCE', 'START_SOURCE', 'BACKUP_COPY', 'VERIFY_COPY', 'RECORD_COPY', 'REMOVE_SOURCE'].map((x) => [
+        x,
+        'SUCCESS',
+      ]),
+    );
+    expect(infoOf(sub(steps, 'RESTORE_SOURCE'))).toMatchObject({ snapshotId: snap1 });
+    expect(infoOf(sub(steps, 'BACKUP_COPY'))).toMatchObject({ backupType: 'full' });
     const shown = (
       await t.client.call<{ snapshot: { name: string; type: string; size: number; cluster_id: string } }>(
         'GET',

@@ -309,6 +309,7 @@ describe('descriptions and tags', () => {
     'POST /v1.0/{project_id}/clusters/{cluster_id}/tags/batch-create': { tags: [{ key: HOSTILE, value: 'v' }] },
     'POST /v1/{project_id}/clusters/{cluster_id}/description': { description_info: HOSTILE },
     'POST /v1.0/{project_id}/snapshots': { snapshot: { name: 'hostile-snap', cluster_id: clusterId, description: HOSTILE } },
+    'POST /v1.0/{project_id}/snapshots/{snapshot_id}/linked-copy': { backup_name: 'hostile-copy', description: HOSTILE },
   });
   const TEXT_FIELDS = new Set(['description', 'cluster_description_info', 'description_info', 'tags']);
   /** The names of every property a JSON schema declares, at any depth (not its annotations). */
@@ -342,7 +343,11 @@ describe('descriptions and tags', () => {
     expect(takesText).toEqual(Object.keys(table).sort());
     const before = JSON.stringify(await h.svc.store.getCluster(PROJECT_ID, mine));
     for (const [route, body] of Object.entries(table)) {
-      const path = route.split(' ')[1]!.replace('{project_id}', PROJECT_ID).replace('{cluster_id}', mine);
+      const path = route
+        .split(' ')[1]!
+        .replace('{project_id}', PROJECT_ID)
+        .replace('{cluster_id}', mine)
+        .replace('{snapshot_id}', '00000000-0000-4000-8000-000000000000');
       const a = await send('POST', path, { body, from: '127.0.0.10', headers: { 'x-auth-token': await adminToken() } });
       expect(a.status, `${route}: ${a.body}`).toBe(400);
       expect(JSON.parse(a.body)).toMatchObject({

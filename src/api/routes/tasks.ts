@@ -107,6 +107,22 @@ export const taskRoutes =
       async (req) => t.clusterTask(req.params.project_id, req.params.cluster_id, req.params.task_id, req.lang),
     );
 
+    app.get(
+      '/dwsbox/v1/:project_id/tasks/:task_id',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags: ['tasks'],
+          summary: 'One task of the project, with its items and steps (dwsbox)',
+          description:
+            "Any task by its id (a job_id): also one of no cluster, such as a snapshot copy's (CopySnapshot) or a stanza's repository task (DeleteSnapshot). The body is the task-details endpoint's.",
+          params: Type.Object({ project_id: Type.String({ maxLength: 64 }), task_id: Type.String({ maxLength: 64 }) }),
+          response: { 200: TaskBody, ...errorResponses },
+        },
+      },
+      async (req) => t.projectTask(req.params.project_id, req.params.task_id, req.lang),
+    );
+
     app.post(
       '/dwsbox/v1/:project_id/faults',
       {

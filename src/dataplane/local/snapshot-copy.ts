@@ -17,7 +17,7 @@ import type { LocalEngine } from '../local-engine.js';
 import type { OsUser } from '../os-user.js';
 import { runBackup } from '../pg-backup.js';
 import { writeOwned, type PgInstance } from '../pg-instance.js';
-import { restoreSet, waitPromoted } from '../pg-restore.js';
+import { clearRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
 import type { StanzaTarget } from '../pgbackrest.js';
 import { readFileSafe } from '../safe-fs.js';
 import { controlData } from './initdb-pool.js';
@@ -91,6 +91,9 @@ export async function startCopySource(e: LocalEngine, work: SnapshotCopyWork, o:
     await inst.start({ timeoutMs: 30 * 60_000, ...signal });
   }
   await waitPromoted(inst, { ...signal, timeoutMs: 30 * 60_000, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+  // The recovery settings pgBackRest wrote name the SOURCE stanza: the copy's set must not carry them.
+  clearRecoverySettings(inst.dataDir, inst.spec.os);
+  await inst.query('select pg_reload_conf()');
 }
 
 /**
