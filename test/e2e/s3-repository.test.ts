@@ -252,6 +252,46 @@ describe('an S3 repository', () => {
     await adminSql(source.endpoint, 'drop table orders_from_s3');
   });
 
+  it("copies a snapshot (CopySnapshot) into a stanza of its own in the bucket, WAL inside its set; the copy restores its snapshot's content; deleting it empties its stanza", async () => {
+    const r = await t.client.call<{ snapshot_id: string; job_id: string }>(
+      'POST',
+      `/v1.0/{project_id}/snapshots/${snaps.full!}/linked-copy`,
+      { backup_name: 's3-full-copy' },
+    );
+    const status = await waitFor(
+      async () => {
+        const c = (await t.client.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot_id}`)).snapshot;
+        return c.status === 'CREATING' ? null : c.status;
+      },
+      { what: 'the copy', intervalMs: 200, timeoutMs: 200_000 },
+    );
+    const job = await t.client.call<{ failed_detail: string }>('GET', `/v1.0/{project_id}/job/${r.job_id}`);
+    expect(status, job.failed_detail).toBe('AVAILABLE');
+    const copy = (await t.client.call<{ snapshot: Snap }>('GET', `/v1.0/{project_id}/snapshots/${r.snapshot_id}`)).snapshot;
+    expect(copy.backup_device).toBe('OBS');
+    expect(copy.size).toBeGreaterThan(0);
+    const rec = (await t.svc.store.getSnapshotById(copy.id))!;
+    expect(rec.stanza).toBe(`copy-${copy.id}`);
+    const setObjects = s3.objects(`repo/backup/${rec.stanza}/${rec.backupLabel!}/`);
+    expect(setObjects).toContain(`repo/backup/${rec.stanza}/${rec.backupLabel!}/backup.manifest`);
+    expect(setObjects.some((o) => o.includes('/pg_data/pg_wal/'))).toBe(true);
+    const fromCopy = await queryRestoredSnapshot<{ n: number }>(
+      t.svc,
+      copy.id,
+      `select count(*)::int as n from customers where name = 'after the full'`,
+    );
+    expect(fromCopy[0]!.n).toBe(0);
+    const del = await t.client.call<{ job_id: string }>('DELETE', `/v1.0/{project_id}/snapshots/${copy.id}`);
+    await waitFor(
+      async () => (await t.client.call<{ status: string }>('GET', `/v1.0/{project_id}/job/${del.job_id}`)).status === 'SUCCESS',
+      {
+        what: "the copy's expiry",
+      },
+    );
+    expect(s3.objects(`repo/backup/${rec.stanza}/`)).toEqual([]);
+    expect(await t.svc.dataPlane.backrest.stanzaExists(rec.stanza)).toBe(false);
+  });
+
   it('refuses to move a cluster with snapshots to another repository, and moves one without', async () => {
     const restoredId = restoredClusterId;
     const s3Setting = repositoryFromConfig(t.config);
