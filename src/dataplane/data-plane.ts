@@ -254,14 +254,16 @@ export interface DataPlane extends LogicalDataPlane {
   omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null>;
   /** `dwsbox_om` made or kept: LOGIN, VALID UNTIL `validUntil` (ISO), a member of `admin` only. */
   enableOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string, validUntil: string): Promise<void>;
-  /** `dwsbox_om` gone: its sessions ended, what it owns handed to `admin`. */
+  /** Every session of `dwsbox_om` on a running member ended. */
+  endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void>;
+  /** `dwsbox_om` gone: its sessions on the primary ended, what it owns handed to `admin`. */
   dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void>;
   /** The operator's password for `dwsbox_om` while it is on (CLUSTER_STATE_CONFLICT otherwise). */
   setOmPassword(cluster: ClusterRef, primary: NodeRecord, password: string): Promise<OmRoleRow>;
 
   // ------------------------------------------------------------------ read-only protection (issue 16; local/read-only.ts)
-  /** Bytes of a member's data directory, as on disk (the protection's measure). */
-  memberDiskBytes(cluster: ClusterRef, member: NodeRecord): number;
+  /** Bytes a running member's data takes (its databases and its WAL, as PostgreSQL measures them): the protection's measure. */
+  memberDiskBytes(cluster: ClusterRef, member: NodeRecord): Promise<number>;
   /** default_transaction_read_only on or reset on a running member (ALTER SYSTEM, reload); true when it changed. */
   setReadOnly(cluster: ClusterRef, member: NodeRecord, on: boolean): Promise<boolean>;
 

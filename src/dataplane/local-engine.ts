@@ -17,7 +17,7 @@ import type { Binaries } from './binaries.js';
 import type { OsUser, UidRange } from './os-user.js';
 import { ProjectUsers, type UidRecord } from './project-users.js';
 import { guardProcessStarts, killAllTools, type HeldLock } from './pg-exec.js';
-import { dirSize, PgInstance, type RunningInfo, type ShutdownMode } from './pg-instance.js';
+import { PgInstance, type RunningInfo, type ShutdownMode } from './pg-instance.js';
 import { PgBackRest, type BackupSetInfo, type StanzaTarget } from './pgbackrest.js';
 import type {
   BackupSetRef,
@@ -43,7 +43,7 @@ import * as dbUsers from './local/db-users.js';
 import * as dbAuthority from './local/db-authority.js';
 import * as omUser from './local/om-user.js';
 import type { OmRoleRow } from '../domain/om-user.js';
-import { setReadOnly as setMemberReadOnly } from './local/read-only.js';
+import { memberDataBytes, setReadOnly as setMemberReadOnly } from './local/read-only.js';
 import * as parameters from './local/parameters.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
@@ -464,6 +464,9 @@ export class LocalEngine implements DataPlane {
   enableOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string, validUntil: string): Promise<void> {
     return omUser.enableOmRole(this, cluster, primary, admin, validUntil);
   }
+  endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void> {
+    return omUser.endOmSessions(this, cluster, member);
+  }
   dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
     return omUser.dropOmRole(this, cluster, primary, admin);
   }
@@ -471,8 +474,8 @@ export class LocalEngine implements DataPlane {
     return omUser.setOmPassword(this, cluster, primary, password);
   }
 
-  memberDiskBytes(_cluster: ClusterRef, member: NodeRecord): number {
-    return dirSize(member.dataDir);
+  memberDiskBytes(cluster: ClusterRef, member: NodeRecord): Promise<number> {
+    return memberDataBytes(this, cluster, member);
   }
   setReadOnly(cluster: ClusterRef, member: NodeRecord, on: boolean): Promise<boolean> {
     return setMemberReadOnly(this, cluster, member, on);

@@ -517,9 +517,11 @@ function superuserClient(s: SocketOf, database: string, timeoutMs: number): pg.C
     connectionTimeoutMillis: Math.min(timeoutMs || 10_000, 10_000),
     statement_timeout: timeoutMs,
     application_name: 'dwsbox',
-    // D32: the superuser's sessions resolve no name through a schema a tenant can create in.
-    // They write when the read-only protection has made the cluster read-only (local/read-only.ts).
-    options: '-c search_path=pg_catalog -c default_transaction_read_only=off',
+    // D32: the superuser's sessions resolve no name through a schema a tenant can create in, and
+    // take none of a tenant's database or role settings that would change who they are or how
+    // they read a literal (ALTER DATABASE … SET role / standard_conforming_strings). They write
+    // when the read-only protection has made the cluster read-only (local/read-only.ts).
+    options: '-c search_path=pg_catalog -c role=none -c standard_conforming_strings=on -c default_transaction_read_only=off',
   });
   c.on('error', () => {});
   return c;

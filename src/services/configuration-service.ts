@@ -186,7 +186,8 @@ export class ConfigurationService {
     const c = await this.cluster(projectId, clusterId);
     const from = findNodeType(c.nodeType);
     const to = targetNodeType(targetFlavorId);
-    if (from?.id === to.id) throw new AppError('VALIDATION', { args: [`the cluster is of node type ${to.specName} already`] });
+    // The same type again: what a failed change left pending is applied; nothing pending is refused.
+    const again = from?.id === to.id;
     const nodes = (await this.deps.store.listNodes(c.id)).filter((n) => n.membership === 'active');
     const extra = (to.memoryBytes - (from?.memoryBytes ?? 0)) * nodes.length;
     const cap = this.deps.dataPlane.capacity();
@@ -202,10 +203,8 @@ export class ConfigurationService {
       });
     }
     const threshold = this.deps.config.readOnlyDiskPercent;
-    const used = Math.max(
-      0,
-      ...nodes.filter((n) => this.deps.dataPlane.memberStatus(c, n)).map((n) => this.deps.dataPlane.memberDiskBytes(c, n)),
-    );
+    const running = nodes.filter((n) => this.deps.dataPlane.memberStatus(c, n));
+    const used = Math.max(0, ...(await Promise.all(running.map((n) => this.deps.dataPlane.memberDiskBytes(c, n)))));
     if (threshold > 0 && diskPercent(used, to.diskGb) >= threshold)
       throw new AppError('VALIDATION', {
         args: [
@@ -214,8 +213,17 @@ export class ConfigurationService {
       });
     const values = Object.entries(nodeTypeSettings(to)).map(([name, value]) => ({ name, value }));
     const task = await this.enqueue(c, values, inSettingUnits, true, to.specName);
+    if (!task && again)
+      throw new AppError('VALIDATION', {
+        args: [`the cluster is of node type ${to.specName} already, and every member runs its settings`],
+      });
     if (!task)
-      await this.deps.store.transaction(async (tx) => tx.updateCluster(c.id, { nodeType: to.specName, updatedAt: this.deps.clock.now() }));
+      // The types' settings are equal: only the budgets change, under the cluster's one-task rule.
+      await this.deps.store.transaction(async (tx) => {
+        if (await tx.activeTask(`cluster:${c.id}`))
+          throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'another operation runs on it; try again when it has finished'] });
+        await tx.updateCluster(c.id, { nodeType: to.specName, updatedAt: this.deps.clock.now() });
+      });
     this.deps.log.info('node type change accepted', { projectId, clusterId, from: c.nodeType, to: to.specName, taskId: task?.id ?? null });
     return task;
   }

@@ -132,8 +132,12 @@ export class DbUserService {
     const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, true);
     const dp = this.deps.dataPlane;
     const now = this.deps.clock.now();
-    if (op === 'deleteOmUser') await dp.dropOmRole(c, primary, c.userName);
-    else {
+    if (op === 'deleteOmUser') {
+      await dp.dropOmRole(c, primary, c.userName);
+      // a standby's sessions of it read on after the drop replays: ended too
+      for (const n of await this.deps.store.listNodes(c.id))
+        if (n.id !== primary.id && n.membership === 'active' && dp.memberStatus(c, n)) await dp.endOmSessions(c, n);
+    } else {
       if (op === 'increaseOmUserPeriod' && omUserInfo(await dp.omRole(c, primary), now).om_user_status === 'off')
         throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its O&M account is off; switch it on with addOmUser'] });
       await dp.enableOmRole(c, primary, c.userName, new Date(now + OM_VALIDITY_MS).toISOString());

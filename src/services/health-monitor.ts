@@ -173,7 +173,8 @@ export class HealthMonitor {
     if (c.stopped || c.status !== 'AVAILABLE' || !type || (await this.store.activeTask(`cluster:${c.id}`))) return;
     const running = (await this.store.listNodes(c.id)).filter((n) => n.membership === 'active' && this.dataPlane.memberStatus(c, n));
     if (!running.some((n) => n.role === 'primary')) return;
-    const percent = diskPercent(Math.max(...running.map((n) => this.dataPlane.memberDiskBytes(c, n))), type.diskGb);
+    const sizes = await Promise.all(running.map((n) => this.dataPlane.memberDiskBytes(c, n)));
+    const percent = diskPercent(Math.max(...sizes), type.diskGb);
     let state = c.readOnly;
     const next = nextReadOnly(state, percent, threshold);
     if (next) {
@@ -194,7 +195,9 @@ export class HealthMonitor {
       });
       await recordEvent(this.store, this.log, readOnlyEvent(c, next.change, percent, threshold, now));
     }
-    // every running member as the record says: the primary read-only while ON; none otherwise
+    // every running member as the record says, read again now (a CancelReadonlyCluster may have
+    // lifted it meanwhile): the primary read-only while ON; none otherwise
+    if (!next) state = (await this.store.getClusterById(c.id))?.readOnly ?? null;
     for (const n of running) await this.dataPlane.setReadOnly(c, n, state === 'ON' && n.role === 'primary');
   }
 

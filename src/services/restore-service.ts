@@ -284,6 +284,11 @@ export class RestoreService {
       r.pairs.map((p) => p.target),
     );
     if (existing.length) throw new AppError('TARGET_TABLE_EXISTS', { args: [existing.join(', ')] });
+    // The tables are loaded by a login of the tenant's side (D32), whose writes the read-only protection refuses.
+    if (r.cluster.readOnly === 'ON')
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [r.cluster.name, 'it is read-only (its data passed the disk threshold); lift it with CancelReadonlyCluster first'],
+      });
     const task = await this.deps.store.transaction(async (tx) => {
       const c = await tx.getCluster(projectId, r.cluster.id);
       if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [r.cluster.id] });

@@ -397,5 +397,24 @@ describe('parameter configurations (real PostgreSQL settings)', () => {
     expect(detail.status).toBe('AVAILABLE');
     const after = await t.client.call<{ flavor: { spec_name: string } }>('GET', `/v2/{project_id}/clusters/${id}/flavor`);
     expect(after.flavor.spec_name).toBe('dws.m3.xlarge');
+
+    // and back down: max_connections 100 → 40, the primary first, each standby once it has replayed the primary's new value
+    const down = await t.client.request<{ job_id: string }>('POST', `/v1/{project_id}/clusters/${id}/flavor`, {
+      target_flavor_id: shown.flavor.id,
+    });
+    expect(down.status, JSON.stringify(down.body)).toBe(200);
+    const back = await waitTaskDone(t.client, id, down.body.job_id);
+    expect(back.status, JSON.stringify(back)).toBe('SUCCESS');
+    const restarts = subItems(back)
+      .map((x) => x.step)
+      .filter((x) => x.startsWith('RESTART_NODE_'));
+    const primaryNode = (await getCluster(t.client, id)).nodes.find((n) => n.role === 'primary')!;
+    expect(restarts[0]).toBe(`RESTART_NODE_${(primaryNode as unknown as { name: string }).name.replace('node', '')}`);
+    for (const m of await members()) {
+      const now = await settingsAt(m.at, ['shared_buffers', 'max_connections']);
+      expect(now.s['max_connections']).toEqual({ setting: '40', pending: false });
+      expect(now.s['shared_buffers']!.setting).toBe('4096');
+    }
+    expect((await getCluster(t.client, id)).status).toBe('AVAILABLE');
   });
 });

@@ -335,6 +335,9 @@ export class FakeDataPlane implements DataPlane {
   enableOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
     return this.perform('enableOmRole', [cluster.id, primary.ordinal, admin]);
   }
+  endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void> {
+    return this.perform('endOmSessions', [cluster.id, member.ordinal]);
+  }
   dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
     return this.perform('dropOmRole', [cluster.id, primary.ordinal, admin]);
   }
@@ -343,8 +346,8 @@ export class FakeDataPlane implements DataPlane {
   }
   /** what memberDiskBytes answers, by cluster id (tests set it) */
   diskBytes = new Map<string, number>();
-  memberDiskBytes(cluster: ClusterRef): number {
-    return this.diskBytes.get(cluster.id) ?? 0;
+  memberDiskBytes(cluster: ClusterRef): Promise<number> {
+    return Promise.resolve(this.diskBytes.get(cluster.id) ?? 0);
   }
   setReadOnly(cluster: ClusterRef, member: NodeRecord, on: boolean): Promise<boolean> {
     return this.perform('setReadOnly', [cluster.id, member.ordinal, on], {}, () => true);

@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { STORE_BACKENDS, useStore } from '../helpers/store-backends.js';
 import { codeVersion, currentVersion, migrate } from '../../src/store/migrate.js';
 import { makeCluster as clusterRecord, makeTask as taskRecord } from '../helpers/records.js';
+import { clusterRows } from '../../src/store/rows.js';
 
 for (const backend of STORE_BACKENDS)
   describe(`${backend}: upgrade from schema version 1`, () => {
@@ -20,7 +21,13 @@ for (const backend of STORE_BACKENDS)
       // Data written by a version-1 dwsbox.
       await store.ensureProject({ id: 'p1', name: 'p1', createdAt: 1 });
       const c = clusterRecord({ projectId: 'p1', name: 'old-cluster' });
-      await store.insertCluster(c);
+      // the row as version 1 had it: the columns later versions added are left out
+      const { maintain_window, pending_restart, restart_due_at, read_only, ...v1Row } = clusterRows.toNewRow(c);
+      void [maintain_window, pending_restart, restart_due_at, read_only];
+      await store.adapter.db
+        .insertInto('clusters')
+        .values(v1Row as never)
+        .execute();
       const t = taskRecord({ projectId: 'p1', clusterId: c.id, snapshotId: 'snap-1' });
       await store.insertTask(t, []);
 

@@ -3,8 +3,9 @@
  * ACLs read with aclexplode, and GRANT / REVOKE run in one transaction. Every name that reaches
  * SQL is either quoted by the server itself (quote_ident, regprocedure, read back from the
  * catalogs) or by `ident` (roles); privileges come from domain/db-authority.ts's fixed list.
- * Statements run as dwsbox's superuser, which PostgreSQL performs as the object's owner (the
- * grantor is the owner); the service has checked that every owner and grantee is within the
+ * Statements run in dwsbox's superuser session under SET LOCAL ROLE of each object's owner (the
+ * grantor PostgreSQL records either way), so the server enforces that the grantor holds what
+ * it grants; the service has checked that every owner and grantee is within the
  * administrator's own power before (services/db-authority-service.ts). Nothing here runs
  * tenant code: GRANT, REVOKE and catalog reads call no function a tenant wrote.
  */
@@ -241,8 +242,20 @@ export async function applyAuthority(
         plan.type === 'COLUMN'
           ? (await c.query<{ t: string }>(`select quote_ident($1) || '.' || quote_ident($2) as t`, [plan.schema, plan.table])).rows[0]!.t
           : undefined;
-      const statements = authorityStatements(plan, objects, relation);
-      for (const s of statements) await c.query(s);
+      // Each object's statements as its owner, the grantor PostgreSQL would record anyway: the
+      // server itself then checks the grantor holds what it grants, so an object that was
+      // swapped for another owner's after the checks is refused, never granted as the superuser.
+      const byOwner = new Map<string, ResolvedObject[]>();
+      for (const o of objects) byOwner.set(o.owner, [...(byOwner.get(o.owner) ?? []), o]);
+      const statements: string[] = [];
+      for (const [owner, own] of byOwner) {
+        await c.query(`set local role ${ident(owner)}`);
+        for (const s of authorityStatements(plan, own, relation)) {
+          await c.query(s);
+          statements.push(s);
+        }
+      }
+      await c.query('reset role');
       if (warnings.length)
         throw new AppError('DB_AUTHORITY_REFUSED', { args: [`PostgreSQL did not apply all of it: ${warnings.join('; ')}`] });
       await c.query('commit');

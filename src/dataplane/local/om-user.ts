@@ -37,7 +37,15 @@ export async function enableOmRole(
     await c.query('begin');
     const exists = (await c.query('select 1 from pg_roles where rolname = $1', [OM_ROLE])).rowCount;
     if (!exists) await c.query(`create role ${ident(OM_ROLE)} with nosuperuser nocreaterole nocreatedb noreplication nobypassrls inherit`);
-    await c.query(`alter role ${ident(OM_ROLE)} with login valid until ${literal(validUntil)}`);
+    await c.query(
+      `alter role ${ident(OM_ROLE)} with login nosuperuser nocreaterole nocreatedb noreplication nobypassrls inherit valid until ${literal(validUntil)}`,
+    );
+    // a member of the administrator and of nothing else, whatever an older role of this name held (a restored copy's)
+    const others = await c.query<{ r: string }>(
+      'select g.rolname::text as r from pg_auth_members m join pg_roles g on g.oid = m.roleid join pg_roles o on o.oid = m.member where o.rolname = $1 and g.rolname <> $2',
+      [OM_ROLE, admin],
+    );
+    for (const { r } of others.rows) await c.query(`revoke ${ident(r)} from ${ident(OM_ROLE)}`);
     await c.query(`grant ${ident(admin)} to ${ident(OM_ROLE)}`);
     await c.query('commit');
   } catch (err) {
@@ -48,12 +56,17 @@ export async function enableOmRole(
   }
 }
 
-/** Its sessions ended, what it owns handed to `admin` in every database, the role dropped; nothing when there is none. */
+/** Every session of the role on a running member ended (a standby's too: it reads there). */
+export async function endOmSessions(e: LocalEngine, cluster: ClusterRef, member: NodeRecord): Promise<void> {
+  await e.instance(cluster, member).query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [OM_ROLE]);
+}
+
+/** Its sessions ended (on the primary here; the service ends a standby's), what it owns handed to `admin` in every database, the role dropped; nothing when there is none. */
 export async function dropOmRole(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
   const inst = e.instance(cluster, primary);
   if (!(await omRole(e, cluster, primary))) return;
   await inst.query(`alter role ${ident(OM_ROLE)} with nologin`);
-  await inst.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [OM_ROLE]);
+  await endOmSessions(e, cluster, primary);
   const dbs = await inst.query<{ d: string }>('select datname as d from pg_database where datallowconn order by 1');
   for (const { d } of dbs) {
     await inst.query(`reassign owned by ${ident(OM_ROLE)} to ${ident(admin)}`, [], d);

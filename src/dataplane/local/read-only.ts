@@ -9,6 +9,20 @@ import type { NodeRecord } from '../../domain/records.js';
 import type { ClusterRef } from '../data-plane.js';
 import type { LocalEngine } from '../local-engine.js';
 
+/**
+ * What a running member's data takes: every database (pg_database_size) and the WAL it keeps
+ * (pg_ls_waldir), asked of the server rather than walked on disk, so the service never blocks
+ * on a directory of a million files and a member on another host is measured as well.
+ */
+export async function memberDataBytes(e: LocalEngine, cluster: ClusterRef, member: NodeRecord): Promise<number> {
+  const [row] = await e
+    .instance(cluster, member)
+    .query<{ b: number }>(
+      `select ((select coalesce(sum(pg_database_size(oid)), 0) from pg_database) + (select coalesce(sum(size), 0) from pg_ls_waldir()))::float8 as b`,
+    );
+  return row?.b ?? 0;
+}
+
 /** Make a running member read-only (`on`) or not; true when its configuration changed. */
 export async function setReadOnly(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, on: boolean): Promise<boolean> {
   const inst = e.instance(cluster, member);

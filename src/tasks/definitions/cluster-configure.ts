@@ -24,7 +24,7 @@
 import { maintenanceDue, nextWindowStart } from '../../domain/maintenance-window.js';
 import { nodeTypeSettings } from '../../domain/flavors.js';
 import { findNodeType } from '../../domain/node-types.js';
-import { OFFERED_PARAMETERS, sameSetting, type ParameterChange, type PgSettingRow } from '../../domain/parameters.js';
+import { OFFERED_PARAMETERS, primaryFirst, sameSetting, type ParameterChange, type PgSettingRow } from '../../domain/parameters.js';
 import type { NodeRecord, PendingRestart } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
@@ -188,6 +188,19 @@ export const clusterConfigure: TaskDefinition<ConfigureParams, ConfigureState, n
       }
       // Restarted already (a resumed task), or a member that took the values otherwise: nothing to do.
       if (!(await pendingOn(ctx, node)).length) return;
+      // A hot-standby parameter that went down restarts the primary first; a standby may start
+      // with the lower value only once it has replayed the primary's record of it (else
+      // PostgreSQL aborts its recovery: "insufficient parameter settings").
+      if (primaryFirst(ctx.params.changes) && node.role !== 'primary') {
+        const primary = primaryOf(await active(ctx));
+        const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
+        await ctx.dataPlane.waitCaughtUp(cluster, primary, node.ordinal, {
+          signal: ctx.signal,
+          targetLsn: lsn,
+          timeoutMs: 120_000,
+          standby: node,
+        });
+      }
       ctx.progress({ source: 'restart', percent: 0, info: { node: node.ordinal } });
       const proc = await ctx.dataPlane.restartMember(cluster, node, { signal: ctx.signal });
       await ctx.write((tx) =>
