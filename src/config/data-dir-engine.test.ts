@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
@@ -52,5 +53,34 @@ describe("a data directory's engine", () => {
     writeFileSync(engineFile(d), 'postgres\n');
     expect(() => engineOf(d)).toThrow(ConfigError);
     expect(() => engineOf(d)).toThrow(/names the engine "postgres": expected local or patroni/);
+  });
+
+  it('services starting at the same moment on an empty data directory all read the one engine recorded (never a file half written)', async () => {
+    const d = dataDir();
+    const module = new URL('./data-dir-engine.ts', import.meta.url).pathname;
+    // Each one waits for the same moment, then reads the record over and over while it records its own.
+    const at = Date.now() + 2000;
+    const code = [
+      `const m = await import(${JSON.stringify(module)});`,
+      `const d = process.argv[1];`,
+      `while (Date.now() < ${at});`,
+      `for (let i = 0; i < 300; i++) { m.recordedEngine(d); if (i === 50) m.recordEngine(d, 'local'); }`,
+      `process.stdout.write(String(m.recordedEngine(d)));`,
+    ].join('\n');
+    const runs = Array.from(
+      { length: 8 },
+      () =>
+        new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+          const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, d]);
+          let out = '';
+          let err = '';
+          c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+          c.stderr.on('data', (b: Buffer) => (err += b.toString()));
+          c.on('close', (exit) => resolve({ code: exit, out, err }));
+        }),
+    );
+    const results = await Promise.all(runs);
+    expect(results).toEqual(results.map(() => ({ code: 0, out: 'local', err: '' })));
+    expect(readdirSync(d).sort()).toEqual(['clusters', 'engine']);
   });
 });

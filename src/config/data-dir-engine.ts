@@ -7,7 +7,8 @@
  * given, so an upgraded service goes on running the clusters it has; `recordEngine` refuses an
  * engine that is not the data directory's.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 export type EngineName = 'local' | 'patroni';
@@ -46,12 +47,19 @@ export function recordEngine(dataDir: string, engine: EngineName): void {
         `start the service with --engine ${recorded}, or give it another --data-dir`,
     );
   if (readIfThere(engineFile(dataDir)) !== undefined) return;
+  // Written whole under a name of this process, then linked into place: the link fails if another
+  // service of this data directory (the PostgreSQL store) recorded one first, and a service
+  // starting beside it never reads a file still being written.
+  const tmp = `${engineFile(dataDir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, `${engine}\n`, { mode: 0o644 });
   try {
-    writeFileSync(engineFile(dataDir), `${engine}\n`, { flag: 'wx', mode: 0o644 });
+    linkSync(tmp, engineFile(dataDir));
   } catch (e) {
-    // Another service of this data directory (the PostgreSQL store) wrote it first: it must agree.
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    // The other one's must agree.
     recordEngine(dataDir, engine);
+  } finally {
+    rmSync(tmp, { force: true });
   }
 }
 

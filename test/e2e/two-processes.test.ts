@@ -387,8 +387,9 @@ describe('two service processes on one PostgreSQL store', () => {
     const [a, b] = await Promise.allSettled([start('a'), start('b')]);
     if (a.status === 'fulfilled') A = a.value;
     if (b.status === 'fulfilled') B = b.value;
-    if (a.status === 'rejected') throw a.reason;
-    if (b.status === 'rejected') throw b.reason;
+    // Both reasons: a start that fails sweeps the shared data directory, which kills the other.
+    const failed = [a, b].flatMap((r, i) => (r.status === 'rejected' ? [`${'AB'[i]}: ${(r.reason as Error).message}`] : []));
+    if (failed.length) throw new Error(`the services did not both start:\n${failed.join('\n')}`);
     store = openStore(url);
   });
 
