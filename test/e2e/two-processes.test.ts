@@ -39,8 +39,7 @@
  *     agent start nothing: the units that ran keep their processes, none is restarted, and each
  *     unit made after the resume is a standby's, started after the taker's BUILD_STANDBY_n began.
  *
- * Time: the only timed assertion is the takeover after SIGKILL (lease 4 s; bound: lease +
- * 20 s, for a loaded 2-core machine); figures are printed. Measured 2026-12-05 on 2 cores beside
+ * Time: no timed assertion; the takeover after SIGKILL (lease 4 s) and other figures are printed. Measured 2026-12-05 on 2 cores beside
  * other test runs: 53 s on the local engine, 153 s on patroni (Patroni's own initdb and copies).
  */
 import { readlinkSync } from 'node:fs';
@@ -75,7 +74,6 @@ import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, getCluster, waitIdle } from '.
 import { CREATE_STEPS } from '../helpers/crash-matrix.js';
 
 const LEASE_MS = 4000;
-const TAKEOVER_BOUND_MS = LEASE_MS + 20_000;
 /** The engine the services run their clusters on (DWSBOX_TEST_ENGINE; startChildService passes its flags). */
 const PATRONI = testEngine() === 'patroni';
 /** The run's host agent (Patroni engine): both services use it. */
@@ -644,8 +642,8 @@ describe('two service processes on one PostgreSQL store', () => {
           { timeoutMs: 120_000, intervalMs: 20, what: `${nameOf(survivor)} to take over ${create.id}` },
         );
         const takeoverMs = claimed.at - killedAt;
+        // A figure, printed; how fast is bench/'s to check (no timed assertion in a test).
         figures['killTakeoverMs'] = takeoverMs;
-        expect(takeoverMs).toBeLessThan(TAKEOVER_BOUND_MS);
 
         const done = await waitTaskDone(create.id);
         expect(done.status, done.errorMsg ?? '').toBe('SUCCESS');
