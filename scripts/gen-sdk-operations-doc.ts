@@ -83,6 +83,10 @@ const ROUTED: Record<string, string | null> = {
     'partial: the zone codes a create accepts, `status` `available`; `name` and `public_border_group` are absent (the zones are labels: every node runs on this host)',
   ListClusterNodes:
     'partial: `sub_status` and `alias_name` are absent; `az_code` only for a cluster of one zone; `inst_create_type` is always `INST` (no idle nodes); `deleted` is ignored',
+  ListTagsForResource:
+    "the cluster's enterprise project as its system tag `_sys_enterprise_project_id` (the only system tag dwsbox records)",
+  ShowInstance:
+    "partial: a node of the project (ListClusterNodes' id) with its real role, state and measured `volume.used` (GB); `region`, `group`, `internal_subnet_id`, `locality`, `fault`, `storage_engine`, `pay_model` and `public_ip` are absent (no source on one host, no billing, no public addresses)",
   ListClusterEndpoints:
     'partial: `private_endpoints` has `ip` and `port` only (no private DNS or load balancer); `public_endpoints` is absent and `public_ip_infos` empty (no public addresses)',
   CreateDatabaseUser:
@@ -94,6 +98,9 @@ const ROUTED: Record<string, string | null> = {
   UpdateDatabaseUserInfo:
     'partial: ALTER ROLE of `login`, `createdb`, `inherit`, `conn_limit`, `valid_until` (and the dwsbox field `password`); `systemadmin`, `createrole`, `replication` are refused (400 DWS.9970), `auditadmin`, `useft`, `valid_begin` and `lock: true` (400 DWS.9901)',
   DeleteDatabaseUser: 'DROP ROLE; `cascade=true` runs DROP OWNED BY in every database first',
+  SyncIamUsers:
+    "the project's dwsbox users (`dwsbox users create`: dwsbox's IAM users) made roles of the cluster, LOGIN with no password; a deleted user's synced role dropped (what it owns handed to the administrator); names that cannot be roles counted failed; at once, recorded; see api.md#iam-user-sync",
+  ListSyncRecords: "every sync of the cluster, newest first, with its real times and counts; `identity_source_type` is `DWSBOX_USERS`, `identity_source_id` the project's id",
   UpdateDatabaseAuthority:
     "real GRANT / REVOKE (PostgreSQL 15's privileges) in one transaction, `view_sql` the statements run; objects owned by the administrator or a database user, grantees database users, the administrator or PUBLIC (D32); NODEGROUP is refused",
   ShowDatabaseAuthority: "the objects' ACLs as aclexplode says; a grant option reads `… WITH GRANT OPTION`",

@@ -197,6 +197,26 @@ export class ClusterService {
   }
 
   /**
+   * ShowInstance: the project's node `instanceId` (an instance is a cluster member), with its
+   * cluster's view and the bytes its data takes now, measured on the running member (null when
+   * it is not running: nothing to measure).
+   */
+  async instance(
+    projectId: string,
+    instanceId: string,
+    at?: ReadPoint,
+  ): Promise<{ view: ClusterView; node: NodeRecord; usedBytes: number | null }> {
+    for (const view of (await this.list(projectId, {}, at)).views) {
+      const node = view.nodes.find((n) => n.id === instanceId);
+      if (!node) continue;
+      const running = node.membership === 'active' && node.health === 'up';
+      const usedBytes = running ? await this.deps.dataPlane.memberDiskBytes(view.cluster, node).catch(() => null) : null;
+      return { view, node, usedBytes };
+    }
+    throw new AppError('INSTANCE_NOT_FOUND', { args: [instanceId] });
+  }
+
+  /**
    * ListClusters: the project's clusters, oldest first, of one enterprise project when asked
    * (`all_granted_eps`: all); a page of them when asked (`count` is all of them). The list and
    * each view of the page are kept while the store is unchanged, all at one read version: a view

@@ -1,6 +1,6 @@
 /**
- * The cluster and project information routes (issue 16, D28): ListClusterTags, ListTags,
- * ListQuotas, ListAvailabilityZones, ListClusterNodes, ListClusterEndpoints. Over clusters
+ * The cluster and project information routes (issue 16, D28): ListClusterTags, ListTagsForResource,
+ * ListTags, ListQuotas, ListAvailabilityZones, ListClusterNodes, ShowInstance, ListClusterEndpoints. Over clusters
  * written to the store (no PostgreSQL): what each answers, that a write shows in the next read
  * (the answers come from the kept reads), and the refusals: an unknown or another project's
  * cluster 404 as the detail, another project's credential 403, bad filters 400.
@@ -271,6 +271,72 @@ describe('ListClusterNodes', () => {
   });
 });
 
+describe('ListTagsForResource', () => {
+  it("the cluster's enterprise project as its system tag, as recorded; offset and limit page it", async () => {
+    const one = await get<{ sys_tags: unknown[]; count: number }>(`/v1/{project_id}/clusters/${local.id}/enterprise-projects`);
+    expect(one).toEqual({ sys_tags: [{ key: '_sys_enterprise_project_id', value: local.spec.enterpriseProjectId }], count: 1 });
+    await h.svc.store.updateCluster(ha.id, { spec: { ...ha.spec, enterpriseProjectId: 'ep-analytics' } });
+    expect(await get(`/v1/{project_id}/clusters/${ha.id}/enterprise-projects`)).toEqual({
+      sys_tags: [{ key: '_sys_enterprise_project_id', value: 'ep-analytics' }],
+      count: 1,
+    });
+    expect(await get(`/v1/{project_id}/clusters/${ha.id}/enterprise-projects?offset=1&limit=10`)).toEqual({ sys_tags: [], count: 1 });
+    expectError(await h.call('GET', p(`/v1/{project_id}/clusters/${ha.id}/enterprise-projects?limit=0`)), 400, 'DWS.0001');
+  });
+});
+
+describe('ShowInstance', () => {
+  interface Instance {
+    id: string;
+    name: string;
+    cluster_id: string;
+    role: string;
+    status: string;
+    traffic_ip: string;
+    configuration_status: string;
+    flavor: { id: string };
+    volume: { type: string; size: number; used?: number };
+    replicas: { id: string; name: string }[];
+  }
+
+  it("each node of the project's clusters by its id: role and state as recorded, its cluster's node type, the other members as replicas", async () => {
+    const nodes = (await get<NodeList>(`/v2/{project_id}/clusters/${local.id}/nodes`)).node_list;
+    const statuses: string[] = [];
+    for (const n of nodes) {
+      const i = await get<Instance>(`/v2/{project_id}/instances/${n.id}`);
+      const rec = localNodes.find((x) => x.id === n.id)!;
+      expect([i.id, i.name, i.cluster_id, i.role, i.traffic_ip]).toEqual([n.id, n.name, local.id, rec.role, rec.host]);
+      expect(i.flavor.id).not.toBe('');
+      expect(i.volume.type).toBe('LOCAL_DISK');
+      expect(i.volume.size).toBeGreaterThan(0);
+      // No PostgreSQL runs behind these records: nothing measured, nothing invented.
+      expect(i.volume.used).toBeUndefined();
+      expect(i.replicas.map((r) => r.id).sort()).toEqual(
+        localNodes
+          .filter((x) => x.id !== n.id && x.membership === 'active')
+          .map((x) => x.id)
+          .sort(),
+      );
+      statuses.push(i.status);
+    }
+    expect(statuses).toEqual(['ACTIVE', 'FAILED', 'SHUTDOWN', 'BUILD', 'DELETING']);
+    expect((await get<Instance>(`/v2/{project_id}/instances/${localNodes[0]!.id}`)).configuration_status).toBe('In-Sync');
+  });
+
+  it('a pending restart shows as Pending-Reboot; an unknown id, or a node of another project, is 404 DWS.9981', async () => {
+    const pendingRestart = { parameters: [{ name: 'max_connections', value: '120', running: '100' }], since: Date.now(), taskId: UNKNOWN };
+    await h.svc.store.updateCluster(ha.id, { pendingRestart });
+    const haNode = (await get<NodeList>(`/v2/{project_id}/clusters/${ha.id}/nodes`)).node_list[0]!;
+    expect((await get<Instance>(`/v2/{project_id}/instances/${haNode.id}`)).configuration_status).toBe('Pending-Reboot');
+    const [theirNode] = await h.svc.store.listNodes(theirs.id);
+    for (const id of [UNKNOWN, 'not-a-uuid', theirNode!.id])
+      expectError(await h.call('GET', p(`/v2/{project_id}/instances/${id}`)), 404, 'DWS.9981', /does not exist/);
+    // …and with the other project's own credential it is theirs to see.
+    const res = await h.call('GET', `/v2/${OTHER_PROJECT}/instances/${theirNode!.id}`, { creds: other });
+    expect(res.statusCode, res.body).toBe(200);
+  });
+});
+
 describe('ListClusterEndpoints', () => {
   it("the local engine's cluster: its primary node's address, and each node as the detail lists them", async () => {
     const e = await get<{ private_endpoints: unknown; public_ip_infos: unknown[]; endpoints: unknown[] }>(
@@ -296,6 +362,7 @@ describe('refusals, as the other cluster routes give them', () => {
     `/v1.0/{project_id}/clusters/${id}/tags`,
     `/v2/{project_id}/clusters/${id}/nodes`,
     `/v1/{project_id}/clusters/${id}/endpoints`,
+    `/v1/{project_id}/clusters/${id}/enterprise-projects`,
   ];
   const projectPaths = [
     '/v1.0/{project_id}/tags',

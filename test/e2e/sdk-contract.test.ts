@@ -128,6 +128,50 @@ describe('the cluster and the project, as the SDK reads them', () => {
     );
   });
 
+  it('ShowInstance: each member by its node id, its role and state, and the GB its data takes, measured on it', async () => {
+    const nodes = (
+      await sdk<{ node_list: { id: string; name: string; role: string; connect_info: string }[] }>('ListClusterNodes', { path: cluster() })
+    ).body.node_list;
+    for (const n of nodes) {
+      const r = await sdk<{
+        id: string;
+        cluster_id: string;
+        role: string;
+        status: string;
+        traffic_ip: string;
+        volume: { size: number; used?: number };
+      }>('ShowInstance', { path: { instance_id: n.id } });
+      expect(r.body).toMatchObject({
+        id: n.id,
+        cluster_id: clusterId,
+        role: n.role,
+        status: 'ACTIVE',
+        traffic_ip: n.connect_info.split(':')[0],
+      });
+      // used: the member's databases and WAL; at least the databases as PostgreSQL sizes them there, and less than a WAL segment budget more.
+      const [dbs] = await admin<{ bytes: string }>(
+        'select sum(pg_database_size(datname))::text as bytes from pg_database where datallowconn',
+        [],
+        n.connect_info,
+      );
+      const dbGb = Number(dbs!.bytes) / 1024 ** 3;
+      expect(r.body.volume.used, n.name).toBeGreaterThanOrEqual(dbGb - 0.01);
+      expect(r.body.volume.used! - dbGb, n.name).toBeLessThan(1.5);
+      expect(r.body.volume.size).toBeGreaterThan(r.body.volume.used!);
+    }
+    const e = await sdkError(sdk('ShowInstance', { path: { instance_id: '00000000-0000-4000-8000-000000000000' } }));
+    expect([e.httpStatusCode, e.errorCode]).toEqual([404, 'DWS.9981']);
+  });
+
+  it('ListTagsForResource: the enterprise project the cluster was created in, as its system tag', async () => {
+    const r = await sdk<{ sys_tags: { key: string; value: string }[]; count: number }>('ListTagsForResource', { path: cluster() });
+    const detail = await sdk<{ cluster: { enterprise_project_id: string } }>('ListClusterDetails', { path: cluster() });
+    expect(r.body).toEqual({
+      sys_tags: [{ key: '_sys_enterprise_project_id', value: detail.body.cluster.enterprise_project_id }],
+      count: 1,
+    });
+  });
+
   it('ListAvailabilityZones lists the zone the cluster runs in; ListQuotas counts its node against the node quota', async () => {
     const zones = await sdk<{ availability_zones: { code: string; status: string }[]; count: number }>('ListAvailabilityZones');
     expect(zones.body.count).toBe(zones.body.availability_zones.length);
@@ -172,12 +216,10 @@ describe('the cluster and the project, as the SDK reads them', () => {
   });
 
   it('an operation dwsbox does not serve is the SDK exception 400 DWS.9901 naming it, never "does not exist"', async () => {
-    const e = await sdkError(sdk('ListTagsForResource', { path: cluster() }));
+    const e = await sdkError(sdk('ListElbs', { path: cluster() }));
     expect(e).toBeInstanceOf(ClientRequestException);
     expect([e.httpStatusCode, e.errorCode]).toEqual([400, 'DWS.9901']);
-    expect(e.errorMsg).toMatch(
-      /^ListTagsForResource \(GET \/v1\/\{project_id\}\/clusters\/\{cluster_id\}\/enterprise-projects\) is not supported by dwsbox: /,
-    );
+    expect(e.errorMsg).toMatch(/^ListElbs \(GET \/v2\/\{project_id\}\/clusters\/\{cluster_id\}\/elbs\) is not supported by dwsbox: /);
   });
 });
 

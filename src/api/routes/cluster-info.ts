@@ -1,6 +1,6 @@
 /**
- * Cluster and project information (issue 16, D28): ListClusterTags, ListTags, ListQuotas,
- * ListAvailabilityZones, ListClusterNodes, ListClusterEndpoints. Reads only, each through the
+ * Cluster and project information (issue 16, D28): ListClusterTags, ListTagsForResource, ListTags,
+ * ListQuotas, ListAvailabilityZones, ListClusterNodes, ShowInstance, ListClusterEndpoints. Reads only, each through the
  * services' kept reads at the request's read point (read-cache.ts), so a write shows in the
  * next read; an unknown cluster is the detail's 404 DWS.0047.
  */
@@ -16,6 +16,11 @@ import {
   clusterNodesOut,
   clusterTagsOut,
   INST_CREATE_TYPES,
+  instanceOut,
+  ListTagsForResourceQuery,
+  ListTagsForResourceResponse,
+  ShowInstanceResponse,
+  sysTagsOut,
   ListAvailabilityZonesResponse,
   ListClusterEndpointsResponse,
   ListClusterNodesQuery,
@@ -58,6 +63,42 @@ export const clusterInfoRoutes =
         },
       },
       async (req) => clusterTagsOut(await s.getView(req.params.project_id, req.params.cluster_id, req.readPoint ?? undefined)),
+    );
+
+    app.get(
+      '/v1/:project_id/clusters/:cluster_id/enterprise-projects',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags: ['clusters'],
+          summary: "List a cluster's system tags (ListTagsForResource)",
+          description:
+            "The cluster's enterprise project as its system tag `_sys_enterprise_project_id` (the create's enterprise_project_id, `0` the default one); offset and limit page them.",
+          params: ClusterParams,
+          querystring: ListTagsForResourceQuery,
+          response: { 200: ListTagsForResourceResponse, ...errorResponses },
+        },
+      },
+      async (req) => sysTagsOut(await s.getView(req.params.project_id, req.params.cluster_id, req.readPoint ?? undefined), req.query),
+    );
+
+    app.get(
+      '/v2/:project_id/instances/:instance_id',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags: ['clusters'],
+          summary: 'Show a node (ShowInstance)',
+          description:
+            "An instance is a node of one of the project's clusters (ListClusterNodes' id): its role and state as recorded, its cluster's node type, network fields and configuration state, and `volume.used`, the GB its data takes, measured on the member when it runs. An unknown id is 404 DWS.9981.",
+          params: Type.Object({ project_id: Type.String({ maxLength: 64 }), instance_id: Type.String({ maxLength: 64 }) }),
+          response: { 200: ShowInstanceResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const { view, node, usedBytes } = await s.instance(req.params.project_id, req.params.instance_id, req.readPoint ?? undefined);
+        return instanceOut(view, node, usedBytes);
+      },
     );
 
     app.get(

@@ -25,14 +25,6 @@ const PLANNED = 'not implemented yet; it is planned';
 
 export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   // ---- planned: PostgreSQL can make these real (D28 and the decisions named)
-  'cluster information': {
-    planned: true,
-    why: `${PLANNED} (D28: read from the cluster's record and its real members; its tags, nodes and endpoints are real, routes/cluster-info.ts)`,
-    ops: [
-      ['ListTagsForResource', 'GET', '/v1/{project_id}/clusters/{cluster_id}/enterprise-projects'],
-      ['ShowInstance', 'GET', '/v2/{project_id}/instances/{instance_id}'],
-    ],
-  },
   'events and alarms': {
     planned: true,
     why: `${PLANNED} (D26 events, D29 metrics: alarms raised from measured thresholds; ListEvents is real)`,

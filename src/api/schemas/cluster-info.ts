@@ -9,7 +9,9 @@ import type { ClusterView, ProjectQuotas } from '../../services/cluster-service.
 import type { NodeRecord } from '../../domain/records.js';
 import { BYTES_PER_MB } from '../../domain/snapshot-space.js';
 import { AVAILABILITY_ZONES, clusterInfoOut } from './cluster.js';
-import { Tag } from './primitives.js';
+import { PageQuery, Tag } from './primitives.js';
+import { NODE_TYPES } from '../../domain/node-types.js';
+import { clusterTime } from '../../domain/time.js';
 
 // ---- ListClusterTags, ListTags
 
@@ -22,6 +24,25 @@ export const ListTagsResponse = Type.Object({
 /** The cluster's tags as recorded (BatchCreateResourceTag / BatchDeleteResourceTag, or the create's). */
 export function clusterTagsOut(v: ClusterView): Static<typeof ListClusterTagsResponse> {
   return { tags: v.cluster.spec.tags.map((t) => ({ key: t.key, value: t.value })) };
+}
+
+// ---- ListTagsForResource
+
+/** The system tag that names a resource's enterprise project, as the cloud's tag service writes it. */
+export const ENTERPRISE_PROJECT_TAG = '_sys_enterprise_project_id';
+
+export const ListTagsForResourceQuery = PageQuery;
+export const ListTagsForResourceResponse = Type.Object({
+  sys_tags: Type.Array(Tag, {
+    description: "the cluster's system tags: its enterprise project (_sys_enterprise_project_id), as recorded at create",
+  }),
+  count: Type.Integer({ description: 'every system tag, not only the page' }),
+});
+
+export function sysTagsOut(v: ClusterView, q: Static<typeof PageQuery>): Static<typeof ListTagsForResourceResponse> {
+  const tags = [{ key: ENTERPRISE_PROJECT_TAG, value: v.cluster.spec.enterpriseProjectId }];
+  const offset = q.offset ?? 0;
+  return { sys_tags: tags.slice(offset, offset + (q.limit ?? 100)), count: tags.length };
 }
 
 /** Every key the project's clusters use, with its distinct values; keys and values in code-point order. */
@@ -190,3 +211,88 @@ export const ListStatisticsResponse = Type.Object({
 
 const StatusStatistics = Type.Object({ active: Type.Integer(), total: Type.Integer() });
 export const ShowResourceStatisticsResponse = Type.Object({ cluster_statistics: StatusStatistics, node_statistics: StatusStatistics });
+
+// ---- ShowInstance
+
+const Link = Type.Object({ rel: Type.String(), href: Type.String() });
+export const ShowInstanceResponse = Type.Object({
+  id: Type.String({ description: "the node id (ListClusterNodes, the detail's nodes[].id)" }),
+  name: Type.String({ description: 'node<ordinal>' }),
+  cluster_id: Type.String(),
+  type: Type.String({ description: 'dws: every member is a data node holding the whole database' }),
+  role: Type.String({ description: 'primary | standby' }),
+  status: Type.String({
+    description: 'ACTIVE (up), FAILED (down), SHUTDOWN (stopped), BUILD (being added), DELETING (being removed), UNKNOWN (not checked yet)',
+  }),
+  created: Type.String(),
+  updated: Type.String(),
+  azcode: Type.String({ description: "the cluster's zone(s), as given at create" }),
+  vpc: Type.String(),
+  subnet_id: Type.String(),
+  secure_group: Type.String(),
+  traffic_ip: Type.String({ description: 'the address the member serves on' }),
+  db_user: Type.String({ description: "the cluster's administrator" }),
+  configuration_status: Type.String({
+    description: "In-Sync, Applying (a SETTING_CONFIGURATION task runs), Pending-Reboot (a changed value waits for the cluster's restart)",
+  }),
+  params_group_id: Type.String({ description: "the cluster's parameter configuration id (ListClusterConfigurations): the cluster id" }),
+  flavor: Type.Object({ id: Type.String({ description: "the cluster's node type id" }), links: Type.Array(Link) }),
+  volume: Type.Object({
+    type: Type.String(),
+    size: Type.Number({ description: "GB: the node type's disk" }),
+    used: Type.Optional(
+      Type.Number({
+        description: 'GB its data takes now (databases and WAL), measured on the running member; absent when it does not run',
+      }),
+    ),
+  }),
+  datastore: Type.Object({ type: Type.String(), version: Type.String() }),
+  configuration: Type.Object({ id: Type.String(), name: Type.String(), links: Type.Array(Link) }),
+  replicas: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), links: Type.Array(Link) }), {
+    description: "the cluster's other members",
+  }),
+  links: Type.Array(Link),
+});
+
+function instanceStatus(n: NodeRecord): string {
+  if (n.membership === 'building') return 'BUILD';
+  if (n.membership === 'removing') return 'DELETING';
+  return { up: 'ACTIVE', down: 'FAILED', stopped: 'SHUTDOWN', unknown: 'UNKNOWN' }[n.health];
+}
+
+const GB = 1024 ** 3;
+
+export function instanceOut(v: ClusterView, n: NodeRecord, usedBytes: number | null): Static<typeof ShowInstanceResponse> {
+  const c = v.cluster;
+  const nt = NODE_TYPES.find((t) => t.specName === c.nodeType);
+  return {
+    id: n.id,
+    name: `node${n.ordinal}`,
+    cluster_id: c.id,
+    type: 'dws',
+    role: n.role,
+    status: instanceStatus(n),
+    created: clusterTime(n.createdAt),
+    updated: clusterTime(n.updatedAt),
+    azcode: c.spec.availabilityZone,
+    vpc: c.spec.vpcId,
+    subnet_id: c.spec.subnetId,
+    secure_group: c.spec.securityGroupId,
+    traffic_ip: n.host,
+    db_user: c.userName,
+    configuration_status: c.pendingRestart ? 'Pending-Reboot' : v.taskStatus === 'SETTING_CONFIGURATION' ? 'Applying' : 'In-Sync',
+    params_group_id: c.id,
+    flavor: { id: nt?.id ?? c.nodeType, links: [] },
+    volume: {
+      type: 'LOCAL_DISK',
+      size: nt?.diskGb ?? 0,
+      ...(usedBytes === null ? {} : { used: Math.round((usedBytes / GB) * 1000) / 1000 }),
+    },
+    datastore: { type: 'dws', version: c.spec.version },
+    configuration: { id: c.id, name: c.name, links: [] },
+    replicas: v.nodes
+      .filter((m) => m.id !== n.id && m.membership === 'active')
+      .map((m) => ({ id: m.id, name: `node${m.ordinal}`, links: [] })),
+    links: [],
+  };
+}
