@@ -347,11 +347,13 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       monitor.addPeriodic(() => dataPlane.superviseHost(), 5);
       await snapshots.sweepExpirable();
       monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);
-      // The read-only protection of the data disks, about every 10 s (a walk of each member's data directory).
+      // The read-only protection of the data disks, about every 10 s (each member's databases and WAL, sized in SQL);
+      // the O&M account's sessions past its expiry ended as often.
       monitor.addPeriodic(
         () => monitor.protectDisks(config.readOnlyDiskPercent),
         Math.max(1, Math.round(10_000 / config.monitorIntervalMs)),
       );
+      monitor.addPeriodic(() => monitor.endExpiredOmSessions(), Math.max(1, Math.round(10_000 / config.monitorIntervalMs)));
       readiness.accepting = true;
       tasks.start();
       monitor.start();

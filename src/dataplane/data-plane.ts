@@ -256,6 +256,8 @@ export interface DataPlane extends LogicalDataPlane {
   enableOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string, validUntil: string): Promise<void>;
   /** Every session of `dwsbox_om` on a running member ended. */
   endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void>;
+  /** The sessions of `dwsbox_om` on a running member ended once its VALID UNTIL passed; how many. */
+  endExpiredOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<number>;
   /** `dwsbox_om` gone: its sessions on the primary ended, what it owns handed to `admin`. */
   dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void>;
   /** The operator's password for `dwsbox_om` while it is on (CLUSTER_STATE_CONFLICT otherwise). */

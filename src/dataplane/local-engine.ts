@@ -467,6 +467,9 @@ export class LocalEngine implements DataPlane {
   endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void> {
     return omUser.endOmSessions(this, cluster, member);
   }
+  endExpiredOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<number> {
+    return omUser.endExpiredOmSessions(this, cluster, member);
+  }
   dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
     return omUser.dropOmRole(this, cluster, primary, admin);
   }

@@ -158,6 +158,26 @@ export class HealthMonitor {
    * run, so a new primary after a failover, a member restarted or a run that failed midway
    * converge. A cluster a task owns is left to it.
    */
+  /**
+   * The O&M account's sessions ended once its VALID UNTIL has passed, on every running member of
+   * each live cluster (PostgreSQL itself only refuses new logins then). A cluster a task owns is
+   * left to it.
+   */
+  async endExpiredOmSessions(): Promise<void> {
+    for (const c of await this.store.listClusters()) {
+      if (c.stopped || c.status !== 'AVAILABLE') continue;
+      for (const n of await this.store.listNodes(c.id)) {
+        if (n.membership !== 'active' || !this.dataPlane.memberStatus(c, n)) continue;
+        try {
+          const ended = await this.dataPlane.endExpiredOmSessions(c, n);
+          if (ended) this.log.info("O&M sessions ended at the account's expiry", { clusterId: c.id, node: n.ordinal, ended });
+        } catch (e) {
+          this.log.warn('ending expired O&M sessions failed', { clusterId: c.id, node: n.ordinal, error: coerceError(e).message });
+        }
+      }
+    }
+  }
+
   async protectDisks(threshold: number): Promise<void> {
     for (const c of await this.store.listClusters()) {
       try {

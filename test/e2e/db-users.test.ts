@@ -615,4 +615,43 @@ describe('the O&M account (a real role with a real VALID UNTIL)', () => {
     const again = await action('increaseOmUserPeriod');
     expect([again.status, again.body.error_code]).toEqual([409, 'DWS.0011']);
   });
+
+  it('its sessions end once its VALID UNTIL has passed (PostgreSQL alone only refuses new logins), on a standby too; a new login is refused', async () => {
+    expect((await action('addOmUser')).status).toBe(200);
+    const login = await omPassword(t.svc.store, t.svc.dataPlane, id);
+    const nodes = await t.svc.store.listNodes(id);
+    const primary = nodes.find((n) => n.role === 'primary')!;
+    const standby = nodes.find((n) => n.role === 'standby')!;
+    const open = async (at: string) => {
+      const [host, port] = at.split(':');
+      const c = new pg.Client({ host, port: Number(port), user: 'dwsbox_om', password: login.password, database: 'postgres' });
+      const ended = new Promise<string>((res) => c.on('error', (e) => res(e.message)));
+      await c.connect();
+      await c.query('select 1');
+      return { c, ended };
+    };
+    const onPrimary = await open(`${primary.host}:${primary.port}`);
+    // the password replayed there first
+    const onStandby = await waitFor(async () => open(`${standby.host}:${standby.port}`), {
+      what: 'a session on the standby',
+      timeoutMs: 30_000,
+    });
+    // The expiry moved to a moment ago as dwsbox's superuser would (the tenant cannot: the role is dwsbox's).
+    const cluster = { id, projectId: (await t.svc.store.getClusterById(id))!.projectId };
+    await t.svc.dataPlane
+      .instance(cluster, primary)
+      .query(`alter role dwsbox_om valid until '${new Date(Date.now() - 1000).toISOString()}'`);
+    // The monitor's round ends them (about every 10 s).
+    const endedWithin = (x: { ended: Promise<string> }) =>
+      Promise.race([x.ended, new Promise<string>((res) => setTimeout(() => res('still open after 60 s'), 60_000))]);
+    expect(await endedWithin(onPrimary)).toMatch(/terminat/);
+    expect(await endedWithin(onStandby)).toMatch(/terminat/);
+    await expect(query(`${primary.host}:${primary.port}`, 'dwsbox_om', login.password, 'select 1')).rejects.toThrow(
+      /password authentication failed/,
+    );
+    // The administrator's sessions are untouched meanwhile.
+    expect(await admin('select 1 as one')).toEqual([{ one: 1 }]);
+    for (const x of [onPrimary, onStandby]) await x.c.end().catch(() => {});
+    expect((await action('deleteOmUser')).body.om_user_info).toEqual({ om_user_status: 'off' });
+  });
 });

@@ -338,6 +338,9 @@ export class FakeDataPlane implements DataPlane {
   endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void> {
     return this.perform('endOmSessions', [cluster.id, member.ordinal]);
   }
+  endExpiredOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<number> {
+    return this.perform('endExpiredOmSessions', [cluster.id, member.ordinal], {}, () => 0);
+  }
   dropOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
     return this.perform('dropOmRole', [cluster.id, primary.ordinal, admin]);
   }

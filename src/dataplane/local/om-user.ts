@@ -61,6 +61,20 @@ export async function endOmSessions(e: LocalEngine, cluster: ClusterRef, member:
   await e.instance(cluster, member).query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [OM_ROLE]);
 }
 
+/**
+ * The sessions of the role on a running member ended once its VALID UNTIL has passed (or its
+ * LOGIN was taken away): PostgreSQL only refuses new logins at the expiry, and the O&M access the
+ * tenant gave ends then. Returns how many were ended.
+ */
+export async function endExpiredOmSessions(e: LocalEngine, cluster: ClusterRef, member: NodeRecord): Promise<number> {
+  const rows = await e.instance(cluster, member).query<{ ended: boolean }>(
+    `select pg_terminate_backend(a.pid) as ended from pg_stat_activity a join pg_roles r on r.rolname = a.usename
+      where a.usename = $1 and (not r.rolcanlogin or r.rolvaliduntil is null or r.rolvaliduntil <= now())`,
+    [OM_ROLE],
+  );
+  return rows.filter((r) => r.ended).length;
+}
+
 /** Its sessions ended (on the primary here; the service ends a standby's), what it owns handed to `admin` in every database, the role dropped; nothing when there is none. */
 export async function dropOmRole(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord, admin: string): Promise<void> {
   const inst = e.instance(cluster, primary);
