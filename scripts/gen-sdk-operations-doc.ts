@@ -100,7 +100,8 @@ const ROUTED: Record<string, string | null> = {
   DeleteDatabaseUser: 'DROP ROLE; `cascade=true` runs DROP OWNED BY in every database first',
   SyncIamUsers:
     "the project's dwsbox users (`dwsbox users create`: dwsbox's IAM users) made roles of the cluster, LOGIN with no password; a deleted user's synced role dropped (what it owns handed to the administrator); names that cannot be roles counted failed; at once, recorded; see api.md#iam-user-sync",
-  ListSyncRecords: "every sync of the cluster, newest first, with its real times and counts; `identity_source_type` is `DWSBOX_USERS`, `identity_source_id` the project's id",
+  ListSyncRecords:
+    "every sync of the cluster, newest first, with its real times and counts; `identity_source_type` is `DWSBOX_USERS`, `identity_source_id` the project's id",
   UpdateDatabaseAuthority:
     "real GRANT / REVOKE (PostgreSQL 15's privileges) in one transaction, `view_sql` the statements run; objects owned by the administrator or a database user, grantees database users, the administrator or PUBLIC (D32); NODEGROUP is refused",
   ShowDatabaseAuthority: "the objects' ACLs as aclexplode says; a grant option reads `… WITH GRANT OPTION`",

@@ -249,6 +249,16 @@ export interface DataPlane extends LogicalDataPlane {
   /** DROP ROLE; `cascade`: DROP OWNED BY in every database first (DB_USER_NOT_FOUND, DB_USER_IN_USE). */
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void>;
 
+  // ------------------------------------------------------------------ IAM user sync (issue 16; local/db-sync.ts, domain/db-sync.ts)
+  /** Every role of the primary by name with its OID. */
+  roleOids(cluster: ClusterRef, primary: NodeRecord): Promise<{ name: string; oid: number }[]>;
+  /** A synced role made: LOGIN, no password, nothing above a database user, its comment; its OID. */
+  createSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, comment: string): Promise<number>;
+  /** The synced role's comment rewritten while `name` is the role of `oid`; false (nothing done) otherwise. */
+  commentSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, comment: string): Promise<boolean>;
+  /** The synced role dropped while `name` is the role of `oid` (sessions ended, what it owns handed to `admin`); false otherwise. */
+  dropSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, admin: string): Promise<boolean>;
+
   // ------------------------------------------------------------------ the O&M account (issue 16; local/om-user.ts)
   /** `dwsbox_om` as pg_roles says, or null. */
   omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null>;

@@ -42,6 +42,7 @@ import * as roles from './local/roles.js';
 import * as dbUsers from './local/db-users.js';
 import * as dbAuthority from './local/db-authority.js';
 import * as omUser from './local/om-user.js';
+import * as dbSync from './local/db-sync.js';
 import type { OmRoleRow } from '../domain/om-user.js';
 import { memberDataBytes, setReadOnly as setMemberReadOnly } from './local/read-only.js';
 import * as parameters from './local/parameters.js';
@@ -456,6 +457,19 @@ export class LocalEngine implements DataPlane {
   }
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return dbUsers.dropDbRole(this, cluster, primary, name, cascade);
+  }
+
+  roleOids(cluster: ClusterRef, primary: NodeRecord): Promise<{ name: string; oid: number }[]> {
+    return dbSync.roleOids(this, cluster, primary);
+  }
+  createSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, comment: string): Promise<number> {
+    return dbSync.createSyncedRole(this, cluster, primary, name, comment);
+  }
+  commentSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, comment: string): Promise<boolean> {
+    return dbSync.commentSyncedRole(this, cluster, primary, name, oid, comment);
+  }
+  dropSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, admin: string): Promise<boolean> {
+    return dbSync.dropSyncedRole(this, cluster, primary, name, oid, admin);
   }
 
   omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null> {

@@ -24,6 +24,7 @@ import {
 import { AppError } from '../errors/app-error.js';
 import { checkOmOperation, OM_VALIDITY_MS, omUserInfo } from '../domain/om-user.js';
 import type { ClusterService, ClusterServiceDeps } from './cluster-service.js';
+import { DbSyncService } from './db-sync-service.js';
 
 export interface ListDbUsersQuery {
   offset?: number;
@@ -63,10 +64,15 @@ export async function runningPrimary(
 }
 
 export class DbUserService {
+  /** SyncIamUsers and ListSyncRecords: the project's dwsbox users as roles (db-sync-service.ts) */
+  readonly sync: DbSyncService;
+
   constructor(
     private readonly deps: ClusterServiceDeps,
     private readonly clusters: Pick<ClusterService, 'get'>,
-  ) {}
+  ) {
+    this.sync = new DbSyncService(deps, clusters);
+  }
 
   async create(projectId: string, clusterId: string, input: CreateDbUserInput): Promise<void> {
     const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, true);

@@ -20,10 +20,13 @@ import type {
   TokenRecord,
   UserRecord,
 } from '../domain/records.js';
+import type { DbSyncRecord, SyncedRoleRecord } from '../domain/db-sync.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type {
   ClustersTable,
   CredentialsTable,
+  DbSyncedRolesTable,
+  DbUserSyncsTable,
   EventsTable,
   FaultsTable,
   NodesTable,
@@ -207,6 +210,30 @@ export const eventRows = new RowMapping<EventRecord, EventsTable>({
   subject: ['subject', text()],
   sourceKey: ['source_key', text()],
   occurredAt: ['occurred_at', numeric],
+});
+
+// ------------------------------------------------------------------ IAM user syncs (SyncIamUsers)
+
+export const dbSyncRows = new RowMapping<DbSyncRecord, DbUserSyncsTable>({
+  id: ['id', text()],
+  projectId: ['project_id', text()],
+  clusterId: ['cluster_id', text()],
+  status: ['status', text()],
+  startTime: ['start_time', numeric],
+  endTime: ['end_time', numericOrNull],
+  addCount: ['add_count', numeric],
+  updateCount: ['update_count', numeric],
+  deleteCount: ['delete_count', numeric],
+  failedCount: ['failed_count', numeric],
+  failReason: ['fail_reason', text()],
+});
+
+export const syncedRoleRows = new RowMapping<SyncedRoleRecord, DbSyncedRolesTable>({
+  clusterId: ['cluster_id', text()],
+  roleName: ['role_name', text()],
+  roleOid: ['role_oid', numeric],
+  userId: ['user_id', text()],
+  syncedAt: ['synced_at', numeric],
 });
 
 // ------------------------------------------------------------------ clusters and nodes

@@ -237,6 +237,27 @@ export interface EventsTable {
   source_key: string;
   occurred_at: number;
 }
+/** 000011: SyncIamUsers' records and the roles syncs made (domain/db-sync.ts). */
+export interface DbUserSyncsTable {
+  id: string;
+  project_id: string;
+  cluster_id: string;
+  status: string;
+  start_time: number;
+  end_time: number | null;
+  add_count: number;
+  update_count: number;
+  delete_count: number;
+  failed_count: number;
+  fail_reason: string | null;
+}
+export interface DbSyncedRolesTable {
+  cluster_id: string;
+  role_name: string;
+  role_oid: number;
+  user_id: string;
+  synced_at: number;
+}
 
 export interface Database {
   projects: ProjectsTable;
@@ -256,4 +277,6 @@ export interface Database {
   policy_fires: PolicyFiresTable;
   project_os_users: ProjectOsUsersTable;
   events: EventsTable;
+  db_user_syncs: DbUserSyncsTable;
+  db_synced_roles: DbSyncedRolesTable;
 }

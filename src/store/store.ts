@@ -19,6 +19,7 @@ import type {
   TokenRecord,
   UserRecord,
 } from '../domain/records.js';
+import type { DbSyncRecord, SyncedRoleRecord } from '../domain/db-sync.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
@@ -28,6 +29,7 @@ import type { StoreAdapter, StoreCapabilities } from './store-adapter.js';
 import { rethrowStoreError } from './store-errors.js';
 import * as accounts from './tables/accounts.js';
 import * as clusters from './tables/clusters.js';
+import * as dbSyncs from './tables/db-syncs.js';
 import * as events from './tables/events.js';
 import * as faults from './tables/faults.js';
 import * as osUsers from './tables/os-users.js';
@@ -400,6 +402,40 @@ export class Store {
   /** Every project's events by kind and severity (/metrics). */
   eventTotals(): Promise<events.EventTotal[]> {
     return events.eventTotals(this.db);
+  }
+
+  // ------------------------------------------------------------------ IAM user syncs (SyncIamUsers, issue 16)
+  /** Close a cluster's syncs RUNNING since before `abandonedBefore` as FAILED (their process stopped); how many. */
+  closeAbandonedDbSyncs(clusterId: string, abandonedBefore: number, now: number, reason: string): Promise<number> {
+    return dbSyncs.closeAbandonedDbSyncs(this.db, clusterId, abandonedBefore, now, reason);
+  }
+  /** A new sync's record, RUNNING; a unique violation when one of the cluster runs. */
+  insertDbSync(rec: DbSyncRecord): Promise<void> {
+    return dbSyncs.insertDbSync(this.db, rec);
+  }
+  runningDbSync(clusterId: string): Promise<DbSyncRecord | undefined> {
+    return dbSyncs.runningDbSync(this.db, clusterId);
+  }
+  /** A sync's outcome; false when it is no longer RUNNING. */
+  finishDbSync(id: string, done: Parameters<typeof dbSyncs.finishDbSync>[2]): Promise<boolean> {
+    return dbSyncs.finishDbSync(this.db, id, done);
+  }
+  /** A page of a cluster's syncs, newest first, and their count. */
+  listDbSyncs(clusterId: string, offset: number, limit: number): Promise<{ count: number; records: DbSyncRecord[] }> {
+    return dbSyncs.listDbSyncs(this.db, clusterId, offset, limit);
+  }
+  listSyncedRoles(clusterId: string): Promise<SyncedRoleRecord[]> {
+    return dbSyncs.listSyncedRoles(this.db, clusterId);
+  }
+  putSyncedRole(rec: SyncedRoleRecord): Promise<void> {
+    return dbSyncs.putSyncedRole(this.db, rec);
+  }
+  forgetSyncedRole(clusterId: string, roleName: string, roleOid: number): Promise<void> {
+    return dbSyncs.forgetSyncedRole(this.db, clusterId, roleName, roleOid);
+  }
+  /** Every sync record and synced role of a deleted cluster. */
+  deleteDbSyncs(clusterId: string): Promise<void> {
+    return dbSyncs.deleteDbSyncs(this.db, clusterId);
   }
 
   // ------------------------------------------------------------------ faults (D13)

@@ -22,6 +22,8 @@ import { omPassword } from '../../src/services/om-password.js';
 import { readSheet } from 'read-excel-file/node';
 import { request as undiciRequest } from 'undici';
 import { signRequest } from '../../src/auth/signer.js';
+import { hashPassword } from '../../src/auth/secrets.js';
+import { randomUUID } from 'node:crypto';
 
 let t: TestService;
 let id: string;
@@ -653,5 +655,208 @@ describe('the O&M account (a real role with a real VALID UNTIL)', () => {
     expect(await admin('select 1 as one')).toEqual([{ one: 1 }]);
     for (const x of [onPrimary, onStandby]) await x.c.end().catch(() => {});
     expect((await action('deleteOmUser')).body.om_user_info).toEqual({ om_user_status: 'off' });
+  });
+});
+
+describe("IAM user sync (the project's dwsbox users as real roles)", () => {
+  const SYNC = () => `/v1/{project_id}/clusters/${id}/db-manager/sync-iam-user`;
+  const RECORDS = () => `/v1/{project_id}/clusters/${id}/db-manager/sync-records`;
+  interface SyncRecord {
+    id: string;
+    identity_source_id: string;
+    identity_source_type: string;
+    start_time: number;
+    end_time?: number;
+    add_count: number;
+    update_count: number;
+    delete_count: number;
+    failed_count: number;
+    status: string;
+    fail_reason?: string;
+  }
+  const dwsboxUser = async (name: string): Promise<void> => {
+    await t.svc.store.insertUser({
+      id: randomUUID(),
+      projectId: PROJECT_ID,
+      name,
+      role: 'readonly',
+      passwordHash: await hashPassword('Sync-User-Pass1'),
+      createdAt: Date.now(),
+    });
+  };
+  const roleRow = async (name: string, at = rw): Promise<unknown[]> =>
+    admin(
+      `select rolname, rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolconnlimit,
+              shobj_description(oid, 'pg_authid') as comment,
+              array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid) as member_of
+         from pg_roles r where rolname = $1`,
+      [name],
+      at,
+    );
+  let firstStart = 0;
+  let firstEnd = 0;
+  let manualBefore: unknown[] = [];
+
+  it('a sync makes a role of each dwsbox user (LOGIN, no password, nothing above a database user), replayed on a standby; a bad name and a role the administrator made are failed, untouched', async () => {
+    expect(
+      (await t.client.request('POST', USERS(), { name: 'sync_manual', type: 'ROLE', conn_limit: 4, desc: 'made by the admin' })).status,
+    ).toBe(200);
+    manualBefore = await roleRow('sync_manual');
+    for (const n of ['sync_alice', 'sync_bob', 'Carol.Ops', 'sync_manual', 'dbadmin']) await dwsboxUser(n);
+    firstStart = Date.now();
+    const r = await t.client.request<{ sync_user: string[] }>('POST', SYNC());
+    firstEnd = Date.now();
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.sync_user).toEqual(['sync_alice', 'sync_bob']);
+    for (const n of ['sync_alice', 'sync_bob'])
+      expect(await roleRow(n)).toEqual([
+        {
+          rolname: n,
+          rolcanlogin: true,
+          rolsuper: false,
+          rolcreaterole: false,
+          rolcreatedb: false,
+          rolreplication: false,
+          rolbypassrls: false,
+          rolconnlimit: -1,
+          comment: expect.stringContaining(`dwsbox user ${n} (id `),
+          member_of: [],
+        },
+      ]);
+    // no password: nobody logs in as it until the administrator sets one
+    await expect(query(rw, 'sync_alice', 'Sync-User-Pass1', 'select 1')).rejects.toThrow(/password authentication failed/);
+    expect(await admin("select 1 from pg_roles where rolname = 'Carol.Ops'")).toEqual([]);
+    expect(await roleRow('sync_manual')).toEqual(manualBefore);
+    const standby = (await getCluster(t.client, id)).nodes.find((n) => n.role === 'standby')!;
+    await waitFor(async () => (await roleRow('sync_bob', standby.connect_info)).length === 1, {
+      what: 'the standby to replay the synced roles',
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
+    // ShowDatabaseUser shows it with its comment
+    const shown = await t.client.request<{ login: boolean; desc: string }>('GET', `${USERS()}/sync_alice`);
+    expect(shown.body).toMatchObject({ login: true, desc: expect.stringContaining('synced by SyncIamUsers') });
+  });
+
+  it('a second sync after a dwsbox user is deleted drops its role (what it owns handed to the administrator), delete_count 1; the others untouched', async () => {
+    // sync_bob logs in once the administrator gives it a password, and makes a table
+    expect((await t.client.request('POST', `${USERS()}/sync_bob`, { password: 'Sync-Bob-Pass12' })).status).toBe(200);
+    await admin('create schema sync_s; grant usage, create on schema sync_s to sync_bob');
+    await query(rw, 'sync_bob', 'Sync-Bob-Pass12', 'create table sync_s.bobs(x int); insert into sync_s.bobs values (7)');
+    const alice = await roleRow('sync_alice');
+    expect(await t.svc.store.deleteUser('sync_bob')).toBe(true);
+    const r = await t.client.request<{ sync_user: string[] }>('POST', SYNC());
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.sync_user).toEqual([]);
+    expect(await admin("select 1 from pg_roles where rolname = 'sync_bob'")).toEqual([]);
+    expect(await admin("select tableowner from pg_tables where schemaname = 'sync_s' and tablename = 'bobs'")).toEqual([
+      { tableowner: 'dbadmin' },
+    ]);
+    expect(await admin('select x from sync_s.bobs')).toEqual([{ x: 7 }]);
+    expect(await roleRow('sync_alice')).toEqual(alice);
+    expect(await roleRow('sync_manual')).toEqual(manualBefore);
+    // a role the administrator made under a synced name after dropping the synced one is never the sync's
+    expect((await t.client.request('DELETE', `${USERS()}/sync_alice`)).status).toBe(200);
+    expect((await t.client.request('POST', USERS(), { name: 'sync_alice', type: 'ROLE', desc: 'mine now' })).status).toBe(200);
+    const mine = await roleRow('sync_alice');
+    await t.svc.store.deleteUser('sync_alice');
+    const third = await t.client.request<{ sync_user: string[] }>('POST', SYNC());
+    expect([third.status, third.body.sync_user]).toEqual([200, []]);
+    expect(await roleRow('sync_alice')).toEqual(mine);
+  });
+
+  it('ListSyncRecords: every sync newest first with its real times and counts, paged', async () => {
+    const r = await t.client.request<{ count: number; sync_records: SyncRecord[] }>('GET', RECORDS());
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.count).toBe(3);
+    const [third, second, first] = r.body.sync_records;
+    expect(first).toMatchObject({
+      identity_source_id: PROJECT_ID,
+      identity_source_type: 'DWSBOX_USERS',
+      status: 'SUCCESS',
+      add_count: 2,
+      update_count: 0,
+      delete_count: 0,
+      failed_count: 3,
+    });
+    expect(first!.start_time).toBeGreaterThanOrEqual(firstStart);
+    expect(first!.end_time).toBeGreaterThanOrEqual(first!.start_time);
+    expect(first!.end_time).toBeLessThanOrEqual(firstEnd);
+    expect(first!.fail_reason).toMatch(/Carol\.Ops: .*lower-case/);
+    expect(first!.fail_reason).toMatch(/sync_manual: a role of this name exists and was not made by a sync/);
+    expect(first!.fail_reason).toMatch(/dbadmin: .*administrator/);
+    expect(second).toMatchObject({ status: 'SUCCESS', add_count: 0, update_count: 0, delete_count: 1, failed_count: 3 });
+    expect(second!.start_time).toBeGreaterThanOrEqual(first!.end_time!);
+    // the third: sync_alice's synced role was dropped by the administrator, so nothing was deleted
+    expect(third).toMatchObject({ status: 'SUCCESS', add_count: 0, delete_count: 0, failed_count: 3 });
+    const page = await t.client.request<{ count: number; sync_records: SyncRecord[] }>('GET', `${RECORDS()}?offset=1&limit=1`);
+    expect([page.body.count, page.body.sync_records.map((x) => x.id)]).toEqual([3, [second!.id]]);
+  });
+
+  it('refuses, changing nothing: another sync running (one left RUNNING by a stopped process is closed FAILED), bad paging, an unknown cluster', async () => {
+    const running = {
+      id: randomUUID(),
+      projectId: PROJECT_ID,
+      clusterId: id,
+      status: 'RUNNING' as const,
+      startTime: Date.now(),
+      endTime: null,
+      addCount: 0,
+      updateCount: 0,
+      deleteCount: 0,
+      failedCount: 0,
+      failReason: null,
+    };
+    await t.svc.store.insertDbSync(running);
+    const roles = await rolesNow();
+    const busy = await t.client.request<{ error_code: string; error_msg: string }>('POST', SYNC());
+    expect([busy.status, busy.body.error_code], busy.body.error_msg).toEqual([409, 'DWS.0011']);
+    expect(busy.body.error_msg).toMatch(/another sync/);
+    expect(await rolesNow()).toEqual(roles);
+    // the same record as one whose process stopped 20 minutes ago: the next sync closes it FAILED and runs
+    await t.svc.store.adapter.db
+      .updateTable('db_user_syncs')
+      .set({ start_time: Date.now() - 20 * 60_000 })
+      .where('id', '=', running.id)
+      .execute();
+    expect((await t.client.request('POST', SYNC())).status).toBe(200);
+    const listed = await t.client.request<{ count: number; sync_records: SyncRecord[] }>('GET', RECORDS());
+    expect(listed.body.count).toBe(5);
+    expect(listed.body.sync_records.find((x) => x.id === running.id)).toMatchObject({
+      status: 'FAILED',
+      fail_reason: expect.stringMatching(/cut off/),
+    });
+    for (const q of ['limit=0', 'limit=1001', 'offset=-1', 'limit=x']) {
+      const bad = await t.client.request<{ error_code: string }>('GET', `${RECORDS()}?${q}`);
+      expect(bad.status, q).toBe(400);
+    }
+    const unknown = `/v1/{project_id}/clusters/${randomUUID()}/db-manager`;
+    expect((await t.client.request('POST', `${unknown}/sync-iam-user`)).status).toBe(404);
+    expect((await t.client.request('GET', `${unknown}/sync-records`)).status).toBe(404);
+    expect(await rolesNow()).toEqual(roles);
+  });
+
+  it('the CLI: db-users sync and sync-records', async () => {
+    const lines: string[] = [];
+    const out = { write: (s: string) => lines.push(s) > 0 } as unknown as NodeJS.WriteStream;
+    const env = {
+      DWSBOX_ENDPOINT: t.endpoint,
+      DWSBOX_PROJECT_ID: PROJECT_ID,
+      DWSBOX_ACCESS_KEY: ACCESS_KEY,
+      DWSBOX_SECRET_KEY: SECRET_KEY,
+    };
+    await dwsboxUser('sync_cli');
+    lines.length = 0;
+    expect(await runApiCommand(['db-users', 'sync', id], env, out)).toBe(0);
+    expect(lines.join('')).toMatch(/synced: sync_cli/);
+    lines.length = 0;
+    expect(await runApiCommand(['db-users', 'sync-records', id, '--limit', '1', '--json'], env, out)).toBe(0);
+    const r = JSON.parse(lines.join('')) as { count: number; sync_records: SyncRecord[] };
+    expect(r.count).toBe(6);
+    expect(r.sync_records[0]).toMatchObject({ add_count: 1, status: 'SUCCESS' });
+    lines.length = 0;
+    expect(await runApiCommand(['db-users', 'sync-records', id], env, out)).toBe(0);
+    expect(lines.join('')).toMatch(/6 sync\(s\) in all/);
+    expect(await admin("select 1 as one from pg_roles where rolname = 'sync_cli'")).toEqual([{ one: 1 }]);
   });
 });

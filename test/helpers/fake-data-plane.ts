@@ -329,6 +329,18 @@ export class FakeDataPlane implements DataPlane {
   dropDbRole(cluster: ClusterRef, primary: NodeRecord, name: string, cascade: boolean): Promise<void> {
     return this.perform('dropDbRole', [cluster.id, primary.ordinal, name, cascade]);
   }
+  roleOids(cluster: ClusterRef, primary: NodeRecord): Promise<{ name: string; oid: number }[]> {
+    return this.perform('roleOids', [cluster.id, primary.ordinal], {}, () => []);
+  }
+  createSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string): Promise<number> {
+    return this.perform('createSyncedRole', [cluster.id, primary.ordinal, name], {}, () => 0);
+  }
+  commentSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number): Promise<boolean> {
+    return this.perform('commentSyncedRole', [cluster.id, primary.ordinal, name, oid], {}, () => true);
+  }
+  dropSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, admin: string): Promise<boolean> {
+    return this.perform('dropSyncedRole', [cluster.id, primary.ordinal, name, oid, admin], {}, () => true);
+  }
   omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null> {
     return this.perform('omRole', [cluster.id, primary.ordinal], {}, () => null);
   }

@@ -1,7 +1,8 @@
 /**
  * Database users (issue 16, D28, D32): CreateDatabaseUser, ListDatabaseUsers, ShowDatabaseUser,
  * UpdateDatabaseUserInfo, DeleteDatabaseUser — real roles on the cluster's primary, never
- * beyond its administrator's own power (services/db-user-service.ts, domain/db-users.ts).
+ * beyond its administrator's own power (services/db-user-service.ts, domain/db-users.ts); and
+ * SyncIamUsers, ListSyncRecords: the project's dwsbox users as roles (services/db-sync-service.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -16,7 +17,10 @@ import {
   ExportDatabaseUsersQuery,
   ListDatabaseUsersQuery,
   ListDatabaseUsersResponse,
+  ListSyncRecordsQuery,
+  ListSyncRecordsResponse,
   ShowDatabaseUserResponse,
+  SyncIamUsersResponse,
   UpdateDatabaseUserBody,
 } from '../schemas/db-users.js';
 
@@ -179,6 +183,40 @@ export const dbUserRoutes =
         await s.update(req.params.project_id, req.params.cluster_id, req.params.name, req.body);
         return {};
       },
+    );
+
+    const MANAGER = '/v1/:project_id/clusters/:cluster_id/db-manager';
+    app.post(
+      `${MANAGER}/sync-iam-user`,
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: "Sync the project's dwsbox users into database roles (SyncIamUsers)",
+          description:
+            'Each dwsbox user of the project (`dwsbox users create`) becomes a role of the cluster: LOGIN with no password (nobody logs in until the administrator sets one with UpdateDatabaseUserInfo), nothing above a database user; a user deleted since the last sync has its synced role dropped (what it owns handed to the administrator). Names that cannot be a database user, reserved ones and names of roles the sync did not make are counted failed, never touched. At once; recorded (ListSyncRecords). 409 while the cluster is not available, is read-only, or another sync of it runs (docs/api.md#iam-user-sync).',
+          params: ClusterParams,
+          response: { 200: SyncIamUsersResponse, ...errorResponses },
+        },
+      },
+      async (req) => s.sync.sync(req.params.project_id, req.params.cluster_id),
+    );
+
+    app.get(
+      `${MANAGER}/sync-records`,
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags,
+          summary: "List a cluster's user syncs (ListSyncRecords)",
+          description:
+            'Every SyncIamUsers of the cluster, newest first, with its real start and end (epoch ms), counts, status and failures; offset and limit (default 1000) page, count is the total.',
+          params: ClusterParams,
+          querystring: ListSyncRecordsQuery,
+          response: { 200: ListSyncRecordsResponse, ...errorResponses },
+        },
+      },
+      async (req) => s.sync.records(req.params.project_id, req.params.cluster_id, req.query.offset ?? 0, req.query.limit ?? 1000),
     );
 
     const OmUserInfo = Type.Object({

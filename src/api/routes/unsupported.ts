@@ -248,14 +248,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['DeleteDataSource', 'DELETE', '/v1.0/{project_id}/clusters/{cluster_id}/ext-data-sources/{ext_data_source_id}'],
     ],
   },
-  'IAM user sync': {
-    planned: true,
-    why: `${PLANNED} (D28: the project's dwsbox users will become database roles of the cluster, with a record of each sync)`,
-    ops: [
-      ['SyncIamUsers', 'POST', '/v1/{project_id}/clusters/{cluster_id}/db-manager/sync-iam-user'],
-      ['ListSyncRecords', 'GET', '/v1/{project_id}/clusters/{cluster_id}/db-manager/sync-records'],
-    ],
-  },
   'notification subscriptions': {
     planned: true,
     why: `${PLANNED} (D26: each matching event or alarm delivered as a signed JSON POST to the subscription's HTTP(S) endpoint); ListEvents reads what happened`,

@@ -93,3 +93,33 @@ export const ShowDatabaseUserResponse = Type.Object({
   user_type: Type.Literal('COMMON'),
   member_of: Type.Array(Type.String(), { description: 'dwsbox extension: the roles it is a direct member of' }),
 });
+
+/** SyncIamUsers' answer: the roles the sync added and updated. */
+export const SyncIamUsersResponse = Type.Object({
+  sync_user: Type.Array(Type.String(), { description: 'the roles this sync added and updated (its record counts the rest)' }),
+});
+
+export const ListSyncRecordsQuery = Type.Object({
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+});
+
+/** The SDK's IdentitySourceSyncRecordVo. */
+const IdentitySourceSyncRecord = Type.Object({
+  id: Type.String(),
+  identity_source_id: Type.String({ description: "the project's id: its dwsbox users are the source" }),
+  identity_source_type: Type.String({ description: 'DWSBOX_USERS' }),
+  start_time: Type.Number({ description: 'epoch ms' }),
+  end_time: Type.Optional(Type.Number({ description: 'epoch ms; absent while RUNNING' })),
+  add_count: Type.Integer(),
+  update_count: Type.Integer(),
+  delete_count: Type.Integer(),
+  failed_count: Type.Integer(),
+  status: Type.String({ description: 'RUNNING, SUCCESS (ran to its end; failed users counted) or FAILED (stopped before its end)' }),
+  fail_reason: Type.Optional(Type.String({ description: 'each failed user and why; why a FAILED sync stopped' })),
+});
+
+export const ListSyncRecordsResponse = Type.Object({
+  count: Type.Integer({ description: "the cluster's syncs in all" }),
+  sync_records: Type.Array(IdentitySourceSyncRecord),
+});

@@ -50,6 +50,7 @@ export const API_HELP = `Resource commands (clients of the REST API):
                        [--level cluster|schema|table --database DB --schemas A,B | --tables S.T,S.T2]
   db-users list CLUSTER [--type USER|ROLE] | show CLUSTER NAME | delete CLUSTER NAME [--cascade]
   db-users create CLUSTER --name N [--role] [--password-stdin] [--conn-limit N] [--createdb] [--member-of R,R2]
+  db-users sync CLUSTER | sync-records CLUSTER [--offset N] [--limit N]   the project's dwsbox users as roles (SyncIamUsers)
                        (a user's password: --password-stdin, DWSBOX_DB_USER_PASSWORD, or --password PW with a warning)
   params list CLUSTER | show CLUSTER NAME | history CLUSTER [--limit N]
   params set CLUSTER NAME=VALUE … [--restart-now] [--wait]   (values in the parameter's unit, as list shows it: a SETTING_CONFIGURATION
@@ -656,9 +657,67 @@ async function dbUsers(ctx: Ctx): Promise<number> {
       print(ctx, { name: user, deleted: true }, () => `${user} dropped`);
       return 0;
     }
+    case 'sync': {
+      const r = await c.call<{ sync_user: string[] }>(
+        'POST',
+        `/v1/{project_id}/clusters/${encodeURIComponent(cluster!)}/db-manager/sync-iam-user`,
+        {},
+      );
+      print(
+        ctx,
+        r,
+        () =>
+          (r.sync_user.length ? `synced: ${r.sync_user.join(', ')}` : 'nothing added or updated') +
+          ' (db-users sync-records shows the counts)',
+      );
+      return 0;
+    }
+    case 'sync-records': {
+      const q = new URLSearchParams();
+      if (ctx.values['offset'] !== undefined) q.set('offset', String(ctx.values['offset']));
+      if (ctx.values['limit'] !== undefined) q.set('limit', String(ctx.values['limit']));
+      const r = await c.call<{ count: number; sync_records: SyncRecordBody[] }>(
+        'GET',
+        `/v1/{project_id}/clusters/${encodeURIComponent(cluster!)}/db-manager/sync-records${q.size ? `?${q}` : ''}`,
+      );
+      const at = (ms: number | undefined): string => (ms === undefined ? '-' : new Date(ms).toISOString());
+      print(ctx, r, () =>
+        [
+          table([
+            ['ID', 'STATUS', 'START', 'END', 'ADDED', 'UPDATED', 'DELETED', 'FAILED'],
+            ...r.sync_records.map((x) => [
+              x.id,
+              x.status,
+              at(x.start_time),
+              at(x.end_time),
+              String(x.add_count),
+              String(x.update_count),
+              String(x.delete_count),
+              String(x.failed_count),
+            ]),
+          ]),
+          ...r.sync_records.filter((x) => x.fail_reason).map((x) => `${x.id}: ${x.fail_reason}`),
+          `${r.count} sync(s) in all`,
+        ].join('\n'),
+      );
+      return 0;
+    }
     default:
-      throw new UsageError('db-users: use list, show, create or delete');
+      throw new UsageError('db-users: use list, show, create, delete, sync or sync-records');
   }
+}
+
+/** ListSyncRecords' IdentitySourceSyncRecordVo. */
+interface SyncRecordBody {
+  id: string;
+  status: string;
+  start_time: number;
+  end_time?: number;
+  add_count: number;
+  update_count: number;
+  delete_count: number;
+  failed_count: number;
+  fail_reason?: string;
 }
 
 interface ParameterBody {
@@ -914,6 +973,8 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       createdb: { type: 'boolean' },
       'member-of': { type: 'string' },
       cascade: { type: 'boolean' },
+      offset: { type: 'string' },
+      limit: { type: 'string' },
     },
     run: dbUsers,
   },

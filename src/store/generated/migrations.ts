@@ -51,6 +51,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 10,
       "name": "000010_read_only",
       "sql": "-- dwsbox store, version 10: the read-only protection of a cluster's data disk (issue 16,\n-- CancelReadonlyCluster; domain/read-only.ts). NULL: armed (the disk is watched); 'ON': the\n-- cluster is read-only because a member's data passed the threshold; 'LIFTED': a user lifted\n-- it, and the protection arms again once the data is back below the threshold.\nALTER TABLE clusters ADD COLUMN read_only TEXT;\n"
+    },
+    {
+      "version": 11,
+      "name": "000011_db_user_syncs",
+      "sql": "-- dwsbox store, version 11: SyncIamUsers and ListSyncRecords (issue 16, domain/db-sync.ts).\n-- db_user_syncs: one row per sync of a cluster's roles from its project's dwsbox users, with\n-- its real start and end and its counts; at most one RUNNING per cluster (the partial unique\n-- index refuses a second sync while one runs, across service processes). db_synced_roles: the\n-- roles syncs made, each known by its OID, so that a role of the same name made otherwise\n-- (CreateDatabaseUser) is never taken for one. Both go with their cluster when it is deleted.\nCREATE TABLE db_user_syncs (\n  id TEXT PRIMARY KEY,\n  project_id TEXT NOT NULL,\n  cluster_id TEXT NOT NULL,\n  status TEXT NOT NULL,\n  start_time BIGINT NOT NULL,\n  end_time BIGINT,\n  add_count INTEGER NOT NULL,\n  update_count INTEGER NOT NULL,\n  delete_count INTEGER NOT NULL,\n  failed_count INTEGER NOT NULL,\n  fail_reason TEXT\n);\nCREATE INDEX db_user_syncs_cluster ON db_user_syncs(cluster_id, start_time, id);\nCREATE UNIQUE INDEX db_user_syncs_running ON db_user_syncs(cluster_id) WHERE status = 'RUNNING';\nCREATE TABLE db_synced_roles (\n  cluster_id TEXT NOT NULL,\n  role_name TEXT NOT NULL,\n  role_oid BIGINT NOT NULL,\n  user_id TEXT NOT NULL,\n  synced_at BIGINT NOT NULL,\n  PRIMARY KEY (cluster_id, role_name)\n);\n"
     }
   ],
   "postgres": [
@@ -103,6 +108,11 @@ export const MIGRATIONS: Record<'sqlite' | 'postgres', Migration[]> = {
       "version": 10,
       "name": "000010_read_only",
       "sql": "-- dwsbox store, version 10: the read-only protection of a cluster's data disk (issue 16,\n-- CancelReadonlyCluster; domain/read-only.ts). NULL: armed (the disk is watched); 'ON': the\n-- cluster is read-only because a member's data passed the threshold; 'LIFTED': a user lifted\n-- it, and the protection arms again once the data is back below the threshold.\nALTER TABLE clusters ADD COLUMN read_only TEXT;\n"
+    },
+    {
+      "version": 11,
+      "name": "000011_db_user_syncs",
+      "sql": "-- dwsbox store, version 11: SyncIamUsers and ListSyncRecords (issue 16, domain/db-sync.ts).\n-- db_user_syncs: one row per sync of a cluster's roles from its project's dwsbox users, with\n-- its real start and end and its counts; at most one RUNNING per cluster (the partial unique\n-- index refuses a second sync while one runs, across service processes). db_synced_roles: the\n-- roles syncs made, each known by its OID, so that a role of the same name made otherwise\n-- (CreateDatabaseUser) is never taken for one. Both go with their cluster when it is deleted.\nCREATE TABLE db_user_syncs (\n  id TEXT PRIMARY KEY,\n  project_id TEXT NOT NULL,\n  cluster_id TEXT NOT NULL,\n  status TEXT NOT NULL,\n  start_time BIGINT NOT NULL,\n  end_time BIGINT,\n  add_count INTEGER NOT NULL,\n  update_count INTEGER NOT NULL,\n  delete_count INTEGER NOT NULL,\n  failed_count INTEGER NOT NULL,\n  fail_reason TEXT\n);\nCREATE INDEX db_user_syncs_cluster ON db_user_syncs(cluster_id, start_time, id);\nCREATE UNIQUE INDEX db_user_syncs_running ON db_user_syncs(cluster_id) WHERE status = 'RUNNING';\nCREATE TABLE db_synced_roles (\n  cluster_id TEXT NOT NULL,\n  role_name TEXT NOT NULL,\n  role_oid BIGINT NOT NULL,\n  user_id TEXT NOT NULL,\n  synced_at BIGINT NOT NULL,\n  PRIMARY KEY (cluster_id, role_name)\n);\n"
     }
   ]
 };

@@ -137,9 +137,11 @@ export const clusterDelete: TaskDefinition<DeleteParams, NoState, never> = {
       await ctx.dataPlane.removeClusterFiles(cluster.id);
     },
   },
-  /** The node records go and the address block is freed; the runner marks the cluster deleted (D8: gone). */
+  /** The node records go, its IAM user syncs' records too, and the address block is freed; the runner marks the cluster deleted (D8: gone). */
   async extrasOnSuccess(o) {
     for (const n of await o.tx.listNodes(o.params.clusterId)) await o.tx.deleteNode(n.id);
+    // its IAM user syncs' records and synced roles go with it (SyncIamUsers)
+    await o.tx.deleteDbSyncs(o.params.clusterId);
     await o.tx.updateCluster(o.params.clusterId, { subnetIndex: null, updatedAt: o.now });
   },
 };
