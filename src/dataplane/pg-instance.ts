@@ -507,6 +507,21 @@ export async function connectSuperuser(s: SocketOf, database = 'postgres', timeo
   return c;
 }
 
+/**
+ * D32: what dwsbox's superuser sessions start with, its own (`superuserClient`) and the tools'
+ * it runs as that superuser (pg_dump, through PGOPTIONS): they resolve no name through a
+ * schema a tenant can create in, and take none of a tenant's database or role settings that
+ * would change who they are or how they read a literal (ALTER DATABASE … SET role /
+ * standard_conforming_strings), nor load a library a stored setting names
+ * (session_preload_libraries, local_preload_libraries: a restored copy from before D32 may
+ * hold such a setting until its clean-up removes it, and the clean-up's own sessions open
+ * each database first). They write when the read-only protection has made the cluster
+ * read-only (local/read-only.ts). Options from the connection's start outrank every stored
+ * setting (PostgreSQL's PGC_S_CLIENT).
+ */
+export const SUPERUSER_SESSION_OPTIONS =
+  '-c search_path=pg_catalog -c role=none -c standard_conforming_strings=on -c default_transaction_read_only=off -c session_preload_libraries= -c local_preload_libraries=';
+
 /** `timeoutMs` 0: no statement_timeout of the session's own (a read of pg_settings that must show the server's value). */
 function superuserClient(s: SocketOf, database: string, timeoutMs: number): pg.Client {
   const c = new pg.Client({
@@ -517,11 +532,7 @@ function superuserClient(s: SocketOf, database: string, timeoutMs: number): pg.C
     connectionTimeoutMillis: Math.min(timeoutMs || 10_000, 10_000),
     statement_timeout: timeoutMs,
     application_name: 'dwsbox',
-    // D32: the superuser's sessions resolve no name through a schema a tenant can create in, and
-    // take none of a tenant's database or role settings that would change who they are or how
-    // they read a literal (ALTER DATABASE … SET role / standard_conforming_strings). They write
-    // when the read-only protection has made the cluster read-only (local/read-only.ts).
-    options: '-c search_path=pg_catalog -c role=none -c standard_conforming_strings=on -c default_transaction_read_only=off',
+    options: SUPERUSER_SESSION_OPTIONS,
   });
   c.on('error', () => {});
   return c;

@@ -4,7 +4,11 @@
  * installation before D32 had them: nodes run by the shared `postgres` OS user and owning
  * their data, the stanza in the shared repository layout with a config that names no OS
  * user, the administrator a superuser with the server-program role, an event trigger and a
- * role with CREATEROLE left behind. The service refuses to start on it; the migration moves
+ * role with CREATEROLE left behind; and (F4) a database that allows no connections holding an
+ * event trigger and untrusted functions, an internal-language function in pg_catalog,
+ * superuser-only settings stored per database and per role (one naming a library that does
+ * not exist, so every session that takes it fails), privileges on parameters. The service
+ * refuses to start on it; the migration moves
  * it (downtime reported), cleans it, and the service then runs it as the project's user: the
  * data intact, the old snapshot restorable, a new snapshot taken, the admin no superuser.
  * Installations from before D32 knew only the local engine, so this file runs on it (`LOCAL_ENGINE`).
@@ -74,6 +78,33 @@ async function makePreD32(svc: TestService): Promise<void> {
     create event trigger planted on ddl_command_start execute function public.evt()`,
   );
   await adminSqlAsDwsbox(svc, `alter system set work_mem = '77MB'`);
+  // F4: a closed database with an event trigger and untrusted functions; an internal-language
+  // function hidden in pg_catalog; stored settings and parameter privileges only a superuser gives.
+  await adminSqlAsDwsbox(svc, 'create database closed');
+  await adminSqlAsDwsbox(
+    svc,
+    `create function public.evt() returns event_trigger language plpgsql as $$ begin null; end $$;
+    create event trigger closed_evt on ddl_command_start execute function public.evt();
+    create function public.planted_c() returns void language c as '$libdir/plpgsql', 'plpgsql_call_handler';
+    create function public.planted_read(text) returns text language internal strict as 'pg_read_file_all'`,
+    'closed',
+  );
+  await adminSqlAsDwsbox(
+    svc,
+    `create function pg_catalog.planted_read(text) returns text language internal strict as 'pg_read_file_all';
+    alter database closed allow_connections false;
+    alter database postgres set log_statement = 'all';
+    alter database postgres set extwlist.extensions = 'file_fdw';
+    alter role dbadmin set session_replication_role = 'replica';
+    alter role dbadmin in database closed set lo_compat_privileges = on;
+    alter role all set log_min_duration_statement = 600000;
+    alter database postgres set lock_timeout = '42s';
+    alter role leftover set work_mem = '3MB';
+    grant alter system on parameter archive_command to dbadmin;
+    grant set on parameter log_statement to public`,
+  );
+  // Last: from now on a session that takes this setting fails (dwsbox's superuser's override it).
+  await adminSqlAsDwsbox(svc, `alter database postgres set session_preload_libraries = 'dwsbox_no_such_library'`);
   // The test service runs with synchronous_commit off, and its stop ends the nodes with SIGQUIT.
   await adminSqlAsDwsbox(svc, 'checkpoint');
   await svc.stop({ keepDir: true });
@@ -109,7 +140,11 @@ async function makePreD32(svc: TestService): Promise<void> {
   }
 }
 
-async function adminSqlAsDwsbox(svc: TestService, sql: string): Promise<void> {
+async function adminSqlAsDwsbox<R extends Record<string, unknown> = Record<string, unknown>>(
+  svc: TestService,
+  sql: string,
+  database = 'postgres',
+): Promise<R[]> {
   const nodes = await svc.svc.store.listNodes(cluster.id);
   const rec = (await svc.svc.store.getClusterById(cluster.id))!;
   const c = await svc.svc.dataPlane
@@ -117,9 +152,9 @@ async function adminSqlAsDwsbox(svc: TestService, sql: string): Promise<void> {
       rec,
       nodes.find((n) => n.role === 'primary')!,
     )
-    .connect('postgres');
+    .connect(database);
   try {
-    await c.query(sql);
+    return (await c.query<R>(sql)).rows;
   } finally {
     await c.end();
   }
@@ -188,6 +223,18 @@ describe('dwsbox tenants migrate', () => {
         'role leftover demoted',
         'pg_execute_server_program revoked from dbadmin',
         'event trigger planted dropped in postgres',
+        'event trigger closed_evt dropped in closed',
+        'function public.planted_c() (untrusted language) dropped in closed',
+        'function public.planted_read(text) (untrusted language) dropped in closed',
+        'function planted_read(text) (untrusted language) dropped in postgres',
+        'setting session_preload_libraries of database postgres reset',
+        'setting log_statement of database postgres reset',
+        'setting extwlist.extensions of database postgres reset',
+        'setting session_replication_role of role dbadmin reset',
+        'setting lo_compat_privileges of role dbadmin in database closed reset',
+        'setting log_min_duration_statement of all roles reset',
+        'privileges on parameter archive_command revoked from dbadmin',
+        'privileges on parameter log_statement revoked from public',
         'archiving checked (pgbackrest check)',
       ]),
     );
@@ -213,6 +260,7 @@ describe('dwsbox tenants migrate', () => {
     );
     expect(r).toMatchObject({ su: false, cr: false, prog: false, evt: 0 });
     expect(r!.wm).not.toBe('77MB');
+    await cleanedOfF4();
     const restored = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, {
       restore: { name: 'from-before-d32' },
     });
@@ -228,6 +276,51 @@ describe('dwsbox tenants migrate', () => {
     expect((await snapshot('after-d32')).status).toBe('AVAILABLE');
   });
 });
+
+/** F4: nothing a superuser stored or hid in a closed database is left; the database closed again, user settings kept. */
+async function cleanedOfF4(): Promise<void> {
+  const dbs = await adminSqlAsDwsbox<{ d: string; allow: boolean }>(
+    t!,
+    `select datname as d, datallowconn as allow from pg_database where datname in ('closed', 'template0') order by 1`,
+  );
+  expect(dbs).toEqual([
+    { d: 'closed', allow: false },
+    { d: 'template0', allow: false },
+  ]);
+  const settings = await adminSqlAsDwsbox<{ d: string | null; r: string | null; c: string[] }>(
+    t!,
+    `select d.datname as d, r.rolname as r, s.setconfig as c from pg_db_role_setting s
+       left join pg_database d on d.oid = s.setdatabase left join pg_roles r on r.oid = s.setrole order by 1, 2`,
+  );
+  expect(settings).toEqual([
+    { d: 'postgres', r: null, c: ['lock_timeout=42s'] },
+    { d: null, r: 'leftover', c: ['work_mem=3MB'] },
+  ]);
+  const acl = await adminSqlAsDwsbox<{ n: number }>(
+    t!,
+    `select count(*)::int as n from pg_parameter_acl a, aclexplode(a.paracl) x where x.grantee <> 10`,
+  );
+  expect(acl).toEqual([{ n: 0 }]);
+  const [hidden] = await adminSql<{ f: string | null }>(
+    cluster.endpoint,
+    `select to_regprocedure('pg_catalog.planted_read(text)')::text as f`,
+  );
+  expect(hidden).toEqual({ f: null });
+  // Inside the closed database (opened for the look, closed again).
+  await adminSqlAsDwsbox(t!, 'alter database closed allow_connections true');
+  try {
+    const [inside] = await adminSqlAsDwsbox<{ evt: number; fns: string[] }>(
+      t!,
+      `select (select count(*)::int from pg_event_trigger) as evt,
+              array(select p.proname::text from pg_proc p join pg_language l on l.oid = p.prolang
+                     where p.oid >= 16384 and (p.proname like 'planted%' or not l.lanpltrusted) order by 1) as fns`,
+      'closed',
+    );
+    expect(inside).toEqual({ evt: 0, fns: [] });
+  } finally {
+    await adminSqlAsDwsbox(t!, 'alter database closed allow_connections false');
+  }
+}
 
 async function nodesOf(): Promise<string[]> {
   return [1, 2, 3].map((i) => join(dataDir, 'clusters', cluster.id, `node${i}`, 'data'));

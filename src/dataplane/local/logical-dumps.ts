@@ -19,7 +19,7 @@ import { isCompleteDump, logicalDumpDir, partialDumpDir, prepareStanzaDumpDir } 
 import { parallelProgress } from '../logical-progress.js';
 import type { DumpedTable, LogicalDumpRef, LogicalDumpState } from '../logical-plane.js';
 import { baseEnv, runTool, startTool, whilePolling } from '../pg-exec.js';
-import { dirSize, ident } from '../pg-instance.js';
+import { dirSize, ident, SUPERUSER_SESSION_OPTIONS } from '../pg-instance.js';
 import { dumpTocProblems } from '../pg-toc.js';
 import { removeTree } from '../safe-fs.js';
 import { conninfoValue } from './restore-login.js';
@@ -97,7 +97,7 @@ export async function dumpObjects(
       part,
       ...objects,
     ],
-    env: baseEnv(),
+    env: baseEnv({ PGOPTIONS: SUPERUSER_SESSION_OPTIONS }),
     runAs: os,
     ...toolRun(o, e.lockFile(cluster.id)),
     logger: e.log,

@@ -76,6 +76,16 @@ async function dropLoginRole(e: LocalEngine, live: PgInstance, user: string, adm
 }
 
 /**
+ * D32: what the work's login starts its sessions with (its own, and pg_restore's through
+ * PGOPTIONS), so no setting a tenant stored on the database (ALTER DATABASE … SET role,
+ * default_transaction_read_only, search_path, standard_conforming_strings) changes them; the
+ * superuser's `SUPERUSER_SESSION_OPTIONS` less the preload settings, which a non-superuser
+ * may not name at connection.
+ */
+export const LOGIN_SESSION_OPTIONS =
+  '-c search_path=pg_catalog -c role=none -c standard_conforming_strings=on -c default_transaction_read_only=off';
+
+/**
  * A tool's connection as the work's login (the password in a passfile of the project's user,
  * 0600, in the work directory, removed with it), under an application name of the work (its
  * COPY is found by it in pg_stat_progress_copy).
@@ -106,7 +116,7 @@ export async function withAdminSession<T>(
       application_name: 'dwsbox',
       connectionTimeoutMillis: 10_000,
       statement_timeout: 10 * 60_000,
-      options: '-c search_path=pg_catalog',
+      options: LOGIN_SESSION_OPTIONS,
     });
     c.on('error', () => {});
     await c.connect();

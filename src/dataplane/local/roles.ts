@@ -1,10 +1,12 @@
 /** The roles of a cluster (D7, D32): the replication role, the administrator, and the clean-up of a restored copy. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { ClusterSecrets } from '../data-plane.js';
 import type { LocalEngine } from '../local-engine.js';
 import { REPLICATION_ROLE } from '../local-engine.js';
-import { ident, literal } from '../pg-instance.js';
+import { ident, literal, type PgInstance } from '../pg-instance.js';
 import { scramVerifier } from '../scram.js';
 
 /** D32: what a cluster's administrator is, and the built-in roles it holds and never holds. */
@@ -73,10 +75,16 @@ export async function grantAdmin(
  * D32's clean-up of a restored copy (a snapshot may come from before D32, when the
  * administrator was a superuser and could leave anything behind): every role but the
  * bootstrap superuser loses SUPERUSER, CREATEROLE, BYPASSRLS and (but dwsbox's replication
- * role) REPLICATION; the server-program and server-file roles are revoked from everyone;
- * event triggers and functions in untrusted languages that belong to no extension are
- * dropped in every database; `ALTER SYSTEM RESET ALL` (takes effect at the next restart).
- * Returns what it changed. Idempotent.
+ * role) REPLICATION; the server-program and server-file roles are revoked from everyone, and
+ * every privilege on a parameter (`GRANT SET | ALTER SYSTEM ON PARAMETER`, only a superuser
+ * grants one); the per-database and per-role settings no non-superuser could have stored are
+ * reset (`settingsToReset`); in every database — those that allow no connections too, opened
+ * for the clean-up and closed again, template0 included — event triggers are dropped first,
+ * then functions in untrusted languages (`internal` and `c` among them) that belong to no
+ * extension and are not PostgreSQL's own (oid 16384 and above, whatever their schema);
+ * `ALTER SYSTEM RESET ALL` (takes effect at the next restart). Returns what it changed.
+ * Idempotent, and safe to run again after a crash in the middle (a database opened for it
+ * carries a marker setting until it is closed again).
  */
 export async function cleanRestoredCluster(
   e: LocalEngine,
@@ -104,15 +112,54 @@ export async function cleanRestoredCluster(
     await inst.query(`revoke ${ident(m.role)} from ${ident(m.member)} cascade`);
     done.push(`${m.role} revoked from ${m.member}`);
   }
-  const dbs = await inst.query<{ d: string }>(`select datname as d from pg_database where datallowconn order by 1`);
+  // PostgreSQL 15's parameter privileges: an administrator with ALTER SYSTEM on archive_command runs programs.
+  const paramAcl = await inst.query<{ p: string; g: string | null }>(
+    `select distinct a.parname as p, r.rolname as g from pg_parameter_acl a, aclexplode(a.paracl) x
+       left join pg_roles r on r.oid = x.grantee where x.grantee <> 10 order by 1, 2`,
+  );
+  for (const { p, g } of paramAcl) {
+    await inst.query(`revoke all on parameter ${ident(p)} from ${g === null ? 'public' : ident(g)} cascade`);
+    done.push(`privileges on parameter ${p} revoked from ${g ?? 'public'}`);
+  }
+  // Databases that allow no connections: those closed now, and those a crashed run opened (its marker).
+  const closed = new Set(
+    (
+      await inst.query<{ d: string }>(
+        `select datname as d from pg_database d where not datallowconn
+            or exists (select 1 from pg_db_role_setting s where s.setdatabase = d.oid and s.setrole = 0 and $1 = any(s.setconfig))`,
+        [`${OPENED_MARKER}=on`],
+      )
+    ).map((r) => r.d),
+  );
+  for (const s of await settingsToReset(e, inst)) {
+    const target =
+      s.role === null
+        ? `database ${ident(s.database!)}`
+        : `role ${s.role === '' ? 'all' : ident(s.role)}${s.database === null ? '' : ` in database ${ident(s.database)}`}`;
+    await inst.query(`alter ${target} reset ${ident(s.name)}`);
+    const of =
+      s.role === null
+        ? `database ${s.database}`
+        : `${s.role === '' ? 'all roles' : `role ${s.role}`}${s.database === null ? '' : ` in database ${s.database}`}`;
+    done.push(`setting ${s.name} of ${of} reset`);
+  }
+  const dbs = await inst.query<{ d: string }>(`select datname as d from pg_database order by 1`);
   for (const { d } of dbs) {
+    const open = closed.has(d);
+    if (open) {
+      // Marked first, so a run that crashes before it closes the database again closes it the next time.
+      await inst.query(`alter database ${ident(d)} set ${OPENED_MARKER} = on`);
+      await inst.query(`alter database ${ident(d)} allow_connections true`);
+    }
+    // Event triggers first: they would fire on the DDL that follows, in this superuser's session
+    // (DROP EVENT TRIGGER fires none, nor do the statements on roles, databases and settings above).
     for (const t of await inst.query<{ n: string }>(`select evtname as n from pg_event_trigger`, [], d)) {
       await inst.query(`drop event trigger ${ident(t.n)}`, [], d);
       done.push(`event trigger ${t.n} dropped in ${d}`);
     }
     const fns = await inst.query<{ f: string }>(
       `select p.oid::regprocedure::text as f from pg_proc p join pg_language l on l.oid = p.prolang
-        where not l.lanpltrusted and l.lanname <> 'internal' and p.pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+        where not l.lanpltrusted and p.oid >= 16384
           and not exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e')`,
       [],
       d,
@@ -122,11 +169,74 @@ export async function cleanRestoredCluster(
       await inst.query(`drop function ${proc} cascade`, [], d);
       done.push(`function ${proc} (untrusted language) dropped in ${d}`);
     }
+    if (open) {
+      await inst.query(`alter database ${ident(d)} allow_connections false`);
+      await inst.query(`alter database ${ident(d)} reset ${OPENED_MARKER}`);
+    }
   }
   await inst.query('alter system reset all');
   if (done.length)
     e.log.warn('restored copy cleaned of what a tenant superuser could have left (D32)', { clusterId: cluster.id, changes: done });
   return done;
+}
+
+/** The setting that marks a database the clean-up opened (a custom placeholder: only a superuser stores one). */
+const OPENED_MARKER = 'dwsbox.opened_for_cleanup';
+
+/** One entry of pg_db_role_setting: `role` '' is every role (ALTER ROLE ALL), null none; `database` null none. */
+interface StoredSetting {
+  database: string | null;
+  role: string | null;
+  name: string;
+}
+
+/**
+ * The per-database and per-role settings (pg_db_role_setting: ALTER DATABASE … SET, ALTER
+ * ROLE … [IN DATABASE …] SET) that no non-superuser could have stored, and that apply to every
+ * later session, dwsbox's superuser's too. Kept: those PostgreSQL knows with the context
+ * `user`. Everything else goes: `superuser` and above (session_preload_libraries,
+ * session_replication_role, log_*, …), and names this server does not know. A custom
+ * placeholder (a name with a dot) is no exception: PostgreSQL 15 lets no non-superuser store
+ * one that no module loaded in its session defines (validate_option_array_item), and once a
+ * module defines it, the stored value applies with a superuser's context (extwlist.extensions
+ * would widen pgextwlist's list). So a module's variables are judged as defined: when the
+ * prefix names a library of this PostgreSQL's `lib` directory, this session loads it (by
+ * absolute path: no dynamic_library_path of the copy's) before it reads pg_settings — a
+ * `user` variable of a trusted extension's module (pg_trgm.similarity_threshold) stays.
+ * Read in a session of its own, which loads libraries only from the host's packages.
+ */
+async function settingsToReset(e: LocalEngine, inst: PgInstance): Promise<StoredSetting[]> {
+  const c = await inst.connect('postgres');
+  try {
+    const rows = (
+      await c.query<{ database: string | null; role: string | null; item: string }>(
+        `select d.datname as database, case when s.setrole = 0 then null else r.rolname end as role, x.item
+           from pg_db_role_setting s cross join unnest(s.setconfig) as x(item)
+           left join pg_database d on d.oid = s.setdatabase left join pg_roles r on r.oid = s.setrole
+          where (s.setdatabase = 0 or d.oid is not null) and (s.setrole = 0 or r.oid is not null)
+          order by 1, 2, 3`,
+      )
+    ).rows;
+    const stored = rows.map((r) => ({
+      database: r.database,
+      // setrole 0 with a database: ALTER DATABASE; setrole 0 without one: ALTER ROLE ALL.
+      role: r.role === null && r.database === null ? '' : r.role,
+      name: r.item.slice(0, Math.max(0, r.item.indexOf('='))) || r.item,
+    }));
+    const libDir = join(e.bins.binDir, '..', 'lib');
+    const prefixes = new Set(stored.map((s) => /^([a-z0-9_]+)\./i.exec(s.name)?.[1]?.toLowerCase()).filter((p): p is string => !!p));
+    for (const p of prefixes) {
+      const lib = join(libDir, `${p}.so`);
+      if (!/^[a-z0-9_]+$/.test(p) || !existsSync(lib)) continue;
+      await c.query(`load ${literal(lib)}`).catch(() => {});
+    }
+    const user = new Set(
+      (await c.query<{ n: string }>(`select lower(name) as n from pg_settings where context = 'user'`)).rows.map((r) => r.n),
+    );
+    return stored.filter((s) => s.name !== OPENED_MARKER && !user.has(s.name.toLowerCase()));
+  } finally {
+    await c.end().catch(() => {});
+  }
 }
 
 export async function setAdminPassword(

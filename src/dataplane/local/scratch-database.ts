@@ -13,7 +13,7 @@ import type { TableRestoreWork, TenantCluster } from '../logical-plane.js';
 import { baseEnv, runTool, startTool, whilePolling } from '../pg-exec.js';
 import { ident, literal, writeOwned } from '../pg-instance.js';
 import { scratchLoadList } from '../pg-toc.js';
-import { loginConninfo, withAdminLogin } from './restore-login.js';
+import { LOGIN_SESSION_OPTIONS, loginConninfo, withAdminLogin } from './restore-login.js';
 import { prepareWorkDir, scratchListFile, toolAppName } from './restore-work.js';
 import { toolRun } from './tool-run.js';
 import { join } from 'node:path';
@@ -127,7 +127,7 @@ export async function loadScratchDatabase(
         loginConninfo(e, work, login, scratch, toolAppName(work, 'restore')),
         dump.location,
       ],
-      env: baseEnv(),
+      env: baseEnv({ PGOPTIONS: LOGIN_SESSION_OPTIONS }),
       runAs: os,
       ...toolRun(o, lockFile),
       logger: e.log,

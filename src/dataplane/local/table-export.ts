@@ -14,7 +14,7 @@ import type { LocalEngine } from '../local-engine.js';
 import { tableProgress } from '../logical-progress.js';
 import type { ExportSource, Exported, ExportedTable, TablePair, TableRestoreWork } from '../logical-plane.js';
 import { baseEnv, startTool, whilePolling } from '../pg-exec.js';
-import { ident, type PgInstance } from '../pg-instance.js';
+import { ident, SUPERUSER_SESSION_OPTIONS, type PgInstance } from '../pg-instance.js';
 import { relationsIn } from './logical-catalog.js';
 import { conninfoValue } from './restore-login.js';
 import { dumpFile, exportServer, toolAppName } from './restore-work.js';
@@ -286,7 +286,7 @@ export async function exportTables(
         part,
         ...tables.flatMap((t) => ['-t', qualified(t.target)]),
       ],
-      env: baseEnv(),
+      env: baseEnv({ PGOPTIONS: SUPERUSER_SESSION_OPTIONS }),
       runAs: e.projectUser(work.projectId),
       ...toolRun(o, e.lockFile(work.clusterId)),
       logger: e.log,

@@ -26,7 +26,7 @@ import { baseEnv, runTool, startTool, whilePolling } from '../pg-exec.js';
 import { ident, writeOwned } from '../pg-instance.js';
 import { checkedForeignKey, filterToc } from '../pg-toc.js';
 import { relationsIn } from './logical-catalog.js';
-import { loginConninfo, withAdminLogin, withAdminSession } from './restore-login.js';
+import { LOGIN_SESSION_OPTIONS, loginConninfo, withAdminLogin, withAdminSession } from './restore-login.js';
 import { dumpFile, importListFile, toolAppName } from './restore-work.js';
 import { withSession } from './sessions.js';
 import { toolRun } from './tool-run.js';
@@ -110,7 +110,7 @@ export async function importTables(
         loginConninfo(e, work, login, into.database, app),
         dump,
       ],
-      env: baseEnv(),
+      env: baseEnv({ PGOPTIONS: LOGIN_SESSION_OPTIONS }),
       runAs: e.projectUser(work.projectId),
       ...toolRun(o, e.lockFile(work.clusterId)),
       logger: e.log,
