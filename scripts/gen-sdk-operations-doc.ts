@@ -92,7 +92,7 @@ const ROUTED: Record<string, string | null> = {
   CreateDatabaseUser:
     "partial: a real role (login, create_db, inherit, conn_limit, password as a SCRAM verifier, password_disable, desc as its comment, grant_members within the administrator's memberships); `system_admin` and `create_role` are refused (400 DWS.9970, beyond the administrator), `logical_cluster` and a non-empty `grant_list` (400 DWS.9901); see api.md#database-users",
   ListDatabaseUsers:
-    "the primary's pg_roles but the built-in (`pg_…`, `postgres`) and dwsbox's own (`dwsbox_…`); `user_type` is always `COMMON` (IAM and OneAccess list none)",
+    "the primary's pg_roles but the built-in (`pg_…`, `postgres`) and dwsbox's own (`dwsbox_…`); `user_type` `IAM` for the roles SyncIamUsers made, `COMMON` for the others (`user_type=IAM` or `COMMON` filters; OneAccess lists none)",
   ShowDatabaseUser:
     'partial: from pg_roles; `auditadmin`, `useft`, `valid_begin`, `lock` and `logical_cluster` are absent (no PostgreSQL source)',
   UpdateDatabaseUserInfo:

@@ -283,10 +283,13 @@ export function checkMemberships(name: string, wanted: readonly string[], found:
 }
 
 /** The SDK's DatabaseUser (ListDatabaseUsers' rows). */
+/** COMMON: a role made by the administrator (CreateDatabaseUser) or the cluster; IAM: one SyncIamUsers made (domain/db-sync.ts). */
+export type DbUserKind = 'COMMON' | 'IAM';
+
 export interface DbUserListItem {
   name: string;
   login: boolean;
-  user_type: 'COMMON';
+  user_type: DbUserKind;
 }
 
 /** The SDK's ShowDatabaseUserResponse, the fields with a source in PostgreSQL, and dwsbox's `member_of`. */
@@ -301,15 +304,15 @@ export interface DbUserDetail {
   replication: boolean;
   valid_until?: number;
   desc?: string;
-  user_type: 'COMMON';
+  user_type: DbUserKind;
   member_of: string[];
 }
 
-export function dbUserListItem(r: DbRoleRow): DbUserListItem {
-  return { name: r.name, login: r.login, user_type: 'COMMON' };
+export function dbUserListItem(r: DbRoleRow, kind: DbUserKind = 'COMMON'): DbUserListItem {
+  return { name: r.name, login: r.login, user_type: kind };
 }
 
-export function dbUserDetail(r: DbRoleRow): DbUserDetail {
+export function dbUserDetail(r: DbRoleRow, kind: DbUserKind = 'COMMON'): DbUserDetail {
   return {
     name: r.name,
     login: r.login,
@@ -321,7 +324,7 @@ export function dbUserDetail(r: DbRoleRow): DbUserDetail {
     replication: r.replication,
     ...(r.validUntilMs !== null ? { valid_until: r.validUntilMs } : {}),
     ...(r.comment ? { desc: r.comment } : {}),
-    user_type: 'COMMON',
+    user_type: kind,
     member_of: [...r.memberOf].sort(),
   };
 }

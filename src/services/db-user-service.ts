@@ -31,7 +31,7 @@ export interface ListDbUsersQuery {
   limit?: number;
   /** USER: roles that log in; ROLE: roles that do not */
   type?: 'USER' | 'ROLE';
-  /** COMMON: every user; IAM and OneAccess: none (no user is synchronised from an identity service) */
+  /** COMMON: the users SyncIamUsers did not make; IAM: those it made (the project's dwsbox users); OneAccess: none (no such identity source); absent: every user */
   user_type?: 'COMMON' | 'IAM' | 'OneAccess';
 }
 
@@ -85,13 +85,26 @@ export class DbUserService {
 
   async list(projectId: string, clusterId: string, q: ListDbUsersQuery): Promise<{ users: DbUserListItem[] }> {
     const { c, primary } = await runningPrimary(this.deps, this.clusters, projectId, clusterId, false);
-    if (q.user_type === 'IAM' || q.user_type === 'OneAccess') return { users: [] };
+    if (q.user_type === 'OneAccess') return { users: [] };
+    const synced = await this.syncedRoles(c, primary);
     const rows = (await this.deps.dataPlane.dbRoles(c, primary, c.userName))
       // dwsbox's and its engine's roles (the replication role among them) are not the tenant's users.
       .filter((r) => !isBeyondAdmin(r) || r.name === c.userName)
-      .filter((r) => (q.type === 'USER' ? r.login : q.type === 'ROLE' ? !r.login : true));
+      .filter((r) => (q.type === 'USER' ? r.login : q.type === 'ROLE' ? !r.login : true))
+      .filter((r) => (q.user_type === 'IAM' ? synced.has(r.name) : q.user_type === 'COMMON' ? !synced.has(r.name) : true));
     const offset = q.offset ?? 0;
-    return { users: rows.slice(offset, offset + (q.limit ?? 1000)).map(dbUserListItem) };
+    return { users: rows.slice(offset, offset + (q.limit ?? 1000)).map((r) => dbUserListItem(r, synced.has(r.name) ? 'IAM' : 'COMMON')) };
+  }
+
+  /**
+   * The roles SyncIamUsers made that are still the ones it made (the store's records whose OID
+   * the primary still gives the name); none read when the cluster has no records.
+   */
+  private async syncedRoles(c: ClusterRecord, primary: NodeRecord): Promise<Set<string>> {
+    const records = await this.deps.store.listSyncedRoles(c.id);
+    if (!records.length) return new Set();
+    const oids = new Map((await this.deps.dataPlane.roleOids(c, primary)).map((r) => [r.name, r.oid]));
+    return new Set(records.filter((r) => oids.get(r.roleName) === r.roleOid).map((r) => r.roleName));
   }
 
   /** ExportDatabaseUsers' rows: the users ListDatabaseUsers lists, in full (a page of `limit`, default 10000). */
@@ -105,7 +118,7 @@ export class DbUserService {
       .filter((r) => !isBeyondAdmin(r) || r.name === c.userName)
       .filter((r) => (q.type === 'USER' ? r.login : q.type === 'ROLE' ? !r.login : true));
     const offset = q.offset ?? 0;
-    return rows.slice(offset, offset + (q.limit ?? 10_000)).map(dbUserDetail);
+    return rows.slice(offset, offset + (q.limit ?? 10_000)).map((r) => dbUserDetail(r));
   }
 
   async show(projectId: string, clusterId: string, name: string): Promise<DbUserDetail> {
@@ -113,7 +126,7 @@ export class DbUserService {
     checkDbUserName(name, c.userName, false);
     const [row] = await this.deps.dataPlane.dbRoles(c, primary, c.userName, [name]);
     if (!row || (isBeyondAdmin(row) && row.name !== c.userName)) throw new AppError('DB_USER_NOT_FOUND', { args: [name, c.name] });
-    return dbUserDetail(row);
+    return dbUserDetail(row, (await this.syncedRoles(c, primary)).has(row.name) ? 'IAM' : 'COMMON');
   }
 
   async update(projectId: string, clusterId: string, name: string, input: UpdateDbUserInput): Promise<void> {

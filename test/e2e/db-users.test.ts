@@ -735,7 +735,17 @@ describe("IAM user sync (the project's dwsbox users as real roles)", () => {
     });
     // ShowDatabaseUser shows it with its comment
     const shown = await t.client.request<{ login: boolean; desc: string }>('GET', `${USERS()}/sync_alice`);
-    expect(shown.body).toMatchObject({ login: true, desc: expect.stringContaining('synced by SyncIamUsers') });
+    expect(shown.body).toMatchObject({ login: true, desc: expect.stringContaining('synced by SyncIamUsers'), user_type: 'IAM' });
+    // ListDatabaseUsers: the synced ones are IAM, the administrator's COMMON
+    const iam = await t.client.call<{ users: { name: string; user_type: string }[] }>('GET', `${USERS()}?user_type=IAM`);
+    expect(iam.users).toEqual([
+      { name: 'sync_alice', login: true, user_type: 'IAM' },
+      { name: 'sync_bob', login: true, user_type: 'IAM' },
+    ]);
+    const common = await t.client.call<{ users: { name: string; user_type: string }[] }>('GET', `${USERS()}?user_type=COMMON`);
+    expect(common.users.map((u) => u.name)).toContain('sync_manual');
+    expect(common.users.map((u) => u.name)).not.toContain('sync_alice');
+    expect(new Set(common.users.map((u) => u.user_type))).toEqual(new Set(['COMMON']));
   });
 
   it('a second sync after a dwsbox user is deleted drops its role (what it owns handed to the administrator), delete_count 1; the others untouched', async () => {
@@ -858,5 +868,25 @@ describe("IAM user sync (the project's dwsbox users as real roles)", () => {
     expect(await runApiCommand(['db-users', 'sync-records', id], env, out)).toBe(0);
     expect(lines.join('')).toMatch(/6 sync\(s\) in all/);
     expect(await admin("select 1 as one from pg_roles where rolname = 'sync_cli'")).toEqual([{ one: 1 }]);
+  });
+  it('a dwsbox user deleted and made again under the same name: its role re-bound (update_count 1, in sync_user), its attributes kept', async () => {
+    // the administrator changed the synced role: a sync keeps what the administrator set
+    expect((await t.client.request('POST', `${USERS()}/sync_cli`, { login: false, conn_limit: 2 })).status).toBe(200);
+    const [before] = (await roleRow('sync_cli')) as { comment: string }[];
+    await t.svc.store.deleteUser('sync_cli');
+    await dwsboxUser('sync_cli');
+    const r = await t.client.request<{ sync_user: string[] }>('POST', SYNC());
+    expect([r.status, r.body.sync_user]).toEqual([200, ['sync_cli']]);
+    const [after] = (await roleRow('sync_cli')) as { comment: string; rolcanlogin: boolean; rolconnlimit: number }[];
+    expect(after).toMatchObject({ rolcanlogin: false, rolconnlimit: 2 });
+    const newId = (await t.svc.store.getUserByName('sync_cli'))!.id;
+    expect(after!.comment).toContain(`(id ${newId},`);
+    expect(after!.comment).not.toEqual(before!.comment);
+    const { sync_records } = await t.client.call<{ sync_records: SyncRecord[] }>('GET', `${RECORDS()}?limit=1`);
+    expect(sync_records[0]).toMatchObject({ status: 'SUCCESS', add_count: 0, update_count: 1, delete_count: 0 });
+    // nothing changed since: a sync does nothing more
+    const again = await t.client.request<{ sync_user: string[] }>('POST', SYNC());
+    expect([again.status, again.body.sync_user]).toEqual([200, []]);
+    expect(await roleRow('sync_cli')).toEqual([after]);
   });
 });

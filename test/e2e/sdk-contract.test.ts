@@ -8,7 +8,8 @@
  * in PostgreSQL (a user made through the SDK logs in with its password; a privilege granted is
  * what has_table_privilege says and lets the user read; a parameter updated and a time zone set
  * are what `show` says on every member; a user deleted is gone from pg_roles; a password reset
- * is the one the administrator logs in with; the endpoint named is the one connected through)
+ * is the one the administrator logs in with; the endpoint named is the one connected through;
+ * the project's dwsbox users synced are roles in pg_roles)
  * or in the answer's figures (the members, their roles and zone; a schema's bytes as
  * pg_relation_size sums them; the project's node quota as used). An error status arrives as the
  * SDK's own ClientRequestException with the DWS error_code. Operations that need a second
@@ -16,7 +17,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { ADMIN_PASSWORD, SUBNET, VPC, startService, type TestService } from '../helpers/service.js';
+import { ADMIN_PASSWORD, PROJECT_ID, SUBNET, VPC, startService, type TestService } from '../helpers/service.js';
+import { randomUUID } from 'node:crypto';
+import { hashPassword } from '../../src/auth/secrets.js';
 import { ClientRequestException } from '@huaweicloud/huaweicloud-sdk-core/exception/ClientRequestException.js';
 import { sdkClient, sdkError, type Sdk } from '../helpers/sdk-client.js';
 import { freePort, waitFor } from '../helpers/env.js';
@@ -414,6 +417,48 @@ describe('database users and privileges, as PostgreSQL has them', () => {
     expect(await admin('select 1 from pg_roles where rolname = $1', [USER])).toEqual([]);
     const [left] = await admin<{ n: number }>('select count(*)::int as n from sdk.facts');
     expect(left).toEqual({ n: 3000 });
+  });
+});
+
+describe("IAM user sync, the project's dwsbox users as roles", () => {
+  it('SyncIamUsers makes a role of each dwsbox user (sync_user, pg_roles); ListSyncRecords (offset, limit) records it with its real times and counts', async () => {
+    for (const name of ['sdk_sync_a', 'sdk_sync_b'])
+      await t.svc.store.insertUser({
+        id: randomUUID(),
+        projectId: PROJECT_ID,
+        name,
+        role: 'readonly',
+        passwordHash: await hashPassword('Sdk-Sync-Pass1'),
+        createdAt: Date.now(),
+      });
+    const before = Date.now();
+    const r = await sdk<{ sync_user: string[] }>('SyncIamUsers', { path: cluster() });
+    const after = Date.now();
+    expect(r.body.sync_user).toEqual(['sdk_sync_a', 'sdk_sync_b']);
+    expect(
+      await admin("select rolname, rolcanlogin, rolsuper from pg_roles where rolname in ('sdk_sync_a', 'sdk_sync_b') order by 1"),
+    ).toEqual([
+      { rolname: 'sdk_sync_a', rolcanlogin: true, rolsuper: false },
+      { rolname: 'sdk_sync_b', rolcanlogin: true, rolsuper: false },
+    ]);
+    const records = await sdk<{ count: number; sync_records: Record<string, unknown>[] }>('ListSyncRecords', {
+      path: cluster(),
+      query: { offset: 0, limit: 10 },
+    });
+    expect(records.body.count).toBe(1);
+    const [rec] = records.body.sync_records;
+    expect(rec).toMatchObject({
+      identity_source_id: PROJECT_ID,
+      identity_source_type: 'DWSBOX_USERS',
+      add_count: 2,
+      update_count: 0,
+      delete_count: 0,
+      failed_count: 0,
+      status: 'SUCCESS',
+    });
+    expect(rec!['start_time']).toBeGreaterThanOrEqual(before);
+    expect(rec!['end_time']).toBeGreaterThanOrEqual(rec!['start_time'] as number);
+    expect(rec!['end_time']).toBeLessThanOrEqual(after);
   });
 });
 

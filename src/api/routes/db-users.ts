@@ -61,7 +61,7 @@ export const dbUserRoutes =
           tags,
           summary: "List a cluster's database users (ListDatabaseUsers)",
           description:
-            "Every role of the primary's pg_roles but the built-in (pg_…, postgres) and dwsbox's own (dwsbox_…), by name; type USER (log in) or ROLE (do not); user_type IAM or OneAccess lists none.",
+            "Every role of the primary's pg_roles but the built-in (pg_…, postgres) and dwsbox's own (dwsbox_…), by name; type USER (log in) or ROLE (do not); user_type IAM lists the roles SyncIamUsers made (shown user_type IAM), COMMON the others, OneAccess none.",
           params: ClusterParams,
           querystring: ListDatabaseUsersQuery,
           response: { 200: ListDatabaseUsersResponse, ...errorResponses },

@@ -75,7 +75,7 @@ export const DeleteDatabaseUserQuery = Type.Object({
 const DatabaseUser = Type.Object({
   name: Type.String(),
   login: Type.Boolean(),
-  user_type: Type.Literal('COMMON'),
+  user_type: Type.Union([Type.Literal('COMMON'), Type.Literal('IAM')], { description: 'IAM: a role SyncIamUsers made' }),
 });
 export const ListDatabaseUsersResponse = Type.Object({ users: Type.Array(DatabaseUser) });
 
@@ -90,7 +90,7 @@ export const ShowDatabaseUserResponse = Type.Object({
   replication: Type.Boolean(),
   valid_until: Type.Optional(Type.Number({ description: 'rolvaliduntil, epoch ms; absent when none' })),
   desc: Type.Optional(Type.String({ description: 'the role comment' })),
-  user_type: Type.Literal('COMMON'),
+  user_type: Type.Union([Type.Literal('COMMON'), Type.Literal('IAM')], { description: 'IAM: a role SyncIamUsers made' }),
   member_of: Type.Array(Type.String(), { description: 'dwsbox extension: the roles it is a direct member of' }),
 });
 
