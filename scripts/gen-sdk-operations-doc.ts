@@ -83,6 +83,12 @@ const ROUTED: Record<string, string | null> = {
     'partial: the zone codes a create accepts, `status` `available`; `name` and `public_border_group` are absent (the zones are labels: every node runs on this host)',
   ListClusterNodes:
     'partial: `sub_status` and `alias_name` are absent; `az_code` only for a cluster of one zone; `inst_create_type` is always `INST` (no idle nodes); `deleted` is ignored',
+  ListQueries:
+    "partial: the tenant's sessions on every running member from pg_stat_activity, read now, with conditions, order and pages (offset a page number minus 1); the workload-manager fields (queues, resource pools, memory, spill, skew, estimates) are absent: PostgreSQL has no source for them",
+  ShowQueryDetail:
+    'partial: one running statement by its query_id, read now from its member (404 DWS.9982 once it is over); the same fields as ListQueries',
+  ListTablesStatistic:
+    'partial: rate_type dirtyPage is real (every user table of the primary: owner, size, dead tuples in percent from pg_stat_user_tables); rate_type skew is refused (400 DWS.9901): every member holds each whole table',
   ListTagsForResource:
     "the cluster's enterprise project as its system tag `_sys_enterprise_project_id` (the only system tag dwsbox records)",
   ShowInstance:

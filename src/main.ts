@@ -46,6 +46,7 @@ import { SnapshotService } from './services/snapshot-service.js';
 import { RestoreService } from './services/restore-service.js';
 import { ScaleService } from './services/scale-service.js';
 import { HealthMonitor } from './services/health-monitor.js';
+import { ActivityService } from './services/activity-service.js';
 import { SnapshotPolicyService } from './services/snapshot-policy-service.js';
 import { SnapshotScheduler } from './services/snapshot-scheduler.js';
 import { MaintenanceRestarts } from './services/maintenance-restarts.js';
@@ -310,6 +311,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     scale,
     restores,
     events: eventService,
+    activity: new ActivityService({ store, dataPlane }, clusters),
     readiness,
     readPoint: () => new ReadPoint(store),
     consoleDir: defaultConsoleDir(),

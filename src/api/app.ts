@@ -25,6 +25,8 @@ import { clientErrorHandler, errorHandler } from './error-handler.js';
 import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { clusterInfoRoutes } from './routes/cluster-info.js';
+import { activityRoutes } from './routes/activity.js';
+import type { ActivityService } from '../services/activity-service.js';
 import { dbUserRoutes } from './routes/db-users.js';
 import { dbAuthorityRoutes } from './routes/db-authority.js';
 import { flavorRoutes } from './routes/flavors.js';
@@ -75,6 +77,8 @@ export interface AppDeps {
   policies: SnapshotPolicyService;
   restores: RestoreService;
   scale: ScaleService;
+  /** live sessions and table statistics (issue 17): ListQueries, ShowQueryDetail, ListTablesStatistic */
+  activity: ActivityService;
   /** cluster events (D26): ListEvents */
   events: EventService;
   readiness: Readiness;
@@ -266,6 +270,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authRoutes(deps));
   await app.register(clusterRoutes(deps));
   await app.register(clusterInfoRoutes(deps));
+  await app.register(activityRoutes(deps));
   await app.register(dbUserRoutes(deps));
   await app.register(dbAuthorityRoutes(deps));
   await app.register(flavorRoutes(deps));

@@ -11,6 +11,7 @@
  * interface speaks of clusters, members (the store's node records), stanzas and backup sets,
  * never of an engine's local paths (a member's `dataDir` is the store's, opaque here).
  */
+import type { SessionRow, TableStatRow } from '../domain/activity.js';
 import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
 import type { OmRoleRow } from '../domain/om-user.js';
@@ -266,6 +267,11 @@ export interface DataPlane extends LogicalDataPlane {
   enableOmRole(cluster: ClusterRef, primary: NodeRecord, admin: string, validUntil: string): Promise<void>;
   /** Every session of `dwsbox_om` on a running member ended. */
   endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void>;
+  // ------------------------------------------------------------------ activity (issue 17; local/activity.ts)
+  /** The tenant's client sessions on a running member, from pg_stat_activity (never dwsbox's own). */
+  memberSessions(cluster: ClusterRef, member: NodeRecord): Promise<SessionRow[]>;
+  /** Every user table of the primary with its owner, size and live and dead tuples. */
+  tableStatistics(cluster: ClusterRef, primary: NodeRecord): Promise<TableStatRow[]>;
   /** The sessions of `dwsbox_om` on a running member ended once its VALID UNTIL passed; how many. */
   endExpiredOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<number>;
   /** `dwsbox_om` gone: its sessions on the primary ended, what it owns handed to `admin`. */

@@ -7,6 +7,8 @@
  * standby, …) and each is idempotent: run again after a crash, it finishes or finds the work
  * done.
  */
+import type { SessionRow, TableStatRow } from '../domain/activity.js';
+import * as activity from './local/activity.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord, SchemaInfo } from '../domain/records.js';
@@ -480,6 +482,12 @@ export class LocalEngine implements DataPlane {
   }
   endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void> {
     return omUser.endOmSessions(this, cluster, member);
+  }
+  memberSessions(cluster: ClusterRef, member: NodeRecord): Promise<SessionRow[]> {
+    return activity.memberSessions(this, cluster, member);
+  }
+  tableStatistics(cluster: ClusterRef, primary: NodeRecord): Promise<TableStatRow[]> {
+    return activity.tableStatistics(this, cluster, primary);
   }
   endExpiredOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<number> {
     return omUser.endExpiredOmSessions(this, cluster, member);

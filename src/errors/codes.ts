@@ -83,6 +83,7 @@ export const ERROR_CODES = {
   DB_USER_NOT_FOUND: spec(404, 'DWS.9971', 'The database user %s does not exist on cluster %s.'),
   DB_OBJECT_NOT_FOUND: spec(404, 'DWS.9974', 'The %s %s does not exist in %s.'),
   INSTANCE_NOT_FOUND: spec(404, 'DWS.9981', 'The instance %s does not exist.'),
+  QUERY_NOT_FOUND: spec(404, 'DWS.9982', 'The query %s is not running on cluster %s.'),
   CONFIGURATION_NOT_FOUND: spec(404, 'DWS.9980', 'The parameter configuration %s does not exist on cluster %s.'),
   SNAPSHOT_POLICY_NOT_FOUND: spec(404, 'DWS.9940', 'The snapshot policy %s does not exist on cluster %s.'),
 

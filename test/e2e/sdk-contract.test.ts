@@ -533,6 +533,131 @@ describe('the time zone, as the running PostgreSQL has it', () => {
   });
 });
 
+describe('what runs, as pg_stat_activity has it, and the tables, as pg_stat_user_tables counts them', () => {
+  type Q = {
+    query_id: string;
+    pid: string;
+    inst_name: string;
+    user_name?: string;
+    application_name?: string;
+    query?: string;
+    duration?: number;
+  };
+  type Queries = { data: { queries: Q[]; status: { queries_count: number; session_count: number } }; count: number };
+
+  it('ListQueries finds statements running on the primary and a standby, with their real backends and durations; ShowQueryDetail shows one while it runs, 404 once cancelled', async () => {
+    rw ??= await readEndpoint();
+    const nodes = (
+      await sdk<{ node_list: { name: string; role: string; connect_info: string }[] }>('ListClusterNodes', { path: cluster() })
+    ).body.node_list;
+    const standby = nodes.find((n) => n.role === 'standby')!;
+    const primary = nodes.find((n) => n.role === 'primary')!;
+    const sleepers = await Promise.all(
+      [primary, standby].map(async (n) => {
+        const [host, port] = n.connect_info.split(':');
+        const c = new pg.Client({
+          host,
+          port: Number(port),
+          user: 'dbadmin',
+          password: ADMIN_PASSWORD,
+          database: 'postgres',
+          application_name: 'sdk-sleeper',
+        });
+        c.on('error', () => {});
+        await c.connect();
+        const [{ pid }] = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows as [{ pid: number }];
+        const done = c.query('select pg_sleep(120)').then(
+          () => 'finished',
+          (e: Error) => e.message,
+        );
+        return { node: n, c, pid, done };
+      }),
+    );
+    try {
+      const body = { conditions: [{ field: 'application_name', operator: '=', value: 'sdk-sleeper' }], offset: '0', limit: '10' };
+      const first = await waitFor(
+        async () => {
+          const r = (await sdk<Queries>('ListQueries', { path: cluster(), body })).body;
+          return r.count === 2 ? r : null;
+        },
+        { what: 'both statements listed', timeoutMs: 30_000, intervalMs: 200 },
+      );
+      expect(new Map(first.data.queries.map((q) => [q.inst_name, Number(q.pid)]))).toEqual(
+        new Map(sleepers.map((x) => [x.node.name, x.pid])),
+      );
+      for (const q of first.data.queries) expect(q).toMatchObject({ user_name: 'dbadmin', query: 'select pg_sleep(120)' });
+      expect(first.data.status.queries_count).toBeGreaterThanOrEqual(2);
+      // The durations are measured: they grow while the statements run.
+      await new Promise((r) => setTimeout(r, 1200));
+      const later = (await sdk<Queries>('ListQueries', { path: cluster(), body })).body.data.queries;
+      for (const q of later) expect(q.duration!).toBeGreaterThan(first.data.queries.find((x) => x.query_id === q.query_id)!.duration!);
+      // dwsbox's own sessions are never listed, even asking for every session
+      const everySession = (await sdk<Queries>('ListQueries', { path: cluster(), body: { target: 'session', limit: '1000' } })).body.data
+        .queries;
+      expect(everySession.every((q) => q.application_name !== 'dwsbox' && q.user_name !== 'postgres')).toBe(true);
+
+      const onStandby = later.find((q) => q.inst_name === standby.name)!;
+      const shown = await sdk<{ data: Q }>('ShowQueryDetail', { path: { ...cluster(), query_id: onStandby.query_id } });
+      expect(shown.body.data).toMatchObject({ query_id: onStandby.query_id, pid: String(sleepers[1]!.pid), inst_name: standby.name });
+      // cancelled by its own user: it ends, and its id no longer names a running statement
+      await admin('select pg_cancel_backend($1)', [sleepers[1]!.pid], standby.connect_info);
+      expect(await sleepers[1]!.done).toMatch(/canceling statement/);
+      const gone = await sdkError(sdk('ShowQueryDetail', { path: { ...cluster(), query_id: onStandby.query_id } }));
+      expect([gone.httpStatusCode, gone.errorCode]).toEqual([404, 'DWS.9982']);
+      const bad = await sdkError(
+        sdk('ListQueries', { path: cluster(), body: { conditions: [{ field: 'password', operator: '=', value: 'x' }] } }),
+      );
+      expect([bad.httpStatusCode, bad.errorCode]).toEqual([400, 'DWS.0001']);
+    } finally {
+      for (const x of sleepers) await x.c.end().catch(() => {});
+    }
+  });
+
+  it('ListTablesStatistic: a table with 400 of its 1,000 rows deleted has a dirty page rate of 40 % and its real size; skew is refused', async () => {
+    rw ??= await readEndpoint();
+    await admin(
+      "create table dirty_pages(id int primary key, pad text); insert into dirty_pages select g, repeat('x', 100) from generate_series(1, 1000) g",
+    );
+    await admin('delete from dirty_pages where id <= 400');
+    type Stats = {
+      collect_time: number;
+      data: {
+        db_name: string;
+        schema_name: string;
+        table_name: string;
+        table_owner: string;
+        table_size: string;
+        dirty_page_rate?: number;
+      }[];
+      count: number;
+    };
+    const query = { rate_type: 'dirtyPage', offset: 0, limit: 10, filter: 'table_name', value: 'dirty_pages' };
+    // the statistics are flushed by the backend within a second or so of its commit
+    const r = await waitFor(
+      async () => {
+        const b = (await sdk<Stats>('ListTablesStatistic', { path: cluster(), query })).body;
+        return b.data[0]?.dirty_page_rate === 40 ? b : null;
+      },
+      { what: 'the dead tuples counted', timeoutMs: 30_000, intervalMs: 300 },
+    );
+    const [size] = await admin<{ b: string }>("select pg_total_relation_size('dirty_pages')::text as b");
+    expect(r.data).toEqual([
+      {
+        db_name: 'postgres',
+        schema_name: 'public',
+        table_name: 'dirty_pages',
+        table_owner: 'dbadmin',
+        table_size: size!.b,
+        dirty_page_rate: 40,
+      },
+    ]);
+    expect(r.count).toBe(1);
+    const skew = await sdkError(sdk('ListTablesStatistic', { path: cluster(), query: { rate_type: 'skew', offset: 0, limit: 10 } }));
+    expect([skew.httpStatusCode, skew.errorCode]).toEqual([400, 'DWS.9901']);
+    await admin('drop table dirty_pages');
+  });
+});
+
 describe("the administrator's password", () => {
   it('ResetPassword: the administrator logs in with the new password, no longer with the old one (last: the others use the old)', async () => {
     rw ??= await readEndpoint();

@@ -12,6 +12,7 @@
  *
  * An intention the interface gains is added here too (the type check says so).
  */
+import type { SessionRow, TableStatRow } from '../../src/domain/activity.js';
 import { join } from 'node:path';
 import type {
   ArchiverState,
@@ -349,6 +350,12 @@ export class FakeDataPlane implements DataPlane {
   }
   endOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<void> {
     return this.perform('endOmSessions', [cluster.id, member.ordinal]);
+  }
+  memberSessions(cluster: ClusterRef, member: NodeRecord): Promise<SessionRow[]> {
+    return this.perform('memberSessions', [cluster.id, member.ordinal], {}, () => []);
+  }
+  tableStatistics(cluster: ClusterRef, primary: NodeRecord): Promise<TableStatRow[]> {
+    return this.perform('tableStatistics', [cluster.id, primary.ordinal], {}, () => []);
   }
   endExpiredOmSessions(cluster: ClusterRef, member: NodeRecord): Promise<number> {
     return this.perform('endExpiredOmSessions', [cluster.id, member.ordinal], {}, () => 0);
