@@ -116,6 +116,23 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
 }
 
 /**
+ * D32: a restored copy's postgresql.auto.conf is the snapshot's — what ALTER SYSTEM set at its
+ * time, a tenant superuser's before D32 among it (archive_command, shared_preload_libraries,
+ * ssl_passphrase_command, …) — and PostgreSQL reads it after dwsbox's own settings. Before the
+ * copy's first start only the recovery settings pgBackRest's restore wrote stay
+ * (restore_command, recovery_target*; comments too), so nothing the snapshot's ALTER SYSTEM set
+ * applies, not even once (the clean-up's `ALTER SYSTEM RESET ALL` comes after the first start).
+ * archive_mode goes too: pgBackRest's `off` would override the copy's own setting.
+ */
+export function keepOnlyRecoverySettings(dataDir: string, os: OsUser): void {
+  const f = join(dataDir, 'postgresql.auto.conf');
+  if (!existsSync(f)) return;
+  const lines = (readFileSafe(f) ?? '').split('\n');
+  const kept = lines.filter((l) => /^\s*(#.*)?$/.test(l) || /^\s*(restore_command|recovery_target(_\w+)?)\s*=/.test(l));
+  if (kept.length !== lines.length) writeOwned(f, kept.join('\n'), os, 0o600);
+}
+
+/**
  * Settings pgBackRest wrote into postgresql.auto.conf for recovery (restore_command,
  * archive_mode) are dropped once the copy is promoted, so the cluster's own settings rule.
  */

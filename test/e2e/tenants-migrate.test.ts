@@ -7,7 +7,9 @@
  * role with CREATEROLE left behind; and (F4) a database that allows no connections holding an
  * event trigger and untrusted functions, an internal-language function in pg_catalog,
  * superuser-only settings stored per database and per role (one naming a library that does
- * not exist, so every session that takes it fails), privileges on parameters. The service
+ * not exist, so every session that takes it fails), privileges on parameters; and, in the
+ * snapshot's postgresql.auto.conf, a shared_preload_libraries naming a library that does not
+ * exist (a restored copy that read it would not start). The service
  * refuses to start on it; the migration moves
  * it (downtime reported), cleans it, and the service then runs it as the project's user: the
  * data intact, the old snapshot restorable, a new snapshot taken, the admin no superuser.
@@ -181,9 +183,14 @@ beforeAll(async () => {
   cluster = { id: c.id, endpoint: c.detail.endpoints[0]!.connect_info, stanza: (await t.svc.store.getClusterById(c.id))!.stanza };
   await adminSql(cluster.endpoint, SCHEMA_SQL);
   before = await checksums(cluster.endpoint);
+  // What a superuser's ALTER SYSTEM left in the snapshot (postgresql.auto.conf) never applies to a
+  // restored copy, not even at its first start: this library does not exist, so a copy that read
+  // the setting would not start.
+  await adminSqlAsDwsbox(t, `alter system set shared_preload_libraries = 'pg_stat_statements', 'dwsbox_no_such_library'`);
   const s = await snapshot('before-d32');
   expect(s.status).toBe('AVAILABLE');
   snapId = s.id;
+  await adminSqlAsDwsbox(t, 'alter system reset shared_preload_libraries');
   await makePreD32(t);
 }, 300_000);
 

@@ -19,7 +19,7 @@ import type { OsUser } from '../os-user.js';
 import { baseEnv, runTool } from '../pg-exec.js';
 import { mkdirOwned, writeOwned } from '../pg-instance.js';
 import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
-import { clearRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
+import { clearRecoverySettings, keepOnlyRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
 import { proveArchiving } from './first-archive.js';
 import { makeStandbyOf } from './member-copies.js';
 import { settleAll } from '../../errors/settle.js';
@@ -79,11 +79,8 @@ async function ensureNewStanza(
  * promotion writes.
  */
 function dropArchiveModeOff(dataDir: string, os: OsUser): void {
-  const f = join(dataDir, 'postgresql.auto.conf');
-  if (!existsSync(f)) return;
-  const text = readFileSafe(f) ?? '';
-  const kept = text.split('\n').filter((l) => !/^\s*archive_mode\s*=/.test(l));
-  if (kept.length !== text.split('\n').length) writeOwned(f, kept.join('\n'), os, 0o600);
+  // D32: and every other setting the snapshot's ALTER SYSTEM left (`keepOnlyRecoverySettings`).
+  keepOnlyRecoverySettings(dataDir, os);
 }
 
 /**

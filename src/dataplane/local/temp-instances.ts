@@ -5,6 +5,7 @@ import { NODE_TYPES } from '../../domain/node-types.js';
 import type { LocalEngine } from '../local-engine.js';
 import type { OsUser } from '../os-user.js';
 import { mkdirOwned, PgInstance } from '../pg-instance.js';
+import { keepOnlyRecoverySettings } from '../pg-restore.js';
 import { mkdirSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
 
 const MAX_NODE_CONNECTIONS = Math.max(...NODE_TYPES.map((t) => t.settings.max_connections));
@@ -61,6 +62,8 @@ export function prepareTempInstance(e: LocalEngine, inst: PgInstance, extra: Rec
     ...(e.settings.unsafeNoFsync ? { fsync: 'off', synchronous_commit: 'off' } : {}),
     ...extra,
   });
+  // D32: none of the snapshot's ALTER SYSTEM settings, which PostgreSQL would read after these.
+  keepOnlyRecoverySettings(inst.dataDir, inst.spec.os);
 }
 
 /**
