@@ -259,6 +259,8 @@ export interface DataPlane extends LogicalDataPlane {
   commentSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, comment: string): Promise<boolean>;
   /** The synced role dropped while `name` is the role of `oid` (sessions ended, what it owns handed to `admin`); false otherwise. */
   dropSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, admin: string): Promise<boolean>;
+  /** Every session of the role of `oid` on a running member ended (a standby's, after the drop); how many. */
+  endRoleSessions(cluster: ClusterRef, member: NodeRecord, oid: number): Promise<number>;
 
   // ------------------------------------------------------------------ the O&M account (issue 16; local/om-user.ts)
   /** `dwsbox_om` as pg_roles says, or null. */

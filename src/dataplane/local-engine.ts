@@ -473,6 +473,9 @@ export class LocalEngine implements DataPlane {
   dropSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, admin: string): Promise<boolean> {
     return dbSync.dropSyncedRole(this, cluster, primary, name, oid, admin);
   }
+  endRoleSessions(cluster: ClusterRef, member: NodeRecord, oid: number): Promise<number> {
+    return dbSync.endRoleSessions(this, cluster, member, oid);
+  }
 
   omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null> {
     return omUser.omRole(this, cluster, primary);

@@ -754,11 +754,29 @@ describe("IAM user sync (the project's dwsbox users as real roles)", () => {
     await admin('create schema sync_s; grant usage, create on schema sync_s to sync_bob');
     await query(rw, 'sync_bob', 'Sync-Bob-Pass12', 'create table sync_s.bobs(x int); insert into sync_s.bobs values (7)');
     const alice = await roleRow('sync_alice');
+    // a session of sync_bob on a standby (once the standby has replayed its password)
+    const standby = (await getCluster(t.client, id)).nodes.find((n) => n.role === 'standby')!;
+    const [host, port] = standby.connect_info.split(':');
+    const session = await waitFor(
+      async () => {
+        const s = new pg.Client({ host, port: Number(port), user: 'sync_bob', password: 'Sync-Bob-Pass12', database: 'postgres' });
+        s.on('error', () => {});
+        return s.connect().then(
+          () => s,
+          () => null,
+        );
+      },
+      { what: "sync_bob's login on the standby", timeoutMs: 20_000, intervalMs: 100 },
+    );
+    expect((await session.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
     expect(await t.svc.store.deleteUser('sync_bob')).toBe(true);
     const r = await t.client.request<{ sync_user: string[] }>('POST', SYNC());
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.sync_user).toEqual([]);
     expect(await admin("select 1 from pg_roles where rolname = 'sync_bob'")).toEqual([]);
+    // its standby session was ended with it
+    await expect(session.query('select 1')).rejects.toThrow();
+    await session.end().catch(() => {});
     expect(await admin("select tableowner from pg_tables where schemaname = 'sync_s' and tablename = 'bobs'")).toEqual([
       { tableowner: 'dbadmin' },
     ]);

@@ -342,6 +342,9 @@ export class FakeDataPlane implements DataPlane {
   dropSyncedRole(cluster: ClusterRef, primary: NodeRecord, name: string, oid: number, admin: string): Promise<boolean> {
     return this.perform('dropSyncedRole', [cluster.id, primary.ordinal, name, oid, admin], {}, () => true);
   }
+  endRoleSessions(cluster: ClusterRef, member: NodeRecord, oid: number): Promise<number> {
+    return this.perform('endRoleSessions', [cluster.id, member.ordinal, oid], {}, () => 0);
+  }
   omRole(cluster: ClusterRef, primary: NodeRecord): Promise<OmRoleRow | null> {
     return this.perform('omRole', [cluster.id, primary.ordinal], {}, () => null);
   }

@@ -105,3 +105,11 @@ export async function dropSyncedRole(
   await inst.query(`drop role ${ident(name)}`);
   return true;
 }
+
+/** Every session of the role of `oid` on a running member ended (a standby's: its sessions outlive the drop there); how many. */
+export async function endRoleSessions(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, oid: number): Promise<number> {
+  const rows = await e
+    .instance(cluster, member)
+    .query<{ n: number }>('select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where usesysid = $1::int8::oid', [oid]);
+  return rows[0]?.n ?? 0;
+}
