@@ -14,7 +14,11 @@
  * before, during STOP_NODES (which reports progress per node) and after REMOVE_DATA; with
  * DWSBOX_FULL_CRASH_MATRIX=1 after every step too (`crashPoints`). Each ends 404 with
  * no process, file, lock file or stanza left, and the task SUCCESS.
- * Both: nothing the crashed service started outlived it, and the task's durable `ran_by` names
+ * Parameter change (SETTING_CONFIGURATION, a value that takes a restart, restart_now): on the
+ * restart clusters, after APPLY_SETTINGS, before RESTART_NODE_2, after RESTART_NODE_1, before
+ * VERIFY_SETTINGS. Each ends with the task SUCCESS, every member showing the new value with
+ * nothing pending, both standbys streaming.
+ * All: nothing the crashed service started outlived it, and the task's durable `ran_by` names
  * the crashed process, then the restarted one.
  * Budget (D21): two lanes (child services, each on its own data directory) take the cases one
  * at a time each, so at most two tasks run at once.
@@ -24,6 +28,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { postmastersUnder, startChildService, watchToolChildren, type ChildService } from '../helpers/child-service.js';
 import {
   LanePool,
+  adminQuery,
   clusterTasks,
   deleteCluster,
   leftovers,
@@ -49,6 +54,12 @@ const RESTART_CASES = [
   { step: 'START_NODE_3', point: 'before' },
   { step: 'CHECK_REPLICATION', point: 'during' },
   { step: 'CHECK_REPLICATION', point: 'after' },
+] as const;
+const CONFIGURE_CASES = [
+  { step: 'APPLY_SETTINGS', point: 'after' },
+  { step: 'RESTART_NODE_2', point: 'before' },
+  { step: 'RESTART_NODE_1', point: 'after' },
+  { step: 'VERIFY_SETTINGS', point: 'before' },
 ] as const;
 const DELETE_STEPS = ['STOP_NODES', 'KEEP_SNAPSHOTS', 'REMOVE_DATA'];
 const DELETE_CASES = crashPoints(DELETE_STEPS, { progress: new Set(['STOP_NODES']), ci: new Set(['STOP_NODES']) });
@@ -137,6 +148,72 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
     );
   };
 
+  const configureCase = (step: string, point: string): void => {
+    it.concurrent(
+      `parameter change: crash ${point} ${step}, the restarted service applies it on every member`,
+      { timeout: 300_000 },
+      async ({ expect }) => {
+        const svc = await pool.acquire();
+        try {
+          let id = restartCluster.get(svc);
+          if (!id) {
+            id = (await createAvailableCluster(svc.client, { nodes: 3 })).id;
+            restartCluster.set(svc, id);
+          }
+          const members = async (): Promise<string[]> => (await getCluster(svc.client, id!)).nodes.map((n) => n.connect_info);
+          const setting = async (at: string) =>
+            (
+              await adminQuery<{ setting: string; pending: boolean }>(
+                at,
+                "select setting, pending_restart as pending from pg_settings where name = 'max_locks_per_transaction'",
+              )
+            )[0]!;
+          const next = String(Number((await setting((await members())[0]!)).setting) + 16);
+          await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+            cluster_id: id,
+            action_name: 'SETTING_CONFIGURATION',
+            step,
+            mode: 'crash',
+            point,
+          });
+          const crashedPid = svc.pid;
+          const watcher = watchToolChildren(crashedPid, 20, longLivedChildren());
+          await requestMayDie(svc.client, 'PUT', `/v2/{project_id}/clusters/${id}/configurations/${id}`, {
+            configurations: [{ type: 'dn', name: 'max_locks_per_transaction', value: next }],
+            restart_now: true,
+          });
+          const exit = await svc.waitExit(120_000);
+          watcher.stop();
+          expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
+          expect(await toolsLeftAfterCrash(watcher, svc.dataDir)).toEqual([]);
+
+          await svc.restart();
+          const done = await waitIdle(svc.client, id, 180_000);
+          expect(done.status).toBe('AVAILABLE');
+          const task = (await clusterTasks(svc.client, id)).find((t) => t.kind === 'cluster.configure')!;
+          expect(task.status).toBe('SUCCESS');
+          expect(subItems(task).every((x) => x.status === 'SUCCESS')).toBe(true);
+          expect(svc.ranBy(task.id)).toEqual([crashedPid, svc.pid]);
+          const healthy = await waitFor(
+            async () => {
+              const d = await getCluster(svc.client, id!);
+              return d.nodes.every((n) => n.status === '200') ? d : null;
+            },
+            { what: 'every node up', timeoutMs: 60_000 },
+          );
+          for (const at of healthy.nodes.map((n) => n.connect_info))
+            expect(await setting(at), at).toEqual({ setting: next, pending: false });
+          expect((await replicationOf(healthy)).map((r) => r.state)).toEqual(['streaming', 'streaming']);
+          expect((await svc.client.call<{ count: number }>('GET', '/dwsbox/v1/{project_id}/faults')).count).toBe(0);
+        } finally {
+          if (!svc.alive()) await svc.restart().catch(() => {});
+          await svc.client.request('DELETE', '/dwsbox/v1/{project_id}/faults').catch(() => {});
+          pool.release(svc);
+        }
+      },
+    );
+  };
+
   const deleteCase = (step: string, point: string): void => {
     it.concurrent(`delete: crash ${point} ${step}, the restarted service finishes the delete`, { timeout: 300_000 }, async ({ expect }) => {
       const svc = await pool.acquire();
@@ -185,11 +262,13 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
   };
 
   // Interleaved; either lane takes the next case.
-  for (let i = 0; i < Math.max(RESTART_CASES.length, DELETE_CASES.length); i++) {
+  for (let i = 0; i < Math.max(RESTART_CASES.length, DELETE_CASES.length, CONFIGURE_CASES.length); i++) {
     const r = RESTART_CASES[i];
     const d = DELETE_CASES[i];
+    const c = CONFIGURE_CASES[i];
     if (r) restartCase(r.step, r.point);
     if (d) deleteCase(d.step, d.point);
+    if (c) configureCase(c.step, c.point);
   }
 
   it('the restarted clusters can still be deleted cleanly', async ({ expect }) => {
