@@ -8,6 +8,7 @@
  * The audit records are those tasks. A restart a change takes waits for the cluster's
  * maintenance window unless the request says `restart_now` (maintenance-restarts.ts fires it).
  */
+import { runningMembers } from './running-members.js';
 import {
   MAX_CHANGES,
   OFFERED_PARAMETERS,
@@ -83,12 +84,7 @@ export class ConfigurationService {
   ) {}
 
   private async runningPrimary(c: ClusterRecord): Promise<NodeRecord> {
-    if (c.stopped)
-      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'it is stopped; start it to read or set its parameters'] });
-    const primary = (await this.deps.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
-    if (!primary || !this.deps.dataPlane.memberStatus(c, primary))
-      throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
-    return primary;
+    return (await runningMembers(this.deps, c, 'read or set its parameters')).primary;
   }
 
   private async cluster(projectId: string, clusterId: string, configurationId?: string): Promise<ClusterRecord> {

@@ -6,6 +6,7 @@
  * needs the running primary. What may be asked is domain/db-users.ts's; the SQL is the data
  * plane's (local/db-users.ts), so both engines run the same.
  */
+import { runningMembers } from './running-members.js';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import {
   checkDbUserName,
@@ -54,12 +55,7 @@ export async function runningPrimary(
         `database users and privileges change only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`,
       ],
     });
-  if (c.stopped)
-    throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'it is stopped; start it to read its database users and privileges'] });
-  const nodes = await deps.store.listNodes(c.id);
-  const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
-  if (!primary || !deps.dataPlane.memberStatus(c, primary))
-    throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
+  const { primary } = await runningMembers(deps, c, 'read its database users and privileges');
   return { c, primary };
 }
 
