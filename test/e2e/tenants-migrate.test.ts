@@ -103,7 +103,11 @@ async function makePreD32(svc: TestService): Promise<void> {
     alter database postgres set lock_timeout = '42s';
     alter role leftover set work_mem = '3MB';
     grant alter system on parameter archive_command to dbadmin;
-    grant set on parameter log_statement to public`,
+    grant set on parameter log_statement to public;
+    grant execute on function pg_catalog.pg_read_file(text) to dbadmin;
+    grant select on pg_catalog.pg_authid to leftover;
+    grant select (rolpassword) on pg_catalog.pg_authid to leftover;
+    grant create on schema pg_catalog to public`,
   );
   // Last: from now on a session that takes this setting fails (dwsbox's superuser's override it).
   await adminSqlAsDwsbox(svc, `alter database postgres set session_preload_libraries = 'dwsbox_no_such_library'`);
@@ -242,6 +246,10 @@ describe('dwsbox tenants migrate', () => {
         'setting log_min_duration_statement of all roles reset',
         'privileges on parameter archive_command revoked from dbadmin',
         'privileges on parameter log_statement revoked from public',
+        'EXECUTE on function pg_read_file(text) revoked from dbadmin in postgres',
+        'SELECT on table pg_authid revoked from leftover in postgres',
+        'SELECT (rolpassword) on table pg_authid revoked from leftover in postgres',
+        'CREATE on schema pg_catalog revoked from public in postgres',
         'archiving checked (pgbackrest check)',
       ]),
     );
@@ -308,6 +316,15 @@ async function cleanedOfF4(): Promise<void> {
     `select count(*)::int as n from pg_parameter_acl a, aclexplode(a.paracl) x where x.grantee <> 10`,
   );
   expect(acl).toEqual([{ n: 0 }]);
+  const [sys] = await adminSqlAsDwsbox<Record<string, boolean>>(
+    t!,
+    `select has_function_privilege('dbadmin', 'pg_catalog.pg_read_file(text)', 'execute') as read_file,
+            has_table_privilege('leftover', 'pg_catalog.pg_authid', 'select') as authid,
+            has_column_privilege('leftover', 'pg_catalog.pg_authid', 'rolpassword', 'select') as rolpassword,
+            has_schema_privilege('dbadmin', 'pg_catalog', 'create') as create_catalog,
+            has_function_privilege('dbadmin', 'pg_catalog.pg_switch_wal()', 'execute') as switch_wal`,
+  );
+  expect(sys).toEqual({ read_file: false, authid: false, rolpassword: false, create_catalog: false, switch_wal: true });
   const [hidden] = await adminSql<{ f: string | null }>(
     cluster.endpoint,
     `select to_regprocedure('pg_catalog.planted_read(text)')::text as f`,

@@ -81,7 +81,8 @@ export async function grantAdmin(
  * reset (`settingsToReset`); in every database — those that allow no connections too, opened
  * for the clean-up and closed again, template0 included — event triggers are dropped first,
  * then functions in untrusted languages (`internal` and `c` among them) that belong to no
- * extension and are not PostgreSQL's own (oid 16384 and above, whatever their schema);
+ * extension and are not PostgreSQL's own (oid 16384 and above, whatever their schema),
+ * then the privileges on PostgreSQL's own objects initdb did not give (`systemPrivilegeDrift`);
  * `ALTER SYSTEM RESET ALL` (takes effect at the next restart). Returns what it changed.
  * Idempotent, and safe to run again after a crash in the middle (a database opened for it
  * carries a marker setting until it is closed again).
@@ -169,6 +170,10 @@ export async function cleanRestoredCluster(
       await inst.query(`drop function ${proc} cascade`, [], d);
       done.push(`function ${proc} (untrusted language) dropped in ${d}`);
     }
+    for (const r of await systemPrivilegeDrift(inst, d)) {
+      await inst.query(r.sql, [], d);
+      done.push(`${r.what} in ${d}`);
+    }
     if (open) {
       await inst.query(`alter database ${ident(d)} allow_connections false`);
       await inst.query(`alter database ${ident(d)} reset ${OPENED_MARKER}`);
@@ -178,6 +183,71 @@ export async function cleanRestoredCluster(
   if (done.length)
     e.log.warn('restored copy cleaned of what a tenant superuser could have left (D32)', { clusterId: cluster.id, changes: done });
   return done;
+}
+
+/**
+ * Privileges on PostgreSQL's own objects in `pg_catalog` (its functions, tables, views,
+ * sequences and their columns; the pg_catalog and pg_toast schemas) that initdb did not give
+ * (pg_init_privs, or the object's default when it has none there): only a superuser grants
+ * them (EXECUTE on pg_read_file, SELECT on pg_authid, CREATE on pg_catalog, whose objects
+ * every session's search path reaches first). Each as the REVOKE that removes it. EXECUTE on
+ * pg_switch_wal is D32's own grant to the administrator (made again after the clean-up).
+ * information_schema is left as it is: initdb records none of its privileges, and a grant on
+ * its views and functions gives nothing the catalogs do not.
+ */
+async function systemPrivilegeDrift(inst: PgInstance, database: string): Promise<{ sql: string; what: string }[]> {
+  const rows = await inst.query<{ kind: string; obj: string; col: string | null; priv: string; grantee: string | null }>(
+    `with objs as (
+       select 'function' as kind, p.oid::regprocedure::text as obj, null::text as col, p.oid, 'pg_proc'::regclass as cls, 0 as sub,
+              p.proacl as acl, p.proowner as owner, 'f'::"char" as k
+         from pg_proc p where p.pronamespace = 'pg_catalog'::regnamespace and p.oid < 16384
+          and p.oid <> 'pg_catalog.pg_switch_wal()'::regprocedure
+       union all
+       select case when c.relkind = 'S' then 'sequence' else 'table' end, c.oid::regclass::text, null, c.oid, 'pg_class'::regclass, 0,
+              c.relacl, c.relowner, case when c.relkind = 'S' then 's' else 'r' end::"char"
+         from pg_class c where c.relnamespace = 'pg_catalog'::regnamespace and c.oid < 16384 and c.relkind in ('r', 'v', 'm', 'S', 'f', 'p')
+       union all
+       select 'column', c.oid::regclass::text, quote_ident(a.attname), c.oid, 'pg_class'::regclass, a.attnum, a.attacl, c.relowner, 'c'::"char"
+         from pg_attribute a join pg_class c on c.oid = a.attrelid
+        where c.relnamespace = 'pg_catalog'::regnamespace and c.oid < 16384 and a.attnum > 0 and a.attacl is not null
+       union all
+       select 'schema', quote_ident(n.nspname), null, n.oid, 'pg_namespace'::regclass, 0, n.nspacl, n.nspowner, 'n'::"char"
+         from pg_namespace n where n.nspname in ('pg_catalog', 'pg_toast')
+     )
+     select o.kind, o.obj, o.col, x.privilege_type as priv, r.rolname as grantee
+       from objs o cross join lateral aclexplode(coalesce(o.acl, acldefault(o.k, o.owner))) x
+       left join pg_roles r on r.oid = x.grantee
+      where x.grantee <> o.owner and (x.grantee = 0 or r.oid is not null)
+        and not exists (
+          select 1 from aclexplode(coalesce(
+                   (select i.initprivs from pg_init_privs i
+                     where i.objoid = o.oid and i.classoid = o.cls and i.objsubid = o.sub and i.privtype = 'i'),
+                   case when o.k = 'c' then null else acldefault(o.k, o.owner) end)) y
+           where y.grantee = x.grantee and y.privilege_type = x.privilege_type)
+      order by 1, 2, 3, 4, 5`,
+    [],
+    database,
+  );
+  const out: { sql: string; what: string }[] = [];
+  for (const r of rows) {
+    // aclexplode's names (SELECT, EXECUTE, …) and PostgreSQL's own quoted names (regprocedure, regclass, quote_ident).
+    if (!/^[A-Z]+$/.test(r.priv)) continue;
+    const from = r.grantee === null ? 'public' : ident(r.grantee);
+    const on =
+      r.kind === 'function'
+        ? `on function ${r.obj}`
+        : r.kind === 'sequence'
+          ? `on sequence ${r.obj}`
+          : r.kind === 'schema'
+            ? `on schema ${r.obj}`
+            : `on table ${r.obj}`;
+    const priv = r.kind === 'column' ? `${r.priv} (${r.col})` : r.priv;
+    out.push({
+      sql: `revoke ${priv} ${on} from ${from} cascade`,
+      what: `${priv} ${on} revoked from ${r.grantee ?? 'public'}`,
+    });
+  }
+  return out;
 }
 
 /** The setting that marks a database the clean-up opened (a custom placeholder: only a superuser stores one). */
