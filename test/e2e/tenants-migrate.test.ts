@@ -77,7 +77,8 @@ async function makePreD32(svc: TestService): Promise<void> {
     `alter role dbadmin superuser createrole; grant pg_execute_server_program to dbadmin;
     create role leftover createrole login;
     create function public.evt() returns event_trigger language plpgsql as $$ begin null; end $$;
-    create event trigger planted on ddl_command_start execute function public.evt()`,
+    create event trigger planted on ddl_command_start execute function public.evt();
+    update pg_catalog.pg_language set lanpltrusted = true where lanname = 'c'`,
   );
   await adminSqlAsDwsbox(svc, `alter system set work_mem = '77MB'`);
   // F4: a closed database with an event trigger and untrusted functions; an internal-language
@@ -236,6 +237,7 @@ describe('dwsbox tenants migrate', () => {
         'event trigger planted dropped in postgres',
         'event trigger closed_evt dropped in closed',
         'function public.planted_c() (untrusted language) dropped in closed',
+        'language c made untrusted in postgres',
         'function public.planted_read(text) (untrusted language) dropped in closed',
         'function planted_read(text) (untrusted language) dropped in postgres',
         'setting session_preload_libraries of database postgres reset',
@@ -330,6 +332,10 @@ async function cleanedOfF4(): Promise<void> {
     `select to_regprocedure('pg_catalog.planted_read(text)')::text as f`,
   );
   expect(hidden).toEqual({ f: null });
+  // Language c trusted again would let the administrator load any symbol of the host's libraries.
+  await expect(
+    adminSql(cluster.endpoint, `create function public.mine() returns void language c as '$libdir/plpgsql', 'plpgsql_call_handler'`),
+  ).rejects.toMatchObject({ code: '42501' });
   // Inside the closed database (opened for the look, closed again).
   await adminSqlAsDwsbox(t!, 'alter database closed allow_connections true');
   try {

@@ -81,7 +81,9 @@ export async function grantAdmin(
  * reset (`settingsToReset`); in every database — those that allow no connections too, opened
  * for the clean-up and closed again, template0 included — event triggers are dropped first,
  * then functions in untrusted languages (`internal` and `c` among them) that belong to no
- * extension and are not PostgreSQL's own (oid 16384 and above, whatever their schema),
+ * extension and are not PostgreSQL's own (oid 16384 and above, whatever their schema; `c`,
+ * `internal` and the …u languages made untrusted again first, should a superuser have marked
+ * one trusted),
  * then the privileges on PostgreSQL's own objects initdb did not give (`systemPrivilegeDrift`);
  * `ALTER SYSTEM RESET ALL` (takes effect at the next restart). Returns what it changed.
  * Idempotent, and safe to run again after a crash in the middle (a database opened for it
@@ -157,6 +159,18 @@ export async function cleanRestoredCluster(
     for (const t of await inst.query<{ n: string }>(`select evtname as n from pg_event_trigger`, [], d)) {
       await inst.query(`drop event trigger ${ident(t.n)}`, [], d);
       done.push(`event trigger ${t.n} dropped in ${d}`);
+    }
+    // A language a superuser marked trusted lets anyone with USAGE (PUBLIC, by default) create
+    // functions in it: `c` and `internal` never are, nor is a language named as untrusted (…u:
+    // plpython3u, plperlu, pltclu). PostgreSQL has no statement that makes a language untrusted
+    // again: the catalog row is updated (a superuser's DML on pg_language, no DDL: nothing fires).
+    for (const { n } of await inst.query<{ n: string }>(
+      `select lanname as n from pg_language where lanpltrusted and (lanname in ('c', 'internal') or lanname ~ 'u$') order by 1`,
+      [],
+      d,
+    )) {
+      await inst.query(`update pg_catalog.pg_language set lanpltrusted = false where lanname = $1`, [n], d);
+      done.push(`language ${n} made untrusted in ${d}`);
     }
     const fns = await inst.query<{ f: string }>(
       `select p.oid::regprocedure::text as f from pg_proc p join pg_language l on l.oid = p.prolang
