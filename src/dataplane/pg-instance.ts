@@ -516,11 +516,23 @@ export async function connectSuperuser(s: SocketOf, database = 'postgres', timeo
  * (session_preload_libraries, local_preload_libraries: a restored copy from before D32 may
  * hold such a setting until its clean-up removes it, and the clean-up's own sessions open
  * each database first). They write when the read-only protection has made the cluster
- * read-only (local/read-only.ts). Options from the connection's start outrank every stored
- * setting (PostgreSQL's PGC_S_CLIENT).
+ * read-only (local/read-only.ts). Their statements are never kept by pg_stat_statements (its
+ * text of an ALTER ROLE … PASSWORD would hand a verifier to the administrator, a member of
+ * pg_monitor), and they read numbers, dates and intervals in one format whatever a tenant
+ * stored on a database (extra_float_digits, DateStyle, IntervalStyle, bytea_output; not the
+ * time zone, which ModifyClusterTimezone's checks read as the server has it).
+ * Options from the connection's start outrank every stored setting (PostgreSQL's PGC_S_CLIENT).
  */
 export const SUPERUSER_SESSION_OPTIONS =
-  '-c search_path=pg_catalog -c role=none -c standard_conforming_strings=on -c default_transaction_read_only=off -c session_preload_libraries= -c local_preload_libraries=';
+  '-c search_path=pg_catalog -c role=none -c standard_conforming_strings=on -c default_transaction_read_only=off -c session_preload_libraries= -c local_preload_libraries=' +
+  ' -c pg_stat_statements.track=none -c extra_float_digits=1 -c DateStyle=ISO -c IntervalStyle=postgres -c bytea_output=hex';
+
+/**
+ * dwsbox's own superuser sessions also keep their statements out of pg_stat_activity (the
+ * administrator reads every session's text there, as a member of pg_read_all_stats). Not the
+ * tools': their COPY progress in pg_stat_progress_copy needs track_activities.
+ */
+const OWN_SESSION_OPTIONS = `${SUPERUSER_SESSION_OPTIONS} -c track_activities=off`;
 
 /** `timeoutMs` 0: no statement_timeout of the session's own (a read of pg_settings that must show the server's value). */
 function superuserClient(s: SocketOf, database: string, timeoutMs: number): pg.Client {
@@ -532,7 +544,7 @@ function superuserClient(s: SocketOf, database: string, timeoutMs: number): pg.C
     connectionTimeoutMillis: Math.min(timeoutMs || 10_000, 10_000),
     statement_timeout: timeoutMs,
     application_name: 'dwsbox',
-    options: SUPERUSER_SESSION_OPTIONS,
+    options: OWN_SESSION_OPTIONS,
   });
   c.on('error', () => {});
   return c;

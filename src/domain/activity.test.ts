@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { conditionError, parseQueryId, queriesAnswer, queryId, queryOut, tableStatsAnswer, type MemberSession } from './activity.js';
+import {
+  conditionError,
+  orderError,
+  parseQueryId,
+  queriesAnswer,
+  queryId,
+  queryOut,
+  tableStatsAnswer,
+  type MemberSession,
+} from './activity.js';
 
 const NOW = 1_800_000_000_000;
 const session = (o: Partial<MemberSession>): MemberSession => ({
@@ -19,6 +28,7 @@ const session = (o: Partial<MemberSession>): MemberSession => ({
   xactStart: NOW - 5_000,
   queryStart: NOW - 5_000,
   stateChange: NOW - 5_000,
+  waitStart: null,
   now: NOW,
   ...o,
 });
@@ -34,7 +44,7 @@ describe('queries', () => {
   it("a running statement's duration runs to now; an idle session's last one to its state change; lock waits are blocked time", () => {
     expect(queryOut(session({})).duration).toBe(5_000);
     expect(queryOut(session({ state: 'idle', queryStart: NOW - 9_000, stateChange: NOW - 8_000 })).duration).toBe(1_000);
-    const waiting = queryOut(session({ waitEventType: 'Lock', stateChange: NOW - 2_000 }));
+    const waiting = queryOut(session({ waitEventType: 'Lock', stateChange: NOW - 5_000, waitStart: NOW - 2_000 }));
     expect([waiting.waiting, waiting.block_time]).toEqual([true, 2_000]);
     expect(queryOut(session({})).block_time).toBeUndefined();
     // absent, not invented, where pg_stat_activity has nothing
@@ -74,6 +84,11 @@ describe('queries', () => {
     expect(conditionError({ field: 'user_name', operator: '~', value: 'x' })).toMatch(/operator "~"/);
     expect(conditionError({ field: 'duration', operator: '>', value: 'ten' })).toMatch(/compares as a number/);
     expect(conditionError({ field: 'duration', operator: 'like', value: '10' })).toMatch(/compares as a number/);
+    for (const f of ['__proto__', 'constructor', 'toString'])
+      expect(conditionError({ field: f, operator: '=', value: 'x' })).toMatch(/is not one of/);
+    expect(orderError('-duration')).toBeNull();
+    expect(orderError('block_time')).toMatch(/order_by/);
+    expect(orderError('__proto__')).toMatch(/order_by/);
   });
 });
 

@@ -25,6 +25,8 @@ export interface SessionRow {
   xactStart: number | null;
   queryStart: number | null;
   stateChange: number | null;
+  /** when its wait for a lock began (pg_locks.waitstart), if it waits for one */
+  waitStart: number | null;
   /** the member's clock when it was read */
   now: number;
 }
@@ -107,7 +109,7 @@ export function queryOut(s: MemberSession): QueryOut {
     ...opt('duration', ran === null ? null : Math.round(ran)),
     ...opt('query_elapsed_time', ran === null ? null : Math.round(ran)),
     ...opt('elapsed_time', s.backendStart === null ? null : Math.round(s.now - s.backendStart)),
-    ...opt('block_time', waiting && s.stateChange !== null ? Math.round(s.now - s.stateChange) : null),
+    ...opt('block_time', waiting && s.waitStart !== null ? Math.round(s.now - s.waitStart) : null),
   };
 }
 
@@ -133,9 +135,18 @@ export interface Condition {
   value: string;
 }
 
+const isQueryField = (f: string): boolean => Object.prototype.hasOwnProperty.call(QUERY_FIELDS, f);
+
+/** What is wrong with an order, or null: a field of QUERY_FIELDS, `-field` descending. */
+export function orderError(orderBy: string): string | null {
+  return isQueryField(orderBy.replace(/^-/, ''))
+    ? null
+    : `order_by: ${JSON.stringify(orderBy)} is not one of ${Object.keys(QUERY_FIELDS).join(', ')} (-field descending)`;
+}
+
 /** What is wrong with a condition, or null. */
 export function conditionError(c: Condition): string | null {
-  const kind = QUERY_FIELDS[c.field];
+  const kind = isQueryField(c.field) ? QUERY_FIELDS[c.field] : undefined;
   if (!kind) return `conditions: field ${JSON.stringify(c.field)} is not one of ${Object.keys(QUERY_FIELDS).join(', ')}`;
   if (!(QUERY_OPERATORS as readonly string[]).includes(c.operator))
     return `conditions: operator ${JSON.stringify(c.operator)} is not one of ${QUERY_OPERATORS.join(', ')}`;

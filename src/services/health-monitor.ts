@@ -160,12 +160,12 @@ export class HealthMonitor {
    */
   /**
    * The O&M account's sessions ended once its VALID UNTIL has passed, on every running member of
-   * each live cluster (PostgreSQL itself only refuses new logins then). A cluster a task owns is
-   * left to it.
+   * every cluster, whatever its state (a standby still serving while its primary is down too):
+   * PostgreSQL itself only refuses new logins then. Ending them cannot harm a task.
    */
   async endExpiredOmSessions(): Promise<void> {
     for (const c of await this.store.listClusters()) {
-      if (c.stopped || c.status !== 'AVAILABLE') continue;
+      if (c.stopped) continue;
       for (const n of await this.store.listNodes(c.id)) {
         if (n.membership !== 'active' || !this.dataPlane.memberStatus(c, n)) continue;
         try {

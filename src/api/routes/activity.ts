@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { conditionError, queriesAnswer, queryOut, tableStatsAnswer } from '../../domain/activity.js';
+import { conditionError, orderError, queriesAnswer, queryOut, tableStatsAnswer } from '../../domain/activity.js';
 import { AppError } from '../../errors/app-error.js';
 import type { AppDeps } from '../app.js';
 import { ClusterParams, errorResponses } from '../schemas/primitives.js';
@@ -40,10 +40,8 @@ export const activityRoutes =
       },
       async (req) => {
         const b = req.body ?? {};
-        for (const c of b.conditions ?? []) {
-          const why = conditionError(c);
+        for (const why of [...(b.conditions ?? []).map(conditionError), b.order_by === undefined ? null : orderError(b.order_by)])
           if (why) throw new AppError('VALIDATION', { args: [why] });
-        }
         const sessions = await s.sessions(req.params.project_id, req.params.cluster_id);
         const r = queriesAnswer(sessions, {
           target: b.target,

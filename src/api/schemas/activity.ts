@@ -21,7 +21,7 @@ export const ListQueriesBody = Type.Object({
     ),
   ),
   order_by: Type.Optional(
-    Type.String({ maxLength: 64, description: 'a field of the answer, `-field` descending; by default the longest running first' }),
+    Type.String({ maxLength: 64, description: 'a condition field, `-field` descending; by default the longest running first' }),
   ),
   target: Type.Optional(Type.String({ maxLength: 32, description: '`session`: every session; otherwise the statements running now' })),
 });

@@ -2,8 +2,9 @@
  * What runs on a member and how its tables fare, read live from PostgreSQL's statistics views
  * (issue 17, D29): the tenant's sessions from `pg_stat_activity` (ListQueries, ShowQueryDetail),
  * and each table's dead-tuple share from `pg_stat_user_tables` with its real size
- * (ListTablesStatistic). dwsbox's own sessions (superuser, replication) are never listed: their
- * text can carry role passwords' verifiers, and they are not the tenant's work.
+ * (ListTablesStatistic). dwsbox's own sessions (superuser, replication, a table restore's
+ * `dwsbox_load_…` login) are never listed: their text can carry role passwords' verifiers, and
+ * they are not the tenant's work; the O&M account's are (the tenant sees what the operator does).
  */
 import type { NodeRecord } from '../../domain/records.js';
 import type { SessionRow, TableStatRow } from '../../domain/activity.js';
@@ -20,9 +21,11 @@ export async function memberSessions(e: LocalEngine, cluster: ClusterRef, member
             (extract(epoch from a.xact_start) * 1000)::float8 as "xactStart",
             (extract(epoch from a.query_start) * 1000)::float8 as "queryStart",
             (extract(epoch from a.state_change) * 1000)::float8 as "stateChange",
+            (select (extract(epoch from min(l.waitstart)) * 1000)::float8 from pg_locks l where l.pid = a.pid and not l.granted) as "waitStart",
             (extract(epoch from clock_timestamp()) * 1000)::float8 as "now"
        from pg_stat_activity a join pg_roles r on r.oid = a.usesysid
       where a.backend_type = 'client backend' and not r.rolsuper and not r.rolreplication and a.pid <> pg_backend_pid()
+        and (r.rolname !~ '^dwsbox_' or r.rolname = 'dwsbox_om')
       order by a.pid`,
   );
 }
