@@ -76,6 +76,7 @@ async function makePreD32(svc: TestService): Promise<void> {
     svc,
     `alter role dbadmin superuser createrole; grant pg_execute_server_program to dbadmin;
     create role leftover createrole login;
+    create aggregate public.tenant_sum(int) (sfunc = int4pl, stype = int, initcond = '0');
     create function public.evt() returns event_trigger language plpgsql as $$ begin null; end $$;
     create event trigger planted on ddl_command_start execute function public.evt();
     update pg_catalog.pg_language set lanpltrusted = true where lanname = 'c'`,
@@ -276,6 +277,8 @@ describe('dwsbox tenants migrate', () => {
               current_setting('work_mem') as wm, (select count(*)::int from pg_event_trigger) as evt from pg_roles where rolname = 'dbadmin'`,
     );
     expect(r).toMatchObject({ su: false, cr: false, prog: false, evt: 0 });
+    // a tenant's own aggregate (internal language, like every aggregate) is no untrusted function: kept, and it works
+    expect(await adminSql(cluster.endpoint, 'select public.tenant_sum(x) as s from generate_series(1, 3) x')).toEqual([{ s: 6 }]);
     expect(r!.wm).not.toBe('77MB');
     await cleanedOfF4();
     const restored = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, {

@@ -83,7 +83,8 @@ export async function grantAdmin(
  * then functions in untrusted languages (`internal` and `c` among them) that belong to no
  * extension and are not PostgreSQL's own (oid 16384 and above, whatever their schema; `c`,
  * `internal` and the …u languages made untrusted again first, should a superuser have marked
- * one trusted),
+ * one trusted; functions and procedures, not aggregates, which every tenant makes with
+ * `internal` as their language: the functions they call are what is checked),
  * then the privileges on PostgreSQL's own objects initdb did not give (`systemPrivilegeDrift`);
  * `ALTER SYSTEM RESET ALL` (takes effect at the next restart). Returns what it changed.
  * Idempotent, and safe to run again after a crash in the middle (a database opened for it
@@ -174,14 +175,14 @@ export async function cleanRestoredCluster(
     }
     const fns = await inst.query<{ f: string }>(
       `select p.oid::regprocedure::text as f from pg_proc p join pg_language l on l.oid = p.prolang
-        where not l.lanpltrusted and p.oid >= 16384
+        where not l.lanpltrusted and p.oid >= 16384 and p.prokind in ('f', 'p')
           and not exists (select 1 from pg_depend e where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e')`,
       [],
       d,
     );
     // `proc` is PostgreSQL's own regprocedure output: a signature with every name quoted as needed.
     for (const { f: proc } of fns) {
-      await inst.query(`drop function ${proc} cascade`, [], d);
+      await inst.query(`drop routine ${proc} cascade`, [], d);
       done.push(`function ${proc} (untrusted language) dropped in ${d}`);
     }
     for (const r of await systemPrivilegeDrift(inst, d)) {
