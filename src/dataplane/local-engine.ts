@@ -346,6 +346,10 @@ export class LocalEngine implements DataPlane {
       dynamic_shared_memory_type: 'posix',
       // D32: the administrator is no superuser; these untrusted extensions it may still create (pgextwlist).
       shared_preload_libraries: 'pg_stat_statements',
+      // D32: no logical replication apply workers. Only a superuser makes a subscription on PostgreSQL 15, so a tenant
+      // has none; one a restored copy's snapshot holds from before D32 would apply as its superuser owner, running
+      // the tenant's triggers as that superuser, from the publisher it names.
+      max_logical_replication_workers: '0',
       session_preload_libraries: 'pgextwlist',
       'extwlist.extensions': ADMIN_EXTENSIONS.join(','),
     };

@@ -77,6 +77,7 @@ async function makePreD32(svc: TestService): Promise<void> {
     `alter role dbadmin superuser createrole; grant pg_execute_server_program to dbadmin;
     create role leftover createrole login;
     create aggregate public.tenant_sum(int) (sfunc = int4pl, stype = int, initcond = '0');
+    create subscription planted_sub connection 'host=127.0.0.1 port=1 dbname=nowhere' publication nothing with (connect = false);
     create function public.evt() returns event_trigger language plpgsql as $$ begin null; end $$;
     create event trigger planted on ddl_command_start execute function public.evt();
     update pg_catalog.pg_language set lanpltrusted = true where lanname = 'c'`,
@@ -237,6 +238,7 @@ describe('dwsbox tenants migrate', () => {
         'pg_execute_server_program revoked from dbadmin',
         'event trigger planted dropped in postgres',
         'event trigger closed_evt dropped in closed',
+        'subscription planted_sub dropped in postgres',
         'function public.planted_c() (untrusted language) dropped in closed',
         'language c made untrusted in postgres',
         'function public.planted_read(text) (untrusted language) dropped in closed',
@@ -279,6 +281,13 @@ describe('dwsbox tenants migrate', () => {
     expect(r).toMatchObject({ su: false, cr: false, prog: false, evt: 0 });
     // a tenant's own aggregate (internal language, like every aggregate) is no untrusted function: kept, and it works
     expect(await adminSql(cluster.endpoint, 'select public.tenant_sum(x) as s from generate_series(1, 3) x')).toEqual([{ s: 6 }]);
+    // no subscription left, and none would ever start
+    expect(
+      await adminSql(
+        cluster.endpoint,
+        "select (select count(*)::int from pg_subscription) as subs, current_setting('max_logical_replication_workers') as workers",
+      ),
+    ).toEqual([{ subs: 0, workers: '0' }]);
     expect(r!.wm).not.toBe('77MB');
     await cleanedOfF4();
     const restored = await t.client.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${snapId}/actions`, {

@@ -80,7 +80,7 @@ export async function grantAdmin(
  * grants one); the per-database and per-role settings no non-superuser could have stored are
  * reset (`settingsToReset`); in every database — those that allow no connections too, opened
  * for the clean-up and closed again, template0 included — event triggers are dropped first,
- * then functions in untrusted languages (`internal` and `c` among them) that belong to no
+ * then subscriptions (never started: max_logical_replication_workers is 0), then functions in untrusted languages (`internal` and `c` among them) that belong to no
  * extension and are not PostgreSQL's own (oid 16384 and above, whatever their schema; `c`,
  * `internal` and the …u languages made untrusted again first, should a superuser have marked
  * one trusted; functions and procedures, not aggregates, which every tenant makes with
@@ -160,6 +160,18 @@ export async function cleanRestoredCluster(
     for (const t of await inst.query<{ n: string }>(`select evtname as n from pg_event_trigger`, [], d)) {
       await inst.query(`drop event trigger ${ident(t.n)}`, [], d);
       done.push(`event trigger ${t.n} dropped in ${d}`);
+    }
+    // Subscriptions (only a superuser made one): never started (max_logical_replication_workers
+    // is 0), dropped without a word to their publisher (no slot of theirs is dropped there).
+    for (const { n } of await inst.query<{ n: string }>(
+      `select subname as n from pg_subscription where subdbid = (select oid from pg_database where datname = current_database()) order by 1`,
+      [],
+      d,
+    )) {
+      await inst.query(`alter subscription ${ident(n)} disable`, [], d);
+      await inst.query(`alter subscription ${ident(n)} set (slot_name = none)`, [], d);
+      await inst.query(`drop subscription ${ident(n)}`, [], d);
+      done.push(`subscription ${n} dropped in ${d}`);
     }
     // A language a superuser marked trusted lets anyone with USAGE (PUBLIC, by default) create
     // functions in it: `c` and `internal` never are, nor is a language named as untrusted (…u:
