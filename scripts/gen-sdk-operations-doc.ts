@@ -28,6 +28,14 @@ const ROUTED: Record<string, string | null> = {
   SaveClusterDescriptionInfo: null,
   ChangeSecurityGroup: 'partial: the group is checked and recorded; nothing filters traffic by it',
   ListEvents: null,
+  ListEventSpecs:
+    'the kinds of event dwsbox records (`id` and `name` are the kind; `severity` lists the severities its events take, comma-separated); `tag` covers none (events carry no tags); see api.md#event-specs',
+  CreateEventSub:
+    "partial: `notification_target` is an http(s) URL each event is POSTed to, signed with the secret the answer carries once (dwsbox's `secret`), and `notification_target_type` is `HTTP` or `HTTPS` (no SMN: `SMN` is refused, 400 DWS.0001); `tag` is kept, not a filter; see api.md#event-subscriptions",
+  ListEventSubs:
+    "the project's subscriptions, each with dwsbox's `delivery` state (pending, last delivered, failed attempts, last error, next attempt)",
+  UpdateEventSub: 'the fields sent change; enabled again, a subscription gets the events from then on; a new endpoint is tried at once',
+  DeleteEventSub: null,
   ListNodeTypes: "dwsbox's node types (memory budgets and PostgreSQL settings on this host)",
   RestoreCluster: 'partial: `ipv6_enable` is refused (400 DWS.9901); network fields are recorded, not enforced',
   CheckTableRestore: null,

@@ -2,7 +2,7 @@
  * Composition root: the only file that knows every concrete class. loadConfig → store →
  * migrate → engine → tasks → services → API; start and stop in order.
  */
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -51,6 +51,8 @@ import { SnapshotPolicyService } from './services/snapshot-policy-service.js';
 import { SnapshotScheduler } from './services/snapshot-scheduler.js';
 import { MaintenanceRestarts } from './services/maintenance-restarts.js';
 import { EventService } from './services/events.js';
+import { EventSubscriptionService } from './services/event-subscriptions.js';
+import { EventDelivery } from './services/event-delivery.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
 import { Metrics } from './metrics/metrics.js';
@@ -298,6 +300,42 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
   // Events (D26): each task's start and end recorded once in the store.
   const eventService = new EventService({ store, log: log.scope({ component: 'events' }) });
   eventService.watch(events);
+  // Event subscriptions (issue 17): never to this service's own listeners (bound in start()) or the data plane's addresses.
+  let listening: { host: string; port: number }[] = [];
+  const selfAddresses = (): { host: string; port: number; what?: string }[] => [
+    { host: config.host, port: config.port },
+    ...listening,
+    ...(config.metricsHost !== null && config.metricsPort !== null ? [{ host: config.metricsHost, port: config.metricsPort }] : []),
+    ...(dataPlane.hostEndpoints?.() ?? []).map((e) => ({ host: e.host, port: e.port, what: `${e.what} of the data plane` })),
+  ];
+  const localAddresses = (): string[] =>
+    Object.values(networkInterfaces())
+      .flat()
+      .flatMap((a) => (a ? [a.address] : []));
+  const eventSubs = new EventSubscriptionService({
+    store,
+    secrets,
+    clock,
+    perProject: config.eventSubscriptionsPerProject,
+    selfAddresses,
+    localAddresses,
+  });
+  const eventDelivery = new EventDelivery({
+    store,
+    secrets,
+    clock,
+    log: log.scope({ component: 'event-delivery' }),
+    owner,
+    config: {
+      intervalMs: config.eventDeliveryIntervalMs,
+      timeoutMs: config.eventDeliveryTimeoutMs,
+      retryBaseMs: config.eventRetryBaseMs,
+      retryMaxMs: config.eventRetryMaxMs,
+      leaseMs: config.leaseMs,
+    },
+    selfAddresses,
+    localAddresses,
+  });
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
   const app = await buildApp({
@@ -311,6 +349,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     scale,
     restores,
     events: eventService,
+    eventSubs,
     activity: new ActivityService({ store, dataPlane }, clusters),
     readiness,
     readPoint: () => new ReadPoint(store),
@@ -340,6 +379,11 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);
       const addr = app.server.address();
       const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host: config.host, port: config.port };
+      listening = [bound];
+      if (metricsServer) {
+        const m = metricsServer.address();
+        if (typeof m === 'object' && m) listening.push({ host: m.address, port: m.port });
+      }
       const r = await monitor.adopt();
       log.info('nodes adopted', r);
       // The host's shared services: the S3 repositories' TLS servers (archiving needs them, D32) and, on the
@@ -360,6 +404,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       tasks.start();
       monitor.start();
       scheduler.start();
+      eventDelivery.start();
       log.info('dwsbox serving', { ...bound, dataDir: config.dataDir, store: store.adapter.name, owner });
       return bound;
     },
@@ -368,6 +413,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
         readiness.accepting = false;
         log.info('stopping');
         await scheduler.stop();
+        await eventDelivery.stop();
         await monitor.stop();
         await tasks.stop(config.shutdownTimeoutMs);
         await dataPlane.stopBackgroundWork?.();

@@ -21,6 +21,7 @@ import type { SnapshotService } from '../services/snapshot-service.js';
 import type { RestoreService } from '../services/restore-service.js';
 import type { ScaleService } from '../services/scale-service.js';
 import type { EventService } from '../services/events.js';
+import type { EventSubscriptionService } from '../services/event-subscriptions.js';
 import { clientErrorHandler, errorHandler } from './error-handler.js';
 import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
@@ -81,6 +82,8 @@ export interface AppDeps {
   activity: ActivityService;
   /** cluster events (D26): ListEvents */
   events: EventService;
+  /** event specs and subscriptions (D26, issue 17) */
+  eventSubs: EventSubscriptionService;
   readiness: Readiness;
   /** a new read point of the store (one per authenticated request) */
   readPoint: () => ReadPoint;

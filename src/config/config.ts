@@ -271,6 +271,49 @@ export const SETTINGS: readonly SettingSpec[] = [
       "A cluster whose largest member's data directory passes this share of its node type's disk is made read-only (sub_status READONLY, CancelReadonlyCluster lifts it); 0 turns the protection off.",
   },
   {
+    key: 'eventDeliveryIntervalMs',
+    kind: 'int',
+    default: SECOND,
+    min: 50,
+    max: 10 * MINUTE,
+    description: 'How often the event delivery loop looks for subscriptions with events to deliver.',
+  },
+  {
+    key: 'eventDeliveryTimeoutMs',
+    kind: 'int',
+    default: 10 * SECOND,
+    min: 100,
+    max: 5 * MINUTE,
+    description:
+      "Longest one delivery of an event to a subscription's endpoint may take (connect, send, answer); longer is a failed attempt.",
+  },
+  {
+    key: 'eventRetryBaseMs',
+    kind: 'int',
+    default: SECOND,
+    min: 10,
+    max: 10 * MINUTE,
+    description:
+      'Wait after the first failed delivery of an event; it doubles with each further failure of the same event, up to eventRetryMaxMs.',
+  },
+  {
+    key: 'eventRetryMaxMs',
+    kind: 'int',
+    default: 10 * MINUTE,
+    min: 10,
+    max: 24 * 60 * MINUTE,
+    description:
+      "Longest wait between two attempts at one event (the back-off's bound); an event is retried until it is delivered, the subscription is disabled or deleted.",
+  },
+  {
+    key: 'eventSubscriptionsPerProject',
+    kind: 'int',
+    default: 20,
+    min: 0,
+    max: 1000,
+    description: 'Most event subscriptions a project may have (fair shares, docs/security.md).',
+  },
+  {
     key: 'snapshotFullEvery',
     kind: 'int',
     default: 7,
@@ -434,6 +477,11 @@ export interface Config {
   readonly stepIdleTimeoutMs: number;
   readonly monitorIntervalMs: number;
   readonly readOnlyDiskPercent: number;
+  readonly eventDeliveryIntervalMs: number;
+  readonly eventDeliveryTimeoutMs: number;
+  readonly eventRetryBaseMs: number;
+  readonly eventRetryMaxMs: number;
+  readonly eventSubscriptionsPerProject: number;
   readonly snapshotFullEvery: number;
   readonly schedulerIntervalMs: number;
   readonly masterKey: string | null;

@@ -160,6 +160,12 @@ export interface DataPlane extends LogicalDataPlane {
   superviseHost(): Promise<string[]>;
   /** Stop the host's shared services (clusters stop-all). */
   stopHostServices(): Promise<number>;
+  /**
+   * The TCP addresses and ports the host's shared services listen on outside the data plane's
+   * address blocks (the S3 repositories' TLS servers on 127.0.0.1), with what each is: an event
+   * subscription never sends there (issue 17).
+   */
+  hostEndpoints?(): { host: string; port: number; what: string }[];
   /** Stop the data plane's own background work (the local engine's initdb pool filler) and wait for its processes; at service stop. */
   stopBackgroundWork?(): Promise<void>;
   capacity(): HostCapacity;

@@ -82,6 +82,14 @@ export class RepoServers {
     return join(this.dir(repoId), 'state.json');
   }
 
+  /** The ports of the servers recorded here (their state files), on TLS_ADDRESS. */
+  ports(): number[] {
+    return this.list().flatMap((id) => {
+      const p = this.recordedPort(id);
+      return p === null ? [] : [p];
+    });
+  }
+
   /** The repositories that have a server here (a state file). */
   list(): string[] {
     const root = join(this.dataDir, 'repo-servers');

@@ -8,6 +8,7 @@
  * them is computed at read time.
  */
 import { newId } from '../domain/ids.js';
+import { eventCategory, eventDisplayName } from '../domain/event-specs.js';
 import type { ClusterRecord, NodeRecord, TaskRecord } from '../domain/records.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError, coerceError } from '../errors/app-error.js';
@@ -16,6 +17,41 @@ import type { EventRecord, Store } from '../store/store.js';
 import type { TaskEvents } from '../tasks/events.js';
 
 export type { EventRecord, EventSeverity } from '../store/store.js';
+
+/** An event as the API and subscription deliveries send it: the SDK's EventResponse fields. */
+export interface WireEvent {
+  event_id: string;
+  name: string;
+  display_name: string;
+  category: string;
+  description: string;
+  name_space: string;
+  severity: string;
+  source_type: string;
+  source_id: string;
+  source_name: string;
+  occur_time: number;
+  project_id: string;
+  subject: string;
+}
+
+export function wireEvent(e: EventRecord, clusterName: string): WireEvent {
+  return {
+    event_id: e.id,
+    name: e.kind,
+    display_name: eventDisplayName(e.kind),
+    category: eventCategory(e.kind),
+    description: e.message,
+    name_space: 'DWS',
+    severity: e.severity,
+    source_type: 'cluster',
+    source_id: e.clusterId,
+    source_name: clusterName,
+    occur_time: e.occurredAt,
+    project_id: e.projectId,
+    subject: e.subject ?? '',
+  };
+}
 
 /** An event before it is recorded (the store row's id is given when it is). */
 export type NewEvent = Omit<EventRecord, 'id'>;

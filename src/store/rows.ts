@@ -28,6 +28,7 @@ import type {
   DbSyncedRolesTable,
   DbUserSyncsTable,
   EventsTable,
+  EventSubscriptionsTable,
   FaultsTable,
   NodesTable,
   PolicyFiresTable,
@@ -440,4 +441,75 @@ export const policyFireRows = new RowMapping<PolicyFireRecord, PolicyFiresTable>
   snapshotId: ['snapshot_id', text()],
   detail: ['detail', text()],
   createdAt: ['created_at', numeric],
+});
+
+// ------------------------------------------------------------------ event subscriptions (D26, issue 17)
+
+/** One event subscription and its delivery state (docs/api.md#event-subscriptions). */
+export interface EventSubscriptionRecord {
+  id: string;
+  projectId: string;
+  name: string;
+  /** filters, each a list of accepted values; empty: any */
+  sourceTypes: string[];
+  sourceIds: string[];
+  categories: string[];
+  severities: string[];
+  /** kept and shown; events have no tags */
+  tag: string;
+  enabled: boolean;
+  /** the HTTP(S) URL events are POSTed to (the SDK's notification_target) */
+  endpoint: string;
+  targetName: string;
+  targetType: string;
+  timeZone: string;
+  /** the signing secret, sealed under the master key */
+  secret: string;
+  createdAt: number;
+  updatedAt: number;
+  /** every event numbered up to this one (events.seq) is delivered, or was not for this subscription */
+  cursorSeq: number;
+  deliveredEventId: string | null;
+  deliveredAt: number | null;
+  /** failed attempts at the event after the cursor */
+  failedAttempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+}
+
+/** A list of values kept as comma-separated text ('' for none). */
+const commaList: Codec<string[]> = {
+  read: (stored) => (typeof stored === 'string' && stored !== '' ? stored.split(',') : []),
+  write: (value) => value.join(','),
+};
+
+export const eventSubRows = new RowMapping<EventSubscriptionRecord, EventSubscriptionsTable>({
+  id: ['id', text()],
+  projectId: ['project_id', text()],
+  name: ['name', text()],
+  sourceTypes: ['source_type', commaList],
+  sourceIds: ['source_id', commaList],
+  categories: ['category', commaList],
+  severities: ['severity', commaList],
+  tag: ['tag', text()],
+  enabled: ['enabled', flag],
+  endpoint: ['endpoint', text()],
+  targetName: ['target_name', text()],
+  targetType: ['target_type', text()],
+  timeZone: ['time_zone', text()],
+  secret: ['secret', text()],
+  createdAt: ['created_at', numeric],
+  updatedAt: ['updated_at', numeric],
+  cursorSeq: ['cursor_seq', numeric],
+  deliveredEventId: ['delivered_event_id', text()],
+  deliveredAt: ['delivered_at', numericOrNull],
+  failedAttempts: ['failed_attempts', numeric],
+  nextAttemptAt: ['next_attempt_at', numeric],
+  lastError: ['last_error', text()],
+  lastErrorAt: ['last_error_at', numericOrNull],
+  leaseOwner: ['lease_owner', text()],
+  leaseUntil: ['lease_until', numericOrNull],
 });

@@ -236,6 +236,8 @@ export interface EventsTable {
   subject: string | null;
   source_key: string;
   occurred_at: number;
+  /** 000012: the commit order of the events (event_sequence); null only for a row written before it (none: the migration numbers them) */
+  seq: number | null;
 }
 /** 000011: SyncIamUsers' records and the roles syncs made (domain/db-sync.ts). */
 export interface DbUserSyncsTable {
@@ -277,6 +279,42 @@ export interface Database {
   policy_fires: PolicyFiresTable;
   project_os_users: ProjectOsUsersTable;
   events: EventsTable;
+  event_sequence: EventSequenceTable;
+  event_subscriptions: EventSubscriptionsTable;
   db_user_syncs: DbUserSyncsTable;
   db_synced_roles: DbSyncedRolesTable;
+}
+
+/** 000012: the last event number given (one row, id 1); each recording takes the next inside its transaction. */
+export interface EventSequenceTable {
+  id: number;
+  last_seq: number;
+}
+/** 000012: event subscriptions (D26, issue 17): filters, endpoint, sealed secret, cursor, delivery state and lease. */
+export interface EventSubscriptionsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  source_type: string;
+  source_id: string;
+  category: string;
+  severity: string;
+  tag: string;
+  enabled: number;
+  endpoint: string;
+  target_name: string;
+  target_type: string;
+  time_zone: string;
+  secret: string;
+  created_at: number;
+  updated_at: number;
+  cursor_seq: number;
+  delivered_event_id: string | null;
+  delivered_at: number | null;
+  failed_attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  last_error_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
 }

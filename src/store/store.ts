@@ -23,13 +23,14 @@ import type { DbSyncRecord, SyncedRoleRecord } from '../domain/db-sync.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
-import type { EventRecord, OsUserRecord } from './rows.js';
+import type { EventRecord, EventSubscriptionRecord, OsUserRecord } from './rows.js';
 import type { Database } from './schema.js';
 import type { StoreAdapter, StoreCapabilities } from './store-adapter.js';
 import { rethrowStoreError } from './store-errors.js';
 import * as accounts from './tables/accounts.js';
 import * as clusters from './tables/clusters.js';
 import * as dbSyncs from './tables/db-syncs.js';
+import * as eventSubs from './tables/event-subs.js';
 import * as events from './tables/events.js';
 import * as faults from './tables/faults.js';
 import * as osUsers from './tables/os-users.js';
@@ -41,7 +42,8 @@ import * as tasks from './tables/tasks.js';
 
 export type { StoreAdapter, StoreCapabilities } from './store-adapter.js';
 export type { OsUserRecord } from './rows.js';
-export type { EventRecord, EventSeverity } from './rows.js';
+export type { EventRecord, EventSeverity, EventSubscriptionRecord } from './rows.js';
+export type { EventSubDeliveryPatch, SequencedEvent } from './tables/event-subs.js';
 export type { EventFilter, EventListOptions, EventTotal } from './tables/events.js';
 export type { ClaimOptions } from './tables/task-claim.js';
 export type { StepPatch } from './tables/task-steps.js';
@@ -451,5 +453,54 @@ export class Store {
   /** Use up one firing of a fault; false when it was already used up by someone else. */
   consumeFault(fault: FaultRecord): Promise<boolean> {
     return faults.consumeFault(this.db, fault);
+  }
+
+  // ------------------------------------------------------------------ event subscriptions (D26, issue 17)
+  /** Throws EVENT_SUB_NAME_EXISTS when the project has a subscription of that name. */
+  insertEventSub(rec: EventSubscriptionRecord): Promise<void> {
+    return eventSubs.insertEventSub(this.db, rec);
+  }
+  getEventSub(projectId: string, id: string): Promise<EventSubscriptionRecord | undefined> {
+    return eventSubs.getEventSub(this.db, projectId, id);
+  }
+  listEventSubs(projectId: string, offset: number, limit: number): Promise<{ records: EventSubscriptionRecord[]; count: number }> {
+    return eventSubs.listEventSubs(this.db, projectId, offset, limit);
+  }
+  countEventSubs(projectId: string): Promise<number> {
+    return eventSubs.countEventSubs(this.db, projectId);
+  }
+  /** A user's change; false when there is no such subscription. Throws EVENT_SUB_NAME_EXISTS for a taken name. */
+  updateEventSub(projectId: string, id: string, patch: Partial<EventSubscriptionRecord>): Promise<boolean> {
+    return eventSubs.updateEventSub(this.db, projectId, id, patch);
+  }
+  deleteEventSub(projectId: string, id: string): Promise<boolean> {
+    return eventSubs.deleteEventSub(this.db, projectId, id);
+  }
+  /** The number of the last event recorded (0: none). */
+  lastEventSeq(): Promise<number> {
+    return eventSubs.lastEventSeq(this.db);
+  }
+  /** The first event after a subscription's cursor that it covers, numbered at most `upTo`. */
+  nextSubEvent(sub: EventSubscriptionRecord, upTo: number): Promise<eventSubs.SequencedEvent | undefined> {
+    return eventSubs.nextSubEvent(this.db, sub, upTo);
+  }
+  /** How many events after a subscription's cursor it covers (its pending deliveries). */
+  countSubPending(sub: EventSubscriptionRecord): Promise<number> {
+    return eventSubs.countSubPending(this.db, sub);
+  }
+  /** Ids of enabled subscriptions due for delivery whose lease `owner` may take. */
+  dueEventSubs(owner: string, now: number, limit: number): Promise<string[]> {
+    return eventSubs.dueEventSubs(this.db, owner, now, limit);
+  }
+  /** Take or renew a subscription's delivery lease; its record when `owner` holds it. */
+  claimEventSub(id: string, owner: string, now: number, until: number): Promise<EventSubscriptionRecord | undefined> {
+    return eventSubs.claimEventSub(this.db, id, owner, now, until);
+  }
+  /** Delivery state, fenced by `owner`'s lease; false when it holds it no more. */
+  writeEventSubDelivery(id: string, owner: string, patch: eventSubs.EventSubDeliveryPatch): Promise<boolean> {
+    return eventSubs.writeEventSubDelivery(this.db, id, owner, patch);
+  }
+  releaseEventSubLeases(owner: string): Promise<void> {
+    return eventSubs.releaseEventSubLeases(this.db, owner);
   }
 }

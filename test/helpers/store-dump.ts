@@ -25,6 +25,8 @@ const TABLES = {
   policy_fires: true,
   project_os_users: true,
   events: true,
+  event_sequence: true,
+  event_subscriptions: true,
   db_user_syncs: true,
   db_synced_roles: true,
 } as const satisfies Record<keyof Database, true>;

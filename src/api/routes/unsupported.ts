@@ -27,9 +27,8 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   // ---- planned: PostgreSQL can make these real (D28 and the decisions named)
   'events and alarms': {
     planned: true,
-    why: `${PLANNED} (D26 events, D29 metrics: alarms raised from measured thresholds; ListEvents is real)`,
+    why: `${PLANNED} (D26 events, D29 metrics: alarms raised from measured thresholds; ListEvents, ListEventSpecs and event subscriptions are real)`,
     ops: [
-      ['ListEventSpecs', 'GET', '/v2/{project_id}/event-specs'],
       ['ListAlarmConfigs', 'GET', '/v2/{project_id}/alarm-configs'],
       ['ListAlarmDetail', 'GET', '/v2/{project_id}/alarms'],
       ['ListAlarmStatistic', 'GET', '/v2/{project_id}/alarm-statistic'],
@@ -247,12 +246,8 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   },
   'notification subscriptions': {
     planned: true,
-    why: `${PLANNED} (D26: each matching event or alarm delivered as a signed JSON POST to the subscription's HTTP(S) endpoint); ListEvents reads what happened`,
+    why: `${PLANNED} (D26: each matching alarm delivered as a signed JSON POST to the subscription's HTTP(S) endpoint, as event subscriptions are)`,
     ops: [
-      ['CreateEventSub', 'POST', '/v2/{project_id}/event-subs'],
-      ['ListEventSubs', 'GET', '/v2/{project_id}/event-subs'],
-      ['UpdateEventSub', 'PUT', '/v2/{project_id}/event-subs/{event_sub_id}'],
-      ['DeleteEventSub', 'DELETE', '/v2/{project_id}/event-subs/{event_sub_id}'],
       ['CreateAlarmSub', 'POST', '/v2/{project_id}/alarm-subs'],
       ['ListAlarmSubs', 'GET', '/v2/{project_id}/alarm-subs'],
       ['UpdateAlarmSub', 'PUT', '/v2/{project_id}/alarm-subs/{alarm_sub_id}'],

@@ -59,6 +59,9 @@ export const API_HELP = `Resource commands (clients of the REST API):
   tasks list CLUSTER | show CLUSTER ACTION|TASK_ID | watch CLUSTER ACTION|TASK_ID
   faults add --action A --step S --mode fail|delay|hang|crash [--point before|during|after] [--cluster ID] [--delay-ms N] [--times N]
   faults list | clear [FAULT_ID]
+  events list [--cluster ID] [--limit N] | specs
+  events subs list | create --name N --url URL [--severity normal,warning,major] [--category management,monitor]
+                       [--cluster ID,…] [--disabled] | enable ID | disable ID | delete ID   (signed POSTs to URL; docs/api.md)
 
 Connection: --endpoint URL --project-id ID --access-key AK [--secret-key-stdin], or DWSBOX_ENDPOINT,
 DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file (--profile FILE,
@@ -901,6 +904,116 @@ async function nodeTypes(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+interface EventBody {
+  event_id: string;
+  name: string;
+  severity: string;
+  source_id: string;
+  source_name: string;
+  occur_time: number;
+  description: string;
+}
+interface EventSubBody {
+  id: string;
+  name: string;
+  enable: number;
+  severity: string;
+  category: string;
+  source_id: string;
+  notification_target: string;
+  secret?: string;
+  delivery: { pending: number; failed_attempts: number; last_error: string | null; next_attempt_at: number | null };
+}
+
+async function events(ctx: Ctx): Promise<number> {
+  const [sub, verb, id] = ctx.positionals;
+  const q = (o: Record<string, unknown>): string => {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(o)) if (v !== undefined) p.set(k, String(v));
+    return p.size ? `?${p.toString()}` : '';
+  };
+  if (sub === 'list') {
+    const r = await ctx.client.call<{ events: EventBody[]; count: number }>(
+      'GET',
+      `/v2/{project_id}/events${q({ source_id: ctx.values['cluster'], limit: ctx.values['limit'] })}`,
+    );
+    print(ctx, r, () =>
+      table([
+        ['TIME', 'SEVERITY', 'NAME', 'CLUSTER', 'DESCRIPTION'],
+        ...r.events.map((e) => [new Date(e.occur_time).toISOString(), e.severity, e.name, e.source_name || e.source_id, e.description]),
+      ]),
+    );
+    return 0;
+  }
+  if (sub === 'specs') {
+    const r = await ctx.client.call<{ event_specs: { name: string; category: string; severity: string; description: string }[] }>(
+      'GET',
+      '/v2/{project_id}/event-specs',
+    );
+    print(ctx, r, () =>
+      table([
+        ['NAME', 'CATEGORY', 'SEVERITY', 'DESCRIPTION'],
+        ...r.event_specs.map((e) => [e.name, e.category, e.severity, e.description]),
+      ]),
+    );
+    return 0;
+  }
+  if (sub !== 'subs') throw new UsageError('events list | specs | subs …');
+  switch (verb) {
+    case 'list': {
+      const r = await ctx.client.call<{ event_subscriptions: EventSubBody[] }>('GET', '/v2/{project_id}/event-subs');
+      print(ctx, r, () =>
+        table([
+          ['ID', 'NAME', 'ENABLED', 'ENDPOINT', 'PENDING', 'FAILED', 'LAST_ERROR'],
+          ...r.event_subscriptions.map((x) => [
+            x.id,
+            x.name,
+            x.enable ? 'yes' : 'no',
+            x.notification_target,
+            String(x.delivery.pending),
+            String(x.delivery.failed_attempts),
+            x.delivery.last_error ?? '',
+          ]),
+        ]),
+      );
+      return 0;
+    }
+    case 'create': {
+      const url = need(ctx.values['url'], '--url');
+      const body: Record<string, unknown> = {
+        name: need(ctx.values['name'], '--name'),
+        notification_target: url,
+        notification_target_name: ctx.values['name'],
+        notification_target_type: url.toLowerCase().startsWith('https:') ? 'HTTPS' : 'HTTP',
+      };
+      if (ctx.values['severity']) body['severity'] = ctx.values['severity'];
+      if (ctx.values['category']) body['category'] = ctx.values['category'];
+      if (ctx.values['cluster']) body['source_id'] = ctx.values['cluster'];
+      if (ctx.values['disabled']) body['enable'] = 0;
+      const r = await ctx.client.call<EventSubBody>('POST', '/v2/{project_id}/event-subs', body);
+      print(ctx, r, () => `subscription ${r.id} created\nsigning secret (shown once): ${r.secret ?? ''}`);
+      return 0;
+    }
+    case 'enable':
+    case 'disable': {
+      const r = await ctx.client.call<EventSubBody>('PUT', `/v2/{project_id}/event-subs/${encodeURIComponent(need(id, 'ID'))}`, {
+        enable: verb === 'enable' ? 1 : 0,
+      });
+      print(ctx, r, () => `subscription ${r.id} ${verb}d`);
+      return 0;
+    }
+    case 'delete': {
+      const r = await ctx.client.call<EventSubBody>('DELETE', `/v2/{project_id}/event-subs/${encodeURIComponent(need(id, 'ID'))}`);
+      print(ctx, r, () => `subscription ${r.id} deleted`);
+      return 0;
+    }
+    default:
+      throw new UsageError(
+        'events subs list | create --name N --url URL [--severity S] [--category C] [--cluster ID,…] [--disabled] | enable ID | disable ID | delete ID',
+      );
+  }
+}
+
 const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<number> }> = {
   clusters: {
     options: {
@@ -980,6 +1093,18 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
   },
   params: { options: { ...WAIT, limit: { type: 'string' }, 'restart-now': { type: 'boolean' } }, run: params },
   'node-types': { options: {}, run: nodeTypes },
+  events: {
+    options: {
+      cluster: { type: 'string' },
+      limit: { type: 'string' },
+      name: { type: 'string' },
+      url: { type: 'string' },
+      severity: { type: 'string' },
+      category: { type: 'string' },
+      disabled: { type: 'boolean' },
+    },
+    run: events,
+  },
 };
 
 export async function runApiCommand(

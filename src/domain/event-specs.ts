@@ -1,0 +1,139 @@
+/**
+ * The kinds of event dwsbox records (D26; services/events.ts makes them), as ListEventSpecs
+ * shows them and event subscriptions filter them: each kind's display name, category,
+ * severities, what its `subject` names and what it means. Every kind here is recorded by the
+ * service; a kind it does not record is not listed.
+ */
+export type EventCategory = 'management' | 'monitor';
+
+export interface EventSpec {
+  /** the event's `name` (its kind) */
+  kind: string;
+  displayName: string;
+  category: EventCategory;
+  /** the severities events of this kind are recorded with */
+  severities: readonly string[];
+  /** what an event's `subject` names */
+  subject: string;
+  description: string;
+}
+
+/** The source type of every event dwsbox records: a cluster. */
+export const EVENT_SOURCE_TYPE = 'cluster';
+
+/** The SDK's values of each subscription filter (CreateEventSub's documentation); dwsbox records `cluster` events of the first two categories. */
+export const SUBSCRIPTION_SOURCE_TYPES = ['cluster', 'backup', 'disaster-recovery', 'data.migration', 'dws.ingestion'] as const;
+export const SUBSCRIPTION_CATEGORIES = ['management', 'monitor', 'security', 'system alarm'] as const;
+/** normal and warning as the SDK documents; major is dwsbox's (a failover, the primary down, read-only on, a failed rollback). */
+export const EVENT_SEVERITIES = ['normal', 'warning', 'major'] as const;
+
+/** An event's category: a task's events are `management`, what the health monitor observed `monitor`. */
+export function eventCategory(kind: string): EventCategory {
+  return kind.startsWith('task_') ? 'management' : 'monitor';
+}
+
+export const EVENT_SPECS: readonly EventSpec[] = [
+  {
+    kind: 'task_started',
+    displayName: 'Task started',
+    category: 'management',
+    severities: ['normal'],
+    subject: 'the task id',
+    description: 'A task of the cluster (create, restart, scale, snapshot, restore, …) started running.',
+  },
+  {
+    kind: 'task_succeeded',
+    displayName: 'Task succeeded',
+    category: 'management',
+    severities: ['normal'],
+    subject: 'the task id',
+    description: 'A task of the cluster ended in SUCCESS.',
+  },
+  {
+    kind: 'task_failed',
+    displayName: 'Task failed',
+    category: 'management',
+    severities: ['warning', 'major'],
+    subject: 'the task id',
+    description:
+      'A task of the cluster failed (FAILED or ROLLBACK_SUCCESS: warning; ROLLBACK_FAIL, its rollback failed too: major); the message carries its error.',
+  },
+  {
+    kind: 'member_down',
+    displayName: 'Node down',
+    category: 'monitor',
+    severities: ['warning', 'major'],
+    subject: "the node's ordinal",
+    description: 'The health monitor found a member of a running cluster not running (major for the primary).',
+  },
+  {
+    kind: 'member_up',
+    displayName: 'Node back',
+    category: 'monitor',
+    severities: ['normal'],
+    subject: "the node's ordinal",
+    description: 'A member the health monitor had found down runs again.',
+  },
+  {
+    kind: 'failover',
+    displayName: 'Failover',
+    category: 'monitor',
+    severities: ['major'],
+    subject: "the new primary's ordinal",
+    description: 'The failover manager (Patroni) made another member the primary while no task of the service ran.',
+  },
+  {
+    kind: 'switchover',
+    displayName: 'Switchover',
+    category: 'monitor',
+    severities: ['normal'],
+    subject: "the new primary's ordinal",
+    description: 'A planned switchover (SwitchOverCluster) succeeded.',
+  },
+  {
+    kind: 'repair',
+    displayName: 'Repaired',
+    category: 'monitor',
+    severities: ['warning'],
+    subject: '',
+    description:
+      'The health monitor mended what the failover manager left broken (a lost synchronous standby reset); the message says what.',
+  },
+  {
+    kind: 'read_only_on',
+    displayName: 'Read-only protection on',
+    category: 'monitor',
+    severities: ['major'],
+    subject: '',
+    description: "The cluster was made read-only: a member's data passed the read-only threshold of its node type's disk.",
+  },
+  {
+    kind: 'read_only_off',
+    displayName: 'Read-only protection off',
+    category: 'monitor',
+    severities: ['normal'],
+    subject: '',
+    description: 'The cluster is writable again: its data is back below the threshold.',
+  },
+  {
+    kind: 'read_only_armed',
+    displayName: 'Read-only protection armed',
+    category: 'monitor',
+    severities: ['normal'],
+    subject: '',
+    description: 'The read-only protection, lifted by a user, is armed again: the data is below the threshold.',
+  },
+  {
+    kind: 'read_only_lifted',
+    displayName: 'Read-only protection lifted',
+    category: 'monitor',
+    severities: ['warning'],
+    subject: '',
+    description: 'A user lifted the read-only protection (CancelReadonlyCluster); it arms again once the data is below the threshold.',
+  },
+];
+
+/** The display name of a kind (the kind itself for one not in the catalogue). */
+export function eventDisplayName(kind: string): string {
+  return EVENT_SPECS.find((s) => s.kind === kind)?.displayName ?? kind;
+}
