@@ -123,15 +123,13 @@ export class DbSyncService {
                 // its sessions on the standbys read on after the drop replays: ended too (a standby that does not answer: logged, the drop stands)
                 for (const n of await store.listNodes(c.id))
                   if (n.id !== primary.id && n.membership === 'active' && dp.memberStatus(c, n))
-                    await dp
-                      .endRoleSessions(c, n, a.record.roleOid)
-                      .catch((err: unknown) =>
-                        log.warn("a dropped synced role's standby sessions not ended", {
-                          clusterId: c.id,
-                          node: n.ordinal,
-                          err: String(err),
-                        }),
-                      );
+                    await dp.endRoleSessions(c, n, a.record.roleOid).catch((err: unknown) =>
+                      log.warn("a dropped synced role's standby sessions not ended", {
+                        clusterId: c.id,
+                        node: n.ordinal,
+                        err: String(err),
+                      }),
+                    );
               }
               await store.forgetSyncedRole(c.id, a.name, a.record.roleOid);
               break;
