@@ -88,6 +88,7 @@ import * as tableImport from './local/table-import.js';
 import * as tempCopy from './local/temp-copy.js';
 import * as snapshotCopy from './local/snapshot-copy.js';
 import { removeTableRestoreWork } from './local/restore-work.js';
+import { TLS_ADDRESS } from './repo-server.js';
 
 export type { ClusterSecrets, HostCapacity, OnProgress, ProgressSampleIn } from './data-plane.js';
 
@@ -722,6 +723,9 @@ export class LocalEngine implements DataPlane {
   }
   stopHostServices(): Promise<number> {
     return this.backrest.servers.stopAll();
+  }
+  hostEndpoints(): { host: string; port: number; what: string }[] {
+    return this.backrest.servers.ports().map((port) => ({ host: TLS_ADDRESS, port, what: "an S3 repository's TLS server" }));
   }
   capacity(): HostCapacity {
     return this.hostCapacity();
