@@ -209,4 +209,62 @@ for (const backend of STORE_BACKENDS)
       expect(after).toMatchObject({ deliveredEventId: ids[7], failedAttempts: 0, leaseOwner: null });
       expect(await h.store.countSubPending(after!)).toBe(0);
     });
+
+    it("a restarted service goes on from the cursor; a dead owner's lease is taken over once it lapses", async () => {
+      const port = await freePort();
+      const got: string[] = [];
+      const server: Server = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          got.push((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event: { event_id: string } }).event.event_id);
+          res.writeHead(200).end();
+        });
+      });
+      const x = await sub(h.store, { endpoint: `http://127.0.0.1:${port}/` });
+      const ids: string[] = [];
+      const record = async (n: number): Promise<void> => {
+        for (let i = 0; i < n; i++) {
+          const e = event();
+          ids.push(e.id);
+          await h.store.recordEvent(e);
+        }
+      };
+      await record(3);
+      const config = { intervalMs: 20, timeoutMs: 2000, retryBaseMs: 20, retryMaxMs: 50, leaseMs: 300 };
+      const log = createLogger({ level: 'silent' });
+      const mk = (owner: string) =>
+        new EventDelivery({ store: h.store, secrets, clock: systemClock, log, owner, config, selfAddresses: () => [] });
+      const waitFor = async (test: () => Promise<boolean> | boolean, what: string): Promise<void> => {
+        const deadline = Date.now() + 20_000;
+        while (!(await test())) {
+          if (Date.now() > deadline) throw new Error(`not within 20 s: ${what}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      // The receiver is down: the first service fails, then stops (its lease given up).
+      const first = mk('service-1');
+      first.start();
+      await waitFor(async () => ((await h.store.getEventSub('proj-a', x.id))?.failedAttempts ?? 0) >= 1, 'an attempt failed');
+      await first.stop();
+      expect(await h.store.countSubPending((await h.store.getEventSub('proj-a', x.id))!)).toBe(3);
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+      try {
+        // Another process holds the lease and died without giving it up: nothing is sent until it lapses.
+        const now = Date.now();
+        expect(await h.store.claimEventSub(x.id, 'dead-service', now, now + 400)).toBeDefined();
+        await record(2);
+        const second = mk('service-2');
+        second.start();
+        try {
+          await waitFor(() => got.length >= 5, 'the five events delivered');
+          expect(Date.now()).toBeGreaterThanOrEqual(now + 400);
+        } finally {
+          await second.stop();
+        }
+      } finally {
+        await new Promise<void>((r) => server.close(() => r()));
+      }
+      expect(got).toEqual(ids);
+    });
   });
