@@ -8,7 +8,7 @@
  * them is computed at read time.
  */
 import { newId } from '../domain/ids.js';
-import { eventCategory, eventDisplayName } from '../domain/event-specs.js';
+import { EVENT_SEVERITIES, EVENT_SPECS, eventCategory, eventDisplayName } from '../domain/event-specs.js';
 import type { ClusterRecord, NodeRecord, TaskRecord } from '../domain/records.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError, coerceError } from '../errors/app-error.js';
@@ -271,10 +271,23 @@ export async function recordEvent(store: Store, log: Logger, e: NewEvent | null)
 
 export interface EventQuery {
   clusterId?: string | undefined;
+  /** event names (kinds), comma-separated */
+  names?: string | undefined;
+  /** severities, comma-separated */
+  severities?: string | undefined;
   since?: number | undefined;
   until?: number | undefined;
   limit?: number | undefined;
   offset?: number | undefined;
+}
+
+/** A comma-separated filter of known values (undefined when empty); an unknown value is refused. */
+function commaList(field: string, text: string | undefined, known: readonly string[]): string[] | undefined {
+  const list = [...new Set((text ?? '').split(',').map((v) => v.trim()))].filter((v) => v !== '');
+  for (const v of list)
+    if (!known.includes(v))
+      throw new AppError('VALIDATION', { args: [`${field}: ${JSON.stringify(v)} is not one of ${known.join(', ')}`] });
+  return list.length ? list : undefined;
 }
 
 /** ListEvents' default page: the SDK documents 1000. */
@@ -307,7 +320,18 @@ export class EventService {
   async list(projectId: string, q: EventQuery = {}): Promise<{ events: { event: EventRecord; clusterName: string }[]; count: number }> {
     if (q.since !== undefined && q.until !== undefined && q.since > q.until)
       throw new AppError('VALIDATION', { args: [`start_time (${q.since}) is after end_time (${q.until})`] });
-    const filter = { projectId, clusterId: q.clusterId, since: q.since, until: q.until };
+    const filter = {
+      projectId,
+      clusterId: q.clusterId,
+      since: q.since,
+      until: q.until,
+      kinds: commaList(
+        'name',
+        q.names,
+        EVENT_SPECS.map((s) => s.kind),
+      ),
+      severities: commaList('severity', q.severities, EVENT_SEVERITIES),
+    };
     const [page, { count }] = await Promise.all([
       this.deps.store.listEvents({ ...filter, limit: q.limit ?? DEFAULT_EVENT_LIMIT, offset: q.offset ?? 0 }),
       this.deps.store.countEvents(filter),

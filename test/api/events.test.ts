@@ -148,6 +148,21 @@ describe('ListEvents', () => {
     expectError(await h.call('GET', p('/v2/{project_id}/events?limit=0')), 400, 'DWS.0001');
   });
 
+  it('filters by name (the kind) and severity, comma-separated; count follows the filters; an unknown value is 400', async () => {
+    const failed = await listEvents({ source_id: clusterId, name: 'task_failed' });
+    expect(failed.events.map((e) => e.name)).toEqual(['task_failed']);
+    expect(failed.count).toBe(1);
+    const both = await listEvents({ source_id: clusterId, name: 'task_started,task_failed' });
+    expect(both.events.map((e) => e.name)).toEqual(['task_failed', 'task_started']);
+    expect((await listEvents({ source_id: clusterId, severity: 'normal' })).events.map((e) => e.name)).toEqual(['task_started']);
+    expect((await listEvents({ source_id: clusterId, severity: 'warning,major' })).events.map((e) => e.name)).toEqual(['task_failed']);
+    expect(await listEvents({ source_id: clusterId, name: 'task_started', severity: 'warning' })).toEqual({ events: [], count: 0 });
+    for (const query of [{ name: 'no_such_kind' }, { severity: 'critical' }]) {
+      const res = await h.sdkCall('GET', p('/v2/{project_id}/events'), { query });
+      expectError(res, 400, 'DWS.0001');
+    }
+  });
+
   it("another project sees none of this project's events", async () => {
     const theirs = await listEvents({}, other, OTHER_PROJECT);
     expect(theirs).toEqual({ events: [], count: 0 });

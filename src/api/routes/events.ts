@@ -51,7 +51,7 @@ export const eventRoutes =
           tags: ['events'],
           summary: 'List events (ListEvents)',
           description:
-            "The project's cluster events, newest first, each recorded once when it happened (D26). offset and limit as the SDK sends them (offset counts events); source_id, start_time and end_time are dwsbox extensions. count is all the filters cover.",
+            "The project's cluster events, newest first, each recorded once when it happened (D26). offset and limit as the SDK sends them (offset counts events); source_id, start_time, end_time, name (kinds) and severity are dwsbox extensions. count is all the filters cover.",
           params: ProjectParams,
           querystring: ListEventsQuery,
           response: { 200: ListEventsResponse, ...errorResponses },
@@ -61,6 +61,8 @@ export const eventRoutes =
         const q = req.query;
         const r = await deps.events.list(req.params.project_id, {
           clusterId: q.source_id,
+          names: q.name,
+          severities: q.severity,
           since: q.start_time,
           until: q.end_time,
           limit: q.limit,

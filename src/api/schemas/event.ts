@@ -16,6 +16,12 @@ export const ListEventsQuery = Type.Object({
   end_time: Type.Optional(
     Type.Integer({ minimum: 0, maximum: 9_999_999_999_999, description: 'dwsbox extension: events before this time (epoch ms)' }),
   ),
+  name: Type.Optional(
+    Type.String({ maxLength: 512, description: 'dwsbox extension: events of these kinds (ListEventSpecs), comma-separated' }),
+  ),
+  severity: Type.Optional(
+    Type.String({ maxLength: 64, description: 'dwsbox extension: events of these severities (normal, warning, major), comma-separated' }),
+  ),
 });
 export type ListEventsQuery = Static<typeof ListEventsQuery>;
 

@@ -11,6 +11,10 @@ export interface EventFilter {
   since?: number | undefined;
   /** occurred before (epoch ms) */
   until?: number | undefined;
+  /** of these kinds only (none: any) */
+  kinds?: readonly string[] | undefined;
+  /** of these severities only (none: any) */
+  severities?: readonly string[] | undefined;
 }
 
 export interface EventListOptions extends EventFilter {
@@ -31,6 +35,8 @@ function filtered<O>(query: SelectQueryBuilder<Database, 'events', O>, f: EventF
   if (f.clusterId !== undefined) q = q.where('cluster_id', '=', f.clusterId);
   if (f.since !== undefined) q = q.where('occurred_at', '>=', f.since);
   if (f.until !== undefined) q = q.where('occurred_at', '<', f.until);
+  if (f.kinds?.length) q = q.where('kind', 'in', [...f.kinds]);
+  if (f.severities?.length) q = q.where('severity', 'in', [...f.severities]);
   return q;
 }
 
