@@ -17,6 +17,7 @@ import { systemClock } from '../../src/domain/clock.js';
 import { createLogger } from '../../src/log/logger.js';
 import { EventDelivery } from '../../src/services/event-delivery.js';
 import type { EventRecord, EventSubscriptionRecord, Store } from '../../src/store/store.js';
+import { migrate } from '../../src/store/migrate.js';
 
 const event = (o: Partial<EventRecord> = {}): EventRecord => ({
   id: randomUUID(),
@@ -82,6 +83,22 @@ async function covered(store: Store, s: EventSubscriptionRecord): Promise<string
 for (const backend of STORE_BACKENDS)
   describe(`${backend}: event subscriptions`, () => {
     const h = useStore(backend);
+
+    it('store version 12 numbers the events recorded before it in time order, and goes on after them', async () => {
+      const { store } = await h.fresh('evseq');
+      await migrate(store.adapter, { upTo: 11, now: 1 });
+      // Recorded by a version-11 dwsbox: not in time order.
+      for (const [key, at] of [
+        ['old-b', T0 + 2],
+        ['old-a', T0 + 1],
+        ['old-c', T0 + 3],
+      ] as const)
+        expect(await store.recordEvent(event({ sourceKey: key, occurredAt: at }))).toBe(true);
+      await migrate(store.adapter, { now: 2 });
+      expect(await store.lastEventSeq()).toBe(3);
+      await store.recordEvent(event({ sourceKey: 'new' }));
+      expect(await covered(store, await sub(store, { cursorSeq: 0 }))).toEqual(['old-a', 'old-b', 'old-c', 'new']);
+    });
 
     it('numbers events in recording order, from where the sequence stood', async () => {
       const s = h.store;

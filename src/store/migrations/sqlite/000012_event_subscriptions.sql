@@ -9,7 +9,7 @@
 -- delivery state (attempts at the event after the cursor, the next attempt, the last error)
 -- and the lease of the one service process that delivers for it.
 ALTER TABLE events ADD COLUMN seq BIGINT;
-UPDATE events SET seq = rowid;
+UPDATE events SET seq = o.n FROM (SELECT id, row_number() OVER (ORDER BY occurred_at, id) AS n FROM events) o WHERE events.id = o.id;
 CREATE INDEX events_project_seq ON events(project_id, seq);
 CREATE TABLE event_sequence (
   id INTEGER PRIMARY KEY,
