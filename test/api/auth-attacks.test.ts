@@ -31,10 +31,11 @@ const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 const MINUTE = 60_000;
 const FAULTS = '/dwsbox/v1/{project_id}/faults';
 const LIST = '/v1.0/{project_id}/clusters';
-/** D17: the only non-GET routes a read-only caller may call (shrink-check is a GET). */
+/** D17: the only non-GET routes a read-only caller may call (shrink-check is a GET): checks, and ListQueries, a read the SDK sends as a POST. */
 const READONLY_ALLOWED = new Set([
   'POST /v2/{project_id}/clusters/{cluster_id}/grow-check',
   'POST /v1/{project_id}/snapshots/{snapshot_id}/table-restore-check',
+  'POST /v2/{project_id}/clusters/{cluster_id}/dms/queries',
 ]);
 
 beforeAll(async () => {
@@ -391,7 +392,7 @@ describe('the read-only role on every mutating route (D17)', () => {
   });
 
   for (const who of ['AK/SK', 'token'] as const) {
-    it(`a read-only ${who}: 403 APIGW.0302 on each, except grow-check and table-restore-check; nothing changes`, async () => {
+    it(`a read-only ${who}: 403 APIGW.0302 on each, except grow-check, table-restore-check and ListQueries; nothing changes`, async () => {
       const t = who === 'token' ? await token('rob', 'Rob-Password-12') : '';
       const before = await dumpStore(h.svc.store);
       const refused: string[] = [];

@@ -112,6 +112,11 @@ describe('names that reach SQL are quoted', () => {
     fkDef: /const fkDef = checkedForeignKey\(/,
     // CREATE/ALTER ROLE options (src/dataplane/local/db-users.ts roleOptions): keywords, an integer, literal()s
     "opts.join(' ')": /const opts = (?:\[\.\.\.)?roleOptions\(/,
+    // PUBLIC, or a quoted role (src/dataplane/local/roles.ts, parameter privileges)
+    grantee: /const grantee = \w+ === null \? 'public' : ident\(\w+\);/,
+    // `database <quoted>` or `role <quoted>|all [in database <quoted>]` (roles.ts, stored settings)
+    target:
+      /const target =\s*s\.role === null\s*\? `database \$\{ident\(s\.database!\)\}`\s*: `role \$\{s\.role === '' \? 'all' : ident\(s\.role\)\}\$\{s\.database === null \? '' : ` in database \$\{ident\(s\.database\)\}`\}`;/,
     // a function signature as PostgreSQL's regprocedure output writes it (every name quoted as needed)
     proc: /p\.oid::regprocedure::text as f[\s\S]*for \(const \{ f: proc \} of fns\)/,
   };

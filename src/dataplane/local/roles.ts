@@ -122,7 +122,8 @@ export async function cleanRestoredCluster(
        left join pg_roles r on r.oid = x.grantee where x.grantee <> 10 order by 1, 2`,
   );
   for (const { p, g } of paramAcl) {
-    await inst.query(`revoke all on parameter ${ident(p)} from ${g === null ? 'public' : ident(g)} cascade`);
+    const grantee = g === null ? 'public' : ident(g);
+    await inst.query(`revoke all on parameter ${ident(p)} from ${grantee} cascade`);
     done.push(`privileges on parameter ${p} revoked from ${g ?? 'public'}`);
   }
   // Databases that allow no connections: those closed now, and those a crashed run opened (its marker).
