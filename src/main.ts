@@ -319,6 +319,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     perProject: config.eventSubscriptionsPerProject,
     selfAddresses,
     localAddresses,
+    privateAllowed: config.eventEndpointsPrivate,
   });
   const eventDelivery = new EventDelivery({
     store,
@@ -335,6 +336,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     },
     selfAddresses,
     localAddresses,
+    privateAllowed: config.eventEndpointsPrivate,
   });
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;

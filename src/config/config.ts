@@ -288,6 +288,13 @@ export const SETTINGS: readonly SettingSpec[] = [
       "Longest one delivery of an event to a subscription's endpoint may take (connect, send, answer); longer is a failed attempt.",
   },
   {
+    key: 'eventEndpointsPrivate',
+    kind: 'bool',
+    default: false,
+    description:
+      "Allow event subscriptions to send to loopback, private and shared addresses (127.0.0.0/8 but the data plane's blocks, 10/8, 172.16/12, 192.168/16, 100.64/10, ::1, fc00::/7); off, a tenant cannot reach services inside the operator's network through them. Link-local addresses and the data plane are refused always.",
+  },
+  {
     key: 'eventRetryBaseMs',
     kind: 'int',
     default: SECOND,
@@ -479,6 +486,7 @@ export interface Config {
   readonly readOnlyDiskPercent: number;
   readonly eventDeliveryIntervalMs: number;
   readonly eventDeliveryTimeoutMs: number;
+  readonly eventEndpointsPrivate: boolean;
   readonly eventRetryBaseMs: number;
   readonly eventRetryMaxMs: number;
   readonly eventSubscriptionsPerProject: number;

@@ -4,8 +4,11 @@
  * the data plane listens on. The address blocks the data plane hands out are refused whole:
  * member addresses `127.0.c.i` (c in 1..254, D6/D24), the routers' `127.1.c.x`, Patroni's REST
  * and the host etcd on `127.2.x.x`, and the network namespaces' 198.18.0.0/15; and 0.0.0.0/8
- * and `::` (this host, any address). 127.0.0.0/24 (127.0.0.1, a receiver on this host) stays
- * allowed on any port but the service's own.
+ * and `::` (this host, any address). Link-local addresses (169.254.0.0/16, a cloud's metadata
+ * service among them; fe80::/10) are refused always. Loopback, private and shared networks
+ * (127.0.0.0/8, 10/8, 172.16/12, 192.168/16, 100.64/10, ::1, fc00::/7) are refused unless the
+ * operator allows them (setting eventEndpointsPrivate, `privateAllowed`): then 127.0.0.0/24
+ * (127.0.0.1, a receiver on this host) is allowed on any port but the service's own.
  */
 import { isIP } from 'node:net';
 
@@ -54,6 +57,29 @@ export function unmapped(ip: string): string {
   return ip;
 }
 
+const inV4 = (n: number, base: string, bits: number): boolean => {
+  const [b, mask] = cidr(base, bits);
+  return (n & mask) >>> 0 === b;
+};
+
+/** Link-local: never a webhook receiver, and where a cloud keeps its metadata service. */
+function linkLocal(ip: string, n: number | null): boolean {
+  return n !== null ? inV4(n, '169.254.0.0', 16) : /^fe[89ab][0-9a-f]?:/.test(ip);
+}
+
+/** Loopback, private (RFC 1918, unique local) and shared (RFC 6598) addresses. */
+function privateAddress(ip: string, n: number | null): boolean {
+  if (n !== null)
+    return [
+      ['127.0.0.0', 8] as const,
+      ['10.0.0.0', 8] as const,
+      ['172.16.0.0', 12] as const,
+      ['192.168.0.0', 16] as const,
+      ['100.64.0.0', 10] as const,
+    ].some(([b, bits]) => inV4(n, b, bits));
+  return ip === '::1' || /^f[cd][0-9a-f]{0,2}:/.test(ip);
+}
+
 const isLoopback = (ip: string): boolean => {
   const n = v4(ip);
   if (n !== null) return n >>> 24 === 127;
@@ -63,11 +89,19 @@ const isLoopback = (ip: string): boolean => {
 /**
  * Why sending to `ip`:`port` is refused, or null when it is allowed. `self`: the addresses this
  * service listens on (the API, /metrics) and those of the data plane's host services outside its
- * blocks (DataPlane.hostEndpoints); `local`: this host's own interface addresses.
+ * blocks (DataPlane.hostEndpoints); `local`: this host's own interface addresses;
+ * `privateAllowed`: loopback, private and shared addresses are allowed (eventEndpointsPrivate).
  */
-export function refusedAddress(ipIn: string, port: number, self: readonly ListenAddress[], local: readonly string[] = []): string | null {
+export function refusedAddress(
+  ipIn: string,
+  port: number,
+  self: readonly ListenAddress[],
+  local: readonly string[] = [],
+  o: { privateAllowed?: boolean } = {},
+): string | null {
   const ip = unmapped(ipIn.replace(/^\[|\]$/g, '')).toLowerCase();
   const n = v4(ip);
+  if (linkLocal(ip, n)) return `${ip} is a link-local address (a cloud's metadata service lives there)`;
   if (n !== null) {
     // Members: 127.0.c.i with c in 1..254 (127.0.0.0/24 is not the data plane's).
     if (n >>> 16 === 0x7f00 && ((n >>> 8) & 0xff) !== 0)
@@ -76,6 +110,8 @@ export function refusedAddress(ipIn: string, port: number, self: readonly Listen
   } else if (ip === '::' || /^0*:(0*:)*0*$/.test(ip)) {
     return `${ip} is this host (any address)`;
   }
+  if (!o.privateAllowed && privateAddress(ip, n))
+    return `${ip} is a loopback, private or shared address, which the operator has not allowed (setting eventEndpointsPrivate)`;
   for (const s of self) {
     if (s.port !== port) continue;
     const sh = unmapped(s.host).toLowerCase();
@@ -106,6 +142,7 @@ export function checkEndpoint(
   raw: string,
   self: readonly ListenAddress[],
   local: readonly string[] = [],
+  o: { privateAllowed?: boolean } = {},
 ): { url: URL } | { refused: string } {
   if (raw.length > 2048) return { refused: 'longer than 2048 characters' };
   let url: URL;
@@ -121,7 +158,7 @@ export function checkEndpoint(
   if (!url.hostname) return { refused: 'no host' };
   const lit = literalHost(url.hostname);
   if (lit) {
-    const why = refusedAddress(lit, urlPort(url), self, local);
+    const why = refusedAddress(lit, urlPort(url), self, local, o);
     if (why) return { refused: why };
   }
   return { url };

@@ -49,6 +49,8 @@ export interface EventDeliveryDeps {
   owner: string;
   config: EventDeliveryConfig;
   selfAddresses: () => ListenAddress[];
+  /** loopback, private and shared addresses allowed as endpoints (setting eventEndpointsPrivate) */
+  privateAllowed?: boolean;
   localAddresses?: () => string[];
 }
 
@@ -56,8 +58,6 @@ export interface EventDeliveryDeps {
 const TURN_EVENTS = 100;
 /** Subscriptions looked at per pass. */
 const PASS_SUBS = 200;
-/** The answer's first bytes kept in an error. */
-const ERROR_BODY_CHARS = 200;
 
 /** The signature of a delivery: HMAC-SHA256 under the subscription's secret of `<timestamp>.<body>`, hex. */
 export function deliverySignature(secret: string, timestamp: string, body: string): string {
@@ -176,7 +176,9 @@ export class EventDelivery {
     }
     const lit = literalHost(url.hostname);
     if (lit) {
-      const why = refusedAddress(lit, urlPort(url), this.deps.selfAddresses(), this.deps.localAddresses?.() ?? []);
+      const why = refusedAddress(lit, urlPort(url), this.deps.selfAddresses(), this.deps.localAddresses?.() ?? [], {
+        privateAllowed: this.deps.privateAllowed === true,
+      });
       if (why) return { ok: false, error: `refused: ${why}` };
     }
     const cluster = await store.getClusterById(next.event.clusterId);
@@ -208,11 +210,12 @@ export class EventDelivery {
           'x-dwsbox-signature': `sha256=${signature}`,
         },
       });
-      const text = await res.text().catch(() => '');
+      // The answer's body is read and dropped: a tenant sees the status alone (never a read of what answered).
+      await res.text().catch(() => '');
       if (res.status >= 200 && res.status < 300) return { ok: true };
       if (res.status >= 300 && res.status < 400)
         return { ok: false, error: `HTTP ${res.status}: a redirect (to ${res.headers.get('location') ?? 'nowhere'}) is not followed` };
-      return { ok: false, error: `HTTP ${res.status}${text ? `: ${text.slice(0, ERROR_BODY_CHARS)}` : ''}` };
+      return { ok: false, error: `HTTP ${res.status}` };
     } catch (e) {
       const err = e as Error & { cause?: Error };
       if (err.name === 'TimeoutError' || err.name === 'AbortError') return { ok: false, error: `no answer within ${config.timeoutMs} ms` };
@@ -235,7 +238,7 @@ export class EventDelivery {
       const self = this.deps.selfAddresses();
       const local = this.deps.localAddresses?.() ?? [];
       for (const a of addrs) {
-        const why = refusedAddress(a.address, port, self, local);
+        const why = refusedAddress(a.address, port, self, local, { privateAllowed: this.deps.privateAllowed === true });
         if (why) return cb(Object.assign(new Error(`refused: ${host} resolves to ${why}`), { code: 'EREFUSED' }), '');
       }
       if (o.all) return cb(null, addrs);

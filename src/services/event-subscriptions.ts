@@ -54,6 +54,8 @@ export interface EventSubscriptionDeps {
   perProject: number;
   /** where this service listens (the API, /metrics): never an endpoint */
   selfAddresses: () => ListenAddress[];
+  /** loopback, private and shared addresses allowed as endpoints (setting eventEndpointsPrivate) */
+  privateAllowed?: boolean;
   /** this host's interface addresses (for a service listening on every address) */
   localAddresses?: () => string[];
 }
@@ -285,12 +287,13 @@ export class EventSubscriptionService {
   private async checkTarget(raw: string): Promise<string> {
     const self = this.deps.selfAddresses();
     const local = this.deps.localAddresses?.() ?? [];
-    const r = checkEndpoint(raw, self, local);
+    const o = { privateAllowed: this.deps.privateAllowed === true };
+    const r = checkEndpoint(raw, self, local, o);
     if ('refused' in r) throw new AppError('EVENT_SUB_ENDPOINT_REFUSED', { args: [JSON.stringify(raw.slice(0, 200)), r.refused] });
     if (!literalHost(r.url.hostname)) {
       const found = await lookup(r.url.hostname, { all: true }).catch(() => []);
       for (const a of found) {
-        const why = refusedAddress(a.address, urlPort(r.url), self, local);
+        const why = refusedAddress(a.address, urlPort(r.url), self, local, o);
         if (why)
           throw new AppError('EVENT_SUB_ENDPOINT_REFUSED', {
             args: [JSON.stringify(raw.slice(0, 200)), `${r.url.hostname} resolves to ${why}`],
