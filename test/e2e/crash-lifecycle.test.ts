@@ -83,6 +83,22 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
     await pool?.cleanup();
   });
 
+  /** The cluster a lane restarts and reconfigures, made by its first case. */
+  const laneCluster = async (svc: ChildService): Promise<string> => {
+    let id = restartCluster.get(svc);
+    if (!id) {
+      id = (await createAvailableCluster(svc.client, { nodes: 3 })).id;
+      restartCluster.set(svc, id);
+    }
+    return id;
+  };
+  /** A case over: the service running again, no fault left, the lane free. */
+  const releaseLane = async (svc: ChildService): Promise<void> => {
+    if (!svc.alive()) await svc.restart().catch(() => {});
+    await svc.client.request('DELETE', '/dwsbox/v1/{project_id}/faults').catch(() => {});
+    pool.release(svc);
+  };
+
   const restartCase = (step: string, point: string): void => {
     it.concurrent(
       `restart: crash ${point} ${step}, the restarted service finishes the restart`,
@@ -90,11 +106,7 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
       async ({ expect }) => {
         const svc = await pool.acquire();
         try {
-          let id = restartCluster.get(svc);
-          if (!id) {
-            id = (await createAvailableCluster(svc.client, { nodes: 3 })).id;
-            restartCluster.set(svc, id);
-          }
+          const id = await laneCluster(svc);
           const before = postmasterPids(svc, id);
           expect(before.size).toBe(3);
           await svc.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
@@ -140,9 +152,7 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
           ]);
           expect((await svc.client.call<{ count: number }>('GET', '/dwsbox/v1/{project_id}/faults')).count).toBe(0);
         } finally {
-          if (!svc.alive()) await svc.restart().catch(() => {});
-          await svc.client.request('DELETE', '/dwsbox/v1/{project_id}/faults').catch(() => {});
-          pool.release(svc);
+          await releaseLane(svc);
         }
       },
     );
@@ -155,12 +165,8 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
       async ({ expect }) => {
         const svc = await pool.acquire();
         try {
-          let id = restartCluster.get(svc);
-          if (!id) {
-            id = (await createAvailableCluster(svc.client, { nodes: 3 })).id;
-            restartCluster.set(svc, id);
-          }
-          const members = async (): Promise<string[]> => (await getCluster(svc.client, id!)).nodes.map((n) => n.connect_info);
+          const id = await laneCluster(svc);
+          const members = async (): Promise<string[]> => (await getCluster(svc.client, id)).nodes.map((n) => n.connect_info);
           const setting = async (at: string) =>
             (
               await adminQuery<{ setting: string; pending: boolean }>(
@@ -196,7 +202,7 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
           expect(svc.ranBy(task.id)).toEqual([crashedPid, svc.pid]);
           const healthy = await waitFor(
             async () => {
-              const d = await getCluster(svc.client, id!);
+              const d = await getCluster(svc.client, id);
               return d.nodes.every((n) => n.status === '200') ? d : null;
             },
             { what: 'every node up', timeoutMs: 60_000 },
@@ -206,9 +212,7 @@ describe('cluster restart and delete survive a SIGKILL of the service (crash fau
           expect((await replicationOf(healthy)).map((r) => r.state)).toEqual(['streaming', 'streaming']);
           expect((await svc.client.call<{ count: number }>('GET', '/dwsbox/v1/{project_id}/faults')).count).toBe(0);
         } finally {
-          if (!svc.alive()) await svc.restart().catch(() => {});
-          await svc.client.request('DELETE', '/dwsbox/v1/{project_id}/faults').catch(() => {});
-          pool.release(svc);
+          await releaseLane(svc);
         }
       },
     );
