@@ -207,7 +207,7 @@ for (const backend of STORE_BACKENDS)
       const config = { intervalMs: 20, timeoutMs: 2000, retryBaseMs: 20, retryMaxMs: 100, leaseMs: 2000 };
       const log = createLogger({ level: 'silent' });
       const mk = (store: Store, owner: string) =>
-        new EventDelivery({ store, secrets, clock: systemClock, log, owner, config, selfAddresses: () => [] });
+        new EventDelivery({ store, secrets, clock: systemClock, log, owner, config, selfAddresses: () => [], privateAllowed: true });
       const one = mk(h.store, 'process-1');
       const two = mk(other, 'process-2');
       one.start();
@@ -251,7 +251,16 @@ for (const backend of STORE_BACKENDS)
       const config = { intervalMs: 20, timeoutMs: 2000, retryBaseMs: 20, retryMaxMs: 50, leaseMs: 300 };
       const log = createLogger({ level: 'silent' });
       const mk = (owner: string) =>
-        new EventDelivery({ store: h.store, secrets, clock: systemClock, log, owner, config, selfAddresses: () => [] });
+        new EventDelivery({
+          store: h.store,
+          secrets,
+          clock: systemClock,
+          log,
+          owner,
+          config,
+          selfAddresses: () => [],
+          privateAllowed: true,
+        });
       const waitFor = async (test: () => Promise<boolean> | boolean, what: string): Promise<void> => {
         const deadline = Date.now() + 20_000;
         while (!(await test())) {
