@@ -331,6 +331,11 @@ export interface DataPlane extends LogicalDataPlane {
 
   // ------------------------------------------------------------------ replication and health
   currentLsn(cluster: ClusterRef, primary: NodeRecord): Promise<string>;
+  /**
+   * Whether a running member's PostgreSQL is in recovery (`pg_is_in_recovery()`): a leader the
+   * failover manager names may still be finishing its promotion (D23).
+   */
+  inRecovery?(cluster: ClusterRef, member: NodeRecord): Promise<boolean>;
   replicationState(cluster: ClusterRef, primary: NodeRecord, ordinal: number, targetLsn: string): Promise<ReplicationState>;
   /** Wait until a replica has caught up to `targetLsn` (D5), reporting the falling lag. */
   waitCaughtUp(

@@ -595,6 +595,11 @@ export class LocalEngine implements DataPlane {
     return replication.currentLsn(this, cluster, primary);
   }
 
+  /** Whether the member's PostgreSQL is in recovery. */
+  inRecovery(cluster: Pick<ClusterRecord, 'id' | 'projectId'>, member: NodeRecord): Promise<boolean> {
+    return replication.inRecovery(this, cluster, member);
+  }
+
   /** A standby's replication state as the primary sees it, with its lag behind `targetLsn` in bytes. */
   replicationState(
     cluster: Pick<ClusterRecord, 'id' | 'projectId'>,

@@ -385,6 +385,12 @@ export async function currentLsn(e: LocalEngine, cluster: Pick<ClusterRecord, 'i
   return r[0]!.lsn;
 }
 
+/** Whether the member's PostgreSQL is in recovery (a standby, or a leader not yet promoted). */
+export async function inRecovery(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, member: NodeRecord): Promise<boolean> {
+  const r = await e.instance(cluster, member).query<{ rec: boolean }>('select pg_is_in_recovery() as rec');
+  return r[0]!.rec;
+}
+
 /** A standby's replication state as the primary sees it, with its lag behind `targetLsn` in bytes. */
 export async function replicationState(
   e: LocalEngine,

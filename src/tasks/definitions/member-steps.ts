@@ -117,9 +117,9 @@ async function recordedPrimary(ctx: StepContext<unknown>, o: { anyMembership?: b
  * engine, when `work` fails, it runs again (up to 3 runs in all) against the member that leads
  * once one does (`followLeader`, which records it): with `again: 'lost'`, only when the
  * primary's PostgreSQL went away under the work (another member leads now, or the failover
- * manager started the old one again: its postmaster is not the one the work began with), so a
- * failure of the work's own stands; with `'always'`, whatever failed (work that a moment's
- * demotion also breaks). On an engine without a failover manager the failure stands. `work`
+ * manager started the old one again: its postmaster is not the one the work began with, or it
+ * is in recovery), so a failure of the work's own stands; with `'always'`, whatever failed
+ * (work that a moment's demotion also breaks). On an engine without a failover manager the failure stands. `work`
  * gets the primary, and where it runs again after a failover, the members it moved between.
  */
 export async function withLeader<T>(
@@ -139,6 +139,9 @@ export async function withLeader<T>(
     ((await ctx.dataPlane.memberRoles?.(cluster).catch(() => null)) ?? []).some(
       (r) => r.role === 'primary' && r.running && r.ordinal !== n.ordinal,
     );
+  // Or the member it addressed is in recovery now: demoted for a moment, or (run again after a
+  // failover) a leader whose promotion had not finished when the work reached it.
+  const demoted = async (n: NodeRecord): Promise<boolean> => (await ctx.dataPlane.inRecovery?.(cluster, n).catch(() => false)) ?? false;
   let primary = await recordedPrimary(ctx, o);
   let after: { from: number; to: number } | null = null;
   for (let run = 1; ; run++) {
@@ -147,7 +150,7 @@ export async function withLeader<T>(
       return await work(primary, after);
     } catch (e) {
       if (!ctx.dataPlane.memberRoles || run >= 3 || ctx.signal.aborted) throw e;
-      if (o.again === 'lost' && postmaster(primary) === began && !(await anotherLeads(primary))) throw e;
+      if (o.again === 'lost' && postmaster(primary) === began && !(await anotherLeads(primary)) && !(await demoted(primary))) throw e;
       const next = await leaderRunning(ctx, o);
       ctx.log.warn('the primary went away under the step; running it again against the member that leads', {
         from: primary.ordinal,
@@ -172,10 +175,12 @@ async function leaderRunning(ctx: StepContext<unknown>, o: { anyMembership?: boo
   for (;;) {
     await followLeader(ctx, Math.max(1000, deadline - Date.now()), o.anyMembership ? { anyMembership: true } : {});
     const leader = await recordedPrimary(ctx, o);
-    if (ctx.dataPlane.memberStatus(cluster, leader)) return leader;
+    // Patroni names the leader once it holds the key, before its promotion ends: wait for it out of recovery too.
+    if (ctx.dataPlane.memberStatus(cluster, leader) && !(await ctx.dataPlane.inRecovery?.(cluster, leader).catch(() => true)))
+      return leader;
     if (Date.now() > deadline)
       throw new AppError('ENGINE_NODE_FAILED', {
-        args: [leader.host, 'the failover manager names it the leader, but its PostgreSQL has not run for 120 s'],
+        args: [leader.host, 'the failover manager names it the leader, but its PostgreSQL has not run out of recovery for 120 s'],
       });
     await new Promise((r) => setTimeout(r, 250));
   }
