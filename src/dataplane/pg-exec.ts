@@ -175,6 +175,18 @@ export function assertMayStart(signal: AbortSignal | undefined): void {
       : new AppError('TASK_CANCELLED', { args: ['process start', String(signal.reason ?? 'aborted')] });
 }
 
+/**
+ * The check again, once the process is made: the check and the fork are two moments, and a
+ * service paused (SIGSTOP) between them forks at resume. Work that may no longer start
+ * processes has its signal aborted now; `true`: the caller kills the child, a moment old,
+ * before the program it wraps runs.
+ */
+function startedTooLate(signal: AbortSignal | undefined): boolean {
+  if (!signal) return false;
+  startGuards.get(signal)?.();
+  return signal.aborted;
+}
+
 /** Start a tool; see ToolOptions. The returned `done` rejects with ENGINE_COMMAND_FAILED on a non-zero exit. */
 export function startTool(o: ToolOptions): ToolHandle {
   const label = o.label ?? o.cmd.split('/').pop() ?? o.cmd;
@@ -206,6 +218,7 @@ export function startTool(o: ToolOptions): ToolHandle {
     if (ownFd !== undefined) closeSync(ownFd);
   }
   liveTools.add(child);
+  if (startedTooLate(o.signal ?? held?.signal)) child.kill('SIGKILL');
   o.logger?.debug('tool started', { tool: label, toolPid: child.pid, args: o.args });
   let lastActivity = Date.now();
   const touch = (): void => {
@@ -385,6 +398,10 @@ export function spawnDetached(o: {
   try {
     const child = spawn(cmd, argv, { env: o.env, detached: true, stdio: ['ignore', fd, fd], cwd: o.cwd ?? '/' });
     if (child.pid === undefined) throw new AppError('ENGINE_COMMAND_FAILED', { args: [o.cmd, 'could not start the process'] });
+    if (startedTooLate(o.signal)) {
+      child.kill('SIGKILL');
+      assertMayStart(o.signal);
+    }
     // Reap it if it exits while we live; never keep the event loop alive for it.
     child.on('error', () => {});
     if (o.onExit) child.on('exit', o.onExit);
