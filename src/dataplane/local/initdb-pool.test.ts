@@ -12,7 +12,8 @@ import { findBinaries } from '../binaries.js';
 import { osIdentity } from '../os-user.js';
 import { liveToolPids } from '../pg-exec.js';
 import { removeDir, tempDir } from '../../../test/helpers/env.js';
-import { CONTROL_SETTINGS, InitdbPool, compareLsn, controlData, parseControlData, type PoolSettings } from './initdb-pool.js';
+import { compareLsn } from '../../domain/lsn.js';
+import { CONTROL_SETTINGS, InitdbPool, controlData, parseControlData, type PoolSettings } from './initdb-pool.js';
 
 const bins = findBinaries(null);
 const root = tempDir('initdb-pool');

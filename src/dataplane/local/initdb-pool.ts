@@ -223,16 +223,6 @@ export async function syncDataDir(
   });
 }
 
-/** Compare two LSNs written as `X/Y`: negative when a < b. */
-export function compareLsn(a: string, b: string): number {
-  const v = (s: string): bigint => {
-    const [hi, lo] = s.split('/');
-    return (BigInt(`0x${hi ?? '0'}`) << 32n) + BigInt(`0x${lo ?? '0'}`);
-  };
-  const d = v(a) - v(b);
-  return d < 0n ? -1 : d > 0n ? 1 : 0;
-}
-
 export class InitdbPool {
   private filling: Promise<void> | null = null;
   private abort: AbortController | null = null;

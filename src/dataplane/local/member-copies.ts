@@ -28,7 +28,8 @@ import { appNameFor, REPLICATION_ROLE, slotNameFor, type LocalEngine } from '../
 import { baseEnv, runTool } from '../pg-exec.js';
 import { mkdirOwned, quoteConf, writeOwned } from '../pg-instance.js';
 import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
-import { bakeControl, compareLsn, CONTROL_SETTINGS, controlData, syncDataDir, type ControlData } from './initdb-pool.js';
+import { compareLsn } from '../../domain/lsn.js';
+import { bakeControl, CONTROL_SETTINGS, controlData, syncDataDir, type ControlData } from './initdb-pool.js';
 import * as replication from './replication.js';
 
 type Cluster = Pick<ClusterRecord, 'id' | 'projectId'>;

@@ -23,6 +23,7 @@ import { clearRecoverySettings, keepOnlyRecoverySettings, restoreSet, waitPromot
 import { proveArchiving } from './first-archive.js';
 import { makeStandbyOf } from './member-copies.js';
 import { settleAll } from '../../errors/settle.js';
+import { lsnBytes } from '../../domain/lsn.js';
 
 /** Restore the set into the primary's data directory (a copy that already runs is finished). */
 export async function restorePrimary(
@@ -290,10 +291,6 @@ async function flushCopies(e: LocalEngine, cluster: ClusterRecord, copies: NodeR
 }
 
 const hex8 = (n: number): string => n.toString(16).toUpperCase().padStart(8, '0');
-const parseLsn = (lsn: string): bigint => {
-  const [hi, lo] = lsn.split('/');
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
-};
 
 /**
  * Make a member's restored copy a standby of the new primary (idempotent), or return null
@@ -342,13 +339,13 @@ export async function finishRestoredCopy(
     return giveUp("its timeline does not lead to the primary's", { history, startFile: start ?? null, startTli });
   const segSize = BigInt(tl!.seg);
   const perId = 0x100000000n / segSize;
-  const forkSeg = parseLsn(last[1]!) / segSize;
+  const forkSeg = lsnBytes(last[1]!) / segSize;
   const startSeg = BigInt(`0x${start.slice(8, 16)}`) * perId + BigInt(`0x${start.slice(16, 24)}`);
   // The slot must hold F's segment for it (made at the promotion; a later one may not).
   const [slot] = await p.query<{ lsn: string | null }>('select restart_lsn::text as lsn from pg_replication_slots where slot_name = $1', [
     slotNameFor(node.ordinal),
   ]);
-  if (!slot?.lsn || parseLsn(slot.lsn) / segSize > forkSeg)
+  if (!slot?.lsn || lsnBytes(slot.lsn) / segSize > forkSeg)
     return giveUp('its slot reserves too late', { slot: slot?.lsn ?? null, fork: last[1] });
   const wal = join(node.dataDir, 'pg_wal');
   for (let seg = startSeg; seg < forkSeg; seg++) {
