@@ -80,6 +80,8 @@ export interface BackupSetRef {
   stanza: string;
   label: string;
   sourceBytes: number | null;
+  /** restore to this point in time (epoch ms) after the set, replaying its archived WAL (issue 20); absent: to the set's consistent point */
+  targetTime?: number | null;
 }
 
 /** The replication of one standby as its primary sees it. */
@@ -360,6 +362,11 @@ export interface DataPlane extends LogicalDataPlane {
   ensureStanzaRepository(cluster: StanzaCluster, primary: NodeRecord, o?: RunOptions): Promise<RepositoryRef>;
   /** The cluster's stanza exists and archiving works (`pgbackrest check`). */
   enableArchiving(cluster: ClusterRecord, primary: NodeRecord, o?: RunOptions): Promise<void>;
+  /**
+   * Have the running primary archive every commit made so far (issue 20): a commit, a WAL
+   * switch, and a wait until the switched segment is in the stanza. Returns that segment.
+   */
+  archiveNow(cluster: ClusterRecord, primary: NodeRecord, o?: RunOptions): Promise<string>;
   /** Archiving works now (`pgbackrest check`: a WAL switch reaches the repository). */
   checkArchiving(cluster: StanzaCluster, primary: NodeRecord, o?: RunOptions): Promise<void>;
   stanzaExists(stanza: string): Promise<boolean>;

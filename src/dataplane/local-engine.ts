@@ -58,7 +58,7 @@ import * as stanza from './local/stanza.js';
 import * as temp_instances from './local/temp-instances.js';
 import { InitdbPool } from './local/initdb-pool.js';
 import * as memberCopies from './local/member-copies.js';
-import { enableNewArchiving } from './local/first-archive.js';
+import { archiveEveryCommit, enableNewArchiving } from './local/first-archive.js';
 import type { RepositoryCredentials, RepositoryRef, RepositoryRegistry, RepositorySpec } from './backup-repository.js';
 import type { FineGrainedDetail, OutsideForeignKey } from '../domain/records.js';
 import type { TableRef } from '../domain/table-names.js';
@@ -533,6 +533,11 @@ export class LocalEngine implements DataPlane {
   /** Create the stanza and prove archiving works: a WAL switch reaches the stanza's archive (local/first-archive.ts). */
   enableArchiving(cluster: ClusterRecord, primary: NodeRecord, o: { signal?: AbortSignal }): Promise<void> {
     return enableNewArchiving(this, cluster, primary, o);
+  }
+
+  /** A commit, then a switched segment archived (local/first-archive.ts). */
+  archiveNow(cluster: ClusterRecord, primary: NodeRecord, o: { signal?: AbortSignal } = {}): Promise<string> {
+    return archiveEveryCommit(this, cluster, primary, o.signal);
   }
 
   /**

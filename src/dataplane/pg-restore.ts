@@ -31,9 +31,19 @@ export interface RestoreSetOptions {
   signal?: AbortSignal | undefined;
   onProgress?: OnProgress | undefined;
   idleTimeoutMs?: number | undefined;
+  /** recover to this point in time (epoch ms) instead of the set's consistent point (issue 20) */
+  targetTime?: number | null | undefined;
 }
 
 const DONE_MARKER = 'dwsbox-restore.done';
+
+/**
+ * A time as recovery_target_time takes it: ISO 8601 with an explicit offset (PostgreSQL 15
+ * refuses the value `…Z` in its configuration file: "invalid value for parameter").
+ */
+export function recoveryTime(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '+00:00');
+}
 
 /**
  * Restore a backup set into `dataDir` (idempotent: a finished restore is kept; a partial one
@@ -65,7 +75,11 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
   };
   const extra = [
     `--set=${o.label}`,
-    '--type=immediate',
+    // Recovery to a time stops at the first commit past it (recovery_target_inclusive: one at
+    // the time itself stays) and promotes; pgBackRest's set is the start, never a later one.
+    ...(o.targetTime === null || o.targetTime === undefined
+      ? ['--type=immediate']
+      : ['--type=time', `--target=${recoveryTime(o.targetTime)}`]),
     '--target-action=promote',
     '--archive-mode=off',
     `--pg1-path=${o.dataDir}`,
@@ -153,8 +167,9 @@ export async function waitPromoted(
   for (;;) {
     if (o.signal?.aborted) throw o.signal.reason as Error;
     try {
-      const r = await inst.query<{ rec: boolean; lsn: string | null }>(
-        `select pg_is_in_recovery() as rec, coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text as lsn`,
+      const r = await inst.query<{ rec: boolean; lsn: string | null; at: number | null }>(
+        `select pg_is_in_recovery() as rec, coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text as lsn,
+                extract(epoch from pg_last_xact_replay_timestamp()) * 1000 as at`,
         [],
         'postgres',
         5000,
@@ -162,7 +177,9 @@ export async function waitPromoted(
       const row = r[0]!;
       if (row.lsn && row.lsn !== last) {
         last = row.lsn;
-        o.onProgress?.({ source: 'pg_last_wal_replay_lsn', data: { replayLsn: row.lsn, inRecovery: row.rec } });
+        // `replayTime`: the commit time of the last transaction replayed (null before the first).
+        const replayTime = row.at === null ? null : Number(row.at);
+        o.onProgress?.({ source: 'pg_last_wal_replay_lsn', data: { replayLsn: row.lsn, inRecovery: row.rec, replayTime } });
       }
       if (!row.rec) return;
     } catch (e) {

@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   CRASH_FAULTS_DISABLED: spec(400, 'DWS.9908', 'Faults of mode "crash" need the service to run with --enable-crash-faults.'),
   SNAPSHOT_NOT_RESTORABLE: spec(400, 'DWS.9909', 'Snapshot %s cannot be restored: %s'),
   SNAPSHOT_NOT_COPYABLE: spec(400, 'DWS.9911', 'Snapshot %s cannot be copied: %s'),
+  RESTORE_TIME_OUTSIDE_WINDOW: spec(400, 'DWS.9983', 'The restore time %s is outside the restorable window of cluster %s: %s.'),
   // --- fair shares between projects (docs/security.md)
   POLICY_TOO_FREQUENT: spec(
     400,

@@ -30,7 +30,27 @@ export interface RestoreClusterInput {
   enterpriseProjectId?: string | null | undefined;
   ipv6Enable?: boolean | null | undefined;
   numberOfCn?: number | null | undefined;
+  /** a point in time (epoch ms) to restore to, after the snapshot (issue 20); absent: the snapshot itself */
+  restoreTime?: number | null | undefined;
+  /** the restore point's cluster, when the request names it: it must be the snapshot's */
+  restoreClusterId?: string | null | undefined;
 }
+
+/**
+ * The times a cluster can be restored to (issue 20): from when its oldest cluster-level
+ * snapshot of its stanza finished, to now while its primary runs (a restore to a point in
+ * time first has the primary archive the WAL it is writing); null without such a snapshot, or
+ * (`latest`) while the primary does not run: the end of its archive is then not known to hold
+ * every commit.
+ */
+export interface RestoreWindow {
+  earliest: number | null;
+  latest: number | null;
+}
+
+/** A snapshot a point-in-time restore can start from: a finished pgBackRest set of the cluster's own stanza. */
+const pointInTimeBase = (c: Pick<ClusterRecord, 'id' | 'stanza'>, s: SnapshotRecord): s is SnapshotRecord & { finishedAt: number } =>
+  s.clusterId === c.id && s.status === 'AVAILABLE' && !s.fineGrained && !!s.backupLabel && s.finishedAt !== null && s.stanza === c.stanza;
 
 export interface TableRestoreInput {
   caseSensitive: boolean;
@@ -126,6 +146,11 @@ export class RestoreService {
     i: RestoreClusterInput,
   ): Promise<{ cluster: ClusterRecord; task: TaskRecord }> {
     const snap = await this.restorable(projectId, snapshotId);
+    if (i.restoreClusterId && i.restoreClusterId !== snap.clusterId)
+      throw new AppError('VALIDATION', {
+        args: [`restore_point.cluster_id ${i.restoreClusterId.slice(0, 64)} is not the cluster of snapshot ${snap.id}`],
+      });
+    if (i.restoreTime !== null && i.restoreTime !== undefined) await this.checkRestoreTime(snap, i.restoreTime);
     if (i.ipv6Enable) throw new AppError('NOT_SUPPORTED', { args: ['IPv6', 'clusters listen on IPv4 loopback addresses'] });
     const src = snap.sourceSpec;
     const spec: ClusterSpec = {
@@ -169,6 +194,7 @@ export class RestoreService {
         snapshotId: snap.id,
         sourceClusterId: snap.clusterId,
         numberOfNode: c.numberOfNode,
+        ...(i.restoreTime !== null && i.restoreTime !== undefined ? { restoreTime: i.restoreTime } : {}),
       };
       return this.deps.queue.enqueue(tx, {
         kind: 'cluster.restore',
@@ -185,8 +211,67 @@ export class RestoreService {
       sourceClusterId: snap.clusterId,
       clusterId: r.cluster.id,
       taskId: r.task.id,
+      restoreTime: i.restoreTime ?? null,
     });
     return r;
+  }
+
+  // ------------------------------------------------------------------ points in time (issue 20)
+  /** The cluster's restorable window now (ShowClusterDetail's `restore_window`). */
+  async restoreWindow(c: ClusterRecord, nodes?: NodeRecord[]): Promise<RestoreWindow> {
+    const bases = (await this.deps.store.listSnapshots(c.projectId, c.id)).filter((s) => pointInTimeBase(c, s));
+    if (bases.length === 0) return { earliest: null, latest: null };
+    const members = nodes ?? (await this.deps.store.listNodes(c.id));
+    const runs =
+      !c.stopped && members.some((n) => n.membership === 'active' && n.role === 'primary' && this.deps.dataPlane.memberStatus(c, n));
+    return { earliest: Math.min(...bases.map((s) => s.finishedAt)), latest: runs ? this.deps.clock.now() : null };
+  }
+
+  /**
+   * A restore to `time` from snapshot `snap`: the time lies in its cluster's restorable window
+   * and after the snapshot finished (its set is consistent by then); else refused, naming the window.
+   */
+  private async checkRestoreTime(snap: SnapshotRecord, time: number): Promise<void> {
+    const c = await this.deps.store.getCluster(snap.projectId, snap.clusterId);
+    const at = new Date(time).toISOString();
+    const refuse = (window: string): never => {
+      throw new AppError('RESTORE_TIME_OUTSIDE_WINDOW', { args: [at, c?.name ?? snap.clusterName, window] });
+    };
+    if (!c) return refuse('none: the cluster was deleted (restore one of its snapshots as it is instead)');
+    if (!pointInTimeBase(c, snap))
+      return refuse(`none from snapshot ${snap.id}: it is not a cluster-level snapshot of the stanza the cluster archives into now`);
+    const w = await this.restoreWindow(c);
+    if (w.latest === null)
+      return refuse(
+        'none while its primary does not run (the end of its archive is not known to hold every commit): start the cluster, or restore a snapshot as it is',
+      );
+    const from = Math.max(w.earliest!, snap.finishedAt!);
+    const window = `${new Date(from).toISOString()} to now (${new Date(w.latest).toISOString()})${from > w.earliest! ? `, from snapshot ${snap.id}` : ''}`;
+    if (time < from || time > w.latest) refuse(window);
+  }
+
+  /**
+   * A restore of a cluster to a point in time (a dwsbox operation, issue 20): from the newest
+   * cluster-level snapshot that finished by then, replaying its archived WAL up to the time.
+   */
+  async restoreClusterToTime(projectId: string, clusterId: string, i: RestoreClusterInput & { restoreTime: number }) {
+    const c = await this.deps.store.getCluster(projectId, clusterId);
+    if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+    const bases = (await this.deps.store.listSnapshots(projectId, clusterId)).filter((s) => pointInTimeBase(c, s));
+    const base = bases.filter((s) => s.finishedAt <= i.restoreTime).sort((a, b) => b.finishedAt - a.finishedAt)[0];
+    if (!base) {
+      const w = await this.restoreWindow(c);
+      throw new AppError('RESTORE_TIME_OUTSIDE_WINDOW', {
+        args: [
+          new Date(i.restoreTime).toISOString(),
+          c.name,
+          w.earliest === null
+            ? 'none: it has no cluster-level snapshot yet (take one; WAL is archived from then on)'
+            : `${new Date(w.earliest).toISOString()} to ${w.latest === null ? 'its last archived commit (its primary does not run)' : `now (${new Date(w.latest).toISOString()})`}`,
+        ],
+      });
+    }
+    return this.restoreCluster(projectId, base.id, i);
   }
 
   // ------------------------------------------------------------------ table restore

@@ -468,6 +468,9 @@ export class FakeDataPlane implements DataPlane {
       if (!this.stanzas.has(cluster.stanza)) this.stanzas.set(cluster.stanza, []);
     });
   }
+  archiveNow(cluster: ClusterRecord, primary: NodeRecord, o: RunOptions = {}): Promise<string> {
+    return this.perform('archiveNow', [cluster.stanza, primary.ordinal], o, () => '000000010000000000000003');
+  }
   checkArchiving(cluster: StanzaCluster, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
     return this.perform('checkArchiving', [cluster.stanza, primary.ordinal], o);
   }

@@ -183,10 +183,13 @@ export const clusterRoutes =
           response: { 200: ClusterDetailResponse, ...errorResponses },
         },
       },
-      async (req, reply) =>
-        kept.send(reply, await s.getView(req.params.project_id, req.params.cluster_id, req.readPoint ?? undefined), (view) => ({
-          cluster: clusterDetailOut(view),
-        })),
+      async (req, reply) => {
+        const view = await s.getView(req.params.project_id, req.params.cluster_id, req.readPoint ?? undefined);
+        const window = await deps.restores.restoreWindow(view.cluster, view.nodes);
+        // A window that reaches now is the answer's own; any other holds as long as the view.
+        if (window.latest !== null) return { cluster: clusterDetailOut(view, window) };
+        return kept.send(reply, view, (v) => ({ cluster: clusterDetailOut(v, window) }));
+      },
     );
 
     app.delete(

@@ -2,10 +2,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../errors/app-error.js';
-import type { TableRestoreInput } from '../../services/restore-service.js';
+import type { RestoreClusterInput, TableRestoreInput } from '../../services/restore-service.js';
 import type { AppDeps } from '../app.js';
 import { AVAILABILITY_ZONES } from '../schemas/cluster.js';
-import { errorResponses, JobId, SnapshotParams } from '../schemas/primitives.js';
+import { ClusterParams, errorResponses, JobId, SnapshotParams } from '../schemas/primitives.js';
 import { CheckTableRestoreResponse, RestoreClusterBody, RestoreClusterResponse, TableRestoreBody } from '../schemas/restore.js';
 
 function checkAz(az: string | null | undefined): string | null {
@@ -15,6 +15,29 @@ function checkAz(az: string | null | undefined): string | null {
       throw new AppError('INVALID_AVAILABILITY_ZONE', { args: [part.slice(0, 64), `available zones: ${AVAILABILITY_ZONES.join(', ')}`] });
   }
   return az;
+}
+
+/** RestoreCluster's body as the service takes it (the restore point's snapshot, when named, must be `snapshotId`). */
+function restoreInput(b: RestoreClusterBody['restore'], snapshotId: string | null): RestoreClusterInput {
+  const p = b.restore_point;
+  if (p?.back_ref && snapshotId !== null && p.back_ref !== snapshotId)
+    throw new AppError('VALIDATION', {
+      args: [`restore_point.back_ref ${p.back_ref.slice(0, 64)} is not the snapshot of the path, ${snapshotId}`],
+    });
+  return {
+    name: b.name,
+    subnetId: b.subnet_id,
+    securityGroupId: b.security_group_id,
+    vpcId: b.vpc_id,
+    availabilityZone: checkAz(b.availability_zone),
+    port: b.port,
+    enterpriseProjectId: b.enterprise_project_id,
+    ipv6Enable: b.ipv6_enable,
+    numberOfCn: b.number_of_cn,
+    publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
+    restoreTime: p?.restore_time ?? null,
+    restoreClusterId: p?.cluster_id ?? null,
+  };
 }
 
 const tableInput = (b: TableRestoreBody): TableRestoreInput => ({
@@ -46,18 +69,42 @@ export const restoreRoutes =
         },
       },
       async (req) => {
-        const b = req.body.restore;
-        const { cluster, task } = await r.restoreCluster(req.params.project_id, req.params.snapshot_id, {
-          name: b.name,
-          subnetId: b.subnet_id,
-          securityGroupId: b.security_group_id,
-          vpcId: b.vpc_id,
-          availabilityZone: checkAz(b.availability_zone),
-          port: b.port,
-          enterpriseProjectId: b.enterprise_project_id,
-          ipv6Enable: b.ipv6_enable,
-          numberOfCn: b.number_of_cn,
-          publicIp: b.public_ip ? { public_bind_type: b.public_ip.public_bind_type ?? 'not_use', eip_id: b.public_ip.eip_id ?? '' } : null,
+        const { cluster, task } = await r.restoreCluster(
+          req.params.project_id,
+          req.params.snapshot_id,
+          restoreInput(req.body.restore, req.params.snapshot_id),
+        );
+        return { cluster: { id: cluster.id }, job_id: task.id };
+      },
+    );
+
+    app.post(
+      '/v1.0/:project_id/clusters/:cluster_id/point-in-time-restore',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Restore a cluster to a point in time into a new cluster (dwsbox)',
+          description:
+            "RestoreCluster's body with `restore_point.restore_time` (required here), a time in the cluster's `restore_window`: the newest cluster-level snapshot that finished by then is restored and the archived WAL replayed up to the time. The new cluster shows CREATING with task_status RESTORING until it is AVAILABLE.",
+          params: ClusterParams,
+          body: RestoreClusterBody,
+          response: { 200: RestoreClusterResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const i = restoreInput(req.body.restore, null);
+        if (i.restoreTime === null || i.restoreTime === undefined)
+          throw new AppError('VALIDATION', {
+            args: ['restore.restore_point.restore_time is required to restore a cluster to a point in time'],
+          });
+        if (i.restoreClusterId && i.restoreClusterId !== req.params.cluster_id)
+          throw new AppError('VALIDATION', {
+            args: [`restore_point.cluster_id ${i.restoreClusterId.slice(0, 64)} is not the cluster of the path`],
+          });
+        const { cluster, task } = await r.restoreClusterToTime(req.params.project_id, req.params.cluster_id, {
+          ...i,
+          restoreTime: i.restoreTime,
         });
         return { cluster: { id: cluster.id }, job_id: task.id };
       },

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_TIMEZONE } from '../../domain/time-zones.js';
 import { Nullable, Tag } from './primitives.js';
 import type { ClusterView } from '../../services/cluster-service.js';
+import type { RestoreWindow } from '../../services/restore-service.js';
 import { clusterTime, jobTime } from '../../domain/time.js';
 import { NODE_TYPES, DATASTORE_VERSION } from '../../domain/node-types.js';
 import type { PendingRestart } from '../../domain/records.js';
@@ -158,6 +159,18 @@ export const ClusterDetail = Type.Object({
   resize_info: Nullable(ResizeInfo),
   parameter_group: Nullable(Type.Object({ id: Type.String(), name: Type.String(), status: Type.String() })),
   elb: Nullable(Type.Object({})),
+  restore_window: Type.Object(
+    {
+      earliest_time: Nullable(Type.String({ description: 'when its oldest cluster-level snapshot finished (ISO 8601, UTC)' })),
+      latest_time: Nullable(
+        Type.String({
+          description:
+            'the time of this answer while its primary runs (its WAL is archived up to then when a restore asks); null otherwise',
+        }),
+      ),
+    },
+    { description: 'dwsbox extension: the times the cluster can be restored to (docs/api.md#point-in-time-restore)' },
+  ),
 });
 export const ListClustersResponse = Type.Object({ clusters: Type.Array(ClusterInfo), count: Type.Integer() });
 export const ClusterDetailResponse = Type.Object({ cluster: ClusterDetail });
@@ -253,7 +266,7 @@ function pendingRestartOut(p: PendingRestart, dueAt: number | null): NonNullable
   };
 }
 
-export function clusterDetailOut(v: ClusterView): Static<typeof ClusterDetail> {
+export function clusterDetailOut(v: ClusterView, window: RestoreWindow): Static<typeof ClusterDetail> {
   const c = v.cluster;
   const nt = NODE_TYPES.find((t) => t.specName === c.nodeType);
   return {
@@ -272,6 +285,10 @@ export function clusterDetailOut(v: ClusterView): Static<typeof ClusterDetail> {
       : null,
     parameter_group: null,
     elb: null,
+    restore_window: {
+      earliest_time: window.earliest === null ? null : new Date(window.earliest).toISOString(),
+      latest_time: window.latest === null ? null : new Date(window.latest).toISOString(),
+    },
   };
 }
 

@@ -2,6 +2,25 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Nullable } from './primitives.js';
 
+/**
+ * dwsbox extension (issue 20), named after the SDK's `RestorePoint`: restore to a point in time
+ * after the snapshot instead of the snapshot itself.
+ */
+const RestorePoint = Type.Object(
+  {
+    restore_time: Type.Integer({
+      minimum: 0,
+      description:
+        'the point in time, in epoch milliseconds (UTC): the new cluster holds every transaction committed up to it, and none after',
+    }),
+    cluster_id: Type.Optional(Nullable(Type.String({ maxLength: 64, description: "the snapshot's cluster, when given" }))),
+    back_ref: Type.Optional(
+      Nullable(Type.String({ maxLength: 64, description: 'the snapshot to start from, when given: the one in the path' })),
+    ),
+  },
+  { description: "dwsbox: restore to a point in time within the cluster's restore_window, replaying archived WAL after the snapshot" },
+);
+
 export const RestoreClusterBody = Type.Object({
   restore: Type.Object({
     name: Type.String({ maxLength: 200 }),
@@ -16,6 +35,7 @@ export const RestoreClusterBody = Type.Object({
     enterprise_project_id: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
     ipv6_enable: Type.Optional(Nullable(Type.Boolean())),
     number_of_cn: Type.Optional(Nullable(Type.Integer())),
+    restore_point: Type.Optional(Nullable(RestorePoint)),
   }),
 });
 export type RestoreClusterBody = Static<typeof RestoreClusterBody>;

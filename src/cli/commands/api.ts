@@ -42,7 +42,8 @@ export const API_HELP = `Resource commands (clients of the REST API):
   clusters delete ID [--keep N] | restart ID | resize ID --count N | shrink ID --count N
   clusters switchover ID [--to NODE_ID] | sync-mode ID sync|strict|async   (highly available clusters)
   snapshots list [--cluster ID] | show ID | create --cluster ID --name N [--description D] | delete ID
-  snapshots restore ID --name N [--port P]
+  snapshots restore ID --name N [--port P] [--time T]   (T: a point in time after the snapshot, ISO 8601 or epoch ms)
+  clusters restore ID --name N --time T [--port P]   (into a new cluster, as the cluster was at T: its restore_window)
   snapshots restore-tables ID --database DB --table SCHEMA.TABLE[=SCHEMA.TARGET] … [--case-sensitive] [--check]
   policies show CLUSTER | delete CLUSTER POLICY_ID
   policies set CLUSTER [--keep-day N] [--auto-backup true|false]
@@ -72,6 +73,27 @@ progress view on a terminal; exits non-zero when the task fails). --lang zh-cn s
 ACTION: GROWING, RESIZE_FAILURE, RESTORING, RESTORING_FAILED, SNAPSHOTTING, SNAPSHOTTING_FAILED,
 FINE_GRAINED_RESTORING, FINE_GRAINED_RESTORING_FAILED.
 `;
+
+/** RestoreCluster's `restore` from --name, --port and --time (a restore point, issue 20). */
+function restoreBody(ctx: Ctx): Record<string, unknown> {
+  const restore: Record<string, unknown> = { name: need(ctx.values['name'], '--name') };
+  if (ctx.values['port']) restore['port'] = int(ctx.values['port'], '--port');
+  const t = ctx.values['time'] as string | undefined;
+  if (t !== undefined) {
+    const ms = /^\d+$/.test(t) ? Number(t) : Date.parse(t);
+    if (!Number.isFinite(ms)) throw new UsageError(`--time ${t}: expected an ISO 8601 time (2026-12-06T10:41:00Z) or epoch milliseconds`);
+    restore['restore_point'] = { restore_time: ms };
+  }
+  return restore;
+}
+
+/** The detail's restore window as a line. */
+function restorable(w: { earliest_time: string | null; latest_time: string | null } | undefined): string {
+  if (!w?.earliest_time) return 'restorable to a point in time: not yet (no cluster-level snapshot)';
+  return w.latest_time
+    ? `restorable to a point in time: from ${w.earliest_time} to now`
+    : `restorable to a point in time: from ${w.earliest_time}, once its primary runs again`;
+}
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -244,10 +266,19 @@ async function clusters(ctx: Ctx): Promise<number> {
           `${String(x['name'])}  ${String(x['status'])}  ${String(x['sub_status'])}  task ${String(x['task_status']) || '-'}  ${JSON.stringify(x['action_progress'])}`,
           `id ${String(x['id'])}  node type ${String(x['node_type'])}  nodes ${String(x['number_of_node'])}  port ${String(x['port'])}  created ${String(x['created'])}`,
           ...x.nodes.map((n) => `  ${n.role.padEnd(8)} ${n.connect_info}  status ${n.status}`),
+          restorable(x['restore_window'] as { earliest_time: string | null; latest_time: string | null } | undefined),
           at ? psqlCommand(at, x.user_name) : '',
         ].join('\n');
       });
       return 0;
+    }
+    case 'restore': {
+      const cid = need(id, 'the cluster id');
+      const restore = restoreBody(ctx);
+      if (!restore['restore_point']) throw new UsageError('give --time T: the point in time to restore the cluster to');
+      const r = await c.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/clusters/${cid}/point-in-time-restore`, { restore });
+      print(ctx, r, () => `cluster ${cid} is being restored to ${String(ctx.values['time'])} into the new cluster ${r.cluster.id}`);
+      return maybeWait(ctx, { clusterId: r.cluster.id });
     }
     case 'create': {
       const body = {
@@ -382,8 +413,7 @@ async function snapshots(ctx: Ctx): Promise<number> {
     }
     case 'restore': {
       const sid = need(id, 'the snapshot id');
-      const restore: Record<string, unknown> = { name: need(ctx.values['name'], '--name') };
-      if (ctx.values['port']) restore['port'] = int(ctx.values['port'], '--port');
+      const restore = restoreBody(ctx);
       const r = await c.call<{ cluster: { id: string } }>('POST', `/v1.0/{project_id}/snapshots/${sid}/actions`, { restore });
       print(ctx, r, () => `snapshot ${sid} is being restored into the new cluster ${r.cluster.id}`);
       return maybeWait(ctx, { clusterId: r.cluster.id });
@@ -1030,6 +1060,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       keep: { type: 'string' },
       count: { type: 'string' },
       to: { type: 'string' },
+      time: { type: 'string' },
     },
     run: clusters,
   },
@@ -1044,6 +1075,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       table: { type: 'string', multiple: true },
       'case-sensitive': { type: 'boolean' },
       check: { type: 'boolean' },
+      time: { type: 'string' },
     },
     run: snapshots,
   },

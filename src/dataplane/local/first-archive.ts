@@ -36,6 +36,21 @@ export async function enableNewArchiving(
 }
 
 /**
+ * Every commit made so far in the archive (a restore to a point in time, issue 20): one more
+ * commit (`txid_current()` takes a transaction id, so its commit is a WAL record with its time:
+ * recovery to a time stops only at a commit or abort past it), then `proveArchiving`'s switch.
+ */
+export async function archiveEveryCommit(
+  e: LocalEngine,
+  cluster: ClusterRecord,
+  primary: NodeRecord,
+  signal?: AbortSignal,
+): Promise<string> {
+  await e.instance(cluster, primary).query('select txid_current()');
+  return proveArchiving(e, cluster, primary, signal);
+}
+
+/**
  * What `pgbackrest check` proves, without its waits: a switched WAL segment (after a restore
  * point, so the switch always closes a segment with WAL in it) is archived by the primary and
  * found in the stanza's archive. Returns the segment.

@@ -42,6 +42,7 @@ export async function restorePrimary(
     dataDir: primary.dataDir,
     os: inst.spec.os,
     totalBytes: set.sourceBytes,
+    targetTime: set.targetTime,
     lockFile: o.lockFile ?? e.lockFile(cluster.id),
     signal: o.signal,
     idleTimeoutMs: o.idleTimeoutMs,

@@ -15,10 +15,11 @@
  */
 import type { NodeRecord, SnapshotRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
-import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
+import type { NoState, StepContext, StepProgress, StepSpec, TaskDefinition } from '../definition.js';
 import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster, verifyCluster } from './cluster-create.js';
 import { catchUpWithLeader, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 import { settleAll } from '../../errors/settle.js';
+import { lsnBytes } from '../../domain/lsn.js';
 
 export interface ClusterRestoreParams {
   /** the new cluster */
@@ -27,6 +28,8 @@ export interface ClusterRestoreParams {
   /** the snapshot's cluster (fault matching, and the delete guard of D16); it may be gone */
   sourceClusterId: string;
   numberOfNode: number;
+  /** a point in time (epoch ms) after the snapshot to restore to (issue 20); absent: the snapshot itself */
+  restoreTime?: number;
 }
 
 type Ctx = StepContext<ClusterRestoreParams, NoState, never>;
@@ -43,6 +46,48 @@ interface StandbyProgress {
   walFetched?: unknown;
 }
 
+/**
+ * RECOVER_PRIMARY's figures while the copy replays: the WAL position, the bytes replayed since
+ * the first position seen and their rate, and the commit time of the last transaction
+ * replayed. To a point in time the percent is that commit time's way from the snapshot's end
+ * to the target (the target's WAL position is not known before recovery reaches it); to the
+ * snapshot itself, 50 in recovery and 90 once promoted, as before.
+ */
+function replayProgress(targetTime: number | undefined, from: number | null): (s: StepProgress) => StepProgress {
+  let first: { lsn: bigint; at: number } | null = null;
+  return (s) => {
+    const lsn = typeof s.data?.['replayLsn'] === 'string' ? (s.data['replayLsn'] as string) : null;
+    const replayTime = typeof s.data?.['replayTime'] === 'number' ? (s.data['replayTime'] as number) : null;
+    const pos = lsn ? lsnBytes(lsn) : null;
+    if (pos !== null && !first) first = { lsn: pos, at: Date.now() };
+    const replayed = pos !== null && first ? Number(pos - first.lsn) : 0;
+    const secs = first ? (Date.now() - first.at) / 1000 : 0;
+    const inRecovery = s.data?.['inRecovery'] === true;
+    const percent =
+      !inRecovery || targetTime === undefined
+        ? inRecovery
+          ? 50
+          : 90
+        : replayTime === null || from === null || targetTime <= from
+          ? 5
+          : Math.max(5, Math.min(89, 5 + (84 * (replayTime - from)) / (targetTime - from)));
+    return {
+      ...s,
+      percent,
+      bytesDone: replayed,
+      bytesTotal: null,
+      info: {
+        phase: 'recovery',
+        replayLsn: lsn,
+        replayedBytes: replayed,
+        bytesPerSecond: secs > 0 ? Math.round(replayed / secs) : null,
+        replayTime: replayTime === null ? null : new Date(replayTime).toISOString(),
+        ...(targetTime === undefined ? {} : { targetTime: new Date(targetTime).toISOString() }),
+      },
+    };
+  };
+}
+
 /** The snapshot this task reads (it cannot be deleted while the task runs, D16). */
 async function snapshotOf(ctx: Ctx): Promise<SnapshotRecord & { backupLabel: string }> {
   const s = await ctx.store.getSnapshotById(ctx.params.snapshotId);
@@ -56,6 +101,8 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
   maxAttempts: 3,
   plan(p) {
     const steps: StepSpec[] = [
+      // To a point in time: the source's commits up to now archived first (its WAL switched).
+      ...(p.restoreTime === undefined ? [] : [{ id: 'ARCHIVE_SOURCE_WAL', item: 'PREPARE_CLUSTER', weight: 0.2 }]),
       { id: 'ALLOCATE_NODES', item: 'PREPARE_CLUSTER', weight: 0.2 },
       { id: 'RESTORE_PRIMARY', item: 'RESTORE_DATA', weight: 2, runsTools: true },
       { id: 'RECOVER_PRIMARY', item: 'RESTORE_DATA', weight: 0.5, runsTools: true },
@@ -67,6 +114,39 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     return steps;
   },
   steps: {
+    /**
+     * The source's running primary archives every commit made so far (a commit and a WAL
+     * switch, the segment awaited in its stanza), so the archive holds a commit past the
+     * restore time, where recovery stops. The source's own archiving, as archive_timeout
+     * would do it; nothing of this task is written into its stanza (D4).
+     */
+    ARCHIVE_SOURCE_WAL: async (ctx: Ctx) => {
+      const snap = await snapshotOf(ctx);
+      const source = await ctx.store.getCluster(snap.projectId, ctx.params.sourceClusterId);
+      if (!source)
+        throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
+          args: [
+            snap.id,
+            'its cluster was deleted, so its WAL after the snapshot is not known to be archived; restore the snapshot as it is',
+          ],
+        });
+      const primary = source.stopped
+        ? undefined
+        : (await ctx.store.listNodes(source.id)).find(
+            (n) => n.membership === 'active' && n.role === 'primary' && ctx.dataPlane.memberStatus(source, n),
+          );
+      if (!primary)
+        throw new AppError('CLUSTER_STATE_CONFLICT', {
+          args: [source.name, 'its primary does not run, so its WAL cannot be archived up to the restore time; start it and restore again'],
+        });
+      const segment = await ctx.dataPlane.archiveNow(source, primary, { signal: ctx.signal });
+      ctx.progress({
+        source: 'pg_stat_archiver',
+        percent: 100,
+        info: { sourceClusterId: source.id, segment, targetTime: new Date(ctx.params.restoreTime!).toISOString() },
+      });
+    },
+
     /** Addresses free, memory and disk for the nodes (D6, D18), the node directories, and a readable source. */
     ALLOCATE_NODES: async (ctx: Ctx) => {
       const snap = await snapshotOf(ctx);
@@ -97,11 +177,16 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       const snap = await snapshotOf(ctx);
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
-      const info = { key: snap.backupKey ?? 'N/A', priorKey: snap.priorBackupKey ?? 'N/A', snapshotId: snap.id };
+      const info = {
+        key: snap.backupKey ?? 'N/A',
+        priorKey: snap.priorBackupKey ?? 'N/A',
+        snapshotId: snap.id,
+        ...(ctx.params.restoreTime === undefined ? {} : { targetTime: new Date(ctx.params.restoreTime).toISOString() }),
+      };
       await ctx.dataPlane.restorePrimary(
         cluster,
         primary,
-        { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes },
+        { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes, targetTime: ctx.params.restoreTime ?? null },
         {
           lockFile: ctx.lockFile,
           signal: ctx.signal,
@@ -126,16 +211,12 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
       const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
       const nodes = await ctx.nodes();
+      const replay = replayProgress(ctx.params.restoreTime, (await snapshotOf(ctx)).finishedAt);
       const r = await ctx.dataPlane.recoverPrimary(cluster, primary, ctx.secrets.decrypt(cluster.adminPasswordEnc), {
         signal: ctx.signal,
         lockFile: ctx.lockFile,
         replicas: nodes.filter((n) => n.ordinal !== primary.ordinal),
-        onProgress: (s) =>
-          ctx.progress(
-            s.source === 'dwsbox'
-              ? { ...s, info: { phase: s.data?.['phase'] ?? null } }
-              : { ...s, percent: s.data?.['inRecovery'] ? 50 : 90, info: { phase: 'recovery', replayLsn: s.data?.['replayLsn'] ?? null } },
-          ),
+        onProgress: (s) => ctx.progress(s.source === 'dwsbox' ? { ...s, info: { phase: s.data?.['phase'] ?? null } } : replay(s)),
       });
       await ctx.write((tx) =>
         tx.updateNode(primary.id, { pid: r.process.pid, pidStart: r.process.startTime, health: 'up', updatedAt: ctx.clock.now() }),
