@@ -219,12 +219,16 @@ export class RestoreService {
   // ------------------------------------------------------------------ points in time (issue 20)
   /** The cluster's restorable window now (ShowClusterDetail's `restore_window`). */
   async restoreWindow(c: ClusterRecord, nodes?: NodeRecord[]): Promise<RestoreWindow> {
-    const bases = (await this.deps.store.listSnapshots(c.projectId, c.id)).filter((s) => pointInTimeBase(c, s));
-    if (bases.length === 0) return { earliest: null, latest: null };
+    const earliest = await this.deps.store.earliestPointInTimeBase(c.id, c.stanza);
+    if (earliest === null) return { earliest: null, latest: null };
+    const runs = (await this.runningPrimary(c, nodes)) !== undefined;
+    return { earliest, latest: runs ? this.deps.clock.now() : null };
+  }
+
+  private async runningPrimary(c: ClusterRecord, nodes?: NodeRecord[]): Promise<NodeRecord | undefined> {
+    if (c.stopped) return undefined;
     const members = nodes ?? (await this.deps.store.listNodes(c.id));
-    const runs =
-      !c.stopped && members.some((n) => n.membership === 'active' && n.role === 'primary' && this.deps.dataPlane.memberStatus(c, n));
-    return { earliest: Math.min(...bases.map((s) => s.finishedAt)), latest: runs ? this.deps.clock.now() : null };
+    return members.find((n) => n.membership === 'active' && n.role === 'primary' && this.deps.dataPlane.memberStatus(c, n));
   }
 
   /**
@@ -248,6 +252,13 @@ export class RestoreService {
     const from = Math.max(w.earliest!, snap.finishedAt!);
     const window = `${new Date(from).toISOString()} to now (${new Date(w.latest).toISOString()})${from > w.earliest! ? `, from snapshot ${snap.id}` : ''}`;
     if (time < from || time > w.latest) refuse(window);
+    // Its WAL must reach the archive: while archiving fails, the commits since are only in the primary's pg_wal.
+    const primary = await this.runningPrimary(c);
+    const archiver = primary ? await this.deps.dataPlane.archiverState(c, primary).catch(() => null) : null;
+    if (archiver?.failing)
+      refuse(
+        `none past its last archived segment ${archiver.lastArchived ?? '(none)'} while its WAL archiving is failing (last failed ${archiver.lastFailed ?? '?'}): restore a snapshot as it is, or wait until archiving works again`,
+      );
   }
 
   /**

@@ -242,6 +242,10 @@ export class Store {
   clusterSnapshotUsage(projectId: string, clusterId: string): Promise<{ bytes: number; manual: number; auto: number }> {
     return snapshots.clusterSnapshotUsage(this.db, projectId, clusterId);
   }
+  /** When the oldest snapshot a point-in-time restore of the cluster can start from finished (tables/snapshots.ts says which count). */
+  earliestPointInTimeBase(clusterId: string, stanza: string): Promise<number | null> {
+    return snapshots.earliestPointInTimeBase(this.db, clusterId, stanza);
+  }
   updateSnapshot(id: string, patch: Partial<SnapshotRecord>): Promise<void> {
     return snapshots.updateSnapshot(this.db, id, patch);
   }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { STORE_BACKENDS, useStore } from '../helpers/store-backends.js';
 import { makeCluster } from '../helpers/records.js';
 import type { SnapshotPolicyRecord } from '../../src/domain/snapshot-policy.js';
+import type { SnapshotRecord } from '../../src/domain/records.js';
 import { newSnapshotRecord } from '../../src/services/snapshot-service.js';
 
 const policy = (clusterId: string, o: Partial<SnapshotPolicyRecord> = {}): SnapshotPolicyRecord => ({
@@ -141,5 +142,33 @@ for (const backend of STORE_BACKENDS)
       await s.insertSnapshot(auto);
       expect(await s.clusterSnapshotUsage('proj-a', c.id)).toEqual({ bytes: 123, manual: 2, auto: 1 });
       expect(await s.clusterSnapshotUsage('proj-a', 'no-such-cluster')).toEqual({ bytes: 0, manual: 0, auto: 0 });
+    });
+
+    it('earliestPointInTimeBase: the oldest visible AVAILABLE pgBackRest snapshot of the stanza, by when it finished (issue 20)', async () => {
+      const s = h.store;
+      const c = makeCluster();
+      await s.insertCluster(c);
+      const mk = (name: string, o: Partial<SnapshotRecord>): SnapshotRecord => ({
+        ...newSnapshotRecord('proj-a', c, { name, clusterId: c.id, description: '' }, 1),
+        status: 'AVAILABLE',
+        backupLabel: `20261206-0000${name.length}F`,
+        ...o,
+      });
+      expect(await s.earliestPointInTimeBase(c.id, c.stanza)).toBeNull();
+      for (const x of [
+        mk('kept', { finishedAt: 5000 }),
+        mk('later', { finishedAt: 9000 }),
+        mk('failed', { status: 'UNAVAILABLE', finishedAt: 1000 }),
+        mk('deleted', { finishedAt: 1100, deletedAt: 1200 }),
+        mk('other-stanza', { finishedAt: 1300, stanza: 'copy-x' }),
+        mk('no-set', { finishedAt: 1400, backupLabel: null }),
+        mk('a-dump', {
+          finishedAt: 1500,
+          fineGrained: { level: 'table', database: 'd', schemas: [], tables: ['public.t'], dumpDir: '/x', outsideForeignKeys: [] },
+        }),
+      ])
+        await s.insertSnapshot(x);
+      expect(await s.earliestPointInTimeBase(c.id, c.stanza)).toBe(5000);
+      expect(await s.earliestPointInTimeBase('no-such-cluster', c.stanza)).toBeNull();
     });
   });

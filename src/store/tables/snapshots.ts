@@ -112,6 +112,24 @@ export async function clusterSnapshotUsage(
     .executeTakeFirst();
   return { bytes: toNumber(row?.bytes ?? 0), manual: toNumber(row?.manual ?? 0), auto: toNumber(row?.auto ?? 0) };
 }
+/**
+ * When the oldest snapshot a restore to a point in time can start from finished: a visible,
+ * AVAILABLE cluster-level snapshot (a pgBackRest set, not a dump) of `stanza`, the one the
+ * cluster archives into; null when it has none.
+ */
+export async function earliestPointInTimeBase(db: Kysely<Database>, clusterId: string, stanza: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('snapshots')
+    .where('cluster_id', '=', clusterId)
+    .where('stanza', '=', stanza)
+    .where('status', '=', 'AVAILABLE')
+    .where('deleted_at', 'is', null)
+    .where('fine_grained_detail', 'is', null)
+    .where('backup_label', 'is not', null)
+    .select((eb) => eb.fn.min<number | string | null>('finished_at').as('at'))
+    .executeTakeFirst();
+  return row?.at === null || row?.at === undefined ? null : toNumber(row.at);
+}
 export async function updateSnapshot(db: Kysely<Database>, id: string, patch: Partial<SnapshotRecord>): Promise<void> {
   await db
     .updateTable('snapshots')
