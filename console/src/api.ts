@@ -163,6 +163,8 @@ export interface Cluster {
   maintain_window?: { day: string; start_time: string; end_time: string };
   /** dwsbox: the restart a parameter change needs, waiting for the maintenance window (or running) */
   pending_restart?: { parameters: { name: string; value: string }[]; status: string; start_time?: string; since: string };
+  /** dwsbox: the times the cluster can be restored to (a point-in-time restore, issue 20); detail only */
+  restore_window?: { earliest_time: string | null; latest_time: string | null };
 }
 
 /** One event of ListEvents (GET /v2/{project_id}/events, D26). */

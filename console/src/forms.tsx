@@ -244,17 +244,31 @@ const RESTORE_FIELDS: FieldMatch[] = [
   },
   { name: 'vpc_id', paths: ['body.restore.vpc_id'], words: ['vpc_id'] },
   { name: 'subnet_id', paths: ['body.restore.subnet_id'], words: ['subnet_id'] },
+  {
+    name: 'restore_time',
+    paths: ['body.restore.restore_point', 'body.restore.restore_point.restore_time'],
+    words: ['restore time'],
+    codes: ['DWS.9983'],
+  },
 ];
 
 export function RestoreForm(p: { snapshotId: string }): JSX.Element {
   const { api, t, navigate } = useApp();
   const { snapshot, error, refresh } = useSnapshot(p.snapshotId);
-  const [v, setV] = useState({ name: '', port: '', availability_zone: '', vpc_id: '', subnet_id: '' });
+  const [v, setV] = useState({ name: '', port: '', availability_zone: '', vpc_id: '', subnet_id: '', restore_time: '' });
   const set = (k: keyof typeof v) => (x: string) => setV((o) => ({ ...o, [k]: x }));
   const form = useForm(RESTORE_FIELDS);
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
     const restore: Record<string, unknown> = { name: v.name };
+    if (v.restore_time.trim()) {
+      const at = Date.parse(v.restore_time.trim());
+      if (!Number.isFinite(at)) {
+        form.setField('restore_time', t('badRestoreTime'));
+        return;
+      }
+      restore['restore_point'] = { restore_time: at };
+    }
     if (v.port.trim()) restore['port'] = toNumber(v.port);
     if (v.availability_zone) restore['availability_zone'] = v.availability_zone;
     if (v.vpc_id.trim()) restore['vpc_id'] = v.vpc_id.trim();
@@ -294,6 +308,10 @@ export function RestoreForm(p: { snapshotId: string }): JSX.Element {
         <Field name="subnet_id" label={`${t('subnetId')} (${t('optional')})`} error={f['subnet_id']}>
           <TextInput name="subnet_id" value={v.subnet_id} onInput={set('subnet_id')} />
         </Field>
+        <Field name="restore_time" label={`${t('restoreTime')} (${t('optional')})`} error={f['restore_time']}>
+          <TextInput name="restore_time" value={v.restore_time} onInput={set('restore_time')} />
+        </Field>
+        <p class="hint">{t('restoreTimeHint')}</p>
         <Buttons busy={form.busy} label={t('actRestore')} cancelTo={`clusters/${snapshot.cluster_id}`} />
       </form>
     </div>

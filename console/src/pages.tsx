@@ -366,6 +366,16 @@ export function ClusterPage(p: { id: string }): JSX.Element {
         <dd class="mono">{c.created}</dd>
         <dt>{t('updated')}</dt>
         <dd class="mono">{c.updated}</dd>
+        {c.restore_window ? (
+          <>
+            <dt>{t('restoreWindow')}</dt>
+            <dd data-testid="restore-window">
+              {!c.restore_window.earliest_time
+                ? t('restoreWindowNone')
+                : t(c.restore_window.latest_time ? 'restoreWindowRange' : 'restoreWindowStopped', { from: c.restore_window.earliest_time })}
+            </dd>
+          </>
+        ) : null}
         {c.cluster_description_info ? (
           <>
             <dt>{t('description')}</dt>

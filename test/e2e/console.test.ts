@@ -229,6 +229,8 @@ describe('web console', () => {
     expect(taskPolls.every((r) => r.headers['x-auth-token'])).toBe(true);
     const snap = page.locator('[data-testid=snapshots-table] tr[data-snapshot-name=console-snap-1]');
     await snap.locator('[data-status=AVAILABLE]').waitFor();
+    // the cluster can now be restored to any time since that snapshot (restore_window, issue 20)
+    await page.locator('[data-testid=restore-window]', { hasText: /any time from \S+ to now/ }).waitFor();
     await shot('05-snapshot-done');
   });
 
@@ -305,6 +307,12 @@ describe('web console', () => {
     await page.click('[data-testid=restore-form] [data-testid=submit]');
     await page.locator('[data-error-for=name]').waitFor();
     expect(await page.locator('[data-error-for=name]').textContent()).toMatch(/cluster name/);
+    // a point in time outside the cluster's restorable window comes back beside its field
+    await page.fill('#f-name', 'console-pitr');
+    await page.fill('#f-restore_time', '2099-01-01T00:00:00Z');
+    await page.click('[data-testid=restore-form] [data-testid=submit]');
+    await page.locator('[data-error-for=restore_time]').waitFor();
+    expect(await page.locator('[data-error-for=restore_time]').textContent()).toMatch(/restorable window/);
 
     // node types
     await page.click('text=Node types');
