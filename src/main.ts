@@ -397,11 +397,9 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);
       // The read-only protection of the data disks, about every 10 s (each member's databases and WAL, sized in SQL);
       // the O&M account's sessions past its expiry ended as often.
-      monitor.addPeriodic(
-        () => monitor.protectDisks(config.readOnlyDiskPercent),
-        Math.max(1, Math.round(10_000 / config.monitorIntervalMs)),
-      );
-      monitor.addPeriodic(() => monitor.endExpiredOmSessions(), Math.max(1, Math.round(10_000 / config.monitorIntervalMs)));
+      const every10s = Math.max(1, Math.round(10_000 / config.monitorIntervalMs));
+      monitor.addPeriodic(() => monitor.protectDisks(config.readOnlyDiskPercent), every10s);
+      monitor.addPeriodic(() => monitor.endExpiredOmSessions(), every10s);
       readiness.accepting = true;
       tasks.start();
       monitor.start();

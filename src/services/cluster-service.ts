@@ -206,14 +206,13 @@ export class ClusterService {
     instanceId: string,
     at?: ReadPoint,
   ): Promise<{ view: ClusterView; node: NodeRecord; usedBytes: number | null }> {
-    for (const view of (await this.list(projectId, {}, at)).views) {
-      const node = view.nodes.find((n) => n.id === instanceId);
-      if (!node) continue;
-      const running = node.membership === 'active' && node.health === 'up';
-      const usedBytes = running ? await this.deps.dataPlane.memberDiskBytes(view.cluster, node).catch(() => null) : null;
-      return { view, node, usedBytes };
-    }
-    throw new AppError('INSTANCE_NOT_FOUND', { args: [instanceId] });
+    const clusterId = await this.deps.store.clusterOfNode(projectId, instanceId);
+    const view = clusterId === null ? null : await this.getView(projectId, clusterId, at);
+    const node = view?.nodes.find((n) => n.id === instanceId);
+    if (!view || !node) throw new AppError('INSTANCE_NOT_FOUND', { args: [instanceId] });
+    const running = node.membership === 'active' && node.health === 'up';
+    const usedBytes = running ? await this.deps.dataPlane.memberDiskBytes(view.cluster, node).catch(() => null) : null;
+    return { view, node, usedBytes };
   }
 
   /**

@@ -176,6 +176,10 @@ export class Store {
   insertNode(node: NodeRecord): Promise<void> {
     return clusters.insertNode(this.db, node);
   }
+  /** The live cluster of the project that has the node, if any (ShowInstance). */
+  clusterOfNode(projectId: string, nodeId: string): Promise<string | null> {
+    return clusters.clusterOfNode(this.db, projectId, nodeId);
+  }
   listNodes(clusterId: string): Promise<NodeRecord[]> {
     return clusters.listNodes(this.db, clusterId);
   }

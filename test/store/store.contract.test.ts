@@ -320,6 +320,10 @@ for (const backend of STORE_BACKENDS)
         expect(await s.countNodes()).toBe(7);
         expect(await s.countNodes('proj-a')).toBe(3);
         expect(await s.countNodes('proj-c')).toBe(0);
+        // A node's cluster, within its project only (ShowInstance).
+        expect(await s.clusterOfNode('proj-a', na[0]!.id)).toBe(a.id);
+        expect(await s.clusterOfNode('proj-b', na[0]!.id)).toBeNull();
+        expect(await s.clusterOfNode('proj-a', 'no-such-node')).toBeNull();
 
         const n2 = na[2]!;
         await s.updateNode(n2.id, { pid: 4242, pidStart: 123456789, health: 'up', updatedAt: T0 + 9 });
@@ -329,6 +333,7 @@ for (const backend of STORE_BACKENDS)
 
         await s.updateCluster(b.id, { deletedAt: T0 + 1 });
         expect(await s.countNodes()).toBe(2);
+        expect(await s.clusterOfNode('proj-b', (await s.listNodes(b.id))[0]!.id)).toBeNull();
         expect((await s.listAllNodes()).map((n) => n.clusterId)).toEqual([a.id, a.id]);
       });
 

@@ -86,6 +86,18 @@ export async function listNodes(db: Kysely<Database>, clusterId: string): Promis
     nodeRows.toRecord(row),
   );
 }
+/** The live cluster of the project that has the node `nodeId`, if any. */
+export async function clusterOfNode(db: Kysely<Database>, projectId: string, nodeId: string): Promise<string | null> {
+  const row = await db
+    .selectFrom('nodes')
+    .innerJoin('clusters', 'clusters.id', 'nodes.cluster_id')
+    .select('clusters.id as id')
+    .where('nodes.id', '=', nodeId)
+    .where('clusters.project_id', '=', projectId)
+    .where('clusters.deleted_at', 'is', null)
+    .executeTakeFirst();
+  return row?.id ?? null;
+}
 /** Every node of every live cluster. */
 export async function listAllNodes(db: Kysely<Database>): Promise<NodeRecord[]> {
   const rows = await db
