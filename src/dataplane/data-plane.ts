@@ -455,6 +455,16 @@ export interface DataPlane extends LogicalDataPlane {
 
 export type { BackupSetInfo, FineGrainedDetail, OutsideForeignKey };
 
+/** The cluster's recorded primary among its active `nodes` while its PostgreSQL runs; undefined for a stopped cluster or a primary down. */
+export function runningPrimary(
+  dp: Pick<DataPlane, 'memberStatus'>,
+  c: ClusterRecord,
+  nodes: readonly NodeRecord[],
+): NodeRecord | undefined {
+  if (c.stopped) return undefined;
+  return nodes.find((n) => n.membership === 'active' && n.role === 'primary' && dp.memberStatus(c, n));
+}
+
 /** The member the failover manager says leads and runs, when it is one of `nodes` (else null): whose role the store's records follow. */
 export function runningLeader(roles: readonly MemberRole[] | null, nodes: readonly Pick<NodeRecord, 'ordinal'>[]): MemberRole | null {
   const leader = roles?.find((r) => r.role === 'primary' && r.running);

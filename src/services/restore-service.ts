@@ -9,7 +9,7 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, SnapshotRecord, TaskRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
-import type { DataPlane } from '../dataplane/data-plane.js';
+import { runningPrimary, type DataPlane } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
@@ -221,14 +221,8 @@ export class RestoreService {
   async restoreWindow(c: ClusterRecord, nodes?: NodeRecord[]): Promise<RestoreWindow> {
     const earliest = await this.deps.store.earliestPointInTimeBase(c.id, c.stanza);
     if (earliest === null) return { earliest: null, latest: null };
-    const runs = (await this.runningPrimary(c, nodes)) !== undefined;
+    const runs = runningPrimary(this.deps.dataPlane, c, nodes ?? (await this.deps.store.listNodes(c.id))) !== undefined;
     return { earliest, latest: runs ? this.deps.clock.now() : null };
-  }
-
-  private async runningPrimary(c: ClusterRecord, nodes?: NodeRecord[]): Promise<NodeRecord | undefined> {
-    if (c.stopped) return undefined;
-    const members = nodes ?? (await this.deps.store.listNodes(c.id));
-    return members.find((n) => n.membership === 'active' && n.role === 'primary' && this.deps.dataPlane.memberStatus(c, n));
   }
 
   /**
@@ -244,7 +238,8 @@ export class RestoreService {
     if (!c) return refuse('none: the cluster was deleted (restore one of its snapshots as it is instead)');
     if (!pointInTimeBase(c, snap))
       return refuse(`none from snapshot ${snap.id}: it is not a cluster-level snapshot of the stanza the cluster archives into now`);
-    const w = await this.restoreWindow(c);
+    const nodes = await this.deps.store.listNodes(c.id);
+    const w = await this.restoreWindow(c, nodes);
     if (w.latest === null)
       return refuse(
         'none while its primary does not run (the end of its archive is not known to hold every commit): start the cluster, or restore a snapshot as it is',
@@ -253,7 +248,7 @@ export class RestoreService {
     const window = `${new Date(from).toISOString()} to now (${new Date(w.latest).toISOString()})${from > w.earliest! ? `, from snapshot ${snap.id}` : ''}`;
     if (time < from || time > w.latest) refuse(window);
     // Its WAL must reach the archive: while archiving fails, the commits since are only in the primary's pg_wal.
-    const primary = await this.runningPrimary(c);
+    const primary = runningPrimary(this.deps.dataPlane, c, nodes);
     const archiver = primary ? await this.deps.dataPlane.archiverState(c, primary).catch(() => null) : null;
     if (archiver?.failing)
       refuse(

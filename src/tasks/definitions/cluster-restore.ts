@@ -20,6 +20,7 @@ import { activateNodes, checkNodeAddresses, cleanUpCluster, releaseFailedCluster
 import { catchUpWithLeader, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 import { settleAll } from '../../errors/settle.js';
 import { lsnBytes } from '../../domain/lsn.js';
+import { runningPrimary } from '../../dataplane/data-plane.js';
 
 export interface ClusterRestoreParams {
   /** the new cluster */
@@ -130,11 +131,7 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
             'its cluster was deleted, so its WAL after the snapshot is not known to be archived; restore the snapshot as it is',
           ],
         });
-      const primary = source.stopped
-        ? undefined
-        : (await ctx.store.listNodes(source.id)).find(
-            (n) => n.membership === 'active' && n.role === 'primary' && ctx.dataPlane.memberStatus(source, n),
-          );
+      const primary = runningPrimary(ctx.dataPlane, source, await ctx.store.listNodes(source.id));
       if (!primary)
         throw new AppError('CLUSTER_STATE_CONFLICT', {
           args: [source.name, 'its primary does not run, so its WAL cannot be archived up to the restore time; start it and restore again'],
