@@ -30,6 +30,8 @@ export interface BackupOptions {
   type: 'full' | 'diff';
   /** every WAL segment the set needs copied into it (`--archive-copy`): a set that restores with no archive (a snapshot copy) */
   archiveCopy?: boolean;
+  /** of a stopped cluster (`--no-online`): no checkpoint asked for, the data directory taken as it is */
+  offline?: boolean;
   annotation: Record<string, string>;
   lockFile: string;
   signal?: AbortSignal | undefined;
@@ -111,7 +113,7 @@ async function checkpointNewTimeline(t: StanzaTarget, signal?: AbortSignal): Pro
 }
 
 export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: BackupOptions): Promise<BackupSetInfo> {
-  await checkpointNewTimeline(t, o.signal);
+  if (!o.offline) await checkpointNewTimeline(t, o.signal);
   const remote = backrest.isRemote(t.stanza);
   const before = new Set(remote ? [] : setDirs(backrest, t.stanza));
   let finishedBytes = 0;
@@ -140,6 +142,8 @@ export async function runBackup(backrest: PgBackRest, t: StanzaTarget, o: Backup
     '--log-level-console=detail',
     '--no-resume',
     ...(o.archiveCopy ? ['--archive-copy'] : []),
+    // A stopped cluster (pg1 of the stanza's configuration): consistent as it is, its pg_wal goes into the set.
+    ...(o.offline ? ['--no-online'] : []),
     ...Object.entries(o.annotation).map(([k, v]) => `--annotation=${k}=${v}`),
   ];
   const tool = backrest.start(t, 'backup', {

@@ -33,9 +33,16 @@ export interface RestoreSetOptions {
   idleTimeoutMs?: number | undefined;
   /** recover to this point in time (epoch ms) instead of the set's consistent point (issue 20) */
   targetTime?: number | null | undefined;
+  /**
+   * Restore over the data directory that is there (`--delta`: pgBackRest checks each file and
+   * copies only those that differ), as an in-place restore does (issue 20); the directory is
+   * never removed, before or after a failure. Without it the directory is made anew.
+   */
+  delta?: boolean | undefined;
 }
 
-const DONE_MARKER = 'dwsbox-restore.done';
+/** In the member's directory beside its data directory: the restore finished (a resumed step keeps it). */
+export const RESTORE_DONE_MARKER = 'dwsbox-restore.done';
 
 /**
  * A time as recovery_target_time takes it: ISO 8601 with an explicit offset (PostgreSQL 15
@@ -50,12 +57,12 @@ export function recoveryTime(ms: number): string {
  * is removed and started over). Returns the bytes restored.
  */
 export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Promise<{ bytes: number }> {
-  const marker = join(o.dataDir, '..', DONE_MARKER);
+  const marker = join(o.dataDir, '..', RESTORE_DONE_MARKER);
   if (existsSync(marker) && existsSync(join(o.dataDir, 'PG_VERSION'))) {
     return { bytes: Number(readFileSafe(marker) ?? 0) || 0 };
   }
-  await removeTree(o.dataDir);
-  mkdirOwned(o.dataDir, o.os);
+  if (!o.delta) await removeTree(o.dataDir);
+  if (!existsSync(o.dataDir)) mkdirOwned(o.dataDir, o.os);
   let restored = 0;
   let percent = 0;
   let lastEmit = 0;
@@ -73,18 +80,32 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
       data: { consumedBytes: onDisk, restoredBytes: restored, label: o.label },
     });
   };
+  // An offline set (an in-place restore's safety snapshot, `--no-online`) starts at a shutdown
+  // checkpoint with nothing to replay: `immediate` would never be reached ("recovery ended
+  // before configured recovery target was reached"), so it recovers to the end of its own WAL.
+  const offline =
+    o.targetTime === null || o.targetTime === undefined
+      ? (await backrest.info(o.source, o.signal ? { signal: o.signal } : {})).sets.find((x) => x.label === o.label)?.walStart === null
+      : false;
   const extra = [
     `--set=${o.label}`,
     // Recovery to a time stops at the first commit past it (recovery_target_inclusive: one at
     // the time itself stays) and promotes; pgBackRest's set is the start, never a later one.
-    ...(o.targetTime === null || o.targetTime === undefined
-      ? ['--type=immediate']
-      : ['--type=time', `--target=${recoveryTime(o.targetTime)}`]),
-    '--target-action=promote',
+    // To the set's consistent point on the set's own timeline: PostgreSQL's default target
+    // timeline is the newest in the archive, and a set from a timeline the cluster has since
+    // left (an in-place restore branched off it) is not on that one's history.
+    ...(o.targetTime !== null && o.targetTime !== undefined
+      ? ['--type=time', `--target=${recoveryTime(o.targetTime)}`]
+      : offline
+        ? ['--type=default', '--target-timeline=current']
+        : ['--type=immediate', '--recovery-option=recovery_target_timeline=current']),
+    // (to the end of the WAL, recovery ends in a promotion by itself)
+    ...(offline ? [] : ['--target-action=promote']),
     '--archive-mode=off',
     `--pg1-path=${o.dataDir}`,
     '--log-level-console=detail',
     ...(o.dbInclude ? [`--db-include=${o.dbInclude}`] : []),
+    ...(o.delta ? ['--delta'] : []),
   ];
   const tool = backrest.start(o.source, 'restore', {
     extra,
@@ -114,7 +135,7 @@ export async function restoreSet(backrest: PgBackRest, o: RestoreSetOptions): Pr
   try {
     await whilePolling(tool.done, 500, tick);
   } catch (e) {
-    await removeTree(o.dataDir);
+    if (!o.delta) await removeTree(o.dataDir);
     throw e;
   }
   const bytes = restored;

@@ -85,10 +85,11 @@ export interface BackupSetInfo {
   copiedBytes: number;
   startTime: number;
   stopTime: number;
-  lsnStart: string;
-  lsnStop: string;
-  walStart: string;
-  walStop: string;
+  /** null: an offline backup (`--no-online`), whose WAL is in the set itself */
+  lsnStart: string | null;
+  lsnStop: string | null;
+  walStart: string | null;
+  walStop: string | null;
   error: boolean;
 }
 
@@ -640,7 +641,9 @@ export class PgBackRest {
    * The WAL segments from `start` to `stop` (walRange) that the stanza's archive lacks: one
    * listing per 256 segments (a directory of the archive), not a read of the segments.
    */
-  async missingWal(stanza: string, start: string, stop: string, o: { signal?: AbortSignal } = {}): Promise<string[]> {
+  async missingWal(stanza: string, start: string | null, stop: string | null, o: { signal?: AbortSignal } = {}): Promise<string[]> {
+    // An offline set needs no archived WAL: its pg_wal is in the set.
+    if (start === null || stop === null) return [];
     const byDir = new Map<string, string[]>();
     for (const seg of walRange(start, stop)) byDir.set(seg.slice(0, 16), [...(byDir.get(seg.slice(0, 16)) ?? []), seg]);
     const missing: string[] = [];
@@ -703,8 +706,9 @@ interface RawBackup {
   annotation?: Record<string, string>;
   error?: boolean;
   info: { size: number; delta: number; repository: { size: number; delta: number } };
-  lsn: { start: string; stop: string };
-  archive: { start: string; stop: string };
+  // absent (or null) for an offline backup
+  lsn?: { start: string | null; stop: string | null };
+  archive?: { start: string | null; stop: string | null };
   timestamp: { start: number; stop: number };
 }
 
@@ -721,10 +725,10 @@ function toSetInfo(b: RawBackup): BackupSetInfo {
     copiedBytes: b.info.delta,
     startTime: b.timestamp.start * 1000,
     stopTime: b.timestamp.stop * 1000,
-    lsnStart: b.lsn.start,
-    lsnStop: b.lsn.stop,
-    walStart: b.archive.start,
-    walStop: b.archive.stop,
+    lsnStart: b.lsn?.start ?? null,
+    lsnStop: b.lsn?.stop ?? null,
+    walStart: b.archive?.start ?? null,
+    walStop: b.archive?.stop ?? null,
     error: b.error ?? false,
   };
 }

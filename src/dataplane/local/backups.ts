@@ -20,10 +20,13 @@ export function backup(
   e: LocalEngine,
   cluster: StanzaCluster,
   primary: NodeRecord,
-  o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> },
+  o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string>; offline?: boolean },
 ): Promise<BackupSetInfo> {
-  return runBackup(e.backrest, e.stanzaTarget(cluster, primary), {
+  // Offline, pgBackRest reads the stanza's first member: the primary named there (after a failover it may be another).
+  const t = o.offline ? e.writeStanzaConfig(cluster, primary) : e.stanzaTarget(cluster, primary);
+  return runBackup(e.backrest, t, {
     type: o.type,
+    ...(o.offline ? { offline: true } : {}),
     annotation: o.annotation,
     lockFile: o.lockFile ?? e.lockFile(cluster.id),
     signal: o.signal,
