@@ -82,6 +82,8 @@ export interface BackupSetRef {
   sourceBytes: number | null;
   /** restore to this point in time (epoch ms) after the set, replaying its archived WAL (issue 20); absent: to the set's consistent point */
   targetTime?: number | null;
+  /** over the member's own data directory (an in-place restore, issue 20: `--delta`), not into an empty one */
+  inPlace?: boolean;
 }
 
 /** The replication of one standby as its primary sees it. */
@@ -378,7 +380,12 @@ export interface DataPlane extends LogicalDataPlane {
   backup(
     cluster: StanzaCluster,
     primary: NodeRecord,
-    o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> },
+    o: RunOptions & {
+      type: 'full' | 'diff';
+      annotation: Record<string, string>;
+      /** of the stopped primary's data directory (`--no-online`: consistent as it is, its WAL in the set) */
+      offline?: boolean;
+    },
   ): Promise<BackupSetInfo>;
   /** A set is complete: listed in the catalog without error, and every WAL segment from its start to its stop archived. */
   verifyBackup(stanza: string, label: string, o?: RunOptions): Promise<BackupSetInfo>;
@@ -409,6 +416,13 @@ export interface DataPlane extends LogicalDataPlane {
   removeLoneStanza(stanza: string, o?: RunOptions): Promise<void>;
 
   // ------------------------------------------------------------------ restores (D4)
+  /**
+   * Before an in-place restore (issue 20): every member stopped cleanly, its standbys first (a
+   * clean stop archives the primary's last segment), what the failover manager keeps of the
+   * cluster forgotten (its leader's WAL position among it: the restored primary's is older,
+   * and must lead again), and the marks of an earlier restore of these members removed.
+   */
+  stopForRestoreInPlace(cluster: ClusterRecord, primary: NodeRecord, nodes: readonly NodeRecord[]): Promise<void>;
   /** Restore a backup set into the new cluster's primary (from the SOURCE stanza, read-only). */
   restorePrimary(cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o?: RunOptions): Promise<void>;
   /** Is the restored primary running already (a resumed task)? */

@@ -810,7 +810,7 @@ export class LocalEngine implements DataPlane {
   backup(
     cluster: StanzaCluster,
     primary: NodeRecord,
-    o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string> },
+    o: RunOptions & { type: 'full' | 'diff'; annotation: Record<string, string>; offline?: boolean },
   ): Promise<BackupSetInfo> {
     return backups.backup(this, cluster, primary, o);
   }
@@ -819,6 +819,12 @@ export class LocalEngine implements DataPlane {
   }
   expireBackup(stanzaName: string, label: string, o: RunOptions = {}): Promise<{ expired: boolean; reason: string | null }> {
     return backups.expireBackup(this, stanzaName, label, o);
+  }
+  async stopForRestoreInPlace(cluster: ClusterRecord, primary: NodeRecord, nodes: readonly NodeRecord[]): Promise<void> {
+    // The standbys first: the primary's clean stop then waits for none of them.
+    for (const n of nodes.filter((x) => x.ordinal !== primary.ordinal)) await this.stopMember(cluster, n, 'fast');
+    await this.stopMember(cluster, primary, 'fast');
+    restore.forgetEarlierRestores(this, cluster, nodes);
   }
   restorePrimary(cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
     return restore.restorePrimary(this, cluster, primary, set, o);

@@ -876,6 +876,17 @@ export class PatroniEngine extends LocalEngine {
     return { process, timeline: parseInt(row?.tl ?? '0', 16), lsn: row?.lsn ?? null, cleaned };
   }
 
+  /**
+   * Every member's Patroni stopped (standbys first; the router with the last), then the scope's
+   * state in etcd forgotten: the restored primary's Patroni takes the scope over from its data
+   * directory (`recoverPrimary`), as a new restored cluster's does.
+   */
+  override async stopForRestoreInPlace(cluster: ClusterRecord, primary: NodeRecord, nodes: readonly NodeRecord[]): Promise<void> {
+    await super.stopForRestoreInPlace(cluster, primary, nodes);
+    const rec = this.readRecord(cluster.id);
+    if (rec) await (await this.cluster(cluster.id, rec)).forgetState();
+  }
+
   /** Patroni builds every standby of a restored cluster from its leader (`buildReplica`). */
   override finishRestoredReplica(): Promise<null> {
     return Promise.resolve(null);

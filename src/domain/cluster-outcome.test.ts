@@ -16,6 +16,7 @@ const OUTCOMES: Record<
 > = {
   'cluster.create': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, status: 'CREATION FAILED' } },
   'cluster.restore': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, status: 'CREATION FAILED' } },
+  'cluster.restore_in_place': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'RESTORING_FAILED' } },
   'snapshot.create': { success: 'unchanged', failure: 'unchanged' },
   'snapshot.table_restore': { success: 'unchanged', failure: 'unchanged' },
   'snapshot.expire': { success: 'unchanged', failure: 'unchanged' },

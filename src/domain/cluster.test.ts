@@ -50,6 +50,13 @@ const D8: Record<
     success: idle,
     failure: { ...idle, status: 'CREATION FAILED' },
   },
+  'cluster.restore_in_place': {
+    running: 'UNAVAILABLE',
+    taskStatus: 'RESTORING',
+    key: 'RESTORING',
+    success: idle,
+    failure: { ...idle, stickyTaskStatus: 'RESTORING_FAILED' },
+  },
   'snapshot.create': { running: 'AVAILABLE', taskStatus: 'SNAPSHOTTING', key: 'SNAPSHOTTING', success: idle, failure: idle },
   'snapshot.table_restore': {
     running: 'AVAILABLE',
@@ -177,6 +184,7 @@ describe('canAccept', () => {
   const ALLOWED: Record<TaskKindT, ClusterStatus[]> = {
     'cluster.create': ALL_STATUSES,
     'cluster.restore': ALL_STATUSES,
+    'cluster.restore_in_place': ['AVAILABLE'],
     'cluster.delete': ['CREATING', 'AVAILABLE', 'UNAVAILABLE', 'CREATION FAILED', 'DELETE_FAILED'],
     'cluster.restart': ['AVAILABLE', 'UNAVAILABLE'],
     'cluster.start': ['AVAILABLE', 'UNAVAILABLE'],

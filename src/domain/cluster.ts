@@ -69,6 +69,15 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire' | 'snapshot.copy'>
     successSubStatus: 'NORMAL',
     failure: { status: 'CREATION FAILED' },
   },
+  // A snapshot or a point in time restored into the cluster itself (issue 20): UNAVAILABLE while it runs, as DWS
+  // says; a failure is rolled back to the task's safety snapshot, so the cluster is as it was, with the failure value.
+  'cluster.restore_in_place': {
+    running: 'UNAVAILABLE',
+    runningTaskStatus: 'RESTORING',
+    success: { status: 'AVAILABLE' },
+    successSubStatus: 'NORMAL',
+    failure: { status: 'AVAILABLE', stickyTaskStatus: 'RESTORING_FAILED' },
+  },
   'snapshot.create': { running: null, runningTaskStatus: 'SNAPSHOTTING', success: {}, failure: {}, leavesCluster: true },
   'snapshot.table_restore': { running: null, runningTaskStatus: 'FINE_GRAINED_RESTORING', success: {}, failure: {}, leavesCluster: true },
   'cluster.scale_out': {

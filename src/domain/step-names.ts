@@ -37,6 +37,7 @@ export const ITEM_NAMES: Record<string, I18n> = {
   REPAIR: { en: 'Repair the cluster', zh: '修复集群' },
   SET_CONFIGURATION: { en: 'Set the parameters', zh: '修改参数' },
   COPY_SNAPSHOT: { en: 'Copy the snapshot', zh: '复制快照' },
+  SAFETY_SNAPSHOT: { en: 'Take a safety snapshot', zh: '创建安全快照' },
 };
 
 export const STEP_NAMES: Record<string, I18n> = {
@@ -103,6 +104,11 @@ export const STEP_NAMES: Record<string, I18n> = {
   CREATE_SCRATCH_DB: { en: 'Create the scratch database', zh: '创建临时数据库' },
   LOAD_SCRATCH_DB: { en: 'Restore the snapshot into the scratch database', zh: '将快照恢复到临时数据库' },
   DROP_SCRATCH_DB: { en: 'Drop the scratch database', zh: '删除临时数据库' },
+  ARCHIVE_SOURCE_WAL: { en: 'Archive the WAL written up to now', zh: '归档截至当前的 WAL' },
+  SAFETY_SNAPSHOT: { en: 'Back up the stopped cluster (the safety snapshot)', zh: '备份已停止的集群(安全快照)' },
+  REBUILD_STANDBYS: { en: 'Rebuild the standby nodes from the restored primary', zh: '从恢复后的主节点重建备节点' },
+  START_NODES: { en: 'Start the nodes again', zh: '重新启动节点' },
+  RESTORE_SAFETY_SNAPSHOT: { en: 'Restore the safety snapshot into the cluster', zh: '将安全快照恢复到集群' },
   DISCARD_SCRATCH_RESTORE: { en: 'Drop the scratch database and the tables this restore imported', zh: '删除临时数据库及本次导入的表' },
 };
 

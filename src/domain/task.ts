@@ -29,6 +29,7 @@ export type StepStatus = TaskStatus;
 export const TaskKind = {
   ClusterCreate: 'cluster.create',
   ClusterRestore: 'cluster.restore',
+  ClusterRestoreInPlace: 'cluster.restore_in_place',
   ClusterDelete: 'cluster.delete',
   ClusterRestart: 'cluster.restart',
   ClusterStart: 'cluster.start',
@@ -52,6 +53,7 @@ export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
 export const ACTION_OF_KIND: Record<TaskKind, string> = {
   'cluster.create': 'CREATING',
   'cluster.restore': 'RESTORING',
+  'cluster.restore_in_place': 'RESTORING',
   'cluster.delete': 'DELETING',
   'cluster.restart': 'REBOOTING',
   'cluster.start': 'STARTING',
@@ -71,6 +73,7 @@ export const ACTION_OF_KIND: Record<TaskKind, string> = {
 export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'cluster.create': 'Create',
   'cluster.restore': 'Restore',
+  'cluster.restore_in_place': 'RestoreInPlace',
   'cluster.delete': 'Delete',
   'cluster.restart': 'Restart',
   'cluster.start': 'Start',
@@ -86,17 +89,21 @@ export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'snapshot.copy': 'Copy',
 };
 
-/** The eight action names of GET …/actions/{action_name}: in-progress name → kind, failure name → kind. */
+/**
+ * The eight action names of GET …/actions/{action_name}: in-progress name → kinds, failure name → kinds.
+ * RESTORING is a restore into a new cluster's (its task runs on the new cluster) or into the
+ * cluster itself (issue 20's in-place restore).
+ */
 export const ACTION_NAMES = {
-  GROWING: { kind: 'cluster.scale_out', failure: false },
-  RESIZE_FAILURE: { kind: 'cluster.scale_out', failure: true },
-  RESTORING: { kind: 'cluster.restore', failure: false },
-  RESTORING_FAILED: { kind: 'cluster.restore', failure: true },
-  SNAPSHOTTING: { kind: 'snapshot.create', failure: false },
-  SNAPSHOTTING_FAILED: { kind: 'snapshot.create', failure: true },
-  FINE_GRAINED_RESTORING: { kind: 'snapshot.table_restore', failure: false },
-  FINE_GRAINED_RESTORING_FAILED: { kind: 'snapshot.table_restore', failure: true },
-} as const satisfies Record<string, { kind: TaskKind; failure: boolean }>;
+  GROWING: { kinds: ['cluster.scale_out'], failure: false },
+  RESIZE_FAILURE: { kinds: ['cluster.scale_out'], failure: true },
+  RESTORING: { kinds: ['cluster.restore', 'cluster.restore_in_place'], failure: false },
+  RESTORING_FAILED: { kinds: ['cluster.restore', 'cluster.restore_in_place'], failure: true },
+  SNAPSHOTTING: { kinds: ['snapshot.create'], failure: false },
+  SNAPSHOTTING_FAILED: { kinds: ['snapshot.create'], failure: true },
+  FINE_GRAINED_RESTORING: { kinds: ['snapshot.table_restore'], failure: false },
+  FINE_GRAINED_RESTORING_FAILED: { kinds: ['snapshot.table_restore'], failure: true },
+} as const satisfies Record<string, { kinds: readonly TaskKind[]; failure: boolean }>;
 export type ActionName = keyof typeof ACTION_NAMES;
 export const isActionName = (s: string): s is ActionName => Object.prototype.hasOwnProperty.call(ACTION_NAMES, s);
 
@@ -116,7 +123,7 @@ export const FAULT_ACTION_NAMES: readonly string[] = [
 
 /** Which kinds a fault `action_name` addresses. */
 export function kindsOfFaultAction(name: string): TaskKind[] {
-  if (isActionName(name)) return [ACTION_NAMES[name].kind];
+  if (isActionName(name)) return [...ACTION_NAMES[name].kinds];
   return (Object.keys(ACTION_OF_KIND) as TaskKind[]).filter((k) => ACTION_OF_KIND[k] === name);
 }
 

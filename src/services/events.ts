@@ -60,6 +60,7 @@ export type NewEvent = Omit<EventRecord, 'id'>;
 const TASK_LABEL: Record<TaskKind, string> = {
   'cluster.create': 'Cluster creation',
   'cluster.restore': 'Restore into a new cluster',
+  'cluster.restore_in_place': 'Restore in place',
   'cluster.delete': 'Cluster deletion',
   'cluster.restart': 'Cluster restart',
   'cluster.start': 'Cluster start',

@@ -15,8 +15,11 @@ import type { Secrets } from '../auth/secrets.js';
 import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
 import type { ClusterRestoreParams } from '../tasks/definitions/cluster-restore.js';
+import type { ClusterRestoreInPlaceParams } from '../tasks/definitions/cluster-restore-in-place.js';
+import { newSnapshotRecord } from './snapshot-service.js';
 import type { TableRestoreParams } from '../tasks/definitions/table-restore.js';
 import type { TableRef } from '../domain/table-names.js';
+import { isClusterRestorePoint } from '../domain/restore-points.js';
 import type { ClusterService, CreateClusterInput } from './cluster-service.js';
 
 export interface RestoreClusterInput {
@@ -47,10 +50,6 @@ export interface RestoreWindow {
   earliest: number | null;
   latest: number | null;
 }
-
-/** A snapshot a point-in-time restore can start from: a finished pgBackRest set of the cluster's own stanza. */
-const pointInTimeBase = (c: Pick<ClusterRecord, 'id' | 'stanza'>, s: SnapshotRecord): s is SnapshotRecord & { finishedAt: number } =>
-  s.clusterId === c.id && s.status === 'AVAILABLE' && !s.fineGrained && !!s.backupLabel && s.finishedAt !== null && s.stanza === c.stanza;
 
 export interface TableRestoreInput {
   caseSensitive: boolean;
@@ -236,7 +235,7 @@ export class RestoreService {
       throw new AppError('RESTORE_TIME_OUTSIDE_WINDOW', { args: [at, c?.name ?? snap.clusterName, window] });
     };
     if (!c) return refuse('none: the cluster was deleted (restore one of its snapshots as it is instead)');
-    if (!pointInTimeBase(c, snap))
+    if (!isClusterRestorePoint(c, snap))
       return refuse(`none from snapshot ${snap.id}: it is not a cluster-level snapshot of the stanza the cluster archives into now`);
     const nodes = await this.deps.store.listNodes(c.id);
     const w = await this.restoreWindow(c, nodes);
@@ -263,21 +262,98 @@ export class RestoreService {
   async restoreClusterToTime(projectId: string, clusterId: string, i: RestoreClusterInput & { restoreTime: number }) {
     const c = await this.deps.store.getCluster(projectId, clusterId);
     if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
-    const bases = (await this.deps.store.listSnapshots(projectId, clusterId)).filter((s) => pointInTimeBase(c, s));
-    const base = bases.filter((s) => s.finishedAt <= i.restoreTime).sort((a, b) => b.finishedAt - a.finishedAt)[0];
-    if (!base) {
-      const w = await this.restoreWindow(c);
-      throw new AppError('RESTORE_TIME_OUTSIDE_WINDOW', {
+    return this.restoreCluster(projectId, (await this.baseForTime(c, i.restoreTime)).id, i);
+  }
+
+  /** The newest cluster-level snapshot of the cluster that finished by `time` (the least WAL to replay); refused, naming the window, when none did. */
+  private async baseForTime(c: ClusterRecord, time: number): Promise<SnapshotRecord> {
+    const bases = (await this.deps.store.listSnapshots(c.projectId, c.id)).filter((s) => isClusterRestorePoint(c, s));
+    const base = bases.filter((s) => s.finishedAt <= time).sort((a, b) => b.finishedAt - a.finishedAt)[0];
+    if (base) return base;
+    const w = await this.restoreWindow(c);
+    throw new AppError('RESTORE_TIME_OUTSIDE_WINDOW', {
+      args: [
+        new Date(time).toISOString(),
+        c.name,
+        w.earliest === null
+          ? 'none: it has no cluster-level snapshot yet (take one; WAL is archived from then on)'
+          : `${new Date(w.earliest).toISOString()} to ${w.latest === null ? 'its last archived commit (its primary does not run)' : `now (${new Date(w.latest).toISOString()})`}`,
+      ],
+    });
+  }
+
+  // ------------------------------------------------------------------ in place (issue 20)
+  /**
+   * A snapshot of the cluster, or a point in time of its window, restored into the cluster
+   * itself: a cluster.restore_in_place task (the cluster UNAVAILABLE while it runs) and the
+   * record of the safety snapshot it takes first (CREATING until the task ends), in one
+   * transaction. Refused for a snapshot of another cluster or stanza, a logical one, or a time
+   * outside the window; the cluster must be AVAILABLE and running (its state is checked by the queue).
+   */
+  async restoreInPlace(
+    projectId: string,
+    clusterId: string,
+    i: { snapshotId: string | null; restoreTime: number | null },
+  ): Promise<{ task: TaskRecord; snapshotId: string; safetySnapshotId: string }> {
+    const c = await this.deps.store.getCluster(projectId, clusterId);
+    if (!c) throw new AppError('CLUSTER_NOT_FOUND', { args: [clusterId] });
+    if (i.snapshotId === null && i.restoreTime === null)
+      throw new AppError('VALIDATION', { args: ['restore.snapshot_id or restore.restore_time (or both) is required'] });
+    const snap = i.snapshotId !== null ? await this.restorable(projectId, i.snapshotId) : await this.baseForTime(c, i.restoreTime!);
+    if (!isClusterRestorePoint(c, snap))
+      throw new AppError('SNAPSHOT_NOT_RESTORABLE', {
         args: [
-          new Date(i.restoreTime).toISOString(),
-          c.name,
-          w.earliest === null
-            ? 'none: it has no cluster-level snapshot yet (take one; WAL is archived from then on)'
-            : `${new Date(w.earliest).toISOString()} to ${w.latest === null ? 'its last archived commit (its primary does not run)' : `now (${new Date(w.latest).toISOString()})`}`,
+          snap.id,
+          `it is not a cluster-level snapshot of cluster ${c.name} in the stanza the cluster archives into now, so it cannot be restored into it in place; restore it into a new cluster instead`,
         ],
       });
-    }
-    return this.restoreCluster(projectId, base.id, i);
+    if (i.restoreTime !== null) await this.checkRestoreTime(snap, i.restoreTime);
+    const now = this.deps.clock.now();
+    const at = new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 15);
+    const r = await this.deps.store.transaction(async (tx) => {
+      const fresh = await tx.getCluster(projectId, c.id);
+      if (!fresh) throw new AppError('CLUSTER_NOT_FOUND', { args: [c.id] });
+      const s = await tx.getSnapshot(projectId, snap.id);
+      if (!s || s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snap.id] });
+      const safety: SnapshotRecord = newSnapshotRecord(
+        projectId,
+        fresh,
+        {
+          name: `safety-${fresh.name.slice(0, 40)}-${at}`,
+          clusterId: fresh.id,
+          description: `Taken by the in-place restore of snapshot ${s.name}${i.restoreTime === null ? '' : ` to ${new Date(i.restoreTime).toISOString()}`}, of the stopped cluster before its data was replaced`,
+        },
+        now,
+      );
+      await tx.insertSnapshot(safety);
+      const params: ClusterRestoreInPlaceParams = {
+        clusterId: fresh.id,
+        snapshotId: s.id,
+        sourceClusterId: fresh.id,
+        numberOfNode: (await tx.listNodes(fresh.id)).filter((n) => n.membership === 'active').length,
+        safetySnapshotId: safety.id,
+        ...(i.restoreTime === null ? {} : { restoreTime: i.restoreTime }),
+      };
+      const task = await this.deps.queue.enqueue(tx, {
+        kind: 'cluster.restore_in_place',
+        projectId,
+        cluster: fresh,
+        snapshotId: s.id,
+        params: { ...params },
+      });
+      await tx.updateSnapshot(safety.id, { taskId: task.id });
+      return { task, safetySnapshotId: safety.id };
+    });
+    this.deps.queue.notify();
+    this.deps.log.info('in-place restore accepted', {
+      projectId,
+      clusterId: c.id,
+      snapshotId: snap.id,
+      taskId: r.task.id,
+      safetySnapshotId: r.safetySnapshotId,
+      restoreTime: i.restoreTime,
+    });
+    return { ...r, snapshotId: snap.id };
   }
 
   // ------------------------------------------------------------------ table restore

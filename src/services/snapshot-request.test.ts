@@ -102,7 +102,7 @@ describe('wire form', () => {
     deletedAt: null,
     expiredAt: null,
   } satisfies SnapshotRecord;
-  const ctx = { clusterStatus: null, clusterTaskStatus: null, progress: '100%', keepDay: null };
+  const ctx = { clusterStatus: null, clusterTaskStatus: null, progress: '100%', keepDay: null, supportInplaceRestore: false };
   it('a cluster-level snapshot is unchanged', () => {
     expect(snapshotOut(base, ctx)).toMatchObject({ fine_grained_backup: false, backup_level: 'cluster', fine_grained_backup_detail: null });
   });

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../domain/clock.js';
 import type { Config } from '../config/config.js';
+import { isClusterRestorePoint } from '../domain/restore-points.js';
 import { newId } from '../domain/ids.js';
 import type { ClusterRecord, SnapshotRecord, TaskRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
@@ -71,6 +72,8 @@ export interface SnapshotContext {
    * AUTO snapshot of the cluster); null when no retention ever deletes it (MANUAL).
    */
   keepDay: number | null;
+  /** a cluster-level snapshot of its cluster's own stanza, which the cluster can be restored to in place (issue 20) */
+  supportInplaceRestore: boolean;
 }
 
 function contextOf(
@@ -81,12 +84,13 @@ function contextOf(
   settings: PolicySettingsRecord | undefined,
 ): SnapshotContext {
   const progress = s.status === 'AVAILABLE' ? '100%' : `${Math.floor(task?.progress ?? 0)}%`;
-  if (!cluster) return { progress, clusterStatus: null, clusterTaskStatus: null, keepDay: null };
+  if (!cluster) return { progress, clusterStatus: null, clusterTaskStatus: null, keepDay: null, supportInplaceRestore: false };
   return {
     progress,
     clusterStatus: cluster.status,
     clusterTaskStatus: clusterTask ? runningTaskStatus(clusterTask.kind) : (cluster.stickyTaskStatus ?? ''),
     keepDay: s.type === 'AUTO' && settings ? settings.keepDay : null,
+    supportInplaceRestore: isClusterRestorePoint(cluster, s),
   };
 }
 

@@ -114,11 +114,12 @@ export class TaskService {
       `${projectId}/${clusterId}/${actionName}`,
       async () => {
         await this.requireCluster(projectId, clusterId);
-        const kinds = [spec.kind as TaskKind];
+        const kinds: TaskKind[] = [...spec.kinds];
         const newest = (statuses?: readonly TaskStatus[]) =>
           this.store.listTasks(clusterId, { kinds, limit: 1, ...(statuses ? { statuses } : {}) }).then((found) => found[0]);
         const task = spec.failure ? await newest(FAILED_TASK_STATUSES) : ((await newest(ACTIVE_TASK_STATUSES)) ?? (await newest()));
-        if (!task) throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, spec.failure ? `failed ${spec.kind}` : spec.kind] });
+        if (!task)
+          throw new AppError('ACTION_TASK_NOT_FOUND', { args: [clusterId, `${spec.failure ? 'failed ' : ''}${spec.kinds.join(' or ')}`] });
         return { value: await this.read(task) };
       },
       at,

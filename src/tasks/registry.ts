@@ -2,6 +2,7 @@
 import type { TaskDefinition } from './definition.js';
 import { clusterCreate } from './definitions/cluster-create.js';
 import { clusterRestore } from './definitions/cluster-restore.js';
+import { clusterRestoreInPlace } from './definitions/cluster-restore-in-place.js';
 import { tableRestore } from './definitions/table-restore.js';
 import { clusterDelete, clusterRestart, clusterStart, clusterStop } from './definitions/cluster-lifecycle.js';
 import { clusterScaleIn, clusterScaleOut } from './definitions/cluster-scale.js';
@@ -28,6 +29,7 @@ export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
     clusterRepair,
     clusterConfigure,
     clusterRestore,
+    clusterRestoreInPlace,
     tableRestore,
   ] as unknown as TaskDefinition<never>[];
   return new Map(defs.map((d) => [d.kind, d]));

@@ -597,6 +597,11 @@ export class FakeDataPlane implements DataPlane {
 
   // ------------------------------------------------------------------ restores (D4)
 
+  stopForRestoreInPlace(cluster: ClusterRecord, primary: NodeRecord, nodes: readonly NodeRecord[]): Promise<void> {
+    return this.perform('stopForRestoreInPlace', [cluster.id, primary.ordinal], {}, () => {
+      for (const n of nodes) this.running.delete(member(cluster, n.ordinal));
+    });
+  }
   restorePrimary(cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
     return this.perform('restorePrimary', [cluster.id, primary.ordinal, set.stanza, set.label], o, () => {
       this.withData.add(member(cluster, primary.ordinal));

@@ -6,7 +6,14 @@ import type { RestoreClusterInput, TableRestoreInput } from '../../services/rest
 import type { AppDeps } from '../app.js';
 import { AVAILABILITY_ZONES } from '../schemas/cluster.js';
 import { ClusterParams, errorResponses, JobId, SnapshotParams } from '../schemas/primitives.js';
-import { CheckTableRestoreResponse, RestoreClusterBody, RestoreClusterResponse, TableRestoreBody } from '../schemas/restore.js';
+import {
+  CheckTableRestoreResponse,
+  InPlaceRestoreBody,
+  InPlaceRestoreResponse,
+  RestoreClusterBody,
+  RestoreClusterResponse,
+  TableRestoreBody,
+} from '../schemas/restore.js';
 
 function checkAz(az: string | null | undefined): string | null {
   if (!az) return null;
@@ -107,6 +114,30 @@ export const restoreRoutes =
           restoreTime: i.restoreTime,
         });
         return { cluster: { id: cluster.id }, job_id: task.id };
+      },
+    );
+
+    app.post(
+      '/v1.0/:project_id/clusters/:cluster_id/in-place-restore',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags,
+          summary: 'Restore a snapshot or a point in time into the cluster it came from (dwsbox)',
+          description:
+            "Replaces the cluster's data with a cluster-level snapshot of its own (`snapshot_id`), or with its data as it was at `restore_time` (within `restore_window`; without `snapshot_id`, from the newest snapshot finished by then). The cluster is UNAVAILABLE with task_status RESTORING while the task runs: it stops the members, takes a safety snapshot of the stopped cluster, restores the primary over its own data (`pgbackrest restore --delta`), rebuilds the standbys from it; the endpoints keep their addresses. A failure restores the safety snapshot (the task ends ROLLBACK_SUCCESS, the cluster as it was).",
+          params: ClusterParams,
+          body: InPlaceRestoreBody,
+          response: { 200: InPlaceRestoreResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const b = req.body.restore;
+        const { task, snapshotId, safetySnapshotId } = await r.restoreInPlace(req.params.project_id, req.params.cluster_id, {
+          snapshotId: b.snapshot_id ?? null,
+          restoreTime: b.restore_time ?? null,
+        });
+        return { job_id: task.id, snapshot_id: snapshotId, safety_snapshot_id: safetySnapshotId };
       },
     );
 

@@ -42,6 +42,38 @@ export type RestoreClusterBody = Static<typeof RestoreClusterBody>;
 
 export const RestoreClusterResponse = Type.Object({ cluster: Type.Object({ id: Type.String() }), job_id: Type.String() });
 
+/** dwsbox extension (issue 20): a snapshot, or a point in time, restored into the cluster it came from. */
+export const InPlaceRestoreBody = Type.Object({
+  restore: Type.Object({
+    snapshot_id: Type.Optional(
+      Nullable(
+        Type.String({
+          maxLength: 64,
+          description: 'a cluster-level snapshot of this cluster; absent: the newest one finished by restore_time',
+        }),
+      ),
+    ),
+    restore_time: Type.Optional(
+      Nullable(
+        Type.Integer({
+          minimum: 0,
+          description:
+            "a point in time (epoch milliseconds, UTC) within the cluster's restore_window, after the snapshot; absent: the snapshot itself",
+        }),
+      ),
+    ),
+  }),
+});
+export type InPlaceRestoreBody = Static<typeof InPlaceRestoreBody>;
+
+export const InPlaceRestoreResponse = Type.Object({
+  job_id: Type.String(),
+  snapshot_id: Type.String({ description: 'the snapshot restored' }),
+  safety_snapshot_id: Type.String({
+    description: 'the safety snapshot the task takes of the stopped cluster first (its rollback restores it)',
+  }),
+});
+
 const TableDetail = Type.Object({ schema_name: Type.String({ maxLength: 256 }), table_name: Type.String({ maxLength: 256 }) });
 
 export const TableRestoreBody = Type.Object({

@@ -98,6 +98,8 @@ export interface SnapshotContext {
   progress: string;
   /** the days retention keeps an AUTO snapshot (its cluster's policy keep_day now); null: no retention deletes it */
   keepDay: number | null;
+  /** a cluster-level snapshot of its cluster's own stanza, which the cluster can be restored to in place (issue 20) */
+  supportInplaceRestore: boolean;
 }
 
 export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typeof Snapshot> {
@@ -128,7 +130,7 @@ export function snapshotOut(s: SnapshotRecord, ctx: SnapshotContext): Static<typ
     backup_device: !s.fineGrained && s.sourceSpec.clusterSpec.repository?.kind === 's3' ? 'OBS' : 'LOCAL',
     total_backup_size: s.totalBackupSize ?? 0,
     base_backup_name: null,
-    support_inplace_restore: false,
+    support_inplace_restore: ctx.supportInplaceRestore,
     fine_grained_backup: !!s.fineGrained,
     backup_level: s.fineGrained?.level ?? 'cluster',
     fine_grained_backup_detail: s.fineGrained

@@ -11,6 +11,9 @@ import { ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from '
 import { syncDataDir } from './initdb-pool.js';
 import { makeStandbyOf } from './member-copies.js';
 
+/** In a standby's member directory: its copy of the primary is finished. */
+export const STANDBY_COPY_DONE = 'copy.done';
+
 /**
  * Build a hot standby of the running primary (D5): a file copy of it under the low-level
  * backup API (`copyFromPrimary`, issue 14: faster than pg_basebackup on this host), or, when
@@ -27,7 +30,7 @@ export async function buildStandby(
   o: { signal?: AbortSignal; onProgress?: OnProgress },
 ): Promise<{ bytes: number }> {
   const nodeDir = e.nodeDir(cluster.id, node.ordinal);
-  const doneMarker = join(nodeDir, 'copy.done');
+  const doneMarker = join(nodeDir, STANDBY_COPY_DONE);
   const inst = e.instance(cluster, node);
   if (existsSync(doneMarker) && inst.isInitialized()) {
     return { bytes: Number(readFileSafe(doneMarker) ?? 0) || 0 };

@@ -19,9 +19,10 @@ import type { OsUser } from '../os-user.js';
 import { baseEnv, runTool } from '../pg-exec.js';
 import { mkdirOwned, writeOwned } from '../pg-instance.js';
 import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
-import { clearRecoverySettings, keepOnlyRecoverySettings, restoreSet, waitPromoted } from '../pg-restore.js';
+import { clearRecoverySettings, keepOnlyRecoverySettings, RESTORE_DONE_MARKER, restoreSet, waitPromoted } from '../pg-restore.js';
 import { proveArchiving } from './first-archive.js';
 import { makeStandbyOf } from './member-copies.js';
+import { STANDBY_COPY_DONE } from './replication.js';
 import { settleAll } from '../../errors/settle.js';
 import { lsnBytes } from '../../domain/lsn.js';
 
@@ -37,6 +38,7 @@ export async function restorePrimary(
   if (inst.status()) return;
   e.prepareNodeDir(cluster, primary.ordinal);
   await restoreSet(e.backrest, {
+    delta: set.inPlace === true,
     source: { stanza: set.stanza, configFile: e.stanzaConfigFile(set.stanza) },
     label: set.label,
     dataDir: primary.dataDir,
@@ -231,6 +233,18 @@ function markHistoryForArchiving(dataDir: string, os: OsUser): void {
 
 const COPY_PENDING = 'restored-copy.pending';
 const COPY_DONE = 'restored-copy.done';
+
+/**
+ * The marks an earlier restore left in the members' directories (its finished restore, its
+ * standbys' copies), removed before an in-place restore (issue 20) restores them again: a
+ * mark would make the new restore's steps take the old work for their own (a standby's
+ * finished copy, `copy.done` of local/replication.ts, among them).
+ */
+export function forgetEarlierRestores(e: LocalEngine, cluster: Pick<ClusterRecord, 'id'>, nodes: readonly NodeRecord[]): void {
+  for (const n of nodes)
+    for (const f of [RESTORE_DONE_MARKER, COPY_PENDING, COPY_DONE, STANDBY_COPY_DONE, 'copy.pending'])
+      rmSync(join(e.nodeDir(cluster.id, n.ordinal), f), { force: true });
+}
 
 /** Has this member a copy of the restored primary (made before its first start) to become a standby? */
 export function hasRestoredCopy(e: LocalEngine, cluster: Pick<ClusterRecord, 'id' | 'projectId'>, member: NodeRecord): boolean {

@@ -520,6 +520,19 @@ export class HaCluster {
     }
   }
 
+  /**
+   * Forget what Patroni keeps of the cluster in etcd (its leader, the leader's WAL position, its
+   * history, its dynamic configuration, the members), its members stopped: the next member
+   * started takes the scope over from its data directory, as a restored cluster's first does
+   * (issue 20's in-place restore: the restored primary's WAL position is older than the one
+   * recorded, and Patroni would not let it lead). As the scope's own etcd user; returns the keys deleted.
+   */
+  async forgetState(o: { signal?: AbortSignal } = {}): Promise<number> {
+    const endpoint = await this.agent.ensureEtcd();
+    const etcd = new EtcdClient(endpoint, { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
+    return etcd.deletePrefix(scopePrefix(this.spec.scope), o);
+  }
+
   /** Stop the members (each Patroni stops its PostgreSQL, D23), then the router. The data stays. */
   async stop(): Promise<void> {
     await Promise.all(this.spec.ordinals.map((i) => this.agent.stopUnit(memberUnit(this.spec.scope, i))));

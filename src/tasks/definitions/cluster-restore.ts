@@ -54,7 +54,7 @@ interface StandbyProgress {
  * to the target (the target's WAL position is not known before recovery reaches it); to the
  * snapshot itself, 50 in recovery and 90 once promoted, as before.
  */
-function replayProgress(targetTime: number | undefined, from: number | null): (s: StepProgress) => StepProgress {
+export function replayProgress(targetTime: number | undefined, from: number | null): (s: StepProgress) => StepProgress {
   let first: { lsn: bigint; at: number } | null = null;
   return (s) => {
     const lsn = typeof s.data?.['replayLsn'] === 'string' ? (s.data['replayLsn'] as string) : null;
@@ -90,11 +90,95 @@ function replayProgress(targetTime: number | undefined, from: number | null): (s
 }
 
 /** The snapshot this task reads (it cannot be deleted while the task runs, D16). */
-async function snapshotOf(ctx: Ctx): Promise<SnapshotRecord & { backupLabel: string }> {
+export async function snapshotOf(ctx: {
+  params: { snapshotId: string };
+  store: StepContext['store'];
+}): Promise<SnapshotRecord & { backupLabel: string }> {
   const s = await ctx.store.getSnapshotById(ctx.params.snapshotId);
   if (!s) throw new AppError('SNAPSHOT_NOT_FOUND', { args: [ctx.params.snapshotId] });
   if (!s.backupLabel) throw new AppError('SNAPSHOT_NOT_RESTORABLE', { args: [s.id, 'it has no backup set'] });
   return s as SnapshotRecord & { backupLabel: string };
+}
+
+type AnyCtx = StepContext<unknown>;
+
+/**
+ * A snapshot's set (to its consistent point, or to `restoreTime` past it) restored into the
+ * cluster's primary: into an empty data directory from the SOURCE stanza (D4), or over the
+ * member's own (`inPlace`, issue 20: pgBackRest's `--delta`).
+ */
+export async function restoreSnapshotInto(
+  ctx: AnyCtx,
+  snap: SnapshotRecord & { backupLabel: string },
+  o: { restoreTime: number | undefined; inPlace: boolean },
+): Promise<void> {
+  const cluster = await ctx.cluster();
+  const primary = primaryOf(await ctx.nodes());
+  const info = {
+    key: snap.backupKey ?? 'N/A',
+    priorKey: snap.priorBackupKey ?? 'N/A',
+    snapshotId: snap.id,
+    ...(o.inPlace ? { delta: true } : {}),
+    ...(o.restoreTime === undefined ? {} : { targetTime: new Date(o.restoreTime).toISOString() }),
+  };
+  await ctx.dataPlane.restorePrimary(
+    cluster,
+    primary,
+    { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes, targetTime: o.restoreTime ?? null, inPlace: o.inPlace },
+    {
+      lockFile: ctx.lockFile,
+      signal: ctx.signal,
+      idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
+      onProgress: (s) => {
+        const written = s.data?.['consumedBytes'];
+        ctx.progress({ ...s, ...(typeof written === 'number' ? { consumedBytes: written } : {}), info });
+      },
+    },
+  );
+}
+
+/**
+ * The restored primary's first start: it replays to the snapshot's consistent point (or the
+ * restore time), is promoted, cleaned (D32) and gets the cluster's administrator (see the
+ * data plane's `recoverPrimary`); its process recorded.
+ */
+export async function recoverRestoredPrimary(
+  ctx: AnyCtx,
+  snap: SnapshotRecord,
+  o: { restoreTime: number | undefined; replicas: NodeRecord[] },
+): Promise<void> {
+  const cluster = await ctx.cluster();
+  const primary = primaryOf(await ctx.nodes());
+  const replay = replayProgress(o.restoreTime, snap.finishedAt);
+  const r = await ctx.dataPlane.recoverPrimary(cluster, primary, ctx.secrets.decrypt(cluster.adminPasswordEnc), {
+    signal: ctx.signal,
+    lockFile: ctx.lockFile,
+    replicas: o.replicas,
+    onProgress: (s) => ctx.progress(s.source === 'dwsbox' ? { ...s, info: { phase: s.data?.['phase'] ?? null } } : replay(s)),
+  });
+  await ctx.write((tx) =>
+    tx.updateNode(primary.id, { pid: r.process.pid, pidStart: r.process.startTime, health: 'up', updatedAt: ctx.clock.now() }),
+  );
+  ctx.progress({
+    source: 'pg_is_in_recovery',
+    percent: 100,
+    info: { phase: 'promoted', timeline: r.timeline, lsn: r.lsn, cleaned: r.cleaned },
+  });
+}
+
+/** The replication role's password, and archiving into the cluster's stanza proven by a switched segment that reaches it (D3, D4). */
+export async function enableArchivingAfterRestore(ctx: AnyCtx): Promise<void> {
+  const cluster = await ctx.cluster();
+  const primary = primaryOf(await ctx.nodes());
+  const restarted = await ctx.dataPlane.enableRestoredArchiving(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc), {
+    lockFile: ctx.lockFile,
+    signal: ctx.signal,
+    onProgress: (s) => ctx.progress({ ...s, info: { ...(s.data ?? {}) } }),
+  });
+  if (restarted)
+    await ctx.write((tx) =>
+      tx.updateNode(primary.id, { pid: restarted.pid, pidStart: restarted.startTime, health: 'up', updatedAt: ctx.clock.now() }),
+    );
 }
 
 export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never> = {
@@ -170,31 +254,8 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
     },
 
     /** `pgbackrest restore --set … --type=immediate --target-action=promote --archive-mode=off` from the SOURCE stanza (D4). */
-    RESTORE_PRIMARY: async (ctx: Ctx) => {
-      const snap = await snapshotOf(ctx);
-      const cluster = await ctx.cluster();
-      const primary = primaryOf(await ctx.nodes());
-      const info = {
-        key: snap.backupKey ?? 'N/A',
-        priorKey: snap.priorBackupKey ?? 'N/A',
-        snapshotId: snap.id,
-        ...(ctx.params.restoreTime === undefined ? {} : { targetTime: new Date(ctx.params.restoreTime).toISOString() }),
-      };
-      await ctx.dataPlane.restorePrimary(
-        cluster,
-        primary,
-        { stanza: snap.stanza, label: snap.backupLabel, sourceBytes: snap.sourceBytes, targetTime: ctx.params.restoreTime ?? null },
-        {
-          lockFile: ctx.lockFile,
-          signal: ctx.signal,
-          idleTimeoutMs: ctx.config.stepIdleTimeoutMs,
-          onProgress: (s) => {
-            const written = s.data?.['consumedBytes'];
-            ctx.progress({ ...s, ...(typeof written === 'number' ? { consumedBytes: written } : {}), info });
-          },
-        },
-      );
-    },
+    RESTORE_PRIMARY: async (ctx: Ctx) =>
+      restoreSnapshotInto(ctx, await snapshotOf(ctx), { restoreTime: ctx.params.restoreTime, inPlace: false }),
 
     /**
      * The new cluster's stanza from the copy's pg_control and, meanwhile, a file copy of the
@@ -205,43 +266,16 @@ export const clusterRestore: TaskDefinition<ClusterRestoreParams, NoState, never
      * (D32) and gets the new cluster's administrator.
      */
     RECOVER_PRIMARY: async (ctx: Ctx) => {
-      const cluster = await ctx.cluster();
       const primary = primaryOf(await ctx.nodes());
-      const nodes = await ctx.nodes();
-      const replay = replayProgress(ctx.params.restoreTime, (await snapshotOf(ctx)).finishedAt);
-      const r = await ctx.dataPlane.recoverPrimary(cluster, primary, ctx.secrets.decrypt(cluster.adminPasswordEnc), {
-        signal: ctx.signal,
-        lockFile: ctx.lockFile,
-        // To a point in time, a copy of the restored set would replay every byte of WAL up to the
-        // time again, each standby after the primary (measured: 11 s for 0.5 GB, 21 s for 1 GB, and
-        // growing with the WAL; bench/README.md): the standbys copy the promoted primary instead.
-        replicas: ctx.params.restoreTime === undefined ? nodes.filter((n) => n.ordinal !== primary.ordinal) : [],
-        onProgress: (s) => ctx.progress(s.source === 'dwsbox' ? { ...s, info: { phase: s.data?.['phase'] ?? null } } : replay(s)),
-      });
-      await ctx.write((tx) =>
-        tx.updateNode(primary.id, { pid: r.process.pid, pidStart: r.process.startTime, health: 'up', updatedAt: ctx.clock.now() }),
-      );
-      ctx.progress({
-        source: 'pg_is_in_recovery',
-        percent: 100,
-        info: { phase: 'promoted', timeline: r.timeline, lsn: r.lsn, cleaned: r.cleaned },
-      });
+      // To a point in time, a copy of the restored set would replay every byte of WAL up to the
+      // time again, each standby after the primary (measured: 11 s for 0.5 GB, 21 s for 1 GB, and
+      // growing with the WAL; bench/README.md): the standbys copy the promoted primary instead.
+      const replicas = ctx.params.restoreTime === undefined ? (await ctx.nodes()).filter((n) => n.ordinal !== primary.ordinal) : [];
+      await recoverRestoredPrimary(ctx, await snapshotOf(ctx), { restoreTime: ctx.params.restoreTime, replicas });
     },
 
     /** The replication role's password, and archiving into the new stanza proven by a switched segment that reaches it (D3, D4). */
-    ENABLE_NEW_ARCHIVING: async (ctx: Ctx) => {
-      const cluster = await ctx.cluster();
-      const primary = primaryOf(await ctx.nodes());
-      const restarted = await ctx.dataPlane.enableRestoredArchiving(cluster, primary, replSecrets(ctx, cluster.replPasswordEnc), {
-        lockFile: ctx.lockFile,
-        signal: ctx.signal,
-        onProgress: (s) => ctx.progress({ ...s, info: { ...(s.data ?? {}) } }),
-      });
-      if (restarted)
-        await ctx.write((tx) =>
-          tx.updateNode(primary.id, { pid: restarted.pid, pidStart: restarted.startTime, health: 'up', updatedAt: ctx.clock.now() }),
-        );
-    },
+    ENABLE_NEW_ARCHIVING: (ctx: Ctx) => enableArchivingAfterRestore(ctx),
 
     /**
      * Every standby at once (D5): the restored copy RECOVER_PRIMARY made for it finished as a
