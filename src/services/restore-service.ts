@@ -49,6 +49,20 @@ export interface RestoreClusterInput {
 export interface RestoreWindow {
   earliest: number | null;
   latest: number | null;
+  /**
+   * Times within it that cannot be restored to: each on a timeline the cluster left. An
+   * in-place restore branched the cluster's history off at the point it restored to, so from
+   * there until it ended the cluster's WAL runs on the timeline it left (a failed one: while it
+   * ran); a restore follows the newest timeline, which holds nothing of that span.
+   */
+  left: TimelineLeft[];
+}
+
+export interface TimelineLeft {
+  from: number;
+  to: number;
+  /** the in-place restore task that left it */
+  taskId: string;
 }
 
 export interface TableRestoreInput {
@@ -219,9 +233,24 @@ export class RestoreService {
   /** The cluster's restorable window now (ShowClusterDetail's `restore_window`). */
   async restoreWindow(c: ClusterRecord, nodes?: NodeRecord[]): Promise<RestoreWindow> {
     const earliest = await this.deps.store.earliestPointInTimeBase(c.id, c.stanza);
-    if (earliest === null) return { earliest: null, latest: null };
+    if (earliest === null) return { earliest: null, latest: null, left: [] };
     const runs = runningPrimary(this.deps.dataPlane, c, nodes ?? (await this.deps.store.listNodes(c.id))) !== undefined;
-    return { earliest, latest: runs ? this.deps.clock.now() : null };
+    const left = (await this.timelinesLeft(c)).filter((l) => l.to > earliest);
+    return { earliest, latest: runs ? this.deps.clock.now() : null, left };
+  }
+
+  /** The spans of the cluster's history on timelines it left (`RestoreWindow.left`), oldest first. */
+  private async timelinesLeft(c: ClusterRecord): Promise<TimelineLeft[]> {
+    const tasks = await this.deps.store.listTasks(c.id, { kinds: ['cluster.restore_in_place'] });
+    const out: TimelineLeft[] = [];
+    for (const t of tasks) {
+      if (t.finishedAt === null || t.status === 'RUNNING' || t.status === 'WAITING') continue;
+      const p = t.params as unknown as ClusterRestoreInPlaceParams;
+      let from = t.startedAt ?? t.createdAt;
+      if (t.status === 'SUCCESS') from = p.restoreTime ?? (await this.deps.store.getSnapshotById(p.snapshotId))?.finishedAt ?? from;
+      out.push({ from, to: t.finishedAt, taskId: t.id });
+    }
+    return out.sort((a, b) => a.from - b.from);
   }
 
   /**
@@ -244,8 +273,19 @@ export class RestoreService {
         'none while its primary does not run (the end of its archive is not known to hold every commit): start the cluster, or restore a snapshot as it is',
       );
     const from = Math.max(w.earliest!, snap.finishedAt!);
-    const window = `${new Date(from).toISOString()} to now (${new Date(w.latest).toISOString()})${from > w.earliest! ? `, from snapshot ${snap.id}` : ''}`;
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    const except = w.left.length
+      ? `, except ${w.left.map((l) => `${iso(l.from)} to ${iso(l.to)} (a timeline the cluster left in in-place restore ${l.taskId})`).join(', ')}`
+      : '';
+    const window = `${iso(from)} to now (${iso(w.latest)})${from > w.earliest! ? `, from snapshot ${snap.id}` : ''}${except}`;
     if (time < from || time > w.latest) refuse(window);
+    if (w.left.some((l) => time > l.from && time < l.to)) refuse(window);
+    // A snapshot taken on a timeline the cluster left leads only to times on it.
+    const branch = w.left.find((l) => snap.finishedAt! > l.from && snap.finishedAt! < l.to && time >= l.to);
+    if (branch)
+      refuse(
+        `from snapshot ${snap.id} only to ${iso(branch.to)}: it was taken on the timeline the cluster left in in-place restore ${branch.taskId} (restore a later snapshot, or the cluster form)`,
+      );
     // Its WAL must reach the archive: while archiving fails, the commits since are only in the primary's pg_wal.
     const primary = runningPrimary(this.deps.dataPlane, c, nodes);
     const archiver = primary ? await this.deps.dataPlane.archiverState(c, primary).catch(() => null) : null;
@@ -267,7 +307,12 @@ export class RestoreService {
 
   /** The newest cluster-level snapshot of the cluster that finished by `time` (the least WAL to replay); refused, naming the window, when none did. */
   private async baseForTime(c: ClusterRecord, time: number): Promise<SnapshotRecord> {
-    const bases = (await this.deps.store.listSnapshots(c.projectId, c.id)).filter((s) => isClusterRestorePoint(c, s));
+    const left = await this.timelinesLeft(c);
+    // Not one taken on a timeline the cluster left before `time` (its history does not lead there).
+    const onLeft = (s: SnapshotRecord): boolean => left.some((l) => s.finishedAt! > l.from && s.finishedAt! < l.to && time >= l.to);
+    const bases = (await this.deps.store.listSnapshots(c.projectId, c.id)).filter(
+      (s): s is SnapshotRecord & { finishedAt: number } => isClusterRestorePoint(c, s) && !onLeft(s),
+    );
     const base = bases.filter((s) => s.finishedAt <= time).sort((a, b) => b.finishedAt - a.finishedAt)[0];
     if (base) return base;
     const w = await this.restoreWindow(c);

@@ -10,9 +10,12 @@
  * 2. a point in time between two rows of 6..12, in place: UNAVAILABLE with task_status
  *    RESTORING while it runs; then exactly the rows committed by then, on the primary and on
  *    every standby (streaming), the endpoints' addresses unchanged, the safety snapshot
- *    AVAILABLE and holding what the cluster held when it was stopped, new writes replicated;
+ *    AVAILABLE and holding what the cluster held when it was stopped, new writes replicated,
+ *    and a point-in-time restore into a new cluster to a time after it, from S (taken before
+ *    the fork), follows the cluster's new timeline: rows 1..8 and the new one;
  * 3. snapshot S in place (to its consistent point, on its own timeline, which the cluster
- *    left in 2): rows 1..5, no table `later`;
+ *    left in 2): rows 1..5, no table `later`; the cluster's `restore_window` names both spans
+ *    on timelines the cluster left, and a time in one is refused (400 DWS.9983);
  * 4. a failure after the data was touched (a fault at RECOVER_PRIMARY): the task rolls back to
  *    its safety snapshot (ROLLBACK_SUCCESS), the cluster AVAILABLE with RESTORING_FAILED,
  *    holding exactly what it held before, a row written just before the restore among it.
@@ -20,6 +23,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './env.js';
+import { deleteCluster } from './crash.js';
 import { adminSql } from './restore-data.js';
 import { ADMIN_PASSWORD, createAvailableCluster, getCluster, startService, takeSnapshot, waitIdle, type TestService } from './service.js';
 
@@ -179,6 +183,21 @@ export function inPlaceScenario(o: { flags?: Record<string, unknown> } = {}): vo
       // New writes work and reach the standbys.
       await adminSql(cluster.endpoint, 'insert into rows_t values (100)');
       await standbysHold(d, [...range(1, 8), 100]);
+      // A point in time after the restore, from S (taken before it): the history follows the new timeline from its fork.
+      await sleep(20);
+      const after = Date.now();
+      await sleep(20);
+      const n = await t.client.call<{ cluster: { id: string } }>(
+        'POST',
+        `/v1.0/{project_id}/clusters/${cluster.id}/point-in-time-restore`,
+        {
+          restore: { name: 'inplace-after-fork', restore_point: { restore_time: after } },
+        },
+      );
+      const nd = await waitIdle(t.client, n.cluster.id, 300_000);
+      expect(nd.status, JSON.stringify(nd.failed_reasons)).toBe('AVAILABLE');
+      expect(await keys(nd.endpoints[0]!.connect_info)).toEqual([...range(1, 8), 100]);
+      await deleteCluster(t.client, n.cluster.id);
     });
 
     it("a snapshot in place, on the timeline the cluster left: the snapshot's rows and nothing after", async () => {
@@ -189,6 +208,20 @@ export function inPlaceScenario(o: { flags?: Record<string, unknown> } = {}): vo
       expect(await keys(cluster.endpoint)).toEqual(range(1, 5));
       await standbysHold(d, range(1, 5));
       expect(d.endpoints[0]!.connect_info).toBe(cluster.endpoint);
+      // The window names the spans on the timelines the cluster left, and a time in one is refused.
+      const w = (d as unknown as { restore_window: { excluded: { start_time: string; end_time: string; reason: string }[] } })
+        .restore_window;
+      expect(w.excluded, JSON.stringify(w)).toHaveLength(2);
+      for (const x of w.excluded) expect(x.reason).toMatch(/timeline the cluster left/);
+      const row10 = rows.find((x) => x.n === 10)!;
+      const refused = await t.client.request<{ error_code: string; error_msg: string }>(
+        'POST',
+        `/v1.0/{project_id}/clusters/${cluster.id}/in-place-restore`,
+        { restore: { restore_time: row10.after + 1 } },
+      );
+      expect(refused.status, JSON.stringify(refused.body)).toBe(400);
+      expect(refused.body.error_code).toBe('DWS.9983');
+      expect(refused.body.error_msg).toMatch(/timeline the cluster left/);
     });
 
     it('a failure after the data was touched rolls back to the safety snapshot: the cluster holds exactly what it held', async () => {

@@ -168,6 +168,17 @@ export const ClusterDetail = Type.Object({
             'the time of this answer while its primary runs (its WAL is archived up to then when a restore asks); null otherwise',
         }),
       ),
+      excluded: Type.Array(
+        Type.Object({
+          start_time: Type.String(),
+          end_time: Type.String(),
+          reason: Type.String(),
+        }),
+        {
+          description:
+            'spans within the window that cannot be restored to: each on a timeline the cluster left when an in-place restore branched its history off',
+        },
+      ),
     },
     { description: 'dwsbox extension: the times the cluster can be restored to (docs/api.md#point-in-time-restore)' },
   ),
@@ -288,6 +299,11 @@ export function clusterDetailOut(v: ClusterView, window: RestoreWindow): Static<
     restore_window: {
       earliest_time: window.earliest === null ? null : new Date(window.earliest).toISOString(),
       latest_time: window.latest === null ? null : new Date(window.latest).toISOString(),
+      excluded: window.left.map((l) => ({
+        start_time: new Date(l.from).toISOString(),
+        end_time: new Date(l.to).toISOString(),
+        reason: `a timeline the cluster left in in-place restore ${l.taskId}`,
+      })),
     },
   };
 }
