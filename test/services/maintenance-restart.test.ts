@@ -85,7 +85,8 @@ async function runningCluster(): Promise<{ cluster: ClusterRecord; nodes: NodeRe
 const cfg = () => e.svc.clusters.configurations;
 const restarts = () => e.dataPlane.intentions.filter((i) => i.name === 'restartMember').map((i) => i.args[1]);
 const fresh = async (c: ClusterRecord) => (await e.store.getClusterById(c.id))!;
-const detail = async (c: ClusterRecord) => clusterDetailOut(await e.svc.clusters.view(await fresh(c)), { earliest: null, latest: null, left: [] });
+const detail = async (c: ClusterRecord) =>
+  clusterDetailOut(await e.svc.clusters.view(await fresh(c)), { earliest: null, latest: null, left: [] });
 const pendingListed = async (c: ClusterRecord) =>
   Object.fromEntries((await cfg().parameters(STEP_ENV_PROJECT, c.id, c.id)).configurations.map((p) => [p.name, p.pending_restart]));
 const THU_22 = Date.UTC(2025, 0, 16, 22, 0, 0);
