@@ -194,6 +194,8 @@ export interface Snapshot {
   backup_key: string | null;
   prior_backup_key: string | null;
   total_backup_size: number;
+  /** dwsbox: a cluster-level snapshot its own cluster can be restored to in place (issue 20) */
+  support_inplace_restore?: boolean;
 }
 
 export interface SubItem {

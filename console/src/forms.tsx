@@ -314,6 +314,147 @@ export function RestoreForm(p: { snapshotId: string }): JSX.Element {
         <p class="hint">{t('restoreTimeHint')}</p>
         <Buttons busy={form.busy} label={t('actRestore')} cancelTo={`clusters/${snapshot.cluster_id}`} />
       </form>
+      {snapshot.support_inplace_restore ? (
+        <section data-testid="in-place">
+          <h2>{t('inPlaceTitle', { cluster: snapshot.cluster_name })}</h2>
+          <p class="hint">{t('inPlaceHint', { cluster: snapshot.cluster_name })}</p>
+          <InPlaceRestore clusterId={snapshot.cluster_id} clusterName={snapshot.cluster_name} snapshot={snapshot} />
+        </section>
+      ) : null}
+    </div>
+  );
+}
+
+// ---------------------------------------------------------------- restore in place (into the cluster itself, issue 20)
+
+const IN_PLACE_SNAPSHOT: FieldMatch = { name: 'in_place_snapshot', paths: ['body.restore.snapshot_id'], codes: ['DWS.9909'] };
+const IN_PLACE_TIME: FieldMatch = {
+  name: 'in_place_time',
+  paths: ['body.restore.restore_time'],
+  words: ['restore time', 'restore_time'],
+  codes: ['DWS.9983'],
+};
+
+/**
+ * POST …/clusters/{id}/in-place-restore after a confirmation: replaces the cluster's data, then the task's page
+ * follows it. With `snapshot`, that snapshot (and an optional point in time); else a chooser among `snapshots`
+ * (the cluster's that support_inplace_restore) or none: the newest one finished by the point in time.
+ */
+function InPlaceRestore(p: {
+  clusterId: string;
+  clusterName: string;
+  snapshot?: Snapshot;
+  snapshots?: Snapshot[];
+  cancelTo?: string;
+}): JSX.Element {
+  const { api, t, navigate } = useApp();
+  const [sid, setSid] = useState(p.snapshot?.id ?? '');
+  const [time, setTime] = useState('');
+  // a fixed snapshot has no field of its own: what the API says of it goes to the top
+  const form = useForm(p.snapshot ? [IN_PLACE_TIME] : [IN_PLACE_SNAPSHOT, IN_PLACE_TIME]);
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    form.clear();
+    const restore: Record<string, unknown> = {};
+    if (sid) restore['snapshot_id'] = sid;
+    let at: number | null = null;
+    if (time.trim()) {
+      at = Date.parse(time.trim());
+      if (!Number.isFinite(at)) {
+        form.setField('in_place_time', t('badRestoreTime'));
+        return;
+      }
+      restore['restore_time'] = at;
+    }
+    if (!sid && at === null) {
+      form.setTop(t('inPlaceNeedOne'));
+      return;
+    }
+    const name = p.snapshot?.name ?? p.snapshots?.find((s) => s.id === sid)?.name ?? sid;
+    const iso = at === null ? '' : new Date(at).toISOString();
+    const what = !sid
+      ? t('inPlaceWhatTime', { time: iso })
+      : at === null
+        ? t('inPlaceWhatSnapshot', { snapshot: name })
+        : t('inPlaceWhatSnapshotAt', { snapshot: name, time: iso });
+    if (!window.confirm(t('confirmRestoreInPlace', { cluster: p.clusterName, what }))) return;
+    const r = await form.run(() =>
+      api.call<{ job_id: string; snapshot_id: string; safety_snapshot_id: string }>(
+        'POST',
+        `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/in-place-restore`,
+        { restore },
+      ),
+    );
+    if (r) navigate(`clusters/${p.clusterId}/tasks/${r.job_id}`);
+  };
+  const f = form.fields;
+  return (
+    <form class="form" onSubmit={(e) => void submit(e)} noValidate data-testid="in-place-form">
+      <FormError msg={form.top} />
+      {p.snapshot ? null : (
+        <Field name="in_place_snapshot" label={t('inPlaceSnapshot')} error={f['in_place_snapshot']}>
+          <Select
+            name="in_place_snapshot"
+            value={sid}
+            onChange={setSid}
+            options={[
+              { value: '', label: t('inPlaceNewest') },
+              ...(p.snapshots ?? []).map((s) => ({ value: s.id, label: `${s.name} (${s.finished ?? s.started ?? ''})` })),
+            ]}
+          />
+        </Field>
+      )}
+      <Field name="in_place_time" label={`${t('restoreTime')} (${t('optional')})`} error={f['in_place_time']} hint={t('inPlaceTimeHint')}>
+        <TextInput name="in_place_time" value={time} onInput={setTime} />
+      </Field>
+      <div class="buttons">
+        <button type="submit" class="btn btn-danger" disabled={form.busy} data-testid="in-place-submit">
+          {t('actRestoreIntoCluster')}
+        </button>
+        {p.cancelTo !== undefined ? (
+          <Link to={p.cancelTo} class="btn">
+            {t('cancel')}
+          </Link>
+        ) : null}
+      </div>
+    </form>
+  );
+}
+
+/** The cluster page's "Restore in place…": one of its snapshots that can be, a point in time, or both. */
+export function RestoreInPlaceForm(p: { clusterId: string }): JSX.Element {
+  const { api, t, lang } = useApp();
+  const { cluster, error, refresh } = useCluster(p.clusterId);
+  const snaps = usePoll(
+    () =>
+      api.call<{ snapshots: Snapshot[] }>(
+        'GET',
+        `/v1.0/{project_id}/clusters/${encodeURIComponent(p.clusterId)}/snapshots?sort_key=created&sort_dir=desc`,
+      ),
+    [p.clusterId, lang],
+    0,
+  );
+  if (!cluster) return <Loading error={error} onRetry={refresh} />;
+  if (!snaps.data) return <Loading error={snaps.error} onRetry={snaps.refresh} />;
+  const w = cluster.restore_window;
+  return (
+    <div>
+      <PageTitle>{t('restoreInPlaceTitle', { cluster: cluster.name })}</PageTitle>
+      <p class="hint">{t('restoreInPlaceHint')}</p>
+      {w ? (
+        <p data-testid="restore-window">
+          {t('restoreWindow')}:{' '}
+          {!w.earliest_time
+            ? t('restoreWindowNone')
+            : t(w.latest_time ? 'restoreWindowRange' : 'restoreWindowStopped', { from: w.earliest_time })}
+        </p>
+      ) : null}
+      <InPlaceRestore
+        clusterId={cluster.id}
+        clusterName={cluster.name}
+        snapshots={snaps.data.snapshots.filter((s) => s.support_inplace_restore)}
+        cancelTo={`clusters/${cluster.id}`}
+      />
     </div>
   );
 }

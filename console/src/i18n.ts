@@ -75,6 +75,7 @@ const en = {
   actTableRestore: 'Restore tables',
   actDeleteSnapshot: 'Delete',
   confirmDeleteSnapshot: 'Delete snapshot {name}?',
+  actRestoreInPlace: 'Restore in place…',
   // tasks
   tasksTitle: 'Tasks',
   noTasks: 'No tasks yet.',
@@ -140,6 +141,23 @@ const en = {
   restoreWindowStopped: 'from {from}, once its primary runs again',
   restoreWindowNone: 'its snapshots only (none yet: take one)',
   badRestoreTime: 'Write the time as 2026-12-06T10:41:00Z.',
+  inPlaceTitle: 'Or restore into its own cluster, {cluster}',
+  inPlaceHint:
+    'Replaces the data of {cluster} with this snapshot (rolled forward to the point in time, if one is given). The cluster is unavailable until the task ends; the task first takes a safety snapshot of the stopped cluster, which a failure restores.',
+  restoreInPlaceTitle: 'Restore {cluster} in place',
+  restoreInPlaceHint:
+    'Replaces the data of the cluster with one of its own snapshots, with its data as it was at a point in time, or both (the snapshot rolled forward to the time). The cluster is unavailable until the task ends; the task first takes a safety snapshot of the stopped cluster, which a failure restores.',
+  inPlaceSnapshot: 'Snapshot',
+  inPlaceNewest: 'the newest one finished by the point in time',
+  inPlaceTimeHint:
+    'A time such as 2026-12-06T10:41:00Z within the window the cluster is restorable to: every transaction committed by then, none after. Empty: the snapshot itself.',
+  actRestoreIntoCluster: 'Restore into its cluster (replaces its data)',
+  inPlaceNeedOne: 'Choose a snapshot, give a point in time, or both.',
+  inPlaceWhatSnapshot: 'snapshot {snapshot}',
+  inPlaceWhatSnapshotAt: 'snapshot {snapshot} rolled forward to {time}',
+  inPlaceWhatTime: 'its data as of {time}',
+  confirmRestoreInPlace:
+    'Replace all data of cluster {cluster} with {what}? Its data now is kept only in a safety snapshot, and the cluster is unavailable until the restore ends.',
   tableRestoreTitle: 'Restore tables from snapshot {snapshot}',
   tableRestoreHint: "The tables come back into the snapshot's own cluster under the target names.",
   database: 'Database',
@@ -335,6 +353,7 @@ const zh: Record<Key, string> = {
   actTableRestore: '恢复表',
   actDeleteSnapshot: '删除',
   confirmDeleteSnapshot: '删除快照 {name}？',
+  actRestoreInPlace: '原地恢复…',
   tasksTitle: '任务',
   noTasks: '还没有任务。',
   task: '任务',
@@ -394,6 +413,22 @@ const zh: Record<Key, string> = {
   restoreWindowStopped: '自 {from} 起，待主节点重新运行',
   restoreWindowNone: '仅快照（尚无快照：请先创建）',
   badRestoreTime: '请按 2026-12-06T10:41:00Z 的格式填写时间。',
+  inPlaceTitle: '或恢复到其所属集群 {cluster}',
+  inPlaceHint:
+    '用此快照（如填写了时间点，则前滚到该时间点）替换集群 {cluster} 的数据。任务结束前集群不可用；任务先为停止的集群创建一个安全快照，失败时恢复该快照。',
+  restoreInPlaceTitle: '原地恢复 {cluster}',
+  restoreInPlaceHint:
+    '用集群自己的某个快照、集群在某个时间点的数据，或两者（快照前滚到该时间点）替换集群的数据。任务结束前集群不可用；任务先为停止的集群创建一个安全快照，失败时恢复该快照。',
+  inPlaceSnapshot: '快照',
+  inPlaceNewest: '该时间点前完成的最新快照',
+  inPlaceTimeHint:
+    '填写集群可恢复时间范围内的时间，如 2026-12-06T10:41:00Z：恢复该时间前提交的全部事务，不含之后的。留空：恢复到快照本身。',
+  actRestoreIntoCluster: '恢复到其所属集群（替换其数据）',
+  inPlaceNeedOne: '请选择快照、填写时间点，或两者都填。',
+  inPlaceWhatSnapshot: '快照 {snapshot}',
+  inPlaceWhatSnapshotAt: '前滚到 {time} 的快照 {snapshot}',
+  inPlaceWhatTime: '其在 {time} 时的数据',
+  confirmRestoreInPlace: '用{what}替换集群 {cluster} 的全部数据？其当前数据仅保留在一个安全快照中，恢复结束前集群不可用。',
   newClusterName: '新集群名称',
   tableRestoreTitle: '从快照 {snapshot} 恢复表',
   tableRestoreHint: '表以目标名称恢复到快照所属的集群。',

@@ -13,6 +13,7 @@ import {
   RestartForm,
   SwitchoverForm,
   RestoreForm,
+  RestoreInPlaceForm,
   ScaleInForm,
   ScaleOutForm,
   TableRestoreForm,
@@ -45,6 +46,7 @@ function Routes(p: { loc: Location }): JSX.Element {
     if (c === 'restart' && r.length === 3) return <RestartForm clusterId={b} />;
     if (c === 'switchover' && r.length === 3) return <SwitchoverForm clusterId={b} />;
     if (c === 'delete' && r.length === 3) return <DeleteForm clusterId={b} />;
+    if (c === 'restore-in-place' && r.length === 3) return <RestoreInPlaceForm clusterId={b} />;
     if (c === 'tasks' && d && r.length === 4) return <TaskPage clusterId={b} taskId={d} />;
     if (c === 'db-users' && r.length === 3) return <DbUsersPage key={b} clusterId={b} />;
     if (c === 'parameters' && r.length === 3) return <ParametersPage key={b} clusterId={b} />;

@@ -337,6 +337,9 @@ export function ClusterPage(p: { id: string }): JSX.Element {
         <Link to={`clusters/${c.id}/restart`} class="btn" data-testid="act-restart">
           {t('actRestart')}
         </Link>
+        <Link to={`clusters/${c.id}/restore-in-place`} class="btn" data-testid="act-restore-in-place">
+          {t('actRestoreInPlace')}
+        </Link>
         {c.sync_mode ? (
           <Link to={`clusters/${c.id}/switchover`} class="btn" data-testid="act-switchover">
             {t('actSwitchover')}

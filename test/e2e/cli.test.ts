@@ -4,7 +4,7 @@
  * Secrets (issue 12): passwords and secret keys on standard input, a warning when one is an
  * argument, a readable profile refused, and the local admin commands with --project-id alone.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import { agentPaths } from '../../src/dataplane/agent/agent.js';
 import { clusterUnits, testEngine } from '../helpers/engine.js';
 import { freePort, processesUnder } from '../helpers/env.js';
 import { cliEntry } from '../helpers/cli-entry.js';
+import { runApiCommand } from '../../src/cli/commands/api.js';
 
 const run = promisify(execFile);
 let t: TestService;
@@ -68,6 +69,45 @@ describe('dwsbox CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/tasks list CLUSTER \| show CLUSTER ACTION\|TASK_ID \| watch/);
     expect(r.stdout).toMatch(/serve \[--port P\]/);
+    expect(r.stdout).toMatch(/clusters restore-in-place ID --snapshot SID \| --time T \| both/);
+    expect(r.stdout).toMatch(/snapshots restore-in-place ID \[--time T\]/);
+  });
+
+  it('restore-in-place: arguments are checked before any request (in process: no cluster, no child)', async () => {
+    /** The API commands in this process: exit code, standard output and error. */
+    const inProcess = async (...a: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+      const lines: string[] = [];
+      const out = { write: (x: string) => lines.push(x) > 0 } as unknown as NodeJS.WriteStream;
+      const err: string[] = [];
+      const spy = vi.spyOn(process.stderr, 'write').mockImplementation((x) => err.push(String(x)) > 0);
+      try {
+        return { code: await runApiCommand(a, env, out), stdout: lines.join(''), stderr: err.join('') };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const nobody = '11111111-2222-4333-8444-555555555555';
+    const usage: [string[], RegExp][] = [
+      [['clusters', 'restore-in-place', nobody], /give --snapshot SID, --time T or both/],
+      [['clusters', 'restore-in-place', nobody, '--snapshot', ''], /--snapshot needs a snapshot id/],
+      [['clusters', 'restore-in-place', '--time', '2026-12-06T10:41:00Z'], /the cluster id is required/],
+      [
+        ['clusters', 'restore-in-place', nobody, '--time', 'yesterday'],
+        /--time yesterday: expected an ISO 8601 time .* or epoch milliseconds/,
+      ],
+      [['snapshots', 'restore-in-place'], /the snapshot id is required/],
+      [['snapshots', 'restore-in-place', nobody, '--time', 'soon'], /--time soon: expected an ISO 8601 time/],
+      [['snapshots', 'restore-in-place', nobody, '--snapshot', nobody], /Unknown option '--snapshot'/],
+    ];
+    for (const [args, msg] of usage) {
+      const r = await inProcess(...args);
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
+      expect(r.stderr).toMatch(msg);
+    }
+    // well-formed: the API answers (no such cluster), in the DWS format
+    const r = await inProcess('clusters', 'restore-in-place', nobody, '--time', String(Date.parse('2026-12-06T10:41:00Z')));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/dwsbox: DWS\.0047: /);
   });
 
   it('creates a cluster with --wait --json and lists it', async () => {

@@ -314,6 +314,37 @@ describe('web console', () => {
     await page.locator('[data-error-for=restore_time]').waitFor();
     expect(await page.locator('[data-error-for=restore_time]').textContent()).toMatch(/restorable window/);
 
+    // restore in place (issue 20): the snapshot (support_inplace_restore) can go back into its own cluster; the
+    // action asks first, and a cancelled confirmation sends nothing (no in-place restore runs here: it takes time)
+    const inPlacePosts = (): number => apiRequests.filter((r) => r.method === 'POST' && r.url.endsWith('/in-place-restore')).length;
+    const dismissNext = (): Promise<string> =>
+      new Promise((resolve) =>
+        page.once('dialog', (d) => {
+          resolve(d.message());
+          void d.dismiss();
+        }),
+      );
+    const inPlace = page.locator('[data-testid=in-place] [data-testid=in-place-submit]');
+    expect(await inPlace.textContent()).toBe('Restore into its cluster (replaces its data)');
+    let asked = dismissNext();
+    await inPlace.click();
+    expect(await asked).toContain(`Replace all data of cluster ${clusterName} with snapshot console-snap-1?`);
+    await page.locator('[data-testid=restore-form]').waitFor(); // still here
+    // the cluster page's "Restore in place…": a chooser of its snapshots that can be, and the same question first
+    await page.goto(`${t.endpoint}/console/clusters/${clusterId}`);
+    await page.click('[data-testid=act-restore-in-place]');
+    await page.locator('[data-testid=in-place-form]').waitFor();
+    const snapOption = page.locator('#f-in_place_snapshot option', { hasText: 'console-snap-1' });
+    await page.selectOption('#f-in_place_snapshot', (await snapOption.getAttribute('value'))!);
+    await page.fill('#f-in_place_time', '2026-12-06T10:41:00Z');
+    asked = dismissNext();
+    await page.click('[data-testid=in-place-form] [data-testid=in-place-submit]');
+    expect(await asked).toContain('with snapshot console-snap-1 rolled forward to 2026-12-06T10:41:00.000Z?');
+    await page.locator('[data-testid=in-place-form]').waitFor();
+    expect(inPlacePosts()).toBe(0);
+    expect((await getCluster(t.client, clusterId)).status).toBe('AVAILABLE');
+    await shot('07-restore-in-place-asks');
+
     // node types
     await page.click('text=Node types');
     await page.locator('[data-testid=node-types-table] tr[data-spec="dwsx.small"]').waitFor();

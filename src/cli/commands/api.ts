@@ -44,6 +44,9 @@ export const API_HELP = `Resource commands (clients of the REST API):
   snapshots list [--cluster ID] | show ID | create --cluster ID --name N [--description D] | delete ID
   snapshots restore ID --name N [--port P] [--time T]   (T: a point in time after the snapshot, ISO 8601 or epoch ms)
   clusters restore ID --name N --time T [--port P]   (into a new cluster, as the cluster was at T: its restore_window)
+  clusters restore-in-place ID --snapshot SID | --time T | both   (into the cluster itself, replacing its data: from one of its
+                       cluster-level snapshots, to T, or the snapshot then T; the stopped cluster's safety snapshot first)
+  snapshots restore-in-place ID [--time T]   (into the snapshot's own cluster, replacing its data; T: after the snapshot)
   snapshots restore-tables ID --database DB --table SCHEMA.TABLE[=SCHEMA.TARGET] … [--case-sensitive] [--check]
   policies show CLUSTER | delete CLUSTER POLICY_ID
   policies set CLUSTER [--keep-day N] [--auto-backup true|false]
@@ -74,17 +77,45 @@ ACTION: GROWING, RESIZE_FAILURE, RESTORING, RESTORING_FAILED, SNAPSHOTTING, SNAP
 FINE_GRAINED_RESTORING, FINE_GRAINED_RESTORING_FAILED.
 `;
 
-/** RestoreCluster's `restore` from --name, --port and --time (a restore point, issue 20). */
+/** --time (a restore point, issue 20) in epoch milliseconds: ISO 8601 or epoch ms as given; undefined without --time. */
+function restoreTime(ctx: Ctx): number | undefined {
+  const t = ctx.values['time'] as string | undefined;
+  if (t === undefined) return undefined;
+  const ms = /^\d+$/.test(t) ? Number(t) : Date.parse(t);
+  if (!Number.isFinite(ms)) throw new UsageError(`--time ${t}: expected an ISO 8601 time (2026-12-06T10:41:00Z) or epoch milliseconds`);
+  return ms;
+}
+
+/** RestoreCluster's `restore` from --name, --port and --time. */
 function restoreBody(ctx: Ctx): Record<string, unknown> {
   const restore: Record<string, unknown> = { name: need(ctx.values['name'], '--name') };
   if (ctx.values['port']) restore['port'] = int(ctx.values['port'], '--port');
-  const t = ctx.values['time'] as string | undefined;
-  if (t !== undefined) {
-    const ms = /^\d+$/.test(t) ? Number(t) : Date.parse(t);
-    if (!Number.isFinite(ms)) throw new UsageError(`--time ${t}: expected an ISO 8601 time (2026-12-06T10:41:00Z) or epoch milliseconds`);
-    restore['restore_point'] = { restore_time: ms };
-  }
+  const ms = restoreTime(ctx);
+  if (ms !== undefined) restore['restore_point'] = { restore_time: ms };
   return restore;
+}
+
+/**
+ * The in-place restore (issue 20): the snapshot and/or the time into the cluster itself. The answer names the
+ * task and the safety snapshot the task takes of the stopped cluster first (what a failure rolls back to).
+ */
+async function restoreInPlace(ctx: Ctx, clusterId: string, snapshotId: string | undefined, time: number | undefined): Promise<number> {
+  const restore: Record<string, unknown> = {};
+  if (snapshotId !== undefined) restore['snapshot_id'] = snapshotId;
+  if (time !== undefined) restore['restore_time'] = time;
+  const r = await ctx.client.call<{ job_id: string; snapshot_id: string; safety_snapshot_id: string }>(
+    'POST',
+    `/v1.0/{project_id}/clusters/${encodeURIComponent(clusterId)}/in-place-restore`,
+    { restore },
+  );
+  print(
+    ctx,
+    r,
+    () =>
+      `cluster ${clusterId} is being restored in place from snapshot ${r.snapshot_id}${time === undefined ? '' : ` to ${new Date(time).toISOString()}`} ` +
+      `(job ${r.job_id}); its data as it was is kept in the safety snapshot ${r.safety_snapshot_id}`,
+  );
+  return maybeWait(ctx, { clusterId, jobId: r.job_id });
 }
 
 /** The detail's restore window as a line. */
@@ -280,6 +311,15 @@ async function clusters(ctx: Ctx): Promise<number> {
       print(ctx, r, () => `cluster ${cid} is being restored to ${String(ctx.values['time'])} into the new cluster ${r.cluster.id}`);
       return maybeWait(ctx, { clusterId: r.cluster.id });
     }
+    case 'restore-in-place': {
+      const cid = need(id, 'the cluster id');
+      const snapshotId = ctx.values['snapshot'] as string | undefined;
+      if (snapshotId === '') throw new UsageError('--snapshot needs a snapshot id');
+      const time = restoreTime(ctx);
+      if (snapshotId === undefined && time === undefined)
+        throw new UsageError('give --snapshot SID, --time T or both: what to restore the cluster to in place');
+      return restoreInPlace(ctx, cid, snapshotId, time);
+    }
     case 'create': {
       const body = {
         cluster: {
@@ -341,7 +381,9 @@ async function clusters(ctx: Ctx): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError('clusters: use list, show, create, delete, restart, resize, shrink, switchover or sync-mode');
+      throw new UsageError(
+        'clusters: use list, show, create, delete, restart, resize, shrink, switchover, sync-mode, restore or restore-in-place',
+      );
   }
 }
 
@@ -418,6 +460,13 @@ async function snapshots(ctx: Ctx): Promise<number> {
       print(ctx, r, () => `snapshot ${sid} is being restored into the new cluster ${r.cluster.id}`);
       return maybeWait(ctx, { clusterId: r.cluster.id });
     }
+    case 'restore-in-place': {
+      // Into the snapshot's own cluster: the one GET snapshot names.
+      const sid = need(id, 'the snapshot id');
+      const time = restoreTime(ctx);
+      const snap = await c.call<{ snapshot: { cluster_id: string } }>('GET', `/v1.0/{project_id}/snapshots/${encodeURIComponent(sid)}`);
+      return restoreInPlace(ctx, snap.snapshot.cluster_id, sid, time);
+    }
     case 'restore-tables': {
       const sid = need(id, 'the snapshot id');
       const specs = (ctx.values['table'] as string[] | undefined) ?? [];
@@ -448,7 +497,7 @@ async function snapshots(ctx: Ctx): Promise<number> {
       return maybeWait(ctx, { clusterId: snap.snapshot.cluster_id, jobId: r.job_id });
     }
     default:
-      throw new UsageError('snapshots: use list, show, create, delete, restore or restore-tables');
+      throw new UsageError('snapshots: use list, show, create, delete, restore, restore-in-place or restore-tables');
   }
 }
 
@@ -1061,6 +1110,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       count: { type: 'string' },
       to: { type: 'string' },
       time: { type: 'string' },
+      snapshot: { type: 'string' },
     },
     run: clusters,
   },
