@@ -387,6 +387,8 @@ export interface DataPlane extends LogicalDataPlane {
       offline?: boolean;
     },
   ): Promise<BackupSetInfo>;
+  /** The WAL segments from `from` to `to` (of one timeline, both included) that the stanza's archive lacks. */
+  missingWal(stanza: string, from: string, to: string, o?: { signal?: AbortSignal }): Promise<string[]>;
   /** A set is complete: listed in the catalog without error, and every WAL segment from its start to its stop archived. */
   verifyBackup(stanza: string, label: string, o?: RunOptions): Promise<BackupSetInfo>;
   /** Expire one backup set (and the WAL only it needed); a set pgBackRest must keep (a stanza's only full) is kept, with its reason. */

@@ -814,6 +814,9 @@ export class LocalEngine implements DataPlane {
   ): Promise<BackupSetInfo> {
     return backups.backup(this, cluster, primary, o);
   }
+  missingWal(stanzaName: string, from: string, to: string, o: { signal?: AbortSignal } = {}): Promise<string[]> {
+    return this.backrest.missingWal(stanzaName, from, to, o);
+  }
   verifyBackup(stanzaName: string, label: string, o: RunOptions = {}): Promise<BackupSetInfo> {
     return backups.verifyBackup(this, stanzaName, label, o);
   }

@@ -293,6 +293,25 @@ export class RestoreService {
       refuse(
         `none past its last archived segment ${archiver.lastArchived ?? '(none)'} while its WAL archiving is failing (last failed ${archiver.lastFailed ?? '?'}): restore a snapshot as it is, or wait until archiving works again`,
       );
+    // A gap in the archive after the snapshot (segments removed from it): recovery would stop there, short of the time.
+    const gap = await this.archiveGap(snap, archiver?.lastArchived ?? null);
+    if (gap.length)
+      refuse(
+        `none from snapshot ${snap.id}: its archive lacks ${gap.length} WAL segment${gap.length > 1 ? 's' : ''} after it, from ${gap[0]} (restore the snapshot as it is, or from a snapshot taken after the gap)`,
+      );
+  }
+
+  /**
+   * The WAL segments the stanza's archive lacks between the snapshot's set and the last segment
+   * the primary archived, when both are of one timeline (a set of an earlier timeline, or an
+   * offline one, is not checked: the span would cross timelines).
+   */
+  private async archiveGap(snap: SnapshotRecord, lastArchived: string | null): Promise<string[]> {
+    if (!lastArchived || !/^[0-9A-F]{24}$/.test(lastArchived) || !snap.backupLabel) return [];
+    const set = (await this.deps.dataPlane.backupSets(snap.stanza)).find((x) => x.label === snap.backupLabel);
+    const from = set?.walStop;
+    if (!from || from.slice(0, 8) !== lastArchived.slice(0, 8) || from >= lastArchived) return [];
+    return this.deps.dataPlane.missingWal(snap.stanza, from, lastArchived);
   }
 
   /**

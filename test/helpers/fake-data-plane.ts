@@ -597,6 +597,9 @@ export class FakeDataPlane implements DataPlane {
 
   // ------------------------------------------------------------------ restores (D4)
 
+  missingWal(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
   stopForRestoreInPlace(cluster: ClusterRecord, primary: NodeRecord, nodes: readonly NodeRecord[]): Promise<void> {
     return this.perform('stopForRestoreInPlace', [cluster.id, primary.ordinal], {}, () => {
       for (const n of nodes) this.running.delete(member(cluster, n.ordinal));

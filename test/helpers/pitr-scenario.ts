@@ -16,12 +16,14 @@
  * before S finished) are refused with 400 DWS.9983 and create nothing; the cluster detail's
  * `restore_window` runs from S's finish to now.
  */
+import { rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DwsClient } from '../../src/cli/client.js';
 import { deleteCluster } from './crash.js';
 import { waitFor } from './env.js';
-import { adminSql } from './restore-data.js';
+import { adminSql, archiveFiles } from './restore-data.js';
 import {
   ADMIN_PASSWORD,
   createAvailableCluster,
@@ -268,7 +270,7 @@ export function pitrScenario(o: { flags?: Record<string, unknown> } = {}): void 
       }
 
       // A restored cluster has no snapshot of its own: no restore window yet.
-      expect((d as PitrClusterDetail).restore_window).toEqual({ earliest_time: null, latest_time: null });
+      expect((d as PitrClusterDetail).restore_window).toEqual({ earliest_time: null, latest_time: null, excluded: [] });
     }
 
     it('the snapshot form: exactly the rows committed up to T (row 17 or the nearest), standbys streaming', async () => {
@@ -282,6 +284,24 @@ export function pitrScenario(o: { flags?: Record<string, unknown> } = {}): void 
     it('the source is untouched and the restored clusters are deleted', async () => {
       expect(await keys(source.endpoint)).toEqual(range(1, ROWS));
       for (const id of restored) await deleteCluster(t.client, id);
+    });
+
+    it('a gap in the archive after the snapshot (a segment removed by hand) is refused from that snapshot, naming the segment', async () => {
+      // The first segment archived after S's set: recovery from S would stop there.
+      const stanza = `cluster-${source.id}`;
+      const label = (await t.svc.store.getSnapshotById(snapS))!.backupLabel!;
+      const stop = (await t.svc.dataPlane.backupSets(stanza)).find((x) => x.label === label)!.walStop!;
+      const files = archiveFiles(join(t.dataDir, 'repo'), stanza);
+      const after = files.filter((f) => /^[0-9A-F]{24}-/.test(basename(f)) && basename(f).slice(0, 24) > stop).sort();
+      expect(after.length, `segments archived after ${stop}: ${JSON.stringify(files)}`).toBeGreaterThan(1);
+      const victim = basename(after[0]!).slice(0, 24);
+      rmSync(join(t.dataDir, 'repo', stanza, 'archive', stanza, after[0]!));
+      const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v1.0/{project_id}/snapshots/${snapS}/actions`, {
+        restore: { name: 'pitr-gap', restore_point: { restore_time: Date.now() - 1000 } },
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(400);
+      expect(r.body.error_code).toBe('DWS.9983');
+      expect(r.body.error_msg).toContain(victim);
     });
   });
 }
