@@ -26,7 +26,7 @@ import {
   snapshotOf,
   type ClusterRestoreParams,
 } from './cluster-restore.js';
-import { backupKeyOf } from './snapshot-chain.js';
+import { backupKeyOf, setFields } from './snapshot-chain.js';
 
 export interface ClusterRestoreInPlaceParams extends ClusterRestoreParams {
   /** the safety snapshot this task takes first (its record made, CREATING, when the restore was accepted) */
@@ -173,13 +173,7 @@ export const clusterRestoreInPlace: TaskDefinition<ClusterRestoreInPlaceParams, 
       const now = ctx.clock.now();
       await ctx.write((tx) =>
         tx.updateSnapshot(ctx.params.safetySnapshotId, {
-          backupLabel: done.label,
-          backupKey: backupKeyOf(done.label),
-          priorBackupKey: done.type === 'full' ? 'FULL' : backupKeyOf(done.prior ?? ''),
-          backupType: done.type === 'incr' ? 'diff' : done.type,
-          sizeBytes: done.repoOwnBytes,
-          totalBackupSize: done.repoSetBytes,
-          sourceBytes: done.databaseSize,
+          ...setFields(done),
           finishedAt: now,
           updatedAt: now,
         }),

@@ -34,6 +34,21 @@ export function backupKeyOf(label: string): string {
   return `${m[1]}_${m[2]}`;
 }
 
+/** What a snapshot's record says of its backup set (its keys, type and sizes), from the set's figures. */
+export function setFields(
+  set: Pick<BackupSetInfo, 'label' | 'type' | 'prior' | 'repoOwnBytes' | 'repoSetBytes' | 'databaseSize'>,
+): Pick<SnapshotRecord, 'backupLabel' | 'backupKey' | 'priorBackupKey' | 'backupType' | 'sizeBytes' | 'totalBackupSize' | 'sourceBytes'> {
+  return {
+    backupLabel: set.label,
+    backupKey: backupKeyOf(set.label),
+    priorBackupKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
+    backupType: set.type === 'incr' ? 'diff' : set.type,
+    sizeBytes: set.repoOwnBytes,
+    totalBackupSize: set.repoSetBytes,
+    sourceBytes: set.databaseSize,
+  };
+}
+
 /**
  * Sets of hidden snapshots that no visible snapshot needs (a visible diff needs its full).
  * Sets that belong to no snapshot row are never touched.

@@ -11,7 +11,7 @@ import { findAnnotated, type BackupSetInfo } from '../../dataplane/data-plane.js
 import type { SchemaInfo, SnapshotRecord } from '../../domain/records.js';
 import type { StepContext, TaskDefinition } from '../definition.js';
 import { primaryOf, withLeader } from './member-steps.js';
-import { backupKeyOf, nextBackupType } from './snapshot-chain.js';
+import { backupKeyOf, nextBackupType, setFields } from './snapshot-chain.js';
 import { isLogical, LOGICAL_PLAN, logicalSteps } from './snapshot-logical.js';
 import { ensureSnapshotRepository } from './repository.js';
 import { chainFigures, estimateBackupBytes } from '../../domain/snapshot-space.js';
@@ -199,13 +199,7 @@ export const snapshotCreate: TaskDefinition<SnapshotCreateParams, SnapshotCreate
       const now = ctx.clock.now();
       await ctx.write((tx) =>
         tx.updateSnapshot(ctx.params.snapshotId, {
-          backupLabel: set.label,
-          backupKey: backupKeyOf(set.label),
-          priorBackupKey: set.type === 'full' ? 'FULL' : backupKeyOf(set.prior ?? ''),
-          backupType: set.type === 'incr' ? 'diff' : set.type,
-          sizeBytes: set.repoOwnBytes,
-          totalBackupSize: set.repoSetBytes,
-          sourceBytes: set.databaseSize,
+          ...setFields(set),
           schemaInfo,
           updatedAt: now,
         }),
