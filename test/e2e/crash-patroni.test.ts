@@ -620,7 +620,10 @@ describe('the Patroni engine: the host agent killed during a create', () => {
             });
           }
           if (c.rows)
-            await adminQuery(endpointOf(rec), 'create table kept(x int primary key); insert into kept select generate_series(1, 1000)');
+            // Mid-create, the router may not route to the primary yet: the connection is tried again.
+            await adminQuery(endpointOf(rec), 'create table kept(x int primary key); insert into kept select generate_series(1, 1000)', {
+              connectForMs: 60_000,
+            });
 
           // The kill: the agent's PID from the agent itself; every unit it runs for the cluster, as it was.
           const killed = await agentPid();
@@ -672,7 +675,8 @@ describe('the Patroni engine: the host agent killed during a create', () => {
                 async () => (await adminQuery<{ n: number }>(memberOf(rec, i), 'select count(*)::int as n from kept'))[0]!.n === 1000,
                 { what: `the rows on node${i}`, timeoutMs: 30_000 },
               );
-          await adminQuery(endpointOf(rec), 'create table after_kill(x int); insert into after_kill values (1)');
+          // A router the new agent started again routes once its checks pass (a few seconds at most).
+          await adminQuery(endpointOf(rec), 'create table after_kill(x int); insert into after_kill values (1)', { connectForMs: 60_000 });
 
           // The delete is watched before the lane goes to the next case (as above).
           await deleteAndCheckGone(expect, svc, id, rec);

@@ -174,18 +174,34 @@ export async function findClusterId(client: DwsClient, name: string): Promise<st
   return c.id;
 }
 
-export async function adminQuery<R>(connectInfo: string, sql: string): Promise<R[]> {
+/**
+ * `sql` as the administrator. `connectForMs`: connections that fail (nothing was sent) are tried
+ * again for that long: an endpoint whose router has no member up yet (HAProxy holds the
+ * connection in its queue) answers nothing within the 5 s of one try.
+ */
+export async function adminQuery<R>(connectInfo: string, sql: string, o: { connectForMs?: number } = {}): Promise<R[]> {
   const [host, port] = connectInfo.split(':');
-  const c = new pg.Client({
-    host,
-    port: Number(port),
-    user: 'dbadmin',
-    password: ADMIN_PASSWORD,
-    database: 'postgres',
-    connectionTimeoutMillis: 5000,
-  });
-  c.on('error', () => {});
-  await c.connect();
+  const until = Date.now() + (o.connectForMs ?? 0);
+  let c: pg.Client;
+  for (;;) {
+    c = new pg.Client({
+      host,
+      port: Number(port),
+      user: 'dbadmin',
+      password: ADMIN_PASSWORD,
+      database: 'postgres',
+      connectionTimeoutMillis: 5000,
+    });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      break;
+    } catch (e) {
+      await c.end().catch(() => {});
+      if (Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   try {
     return (await c.query(sql)).rows as R[];
   } finally {
