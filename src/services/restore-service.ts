@@ -264,6 +264,10 @@ export class RestoreService {
       throw new AppError('RESTORE_TIME_OUTSIDE_WINDOW', { args: [at, c?.name ?? snap.clusterName, window] });
     };
     if (!c) return refuse('none: the cluster was deleted (restore one of its snapshots as it is instead)');
+    // An in-place restore under way makes a new timeline in the stanza a replay to the time would follow.
+    const own = await this.deps.store.activeTask(`cluster:${c.id}`);
+    if (own?.kind === 'cluster.restore_in_place')
+      return refuse(`none while the cluster is being restored in place (task ${own.id}): restore to a time when it has finished`);
     if (!isClusterRestorePoint(c, snap))
       return refuse(`none from snapshot ${snap.id}: it is not a cluster-level snapshot of the stanza the cluster archives into now`);
     const nodes = await this.deps.store.listNodes(c.id);
@@ -377,6 +381,18 @@ export class RestoreService {
     const r = await this.deps.store.transaction(async (tx) => {
       const fresh = await tx.getCluster(projectId, c.id);
       if (!fresh) throw new AppError('CLUSTER_NOT_FOUND', { args: [c.id] });
+      // A restore into another cluster that replays this cluster's WAL to a time follows the newest
+      // timeline of its stanza, which this restore is about to make: it must end first.
+      const readers = (await tx.listActiveTasks()).filter(
+        (t) => t.kind === 'cluster.restore' && t.params['sourceClusterId'] === c.id && t.params['restoreTime'] !== undefined,
+      );
+      if (readers.length)
+        throw new AppError('CLUSTER_STATE_CONFLICT', {
+          args: [
+            c.name,
+            `a restore to a point in time (task ${readers[0]!.id}) replays its archived WAL; restore it in place when that task has finished`,
+          ],
+        });
       const s = await tx.getSnapshot(projectId, snap.id);
       if (!s || s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snap.id] });
       const safety: SnapshotRecord = newSnapshotRecord(

@@ -25,7 +25,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from './env.js';
 import { deleteCluster } from './crash.js';
 import { adminSql } from './restore-data.js';
-import { ADMIN_PASSWORD, createAvailableCluster, getCluster, startService, takeSnapshot, waitIdle, type TestService } from './service.js';
+import {
+  ADMIN_PASSWORD,
+  createAvailableCluster,
+  delayStep,
+  getCluster,
+  startService,
+  takeSnapshot,
+  waitIdle,
+  type TestService,
+} from './service.js';
 
 interface Row {
   n: number;
@@ -201,8 +210,17 @@ export function inPlaceScenario(o: { flags?: Record<string, unknown> } = {}): vo
     });
 
     it("a snapshot in place, on the timeline the cluster left: the snapshot's rows and nothing after", async () => {
+      // Held before it stops the members: meanwhile a restore of this cluster to a time is refused (the timeline it makes).
+      await delayStep(t.client, cluster.id, 'RESTORING', 'STOP_NODES', 3000);
       const r = await restoreInPlace({ snapshot_id: snapS });
       expect(r.during.status).toBe('UNAVAILABLE');
+      const pitr = await t.client.request<{ error_code: string; error_msg: string }>(
+        'POST',
+        `/v1.0/{project_id}/clusters/${cluster.id}/point-in-time-restore`,
+        { restore: { name: 'inplace-meanwhile', restore_point: { restore_time: Date.now() - 500 } } },
+      );
+      expect(pitr.status, JSON.stringify(pitr.body)).toBe(400);
+      expect(pitr.body.error_msg).toMatch(/being restored in place/);
       const d = await waitIdle(t.client, cluster.id, 300_000);
       expect(d.status, JSON.stringify(d.failed_reasons)).toBe('AVAILABLE');
       expect(await keys(cluster.endpoint)).toEqual(range(1, 5));
