@@ -420,9 +420,10 @@ export interface DataPlane extends LogicalDataPlane {
   // ------------------------------------------------------------------ restores (D4)
   /**
    * Before an in-place restore (issue 20): every member stopped cleanly, its standbys first (a
-   * clean stop archives the primary's last segment), what the failover manager keeps of the
-   * cluster forgotten (its leader's WAL position among it: the restored primary's is older,
-   * and must lead again), and the marks of an earlier restore of these members removed.
+   * clean stop archives the primary's last segment), and the marks of an earlier restore of
+   * these members removed. (`restorePrimary` of an in-place set then has the failover manager
+   * forget the cluster: its leader's WAL position among it, which the restored primary's is
+   * older than, and must lead again.)
    */
   stopForRestoreInPlace(cluster: ClusterRecord, primary: NodeRecord, nodes: readonly NodeRecord[]): Promise<void>;
   /** Restore a backup set into the new cluster's primary (from the SOURCE stanza, read-only). */

@@ -22,6 +22,7 @@ import type { Logger } from '../log/logger.js';
 import { AgentCallError, ensureAgent, type AgentClient } from './agent/client.js';
 import type { Binaries } from './binaries.js';
 import type {
+  BackupSetRef,
   ClusterRef,
   ClusterSecrets,
   MemberProcess,
@@ -877,14 +878,15 @@ export class PatroniEngine extends LocalEngine {
   }
 
   /**
-   * Every member's Patroni stopped (standbys first; the router with the last), then the scope's
-   * state in etcd forgotten: the restored primary's Patroni takes the scope over from its data
-   * directory (`recoverPrimary`), as a new restored cluster's does.
+   * In place (issue 20), the members stopped: the scope's state in etcd forgotten first, so the
+   * restored primary's Patroni takes the scope over from its data directory (`recoverPrimary`),
+   * as a new restored cluster's does. Until then the members could start again as they were
+   * (a rollback before any byte was restored starts them with their state intact).
    */
-  override async stopForRestoreInPlace(cluster: ClusterRecord, primary: NodeRecord, nodes: readonly NodeRecord[]): Promise<void> {
-    await super.stopForRestoreInPlace(cluster, primary, nodes);
-    const rec = this.readRecord(cluster.id);
-    if (rec) await (await this.cluster(cluster.id, rec)).forgetState();
+  override async restorePrimary(cluster: ClusterRef, primary: NodeRecord, set: BackupSetRef, o: RunOptions = {}): Promise<void> {
+    const rec = set.inPlace ? this.readRecord(cluster.id) : null;
+    if (rec) await (await this.cluster(cluster.id, rec)).forgetState(o.signal ? { signal: o.signal } : {});
+    return super.restorePrimary(cluster, primary, set, o);
   }
 
   /** Patroni builds every standby of a restored cluster from its leader (`buildReplica`). */
