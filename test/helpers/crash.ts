@@ -175,13 +175,15 @@ export async function findClusterId(client: DwsClient, name: string): Promise<st
 }
 
 /**
- * `sql` as the administrator. `connectForMs`: connections that fail (nothing was sent) are tried
- * again for that long: an endpoint whose router has no member up yet (HAProxy holds the
- * connection in its queue) answers nothing within the 5 s of one try.
+ * `sql` as the administrator. A connection that timed out (5 s with no answer: a server slow to
+ * start a session on a loaded host, as in a CI run with three crash cases at once) is tried
+ * again for up to 30 s; nothing was sent on it. `connectForMs`: every failed connection is tried
+ * again for that long: an endpoint whose router has no member up yet refuses or holds it.
  */
 export async function adminQuery<R>(connectInfo: string, sql: string, o: { connectForMs?: number } = {}): Promise<R[]> {
   const [host, port] = connectInfo.split(':');
-  const until = Date.now() + (o.connectForMs ?? 0);
+  const started = Date.now();
+  const until = started + (o.connectForMs ?? 0);
   let c: pg.Client;
   for (;;) {
     c = new pg.Client({
@@ -198,7 +200,11 @@ export async function adminQuery<R>(connectInfo: string, sql: string, o: { conne
       break;
     } catch (e) {
       await c.end().catch(() => {});
-      if (Date.now() > until) throw e;
+      const slow = /timeout expired/.test((e as Error).message) && Date.now() < started + 30_000;
+      if (Date.now() > until && !slow)
+        throw new Error(`${connectInfo}: ${(e as Error).message} (after ${Math.round((Date.now() - started) / 1000)} s of tries)`, {
+          cause: e,
+        });
       await new Promise((r) => setTimeout(r, 250));
     }
   }

@@ -16,7 +16,9 @@
  * 3. snapshot S in place (to its consistent point, on its own timeline, which the cluster
  *    left in 2): rows 1..5, no table `later`; the cluster's `restore_window` names both spans
  *    on timelines the cluster left, and a time in one is refused (400 DWS.9983);
- * 4. a failure after the data was touched (a fault at RECOVER_PRIMARY): the task rolls back to
+ * 4. a failure before the data was touched (a fault at SAFETY_SNAPSHOT): the members start again
+ *    as they were, the safety snapshot's record goes;
+ * 5. a failure after the data was touched (a fault at RECOVER_PRIMARY): the task rolls back to
  *    its safety snapshot (ROLLBACK_SUCCESS), the cluster AVAILABLE with RESTORING_FAILED,
  *    holding exactly what it held before, a row written just before the restore among it.
  */
@@ -240,6 +242,28 @@ export function inPlaceScenario(o: { flags?: Record<string, unknown> } = {}): vo
       expect(refused.status, JSON.stringify(refused.body)).toBe(400);
       expect(refused.body.error_code).toBe('DWS.9983');
       expect(refused.body.error_msg).toMatch(/timeline the cluster left/);
+    });
+
+    it('a failure before the data was touched starts the members again as they were (no safety snapshot left behind)', async () => {
+      await t.client.call('POST', '/dwsbox/v1/{project_id}/faults', {
+        cluster_id: cluster.id,
+        action_name: 'RESTORING',
+        step: 'SAFETY_SNAPSHOT',
+        mode: 'fail',
+        point: 'before',
+        times: 1,
+      });
+      const r = await restoreInPlace({ snapshot_id: snapS });
+      const d = await waitIdle(t.client, cluster.id, 300_000);
+      const failed = await t.client.call<TaskBody>('GET', `/v1/{project_id}/clusters/${cluster.id}/actions/RESTORING_FAILED`);
+      expect(failed.status, JSON.stringify(failed)).toBe('ROLLBACK_SUCCESS');
+      expect(failed.items.flatMap((i) => i.sub_items.map((s) => s.step))).toContain('START_NODES');
+      expect(d.status, JSON.stringify(d.failed_reasons)).toBe('AVAILABLE');
+      expect(d.task_status).toBe('RESTORING_FAILED');
+      expect(await keys(cluster.endpoint)).toEqual(range(1, 5));
+      await standbysHold(d, range(1, 5));
+      const gone = await t.client.request('GET', `/v1.0/{project_id}/snapshots/${r.safety_snapshot_id}`);
+      expect(gone.status).toBe(404);
     });
 
     it('a failure after the data was touched rolls back to the safety snapshot: the cluster holds exactly what it held', async () => {
