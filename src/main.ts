@@ -247,7 +247,16 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
   const clusters = new ClusterService({ store, queue, dataPlane, secrets, clock, config, log: log.scope({ component: 'clusters' }) });
   const snapshots = new SnapshotService({ store, queue, clock, dataPlane, limits: config, log: log.scope({ component: 'snapshots' }) });
   const scale = new ScaleService({ store, queue, dataPlane, clusters, clock, config, log: log.scope({ component: 'scale' }) });
-  const restores = new RestoreService({ store, queue, clusters, dataPlane, secrets, clock, log: log.scope({ component: 'restores' }) });
+  const restores = new RestoreService({
+    store,
+    queue,
+    clusters,
+    dataPlane,
+    secrets,
+    clock,
+    limits: config,
+    log: log.scope({ component: 'restores' }),
+  });
   const taskService = new TaskService(store, clock);
   const faultService = new FaultService(store, clock, {
     tenantFaults: config.enableTenantFaults,

@@ -17,6 +17,8 @@ import type { TaskQueue } from '../tasks/queue.js';
 import type { ClusterRestoreParams } from '../tasks/definitions/cluster-restore.js';
 import type { ClusterRestoreInPlaceParams } from '../tasks/definitions/cluster-restore-in-place.js';
 import { newSnapshotRecord } from './snapshot-service.js';
+import { checkFreeSpace, checkSnapshotQuota, type SnapshotLimits, type SnapshotNeed } from '../tasks/snapshot-room.js';
+import { chainFigures, estimateBackupBytes } from '../domain/snapshot-space.js';
 import type { TableRestoreParams } from '../tasks/definitions/table-restore.js';
 import type { TableRef } from '../domain/table-names.js';
 import { isClusterRestorePoint } from '../domain/restore-points.js';
@@ -81,6 +83,8 @@ export interface TableRestoreCheck {
 }
 
 export interface RestoreServiceDeps {
+  /** the project's snapshot quotas and the repository's margin: an in-place restore's safety snapshot counts (issue 12's fair shares) */
+  limits?: SnapshotLimits;
   store: Store;
   queue: TaskQueue;
   clusters: ClusterService;
@@ -376,6 +380,14 @@ export class RestoreService {
         ],
       });
     if (i.restoreTime !== null) await this.checkRestoreTime(snap, i.restoreTime);
+    // The safety snapshot is a snapshot of the project: its quotas and the repository's room, as a snapshot request's.
+    const primary = runningPrimary(this.deps.dataPlane, c, await this.deps.store.listNodes(c.id));
+    const databaseBytes = primary ? await this.deps.dataPlane.databaseBytes(c, primary).catch(() => null) : null;
+    const need: SnapshotNeed = {
+      kind: 'diff',
+      needBytes: estimateBackupBytes('diff', { databaseBytes, ...chainFigures(await this.deps.store.listStanzaSnapshots(c.stanza)) }),
+    };
+    if (this.deps.limits) checkFreeSpace(this.deps.dataPlane, this.deps.limits, need, this.deps.log.scope({ projectId, clusterId }));
     const now = this.deps.clock.now();
     const at = new Date(now).toISOString().replace(/[-:]/g, '').slice(0, 15);
     const r = await this.deps.store.transaction(async (tx) => {
@@ -395,6 +407,7 @@ export class RestoreService {
         });
       const s = await tx.getSnapshot(projectId, snap.id);
       if (!s || s.status !== 'AVAILABLE') throw new AppError('SNAPSHOT_NOT_FOUND', { args: [snap.id] });
+      if (this.deps.limits) await checkSnapshotQuota(tx, this.deps.limits, projectId, need);
       const safety: SnapshotRecord = newSnapshotRecord(
         projectId,
         fresh,

@@ -136,6 +136,17 @@ describe('fair shares between projects (issue 12)', () => {
     await t.client.call('DELETE', `/v1.0/{project_id}/clusters/${clusterId}/snapshot-policies/${policyId}`);
   });
 
+  it("an in-place restore's safety snapshot counts too: refused beyond the quota (DWS.9961), nothing written", async () => {
+    const before = await untouched();
+    await refusedWith(
+      () => t.client.request('POST', `/v1.0/{project_id}/clusters/${clusterId}/in-place-restore`, { restore: { snapshot_id: snapshotId } }),
+      400,
+      'DWS.9961',
+      /^Snapshot quota exceeded: the project has 1 snapshots, its quota is 1/,
+    );
+    expect(await untouched()).toBe(before);
+  });
+
   it('the node quota leaves room for other projects: create, restore and scale-out beyond it are refused (DWS.5091)', async () => {
     // The defaults: one project may have 24 of the host's 64 nodes.
     const defaults = loadConfig({ env: {}, flags: {} });
