@@ -235,14 +235,28 @@ export async function waitStep<T extends TaskOut = TaskOut>(
   step: string,
   statuses: string[],
 ): Promise<T> {
-  return waitFor(
+  let ended: string | null = null;
+  let endedSince: { id: string; at: number } | null = null;
+  const found = await waitFor(
     async () => {
       const t = await newestTask<T>(client, clusterId, kind);
       const s = t?.items.flatMap((i) => i.sub_items).find((x) => x.step === step);
-      return s && statuses.includes(s.status) ? t : null;
+      if (s && statuses.includes(s.status)) return t;
+      // A task that ended without its step getting there never will: once it stays the newest for
+      // 10 s (a request may not have made its task yet), say how it ended instead of waiting on.
+      if (t && !isTaskActive(t.status as TaskStatus)) {
+        if (endedSince?.id !== t.id) endedSince = { id: t.id, at: Date.now() };
+        if (Date.now() - endedSince.at > 10_000) {
+          ended = `${t.status} at ${t.failed_step ?? '?'}: ${t.error_msg ?? ''} (steps: ${JSON.stringify(subItems(t))})`;
+          return t;
+        }
+      }
+      return null;
     },
     { what: `${kind} step ${step} to be ${statuses.join('/')}`, intervalMs: 20, timeoutMs: 180_000 },
   );
+  if (ended) throw new Error(`${kind} ended before step ${step} was ${statuses.join('/')}: ${ended}`);
+  return found;
 }
 
 /** Wait until a task ends (SUCCESS, FAILED or rolled back). */

@@ -66,13 +66,26 @@ async function ensureNewStanza(
   o: RunOptions,
   running: boolean,
 ): Promise<void> {
-  const t = e.writeStanzaConfig(cluster, primary);
-  await e.backrest.run(t, 'stanza-create', {
-    ...(running ? {} : { extra: ['--no-online'] }),
-    lockFile: o.lockFile ?? e.lockFile(cluster.id),
-    timeoutMs: 120_000,
-    ...(o.signal ? { signal: o.signal } : {}),
-  });
+  const create = async (): Promise<void> => {
+    const t = e.writeStanzaConfig(cluster, primary);
+    await e.backrest.run(t, 'stanza-create', {
+      ...(running ? {} : { extra: ['--no-online'] }),
+      lockFile: o.lockFile ?? e.lockFile(cluster.id),
+      timeoutMs: 120_000,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  };
+  try {
+    await create();
+  } catch (err) {
+    // A stanza-create killed part way (its service died, and the tool with it: D1) leaves files
+    // without the stanza's info ("archive directory not empty", seen in a crash case): nothing can
+    // have been archived into a stanza that never existed, so its files go and it is made again.
+    if (!/\[04[01]\]|directory not empty/.test((err as Error).message) || (await e.backrest.stanzaExists(cluster.stanza))) throw err;
+    e.log.warn('a partly created stanza of a restored cluster is made again', { clusterId: cluster.id, stanza: cluster.stanza });
+    await e.backrest.removeStanzaFiles(cluster.stanza);
+    await create();
+  }
 }
 
 /**
