@@ -283,6 +283,45 @@ export interface Database {
   event_subscriptions: EventSubscriptionsTable;
   db_user_syncs: DbUserSyncsTable;
   db_synced_roles: DbSyncedRolesTable;
+  metric_samples: MetricSamplesTable;
+  service_leases: ServiceLeasesTable;
+}
+
+/** 000013: metrics history (D29): one wide row per member per collection (resolution 0) or 5-minute average (300). */
+export interface MetricSamplesTable {
+  cluster_id: string;
+  ordinal: number;
+  resolution: number;
+  bucket: number;
+  project_id: string;
+  samples: number;
+  is_primary: number;
+  cpu_percent: number | null;
+  cpu_user_percent: number | null;
+  cpu_sys_percent: number | null;
+  mem_bytes: number | null;
+  data_bytes: number | null;
+  fs_avail_bytes: number | null;
+  disk_read_rate: number | null;
+  disk_write_rate: number | null;
+  connections: number | null;
+  max_connections: number | null;
+  tps: number | null;
+  rollback_rate: number | null;
+  tuples_read_rate: number | null;
+  tuples_written_rate: number | null;
+  lag_bytes: number | null;
+  lag_seconds: number | null;
+  wal_rate: number | null;
+  archive_rate: number | null;
+  archive_fail_rate: number | null;
+  checkpoint_rate: number | null;
+}
+/** 000013: a job one process of the store does at a time (the metrics collector), by name. */
+export interface ServiceLeasesTable {
+  name: string;
+  owner: string;
+  expires_at: number;
 }
 
 /** 000012: the last event number given (one row, id 1); each recording takes the next inside its transaction. */

@@ -20,6 +20,7 @@ import type {
   UserRecord,
 } from '../domain/records.js';
 import type { DbSyncRecord, SyncedRoleRecord } from '../domain/db-sync.js';
+import type { MetricSample } from '../domain/metrics.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
@@ -33,6 +34,7 @@ import * as dbSyncs from './tables/db-syncs.js';
 import * as eventSubs from './tables/event-subs.js';
 import * as events from './tables/events.js';
 import * as faults from './tables/faults.js';
+import * as metrics from './tables/metrics.js';
 import * as osUsers from './tables/os-users.js';
 import * as policies from './tables/snapshot-policies.js';
 import * as snapshots from './tables/snapshots.js';
@@ -412,6 +414,35 @@ export class Store {
   /** Every project's events by kind and severity (/metrics). */
   eventTotals(): Promise<events.EventTotal[]> {
     return events.eventTotals(this.db);
+  }
+
+  // ------------------------------------------------------------------ metrics history (D29)
+  /** One collection's samples (a member's sample of the same second kept already is left as it is). */
+  insertMetricSamples(samples: readonly MetricSample[]): Promise<void> {
+    return metrics.insertSamples(this.db, samples);
+  }
+  /** A cluster's samples of one resolution in [fromS, toS), oldest first. */
+  listMetricSamples(o: Parameters<typeof metrics.listSamples>[1]): Promise<MetricSample[]> {
+    return metrics.listSamples(this.db, o);
+  }
+  /** The newest raw sample of each member of a cluster taken at or after `sinceS`. */
+  latestMetricSamples(clusterId: string, sinceS: number): Promise<MetricSample[]> {
+    return metrics.latestSamples(this.db, clusterId, sinceS);
+  }
+  /** Average the next raw 5-minute windows ending before `beforeS` (at most `windows`); how many. */
+  rollUpMetrics(beforeS: number, windows: number): Promise<number> {
+    return metrics.rollUp(this.db, beforeS, windows);
+  }
+  /** Remove samples of a resolution older than `beforeS`, at most `chunkS` seconds of them; how many rows. */
+  pruneMetricSamples(resolution: number, beforeS: number, chunkS: number): Promise<number> {
+    return metrics.pruneSamples(this.db, resolution, beforeS, chunkS);
+  }
+  /** Take or renew the named lease of a job one process does at a time; true when `owner` holds it. */
+  takeServiceLease(name: string, owner: string, now: number, expiresAt: number): Promise<boolean> {
+    return metrics.takeLease(this.db, name, owner, now, expiresAt);
+  }
+  releaseServiceLease(name: string, owner: string): Promise<void> {
+    return metrics.releaseLease(this.db, name, owner);
   }
 
   // ------------------------------------------------------------------ IAM user syncs (SyncIamUsers, issue 16)

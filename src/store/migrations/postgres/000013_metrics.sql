@@ -1,0 +1,40 @@
+-- dwsbox store, version 13: metrics history (issue 17, D29). One wide row per member per
+-- collection (`resolution` 0, `bucket` its epoch second) and per 5-minute average (`resolution`
+-- 300, `bucket` the window's start); NULL is a figure not measured then. `service_leases`: the
+-- one process of the store that does a job (the collector) holds its named lease.
+CREATE TABLE metric_samples (
+  cluster_id TEXT NOT NULL,
+  ordinal INTEGER NOT NULL,
+  resolution INTEGER NOT NULL,
+  bucket BIGINT NOT NULL,
+  project_id TEXT NOT NULL,
+  samples INTEGER NOT NULL,
+  is_primary INTEGER NOT NULL,
+  cpu_percent DOUBLE PRECISION,
+  cpu_user_percent DOUBLE PRECISION,
+  cpu_sys_percent DOUBLE PRECISION,
+  mem_bytes DOUBLE PRECISION,
+  data_bytes DOUBLE PRECISION,
+  fs_avail_bytes DOUBLE PRECISION,
+  disk_read_rate DOUBLE PRECISION,
+  disk_write_rate DOUBLE PRECISION,
+  connections DOUBLE PRECISION,
+  max_connections DOUBLE PRECISION,
+  tps DOUBLE PRECISION,
+  rollback_rate DOUBLE PRECISION,
+  tuples_read_rate DOUBLE PRECISION,
+  tuples_written_rate DOUBLE PRECISION,
+  lag_bytes DOUBLE PRECISION,
+  lag_seconds DOUBLE PRECISION,
+  wal_rate DOUBLE PRECISION,
+  archive_rate DOUBLE PRECISION,
+  archive_fail_rate DOUBLE PRECISION,
+  checkpoint_rate DOUBLE PRECISION,
+  PRIMARY KEY (cluster_id, resolution, ordinal, bucket)
+);
+CREATE INDEX metric_samples_age ON metric_samples(resolution, bucket);
+CREATE TABLE service_leases (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_at BIGINT NOT NULL
+);

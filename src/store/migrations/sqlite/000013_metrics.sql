@@ -1,0 +1,40 @@
+-- dwsbox store, version 13: metrics history (issue 17, D29). One wide row per member per
+-- collection (`resolution` 0, `bucket` its epoch second) and per 5-minute average (`resolution`
+-- 300, `bucket` the window's start); NULL is a figure not measured then. `service_leases`: the
+-- one process of the store that does a job (the collector) holds its named lease.
+CREATE TABLE metric_samples (
+  cluster_id TEXT NOT NULL,
+  ordinal INTEGER NOT NULL,
+  resolution INTEGER NOT NULL,
+  bucket BIGINT NOT NULL,
+  project_id TEXT NOT NULL,
+  samples INTEGER NOT NULL,
+  is_primary INTEGER NOT NULL,
+  cpu_percent REAL,
+  cpu_user_percent REAL,
+  cpu_sys_percent REAL,
+  mem_bytes REAL,
+  data_bytes REAL,
+  fs_avail_bytes REAL,
+  disk_read_rate REAL,
+  disk_write_rate REAL,
+  connections REAL,
+  max_connections REAL,
+  tps REAL,
+  rollback_rate REAL,
+  tuples_read_rate REAL,
+  tuples_written_rate REAL,
+  lag_bytes REAL,
+  lag_seconds REAL,
+  wal_rate REAL,
+  archive_rate REAL,
+  archive_fail_rate REAL,
+  checkpoint_rate REAL,
+  PRIMARY KEY (cluster_id, resolution, ordinal, bucket)
+);
+CREATE INDEX metric_samples_age ON metric_samples(resolution, bucket);
+CREATE TABLE service_leases (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
