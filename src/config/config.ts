@@ -271,6 +271,31 @@ export const SETTINGS: readonly SettingSpec[] = [
       "A cluster whose largest member's data directory passes this share of its node type's disk is made read-only (sub_status READONLY, CancelReadonlyCluster lifts it); 0 turns the protection off.",
   },
   {
+    key: 'metricsCollectIntervalMs',
+    kind: 'int',
+    default: 15 * SECOND,
+    min: SECOND,
+    max: 10 * MINUTE,
+    description:
+      'How often the metrics collector reads every running member (CPU, memory, disk, connections, transactions, replication, WAL) into the metrics history (D29); one process of the store collects.',
+  },
+  {
+    key: 'metricsRawRetentionHours',
+    kind: 'int',
+    default: 24,
+    min: 1,
+    max: 24 * 30,
+    description: 'How long each collected sample is kept; older ranges are served from the 5-minute averages.',
+  },
+  {
+    key: 'metricsRollupRetentionDays',
+    kind: 'int',
+    default: 30,
+    min: 1,
+    max: 3650,
+    description: "How long the metrics history's 5-minute averages are kept.",
+  },
+  {
     key: 'eventDeliveryIntervalMs',
     kind: 'int',
     default: SECOND,
@@ -484,6 +509,9 @@ export interface Config {
   readonly stepIdleTimeoutMs: number;
   readonly monitorIntervalMs: number;
   readonly readOnlyDiskPercent: number;
+  readonly metricsCollectIntervalMs: number;
+  readonly metricsRawRetentionHours: number;
+  readonly metricsRollupRetentionDays: number;
   readonly eventDeliveryIntervalMs: number;
   readonly eventDeliveryTimeoutMs: number;
   readonly eventEndpointsPrivate: boolean;

@@ -15,6 +15,7 @@ import type { SessionRow, TableStatRow } from '../domain/activity.js';
 import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, OutsideForeignKey, SchemaInfo } from '../domain/records.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
 import type { OmRoleRow } from '../domain/om-user.js';
+import type { MemberReading } from '../domain/metrics.js';
 import type { AclRow, AuthorityPlan, ObjectScope, ResolvedObject, SchemaSpaceRow } from '../domain/db-authority.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { AppError } from '../errors/app-error.js';
@@ -296,6 +297,14 @@ export interface DataPlane extends LogicalDataPlane {
   memberDiskBytes(cluster: ClusterRef, member: NodeRecord): Promise<number>;
   /** default_transaction_read_only on or reset on a running member (ALTER SYSTEM, reload); true when it changed. */
   setReadOnly(cluster: ClusterRef, member: NodeRecord, on: boolean): Promise<boolean>;
+
+  // ------------------------------------------------------------------ metrics history (issue 17, D29; local/member-reading.ts)
+  /**
+   * One reading of a running member for the metrics history: its PostgreSQL processes' CPU
+   * ticks, memory and I/O from /proc, its filesystem's free space, its server's counters and
+   * gauges; null when it does not run. `atMs` is the reading's monotonic time.
+   */
+  memberReading(cluster: ClusterRef, member: NodeRecord, atMs: number): Promise<MemberReading | null>;
 
   // ------------------------------------------------------------------ database privileges (issue 16, D32; local/db-authority.ts)
   /** The objects of a scope on the primary: those named, in order (DB_OBJECT_NOT_FOUND), or every one (`names` undefined). */

@@ -12,6 +12,7 @@ import * as activity from './local/activity.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterRecord, NodeRecord, SchemaInfo } from '../domain/records.js';
+import type { MemberReading } from '../domain/metrics.js';
 import { findNodeType } from '../domain/node-types.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
@@ -47,6 +48,7 @@ import * as omUser from './local/om-user.js';
 import * as dbSync from './local/db-sync.js';
 import type { OmRoleRow } from '../domain/om-user.js';
 import { memberDataBytes, setReadOnly as setMemberReadOnly } from './local/read-only.js';
+import { memberReading as readMember } from './local/member-reading.js';
 import * as parameters from './local/parameters.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
@@ -507,6 +509,9 @@ export class LocalEngine implements DataPlane {
     return omUser.setOmPassword(this, cluster, primary, password);
   }
 
+  memberReading(cluster: ClusterRef, member: NodeRecord, atMs: number): Promise<MemberReading | null> {
+    return readMember(this, cluster, member, atMs);
+  }
   memberDiskBytes(cluster: ClusterRef, member: NodeRecord): Promise<number> {
     return memberDataBytes(this, cluster, member);
   }

@@ -13,6 +13,7 @@
  * An intention the interface gains is added here too (the type check says so).
  */
 import type { SessionRow, TableStatRow } from '../../src/domain/activity.js';
+import type { MemberReading } from '../../src/domain/metrics.js';
 import { join } from 'node:path';
 import type {
   ArchiverState,
@@ -371,6 +372,12 @@ export class FakeDataPlane implements DataPlane {
   }
   /** what memberDiskBytes answers, by cluster id (tests set it) */
   diskBytes = new Map<string, number>();
+  /** what memberReading answers, by `<cluster id>/<ordinal>` (tests set it; none: the member does not run) */
+  readings = new Map<string, MemberReading>();
+  memberReading(cluster: ClusterRef, member: NodeRecord, atMs: number): Promise<MemberReading | null> {
+    const r = this.readings.get(`${cluster.id}/${member.ordinal}`);
+    return Promise.resolve(r ? { ...r, atMs } : null);
+  }
   memberDiskBytes(cluster: ClusterRef): Promise<number> {
     return Promise.resolve(this.diskBytes.get(cluster.id) ?? 0);
   }

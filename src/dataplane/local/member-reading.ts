@@ -1,0 +1,157 @@
+/**
+ * One reading of a running member for the metrics history (issue 17, D29): its PostgreSQL
+ * processes from /proc (CPU ticks, proportional memory, I/O bytes of the postmaster and its
+ * children), the free space of the filesystem under its data directory, and its server's
+ * statistics views in one query. Counters are returned as they are; the collector turns two
+ * readings into rates (domain/metrics.ts).
+ *
+ * /proc and statfs are read as the service (root) without touching the tenant's files: the
+ * filesystem is asked about the member's root-owned directory, not the data directory inside it
+ * (D32), and /proc files are the kernel's.
+ */
+import { readFileSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { MemberReading } from '../../domain/metrics.js';
+import type { NodeRecord } from '../../domain/records.js';
+import type { ClusterRef } from '../data-plane.js';
+import type { LocalEngine } from '../local-engine.js';
+import { childProcesses } from '../process-info.js';
+
+/** Linux reports /proc CPU times in USER_HZ, 100 on every architecture Debian builds PostgreSQL for. */
+const TICKS_PER_SECOND = 100;
+
+interface ProcFigures {
+  user: number;
+  sys: number;
+  pss: number | null;
+  read: number | null;
+  write: number | null;
+}
+
+function readProc(pid: number, withChildren: boolean): ProcFigures | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null; // gone
+  }
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields 14–17 of /proc/<pid>/stat: utime, stime, cutime, cstime (the reaped children's)
+  const user = Number(f[11]) + (withChildren ? Number(f[13]) : 0);
+  const sys = Number(f[12]) + (withChildren ? Number(f[14]) : 0);
+  let pss: number | null = null;
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    if (m) pss = Number(m[1]) * 1024;
+  } catch {
+    /* gone, or no smaps_rollup */
+  }
+  let read: number | null = null;
+  let write: number | null = null;
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    read = Number(/^read_bytes:\s+(\d+)/m.exec(io)?.[1] ?? NaN);
+    write = Number(/^write_bytes:\s+(\d+)/m.exec(io)?.[1] ?? NaN);
+    if (!Number.isFinite(read) || !Number.isFinite(write)) read = write = null;
+  } catch {
+    /* gone */
+  }
+  return { user, sys, pss, read, write };
+}
+
+/** The member's processes' figures: the postmaster (with the children it reaped) and each living child. */
+function processTree(postmaster: number): Pick<MemberReading, 'cpuTicks' | 'memBytes' | 'io'> {
+  const pm = readProc(postmaster, true);
+  if (!pm) return { cpuTicks: null, memBytes: null, io: null };
+  let user = pm.user;
+  let sys = pm.sys;
+  let pss = pm.pss;
+  const io = new Map<number, { read: number; write: number }>();
+  if (pm.read !== null && pm.write !== null) io.set(postmaster, { read: pm.read, write: pm.write });
+  for (const pid of childProcesses(postmaster)) {
+    const c = readProc(pid, true);
+    if (!c) continue; // ended between the listing and the read: its time is in the postmaster's cutime by the next reading
+    user += c.user;
+    sys += c.sys;
+    // an exited child not yet reaped has no memory or I/O figures left
+    if (pss !== null && c.pss !== null) pss += c.pss;
+    if (c.read !== null && c.write !== null) io.set(pid, { read: c.read, write: c.write });
+  }
+  return { cpuTicks: { user, sys }, memBytes: pss, io: pm.read === null ? null : io };
+}
+
+interface ServerRow {
+  primary: boolean;
+  xacts: number;
+  rollbacks: number;
+  tuples_read: number;
+  tuples_written: number;
+  connections: number;
+  max_connections: number;
+  wal_position: number;
+  wal_bytes: number;
+  archived: number;
+  archive_failed: number;
+  checkpoints: number;
+  replay_delay: number | null;
+  data_bytes: number;
+  started_ms: number;
+}
+
+/** The reading of a running member; null when it does not run. */
+export async function memberReading(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, atMs: number): Promise<MemberReading | null> {
+  const proc = e.memberStatus(cluster, member);
+  if (!proc) return null;
+  const [row] = await e.instance(cluster, member).query<ServerRow>(
+    `select not pg_is_in_recovery() as primary,
+            d.xacts, d.rollbacks, d.tuples_read, d.tuples_written,
+            (select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid())::int as connections,
+            current_setting('max_connections')::int as max_connections,
+            ((case when pg_is_in_recovery() then coalesce(pg_last_wal_replay_lsn(), '0/0') else pg_current_wal_lsn() end) - '0/0'::pg_lsn)::float8 as wal_position,
+            (select wal_bytes from pg_stat_wal)::float8 as wal_bytes,
+            (select archived_count from pg_stat_archiver)::float8 as archived,
+            (select failed_count from pg_stat_archiver)::float8 as archive_failed,
+            (select checkpoints_timed + checkpoints_req from pg_stat_bgwriter)::float8 as checkpoints,
+            case when not pg_is_in_recovery() then null
+                 when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
+                 else greatest(0, extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 end as replay_delay,
+            ((select coalesce(sum(pg_database_size(oid)), 0) from pg_database) + (select coalesce(sum(size), 0) from pg_ls_waldir()))::float8 as data_bytes,
+            (extract(epoch from pg_postmaster_start_time()) * 1000)::float8 as started_ms
+       from (select sum(xact_commit + xact_rollback)::float8 as xacts, sum(xact_rollback)::float8 as rollbacks,
+                    sum(tup_returned + tup_fetched)::float8 as tuples_read,
+                    sum(tup_inserted + tup_updated + tup_deleted)::float8 as tuples_written
+               from pg_stat_database) d`,
+    [],
+    'postgres',
+    10_000,
+  );
+  if (!row) return null;
+  let fsAvailBytes: number | null = null;
+  try {
+    const fs = statfsSync(dirname(member.dataDir));
+    fsAvailBytes = fs.bavail * fs.bsize;
+  } catch {
+    /* the directory is gone (the member was removed meanwhile) */
+  }
+  return {
+    atMs,
+    primary: row.primary,
+    ...processTree(proc.pid),
+    ticksPerSecond: TICKS_PER_SECOND,
+    dataBytes: row.data_bytes,
+    fsAvailBytes,
+    connections: row.connections,
+    maxConnections: row.max_connections,
+    xacts: row.xacts,
+    rollbacks: row.rollbacks,
+    tuplesRead: row.tuples_read,
+    tuplesWritten: row.tuples_written,
+    walPosition: row.wal_position,
+    walBytes: row.wal_bytes,
+    archived: row.archived,
+    archiveFailed: row.archive_failed,
+    checkpoints: row.checkpoints,
+    replayDelaySeconds: row.replay_delay,
+    serverStartMs: row.started_ms,
+  };
+}
