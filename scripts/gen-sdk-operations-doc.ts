@@ -97,6 +97,19 @@ const ROUTED: Record<string, string | null> = {
     'partial: one running statement by its query_id, read now from its member (404 DWS.9982 once it is over); the same fields as ListQueries',
   ListTablesStatistic:
     'partial: rate_type dirtyPage is real (every user table of the primary: owner, size, dead tuples in percent from pg_stat_user_tables); rate_type skew is refused (400 DWS.9901): every member holds each whole table',
+  ListMonitorIndicators:
+    'the figures the metrics collector measures of each member (`instance.*`), with `unit` and `description`; see api.md#monitoring-metrics-history',
+  ListMonitorIndicatorData:
+    'partial: one indicator of a cluster (`dim0`) per member (`dim1` node<n>) from the metrics history, `period` and `function` (avg, max, min) applied; raw samples up to 6 h within their retention, 5-minute averages beyond; see api.md#monitoring-metrics-history',
+  ListHostOverview:
+    "partial: each member as a host, from its newest sample: CPU (% of one core), memory (PSS against its node type's budget), disk, I/O, sessions, TPS, lag; swap, page cache, I/O wait and network are absent with the reason (`absent`)",
+  ListHostDisk:
+    "partial: each member's data disk (its node type's disk, its databases and WAL, I/O rates from /proc); await, svctm and util are absent (a shared block device)",
+  ListHostNet:
+    "partial: each member's address and whether it is collected; its traffic is absent with the reason (members share the host's network namespace)",
+  ListMetrics: 'the metric groups of ListMetricsData (cpu, memory, disk, connections, transactions, replication, wal) with their columns',
+  ListMetricsData:
+    'one row per member per collection of a metric group over at most a day, from the metrics history; a figure not measured then is null',
   ListTagsForResource:
     "the cluster's enterprise project as its system tag `_sys_enterprise_project_id` (the only system tag dwsbox records)",
   ShowInstance:

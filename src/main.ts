@@ -53,6 +53,8 @@ import { MaintenanceRestarts } from './services/maintenance-restarts.js';
 import { EventService } from './services/events.js';
 import { EventSubscriptionService } from './services/event-subscriptions.js';
 import { EventDelivery } from './services/event-delivery.js';
+import { MetricsCollector } from './services/metrics-collector.js';
+import { MonitoringService } from './services/monitoring-service.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
 import { Metrics } from './metrics/metrics.js';
@@ -73,6 +75,8 @@ export interface Service<D extends DataPlane = LocalEngine> {
   clusters: ClusterService;
   /** node health, failovers and the data-disk read-only protection (`protectDisks`) */
   monitor: HealthMonitor;
+  /** the metrics collector (D29); `collect()` runs one collection now */
+  collector: MetricsCollector;
   events: TaskEvents;
   log: Logger;
   owner: string;
@@ -304,7 +308,12 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     },
   };
 
-  const metrics = new Metrics({ store, repositoryBytes: () => dirSize(config.repoPath), replicationLag: () => monitor.replicationLag() });
+  const metrics = new Metrics({
+    store,
+    repositoryBytes: () => dirSize(config.repoPath),
+    replicationLag: () => monitor.replicationLag(),
+    sampleMaxAgeSeconds: Math.ceil((3 * config.metricsCollectIntervalMs) / 1000) + 1,
+  });
   metrics.watch(events);
   // Events (D26): each task's start and end recorded once in the store.
   const eventService = new EventService({ store, log: log.scope({ component: 'events' }) });
@@ -347,6 +356,18 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     localAddresses,
     privateAllowed: config.eventEndpointsPrivate,
   });
+  const collector = new MetricsCollector({
+    store,
+    dataPlane,
+    clock,
+    log: log.scope({ component: 'metrics-collector' }),
+    owner,
+    config: {
+      intervalMs: config.metricsCollectIntervalMs,
+      rawRetentionHours: config.metricsRawRetentionHours,
+      rollupRetentionDays: config.metricsRollupRetentionDays,
+    },
+  });
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
   const app = await buildApp({
@@ -362,6 +383,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     events: eventService,
     eventSubs,
     activity: new ActivityService({ store, dataPlane }, clusters),
+    monitoring: new MonitoringService({ store, clock, config }, clusters),
     readiness,
     readPoint: () => new ReadPoint(store),
     consoleDir: defaultConsoleDir(),
@@ -385,6 +407,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     snapshots,
     clusters,
     monitor,
+    collector,
     async start() {
       await app.listen({ host: config.host, port: config.port });
       if (separateMetrics) metricsServer = await serveMetrics(metrics, config.metricsHost!, config.metricsPort!);
@@ -414,6 +437,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       monitor.start();
       scheduler.start();
       eventDelivery.start();
+      collector.start();
       log.info('dwsbox serving', { ...bound, dataDir: config.dataDir, store: store.adapter.name, owner });
       return bound;
     },
@@ -423,6 +447,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
         log.info('stopping');
         await scheduler.stop();
         await eventDelivery.stop();
+        await collector.stop();
         await monitor.stop();
         await tasks.stop(config.shutdownTimeoutMs);
         await dataPlane.stopBackgroundWork?.();

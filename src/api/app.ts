@@ -27,7 +27,9 @@ import { authRoutes } from './routes/auth.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { clusterInfoRoutes } from './routes/cluster-info.js';
 import { activityRoutes } from './routes/activity.js';
+import { monitoringRoutes } from './routes/monitoring.js';
 import type { ActivityService } from '../services/activity-service.js';
+import type { MonitoringService } from '../services/monitoring-service.js';
 import { dbUserRoutes } from './routes/db-users.js';
 import { dbAuthorityRoutes } from './routes/db-authority.js';
 import { flavorRoutes } from './routes/flavors.js';
@@ -80,6 +82,8 @@ export interface AppDeps {
   scale: ScaleService;
   /** live sessions and table statistics (issue 17): ListQueries, ShowQueryDetail, ListTablesStatistic */
   activity: ActivityService;
+  /** the metrics history (issue 17, D29): ListMonitorIndicators … ListMetricsData */
+  monitoring: MonitoringService;
   /** cluster events (D26): ListEvents */
   events: EventService;
   /** event specs and subscriptions (D26, issue 17) */
@@ -274,6 +278,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(clusterRoutes(deps));
   await app.register(clusterInfoRoutes(deps));
   await app.register(activityRoutes(deps));
+  await app.register(monitoringRoutes(deps));
   await app.register(dbUserRoutes(deps));
   await app.register(dbAuthorityRoutes(deps));
   await app.register(flavorRoutes(deps));

@@ -14,6 +14,50 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric
 import type { TaskEvents } from '../tasks/events.js';
 import { ACTION_OF_KIND } from '../domain/task.js';
 import type { Store } from '../store/store.js';
+import type { MetricField, MetricSample } from '../domain/metrics.js';
+
+/**
+ * The metrics history's figures of each member (D29, issue 17), from its newest sample: the
+ * same numbers the monitoring APIs serve, so a Prometheus scraping /metrics needs no exporter
+ * per cluster. A figure not measured in that sample has no series.
+ */
+const MEMBER_SERIES: readonly { field: MetricField; name: string; help: string }[] = [
+  { field: 'cpuPercent', name: 'dwsbox_member_cpu_percent', help: "CPU of the member's PostgreSQL processes, percent of one core." },
+  { field: 'memBytes', name: 'dwsbox_member_memory_bytes', help: "Proportional set size of the member's PostgreSQL processes." },
+  { field: 'dataBytes', name: 'dwsbox_member_data_bytes', help: "The member's databases and WAL, as PostgreSQL sizes them." },
+  { field: 'fsAvailBytes', name: 'dwsbox_member_filesystem_available_bytes', help: "Free space of the filesystem of the member's data." },
+  {
+    field: 'diskReadRate',
+    name: 'dwsbox_member_disk_read_bytes_per_second',
+    help: "Bytes the member's processes read from storage per second.",
+  },
+  {
+    field: 'diskWriteRate',
+    name: 'dwsbox_member_disk_write_bytes_per_second',
+    help: "Bytes the member's processes wrote to storage per second.",
+  },
+  { field: 'connections', name: 'dwsbox_member_connections', help: 'Client sessions of the member.' },
+  { field: 'maxConnections', name: 'dwsbox_member_max_connections', help: "The member's max_connections." },
+  { field: 'tps', name: 'dwsbox_member_transactions_per_second', help: 'Transactions (commits and rollbacks) per second, every database.' },
+  { field: 'tuplesReadRate', name: 'dwsbox_member_rows_read_per_second', help: 'Rows returned and fetched per second.' },
+  { field: 'tuplesWrittenRate', name: 'dwsbox_member_rows_written_per_second', help: 'Rows inserted, updated and deleted per second.' },
+  {
+    field: 'lagBytes',
+    name: 'dwsbox_member_replication_lag_bytes',
+    help: "A standby's replayed WAL position behind its primary's current one.",
+  },
+  {
+    field: 'lagSeconds',
+    name: 'dwsbox_member_replication_lag_seconds',
+    help: "Seconds since a standby's last replayed transaction while it has WAL to replay.",
+  },
+  { field: 'walRate', name: 'dwsbox_member_wal_bytes_per_second', help: 'WAL bytes the primary writes per second.' },
+  { field: 'archiveRate', name: 'dwsbox_member_archived_segments_per_second', help: 'WAL segments archived per second.' },
+  { field: 'archiveFailRate', name: 'dwsbox_member_archive_failures_per_second', help: 'Failed archive attempts per second.' },
+  { field: 'checkpointRate', name: 'dwsbox_member_checkpoints_per_minute', help: 'Checkpoints per minute.' },
+];
+/** How long one read of the newest samples serves the member series of a scrape. */
+const MEMBER_SAMPLES_TTL_MS = 1000;
 
 export interface MetricsSources {
   store: Store;
@@ -21,6 +65,8 @@ export interface MetricsSources {
   repositoryBytes(): number;
   /** replication lag of each standby, from the health monitor */
   replicationLag(): { clusterId: string; node: number; bytes: number }[];
+  /** a member's newest metrics sample older than this is not shown (three collection intervals) */
+  sampleMaxAgeSeconds: number;
 }
 
 const REPO_SIZE_TTL_MS = 30_000;
@@ -166,6 +212,48 @@ export class Metrics {
         for (const t of await store.eventTotals()) this.inc({ kind: t.kind, severity: t.severity, project_id: t.projectId }, t.count);
       },
     });
+    // the members' newest samples, read once for all the member series of one scrape
+    let latest: { at: number; rows: Promise<{ sample: MetricSample; clusterName: string }[]> } | null = null;
+    const memberSamples = () => {
+      if (!latest || Date.now() - latest.at > MEMBER_SAMPLES_TTL_MS)
+        latest = {
+          at: Date.now(),
+          rows: (async () => {
+            const since = Math.floor(Date.now() / 1000) - src.sampleMaxAgeSeconds;
+            const out: { sample: MetricSample; clusterName: string }[] = [];
+            for (const c of await store.listClusters())
+              for (const sample of await store.latestMetricSamples(c.id, since)) out.push({ sample, clusterName: c.name });
+            return out;
+          })(),
+        };
+      return latest.rows;
+    };
+    for (const m of MEMBER_SERIES) {
+      new Gauge({
+        name: m.name,
+        help: m.help,
+        labelNames: ['cluster_id', 'cluster_name', 'member', 'role', 'project_id'],
+        registers: [r],
+        async collect() {
+          this.reset();
+          for (const { sample: x, clusterName } of await memberSamples()) {
+            const v = x[m.field];
+            if (v === null) continue;
+            this.set(
+              {
+                cluster_id: x.clusterId,
+                cluster_name: clusterName,
+                member: `node${x.ordinal}`,
+                role: x.primary ? 'primary' : 'standby',
+                project_id: x.projectId,
+              },
+              v,
+            );
+          }
+        },
+      });
+      this.projectScoped.add(m.name);
+    }
     for (const name of [
       'dwsbox_events_total',
       'dwsbox_node_up',

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LightMyRequestResponse } from 'fastify';
 import { ADMIN, expectError, PROJECT_ID, startApiService, type ApiHarness, type Creds } from '../helpers/api.js';
 import { makeCluster, makeNode } from '../helpers/records.js';
+import { METRIC_FIELDS, type MetricSample } from '../../src/domain/metrics.js';
 
 let h: ApiHarness;
 let operator: Creds;
@@ -34,6 +35,17 @@ beforeAll(async () => {
     const c = makeCluster({ projectId: project, name });
     await h.svc.store.insertCluster(c);
     for (const i of [1, 2, 3]) await h.svc.store.insertNode(makeNode(c, i, { health: 'up' }));
+    // the metrics history's newest sample of each member (D29): written as the collector writes them
+    const at = Math.floor(Date.now() / 1000);
+    await h.svc.store.insertMetricSamples(
+      [1, 2, 3].map((ordinal) => {
+        const x = { clusterId: c.id, projectId: project, ordinal, at, samples: 1, primary: ordinal === 1 } as MetricSample;
+        for (const f of METRIC_FIELDS) x[f] = null;
+        x.tps = 12.5 * ordinal;
+        if (ordinal !== 1) x.lagBytes = 4096;
+        return x;
+      }),
+    );
     if (project === PROJECT_ID) mine = c.id;
     else theirs = c.id;
   }
@@ -104,6 +116,24 @@ describe('GET /metrics', () => {
     }
     const res = await scrape({ creds: other });
     expectProjectView(res.body, OTHER_PROJECT, theirs, [mine, 'mine-cluster', PROJECT_ID]);
+  });
+
+  it("each member's newest metrics sample as series labelled cluster and member, a project seeing only its own (D29)", async () => {
+    const all = (await scrape({ creds: operator })).body;
+    expect(all).toContain(
+      `dwsbox_member_transactions_per_second{cluster_id="${theirs}",cluster_name="their-secret-name",member="node2",role="standby",project_id="${OTHER_PROJECT}"} 25`,
+    );
+    const own = (await scrape({ creds: ADMIN })).body;
+    expect(own).toContain(
+      `dwsbox_member_transactions_per_second{cluster_id="${mine}",cluster_name="mine-cluster",member="node1",role="primary",project_id="${PROJECT_ID}"} 12.5`,
+    );
+    expect(own).toContain(
+      `dwsbox_member_replication_lag_bytes{cluster_id="${mine}",cluster_name="mine-cluster",member="node3",role="standby"`,
+    );
+    // a figure not measured has no series (the primary's lag, every CPU figure here): never a zero
+    expect(own).not.toMatch(/dwsbox_member_replication_lag_bytes\{[^}]*member="node1"/);
+    expect(own).not.toContain('dwsbox_member_cpu_percent{');
+    expect(own).not.toContain(theirs);
   });
 
   it("Prometheus' ways: Authorization: Bearer <token>, X-Auth-Token, Basic ACCESS_KEY:SECRET_KEY", async () => {

@@ -36,17 +36,8 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   },
   monitoring: {
     planned: true,
-    why: `${PLANNED} (D29: metrics measured from the members' processes, data directories and pg_stat_* views)`,
-    ops: [
-      ['ListMetrics', 'GET', '/v1/{project_id}/clusters/{cluster_id}/dms/metrics'],
-      ['ListMetricsData', 'GET', '/v1/{project_id}/clusters/{cluster_id}/dms/metrics/{metric_name}'],
-      ['ListMonitorIndicators', 'GET', '/v1.0/{project_id}/dms/metric-data/indicators'],
-      ['ListMonitorIndicatorData', 'GET', '/v1.0/{project_id}/dms/metric-data'],
-      ['ListHostOverview', 'GET', '/v1.0/{project_id}/dms/host-overview'],
-      ['ListHostDisk', 'GET', '/v1.0/{project_id}/dms/disk'],
-      ['ListHostNet', 'GET', '/v1.0/{project_id}/dms/net'],
-      ['ShowClusterVolume', 'GET', '/v1/{project_id}/clusters/{cluster_id}/volume'],
-    ],
+    why: `${PLANNED} (D29: the cluster's disk as DWS's volume figures; the members' disks are in ListHostDisk, from the metrics history)`,
+    ops: [['ShowClusterVolume', 'GET', '/v1/{project_id}/clusters/{cluster_id}/volume']],
   },
   'disaster recovery': {
     planned: true,
