@@ -16,6 +16,8 @@ import { psqlCommand, writeEndpoint } from '../../domain/endpoints.js';
 import { ApiError, DwsClient } from '../client.js';
 import { newestTask, renderTask, watchTask, type TaskBodyOut } from '../task-view.js';
 import { readProfile, readSecretFromStdin, SecretSourceError, warnSecretArgument } from '../secrets.js';
+import { int, need, print, table, UsageError, type Ctx } from './common.js';
+import { metrics, top } from './monitoring.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -60,6 +62,10 @@ export const API_HELP = `Resource commands (clients of the REST API):
   params set CLUSTER NAME=VALUE … [--restart-now] [--wait]   (values in the parameter's unit, as list shows it: a SETTING_CONFIGURATION
                        task; a restart a value needs waits for the maintenance window unless --restart-now)
   node-types
+  top CLUSTER [--interval SECONDS] [--once]   each member's CPU, memory, disk, connections, TPS, replication lag and WAL
+                       rate, redrawn every interval (default 5 s) on a terminal until Ctrl-C; --once: one table
+  metrics indicators | data CLUSTER INDICATOR [--since 1h|6h|1d|7d|DURATION] [--member node1]
+                       what the collector measures; an indicator's points per member over the last DURATION
   tasks list CLUSTER | show CLUSTER ACTION|TASK_ID | watch CLUSTER ACTION|TASK_ID
   faults add --action A --step S --mode fail|delay|hang|crash [--point before|during|after] [--cluster ID] [--delay-ms N] [--times N]
   faults list | clear [FAULT_ID]
@@ -126,18 +132,6 @@ function restorable(w: { earliest_time: string | null; latest_time: string | nul
     : `restorable to a point in time: from ${w.earliest_time}, once its primary runs again`;
 }
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-interface Ctx {
-  client: DwsClient;
-  json: boolean;
-  values: Record<string, unknown>;
-  positionals: string[];
-  out: NodeJS.WriteStream;
-}
-
 async function connection(values: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<DwsClient> {
   const named = (values['profile'] as string | undefined) ?? env['DWSBOX_PROFILE'];
   const profileFile = named ?? join(homedir(), '.config', 'dwsbox', 'profile.json');
@@ -162,35 +156,9 @@ async function connection(values: Record<string, unknown>, env: NodeJS.ProcessEn
   return new DwsClient({ endpoint, projectId, accessKey, secretKey, ...(lang ? { language: lang } : {}) });
 }
 
-const need = (v: unknown, what: string): string => {
-  if (typeof v !== 'string' || v === '') throw new UsageError(`${what} is required`);
-  return v;
-};
-const int = (v: unknown, what: string): number => {
-  const n = Number(v);
-  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new UsageError(`${what} must be a whole number`);
-  return n;
-};
-
 /** With --json the progress lines go nowhere: stdout carries JSON only. */
 function discard(): NodeJS.WriteStream {
   return new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
-}
-
-function print(ctx: Ctx, value: unknown, text: () => string): void {
-  ctx.out.write((ctx.json ? JSON.stringify(value, null, 2) : text()) + '\n');
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 /** After a mutating call: with --wait, follow the task to its end; exit code 1 when it failed. */
@@ -1175,6 +1143,8 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
   },
   params: { options: { ...WAIT, limit: { type: 'string' }, 'restart-now': { type: 'boolean' } }, run: params },
   'node-types': { options: {}, run: nodeTypes },
+  top: { options: { interval: { type: 'string' }, once: { type: 'boolean' } }, run: top },
+  metrics: { options: { since: { type: 'string' }, member: { type: 'string' } }, run: metrics },
   events: {
     options: {
       cluster: { type: 'string' },
