@@ -2,8 +2,9 @@
  * A cluster's tabs beyond its overview (issue 16): its database users (list, create, drop), its
  * parameters (as the primary's pg_settings says, with the restart flag and the pending-restart
  * state; an edit starts a SETTING_CONFIGURATION task, shown live like every task) and its tags
- * (list, add, remove). Each tab is a page of its own (…/clusters/{id}/db-users, /parameters,
- * /tags), so only the open one polls the API.
+ * (list, add, remove); its monitoring charts are in monitoring.tsx (D29). Each tab is a page of
+ * its own (…/clusters/{id}/db-users, /parameters, /tags, /monitoring), so only the open one polls
+ * the API.
  */
 import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -13,13 +14,14 @@ import { isActive, parameterChanges, parameterFields, restartingChanges, started
 import { TaskCard } from './tasks';
 import { Badge, Field, FormError, Link, Loading, PageTitle, TextInput, useApp, useForm, usePoll } from './ui';
 
-export type ClusterTab = 'overview' | 'db-users' | 'parameters' | 'tags';
+export type ClusterTab = 'overview' | 'db-users' | 'parameters' | 'tags' | 'monitoring';
 
 const TABS: { tab: ClusterTab; path: string; label: Key }[] = [
   { tab: 'overview', path: '', label: 'tabOverview' },
   { tab: 'db-users', path: '/db-users', label: 'tabDbUsers' },
   { tab: 'parameters', path: '/parameters', label: 'tabParameters' },
   { tab: 'tags', path: '/tags', label: 'tabTags' },
+  { tab: 'monitoring', path: '/monitoring', label: 'tabMonitoring' },
 ];
 
 /** The tab bar: links (each tab has its own address), the open one marked for assistive technology. */
@@ -44,8 +46,8 @@ export function ClusterTabs(p: { clusterId: string; current: ClusterTab }): JSX.
 
 const clusterPath = (id: string): string => `/v1.0/{project_id}/clusters/${encodeURIComponent(id)}`;
 
-/** The frame of a tab: back link, the cluster's name and status, the tab bar. */
-function TabFrame(p: { clusterId: string; tab: ClusterTab; live?: boolean; children: ComponentChildren }): JSX.Element {
+/** The frame of a tab: back link, the cluster's name and status, the tab bar (monitoring.tsx uses it too). */
+export function TabFrame(p: { clusterId: string; tab: ClusterTab; live?: boolean; children: ComponentChildren }): JSX.Element {
   const { api, t, lang } = useApp();
   const poll = usePoll(() => api.call<{ cluster: Cluster }>('GET', clusterPath(p.clusterId)), [p.clusterId, lang], 5000);
   const c = poll.data?.cluster;

@@ -19,6 +19,7 @@ import {
   TableRestoreForm,
 } from './forms';
 import { DbUsersPage, ParametersPage, TagsPage } from './cluster-tabs';
+import { MonitoringPage } from './monitoring';
 import { loadLang, saveLang, translator, type Lang } from './i18n';
 import { splitRoute } from './model';
 import { ClusterPage, ClustersPage, LoginPage, NodeTypesPage } from './pages';
@@ -51,6 +52,7 @@ function Routes(p: { loc: Location }): JSX.Element {
     if (c === 'db-users' && r.length === 3) return <DbUsersPage key={b} clusterId={b} />;
     if (c === 'parameters' && r.length === 3) return <ParametersPage key={b} clusterId={b} />;
     if (c === 'tags' && r.length === 3) return <TagsPage key={b} clusterId={b} />;
+    if (c === 'monitoring' && r.length === 3) return <MonitoringPage key={b} clusterId={b} />;
   }
   if (a === 'snapshots' && b && c === 'restore' && r.length === 3) return <RestoreForm snapshotId={b} />;
   if (a === 'snapshots' && b && c === 'table-restore' && r.length === 3) return <TableRestoreForm snapshotId={b} />;
