@@ -110,6 +110,11 @@ const ROUTED: Record<string, string | null> = {
   ListMetrics: 'the metric groups of ListMetricsData (cpu, memory, disk, connections, transactions, replication, wal) with their columns',
   ListMetricsData:
     'one row per member per collection of a metric group over at most a day, from the metrics history; a figure not measured then is null',
+  ListAlarmConfigs:
+    "the alarm rules dwsbox evaluates after each metrics collection (member down, archiving failing, disk, connections, replication lag in bytes and time, CPU, memory, long-running query) with dwsbox's `threshold` and `unit`; `is_converge`/`converge_time` say which wait for the alarmForSeconds setting; see api.md#alarms",
+  ListAlarmDetail:
+    "the project's alarms raised and cleared by the measurements, newest first (`alarm_status` active or cleared, `alarm_location` the cluster and member, dates in `time_zone`); `recent_day` or from/to (epoch ms)",
+  ListAlarmStatistic: 'alarms raised per day (in `time_zone`) and level over the last 7 days',
   ListTagsForResource:
     "the cluster's enterprise project as its system tag `_sys_enterprise_project_id` (the only system tag dwsbox records)",
   ShowInstance:

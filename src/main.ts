@@ -54,6 +54,8 @@ import { EventService } from './services/events.js';
 import { EventSubscriptionService } from './services/event-subscriptions.js';
 import { EventDelivery } from './services/event-delivery.js';
 import { MetricsCollector } from './services/metrics-collector.js';
+import { AlarmEvaluator } from './services/alarm-evaluator.js';
+import { AlarmService } from './services/alarm-service.js';
 import { MonitoringService } from './services/monitoring-service.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
@@ -367,6 +369,12 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       rawRetentionHours: config.metricsRawRetentionHours,
       rollupRetentionDays: config.metricsRollupRetentionDays,
     },
+    alarms: new AlarmEvaluator({
+      store,
+      log: log.scope({ component: 'alarms' }),
+      thresholds: config,
+      intervalMs: config.metricsCollectIntervalMs,
+    }),
   });
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
@@ -384,6 +392,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     eventSubs,
     activity: new ActivityService({ store, dataPlane }, clusters),
     monitoring: new MonitoringService({ store, clock, config }, clusters),
+    alarms: new AlarmService({ store, clock, thresholds: config }),
     readiness,
     readPoint: () => new ReadPoint(store),
     consoleDir: defaultConsoleDir(),

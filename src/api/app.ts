@@ -28,8 +28,10 @@ import { clusterRoutes } from './routes/clusters.js';
 import { clusterInfoRoutes } from './routes/cluster-info.js';
 import { activityRoutes } from './routes/activity.js';
 import { monitoringRoutes } from './routes/monitoring.js';
+import { alarmRoutes } from './routes/alarms.js';
 import type { ActivityService } from '../services/activity-service.js';
 import type { MonitoringService } from '../services/monitoring-service.js';
+import type { AlarmService } from '../services/alarm-service.js';
 import { dbUserRoutes } from './routes/db-users.js';
 import { dbAuthorityRoutes } from './routes/db-authority.js';
 import { flavorRoutes } from './routes/flavors.js';
@@ -84,6 +86,8 @@ export interface AppDeps {
   activity: ActivityService;
   /** the metrics history (issue 17, D29): ListMonitorIndicators … ListMetricsData */
   monitoring: MonitoringService;
+  /** alarm rules and the alarms the collector raised (issue 17) */
+  alarms: AlarmService;
   /** cluster events (D26): ListEvents */
   events: EventService;
   /** event specs and subscriptions (D26, issue 17) */
@@ -279,6 +283,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(clusterInfoRoutes(deps));
   await app.register(activityRoutes(deps));
   await app.register(monitoringRoutes(deps));
+  await app.register(alarmRoutes(deps));
   await app.register(dbUserRoutes(deps));
   await app.register(dbAuthorityRoutes(deps));
   await app.register(flavorRoutes(deps));

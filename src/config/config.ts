@@ -296,6 +296,72 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: "How long the metrics history's 5-minute averages are kept.",
   },
   {
+    key: 'alarmForSeconds',
+    kind: 'int',
+    default: 300,
+    min: 0,
+    max: 86_400,
+    description:
+      'How long a sustained alarm condition (CPU, memory, connections, replication lag, archiving failing) must hold in every collected sample before the alarm is raised; 0 raises it on the first sample past its threshold.',
+  },
+  {
+    key: 'alarmCpuPercent',
+    kind: 'number',
+    default: 90,
+    min: 0,
+    max: 10_000,
+    description: "The CPU-usage alarm's threshold: a member's PostgreSQL processes' CPU, in percent of one core.",
+  },
+  {
+    key: 'alarmMemoryPercent',
+    kind: 'number',
+    default: 90,
+    min: 0,
+    max: 1000,
+    description: "The memory-usage alarm's threshold: a member's proportional set size, in percent of its node type's memory budget.",
+  },
+  {
+    key: 'alarmDiskPercent',
+    kind: 'number',
+    default: 80,
+    min: 0,
+    max: 100,
+    description: "The disk-usage alarm's threshold: a member's databases and WAL, in percent of its node type's disk (raised at once).",
+  },
+  {
+    key: 'alarmConnectionsPercent',
+    kind: 'number',
+    default: 80,
+    min: 0,
+    max: 100,
+    description: "The connections alarm's threshold: client sessions in percent of max_connections.",
+  },
+  {
+    key: 'alarmLagBytes',
+    kind: 'int',
+    default: 256 * 1024 * 1024,
+    min: 0,
+    max: 1024 ** 4,
+    description: "The replication-lag alarm's threshold in bytes: a standby's replay behind its primary's WAL position.",
+  },
+  {
+    key: 'alarmLagSeconds',
+    kind: 'int',
+    default: 300,
+    min: 0,
+    max: 86_400,
+    description:
+      "The replication-lag alarm's threshold in seconds since the standby's last replayed transaction while it has WAL to replay.",
+  },
+  {
+    key: 'alarmQuerySeconds',
+    kind: 'int',
+    default: 1800,
+    min: 1,
+    max: 7 * 86_400,
+    description: "The long-running-query alarm's threshold: a client statement running this long (raised at once).",
+  },
+  {
     key: 'eventDeliveryIntervalMs',
     kind: 'int',
     default: SECOND,
@@ -510,6 +576,14 @@ export interface Config {
   readonly monitorIntervalMs: number;
   readonly readOnlyDiskPercent: number;
   readonly metricsCollectIntervalMs: number;
+  readonly alarmForSeconds: number;
+  readonly alarmCpuPercent: number;
+  readonly alarmMemoryPercent: number;
+  readonly alarmDiskPercent: number;
+  readonly alarmConnectionsPercent: number;
+  readonly alarmLagBytes: number;
+  readonly alarmLagSeconds: number;
+  readonly alarmQuerySeconds: number;
   readonly metricsRawRetentionHours: number;
   readonly metricsRollupRetentionDays: number;
   readonly eventDeliveryIntervalMs: number;

@@ -48,7 +48,7 @@ import * as omUser from './local/om-user.js';
 import * as dbSync from './local/db-sync.js';
 import type { OmRoleRow } from '../domain/om-user.js';
 import { memberDataBytes, setReadOnly as setMemberReadOnly } from './local/read-only.js';
-import { memberReading as readMember } from './local/member-reading.js';
+import { endReadingSessions, memberReading as readMember } from './local/member-reading.js';
 import * as parameters from './local/parameters.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
@@ -734,6 +734,7 @@ export class LocalEngine implements DataPlane {
     return this.backrest.superviseServers();
   }
   stopBackgroundWork(): Promise<void> {
+    endReadingSessions(this);
     return this.pool.stop();
   }
   stopHostServices(): Promise<number> {

@@ -4,7 +4,7 @@
  * severities, what its `subject` names and what it means. Every kind here is recorded by the
  * service; a kind it does not record is not listed.
  */
-export type EventCategory = 'management' | 'monitor';
+export type EventCategory = 'management' | 'monitor' | 'system alarm';
 
 export interface EventSpec {
   /** the event's `name` (its kind) */
@@ -27,9 +27,9 @@ export const SUBSCRIPTION_CATEGORIES = ['management', 'monitor', 'security', 'sy
 /** normal and warning as the SDK documents; major is dwsbox's (a failover, the primary down, read-only on, a failed rollback). */
 export const EVENT_SEVERITIES = ['normal', 'warning', 'major'] as const;
 
-/** An event's category: a task's events are `management`, what the health monitor observed `monitor`. */
+/** An event's category: a task's events are `management`, an alarm's raising and clearing `system alarm`, what the health monitor observed `monitor`. */
 export function eventCategory(kind: string): EventCategory {
-  return kind.startsWith('task_') ? 'management' : 'monitor';
+  return kind.startsWith('task_') ? 'management' : kind.startsWith('alarm') ? 'system alarm' : 'monitor';
 }
 
 export const EVENT_SPECS: readonly EventSpec[] = [
@@ -130,6 +130,24 @@ export const EVENT_SPECS: readonly EventSpec[] = [
     severities: ['warning'],
     subject: '',
     description: 'A user lifted the read-only protection (CancelReadonlyCluster); it arms again once the data is below the threshold.',
+  },
+  {
+    kind: 'alarm_raised',
+    displayName: 'Alarm raised',
+    category: 'system alarm',
+    severities: ['normal', 'warning', 'major'],
+    subject: 'the alarm rule and the alarm: <rule id>:<alarm id>',
+    description:
+      "An alarm rule (ListAlarmConfigs) was raised for a member from the collected metrics; the severity follows the alarm's level (urgent and important: major, minor: warning, prompt: normal); the message names the member, the figure and the threshold.",
+  },
+  {
+    kind: 'alarm_cleared',
+    displayName: 'Alarm cleared',
+    category: 'system alarm',
+    severities: ['normal'],
+    subject: 'the alarm rule and the alarm: <rule id>:<alarm id>',
+    description:
+      'An alarm cleared: the figure is back under its threshold, the member answers again, or its cluster was stopped or deleted.',
   },
 ];
 

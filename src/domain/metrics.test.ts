@@ -25,6 +25,7 @@ function reading(o: Partial<MemberReading> = {}): MemberReading {
     archiveFailed: 0,
     checkpoints: 0,
     replayDelaySeconds: null,
+    longestQuerySeconds: 0,
     serverStartMs: 1,
     ...o,
   };

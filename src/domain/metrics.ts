@@ -42,6 +42,8 @@ export interface MetricSample {
   archiveFailRate: number | null;
   /** checkpoints per minute */
   checkpointRate: number | null;
+  /** how long the longest-running statement of a client session has run, seconds (0: none running) */
+  longestQuerySeconds: number | null;
 }
 
 /** The fields of a sample that hold figures (everything but who, when and how many). */
@@ -68,6 +70,7 @@ export const METRIC_FIELDS: readonly MetricField[] = [
   'archiveRate',
   'archiveFailRate',
   'checkpointRate',
+  'longestQuerySeconds',
 ];
 
 /** What a member's processes and server say at one moment: gauges, and counters whose rates need two readings. */
@@ -98,6 +101,8 @@ export interface MemberReading {
   checkpoints: number;
   /** a standby's seconds since the last transaction it replayed, 0 when it has replayed all it received; null on a primary */
   replayDelaySeconds: number | null;
+  /** the longest-running statement of a client session, seconds (0: none) */
+  longestQuerySeconds: number;
   /** the server's start (a restart resets its counters) */
   serverStartMs: number;
 }
@@ -167,6 +172,7 @@ export function sampleOf(
     archiveRate: now.primary ? r((m) => m.archived) : null,
     archiveFailRate: now.primary ? r((m) => m.archiveFailed) : null,
     checkpointRate: perMinute === null ? null : perMinute * 60,
+    longestQuerySeconds: now.longestQuerySeconds,
   };
 }
 
@@ -178,7 +184,7 @@ export interface Indicator {
   field: MetricField;
   unit: string;
   /** the collector's module that measures it (DWS's `plugin_name`) */
-  plugin: 'CpuStat' | 'MemStat' | 'DiskStat' | 'SessionStat' | 'TransactionStat' | 'ReplicationStat' | 'WalStat';
+  plugin: 'CpuStat' | 'MemStat' | 'DiskStat' | 'SessionStat' | 'TransactionStat' | 'ReplicationStat' | 'WalStat' | 'QueryStat';
   description: string;
   /** a figure a primary does not have (a standby's lag) or a standby does not (WAL written, archiving) */
   only?: 'primary' | 'standby';
@@ -351,6 +357,13 @@ export const INDICATORS: readonly Indicator[] = [
     unit: '1/min',
     plugin: 'WalStat',
     description: 'checkpoints (timed and requested) per minute (pg_stat_bgwriter)',
+  },
+  {
+    name: 'instance.longest_query_seconds',
+    field: 'longestQuerySeconds',
+    unit: 's',
+    plugin: 'QueryStat',
+    description: 'how long the longest-running statement of a client session has run (pg_stat_activity; 0 when none runs)',
   },
 ];
 

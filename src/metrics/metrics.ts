@@ -55,6 +55,11 @@ const MEMBER_SERIES: readonly { field: MetricField; name: string; help: string }
   { field: 'archiveRate', name: 'dwsbox_member_archived_segments_per_second', help: 'WAL segments archived per second.' },
   { field: 'archiveFailRate', name: 'dwsbox_member_archive_failures_per_second', help: 'Failed archive attempts per second.' },
   { field: 'checkpointRate', name: 'dwsbox_member_checkpoints_per_minute', help: 'Checkpoints per minute.' },
+  {
+    field: 'longestQuerySeconds',
+    name: 'dwsbox_member_longest_query_seconds',
+    help: 'How long the longest-running client statement has run.',
+  },
 ];
 /** How long one read of the newest samples serves the member series of a scrape. */
 const MEMBER_SAMPLES_TTL_MS = 1000;

@@ -13,6 +13,7 @@ import type { DataPlane } from '../dataplane/data-plane.js';
 import { coerceError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
+import type { AlarmEvaluator, CollectedCluster } from './alarm-evaluator.js';
 
 export const COLLECTOR_LEASE = 'metrics-collector';
 
@@ -42,6 +43,8 @@ export class MetricsCollector {
       log: Logger;
       owner: string;
       config: CollectorConfig;
+      /** evaluates the alarm rules after each collection (none: no alarms) */
+      alarms?: AlarmEvaluator;
     },
   ) {}
 
@@ -76,18 +79,22 @@ export class MetricsCollector {
       return [];
     }
     const samples: MetricSample[] = [];
+    const collected: CollectedCluster[] = [];
     const seen = new Set<string>();
     for (const c of await store.listClusters()) {
       if (c.stopped) continue;
-      samples.push(...(await this.collectCluster(c, now, seen)));
+      const x = await this.collectCluster(c, now, seen);
+      samples.push(...x.samples.values());
+      collected.push(x);
     }
     for (const k of this.previous.keys()) if (!seen.has(k)) this.previous.delete(k);
     await store.insertMetricSamples(samples);
+    if (this.deps.alarms) await this.deps.alarms.evaluate(collected, now);
     await this.keep(Math.floor(now / 1000));
     return samples;
   }
 
-  private async collectCluster(c: ClusterRecord, now: number, seen: Set<string>): Promise<MetricSample[]> {
+  private async collectCluster(c: ClusterRecord, now: number, seen: Set<string>): Promise<CollectedCluster> {
     const nodes = (await this.deps.store.listNodes(c.id)).filter((n) => n.membership === 'active');
     const readings = await Promise.all(
       nodes.map(async (n) => {
@@ -105,26 +112,24 @@ export class MetricsCollector {
     );
     // the lag of a standby is against its primary's WAL position read in the same collection
     const primaryWal = readings.find((r) => r?.primary)?.walPosition ?? null;
-    const out: MetricSample[] = [];
+    const samples = new Map<number, MetricSample>();
+    const unread: number[] = [];
     nodes.forEach((n, i) => {
       const r = readings[i];
-      if (!r) return;
+      if (!r) {
+        unread.push(n.ordinal);
+        return;
+      }
       const key = `${c.id}/${n.ordinal}`;
       seen.add(key);
       const prev = this.previous.get(key) ?? null;
       // one sample per member and second (the store keeps the first): a collection within the same second is not kept
       if (prev && Math.floor(prev.atMs / 1000) === Math.floor(now / 1000)) return;
-      out.push(
-        sampleOf(
-          { clusterId: c.id, projectId: c.projectId, ordinal: n.ordinal, atSeconds: Math.floor(now / 1000) },
-          r,
-          this.previous.get(key) ?? null,
-          primaryWal,
-        ),
-      );
+      const who = { clusterId: c.id, projectId: c.projectId, ordinal: n.ordinal, atSeconds: Math.floor(now / 1000) };
+      samples.set(n.ordinal, sampleOf(who, r, prev, primaryWal));
       this.previous.set(key, r);
     });
-    return out;
+    return { cluster: c, nodes, samples, unread };
   }
 
   /** Retention and downsampling, a little each collection: the next 5-minute windows averaged, the oldest expired rows removed. */

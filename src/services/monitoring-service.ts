@@ -70,7 +70,7 @@ const METRIC_GROUPS: readonly { name: string; fields: readonly string[] }[] = [
     name: 'disk',
     fields: ['instance.disk_used', 'instance.disk_usage', 'instance.fs_available', 'instance.disk_read_rate', 'instance.disk_write_rate'],
   },
-  { name: 'connections', fields: ['instance.connections', 'instance.connection_usage'] },
+  { name: 'connections', fields: ['instance.connections', 'instance.connection_usage', 'instance.longest_query_seconds'] },
   { name: 'transactions', fields: ['instance.tps', 'instance.rollback_rate', 'instance.tuples_read_rate', 'instance.tuples_written_rate'] },
   { name: 'replication', fields: ['instance.replication_lag_bytes', 'instance.replication_lag_seconds'] },
   { name: 'wal', fields: ['instance.wal_rate', 'instance.archive_rate', 'instance.archive_failure_rate', 'instance.checkpoint_rate'] },

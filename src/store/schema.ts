@@ -285,6 +285,20 @@ export interface Database {
   db_synced_roles: DbSyncedRolesTable;
   metric_samples: MetricSamplesTable;
   service_leases: ServiceLeasesTable;
+  alarms: AlarmsTable;
+}
+
+/** 000013: alarms (issue 17): each raising of a rule for a member; at most one uncleared per member and rule. */
+export interface AlarmsTable {
+  id: string;
+  project_id: string;
+  cluster_id: string;
+  ordinal: number;
+  rule_id: string;
+  level: string;
+  message: string;
+  raised_at: number;
+  cleared_at: number | null;
 }
 
 /** 000013: metrics history (D29): one wide row per member per collection (resolution 0) or 5-minute average (300). */
@@ -316,6 +330,7 @@ export interface MetricSamplesTable {
   archive_rate: number | null;
   archive_fail_rate: number | null;
   checkpoint_rate: number | null;
+  longest_query_seconds: number | null;
 }
 /** 000013: a job one process of the store does at a time (the metrics collector), by name. */
 export interface ServiceLeasesTable {

@@ -21,6 +21,7 @@ import type {
 } from '../domain/records.js';
 import type { DbSyncRecord, SyncedRoleRecord } from '../domain/db-sync.js';
 import type { MetricSample } from '../domain/metrics.js';
+import type { AlarmRecord } from '../domain/alarms.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
@@ -29,6 +30,7 @@ import type { Database } from './schema.js';
 import type { StoreAdapter, StoreCapabilities } from './store-adapter.js';
 import { rethrowStoreError } from './store-errors.js';
 import * as accounts from './tables/accounts.js';
+import * as alarms from './tables/alarms.js';
 import * as clusters from './tables/clusters.js';
 import * as dbSyncs from './tables/db-syncs.js';
 import * as eventSubs from './tables/event-subs.js';
@@ -443,6 +445,23 @@ export class Store {
   }
   releaseServiceLease(name: string, owner: string): Promise<void> {
     return metrics.releaseLease(this.db, name, owner);
+  }
+
+  // ------------------------------------------------------------------ alarms (issue 17)
+  /** Raise an alarm; false when the member has one of that rule uncleared already. */
+  raiseAlarm(a: AlarmRecord): Promise<boolean> {
+    return alarms.raiseAlarm(this.db, a);
+  }
+  /** Clear an uncleared alarm at `at`; false when it was cleared already. */
+  clearAlarm(id: string, at: number): Promise<boolean> {
+    return alarms.clearAlarm(this.db, id, at);
+  }
+  activeAlarms(): Promise<AlarmRecord[]> {
+    return alarms.activeAlarms(this.db);
+  }
+  /** A project's alarms raised in [from, to), newest first, a page, and their count. */
+  listAlarms(o: Parameters<typeof alarms.listAlarms>[1]): Promise<{ alarms: AlarmRecord[]; count: number }> {
+    return alarms.listAlarms(this.db, o);
   }
 
   // ------------------------------------------------------------------ IAM user syncs (SyncIamUsers, issue 16)

@@ -204,6 +204,8 @@ describe('ListEventSpecs', () => {
     expect(all.count).toBe(all.event_specs.length);
     expect(all.event_specs.map((s) => s.name).sort()).toEqual(
       [
+        'alarm_cleared',
+        'alarm_raised',
         'failover',
         'member_down',
         'member_up',
@@ -220,6 +222,7 @@ describe('ListEventSpecs', () => {
     );
     expect(all.event_specs.every((s) => s.source_type === 'cluster')).toBe(true);
     expect((await list({ severity: 'major' })).event_specs.map((s) => s.name).sort()).toEqual([
+      'alarm_raised',
       'failover',
       'member_down',
       'read_only_on',
@@ -230,6 +233,7 @@ describe('ListEventSpecs', () => {
       'task_started',
       'task_succeeded',
     ]);
+    expect((await list({ category: 'system alarm' })).event_specs.map((s) => s.name).sort()).toEqual(['alarm_cleared', 'alarm_raised']);
     expect((await list({ source_type: 'backup' })).count).toBe(0);
     expect((await list({ spec_name: 'failover' })).event_specs.map((s) => s.name)).toEqual(['failover']);
     const page = await list({ offset: '2', limit: '3' });

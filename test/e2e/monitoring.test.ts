@@ -5,7 +5,10 @@
  * time between the two readings cover the load, and not much more; the standbys report a lag,
  * the primary a WAL rate. Then every monitoring API answers exactly what the collector wrote
  * (through the official SDK's own client for ListMonitorIndicatorData), what cannot be measured
- * is absent with a reason, and bad input is refused in the DWS format.
+ * is absent with a reason, and bad input is refused in the DWS format. Alarms: the disk rule
+ * (its threshold set below every member's data) is raised for each member by the first
+ * collection, once; a statement running past its threshold raises the long-query alarm on the
+ * primary, cleared by the collection after it ends; each raising and clearing is an event.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -31,7 +34,8 @@ const round = (v: number, d: number) => Number(v.toFixed(d));
 
 beforeAll(async () => {
   // the background collector runs once a second after the start (no cluster yet), then every 10 minutes: the test collects by hand
-  t = await startService({ flags: { metricsCollectIntervalMs: 600_000 } });
+  // alarms: the disk one past 0.1 % of dwsx.small's 20 GB at once (every member's data is larger), a statement past 2 s
+  t = await startService({ flags: { metricsCollectIntervalMs: 600_000, alarmDiskPercent: 0.1, alarmQuerySeconds: 2 } });
   const c = await createAvailableCluster(t.client);
   id = c.id;
   rw = c.detail.endpoints[0]!.connect_info;
@@ -208,5 +212,83 @@ describe('the monitoring APIs answer what the collector wrote', () => {
     );
     const e = await sdkError(sdkClient(t.endpoint)('ListHostOverview', { query: { instance_name: 'node0' } }));
     expect(e.httpStatusCode).toBe(400);
+  });
+});
+
+describe('alarms from the measurements', () => {
+  type Detail = {
+    alarm_id: string;
+    alarm_level: string;
+    alarm_status: string;
+    alarm_location: string;
+    resource_id: string;
+    alarm_message: string;
+  };
+  const details = async () =>
+    (
+      await t.client.call<{ count: number; alarm_details: Detail[] }>('GET', '/v2/{project_id}/alarms?limit=100&time_zone=GMT%2B08:00')
+    ).alarm_details.filter((d) => d.resource_id === id);
+
+  it('ListAlarmConfigs lists the rules with their thresholds from the settings', async () => {
+    const r = await t.client.call<{
+      count: number;
+      alarm_configs: { alarm_id: string; threshold: number; alarm_level: string; converge_time: number }[];
+    }>('GET', '/v2/{project_id}/alarm-configs');
+    expect(r.count).toBe(r.alarm_configs.length);
+    expect(r.alarm_configs.find((c) => c.alarm_id === 'dwsbox.disk_usage')).toMatchObject({
+      threshold: 0.1,
+      alarm_level: 'important',
+      converge_time: 0,
+    });
+    expect(r.alarm_configs.find((c) => c.alarm_id === 'dwsbox.cpu_usage')).toMatchObject({ threshold: 90, converge_time: 300 });
+  });
+
+  it('the disk rule past its threshold: one alarm per member, raised once however many collections see it', async () => {
+    await t.svc.collector.collect();
+    const disk = (await details()).filter((d) => d.alarm_id === 'dwsbox.disk_usage');
+    expect(disk.map((d) => d.alarm_location).sort()).toEqual([1, 2, 3].map((o) => `cluster_id=${id},instance_name=node${o}`));
+    expect(
+      disk.every((d) => d.alarm_status === 'active' && d.alarm_level === 'important' && /of its node type's disk/.test(d.alarm_message)),
+    ).toBe(true);
+    const stat = await t.client.call<{ alarm_statistics: { date: string; important: string }[] }>(
+      'GET',
+      '/v2/{project_id}/alarm-statistic',
+    );
+    expect(stat.alarm_statistics).toHaveLength(7);
+    expect(Number(stat.alarm_statistics[6]!.important)).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a statement past its threshold raises the long-query alarm on the primary; its end clears it; both are events', async () => {
+    const [host, port] = rw.split(':');
+    const db = new pg.Client({ host, port: Number(port), user: 'dbadmin', password: ADMIN_PASSWORD, database: 'postgres' });
+    await db.connect();
+    try {
+      const sleeping = db.query('select pg_sleep(6)');
+      await sleep(3000);
+      await t.svc.collector.collect();
+      const raised = (await details()).filter((d) => d.alarm_id === 'dwsbox.long_query');
+      const p = primaryOf(b).ordinal;
+      expect(raised).toHaveLength(1);
+      expect(raised[0]).toMatchObject({
+        alarm_status: 'active',
+        alarm_level: 'prompt',
+        alarm_location: `cluster_id=${id},instance_name=node${p}`,
+      });
+      await sleeping;
+    } finally {
+      await db.end();
+    }
+    await sleep(1100);
+    await t.svc.collector.collect();
+    const after = (await details()).filter((d) => d.alarm_id === 'dwsbox.long_query');
+    expect(after.map((d) => d.alarm_status)).toEqual(['cleared']);
+    const events = await t.client.call<{ events: { name: string; category: string; source_id: string }[] }>(
+      'GET',
+      `/v2/{project_id}/events?source_id=${id}&limit=100`,
+    );
+    const alarmEvents = events.events.filter((e) => e.name.startsWith('alarm_'));
+    expect(alarmEvents.filter((e) => e.name === 'alarm_raised')).toHaveLength(4); // three disk, one long query
+    expect(alarmEvents.filter((e) => e.name === 'alarm_cleared')).toHaveLength(1);
+    expect(alarmEvents.every((e) => e.category === 'system alarm')).toBe(true);
   });
 });

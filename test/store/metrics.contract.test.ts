@@ -2,10 +2,12 @@
  * The metrics history (D29) on both backends: samples kept one per member and second, read by
  * cluster, member and range; 5-minute averages made window by window (gaps skipped, a window
  * made once, only once it has ended); retention removing the oldest rows a chunk at a time; the
- * newest sample of each member; and the collector's lease, held by one process at a time.
+ * newest sample of each member; the collector's lease, held by one process at a time; and
+ * alarms, one uncleared per member and rule whichever process raises it.
  */
 import { describe, expect, it } from 'vitest';
 import { METRIC_FIELDS, type MetricSample } from '../../src/domain/metrics.js';
+import type { AlarmRecord } from '../../src/domain/alarms.js';
 import { STORE_BACKENDS, useStore } from '../helpers/store-backends.js';
 
 const W = 300;
@@ -110,5 +112,42 @@ for (const backend of STORE_BACKENDS)
       expect(await a.takeServiceLease('metrics-collector', 'A', 3000, 4000)).toBe(false);
       await b.releaseServiceLease('metrics-collector', 'B');
       expect(await a.takeServiceLease('metrics-collector', 'A', 3000, 4000)).toBe(true);
+    });
+
+    it('alarms: one uncleared per member and rule, even raised by two processes at once; cleared once; listed by time', async () => {
+      const a = h.store;
+      const b = h.open();
+      const alarm = (o: Partial<AlarmRecord>): AlarmRecord => ({
+        id: `a-${Math.random()}`,
+        projectId: 'p1',
+        clusterId: 'c1',
+        ordinal: 1,
+        ruleId: 'dwsbox.disk_usage',
+        level: 'important',
+        message: 'm',
+        raisedAt: 1000,
+        clearedAt: null,
+        ...o,
+      });
+      const first = alarm({ id: 'first' });
+      const both = await Promise.all([a.raiseAlarm(first), b.raiseAlarm(alarm({ id: 'second' }))]);
+      expect(both.filter(Boolean)).toHaveLength(1);
+      // another member or another rule: its own alarm
+      expect(await a.raiseAlarm(alarm({ id: 'n2', ordinal: 2, raisedAt: 1100 }))).toBe(true);
+      expect(await a.raiseAlarm(alarm({ id: 'cpu', ruleId: 'dwsbox.cpu_usage', raisedAt: 1200 }))).toBe(true);
+      const active = await a.activeAlarms();
+      expect(active).toHaveLength(3);
+      const winner = active.find((x) => x.ordinal === 1 && x.ruleId === 'dwsbox.disk_usage')!;
+      expect(await b.clearAlarm(winner.id, 2000)).toBe(true);
+      expect(await a.clearAlarm(winner.id, 2001)).toBe(false);
+      // cleared: the rule may be raised again for the member
+      expect(await a.raiseAlarm(alarm({ id: 'again', raisedAt: 3000 }))).toBe(true);
+      const page = await a.listAlarms({ projectId: 'p1', from: 1000, to: 3000, limit: 2, offset: 0 });
+      expect(page.count).toBe(3);
+      expect(page.alarms.map((x) => x.raisedAt)).toEqual([1200, 1100]);
+      const all = await a.listAlarms({ projectId: 'p1', from: 0, to: 5000, limit: 10, offset: 0 });
+      expect(all.alarms.find((x) => x.id === winner.id)!.clearedAt).toBe(2000);
+      expect(all.count).toBe(4);
+      expect((await a.listAlarms({ projectId: 'p2', from: 0, to: 5000, limit: 10, offset: 0 })).count).toBe(0);
     });
   });

@@ -25,15 +25,6 @@ const PLANNED = 'not implemented yet; it is planned';
 
 export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   // ---- planned: PostgreSQL can make these real (D28 and the decisions named)
-  'events and alarms': {
-    planned: true,
-    why: `${PLANNED} (D26 events, D29 metrics: alarms raised from measured thresholds; ListEvents, ListEventSpecs and event subscriptions are real)`,
-    ops: [
-      ['ListAlarmConfigs', 'GET', '/v2/{project_id}/alarm-configs'],
-      ['ListAlarmDetail', 'GET', '/v2/{project_id}/alarms'],
-      ['ListAlarmStatistic', 'GET', '/v2/{project_id}/alarm-statistic'],
-    ],
-  },
   monitoring: {
     planned: true,
     why: `${PLANNED} (D29: the cluster's disk as DWS's volume figures; the members' disks are in ListHostDisk, from the metrics history)`,
@@ -237,7 +228,7 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   },
   'notification subscriptions': {
     planned: true,
-    why: `${PLANNED} (D26: each matching alarm delivered as a signed JSON POST to the subscription's HTTP(S) endpoint, as event subscriptions are)`,
+    why: `${PLANNED} (D26: each matching alarm delivered as a signed JSON POST to the subscription's HTTP(S) endpoint, as event subscriptions are; meanwhile an event subscription of the \`system alarm\` category delivers every alarm raised and cleared)`,
     ops: [
       ['CreateAlarmSub', 'POST', '/v2/{project_id}/alarm-subs'],
       ['ListAlarmSubs', 'GET', '/v2/{project_id}/alarm-subs'],

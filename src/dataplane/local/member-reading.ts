@@ -11,6 +11,7 @@
  */
 import { readFileSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type pg from 'pg';
 import type { MemberReading } from '../../domain/metrics.js';
 import type { NodeRecord } from '../../domain/records.js';
 import type { ClusterRef } from '../data-plane.js';
@@ -94,16 +95,12 @@ interface ServerRow {
   archive_failed: number;
   checkpoints: number;
   replay_delay: number | null;
-  data_bytes: number;
+  longest_query: number;
   started_ms: number;
 }
 
-/** The reading of a running member; null when it does not run. */
-export async function memberReading(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, atMs: number): Promise<MemberReading | null> {
-  const proc = e.memberStatus(cluster, member);
-  if (!proc) return null;
-  const [row] = await e.instance(cluster, member).query<ServerRow>(
-    `select not pg_is_in_recovery() as primary,
+/** One query of the statistics views: counters and gauges (the data size apart, DATA_BYTES_SQL). */
+const READING_SQL = `select not pg_is_in_recovery() as primary,
             d.xacts, d.rollbacks, d.tuples_read, d.tuples_written,
             (select count(*) from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid())::int as connections,
             current_setting('max_connections')::int as max_connections,
@@ -115,16 +112,86 @@ export async function memberReading(e: LocalEngine, cluster: ClusterRef, member:
             case when not pg_is_in_recovery() then null
                  when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
                  else greatest(0, extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 end as replay_delay,
-            ((select coalesce(sum(pg_database_size(oid)), 0) from pg_database) + (select coalesce(sum(size), 0) from pg_ls_waldir()))::float8 as data_bytes,
+            (select coalesce(max(extract(epoch from clock_timestamp() - query_start)), 0) from pg_stat_activity
+              where state = 'active' and backend_type = 'client backend' and pid <> pg_backend_pid())::float8 as longest_query,
             (extract(epoch from pg_postmaster_start_time()) * 1000)::float8 as started_ms
        from (select sum(xact_commit + xact_rollback)::float8 as xacts, sum(xact_rollback)::float8 as rollbacks,
                     sum(tup_returned + tup_fetched)::float8 as tuples_read,
                     sum(tup_inserted + tup_updated + tup_deleted)::float8 as tuples_written
-               from pg_stat_database) d`,
-    [],
-    'postgres',
-    10_000,
-  );
+               from pg_stat_database) d`;
+
+/** What the member's data takes: every database and the WAL it keeps, as the server sizes them. */
+const DATA_BYTES_SQL = `select ((select coalesce(sum(pg_database_size(oid)), 0) from pg_database) + (select coalesce(sum(size), 0) from pg_ls_waldir()))::float8 as b`;
+
+/**
+ * The collector's own session on each member, kept open between readings (a new backend costs
+ * the server about 10 ms of CPU to start and fill its catalog caches, several times the
+ * reading's query: bench/collector.ts), for as long as the same postmaster runs; one not used
+ * for `IDLE_SESSION_MS` is closed, and every one at service stop (`endReadingSessions`).
+ */
+interface Kept {
+  client: pg.Client;
+  pid: number;
+  startTime: number;
+  usedAt: number;
+  dataBytes: { at: number; bytes: number } | null;
+}
+/** per engine (several services may run in one process, each with its own) */
+const sessionsOf = new WeakMap<LocalEngine, Map<string, Kept>>();
+function sessions(e: LocalEngine): Map<string, Kept> {
+  let m = sessionsOf.get(e);
+  if (!m) sessionsOf.set(e, (m = new Map()));
+  return m;
+}
+const IDLE_SESSION_MS = 5 * 60_000;
+/** The server walks a member's database directories to size them: once a minute, not every collection. */
+const DATA_BYTES_EVERY_MS = 60_000;
+
+function drop(e: LocalEngine, key: string): void {
+  const s = sessions(e).get(key);
+  if (!s) return;
+  sessions(e).delete(key);
+  void s.client.end().catch(() => {});
+}
+
+/** Close the collector's sessions unused for `idleMs` (0: every one, at service stop). */
+export function endReadingSessions(e: LocalEngine, idleMs = 0): void {
+  const now = Date.now();
+  for (const [key, s] of sessions(e)) if (now - s.usedAt >= idleMs) drop(e, key);
+}
+
+async function session(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, proc: { pid: number; startTime: number }): Promise<Kept> {
+  const key = `${cluster.id}/${member.ordinal}`;
+  const kept = sessions(e).get(key);
+  if (kept && kept.pid === proc.pid && kept.startTime === proc.startTime) {
+    kept.usedAt = Date.now();
+    return kept;
+  }
+  if (kept) drop(e, key); // another postmaster runs now
+  const client = await e.instance(cluster, member).connect('postgres', 10_000);
+  client.on('error', () => drop(e, key)); // the server stopped or restarted: the next reading connects again
+  const s: Kept = { client, pid: proc.pid, startTime: proc.startTime, usedAt: Date.now(), dataBytes: null };
+  sessions(e).set(key, s);
+  return s;
+}
+
+/** The reading of a running member; null when it does not run. */
+export async function memberReading(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, atMs: number): Promise<MemberReading | null> {
+  endReadingSessions(e, IDLE_SESSION_MS);
+  const proc = e.memberStatus(cluster, member);
+  if (!proc) return null;
+  const s = await session(e, cluster, member, proc);
+  let row: ServerRow | undefined;
+  try {
+    [row] = (await s.client.query<ServerRow>(READING_SQL)).rows;
+    if (!s.dataBytes || Date.now() - s.dataBytes.at >= DATA_BYTES_EVERY_MS) {
+      const [d] = (await s.client.query<{ b: number }>(DATA_BYTES_SQL)).rows;
+      s.dataBytes = { at: Date.now(), bytes: d?.b ?? 0 };
+    }
+  } catch (err) {
+    drop(e, `${cluster.id}/${member.ordinal}`);
+    throw err;
+  }
   if (!row) return null;
   let fsAvailBytes: number | null = null;
   try {
@@ -138,7 +205,7 @@ export async function memberReading(e: LocalEngine, cluster: ClusterRef, member:
     primary: row.primary,
     ...processTree(proc.pid),
     ticksPerSecond: TICKS_PER_SECOND,
-    dataBytes: row.data_bytes,
+    dataBytes: s.dataBytes.bytes,
     fsAvailBytes,
     connections: row.connections,
     maxConnections: row.max_connections,
@@ -152,6 +219,7 @@ export async function memberReading(e: LocalEngine, cluster: ClusterRef, member:
     archiveFailed: row.archive_failed,
     checkpoints: row.checkpoints,
     replayDelaySeconds: row.replay_delay,
+    longestQuerySeconds: row.longest_query,
     serverStartMs: row.started_ms,
   };
 }

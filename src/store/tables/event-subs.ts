@@ -115,12 +115,13 @@ function matching(sub: EventSubscriptionRecord) {
     if (sub.sourceIds.length) all.push(eb('cluster_id', 'in', sub.sourceIds));
     if (sub.severities.length) all.push(eb('severity', 'in', sub.severities));
     if (sub.categories.length) {
-      const management = sub.categories.includes('management');
-      const monitor = sub.categories.includes('monitor');
+      // a kind's category by its prefix, as domain/event-specs.ts eventCategory says
       const prefix = sql<string>`substr(kind, 1, 5)`;
-      if (management && !monitor) all.push(eb(prefix, '=', 'task_'));
-      else if (monitor && !management) all.push(eb(prefix, '<>', 'task_'));
-      else if (!monitor && !management) all.push(none);
+      const of: Expression<SqlBool>[] = [];
+      if (sub.categories.includes('management')) of.push(eb(prefix, '=', 'task_'));
+      if (sub.categories.includes('system alarm')) of.push(eb(prefix, '=', 'alarm'));
+      if (sub.categories.includes('monitor')) of.push(eb.and([eb(prefix, '<>', 'task_'), eb(prefix, '<>', 'alarm')]));
+      all.push(of.length ? eb.or(of) : none);
     }
     return eb.and(all);
   };

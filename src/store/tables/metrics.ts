@@ -33,6 +33,7 @@ const COLUMN: Record<MetricField, FigureColumn> = {
   archiveRate: 'archive_rate',
   archiveFailRate: 'archive_fail_rate',
   checkpointRate: 'checkpoint_rate',
+  longestQuerySeconds: 'longest_query_seconds',
 };
 const COLUMNS = METRIC_FIELDS.map((f) => COLUMN[f]);
 

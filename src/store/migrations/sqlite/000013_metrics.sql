@@ -1,7 +1,7 @@
 -- dwsbox store, version 13: metrics history (issue 17, D29). One wide row per member per
 -- collection (`resolution` 0, `bucket` its epoch second) and per 5-minute average (`resolution`
 -- 300, `bucket` the window's start); NULL is a figure not measured then. `service_leases`: the
--- one process of the store that does a job (the collector) holds its named lease.
+-- one process of the store that does a job (the collector) holds its named lease. `alarms`: below.
 CREATE TABLE metric_samples (
   cluster_id TEXT NOT NULL,
   ordinal INTEGER NOT NULL,
@@ -30,6 +30,7 @@ CREATE TABLE metric_samples (
   archive_rate REAL,
   archive_fail_rate REAL,
   checkpoint_rate REAL,
+  longest_query_seconds REAL,
   PRIMARY KEY (cluster_id, resolution, ordinal, bucket)
 );
 CREATE INDEX metric_samples_age ON metric_samples(resolution, bucket);
@@ -38,3 +39,18 @@ CREATE TABLE service_leases (
   owner TEXT NOT NULL,
   expires_at BIGINT NOT NULL
 );
+-- Alarms (issue 17): one row per raising of a rule for a member, cleared_at set when it clears;
+-- at most one uncleared alarm per member and rule, whichever process evaluates.
+CREATE TABLE alarms (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  cluster_id TEXT NOT NULL,
+  ordinal INTEGER NOT NULL,
+  rule_id TEXT NOT NULL,
+  level TEXT NOT NULL,
+  message TEXT NOT NULL,
+  raised_at BIGINT NOT NULL,
+  cleared_at BIGINT
+);
+CREATE UNIQUE INDEX alarms_one_active ON alarms(cluster_id, ordinal, rule_id) WHERE cleared_at IS NULL;
+CREATE INDEX alarms_project_raised ON alarms(project_id, raised_at);
