@@ -114,6 +114,11 @@ const ROUTED: Record<string, string | null> = {
     "the alarm rules dwsbox evaluates after each metrics collection (member down, archiving failing, disk, connections, replication lag in bytes and time, CPU, memory, long-running query) with dwsbox's `threshold` and `unit`; `is_converge`/`converge_time` say which wait for the alarmForSeconds setting; see api.md#alarms",
   ListAlarmDetail:
     "the project's alarms raised and cleared by the measurements, newest first (`alarm_status` active or cleared, `alarm_location` the cluster and member, dates in `time_zone`); `recent_day` or from/to (epoch ms)",
+  CreateAlarmSub:
+    'partial: an event subscription of kind alarm: the alarm_raised and alarm_cleared events of the rules (`alarm_detail`, alarm_ids) and levels (`alarm_level`) it names, on its clusters (`cluster_id`), POSTed signed to an http(s) `notification_target` (no SMN); the answer carries the signing secret once; see api.md#alarms',
+  ListAlarmSubs: "the project's alarm subscriptions with their delivery state",
+  UpdateAlarmSub: 'the fields sent (`alarm_details` the rules)',
+  DeleteAlarmSub: null,
   ListAlarmStatistic: 'alarms raised per day (in `time_zone`) and level over the last 7 days',
   ListTagsForResource:
     "the cluster's enterprise project as its system tag `_sys_enterprise_project_id` (the only system tag dwsbox records)",

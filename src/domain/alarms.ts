@@ -146,6 +146,11 @@ export const ALARM_RULES: readonly AlarmRule[] = [
 
 export const findAlarmRule = (id: string): AlarmRule | undefined => ALARM_RULES.find((r) => r.id === id);
 
+/** The rules an alarm subscription covers: those named (none: all) of the levels named (none: all). */
+export function alarmRulesOf(ids: readonly string[], levels: readonly string[]): string[] {
+  return ALARM_RULES.filter((r) => (!ids.length || ids.includes(r.id)) && (!levels.length || levels.includes(r.level))).map((r) => r.id);
+}
+
 /**
  * Whether a threshold rule is breached now: the newest sample is above its threshold and, for a
  * sustained rule, so is every sample of the last `forSeconds` (which must reach back that far,

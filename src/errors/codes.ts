@@ -61,7 +61,7 @@ export const ERROR_CODES = {
   EVENT_SUB_QUOTA_EXCEEDED: spec(
     400,
     'DWS.9992',
-    'The project has %s event subscriptions, the most this service allows (setting eventSubscriptionsPerProject).',
+    'The project has %s event and alarm subscriptions, the most this service allows (setting eventSubscriptionsPerProject).',
   ),
   DB_AUTHORITY_REFUSED: spec(400, 'DWS.9975', 'Privilege change refused: %s'),
   TENANT_FAULTS_DISABLED: spec(
@@ -91,7 +91,7 @@ export const ERROR_CODES = {
   DB_OBJECT_NOT_FOUND: spec(404, 'DWS.9974', 'The %s %s does not exist in %s.'),
   INSTANCE_NOT_FOUND: spec(404, 'DWS.9981', 'The instance %s does not exist.'),
   QUERY_NOT_FOUND: spec(404, 'DWS.9982', 'The query %s is not running on cluster %s.'),
-  EVENT_SUB_NOT_FOUND: spec(404, 'DWS.9990', 'The event subscription %s does not exist.'),
+  EVENT_SUB_NOT_FOUND: spec(404, 'DWS.9990', 'The subscription %s does not exist.'),
   CONFIGURATION_NOT_FOUND: spec(404, 'DWS.9980', 'The parameter configuration %s does not exist on cluster %s.'),
   SNAPSHOT_POLICY_NOT_FOUND: spec(404, 'DWS.9940', 'The snapshot policy %s does not exist on cluster %s.'),
 
@@ -106,7 +106,7 @@ export const ERROR_CODES = {
     'Cluster %s keeps its snapshots in the %s; the service now puts new clusters in the %s. A cluster with snapshots never changes repository (it has %s backup sets there): delete its snapshots first, or start the service with its old repository settings.',
   ),
   SNAPSHOT_POLICY_NAME_EXISTS: spec(409, 'DWS.9941', 'The cluster already has a snapshot policy named %s (names are case-insensitive).'),
-  EVENT_SUB_NAME_EXISTS: spec(409, 'DWS.9993', 'The project already has an event subscription named %s.'),
+  EVENT_SUB_NAME_EXISTS: spec(409, 'DWS.9993', 'The project already has an event or alarm subscription named %s.'),
   DB_USER_EXISTS: spec(409, 'DWS.9972', 'The database user %s already exists on cluster %s.'),
   DB_USER_IN_USE: spec(409, 'DWS.9973', 'The database user %s cannot be dropped: %s'),
   STORE_CONFLICT: spec(409, 'DWS.0011', 'A concurrent change was made: %s', true),

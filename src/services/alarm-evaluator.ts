@@ -73,10 +73,15 @@ export class AlarmEvaluator {
     const nowS = Math.floor(now / 1000);
     // the samples of the rules' duration, once for the cluster (and an interval more, so the window reaches back)
     const back = thresholds.alarmForSeconds + Math.ceil((2 * this.deps.intervalMs) / 1000);
-    const history = x.samples.size
-      ? await store.listMetricSamples({ clusterId: c.id, resolution: 0, fromS: nowS - back, toS: nowS + 1 })
-      : [];
-    const idle = c.status === 'AVAILABLE' && !(await store.activeTask(`cluster:${c.id}`));
+    // read only when a sustained rule is past its threshold now (most collections: none)
+    const pastNow = [...x.samples.values()].some((s) =>
+      ALARM_RULES.some((r) => {
+        const v = r.sustained ? r.value(s, ctx) : null;
+        return v !== null && v > r.threshold(thresholds);
+      }),
+    );
+    const history = pastNow ? await store.listMetricSamples({ clusterId: c.id, resolution: 0, fromS: nowS - back, toS: nowS + 1 }) : [];
+    const idle = x.unread.length > 0 && c.status === 'AVAILABLE' && !(await store.activeTask(`cluster:${c.id}`));
     const activeOf = (ordinal: number, rule: string) => active.find((a) => a.ordinal === ordinal && a.ruleId === rule);
     const members = new Set([...x.nodes.map((n) => n.ordinal), ...active.map((a) => a.ordinal)]);
     for (const ordinal of members) {

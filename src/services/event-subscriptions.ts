@@ -19,6 +19,7 @@ import {
   type EventSpec,
 } from '../domain/event-specs.js';
 import { newId } from '../domain/ids.js';
+import { ALARM_LEVELS, ALARM_RULES } from '../domain/alarms.js';
 import { checkEndpoint, literalHost, refusedAddress, urlPort, type ListenAddress } from '../domain/notify-endpoint.js';
 import { freeTextProblem } from '../domain/text-fields.js';
 import { AppError } from '../errors/app-error.js';
@@ -37,7 +38,14 @@ export interface EventSubInput {
   notificationTargetName?: string | undefined;
   notificationTargetType?: string | undefined;
   timeZone?: string | undefined;
+  /** an alarm subscription's (CreateAlarmSub, UpdateAlarmSub): its alarm rules and levels, comma-separated, and its language */
+  alarmDetail?: string | undefined;
+  alarmLevel?: string | undefined;
+  language?: string | undefined;
 }
+
+type Kind = EventSubscriptionRecord['kind'];
+const LANGUAGES = ['en-us', 'zh-cn'] as const;
 
 /** A subscription with its delivery state as read now. */
 export interface EventSubView {
@@ -110,7 +118,7 @@ export class EventSubscriptionService {
     return { specs: all.slice(offset, offset + (q.limit ?? 100)), count: all.length };
   }
 
-  async create(projectId: string, i: EventSubInput): Promise<{ view: EventSubView; secret: string }> {
+  async create(projectId: string, i: EventSubInput, kind: Kind = 'event'): Promise<{ view: EventSubView; secret: string }> {
     for (const f of ['name', 'notificationTarget', 'notificationTargetName', 'notificationTargetType'] as const)
       if (i[f] === undefined) throw new AppError('VALIDATION', { args: [`${snake(f)} is required`] });
     const fields = await this.check(projectId, i);
@@ -145,6 +153,10 @@ export class EventSubscriptionService {
         lastErrorAt: null,
         leaseOwner: null,
         leaseUntil: null,
+        kind,
+        alarmIds: fields.alarmIds ?? [],
+        alarmLevels: fields.alarmLevels ?? [],
+        language: fields.language ?? '',
       };
       await tx.insertEventSub(rec);
       return rec;
@@ -152,20 +164,20 @@ export class EventSubscriptionService {
     return { view: { sub, pending: 0 }, secret };
   }
 
-  async list(projectId: string, offset = 0, limit = 100): Promise<{ views: EventSubView[]; count: number }> {
-    const { records, count } = await this.deps.store.listEventSubs(projectId, offset, limit);
+  async list(projectId: string, offset = 0, limit = 100, kind: Kind = 'event'): Promise<{ views: EventSubView[]; count: number }> {
+    const { records, count } = await this.deps.store.listEventSubs(projectId, offset, limit, kind);
     return { views: await Promise.all(records.map((sub) => this.view(sub))), count };
   }
 
-  async get(projectId: string, id: string): Promise<EventSubView> {
-    const sub = await this.deps.store.getEventSub(projectId, id);
+  async get(projectId: string, id: string, kind: Kind = 'event'): Promise<EventSubView> {
+    const sub = await this.deps.store.getEventSub(projectId, id, kind);
     if (!sub) throw new AppError('EVENT_SUB_NOT_FOUND', { args: [id] });
     return this.view(sub);
   }
 
-  async update(projectId: string, id: string, i: EventSubInput): Promise<EventSubView> {
+  async update(projectId: string, id: string, i: EventSubInput, kind: Kind = 'event'): Promise<EventSubView> {
     if (Object.values(i).every((v) => v === undefined)) throw new AppError('VALIDATION', { args: ['the body changes nothing'] });
-    const cur = await this.deps.store.getEventSub(projectId, id);
+    const cur = await this.deps.store.getEventSub(projectId, id, kind);
     if (!cur) throw new AppError('EVENT_SUB_NOT_FOUND', { args: [id] });
     const f = await this.check(projectId, {
       notificationTargetType: cur.targetType,
@@ -183,6 +195,9 @@ export class EventSubscriptionService {
     if (f.targetName !== undefined) patch.targetName = f.targetName;
     if (f.targetType !== undefined) patch.targetType = f.targetType;
     if (f.timeZone !== undefined) patch.timeZone = f.timeZone;
+    if (f.alarmIds !== undefined) patch.alarmIds = f.alarmIds;
+    if (f.alarmLevels !== undefined) patch.alarmLevels = f.alarmLevels;
+    if (f.language !== undefined) patch.language = f.language;
     if (f.endpoint !== undefined && f.endpoint !== cur.endpoint) {
       // A new endpoint: the waiting event is tried there at once, its count of failures anew.
       Object.assign(patch, { endpoint: f.endpoint, failedAttempts: 0, nextAttemptAt: now });
@@ -193,11 +208,11 @@ export class EventSubscriptionService {
       if (f.enabled) Object.assign(patch, { cursorSeq: await this.deps.store.lastEventSeq(), failedAttempts: 0, nextAttemptAt: now });
     }
     if (!(await this.deps.store.updateEventSub(projectId, id, patch))) throw new AppError('EVENT_SUB_NOT_FOUND', { args: [id] });
-    return this.get(projectId, id);
+    return this.get(projectId, id, kind);
   }
 
-  async delete(projectId: string, id: string): Promise<EventSubView> {
-    const view = await this.get(projectId, id);
+  async delete(projectId: string, id: string, kind: Kind = 'event'): Promise<EventSubView> {
+    const view = await this.get(projectId, id, kind);
     if (!(await this.deps.store.deleteEventSub(projectId, id))) throw new AppError('EVENT_SUB_NOT_FOUND', { args: [id] });
     return view;
   }
@@ -225,6 +240,9 @@ export class EventSubscriptionService {
         | 'targetName'
         | 'targetType'
         | 'timeZone'
+        | 'alarmIds'
+        | 'alarmLevels'
+        | 'language'
       >
     >
   > {
@@ -247,6 +265,19 @@ export class EventSubscriptionService {
           throw new AppError('VALIDATION', { args: [`source_id: the project has no cluster ${cid}`] });
       }
       out.sourceIds = ids;
+    }
+    if (i.alarmDetail !== undefined)
+      out.alarmIds = parseList(
+        'alarm_detail',
+        i.alarmDetail,
+        ALARM_RULES.map((r) => r.id),
+        ALARM_RULES.length,
+      );
+    if (i.alarmLevel !== undefined) out.alarmLevels = parseList('alarm_level', i.alarmLevel, ALARM_LEVELS);
+    if (i.language !== undefined) {
+      if (i.language !== '' && !(LANGUAGES as readonly string[]).includes(i.language))
+        throw new AppError('VALIDATION', { args: [`language: ${JSON.stringify(i.language)} is not one of ${LANGUAGES.join(', ')}`] });
+      out.language = i.language;
     }
     if (i.tag !== undefined) {
       const why = freeTextProblem(i.tag, 128);

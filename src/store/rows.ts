@@ -478,6 +478,11 @@ export interface EventSubscriptionRecord {
   lastErrorAt: number | null;
   leaseOwner: string | null;
   leaseUntil: number | null;
+  /** 'alarm': an alarm subscription (issue 17), which delivers the alarm events of `alarmIds` and `alarmLevels` */
+  kind: 'event' | 'alarm';
+  alarmIds: string[];
+  alarmLevels: string[];
+  language: string;
 }
 
 /** A list of values kept as comma-separated text ('' for none). */
@@ -512,4 +517,8 @@ export const eventSubRows = new RowMapping<EventSubscriptionRecord, EventSubscri
   lastErrorAt: ['last_error_at', numericOrNull],
   leaseOwner: ['lease_owner', text()],
   leaseUntil: ['lease_until', numericOrNull],
+  kind: ['kind', text<'event' | 'alarm'>()],
+  alarmIds: ['alarm_ids', commaList],
+  alarmLevels: ['alarm_levels', commaList],
+  language: ['language', text()],
 });

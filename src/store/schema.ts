@@ -371,4 +371,10 @@ export interface EventSubscriptionsTable {
   last_error_at: number | null;
   lease_owner: string | null;
   lease_until: number | null;
+  /** 000013: 'event', or 'alarm' for an alarm subscription (issue 17) */
+  kind: string;
+  /** 000013: an alarm subscription's rules and levels (comma-separated; empty: all) and its language */
+  alarm_ids: string;
+  alarm_levels: string;
+  language: string;
 }

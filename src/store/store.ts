@@ -518,11 +518,20 @@ export class Store {
   insertEventSub(rec: EventSubscriptionRecord): Promise<void> {
     return eventSubs.insertEventSub(this.db, rec);
   }
-  getEventSub(projectId: string, id: string): Promise<EventSubscriptionRecord | undefined> {
-    return eventSubs.getEventSub(this.db, projectId, id);
+  getEventSub(
+    projectId: string,
+    id: string,
+    kind: EventSubscriptionRecord['kind'] = 'event',
+  ): Promise<EventSubscriptionRecord | undefined> {
+    return eventSubs.getEventSub(this.db, projectId, id, kind);
   }
-  listEventSubs(projectId: string, offset: number, limit: number): Promise<{ records: EventSubscriptionRecord[]; count: number }> {
-    return eventSubs.listEventSubs(this.db, projectId, offset, limit);
+  listEventSubs(
+    projectId: string,
+    offset: number,
+    limit: number,
+    kind: EventSubscriptionRecord['kind'] = 'event',
+  ): Promise<{ records: EventSubscriptionRecord[]; count: number }> {
+    return eventSubs.listEventSubs(this.db, projectId, offset, limit, kind);
   }
   countEventSubs(projectId: string): Promise<number> {
     return eventSubs.countEventSubs(this.db, projectId);

@@ -518,3 +518,98 @@ describe('the CLI: dwsbox events', () => {
     expect((await listSubs()).event_subscriptions.some((x) => x.id === sub.id)).toBe(false);
   });
 });
+
+describe('alarm subscriptions (CreateAlarmSub, ListAlarmSubs, UpdateAlarmSub, DeleteAlarmSub)', () => {
+  interface WireAlarmSub {
+    id: string;
+    name: string;
+    alarm_level: string;
+    alarm_details: string;
+    cluster_id: string;
+    notification_target_name: string;
+    secret?: string;
+    delivery: { pending: number };
+  }
+  let n = 0;
+  const createAlarmSub = async (body: Record<string, unknown>): Promise<WireAlarmSub> => {
+    const res = await h.sdkCall('POST', p('/v2/{project_id}/alarm-subs'), {
+      data: { name: `alarm-sub-${++n}`, notification_target_type: 'HTTP', ...body },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json<WireAlarmSub>();
+  };
+  /** An alarm's raising recorded as the evaluator records it. */
+  const raised = async (c: ClusterRecord, rule: string, severity: 'major' | 'warning' | 'normal') =>
+    expect(
+      await h.svc.store.recordEvent({
+        id: `ev-${++seq}`,
+        projectId: c.projectId,
+        clusterId: c.id,
+        kind: 'alarm_raised',
+        severity,
+        message: `${rule} on node1`,
+        subject: `${rule}:alarm-${seq}`,
+        sourceKey: `alarm:alarm-${seq}:raised`,
+        occurredAt: Date.now() + seq,
+      }),
+    ).toBe(true);
+
+  it('kept apart from the event subscriptions; fields as the SDK sends them; bad rules and levels refused, changing nothing', async () => {
+    const r = await receiver();
+    const s = await createAlarmSub({ notification_target: r.url, alarm_level: 'important,urgent', cluster_id: c1.id });
+    expect(s).toMatchObject({ alarm_level: 'important,urgent', alarm_details: '', cluster_id: c1.id, notification_target_name: s.name });
+    expect(s.secret).toMatch(/^[0-9a-f]{64}$/);
+    expect((await listSubs()).event_subscriptions.map((x) => x.id)).not.toContain(s.id);
+    const listed = await h.sdkCall('GET', p('/v2/{project_id}/alarm-subs'));
+    expect(listed.json<{ alarm_subscriptions: WireAlarmSub[] }>().alarm_subscriptions.map((x) => x.id)).toContain(s.id);
+    expectError(await h.sdkCall('PUT', p(`/v2/{project_id}/event-subs/${s.id}`), { data: { enable: 0 } }), 404, 'DWS.9990');
+    const up = await h.sdkCall('PUT', p(`/v2/{project_id}/alarm-subs/${s.id}`), { data: { alarm_details: 'dwsbox.disk_usage' } });
+    expect(up.json<WireAlarmSub>()).toMatchObject({ alarm_details: 'dwsbox.disk_usage', alarm_level: 'important,urgent' });
+    const before = await dumpStore(h.svc.store);
+    expectError(
+      await h.sdkCall('POST', p('/v2/{project_id}/alarm-subs'), {
+        data: { name: 'bad-level', notification_target: r.url, notification_target_type: 'HTTP', alarm_level: 'critical' },
+      }),
+      400,
+      'DWS.0001',
+      /alarm_level/,
+    );
+    expectError(
+      await h.sdkCall('PUT', p(`/v2/{project_id}/alarm-subs/${s.id}`), { data: { alarm_details: 'dwsbox.nope' } }),
+      400,
+      'DWS.0001',
+      /alarm_detail/,
+    );
+    expect(await dumpStore(h.svc.store)).toBe(before);
+    const gone = await h.sdkCall('DELETE', p(`/v2/{project_id}/alarm-subs/${s.id}`));
+    expect(gone.json<WireAlarmSub>().id).toBe(s.id);
+    expectError(await h.sdkCall('DELETE', p(`/v2/{project_id}/alarm-subs/${s.id}`)), 404, 'DWS.9990');
+  });
+
+  it("each delivers the alarms of its rules, levels and clusters; an event subscription of the 'system alarm' category gets every alarm", async () => {
+    const important = await receiver();
+    const cpu = await receiver();
+    const alarms = await receiver();
+    const sImportant = await createAlarmSub({ notification_target: important.url, alarm_level: 'important', cluster_id: c1.id });
+    const sCpu = await createAlarmSub({ notification_target: cpu.url, alarm_detail: 'dwsbox.cpu_usage' });
+    const sAlarms = await createSub({ notification_target: alarms.url, category: 'system alarm', source_id: `${c1.id},${c2.id}` });
+    await raised(c1, 'dwsbox.disk_usage', 'major'); // important, c1
+    await raised(c1, 'dwsbox.cpu_usage', 'warning'); // minor, c1
+    await raised(c2, 'dwsbox.disk_usage', 'major'); // important, c2
+    await emit(c1, 'member_down'); // not an alarm
+    await until(() => alarms.got.length >= 3, 'the system alarm subscription got the three alarms');
+    for (const id of [sImportant.id, sCpu.id])
+      await until(async () => {
+        const l = (await h.sdkCall('GET', p('/v2/{project_id}/alarm-subs'))).json<{ alarm_subscriptions: WireAlarmSub[] }>();
+        return l.alarm_subscriptions.find((x) => x.id === id)!.delivery.pending === 0;
+      }, `alarm subscription ${id} done`);
+    await until(async () => (await subState(sAlarms.id)).delivery.pending === 0, 'the event subscription done');
+    const subjects = (r: Receiver) =>
+      r.got.map((d) => `${d.json.event.source_id === c1.id ? 'c1' : 'c2'}:${d.json.event.description.split(' ')[0]}`);
+    expect(subjects(important)).toEqual(['c1:dwsbox.disk_usage']);
+    expect(subjects(cpu)).toEqual(['c1:dwsbox.cpu_usage']);
+    expect(subjects(alarms)).toEqual(['c1:dwsbox.disk_usage', 'c1:dwsbox.cpu_usage', 'c2:dwsbox.disk_usage']);
+    expect(alarms.got.every((d) => d.json.event.category === 'system alarm')).toBe(true);
+    verify(important.got[0]!, sImportant.secret!);
+  });
+});

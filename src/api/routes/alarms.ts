@@ -1,9 +1,22 @@
-/** Alarm routes (issue 17): ListAlarmConfigs, ListAlarmDetail, ListAlarmStatistic. See docs/api.md#alarms. */
+/**
+ * Alarm routes (issue 17): ListAlarmConfigs, ListAlarmDetail, ListAlarmStatistic, and the alarm
+ * subscriptions (CreateAlarmSub, ListAlarmSubs, UpdateAlarmSub, DeleteAlarmSub): event
+ * subscriptions of kind `alarm`, delivered the same way (services/event-delivery.ts). See
+ * docs/api.md#alarms.
+ */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../app.js';
 import { errorResponses, ProjectParams } from '../schemas/primitives.js';
+import type { EventSubInput } from '../../services/event-subscriptions.js';
 import {
+  AlarmSubParams,
+  AlarmSubResponse,
+  alarmSubOut,
+  CreateAlarmSubBody,
+  ListAlarmSubsQuery,
+  ListAlarmSubsResponse,
+  UpdateAlarmSubBody,
   ListAlarmConfigsQuery,
   ListAlarmConfigsResponse,
   ListAlarmDetailQuery,
@@ -13,6 +26,22 @@ import {
 } from '../schemas/alarms.js';
 
 const DOC = 'See docs/api.md#alarms.';
+
+/** An alarm subscription's body as the subscription service takes it (its clusters are an event subscription's sources). */
+function alarmSubInput(b: Partial<CreateAlarmSubBody> & Partial<UpdateAlarmSubBody>): EventSubInput {
+  return {
+    name: b.name,
+    sourceId: b.cluster_id,
+    enable: b.enable,
+    notificationTarget: b.notification_target,
+    notificationTargetName: b.notification_target_name,
+    notificationTargetType: b.notification_target_type,
+    timeZone: b.time_zone,
+    alarmDetail: b.alarm_detail ?? b.alarm_details,
+    alarmLevel: b.alarm_level,
+    language: b.language,
+  };
+}
 
 export const alarmRoutes =
   (deps: AppDeps): FastifyPluginAsync =>
@@ -76,5 +105,75 @@ export const alarmRoutes =
         },
       },
       async (req) => s.statistic(req.params.project_id, req.query.time_zone),
+    );
+
+    const subs = deps.eventSubs;
+    app.post(
+      '/v2/:project_id/alarm-subs',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags: ['monitoring'],
+          summary: 'Create an alarm subscription (CreateAlarmSub)',
+          description: `Each alarm of the rules (alarm_detail) and levels (alarm_level) it names, on the clusters it names (cluster_id; none: all), raised or cleared, is POSTed as its alarm_raised or alarm_cleared event, signed, to notification_target (an http(s) URL), as event subscriptions deliver. The answer carries the signing secret once. ${DOC}`,
+          params: ProjectParams,
+          body: CreateAlarmSubBody,
+          response: { 200: AlarmSubResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        // the endpoint's name defaults to the subscription's (DWS names its SMN topic)
+        const input = { ...alarmSubInput(req.body), notificationTargetName: req.body.notification_target_name ?? req.body.name };
+        const r = await subs.create(req.params.project_id, input, 'alarm');
+        return alarmSubOut(r.view, r.secret);
+      },
+    );
+    app.get(
+      '/v2/:project_id/alarm-subs',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags: ['monitoring'],
+          summary: 'List alarm subscriptions (ListAlarmSubs)',
+          description: `The project's alarm subscriptions, oldest first, each with its delivery state. ${DOC}`,
+          params: ProjectParams,
+          querystring: ListAlarmSubsQuery,
+          response: { 200: ListAlarmSubsResponse, ...errorResponses },
+        },
+      },
+      async (req) => {
+        const limit = Number(req.query.limit ?? 100);
+        const r = await subs.list(req.params.project_id, Number(req.query.offset ?? 0) * limit, limit, 'alarm');
+        return { count: r.count, alarm_subscriptions: r.views.map((v) => alarmSubOut(v)) };
+      },
+    );
+    app.put(
+      '/v2/:project_id/alarm-subs/:alarm_sub_id',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags: ['monitoring'],
+          summary: 'Update an alarm subscription (UpdateAlarmSub)',
+          description: `Changes the fields sent. ${DOC}`,
+          params: AlarmSubParams,
+          body: UpdateAlarmSubBody,
+          response: { 200: AlarmSubResponse, ...errorResponses },
+        },
+      },
+      async (req) => alarmSubOut(await subs.update(req.params.project_id, req.params.alarm_sub_id, alarmSubInput(req.body), 'alarm')),
+    );
+    app.delete(
+      '/v2/:project_id/alarm-subs/:alarm_sub_id',
+      {
+        config: { auth: 'mutate' },
+        schema: {
+          tags: ['monitoring'],
+          summary: 'Delete an alarm subscription (DeleteAlarmSub)',
+          description: 'Deletes it; nothing more is delivered for it. The answer is the subscription as it was.',
+          params: AlarmSubParams,
+          response: { 200: AlarmSubResponse, ...errorResponses },
+        },
+      },
+      async (req) => alarmSubOut(await subs.delete(req.params.project_id, req.params.alarm_sub_id, 'alarm')),
     );
   };

@@ -226,16 +226,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['DeleteDataSource', 'DELETE', '/v1.0/{project_id}/clusters/{cluster_id}/ext-data-sources/{ext_data_source_id}'],
     ],
   },
-  'notification subscriptions': {
-    planned: true,
-    why: `${PLANNED} (D26: each matching alarm delivered as a signed JSON POST to the subscription's HTTP(S) endpoint, as event subscriptions are; meanwhile an event subscription of the \`system alarm\` category delivers every alarm raised and cleared)`,
-    ops: [
-      ['CreateAlarmSub', 'POST', '/v2/{project_id}/alarm-subs'],
-      ['ListAlarmSubs', 'GET', '/v2/{project_id}/alarm-subs'],
-      ['UpdateAlarmSub', 'PUT', '/v2/{project_id}/alarm-subs/{alarm_sub_id}'],
-      ['DeleteAlarmSub', 'DELETE', '/v2/{project_id}/alarm-subs/{alarm_sub_id}'],
-    ],
-  },
   'cluster pre-check': {
     planned: false,
     why: 'create the cluster instead: capacity, quotas and names are checked before anything is built',

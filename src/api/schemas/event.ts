@@ -151,7 +151,7 @@ export const ListEventSubsQuery = Type.Object({
   limit: PageInt('subscriptions in the page (default 100)', 1000, 1),
 });
 
-const Delivery = Type.Object(
+export const Delivery = Type.Object(
   {
     pending: Type.Integer({ description: 'events it covers that wait for delivery (0 while disabled)' }),
     last_delivered_event_id: Nullable(Type.String()),
@@ -211,15 +211,21 @@ export function eventSubOut(v: EventSubView, secret?: string): Static<typeof Eve
     notification_target_type: s.targetType,
     language: 'en-us',
     time_zone: s.timeZone,
-    delivery: {
-      pending: v.pending,
-      last_delivered_event_id: s.deliveredEventId,
-      last_delivered_at: s.deliveredAt,
-      failed_attempts: s.failedAttempts,
-      last_error: s.lastError,
-      last_error_at: s.lastErrorAt,
-      next_attempt_at: v.pending > 0 ? s.nextAttemptAt : null,
-    },
+    delivery: deliveryOut(v),
     ...(secret !== undefined ? { secret } : {}),
+  };
+}
+
+/** A subscription's delivery state (event and alarm subscriptions alike). */
+export function deliveryOut(v: EventSubView): Static<typeof Delivery> {
+  const s = v.sub;
+  return {
+    pending: v.pending,
+    last_delivered_event_id: s.deliveredEventId,
+    last_delivered_at: s.deliveredAt,
+    failed_attempts: s.failedAttempts,
+    last_error: s.lastError,
+    last_error_at: s.lastErrorAt,
+    next_attempt_at: v.pending > 0 ? s.nextAttemptAt : null,
   };
 }

@@ -29,7 +29,7 @@ interface ProcFigures {
   write: number | null;
 }
 
-function readProc(pid: number, withChildren: boolean): ProcFigures | null {
+function readProc(pid: number, withChildren: boolean, withPss: boolean): ProcFigures | null {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -41,11 +41,13 @@ function readProc(pid: number, withChildren: boolean): ProcFigures | null {
   const user = Number(f[11]) + (withChildren ? Number(f[13]) : 0);
   const sys = Number(f[12]) + (withChildren ? Number(f[14]) : 0);
   let pss: number | null = null;
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    if (m) pss = Number(m[1]) * 1024;
-  } catch {
-    /* gone, or no smaps_rollup */
+  if (withPss) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      if (m) pss = Number(m[1]) * 1024;
+    } catch {
+      /* gone, or no smaps_rollup */
+    }
   }
   let read: number | null = null;
   let write: number | null = null;
@@ -61,8 +63,8 @@ function readProc(pid: number, withChildren: boolean): ProcFigures | null {
 }
 
 /** The member's processes' figures: the postmaster (with the children it reaped) and each living child. */
-function processTree(postmaster: number): Pick<MemberReading, 'cpuTicks' | 'memBytes' | 'io'> {
-  const pm = readProc(postmaster, true);
+function processTree(postmaster: number, withPss: boolean): Pick<MemberReading, 'cpuTicks' | 'memBytes' | 'io'> {
+  const pm = readProc(postmaster, true, withPss);
   if (!pm) return { cpuTicks: null, memBytes: null, io: null };
   let user = pm.user;
   let sys = pm.sys;
@@ -70,7 +72,7 @@ function processTree(postmaster: number): Pick<MemberReading, 'cpuTicks' | 'memB
   const io = new Map<number, { read: number; write: number }>();
   if (pm.read !== null && pm.write !== null) io.set(postmaster, { read: pm.read, write: pm.write });
   for (const pid of childProcesses(postmaster)) {
-    const c = readProc(pid, true);
+    const c = readProc(pid, true, withPss);
     if (!c) continue; // ended between the listing and the read: its time is in the postmaster's cutime by the next reading
     user += c.user;
     sys += c.sys;
@@ -135,6 +137,7 @@ interface Kept {
   startTime: number;
   usedAt: number;
   dataBytes: { at: number; bytes: number } | null;
+  memBytes: { at: number; bytes: number | null } | null;
 }
 /** per engine (several services may run in one process, each with its own) */
 const sessionsOf = new WeakMap<LocalEngine, Map<string, Kept>>();
@@ -144,8 +147,13 @@ function sessions(e: LocalEngine): Map<string, Kept> {
   return m;
 }
 const IDLE_SESSION_MS = 5 * 60_000;
-/** The server walks a member's database directories to size them: once a minute, not every collection. */
-const DATA_BYTES_EVERY_MS = 60_000;
+/**
+ * The slow figures, measured once a minute rather than every collection: the server walks a
+ * member's database directories to size them, and the kernel walks every process's page tables
+ * for its proportional set size (`smaps_rollup`, 2.6 ms a member: over half the collector's own
+ * CPU in bench/collector.ts). In between, a reading carries the last measurement.
+ */
+const SLOW_FIGURES_EVERY_MS = 60_000;
 
 function drop(e: LocalEngine, key: string): void {
   const s = sessions(e).get(key);
@@ -170,7 +178,7 @@ async function session(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, 
   if (kept) drop(e, key); // another postmaster runs now
   const client = await e.instance(cluster, member).connect('postgres', 10_000);
   client.on('error', () => drop(e, key)); // the server stopped or restarted: the next reading connects again
-  const s: Kept = { client, pid: proc.pid, startTime: proc.startTime, usedAt: Date.now(), dataBytes: null };
+  const s: Kept = { client, pid: proc.pid, startTime: proc.startTime, usedAt: Date.now(), dataBytes: null, memBytes: null };
   sessions(e).set(key, s);
   return s;
 }
@@ -184,7 +192,7 @@ export async function memberReading(e: LocalEngine, cluster: ClusterRef, member:
   let row: ServerRow | undefined;
   try {
     [row] = (await s.client.query<ServerRow>(READING_SQL)).rows;
-    if (!s.dataBytes || Date.now() - s.dataBytes.at >= DATA_BYTES_EVERY_MS) {
+    if (!s.dataBytes || Date.now() - s.dataBytes.at >= SLOW_FIGURES_EVERY_MS) {
       const [d] = (await s.client.query<{ b: number }>(DATA_BYTES_SQL)).rows;
       s.dataBytes = { at: Date.now(), bytes: d?.b ?? 0 };
     }
@@ -193,6 +201,9 @@ export async function memberReading(e: LocalEngine, cluster: ClusterRef, member:
     throw err;
   }
   if (!row) return null;
+  const memDue = !s.memBytes || Date.now() - s.memBytes.at >= SLOW_FIGURES_EVERY_MS;
+  const tree = processTree(proc.pid, memDue);
+  if (memDue) s.memBytes = { at: Date.now(), bytes: tree.memBytes };
   let fsAvailBytes: number | null = null;
   try {
     const fs = statfsSync(dirname(member.dataDir));
@@ -203,7 +214,8 @@ export async function memberReading(e: LocalEngine, cluster: ClusterRef, member:
   return {
     atMs,
     primary: row.primary,
-    ...processTree(proc.pid),
+    ...tree,
+    memBytes: s.memBytes!.bytes,
     ticksPerSecond: TICKS_PER_SECOND,
     dataBytes: s.dataBytes.bytes,
     fsAvailBytes,

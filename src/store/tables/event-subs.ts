@@ -5,6 +5,7 @@
  */
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
 import { AppError } from '../../errors/app-error.js';
+import { ALARM_RULES, alarmRulesOf } from '../../domain/alarms.js';
 import { EVENT_SOURCE_TYPE } from '../../domain/event-specs.js';
 import { eventRows, eventSubRows, toNumber, type EventRecord, type EventSubscriptionRecord } from '../rows.js';
 import type { Database } from '../schema.js';
@@ -32,12 +33,18 @@ export async function insertEventSub(db: Kysely<Database>, rec: EventSubscriptio
     .catch((e) => rethrowStoreError(e, () => new AppError('EVENT_SUB_NAME_EXISTS', { args: [rec.name] })));
 }
 
-export async function getEventSub(db: Kysely<Database>, projectId: string, id: string): Promise<EventSubscriptionRecord | undefined> {
+export async function getEventSub(
+  db: Kysely<Database>,
+  projectId: string,
+  id: string,
+  kind: EventSubscriptionRecord['kind'],
+): Promise<EventSubscriptionRecord | undefined> {
   const row = await db
     .selectFrom('event_subscriptions')
     .selectAll()
     .where('project_id', '=', projectId)
     .where('id', '=', id)
+    .where('kind', '=', kind)
     .executeTakeFirst();
   return row ? eventSubRows.toRecord(row) : undefined;
 }
@@ -48,12 +55,14 @@ export async function listEventSubs(
   projectId: string,
   offset: number,
   limit: number,
+  kind: EventSubscriptionRecord['kind'],
 ): Promise<{ records: EventSubscriptionRecord[]; count: number }> {
   const [rows, n] = await Promise.all([
     db
       .selectFrom('event_subscriptions')
       .selectAll()
       .where('project_id', '=', projectId)
+      .where('kind', '=', kind)
       .orderBy('created_at')
       .orderBy('id')
       .limit(limit)
@@ -63,6 +72,7 @@ export async function listEventSubs(
       .selectFrom('event_subscriptions')
       .select((eb) => eb.fn.countAll().as('n'))
       .where('project_id', '=', projectId)
+      .where('kind', '=', kind)
       .executeTakeFirst(),
   ]);
   return { records: rows.map((r) => eventSubRows.toRecord(r)), count: toNumber(n?.n ?? 0) };
@@ -113,6 +123,13 @@ function matching(sub: EventSubscriptionRecord) {
     const none = sql<SqlBool>`1 = 0`;
     if (sub.sourceTypes.length && !sub.sourceTypes.includes(EVENT_SOURCE_TYPE)) all.push(none);
     if (sub.sourceIds.length) all.push(eb('cluster_id', 'in', sub.sourceIds));
+    if (sub.kind === 'alarm') {
+      // an alarm subscription: the alarm events of its rules (their subject is `<alarm_id>:<alarm>`)
+      all.push(eb(sql<string>`substr(kind, 1, 5)`, '=', 'alarm'));
+      const rules = alarmRulesOf(sub.alarmIds, sub.alarmLevels);
+      if (rules.length < ALARM_RULES.length) all.push(rules.length ? eb.or(rules.map((r) => eb('subject', 'like', `${r}:%`))) : none);
+      return eb.and(all);
+    }
     if (sub.severities.length) all.push(eb('severity', 'in', sub.severities));
     if (sub.categories.length) {
       // a kind's category by its prefix, as domain/event-specs.ts eventCategory says

@@ -54,3 +54,9 @@ CREATE TABLE alarms (
 );
 CREATE UNIQUE INDEX alarms_one_active ON alarms(cluster_id, ordinal, rule_id) WHERE cleared_at IS NULL;
 CREATE INDEX alarms_project_raised ON alarms(project_id, raised_at);
+-- Alarm subscriptions (issue 17) are event subscriptions of kind 'alarm': they deliver the
+-- alarm_raised and alarm_cleared events of the alarm rules (alarm_ids) and levels they name.
+ALTER TABLE event_subscriptions ADD COLUMN kind TEXT NOT NULL DEFAULT 'event';
+ALTER TABLE event_subscriptions ADD COLUMN alarm_ids TEXT NOT NULL DEFAULT '';
+ALTER TABLE event_subscriptions ADD COLUMN alarm_levels TEXT NOT NULL DEFAULT '';
+ALTER TABLE event_subscriptions ADD COLUMN language TEXT NOT NULL DEFAULT '';
