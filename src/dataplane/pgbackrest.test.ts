@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../log/logger.js';
 import type { Binaries } from './binaries.js';
-import { PgBackRest, walRange } from './pgbackrest.js';
+import { PgBackRest, partlyCreatedStanza, walRange } from './pgbackrest.js';
 
 describe('walRange', () => {
   it('lists every segment from start to stop, both included', () => {

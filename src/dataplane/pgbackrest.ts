@@ -122,6 +122,16 @@ function classify(e: unknown): unknown {
 }
 
 /** `224KB` → bytes (pgBackRest formats sizes in powers of 1024). */
+/**
+ * What `stanza-create` answers over the files of a stanza-create killed part way (its service
+ * died, and the tool with it, D1): an archive directory that is not empty ([040], [041]), or one
+ * of the stanza's two info files without the other ([055]). A stanza that never held a backup
+ * (a new or restored cluster's) can be removed and made again.
+ */
+export function partlyCreatedStanza(message: string): boolean {
+  return /\[04[01]\]|directory not empty|\[055\]: (archive|backup)\.info exists but (backup|archive)\.info is missing/.test(message);
+}
+
 export function parseSize(n: string, unit: string): number {
   const mult: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
   return Math.round(Number(n) * (mult[unit] ?? 1));

@@ -8,6 +8,7 @@
 import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { LocalEngine } from '../local-engine.js';
+import { partlyCreatedStanza } from '../pgbackrest.js';
 
 /** How long a switched segment may take to reach the archive (pgBackRest's own archive-timeout is 60 s). */
 const ARCHIVE_TIMEOUT_MS = 60_000;
@@ -24,10 +25,10 @@ export async function enableNewArchiving(
     await e.backrest.stanzaCreate(e.writeStanzaConfig(cluster, primary), run);
   } catch (err) {
     // A stanza-create killed with its process (a crash mid-step) can leave archive.info without
-    // backup.info; the primary then archives into it, and pgBackRest refuses to create the
-    // stanza over a non-empty archive ([040]). A new cluster's stanza holds no backup yet, so no
-    // restore needs its WAL: it is removed and made again, as a repository move does.
-    if (!/\[040\]/.test((err as Error).message)) throw err;
+    // backup.info ([055]); the primary then archives into it, and pgBackRest refuses to create
+    // the stanza over a non-empty archive ([040]). A new cluster's stanza holds no backup yet, so
+    // no restore needs its WAL: it is removed and made again, as a repository move does.
+    if (!partlyCreatedStanza((err as Error).message)) throw err;
     e.log.warn('a half-made stanza of a new cluster is made again', { clusterId: cluster.id, stanza: cluster.stanza });
     await e.removeStanza(cluster, primary, run);
     await e.backrest.stanzaCreate(e.writeStanzaConfig(cluster, primary), run);

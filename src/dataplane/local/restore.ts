@@ -19,6 +19,7 @@ import type { OsUser } from '../os-user.js';
 import { baseEnv, runTool } from '../pg-exec.js';
 import { mkdirOwned, writeOwned } from '../pg-instance.js';
 import { readFileSafe, removeTree, serviceOwner, writeFileSafe } from '../safe-fs.js';
+import { partlyCreatedStanza } from '../pgbackrest.js';
 import { clearRecoverySettings, keepOnlyRecoverySettings, RESTORE_DONE_MARKER, restoreSet, waitPromoted } from '../pg-restore.js';
 import { proveArchiving } from './first-archive.js';
 import { makeStandbyOf } from './member-copies.js';
@@ -81,7 +82,7 @@ async function ensureNewStanza(
     // A stanza-create killed part way (its service died, and the tool with it: D1) leaves files
     // without the stanza's info ("archive directory not empty", seen in a crash case): nothing can
     // have been archived into a stanza that never existed, so its files go and it is made again.
-    if (!/\[04[01]\]|directory not empty/.test((err as Error).message) || (await e.backrest.stanzaExists(cluster.stanza))) throw err;
+    if (!partlyCreatedStanza((err as Error).message) || (await e.backrest.stanzaExists(cluster.stanza))) throw err;
     e.log.warn('a partly created stanza of a restored cluster is made again', { clusterId: cluster.id, stanza: cluster.stanza });
     await e.backrest.removeStanzaFiles(cluster.stanza);
     await create();
