@@ -119,6 +119,8 @@ const ROUTED: Record<string, string | null> = {
   ListAlarmSubs: "the project's alarm subscriptions with their delivery state",
   UpdateAlarmSub: 'the fields sent (`alarm_details` the rules)',
   DeleteAlarmSub: null,
+  ListAuditLog:
+    "partial: the audit trail of every authenticated mutating API call that named the cluster (refusals included), newest first: `executor_time`, `begin_time`, `end_time` (epoch ms), `result` SUCCESS or FAILED, `failed_reason`, and dwsbox's `operator`, `auth_method`, `method`, `operation`, `status_code`, `request_id`; `bucket_name` and `location_prefix` are absent (no dump of audit logs to a bucket); see api.md#the-audit-trail-listauditlog",
   ListAlarmStatistic: 'alarms raised per day (in `time_zone`) and level over the last 7 days',
   ListTagsForResource:
     "the cluster's enterprise project as its system tag `_sys_enterprise_project_id` (the only system tag dwsbox records)",

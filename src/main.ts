@@ -56,6 +56,7 @@ import { EventDelivery } from './services/event-delivery.js';
 import { MetricsCollector } from './services/metrics-collector.js';
 import { AlarmEvaluator } from './services/alarm-evaluator.js';
 import { AlarmService } from './services/alarm-service.js';
+import { AuditService } from './services/audit-service.js';
 import { MonitoringService } from './services/monitoring-service.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
@@ -310,6 +311,10 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     },
   };
 
+  const audit = new AuditService(
+    { store, clock, log: log.scope({ component: 'audit' }), retentionDays: config.auditRetentionDays },
+    clusters,
+  );
   const metrics = new Metrics({
     store,
     repositoryBytes: () => dirSize(config.repoPath),
@@ -393,6 +398,8 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     activity: new ActivityService({ store, dataPlane }, clusters),
     monitoring: new MonitoringService({ store, clock, config }, clusters),
     alarms: new AlarmService({ store, clock, thresholds: config }),
+    auditLog: audit,
+    audit: (r) => audit.record(r),
     readiness,
     readPoint: () => new ReadPoint(store),
     consoleDir: defaultConsoleDir(),
@@ -436,6 +443,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       monitor.addPeriodic(() => dataPlane.superviseHost(), 5);
       await snapshots.sweepExpirable();
       monitor.addPeriodic(() => snapshots.sweepExpirable(), 30);
+      monitor.addPeriodic(() => audit.prune(), 30);
       // The read-only protection of the data disks, about every 10 s (each member's databases and WAL, sized in SQL);
       // the O&M account's sessions past its expiry ended as often.
       const every10s = Math.max(1, Math.round(10_000 / config.monitorIntervalMs));

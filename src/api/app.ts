@@ -12,6 +12,7 @@ import sjson from 'secure-json-parse';
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors/app-error.js';
 import { parseLanguage, type Lang } from '../domain/step-names.js';
+import { AUDITED_METHODS, type AuditRecord } from '../domain/audit.js';
 import type { Logger } from '../log/logger.js';
 import type { AuthService, Principal } from '../auth/auth-service.js';
 import type { ClusterService } from '../services/cluster-service.js';
@@ -29,9 +30,11 @@ import { clusterInfoRoutes } from './routes/cluster-info.js';
 import { activityRoutes } from './routes/activity.js';
 import { monitoringRoutes } from './routes/monitoring.js';
 import { alarmRoutes } from './routes/alarms.js';
+import { auditRoutes } from './routes/audit.js';
 import type { ActivityService } from '../services/activity-service.js';
 import type { MonitoringService } from '../services/monitoring-service.js';
 import type { AlarmService } from '../services/alarm-service.js';
+import type { AuditService } from '../services/audit-service.js';
 import { dbUserRoutes } from './routes/db-users.js';
 import { dbAuthorityRoutes } from './routes/db-authority.js';
 import { flavorRoutes } from './routes/flavors.js';
@@ -62,6 +65,8 @@ declare module 'fastify' {
     startedAt: number;
     /** the store's read version for this request's reads (read-cache.ts); null on public routes */
     readPoint: ReadPoint | null;
+    /** the DWS error the answer carries (the error handler's), for the audit trail */
+    failure: { code: string; message: string } | null;
   }
 }
 
@@ -88,6 +93,8 @@ export interface AppDeps {
   monitoring: MonitoringService;
   /** alarm rules and the alarms the collector raised (issue 17) */
   alarms: AlarmService;
+  /** the audit trail's reads (ListAuditLog) */
+  auditLog: AuditService;
   /** cluster events (D26): ListEvents */
   events: EventService;
   /** event specs and subscriptions (D26, issue 17) */
@@ -104,6 +111,8 @@ export interface AppDeps {
   consoleDir?: string | null;
   /** extra hooks (metrics) */
   onResponse?: (route: string, method: string, status: number, durationMs: number) => void;
+  /** records each authenticated mutating call in the audit trail (issue 17); called after the answer, never awaited */
+  audit?: (record: AuditRecord) => void;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -175,6 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('jsonError', null);
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('readPoint', null);
+  app.decorateRequest('failure', null);
 
   app.removeAllContentTypeParsers();
   // One JSON parser (D10): the raw bytes feed the signature check; an empty body is accepted
@@ -248,6 +258,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         'request',
       );
     deps.onResponse?.(route, req.method, reply.statusCode, durationMs);
+    if (deps.audit && req.principal && AUDITED_METHODS.has(req.method)) {
+      const params = req.params as { project_id?: string; cluster_id?: string } | undefined;
+      const finishedAt = Date.now();
+      deps.audit({
+        id: randomUUID(),
+        projectId: params?.project_id ?? req.principal.projectId,
+        clusterId: params?.cluster_id ?? null,
+        startedAt: Math.round(finishedAt - durationMs),
+        finishedAt,
+        principal: req.principal.id,
+        authMethod: req.principal.method,
+        method: req.method,
+        route,
+        status: reply.statusCode,
+        errorCode: req.failure?.code ?? null,
+        errorMessage: req.failure?.message ?? null,
+        requestId: String(req.id),
+      });
+    }
     done();
   });
 
@@ -284,6 +313,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(activityRoutes(deps));
   await app.register(monitoringRoutes(deps));
   await app.register(alarmRoutes(deps));
+  await app.register(auditRoutes(deps));
   await app.register(dbUserRoutes(deps));
   await app.register(dbAuthorityRoutes(deps));
   await app.register(flavorRoutes(deps));

@@ -90,6 +90,7 @@ export function errorHandler(e: unknown, request: FastifyRequest, reply: Fastify
   } else {
     request.log.info({ reqId: request.id, errorCode: err.wireCode, error: err.message }, 'request refused');
   }
+  request.failure = { code: err.wireCode, message: err.message };
   const retryAfter = err.details?.['retryAfterSec'];
   if (typeof retryAfter === 'number') void reply.header('Retry-After', String(retryAfter));
   void reply.code(err.httpStatus).type('application/json').send({ error_code: err.wireCode, error_msg: err.message });

@@ -296,6 +296,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: "How long the metrics history's 5-minute averages are kept.",
   },
   {
+    key: 'auditRetentionDays',
+    kind: 'int',
+    default: 90,
+    min: 1,
+    max: 3650,
+    description: 'How long the audit trail (every authenticated mutating API call, ListAuditLog) is kept.',
+  },
+  {
     key: 'alarmForSeconds',
     kind: 'int',
     default: 300,
@@ -577,6 +585,7 @@ export interface Config {
   readonly readOnlyDiskPercent: number;
   readonly metricsCollectIntervalMs: number;
   readonly alarmForSeconds: number;
+  readonly auditRetentionDays: number;
   readonly alarmCpuPercent: number;
   readonly alarmMemoryPercent: number;
   readonly alarmDiskPercent: number;

@@ -286,6 +286,24 @@ export interface Database {
   metric_samples: MetricSamplesTable;
   service_leases: ServiceLeasesTable;
   alarms: AlarmsTable;
+  audit_records: AuditRecordsTable;
+}
+
+/** 000013: the audit trail (issue 17): each authenticated mutating API call. */
+export interface AuditRecordsTable {
+  id: string;
+  project_id: string;
+  cluster_id: string | null;
+  started_at: number;
+  finished_at: number;
+  principal: string;
+  auth_method: string;
+  method: string;
+  route: string;
+  status: number;
+  error_code: string | null;
+  error_message: string | null;
+  request_id: string;
 }
 
 /** 000013: alarms (issue 17): each raising of a rule for a member; at most one uncleared per member and rule. */

@@ -22,6 +22,7 @@ import type {
 import type { DbSyncRecord, SyncedRoleRecord } from '../domain/db-sync.js';
 import type { MetricSample } from '../domain/metrics.js';
 import type { AlarmRecord } from '../domain/alarms.js';
+import type { AuditRecord } from '../domain/audit.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
@@ -31,6 +32,7 @@ import type { StoreAdapter, StoreCapabilities } from './store-adapter.js';
 import { rethrowStoreError } from './store-errors.js';
 import * as accounts from './tables/accounts.js';
 import * as alarms from './tables/alarms.js';
+import * as audit from './tables/audit.js';
 import * as clusters from './tables/clusters.js';
 import * as dbSyncs from './tables/db-syncs.js';
 import * as eventSubs from './tables/event-subs.js';
@@ -462,6 +464,19 @@ export class Store {
   /** A project's alarms raised in [from, to), newest first, a page, and their count. */
   listAlarms(o: Parameters<typeof alarms.listAlarms>[1]): Promise<{ alarms: AlarmRecord[]; count: number }> {
     return alarms.listAlarms(this.db, o);
+  }
+
+  // ------------------------------------------------------------------ the audit trail (issue 17, ListAuditLog)
+  insertAuditRecord(a: AuditRecord): Promise<void> {
+    return audit.insertAuditRecord(this.db, a);
+  }
+  /** A cluster's audit records, newest first, a page, and their count. */
+  listAuditRecords(o: Parameters<typeof audit.listAuditRecords>[1]): Promise<{ records: AuditRecord[]; count: number }> {
+    return audit.listAuditRecords(this.db, o);
+  }
+  /** Remove records received before `before`, at most `chunkMs` of them; how many. */
+  pruneAuditRecords(before: number, chunkMs: number): Promise<number> {
+    return audit.pruneAuditRecords(this.db, before, chunkMs);
   }
 
   // ------------------------------------------------------------------ IAM user syncs (SyncIamUsers, issue 16)

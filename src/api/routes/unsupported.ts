@@ -94,11 +94,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
       ['ListLtsLogs', 'GET', '/v1/{project_id}/clusters/{cluster_id}/lts-logs'],
     ],
   },
-  'audit trail': {
-    planned: true,
-    why: `${PLANNED} (D26: the record of every mutating API call on the cluster: who, what, when, the result)`,
-    ops: [['ListAuditLog', 'GET', '/v1.0/{project_id}/clusters/{cluster_id}/audit-log-records']],
-  },
   'KMS encryption': {
     planned: false,
     why: 'there is no KMS; data files are not encrypted with a managed key (the secrets dwsbox keeps are sealed under its master key)',

@@ -60,3 +60,22 @@ ALTER TABLE event_subscriptions ADD COLUMN kind TEXT NOT NULL DEFAULT 'event';
 ALTER TABLE event_subscriptions ADD COLUMN alarm_ids TEXT NOT NULL DEFAULT '';
 ALTER TABLE event_subscriptions ADD COLUMN alarm_levels TEXT NOT NULL DEFAULT '';
 ALTER TABLE event_subscriptions ADD COLUMN language TEXT NOT NULL DEFAULT '';
+-- The audit trail (issue 17, ListAuditLog): one row per mutating API call that was
+-- authenticated, with who, what, when and the result.
+CREATE TABLE audit_records (
+  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  cluster_id TEXT,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL,
+  principal TEXT NOT NULL,
+  auth_method TEXT NOT NULL,
+  method TEXT NOT NULL,
+  route TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  error_code TEXT,
+  error_message TEXT,
+  request_id TEXT NOT NULL
+);
+CREATE INDEX audit_records_cluster ON audit_records(project_id, cluster_id, started_at);
+CREATE INDEX audit_records_age ON audit_records(started_at);
