@@ -3,7 +3,7 @@
  * Request ids, one JSON parser that keeps the raw bytes for the signature check (D10), the
  * DWS error handler, x-language, and the per-route auth rule (public, read, mutate).
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type onSendHookHandler } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -12,7 +12,7 @@ import sjson from 'secure-json-parse';
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors/app-error.js';
 import { parseLanguage, type Lang } from '../domain/step-names.js';
-import { AUDITED_METHODS, type AuditRecord } from '../domain/audit.js';
+import { AUDITED_METHODS, auditedCluster, type AuditRecord } from '../domain/audit.js';
 import type { Logger } from '../log/logger.js';
 import type { AuthService, Principal } from '../auth/auth-service.js';
 import type { ClusterService } from '../services/cluster-service.js';
@@ -67,6 +67,8 @@ declare module 'fastify' {
     readPoint: ReadPoint | null;
     /** the DWS error the answer carries (the error handler's), for the audit trail */
     failure: { code: string; message: string } | null;
+    /** a mutating call's JSON answer (the audit trail reads the cluster it made from it) */
+    answer: string | null;
   }
 }
 
@@ -185,6 +187,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('startedAt', 0);
   app.decorateRequest('readPoint', null);
   app.decorateRequest('failure', null);
+  app.decorateRequest('answer', null);
+  // The audit trail (issue 17) names the cluster a call made (a create, a restore into a new
+  // cluster) from its answer: kept for the mutating routes only, so reads pay nothing.
+  if (deps.audit)
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      if (!methods.some((m) => AUDITED_METHODS.has(m))) return;
+      const keep: onSendHookHandler = (req, _reply, payload, done) => {
+        if (typeof payload === 'string' && payload.length <= 65_536) req.answer = payload;
+        done(null, payload);
+      };
+      route.onSend = [...(Array.isArray(route.onSend) ? route.onSend : route.onSend ? [route.onSend] : []), keep];
+    });
 
   app.removeAllContentTypeParsers();
   // One JSON parser (D10): the raw bytes feed the signature check; an empty body is accepted
@@ -264,7 +279,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.audit({
         id: randomUUID(),
         projectId: params?.project_id ?? req.principal.projectId,
-        clusterId: params?.cluster_id ?? null,
+        clusterId: params?.cluster_id ?? auditedCluster(req.body, req.answer),
         startedAt: Math.round(finishedAt - durationMs),
         finishedAt,
         principal: req.principal.id,

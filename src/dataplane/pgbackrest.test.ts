@@ -93,3 +93,13 @@ describe('PgBackRest.missingWal in a local repository', () => {
     expect(await backrest.missingWal('demo', '000000010000000000000001', '000000010000000000000001')).toEqual(['000000010000000000000001']);
   });
 });
+
+describe('partlyCreatedStanza', () => {
+  it("knows the answers of stanza-create over a stanza-create killed part way, and nothing else's", () => {
+    expect(partlyCreatedStanza('ERROR: [055]: archive.info exists but backup.info is missing on repo1')).toBe(true);
+    expect(partlyCreatedStanza('ERROR: [055]: backup.info exists but archive.info is missing on repo1')).toBe(true);
+    expect(partlyCreatedStanza('ERROR: [040]: archive directory not empty')).toBe(true);
+    expect(partlyCreatedStanza("ERROR: [055]: unable to load backup manifest file '/x/backup.manifest'")).toBe(false);
+    expect(partlyCreatedStanza('ERROR: [056]: unable to find primary cluster')).toBe(false);
+  });
+});

@@ -23,3 +23,20 @@ export interface AuditRecord {
 
 /** Methods whose calls are audited: every one that may change something. */
 export const AUDITED_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * The cluster a call names when its path does not: a snapshot's (CreateSnapshot's body
+ * `snapshot.cluster_id`) or the one it made (a create's or a restore's answer `cluster.id`).
+ * Null when none (a subscription's `cluster_id` is a filter, not the call's object).
+ */
+export function auditedCluster(body: unknown, answer: string | null): string | null {
+  const fromBody = (body as { snapshot?: { cluster_id?: unknown } } | null | undefined)?.snapshot?.cluster_id;
+  if (typeof fromBody === 'string') return fromBody;
+  if (!answer || answer[0] !== '{') return null;
+  try {
+    const id = (JSON.parse(answer) as { cluster?: { id?: unknown } }).cluster?.id;
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
+}

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCESS_KEY, ADMIN, expectError, p, PROJECT_ID, startApiService, type ApiHarness, type Creds } from '../helpers/api.js';
 import { makeCluster } from '../helpers/records.js';
 import type { ClusterRecord } from '../../src/domain/records.js';
+import { auditedCluster } from '../../src/domain/audit.js';
 
 let h: ApiHarness;
 let c: ClusterRecord;
@@ -96,6 +97,21 @@ describe('ListAuditLog', () => {
     }
   });
 
+  it('a call naming the cluster in its body (a snapshot of it) is in its trail too', async () => {
+    const n = (await trail()).count;
+    const res = await h.sdkCall('POST', p('/v1.0/{project_id}/snapshots'), {
+      data: { snapshot: { name: 'snap-of-stopped', cluster_id: c.id } },
+    });
+    expect(res.statusCode).toBeGreaterThanOrEqual(400); // the cluster is stopped
+    const t = await until(n + 1);
+    expect(t.records[0]).toMatchObject({
+      method: 'POST',
+      operation: '/v1.0/:project_id/snapshots',
+      status_code: res.statusCode,
+      result: 'FAILED',
+    });
+  });
+
   it("a call without valid credentials is not recorded; another project's cluster is 404 and its trail its own", async () => {
     const n = (await trail()).count;
     const res = await h.sdkCall('POST', p(`/v1.0/{project_id}/clusters/${c.id}/tags/batch-create`), {
@@ -119,5 +135,16 @@ describe('ListAuditLog', () => {
     }
     expect(theirsTrail.records.map((r) => r.operator)).toEqual([other.ak]);
     expect((await trail()).count).toBe(n);
+  });
+});
+
+describe('auditedCluster', () => {
+  it('finds the cluster in the body, else in the answer of a create or a restore', () => {
+    expect(auditedCluster({ snapshot: { cluster_id: 'a' } }, null)).toBe('a');
+    expect(auditedCluster({ cluster: { name: 'x' } }, '{"cluster":{"id":"b"}}')).toBe('b');
+    // a subscription's cluster_id is a filter, not the call's object
+    expect(auditedCluster({ cluster_id: 'c' }, '{"id":"s","cluster_id":"c"}')).toBeNull();
+    expect(auditedCluster(undefined, '[1,2]')).toBeNull();
+    expect(auditedCluster(undefined, '{not json')).toBeNull();
   });
 });
