@@ -42,6 +42,8 @@ export interface EventSubInput {
   alarmDetail?: string | undefined;
   alarmLevel?: string | undefined;
   language?: string | undefined;
+  /** the name of the sources' field in the caller's body, for refusals (`cluster_id` for an alarm subscription) */
+  sourceIdField?: string | undefined;
 }
 
 type Kind = EventSubscriptionRecord['kind'];
@@ -176,7 +178,8 @@ export class EventSubscriptionService {
   }
 
   async update(projectId: string, id: string, i: EventSubInput, kind: Kind = 'event'): Promise<EventSubView> {
-    if (Object.values(i).every((v) => v === undefined)) throw new AppError('VALIDATION', { args: ['the body changes nothing'] });
+    const { sourceIdField: _label, ...changes } = i;
+    if (Object.values(changes).every((v) => v === undefined)) throw new AppError('VALIDATION', { args: ['the body changes nothing'] });
     const cur = await this.deps.store.getEventSub(projectId, id, kind);
     if (!cur) throw new AppError('EVENT_SUB_NOT_FOUND', { args: [id] });
     const f = await this.check(projectId, {
@@ -258,11 +261,12 @@ export class EventSubscriptionService {
     if (i.category !== undefined) out.categories = parseList('category', i.category, SUBSCRIPTION_CATEGORIES);
     if (i.severity !== undefined) out.severities = parseList('severity', i.severity, EVENT_SEVERITIES);
     if (i.sourceId !== undefined) {
-      const ids = parseList('source_id', i.sourceId, null, MAX_SOURCE_IDS);
+      const field = i.sourceIdField ?? 'source_id';
+      const ids = parseList(field, i.sourceId, null, MAX_SOURCE_IDS);
       for (const cid of ids) {
         const c = await this.deps.store.getClusterById(cid);
         if (!c || c.projectId !== projectId || c.deletedAt !== null)
-          throw new AppError('VALIDATION', { args: [`source_id: the project has no cluster ${cid}`] });
+          throw new AppError('VALIDATION', { args: [`${field}: the project has no cluster ${cid}`] });
       }
       out.sourceIds = ids;
     }

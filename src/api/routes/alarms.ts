@@ -32,6 +32,7 @@ function alarmSubInput(b: Partial<CreateAlarmSubBody> & Partial<UpdateAlarmSubBo
   return {
     name: b.name,
     sourceId: b.cluster_id,
+    sourceIdField: 'cluster_id',
     enable: b.enable,
     notificationTarget: b.notification_target,
     notificationTargetName: b.notification_target_name,
