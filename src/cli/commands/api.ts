@@ -18,6 +18,8 @@ import { newestTask, renderTask, watchTask, type TaskBodyOut } from '../task-vie
 import { readProfile, readSecretFromStdin, SecretSourceError, warnSecretArgument } from '../secrets.js';
 import { int, need, print, table, UsageError, type Ctx } from './common.js';
 import { metrics, top } from './monitoring.js';
+import { alarms } from './alarms.js';
+import { clusterAudit } from './audit.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -72,6 +74,11 @@ export const API_HELP = `Resource commands (clients of the REST API):
   events list [--cluster ID] [--limit N] | specs
   events subs list | create --name N --url URL [--severity normal,warning,major] [--category management,monitor]
                        [--cluster ID,…] [--disabled] | enable ID | disable ID | delete ID   (signed POSTs to URL; docs/api.md)
+  alarms list [--days N] [--level urgent|important|minor|prompt,…] [--active]   the project's alarms (default: the last 7 days)
+  alarms rules | stats   the alarm rules and their thresholds; the alarms raised per day and level over the last 7 days
+  alarms subs list | create --name N --url URL [--level important,urgent] [--rules ALARM_ID,…] [--cluster ID,…]
+                       | enable ID | disable ID | delete ID   (each alarm raised or cleared, signed POSTs to URL; docs/api.md#alarms)
+  clusters audit ID [--limit N]   the cluster's audit trail: each mutating API call that named it (who, what, when, result)
 
 Connection: --endpoint URL --project-id ID --access-key AK [--secret-key-stdin], or DWSBOX_ENDPOINT,
 DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file (--profile FILE,
@@ -348,9 +355,11 @@ async function clusters(ctx: Ctx): Promise<number> {
       print(ctx, r, () => `cluster ${cid} replicates ${r.sync_mode === 'async' ? 'asynchronously' : `synchronously (${r.sync_mode})`}`);
       return 0;
     }
+    case 'audit':
+      return clusterAudit(ctx, id);
     default:
       throw new UsageError(
-        'clusters: use list, show, create, delete, restart, resize, shrink, switchover, sync-mode, restore or restore-in-place',
+        'clusters: use list, show, create, delete, restart, resize, shrink, switchover, sync-mode, restore, restore-in-place or audit',
       );
   }
 }
@@ -1079,6 +1088,7 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       to: { type: 'string' },
       time: { type: 'string' },
       snapshot: { type: 'string' },
+      limit: { type: 'string' },
     },
     run: clusters,
   },
@@ -1156,6 +1166,18 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       disabled: { type: 'boolean' },
     },
     run: events,
+  },
+  alarms: {
+    options: {
+      days: { type: 'string' },
+      level: { type: 'string' },
+      active: { type: 'boolean' },
+      name: { type: 'string' },
+      url: { type: 'string' },
+      rules: { type: 'string' },
+      cluster: { type: 'string' },
+    },
+    run: alarms,
   },
 };
 
