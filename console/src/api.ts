@@ -172,9 +172,13 @@ export interface ClusterEvent {
   event_id: string;
   name: string;
   display_name: string;
+  /** management, monitor or system alarm */
+  category: string;
   severity: string;
   description: string;
   source_id: string;
+  /** the cluster's name */
+  source_name: string;
   subject: string;
   occur_time: number;
 }

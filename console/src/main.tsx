@@ -23,6 +23,7 @@ import { MonitoringPage } from './monitoring';
 import { loadLang, saveLang, translator, type Lang } from './i18n';
 import { splitRoute } from './model';
 import { ClusterPage, ClustersPage, LoginPage, NodeTypesPage } from './pages';
+import { AlarmsPage, EventsPage } from './project-pages';
 import { TaskPage } from './tasks';
 import { AppContext, Link, type Ctx } from './ui';
 import './style.css';
@@ -57,6 +58,8 @@ function Routes(p: { loc: Location }): JSX.Element {
   if (a === 'snapshots' && b && c === 'restore' && r.length === 3) return <RestoreForm snapshotId={b} />;
   if (a === 'snapshots' && b && c === 'table-restore' && r.length === 3) return <TableRestoreForm snapshotId={b} />;
   if (a === 'node-types' && r.length === 1) return <NodeTypesPage />;
+  if (a === 'events' && r.length === 1) return <EventsPage />;
+  if (a === 'alarms' && r.length === 1) return <AlarmsPage />;
   if (a === 'faults' && r.length === 1) return <FaultsPage key={q.get('cluster') ?? ''} clusterId={q.get('cluster')} />;
   return (
     <div class="alert alert-warn">
@@ -113,6 +116,12 @@ function App(): JSX.Element {
           <nav class="nav">
             <Link to="">{t('navClusters')}</Link>
             <Link to="node-types">{t('navNodeTypes')}</Link>
+            <Link to="events" data-testid="nav-events">
+              {t('navEvents')}
+            </Link>
+            <Link to="alarms" data-testid="nav-alarms">
+              {t('navAlarms')}
+            </Link>
             <Link to="faults">{t('navFaults')}</Link>
           </nav>
         ) : (
