@@ -32,6 +32,7 @@ import {
   type RangeKey,
 } from './metrics';
 import { Loading, useApp, usePoll } from './ui';
+import type { ClusterEvent } from './api';
 
 interface ChartSpec {
   name: string;
@@ -78,6 +79,36 @@ interface Round {
   span: [number, number];
   at: number;
   answers: ({ items: MetricSeries[]; error?: undefined } | { items?: undefined; error: Error })[];
+  /** the cluster's events in the range (ListEvents), oldest first: the timeline under the charts and the marks on them */
+  events: ClusterEvent[];
+}
+
+/** The colour of an event's mark: a failure or a failover stands out. */
+const markColor = (e: ClusterEvent): string => (e.severity === 'major' ? '#c0392b' : e.severity === 'warning' ? '#d68910' : '#7f8c8d');
+
+/** A uPlot plugin drawing a dashed vertical line at each event's time. */
+function eventMarks(events: () => ClusterEvent[]): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: (u: uPlot) => {
+        const ctx = u.ctx;
+        const [min, max] = [u.scales['x']!.min ?? 0, u.scales['x']!.max ?? 0];
+        ctx.save();
+        ctx.setLineDash([4, 3]);
+        ctx.lineWidth = 1;
+        for (const e of events()) {
+          if (e.occur_time < min || e.occur_time > max) continue;
+          const x = Math.round(u.valToPos(e.occur_time, 'x', true));
+          ctx.strokeStyle = markColor(e);
+          ctx.beginPath();
+          ctx.moveTo(x, u.bbox.top);
+          ctx.lineTo(x, u.bbox.top + u.bbox.height);
+          ctx.stroke();
+        }
+        ctx.restore();
+      },
+    },
+  };
 }
 
 export function MonitoringPage(p: { clusterId: string }): JSX.Element {
@@ -130,7 +161,14 @@ function Charts(p: { clusterId: string; range: RangeKey; every: number }): JSX.E
         s.status === 'fulfilled' ? { items: Array.isArray(s.value) ? s.value : [] } : { error: s.reason as Error },
       );
       const span = shownSpan(from, to, firstSample(answers.map((a) => a.items ?? [])));
-      return { range: p.range, from, to, span, at: Date.now(), answers };
+      const events = await api
+        .call<{ events: ClusterEvent[] }>(
+          'GET',
+          `/v2/{project_id}/events?source_id=${encodeURIComponent(p.clusterId)}&start_time=${from}&end_time=${to}&limit=200`,
+        )
+        .then((r) => [...r.events].sort((a, b) => a.occur_time - b.occur_time))
+        .catch(() => [] as ClusterEvent[]);
+      return { range: p.range, from, to, span, at: Date.now(), answers, events };
     },
     [p.clusterId, p.range, lang],
     p.every,
@@ -148,6 +186,22 @@ function Charts(p: { clusterId: string; range: RangeKey; every: number }): JSX.E
           <Chart key={c.indicator} spec={c} round={round} answer={round.answers[i]!} />
         ))}
       </div>
+      <h3>{t('timeline')}</h3>
+      {round.events.length === 0 ? (
+        <p class="hint" data-testid="timeline-empty">
+          {t('timelineEmpty')}
+        </p>
+      ) : (
+        <ol class="timeline" data-testid="timeline">
+          {round.events.map((e) => (
+            <li key={e.event_id} data-event-id={e.event_id} data-severity={e.severity}>
+              <span class="timeline-mark" style={{ background: markColor(e) }} />
+              <time>{new Date(e.occur_time).toISOString().replace('T', ' ').slice(0, 19)}</time> <strong>{e.display_name}</strong>{' '}
+              <span class="hint">{e.description}</span>
+            </li>
+          ))}
+        </ol>
+      )}
     </>
   );
 }
@@ -160,6 +214,7 @@ function Chart(p: { spec: ChartSpec; round: Round; answer: Round['answers'][numb
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const span = useRef<[number, number]>(round.span);
+  const events = useRef<ClusterEvent[]>(round.events);
   const members = aligned.members.join(',');
 
   // One uPlot per set of members (a member that appears or goes makes a new one).
@@ -189,6 +244,7 @@ function Chart(p: { spec: ChartSpec; round: Round; answer: Round['answers'][numb
         })),
       ],
       legend: { live: true },
+      plugins: [eventMarks(() => events.current)],
     };
     const u = new uPlot(opts, [aligned.xs, ...aligned.ys], el);
     plot.current = u;
@@ -209,6 +265,7 @@ function Chart(p: { spec: ChartSpec; round: Round; answer: Round['answers'][numb
   // Each round: the new points and the range they were asked for, together (what a test reads at once).
   useEffect(() => {
     span.current = round.span;
+    events.current = round.events;
     const el = frame.current;
     if (el) {
       el.dataset['from'] = String(round.from);

@@ -329,6 +329,24 @@ describe("the console's monitoring tab", () => {
     expect(every).toBeLessThanOrEqual(15);
     await until(async () => ((await shown('instance.tps'))?.to ?? 0) > before, 'a next round of the page', every * 1000 + 10_000);
     await chartMatchesApi('instance.tps', '1h');
+    // the cluster's events of the shown range under the charts (its create's start and end at least), oldest first, as ListEvents has them
+    await until(
+      async () => {
+        const seen = await page.evaluate<{ from: number; to: number; ids: string[] }>(`(() => {
+          const chart = document.querySelector('[data-testid=chart-tps]');
+          const ids = [...document.querySelectorAll('[data-testid=timeline] li')].map((li) => li.getAttribute('data-event-id'));
+          return { from: Number(chart && chart.dataset.from), to: Number(chart && chart.dataset.to), ids };
+        })()`);
+        const api = await t.client.call<{ events: { event_id: string; name: string; occur_time: number }[] }>(
+          'GET',
+          `/v2/{project_id}/events?source_id=${clusterId}&start_time=${seen.from}&end_time=${seen.to}&limit=200`,
+        );
+        const want = [...api.events].sort((a, b) => a.occur_time - b.occur_time);
+        return want.some((e) => e.name === 'task_succeeded') && JSON.stringify(seen.ids) === JSON.stringify(want.map((e) => e.event_id));
+      },
+      "the timeline shows the range's events as ListEvents answers them",
+      20_000,
+    );
     await page.mouse.move(0, 0);
     await shot('1h');
   });
