@@ -47,6 +47,34 @@ export function metricDataPath(indicator: string, clusterId: string, from: numbe
   return `/v1.0/{project_id}/dms/metric-data?${q.toString()}`;
 }
 
+/** One step's line of the task throughput answer (GET /dwsbox/v1/{project_id}/clusters/{id}/task-throughput). */
+export interface StepThroughput {
+  task_id: string;
+  kind: string;
+  action_type: string;
+  step: string;
+  step_name: string;
+  data_points: { timestamp: number; bytes_per_second: number }[];
+}
+
+export function throughputPath(clusterId: string, from: number, to: number): string {
+  return `/dwsbox/v1/{project_id}/clusters/${encodeURIComponent(clusterId)}/task-throughput?from=${from}&to=${to}`;
+}
+
+/** A step's line as a chart draws it: named by its task's action, the task id's first characters and the step. */
+export const stepLineName = (s: StepThroughput): string => `${s.action_type} ${s.task_id.slice(0, 8)} · ${s.step_name}`;
+
+/** The throughput answer in the shape of the indicators' answers (a line per step), for the same chart. */
+export function throughputSeries(clusterId: string, steps: readonly StepThroughput[]): MetricSeries[] {
+  return steps.map((s) => ({
+    indicator_name: 'task.throughput',
+    object_id: clusterId,
+    sub_object_id: stepLineName(s),
+    unit: 'B/s',
+    data_points: s.data_points.map((p) => ({ timestamp: p.timestamp, result: String(p.bytes_per_second) })),
+  }));
+}
+
 /** uPlot's columns: the times (epoch ms) every member's samples fall on, and one row of values per member. */
 export interface Aligned {
   /** members with at least one point, in natural order (node2 before node10) */
@@ -91,7 +119,7 @@ export function alignSeries(items: readonly MetricSeries[]): Aligned {
   return { members, empty, xs, ys };
 }
 
-export type ChartUnit = 'percent' | 'bytes' | 'count' | 'rate';
+export type ChartUnit = 'percent' | 'bytes' | 'count' | 'rate' | 'byteRate';
 
 const trim = (v: number, digits: number): string => String(Number(v.toFixed(digits)));
 
@@ -112,6 +140,8 @@ export function formatValue(unit: ChartUnit, v: number | null | undefined): stri
       return trim(v, Number.isInteger(v) ? 0 : 1);
     case 'rate':
       return `${trim(v, Math.abs(v) < 10 ? 2 : 1)}/s`;
+    case 'byteRate':
+      return `${formatValue('bytes', v)}/s`;
   }
 }
 

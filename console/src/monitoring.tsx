@@ -1,7 +1,9 @@
 /**
  * A cluster's monitoring tab (D29, …/clusters/{id}/monitoring): CPU, memory, disk, connections,
  * TPS and replication lag over a chosen range (1 h, 6 h, 1 d, 7 d), one line per member, drawn
- * with uPlot from ListMonitorIndicatorData (GET /v1.0/{project_id}/dms/metric-data). Live while
+ * with uPlot from ListMonitorIndicatorData (GET /v1.0/{project_id}/dms/metric-data), and the
+ * backup and restore throughput of the cluster's tasks, one line per task step (GET
+ * /dwsbox/v1/{project_id}/clusters/{id}/task-throughput). Live while
  * open: fetched again at the indicators' collect rate (at most every 15 s). A member or an
  * indicator without a point says "no data yet" instead of drawing zeros; a missing sample is a
  * gap in its line. Each chart's uPlot instance is `window.__dwsboxCharts[indicator]` and its
@@ -26,20 +28,26 @@ import {
   rangeMs,
   refreshMs,
   shownSpan,
+  throughputPath,
+  throughputSeries,
   type ChartUnit,
   type Indicator,
   type MetricSeries,
   type RangeKey,
+  type StepThroughput,
 } from './metrics';
 import { Loading, useApp, usePoll } from './ui';
 import type { ClusterEvent } from './api';
 
 interface ChartSpec {
   name: string;
+  /** the indicator of ListMonitorIndicatorData; `task.throughput`: the cluster's task throughput (lines per task step) */
   indicator: string;
   unit: ChartUnit;
   label: Key;
   hint?: Key;
+  /** what an answer without a point says */
+  empty?: Key;
 }
 
 const CHARTS: readonly ChartSpec[] = [
@@ -55,13 +63,37 @@ const CHARTS: readonly ChartSpec[] = [
     label: 'chartReplicationLag',
     hint: 'chartReplicationLagHint',
   },
+  {
+    name: 'task-throughput',
+    indicator: 'task.throughput',
+    unit: 'byteRate',
+    label: 'chartTaskThroughput',
+    hint: 'chartTaskThroughputHint',
+    empty: 'noTaskData',
+  },
 ];
-const INDICATORS = CHARTS.map((c) => c.indicator);
+const INDICATORS = CHARTS.map((c) => c.indicator).filter((i) => i !== 'task.throughput');
+
+/** One chart's answer for [from, to]: the indicator's per member, or the task throughput's per step. */
+function chartData(
+  api: ReturnType<typeof useApp>['api'],
+  c: ChartSpec,
+  clusterId: string,
+  from: number,
+  to: number,
+): Promise<MetricSeries[]> {
+  if (c.indicator === 'task.throughput')
+    return api
+      .call<{ steps: StepThroughput[] }>('GET', throughputPath(clusterId, from, to))
+      .then((r) => throughputSeries(clusterId, r.steps));
+  return api.call<MetricSeries[]>('GET', metricDataPath(c.indicator, clusterId, from, to));
+}
 
 const RANGE_LABEL: Record<RangeKey, Key> = { '1h': 'range1h', '6h': 'range6h', '1d': 'range1d', '7d': 'range7d' };
 
 const CHART_HEIGHT = 220;
-const COUNT_STEPS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1000, 10_000, 100_000].map((p) => m * p)).sort((a, b) => a - b);
+/** whole steps (1, 2, 5 × 10ⁿ): counts, and bytes (no "0.4 B/s") */
+const WHOLE_STEPS = [1, 2, 5].flatMap((m) => Array.from({ length: 13 }, (_, n) => m * 10 ** n)).sort((a, b) => a - b);
 
 declare global {
   interface Window {
@@ -154,9 +186,7 @@ function Charts(p: { clusterId: string; range: RangeKey; every: number }): JSX.E
       // Whole seconds, as the metrics history keeps them: a range of exactly 6 h is answered from raw samples.
       const to = Math.floor(Date.now() / 1000) * 1000;
       const from = to - rangeMs(p.range);
-      const settled = await Promise.allSettled(
-        CHARTS.map((c) => api.call<MetricSeries[]>('GET', metricDataPath(c.indicator, p.clusterId, from, to))),
-      );
+      const settled = await Promise.allSettled(CHARTS.map((c) => chartData(api, c, p.clusterId, from, to)));
       const answers: Round['answers'] = settled.map((s) =>
         s.status === 'fulfilled' ? { items: Array.isArray(s.value) ? s.value : [] } : { error: s.reason as Error },
       );
@@ -231,8 +261,15 @@ function Chart(p: { spec: ChartSpec; round: Round; answer: Round['answers'][numb
         x: { time: true, range: () => span.current },
         y: { range: (_u, _min, max) => [0, niceMax(max)] },
       },
-      // counts step by whole numbers (no "1.5 connections")
-      axes: [{}, { size: 72, values: (_u, ticks) => ticks.map(fmt), ...(spec.unit === 'count' ? { incrs: COUNT_STEPS } : {}) }],
+      // counts and bytes step by whole numbers (no "1.5 connections")
+      axes: [
+        {},
+        {
+          size: 72,
+          values: (_u, ticks) => ticks.map(fmt),
+          ...(spec.unit === 'count' || spec.unit === 'bytes' || spec.unit === 'byteRate' ? { incrs: WHOLE_STEPS } : {}),
+        },
+      ],
       series: [
         { label: t('chartTime') },
         ...aligned.members.map((m, i) => ({
@@ -295,7 +332,7 @@ function Chart(p: { spec: ChartSpec; round: Round; answer: Round['answers'][numb
         </div>
       ) : aligned.members.length === 0 ? (
         <div class="chart-empty empty" data-testid="no-data">
-          {t('noDataYet')}
+          {t(spec.empty ?? 'noDataYet')}
         </div>
       ) : (
         <div class="chart-plot" ref={box} />

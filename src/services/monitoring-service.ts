@@ -21,6 +21,9 @@ import {
   type MetricSample,
 } from '../domain/metrics.js';
 import { DATASTORE_VERSION, findNodeType } from '../domain/node-types.js';
+import { stepName, type Lang } from '../domain/step-names.js';
+import { ACTION_TYPE_OF_KIND } from '../domain/task.js';
+import { stepThroughput } from '../domain/throughput.js';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
 import type { Store } from '../store/store.js';
@@ -171,15 +174,13 @@ export class MonitoringService {
     // by default a point per collection (or per average); a shorter period than the samples' gives each its own point
     const period = Math.max(finest, q.periodS ?? step);
     const ctx = ctxOf(c);
-    const members =
-      ordinal !== undefined
-        ? [ordinal]
-        : [...(await this.deps.store.listNodes(c.id))].filter((n) => n.membership === 'active').map((n) => n.ordinal);
+    const nodes = await this.deps.store.listNodes(c.id);
+    const members = ordinal !== undefined ? [ordinal] : nodes.filter((n) => n.membership === 'active').map((n) => n.ordinal);
     const byMember = new Map<number, MetricSample[]>();
     for (const r of rows) byMember.set(r.ordinal, [...(byMember.get(r.ordinal) ?? []), r]);
     for (const o of byMember.keys()) if (!members.includes(o)) members.push(o);
     members.sort((a, b) => a - b);
-    const roles = new Map((await this.deps.store.listNodes(c.id)).map((n) => [n.ordinal, n.role]));
+    const roles = new Map(nodes.map((n) => [n.ordinal, n.role]));
     const items = members.map((o) => {
       const points = bucketize(
         (byMember.get(o) ?? []).map((s) => ({ at: s.at, value: indicatorValue(ind, s, ctx) })),
@@ -201,6 +202,33 @@ export class MonitoringService {
     return items
       .filter((i) => !ind.only || i.data_points.length > 0 || i.role === undefined || i.role === ind.only)
       .map(({ role: _role, ...i }) => i);
+  }
+
+  /**
+   * The bytes per second of each step of the cluster's tasks over [from, to) (default: the last
+   * hour), from the progress samples its tools reported (domain/throughput.ts): backups,
+   * restores, standby copies, table restores. A step with no two samples of a count in the range
+   * has no line.
+   */
+  async taskThroughput(projectId: string, clusterId: string, q: { fromMs?: number | undefined; toMs?: number | undefined }, lang: Lang) {
+    const toMs = q.toMs ?? this.deps.clock.now();
+    const fromMs = q.fromMs ?? toMs - 3600_000;
+    if (fromMs >= toMs) throw new AppError('VALIDATION', { args: ['from must be before to'] });
+    const c = await this.clusters.get(projectId, clusterId);
+    const samples = await this.deps.store.listByteSamples(c.id, fromMs, toMs);
+    const kinds = new Map(samples.map((x) => [x.taskId, x.kind]));
+    const steps = stepThroughput(samples).map((st) => {
+      const kind = kinds.get(st.taskId)!;
+      return {
+        task_id: st.taskId,
+        kind,
+        action_type: ACTION_TYPE_OF_KIND[kind],
+        step: st.stepId,
+        step_name: stepName(st.stepId, lang),
+        data_points: st.points.map((p) => ({ timestamp: p.at, bytes_per_second: Math.round(p.bytesPerSecond) })),
+      };
+    });
+    return { cluster_id: c.id, from: fromMs, to: toMs, steps };
   }
 
   /** The project's clusters a host read covers (one, when named). */

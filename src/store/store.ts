@@ -350,6 +350,9 @@ export class Store {
   listSamples(taskId: string, stepId?: string): Promise<ProgressSample[]> {
     return steps.listSamples(this.db, taskId, stepId);
   }
+  listByteSamples(clusterId: string, fromMs: number, toMs: number): ReturnType<typeof steps.listByteSamples> {
+    return steps.listByteSamples(this.db, clusterId, fromMs, toMs);
+  }
   /** Durations (ms) of the latest successful runs of a step of a kind, for estimates (D14). */
   pastStepDurations(kind: TaskKind, stepId: string, limit?: number): Promise<number[]> {
     return steps.pastStepDurations(this.db, kind, stepId, limit);

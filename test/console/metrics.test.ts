@@ -12,6 +12,8 @@ import {
   rangeIsRaw,
   rangeMs,
   refreshMs,
+  throughputPath,
+  throughputSeries,
   type Indicator,
   type MetricSeries,
 } from '../../console/src/metrics.js';
@@ -123,6 +125,8 @@ describe('formatting', () => {
     expect(formatValue('bytes', 2_000_000_000)).toBe('2 GB');
     expect(formatValue('count', 7)).toBe('7');
     expect(formatValue('rate', 3.456)).toBe('3.46/s');
+    expect(formatValue('byteRate', 104_857_600)).toBe('104.9 MB/s');
+    expect(formatValue('byteRate', null)).toBe('—');
     expect(formatValue('rate', null)).toBe('—');
     expect(formatValue('bytes', Number.NaN)).toBe('—');
   });
@@ -141,6 +145,32 @@ describe('formatting', () => {
     expect(memberColor('node2', 0)).toBe(memberColor('node2', 5));
     expect(memberColor('node1', 0)).not.toBe(memberColor('node2', 0));
     expect(memberColor('primary', 1)).toBe(memberColor('node2', 0));
+  });
+});
+
+describe('the task throughput', () => {
+  it("is a line per task step, named by its action, the task id and the step, in the indicators' shape", () => {
+    const series = throughputSeries('c1', [
+      {
+        task_id: '7824e9cc-aaaa',
+        kind: 'snapshot.create',
+        action_type: 'Backup',
+        step: 'BACKUP',
+        step_name: 'Perform a backup',
+        data_points: [{ timestamp: 2000, bytes_per_second: 4_000_000 }],
+      },
+    ]);
+    expect(series).toEqual([
+      {
+        indicator_name: 'task.throughput',
+        object_id: 'c1',
+        sub_object_id: 'Backup 7824e9cc · Perform a backup',
+        unit: 'B/s',
+        data_points: [{ timestamp: 2000, result: '4000000' }],
+      },
+    ]);
+    expect(alignSeries(series)).toEqual({ members: ['Backup 7824e9cc · Perform a backup'], empty: [], xs: [2000], ys: [[4_000_000]] });
+    expect(throughputPath('c 1', 1, 2)).toBe('/dwsbox/v1/{project_id}/clusters/c%201/task-throughput?from=1&to=2');
   });
 });
 

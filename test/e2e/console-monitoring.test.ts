@@ -6,7 +6,9 @@
  * answers for the same range (the chart's data-from, data-to): the same members, times and values.
  * The range picker sends the range it shows (from/to 1 h, 6 h, 1 d, 7 d apart); the page fetches
  * again while open; an indicator or a member without a point says "no data yet" (an answer
- * replaced in the browser), in English and Chinese. Screenshots: test-results/console/monitoring-*.png.
+ * replaced in the browser), in English and Chinese. A snapshot taken on the way is on the backup
+ * and restore throughput chart as the task-throughput API answers it, and that answer adds up to
+ * the bytes pgBackRest reported. Screenshots: test-results/console/monitoring-*.png.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -21,7 +23,15 @@ import { systemClock } from '../../src/domain/clock.js';
 import { writeEndpoint } from '../../src/domain/endpoints.js';
 import { createLogger } from '../../src/log/logger.js';
 import { removeDir, tempDir } from '../helpers/env.js';
-import { ADMIN_PASSWORD, PROJECT_ID, createAvailableCluster, startService, type TestService } from '../helpers/service.js';
+import {
+  ADMIN_PASSWORD,
+  PROJECT_ID,
+  createAvailableCluster,
+  newestTask,
+  startService,
+  takeSnapshot,
+  type TestService,
+} from '../helpers/service.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'console');
@@ -38,6 +48,8 @@ const INDICATORS = [
   'instance.tps',
   'instance.replication_lag_bytes',
 ];
+
+const THROUGHPUT = 'task.throughput';
 
 interface MetricSeries {
   indicator_name: string;
@@ -67,9 +79,51 @@ const metricRequests: { at: number; indicator: string; dim0: string; from: numbe
 
 const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `monitoring-${name}.png`), fullPage: true });
 
+interface StepLine {
+  task_id: string;
+  kind: string;
+  action_type: string;
+  step: string;
+  step_name: string;
+  data_points: { timestamp: number; bytes_per_second: number }[];
+}
+
+async function taskThroughput(from: number, to: number): Promise<StepLine[]> {
+  return (
+    await t.client.call<{ steps: StepLine[] }>('GET', `/dwsbox/v1/{project_id}/clusters/${clusterId}/task-throughput?from=${from}&to=${to}`)
+  ).steps;
+}
+
+/** What the API answers for a chart: the indicator's series per member, or the task throughput's per step (named as the page names them). */
 async function metricData(indicator: string, from: number, to: number): Promise<MetricSeries[]> {
+  if (indicator === THROUGHPUT)
+    return (await taskThroughput(from, to)).map((s) => ({
+      indicator_name: THROUGHPUT,
+      object_id: clusterId,
+      sub_object_id: `${s.action_type} ${s.task_id.slice(0, 8)} · ${s.step_name}`,
+      unit: 'B/s',
+      data_points: s.data_points.map((p) => ({ timestamp: p.timestamp, result: String(p.bytes_per_second) })),
+    }));
   const q = new URLSearchParams({ indicator_name: indicator, dim0: clusterId, from: String(from), to: String(to) });
   return t.client.call<MetricSeries[]>('GET', `/v1.0/{project_id}/dms/metric-data?${q.toString()}`);
+}
+
+/** A session of the cluster's admin on its write endpoint. */
+async function withDb<T>(fn: (db: pg.Client) => Promise<T>): Promise<T> {
+  const i = connectInfo.lastIndexOf(':');
+  const db = new pg.Client({
+    host: connectInfo.slice(0, i),
+    port: Number(connectInfo.slice(i + 1)),
+    user: 'dbadmin',
+    password: ADMIN_PASSWORD,
+    database: 'postgres',
+  });
+  await db.connect();
+  try {
+    return await fn(db);
+  } finally {
+    await db.end();
+  }
 }
 
 async function until<T>(fn: () => Promise<T | null | undefined | false>, what: string, timeoutMs: number, everyMs = 250): Promise<T> {
@@ -137,14 +191,14 @@ function drawn(p: Shown): Points {
  * fetches every round; the API may gain a sample between its answer and ours, so a difference
  * is looked at again on the next round). Returns what was compared.
  */
-async function chartMatchesApi(indicator: string, range: keyof typeof RANGES): Promise<{ p: Shown; api: MetricSeries[] }> {
+async function chartMatchesApi(indicator: string, range: keyof typeof RANGES, since = 0): Promise<{ p: Shown; api: MetricSeries[] }> {
   let last = '';
   try {
     return await until(
       async () => {
         const p = await shown(indicator);
-        if (!p || p.range !== range) {
-          last = `no round of ${range} yet (${JSON.stringify(p && { range: p.range, state: p.state })})`;
+        if (!p || p.range !== range || p.to < since) {
+          last = `no round of ${range} to ${since} yet (${JSON.stringify(p && { range: p.range, state: p.state, to: p.to })})`;
           return null;
         }
         const api = await metricData(indicator, p.from, p.to);
@@ -250,25 +304,14 @@ describe("the console's monitoring tab", () => {
   });
 
   it('has samples of a cluster under a small write load', async () => {
-    const i = connectInfo.lastIndexOf(':');
-    const db = new pg.Client({
-      host: connectInfo.slice(0, i),
-      port: Number(connectInfo.slice(i + 1)),
-      user: 'dbadmin',
-      password: ADMIN_PASSWORD,
-      database: 'postgres',
-    });
-    await db.connect();
-    try {
+    await withDb(async (db) => {
       await db.query('create table monitored_load (id serial primary key, payload text)');
       // A few hundred single-row transactions spread over a few seconds: several samples of TPS see them.
       for (let n = 0; n < 400; n++) {
         await db.query('insert into monitored_load (payload) values ($1)', [`row ${n}`]);
         if (n % 20 === 0) await new Promise((r) => setTimeout(r, 100));
       }
-    } finally {
-      await db.end();
-    }
+    });
     const points = await until(
       async () => {
         const now = Date.now();
@@ -351,11 +394,50 @@ describe("the console's monitoring tab", () => {
     await shot('1h');
   });
 
+  it("plots a snapshot's backup throughput, a line per task step, as the task-throughput API answers it", async () => {
+    // about 35 MB more data: pgBackRest reports its files over a second or more
+    await withDb((db) => db.query('create table bulk as select g, repeat(md5(g::text), 32) as payload from generate_series(1, 30000) g'));
+    expect((await takeSnapshot(t.client, clusterId, 'throughput-shot')).status).toBe('AVAILABLE');
+    const task = (await newestTask(t.client, clusterId, 'snapshot.create'))!;
+    const step = (await t.svc.store.getStep(task.id, 'BACKUP'))!;
+    const now = Date.now();
+    const line = (await taskThroughput(now - HOUR, now)).find((s) => s.task_id === task.id && s.step === 'BACKUP');
+    expect(line, "the snapshot's BACKUP step has a line").toBeDefined();
+    expect([line!.kind, line!.action_type]).toEqual(['snapshot.create', 'Backup']);
+    expect(line!.data_points.length).toBeGreaterThanOrEqual(1);
+    // Each point: a positive rate while the step ran, ending at one of pgBackRest's reports; together
+    // they add up to the bytes pgBackRest counted from its first report of the step to its last.
+    const bySource = new Map<string, { at: number; bytes: number }[]>();
+    for (const x of await t.svc.store.listSamples(task.id, 'BACKUP'))
+      if (x.bytesDone !== null) bySource.set(x.source, [...(bySource.get(x.source) ?? []), { at: x.at, bytes: x.bytesDone }]);
+    const reports = [...bySource.values()].reduce((a, b) => (b.length > a.length ? b : a)).sort((a, b) => a.at - b.at);
+    let added = 0;
+    for (const p of line!.data_points) {
+      expect(p.timestamp).toBeGreaterThanOrEqual(step.beginAt!);
+      expect(p.timestamp).toBeLessThanOrEqual(step.endAt!);
+      expect(p.bytes_per_second).toBeGreaterThanOrEqual(0);
+      const i = reports.findIndex((r) => r.at === p.timestamp);
+      expect(i, `a report of pgBackRest at ${p.timestamp}`).toBeGreaterThan(0);
+      const before = reports.slice(0, i).findLast((r) => r.at < p.timestamp)!;
+      added += (p.bytes_per_second * (p.timestamp - before.at)) / 1000;
+    }
+    const counted = reports.at(-1)!.bytes - reports[0]!.bytes;
+    expect(counted).toBeGreaterThan(0);
+    expect(Math.abs(added - counted)).toBeLessThanOrEqual(line!.data_points.length * 10);
+
+    // the chart draws the same lines, named by the task's action, id and step, in a round after the step ended
+    const { p } = await chartMatchesApi(THROUGHPUT, '1h', step.endAt! + 1000);
+    expect(p.labels).toContain(`Backup ${task.id.slice(0, 8)} · ${line!.step_name}`);
+    await page.locator('[data-testid=chart-task-throughput]').scrollIntoViewIfNeeded();
+    await page.mouse.move(0, 0);
+    await shot('throughput');
+  });
+
   it('asks for the range the picker shows and shows what the API answers for it', async () => {
     for (const range of ['6h', '1d', '7d'] as const) {
       await pickRange(range);
       // 1 d and 7 d: 5-minute averages, the window not averaged yet from the raw samples (this young cluster has only that)
-      for (const ind of INDICATORS) await chartMatchesApi(ind, range);
+      for (const ind of [...INDICATORS, THROUGHPUT]) await chartMatchesApi(ind, range);
       await page.locator('[data-testid=chart-tps][data-state=chart]').waitFor();
       await page.mouse.move(0, 0);
       await shot(range);

@@ -207,6 +207,9 @@ describe('the monitoring APIs answer what the collector wrote', () => {
     await bad(`/v1.0/{project_id}/dms/metric-data?indicator_name=instance.tps&dim0=${id}&from=yesterday`, 'DWS.0001');
     await bad(`/v1.0/{project_id}/dms/metric-data?indicator_name=instance.tps&dim0=00000000-0000-4000-8000-000000000000`, 'DWS.0047', 404);
     await bad(`/v1/{project_id}/clusters/${id}/dms/metrics/nope`, 'DWS.0001');
+    await bad(`/dwsbox/v1/{project_id}/clusters/${id}/task-throughput?from=2000&to=1000`, 'DWS.0001');
+    await bad(`/dwsbox/v1/{project_id}/clusters/${id}/task-throughput?to=soon`, 'DWS.0001');
+    await bad(`/dwsbox/v1/{project_id}/clusters/00000000-0000-4000-8000-000000000000/task-throughput`, 'DWS.0047', 404);
     expect(await bad(`/v1/{project_id}/clusters/${id}/dms/metrics/cpu?from=${Date.now() - 2 * 86_400_000}`, 'DWS.0001')).toMatch(
       /at most 24 hours/,
     );

@@ -21,6 +21,8 @@ import {
   ListMonitorIndicatorDataQuery,
   ListMonitorIndicatorDataResponse,
   ListMonitorIndicatorsResponse,
+  TaskThroughputQuery,
+  TaskThroughputResponse,
 } from '../schemas/monitoring.js';
 import { parseTime } from '../../services/monitoring-service.js';
 
@@ -173,5 +175,27 @@ export const monitoringRoutes =
         });
         return { code: 0, msg: 'success', count: r.count, data: r.data };
       },
+    );
+
+    app.get(
+      '/dwsbox/v1/:project_id/clusters/:cluster_id/task-throughput',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags: ['monitoring'],
+          summary: "The throughput of the cluster's tasks (dwsbox)",
+          description: `Bytes per second of each step of the cluster's tasks (backups, restores, standby copies, table restores) over [from, to) (default: the last hour): a point per interval between two progress samples of the step's tool, the bytes it counted over that time. ${DOC}`,
+          params: ClusterParams,
+          querystring: TaskThroughputQuery,
+          response: { 200: TaskThroughputResponse, ...errorResponses },
+        },
+      },
+      async (req) =>
+        m.taskThroughput(
+          req.params.project_id,
+          req.params.cluster_id,
+          { fromMs: parseTime(req.query.from, 'from'), toMs: parseTime(req.query.to, 'to') },
+          req.lang,
+        ),
     );
   };

@@ -174,3 +174,20 @@ export const ListMetricsDataResponse = Type.Object({
   count: Type.Integer(),
   data: Type.Array(Type.Record(Type.String(), Type.Union([Type.Number(), Type.String(), Type.Null()]))),
 });
+
+export const TaskThroughputQuery = Type.Object({ from: Type.Optional(Time), to: Type.Optional(Time) });
+export const TaskThroughputResponse = Type.Object({
+  cluster_id: Type.String(),
+  from: Type.Integer(),
+  to: Type.Integer(),
+  steps: Type.Array(
+    Type.Object({
+      task_id: Type.String(),
+      kind: Type.String(),
+      action_type: Type.String(),
+      step: Type.String(),
+      step_name: Type.String(),
+      data_points: Type.Array(Type.Object({ timestamp: Type.Integer(), bytes_per_second: Type.Integer() })),
+    }),
+  ),
+});

@@ -2,6 +2,7 @@
 import type { Kysely } from 'kysely';
 import type { ProgressSample, StepRecord } from '../../domain/records.js';
 import type { TaskKind } from '../../domain/task.js';
+import type { ByteSample } from '../../domain/throughput.js';
 import { sampleRows, stepRows, toNumber } from '../rows.js';
 import type { Database } from '../schema.js';
 
@@ -36,6 +37,40 @@ export async function listSamples(db: Kysely<Database>, taskId: string, stepId?:
   let query = db.selectFrom('progress_samples').selectAll().where('task_id', '=', taskId).orderBy('id');
   if (stepId) query = query.where('step_id', '=', stepId);
   return (await query.execute()).map((row) => sampleRows.toRecord(row));
+}
+
+/** The samples with a byte count of a cluster's tasks taken in [fromMs, toMs), with their task's kind (issue 17's throughput). */
+export async function listByteSamples(
+  db: Kysely<Database>,
+  clusterId: string,
+  fromMs: number,
+  toMs: number,
+): Promise<(ByteSample & { kind: TaskKind })[]> {
+  const rows = await db
+    .selectFrom('progress_samples')
+    .innerJoin('tasks', 'tasks.id', 'progress_samples.task_id')
+    .select([
+      'tasks.kind',
+      'progress_samples.task_id',
+      'progress_samples.step_id',
+      'progress_samples.source',
+      'progress_samples.at',
+      'progress_samples.bytes_done',
+    ])
+    .where('tasks.cluster_id', '=', clusterId)
+    .where('progress_samples.at', '>=', fromMs)
+    .where('progress_samples.at', '<', toMs)
+    .where('progress_samples.bytes_done', 'is not', null)
+    .orderBy('progress_samples.id')
+    .execute();
+  return rows.map((r) => ({
+    kind: r.kind as TaskKind,
+    taskId: r.task_id,
+    stepId: r.step_id,
+    source: r.source,
+    at: toNumber(r.at),
+    bytesDone: toNumber(r.bytes_done!),
+  }));
 }
 
 /** Durations (ms) of the latest successful runs of a step of a kind, for estimates (D14). */
