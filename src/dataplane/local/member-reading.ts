@@ -183,9 +183,15 @@ async function session(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, 
   return s;
 }
 
+/** when each engine's idle sessions were last looked for (once a minute is enough for a 5-minute idle limit) */
+const sweptAt = new WeakMap<LocalEngine, number>();
+
 /** The reading of a running member; null when it does not run. */
 export async function memberReading(e: LocalEngine, cluster: ClusterRef, member: NodeRecord, atMs: number): Promise<MemberReading | null> {
-  endReadingSessions(e, IDLE_SESSION_MS);
+  if (Date.now() - (sweptAt.get(e) ?? 0) >= 60_000) {
+    sweptAt.set(e, Date.now());
+    endReadingSessions(e, IDLE_SESSION_MS);
+  }
   const proc = e.memberStatus(cluster, member);
   if (!proc) return null;
   const s = await session(e, cluster, member, proc);
