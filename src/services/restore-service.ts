@@ -22,6 +22,7 @@ import { chainFigures, estimateBackupBytes } from '../domain/snapshot-space.js';
 import type { TableRestoreParams } from '../tasks/definitions/table-restore.js';
 import type { TableRef } from '../domain/table-names.js';
 import { isClusterRestorePoint } from '../domain/restore-points.js';
+import { ReadCache, type ReadPoint } from '../store/read-cache.js';
 import type { ClusterService, CreateClusterInput } from './cluster-service.js';
 
 export interface RestoreClusterInput {
@@ -107,7 +108,12 @@ function checkIdentifier(field: string, v: string): void {
 }
 
 export class RestoreService {
-  constructor(private readonly deps: RestoreServiceDeps) {}
+  /** the store's part of each cluster's restore window, kept while the store is unchanged (issue 14: ShowClusterDetail reads it on every request) */
+  private readonly windows: ReadCache<{ earliest: number | null; left: TimelineLeft[] }>;
+
+  constructor(private readonly deps: RestoreServiceDeps) {
+    this.windows = new ReadCache(deps.store, deps.clock);
+  }
 
   /**
    * A visible snapshot with a finished backup set whose repository is here. A schema- or
@@ -234,12 +240,20 @@ export class RestoreService {
   }
 
   // ------------------------------------------------------------------ points in time (issue 20)
-  /** The cluster's restorable window now (ShowClusterDetail's `restore_window`). */
-  async restoreWindow(c: ClusterRecord, nodes?: NodeRecord[]): Promise<RestoreWindow> {
-    const earliest = await this.deps.store.earliestPointInTimeBase(c.id, c.stanza);
+  /**
+   * The cluster's restorable window now (ShowClusterDetail's `restore_window`). `at`: the
+   * request's read point, at which the store's part (the earliest base, the timelines left) is
+   * served from what was read at the same store version.
+   */
+  async restoreWindow(c: ClusterRecord, nodes?: NodeRecord[], at?: ReadPoint): Promise<RestoreWindow> {
+    const read = async () => {
+      const earliest = await this.deps.store.earliestPointInTimeBase(c.id, c.stanza);
+      const left = earliest === null ? [] : (await this.timelinesLeft(c)).filter((l) => l.to > earliest);
+      return { value: { earliest, left } };
+    };
+    const { earliest, left } = at ? await this.windows.get(`${c.id}/${c.stanza}`, read, at) : (await read()).value;
     if (earliest === null) return { earliest: null, latest: null, left: [] };
     const runs = runningPrimary(this.deps.dataPlane, c, nodes ?? (await this.deps.store.listNodes(c.id))) !== undefined;
-    const left = (await this.timelinesLeft(c)).filter((l) => l.to > earliest);
     return { earliest, latest: runs ? this.deps.clock.now() : null, left };
   }
 

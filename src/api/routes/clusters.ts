@@ -184,8 +184,9 @@ export const clusterRoutes =
         },
       },
       async (req, reply) => {
-        const view = await s.getView(req.params.project_id, req.params.cluster_id, req.readPoint ?? undefined);
-        const window = await deps.restores.restoreWindow(view.cluster, view.nodes);
+        const at = req.readPoint ?? undefined;
+        const view = await s.getView(req.params.project_id, req.params.cluster_id, at);
+        const window = await deps.restores.restoreWindow(view.cluster, view.nodes, at);
         // A window that reaches now is the answer's own; any other holds as long as the view.
         if (window.latest !== null) return { cluster: clusterDetailOut(view, window) };
         return kept.send(reply, view, (v) => ({ cluster: clusterDetailOut(v, window) }));
