@@ -3,6 +3,9 @@
  * install it), and what earlier runs that died left behind is swept: their directories under
  * TEST_BASE and the project users (D32) marked with a data directory there. After the run: no
  * process started by a test is left, and no project user of this run (the leak checks).
+ * Test beds (D27, test/helpers/testbed.ts) are swept and checked the same way: beds whose owner
+ * died are removed at the start; at the end no bed of this run, nor one of a dead owner, is left
+ * (beds of other runs going on at the same time are theirs).
  * The run's shared initdb pool is made here and removed with the run's directory; its fillers
  * belong to the services, which stop them. The run's host agent (`testAgentDir`), when a test
  * started it, is stopped here with every unit it runs.
@@ -23,6 +26,7 @@ import {
   testPoolDir,
 } from './env.js';
 import { stopTestAgent } from './engine.js';
+import { sweepTestBeds, testBedLeftovers } from './testbed.js';
 
 let root = '';
 
@@ -58,6 +62,8 @@ export async function setup(): Promise<void> {
   if (missing.length)
     throw new Error(`missing ${missing.join(', ')}: run \`bash scripts/setup.sh\` as root (it installs patroni, etcd-server and haproxy)`);
   await sweepDeadRuns();
+  const beds = await sweepTestBeds();
+  if (beds.length) console.warn(`swept what earlier test beds left: ${beds.join(', ')}`);
   root = join(TEST_BASE, `run-${process.pid}-${randomBytes(3).toString('hex')}`);
   // Test workers are started after this, and inherit it.
   process.env['DWSBOX_TEST_ROOT'] = root;
@@ -70,13 +76,21 @@ export async function teardown(): Promise<void> {
   // empty root would match every process and project user of the host).
   if (!root) return;
   await stopTestAgent();
+  // Beds first: removing one stops what runs inside it.
+  const beds = testBedLeftovers(root);
+  if (beds.length) await sweepTestBeds(root);
+  const bedsLeft = `tests left ${beds.length} pieces of test beds behind (swept now):\n${beds.map((b) => `  ${b.kind} ${b.name}: ${b.why}`).join('\n')}`;
   const left = processesUnder(root);
   if (left.length) {
     await killPostmastersUnder(root);
-    throw new Error(`tests left ${left.length} processes behind:\n${left.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`);
+    const procs = `tests left ${left.length} processes behind:\n${left.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`;
+    throw new Error(beds.length ? `${procs}\n${bedsLeft}` : procs);
   }
   const keep = !!process.env['DWSBOX_KEEP_TEST_DIRS'];
   const users = keep ? [] : await removeProjectUsersUnder(root);
   if (!keep) removeDir(root);
-  if (users.length) throw new Error(`tests left ${users.length} project OS users behind (removed now): ${users.join(', ')}`);
+  const errors: string[] = [];
+  if (users.length) errors.push(`tests left ${users.length} project OS users behind (removed now): ${users.join(', ')}`);
+  if (beds.length) errors.push(bedsLeft);
+  if (errors.length) throw new Error(errors.join('\n'));
 }
