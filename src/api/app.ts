@@ -35,6 +35,8 @@ import type { ActivityService } from '../services/activity-service.js';
 import type { MonitoringService } from '../services/monitoring-service.js';
 import type { AlarmService } from '../services/alarm-service.js';
 import type { AuditService } from '../services/audit-service.js';
+import type { HostService } from '../services/host-service.js';
+import { hostRoutes } from './routes/hosts.js';
 import { dbUserRoutes } from './routes/db-users.js';
 import { dbAuthorityRoutes } from './routes/db-authority.js';
 import { flavorRoutes } from './routes/flavors.js';
@@ -97,6 +99,8 @@ export interface AppDeps {
   alarms: AlarmService;
   /** the audit trail's reads (ListAuditLog) */
   auditLog: AuditService;
+  /** the registered hosts of several-hosts operation (issue 18, D27); absent: no hosts routes */
+  hosts?: HostService;
   /** cluster events (D26): ListEvents */
   events: EventService;
   /** event specs and subscriptions (D26, issue 17) */
@@ -329,6 +333,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(monitoringRoutes(deps));
   await app.register(alarmRoutes(deps));
   await app.register(auditRoutes(deps));
+  await app.register(hostRoutes(deps));
   await app.register(dbUserRoutes(deps));
   await app.register(dbAuthorityRoutes(deps));
   await app.register(flavorRoutes(deps));

@@ -39,7 +39,15 @@ Service (local):
                             while its tenant has it on (docs/api.md#the-om-account)
   agent [--agent-dir DIR]   run the host agent in the foreground (serve starts one detached when needed;
                             it supervises etcd, Patroni members and routers; docs/operations.md#the-host-agent)
+  agent [--agent-dir DIR] --listen ADDRESS:PORT --bundle DIR
+                            the same, also serving the control plane of several hosts over mutual TLS on the
+                            host's address (the bundle hosts add wrote; docs/operations.md#several-hosts)
   agent stop [--stop-units] ask the running agent to leave (with --stop-units: Patroni, routers, etcd first)
+  hosts add NAME --address ADDRESS [--agent-port P] [--zone AZ] --bundle-out DIR
+                            register a host (D27) and write its agent's TLS bundle (ca.crt, agent.crt, agent.key)
+  hosts list                each registered host, asked over mutual TLS now: up (with its memory, disk,
+                            processors, addresses) or why not
+  hosts remove NAME         forget a host (refused while members of a cluster run there)
   tenants list              each project's OS user on this host (D32): name, uid, clusters
   tenants migrate [--dry-run]
                             move a data directory from before per-project OS users (the service stopped;
@@ -336,7 +344,11 @@ async function tenantsCmd(argv: string[]): Promise<number> {
 }
 
 async function agentCmd(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { 'stop-units': { type: 'boolean' } });
+  const { values, positionals } = parse(argv, {
+    'stop-units': { type: 'boolean' },
+    listen: { type: 'string' },
+    bundle: { type: 'string' },
+  });
   const config = localConfig(values);
   if (positionals[0] === 'stop') {
     const { AgentClient } = await import('../dataplane/agent/client.js');
@@ -353,7 +365,7 @@ async function agentCmd(argv: string[]): Promise<number> {
   const log = createLogger({ level: config.logLevel });
   let agent;
   try {
-    agent = await runAgent(config.agentDir, log);
+    agent = await runAgent(config.agentDir, log, listenOf(values['listen'], values['bundle']));
   } catch (e) {
     if (e instanceof AgentBusyError) {
       log.info(e.message);
@@ -366,6 +378,44 @@ async function agentCmd(argv: string[]): Promise<number> {
   process.once('SIGINT', leave);
   await agent.done;
   await agent.close();
+  return 0;
+}
+
+/** `--listen ADDRESS:PORT --bundle DIR` of `agent`: its listener for the control plane of several hosts. */
+function listenOf(listen: unknown, bundle: unknown): { listen?: { host: string; port: number; bundleDir: string } } {
+  if (listen === undefined && bundle === undefined) return {};
+  const m = typeof listen === 'string' ? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(listen) : null;
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
+    throw new ConfigError('agent: --listen ADDRESS:PORT (an IPv4 address of this host and a port)');
+  if (typeof bundle !== 'string' || !bundle)
+    throw new ConfigError('agent: --listen needs --bundle DIR (ca.crt, agent.crt, agent.key from `hosts add`)');
+  return { listen: { host: m[1]!, port: Number(m[2]), bundleDir: bundle } };
+}
+
+async function hostsCmd(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    address: { type: 'string' },
+    'agent-port': { type: 'string' },
+    zone: { type: 'string' },
+    'bundle-out': { type: 'string' },
+  });
+  const { 'agent-port': _agentPort, ...settings } = values;
+  const config = localConfig(settings);
+  const { hostsAdd, hostsList, hostsRemove } = await import('./commands/hosts.js');
+  const [sub, name] = positionals;
+  if (sub === 'list') out(await hostsList(config));
+  else if (sub === 'add' && name)
+    out(
+      await hostsAdd(config, {
+        name,
+        address: String(values['address'] ?? ''),
+        port: values['agent-port'] === undefined ? undefined : Number(values['agent-port']),
+        zone: values['zone'] === undefined ? undefined : String(values['zone']),
+        bundleOut: String(values['bundle-out'] ?? ''),
+      }),
+    );
+  else if (sub === 'remove' && name) out(await hostsRemove(config, name));
+  else throw new ConfigError('hosts: use add NAME --address A [--agent-port P] [--zone AZ] --bundle-out DIR | list | remove NAME');
   return 0;
 }
 
@@ -401,6 +451,8 @@ export async function main(argv: string[]): Promise<number> {
         return await storeCmd(rest);
       case 'tenants':
         return await tenantsCmd(rest);
+      case 'hosts':
+        return await hostsCmd(rest);
       case 'agent':
         return await agentCmd(rest);
       case 'clusters':

@@ -83,7 +83,7 @@ export class CertificateAuthority {
    * clients and servers at `addresses`, its key readable by `owner`'s group: made once, then
    * kept.
    */
-  async ensureCert(name: string, owner: OsUser, addresses: readonly string[] = ['127.0.0.1']): Promise<CertPaths> {
+  async ensureCert(name: string, owner: Pick<OsUser, 'gid'>, addresses: readonly string[] = ['127.0.0.1']): Promise<CertPaths> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new Error(`not a certificate name: ${name}`);
     const out = { crt: join(this.dir, `${name}.crt`), key: join(this.dir, `${name}.key`) };
     if (existsSync(out.crt) && existsSync(out.key)) return out;
@@ -95,7 +95,25 @@ export class CertificateAuthority {
     });
   }
 
-  private async makeCert(name: string, out: CertPaths, owner: OsUser, addresses: readonly string[]): Promise<void> {
+  /**
+   * A certificate for `name` at `addresses`, written to `out` and not kept here: a host agent's
+   * (issue 18), handed to its host in its bundle. Its key is root's, 0600.
+   */
+  async issue(name: string, addresses: readonly string[], out: CertPaths): Promise<void> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new Error(`not a certificate name: ${name}`);
+    await this.serial(async () => {
+      await this.makeCa();
+      await this.makeCert(name, out, serviceOwner(), addresses, 0o600);
+    });
+  }
+
+  private async makeCert(
+    name: string,
+    out: CertPaths,
+    owner: Pick<OsUser, 'gid'>,
+    addresses: readonly string[],
+    keyMode = 0o640,
+  ): Promise<void> {
     const tmp = temps(out);
     // pgBackRest 2.45 matches a server's host against DNS names only: each address is both.
     const san = addresses.flatMap((a) => [`IP:${a}`, `DNS:${a}`]).join(',');
@@ -125,7 +143,7 @@ export class CertificateAuthority {
       'extendedKeyUsage=serverAuth,clientAuth',
     ]);
     chownSync(tmp.key, serviceOwner().uid, owner.gid);
-    chmodSync(tmp.key, 0o640);
+    chmodSync(tmp.key, keyMode);
     chmodSync(tmp.crt, 0o644);
     renameSync(tmp.key, out.key);
     renameSync(tmp.crt, out.crt);

@@ -94,6 +94,7 @@ export const ERROR_CODES = {
   EVENT_SUB_NOT_FOUND: spec(404, 'DWS.9990', 'The subscription %s does not exist.'),
   CONFIGURATION_NOT_FOUND: spec(404, 'DWS.9980', 'The parameter configuration %s does not exist on cluster %s.'),
   SNAPSHOT_POLICY_NOT_FOUND: spec(404, 'DWS.9940', 'The snapshot policy %s does not exist on cluster %s.'),
+  HOST_NOT_FOUND: spec(404, 'DWS.9930', 'The host %s is not registered.'),
 
   // --- conflicts (409)
   CLUSTER_BUSY: spec(409, 'DWS.0011', 'Another operation is in progress on cluster %s: %s (task %s). Try again when it has finished.'),
@@ -109,6 +110,8 @@ export const ERROR_CODES = {
   EVENT_SUB_NAME_EXISTS: spec(409, 'DWS.9993', 'The project already has an event or alarm subscription named %s.'),
   DB_USER_EXISTS: spec(409, 'DWS.9972', 'The database user %s already exists on cluster %s.'),
   DB_USER_IN_USE: spec(409, 'DWS.9973', 'The database user %s cannot be dropped: %s'),
+  HOST_EXISTS: spec(409, 'DWS.9931', 'A host named %s, or one at %s, is already registered.'),
+  HOST_IN_USE: spec(409, 'DWS.9932', 'The host %s cannot be removed: %s'),
   STORE_CONFLICT: spec(409, 'DWS.0011', 'A concurrent change was made: %s', true),
 
   // --- server side

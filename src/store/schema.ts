@@ -287,6 +287,21 @@ export interface Database {
   service_leases: ServiceLeasesTable;
   alarms: AlarmsTable;
   audit_records: AuditRecordsTable;
+  hosts: HostsTable;
+}
+
+/** 000014: the registered hosts of several-hosts operation (issue 18, D27). */
+export interface HostsTable {
+  name: string;
+  zone: string;
+  address: string;
+  agent_port: number;
+  state: string;
+  state_reason: string | null;
+  report: string | null;
+  cert_fingerprint: string;
+  created_at: number;
+  checked_at: number | null;
 }
 
 /** 000013: the audit trail (issue 17): each authenticated mutating API call. */

@@ -23,6 +23,7 @@ import type { DbSyncRecord, SyncedRoleRecord } from '../domain/db-sync.js';
 import type { MetricSample } from '../domain/metrics.js';
 import type { AlarmRecord } from '../domain/alarms.js';
 import type { AuditRecord } from '../domain/audit.js';
+import type { HostRecord } from '../domain/hosts.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
@@ -38,6 +39,7 @@ import * as dbSyncs from './tables/db-syncs.js';
 import * as eventSubs from './tables/event-subs.js';
 import * as events from './tables/events.js';
 import * as faults from './tables/faults.js';
+import * as hosts from './tables/hosts.js';
 import * as metrics from './tables/metrics.js';
 import * as osUsers from './tables/os-users.js';
 import * as policies from './tables/snapshot-policies.js';
@@ -587,5 +589,22 @@ export class Store {
   }
   releaseEventSubLeases(owner: string): Promise<void> {
     return eventSubs.releaseEventSubLeases(this.db, owner);
+  }
+
+  // ------------------------------------------------------------------ hosts (issue 18, D27)
+  insertHost(h: HostRecord): Promise<void> {
+    return hosts.insertHost(this.db, h);
+  }
+  listHosts(): Promise<HostRecord[]> {
+    return hosts.listHosts(this.db);
+  }
+  getHost(name: string): Promise<HostRecord | undefined> {
+    return hosts.getHost(this.db, name);
+  }
+  recordHostCheck(name: string, c: Parameters<typeof hosts.recordHostCheck>[2]): Promise<void> {
+    return hosts.recordHostCheck(this.db, name, c);
+  }
+  deleteHost(name: string): Promise<boolean> {
+    return hosts.deleteHost(this.db, name);
   }
 }

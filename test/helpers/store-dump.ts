@@ -37,6 +37,7 @@ const TABLES = {
   alarms: false,
   // the audit trail records refused calls too: a refusal changes nothing else
   audit_records: false,
+  hosts: true,
 } as const satisfies Record<keyof Database, boolean>;
 const COMPARED = (Object.keys(TABLES) as (keyof Database)[]).filter((t) => TABLES[t]);
 

@@ -6,9 +6,10 @@
  * test files sharing the host never collide.
  *
  * Its interface is HTTP over a Unix socket (`agent.sock`, 0600) under `/v1/`, each call carrying
- * the agent's token (`token`, 0600, root's) as a bearer credential: small, versioned, and the
- * same calls the several-hosts issue will carry over mutual TLS. The agent runs only the binaries
- * of its unit kinds, never as root.
+ * the agent's token (`token`, 0600, root's) as a bearer credential: small and versioned. With
+ * `listen` (several hosts, D27) the same calls are also served over HTTPS on the host's address
+ * with mutual TLS, to the control plane's certificate only (host-tls.ts). The agent runs only
+ * the binaries of its unit kinds, never as root.
  *
  * Layout of the directory (root's, 0711: traversable, not listable): agent.lock, agent.sock,
  * token, units.json, subnets.json, etcd.json and etcd-root (host-etcd.ts), all 0600; logs/ (0700,
@@ -26,6 +27,7 @@ import { canListen } from '../local/probe.js';
 import { PATRONI_REST_PORT } from '../patroni/patroni-config.js';
 import { DEFRAG_EVERY_MS, HostEtcd } from './host-etcd.js';
 import { Supervisor, type UnitKind, type UnitSpec } from './supervisor.js';
+import { agentHttpsOptions, hostReport, notControlPlane } from './host-tls.js';
 
 export const AGENT_API_VERSION = 1;
 
@@ -60,10 +62,17 @@ export interface RunningAgent {
 
 export class AgentBusyError extends Error {}
 
+/** The agent's listener for the control plane of several hosts (D27): the host's address, a port, and its TLS bundle. */
+export interface HostListen {
+  host: string;
+  port: number;
+  bundleDir: string;
+}
+
 /**
  * Run the agent on `dir`. Throws AgentBusyError when another agent holds the directory.
  */
-export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> {
+export async function runAgent(dir: string, log: Logger, o: { listen?: HostListen } = {}): Promise<RunningAgent> {
   // Traversable, not listable: the etcd member (the service user) reaches its data directory in it.
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   chmodSync(dir, 0o711);
@@ -102,10 +111,17 @@ export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> 
     );
   }, DEFRAG_EVERY_MS);
   defrag.unref();
-  const app = buildApi({ supervisor, subnets, etcd, token, log, dir, leave });
+  const deps = { supervisor, subnets, etcd, token, log, dir, leave };
+  const app = buildApi(Fastify({ logger: false, bodyLimit: 1 << 20 }), deps, 'token');
   rmSync(paths.socket, { force: true });
   await app.listen({ path: paths.socket });
   chmodSync(paths.socket, 0o600);
+  let remote: FastifyInstance | null = null;
+  if (o.listen) {
+    remote = buildApi(Fastify({ logger: false, bodyLimit: 1 << 20, https: agentHttpsOptions(o.listen.bundleDir) }), deps, 'tls');
+    await remote.listen({ host: o.listen.host, port: o.listen.port });
+    log.info('agent listening for the control plane', { address: `${o.listen.host}:${o.listen.port}` });
+  }
 
   let closed = false;
   return {
@@ -115,6 +131,7 @@ export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> 
       if (closed) return;
       closed = true;
       clearInterval(defrag);
+      await remote?.close();
       await app.close();
       supervisor.close();
       rmSync(paths.socket, { force: true });
@@ -124,18 +141,35 @@ export async function runAgent(dir: string, log: Logger): Promise<RunningAgent> 
   };
 }
 
-function buildApi(o: {
-  supervisor: Supervisor;
-  subnets: SubnetRegistry;
-  etcd: HostEtcd;
-  token: Buffer;
-  log: Logger;
-  dir: string;
-  leave: () => void;
-}): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+/**
+ * The agent's calls on `app`. `token`: the Unix socket's callers show the agent's token; `tls`:
+ * the TLS listener's caller must be the control plane (its certificate, checked in the handshake
+ * against the CA, names it).
+ */
+function buildApi(
+  app: FastifyInstance,
+  o: {
+    supervisor: Supervisor;
+    subnets: SubnetRegistry;
+    etcd: HostEtcd;
+    token: Buffer;
+    log: Logger;
+    dir: string;
+    leave: () => void;
+  },
+  auth: 'token' | 'tls',
+): FastifyInstance {
   const startedAt = new Date().toISOString();
   app.addHook('onRequest', (req, reply, done) => {
+    if (auth === 'tls') {
+      const why = notControlPlane(req.raw.socket);
+      if (why) {
+        o.log.warn('agent call refused: not the control plane', { method: req.method, url: req.url, why });
+        void reply.code(403).send({ error: `only the dwsbox control plane may call this agent: ${why}` });
+        return;
+      }
+      return done();
+    }
     const got = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
     if (got.length !== o.token.length || !timingSafeEqual(got, o.token)) {
       o.log.warn('agent call refused: no valid token', { method: req.method, url: req.url });
@@ -152,6 +186,7 @@ function buildApi(o: {
   });
 
   app.get('/v1/agent', () => ({ version: AGENT_API_VERSION, pid: process.pid, dir: o.dir, startedAt, units: o.supervisor.list().length }));
+  app.get('/v1/host', () => ({ ...hostReport(o.dir), units: o.supervisor.list().length }));
   app.get('/v1/units', () => ({ units: o.supervisor.list() }));
   app.get<{ Params: { name: string } }>('/v1/units/:name', (req, reply) => {
     const u = o.supervisor.get(req.params.name);

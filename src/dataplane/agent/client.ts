@@ -1,6 +1,7 @@
 /**
  * The host agent's client, for `serve` and the tests: its calls over the agent's Unix socket
- * with the agent's token, and `ensureAgent`, which starts a detached agent when none answers
+ * with the agent's token, or (`AgentClient.remote`, several hosts, D27) over HTTPS to another
+ * host's agent with mutual TLS (host-tls.ts), and `ensureAgent`, which starts a detached agent when none answers
  * (design D23: `serve` starts it when none runs, and starts it again when it died; the new
  * agent adopts the units that kept running).
  */
@@ -10,6 +11,14 @@ import { Client } from 'undici';
 import { spawnDetached } from '../pg-exec.js';
 import { agentPaths, AGENT_API_VERSION } from './agent.js';
 import type { UnitSpec, UnitView } from './supervisor.js';
+import { tlsOptions, type HostReport, type TlsFiles } from './host-tls.js';
+
+/** Another host's agent: where it listens for the control plane, and the control plane's certificate for it. */
+export interface RemoteAgent {
+  address: string;
+  port: number;
+  tls: TlsFiles;
+}
 
 export class AgentCallError extends Error {
   constructor(
@@ -53,9 +62,25 @@ export class AgentClient {
    */
   constructor(
     readonly dir: string,
-    private readonly o: { revive?: boolean } = {},
+    private readonly o: { revive?: boolean; remote?: RemoteAgent } = {},
   ) {
-    this.client = new Client('http://agent', { socketPath: agentPaths(dir).socket, pipelining: 0 });
+    this.client = o.remote
+      ? new Client(`https://${o.remote.address}:${o.remote.port}`, {
+          // the agent's certificate must be the CA's, for this address; ours names the control plane
+          connect: { ...tlsOptions(o.remote.tls), timeout: 5_000 },
+          pipelining: 0,
+        })
+      : new Client('http://agent', { socketPath: agentPaths(dir).socket, pipelining: 0 });
+  }
+
+  /** The agent of another host, over mutual TLS (never revived from here: it is that host's). */
+  static remote(r: RemoteAgent): AgentClient {
+    return new AgentClient(`${r.address}:${r.port}`, { remote: r });
+  }
+
+  /** What the agent's host offers now (memory, disk, processors, addresses) and how many units it runs. */
+  host(signal?: AbortSignal): Promise<HostReport & { units: number }> {
+    return this.callOnce('GET', '/v1/host', undefined, signal);
   }
 
   info(): Promise<AgentInfo> {
@@ -139,13 +164,18 @@ export class AgentClient {
   }
 
   /** The call, once (no agent started when none answers). */
-  async callOnce<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    this.token ??= readFileSync(agentPaths(this.dir).token, 'utf8').trim();
+  async callOnce<T>(method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    // over TLS the certificates are the credentials; on the socket, the agent's token
+    if (!this.o.remote) this.token ??= readFileSync(agentPaths(this.dir).token, 'utf8').trim();
     const res = await this.client.request({
       method,
       path,
-      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(signal ? { signal } : {}),
     });
     const text = await res.body.text();
     const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};

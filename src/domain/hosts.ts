@@ -1,0 +1,54 @@
+/**
+ * The hosts of several-hosts operation (issue 18, design D27): a machine whose host agent serves
+ * the control plane over mutual TLS at `address:agentPort`, in an availability zone. What the
+ * last check of its agent found is kept with it (`state`, `report`).
+ */
+import { isIPv4 } from 'node:net';
+import type { HostReport } from '../dataplane/agent/host-tls.js';
+import { AppError } from '../errors/app-error.js';
+
+export type HostState = 'new' | 'up' | 'unreachable';
+
+export interface HostRecord {
+  name: string;
+  zone: string;
+  address: string;
+  agentPort: number;
+  state: HostState;
+  /** why the last check did not reach the agent */
+  stateReason: string | null;
+  /** the agent's report at the last check that reached it */
+  report: HostReport | null;
+  /** SHA-256 of the certificate made for its agent (as `openssl x509 -fingerprint -sha256` prints it) */
+  certFingerprint: string;
+  createdAt: number;
+  checkedAt: number | null;
+}
+
+/** The port an agent listens on for the control plane when `hosts add` is given none. */
+export const DEFAULT_AGENT_PORT = 8701;
+/** The zone of a host registered without one. */
+export const DEFAULT_ZONE = 'local-1a';
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const ZONE = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** A new host's fields, checked; a `VALIDATION` error names the first that is wrong. */
+export function checkHostInput(i: { name: string; address: string; port?: number | undefined; zone?: string | undefined }): {
+  name: string;
+  address: string;
+  agentPort: number;
+  zone: string;
+} {
+  const bad = (why: string): never => {
+    throw new AppError('VALIDATION', { args: [why] });
+  };
+  if (!NAME.test(i.name)) bad(`host name ${JSON.stringify(i.name)}: a lower-case letter, then letters, digits and '-', at most 63`);
+  if (!isIPv4(i.address) || i.address === '0.0.0.0' || i.address.startsWith('255.'))
+    bad(`address ${JSON.stringify(i.address)}: the IPv4 address the host's agent listens on`);
+  const port = i.port ?? DEFAULT_AGENT_PORT;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) bad(`port ${String(i.port)}: 1-65535`);
+  const zone = i.zone ?? DEFAULT_ZONE;
+  if (!ZONE.test(zone)) bad(`zone ${JSON.stringify(zone)}: lower-case letters, digits and '-', at most 64`);
+  return { name: i.name, address: i.address, agentPort: port, zone };
+}

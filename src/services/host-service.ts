@@ -1,0 +1,144 @@
+/**
+ * The hosts of several-hosts operation (issue 18, design D27): registering a host makes its
+ * agent's certificate (the dwsbox CA's, for the host's address) and writes the agent's bundle
+ * for the operator to install there; checking a host asks its agent over mutual TLS (the control
+ * plane's own certificate, CN `dwsbox-control`) what the host offers, and records what was
+ * found; a host is removed only when its agent runs no unit.
+ *
+ * Not yet here (issue 18, later): placing members on registered hosts, the fleet's etcd on
+ * three of them, the repository host, drain.
+ */
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import type { Clock } from '../domain/clock.js';
+import { checkHostInput, type HostRecord } from '../domain/hosts.js';
+import { AppError } from '../errors/app-error.js';
+import { AgentClient } from '../dataplane/agent/client.js';
+import { agentBundle, CONTROL_CN, type TlsFiles } from '../dataplane/agent/host-tls.js';
+import { serviceOwner } from '../dataplane/safe-fs.js';
+import type { CertificateAuthority } from '../dataplane/tls.js';
+import type { Store } from '../store/store.js';
+
+/** How long a check waits for an agent. */
+const CHECK_TIMEOUT_MS = 5_000;
+
+/** Why a call to an agent failed, in words an operator can act on. */
+function unreachableReason(e: unknown): string {
+  const parts: string[] = [];
+  for (let x = e as { message?: string; code?: string; cause?: unknown } | undefined, d = 0; x && d < 4; x = x.cause as typeof x, d++)
+    if (x.message && !parts.includes(x.message)) parts.push(x.code ? `${x.message} (${x.code})` : x.message);
+  return parts.join(': ') || String(e);
+}
+
+export class HostService {
+  constructor(private readonly deps: { store: Store; clock: Clock; ca: CertificateAuthority }) {}
+
+  /** The control plane's client certificate for the agents, made once. */
+  private async control(): Promise<TlsFiles> {
+    const c = await this.deps.ca.ensureCert(CONTROL_CN, serviceOwner());
+    return { ca: this.deps.ca.caFile, crt: c.crt, key: c.key };
+  }
+
+  /**
+   * Register a host and write its agent's bundle (ca.crt, agent.crt, agent.key) into
+   * `bundleDir`, a new or empty directory (made root's, 0700). Its state is `new` until checked.
+   */
+  async add(i: { name: string; address: string; port?: number | undefined; zone?: string | undefined }, bundleDir: string) {
+    const h = checkHostInput(i);
+    const known = await this.deps.store.listHosts();
+    if (known.some((k) => k.name === h.name || (k.address === h.address && k.agentPort === h.agentPort)))
+      throw new AppError('HOST_EXISTS', { args: [h.name, `${h.address}:${h.agentPort}`] });
+    if (!bundleDir) throw new AppError('VALIDATION', { args: ['the directory for the agent bundle is required'] });
+    if (existsSync(bundleDir) && readdirSync(bundleDir).length > 0)
+      throw new AppError('VALIDATION', { args: [`${bundleDir} is not empty: give a new directory for the agent's bundle`] });
+    mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
+    const bundle = agentBundle(bundleDir);
+    await this.deps.ca.issue(`host-${h.name}`, [h.address], { crt: bundle.crt, key: bundle.key });
+    copyFileSync(this.deps.ca.caFile, bundle.ca);
+    const record: HostRecord = {
+      ...h,
+      state: 'new',
+      stateReason: null,
+      report: null,
+      certFingerprint: new X509Certificate(readFileSync(bundle.crt)).fingerprint256,
+      createdAt: this.deps.clock.now(),
+      checkedAt: null,
+    };
+    await this.deps.store.insertHost(record);
+    return { host: record, bundle };
+  }
+
+  /** Ask the host's agent what the host offers, over mutual TLS, and record what was found. */
+  async check(h: HostRecord): Promise<HostRecord> {
+    const client = AgentClient.remote({ address: h.address, port: h.agentPort, tls: await this.control() });
+    let found: Pick<HostRecord, 'state' | 'stateReason' | 'report' | 'checkedAt'>;
+    try {
+      const { units: _units, ...report } = await client.host(AbortSignal.timeout(CHECK_TIMEOUT_MS));
+      found = { state: 'up', stateReason: null, report, checkedAt: this.deps.clock.now() };
+    } catch (e) {
+      found = { state: 'unreachable', stateReason: unreachableReason(e), report: null, checkedAt: this.deps.clock.now() };
+    } finally {
+      await client.close();
+    }
+    await this.deps.store.recordHostCheck(h.name, found);
+    return { ...h, ...found, report: found.report ?? h.report };
+  }
+
+  /** Every registered host, each checked now (at once). */
+  async list(): Promise<HostRecord[]> {
+    return Promise.all((await this.deps.store.listHosts()).map((h) => this.check(h)));
+  }
+
+  async get(name: string): Promise<HostRecord> {
+    const h = await this.deps.store.getHost(name);
+    if (!h) throw new AppError('HOST_NOT_FOUND', { args: [name] });
+    return this.check(h);
+  }
+
+  /**
+   * Forget a host. Refused while its agent runs any unit (a member, a router, etcd), or cannot
+   * be asked: what runs there must be moved or stopped first.
+   */
+  async remove(name: string): Promise<{ removed: string }> {
+    const h = await this.deps.store.getHost(name);
+    if (!h) throw new AppError('HOST_NOT_FOUND', { args: [name] });
+    const client = AgentClient.remote({ address: h.address, port: h.agentPort, tls: await this.control() });
+    try {
+      const units = await client.units().catch((e: unknown) => {
+        throw new AppError('HOST_IN_USE', { args: [name, `its agent cannot be asked what runs there (${unreachableReason(e)})`] });
+      });
+      if (units.length > 0)
+        throw new AppError('HOST_IN_USE', {
+          args: [name, `its agent runs ${units.map((u) => u.name).join(', ')}: move or stop them first`],
+        });
+    } finally {
+      await client.close();
+    }
+    await this.deps.store.deleteHost(name);
+    return { removed: name };
+  }
+}
+
+/** A host as the API and the CLI show it. */
+export function hostOut(h: HostRecord) {
+  return {
+    name: h.name,
+    availability_zone: h.zone,
+    address: h.address,
+    agent_port: h.agentPort,
+    state: h.state,
+    state_reason: h.stateReason,
+    checked_at: h.checkedAt === null ? null : new Date(h.checkedAt).toISOString(),
+    registered_at: new Date(h.createdAt).toISOString(),
+    cert_fingerprint: h.certFingerprint,
+    report: h.report && {
+      hostname: h.report.hostname,
+      addresses: h.report.addresses,
+      cpus: h.report.cpus,
+      mem_total_bytes: h.report.memTotalBytes,
+      mem_available_bytes: h.report.memAvailableBytes,
+      disk_total_bytes: h.report.diskTotalBytes,
+      disk_free_bytes: h.report.diskFreeBytes,
+    },
+  };
+}
