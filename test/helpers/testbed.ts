@@ -28,6 +28,7 @@ import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } f
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processStartTime } from '../../src/dataplane/process-info.js';
 import { withLock } from '../../src/dataplane/serial-lock.js';
 
 /** The registry of beds: one `<run>.json` per bed, and the lock file the allocation holds. */
@@ -86,15 +87,10 @@ function tryIp(args: string[]): boolean {
   }
 }
 
-/** A process's start time (field 22 of /proc/<pid>/stat), or null when it is gone. */
+/** A process's start time as the registry records it, or null when it is gone. */
 function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  const t = processStartTime(pid);
+  return t === null ? null : String(t);
 }
 
 /** The entry's owner still runs: same PID, same start time (a reused PID is not the owner). */
