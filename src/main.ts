@@ -59,7 +59,7 @@ import { AlarmService } from './services/alarm-service.js';
 import { AuditService } from './services/audit-service.js';
 import { MonitoringService } from './services/monitoring-service.js';
 import { HostService } from './services/host-service.js';
-import { CertificateAuthority } from './dataplane/tls.js';
+import { AgentFleet } from './dataplane/agent/host-agents.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
 import { Metrics } from './metrics/metrics.js';
@@ -401,7 +401,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     monitoring: new MonitoringService({ store, clock, config }, clusters),
     alarms: new AlarmService({ store, clock, thresholds: config }),
     auditLog: audit,
-    hosts: new HostService({ store, clock, ca: new CertificateAuthority(config.dataDir) }),
+    hosts: new HostService({ store, clock, agents: new AgentFleet(config.dataDir) }),
     audit: (r) => audit.record(r),
     readiness,
     readPoint: () => new ReadPoint(store),

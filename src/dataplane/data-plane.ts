@@ -16,6 +16,7 @@ import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, Outside
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
 import type { OmRoleRow } from '../domain/om-user.js';
 import type { MemberReading } from '../domain/metrics.js';
+import type { HostReport } from '../domain/hosts.js';
 import type { AclRow, AuthorityPlan, ObjectScope, ResolvedObject, SchemaSpaceRow } from '../domain/db-authority.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { AppError } from '../errors/app-error.js';
@@ -56,6 +57,28 @@ export interface HostCapacity {
   memAvailableBytes: number;
   dataDiskFreeBytes: number;
   repoDiskFreeBytes: number;
+}
+
+/**
+ * The agents of the other hosts (issue 18, D27), as the control plane reaches them: a host's
+ * agent bundle made from the dwsbox CA, and each agent asked over mutual TLS. Implemented by
+ * `agent/host-agents.ts`.
+ */
+export interface HostAgents {
+  /**
+   * The agent's certificate for `address` (CN `host-<name>`) and its bundle written into `dir`, a
+   * new or empty directory (ca.crt, agent.crt, agent.key 0600): the files and the certificate's
+   * SHA-256 fingerprint. A `VALIDATION` error when `dir` is not empty.
+   */
+  writeBundle(
+    name: string,
+    address: string,
+    dir: string,
+  ): Promise<{ bundle: { ca: string; crt: string; key: string }; fingerprint: string }>;
+  /** What the host's agent reports now, and how many units it runs; throws when it cannot be asked. */
+  report(address: string, port: number, signal?: AbortSignal): Promise<HostReport & { units: number }>;
+  /** The names of the units the host's agent runs; throws when it cannot be asked. */
+  units(address: string, port: number): Promise<string[]>;
 }
 
 /** Passwords the data plane needs, decrypted by the caller. */

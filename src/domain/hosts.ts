@@ -4,10 +4,22 @@
  * last check of its agent found is kept with it (`state`, `report`).
  */
 import { isIPv4 } from 'node:net';
-import type { HostReport } from '../dataplane/agent/host-tls.js';
 import { AppError } from '../errors/app-error.js';
 
 export type HostState = 'new' | 'up' | 'unreachable';
+
+/** What a host's agent reports of it (`GET /v1/host`), as the host's kernel tells it. */
+export interface HostReport {
+  hostname: string;
+  /** the host's non-loopback IPv4 addresses */
+  addresses: string[];
+  cpus: number;
+  memTotalBytes: number;
+  memAvailableBytes: number;
+  /** the filesystem of the agent's directory */
+  diskTotalBytes: number;
+  diskFreeBytes: number;
+}
 
 export interface HostRecord {
   name: string;

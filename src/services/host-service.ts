@@ -3,20 +3,16 @@
  * agent's certificate (the dwsbox CA's, for the host's address) and writes the agent's bundle
  * for the operator to install there; checking a host asks its agent over mutual TLS (the control
  * plane's own certificate, CN `dwsbox-control`) what the host offers, and records what was
- * found; a host is removed only when its agent runs no unit.
+ * found; a host is removed only when its agent runs no unit. The agents are reached through
+ * the data plane's `HostAgents` (D22; `dataplane/agent/host-agents.ts`).
  *
  * Not yet here (issue 18, later): placing members on registered hosts, the fleet's etcd on
  * three of them, the repository host, drain.
  */
-import { X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { Clock } from '../domain/clock.js';
 import { checkHostInput, type HostRecord } from '../domain/hosts.js';
 import { AppError } from '../errors/app-error.js';
-import { AgentClient } from '../dataplane/agent/client.js';
-import { agentBundle, CONTROL_CN, type TlsFiles } from '../dataplane/agent/host-tls.js';
-import { serviceOwner } from '../dataplane/safe-fs.js';
-import type { CertificateAuthority } from '../dataplane/tls.js';
+import type { HostAgents } from '../dataplane/data-plane.js';
 import type { Store } from '../store/store.js';
 
 /** How long a check waits for an agent. */
@@ -31,13 +27,7 @@ function unreachableReason(e: unknown): string {
 }
 
 export class HostService {
-  constructor(private readonly deps: { store: Store; clock: Clock; ca: CertificateAuthority }) {}
-
-  /** The control plane's client certificate for the agents, made once. */
-  private async control(): Promise<TlsFiles> {
-    const c = await this.deps.ca.ensureCert(CONTROL_CN, serviceOwner());
-    return { ca: this.deps.ca.caFile, crt: c.crt, key: c.key };
-  }
+  constructor(private readonly deps: { store: Store; clock: Clock; agents: HostAgents }) {}
 
   /**
    * Register a host and write its agent's bundle (ca.crt, agent.crt, agent.key) into
@@ -49,18 +39,13 @@ export class HostService {
     if (known.some((k) => k.name === h.name || (k.address === h.address && k.agentPort === h.agentPort)))
       throw new AppError('HOST_EXISTS', { args: [h.name, `${h.address}:${h.agentPort}`] });
     if (!bundleDir) throw new AppError('VALIDATION', { args: ['the directory for the agent bundle is required'] });
-    if (existsSync(bundleDir) && readdirSync(bundleDir).length > 0)
-      throw new AppError('VALIDATION', { args: [`${bundleDir} is not empty: give a new directory for the agent's bundle`] });
-    mkdirSync(bundleDir, { recursive: true, mode: 0o700 });
-    const bundle = agentBundle(bundleDir);
-    await this.deps.ca.issue(`host-${h.name}`, [h.address], { crt: bundle.crt, key: bundle.key });
-    copyFileSync(this.deps.ca.caFile, bundle.ca);
+    const { bundle, fingerprint } = await this.deps.agents.writeBundle(h.name, h.address, bundleDir);
     const record: HostRecord = {
       ...h,
       state: 'new',
       stateReason: null,
       report: null,
-      certFingerprint: new X509Certificate(readFileSync(bundle.crt)).fingerprint256,
+      certFingerprint: fingerprint,
       createdAt: this.deps.clock.now(),
       checkedAt: null,
     };
@@ -70,15 +55,12 @@ export class HostService {
 
   /** Ask the host's agent what the host offers, over mutual TLS, and record what was found. */
   async check(h: HostRecord): Promise<HostRecord> {
-    const client = AgentClient.remote({ address: h.address, port: h.agentPort, tls: await this.control() });
     let found: Pick<HostRecord, 'state' | 'stateReason' | 'report' | 'checkedAt'>;
     try {
-      const { units: _units, ...report } = await client.host(AbortSignal.timeout(CHECK_TIMEOUT_MS));
+      const { units: _units, ...report } = await this.deps.agents.report(h.address, h.agentPort, AbortSignal.timeout(CHECK_TIMEOUT_MS));
       found = { state: 'up', stateReason: null, report, checkedAt: this.deps.clock.now() };
     } catch (e) {
       found = { state: 'unreachable', stateReason: unreachableReason(e), report: null, checkedAt: this.deps.clock.now() };
-    } finally {
-      await client.close();
     }
     await this.deps.store.recordHostCheck(h.name, found);
     return { ...h, ...found, report: found.report ?? h.report };
@@ -102,18 +84,11 @@ export class HostService {
   async remove(name: string): Promise<{ removed: string }> {
     const h = await this.deps.store.getHost(name);
     if (!h) throw new AppError('HOST_NOT_FOUND', { args: [name] });
-    const client = AgentClient.remote({ address: h.address, port: h.agentPort, tls: await this.control() });
-    try {
-      const units = await client.units().catch((e: unknown) => {
-        throw new AppError('HOST_IN_USE', { args: [name, `its agent cannot be asked what runs there (${unreachableReason(e)})`] });
-      });
-      if (units.length > 0)
-        throw new AppError('HOST_IN_USE', {
-          args: [name, `its agent runs ${units.map((u) => u.name).join(', ')}: move or stop them first`],
-        });
-    } finally {
-      await client.close();
-    }
+    const units = await this.deps.agents.units(h.address, h.agentPort).catch((e: unknown) => {
+      throw new AppError('HOST_IN_USE', { args: [name, `its agent cannot be asked what runs there (${unreachableReason(e)})`] });
+    });
+    if (units.length > 0)
+      throw new AppError('HOST_IN_USE', { args: [name, `its agent runs ${units.join(', ')}: move or stop them first`] });
     await this.deps.store.deleteHost(name);
     return { removed: name };
   }

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../../config/config.js';
 import { systemClock } from '../../domain/clock.js';
-import { CertificateAuthority } from '../../dataplane/tls.js';
+import { AgentFleet } from '../../dataplane/agent/host-agents.js';
 import { HostService, hostOut } from '../../services/host-service.js';
 import { migrate } from '../../store/migrate.js';
 import { openStore } from '../../store/open-store.js';
@@ -15,7 +15,7 @@ async function withHosts<T>(config: Config, fn: (hosts: HostService) => Promise<
   const store = openStore(config.store);
   try {
     await migrate(store.adapter);
-    return await fn(new HostService({ store, clock: systemClock, ca: new CertificateAuthority(config.dataDir) }));
+    return await fn(new HostService({ store, clock: systemClock, agents: new AgentFleet(config.dataDir) }));
   } finally {
     await store.close();
   }

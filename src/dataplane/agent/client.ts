@@ -11,7 +11,8 @@ import { Client } from 'undici';
 import { spawnDetached } from '../pg-exec.js';
 import { agentPaths, AGENT_API_VERSION } from './agent.js';
 import type { UnitSpec, UnitView } from './supervisor.js';
-import { tlsOptions, type HostReport, type TlsFiles } from './host-tls.js';
+import type { HostReport } from '../../domain/hosts.js';
+import { tlsOptions, type TlsFiles } from './host-tls.js';
 
 /** Another host's agent: where it listens for the control plane, and the control plane's certificate for it. */
 export interface RemoteAgent {

@@ -16,6 +16,7 @@ import { readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism, hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import type { HostReport } from '../../domain/hosts.js';
 
 /** The CN of the control plane's client certificate: the one client an agent's TLS listener serves. */
 export const CONTROL_CN = 'dwsbox-control';
@@ -54,18 +55,6 @@ export function notControlPlane(socket: unknown): string | null {
   if (!s.authorized) return `the client's certificate was not accepted (${String(s.authorizationError ?? 'none')})`;
   const cn = s.getPeerCertificate().subject?.CN;
   return cn === CONTROL_CN ? null : `the certificate of ${JSON.stringify(cn)} is not the control plane's`;
-}
-
-export interface HostReport {
-  hostname: string;
-  /** the host's non-loopback IPv4 addresses */
-  addresses: string[];
-  cpus: number;
-  memTotalBytes: number;
-  memAvailableBytes: number;
-  /** the filesystem of the agent's directory */
-  diskTotalBytes: number;
-  diskFreeBytes: number;
 }
 
 /** What this host offers now, as its kernel reports it. */
