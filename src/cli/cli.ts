@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SETTINGS, envName, flagName, loadConfig, ConfigError, type Config } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { systemClock } from '../domain/clock.js';
+import { checkAgentEndpoint } from '../domain/hosts.js';
 import { openStore } from '../store/open-store.js';
 import { migrate } from '../store/migrate.js';
 import { Secrets } from '../auth/secrets.js';
@@ -47,7 +48,7 @@ Service (local):
                             register a host (D27) and write its agent's TLS bundle (ca.crt, agent.crt, agent.key)
   hosts list                each registered host, asked over mutual TLS now: up (with its memory, disk,
                             processors, addresses) or why not
-  hosts remove NAME         forget a host (refused while members of a cluster run there)
+  hosts remove NAME         forget a host (refused while its agent runs anything, or cannot be asked)
   tenants list              each project's OS user on this host (D32): name, uid, clusters
   tenants migrate [--dry-run]
                             move a data directory from before per-project OS users (the service stopped;
@@ -384,9 +385,9 @@ async function agentCmd(argv: string[]): Promise<number> {
 /** `--listen ADDRESS:PORT --bundle DIR` of `agent`: its listener for the control plane of several hosts. */
 function listenOf(listen: unknown, bundle: unknown): { listen?: { host: string; port: number; bundleDir: string } } {
   if (listen === undefined && bundle === undefined) return {};
-  const m = typeof listen === 'string' ? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(listen) : null;
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535)
-    throw new ConfigError('agent: --listen ADDRESS:PORT (an IPv4 address of this host and a port)');
+  const m = typeof listen === 'string' ? /^([^:]+):(\d+)$/.exec(listen) : null;
+  if (!m) throw new ConfigError('agent: --listen ADDRESS:PORT (an IPv4 address of this host and a port)');
+  checkAgentEndpoint(m[1]!, Number(m[2]));
   if (typeof bundle !== 'string' || !bundle)
     throw new ConfigError('agent: --listen needs --bundle DIR (ca.crt, agent.crt, agent.key from `hosts add`)');
   return { listen: { host: m[1]!, port: Number(m[2]), bundleDir: bundle } };

@@ -45,6 +45,13 @@ export const DEFAULT_ZONE = 'local-1a';
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const ZONE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
+/** An agent's listening address and port, checked (`hosts add`, `agent --listen`); a `VALIDATION` error says which is wrong. */
+export function checkAgentEndpoint(address: string, port: number): void {
+  if (!isIPv4(address) || address === '0.0.0.0' || address.startsWith('255.'))
+    throw new AppError('VALIDATION', { args: [`address ${JSON.stringify(address)}: the IPv4 address the host's agent listens on`] });
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new AppError('VALIDATION', { args: [`port ${String(port)}: 1-65535`] });
+}
+
 /** A new host's fields, checked; a `VALIDATION` error names the first that is wrong. */
 export function checkHostInput(i: { name: string; address: string; port?: number | undefined; zone?: string | undefined }): {
   name: string;
@@ -56,10 +63,8 @@ export function checkHostInput(i: { name: string; address: string; port?: number
     throw new AppError('VALIDATION', { args: [why] });
   };
   if (!NAME.test(i.name)) bad(`host name ${JSON.stringify(i.name)}: a lower-case letter, then letters, digits and '-', at most 63`);
-  if (!isIPv4(i.address) || i.address === '0.0.0.0' || i.address.startsWith('255.'))
-    bad(`address ${JSON.stringify(i.address)}: the IPv4 address the host's agent listens on`);
   const port = i.port ?? DEFAULT_AGENT_PORT;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) bad(`port ${String(i.port)}: 1-65535`);
+  checkAgentEndpoint(i.address, port);
   const zone = i.zone ?? DEFAULT_ZONE;
   if (!ZONE.test(zone)) bad(`zone ${JSON.stringify(zone)}: lower-case letters, digits and '-', at most 64`);
   return { name: i.name, address: i.address, agentPort: port, zone };

@@ -16,12 +16,9 @@ import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AuthService } from '../../src/auth/auth-service.js';
-import { Secrets } from '../../src/auth/secrets.js';
 import { DwsClient } from '../../src/cli/client.js';
-import { systemClock } from '../../src/domain/clock.js';
 import { cliEntry, REPO_ROOT } from '../helpers/cli-entry.js';
-import { PROJECT_ID, startService, type TestService } from '../helpers/service.js';
+import { PROJECT_ID, projectClient, startService, type TestService } from '../helpers/service.js';
 import { dumpStore } from '../helpers/store-dump.js';
 import { TestBed } from '../helpers/testbed.js';
 
@@ -141,14 +138,7 @@ function foreignBundle(dir: string, address: string): { ca: string; crt: string;
 beforeAll(async () => {
   t = await startService();
   bed = await TestBed.create({ hosts: 2 });
-  const auth = new AuthService(
-    t.svc.store,
-    Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
-    systemClock,
-    t.svc.log.scope({ component: 'test-auth' }),
-  );
-  const cred = await auth.createCredential(PROJECT_ID, 'operator');
-  operator = new DwsClient({ endpoint: t.endpoint, projectId: PROJECT_ID, accessKey: cred.accessKey, secretKey: cred.secretKey });
+  operator = await projectClient(t, PROJECT_ID, 'operator');
 });
 
 afterAll(async () => {

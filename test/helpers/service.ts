@@ -11,6 +11,7 @@ import { createService, type Service } from '../../src/main.js';
 import { createLogger } from '../../src/log/logger.js';
 import { DwsClient } from '../../src/cli/client.js';
 import { AuthService } from '../../src/auth/auth-service.js';
+import type { Role } from '../../src/domain/records.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { isTaskActive, type TaskStatus } from '../../src/domain/task.js';
@@ -196,15 +197,15 @@ export async function takeSnapshot(client: DwsClient, clusterId: string, name: s
   return { id: r.snapshot.id, status: await snapshotDone(client, r.snapshot.id) };
 }
 
-/** An API client of another project on the test service (its own admin key pair). */
-export async function projectClient(t: TestService, projectId: string): Promise<DwsClient> {
+/** An API client of a project on the test service, with a key pair of its own (admin unless `role` says otherwise). */
+export async function projectClient(t: TestService, projectId: string, role: Role = 'admin'): Promise<DwsClient> {
   const auth = new AuthService(
     t.svc.store,
     Secrets.load(t.config.masterKey, join(t.dataDir, 'master.key')),
     systemClock,
     t.svc.log.scope({ component: 'test-auth' }),
   );
-  const cred = await auth.createCredential(projectId, 'admin');
+  const cred = await auth.createCredential(projectId, role);
   return new DwsClient({ endpoint: t.endpoint, projectId, accessKey: cred.accessKey, secretKey: cred.secretKey });
 }
 
