@@ -31,6 +31,8 @@ command -v pgbackrest >/dev/null 2>&1 || need_pkgs+=(pgbackrest)
 command -v patroni >/dev/null 2>&1 || need_pkgs+=(patroni)
 command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 command -v haproxy >/dev/null 2>&1 || need_pkgs+=(haproxy)
+# Issue 18: Patroni reaches the fleet's etcd over TLS, where urllib3 needs idna (only recommended by the package).
+/usr/bin/python3 -c 'import idna' >/dev/null 2>&1 || need_pkgs+=(python3-idna)
 command -v setpriv >/dev/null 2>&1 && command -v flock >/dev/null 2>&1 || need_pkgs+=(util-linux)
 # The S3 repository test makes its CA and server certificate with openssl.
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)

@@ -49,6 +49,8 @@ Service (local):
   hosts list                each registered host, asked over mutual TLS now: up (with its memory, disk,
                             processors, addresses) or why not
   hosts remove NAME         forget a host (refused while its agent runs anything, or cannot be asked)
+  hosts etcd [H1 H2 H3]     form the fleet's etcd on three registered hosts (their agents run its members, over
+                            TLS; new clusters keep their Patroni state there); without hosts: its members now
   tenants list              each project's OS user on this host (D32): name, uid, clusters
   tenants migrate [--dry-run]
                             move a data directory from before per-project OS users (the service stopped;
@@ -402,7 +404,7 @@ async function hostsCmd(argv: string[]): Promise<number> {
   });
   const { 'agent-port': _agentPort, ...settings } = values;
   const config = localConfig(settings);
-  const { hostsAdd, hostsList, hostsRemove } = await import('./commands/hosts.js');
+  const { hostsAdd, hostsEtcd, hostsList, hostsRemove } = await import('./commands/hosts.js');
   const [sub, name] = positionals;
   if (sub === 'list') out(await hostsList(config));
   else if (sub === 'add' && name)
@@ -416,7 +418,11 @@ async function hostsCmd(argv: string[]): Promise<number> {
       }),
     );
   else if (sub === 'remove' && name) out(await hostsRemove(config, name));
-  else throw new ConfigError('hosts: use add NAME --address A [--agent-port P] [--zone AZ] --bundle-out DIR | list | remove NAME');
+  else if (sub === 'etcd') out(await hostsEtcd(config, positionals.slice(1)));
+  else
+    throw new ConfigError(
+      'hosts: use add NAME --address A [--agent-port P] [--zone AZ] --bundle-out DIR | list | remove NAME | etcd [H1 H2 H3]',
+    );
   return 0;
 }
 

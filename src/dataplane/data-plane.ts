@@ -16,7 +16,7 @@ import type { ClusterRecord, ClusterSpec, FineGrainedDetail, NodeRecord, Outside
 import type { DbRoleChange, DbRoleCreate, DbRoleRow } from '../domain/db-users.js';
 import type { OmRoleRow } from '../domain/om-user.js';
 import type { MemberReading } from '../domain/metrics.js';
-import type { HostReport } from '../domain/hosts.js';
+import type { EtcdMemberState, HostReport } from '../domain/hosts.js';
 import type { AclRow, AuthorityPlan, ObjectScope, ResolvedObject, SchemaSpaceRow } from '../domain/db-authority.js';
 import type { PgSettingRow } from '../domain/parameters.js';
 import type { AppError } from '../errors/app-error.js';
@@ -79,6 +79,14 @@ export interface HostAgents {
   report(address: string, port: number, signal?: AbortSignal): Promise<HostReport & { units: number }>;
   /** The names of the units the host's agent runs; throws when it cannot be asked. */
   units(address: string, port: number): Promise<string[]>;
+  /**
+   * The fleet's etcd formed on these three hosts (issue 18): each agent runs a member, clients
+   * and peers over TLS, authentication on; new clusters' Patroni scopes live there from then on.
+   * Asked again with the same hosts it resumes; a `FLEET_ETCD_CONFLICT` for other hosts.
+   */
+  formEtcd(hosts: readonly { name: string; address: string; agentPort: number }[], signal?: AbortSignal): Promise<EtcdMemberState[]>;
+  /** Each member of the fleet's etcd as its agent reports it now; empty when none was formed. */
+  etcdMembers(): Promise<EtcdMemberState[]>;
 }
 
 /** Passwords the data plane needs, decrypted by the caller. */
@@ -136,6 +144,9 @@ export interface MemberRole {
   lagBytes: number | null;
   /** the member's timeline, as the failover manager reports it (null or absent: unknown); a new leader's names its promotion (events, D26) */
   timeline?: number | null;
+  /** the leader only: whether it runs on failsafe mode, its DCS lost (issue 18), and when it last reached the DCS (epoch s) */
+  failsafe?: boolean;
+  dcsLastSeen?: number | null;
 }
 
 export interface DataPlane extends LogicalDataPlane {
@@ -153,6 +164,13 @@ export interface DataPlane extends LogicalDataPlane {
    * health monitor makes the store's roles follow it.
    */
   memberRoles?(cluster: ClusterRef): Promise<MemberRole[] | null>;
+  /**
+   * Whether a highly available cluster's failover manager runs without its DCS (D23, issue 18):
+   * `active` when its leader keeps leading on failsafe mode, that leader's ordinal, and when it
+   * last reached the DCS (epoch seconds, as the failover manager says); null when no member answers.
+   * Asked of each member, for when `memberRoles` names no leader (its leader's role says it otherwise).
+   */
+  dcsFailsafe?(cluster: ClusterRef): Promise<{ active: boolean; leader: number | null; lastSeen: number | null } | null>;
   /** Wait until a highly available cluster is whole in its failover manager's eyes: a leader, every member streaming, the synchronous standby assigned (D25). */
   waitHealthy?(cluster: ClusterRef, o?: { signal?: AbortSignal; timeoutMs?: number }): Promise<void>;
   /**

@@ -37,6 +37,7 @@ import type { OsUser } from './os-user.js';
 import {
   generateHaSecrets,
   HaCluster,
+  hostDcs,
   memberHost,
   memberUnit,
   readOnlyHost,
@@ -45,6 +46,7 @@ import {
   routerUnit,
   type HaClusterSecrets,
 } from './patroni/ha-cluster.js';
+import { FleetEtcd } from './agent/fleet-etcd.js';
 import {
   memberName,
   memberOrdinal,
@@ -78,6 +80,8 @@ interface HaRecord {
   syncMode: SyncMode;
   parameters: PgParameters;
   secrets: HaClusterSecrets;
+  /** where its Patroni state lives: the fleet's etcd (issue 18) when formed at its creation, else the host's (absent) */
+  dcs?: 'fleet';
 }
 
 /**
@@ -116,6 +120,8 @@ export class PatroniEngine extends LocalEngine {
    */
   override readonly memberOverheadBytes = 32 * 1024 * 1024;
   private agentClient: Promise<AgentClient> | null = null;
+  /** the fleet's etcd of several hosts (issue 18), once `dwsbox hosts etcd` formed it */
+  private readonly fleetEtcd: FleetEtcd;
   /** the dwsbox service user the routers run as (looked up once) */
   private serviceUser: Promise<OsUser> | null = null;
 
@@ -126,6 +132,7 @@ export class PatroniEngine extends LocalEngine {
     uids: UidRecord | null = null,
   ) {
     super(settings, bins, log, uids);
+    this.fleetEtcd = new FleetEtcd(settings.dataDir);
   }
 
   /**
@@ -232,25 +239,30 @@ export class PatroniEngine extends LocalEngine {
   }
 
   private async cluster(clusterId: string, rec = this.record(clusterId)): Promise<HaCluster> {
-    return new HaCluster(await this.agent(), {
-      scope: rec.scope,
-      subnet: rec.subnet,
-      port: rec.port,
-      ordinals: rec.ordinals,
-      dir: this.clusterDir(clusterId),
-      member: this.projectUser(rec.projectId),
-      // The router runs as the dwsbox service user, never as root (D32).
-      service: await (this.serviceUser ??= ensureServiceUser().catch((e: unknown) => {
-        this.serviceUser = null;
-        throw e;
-      })),
-      secrets: rec.secrets,
-      syncMode: rec.syncMode,
-      parameters: rec.parameters,
-      socketDir: (i) => this.nodePaths(clusterId, i).sockDir,
-      // Beside the members' sockets, in the short socket root (removed with the cluster's files).
-      routerDir: join(this.socketRoot(), `${clusterId.slice(0, 13)}r`),
-    });
+    const agent = await this.agent();
+    return new HaCluster(
+      agent,
+      {
+        scope: rec.scope,
+        subnet: rec.subnet,
+        port: rec.port,
+        ordinals: rec.ordinals,
+        dir: this.clusterDir(clusterId),
+        member: this.projectUser(rec.projectId),
+        // The router runs as the dwsbox service user, never as root (D32).
+        service: await (this.serviceUser ??= ensureServiceUser().catch((e: unknown) => {
+          this.serviceUser = null;
+          throw e;
+        })),
+        secrets: rec.secrets,
+        syncMode: rec.syncMode,
+        parameters: rec.parameters,
+        socketDir: (i) => this.nodePaths(clusterId, i).sockDir,
+        // Beside the members' sockets, in the short socket root (removed with the cluster's files).
+        routerDir: join(this.socketRoot(), `${clusterId.slice(0, 13)}r`),
+      },
+      rec.dcs === 'fleet' ? this.fleetEtcd : hostDcs(agent),
+    );
   }
 
   /** The subnet of a member's address `127.0.c.i` (D24). */
@@ -292,6 +304,8 @@ export class PatroniEngine extends LocalEngine {
         syncMode: cluster.spec.syncMode ?? this.settings.syncMode ?? 'sync',
         parameters,
         secrets: generateHaSecrets(),
+        // Once the fleet's etcd is formed (issue 18), new clusters keep their state there.
+        ...(this.fleetEtcd.record() ? { dcs: 'fleet' as const } : {}),
       });
     }
     this.writeStanzaConfig(cluster, primary);
@@ -642,9 +656,18 @@ export class PatroniEngine extends LocalEngine {
           running: /^(running|streaming)$/.test(m.state),
           lagBytes: m.lag,
           timeline: m.timeline,
+          ...(m.name === h.leader && h.failsafe !== null ? { failsafe: h.failsafe, dcsLastSeen: h.dcsLastSeen } : {}),
         },
       ];
     });
+  }
+
+  /** Whether the cluster's leader runs on Patroni's failsafe mode (its DCS lost), asked of each member. */
+  async dcsFailsafe(cluster: ClusterRef): Promise<{ active: boolean; leader: number | null; lastSeen: number | null } | null> {
+    const rec = this.readRecord(cluster.id);
+    if (!rec) return null;
+    const f = await (await this.cluster(cluster.id, rec)).failsafe();
+    return f && { active: f.active, leader: f.leader === null ? null : memberOrdinal(f.leader), lastSeen: f.lastSeen };
   }
 
   /** A leader, every member streaming, one of them the synchronous standby Patroni named (unless asynchronous). */

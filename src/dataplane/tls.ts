@@ -11,7 +11,7 @@
  * and kept; its key never leaves the directory.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, renameSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OsUser } from './os-user.js';
 import { baseEnv, runTool } from './pg-exec.js';
@@ -43,6 +43,11 @@ export class CertificateAuthority {
 
   get caFile(): string {
     return join(this.dir, 'ca.crt');
+  }
+
+  /** The CA's certificate (PEM), for a client that trusts it. */
+  caPem(): string {
+    return readFileSync(this.caFile, 'utf8');
   }
 
   /** The CA's key and certificate, made at first use (idempotent). */

@@ -83,6 +83,23 @@ export const EVENT_SPECS: readonly EventSpec[] = [
     description: 'The failover manager (Patroni) made another member the primary while no task of the service ran.',
   },
   {
+    kind: 'dcs_lost',
+    displayName: 'etcd lost, primary on failsafe',
+    category: 'monitor',
+    severities: ['major'],
+    subject: "the primary's ordinal",
+    description:
+      "The cluster's members cannot reach a majority of etcd (the DCS): Patroni's failsafe mode keeps the primary writable while every member answers it, and no failover can happen until etcd is back.",
+  },
+  {
+    kind: 'dcs_back',
+    displayName: 'etcd back',
+    category: 'monitor',
+    severities: ['normal'],
+    subject: "the primary's ordinal",
+    description: 'The cluster reaches etcd again after an outage: failsafe mode is off, failovers can happen again.',
+  },
+  {
     kind: 'switchover',
     displayName: 'Switchover',
     category: 'monitor',

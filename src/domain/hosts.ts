@@ -37,6 +37,19 @@ export interface HostRecord {
   checkedAt: number | null;
 }
 
+/** A member of the fleet's etcd (issue 18) as its host's agent reports it now. */
+export interface EtcdMemberState {
+  /** the member's name: its host's */
+  name: string;
+  address: string;
+  /** its client URL */
+  endpoint: string;
+  /** `healthy`, or why not (a fleet's member is healthy only while a majority runs) */
+  health: string;
+  /** the agent's unit state (`running`, …), null when the agent could not be asked */
+  unit: string | null;
+}
+
 /** The port an agent listens on for the control plane when `hosts add` is given none. */
 export const DEFAULT_AGENT_PORT = 8701;
 /** The zone of a host registered without one. */

@@ -112,6 +112,7 @@ export const ERROR_CODES = {
   DB_USER_IN_USE: spec(409, 'DWS.9973', 'The database user %s cannot be dropped: %s'),
   HOST_EXISTS: spec(409, 'DWS.9931', 'A host named %s, or one at %s, is already registered.'),
   HOST_IN_USE: spec(409, 'DWS.9932', 'The host %s cannot be removed: %s'),
+  FLEET_ETCD_CONFLICT: spec(409, 'DWS.9933', 'The fleet etcd cannot be formed as asked: %s'),
   STORE_CONFLICT: spec(409, 'DWS.0011', 'A concurrent change was made: %s', true),
 
   // --- server side

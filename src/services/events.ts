@@ -154,6 +154,27 @@ export function switchoverEvent(task: TaskRecord): NewEvent | null {
 }
 
 /**
+ * The cluster's members lost their DCS and the primary runs on Patroni's failsafe mode, or
+ * reach it again. The key is Patroni's own `dcs_last_seen` at the loss (the last time the
+ * leader reached etcd): every process reads the same, and the next outage has another.
+ */
+export function dcsEvent(c: ClusterRecord, lost: boolean, o: { leader: number | null; lastSeen: number | null }, now: number): NewEvent {
+  const since = o.lastSeen ? ` since ${new Date(o.lastSeen * 1000).toISOString()}` : '';
+  return {
+    projectId: c.projectId,
+    clusterId: c.id,
+    kind: lost ? 'dcs_lost' : 'dcs_back',
+    severity: lost ? 'major' : 'normal',
+    message: lost
+      ? `The cluster's members cannot reach a majority of etcd${since}: failsafe mode keeps ${o.leader !== null ? `node ${o.leader}` : 'the primary'} writable while every member answers it; no failover can happen until etcd is back`
+      : `The cluster's members reach etcd again (lost${since}): failsafe mode is off`,
+    subject: o.leader !== null ? String(o.leader) : null,
+    sourceKey: `${lost ? 'dcs_lost' : 'dcs_back'}:${c.id}:${o.lastSeen ?? 'unknown'}`,
+    occurredAt: now,
+  };
+}
+
+/**
  * A member seen down. `node` is the record as read before the change: its `updatedAt` is the
  * same in every process that saw it up, so the key names this one going down.
  */

@@ -8,11 +8,11 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { coerceError } from '../errors/app-error.js';
-import { runningLeader, type DataPlane } from '../dataplane/data-plane.js';
+import { runningLeader, type DataPlane, type MemberRole } from '../dataplane/data-plane.js';
 import type { HeldLock } from '../dataplane/data-plane.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
-import { failoverEvent, memberDownEvent, memberUpEvent, readOnlyEvent, recordEvent, repairEvent } from './events.js';
+import { dcsEvent, failoverEvent, memberDownEvent, memberUpEvent, readOnlyEvent, recordEvent, repairEvent } from './events.js';
 import { findNodeType } from '../domain/node-types.js';
 import { diskPercent, nextReadOnly, withReadOnly } from '../domain/read-only.js';
 
@@ -33,6 +33,8 @@ export class HealthMonitor {
   private repair: ((c: ClusterRecord, ordinals: number[]) => Promise<string>) | null = null;
   /** When a repair was last asked for, by cluster. */
   private repairAsked = new Map<string, number>();
+  /** clusters whose leader was last seen on failsafe mode (its DCS lost), with what it said then */
+  private dcsLost = new Map<string, { leader: number | null; lastSeen: number | null }>();
 
   constructor(
     private readonly store: Store,
@@ -320,6 +322,7 @@ export class HealthMonitor {
     if (!this.dataPlane.memberRoles) return false;
     const roles = await this.dataPlane.memberRoles(c).catch(() => null);
     const leader = runningLeader(roles, nodes);
+    await this.followDcs(c, leader);
     if (!leader) return false;
     for (const n of nodes) {
       const role = n.ordinal === leader.ordinal ? 'primary' : 'standby';
@@ -353,6 +356,29 @@ export class HealthMonitor {
     }
     if (stuck.length && c.status === 'AVAILABLE') await this.repairStuck(c, stuck);
     return leader.ordinal !== Math.min(...nodes.map((n) => n.ordinal));
+  }
+
+  /**
+   * A DCS outage (issue 18): the leader says whether it runs on Patroni's failsafe mode (its
+   * role, read with the others); when no leader is known, each member is asked. Lost: a
+   * `dcs_lost` event, once; failsafe off again: `dcs_back`.
+   */
+  private async followDcs(c: ClusterRecord, leader: MemberRole | null): Promise<void> {
+    const f =
+      leader?.failsafe !== undefined
+        ? { active: leader.failsafe, leader: leader.ordinal, lastSeen: leader.dcsLastSeen ?? null }
+        : await this.dataPlane.dcsFailsafe?.(c).catch(() => null);
+    if (!f) return;
+    const lost = this.dcsLost.get(c.id);
+    if (f.active && !lost) {
+      this.dcsLost.set(c.id, { leader: f.leader, lastSeen: f.lastSeen });
+      this.log.warn("the cluster's members lost etcd: its primary runs on failsafe mode", { clusterId: c.id, leader: f.leader });
+      await recordEvent(this.store, this.log, dcsEvent(c, true, f, this.clock.now()));
+    } else if (!f.active && lost) {
+      this.dcsLost.delete(c.id);
+      this.log.info("the cluster's members reach etcd again", { clusterId: c.id });
+      await recordEvent(this.store, this.log, dcsEvent(c, false, lost, this.clock.now()));
+    }
   }
 
   /**

@@ -6,11 +6,13 @@
  * found; a host is removed only when its agent runs no unit. The agents are reached through
  * the data plane's `HostAgents` (D22; `dataplane/agent/host-agents.ts`).
  *
- * Not yet here (issue 18, later): placing members on registered hosts, the fleet's etcd on
- * three of them, the repository host, drain.
+ * The fleet's etcd is formed on three registered hosts (`formEtcd`): their agents run its
+ * members; from then on new clusters keep their Patroni state there.
+ *
+ * Not yet here (issue 18, later): placing members on registered hosts, the repository host, drain.
  */
 import type { Clock } from '../domain/clock.js';
-import { checkHostInput, type HostRecord } from '../domain/hosts.js';
+import { checkHostInput, type EtcdMemberState, type HostRecord } from '../domain/hosts.js';
 import { AppError } from '../errors/app-error.js';
 import type { HostAgents } from '../dataplane/data-plane.js';
 import type { Store } from '../store/store.js';
@@ -78,6 +80,28 @@ export class HostService {
   }
 
   /**
+   * Form the fleet's etcd on three registered hosts, one member each (asked again with the same
+   * hosts, it resumes a form that stopped half-way). Three, on three hosts: it goes on with one
+   * lost. Returns each member as its agent reports it after.
+   */
+  async formEtcd(names: readonly string[]): Promise<EtcdMemberState[]> {
+    if (names.length !== 3 || new Set(names).size !== 3)
+      throw new AppError('FLEET_ETCD_CONFLICT', { args: ['name three different hosts: the fleet etcd has three members, one per host'] });
+    const hosts: HostRecord[] = [];
+    for (const name of names) {
+      const h = await this.deps.store.getHost(name);
+      if (!h) throw new AppError('HOST_NOT_FOUND', { args: [name] });
+      hosts.push(h);
+    }
+    return this.deps.agents.formEtcd(hosts.map((h) => ({ name: h.name, address: h.address, agentPort: h.agentPort })));
+  }
+
+  /** The fleet etcd's members, each asked now (empty before it is formed). */
+  etcdMembers(): Promise<EtcdMemberState[]> {
+    return this.deps.agents.etcdMembers();
+  }
+
+  /**
    * Forget a host. Refused while its agent runs any unit (a member, a router, etcd), or cannot
    * be asked: what runs there must be moved or stopped first.
    */
@@ -92,6 +116,11 @@ export class HostService {
     await this.deps.store.deleteHost(name);
     return { removed: name };
   }
+}
+
+/** A member of the fleet's etcd as the API and the CLI show it. */
+export function etcdMemberOut(m: EtcdMemberState) {
+  return { name: m.name, address: m.address, endpoint: m.endpoint, health: m.health, unit: m.unit };
 }
 
 /** A host as the API and the CLI show it. */

@@ -206,6 +206,8 @@ describe('ListEventSpecs', () => {
       [
         'alarm_cleared',
         'alarm_raised',
+        'dcs_back',
+        'dcs_lost',
         'failover',
         'member_down',
         'member_up',
@@ -223,6 +225,7 @@ describe('ListEventSpecs', () => {
     expect(all.event_specs.every((s) => s.source_type === 'cluster')).toBe(true);
     expect((await list({ severity: 'major' })).event_specs.map((s) => s.name).sort()).toEqual([
       'alarm_raised',
+      'dcs_lost',
       'failover',
       'member_down',
       'read_only_on',

@@ -11,19 +11,15 @@
  * cannot be asked.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DwsClient } from '../../src/cli/client.js';
-import { cliEntry, REPO_ROOT } from '../helpers/cli-entry.js';
+import { AGENT_PORT, bundleDir, hostsCli, startHostAgent, until } from '../helpers/host-agents.js';
 import { PROJECT_ID, projectClient, startService, type TestService } from '../helpers/service.js';
 import { dumpStore } from '../helpers/store-dump.js';
 import { TestBed } from '../helpers/testbed.js';
-
-const run = promisify(execFile);
-const AGENT_PORT = 8701;
 
 let t: TestService;
 let bed: TestBed;
@@ -39,50 +35,12 @@ interface HostOut {
   report: { addresses: string[]; mem_total_bytes: number; cpus: number; disk_free_bytes: number } | null;
 }
 
-/** `dwsbox hosts …` on the service's data directory, as the operator runs it. */
-async function hosts(args: string[]): Promise<{ code: number; out: unknown; stderr: string }> {
-  try {
-    const r = await run('node', [...cliEntry(), 'hosts', ...args, '--data-dir', t.dataDir], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: t.dataDir },
-      timeout: 60_000,
-    });
-    return { code: 0, out: JSON.parse(r.stdout) as unknown, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, out: null, stderr: x.stderr };
-  }
-}
-
-const bundleOf = (name: string): string => join(t.dataDir, 'bundles', name);
-
-/** The host's agent, in its namespace and a private mount namespace, serving the control plane on its address. */
-function startAgent(host: TestBed['hosts'][number], bundle: string, port = AGENT_PORT): void {
-  const dir = join(t.dataDir, 'agents', `${host.name}-${port}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // its output to a file (a pipe nobody reads would stop it once full)
-  const log = openSync(join(dir, 'agent.out'), 'a');
-  const args = [...cliEntry(), 'agent', '--agent-dir', dir, '--listen', `${host.address}:${port}`, '--bundle', bundle];
-  bed.spawnIn(host, process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
-  closeSync(log);
-}
+const hosts = (args: string[]) => hostsCli(t.dataDir, args);
+const bundleOf = (name: string): string => bundleDir(t.dataDir, name);
+const startAgent = (host: TestBed['hosts'][number], bundle: string, port = AGENT_PORT): void =>
+  void startHostAgent(bed, host, t.dataDir, bundle, port);
 
 const listed = async (): Promise<HostOut[]> => (await operator.call<{ hosts: HostOut[] }>('GET', '/dwsbox/v1/hosts')).hosts;
-
-async function until<T>(fn: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}${last ? ` (${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** One HTTPS request to an agent with these TLS credentials: its status, or the error that ended it. */
 function callAgent(

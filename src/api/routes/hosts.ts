@@ -8,7 +8,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/app-error.js';
-import { hostOut } from '../../services/host-service.js';
+import { etcdMemberOut, hostOut } from '../../services/host-service.js';
 import type { AppDeps } from '../app.js';
 import { errorResponses } from '../schemas/primitives.js';
 
@@ -64,6 +64,39 @@ export const hostRoutes =
         operatorOnly(req);
         const all = (await hosts.list()).map(hostOut);
         return { hosts: all, count: all.length };
+      },
+    );
+
+    app.get(
+      '/dwsbox/v1/etcd',
+      {
+        config: { auth: 'read' },
+        schema: {
+          tags: ['hosts'],
+          summary: "The fleet etcd's members, each asked now (dwsbox, operator)",
+          description:
+            "The three members of the fleet's etcd (formed with `dwsbox hosts etcd H1 H2 H3`), each as its host's agent reports it now: `healthy` (a member is healthy only while a majority runs), or why not. Empty before it is formed. An operator credential only.",
+          response: {
+            200: Type.Object({
+              members: Type.Array(
+                Type.Object({
+                  name: Type.String(),
+                  address: Type.String(),
+                  endpoint: Type.String(),
+                  health: Type.String(),
+                  unit: Type.Union([Type.String(), Type.Null()]),
+                }),
+              ),
+              count: Type.Integer(),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => {
+        operatorOnly(req);
+        const members = (await hosts.etcdMembers()).map(etcdMemberOut);
+        return { members, count: members.length };
       },
     );
 

@@ -29,7 +29,7 @@ export const EventResponse = Type.Object({
   event_id: Type.String(),
   name: Type.String({
     description:
-      'what happened: failover, switchover, member_down, member_up, repair, task_started, task_succeeded, task_failed, read_only_on, read_only_off, read_only_armed, read_only_lifted',
+      'what happened: failover, switchover, dcs_lost, dcs_back, member_down, member_up, repair, task_started, task_succeeded, task_failed, read_only_on, read_only_off, read_only_armed, read_only_lifted',
   }),
   display_name: Type.String(),
   category: Type.String({ description: 'management (tasks) or monitor (what the health monitor observed)' }),

@@ -1,5 +1,5 @@
 /**
- * `dwsbox hosts add|list|remove` (issue 18, D27): the hosts of several-hosts operation, on the
+ * `dwsbox hosts add|list|remove|etcd` (issue 18, D27): the hosts of several-hosts operation, on the
  * data directory's store and CA (run where the service's data directory is, as root). `add`
  * registers a host and writes its agent's bundle; `list` asks each agent over mutual TLS now.
  * docs/operations.md#several-hosts.
@@ -7,7 +7,7 @@
 import type { Config } from '../../config/config.js';
 import { systemClock } from '../../domain/clock.js';
 import { AgentFleet } from '../../dataplane/agent/host-agents.js';
-import { HostService, hostOut } from '../../services/host-service.js';
+import { etcdMemberOut, HostService, hostOut } from '../../services/host-service.js';
 import { migrate } from '../../store/migrate.js';
 import { openStore } from '../../store/open-store.js';
 
@@ -41,4 +41,11 @@ export function hostsList(config: Config): Promise<unknown> {
 
 export function hostsRemove(config: Config, name: string): Promise<unknown> {
   return withHosts(config, (hosts) => hosts.remove(name));
+}
+
+/** `hosts etcd H1 H2 H3` forms (or resumes forming) the fleet's etcd; `hosts etcd` shows its members. */
+export function hostsEtcd(config: Config, names: string[]): Promise<unknown> {
+  return withHosts(config, async (hosts) => ({
+    members: (names.length ? await hosts.formEtcd(names) : await hosts.etcdMembers()).map(etcdMemberOut),
+  }));
 }

@@ -25,7 +25,7 @@ import { readTail } from '../safe-fs.js';
 import type { Logger } from '../../log/logger.js';
 import { canListen } from '../local/probe.js';
 import { PATRONI_REST_PORT } from '../patroni/patroni-config.js';
-import { DEFRAG_EVERY_MS, HostEtcd } from './host-etcd.js';
+import { DEFRAG_EVERY_MS, HostEtcd, type FleetMember } from './host-etcd.js';
 import { Supervisor, type UnitKind, type UnitSpec } from './supervisor.js';
 import { agentHttpsOptions, hostReport, notControlPlane } from './host-tls.js';
 
@@ -103,7 +103,7 @@ export async function runAgent(dir: string, log: Logger, o: { listen?: HostListe
 
   let leave!: () => void;
   const done = new Promise<void>((r) => (leave = r));
-  const etcd = new HostEtcd(dir, supervisor);
+  const etcd = new HostEtcd(dir, supervisor, o.listen ? { host: o.listen.host, bundleDir: o.listen.bundleDir } : undefined);
   const defrag = setInterval(() => {
     etcd.defragment().then(
       (done) => done && log.info('etcd defragmented'),
@@ -217,6 +217,9 @@ function buildApi(
   app.get('/v1/subnets', () => ({ subnets: o.subnets.list() }));
   app.delete<{ Params: { subnet: string } }>('/v1/subnets/:subnet', (req) => ({ released: o.subnets.release(Number(req.params.subnet)) }));
   app.post('/v1/etcd', async () => ({ endpoint: await o.etcd.ensure() }));
+  app.get('/v1/etcd', () => o.etcd.status());
+  // Several hosts (issue 18): this host's etcd as a member of the fleet's, over TLS (host-etcd.ts).
+  app.put<{ Body: Record<string, unknown> | undefined }>('/v1/etcd/fleet', async (req) => o.etcd.joinFleet(checkFleet(req.body)));
   app.put<{ Params: { scope: string }; Body: { password?: unknown } }>('/v1/etcd/scopes/:scope', async (req) => {
     const password = req.body?.password;
     if (typeof password !== 'string' || password.length < 16) throw badRequest('password: a string of at least 16 characters');
@@ -234,6 +237,32 @@ function buildApi(
     return { stopped };
   });
   return app;
+}
+
+const MEMBER = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** A fleet member's request: names, IPv4 addresses, ports, a root password of the fleet. */
+function checkFleet(b: Record<string, unknown> | undefined): FleetMember & { clientPort: number; peerPort: number; rootPassword: string } {
+  const { name, token, members, clientPort, peerPort, rootPassword } = b ?? {};
+  if (typeof name !== 'string' || !MEMBER.test(name)) throw badRequest('name: [a-z0-9-], 1-63 characters');
+  if (typeof token !== 'string' || !MEMBER.test(token)) throw badRequest('token: [a-z0-9-], 1-63 characters');
+  if (!Array.isArray(members) || members.length < 1 || members.length > 7) throw badRequest('members: 1 to 7 members');
+  const list = members.map((m: unknown) => {
+    const x = (m ?? {}) as { name?: unknown; host?: unknown };
+    if (typeof x.name !== 'string' || !MEMBER.test(x.name)) throw badRequest('members[].name: [a-z0-9-], 1-63 characters');
+    if (typeof x.host !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(x.host)) throw badRequest('members[].host: an IPv4 address');
+    return { name: x.name, host: x.host };
+  });
+  if (new Set(list.map((m) => m.name)).size !== list.length || new Set(list.map((m) => m.host)).size !== list.length)
+    throw badRequest('members: names and addresses must differ');
+  for (const [k, v] of [
+    ['clientPort', clientPort],
+    ['peerPort', peerPort],
+  ] as const)
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65535) throw badRequest(`${k}: 1-65535`);
+  if (clientPort === peerPort) throw badRequest('clientPort and peerPort must differ');
+  if (typeof rootPassword !== 'string' || rootPassword.length < 16) throw badRequest('rootPassword: at least 16 characters');
+  return { name, token, members: list, clientPort: clientPort as number, peerPort: peerPort as number, rootPassword };
 }
 
 function badRequest(message: string): Error & { statusCode: number } {

@@ -133,6 +133,23 @@ export class AgentClient {
     return this.call<{ endpoint: string }>('POST', '/v1/etcd', {}).then((r) => r.endpoint);
   }
 
+  /** This host's etcd as a member of the fleet's (issue 18): started, not waited for. */
+  joinEtcdFleet(m: {
+    name: string;
+    token: string;
+    members: { name: string; host: string }[];
+    clientPort: number;
+    peerPort: number;
+    rootPassword: string;
+  }): Promise<{ endpoint: string }> {
+    return this.call('PUT', '/v1/etcd/fleet', m);
+  }
+
+  /** What this host's etcd is and whether its member answers healthy. */
+  etcdStatus(): Promise<{ endpoint: string | null; fleet: { name: string } | null; unit: string | null; health: string }> {
+    return this.call('GET', '/v1/etcd');
+  }
+
   /** The Patroni scope's own etcd user, limited to its prefix, with this password. */
   ensureEtcdScope(scope: string, password: string): Promise<{ endpoint: string; username: string }> {
     return this.call('PUT', `/v1/etcd/scopes/${encodeURIComponent(scope)}`, { password });

@@ -6,19 +6,22 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import type { HostReport } from '../../domain/hosts.js';
+import type { EtcdMemberState, HostReport } from '../../domain/hosts.js';
 import { AppError } from '../../errors/app-error.js';
 import type { HostAgents } from '../data-plane.js';
 import { serviceOwner } from '../safe-fs.js';
 import { CertificateAuthority } from '../tls.js';
 import { AgentClient } from './client.js';
+import { FleetEtcd, type FleetEtcdRecord } from './fleet-etcd.js';
 import { agentBundle, CONTROL_CN, type TlsFiles } from './host-tls.js';
 
 export class AgentFleet implements HostAgents {
   private readonly ca: CertificateAuthority;
+  private readonly etcd: FleetEtcd;
 
   constructor(dataDir: string) {
     this.ca = new CertificateAuthority(dataDir);
+    this.etcd = new FleetEtcd(dataDir);
   }
 
   /** The control plane's client certificate for the agents, made once. */
@@ -52,5 +55,53 @@ export class AgentFleet implements HostAgents {
 
   units(address: string, port: number): Promise<string[]> {
     return this.withAgent(address, port, async (c) => (await c.units()).map((u) => u.name));
+  }
+
+  async formEtcd(hosts: readonly { name: string; address: string; agentPort: number }[], signal?: AbortSignal): Promise<EtcdMemberState[]> {
+    const rec = this.etcd.plan(hosts.map((h) => ({ name: h.name, host: h.address, agentPort: h.agentPort })));
+    const members = rec.members.map((m) => ({ name: m.name, host: m.host }));
+    // Every member started first: each answers only once a majority runs.
+    for (const m of rec.members) {
+      signal?.throwIfAborted();
+      await this.withAgent(m.host, m.agentPort, (c) =>
+        c.joinEtcdFleet({
+          name: m.name,
+          token: rec.token,
+          members,
+          clientPort: rec.clientPort,
+          peerPort: rec.peerPort,
+          rootPassword: rec.rootPassword,
+        }),
+      ).catch((e: unknown) => {
+        throw new AppError('FLEET_ETCD_CONFLICT', {
+          args: [`host ${m.name} (${m.host}:${m.agentPort}) refused or could not be asked: ${(e as Error).message}`],
+        });
+      });
+    }
+    // Then each waits for its member (the first switches authentication on).
+    for (const m of rec.members) {
+      signal?.throwIfAborted();
+      await this.withAgent(m.host, m.agentPort, (c) => c.ensureEtcd());
+    }
+    return this.membersOf(rec);
+  }
+
+  etcdMembers(): Promise<EtcdMemberState[]> {
+    const rec = this.etcd.record();
+    return rec ? this.membersOf(rec) : Promise.resolve([]);
+  }
+
+  private membersOf(rec: FleetEtcdRecord): Promise<EtcdMemberState[]> {
+    return Promise.all(
+      rec.members.map(async (m) => {
+        const endpoint = `https://${m.host}:${rec.clientPort}`;
+        try {
+          const s = await this.withAgent(m.host, m.agentPort, (c) => c.etcdStatus());
+          return { name: m.name, address: m.host, endpoint, health: s.health, unit: s.unit };
+        } catch (e) {
+          return { name: m.name, address: m.host, endpoint, health: `its agent cannot be asked: ${(e as Error).message}`, unit: null };
+        }
+      }),
+    );
   }
 }

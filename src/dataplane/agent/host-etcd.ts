@@ -7,13 +7,21 @@
  * Where it listens: `127.2.0.1` (subnet 0 of the address plan is never a cluster's, D24), on
  * 2379/2380 when free, else on free ports; chosen once and kept in `etcd.json`, so members
  * configured with the endpoint keep reaching it after any restart.
+ *
+ * Or, on several hosts (issue 18, D27), the host's member of the fleet's etcd: three members on
+ * three hosts, each on its host's address, clients and peers over TLS with the host's
+ * certificate from the dwsbox CA (peers must show one of the same CA). The control plane asks
+ * the agents of the three hosts to join (`joinFleet`, each starts its member), then each to
+ * `ensure` (its member answers once two of three run; the first switches authentication on
+ * with the fleet's root password, which every member's agent keeps).
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canListen } from '../local/probe.js';
 import { ensureServiceUser } from '../project-users.js';
-import { ETCD_BIN, EtcdAdmin, etcdArgs } from '../patroni/etcd.js';
+import { ETCD_BIN, EtcdAdmin, etcdArgs, type EtcdTarget } from '../patroni/etcd.js';
+import { agentBundle } from './host-tls.js';
 import type { Supervisor, UnitSpec } from './supervisor.js';
 
 export const ETCD_UNIT = 'etcd';
@@ -25,6 +33,28 @@ interface EtcdPlace {
   clientHost: string;
   clientPort: number;
   peerPort: number;
+  /** a fleet's member (issue 18): its name in the fleet, the fleet's token and members; absent for the host's own etcd */
+  fleet?: FleetMember;
+}
+
+/** What the control plane asks of a host's agent to make its etcd a member of the fleet's. */
+export interface FleetMember {
+  /** this member's name (the host's) */
+  name: string;
+  /** the fleet's token (etcd's initial cluster token) */
+  token: string;
+  /** every member, this one's among them */
+  members: { name: string; host: string }[];
+}
+
+/** A refusal the agent answers with its status code (a joined host asked to join another fleet: 409). */
+export class EtcdRefusal extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export class HostEtcd {
@@ -34,19 +64,80 @@ export class HostEtcd {
   constructor(
     private readonly dir: string,
     private readonly supervisor: Supervisor,
+    /** the agent's listener for the control plane: the host's address and its bundle (several hosts) */
+    private readonly listen?: { host: string; bundleDir: string },
   ) {}
 
-  /** etcd runs, with authentication on; returns its client endpoint (`http://host:port`). */
+  /**
+   * Make this host's etcd a member of the fleet's and start it (not waiting: it answers once a
+   * majority runs). Idempotent for the same fleet; refused (409) when this host's etcd is
+   * another's, or keeps another root password.
+   */
+  async joinFleet(m: FleetMember & { clientPort: number; peerPort: number; rootPassword: string }): Promise<{ endpoint: string }> {
+    if (!this.listen)
+      throw new EtcdRefusal(400, 'only an agent that listens for the control plane (--listen, --bundle) runs a member of the fleet etcd');
+    const me = m.members.find((x) => x.name === m.name);
+    if (me?.host !== this.listen.host)
+      throw new EtcdRefusal(400, `this agent listens on ${this.listen.host}: member ${m.name} of the fleet etcd must be at that address`);
+    const place: EtcdPlace = {
+      clientHost: this.listen.host,
+      clientPort: m.clientPort,
+      peerPort: m.peerPort,
+      fleet: { name: m.name, token: m.token, members: m.members },
+    };
+    const had = this.readPlace();
+    if (had && JSON.stringify(had) !== JSON.stringify(place))
+      throw new EtcdRefusal(
+        409,
+        had.fleet
+          ? `this host's etcd is already member ${had.fleet.name} of fleet ${had.fleet.token}`
+          : "this host's etcd already runs on its own",
+      );
+    const rootFile = join(this.dir, 'etcd-root');
+    if (existsSync(rootFile) && readFileSync(rootFile, 'utf8').trim() !== m.rootPassword)
+      throw new EtcdRefusal(409, "this host's etcd keeps another root password");
+    if (!had) {
+      writeAtomic(rootFile, m.rootPassword);
+      writeAtomic(join(this.dir, 'etcd.json'), JSON.stringify(place));
+    }
+    const endpoint = `https://${place.clientHost}:${place.clientPort}`;
+    await this.supervisor.ensure(await this.unitSpec(place));
+    return { endpoint };
+  }
+
+  /** etcd runs, with authentication on; returns its client endpoint (`http://host:port`, `https://` for a fleet's member). */
   ensure(): Promise<string> {
     this.ensuring ??= this.doEnsure().finally(() => (this.ensuring = null));
     return this.ensuring;
   }
 
   /** The scope's etcd user exists with this password, limited to the scope's prefix. */
-  async ensureScope(scope: string, password: string): Promise<{ endpoint: string; username: string }> {
+  async ensureScope(scope: string, password: string): Promise<{ endpoint: string; endpoints: string[]; username: string }> {
     const endpoint = await this.ensure();
     const c = await this.admin!.ensureScopeUser(scope, password);
-    return { endpoint, username: c.username };
+    return { endpoint, endpoints: this.endpoints(this.readPlace()!), username: c.username };
+  }
+
+  /** Every client URL of this etcd (a fleet's: each member's). */
+  private endpoints(p: EtcdPlace): string[] {
+    if (!p.fleet) return [`http://${p.clientHost}:${p.clientPort}`];
+    return p.fleet.members.map((x) => `https://${x.host}:${p.clientPort}`);
+  }
+
+  /** What this host's etcd is, and whether its member answers healthy now (a fleet's needs a majority). */
+  async status(): Promise<{ endpoint: string | null; fleet: FleetMember | null; unit: string | null; health: string }> {
+    const p = this.readPlace();
+    if (!p) return { endpoint: null, fleet: null, unit: null, health: 'not configured' };
+    const endpoint = this.endpoints(p).find((u) => u.includes(`//${p.clientHost}:`))!;
+    let health: string;
+    try {
+      const admin = new EtcdAdmin(this.target(p), this.rootPassword(), 2000);
+      await admin.waitReady(undefined, 1);
+      health = 'healthy';
+    } catch (e) {
+      health = (e as Error).message;
+    }
+    return { endpoint, fleet: p.fleet ?? null, unit: this.supervisor.get(ETCD_UNIT)?.status ?? null, health };
   }
 
   /** The scope's keys, user and role are gone. */
@@ -67,16 +158,51 @@ export class HostEtcd {
   }
 
   private async doEnsure(): Promise<string> {
-    const place = await this.place();
-    const endpoint = `http://${place.clientHost}:${place.clientPort}`;
+    const place = this.readPlace() ?? (await this.choosePlace());
+    await this.supervisor.ensure(await this.unitSpec(place));
+    const target = this.target(place);
+    this.admin ??= new EtcdAdmin(target, this.rootPassword());
+    // A fleet's member answers once a majority runs: the control plane starts all three first.
+    await this.admin.waitReady(undefined, place.fleet ? 60_000 : 30_000);
+    await this.admin.enableAuth();
+    return target.urls[0]!;
+  }
+
+  /** How the agent reaches its own member (a fleet's over TLS, trusting the bundle's CA). */
+  private target(p: EtcdPlace): EtcdTarget {
+    if (!p.fleet) return { urls: [`http://${p.clientHost}:${p.clientPort}`] };
+    return { urls: [`https://${p.clientHost}:${p.clientPort}`], caPem: readFileSync(agentBundle(this.listen!.bundleDir).ca, 'utf8') };
+  }
+
+  private async unitSpec(place: EtcdPlace): Promise<UnitSpec> {
     const user = await ensureServiceUser();
     const data = join(this.dir, 'etcd');
     if (!existsSync(data)) mkdirSync(data, { mode: 0o700 });
     chownSync(data, user.uid, user.gid);
-    const spec: UnitSpec = {
+    let fleet = {};
+    if (place.fleet) {
+      if (!this.listen) throw new EtcdRefusal(400, "this host's etcd is a fleet's member: the agent needs --listen and --bundle");
+      // The host's certificate, readable by the service user etcd runs as (the bundle is root's).
+      const dir = join(this.dir, 'etcd-tls');
+      if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
+      chownSync(dir, user.uid, user.gid);
+      const from = agentBundle(this.listen.bundleDir);
+      const tls = { cert: join(dir, 'host.crt'), key: join(dir, 'host.key'), ca: join(dir, 'ca.crt') };
+      for (const [src, dst] of [
+        [from.crt, tls.cert],
+        [from.key, tls.key],
+        [from.ca, tls.ca],
+      ] as const) {
+        copyFileSync(src, `${dst}.tmp`);
+        chownSync(`${dst}.tmp`, user.uid, user.gid);
+        renameSync(`${dst}.tmp`, dst);
+      }
+      fleet = { name: place.fleet.name, fleet: { token: place.fleet.token, members: place.fleet.members }, tls };
+    }
+    return {
       name: ETCD_UNIT,
       kind: 'etcd',
-      argv: [ETCD_BIN, ...etcdArgs({ name: 'dwsbox', dataDir: data, ...place })],
+      argv: [ETCD_BIN, ...etcdArgs({ name: 'dwsbox', dataDir: data, ...place, ...fleet })],
       uid: user.uid,
       gid: user.gid,
       env: { PATH: '/usr/bin:/bin' },
@@ -84,11 +210,6 @@ export class HostEtcd {
       stopSignal: 'SIGTERM',
       stopTimeoutMs: 10_000,
     };
-    await this.supervisor.ensure(spec);
-    this.admin ??= new EtcdAdmin(endpoint, this.rootPassword());
-    await this.admin.waitReady();
-    await this.admin.enableAuth();
-    return endpoint;
   }
 
   private rootPassword(): string {
@@ -97,13 +218,17 @@ export class HostEtcd {
     return readFileSync(file, 'utf8').trim();
   }
 
-  private async place(): Promise<EtcdPlace> {
-    const file = join(this.dir, 'etcd.json');
+  private readPlace(): EtcdPlace | null {
     try {
-      return JSON.parse(readFileSync(file, 'utf8')) as EtcdPlace;
+      return JSON.parse(readFileSync(join(this.dir, 'etcd.json'), 'utf8')) as EtcdPlace;
     } catch {
-      /* first start: choose */
+      return null;
     }
+  }
+
+  /** The host's own etcd, on first start: loopback, the usual ports when free. */
+  private async choosePlace(): Promise<EtcdPlace> {
+    const file = join(this.dir, 'etcd.json');
     const ports: number[] = [];
     for (const want of [2379, 2380]) {
       let p = want;

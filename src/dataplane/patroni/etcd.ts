@@ -11,8 +11,9 @@
  * ("database space exceeded"), and Patroni rewrites each member key every `loop_wait`, so an
  * uncompacted etcd under many clusters fills up and every cluster loses its DCS at once.
  */
+import { Agent } from 'undici';
 import { AppError } from '../../errors/app-error.js';
-import { httpCall, type HttpAnswer } from './http.js';
+import { httpCall, type HttpAnswer, type HttpCall } from './http.js';
 
 /** The etcd binary of Debian's `etcd-server`. */
 export const ETCD_BIN = '/usr/bin/etcd';
@@ -30,6 +31,16 @@ export interface EtcdSpec {
   peerPort: number;
   /** the backend quota; default 512 MiB (`ETCD_QUOTA_BYTES`) */
   quotaBackendBytes?: number;
+  /**
+   * A member of a fleet (issue 18, D27): every member's name and address (this one's among
+   * them), each on the same client and peer ports. Absent: a single-member etcd.
+   */
+  fleet?: { token: string; members: readonly { name: string; host: string }[] };
+  /**
+   * Serve clients and peers over TLS with these files (the host's certificate from the dwsbox
+   * CA); peers must show a certificate of the same CA. Clients still sign in with a password.
+   */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 /** Default backend quota: far above what Patroni's keys need once history is compacted, far below 3.4's 2 GB default. */
@@ -46,12 +57,26 @@ export const ETCD_QUOTA_BYTES = 512 * 1024 * 1024;
  */
 export const ETCD_COMPACTION_REVISIONS = 10_000;
 
-/** The argv (after the binary) of a single-member etcd 3.4 that listens only on `clientHost`. */
+/** The argv (after the binary) of an etcd 3.4 member that listens only on `clientHost`. */
 export function etcdArgs(o: EtcdSpec): string[] {
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(o.clientHost) || o.clientHost === '0.0.0.0')
+  const ipv4 = (h: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) && h !== '0.0.0.0';
+  if (!ipv4(o.clientHost))
     throw new Error(`etcd must listen on one IPv4 address, not ${JSON.stringify(o.clientHost)} (never a wildcard or a name)`);
-  const client = `http://${o.clientHost}:${o.clientPort}`;
-  const peer = `http://${o.clientHost}:${o.peerPort}`;
+  const scheme = o.tls ? 'https' : 'http';
+  const client = `${scheme}://${o.clientHost}:${o.clientPort}`;
+  const peer = `${scheme}://${o.clientHost}:${o.peerPort}`;
+  const members = o.fleet?.members ?? [{ name: o.name, host: o.clientHost }];
+  if (!members.some((m) => m.name === o.name && m.host === o.clientHost))
+    throw new Error(`etcd member ${o.name} is not in its fleet's list`);
+  if (!members.every((m) => ipv4(m.host))) throw new Error('etcd peers are IPv4 addresses');
+  const tls = o.tls
+    ? [
+        ...['--cert-file', o.tls.cert, '--key-file', o.tls.key],
+        ...['--peer-cert-file', o.tls.cert, '--peer-key-file', o.tls.key, '--peer-trusted-ca-file', o.tls.ca],
+        // a peer must show a certificate of the dwsbox CA (a host's)
+        '--peer-client-cert-auth',
+      ]
+    : [];
   return [
     '--name',
     o.name,
@@ -67,11 +92,12 @@ export function etcdArgs(o: EtcdSpec): string[] {
     peer,
     // Read only when the data directory is new; a restarted member keeps its own.
     '--initial-cluster',
-    `${o.name}=${peer}`,
+    members.map((m) => `${m.name}=${scheme}://${m.host}:${o.peerPort}`).join(','),
     '--initial-cluster-state',
     'new',
     '--initial-cluster-token',
-    `dwsbox-${o.name}`,
+    `dwsbox-${o.fleet?.token ?? o.name}`,
+    ...tls,
     '--auto-compaction-mode',
     'revision',
     '--auto-compaction-retention',
@@ -150,31 +176,94 @@ export interface EtcdCredentials {
 }
 
 /**
- * A client of one etcd endpoint, as one user (or none while authentication is off). It
- * authenticates on first use and again when etcd says the token expired (simple tokens last
- * `--auth-token-ttl`, 300 s). Every failure is an AppError `ENGINE_COMMAND_FAILED` whose
- * details carry `httpStatus` and etcd's `grpcCode`.
+ * Where an etcd is reached: its client URLs (a fleet's three, issue 18; tried in turn, the one
+ * that answered first next time) and, over TLS, the CA its members' certificates come from.
+ */
+export interface EtcdTarget {
+  urls: readonly string[];
+  /** PEM of the CA that signed the members' certificates (https URLs) */
+  caPem?: string;
+}
+
+/** The undici agent that trusts a CA, one per PEM (kept: a new agent per call would open a new connection each time). */
+const caAgents = new Map<string, Agent>();
+function trusting(caPem: string | undefined): Agent | undefined {
+  if (!caPem) return undefined;
+  let a = caAgents.get(caPem);
+  if (!a) caAgents.set(caPem, (a = new Agent({ connect: { ca: caPem } })));
+  return a;
+}
+
+/** Calls to whichever of a target's URLs answers (a member that gives no answer is passed over). */
+class EtcdWire {
+  private readonly urls: string[];
+  private readonly dispatcher: Agent | undefined;
+
+  constructor(
+    target: string | EtcdTarget,
+    readonly timeoutMs: number,
+  ) {
+    const t = typeof target === 'string' ? { urls: [target] } : target;
+    if (!t.urls.length) throw new Error('an etcd client needs at least one URL');
+    this.urls = [...t.urls];
+    this.dispatcher = trusting(t.caPem);
+  }
+
+  /** The URL tried first (the member that answered last). */
+  get url(): string {
+    return this.urls[0]!;
+  }
+
+  async send(c: Omit<HttpCall, 'url' | 'dispatcher'> & { path: string }): Promise<HttpAnswer> {
+    let last: unknown;
+    for (let i = 0; i < this.urls.length; i++) {
+      const url = this.urls[i]!;
+      try {
+        const a = await httpCall({ ...c, url: `${url}${c.path}`, timeoutMs: c.timeoutMs ?? this.timeoutMs, dispatcher: this.dispatcher });
+        if (i > 0) this.urls.unshift(...this.urls.splice(i, 1));
+        return a;
+      } catch (e) {
+        if (c.signal?.aborted) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  }
+}
+
+/**
+ * A client of an etcd (one endpoint, or a fleet's), as one user (or none while authentication
+ * is off). It authenticates on first use and again when etcd says the token expired (simple
+ * tokens last `--auth-token-ttl`, 300 s). Every failure is an AppError `ENGINE_COMMAND_FAILED`
+ * whose details carry `httpStatus` and etcd's `grpcCode`.
  */
 export class EtcdClient {
   private token: string | undefined;
+  private readonly wire: EtcdWire;
 
   constructor(
-    /** `http://host:port` */
-    readonly endpoint: string,
+    /** `http://host:port`, or a fleet's URLs and CA */
+    target: string | EtcdTarget,
     private readonly credentials?: EtcdCredentials,
-    private readonly timeoutMs = 5000,
-  ) {}
+    timeoutMs = 5000,
+  ) {
+    this.wire = new EtcdWire(target, timeoutMs);
+  }
+
+  /** The URL the next call tries first. */
+  get endpoint(): string {
+    return this.wire.url;
+  }
 
   /** Call a v3 gateway method (`path` like `/v3/kv/put`) as this client's user. */
   async call<T = Record<string, unknown>>(path: string, body: unknown, o: { signal?: AbortSignal | undefined } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       if (this.credentials && !this.token) this.token = await this.authenticate(o.signal);
-      const a = await httpCall({
+      const a = await this.wire.send({
         method: 'POST',
-        url: `${this.endpoint}${path}`,
+        path,
         body,
         headers: this.token ? { authorization: this.token } : {},
-        timeoutMs: this.timeoutMs,
         signal: o.signal,
       });
       if (a.status === 200) return (a.json ?? {}) as T;
@@ -194,13 +283,32 @@ export class EtcdClient {
     }
   }
 
+  /** Whether these credentials sign in (one bcrypt in etcd; nothing changes there). */
+  async signsIn(c: EtcdCredentials, signal?: AbortSignal): Promise<boolean> {
+    const a = await this.wire.send({
+      method: 'POST',
+      path: '/v3/auth/authenticate',
+      body: { name: c.username, password: c.password },
+      signal,
+    });
+    if (a.status === 200) return true;
+    if (etcdErrorCode(etcdError('/v3/auth/authenticate', a)) === EtcdCode.INVALID_ARGUMENT) return false;
+    throw etcdError('/v3/auth/authenticate', a);
+  }
+
+  /** `GET /health` of the member tried first: whether it answers healthy, else why not. */
+  async health(signal?: AbortSignal): Promise<true | string> {
+    const a = await this.wire.send({ method: 'GET', path: '/health', timeoutMs: 1000, signal });
+    if (a.status === 200 && (a.json as { health?: unknown } | undefined)?.health === 'true') return true;
+    return `HTTP ${a.status} ${a.text.slice(0, 100)}`;
+  }
+
   private async authenticate(signal: AbortSignal | undefined): Promise<string> {
     const c = this.credentials!;
-    const a = await httpCall({
+    const a = await this.wire.send({
       method: 'POST',
-      url: `${this.endpoint}/v3/auth/authenticate`,
+      path: '/v3/auth/authenticate',
       body: { name: c.username, password: c.password },
-      timeoutMs: this.timeoutMs,
       signal,
     });
     const token = (a.json as { token?: unknown } | undefined)?.token;
@@ -253,20 +361,6 @@ function etcdError(path: string, a: HttpAnswer): AppError {
 const isAlready = (e: unknown): boolean => etcdErrorCode(e) === EtcdCode.FAILED_PRECONDITION && /already exists/.test((e as Error).message);
 const isNotFound = (e: unknown): boolean => etcdErrorCode(e) === EtcdCode.FAILED_PRECONDITION && /not found/.test((e as Error).message);
 
-/** Whether these credentials sign in (one bcrypt in etcd; nothing changes there). */
-async function signsIn(endpoint: string, c: EtcdCredentials, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-  const a = await httpCall({
-    method: 'POST',
-    url: `${endpoint}/v3/auth/authenticate`,
-    body: { name: c.username, password: c.password },
-    timeoutMs,
-    signal,
-  });
-  if (a.status === 200) return true;
-  if (etcdErrorCode(etcdError('/v3/auth/authenticate', a)) === EtcdCode.INVALID_ARGUMENT) return false;
-  throw etcdError('/v3/auth/authenticate', a);
-}
-
 /**
  * What dwsbox does to etcd as its `root` user. Every method is idempotent: it finds what is
  * already done and does the rest, so a resumed step calls it again.
@@ -275,8 +369,8 @@ export class EtcdAdmin {
   private root: EtcdClient;
 
   constructor(
-    /** `http://host:port` */
-    readonly endpoint: string,
+    /** `http://host:port`, or a fleet member's URL and CA */
+    readonly endpoint: string | EtcdTarget,
     private rootPassword: string,
     private readonly timeoutMs = 5000,
   ) {
@@ -290,14 +384,16 @@ export class EtcdAdmin {
     for (;;) {
       signal?.throwIfAborted();
       try {
-        const a = await httpCall({ method: 'GET', url: `${this.endpoint}/health`, timeoutMs: 1000, signal });
-        if (a.status === 200 && (a.json as { health?: unknown } | undefined)?.health === 'true') return;
-        last = `HTTP ${a.status} ${a.text.slice(0, 100)}`;
+        const h = await this.root.health(signal);
+        if (h === true) return;
+        last = h;
       } catch (e) {
         last = (e as Error).message;
       }
       if (Date.now() > deadline)
-        throw new AppError('ENGINE_COMMAND_FAILED', { args: [`etcd at ${this.endpoint}`, `not ready after ${timeoutMs} ms: ${last}`] });
+        throw new AppError('ENGINE_COMMAND_FAILED', {
+          args: [`etcd at ${this.root.endpoint}`, `not ready after ${timeoutMs} ms: ${last}`],
+        });
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -371,7 +467,7 @@ export class EtcdAdmin {
         if (!isAlready(e)) throw e;
         await this.root.call('/v3/auth/user/changepw', { name, password }, o);
       }
-    } else if (!(await signsIn(this.endpoint, { username: name, password }, this.timeoutMs, o.signal))) {
+    } else if (!(await this.root.signsIn({ username: name, password }, o.signal))) {
       await this.root.call('/v3/auth/user/changepw', { name, password }, o);
     }
     if (!user?.roles?.includes(name)) await this.root.call('/v3/auth/user/grant', { user: name, role: name }, o);

@@ -22,7 +22,7 @@ import { serviceUser, type OsUser } from '../os-user.js';
 import { mkdirSafe, ownedBy, removeTree, rootWithGroupOf, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import type { AgentClient } from '../agent/client.js';
 import type { UnitSpec } from '../agent/supervisor.js';
-import { EtcdClient, scopePrefix, scopeUser } from './etcd.js';
+import { EtcdClient, scopePrefix, scopeUser, type EtcdTarget } from './etcd.js';
 import { HAPROXY_BIN, haproxyArgs, haproxyConfig, HaproxyRuntime, routerSocketPath, type RouterMember } from './haproxy-config.js';
 import {
   memberName,
@@ -86,6 +86,31 @@ export interface HaClusterSpec {
   routerDir?: string;
 }
 
+/**
+ * Where a cluster's Patroni scope lives (D23): the host's etcd through its agent, or the fleet's
+ * three members on three hosts (issue 18, `agent/fleet-etcd.ts`).
+ */
+export interface ScopeDcs {
+  /** The scope's own etcd user holds this password (made when missing); how members reach etcd. */
+  ensureScope(scope: string, password: string): Promise<{ target: EtcdTarget; username: string; caFile?: string }>;
+  /** How dwsbox reaches etcd, without touching its users. */
+  target(): Promise<EtcdTarget>;
+  /** The scope's keys, user and role gone. */
+  removeScope(scope: string): Promise<void>;
+}
+
+/** The host's own etcd, through its agent. */
+export function hostDcs(agent: AgentClient): ScopeDcs {
+  return {
+    ensureScope: async (scope, password) => {
+      const { endpoint, username } = await agent.ensureEtcdScope(scope, password);
+      return { target: { urls: [endpoint] }, username };
+    },
+    target: async () => ({ urls: [await agent.ensureEtcd()] }),
+    removeScope: (scope) => agent.removeEtcdScope(scope).then(() => undefined),
+  };
+}
+
 export const memberHost = (subnet: number, ordinal: number): string => `127.0.${subnet}.${ordinal}`;
 export const restHost = (subnet: number, ordinal: number): string => `127.2.${subnet}.${ordinal}`;
 export const readWriteHost = (subnet: number): string => `127.1.${subnet}.1`;
@@ -101,6 +126,9 @@ export interface HaHealth {
   sync: string[];
   /** members Patroni lists, by name, with their role and state */
   members: { name: string; role: string; state: string; lag: number | null; timeline: number | null }[];
+  /** the leader's own view: whether it runs on failsafe mode (its DCS lost), and when it last reached the DCS (epoch s) */
+  failsafe: boolean | null;
+  dcsLastSeen: number | null;
 }
 
 /** Patroni states of a member whose PostgreSQL is not running and is not being started or copied. */
@@ -114,6 +142,7 @@ export class HaCluster {
   constructor(
     private readonly agent: AgentClient,
     readonly spec: HaClusterSpec,
+    private readonly dcs: ScopeDcs = hostDcs(agent),
   ) {
     this.rest = new PatroniRest({
       members: Object.fromEntries(spec.ordinals.map((i) => [memberName(i), restUrl(spec.subnet, i)])),
@@ -154,15 +183,14 @@ export class HaCluster {
    */
   async ensure(o: { only?: readonly number[]; mayStart?: () => void } = {}): Promise<void> {
     const s = this.spec;
-    const { endpoint, username } = await this.agent.ensureEtcdScope(s.scope, s.secrets.etcd);
-    const etcdHost = endpoint.replace(/^https?:\/\//, '');
+    const etcd = await this.dcs.ensureScope(s.scope, s.secrets.etcd);
     const root = serviceOwner();
     mkdirSafe(s.dir, root, 0o711);
     for (const d of ['conf', 'log']) mkdirSafe(join(s.dir, d), root, 0o711);
     for (const i of s.ordinals) {
       mkdirSafe(this.memberDir(i), ownedBy(s.member), 0o700);
       mkdirSafe(this.socketDir(i), ownedBy(s.member), 0o700);
-      const conf = this.writeMemberConfig(i, etcdHost, username);
+      const conf = this.writeMemberConfig(i, etcd);
       if (o.only && !o.only.includes(i)) continue;
       o.mayStart?.();
       await this.agent.ensureUnit(
@@ -263,16 +291,20 @@ export class HaCluster {
    */
   async forgetMember(ordinal: number, o: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.spec.ordinals.includes(ordinal)) throw new Error(`member ${memberName(ordinal)} is still a member of ${this.spec.scope}`);
-    const endpoint = await this.agent.ensureEtcd();
-    const etcd = new EtcdClient(endpoint, { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
+    const etcd = await this.scopeClient();
     await etcd.delete(`${scopePrefix(this.spec.scope)}members/${memberName(ordinal)}`, o);
     await this.syncRouter();
     const log = this.logFile(ordinal);
     for (const f of [join(this.spec.dir, 'conf', `${memberName(ordinal)}.yml`), log, `${log}.1`]) rmSync(f, { force: true });
   }
 
+  /** A client of etcd as the scope's own user. */
+  private async scopeClient(): Promise<EtcdClient> {
+    return new EtcdClient(await this.dcs.target(), { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
+  }
+
   /** Write member i's Patroni configuration (root's, readable by the project's group: it holds secrets); returns its path. */
-  private writeMemberConfig(i: number, etcdHost: string, etcdUser: string): string {
+  private writeMemberConfig(i: number, etcd: { target: EtcdTarget; username: string; caFile?: string }): string {
     const s = this.spec;
     const conf = join(s.dir, 'conf', `${memberName(i)}.yml`);
     writeFileSafe(
@@ -284,7 +316,12 @@ export class HaCluster {
         port: s.port,
         restHost: restHost(s.subnet, i),
         restAuth: s.secrets.rest,
-        etcd: { hosts: [etcdHost], username: etcdUser, password: s.secrets.etcd },
+        etcd: {
+          hosts: etcd.target.urls.map((u) => u.replace(/^https?:\/\//, '')),
+          username: etcd.username,
+          password: s.secrets.etcd,
+          ...(etcd.caFile ? { cacert: etcd.caFile } : {}),
+        },
         dataDir: this.dataDir(i),
         pgpass: join(this.memberDir(i), 'pgpass'),
         socketDir: this.socketDir(i),
@@ -323,7 +360,29 @@ export class HaCluster {
         lag: typeof m.lag === 'number' ? m.lag : null,
         timeline: m.timeline ?? null,
       })),
+      failsafe: status ? status.failsafe_mode_is_active === true : null,
+      dcsLastSeen: status?.dcs_last_seen ?? null,
     };
+  }
+
+  /**
+   * Each member's own view (`GET /patroni`, which needs no DCS): whether a leading member runs on
+   * failsafe mode, which, and the latest time a member reached the DCS. Null when none answers.
+   */
+  async failsafe(): Promise<{ active: boolean; leader: string | null; lastSeen: number | null } | null> {
+    const seen = await Promise.all(
+      this.spec.ordinals.map((i) =>
+        this.rest.patroni(memberName(i)).then(
+          (s) => ({ name: memberName(i), s }),
+          () => null,
+        ),
+      ),
+    );
+    const answers = seen.filter((x): x is { name: string; s: PatroniStatus } => x !== null);
+    if (!answers.length) return null;
+    const leading = answers.find((a) => a.s.failsafe_mode_is_active === true && /^(master|primary)$/.test(a.s.role));
+    const lastSeen = Math.max(0, ...answers.map((a) => a.s.dcs_last_seen ?? 0));
+    return { active: leading !== undefined, leader: leading?.name ?? null, lastSeen: lastSeen || null };
   }
 
   /**
@@ -409,8 +468,7 @@ export class HaCluster {
     await new Promise((r) => setTimeout(r, loopWait * 1000 + 500));
     o.signal?.throwIfAborted();
     if (!(await broken())) return false;
-    const endpoint = await this.agent.ensureEtcd();
-    const etcd = new EtcdClient(endpoint, { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
+    const etcd = await this.scopeClient();
     return etcd.delete(`${scopePrefix(this.spec.scope)}sync`, o);
   }
 
@@ -513,9 +571,9 @@ export class HaCluster {
     if (!changed.length) return;
     this.noSync.clear();
     for (const i of ordinals) this.noSync.add(i);
-    const { endpoint, username } = await this.agent.ensureEtcdScope(this.spec.scope, this.spec.secrets.etcd);
+    const etcd = await this.dcs.ensureScope(this.spec.scope, this.spec.secrets.etcd);
     for (const i of changed) {
-      this.writeMemberConfig(i, endpoint.replace(/^https?:\/\//, ''), username);
+      this.writeMemberConfig(i, etcd);
       await this.rest.reload(memberName(i));
     }
   }
@@ -528,8 +586,7 @@ export class HaCluster {
    * recorded, and Patroni would not let it lead). As the scope's own etcd user; returns the keys deleted.
    */
   async forgetState(o: { signal?: AbortSignal } = {}): Promise<number> {
-    const endpoint = await this.agent.ensureEtcd();
-    const etcd = new EtcdClient(endpoint, { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
+    const etcd = await this.scopeClient();
     return etcd.deletePrefix(scopePrefix(this.spec.scope), o);
   }
 
@@ -542,7 +599,7 @@ export class HaCluster {
   /** Stop everything and remove the cluster: its etcd keys and user, its files. */
   async remove(): Promise<void> {
     await this.stop();
-    await this.agent.removeEtcdScope(this.spec.scope);
+    await this.dcs.removeScope(this.spec.scope);
     if (existsSync(this.spec.dir)) await removeTree(this.spec.dir);
   }
 

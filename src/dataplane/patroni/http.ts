@@ -4,7 +4,7 @@
  * connection busy) and never throws on an HTTP status: the callers classify statuses
  * themselves (etcd's gateway answers 4xx with a gRPC code, Patroni answers text).
  */
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 
 export interface HttpAnswer {
   status: number;
@@ -23,6 +23,8 @@ export interface HttpCall {
   /** for the whole call (connect, headers and body); default 5 s */
   timeoutMs?: number;
   signal?: AbortSignal | undefined;
+  /** e.g. an undici `Agent` that trusts a private CA (the fleet's etcd over TLS, issue 18) */
+  dispatcher?: Dispatcher | undefined;
 }
 
 /** Make one call. Throws only when no answer came (refused, reset, timed out, aborted). */
@@ -38,7 +40,13 @@ export async function httpCall(c: HttpCall): Promise<HttpAnswer> {
   let res: Awaited<ReturnType<typeof request>>;
   let text: string;
   try {
-    res = await request(c.url, { method: c.method, headers, ...(body === undefined ? {} : { body }), signal });
+    res = await request(c.url, {
+      method: c.method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      ...(c.dispatcher ? { dispatcher: c.dispatcher } : {}),
+      signal,
+    });
     text = await res.body.text();
   } catch (e) {
     // Our own limit, not the caller's abort: say which call gave no answer (a bare TimeoutError names none).

@@ -85,7 +85,12 @@ export interface PatroniMemberSpec {
   /** basic auth for every non-GET REST call (D23) */
   restAuth: Credentials;
   /** etcd client endpoints (`host:port`) and the scope's own etcd user (D32) */
-  etcd: { hosts: readonly string[]; username: string; password: string };
+  etcd: {
+    hosts: readonly string[];
+    username: string;
+    password: string;
+    /** over TLS, trusting this CA file (the fleet's etcd, issue 18) */ cacert?: string;
+  };
   /** PGDATA; its parent must be writable by the member's OS user (Patroni runs initdb and pg_basebackup itself) */
   dataDir: string;
   /** default /usr/lib/postgresql/15/bin */
@@ -218,7 +223,13 @@ export function patroniConfig(m: PatroniMemberSpec): Record<string, unknown> {
       authentication: { username: m.restAuth.username, password: m.restAuth.password },
     },
     // etcd3, never etcd: 3.4 serves no v2 API (trap 2).
-    etcd3: { hosts: [...m.etcd.hosts], protocol: 'http', username: m.etcd.username, password: m.etcd.password },
+    etcd3: {
+      hosts: [...m.etcd.hosts],
+      protocol: m.etcd.cacert ? 'https' : 'http',
+      ...(m.etcd.cacert ? { cacert: m.etcd.cacert } : {}),
+      username: m.etcd.username,
+      password: m.etcd.password,
+    },
     bootstrap: {
       dcs: {
         ttl: t.ttl,

@@ -71,6 +71,8 @@ export interface PatroniStatus {
   pending_restart?: boolean;
   pause?: boolean;
   dcs_last_seen?: number;
+  /** the leader keeps leading without its DCS (Patroni's failsafe mode) */
+  failsafe_mode_is_active?: boolean;
   database_system_identifier?: string;
   postmaster_start_time?: string;
   patroni: { version: string; scope: string };
