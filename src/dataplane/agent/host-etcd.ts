@@ -112,32 +112,26 @@ export class HostEtcd {
   }
 
   /** The scope's etcd user exists with this password, limited to the scope's prefix. */
-  async ensureScope(scope: string, password: string): Promise<{ endpoint: string; endpoints: string[]; username: string }> {
+  async ensureScope(scope: string, password: string): Promise<{ endpoint: string; username: string }> {
     const endpoint = await this.ensure();
     const c = await this.admin!.ensureScopeUser(scope, password);
-    return { endpoint, endpoints: this.endpoints(this.readPlace()!), username: c.username };
-  }
-
-  /** Every client URL of this etcd (a fleet's: each member's). */
-  private endpoints(p: EtcdPlace): string[] {
-    if (!p.fleet) return [`http://${p.clientHost}:${p.clientPort}`];
-    return p.fleet.members.map((x) => `https://${x.host}:${p.clientPort}`);
+    return { endpoint, username: c.username };
   }
 
   /** What this host's etcd is, and whether its member answers healthy now (a fleet's needs a majority). */
   async status(): Promise<{ endpoint: string | null; fleet: FleetMember | null; unit: string | null; health: string }> {
     const p = this.readPlace();
     if (!p) return { endpoint: null, fleet: null, unit: null, health: 'not configured' };
-    const endpoint = this.endpoints(p).find((u) => u.includes(`//${p.clientHost}:`))!;
+    const target = this.target(p);
     let health: string;
     try {
-      const admin = new EtcdAdmin(this.target(p), this.rootPassword(), 2000);
+      const admin = new EtcdAdmin(target, this.rootPassword(), 2000);
       await admin.waitReady(undefined, 1);
       health = 'healthy';
     } catch (e) {
       health = (e as Error).message;
     }
-    return { endpoint, fleet: p.fleet ?? null, unit: this.supervisor.get(ETCD_UNIT)?.status ?? null, health };
+    return { endpoint: target.urls[0]!, fleet: p.fleet ?? null, unit: this.supervisor.get(ETCD_UNIT)?.status ?? null, health };
   }
 
   /** The scope's keys, user and role are gone. */
@@ -171,7 +165,8 @@ export class HostEtcd {
   /** How the agent reaches its own member (a fleet's over TLS, trusting the bundle's CA). */
   private target(p: EtcdPlace): EtcdTarget {
     if (!p.fleet) return { urls: [`http://${p.clientHost}:${p.clientPort}`] };
-    return { urls: [`https://${p.clientHost}:${p.clientPort}`], caPem: readFileSync(agentBundle(this.listen!.bundleDir).ca, 'utf8') };
+    if (!this.listen) throw new EtcdRefusal(400, "this host's etcd is a fleet's member: the agent needs --listen and --bundle");
+    return { urls: [`https://${p.clientHost}:${p.clientPort}`], caPem: readFileSync(agentBundle(this.listen.bundleDir).ca, 'utf8') };
   }
 
   private async unitSpec(place: EtcdPlace): Promise<UnitSpec> {
