@@ -305,7 +305,7 @@ export class PatroniEngine extends LocalEngine {
         parameters,
         secrets: generateHaSecrets(),
         // Once the fleet's etcd is formed (issue 18), new clusters keep their state there.
-        ...(this.fleetEtcd.record() ? { dcs: 'fleet' as const } : {}),
+        ...(this.fleetEtcd.formed() ? { dcs: 'fleet' as const } : {}),
       });
     }
     this.writeStanzaConfig(cluster, primary);
@@ -667,7 +667,7 @@ export class PatroniEngine extends LocalEngine {
     const rec = this.readRecord(cluster.id);
     if (!rec) return null;
     const f = await (await this.cluster(cluster.id, rec)).failsafe();
-    return f && { active: f.active, leader: f.leader === null ? null : memberOrdinal(f.leader), lastSeen: f.lastSeen };
+    return f && { active: f.active, leader: memberOrdinal(f.leader), lastSeen: f.lastSeen };
   }
 
   /** A leader, every member streaming, one of them the synchronous standby Patroni named (unless asynchronous). */

@@ -55,7 +55,8 @@ export const DEFAULT_AGENT_PORT = 8701;
 /** The zone of a host registered without one. */
 export const DEFAULT_ZONE = 'local-1a';
 
-const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+/** A host's name (also its etcd member's). */
+export const HOST_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const ZONE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 /** An agent's listening address and port, checked (`hosts add`, `agent --listen`); a `VALIDATION` error says which is wrong. */
@@ -75,7 +76,7 @@ export function checkHostInput(i: { name: string; address: string; port?: number
   const bad = (why: string): never => {
     throw new AppError('VALIDATION', { args: [why] });
   };
-  if (!NAME.test(i.name)) bad(`host name ${JSON.stringify(i.name)}: a lower-case letter, then letters, digits and '-', at most 63`);
+  if (!HOST_NAME.test(i.name)) bad(`host name ${JSON.stringify(i.name)}: a lower-case letter, then letters, digits and '-', at most 63`);
   const port = i.port ?? DEFAULT_AGENT_PORT;
   checkAgentEndpoint(i.address, port);
   const zone = i.zone ?? DEFAULT_ZONE;

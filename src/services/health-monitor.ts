@@ -360,15 +360,18 @@ export class HealthMonitor {
 
   /**
    * A DCS outage (issue 18): the leader says whether it runs on Patroni's failsafe mode (its
-   * role, read with the others); when no leader is known, each member is asked. Lost: a
-   * `dcs_lost` event, once; failsafe off again: `dcs_back`.
+   * role, read with the others); when no leader is known, each member is asked for the leading
+   * one's view. Lost: a `dcs_lost` event, once; failsafe off again: `dcs_back`. Both are keyed by
+   * the leader's own last contact with the DCS before the loss, which every process reads alike
+   * (a process started during the outage records the same `dcs_lost`, kept once, and then its
+   * `dcs_back`); an outage that began and ended while no monitor ran is not seen.
    */
   private async followDcs(c: ClusterRecord, leader: MemberRole | null): Promise<void> {
     const f =
       leader?.failsafe !== undefined
         ? { active: leader.failsafe, leader: leader.ordinal, lastSeen: leader.dcsLastSeen ?? null }
         : await this.dataPlane.dcsFailsafe?.(c).catch(() => null);
-    if (!f) return;
+    if (!f || f.lastSeen === null) return;
     const lost = this.dcsLost.get(c.id);
     if (f.active && !lost) {
       this.dcsLost.set(c.id, { leader: f.leader, lastSeen: f.lastSeen });

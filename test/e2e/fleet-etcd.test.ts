@@ -5,13 +5,15 @@
  * certificates). A cluster created afterwards keeps its Patroni state in the fleet: its members
  * list all three, reached over TLS. One etcd member lost changes nothing (same primary, writes
  * go on); two lost leave no majority, and Patroni's failsafe mode keeps the primary writable
- * while its members reach each other. No acknowledged write is lost; healed, the fleet is whole
- * again; deleting the cluster removes its scope from the fleet.
+ * while its members reach each other, and the events say so. No acknowledged write is lost;
+ * healed, the fleet is whole again; deleting the cluster removes its scope from the fleet. An
+ * agent killed leaves its member running, and started again adopts it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DwsClient } from '../../src/cli/client.js';
+import { AgentClient } from '../../src/dataplane/agent/client.js';
 import { EtcdAdmin } from '../../src/dataplane/patroni/etcd.js';
 import { deleteCluster } from '../helpers/crash.js';
 import { Writer, query, type Endpoint } from '../helpers/ha-writer.js';
@@ -22,6 +24,7 @@ import { TestBed } from '../helpers/testbed.js';
 let t: TestService;
 let bed: TestBed;
 let operator: DwsClient;
+const agents = new Map<string, ReturnType<typeof startHostAgent>>();
 
 interface Member {
   name: string;
@@ -30,6 +33,15 @@ interface Member {
   health: string;
   unit: string | null;
 }
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const members = async (): Promise<Member[]> => (await operator.call<{ members: Member[] }>('GET', '/dwsbox/v1/etcd')).members;
 
@@ -53,7 +65,7 @@ beforeAll(async () => {
   for (const h of bed.hosts) {
     const r = await hostsCli(t.dataDir, ['add', h.name, '--address', h.address, '--bundle-out', bundleDir(t.dataDir, h.name)]);
     expect(r.code, r.stderr).toBe(0);
-    startHostAgent(bed, h, t.dataDir, bundleDir(t.dataDir, h.name));
+    agents.set(h.name, startHostAgent(bed, h, t.dataDir, bundleDir(t.dataDir, h.name)));
   }
   await until(
     async () =>
@@ -85,6 +97,38 @@ describe("the fleet's etcd on three hosts", () => {
     expect(await members()).toEqual([]);
   });
 
+  it('an agent refuses a bad request to join, starting nothing', async () => {
+    const h = bed.hosts[0]!;
+    const local = new AgentClient(agents.get(h.name)!.dir);
+    const good = {
+      name: h.name,
+      token: 'fleet-0123abcd',
+      members: bed.hosts.map((x) => ({ name: x.name, host: x.address })),
+      clientPort: 2379,
+      peerPort: 2380,
+      rootPassword: 'a'.repeat(24),
+      cert: '-----BEGIN CERTIFICATE-----',
+      key: '-----BEGIN PRIVATE KEY-----',
+    };
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ members: good.members.slice(0, 2) }, /exactly three/],
+      [{ members: [...good.members.slice(0, 2), { name: 'x', host: '999.1.1.1' }] }, /IPv4/],
+      [{ clientPort: 80 }, /1024-65535/],
+      [{ rootPassword: 'short' }, /rootPassword/],
+      [{ rootPassword: `${'a'.repeat(20)} \n` }, /rootPassword/],
+      [{ name: '9host' }, /host name/],
+      [{ key: 'not a key' }, /PEM/],
+      [{ name: bed.hosts[1]!.name }, /must be at that address/],
+    ];
+    try {
+      for (const [change, why] of bad)
+        await expect(local.callOnce('PUT', '/v1/etcd/fleet', { ...good, ...change }), JSON.stringify(change)).rejects.toThrow(why);
+      expect(await local.unit('etcd')).toBeNull();
+    } finally {
+      await local.close();
+    }
+  });
+
   it('forms it: each agent runs a member on its host, over TLS, healthy; asked again it resumes', async () => {
     const names = bed.hosts.map((h) => h.name);
     const r = await hostsCli(t.dataDir, ['etcd', ...names], 180_000);
@@ -100,6 +144,28 @@ describe("the fleet's etcd on three hosts", () => {
     const again = await hostsCli(t.dataDir, ['etcd', ...names], 120_000);
     expect(again.code, again.stderr).toBe(0);
     expect((await members()).every((m) => m.health === 'healthy')).toBe(true);
+  });
+
+  it('an agent killed: its etcd member keeps running; the agent started again adopts it, not starting it twice', async () => {
+    const h = bed.hosts[2]!;
+    const { dir, process: child } = agents.get(h.name)!;
+    // the agent's own socket (the file system is shared; only mounts are private)
+    const local = new AgentClient(dir);
+    const before = (await local.unit('etcd'))!;
+    await local.close();
+    expect(before.status).toBe('running');
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    expect(isAlive(before.pid!), 'the member outlives its agent').toBe(true);
+    const gone = (await members()).find((m) => m.name === h.name)!;
+    expect(gone.health).toMatch(/its agent cannot be asked/);
+    agents.set(h.name, startHostAgent(bed, h, t.dataDir, bundleDir(t.dataDir, h.name)));
+    await until(async () => (await members()).every((m) => m.health === 'healthy'), 'the agent back, its member healthy', 60_000);
+    const again = new AgentClient(dir);
+    const after = (await again.unit('etcd'))!;
+    await again.close();
+    expect({ pid: after.pid, adopted: after.adopted, restarts: after.restarts }).toEqual({ pid: before.pid, adopted: true, restarts: 0 });
   });
 
   let cluster: { id: string; port: number; detail: { endpoints: { connect_info: string }[] } };

@@ -3,7 +3,7 @@
  * a test service's data directory as an operator runs it, and a host's agent started in its
  * namespace (and a private mount namespace) serving the control plane over mutual TLS.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,17 +37,23 @@ export async function hostsCli(
 /** The bundle directory `hosts add` writes for a host in these tests. */
 export const bundleDir = (dataDir: string, name: string): string => join(dataDir, 'bundles', name);
 
-/** The host's agent, in its namespace and a private mount namespace, serving the control plane on its address; its directory. */
-export function startHostAgent(bed: TestBed, host: TestBedHost, dataDir: string, bundle: string, port = AGENT_PORT): string {
+/** The host's agent, in its namespace and a private mount namespace, serving the control plane on its address: its directory and process. */
+export function startHostAgent(
+  bed: TestBed,
+  host: TestBedHost,
+  dataDir: string,
+  bundle: string,
+  port = AGENT_PORT,
+): { dir: string; process: ChildProcess } {
   const dir = join(dataDir, 'agents', `${host.name}-${port}`);
   // traversable: the agent's etcd member (the service user) reaches its data directory inside
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   // its output to a file (a pipe nobody reads would stop it once full)
   const log = openSync(join(dir, 'agent.out'), 'a');
   const args = [...cliEntry(), 'agent', '--agent-dir', dir, '--listen', `${host.address}:${port}`, '--bundle', bundle];
-  bed.spawnIn(host, process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
+  const child = bed.spawnIn(host, process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
   closeSync(log);
-  return dir;
+  return { dir, process: child };
 }
 
 /** `fn`'s first truthy answer, polled every 200 ms; throws with the last error at the deadline. */

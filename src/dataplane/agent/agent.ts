@@ -14,18 +14,21 @@
  * Layout of the directory (root's, 0711: traversable, not listable): agent.lock, agent.sock,
  * token, units.json, subnets.json, etcd.json and etcd-root (host-etcd.ts), all 0600; logs/ (0700,
  * one log per unit, opened by the agent); etcd/ (the etcd member's data, the service user's);
+ * etcd-tls/ (a fleet member's certificate, key and CA: root's, readable by the service user's group);
  * agent.log (the agent's own output when `serve` started it).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { isIPv4 } from 'node:net';
+import { HOST_NAME } from '../../domain/hosts.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { acquireLock, type HeldLock } from '../pg-exec.js';
 import { readTail } from '../safe-fs.js';
 import type { Logger } from '../../log/logger.js';
 import { canListen } from '../local/probe.js';
 import { PATRONI_REST_PORT } from '../patroni/patroni-config.js';
-import { DEFRAG_EVERY_MS, HostEtcd, type FleetMember } from './host-etcd.js';
+import { DEFRAG_EVERY_MS, HostEtcd, type FleetJoin } from './host-etcd.js';
 import { Supervisor, type UnitKind, type UnitSpec } from './supervisor.js';
 import { agentHttpsOptions, hostReport, notControlPlane } from './host-tls.js';
 
@@ -239,30 +242,46 @@ function buildApi(
   return app;
 }
 
-const MEMBER = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-/** A fleet member's request: names, IPv4 addresses, ports, a root password of the fleet. */
-function checkFleet(b: Record<string, unknown> | undefined): FleetMember & { clientPort: number; peerPort: number; rootPassword: string } {
-  const { name, token, members, clientPort, peerPort, rootPassword } = b ?? {};
-  if (typeof name !== 'string' || !MEMBER.test(name)) throw badRequest('name: [a-z0-9-], 1-63 characters');
-  if (typeof token !== 'string' || !MEMBER.test(token)) throw badRequest('token: [a-z0-9-], 1-63 characters');
-  if (!Array.isArray(members) || members.length < 1 || members.length > 7) throw badRequest('members: 1 to 7 members');
+/** A fleet member's request (issue 18): three members with names and IPv4 addresses, unprivileged ports, a root password, a certificate. */
+function checkFleet(b: Record<string, unknown> | undefined): FleetJoin {
+  const { name, token, members, clientPort, peerPort, rootPassword, cert, key } = b ?? {};
+  const named = (v: unknown): v is string => typeof v === 'string' && HOST_NAME.test(v);
+  if (!named(name)) throw badRequest('name: a host name ([a-z][a-z0-9-], 1-63 characters)');
+  if (typeof token !== 'string' || !/^fleet-[0-9a-f]{8}$/.test(token)) throw badRequest('token: fleet-<8 hex digits>');
+  if (!Array.isArray(members) || members.length !== 3) throw badRequest('members: exactly three');
   const list = members.map((m: unknown) => {
     const x = (m ?? {}) as { name?: unknown; host?: unknown };
-    if (typeof x.name !== 'string' || !MEMBER.test(x.name)) throw badRequest('members[].name: [a-z0-9-], 1-63 characters');
-    if (typeof x.host !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(x.host)) throw badRequest('members[].host: an IPv4 address');
+    if (!named(x.name)) throw badRequest('members[].name: a host name ([a-z][a-z0-9-], 1-63 characters)');
+    if (typeof x.host !== 'string' || !isIPv4(x.host) || x.host === '0.0.0.0') throw badRequest('members[].host: an IPv4 address');
     return { name: x.name, host: x.host };
   });
-  if (new Set(list.map((m) => m.name)).size !== list.length || new Set(list.map((m) => m.host)).size !== list.length)
+  if (new Set(list.map((m) => m.name)).size !== 3 || new Set(list.map((m) => m.host)).size !== 3)
     throw badRequest('members: names and addresses must differ');
   for (const [k, v] of [
     ['clientPort', clientPort],
     ['peerPort', peerPort],
   ] as const)
-    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65535) throw badRequest(`${k}: 1-65535`);
+    if (!Number.isInteger(v) || (v as number) < 1024 || (v as number) > 65535)
+      throw badRequest(`${k}: 1024-65535 (etcd runs unprivileged)`);
   if (clientPort === peerPort) throw badRequest('clientPort and peerPort must differ');
-  if (typeof rootPassword !== 'string' || rootPassword.length < 16) throw badRequest('rootPassword: at least 16 characters');
-  return { name, token, members: list, clientPort: clientPort as number, peerPort: peerPort as number, rootPassword };
+  if (typeof rootPassword !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(rootPassword))
+    throw badRequest('rootPassword: 16-128 characters of [A-Za-z0-9_-]');
+  for (const [k, v, tag] of [
+    ['cert', cert, 'CERTIFICATE'],
+    ['key', key, 'PRIVATE KEY'],
+  ] as const)
+    if (typeof v !== 'string' || v.length > 16_384 || !v.includes(`-----BEGIN ${tag}-----`))
+      throw badRequest(`${k}: a PEM ${tag.toLowerCase()}`);
+  return {
+    name,
+    token,
+    members: list,
+    clientPort: clientPort as number,
+    peerPort: peerPort as number,
+    rootPassword,
+    cert: cert as string,
+    key: key as string,
+  };
 }
 
 function badRequest(message: string): Error & { statusCode: number } {

@@ -11,6 +11,7 @@ import { Client } from 'undici';
 import { spawnDetached } from '../pg-exec.js';
 import { agentPaths, AGENT_API_VERSION } from './agent.js';
 import type { UnitSpec, UnitView } from './supervisor.js';
+import type { FleetJoin } from './host-etcd.js';
 import type { HostReport } from '../../domain/hosts.js';
 import { tlsOptions, type TlsFiles } from './host-tls.js';
 
@@ -134,14 +135,7 @@ export class AgentClient {
   }
 
   /** This host's etcd as a member of the fleet's (issue 18): started, not waited for. */
-  joinEtcdFleet(m: {
-    name: string;
-    token: string;
-    members: { name: string; host: string }[];
-    clientPort: number;
-    peerPort: number;
-    rootPassword: string;
-  }): Promise<{ endpoint: string }> {
+  joinEtcdFleet(m: FleetJoin): Promise<{ endpoint: string }> {
     return this.call('PUT', '/v1/etcd/fleet', m);
   }
 

@@ -14,6 +14,7 @@ import { EtcdAdmin, type EtcdTarget } from '../patroni/etcd.js';
 import type { ScopeDcs } from '../patroni/ha-cluster.js';
 import { mkdirSafe, readFileSafe, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import { CertificateAuthority } from '../tls.js';
+import { fleetUrl } from './host-etcd.js';
 
 /** The ports every member listens on, on its host's address (etcd's usual ones; the packaged etcd.service stays disabled, D23). */
 export const FLEET_CLIENT_PORT = 2379;
@@ -27,7 +28,8 @@ export interface FleetEtcdRecord {
   rootPassword: string;
   /** the member hosts: etcd member name = host name */
   members: { name: string; host: string; agentPort: number }[];
-  formedAt: string;
+  /** when every member answered, authentication on; null while a form has not finished (no cluster uses it yet) */
+  formedAt: string | null;
 }
 
 export class FleetEtcd implements ScopeDcs {
@@ -40,10 +42,25 @@ export class FleetEtcd implements ScopeDcs {
     this.ca = new CertificateAuthority(dataDir);
   }
 
-  /** What was formed, or null. */
+  /** What was planned (formed or not), or null. */
   record(): FleetEtcdRecord | null {
     const text = readFileSafe(this.file);
     return text ? (JSON.parse(text) as FleetEtcdRecord) : null;
+  }
+
+  /** Whether the fleet's etcd was formed (every member answered): new clusters keep their state there. */
+  formed(): boolean {
+    return !!this.record()?.formedAt;
+  }
+
+  /** Every member answered: the fleet is formed. */
+  markFormed(rec: FleetEtcdRecord): void {
+    this.write({ ...rec, formedAt: new Date().toISOString() });
+  }
+
+  private write(rec: FleetEtcdRecord): void {
+    mkdirSafe(join(this.dataDir, 'fleet'), serviceOwner(), 0o700);
+    writeFileSafe(this.file, JSON.stringify(rec, null, 2), serviceOwner(), 0o600);
   }
 
   /**
@@ -56,9 +73,19 @@ export class FleetEtcd implements ScopeDcs {
     const key = (m: readonly { name: string; host: string }[]): string =>
       JSON.stringify([...m].map((x) => [x.name, x.host]).sort((a, b) => a[0]!.localeCompare(b[0]!)));
     if (had) {
-      if (key(had.members) === key(members)) return had;
+      if (key(had.members) === key(members)) {
+        // the same hosts; an agent's port may have changed since
+        const resumed = {
+          ...had,
+          members: had.members.map((m) => ({ ...m, agentPort: members.find((x) => x.name === m.name)!.agentPort })),
+        };
+        this.write(resumed);
+        return resumed;
+      }
       throw new AppError('FLEET_ETCD_CONFLICT', {
-        args: [`it is already formed on ${had.members.map((m) => m.name).join(', ')}; it cannot be formed again on other hosts`],
+        args: [
+          `it was already ${had.formedAt ? 'formed' : 'begun'} on ${had.members.map((m) => m.name).join(', ')}; name those hosts (a form asked again resumes), not others`,
+        ],
       });
     }
     const rec: FleetEtcdRecord = {
@@ -67,17 +94,17 @@ export class FleetEtcd implements ScopeDcs {
       peerPort: FLEET_PEER_PORT,
       rootPassword: randomBytes(24).toString('base64url'),
       members,
-      formedAt: new Date().toISOString(),
+      formedAt: null,
     };
-    mkdirSafe(join(this.dataDir, 'fleet'), serviceOwner(), 0o700);
     // Written before any agent is asked: a form resumed after a crash uses the same secret.
-    writeFileSafe(this.file, JSON.stringify(rec, null, 2), serviceOwner(), 0o600);
+    this.write(rec);
     return rec;
   }
 
   private formedRecord(): FleetEtcdRecord {
     const rec = this.record();
-    if (!rec) throw new AppError('ENGINE_COMMAND_FAILED', { args: ["the fleet's etcd", 'it was never formed (dwsbox hosts etcd)'] });
+    if (!rec?.formedAt)
+      throw new AppError('ENGINE_COMMAND_FAILED', { args: ["the fleet's etcd", 'it was never formed (dwsbox hosts etcd)'] });
     return rec;
   }
 
@@ -87,7 +114,7 @@ export class FleetEtcd implements ScopeDcs {
   }
 
   private targetOf(rec: FleetEtcdRecord): EtcdTarget {
-    return { urls: rec.members.map((m) => `https://${m.host}:${rec.clientPort}`), caPem: this.ca.caPem() };
+    return { urls: rec.members.map((m) => fleetUrl(m.host, rec.clientPort)), caPem: this.ca.caPem() };
   }
 
   async ensureScope(scope: string, password: string): Promise<{ target: EtcdTarget; username: string; caFile: string }> {

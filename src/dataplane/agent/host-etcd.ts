@@ -16,8 +16,9 @@
  * with the fleet's root password, which every member's agent keeps).
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { mkdirSafe, rootWithGroupOf, writeFileSafe } from '../safe-fs.js';
 import { canListen } from '../local/probe.js';
 import { ensureServiceUser } from '../project-users.js';
 import { ETCD_BIN, EtcdAdmin, etcdArgs, type EtcdTarget } from '../patroni/etcd.js';
@@ -37,6 +38,12 @@ interface EtcdPlace {
   fleet?: FleetMember;
 }
 
+/** The CN of every fleet member's certificate: the one name a peer may show (`--peer-cert-allowed-cn`). */
+export const FLEET_PEER_CN = 'dwsbox-etcd-peer';
+
+/** A fleet member's client URL. */
+export const fleetUrl = (host: string, clientPort: number): string => `https://${host}:${clientPort}`;
+
 /** What the control plane asks of a host's agent to make its etcd a member of the fleet's. */
 export interface FleetMember {
   /** this member's name (the host's) */
@@ -46,6 +53,9 @@ export interface FleetMember {
   /** every member, this one's among them */
   members: { name: string; host: string }[];
 }
+
+/** The control plane's request to join: the fleet, its ports and root password, the member's certificate (PEM). */
+export type FleetJoin = FleetMember & { clientPort: number; peerPort: number; rootPassword: string; cert: string; key: string };
 
 /** A refusal the agent answers with its status code (a joined host asked to join another fleet: 409). */
 export class EtcdRefusal extends Error {
@@ -73,14 +83,13 @@ export class HostEtcd {
    * majority runs). Idempotent for the same fleet; refused (409) when this host's etcd is
    * another's, or keeps another root password.
    */
-  async joinFleet(m: FleetMember & { clientPort: number; peerPort: number; rootPassword: string }): Promise<{ endpoint: string }> {
-    if (!this.listen)
-      throw new EtcdRefusal(400, 'only an agent that listens for the control plane (--listen, --bundle) runs a member of the fleet etcd');
+  async joinFleet(m: FleetJoin): Promise<{ endpoint: string }> {
+    const listen = this.listening();
     const me = m.members.find((x) => x.name === m.name);
-    if (me?.host !== this.listen.host)
-      throw new EtcdRefusal(400, `this agent listens on ${this.listen.host}: member ${m.name} of the fleet etcd must be at that address`);
+    if (me?.host !== listen.host)
+      throw new EtcdRefusal(400, `this agent listens on ${listen.host}: member ${m.name} of the fleet etcd must be at that address`);
     const place: EtcdPlace = {
-      clientHost: this.listen.host,
+      clientHost: listen.host,
       clientPort: m.clientPort,
       peerPort: m.peerPort,
       fleet: { name: m.name, token: m.token, members: m.members },
@@ -100,9 +109,29 @@ export class HostEtcd {
       writeAtomic(rootFile, m.rootPassword);
       writeAtomic(join(this.dir, 'etcd.json'), JSON.stringify(place));
     }
-    const endpoint = `https://${place.clientHost}:${place.clientPort}`;
+    // The member's own certificate (CN FLEET_PEER_CN, the host's address), made by the control
+    // plane for etcd alone: the service user etcd runs as never holds the agent's own key.
+    // Root's, readable by the service user's group, written without following any link.
+    const user = await ensureServiceUser();
+    const tls = this.tlsFiles();
+    mkdirSafe(dirname(tls.cert), rootWithGroupOf(user), 0o750);
+    writeFileSafe(tls.cert, m.cert, rootWithGroupOf(user), 0o640);
+    writeFileSafe(tls.key, m.key, rootWithGroupOf(user), 0o640);
+    writeFileSafe(tls.ca, readFileSync(agentBundle(listen.bundleDir).ca), rootWithGroupOf(user), 0o644);
     await this.supervisor.ensure(await this.unitSpec(place));
-    return { endpoint };
+    return { endpoint: this.target(place).urls[0]! };
+  }
+
+  /** The agent's listener for the control plane, which a fleet's member needs (its address, its CA). */
+  private listening(): { host: string; bundleDir: string } {
+    if (!this.listen)
+      throw new EtcdRefusal(400, "a member of the fleet's etcd needs an agent that listens for the control plane (--listen, --bundle)");
+    return this.listen;
+  }
+
+  private tlsFiles(): { cert: string; key: string; ca: string } {
+    const dir = join(this.dir, 'etcd-tls');
+    return { cert: join(dir, 'member.crt'), key: join(dir, 'member.key'), ca: join(dir, 'ca.crt') };
   }
 
   /** etcd runs, with authentication on; returns its client endpoint (`http://host:port`, `https://` for a fleet's member). */
@@ -146,7 +175,10 @@ export class HostEtcd {
    * `DEFRAG_EVERY_MS`; a member that is down is left alone (the next round tries again).
    */
   async defragment(): Promise<boolean> {
-    if (!this.admin || this.supervisor.get(ETCD_UNIT)?.status !== 'running') return false;
+    const place = this.readPlace();
+    if (!place || this.supervisor.get(ETCD_UNIT)?.status !== 'running') return false;
+    // An agent started again never ensured its etcd (a fleet's member is not asked to): its admin from the place.
+    this.admin ??= new EtcdAdmin(this.target(place), this.rootPassword());
     await this.admin.defragment();
     return true;
   }
@@ -165,8 +197,7 @@ export class HostEtcd {
   /** How the agent reaches its own member (a fleet's over TLS, trusting the bundle's CA). */
   private target(p: EtcdPlace): EtcdTarget {
     if (!p.fleet) return { urls: [`http://${p.clientHost}:${p.clientPort}`] };
-    if (!this.listen) throw new EtcdRefusal(400, "this host's etcd is a fleet's member: the agent needs --listen and --bundle");
-    return { urls: [`https://${p.clientHost}:${p.clientPort}`], caPem: readFileSync(agentBundle(this.listen.bundleDir).ca, 'utf8') };
+    return { urls: [fleetUrl(p.clientHost, p.clientPort)], caPem: readFileSync(agentBundle(this.listening().bundleDir).ca, 'utf8') };
   }
 
   private async unitSpec(place: EtcdPlace): Promise<UnitSpec> {
@@ -174,26 +205,14 @@ export class HostEtcd {
     const data = join(this.dir, 'etcd');
     if (!existsSync(data)) mkdirSync(data, { mode: 0o700 });
     chownSync(data, user.uid, user.gid);
-    let fleet = {};
-    if (place.fleet) {
-      if (!this.listen) throw new EtcdRefusal(400, "this host's etcd is a fleet's member: the agent needs --listen and --bundle");
-      // The host's certificate, readable by the service user etcd runs as (the bundle is root's).
-      const dir = join(this.dir, 'etcd-tls');
-      if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
-      chownSync(dir, user.uid, user.gid);
-      const from = agentBundle(this.listen.bundleDir);
-      const tls = { cert: join(dir, 'host.crt'), key: join(dir, 'host.key'), ca: join(dir, 'ca.crt') };
-      for (const [src, dst] of [
-        [from.crt, tls.cert],
-        [from.key, tls.key],
-        [from.ca, tls.ca],
-      ] as const) {
-        copyFileSync(src, `${dst}.tmp`);
-        chownSync(`${dst}.tmp`, user.uid, user.gid);
-        renameSync(`${dst}.tmp`, dst);
-      }
-      fleet = { name: place.fleet.name, fleet: { token: place.fleet.token, members: place.fleet.members }, tls };
-    }
+    const fleet = place.fleet
+      ? {
+          name: place.fleet.name,
+          fleet: { token: place.fleet.token, members: place.fleet.members },
+          tls: this.tlsFiles(),
+          peerCn: FLEET_PEER_CN,
+        }
+      : {};
     return {
       name: ETCD_UNIT,
       kind: 'etcd',
@@ -209,7 +228,10 @@ export class HostEtcd {
 
   private rootPassword(): string {
     const file = join(this.dir, 'etcd-root');
-    if (!existsSync(file)) writeAtomic(file, randomBytes(24).toString('base64url'));
+    if (!existsSync(file)) {
+      if (this.readPlace()?.fleet) throw new EtcdRefusal(409, "this host's member of the fleet's etcd lost its root password (etcd-root)");
+      writeAtomic(file, randomBytes(24).toString('base64url'));
+    }
     return readFileSync(file, 'utf8').trim();
   }
 

@@ -11,6 +11,7 @@
  * ("database space exceeded"), and Patroni rewrites each member key every `loop_wait`, so an
  * uncompacted etcd under many clusters fills up and every cluster loses its DCS at once.
  */
+import { isIPv4 } from 'node:net';
 import { Agent } from 'undici';
 import { AppError } from '../../errors/app-error.js';
 import { httpCall, type HttpAnswer, type HttpCall } from './http.js';
@@ -41,6 +42,8 @@ export interface EtcdSpec {
    * CA); peers must show a certificate of the same CA. Clients still sign in with a password.
    */
   tls?: { cert: string; key: string; ca: string };
+  /** with `tls`: the one CN a peer's certificate may have (the fleet members' own certificates) */
+  peerCn?: string;
 }
 
 /** Default backend quota: far above what Patroni's keys need once history is compacted, far below 3.4's 2 GB default. */
@@ -59,7 +62,7 @@ export const ETCD_COMPACTION_REVISIONS = 10_000;
 
 /** The argv (after the binary) of an etcd 3.4 member that listens only on `clientHost`. */
 export function etcdArgs(o: EtcdSpec): string[] {
-  const ipv4 = (h: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) && h !== '0.0.0.0';
+  const ipv4 = (h: string): boolean => isIPv4(h) && h !== '0.0.0.0';
   if (!ipv4(o.clientHost))
     throw new Error(`etcd must listen on one IPv4 address, not ${JSON.stringify(o.clientHost)} (never a wildcard or a name)`);
   const scheme = o.tls ? 'https' : 'http';
@@ -73,8 +76,9 @@ export function etcdArgs(o: EtcdSpec): string[] {
     ? [
         ...['--cert-file', o.tls.cert, '--key-file', o.tls.key],
         ...['--peer-cert-file', o.tls.cert, '--peer-key-file', o.tls.key, '--peer-trusted-ca-file', o.tls.ca],
-        // a peer must show a certificate of the dwsbox CA (a host's)
+        // a peer must show a certificate of the dwsbox CA, made for a fleet member
         '--peer-client-cert-auth',
+        ...(o.peerCn ? ['--peer-cert-allowed-cn', o.peerCn] : []),
       ]
     : [];
   return [
@@ -215,19 +219,26 @@ class EtcdWire {
   }
 
   async send(c: Omit<HttpCall, 'url' | 'dispatcher'> & { path: string }): Promise<HttpAnswer> {
-    let last: unknown;
+    let failed: unknown;
+    let answered: HttpAnswer | undefined;
     for (let i = 0; i < this.urls.length; i++) {
       const url = this.urls[i]!;
       try {
         const a = await httpCall({ ...c, url: `${url}${c.path}`, timeoutMs: c.timeoutMs ?? this.timeoutMs, dispatcher: this.dispatcher });
+        // A member cut off from the majority answers, but cannot serve: the next one may.
+        if (a.status >= 500) {
+          answered ??= a;
+          continue;
+        }
         if (i > 0) this.urls.unshift(...this.urls.splice(i, 1));
         return a;
       } catch (e) {
         if (c.signal?.aborted) throw e;
-        last = e;
+        failed = e;
       }
     }
-    throw last;
+    if (answered) return answered;
+    throw failed;
   }
 }
 

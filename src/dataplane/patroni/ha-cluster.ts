@@ -366,10 +366,11 @@ export class HaCluster {
   }
 
   /**
-   * Each member's own view (`GET /patroni`, which needs no DCS): whether a leading member runs on
-   * failsafe mode, which, and the latest time a member reached the DCS. Null when none answers.
+   * The leading member's own view (`GET /patroni`, which needs no DCS), asked of each member
+   * when the DCS names no leader: whether it runs on failsafe mode, and when it last reached the
+   * DCS. Null when no leading member answers (nothing can be said).
    */
-  async failsafe(): Promise<{ active: boolean; leader: string | null; lastSeen: number | null } | null> {
+  async failsafe(): Promise<{ active: boolean; leader: string; lastSeen: number | null } | null> {
     const seen = await Promise.all(
       this.spec.ordinals.map((i) =>
         this.rest.patroni(memberName(i)).then(
@@ -378,11 +379,9 @@ export class HaCluster {
         ),
       ),
     );
-    const answers = seen.filter((x): x is { name: string; s: PatroniStatus } => x !== null);
-    if (!answers.length) return null;
-    const leading = answers.find((a) => a.s.failsafe_mode_is_active === true && /^(master|primary)$/.test(a.s.role));
-    const lastSeen = Math.max(0, ...answers.map((a) => a.s.dcs_last_seen ?? 0));
-    return { active: leading !== undefined, leader: leading?.name ?? null, lastSeen: lastSeen || null };
+    const leading = seen.find((x) => x !== null && /^(master|primary)$/.test(x.s.role) && x.s.state === 'running');
+    if (!leading) return null;
+    return { active: leading.s.failsafe_mode_is_active === true, leader: leading.name, lastSeen: leading.s.dcs_last_seen ?? null };
   }
 
   /**

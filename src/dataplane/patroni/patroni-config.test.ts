@@ -41,6 +41,26 @@ describe('etcd', () => {
     expect(() => etcdArgs({ name: 'e', dataDir: '/x', clientHost: 'localhost', clientPort: 1, peerPort: 2 })).toThrow(/name/);
   });
 
+  it("a fleet's member: every member in the initial cluster, clients and peers over TLS, peers only with the members' CN", () => {
+    const members = [
+      { name: 'h1', host: '198.18.0.11' },
+      { name: 'h2', host: '198.18.0.12' },
+      { name: 'h3', host: '198.18.0.13' },
+    ];
+    const tls = { cert: '/a/member.crt', key: '/a/member.key', ca: '/a/ca.crt' };
+    const o = { name: 'h2', dataDir: '/x', clientHost: '198.18.0.12', clientPort: 2379, peerPort: 2380, tls, peerCn: 'dwsbox-etcd-peer' };
+    const a = etcdArgs({ ...o, fleet: { token: 'fleet-0123abcd', members } });
+    const flag = (f: string): string | undefined => a[a.indexOf(f) + 1];
+    expect(flag('--listen-client-urls')).toBe('https://198.18.0.12:2379');
+    expect(flag('--initial-cluster')).toBe('h1=https://198.18.0.11:2380,h2=https://198.18.0.12:2380,h3=https://198.18.0.13:2380');
+    expect(flag('--initial-cluster-token')).toBe('dwsbox-fleet-0123abcd');
+    expect(flag('--peer-trusted-ca-file')).toBe('/a/ca.crt');
+    expect(flag('--peer-cert-allowed-cn')).toBe('dwsbox-etcd-peer');
+    expect(a).toContain('--peer-client-cert-auth');
+    // a member must be itself in the list, at its own address
+    expect(() => etcdArgs({ ...o, clientHost: '198.18.0.14', fleet: { token: 'fleet-0123abcd', members } })).toThrow(/not in its fleet/);
+  });
+
   it("a scope's prefix and its range end; unsafe scope names refused", () => {
     expect(scopePrefix('c1')).toBe('/service/c1/');
     expect(scopeUser('c1')).toBe('patroni-c1');
