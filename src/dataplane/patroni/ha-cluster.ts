@@ -136,6 +136,7 @@ const BROKEN = /^(stopped|crashed|start failed)$/;
 
 export class HaCluster {
   readonly rest: PatroniRest;
+  private etcdClient: EtcdClient | null = null;
   /** members written with Patroni's `nosync` tag (during a switchover, D25) */
   private readonly noSync = new Set<number>();
 
@@ -298,9 +299,12 @@ export class HaCluster {
     for (const f of [join(this.spec.dir, 'conf', `${memberName(ordinal)}.yml`), log, `${log}.1`]) rmSync(f, { force: true });
   }
 
-  /** A client of etcd as the scope's own user. */
+  /** A client of etcd as the scope's own user (kept: it remembers which member answered last). */
   private async scopeClient(): Promise<EtcdClient> {
-    return new EtcdClient(await this.dcs.target(), { username: scopeUser(this.spec.scope), password: this.spec.secrets.etcd });
+    return (this.etcdClient ??= new EtcdClient(await this.dcs.target(), {
+      username: scopeUser(this.spec.scope),
+      password: this.spec.secrets.etcd,
+    }));
   }
 
   /** Write member i's Patroni configuration (root's, readable by the project's group: it holds secrets); returns its path. */

@@ -53,7 +53,7 @@
  * runtime API. The stats socket is mode 600 under the caller's directory (the service user's
  * own), at admin level: only that user and root can drive the router.
  */
-import { connect } from 'node:net';
+import { connect, isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { memberName, PATRONI_REST_PORT } from './patroni-config.js';
 
@@ -118,10 +118,8 @@ export interface RouterSpec {
   maxconn?: number;
 }
 
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 function address(what: string, a: string): string {
-  if (!IPV4.test(a) || a === '0.0.0.0')
-    throw new Error(`${what} must be one IPv4 address, never a wildcard or a name: ${JSON.stringify(a)}`);
+  if (!isIPv4(a) || a === '0.0.0.0') throw new Error(`${what} must be one IPv4 address, never a wildcard or a name: ${JSON.stringify(a)}`);
   return a;
 }
 
