@@ -108,6 +108,9 @@ export function etcdArgs(o: EtcdSpec): string[] {
     String(ETCD_COMPACTION_REVISIONS),
     '--quota-backend-bytes',
     String(o.quotaBackendBytes ?? ETCD_QUOTA_BYTES),
+    // A member that comes back from a partition asks before it campaigns (3.4's default is off): its
+    // higher term then cannot depose a working leader, which would be one more short DCS outage.
+    '--pre-vote',
     // 3.4's default keeps 100,000 raft entries in memory before a snapshot; a DCS needs far fewer.
     '--snapshot-count',
     '10000',
