@@ -149,6 +149,21 @@ export interface MemberRole {
   dcsLastSeen?: number | null;
 }
 
+/** A standby cluster's replication as its standby leader reports it now (issue 19, D31). */
+export interface StandbyState {
+  /** the member that leads the standby cluster (its standby leader), by ordinal */
+  leader: number;
+  /** the WAL receiver's state (`streaming`, `catchup`, …), null when none runs (then WAL comes from the repository, if at all) */
+  receiver: string | null;
+  /** the last WAL position received and flushed, and the last replayed */
+  receivedLsn: string | null;
+  replayedLsn: string | null;
+  /** when the last replayed transaction committed on the production cluster (epoch ms), null before any */
+  replayedCommitAt: number | null;
+  /** WAL replay paused on the standby leader (`pg_wal_replay_pause`) */
+  paused: boolean;
+}
+
 export interface DataPlane extends LogicalDataPlane {
   /** The engine's name, as `--engine` takes it. */
   readonly engineName: 'local' | 'patroni';
@@ -188,6 +203,27 @@ export interface DataPlane extends LogicalDataPlane {
    * the synchronous standby first); returns the ordinals of the old and the new primary.
    */
   switchover?(cluster: ClusterRef, candidate: number, o?: RunOptions): Promise<{ from: number; to: number }>;
+  /**
+   * Disaster recovery (issue 19, D31), a highly available engine's: `standby` becomes a standby
+   * cluster of `source`, its data replaced by a copy of the source's and then streamed from the
+   * source's read-write endpoint through the permanent slot `slot` the source keeps (the
+   * source's repository's WAL the fallback); its own members follow its standby leader. Waits
+   * until the standby leader streams and every member follows it. Idempotent: a standby that
+   * follows `source` already is left alone.
+   */
+  followCluster?(standby: ClusterRecord, source: ClusterRecord, sourcePrimary: NodeRecord, o: RunOptions & { slot: string }): Promise<void>;
+  /** A standby cluster's replication now (null when the cluster is no standby cluster or no member leads it). */
+  standbyState?(standby: ClusterRef): Promise<StandbyState | null>;
+  /** WAL replay paused (or resumed) on every running member of a standby cluster; returns how many members changed. */
+  setReplayPaused?(standby: ClusterRef, paused: boolean): Promise<number>;
+  /**
+   * A standby cluster promoted into an independent one: it stops following, its standby leader
+   * is promoted, its own replication mode and archiving (its stanza takes the copied database)
+   * come back. Idempotent.
+   */
+  promoteStandbyCluster?(standby: ClusterRecord, primary: NodeRecord, o?: RunOptions): Promise<void>;
+  /** The permanent slot a source kept for a standby cluster dropped (the pairing ended). Idempotent. */
+  dropFollowerSlot?(source: ClusterRef, slot: string): Promise<void>;
   /** A highly available engine's change of a running cluster's replication (D25), done when the leader shows it. */
   setSyncMode?(cluster: ClusterRef, mode: NonNullable<ClusterSpec['syncMode']>, o?: RunOptions): Promise<void>;
   /**

@@ -356,7 +356,9 @@ export class LocalEngine implements DataPlane {
       session_preload_libraries: 'pgextwlist',
       'extwlist.extensions': ADMIN_EXTENSIONS.join(','),
     };
-    if (this.settings.unsafeNoFsync) Object.assign(s, { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' });
+    // Not full_page_writes: without it no base backup can be taken from a standby (a standby cluster's members copy its
+    // standby leader, issue 19), and a crash of the machine is what the other two give up on anyway.
+    if (this.settings.unsafeNoFsync) Object.assign(s, { fsync: 'off', synchronous_commit: 'off' });
     // The parameters set through UpdateConfiguration (issue 16): only offered names reach the spec (domain/parameters.ts), never
     // one set above but the time zone, which dwsbox starts in UTC and ModifyClusterTimezone changes.
     for (const [k, v] of Object.entries(cluster.spec?.parameters ?? {})) if (!(k in s) || k === 'timezone') s[k] = v;

@@ -29,6 +29,7 @@ import type {
   MemberRef,
   MemberRole,
   RunOptions,
+  StandbyState,
   StanzaCluster,
   StopMode,
 } from './data-plane.js';
@@ -44,6 +45,7 @@ import {
   readWriteHost,
   restHost,
   routerUnit,
+  waitUntil,
   type HaClusterSecrets,
 } from './patroni/ha-cluster.js';
 import { FleetEtcd } from './agent/fleet-etcd.js';
@@ -51,8 +53,10 @@ import {
   memberName,
   memberOrdinal,
   PATRONI_REST_PORT,
+  MEMBER_PREFIX,
   patroniTimings,
   type PgParameters,
+  type StandbyClusterSpec,
   type SyncMode,
 } from './patroni/patroni-config.js';
 import { assertMayStart } from './pg-exec.js';
@@ -82,6 +86,10 @@ interface HaRecord {
   secrets: HaClusterSecrets;
   /** where its Patroni state lives: the fleet's etcd (issue 18) when formed at its creation, else the host's (absent) */
   dcs?: 'fleet';
+  /** Patroni's member names' prefix when not `node` (a standby cluster's since it first followed another, issue 19) */
+  memberPrefix?: string;
+  /** while it is a standby cluster of disaster recovery (issue 19, D31): the cluster it follows and how */
+  standby?: { sourceClusterId: string; spec: StandbyClusterSpec };
 }
 
 /**
@@ -260,6 +268,8 @@ export class PatroniEngine extends LocalEngine {
         socketDir: (i) => this.nodePaths(clusterId, i).sockDir,
         // Beside the members' sockets, in the short socket root (removed with the cluster's files).
         routerDir: join(this.socketRoot(), `${clusterId.slice(0, 13)}r`),
+        ...(rec.memberPrefix ? { memberPrefix: rec.memberPrefix } : {}),
+        ...(rec.standby ? { standbyCluster: rec.standby.spec } : {}),
       },
       rec.dcs === 'fleet' ? this.fleetEtcd : hostDcs(agent),
     );
@@ -334,7 +344,7 @@ export class PatroniEngine extends LocalEngine {
     ha: HaCluster,
     o: { signal?: AbortSignal; timeoutMs?: number; onWait?: () => Promise<void>; leading?: boolean },
   ): Promise<MemberProcess> {
-    const name = memberName(member.ordinal);
+    const name = ha.name(member.ordinal);
     const deadline = Date.now() + (o.timeoutMs ?? 300_000);
     let said = 'no answer from its Patroni yet';
     for (;;) {
@@ -533,10 +543,10 @@ export class PatroniEngine extends LocalEngine {
    * are. The leader is the one Patroni names (the store's primary, when Patroni cannot say).
    */
   private async waitSlotDropped(cluster: ClusterRef, ha: HaCluster, primary: NodeRecord | null, ordinal: number): Promise<void> {
-    const slot = memberName(ordinal);
+    const slot = ha.name(ordinal);
     const leaderOf = async (): Promise<MemberRef | null> => {
       const name = (await ha.health().catch(() => null))?.leader;
-      const i = name ? memberOrdinal(name) : null;
+      const i = name ? ha.ordinalOf(name) : null;
       if (i === null) return primary && this.memberStatus(cluster, primary) ? primary : null;
       return { ordinal: i, host: memberHost(ha.spec.subnet, i), port: ha.spec.port, dataDir: this.nodePaths(cluster.id, i).dataDir };
     };
@@ -560,7 +570,7 @@ export class PatroniEngine extends LocalEngine {
   /** A departed member's slot (a scale-out's undo after its row went): forgotten in the DCS first, so Patroni does not make it again. */
   override async dropReplicaSlot(cluster: ClusterRef, primary: NodeRecord, ordinal: number): Promise<void> {
     const rec = this.readRecord(cluster.id);
-    if (!rec || rec.ordinals.includes(ordinal)) return this.dropSlotIfInactive(cluster, primary, memberName(ordinal));
+    if (!rec || rec.ordinals.includes(ordinal)) return this.dropSlotIfInactive(cluster, primary, memberName(ordinal, rec?.memberPrefix));
     const ha = await this.cluster(cluster.id, rec);
     await ha.forgetMember(ordinal);
     await this.waitSlotDropped(cluster, ha, primary, ordinal);
@@ -644,10 +654,11 @@ export class PatroniEngine extends LocalEngine {
   async memberRoles(cluster: ClusterRef): Promise<MemberRole[] | null> {
     const rec = this.readRecord(cluster.id);
     if (!rec) return null;
-    const h = await (await this.cluster(cluster.id, rec)).health().catch(() => null);
+    const ha = await this.cluster(cluster.id, rec);
+    const h = await ha.health().catch(() => null);
     if (!h) return null;
     return h.members.flatMap((m) => {
-      const ordinal = memberOrdinal(m.name);
+      const ordinal = ha.ordinalOf(m.name);
       if (ordinal === null) return [];
       return [
         {
@@ -666,8 +677,9 @@ export class PatroniEngine extends LocalEngine {
   async dcsFailsafe(cluster: ClusterRef): Promise<{ active: boolean; leader: number | null; lastSeen: number | null } | null> {
     const rec = this.readRecord(cluster.id);
     if (!rec) return null;
-    const f = await (await this.cluster(cluster.id, rec)).failsafe();
-    return f && { active: f.active, leader: memberOrdinal(f.leader), lastSeen: f.lastSeen };
+    const ha = await this.cluster(cluster.id, rec);
+    const f = await ha.failsafe();
+    return f && { active: f.active, leader: ha.ordinalOf(f.leader), lastSeen: f.lastSeen };
   }
 
   /** A leader, every member streaming, one of them the synchronous standby Patroni named (unless asynchronous). */
@@ -694,7 +706,7 @@ export class PatroniEngine extends LocalEngine {
     if (!seen) return none;
     const o = { seen, ...(signal ? { signal } : {}) };
     const mended = (await ha.repairSync(o)) ? ['the lost synchronous standby was reset (Patroni picks one again)'] : [];
-    const stuck = (await ha.stoppedMembers(o)).map((n) => memberOrdinal(n)).filter((i): i is number => i !== null);
+    const stuck = (await ha.stoppedMembers(o)).map((n) => ha.ordinalOf(n)).filter((i): i is number => i !== null);
     return { mended, stuck };
   }
 
@@ -708,7 +720,7 @@ export class PatroniEngine extends LocalEngine {
     const ha = await this.cluster(cluster.id);
     await ha.ensure({ only: [member.ordinal] });
     // A member whose postmaster runs is never wiped (it came back meanwhile, or Patroni only cannot reach it).
-    if (!this.memberStatus(cluster, member)) await ha.reinitialize(memberName(member.ordinal));
+    if (!this.memberStatus(cluster, member)) await ha.reinitialize(ha.name(member.ordinal));
     return this.waitCopied(cluster, primary, member, ha, o);
   }
 
@@ -735,15 +747,16 @@ export class PatroniEngine extends LocalEngine {
   async switchoverCandidates(cluster: ClusterRef): Promise<number[]> {
     const rec = this.readRecord(cluster.id);
     if (!rec) return [];
-    const h = await (await this.cluster(cluster.id, rec)).health().catch(() => null);
-    return (h?.streaming ?? []).flatMap((n) => memberOrdinal(n) ?? []);
+    const ha = await this.cluster(cluster.id, rec);
+    const h = await ha.health().catch(() => null);
+    return (h?.streaming ?? []).flatMap((n) => ha.ordinalOf(n) ?? []);
   }
 
   /** Patroni's planned switchover, the candidate made the synchronous standby first (HaCluster.switchover). */
   async switchover(cluster: ClusterRef, candidate: number, o: RunOptions = {}): Promise<{ from: number; to: number }> {
     const ha = await this.cluster(cluster.id);
     const r = await ha
-      .switchover(memberName(candidate), { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 120_000 })
+      .switchover(ha.name(candidate), { ...(o.signal ? { signal: o.signal } : {}), timeoutMs: 120_000 })
       .catch((e: unknown) => {
         throw new AppError('ENGINE_NODE_FAILED', { args: [`node ${candidate}`, `the switchover to it failed: ${(e as Error).message}`] });
       });
@@ -753,7 +766,7 @@ export class PatroniEngine extends LocalEngine {
         args: [`the cluster`, `after the switchover to node ${candidate}: ${(e as Error).message}`],
       });
     });
-    return { from: memberOrdinal(r.from) ?? 0, to: memberOrdinal(r.to) ?? candidate };
+    return { from: ha.ordinalOf(r.from) ?? 0, to: ha.ordinalOf(r.to) ?? candidate };
   }
 
   /**
@@ -770,6 +783,237 @@ export class PatroniEngine extends LocalEngine {
       });
     });
     this.writeRecord(cluster.id, { ...rec, syncMode: mode });
+  }
+
+  // ------------------------------------------------------------------ disaster recovery (issue 19, D31)
+  /** The member of a cluster that leads now (Patroni's word; with none, `fallback` when it runs), as a reference for SQL. */
+  private async leaderRef(cluster: ClusterRef, ha: HaCluster, fallback: NodeRecord | null = null): Promise<MemberRef | null> {
+    const name = (await ha.health().catch(() => null))?.leader;
+    const i = name ? ha.ordinalOf(name) : null;
+    if (i === null) return fallback && this.memberStatus(cluster, fallback) ? fallback : null;
+    return { ordinal: i, host: memberHost(ha.spec.subnet, i), port: ha.spec.port, dataDir: this.nodePaths(cluster.id, i).dataDir };
+  }
+
+  /**
+   * `standby` follows `source` as a Patroni standby cluster (D31). The source keeps a permanent
+   * slot for it (Patroni's `slots`, made on its leader). The standby's members are stopped, its
+   * Patroni state forgotten and its data directories emptied once (the record then names the
+   * source, so a run resumed after a crash never empties them again); its record takes the
+   * source's superuser and replication credentials (its catalog is the source's copy), member
+   * names with another prefix than the source's (`memberName`: its standby leader streams from
+   * the source's leader under its own name, which must not be a source member's), asynchronous
+   * replication (D25) and the `standby_cluster` section. Patroni then bootstraps the standby
+   * leader with a base backup from the source's read-write endpoint and streams, falling back to
+   * the source stanza's archive-get; the other members copy the standby leader. Progress: the
+   * standby leader's copy on disk against the source's databases.
+   */
+  async followCluster(
+    standby: ClusterRecord,
+    source: ClusterRecord,
+    sourcePrimary: NodeRecord,
+    o: RunOptions & { slot: string },
+  ): Promise<void> {
+    const srcRec = this.record(source.id);
+    const src = await this.cluster(source.id, srcRec);
+    await src.rest.patchConfig({ slots: { [o.slot]: { type: 'physical' } } }).catch((e: unknown) => {
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: ['the production cluster', `Patroni refused its slot for the standby: ${(e as Error).message}`],
+      });
+    });
+    await waitFor(
+      async () => {
+        const leader = await this.leaderRef(source, src, sourcePrimary);
+        const rows =
+          leader && (await this.instance(source, leader).query('select 1 from pg_replication_slots where slot_name = $1', [o.slot]));
+        return (rows?.length ?? 0) > 0;
+      },
+      { timeoutMs: 60_000, what: `slot ${o.slot} on the production cluster's leader`, ...(o.signal ? { signal: o.signal } : {}) },
+    );
+    let rec = this.record(standby.id);
+    if (rec.standby?.sourceClusterId !== source.id) {
+      const ha = await this.cluster(standby.id, rec);
+      await ha.stop();
+      // Patroni runs its postmaster detached: one that outlived its Patroni is stopped here, its data thrown away next.
+      for (const i of rec.ordinals) {
+        const inst = this.instance(standby, this.memberRefOf(standby, rec, i));
+        if (inst.status()) await inst.stop({ mode: 'immediate' });
+      }
+      await ha.forgetState(o.signal ? { signal: o.signal } : {});
+      for (const i of rec.ordinals) {
+        const dataDir = this.nodePaths(standby.id, i).dataDir;
+        if (existsSync(dataDir)) await removeTree(dataDir);
+      }
+      rec = {
+        ...rec,
+        memberPrefix: (srcRec.memberPrefix ?? MEMBER_PREFIX) === MEMBER_PREFIX ? 'dr' : MEMBER_PREFIX,
+        syncMode: 'async',
+        secrets: { ...rec.secrets, superuser: srcRec.secrets.superuser, replication: srcRec.secrets.replication },
+        standby: {
+          sourceClusterId: source.id,
+          spec: {
+            host: readWriteHost(srcRec.subnet),
+            port: srcRec.port,
+            primarySlotName: o.slot,
+            restoreCommand: this.backrest.restoreCommand(this.stanzaTarget(source, sourcePrimary)),
+          },
+        },
+      };
+      this.writeRecord(standby.id, rec);
+    }
+    const ha = await this.cluster(standby.id, rec);
+    await ha.ensure({ mayStart: () => assertMayStart(o.signal) });
+    const total = await this.databaseBytes(source, sourcePrimary).catch(() => null);
+    let percent = 0;
+    await waitFor(
+      async () => {
+        const h = await ha.health().catch(() => null);
+        const leader = h?.leader ? ha.ordinalOf(h.leader) : null;
+        if (o.onProgress) {
+          const sizes = rec.ordinals.map((i) => {
+            const d = this.nodePaths(standby.id, i).dataDir;
+            return existsSync(d) ? dirSize(d) : 0;
+          });
+          const done = Math.max(0, ...sizes);
+          if (total) percent = Math.max(percent, Math.min(99, (100 * done) / total));
+          o.onProgress({ source: 'the standby leader data directory (du)', bytesDone: done, bytesTotal: total, percent, data: { leader } });
+        }
+        if (!h || leader === null || h.streaming.length !== rec.ordinals.length - 1) return false;
+        const st = await this.standbyState(standby);
+        return st?.receiver === 'streaming';
+      },
+      {
+        timeoutMs: 24 * 3600_000,
+        what: 'the standby cluster streaming from the production cluster',
+        ...(o.signal ? { signal: o.signal } : {}),
+      },
+    );
+  }
+
+  private memberRefOf(cluster: ClusterRef, rec: HaRecord, ordinal: number): MemberRef {
+    return { ordinal, host: memberHost(rec.subnet, ordinal), port: rec.port, dataDir: this.nodePaths(cluster.id, ordinal).dataDir };
+  }
+
+  /** The standby leader's view of its replication (D31): receiver, positions, the last replayed commit's time, a pause. */
+  async standbyState(standby: ClusterRef): Promise<StandbyState | null> {
+    const rec = this.readRecord(standby.id);
+    if (!rec?.standby) return null;
+    const ha = await this.cluster(standby.id, rec);
+    const leader = await this.leaderRef(standby, ha);
+    if (!leader) return null;
+    const [row] = await this.instance(standby, leader).query<{
+      receiver: string | null;
+      received: string | null;
+      replayed: string | null;
+      at: number | null;
+      paused: boolean;
+    }>(
+      `select (select status from pg_stat_wal_receiver limit 1) as receiver,
+              pg_last_wal_receive_lsn()::text as received, pg_last_wal_replay_lsn()::text as replayed,
+              (extract(epoch from pg_last_xact_replay_timestamp()) * 1000)::float8 as at,
+              pg_get_wal_replay_pause_state() <> 'not paused' as paused`,
+    );
+    if (!row) return null;
+    return {
+      leader: leader.ordinal,
+      receiver: row.receiver,
+      receivedLsn: row.received,
+      replayedLsn: row.replayed,
+      replayedCommitAt: row.at === null ? null : Math.round(Number(row.at)),
+      paused: row.paused,
+    };
+  }
+
+  /**
+   * WAL replay paused or resumed on every running member (D31): the standby leader's replicas
+   * receive what it received, not what it replayed, so each is paused. Patroni 3.0.2 resumes a
+   * paused replay in every loop of a member it manages (`handle_parameter_change`, for PostgreSQL
+   * 14's pause on a parameter change) unless the cluster is in its maintenance mode: a pause puts
+   * the standby cluster in maintenance mode first (no automatic failover inside it while paused;
+   * the pause is the pairing's, kept by dwsbox and applied again after a restart), a resume takes
+   * it out after. Returns the members whose replay changed.
+   */
+  async setReplayPaused(standby: ClusterRef, paused: boolean): Promise<number> {
+    const rec = this.readRecord(standby.id);
+    if (!rec?.standby) return 0;
+    const ha = await this.cluster(standby.id, rec);
+    if (paused) {
+      await ha.rest.patchConfig({ pause: true });
+      // Each running member's Patroni reads it in its next loop; until then it could resume a pause.
+      await waitFor(
+        async () => {
+          const seen = await Promise.all(rec.ordinals.map((i) => ha.rest.patroni(ha.name(i)).catch(() => null)));
+          return seen.every((st) => st === null || st.state !== 'running' || st.pause === true);
+        },
+        { timeoutMs: 30_000, what: "the standby cluster's members in Patroni's maintenance mode" },
+      );
+    }
+    let changed = 0;
+    for (const i of rec.ordinals) {
+      const inst = this.instance(standby, this.memberRefOf(standby, rec, i));
+      const rows = await inst.query<{ state: string }>(`select pg_get_wal_replay_pause_state() as state`).catch(() => null);
+      if (!rows?.[0]) continue; // not running: it is paused again when it runs
+      if ((rows[0].state !== 'not paused') === paused) continue;
+      await inst.query(paused ? 'select pg_wal_replay_pause()' : 'select pg_wal_replay_resume()');
+      changed++;
+    }
+    if (!paused) await ha.rest.patchConfig({ pause: false });
+    return changed;
+  }
+
+  /**
+   * The standby cluster promoted (D31): replay resumed, `standby_cluster` removed from Patroni's
+   * dynamic configuration (its standby leader is promoted and its members follow it on the new
+   * timeline), its stanza upgraded to the copied database (another system identifier; its earlier
+   * backups stay in the stanza's history) and a switched WAL segment archived there, then its own
+   * replication mode again. Idempotent.
+   */
+  async promoteStandbyCluster(standby: ClusterRecord, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
+    let rec = this.record(standby.id);
+    const ha = await this.cluster(standby.id, rec);
+    if (rec.standby) {
+      await this.setReplayPaused(standby, false);
+      await ha.rest.patchConfig({ standby_cluster: null }).catch((e: unknown) => {
+        throw new AppError('ENGINE_NODE_FAILED', {
+          args: ['the standby cluster', `Patroni refused its promotion: ${(e as Error).message}`],
+        });
+      });
+      const { standby: _gone, ...rest } = rec;
+      rec = { ...rest, syncMode: standby.spec.syncMode ?? this.settings.syncMode ?? 'sync' };
+      this.writeRecord(standby.id, rec);
+    }
+    await waitFor(
+      async () => {
+        const leader = await this.leaderRef(standby, ha);
+        const rows = leader && (await this.instance(standby, leader).query<{ r: boolean }>('select pg_is_in_recovery() as r'));
+        return rows?.[0]?.r === false;
+      },
+      { timeoutMs: 120_000, what: 'the standby leader promoted', ...(o.signal ? { signal: o.signal } : {}) },
+    );
+    const leader = await this.leaderRef(standby, ha);
+    if (!leader) throw new AppError('ENGINE_NODE_FAILED', { args: ['the promoted cluster', 'no member leads it any more'] });
+    // The member that leads, whichever the store calls primary (`proveArchiving` asks it for a WAL switch).
+    const lead: NodeRecord = { ...primary, ...leader };
+    const run = { lockFile: this.lockFile(standby.id), ...(o.signal ? { signal: o.signal } : {}) };
+    await this.backrest.stanzaUpgrade(this.writeStanzaConfig(standby, lead), run);
+    await proveArchiving(this, standby, lead, o.signal);
+    await (await this.cluster(standby.id, rec)).applySyncMode({ timeoutMs: 120_000, ...(o.signal ? { signal: o.signal } : {}) });
+  }
+
+  /** The source's permanent slot for a standby cluster removed from Patroni's dynamic configuration; Patroni drops it on its leader. */
+  async dropFollowerSlot(source: ClusterRef, slot: string): Promise<void> {
+    const rec = this.readRecord(source.id);
+    if (!rec) return;
+    const ha = await this.cluster(source.id, rec);
+    await ha.rest.patchConfig({ slots: { [slot]: null } });
+    await waitFor(
+      async () => {
+        const leader = await this.leaderRef(source, ha);
+        const rows =
+          leader && (await this.instance(source, leader).query('select 1 from pg_replication_slots where slot_name = $1', [slot]));
+        return rows?.length === 0;
+      },
+      { timeoutMs: 60_000, what: `slot ${slot} dropped on the production cluster's leader` },
+    );
   }
 
   // ------------------------------------------------------------------ parameters (issue 16, D23)
@@ -803,7 +1047,7 @@ export class PatroniEngine extends LocalEngine {
    */
   override async restartMember(cluster: ClusterRef, member: NodeRecord, o: { signal?: AbortSignal } = {}): Promise<MemberProcess> {
     const ha = await this.cluster(cluster.id);
-    const name = memberName(member.ordinal);
+    const name = ha.name(member.ordinal);
     const deadline = Date.now() + 60_000;
     for (;;) {
       o.signal?.throwIfAborted();
@@ -936,4 +1180,12 @@ export class PatroniEngine extends LocalEngine {
     o.onProgress?.({ source: 'pg_stat_archiver', percent: 100, data: { phase: 'archived', stanza: cluster.stanza, segment } });
     return null;
   }
+}
+
+/** `waitUntil` for a task's step: past the deadline, an engine failure that says what was waited for. */
+async function waitFor(check: () => Promise<boolean>, o: { timeoutMs: number; what: string; signal?: AbortSignal }): Promise<void> {
+  await waitUntil(check, o.timeoutMs, o.what, o.signal).catch((e: unknown) => {
+    if (o.signal?.aborted) throw e;
+    throw new AppError('ENGINE_NODE_FAILED', { args: ['the cluster', (e as Error).message] });
+  });
 }

@@ -39,7 +39,7 @@ export { OS_USER_HEADER };
  * `pgbackrest server` started for that command as the project's user.
  */
 const CLIENT_COMMANDS = new Set(['archive-push', 'archive-get', 'restore']);
-const PG_COMMANDS = new Set(['stanza-create', 'check', 'backup']);
+const PG_COMMANDS = new Set(['stanza-create', 'stanza-upgrade', 'check', 'backup']);
 
 export interface StanzaTarget {
   /** the project's OS user: pgBackRest runs as it and it owns the stanza's repository, log, lock and spool directories (D32) */
@@ -341,7 +341,7 @@ export class PgBackRest {
 
   /** `restore_command` reading WAL from a stanza (read-only, D4). */
   restoreCommand(t: Pick<StanzaTarget, 'configFile' | 'stanza'>): string {
-    return `${this.bins.pgbackrest} --config=${t.configFile} --stanza=${t.stanza} archive-get %f "%p"`;
+    return `${this.bins.pgbackrest} --config=${t.configFile} ${this.includeArg(t.configFile)} --stanza=${t.stanza} archive-get %f "%p"`;
   }
 
   private args(t: Pick<StanzaTarget, 'configFile' | 'stanza'>, command: string, o: RunOptions): string[] {
@@ -576,6 +576,19 @@ export class PgBackRest {
   /** `stanza-create` is itself idempotent for an existing, matching stanza. */
   async stanzaCreate(t: StanzaTarget, o: { lockFile?: string; signal?: AbortSignal } = {}): Promise<void> {
     await this.run(t, 'stanza-create', { ...o, timeoutMs: 120_000 });
+  }
+
+  /**
+   * `stanza-upgrade`: the stanza takes the database it is configured for as its current one when
+   * that is another (a new system identifier: a standby cluster promoted, issue 19); its earlier
+   * backups stay, under their own database in its history. Idempotent.
+   */
+  async stanzaUpgrade(t: StanzaTarget, o: { lockFile?: string; signal?: AbortSignal } = {}): Promise<void> {
+    await this.run(t, 'stanza-upgrade', { ...o, timeoutMs: 120_000 }).catch((e: unknown) => {
+      // [028] "the stanza is already up to date": nothing to do.
+      if (/\[028\]|already up to date/i.test((e as Error).message)) return;
+      throw e;
+    });
   }
 
   /** `check`: the archive works (a WAL switch reaches the repository). */

@@ -85,7 +85,7 @@ afterAll(async () => {
 describe('a highly available cluster on the host agent (issue 15)', () => {
   it('has a leader and two streaming replicas, one synchronous; the endpoints reach the leader and a replica', async () => {
     const h = await cluster.waitHealthy();
-    expect(h.streaming.sort()).toEqual(ORDINALS.map(memberName).filter((n) => n !== h.leader));
+    expect(h.streaming.sort()).toEqual(ORDINALS.map((i) => memberName(i)).filter((n) => n !== h.leader));
     expect(h.sync).toHaveLength(1);
     expect(h.members.map((m) => m.role).sort()).toEqual(['leader', 'replica', 'sync_standby']);
     const server = await waitFor(async () => (await query<{ a: string }>(rw, 'SELECT host(inet_server_addr()) AS a'))[0]?.a, {
@@ -132,7 +132,7 @@ describe('a highly available cluster on the host agent (issue 15)', () => {
 
   it("refuses a REST action without the cluster's credentials (401)", async () => {
     const leader = (await leaderName())!;
-    const replica = ORDINALS.map(memberName).find((n) => n !== leader)!;
+    const replica = ORDINALS.map((i) => memberName(i)).find((n) => n !== leader)!;
     const members = Object.fromEntries(ORDINALS.map((i) => [memberName(i), `http://127.2.${subnet}.${i}:8008`]));
     for (const client of [new PatroniRest({ members }), new PatroniRest({ members, auth: { username: 'dwsbox', password: 'wrong' } })]) {
       expect(await client.switchover(leader, replica).then(() => 'accepted', restStatus)).toBe(401);

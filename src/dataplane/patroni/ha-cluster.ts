@@ -35,6 +35,7 @@ import {
   type Credentials,
   type PatroniTimings,
   type PgParameters,
+  type StandbyClusterSpec,
   type SyncMode,
 } from './patroni-config.js';
 import { PatroniRest, type PatroniStatus } from './patroni-rest.js';
@@ -84,6 +85,10 @@ export interface HaClusterSpec {
   socketDir?: (ordinal: number) => string;
   /** the router's directory for its stats socket (`<dir>/router` when absent; a unix socket path has at most 107 bytes) */
   routerDir?: string;
+  /** Patroni's member names are `<memberPrefix><i>` (default `node`; a standby cluster's differ from its production's, issue 19) */
+  memberPrefix?: string;
+  /** a standby cluster (issue 19, D31): what its standby leader follows, from its first bootstrap */
+  standbyCluster?: StandbyClusterSpec;
 }
 
 /**
@@ -131,6 +136,9 @@ export interface HaHealth {
   dcsLastSeen: number | null;
 }
 
+/** Roles of the member holding the leader key: a standby cluster's leader is its `standby_leader` (D31). */
+const LEADS = /^(leader|standby_leader)$/;
+
 /** Patroni states of a member whose PostgreSQL is not running and is not being started or copied. */
 const BROKEN = /^(stopped|crashed|start failed)$/;
 
@@ -146,9 +154,19 @@ export class HaCluster {
     private readonly dcs: ScopeDcs = hostDcs(agent),
   ) {
     this.rest = new PatroniRest({
-      members: Object.fromEntries(spec.ordinals.map((i) => [memberName(i), restUrl(spec.subnet, i)])),
+      members: Object.fromEntries(spec.ordinals.map((i) => [memberName(i, spec.memberPrefix), restUrl(spec.subnet, i)])),
       auth: spec.secrets.rest,
     });
+  }
+
+  /** Member i's name in Patroni (its `application_name`, its slot, its key in the DCS). */
+  name(ordinal: number): string {
+    return memberName(ordinal, this.spec.memberPrefix);
+  }
+
+  /** The ordinal of a member Patroni names `name`, or null for a name not of this cluster's members. */
+  ordinalOf(name: string): number | null {
+    return memberOrdinal(name, this.spec.memberPrefix);
   }
 
   memberDir(ordinal: number): string {
@@ -291,9 +309,9 @@ export class HaCluster {
    * its configuration and logs go. Idempotent. Refused for a member still in the spec.
    */
   async forgetMember(ordinal: number, o: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.spec.ordinals.includes(ordinal)) throw new Error(`member ${memberName(ordinal)} is still a member of ${this.spec.scope}`);
+    if (this.spec.ordinals.includes(ordinal)) throw new Error(`member ${this.name(ordinal)} is still a member of ${this.spec.scope}`);
     const etcd = await this.scopeClient();
-    await etcd.delete(`${scopePrefix(this.spec.scope)}members/${memberName(ordinal)}`, o);
+    await etcd.delete(`${scopePrefix(this.spec.scope)}members/${this.name(ordinal)}`, o);
     await this.syncRouter();
     const log = this.logFile(ordinal);
     for (const f of [join(this.spec.dir, 'conf', `${memberName(ordinal)}.yml`), log, `${log}.1`]) rmSync(f, { force: true });
@@ -337,6 +355,8 @@ export class HaCluster {
         ...(s.timings ? { timings: s.timings } : {}),
         ...(s.parameters ? { parameters: s.parameters } : {}),
         ...(s.recoveryConf ? { recoveryConf: s.recoveryConf } : {}),
+        ...(s.memberPrefix ? { memberPrefix: s.memberPrefix } : {}),
+        ...(s.standbyCluster ? { standbyCluster: s.standbyCluster } : {}),
       }),
       rootWithGroupOf(s.member),
       0o640,
@@ -347,11 +367,12 @@ export class HaCluster {
   /** What Patroni says of the cluster now (any member that answers). */
   async health(): Promise<HaHealth> {
     const cl = await this.rest.cluster();
-    const leader = cl.members.find((m) => m.role === 'leader' && m.state === 'running')?.name ?? null;
+    // A standby cluster's (D31) leads as `standby_leader`: it follows another cluster, its own members follow it.
+    const leader = cl.members.find((m) => LEADS.test(m.role) && m.state === 'running')?.name ?? null;
     let status: PatroniStatus | null = null;
     if (leader) status = await this.rest.patroni(leader).catch(() => null);
     // Only the members' own walsenders: a replica being rebuilt streams its copy as `pg_basebackup`.
-    const names = new Set(this.spec.ordinals.map(memberName));
+    const names = new Set(this.spec.ordinals.map((i) => this.name(i)));
     const rows = (status?.replication ?? []).filter((r) => names.has(r.application_name));
     return {
       leader,
@@ -377,8 +398,8 @@ export class HaCluster {
   async failsafe(): Promise<{ active: boolean; leader: string; lastSeen: number | null } | null> {
     const seen = await Promise.all(
       this.spec.ordinals.map((i) =>
-        this.rest.patroni(memberName(i)).then(
-          (s) => ({ name: memberName(i), s }),
+        this.rest.patroni(this.name(i)).then(
+          (s) => ({ name: this.name(i), s }),
           () => null,
         ),
       ),
@@ -492,10 +513,10 @@ export class HaCluster {
       seen = undefined;
       if (!h.leader) return [];
       const out: string[] = [];
-      for (const name of this.spec.ordinals.map(memberName)) {
+      for (const name of this.spec.ordinals.map((i) => this.name(i))) {
         if (name === h.leader || h.streaming.includes(name)) continue;
         const m = h.members.find((x) => x.name === name);
-        if (m && m.role !== 'leader' && BROKEN.test(m.state)) {
+        if (m && !LEADS.test(m.role) && BROKEN.test(m.state)) {
           out.push(name);
           continue;
         }
@@ -543,9 +564,9 @@ export class HaCluster {
     if (h.leader === candidate) return { from: candidate, to: candidate };
     if (!h.streaming.includes(candidate)) throw new Error(`${candidate} is not a streaming replica of ${h.leader}; no switchover to it`);
     const from = h.leader;
-    const ordinal = memberOrdinal(candidate);
+    const ordinal = this.ordinalOf(candidate);
     if (ordinal === null) throw new Error(`${candidate} is not a member of ${this.spec.scope}`);
-    const others = this.spec.ordinals.filter((i) => i !== ordinal && memberName(i) !== from);
+    const others = this.spec.ordinals.filter((i) => i !== ordinal && this.name(i) !== from);
     const needSync = this.spec.syncMode !== 'async' && !h.members.some((m) => m.name === candidate && m.role === 'sync_standby');
     try {
       if (needSync) {
@@ -577,7 +598,7 @@ export class HaCluster {
     const etcd = await this.dcs.ensureScope(this.spec.scope, this.spec.secrets.etcd);
     for (const i of changed) {
       this.writeMemberConfig(i, etcd);
-      await this.rest.reload(memberName(i));
+      await this.rest.reload(this.name(i));
     }
   }
 
@@ -630,7 +651,8 @@ export class HaCluster {
   }
 }
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
+/** Poll `check` every 200 ms (a failed check counts as no) until it holds; throws past `timeoutMs` or on abort. */
+export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();

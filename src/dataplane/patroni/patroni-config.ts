@@ -125,21 +125,56 @@ export interface PatroniMemberSpec {
   noSync?: boolean;
   /** recovery settings for replicas (e.g. pgBackRest's restore_command) */
   recoveryConf?: Record<string, string>;
+  /** the member's name is `<memberPrefix><ordinal>` (default `node`, `memberName`) */
+  memberPrefix?: string;
+  /** a standby cluster's (issue 19, D31): what its standby leader follows, in `bootstrap.dcs` */
+  standbyCluster?: StandbyClusterSpec;
 }
+
+/** What a standby cluster follows (D31): another cluster's read-write endpoint, its slot there, its repository's WAL. */
+export interface StandbyClusterSpec {
+  host: string;
+  port: number;
+  /** the permanent slot the production cluster keeps for it */
+  primarySlotName: string;
+  /** the production stanza's archive-get: the fallback when streaming breaks */
+  restoreCommand?: string;
+}
+
+/** Patroni's `standby_cluster` section (dynamic configuration) for a standby cluster. */
+export function standbyClusterConfig(s: StandbyClusterSpec): Record<string, unknown> {
+  return {
+    host: s.host,
+    port: s.port,
+    primary_slot_name: s.primarySlotName,
+    create_replica_methods: ['basebackup'],
+    ...(s.restoreCommand ? { restore_command: s.restoreCommand } : {}),
+  };
+}
+
+/** Patroni member names: `node<i>` by default; another prefix for a standby cluster (issue 19, `memberName`). */
+export const MEMBER_PREFIX = 'node';
+const PREFIX = /^[a-z]{1,8}$/;
 
 /**
  * A member's name from its ordinal: `node<i>`, as the local engine names its standbys'
  * `application_name`, so the same views (pg_stat_replication) name the same member on both
- * engines. Patroni also names the member's replication slot after it.
+ * engines. Patroni also names the member's replication slot after it. A standby cluster of
+ * disaster recovery (issue 19, D31) names its members with another prefix: its standby leader
+ * streams from the production cluster's leader under its own name, and a name the production
+ * cluster's members also have would be taken there for one of them (Patroni's choice of the
+ * synchronous standby goes by `application_name`, D25).
  */
-export function memberName(ordinal: number): string {
+export function memberName(ordinal: number, prefix: string = MEMBER_PREFIX): string {
   if (!Number.isInteger(ordinal) || ordinal < 1 || ordinal > 254) throw new Error(`member ordinal must be 1-254, not ${ordinal}`);
-  return `node${ordinal}`;
+  if (!PREFIX.test(prefix)) throw new Error(`member name prefix must be 1-8 lowercase letters, not ${JSON.stringify(prefix)}`);
+  return `${prefix}${ordinal}`;
 }
 
-/** The ordinal of a member named by `memberName`, or null for another name. */
-export function memberOrdinal(name: string): number | null {
-  const m = /^node([1-9]\d{0,2})$/.exec(name);
+/** The ordinal of a member named by `memberName` with `prefix`, or null for another name. */
+export function memberOrdinal(name: string, prefix: string = MEMBER_PREFIX): number | null {
+  if (!name.startsWith(prefix)) return null;
+  const m = /^([1-9]\d{0,2})$/.exec(name.slice(prefix.length));
   return m && Number(m[1]) <= 254 ? Number(m[1]) : null;
 }
 
@@ -206,7 +241,7 @@ export function syncSettings(mode: SyncMode): { synchronous_mode: boolean; synch
 export function patroniConfig(m: PatroniMemberSpec): Record<string, unknown> {
   const t = patroniTimings(m.timings);
   const mode = m.syncMode ?? 'sync';
-  const name = memberName(m.ordinal);
+  const name = memberName(m.ordinal, m.memberPrefix);
   const rest = `${m.restHost}:${m.restPort ?? PATRONI_REST_PORT}`;
   const pg = `${m.host}:${m.port}`;
   if (!m.etcd.hosts.length) throw new Error('a Patroni member needs at least one etcd host');
@@ -238,6 +273,7 @@ export function patroniConfig(m: PatroniMemberSpec): Record<string, unknown> {
         primary_start_timeout: t.primaryStartTimeout,
         maximum_lag_on_failover: 1048576,
         ...syncSettings(mode),
+        ...(m.standbyCluster ? { standby_cluster: standbyClusterConfig(m.standbyCluster) } : {}),
         // Trap 8: without it an etcd outage demotes the leader after loop_wait + retry_timeout.
         failsafe_mode: true,
         postgresql: {
