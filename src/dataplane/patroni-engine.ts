@@ -51,7 +51,6 @@ import {
 import { FleetEtcd } from './agent/fleet-etcd.js';
 import {
   memberName,
-  memberOrdinal,
   PATRONI_REST_PORT,
   MEMBER_PREFIX,
   patroniTimings,
