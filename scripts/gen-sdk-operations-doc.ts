@@ -157,6 +157,23 @@ const ROUTED: Record<string, string | null> = {
     'a SETTING_CONFIGURATION task (reload; a restart of every member, standbys first, waits for the maintenance window as a task of its own unless the dwsbox field `restart_now` asks for it at once); values checked against pg_settings first (400 DWS.0001, nothing changed); no `job_id` in the answer (the SDK has none): the audit records name the task',
   ListConfigurationsAuditRecords:
     'partial: the SETTING_CONFIGURATION tasks with the parameters changed (a dwsbox field); `operator` is absent (tasks record no user), `action_time`, `filter_by` and `filter` are accepted and ignored',
+  CreateDisasterRecovery:
+    'partial: the pairing recorded (`unstart`); `dr_type` az only (one region); `dr_sync_period` is the lag past which the pairing alarms (replication is continuous); the OBS, region and project fields of other sites are not taken; dwsbox `discard_standby_data`; see api.md#disaster-recovery',
+  ListDisasterRecover:
+    "the project's pairings, each side's name and status as they are now; `last_disaster_time` null (no switch is built yet)",
+  CheckDisasterName: 'an empty answer for a valid name no pairing has; else 400 (invalid) or 409 DWS.9934',
+  ListAvailableDisasterClusters: 'available clusters of the same node type and count, in no pairing',
+  ShowDisasterDetail:
+    "each side now; the standby's `last_success_time` its last replayed commit; dwsbox `replication` (receiver, positions, lag in bytes and seconds, pause) read from the standby leader and production's primary",
+  UpdateDisasterInfo: '`dr_sync_period` only; other fields refused',
+  DeleteDisasterRecovery:
+    "a DR_DELETING task: a started standby promoted into an independent cluster with its data, production's slot dropped",
+  ShowDisasterProgress:
+    'partial: `latest_barrier_time` the last replayed commit, `recovery_point_object` the lag in seconds now, the last operation; `recovery_time_object` and `last_recovery_spend` null until switches are built',
+  StartDisasterRecovery:
+    "a DR_STARTING task: the standby made a Patroni standby cluster of production (a base backup from production's read-write endpoint, then streaming; the repository's WAL the fallback), or its replay resumed from a pause",
+  PauseDisasterRecovery:
+    "a DR_PAUSING task: replay paused on every standby member, streaming kept (Patroni's maintenance mode while paused)",
 };
 
 const BEGIN = '<!-- sdk-operations:begin -->';

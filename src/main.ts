@@ -59,6 +59,7 @@ import { AlarmService } from './services/alarm-service.js';
 import { AuditService } from './services/audit-service.js';
 import { MonitoringService } from './services/monitoring-service.js';
 import { HostService } from './services/host-service.js';
+import { DisasterRecoveryService } from './services/disaster-recovery-service.js';
 import { AgentFleet } from './dataplane/agent/host-agents.js';
 import { buildApp, type Readiness } from './api/app.js';
 import { defaultConsoleDir } from './api/routes/console.js';
@@ -402,6 +403,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     alarms: new AlarmService({ store, clock, thresholds: config }),
     auditLog: audit,
     hosts: new HostService({ store, clock, agents: new AgentFleet(config.dataDir) }),
+    disasterRecovery: new DisasterRecoveryService({ store, queue, dataPlane, clock, log: log.scope({ component: 'disaster-recovery' }) }),
     audit: (r) => audit.record(r),
     readiness,
     readPoint: () => new ReadPoint(store),

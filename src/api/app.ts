@@ -37,6 +37,8 @@ import type { AlarmService } from '../services/alarm-service.js';
 import type { AuditService } from '../services/audit-service.js';
 import type { HostService } from '../services/host-service.js';
 import { hostRoutes } from './routes/hosts.js';
+import { disasterRecoveryRoutes } from './routes/disaster-recovery.js';
+import type { DisasterRecoveryService } from '../services/disaster-recovery-service.js';
 import { dbUserRoutes } from './routes/db-users.js';
 import { dbAuthorityRoutes } from './routes/db-authority.js';
 import { flavorRoutes } from './routes/flavors.js';
@@ -101,6 +103,8 @@ export interface AppDeps {
   auditLog: AuditService;
   /** the registered hosts of several-hosts operation (issue 18, D27); absent: no hosts routes */
   hosts?: HostService;
+  /** disaster-recovery pairings (issue 19, D31); absent: no such routes */
+  disasterRecovery?: DisasterRecoveryService;
   /** cluster events (D26): ListEvents */
   events: EventService;
   /** event specs and subscriptions (D26, issue 17) */
@@ -334,6 +338,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(alarmRoutes(deps));
   await app.register(auditRoutes(deps));
   await app.register(hostRoutes(deps));
+  await app.register(disasterRecoveryRoutes(deps));
   await app.register(dbUserRoutes(deps));
   await app.register(dbAuthorityRoutes(deps));
   await app.register(flavorRoutes(deps));

@@ -102,6 +102,9 @@ const D8: Record<
     failure: { ...idle, stickyTaskStatus: 'ACTIVE_STANDY_SWITCHOVER_FAILURE' },
   },
   'cluster.repair': { running: 'AVAILABLE', taskStatus: 'REPAIRING', key: 'REPAIRING', success: idle, failure: idle },
+  'dr.start': { running: 'AVAILABLE', taskStatus: 'DR_STARTING', key: 'DR_STARTING', success: idle, failure: idle },
+  'dr.pause': { running: 'AVAILABLE', taskStatus: 'DR_PAUSING', key: 'DR_PAUSING', success: idle, failure: idle },
+  'dr.delete': { running: 'AVAILABLE', taskStatus: 'DR_DELETING', key: 'DR_DELETING', success: idle, failure: idle },
   'cluster.configure': {
     running: 'AVAILABLE',
     taskStatus: 'SETTING_CONFIGURATION',
@@ -198,6 +201,9 @@ describe('canAccept', () => {
     'snapshot.table_restore': ['AVAILABLE'],
     'snapshot.expire': ['AVAILABLE'],
     'snapshot.copy': ['AVAILABLE'],
+    'dr.start': ['AVAILABLE'],
+    'dr.pause': ['AVAILABLE'],
+    'dr.delete': ['AVAILABLE'],
   };
 
   for (const kind of ALL_KINDS) {

@@ -123,6 +123,11 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire' | 'snapshot.copy'>
   // configuration's status and its audit record say it failed, and why), whatever members took the new values keep them.
   'cluster.configure': { running: null, runningTaskStatus: 'SETTING_CONFIGURATION', success: {}, failure: {} },
   'cluster.delete': { running: 'DELETING', runningTaskStatus: '', success: 'gone', failure: { status: 'DELETE_FAILED' } },
+  // Disaster recovery (issue 19, D31), on the standby cluster: its record stays as it was (the pairing's status says how
+  // the operation ended; the health monitor follows its members after, as after any task).
+  'dr.start': { running: null, runningTaskStatus: 'DR_STARTING', success: {}, failure: {}, leavesCluster: true },
+  'dr.pause': { running: null, runningTaskStatus: 'DR_PAUSING', success: {}, failure: {}, leavesCluster: true },
+  'dr.delete': { running: null, runningTaskStatus: 'DR_DELETING', success: {}, failure: {}, leavesCluster: true },
 };
 
 function transition(kind: TaskKind): Transition | undefined {

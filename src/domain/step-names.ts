@@ -38,6 +38,9 @@ export const ITEM_NAMES: Record<string, I18n> = {
   SET_CONFIGURATION: { en: 'Set the parameters', zh: '修改参数' },
   COPY_SNAPSHOT: { en: 'Copy the snapshot', zh: '复制快照' },
   SAFETY_SNAPSHOT: { en: 'Take a safety snapshot', zh: '创建安全快照' },
+  DR_START: { en: 'Start disaster recovery', zh: '启动容灾' },
+  DR_PAUSE: { en: 'Pause disaster recovery', zh: '停止容灾' },
+  DR_DELETE: { en: 'Delete disaster recovery', zh: '删除容灾' },
 };
 
 export const STEP_NAMES: Record<string, I18n> = {
@@ -110,6 +113,12 @@ export const STEP_NAMES: Record<string, I18n> = {
   START_NODES: { en: 'Start the nodes again', zh: '重新启动节点' },
   RESTORE_SAFETY_SNAPSHOT: { en: 'Restore the safety snapshot into the cluster', zh: '将安全快照恢复到集群' },
   DISCARD_SCRATCH_RESTORE: { en: 'Drop the scratch database and the tables this restore imported', zh: '删除临时数据库及本次导入的表' },
+  FOLLOW_PRODUCTION: { en: 'Copy the production cluster and follow it', zh: '复制生产集群并持续同步' },
+  CHECK_STREAMING: { en: 'Check the standby streams', zh: '检查容灾复制' },
+  RESUME_REPLAY: { en: 'Resume applying changes', zh: '恢复回放' },
+  PAUSE_REPLAY: { en: 'Pause applying changes', zh: '暂停回放' },
+  PROMOTE_STANDBY: { en: 'Promote the standby cluster', zh: '提升容灾集群' },
+  DROP_SLOT: { en: 'Drop the replication slot on the production cluster', zh: '删除生产集群上的复制槽' },
 };
 
 /** Split a step id into its base and node number: `BUILD_STANDBY_2` → [`BUILD_STANDBY`, 2]. */

@@ -43,6 +43,9 @@ export const TaskKind = {
   TableRestore: 'snapshot.table_restore',
   SnapshotExpire: 'snapshot.expire',
   SnapshotCopy: 'snapshot.copy',
+  DrStart: 'dr.start',
+  DrPause: 'dr.pause',
+  DrDelete: 'dr.delete',
 } as const;
 export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
 
@@ -67,6 +70,9 @@ export const ACTION_OF_KIND: Record<TaskKind, string> = {
   'snapshot.table_restore': 'FINE_GRAINED_RESTORING',
   'snapshot.expire': 'SNAPSHOT_EXPIRING',
   'snapshot.copy': 'SNAPSHOT_COPYING',
+  'dr.start': 'DR_STARTING',
+  'dr.pause': 'DR_PAUSING',
+  'dr.delete': 'DR_DELETING',
 };
 
 /** `progressInfo.actionType` of each kind. */
@@ -87,6 +93,9 @@ export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'snapshot.table_restore': 'TableRestore',
   'snapshot.expire': 'Expire',
   'snapshot.copy': 'Copy',
+  'dr.start': 'DisasterRecoveryStart',
+  'dr.pause': 'DisasterRecoveryPause',
+  'dr.delete': 'DisasterRecoveryDelete',
 };
 
 /**
@@ -119,6 +128,9 @@ export const FAULT_ACTION_NAMES: readonly string[] = [
   'ACTIVE_STANDY_SWITCHOVER',
   'REPAIRING',
   'SETTING_CONFIGURATION',
+  'DR_STARTING',
+  'DR_PAUSING',
+  'DR_DELETING',
 ];
 
 /** Which kinds a fault `action_name` addresses. */

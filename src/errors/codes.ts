@@ -95,6 +95,7 @@ export const ERROR_CODES = {
   CONFIGURATION_NOT_FOUND: spec(404, 'DWS.9980', 'The parameter configuration %s does not exist on cluster %s.'),
   SNAPSHOT_POLICY_NOT_FOUND: spec(404, 'DWS.9940', 'The snapshot policy %s does not exist on cluster %s.'),
   HOST_NOT_FOUND: spec(404, 'DWS.9930', 'The host %s is not registered.'),
+  DR_NOT_FOUND: spec(404, 'DWS.10101', 'The disaster recovery %s does not exist.'),
 
   // --- conflicts (409)
   CLUSTER_BUSY: spec(409, 'DWS.0011', 'Another operation is in progress on cluster %s: %s (task %s). Try again when it has finished.'),
@@ -113,6 +114,8 @@ export const ERROR_CODES = {
   HOST_EXISTS: spec(409, 'DWS.9931', 'A host named %s, or one at %s, is already registered.'),
   HOST_IN_USE: spec(409, 'DWS.9932', 'The host %s cannot be removed: %s'),
   FLEET_ETCD_CONFLICT: spec(409, 'DWS.9933', 'The fleet etcd cannot be formed as asked: %s'),
+  DR_NAME_EXISTS: spec(409, 'DWS.9934', 'The disaster recovery name %s already exists.'),
+  DR_STATE_CONFLICT: spec(409, 'DWS.9935', 'Disaster recovery %s cannot %s now: %s'),
   STORE_CONFLICT: spec(409, 'DWS.0011', 'A concurrent change was made: %s', true),
 
   // --- server side

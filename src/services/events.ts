@@ -74,6 +74,9 @@ const TASK_LABEL: Record<TaskKind, string> = {
   'snapshot.table_restore': 'Table restore',
   'snapshot.expire': 'Expiry of snapshots',
   'snapshot.copy': 'Copy of a snapshot',
+  'dr.start': 'Start of disaster recovery',
+  'dr.pause': 'Pause of disaster recovery',
+  'dr.delete': 'Deletion of disaster recovery',
 };
 
 /**

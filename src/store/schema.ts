@@ -288,6 +288,26 @@ export interface Database {
   alarms: AlarmsTable;
   audit_records: AuditRecordsTable;
   hosts: HostsTable;
+  disaster_recoveries: DisasterRecoveriesTable;
+}
+
+/** 000015: disaster-recovery pairings (issue 19, D31). */
+export interface DisasterRecoveriesTable {
+  id: string;
+  project_id: string;
+  name: string;
+  dr_type: string;
+  primary_cluster_id: string;
+  standby_cluster_id: string;
+  sync_period: string;
+  status: string;
+  slot: string;
+  discard_standby_data: number;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  updated_at: number;
+  deleted_at: number | null;
 }
 
 /** 000014: the registered hosts of several-hosts operation (issue 18, D27). */

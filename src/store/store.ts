@@ -24,6 +24,7 @@ import type { MetricSample } from '../domain/metrics.js';
 import type { AlarmRecord } from '../domain/alarms.js';
 import type { AuditRecord } from '../domain/audit.js';
 import type { HostRecord } from '../domain/hosts.js';
+import type { DisasterRecoveryRecord } from '../domain/disaster-recovery.js';
 import type { PolicyFireRecord, PolicySettingsRecord, SnapshotPolicyRecord } from '../domain/snapshot-policy.js';
 import type { TaskKind } from '../domain/task.js';
 import { AppError } from '../errors/app-error.js';
@@ -40,6 +41,7 @@ import * as eventSubs from './tables/event-subs.js';
 import * as events from './tables/events.js';
 import * as faults from './tables/faults.js';
 import * as hosts from './tables/hosts.js';
+import * as disasterRecoveries from './tables/disaster-recoveries.js';
 import * as metrics from './tables/metrics.js';
 import * as osUsers from './tables/os-users.js';
 import * as policies from './tables/snapshot-policies.js';
@@ -606,5 +608,24 @@ export class Store {
   }
   deleteHost(name: string): Promise<boolean> {
     return hosts.deleteHost(this.db, name);
+  }
+
+  // ------------------------------------------------------------------ disaster recovery (issue 19, D31)
+  insertDisasterRecovery(d: DisasterRecoveryRecord): Promise<void> {
+    return disasterRecoveries
+      .insertDisasterRecovery(this.db, d)
+      .catch((e: unknown) => rethrowStoreError(e, () => new AppError('DR_NAME_EXISTS', { args: [d.name] })));
+  }
+  listDisasterRecoveries(projectId: string | null): Promise<DisasterRecoveryRecord[]> {
+    return disasterRecoveries.listDisasterRecoveries(this.db, projectId);
+  }
+  getDisasterRecovery(projectId: string, id: string): Promise<DisasterRecoveryRecord | undefined> {
+    return disasterRecoveries.getDisasterRecovery(this.db, projectId, id);
+  }
+  disasterRecoveryOfCluster(clusterId: string): Promise<DisasterRecoveryRecord | undefined> {
+    return disasterRecoveries.disasterRecoveryOfCluster(this.db, clusterId);
+  }
+  updateDisasterRecovery(id: string, p: Parameters<typeof disasterRecoveries.updateDisasterRecovery>[2]): Promise<void> {
+    return disasterRecoveries.updateDisasterRecovery(this.db, id, p);
   }
 }

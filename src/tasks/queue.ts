@@ -45,6 +45,7 @@ export class TaskQueue {
         details: { blockingTaskId: active.id },
       });
     }
+    if (r.cluster) await refusedByPairing(tx, r.kind, r.cluster);
     if (r.cluster && r.checkState !== false) {
       const ok = canAccept(r.kind, { status: r.cluster.status, stickyTaskStatus: r.cluster.stickyTaskStatus, stopped: r.cluster.stopped });
       if (!ok.ok)
@@ -98,4 +99,46 @@ export class TaskQueue {
   notify(): void {
     this.onEnqueued();
   }
+}
+
+/** What a cluster may not do while it is a side of a disaster-recovery pairing (issue 19, D31). */
+const STANDBY_REFUSES: readonly TaskKind[] = [
+  'cluster.restore_in_place',
+  'cluster.scale_out',
+  'cluster.scale_in',
+  'cluster.switchover',
+  'cluster.configure',
+  'snapshot.create',
+  'snapshot.table_restore',
+];
+const PRODUCTION_REFUSES: readonly TaskKind[] = ['cluster.restore_in_place'];
+
+/**
+ * A pairing's sides (D31): the started standby's data is production's copy, so nothing that
+ * writes it or changes its members runs there (restart, start, stop and repairs do); neither side
+ * is deleted while paired, and production is not restored in place (the standby would follow a cluster that
+ * is gone or diverged); and no operation of either side starts while one of the pairing runs.
+ */
+async function refusedByPairing(tx: Store, kind: TaskKind, cluster: ClusterRecord): Promise<void> {
+  if (kind.startsWith('dr.')) return;
+  const d = await tx.disasterRecoveryOfCluster(cluster.id);
+  if (!d) return;
+  const standby = d.standbyClusterId === cluster.id;
+  if (!standby) {
+    const running = await tx.activeTask(`cluster:${d.standbyClusterId}`);
+    if (running?.kind.startsWith('dr.'))
+      throw new AppError('CLUSTER_BUSY', {
+        args: [cluster.name, ACTION_OF_KIND[running.kind], running.id],
+        details: { blockingTaskId: running.id },
+      });
+  }
+  const refused =
+    kind === 'cluster.delete' || (standby ? d.status !== 'unstart' && STANDBY_REFUSES.includes(kind) : PRODUCTION_REFUSES.includes(kind));
+  if (refused)
+    throw new AppError('CLUSTER_STATE_CONFLICT', {
+      args: [
+        cluster.name,
+        `${ACTION_OF_KIND[kind]} is not possible while it is the ${standby ? 'standby' : 'production'} cluster of disaster recovery ${d.name}${standby ? ' (its data follows the production cluster)' : ''}; delete the disaster recovery first`,
+      ],
+    });
 }

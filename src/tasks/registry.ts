@@ -12,6 +12,7 @@ import { clusterConfigure } from './definitions/cluster-configure.js';
 import { snapshotCreate } from './definitions/snapshot-create.js';
 import { snapshotExpire } from './definitions/snapshot-expire.js';
 import { snapshotCopy } from './definitions/snapshot-copy.js';
+import { drDelete, drPause, drStart } from './definitions/disaster-recovery.js';
 
 export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
   const defs = [
@@ -31,6 +32,9 @@ export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
     clusterRestore,
     clusterRestoreInPlace,
     tableRestore,
+    drStart,
+    drPause,
+    drDelete,
   ] as unknown as TaskDefinition<never>[];
   return new Map(defs.map((d) => [d.kind, d]));
 }

@@ -38,6 +38,7 @@ const TABLES = {
   // the audit trail records refused calls too: a refusal changes nothing else
   audit_records: false,
   hosts: true,
+  disaster_recoveries: true,
 } as const satisfies Record<keyof Database, boolean>;
 const COMPARED = (Object.keys(TABLES) as (keyof Database)[]).filter((t) => TABLES[t]);
 

@@ -1,0 +1,60 @@
+/**
+ * Disaster-recovery pairings (issue 19, D31): a production cluster and a standby cluster that
+ * follows it once the pairing is started. The record is the pairing's own state (its status,
+ * including a pause, which dwsbox applies again after any restart of the standby); the clusters'
+ * roles in the pairing are fixed by the record's primary and standby sides.
+ */
+
+/** DWS's values of a pairing's `status` (the Terraform provider waits for unstart, running, stopped; the *_failed and abnormal ones end its waits). */
+export type DrStatus =
+  'unstart' | 'starting' | 'running' | 'stopping' | 'stopped' | 'deleting' | 'start_failed' | 'stop_failed' | 'abnormal';
+
+/** Statuses in which an operation of the pairing runs. */
+export const DR_BUSY: readonly DrStatus[] = ['starting', 'stopping', 'deleting'];
+
+export interface DisasterRecoveryRecord {
+  id: string;
+  projectId: string;
+  name: string;
+  /** DWS's dr_type: `az` (another zone) or `region`; on one host, `az` */
+  drType: 'az' | 'region';
+  primaryClusterId: string;
+  standbyClusterId: string;
+  /** DWS's dr_sync_period as given (`<n>M`, `<n>H`, `<n>D`): here, the lag past which the pairing's alarm is raised */
+  syncPeriod: string;
+  status: DrStatus;
+  /** the permanent replication slot the production side keeps for the standby */
+  slot: string;
+  /** the create agreed that the standby's own data is replaced (else a standby with tables of its own is refused at start) */
+  discardStandbyData: boolean;
+  /** what the last failed operation said */
+  error: string | null;
+  createdAt: number;
+  /** when the standby first streamed */
+  startedAt: number | null;
+  updatedAt: number;
+  deletedAt: number | null;
+}
+
+/** A pairing's name: 4 to 64 characters, a letter first, then letters, digits, `-` and `_` (DWS's rule). Returns why not, or null. */
+export function drNameProblem(name: unknown): string | null {
+  if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{3,63}$/.test(name))
+    return `name must be 4 to 64 characters, a letter first, then letters, digits, "-" or "_", not ${JSON.stringify(name)}`;
+  return null;
+}
+
+const PERIOD_UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** dr_sync_period in milliseconds (`30M`, `1H`, `2D`: 1 to 9999 minutes, hours or days), or null when it is not one. */
+export function syncPeriodMs(period: unknown): number | null {
+  const m = typeof period === 'string' ? /^([1-9]\d{0,3})([mhdMHD])$/.exec(period) : null;
+  return m ? Number(m[1]) * PERIOD_UNIT_MS[m[2]!.toLowerCase()]! : null;
+}
+
+/** The slot name of a pairing on the production side (a Patroni permanent slot: lowercase letters, digits, `_`). */
+export function drSlotName(id: string): string {
+  return `dr_${id
+    .replace(/[^0-9a-f]/gi, '')
+    .slice(0, 16)
+    .toLowerCase()}`;
+}

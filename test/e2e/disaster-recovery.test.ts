@@ -1,0 +1,209 @@
+/**
+ * Disaster recovery between clusters (issue 19, D31) through the API, on the Patroni engine on
+ * one host: two 3-node clusters paired; refusals that change nothing; the start, which makes the
+ * standby a Patroni standby cluster of production (its own tables refused until the create agreed
+ * to discard them); rows committed on production found on the standby; the lag the progress
+ * reports; a pause that stops the standby applying changes while it keeps receiving them, and
+ * a resume that catches up; what the standby refuses while paired; the deletion, which leaves
+ * two independent clusters (the standby promoted with every row, production's slot gone).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminQuery } from '../helpers/crash.js';
+import { createAvailableCluster, startService, type TestService } from '../helpers/service.js';
+import { testAgentDir, waitFor } from '../helpers/env.js';
+
+let t: TestService;
+beforeAll(async () => {
+  t = await startService({ flags: { engine: 'patroni', agentDir: testAgentDir() } });
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+interface Replication {
+  state: string;
+  paused: boolean;
+  replayed_lsn: string | null;
+  production_lsn: string | null;
+  lag_bytes: number | null;
+  lag_seconds: number | null;
+  last_replayed_commit: string | null;
+}
+interface Detail {
+  id: string;
+  status: string;
+  error: string | null;
+  start_time: string | null;
+  primary_cluster: { id: string; role: string; status: string };
+  standby_cluster: { id: string; role: string; last_success_time: string | null };
+  replication: Replication | null;
+}
+
+const count = async (endpoint: string): Promise<number> =>
+  Number((await adminQuery<{ n: string }>(endpoint, 'select count(*)::text as n from drt'))[0]!.n);
+
+describe('disaster recovery through the API (two clusters of the Patroni engine)', () => {
+  let prod: { id: string; rw: string };
+  let standby: { id: string; rw: string; ro: string };
+  let drId: string;
+  const detail = async (): Promise<Detail> =>
+    (await t.client.call<{ disaster_recovery: Detail }>('GET', `/v2/{project_id}/disaster-recovery/${drId}`)).disaster_recovery;
+  const waitStatus = (want: string): Promise<Detail> =>
+    waitFor(
+      async () => {
+        const d = await detail();
+        if (/failed|abnormal/.test(d.status) && !/failed|abnormal/.test(want)) throw new Error(`pairing ${d.status}: ${d.error}`);
+        return d.status === want ? d : null;
+      },
+      { what: `the pairing ${want}`, timeoutMs: 180_000, intervalMs: 200 },
+    );
+
+  it('pairs two clusters of the same shape; refusals name why and change nothing', async () => {
+    const [a, b, c] = await Promise.all([
+      createAvailableCluster(t.client, { nodes: 3 }),
+      createAvailableCluster(t.client, { nodes: 3 }),
+      createAvailableCluster(t.client, { nodes: 3, nodeType: 'dws.m3.xlarge' }),
+    ]);
+    prod = { id: a.id, rw: a.detail.endpoints[0]!.connect_info };
+    standby = { id: b.id, rw: b.detail.endpoints[0]!.connect_info, ro: b.detail.endpoints[1]!.connect_info };
+    const body = (o: Record<string, unknown>) => ({
+      disaster_recovery: { name: 'dr-one', dr_type: 'az', primary_cluster_id: a.id, standby_cluster_id: b.id, dr_sync_period: '1H', ...o },
+    });
+    const refused = async (o: Record<string, unknown>, status: number, code: string, msg: RegExp): Promise<void> => {
+      const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', '/v2/{project_id}/disaster-recoveries', body(o));
+      expect([r.status, r.body.error_code], JSON.stringify(r.body)).toEqual([status, code]);
+      expect(r.body.error_msg).toMatch(msg);
+    };
+    await refused({ standby_cluster_id: a.id }, 400, 'DWS.0001', /itself/);
+    await refused({ standby_cluster_id: c.id }, 400, 'DWS.0001', /node type and node count/);
+    await refused({ name: '1bad' }, 400, 'DWS.0001', /name must be/);
+    await refused({ dr_sync_period: 'hourly' }, 400, 'DWS.0001', /dr_sync_period/);
+    await refused({ dr_type: 'region' }, 400, 'DWS.9901', /one region/);
+    await refused({ standby_cluster_id: '00000000-0000-0000-0000-000000000000' }, 404, 'DWS.0047', /does not exist/);
+    expect(await t.client.call('GET', '/v2/{project_id}/disaster-recoveries')).toEqual({ disaster_recovery: [] });
+
+    expect(await t.client.call('GET', '/v2/{project_id}/disaster-recovery/check-name?dr_name=dr-one')).toEqual({});
+    const candidates = await t.client.call<{ disaster_recovery_clusters: { id: string }[] }>(
+      'GET',
+      `/v2/{project_id}/disaster-recovery-clusters?primary_cluster_id=${a.id}`,
+    );
+    expect(candidates.disaster_recovery_clusters.map((x) => x.id)).toEqual([b.id]);
+
+    drId = (await t.client.call<{ disaster_recovery: { id: string } }>('POST', '/v2/{project_id}/disaster-recoveries', body({})))
+      .disaster_recovery.id;
+    const d = await detail();
+    expect(d).toMatchObject({ status: 'unstart', start_time: null, replication: null });
+    expect([d.primary_cluster.role, d.standby_cluster.role]).toEqual(['primary', 'standby']);
+    const taken = await t.client.request<{ error_code: string }>('GET', '/v2/{project_id}/disaster-recovery/check-name?dr_name=dr-one');
+    expect([taken.status, taken.body.error_code]).toEqual([409, 'DWS.9934']);
+    await refused({ name: 'dr-two' }, 409, 'DWS.9935', /in pairing dr-one already/);
+    const missing = await t.client.request<{ error_code: string }>('GET', '/v2/{project_id}/disaster-recovery/nope');
+    expect([missing.status, missing.body.error_code]).toEqual([404, 'DWS.10101']);
+    // Neither side can be deleted while paired.
+    const del = await t.client.request<{ error_code: string; error_msg: string }>('DELETE', `/v1.0/{project_id}/clusters/${a.id}`);
+    expect([del.status, del.body.error_code]).toEqual([409, 'DWS.0011']);
+    expect(del.body.error_msg).toMatch(/disaster recovery dr-one/);
+  });
+
+  it("refuses to start over the standby cluster's own tables; the dwsbox field agrees to discard them", async () => {
+    await adminQuery(standby.rw, 'create table mine(x int)');
+    const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v2/{project_id}/disaster-recovery/${drId}/start`);
+    expect([r.status, r.body.error_code]).toEqual([409, 'DWS.9935']);
+    expect(r.body.error_msg).toMatch(/public\.mine.*discard_standby_data/);
+    expect((await detail()).status).toBe('unstart');
+    // Dropped, the standby holds nothing of its own: the start goes on.
+    await adminQuery(standby.rw, 'drop table mine');
+  });
+
+  it('starts: the standby follows production, rows committed there are on the standby, the lag is measured', async () => {
+    await adminQuery(prod.rw, 'create table drt(x int primary key); insert into drt select generate_series(1, 5000)');
+    await t.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/start`);
+    expect(['starting', 'running']).toContain((await detail()).status);
+    const d = await waitStatus('running');
+    expect(d.start_time).not.toBeNull();
+    expect(d.replication?.state).toBe('streaming');
+    await adminQuery(prod.rw, 'insert into drt select generate_series(5001, 6000)');
+    await waitFor(async () => (await count(standby.ro).catch(() => 0)) === 6000, { what: 'every row on the standby', timeoutMs: 30_000 });
+    // Its read-write endpoint has no writable member: the standby cluster only follows.
+    await expect(adminQuery(standby.rw, 'select 1')).rejects.toThrow();
+    const caughtUp = await waitFor(
+      async () => {
+        const x = await detail();
+        return x.replication?.lag_bytes === 0 ? x : null;
+      },
+      { what: 'no lag', timeoutMs: 30_000 },
+    );
+    expect(caughtUp.replication).toMatchObject({ lag_seconds: 0, paused: false });
+    expect(caughtUp.standby_cluster.last_success_time).not.toBeNull();
+    const p = await t.client.call<{ disaster_recovery_progress: Record<string, unknown> }>(
+      'GET',
+      `/v1/{project_id}/disaster-recovery/${drId}/show-progress`,
+    );
+    expect(p.disaster_recovery_progress).toMatchObject({
+      recovery_point_object: 0,
+      standby_cluster: { action_type: 'DisasterRecoveryStart' },
+    });
+    expect(p.disaster_recovery_progress['latest_barrier_time']).not.toBeNull();
+    // The standby's data is production's: what would write it or change its members is refused.
+    const snap = await t.client.request<{ error_code: string }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'dr-standby-snap', cluster_id: standby.id },
+    });
+    expect([snap.status, snap.body.error_code]).toEqual([409, 'DWS.0011']);
+    const again = await t.client.request<{ error_code: string }>('POST', `/v2/{project_id}/disaster-recovery/${drId}/start`);
+    expect([again.status, again.body.error_code]).toEqual([409, 'DWS.9935']);
+  });
+
+  it('pauses: production goes on, the standby applies nothing and says how far behind it is; a resume catches up', async () => {
+    await t.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/pause`);
+    const paused = await waitStatus('stopped');
+    expect(paused.replication?.paused).toBe(true);
+    await adminQuery(prod.rw, 'insert into drt select generate_series(6001, 7000)');
+    const behind = await waitFor(
+      async () => {
+        const x = await detail();
+        return (x.replication?.lag_bytes ?? 0) > 0 ? x : null;
+      },
+      { what: 'a lag while paused', timeoutMs: 30_000 },
+    );
+    expect(behind.replication?.state).toBe('paused');
+    expect(behind.replication?.lag_seconds).toBeGreaterThan(0);
+    // Patroni loops several times meanwhile: the replay stays paused.
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await count(standby.ro)).toBe(6000);
+    await t.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/start`);
+    await waitStatus('running');
+    await waitFor(async () => (await count(standby.ro)) === 7000, { what: 'the standby caught up', timeoutMs: 30_000 });
+  });
+
+  it('is deleted: the standby is promoted with every row, writable on its own endpoint, and production keeps no slot for it', async () => {
+    const rep = (await detail()).replication;
+    await t.client.call('DELETE', `/v2/{project_id}/disaster-recovery/${drId}`);
+    await waitFor(async () => (await t.client.request('GET', `/v2/{project_id}/disaster-recovery/${drId}`)).status === 404, {
+      what: 'the pairing gone',
+      timeoutMs: 180_000,
+      intervalMs: 200,
+    });
+    expect(rep?.state).toBe('streaming');
+    await waitFor(
+      async () =>
+        await adminQuery(standby.rw, 'insert into drt values (-1)')
+          .then(() => true)
+          .catch(() => false),
+      {
+        what: 'the promoted standby writable',
+        timeoutMs: 60_000,
+      },
+    );
+    expect(await count(standby.rw)).toBe(7001);
+    expect(await count(prod.rw)).toBe(7000);
+    const slots = await adminQuery<{ slot_name: string }>(
+      prod.rw,
+      "select slot_name from pg_replication_slots where slot_name like 'dr_%'",
+    );
+    expect(slots).toEqual([]);
+    expect(await t.client.call('GET', '/v2/{project_id}/disaster-recoveries')).toEqual({ disaster_recovery: [] });
+    // Independent again: the former standby takes a snapshot.
+    const snap = await t.client.request('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'dr-after', cluster_id: standby.id } });
+    expect(snap.status).toBe(200);
+  });
+});
