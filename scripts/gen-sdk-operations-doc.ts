@@ -172,6 +172,8 @@ const ROUTED: Record<string, string | null> = {
     'partial: `latest_barrier_time` the last replayed commit, `recovery_point_object` the lag in seconds now, the last operation; `recovery_time_object` and `last_recovery_spend` null until switches are built',
   StartDisasterRecovery:
     "a DR_STARTING task: the standby made a Patroni standby cluster of production (a base backup from production's read-write endpoint, then streaming; the repository's WAL the fallback), or its replay resumed from a pause",
+  SwitchoverDisasterRecovery:
+    'a DR_SWITCHOVER task: production demoted into a standby cluster, the standby caught up to its last position and promoted, the old production following it; no acknowledged write lost; the write outage is measured in bench/dr.ts',
   PauseDisasterRecovery:
     "a DR_PAUSING task: replay paused on every standby member, streaming kept (Patroni's maintenance mode while paused)",
 };

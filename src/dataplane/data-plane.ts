@@ -222,6 +222,19 @@ export interface DataPlane extends LogicalDataPlane {
    * come back. Idempotent.
    */
   promoteStandbyCluster?(standby: ClusterRecord, primary: NodeRecord, o?: RunOptions): Promise<void>;
+  /**
+   * A switchover's first half (D31): a running cluster becomes a standby cluster of `source`
+   * with its data (its leader restarted as the standby leader, so it takes no writes from then
+   * on; its followers receive all it wrote), its own permanent slot `slot` dropped. Idempotent.
+   */
+  demoteToStandby?(
+    cluster: ClusterRecord,
+    source: ClusterRecord,
+    sourcePrimary: NodeRecord,
+    o: { slot: string; signal?: AbortSignal },
+  ): Promise<void>;
+  /** The permanent slot `slot` a cluster keeps for the standby cluster that follows it, made on its leader. Idempotent. */
+  keepFollowerSlot?(source: ClusterRef, sourcePrimary: NodeRecord, slot: string, signal?: AbortSignal): Promise<void>;
   /** The permanent slot a source kept for a standby cluster dropped (the pairing ended). Idempotent. */
   dropFollowerSlot?(source: ClusterRef, slot: string): Promise<void>;
   /** A highly available engine's change of a running cluster's replication (D25), done when the leader shows it. */

@@ -54,6 +54,8 @@ import {
   PATRONI_REST_PORT,
   MEMBER_PREFIX,
   patroniTimings,
+  standbyClusterConfig,
+  syncSettings,
   type PgParameters,
   type StandbyClusterSpec,
   type SyncMode,
@@ -813,21 +815,7 @@ export class PatroniEngine extends LocalEngine {
     o: RunOptions & { slot: string },
   ): Promise<void> {
     const srcRec = this.record(source.id);
-    const src = await this.cluster(source.id, srcRec);
-    await src.rest.patchConfig({ slots: { [o.slot]: { type: 'physical' } } }).catch((e: unknown) => {
-      throw new AppError('ENGINE_NODE_FAILED', {
-        args: ['the production cluster', `Patroni refused its slot for the standby: ${(e as Error).message}`],
-      });
-    });
-    await waitFor(
-      async () => {
-        const leader = await this.leaderRef(source, src, sourcePrimary);
-        const rows =
-          leader && (await this.instance(source, leader).query('select 1 from pg_replication_slots where slot_name = $1', [o.slot]));
-        return (rows?.length ?? 0) > 0;
-      },
-      { timeoutMs: 60_000, what: `slot ${o.slot} on the production cluster's leader`, ...(o.signal ? { signal: o.signal } : {}) },
-    );
+    await this.keepFollowerSlot(source, sourcePrimary, o.slot, o.signal);
     let rec = this.record(standby.id);
     if (rec.standby?.sourceClusterId !== source.id) {
       const ha = await this.cluster(standby.id, rec);
@@ -850,7 +838,7 @@ export class PatroniEngine extends LocalEngine {
         standby: {
           sourceClusterId: source.id,
           spec: {
-            host: readWriteHost(srcRec.subnet),
+            host: PatroniEngine.leaderHosts(srcRec),
             port: srcRec.port,
             primarySlotName: o.slot,
             restoreCommand: this.backrest.restoreCommand(this.stanzaTarget(source, sourcePrimary)),
@@ -885,6 +873,106 @@ export class PatroniEngine extends LocalEngine {
         what: 'the standby cluster streaming from the production cluster',
         ...(o.signal ? { signal: o.signal } : {}),
       },
+    );
+  }
+
+  /** The permanent slot `slot` a source keeps for the standby cluster that follows it (Patroni's `slots`, made on its leader). Idempotent. */
+  async keepFollowerSlot(source: ClusterRef, sourcePrimary: NodeRecord, slot: string, signal?: AbortSignal): Promise<void> {
+    const src = await this.cluster(source.id);
+    await src.rest.patchConfig({ slots: { [slot]: { type: 'physical' } } }).catch((e: unknown) => {
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: ['the production cluster', `Patroni refused its slot for the standby: ${(e as Error).message}`],
+      });
+    });
+    await waitFor(
+      async () => {
+        const leader = await this.leaderRef(source, src, sourcePrimary);
+        const rows =
+          leader && (await this.instance(source, leader).query('select 1 from pg_replication_slots where slot_name = $1', [slot]));
+        return (rows?.length ?? 0) > 0;
+      },
+      { timeoutMs: 60_000, what: `slot ${slot} on the production cluster's leader`, ...(signal ? { signal } : {}) },
+    );
+  }
+
+  /**
+   * A running cluster becomes a standby cluster of `source` without losing its data (a
+   * switchover's first half, D31): `standby_cluster` and asynchronous replication set in its
+   * dynamic configuration at once (Patroni restarts its leader as the standby leader: a clean
+   * shutdown, whose WAL its followers receive whole; from then on it takes no writes), and its
+   * own permanent slot `dropSlot` (kept for the cluster that followed it) removed. Waits until
+   * its leader runs in recovery. Idempotent.
+   */
+  async demoteToStandby(
+    cluster: ClusterRecord,
+    source: ClusterRecord,
+    sourcePrimary: NodeRecord,
+    o: { slot: string; signal?: AbortSignal },
+  ): Promise<void> {
+    let rec = this.record(cluster.id);
+    const ha = await this.cluster(cluster.id, rec);
+    if (rec.standby?.sourceClusterId !== source.id) {
+      const srcRec = this.record(source.id);
+      const spec: StandbyClusterSpec = {
+        host: PatroniEngine.leaderHosts(srcRec),
+        port: srcRec.port,
+        primarySlotName: o.slot,
+        restoreCommand: this.backrest.restoreCommand(this.stanzaTarget(source, sourcePrimary)),
+      };
+      // Patroni 3.0.2 turns a running leader into a standby leader with an immediate shutdown
+      // (ha.py `follow`: demote('immediate-nolock')): WAL it wrote but had not sent yet would never
+      // reach the standby (seen: 32 kB short). So, with Patroni in maintenance mode, the leader's
+      // PostgreSQL is stopped cleanly here first (its walsenders send everything up to the
+      // shutdown checkpoint); then Patroni, out of maintenance mode, starts it as the standby leader.
+      await this.maintenanceMode(ha);
+      const leader = await this.leaderRef(cluster, ha);
+      if (leader) {
+        const inst = this.instance(cluster, leader);
+        if (inst.status()) await inst.stop({ mode: 'fast' });
+      }
+      await ha.rest
+        .patchConfig({ standby_cluster: standbyClusterConfig(spec), ...syncSettings('async'), slots: { [o.slot]: null }, pause: false })
+        .catch((e: unknown) => {
+          throw new AppError('ENGINE_NODE_FAILED', {
+            args: ['the production cluster', `Patroni refused to demote it: ${(e as Error).message}`],
+          });
+        });
+      rec = { ...rec, syncMode: 'async', standby: { sourceClusterId: source.id, spec } };
+      this.writeRecord(cluster.id, rec);
+    }
+    await waitFor(
+      async () => {
+        const h = await ha.health();
+        const leader = h.members.find((m) => m.name === h.leader);
+        if (leader?.role !== 'standby_leader') return false;
+        const ref = await this.leaderRef(cluster, ha);
+        const rows = ref && (await this.instance(cluster, ref).query<{ r: boolean }>('select pg_is_in_recovery() as r'));
+        return rows?.[0]?.r === true;
+      },
+      { timeoutMs: 120_000, what: 'the production cluster demoted to a standby cluster', ...(o.signal ? { signal: o.signal } : {}) },
+    );
+  }
+
+  /**
+   * Where a standby cluster's leader finds its source's leader (D31): every member's address,
+   * which Patroni's standby leader connects to with `target_session_attrs=read-write` (so it
+   * follows a failover of the source), never the source's router: the router cuts the sessions of
+   * a member marked down, and a switchover's demoted leader is marked down while its walsender
+   * still sends its last WAL (seen: the standby 32 kB short of production's shutdown checkpoint).
+   */
+  private static leaderHosts(rec: HaRecord): string {
+    return rec.ordinals.map((i) => memberHost(rec.subnet, i)).join(',');
+  }
+
+  /** Patroni's maintenance mode on, waited for until every running member's Patroni has read it (the next loop). */
+  private async maintenanceMode(ha: HaCluster): Promise<void> {
+    await ha.rest.patchConfig({ pause: true });
+    await waitFor(
+      async () => {
+        const seen = await Promise.all(ha.spec.ordinals.map((i) => ha.rest.patroni(ha.name(i)).catch(() => null)));
+        return seen.every((st) => st === null || st.state !== 'running' || st.pause === true);
+      },
+      { timeoutMs: 30_000, what: "the cluster's members in Patroni's maintenance mode" },
     );
   }
 
@@ -935,17 +1023,7 @@ export class PatroniEngine extends LocalEngine {
     const rec = this.readRecord(standby.id);
     if (!rec?.standby) return 0;
     const ha = await this.cluster(standby.id, rec);
-    if (paused) {
-      await ha.rest.patchConfig({ pause: true });
-      // Each running member's Patroni reads it in its next loop; until then it could resume a pause.
-      await waitFor(
-        async () => {
-          const seen = await Promise.all(rec.ordinals.map((i) => ha.rest.patroni(ha.name(i)).catch(() => null)));
-          return seen.every((st) => st === null || st.state !== 'running' || st.pause === true);
-        },
-        { timeoutMs: 30_000, what: "the standby cluster's members in Patroni's maintenance mode" },
-      );
-    }
+    if (paused) await this.maintenanceMode(ha);
     let changed = 0;
     for (const i of rec.ordinals) {
       const inst = this.instance(standby, this.memberRefOf(standby, rec, i));

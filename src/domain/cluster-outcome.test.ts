@@ -24,6 +24,7 @@ const OUTCOMES: Record<
   'dr.start': { success: 'unchanged', failure: 'unchanged' },
   'dr.pause': { success: 'unchanged', failure: 'unchanged' },
   'dr.delete': { success: 'unchanged', failure: 'unchanged' },
+  'dr.switchover': { success: 'unchanged', failure: 'unchanged' },
   'cluster.scale_out': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'RESIZE_FAILURE' } },
   'cluster.scale_in': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' } },
   'cluster.restart': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'REBOOT_FAILURE' } },

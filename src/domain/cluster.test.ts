@@ -105,6 +105,7 @@ const D8: Record<
   'dr.start': { running: 'AVAILABLE', taskStatus: 'DR_STARTING', key: 'DR_STARTING', success: idle, failure: idle },
   'dr.pause': { running: 'AVAILABLE', taskStatus: 'DR_PAUSING', key: 'DR_PAUSING', success: idle, failure: idle },
   'dr.delete': { running: 'AVAILABLE', taskStatus: 'DR_DELETING', key: 'DR_DELETING', success: idle, failure: idle },
+  'dr.switchover': { running: 'AVAILABLE', taskStatus: 'DR_SWITCHOVER', key: 'DR_SWITCHOVER', success: idle, failure: idle },
   'cluster.configure': {
     running: 'AVAILABLE',
     taskStatus: 'SETTING_CONFIGURATION',
@@ -204,6 +205,7 @@ describe('canAccept', () => {
     'dr.start': ['AVAILABLE'],
     'dr.pause': ['AVAILABLE'],
     'dr.delete': ['AVAILABLE'],
+    'dr.switchover': ['AVAILABLE'],
   };
 
   for (const kind of ALL_KINDS) {

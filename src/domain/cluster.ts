@@ -128,6 +128,7 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire' | 'snapshot.copy'>
   'dr.start': { running: null, runningTaskStatus: 'DR_STARTING', success: {}, failure: {}, leavesCluster: true },
   'dr.pause': { running: null, runningTaskStatus: 'DR_PAUSING', success: {}, failure: {}, leavesCluster: true },
   'dr.delete': { running: null, runningTaskStatus: 'DR_DELETING', success: {}, failure: {}, leavesCluster: true },
+  'dr.switchover': { running: null, runningTaskStatus: 'DR_SWITCHOVER', success: {}, failure: {}, leavesCluster: true },
 };
 
 function transition(kind: TaskKind): Transition | undefined {

@@ -7,10 +7,10 @@
 
 /** DWS's values of a pairing's `status` (the Terraform provider waits for unstart, running, stopped; the *_failed and abnormal ones end its waits). */
 export type DrStatus =
-  'unstart' | 'starting' | 'running' | 'stopping' | 'stopped' | 'deleting' | 'start_failed' | 'stop_failed' | 'abnormal';
+  'unstart' | 'starting' | 'running' | 'stopping' | 'stopped' | 'switchovering' | 'deleting' | 'start_failed' | 'stop_failed' | 'abnormal';
 
 /** Statuses in which an operation of the pairing runs. */
-export const DR_BUSY: readonly DrStatus[] = ['starting', 'stopping', 'deleting'];
+export const DR_BUSY: readonly DrStatus[] = ['starting', 'stopping', 'switchovering', 'deleting'];
 
 export interface DisasterRecoveryRecord {
   id: string;
@@ -27,6 +27,11 @@ export interface DisasterRecoveryRecord {
   slot: string;
   /** the create agreed that the standby's own data is replaced (else a standby with tables of its own is refused at start) */
   discardStandbyData: boolean;
+  /** the sides' roles swapped by a switch: the standby side leads (the ids stay, as DWS shows them) */
+  rolesSwapped: boolean;
+  /** the last switch's end (epoch ms) and its length (the recovery time it took) */
+  lastSwitchAt: number | null;
+  lastSwitchMs: number | null;
   /** what the last failed operation said */
   error: string | null;
   createdAt: number;
@@ -34,6 +39,16 @@ export interface DisasterRecoveryRecord {
   startedAt: number | null;
   updatedAt: number;
   deletedAt: number | null;
+}
+
+/** The cluster that leads the pairing now, and the one that follows it (`rolesSwapped` after a switch). */
+export function drSides(d: Pick<DisasterRecoveryRecord, 'primaryClusterId' | 'standbyClusterId' | 'rolesSwapped'>): {
+  leading: string;
+  following: string;
+} {
+  return d.rolesSwapped
+    ? { leading: d.standbyClusterId, following: d.primaryClusterId }
+    : { leading: d.primaryClusterId, following: d.standbyClusterId };
 }
 
 /** A pairing's name: 4 to 64 characters, a letter first, then letters, digits, `-` and `_` (DWS's rule). Returns why not, or null. */

@@ -41,6 +41,7 @@ export const ITEM_NAMES: Record<string, I18n> = {
   DR_START: { en: 'Start disaster recovery', zh: '启动容灾' },
   DR_PAUSE: { en: 'Pause disaster recovery', zh: '停止容灾' },
   DR_DELETE: { en: 'Delete disaster recovery', zh: '删除容灾' },
+  DR_SWITCHOVER: { en: 'Switch over disaster recovery', zh: '容灾切换' },
 };
 
 export const STEP_NAMES: Record<string, I18n> = {
@@ -119,6 +120,10 @@ export const STEP_NAMES: Record<string, I18n> = {
   PAUSE_REPLAY: { en: 'Pause applying changes', zh: '暂停回放' },
   PROMOTE_STANDBY: { en: 'Promote the standby cluster', zh: '提升容灾集群' },
   DROP_SLOT: { en: 'Drop the replication slot on the production cluster', zh: '删除生产集群上的复制槽' },
+  DEMOTE_PRODUCTION: { en: 'Stop writes on the production cluster', zh: '生产集群停止写入' },
+  STANDBY_CATCH_UP: { en: 'Let the standby catch up', zh: '等待容灾集群追平' },
+  FOLLOW_NEW_PRIMARY: { en: 'Make the old production cluster follow', zh: '原生产集群转为容灾' },
+  REPROMOTE_PRODUCTION: { en: 'Give the production cluster its writes back', zh: '恢复生产集群写入' },
 };
 
 /** Split a step id into its base and node number: `BUILD_STANDBY_2` → [`BUILD_STANDBY`, 2]. */

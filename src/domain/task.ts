@@ -46,6 +46,7 @@ export const TaskKind = {
   DrStart: 'dr.start',
   DrPause: 'dr.pause',
   DrDelete: 'dr.delete',
+  DrSwitchover: 'dr.switchover',
 } as const;
 export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
 
@@ -73,6 +74,7 @@ export const ACTION_OF_KIND: Record<TaskKind, string> = {
   'dr.start': 'DR_STARTING',
   'dr.pause': 'DR_PAUSING',
   'dr.delete': 'DR_DELETING',
+  'dr.switchover': 'DR_SWITCHOVER',
 };
 
 /** `progressInfo.actionType` of each kind. */
@@ -96,6 +98,7 @@ export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'dr.start': 'DisasterRecoveryStart',
   'dr.pause': 'DisasterRecoveryPause',
   'dr.delete': 'DisasterRecoveryDelete',
+  'dr.switchover': 'DisasterRecoverySwitchover',
 };
 
 /**
@@ -131,6 +134,7 @@ export const FAULT_ACTION_NAMES: readonly string[] = [
   'DR_STARTING',
   'DR_PAUSING',
   'DR_DELETING',
+  'DR_SWITCHOVER',
 ];
 
 /** Which kinds a fault `action_name` addresses. */

@@ -9,6 +9,7 @@ import type { Clock } from '../domain/clock.js';
 import {
   DR_BUSY,
   drNameProblem,
+  drSides,
   drSlotName,
   syncPeriodMs,
   type DisasterRecoveryRecord,
@@ -28,7 +29,7 @@ import type { TaskQueue } from '../tasks/queue.js';
 
 /** dwsbox runs in one region; its zones are its hosts' (one on a single host). */
 export const DR_REGION = 'local';
-const DR_KINDS: readonly TaskKind[] = ['dr.start', 'dr.pause', 'dr.delete'];
+const DR_KINDS: readonly TaskKind[] = ['dr.start', 'dr.pause', 'dr.delete', 'dr.switchover'];
 
 export interface DisasterRecoveryDeps {
   store: Store;
@@ -157,6 +158,9 @@ export class DisasterRecoveryService {
       status: 'unstart',
       slot: drSlotName(id),
       discardStandbyData: i.discardStandbyData === true,
+      rolesSwapped: false,
+      lastSwitchAt: null,
+      lastSwitchMs: null,
       error: null,
       createdAt: now,
       startedAt: null,
@@ -202,10 +206,7 @@ export class DisasterRecoveryService {
     const resume = d.status === 'stopped';
     if (!resume && d.status !== 'unstart' && d.status !== 'start_failed')
       throw new AppError('DR_STATE_CONFLICT', { args: [d.name, 'be started', `its status is ${d.status}`] });
-    const [primary, standby] = await Promise.all([
-      this.cluster(projectId, d.primaryClusterId, 'primary_cluster_id'),
-      this.cluster(projectId, d.standbyClusterId, 'standby_cluster_id'),
-    ]);
+    const { primary, standby } = await this.sides(d);
     if (!resume && d.status === 'unstart' && !d.discardStandbyData) {
       const own = await this.standbyTables(standby);
       if (own.length)
@@ -226,11 +227,24 @@ export class DisasterRecoveryService {
     const d = await this.get(projectId, id);
     if (d.status !== 'running' && d.status !== 'stop_failed')
       throw new AppError('DR_STATE_CONFLICT', { args: [d.name, 'be paused', `its status is ${d.status}; only a running pairing pauses`] });
-    const [primary, standby] = await Promise.all([
-      this.cluster(projectId, d.primaryClusterId, 'primary_cluster_id'),
-      this.cluster(projectId, d.standbyClusterId, 'standby_cluster_id'),
-    ]);
+    const { primary, standby } = await this.sides(d);
     return this.enqueue(d, primary, standby, 'dr.pause', 'stopping', {});
+  }
+
+  /**
+   * SwitchoverDisasterRecovery (planned): the roles swap with no acknowledged write lost. A task
+   * on the standby; refused unless the pairing runs (a paused one is resumed first) and while
+   * either side runs another task (DWS.0011).
+   */
+  async switchover(projectId: string, id: string): Promise<TaskRecord> {
+    this.supported();
+    const d = await this.get(projectId, id);
+    if (d.status !== 'running')
+      throw new AppError('DR_STATE_CONFLICT', {
+        args: [d.name, 'switch over', `its status is ${d.status}; a switchover needs a running pairing (start a stopped one first)`],
+      });
+    const { primary, standby } = await this.sides(d);
+    return this.enqueue(d, primary, standby, 'dr.switchover', 'switchovering', {});
   }
 
   /**
@@ -243,9 +257,20 @@ export class DisasterRecoveryService {
     const d = await this.get(projectId, id);
     if (DR_BUSY.includes(d.status))
       throw new AppError('DR_STATE_CONFLICT', { args: [d.name, 'be deleted', `it is ${d.status}; wait until that ends`] });
-    const standby = await this.cluster(projectId, d.standbyClusterId, 'standby_cluster_id');
-    const primary = await this.deps.store.getCluster(projectId, d.primaryClusterId);
+    const { leading, following } = drSides(d);
+    const standby = await this.cluster(projectId, following, 'standby_cluster_id');
+    const primary = await this.deps.store.getCluster(projectId, leading);
     return this.enqueue(d, primary ?? null, standby, 'dr.delete', 'deleting', { started: d.status !== 'unstart' });
+  }
+
+  /** The cluster that leads the pairing now (production) and the one that follows it (the standby). */
+  private async sides(d: DisasterRecoveryRecord): Promise<{ primary: ClusterRecord; standby: ClusterRecord }> {
+    const { leading, following } = drSides(d);
+    const [primary, standby] = await Promise.all([
+      this.cluster(d.projectId, leading, 'primary_cluster_id'),
+      this.cluster(d.projectId, following, 'standby_cluster_id'),
+    ]);
+    return { primary, standby };
   }
 
   /**
@@ -256,7 +281,7 @@ export class DisasterRecoveryService {
     d: DisasterRecoveryRecord,
     primary: ClusterRecord | null,
     standby: ClusterRecord,
-    kind: 'dr.start' | 'dr.pause' | 'dr.delete',
+    kind: 'dr.start' | 'dr.pause' | 'dr.delete' | 'dr.switchover',
     status: DrStatus,
     extra: { resume?: boolean; started?: boolean },
   ): Promise<TaskRecord> {
@@ -275,7 +300,7 @@ export class DisasterRecoveryService {
         kind,
         projectId: d.projectId,
         cluster: fresh,
-        params: { clusterId: standby.id, drId: d.id, primaryClusterId: d.primaryClusterId, slot: d.slot, ...extra },
+        params: { clusterId: standby.id, drId: d.id, primaryClusterId: primary?.id ?? drSides(d).leading, slot: d.slot, ...extra },
       });
       await tx.updateDisasterRecovery(d.id, { status, updatedAt: this.deps.clock.now() });
       return t;
@@ -295,11 +320,12 @@ export class DisasterRecoveryService {
 
   /** The standby's replication now and its lag behind production (null when it follows nothing or no member answers). */
   async replication(d: DisasterRecoveryRecord): Promise<DrReplication | null> {
-    const standby = await this.deps.store.getClusterById(d.standbyClusterId);
+    const { leading, following } = drSides(d);
+    const standby = await this.deps.store.getClusterById(following);
     if (!standby || d.status === 'unstart') return null;
     const st = await this.deps.dataPlane.standbyState?.(standby).catch(() => null);
     if (!st) return null;
-    const production = await this.deps.store.getClusterById(d.primaryClusterId);
+    const production = await this.deps.store.getClusterById(leading);
     const primary =
       production && (await this.deps.store.listNodes(production.id)).find((n) => n.role === 'primary' && n.membership === 'active');
     const productionLsn = production && primary ? await this.deps.dataPlane.currentLsn(production, primary).catch(() => null) : null;
@@ -318,10 +344,12 @@ export class DisasterRecoveryService {
     return this.deps.store.listDisasterRecoveries(projectId);
   }
 
-  /** The last task of the pairing on its standby (its operations' record), if any. */
+  /** The last task of the pairing (its operations run on whichever side follows at the time), if any. */
   async lastTask(d: DisasterRecoveryRecord): Promise<TaskRecord | null> {
-    const tasks = await this.deps.store.listTasks(d.standbyClusterId, { kinds: DR_KINDS, limit: 20 });
-    return tasks.find((t) => t.params['drId'] === d.id) ?? null;
+    const tasks = (
+      await Promise.all([d.primaryClusterId, d.standbyClusterId].map((id) => this.deps.store.listTasks(id, { kinds: DR_KINDS, limit: 20 })))
+    ).flat();
+    return tasks.filter((t) => t.params['drId'] === d.id).sort((a, b) => b.createdAt - a.createdAt)[0] ?? null;
   }
 
   /** The list entry of a pairing (DWS's DisasterRecovery). */
@@ -339,15 +367,15 @@ export class DisasterRecoveryService {
       primary_cluster_name: p?.name ?? null,
       standby_cluster_id: d.standbyClusterId,
       standby_cluster_name: s?.name ?? null,
-      primary_cluster_role: 'primary',
-      standby_cluster_role: 'standby',
+      primary_cluster_role: d.rolesSwapped ? 'standby' : 'primary',
+      standby_cluster_role: d.rolesSwapped ? 'primary' : 'standby',
       primary_cluster_status: p?.status ?? null,
       standby_cluster_status: s?.status ?? null,
       primary_cluster_region: DR_REGION,
       standby_cluster_region: DR_REGION,
       primary_cluster_project_id: d.projectId,
       standby_cluster_project_id: d.projectId,
-      last_disaster_time: null,
+      last_disaster_time: d.lastSwitchAt === null ? null : clusterTime(d.lastSwitchAt),
       start_time: d.startedAt === null ? null : clusterTime(d.startedAt),
       create_time: clusterTime(d.createdAt),
     };
@@ -357,7 +385,9 @@ export class DisasterRecoveryService {
   async detail(projectId: string, id: string): Promise<Record<string, unknown>> {
     const d = await this.get(projectId, id);
     const [rep, task] = await Promise.all([this.replication(d), this.lastTask(d)]);
-    const side = async (clusterId: string, role: 'primary' | 'standby'): Promise<Record<string, unknown>> => {
+    const following = drSides(d).following;
+    const side = async (clusterId: string): Promise<Record<string, unknown>> => {
+      const role = clusterId === following ? 'standby' : 'primary';
       const c = await this.deps.store.getClusterById(clusterId);
       const primary = c && (await this.deps.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
       const used =
@@ -387,8 +417,8 @@ export class DisasterRecoveryService {
       name: d.name,
       dr_type: d.drType,
       status: d.status,
-      primary_cluster: await side(d.primaryClusterId, 'primary'),
-      standby_cluster: await side(d.standbyClusterId, 'standby'),
+      primary_cluster: await side(d.primaryClusterId),
+      standby_cluster: await side(d.standbyClusterId),
       dr_sync_period: d.syncPeriod,
       start_time: d.startedAt === null ? null : clusterTime(d.startedAt),
       create_time: clusterTime(d.createdAt),
@@ -409,14 +439,15 @@ export class DisasterRecoveryService {
       action_start_time: t?.startedAt ? clusterTime(t.startedAt) : null,
       action_end_time: t?.finishedAt ? clusterTime(t.finishedAt) : null,
     });
+    const onPrimarySide = task?.clusterId === d.primaryClusterId;
     return {
-      primary_cluster: op(null),
-      standby_cluster: op(task),
+      primary_cluster: op(onPrimarySide ? task : null),
+      standby_cluster: op(onPrimarySide ? null : task),
       latest_barrier_time: rep?.replayedCommitAt ? clusterTime(rep.replayedCommitAt) : null,
-      // no switch has been made through dwsbox yet (switchover and failover are not built)
-      last_recovery_spend: null,
+      // the last switch's length (seconds): the recovery time it took
+      last_recovery_spend: d.lastSwitchMs === null ? null : d.lastSwitchMs / 1000,
       recovery_point_object: rep?.lagSeconds ?? null,
-      recovery_time_object: null,
+      recovery_time_object: d.lastSwitchMs === null ? null : d.lastSwitchMs / 1000,
       replication: rep && replicationOut(rep),
     };
   }

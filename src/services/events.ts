@@ -77,6 +77,7 @@ const TASK_LABEL: Record<TaskKind, string> = {
   'dr.start': 'Start of disaster recovery',
   'dr.pause': 'Pause of disaster recovery',
   'dr.delete': 'Deletion of disaster recovery',
+  'dr.switchover': 'Switchover of disaster recovery',
 };
 
 /**

@@ -303,6 +303,9 @@ export interface DisasterRecoveriesTable {
   status: string;
   slot: string;
   discard_standby_data: number;
+  roles_swapped: number;
+  last_switch_at: number | null;
+  last_switch_ms: number | null;
   error: string | null;
   created_at: number;
   started_at: number | null;

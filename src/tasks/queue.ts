@@ -5,6 +5,7 @@
  * accepted operation.
  */
 import { acceptedState, canAccept } from '../domain/cluster.js';
+import { drSides } from '../domain/disaster-recovery.js';
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import type { ClusterRecord, TaskRecord } from '../domain/records.js';
@@ -123,9 +124,10 @@ async function refusedByPairing(tx: Store, kind: TaskKind, cluster: ClusterRecor
   if (kind.startsWith('dr.')) return;
   const d = await tx.disasterRecoveryOfCluster(cluster.id);
   if (!d) return;
-  const standby = d.standbyClusterId === cluster.id;
+  const { following } = drSides(d);
+  const standby = following === cluster.id;
   if (!standby) {
-    const running = await tx.activeTask(`cluster:${d.standbyClusterId}`);
+    const running = await tx.activeTask(`cluster:${following}`);
     if (running?.kind.startsWith('dr.'))
       throw new AppError('CLUSTER_BUSY', {
         args: [cluster.name, ACTION_OF_KIND[running.kind], running.id],

@@ -9,7 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminQuery } from '../helpers/crash.js';
-import { createAvailableCluster, startService, type TestService } from '../helpers/service.js';
+import { ACKED_TABLE, Writer } from '../helpers/ha-writer.js';
+import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../helpers/service.js';
 import { testAgentDir, waitFor } from '../helpers/env.js';
 
 let t: TestService;
@@ -175,7 +176,58 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
     await waitFor(async () => (await count(standby.ro)) === 7000, { what: 'the standby caught up', timeoutMs: 30_000 });
   });
 
-  it('is deleted: the standby is promoted with every row, writable on its own endpoint, and production keeps no slot for it', async () => {
+  it('switches over under a writer: no acknowledged write lost, the roles swap, the old production follows the new one', async () => {
+    const [host, port] = prod.rw.split(':');
+    const endpoint = { host: host!, port: Number(port), user: 'dbadmin', password: ADMIN_PASSWORD };
+    await Writer.createTable(endpoint);
+    const writer = new Writer(endpoint);
+    writer.start();
+    await waitFor(async () => writer.acked.length >= 50, { what: 'writes on production' });
+    // Another task on either side refuses the switchover (DWS.0011) only while it runs; none runs now.
+    await t.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/switchover`);
+    expect((await detail()).status).toBe('switchovering');
+    const d = await waitStatus('running');
+    await writer.stop();
+    expect(writer.acked.length).toBeGreaterThan(50);
+    // Every acknowledged row is on the new primary (the former standby), which takes writes on its read-write endpoint.
+    const rows = await adminQuery<{ n: number }>(standby.rw, `select n from ${ACKED_TABLE}`);
+    expect(writer.missing(new Set(rows.map((r) => r.n)))).toEqual([]);
+    await adminQuery(standby.rw, 'insert into drt values (-2)');
+    expect([d.primary_cluster.role, d.standby_cluster.role]).toEqual(['standby', 'primary']);
+    const list = await t.client.call<{ disaster_recovery: { last_disaster_time: string | null; primary_cluster_role: string }[] }>(
+      'GET',
+      '/v2/{project_id}/disaster-recoveries',
+    );
+    expect(list.disaster_recovery[0]).toMatchObject({ primary_cluster_role: 'standby' });
+    expect(list.disaster_recovery[0]!.last_disaster_time).not.toBeNull();
+    const p = await t.client.call<{ disaster_recovery_progress: { recovery_time_object: number | null } }>(
+      'GET',
+      `/v1/{project_id}/disaster-recovery/${drId}/show-progress`,
+    );
+    expect(p.disaster_recovery_progress.recovery_time_object).toBeGreaterThan(0);
+    // The old production follows: it takes no writes, and the new primary's rows reach it.
+    await expect(adminQuery(prod.rw, 'insert into drt values (-3)')).rejects.toThrow();
+    const prodRo = (
+      await t.client.call<{ cluster: { endpoints: { connect_info: string }[] } }>('GET', `/v1.0/{project_id}/clusters/${prod.id}`)
+    ).cluster.endpoints[1]!.connect_info;
+    await waitFor(async () => (await count(prodRo).catch(() => 0)) === 7001, {
+      what: 'the new rows on the old production',
+      timeoutMs: 30_000,
+    });
+    const r = await t.client.call<{ disaster_recovery: Detail }>('GET', `/v2/{project_id}/disaster-recovery/${drId}`);
+    expect(r.disaster_recovery.replication?.state).toBe('streaming');
+    // Through the slot the new primary keeps for it (Patroni's permanent slot).
+    expect(
+      await adminQuery(standby.rw, "select slot_name from pg_replication_slots where slot_name like 'dr\\_%' and active"),
+    ).toHaveLength(1);
+    // Roles swapped: the former production is now the side that refuses writes of its own.
+    const snap = await t.client.request<{ error_code: string }>('POST', '/v1.0/{project_id}/snapshots', {
+      snapshot: { name: 'dr-old-prod-snap', cluster_id: prod.id },
+    });
+    expect([snap.status, snap.body.error_code]).toEqual([409, 'DWS.0011']);
+  });
+
+  it('is deleted: the following side is promoted with every row, writable on its own endpoint, and the leading one keeps no slot for it', async () => {
     const rep = (await detail()).replication;
     await t.client.call('DELETE', `/v2/{project_id}/disaster-recovery/${drId}`);
     await waitFor(async () => (await t.client.request('GET', `/v2/{project_id}/disaster-recovery/${drId}`)).status === 404, {
@@ -184,26 +236,24 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
       intervalMs: 200,
     });
     expect(rep?.state).toBe('streaming');
+    // After the switchover the old production followed: it is the side promoted now, with every row.
     await waitFor(
       async () =>
-        await adminQuery(standby.rw, 'insert into drt values (-1)')
+        await adminQuery(prod.rw, 'insert into drt values (-1)')
           .then(() => true)
           .catch(() => false),
-      {
-        what: 'the promoted standby writable',
-        timeoutMs: 60_000,
-      },
+      { what: 'the promoted side writable', timeoutMs: 60_000 },
     );
+    expect(await count(prod.rw)).toBe(7002);
     expect(await count(standby.rw)).toBe(7001);
-    expect(await count(prod.rw)).toBe(7000);
     const slots = await adminQuery<{ slot_name: string }>(
-      prod.rw,
-      "select slot_name from pg_replication_slots where slot_name like 'dr_%'",
+      standby.rw,
+      "select slot_name from pg_replication_slots where slot_name like 'dr\\_%'",
     );
     expect(slots).toEqual([]);
     expect(await t.client.call('GET', '/v2/{project_id}/disaster-recoveries')).toEqual({ disaster_recovery: [] });
-    // Independent again: the former standby takes a snapshot.
-    const snap = await t.client.request('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'dr-after', cluster_id: standby.id } });
+    // Independent again: the side that followed takes a snapshot.
+    const snap = await t.client.request('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'dr-after', cluster_id: prod.id } });
     expect(snap.status).toBe(200);
   });
 });

@@ -244,7 +244,7 @@ async function check(c: Case): Promise<void> {
     const keys = body && typeof body === 'object' ? Object.keys(body).sort().join(',') : typeof body;
     if (keys !== 'error_code,error_msg') throw new Error(`error body is not exactly {error_code, error_msg}: ${where}`);
     const e = body as { error_code: unknown; error_msg: unknown };
-    if (typeof e.error_code !== 'string' || !/^(DWS|APIGW)\.\d{4}$/.test(e.error_code))
+    if (typeof e.error_code !== 'string' || !/^(DWS|APIGW)\.\d{4,5}$/.test(e.error_code))
       throw new Error(`error_code not DWS.xxxx/APIGW.xxxx: ${where}`);
     if (typeof e.error_msg !== 'string' || e.error_msg.length === 0) throw new Error(`empty error_msg: ${where}`);
     if (/SQLITE_|sqlite|node_modules|\.ts:\d+|\bat [\w.<>]+ \(/.test(e.error_msg)) throw new Error(`error_msg leaks internals: ${where}`);

@@ -308,6 +308,11 @@ export const disasterRecoveryRoutes =
         "A task on the standby (DR_STARTING). From unstart (or start_failed): the standby becomes a Patroni standby cluster of production, its data replaced by a copy of production's (a base backup from production's read-write endpoint), then streamed continuously (production's repository the fallback); running when its standby leader streams and its members follow it. From stopped: replay resumes and catches up. Refused when the standby holds tables of its own and the create did not agree to discard them, and while either cluster runs another task (DWS.0011).",
       ],
       [
+        'switchover',
+        'Swap the roles of a pairing (SwitchoverDisasterRecovery)',
+        "A planned switchover, a task on the standby (DR_SWITCHOVER; status switchovering, then running with the roles swapped): production demoted into a standby cluster (its leader restarted in recovery: from then on it takes no writes, and the standby receives all it wrote), the standby caught up to production's last position, promoted (its stanza takes the copied database, archiving proved), and the old production following it through a slot on the new one. No acknowledged write is lost. A failure before the promotion gives production its writes back (status abnormal with why). Refused unless the pairing runs, and while either side runs another task (DWS.0011).",
+      ],
+      [
         'pause',
         'Pause a pairing (PauseDisasterRecovery)',
         "A task on the standby (DR_PAUSING): replay paused on every member of the standby (streaming goes on, so no WAL is lost and a resume catches up); stopped when done. While paused, the standby cluster runs in Patroni's maintenance mode (Patroni 3.0.2 resumes a paused replay otherwise).",
@@ -321,7 +326,8 @@ export const disasterRecoveryRoutes =
         },
         async (req) => {
           const id = req.params.disaster_recovery_id;
-          await (verb === 'start' ? s.start(req.params.project_id, id) : s.pause(req.params.project_id, id));
+          const p = req.params.project_id;
+          await (verb === 'start' ? s.start(p, id) : verb === 'pause' ? s.pause(p, id) : s.switchover(p, id));
           return { disaster_recovery: { id } };
         },
       );

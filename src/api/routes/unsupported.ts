@@ -32,9 +32,8 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
   },
   'disaster recovery': {
     planned: true,
-    why: `${PLANNED} (D31: switching the roles of a pairing's clusters; the pairing itself, its start, pause, progress and deletion are served)`,
+    why: `${PLANNED} (D31: a failover to the standby with production lost, and the switchback that rebuilds the old production; the pairing, its start, pause, planned switchover, progress and deletion are served)`,
     ops: [
-      ['SwitchoverDisasterRecovery', 'POST', '/v2/{project_id}/disaster-recovery/{disaster_recovery_id}/switchover'],
       ['SwitchFailoverDisaster', 'POST', '/v2/{project_id}/disaster-recovery/{disaster_recovery_id}/failover'],
       ['RestoreDisaster', 'POST', '/v2/{project_id}/disaster-recovery/{disaster_recovery_id}/recovery'],
     ],

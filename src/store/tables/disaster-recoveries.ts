@@ -15,6 +15,9 @@ const toRecord = (r: DisasterRecoveriesTable): DisasterRecoveryRecord => ({
   status: r.status as DisasterRecoveryRecord['status'],
   slot: r.slot,
   discardStandbyData: toNumber(r.discard_standby_data) === 1,
+  rolesSwapped: toNumber(r.roles_swapped) === 1,
+  lastSwitchAt: toNumberOrNull(r.last_switch_at),
+  lastSwitchMs: toNumberOrNull(r.last_switch_ms),
   error: r.error,
   createdAt: toNumber(r.created_at),
   startedAt: toNumberOrNull(r.started_at),
@@ -36,6 +39,9 @@ export async function insertDisasterRecovery(db: Kysely<Database>, d: DisasterRe
       status: d.status,
       slot: d.slot,
       discard_standby_data: d.discardStandbyData ? 1 : 0,
+      roles_swapped: d.rolesSwapped ? 1 : 0,
+      last_switch_at: d.lastSwitchAt,
+      last_switch_ms: d.lastSwitchMs,
       error: d.error,
       created_at: d.createdAt,
       started_at: d.startedAt,
@@ -81,7 +87,12 @@ export async function disasterRecoveryOfCluster(db: Kysely<Database>, clusterId:
 export async function updateDisasterRecovery(
   db: Kysely<Database>,
   id: string,
-  p: Partial<Pick<DisasterRecoveryRecord, 'status' | 'syncPeriod' | 'error' | 'startedAt' | 'deletedAt'>> & { updatedAt: number },
+  p: Partial<
+    Pick<
+      DisasterRecoveryRecord,
+      'status' | 'syncPeriod' | 'error' | 'startedAt' | 'deletedAt' | 'rolesSwapped' | 'lastSwitchAt' | 'lastSwitchMs'
+    >
+  > & { updatedAt: number },
 ): Promise<void> {
   await db
     .updateTable('disaster_recoveries')
@@ -91,6 +102,9 @@ export async function updateDisasterRecovery(
       ...(p.error !== undefined ? { error: p.error } : {}),
       ...(p.startedAt !== undefined ? { started_at: p.startedAt } : {}),
       ...(p.deletedAt !== undefined ? { deleted_at: p.deletedAt } : {}),
+      ...(p.rolesSwapped !== undefined ? { roles_swapped: p.rolesSwapped ? 1 : 0 } : {}),
+      ...(p.lastSwitchAt !== undefined ? { last_switch_at: p.lastSwitchAt } : {}),
+      ...(p.lastSwitchMs !== undefined ? { last_switch_ms: p.lastSwitchMs } : {}),
       updated_at: p.updatedAt,
     })
     .where('id', '=', id)

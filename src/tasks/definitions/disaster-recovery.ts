@@ -4,11 +4,15 @@
  *   (its data replaced by a copy of production's, then streamed), or, from a pause, its replay resumed;
  * - dr.pause (DR_PAUSING): its replay paused (streaming goes on, so no WAL is lost and a resume catches up);
  * - dr.delete (DR_DELETING): the pairing ended: a started standby promoted into an independent
- *   cluster with its data, the production side's slot dropped.
+ *   cluster with its data, the production side's slot dropped;
+ * - dr.switchover (DR_SWITCHOVER): the roles swapped with no acknowledged write lost: production
+ *   demoted into a standby cluster (it takes no writes from then on), the standby caught up to
+ *   production's last position, promoted, and the old production following it.
  * The pairing's own status (the DWS value) is written by each kind's outcome; the clusters'
  * records stay as they were (their members are the health monitor's to follow).
  */
 import type { DrStatus } from '../../domain/disaster-recovery.js';
+import { compareLsn, lsnBytes } from '../../domain/lsn.js';
 import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { DataPlane } from '../../dataplane/data-plane.js';
@@ -28,10 +32,29 @@ export interface DrParams {
 
 type Ctx = StepContext<DrParams, NoState, never>;
 type DrDataPlane = DataPlane &
-  Required<Pick<DataPlane, 'followCluster' | 'standbyState' | 'setReplayPaused' | 'promoteStandbyCluster' | 'dropFollowerSlot'>>;
+  Required<
+    Pick<
+      DataPlane,
+      | 'followCluster'
+      | 'standbyState'
+      | 'setReplayPaused'
+      | 'promoteStandbyCluster'
+      | 'dropFollowerSlot'
+      | 'demoteToStandby'
+      | 'keepFollowerSlot'
+    >
+  >;
 
 function drPlane(dp: DataPlane): DrDataPlane {
-  if (!dp.followCluster || !dp.standbyState || !dp.setReplayPaused || !dp.promoteStandbyCluster || !dp.dropFollowerSlot)
+  if (
+    !dp.followCluster ||
+    !dp.standbyState ||
+    !dp.setReplayPaused ||
+    !dp.promoteStandbyCluster ||
+    !dp.dropFollowerSlot ||
+    !dp.demoteToStandby ||
+    !dp.keepFollowerSlot
+  )
     throw new AppError('NOT_SUPPORTED', {
       args: ['Disaster recovery', `the ${dp.engineName} engine has no standby clusters (the patroni engine has)`],
     });
@@ -137,4 +160,117 @@ export const drDelete: TaskDefinition<DrParams, NoState, never> = {
   },
   extrasOnSuccess: (o) => outcome('deleted', 'abnormal')(o),
   extrasOnFailure: (o, e) => outcome('deleted', 'abnormal')(o, e),
+};
+
+/** The primary's record of a cluster (a standby cluster's: its standby leader, as the health monitor records it). */
+async function primaryRecord(ctx: Ctx, clusterId: string): Promise<NodeRecord> {
+  return primaryOf((await ctx.store.listNodes(clusterId)).filter((n) => n.membership === 'active'));
+}
+
+/** Wait until `check` holds, polling every 200 ms; past `timeoutMs` an engine failure saying what was waited for. */
+async function until(ctx: Ctx, check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    ctx.signal.throwIfAborted();
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline)
+      throw new AppError('ENGINE_NODE_FAILED', { args: ['the pairing', `waited ${timeoutMs / 1000} s for ${what}`] });
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export const drSwitchover: TaskDefinition<DrParams, NoState, never> = {
+  kind: 'dr.switchover',
+  maxAttempts: 1,
+  plan: () => [
+    { id: 'DEMOTE_PRODUCTION', item: 'DR_SWITCHOVER' },
+    { id: 'STANDBY_CATCH_UP', item: 'DR_SWITCHOVER' },
+    { id: 'PROMOTE_STANDBY', item: 'DR_SWITCHOVER', weight: 2 },
+    { id: 'FOLLOW_NEW_PRIMARY', item: 'DR_SWITCHOVER' },
+  ],
+  steps: {
+    DEMOTE_PRODUCTION: async (ctx) => {
+      const dp = drPlane(ctx.dataPlane);
+      const { source } = await production(ctx);
+      const standby = await ctx.cluster();
+      await dp.demoteToStandby(source, standby, await primaryRecord(ctx, standby.id), { slot: ctx.params.slot, signal: ctx.signal });
+      ctx.progress({ source: 'Patroni', percent: 100, info: { demoted: source.id } });
+    },
+    STANDBY_CATCH_UP: async (ctx) => {
+      const dp = drPlane(ctx.dataPlane);
+      const { source } = await production(ctx);
+      const standby = await ctx.cluster();
+      // Production's last position: where its leader, restarted in recovery, stands (its shutdown checkpoint).
+      const last = (await dp.standbyState(source))?.replayedLsn;
+      if (!last)
+        throw new AppError('ENGINE_NODE_FAILED', { args: ['the production cluster', 'its leader does not say where its WAL ends'] });
+      let seen: string | null = null;
+      await until(
+        ctx,
+        async () => {
+          seen = (await dp.standbyState(standby))?.replayedLsn ?? null;
+          const behind = seen ? Number(lsnBytes(last) - lsnBytes(seen)) : null;
+          ctx.progress({
+            source: 'the standby leader (pg_last_wal_replay_lsn)',
+            percent: behind !== null && behind <= 0 ? 100 : 50,
+            info: { productionLsn: last, replayedLsn: seen, behindBytes: behind },
+          });
+          return seen !== null && compareLsn(seen, last) >= 0;
+        },
+        300_000,
+        `the standby to replay production's last position ${last}`,
+      );
+    },
+    PROMOTE_STANDBY: async (ctx) => {
+      const dp = drPlane(ctx.dataPlane);
+      const standby = await ctx.cluster();
+      await dp.promoteStandbyCluster(standby, await primaryRecord(ctx, standby.id), { signal: ctx.signal });
+      ctx.progress({ source: 'Patroni', percent: 100, info: { promoted: standby.id } });
+    },
+    FOLLOW_NEW_PRIMARY: async (ctx) => {
+      const dp = drPlane(ctx.dataPlane);
+      const { source } = await production(ctx);
+      const standby = await ctx.cluster();
+      await dp.keepFollowerSlot(standby, await primaryRecord(ctx, standby.id), ctx.params.slot, ctx.signal);
+      await until(
+        ctx,
+        async () => (await dp.standbyState(source))?.receiver === 'streaming',
+        120_000,
+        'the old production cluster to stream from the new one',
+      );
+      ctx.progress({ source: 'the old production leader (pg_stat_wal_receiver)', percent: 100, info: { following: standby.id } });
+    },
+    // The undo: production demoted while the standby was not promoted gets its writes back, and the standby follows it again.
+    REPROMOTE_PRODUCTION: async (ctx) => {
+      const dp = drPlane(ctx.dataPlane);
+      const { source, primary } = await production(ctx);
+      const standby = await ctx.cluster();
+      if (!(await dp.standbyState(source)) || !(await dp.standbyState(standby))) return;
+      await dp.promoteStandbyCluster(source, primary, { signal: ctx.signal });
+      await dp.keepFollowerSlot(source, primary, ctx.params.slot, ctx.signal);
+      ctx.progress({ source: 'Patroni', percent: 100, info: { repromoted: source.id } });
+    },
+  },
+  failure: {
+    mode: 'cleanup',
+    steps: () => [{ id: 'REPROMOTE_PRODUCTION', item: 'ROLLBACK' }],
+  },
+  extrasOnSuccess: async (o) => {
+    const d = await o.tx.getDisasterRecovery(o.task.projectId, o.params.drId);
+    await o.tx.updateDisasterRecovery(o.params.drId, {
+      status: 'running',
+      error: null,
+      rolesSwapped: !d?.rolesSwapped,
+      lastSwitchAt: o.now,
+      lastSwitchMs: o.now - (o.task.startedAt ?? o.now),
+      updatedAt: o.now,
+    });
+  },
+  extrasOnFailure: async (o, e) => {
+    await o.tx.updateDisasterRecovery(o.params.drId, {
+      status: 'abnormal',
+      error: `the switchover failed at ${e.step ?? 'its start'}: ${e.message}. Its undo gave production its writes back when the standby had not been promoted; see the pairing's detail for which side leads now`,
+      updatedAt: o.now,
+    });
+  },
 };

@@ -4,7 +4,9 @@
 -- abnormal); `slot` the permanent replication slot the production side keeps for the standby;
 -- `sync_period` DWS's dr_sync_period, the lag past which the pairing's alarm is raised;
 -- `discard_standby_data` 1 when the create agreed that the standby's own data is replaced (a
--- standby with tables of its own is refused at start otherwise); `error` what the last failed operation said; `started_at` when it first streamed.
+-- standby with tables of its own is refused at start otherwise); `roles_swapped` 1 after an odd
+-- number of switches (the standby side leads: the sides keep their ids, their roles swap, as DWS
+-- shows them); `last_switch_at` and `last_switch_ms` the last switch's end and its length (RTO); `error` what the last failed operation said; `started_at` when it first streamed.
 CREATE TABLE disaster_recoveries (
   id TEXT PRIMARY KEY,
   project_id TEXT NOT NULL,
@@ -16,6 +18,9 @@ CREATE TABLE disaster_recoveries (
   status TEXT NOT NULL,
   slot TEXT NOT NULL,
   discard_standby_data INTEGER NOT NULL DEFAULT 0,
+  roles_swapped INTEGER NOT NULL DEFAULT 0,
+  last_switch_at BIGINT,
+  last_switch_ms BIGINT,
   error TEXT,
   created_at BIGINT NOT NULL,
   started_at BIGINT,
