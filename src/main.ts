@@ -386,6 +386,13 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
   });
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
+  const disasterRecovery = new DisasterRecoveryService({
+    store,
+    queue,
+    dataPlane,
+    clock,
+    log: log.scope({ component: 'disaster-recovery' }),
+  });
   const app = await buildApp({
     log,
     auth,
@@ -403,7 +410,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     alarms: new AlarmService({ store, clock, thresholds: config }),
     auditLog: audit,
     hosts: new HostService({ store, clock, agents: new AgentFleet(config.dataDir) }),
-    disasterRecovery: new DisasterRecoveryService({ store, queue, dataPlane, clock, log: log.scope({ component: 'disaster-recovery' }) }),
+    disasterRecovery,
     audit: (r) => audit.record(r),
     readiness,
     readPoint: () => new ReadPoint(store),
@@ -454,6 +461,8 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       const every10s = Math.max(1, Math.round(10_000 / config.monitorIntervalMs));
       monitor.addPeriodic(() => monitor.protectDisks(config.readOnlyDiskPercent), every10s);
       monitor.addPeriodic(() => monitor.endExpiredOmSessions(), every10s);
+      // Disaster-recovery pairings (issue 19, D31): a pause applied again after a restart, the lag against dr_sync_period.
+      monitor.addPeriodic(() => disasterRecovery.watch(), every10s);
       readiness.accepting = true;
       tasks.start();
       monitor.start();

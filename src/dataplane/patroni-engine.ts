@@ -1023,16 +1023,19 @@ export class PatroniEngine extends LocalEngine {
     const rec = this.readRecord(standby.id);
     if (!rec?.standby) return 0;
     const ha = await this.cluster(standby.id, rec);
+    // The members whose replay is not as asked (a member that does not answer is left: it is paused again when it runs).
+    const states = await Promise.all(
+      rec.ordinals.map(async (i) => {
+        const inst = this.instance(standby, this.memberRefOf(standby, rec, i));
+        const rows = await inst.query<{ state: string }>(`select pg_get_wal_replay_pause_state() as state`).catch(() => null);
+        return { inst, state: rows?.[0]?.state ?? null };
+      }),
+    );
+    const off = states.filter((m) => m.state !== null && (m.state !== 'not paused') !== paused);
+    if (paused && !off.length) return 0;
     if (paused) await this.maintenanceMode(ha);
-    let changed = 0;
-    for (const i of rec.ordinals) {
-      const inst = this.instance(standby, this.memberRefOf(standby, rec, i));
-      const rows = await inst.query<{ state: string }>(`select pg_get_wal_replay_pause_state() as state`).catch(() => null);
-      if (!rows?.[0]) continue; // not running: it is paused again when it runs
-      if ((rows[0].state !== 'not paused') === paused) continue;
-      await inst.query(paused ? 'select pg_wal_replay_pause()' : 'select pg_wal_replay_resume()');
-      changed++;
-    }
+    for (const m of off) await m.inst.query(paused ? 'select pg_wal_replay_pause()' : 'select pg_wal_replay_resume()');
+    const changed = off.length;
     if (!paused) await ha.rest.patchConfig({ pause: false });
     return changed;
   }

@@ -92,6 +92,32 @@ export const EVENT_SPECS: readonly EventSpec[] = [
       "The cluster's members cannot reach a majority of etcd (the DCS): Patroni's failsafe mode keeps the primary writable while every member answers it, and no failover can happen until etcd is back.",
   },
   {
+    kind: 'dr_lag_high',
+    displayName: 'Disaster recovery lagging',
+    category: 'monitor',
+    severities: ['major'],
+    subject: 'the pairing id',
+    description:
+      "A disaster-recovery standby is further behind its production cluster than the pairing's dr_sync_period: the commits of that last stretch would be lost in a failover now (the RPO).",
+  },
+  {
+    kind: 'dr_lag_normal',
+    displayName: 'Disaster recovery caught up',
+    category: 'monitor',
+    severities: ['normal'],
+    subject: 'the pairing id',
+    description: "A standby that was lagging is within the pairing's dr_sync_period again.",
+  },
+  {
+    kind: 'dr_pause_restored',
+    displayName: 'Disaster recovery pause applied again',
+    category: 'monitor',
+    severities: ['warning'],
+    subject: 'the pairing id',
+    description:
+      'A paused pairing found members of its standby replaying again (a paused replay does not survive a restart): they were paused again.',
+  },
+  {
     kind: 'dcs_back',
     displayName: 'etcd back',
     category: 'monitor',

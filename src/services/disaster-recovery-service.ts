@@ -26,6 +26,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
+import { recordEvent, type EventSeverity } from './events.js';
 
 /** dwsbox runs in one region; its zones are its hosts' (one on a single host). */
 export const DR_REGION = 'local';
@@ -57,6 +58,9 @@ export interface DrReplication extends StandbyState {
 }
 
 export class DisasterRecoveryService {
+  /** pairings seen lagging past their sync period (this process's view; `dr_lag_high` recorded) */
+  private readonly lagging = new Set<string>();
+
   constructor(private readonly deps: DisasterRecoveryDeps) {}
 
   private supported(): void {
@@ -338,6 +342,76 @@ export class DisasterRecoveryService {
           ? Math.max(0, (this.deps.clock.now() - st.replayedCommitAt) / 1000)
           : null;
     return { ...st, productionLsn, lagBytes, lagSeconds };
+  }
+
+  /**
+   * The pairings watched (D31), from the health monitor: a paused pairing whose standby has
+   * members replaying again (a paused replay does not survive a restart) is paused again; a
+   * running one whose lag passes its dr_sync_period raises `dr_lag_high` once (and
+   * `dr_lag_normal` when it is within it again). Pairings with a task running are left to it.
+   */
+  async watch(): Promise<void> {
+    for (const d of await this.deps.store.listDisasterRecoveries(null)) {
+      if (d.status !== 'running' && d.status !== 'stopped') continue;
+      try {
+        await this.watchOne(d);
+      } catch (e) {
+        this.deps.log.warn('could not check a disaster-recovery pairing', { drId: d.id, error: (e as Error).message });
+      }
+    }
+  }
+
+  private async watchOne(d: DisasterRecoveryRecord): Promise<void> {
+    const { following } = drSides(d);
+    const standby = await this.deps.store.getClusterById(following);
+    if (!standby || (await this.deps.store.activeTask(`cluster:${following}`))) return;
+    const event = (kind: string, severity: EventSeverity, message: string, at: string | null): Promise<boolean> =>
+      recordEvent(this.deps.store, this.deps.log, {
+        projectId: d.projectId,
+        clusterId: following,
+        kind,
+        severity,
+        message,
+        subject: d.id,
+        sourceKey: `${kind}:${d.id}:${at ?? 'unknown'}`,
+        occurredAt: this.deps.clock.now(),
+      });
+    if (d.status === 'stopped') {
+      const changed = (await this.deps.dataPlane.setReplayPaused?.(standby, true)) ?? 0;
+      if (changed) {
+        this.deps.log.warn('a paused disaster-recovery standby was replaying again: paused again', { drId: d.id, members: changed });
+        const st = await this.deps.dataPlane.standbyState?.(standby).catch(() => null);
+        await event(
+          'dr_pause_restored',
+          'warning',
+          `Disaster recovery ${d.name}: ${changed} member(s) of the standby were replaying again (after a restart); paused again`,
+          st?.replayedLsn ?? null,
+        );
+      }
+      return;
+    }
+    const rep = await this.replication(d);
+    const limitS = (syncPeriodMs(d.syncPeriod) ?? Infinity) / 1000;
+    if (!rep || rep.lagSeconds === null) return;
+    const high = rep.lagSeconds > limitS;
+    if (high && !this.lagging.has(d.id)) {
+      this.lagging.add(d.id);
+      this.deps.log.warn('a disaster-recovery standby lags past its sync period', { drId: d.id, lagSeconds: rep.lagSeconds, limitS });
+      await event(
+        'dr_lag_high',
+        'major',
+        `Disaster recovery ${d.name}: the standby is ${Math.round(rep.lagSeconds)} s (${rep.lagBytes ?? '?'} bytes) behind production, past its sync period ${d.syncPeriod}`,
+        rep.replayedLsn,
+      );
+    } else if (!high && this.lagging.has(d.id)) {
+      this.lagging.delete(d.id);
+      await event(
+        'dr_lag_normal',
+        'normal',
+        `Disaster recovery ${d.name}: the standby is within its sync period ${d.syncPeriod} again`,
+        rep.replayedLsn,
+      );
+    }
   }
 
   list(projectId: string): Promise<DisasterRecoveryRecord[]> {

@@ -7,6 +7,8 @@
  * a resume that catches up; what the standby refuses while paired; the deletion, which leaves
  * two independent clusters (the standby promoted with every row, production's slot gone).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminQuery } from '../helpers/crash.js';
 import { ACKED_TABLE, Writer } from '../helpers/ha-writer.js';
@@ -29,6 +31,7 @@ interface Replication {
   lag_bytes: number | null;
   lag_seconds: number | null;
   last_replayed_commit: string | null;
+  standby_leader: number;
 }
 interface Detail {
   id: string;
@@ -170,6 +173,25 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
     expect(behind.replication?.lag_seconds).toBeGreaterThan(0);
     // Patroni loops several times meanwhile: the replay stays paused.
     await new Promise((r) => setTimeout(r, 5000));
+    expect(await count(standby.ro)).toBe(6000);
+    // A restart of the standby leader (Patroni's own, as an operator would) starts its replay again: the pairing's
+    // pause is dwsbox's, applied again by the health monitor, which says so in an event.
+    const ha = JSON.parse(readFileSync(join(t.dataDir, 'clusters', standby.id, 'ha.json'), 'utf8')) as {
+      subnet: number;
+      secrets: { rest: { username: string; password: string } };
+    };
+    const leaderAddr = `127.2.${ha.subnet}.${(await detail()).replication!.standby_leader}`;
+    const auth = `Basic ${Buffer.from(`${ha.secrets.rest.username}:${ha.secrets.rest.password}`).toString('base64')}`;
+    const restarted = await fetch(`http://${leaderAddr}:8008/restart`, { method: 'POST', headers: { authorization: auth }, body: '{}' });
+    expect(restarted.status).toBe(200);
+    const events = async (): Promise<{ name: string }[]> =>
+      (await t.client.call<{ events: { name: string }[] }>('GET', `/v2/{project_id}/events?source_id=${standby.id}&limit=100`)).events;
+    await waitFor(async () => (await events()).some((e) => e.name === 'dr_pause_restored'), {
+      what: 'the pause applied again',
+      timeoutMs: 60_000,
+    });
+    expect((await detail()).replication?.paused).toBe(true);
+    await new Promise((r) => setTimeout(r, 2000));
     expect(await count(standby.ro)).toBe(6000);
     await t.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/start`);
     await waitStatus('running');

@@ -36,12 +36,13 @@ export class Writer {
 
   constructor(
     private readonly endpoint: Endpoint,
-    private readonly o: { pauseMs?: number; connectTimeoutMs?: number } = {},
+    /** `table`: the table it fills (`ACKED_TABLE` unless given: two writers at once need one each) */
+    private readonly o: { pauseMs?: number; connectTimeoutMs?: number; table?: string } = {},
   ) {}
 
   /** The table the writer fills (made once, before `start`). */
-  static async createTable(endpoint: Endpoint): Promise<void> {
-    await query(endpoint, `CREATE TABLE IF NOT EXISTS ${ACKED_TABLE} (n integer PRIMARY KEY, server text NOT NULL)`);
+  static async createTable(endpoint: Endpoint, table = ACKED_TABLE): Promise<void> {
+    await query(endpoint, `CREATE TABLE IF NOT EXISTS ${table} (n integer PRIMARY KEY, server text NOT NULL)`);
   }
 
   start(): void {
@@ -91,7 +92,7 @@ export class Writer {
         const n = this.next++;
         const sent = Date.now();
         const r = await client.query<{ server: string }>(
-          `INSERT INTO ${ACKED_TABLE} (n, server) VALUES ($1, host(inet_server_addr())) RETURNING server`,
+          `INSERT INTO ${this.o.table ?? ACKED_TABLE} (n, server) VALUES ($1, host(inet_server_addr())) RETURNING server`,
           [n],
         );
         this.acked.push({ n, server: r.rows[0]!.server, sent, at: Date.now() });
