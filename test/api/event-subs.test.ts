@@ -229,6 +229,7 @@ describe('ListEventSpecs', () => {
     expect((await list({ severity: 'major' })).event_specs.map((s) => s.name).sort()).toEqual([
       'alarm_raised',
       'dcs_lost',
+      'dr_lag_high',
       'failover',
       'member_down',
       'read_only_on',
