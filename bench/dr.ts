@@ -28,17 +28,21 @@
  *               (`recovery_time_object` of `…/show-progress`), its steps, when the POST returned
  *               and when `running` was seen, writes acknowledged by the old side after the new
  *               one's first (must be 0), and every acknowledged row of both writers looked up
- *               through the new primary's read-write endpoint: missing ones (must be 0).
+ *               through the new primary's read-write endpoint: missing ones (must be 0; only rows
+ *               acknowledged before the query was sent count, a later one may be after its
+ *               snapshot; a missing row is looked up again 5 s later).
  *   switchback  the same the other way (B → A), so every run starts alike.
- * Before each switch the pairing is `running`, the standby streaming with nothing left to replay.
+ * Before each run and each switch: the pairing `running` with the standby streaming, then 2 s.
  *
- * Prints a table and one JSON line. At the end the pairing is deleted through the API (its length
- * printed, not a figure of the bench). Removes everything it made, also on failure or SIGINT:
- * the service (its clusters' units, postmasters, project users), its host agent with etcd, and
- * the directory. Run it under the shared locks:
+ * After the runs the writers stop and every acknowledged row is looked up through A's read-write
+ * endpoint; then the pairing is deleted through the API (its length printed, not a figure of the
+ * bench). Prints the runs, their medians and one JSON line. Removes everything it made, also on
+ * failure or SIGINT: the service (its clusters' units, postmasters, project users), its host
+ * agent with etcd, and the directory; a failure or a missing row keeps the service's log as
+ * `<directory>-service.log` first. Run it under the shared locks:
  * `flock /tmp/dwsbox-test.lock flock -o /tmp/dwsbox-bench.lock npx tsx bench/dr.ts`.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gitInfo } from './git-info.js';
@@ -116,9 +120,20 @@ interface SwitchCase {
   steps: Record<string, number>;
   /** writes the old side acknowledged after the new side's first (a second writable primary) */
   oldAfterNew: number;
-  /** acknowledged rows of both writers so far, and those missing on the new primary */
+  /** acknowledged rows of both writers so far, and those missing on the new primary (looked up again 5 s later when any) */
   ackedSoFar: number;
   missing: number;
+  missingRows: MissingRow[];
+  missingAfter5s: number;
+}
+/** An acknowledged row the new primary lacked: its writer, number, the member that acknowledged it, ms after the POST, and the member read */
+interface MissingRow {
+  writer: string;
+  n: number;
+  server: string;
+  sentMs: number;
+  atMs: number;
+  via: string | null;
 }
 interface Run {
   rpo: RpoCase;
@@ -173,6 +188,15 @@ async function main(): Promise<void> {
   const cleanup = (): Promise<void> =>
     (cleaning ??= (async () => {
       await Promise.all(writers.map((w) => w.stop().catch(() => {})));
+      // A failure or a missing row: the service's log kept beside the directory, for a look afterwards.
+      if (process.exitCode && t) {
+        try {
+          copyFileSync(t.logFile, `${root}-service.log`);
+          out(`service log kept: ${root}-service.log`);
+        } catch (e) {
+          out(`keeping the service log: ${(e as Error).message}`);
+        }
+      }
       await t?.stop().catch((e: unknown) => {
         out(`stopping the service: ${(e as Error).message}`);
         process.exitCode = 1;
@@ -253,7 +277,7 @@ async function main(): Promise<void> {
     }
     await waitFor(async () => (sideA.writer.acked.length >= 20 ? true : null), 'writes on production', 60_000, 50);
 
-    /** Until the standby streams with nothing left to replay, then 2 s more. */
+    /** Until the pairing runs with the standby streaming, then 2 s more. */
     const steady = async (): Promise<void> => {
       await waitFor(
         async () => {
@@ -317,13 +341,23 @@ async function main(): Promise<void> {
       for (const s of (await svc.svc.store.listSteps(task.id)).filter((x) => x.phase === 'run'))
         steps[s.stepId] = (s.endAt ?? 0) - (s.beginAt ?? 0);
       // Every acknowledged row of both writers, through the new primary's read-write endpoint.
-      let acked = 0;
-      let missing = 0;
-      for (const s of [sideA, sideB]) {
-        const present = new Set((await query<{ n: number }>(to.rw, `select n from ${s.table}`)).map((r) => r.n));
-        acked += s.writer.acked.length;
-        missing += s.writer.missing(present).length;
-      }
+      const lookUp = async (): Promise<{ acked: number; missing: MissingRow[] }> => {
+        let acked = 0;
+        const missing: MissingRow[] = [];
+        for (const s of [sideA, sideB]) {
+          // The acknowledgements before the query is sent (a row acknowledged while it runs may be after its snapshot).
+          const ackedBefore = s.writer.acked.slice();
+          const rows = await query<{ n: number; via: string }>(to.rw, `select n, host(inet_server_addr()) as via from ${s.table}`);
+          const present = new Set(rows.map((r) => r.n));
+          acked += ackedBefore.length;
+          for (const x of ackedBefore.filter((y) => !present.has(y.n)))
+            missing.push({ writer: s.name, n: x.n, server: x.server, sentMs: x.sent - sent, atMs: x.at - sent, via: rows[0]?.via ?? null });
+        }
+        return { acked, missing };
+      };
+      const found = await lookUp();
+      // A row missing now: looked up again 5 s later (still missing, or only late).
+      const later = found.missing.length ? (await sleep(5000), (await lookUp()).missing) : [];
       return {
         from: from.name,
         to: to.name,
@@ -336,8 +370,10 @@ async function main(): Promise<void> {
         recoveryTimeObjectS: p.disaster_recovery_progress.recovery_time_object,
         steps,
         oldAfterNew,
-        ackedSoFar: acked,
-        missing,
+        ackedSoFar: found.acked,
+        missing: found.missing.length,
+        missingRows: found.missing,
+        missingAfter5s: later.length,
       };
     };
     const describe = (c: SwitchCase): string =>
@@ -345,7 +381,7 @@ async function main(): Promise<void> {
       `task ${c.recoveryTimeObjectS ?? '—'} s [${Object.entries(c.steps)
         .map(([k, v]) => `${k} ${secs(v)}`)
         .join(', ')}]; POST answered ${secs(c.postMs)} s, running seen ${secs(c.runningSeenMs)} s; ` +
-      `missing ${c.missing} of ${c.ackedSoFar}${c.oldAfterNew ? `; ${c.oldAfterNew} WRITES ON ${c.from} AFTER ${c.to}'S FIRST` : ''}`;
+      `missing ${c.missing} of ${c.ackedSoFar}${c.missing ? ` (${JSON.stringify(c.missingRows)}; ${c.missingAfter5s} still missing 5 s later)` : ''}${c.oldAfterNew ? `; ${c.oldAfterNew} WRITES ON ${c.from} AFTER ${c.to}'S FIRST` : ''}`;
 
     for (let run = 1; run <= RUNS; run++) {
       await steady();
@@ -361,6 +397,10 @@ async function main(): Promise<void> {
       runs.push({ rpo: r1, switchover: s1, switchback: s2 });
     }
     await Promise.all(writers.map((w) => w.stop()));
+    // Every acknowledged row of the whole bench, through A's read-write endpoint (A leads again).
+    let finalMissing = 0;
+    for (const s of [sideA, sideB])
+      finalMissing += s.writer.missing(new Set((await query<{ n: number }>(sideA.rw, `select n from ${s.table}`)).map((r) => r.n))).length;
     const t2 = Date.now();
     await svc.client.call('DELETE', `/v2/{project_id}/disaster-recovery/${drId}`);
     await waitFor(
@@ -393,14 +433,14 @@ async function main(): Promise<void> {
       out(
         `${k} (${cs[0]!.from} → ${cs[0]!.to}): longest write gap median ${med(cs.map((c) => c.longestGapMs / 1000))} s, worst ${secs(max(cs.map((c) => c.longestGapMs)))} s; ` +
           `task (recovery_time_object) median ${med(cs.map((c) => c.recoveryTimeObjectS))} s; running seen median ${med(cs.map((c) => c.runningSeenMs / 1000))} s; ` +
-          `missing ${cs.reduce((x, c) => x + c.missing, 0)}; old-side writes after the new side's first ${cs.reduce((x, c) => x + c.oldAfterNew, 0)}`,
+          `missing ${cs.reduce((x, c) => x + c.missing, 0)} (5 s later ${cs.reduce((x, c) => x + c.missingAfter5s, 0)}); old-side writes after the new side's first ${cs.reduce((x, c) => x + c.oldAfterNew, 0)}`,
       );
       const names = Object.keys(cs[0]!.steps);
       out(`  steps (median s): ${names.map((n) => `${n} ${med(cs.map((c) => (c.steps[n] ?? NaN) / 1000))}`).join(', ')}`);
     }
     const missing = runs.reduce((x, r) => x + r.switchover.missing + r.switchback.missing, 0);
     out(
-      `acknowledged writes: ${writers.reduce((x, w) => x + w.acked.length, 0)} (A ${sideA.writer.acked.length}, B ${sideB.writer.acked.length}); missing: ${missing}`,
+      `acknowledged writes: ${writers.reduce((x, w) => x + w.acked.length, 0)} (A ${sideA.writer.acked.length}, B ${sideB.writer.acked.length}); missing after a switch: ${missing}; missing at the end (on A): ${finalMissing}`,
     );
     out(
       JSON.stringify({
@@ -413,11 +453,13 @@ async function main(): Promise<void> {
         writerErrors: { A: sideA.writer.errors, B: sideB.writer.errors },
         deleteS,
         missing,
+        finalMissing,
       }),
     );
-    if (missing || runs.some((r) => r.switchover.oldAfterNew || r.switchback.oldAfterNew)) process.exitCode = 1;
+    if (missing || finalMissing || runs.some((r) => r.switchover.oldAfterNew || r.switchback.oldAfterNew)) process.exitCode = 1;
   } catch (e) {
-    out(`FAILED: ${(e as Error).stack ?? String(e)}`);
+    // After a signal, what fails is the service being stopped under the bench: not worth a stack.
+    if (!cleaning) out(`FAILED: ${(e as Error).stack ?? String(e)}`);
     process.exitCode = 1;
   } finally {
     await cleanup();

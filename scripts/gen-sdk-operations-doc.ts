@@ -160,7 +160,7 @@ const ROUTED: Record<string, string | null> = {
   CreateDisasterRecovery:
     'partial: the pairing recorded (`unstart`); `dr_type` az only (one region); `dr_sync_period` is the lag past which the pairing alarms (replication is continuous); the OBS, region and project fields of other sites are not taken; dwsbox `discard_standby_data`; see api.md#disaster-recovery',
   ListDisasterRecover:
-    "the project's pairings, each side's name and status as they are now; `last_disaster_time` null (no switch is built yet)",
+    "the project's pairings, each side's name, status and role as they are now; `last_disaster_time` the last switchover's or failover's end",
   CheckDisasterName: 'an empty answer for a valid name no pairing has; else 400 (invalid) or 409 DWS.9934',
   ListAvailableDisasterClusters: 'available clusters of the same node type and count, in no pairing',
   ShowDisasterDetail:
@@ -169,11 +169,15 @@ const ROUTED: Record<string, string | null> = {
   DeleteDisasterRecovery:
     "a DR_DELETING task: a started standby promoted into an independent cluster with its data, production's slot dropped",
   ShowDisasterProgress:
-    'partial: `latest_barrier_time` the last replayed commit, `recovery_point_object` the lag in seconds now, the last operation; `recovery_time_object` and `last_recovery_spend` null until switches are built',
+    "`latest_barrier_time` the last replayed commit, `recovery_point_object` the lag in seconds now, `recovery_time_object` and `last_recovery_spend` the last switch's measured length, the last operation",
   StartDisasterRecovery:
     "a DR_STARTING task: the standby made a Patroni standby cluster of production (a base backup from production's read-write endpoint, then streaming; the repository's WAL the fallback), or its replay resumed from a pause",
   SwitchoverDisasterRecovery:
     'a DR_SWITCHOVER task: production demoted into a standby cluster, the standby caught up to its last position and promoted, the old production following it; no acknowledged write lost; the write outage is measured in bench/dr.ts',
+  SwitchFailoverDisaster:
+    "a DR_FAILOVER task: the standby promoted with what it received (refused while production's primary runs); the pairing then `abnormal` until RestoreDisaster",
+  RestoreDisaster:
+    "a DR_RECOVERING task: the old production rebuilt as the new production's standby (its own writes discarded), streaming again",
   PauseDisasterRecovery:
     "a DR_PAUSING task: replay paused on every standby member, streaming kept (Patroni's maintenance mode while paused)",
 };

@@ -1048,19 +1048,16 @@ export class PatroniEngine extends LocalEngine {
    * replication mode again. Idempotent.
    */
   async promoteStandbyCluster(standby: ClusterRecord, primary: NodeRecord, o: RunOptions = {}): Promise<void> {
-    let rec = this.record(standby.id);
+    const rec = this.record(standby.id);
+    // Not a standby cluster (never one, or promoted whole already): nothing to do.
+    if (!rec.standby) return;
     const ha = await this.cluster(standby.id, rec);
-    if (rec.standby) {
-      await this.setReplayPaused(standby, false);
-      await ha.rest.patchConfig({ standby_cluster: null }).catch((e: unknown) => {
-        throw new AppError('ENGINE_NODE_FAILED', {
-          args: ['the standby cluster', `Patroni refused its promotion: ${(e as Error).message}`],
-        });
+    await this.setReplayPaused(standby, false);
+    await ha.rest.patchConfig({ standby_cluster: null, pause: false }).catch((e: unknown) => {
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: ['the standby cluster', `Patroni refused its promotion: ${(e as Error).message}`],
       });
-      const { standby: _gone, ...rest } = rec;
-      rec = { ...rest, syncMode: standby.spec.syncMode ?? this.settings.syncMode ?? 'sync' };
-      this.writeRecord(standby.id, rec);
-    }
+    });
     await waitFor(
       async () => {
         const leader = await this.leaderRef(standby, ha);
@@ -1076,7 +1073,16 @@ export class PatroniEngine extends LocalEngine {
     const run = { lockFile: this.lockFile(standby.id), ...(o.signal ? { signal: o.signal } : {}) };
     await this.backrest.stanzaUpgrade(this.writeStanzaConfig(standby, lead), run);
     await proveArchiving(this, standby, lead, o.signal);
-    await (await this.cluster(standby.id, rec)).applySyncMode({ timeoutMs: 120_000, ...(o.signal ? { signal: o.signal } : {}) });
+    const { standby: _gone, ...rest } = rec;
+    const promoted: HaRecord = { ...rest, syncMode: standby.spec.syncMode ?? this.settings.syncMode ?? 'sync' };
+    await (await this.cluster(standby.id, promoted)).applySyncMode({ timeoutMs: 120_000, ...(o.signal ? { signal: o.signal } : {}) });
+    // Recorded last: a promotion cut short is done again whole (each part above is idempotent).
+    this.writeRecord(standby.id, promoted);
+  }
+
+  /** Whether a cluster is a standby cluster now (it follows another, D31). */
+  isStandbyCluster(cluster: ClusterRef): boolean {
+    return this.readRecord(cluster.id)?.standby !== undefined;
   }
 
   /** The source's permanent slot for a standby cluster removed from Patroni's dynamic configuration; Patroni drops it on its leader. */

@@ -25,6 +25,8 @@ const OUTCOMES: Record<
   'dr.pause': { success: 'unchanged', failure: 'unchanged' },
   'dr.delete': { success: 'unchanged', failure: 'unchanged' },
   'dr.switchover': { success: 'unchanged', failure: 'unchanged' },
+  'dr.failover': { success: 'unchanged', failure: 'unchanged' },
+  'dr.recover': { success: 'unchanged', failure: 'unchanged' },
   'cluster.scale_out': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'RESIZE_FAILURE' } },
   'cluster.scale_in': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'CLUSTER_SHRINK_FAILED' } },
   'cluster.restart': { success: { state: idle, sub: 'NORMAL' }, failure: { ...idle, stickyTaskStatus: 'REBOOT_FAILURE' } },

@@ -106,6 +106,8 @@ const D8: Record<
   'dr.pause': { running: 'AVAILABLE', taskStatus: 'DR_PAUSING', key: 'DR_PAUSING', success: idle, failure: idle },
   'dr.delete': { running: 'AVAILABLE', taskStatus: 'DR_DELETING', key: 'DR_DELETING', success: idle, failure: idle },
   'dr.switchover': { running: 'AVAILABLE', taskStatus: 'DR_SWITCHOVER', key: 'DR_SWITCHOVER', success: idle, failure: idle },
+  'dr.failover': { running: 'AVAILABLE', taskStatus: 'DR_FAILOVER', key: 'DR_FAILOVER', success: idle, failure: idle },
+  'dr.recover': { running: 'AVAILABLE', taskStatus: 'DR_RECOVERING', key: 'DR_RECOVERING', success: idle, failure: idle },
   'cluster.configure': {
     running: 'AVAILABLE',
     taskStatus: 'SETTING_CONFIGURATION',
@@ -206,6 +208,8 @@ describe('canAccept', () => {
     'dr.pause': ['AVAILABLE'],
     'dr.delete': ['AVAILABLE'],
     'dr.switchover': ['AVAILABLE'],
+    'dr.failover': ['AVAILABLE'],
+    'dr.recover': ['AVAILABLE', 'UNAVAILABLE'],
   };
 
   for (const kind of ALL_KINDS) {

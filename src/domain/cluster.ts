@@ -129,6 +129,8 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire' | 'snapshot.copy'>
   'dr.pause': { running: null, runningTaskStatus: 'DR_PAUSING', success: {}, failure: {}, leavesCluster: true },
   'dr.delete': { running: null, runningTaskStatus: 'DR_DELETING', success: {}, failure: {}, leavesCluster: true },
   'dr.switchover': { running: null, runningTaskStatus: 'DR_SWITCHOVER', success: {}, failure: {}, leavesCluster: true },
+  'dr.failover': { running: null, runningTaskStatus: 'DR_FAILOVER', success: {}, failure: {}, leavesCluster: true },
+  'dr.recover': { running: null, runningTaskStatus: 'DR_RECOVERING', success: {}, failure: {}, leavesCluster: true },
 };
 
 function transition(kind: TaskKind): Transition | undefined {
@@ -197,6 +199,10 @@ export function canAccept(kind: TaskKind, s: ClusterState): { ok: true } | { ok:
     case 'cluster.create':
     case 'cluster.restore':
       return { ok: true };
+    // RestoreDisaster rebuilds the side that follows whatever its health (an old production back from a loss).
+    case 'dr.recover':
+      if (s.stopped) return { ok: false, why: 'it is stopped; start it first' };
+      return s.status === 'AVAILABLE' || s.status === 'UNAVAILABLE' ? { ok: true } : { ok: false, why: `its status is ${s.status}` };
     default:
       if (s.stopped) return { ok: false, why: 'it is stopped; start it first' };
       return s.status === 'AVAILABLE' ? { ok: true } : { ok: false, why: `its status is ${s.status}` };

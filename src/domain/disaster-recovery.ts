@@ -6,11 +6,24 @@
  */
 
 /** DWS's values of a pairing's `status` (the Terraform provider waits for unstart, running, stopped; the *_failed and abnormal ones end its waits). */
-export type DrStatus =
-  'unstart' | 'starting' | 'running' | 'stopping' | 'stopped' | 'switchovering' | 'deleting' | 'start_failed' | 'stop_failed' | 'abnormal';
+export const DR_STATUSES = [
+  'unstart',
+  'starting',
+  'running',
+  'stopping',
+  'stopped',
+  'switchovering',
+  'failovering',
+  'recovering',
+  'deleting',
+  'start_failed',
+  'stop_failed',
+  'abnormal',
+] as const;
+export type DrStatus = (typeof DR_STATUSES)[number];
 
 /** Statuses in which an operation of the pairing runs. */
-export const DR_BUSY: readonly DrStatus[] = ['starting', 'stopping', 'switchovering', 'deleting'];
+export const DR_BUSY: readonly DrStatus[] = ['starting', 'stopping', 'switchovering', 'failovering', 'recovering', 'deleting'];
 
 export interface DisasterRecoveryRecord {
   id: string;
@@ -32,7 +45,7 @@ export interface DisasterRecoveryRecord {
   /** the last switch's end (epoch ms) and its length (the recovery time it took) */
   lastSwitchAt: number | null;
   lastSwitchMs: number | null;
-  /** what the last failed operation said */
+  /** what the last failed operation said, or what a failover left to do */
   error: string | null;
   createdAt: number;
   /** when the standby first streamed */

@@ -42,6 +42,8 @@ export const ITEM_NAMES: Record<string, I18n> = {
   DR_PAUSE: { en: 'Pause disaster recovery', zh: '停止容灾' },
   DR_DELETE: { en: 'Delete disaster recovery', zh: '删除容灾' },
   DR_SWITCHOVER: { en: 'Switch over disaster recovery', zh: '容灾切换' },
+  DR_FAILOVER: { en: 'Fail over disaster recovery', zh: '容灾异常切换' },
+  DR_RECOVER: { en: 'Recover disaster recovery', zh: '容灾恢复' },
 };
 
 export const STEP_NAMES: Record<string, I18n> = {
@@ -124,6 +126,8 @@ export const STEP_NAMES: Record<string, I18n> = {
   STANDBY_CATCH_UP: { en: 'Let the standby catch up', zh: '等待容灾集群追平' },
   FOLLOW_NEW_PRIMARY: { en: 'Make the old production cluster follow', zh: '原生产集群转为容灾' },
   REPROMOTE_PRODUCTION: { en: 'Give the production cluster its writes back', zh: '恢复生产集群写入' },
+  CHECK_PRODUCTION_LOST: { en: 'Check the production cluster is lost', zh: '确认生产集群故障' },
+  REBUILD_OLD_PRODUCTION: { en: 'Rebuild the old production cluster as the standby', zh: '重建原生产集群为容灾集群' },
 };
 
 /** Split a step id into its base and node number: `BUILD_STANDBY_2` → [`BUILD_STANDBY`, 2]. */

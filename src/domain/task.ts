@@ -47,6 +47,8 @@ export const TaskKind = {
   DrPause: 'dr.pause',
   DrDelete: 'dr.delete',
   DrSwitchover: 'dr.switchover',
+  DrFailover: 'dr.failover',
+  DrRecover: 'dr.recover',
 } as const;
 export type TaskKind = (typeof TaskKind)[keyof typeof TaskKind];
 
@@ -75,6 +77,8 @@ export const ACTION_OF_KIND: Record<TaskKind, string> = {
   'dr.pause': 'DR_PAUSING',
   'dr.delete': 'DR_DELETING',
   'dr.switchover': 'DR_SWITCHOVER',
+  'dr.failover': 'DR_FAILOVER',
+  'dr.recover': 'DR_RECOVERING',
 };
 
 /** `progressInfo.actionType` of each kind. */
@@ -99,6 +103,8 @@ export const ACTION_TYPE_OF_KIND: Record<TaskKind, string> = {
   'dr.pause': 'DisasterRecoveryPause',
   'dr.delete': 'DisasterRecoveryDelete',
   'dr.switchover': 'DisasterRecoverySwitchover',
+  'dr.failover': 'DisasterRecoveryFailover',
+  'dr.recover': 'DisasterRecoveryRecover',
 };
 
 /**
@@ -135,6 +141,8 @@ export const FAULT_ACTION_NAMES: readonly string[] = [
   'DR_PAUSING',
   'DR_DELETING',
   'DR_SWITCHOVER',
+  'DR_FAILOVER',
+  'DR_RECOVERING',
 ];
 
 /** Which kinds a fault `action_name` addresses. */

@@ -30,7 +30,7 @@ import { recordEvent, type EventSeverity } from './events.js';
 
 /** dwsbox runs in one region; its zones are its hosts' (one on a single host). */
 export const DR_REGION = 'local';
-const DR_KINDS: readonly TaskKind[] = ['dr.start', 'dr.pause', 'dr.delete', 'dr.switchover'];
+const DR_KINDS: readonly TaskKind[] = ['dr.start', 'dr.pause', 'dr.delete', 'dr.switchover', 'dr.failover', 'dr.recover'];
 
 export interface DisasterRecoveryDeps {
   store: Store;
@@ -252,6 +252,53 @@ export class DisasterRecoveryService {
   }
 
   /**
+   * SwitchFailoverDisaster (unplanned): production lost, the standby promoted at once with what it
+   * received. Refused while production's primary runs (a planned switchover loses nothing then).
+   * Production is not asked for anything (it may be gone), and a task stuck on it does not block.
+   */
+  async failover(projectId: string, id: string): Promise<TaskRecord> {
+    this.supported();
+    const d = await this.get(projectId, id);
+    if (d.status !== 'running' && d.status !== 'stopped')
+      throw new AppError('DR_STATE_CONFLICT', {
+        args: [d.name, 'fail over', `its status is ${d.status}; only a started pairing fails over`],
+      });
+    const { primary, standby } = await this.sides(d);
+    const roles = await this.deps.dataPlane.memberRoles?.(primary).catch(() => null);
+    const leading = roles?.find((r) => r.role === 'primary' && r.running);
+    if (leading)
+      throw new AppError('DR_STATE_CONFLICT', {
+        args: [
+          d.name,
+          'fail over',
+          `the production cluster ${primary.name} is healthy (its primary, node ${leading.ordinal}, runs); a planned switchover (SwitchoverDisasterRecovery) loses nothing`,
+        ],
+      });
+    return this.enqueue(d, null, standby, 'dr.failover', 'failovering', {});
+  }
+
+  /**
+   * RestoreDisaster: after a failover (or any operation that left the pairing `abnormal`), the side
+   * that follows is rebuilt as a standby cluster of the side that leads: its data replaced by a
+   * copy (what it wrote on its own is discarded, as the API says), then streamed. Its members must
+   * run (start the cluster first).
+   */
+  async recover(projectId: string, id: string): Promise<TaskRecord> {
+    this.supported();
+    const d = await this.get(projectId, id);
+    if (d.status !== 'abnormal')
+      throw new AppError('DR_STATE_CONFLICT', {
+        args: [
+          d.name,
+          'be recovered',
+          `its status is ${d.status}; RestoreDisaster rebuilds the standby of an abnormal pairing (after a failover)`,
+        ],
+      });
+    const { primary, standby } = await this.sides(d);
+    return this.enqueue(d, primary, standby, 'dr.recover', 'recovering', {});
+  }
+
+  /**
    * DeleteDisasterRecovery: the pairing ends, leaving two independent clusters, each with its
    * data: a standby that follows production is promoted (it keeps what it replayed), and
    * production's slot for it is dropped. A task on the standby; the pairing is gone when it ends.
@@ -285,7 +332,7 @@ export class DisasterRecoveryService {
     d: DisasterRecoveryRecord,
     primary: ClusterRecord | null,
     standby: ClusterRecord,
-    kind: 'dr.start' | 'dr.pause' | 'dr.delete' | 'dr.switchover',
+    kind: 'dr.start' | 'dr.pause' | 'dr.delete' | 'dr.switchover' | 'dr.failover' | 'dr.recover',
     status: DrStatus,
     extra: { resume?: boolean; started?: boolean },
   ): Promise<TaskRecord> {

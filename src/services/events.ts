@@ -78,6 +78,8 @@ const TASK_LABEL: Record<TaskKind, string> = {
   'dr.pause': 'Pause of disaster recovery',
   'dr.delete': 'Deletion of disaster recovery',
   'dr.switchover': 'Switchover of disaster recovery',
+  'dr.failover': 'Failover of disaster recovery',
+  'dr.recover': 'Recovery of disaster recovery',
 };
 
 /**

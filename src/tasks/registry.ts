@@ -12,7 +12,7 @@ import { clusterConfigure } from './definitions/cluster-configure.js';
 import { snapshotCreate } from './definitions/snapshot-create.js';
 import { snapshotExpire } from './definitions/snapshot-expire.js';
 import { snapshotCopy } from './definitions/snapshot-copy.js';
-import { drDelete, drPause, drStart, drSwitchover } from './definitions/disaster-recovery.js';
+import { drDelete, drFailover, drPause, drRecover, drStart, drSwitchover } from './definitions/disaster-recovery.js';
 
 export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
   const defs = [
@@ -36,6 +36,8 @@ export function createRegistry(): ReadonlyMap<string, TaskDefinition<never>> {
     drPause,
     drDelete,
     drSwitchover,
+    drFailover,
+    drRecover,
   ] as unknown as TaskDefinition<never>[];
   return new Map(defs.map((d) => [d.kind, d]));
 }

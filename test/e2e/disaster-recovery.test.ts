@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminQuery } from '../helpers/crash.js';
 import { ACKED_TABLE, Writer } from '../helpers/ha-writer.js';
-import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../helpers/service.js';
+import { ADMIN_PASSWORD, createAvailableCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
 import { testAgentDir, waitFor } from '../helpers/env.js';
 
 let t: TestService;
@@ -249,33 +249,83 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
     expect([snap.status, snap.body.error_code]).toEqual([409, 'DWS.0011']);
   });
 
+  it('fails over when production is lost (refused while it is healthy), then RestoreDisaster rebuilds the old production as the standby', async () => {
+    // After the switchover the former standby (B) leads and the former production (A) follows.
+    const refused = await t.client.request<{ error_code: string; error_msg: string }>(
+      'POST',
+      `/v2/{project_id}/disaster-recovery/${drId}/failover`,
+    );
+    expect([refused.status, refused.body.error_code]).toEqual([409, 'DWS.9935']);
+    expect(refused.body.error_msg).toMatch(/is healthy.*switchover/);
+    await adminQuery(standby.rw, 'insert into drt select generate_series(7001, 7100)');
+    await waitFor(async () => (await detail()).replication?.lag_bytes === 0, { what: 'no lag before the loss', timeoutMs: 30_000 });
+    // B lost: every member's Patroni and PostgreSQL stopped at once.
+    const dp = t.svc.dataPlane;
+    const lost = (await t.svc.store.getClusterById(standby.id))!;
+    for (const n of await t.svc.store.listNodes(standby.id)) await dp.stopMember(lost, n, 'immediate');
+    await t.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/failover`);
+    const failed = await waitStatus('abnormal');
+    expect(failed.error).toMatch(/failed over/);
+    expect([failed.primary_cluster.role, failed.standby_cluster.role]).toEqual(['primary', 'standby']);
+    // A leads with every row B had committed (no lag at the loss), and takes writes.
+    expect(await count(prod.rw)).toBe(7101);
+    await adminQuery(prod.rw, 'insert into drt values (-4)');
+    // B comes back as it was: a primary of its own (what the pairing cannot prevent); what it writes now is discarded by the rebuild.
+    await t.client.call('POST', `/v1/{project_id}/clusters/${standby.id}/start`);
+    await waitFor(
+      async () =>
+        await adminQuery(standby.rw, 'insert into drt values (-5)')
+          .then(() => true)
+          .catch(() => false),
+      { what: 'the old production running again', timeoutMs: 120_000 },
+    );
+    await waitIdle(t.client, standby.id);
+    await t.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/recovery`);
+    const recovered = await waitStatus('running');
+    expect(recovered.replication?.state).toBe('streaming');
+    const standbyRo = (
+      await t.client.call<{ cluster: { endpoints: { connect_info: string }[] } }>('GET', `/v1.0/{project_id}/clusters/${standby.id}`)
+    ).cluster.endpoints[1]!.connect_info;
+    await waitFor(async () => (await count(standbyRo).catch(() => 0)) === 7102, {
+      what: "A's rows on the rebuilt standby",
+      timeoutMs: 30_000,
+    });
+    expect(await adminQuery(standbyRo, 'select x from drt where x = -5')).toEqual([]);
+    const p = await t.client.call<{ disaster_recovery_progress: { recovery_time_object: number | null } }>(
+      'GET',
+      `/v1/{project_id}/disaster-recovery/${drId}/show-progress`,
+    );
+    expect(p.disaster_recovery_progress.recovery_time_object).toBeGreaterThan(0);
+  });
+
   it('is deleted: the following side is promoted with every row, writable on its own endpoint, and the leading one keeps no slot for it', async () => {
     const rep = (await detail()).replication;
+    expect(rep?.state).toBe('streaming');
+    const rows = await count(prod.rw);
     await t.client.call('DELETE', `/v2/{project_id}/disaster-recovery/${drId}`);
     await waitFor(async () => (await t.client.request('GET', `/v2/{project_id}/disaster-recovery/${drId}`)).status === 404, {
       what: 'the pairing gone',
       timeoutMs: 180_000,
       intervalMs: 200,
     });
-    expect(rep?.state).toBe('streaming');
-    // After the switchover the old production followed: it is the side promoted now, with every row.
+    // After the failover and the rebuild, B follows: it is the side promoted now, with every row.
     await waitFor(
       async () =>
-        await adminQuery(prod.rw, 'insert into drt values (-1)')
+        await adminQuery(standby.rw, 'insert into drt values (-1)')
           .then(() => true)
           .catch(() => false),
       { what: 'the promoted side writable', timeoutMs: 60_000 },
     );
-    expect(await count(prod.rw)).toBe(7002);
-    expect(await count(standby.rw)).toBe(7001);
+    expect(await count(standby.rw)).toBe(rows + 1);
+    expect(await count(prod.rw)).toBe(rows);
     const slots = await adminQuery<{ slot_name: string }>(
-      standby.rw,
+      prod.rw,
       "select slot_name from pg_replication_slots where slot_name like 'dr\\_%'",
     );
     expect(slots).toEqual([]);
     expect(await t.client.call('GET', '/v2/{project_id}/disaster-recoveries')).toEqual({ disaster_recovery: [] });
     // Independent again: the side that followed takes a snapshot.
-    const snap = await t.client.request('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'dr-after', cluster_id: prod.id } });
+    const snap = await t.client.request('POST', '/v1.0/{project_id}/snapshots', { snapshot: { name: 'dr-after', cluster_id: standby.id } });
     expect(snap.status).toBe(200);
   });
 });

@@ -280,7 +280,7 @@ export const disasterRecoveryRoutes =
           tags,
           summary: 'The replication of a pairing now (ShowDisasterProgress)',
           description:
-            "latest_barrier_time: when the last production commit the standby applied was made; recovery_point_object: the RPO at this moment in seconds (0 when the standby replayed production's current position, else the time since that commit); standby_cluster: the pairing's last operation. recovery_time_object and last_recovery_spend stay null: no switch between the sides is built yet. dwsbox: replication, as in ShowDisasterDetail.",
+            "latest_barrier_time: when the last production commit the standby applied was made; recovery_point_object: the RPO at this moment in seconds (0 when the standby replayed production's current position, else the time since that commit); standby_cluster: the pairing's last operation. recovery_time_object and last_recovery_spend: the last switchover's or failover's length in seconds, measured (null before any). dwsbox: replication, as in ShowDisasterDetail.",
           params: DrParams,
           response: {
             200: Type.Object({
@@ -313,6 +313,16 @@ export const disasterRecoveryRoutes =
         "A planned switchover, a task on the standby (DR_SWITCHOVER; status switchovering, then running with the roles swapped): production demoted into a standby cluster (its leader restarted in recovery: from then on it takes no writes, and the standby receives all it wrote), the standby caught up to production's last position, promoted (its stanza takes the copied database, archiving proved), and the old production following it through a slot on the new one. No acknowledged write is lost. A failure before the promotion gives production its writes back (status abnormal with why). Refused unless the pairing runs, and while either side runs another task (DWS.0011).",
       ],
       [
+        'failover',
+        'Promote the standby with production lost (SwitchFailoverDisaster)',
+        "An unplanned failover, a task on the standby (DR_FAILOVER; status failovering): the standby promoted at once with what it had received (what production committed after the standby's last replayed position is lost: the RPO ShowDisasterProgress showed). Refused while production's primary runs (switch over instead). Then the pairing is abnormal, the roles swapped: start the old production and RestoreDisaster rebuilds it as the new standby, or delete the pairing.",
+      ],
+      [
+        'recovery',
+        'Rebuild the old production as the standby (RestoreDisaster)',
+        "A task on the following side (DR_RECOVERING; status recovering, then running): after a failover, the old production's data is replaced by a copy of the new production (what it wrote on its own is discarded) and it streams from it, so the pairing runs again and a switchover can switch back. Only for an abnormal pairing; the old production's members must run.",
+      ],
+      [
         'pause',
         'Pause a pairing (PauseDisasterRecovery)',
         "A task on the standby (DR_PAUSING): replay paused on every member of the standby (streaming goes on, so no WAL is lost and a resume catches up); stopped when done. While paused, the standby cluster runs in Patroni's maintenance mode (Patroni 3.0.2 resumes a paused replay otherwise).",
@@ -327,7 +337,8 @@ export const disasterRecoveryRoutes =
         async (req) => {
           const id = req.params.disaster_recovery_id;
           const p = req.params.project_id;
-          await (verb === 'start' ? s.start(p, id) : verb === 'pause' ? s.pause(p, id) : s.switchover(p, id));
+          const run = { start: s.start, pause: s.pause, switchover: s.switchover, failover: s.failover, recovery: s.recover }[verb];
+          await run.call(s, p, id);
           return { disaster_recovery: { id } };
         },
       );

@@ -30,14 +30,6 @@ export const UNSUPPORTED_FAMILIES: Record<string, Family> = {
     why: `${PLANNED} (D29: the cluster's disk as DWS's volume figures; the members' disks are in ListHostDisk, from the metrics history)`,
     ops: [['ShowClusterVolume', 'GET', '/v1/{project_id}/clusters/{cluster_id}/volume']],
   },
-  'disaster recovery': {
-    planned: true,
-    why: `${PLANNED} (D31: a failover to the standby with production lost, and the switchback that rebuilds the old production; the pairing, its start, pause, planned switchover, progress and deletion are served)`,
-    ops: [
-      ['SwitchFailoverDisaster', 'POST', '/v2/{project_id}/disaster-recovery/{disaster_recovery_id}/failover'],
-      ['RestoreDisaster', 'POST', '/v2/{project_id}/disaster-recovery/{disaster_recovery_id}/recovery'],
-    ],
-  },
 
   // ---- no local meaning
   'storage expansion': {

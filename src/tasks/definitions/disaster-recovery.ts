@@ -167,12 +167,13 @@ async function primaryRecord(ctx: Ctx, clusterId: string): Promise<NodeRecord> {
   return primaryOf((await ctx.store.listNodes(clusterId)).filter((n) => n.membership === 'active'));
 }
 
-/** Wait until `check` holds, polling every 200 ms; past `timeoutMs` an engine failure saying what was waited for. */
-async function until(ctx: Ctx, check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+/** Poll `check` every 200 ms until it gives a value (a failed check gives none); past `timeoutMs` an engine failure saying what was waited for. */
+async function until<T>(ctx: Ctx, check: () => Promise<T | null | false>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     ctx.signal.throwIfAborted();
-    if (await check().catch(() => false)) return;
+    const v = await check().catch(() => null);
+    if (v !== null && v !== false) return v;
     if (Date.now() > deadline)
       throw new AppError('ENGINE_NODE_FAILED', { args: ['the pairing', `waited ${timeoutMs / 1000} s for ${what}`] });
     await new Promise((r) => setTimeout(r, 200));
@@ -200,25 +201,30 @@ export const drSwitchover: TaskDefinition<DrParams, NoState, never> = {
       const dp = drPlane(ctx.dataPlane);
       const { source } = await production(ctx);
       const standby = await ctx.cluster();
-      // Production's last position: where its leader, restarted in recovery, stands (its shutdown checkpoint).
-      const last = (await dp.standbyState(source))?.replayedLsn;
-      if (!last)
-        throw new AppError('ENGINE_NODE_FAILED', { args: ['the production cluster', 'its leader does not say where its WAL ends'] });
+      // Production's last position: where its leader, restarted in recovery, stands (its shutdown checkpoint; every
+      // member received all of it before the clean stop). Its members race for the leader key after the stop, so a
+      // moment may pass with none leading.
+      const end = await until(
+        ctx,
+        async () => (await dp.standbyState(source))?.replayedLsn ?? null,
+        60_000,
+        "the production cluster's leader to say where its WAL ends",
+      );
       let seen: string | null = null;
       await until(
         ctx,
         async () => {
           seen = (await dp.standbyState(standby))?.replayedLsn ?? null;
-          const behind = seen ? Number(lsnBytes(last) - lsnBytes(seen)) : null;
+          const behind = seen ? Number(lsnBytes(end) - lsnBytes(seen)) : null;
           ctx.progress({
             source: 'the standby leader (pg_last_wal_replay_lsn)',
             percent: behind !== null && behind <= 0 ? 100 : 50,
-            info: { productionLsn: last, replayedLsn: seen, behindBytes: behind },
+            info: { productionLsn: end, replayedLsn: seen, behindBytes: behind },
           });
-          return seen !== null && compareLsn(seen, last) >= 0;
+          return seen !== null && compareLsn(seen, end) >= 0;
         },
         300_000,
-        `the standby to replay production's last position ${last}`,
+        `the standby to replay production's last position ${end}`,
       );
     },
     PROMOTE_STANDBY: async (ctx) => {
@@ -273,4 +279,67 @@ export const drSwitchover: TaskDefinition<DrParams, NoState, never> = {
       updatedAt: o.now,
     });
   },
+};
+
+/**
+ * dr.failover (DR_FAILOVER, SwitchFailoverDisaster): production lost, the standby promoted at
+ * once with what it received. The old production follows nothing then: the pairing is
+ * `abnormal` until RestoreDisaster rebuilds it as the new production's standby (or the pairing
+ * is deleted); its error says so.
+ */
+export const drFailover: TaskDefinition<DrParams, NoState, never> = {
+  kind: 'dr.failover',
+  maxAttempts: 2,
+  plan: () => [
+    { id: 'CHECK_PRODUCTION_LOST', item: 'DR_FAILOVER', weight: 0.2 },
+    { id: 'PROMOTE_STANDBY', item: 'DR_FAILOVER', weight: 2 },
+  ],
+  steps: {
+    CHECK_PRODUCTION_LOST: async (ctx) => {
+      const source = await ctx.store.getClusterById(ctx.params.primaryClusterId);
+      const roles = source && !source.deletedAt ? await ctx.dataPlane.memberRoles?.(source).catch(() => null) : null;
+      const leading = roles?.find((r) => r.role === 'primary' && r.running);
+      if (leading)
+        throw new AppError('DR_STATE_CONFLICT', {
+          args: [
+            ctx.params.drId,
+            'fail over',
+            `the production cluster's primary (node ${leading.ordinal}) runs again; switch over instead`,
+          ],
+        });
+      ctx.progress({ source: 'Patroni', percent: 100, info: { productionAnswers: roles !== null && roles !== undefined } });
+    },
+    PROMOTE_STANDBY: drDelete.steps['PROMOTE_STANDBY']!,
+  },
+  extrasOnSuccess: async (o) => {
+    const d = await o.tx.getDisasterRecovery(o.task.projectId, o.params.drId);
+    await o.tx.updateDisasterRecovery(o.params.drId, {
+      status: 'abnormal',
+      error:
+        'failed over: the standby side leads now with what it had received; the old production cluster follows nothing (start it, then RestoreDisaster rebuilds it as the new standby, discarding what it wrote after the failover; or delete the pairing)',
+      rolesSwapped: !d?.rolesSwapped,
+      lastSwitchAt: o.now,
+      lastSwitchMs: o.now - (o.task.startedAt ?? o.now),
+      updatedAt: o.now,
+    });
+  },
+  extrasOnFailure: (o, e) => outcome('running', 'abnormal')(o, e),
+};
+
+/**
+ * dr.recover (DR_RECOVERING, RestoreDisaster): the side that follows (after a failover, the old
+ * production) rebuilt as a standby cluster of the side that leads: its data replaced by a copy
+ * (what it wrote after the failover is discarded, as the API says), then streamed. The pairing
+ * runs again, and a switchover can switch back.
+ */
+export const drRecover: TaskDefinition<DrParams, NoState, never> = {
+  kind: 'dr.recover',
+  maxAttempts: 2,
+  plan: () => [
+    { id: 'FOLLOW_PRODUCTION', item: 'DR_RECOVER', weight: 5, runsTools: true },
+    { id: 'CHECK_STREAMING', item: 'DR_RECOVER', weight: 0.5 },
+  ],
+  steps: { FOLLOW_PRODUCTION: drStart.steps['FOLLOW_PRODUCTION']!, CHECK_STREAMING: drStart.steps['CHECK_STREAMING']! },
+  extrasOnSuccess: (o) => outcome('running', 'abnormal')(o),
+  extrasOnFailure: (o, e) => outcome('running', 'abnormal')(o, e),
 };
