@@ -299,8 +299,12 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
   });
 
   it('is deleted: the following side is promoted with every row, writable on its own endpoint, and the leading one keeps no slot for it', async () => {
-    const rep = (await detail()).replication;
-    expect(rep?.state).toBe('streaming');
+    // Streaming again after the rebuild (its receiver may restart once as the new standby leader settles).
+    await waitFor(async () => (await detail()).replication?.state === 'streaming', {
+      what: 'the rebuilt standby streaming',
+      timeoutMs: 60_000,
+    });
+    await waitFor(async () => (await detail()).replication?.lag_bytes === 0, { what: 'no lag before the deletion', timeoutMs: 60_000 });
     const rows = await count(prod.rw);
     await t.client.call('DELETE', `/v2/{project_id}/disaster-recovery/${drId}`);
     await waitFor(async () => (await t.client.request('GET', `/v2/{project_id}/disaster-recovery/${drId}`)).status === 404, {
