@@ -206,7 +206,7 @@ describe('canAccept', () => {
     'snapshot.copy': ['AVAILABLE'],
     'dr.start': ['AVAILABLE'],
     'dr.pause': ['AVAILABLE'],
-    'dr.delete': ['AVAILABLE'],
+    'dr.delete': ['AVAILABLE', 'UNAVAILABLE'],
     'dr.switchover': ['AVAILABLE'],
     'dr.failover': ['AVAILABLE'],
     'dr.recover': ['AVAILABLE', 'UNAVAILABLE'],

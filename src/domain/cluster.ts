@@ -199,8 +199,10 @@ export function canAccept(kind: TaskKind, s: ClusterState): { ok: true } | { ok:
     case 'cluster.create':
     case 'cluster.restore':
       return { ok: true };
-    // RestoreDisaster rebuilds the side that follows whatever its health (an old production back from a loss).
+    // RestoreDisaster rebuilds the side that follows whatever its health (an old production back from a loss), and a
+    // pairing ends whatever it is (the monitor may still show a just-rebuilt standby UNAVAILABLE).
     case 'dr.recover':
+    case 'dr.delete':
       if (s.stopped) return { ok: false, why: 'it is stopped; start it first' };
       return s.status === 'AVAILABLE' || s.status === 'UNAVAILABLE' ? { ok: true } : { ok: false, why: `its status is ${s.status}` };
     default:
