@@ -235,8 +235,6 @@ export interface DataPlane extends LogicalDataPlane {
   ): Promise<void>;
   /** The permanent slot `slot` a cluster keeps for the standby cluster that follows it, made on its leader. Idempotent. */
   keepFollowerSlot?(source: ClusterRef, sourcePrimary: NodeRecord, slot: string, signal?: AbortSignal): Promise<void>;
-  /** Whether a cluster follows another as a standby cluster now (D31). */
-  isStandbyCluster?(cluster: ClusterRef): boolean;
   /** The permanent slot a source kept for a standby cluster dropped (the pairing ended). Idempotent. */
   dropFollowerSlot?(source: ClusterRef, slot: string): Promise<void>;
   /** A highly available engine's change of a running cluster's replication (D25), done when the leader shows it. */

@@ -545,27 +545,28 @@ export class PatroniEngine extends LocalEngine {
    */
   private async waitSlotDropped(cluster: ClusterRef, ha: HaCluster, primary: NodeRecord | null, ordinal: number): Promise<void> {
     const slot = ha.name(ordinal);
-    const leaderOf = async (): Promise<MemberRef | null> => {
-      const name = (await ha.health().catch(() => null))?.leader;
-      const i = name ? ha.ordinalOf(name) : null;
-      if (i === null) return primary && this.memberStatus(cluster, primary) ? primary : null;
-      return { ordinal: i, host: memberHost(ha.spec.subnet, i), port: ha.spec.port, dataDir: this.nodePaths(cluster.id, i).dataDir };
-    };
-    const deadline = Date.now() + 4 * patroniTimings().loopWait * 1000 + 2000;
+    const soft = Date.now() + 4 * patroniTimings().loopWait * 1000 + 2000;
+    // Past the soft deadline the slot is dropped here once inactive (its walsender may outlive the member a moment).
+    const hard = soft + 20_000;
     for (;;) {
-      const leader = await leaderOf();
+      const leader = await this.leaderRef(cluster, ha, primary);
       if (!leader) return;
-      const inst = this.instance(cluster, leader);
-      const left = await inst.query('select 1 from pg_replication_slots where slot_name = $1', [slot]).catch(() => null);
-      if (left?.length === 0) return;
-      if (left && Date.now() > deadline) {
-        await inst.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [
-          slot,
-        ]);
-        return;
+      const left = await this.hasSlot(cluster, leader, slot).catch(() => null);
+      if (left === false) return;
+      if (left && Date.now() > soft) {
+        await this.instance(cluster, leader).query(
+          'select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active',
+          [slot],
+        );
+        if (Date.now() > hard) return;
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+  }
+
+  /** Whether the member holds replication slot `slot`. */
+  private async hasSlot(cluster: ClusterRef, member: MemberRef, slot: string): Promise<boolean> {
+    return (await this.instance(cluster, member).query('select 1 from pg_replication_slots where slot_name = $1', [slot])).length > 0;
   }
 
   /** A departed member's slot (a scale-out's undo after its row went): forgotten in the DCS first, so Patroni does not make it again. */
@@ -792,7 +793,7 @@ export class PatroniEngine extends LocalEngine {
     const name = (await ha.health().catch(() => null))?.leader;
     const i = name ? ha.ordinalOf(name) : null;
     if (i === null) return fallback && this.memberStatus(cluster, fallback) ? fallback : null;
-    return { ordinal: i, host: memberHost(ha.spec.subnet, i), port: ha.spec.port, dataDir: this.nodePaths(cluster.id, i).dataDir };
+    return this.memberRef(cluster, ha.spec, i);
   }
 
   /**
@@ -822,7 +823,7 @@ export class PatroniEngine extends LocalEngine {
       await ha.stop();
       // Patroni runs its postmaster detached: one that outlived its Patroni is stopped here, its data thrown away next.
       for (const i of rec.ordinals) {
-        const inst = this.instance(standby, this.memberRefOf(standby, rec, i));
+        const inst = this.instance(standby, this.memberRef(standby, rec, i));
         if (inst.status()) await inst.stop({ mode: 'immediate' });
       }
       await ha.forgetState(o.signal ? { signal: o.signal } : {});
@@ -835,15 +836,7 @@ export class PatroniEngine extends LocalEngine {
         memberPrefix: (srcRec.memberPrefix ?? MEMBER_PREFIX) === MEMBER_PREFIX ? 'dr' : MEMBER_PREFIX,
         syncMode: 'async',
         secrets: { ...rec.secrets, superuser: srcRec.secrets.superuser, replication: srcRec.secrets.replication },
-        standby: {
-          sourceClusterId: source.id,
-          spec: {
-            host: PatroniEngine.leaderHosts(srcRec),
-            port: srcRec.port,
-            primarySlotName: o.slot,
-            restoreCommand: this.backrest.restoreCommand(this.stanzaTarget(source, sourcePrimary)),
-          },
-        },
+        standby: { sourceClusterId: source.id, spec: this.followSpec(source, srcRec, sourcePrimary, o.slot) },
       };
       this.writeRecord(standby.id, rec);
     }
@@ -851,11 +844,14 @@ export class PatroniEngine extends LocalEngine {
     await ha.ensure({ mayStart: () => assertMayStart(o.signal) });
     const total = await this.databaseBytes(source, sourcePrimary).catch(() => null);
     let percent = 0;
+    let sampled = 0;
     await waitFor(
       async () => {
         const h = await ha.health().catch(() => null);
         const leader = h?.leader ? ha.ordinalOf(h.leader) : null;
-        if (o.onProgress) {
+        // The copies' size on disk at most every 500 ms (a walk of every data directory), as a replica's copy is sampled.
+        if (o.onProgress && Date.now() - sampled >= 500) {
+          sampled = Date.now();
           const sizes = rec.ordinals.map((i) => {
             const d = this.nodePaths(standby.id, i).dataDir;
             return existsSync(d) ? dirSize(d) : 0;
@@ -887,9 +883,7 @@ export class PatroniEngine extends LocalEngine {
     await waitFor(
       async () => {
         const leader = await this.leaderRef(source, src, sourcePrimary);
-        const rows =
-          leader && (await this.instance(source, leader).query('select 1 from pg_replication_slots where slot_name = $1', [slot]));
-        return (rows?.length ?? 0) > 0;
+        return leader !== null && (await this.hasSlot(source, leader, slot));
       },
       { timeoutMs: 60_000, what: `slot ${slot} on the production cluster's leader`, ...(signal ? { signal } : {}) },
     );
@@ -900,7 +894,7 @@ export class PatroniEngine extends LocalEngine {
    * switchover's first half, D31): `standby_cluster` and asynchronous replication set in its
    * dynamic configuration at once (Patroni restarts its leader as the standby leader: a clean
    * shutdown, whose WAL its followers receive whole; from then on it takes no writes), and its
-   * own permanent slot `dropSlot` (kept for the cluster that followed it) removed. Waits until
+   * own permanent slot `o.slot` (kept for the cluster that followed it) removed. Waits until
    * its leader runs in recovery. Idempotent.
    */
   async demoteToStandby(
@@ -912,13 +906,7 @@ export class PatroniEngine extends LocalEngine {
     let rec = this.record(cluster.id);
     const ha = await this.cluster(cluster.id, rec);
     if (rec.standby?.sourceClusterId !== source.id) {
-      const srcRec = this.record(source.id);
-      const spec: StandbyClusterSpec = {
-        host: PatroniEngine.leaderHosts(srcRec),
-        port: srcRec.port,
-        primarySlotName: o.slot,
-        restoreCommand: this.backrest.restoreCommand(this.stanzaTarget(source, sourcePrimary)),
-      };
+      const spec = this.followSpec(source, this.record(source.id), sourcePrimary, o.slot);
       // Patroni 3.0.2 turns a running leader into a standby leader with an immediate shutdown
       // (ha.py `follow`: demote('immediate-nolock')): WAL it wrote but had not sent yet would never
       // reach the standby (seen: 32 kB short). So, with Patroni in maintenance mode, the leader's
@@ -954,14 +942,20 @@ export class PatroniEngine extends LocalEngine {
   }
 
   /**
-   * Where a standby cluster's leader finds its source's leader (D31): every member's address,
-   * which Patroni's standby leader connects to with `target_session_attrs=read-write` (so it
-   * follows a failover of the source), never the source's router: the router cuts the sessions of
-   * a member marked down, and a switchover's demoted leader is marked down while its walsender
-   * still sends its last WAL (seen: the standby 32 kB short of production's shutdown checkpoint).
+   * How a standby cluster follows `source` (D31): through the permanent slot `slot`, with the
+   * source stanza's archive-get as the fallback, connecting to every member's address with
+   * `target_session_attrs=read-write` (so it follows a failover of the source), never to the
+   * source's router: the router cuts the sessions of a member marked down, and a switchover's
+   * demoted leader is marked down while its walsender still sends its last WAL (seen: the standby
+   * 32 kB short of production's shutdown checkpoint).
    */
-  private static leaderHosts(rec: HaRecord): string {
-    return rec.ordinals.map((i) => memberHost(rec.subnet, i)).join(',');
+  private followSpec(source: ClusterRecord, srcRec: HaRecord, sourcePrimary: NodeRecord, slot: string): StandbyClusterSpec {
+    return {
+      host: srcRec.ordinals.map((i) => memberHost(srcRec.subnet, i)).join(','),
+      port: srcRec.port,
+      primarySlotName: slot,
+      restoreCommand: this.backrest.restoreCommand(this.stanzaTarget(source, sourcePrimary)),
+    };
   }
 
   /** Patroni's maintenance mode on, waited for until every running member's Patroni has read it (the next loop). */
@@ -976,8 +970,9 @@ export class PatroniEngine extends LocalEngine {
     );
   }
 
-  private memberRefOf(cluster: ClusterRef, rec: HaRecord, ordinal: number): MemberRef {
-    return { ordinal, host: memberHost(rec.subnet, ordinal), port: rec.port, dataDir: this.nodePaths(cluster.id, ordinal).dataDir };
+  /** Member `ordinal` of a cluster with address block `at.subnet` and port `at.port` (its record's or its HaCluster spec's), for SQL. */
+  private memberRef(cluster: ClusterRef, at: { subnet: number; port: number }, ordinal: number): MemberRef {
+    return { ordinal, host: memberHost(at.subnet, ordinal), port: at.port, dataDir: this.nodePaths(cluster.id, ordinal).dataDir };
   }
 
   /** The standby leader's view of its replication (D31): receiver, positions, the last replayed commit's time, a pause. */
@@ -1026,7 +1021,7 @@ export class PatroniEngine extends LocalEngine {
     // The members whose replay is not as asked (a member that does not answer is left: it is paused again when it runs).
     const states = await Promise.all(
       rec.ordinals.map(async (i) => {
-        const inst = this.instance(standby, this.memberRefOf(standby, rec, i));
+        const inst = this.instance(standby, this.memberRef(standby, rec, i));
         const rows = await inst.query<{ state: string }>(`select pg_get_wal_replay_pause_state() as state`).catch(() => null);
         return { inst, state: rows?.[0]?.state ?? null };
       }),
@@ -1080,11 +1075,6 @@ export class PatroniEngine extends LocalEngine {
     this.writeRecord(standby.id, promoted);
   }
 
-  /** Whether a cluster is a standby cluster now (it follows another, D31). */
-  isStandbyCluster(cluster: ClusterRef): boolean {
-    return this.readRecord(cluster.id)?.standby !== undefined;
-  }
-
   /** The source's permanent slot for a standby cluster removed from Patroni's dynamic configuration; Patroni drops it on its leader. */
   async dropFollowerSlot(source: ClusterRef, slot: string): Promise<void> {
     const rec = this.readRecord(source.id);
@@ -1094,9 +1084,7 @@ export class PatroniEngine extends LocalEngine {
     await waitFor(
       async () => {
         const leader = await this.leaderRef(source, ha);
-        const rows =
-          leader && (await this.instance(source, leader).query('select 1 from pg_replication_slots where slot_name = $1', [slot]));
-        return rows?.length === 0;
+        return leader !== null && !(await this.hasSlot(source, leader, slot));
       },
       { timeoutMs: 60_000, what: `slot ${slot} dropped on the production cluster's leader` },
     );

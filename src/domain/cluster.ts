@@ -123,14 +123,15 @@ const TRANSITIONS: Record<Exclude<TaskKind, 'snapshot.expire' | 'snapshot.copy'>
   // configuration's status and its audit record say it failed, and why), whatever members took the new values keep them.
   'cluster.configure': { running: null, runningTaskStatus: 'SETTING_CONFIGURATION', success: {}, failure: {} },
   'cluster.delete': { running: 'DELETING', runningTaskStatus: '', success: 'gone', failure: { status: 'DELETE_FAILED' } },
-  // Disaster recovery (issue 19, D31), on the standby cluster: its record stays as it was (the pairing's status says how
-  // the operation ended; the health monitor follows its members after, as after any task).
-  'dr.start': { running: null, runningTaskStatus: 'DR_STARTING', success: {}, failure: {}, leavesCluster: true },
+  // Disaster recovery (issue 19, D31), on the pairing's following side: the pairing's status says how the operation
+  // ended; a start, switch, rebuild or deletion that succeeded leaves that cluster running (AVAILABLE, as a repair
+  // does), a pause leaves its record alone. The other side's record is the health monitor's to follow.
+  'dr.start': { running: null, runningTaskStatus: 'DR_STARTING', success: { status: 'AVAILABLE' }, failure: {} },
   'dr.pause': { running: null, runningTaskStatus: 'DR_PAUSING', success: {}, failure: {}, leavesCluster: true },
-  'dr.delete': { running: null, runningTaskStatus: 'DR_DELETING', success: {}, failure: {}, leavesCluster: true },
-  'dr.switchover': { running: null, runningTaskStatus: 'DR_SWITCHOVER', success: {}, failure: {}, leavesCluster: true },
-  'dr.failover': { running: null, runningTaskStatus: 'DR_FAILOVER', success: {}, failure: {}, leavesCluster: true },
-  'dr.recover': { running: null, runningTaskStatus: 'DR_RECOVERING', success: {}, failure: {}, leavesCluster: true },
+  'dr.delete': { running: null, runningTaskStatus: 'DR_DELETING', success: { status: 'AVAILABLE' }, failure: {} },
+  'dr.switchover': { running: null, runningTaskStatus: 'DR_SWITCHOVER', success: { status: 'AVAILABLE' }, failure: {} },
+  'dr.failover': { running: null, runningTaskStatus: 'DR_FAILOVER', success: { status: 'AVAILABLE' }, failure: {} },
+  'dr.recover': { running: null, runningTaskStatus: 'DR_RECOVERING', success: { status: 'AVAILABLE' }, failure: {} },
 };
 
 function transition(kind: TaskKind): Transition | undefined {

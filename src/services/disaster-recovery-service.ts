@@ -18,7 +18,7 @@ import {
 import { newId } from '../domain/ids.js';
 import { lsnBytes } from '../domain/lsn.js';
 import { AVAILABILITY_ZONE, DATASTORE_VERSION, findNodeType } from '../domain/node-types.js';
-import type { ClusterRecord, TaskRecord } from '../domain/records.js';
+import type { ClusterRecord, NodeRecord, TaskRecord } from '../domain/records.js';
 import { ACTION_OF_KIND, ACTION_TYPE_OF_KIND, isTaskActive, type TaskKind } from '../domain/task.js';
 import { clusterTime } from '../domain/time.js';
 import type { DataPlane, StandbyState } from '../dataplane/data-plane.js';
@@ -134,10 +134,7 @@ export class DisasterRecoveryService {
             ? ['dr_type region', `dwsbox runs in one region; pair clusters of zones (dr_type az)`]
             : [`dr_type must be az (or region), not ${JSON.stringify(i.drType)}`],
       });
-    if (syncPeriodMs(i.syncPeriod) === null)
-      throw new AppError('VALIDATION', {
-        args: [`dr_sync_period must be a number of minutes, hours or days (30M, 1H, 2D), not ${JSON.stringify(i.syncPeriod)}`],
-      });
+    checkSyncPeriod(i.syncPeriod);
     if (i.discardStandbyData !== undefined && typeof i.discardStandbyData !== 'boolean')
       throw new AppError('VALIDATION', { args: ['discard_standby_data must be true or false'] });
     const primary = await this.cluster(projectId, i.primaryClusterId, 'primary_cluster_id');
@@ -191,10 +188,7 @@ export class DisasterRecoveryService {
     const others = Object.keys(body).filter((k) => k !== 'dr_sync_period' && body[k] !== undefined && body[k] !== null);
     if (others.length)
       throw new AppError('VALIDATION', { args: [`only dr_sync_period of a disaster recovery can be changed, not ${others.join(', ')}`] });
-    if (syncPeriodMs(body['dr_sync_period']) === null)
-      throw new AppError('VALIDATION', {
-        args: [`dr_sync_period must be a number of minutes, hours or days (30M, 1H, 2D), not ${JSON.stringify(body['dr_sync_period'])}`],
-      });
+    checkSyncPeriod(body['dr_sync_period']);
     await this.deps.store.updateDisasterRecovery(id, { syncPeriod: body['dr_sync_period'] as string, updatedAt: this.deps.clock.now() });
     return { ...d, syncPeriod: body['dr_sync_period'] as string };
   }
@@ -361,9 +355,14 @@ export class DisasterRecoveryService {
     return task;
   }
 
+  /** A cluster's primary node as the store records it (a standby cluster's: its standby leader), if any. */
+  private async primaryNode(clusterId: string): Promise<NodeRecord | undefined> {
+    return (await this.deps.store.listNodes(clusterId)).find((n) => n.role === 'primary' && n.membership === 'active');
+  }
+
   /** The standby's own tables (`db.schema.table`), which a start replaces. */
   private async standbyTables(standby: ClusterRecord): Promise<string[]> {
-    const primary = (await this.deps.store.listNodes(standby.id)).find((n) => n.role === 'primary' && n.membership === 'active');
+    const primary = await this.primaryNode(standby.id);
     if (!primary) throw new AppError('CLUSTER_STATE_CONFLICT', { args: [standby.name, 'it has no primary node'] });
     const info = await this.deps.dataPlane.schemaInfo(standby, primary);
     return info.databases.flatMap((db) => db.tables.map((t) => `${db.name}.${t.schema}.${t.name}`));
@@ -377,8 +376,7 @@ export class DisasterRecoveryService {
     const st = await this.deps.dataPlane.standbyState?.(standby).catch(() => null);
     if (!st) return null;
     const production = await this.deps.store.getClusterById(leading);
-    const primary =
-      production && (await this.deps.store.listNodes(production.id)).find((n) => n.role === 'primary' && n.membership === 'active');
+    const primary = production && (await this.primaryNode(production.id));
     const productionLsn = production && primary ? await this.deps.dataPlane.currentLsn(production, primary).catch(() => null) : null;
     const lagBytes = productionLsn && st.replayedLsn ? Math.max(0, Number(lsnBytes(productionLsn) - lsnBytes(st.replayedLsn))) : null;
     // Nothing to replay: no lag. Else the time since the last commit replayed (the commits after it are not on the standby yet).
@@ -510,7 +508,7 @@ export class DisasterRecoveryService {
     const side = async (clusterId: string): Promise<Record<string, unknown>> => {
       const role = clusterId === following ? 'standby' : 'primary';
       const c = await this.deps.store.getClusterById(clusterId);
-      const primary = c && (await this.deps.store.listNodes(c.id)).find((n) => n.role === 'primary' && n.membership === 'active');
+      const primary = c && (await this.primaryNode(c.id));
       const used =
         c && primary && this.deps.dataPlane.memberStatus(c, primary)
           ? await this.deps.dataPlane.memberDiskBytes(c, primary).catch(() => null)
@@ -572,6 +570,14 @@ export class DisasterRecoveryService {
       replication: rep && replicationOut(rep),
     };
   }
+}
+
+/** dr_sync_period as CreateDisasterRecovery and UpdateDisasterInfo take it, or a 400 saying what it must be. */
+function checkSyncPeriod(v: unknown): void {
+  if (syncPeriodMs(v) === null)
+    throw new AppError('VALIDATION', {
+      args: [`dr_sync_period must be a number of minutes, hours or days (30M, 1H, 2D), not ${JSON.stringify(v)}`],
+    });
 }
 
 /** The standby's replication as the API shows it (dwsbox extension). */

@@ -190,7 +190,8 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
       what: 'the pause applied again',
       timeoutMs: 60_000,
     });
-    expect((await detail()).replication?.paused).toBe(true);
+    // Read from the standby leader, which may still be settling after its restart.
+    await waitFor(async () => (await detail()).replication?.paused === true, { what: 'the standby leader paused', timeoutMs: 30_000 });
     await new Promise((r) => setTimeout(r, 2000));
     expect(await count(standby.ro)).toBe(6000);
     await t.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/start`);

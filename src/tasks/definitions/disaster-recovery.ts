@@ -65,7 +65,12 @@ function drPlane(dp: DataPlane): DrDataPlane {
 async function production(ctx: Ctx): Promise<{ source: ClusterRecord; primary: NodeRecord }> {
   const source = await ctx.store.getClusterById(ctx.params.primaryClusterId);
   if (!source || source.deletedAt) throw new AppError('CLUSTER_NOT_FOUND', { args: [ctx.params.primaryClusterId] });
-  return { source, primary: primaryOf((await ctx.store.listNodes(source.id)).filter((n) => n.membership === 'active')) };
+  return { source, primary: await primaryRecord(ctx, source.id) };
+}
+
+/** The primary's record of a cluster (a standby cluster's: its standby leader, as the health monitor records it). */
+async function primaryRecord(ctx: Ctx, clusterId: string): Promise<NodeRecord> {
+  return primaryOf((await ctx.store.listNodes(clusterId)).filter((n) => n.membership === 'active'));
 }
 
 /** The standby's replication as its standby leader reports it, in a step's progress figures. */
@@ -161,11 +166,6 @@ export const drDelete: TaskDefinition<DrParams, NoState, never> = {
   extrasOnSuccess: (o) => outcome('deleted', 'abnormal')(o),
   extrasOnFailure: (o, e) => outcome('deleted', 'abnormal')(o, e),
 };
-
-/** The primary's record of a cluster (a standby cluster's: its standby leader, as the health monitor records it). */
-async function primaryRecord(ctx: Ctx, clusterId: string): Promise<NodeRecord> {
-  return primaryOf((await ctx.store.listNodes(clusterId)).filter((n) => n.membership === 'active'));
-}
 
 /** Poll `check` every 200 ms until it gives a value (a failed check gives none); past `timeoutMs` an engine failure saying what was waited for. */
 async function until<T>(ctx: Ctx, check: () => Promise<T | null | false>, timeoutMs: number, what: string): Promise<T> {
