@@ -207,10 +207,12 @@ export class HaCluster {
     mkdirSafe(s.dir, root, 0o711);
     for (const d of ['conf', 'log']) mkdirSafe(join(s.dir, d), root, 0o711);
     for (const i of s.ordinals) {
+      const conf = this.writeMemberConfig(i, etcd);
+      // Only the members started here get their directories: another member's may be being
+      // removed meanwhile (a restore rebuilds its standbys at once, each removing its own first).
+      if (o.only && !o.only.includes(i)) continue;
       mkdirSafe(this.memberDir(i), ownedBy(s.member), 0o700);
       mkdirSafe(this.socketDir(i), ownedBy(s.member), 0o700);
-      const conf = this.writeMemberConfig(i, etcd);
-      if (o.only && !o.only.includes(i)) continue;
       o.mayStart?.();
       await this.agent.ensureUnit(
         this.unitSpec(memberUnit(s.scope, i), 'patroni', [PATRONI_BIN, conf], s.member, this.logFile(i), this.memberDir(i), {
