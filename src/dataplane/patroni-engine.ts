@@ -67,6 +67,7 @@ import { ensureServiceUser, type UidRecord } from './project-users.js';
 import { expectOwnedDir, mkdirSafe, ownedBy, readFileSafe, removeTree, serviceOwner, writeFileSafe } from './safe-fs.js';
 import { scramVerifier } from './scram.js';
 import { proveArchiving } from './local/first-archive.js';
+import { replicationLag } from './local/catalog.js';
 
 export interface PatroniEngineSettings extends EngineSettings {
   /** the host agent's directory (one agent per host, D23) */
@@ -567,6 +568,11 @@ export class PatroniEngine extends LocalEngine {
   /** Whether the member holds replication slot `slot`. */
   private async hasSlot(cluster: ClusterRef, member: MemberRef, slot: string): Promise<boolean> {
     return (await this.instance(cluster, member).query('select 1 from pg_replication_slots where slot_name = $1', [slot])).length > 0;
+  }
+
+  /** Each member's lag behind the leader, the members named as this cluster names them (`dr<i>` for a standby cluster's, D31). */
+  override replicationLag(cluster: ClusterRef, primary: NodeRecord): Promise<{ node: number; bytes: number }[]> {
+    return replicationLag(this, cluster, primary, this.readRecord(cluster.id)?.memberPrefix ?? MEMBER_PREFIX);
   }
 
   /** A departed member's slot (a scale-out's undo after its row went): forgotten in the DCS first, so Patroni does not make it again. */

@@ -20,6 +20,7 @@ import { int, need, print, table, UsageError, type Ctx } from './common.js';
 import { metrics, top } from './monitoring.js';
 import { alarms } from './alarms.js';
 import { clusterAudit } from './audit.js';
+import { disasterRecovery, DR_HELP } from './disaster-recovery.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -79,6 +80,7 @@ export const API_HELP = `Resource commands (clients of the REST API):
   alarms subs list | create --name N --url URL [--level important,urgent] [--rules ALARM_ID,…] [--cluster ID,…]
                        | enable ID | disable ID | delete ID   (each alarm raised or cleared, signed POSTs to URL; docs/api.md#alarms)
   clusters audit ID [--limit N]   the cluster's audit trail: each mutating API call that named it (who, what, when, result)
+${DR_HELP}
 
 Connection: --endpoint URL --project-id ID --access-key AK [--secret-key-stdin], or DWSBOX_ENDPOINT,
 DWSBOX_PROJECT_ID, DWSBOX_ACCESS_KEY, DWSBOX_SECRET_KEY, or a profile file (--profile FILE,
@@ -1166,6 +1168,17 @@ const COMMANDS: Record<string, { options: Options; run: (ctx: Ctx) => Promise<nu
       disabled: { type: 'boolean' },
     },
     run: events,
+  },
+  dr: {
+    options: {
+      ...WAIT,
+      name: { type: 'string' },
+      production: { type: 'string' },
+      standby: { type: 'string' },
+      'sync-period': { type: 'string' },
+      'discard-standby-data': { type: 'boolean' },
+    },
+    run: disasterRecovery,
   },
   alarms: {
     options: {

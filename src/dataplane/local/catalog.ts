@@ -36,15 +36,25 @@ export async function schemaInfo(e: LocalEngine, cluster: ClusterRef, primary: N
   return out;
 }
 
-/** Bytes each streaming replica is behind its primary (pg_stat_replication). */
-export async function replicationLag(e: LocalEngine, cluster: ClusterRef, primary: NodeRecord): Promise<{ node: number; bytes: number }[]> {
-  const rows = await e
-    .instance(cluster, primary)
-    .query<{ app: string; lag: string | null }>(
-      `select application_name as app, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text as lag from pg_stat_replication where application_name like 'node%'`,
-      [],
-      'postgres',
-      3000,
-    );
-  return rows.filter((r) => r.lag !== null).map((r) => ({ node: Number(r.app.slice(4)), bytes: Math.max(0, Number(r.lag)) }));
+/**
+ * Bytes each streaming replica of the cluster's own (`application_name` `<prefix><ordinal>`) is
+ * behind its primary (pg_stat_replication): a standby cluster's (D31) that streams from it has
+ * another prefix and is not counted. A standby cluster's leader measures its own replicas against
+ * what it replayed.
+ */
+export async function replicationLag(
+  e: LocalEngine,
+  cluster: ClusterRef,
+  primary: NodeRecord,
+  prefix = 'node',
+): Promise<{ node: number; bytes: number }[]> {
+  const rows = await e.instance(cluster, primary).query<{ node: string; lag: string | null }>(
+    `select substr(application_name, $2)::int::text as node,
+            pg_wal_lsn_diff(case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end, replay_lsn)::text as lag
+       from pg_stat_replication where application_name ~ $1`,
+    [`^${prefix}[1-9][0-9]{0,2}$`, prefix.length + 1],
+    'postgres',
+    3000,
+  );
+  return rows.filter((r) => r.lag !== null).map((r) => ({ node: Number(r.node), bytes: Math.max(0, Number(r.lag)) }));
 }
