@@ -366,6 +366,12 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     localAddresses,
     privateAllowed: config.eventEndpointsPrivate,
   });
+  const alarms = new AlarmEvaluator({
+    store,
+    log: log.scope({ component: 'alarms' }),
+    thresholds: config,
+    intervalMs: config.metricsCollectIntervalMs,
+  });
   const collector = new MetricsCollector({
     store,
     dataPlane,
@@ -377,12 +383,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
       rawRetentionHours: config.metricsRawRetentionHours,
       rollupRetentionDays: config.metricsRollupRetentionDays,
     },
-    alarms: new AlarmEvaluator({
-      store,
-      log: log.scope({ component: 'alarms' }),
-      thresholds: config,
-      intervalMs: config.metricsCollectIntervalMs,
-    }),
+    alarms,
   });
   onQuery = (ms) => metrics.observeQuery(ms);
   const separateMetrics = config.metricsHost !== null && config.metricsPort !== null;
@@ -392,6 +393,7 @@ export async function createService(config: Config, o: CreateServiceOptions<Data
     dataPlane,
     clock,
     log: log.scope({ component: 'disaster-recovery' }),
+    alarms,
   });
   const app = await buildApp({
     log,

@@ -41,6 +41,8 @@ export interface AlarmRule {
   unit: string;
   /** what the alarm says, with the value and threshold */
   message(value: number, threshold: number): string;
+  /** raised and cleared by another service than the collector (not from a member's samples) */
+  external?: true;
 }
 
 const pct = (a: number | null, b: number | null): number | null => (a === null || b === null || b <= 0 ? null : (a / b) * 100);
@@ -48,6 +50,8 @@ const fmt = (v: number, unit: string): string =>
   unit === '%' ? `${v.toFixed(1)} %` : unit === 'B' ? `${(v / 1024 / 1024).toFixed(1)} MiB` : `${v.toFixed(1)} ${unit}`;
 
 export const MEMBER_DOWN_RULE = 'dwsbox.member_down';
+/** A disaster-recovery standby behind production past its pairing's dr_sync_period (D31; DisasterRecoveryService.watch). */
+export const DR_LAG_RULE = 'dwsbox.dr_lag';
 
 export const ALARM_RULES: readonly AlarmRule[] = [
   {
@@ -111,6 +115,18 @@ export const ALARM_RULES: readonly AlarmRule[] = [
     unit: 's',
     message: (v, th) =>
       `the standby has not replayed a transaction for ${fmt(v, 's')} while it has WAL to replay (threshold ${fmt(th, 's')})`,
+  },
+  {
+    id: DR_LAG_RULE,
+    name: 'Disaster-recovery lag',
+    level: 'important',
+    sustained: false,
+    external: true,
+    value: () => null, // raised by the pairings' watch: its threshold is each pairing's dr_sync_period
+    threshold: () => 0,
+    unit: 's',
+    message: (v, th) =>
+      `the disaster-recovery standby is ${fmt(v, 's')} behind production, past its pairing's dr_sync_period (${fmt(th, 's')}): production's writes since are not on it yet`,
   },
   {
     id: 'dwsbox.cpu_usage',

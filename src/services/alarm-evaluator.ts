@@ -105,7 +105,7 @@ export class AlarmEvaluator {
       if (!sample) continue; // not read now: its threshold alarms stay as they are
       const mine = history.filter((s) => s.ordinal === ordinal);
       for (const rule of ALARM_RULES) {
-        if (rule.id === MEMBER_DOWN_RULE) continue;
+        if (rule.id === MEMBER_DOWN_RULE || rule.external) continue;
         const b = breached(rule, mine.length ? mine : [sample], thresholds, ctx);
         const current = activeOf(ordinal, rule.id);
         if (b.breached && !current) {
@@ -124,6 +124,23 @@ export class AlarmEvaluator {
       }
     }
     return { raised, cleared };
+  }
+
+  /**
+   * An alarm of a rule another service watches (`external`, e.g. a pairing's lag): raised on the
+   * member once (null when it is raised already), or cleared (false when it was not raised).
+   */
+  async raiseExternal(c: ClusterRecord, ordinal: number, ruleId: string, value: number, threshold: number, now: number) {
+    const rule = findAlarmRule(ruleId)!;
+    const raised = (await this.deps.store.activeAlarms()).some((a) => a.clusterId === c.id && a.ruleId === ruleId);
+    return raised ? null : this.raise(c, ordinal, rule, rule.message(value, threshold), now);
+  }
+
+  async clearExternal(c: Pick<ClusterRecord, 'id'>, ruleId: string, why: string, now: number): Promise<boolean> {
+    let any = false;
+    for (const a of await this.deps.store.activeAlarms())
+      if (a.clusterId === c.id && a.ruleId === ruleId && (await this.clear(a, now, why))) any = true;
+    return any;
   }
 
   private async raise(c: ClusterRecord, ordinal: number, rule: AlarmRule, what: string, now: number): Promise<AlarmRecord | null> {

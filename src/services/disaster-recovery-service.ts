@@ -5,6 +5,7 @@
  * disaster-recovery.ts), and every figure the progress shows is read from the standby leader
  * and the production primary when asked.
  */
+import { DR_LAG_RULE } from '../domain/alarms.js';
 import type { Clock } from '../domain/clock.js';
 import {
   DR_BUSY,
@@ -26,6 +27,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
 import type { Store } from '../store/store.js';
 import type { TaskQueue } from '../tasks/queue.js';
+import type { AlarmEvaluator } from './alarm-evaluator.js';
 import { recordEvent, type EventSeverity } from './events.js';
 
 /** dwsbox runs in one region; its zones are its hosts' (one on a single host). */
@@ -38,6 +40,8 @@ export interface DisasterRecoveryDeps {
   dataPlane: DataPlane;
   clock: Clock;
   log: Logger;
+  /** the alarm a lag past dr_sync_period raises (issue 17's alarms, rule `dwsbox.dr_lag`), kept in the store */
+  alarms: Pick<AlarmEvaluator, 'raiseExternal' | 'clearExternal'>;
 }
 
 export interface CreateDrInput {
@@ -58,9 +62,6 @@ export interface DrReplication extends StandbyState {
 }
 
 export class DisasterRecoveryService {
-  /** pairings seen lagging past their sync period (this process's view; `dr_lag_high` recorded) */
-  private readonly lagging = new Set<string>();
-
   constructor(private readonly deps: DisasterRecoveryDeps) {}
 
   private supported(): void {
@@ -396,7 +397,8 @@ export class DisasterRecoveryService {
    * `dr_lag_normal` when it is within it again). Pairings with a task running are left to it.
    */
   async watch(): Promise<void> {
-    for (const d of await this.deps.store.listDisasterRecoveries(null)) {
+    const all = await this.deps.store.listDisasterRecoveries(null);
+    for (const d of all) {
       if (d.status !== 'running' && d.status !== 'stopped') continue;
       try {
         await this.watchOne(d);
@@ -404,6 +406,16 @@ export class DisasterRecoveryService {
         this.deps.log.warn('could not check a disaster-recovery pairing', { drId: d.id, error: (e as Error).message });
       }
     }
+    // A lag alarm of a side that no longer streams (paused, switched, failed over, deleted) clears.
+    const streaming = new Set(all.filter((d) => d.status === 'running').map((d) => drSides(d).following));
+    for (const a of await this.deps.store.activeAlarms())
+      if (a.ruleId === DR_LAG_RULE && !streaming.has(a.clusterId))
+        await this.deps.alarms.clearExternal(
+          { id: a.clusterId },
+          DR_LAG_RULE,
+          'its pairing does not stream any more',
+          this.deps.clock.now(),
+        );
   }
 
   private async watchOne(d: DisasterRecoveryRecord): Promise<void> {
@@ -438,9 +450,10 @@ export class DisasterRecoveryService {
     const rep = await this.replication(d);
     const limitS = (syncPeriodMs(d.syncPeriod) ?? Infinity) / 1000;
     if (!rep || rep.lagSeconds === null) return;
-    const high = rep.lagSeconds > limitS;
-    if (high && !this.lagging.has(d.id)) {
-      this.lagging.add(d.id);
+    // The alarm in the store says whether the pairing lags already (whichever service process saw it first raised it).
+    if (rep.lagSeconds > limitS) {
+      const raised = await this.deps.alarms.raiseExternal(standby, rep.leader, DR_LAG_RULE, rep.lagSeconds, limitS, this.deps.clock.now());
+      if (!raised) return;
       this.deps.log.warn('a disaster-recovery standby lags past its sync period', { drId: d.id, lagSeconds: rep.lagSeconds, limitS });
       await event(
         'dr_lag_high',
@@ -448,8 +461,14 @@ export class DisasterRecoveryService {
         `Disaster recovery ${d.name}: the standby is ${Math.round(rep.lagSeconds)} s (${rep.lagBytes ?? '?'} bytes) behind production, past its sync period ${d.syncPeriod}`,
         rep.replayedLsn,
       );
-    } else if (!high && this.lagging.has(d.id)) {
-      this.lagging.delete(d.id);
+    } else if (
+      await this.deps.alarms.clearExternal(
+        standby,
+        DR_LAG_RULE,
+        `the standby is within its sync period ${d.syncPeriod} again`,
+        this.deps.clock.now(),
+      )
+    ) {
       await event(
         'dr_lag_normal',
         'normal',
