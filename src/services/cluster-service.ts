@@ -11,6 +11,7 @@ import { DEFAULT_MAINTENANCE_WINDOW, maintenanceDue, parseMaintenanceWindow } fr
 import { findNodeType, DATASTORE_VERSION } from '../domain/node-types.js';
 import type { ClusterRecord, ClusterSpec, NodeRecord, TaskRecord, Tag } from '../domain/records.js';
 import { ACTION_OF_KIND, isTaskActive } from '../domain/task.js';
+import { drSides } from '../domain/disaster-recovery.js';
 import { BYTES_PER_MB } from '../domain/snapshot-space.js';
 import { AppError, coerceError } from '../errors/app-error.js';
 import { withoutReadOnly } from '../domain/read-only.js';
@@ -633,14 +634,28 @@ export class ClusterService {
       throw new AppError('CLUSTER_STATE_CONFLICT', {
         args: [c.name, `the password can be reset only on an available cluster (status ${c.status}${c.stopped ? ', stopped' : ''})`],
       });
+    // Disaster recovery (D31): the side that follows holds the leading side's roles, read-only; an
+    // administrator of the same name there has the password set on the leading side.
+    const pairing = await this.deps.store.disasterRecoveryOfCluster(c.id);
+    const sides = pairing && pairing.status !== 'unstart' ? drSides(pairing) : null;
+    if (sides?.following === c.id)
+      throw new AppError('CLUSTER_STATE_CONFLICT', {
+        args: [
+          c.name,
+          `it follows the other cluster of disaster recovery ${pairing!.name}, whose roles it holds: reset the password there`,
+        ],
+      });
+    const follower = sides ? await this.deps.store.getClusterById(sides.following) : undefined;
     const nodes = await this.deps.store.listNodes(c.id);
     const primary = nodes.find((n) => n.role === 'primary' && n.membership === 'active');
     if (!primary || !this.deps.dataPlane.memberStatus(c, primary))
       throw new AppError('CLUSTER_STATE_CONFLICT', { args: [c.name, 'its primary node is not running; restart the cluster first'] });
     await this.deps.dataPlane.setAdminPassword(c, primary, c.userName, newPasswordValue);
-    await this.deps.store.updateCluster(c.id, {
-      adminPasswordEnc: this.deps.secrets.encrypt(newPasswordValue),
-      updatedAt: this.deps.clock.now(),
+    const now = this.deps.clock.now();
+    const adminPasswordEnc = this.deps.secrets.encrypt(newPasswordValue);
+    await this.deps.store.transaction(async (tx) => {
+      await tx.updateCluster(c.id, { adminPasswordEnc, updatedAt: now });
+      if (follower?.userName === c.userName) await tx.updateCluster(follower.id, { adminPasswordEnc, updatedAt: now });
     });
     this.deps.log.info('administrator password reset', { clusterId, projectId });
   }

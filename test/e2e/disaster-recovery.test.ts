@@ -76,6 +76,9 @@ async function drCli(args: string[]): Promise<{ code: number; stdout: string; st
   }
 }
 
+/** The standby cluster's own administrator: another name than production's, whose roles its data holds while it follows. */
+const OWN_ADMIN = { user: 'drowner', password: 'Drowner-Test-Pass2' };
+
 const count = async (endpoint: string): Promise<number> =>
   Number((await adminQuery<{ n: string }>(endpoint, 'select count(*)::text as n from drt'))[0]!.n);
 
@@ -98,7 +101,7 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
   it('pairs two clusters of the same shape; refusals name why and change nothing', async () => {
     const [a, b, c] = await Promise.all([
       createAvailableCluster(t.client, { nodes: 3 }),
-      createAvailableCluster(t.client, { nodes: 3 }),
+      createAvailableCluster(t.client, { nodes: 3, userName: OWN_ADMIN.user, password: OWN_ADMIN.password }),
       createAvailableCluster(t.client, { nodes: 3, nodeType: 'dws.m3.xlarge' }),
     ]);
     prod = { id: a.id, rw: a.detail.endpoints[0]!.connect_info };
@@ -148,13 +151,13 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
   });
 
   it("refuses to start over the standby cluster's own tables; the dwsbox field agrees to discard them", async () => {
-    await adminQuery(standby.rw, 'create table mine(x int)');
+    await adminQuery(standby.rw, 'create table mine(x int)', OWN_ADMIN);
     const r = await t.client.request<{ error_code: string; error_msg: string }>('POST', `/v2/{project_id}/disaster-recovery/${drId}/start`);
     expect([r.status, r.body.error_code]).toEqual([409, 'DWS.9935']);
     expect(r.body.error_msg).toMatch(/public\.mine.*discard_standby_data/);
     expect((await detail()).status).toBe('unstart');
     // Dropped, the standby holds nothing of its own: the start goes on.
-    await adminQuery(standby.rw, 'drop table mine');
+    await adminQuery(standby.rw, 'drop table mine', OWN_ADMIN);
   });
 
   it('starts: the standby follows production, rows committed there are on the standby, the lag is measured', async () => {
@@ -207,6 +210,13 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
     expect([snap.status, snap.body.error_code]).toEqual([409, 'DWS.0011']);
     const again = await t.client.request<{ error_code: string }>('POST', `/v2/{project_id}/disaster-recovery/${drId}/start`);
     expect([again.status, again.body.error_code]).toEqual([409, 'DWS.9935']);
+    // Its roles are production's: its own administrator's password is not reset there.
+    const reset = await t.client.request<{ error_code: string; error_msg: string }>(
+      'POST',
+      `/v1.0/{project_id}/clusters/${standby.id}/reset-password`,
+      { new_password: 'Another-Test-Pass3' },
+    );
+    expect([reset.status, reset.body.error_msg]).toEqual([409, expect.stringMatching(/reset the password there/)]);
   });
 
   it('pauses: production goes on, the standby applies nothing and says how far behind it is; a resume catches up', async () => {
@@ -379,6 +389,8 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
     );
     expect(await count(standby.rw)).toBe(rows + 1);
     expect(await count(prod.rw)).toBe(rows);
+    // Its own administrator, which production's copy did not have, signs in with its own password.
+    expect(await adminQuery(standby.rw, 'select current_user as u', OWN_ADMIN)).toEqual([{ u: OWN_ADMIN.user }]);
     const slots = await adminQuery<{ slot_name: string }>(
       prod.rw,
       "select slot_name from pg_replication_slots where slot_name like 'dr\\_%'",

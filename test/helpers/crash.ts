@@ -180,7 +180,11 @@ export async function findClusterId(client: DwsClient, name: string): Promise<st
  * again for up to 30 s; nothing was sent on it. `connectForMs`: every failed connection is tried
  * again for that long: an endpoint whose router has no member up yet refuses or holds it.
  */
-export async function adminQuery<R>(connectInfo: string, sql: string, o: { connectForMs?: number } = {}): Promise<R[]> {
+export async function adminQuery<R>(
+  connectInfo: string,
+  sql: string,
+  o: { connectForMs?: number; user?: string; password?: string } = {},
+): Promise<R[]> {
   const [host, port] = connectInfo.split(':');
   const started = Date.now();
   const until = started + (o.connectForMs ?? 0);
@@ -189,8 +193,8 @@ export async function adminQuery<R>(connectInfo: string, sql: string, o: { conne
     c = new pg.Client({
       host,
       port: Number(port),
-      user: 'dbadmin',
-      password: ADMIN_PASSWORD,
+      user: o.user ?? 'dbadmin',
+      password: o.password ?? ADMIN_PASSWORD,
       database: 'postgres',
       connectionTimeoutMillis: 5000,
     });

@@ -109,7 +109,7 @@ export const ADMIN_PASSWORD = 'Dwsbox-Test-Pass1';
 
 export async function createCluster(
   client: DwsClient,
-  o: { name?: string; nodes?: number; port?: number; nodeType?: string } = {},
+  o: { name?: string; nodes?: number; port?: number; nodeType?: string; userName?: string; password?: string } = {},
 ): Promise<{ id: string; port: number; name: string }> {
   const port = o.port ?? (await freePort());
   const name = o.name ?? `c${Math.random().toString(36).slice(2, 10)}`;
@@ -120,8 +120,8 @@ export async function createCluster(
       number_of_node: o.nodes ?? 3,
       subnet_id: SUBNET,
       vpc_id: VPC,
-      user_name: 'dbadmin',
-      user_pwd: ADMIN_PASSWORD,
+      user_name: o.userName ?? 'dbadmin',
+      user_pwd: o.password ?? ADMIN_PASSWORD,
       port,
     },
   });

@@ -11,7 +11,7 @@
  * The pairing's own status (the DWS value) is written by each kind's outcome; the clusters'
  * records stay as they were (their members are the health monitor's to follow).
  */
-import type { DrStatus } from '../../domain/disaster-recovery.js';
+import { drSides, type DrStatus } from '../../domain/disaster-recovery.js';
 import { compareLsn, lsnBytes } from '../../domain/lsn.js';
 import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
@@ -92,7 +92,28 @@ const outcome =
       ...(first ? { startedAt: o.now } : {}),
       updatedAt: o.now,
     });
+    if (!error && ok === 'running') await adoptLeadingAdmin(o);
   };
+
+/**
+ * The side that follows holds the leading side's roles now (its data is a copy): an
+ * administrator of the same name has the leading side's password there, so its record takes
+ * that password (kept encrypted as it is), and a promotion later keeps it (`ensureOwnAdmin`).
+ * An administrator of another name is not in the copy: the promotion makes it.
+ */
+async function adoptLeadingAdmin(o: OutcomeContext<DrParams, NoState>): Promise<void> {
+  const d = await o.tx.getDisasterRecovery(o.task.projectId, o.params.drId);
+  if (!d) return;
+  const { leading, following } = drSides(d);
+  const [lead, follow] = await Promise.all([o.tx.getClusterById(leading), o.tx.getClusterById(following)]);
+  if (lead && follow && lead.userName === follow.userName && lead.adminPasswordEnc !== follow.adminPasswordEnc)
+    await o.tx.updateCluster(follow.id, { adminPasswordEnc: lead.adminPasswordEnc, updatedAt: o.now });
+}
+
+/** A promoted side's own administrator, as its record names it, made or kept on its data (the copy has the other side's roles). */
+async function ensureOwnAdmin(ctx: Ctx, cluster: ClusterRecord, primary: NodeRecord): Promise<void> {
+  await ctx.dataPlane.ensureAdmin(cluster, primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
+}
 
 export const drStart: TaskDefinition<DrParams, NoState, never> = {
   kind: 'dr.start',
@@ -153,6 +174,7 @@ export const drDelete: TaskDefinition<DrParams, NoState, never> = {
       const standby = await ctx.cluster();
       const primary = primaryOf((await ctx.nodes()).filter((n) => n.membership === 'active'));
       await dp.promoteStandbyCluster(standby, primary, { signal: ctx.signal });
+      await ensureOwnAdmin(ctx, standby, primary);
       ctx.progress({ source: 'Patroni', percent: 100, info: { promoted: true } });
     },
     DROP_SLOT: async (ctx) => {
@@ -230,7 +252,9 @@ export const drSwitchover: TaskDefinition<DrParams, NoState, never> = {
     PROMOTE_STANDBY: async (ctx) => {
       const dp = drPlane(ctx.dataPlane);
       const standby = await ctx.cluster();
-      await dp.promoteStandbyCluster(standby, await primaryRecord(ctx, standby.id), { signal: ctx.signal });
+      const primary = await primaryRecord(ctx, standby.id);
+      await dp.promoteStandbyCluster(standby, primary, { signal: ctx.signal });
+      await ensureOwnAdmin(ctx, standby, primary);
       ctx.progress({ source: 'Patroni', percent: 100, info: { promoted: standby.id } });
     },
     FOLLOW_NEW_PRIMARY: async (ctx) => {
