@@ -826,6 +826,16 @@ export class PatroniEngine extends LocalEngine {
     let rec = this.record(standby.id);
     if (rec.standby?.sourceClusterId !== source.id) {
       const ha = await this.cluster(standby.id, rec);
+      // A running cluster (RestoreDisaster rebuilds one) stops in maintenance mode, so no member
+      // takes the lead meanwhile: a replica promoted as its leader's Patroni stopped archived a
+      // timeline of its own into the cluster's stanza, which a cluster following this one later
+      // took for the newest (seen: a switchback stuck catching up). Nothing answers: nothing runs.
+      await this.maintenanceMode(ha).catch((e: unknown) =>
+        this.log.debug('no maintenance mode before the rebuild as a standby (its Patroni does not answer)', {
+          clusterId: standby.id,
+          error: (e as Error).message,
+        }),
+      );
       await ha.stop();
       // Patroni runs its postmaster detached: one that outlived its Patroni is stopped here, its data thrown away next.
       for (const i of rec.ordinals) {
