@@ -24,6 +24,7 @@ import { loadLang, saveLang, translator, type Lang } from './i18n';
 import { splitRoute } from './model';
 import { ClusterPage, ClustersPage, LoginPage, NodeTypesPage } from './pages';
 import { AlarmsPage, EventsPage } from './project-pages';
+import { CreateDisasterRecoveryForm, DisasterRecoveriesPage, DisasterRecoveryPage } from './disaster-recovery-pages';
 import { TaskPage } from './tasks';
 import { AppContext, Link, type Ctx } from './ui';
 import './style.css';
@@ -60,6 +61,9 @@ function Routes(p: { loc: Location }): JSX.Element {
   if (a === 'node-types' && r.length === 1) return <NodeTypesPage />;
   if (a === 'events' && r.length === 1) return <EventsPage />;
   if (a === 'alarms' && r.length === 1) return <AlarmsPage />;
+  if (a === 'disaster-recovery' && r.length === 1) return <DisasterRecoveriesPage />;
+  if (a === 'disaster-recovery' && b === 'new' && r.length === 2) return <CreateDisasterRecoveryForm />;
+  if (a === 'disaster-recovery' && b && r.length === 2) return <DisasterRecoveryPage key={b} id={b} />;
   if (a === 'faults' && r.length === 1) return <FaultsPage key={q.get('cluster') ?? ''} clusterId={q.get('cluster')} />;
   return (
     <div class="alert alert-warn">
@@ -121,6 +125,9 @@ function App(): JSX.Element {
             </Link>
             <Link to="alarms" data-testid="nav-alarms">
               {t('navAlarms')}
+            </Link>
+            <Link to="disaster-recovery" data-testid="nav-dr">
+              {t('navDr')}
             </Link>
             <Link to="faults">{t('navFaults')}</Link>
           </nav>

@@ -97,7 +97,7 @@ const WHOLE_STEPS = [1, 2, 5].flatMap((m) => Array.from({ length: 13 }, (_, n) =
 
 declare global {
   interface Window {
-    /** the monitoring tab's uPlot instances by indicator name (read by test/e2e/console-monitoring.test.ts) */
+    /** the console's uPlot instances: the monitoring tab's by indicator name (read by test/e2e/console-monitoring.test.ts), a pairing's lag as `dr.lag` (disaster-recovery-pages.tsx) */
     __dwsboxCharts?: Record<string, uPlot>;
   }
 }
