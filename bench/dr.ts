@@ -3,6 +3,7 @@
  * the API and the clusters' read-write endpoints; not against raw tools.
  *
  *   npx tsx bench/dr.ts [--runs 3] [--seconds 10] [--sample-ms 200] [--pause-ms 10]
+ *                       [--phases rpo,switchover,switchback,failover]
  *
  * Set-up, once for all runs: one service in this process (`startService`, the Patroni engine on
  * a host agent of its own, fsync on, info logs) on a temporary directory under /tmp; two 3-node
@@ -10,11 +11,14 @@
  * (`POST /v2/{project_id}/disaster-recoveries`, A production, B standby) started
  * (`…/disaster-recovery/{id}/start`) and let reach `running`. Two `Writer`s
  * (test/helpers/ha-writer.ts), each committing numbered rows into a table of its own
- * (`--pause-ms` between two commits): one through A's read-write endpoint, one through B's. Only
- * the side that leads takes writes; the other writer fails (and reconnects) until its side is
- * promoted. They run the whole time.
+ * (`--pause-ms` between two commits) and reading `pg_current_wal_insert_lsn()` on its session
+ * after each commit returned (the writer's `lsn` option: a position at or after the commit, one
+ * more round trip a row): one through A's read-write endpoint, one through B's. Only the side
+ * that leads takes writes; the other writer fails (and reconnects) until its side is promoted.
+ * They run the whole time.
  *
- * Each run, A leading at its start:
+ * Each run, A leading at its start, the phases of `--phases` (all by default) in this order
+ * (switchover and switchback go together, so that A leads again):
  *   rpo         `GET /v2/{project_id}/disaster-recovery/{id}` every `--sample-ms` for `--seconds`
  *               under the write load: `replication.lag_bytes` (production's current LSN less the
  *               standby leader's replayed LSN, read one after the other) and
@@ -31,15 +35,43 @@
  *               through the new primary's read-write endpoint: missing ones (must be 0; only rows
  *               acknowledged before the query was sent count, a later one may be after its
  *               snapshot; a missing row is looked up again 5 s later).
- *   switchback  the same the other way (B → A), so every run starts alike.
+ *   switchback  the same the other way (B → A).
+ *   failover    production (A) lost under the write load, B promoted (SwitchFailoverDisaster),
+ *               A rebuilt as B's standby (RestoreDisaster), then switched back:
+ *               - `GET /v1/{project_id}/disaster-recovery/{id}/show-progress` every `--sample-ms`
+ *                 for `--seconds`; the last answer before the loss gives L, its
+ *                 `replication.replayed_lsn`, and the lag it reported (`lag_bytes`, `lag_seconds`).
+ *               - The loss, right after that answer: every member of A stopped at once
+ *                 (`dataPlane.stopMember(…, 'immediate')` on each, together: Patroni and
+ *                 PostgreSQL killed), while A's writer goes on committing.
+ *               - `POST …/failover`; the detail every 200 ms until `abnormal` (the failover's
+ *                 outcome: B leads, A follows nothing). RTO: the loss's start, and the POST, to
+ *                 B's writer's first acknowledged write; the task's length
+ *                 (`recovery_time_object` of show-progress) and steps.
+ *               - Every row of both writers acknowledged until the loss ended, looked up through
+ *                 B's read-write endpoint. A row whose after-commit LSN is at or before L was
+ *                 replayed by B's standby leader before the loss: it must be there (a missing one
+ *                 fails the bench; looked up again 5 s later). Reported: rows acknowledged,
+ *                 guaranteed (LSN ≤ L), lost (acknowledged, absent), those with no LSN (its read
+ *                 failed after the commit), and beside them the last reported lag and the WAL
+ *                 between L and the last acknowledged row's LSN: a sampled lag in bytes is not a
+ *                 row count, neither is made to equal the other. Rows B acknowledges after its
+ *                 promotion must be there too. Lost rows are left out of every later check.
+ *               - `POST /v1/{project_id}/clusters/{A}/start` until A's task ends (A comes back a
+ *                 primary of its own: A's writer's first acknowledgement there is timed; what it
+ *                 writes then is discarded by the rebuild, as the API says, and left out of every
+ *                 later check); `POST …/recovery` until `running`: its task's length and steps.
+ *               - `back`: a switchover B → A measured as above, so that A leads at the next run's
+ *                 start (every run starts alike; the failover always loses A).
  * Before each run and each switch: the pairing `running` with the standby streaming, then 2 s.
  *
- * After the runs the writers stop and every acknowledged row is looked up through A's read-write
- * endpoint; then the pairing is deleted through the API (its length printed, not a figure of the
- * bench). Prints the runs, their medians and one JSON line. Removes everything it made, also on
- * failure or SIGINT: the service (its clusters' units, postmasters, project users), its host
- * agent with etcd, and the directory; a failure or a missing row keeps the service's log as
- * `<directory>-service.log` first. Run it under the shared locks:
+ * After the runs the writers stop and every acknowledged row (but those a failover lost or the
+ * rebuild discarded) is looked up through A's read-write endpoint; then the pairing is deleted
+ * through the API (its length printed, not a figure of the bench). Prints the runs, their
+ * medians and one JSON line. Removes everything it made, also on failure or SIGINT: the service
+ * (its clusters' units, postmasters, project users), its host agent with etcd, and the
+ * directory; a failure or a missing row keeps the service's log as `<directory>-service.log`
+ * first. Run it under the shared locks:
  * `flock /tmp/dwsbox-test.lock flock -o /tmp/dwsbox-bench.lock npx tsx bench/dr.ts`.
  */
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -49,7 +81,8 @@ import { gitInfo } from './git-info.js';
 import { stopTestAgent } from '../test/helpers/engine.js';
 import { killPostmastersUnder, processesUnder } from '../test/helpers/env.js';
 import { query, Writer, type Ack, type Endpoint } from '../test/helpers/ha-writer.js';
-import { ADMIN_PASSWORD, createAvailableCluster, startService, type TestService } from '../test/helpers/service.js';
+import { ADMIN_PASSWORD, createAvailableCluster, startService, waitIdle, type TestService } from '../test/helpers/service.js';
+import { lsnBytes } from '../src/domain/lsn.js';
 
 const { values } = parseArgs({
   options: {
@@ -57,8 +90,17 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     'sample-ms': { type: 'string', default: '200' },
     'pause-ms': { type: 'string', default: '10' },
+    phases: { type: 'string', default: 'rpo,switchover,switchback,failover' },
   },
 });
+const PHASE_NAMES = ['rpo', 'switchover', 'switchback', 'failover'] as const;
+type Phase = (typeof PHASE_NAMES)[number];
+const PHASES = new Set(values.phases.split(',').map((x) => x.trim()));
+for (const p of PHASES)
+  if (!(PHASE_NAMES as readonly string[]).includes(p)) throw new Error(`--phases: ${p} is not one of ${PHASE_NAMES.join(', ')}`);
+if (PHASES.has('switchover') !== PHASES.has('switchback'))
+  throw new Error('--phases: switchover and switchback go together (each run starts with A leading)');
+const phase = (p: Phase): boolean => PHASES.has(p);
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
 const SAMPLE_MS = Number(values['sample-ms']);
@@ -74,6 +116,7 @@ const secs = (ms: number): string => (ms / 1000).toFixed(2);
 interface Replication {
   state: string;
   paused: boolean;
+  replayed_lsn: string | null;
   lag_bytes: number | null;
   lag_seconds: number | null;
 }
@@ -135,10 +178,83 @@ interface MissingRow {
   atMs: number;
   via: string | null;
 }
+/** An acknowledged row that the promoted side lacked, with its after-commit LSN (null when unknown) */
+interface LostRow {
+  writer: string;
+  n: number;
+  lsn: string | null;
+  /** ms after the loss's start */
+  atMs: number;
+}
+interface FailoverCase {
+  /** the side lost and the side promoted */
+  from: string;
+  to: string;
+  /** show-progress samples before the loss, and the mean time between two */
+  samples: number;
+  everyMs: number;
+  /** L: `replication.replayed_lsn` of the last sample before the loss, and the lag that sample reported */
+  replayedLsn: string;
+  lagBytes: number | null;
+  lagSeconds: number | null;
+  /** the last sample's answer → the loss's start (ms) */
+  sampleToLossMs: number;
+  /** every member stopped: ms from the first stop sent to the last done */
+  lossMs: number;
+  /** the POST sent, ms after the loss's start; its answer, ms after it was sent */
+  postAfterLossMs: number;
+  postMs: number;
+  /** `abnormal` (failed over) seen, ms after the POST */
+  abnormalSeenMs: number;
+  /** the promoted side's first acknowledged write, ms after the loss's start and after the POST */
+  firstNewAfterLossMs: number;
+  firstNewAfterPostMs: number;
+  /** the last write the lost side acknowledged, ms after the loss's start (negative: before it) */
+  lastOldMs: number;
+  /** `recovery_time_object` of show-progress after the failover (s), and the task's steps (ms) */
+  recoveryTimeObjectS: number | null;
+  steps: Record<string, number>;
+  /** production's writer: rows acknowledged from the sampling's start to the loss's end, and those during the loss */
+  ackedInPhase: number;
+  ackedDuringLoss: number;
+  /** rows of both writers acknowledged until the loss ended (those of earlier failovers' losses left out), looked up on the promoted side */
+  acked: number;
+  /** of those: after-commit LSN ≤ L, LSN unknown, and absent on the promoted side */
+  guaranteed: number;
+  noLsn: number;
+  lost: number;
+  lostRows: LostRow[];
+  /** guaranteed rows absent (must be 0), and still absent 5 s later */
+  guaranteedMissing: number;
+  guaranteedMissingAfter5s: number;
+  /** the highest after-commit LSN the lost side's writer read, and the WAL from L to it (bytes) */
+  lastAckLsn: string | null;
+  unreplicatedBytes: number | null;
+  /** rows the promoted side acknowledged before the lookup, and those missing (must be 0) */
+  ackedAfter: number;
+  missingAfter: number;
+}
+interface RecoveryCase {
+  /** `POST …/clusters/{id}/start` answered, its task ended, the old production's writer's first acknowledgement there (null: none), s after the POST */
+  startPostS: number;
+  startIdleS: number;
+  startWritableS: number | null;
+  /** `POST …/recovery` answered (ms), `running` seen (s after the POST), the task's length (s) and steps (ms) */
+  postMs: number;
+  runningSeenS: number;
+  taskS: number | null;
+  steps: Record<string, number>;
+  /** rows the old production acknowledged on its own after its start, discarded by the rebuild */
+  discarded: number;
+}
 interface Run {
-  rpo: RpoCase;
-  switchover: SwitchCase;
-  switchback: SwitchCase;
+  rpo?: RpoCase;
+  switchover?: SwitchCase;
+  switchback?: SwitchCase;
+  failover?: FailoverCase;
+  recovery?: RecoveryCase;
+  /** the switchover B → A after the recovery */
+  back?: SwitchCase;
 }
 
 function quantile(xs: number[], q: number): number | null {
@@ -174,6 +290,8 @@ interface Side {
   rw: Endpoint;
   table: string;
   writer: Writer;
+  /** acknowledged rows a failover lost or a rebuild discarded (as the API says): left out of the later checks */
+  gone: Set<number>;
 }
 
 async function main(): Promise<void> {
@@ -226,7 +344,7 @@ async function main(): Promise<void> {
     });
     const svc = t;
     out(
-      `dwsbox bench: disaster recovery between two 3-node clusters on the Patroni engine; postgres ${svc.svc.dataPlane.bins.pgVersion}; fsync on; ${RUNS} run(s); load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+      `dwsbox bench: disaster recovery between two 3-node clusters on the Patroni engine; postgres ${svc.svc.dataPlane.bins.pgVersion}; fsync on; ${RUNS} run(s) of ${[...PHASES].join(', ')}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
     );
     const t0 = Date.now();
     const [a, b] = await Promise.all([createAvailableCluster(svc.client, { nodes: 3 }), createAvailableCluster(svc.client, { nodes: 3 })]);
@@ -234,7 +352,7 @@ async function main(): Promise<void> {
     const side = (name: 'A' | 'B', id: string, connectInfo: string): Side => {
       const rw = endpointOf(connectInfo);
       const table = `acked_${name.toLowerCase()}`;
-      return { name, id, rw, table, writer: new Writer(rw, { pauseMs: PAUSE_MS, table }) };
+      return { name, id, rw, table, writer: new Writer(rw, { pauseMs: PAUSE_MS, table, lsn: true }), gone: new Set() };
     };
     const sideA = side('A', a.id, a.detail.endpoints[0]!.connect_info);
     const sideB = side('B', b.id, b.detail.endpoints[0]!.connect_info);
@@ -346,7 +464,7 @@ async function main(): Promise<void> {
         const missing: MissingRow[] = [];
         for (const s of [sideA, sideB]) {
           // The acknowledgements before the query is sent (a row acknowledged while it runs may be after its snapshot).
-          const ackedBefore = s.writer.acked.slice();
+          const ackedBefore = s.writer.acked.filter((x) => !s.gone.has(x.n));
           const rows = await query<{ n: number; via: string }>(to.rw, `select n, host(inet_server_addr()) as via from ${s.table}`);
           const present = new Set(rows.map((r) => r.n));
           acked += ackedBefore.length;
@@ -383,24 +501,270 @@ async function main(): Promise<void> {
         .join(', ')}]; POST answered ${secs(c.postMs)} s, running seen ${secs(c.runningSeenMs)} s; ` +
       `missing ${c.missing} of ${c.ackedSoFar}${c.missing ? ` (${JSON.stringify(c.missingRows)}; ${c.missingAfter5s} still missing 5 s later)` : ''}${c.oldAfterNew ? `; ${c.oldAfterNew} WRITES ON ${c.from} AFTER ${c.to}'S FIRST` : ''}`;
 
-    for (let run = 1; run <= RUNS; run++) {
-      await steady();
-      const r1 = await rpo();
-      out(
-        `run ${run}: rpo: ${r1.samples} samples (every ${r1.everyMs} ms, ${r1.nulls} null), ${r1.acked} writes; lag_bytes median ${r1.lagBytes.median} p95 ${r1.lagBytes.p95} max ${r1.lagBytes.max}; ` +
-          `lag_seconds median ${r1.lagSeconds.median} p95 ${r1.lagSeconds.p95} max ${r1.lagSeconds.max}`,
+    /** Until the pairing's status leaves `from`: it must then be `want`, else the operation failed. */
+    const waitOutcome = (from: string, want: string, error: RegExp): Promise<Detail> =>
+      waitFor(
+        async () => {
+          const d = await detail();
+          if (d.status === from) return null;
+          if (d.status !== want || !error.test(d.error ?? '')) throw new Error(`pairing ${d.status} after ${from}: ${d.error}`);
+          return d;
+        },
+        `the pairing ${want}`,
+        300_000,
       );
-      const s1 = await switchOver(sideA, sideB);
-      out(`run ${run}: switchover ${describe(s1)}`);
-      const s2 = await switchOver(sideB, sideA);
-      out(`run ${run}: switchback ${describe(s2)}`);
-      runs.push({ rpo: r1, switchover: s1, switchback: s2 });
+    const stepsOf = async (
+      clusterId: string,
+      kind: 'dr.failover' | 'dr.recover',
+    ): Promise<{ taskS: number | null; steps: Record<string, number> }> => {
+      const task = (await svc.svc.store.listTasks(clusterId, { kinds: [kind], limit: 1 }))[0]!;
+      const steps: Record<string, number> = {};
+      for (const s of (await svc.svc.store.listSteps(task.id)).filter((x) => x.phase === 'run'))
+        steps[s.stepId] = (s.endAt ?? 0) - (s.beginAt ?? 0);
+      return { taskS: task.startedAt && task.finishedAt ? (task.finishedAt - task.startedAt) / 1000 : null, steps };
+    };
+    const bytesOf = (lsn: string): bigint => lsnBytes(lsn);
+
+    /**
+     * Production (`lost`) lost under the write load and the standby promoted; the rows it had
+     * acknowledged looked up on the promoted side against L, the replayed LSN the progress
+     * reported last before the loss. Then the lost side started again and rebuilt (RestoreDisaster).
+     */
+    const failOver = async (lost: Side, promoted: Side): Promise<{ failover: FailoverCase; recovery: RecoveryCase }> => {
+      await steady();
+      const before = await detail();
+      const leadingId = before.primary_cluster.role === 'primary' ? before.primary_cluster.id : before.standby_cluster.id;
+      if (leadingId !== lost.id) throw new Error(`expected ${lost.name} to lead before the failover`);
+      const lostCluster = (await svc.svc.store.getClusterById(lost.id))!;
+      const lostNodes = await svc.svc.store.listNodes(lost.id);
+
+      // The progress every --sample-ms until the loss, which follows the last answer at once.
+      let last: { lsn: string; lagBytes: number | null; lagSeconds: number | null; at: number } | null = null;
+      let n = 0;
+      const from = Date.now();
+      const ackedFrom = lost.writer.acked.length;
+      for (let next = from; ;) {
+        const r = (
+          await svc.client.call<{ disaster_recovery_progress: { replication: Replication | null } }>(
+            'GET',
+            `/v1/{project_id}/disaster-recovery/${drId}/show-progress`,
+          )
+        ).disaster_recovery_progress.replication;
+        n++;
+        if (r?.replayed_lsn) last = { lsn: r.replayed_lsn, lagBytes: r.lag_bytes, lagSeconds: r.lag_seconds, at: Date.now() };
+        next += SAMPLE_MS;
+        if (next >= from + SECONDS * 1000) break;
+        await sleep(Math.max(0, next - Date.now()));
+      }
+      if (!last) throw new Error('no progress sample reported a replayed LSN before the loss');
+      const everyMs = Math.round((Date.now() - from) / n);
+
+      // The loss: every member's Patroni and PostgreSQL stopped at once, the writer still committing.
+      const lossStart = Date.now();
+      await Promise.all(lostNodes.map((node) => svc.svc.dataPlane.stopMember(lostCluster, node, 'immediate')));
+      const lossEnd = Date.now();
+
+      const sent = Date.now();
+      await svc.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/failover`);
+      const postMs = Date.now() - sent;
+      const failed = await waitOutcome('failovering', 'abnormal', /failed over/);
+      const abnormalSeenMs = Date.now() - sent;
+      const leadsNow = failed.primary_cluster.role === 'primary' ? failed.primary_cluster.id : failed.standby_cluster.id;
+      if (leadsNow !== promoted.id) throw new Error(`expected ${promoted.name} to lead after the failover`);
+      const firstNew = await waitFor(
+        async () => promoted.writer.acked.find((x) => x.sent > lossStart) ?? null,
+        `a write on ${promoted.name}`,
+        60_000,
+        20,
+      );
+      const oldAcks = lost.writer.acked.filter((x) => x.at <= lossEnd);
+      const lastOld: Ack | undefined = oldAcks[oldAcks.length - 1];
+      const p = await svc.client.call<{ disaster_recovery_progress: { recovery_time_object: number | null } }>(
+        'GET',
+        `/v1/{project_id}/disaster-recovery/${drId}/show-progress`,
+      );
+      const { steps } = await stepsOf(promoted.id, 'dr.failover');
+
+      // Every acknowledged row, through the promoted side's read-write endpoint.
+      const L = bytesOf(last.lsn);
+      const lookUp = async (): Promise<{
+        acked: number;
+        guaranteed: number;
+        noLsn: number;
+        lost: LostRow[];
+        guaranteedMissing: LostRow[];
+        ackedAfter: number;
+        missingAfter: MissingRow[];
+      }> => {
+        const o = {
+          acked: 0,
+          guaranteed: 0,
+          noLsn: 0,
+          lost: [] as LostRow[],
+          guaranteedMissing: [] as LostRow[],
+          ackedAfter: 0,
+          missingAfter: [] as MissingRow[],
+        };
+        for (const s of [sideA, sideB]) {
+          const ackedBefore = s.writer.acked.filter((x) => !s.gone.has(x.n));
+          const rows = await query<{ n: number; via: string }>(promoted.rw, `select n, host(inet_server_addr()) as via from ${s.table}`);
+          const present = new Set(rows.map((r) => r.n));
+          for (const x of ackedBefore) {
+            if (x.at > lossEnd) {
+              // Acknowledged by the promoted side after its promotion.
+              o.ackedAfter++;
+              if (!present.has(x.n))
+                o.missingAfter.push({
+                  writer: s.name,
+                  n: x.n,
+                  server: x.server,
+                  sentMs: x.sent - sent,
+                  atMs: x.at - sent,
+                  via: rows[0]?.via ?? null,
+                });
+              continue;
+            }
+            o.acked++;
+            const row: LostRow = { writer: s.name, n: x.n, lsn: x.lsn ?? null, atMs: x.at - lossStart };
+            const guaranteed = x.lsn !== undefined && bytesOf(x.lsn) <= L;
+            if (x.lsn === undefined) o.noLsn++;
+            if (guaranteed) o.guaranteed++;
+            if (present.has(x.n)) continue;
+            o.lost.push(row);
+            if (guaranteed) o.guaranteedMissing.push(row);
+          }
+        }
+        return o;
+      };
+      const found = await lookUp();
+      const later =
+        found.guaranteedMissing.length || found.missingAfter.length
+          ? (await sleep(5000), await lookUp())
+          : { guaranteedMissing: [], missingAfter: [] };
+      // Lost rows are gone for good (the lost side is rebuilt from the promoted one): no later check counts them.
+      for (const r of found.lost) (r.writer === 'A' ? sideA : sideB).gone.add(r.n);
+      const lsns = oldAcks.flatMap((x) => (x.lsn === undefined ? [] : [bytesOf(x.lsn)]));
+      const top = lsns.reduce<bigint | null>((m, x) => (m === null || x > m ? x : m), null);
+      const lastAck = [...oldAcks].reverse().find((x) => x.lsn !== undefined && bytesOf(x.lsn) === top);
+      const failover: FailoverCase = {
+        from: lost.name,
+        to: promoted.name,
+        samples: n,
+        everyMs,
+        replayedLsn: last.lsn,
+        lagBytes: last.lagBytes,
+        lagSeconds: last.lagSeconds,
+        sampleToLossMs: lossStart - last.at,
+        lossMs: lossEnd - lossStart,
+        postAfterLossMs: sent - lossStart,
+        postMs,
+        abnormalSeenMs,
+        firstNewAfterLossMs: firstNew.at - lossStart,
+        firstNewAfterPostMs: firstNew.at - sent,
+        lastOldMs: lastOld ? lastOld.at - lossStart : NaN,
+        recoveryTimeObjectS: p.disaster_recovery_progress.recovery_time_object,
+        steps,
+        ackedInPhase: oldAcks.length - ackedFrom,
+        ackedDuringLoss: oldAcks.filter((x) => x.at >= lossStart).length,
+        acked: found.acked,
+        guaranteed: found.guaranteed,
+        noLsn: found.noLsn,
+        lost: found.lost.length,
+        lostRows: found.lost,
+        guaranteedMissing: found.guaranteedMissing.length,
+        guaranteedMissingAfter5s: later.guaranteedMissing.length,
+        lastAckLsn: lastAck?.lsn ?? null,
+        unreplicatedBytes: top === null ? null : Math.max(0, Number(top - L)),
+        ackedAfter: found.ackedAfter,
+        missingAfter: found.missingAfter.length,
+      };
+
+      // The lost side started again: it comes back a primary of its own, which its writer shows.
+      const r0 = Date.now();
+      await svc.client.call('POST', `/v1/{project_id}/clusters/${lost.id}/start`);
+      const startPostS = (Date.now() - r0) / 1000;
+      await waitIdle(svc.client, lost.id, 300_000);
+      const startIdleS = (Date.now() - r0) / 1000;
+      const own = await waitFor(
+        async () => lost.writer.acked.find((x) => x.sent > r0) ?? null,
+        `a write on ${lost.name} on its own`,
+        60_000,
+        50,
+      ).catch(() => null);
+      // RestoreDisaster: the lost side rebuilt as the standby of the promoted one.
+      const r1 = Date.now();
+      await svc.client.call('POST', `/v2/{project_id}/disaster-recovery/${drId}/recovery`);
+      const recPostMs = Date.now() - r1;
+      await waitOutcome('recovering', 'running', /^$/);
+      const runningSeenS = (Date.now() - r1) / 1000;
+      // What the lost side acknowledged on its own since the loss: discarded by the rebuild, as the API says.
+      const discarded = lost.writer.acked.filter((x) => x.at > lossEnd);
+      for (const x of discarded) lost.gone.add(x.n);
+      const rec = await stepsOf(lost.id, 'dr.recover');
+      return {
+        failover,
+        recovery: {
+          startPostS,
+          startIdleS,
+          startWritableS: own ? (own.at - r0) / 1000 : null,
+          postMs: recPostMs,
+          runningSeenS,
+          taskS: rec.taskS,
+          steps: rec.steps,
+          discarded: discarded.length,
+        },
+      };
+    };
+    const stepsText = (steps: Record<string, number>): string =>
+      Object.entries(steps)
+        .map(([k, v]) => `${k} ${secs(v)}`)
+        .join(', ');
+    const describeFailover = (f: FailoverCase): string =>
+      `${f.from} lost → ${f.to}: L ${f.replayedLsn} (last of ${f.samples} samples every ${f.everyMs} ms, ${f.sampleToLossMs} ms before the loss; lag_bytes ${f.lagBytes}, lag_seconds ${f.lagSeconds}); ` +
+      `loss ${f.lossMs} ms, ${f.ackedDuringLoss} acknowledged meanwhile; last write on ${f.from} ${secs(f.lastOldMs)} s, POST ${secs(f.postAfterLossMs)} s after the loss (answered ${f.postMs} ms), ` +
+      `first write on ${f.to} ${secs(f.firstNewAfterLossMs)} s after the loss (${secs(f.firstNewAfterPostMs)} s after the POST), abnormal seen ${secs(f.abnormalSeenMs)} s after the POST; ` +
+      `task ${f.recoveryTimeObjectS ?? '—'} s [${stepsText(f.steps)}]; rows: ${f.acked} acknowledged (${f.ackedInPhase} in the phase), ${f.guaranteed} guaranteed (LSN ≤ L), ${f.noLsn} without LSN, ` +
+      `lost ${f.lost}${f.lost ? ` (${f.lostRows.map((r) => `${r.writer}${r.n}@${r.lsn ?? '?'}`).join(' ')})` : ''}; WAL from L to the last acknowledged row ${f.unreplicatedBytes ?? '—'} bytes (${f.lastAckLsn ?? '—'})` +
+      `${f.guaranteedMissing ? `; ${f.guaranteedMissing} GUARANTEED ROWS MISSING (${f.guaranteedMissingAfter5s} 5 s later)` : ''}${f.missingAfter ? `; ${f.missingAfter} OF ${f.ackedAfter} ROWS OF ${f.to} MISSING` : ''}`;
+    const describeRecovery = (r: RecoveryCase): string =>
+      `start of the lost side answered ${secs(r.startPostS * 1000)} s, its task ended ${secs(r.startIdleS * 1000)} s, ${r.startWritableS === null ? 'no write on it' : `a write of its own ${secs(r.startWritableS * 1000)} s`} after the POST; ` +
+      `recovery task ${r.taskS ?? '—'} s [${stepsText(r.steps)}], running seen ${secs(r.runningSeenS * 1000)} s (POST answered ${r.postMs} ms); ${r.discarded} rows written on its own discarded`;
+
+    for (let run = 1; run <= RUNS; run++) {
+      // Pushed first: a run that fails midway still shows its finished phases in the failure's JSON line.
+      const r: Run = {};
+      runs.push(r);
+      if (phase('rpo')) {
+        await steady();
+        const r1 = (r.rpo = await rpo());
+        out(
+          `run ${run}: rpo: ${r1.samples} samples (every ${r1.everyMs} ms, ${r1.nulls} null), ${r1.acked} writes; lag_bytes median ${r1.lagBytes.median} p95 ${r1.lagBytes.p95} max ${r1.lagBytes.max}; ` +
+            `lag_seconds median ${r1.lagSeconds.median} p95 ${r1.lagSeconds.p95} max ${r1.lagSeconds.max}`,
+        );
+      }
+      if (phase('switchover')) {
+        r.switchover = await switchOver(sideA, sideB);
+        out(`run ${run}: switchover ${describe(r.switchover)}`);
+        r.switchback = await switchOver(sideB, sideA);
+        out(`run ${run}: switchback ${describe(r.switchback)}`);
+      }
+      if (phase('failover')) {
+        const f = await failOver(sideA, sideB);
+        r.failover = f.failover;
+        out(`run ${run}: failover ${describeFailover(f.failover)}`);
+        r.recovery = f.recovery;
+        out(`run ${run}: recovery ${describeRecovery(f.recovery)}`);
+        r.back = await switchOver(sideB, sideA);
+        out(`run ${run}: back ${describe(r.back)}`);
+      }
     }
     await Promise.all(writers.map((w) => w.stop()));
-    // Every acknowledged row of the whole bench, through A's read-write endpoint (A leads again).
+    // Every acknowledged row of the whole bench (but those lost or discarded), through A's read-write endpoint (A leads again).
     let finalMissing = 0;
-    for (const s of [sideA, sideB])
-      finalMissing += s.writer.missing(new Set((await query<{ n: number }>(sideA.rw, `select n from ${s.table}`)).map((r) => r.n))).length;
+    for (const s of [sideA, sideB]) {
+      const present = new Set((await query<{ n: number }>(sideA.rw, `select n from ${s.table}`)).map((x) => x.n));
+      finalMissing += s.writer.missing(present).filter((x) => !s.gone.has(x)).length;
+    }
     const t2 = Date.now();
     await svc.client.call('DELETE', `/v2/{project_id}/disaster-recovery/${drId}`);
     await waitFor(
@@ -421,15 +785,20 @@ async function main(): Promise<void> {
     };
     const max = (xs: number[]): number => Math.max(...xs.filter((x) => !Number.isNaN(x)));
     out();
-    out(`RPO under a write load (${SECONDS} s a run, every ${SAMPLE_MS} ms, writer pause ${PAUSE_MS} ms), medians of the runs' figures:`);
-    out(
-      `  lag_bytes   median ${med(runs.map((r) => r.rpo.lagBytes.median))}, p95 ${med(runs.map((r) => r.rpo.lagBytes.p95))}, max (all runs) ${max(runs.map((r) => r.rpo.lagBytes.max ?? NaN))}`,
-    );
-    out(
-      `  lag_seconds median ${med(runs.map((r) => r.rpo.lagSeconds.median))}, p95 ${med(runs.map((r) => r.rpo.lagSeconds.p95))}, max (all runs) ${max(runs.map((r) => r.rpo.lagSeconds.max ?? NaN))}`,
-    );
-    for (const k of ['switchover', 'switchback'] as const) {
-      const cs = runs.map((r) => r[k]);
+    const rpos = runs.flatMap((r) => (r.rpo ? [r.rpo] : []));
+    if (rpos.length) {
+      out(`RPO under a write load (${SECONDS} s a run, every ${SAMPLE_MS} ms, writer pause ${PAUSE_MS} ms), medians of the runs' figures:`);
+      out(
+        `  lag_bytes   median ${med(rpos.map((r) => r.lagBytes.median))}, p95 ${med(rpos.map((r) => r.lagBytes.p95))}, max (all runs) ${max(rpos.map((r) => r.lagBytes.max ?? NaN))}`,
+      );
+      out(
+        `  lag_seconds median ${med(rpos.map((r) => r.lagSeconds.median))}, p95 ${med(rpos.map((r) => r.lagSeconds.p95))}, max (all runs) ${max(rpos.map((r) => r.lagSeconds.max ?? NaN))}`,
+      );
+    }
+    const switches = runs.flatMap((r) => [r.switchover, r.switchback, r.back].filter((c): c is SwitchCase => c !== undefined));
+    for (const k of ['switchover', 'switchback', 'back'] as const) {
+      const cs = runs.flatMap((r) => (r[k] ? [r[k]] : []));
+      if (!cs.length) continue;
       out(
         `${k} (${cs[0]!.from} → ${cs[0]!.to}): longest write gap median ${med(cs.map((c) => c.longestGapMs / 1000))} s, worst ${secs(max(cs.map((c) => c.longestGapMs)))} s; ` +
           `task (recovery_time_object) median ${med(cs.map((c) => c.recoveryTimeObjectS))} s; running seen median ${med(cs.map((c) => c.runningSeenMs / 1000))} s; ` +
@@ -438,28 +807,72 @@ async function main(): Promise<void> {
       const names = Object.keys(cs[0]!.steps);
       out(`  steps (median s): ${names.map((n) => `${n} ${med(cs.map((c) => (c.steps[n] ?? NaN) / 1000))}`).join(', ')}`);
     }
-    const missing = runs.reduce((x, r) => x + r.switchover.missing + r.switchback.missing, 0);
+    const fos = runs.flatMap((r) => (r.failover ? [r.failover] : []));
+    const recs = runs.flatMap((r) => (r.recovery ? [r.recovery] : []));
+    if (fos.length) {
+      const sum = (f: (c: FailoverCase) => number): number => fos.reduce((x, c) => x + f(c), 0);
+      out(
+        `failover (${fos[0]!.from} lost → ${fos[0]!.to}): first write on ${fos[0]!.to} median ${med(fos.map((c) => c.firstNewAfterLossMs / 1000))} s after the loss, ` +
+          `${med(fos.map((c) => c.firstNewAfterPostMs / 1000))} s after the POST (worst ${secs(max(fos.map((c) => c.firstNewAfterLossMs)))} s after the loss); ` +
+          `task (recovery_time_object) median ${med(fos.map((c) => c.recoveryTimeObjectS))} s; abnormal seen median ${med(fos.map((c) => c.abnormalSeenMs / 1000))} s after the POST; loss ${med(fos.map((c) => c.lossMs / 1000))} s`,
+      );
+      out(
+        `  steps (median s): ${Object.keys(fos[0]!.steps)
+          .map((n) => `${n} ${med(fos.map((c) => (c.steps[n] ?? NaN) / 1000))}`)
+          .join(', ')}`,
+      );
+      out(
+        `  rows, all runs: ${sum((c) => c.acked)} acknowledged before the losses were checked, ${sum((c) => c.guaranteed)} guaranteed (LSN ≤ L), ${sum((c) => c.noLsn)} without LSN, ` +
+          `lost ${sum((c) => c.lost)} (per run ${fos.map((c) => c.lost).join(', ')}), guaranteed ones missing ${sum((c) => c.guaranteedMissing)}; rows of the promoted side missing ${sum((c) => c.missingAfter)}`,
+      );
+      out(
+        `  beside the rows lost, per run: last reported lag_bytes ${fos.map((c) => c.lagBytes).join(', ')}, lag_seconds ${fos.map((c) => c.lagSeconds).join(', ')}; ` +
+          `WAL from L to the last acknowledged row ${fos.map((c) => c.unreplicatedBytes).join(', ')} bytes; rows acknowledged during the loss ${fos.map((c) => c.ackedDuringLoss).join(', ')}`,
+      );
+    }
+    if (recs.length)
+      out(
+        `recovery: the lost side's start task ended median ${med(recs.map((c) => c.startIdleS))} s after its POST; RestoreDisaster task median ${med(recs.map((c) => c.taskS))} s, ` +
+          `running seen median ${med(recs.map((c) => c.runningSeenS))} s; steps (median s): ${Object.keys(recs[0]!.steps)
+            .map((n) => `${n} ${med(recs.map((c) => (c.steps[n] ?? NaN) / 1000))}`)
+            .join(', ')}; rows written on its own and discarded ${recs.reduce((x, c) => x + c.discarded, 0)}`,
+      );
+    const missing = switches.reduce((x, c) => x + c.missing, 0);
+    const guaranteedMissing = fos.reduce((x, c) => x + c.guaranteedMissing + c.missingAfter, 0);
     out(
-      `acknowledged writes: ${writers.reduce((x, w) => x + w.acked.length, 0)} (A ${sideA.writer.acked.length}, B ${sideB.writer.acked.length}); missing after a switch: ${missing}; missing at the end (on A): ${finalMissing}`,
+      `acknowledged writes: ${writers.reduce((x, w) => x + w.acked.length, 0)} (A ${sideA.writer.acked.length}, B ${sideB.writer.acked.length}); ` +
+        `lost or discarded (left out): ${sideA.gone.size + sideB.gone.size}; missing after a switch: ${missing}; guaranteed missing after a failover: ${guaranteedMissing}; missing at the end (on A): ${finalMissing}`,
     );
     out(
       JSON.stringify({
         bench: 'dr',
         at: new Date(started).toISOString(),
         git: gitInfo(['src', 'test/helpers', 'bench/dr.ts']),
-        options: { runs: RUNS, seconds: SECONDS, sampleMs: SAMPLE_MS, pauseMs: PAUSE_MS },
+        options: { runs: RUNS, seconds: SECONDS, sampleMs: SAMPLE_MS, pauseMs: PAUSE_MS, phases: [...PHASES] },
         runs,
         acked: { A: sideA.writer.acked.length, B: sideB.writer.acked.length },
         writerErrors: { A: sideA.writer.errors, B: sideB.writer.errors },
         deleteS,
         missing,
+        guaranteedMissing,
         finalMissing,
       }),
     );
-    if (missing || finalMissing || runs.some((r) => r.switchover.oldAfterNew || r.switchback.oldAfterNew)) process.exitCode = 1;
+    if (missing || guaranteedMissing || finalMissing || switches.some((c) => c.oldAfterNew)) process.exitCode = 1;
   } catch (e) {
     // After a signal, what fails is the service being stopped under the bench: not worth a stack.
-    if (!cleaning) out(`FAILED: ${(e as Error).stack ?? String(e)}`);
+    if (!cleaning) {
+      out(`FAILED: ${(e as Error).stack ?? String(e)}`);
+      out(
+        JSON.stringify({
+          bench: 'dr',
+          failed: (e as Error).message,
+          at: new Date(started).toISOString(),
+          options: { runs: RUNS, seconds: SECONDS, sampleMs: SAMPLE_MS, pauseMs: PAUSE_MS, phases: [...PHASES] },
+          runs,
+        }),
+      );
+    }
     process.exitCode = 1;
   } finally {
     await cleanup();

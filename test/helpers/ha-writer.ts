@@ -4,6 +4,9 @@
  * (a commit that errs or times out is not acknowledged, whatever became of it). On any error it
  * reconnects and goes on with the next number. Afterwards, `missing(present)` names every
  * acknowledged row a member does not have: the D25 check that no acknowledged write was lost.
+ * With `lsn` (opt-in, issue 19), each acknowledgement also gets a WAL position known to be at or
+ * after its commit: `pg_current_wal_insert_lsn()` read on the same session once the COMMIT has
+ * returned (one more round trip per row).
  */
 import pg from 'pg';
 
@@ -22,6 +25,11 @@ export interface Ack {
   /** when its INSERT was sent, and when its acknowledgement came (ms since the epoch) */
   sent: number;
   at: number;
+  /**
+   * With the `lsn` option: `pg_current_wal_insert_lsn()` read on the same session after the commit
+   * returned, so at or after the commit record's end (absent when that read failed).
+   */
+  lsn?: string;
 }
 
 export const ACKED_TABLE = 'acked';
@@ -36,8 +44,11 @@ export class Writer {
 
   constructor(
     private readonly endpoint: Endpoint,
-    /** `table`: the table it fills (`ACKED_TABLE` unless given: two writers at once need one each) */
-    private readonly o: { pauseMs?: number; connectTimeoutMs?: number; table?: string } = {},
+    /**
+     * `table`: the table it fills (`ACKED_TABLE` unless given: two writers at once need one each);
+     * `lsn`: read an LSN at or after each commit (`Ack.lsn`)
+     */
+    private readonly o: { pauseMs?: number; connectTimeoutMs?: number; table?: string; lsn?: boolean } = {},
   ) {}
 
   /** The table the writer fills (made once, before `start`). */
@@ -95,7 +106,10 @@ export class Writer {
           `INSERT INTO ${this.o.table ?? ACKED_TABLE} (n, server) VALUES ($1, host(inet_server_addr())) RETURNING server`,
           [n],
         );
-        this.acked.push({ n, server: r.rows[0]!.server, sent, at: Date.now() });
+        const ack: Ack = { n, server: r.rows[0]!.server, sent, at: Date.now() };
+        this.acked.push(ack);
+        // Acknowledged already: a failure of this read leaves the row acknowledged, with no LSN.
+        if (this.o.lsn) ack.lsn = (await client.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]!.lsn;
         if (this.o.pauseMs) await sleep(this.o.pauseMs);
       } catch {
         this.errors++;
