@@ -15,14 +15,13 @@
  * first collection. Screenshots: test-results/console/events-page.png, alarms-page.png.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { p, PROJECT_ID, startApiService, type ApiHarness } from '../helpers/api.js';
-import { removeDir, tempDir } from '../helpers/env.js';
+import { prepareConsole, openBrowser, signIn, type ConsoleBrowser } from '../helpers/console-browser.js';
 import { makeCluster } from '../helpers/records.js';
 import type { AlarmLevel } from '../../src/domain/alarms.js';
 import type { EventSeverity } from '../../src/store/store.js';
@@ -31,7 +30,6 @@ import { formatEventTime } from '../../console/src/model.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'console');
-const CHROMIUM = '/usr/bin/chromium';
 const USER = 'alarms-viewer';
 const PASSWORD = 'Alarms-Pass-123';
 const MIN = 60_000;
@@ -40,9 +38,8 @@ const DAY = 24 * HOUR;
 
 let h: ApiHarness;
 let endpoint = '';
-let context: BrowserContext | null = null;
 let page: Page;
-let profileDir = '';
+let browser: ConsoleBrowser | null = null;
 const alpha = makeCluster({ projectId: PROJECT_ID, name: 'alpha-events', port: 8101 });
 const beta = makeCluster({ projectId: PROJECT_ID, name: 'beta-events', port: 8102 });
 
@@ -118,9 +115,7 @@ async function alarm(o: {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\` (it installs Debian's chromium)`);
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
+  prepareConsole();
   mkdirSync(SHOTS, { recursive: true });
   h = await startApiService({ flags: { metricsCollectIntervalMs: 10 * MIN } });
   const addr = h.app.server.address();
@@ -162,28 +157,13 @@ beforeAll(async () => {
     await alarm({ cluster: beta.id, ordinal: i, rule: 'dwsbox.long_query', level: 'prompt', ago: 6 * DAY + i * MIN, clearedAgo: 6 * DAY });
   await alarm({ cluster: alpha.id, ordinal: 1, rule: 'dwsbox.archive_failing', level: 'urgent', ago: 12 * DAY, clearedAgo: 11 * DAY });
 
-  profileDir = tempDir('chromium');
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    viewport: { width: 1400, height: 1000 },
-    locale: 'en-US',
-    timeout: 60_000,
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(30_000);
-  await page.goto(`${endpoint}/console`);
-  await page.fill('#f-user', USER);
-  await page.fill('#f-password', PASSWORD);
-  await page.fill('#f-project', PROJECT_ID);
-  await page.click('[data-testid=login-form] button[type=submit]');
-  await page.locator('[data-testid=signed-in]').waitFor();
+  browser = await openBrowser();
+  page = browser.page;
+  await signIn(page, endpoint, { user: USER, password: PASSWORD, projectId: PROJECT_ID });
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  if (profileDir) removeDir(profileDir);
+  await browser?.close();
   await h?.stop();
 });
 

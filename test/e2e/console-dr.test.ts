@@ -26,14 +26,14 @@
  * Screenshots: test-results/console/dr-list.png, dr-pairing.png, dr-create.png.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page, type Request, type Route } from 'playwright-core';
+import { type Page, type Request, type Route } from 'playwright-core';
 import { p, PROJECT_ID, startApiService, type ApiHarness } from '../helpers/api.js';
-import { removeDir, tempDir, testAgentDir } from '../helpers/env.js';
+import { prepareConsole, openBrowser, signIn, type ConsoleBrowser } from '../helpers/console-browser.js';
+import { testAgentDir } from '../helpers/env.js';
 import { makeCluster } from '../helpers/records.js';
 import { drSlotName, type DisasterRecoveryRecord } from '../../src/domain/disaster-recovery.js';
 import type { ClusterRecord } from '../../src/domain/records.js';
@@ -41,16 +41,14 @@ import { allowedActions, type DrListItem } from '../../console/src/disaster-reco
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'console');
-const CHROMIUM = '/usr/bin/chromium';
 const USER = 'dr-operator';
 const PASSWORD = 'Dr-Operator-Pass-123';
 const MIN = 60_000;
 
 let h: ApiHarness;
 let endpoint = '';
-let context: BrowserContext | null = null;
 let page: Page;
-let profileDir = '';
+let browser: ConsoleBrowser | null = null;
 
 const cluster = (name: string, port: number, o: Partial<ClusterRecord> = {}): ClusterRecord =>
   makeCluster({ projectId: PROJECT_ID, name, port, ...o });
@@ -126,9 +124,7 @@ const allowedShown = async (): Promise<string[]> =>
     .evaluateAll((bs) => bs.map((b) => (b.getAttribute('data-testid') ?? '').replace('dr-act-', '')));
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\` (it installs Debian's chromium)`);
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
+  prepareConsole();
   mkdirSync(SHOTS, { recursive: true });
   // Disaster recovery is the Patroni engine's (the local engine refuses it). No cluster here runs a process: the
   // health monitor would mark them UNAVAILABLE (and no longer candidates of a pairing), so it does not run in the test.
@@ -143,28 +139,13 @@ beforeAll(async () => {
   await h.svc.store.insertDisasterRecovery(running);
   await h.svc.store.insertDisasterRecovery(swapped);
 
-  profileDir = tempDir('chromium');
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    viewport: { width: 1400, height: 1000 },
-    locale: 'en-US',
-    timeout: 60_000,
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(30_000);
-  await page.goto(`${endpoint}/console`);
-  await page.fill('#f-user', USER);
-  await page.fill('#f-password', PASSWORD);
-  await page.fill('#f-project', PROJECT_ID);
-  await page.click('[data-testid=login-form] button[type=submit]');
-  await page.locator('[data-testid=signed-in]').waitFor();
+  browser = await openBrowser();
+  page = browser.page;
+  await signIn(page, endpoint, { user: USER, password: PASSWORD, projectId: PROJECT_ID });
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  if (profileDir) removeDir(profileDir);
+  await browser?.close();
   await h?.stop();
 });
 

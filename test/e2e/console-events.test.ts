@@ -6,27 +6,24 @@
  * Screenshot: test-results/console/events.png.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { p, PROJECT_ID, startApiService, type ApiHarness } from '../helpers/api.js';
 import { ADMIN_PASSWORD, SUBNET, VPC } from '../helpers/service.js';
-import { removeDir, tempDir } from '../helpers/env.js';
+import { prepareConsole, openBrowser, signIn, type ConsoleBrowser } from '../helpers/console-browser.js';
 import { formatEventTime } from '../../console/src/model.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'console');
-const CHROMIUM = '/usr/bin/chromium';
 const USER = 'events-viewer';
 const PASSWORD = 'Events-Pass-123';
 
 let h: ApiHarness;
 let endpoint = '';
-let context: BrowserContext | null = null;
 let page: Page;
-let profileDir = '';
+let browser: ConsoleBrowser | null = null;
 let clusterId = '';
 let taskId = '';
 
@@ -48,9 +45,7 @@ async function until(test: () => Promise<boolean>, what: string, timeoutMs: numb
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\` (it installs Debian's chromium)`);
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
+  prepareConsole();
   mkdirSync(SHOTS, { recursive: true });
   h = await startApiService();
   const addr = h.app.server.address();
@@ -81,22 +76,12 @@ beforeAll(async () => {
   await until(async () => (await h.svc.store.listTasks(clusterId))[0]?.phase === 'done', 'the create task ended', 60_000);
   taskId = (await h.svc.store.listTasks(clusterId))[0]!.id;
 
-  profileDir = tempDir('chromium');
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    viewport: { width: 1400, height: 1000 },
-    locale: 'en-US',
-    timeout: 60_000,
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(30_000);
+  browser = await openBrowser();
+  page = browser.page;
 });
 
 afterAll(async () => {
-  await context?.close();
-  if (profileDir) removeDir(profileDir);
+  await browser?.close();
   await h?.stop();
 });
 
@@ -112,12 +97,7 @@ async function shownRows(): Promise<{ id: string; cells: string[] }[]> {
 
 describe("the console's cluster page", () => {
   it("lists the cluster's latest events as ListEvents records them: time, severity, kind, message", async () => {
-    await page.goto(`${endpoint}/console`);
-    await page.fill('#f-user', USER);
-    await page.fill('#f-password', PASSWORD);
-    await page.fill('#f-project', PROJECT_ID);
-    await page.click('[data-testid=login-form] button[type=submit]');
-    await page.locator('[data-testid=signed-in]').waitFor();
+    await signIn(page, endpoint, { user: USER, password: PASSWORD, projectId: PROJECT_ID });
     await page.goto(`${endpoint}/console/clusters/${clusterId}`);
     await page.locator('[data-testid=events-table]').waitFor();
 

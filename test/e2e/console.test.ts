@@ -10,30 +10,28 @@
  * One cluster, a few MB of data (2 cores, other suites running alongside).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
+import { type Page, type Request } from 'playwright-core';
 import { AuthService } from '../../src/auth/auth-service.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { createLogger } from '../../src/log/logger.js';
-import { freePort, removeDir, tempDir } from '../helpers/env.js';
+import { prepareConsole, openBrowser, type ConsoleBrowser } from '../helpers/console-browser.js';
+import { freePort } from '../helpers/env.js';
 import { ADMIN_PASSWORD, PROJECT_ID, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
 import { testEngine } from '../helpers/engine.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'console');
-const CHROMIUM = '/usr/bin/chromium';
 const USER = 'console-user';
 const PASSWORD = 'Console-Pass-123';
 
 let t: TestService;
-let context: BrowserContext | null = null;
 let page: Page;
-let profileDir = '';
+let browser: ConsoleBrowser | null = null;
 let clusterId = '';
 let clusterName = '';
 const apiRequests: { url: string; method: string; headers: Record<string, string> }[] = [];
@@ -46,10 +44,8 @@ async function shot(name: string): Promise<void> {
 const newestTask = (action: string) => page.locator(`[data-testid=task-list] [data-action="${action}"]`).first();
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\` (it installs Debian's chromium)`);
   // The same build as `npm run build:console` / the set-up, when console/dist is missing or older than its sources.
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
+  prepareConsole();
   mkdirSync(SHOTS, { recursive: true });
 
   t = await startService();
@@ -61,26 +57,8 @@ beforeAll(async () => {
   );
   await auth.createUser(PROJECT_ID, USER, PASSWORD, 'admin');
 
-  profileDir = tempDir('chromium');
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1400, height: 1000 },
-    locale: 'en-US',
-    timeout: 60_000,
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(30_000);
+  browser = await openBrowser();
+  page = browser.page;
   page.on('request', (r: Request) => {
     const u = new URL(r.url());
     if (!u.pathname.startsWith('/console')) apiRequests.push({ url: u.pathname + u.search, method: r.method(), headers: r.headers() });
@@ -88,8 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await context?.close();
-  if (profileDir) removeDir(profileDir);
+  await browser?.close();
   await t?.stop();
 });
 

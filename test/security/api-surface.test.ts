@@ -22,6 +22,7 @@ import { chromium } from 'playwright-core';
 import { PROJECT_ID, startApiService, type ApiHarness } from '../helpers/api.js';
 import { ADMIN_PASSWORD, SUBNET, VPC } from '../helpers/service.js';
 import { makeCluster, makeNode } from '../helpers/records.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/console-browser.js';
 import { removeDir, tempDir } from '../helpers/env.js';
 import { sqliteFiles } from '../../src/store/private-files.js';
 import { defaultConsoleDir } from '../../src/api/routes/console.js';
@@ -31,7 +32,6 @@ let port = 0;
 const OTHER_PROJECT = 'c'.repeat(32);
 let mine: string;
 let theirs: string;
-const CHROMIUM = '/usr/bin/chromium';
 
 beforeAll(async () => {
   h = await startApiService();
@@ -226,15 +226,7 @@ describe('/docs and the other pages', () => {
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
       timeout: 60_000,
     });
     try {
