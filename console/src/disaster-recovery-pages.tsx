@@ -22,6 +22,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { ApiError, type Cluster } from './api';
+import { mountChart } from './chart';
 import {
   CREATE_DR_FIELDS,
   LAG_POLL_MS,
@@ -645,19 +646,11 @@ function LagChart(p: { lag: LagSeries; opened: number }): JSX.Element {
       legend: { live: true },
     };
     const s = lag.current;
-    const u = new uPlot(opts, [s.xs, s.seconds, s.bytes], el);
-    plot.current = u;
-    (window.__dwsboxCharts ??= {})[CHART_KEY] = u;
-    const resize = new ResizeObserver(() => {
-      const w = Math.max(200, el.clientWidth);
-      if (w !== u.width) u.setSize({ width: w, height: CHART_HEIGHT });
-    });
-    resize.observe(el);
+    const chart = mountChart(el, opts, [s.xs, s.seconds, s.bytes], CHART_KEY);
+    plot.current = chart.plot;
     return () => {
-      resize.disconnect();
-      u.destroy();
+      chart.unmount();
       plot.current = null;
-      if (window.__dwsboxCharts?.[CHART_KEY] === u) delete window.__dwsboxCharts[CHART_KEY];
     };
   }, [drawn, lang]);
 

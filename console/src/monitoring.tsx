@@ -14,6 +14,7 @@ import type { JSX } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { mountChart } from './chart';
 import { TabFrame } from './cluster-tabs';
 import type { Key } from './i18n';
 import {
@@ -94,13 +95,6 @@ const RANGE_LABEL: Record<RangeKey, Key> = { '1h': 'range1h', '6h': 'range6h', '
 const CHART_HEIGHT = 220;
 /** whole steps (1, 2, 5 × 10ⁿ): counts, and bytes (no "0.4 B/s") */
 const WHOLE_STEPS = [1, 2, 5].flatMap((m) => Array.from({ length: 13 }, (_, n) => m * 10 ** n)).sort((a, b) => a - b);
-
-declare global {
-  interface Window {
-    /** the console's uPlot instances: the monitoring tab's by indicator name (read by test/e2e/console-monitoring.test.ts), a pairing's lag as `dr.lag` (disaster-recovery-pages.tsx) */
-    __dwsboxCharts?: Record<string, uPlot>;
-  }
-}
 
 /** One round of the page: every chart's answer for the same [from, to]. */
 interface Round {
@@ -283,19 +277,11 @@ function Chart(p: { spec: ChartSpec; round: Round; answer: Round['answers'][numb
       legend: { live: true },
       plugins: [eventMarks(() => events.current)],
     };
-    const u = new uPlot(opts, [aligned.xs, ...aligned.ys], el);
-    plot.current = u;
-    (window.__dwsboxCharts ??= {})[spec.indicator] = u;
-    const resize = new ResizeObserver(() => {
-      const w = Math.max(200, el.clientWidth);
-      if (w !== u.width) u.setSize({ width: w, height: CHART_HEIGHT });
-    });
-    resize.observe(el);
+    const chart = mountChart(el, opts, [aligned.xs, ...aligned.ys], spec.indicator);
+    plot.current = chart.plot;
     return () => {
-      resize.disconnect();
-      u.destroy();
+      chart.unmount();
       plot.current = null;
-      if (window.__dwsboxCharts?.[spec.indicator] === u) delete window.__dwsboxCharts[spec.indicator];
     };
   }, [members, lang]);
 
