@@ -11,18 +11,17 @@
  * the bytes pgBackRest reported. Screenshots: test-results/console/monitoring-*.png.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
+import { type Page, type Request } from 'playwright-core';
 import { AuthService } from '../../src/auth/auth-service.js';
 import { Secrets } from '../../src/auth/secrets.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { writeEndpoint } from '../../src/domain/endpoints.js';
 import { createLogger } from '../../src/log/logger.js';
-import { removeDir, tempDir } from '../helpers/env.js';
+import { prepareConsole, openBrowser, signIn, type ConsoleBrowser } from '../helpers/console-browser.js';
 import {
   ADMIN_PASSWORD,
   PROJECT_ID,
@@ -35,7 +34,6 @@ import {
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'test-results', 'console');
-const CHROMIUM = '/usr/bin/chromium';
 const USER = 'monitoring-viewer';
 const PASSWORD = 'Monitoring-Pass-123';
 const HOUR = 3_600_000;
@@ -70,9 +68,8 @@ interface Shown {
 }
 
 let t: TestService;
-let context: BrowserContext | null = null;
 let page: Page;
-let profileDir = '';
+let browser: ConsoleBrowser | null = null;
 let clusterId = '';
 let connectInfo = '';
 const metricRequests: { at: number; indicator: string; dim0: string; from: number; to: number; period: string | null }[] = [];
@@ -243,9 +240,7 @@ async function pickRange(range: keyof typeof RANGES): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: run \`bash scripts/setup.sh --with-browser\` (it installs Debian's chromium)`);
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
+  prepareConsole();
   mkdirSync(SHOTS, { recursive: true });
 
   // A sample every second: points for the charts within seconds.
@@ -261,17 +256,8 @@ beforeAll(async () => {
   clusterId = c.id;
   connectInfo = writeEndpoint(c.detail)!;
 
-  profileDir = tempDir('chromium');
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    viewport: { width: 1400, height: 1000 },
-    locale: 'en-US',
-    timeout: 60_000,
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(30_000);
+  browser = await openBrowser();
+  page = browser.page;
   page.on('request', (r: Request) => {
     const u = new URL(r.url());
     if (u.pathname !== `/v1.0/${PROJECT_ID}/dms/metric-data`) return;
@@ -288,8 +274,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await context?.close();
-  if (profileDir) removeDir(profileDir);
+  await browser?.close();
   await t?.stop();
 });
 
@@ -326,12 +311,7 @@ describe("the console's monitoring tab", () => {
   });
 
   it('plots, one line per member, what the API answers over the last hour, and fetches again while open', async () => {
-    await page.goto(`${t.endpoint}/console`);
-    await page.fill('#f-user', USER);
-    await page.fill('#f-password', PASSWORD);
-    await page.fill('#f-project', PROJECT_ID);
-    await page.click('[data-testid=login-form] button[type=submit]');
-    await page.locator('[data-testid=signed-in]').waitFor();
+    await signIn(page, t.endpoint, { user: USER, password: PASSWORD, projectId: PROJECT_ID });
     await page.goto(`${t.endpoint}/console/clusters/${clusterId}`);
     await page.click('[data-testid=tab-monitoring]');
     expect(new URL(page.url()).pathname).toBe(`/console/clusters/${clusterId}/monitoring`);
@@ -355,9 +335,12 @@ describe("the console's monitoring tab", () => {
     // every chart but replication lag (standbys only) has a line for every member; TPS has the write load
     for (const ind of INDICATORS.filter((i) => i !== 'instance.replication_lag_bytes'))
       expect((await shown(ind))!.labels, ind).toEqual(['node1', 'node2', 'node3']);
-    // TPS: the write load is on the chart, from one member at least
+    // TPS: the write load is on the chart, from one member at least (its next round at the latest:
+    // once, under CI's load, the first round drew two points of a member the API had given three before)
+    const pointsOf = (c: NonNullable<Awaited<ReturnType<typeof shown>>>): number =>
+      Math.max(...c.data.slice(1).map((ys) => ys.filter((y) => y !== null).length));
+    await until(async () => pointsOf((await shown('instance.tps'))!) >= 3, 'three TPS points of a member on the chart', 30_000);
     const tps = (await shown('instance.tps'))!;
-    expect(Math.max(...tps.data.slice(1).map((ys) => ys.filter((y) => y !== null).length))).toBeGreaterThanOrEqual(3);
 
     // every request of the page: the cluster, a range of 1 h, the API's own choice of period
     const first = metricRequests.filter((r) => r.to - r.from === RANGES['1h']);
