@@ -61,6 +61,9 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
   }
 }
 
+/** How long `verifyCluster` waits for a standby that is not streaming yet. */
+const VERIFY_STREAMING_MS = 30_000;
+
 export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[]): Promise<void> {
   const cluster = await ctx.cluster();
   // A highly available cluster is whole when its failover manager says so: every member streaming, the synchronous standby named (D25).
@@ -70,7 +73,15 @@ export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[
   await ctx.dataPlane.checkAdminLogin(primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
   const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
   for (const n of ordinals.filter((o) => o !== primary.ordinal)) {
-    const st = await ctx.dataPlane.replicationState(cluster, primary, n, lsn);
+    // Right after a start a standby may still be (re)connecting: its newest walsender in `startup`
+    // or `catchup` (CI saw `startup` just after Patroni had named it streaming). A moment is given.
+    const deadline = Date.now() + VERIFY_STREAMING_MS;
+    let st = await ctx.dataPlane.replicationState(cluster, primary, n, lsn);
+    while (st.state !== 'streaming' && Date.now() < deadline) {
+      ctx.signal.throwIfAborted();
+      await new Promise((r) => setTimeout(r, 250));
+      st = await ctx.dataPlane.replicationState(cluster, primary, n, lsn);
+    }
     if (st.state !== 'streaming')
       throw new AppError('VERIFY_FAILED', {
         args: [`standby node ${n} is not streaming from the primary (state: ${st.state ?? 'not connected'})`],
