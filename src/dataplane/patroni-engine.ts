@@ -16,6 +16,7 @@
  */
 import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pollUntil, PollTimeout, type PollOptions } from '../domain/poll.js';
 import type { ClusterRecord, NodeRecord } from '../domain/records.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../log/logger.js';
@@ -45,7 +46,6 @@ import {
   readWriteHost,
   restHost,
   routerUnit,
-  waitUntil,
   type HaClusterSecrets,
 } from './patroni/ha-cluster.js';
 import { FleetEtcd } from './agent/fleet-etcd.js';
@@ -1272,10 +1272,9 @@ export class PatroniEngine extends LocalEngine {
   }
 }
 
-/** `waitUntil` for a task's step: past the deadline, an engine failure that says what was waited for. */
-async function waitFor(check: () => Promise<boolean>, o: { timeoutMs: number; what: string; signal?: AbortSignal }): Promise<void> {
-  await waitUntil(check, o.timeoutMs, o.what, o.signal).catch((e: unknown) => {
-    if (o.signal?.aborted) throw e;
-    throw new AppError('ENGINE_NODE_FAILED', { args: ['the cluster', (e as Error).message] });
+/** `pollUntil` for a task's step: past the deadline, an engine failure that says what was waited for. */
+async function waitFor(check: () => Promise<boolean>, o: PollOptions): Promise<void> {
+  await pollUntil(check, o).catch((e: unknown) => {
+    throw e instanceof PollTimeout ? new AppError('ENGINE_NODE_FAILED', { args: ['the cluster', e.message] }) : e;
   });
 }

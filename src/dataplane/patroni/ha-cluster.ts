@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pollUntil } from '../../domain/poll.js';
 import { serviceUser, type OsUser } from '../os-user.js';
 import { mkdirSafe, ownedBy, removeTree, rootWithGroupOf, serviceOwner, writeFileSafe } from '../safe-fs.js';
 import type { AgentClient } from '../agent/client.js';
@@ -573,18 +574,20 @@ export class HaCluster {
     try {
       if (needSync) {
         await this.setNoSync(others);
-        await waitUntil(
+        await pollUntil(
           async () => {
             const now = await this.health();
             return now.members.some((m) => m.name === candidate && m.role === 'sync_standby') && now.sync.includes(candidate);
           },
-          timeoutMs,
-          `${candidate} the synchronous standby`,
-          o.signal,
+          { timeoutMs, what: `${candidate} the synchronous standby`, ...(o.signal ? { signal: o.signal } : {}) },
         );
       }
       await this.rest.switchover(from, candidate);
-      await waitUntil(async () => (await this.health()).leader === candidate, timeoutMs, `${candidate} the leader`, o.signal);
+      await pollUntil(async () => (await this.health()).leader === candidate, {
+        timeoutMs,
+        what: `${candidate} the leader`,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
     } finally {
       if (needSync) await this.setNoSync([]);
     }
@@ -650,17 +653,6 @@ export class HaCluster {
       stopSignal: 'SIGTERM',
       stopTimeoutMs: kind === 'patroni' ? 60_000 : 5000,
     };
-  }
-}
-
-/** Poll `check` every 200 ms (a failed check counts as no) until it holds; throws past `timeoutMs` or on abort. */
-export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    signal?.throwIfAborted();
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs / 1000} s for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

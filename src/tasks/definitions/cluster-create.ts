@@ -9,6 +9,7 @@
  * A failure cleans up every process and file and ends CREATION FAILED with failed_reasons.
  */
 import { findNodeType } from '../../domain/node-types.js';
+import { pollUntil, PollTimeout } from '../../domain/poll.js';
 import { AppError } from '../../errors/app-error.js';
 import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
 import { beginCopies, buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
@@ -75,17 +76,19 @@ export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[
   for (const n of ordinals.filter((o) => o !== primary.ordinal)) {
     // Right after a start a standby may still be (re)connecting: its newest walsender in `startup`
     // or `catchup` (CI saw `startup` just after Patroni had named it streaming). A moment is given.
-    const deadline = Date.now() + VERIFY_STREAMING_MS;
-    let st = await ctx.dataPlane.replicationState(cluster, primary, n, lsn);
-    while (st.state !== 'streaming' && Date.now() < deadline) {
-      ctx.signal.throwIfAborted();
-      await new Promise((r) => setTimeout(r, 250));
-      st = await ctx.dataPlane.replicationState(cluster, primary, n, lsn);
-    }
-    if (st.state !== 'streaming')
+    let state: string | null = null;
+    await pollUntil(
+      async () => {
+        state = (await ctx.dataPlane.replicationState(cluster, primary, n, lsn)).state;
+        return state === 'streaming';
+      },
+      { timeoutMs: VERIFY_STREAMING_MS, what: `standby node ${n} streaming`, signal: ctx.signal, everyMs: 250 },
+    ).catch((e: unknown) => {
+      if (!(e instanceof PollTimeout)) throw e;
       throw new AppError('VERIFY_FAILED', {
-        args: [`standby node ${n} is not streaming from the primary (state: ${st.state ?? 'not connected'})`],
+        args: [`standby node ${n} is not streaming from the primary (state: ${state ?? 'not connected'}; ${e.message})`],
       });
+    });
   }
   const arch = await ctx.dataPlane.archiverState(cluster, primary);
   if (arch.failing) throw new AppError('VERIFY_FAILED', { args: [`WAL archiving is failing (last failed segment ${arch.lastFailed})`] });

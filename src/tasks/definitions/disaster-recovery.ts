@@ -13,6 +13,7 @@
  */
 import { drSides, type DrStatus } from '../../domain/disaster-recovery.js';
 import { compareLsn, lsnBytes } from '../../domain/lsn.js';
+import { pollUntil, PollTimeout } from '../../domain/poll.js';
 import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { AppError } from '../../errors/app-error.js';
 import type { DataPlane } from '../../dataplane/data-plane.js';
@@ -189,17 +190,11 @@ export const drDelete: TaskDefinition<DrParams, NoState, never> = {
   extrasOnFailure: (o, e) => outcome('deleted', 'abnormal')(o, e),
 };
 
-/** Poll `check` every 200 ms until it gives a value (a failed check gives none); past `timeoutMs` an engine failure saying what was waited for. */
+/** `pollUntil` for a step (aborted with the task); past `timeoutMs` an engine failure saying what was waited for. */
 async function until<T>(ctx: Ctx, check: () => Promise<T | null | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    ctx.signal.throwIfAborted();
-    const v = await check().catch(() => null);
-    if (v !== null && v !== false) return v;
-    if (Date.now() > deadline)
-      throw new AppError('ENGINE_NODE_FAILED', { args: ['the pairing', `waited ${timeoutMs / 1000} s for ${what}`] });
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return pollUntil(check, { timeoutMs, what, signal: ctx.signal }).catch((e: unknown) => {
+    throw e instanceof PollTimeout ? new AppError('ENGINE_NODE_FAILED', { args: ['the pairing', e.message] }) : e;
+  });
 }
 
 export const drSwitchover: TaskDefinition<DrParams, NoState, never> = {
