@@ -127,19 +127,27 @@ export class AlarmEvaluator {
   }
 
   /**
-   * An alarm of a rule another service watches (`external`, e.g. a pairing's lag): raised on the
-   * member once (null when it is raised already), or cleared (false when it was not raised).
+   * An alarm of a rule another service watches (`external`, e.g. a pairing's lag), given the
+   * cluster's uncleared alarms of that rule as the caller read them: raised on the member once
+   * (null when one is raised already, here or by another process), or cleared (false when none was).
    */
-  async raiseExternal(c: ClusterRecord, ordinal: number, ruleId: string, value: number, threshold: number, now: number) {
+  async raiseExternal(
+    c: ClusterRecord,
+    ordinal: number,
+    ruleId: string,
+    value: number,
+    threshold: number,
+    now: number,
+    raised: readonly AlarmRecord[],
+  ) {
+    if (raised.length > 0) return null;
     const rule = findAlarmRule(ruleId)!;
-    const raised = (await this.deps.store.activeAlarms()).some((a) => a.clusterId === c.id && a.ruleId === ruleId);
-    return raised ? null : this.raise(c, ordinal, rule, rule.message(value, threshold), now);
+    return this.raise(c, ordinal, rule, rule.message(value, threshold), now);
   }
 
-  async clearExternal(c: Pick<ClusterRecord, 'id'>, ruleId: string, why: string, now: number): Promise<boolean> {
+  async clearExternal(raised: readonly AlarmRecord[], why: string, now: number): Promise<boolean> {
     let any = false;
-    for (const a of await this.deps.store.activeAlarms())
-      if (a.clusterId === c.id && a.ruleId === ruleId && (await this.clear(a, now, why))) any = true;
+    for (const a of raised) if (await this.clear(a, now, why)) any = true;
     return any;
   }
 

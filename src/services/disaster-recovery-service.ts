@@ -5,7 +5,7 @@
  * disaster-recovery.ts), and every figure the progress shows is read from the standby leader
  * and the production primary when asked.
  */
-import { DR_LAG_RULE } from '../domain/alarms.js';
+import { DR_LAG_RULE, type AlarmRecord } from '../domain/alarms.js';
 import type { Clock } from '../domain/clock.js';
 import {
   DR_BUSY,
@@ -398,27 +398,26 @@ export class DisasterRecoveryService {
    */
   async watch(): Promise<void> {
     const all = await this.deps.store.listDisasterRecoveries(null);
+    // The lag alarms raised now, read once for every pairing.
+    const lagAlarms = (await this.deps.store.activeAlarms()).filter((a) => a.ruleId === DR_LAG_RULE);
     for (const d of all) {
       if (d.status !== 'running' && d.status !== 'stopped') continue;
       try {
-        await this.watchOne(d);
+        await this.watchOne(
+          d,
+          lagAlarms.filter((a) => a.clusterId === drSides(d).following),
+        );
       } catch (e) {
         this.deps.log.warn('could not check a disaster-recovery pairing', { drId: d.id, error: (e as Error).message });
       }
     }
     // A lag alarm of a side that no longer streams (paused, switched, failed over, deleted) clears.
     const streaming = new Set(all.filter((d) => d.status === 'running').map((d) => drSides(d).following));
-    for (const a of await this.deps.store.activeAlarms())
-      if (a.ruleId === DR_LAG_RULE && !streaming.has(a.clusterId))
-        await this.deps.alarms.clearExternal(
-          { id: a.clusterId },
-          DR_LAG_RULE,
-          'its pairing does not stream any more',
-          this.deps.clock.now(),
-        );
+    const orphaned = lagAlarms.filter((a) => !streaming.has(a.clusterId));
+    await this.deps.alarms.clearExternal(orphaned, 'its pairing does not stream any more', this.deps.clock.now());
   }
 
-  private async watchOne(d: DisasterRecoveryRecord): Promise<void> {
+  private async watchOne(d: DisasterRecoveryRecord, lagAlarms: readonly AlarmRecord[]): Promise<void> {
     const { following } = drSides(d);
     const standby = await this.deps.store.getClusterById(following);
     if (!standby || (await this.deps.store.activeTask(`cluster:${following}`))) return;
@@ -452,7 +451,15 @@ export class DisasterRecoveryService {
     if (!rep || rep.lagSeconds === null) return;
     // The alarm in the store says whether the pairing lags already (whichever service process saw it first raised it).
     if (rep.lagSeconds > limitS) {
-      const raised = await this.deps.alarms.raiseExternal(standby, rep.leader, DR_LAG_RULE, rep.lagSeconds, limitS, this.deps.clock.now());
+      const raised = await this.deps.alarms.raiseExternal(
+        standby,
+        rep.leader,
+        DR_LAG_RULE,
+        rep.lagSeconds,
+        limitS,
+        this.deps.clock.now(),
+        lagAlarms,
+      );
       if (!raised) return;
       this.deps.log.warn('a disaster-recovery standby lags past its sync period', { drId: d.id, lagSeconds: rep.lagSeconds, limitS });
       await event(
@@ -462,12 +469,7 @@ export class DisasterRecoveryService {
         rep.replayedLsn,
       );
     } else if (
-      await this.deps.alarms.clearExternal(
-        standby,
-        DR_LAG_RULE,
-        `the standby is within its sync period ${d.syncPeriod} again`,
-        this.deps.clock.now(),
-      )
+      await this.deps.alarms.clearExternal(lagAlarms, `the standby is within its sync period ${d.syncPeriod} again`, this.deps.clock.now())
     ) {
       await event(
         'dr_lag_normal',
