@@ -6,9 +6,9 @@
  * agent adopts the units that kept running).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
 import { spawnDetached } from '../pg-exec.js';
+import { PACKAGE_ROOT, selfCommandArgs } from '../self-command.js';
 import { agentPaths, AGENT_API_VERSION } from './agent.js';
 import type { UnitSpec, UnitView } from './supervisor.js';
 import type { FleetJoin } from './host-etcd.js';
@@ -196,15 +196,10 @@ export class AgentClient {
   }
 }
 
-/**
- * How an agent is started: the built code (bin/dwsbox.js) normally; from the sources through
- * tsx when this module itself runs from them (the tests), so an agent runs the same code.
- */
+/** How an agent is started: the `dwsbox agent` command (self-command.ts); in `/` (through tsx, in the sources' root). */
 function agentCommand(): { argv: string[]; cwd: string } {
-  const repo = fileURLToPath(new URL('../../..', import.meta.url));
-  return import.meta.url.endsWith('.ts')
-    ? { argv: [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../../cli/run.ts', import.meta.url))], cwd: repo }
-    : { argv: [process.execPath, fileURLToPath(new URL('../../../bin/dwsbox.js', import.meta.url))], cwd: '/' };
+  const args = selfCommandArgs();
+  return { argv: [process.execPath, ...args], cwd: args[0] === '--import' ? PACKAGE_ROOT : '/' };
 }
 
 /**
