@@ -602,6 +602,9 @@ describe('two service processes on one PostgreSQL store', () => {
         expect(victim.kill('SIGKILL')).toBe(true);
         const killedAt = Date.now();
         expect(await victim.waitExit(30_000)).toEqual({ code: null, signal: 'SIGKILL' });
+        // The step was running a moment before the kill; it may have ended in that moment (CI saw it once).
+        // Then the taker goes on from the next step, and ENABLE_ARCHIVING keeps its one attempt.
+        const endedBeforeKill = (await store.getStep(create.id, 'ENABLE_ARCHIVING'))!.status === 'SUCCESS';
 
         // Its tools (and their wrappers) die with it (pdeathsig); its postmasters live on (D1).
         const mine = sampler.descendantsOf(victimPid);
@@ -650,7 +653,7 @@ describe('two service processes on one PostgreSQL store', () => {
         expect(done.ranBy.map(pidOf)).toEqual([victimPid, survivor.pid]);
         const steps = await store.listSteps(create.id);
         expect(steps.map((s) => [s.stepId, s.status])).toEqual(CREATE_STEPS.map((s) => [s, 'SUCCESS']));
-        expect(steps.find((s) => s.stepId === 'ENABLE_ARCHIVING')!.attempts).toBe(2);
+        expect(steps.find((s) => s.stepId === 'ENABLE_ARCHIVING')!.attempts).toBe(endedBeforeKill ? 1 : 2);
         const d = await waitIdle(survivor.client, c4);
         expect(d.status).toBe('AVAILABLE');
         expect(d.nodes.map((n) => n.status)).toEqual(['200', '200', '200']);
