@@ -103,13 +103,14 @@ export type DrAction = (typeof DR_ACTIONS)[number];
  * (services/disaster-recovery-service.ts; it refuses the others with DWS.9935 anyway):
  * a start from unstart or a failed start, a resume from stopped; a pause of a running pairing
  * (or again after a failed pause); a switchover of a running one; a failover of a started one
- * (running or paused); RestoreDisaster of an abnormal one; a delete unless an operation runs.
+ * (running or paused), or of an abnormal one whose following side still follows (the service
+ * checks that); RestoreDisaster of an abnormal one; a delete unless an operation runs.
  */
 const FROM: Record<Exclude<DrAction, 'delete'>, readonly string[]> = {
   start: ['unstart', 'start_failed', 'stopped'],
   pause: ['running', 'stop_failed'],
   switchover: ['running'],
-  failover: ['running', 'stopped'],
+  failover: ['running', 'stopped', 'abnormal'],
   recovery: ['abnormal'],
 };
 

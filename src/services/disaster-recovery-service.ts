@@ -254,11 +254,21 @@ export class DisasterRecoveryService {
   async failover(projectId: string, id: string): Promise<TaskRecord> {
     this.supported();
     const d = await this.get(projectId, id);
-    if (d.status !== 'running' && d.status !== 'stopped')
+    if (d.status !== 'running' && d.status !== 'stopped' && d.status !== 'abnormal')
       throw new AppError('DR_STATE_CONFLICT', {
-        args: [d.name, 'fail over', `its status is ${d.status}; only a started pairing fails over`],
+        args: [d.name, 'fail over', `its status is ${d.status}; only a started (or abnormal) pairing fails over`],
       });
     const { primary, standby } = await this.sides(d);
+    // An abnormal pairing (a switchover that failed, a failed RestoreDisaster) fails over only while
+    // its following side is still a standby cluster: after a failover it leads already.
+    if (d.status === 'abnormal' && !(await this.deps.dataPlane.standbyState?.(standby).catch(() => null)))
+      throw new AppError('DR_STATE_CONFLICT', {
+        args: [
+          d.name,
+          'fail over',
+          `its status is abnormal and ${standby.name} is no standby cluster now (or none of its members leads it): there is nothing to promote; RestoreDisaster rebuilds the side that follows`,
+        ],
+      });
     const roles = await this.deps.dataPlane.memberRoles?.(primary).catch(() => null);
     const leading = roles?.find((r) => r.role === 'primary' && r.running);
     if (leading)

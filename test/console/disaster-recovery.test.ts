@@ -42,7 +42,7 @@ describe('the operations a pairing offers', () => {
       deleting: '',
       start_failed: 'start,delete',
       stop_failed: 'pause,delete',
-      abnormal: 'recovery,delete',
+      abnormal: 'failover,recovery,delete',
     });
   });
 

@@ -200,7 +200,7 @@ describe("the console's disaster-recovery pages", () => {
       ['standby_cluster', 'primary', `/console/clusters/${standB.id}`],
     ]);
     expect(await allowedShown()).toEqual(allowedActions('abnormal'));
-    expect(await allowedShown()).toEqual(['recovery', 'delete']);
+    expect(await allowedShown()).toEqual(['failover', 'recovery', 'delete']);
     // no process runs: no replication figures, no lag to draw, and the chart says what it covers
     expect(await page.locator('[data-testid=dr-replication]').getAttribute('data-state')).toBe('none');
     const chart = page.locator('[data-testid=dr-lag-chart]');
