@@ -6,7 +6,7 @@
  * pairing's lag, so the series is only what the page itself read since it opened.
  * Unit-tested by test/console/disaster-recovery.test.ts.
  */
-import { DR_BUSY, type DrStatus } from '../../src/domain/disaster-recovery.js';
+import { DR_BUSY, type DrDetailView, type DrReplicationView, type DrSideView, type DrStatus } from '../../src/domain/disaster-recovery.js';
 import type { FieldMatch } from './model.js';
 
 export type { DrStatus };
@@ -31,48 +31,10 @@ export interface DrListItem {
   create_time: string;
 }
 
-/** The standby's replication as the API reads it from the processes (dwsbox's `replication`). */
-export interface DrReplication {
-  state: string;
-  receiver: string | null;
-  paused: boolean;
-  received_lsn: string | null;
-  replayed_lsn: string | null;
-  production_lsn: string | null;
-  lag_bytes: number | null;
-  lag_seconds: number | null;
-  last_replayed_commit: string | null;
-  standby_leader: number;
-}
-
-export interface DrSide {
-  id: string;
-  name: string | null;
-  /** primary (it leads the pairing now) or standby (it follows) */
-  role: string;
-  status: string | null;
-  progress: string | null;
-  last_success_time: string | null;
-  disk_capacity: string | null;
-  disk_used: string | null;
-}
-
-/** ShowDisasterDetail (GET /v2/{project_id}/disaster-recovery/{id}). */
-export interface DrDetail {
-  id: string;
-  name: string;
-  dr_type: string;
-  status: string;
-  /** the side created as production */
-  primary_cluster: DrSide;
-  /** the side created as the standby */
-  standby_cluster: DrSide;
-  dr_sync_period: string;
-  start_time: string | null;
-  create_time: string;
-  error: string | null;
-  replication: DrReplication | null;
-}
+/** ShowDisasterDetail's shapes, as the service writes them (src/domain/disaster-recovery.ts). */
+export type DrDetail = DrDetailView;
+export type DrReplication = DrReplicationView;
+export type DrSide = DrSideView;
 
 export interface DrOperation {
   key: string | null;

@@ -86,3 +86,55 @@ export function drSlotName(id: string): string {
     .slice(0, 16)
     .toLowerCase()}`;
 }
+
+/** The standby's replication as the API shows it (dwsbox's `replication` in ShowDisasterDetail and ShowDisasterProgress). */
+export interface DrReplicationView {
+  /** paused, streaming, or the WAL receiver's state (`not streaming` when none runs) */
+  state: string;
+  receiver: string | null;
+  paused: boolean;
+  received_lsn: string | null;
+  replayed_lsn: string | null;
+  production_lsn: string | null;
+  lag_bytes: number | null;
+  lag_seconds: number | null;
+  last_replayed_commit: string | null;
+  standby_leader: number;
+}
+
+/** One side of a pairing in ShowDisasterDetail. */
+export interface DrSideView {
+  id: string;
+  name: string | null;
+  cluster_az: string;
+  /** primary (it leads the pairing now) or standby (it follows) */
+  role: 'primary' | 'standby';
+  region: string;
+  status: string | null;
+  progress: string | null;
+  /** the standby: when the last production commit it applied was made */
+  last_success_time: string | null;
+  obs_bucket_name: null;
+  datastore_version: string;
+  datastore_type: string;
+  disk_capacity: string | null;
+  disk_used: string | null;
+}
+
+/** ShowDisasterDetail (GET /v2/{project_id}/disaster-recovery/{id}). */
+export interface DrDetailView {
+  id: string;
+  name: string;
+  dr_type: string;
+  status: string;
+  /** the side created as production */
+  primary_cluster: DrSideView;
+  /** the side created as the standby */
+  standby_cluster: DrSideView;
+  dr_sync_period: string;
+  start_time: string | null;
+  create_time: string;
+  /** dwsbox: what the last failed operation said */
+  error: string | null;
+  replication: DrReplicationView | null;
+}

@@ -14,6 +14,9 @@ import {
   drSlotName,
   syncPeriodMs,
   type DisasterRecoveryRecord,
+  type DrDetailView,
+  type DrReplicationView,
+  type DrSideView,
   type DrStatus,
 } from '../domain/disaster-recovery.js';
 import { newId } from '../domain/ids.js';
@@ -532,11 +535,11 @@ export class DisasterRecoveryService {
   }
 
   /** ShowDisasterDetail: the pairing, each side as it is now, and the standby's replication (dwsbox `replication`). */
-  async detail(projectId: string, id: string): Promise<Record<string, unknown>> {
+  async detail(projectId: string, id: string): Promise<DrDetailView> {
     const d = await this.get(projectId, id);
     const [rep, task] = await Promise.all([this.replication(d), this.lastTask(d)]);
     const following = drSides(d).following;
-    const side = async (clusterId: string): Promise<Record<string, unknown>> => {
+    const side = async (clusterId: string): Promise<DrSideView> => {
       const role = clusterId === following ? 'standby' : 'primary';
       const c = await this.deps.store.getClusterById(clusterId);
       const primary = c && (await this.primaryNode(c.id));
@@ -612,7 +615,7 @@ function checkSyncPeriod(v: unknown): void {
 }
 
 /** The standby's replication as the API shows it (dwsbox extension). */
-function replicationOut(r: DrReplication): Record<string, unknown> {
+function replicationOut(r: DrReplication): DrReplicationView {
   return {
     state: r.paused ? 'paused' : r.receiver === 'streaming' ? 'streaming' : (r.receiver ?? 'not streaming'),
     receiver: r.receiver,

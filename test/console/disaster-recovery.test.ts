@@ -87,13 +87,18 @@ describe('the operations a pairing offers', () => {
 });
 
 describe("a pairing's sides", () => {
-  const side = (id: string, role: string): DrSide => ({
+  const side = (id: string, role: DrSide['role']): DrSide => ({
     id,
     name: id,
+    cluster_az: 'local-1a',
     role,
+    region: 'local',
     status: 'AVAILABLE',
     progress: null,
     last_success_time: null,
+    obs_bucket_name: null,
+    datastore_version: '8.1.3',
+    datastore_type: 'dws',
     disk_capacity: null,
     disk_used: null,
   });

@@ -26,6 +26,7 @@ import {
 } from '../helpers/service.js';
 import { testAgentDir, waitFor } from '../helpers/env.js';
 import { cliEntry } from '../helpers/cli-entry.js';
+import type { DrDetailView } from '../../src/domain/disaster-recovery.js';
 
 let t: TestService;
 beforeAll(async () => {
@@ -34,26 +35,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
 });
-
-interface Replication {
-  state: string;
-  paused: boolean;
-  replayed_lsn: string | null;
-  production_lsn: string | null;
-  lag_bytes: number | null;
-  lag_seconds: number | null;
-  last_replayed_commit: string | null;
-  standby_leader: number;
-}
-interface Detail {
-  id: string;
-  status: string;
-  error: string | null;
-  start_time: string | null;
-  primary_cluster: { id: string; role: string; status: string };
-  standby_cluster: { id: string; role: string; last_success_time: string | null };
-  replication: Replication | null;
-}
 
 /** `dwsbox dr …` (the CLI, a client of the API) against the test service. */
 async function drCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -86,9 +67,9 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
   let prod: { id: string; rw: string };
   let standby: { id: string; rw: string; ro: string };
   let drId: string;
-  const detail = async (): Promise<Detail> =>
-    (await t.client.call<{ disaster_recovery: Detail }>('GET', `/v2/{project_id}/disaster-recovery/${drId}`)).disaster_recovery;
-  const waitStatus = (want: string): Promise<Detail> =>
+  const detail = async (): Promise<DrDetailView> =>
+    (await t.client.call<{ disaster_recovery: DrDetailView }>('GET', `/v2/{project_id}/disaster-recovery/${drId}`)).disaster_recovery;
+  const waitStatus = (want: string): Promise<DrDetailView> =>
     waitFor(
       async () => {
         const d = await detail();
@@ -303,7 +284,7 @@ describe('disaster recovery through the API (two clusters of the Patroni engine)
       what: 'the new rows on the old production',
       timeoutMs: 30_000,
     });
-    const r = await t.client.call<{ disaster_recovery: Detail }>('GET', `/v2/{project_id}/disaster-recovery/${drId}`);
+    const r = await t.client.call<{ disaster_recovery: DrDetailView }>('GET', `/v2/{project_id}/disaster-recovery/${drId}`);
     expect(r.disaster_recovery.replication?.state).toBe('streaming');
     // Through the slot the new primary keeps for it (Patroni's permanent slot).
     expect(

@@ -4,6 +4,7 @@
  * its following side and report through the pairing's status, so `--wait` follows that status
  * until the operation has ended (and a deletion until the pairing is gone).
  */
+import type { DrDetailView, DrReplicationView } from '../../domain/disaster-recovery.js';
 import { ApiError } from '../client.js';
 import { int, need, print, table, UsageError, type Ctx } from './common.js';
 
@@ -17,31 +18,6 @@ export const DR_HELP = `  dr list | show ID | progress ID
 /** Statuses of a pairing while an operation runs (domain/disaster-recovery.ts DR_BUSY). */
 const BUSY = new Set(['starting', 'stopping', 'switchovering', 'failovering', 'recovering', 'deleting']);
 
-interface Replication {
-  state: string;
-  lag_bytes: number | null;
-  lag_seconds: number | null;
-  last_replayed_commit: string | null;
-  standby_leader: number;
-}
-interface Side {
-  id: string;
-  name: string | null;
-  role: string;
-  status: string | null;
-  progress: string | null;
-}
-interface Detail {
-  id: string;
-  name: string;
-  status: string;
-  dr_sync_period: string;
-  start_time: string | null;
-  primary_cluster: Side;
-  standby_cluster: Side;
-  error: string | null;
-  replication: Replication | null;
-}
 interface ListItem {
   id: string;
   name: string;
@@ -51,11 +27,11 @@ interface ListItem {
   primary_cluster_role: string;
 }
 
-const lag = (r: Replication | null): string =>
+const lag = (r: DrReplicationView | null): string =>
   r ? `${r.state}, ${r.lag_bytes ?? '?'} bytes / ${r.lag_seconds ?? '?'} s behind` : 'not following';
 
-const detail = async (ctx: Ctx, id: string): Promise<Detail> =>
-  (await ctx.client.call<{ disaster_recovery: Detail }>('GET', `/v2/{project_id}/disaster-recovery/${encodeURIComponent(id)}`))
+const detail = async (ctx: Ctx, id: string): Promise<DrDetailView> =>
+  (await ctx.client.call<{ disaster_recovery: DrDetailView }>('GET', `/v2/{project_id}/disaster-recovery/${encodeURIComponent(id)}`))
     .disaster_recovery;
 
 /** Follow the pairing until `verb` has ended: exit 0 when it reached what the operation leads to, 1 otherwise. */
@@ -64,7 +40,7 @@ async function waitPairing(ctx: Ctx, id: string, verb: string): Promise<number> 
   const intervalMs = ctx.values['interval'] ? int(ctx.values['interval'], '--interval') : 1000;
   let last = '';
   for (;;) {
-    let d: Detail;
+    let d: DrDetailView;
     try {
       d = await detail(ctx, id);
     } catch (e) {
