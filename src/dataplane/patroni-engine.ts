@@ -510,6 +510,25 @@ export class PatroniEngine extends LocalEngine {
   }
 
   /**
+   * Before an in-place restore and its rollback: every member's Patroni stopped (the local
+   * engine's order), then any postmaster that still runs outside a unit stopped as the local
+   * engine stops one: a restored copy a failed RECOVER_PRIMARY started itself (Patroni gets it
+   * only at the step's end), or one that outlived its killed Patroni. Left running, the
+   * rollback's restore would take it for a finished restore of the safety snapshot, and hand
+   * the set it was restoring to Patroni instead. Throws when one still runs.
+   */
+  override async stopForRestoreInPlace(cluster: ClusterRecord, primary: NodeRecord, nodes: readonly NodeRecord[]): Promise<void> {
+    await super.stopForRestoreInPlace(cluster, primary, nodes);
+    const order = [...nodes.filter((n) => n.ordinal !== primary.ordinal), primary];
+    for (const n of order) if (this.memberStatus(cluster, n)) await super.stopMember(cluster, n, 'fast');
+    const left = order.filter((n) => this.memberStatus(cluster, n));
+    if (left.length)
+      throw new AppError('ENGINE_NODE_FAILED', {
+        args: ['the cluster', `the PostgreSQL of node(s) ${left.map((n) => n.ordinal).join(', ')} still runs after its stop`],
+      });
+  }
+
+  /**
    * Scale-in, and a scale-out's undo: the member's Patroni stopped (on the way out it asks the
    * leader to pick another synchronous standby if it was the one, `while_not_sync_standby`,
    * and stops its PostgreSQL), then it leaves the cluster's record, the DCS and the router

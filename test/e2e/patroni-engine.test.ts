@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killTestAgent, TestAgentClient } from '../helpers/engine.js';
 import { memberUnit, routerUnit } from '../../src/dataplane/patroni/ha-cluster.js';
+import type { PatroniEngine } from '../../src/dataplane/patroni-engine.js';
 import { clusterTasks, adminQuery as sqlAsAdmin, subItems } from '../helpers/crash.js';
 import { createAvailableCluster, getCluster, startService, waitIdle, type TestService } from '../helpers/service.js';
 import { freePort, testAgentDir, waitFor } from '../helpers/env.js';
@@ -348,6 +349,21 @@ describe('the Patroni engine through the API', () => {
       );
     }
     expect((await adminQuery(rw, 'select count(*)::int as n from t'))[0]!['n']).toBe(1003);
+  });
+
+  it('stops, before an in-place restore, a PostgreSQL that runs outside its Patroni, not only the Patroni units', async () => {
+    // A restored copy that a failed RECOVER_PRIMARY started itself runs before Patroni has it: the
+    // rollback's stop must end it, or the rollback's restore takes it for the safety snapshot restored.
+    await t.client.call('POST', `/v1/{project_id}/clusters/${id}/stop`);
+    await waitIdle(t.client, id);
+    const dp = t.svc.dataPlane as unknown as PatroniEngine;
+    const cluster = (await t.svc.store.getClusterById(id))!;
+    const nodes = (await t.svc.store.listNodes(id)).filter((n) => n.membership === 'active');
+    const primary = nodes.find((n) => n.role === 'primary')!;
+    await dp.startNode(cluster, primary);
+    expect(dp.memberStatus(cluster, primary)).not.toBeNull();
+    await dp.stopForRestoreInPlace(cluster, primary, nodes);
+    expect(nodes.map((n) => dp.memberStatus(cluster, n))).toEqual(nodes.map(() => null));
   });
 
   it('deletes it: every unit, the etcd scope and the files go', async () => {
