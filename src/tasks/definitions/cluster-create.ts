@@ -12,7 +12,7 @@ import { findNodeType } from '../../domain/node-types.js';
 import { pollUntil, PollTimeout } from '../../domain/poll.js';
 import { AppError } from '../../errors/app-error.js';
 import type { OutcomeContext, StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { beginCopies, buildAndStartStandby, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
+import { beginCopies, buildAndStartStandby, followLeader, nodeByOrdinal, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 import { settleAll } from '../../errors/settle.js';
 
 export interface ClusterCreateParams {
@@ -62,17 +62,26 @@ export async function checkNodeAddresses(ctx: StepContext<unknown>): Promise<voi
   }
 }
 
-/** How long `verifyCluster` waits for a standby that is not streaming yet. */
+/** How long `verifyCluster` waits for a standby that is not streaming yet, or for the primary's promotion to end. */
 const VERIFY_STREAMING_MS = 30_000;
 
 export async function verifyCluster(ctx: StepContext<unknown>, ordinals: number[]): Promise<void> {
   const cluster = await ctx.cluster();
   // A highly available cluster is whole when its failover manager says so: every member streaming, the synchronous standby named (D25).
   await ctx.dataPlane.waitHealthy?.(cluster, { signal: ctx.signal });
+  // The primary is the member that leads now (a start may have handed the lead on), and its
+  // promotion may still be ending when the failover manager names it: its WAL position is polled.
+  await followLeader(ctx, 120_000, { anyMembership: true });
   const nodes = await ctx.nodes();
   const primary = primaryOf(nodes);
   await ctx.dataPlane.checkAdminLogin(primary, cluster.userName, ctx.secrets.decrypt(cluster.adminPasswordEnc));
-  const lsn = await ctx.dataPlane.currentLsn(cluster, primary);
+  const lsn = await pollUntil(() => ctx.dataPlane.currentLsn(cluster, primary), {
+    timeoutMs: VERIFY_STREAMING_MS,
+    what: `node ${primary.ordinal}'s WAL position as the primary`,
+    signal: ctx.signal,
+  }).catch((e: unknown) => {
+    throw e instanceof PollTimeout ? new AppError('VERIFY_FAILED', { args: [e.message] }) : e;
+  });
   for (const n of ordinals.filter((o) => o !== primary.ordinal)) {
     // Right after a start a standby may still be (re)connecting: its newest walsender in `startup`
     // or `catchup` (CI saw `startup` just after Patroni had named it streaming). A moment is given.
