@@ -17,7 +17,7 @@ import { settleAll } from '../../errors/settle.js';
 import { findAnnotated } from '../../dataplane/data-plane.js';
 import type { NoState, StepContext, TaskDefinition } from '../definition.js';
 import { verifyCluster } from './cluster-create.js';
-import { catchUpWithLeader, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
+import { catchUpWithLeader, followLeader, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 import {
   clusterRestore,
   enableArchivingAfterRestore,
@@ -39,6 +39,18 @@ type Ctx = StepContext<ClusterRestoreInPlaceParams, NoState, never>;
 const safetyAnnotation = (ctx: Ctx): Record<string, string> => ({ snapshot_id: ctx.params.safetySnapshotId });
 
 const activeNodes = async (ctx: Ctx): Promise<NodeRecord[]> => (await ctx.nodes()).filter((n) => n.membership === 'active');
+
+/**
+ * While members run, the store's roles follow the member that leads now before a stop: the
+ * leader is stopped last and backed up. A failover the health monitor had not recorded yet would
+ * otherwise stop the real leader first, and a replica could take the lead and archive a timeline
+ * of its own into the stanza (review of 2026-12-08, finding 3). When the failover manager runs no
+ * member (all stopped; a restored copy runs on its own before Patroni has it), nothing leads.
+ */
+async function followRunningLeader(ctx: Ctx): Promise<void> {
+  const roles = await ctx.dataPlane.memberRoles?.(await ctx.cluster()).catch(() => null);
+  if (roles?.some((r) => r.running)) await followLeader(ctx);
+}
 
 /**
  * The standbys copied from the restored primary, at once (D5): each one's old data removed (it
@@ -121,6 +133,7 @@ export const clusterRestoreInPlace: TaskDefinition<ClusterRestoreInPlaceParams, 
      */
     STOP_NODES: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
+      await followRunningLeader(ctx);
       const nodes = await activeNodes(ctx);
       const primary = primaryOf(nodes);
       if (ctx.dataPlane.memberStatus(cluster, primary)) {
@@ -227,6 +240,7 @@ export const clusterRestoreInPlace: TaskDefinition<ClusterRestoreInPlaceParams, 
      */
     RESTORE_SAFETY_SNAPSHOT: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
+      await followRunningLeader(ctx);
       const nodes = await activeNodes(ctx);
       const primary = primaryOf(nodes);
       const safety = await safetySnapshot(ctx);
