@@ -26,7 +26,6 @@
  * Screenshots: test-results/console/dr-list.png, dr-pairing.png, dr-create.png.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +34,7 @@ import { p, PROJECT_ID, startApiService, type ApiHarness } from '../helpers/api.
 import { prepareConsole, openBrowser, signIn, type ConsoleBrowser } from '../helpers/console-browser.js';
 import { testAgentDir } from '../helpers/env.js';
 import { makeCluster } from '../helpers/records.js';
-import { drSlotName, type DisasterRecoveryRecord } from '../../src/domain/disaster-recovery.js';
+import { pairingRecord } from '../helpers/dr-pairing.js';
 import type { ClusterRecord } from '../../src/domain/records.js';
 import { allowedActions, type DrListItem } from '../../console/src/disaster-recovery.js';
 
@@ -60,28 +59,7 @@ const freeD = cluster('dr-free-d', 8205);
 const freeE = cluster('dr-free-e', 8206);
 const single = cluster('dr-single-f', 8207, { numberOfNode: 1 });
 
-function pairing(o: Partial<DisasterRecoveryRecord> & Pick<DisasterRecoveryRecord, 'name' | 'primaryClusterId' | 'standbyClusterId'>) {
-  const id = randomUUID();
-  const now = Date.now();
-  return {
-    id,
-    projectId: PROJECT_ID,
-    drType: 'az',
-    syncPeriod: '1H',
-    status: 'unstart',
-    slot: drSlotName(id),
-    discardStandbyData: false,
-    rolesSwapped: false,
-    lastSwitchAt: null,
-    lastSwitchMs: null,
-    error: null,
-    createdAt: now - 10 * MIN,
-    startedAt: null,
-    updatedAt: now,
-    deletedAt: null,
-    ...o,
-  } satisfies DisasterRecoveryRecord;
-}
+const pairing = (o: Omit<Parameters<typeof pairingRecord>[0], 'projectId'>) => pairingRecord({ projectId: PROJECT_ID, ...o });
 const running = pairing({
   name: 'dr-running',
   primaryClusterId: prodA.id,

@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStepEnv, type StepEnv } from '../helpers/step-env.js';
+import { pairingRecord } from '../helpers/dr-pairing.js';
 import { AlarmEvaluator } from '../../src/services/alarm-evaluator.js';
 import { DisasterRecoveryService } from '../../src/services/disaster-recovery-service.js';
 import type { MemberRole, StandbyState } from '../../src/dataplane/data-plane.js';
@@ -57,26 +58,21 @@ beforeAll(async () => {
   const alarms = new AlarmEvaluator({ store: e.store, log, thresholds: {} as never, intervalMs: 15_000 });
   dr = new DisasterRecoveryService({ store: e.store, queue: queue as never, dataPlane: e.dataPlane, clock: e.clock, log, alarms });
   const now = e.clock.now();
-  await e.store.insertDisasterRecovery({
-    id: DR_ID,
-    projectId: prod.projectId,
-    name: 'abnormal-one',
-    drType: 'az',
-    primaryClusterId: prod.id,
-    standbyClusterId: standby.id,
-    syncPeriod: '1H',
-    status: 'abnormal',
-    slot: 'dr_failover_abnormal',
-    discardStandbyData: false,
-    rolesSwapped: false,
-    lastSwitchAt: null,
-    lastSwitchMs: null,
-    error: 'the switchover failed at DEMOTE_PRODUCTION',
-    createdAt: now,
-    startedAt: now,
-    updatedAt: now,
-    deletedAt: null,
-  });
+  await e.store.insertDisasterRecovery(
+    pairingRecord({
+      id: DR_ID,
+      projectId: prod.projectId,
+      name: 'abnormal-one',
+      primaryClusterId: prod.id,
+      standbyClusterId: standby.id,
+      syncPeriod: '1H',
+      status: 'abnormal',
+      slot: 'dr_failover_abnormal',
+      error: 'the switchover failed at DEMOTE_PRODUCTION',
+      createdAt: now,
+      startedAt: now,
+    }),
+  );
 });
 afterAll(async () => {
   await e?.close();

@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStepEnv, type StepEnv } from '../helpers/step-env.js';
+import { pairingRecord } from '../helpers/dr-pairing.js';
 import { AlarmEvaluator } from '../../src/services/alarm-evaluator.js';
 import { DisasterRecoveryService } from '../../src/services/disaster-recovery-service.js';
 import { DR_LAG_RULE, type AlarmThresholds } from '../../src/domain/alarms.js';
@@ -54,26 +55,20 @@ beforeAll(async () => {
   plane.setReplayPaused = () => Promise.resolve(0);
   dr = new DisasterRecoveryService({ store: e.store, queue: {} as never, dataPlane: e.dataPlane, clock: e.clock, log, alarms: evaluator });
   const now = e.clock.now();
-  await e.store.insertDisasterRecovery({
-    id: DR_ID,
-    projectId: prod.projectId,
-    name: 'lagging',
-    drType: 'az',
-    primaryClusterId: prod.id,
-    standbyClusterId: standby.id,
-    syncPeriod: '1M',
-    status: 'running',
-    slot: 'dr_lag_alarm_test',
-    discardStandbyData: false,
-    rolesSwapped: false,
-    lastSwitchAt: null,
-    lastSwitchMs: null,
-    error: null,
-    createdAt: now,
-    startedAt: now,
-    updatedAt: now,
-    deletedAt: null,
-  });
+  await e.store.insertDisasterRecovery(
+    pairingRecord({
+      id: DR_ID,
+      projectId: prod.projectId,
+      name: 'lagging',
+      primaryClusterId: prod.id,
+      standbyClusterId: standby.id,
+      syncPeriod: '1M',
+      status: 'running',
+      slot: 'dr_lag_alarm_test',
+      createdAt: now,
+      startedAt: now,
+    }),
+  );
 });
 afterAll(async () => {
   await e?.close();
