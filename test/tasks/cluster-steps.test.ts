@@ -1,14 +1,12 @@
 /**
- * The real cluster task definitions (create, restart, stop, start, delete, an in-place
- * restore's start) over the fake data plane of the step test environment: which intentions
- * their steps ask for, in which order, and what they record in the store. Milliseconds, no PostgreSQL; the end-to-end suite runs
+ * The real cluster task definitions (create, restart, stop, start, delete) over the fake data
+ * plane of the step test environment: which intentions their steps ask for, in which order,
+ * and what they record in the store. Milliseconds, no PostgreSQL; the end-to-end suite runs
  * the same definitions on real clusters.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors/app-error.js';
 import { createStepEnv, type StepEnv } from '../helpers/step-env.js';
-import { makeNode } from '../helpers/records.js';
-import { newSnapshotRecord } from '../../src/services/snapshot-service.js';
 
 let e: StepEnv;
 beforeAll(async () => {
@@ -141,30 +139,5 @@ describe('cluster.delete', () => {
     expect(e.dataPlane.stanzas.has(cluster.stanza)).toBe(false);
     expect(await e.store.listNodes(cluster.id)).toEqual([]);
     expect((await e.store.getClusterById(cluster.id))!.deletedAt).toBe(e.clock.now());
-  });
-});
-
-describe('cluster.restore_in_place', () => {
-  it('removes a node an earlier scale left half-made before it stops the members (its Patroni would take the emptied scope over)', async () => {
-    const { cluster } = await e.addCluster();
-    await e.store.insertNode(makeNode(cluster, 4, { membership: 'building', role: 'standby' }));
-    const now = e.clock.now();
-    const target = newSnapshotRecord(cluster.projectId, cluster, { name: 'target', clusterId: cluster.id, description: '' }, now);
-    await e.store.insertSnapshot({ ...target, status: 'AVAILABLE', backupLabel: '20261208-000000F' });
-    const safety = newSnapshotRecord(cluster.projectId, cluster, { name: 'safety', clusterId: cluster.id, description: '' }, now);
-    await e.store.insertSnapshot(safety);
-    // The safety snapshot fails: the rollback starts the members again, nothing restored.
-    e.dataPlane.script('backup', { fail: new AppError('ENGINE_NODE_FAILED', { args: ['node 1', 'the backup broke'] }) });
-    const task = await e.enqueue(
-      'cluster.restore_in_place',
-      { clusterId: cluster.id, snapshotId: target.id, sourceClusterId: cluster.id, numberOfNode: 3, safetySnapshotId: safety.id },
-      { cluster, snapshotId: target.id },
-    );
-    expect((await e.finished(task.id)).status).toBe('ROLLBACK_SUCCESS');
-    const names = e.dataPlane.intentions.map((i) => i.name);
-    expect(names).toContain('removeReplica');
-    expect(names.indexOf('removeReplica')).toBeLessThan(names.indexOf('stopForRestoreInPlace'));
-    expect(e.dataPlane.intentions.find((i) => i.name === 'removeReplica')!.args[2]).toBe(4);
-    expect((await e.store.listNodes(cluster.id)).map((n) => n.ordinal)).toEqual([1, 2, 3]);
   });
 });

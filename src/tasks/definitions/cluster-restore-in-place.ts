@@ -17,7 +17,7 @@ import { settleAll } from '../../errors/settle.js';
 import { findAnnotated } from '../../dataplane/data-plane.js';
 import type { NoState, StepContext, TaskDefinition } from '../definition.js';
 import { verifyCluster } from './cluster-create.js';
-import { catchUpWithLeader, followLeader, primaryOf, removeStaleNodes, replSecrets, startAndRecord } from './member-steps.js';
+import { catchUpWithLeader, followLeader, primaryOf, replSecrets, startAndRecord } from './member-steps.js';
 import {
   clusterRestore,
   enableArchivingAfterRestore,
@@ -127,15 +127,12 @@ export const clusterRestoreInPlace: TaskDefinition<ClusterRestoreInPlaceParams, 
     ARCHIVE_SOURCE_WAL: clusterRestore.steps['ARCHIVE_SOURCE_WAL']!,
 
     /**
-     * Nodes an earlier scale could not remove are removed first (`removeStaleNodes`). What the
-     * cluster holds is read for the safety snapshot's record (D16) while the primary runs, then
-     * every member is stopped cleanly (`stopForRestoreInPlace`). A resumed step whose members
-     * are stopped already reads nothing.
+     * What the cluster holds is read for the safety snapshot's record (D16) while the primary
+     * runs, then every member is stopped cleanly (`stopForRestoreInPlace`). A resumed step
+     * whose members are stopped already reads nothing.
      */
     STOP_NODES: async (ctx: Ctx) => {
       const cluster = await ctx.cluster();
-      const stale = await removeStaleNodes(ctx, []);
-      if (stale.length) ctx.progress({ source: 'dwsbox', percent: 5, info: { phase: 'removed left-over nodes', nodes: stale } });
       await followRunningLeader(ctx);
       const nodes = await activeNodes(ctx);
       const primary = primaryOf(nodes);

@@ -22,7 +22,7 @@ import type { ClusterRecord, NodeRecord } from '../../domain/records.js';
 import { growProblemError, growProblems, MIN_CLUSTER_NODES, type GrowFigures } from '../../domain/scale.js';
 import { AppError, coerceError } from '../../errors/app-error.js';
 import type { NoState, StepContext, StepSpec, TaskDefinition } from '../definition.js';
-import { beginCopies, nodeByOrdinal, primaryOf, removeStaleNodes, replSecrets, startAndRecord, withLeader } from './member-steps.js';
+import { beginCopies, nodeByOrdinal, primaryOf, replSecrets, startAndRecord, withLeader } from './member-steps.js';
 
 export interface ScaleOutParams {
   clusterId: string;
@@ -74,6 +74,24 @@ async function primaryIsUp(ctx: StepContext<unknown>, primary: NodeRecord): Prom
 }
 
 const addedNodes = (ctx: OutCtx, nodes: NodeRecord[]): NodeRecord[] => nodes.filter((n) => ctx.params.nodeIds.includes(n.id));
+
+/**
+ * Nodes that are neither members nor this task's own are what an earlier scale-out or
+ * scale-in could not finish removing (its undo failed; it said so). This task holds the
+ * cluster, so nothing else owns them: running the operation again removes them.
+ */
+async function removeStaleNodes(ctx: StepContext<unknown>, own: readonly string[]): Promise<number[]> {
+  const cluster = await ctx.cluster();
+  const nodes = await ctx.nodes();
+  const primary = nodes.find((n) => n.role === 'primary') ?? null;
+  const stale = nodes.filter((n) => n.membership !== 'active' && n.role === 'standby' && !own.includes(n.id));
+  for (const n of stale) {
+    await ctx.dataPlane.removeReplica(cluster, primary, n, 'immediate');
+    await ctx.write((tx) => tx.deleteNode(n.id));
+    ctx.log.info('removed a node left over by an earlier operation', { node: n.ordinal, membership: n.membership });
+  }
+  return stale.map((n) => n.ordinal);
+}
 
 // ------------------------------------------------------------------ scale-out steps
 

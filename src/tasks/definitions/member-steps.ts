@@ -249,23 +249,3 @@ export async function waitStandbysCaughtUp(ctx: StepContext<unknown>): Promise<v
     ctx.progress({ source: 'pg_stat_replication', percent: (100 * ++i) / standbys.length, info: { node: n.ordinal } });
   }
 }
-
-/**
- * Nodes that are neither members nor this task's own are what an earlier scale-out or
- * scale-in could not finish removing (its undo failed; it said so). The task holds the
- * cluster, so nothing else owns them: a scale (run again) and an in-place restore remove them
- * first (in a restore, their Patroni would take over the scope it empties, or hold its health
- * waits for members that never come).
- */
-export async function removeStaleNodes(ctx: StepContext<unknown>, own: readonly string[]): Promise<number[]> {
-  const cluster = await ctx.cluster();
-  const nodes = await ctx.nodes();
-  const primary = nodes.find((n) => n.role === 'primary') ?? null;
-  const stale = nodes.filter((n) => n.membership !== 'active' && n.role === 'standby' && !own.includes(n.id));
-  for (const n of stale) {
-    await ctx.dataPlane.removeReplica(cluster, primary, n, 'immediate');
-    await ctx.write((tx) => tx.deleteNode(n.id));
-    ctx.log.info('removed a node left over by an earlier operation', { node: n.ordinal, membership: n.membership });
-  }
-  return stale.map((n) => n.ordinal);
-}
